@@ -1,0 +1,32 @@
+# One command each: `make demo` (set up, train a small model with mlcheck watching) and
+# `make test` (set up, run the test suite). Both build .venv from pyproject.toml and the pinned
+# constraints-dev.txt; torch 2.13.0 (CPU) is installed first so pip never picks a CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: venv test demo docs bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install "torch==2.13.0" -c constraints-dev.txt
+	$(PIP) install -e ".[dev]" -c constraints-dev.txt
+	touch $@
+
+test: venv
+	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
+
+demo: venv
+	$(PY) examples/demo.py
+
+docs: venv
+	$(PY) -m mlcheck.docs docs/checks
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+"""data checks."""
+
+from __future__ import annotations

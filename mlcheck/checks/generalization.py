@@ -1,0 +1,3 @@
+"""generalization checks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""leakage checks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""learning_rate checks."""
+
+from __future__ import annotations

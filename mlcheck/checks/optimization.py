@@ -1,0 +1,3 @@
+"""optimization checks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""preflight checks."""
+
+from __future__ import annotations

@@ -1,0 +1,130 @@
+"""The `mlcheck` command: `sanity`, `analyze`, `checks`, `explain`.
+
+Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from mlcheck import __version__
+from mlcheck.errors import BadInput
+
+
+def _split_ids(values: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or ():
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `sanity` and `analyze`."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--fail-on", choices=["info", "warning", "error"], default=None,
+        help="exit 1 when a finding is at or above this severity (default: error, or fail-on in [tool.mlcheck])",
+    )
+    parser.add_argument("--select", action="append", metavar="IDS", help="run only these check ids (comma-separated)")
+    parser.add_argument("--suppress", action="append", metavar="IDS", help="silence these check ids (comma-separated)")
+    parser.add_argument("--config", metavar="PYPROJECT", help="pyproject.toml with a [tool.mlcheck] table (default: nearest)")
+
+
+def selected_checks(args: argparse.Namespace):
+    """(checks, fail_on) from --select/--suppress/--fail-on and [tool.mlcheck]."""
+    from pathlib import Path
+
+    from mlcheck.config import ConfigError, build_checks, load_config
+
+    try:
+        config = load_config(Path(args.config) if args.config else None)
+        checks = build_checks(_split_ids(args.select), _split_ids(args.suppress), config)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    return checks, args.fail_on or config.fail_on or "error"
+
+
+def _cmd_checks(args: argparse.Namespace, console) -> int:
+    from rich.table import Table
+
+    from mlcheck.checks import registry
+
+    table = Table(title="mlcheck checks")
+    for col in ("id", "family", "severity", "default", "summary"):
+        table.add_column(col)
+    for check_id, cls in registry().items():
+        table.add_row(check_id, cls.family, cls.severity.value, "yes" if cls.default else "no",
+                      cls.doc().get("summary", ""))
+    console.print(table)
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace, console) -> int:
+    from rich.markdown import Markdown
+
+    from mlcheck.checks import get_check
+    from mlcheck.docs import check_markdown
+
+    try:
+        cls = get_check(args.id)
+    except KeyError as exc:
+        raise BadInput(exc.args[0]) from None
+    console.print(Markdown(check_markdown(cls)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlcheck",
+        description="Catch broken training runs early. Exit status: 0 clean, 1 findings at or "
+        "above --fail-on, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlcheck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from mlcheck.analyze import command as analyze_command
+    from mlcheck.sanity import command as sanity_command
+
+    p = sub.add_parser("sanity", help="pre-flight checks of a model.py before a long job")
+    add_common(p)
+    sanity_command.add_arguments(p)
+    p.set_defaults(func=sanity_command.run)
+
+    p = sub.add_parser("analyze", help="diagnose existing logs (TensorBoard, Keras/Lightning CSV)")
+    add_common(p)
+    analyze_command.add_arguments(p)
+    p.set_defaults(func=analyze_command.run)
+
+    p = sub.add_parser("checks", help="list the check catalogue")
+    p.set_defaults(func=_cmd_checks)
+
+    p = sub.add_parser("explain", help="print one check's documentation")
+    p.add_argument("id", help="check id, e.g. loss-plateau")
+    p.set_defaults(func=_cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rich.console import Console
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        return int(args.func(args, console))
+    except BadInput as exc:
+        err.print(f"[bold red]mlcheck: error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("mlcheck: interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Documentation generated from the checks' docstrings: `mlcheck explain` and docs/checks/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcheck.checks.base import SECTIONS, Check, registry
+
+
+def check_markdown(cls: type[Check]) -> str:
+    """One check's page: id, family, severity, summary, the three sections, Args."""
+    doc = cls.doc()
+    lines = [
+        f"# `{cls.id}`",
+        "",
+        f"Family: {cls.family} · default severity: {cls.severity.value} · "
+        f"{'on by default' if cls.default else 'off by default'}",
+        "",
+        doc.get("summary", ""),
+        "",
+    ]
+    for section in SECTIONS:
+        lines += [f"## {section}", "", doc.get(section, "(not documented)"), ""]
+    if "Args" in doc:
+        lines += ["## Arguments", "", "```", doc["Args"], "```", ""]
+    if "Example" in doc:
+        lines += ["## Example", "", "```python", doc["Example"], "```", ""]
+    lines += [
+        "## Silencing it",
+        "",
+        f"`MLCheckCallback(suppress=[\"{cls.id}\"])`, `mlcheck analyze --suppress {cls.id}`, "
+        f"or `suppress = [\"{cls.id}\"]` under `[tool.mlcheck]` in pyproject.toml.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def catalogue_markdown() -> str:
+    lines = ["# Check catalogue", "", "Generated from the checks' docstrings by "
+             "`python -m mlcheck.docs docs/checks`; do not edit by hand.", "",
+             "| id | family | severity | summary |", "|---|---|---|---|"]
+    for check_id, cls in registry().items():
+        lines.append(f"| [`{check_id}`]({check_id}.md) | {cls.family} | {cls.severity.value} | "
+                     f"{cls.doc().get('summary', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def generate(folder: Path) -> dict[Path, str]:
+    """{path: text} of every page; `write` puts them on disk, tests compare them."""
+    pages = {folder / "README.md": catalogue_markdown()}
+    for check_id, cls in registry().items():
+        pages[folder / f"{check_id}.md"] = check_markdown(cls)
+    return pages
+
+
+def write(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, text in generate(folder).items():
+        path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    write(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/checks"))

@@ -1,0 +1,164 @@
+"""The values mlcheck reports: `Severity`, `Finding` and the `MLCheckWarning` category."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is. Its value is the lower-case name, as written to JSON.
+
+    `ERROR`: training is wasting compute. `WARNING`: very likely a mistake. `INFO`: worth a look.
+    """
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    @classmethod
+    def parse(cls, value: str | Severity) -> Severity:
+        """`Severity.parse("warning")`; raises ValueError naming the accepted values."""
+        if isinstance(value, Severity):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ValueError(
+                f"Unknown severity {value!r}; use one of: info, warning, error."
+            ) from None
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class MLCheckWarning(UserWarning):
+    """Category of the Python warnings mlcheck raises for WARNING and ERROR findings.
+
+    Silence them as usual: `warnings.filterwarnings("ignore", category=MLCheckWarning)`.
+    """
+
+
+class MLCheckInternalWarning(RuntimeWarning):
+    """A check failed internally and was switched off; the run itself is unaffected."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a check found.
+
+    Attributes:
+        check: the check id, e.g. `"loss-divergence"`.
+        severity: `Severity.INFO`, `WARNING` or `ERROR`.
+        message: one sentence a user understands without the docs.
+        evidence: the numbers behind it.
+        hint: what to do about it.
+        step: global step it refers to, or None.
+        epoch: epoch it refers to, or None.
+        key: identifies the problem within its check (e.g. a parameter name), so that a
+            persisting problem is reported once and then only updated. Not serialised.
+    """
+
+    check: str
+    severity: Severity
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    hint: str = ""
+    step: int | None = None
+    epoch: int | None = None
+    key: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A strict-JSON-ready dict: non-finite numbers become "nan", "inf" or "-inf"."""
+        return {
+            "check": self.check,
+            "severity": self.severity.value,
+            "step": self.step,
+            "epoch": self.epoch,
+            "message": self.message,
+            "evidence": json_safe(self.evidence),
+            "hint": self.hint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            check=data["check"],
+            severity=Severity.parse(data["severity"]),
+            message=data["message"],
+            evidence=dict(data.get("evidence") or {}),
+            hint=data.get("hint", ""),
+            step=data.get("step"),
+            epoch=data.get("epoch"),
+            key=data.get("key", ""),
+        )
+
+    def format(self) -> str:
+        """A plain-text rendering: `[warning] loss-plateau at step 120: ... Evidence: ... Fix: ...`."""
+        where = []
+        if self.step is not None:
+            where.append(f"step {self.step}")
+        if self.epoch is not None:
+            where.append(f"epoch {self.epoch}")
+        at = f" at {', '.join(where)}" if where else ""
+        evidence = ", ".join(f"{k}={format_number(v)}" for k, v in self.evidence.items())
+        text = f"[{self.severity.value}] {self.check}{at}: {self.message}"
+        if evidence:
+            text += f" Evidence: {evidence}."
+        if self.hint:
+            text += f" Fix: {self.hint}"
+        return text
+
+
+def format_number(value: Any) -> str:
+    """Numbers to 4 significant digits; everything else through str()."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            return format_number(value.item())
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def json_safe(value: Any) -> Any:
+    """Converts numpy scalars and arrays to Python values and non-finite floats to strings."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

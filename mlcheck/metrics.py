@@ -1,0 +1,62 @@
+"""Metric names: which are losses, which direction is better, which split they belong to.
+
+Inferred from names, always overridable: `RunInfo.higher_is_better` and `register_metric`.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HIGHER = re.compile(
+    r"(acc|accuracy|auc|auroc|f1|fbeta|precision|recall|iou|dice|map|ap|r2|top\d*|"
+    r"sensitivity|specificity|mcc|kappa|bleu|rouge)(\b|_|$)",
+    re.IGNORECASE,
+)
+_LOWER = re.compile(r"(loss|error|err|mse|mae|rmse|mape|perplexity|ppl|nll|ce|entropy)(\b|_|$)", re.IGNORECASE)
+
+_overrides: dict[str, bool] = {}
+
+
+def register_metric(name: str, higher_is_better: bool) -> None:
+    """Declares the direction of a metric name for every run (e.g. a custom score)."""
+    _overrides[name] = higher_is_better
+
+
+def higher_is_better(name: str, overrides: dict[str, bool] | None = None) -> bool | None:
+    """True for accuracy-like names, False for loss-like names, None when unknown."""
+    for table in (overrides or {}, _overrides):
+        if name in table:
+            return table[name]
+    base = strip_split(name)[1]
+    if _LOWER.search(base):
+        return False
+    if _HIGHER.search(base):
+        return True
+    return None
+
+
+def is_bounded_score(name: str) -> bool:
+    """Accuracy-like metrics that live in [0, 1] (or [0, 100])."""
+    return bool(re.search(r"(acc|accuracy|auc|auroc|f1|precision|recall)", strip_split(name)[1], re.I))
+
+
+_SPLIT = re.compile(
+    r"^(?:(?P<pre>val|valid|validation|train|training|test)[_/.\-])?(?P<base>.+?)"
+    r"(?:[_/.\-](?P<post>val|valid|validation|train|training|test|step|epoch))?$",
+    re.IGNORECASE,
+)
+
+
+def strip_split(name: str) -> tuple[str | None, str]:
+    """("val", "accuracy") for "val_accuracy", "val/acc" or "accuracy/val"; (None, name) else.
+
+    "train"/"training" give "train", "val"/"valid"/"validation" give "val", "test" gives "test".
+    """
+    m = _SPLIT.match(name)
+    if not m:
+        return None, name
+    split = (m.group("pre") or m.group("post") or "").lower() or None
+    split = {"training": "train", "valid": "val", "validation": "val", "step": None, "epoch": None}.get(
+        split or "", split
+    )
+    return split, m.group("base")

@@ -1,0 +1,378 @@
+"""`Monitor`: feeds observations to checks, de-duplicates findings and hands them to sinks."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mlcheck.checks.base import Check, default_checks, registry
+from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
+from mlcheck.run import BatchObservation, RunInfo, RunState
+from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
+
+logger = logging.getLogger("mlcheck")
+
+_STOP_ON = {None: None, "error": Severity.ERROR, "warning": Severity.WARNING}
+
+
+class Monitor:
+    """Watches one training run from any loop and reports what looks wrong.
+
+    Feed it observations with `log_step`, `log_epoch` and `log_batch`, and call `close()` at the
+    end (or use it as a context manager). Each problem is reported once, when first seen, as a
+    `Finding` in `findings`, a `MLCheckWarning` (WARNING and ERROR only), a log record, a line
+    in `<log_dir>/findings.jsonl` and TensorBoard events in `log_dir`; later sightings of the
+    same problem only update its TensorBoard marker.
+
+    Args:
+        checks: check instances to run. Default: every check that is on by default.
+        suppress: check ids to silence (their hooks are not run).
+        log_dir: where TensorBoard events and `findings.jsonl` go. Default None: neither.
+        stop_on: None (default), "error" or "warning": set `should_stop` once a finding of that
+            severity or worse is raised. The callbacks then stop training.
+        every_n_steps: how often adapters take the costly statistics (update ratios, batch
+            samples). Default 25.
+        strict: re-raise exceptions from checks instead of switching the check off. Default False.
+        warn: raise Python warnings for WARNING and ERROR findings. Default True.
+        info: facts about the run (task, total steps, schedule), see `RunInfo`.
+        sinks: extra sinks, or a list that replaces the defaults when `default_sinks=False`.
+        run_name: names the run in JSON output.
+
+    Example:
+        >>> from mlcheck import Monitor
+        >>> with Monitor(log_dir="runs/exp1") as monitor:
+        ...     for step in range(100):
+        ...         monitor.log_step(step, loss=1.0 / (step + 1), lr=1e-3)
+        >>> monitor.findings
+        []
+    """
+
+    def __init__(
+        self,
+        checks: Sequence[Check] | None = None,
+        *,
+        suppress: Iterable[str] = (),
+        log_dir: str | os.PathLike[str] | None = None,
+        stop_on: str | None = None,
+        every_n_steps: int = 25,
+        strict: bool = False,
+        warn: bool = True,
+        info: RunInfo | None = None,
+        sinks: Sequence[Sink] | None = None,
+        default_sinks: bool = True,
+        run_name: str | None = None,
+    ) -> None:
+        if stop_on not in _STOP_ON:
+            raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        suppress = set(suppress)
+        unknown = suppress - set(registry())
+        if unknown:
+            raise ValueError(
+                f"suppress names unknown check ids {sorted(unknown)}; "
+                f"available: {', '.join(registry())}"
+            )
+        self.checks: list[Check] = [
+            c for c in (default_checks() if checks is None else list(checks)) if c.id not in suppress
+        ]
+        self.suppress = suppress
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.stop_on = _STOP_ON[stop_on]
+        self.every_n_steps = every_n_steps
+        self.strict = strict
+        self.run_name = run_name
+        self.run = RunState(info)
+        self.findings: list[Finding] = []
+        self.should_stop = False
+        self.stop_reason: Finding | None = None
+        self.disabled: set[str] = set()
+        self.errors: dict[str, str] = {}
+        self._seen: dict[tuple[str, str], Severity] = {}
+        self._closed = False
+        self.sinks: list[Sink] = []
+        if default_sinks:
+            self.sinks.append(LoggingSink(warn=warn))
+            if self.log_dir is not None:
+                self.sinks.append(TensorBoardSink(self.log_dir))
+                self.sinks.append(JsonlSink(self.log_dir / "findings.jsonl"))
+        self.sinks.extend(sinks or ())
+        self._hooks = {
+            hook: [c for c in self.checks if type(c).implements(hook)]
+            for hook in ("on_step", "on_epoch", "on_batch", "on_end")
+        }
+        for check in self.checks:
+            check.reset()
+
+    # -- observations --------------------------------------------------------------------------
+
+    def log_step(
+        self,
+        step: int,
+        *,
+        loss: float | None = None,
+        lr: float | None = None,
+        update_ratio: float | None = None,
+        epoch: int | None = None,
+        nonfinite_grads: Sequence[str] | None = None,
+        nonfinite_weights: Sequence[str] | None = None,
+    ) -> list[Finding]:
+        """Records one optimizer step.
+
+        Args:
+            step: the global step.
+            loss: the training loss of this step.
+            lr: the learning rate (of the first parameter group).
+            update_ratio: |weight update| / |weights| of this step (measured every n steps).
+            nonfinite_grads / nonfinite_weights: names of parameters whose gradients or values
+                hold NaN or Inf at this step (leave None where not measured).
+
+        Returns the findings newly raised by this observation.
+        """
+        run = self.run
+        run.step = step
+        if epoch is not None:
+            run.epoch = epoch
+        closed = False
+        if loss is not None:
+            closed |= run.train_loss.add(step, float(loss))
+        if lr is not None:
+            closed |= run.lr.add(step, float(lr))
+        if update_ratio is not None:
+            r = float(update_ratio)
+            closed |= run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
+        if nonfinite_grads:
+            run.extras.setdefault("nonfinite_grads", (step, list(nonfinite_grads)))
+            closed = True
+        if nonfinite_weights:
+            run.extras.setdefault("nonfinite_weights", (step, list(nonfinite_weights)))
+            closed = True
+        if not closed:
+            return []
+        return self._dispatch("on_step")
+
+    def log_steps(
+        self,
+        steps: np.ndarray,
+        *,
+        loss: np.ndarray | None = None,
+        lr: np.ndarray | None = None,
+        epoch: int | None = None,
+    ) -> list[Finding]:
+        """Records many steps at once (used by `mlcheck analyze`); same findings as calling
+        `log_step` for each, far faster. Arrays are aligned with `steps`."""
+        steps = np.asarray(steps)
+        n = len(steps)
+        out: list[Finding] = []
+        i = 0
+        primary = self.run.train_loss if loss is not None else self.run.lr
+        while i < n:
+            # feed exactly up to the next bucket boundary of the primary series, so checks run
+            # at the same points as in a live run
+            chunk = max(1, primary.width - primary._n)
+            j = min(n, i + chunk)
+            sl = slice(i, j)
+            vals = loss[sl] if loss is not None else None
+            if (vals is not None and not np.isfinite(vals).all()) or (
+                lr is not None and not np.isfinite(lr[sl]).all()
+            ):
+                for k in range(i, j):
+                    out += self.log_step(
+                        int(steps[k]),
+                        loss=None if loss is None else float(loss[k]),
+                        lr=None if lr is None else float(lr[k]),
+                        epoch=epoch,
+                    )
+                i = j
+                continue
+            if loss is not None:
+                self.run.train_loss.extend(steps[sl], loss[sl])
+            if lr is not None:
+                self.run.lr.extend(steps[sl], lr[sl])
+            self.run.step = int(steps[j - 1])
+            if epoch is not None:
+                self.run.epoch = epoch
+            out += self._dispatch("on_step")
+            i = j
+        return out
+
+    def log_epoch(
+        self,
+        epoch: int,
+        *,
+        step: int | None = None,
+        train_loss: float | None = None,
+        val_loss: float | None = None,
+        train_metrics: Mapping[str, float] | None = None,
+        val_metrics: Mapping[str, float] | None = None,
+    ) -> list[Finding]:
+        """Records the end of an epoch: its mean training loss, validation loss and metrics
+        (e.g. `val_metrics={"accuracy": 0.93}`). Returns the findings newly raised."""
+        run = self.run
+        run.epoch = epoch
+        if step is not None:
+            run.step = step
+            run.note_epoch_step(epoch, step)
+        if train_loss is not None:
+            run.epoch_train_loss.add(epoch, float(train_loss))
+        if val_loss is not None:
+            run.val_loss.add(epoch, float(val_loss))
+        for split, metrics in (("train", train_metrics), ("val", val_metrics)):
+            for name, value in (metrics or {}).items():
+                if value is not None:
+                    run.metric(split, name).add(epoch, float(value))
+        return self._dispatch("on_epoch")
+
+    def log_batch(
+        self,
+        inputs: Any,
+        targets: Any = None,
+        *,
+        split: str = "train",
+        step: int | None = None,
+        epoch: int | None = None,
+        index: int = 0,
+        input_kind: str | None = None,
+    ) -> list[Finding]:
+        """Records a (sampled) batch of inputs and targets, as numpy arrays or anything
+        `np.asarray` accepts. Adapters call this every `every_n_steps` and for the first batches."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        batch = BatchObservation(
+            inputs=_as_array(inputs),
+            targets=_as_array(targets),
+            split=split,
+            step=step if step is not None else self.run.step,
+            epoch=epoch if epoch is not None else self.run.epoch,
+            index=index,
+            input_kind=input_kind,
+        )
+        return self._dispatch("on_batch", batch)
+
+    def report(self, finding: Finding) -> bool:
+        """Hands a finding made outside the hooks (e.g. the callbacks' overfit-a-batch) to the
+        sinks, with the same de-duplication. Returns True when it was new."""
+        if finding.check in self.suppress:
+            return False
+        return self._route(finding)
+
+    def close(self) -> list[Finding]:
+        """Ends the run: runs the end-of-run checks, closes the sinks. Idempotent."""
+        if self._closed:
+            return []
+        out = self._dispatch("on_end")
+        self._closed = True
+        for sink in self.sinks:
+            self._guard_sink(sink.close)
+        return out
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- control -------------------------------------------------------------------------------
+
+    def disable(self, check_id: str, reason: str = "") -> None:
+        """Switches a check off for the rest of the run."""
+        self.disabled.add(check_id)
+        for hook, checks in self._hooks.items():
+            self._hooks[hook] = [c for c in checks if c.id != check_id]
+        if reason:
+            self.errors[check_id] = reason
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run.state_dict(),
+            "checks": {c.id: c.state_dict() for c in self.checks},
+            "seen": [[k[0], k[1], v.value] for k, v in self._seen.items()],
+            "findings": [f.to_dict() | {"key": f.key} for f in self.findings],
+            "disabled": sorted(self.disabled),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.run.load_state_dict(state["run"])
+        for check in self.checks:
+            if check.id in state["checks"]:
+                check.load_state_dict(state["checks"][check.id])
+        self._seen = {(a, b): Severity(c) for a, b, c in state["seen"]}
+        self.findings = [Finding.from_dict(d) for d in state["findings"]]
+        for check_id in state["disabled"]:
+            self.disable(check_id)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _dispatch(self, hook: str, *args: Any) -> list[Finding]:
+        new: list[Finding] = []
+        for check in self._hooks[hook]:
+            try:
+                found = getattr(check, hook)(*args, self.run) if args else getattr(check, hook)(self.run)
+                found = list(found or ())
+            except Exception as exc:  # a broken check must never break the run
+                if self.strict:
+                    raise
+                self._switch_off(check, exc)
+                continue
+            for finding in found:
+                if self._route(finding):
+                    new.append(finding)
+        return new
+
+    def _switch_off(self, check: Check, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        self.disable(check.id, reason)
+        text = (
+            f"mlcheck: check {check.id!r} failed ({reason}) and is switched off for this run; "
+            "training is unaffected. Pass strict=True to raise instead."
+        )
+        logger.warning(text, exc_info=exc)
+        warnings.warn(text, MLCheckInternalWarning, stacklevel=3)
+
+    def _route(self, finding: Finding) -> bool:
+        key = (finding.check, finding.key)
+        previous = self._seen.get(key)
+        if previous is not None and finding.severity <= previous:
+            for sink in self.sinks:
+                self._guard_sink(sink.mark, finding, self.run_name)
+            return False
+        self._seen[key] = finding.severity
+        self.findings.append(finding)
+        for sink in self.sinks:
+            self._guard_sink(sink.emit, finding, self.run_name)
+        if self.stop_on is not None and finding.severity >= self.stop_on and not self.should_stop:
+            self.should_stop = True
+            self.stop_reason = finding
+        return True
+
+    def _guard_sink(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            if self.strict:
+                raise
+            if isinstance(fn.__self__, LoggingSink):  # warnings turned into errors by the user
+                raise
+            logger.warning("mlcheck: sink %s failed: %s", type(fn.__self__).__name__, exc)
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach"):  # torch tensors, without importing torch
+        value = value.detach()
+        if hasattr(value, "cpu"):
+            value = value.cpu()
+        return value.numpy()
+    try:
+        return np.asarray(value)
+    except Exception:
+        return None

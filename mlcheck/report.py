@@ -1,0 +1,75 @@
+"""Rendering findings for the terminal (rich) and as the CLI's JSON object. CLI only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Sequence
+
+from mlcheck.findings import Finding, Severity, format_number
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def exit_status(findings: Iterable[Finding], fail_on: str | Severity = "error") -> int:
+    """1 when any finding is at or above `fail_on`, else 0."""
+    threshold = Severity.parse(fail_on)
+    return 1 if any(f.severity >= threshold for f in findings) else 0
+
+
+def json_report(
+    findings: Sequence[tuple[str | None, Finding]], **extra: Any
+) -> str:
+    """`{"findings": [Finding dict + "run"], ...extra}` as strict JSON."""
+    from mlcheck.findings import json_safe
+
+    payload = {"findings": [f.to_dict() | {"run": run} for run, f in findings]}
+    payload.update(json_safe(extra))
+    return json.dumps(payload, indent=2, allow_nan=False)
+
+
+def render_findings(
+    console: Any,
+    findings: Sequence[tuple[str | None, Finding]],
+    title: str = "mlcheck findings",
+    show_run: bool | None = None,
+) -> None:
+    """A table grouped by severity (errors first): check, where, message, evidence, fix."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if not findings:
+        console.print(Text("No problems found.", style="bold green"))
+        return
+    if show_run is None:
+        show_run = len({run for run, _ in findings}) > 1 or any(run for run, _ in findings)
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    if show_run:
+        table.add_column("run", overflow="fold")
+    table.add_column("where", no_wrap=True)
+    table.add_column("finding", ratio=3)
+    order = sorted(findings, key=lambda rf: (-rf[1].severity.rank))
+    for run, f in order:
+        where = []
+        if f.step is not None:
+            where.append(f"step {f.step}")
+        if f.epoch is not None:
+            where.append(f"epoch {f.epoch}")
+        body = Text(f.message)
+        if f.evidence:
+            body.append("\n" + ", ".join(f"{k}={format_number(v)}" for k, v in f.evidence.items()), style="dim")
+        if f.hint:
+            body.append("\nFix: ", style="bold")
+            body.append(f.hint)
+        row = [Text(f.severity.value, style=_STYLE[f.severity]), f.check]
+        if show_run:
+            row.append(run or "")
+        row += ["\n".join(where) or "-", body]
+        table.add_row(*row)
+    console.print(table)
+    counts = {s: sum(1 for _, f in findings if f.severity is s) for s in Severity}
+    console.print(
+        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+        f"{counts[Severity.INFO]} info. `mlcheck explain ID` describes a check."
+    )

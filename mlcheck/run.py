@@ -1,0 +1,116 @@
+"""`RunState`: what the monitor knows about a run, shared read-only with the checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlcheck.series import Series
+
+
+@dataclass
+class RunInfo:
+    """Facts about the run that observations alone do not give. All optional.
+
+    Attributes:
+        task: "classification", "regression" or None (inferred where possible).
+        num_classes: number of classes for classification, if known.
+        total_steps: the number of optimizer steps the run is configured for, if known.
+        max_epochs: the number of epochs the run is configured for, if known.
+        has_scheduler: True when a learning-rate schedule is configured, False when there is
+            certainly none, None when unknown.
+        higher_is_better: overrides for metric direction, by metric name.
+    """
+
+    task: str | None = None
+    num_classes: int | None = None
+    total_steps: int | None = None
+    max_epochs: int | None = None
+    has_scheduler: bool | None = None
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class BatchObservation:
+    """A (sampled) batch of inputs and targets as numpy arrays.
+
+    Attributes:
+        inputs: array of shape (batch, ...); None when the inputs are not arrays.
+        targets: array of shape (batch, ...) or None.
+        split: "train" or "val".
+        step: global step, or None.
+        epoch: epoch, or None.
+        index: running number of this batch within its split and epoch (0 for the first).
+        input_kind: "embedding_ids" when the model feeds inputs to an embedding lookup,
+            "rescaled" when the model rescales them itself (e.g. a Rescaling layer), else None.
+    """
+
+    inputs: np.ndarray | None
+    targets: np.ndarray | None
+    split: str = "train"
+    step: int | None = None
+    epoch: int | None = None
+    index: int = 0
+    input_kind: str | None = None
+
+
+class RunState:
+    """The curves of one run as bounded `Series`, plus where the run is now.
+
+    Step-level series use the global step as x; epoch-level series use the epoch.
+    Metric series are created on first use and keyed by name as logged ("val_accuracy").
+    """
+
+    def __init__(self, info: RunInfo | None = None, capacity: int = 256) -> None:
+        self.info = info or RunInfo()
+        self._capacity = capacity
+        self.train_loss = Series(capacity)        # per step
+        self.lr = Series(capacity)                # per step
+        self.update_ratio = Series(capacity)      # per step it was measured, log10(|dW|/|W|)
+        self.epoch_train_loss = Series(capacity)  # per epoch
+        self.val_loss = Series(capacity)          # per epoch
+        self.train_metrics: dict[str, Series] = {}
+        self.val_metrics: dict[str, Series] = {}
+        self.epoch_step: dict[int, int] = {}      # last step of each recent epoch (bounded)
+        self.step: int | None = None
+        self.epoch: int | None = None
+        self.extras: dict[str, Any] = {}          # latest adapter-provided facts
+
+    def metric(self, split: str, name: str) -> Series:
+        table = self.val_metrics if split == "val" else self.train_metrics
+        if name not in table:
+            table[name] = Series(self._capacity)
+        return table[name]
+
+    def note_epoch_step(self, epoch: int, step: int | None) -> None:
+        if step is None:
+            return
+        self.epoch_step[epoch] = step
+        if len(self.epoch_step) > 4 * self._capacity:
+            for old in sorted(self.epoch_step)[: len(self.epoch_step) // 2]:
+                del self.epoch_step[old]
+
+    def state_dict(self) -> dict:
+        return {
+            "series": {
+                name: getattr(self, name).state_dict()
+                for name in ("train_loss", "lr", "update_ratio", "epoch_train_loss", "val_loss")
+            },
+            "train_metrics": {k: s.state_dict() for k, s in self.train_metrics.items()},
+            "val_metrics": {k: s.state_dict() for k, s in self.val_metrics.items()},
+            "epoch_step": dict(self.epoch_step),
+            "step": self.step,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, s in state["series"].items():
+            getattr(self, name).load_state_dict(s)
+        for split, table in (("train", state["train_metrics"]), ("val", state["val_metrics"])):
+            for k, s in table.items():
+                self.metric(split, k).load_state_dict(s)
+        self.epoch_step = {int(k): v for k, v in state["epoch_step"].items()}
+        self.step = state["step"]
+        self.epoch = state["epoch"]

@@ -1,0 +1,224 @@
+"""`Series`: a bounded, multi-resolution summary of one scalar curve.
+
+A training run can log millions of steps; mlcheck's memory must stay flat. A `Series` keeps at
+most `capacity` buckets. Each bucket summarises `width` consecutive finite values (count, mean,
+variance, min, max, first and last x). When the buckets are full, neighbours are merged pairwise
+and the width doubles, so the whole curve is always visible at a resolution of about
+1/capacity of its length, and recent buckets are as fine as the oldest.
+Non-finite values are counted, never averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_FIELDS = ("x0", "x1", "n", "mean", "m2", "min", "max", "last")
+
+
+class Series:
+    """Bounded summary of a scalar curve. See the module docstring.
+
+    Args:
+        capacity: most buckets kept (even, >= 4). Default 256: enough resolution for trend and
+            noise estimates, 16 KB of memory.
+        width: values per bucket to start with. Default 1: short curves are kept exactly.
+    """
+
+    def __init__(self, capacity: int = 256, width: int = 1) -> None:
+        if capacity < 4 or capacity % 2:
+            raise ValueError(f"capacity must be an even number >= 4, got {capacity}")
+        self.capacity = capacity
+        self.width = max(1, int(width))
+        self._a = {name: np.zeros(capacity, dtype=np.float64) for name in _FIELDS}
+        self.size = 0  # closed buckets
+        # the open bucket
+        self._n = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._min = math.inf
+        self._max = -math.inf
+        self._x0 = 0.0
+        self._last = math.nan
+        self.total = 0  # values seen, finite or not
+        self.nonfinite = 0
+        self.first_nonfinite_x: float | None = None
+        self.last_x: float | None = None
+        self.last_value: float = math.nan
+
+    # -- adding values -------------------------------------------------------------------------
+
+    def add(self, x: float, value: float) -> bool:
+        """Adds one value; returns True when this closed a bucket or the value is non-finite."""
+        self.total += 1
+        self.last_x = x
+        self.last_value = value
+        if not math.isfinite(value):
+            self.nonfinite += 1
+            if self.first_nonfinite_x is None:
+                self.first_nonfinite_x = x
+            return True
+        n = self._n + 1
+        if n == 1:
+            self._x0 = x
+            self._min = self._max = value
+            self._mean = value
+            self._m2 = 0.0
+        else:
+            delta = value - self._mean
+            self._mean += delta / n
+            self._m2 += delta * (value - self._mean)
+            if value < self._min:
+                self._min = value
+            if value > self._max:
+                self._max = value
+        self._n = n
+        self._last = value
+        if n >= self.width:
+            self._close(x)
+            return True
+        return False
+
+    def extend(self, xs: np.ndarray, values: np.ndarray) -> None:
+        """Adds many values at once (vectorised; same result as calling `add` for each)."""
+        xs = np.asarray(xs, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        i = 0
+        total = len(values)
+        while i < total:
+            if self._n or not np.isfinite(values[i]):
+                self.add(float(xs[i]), float(values[i]))
+                i += 1
+                continue
+            # whole buckets of finite values, vectorised
+            room = self.capacity - self.size
+            chunk = values[i : i + room * self.width]
+            bad = np.flatnonzero(~np.isfinite(chunk))
+            if len(bad):
+                chunk = chunk[: bad[0]]
+            whole = len(chunk) // self.width
+            if whole == 0:
+                self.add(float(xs[i]), float(values[i]))
+                i += 1
+                continue
+            used = whole * self.width
+            self._append_buckets(xs[i : i + used], chunk[:used])
+            i += used
+
+    def _append_buckets(self, xs: np.ndarray, values: np.ndarray) -> None:
+        w = self.width
+        v = values.reshape(-1, w)
+        x = xs.reshape(-1, w)
+        k = len(v)
+        s = slice(self.size, self.size + k)
+        a = self._a
+        mean = v.mean(axis=1)
+        a["x0"][s] = x[:, 0]
+        a["x1"][s] = x[:, -1]
+        a["n"][s] = w
+        a["mean"][s] = mean
+        a["m2"][s] = ((v - mean[:, None]) ** 2).sum(axis=1)
+        a["min"][s] = v.min(axis=1)
+        a["max"][s] = v.max(axis=1)
+        a["last"][s] = v[:, -1]
+        self.size += k
+        self.total += len(values)
+        self.last_x = float(xs[-1])
+        self.last_value = float(values[-1])
+        if self.size == self.capacity:
+            self._compact()
+
+    def _close(self, x: float) -> None:
+        i = self.size
+        a = self._a
+        a["x0"][i] = self._x0
+        a["x1"][i] = x
+        a["n"][i] = self._n
+        a["mean"][i] = self._mean
+        a["m2"][i] = self._m2
+        a["min"][i] = self._min
+        a["max"][i] = self._max
+        a["last"][i] = self._last
+        self.size += 1
+        self._n = 0
+        if self.size == self.capacity:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Merges neighbouring buckets pairwise (Chan et al.'s parallel variance update)."""
+        a = self._a
+        h = self.capacity // 2
+        lo, hi = slice(0, None, 2), slice(1, None, 2)
+        n1, n2 = a["n"][lo].copy(), a["n"][hi].copy()
+        m1, m2_ = a["mean"][lo].copy(), a["mean"][hi].copy()
+        n = n1 + n2
+        delta = m2_ - m1
+        a["m2"][:h] = a["m2"][lo] + a["m2"][hi] + delta**2 * n1 * n2 / n
+        a["mean"][:h] = m1 + delta * n2 / n
+        a["n"][:h] = n
+        a["x0"][:h] = a["x0"][lo]
+        a["x1"][:h] = a["x1"][hi]
+        a["min"][:h] = np.minimum(a["min"][lo], a["min"][hi])
+        a["max"][:h] = np.maximum(a["max"][lo], a["max"][hi])
+        a["last"][:h] = a["last"][hi]
+        self.size = h
+        self.width *= 2
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def finite_count(self) -> int:
+        return self.total - self.nonfinite
+
+    def buckets(self, include_open: bool = False) -> dict[str, np.ndarray]:
+        """Arrays (copies) of the closed buckets: x0, x1, n, mean, m2, min, max, last, std."""
+        out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
+        if include_open and self._n:
+            extra = {
+                "x0": self._x0, "x1": self.last_x, "n": self._n, "mean": self._mean,
+                "m2": self._m2, "min": self._min, "max": self._max, "last": self._last,
+            }
+            out = {k: np.append(v, extra[k]) for k, v in out.items()}
+        n = out["n"]
+        out["std"] = np.sqrt(np.where(n > 1, out["m2"] / np.maximum(n - 1, 1), 0.0))
+        return out
+
+    @property
+    def x(self) -> np.ndarray:
+        """x (step or epoch) at the end of each closed bucket."""
+        return self._a["x1"][: self.size]
+
+    @property
+    def means(self) -> np.ndarray:
+        return self._a["mean"][: self.size]
+
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, mean) of closed buckets plus the open one: the curve at the current resolution."""
+        b = self.buckets(include_open=True)
+        return b["x1"], b["mean"]
+
+    def state_dict(self) -> dict:
+        return {
+            "capacity": self.capacity, "width": self.width, "size": self.size,
+            "arrays": {k: v[: self.size].tolist() for k, v in self._a.items()},
+            "open": [self._n, self._mean, self._m2, self._min, self._max, self._x0, self._last],
+            "total": self.total, "nonfinite": self.nonfinite,
+            "first_nonfinite_x": self.first_nonfinite_x, "last_x": self.last_x,
+            "last_value": self.last_value,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__init__(state["capacity"], state["width"])  # type: ignore[misc]
+        self.size = state["size"]
+        for k, v in state["arrays"].items():
+            self._a[k][: self.size] = v
+        (self._n, self._mean, self._m2, self._min, self._max, self._x0, self._last) = state["open"]
+        self.total = state["total"]
+        self.nonfinite = state["nonfinite"]
+        self.first_nonfinite_x = state["first_nonfinite_x"]
+        self.last_x = state["last_x"]
+        self.last_value = state["last_value"]

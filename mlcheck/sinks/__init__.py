@@ -1,0 +1,33 @@
+"""Where findings go: Python warnings and logging, JSON lines, TensorBoard events.
+
+A sink receives each new finding once (`emit`) and later sightings of the same persisting
+problem (`mark`), then `close`. Sinks never raise into the training loop: the monitor guards
+them. Library code never prints: the terminal belongs to the CLI.
+"""
+
+from __future__ import annotations
+
+from mlcheck.findings import Finding
+
+
+class Sink:
+    """Base class of sinks; every method is optional."""
+
+    def emit(self, finding: Finding, run: str | None = None) -> None:
+        """A new finding."""
+
+    def mark(self, finding: Finding, run: str | None = None) -> None:
+        """The same problem seen again (an update of an earlier finding)."""
+
+    def flush(self) -> None:
+        """Make written output visible to readers."""
+
+    def close(self) -> None:
+        """The run ended."""
+
+
+from mlcheck.sinks.jsonl import JsonlSink  # noqa: E402
+from mlcheck.sinks.log import LoggingSink  # noqa: E402
+from mlcheck.sinks.tensorboard import TensorBoardSink  # noqa: E402
+
+__all__ = ["JsonlSink", "LoggingSink", "Sink", "TensorBoardSink"]

@@ -1,0 +1,37 @@
+"""Findings as Python warnings (WARNING and ERROR) and log records (all severities)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+from mlcheck.findings import Finding, MLCheckWarning, Severity
+from mlcheck import sinks
+
+logger = logging.getLogger("mlcheck")
+
+_LEVEL = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING, Severity.ERROR: logging.ERROR}
+
+
+class LoggingSink(sinks.Sink):
+    """Raises a `MLCheckWarning` for each new WARNING or ERROR finding and logs every finding
+    to the `mlcheck` logger. INFO findings are logged only (a healthy run raises no warning).
+
+    Args:
+        warn: raise Python warnings. Default True.
+    """
+
+    def __init__(self, warn: bool = True) -> None:
+        self.warn = warn
+
+    def emit(self, finding: Finding, run: str | None = None) -> None:
+        text = finding.format()
+        if run:
+            text = f"{run}: {text}"
+        if self.warn and finding.severity >= Severity.WARNING:
+            warnings.warn(text, MLCheckWarning, stacklevel=2)
+        else:
+            logger.log(_LEVEL[finding.severity], text)
+
+    def mark(self, finding: Finding, run: str | None = None) -> None:
+        logger.debug("still %s: %s", finding.check, finding.message)

@@ -1,0 +1,172 @@
+"""Findings in TensorBoard, beside the user's own curves, written without TensorFlow.
+
+For each new finding: a Markdown text summary under `mlcheck/<id>/text` (Text tab), the scalar
+`mlcheck/<id>` = 1 and the running count `mlcheck/findings` (Scalars tab) at its step. Later
+sightings of the same problem add `mlcheck/<id>` = 1 at their steps. Once per run, a
+custom-scalars layout puts losses and the mlcheck markers in one chart.
+Text and scalars use different tags because TensorBoard files a tag under the first plugin
+that writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mlcheck import sinks
+from mlcheck.findings import Finding, format_number
+
+TEXT_TAG = "mlcheck/{id}/text"
+MARKER_TAG = "mlcheck/{id}"
+COUNT_TAG = "mlcheck/findings"
+LAYOUT_TAG = "custom_scalars__config__"
+
+
+def finding_markdown(finding: Finding, run: str | None = None) -> str:
+    """The Markdown shown in TensorBoard's Text tab for one finding."""
+    where = f"step {finding.step}" if finding.step is not None else "no step"
+    if finding.epoch is not None:
+        where += f", epoch {finding.epoch}"
+    lines = [
+        f"**{finding.severity.value.upper()}** `{finding.check}` ({where})",
+        "",
+        finding.message,
+        "",
+    ]
+    if finding.evidence:
+        lines += ["| evidence | value |", "|---|---|"]
+        lines += [f"| {k} | {format_number(v)} |" for k, v in finding.evidence.items()]
+        lines.append("")
+    if finding.hint:
+        lines.append(f"**How to fix:** {finding.hint}")
+    lines.append("")
+    lines.append(f"Details: `mlcheck explain {finding.check}`")
+    return "\n".join(lines)
+
+
+class TensorBoardSink(sinks.Sink):
+    """Writes findings as TensorBoard events into `log_dir` (a run directory).
+
+    Args:
+        log_dir: the run's directory (e.g. a Lightning `TensorBoardLogger.log_dir`).
+        loss_tags: regular expressions for the custom-scalars chart that overlays losses and
+            findings. Default: any tag containing "loss".
+        default_step: the step used for findings without one (e.g. pre-flight findings).
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str],
+        loss_tags: tuple[str, ...] = (r"(?i)^(?!mlcheck/).*loss.*",),
+        default_step: int = 0,
+    ) -> None:
+        self.log_dir = Path(log_dir)
+        self.loss_tags = loss_tags
+        self.default_step = default_step
+        self.count = 0
+        self._writer: Any = None
+
+    # -- low level -----------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._writer = EventFileWriter(str(self.log_dir), filename_suffix=".mlcheck")
+            self._write_layout()
+        return self._writer
+
+    def _event(self, step: int, values: list[Any]) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        writer = self._open()
+        summary = summary_pb2.Summary(value=values)
+        writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+    @staticmethod
+    def scalar_value(tag: str, value: float) -> Any:
+        from tensorboard.compat.proto import summary_pb2
+
+        return summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+
+    @staticmethod
+    def text_value(tag: str, text: str) -> Any:
+        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.plugins.text import metadata as text_metadata
+        from tensorboard.util import tensor_util
+
+        return summary_pb2.Summary.Value(
+            tag=tag,
+            metadata=text_metadata.create_summary_metadata(display_name=tag, description=""),
+            tensor=tensor_util.make_tensor_proto([text.encode("utf-8")], shape=[1]),
+        )
+
+    def _write_layout(self) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.plugins.custom_scalar import layout_pb2
+        from tensorboard.plugins.custom_scalar import metadata as cs_metadata
+        from tensorboard.util import tensor_util
+
+        chart = layout_pb2.Chart
+        layout = layout_pb2.Layout(
+            category=[
+                layout_pb2.Category(
+                    title="mlcheck",
+                    chart=[
+                        chart(
+                            title="loss with mlcheck findings",
+                            multiline=layout_pb2.MultilineChartContent(
+                                tag=[*self.loss_tags, r"^mlcheck/findings$"]
+                            ),
+                        ),
+                        chart(
+                            title="mlcheck markers (1 where a check fired)",
+                            multiline=layout_pb2.MultilineChartContent(tag=[r"^mlcheck/[^/]+$"]),
+                        ),
+                    ],
+                )
+            ]
+        )
+        value = summary_pb2.Summary.Value(
+            tag=LAYOUT_TAG,
+            metadata=cs_metadata.create_summary_metadata(),
+            tensor=tensor_util.make_tensor_proto(layout.SerializeToString(), dtype="string"),
+        )
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=0, summary=summary_pb2.Summary(value=[value]))
+        )
+
+    # -- Sink ----------------------------------------------------------------------------------
+
+    def emit(self, finding: Finding, run: str | None = None) -> None:
+        step = finding.step if finding.step is not None else self.default_step
+        self.count += 1
+        self._event(
+            step,
+            [
+                self.text_value(TEXT_TAG.format(id=finding.check), finding_markdown(finding, run)),
+                self.scalar_value(MARKER_TAG.format(id=finding.check), 1.0),
+                self.scalar_value(COUNT_TAG, self.count),
+            ],
+        )
+        self.flush()
+
+    def mark(self, finding: Finding, run: str | None = None) -> None:
+        step = finding.step if finding.step is not None else self.default_step
+        self._event(step, [self.scalar_value(MARKER_TAG.format(id=finding.check), 1.0)])
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Writes plain scalars (used by adapters that log curves themselves, e.g. Keras)."""
+        self._event(step, [self.scalar_value(k, v) for k, v in values.items()])
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,127 @@
+"""`Trainable`: what pre-flight checks need from a model, whatever its framework.
+
+Pre-flight checks (`mlcheck sanity`, and the callbacks' overfit-a-batch) are written once,
+against this interface. Implementations live in `mlcheck.integrations` (torch modules,
+Lightning modules, Keras models). Batches are opaque framework objects; checks move between
+them and numpy with `to_numpy` / `from_numpy`.
+
+The contract that keeps users safe: nothing a check does through a Trainable may change the
+user's model, optimizer or random state. Checks train only on `clone()`s, and the runner
+restores the random state (`rng_state` / `set_rng_state`) afterwards.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """How outputs meet the loss, as far as the adapter can tell (None = unknown).
+
+    Attributes:
+        loss: a short name of the loss: "cross_entropy", "nll", "bce", "bce_with_logits",
+            "mse", "mae", "huber", "sparse_categorical_crossentropy", ... or the class name.
+        from_logits: True when the loss applies softmax/sigmoid itself (torch CrossEntropyLoss,
+            BCEWithLogitsLoss, Keras from_logits=True), False when it expects probabilities.
+        output_activation: the last operation on the outputs: "softmax", "log_softmax",
+            "sigmoid", "linear" (none), or None when unknown.
+        output_units: width of the model's output (last dimension).
+        task: "classification", "regression" or None.
+    """
+
+    loss: str | None = None
+    from_logits: bool | None = None
+    output_activation: str | None = None
+    output_units: int | None = None
+    task: str | None = None
+
+
+class Trainable(abc.ABC):
+    """A model with its loss, optimizer and data, as pre-flight checks see it."""
+
+    #: "torch", "lightning" or "keras".
+    framework: str = ""
+
+    # -- data ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def batches(self, split: str = "train", n: int = 1) -> list[Any]:
+        """Up to `n` batches from the start of the training ("train") or validation ("val")
+        data, in the framework's own form. Empty when there is no such data."""
+
+    @abc.abstractmethod
+    def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(inputs, targets) of a batch as numpy arrays (None where not an array)."""
+
+    @abc.abstractmethod
+    def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
+        """A batch in the framework's form built from numpy arrays (same dtypes as the data)."""
+
+    # -- model ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def clone(self) -> Trainable:
+        """An independent copy of model and optimizer (state included). Training it never
+        touches the original."""
+
+    @abc.abstractmethod
+    def forward(self, batch: Any) -> np.ndarray:
+        """Model outputs for a batch, in inference mode (dropout off, BatchNorm using running
+        statistics), without gradients."""
+
+    @abc.abstractmethod
+    def loss(self, batch: Any) -> float:
+        """The training loss of a batch in inference mode, without an optimizer step."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Any) -> float:
+        """One optimizer step on this instance (call it on a clone); returns the loss before
+        the step."""
+
+    @abc.abstractmethod
+    def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
+        """Gradient of the loss for every trainable parameter by name; None for a parameter that
+        gets no gradient. Does not step the optimizer."""
+
+    @abc.abstractmethod
+    def input_gradient(self, batch: Any, index: int) -> np.ndarray:
+        """d(sum of outputs of sample `index`)/d(inputs), in inference mode: an array shaped
+        like the batch's inputs. Rows other than `index` are non-zero only when samples mix."""
+
+    @abc.abstractmethod
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Trainable parameters by name, as numpy copies."""
+
+    def optimizer_parameters(self) -> set[str] | None:
+        """Names of the trainable parameters the optimizer updates; None when unknown."""
+        return None
+
+    def loss_config(self) -> LossConfig:
+        return LossConfig()
+
+    @abc.abstractmethod
+    def get_lr(self) -> float | None:
+        """The configured learning rate (first parameter group), None when unknown."""
+
+    @abc.abstractmethod
+    def set_lr(self, lr: float) -> None:
+        """Sets the learning rate of every parameter group (call it on a clone)."""
+
+    # -- random state --------------------------------------------------------------------------
+
+    def rng_state(self) -> Any:
+        """Everything random the checks may consume (framework, numpy, Python)."""
+        import random
+
+        return (random.getstate(), np.random.get_state())
+
+    def set_rng_state(self, state: Any) -> None:
+        import random
+
+        random.setstate(state[0])
+        np.random.set_state(state[1])
