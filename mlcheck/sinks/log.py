@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import warnings
 
 from mlcheck.findings import Finding, MLCheckWarning, Severity
@@ -29,9 +31,28 @@ class LoggingSink(sinks.Sink):
         if run:
             text = f"{run}: {text}"
         if self.warn and finding.severity >= Severity.WARNING:
-            warnings.warn(text, MLCheckWarning, stacklevel=2)
+            warnings.warn(text, MLCheckWarning, stacklevel=_user_stacklevel())
         else:
             logger.log(_LEVEL[finding.severity], text)
 
     def mark(self, finding: Finding, run: str | None = None) -> None:
         logger.debug("still %s: %s", finding.check, finding.message)
+
+
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the mlcheck package
+_SKIP = ("mlcheck", "integrations", "lightning", "pytorch_lightning", "keras", "torch")
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel that points a warning at the first frame outside mlcheck and the training
+    frameworks, so `warnings` filters by module and the shown location make sense to users."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame is not None:
+        path = frame.f_code.co_filename
+        parts = set(os.path.normpath(path).split(os.sep))
+        if not path.startswith(_OWN) and not parts.intersection(_SKIP):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2

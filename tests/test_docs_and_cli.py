@@ -1,0 +1,108 @@
+"""The catalogue, its generated docs, `mlcheck checks` / `explain` / `--version`, and config."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlcheck
+from mlcheck.checks import registry
+from mlcheck.checks.base import SECTIONS
+from mlcheck.config import ConfigError, build_checks, load_config
+from mlcheck.docs import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE = [
+    "nonfinite-loss", "loss-divergence", "loss-plateau", "lr-too-high", "lr-too-low",
+    "lr-schedule", "train-val-gap", "suspicious-val", "train-val-overlap", "feature-leakage",
+    "overfit-batch", "loss-at-init", "input-independence", "batch-dependence",
+    "unused-parameters", "output-loss-mismatch", "nonfinite-input", "unnormalized-input",
+    "class-imbalance", "unshuffled-data",
+]
+
+
+def mlcheck_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mlcheck", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def test_catalogue_has_every_design_id():
+    assert set(CATALOGUE) <= set(registry())
+
+
+@pytest.mark.parametrize("check_id", CATALOGUE)
+def test_every_check_documents_itself(check_id):
+    cls = registry()[check_id]
+    doc = cls.doc()
+    assert doc.get("summary"), f"{check_id} has no summary line"
+    for section in SECTIONS:
+        assert doc.get(section), f"{check_id} lacks the '{section}:' section"
+    assert cls.family and cls.severity
+
+
+def test_docs_match_code():
+    """docs/checks/ is generated from the docstrings; regenerate with `make docs`."""
+    stale = [str(p.relative_to(ROOT)) for p, text in generate(ROOT / "docs" / "checks").items()
+             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    assert not stale, f"docs/checks is out of date, run `make docs`: {stale}"
+
+
+def test_cli_version_checks_explain():
+    out = mlcheck_cli("--version")
+    assert out.returncode == 0 and mlcheck.__version__ in out.stdout
+    out = mlcheck_cli("checks")
+    assert out.returncode == 0
+    for check_id in CATALOGUE:
+        assert check_id in out.stdout
+    out = mlcheck_cli("explain", "loss-plateau")
+    assert out.returncode == 0 and "Why it matters" in out.stdout
+    out = mlcheck_cli("explain", "no-such-check")
+    assert out.returncode == 2 and "Unknown check id" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_pyproject_config(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mlcheck]\nsuppress = ["class-imbalance"]\nfail-on = "warning"\n'
+        '[tool.mlcheck.checks.loss-divergence]\n', encoding="utf-8")
+    cfg = load_config(tmp_path / "pyproject.toml")
+    ids = [c.id for c in build_checks(config=cfg)]
+    assert "class-imbalance" not in ids and "loss-divergence" in ids
+    assert cfg.fail_on == "warning"
+    (tmp_path / "pyproject.toml").write_text('[tool.mlcheck]\nsuppress = ["nope"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="nope"):
+        load_config(tmp_path / "pyproject.toml")
+
+
+def test_custom_check_can_be_registered_and_selected():
+    from mlcheck import Check, Monitor, Severity, register
+
+    @register
+    class AlwaysOne(Check):
+        """Fires when the loss is exactly 1.
+
+        What it does:
+            Test check.
+        Why it matters:
+            Tests.
+        How to fix:
+            Nothing.
+        """
+
+        id = "test-always-one"
+        family = "test"
+        severity = Severity.INFO
+        default = False
+
+        def on_step(self, run):
+            if run.train_loss.last_value == 1.0:
+                yield self.finding("loss is one", step=run.step)
+
+    try:
+        m = Monitor(checks=build_checks(select=["test-always-one"]), warn=False)
+        m.log_step(0, loss=1.0)
+        assert [f.check for f in m.findings] == ["test-always-one"]
+    finally:
+        from mlcheck.checks.base import _REGISTRY
+
+        _REGISTRY.pop("test-always-one", None)
