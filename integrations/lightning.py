@@ -1,0 +1,784 @@
+"""`MLCheckCallback` for PyTorch Lightning: live mlcheck checks on a `Trainer.fit` run.
+
+One class serves both `lightning.pytorch` and the standalone `pytorch_lightning` package: its
+bases are the `Callback` classes of whichever of the two are installed. The callback is thin:
+it turns Lightning's hooks into `Monitor` observations (`log_step`, `log_epoch`, `log_batch`);
+the checks themselves live in `mlcheck.checks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from mlcheck.checks.base import Check
+from mlcheck.findings import Finding, Severity
+from mlcheck.metrics import strip_split
+from mlcheck.monitor import Monitor
+from mlcheck.run import RunInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MLCheckCallback", "default_batch_to_arrays"]
+
+
+def _callback_bases() -> tuple[type, ...]:
+    bases: list[type] = []
+    try:
+        from lightning.pytorch import Callback as _LCallback
+
+        bases.append(_LCallback)
+    except ImportError:
+        pass
+    try:
+        from pytorch_lightning import Callback as _PLCallback
+
+        bases.append(_PLCallback)
+    except ImportError:
+        pass
+    if not bases:
+        raise ImportError(
+            "mlcheck.integrations.lightning needs PyTorch Lightning: "
+            "pip install 'mlcheck[lightning]' (or pip install lightning)"
+        )
+    return tuple(bases)
+
+
+def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
+    """(inputs, targets) of a batch: the first tensor found is the inputs, the last the targets.
+
+    Tuples, lists and dicts are searched depth-first in order; a lone tensor is inputs only.
+    Pass your own function as `MLCheckCallback(batch_to_arrays=...)` for other layouts.
+    """
+    tensors: list[torch.Tensor] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            tensors.append(obj)
+        elif isinstance(obj, Mapping):
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                walk(value)
+
+    walk(batch)
+    if not tensors:
+        return None, None
+    if len(tensors) == 1:
+        return tensors[0], None
+    return tensors[0], tensors[-1]
+
+
+class _Timer:
+    """Per-hook wall time, kept only when `MLCheckCallback(timing=True)` (for benchmarks)."""
+
+    def __init__(self, table: dict[str, float], name: str) -> None:
+        self.table, self.name = table, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.table[self.name] = self.table.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+class _NoTimer:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_TIMER = _NoTimer()
+
+
+class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
+    """Watches a Lightning training run and warns, early and specifically, when it looks wrong.
+
+    Add it to a `Trainer` from `lightning.pytorch` or `pytorch_lightning`; every default check
+    then runs on the live run: per-step train loss and learning rate, epoch-level train and
+    validation loss and metrics (from `trainer.callback_metrics`, split by name: `val_loss`,
+    `val_acc`, `train_loss_epoch`, ...), the update/weight ratio and non-finite gradients and
+    weights every `every_n_steps` optimizer steps, and sampled input/target batches. Every
+    batch of the first pass over the training and the validation data is hashed for
+    `train-val-overlap`. Before the first step, a copy of the model trains on the first batch
+    (`overfit-batch`); the user's model, optimizer and random state are left exactly as they were.
+
+    Findings are Python warnings (`mlcheck.MLCheckWarning`, WARNING and ERROR only), log records,
+    lines in `<log_dir>/findings.jsonl` and TensorBoard events in `log_dir`, which defaults to the
+    trainer's own `TensorBoardLogger` run directory so that findings sit beside the loss curves.
+    Under distributed training only rank zero observes, writes and warns; the sampled batches of
+    every rank are gathered to it through the strategy.
+
+    Args:
+        checks: check instances to run. Default None: every check that is on by default.
+        suppress: check ids to silence, e.g. `("class-imbalance",)`. Default: none.
+        log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
+            the trainer's `TensorBoardLogger`; without one, `<default_root_dir>/lightning_logs/mlcheck`.
+            False: write no files (warnings and logging only).
+        stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
+            that severity or worse is raised.
+        every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
+            weight scans, sampled batches). Default 25 (a few per epoch on small data sets; under
+            1% of step time measured in benchmarks/bench_overhead_lightning.py).
+        strict: re-raise exceptions from checks instead of switching the failing check off.
+            Default False.
+        overfit_batch: train a copy of the model on the first batch before training starts and
+            report `overfit-batch` when it cannot drive the loss near zero. Default True.
+        overfit_steps: optimizer steps of that copy. Default 100 (the budget of
+            `mlcheck sanity`; seconds on a small model).
+        sample_batches: batches sampled at the start of each epoch of each split, beyond the
+            one every `every_n_steps`. Default 3.
+        hash_epochs: number of first passes over each split in which every batch is observed, so
+            `train-val-overlap` sees every sample. Default 1; 0 turns it off.
+        batch_to_arrays: function batch -> (inputs, targets) (tensors or arrays). Default:
+            `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
+        task: "classification" or "regression". Default None: inferred from the targets.
+        num_classes: number of classes. Default None: inferred from the model's output width.
+        warn: raise Python warnings for WARNING and ERROR findings. Default True.
+        timing: keep the wall time spent in each hook in `timings` (for benchmarks). Default False.
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> from mlcheck.integrations.lightning import MLCheckCallback
+        >>> cb = MLCheckCallback(stop_on="error")
+        >>> trainer = Trainer(max_epochs=5, callbacks=[cb])
+        >>> trainer.fit(model, datamodule=dm)              # doctest: +SKIP
+        >>> for finding in cb.findings:                    # doctest: +SKIP
+        ...     print(finding.format())
+    """
+
+    def __init__(
+        self,
+        checks: Sequence[Check] | None = None,
+        suppress: Iterable[str] = (),
+        log_dir: str | os.PathLike[str] | bool | None = None,
+        stop_on: str | None = None,
+        every_n_steps: int = 25,
+        strict: bool = False,
+        overfit_batch: bool = True,
+        overfit_steps: int = 100,
+        sample_batches: int = 3,
+        hash_epochs: int = 1,
+        batch_to_arrays: Callable[[Any], tuple[Any, Any]] | None = None,
+        task: str | None = None,
+        num_classes: int | None = None,
+        warn: bool = True,
+        timing: bool = False,
+    ) -> None:
+        super().__init__()
+        if stop_on not in (None, "error", "warning"):
+            raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        if overfit_steps < 1:
+            raise ValueError(f"overfit_steps must be >= 1, got {overfit_steps}; use overfit_batch=False to skip it")
+        if task not in (None, "classification", "regression"):
+            raise ValueError(f"task must be None, 'classification' or 'regression', got {task!r}")
+        self.checks = list(checks) if checks is not None else None
+        self.suppress = tuple(suppress)
+        self.log_dir = log_dir
+        self.stop_on = stop_on
+        self.every_n_steps = every_n_steps
+        self.strict = strict
+        self.overfit_batch = overfit_batch
+        self.overfit_steps = overfit_steps
+        self.sample_batches = sample_batches
+        self.hash_epochs = hash_epochs
+        self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
+        self.task = task
+        self.num_classes = num_classes
+        self.warn = warn
+        self.timings: dict[str, float] | None = {} if timing else None
+        self.monitor: Monitor | None = None
+        self._pending_state: dict[str, Any] | None = None
+        # Validate the check ids now, where the user can see the mistake.
+        Monitor(self._fresh_checks(), suppress=self.suppress, default_sinks=False)
+
+    # -- public --------------------------------------------------------------------------------
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Findings raised so far, in order (rank zero; empty on other ranks)."""
+        return list(self.monitor.findings) if self.monitor is not None else []
+
+    @property
+    def resolved_log_dir(self) -> Path | None:
+        """Where this run's TensorBoard events and findings.jsonl go (None before fit or when off)."""
+        return self.monitor.log_dir if self.monitor is not None else None
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _fresh_checks(self) -> list[Check] | None:
+        if self.checks is None:
+            return None
+        for check in self.checks:
+            check.reset()
+        return self.checks
+
+    def _timer(self, name: str) -> Any:
+        return _Timer(self.timings, name) if self.timings is not None else _NO_TIMER
+
+    def _resolve_log_dir(self, trainer: Any) -> Path | None:
+        if self.log_dir is False:
+            return None
+        if self.log_dir not in (None, True):
+            return Path(self.log_dir)  # type: ignore[arg-type]
+        for lg in getattr(trainer, "loggers", None) or []:
+            if type(lg).__name__ == "TensorBoardLogger" and getattr(lg, "log_dir", None):
+                return Path(lg.log_dir)
+        return Path(trainer.default_root_dir) / "lightning_logs" / "mlcheck"
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._rank_zero = bool(trainer.is_global_zero)
+        self._world = int(getattr(trainer, "world_size", 1) or 1)
+        log_dir = self._resolve_log_dir(trainer) if self._rank_zero else None
+        self.monitor = Monitor(
+            self._fresh_checks(),
+            suppress=self.suppress,
+            log_dir=log_dir,
+            stop_on=self.stop_on,
+            every_n_steps=self.every_n_steps,
+            strict=self.strict,
+            warn=self.warn,
+            info=RunInfo(task=self.task, num_classes=self.num_classes),
+            default_sinks=self._rank_zero,
+            run_name=None,
+        )
+        # Per-run adapter state (reset so one instance can serve several fits).
+        self._passes = {"train": 0, "val": 0}    # completed passes over each split
+        self._val_index = 0
+        self._val_names: set[str] = set()          # callback_metrics names logged by validation
+        self._before_val: dict[str, float] = {}
+        self._lr: float | None = None
+        self._step_losses: list[float] = []       # losses of this epoch's steps
+        self._accum: list[float] = []             # micro-batch losses since the last step
+        self._last_backward_loss: torch.Tensor | None = None
+        self._step_before: int = 0
+        self._snapshot: list[torch.Tensor] | None = None
+        self._snapshot_step: int | None = None
+        self._measured: dict[str, Any] = {}
+        self._val_pending: dict[str, float] | None = None
+        self._val_loss_pending: float | None = None
+        self._output_width: int | None = None
+        self._hook: Any = None
+        self._info_done = False
+        self._overfit_done = False
+        self._resumed = bool(getattr(trainer, "ckpt_path", None))
+        self._input_kind = (
+            "embedding_ids"
+            if any(isinstance(m, torch.nn.Embedding) for m in pl_module.modules())
+            else None
+        )
+        self._names = {id(p): n for n, p in pl_module.named_parameters()}
+        self._sync_data_active()
+        if self._pending_state is not None:
+            self._apply_state(self._pending_state)
+            self._pending_state = None
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None:
+            return
+        info = self.monitor.run.info
+        total = getattr(trainer, "estimated_stepping_batches", None)
+        if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
+            info.total_steps = int(total)
+        max_epochs = getattr(trainer, "max_epochs", None)
+        if isinstance(max_epochs, int) and max_epochs > 0:
+            info.max_epochs = max_epochs
+        info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
+        if not pl_module.automatic_optimization and not info.has_scheduler:
+            info.has_scheduler = None  # manual optimization may step schedulers we cannot see
+        if self._output_width is None and self._rank_zero:
+            self._hook = pl_module.register_forward_hook(self._capture_output_width)
+
+    def _capture_output_width(self, module: Any, args: Any, output: Any) -> None:
+        out = output
+        if isinstance(out, (list, tuple)) and out:
+            out = out[0]
+        if isinstance(out, torch.Tensor) and out.ndim >= 1:
+            self._output_width = int(out.shape[-1]) if out.ndim >= 2 else 1
+        self._remove_hook()
+
+    def _remove_hook(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    # -- training steps ------------------------------------------------------------------------
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.monitor is None:
+            return
+        with self._timer("train_batch_start"):
+            self._step_before = trainer.global_step
+            self._last_backward_loss = None
+            if not self._overfit_done:
+                self._overfit_done = True
+                if self.overfit_batch and self._rank_zero and not self._resumed:
+                    with self._timer("overfit_batch"):
+                        self._run_overfit_batch(trainer, pl_module, batch)
+            if self._rank_zero:
+                opt = trainer.optimizers[0] if trainer.optimizers else None
+                self._lr = float(opt.param_groups[0]["lr"]) if opt is not None and opt.param_groups else None
+
+    def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
+        if isinstance(loss, torch.Tensor):
+            self._last_backward_loss = loss.detach()
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        if self.monitor is None or not self._rank_zero or self._snapshot is not None:
+            return
+        if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
+            return
+        with self._timer("before_optimizer_step"):
+            step = self._logging_step(trainer)
+            loss = self._last_backward_loss
+            loss_bad = loss is not None and not bool(torch.isfinite(loss).all())
+            if step % self.every_n_steps != 0 and not loss_bad:
+                return
+            params = _params(optimizer)
+            if not params:
+                return
+            measured: dict[str, Any] = {}
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                norms = torch._foreach_norm(grads)
+                if not bool(torch.isfinite(torch.stack(norms)).all()):
+                    if _grad_scaler(trainer) is not None:
+                        return  # the scaler skips this step and lowers its scale: not a finding
+                    with_grad = [p for p in params if p.grad is not None]
+                    measured["nonfinite_grads"] = [
+                        self._names.get(id(p), f"param{i}")
+                        for i, (p, n) in enumerate(zip(with_grad, norms))
+                        if not bool(torch.isfinite(n))
+                    ]
+            weights = [p.detach() for p in params]
+            w_norms = torch._foreach_norm(weights)
+            finite = torch.isfinite(torch.stack(w_norms))
+            if not bool(finite.all()):
+                measured["nonfinite_weights"] = [
+                    self._names.get(id(p), f"param{i}") for i, p in enumerate(params) if not bool(finite[i])
+                ]
+            elif not measured:
+                self._snapshot = [w.clone() for w in weights]
+                self._snapshot_params = params
+                self._snapshot_norm = float(torch.linalg.vector_norm(torch.stack(w_norms)))
+            self._measured = measured
+            self._snapshot_step = step
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.monitor is None:
+            return
+        self._remove_hook()
+        with self._timer("train_batch_end"):
+            # observed after the step so that the model's output width is known for RunInfo
+            if self._wants_batch("train", batch_idx):
+                self._observe_batch(trainer, batch, "train", batch_idx)
+            elif not self._info_done and self._rank_zero:
+                self._infer_task(_to_numpy(self.batch_to_arrays(batch)[1]))
+            if self._rank_zero:
+                self._observe_step(trainer, pl_module, outputs)
+            self._maybe_stop(trainer)
+
+    def _observe_step(self, trainer: Any, pl_module: Any, outputs: Any) -> None:
+        loss = _loss_of(outputs)
+        if loss is None:
+            loss = self._last_backward_loss
+        value = float(loss) if loss is not None else None
+        automatic = pl_module.automatic_optimization
+        stepped = trainer.global_step != self._step_before
+        if automatic:
+            if value is not None:
+                self._accum.append(value)
+            if not stepped:
+                return  # accumulating gradients: the step comes later
+            # the loss Lightning hands over is divided by accumulate_grad_batches
+            n = len(self._accum)
+            factor = getattr(trainer, "accumulate_grad_batches", 1) or 1
+            value = sum(self._accum) * factor / n if n else None
+            self._accum = []
+        step = self._logging_step(trainer)
+        ratio = None
+        measured = self._measured
+        if self._snapshot is not None and self._snapshot_step == step:
+            ratio = self._update_ratio()
+        self._snapshot = None
+        self._measured = {}
+        if value is not None and math.isfinite(value):
+            self._step_losses.append(value)
+        self.monitor.log_step(
+            step,
+            loss=value,
+            lr=self._lr,
+            update_ratio=ratio,
+            epoch=trainer.current_epoch,
+            nonfinite_grads=measured.get("nonfinite_grads"),
+            nonfinite_weights=measured.get("nonfinite_weights"),
+        )
+
+    def _update_ratio(self) -> float | None:
+        if not self._snapshot_norm or not math.isfinite(self._snapshot_norm):
+            return None
+        after = [p.detach() for p in self._snapshot_params]
+        diff = torch._foreach_sub(after, self._snapshot)
+        delta = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(diff))))
+        if delta == 0.0:
+            return None  # no step was taken (e.g. skipped by a GradScaler or a closure)
+        return delta / self._snapshot_norm
+
+    @staticmethod
+    def _logging_step(trainer: Any) -> int:
+        # The step Lightning's loggers use for this batch, so markers line up with the curves.
+        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+        step = getattr(loop, "_batches_that_stepped", None)
+        return int(step) if isinstance(step, int) else int(trainer.global_step)
+
+    # -- epochs --------------------------------------------------------------------------------
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None:
+            return
+        self._step_losses = []
+
+    def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None or trainer.sanity_checking:
+            return
+        self._val_index = 0
+        if self._rank_zero:
+            self._before_val = _scalars(trainer.callback_metrics)
+
+    def on_validation_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.monitor is None or trainer.sanity_checking or dataloader_idx != 0:
+            return
+        with self._timer("val_batch_end"):
+            index = self._val_index
+            self._val_index += 1
+            if self._wants_batch("val", index):
+                self._observe_batch(trainer, batch, "val", index)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None or trainer.sanity_checking:
+            return
+        with self._timer("validation_end"):
+            self._passes["val"] += 1
+            if self._rank_zero:
+                val_loss, val_metrics = None, {}
+                for name, value in _scalars(trainer.callback_metrics).items():
+                    split, base = _split(name)
+                    # unprefixed names count as validation ones when validation logged them
+                    logged_here = self._before_val.get(name) != value
+                    if split == "val" or (split is None and logged_here):
+                        self._val_names.add(name)
+                    if split != "val" and not (split is None and name in self._val_names):
+                        continue
+                    if base == "loss":
+                        val_loss = value
+                    else:
+                        val_metrics[base] = value
+                self._val_loss_pending, self._val_pending = val_loss, val_metrics
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None:
+            return
+        with self._timer("train_epoch_end"):
+            self._passes["train"] += 1
+            if self._rank_zero:
+                train_loss, train_metrics = None, {}
+                for name, value in _scalars(trainer.callback_metrics).items():
+                    split, base = _split(name)
+                    if split not in ("train", None) or name.endswith("_step") or name in self._val_names:
+                        continue
+                    if base == "loss":
+                        train_loss = value
+                    else:
+                        train_metrics[base] = value
+                if self._step_losses:  # our own mean of the steps' losses
+                    train_loss = float(np.mean(self._step_losses))
+                self.monitor.log_epoch(
+                    trainer.current_epoch,
+                    step=max(self._logging_step(trainer) - 1, 0),
+                    train_loss=train_loss,
+                    val_loss=self._val_loss_pending,
+                    train_metrics=train_metrics or None,
+                    val_metrics=self._val_pending or None,
+                )
+                self._val_loss_pending, self._val_pending = None, None
+            self._sync_disabled(trainer)
+            self._maybe_stop(trainer, force_sync=True)
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is not None:
+            self._remove_hook()
+            self.monitor.close()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.monitor is not None:
+            self._remove_hook()
+            try:
+                self.monitor.close()
+            except Exception:  # never mask the user's exception
+                logger.debug("mlcheck: closing the monitor failed", exc_info=True)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def _wants_batch(self, split: str, index: int) -> bool:
+        if not self._data_active:
+            return False
+        if self._passes[split] < self.hash_epochs:
+            return True
+        return index < self.sample_batches or index % self.every_n_steps == 0
+
+    def _observe_batch(self, trainer: Any, batch: Any, split: str, index: int) -> None:
+        with self._timer(f"{split}_batch_observe"):
+            inputs, targets = self.batch_to_arrays(batch)
+            if self._world > 1:
+                inputs = _gather(trainer, inputs)
+                targets = _gather(trainer, targets)
+            if not self._rank_zero:
+                return
+            inputs, targets = _to_numpy(inputs), _to_numpy(targets)
+            if split == "train" and not self._info_done:
+                self._infer_task(targets)
+            self.monitor.log_batch(
+                inputs,
+                targets,
+                split=split,
+                step=self._logging_step(trainer),
+                epoch=trainer.current_epoch,
+                index=index,
+                input_kind=self._input_kind if inputs is not None and inputs.dtype.kind in "iu" else None,
+            )
+
+    def _infer_task(self, targets: np.ndarray | None) -> None:
+        self._info_done = True
+        info = self.monitor.run.info
+        if targets is None or (info.task is not None and info.num_classes is not None):
+            return
+        width = self._output_width
+        flat = targets.reshape(len(targets), -1) if targets.ndim else targets.reshape(1, 1)
+        if flat.shape[1] != 1:
+            onehot = flat.shape[1] == width and np.isin(flat, (0, 1)).all() and (flat.sum(1) == 1).all()
+            task, classes = ("classification", width) if onehot else (None, None)
+        elif targets.dtype.kind in "biu":
+            task = "classification"
+            classes = width if width and width > 1 else (2 if width == 1 or targets.dtype.kind == "b" else None)
+        elif targets.dtype.kind == "f":
+            values = flat[:, 0]
+            if width == 1 and np.isin(values, (0.0, 1.0)).all():
+                task, classes = "classification", 2
+            elif not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+                task, classes = "regression", None
+            else:
+                task, classes = None, None
+        else:
+            task, classes = None, None
+        if info.task is None:
+            info.task = task
+        if info.num_classes is None and info.task == "classification":
+            info.num_classes = classes
+
+    # -- distributed ---------------------------------------------------------------------------
+
+    def _sync_data_active(self) -> None:
+        """Whether batches are observed at all; the same on every rank, since under DDP the
+        decision drives collectives (it changes only at the synchronisation points)."""
+        m = self.monitor
+        self._data_active = any(
+            type(c).implements("on_batch") and c.id not in m.disabled for c in m.checks
+        )
+
+    def _sync_disabled(self, trainer: Any) -> None:
+        if self._world > 1:
+            disabled = trainer.strategy.broadcast(sorted(self.monitor.disabled), src=0)
+            for check_id in disabled:
+                if check_id not in self.monitor.disabled:
+                    self.monitor.disable(check_id)
+        self._sync_data_active()
+
+    def _maybe_stop(self, trainer: Any, force_sync: bool = False) -> None:
+        if self.stop_on is None:
+            return
+        stop = bool(self.monitor.should_stop) if self._rank_zero else False
+        if self._world > 1:
+            # collectives only at points every rank reaches together
+            if not force_sync and self._logging_step(trainer) % self.every_n_steps != 0:
+                return
+            stop = bool(trainer.strategy.broadcast(stop, src=0))
+        if stop and not trainer.should_stop:
+            trainer.should_stop = True
+            if self._rank_zero and self.monitor.stop_reason is not None:
+                logger.warning(
+                    "mlcheck: stopping training (stop_on=%r) because of %s",
+                    self.stop_on,
+                    self.monitor.stop_reason.format(),
+                )
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.monitor is None:
+            return {}
+        return {
+            "monitor": self.monitor.state_dict(),
+            "passes": dict(self._passes),
+            "info": {
+                "task": self.monitor.run.info.task,
+                "num_classes": self.monitor.run.info.num_classes,
+                "output_width": self._output_width,
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not state_dict:
+            return
+        if self.monitor is None:
+            self._pending_state = state_dict  # applied when the monitor is built in on_fit_start
+        else:
+            self._apply_state(state_dict)
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        self._resumed = True
+        if self._rank_zero:
+            self.monitor.load_state_dict(state["monitor"])
+        else:
+            for check_id in state["monitor"].get("disabled", []):
+                self.monitor.disable(check_id)
+        self._passes.update(state.get("passes", {}))
+        info = state.get("info", {})
+        run_info = self.monitor.run.info
+        run_info.task = run_info.task or info.get("task")
+        run_info.num_classes = run_info.num_classes or info.get("num_classes")
+        self._output_width = self._output_width or info.get("output_width")
+        self._info_done = run_info.task is not None
+        self._sync_data_active()
+
+    # -- overfit-a-batch -----------------------------------------------------------------------
+
+    def _run_overfit_batch(self, trainer: Any, pl_module: Any, batch: Any) -> None:
+        """Trains a copy of the model on the first batch; the user's state is left untouched."""
+        try:
+            from mlcheck.integrations.torch import LightningTrainable  # noqa: F401
+        except ImportError:
+            logger.debug("mlcheck: overfit-batch skipped: no Lightning Trainable available")
+            return
+        with _preserved_rng():
+            try:
+                self._overfit(trainer, pl_module, batch)
+            except Exception as exc:
+                if self.strict:
+                    raise
+                logger.warning("mlcheck: overfit-batch could not run (%s: %s); training is unaffected", type(exc).__name__, exc)
+
+    def _overfit(self, trainer: Any, pl_module: Any, batch: Any) -> None:
+        raise NotImplementedError
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+class _preserved_rng:
+    """Saves and restores every random state a check could consume (torch CPU and CUDA, numpy,
+    Python), so observing a run never changes what it computes."""
+
+    def __enter__(self) -> None:
+        self.state = (
+            random.getstate(),
+            np.random.get_state(),
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        py, npy, cpu, cuda = self.state
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _unwrap(optimizer: Any) -> Any:
+    return getattr(optimizer, "_optimizer", optimizer)  # LightningOptimizer wraps the real one
+
+
+def _params(optimizer: Any) -> list[torch.Tensor]:
+    return [p for group in _unwrap(optimizer).param_groups for p in group["params"] if p.requires_grad]
+
+
+def _grad_scaler(trainer: Any) -> Any:
+    return getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+
+
+def _loss_of(outputs: Any) -> torch.Tensor | None:
+    if isinstance(outputs, Mapping):
+        outputs = outputs.get("loss")
+    if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
+        return outputs.detach()
+    return None
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for name, value in metrics.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def _split(name: str) -> tuple[str | None, str]:
+    split, base = strip_split(name)
+    for suffix in ("_epoch", "_step"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return split, base
+
+
+def _to_numpy(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
+            value = value.float()
+        return value.cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception:
+        return None
+
+
+def _gather(trainer: Any, value: Any) -> Any:
+    """Concatenates a batch's tensor from every rank (rows padded to the longest, then cut)."""
+    if value is None:
+        return None
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    tensor = tensor.detach()
+    strategy = trainer.strategy
+    n = torch.tensor([tensor.shape[0] if tensor.ndim else 1], device=tensor.device)
+    sizes = strategy.all_gather(n).reshape(-1).tolist()
+    longest = max(sizes)
+    if tensor.ndim == 0:
+        tensor = tensor.reshape(1)
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, pad])
+    gathered = strategy.all_gather(tensor)
+    return torch.cat([gathered[r, : sizes[r]] for r in range(len(sizes))])
