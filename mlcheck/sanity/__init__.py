@@ -1,9 +1,70 @@
-"""`mlcheck sanity`: pre-flight checks over the `Trainable` interface."""
+"""`mlcheck sanity`: pre-flight checks over the `Trainable` interface, in seconds, before a
+long job. See `sanity()`, and `docs/sanity.md`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Sequence
+
+from mlcheck.checks.base import Check
+from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.sanity.runner import CheckRun, Progress, SanityResult
+
+__all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "sanity"]
 
 
-def sanity(target: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("mlcheck.sanity is being built")
+def sanity(
+    target: Any,
+    *,
+    checks: Sequence[Check] | None = None,
+    select: Iterable[str] | None = None,
+    suppress: Iterable[str] = (),
+    budget: Budget | None = None,
+    progress: Progress | None = None,
+) -> SanityResult:
+    """Runs the pre-flight checks on a model and its data, without changing either.
+
+    Args:
+        target: what to check: a path to a model.py ("model.py" or "model.py:function"),
+            a dict like `mlcheck_target()` returns (`model`, `train_data`, optionally
+            `val_data`, `loss`, `optimizer`), or a `mlcheck.trainable.Trainable`.
+        checks: check instances to run. Default: every default check that has a pre-flight
+            part (`preflight` or `on_batch`).
+        select: check ids to run instead of the defaults (ignored when `checks` is given).
+        suppress: check ids not to run.
+        budget: per-check budget: `Budget(steps=100, seconds=10.0)` by default. Steps bound the
+            work; seconds are only a safety net (running out gives an INFO "inconclusive").
+        progress: called as `progress(done, total, check_id)` before each check and with
+            `check_id=None` at the end.
+
+    Returns:
+        A `SanityResult`: `.findings`, `.inconclusive`, `.timings`, `.failed`, `.notes`.
+
+    Raises:
+        mlcheck.errors.BadInput: the target cannot be found or built, or the model fails
+            on its first batch (`mlcheck.sanity.discovery.UserCodeError`, with the user's
+            traceback in `.user_traceback`).
+
+    Example:
+        >>> result = mlcheck.sanity("model.py")                       # doctest: +SKIP
+        >>> [f.check for f in result.findings]                        # doctest: +SKIP
+        []
+    """
+    from mlcheck.config import ConfigError, build_checks
+    from mlcheck.sanity import discovery, runner
+
+    suppress = set(suppress)
+    if checks is None:
+        try:
+            checks = build_checks(list(select or ()), suppress)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    else:
+        wanted = set(select) if select else None
+        checks = [c for c in checks if c.id not in suppress and (wanted is None or c.id in wanted)]
+    runnable = [c for c in checks if type(c).implements("preflight") or type(c).implements("on_batch")]
+    idle = [c.id for c in checks if c not in runnable]
+    found = discovery.resolve(target)
+    result = runner.run(found, runnable, budget, progress)
+    if select and idle:
+        result.notes.append(f"not run (they watch training and have no pre-flight part): {', '.join(idle)}")
+    return result

@@ -1,13 +1,145 @@
-"""CLI glue of `mlcheck sanity`."""
+"""CLI glue of `mlcheck sanity PATH.py[:function]`.
+
+Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input (a missing
+or broken model.py, no target or several, a model that fails on its first batch).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import sys
+import warnings
+from typing import Any, Iterator
+
+from mlcheck.errors import BadInput
+
+# Loggers of frameworks that chat on stderr while mlcheck builds trainers and clones.
+_CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="model.py, or model.py:function")
+    parser.add_argument(
+        "path",
+        help="model.py, or model.py:NAME for a function returning the target (or the model itself)",
+    )
+    parser.add_argument(
+        "--budget-steps", type=int, default=None, metavar="N",
+        help="training steps each check may take (default 100)",
+    )
+    parser.add_argument(
+        "--budget-seconds", type=float, default=None, metavar="S",
+        help="wall-clock safety net per check (default 10); a check cut short is reported as "
+        "inconclusive, never as a problem",
+    )
 
 
-def run(args: argparse.Namespace, console) -> int:
-    raise NotImplementedError
+def run(args: argparse.Namespace, console: Any) -> int:
+    from rich.console import Console
+
+    from mlcheck.cli import _split_ids, selected_checks
+    from mlcheck.report import exit_status, json_report
+    from mlcheck.sanity import Budget, sanity
+    from mlcheck.sanity.discovery import UserCodeError
+
+    checks, fail_on = selected_checks(args)
+    budget = Budget()
+    if args.budget_steps is not None:
+        if args.budget_steps < 1:
+            raise BadInput(f"--budget-steps must be at least 1, got {args.budget_steps}")
+        budget.steps = args.budget_steps
+    if args.budget_seconds is not None:
+        if args.budget_seconds <= 0:
+            raise BadInput(f"--budget-seconds must be positive, got {args.budget_seconds}")
+        budget.seconds = args.budget_seconds
+
+    err = Console(stderr=True)
+    try:
+        # stdout carries only mlcheck's table or JSON: whatever model.py and the frameworks
+        # print goes to stderr.
+        with _quiet_frameworks(), contextlib.redirect_stdout(sys.stderr), _progress(err) as progress:
+            result = sanity(args.path, checks=checks, select=_split_ids(args.select) or None,
+                            budget=budget, progress=progress)
+    except UserCodeError as exc:
+        _print_user_error(err, exc)
+        return 2
+
+    if args.json:
+        sys.stdout.write(json_report([(None, f) for f in result.findings], **result.to_dict()) + "\n")
+    else:
+        _render(console, result)
+    return exit_status(result.findings, fail_on)
+
+
+def _render(console: Any, result: Any) -> None:
+    from rich.text import Text
+
+    from mlcheck.report import render_findings
+
+    render_findings(console, [(None, f) for f in result.findings],
+                    title=f"mlcheck sanity: {result.target}")
+    for c in result.checks:
+        if c.status == "inconclusive":
+            console.print(Text(f"{c.check}: cut short after {c.seconds:.1f} s; result inconclusive "
+                               "(raise --budget-seconds to let it finish).", style="yellow"))
+        elif c.status == "failed":
+            console.print(Text(f"{c.check}: the check itself failed ({c.detail}) and was skipped; "
+                               "this is a bug in mlcheck, not in your model.", style="magenta"))
+    for note in result.notes:
+        console.print(Text(f"note: {note}", style="dim"))
+    slowest = sorted(result.checks, key=lambda c: -c.seconds)[:3]
+    console.print(Text(
+        f"{len(result.checks)} checks in {result.seconds:.1f} s "
+        f"(import of the model {result.import_seconds:.1f} s; slowest: "
+        + ", ".join(f"{c.check} {c.seconds:.1f} s" for c in slowest) + ").",
+        style="dim",
+    ))
+
+
+def _print_user_error(err: Any, exc: Any) -> None:
+    from rich.text import Text
+
+    err.print(Text.assemble(("mlcheck: error: ", "bold red"), str(exc)))
+    if exc.user_traceback:
+        err.print(Text("---- your code's traceback (not mlcheck's) ----", style="bold"))
+        err.print(Text(exc.user_traceback), soft_wrap=True)
+        err.print(Text("---- end of your code's traceback ----", style="bold"))
+
+
+@contextlib.contextmanager
+def _quiet_frameworks() -> Iterator[None]:
+    """Framework info logs and warnings are noise next to mlcheck's table; restore after."""
+    saved = {}
+    for name in _CHATTY:
+        log = logging.getLogger(name)
+        saved[name] = log.level
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _progress(err: Any) -> Iterator[Any]:
+    """A rich progress bar on stderr while the checks run, only when stderr is a terminal."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("[bold]mlcheck sanity[/] {task.description}"),
+                   BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   console=err, transient=True)
+    task = bar.add_task("importing the model", total=None)
+
+    def update(done: int, total: int, current: str | None) -> None:
+        bar.update(task, completed=done, total=total,
+                   description=current or "done")
+
+    with bar:
+        yield update

@@ -18,9 +18,17 @@ class Budget:
     steps: int = 100
     seconds: float = 10.0
     started: float = field(default_factory=time.perf_counter)
+    #: Set when `expired()` first answers True: the check stopped early, so the runner turns
+    #: its WARNING/ERROR findings into one INFO "inconclusive".
+    cut_short: bool = False
 
     def expired(self) -> bool:
-        return time.perf_counter() - self.started > self.seconds
+        if time.perf_counter() - self.started > self.seconds:
+            self.cut_short = True
+        return self.cut_short
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
     def restart(self) -> Budget:
         return Budget(self.steps, self.seconds)

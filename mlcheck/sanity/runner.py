@@ -1,0 +1,336 @@
+"""The pre-flight runner: data checks over the first batches, then each check's `preflight`.
+
+Order of a run:
+1. Probe: one batch through the model's forward pass, its loss and one training step on a
+   clone. A failure there is the user's code (`UserCodeError`, exit 2), not a finding.
+2. Data checks (those with an `on_batch` hook): the first batches of the training and
+   validation data go through a `Monitor`, exactly as during training, then `on_end`.
+3. Pre-flight checks (those with a `preflight` hook), each with a fresh `Budget`.
+
+Around everything the trainable's random state is saved and restored. A check that raises is
+skipped and named in `SanityResult.checks` (status "failed"); a check cut short by its
+wall-clock safety net gives one INFO "inconclusive" finding instead of its verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from mlcheck.checks.base import Check
+from mlcheck.errors import BadInput
+from mlcheck.findings import Finding, Severity
+from mlcheck.monitor import Monitor
+from mlcheck.run import RunInfo
+from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.sanity.discovery import Target, user_code
+
+logger = logging.getLogger("mlcheck.sanity")
+
+#: Batches of each split the data checks see (first batches, in loader order).
+DATA_BATCHES = 16  # enough for class counts and label diversity; an epoch of digits is ~50
+
+#: The hard stop for a check that ignores its budget: this many times its seconds (plus 5 s).
+HARD_LIMIT_FACTOR = 3.0
+
+#: progress(done, total, current check id or None when finished)
+Progress = Callable[[int, int, "str | None"], None]
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """How one check went.
+
+    Attributes:
+        check: the check id.
+        phase: "data" or "preflight".
+        seconds: wall time it took.
+        status: "ok", "inconclusive" (cut short by its time budget) or "failed" (the check
+            itself raised; skipped).
+        detail: the reason for "inconclusive" or "failed".
+    """
+
+    check: str
+    phase: str
+    seconds: float
+    status: str = "ok"
+    detail: str = ""
+
+
+@dataclass
+class SanityResult:
+    """What `mlcheck.sanity()` found.
+
+    Attributes:
+        target: what was checked, e.g. "model.py:mlcheck_target".
+        framework: "torch", "lightning", "keras" or the custom Trainable's.
+        findings: findings, in the order raised (one per problem).
+        checks: one `CheckRun` per check that ran.
+        notes: remarks about the run itself (slow import, checks with nothing to do).
+        seconds: wall time of the checks (model.py's import excluded).
+        import_seconds: wall time of importing model.py.
+    """
+
+    target: str
+    framework: str
+    findings: list[Finding] = field(default_factory=list)
+    checks: list[CheckRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    import_seconds: float = 0.0
+
+    @property
+    def inconclusive(self) -> list[str]:
+        """Ids of the checks cut short by their wall-clock safety net."""
+        return [c.check for c in self.checks if c.status == "inconclusive"]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Check id -> error, for checks that raised and were skipped."""
+        return {c.check: c.detail for c in self.checks if c.status == "failed"}
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per check id."""
+        return {c.check: c.seconds for c in self.checks}
+
+    def at_or_above(self, severity: str | Severity) -> list[Finding]:
+        threshold = Severity.parse(severity)
+        return [f for f in self.findings if f.severity >= threshold]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the findings, for the CLI's JSON object."""
+        return {
+            "target": self.target,
+            "framework": self.framework,
+            "seconds": round(self.seconds, 3),
+            "import_seconds": round(self.import_seconds, 3),
+            "inconclusive": self.inconclusive,
+            "failed": self.failed,
+            "checks": [
+                {"check": c.check, "phase": c.phase, "seconds": round(c.seconds, 3), "status": c.status,
+                 "detail": c.detail}
+                for c in self.checks
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def run(
+    target: Target,
+    checks: Sequence[Check],
+    budget: Budget | None = None,
+    progress: Progress | None = None,
+    data_batches: int = DATA_BATCHES,
+) -> SanityResult:
+    """Runs `checks` on `target` (see the module docstring)."""
+    budget = budget or Budget()
+    trainable = target.trainable
+    result = SanityResult(target.name, target.framework, notes=list(target.notes),
+                          import_seconds=target.import_seconds)
+    data_checks = [c for c in checks if type(c).implements("on_batch")]
+    preflight_checks = [c for c in checks if type(c).implements("preflight")]
+    total = len(data_checks) + len(preflight_checks)
+    started = time.perf_counter()
+    with user_code("saving the random state", target.user_paths):
+        rng = trainable.rng_state()
+    try:
+        _probe(target)
+        batches = _first_batches(target, data_batches) if data_checks else []
+        info = _run_info(trainable)
+        input_kind = _input_kind(trainable)
+        done = 0
+        for check in data_checks:
+            if progress:
+                progress(done, total, check.id)
+            _run_data_check(check, batches, info, input_kind, budget.restart(), result)
+            done += 1
+        cache: dict[str, Any] = {}
+        for check in preflight_checks:
+            if progress:
+                progress(done, total, check.id)
+            ctx = PreflightContext(trainable, budget.restart(), cache, {"target": target.name})
+            _run_preflight_check(check, ctx, result)
+            done += 1
+        if progress:
+            progress(done, total, None)
+    finally:
+        trainable.set_rng_state(rng)
+    result.seconds = time.perf_counter() - started
+    result.findings = _dedup(result.findings)
+    return result
+
+
+# -- phases ----------------------------------------------------------------------------------
+
+
+def _probe(target: Target) -> None:
+    """One forward pass, loss and training step (on a clone), so that an error in the user's
+    model is reported as such before any check runs."""
+    t = target.trainable
+    where = target.name
+    with user_code(f"reading the first training batch of {where}", target.user_paths):
+        first = t.batches("train", 1)
+    if not first:
+        raise BadInput(f"{where}: the training data is empty (no batch could be read)")
+    batch = first[0]
+    with user_code(f"the forward pass of {where}", target.user_paths):
+        t.forward(batch)
+    with user_code(f"computing the loss of {where}", target.user_paths):
+        t.loss(batch)
+    with user_code(f"a training step of {where} (on a copy)", target.user_paths):
+        t.clone().train_step(batch)
+
+
+def _first_batches(target: Target, n: int) -> list[tuple[str, int, np.ndarray | None, np.ndarray | None]]:
+    t = target.trainable
+    out = []
+    for split in ("train", "val"):
+        with user_code(f"reading the {split} data of {target.name}", target.user_paths):
+            batches = t.batches(split, n)
+            for i, b in enumerate(batches):
+                x, y = t.to_numpy(b)
+                out.append((split, i, x, y))
+    return out
+
+
+def _run_info(trainable: Any) -> RunInfo:
+    try:
+        cfg = trainable.loss_config()
+    except Exception:  # unknown is fine: checks infer what they need
+        return RunInfo()
+    num_classes = None
+    if cfg.task == "classification" and cfg.output_units:
+        num_classes = 2 if cfg.output_units == 1 else cfg.output_units
+    return RunInfo(task=cfg.task, num_classes=num_classes)
+
+
+def _input_kind(trainable: Any) -> str | None:
+    kind = getattr(trainable, "input_kind", None)
+    try:
+        return kind() if callable(kind) else kind
+    except Exception:
+        return None
+
+
+def _run_data_check(check: Check, batches: list, info: RunInfo, input_kind: str | None,
+                    budget: Budget, result: SanityResult) -> None:
+    """Feeds the batches to one data check through a Monitor, as during training."""
+    started = time.perf_counter()
+    monitor = Monitor([check], warn=False, default_sinks=False, strict=True, info=info)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for split, index, x, y in batches:
+                if budget.expired():
+                    break
+                monitor.log_batch(x, y, split=split, index=index, input_kind=input_kind)
+            monitor.close()
+    except Exception as exc:  # a broken check must never break the run
+        _failed(check, "data", started, exc, result)
+        return
+    _finish(check, "data", started, budget, list(monitor.findings), result)
+
+
+def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResult) -> None:
+    started = time.perf_counter()
+    hard = max(HARD_LIMIT_FACTOR * ctx.budget.seconds, ctx.budget.seconds + 5.0)
+    try:
+        with _hard_limit(hard), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = list(check.preflight(ctx) or ())
+    except _HardTimeout:
+        ctx.budget.cut_short = True
+        found = []
+    except Exception as exc:
+        _failed(check, "preflight", started, exc, result)
+        return
+    _finish(check, "preflight", started, ctx.budget, found, result)
+
+
+def _finish(check: Check, phase: str, started: float, budget: Budget, found: list[Finding],
+            result: SanityResult) -> None:
+    seconds = time.perf_counter() - started
+    if budget.cut_short:
+        # The verdict depends on how far the check got, i.e. on machine speed: never warn on it.
+        kept = [f for f in found if f.severity is Severity.INFO]
+        kept.append(check.finding(
+            f"{check.id} was cut short after {seconds:.1f} s by its wall-clock safety net "
+            f"({budget.seconds:g} s); its result is inconclusive.",
+            evidence={"seconds": round(seconds, 2), "budget_seconds": budget.seconds,
+                      "budget_steps": budget.steps},
+            hint="Give it more time with --budget-seconds (or budget=Budget(seconds=...)), or "
+                 "check a smaller model or batch.",
+            severity=Severity.INFO, key="inconclusive",
+        ))
+        result.findings += kept
+        result.checks.append(CheckRun(check.id, phase, seconds, "inconclusive",
+                                      f"cut short after {seconds:.1f} s"))
+        return
+    result.findings += found
+    result.checks.append(CheckRun(check.id, phase, seconds))
+
+
+def _failed(check: Check, phase: str, started: float, exc: BaseException, result: SanityResult) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    logger.debug("check %s failed", check.id, exc_info=exc)
+    result.checks.append(CheckRun(check.id, phase, time.perf_counter() - started, "failed", reason))
+
+
+def _dedup(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (check, key): the first, or a later one of higher severity."""
+    best: dict[tuple[str, str], int] = {}
+    out: list[Finding] = []
+    for f in findings:
+        k = (f.check, f.key)
+        if k in best:
+            if f.severity > out[best[k]].severity:
+                out[best[k]] = f
+            continue
+        best[k] = len(out)
+        out.append(f)
+    return out
+
+
+# -- the hard safety net ---------------------------------------------------------------------
+
+
+class _HardTimeout(BaseException):
+    pass
+
+
+class _hard_limit:
+    """Interrupts the block after `seconds` with SIGALRM, where that is possible and free: the
+    main thread of a Unix process with no other timer pending (pytest-timeout, for one, uses
+    it). Elsewhere only the check's own budget bounds it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self) -> _hard_limit:
+        if (
+            hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+        ):
+            signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        raise _HardTimeout()
