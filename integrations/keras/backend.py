@@ -1,0 +1,157 @@
+"""Everything in the Keras adapter that depends on the Keras backend, in one place.
+
+The rest of the adapter uses `keras.ops` only. What differs between backends:
+
+- whether a fit's train and test steps run eagerly enough for the callback to see their
+  batches as concrete arrays (`can_observe_steps`): the torch backend without `jit_compile`,
+  and the TensorFlow and JAX backends with `run_eagerly=True`. A compiled step (tf.function,
+  jax.jit, torch.compile) hands the callback symbolic values, so there the batches come from
+  the data passed to the callback instead;
+- gradients (torch autograd, tf.GradientTape, jax.grad);
+- the backend's own global random state;
+- `no_grad()`: keeps the adapter's statistics out of torch's autograd graph.
+
+Only the torch backend is tested here (DESIGN.md "Keras backends").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import keras
+
+
+def name() -> str:
+    return keras.backend.backend()
+
+
+def can_observe_steps(model: Any) -> bool:
+    """True when wrapping `model.train_step`/`test_step` shows the batches as concrete arrays
+    without changing what is computed."""
+    backend = name()
+    if backend == "torch":
+        return not bool(getattr(model, "jit_compile", False))
+    if backend in ("tensorflow", "jax"):
+        return bool(getattr(model, "run_eagerly", False))
+    return False
+
+
+def step_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The `data` argument of a train/test step: `step(data)` on torch and TensorFlow,
+    `step(state, data)` on JAX."""
+    if "data" in kwargs:
+        return kwargs["data"]
+    return args[-1] if args else None
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    if name() == "torch":
+        import torch
+
+        with torch.no_grad():
+            yield
+    else:
+        yield
+
+
+def last_gradients(model: Any) -> list[Any] | None:
+    """The gradients the last train step left on the trainable variables (torch keeps them in
+    `.grad` until the next step zeroes them); None where the backend does not keep them."""
+    if name() != "torch":
+        return None
+    return [getattr(v.value, "grad", None) for v in model.trainable_variables]
+
+
+def gradients(model: Any, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, list[Any]]:
+    """(loss, gradient per trainable variable, None where it gets none), in training mode,
+    without touching the optimizer or any stored gradient."""
+    variables = model.trainable_variables
+    backend = name()
+    if backend == "torch":
+        import torch
+
+        with torch.enable_grad():
+            loss = _loss(model, x, y, sample_weight, training=True)
+            params = [v.value for v in variables]
+            grads = torch.autograd.grad(loss, params, allow_unused=True) if params else []
+        return float(loss.detach()), list(grads)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = _loss(model, x, y, sample_weight, training=True)
+        grads = tape.gradient(loss, variables)
+        return float(loss), list(grads)
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_fn(trainable_values: list[Any]) -> Any:
+            y_pred, _ = model.stateless_call(trainable_values, non_trainable, x, training=True)
+            return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
+        loss, grads = jax.value_and_grad(loss_fn)(trainable)
+        return float(loss), list(grads)
+    raise NotImplementedError(f"gradients are not available on the {backend!r} Keras backend")
+
+
+def input_gradient(model: Any, x: Any, index: int) -> Any:
+    """d(sum of the outputs of sample `index`)/d(x) in inference mode."""
+    backend = name()
+    if backend == "torch":
+        import torch
+
+        xt = keras.ops.convert_to_tensor(x)
+        if not torch.is_floating_point(xt):
+            raise TypeError("the inputs are not floating point, so they have no gradient")
+        xt = xt.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = model(xt, training=False)
+            (grad,) = torch.autograd.grad(out[index].sum(), xt)
+        return grad
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            out = model(xt, training=False)
+            target = tf.reduce_sum(out[index])
+        return tape.gradient(target, xt)
+    if backend == "jax":
+        import jax
+
+        return jax.grad(lambda v: model(v, training=False)[index].sum())(x)
+    raise NotImplementedError(f"input gradients are not available on the {backend!r} backend")
+
+
+def _loss(model: Any, x: Any, y: Any, sample_weight: Any, training: bool) -> Any:
+    y_pred = model(x, training=training)
+    return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
+
+def rng_state() -> Any:
+    """The backend's own global random state (Keras' seed generators are handled by the
+    caller, since they are Keras variables)."""
+    backend = name()
+    if backend == "torch":
+        import torch
+
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        return (torch.get_rng_state(), cuda)
+    if backend == "tensorflow":
+        return None  # Keras 3 draws TensorFlow randomness from its own seed generators
+    return None
+
+
+def set_rng_state(state: Any) -> None:
+    if name() == "torch" and state is not None:
+        import torch
+
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state_all(state[1])

@@ -1,0 +1,400 @@
+"""`KerasTrainable`: a compiled Keras 3 model with its data, as pre-flight checks see it.
+
+Everything here uses `keras.ops`; gradients and the backend's random state come from
+`mlcheck.integrations.keras.backend`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterable, Sequence
+
+import keras
+import numpy as np
+
+from mlcheck.integrations.keras import backend
+from mlcheck.trainable import LossConfig, Trainable
+
+# Keras loss names (functions, strings and classes, snake-cased) -> LossConfig.loss and task.
+_LOSS_NAMES = {
+    "sparse_categorical_crossentropy": ("sparse_categorical_crossentropy", "classification"),
+    "categorical_crossentropy": ("categorical_crossentropy", "classification"),
+    "binary_crossentropy": ("binary_crossentropy", "classification"),
+    "binary_focal_crossentropy": ("binary_focal_crossentropy", "classification"),
+    "categorical_focal_crossentropy": ("categorical_focal_crossentropy", "classification"),
+    "sparse_categorical_focal_crossentropy": ("sparse_categorical_focal_crossentropy", "classification"),
+    "hinge": ("hinge", "classification"),
+    "squared_hinge": ("squared_hinge", "classification"),
+    "categorical_hinge": ("categorical_hinge", "classification"),
+    "kl_divergence": ("kl_divergence", None),
+    "poisson": ("poisson", "regression"),
+    "mean_squared_error": ("mse", "regression"),
+    "mse": ("mse", "regression"),
+    "mean_absolute_error": ("mae", "regression"),
+    "mae": ("mae", "regression"),
+    "mean_absolute_percentage_error": ("mape", "regression"),
+    "mean_squared_logarithmic_error": ("msle", "regression"),
+    "huber": ("huber", "regression"),
+    "log_cosh": ("log_cosh", "regression"),
+}
+_SOFTMAX_LAYERS = {"Softmax": "softmax"}
+_FIRST_LAYER_KINDS = {
+    "Embedding": "embedding_ids",
+    "Rescaling": "rescaled",
+    "Normalization": "rescaled",
+}
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def loss_config(model: Any) -> LossConfig:
+    """Reads the compiled loss (name, `from_logits`) and the last layer's activation."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    name: str | None = None
+    from_logits: bool | None = None
+    if isinstance(loss, str):
+        name, from_logits = loss, False
+    elif isinstance(loss, keras.losses.Loss):
+        config = loss.get_config() if hasattr(loss, "get_config") else {}
+        name = _snake(type(loss).__name__)
+        if "from_logits" in config:
+            from_logits = bool(config["from_logits"])
+        elif name in _LOSS_NAMES:
+            from_logits = False
+    elif callable(loss):
+        name = getattr(loss, "__name__", None)
+        from_logits = False if name in _LOSS_NAMES else None
+    canonical, task = _LOSS_NAMES.get(name or "", (name, None))
+    units = _output_units(model)
+    return LossConfig(
+        loss=canonical,
+        from_logits=from_logits,
+        output_activation=_output_activation(model),
+        output_units=units,
+        task=task,
+    )
+
+
+def _output_units(model: Any) -> int | None:
+    try:
+        shape = model.output_shape
+    except Exception:  # subclassed or unbuilt models have none
+        return None
+    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
+        return shape[-1]
+    return None
+
+
+def _output_activation(model: Any) -> str | None:
+    layers = getattr(model, "layers", None)
+    if not layers:
+        return None
+    last = layers[-1]
+    kind = type(last).__name__
+    if kind in _SOFTMAX_LAYERS:
+        return _SOFTMAX_LAYERS[kind]
+    activation = getattr(last, "activation", None)
+    if activation is None:
+        return None
+    act = getattr(activation, "__name__", None) or str(activation)
+    return {"linear": "linear", "softmax": "softmax", "sigmoid": "sigmoid",
+            "log_softmax": "log_softmax"}.get(act, act)
+
+
+def first_layer_kind(model: Any) -> str | None:
+    """"embedding_ids" when the inputs go straight into an Embedding layer, "rescaled" when
+    into a Rescaling or Normalization layer, else None."""
+    for layer in getattr(model, "layers", []) or []:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        return _FIRST_LAYER_KINDS.get(kind)
+    return None
+
+
+def run_info_facts(model: Any) -> dict[str, Any]:
+    """task, num_classes and has_scheduler as far as the compiled model tells."""
+    config = loss_config(model)
+    num_classes = None
+    if config.task == "classification":
+        if config.loss in ("binary_crossentropy", "binary_focal_crossentropy"):
+            num_classes = 2
+        elif config.output_units and config.output_units > 1:
+            num_classes = config.output_units
+    optimizer = getattr(model, "optimizer", None)
+    lr = getattr(optimizer, "_learning_rate", None)
+    has_schedule = isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
+        callable(lr) and not isinstance(lr, keras.Variable)
+    )
+    # Without a schedule object the rate may still be changed by a callback
+    # (ReduceLROnPlateau, LearningRateScheduler), so "no schedule" is never certain.
+    return {"task": config.task, "num_classes": num_classes,
+            "has_scheduler": True if has_schedule else None}
+
+
+def current_lr(optimizer: Any) -> float | None:
+    """The learning rate the optimizer uses at its current iteration (schedules evaluated)."""
+    if optimizer is None:
+        return None
+    try:
+        value = optimizer.learning_rate
+    except Exception:
+        return None
+    return float(keras.ops.convert_to_numpy(value))
+
+
+def to_numpy(value: Any) -> np.ndarray | None:
+    """A single tensor or array as numpy; None for nested structures (dicts, lists)."""
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:
+        return None
+
+
+def unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """(x, y, sample_weight) of a batch as Keras hands it to a step."""
+    if isinstance(batch, tuple):
+        if len(batch) == 1:
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        if len(batch) == 3:
+            return batch[0], batch[1], batch[2]
+    if isinstance(batch, list) and len(batch) in (2, 3):
+        return unpack(tuple(batch))
+    return batch, None, None
+
+
+def _is_array(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+
+
+def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
+    """The first `n` batches of arrays `(x, y[, w])`, a list of batches, or any iterable of
+    batches (a tf.data.Dataset, a PyDataset, a torch DataLoader, a generator)."""
+    if data is None or n <= 0:
+        return []
+    if isinstance(data, tuple) and data and all(_is_array(a) or a is None for a in data):
+        arrays = data
+        total = len(arrays[0])
+        return [
+            tuple(None if a is None else a[i : i + batch_size] for a in arrays)
+            for i in range(0, min(total, n * batch_size), batch_size)
+        ]
+    if _is_array(data):
+        return [(data[i : i + batch_size],) for i in range(0, min(len(data), n * batch_size), batch_size)]
+    if isinstance(data, list):
+        return [b if isinstance(b, tuple) else tuple(b) if isinstance(b, list) else b for b in data[:n]]
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__") and hasattr(data, "num_batches"):
+        return [data[i] for i in range(min(n, len(data)))]  # keras.utils.PyDataset
+    out = []
+    for batch in data:
+        out.append(tuple(batch) if isinstance(batch, list) else batch)
+        if len(out) >= n:
+            break
+    return out
+
+
+class KerasTrainable(Trainable):
+    """A compiled Keras 3 model with its training (and validation) data.
+
+    Args:
+        model: a Keras model. When it is not compiled yet, `loss` and `optimizer` compile it.
+        train_data: arrays `(x, y)` or `(x, y, sample_weight)`, a list of batches, or any
+            iterable of batches (tf.data.Dataset, keras.utils.PyDataset, torch DataLoader).
+        val_data: the same for validation, optional.
+        batch_size: batch size used to slice arrays. Default 32, Keras' own default.
+        loss / optimizer: compile arguments for a model that is not compiled.
+    """
+
+    framework = "keras"
+
+    def __init__(
+        self,
+        model: Any,
+        train_data: Any = None,
+        val_data: Any = None,
+        *,
+        batch_size: int = 32,
+        loss: Any = None,
+        optimizer: Any = None,
+    ) -> None:
+        if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+            if loss is None:
+                raise ValueError(
+                    "The Keras model is not compiled: call model.compile(optimizer=..., "
+                    "loss=...) or pass loss= and optimizer= with it."
+                )
+            model.compile(optimizer=optimizer or "adam", loss=loss)
+        self.model = model
+        self.train_data = train_data
+        self.val_data = val_data
+        self.batch_size = batch_size
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def batches(self, split: str = "train", n: int = 1) -> list[Any]:
+        data = self.train_data if split == "train" else self.val_data
+        return _batches_from(data, self.batch_size, n)
+
+    def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        x, y, _ = unpack(batch)
+        return to_numpy(x), to_numpy(y)
+
+    def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
+        return (inputs, targets)
+
+    # -- model ---------------------------------------------------------------------------------
+
+    def clone(self) -> KerasTrainable:
+        """Model copied with `keras.models.clone_model` (or from its config), weights copied,
+        a fresh optimizer of the same class and config with its variables copied."""
+        model = self.model
+        try:
+            copy = keras.models.clone_model(model)
+        except Exception:  # subclassed models without a functional graph
+            copy = type(model).from_config(model.get_config())
+        if not copy.built:
+            x, _, _ = unpack(self.batches("train", 1)[0]) if self.batches("train", 1) else (None,) * 3
+            if x is None:
+                raise ValueError("cannot build a copy of an unbuilt model without training data")
+            copy(x[:1], training=False)
+        copy.set_weights(model.get_weights())
+        optimizer = model.optimizer
+        fresh = type(optimizer).from_config(optimizer.get_config())
+        copy.compile(optimizer=fresh, loss=model.loss, run_eagerly=model.run_eagerly,
+                     jit_compile=False)
+        if optimizer.built:
+            fresh.build(copy.trainable_variables)
+            for mine, theirs in zip(fresh.variables, optimizer.variables):
+                mine.assign(theirs)
+        return KerasTrainable(copy, self.train_data, self.val_data, batch_size=self.batch_size)
+
+    def forward(self, batch: Any) -> np.ndarray:
+        x, _, _ = unpack(batch)
+        with backend.no_grad():
+            return np.asarray(keras.ops.convert_to_numpy(self.model(x, training=False)))
+
+    def loss(self, batch: Any) -> float:
+        x, y, w = unpack(batch)
+        with backend.no_grad():
+            y_pred = self.model(x, training=False)
+            value = self.model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w)
+        return float(keras.ops.convert_to_numpy(value))
+
+    def train_step(self, batch: Any) -> float:
+        x, y, w = unpack(batch)
+        logs = self.model.train_on_batch(x, y, sample_weight=w, return_dict=True)
+        return float(logs["loss"])
+
+    def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
+        x, y, w = unpack(batch)
+        x = keras.ops.convert_to_tensor(x)
+        _, grads = backend.gradients(self.model, x, y if y is None else keras.ops.convert_to_tensor(y), w)
+        return {
+            v.path: None if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+            for v, g in zip(self.model.trainable_variables, grads)
+        }
+
+    def input_gradient(self, batch: Any, index: int) -> np.ndarray:
+        x, _, _ = unpack(batch)
+        return np.asarray(keras.ops.convert_to_numpy(backend.input_gradient(self.model, x, index)))
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {v.path: np.array(keras.ops.convert_to_numpy(v.value)) for v in self.model.trainable_variables}
+
+    def optimizer_parameters(self) -> set[str] | None:
+        optimizer = self.model.optimizer
+        if optimizer is None:
+            return set()
+        # A built Keras optimizer knows the variables it updates; an unbuilt one will be built
+        # by fit() with every trainable variable of the model.
+        variables = getattr(optimizer, "_trainable_variables", None) if optimizer.built else None
+        if variables is None:
+            variables = self.model.trainable_variables
+        return {v.path for v in variables}
+
+    def loss_config(self) -> LossConfig:
+        return loss_config(self.model)
+
+    def get_lr(self) -> float | None:
+        return current_lr(self.model.optimizer)
+
+    def set_lr(self, lr: float) -> None:
+        optimizer = self.model.optimizer
+        if isinstance(getattr(optimizer, "_learning_rate", None), keras.Variable):
+            optimizer.learning_rate = lr
+        else:  # a schedule or callable: replace it with a constant rate (on a clone)
+            optimizer._learning_rate = float(lr)
+
+    # -- random state --------------------------------------------------------------------------
+
+    def rng_state(self) -> Any:
+        """Python, numpy, the backend's global generator, Keras' global seed generator and the
+        seed generators of the model's layers (dropout, noise)."""
+        return {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "backend": backend.rng_state(),
+            "keras_global": _global_seed_generator_state(),
+            "seeds": [(v, np.array(keras.ops.convert_to_numpy(v.value))) for v in _seed_variables(self.model)],
+        }
+
+    def set_rng_state(self, state: Any) -> None:
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        backend.set_rng_state(state["backend"])
+        _set_global_seed_generator_state(state["keras_global"])
+        for variable, value in state["seeds"]:
+            variable.assign(value)
+
+
+def _seed_variables(model: Any) -> Sequence[Any]:
+    """The state variables of the model's SeedGenerators: in `model.variables` (all state,
+    seeds included) but not in `model.weights`."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights and "seed_generator" in v.path]
+
+
+def _global_seed_generator_state() -> tuple[Any, Any]:
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+
+    generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+    if generator is None:
+        return None, None
+    return generator, np.array(keras.ops.convert_to_numpy(generator.state.value))
+
+
+def _set_global_seed_generator_state(saved: tuple[Any, Any]) -> None:
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+
+    generator, value = saved
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
+    if generator is not None:
+        generator.state.assign(value)
+
+
+def batches_of(data: Any, batch_size: int, n: int) -> list[Any]:
+    """Public alias of the batching rule, used by the callback for data passed to it."""
+    return _batches_from(data, batch_size, n)
+
+
+def iter_arrays(batches: Iterable[Any]) -> Iterable[tuple[np.ndarray | None, np.ndarray | None]]:
+    for batch in batches:
+        x, y, _ = unpack(batch)
+        yield to_numpy(x), to_numpy(y)
