@@ -3,11 +3,114 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
+
+from mlcheck.errors import BadInput
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="TensorBoard log dir, Keras CSVLogger file or Lightning metrics.csv")
+    parser.add_argument(
+        "path", help="TensorBoard log dir (any depth), event file, Keras CSVLogger file or Lightning metrics.csv"
+    )
+    parser.add_argument(
+        "--map", action="append", default=[], metavar="TAG=ROLE",
+        help="treat a tag or CSV column (glob patterns allowed) as ROLE: train_loss, "
+        "epoch_train_loss, val_loss, lr, epoch, train_metric[:NAME], val_metric[:NAME], ignore",
+    )
 
 
-def run(args: argparse.Namespace, console) -> int:
-    raise NotImplementedError
+def parse_map(items: list[str]) -> dict[str, str]:
+    """["objective=train_loss"] -> {"objective": "train_loss"}; BadInput names a bad item."""
+    from mlcheck.analyze.tags import parse_role
+
+    out = {}
+    for item in items:
+        tag, sep, role = item.rpartition("=")
+        if not sep or not tag.strip() or not role.strip():
+            raise BadInput(f"--map expects TAG=ROLE, got {item!r}")
+        try:
+            parse_role(role)
+        except ValueError as exc:
+            raise BadInput(f"--map {item!r}: {exc}") from None
+        out[tag.strip()] = role.strip()
+    return out
+
+
+def run(args: argparse.Namespace, console: Any) -> int:
+    from mlcheck.analyze import analyze
+    from mlcheck.cli import selected_checks
+    from mlcheck.report import exit_status, json_report, render_findings
+
+    checks, fail_on = selected_checks(args)
+    mapping = parse_map(args.map)
+    err = _stderr_console()
+    with _Progress(err) as progress:
+        try:
+            result = analyze(args.path, checks=checks, mapping=mapping, progress=progress.update)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+    for where, reason in result.unreadable:
+        err.print(f"[yellow]mlcheck: skipped unreadable run[/] {where}: {reason}", highlight=False,
+                  soft_wrap=True)
+    findings = result.findings
+    if args.json:
+        payload = result.to_dict()
+        print(json_report(findings, runs=payload["runs"], unreadable=payload["unreadable"]))
+    else:
+        for run_result in result.runs:
+            for check_id, error in run_result.check_errors.items():
+                err.print(f"mlcheck: check {check_id} failed on {run_result.name} and was skipped: {error}",
+                          highlight=False, soft_wrap=True)
+        render_findings(console, findings, title=f"mlcheck analyze {args.path}",
+                        show_run=len(result.runs) > 1 or None)
+        read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
+        console.print(f"[dim]Read {len(result.runs)} run(s): {read}[/]", highlight=False)
+    return exit_status((f for _, f in findings), fail_on)
+
+
+def _describe(run: Any) -> str:
+    parts = [run.format]
+    if run.steps is not None:
+        parts.append(f"to step {run.steps}")
+    if run.epochs is not None:
+        parts.append(f"{run.epochs} epochs")
+    return ", ".join(parts)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _Progress:
+    """A rich progress bar on stderr while reading, only when stderr is a terminal and the
+    logs are big enough for it to matter."""
+
+    MIN_BYTES = 8 << 20
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.bar = None
+        self.task = None
+        self.enabled = sys.stderr.isatty()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total < self.MIN_BYTES:
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("reading logs", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("read", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()

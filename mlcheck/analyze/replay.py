@@ -1,0 +1,282 @@
+"""Turning a run's logged curves into the observations a `Monitor` takes, and replaying them.
+
+Step-level training loss (with the learning rate aligned to it by forward fill) goes in through
+the vectorised `Monitor.log_steps`, interleaved in step order with one `Monitor.log_epoch` per
+epoch, so the checks run at the same points as they would have during training.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from mlcheck.analyze.events import Scalars
+from mlcheck.analyze.tags import Role, classify
+from mlcheck.checks.base import Check
+from mlcheck.findings import Finding
+from mlcheck.metrics import is_bounded_score
+from mlcheck.monitor import Monitor
+from mlcheck.run import RunInfo
+
+# a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
+# logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True
+_PER_EPOCH_MAX = 2
+
+
+@dataclass
+class RunLog:
+    """The scalar curves of one run, as read from its files.
+
+    Attributes:
+        name: the run's name (its folder relative to the analysed path, or the file name).
+        path: where it was read from.
+        format: "tensorboard", "keras-csv" or "lightning-csv".
+        scalars: curves by tag (or CSV column); x is the step, or the epoch for Keras CSVs.
+    """
+
+    name: str
+    path: Path
+    format: str
+    scalars: dict[str, Scalars]
+
+
+@dataclass
+class EpochRow:
+    epoch: int
+    step: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    val_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Curves:
+    """What a run's log says, in the Monitor's terms.
+
+    Attributes:
+        steps / train_loss / lr: the step stream (lr aligned to it by forward fill), or None.
+        epochs: one row per epoch, in order.
+        info: facts for end-of-run checks (total steps, epochs, task).
+        used: the tag used for each role, e.g. {"train_loss": "train_loss_step"}.
+    """
+
+    steps: np.ndarray | None
+    train_loss: np.ndarray | None
+    lr: np.ndarray | None
+    epochs: list[EpochRow]
+    info: RunInfo
+    used: dict[str, str]
+
+    @property
+    def has_loss(self) -> bool:
+        return self.train_loss is not None or any(
+            r.train_loss is not None or r.val_loss is not None for r in self.epochs
+        )
+
+
+def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
+    """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
+    roles = {tag: classify(tag, mapping) for tag in log.scalars}
+    by_epoch_x = log.format == "keras-csv"
+    epoch_tag = _pick(log, roles, "epoch")
+    epoch_curve = log.scalars[epoch_tag] if epoch_tag else None
+    n_epochs = _epoch_count(log, roles, epoch_curve)
+
+    def per_epoch(tag: str, role: Role) -> bool:
+        if by_epoch_x or role.level == "epoch":
+            return True
+        if role.level == "step":
+            return False
+        return n_epochs is not None and len(log.scalars[tag]) <= _PER_EPOCH_MAX * n_epochs + 1
+
+    # resolve the level of names that do not state it
+    resolved: dict[str, Role] = {}
+    for tag, role in roles.items():
+        if role.role == "loss":
+            kind = "epoch_train_loss" if per_epoch(tag, role) else "train_loss"
+            role = Role(kind, level=None, priority=role.priority)
+        elif role.role in ("train_metric", "val_metric") and not per_epoch(tag, role) and role.priority:
+            role = Role("ignore")
+        elif role.role == "train_loss" and by_epoch_x:
+            role = Role("epoch_train_loss", priority=role.priority)
+        resolved[tag] = role
+
+    used: dict[str, str] = {}
+    stream_tag = _pick(log, resolved, "train_loss")
+    stream = log.scalars[stream_tag] if stream_tag else None
+    if stream_tag:
+        used["train_loss"] = stream_tag
+    last_step = int(stream.steps[-1]) if stream is not None and len(stream) else None
+
+    def x_is_epoch(curve: Scalars) -> bool:
+        if by_epoch_x:
+            return True
+        if epoch_curve is not None or len(curve) == 0:
+            return False
+        x = curve.steps
+        consecutive = x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
+        return consecutive and (last_step is None or x[-1] < 0.5 * last_step)
+
+    # epoch-level curves: (field, metric name, tag)
+    wanted: list[tuple[str, str | None, str]] = []
+    for field_name, role_name in (("train_loss", "epoch_train_loss"), ("val_loss", "val_loss")):
+        tag = _pick(log, resolved, role_name)
+        if tag:
+            wanted.append((field_name, None, tag))
+            used[role_name] = tag
+    for split in ("train", "val"):
+        names = sorted({r.metric for r in resolved.values() if r.role == f"{split}_metric" and r.metric})
+        for name in names:
+            tag = _pick(log, resolved, f"{split}_metric", metric=name)
+            if tag:
+                wanted.append((f"{split}_metrics", name, tag))
+                used[f"{split}_metric:{name}"] = tag
+
+    # the epoch (and step) of each point
+    step_x = [log.scalars[t].steps for _, _, t in wanted if not x_is_epoch(log.scalars[t])]
+    ranks = np.unique(np.concatenate(step_x)) if step_x else np.zeros(0, dtype=np.int64)
+    rows: dict[int, EpochRow] = {}
+    for field_name, name, tag in wanted:
+        curve = log.scalars[tag]
+        if x_is_epoch(curve):
+            epochs, steps = curve.steps, None
+        elif epoch_curve is not None:
+            epochs = _lookup(epoch_curve, curve.steps).astype(np.int64)
+            steps = curve.steps
+        else:
+            epochs, steps = np.searchsorted(ranks, curve.steps), curve.steps
+        for k, (epoch, value) in enumerate(zip(epochs.tolist(), curve.values.tolist())):
+            row = rows.setdefault(int(epoch), EpochRow(int(epoch)))
+            if steps is not None:
+                row.step = max(row.step or 0, int(steps[k]))
+            if name is None:
+                setattr(row, field_name, value)
+            else:
+                getattr(row, field_name)[name] = value
+    ordered = [rows[e] for e in sorted(rows)]
+
+    # rows without a step: spread over the step stream, or one step per epoch
+    if ordered and any(r.step is None for r in ordered):
+        if stream is not None and len(stream):
+            first, last = int(stream.steps[0]), int(stream.steps[-1])
+            e0, e1 = ordered[0].epoch, ordered[-1].epoch
+            per = (last - first + 1) / (e1 - e0 + 1)
+            for r in ordered:
+                if r.step is None:
+                    r.step = first + int(round((r.epoch - e0 + 1) * per)) - 1
+        else:
+            for r in ordered:
+                if r.step is None:
+                    r.step = r.epoch
+
+    # learning rate, on the step axis
+    lr_tag = _pick(log, resolved, "lr")
+    lr_steps = lr_values = None
+    if lr_tag:
+        used["lr"] = lr_tag
+        curve = log.scalars[lr_tag]
+        lr_steps, lr_values = curve.steps, curve.values
+        if x_is_epoch(curve) and ordered:
+            # the rate of epoch e applies from the first step of epoch e
+            ends = {r.epoch: r.step for r in ordered}
+            first = int(stream.steps[0]) if stream is not None and len(stream) else None
+            lr_steps = np.array(
+                [ends[e - 1] + 1 if e - 1 in ends else (first if first is not None else ends.get(e, e))
+                 for e in curve.steps.tolist()],
+                dtype=np.int64,
+            )
+
+    if stream is not None:
+        steps, loss = stream.steps, stream.values
+        lr = None
+        if lr_steps is not None and len(lr_steps):
+            lr = lr_values[np.clip(np.searchsorted(lr_steps, steps, "right") - 1, 0, None)]
+    elif lr_steps is not None and len(lr_steps):
+        steps, loss, lr = lr_steps, None, lr_values
+    else:
+        steps = loss = lr = None
+
+    info = RunInfo()
+    step_axis = steps if steps is not None else np.array([r.step for r in ordered], dtype=np.int64)
+    if len(step_axis):
+        info.total_steps = int(step_axis[-1]) + (1 if int(step_axis[0]) == 0 else 0)
+    if ordered:
+        info.max_epochs = ordered[-1].epoch + 1
+    metric_names = {n for r in ordered for n in (*r.train_metrics, *r.val_metrics)}
+    if any(is_bounded_score(n) for n in metric_names):
+        info.task = "classification"
+    if lr is not None and len(lr):
+        finite = lr[np.isfinite(lr)]
+        if len(finite) and finite.max() > finite.min() * (1 + 1e-6):
+            info.has_scheduler = True
+    return Curves(steps, loss, lr, ordered, info, used)
+
+
+def replay(
+    curves: Curves,
+    checks: Sequence[Check],
+    run_name: str | None = None,
+) -> tuple[list[Finding], dict[str, str]]:
+    """Feeds the curves through a silent Monitor (no warnings, no files) and closes it.
+    Returns (findings, {check id: error} for checks that failed and were switched off)."""
+    monitor = Monitor(checks=list(checks), warn=False, default_sinks=False, info=curves.info,
+                      run_name=run_name)
+    steps, loss, lr = curves.steps, curves.train_loss, curves.lr
+    pos = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failing check is reported through monitor.errors
+        for row in curves.epochs:
+            if steps is not None and row.step is not None:
+                end = int(np.searchsorted(steps, row.step, "right"))
+                if end > pos:
+                    _feed(monitor, steps, loss, lr, pos, end, row.epoch)
+                    pos = end
+            monitor.log_epoch(
+                row.epoch, step=row.step, train_loss=row.train_loss, val_loss=row.val_loss,
+                train_metrics=row.train_metrics or None, val_metrics=row.val_metrics or None,
+            )
+        if steps is not None and pos < len(steps):
+            epoch = curves.epochs[-1].epoch + 1 if curves.epochs else None
+            _feed(monitor, steps, loss, lr, pos, len(steps), epoch)
+        monitor.close()
+    return list(monitor.findings), dict(monitor.errors)
+
+
+def _feed(monitor: Monitor, steps, loss, lr, start: int, end: int, epoch: int | None) -> None:
+    monitor.log_steps(
+        steps[start:end],
+        loss=None if loss is None else loss[start:end],
+        lr=None if lr is None else lr[start:end],
+        epoch=epoch,
+    )
+
+
+def _pick(log: RunLog, roles: Mapping[str, Role], role: str, metric: str | None = None) -> str | None:
+    """The tag for a role: the highest priority, then the most points, then the name."""
+    tags = [t for t, r in roles.items() if r.role == role and (metric is None or r.metric == metric)]
+    if not tags:
+        return None
+    return min(tags, key=lambda t: (roles[t].priority, -len(log.scalars[t]), t))
+
+
+def _epoch_count(log: RunLog, roles: Mapping[str, Role], epoch_curve: Scalars | None) -> int | None:
+    if epoch_curve is not None and len(epoch_curve):
+        finite = epoch_curve.values[np.isfinite(epoch_curve.values)]
+        if len(finite):
+            return int(finite.max()) + 1
+    counts = [
+        len(log.scalars[t]) for t, r in roles.items()
+        if r.role in ("val_loss", "epoch_train_loss") or (r.level == "epoch")
+    ]
+    return max(counts) if counts else None
+
+
+def _lookup(curve: Scalars, x: np.ndarray) -> np.ndarray:
+    """The curve's value at each x (the last point at or before it; the first before it)."""
+    at = np.clip(np.searchsorted(curve.steps, x, "right") - 1, 0, None)
+    return curve.values[at]

@@ -1,0 +1,156 @@
+"""Which logged tag (or CSV column) is the training loss, the validation loss, the learning rate.
+
+The built-in rules read a name the way the common loggers write it (see docs/analyze.md):
+
+- a split as prefix or suffix: `train_`, `training/`, `val_`, `valid/`, `validation/` (Keras'
+  `validation/` sub-run), `/val`; `test` tags are ignored;
+- a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
+  `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
+- what is left: `loss` (or `total_loss`) is a loss; `lr`, `learning_rate`, `lr-<Optimizer>`
+  (Lightning's LearningRateMonitor) is the learning rate; `epoch` is Lightning's epoch counter;
+  a name whose direction is known (accuracy, f1, mae, ...; see `mlcheck.metrics`) is a metric.
+
+Anything else is ignored. Extend or override the rules with `register_tag("my_loss",
+"train_loss")`, the `mapping=` argument of `mlcheck.analyze.analyze`, or `--map TAG=ROLE` on the
+command line. Tags may be glob patterns (`"loss/*"`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from mlcheck.metrics import higher_is_better
+
+#: role names a tag can be mapped to, and what each means
+ROLES = {
+    "train_loss": "training loss per optimizer step",
+    "epoch_train_loss": "mean training loss per epoch",
+    "val_loss": "validation loss (per epoch, or per validation run)",
+    "lr": "learning rate",
+    "epoch": "the epoch number, logged against the step (Lightning's `epoch` scalar)",
+    "train_metric": "a training metric per epoch, e.g. accuracy (`train_metric:NAME` names it)",
+    "val_metric": "a validation metric per epoch (`val_metric:NAME` names it)",
+    "ignore": "not used",
+}
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a tag is.
+
+    Attributes:
+        role: one of `ROLES`, or "loss": a training loss whose level (step or epoch) is decided
+            by how often it was logged.
+        metric: the metric's name without its split ("accuracy" for "val_accuracy").
+        level: "step", "epoch" or None when the name does not say.
+        priority: lower wins when several tags have the same role (user mappings are 0).
+    """
+
+    role: str
+    metric: str | None = None
+    level: str | None = None
+    priority: int = 2
+
+
+_registered: dict[str, str] = {}
+
+_IGNORED = {"hp_metric", "step", "global_step", "time", "created_at", "wall_time", "epoch_time"}
+_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
+           "validation": "val", "eval": "val", "test": "test"}
+_LEVELS = {"step": "step", "batch": "step", "epoch": "epoch"}
+_SEP = "_/-."
+_LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
+_NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
+_LOSS = {"loss", "total_loss"}
+
+
+def parse_role(spec: str) -> tuple[str, str | None]:
+    """"val_metric:accuracy" -> ("val_metric", "accuracy"); checks the role name."""
+    role, _, metric = spec.partition(":")
+    role = role.strip()
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
+    return role, metric.strip() or None
+
+
+def register_tag(tag: str, role: str) -> None:
+    """Maps a tag or CSV column (or a glob pattern of them) to a role for every analysis,
+    e.g. `register_tag("objective", "train_loss")`. Roles: see `ROLES`."""
+    parse_role(role)
+    _registered[tag] = role
+
+
+def classify(tag: str, mapping: Mapping[str, str] | None = None) -> Role:
+    """The role of `tag`: the user's mapping first, then registered tags, then the rules."""
+    for table in (mapping or {}, _registered):
+        spec = _lookup(tag, table)
+        if spec is not None:
+            role, metric = parse_role(spec)
+            if role in ("train_metric", "val_metric") and metric is None:
+                metric = _strip(tag.lower())[2] or tag
+            level = {"train_loss": "step", "epoch_train_loss": "epoch"}.get(role)
+            return Role(role, metric, level, priority=0)
+    return _rules(tag)
+
+
+def _lookup(tag: str, table: Mapping[str, str]) -> str | None:
+    if tag in table:
+        return table[tag]
+    for pattern, spec in table.items():
+        if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(tag, pattern):
+            return spec
+    return None
+
+
+def _strip(name: str) -> tuple[str | None, str | None, str]:
+    """(split, level, base) of a lower-case name, peeling split and level words off both ends."""
+    split = level = None
+    changed = True
+    while changed:
+        changed = False
+        for words in (_SPLITS, _LEVELS):
+            for word in words:
+                for sep in _SEP:
+                    if name.startswith(word + sep) and len(name) > len(word) + 1:
+                        name = name[len(word) + 1 :]
+                    elif name.endswith(sep + word) and len(name) > len(word) + 1:
+                        name = name[: -len(word) - 1]
+                    else:
+                        continue
+                    if words is _SPLITS:
+                        split = split or _SPLITS[word]
+                    else:
+                        level = level or _LEVELS[word]
+                    changed = True
+                    break
+    return split, level, name
+
+
+def _rules(tag: str) -> Role:
+    low = tag.lower()
+    if low.startswith("mlcheck/") or low in _IGNORED:
+        return Role("ignore")
+    if low == "epoch":
+        return Role("epoch")
+    split, level, base = _strip(low)
+    if split == "test" or base in _IGNORED:
+        return Role("ignore")
+    if _LR.match(base) and not _NOT_LR.search(base):
+        return Role("lr", priority=1 if base in ("lr", "learning_rate") else 2)
+    if base in _LOSS:
+        explicit = 1 if level else 2
+        if split == "val":
+            return Role("val_loss", level=level, priority=explicit) if level != "step" else Role("ignore")
+        if level == "step":
+            return Role("train_loss", level="step", priority=1)
+        if level == "epoch":
+            return Role("epoch_train_loss", level="epoch", priority=1)
+        return Role("loss", priority=2)
+    if higher_is_better(base) is not None and "loss" not in base:
+        if level == "step":
+            return Role("ignore")
+        return Role("val_metric" if split == "val" else "train_metric", metric=base, level=level)
+    return Role("ignore")
