@@ -1,3 +1,108 @@
-"""generalization checks."""
+"""Generalization checks: the model fits the training data but stops improving on new data."""
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+
+
+@register
+class TrainValGap(Check):
+    """Overfitting: the validation loss turned up while the training loss kept falling.
+
+    What it does:
+        After each epoch, finds the best stretch of the validation loss (the lowest mean of
+        `patience` consecutive epochs) and compares it with the mean of the last `patience`
+        epochs. It fires when the validation loss has risen above its best by more than
+        `z` x its measured epoch-to-epoch noise and by more than `min_rise` of the best,
+        for at least `patience` epochs after the best, while the training loss is lower
+        than it was at the best epoch (so the gap between them grew). It reports the best
+        epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
+        Runs without a validation loss are skipped.
+
+    Why it matters:
+        From the best epoch on, further training makes the model worse on new data; every
+        later epoch costs compute and, without a checkpoint from the best epoch, quality.
+
+    How to fix:
+        Keep the checkpoint from the best epoch (early stopping, a checkpoint callback that
+        monitors the validation loss), and regularise: weight decay, dropout, data
+        augmentation, a smaller model, or more data.
+
+    Args:
+        patience: epochs the rise must last and the width of the best and recent stretches.
+            Default 3: Lightning's EarlyStopping default.
+        z: the rise must exceed z x the noise of one epoch's validation loss. Default 3.0.
+        min_rise: the rise must exceed this fraction of the best validation loss. Default 0.05.
+    """
+
+    id = "train-val-gap"
+    family = "generalization"
+    severity = Severity.WARNING
+
+    def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05) -> None:
+        self.patience = patience
+        self.z = z
+        self.min_rise = min_rise
+        super().__init__()
+
+    def reset(self) -> None:
+        self._fired = False
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        return () if self._fired else self._judge(run)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return () if self._fired else self._judge(run)
+
+    def _judge(self, run: RunState) -> list[Finding]:
+        b = run.val_loss.buckets(include_open=True)
+        epochs, val = b["x1"], b["mean"]
+        p = max(1, self.patience)
+        if len(val) < 2 * p + 2:
+            return []
+        sigma = noise(val)
+        if not math.isfinite(sigma):
+            return []
+        means = rolling_mean(val, p)
+        earlier = means[: len(means) - p]  # stretches that end before the recent one begins
+        i = int(np.argmin(earlier))
+        best, recent = float(earlier[i]), float(means[-1])
+        rise = recent - best
+        if rise <= self.z * sigma or rise <= self.min_rise * abs(best):
+            return []
+        if float(np.min(val[-p:])) <= best:
+            return []  # one of the recent epochs is as good as the best: not a lasting rise
+        best_epoch = int(epochs[i + int(np.argmin(val[i:i + p]))])
+        train = epoch_train_levels(run)
+        if best_epoch not in train or not train:
+            return []
+        last_epoch = max(train)
+        train_best, train_now = train[best_epoch], train[last_epoch]
+        if not train_now < train_best:
+            return []  # training loss rose too: that is divergence, not overfitting
+        self._fired = True
+        since = int(epochs[-1]) - best_epoch
+        return [self.finding(
+            f"The model is overfitting: validation loss rose from its best {best:.4g} "
+            f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
+            f"from {train_best:.4g} to {train_now:.4g}.",
+            evidence={"best_epoch": best_epoch, "best_val_loss": sig(best), "val_loss": sig(recent),
+                      "train_loss_at_best": sig(train_best), "train_loss": sig(train_now),
+                      "gap_at_best": sig(float(val[i + int(np.argmin(val[i:i + p]))]) - train_best),
+                      "gap": sig(recent - train_now), "val_noise": sig(sigma), "epochs_since_best": since},
+            hint=(f"Keep the checkpoint from epoch {best_epoch} (early stopping on the validation "
+                  "loss) and add regularisation: weight decay, dropout, augmentation, or more data."),
+            step=run.step,
+            epoch=run.epoch,
+            key="overfit",
+        )]

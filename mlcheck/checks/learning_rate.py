@@ -1,3 +1,451 @@
-"""learning_rate checks."""
+"""Learning-rate checks: too high, too low, and a schedule that does not do what it should."""
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.checks.curve import Curve, Throttle, TrainCurve, noise, rising, rolling_median, sig, trend_drop
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+
+
+def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, float]:
+    """(drop, stderr, level) of the step-level training loss between x0 and x1."""
+    c = Curve.of(run.train_loss, final=True)
+    if c is None:
+        return math.nan, math.nan, math.nan
+    inside = (c.x >= x0) & (c.x <= x1)
+    if inside.sum() < 3:
+        return math.nan, math.nan, math.nan
+    drop, se = trend_drop(c.x[inside], c.mean[inside])
+    return drop, se, float(np.median(c.mean[inside]))
+
+
+def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[float, float, float, int] | None:
+    """(median log10 update ratio, first x, last x, measurements) over the recent part of the
+    run, or None when fewer than `min_points` measurements were taken."""
+    c = Curve.of(run.update_ratio, final=True)
+    if c is None or c.values < min_points:
+        return None
+    k = max(c.window(min_points), math.ceil(fraction * len(c)))
+    return float(np.median(c.mean[-k:])), float(c.x[-k]), float(c.x[-1]), int(c.n[-k:].sum())
+
+
+@register
+class LRTooHigh(Check):
+    """The learning rate looks too high: updates are large against the weights, or the loss
+    spikes without making progress.
+
+    What it does:
+        Two signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
+        (log10): its median over the recent quarter of the run above `extreme_log_ratio`
+        fires on its own; above `max_log_ratio` it fires when the training loss made no
+        significant progress over the same steps. (2) Loss spikes: steps where the loss
+        jumps above `spike_factor` x its local median and `spike_z` x its noise, at least
+        `min_spikes` separate times in the last half of the run, while the loss neither
+        improves nor has fallen by half from its initial value. A noisy run that still
+        improves does not fire.
+
+    Why it matters:
+        Updates that are a sizeable share of the weights each step throw the model around
+        instead of descending: the loss oscillates, spikes, or settles high, and the run is
+        one step from diverging.
+
+    How to fix:
+        Lower the learning rate 3-10x (a learning-rate range test finds a good one), add
+        warmup, gradient clipping, or normalisation layers.
+
+    Args:
+        max_log_ratio: log10 update ratio above which updates are large. Default -1.0: the
+            upper end of TheDeepChecker's healthy range [-4, -1] (Karpathy: about -3).
+        extreme_log_ratio: log10 update ratio that is too high on its own. Default 0.0: each
+            update as large as the weights. Adam's ratio is about lr / |w|, so lr=3e-3 on
+            small weights already reaches -1; hence the loss must also stall below this.
+        recent_fraction: share of the measurements that form the recent window. Default 0.25.
+        min_measurements: least update-ratio measurements to judge. Default 5.
+        spike_factor / spike_z / min_spikes: what counts as a loss spike and how many are
+            needed. Defaults 2.0 (the loss doubles), 6.0 (six robust sigma), 3.
+        max_progress: spikes count only while the loss has fallen by less than this fraction
+            of its initial value. Default 0.5.
+    """
+
+    id = "lr-too-high"
+    family = "learning_rate"
+    severity = Severity.WARNING
+
+    def __init__(self, max_log_ratio: float = -1.0, extreme_log_ratio: float = 0.0,
+                 recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
+                 spike_z: float = 6.0, min_spikes: int = 3, max_progress: float = 0.5) -> None:
+        self.max_log_ratio = max_log_ratio
+        self.extreme_log_ratio = extreme_log_ratio
+        self.recent_fraction = recent_fraction
+        self.min_measurements = min_measurements
+        self.spike_factor = spike_factor
+        self.spike_z = spike_z
+        self.min_spikes = min_spikes
+        self.max_progress = max_progress
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = TrainCurve()
+        self._throttle = Throttle()
+        self._fired = False
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        if self._fired:
+            return ()
+        curve = Curve.of(run.train_loss)
+        if curve is not None:
+            self._train.initial_level(run.train_loss, curve, "step")
+        if not self._throttle.due(run.train_loss.finite_count + run.update_ratio.finite_count):
+            return ()
+        return self._judge(run)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return () if self._fired else self._judge(run)
+
+    def _judge(self, run: RunState) -> list[Finding]:
+        found = self._ratio(run) or self._spikes(run)
+        if found:
+            self._fired = True
+        return found
+
+    def _ratio(self, run: RunState) -> list[Finding]:
+        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+        if recent is None:
+            return []
+        ratio, x0, x1, count = recent
+        if ratio <= self.max_log_ratio:
+            return []
+        drop, se, level = _loss_window(run, x0, x1)
+        progressing = math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level)
+        if ratio <= self.extreme_log_ratio and progressing:
+            return []
+        if ratio <= self.extreme_log_ratio and not math.isfinite(drop):
+            return []  # large but not extreme, and no loss to judge progress by
+        return [self.finding(
+            f"Weight updates are {10 ** ratio:.2g} of the weights per step (log10 {ratio:.2f}, "
+            f"healthy is about -3) over the last {count} measurements"
+            + ("" if progressing else ", and the loss is not improving") + ".",
+            evidence={"log10_update_ratio": sig(ratio), "max_log_ratio": self.max_log_ratio,
+                      "measurements": count, "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
+            hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
+            step=run.step,
+            epoch=run.epoch,
+            key="lr",
+        )]
+
+    def _spikes(self, run: RunState) -> list[Finding]:
+        c = Curve.of(run.train_loss, final=True)
+        if c is None or len(c) < 24 or c.values < 50:
+            return []
+        k = 9
+        local = rolling_median(c.mean, k)
+        centre = slice(k // 2, k // 2 + len(local))
+        peak = c.max[centre]
+        sigma = noise(c.mean) if c.width == 1 else float(np.median(c.std))
+        if not (math.isfinite(sigma) and sigma > 0):
+            return []
+        spike = (peak > self.spike_factor * local) & (local > 0) & (peak > local + self.spike_z * sigma)
+        half = len(spike) // 2
+        recent = spike[half:]
+        events = int(recent[0]) + int(np.sum(recent[1:] & ~recent[:-1])) if len(recent) else 0
+        if events < self.min_spikes:
+            return []
+        x0 = float(c.x[k // 2 + half])
+        drop, se, level = _loss_window(run, x0, float(c.x[-1]))
+        if not math.isfinite(drop) or (drop > 3.0 * se and drop > 0.02 * abs(level)):
+            return []
+        initial = self._train.initial_level(run.train_loss, c, "step")
+        if initial > 0 and (initial - level) >= self.max_progress * initial:
+            return []
+        return [self.finding(
+            f"The training loss spiked {events} times in the last {int(c.x[-1] - x0)} steps "
+            f"without improving (level {level:.4g}): the learning rate is likely too high.",
+            evidence={"spikes": events, "loss": sig(level), "initial_loss": sig(initial),
+                      "noise": sig(sigma), "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
+            hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
+            step=run.step,
+            epoch=run.epoch,
+            key="lr",
+        )]
+
+
+@register
+class LRTooLow(Check):
+    """The learning rate looks too low: updates are negligible against the weights, or the
+    loss falls steadily but far too slowly.
+
+    What it does:
+        Two signals. (1) The median log10 update ratio |dW|/|W| over the recent quarter of
+        the run is below `min_log_ratio` while the loss has fallen by less than `max_drop`
+        of its initial value (a converged run may have tiny updates). (2) The training loss
+        falls significantly (`z` standard errors) and steadily (its last half falls at least
+        `steady` x as much as its first half: no sign of saturating) yet has fallen by less
+        than `max_drop` in total. Judged at the end of a run, or during a run of known
+        length once `min_progress` of it is done; not during warmup.
+
+    Why it matters:
+        With too small a learning rate the model crawls: the run ends long before it
+        converges and the result looks like a weak model rather than a wrong setting.
+
+    How to fix:
+        Raise the learning rate 3-10x (a learning-rate range test finds a good one); check
+        that a scheduler or warmup is not holding it near zero.
+
+    Args:
+        min_log_ratio: log10 update ratio below which updates are negligible. Default -5.0:
+            one decade below TheDeepChecker's healthy range [-4, -1], because Adam's ratio is
+            about lr / |w| and fine-tuning at lr=1e-6 legitimately sits near -4.5.
+        max_drop: a loss that fell by at least this fraction of its initial value is making
+            real progress. Default 0.2.
+        steady: the last half must fall at least this share of the first half's fall.
+            Default 0.5 (an exponential-looking decay that saturates falls far less).
+        z: standard errors the decrease must exceed. Default 3.0.
+        min_steps / min_epochs: least run length to judge. Defaults 200 / 5.
+        min_progress: share of a run of known length done before judging live. Default 0.5.
+        recent_fraction / min_measurements: the update-ratio window. Defaults 0.25 / 5.
+    """
+
+    id = "lr-too-low"
+    family = "learning_rate"
+    severity = Severity.WARNING
+
+    def __init__(self, min_log_ratio: float = -5.0, max_drop: float = 0.2, steady: float = 0.5,
+                 z: float = 3.0, min_steps: int = 200, min_epochs: int = 5, min_progress: float = 0.5,
+                 recent_fraction: float = 0.25, min_measurements: int = 5) -> None:
+        self.min_log_ratio = min_log_ratio
+        self.max_drop = max_drop
+        self.steady = steady
+        self.z = z
+        self.min_steps = min_steps
+        self.min_epochs = min_epochs
+        self.min_progress = min_progress
+        self.recent_fraction = recent_fraction
+        self.min_measurements = min_measurements
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = TrainCurve()
+        self._throttle = Throttle()
+        self._fired = False
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        if self._fired:
+            return ()
+        series, unit = self._train.pick(run)
+        curve = Curve.of(series)
+        if curve is None or unit != "step":
+            return ()
+        self._train.initial_level(series, curve, unit)
+        if not self._throttle.due(series.finite_count + run.update_ratio.finite_count):
+            return ()
+        return self._judge(run, final=False)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        if self._fired or self._train.pick(run)[1] != "epoch":
+            return ()
+        return self._judge(run, final=False)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return () if self._fired else self._judge(run, final=True)
+
+    def _judge(self, run: RunState, final: bool) -> list[Finding]:
+        series, unit = self._train.pick(run)
+        c = Curve.of(series, final=True)
+        if c is None or len(c) < 6:
+            return []
+        initial = self._train.initial_level(series, c, unit)
+        level = float(np.median(c.mean[-max(3, len(c) // 10):]))
+        fell = (initial - level) / initial if initial > 0 else math.nan
+        if not (math.isfinite(fell) and fell < self.max_drop):
+            return []
+        found = self._ratio(run, fell) or self._slow(run, c, unit, initial, level, fell, final)
+        if found:
+            self._fired = True
+        return found
+
+    def _ratio(self, run: RunState, fell: float) -> list[Finding]:
+        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+        if recent is None or recent[0] >= self.min_log_ratio:
+            return []
+        ratio, _, _, count = recent
+        return [self.finding(
+            f"Weight updates are only {10 ** ratio:.2g} of the weights per step (log10 "
+            f"{ratio:.2f}, healthy is about -3) and the loss has fallen {max(fell, 0):.1%}.",
+            evidence={"log10_update_ratio": sig(ratio), "min_log_ratio": self.min_log_ratio,
+                      "measurements": count, "fraction_fallen": sig(fell)},
+            hint="Raise the learning rate 3-10x; check that the scheduler is not holding it near zero.",
+            step=run.step,
+            epoch=run.epoch,
+            key="lr",
+        )]
+
+    def _slow(self, run: RunState, c: Curve, unit: str, initial: float, level: float, fell: float,
+              final: bool) -> list[Finding]:
+        step_unit = unit == "step"
+        if c.values < (self.min_steps if step_unit else self.min_epochs):
+            return []
+        if not final:
+            total = run.info.total_steps if step_unit else run.info.max_epochs
+            if not total or c.x[-1] < self.min_progress * total:
+                return []
+        half = len(c) // 2
+        if step_unit and rising(run.lr, float(c.x[half]), float(c.x[-1])):
+            return []
+        d1, se1 = trend_drop(c.x[: half + 1], c.mean[: half + 1])
+        d2, se2 = trend_drop(c.x[half:], c.mean[half:])
+        if not (math.isfinite(d1) and math.isfinite(d2)):
+            return []
+        significant = d2 > self.z * se2 and d2 > 0.02 * abs(level) and d1 > self.z * se1
+        if not significant or d2 < self.steady * d1:
+            return []
+        length = int(c.x[-1] - c.x[0]) + c.width
+        return [self.finding(
+            f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
+            f"with no sign of levelling off.",
+            evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
+                      "drop_first_half": sig(d1), "drop_second_half": sig(d2), f"{unit}s": length},
+            hint="Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low.",
+            step=run.step if step_unit else None,
+            epoch=run.epoch,
+            key="lr",
+        )]
+
+
+@register
+class LRSchedule(Check):
+    """The learning rate is invalid, decays to about zero long before the end, or never
+    changes although a scheduler is configured.
+
+    What it does:
+        Fires when the learning rate is NaN, Inf or negative; when it has been exactly zero
+        for `min_zero_steps` steps in a row before the last `end_fraction` of the run; when
+        it fell below `floor` x its maximum with more than `end_fraction` of the run still to
+        go (judged live when the run's total steps are known, else at the end); and, at the
+        end of a run of at least `min_steps` steps with a scheduler configured, when it never
+        changed. Warmup, cosine, step decay, one-cycle and a constant rate without a
+        scheduler are all fine.
+
+    Why it matters:
+        Steps taken at a zero learning rate are wasted; a negative one trains the model
+        backwards. A scheduler that never changes the rate usually is not being stepped
+        (or steps per epoch when it was meant per batch, or the reverse).
+
+    How to fix:
+        Check the scheduler's length (total steps or T_max) against the real number of
+        steps, that `scheduler.step()` is called (Lightning: `interval` and `frequency` in
+        `configure_optimizers`), and the values given to it.
+
+    Args:
+        floor: "about zero" is below this fraction of the largest rate seen. Default 1e-3.
+        end_fraction: decaying to about zero within this last share of the run is normal.
+            Default 0.1 (cosine and linear schedules reach 1e-3 of their peak in the last 2%).
+        min_zero_steps: consecutive steps at exactly zero that count. Default 10, so a warmup
+            that starts at 0 is fine.
+        min_steps: least steps before "never changed" is judged. Default 100.
+    """
+
+    id = "lr-schedule"
+    family = "learning_rate"
+    severity = Severity.WARNING
+
+    def __init__(self, floor: float = 1e-3, end_fraction: float = 0.1, min_zero_steps: int = 10,
+                 min_steps: int = 100) -> None:
+        self.floor = floor
+        self.end_fraction = end_fraction
+        self.min_zero_steps = min_zero_steps
+        self.min_steps = min_steps
+        super().__init__()
+
+    def reset(self) -> None:
+        self._done: set[str] = set()
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        return self._judge(run, final=False)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge(run, final=True)
+
+    def _emit(self, key: str, message: str, evidence: dict, hint: str, run: RunState) -> list[Finding]:
+        if key in self._done:
+            return []
+        self._done.add(key)
+        return [self.finding(message, evidence=evidence, hint=hint, step=run.step, epoch=run.epoch, key=key)]
+
+    def _judge(self, run: RunState, final: bool) -> list[Finding]:
+        lr = run.lr
+        out: list[Finding] = []
+        if lr.nonfinite and "invalid" not in self._done:
+            out += self._emit(
+                "invalid", f"The learning rate became NaN or Inf at step {lr.first_nonfinite_x:g}.",
+                {"first_step": lr.first_nonfinite_x, "nonfinite_values": lr.nonfinite},
+                "Check the scheduler's formula and its inputs (a division by a zero length?).", run)
+        c = Curve.of(lr, final=final)
+        if c is None:
+            return out
+        b_min = float(np.min(lr.buckets(include_open=final)["min"]))
+        if b_min < 0:
+            out += self._emit(
+                "negative", f"The learning rate went negative ({b_min:.3g}): the model trains backwards.",
+                {"min_lr": b_min},
+                "Check the scheduler: a linear decay that runs past its end goes below zero.", run)
+        total = run.info.total_steps
+        x_end = float(c.x[-1])
+        remaining_known = total is not None and x_end < (1.0 - self.end_fraction) * total
+        # exactly zero for a while
+        zero = c.max == 0
+        if zero[-1]:
+            run_len = int(np.argmin(zero[::-1])) if not zero.all() else len(zero)
+            zero_steps = int(c.n[len(zero) - run_len:].sum())
+            if zero_steps >= self.min_zero_steps and (total is None or remaining_known):
+                out += self._emit(
+                    "zero", f"The learning rate has been exactly 0 for the last {zero_steps} steps.",
+                    {"zero_steps": zero_steps, "max_lr": sig(float(c.max.max())), "total_steps": total},
+                    "Check the scheduler's total steps against the real run length and the "
+                    "learning rate you pass to the optimizer.", run)
+        # decayed to about zero long before the end
+        peak = float(c.max.max())
+        if peak > 0 and "decayed" not in self._done and "zero" not in self._done:
+            i_peak = int(np.argmax(c.max))
+            low = c.max[i_peak:] < self.floor * peak
+            if low[-1]:
+                first = i_peak + len(low) - (int(np.argmin(low[::-1])) if not low.all() else len(low))
+                x_low = float(c.x[first])
+                if total is not None and not final:
+                    wasted = (total - x_low) / total if remaining_known else 0.0
+                elif final:
+                    end = float(total) if total else x_end
+                    start = float(c.x[0])
+                    wasted = (end - x_low) / max(end - start, 1.0)
+                else:
+                    wasted = 0.0
+                if wasted > self.end_fraction:
+                    out += self._emit(
+                        "decayed",
+                        f"The learning rate decayed to {c.mean[-1]:.3g}, under {self.floor:g}x its "
+                        f"peak of {peak:.3g}, at step {x_low:g} with {wasted:.0%} of the run still to go.",
+                        {"lr": sig(float(c.mean[-1])), "peak_lr": sig(peak), "low_from_step": x_low,
+                         "share_of_run_left": sig(wasted), "total_steps": total},
+                        "Make the schedule span the whole run (T_max / num_training_steps = the real "
+                        "number of optimizer steps), or raise its minimum.", run)
+        # a scheduler that never moves
+        if final and run.info.has_scheduler and c.values >= self.min_steps:
+            b = lr.buckets(include_open=True)
+            lo, hi = float(np.min(b["min"])), float(np.max(b["max"]))
+            if hi > 0 and hi - lo <= 1e-9 * hi:
+                out += self._emit(
+                    "constant",
+                    f"A learning-rate scheduler is configured but the rate stayed at {hi:.3g} for "
+                    f"all {c.values} steps.",
+                    {"lr": sig(hi), "steps": c.values},
+                    "Check that scheduler.step() is called (Lightning: `interval`/`frequency` in "
+                    "configure_optimizers). A ReduceLROnPlateau that never triggered, or milestones "
+                    "beyond this run, are fine: suppress lr-schedule then.", run)
+        return out

@@ -1,3 +1,378 @@
-"""optimization checks."""
+"""Optimization checks: non-finite values, a diverging loss, a loss that stalled."""
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.checks.curve import (
+    Curve,
+    Throttle,
+    TrainCurve,
+    improving,
+    rising,
+    rolling_median,
+    sig,
+    trend_drop,
+)
+from mlcheck.findings import Finding, Severity
+from mlcheck.metrics import higher_is_better
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+    from mlcheck.series import Series
+
+@register
+class NonfiniteLoss(Check):
+    """A loss, gradient or weight became NaN or infinite.
+
+    What it does:
+        Watches the training loss of every step, the epoch losses, the validation loss, and the
+        non-finite gradients and weights the framework adapters report, and names the first
+        step (or epoch) where a NaN or Inf appeared and in which quantity.
+
+    Why it matters:
+        Once a weight is NaN every later step is wasted compute: the model cannot recover.
+        A NaN loss usually means the learning rate is too high, a log or division met zero,
+        or the data holds NaN. Mixed-precision steps that the loss scaler skips because of
+        infinite gradients are normal and are not reported (the adapters leave them out).
+
+    How to fix:
+        Look at the named step: lower the learning rate, add gradient clipping, use a
+        numerically stable loss (from-logits cross-entropy instead of log(softmax)), add an
+        epsilon to logs and divisions, and check the inputs for NaN (`nonfinite-input`).
+
+    Args:
+        max_names: how many parameter names to quote in the message. Default 5: enough to
+            point at a layer without flooding the terminal.
+    """
+
+    id = "nonfinite-loss"
+    family = "optimization"
+    severity = Severity.ERROR
+
+    def __init__(self, max_names: int = 5) -> None:
+        self.max_names = max_names
+        super().__init__()
+
+    def reset(self) -> None:
+        self._done: set[str] = set()
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        yield from self._series(run.train_loss, "training loss", "train_loss", "step")
+        for name, what in (("nonfinite_weights", "weights"), ("nonfinite_grads", "gradients")):
+            if name in run.extras and name not in self._done:
+                self._done.add(name)
+                step, names = run.extras[name]
+                names = list(names)
+                shown = ", ".join(names[: self.max_names]) + (" ..." if len(names) > self.max_names else "")
+                yield self.finding(
+                    f"The {what} of {len(names)} parameter(s) became NaN or Inf at step {step}: {shown}.",
+                    evidence={"step": step, "parameters": names[: self.max_names], "count": len(names)},
+                    hint=self._hint(),
+                    step=step,
+                    epoch=run.epoch,
+                    key=name,
+                )
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        yield from self._series(run.epoch_train_loss, "epoch training loss", "train_loss", "epoch")
+        yield from self._series(run.val_loss, "validation loss", "val_loss", "epoch")
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        yield from self.on_step(run)
+        yield from self.on_epoch(run)
+
+    def _series(self, series: Series, what: str, key: str, unit: str) -> Iterable[Finding]:
+        if not series.nonfinite or key in self._done:
+            return
+        self._done.add(key)
+        x = series.first_nonfinite_x
+        value = series.last_value
+        kind = "NaN" if math.isnan(value) else ("Inf" if math.isinf(value) else "NaN or Inf")
+        where = int(x) if x is not None and float(x).is_integer() else x
+        yield self.finding(
+            f"The {what} became {kind} at {unit} {where}.",
+            evidence={f"first_{unit}": where, "nonfinite_values": series.nonfinite,
+                      "finite_values": series.finite_count},
+            hint=self._hint(),
+            step=where if unit == "step" else None,
+            epoch=where if unit == "epoch" else None,
+            key=key,
+        )
+
+    @staticmethod
+    def _hint() -> str:
+        return ("Lower the learning rate or add gradient clipping, use a numerically stable loss "
+                "(from-logits), guard logs and divisions with an epsilon, and check the inputs "
+                "for NaN.")
+
+
+@register
+class LossDivergence(Check):
+    """The training loss climbed far above its best and stays there.
+
+    What it does:
+        Compares the median of the most recent buckets of the training loss with the lowest
+        such median earlier in the run. It fires when the loss has risen above its best by
+        more than all of: (`factor` - 1) x |best|, `range_fraction` of the way back to the
+        initial loss, and `z` times the measured noise of the curve, and the rise has lasted
+        for `persist_fraction` of the run (at least 10 steps or 3 epochs). A noisy but
+        improving loss never qualifies: its recent median is near its best. Works on the
+        step-level loss, or on epoch losses when only those were logged.
+
+    Why it matters:
+        A diverging loss means the optimizer left the region it was making progress in.
+        The run rarely recovers on its own and every further step is wasted compute.
+
+    How to fix:
+        Lower the learning rate (3-10x), add warmup and gradient clipping, and check for
+        corrupt batches near the step named. If the loss jumped back to its initial level,
+        the weights may have been reset or a layer collapsed.
+
+    Args:
+        factor: how many times its best the loss must reach. Default 2.0: TheDeepChecker's
+            "2x the minimum" (Lightning's lr_find uses 4x for its stricter purpose).
+        range_fraction: the fraction of the way back to the initial loss the loss must climb.
+            Default 0.25, so a loss that is tiny at its best needs a real climb.
+        z: the rise must exceed z x the noise of a bucket mean. Default 3.0 (three sigma).
+        persist_fraction: the share of the buckets the rise must persist over. Default 0.05.
+    """
+
+    id = "loss-divergence"
+    family = "optimization"
+    severity = Severity.ERROR
+
+    def __init__(self, factor: float = 2.0, range_fraction: float = 0.25, z: float = 3.0,
+                 persist_fraction: float = 0.05) -> None:
+        self.factor = factor
+        self.range_fraction = range_fraction
+        self.z = z
+        self.persist_fraction = persist_fraction
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = TrainCurve()
+        self._throttle = Throttle(min_gap=4)
+        self._fired = False
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        if unit != "step" or self._fired:
+            return ()
+        curve = Curve.of(series)
+        if curve is None:
+            return ()
+        initial = self._train.initial_level(series, curve, unit)
+        if not self._throttle.due(series.finite_count):
+            return ()
+        return self._judge(run, curve, initial, unit)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        if unit != "epoch" or self._fired:
+            return ()
+        curve = Curve.of(series, final=True)
+        if curve is None:
+            return ()
+        return self._judge(run, curve, self._train.initial_level(series, curve, unit), unit)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        curve = Curve.of(series, final=True)
+        if curve is None or self._fired:
+            return ()
+        return self._judge(run, curve, self._train.initial_level(series, curve, unit), unit)
+
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        b = len(c)
+        p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
+        if b < 2 * p + 2:
+            return []
+        med = rolling_median(c.mean, p)
+        earlier = med[: len(med) - p]  # windows that end before the recent one starts
+        i_best = int(np.argmin(earlier))
+        best, recent = float(earlier[i_best]), float(med[-1])
+        sigma = c.noise()
+        if not math.isfinite(sigma):
+            return []
+        threshold = max((self.factor - 1.0) * abs(best),
+                        self.range_fraction * max(0.0, initial - best),
+                        self.z * sigma)
+        if recent - best <= threshold:
+            return []
+        self._fired = True
+        best_x = int(c.x[i_best + p // 2])
+        now = int(c.x[-1])
+        ratio = recent / best if best > 0 else math.inf
+        times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        return [self.finding(
+            f"Training loss is diverging: it climbed to {recent:.4g}{times} "
+            f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
+            evidence={"loss": sig(recent), "best_loss": sig(best), f"best_{unit}": best_x,
+                      "initial_loss": sig(initial), "ratio": sig(ratio), "noise": sig(sigma),
+                      f"high_for_{unit}s": now - int(c.x[-p]) + c.width},
+            hint=("Lower the learning rate (3-10x), add warmup and gradient clipping, and look "
+                  f"for bad batches near {unit} {int(c.x[-p])}."),
+            step=run.step if unit == "step" else None,
+            epoch=run.epoch,
+            key="train",
+        )]
+
+
+@register
+class LossPlateau(Check):
+    """The training loss stopped improving while still at a poor level.
+
+    What it does:
+        Fits a line to the last half of the training-loss curve (bucket means) and calls it a
+        stall when the fitted decrease is not significant against the measured noise (`z`
+        standard errors) or is under `tolerance` of the loss. It fires only when the level is
+        also poor: the loss fell by less than `min_drop` of its initial value, or, for a
+        classification run whose number of classes C is known, it sits above
+        `chance_fraction` x ln(C), the loss of a uniform guess. A converged run (the loss fell
+        a lot, or approaches zero) is not a plateau, nor is one whose validation loss or
+        metrics are still improving, nor a warmup in progress. During a run it judges after
+        `min_progress` of the configured steps (or, when their number is unknown, after a
+        stall of `live_steps` steps / `live_epochs` epochs); at the end of a run it judges
+        from `min_steps` steps or `min_epochs` epochs.
+
+    Why it matters:
+        A loss stuck near its starting value or at chance level means the model is not
+        learning: the rest of the run will not fix it.
+
+    How to fix:
+        Check that the model can learn at all (`mlcheck sanity model.py`: overfit one batch,
+        loss at init). Common causes: learning rate too low, labels not matching inputs,
+        a frozen or dead layer, a wrong output activation, a bug that detaches the loss.
+
+    Args:
+        min_drop: a loss that fell by less than this fraction of its initial value is at a
+            poor level. Default 0.1.
+        chance_fraction: with C classes known, a loss above this fraction of ln(C) is at a
+            poor level. Default 0.9.
+        tolerance: a decrease under this fraction of the loss over the last half of the run is
+            a stall. Default 0.02 (TheDeepChecker uses 5% per window, a shorter one).
+        z: standard errors a decrease must exceed to count as progress. Default 3.0.
+        min_steps / min_epochs: least run length to judge at all. Defaults 100 / 5.
+        live_steps / live_epochs: stall length to judge during a run of unknown length.
+            Defaults 1000 / 10: a slow start is not a stall.
+        min_progress: share of a run of known length before judging during the run. Default
+            0.25.
+    """
+
+    id = "loss-plateau"
+    family = "optimization"
+    severity = Severity.WARNING
+
+    def __init__(self, min_drop: float = 0.1, chance_fraction: float = 0.9, tolerance: float = 0.02,
+                 z: float = 3.0, min_steps: int = 100, min_epochs: int = 5, live_steps: int = 1000,
+                 live_epochs: int = 10, min_progress: float = 0.25) -> None:
+        self.min_drop = min_drop
+        self.chance_fraction = chance_fraction
+        self.tolerance = tolerance
+        self.z = z
+        self.min_steps = min_steps
+        self.min_epochs = min_epochs
+        self.live_steps = live_steps
+        self.live_epochs = live_epochs
+        self.min_progress = min_progress
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = TrainCurve()
+        self._throttle = Throttle()
+        self._fired = False
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        if unit != "step" or self._fired:
+            return ()
+        curve = Curve.of(series)
+        if curve is None:
+            return ()
+        initial = self._train.initial_level(series, curve, unit)
+        if not self._throttle.due(series.finite_count):
+            return ()
+        return self._judge(run, curve, initial, unit, final=False)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        if unit != "epoch" or self._fired:
+            return ()
+        curve = Curve.of(series, final=True)
+        if curve is None:
+            return ()
+        initial = self._train.initial_level(series, curve, unit)
+        return self._judge(run, curve, initial, unit, final=False)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        curve = Curve.of(series, final=True)
+        if curve is None or self._fired:
+            return ()
+        initial = self._train.initial_level(series, curve, unit)
+        return self._judge(run, curve, initial, unit, final=True)
+
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool) -> list[Finding]:
+        step_unit = unit == "step"
+        if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < 6:
+            return []
+        if not final:
+            total = run.info.total_steps if step_unit else run.info.max_epochs
+            if total:
+                if c.x[-1] < self.min_progress * total:
+                    return []
+            elif c.values < 2 * (self.live_steps if step_unit else self.live_epochs):
+                return []
+        w = max(3, len(c) // 2)
+        xw, yw = c.x[-w:], c.mean[-w:]
+        if step_unit and rising(run.lr, float(xw[0]), float(xw[-1])):
+            return []
+        level = float(np.median(c.mean[-max(3, len(c) // 10):]))
+        drop, se = trend_drop(xw, yw)
+        if not math.isfinite(drop):
+            return []
+        moving = abs(drop) > self.z * se and abs(drop) > self.tolerance * abs(level)
+        if moving:
+            return []  # still improving, or rising (loss-divergence's business): not a stall
+        chance = None
+        if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
+            chance = math.log(run.info.num_classes)
+        fell = (initial - level) / initial if initial > 0 else math.nan
+        near_chance = chance is not None and level > self.chance_fraction * chance
+        if not (near_chance or (math.isfinite(fell) and fell < self.min_drop)):
+            return []
+        if self._validationimproving(run):
+            return []
+        self._fired = True
+        stalled_for = int(c.x[-1] - xw[0]) + c.width
+        if near_chance:
+            why = f"close to the chance level ln({run.info.num_classes}) = {chance:.4g}"
+        else:
+            why = (f"only {fell:.1%} below its initial {initial:.4g}" if fell > 0
+                   else f"no lower than its initial {initial:.4g}")
+        return [self.finding(
+            f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
+            evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
+                      "chance_loss": sig(chance) if chance else None, f"stalled_{unit}s": stalled_for,
+                      "drop_in_window": sig(drop), "drop_stderr": sig(se)},
+            hint=("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
+                  "learning rate, check that labels match inputs and that no layer is frozen "
+                  "or dead."),
+            step=run.step if step_unit else None,
+            epoch=run.epoch,
+            key="train",
+        )]
+
+    def _validationimproving(self, run: RunState) -> bool:
+        if improving(run.val_loss, higher=False):
+            return True
+        for name, series in run.val_metrics.items():
+            higher = higher_is_better(name, run.info.higher_is_better)
+            if higher is not None and improving(series, higher):
+                return True
+        return False

@@ -1,0 +1,215 @@
+"""Noise-aware statistics over a `Series`, shared by the curve checks.
+
+The curve checks never compare single points. They look at bucket means, measure the noise of
+a bucket mean from the curve itself (robustly, from second differences, so a linear trend does
+not count as noise), and compare medians of several buckets, so one bad batch or one noisy
+epoch moves nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlcheck.series import Series
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+
+# 1.4826 * MAD estimates a normal standard deviation; second differences of white noise have
+# variance 6 sigma^2.
+_MAD_TO_STD = 1.4826
+_SECOND_DIFF_VAR = 6.0
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A curve at the resolution its `Series` keeps: one row per bucket.
+
+    Attributes:
+        x: step (or epoch) at the end of each bucket.
+        mean: mean of the finite values in each bucket.
+        max: largest value in each bucket.
+        std: standard deviation within each bucket (0 for one-value buckets).
+        n: values per bucket.
+        width: values per bucket at the series' current resolution.
+    """
+
+    x: np.ndarray
+    mean: np.ndarray
+    max: np.ndarray
+    std: np.ndarray
+    n: np.ndarray
+    width: int
+
+    @classmethod
+    def of(cls, series: Series, final: bool = False) -> Curve | None:
+        """The curve of `series` (closed buckets, plus the open one when `final`), or None
+        when it holds no finite value."""
+        b = series.buckets(include_open=final)
+        if len(b["mean"]) == 0:
+            return None
+        return cls(b["x1"], b["mean"], b["max"], b["std"], b["n"], series.width)
+
+    def __len__(self) -> int:
+        return len(self.mean)
+
+    @property
+    def values(self) -> int:
+        """Number of finite values the curve summarises."""
+        return int(self.n.sum())
+
+    @property
+    def span(self) -> float:
+        return float(self.x[-1] - self.x[0]) if len(self.x) else 0.0
+
+    def noise(self) -> float:
+        """Robust standard deviation of one bucket mean around the local trend (nan when the
+        curve has fewer than 4 buckets)."""
+        return noise(self.mean)
+
+    def window(self, points: int) -> int:
+        """How many trailing buckets hold at least `points` values (at least 1)."""
+        return max(1, min(len(self), math.ceil(points / max(1, self.width))))
+
+
+def noise(values: np.ndarray) -> float:
+    """Robust standard deviation of the noise in `values` from second differences (nan for
+    fewer than 4 values)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 4:
+        return math.nan
+    d2 = v[2:] - 2.0 * v[1:-1] + v[:-2]
+    return float(_MAD_TO_STD * np.median(np.abs(d2)) / math.sqrt(_SECOND_DIFF_VAR))
+
+
+def rolling_median(values: np.ndarray, k: int) -> np.ndarray:
+    """Medians of every run of `k` consecutive values (length len(values) - k + 1)."""
+    v = np.asarray(values, dtype=np.float64)
+    k = max(1, min(k, len(v)))
+    if k == 1:
+        return v.copy()
+    return np.median(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)
+
+
+def rolling_mean(values: np.ndarray, k: int) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    k = max(1, min(k, len(v)))
+    c = np.concatenate(([0.0], np.cumsum(v)))
+    return (c[k:] - c[:-k]) / k
+
+
+def trend_drop(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(drop, standard error of drop): how much a least-squares line through (x, y) falls from
+    the first x to the last. Positive when y decreases. (nan, nan) for fewer than 3 points."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or x[-1] == x[0]:
+        return math.nan, math.nan
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    slope = float(xc @ (y - y.mean())) / sxx
+    resid = y - y.mean() - slope * xc
+    se_slope = math.sqrt(float(resid @ resid) / max(1, len(x) - 2) / sxx)
+    span = float(x[-1] - x[0])
+    return -slope * span, se_slope * span
+
+
+def rising(series: Series, x0: float, x1: float, factor: float = 1.2) -> bool:
+    """True when the learning rate logged in `series` grew by more than `factor` between x0
+    and x1 (a warmup in progress): loss judgements wait for it to end."""
+    if series.finite_count < 2:
+        return False
+    b = series.buckets(include_open=True)
+    xs, ms = b["x1"], b["mean"]
+    lo = ms[min(len(ms) - 1, int(np.searchsorted(xs, x0)))]
+    hi = ms[min(len(ms) - 1, int(np.searchsorted(xs, x1)))]
+    return bool(hi > factor * lo and hi > 0)
+
+
+# The first values of a run (before any smoothing merges them) are its initial loss level.
+_INITIAL_POINTS = 10
+
+
+class TrainCurve:
+    """Which training-loss curve a check judges: the step-level one when steps were logged,
+    else the epoch-level one (e.g. `mlcheck analyze` on a Keras CSV). Remembers the initial
+    level, which the bounded series forgets once it merges its first buckets."""
+
+    def __init__(self) -> None:
+        self.initial: float | None = None
+
+    def pick(self, run: RunState) -> tuple[Series, str]:
+        if run.train_loss.finite_count >= 2:
+            return run.train_loss, "step"
+        return run.epoch_train_loss, "epoch"
+
+    def initial_level(self, series: Series, curve: Curve, unit: str) -> float:
+        if self.initial is not None:
+            return self.initial
+        k = 1 if unit == "epoch" else curve.window(_INITIAL_POINTS)
+        level = float(np.median(curve.mean[:k]))
+        if unit == "epoch" or (series.width == 1 and len(curve) >= _INITIAL_POINTS):
+            self.initial = level
+        return level
+
+
+def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -> bool:
+    """True when an epoch-level curve improved significantly over its last half."""
+    b = series.buckets(include_open=True)
+    if len(b["mean"]) < 4:
+        return False
+    half = max(3, len(b["mean"]) // 2)
+    x, y = b["x1"][-half:], b["mean"][-half:]
+    drop, se = trend_drop(x, -y if higher else y)
+    return bool(np.isfinite(drop) and drop > z * se and drop > tol * abs(float(np.median(y))))
+
+
+def epoch_train_levels(run: RunState) -> dict[int, float]:
+    """Training loss per epoch: the logged epoch means, or else the mean of the step-level
+    buckets that fall inside each epoch (from `run.epoch_step`). Empty when neither exists."""
+    s = run.epoch_train_loss
+    if s.finite_count:
+        b = s.buckets(include_open=True)
+        return {int(e): float(m) for e, m in zip(b["x1"], b["mean"])}
+    if not run.epoch_step or not run.train_loss.finite_count:
+        return {}
+    b = run.train_loss.buckets(include_open=True)
+    out: dict[int, float] = {}
+    previous = -math.inf
+    for epoch in sorted(run.epoch_step):
+        end = run.epoch_step[epoch]
+        inside = (b["x1"] > previous) & (b["x1"] <= end)
+        if inside.any():
+            out[epoch] = float(np.average(b["mean"][inside], weights=b["n"][inside]))
+        previous = end
+    return out
+
+
+def sig(value: float, digits: int = 4) -> float:
+    """`value` rounded to `digits` significant digits, for evidence that reads well and does
+    not depend on the last bits of floating-point summation."""
+    if value is None or not math.isfinite(value) or value == 0:
+        return value
+    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+class Throttle:
+    """Decides when a costly judgement is due: every `min_gap` values at first, then every
+    1/`fraction` of the values seen, so a run of any length costs a few dozen judgements.
+    Depends only on the number of values seen, so the live and the vectorised (`log_steps`)
+    paths judge at the same points."""
+
+    def __init__(self, min_gap: int = 16, fraction: int = 32) -> None:
+        self.min_gap = min_gap
+        self.fraction = fraction
+        self.next = 0
+
+    def due(self, total: int) -> bool:
+        if total < self.next:
+            return False
+        self.next = total + max(self.min_gap, total // self.fraction)
+        return True
