@@ -1,3 +1,589 @@
-"""data checks."""
+"""Data checks: what the loaders hand the model (non-finite values, scale, class balance,
+shuffling). They read sampled batches (`on_batch`), keep bounded state, and reach a verdict
+from the first few batches where they can, so the pre-flight runner can use them too."""
 
 from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.run import BatchObservation, RunState
+
+# Batches larger than this many values are judged on their first samples only: bounded cost.
+_MAX_VALUES = 1 << 20
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+def class_labels(targets: np.ndarray | None, run: RunState | None = None,
+                 max_classes: int = 1000) -> np.ndarray | None:
+    """Integer class labels of a batch of classification targets, or None when the targets are
+    not (or not clearly) classification labels.
+
+    Accepted: integer or bool labels of shape (N,) or (N, 1); float labels that are all 0 or 1
+    (binary targets for a sigmoid output); one-hot or soft-label rows of shape (N, C) that sum
+    to 1 (their argmax). Float labels that are whole numbers beyond 0/1 count only when
+    `run.info.task == "classification"`; nothing counts when it is "regression". Negative
+    integers (ignore-index, unlabelled) are dropped. Sequence or per-pixel labels (N, T, ...) and
+    multi-label rows are not judged.
+    """
+    if targets is None or not isinstance(targets, np.ndarray) or targets.size == 0:
+        return None
+    task = run.info.task if run is not None else None
+    if task == "regression":
+        return None
+    t = targets
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    kind = t.dtype.kind
+    if t.ndim == 1:
+        if kind == "b":
+            return t.astype(np.int64)
+        if kind in "iu":
+            labels = t[t >= 0] if kind == "i" else t
+            if labels.size and int(labels.max()) >= max_classes and task != "classification":
+                return None
+            return labels.astype(np.int64, copy=False)
+        if kind == "f":
+            if not np.isfinite(t).all() or not (t == np.round(t)).all():
+                return None
+            if ((t == 0) | (t == 1)).all() or (task == "classification" and (t >= 0).all()):
+                return t.astype(np.int64)
+        return None
+    if t.ndim == 2 and kind in "fiub" and t.shape[1] >= 2:
+        rows = t.astype(np.float64, copy=False)
+        if (rows >= 0).all() and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+            return rows.argmax(axis=1).astype(np.int64)
+    return None
+
+
+def _entropy(counts: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) of each row of class counts."""
+    counts = np.atleast_2d(counts).astype(np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
+    return -(p * logs).sum(axis=1)
+
+
+def _chi2_z(statistic: float, dof: int) -> float:
+    """Wilson-Hilferty: a chi-square statistic as a standard-normal z (large = significant)."""
+    if dof <= 0:
+        return 0.0
+    k = float(dof)
+    return ((statistic / k) ** (1 / 3) - (1 - 2 / (9 * k))) / math.sqrt(2 / (9 * k))
+
+
+class _LabelHistory:
+    """Class counts of the sampled training batches: running totals plus the per-batch counts of
+    the most recent `window` batches. Bounded by `max_classes` and `window`."""
+
+    def __init__(self, window: int = 64, max_classes: int = 1000) -> None:
+        self.window = window
+        self.max_classes = max_classes
+        self.totals: dict[int, int] = {}
+        self.batches: deque[dict[int, int]] = deque(maxlen=window)
+        self.overflow = False  # more distinct classes than max_classes: stop judging
+
+    def add(self, labels: np.ndarray) -> None:
+        if self.overflow or labels.size == 0:
+            return
+        values, counts = np.unique(labels, return_counts=True)
+        batch = {int(v): int(c) for v, c in zip(values, counts)}
+        for v, c in batch.items():
+            self.totals[v] = self.totals.get(v, 0) + c
+        if len(self.totals) > self.max_classes:
+            self.overflow = True
+        self.batches.append(batch)
+
+    @property
+    def samples(self) -> int:
+        return sum(self.totals.values())
+
+    def table(self) -> tuple[list[int], np.ndarray]:
+        """(classes, K x C count table of the recent batches)."""
+        classes = sorted(self.totals)
+        index = {c: i for i, c in enumerate(classes)}
+        table = np.zeros((len(self.batches), len(classes)), dtype=np.int64)
+        for r, batch in enumerate(self.batches):
+            for c, n in batch.items():
+                table[r, index[c]] = n
+        return classes, table
+
+    def heterogeneity_z(self) -> float:
+        """How far the recent batches' label mixes differ beyond multinomial noise (chi-square
+        test of homogeneity as a z score); about 0 for shuffled data, large for sorted data."""
+        _, table = self.table()
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[0] < 2 or table.shape[1] < 2:
+            return 0.0
+        expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+        stat = float(((table - expected) ** 2 / expected).sum())
+        return _chi2_z(stat, (table.shape[0] - 1) * (table.shape[1] - 1))
+
+
+def _sample_values(x: np.ndarray) -> np.ndarray:
+    """The batch as a flat float64 array, limited to its first samples (bounded cost)."""
+    flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+    per_sample = max(1, flat.shape[1])
+    keep = max(1, _MAX_VALUES // per_sample)
+    return flat[:keep].astype(np.float64, copy=False).ravel()
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+@register
+class NonFiniteInput(Check):
+    """NaN or Inf values in the inputs or targets handed to the model.
+
+    What it does:
+        Counts NaN and Inf values in every sampled batch of inputs and targets, and names the
+        split, step and batch where they first appear, how many values and (for tabular inputs
+        of shape (N, features)) which feature columns hold them.
+
+    Why it matters:
+        One NaN input makes the loss NaN, and the next optimizer step spreads NaN into every
+        weight: the rest of the run is wasted. Missing values in a table (read as NaN), a
+        division by zero or a log of zero in preprocessing are the usual causes.
+
+    How to fix:
+        Impute or drop missing values before training (`SimpleImputer`, `df.fillna`,
+        `df.dropna`), guard divisions and logs in the preprocessing (`np.log1p`, an epsilon),
+        and check the named columns at their source.
+
+    Args:
+        max_columns: how many offending feature columns to name in the evidence. Default 10.
+    """
+
+    id = "nonfinite-input"
+    family = "data"
+    severity = Severity.ERROR
+
+    def __init__(self, max_columns: int = 10) -> None:
+        self.max_columns = max_columns
+        super().__init__()
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        for part, values in (("inputs", batch.inputs), ("targets", batch.targets)):
+            if values is None or values.dtype.kind not in "fc" or values.size == 0:
+                continue
+            with np.errstate(all="ignore"):
+                if np.isfinite(values.sum(dtype=np.complex128 if values.dtype.kind == "c"
+                                          else np.float64)):
+                    continue  # fast path: a finite sum means every value is finite
+            bad = ~np.isfinite(values)
+            n_bad = int(bad.sum())
+            if n_bad == 0:  # the sum overflowed, nothing is wrong
+                continue
+            n_nan = int(np.isnan(values).sum())
+            rows = int(bad.reshape(len(values), -1).any(axis=1).sum()) if values.ndim else 1
+            evidence = {
+                "split": batch.split, "batch_index": batch.index, "nan": n_nan,
+                "inf": n_bad - n_nan, "values": int(values.size),
+                "samples_affected": rows, "batch_size": len(values) if values.ndim else 1,
+            }
+            where = ""
+            if part == "inputs" and values.ndim == 2:
+                columns = np.flatnonzero(bad.any(axis=0))
+                evidence["columns"] = columns[: self.max_columns].tolist()
+                evidence["columns_affected"] = len(columns)
+                shown = ", ".join(str(c) for c in columns[: self.max_columns])
+                more = f" and {len(columns) - self.max_columns} more" if len(columns) > self.max_columns else ""
+                where = f" (feature column{'s' if len(columns) > 1 else ''} {shown}{more})"
+            split = "training" if batch.split == "train" else "validation"
+            at = f" at step {batch.step}" if batch.step is not None else ""
+            yield self.finding(
+                f"{split.capitalize()} {part} contain {n_nan} NaN and {n_bad - n_nan} Inf "
+                f"values in {rows} of {evidence['batch_size']} samples{where}, batch "
+                f"{batch.index}{at}.",
+                evidence=evidence,
+                hint="Impute or drop missing values before training (SimpleImputer, "
+                     "df.fillna, df.dropna) and guard divisions and logs in the preprocessing; "
+                     "one NaN input turns the loss and then every weight into NaN.",
+                step=batch.step, epoch=batch.epoch, key=f"{batch.split}:{part}",
+            )
+
+
+@register
+class UnnormalizedInput(Check):
+    """Inputs far from unit scale: raw 0-255 pixels, huge features, features on wildly
+    different scales.
+
+    What it does:
+        Looks at the typical large magnitude of each sampled input batch (the 99th percentile
+        of |x|, so a lone outlier does not count) and, for tabular float inputs of shape
+        (N, features), at the largest |x| of each feature column over the run. Warns when
+        the magnitude is above `max_magnitude` (raw 8-bit pixels sit near 255), below
+        `min_magnitude` (e.g. pixels divided by 255 twice), or when the largest and smallest
+        column scales differ by more than `max_scale_ratio`. Stays silent for integer inputs of
+        shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
+        marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
+        e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+
+    Why it matters:
+        Weight initialisations (Glorot, He) and default learning rates assume inputs of order
+        one. Inputs in the hundreds saturate activations and make the first steps huge; features
+        a thousand times apart get effective learning rates a million times apart, so training
+        is slow or unstable and ends worse.
+
+    How to fix:
+        Scale the inputs: divide 8-bit pixels by 255 (or add a `Rescaling(1/255)` layer),
+        standardise tabular features with statistics of the training split
+        (`StandardScaler().fit(X_train)`), or normalise inside the model
+        (`Normalization` layer, `BatchNorm` on the inputs).
+
+    Args:
+        max_magnitude: warn when the 99th percentile of |inputs| exceeds it. Default 50: 50x
+            unit scale; raw 8-bit pixels give ~255, sklearn's 0-16 digit images give 16.
+        min_magnitude: warn when the 99th percentile of the non-zero |inputs| is below it.
+            Default 0.01: 100x below unit scale; 8-bit pixels divided by 255 twice stay
+            under 0.004, while real features of order one (tf-idf weights, returns, [0, 1]
+            pixels) have their 99th percentile well above it.
+        max_scale_ratio: warn when the largest tabular column scale (max |x|) exceeds the
+            smallest non-zero one this many times. Default 1000: three orders of magnitude;
+            standardised columns with heavy tails and 0/1 indicator columns stay within ~100.
+    """
+
+    id = "unnormalized-input"
+    family = "data"
+    severity = Severity.WARNING
+
+    def __init__(self, max_magnitude: float = 50.0, min_magnitude: float = 0.01,
+                 max_scale_ratio: float = 1000.0, max_columns: int = 4096) -> None:
+        self.max_magnitude = max_magnitude
+        self.min_magnitude = min_magnitude
+        self.max_scale_ratio = max_scale_ratio
+        self.max_columns = max_columns
+        super().__init__()
+
+    def reset(self) -> None:
+        self._column_scale: dict[str, np.ndarray] = {}
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        x = batch.inputs
+        if x is None or x.size == 0 or x.ndim == 0 or batch.input_kind in ("embedding_ids", "rescaled"):
+            return
+        kind = x.dtype.kind
+        if kind not in "fiu" or (kind in "iu" and x.ndim <= 2):
+            return  # bool masks; integer (N,) or (N, T) inputs are ids for an embedding
+        raw = _sample_values(x)
+        raw = raw[np.isfinite(raw)]
+        if raw.size == 0:
+            return
+        values = np.abs(raw)
+        split = "Training" if batch.split == "train" else "Validation"
+        where = dict(step=batch.step, epoch=batch.epoch)
+        magnitude = float(np.percentile(values, 99))
+        if magnitude > self.max_magnitude:
+            pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1
+                          and (raw == np.round(raw)).all())
+            what = ("look like raw 8-bit pixel values (whole numbers 0-255"
+                    + (", dtype uint8)" if x.dtype == np.uint8 else ")")) if pixels else \
+                f"are far from unit scale"
+            yield self.finding(
+                f"{split} inputs {what}: their 99th-percentile magnitude is "
+                f"{magnitude:.4g}, over {self.max_magnitude:g}.",
+                evidence={"split": batch.split, "p99_abs": magnitude,
+                          "max_abs": float(values.max()), "mean": float(raw.mean()),
+                          "std": float(raw.std()), "dtype": str(x.dtype),
+                          "shape": list(x.shape), "threshold": self.max_magnitude},
+                hint=("Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass "
+                      "input_kind='rescaled')" if pixels else
+                      "Standardise the inputs with training-split statistics "
+                      "(StandardScaler().fit(X_train))")
+                     + "; if the model rescales its inputs itself, suppress "
+                       "'unnormalized-input' for this run.",
+                key=f"{batch.split}:magnitude", **where,
+            )
+        nonzero = values[values > 0]
+        if nonzero.size:
+            small = float(np.percentile(nonzero, 99))
+            if small < self.min_magnitude:
+                yield self.finding(
+                    f"{split} inputs are tiny: the 99th percentile of their non-zero magnitudes "
+                    f"is {small:.3g}, under {self.min_magnitude:g} (scaled twice?).",
+                    evidence={"split": batch.split, "p99_abs_nonzero": small,
+                              "dtype": str(x.dtype), "threshold": self.min_magnitude},
+                    hint="Check that the inputs are scaled once (e.g. not divided by 255 in "
+                         "the loader and again by a Rescaling layer); standardise them to unit "
+                         "scale.",
+                    key=f"{batch.split}:tiny", **where,
+                )
+        if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns:
+            yield from self._column_scales(x, batch)
+
+    def _column_scales(self, x: np.ndarray, batch: BatchObservation) -> Iterable[Finding]:
+        with np.errstate(invalid="ignore"):
+            scale = np.nanmax(np.where(np.isfinite(x), np.abs(x), np.nan), axis=0) \
+                if not np.isfinite(x).all() else np.abs(x).max(axis=0)
+        scale = np.nan_to_num(scale.astype(np.float64), nan=0.0)
+        previous = self._column_scale.get(batch.split)
+        if previous is not None and previous.shape == scale.shape:
+            scale = np.maximum(previous, scale)
+        self._column_scale[batch.split] = scale
+        live = scale > 1e-12
+        if live.sum() < 2:
+            return
+        big, small = int(np.argmax(np.where(live, scale, -np.inf))), int(
+            np.argmin(np.where(live, scale, np.inf)))
+        ratio = float(scale[big] / scale[small])
+        if ratio > self.max_scale_ratio:
+            split = "Training" if batch.split == "train" else "Validation"
+            yield self.finding(
+                f"{split} feature columns are on wildly different scales: column {big} reaches "
+                f"{scale[big]:.4g} while column {small} stays within {scale[small]:.3g} "
+                f"({ratio:.3g}x).",
+                evidence={"split": batch.split, "largest_column": big,
+                          "largest_scale": float(scale[big]), "smallest_column": small,
+                          "smallest_scale": float(scale[small]), "ratio": ratio,
+                          "columns_over_100": int((scale > 100).sum()),
+                          "threshold": self.max_scale_ratio},
+                hint="Standardise each feature with training-split statistics "
+                     "(StandardScaler().fit(X_train), or a Normalization layer adapted to the "
+                     "training data).",
+                step=batch.step, epoch=batch.epoch, key=f"{batch.split}:column-scales",
+            )
+
+
+@register
+class ClassImbalance(Check):
+    """The largest class of the training labels far outnumbers the smallest.
+
+    What it does:
+        Counts the class labels of the sampled training batches (integer labels, 0/1 targets or
+        one-hot rows; regression targets are ignored) and reports the ratio of the largest to
+        the smallest observed class once `min_samples` labels were seen. The ratio is judged
+        conservatively (counts moved two standard deviations towards each other), so a handful
+        of samples cannot raise it, and it is not judged while the batches' label mixes differ
+        far beyond chance (sorted data: the first batches do not show the class balance;
+        `unshuffled-data` reports that).
+
+    Why it matters:
+        With a 1:50 imbalance a model that always predicts the majority class is 98% accurate:
+        accuracy and the loss look healthy while the minority classes are never learned.
+
+    How to fix:
+        Weight the loss by class (`CrossEntropyLoss(weight=...)`, Keras `class_weight=`),
+        resample (`WeightedRandomSampler`), and judge the model by per-class recall, F1 or
+        balanced accuracy instead of accuracy.
+
+    Args:
+        ratio: INFO at this largest/smallest ratio. Default 10, SageMaker Debugger's
+            ClassImbalance `threshold_imbalance`.
+        warn_ratio: WARNING at this ratio. Default 100: at 1:100 the majority-class guess alone
+            scores 99% accuracy, so the usual metrics can no longer show whether it learns.
+        min_samples: labels to see before judging. Default 100.
+    """
+
+    id = "class-imbalance"
+    family = "data"
+    severity = Severity.INFO
+
+    def __init__(self, ratio: float = 10.0, warn_ratio: float = 100.0, min_samples: int = 100,
+                 max_classes: int = 1000) -> None:
+        self.ratio = ratio
+        self.warn_ratio = warn_ratio
+        self.min_samples = min_samples
+        self.max_classes = max_classes
+        super().__init__()
+
+    def reset(self) -> None:
+        self._labels = _LabelHistory(max_classes=self.max_classes)
+        self._last: tuple[int | None, int | None] = (None, None)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if batch.split != "train":
+            return ()
+        labels = class_labels(batch.targets, run, self.max_classes)
+        if labels is None:
+            return ()
+        self._labels.add(labels)
+        self._last = (batch.step, batch.epoch)
+        return self._judge()
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge()
+
+    def _judge(self) -> Iterable[Finding]:
+        history = self._labels
+        n = history.samples
+        if history.overflow or len(history.totals) < 2 or n < self.min_samples:
+            return
+        if history.heterogeneity_z() > 5.0:
+            return  # batches are not random draws: the counts do not show the class balance
+        big = max(history.totals, key=history.totals.get)
+        small = min(history.totals, key=history.totals.get)
+        n_big, n_small = history.totals[big], history.totals[small]
+        conservative = (n_big - 2 * math.sqrt(n_big)) / (n_small + 2 * math.sqrt(n_small) + 1)
+        if conservative < self.ratio:
+            return
+        severity = Severity.WARNING if conservative >= self.warn_ratio else Severity.INFO
+        raw = n_big / n_small
+        step, epoch = self._last
+        yield self.finding(
+            f"Training labels are imbalanced {raw:.0f}:1: class {big} has {n_big} of the "
+            f"{n} labels seen, class {small} only {n_small}.",
+            evidence={"ratio": raw, "ratio_lower_bound": conservative, "largest_class": big,
+                      "largest_count": n_big, "smallest_class": small,
+                      "smallest_count": n_small, "classes": len(history.totals),
+                      "samples": n, "threshold": self.ratio},
+            hint="Weight the loss by class (CrossEntropyLoss(weight=...), class_weight= in "
+                 "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
+                 "balanced accuracy rather than accuracy.",
+            step=step, epoch=epoch, severity=severity, key="imbalance",
+        )
+
+
+@register
+class UnshuffledData(Check):
+    """Training batches are far less label-diverse than random batches would be: the training
+    data is sorted or not shuffled.
+
+    What it does:
+        For each sampled training batch, measures the label entropy (and distinct classes) and
+        compares their mean over the batches with what random batches of the same size drawn
+        from the label distribution seen so far would show (simulated multinomial draws, so the
+        expectation and its noise are exact for any class balance). Warns once at least
+        `min_batches` batches are in, when the batches are below `max_diversity_ratio` of the
+        expected diversity and `z` standard errors below it. Also warns when the first training
+        batches hold less than half of the classes the validation batches show, and so few that
+        random batches would miss the rest with probability under 1e-6 (the pre-flight case: a
+        sorted training set starts with one class). Only the training split is judged:
+        validation data need not be shuffled.
+
+    Why it matters:
+        Batches of one class pull the weights towards that class, then the next class undoes it:
+        the loss swings, the model forgets, and the final weights reflect the last classes seen.
+        Data sets read from sorted files (MNIST by digit, a table sorted by label) train badly
+        without a shuffle.
+
+    How to fix:
+        Shuffle every epoch: `DataLoader(..., shuffle=True)`, `model.fit(..., shuffle=True)`
+        with arrays, or `dataset.shuffle(buffer)` with a buffer larger than the longest run of
+        one label. If batches are grouped by class on purpose (a P x K sampler for metric
+        learning), suppress this check.
+
+    Args:
+        min_batches: training batches needed before judging. Default 3.
+        max_diversity_ratio: observed / expected mean label entropy must be below this. Default
+            0.5: shuffled data sits at ~1.0 whatever the class balance.
+        z: standard errors below the expectation required. Default 5.
+    """
+
+    id = "unshuffled-data"
+    family = "data"
+    severity = Severity.WARNING
+
+    def __init__(self, min_batches: int = 3, max_diversity_ratio: float = 0.5, z: float = 5.0,
+                 max_classes: int = 1000, simulations: int = 400) -> None:
+        self.min_batches = min_batches
+        self.max_diversity_ratio = max_diversity_ratio
+        self.z = z
+        self.max_classes = max_classes
+        self.simulations = simulations
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = _LabelHistory(max_classes=self.max_classes)
+        self._val: dict[int, int] = {}
+        self._last: tuple[int | None, int | None] = (None, None)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        labels = class_labels(batch.targets, run, self.max_classes)
+        if labels is None or labels.size == 0:
+            return ()
+        if batch.split == "val":
+            if len(self._val) <= self.max_classes:
+                for v, c in zip(*np.unique(labels, return_counts=True)):
+                    self._val[int(v)] = self._val.get(int(v), 0) + int(c)
+            return self._judge()
+        self._train.add(labels)
+        self._last = (batch.step, batch.epoch)
+        return self._judge()
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge()
+
+    def _judge(self) -> Iterable[Finding]:
+        history = self._train
+        if history.overflow or len(history.batches) < self.min_batches:
+            return
+        found = self._against_own_mix(history)
+        if found is None:
+            found = self._against_validation(history)
+        if found is not None:
+            yield found
+
+    def _against_own_mix(self, history: _LabelHistory) -> Finding | None:
+        classes, table = history.table()
+        sizes = table.sum(axis=1)
+        size = int(np.median(sizes))
+        table = table[sizes >= max(2, size // 2)]  # a short last batch is naturally less diverse
+        if len(table) < self.min_batches or len(classes) < 2:
+            return None
+        p = np.array([history.totals[c] for c in classes], dtype=np.float64)
+        p /= p.sum()
+        rng = np.random.default_rng(0)
+        draws = rng.multinomial(size, p, size=self.simulations)
+        expected = _entropy(draws)
+        mu, sd = float(expected.mean()), float(expected.std())
+        observed = _entropy(table)
+        mean = float(observed.mean())
+        if mu <= 0:
+            return None
+        z = (mu - mean) / max(sd / math.sqrt(len(observed)), 1e-12)
+        if mean > self.max_diversity_ratio * mu or z < self.z:
+            return None
+        distinct = float((table > 0).sum(axis=1).mean())
+        expected_distinct = float((draws > 0).sum(axis=1).mean())
+        step, epoch = self._last
+        return self.finding(
+            f"Training batches hold {distinct:.1f} classes on average where random batches of "
+            f"{size} would hold {expected_distinct:.1f}: the training data looks sorted or "
+            f"unshuffled.",
+            evidence={"batches": len(observed), "batch_size": size,
+                      "mean_classes_per_batch": distinct,
+                      "expected_classes_per_batch": expected_distinct,
+                      "mean_label_entropy": mean, "expected_label_entropy": mu,
+                      "z": z, "classes": len(classes)},
+            hint="Shuffle the training data every epoch: DataLoader(..., shuffle=True), "
+                 "model.fit(..., shuffle=True), or dataset.shuffle(buffer) with a buffer longer "
+                 "than the longest run of one label; suppress 'unshuffled-data' if batches are "
+                 "grouped by class on purpose.",
+            step=step, epoch=epoch, key="train",
+        )
+
+    def _against_validation(self, history: _LabelHistory) -> Finding | None:
+        val_total = sum(self._val.values())
+        if len(self._val) < 2 or val_total == 0:
+            return None
+        seen = set(history.totals)
+        missing = [c for c in self._val if c not in seen]
+        if not missing or len(seen) * 2 > len(self._val):
+            return None
+        # the missing classes' share in validation, taken conservatively (2 sd lower)
+        share = sum(self._val[c] for c in missing) / val_total
+        share -= 2 * math.sqrt(share * (1 - share) / val_total)
+        n = history.samples
+        if share <= 0 or n * math.log1p(-min(share, 1 - 1e-12)) > math.log(1e-6):
+            return None
+        step, epoch = self._last
+        return self.finding(
+            f"The first {n} training labels hold only {len(seen)} of the {len(self._val)} "
+            f"classes seen in validation; random batches would have shown the others: the "
+            f"training data looks sorted by label.",
+            evidence={"batches": len(history.batches), "train_samples": n,
+                      "train_classes": sorted(seen)[:20], "val_classes": len(self._val),
+                      "missing_share_in_val": share},
+            hint="Shuffle the training data (DataLoader(..., shuffle=True), "
+                 "model.fit(..., shuffle=True)); if the training split really lacks these "
+                 "classes, re-split the data with stratification.",
+            step=step, epoch=epoch, key="train",
+        )
