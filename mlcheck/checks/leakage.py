@@ -152,3 +152,366 @@ class SuspiciousVal(Check):
                 key="val",
             )]
         return []
+
+
+# -- train-val-overlap, feature-leakage --------------------------------------------------------
+
+from mlcheck.checks.data import class_labels  # noqa: E402
+from mlcheck.checks.hashing import SplitOverlap, constant_rows, fingerprints  # noqa: E402
+
+if TYPE_CHECKING:
+    from mlcheck.run import BatchObservation
+
+
+@register
+class TrainValOverlap(Check):
+    """Validation samples that are exact copies of training samples.
+
+    What it does:
+        Fingerprints every sampled input sample as it streams through the training and
+        validation loaders (an 8-byte hash of its bytes, float types compared as float32) and
+        counts the distinct validation samples whose fingerprint also occurs in training. Fires
+        an ERROR when at least `max_share` of the validation samples seen (and `min_matches` of
+        them) are in training, unless the training data repeats itself about as much (data with
+        few distinct values, such as small categorical tables, overlaps by nature; that case is
+        an INFO). At the end of the run a smaller overlap is an INFO.
+
+        Choices: only the inputs are hashed (a validation input seen in training is leaked
+        whatever its label); exact duplicates only, so near-duplicates (a resized or re-encoded
+        copy) and samples that differ after random augmentation are not matched; samples whose
+        values are all equal (all-zero padding rows, blank images) are skipped, since they say
+        nothing about a split. Duplicates within the training data alone are not reported.
+        Memory: 8 bytes per distinct sample and split, up to `capacity` per split; beyond it a
+        consistent hash-space sample is kept and the counts become estimates.
+
+    Why it matters:
+        A model scores well on samples it has memorised: validation metrics computed on copies
+        of training data overstate generalisation, and early stopping, model selection and
+        hyperparameter search all follow the inflated number.
+
+    How to fix:
+        Remove duplicates before splitting (`df.drop_duplicates()`), split before augmenting or
+        oversampling, split by group (`GroupShuffleSplit`) when several rows come from one
+        source, and check that the validation loader does not read training files.
+
+    Args:
+        max_share: share of validation samples found in training that is an ERROR. Default
+            0.05, deepchecks' TrainTestSamplesMix condition (`max_ratio=0.05`).
+        min_matches: matching samples needed before any verdict. Default 5.
+        natural_factor: the overlap must exceed this many times the training data's own
+            duplicate share to be an ERROR. Default 3 (with pairs of duplicates split at random
+            the overlap is ~2x the duplicate share).
+        capacity: distinct fingerprints kept per split. Default 2**21 (16 MiB per split).
+    """
+
+    id = "train-val-overlap"
+    family = "leakage"
+    severity = Severity.ERROR
+
+    def __init__(self, max_share: float = 0.05, min_matches: int = 5,
+                 natural_factor: float = 3.0, capacity: int = 1 << 21) -> None:
+        self.max_share = max_share
+        self.min_matches = min_matches
+        self.natural_factor = natural_factor
+        self.capacity = capacity
+        super().__init__()
+
+    def reset(self) -> None:
+        self._overlap = SplitOverlap(self.capacity)
+        self._first_epoch: object = ()     # the epoch whose training rows count for duplicates
+        self._train_rows = 0              # kept training rows of that epoch
+        self._train_repeats = 0           # ... already seen in training
+        self._constant = {"train": 0, "val": 0}
+        self._last: tuple[int | None, int | None] = (None, None)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        x = batch.inputs
+        if x is None or x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
+            return ()
+        constant = constant_rows(x)
+        self._constant[batch.split] += int(constant.sum())
+        if constant.all():
+            return ()
+        kept, repeats = self._overlap.add(batch.split, fingerprints(x[~constant] if constant.any() else x))
+        if batch.split == "train":
+            if self._first_epoch == ():
+                self._first_epoch = batch.epoch
+            if batch.epoch == self._first_epoch:  # later epochs repeat the data by design
+                self._train_rows += kept
+                self._train_repeats += repeats
+        self._last = (batch.step, batch.epoch)
+        return self._judge(final=False)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge(final=True)
+
+    def _judge(self, final: bool) -> Iterable[Finding]:
+        o = self._overlap
+        val = o.distinct("val")
+        if val == 0 or o.matched < self.min_matches:
+            return
+        share = o.matched / val
+        natural = self._train_repeats / self._train_rows if self._train_rows else 0.0
+        scale = o.scale
+        evidence = {
+            "val_samples": val * scale, "val_in_train": o.matched * scale, "share": share,
+            "train_samples": o.distinct("train") * scale, "train_duplicate_share": natural,
+            "constant_samples_skipped": self._constant["train"] + self._constant["val"],
+            "estimated": scale > 1, "threshold": self.max_share,
+        }
+        step, epoch = self._last
+        counts = f"{o.matched * scale} of {val * scale}" + (" (estimated)" if scale > 1 else "")
+        if share >= self.max_share and share > self.natural_factor * natural:
+            yield self.finding(
+                f"{share:.1%} of the validation samples seen ({counts}) are exact copies of "
+                f"training samples: validation scores will overstate generalisation.",
+                evidence=evidence,
+                hint="De-duplicate before splitting (df.drop_duplicates()), split before "
+                     "augmenting or oversampling, split by group (GroupShuffleSplit) when rows "
+                     "share a source, and make sure the validation loader does not read "
+                     "training files.",
+                step=step, epoch=epoch, key="overlap",
+            )
+        elif final:
+            natural_note = (f"; the training data itself repeats {natural:.1%} of its samples, "
+                            f"so much of this overlap is the data's own duplicates"
+                            if share >= self.max_share else "")
+            yield self.finding(
+                f"{share:.1%} of the validation samples seen ({counts}) also occur in the "
+                f"training data{natural_note}.",
+                evidence=evidence,
+                hint="Drop exact duplicates before splitting (df.drop_duplicates()) if they "
+                     "should not count as unseen validation data.",
+                step=step, epoch=epoch, severity=Severity.INFO, key="overlap",
+            )
+
+
+def _poisson_cdf(k: int, mean: float) -> float:
+    """P(X <= k) for X ~ Poisson(mean)."""
+    if mean <= 0:
+        return 1.0
+    terms = [math.exp(i * math.log(mean) - mean - math.lgamma(i + 1)) for i in range(k + 1)]
+    return min(1.0, sum(terms))
+
+
+def _bins(fit: np.ndarray, max_bins: int) -> np.ndarray:
+    """Cut points for one feature: between its distinct values when there are at most
+    `max_bins` of them (exact lookup), else at its quantiles."""
+    finite = fit[np.isfinite(fit)]
+    if finite.size == 0:
+        return np.empty(0)
+    values = np.unique(finite)
+    if len(values) <= max_bins:
+        return (values[1:] + values[:-1]) / 2
+    return np.unique(np.quantile(finite, np.linspace(0, 1, max_bins + 1)[1:-1]))
+
+
+def _bin_index(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    idx = np.searchsorted(cuts, x, side="right")
+    idx[~np.isfinite(x)] = len(cuts) + 1  # missing values get a bin of their own
+    return idx
+
+
+@register
+class FeatureLeakage(Check):
+    """One input feature alone predicts the label: it very likely leaks the target.
+
+    What it does:
+        For tabular inputs (2-D numeric arrays, 2 to `max_features` columns) keeps a reservoir
+        sample of up to `max_rows` training rows and scores each feature by itself with 2-fold
+        cross-validation: a lookup table from the feature's bins (its distinct values, or 32
+        quantile bins) to the majority class, or to the mean target for regression. The score
+        is 1 - errors / baseline errors (baseline: always the majority class) for
+        classification, R^2 for regression; this is a cheap, single-feature cousin of the
+        predictive power score that deepchecks' FeatureLabelCorrelation uses. It fires when a
+        feature scores at least `min_score` (classification) or `min_r2` (regression), the
+        errors are too few for an honest feature scoring `honest_score` (Poisson probability
+        under `alpha`), and fewer than half the features do so (when most features are
+        near-perfect the task is easy, not leaked).
+
+    Why it matters:
+        A copy of the label, an id that follows a sorted label, or a value recorded after the
+        outcome makes training and validation look excellent while the model learns nothing
+        usable: at prediction time that feature is missing or meaningless.
+
+    How to fix:
+        Drop the feature, or rebuild it from information available at prediction time; check
+        the join or preprocessing that produced it (target encoding fitted on all rows, a
+        label column left in the feature matrix, row ids of sorted data).
+
+    Args:
+        min_score: classification score that counts as near-perfect. Default 0.98. Calibration:
+            on breast_cancer the best single feature scores ~0.8 (accuracy ~0.92 against a 0.63
+            majority baseline), on iris the best ~0.94; a copied label scores 1.0.
+        honest_score: the best score an honest single feature is assumed to reach. Default 0.95
+            (above iris' petal width), so with few rows near-perfect by luck cannot fire.
+        alpha: the Poisson tail probability that rules out an honest feature. Default 1e-3.
+        min_r2: regression R^2 that counts as near-perfect. Default 0.98 (a copy of a
+            continuous target scores ~0.99+ with 32 quantile bins; real single features rarely
+            pass 0.8).
+        min_rows: rows needed before judging. Default 200.
+        max_rows: reservoir size. Default 2048.
+        max_features: wider inputs (images, embeddings) are not tabular and are skipped.
+            Default 512.
+    """
+
+    id = "feature-leakage"
+    family = "leakage"
+    severity = Severity.ERROR
+
+    def __init__(self, min_score: float = 0.98, honest_score: float = 0.95, alpha: float = 1e-3,
+                 min_r2: float = 0.98, min_rows: int = 200, max_rows: int = 2048,
+                 max_features: int = 512, max_bins: int = 32) -> None:
+        self.min_score = min_score
+        self.honest_score = honest_score
+        self.alpha = alpha
+        self.min_r2 = min_r2
+        self.min_rows = min_rows
+        self.max_rows = max_rows
+        self.max_features = max_features
+        self.max_bins = max_bins
+        super().__init__()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._y: np.ndarray | None = None
+        self._task: str | None = None
+        self._seen = 0
+        self._judged_at = 0
+        self._rng = np.random.default_rng(0)
+        self._last: tuple[int | None, int | None] = (None, None)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        x, y = batch.inputs, batch.targets
+        if batch.split != "train" or x is None or y is None or x.ndim != 2 or len(x) == 0:
+            return ()
+        if x.dtype.kind not in "fiub" or not 2 <= x.shape[1] <= self.max_features or len(y) != len(x):
+            return ()
+        labels = class_labels(y, run)
+        task = "classification" if labels is not None else None
+        if task is None:
+            yy = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+            if yy.ndim != 1 or yy.dtype.kind not in "fiu":
+                return ()
+            labels, task = yy.astype(np.float64), "regression"
+            finite = np.isfinite(labels)
+            if not finite.all():
+                x, labels = x[finite], labels[finite]
+        if (self._task is not None and task != self._task) or (
+                self._x is not None and self._x.shape[1] != x.shape[1]) or len(labels) != len(x):
+            return ()  # an inconsistent stream: keep what was collected
+        self._task = task
+        self._add(x.astype(np.float64, copy=False), labels)
+        self._last = (batch.step, batch.epoch)
+        if self._seen >= self.min_rows and self._seen >= 2 * self._judged_at:
+            return self._judge()  # judged at min_rows, then each time the rows seen double
+        return ()
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        if self._x is None or self._seen == self._judged_at:
+            return ()
+        return self._judge()
+
+    def _add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`."""
+        if self._x is None:
+            self._x = np.empty((0, x.shape[1]))
+            self._y = np.empty(0, dtype=y.dtype)
+        have = len(self._x)
+        room = max(0, self.max_rows - have)
+        if room:
+            self._x = np.concatenate([self._x, x[:room]])
+            self._y = np.concatenate([self._y, y[:room]])
+        taken = min(room, len(x))
+        rest = len(x) - taken
+        if rest:
+            # row i of the rest is the (seen + i + 1)-th row: it replaces a random slot with
+            # probability max_rows / (seen + i + 1); later rows win ties, as in the loop
+            ordinal = self._seen + taken + np.arange(1, rest + 1)
+            slot = (self._rng.random(rest) * ordinal).astype(np.int64)
+            hit = slot < self.max_rows
+            self._x[slot[hit]] = x[taken:][hit]
+            self._y[slot[hit]] = y[taken:][hit]
+        self._seen += len(x)
+
+    def scores(self) -> tuple[np.ndarray, float]:
+        """Per-feature cross-validated scores and the baseline error count (classification) or
+        total squared deviation (regression) of the reservoir; for reports and tests."""
+        x, y = self._x, self._y
+        n = len(x)
+        order = np.random.default_rng(1).permutation(n)
+        folds = (order[: n // 2], order[n // 2:])
+        scores = np.zeros(x.shape[1])
+        baseline = 0.0
+        errors = np.zeros(x.shape[1])
+        for fit, test in (folds, folds[::-1]):
+            if self._task == "classification":
+                classes, y_fit = np.unique(y[fit], return_inverse=True)
+                majority = int(np.argmax(np.bincount(y_fit)))
+                baseline += float((y[test] != classes[majority]).sum())
+            else:
+                mean = float(y[fit].mean())
+                baseline += float(((y[test] - mean) ** 2).sum())
+            for j in range(x.shape[1]):
+                cuts = _bins(x[fit, j], self.max_bins)
+                b_fit, b_test = _bin_index(x[fit, j], cuts), _bin_index(x[test, j], cuts)
+                nb = len(cuts) + 2
+                if self._task == "classification":
+                    table = np.bincount(b_fit * len(classes) + y_fit,
+                                        minlength=nb * len(classes)).reshape(nb, len(classes))
+                    lookup = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), majority)
+                    errors[j] += float((classes[lookup[b_test]] != y[test]).sum())
+                else:
+                    sums = np.bincount(b_fit, weights=y[fit], minlength=nb)
+                    counts = np.bincount(b_fit, minlength=nb)
+                    lookup = np.where(counts > 0, sums / np.maximum(counts, 1), mean)
+                    errors[j] += float(((y[test] - lookup[b_test]) ** 2).sum())
+        if baseline > 0:
+            scores = 1.0 - errors / baseline
+        self._errors = errors
+        return scores, baseline
+
+    def _judge(self) -> Iterable[Finding]:
+        self._judged_at = self._seen
+        if self._x is None or len(self._x) < self.min_rows:
+            return
+        scores, baseline = self.scores()
+        if baseline <= 0:
+            return  # a single class or a constant target: nothing to predict
+        classification = self._task == "classification"
+        threshold = self.min_score if classification else self.min_r2
+        leaky = [int(j) for j in np.flatnonzero(scores >= threshold)]
+        if classification:
+            honest_mean = (1 - self.honest_score) * baseline
+            leaky = [j for j in leaky
+                     if _poisson_cdf(int(self._errors[j]), honest_mean) < self.alpha]
+        if not leaky or 2 * len(leaky) >= len(scores):
+            return
+        rest = np.delete(scores, leaky)
+        runner_up = int(np.flatnonzero(scores == rest.max())[0]) if rest.size else None
+        step, epoch = self._last
+        for j in leaky:
+            what = "label" if classification else "target"
+            if classification:
+                y = self._y
+                base_acc = float(np.max(np.bincount(np.unique(y, return_inverse=True)[1]))) / len(y)
+                acc = 1 - self._errors[j] / len(y)
+                how = (f"{acc:.1%} of held-out rows right vs {base_acc:.1%} for always guessing "
+                       f"the majority class")
+                extra = {"accuracy": acc, "baseline_accuracy": base_acc,
+                         "errors": int(self._errors[j]), "baseline_errors": int(baseline)}
+            else:
+                how = f"held-out R^2 {scores[j]:.3f}"
+                extra = {"r2": float(scores[j])}
+            yield self.finding(
+                f"Input feature {j} alone predicts the {what} ({how}): it very likely leaks the "
+                f"{what}.",
+                evidence={"feature": j, "score": float(scores[j]), **extra,
+                          "runner_up_feature": runner_up,
+                          "runner_up_score": None if runner_up is None else float(scores[runner_up]),
+                          "rows": len(self._x), "features": len(scores)},
+                hint=f"Drop feature {j} or rebuild it from information available at prediction "
+                     f"time (a copy of the {what}, an id of sorted data, or a value recorded "
+                     f"after the outcome leaks it).",
+                step=step, epoch=epoch, key=f"feature-{j}",
+            )
