@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from mlcheck.analyze.csvlogs import CSVLogError, read_csv_log, read_header
 from mlcheck.analyze.events import EventFileError, EventRun, find_event_runs, is_event_file, read_event_files
-from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay
+from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.tags import ROLES, parse_role, register_tag
 from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
@@ -147,11 +149,11 @@ def analyze(
                 raise BadInput(_no_loss(log))
         except (EventFileError, CSVLogError, BadInput) as exc:
             unreadable.append((str(where), str(exc)))
-            logger.warning("mlcheck analyze: skipping %s: %s", where, exc)
+            logger.info("mlcheck analyze: skipping %s", exc)
             continue
         finally:
             advance(start + size - done)
-        found, errors = replay(curves, checks, run_name=log.name)
+        found, errors = replay_curves(curves, checks, run_name=log.name)
         runs.append(_result(log, curves, found, errors))
     if not runs:
         if len(unreadable) == 1:
@@ -174,7 +176,7 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
 
 def _no_loss(log: RunLog) -> str:
     what = "columns" if log.format.endswith("csv") else "scalar tags"
-    found = ", ".join(sorted(log.scalars)) or "none"
+    found = ", ".join(sorted(log.columns or log.scalars)) or "none"
     return (
         f"{log.path}: no loss curve found ({what}: {found}); name one with "
         f"--map TAG=train_loss (or val_loss)"
@@ -234,10 +236,21 @@ def _read(source: Any, root: Path, advance: Callable[[int], None]) -> RunLog:
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
         return RunLog(source.name, source.path, "tensorboard", scalars)
     path = Path(source)
-    fmt, scalars, _columns = read_csv_log(path, progress=advance)
+    fmt, scalars, columns = read_csv_log(path, progress=advance)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)
     else:
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
-    return RunLog(name, path, fmt, scalars)
+    return RunLog(name, path, fmt, scalars, columns)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this package makes `mlcheck.analyze` the package instead of the function
+    `mlcheck/__init__.py` defines; calling the package keeps `mlcheck.analyze(path)` working."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AnalyzeResult:
+        return analyze(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

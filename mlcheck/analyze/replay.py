@@ -36,12 +36,14 @@ class RunLog:
         path: where it was read from.
         format: "tensorboard", "keras-csv" or "lightning-csv".
         scalars: curves by tag (or CSV column); x is the step, or the epoch for Keras CSVs.
+        columns: a CSV's header, all of it (some columns may hold no numbers).
     """
 
     name: str
     path: Path
     format: str
     scalars: dict[str, Scalars]
+    columns: list[str] | None = None
 
 
 @dataclass
@@ -217,7 +219,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     return Curves(steps, loss, lr, ordered, info, used)
 
 
-def replay(
+def replay_curves(
     curves: Curves,
     checks: Sequence[Check],
     run_name: str | None = None,

@@ -1,0 +1,77 @@
+"""Keras CSVLogger files (every separator) and Lightning CSVLogger metrics.csv, written by real
+runs, read back with the right curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from analyze_runs import SEPARATORS
+
+import mlcheck
+from mlcheck.analyze.csvlogs import read_csv_log
+from mlcheck.errors import BadInput
+
+
+@pytest.mark.parametrize("separator", list(SEPARATORS))
+def test_keras_csvlogger_any_separator(keras_csvs, separator):
+    path = keras_csvs[separator]
+    fmt, curves, columns = read_csv_log(path)
+    assert fmt == "keras-csv"
+    assert {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(columns)
+    expected = pd.read_csv(path, sep=separator)
+    np.testing.assert_allclose(curves["val_loss"].values, expected["val_loss"])
+    np.testing.assert_array_equal(curves["loss"].steps, expected["epoch"])
+
+    result = mlcheck.analyze(path)
+    (run,) = result.runs
+    assert run.format == "keras-csv" and run.epochs == 4
+    assert run.series == {
+        "epoch_train_loss": "loss", "val_loss": "val_loss",
+        "train_metric:accuracy": "accuracy", "val_metric:accuracy": "val_accuracy",
+    }
+
+
+def test_lightning_csvlogger_metrics_csv(lightning_csv):
+    fmt, curves, _ = read_csv_log(lightning_csv)
+    assert fmt == "lightning-csv"
+    table = pd.read_csv(lightning_csv)
+    # step rows and epoch rows are interleaved; each curve keeps only the rows that logged it
+    for column in ("train_loss_step", "train_loss_epoch", "val_loss", "lr-SGD"):
+        rows = table[table[column].notna()]
+        np.testing.assert_array_equal(curves[column].steps, rows["step"])
+        np.testing.assert_allclose(curves[column].values, rows[column])
+
+    result = mlcheck.analyze(lightning_csv)
+    (run,) = result.runs
+    assert run.format == "lightning-csv"
+    assert run.epochs == 4 and run.steps == int(table["step"].max())
+    assert run.series["train_loss"] == "train_loss_step"
+    assert run.series["epoch_train_loss"] == "train_loss_epoch"
+    assert run.series["val_loss"] == "val_loss"
+    assert run.series["lr"] == "lr-SGD"
+    assert run.series["val_metric:acc"] == "val_acc"
+
+
+def test_lightning_metrics_csv_found_in_a_directory(lightning_csv):
+    result = mlcheck.analyze(lightning_csv.parent.parent.parent)
+    assert [r.name for r in result.runs] == ["lightning_logs/version_0"]
+
+
+def test_csv_without_a_loss_column_names_its_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,accuracy,val_accuracy\n0,0.5,0.4\n1,0.6,0.5\n")
+    with pytest.raises(BadInput, match=r"no loss curve found \(columns: accuracy, epoch, val_accuracy\)"):
+        mlcheck.analyze(path)
+    # ... unless the user says which column is the loss
+    result = mlcheck.analyze(path, mapping={"val_accuracy": "val_loss"})
+    assert result.runs[0].series["val_loss"] == "val_accuracy"
+
+
+def test_nan_cells_are_kept_and_empty_cells_skipped(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,val_loss\n0,2.0,2.1\n1,nan,\n2,1.5,1.9\n")
+    _, curves, _ = read_csv_log(path)
+    np.testing.assert_array_equal(curves["loss"].steps, [0, 1, 2])
+    assert np.isnan(curves["loss"].values[1])
+    np.testing.assert_array_equal(curves["val_loss"].steps, [0, 2])
