@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, console))
     except BadInput as exc:
-        err.print(f"[bold red]mlcheck: error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]mlcheck: error:[/] {exc}", highlight=False, soft_wrap=True)  # one line
         return 2
     except KeyboardInterrupt:
         err.print("mlcheck: interrupted")
