@@ -360,7 +360,8 @@ class ClassImbalance(Check):
         Counts the class labels of the sampled training batches (integer labels, 0/1 targets or
         one-hot rows; regression targets are ignored) and reports the ratio of the largest to
         the smallest observed class once `min_samples` labels were seen. The ratio is judged
-        conservatively (counts moved two standard deviations towards each other), so a handful
+        conservatively (counts moved 3.5 standard deviations towards each other), at
+        `min_samples` labels, each time the labels seen double, and at the end, so a handful
         of samples cannot raise it, and it is not judged while the batches' label mixes differ
         far beyond chance (sorted data: the first batches do not show the class balance;
         `unshuffled-data` reports that).
@@ -396,6 +397,7 @@ class ClassImbalance(Check):
 
     def reset(self) -> None:
         self._labels = _LabelHistory(max_classes=self.max_classes)
+        self._judged_at = 0
         self._last: tuple[int | None, int | None] = (None, None)
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -406,7 +408,9 @@ class ClassImbalance(Check):
             return ()
         self._labels.add(labels)
         self._last = (batch.step, batch.epoch)
-        return self._judge()
+        if self._labels.samples >= 2 * self._judged_at:  # at min_samples, then each doubling
+            return self._judge()
+        return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge()
@@ -414,6 +418,7 @@ class ClassImbalance(Check):
     def _judge(self) -> Iterable[Finding]:
         history = self._labels
         n = history.samples
+        self._judged_at = max(n, self.min_samples // 2)
         if history.overflow or len(history.totals) < 2 or n < self.min_samples:
             return
         if history.heterogeneity_z() > 5.0:
@@ -421,7 +426,9 @@ class ClassImbalance(Check):
         big = max(history.totals, key=history.totals.get)
         small = min(history.totals, key=history.totals.get)
         n_big, n_small = history.totals[big], history.totals[small]
-        conservative = (n_big - 2 * math.sqrt(n_big)) / (n_small + 2 * math.sqrt(n_small) + 1)
+        # counts moved 3.5 sd towards each other: the smallest of several class counts is an
+        # extreme order statistic, and the verdict is revisited as the counts grow
+        conservative = (n_big - 3.5 * math.sqrt(n_big)) / (n_small + 3.5 * math.sqrt(n_small) + 1)
         if conservative < self.ratio:
             return
         severity = Severity.WARNING if conservative >= self.warn_ratio else Severity.INFO
@@ -452,10 +459,10 @@ class UnshuffledData(Check):
         from the label distribution seen so far would show (simulated multinomial draws, so the
         expectation and its noise are exact for any class balance). Warns once at least
         `min_batches` batches are in, when the batches are below `max_diversity_ratio` of the
-        expected diversity and `z` standard errors below it. Also warns when the first training
-        batches hold less than half of the classes the validation batches show, and so few that
-        random batches would miss the rest with probability under 1e-6 (the pre-flight case: a
-        sorted training set starts with one class). Only the training split is judged:
+        expected diversity and `z` standard errors below it. Also warns when the training labels
+        seen so far hold less than `max_diversity_ratio` of the distinct classes that as many
+        random draws from the validation labels would show, `z` standard deviations short (the
+        pre-flight case: a sorted training set starts with one class). Only the training split is judged:
         validation data need not be shuffled.
 
     Why it matters:
@@ -564,24 +571,24 @@ class UnshuffledData(Check):
         val_total = sum(self._val.values())
         if len(self._val) < 2 or val_total == 0:
             return None
-        seen = set(history.totals)
-        missing = [c for c in self._val if c not in seen]
-        if not missing or len(seen) * 2 > len(self._val):
-            return None
-        # the missing classes' share in validation, taken conservatively (2 sd lower)
-        share = sum(self._val[c] for c in missing) / val_total
-        share -= 2 * math.sqrt(share * (1 - share) / val_total)
+        seen = len(history.totals)
         n = history.samples
-        if share <= 0 or n * math.log1p(-min(share, 1 - 1e-12)) > math.log(1e-6):
+        # distinct classes that n random draws from the validation label mix would show
+        p = np.array(list(self._val.values()), dtype=np.float64) / val_total
+        draws = np.random.default_rng(0).multinomial(n, p, size=self.simulations)
+        distinct = (draws > 0).sum(axis=1)
+        mu, sd = float(distinct.mean()), float(distinct.std())
+        z = (mu - seen) / max(sd, 0.5)
+        if seen > self.max_diversity_ratio * mu or z < self.z:
             return None
         step, epoch = self._last
         return self.finding(
-            f"The first {n} training labels hold only {len(seen)} of the {len(self._val)} "
-            f"classes seen in validation; random batches would have shown the others: the "
-            f"training data looks sorted by label.",
+            f"The first {n} training labels hold only {seen} class{'es' if seen != 1 else ''} where random draws from "
+            f"the validation labels would show {mu:.1f}: the training data looks sorted by "
+            f"label (or its label mix differs from validation).",
             evidence={"batches": len(history.batches), "train_samples": n,
-                      "train_classes": sorted(seen)[:20], "val_classes": len(self._val),
-                      "missing_share_in_val": share},
+                      "train_classes": sorted(history.totals)[:20], "val_classes": len(self._val),
+                      "expected_classes": mu, "z": z},
             hint="Shuffle the training data (DataLoader(..., shuffle=True), "
                  "model.fit(..., shuffle=True)); if the training split really lacks these "
                  "classes, re-split the data with stratification.",
