@@ -175,6 +175,11 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
 
 
 def _no_loss(log: RunLog) -> str:
+    if log.format == "tensorboard" and not log.scalars:
+        return (
+            f"{log.path}: no scalars in its event files (empty, or cut off before the first "
+            "complete record)"
+        )
     what = "columns" if log.format.endswith("csv") else "scalar tags"
     found = ", ".join(sorted(log.columns or log.scalars)) or "none"
     return (

@@ -1,0 +1,132 @@
+"""The real `mlcheck analyze` command: exit codes, --json, --map, and every kind of bad input
+(one line on stderr, exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from analyze_logs import interleave, scalar_event, write_framed
+
+
+def mlcheck(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mlcheck", "analyze", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def _strict(text):
+    def reject(name):
+        raise ValueError(f"non-strict JSON constant {name}")
+    return json.loads(text, parse_constant=reject)
+
+
+def _diverging(n=3000):
+    s = np.arange(n)
+    best = 2.3 * np.exp(-s / 400) + 0.2
+    turn = n // 2
+    loss = np.where(s < turn, best, best[turn] * np.minimum(10.0, 1 + (s - turn) / 100))
+    return {"train_loss": (s, loss), "lr": (s, np.full(n, 0.01))}
+
+
+def _bad_input(result, *needles):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlcheck: error:"), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_missing_path(tmp_path):
+    _bad_input(mlcheck(tmp_path / "nope"), "no such file or directory")
+
+
+def test_empty_directory(tmp_path):
+    _bad_input(mlcheck(tmp_path), "is an empty directory")
+
+
+def test_directory_without_logs(tmp_path):
+    (tmp_path / "README.txt").write_text("notes")
+    (tmp_path / "data.csv").write_text("x,y\n1,2\n")  # a data set, not a log
+    _bad_input(mlcheck(tmp_path), "no TensorBoard event files")
+
+
+def test_event_file_cut_before_its_first_record(tmp_path):
+    path = write_framed(tmp_path / "events.out.tfevents.1.h", [])
+    path.write_bytes(path.read_bytes()[:7])
+    _bad_input(mlcheck(tmp_path), "no scalars in its event files")
+
+
+def test_corrupt_event_file(tmp_path):
+    path = write_framed(tmp_path / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(40)])
+    data = bytearray(path.read_bytes())
+    data[300:308] = b"\x07" * 8
+    path.write_bytes(bytes(data))
+    _bad_input(mlcheck(tmp_path), "corrupt record at byte", "events.out.tfevents.1.h")
+    _bad_input(mlcheck(path), "corrupt record at byte")
+
+
+def test_csv_without_a_loss_column(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch;accuracy;val_accuracy\n0;0.5;0.4\n1;0.6;0.5\n")
+    _bad_input(mlcheck(path), "no loss curve found", "columns: accuracy, epoch, val_accuracy")
+
+
+@pytest.mark.parametrize("content,needle", [
+    (bytes(range(256)) * 4, "neither a TensorBoard event file nor a CSV"),
+    (b"just some words\n", "does not look like a metrics CSV"),
+    (b"", "is empty"),
+])
+def test_unknown_file_types(tmp_path, content, needle):
+    path = tmp_path / "model.bin"
+    path.write_bytes(content)
+    _bad_input(mlcheck(path), needle)
+
+
+def test_bad_map_option(tmp_path):
+    write_framed(tmp_path / "events.out.tfevents.1.h", interleave(_diverging(100)))
+    _bad_input(mlcheck(tmp_path, "--map", "loss"), "--map expects TAG=ROLE")
+    _bad_input(mlcheck(tmp_path, "--map", "loss=speed"), "unknown role 'speed'")
+
+
+def test_divergent_log_json_and_exit_codes(tmp_path):
+    write_framed(tmp_path / "exp" / "events.out.tfevents.1.h", interleave(_diverging()))
+    result = mlcheck(tmp_path, "--json")
+    assert result.returncode == 1, result.stderr  # loss-divergence is an error
+    payload = _strict(result.stdout)
+    (finding,) = [f for f in payload["findings"] if f["check"] == "loss-divergence"]
+    assert finding["run"] == "exp" and finding["severity"] == "error" and finding["step"] > 1500
+    assert payload["runs"][0]["series"] == {"train_loss": "train_loss", "lr": "lr"}
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    # --suppress / --select / --fail-on reach the checks and the exit status
+    assert mlcheck(tmp_path, "--suppress", "loss-divergence,lr-too-high,loss-plateau").returncode == 0
+    assert mlcheck(tmp_path, "--select", "lr-schedule").returncode == 0
+    table = mlcheck(tmp_path)
+    assert table.returncode == 1 and "loss-divergence" in table.stdout and "Read 1 run(s)" in table.stdout
+
+
+def test_nan_loss_is_strict_json(tmp_path):
+    curves = _diverging(400)
+    curves["train_loss"][1][100:] = np.nan
+    write_framed(tmp_path / "events.out.tfevents.1.h", interleave(curves))
+    result = mlcheck(tmp_path, "--json")
+    payload = _strict(result.stdout)
+    assert any(f["check"] == "nonfinite-loss" for f in payload["findings"])
+    assert result.returncode == 1
+
+
+def test_map_option_and_unreadable_runs_on_stderr(tmp_path):
+    write_framed(tmp_path / "good" / "events.out.tfevents.1.h",
+                 [scalar_event(s, "objective", 2.0 / (1 + s / 50)) for s in range(300)])
+    bad = write_framed(tmp_path / "bad" / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(40)])
+    bad.write_bytes(bad.read_bytes()[:100] + b"\xff" * 200)
+    result = mlcheck(tmp_path, "--map", "objective=train_loss", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = _strict(result.stdout)
+    assert [r["name"] for r in payload["runs"]] == ["good"]
+    assert payload["runs"][0]["series"] == {"train_loss": "objective"}
+    assert "skipped unreadable run" in result.stderr and "bad" in result.stderr
+    assert "Traceback" not in result.stderr

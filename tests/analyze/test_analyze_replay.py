@@ -1,0 +1,183 @@
+"""`mlcheck.analyze`: a real Lightning TensorBoard log and a Keras-style log replayed through the
+checks in the right order, the tag mapping, and logs with injected faults found by the checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from analyze_logs import interleave, scalar_event, write_framed, write_with_writer
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import mlcheck
+from mlcheck.analyze import register_tag, tags
+from mlcheck.checks.base import Check
+from mlcheck.errors import BadInput
+
+
+class Probe(Check):
+    """Records what the monitor saw at each epoch and at the end (not registered: test only)."""
+
+    id = "analyze-probe"
+    family = "test"
+
+    def reset(self):
+        self.epochs = []
+        self.end = None
+
+    def on_epoch(self, run):
+        self.epochs.append({
+            "epoch": run.epoch, "step": run.step, "steps_seen": run.train_loss.total,
+            "lr_seen": run.lr.total, "val_loss": run.val_loss.last_value,
+            "train_loss": run.epoch_train_loss.last_value,
+            "val_metrics": {k: s.last_value for k, s in run.val_metrics.items()},
+        })
+        return ()
+
+    def on_end(self, run):
+        self.end = {"info": run.info, "steps_seen": run.train_loss.total, "lr_last": run.lr.last_value,
+                    "loss_last": run.train_loss.last_value}
+        yield self.finding("probe ran", evidence={"epochs": len(self.epochs)})
+
+
+def _scalars(log_dir, tag):
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    events = acc.Scalars(tag)
+    return np.array([e.step for e in events]), np.array([e.value for e in events])
+
+
+def test_real_lightning_tensorboard_log(lightning_tb):
+    probe = Probe()
+    result = mlcheck.analyze(lightning_tb.parent.parent, checks=[probe])
+    (run,) = result.runs
+    assert run.name == "lightning_logs/version_0" and run.format == "tensorboard"
+    assert run.series == {
+        "train_loss": "train_loss_step", "epoch_train_loss": "train_loss_epoch", "val_loss": "val_loss",
+        "train_metric:acc": "train_acc", "val_metric:acc": "val_acc", "lr": "lr-SGD",
+    }
+    assert [(r, f.check) for r, f in result.findings] == [("lightning_logs/version_0", "analyze-probe")]
+
+    steps, losses = _scalars(lightning_tb, "train_loss_step")
+    val_steps, val_losses = _scalars(lightning_tb, "val_loss")
+    assert run.steps == int(steps[-1]) and run.epochs == 4
+    # one log_epoch per epoch, after exactly the steps logged up to that epoch's end
+    assert [e["epoch"] for e in probe.epochs] == [0, 1, 2, 3]
+    for row, vstep, vloss in zip(probe.epochs, val_steps, val_losses):
+        assert row["step"] == vstep
+        assert row["steps_seen"] == int((steps <= vstep).sum())
+        assert row["lr_seen"] == row["steps_seen"]  # lr aligned with every loss step
+        assert row["val_loss"] == pytest.approx(vloss)
+        assert set(row["val_metrics"]) == {"acc"}
+    # StepLR halves the rate every 2 epochs: the replayed lr ends at 0.05 / 2
+    assert probe.end["lr_last"] == pytest.approx(0.025)
+    assert probe.end["loss_last"] == pytest.approx(losses[-1])
+    info = probe.end["info"]
+    assert info.max_epochs == 4 and info.total_steps == int(steps[-1]) and info.task == "classification"
+    assert info.has_scheduler is True
+
+
+def test_keras_train_and_validation_subruns(tmp_path):
+    steps_per_epoch, epochs = 10, 3
+    train = [scalar_event(s, "batch_loss", 2.0 - 0.03 * s) for s in range(steps_per_epoch * epochs)]
+    for e in range(epochs):
+        train += [scalar_event(e, "epoch_loss", 1.9 - 0.3 * e), scalar_event(e, "epoch_accuracy", 0.5 + 0.1 * e),
+                  scalar_event(e, "epoch_learning_rate", 0.01 / (e + 1))]
+    val = []
+    for e in range(epochs):
+        val += [scalar_event(e, "epoch_loss", 2.0 - 0.25 * e), scalar_event(e, "epoch_accuracy", 0.45 + 0.1 * e),
+                scalar_event(e, "evaluation_loss_vs_iterations", 2.0 - 0.25 * e)]
+    write_with_writer(tmp_path / "logs" / "train", train)
+    write_with_writer(tmp_path / "logs" / "validation", val)
+    probe = Probe()
+    (run,) = mlcheck.analyze(tmp_path, checks=[probe]).runs
+    assert run.name == "logs"
+    assert run.series == {
+        "train_loss": "train/batch_loss", "epoch_train_loss": "train/epoch_loss",
+        "val_loss": "validation/epoch_loss", "train_metric:accuracy": "train/epoch_accuracy",
+        "val_metric:accuracy": "validation/epoch_accuracy", "lr": "train/epoch_learning_rate",
+    }
+    assert [row["val_loss"] for row in probe.epochs] == pytest.approx([2.0, 1.75, 1.5])
+    assert [row["train_loss"] for row in probe.epochs] == pytest.approx([1.9, 1.6, 1.3])
+    # epoch rows fall at the end of each epoch's batches; the lr of epoch e applies to its steps
+    assert [row["steps_seen"] for row in probe.epochs] == [10, 20, 30]
+    assert probe.end["lr_last"] == pytest.approx(0.01 / 3)
+
+
+def test_hand_written_loop_with_per_epoch_x(tmp_path):
+    # a loop that logs train/loss per step and val/loss against the epoch number
+    events = [scalar_event(s, "train/loss", 1.0 / (1 + s)) for s in range(100)]
+    events += [scalar_event(e, "val/loss", 0.5 / (1 + e)) for e in range(5)]
+    write_with_writer(tmp_path, events)
+    probe = Probe()
+    (run,) = mlcheck.analyze(tmp_path, checks=[probe]).runs
+    assert run.series == {"train_loss": "train/loss", "val_loss": "val/loss"}
+    assert [row["epoch"] for row in probe.epochs] == [0, 1, 2, 3, 4]
+    assert [row["steps_seen"] for row in probe.epochs] == [20, 40, 60, 80, 100]
+
+
+def test_tag_mapping_from_python(tmp_path):
+    write_with_writer(tmp_path, [scalar_event(s, "objective", 1.0 / (1 + s)) for s in range(50)])
+    with pytest.raises(BadInput, match="no loss curve found .scalar tags: objective."):
+        mlcheck.analyze(tmp_path)
+    (run,) = mlcheck.analyze(tmp_path, mapping={"obj*": "train_loss"}, checks=[Probe()]).runs
+    assert run.series == {"train_loss": "objective"}
+    with pytest.raises(ValueError, match="unknown role 'loss_please'"):
+        mlcheck.analyze(tmp_path, mapping={"objective": "loss_please"})
+    register_tag("objective", "train_loss")
+    try:
+        assert mlcheck.analyze(tmp_path, checks=[Probe()]).runs[0].series == {"train_loss": "objective"}
+    finally:
+        tags._registered.pop("objective")
+
+
+def test_corrupt_run_is_skipped_when_others_are_readable(tmp_path):
+    write_framed(tmp_path / "good" / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(30)])
+    bad = write_framed(tmp_path / "bad" / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(30)])
+    data = bytearray(bad.read_bytes())
+    data[200:208] = b"\x00\x01" * 4
+    bad.write_bytes(bytes(data))
+    result = mlcheck.analyze(tmp_path, checks=[Probe()])
+    assert [r.name for r in result.runs] == ["good"]
+    ((where, reason),) = result.unreadable
+    assert where.endswith("bad") and "corrupt record at byte" in reason
+
+
+# -- injected faults, found by the real curve checks -----------------------------------------
+
+def _curve(kind: str, n: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    s = np.arange(n)
+    healthy = 2.3 * np.exp(-s / 400) + 0.2
+    noise = 1 + 0.05 * rng.standard_normal(n)
+    if kind == "healthy":
+        loss = healthy * noise
+    elif kind == "divergent":  # learns, then blows up to ~10x its best and stays there
+        loss = np.where(s < 1500, healthy, healthy[1500] * np.minimum(10.0, 1 + (s - 1500) / 100)) * noise
+    elif kind == "plateau":  # never leaves chance level for 10 classes
+        loss = np.log(10) * noise
+    elif kind == "nan":
+        loss = healthy * noise
+        loss[2000:] = np.nan
+    lr = np.full(n, 0.01)
+    return {"train_loss": (s, loss), "lr": (s, lr)}
+
+
+@pytest.mark.parametrize("kind,check", [("divergent", "loss-divergence"), ("plateau", "loss-plateau"),
+                                        ("nan", "nonfinite-loss")])
+def test_injected_fault_is_found(tmp_path, kind, check):
+    write_framed(tmp_path / kind / "events.out.tfevents.1.h", interleave(_curve(kind)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # analyze raises no Python warnings
+        result = mlcheck.analyze(tmp_path)
+    found = {f.check for _, f in result.findings}
+    assert check in found, result.findings
+    # and writes nothing next to the user's logs
+    assert sorted(p.name for p in (tmp_path / kind).iterdir()) == ["events.out.tfevents.1.h"]
+
+
+def test_healthy_log_has_no_warnings(tmp_path):
+    write_framed(tmp_path / "events.out.tfevents.1.h", interleave(_curve("healthy")))
+    result = mlcheck.analyze(tmp_path)
+    assert [f for _, f in result.findings if f.severity >= mlcheck.Severity.WARNING] == []
