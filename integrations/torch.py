@@ -1,0 +1,758 @@
+"""`Trainable` implementations for PyTorch: plain `nn.Module`s with a loss and an optimizer
+(`TorchTrainable`) and Lightning modules (`LightningTrainable`).
+
+Both keep the user's model untouched: training happens only on `clone()`s (a deep copy of the
+module together with its optimizer, so the optimizer state follows the copied parameters);
+`forward`, `loss` and `input_gradient` run in inference mode and restore every submodule's
+train/eval flag; `gradients` uses `torch.autograd.grad`, so no `.grad` is written, and puts
+buffers (BatchNorm statistics) back afterwards; fetching batches restores the random state that
+iterating a shuffled DataLoader consumes.
+
+Example:
+    trainable = TorchTrainable(model, nn.CrossEntropyLoss(), optimizer, train_loader)
+    findings = OverfitBatch().preflight(PreflightContext(trainable))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import random
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mlcheck.trainable import LossConfig, Trainable
+
+__all__ = ["LightningTrainable", "TorchTrainable"]
+
+#: Batch size used when the data are given as arrays or a Dataset rather than a DataLoader.
+DEFAULT_BATCH_SIZE = 32
+
+_INPUT_KEYS = ("x", "input", "inputs", "features", "image", "images", "data", "input_ids")
+_TARGET_KEYS = ("y", "label", "labels", "target", "targets")
+
+# Loss classes by name and whether they apply softmax/sigmoid themselves (None: not applicable).
+# Subclasses first where one derives from another.
+_LOSS_CLASSES: tuple[tuple[type, str, bool | None], ...] = (
+    (nn.CrossEntropyLoss, "cross_entropy", True),
+    (nn.NLLLoss, "nll", False),
+    (nn.BCEWithLogitsLoss, "bce_with_logits", True),
+    (nn.BCELoss, "bce", False),
+    (nn.MultiLabelSoftMarginLoss, "multilabel_soft_margin", True),
+    (nn.KLDivLoss, "kl_div", False),
+    (nn.MSELoss, "mse", None),
+    (nn.L1Loss, "mae", None),
+    (nn.HuberLoss, "huber", None),
+    (nn.SmoothL1Loss, "smooth_l1", None),
+)
+_LOSS_FUNCTIONS: dict[Callable[..., Any], tuple[str, bool | None]] = {
+    F.cross_entropy: ("cross_entropy", True),
+    F.nll_loss: ("nll", False),
+    F.binary_cross_entropy_with_logits: ("bce_with_logits", True),
+    F.binary_cross_entropy: ("bce", False),
+    F.mse_loss: ("mse", None),
+    F.l1_loss: ("mae", None),
+    F.huber_loss: ("huber", None),
+    F.smooth_l1_loss: ("smooth_l1", None),
+}
+_FROM_LOGITS = {name: logits for _, name, logits in _LOSS_CLASSES}
+_CLASSIFICATION = {"cross_entropy", "nll", "bce", "bce_with_logits", "multilabel_soft_margin"}
+_REGRESSION = {"mse", "mae", "huber", "smooth_l1"}
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _mode(module: nn.Module, train: bool) -> Iterator[None]:
+    """Puts `module` in train or eval mode and restores every submodule's own flag after."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.train(train)
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+@contextlib.contextmanager
+def _buffers_kept(module: nn.Module) -> Iterator[None]:
+    """Restores buffers (BatchNorm running statistics, counters) after a train-mode forward."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                b.copy_(value)
+
+
+def _torch_rng_state() -> Any:
+    cuda = None
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state_all()
+    return (torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+
+
+def _set_torch_rng_state(state: Any) -> None:
+    cpu, cuda, np_state, py_state = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+    np.random.set_state(np_state)
+    random.setstate(py_state)
+
+
+@contextlib.contextmanager
+def _rng_kept() -> Iterator[None]:
+    state = _torch_rng_state()
+    try:
+        yield
+    finally:
+        _set_torch_rng_state(state)
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    """The model's prediction from whatever forward returned (tensor, tuple, dict, `.logits`)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if hasattr(out, "logits") and isinstance(out.logits, torch.Tensor):
+        return out.logits
+    if isinstance(out, dict):
+        for key in ("logits", "output", "outputs", "y_hat", "preds"):
+            if isinstance(out.get(key), torch.Tensor):
+                return out[key]
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        for item in out:
+            if isinstance(item, torch.Tensor):
+                return item
+    raise TypeError(f"the model's forward returned {type(out).__name__}, not a tensor")
+
+
+def _loss_value(out: Any) -> torch.Tensor:
+    """The loss from what a loss function or `training_step` returned."""
+    if isinstance(out, dict):
+        out = out.get("loss")
+    if out is None:
+        raise ValueError(
+            "training_step returned None (the batch was skipped); pre-flight checks need a loss"
+        )
+    if not isinstance(out, torch.Tensor):
+        out = torch.as_tensor(out, dtype=torch.float32)
+    return out
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray))
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    t = torch.as_tensor(value)
+    if t.dtype == torch.float64:  # numpy's default float; torch models expect float32
+        t = t.float()
+    return t
+
+
+def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
+    """(inputs, targets, rebuild): rebuild(x, y) makes a batch of the same structure."""
+    if isinstance(batch, torch.Tensor):
+        return batch, None, lambda x, y: x
+    if isinstance(batch, (list, tuple)) and len(batch) >= 1:
+        kind = type(batch)
+        if len(batch) == 1:
+            return batch[0], None, lambda x, y: kind([x]) if kind in (list, tuple) else (x,)
+        rest = list(batch[2:])
+        if kind in (list, tuple):
+            return batch[0], batch[1], lambda x, y: kind([x, y, *rest])
+        return batch[0], batch[1], lambda x, y: (x, y, *rest)
+    if isinstance(batch, dict):
+        x_key = next((k for k in _INPUT_KEYS if k in batch), None)
+        y_key = next((k for k in _TARGET_KEYS if k in batch), None)
+        if x_key is None:
+            raise TypeError(
+                f"cannot tell inputs from the batch keys {sorted(batch)}; name them one of "
+                f"{', '.join(_INPUT_KEYS)}"
+            )
+
+        def rebuild(x: Any, y: Any) -> dict:
+            out = dict(batch)
+            out[x_key] = x
+            if y_key is not None:
+                out[y_key] = y
+            return out
+
+        return batch[x_key], batch.get(y_key) if y_key else None, rebuild
+    raise TypeError(f"unsupported batch type {type(batch).__name__}")
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def _loader(data: Any, batch_size: int) -> Any:
+    """Something iterable over batches, from a DataLoader, a Dataset, (X, y) or a data module."""
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+    if data is None:
+        return None
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and 1 <= len(data) <= 3 and all(map(_is_array, data)):
+        tensors = [_as_tensor(v) for v in data]
+        if len({len(t) for t in tensors}) == 1:
+            return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=False)
+    if _is_array(data):
+        return DataLoader(TensorDataset(_as_tensor(data)), batch_size=batch_size, shuffle=False)
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return DataLoader(data, batch_size=batch_size, shuffle=False)
+    if hasattr(data, "__iter__"):
+        return data
+    raise TypeError(
+        f"train/val data of type {type(data).__name__} is not supported; pass a DataLoader, a "
+        "Dataset, a LightningDataModule or (X, y) arrays"
+    )
+
+
+def _is_datamodule(data: Any) -> bool:
+    return hasattr(data, "train_dataloader") and hasattr(data, "setup") and not hasattr(
+        data, "training_step"
+    )
+
+
+# -- the shared implementation ----------------------------------------------------------------
+
+
+class _TorchBase(Trainable):
+    """What plain torch and Lightning share: data, modes, gradients, random state."""
+
+    framework = "torch"
+
+    def __init__(self, module: nn.Module, train_data: Any, val_data: Any, batch_size: int):
+        self.module = module
+        self.batch_size = batch_size
+        self._data = {"train": train_data, "val": val_data}
+        self._cache: dict[str, list[Any]] = {}  # shared with clones (data never change)
+        self._template: Any = None
+        self._loss_config: LossConfig | None = None
+        self.optimizers: list[torch.optim.Optimizer] = []
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def _source(self, split: str) -> Any:
+        return _loader(self._data.get(split), self.batch_size)
+
+    def batches(self, split: str = "train", n: int = 1) -> list[Any]:
+        cached = self._cache.get(split)
+        if cached is not None and (len(cached) >= n or self._cache.get(split + ":done")):
+            return cached[:n]
+        with _rng_kept():  # a shuffled loader draws its seed from torch's generator
+            source = self._source(split)
+            fetched = [] if source is None else list(itertools.islice(iter(source), n))
+        self._cache[split] = fetched
+        if len(fetched) < n:
+            self._cache[split + ":done"] = []
+        return fetched[:n]
+
+    def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        x, y, _ = _split_batch(batch)
+        return (
+            x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else None,
+            y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else None,
+        )
+
+    def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
+        template = self._template if self._template is not None else self._first_batch()
+        x0, y0, rebuild = _split_batch(template)
+        x = torch.as_tensor(np.ascontiguousarray(inputs))
+        if isinstance(x0, torch.Tensor):
+            x = x.to(x0.dtype)
+        y = None
+        if targets is not None:
+            y = torch.as_tensor(np.ascontiguousarray(targets))
+            if isinstance(y0, torch.Tensor):
+                y = y.to(y0.dtype)
+        return rebuild(x, y)
+
+    def _first_batch(self) -> Any:
+        found = self.batches("train", 1) or self.batches("val", 1)
+        if not found:
+            raise ValueError("no training data: pass train_data (a DataLoader or (X, y))")
+        self._template = found[0]
+        return self._template
+
+    def _device(self) -> torch.device:
+        for p in self.module.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def _inputs(self, batch: Any) -> Any:
+        x, _, _ = _split_batch(_to_device(batch, self._device()))
+        return x
+
+    # -- what subclasses provide -----------------------------------------------------------------
+
+    def _outputs(self, batch: Any) -> torch.Tensor:
+        return _first_tensor(self.module(self._inputs(batch)))
+
+    def _loss_tensor(self, batch: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _copy(self) -> _TorchBase:
+        """A new instance of the same kind around copies of module and optimizers."""
+        raise NotImplementedError
+
+    # -- model ---------------------------------------------------------------------------------
+
+    def clone(self) -> _TorchBase:
+        other = self._copy()
+        other._data, other._cache, other._template = self._data, self._cache, self._template
+        other._loss_config = self._loss_config
+        return other
+
+    def forward(self, batch: Any) -> np.ndarray:
+        with _mode(self.module, False), torch.no_grad():
+            return self._outputs(batch).detach().float().cpu().numpy()
+
+    def loss(self, batch: Any) -> float:
+        with _mode(self.module, False), torch.no_grad():
+            return float(self._loss_tensor(batch))
+
+    def train_step(self, batch: Any) -> float:
+        if not self.optimizers:
+            raise NotImplementedError("no optimizer to take a step with")
+        with _mode(self.module, True):
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss = self._loss_tensor(batch)
+            if loss.requires_grad:  # a wholly frozen model has nothing to step
+                loss.backward()
+                for opt in self.optimizers:
+                    opt.step()
+        return float(loss.detach())
+
+    def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
+        named = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+        with _mode(self.module, True), _buffers_kept(self.module):
+            loss = self._loss_tensor(batch)
+            if not loss.requires_grad:
+                return {n: None for n, _ in named}
+            grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        return {
+            n: None if g is None else g.detach().cpu().numpy() for (n, _), g in zip(named, grads)
+        }
+
+    def input_gradient(self, batch: Any, index: int) -> np.ndarray:
+        x = self._inputs(batch)
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError("input_gradient needs floating-point tensor inputs")
+        x = x.detach().clone().requires_grad_(True)
+        x_, y_, rebuild = _split_batch(_to_device(batch, self._device()))
+        with _mode(self.module, False), torch.enable_grad():
+            out = self._outputs(rebuild(x, y_))
+            (grad,) = torch.autograd.grad(out[index].sum(), x, allow_unused=True)
+        if grad is None:
+            return np.zeros(tuple(x.shape), dtype=np.float32)
+        return grad.detach().cpu().numpy()
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {
+            n: p.detach().cpu().numpy().copy()
+            for n, p in self.module.named_parameters()
+            if p.requires_grad
+        }
+
+    def optimizer_parameters(self) -> set[str] | None:
+        if not self.optimizers:
+            return None
+        ids = {id(p) for opt in self.optimizers for g in opt.param_groups for p in g["params"]}
+        return {n for n, p in self.module.named_parameters() if id(p) in ids}
+
+    def get_lr(self) -> float | None:
+        if not self.optimizers:
+            return None
+        return float(self.optimizers[0].param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                if isinstance(group["lr"], torch.Tensor):
+                    group["lr"].fill_(lr)
+                else:
+                    group["lr"] = lr
+
+    def rng_state(self) -> Any:
+        return _torch_rng_state()
+
+    def set_rng_state(self, state: Any) -> None:
+        _set_torch_rng_state(state)
+
+    # -- loss configuration ------------------------------------------------------------------------
+
+    def _declared_loss(self) -> tuple[str | None, bool | None]:
+        return None, None
+
+    def loss_config(self) -> LossConfig:
+        if self._loss_config is None:
+            with _rng_kept():
+                self._loss_config = self._detect_loss_config()
+        return self._loss_config
+
+    def _detect_loss_config(self) -> LossConfig:
+        batch = _to_device(self._first_batch(), self._device())
+        _, y, _ = _split_batch(batch)
+        with _mode(self.module, False), torch.no_grad():
+            out, last = self._outputs_and_last_module(batch)
+        units = int(out.shape[-1]) if out.ndim >= 2 else 1
+        activation = _activation(out, last)
+        name, from_logits = self._declared_loss()
+        if name is None and isinstance(y, torch.Tensor):
+            name = self._fingerprint(batch, out, y, activation)
+            from_logits = _FROM_LOGITS.get(name) if name else None
+        task = (
+            "classification" if name in _CLASSIFICATION
+            else "regression" if name in _REGRESSION else None
+        )
+        return LossConfig(
+            loss=name, from_logits=from_logits, output_activation=activation,
+            output_units=units, task=task,
+        )
+
+    def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
+        """The outputs, and the last leaf module called when its output is the model's output."""
+        calls: list[tuple[nn.Module, Any]] = []
+        leaves = [m for m in self.module.modules() if not list(m.children())]
+        handles = [m.register_forward_hook(lambda m, i, o: calls.append((m, o))) for m in leaves]
+        try:
+            out = self._outputs(batch)
+        finally:
+            for h in handles:
+                h.remove()
+        if calls and _first_tensor_or_none(calls[-1][1]) is out:
+            return out, calls[-1][0]
+        return out, None
+
+    def _fingerprint(
+        self, batch: Any, out: torch.Tensor, y: torch.Tensor, activation: str | None
+    ) -> str | None:
+        """Names the loss by matching its value against the common losses on this batch: exact
+        matches first, then a constant multiple (e.g. `100 * F.cross_entropy(...)`), checked on
+        both halves of the batch so a class-weighted loss does not pass for a scaled one."""
+        try:
+            with _mode(self.module, False), torch.no_grad():
+                measured = float(self._loss_tensor(batch))
+        except Exception:  # the loss itself fails on this batch (e.g. labels out of range)
+            return None
+        candidates = _candidate_losses(out, y)
+        if activation == "log_softmax":  # CE over log-probabilities equals NLL; call it NLL
+            candidates.sort(key=lambda c: c[0] != "nll")
+        for name, value in candidates:
+            if math.isclose(measured, value, rel_tol=1e-4, abs_tol=1e-6):
+                return name
+        n = len(out)
+        if n < 4:
+            return None
+        x, y_, rebuild = _split_batch(batch)
+        halves = []
+        for part in (slice(0, n // 2), slice(n // 2, n)):
+            try:
+                b = rebuild(x[part], y_[part])
+                with _mode(self.module, False), torch.no_grad():
+                    halves.append((float(self._loss_tensor(b)), self._outputs(b), y_[part]))
+            except Exception:
+                return None
+        scaled = []
+        for name, value in candidates:
+            if value <= 1e-8:
+                continue
+            ratios = [measured / value]
+            for loss_half, out_half, y_half in halves:
+                ref = dict(_candidate_losses(out_half, y_half)).get(name)
+                if ref is None or ref <= 1e-8:
+                    break
+                ratios.append(loss_half / ref)
+            if len(ratios) == 3 and max(ratios) - min(ratios) <= 1e-3 * abs(ratios[0]):
+                scaled.append(name)
+        return scaled[0] if len(scaled) == 1 else None
+
+
+def _first_tensor_or_none(value: Any) -> torch.Tensor | None:
+    try:
+        return _first_tensor(value)
+    except TypeError:
+        return None
+
+
+def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, float]]:
+    """Values of the common losses for outputs `out` and targets `y` (those that apply)."""
+    found: list[tuple[str, float]] = []
+    out = out.float()
+
+    def attempt(name: str, fn: Callable[[], torch.Tensor]) -> None:
+        try:
+            value = float(fn())
+        except Exception:
+            return
+        if math.isfinite(value):
+            found.append((name, value))
+
+    if out.ndim >= 2 and out.shape[1] >= 2:
+        if not y.is_floating_point():
+            attempt("cross_entropy", lambda: F.cross_entropy(out, y.long()))
+            attempt("nll", lambda: F.nll_loss(out, y.long()))
+        elif y.shape == out.shape:
+            attempt("cross_entropy", lambda: F.cross_entropy(out, y))
+    if y.numel() == out.numel():
+        yf = y.float().reshape(out.shape)
+        attempt("bce_with_logits", lambda: F.binary_cross_entropy_with_logits(out, yf))
+        if out.min() >= 0 and out.max() <= 1 and yf.min() >= 0 and yf.max() <= 1:
+            attempt("bce", lambda: F.binary_cross_entropy(out, yf))
+        attempt("mse", lambda: F.mse_loss(out, yf))
+        attempt("mae", lambda: F.l1_loss(out, yf))
+        attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
+    return found
+
+
+def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
+    """The last operation on the outputs: from the last module when it produced them, else from
+    their values (rows summing to 1 are softmax, log-sum-exp 0 is log-softmax, all inside (0, 1)
+    is sigmoid)."""
+    if isinstance(last, nn.Softmax):
+        return "softmax"
+    if isinstance(last, nn.LogSoftmax):
+        return "log_softmax"
+    if isinstance(last, nn.Sigmoid):
+        return "sigmoid"
+    if not out.is_floating_point() or out.numel() == 0:
+        return None
+    o = out.float()
+    rows = o.reshape(len(o), -1) if o.ndim >= 2 else o.reshape(-1, 1)
+    if o.ndim >= 2 and o.min() >= 0 and o.max() <= 1 and torch.allclose(
+        rows.sum(dim=1), torch.ones(len(rows)), atol=1e-4
+    ):
+        return "softmax"
+    if o.ndim >= 2 and rows.shape[1] >= 2 and o.max() <= 1e-6 and bool(
+        (torch.logsumexp(rows, dim=1).abs() < 1e-4).all()
+    ):
+        return "log_softmax"
+    if o.numel() >= 8 and o.min() > 0 and o.max() < 1:
+        return "sigmoid"
+    if isinstance(last, (nn.Linear, nn.Identity)) or (
+        last is not None and type(last).__name__.startswith(("Conv", "Bilinear", "Embedding"))
+    ):
+        return "linear"
+    if last is not None:
+        return type(last).__name__.lower()
+    return None
+
+
+def _clone_module_and_optimizers(
+    module: nn.Module, optimizers: list[torch.optim.Optimizer]
+) -> tuple[nn.Module, list[torch.optim.Optimizer]]:
+    """Deep-copies module and optimizers in one go, so the copied optimizers (state included)
+    refer to the copied parameters. A Lightning module is detached from its trainer for the copy."""
+    trainer = module.__dict__.get("_trainer")
+    if trainer is not None:
+        module.__dict__["_trainer"] = None
+    try:
+        with torch.no_grad():
+            new_module, new_optimizers = copy.deepcopy((module, list(optimizers)))
+    finally:
+        if trainer is not None:
+            module.__dict__["_trainer"] = trainer
+    return new_module, new_optimizers
+
+
+# -- plain torch ------------------------------------------------------------------------------
+
+
+class TorchTrainable(_TorchBase):
+    """A plain `nn.Module` with its loss function, optimizer and data.
+
+    Args:
+        model: the `nn.Module`; its forward takes the batch's inputs.
+        loss_fn: `loss_fn(outputs, targets)`, a loss module (`nn.CrossEntropyLoss()`) or function.
+        optimizer: the optimizer the run will use (its state is copied, never stepped). Default
+            None: `torch.optim.Adam(model.parameters(), lr=1e-3)` (Adam's own default rate).
+        train_data: a DataLoader, a Dataset, (X, y) arrays/tensors or any iterable of batches.
+        val_data: the same, optional.
+        batch_size: used when the data are not already batched. Default 32.
+    """
+
+    framework = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[..., Any],
+        optimizer: torch.optim.Optimizer | None = None,
+        train_data: Any = None,
+        val_data: Any = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        super().__init__(model, train_data, val_data, batch_size)
+        self.loss_fn = loss_fn
+        if optimizer is None:
+            optimizer = torch.optim.Adam(
+                [p for p in model.parameters() if p.requires_grad], lr=1e-3
+            )
+        self.optimizer = optimizer
+        self.optimizers = [optimizer]
+
+    def _loss_tensor(self, batch: Any) -> torch.Tensor:
+        x, y, _ = _split_batch(_to_device(batch, self._device()))
+        out = _first_tensor(self.module(x))
+        return _loss_value(self.loss_fn(out, y) if y is not None else self.loss_fn(out))
+
+    def _copy(self) -> TorchTrainable:
+        module, (optimizer,) = _clone_module_and_optimizers(self.module, [self.optimizer])
+        other = TorchTrainable.__new__(TorchTrainable)
+        _TorchBase.__init__(other, module, None, None, self.batch_size)
+        other.loss_fn, other.optimizer, other.optimizers = self.loss_fn, optimizer, [optimizer]
+        return other
+
+    def _declared_loss(self) -> tuple[str | None, bool | None]:
+        for cls, name, logits in _LOSS_CLASSES:
+            if isinstance(self.loss_fn, cls):
+                return name, logits
+        return _LOSS_FUNCTIONS.get(self.loss_fn, (None, None))
+
+
+# -- Lightning --------------------------------------------------------------------------------
+
+
+class LightningTrainable(_TorchBase):
+    """A LightningModule (from `lightning.pytorch` or `pytorch_lightning`) with its data.
+
+    The loss is what `training_step(batch, 0)` returns (a tensor or a dict with "loss"); the
+    optimizers come from the attached trainer when there is one (their state included), else
+    from `configure_optimizers()`. `self.log` / `self.log_dict` are no-ops while mlcheck calls
+    `training_step`, so no trainer is needed and a live trainer's logs stay clean.
+
+    Args:
+        module: the LightningModule.
+        train_data: a DataLoader, Dataset, (X, y) or iterable of batches. Default None: the
+            datamodule's, else the module's own `train_dataloader()`.
+        val_data: the same for validation. Default None: as for train_data.
+        datamodule: a LightningDataModule; `setup("fit")` is called on it once.
+        batch_size: used when the data are not already batched. Default 32.
+    """
+
+    framework = "lightning"
+
+    def __init__(
+        self,
+        module: nn.Module,
+        train_data: Any = None,
+        val_data: Any = None,
+        datamodule: Any = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        if _is_datamodule(train_data) and datamodule is None:
+            datamodule, train_data = train_data, None
+        super().__init__(module, train_data, val_data, batch_size)
+        self.datamodule = datamodule
+        self._setup_done = False
+        self.optimizers = self._find_optimizers(module)
+
+    @staticmethod
+    def _find_optimizers(module: nn.Module) -> list[torch.optim.Optimizer]:
+        trainer = module.__dict__.get("_trainer")
+        live = list(getattr(trainer, "optimizers", None) or []) if trainer is not None else []
+        if live:
+            return [getattr(o, "optimizer", o) for o in live]  # unwrap LightningOptimizer
+        with _rng_kept():
+            return _optimizers_from(module.configure_optimizers())
+
+    def _source(self, split: str) -> Any:
+        data = self._data.get(split)
+        if data is not None:
+            return _loader(data, self.batch_size)
+        hook = "train_dataloader" if split == "train" else "val_dataloader"
+        owner = self.datamodule
+        if owner is not None and not self._setup_done:
+            if hasattr(owner, "prepare_data"):
+                owner.prepare_data()
+            owner.setup("fit")
+            self._setup_done = True
+        if owner is None:
+            owner = self.module
+        try:
+            return _loader(getattr(owner, hook)(), self.batch_size)
+        except Exception:  # the hook is not implemented (Lightning raises its own error)
+            return None
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Makes `self.log`/`self.log_dict` no-ops on the module for the duration."""
+        d = self.module.__dict__
+        saved = {k: d[k] for k in ("log", "log_dict") if k in d}
+        d["log"] = d["log_dict"] = lambda *args, **kwargs: None
+        try:
+            yield
+        finally:
+            for k in ("log", "log_dict"):
+                if k in saved:
+                    d[k] = saved[k]
+                else:
+                    d.pop(k, None)
+
+    def _loss_tensor(self, batch: Any) -> torch.Tensor:
+        if getattr(self.module, "automatic_optimization", True) is False:
+            raise NotImplementedError(
+                "LightningTrainable does not support manual optimization (training_step needs "
+                "a trainer); wrap the network in TorchTrainable instead"
+            )
+        with self._quiet():
+            return _loss_value(self.module.training_step(_to_device(batch, self._device()), 0))
+
+    def _copy(self) -> LightningTrainable:
+        module, optimizers = _clone_module_and_optimizers(self.module, self.optimizers)
+        other = LightningTrainable.__new__(LightningTrainable)
+        _TorchBase.__init__(other, module, None, None, self.batch_size)
+        other.datamodule, other._setup_done = self.datamodule, True
+        if not optimizers:
+            optimizers = _optimizers_from(module.configure_optimizers())
+        other.optimizers = optimizers
+        return other
+
+    def _declared_loss(self) -> tuple[str | None, bool | None]:
+        found = set()
+        for m in self.module.modules():
+            for cls, name, logits in _LOSS_CLASSES:
+                if isinstance(m, cls):
+                    found.add((name, logits))
+                    break
+        # One loss module is the loss; none or several: tell from the loss values instead.
+        return next(iter(found)) if len(found) == 1 else (None, None)
+
+
+def _optimizers_from(config: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers in whatever `configure_optimizers` returned."""
+    if config is None:
+        return []
+    if isinstance(config, torch.optim.Optimizer):
+        return [config]
+    if isinstance(config, dict):
+        return _optimizers_from(config.get("optimizer"))
+    if isinstance(config, (list, tuple)):
+        if len(config) == 2 and isinstance(config[0], (list, tuple)):  # ([opts], [schedulers])
+            return _optimizers_from(list(config[0]))
+        out: list[torch.optim.Optimizer] = []
+        for item in config:
+            if isinstance(item, (torch.optim.Optimizer, dict)):
+                out += _optimizers_from(item)
+        return out
+    return []

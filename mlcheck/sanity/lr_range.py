@@ -1,0 +1,257 @@
+"""The learning-rate range test (Smith 2017; Lightning's `lr_find`), shared by the pre-flight
+verdicts of `lr-too-high` and `lr-too-low` through `ctx.memo`.
+
+On a clone, the learning rate grows exponentially from `min_lr` to `max_lr` over `steps` training
+steps on the first training batches; the loss is smoothed (exponential moving average with bias
+correction, as `lr_find`) and the sweep stops once the smoothed loss exceeds `diverge` times its
+best (`lr_find`'s `early_stop_threshold=4`). The suggestion is the rate of steepest descent of
+the smoothed loss (`lr_find`'s rule).
+
+Both verdicts are conservative (a healthy config must stay silent) and confirmed by short runs
+at fixed rates on clones: `lr-too-high` needs the configured rate past the sweep's divergence
+point (or its best loss) and 20 steps at it to blow up, or to raise the loss while 1/10 of the
+rate lowers it; `lr-too-low` needs the rate 1000x below the suggestion and 20 steps at it to
+lower the loss by under 1% while 1/10 of the suggestion lowers it clearly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.checks.base import Check
+    from mlcheck.sanity.context import Budget, PreflightContext
+    from mlcheck.trainable import Trainable
+
+#: Sweep bounds and length: lr_find sweeps 1e-8..1 in 100 steps; 1e-7..10 covers SGD's large
+#: rates too, and 80 steps (~1.3x per step) keep the pre-flight within its step budget.
+MIN_LR, MAX_LR, STEPS = 1e-7, 10.0, 80
+#: Smoothing of the loss: lr_find uses 0.98 over 100 steps; 0.9 (~10-step memory) keeps an
+#: 80-step curve responsive.
+BETA = 0.9
+#: Divergence: the smoothed loss above this many times its best (lr_find's early_stop_threshold).
+DIVERGE = 4.0
+#: lr_find's suggestion skips the first 10 and the last point.
+SKIP_BEGIN, SKIP_END = 10, 1
+#: Distinct training batches the sweep cycles through.
+BATCHES = 8
+#: Steps of the confirming runs at fixed rates: 20 steps are enough for a usable rate to lower
+#: the loss by several percent (Adam 1e-3 on digits: ~4%; SGD+momentum 0.1: ~30%).
+CONFIRM_STEPS = 20
+#: lr-too-low fires only when the configured rate is this many times below the suggestion
+#: (steepest-descent suggestions run ~10-100x above healthy Adam rates: 1e-3 vs ~0.1 on digits).
+LOW_RATIO = 1000.0
+#: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
+NEGLIGIBLE_FALL = 0.01
+#: ...and a comparison rate must lower it by at least this fraction to count as progress.
+MIN_FALL = 0.02
+
+
+@dataclass
+class RangeTest:
+    """The outcome of a sweep.
+
+    Attributes:
+        lrs: learning rate of each step taken.
+        losses: smoothed loss after each step (same length as lrs).
+        raw: raw loss of each step.
+        suggestion: steepest-descent learning rate, None when the curve is too short.
+        best_lr: learning rate at the lowest smoothed loss.
+        diverged_lr: first learning rate at which the loss blew up, None if it never did.
+        cut: the wall-clock safety net stopped the sweep.
+    """
+
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+    suggestion: float | None = None
+    best_lr: float | None = None
+    diverged_lr: float | None = None
+    cut: bool = False
+
+    def loss_at(self, lr: float) -> float | None:
+        """The smoothed loss at the last step whose rate was <= lr (None before the first)."""
+        value = None
+        for rate, loss in zip(self.lrs, self.losses):
+            if rate <= lr * (1 + 1e-9):
+                value = loss
+        return value
+
+
+def range_test(
+    trainable: Trainable,
+    budget: Budget,
+    min_lr: float = MIN_LR,
+    max_lr: float = MAX_LR,
+    steps: int = STEPS,
+    beta: float = BETA,
+    diverge: float = DIVERGE,
+) -> RangeTest:
+    """Runs the sweep on `trainable` (pass a clone: it is trained)."""
+    batches = trainable.batches("train", BATCHES)
+    result = RangeTest()
+    if not batches:
+        return result
+    factor = (max_lr / min_lr) ** (1.0 / max(steps - 1, 1))
+    avg, best = 0.0, math.inf
+    for i in range(steps):
+        if budget.expired():
+            result.cut = True
+            break
+        lr = min_lr * factor**i
+        trainable.set_lr(lr)
+        loss = trainable.train_step(batches[i % len(batches)])
+        result.lrs.append(lr)
+        result.raw.append(loss)
+        if not math.isfinite(loss):
+            result.losses.append(math.inf)
+            result.diverged_lr = lr
+            break
+        avg = beta * avg + (1 - beta) * loss
+        smoothed = avg / (1 - beta ** (i + 1))
+        result.losses.append(smoothed)
+        if i > 0 and smoothed > diverge * best:
+            result.diverged_lr = lr
+            break
+        best = min(best, smoothed)
+    finite = [(lr, v) for lr, v in zip(result.lrs, result.losses) if math.isfinite(v)]
+    if finite:
+        result.best_lr = min(finite, key=lambda p: p[1])[0]
+    curve = finite[SKIP_BEGIN:-SKIP_END] if len(finite) > SKIP_BEGIN + SKIP_END + 2 else []
+    if curve:
+        grad = np.gradient(np.array([v for _, v in curve]))
+        result.suggestion = curve[int(np.argmin(grad))][0]
+    return result
+
+
+def shared_range_test(ctx: PreflightContext) -> RangeTest:
+    """The sweep for this pre-flight run, computed once for both learning-rate checks."""
+
+    def compute() -> RangeTest:
+        t = ctx.trainable
+        configured = t.get_lr()
+        max_lr = max(MAX_LR, 10 * configured) if configured else MAX_LR
+        state = t.rng_state()
+        try:
+            return range_test(t.clone(), ctx.budget, max_lr=max_lr)
+        finally:
+            t.set_rng_state(state)
+
+    return ctx.memo("lr-range-test", compute)
+
+
+def progress_at(ctx: PreflightContext, lr: float, steps: int = CONFIRM_STEPS) -> float | None:
+    """Relative fall of the loss (on the first two training batches, inference mode) after
+    `steps` steps of a clone at the fixed rate `lr`: 0.3 = fell 30%, negative = rose, -inf = became
+    non-finite; None when cut short by the time limit. Memoised per rate."""
+
+    def compute() -> float | None:
+        t = ctx.trainable
+        state = t.rng_state()
+        try:
+            clone = t.clone()
+            clone.set_lr(lr)
+            batches = t.batches("train", BATCHES)
+            if not batches:
+                return None
+            probe = batches[:2]
+            before = float(np.mean([clone.loss(b) for b in probe]))
+            for i in range(steps):
+                if ctx.budget.expired():
+                    return None
+                if not math.isfinite(clone.train_step(batches[i % len(batches)])):
+                    return -math.inf
+            after = float(np.mean([clone.loss(b) for b in probe]))
+        finally:
+            t.set_rng_state(state)
+        if not math.isfinite(after):
+            return -math.inf
+        return (before - after) / abs(before) if before != 0 else 0.0
+
+    return ctx.memo(f"lr-progress:{lr!r}:{steps}", compute)
+
+
+def _inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
+    return check.finding(
+        "The learning-rate range test was cut short by its time limit, so the result is "
+        "inconclusive.",
+        evidence=evidence,
+        hint="Give the check more time (Budget(seconds=...)); the step budget, not the clock, "
+        "decides the verdict.",
+        severity=Severity.INFO,
+        key="inconclusive",
+    )
+
+
+def preflight_too_high(check: Check, ctx: PreflightContext) -> Iterable[Finding]:
+    """`lr-too-high` before training: the configured rate is past the range test's divergence
+    point (or its best loss), and a few steps at it make the loss blow up or rise while a 10x
+    smaller rate lowers it."""
+    lr = ctx.trainable.get_lr()
+    if lr is None or lr <= 0:
+        return []
+    sweep = shared_range_test(ctx)
+    evidence: dict[str, Any] = {
+        "lr": lr, "diverged_lr": sweep.diverged_lr, "best_lr": sweep.best_lr,
+        "suggested_lr": sweep.suggestion,
+    }
+    past_divergence = sweep.diverged_lr is not None and lr >= sweep.diverged_lr
+    past_best = sweep.best_lr is not None and lr > sweep.best_lr
+    if not (past_divergence or past_best):
+        return [_inconclusive(check, evidence)] if sweep.cut else []
+    at_lr, at_lower = progress_at(ctx, lr), progress_at(ctx, lr / 10)
+    if at_lr is None or at_lower is None:
+        return [_inconclusive(check, evidence)]
+    evidence["loss_fall_at_lr"], evidence["loss_fall_at_lr_div_10"] = at_lr, at_lower
+    blew_up = at_lr == -math.inf
+    if not (blew_up or (at_lr <= 0 and at_lower >= MIN_FALL)):
+        return []
+    what = "makes the loss non-finite" if blew_up else "raises the loss while 1/10 of it lowers it"
+    better = sweep.suggestion if sweep.suggestion and sweep.suggestion < lr else lr / 10
+    return [check.finding(
+        f"The learning rate {lr:.3g} is too high: {CONFIRM_STEPS} steps at it {what}.",
+        evidence=evidence,
+        hint=f"Lower the learning rate to around {better:.2g} (a range test's steepest descent), "
+        "or add warmup / gradient clipping.",
+        severity=Severity.WARNING,
+        key="range-test",
+    )]
+
+
+def preflight_too_low(
+    check: Check, ctx: PreflightContext, ratio: float = LOW_RATIO
+) -> Iterable[Finding]:
+    """`lr-too-low` before training: the configured rate is `ratio` times below the range test's
+    suggestion, and a few steps at it barely move the loss while 1/10 of the suggestion does."""
+    lr = ctx.trainable.get_lr()
+    if lr is None or lr <= 0:
+        return []
+    sweep = shared_range_test(ctx)
+    evidence: dict[str, Any] = {"lr": lr, "suggested_lr": sweep.suggestion}
+    if sweep.suggestion is None:
+        return [_inconclusive(check, evidence)] if sweep.cut else []
+    if lr * ratio > sweep.suggestion:
+        return []
+    alt = sweep.suggestion / 10
+    at_lr, at_alt = progress_at(ctx, lr), progress_at(ctx, alt)
+    if at_lr is None or at_alt is None:
+        return [_inconclusive(check, evidence)]
+    evidence["loss_fall_at_lr"], evidence["loss_fall_at_suggestion_div_10"] = at_lr, at_alt
+    if not (at_lr < NEGLIGIBLE_FALL and at_alt >= max(MIN_FALL, 10 * max(at_lr, 0.0))):
+        return []
+    return [check.finding(
+        f"The learning rate {lr:.3g} is {sweep.suggestion / lr:.0f}x below where a range test "
+        f"finds the loss falling fastest ({sweep.suggestion:.3g}); {CONFIRM_STEPS} steps at it "
+        f"lower the loss by {100 * at_lr:.2g}%, against {100 * at_alt:.2g}% at {alt:.2g}.",
+        evidence=evidence,
+        hint=f"Raise the learning rate toward {alt:.2g}-{sweep.suggestion:.2g} (try a few values), "
+        "or run a learning-rate finder.",
+        severity=Severity.WARNING,
+        key="range-test",
+    )]
