@@ -294,22 +294,44 @@ def _poisson_cdf(k: int, mean: float) -> float:
     return min(1.0, sum(terms))
 
 
-def _bins(fit: np.ndarray, max_bins: int) -> np.ndarray:
-    """Cut points for one feature: between its distinct values when there are at most
-    `max_bins` of them (exact lookup), else at its quantiles."""
-    finite = fit[np.isfinite(fit)]
-    if finite.size == 0:
-        return np.empty(0)
-    values = np.unique(finite)
-    if len(values) <= max_bins:
-        return (values[1:] + values[:-1]) / 2
-    return np.unique(np.quantile(finite, np.linspace(0, 1, max_bins + 1)[1:-1]))
+def _nearest(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of the nearest value in a sorted array, for each query."""
+    if len(sorted_values) == 1:
+        return np.zeros(len(queries), dtype=np.int64)
+    i = np.searchsorted(sorted_values, queries).clip(1, len(sorted_values) - 1)
+    left = queries - sorted_values[i - 1] <= sorted_values[i] - queries
+    return np.where(left, i - 1, i)
 
 
-def _bin_index(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    idx = np.searchsorted(cuts, x, side="right")
-    idx[~np.isfinite(x)] = len(cuts) + 1  # missing values get a bin of their own
-    return idx
+def _single_feature_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray,
+                                 classification: bool, max_values: int) -> np.ndarray | None:
+    """Predictions for `test_x` from one feature alone: a lookup by value when the feature has
+    at most `max_values` distinct values (majority class or mean target per value), else the
+    nearest training value's target (1-nearest neighbour in one dimension). Both are exact for
+    a copy (or any one-to-one transform) of the target, and noisier than a tuned model for an
+    honest feature, which only lowers its score. None when the feature has no finite value."""
+    finite = np.isfinite(fit_x)
+    if not finite.any():
+        return None
+    fx, fy = fit_x[finite], fit_y[finite]
+    values, inverse = np.unique(fx, return_inverse=True)
+    if len(values) <= max_values:
+        if classification:
+            table = np.zeros((len(values), int(fy.max()) + 1))
+            np.add.at(table, (inverse, fy), 1)
+            per_value = table.argmax(axis=1)
+        else:
+            per_value = np.bincount(inverse, weights=fy) / np.bincount(inverse)
+        xs, ys = values, per_value
+    else:
+        order = np.argsort(fx, kind="stable")
+        xs, ys = fx[order], fy[order]
+    ok = np.isfinite(test_x)
+    pred = np.empty(len(test_x), dtype=ys.dtype)
+    pred[ok] = ys[_nearest(xs, test_x[ok])]
+    if not ok.all():  # missing values: the most common class, or the mean
+        pred[~ok] = np.bincount(fy).argmax() if classification else fy.mean()
+    return pred
 
 
 @register
@@ -319,15 +341,18 @@ class FeatureLeakage(Check):
     What it does:
         For tabular inputs (2-D numeric arrays, 2 to `max_features` columns) keeps a reservoir
         sample of up to `max_rows` training rows and scores each feature by itself with 2-fold
-        cross-validation: a lookup table from the feature's bins (its distinct values, or 32
-        quantile bins) to the majority class, or to the mean target for regression. The score
-        is 1 - errors / baseline errors (baseline: always the majority class) for
-        classification, R^2 for regression; this is a cheap, single-feature cousin of the
-        predictive power score that deepchecks' FeatureLabelCorrelation uses. It fires when a
-        feature scores at least `min_score` (classification) or `min_r2` (regression), the
-        errors are too few for an honest feature scoring `honest_score` (Poisson probability
-        under `alpha`), and fewer than half the features do so (when most features are
-        near-perfect the task is easy, not leaked).
+        cross-validation: a lookup from the feature's value to the majority class (or mean
+        target) when it has at most `max_values` distinct values, else the target of the
+        nearest training value (1-nearest neighbour in one dimension). Both are exact for a
+        copy, or any one-to-one transform, of the target, and only noisier than a tuned model
+        for an honest feature. The score is 1 - errors / baseline errors (baseline: always the
+        majority class) for classification and the held-out R^2 for regression: a cheap,
+        single-feature cousin of the predictive power score of deepchecks'
+        FeatureLabelCorrelation. It fires when a feature scores at least `min_score`
+        (classification) or `min_r2` (regression), its errors are too few for an honest
+        feature scoring `honest_score` (Poisson probability under `alpha`), and fewer than half
+        the features do so (when most features are near-perfect the task is easy, not leaked).
+        Judged at `min_rows` rows, each time the rows seen double, and at the end.
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -341,27 +366,33 @@ class FeatureLeakage(Check):
 
     Args:
         min_score: classification score that counts as near-perfect. Default 0.98. Calibration:
-            on breast_cancer the best single feature scores ~0.8 (accuracy ~0.92 against a 0.63
-            majority baseline), on iris the best ~0.94; a copied label scores 1.0.
+            on breast_cancer the best single feature scores ~0.75 (accuracy ~0.91 against a
+            0.63 majority baseline), on iris petal width ~0.93; a copied label scores 1.0.
         honest_score: the best score an honest single feature is assumed to reach. Default 0.95
-            (above iris' petal width), so with few rows near-perfect by luck cannot fire.
-        alpha: the Poisson tail probability that rules out an honest feature. Default 1e-3.
-        min_r2: regression R^2 that counts as near-perfect. Default 0.98 (a copy of a
-            continuous target scores ~0.99+ with 32 quantile bins; real single features rarely
-            pass 0.8).
+            (above iris' petal width), so that with few rows near-perfect by luck cannot fire.
+        alpha: the Poisson tail probability that rules out such an honest feature. Default
+            0.01: with a 0/1 label at 37% minority (breast_cancer) a copied label fires from
+            ~250 rows on.
+        min_r2: regression R^2 that counts as near-perfect. Default 0.98: a copy of a
+            continuous target scores ~0.999, honest features far less with the 1-nearest-
+            neighbour predictor (its held-out R^2 is below the feature's true R^2). A target
+            computed from one feature does fire: breast_cancer's mean area (~pi * radius^2)
+            scores 0.997 from the mean radius.
         min_rows: rows needed before judging. Default 200.
         max_rows: reservoir size. Default 2048.
         max_features: wider inputs (images, embeddings) are not tabular and are skipped.
             Default 512.
+        max_values: features with at most this many distinct values are looked up by value.
+            Default 32.
     """
 
     id = "feature-leakage"
     family = "leakage"
     severity = Severity.ERROR
 
-    def __init__(self, min_score: float = 0.98, honest_score: float = 0.95, alpha: float = 1e-3,
+    def __init__(self, min_score: float = 0.98, honest_score: float = 0.95, alpha: float = 0.01,
                  min_r2: float = 0.98, min_rows: int = 200, max_rows: int = 2048,
-                 max_features: int = 512, max_bins: int = 32) -> None:
+                 max_features: int = 512, max_values: int = 32) -> None:
         self.min_score = min_score
         self.honest_score = honest_score
         self.alpha = alpha
@@ -369,7 +400,7 @@ class FeatureLeakage(Check):
         self.min_rows = min_rows
         self.max_rows = max_rows
         self.max_features = max_features
-        self.max_bins = max_bins
+        self.max_values = max_values
         super().__init__()
 
     def reset(self) -> None:
@@ -435,40 +466,38 @@ class FeatureLeakage(Check):
         self._seen += len(x)
 
     def scores(self) -> tuple[np.ndarray, float]:
-        """Per-feature cross-validated scores and the baseline error count (classification) or
-        total squared deviation (regression) of the reservoir; for reports and tests."""
-        x, y = self._x, self._y
+        """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
+        error count of always predicting the majority class (classification) or the squared
+        error of predicting the mean (regression). For reports and tests."""
+        # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
+        # predictor memorise them: score distinct rows only
+        distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
+        x, y = self._x[distinct], self._y[distinct]
+        classification = self._task == "classification"
+        if classification:
+            y = np.unique(y, return_inverse=True)[1]
         n = len(x)
         order = np.random.default_rng(1).permutation(n)
         folds = (order[: n // 2], order[n // 2:])
-        scores = np.zeros(x.shape[1])
-        baseline = 0.0
         errors = np.zeros(x.shape[1])
+        baseline = 0.0
         for fit, test in (folds, folds[::-1]):
-            if self._task == "classification":
-                classes, y_fit = np.unique(y[fit], return_inverse=True)
-                majority = int(np.argmax(np.bincount(y_fit)))
-                baseline += float((y[test] != classes[majority]).sum())
+            if classification:
+                fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
             else:
-                mean = float(y[fit].mean())
-                baseline += float(((y[test] - mean) ** 2).sum())
+                fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
+            baseline += fold_baseline
             for j in range(x.shape[1]):
-                cuts = _bins(x[fit, j], self.max_bins)
-                b_fit, b_test = _bin_index(x[fit, j], cuts), _bin_index(x[test, j], cuts)
-                nb = len(cuts) + 2
-                if self._task == "classification":
-                    table = np.bincount(b_fit * len(classes) + y_fit,
-                                        minlength=nb * len(classes)).reshape(nb, len(classes))
-                    lookup = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), majority)
-                    errors[j] += float((classes[lookup[b_test]] != y[test]).sum())
+                pred = _single_feature_predictions(x[fit, j], y[fit], x[test, j],
+                                                   classification, self.max_values)
+                if pred is None:
+                    errors[j] += fold_baseline  # no information: as bad as the baseline
+                elif classification:
+                    errors[j] += float((pred != y[test]).sum())
                 else:
-                    sums = np.bincount(b_fit, weights=y[fit], minlength=nb)
-                    counts = np.bincount(b_fit, minlength=nb)
-                    lookup = np.where(counts > 0, sums / np.maximum(counts, 1), mean)
-                    errors[j] += float(((y[test] - lookup[b_test]) ** 2).sum())
-        if baseline > 0:
-            scores = 1.0 - errors / baseline
-        self._errors = errors
+                    errors[j] += float(((y[test] - pred) ** 2).sum())
+        self._errors, self._rows = errors, n
+        scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
 
     def _judge(self) -> Iterable[Finding]:
@@ -476,6 +505,7 @@ class FeatureLeakage(Check):
         if self._x is None or len(self._x) < self.min_rows:
             return
         scores, baseline = self.scores()
+        rows = self._rows
         if baseline <= 0:
             return  # a single class or a constant target: nothing to predict
         classification = self._task == "classification"
@@ -493,9 +523,8 @@ class FeatureLeakage(Check):
         for j in leaky:
             what = "label" if classification else "target"
             if classification:
-                y = self._y
-                base_acc = float(np.max(np.bincount(np.unique(y, return_inverse=True)[1]))) / len(y)
-                acc = 1 - self._errors[j] / len(y)
+                base_acc = 1 - baseline / rows
+                acc = 1 - self._errors[j] / rows
                 how = (f"{acc:.1%} of held-out rows right vs {base_acc:.1%} for always guessing "
                        f"the majority class")
                 extra = {"accuracy": acc, "baseline_accuracy": base_acc,
@@ -509,7 +538,7 @@ class FeatureLeakage(Check):
                 evidence={"feature": j, "score": float(scores[j]), **extra,
                           "runner_up_feature": runner_up,
                           "runner_up_score": None if runner_up is None else float(scores[runner_up]),
-                          "rows": len(self._x), "features": len(scores)},
+                          "rows": rows, "features": len(scores)},
                 hint=f"Drop feature {j} or rebuild it from information available at prediction "
                      f"time (a copy of the {what}, an id of sorted data, or a value recorded "
                      f"after the outcome leaks it).",
