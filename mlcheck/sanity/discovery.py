@@ -158,7 +158,7 @@ def import_model_file(path: Path) -> tuple[ModuleType, float]:
         raise UserCodeError(
             f"{path} started training while being imported ({exc}). mlcheck imports {path.name} "
             'to find the model, so put training under `if __name__ == "__main__":`.',
-            user_traceback(exc, (folder,)),
+            user_traceback(exc, (folder,), raising_frame=False),
         ) from None
     except BaseException as exc:  # the user's code: anything, SystemExit included
         sys.modules.pop(name, None)
@@ -283,10 +283,10 @@ _MLCHECK_DIRS = tuple(
 )
 
 
-def user_traceback(exc: BaseException, user_dirs: tuple[str, ...] = ()) -> str:
+def user_traceback(exc: BaseException, user_dirs: tuple[str, ...] = (), raising_frame: bool = True) -> str:
     """The traceback of `exc` as the user should see it: mlcheck's own frames and importlib's
     removed; when `user_dirs` are known, library frames between the user's frames are folded
-    too (the frame that raised always stays)."""
+    too (the frame that raised stays, unless `raising_frame` is False: mlcheck raised there)."""
     frames = traceback.extract_tb(exc.__traceback__)
     user_dirs = tuple(str(Path(d).resolve()) + os.sep for d in user_dirs)
 
@@ -299,11 +299,14 @@ def user_traceback(exc: BaseException, user_dirs: tuple[str, ...] = ()) -> str:
         if not _is_mlcheck(os.path.abspath(fs.filename)) and "<frozen importlib" not in fs.filename
     ]
     if user_dirs and any(is_user(fs) for fs in kept):
-        last = kept[-1] if kept else None
+        last = kept[-1] if kept and raising_frame else None
         kept = [fs for fs in kept if is_user(fs) or fs is last]
     lines = ["Traceback (most recent call last):\n"]
     lines += traceback.StackSummary.from_list(kept).format()
-    lines += traceback.format_exception_only(type(exc), exc)
+    if raising_frame:
+        lines += traceback.format_exception_only(type(exc), exc)
+    else:
+        lines.append(f"(stopped here by mlcheck: {exc})")
     return "".join(lines).rstrip()
 
 
@@ -407,7 +410,7 @@ def _choice_message(display: str, path: Path, candidates: list[_Candidate], usab
 
 def _from_object(module: ModuleType, name: str, obj: Any, display: str, user_dirs: tuple[str, ...]) -> dict[str, Any]:
     where = f"{display}:{name}"
-    if inspect.isclass(obj) and _is_lightning_module(obj):
+    if _is_lightning_class(obj):
         with user_code(f"{name}()", user_dirs):
             obj = obj()
     elif inspect.isfunction(obj) or inspect.ismethod(obj):
@@ -460,7 +463,7 @@ def _candidates(module: ModuleType) -> list[_Candidate]:
         if _is_lightning_module(v):
             out.append(_lightning_data(module, n, v))
         elif (
-            inspect.isclass(v) and _is_lightning_module(v) and v.__module__ == module.__name__
+            _is_lightning_class(v) and v.__module__ == module.__name__
             and v not in instances and not inspect.isabstract(v) and not _has_subclass_here(v, names)
         ):
             out.append(_lightning_class(module, n, v))
@@ -510,7 +513,7 @@ def _lightning_data(module: ModuleType, name: str, model: Any) -> _Candidate:
     dms = [(n, v) for n, v in vars(module).items() if not n.startswith("_") and _is_datamodule(v)]
     dm_classes = [
         (n, v) for n, v in vars(module).items()
-        if inspect.isclass(v) and _is_datamodule(v) and v.__module__ == module.__name__
+        if _is_datamodule_class(v) and v.__module__ == module.__name__
         and not any(type(inst) is v for _, inst in dms)
     ]
     label = f"LightningModule `{name}`"
@@ -634,18 +637,29 @@ def _isinstance(obj: Any, *paths: str) -> bool:
     return bool(classes) and isinstance(obj, classes)
 
 
+_LM = ("lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule")
+_DM = ("lightning.pytorch.LightningDataModule", "pytorch_lightning.LightningDataModule")
+
+
 def _is_lightning_module(obj: Any) -> bool:
-    classes = _classes("lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule")
-    if not classes:
-        return False
-    return isinstance(obj, classes) or (inspect.isclass(obj) and issubclass(obj, classes) and obj not in classes)
+    return _isinstance(obj, *_LM)
+
+
+def _is_lightning_class(obj: Any) -> bool:
+    return _is_subclass(obj, *_LM)
 
 
 def _is_datamodule(obj: Any) -> bool:
-    classes = _classes("lightning.pytorch.LightningDataModule", "pytorch_lightning.LightningDataModule")
-    if not classes:
-        return False
-    return isinstance(obj, classes) or (inspect.isclass(obj) and issubclass(obj, classes) and obj not in classes)
+    return _isinstance(obj, *_DM)
+
+
+def _is_datamodule_class(obj: Any) -> bool:
+    return _is_subclass(obj, *_DM)
+
+
+def _is_subclass(obj: Any, *paths: str) -> bool:
+    classes = _classes(*paths)
+    return inspect.isclass(obj) and bool(classes) and issubclass(obj, classes) and obj not in classes
 
 
 def _is_keras_model(obj: Any) -> bool:

@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures"
+sys.path.insert(0, str(HERE))  # numpy_trainable
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
