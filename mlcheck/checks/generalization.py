@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from mlcheck.checks.base import Check, register
-from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig
+from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig, trend_drop
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ class TrainValGap(Check):
         `patience` consecutive epochs) and compares it with the mean of the last `patience`
         epochs. It fires when the validation loss has risen above its best by more than
         `z` x its measured epoch-to-epoch noise and by more than `min_rise` of the best,
-        for at least `patience` epochs after the best, while the training loss is lower
+        for at least `patience` epochs after the best, with a rising trend since the best
+        (`trend_z`), while the training loss is lower
         than it was at the best epoch (so the gap between them grew). It reports the best
         epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
         Runs without a validation loss are skipped.
@@ -43,14 +44,18 @@ class TrainValGap(Check):
             Default 3: Lightning's EarlyStopping default.
         z: the rise must exceed z x the noise of one epoch's validation loss. Default 3.0.
         min_rise: the rise must exceed this fraction of the best validation loss. Default 0.05.
+        trend_z: the epochs since the best must also show a rising trend, a line fit whose
+            rise exceeds this many standard errors. Default 2.0 (two-sided 95%).
     """
 
     id = "train-val-gap"
     family = "generalization"
     severity = Severity.WARNING
 
-    def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05) -> None:
+    def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
+                 trend_z: float = 2.0) -> None:
         self.patience = patience
+        self.trend_z = trend_z
         self.z = z
         self.min_rise = min_rise
         super().__init__()
@@ -76,12 +81,17 @@ class TrainValGap(Check):
         means = rolling_mean(val, p)
         earlier = means[: len(means) - p]  # stretches that end before the recent one begins
         i = int(np.argmin(earlier))
+        if len(val) - i >= 4:  # noise often grows once the loss flattens: measure it there too
+            sigma = max(sigma, noise(val[i:]))
         best, recent = float(earlier[i]), float(means[-1])
         rise = recent - best
         if rise <= self.z * sigma or rise <= self.min_rise * abs(best):
             return []
         if float(np.min(val[-p:])) <= best:
             return []  # one of the recent epochs is as good as the best: not a lasting rise
+        climb, se = trend_drop(epochs[i:], -val[i:])
+        if not climb > self.trend_z * se:
+            return []  # a flat, noisy stretch that happens to end high: no trend
         best_epoch = int(epochs[i + int(np.argmin(val[i:i + p]))])
         train = epoch_train_levels(run)
         if best_epoch not in train or not train:

@@ -13,6 +13,7 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
+    from mlcheck.sanity.context import PreflightContext
 
 
 def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, float]:
@@ -49,7 +50,7 @@ class LRTooHigh(Check):
         significant progress over the same steps. (2) Loss spikes: steps where the loss
         jumps above `spike_factor` x its local median and `spike_z` x its noise, at least
         `min_spikes` separate times in the last half of the run, while the loss neither
-        improves nor has fallen by half from its initial value. A noisy run that still
+        improves nor has fallen by `max_progress` from its initial value. A noisy run that still
         improves does not fire.
 
     Why it matters:
@@ -70,9 +71,11 @@ class LRTooHigh(Check):
         recent_fraction: share of the measurements that form the recent window. Default 0.25.
         min_measurements: least update-ratio measurements to judge. Default 5.
         spike_factor / spike_z / min_spikes: what counts as a loss spike and how many are
-            needed. Defaults 2.0 (the loss doubles), 6.0 (six robust sigma), 3.
+            needed. Defaults 2.0 (the loss doubles), 6.0 (six robust sigma), 4.
         max_progress: spikes count only while the loss has fallen by less than this fraction
-            of its initial value. Default 0.5.
+            of its initial value. Default 0.3: heavy-tailed batch noise also spikes, so the
+            loss must also be stuck near its start.
+        min_steps: least steps before spikes are judged. Default 400.
     """
 
     id = "lr-too-high"
@@ -81,7 +84,9 @@ class LRTooHigh(Check):
 
     def __init__(self, max_log_ratio: float = -1.0, extreme_log_ratio: float = 0.0,
                  recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
-                 spike_z: float = 6.0, min_spikes: int = 3, max_progress: float = 0.5) -> None:
+                 spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
+                 min_steps: int = 400) -> None:
+        self.min_steps = min_steps
         self.max_log_ratio = max_log_ratio
         self.extreme_log_ratio = extreme_log_ratio
         self.recent_fraction = recent_fraction
@@ -109,6 +114,13 @@ class LRTooHigh(Check):
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return () if self._fired else self._judge(run)
+
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        """Before training: the configured rate is past a range test's divergence point and
+        a few steps at it blow up or raise the loss (see `mlcheck.sanity.lr_range`)."""
+        from mlcheck.sanity.lr_range import preflight_too_high
+
+        return preflight_too_high(self, ctx)
 
     def _judge(self, run: RunState) -> list[Finding]:
         found = self._ratio(run) or self._spikes(run)
@@ -143,7 +155,7 @@ class LRTooHigh(Check):
 
     def _spikes(self, run: RunState) -> list[Finding]:
         c = Curve.of(run.train_loss, final=True)
-        if c is None or len(c) < 24 or c.values < 50:
+        if c is None or len(c) < 24 or c.values < self.min_steps:
             return []
         k = 9
         local = rolling_median(c.mean, k)
@@ -248,6 +260,13 @@ class LRTooLow(Check):
             return ()
         return self._judge(run, final=False)
 
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        """Before training: the configured rate is 1000x below a range test's suggestion and a
+        few steps at it barely move the loss (see `mlcheck.sanity.lr_range`)."""
+        from mlcheck.sanity.lr_range import preflight_too_low
+
+        return preflight_too_low(self, ctx)
+
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         if self._fired or self._train.pick(run)[1] != "epoch":
             return ()
@@ -328,7 +347,8 @@ class LRSchedule(Check):
         Fires when the learning rate is NaN, Inf or negative; when it has been exactly zero
         for `min_zero_steps` steps in a row before the last `end_fraction` of the run; when
         it fell below `floor` x its maximum with more than `end_fraction` of the run still to
-        go (judged live when the run's total steps are known, else at the end); and, at the
+        go and has stayed there for `min_low` of the run (judged live when the run's total
+        steps are known, else at the end); and, at the
         end of a run of at least `min_steps` steps with a scheduler configured, when it never
         changed. Warmup, cosine, step decay, one-cycle and a constant rate without a
         scheduler are all fine.
@@ -347,6 +367,8 @@ class LRSchedule(Check):
         floor: "about zero" is below this fraction of the largest rate seen. Default 1e-3.
         end_fraction: decaying to about zero within this last share of the run is normal.
             Default 0.1 (cosine and linear schedules reach 1e-3 of their peak in the last 2%).
+        min_low: the rate must have stayed about zero for this share of the run before it
+            counts. Default 0.05: warm restarts touch zero for about 2% of each cycle.
         min_zero_steps: consecutive steps at exactly zero that count. Default 10, so a warmup
             that starts at 0 is fine.
         min_steps: least steps before "never changed" is judged. Default 100.
@@ -356,9 +378,10 @@ class LRSchedule(Check):
     family = "learning_rate"
     severity = Severity.WARNING
 
-    def __init__(self, floor: float = 1e-3, end_fraction: float = 0.1, min_zero_steps: int = 10,
-                 min_steps: int = 100) -> None:
+    def __init__(self, floor: float = 1e-3, end_fraction: float = 0.1, min_low: float = 0.05,
+                 min_zero_steps: int = 10, min_steps: int = 100) -> None:
         self.floor = floor
+        self.min_low = min_low
         self.end_fraction = end_fraction
         self.min_zero_steps = min_zero_steps
         self.min_steps = min_steps
@@ -417,16 +440,14 @@ class LRSchedule(Check):
             low = c.max[i_peak:] < self.floor * peak
             if low[-1]:
                 first = i_peak + len(low) - (int(np.argmin(low[::-1])) if not low.all() else len(low))
-                x_low = float(c.x[first])
-                if total is not None and not final:
-                    wasted = (total - x_low) / total if remaining_known else 0.0
-                elif final:
-                    end = float(total) if total else x_end
-                    start = float(c.x[0])
-                    wasted = (end - x_low) / max(end - start, 1.0)
-                else:
-                    wasted = 0.0
-                if wasted > self.end_fraction:
+                x_low = float(c.x[first]) - c.width + 1
+                start = float(c.x[0]) - c.width + 1
+                end = float(total) if total else x_end + 1
+                wasted = (end - x_low) / max(end - start, 1.0)
+                low_for = (x_end + 1 - x_low) / max(end - start, 1.0)
+                # live only with a known end; and low for a while: warm restarts come back up
+                judged = final or (total is not None and remaining_known)
+                if judged and wasted > self.end_fraction and low_for >= self.min_low:
                     out += self._emit(
                         "decayed",
                         f"The learning rate decayed to {c.mean[-1]:.3g}, under {self.floor:g}x its "

@@ -192,10 +192,12 @@ class LossDivergence(Check):
         p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
         if b < 2 * p + 2:
             return []
-        med = rolling_median(c.mean, p)
-        earlier = med[: len(med) - p]  # windows that end before the recent one starts
-        i_best = int(np.argmin(earlier))
-        best, recent = float(earlier[i_best]), float(med[-1])
+        recent = float(np.median(c.mean[-p:]))
+        # Epoch losses are already averages over many steps: their best is a single epoch.
+        k = 1 if unit == "epoch" else p
+        med = rolling_median(c.mean[: b - p], k)  # windows that end before the recent one
+        i_best = int(np.argmin(med))
+        best = float(med[i_best])
         sigma = c.noise()
         if not math.isfinite(sigma):
             return []
@@ -205,7 +207,7 @@ class LossDivergence(Check):
         if recent - best <= threshold:
             return []
         self._fired = True
-        best_x = int(c.x[i_best + p // 2])
+        best_x = int(c.x[i_best + k // 2])
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
         times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"

@@ -1,0 +1,475 @@
+"""The curve checks on synthetic curves fed through a real `Monitor`: each fires on its symptom
+and stays silent on healthy curves (converged, noisy, schedules, short, regression, epoch-only,
+no validation)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlcheck import MLCheckWarning, Monitor, RunInfo, Severity
+from mlcheck.checks.base import get_check
+
+CURVE_CHECKS = ("nonfinite-loss", "loss-divergence", "loss-plateau", "train-val-gap",
+                "suspicious-val", "lr-too-high", "lr-too-low", "lr-schedule")
+
+
+def monitor(info: RunInfo | None = None, warn: bool = False) -> Monitor:
+    return Monitor(checks=[get_check(c)() for c in CURVE_CHECKS], warn=warn, info=info,
+                   strict=True)
+
+
+def run_steps(loss=None, lr=None, ratio=None, info=None, vectorised=False, epochs=(), per_step=None):
+    """Feeds per-step arrays (and optional epoch rows) and returns the findings after close()."""
+    m = monitor(info)
+    n = len(loss if loss is not None else lr)
+    if vectorised:
+        m.log_steps(np.arange(n), loss=None if loss is None else np.asarray(loss, float),
+                    lr=None if lr is None else np.asarray(lr, float))
+    else:
+        for i in range(n):
+            r = None if ratio is None or not np.isfinite(ratio[i]) else float(ratio[i])
+            m.log_step(i, loss=None if loss is None else float(loss[i]),
+                       lr=None if lr is None else float(lr[i]), update_ratio=r,
+                       **(per_step or {}).get(i, {}))
+    for row in epochs:
+        m.log_epoch(**row)
+    m.close()
+    return m.findings
+
+
+def run_epochs(rows, info=None):
+    m = monitor(info)
+    for row in rows:
+        m.log_epoch(**row)
+    m.close()
+    return m.findings
+
+
+def ids(findings, severity=Severity.WARNING):
+    return {f.check for f in findings if f.severity >= severity}
+
+
+def noisy(clean, rel=0.1, seed=0, df=5):
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_t(df, len(clean)) / math.sqrt(df / (df - 2))
+    return np.maximum(clean * (1 + rel * eps), clean * 0.05)
+
+
+def converging(n=1500, l0=2.3, floor=0.05, tau=0.15):
+    t = np.arange(n)
+    return floor + (l0 - floor) * np.exp(-t / (tau * n))
+
+
+# -- healthy curves: no warning or error from any curve check -------------------------------------
+
+
+def _schedules(n):
+    t = np.arange(n)
+    warm = max(1, n // 20)
+    peak = 3e-3
+    return {
+        "warmup-linear": np.where(t < warm, peak * t / warm, peak * (n - t) / (n - warm)),
+        "cosine": 0.5 * peak * (1 + np.cos(np.pi * t / n)),
+        "warmup-cosine": np.where(t < warm, peak * (t + 1) / warm,
+                                  0.5 * peak * (1 + np.cos(np.pi * (t - warm) / (n - warm)))),
+        "step": peak * 0.1 ** np.floor(t * 3 / n),
+        "one-cycle": np.where(t < 0.3 * n, peak / 25 + (peak - peak / 25) * t / (0.3 * n),
+                              peak * (1 - (t - 0.3 * n) / (0.7 * n)) + peak / 1e4),
+        "restarts": 0.5 * peak * (1 + np.cos(np.pi * (t % (n / 3)) / (n / 3))),
+        "constant": np.full(n, peak),
+    }
+
+
+@pytest.mark.parametrize("schedule", list(_schedules(10)))
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_silent_on_schedules(schedule, vectorised):
+    n = 1200
+    lr = _schedules(n)[schedule]
+    progress = np.cumsum(lr) / lr.sum()
+    clean = 0.05 + 2.25 * np.exp(-progress / 0.2) + 0.1 * lr / lr.max()
+    info = RunInfo(total_steps=n, has_scheduler=schedule != "constant")
+    found = run_steps(noisy(clean, 0.15, seed=3), lr=lr, info=info, vectorised=vectorised)
+    assert not ids(found), [f.format() for f in found]
+
+
+@pytest.mark.parametrize("name,loss", [
+    ("converged", noisy(converging(), 0.05)),
+    ("noisy-improving", noisy(converging(), 0.6, seed=1, df=3)),
+    ("near-zero", noisy(converging(floor=1e-4, tau=0.05), 0.3, seed=2)),
+    ("regression-scale", noisy(converging(l0=850.0, floor=40.0), 0.1, seed=4)),
+    ("small-scale", noisy(converging(l0=0.02, floor=0.001), 0.1, seed=5)),
+    ("short", noisy(converging(n=25), 0.1, seed=6)),
+    ("very-short", np.array([2.3, 2.1])),
+    ("slow-start", noisy(np.concatenate([np.full(80, 2.3), converging(1420, l0=2.3)]), 0.05, seed=7)),
+])
+def test_silent_on_healthy_losses(name, loss):
+    for vectorised in (False, True):
+        found = run_steps(loss, lr=np.full(len(loss), 1e-3), vectorised=vectorised)
+        assert not ids(found), (name, [f.format() for f in found])
+
+
+def test_silent_on_isolated_spikes():
+    loss = noisy(converging(2000), 0.1, seed=8)
+    for i in (300, 900, 1500):
+        loss[i] *= 5
+    assert not ids(run_steps(loss))
+
+
+def _epoch_rows(n_ep=30, val=True, gap=0.1, val_noise=0.02, seed=0, accuracy=False):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(n_ep):
+        train = 0.1 + 2.2 * math.exp(-(e + 1) / 5)
+        row = {"epoch": e, "train_loss": train * (1 + 0.01 * rng.standard_normal())}
+        if val:
+            row["val_loss"] = (0.1 + gap + 2.2 * math.exp(-(e + 1) / 5)) * (1 + val_noise * rng.standard_normal())
+            if accuracy:
+                row["val_metrics"] = {"accuracy": 1 - row["val_loss"] / 2.5}
+                row["train_metrics"] = {"accuracy": 1 - row["train_loss"] / 2.5}
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("val", [True, False])
+def test_silent_on_epoch_only_logs(val):
+    # `mlcheck analyze` on a Keras CSV sees epoch rows only.
+    assert not ids(run_epochs(_epoch_rows(val=val, accuracy=val)))
+
+
+def test_silent_on_noisy_validation_that_flattens():
+    rows = _epoch_rows(n_ep=40, val_noise=0.05, seed=11)
+    assert not ids(run_epochs(rows))
+
+
+def test_silent_on_regression_epochs_with_step_losses():
+    n_ep, per = 20, 50
+    loss = noisy(converging(n_ep * per, l0=120.0, floor=8.0), 0.1, seed=12)
+    rows = [{"epoch": e, "step": (e + 1) * per - 1, "train_loss": float(loss[e * per:(e + 1) * per].mean()),
+             "val_loss": float(loss[(e + 1) * per - 1] * 1.1)} for e in range(n_ep)]
+    m = monitor(RunInfo(task="regression"))
+    for e in range(n_ep):
+        for i in range(e * per, (e + 1) * per):
+            m.log_step(i, loss=float(loss[i]), lr=1e-3)
+        m.log_epoch(**rows[e])
+    m.close()
+    assert not ids(m.findings), [f.format() for f in m.findings]
+
+
+# -- nonfinite-loss --------------------------------------------------------------------------------
+
+
+def test_nonfinite_loss_names_the_step_and_warns():
+    loss = converging(300)
+    loss[137] = np.nan
+    m = monitor(warn=True)
+    with pytest.warns(MLCheckWarning, match="NaN at step 137"):
+        for i, value in enumerate(loss):
+            m.log_step(i, loss=float(value))
+    m.close()
+    f = [f for f in m.findings if f.check == "nonfinite-loss"]
+    assert len(f) == 1 and f[0].severity is Severity.ERROR and f[0].step == 137
+
+
+def test_nonfinite_loss_inf_val_loss_and_weights():
+    loss = converging(100)
+    found = run_steps(loss, epochs=[{"epoch": 0, "val_loss": 1.0}, {"epoch": 1, "val_loss": math.inf}])
+    assert [f.epoch for f in found if f.check == "nonfinite-loss"] == [1]
+    found = run_steps(loss, per_step={40: {"nonfinite_weights": ["fc.weight", "fc.bias"]}})
+    (f,) = [f for f in found if f.check == "nonfinite-loss"]
+    assert f.step == 40 and "fc.weight" in f.message and f.severity is Severity.ERROR
+
+
+def test_nonfinite_loss_silent_on_mixed_precision_skipped_steps():
+    # A GradScaler skips steps whose gradients overflowed: the loss stays finite and the adapters
+    # report no update for those steps and no non-finite weights.
+    loss = noisy(converging(400), 0.05)
+    ratio = np.full(400, 1e-3)
+    ratio[[10, 11, 50, 200]] = np.nan  # skipped: no update measured
+    assert "nonfinite-loss" not in ids(run_steps(loss, ratio=ratio))
+
+
+def test_nonfinite_loss_vectorised_same_as_per_step():
+    loss = noisy(converging(700), 0.1)
+    loss[500:] = np.inf
+    a = [(f.check, f.step, f.message) for f in run_steps(loss) if f.check == "nonfinite-loss"]
+    b = [(f.check, f.step, f.message) for f in run_steps(loss, vectorised=True) if f.check == "nonfinite-loss"]
+    assert a == b == [("nonfinite-loss", 500, "The training loss became Inf at step 500.")]
+
+
+# -- loss-divergence -------------------------------------------------------------------------------
+
+
+def _diverging(n=1500, onset=800, seed=0):
+    t = np.arange(n)
+    clean = converging(n)
+    clean = np.where(t >= onset, clean[onset] * np.exp((t - onset) / 120.0).clip(max=40), clean)
+    return noisy(clean, 0.1, seed=seed)
+
+
+def test_divergence_fires_after_onset():
+    found = run_steps(_diverging())
+    (f,) = [f for f in found if f.check == "loss-divergence"]
+    assert f.severity is Severity.ERROR
+    assert 800 < f.step < 1300
+    assert f.evidence["ratio"] > 2 and f.evidence["best_step"] < 900
+
+
+def test_divergence_on_epoch_only_losses():
+    rows = [{"epoch": e, "train_loss": v} for e, v in
+            enumerate([2.3, 1.5, 1.1, 0.9, 0.8, 0.85, 1.4, 2.6, 4.9, 7.5, 9.0, 9.4])]
+    found = [f for f in run_epochs(rows) if f.check == "loss-divergence"]
+    assert found and found[0].epoch <= 10 and found[0].evidence["best_epoch"] == 4
+
+
+def test_divergence_from_the_start():
+    t = np.arange(400)
+    found = run_steps(noisy(2.3 * np.exp(t / 100).clip(max=30), 0.05))
+    assert "loss-divergence" in ids(found)
+
+
+def test_divergence_silent_on_noisy_but_improving_loss():
+    rng = np.random.default_rng(3)
+    clean = converging(2000, floor=0.3)
+    loss = clean * np.exp(rng.normal(0, 0.5, 2000))  # heavy multiplicative noise
+    assert "loss-divergence" not in ids(run_steps(loss))
+
+
+# -- loss-plateau ----------------------------------------------------------------------------------
+
+
+def test_plateau_fires_at_chance_level():
+    loss = noisy(np.full(1500, math.log(10)), 0.05)
+    found = run_steps(loss, info=RunInfo(task="classification", num_classes=10, total_steps=1500))
+    (f,) = [f for f in found if f.check == "loss-plateau"]
+    assert f.severity is Severity.WARNING and "chance" in f.message
+    assert f.step < 1500  # judged during the run, not only at its end
+
+
+def test_plateau_after_bad_init_drop_to_chance():
+    t = np.arange(1500)
+    clean = math.log(10) + 12 * np.exp(-t / 40)
+    found = run_steps(noisy(clean, 0.05), info=RunInfo(task="classification", num_classes=10))
+    assert "loss-plateau" in ids(found)
+
+
+def test_plateau_on_epoch_only_losses():
+    rows = [{"epoch": e, "train_loss": 0.69 * (1 + 0.01 * math.sin(e))} for e in range(12)]
+    assert "loss-plateau" in ids(run_epochs(rows))
+
+
+def test_plateau_silent_when_validation_still_improves():
+    rows = [{"epoch": e, "train_loss": 1.0 + 0.005 * math.sin(e), "val_loss": 1.5 - 0.05 * e}
+            for e in range(12)]
+    assert "loss-plateau" not in ids(run_epochs(rows))
+
+
+def test_plateau_waits_for_warmup():
+    n = 1000
+    lr = np.arange(n) / n * 1e-3  # a long warmup, still ramping up
+    loss = noisy(np.full(n, 2.3), 0.02)  # flat while the learning rate is still tiny
+    m = monitor(RunInfo(total_steps=1200))
+    for i in range(n):
+        m.log_step(i, loss=float(loss[i]), lr=float(lr[i]))
+    assert "loss-plateau" not in ids(m.findings)
+
+
+# -- train-val-gap ---------------------------------------------------------------------------------
+
+
+def _overfitting(n_ep=30, best=12, seed=0, rise=0.04):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(n_ep):
+        train = 0.05 + 2.2 * math.exp(-(e + 1) / 4)
+        val = 0.35 + 2.0 * math.exp(-(e + 1) / 4) + rise * max(0, e - best)
+        rows.append({"epoch": e, "train_loss": train, "val_loss": val * (1 + 0.01 * rng.standard_normal())})
+    return rows
+
+
+def test_train_val_gap_reports_best_epoch():
+    (f,) = [f for f in run_epochs(_overfitting()) if f.check == "train-val-gap"]
+    assert f.severity is Severity.WARNING
+    assert abs(f.evidence["best_epoch"] - 12) <= 2
+    assert f.epoch <= 20  # found within a few epochs of the turn
+    assert "epoch" in f.hint
+
+
+def test_train_val_gap_silent_on_one_epoch_uptick():
+    rows = _epoch_rows(n_ep=20, val_noise=0.0)
+    rows[12]["val_loss"] *= 1.5  # one bad epoch (UMLAUT's rule fires on this)
+    assert "train-val-gap" not in ids(run_epochs(rows))
+
+
+def test_train_val_gap_silent_without_validation_and_on_divergence():
+    assert not ids(run_epochs(_epoch_rows(val=False)))
+    rows = _overfitting()
+    for row in rows[14:]:
+        row["train_loss"] = 3.0  # training loss went up too: not overfitting
+    assert "train-val-gap" not in ids(run_epochs(rows))
+
+
+def test_train_val_gap_uses_step_losses_when_no_epoch_train_loss():
+    per = 20
+    m = monitor()
+    for row in _overfitting():
+        e = row["epoch"]
+        for i in range(e * per, (e + 1) * per):
+            m.log_step(i, loss=row["train_loss"])
+        m.log_epoch(e, step=(e + 1) * per - 1, val_loss=row["val_loss"])
+    m.close()
+    assert "train-val-gap" in ids(m.findings)
+
+
+# -- suspicious-val --------------------------------------------------------------------------------
+
+
+def test_suspicious_val_loss_far_below_train():
+    rows = [{"epoch": e, "train_loss": 1.2 + 1.1 * math.exp(-e), "val_loss": 0.05} for e in range(8)]
+    (f,) = [f for f in run_epochs(rows) if f.check == "suspicious-val"]
+    assert f.severity is Severity.WARNING and f.evidence["ratio"] < 0.1
+
+
+def test_suspicious_val_near_perfect_accuracy():
+    rows = [{"epoch": e, "train_loss": 1.0, "val_loss": 0.8, "train_metrics": {"acc": 0.62 + 0.01 * e},
+             "val_metrics": {"acc": 0.998}} for e in range(6)]
+    found = [f for f in run_epochs(rows) if f.check == "suspicious-val"]
+    assert found and "acc" in found[0].message
+
+
+def test_suspicious_val_silent_on_easy_data_and_dropout():
+    easy = [{"epoch": e, "train_loss": 0.69 * math.exp(-2 * (e + 1)) + 1e-4,
+             "val_loss": 0.1 * 0.69 * math.exp(-2 * (e + 1)),
+             "train_metrics": {"accuracy": 1.0 - 0.2 * math.exp(-3 * e)},
+             "val_metrics": {"accuracy": 1.0}} for e in range(15)]
+    assert "suspicious-val" not in ids(run_epochs(easy))
+    dropout = [{"epoch": e, "train_loss": 0.5 + math.exp(-e), "val_loss": 0.7 * (0.5 + math.exp(-e))}
+               for e in range(15)]
+    assert "suspicious-val" not in ids(run_epochs(dropout))
+
+
+# -- lr-too-high / lr-too-low ----------------------------------------------------------------------
+
+
+def test_lr_too_high_from_update_ratio():
+    n = 600
+    loss = noisy(np.full(n, 2.2), 0.3)
+    ratio = np.full(n, np.nan)
+    ratio[::10] = 10 ** np.random.default_rng(0).normal(-0.5, 0.2, n)[::10]
+    (f,) = [f for f in run_steps(loss, ratio=ratio) if f.check == "lr-too-high"]
+    assert f.severity is Severity.WARNING and f.evidence["log10_update_ratio"] > -1
+
+
+def test_lr_too_high_from_loss_spikes():
+    n = 1500
+    rng = np.random.default_rng(1)
+    loss = noisy(np.full(n, 1.8), 0.05)
+    for i in rng.integers(0, n, 40):
+        loss[i:i + 2] *= 4
+    assert "lr-too-high" in ids(run_steps(loss))
+
+
+def test_lr_checks_silent_on_healthy_adam_ratio():
+    n = 800
+    ratio = np.full(n, np.nan)
+    ratio[::5] = 10 ** np.linspace(-1.6, -3.0, n)[::5]  # Adam at lr 3e-3: large early, then small
+    found = run_steps(noisy(converging(n), 0.1), ratio=ratio)
+    assert not ids(found) & {"lr-too-high", "lr-too-low"}
+
+
+def test_lr_too_low_from_update_ratio():
+    n = 500
+    ratio = np.full(n, np.nan)
+    ratio[::10] = 10 ** -6.5
+    loss = noisy(2.3 - 0.02 * np.arange(n) / n, 0.02)
+    assert "lr-too-low" in ids(run_steps(loss, ratio=ratio))
+
+
+def test_lr_too_low_from_slow_steady_decline():
+    n = 2000
+    loss = noisy(2.3 * (1 - 0.12 * np.arange(n) / n), 0.03)
+    for vectorised in (False, True):
+        (f,) = [f for f in run_steps(loss, vectorised=vectorised) if f.check == "lr-too-low"]
+        assert f.evidence["fraction_fallen"] < 0.2
+
+
+def test_lr_too_low_silent_when_converged_with_tiny_updates():
+    n = 1000
+    ratio = np.full(n, np.nan)
+    ratio[::10] = 10 ** np.linspace(-3, -6, n)[::10]  # SGD near a minimum: tiny gradients
+    assert "lr-too-low" not in ids(run_steps(noisy(converging(n), 0.05), ratio=ratio))
+
+
+# -- lr-schedule -----------------------------------------------------------------------------------
+
+
+def test_lr_schedule_decayed_too_early_live():
+    n = 2000
+    t = np.arange(n)
+    lr = np.where(t < 600, 1e-3 * 0.5 * (1 + np.cos(np.pi * t / 600)), 0.0)
+    found = run_steps(noisy(converging(n), 0.05), lr=lr, info=RunInfo(total_steps=n, has_scheduler=True))
+    (f,) = [f for f in found if f.check == "lr-schedule"]
+    assert f.step < 1000 and f.severity is Severity.WARNING
+
+
+def test_lr_schedule_decayed_too_early_judged_at_end_without_total():
+    n = 1000
+    lr = 1e-2 * 0.5 ** (np.arange(n) / 30)  # halves every 30 steps: ~0 after 300
+    found = run_steps(noisy(converging(n), 0.05), lr=lr, vectorised=True)
+    assert [f.check for f in found if f.check == "lr-schedule"] == ["lr-schedule"]
+
+
+@pytest.mark.parametrize("bad,word", [(0.0, "exactly 0"), (-1e-4, "negative"), (math.nan, "NaN")])
+def test_lr_schedule_invalid_values(bad, word):
+    n = 300
+    lr = np.full(n, 1e-3)
+    lr[100:] = bad
+    found = [f for f in run_steps(noisy(converging(n), 0.05), lr=lr) if f.check == "lr-schedule"]
+    assert found and word in found[0].message
+
+
+def test_lr_schedule_scheduler_never_stepped():
+    n = 400
+    found = run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3), info=RunInfo(has_scheduler=True))
+    assert any(f.check == "lr-schedule" and "never" not in f.message and "stayed" in f.message for f in found)
+    assert "lr-schedule" not in ids(run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3),
+                                              info=RunInfo(has_scheduler=False)))
+
+
+# -- the vectorised path ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["divergence", "plateau", "decayed", "slow", "healthy"])
+def test_log_steps_gives_the_same_findings_as_log_step(case):
+    n = 3000
+    t = np.arange(n)
+    lr = np.full(n, 1e-3)
+    info = None
+    if case == "divergence":
+        loss = _diverging(n, onset=1700)
+    elif case == "plateau":
+        loss = noisy(np.full(n, 0.69), 0.05)
+        info = RunInfo(task="classification", num_classes=2)
+    elif case == "decayed":
+        loss = noisy(converging(n), 0.1)
+        lr = np.where(t < 900, 1e-3 * (900 - t) / 900, 0.0)
+        info = RunInfo(total_steps=n)
+    elif case == "slow":
+        loss = noisy(1.0 - 0.1 * t / n, 0.05)
+    else:
+        loss = noisy(converging(n), 0.3)
+    one = run_steps(loss, lr=lr, info=info)
+    many = run_steps(loss, lr=lr, info=info, vectorised=True)
+
+    def key(f):
+        return (f.check, f.severity, f.step, f.epoch, f.message,
+                {k: v for k, v in f.evidence.items() if not isinstance(v, float)})
+
+    assert [key(f) for f in one] == [key(f) for f in many]
+    for a, b in zip(one, many):
+        for k, v in a.evidence.items():
+            if isinstance(v, float):
+                assert b.evidence[k] == pytest.approx(v, rel=1e-3, nan_ok=True)
+    assert bool(one) == (case != "healthy")
