@@ -491,9 +491,10 @@ class InputIndependence(Check):
         First, on one small batch of differing samples, it checks whether the untrained model
         gives every sample the same output. Then, following Karpathy's input-independent
         baseline, it trains two copies for the same steps on the same batch, one with the real
-        inputs and one with all inputs set to zero (same targets), and fires when the zeroed
-        copy does as well as the real one (its loss within `margin` of the real loss) although
-        training did lower the loss. Batches whose targets are all equal are not judged.
+        inputs (overfit-batch's run) and one with all inputs set to zero (same targets), and
+        fires when the zeroed copy does as well as the real one (the real loss not `margin`
+        below it) once both have settled (neither still falling) and training did lower the
+        loss. Batches whose targets are all equal are not judged.
 
     Why it matters:
         A model trained on zeros can only learn the average target. If real inputs do no better,
@@ -512,7 +513,8 @@ class InputIndependence(Check):
             inputs is reused; the zeroed copy trains as many steps, at the same rate).
         margin: the real loss must be below (1 - margin) x the zeroed loss. Default 0.05.
         min_progress: the zeroed copy must have lowered its loss by this fraction for the
-            comparison to count (otherwise nothing was learned either way). Default 0.1.
+            comparison to count (otherwise nothing was learned either way, e.g. a frozen
+            model: overfit-batch speaks to that). Default 0.01.
         identical_tol: outputs count as identical when they differ by less than this, relative
             to their magnitude. Default 1e-6 (float32 rounding).
     """
@@ -526,7 +528,7 @@ class InputIndependence(Check):
         batch_size: int = SMALL_BATCH,
         steps: int = 150,
         margin: float = 0.05,
-        min_progress: float = 0.1,
+        min_progress: float = 0.01,
         identical_tol: float = 1e-6,
     ):
         self.batch_size, self.steps, self.margin = batch_size, steps, margin
@@ -567,7 +569,7 @@ class InputIndependence(Check):
             clone = t.clone()
             if real.lr is not None:
                 clone.set_lr(real.lr)
-            zero = fit_batch(clone, zeros, real.steps, ctx.budget, every=max(real.steps, 1))
+            zero = fit_batch(clone, zeros, real.steps, ctx.budget, every=real_every(real))
         if zero.cut:
             return [_inconclusive(self, "Training on zeroed inputs", {})]
         real_loss, zero_loss = real.final, zero.final
@@ -575,6 +577,9 @@ class InputIndependence(Check):
         if not (math.isfinite(real_loss) and math.isfinite(zero_loss)) or not learned:
             return []
         if real_loss < (1 - self.margin) * zero_loss:
+            return []
+        # A slow rate keeps both runs close while they still fall: judge settled runs only.
+        if OverfitBatch._still_falling(real) or OverfitBatch._still_falling(zero):
             return []
         return [self.finding(
             f"Training on all-zero inputs reached a loss of {zero_loss:.4g}, as good as the "
@@ -590,6 +595,12 @@ class InputIndependence(Check):
             "by a reshape, so only the biases learn (the label prior).",
             key="zeroed",
         )]
+
+
+def real_every(run: FitRun) -> int:
+    """The checkpoint spacing of a run (so a comparison run is evaluated at the same steps)."""
+    steps = [s for s, _ in run.losses]
+    return max(steps[1] - steps[0], 1) if len(steps) > 1 else max(run.steps, 1)
 
 
 # -- batch-dependence ------------------------------------------------------------------------

@@ -1,0 +1,381 @@
+"""Pre-flight checks on small real torch models trained on digits: clean models pass every check
+silently, and each bug is caught by its own check id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits
+from torch import nn
+from torch.nn import functional as F
+
+from mlcheck.checks.learning_rate import LRTooHigh, LRTooLow
+from mlcheck.checks.preflight import (
+    BatchDependence,
+    InputIndependence,
+    LossAtInit,
+    OutputLossMismatch,
+    OverfitBatch,
+    UnusedParameters,
+)
+from mlcheck.findings import Severity
+from mlcheck.integrations.torch import TorchTrainable
+from mlcheck.sanity.context import Budget, PreflightContext
+
+# Two cores are shared by many test processes; torch's default thread pool makes tiny models
+# 40x slower under contention.
+torch.set_num_threads(1)
+
+
+def all_checks():
+    return [OverfitBatch(), LossAtInit(), InputIndependence(), BatchDependence(),
+            UnusedParameters(), OutputLossMismatch(), LRTooHigh(), LRTooLow()]
+
+
+def run_checks(trainable, checks=None):
+    ctx = PreflightContext(trainable, Budget(seconds=120))
+    found = []
+    for check in checks or all_checks():
+        ctx.budget = ctx.budget.restart()
+        found += list(check.preflight(ctx))
+    return found
+
+
+def loud(findings):
+    return [f for f in findings if f.severity >= Severity.WARNING]
+
+
+def ids(findings):
+    return {f.check for f in loud(findings)}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))  # shuffled, as a DataLoader would
+    return (X[order] / 16.0).astype(np.float32), y[order]
+
+
+def mlp(out=10, *tail):
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, out), *tail)
+
+
+def digits_target(model, digits, loss=None, optimizer=None):
+    return TorchTrainable(model, loss or nn.CrossEntropyLoss(), optimizer, digits)
+
+
+# -- clean models: no WARNING or ERROR from any check --------------------------------------
+
+
+class BatchNormNet(nn.Module):
+    """BatchNorm left in train mode and dropout: batch-dependence must stay silent."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
+                                 nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd_momentum", "sgd_plain", "batchnorm", "log_softmax_nll"])
+def test_clean_classifiers_pass_every_check(digits, name):
+    torch.manual_seed(0)
+    if name == "adam":
+        model = mlp()
+        t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3))
+    elif name == "sgd_momentum":
+        model = mlp()
+        t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    elif name == "sgd_plain":  # slow but legitimate: overfit-batch retries at 10x, lr-too-low waits
+        model = mlp()
+        t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=0.01))
+    elif name == "batchnorm":
+        t = digits_target(BatchNormNet().train(), digits)
+    else:
+        t = digits_target(mlp(10, nn.LogSoftmax(dim=1)), digits, loss=nn.NLLLoss())
+    found = run_checks(t)
+    assert loud(found) == [], [f.format() for f in found]
+
+
+def test_clean_binary_and_regression_pass(digits):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    torch.manual_seed(0)
+    binary = TorchTrainable(nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1)),
+                            nn.BCEWithLogitsLoss(), None, (X, y.astype(np.float32)[:, None]))
+    assert binary.loss_config().loss == "bce_with_logits"
+    assert loud(run_checks(binary)) == []
+
+    rng = np.random.default_rng(1)
+    Xr = rng.normal(size=(512, 8)).astype(np.float32)
+    yr = (Xr @ rng.normal(size=8) + np.sin(Xr[:, 0])).astype(np.float32)[:, None]
+    torch.manual_seed(0)
+    regression = TorchTrainable(nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1)),
+                                nn.MSELoss(), None, (Xr, yr))
+    assert regression.loss_config().task == "regression"
+    assert loud(run_checks(regression)) == []
+
+
+# -- one bug per check ----------------------------------------------------------------------
+
+
+class IgnoresInput(nn.Module):
+    """Returns a learned bias whatever the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), 10)
+
+
+class ViewBug(nn.Module):
+    """`view` where a transpose was meant: features of different samples get mixed."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.view(64, len(x)).t())
+
+
+class UnusedLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.extra, self.b = nn.Linear(64, 32), nn.Linear(32, 32), nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.b(F.relu(self.a(x)))
+
+
+class DetachedLayer(nn.Module):
+    """The first layer is cut off from the loss by a stray detach (frozen by mistake)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(64, 32), nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.b(F.relu(self.a(x)).detach())
+
+
+def test_softmax_into_cross_entropy(digits):
+    torch.manual_seed(0)
+    t = digits_target(mlp(10, nn.Softmax(dim=1)), digits)
+    found = run_checks(t, [OutputLossMismatch()])
+    assert [f.check for f in found] == ["output-loss-mismatch"]
+    assert found[0].severity == Severity.WARNING and "softmax" in found[0].message
+    assert found[0].hint
+
+
+def test_functional_softmax_is_seen_from_the_values(digits):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return torch.softmax(self.fc(x), dim=1)
+
+    t = digits_target(Net(), digits, loss=lambda out, y: F.cross_entropy(out, y))
+    cfg = t.loss_config()
+    assert (cfg.loss, cfg.output_activation, cfg.from_logits) == ("cross_entropy", "softmax", True)
+    assert ids(run_checks(t, [OutputLossMismatch()])) == {"output-loss-mismatch"}
+
+
+def test_one_unit_softmax(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    t = TorchTrainable(mlp(1, nn.Softmax(dim=1)), nn.BCELoss(), None,
+                       (X, (y % 2).astype(np.float32)[:, None]))
+    found = run_checks(t, [OutputLossMismatch()])
+    assert [(f.check, f.severity) for f in found] == [("output-loss-mismatch", Severity.ERROR)]
+    assert "single unit" in found[0].message
+
+
+def test_labels_outside_the_output_range(digits):
+    torch.manual_seed(0)
+    t = digits_target(mlp(5), digits)
+    (finding,) = run_checks(t, [OutputLossMismatch()])
+    assert finding.check == "output-loss-mismatch" and finding.severity == Severity.ERROR
+    assert finding.evidence["label_max"] == 9 and finding.evidence["output_units"] == 5
+
+
+def test_sigmoid_output_with_multiclass_labels(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    t = TorchTrainable(mlp(1), nn.BCEWithLogitsLoss(), None, (X, y.astype(np.float32)[:, None]))
+    (finding,) = run_checks(t, [OutputLossMismatch()])
+    assert finding.severity == Severity.ERROR and "multi-class" in finding.message
+
+
+def test_probabilities_into_nll(digits):
+    torch.manual_seed(0)
+    t = digits_target(mlp(10, nn.Softmax(dim=1)), digits, loss=nn.NLLLoss())
+    found = run_checks(t, [OutputLossMismatch()])
+    assert ids(found) == {"output-loss-mismatch"} and "log-probabilities" in found[0].message
+
+
+def test_model_ignoring_its_input(digits):
+    torch.manual_seed(0)
+    found = run_checks(digits_target(IgnoresInput(), digits), [InputIndependence()])
+    assert ids(found) == {"input-independence"}
+
+
+def test_input_independence_by_training_on_zeros(digits):
+    """The input is scaled away (e.g. divided by 255 once too often, here 1e6): outputs still
+    differ a little at init, so the trained comparison with zeroed inputs must catch it."""
+
+    class ScaledAway(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(x * 1e-6)
+
+    torch.manual_seed(0)
+    found = run_checks(digits_target(ScaledAway(), digits), [InputIndependence()])
+    assert ids(found) == {"input-independence"}
+    assert found[0].key == "zeroed"
+    assert found[0].evidence["real_input_loss"] >= 0.95 * found[0].evidence["zero_input_loss"]
+
+
+def test_samples_mixed_by_a_view(digits):
+    torch.manual_seed(0)
+    found = run_checks(digits_target(ViewBug(), digits), [BatchDependence()])
+    assert ids(found) == {"batch-dependence"}
+    assert found[0].evidence["other_samples_involved"] > 0
+
+
+def test_softmax_over_the_batch_axis(digits):
+    torch.manual_seed(0)
+    t = digits_target(mlp(10, nn.LogSoftmax(dim=0)), digits, loss=nn.NLLLoss())
+    assert ids(run_checks(t, [BatchDependence()])) == {"batch-dependence"}
+
+
+def test_unused_and_detached_layers(digits):
+    torch.manual_seed(0)
+    (unused,) = run_checks(digits_target(UnusedLayer(), digits), [UnusedParameters()])
+    assert unused.check == "unused-parameters"
+    assert unused.evidence["parameters"] == ["extra.weight", "extra.bias"]
+    (detached,) = run_checks(digits_target(DetachedLayer(), digits), [UnusedParameters()])
+    assert detached.evidence["parameters"] == ["a.weight", "a.bias"]
+
+
+def test_layer_missing_from_the_optimizer(digits):
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.Adam(model[2].parameters(), lr=1e-3))
+    (finding,) = run_checks(t, [UnusedParameters()])
+    assert finding.key == "not-in-optimizer" and finding.evidence["parameters"] == ["0.weight", "0.bias"]
+
+
+def test_frozen_model_cannot_overfit(digits):
+    torch.manual_seed(0)
+    model = mlp().requires_grad_(False)  # e.g. a backbone frozen and never unfrozen
+    t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3))
+    found = run_checks(t, [OverfitBatch()])
+    assert [(f.check, f.severity) for f in found] == [("overfit-batch", Severity.ERROR)]
+    assert found[0].evidence["final_loss"] > 0.9 * found[0].evidence["initial_loss"]
+
+
+def test_model_ignoring_input_cannot_overfit(digits):
+    torch.manual_seed(0)
+    found = run_checks(digits_target(IgnoresInput(), digits), [OverfitBatch()])
+    assert ids(found) == {"overfit-batch"}
+
+
+def test_overfit_batch_regression_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    y = (X @ rng.normal(size=5)).astype(np.float32)[:, None]
+    torch.manual_seed(0)
+    fine = TorchTrainable(nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1)), nn.MSELoss(), None, (X, y))
+    assert run_checks(fine, [OverfitBatch()]) == []
+    # Only the mean can be learned: the regression cannot be fitted.
+    frozen = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+    frozen[0].requires_grad_(False)
+    frozen[2].weight.requires_grad_(False)
+    broken = TorchTrainable(frozen, nn.MSELoss(), torch.optim.Adam(frozen[2].parameters(), lr=1e-2), (X, y))
+    assert ids(run_checks(broken, [OverfitBatch()])) == {"overfit-batch"}
+
+
+def test_learning_rate_far_too_high(digits):
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=10.0))
+    found = run_checks(t, [LRTooHigh(), LRTooLow()])
+    assert [f.check for f in loud(found)] == ["lr-too-high"]
+    assert found[0].evidence["lr"] == 10.0
+
+
+def test_learning_rate_far_too_low(digits):
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=1e-6))
+    found = run_checks(t, [LRTooHigh(), LRTooLow()])
+    assert [f.check for f in loud(found)] == ["lr-too-low"]
+    assert found[0].evidence["suggested_lr"] > 1e-3
+
+
+def test_range_test_is_shared_between_the_lr_checks(digits):
+    torch.manual_seed(0)
+    t = digits_target(mlp(), digits)
+    ctx = PreflightContext(t)
+    list(LRTooHigh().preflight(ctx))
+    sweep = ctx.cache["lr-range-test"]
+    list(LRTooLow().preflight(ctx))
+    assert ctx.cache["lr-range-test"] is sweep and sweep.suggestion is not None
+
+
+@pytest.mark.parametrize("scaled", ["times_100", "sum_reduction"])
+def test_loss_far_above_its_expected_start(digits, scaled):
+    torch.manual_seed(0)
+    loss = (lambda out, y: 100 * F.cross_entropy(out, y)) if scaled == "times_100" else nn.CrossEntropyLoss(reduction="sum")
+    t = digits_target(mlp(), digits, loss=loss)
+    (finding,) = run_checks(t, [LossAtInit()])
+    assert finding.check == "loss-at-init" and finding.evidence["expected"] == pytest.approx(np.log(10))
+    assert finding.evidence["ratio"] > 20
+    if scaled == "sum_reduction":
+        assert "reduction='sum'" in finding.hint
+
+
+def test_loss_at_init_for_regression_uses_the_targets():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(128, 4)).astype(np.float32)
+    y = (X.sum(1, keepdims=True)).astype(np.float32)
+    torch.manual_seed(0)
+    ok = TorchTrainable(nn.Linear(4, 1), nn.MSELoss(), None, (X, y))
+    assert run_checks(ok, [LossAtInit()]) == []
+    big = nn.Linear(4, 1)
+    with torch.no_grad():
+        big.weight.mul_(100)  # a badly scaled initialisation
+    (finding,) = run_checks(TorchTrainable(big, nn.MSELoss(), None, (X, y)), [LossAtInit()])
+    assert finding.check == "loss-at-init"
+
+
+def test_wall_clock_expiry_is_inconclusive_not_a_warning(digits):
+    torch.manual_seed(0)
+    model = mlp().requires_grad_(False)  # would be an ERROR given the steps
+    t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters()))
+    ctx = PreflightContext(t, Budget(seconds=0.0))
+    found = list(OverfitBatch().preflight(ctx)) + list(InputIndependence().preflight(ctx))
+    assert found and all(f.severity == Severity.INFO for f in found)
+    assert "inconclusive" in found[0].message and ctx.budget.cut_short
+
+
+def test_steps_bound_the_work(digits):
+    torch.manual_seed(0)
+    model = mlp().requires_grad_(False)
+    t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters()))
+    ctx = PreflightContext(t, Budget(seconds=120))
+    check = OverfitBatch(steps=30)
+    (finding,) = check.preflight(ctx)
+    assert finding.evidence["steps"] == 30
+    assert all(r.steps == 30 for r in check.runs(ctx))

@@ -1,0 +1,329 @@
+"""TorchTrainable and LightningTrainable: data forms, loss configuration, clones, and the promise
+that no pre-flight check changes the user's model, optimizer, modes or random state."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck.checks.learning_rate import LRTooHigh, LRTooLow
+from mlcheck.checks.preflight import (
+    BatchDependence,
+    InputIndependence,
+    LossAtInit,
+    OutputLossMismatch,
+    OverfitBatch,
+    UnusedParameters,
+)
+from mlcheck.integrations.torch import LightningTrainable, TorchTrainable
+from mlcheck.sanity.context import Budget, PreflightContext
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    return (X[order] / 16.0).astype(np.float32), y[order]
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3))
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class LitNet(pl.LightningModule):
+    def __init__(self, lr=1e-3):
+        super().__init__()
+        self.lr = lr
+        self.net = Net()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class Digits(pl.LightningDataModule):
+    def __init__(self, X, y):
+        super().__init__()
+        self.X, self.y = X, y
+
+    def setup(self, stage=None):
+        ds = TensorDataset(torch.tensor(self.X), torch.tensor(self.y))
+        self.train, self.val = torch.utils.data.random_split(ds, [1500, len(ds) - 1500])
+
+    def train_dataloader(self):
+        return DataLoader(self.train, batch_size=32, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.val, batch_size=64)
+
+
+ALL = [OverfitBatch, LossAtInit, InputIndependence, BatchDependence, UnusedParameters,
+       OutputLossMismatch, LRTooHigh, LRTooLow]
+
+
+def snapshot(module, optimizers):
+    """Everything a check must leave exactly as it was."""
+    return {
+        "state": {k: v.detach().clone() for k, v in module.state_dict().items()},
+        "grads": {n: None if p.grad is None else p.grad.clone() for n, p in module.named_parameters()},
+        "modes": [(name, m.training) for name, m in module.named_modules()],
+        "optim": [_opt_state(o) for o in optimizers],
+        "torch_rng": torch.get_rng_state().clone(),
+        "numpy_rng": np.random.get_state()[1].copy(),
+        "python_rng": random.getstate(),
+    }
+
+
+def _opt_state(opt):
+    sd = opt.state_dict()
+    return (
+        {k: {n: v.clone() if torch.is_tensor(v) else v for n, v in s.items()} for k, s in sd["state"].items()},
+        [{k: v for k, v in g.items()} for g in sd["param_groups"]],
+    )
+
+
+def assert_same(before, after):
+    assert before["state"].keys() == after["state"].keys()
+    for k in before["state"]:
+        assert torch.equal(before["state"][k], after["state"][k]), k
+    for k, g in before["grads"].items():
+        assert (g is None) == (after["grads"][k] is None) and (g is None or torch.equal(g, after["grads"][k])), k
+    assert before["modes"] == after["modes"]
+    for (s0, g0), (s1, g1) in zip(before["optim"], after["optim"]):
+        assert g0 == g1
+        assert s0.keys() == s1.keys()
+        for k in s0:
+            for n in s0[k]:
+                v0, v1 = s0[k][n], s1[k][n]
+                assert torch.equal(v0, v1) if torch.is_tensor(v0) else v0 == v1
+    assert torch.equal(before["torch_rng"], after["torch_rng"])
+    assert np.array_equal(before["numpy_rng"], after["numpy_rng"])
+    assert before["python_rng"] == after["python_rng"]
+
+
+def warm_optimizer(module, optimizer, X, y, steps=3):
+    """A few real steps, so the optimizer has state (Adam moments) that must survive."""
+    module.train()
+    for i in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(module(torch.tensor(X[i * 32:(i + 1) * 32])), torch.tensor(y[i * 32:(i + 1) * 32])).backward()
+        optimizer.step()
+
+
+def test_torch_model_unchanged_by_every_check(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    warm_optimizer(model, optimizer, X, y)
+    model.train()
+    model.body[1].eval()  # mixed modes (a frozen BatchNorm) must come back as they were
+    loader = DataLoader(TensorDataset(torch.tensor(X), torch.tensor(y)), batch_size=32, shuffle=True)
+    t = TorchTrainable(model, nn.CrossEntropyLoss(), optimizer, loader)
+    before = snapshot(model, [optimizer])
+    ctx = PreflightContext(t, Budget(seconds=120))
+    for cls in ALL:
+        ctx.budget = ctx.budget.restart()
+        list(cls().preflight(ctx))
+        assert_same(before, snapshot(model, [optimizer]))
+    assert len(ctx.cache) >= 2  # the overfit run and the range test were computed
+
+
+def test_lightning_module_unchanged_and_silent(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    module = LitNet()
+    t = LightningTrainable(module, datamodule=Digits(X, y))
+    before = snapshot(module, t.optimizers)
+    ctx = PreflightContext(t, Budget(seconds=120))
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # self.log without a trainer must not warn
+        for cls in ALL:
+            ctx.budget = ctx.budget.restart()
+            found += list(cls().preflight(ctx))
+            assert_same(before, snapshot(module, t.optimizers))
+    assert [f for f in found if f.severity.rank > 0] == []
+    assert "log" not in module.__dict__  # the no-op logging patch was removed
+
+
+def test_clone_is_independent_and_carries_optimizer_state(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    warm_optimizer(model, optimizer, X, y)
+    t = TorchTrainable(model, nn.CrossEntropyLoss(), optimizer, (X, y))
+    clone = t.clone()
+    assert clone.get_lr() == 3e-3
+    copied = clone.optimizer.state_dict()["state"]
+    for k, s in optimizer.state_dict()["state"].items():
+        assert torch.equal(s["exp_avg"], copied[k]["exp_avg"])
+    params = {id(p) for p in clone.module.parameters()}
+    assert all(id(p) in params for g in clone.optimizer.param_groups for p in g["params"])
+    before = t.parameters()
+    batch = t.batches("train", 1)[0]
+    clone.set_lr(0.1)
+    for _ in range(3):
+        clone.train_step(batch)
+    assert t.get_lr() == 3e-3
+    assert all(np.array_equal(before[n], v) for n, v in t.parameters().items())
+    assert any(not np.array_equal(before[n], v) for n, v in clone.parameters().items())
+
+
+def test_data_forms(digits):
+    X, y = digits
+    model = nn.Linear(64, 10)
+    forms = {
+        "arrays": (X, y),
+        "tensors": (torch.tensor(X), torch.tensor(y)),
+        "dataset": TensorDataset(torch.tensor(X), torch.tensor(y)),
+        "loader": DataLoader(TensorDataset(torch.tensor(X), torch.tensor(y)), batch_size=16),
+        "list_of_batches": [(torch.tensor(X[:8]), torch.tensor(y[:8]))] * 3,
+    }
+    for name, data in forms.items():
+        t = TorchTrainable(model, nn.CrossEntropyLoss(), None, data)
+        batches = t.batches("train", 2)
+        assert len(batches) == 2, name
+        xb, yb = t.to_numpy(batches[0])
+        assert xb.dtype == np.float32 and xb.shape[1] == 64 and yb.dtype.kind == "i", name
+        rebuilt = t.from_numpy(xb[:4], yb[:4])
+        assert t.forward(rebuilt).shape == (4, 10), name
+        assert t.batches("val", 1) == []
+    dicts = [{"image": torch.tensor(X[:8]), "label": torch.tensor(y[:8])}]
+    t = TorchTrainable(model, nn.CrossEntropyLoss(), None, dicts)
+    xb, yb = t.to_numpy(t.batches("train")[0])
+    assert xb.shape == (8, 64) and set(t.from_numpy(xb, yb)) == {"image", "label"}
+
+
+def test_batches_do_not_consume_random_state(digits):
+    X, y = digits
+    loader = DataLoader(TensorDataset(torch.tensor(X), torch.tensor(y)), batch_size=32, shuffle=True)
+    t = TorchTrainable(nn.Linear(64, 10), nn.CrossEntropyLoss(), None, loader)
+    state = torch.get_rng_state().clone()
+    t.batches("train", 3)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize(
+    "tail, loss, expected",
+    [
+        ((), nn.CrossEntropyLoss(), ("cross_entropy", True, "linear")),
+        ((nn.Softmax(dim=1),), nn.CrossEntropyLoss(), ("cross_entropy", True, "softmax")),
+        ((nn.LogSoftmax(dim=1),), nn.NLLLoss(), ("nll", False, "log_softmax")),
+        ((), F.cross_entropy, ("cross_entropy", True, "linear")),
+        ((), lambda out, y: F.cross_entropy(out, y), ("cross_entropy", True, "linear")),
+        ((), lambda out, y: 0.5 * F.cross_entropy(out, y), ("cross_entropy", True, "linear")),
+        ((nn.LogSoftmax(dim=1),), lambda out, y: F.nll_loss(out, y), ("nll", False, "log_softmax")),
+    ],
+)
+def test_loss_config_detection(digits, tail, loss, expected):
+    torch.manual_seed(0)
+    t = TorchTrainable(nn.Sequential(nn.Linear(64, 10), *tail), loss, None, digits)
+    cfg = t.loss_config()
+    assert (cfg.loss, cfg.from_logits, cfg.output_activation) == expected
+    assert cfg.output_units == 10 and cfg.task == "classification"
+
+
+def test_loss_config_binary_and_unknown(digits):
+    X, y = digits
+    yb = (y % 2).astype(np.float32)[:, None]
+    t = TorchTrainable(nn.Sequential(nn.Linear(64, 1), nn.Sigmoid()), nn.BCELoss(), None, (X, yb))
+    cfg = t.loss_config()
+    assert (cfg.loss, cfg.from_logits, cfg.output_activation, cfg.output_units) == ("bce", False, "sigmoid", 1)
+    weird = TorchTrainable(nn.Linear(64, 10), lambda out, y: out.pow(2).mean() + y.float().mean(), None, (X, y))
+    assert weird.loss_config().loss is None
+
+
+def test_lightning_loss_config_from_values_and_modules(digits):
+    torch.manual_seed(0)
+    t = LightningTrainable(LitNet(), train_data=digits)
+    assert t.loss_config().loss == "cross_entropy"  # F.cross_entropy in training_step
+
+    class WithModule(LitNet):
+        def __init__(self):
+            super().__init__()
+            self.criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return {"loss": self.criterion(self(x), y)}
+
+    t = LightningTrainable(WithModule(), train_data=digits)
+    assert t.loss_config().loss == "cross_entropy"
+    assert t.loss(t.batches("train")[0]) > 0
+
+
+def test_lightning_trainable_inside_a_running_trainer(digits, tmp_path):
+    """What the Lightning callback does at train start: the live optimizer is used (and copied,
+    never stepped), the trainer reference is not deep-copied, and the check is silent."""
+    X, y = digits
+    seen = {}
+
+    class AtStart(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            t = LightningTrainable(pl_module, train_data=trainer.train_dataloader)
+            seen["same_optimizer"] = t.optimizers[0] is trainer.optimizers[0]
+            before = snapshot(pl_module, t.optimizers)
+            seen["findings"] = list(OverfitBatch().preflight(PreflightContext(t)))
+            after = snapshot(pl_module, t.optimizers)
+            assert_same(before, after)
+            seen["trainer_kept"] = pl_module.trainer is trainer
+
+    torch.manual_seed(0)
+    trainer = pl.Trainer(max_steps=2, callbacks=[AtStart()], logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(LitNet(), datamodule=Digits(X, y))
+    assert seen == {"same_optimizer": True, "findings": [], "trainer_kept": True}
+
+
+def test_lightning_optimizer_forms(digits):
+    class WithScheduler(LitNet):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, 10)}
+
+    class Lists(LitNet):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.02)
+            return [opt], [torch.optim.lr_scheduler.StepLR(opt, 10)]
+
+    assert LightningTrainable(WithScheduler(), train_data=digits).get_lr() == 0.05
+    t = LightningTrainable(Lists(), train_data=digits)
+    assert t.get_lr() == 0.02 and t.clone().get_lr() == 0.02
+
+
+def test_manual_optimization_is_refused_clearly(digits):
+    class Manual(LitNet):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+    t = LightningTrainable(Manual(), train_data=digits)
+    with pytest.raises(NotImplementedError, match="manual optimization"):
+        t.clone().train_step(t.batches("train")[0])
