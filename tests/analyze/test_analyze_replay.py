@@ -181,3 +181,29 @@ def test_healthy_log_has_no_warnings(tmp_path):
     write_framed(tmp_path / "events.out.tfevents.1.h", interleave(_curve("healthy")))
     result = mlcheck.analyze(tmp_path)
     assert [f for _, f in result.findings if f.severity >= mlcheck.Severity.WARNING] == []
+
+
+def test_loss_without_a_level_is_per_epoch_when_logged_once_per_epoch(tmp_path):
+    # Lightning with self.log("train_loss", on_step=False, on_epoch=True): one point per epoch,
+    # logged at the epoch's last step, next to the `epoch` scalar
+    events = []
+    for e in range(5):
+        last = 20 * e + 19
+        events += [scalar_event(s, "epoch", float(e)) for s in range(20 * e, last + 1, 5)]
+        events += [scalar_event(last, "train_loss", 2.0 - 0.2 * e), scalar_event(last, "val_loss", 2.1 - 0.2 * e)]
+    write_with_writer(tmp_path, events)
+    probe = Probe()
+    (run,) = mlcheck.analyze(tmp_path, checks=[probe]).runs
+    assert run.series == {"epoch_train_loss": "train_loss", "val_loss": "val_loss"}
+    assert [(r["epoch"], r["step"]) for r in probe.epochs] == [(e, 20 * e + 19) for e in range(5)]
+    assert [r["train_loss"] for r in probe.epochs] == pytest.approx([2.0, 1.8, 1.6, 1.4, 1.2])
+
+
+def test_validation_against_the_step_without_an_epoch_scalar(tmp_path):
+    # a loop logging val/loss at the global step every 30 steps: each validation is an "epoch"
+    events = [scalar_event(s, "loss", 1.0 / (1 + s)) for s in range(90)]
+    events += [scalar_event(s, "val/loss", 0.5) for s in (29, 59, 89)]
+    write_with_writer(tmp_path, events)
+    probe = Probe()
+    mlcheck.analyze(tmp_path, checks=[probe])
+    assert [(r["epoch"], r["step"], r["steps_seen"]) for r in probe.epochs] == [(0, 29, 30), (1, 59, 60), (2, 89, 90)]
