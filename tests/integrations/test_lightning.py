@@ -1,0 +1,657 @@
+"""MLCheckCallback on real Lightning training (tiny MLPs on sklearn's digits, seconds each).
+
+Covers: each live check firing on a real injected bug, clean runs staying silent, both
+`lightning.pytorch` and `pytorch_lightning` trainers, bitwise-identical training with and without
+the callback, broken checks, `stop_on`, checkpoint resume, TensorBoard event files and the real
+TensorBoard server, and DDP with two gloo processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lightning.pytorch as lpt
+import pytorch_lightning as ptl
+
+from mlcheck import Check, MLCheckWarning, Severity, register
+from mlcheck.checks.base import default_checks
+from mlcheck.findings import MLCheckInternalWarning
+from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arrays
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
+
+# -- data and models ---------------------------------------------------------------------------
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))
+    return x[order].astype(np.float32), y[order].astype(np.int64)
+
+
+_X, _Y = _digits()
+
+
+def loaders(
+    *,
+    scale: float = 1 / 16,
+    n_train: int = 1200,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    sort_labels: bool = False,
+    nan_rows: int = 0,
+    val_from_train: bool = False,
+    regression: bool = False,
+    validation: bool = True,
+):
+    x, y = _X * scale, _Y
+    if regression:  # a smooth target made from the pixels, with noise
+        w = np.random.default_rng(1).normal(size=(64, 1)).astype(np.float32) / 8
+        y = (_X / 16 @ w + 0.05 * np.random.default_rng(2).normal(size=(len(x), 1))).astype(np.float32)
+    xt, yt, xv, yv = x[:n_train].copy(), y[:n_train], x[n_train:], y[n_train:]
+    if sort_labels:
+        order = np.argsort(yt, kind="stable")
+        xt, yt = xt[order], yt[order]
+    if nan_rows:
+        xt[np.arange(nan_rows) * 7, 3] = np.nan
+    if val_from_train:
+        xv, yv = xt[:300], yt[:300]
+    train = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(xt), torch.tensor(yt)),
+        batch_size=batch_size,
+        shuffle=shuffle,
+    )
+    if not validation:
+        return train, None
+    val = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(xv), torch.tensor(yv)), batch_size=128
+    )
+    return train, val
+
+
+def make_model(
+    pl=lpt,
+    *,
+    lr: float = 0.05,
+    hidden: int = 32,
+    batchnorm: bool = False,
+    manual: bool = False,
+    scheduler: str | None = None,
+    regression: bool = False,
+    validation: bool = True,
+    adam: bool = False,
+):
+    """A LightningModule class of package `pl` (`lightning.pytorch` or `pytorch_lightning`)."""
+
+    class DigitsNet(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = [nn.Linear(64, hidden)]
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(hidden))
+            layers += [nn.ReLU(), nn.Linear(hidden, 1 if regression else 10)]
+            self.net = nn.Sequential(*layers)
+            self.automatic_optimization = not manual
+
+        def forward(self, x):
+            return self.net(x)
+
+        def loss(self, out, y):
+            return nn.functional.mse_loss(out, y) if regression else nn.functional.cross_entropy(out, y)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            out = self(x)
+            loss = self.loss(out, y)
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            if not regression:
+                self.log("train_acc", (out.argmax(1) == y).float().mean(), on_epoch=True)
+            if manual:
+                opt = self.optimizers()
+                opt.zero_grad()
+                self.manual_backward(loss)
+                opt.step()
+                if self.trainer.is_last_batch and scheduler is not None:
+                    self.lr_schedulers().step()
+                return None
+            return loss
+
+        if validation:
+
+            def validation_step(self, batch, batch_idx):
+                x, y = batch
+                out = self(x)
+                self.log("val_loss", self.loss(out, y))
+                if not regression:
+                    self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+        def configure_optimizers(self):
+            if adam:
+                opt = torch.optim.Adam(self.parameters(), lr=lr)
+            else:
+                opt = torch.optim.SGD(self.parameters(), lr=lr, momentum=0.9)
+            if scheduler == "cosine":
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.trainer.estimated_stepping_batches)
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            if scheduler == "step":
+                return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)}
+            return opt
+
+    return DigitsNet
+
+
+def fit(
+    tmp_path: Path,
+    cb: MLCheckCallback | None = None,
+    *,
+    pl=lpt,
+    model_kw: dict | None = None,
+    data_kw: dict | None = None,
+    seed: int = 0,
+    ckpt_path: str | None = None,
+    **trainer_kw,
+):
+    """Trains a fresh DigitsNet; returns (trainer, model)."""
+    model_kw, data_kw = dict(model_kw or {}), dict(data_kw or {})
+    validation = model_kw.get("validation", True)
+    data_kw.setdefault("validation", validation)
+    pl.seed_everything(seed, verbose=False)
+    model = make_model(pl, **model_kw)()
+    train, val = loaders(**data_kw)
+    kw = dict(
+        max_epochs=4,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=5,
+        callbacks=[cb] if cb is not None else [],
+        deterministic=True,
+    )
+    kw.update(trainer_kw)
+    trainer = pl.Trainer(**kw)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec|log_every_n_steps).*")
+        trainer.fit(model, train, val, ckpt_path=ckpt_path)
+    return trainer, model
+
+
+def serious(findings) -> list:
+    return [f for f in findings if f.severity >= Severity.WARNING]
+
+
+def ids(findings) -> set[str]:
+    return {f.check for f in findings}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: more threads only fight over the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def strict_warnings():
+    """A healthy run must raise no MLCheckWarning: turn them into errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MLCheckWarning)
+        yield
+
+
+# -- custom checks used to test the plumbing --------------------------------------------------
+
+
+@register
+class _FireAtStep(Check):
+    """Fires once when the run reaches `at_step` (test helper).
+
+    What it does:
+        Raises a finding at a fixed step.
+    Why it matters:
+        Tests need a finding at a known step.
+    How to fix:
+        Nothing to fix.
+    Args:
+        at_step: the step. severity: the finding's severity.
+    """
+
+    id = "test-lightning-fire"
+    family = "test"
+    default = False
+
+    def __init__(self, at_step: int = 10, severity: Severity = Severity.WARNING) -> None:
+        self.at_step, self.level = at_step, severity
+        super().__init__()
+
+    def on_step(self, run):
+        if run.step is not None and run.step >= self.at_step:
+            yield self.finding(
+                f"reached step {self.at_step}", step=run.step, epoch=run.epoch, severity=self.level,
+                evidence={"step": run.step}, key="once",
+            )
+
+
+@register
+class _Broken(Check):
+    """Always raises (test helper).
+
+    What it does:
+        Raises ZeroDivisionError on every step.
+    Why it matters:
+        A broken check must not break training.
+    How to fix:
+        Nothing to fix.
+    """
+
+    id = "test-lightning-broken"
+    family = "test"
+    default = False
+
+    def on_step(self, run):
+        return [1 / 0]
+
+
+# -- clean runs stay silent ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_clean_digits_run_is_silent_with_both_trainers(tmp_path, strict_warnings, package):
+    cb = MLCheckCallback()
+    trainer, _ = fit(tmp_path, cb, pl=PACKAGES[package])
+    assert isinstance(trainer, PACKAGES[package].Trainer)
+    assert serious(cb.findings) == []
+    run = cb.monitor.run
+    # the callback really observed the run: every step's loss, val loss per epoch, metrics
+    assert run.train_loss.total == trainer.global_step == 4 * 38
+    assert run.val_loss.total == 4 and run.epoch_train_loss.total == 4
+    assert set(run.val_metrics) == {"acc"} and "acc" in run.train_metrics
+    assert run.update_ratio.total >= 4 * 38 // 25
+    assert run.info.task == "classification" and run.info.num_classes == 10
+    assert run.info.total_steps == 4 * 38 and run.info.has_scheduler is False
+    assert cb.resolved_log_dir == Path(trainer.logger.log_dir)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(model_kw=dict(batchnorm=True)),
+        dict(trainer_kw=dict(accumulate_grad_batches=4)),
+        dict(model_kw=dict(manual=True)),
+        dict(model_kw=dict(validation=False)),
+        dict(model_kw=dict(regression=True), data_kw=dict(regression=True)),
+        dict(model_kw=dict(scheduler="cosine")),
+        dict(model_kw=dict(scheduler="step")),
+    ],
+    ids=["batchnorm", "grad-accumulation", "manual-optimization", "no-validation", "regression", "cosine", "step-lr"],
+)
+def test_healthy_variants_stay_silent(tmp_path, strict_warnings, case):
+    cb = MLCheckCallback()
+    trainer, _ = fit(tmp_path, cb, model_kw=case.get("model_kw"), data_kw=case.get("data_kw"), **case.get("trainer_kw", {}))
+    assert serious(cb.findings) == []
+    run = cb.monitor.run
+    # losses are recorded once per optimizer step (also with accumulation and manual optimization)
+    assert run.train_loss.total == trainer.global_step > 0
+    if "regression" in str(case):
+        assert run.info.task == "regression"
+
+
+def test_gradient_accumulation_logs_the_mean_loss_at_optimizer_steps(tmp_path):
+    cb = MLCheckCallback(overfit_batch=False)
+    trainer, _ = fit(tmp_path, cb, max_epochs=1, accumulate_grad_batches=4)
+    assert trainer.global_step == 10  # 38 batches -> 9 full windows + the final partial one
+    assert cb.monitor.run.train_loss.total == 10
+    # the loss of a step is the mean over its micro-batches, not the 1/4-scaled value
+    assert cb.monitor.run.train_loss.last_value > 0.5
+
+
+# -- each live check fires on a real bug --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bug, expected",
+    [
+        # lr x100 on a regression: the loss overflows, gradients and weights turn NaN
+        (dict(model_kw=dict(lr=5.0, regression=True), data_kw=dict(regression=True)), {"nonfinite-loss"}),
+        # lr x1000 on the classifier: logits explode and the loss sits far above chance
+        (dict(model_kw=dict(lr=50.0)), {"lr-too-high", "loss-divergence", "nonfinite-loss", "loss-plateau"}),
+        (dict(data_kw=dict(nan_rows=5)), {"nonfinite-input"}),
+        (dict(data_kw=dict(val_from_train=True)), {"train-val-overlap"}),
+        (dict(data_kw=dict(scale=255 / 16)), {"unnormalized-input"}),
+        (dict(data_kw=dict(sort_labels=True, shuffle=False)), {"unshuffled-data"}),
+    ],
+    ids=["lr-x100-regression", "lr-x1000", "nan-input", "val-is-train", "raw-pixels", "sorted-unshuffled"],
+)
+def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
+    cb = MLCheckCallback(overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(tmp_path, cb, max_epochs=4, **bug)
+    assert ids(serious(cb.findings)) & expected, [f.format() for f in cb.findings]
+
+
+def test_overlap_is_found_even_when_sampling_would_miss_it(tmp_path):
+    # only the last validation rows repeat training rows: the full first pass must hash them
+    cb = MLCheckCallback(overfit_batch=False, every_n_steps=1000, sample_batches=1)
+    train, _ = loaders()
+    x = torch.cat([torch.tensor(_X[1200:1500] / 16), torch.tensor(_X[1100:1130] / 16)])
+    y = torch.cat([torch.tensor(_Y[1200:1500]), torch.tensor(_Y[1100:1130])])
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    lpt.seed_everything(0, verbose=False)
+    trainer = lpt.Trainer(max_epochs=1, default_root_dir=str(tmp_path), enable_progress_bar=False,
+                          enable_model_summary=False, callbacks=[cb])
+    with pytest.warns(MLCheckWarning):
+        trainer.fit(make_model()(), train, val)
+    assert "train-val-overlap" in ids(cb.findings)
+
+
+# -- training is unchanged ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_same_seed_gives_bitwise_identical_weights_with_and_without_callback(tmp_path, package):
+    pl = PACKAGES[package]
+    _, plain = fit(tmp_path / "a", None, pl=pl, max_epochs=2, enable_checkpointing=False)
+    cb = MLCheckCallback(every_n_steps=1)  # every statistic on every step, overfit-a-batch on
+    _, watched = fit(tmp_path / "b", cb, pl=pl, max_epochs=2, enable_checkpointing=False)
+    a, b = plain.state_dict(), watched.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert watched.training is plain.training
+    assert torch.equal(torch.get_rng_state(), torch.get_rng_state())  # sanity: same process
+
+
+def test_rng_state_after_fit_matches_a_run_without_callback(tmp_path):
+    fit(tmp_path / "a", None, max_epochs=1)
+    plain = (torch.get_rng_state(), np.random.get_state()[1].copy())
+    fit(tmp_path / "b", MLCheckCallback(every_n_steps=1), max_epochs=1)
+    watched = (torch.get_rng_state(), np.random.get_state()[1].copy())
+    assert torch.equal(plain[0], watched[0])
+    assert np.array_equal(plain[1], watched[1])
+
+
+# -- robustness, control ------------------------------------------------------------------------
+
+
+def test_broken_check_is_reported_once_and_training_continues(tmp_path):
+    cb = MLCheckCallback(checks=[*default_checks(), _Broken()], overfit_batch=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer, _ = fit(tmp_path, cb, max_epochs=2)
+    internal = [w for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert len(internal) == 1 and "test-lightning-broken" in str(internal[0].message)
+    assert trainer.current_epoch == 2 and trainer.global_step == 2 * 38
+    assert "test-lightning-broken" in cb.monitor.disabled
+
+
+def test_strict_reraises_check_errors(tmp_path):
+    cb = MLCheckCallback(checks=[_Broken()], strict=True, overfit_batch=False)
+    with pytest.raises(ZeroDivisionError):
+        fit(tmp_path, cb, max_epochs=1)
+
+
+def test_stop_on_error_stops_training(tmp_path):
+    cb = MLCheckCallback(checks=[_FireAtStep(10, Severity.ERROR)], stop_on="error", overfit_batch=False)
+    with pytest.warns(MLCheckWarning, match="reached step 10"):
+        trainer, _ = fit(tmp_path, cb, max_epochs=5)
+    assert trainer.global_step == 11  # stopped right after the step that raised it
+
+
+def test_stop_on_error_stops_a_diverging_run(tmp_path):
+    cb = MLCheckCallback(stop_on="error", overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        trainer, _ = fit(tmp_path, cb, model_kw=dict(lr=50.0), max_epochs=5)
+    assert trainer.global_step < 5 * 38
+    assert cb.monitor.stop_reason is not None and cb.monitor.stop_reason.severity is Severity.ERROR
+
+
+def test_warning_does_not_stop_when_stop_on_is_error(tmp_path):
+    cb = MLCheckCallback(checks=[_FireAtStep(3)], stop_on="error", overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        trainer, _ = fit(tmp_path, cb, max_epochs=1)
+    assert trainer.global_step == 38
+
+
+def test_bad_arguments_name_the_fix():
+    with pytest.raises(ValueError, match="stop_on"):
+        MLCheckCallback(stop_on="sometimes")
+    with pytest.raises(ValueError, match="available"):
+        MLCheckCallback(suppress=["no-such-check"])
+    with pytest.raises(ValueError, match="overfit_batch=False"):
+        MLCheckCallback(overfit_steps=0)
+
+
+def test_default_batch_to_arrays_layouts():
+    x, y = torch.ones(4, 3), torch.arange(4)
+    assert default_batch_to_arrays((x, y))[1] is y
+    assert default_batch_to_arrays({"image": x, "mask": x, "label": y})[0] is x
+    assert default_batch_to_arrays(x) == (x, None)
+    assert default_batch_to_arrays([[x, x], y])[1] is y
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+
+def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
+    ckpt_cb = lpt.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    cb = MLCheckCallback(checks=[*default_checks(), _FireAtStep(5)], overfit_batch=False)
+    data = dict(val_from_train=True)  # a real data finding too
+    with pytest.warns(MLCheckWarning) as first:
+        fit(tmp_path, cb, data_kw=data, max_epochs=2, enable_checkpointing=True, callbacks=[cb, ckpt_cb])
+    first_ids = ids(cb.findings)
+    assert {"test-lightning-fire", "train-val-overlap"} <= first_ids
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
+    assert any("monitor" in v for v in state.values())
+
+    resumed = MLCheckCallback(checks=[*default_checks(), _FireAtStep(5)], overfit_batch=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer, _ = fit(tmp_path, resumed, data_kw=data, max_epochs=4, enable_checkpointing=True,
+                         callbacks=[resumed], ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    assert trainer.current_epoch == 4
+    repeated = [w for w in caught if issubclass(w.category, MLCheckWarning)]
+    assert repeated == [], [str(w.message) for w in repeated]
+    # the windows survived: the loss curve holds the steps of both parts
+    assert resumed.monitor.run.train_loss.total == 4 * 38
+    assert ids(resumed.findings) >= first_ids
+
+
+# -- TensorBoard --------------------------------------------------------------------------------
+
+
+def _accumulator(log_dir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_findings_land_in_the_loggers_tensorboard_run(tmp_path):
+    cb = MLCheckCallback(checks=[_FireAtStep(10)], overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        trainer, _ = fit(tmp_path, cb, max_epochs=1)
+    log_dir = Path(trainer.logger.log_dir)
+    assert cb.resolved_log_dir == log_dir
+    acc = _accumulator(log_dir)
+    tags = acc.Tags()
+    # the user's own curves and mlcheck's in the same run directory
+    assert "train_loss_step" in tags["scalars"]
+    assert "mlcheck/test-lightning-fire" in tags["scalars"] and "mlcheck/findings" in tags["scalars"]
+    assert "mlcheck/test-lightning-fire/text" in tags["tensors"]
+    text = acc.Tensors("mlcheck/test-lightning-fire/text")
+    assert [e.step for e in text] == [10]
+    assert b"reached step 10" in text[0].tensor_proto.string_val[0]
+    markers = acc.Scalars("mlcheck/test-lightning-fire")
+    assert markers[0].step == 10 and markers[0].value == 1.0
+    # the marker's step is the step at which Lightning logged that batch's loss
+    loss_steps = {e.step for e in acc.Scalars("train_loss_step")}
+    assert 9 in loss_steps or 14 in loss_steps  # log_every_n_steps=5: steps 4, 9, 14, ...
+    lines = (log_dir / "findings.jsonl").read_text().splitlines()
+    assert [json.loads(line)["check"] for line in lines] == ["test-lightning-fire"]
+
+
+def test_without_tensorboard_logger_uses_log_dir_or_default(tmp_path):
+    cb = MLCheckCallback(checks=[_FireAtStep(3)], overfit_batch=False, log_dir=tmp_path / "mine")
+    with pytest.warns(MLCheckWarning):
+        fit(tmp_path / "a", cb, max_epochs=1, logger=False)
+    assert (tmp_path / "mine" / "findings.jsonl").exists()
+    cb = MLCheckCallback(checks=[_FireAtStep(3)], overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(tmp_path / "b", cb, max_epochs=1, logger=lpt.loggers.CSVLogger(tmp_path / "b"))
+    assert (tmp_path / "b" / "lightning_logs" / "mlcheck" / "findings.jsonl").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read().decode())
+
+
+@pytest.mark.slow
+def test_tensorboard_server_shows_the_finding(tmp_path):
+    cb = MLCheckCallback(checks=[_FireAtStep(10)], overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(tmp_path, cb, max_epochs=1)
+    log_root = tmp_path / "lightning_logs"
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_root), "--port", str(port),
+         "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tag = "mlcheck/test-lightning-fire/text"
+    try:
+        deadline = time.monotonic() + 90
+        tags: dict = {}
+        while time.monotonic() < deadline:
+            assert server.poll() is None, "tensorboard exited"
+            try:
+                tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/text/tags")
+                if any(tag in t for t in tags.values()):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        run = next(r for r, t in tags.items() if tag in t)
+        assert run == "version_0"
+        query = urllib.parse.urlencode({"run": run, "tag": tag})
+        entries = _get_json(f"http://127.0.0.1:{port}/data/plugin/text/text?{query}")
+        assert entries[0]["step"] == 10
+        assert "reached step 10" in entries[0]["text"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# -- distributed --------------------------------------------------------------------------------
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, warnings
+    import numpy as np, torch
+    from torch import nn
+    import lightning.pytorch as L
+    from mlcheck import MLCheckWarning
+    from mlcheck.checks.base import default_checks
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Net(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        def forward(self, x):
+            return self.net(x)
+        def training_step(self, batch, i):
+            x, y = batch
+            return nn.functional.cross_entropy(self(x), y)
+        def validation_step(self, batch, i):
+            x, y = batch
+            self.log("val_loss", nn.functional.cross_entropy(self(x), y), sync_dist=True)
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+    if __name__ == "__main__":
+        out = sys.argv[1]
+        from sklearn.datasets import load_digits
+        x, y = load_digits(return_X_y=True)
+        x = torch.tensor(x / 16, dtype=torch.float32); y = torch.tensor(y)
+        train = torch.utils.data.TensorDataset(x[:1200], y[:1200])
+        # validation rows 1200.. with 16 training rows at odd positions at the end: the
+        # DistributedSampler puts them all in rank 1's validation shard
+        val_idx = list(range(1200, 1452))
+        for fresh, dup in zip(range(1452, 1476), range(1, 49, 2)):
+            val_idx += [fresh, dup]
+        val = torch.utils.data.TensorDataset(x[val_idx], y[val_idx])
+        L.seed_everything(0, verbose=False)
+        cb = MLCheckCallback(overfit_batch=False, every_n_steps=5, log_dir=os.path.join(out, "logs"))
+        trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, max_epochs=2,
+                            enable_progress_bar=False, enable_model_summary=False, logger=False,
+                            enable_checkpointing=False, default_root_dir=out, callbacks=[cb])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(Net(), torch.utils.data.DataLoader(train, batch_size=32, shuffle=True),
+                        torch.utils.data.DataLoader(val, batch_size=32))
+        rank = trainer.global_rank
+        with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+            json.dump({
+                "findings": [x.check for x in cb.findings],
+                "warnings": sum(issubclass(w.category, MLCheckWarning) for w in caught),
+                "steps": trainer.global_step,
+            }, f)
+    """
+)
+
+
+@pytest.mark.slow
+def test_ddp_two_gloo_processes_only_rank_zero_writes_and_warns(tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT)
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), PYTHONWARNINGS="ignore")
+    env.pop("LOCAL_RANK", None)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["steps"] == r1["steps"] > 0
+    # the duplicated rows live in rank 1's shard of the validation data and in both ranks'
+    # training shards: only gathering every rank's batches lets rank zero see the overlap
+    assert "train-val-overlap" in r0["findings"]
+    assert r0["warnings"] >= 1
+    assert r1["findings"] == [] and r1["warnings"] == 0
+    lines = (tmp_path / "logs" / "findings.jsonl").read_text().splitlines()
+    checks = [json.loads(line)["check"] for line in lines]
+    assert checks == r0["findings"]  # written once, by rank zero
