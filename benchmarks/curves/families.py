@@ -280,7 +280,42 @@ def healthy_spiky(rng) -> Run:
     return Run("isolated-spikes", None, loss, info=info)
 
 
+def healthy_hard_task(rng) -> Run:
+    """A hard problem: the loss falls 15-40% and levels off at a high irreducible level."""
+    n = _length(rng)
+    l0, info = _scale(rng)
+    t = np.arange(n)
+    fall = rng.uniform(0.15, 0.4)
+    clean = l0 * (1 - fall * (1 - np.exp(-t / (n * rng.uniform(0.05, 0.3)))))
+    return Run("hard-task", None, _noise(rng, clean), info=info)
+
+
+def healthy_adam_high_ratio(rng) -> Run:
+    """Adam at a high but working learning rate: log10 update ratio -1.5..-0.8, loss improves."""
+    n = _length(rng, 200, 2000)
+    l0, info = _scale(rng)
+    r = np.full(n, np.nan)
+    every = int(rng.choice([1, 10, 25]))
+    base = rng.uniform(-1.5, -0.8)
+    r[::every] = 10 ** (base - 0.5 * np.arange(n)[::every] / n + rng.normal(0, 0.15, n)[::every])
+    return Run("adam-high-ratio", None, _noise(rng, _decay(rng, np.arange(n), l0)),
+               lr=np.full(n, 3e-3), update_ratio=r, info=info)
+
+
+def healthy_finetune(rng) -> Run:
+    """Fine-tuning a pretrained model: the loss starts low for its task and falls further."""
+    n = _length(rng, 200, 2000)
+    c = int(rng.choice([2, 10, 100]))
+    l0 = math.log(c) * rng.uniform(0.1, 0.4)
+    info = {"task": "classification", "num_classes": c}
+    clean = _decay(rng, np.arange(n), l0)
+    ratio = np.full(n, np.nan)
+    ratio[::10] = 10 ** rng.uniform(-5.0, -4.0, n)[::10]  # lr 1e-5 on weights ~0.05
+    return Run("finetune", None, _noise(rng, clean), lr=np.full(n, 1e-5), update_ratio=ratio, info=info)
+
+
 HEALTHY: list[Callable] = [
+    healthy_hard_task, healthy_adam_high_ratio, healthy_finetune,
     healthy_converged, healthy_noisy, healthy_slow_start, healthy_short, healthy_update_ratio,
     healthy_with_val, healthy_epoch_only, healthy_dropout, healthy_easy, healthy_val_plateau,
     healthy_spiky,

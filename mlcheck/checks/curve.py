@@ -92,7 +92,8 @@ def rolling_median(values: np.ndarray, k: int) -> np.ndarray:
     k = max(1, min(k, len(v)))
     if k == 1:
         return v.copy()
-    return np.median(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)
+    s = np.sort(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)
+    return 0.5 * (s[:, (k - 1) // 2] + s[:, k // 2])
 
 
 def rolling_mean(values: np.ndarray, k: int) -> np.ndarray:
@@ -147,9 +148,14 @@ class TrainCurve:
             return run.train_loss, "step"
         return run.epoch_train_loss, "epoch"
 
-    def initial_level(self, series: Series, curve: Curve, unit: str) -> float:
+    def initial_level(self, series: Series, unit: str, curve: Curve | None = None) -> float:
+        """The loss level at the start: the median of the first 10 steps (or the first epoch).
+        Cheap once known; call it on every step so it is taken before buckets merge."""
         if self.initial is not None:
             return self.initial
+        curve = curve or Curve.of(series, final=True)
+        if curve is None:
+            return math.nan
         k = 1 if unit == "epoch" else curve.window(_INITIAL_POINTS)
         level = float(np.median(curve.mean[:k]))
         if unit == "epoch" or (series.width == 1 and len(curve) >= _INITIAL_POINTS):

@@ -44,6 +44,8 @@ class TrainValGap(Check):
             Default 3: Lightning's EarlyStopping default.
         z: the rise must exceed z x the noise of one epoch's validation loss. Default 3.0.
         min_rise: the rise must exceed this fraction of the best validation loss. Default 0.05.
+        min_rise_range: and this fraction of how far the validation loss fell from its first
+            epoch to its best. Default 0.02: on easy data a rise from 1e-5 to 1e-4 is noise.
         trend_z: the epochs since the best must also show a rising trend, a line fit whose
             rise exceeds this many standard errors. Default 2.0 (two-sided 95%).
     """
@@ -53,8 +55,9 @@ class TrainValGap(Check):
     severity = Severity.WARNING
 
     def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
-                 trend_z: float = 2.0) -> None:
+                 trend_z: float = 2.0, min_rise_range: float = 0.02) -> None:
         self.patience = patience
+        self.min_rise_range = min_rise_range
         self.trend_z = trend_z
         self.z = z
         self.min_rise = min_rise
@@ -85,7 +88,9 @@ class TrainValGap(Check):
             sigma = max(sigma, noise(val[i:]))
         best, recent = float(earlier[i]), float(means[-1])
         rise = recent - best
-        if rise <= self.z * sigma or rise <= self.min_rise * abs(best):
+        came_down = float(val[0]) - best  # how far validation improved before turning
+        needed = max(self.z * sigma, self.min_rise * abs(best), self.min_rise_range * came_down)
+        if rise <= needed:
             return []
         if float(np.min(val[-p:])) <= best:
             return []  # one of the recent epochs is as good as the best: not a lasting rise

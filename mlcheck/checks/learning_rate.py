@@ -76,6 +76,8 @@ class LRTooHigh(Check):
             of its initial value. Default 0.3: heavy-tailed batch noise also spikes, so the
             loss must also be stuck near its start.
         min_steps: least steps before spikes are judged. Default 400.
+        min_ratio_steps: least steps before the update ratio is judged. Default 200: early
+            updates are large against freshly initialised weights.
     """
 
     id = "lr-too-high"
@@ -85,8 +87,9 @@ class LRTooHigh(Check):
     def __init__(self, max_log_ratio: float = -1.0, extreme_log_ratio: float = 0.0,
                  recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
                  spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
-                 min_steps: int = 400) -> None:
+                 min_steps: int = 400, min_ratio_steps: int = 200) -> None:
         self.min_steps = min_steps
+        self.min_ratio_steps = min_ratio_steps
         self.max_log_ratio = max_log_ratio
         self.extreme_log_ratio = extreme_log_ratio
         self.recent_fraction = recent_fraction
@@ -102,12 +105,18 @@ class LRTooHigh(Check):
         self._throttle = Throttle()
         self._fired = False
 
+    def state_dict(self) -> dict:
+        return {"initial": self._train.initial, "fired": self._fired}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train.initial = state.get("initial")
+        self._fired = state.get("fired", False)
+
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if self._fired:
             return ()
-        curve = Curve.of(run.train_loss)
-        if curve is not None:
-            self._train.initial_level(run.train_loss, curve, "step")
+        if run.train_loss.finite_count:
+            self._train.initial_level(run.train_loss, "step")
         if not self._throttle.due(run.train_loss.finite_count + run.update_ratio.finite_count):
             return ()
         return self._judge(run)
@@ -133,8 +142,8 @@ class LRTooHigh(Check):
         if recent is None:
             return []
         ratio, x0, x1, count = recent
-        if ratio <= self.max_log_ratio:
-            return []
+        if ratio <= self.max_log_ratio or x1 < self.min_ratio_steps:
+            return []  # Adam's first steps are large against small initial weights
         drop, se, level = _loss_window(run, x0, x1)
         progressing = math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level)
         if ratio <= self.extreme_log_ratio and progressing:
@@ -174,7 +183,7 @@ class LRTooHigh(Check):
         drop, se, level = _loss_window(run, x0, float(c.x[-1]))
         if not math.isfinite(drop) or (drop > 3.0 * se and drop > 0.02 * abs(level)):
             return []
-        initial = self._train.initial_level(run.train_loss, c, "step")
+        initial = self._train.initial_level(run.train_loss, "step", c)
         if initial > 0 and (initial - level) >= self.max_progress * initial:
             return []
         return [self.finding(
@@ -248,14 +257,20 @@ class LRTooLow(Check):
         self._throttle = Throttle()
         self._fired = False
 
+    def state_dict(self) -> dict:
+        return {"initial": self._train.initial, "fired": self._fired}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train.initial = state.get("initial")
+        self._fired = state.get("fired", False)
+
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if self._fired:
             return ()
         series, unit = self._train.pick(run)
-        curve = Curve.of(series)
-        if curve is None or unit != "step":
+        if unit != "step" or not series.finite_count:
             return ()
-        self._train.initial_level(series, curve, unit)
+        self._train.initial_level(series, unit)
         if not self._throttle.due(series.finite_count + run.update_ratio.finite_count):
             return ()
         return self._judge(run, final=False)
@@ -280,7 +295,7 @@ class LRTooLow(Check):
         c = Curve.of(series, final=True)
         if c is None or len(c) < 6:
             return []
-        initial = self._train.initial_level(series, c, unit)
+        initial = self._train.initial_level(series, unit, c)
         level = float(np.median(c.mean[-max(3, len(c) // 10):]))
         fell = (initial - level) / initial if initial > 0 else math.nan
         if not (math.isfinite(fell) and fell < self.max_drop):
@@ -389,8 +404,11 @@ class LRSchedule(Check):
 
     def reset(self) -> None:
         self._done: set[str] = set()
+        self._throttle = Throttle(min_gap=4)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
+        if not (run.lr.nonfinite and "invalid" not in self._done) and not self._throttle.due(run.lr.total):
+            return ()
         return self._judge(run, final=False)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:

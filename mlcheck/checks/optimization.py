@@ -116,8 +116,10 @@ class LossDivergence(Check):
     """The training loss climbed far above its best and stays there.
 
     What it does:
-        Compares the median of the most recent buckets of the training loss with the lowest
-        such median earlier in the run. It fires when the loss has risen above its best by
+        Compares the median of the most recent buckets of the training loss with its best
+        earlier level (the lowest median of as many consecutive buckets; for epoch losses,
+        which already average many steps, the lowest epoch). It fires when the loss has risen
+        above its best by
         more than all of: (`factor` - 1) x |best|, `range_fraction` of the way back to the
         initial loss, and `z` times the measured noise of the curve, and the rise has lasted
         for `persist_fraction` of the run (at least 10 steps or 3 epochs). A noisy but
@@ -139,7 +141,8 @@ class LossDivergence(Check):
         range_fraction: the fraction of the way back to the initial loss the loss must climb.
             Default 0.25, so a loss that is tiny at its best needs a real climb.
         z: the rise must exceed z x the noise of a bucket mean. Default 3.0 (three sigma).
-        persist_fraction: the share of the buckets the rise must persist over. Default 0.05.
+        persist_fraction: the share of the buckets the rise must persist over. Default 0.05:
+            a twentieth of the run, so a short burst of bad batches does not count.
     """
 
     id = "loss-divergence"
@@ -156,20 +159,25 @@ class LossDivergence(Check):
 
     def reset(self) -> None:
         self._train = TrainCurve()
-        self._throttle = Throttle(min_gap=4)
+        self._throttle = Throttle()
         self._fired = False
+
+    def state_dict(self) -> dict:
+        return {"initial": self._train.initial, "fired": self._fired}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train.initial = state.get("initial")
+        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         if unit != "step" or self._fired:
             return ()
-        curve = Curve.of(series)
-        if curve is None:
-            return ()
-        initial = self._train.initial_level(series, curve, unit)
+        initial = self._train.initial_level(series, unit)
         if not self._throttle.due(series.finite_count):
             return ()
-        return self._judge(run, curve, initial, unit)
+        curve = Curve.of(series)
+        return () if curve is None else self._judge(run, curve, initial, unit)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
@@ -178,14 +186,14 @@ class LossDivergence(Check):
         curve = Curve.of(series, final=True)
         if curve is None:
             return ()
-        return self._judge(run, curve, self._train.initial_level(series, curve, unit), unit)
+        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         curve = Curve.of(series, final=True)
         if curve is None or self._fired:
             return ()
-        return self._judge(run, curve, self._train.initial_level(series, curve, unit), unit)
+        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit)
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         b = len(c)
@@ -289,17 +297,22 @@ class LossPlateau(Check):
         self._throttle = Throttle()
         self._fired = False
 
+    def state_dict(self) -> dict:
+        return {"initial": self._train.initial, "fired": self._fired}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train.initial = state.get("initial")
+        self._fired = state.get("fired", False)
+
     def on_step(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         if unit != "step" or self._fired:
             return ()
-        curve = Curve.of(series)
-        if curve is None:
-            return ()
-        initial = self._train.initial_level(series, curve, unit)
+        initial = self._train.initial_level(series, unit)
         if not self._throttle.due(series.finite_count):
             return ()
-        return self._judge(run, curve, initial, unit, final=False)
+        curve = Curve.of(series)
+        return () if curve is None else self._judge(run, curve, initial, unit, final=False)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
@@ -308,7 +321,7 @@ class LossPlateau(Check):
         curve = Curve.of(series, final=True)
         if curve is None:
             return ()
-        initial = self._train.initial_level(series, curve, unit)
+        initial = self._train.initial_level(series, unit, curve)
         return self._judge(run, curve, initial, unit, final=False)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
@@ -316,7 +329,7 @@ class LossPlateau(Check):
         curve = Curve.of(series, final=True)
         if curve is None or self._fired:
             return ()
-        initial = self._train.initial_level(series, curve, unit)
+        initial = self._train.initial_level(series, unit, curve)
         return self._judge(run, curve, initial, unit, final=True)
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool) -> list[Finding]:
