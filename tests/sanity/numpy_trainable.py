@@ -42,13 +42,15 @@ class NumpyTrainable(Trainable):
         return copy.deepcopy(self)
 
     def forward(self, batch):
-        return batch[0] @ self.w + self.b
+        with np.errstate(all="ignore"):  # non-finite data are a finding, not a crash
+            return batch[0] @ self.w + self.b
 
     def _probs(self, batch):
-        z = self.forward(batch)
-        z = z - z.max(1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(1, keepdims=True)
+        with np.errstate(all="ignore"):
+            z = self.forward(batch)
+            z = z - z.max(1, keepdims=True)
+            p = np.exp(z)
+            return p / p.sum(1, keepdims=True)
 
     def loss(self, batch):
         p = self._probs(batch)
