@@ -144,7 +144,8 @@ class SuspiciousVal(Check):
                 f"Validation {name} is near perfect ({val[e] / scale:.3g}) while training {name} is "
                 f"only {train[e] / scale:.3g}: the validation data looks leaked or far easier.",
                 evidence={f"val_{name}": sig(val[e] / scale), f"train_{name}": sig(train[e] / scale),
-                          "epochs": recent, "mean_gap": sig(float(np.mean([val[k] - train[k] for k in recent])) / scale)},
+                          "epochs": recent,
+                          "mean_gap": sig(float(np.mean([val[k] - train[k] for k in recent])) / scale)},
                 hint=("Check the split for duplicates (train-val-overlap) and that validation labels "
                       "do not leak into the inputs."),
                 step=run.step,
