@@ -239,9 +239,12 @@ class Monitor:
         epoch: int | None = None,
         index: int = 0,
         input_kind: str | None = None,
+        checks: Iterable[str] | None = None,
     ) -> list[Finding]:
         """Records a (sampled) batch of inputs and targets, as numpy arrays or anything
-        `np.asarray` accepts. Adapters call this every `every_n_steps` and for the first batches."""
+        `np.asarray` accepts. Adapters call this every `every_n_steps` and for the first batches.
+        `checks` limits the batch to those check ids (e.g. the cheap ones that must see every
+        batch, such as `train-val-overlap`); default None: every check."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         batch = BatchObservation(
@@ -253,7 +256,7 @@ class Monitor:
             index=index,
             input_kind=input_kind,
         )
-        return self._dispatch("on_batch", batch)
+        return self._dispatch("on_batch", batch, only=None if checks is None else set(checks))
 
     def report(self, finding: Finding) -> bool:
         """Hands a finding made outside the hooks (e.g. the callbacks' overfit-a-batch) to the
@@ -309,9 +312,11 @@ class Monitor:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _dispatch(self, hook: str, *args: Any) -> list[Finding]:
+    def _dispatch(self, hook: str, *args: Any, only: set[str] | None = None) -> list[Finding]:
         new: list[Finding] = []
         for check in self._hooks[hook]:
+            if only is not None and check.id not in only:
+                continue
             try:
                 found = getattr(check, hook)(*args, self.run) if args else getattr(check, hook)(self.run)
                 found = list(found or ())
