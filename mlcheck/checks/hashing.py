@@ -90,7 +90,7 @@ def constant_rows(samples: np.ndarray) -> np.ndarray:
     flat = x.reshape(len(x), -1)
     if flat.shape[1] == 0:
         return np.ones(len(x), dtype=bool)
-    return flat.min(axis=1) == flat.max(axis=1)
+    return (flat == flat[:, :1]).all(axis=1)  # NaN != NaN: rows with NaN are not constant
 
 
 def _in_sorted(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
