@@ -125,34 +125,42 @@ def _decode(
     if not len(starts):
         return
     arr = np.frombuffer(buf, dtype=np.uint8)
-    ok, steps, tag_at, tag_len, values = _decode_simple(arr, starts, lengths)
+    ok, steps, tag_at, tag_len, values = _decode_scalars(arr, starts, lengths)
     fast = np.flatnonzero(ok)
     slow = np.flatnonzero(~ok)
+    if len(slow):  # first: it learns each tag's plugin from the metadata events
+        _decode_slow(buf, starts[slow], lengths[slow], base, path, collector)
     if len(fast):
         _collect_fast(arr, fast, steps, tag_at, tag_len, values, collector)
-    if len(slow):
-        _decode_slow(buf, starts[slow], lengths[slow], base, path, collector)
 
 
-def _varint(arr: np.ndarray, at: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decodes a varint at each offset (vectorised). Returns (value, byte count); rows where it
-    is longer than 9 bytes are cleared from `ok`."""
+def _varint(arr: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decodes a varint at each offset (vectorised). Returns (value, byte count); the count is
+    0 where the varint is longer than 9 bytes (a negative step: left to the slow path)."""
     value = np.zeros(len(at), dtype=np.int64)
     count = np.zeros(len(at), dtype=np.int64)
-    more = ok.copy()
+    more = np.ones(len(at), dtype=bool)
     for k in range(9):
         b = np.take(arr, at + k, mode="clip").astype(np.int64)
         value |= np.where(more, (b & 0x7F) << (7 * k), 0)
         count += more
         more &= b >= 0x80
-    ok &= ~more
+        if not more.any():
+            break
+    count[more] = 0
     return value, count
 
 
-def _decode_simple(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
-    """Vectorised decoding of records laid out as legacy scalar events:
-    09 <wall_time f64> [10 <step varint>] 2a <len> 0a <len> 0a <tag len> <tag> 15 <value f32>.
-    Returns (ok, steps, tag offsets, tag lengths, values); rows not ok go to the slow path."""
+def _decode_scalars(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+    """Vectorised decoding of records laid out as scalar events with one value:
+
+        09 <wall_time f64> [10 <step varint>] 2a <len> 0a <len> 0a <tag len> <tag> VALUE
+        VALUE = 15 <f32>                                     legacy simple_value
+              | 42 <len> 08 <dtype> [12 00] 22|2a <n> <v>    TF2 0-d tensor, float (n=4) or
+                                                             double (n=8), tensor_content or *_val
+
+    Returns (ok, steps, tag offsets, tag lengths, values); rows not ok go to the slow path
+    (metadata, other events, anything laid out differently)."""
 
     def at(i: np.ndarray) -> np.ndarray:
         return np.take(arr, i, mode="clip")
@@ -161,7 +169,7 @@ def _decode_simple(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     ok = (lengths >= 20) & (at(starts) == 0x09)
     p = starts + 9
     has_step = at(p) == 0x10
-    step, nstep = _varint(arr, p + 1, ok & has_step)
+    step, nstep = _varint(arr, p + 1)
     step = np.where(has_step, step, 0)
     ok &= ~has_step | (nstep > 0)
     q = p + np.where(has_step, 1 + nstep, 0)
@@ -172,31 +180,68 @@ def _decode_simple(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     ok &= (at(r) == 0x0A) & (value_len < 0x80) & (r + 2 + value_len == end)
     t = r + 2
     tag_len = at(t + 1).astype(np.int64)
+    ok &= (at(t) == 0x0A) & (tag_len < 0x80)
     u = t + 2 + tag_len
-    ok &= (at(t) == 0x0A) & (tag_len < 0x80) & (at(u) == 0x15) & (u + 5 == end)
-    raw = np.zeros(len(starts), dtype=np.uint32)
-    for j in range(4):
-        raw |= at(u + 1 + j).astype(np.uint32) << np.uint32(8 * j)
-    return ok, step, t + 2, tag_len, raw.view(np.float32)
+
+    values = np.full(len(starts), np.nan)
+    legacy = ok & (at(u) == 0x15) & (u + 5 == end)
+    values[legacy] = _gather(arr, u[legacy] + 1, 4).view(np.float32).reshape(-1)
+    rest = np.flatnonzero(ok & ~legacy)
+    ok &= legacy
+    if len(rest):
+        good, number = _tensor_values(arr, u[rest], end[rest])
+        ok[rest[good]] = True
+        values[rest[good]] = number[good]
+    return ok, step, t + 2, tag_len, values
+
+
+def _gather(arr: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """`width` little-endian bytes at each offset, as (n,) rows of a (n, width) byte array."""
+    return np.ascontiguousarray(np.take(arr, at[:, None] + np.arange(width), mode="clip"))
+
+
+def _tensor_values(arr: np.ndarray, u: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TF2 scalars: Value.tensor (field 8) holding dtype 1 (float) or 2 (double), an empty
+    shape, and 4 or 8 bytes of value in tensor_content or float_val/double_val (packed)."""
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return np.take(arr, i, mode="clip").astype(np.int64)
+
+    dtype = at(u + 3)
+    shape = np.where((at(u + 4) == 0x12) & (at(u + 5) == 0x00), 2, 0)
+    v = u + 4 + shape
+    width = np.where(dtype == 1, 4, 8)
+    field = at(v)
+    good = (
+        (at(u) == 0x42) & (at(u + 2) == 0x08) & ((dtype == 1) | (dtype == 2))
+        & (at(u + 1) == 4 + shape + width)
+        & ((field == 0x22) | ((dtype == 1) & (field == 0x2A)) | ((dtype == 2) & (field == 0x32)))
+        & (at(v + 1) == width) & (v + 2 + width == end)
+    )
+    values = np.full(len(u), np.nan)
+    single = good & (width == 4)
+    double = good & (width == 8)
+    values[single] = _gather(arr, v[single] + 2, 4).view(np.float32).reshape(-1)
+    values[double] = _gather(arr, v[double] + 2, 8).view(np.float64).reshape(-1)
+    return good, values
 
 
 def _collect_fast(arr, rows, steps, tag_at, tag_len, values, collector: _Collector) -> None:
     steps, tag_at, tag_len, values = steps[rows], tag_at[rows], tag_len[rows], values[rows]
     for length in np.unique(tag_len):
-        sel = np.flatnonzero(tag_len == length)
         length = int(length)
-        if length == 0:
-            names = np.zeros(len(sel), dtype="S1")
-        else:
-            idx = tag_at[sel][:, None] + np.arange(length)
-            names = arr[idx].view(f"S{length}").reshape(-1)
-        uniq, inverse = np.unique(names, return_inverse=True)
-        for k, name in enumerate(uniq):
-            pick = sel[inverse == k] if len(uniq) > 1 else sel
-            tag = bytes(name).decode("utf-8", "replace")
-            if collector.plugin.get(tag, "scalars") != "scalars":
-                continue
-            collector.add(tag, steps[pick], values[pick])
+        left = np.flatnonzero(tag_len == length)
+        raw = np.take(arr, tag_at[left][:, None] + np.arange(max(length, 1)), mode="clip")
+        names = np.ascontiguousarray(raw).view(f"S{max(length, 1)}").reshape(-1)
+        # a chunk holds few distinct tags: split off one tag at a time by comparing rows
+        while len(left):
+            same = names == names[0]
+            pick = left[same]
+            first = int(tag_at[pick[0]])
+            tag = arr[first : first + length].tobytes().decode("utf-8", "replace")
+            if collector.plugin.get(tag, "scalars") == "scalars":
+                collector.add(tag, steps[pick], values[pick])
+            left, names = left[~same], names[~same]
 
 
 # DataType enum values of tensorflow/core/framework/types.proto
