@@ -89,12 +89,25 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     epoch_curve = log.scalars[epoch_tag] if epoch_tag else None
     n_epochs = _epoch_count(log, roles, epoch_curve)
 
+    # steps where curves known to be per epoch were logged (Lightning logs every epoch-level
+    # value at the epoch's last step)
+    known = [log.scalars[t].steps for t, r in roles.items()
+             if r.role == "val_loss" or (r.level == "epoch" and r.role != "ignore")]
+    epoch_steps = np.unique(np.concatenate(known)) if known else None
+
     def per_epoch(tag: str, role: Role) -> bool:
         if by_epoch_x or role.level == "epoch":
             return True
         if role.level == "step":
             return False
-        return n_epochs is not None and len(log.scalars[tag]) <= _PER_EPOCH_MAX * n_epochs + 1
+        curve = log.scalars[tag]
+        if epoch_curve is not None:
+            epochs = _lookup(epoch_curve, curve.steps)
+            if len(np.unique(epochs)) < len(epochs):
+                return False  # two points in one epoch
+            if epoch_steps is not None:
+                return bool(np.isin(curve.steps, epoch_steps).all())
+        return n_epochs is not None and len(curve) <= _PER_EPOCH_MAX * n_epochs + 1
 
     # resolve the level of names that do not state it
     resolved: dict[str, Role] = {}

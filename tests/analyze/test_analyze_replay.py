@@ -207,3 +207,16 @@ def test_validation_against_the_step_without_an_epoch_scalar(tmp_path):
     probe = Probe()
     mlcheck.analyze(tmp_path, checks=[probe])
     assert [(r["epoch"], r["step"], r["steps_seen"]) for r in probe.epochs] == [(0, 29, 30), (1, 59, 60), (2, 89, 90)]
+
+
+def test_loss_logged_rarely_per_step_stays_per_step(tmp_path):
+    # Lightning self.log("train_loss") with log_every_n_steps=50 and 100 steps per epoch: two
+    # points per epoch, which a count alone could take for per-epoch values
+    events = []
+    for e in range(4):
+        for s in (100 * e + 49, 100 * e + 99):
+            events += [scalar_event(s, "epoch", float(e)), scalar_event(s, "train_loss", 2.0 - 0.01 * s)]
+        events.append(scalar_event(100 * e + 99, "val_loss", 2.0 - 0.2 * e))
+    write_with_writer(tmp_path, events)
+    (run,) = mlcheck.analyze(tmp_path, checks=[Probe()]).runs
+    assert run.series == {"train_loss": "train_loss", "val_loss": "val_loss"}
