@@ -1,0 +1,214 @@
+"""The Lightning side of the fault suite: one configurable LightningModule and its training.
+
+Written the way a user writes a small Lightning program (a `net` Sequential, a `loss_fn` module,
+`self.log("train_loss")`/`self.log("val_loss")`), so that mlcheck sees what it would see in the
+wild. Imports torch and Lightning: only the worker processes of `run_faults.py` load this.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+try:
+    import lightning.pytorch as L
+    from lightning.pytorch.callbacks import Callback, EarlyStopping
+except ImportError:  # pragma: no cover - only pytorch_lightning installed
+    import pytorch_lightning as L  # type: ignore[no-redef]
+    from pytorch_lightning.callbacks import Callback, EarlyStopping  # type: ignore[no-redef]
+
+from faults.data import Data
+
+
+def build_net(cfg: dict[str, Any], in_features: int, out_features: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in cfg["hidden"]:
+        layers.append(nn.Linear(width, h))
+        if cfg["batchnorm"]:
+            layers.append(nn.BatchNorm1d(h))
+        if cfg["activation"] == "relu":
+            layers.append(nn.ReLU())
+        if cfg["dropout"]:
+            layers.append(nn.Dropout(cfg["dropout"]))
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    if cfg["output_activation"] == "softmax":
+        layers.append(nn.Softmax(dim=-1))
+    net = nn.Sequential(*layers)
+    if cfg["init"] == "zeros":
+        for m in net.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+    return net
+
+
+class Classifier(L.LightningModule):
+    def __init__(self, cfg: dict[str, Any], in_features: int, num_classes: int, task: str,
+                 steps_per_epoch: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.task = task
+        self.steps_per_epoch = steps_per_epoch
+        self.net = build_net(cfg, in_features, num_classes if task == "classification" else 1)
+        self.loss_fn = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out if self.task == "classification" else out.squeeze(-1)
+
+    def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        out = self(x)
+        return self.loss_fn(out, y), out
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        if self.cfg["l2"]:
+            penalty = sum((m.weight ** 2).sum() for m in self.net if isinstance(m, nn.Linear))
+            loss = loss + self.cfg["l2"] * penalty
+        self.log("train_loss", loss, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        loss, out = self._loss(batch)
+        self.log("val_loss", loss, on_epoch=True)
+        if self.task == "classification":
+            self.log("val_acc", (out.argmax(-1) == batch[1]).float().mean(), on_epoch=True)
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.cfg
+        params = self.net[-1].parameters() if cfg["frozen"] else self.parameters()
+        if cfg["optimizer"] == "sgd":
+            opt = torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"])
+        elif cfg["optimizer"] == "adamw":
+            opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        else:
+            opt = torch.optim.Adam(params, lr=cfg["lr"])
+        total = cfg["epochs"] * self.steps_per_epoch
+        schedule = cfg["schedule"]
+        if schedule is None:
+            return opt
+        if schedule == "step":
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4 * self.steps_per_epoch,
+                                                    gamma=0.1)
+        elif schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        elif schedule == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=total)
+        elif schedule == "warmup":
+            warm = max(1, total // 10)
+
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        else:
+            raise ValueError(f"unknown schedule {schedule!r}")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def loaders(data: Data, batch_size: int) -> tuple[DataLoader, DataLoader]:
+    train = TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
+    val = TensorDataset(torch.from_numpy(data.x_val), torch.from_numpy(data.y_val))
+    return (
+        DataLoader(train, batch_size=batch_size, shuffle=data.shuffle),
+        DataLoader(val, batch_size=256),
+    )
+
+
+class StepRecorder(Callback):
+    """Notes the global step at which each mlcheck finding first appeared (placed after the
+    mlcheck callback, so it sees findings raised in the same hook)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.seen = 0
+        self.observed: list[int] = []
+        self.steps = 0
+
+    def _note(self, trainer: Any) -> None:
+        self.steps = int(trainer.global_step)
+        findings = getattr(self.source, "findings", None) or []
+        while self.seen < len(findings):
+            self.observed.append(self.steps)
+            self.seen += 1
+
+    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+        self._note(trainer)
+
+    def on_validation_epoch_end(self, trainer: Any, *args: Any) -> None:
+        self._note(trainer)
+
+    def on_train_epoch_end(self, trainer: Any, *args: Any) -> None:
+        self._note(trainer)
+
+    def on_train_end(self, trainer: Any, *args: Any) -> None:
+        self._note(trainer)
+
+
+def divergence_threshold(data: Data) -> float:
+    """The safety net's divergence threshold on val_loss: 3x the loss of an uninformed guess
+    (ln C for C classes; the target variance, 1 after standardising, for regression)."""
+    return 3 * (math.log(data.num_classes) if data.task == "classification" else 1.0)
+
+
+def build(cfg: dict[str, Any], data: Data, seed: int) -> tuple[Classifier, DataLoader, DataLoader]:
+    L.seed_everything(seed, verbose=False)
+    train, val = loaders(data, cfg["batch_size"])
+    model = Classifier(cfg, data.x_train.shape[1], data.num_classes, data.task, len(train))
+    return model, train, val
+
+
+def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
+          make_callback: Any = None) -> dict[str, Any]:
+    """Trains once. `mode`: "mlcheck" (make_callback() added), "safety_net" (EarlyStopping with
+    check_finite and divergence_threshold) or "plain". Returns the raw outcome."""
+    model, train_loader, val_loader = build(cfg, data, seed)
+    total = cfg["epochs"] * len(train_loader)
+    callbacks: list[Any] = []
+    net = cb = None
+    if mode == "mlcheck":
+        cb = make_callback()
+        callbacks.append(cb)
+    elif mode == "safety_net":
+        net = EarlyStopping(monitor="val_loss", mode="min", patience=5, check_finite=True,
+                            divergence_threshold=divergence_threshold(data))
+        callbacks.append(net)
+    recorder = StepRecorder(cb)
+    callbacks.append(recorder)
+    trainer = L.Trainer(
+        max_epochs=cfg["epochs"], accelerator="cpu", devices=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=callbacks, default_root_dir=workdir, deterministic=False,
+    )
+    trainer.fit(model, train_loader, val_loader)
+    out: dict[str, Any] = {
+        "total_steps": total,
+        "steps_run": int(trainer.global_step),
+        "findings": list(getattr(cb, "findings", []) or []),
+        "observed_steps": recorder.observed,
+        "final": {k: float(v) for k, v in trainer.callback_metrics.items()
+                  if k in ("val_loss", "val_acc", "train_loss_epoch")},
+    }
+    if net is not None:
+        reason = getattr(net, "stopping_reason", None)
+        reason_name = getattr(reason, "name", str(reason))
+        if net.stopped_epoch or (reason is not None and reason_name != "NOT_STOPPED"):
+            kind = {"NON_FINITE_METRIC": "nonfinite", "DIVERGENCE_THRESHOLD": "divergence",
+                    "PATIENCE_EXHAUSTED": "patience"}.get(reason_name, reason_name.lower())
+            out["stopped"] = {"reason": kind, "step": int(trainer.global_step)}
+    return out
+
+
+def sanity_target(cfg: dict[str, Any], data: Data, seed: int) -> dict[str, Any]:
+    """What `mlcheck.sanity` is given for this program: the module and its loaders."""
+    model, train_loader, val_loader = build(cfg, data, seed)
+    return {"model": model, "train_data": train_loader, "val_data": val_loader}
