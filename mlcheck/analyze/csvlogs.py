@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlcheck.analyze.events import Scalars, _sorted_unique
+from mlcheck.analyze.events import Scalars, sorted_scalars
 
 DELIMITERS = ",;\t|"
 
@@ -107,7 +107,7 @@ def read_csv_log(
         present = has[column] & ~np.isnan(x)
         if not present.any():
             continue
-        out[column] = _sorted_unique(x[present].astype(np.int64), values[present])
+        out[column] = sorted_scalars(x[present].astype(np.int64), values[present])
     return fmt, out, columns
 
 

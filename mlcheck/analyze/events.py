@@ -59,11 +59,12 @@ class _Collector:
         for tag, parts in self.parts.items():
             steps = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
             values = np.concatenate([p[1] for p in parts]).astype(np.float64, copy=False)
-            out[tag] = _sorted_unique(steps, values)
+            out[tag] = sorted_scalars(steps, values)
         return out
 
 
-def _sorted_unique(steps: np.ndarray, values: np.ndarray) -> Scalars:
+def sorted_scalars(steps: np.ndarray, values: np.ndarray) -> Scalars:
+    """Scalars sorted by step, one value per step (the last logged wins)."""
     if len(steps) > 1 and not np.all(steps[1:] > steps[:-1]):
         order = np.argsort(steps, kind="stable")
         steps, values = steps[order], values[order]
