@@ -47,7 +47,8 @@ class LRTooHigh(Check):
         Two signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
         (log10): its median over the recent quarter of the run above `extreme_log_ratio`
         fires on its own; above `max_log_ratio` it fires when the training loss made no
-        significant progress over the same steps. (2) Loss spikes: steps where the loss
+        significant progress over the same steps and has fallen by less than
+        `ratio_max_progress` of its initial value. (2) Loss spikes: steps where the loss
         jumps above `spike_factor` x its local median and `spike_z` x its noise, at least
         `min_spikes` separate times in the last half of the run, while the loss neither
         improves nor has fallen by `max_progress` from its initial value. A noisy run that still
@@ -78,6 +79,9 @@ class LRTooHigh(Check):
         min_steps: least steps before spikes are judged. Default 400.
         min_ratio_steps: least steps before the update ratio is judged. Default 200: early
             updates are large against freshly initialised weights.
+        ratio_max_progress: large updates count only while the loss has fallen by less than
+            this fraction of its initial value. Default 0.5: a loss that halved is working, and
+            when it is flat it has converged.
     """
 
     id = "lr-too-high"
@@ -87,7 +91,9 @@ class LRTooHigh(Check):
     def __init__(self, max_log_ratio: float = -1.0, extreme_log_ratio: float = 0.0,
                  recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
                  spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
-                 min_steps: int = 400, min_ratio_steps: int = 200) -> None:
+                 min_steps: int = 400, min_ratio_steps: int = 200,
+                 ratio_max_progress: float = 0.5) -> None:
+        self.ratio_max_progress = ratio_max_progress
         self.min_steps = min_steps
         self.min_ratio_steps = min_ratio_steps
         self.max_log_ratio = max_log_ratio
@@ -146,6 +152,9 @@ class LRTooHigh(Check):
             return []  # Adam's first steps are large against small initial weights
         drop, se, level = _loss_window(run, x0, x1)
         progressing = math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level)
+        initial = self._train.initial_level(run.train_loss, "step")
+        if math.isfinite(level) and initial > 0 and initial - level >= self.ratio_max_progress * initial:
+            progressing = True  # a loss that has come down a long way is working; flat = converged
         if ratio <= self.extreme_log_ratio and progressing:
             return []
         if ratio <= self.extreme_log_ratio and not math.isfinite(drop):
