@@ -153,6 +153,8 @@ def analyze(
             continue
         finally:
             advance(start + size - done)
+        if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
+            log.name = f"{log.name} ({log.path.name})"
         found, errors = replay_curves(curves, checks, run_name=log.name)
         runs.append(_result(log, curves, found, errors))
     if not runs:

@@ -220,3 +220,12 @@ def test_loss_logged_rarely_per_step_stays_per_step(tmp_path):
     write_with_writer(tmp_path, events)
     (run,) = mlcheck.analyze(tmp_path, checks=[Probe()]).runs
     assert run.series == {"train_loss": "train_loss", "val_loss": "val_loss"}
+
+
+def test_event_file_and_metrics_csv_in_one_folder_are_two_runs(tmp_path):
+    run = tmp_path / "lightning_logs" / "version_0"
+    write_framed(run / "events.out.tfevents.1.h", [scalar_event(s, "train_loss", 1.0) for s in range(20)])
+    (run / "metrics.csv").write_text("epoch,step,train_loss\n0,0,1.0\n0,1,0.9\n")
+    result = mlcheck.analyze(tmp_path, checks=[Probe()])
+    assert [(r.name, r.format) for r in result.runs] == [
+        ("lightning_logs/version_0", "tensorboard"), ("lightning_logs/version_0 (metrics.csv)", "lightning-csv")]
