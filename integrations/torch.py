@@ -331,8 +331,6 @@ class _TorchBase(Trainable):
             return float(self._loss_tensor(batch))
 
     def train_step(self, batch: Any) -> float:
-        if not self.optimizers:
-            raise NotImplementedError("no optimizer to take a step with")
         with _mode(self.module, True):
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
@@ -383,7 +381,9 @@ class _TorchBase(Trainable):
     def get_lr(self) -> float | None:
         if not self.optimizers:
             return None
-        return float(self.optimizers[0].param_groups[0]["lr"])
+        group = self.optimizers[0].param_groups[0]
+        # A scheduler records the configured rate as "initial_lr" (warmup may have lowered "lr").
+        return float(group.get("initial_lr", group["lr"]))
 
     def set_lr(self, lr: float) -> None:
         for opt in self.optimizers:
@@ -604,12 +604,10 @@ class TorchTrainable(_TorchBase):
     ):
         super().__init__(model, train_data, val_data, batch_size)
         self.loss_fn = loss_fn
-        if optimizer is None:
-            optimizer = torch.optim.Adam(
-                [p for p in model.parameters() if p.requires_grad], lr=1e-3
-            )
+        if optimizer is None and any(True for _ in model.parameters()):
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         self.optimizer = optimizer
-        self.optimizers = [optimizer]
+        self.optimizers = [optimizer] if optimizer is not None else []
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         x, y, _ = _split_batch(_to_device(batch, self._device()))
@@ -617,11 +615,16 @@ class TorchTrainable(_TorchBase):
         return _loss_value(self.loss_fn(out, y) if y is not None else self.loss_fn(out))
 
     def _copy(self) -> TorchTrainable:
-        module, (optimizer,) = _clone_module_and_optimizers(self.module, [self.optimizer])
+        module, optimizers = _clone_module_and_optimizers(self.module, self.optimizers)
         other = TorchTrainable.__new__(TorchTrainable)
         _TorchBase.__init__(other, module, None, None, self.batch_size)
-        other.loss_fn, other.optimizer, other.optimizers = self.loss_fn, optimizer, [optimizer]
+        other.loss_fn, other.optimizers = self.loss_fn, optimizers
+        other.optimizer = optimizers[0] if optimizers else None
         return other
+
+    @property
+    def model(self) -> nn.Module:
+        return self.module
 
     def _declared_loss(self) -> tuple[str | None, bool | None]:
         for cls, name, logits in _LOSS_CLASSES:
@@ -648,6 +651,8 @@ class LightningTrainable(_TorchBase):
         val_data: the same for validation. Default None: as for train_data.
         datamodule: a LightningDataModule; `setup("fit")` is called on it once.
         batch_size: used when the data are not already batched. Default 32.
+        optimizer: the optimizer to use instead of the trainer's or `configure_optimizers()`'s
+            (for a `configure_optimizers` that needs a trainer, e.g. OneCycleLR). Default None.
     """
 
     framework = "lightning"
@@ -659,13 +664,14 @@ class LightningTrainable(_TorchBase):
         val_data: Any = None,
         datamodule: Any = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        optimizer: torch.optim.Optimizer | None = None,
     ):
         if _is_datamodule(train_data) and datamodule is None:
             datamodule, train_data = train_data, None
         super().__init__(module, train_data, val_data, batch_size)
         self.datamodule = datamodule
         self._setup_done = False
-        self.optimizers = self._find_optimizers(module)
+        self.optimizers = [optimizer] if optimizer is not None else self._find_optimizers(module)
 
     @staticmethod
     def _find_optimizers(module: nn.Module) -> list[torch.optim.Optimizer]:
@@ -673,8 +679,15 @@ class LightningTrainable(_TorchBase):
         live = list(getattr(trainer, "optimizers", None) or []) if trainer is not None else []
         if live:
             return [getattr(o, "optimizer", o) for o in live]  # unwrap LightningOptimizer
-        with _rng_kept():
-            return _optimizers_from(module.configure_optimizers())
+        try:
+            with _rng_kept():
+                return _optimizers_from(module.configure_optimizers())
+        except Exception as error:
+            raise ValueError(
+                f"{type(module).__name__}.configure_optimizers() failed outside a Trainer "
+                f"({type(error).__name__}: {error}); pass the optimizer explicitly: "
+                "LightningTrainable(module, ..., optimizer=torch.optim.Adam(module.parameters()))"
+            ) from error
 
     def _source(self, split: str) -> Any:
         data = self._data.get(split)
@@ -723,8 +736,6 @@ class LightningTrainable(_TorchBase):
         other = LightningTrainable.__new__(LightningTrainable)
         _TorchBase.__init__(other, module, None, None, self.batch_size)
         other.datamodule, other._setup_done = self.datamodule, True
-        if not optimizers:
-            optimizers = _optimizers_from(module.configure_optimizers())
         other.optimizers = optimizers
         return other
 

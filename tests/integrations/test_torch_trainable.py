@@ -327,3 +327,24 @@ def test_manual_optimization_is_refused_clearly(digits):
     t = LightningTrainable(Manual(), train_data=digits)
     with pytest.raises(NotImplementedError, match="manual optimization"):
         t.clone().train_step(t.batches("train")[0])
+
+
+def test_configure_optimizers_that_needs_a_trainer(digits):
+    class OneCycle(LitNet):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            steps = self.trainer.estimated_stepping_batches  # needs a trainer
+            return [opt], [torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=steps)]
+
+    with pytest.raises(ValueError, match="optimizer="):
+        LightningTrainable(OneCycle(), train_data=digits)
+    module = OneCycle()
+    t = LightningTrainable(module, train_data=digits, optimizer=torch.optim.SGD(module.parameters(), lr=0.1))
+    assert t.get_lr() == 0.1 and t.clone().get_lr() == 0.1
+
+
+def test_configured_rate_is_read_before_warmup(digits):
+    model = nn.Linear(64, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01)  # lowers "lr" to 1e-3 at once
+    assert TorchTrainable(model, nn.CrossEntropyLoss(), opt, digits).get_lr() == 0.1
