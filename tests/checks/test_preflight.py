@@ -379,3 +379,38 @@ def test_steps_bound_the_work(digits):
     (finding,) = check.preflight(ctx)
     assert finding.evidence["steps"] == 30
     assert [r.steps for r in check.runs(ctx)] == [10, 30]  # a third at the configured rate, then 10x
+
+
+class TinyCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+class BagOfTokens(nn.Module):
+    """Integer token ids into an embedding (batch-dependence cannot take input gradients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(17, 16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, ids):
+        return self.fc(self.embed(ids).mean(1))
+
+
+def test_clean_cnn_and_embedding_models_pass(digits):
+    X, y = digits
+    torch.manual_seed(0)
+    cnn = TorchTrainable(TinyCNN(), nn.CrossEntropyLoss(), None, (X.reshape(-1, 1, 8, 8), y))
+    assert loud(run_checks(cnn)) == []
+    torch.manual_seed(0)
+    tokens = (X * 16).astype(np.int64)  # pixel intensities 0..16 as token ids
+    bag = TorchTrainable(BagOfTokens(), nn.CrossEntropyLoss(), None, (tokens, y))
+    found = run_checks(bag)
+    assert loud(found) == []
+    assert any(f.check == "batch-dependence" and f.severity == Severity.INFO for f in found)
