@@ -3,6 +3,8 @@ long job. See `sanity()`, and `docs/sanity.md`."""
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any, Iterable, Sequence
 
 from mlcheck.checks.base import Check
@@ -68,3 +70,14 @@ def sanity(
     if select and idle:
         result.notes.append(f"not run (they watch training and have no pre-flight part): {', '.join(idle)}")
     return result
+
+
+class _CallableModule(types.ModuleType):
+    """Importing `mlcheck.sanity.<anything>` makes the attribute `mlcheck.sanity` this module
+    instead of the function `mlcheck.sanity()`; calling the module keeps that call working."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SanityResult:
+        return sanity(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

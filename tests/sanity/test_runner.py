@@ -126,3 +126,10 @@ def test_nan_in_the_data_is_found_through_the_interface():
     x[::7, 2] = np.nan
     result = sanity(NumpyTrainable(x, y, xv, yv))
     assert "nonfinite-input" in {f.check for f in result.at_or_above("error")}
+
+
+def test_mlcheck_sanity_stays_callable_after_its_modules_are_imported():
+    import mlcheck
+    import mlcheck.sanity.runner  # noqa: F401  (rebinds the attribute mlcheck.sanity)
+
+    assert mlcheck.sanity(NumpyTrainable(*blobs()), select=["nonfinite-input"]).checks
