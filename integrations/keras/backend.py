@@ -20,6 +20,7 @@ import contextlib
 from typing import Any, Iterator
 
 import keras
+import numpy as np
 
 
 def name() -> str:
@@ -54,6 +55,28 @@ def no_grad() -> Iterator[None]:
             yield
     else:
         yield
+
+
+def to_numpy(value: Any) -> Any:
+    """A tensor (or Keras variable) as a numpy array; zero-copy for CPU torch tensors, which
+    `keras.ops.convert_to_numpy` copies (with a numpy 2 DeprecationWarning per call)."""
+    if name() == "torch":
+        import torch
+
+        value = getattr(value, "value", value)  # a Keras variable's torch tensor
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            if value.dtype in (torch.bfloat16, torch.float16):
+                value = value.float()
+            return value.cpu().numpy()
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def scalar(value: Any) -> float:
+    """A 0-d tensor as a Python float (detached first on torch, which warns otherwise)."""
+    if name() == "torch" and hasattr(value, "detach"):
+        return value.detach().item()
+    return float(value)
 
 
 def last_gradients(model: Any) -> list[Any] | None:

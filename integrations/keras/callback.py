@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
 import warnings
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Callable, Iterable, Sequence
 
 import keras
 import numpy as np
 
-from mlcheck.checks.base import Check
+from mlcheck.checks.base import Check, registry
 from mlcheck.findings import Finding, MLCheckInternalWarning
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.trainable import (
@@ -20,6 +22,7 @@ from mlcheck.integrations.keras.trainable import (
     batches_of,
     current_lr,
     first_layer_kind,
+    has_schedule,
     run_info_facts,
     to_numpy,
     unpack,
@@ -71,8 +74,8 @@ class MLCheckCallback(keras.callbacks.Callback):
             Default False.
         overfit_batch: run the `overfit-batch` check on a copy of the model at train start.
             Default True.
-        overfit_steps: optimizer steps the copy may take. Default 100: TheDeepChecker's
-            overfit test and Karpathy's recipe need a few dozen to a hundred on one batch.
+        overfit_steps: optimizer steps the copy may take. Default None: the check's own
+            budget (`OverfitBatch(steps=200)`, enough for Adam at 1e-3 to memorise 16 samples).
         overfit_seconds: wall-clock safety net for it (an INFO "inconclusive" when hit).
             Default 10 s.
         validation_data / train_data: arrays `(x, y)`, lists of batches or datasets, used
@@ -102,7 +105,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         every_n_steps: int = 25,
         strict: bool = False,
         overfit_batch: bool = True,
-        overfit_steps: int = 100,
+        overfit_steps: int | None = None,
         overfit_seconds: float = 10.0,
         validation_data: Any = None,
         train_data: Any = None,
@@ -117,11 +120,16 @@ class MLCheckCallback(keras.callbacks.Callback):
             raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        if overfit_steps < 1:
+        if overfit_steps is not None and overfit_steps < 1:
             raise ValueError(f"overfit_steps must be >= 1, got {overfit_steps}; "
                              "pass overfit_batch=False to switch overfit-a-batch off")
+        suppress = tuple(suppress)
+        unknown = set(suppress) - set(registry())
+        if unknown:
+            raise ValueError(f"suppress names unknown check ids {sorted(unknown)}; "
+                             f"available: {', '.join(registry())}")
         self.checks = checks
-        self.suppress = tuple(suppress)
+        self.suppress = suppress
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.stop_on = stop_on
         self.every_n_steps = every_n_steps
@@ -139,6 +147,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         self.monitor: Monitor | None = None
         self._tensorboard: _KerasRunSink | None = None
         self._wrapped: _StepWrapper | None = None
+        #: seconds spent per kind of observation in the last fit (see benchmarks/).
+        self.timings: dict[str, float] = {}
 
     @property
     def findings(self) -> list[Finding]:
@@ -176,16 +186,20 @@ class MLCheckCallback(keras.callbacks.Callback):
             sinks=sinks,
         )
         optimizer = getattr(model, "optimizer", None)
-        self._step = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0
+        self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
         self._input_kind = first_layer_kind(model)
+        # a plain rate is a variable read (~15 us); a schedule is evaluated with a few tensor ops
+        # (~0.4 ms on CPU), so it is sampled every n steps
+        self._lr_scheduled = has_schedule(optimizer)
         self._snapshot: list[Any] | None = None
         self._broken: set[str] = set()
         self._weights_scanned_after_nonfinite = False
         self._reset_loss_recovery()
+        self.timings: dict[str, float] = {}
         self._overfit_pending = self.overfit_batch
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
@@ -200,15 +214,22 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._step % self.every_n_steps == 0 and "weights" not in self._broken:
+            t = perf_counter()
             self._guard("weights", self._take_snapshot)
+            self._time("weights", t)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         monitor = self.monitor
         if monitor is None:
             return
         step = self._step
+        t = perf_counter()
         loss = self._batch_loss(logs or {})
-        lr = None if "lr" in self._broken else self._guard("lr", current_lr, self.model.optimizer)
+        t = self._time("loss", t)
+        lr = None
+        if "lr" not in self._broken and (not self._lr_scheduled or step % self.every_n_steps == 0):
+            lr = self._guard("lr", current_lr, self.model.optimizer)
+        t = self._time("lr", t)
         ratio = nonfinite_weights = nonfinite_grads = None
         scan = self._snapshot is not None or (
             loss is not None and not math.isfinite(loss) and not self._weights_scanned_after_nonfinite
@@ -219,13 +240,16 @@ class MLCheckCallback(keras.callbacks.Callback):
                 ratio, nonfinite_weights, nonfinite_grads = stats
             if loss is not None and not math.isfinite(loss):
                 self._weights_scanned_after_nonfinite = True
+            t = self._time("weights", t)
         self._snapshot = None
         monitor.log_step(
             step, loss=loss, lr=lr, update_ratio=ratio, epoch=self._epoch,
             nonfinite_grads=nonfinite_grads, nonfinite_weights=nonfinite_weights,
         )
+        t = self._time("checks", t)
         if self._tensorboard is not None and step % self.every_n_steps == 0 and loss is not None:
             self._tensorboard.train.scalars(step, {"batch_loss": loss})
+            self._time("tensorboard", t)
         self._step += 1
         self._batch_index += 1
         self._apply_stop()
@@ -241,6 +265,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         monitor = self.monitor
         if monitor is None:
             return
+        started = perf_counter()
         logs = dict(logs or {})
         train_metrics: dict[str, float] = {}
         val_metrics: dict[str, float] = {}
@@ -271,6 +296,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             if val:
                 self._tensorboard.validation.scalars(epoch, val)
             self._tensorboard.flush()
+        self._time("epoch", started)
         self._apply_stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -286,16 +312,22 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._batch_size = _leading_dim(x)
         if self._overfit_pending:
             self._overfit_pending = False
+            t = perf_counter()
             self._overfit(data)
+            self._time("overfit_batch", t)
         if self._epoch < self.hash_epochs or self._step % self.every_n_steps == 0:
+            t = perf_counter()
             self._log_batch(x, y, "train", self._batch_index)
+            self._time("batches", t)
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
             return  # an evaluate() the user runs from another callback
         if self._epoch < self.hash_epochs or self._val_index == 0:
+            t = perf_counter()
             x, y, _ = unpack(data)
             self._log_batch(x, y, "val", self._val_index)
+            self._time("batches", t)
         self._val_index += 1
 
     def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:
@@ -329,7 +361,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         if wrapped is not None and wrapped.loss is not None:
             value = wrapped.loss
             wrapped.loss = None
-            return float(keras.ops.convert_to_numpy(value))
+            return backend.scalar(value)
         mean = logs.get("loss")
         if not isinstance(mean, (int, float)):
             return None
@@ -368,7 +400,7 @@ class MLCheckCallback(keras.callbacks.Callback):
                                                 for v, b in zip(variables, before)])))
                 parts.append(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(b, "float32")))
                                                 for b in before])))
-            values = np.asarray(ops.convert_to_numpy(ops.stack(parts)))
+            values = backend.to_numpy(ops.stack(parts))
         n = len(variables)
         bad_weights = [v.path for v, ok in zip(variables, values[:n]) if not ok]
         bad_grads = None
@@ -393,6 +425,9 @@ class MLCheckCallback(keras.callbacks.Callback):
                       if c.id == "overfit-batch" and c.id not in monitor.disabled), None)
         if check is None or not type(check).implements("preflight"):
             return
+        if self.overfit_steps is not None and hasattr(check, "steps"):
+            check = copy.copy(check)
+            check.steps = self.overfit_steps
         x, y, w = unpack(batch)
         trainable = KerasTrainable(self.model, train_data=[(x, y) if w is None else (x, y, w)],
                                    batch_size=self.batch_size)
@@ -400,7 +435,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         findings: list[Finding] = []
         try:
             ctx = PreflightContext(
-                trainable, budget=Budget(steps=self.overfit_steps, seconds=self.overfit_seconds),
+                trainable,
+                budget=Budget(steps=self.overfit_steps or Budget.steps, seconds=self.overfit_seconds),
                 info={"source": "keras-callback"},
             )
             findings = list(check.preflight(ctx) or ())
@@ -416,6 +452,11 @@ class MLCheckCallback(keras.callbacks.Callback):
             monitor.report(finding)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _time(self, kind: str, started: float) -> float:
+        now = perf_counter()
+        self.timings[kind] = self.timings.get(kind, 0.0) + now - started
+        return now
 
     def _apply_stop(self) -> None:
         if self.monitor is not None and self.monitor.should_stop and self.model is not None:

@@ -130,15 +130,11 @@ def run_info_facts(model: Any) -> dict[str, Any]:
             num_classes = 2
         elif config.output_units and config.output_units > 1:
             num_classes = config.output_units
-    optimizer = getattr(model, "optimizer", None)
-    lr = getattr(optimizer, "_learning_rate", None)
-    has_schedule = isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
-        callable(lr) and not isinstance(lr, keras.Variable)
-    )
+    scheduled = has_schedule(getattr(model, "optimizer", None))
     # Without a schedule object the rate may still be changed by a callback
     # (ReduceLROnPlateau, LearningRateScheduler), so "no schedule" is never certain.
     return {"task": config.task, "num_classes": num_classes,
-            "has_scheduler": True if has_schedule else None}
+            "has_scheduler": True if scheduled else None}
 
 
 def current_lr(optimizer: Any) -> float | None:
@@ -146,10 +142,18 @@ def current_lr(optimizer: Any) -> float | None:
     if optimizer is None:
         return None
     try:
-        value = optimizer.learning_rate
+        return backend.scalar(optimizer.learning_rate)
     except Exception:
         return None
-    return float(keras.ops.convert_to_numpy(value))
+
+
+def has_schedule(optimizer: Any) -> bool:
+    """True when the learning rate is a LearningRateSchedule or a callable (evaluated per step),
+    False for a plain variable."""
+    lr = getattr(optimizer, "_learning_rate", None)
+    return isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or (
+        callable(lr) and not isinstance(lr, keras.Variable)
+    )
 
 
 def to_numpy(value: Any) -> np.ndarray | None:
@@ -159,7 +163,7 @@ def to_numpy(value: Any) -> np.ndarray | None:
     if isinstance(value, np.ndarray):
         return value
     try:
-        return np.asarray(keras.ops.convert_to_numpy(value))
+        return backend.to_numpy(value)
     except Exception:
         return None
 
@@ -286,14 +290,14 @@ class KerasTrainable(Trainable):
     def forward(self, batch: Any) -> np.ndarray:
         x, _, _ = unpack(batch)
         with backend.no_grad():
-            return np.asarray(keras.ops.convert_to_numpy(self.model(x, training=False)))
+            return np.array(backend.to_numpy(self.model(x, training=False)))
 
     def loss(self, batch: Any) -> float:
         x, y, w = unpack(batch)
         with backend.no_grad():
             y_pred = self.model(x, training=False)
             value = self.model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w)
-        return float(keras.ops.convert_to_numpy(value))
+        return backend.scalar(value)
 
     def train_step(self, batch: Any) -> float:
         x, y, w = unpack(batch)
@@ -305,16 +309,16 @@ class KerasTrainable(Trainable):
         x = keras.ops.convert_to_tensor(x)
         _, grads = backend.gradients(self.model, x, y if y is None else keras.ops.convert_to_tensor(y), w)
         return {
-            v.path: None if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+            v.path: None if g is None else np.array(backend.to_numpy(g))
             for v, g in zip(self.model.trainable_variables, grads)
         }
 
     def input_gradient(self, batch: Any, index: int) -> np.ndarray:
         x, _, _ = unpack(batch)
-        return np.asarray(keras.ops.convert_to_numpy(backend.input_gradient(self.model, x, index)))
+        return np.array(backend.to_numpy(backend.input_gradient(self.model, x, index)))
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {v.path: np.array(keras.ops.convert_to_numpy(v.value)) for v in self.model.trainable_variables}
+        return {v.path: np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}
 
     def optimizer_parameters(self) -> set[str] | None:
         optimizer = self.model.optimizer
@@ -350,7 +354,7 @@ class KerasTrainable(Trainable):
             "numpy": np.random.get_state(),
             "backend": backend.rng_state(),
             "keras_global": _global_seed_generator_state(),
-            "seeds": [(v, np.array(keras.ops.convert_to_numpy(v.value))) for v in _seed_variables(self.model)],
+            "seeds": [(v, np.array(backend.to_numpy(v.value))) for v in _seed_variables(self.model)],
         }
 
     def set_rng_state(self, state: Any) -> None:
@@ -376,7 +380,7 @@ def _global_seed_generator_state() -> tuple[Any, Any]:
     generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
     if generator is None:
         return None, None
-    return generator, np.array(keras.ops.convert_to_numpy(generator.state.value))
+    return generator, np.array(backend.to_numpy(generator.state.value))
 
 
 def _set_global_seed_generator_state(saved: tuple[Any, Any]) -> None:

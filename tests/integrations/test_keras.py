@@ -1,0 +1,599 @@
+"""MLCheckCallback on real Keras 3 training (torch backend; tiny models on sklearn's digits).
+
+Covers: live checks firing on real injected bugs, clean and must-stay-silent runs, bitwise
+identical training with and without the callback (overfit-a-batch included), broken checks,
+`strict`, `stop_on`, per-batch loss recovery, the fallback for compiled steps, reuse of one
+instance, and the TensorBoard event files read back with EventAccumulator.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mlcheck import Check, MLCheckWarning, Severity
+from mlcheck.checks.base import default_checks, registry
+from mlcheck.findings import MLCheckInternalWarning
+from mlcheck.integrations.keras import MLCheckCallback
+from mlcheck.integrations.keras import backend as keras_backend
+
+# -- data and models ---------------------------------------------------------------------------
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))
+    return x[order].astype(np.float32), y[order].astype(np.int64)
+
+
+_X, _Y = _digits()
+N_TRAIN = 1200
+STEPS_PER_EPOCH = 38  # ceil(1200 / 32)
+
+
+def data(*, scale: float = 1 / 16, n_train: int = N_TRAIN):
+    x = _X * scale
+    return (x[:n_train], _Y[:n_train]), (x[N_TRAIN:], _Y[N_TRAIN:])
+
+
+def mlp(
+    *,
+    seed: int = 0,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    loss: object = "sparse_categorical_crossentropy",
+    head: str = "softmax",
+    units: int = 10,
+    first: keras.layers.Layer | None = None,
+    dropout: float = 0.1,
+    input_shape: tuple[int, ...] = (64,),
+    metrics: tuple = ("accuracy",),
+    activation: str = "relu",
+    hidden: int = 32,
+) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input(input_shape)]
+    if first is not None:
+        layers.append(first)
+    layers += [
+        keras.layers.Dense(hidden, activation=activation),
+        keras.layers.Dropout(dropout),
+        keras.layers.Dense(units, activation=head),
+    ]
+    model = keras.Sequential(layers)
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss=loss, metrics=list(metrics))
+    return model
+
+
+def diverging() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """Regression of the digit's value with SGD at a learning rate of 2: the loss grows
+    10x per step and becomes Inf, then NaN, within the first epoch."""
+    (_, yt), (_, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(2.0), dropout=0.0, head="linear", units=1,
+                loss="mse", metrics=())
+    return model, yt.astype(np.float32), yv.astype(np.float32)
+
+
+def fit(model, cb=None, *, train=None, val="default", epochs: int = 3, **kw):
+    (xt, yt), (xv, yv) = data()
+    if train is not None:
+        xt, yt = train
+    validation = (xv, yv) if val == "default" else val
+    return model.fit(xt, yt, validation_data=validation, epochs=epochs, batch_size=32, verbose=0,
+                     callbacks=[cb] if cb is not None else [], **kw)
+
+
+def serious(findings) -> list:
+    return [f for f in findings if f.severity >= Severity.WARNING]
+
+
+def ids(findings) -> set[str]:
+    return {f.check for f in findings}
+
+
+@pytest.fixture
+def strict_warnings():
+    """A healthy run must raise no MLCheckWarning: turn them into errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MLCheckWarning)
+        yield
+
+
+# -- custom checks used to test the plumbing (instances passed in, not registered) ------------
+
+
+class FireAtStep(Check):
+    """Fires once when the run reaches `at_step` (test helper).
+
+    What it does:
+        Raises a finding at a fixed step.
+    Why it matters:
+        Tests need a finding at a known step.
+    How to fix:
+        Nothing to fix.
+    """
+
+    id = "test-keras-fire"
+    family = "test"
+    default = False
+
+    def __init__(self, at_step: int = 10, severity: Severity = Severity.ERROR) -> None:
+        self.at_step, self.level = at_step, severity
+        super().__init__()
+
+    def on_step(self, run):
+        if run.step is not None and run.step >= self.at_step:
+            yield self.finding(f"reached step {self.at_step}", step=run.step, epoch=run.epoch,
+                               severity=self.level, key="once")
+
+
+class Broken(Check):
+    """Always raises (test helper).
+
+    What it does:
+        Raises ZeroDivisionError on every step.
+    Why it matters:
+        A broken check must not break training.
+    How to fix:
+        Nothing to fix.
+    """
+
+    id = "test-keras-broken"
+    family = "test"
+    default = False
+
+    def on_step(self, run):
+        return [1 / 0]
+
+
+class Batches(Check):
+    """Records the batches it is handed (test helper).
+
+    What it does:
+        Keeps (split, epoch, index, rows, input_kind) of every batch.
+    Why it matters:
+        Tests need to see which batches the callback observed.
+    How to fix:
+        Nothing to fix.
+    """
+
+    id = "test-keras-batches"
+    family = "test"
+    default = False
+
+    def reset(self) -> None:
+        self.seen: list[tuple] = []
+        self.rows: dict[str, list[np.ndarray]] = {"train": [], "val": []}
+
+    def on_batch(self, batch, run):
+        self.seen.append((batch.split, batch.epoch, batch.index, len(batch.inputs), batch.input_kind))
+        if batch.epoch == 0:
+            self.rows[batch.split].append(np.array(batch.inputs))
+        return ()
+
+
+# -- clean runs stay silent ---------------------------------------------------------------------
+
+
+def test_clean_digits_run_is_silent_and_observed(tmp_path, strict_warnings):
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    history = fit(mlp(), cb, epochs=4)
+    assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    run = cb.monitor.run
+    assert run.train_loss.total == 4 * STEPS_PER_EPOCH
+    assert run.lr.total == 4 * STEPS_PER_EPOCH and run.lr.last_value == pytest.approx(1e-3)
+    assert run.update_ratio.total >= 4 * STEPS_PER_EPOCH // 25
+    assert run.val_loss.total == 4 and run.epoch_train_loss.total == 4
+    assert "accuracy" in run.val_metrics and "accuracy" in run.train_metrics
+    assert run.info.task == "classification" and run.info.num_classes == 10
+    assert run.info.total_steps == 4 * STEPS_PER_EPOCH and run.info.max_epochs == 4
+    assert run.info.has_scheduler is None
+    # the per-batch losses, weighted by batch size, average to Keras' epoch loss
+    x, mean = run.train_loss.values()
+    last = mean[x >= 3 * STEPS_PER_EPOCH]
+    sizes = np.array([32] * 37 + [1200 - 37 * 32])
+    assert np.average(last, weights=sizes) == pytest.approx(history.history["loss"][-1], rel=1e-5)
+    assert "train_step" not in mlp().__dict__
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["embedding-ids", "rescaling-pixels", "normalization", "no-validation", "regression",
+     "cosine-schedule", "step-schedule"],
+)
+def test_must_stay_silent(tmp_path, strict_warnings, case):
+    (xt, yt), (xv, yv) = data()
+    kw: dict = {}
+    val = (xv, yv)
+    if case == "embedding-ids":
+        rng = np.random.default_rng(0)
+        xt = rng.integers(0, 1000, size=(N_TRAIN, 12))
+        yt = (xt[:, 0] % 10).astype(np.int64)
+        xv = rng.integers(0, 1000, size=(300, 12))
+        yv = (xv[:, 0] % 10).astype(np.int64)
+        val = (xv, yv)
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((12,), dtype="int32"), keras.layers.Embedding(1000, 16),
+            keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    elif case == "rescaling-pixels":
+        xt, xv = np.round(xt * 255), np.round(xv * 255)  # 0..255 pixels, rescaled by the model
+        val = (xv, yv)
+        model = mlp(first=keras.layers.Rescaling(1 / 255))
+    elif case == "normalization":
+        xt, xv = xt * 255, xv * 255
+        val = (xv, yv)
+        norm = keras.layers.Normalization()
+        norm.adapt(xt)
+        model = mlp(first=norm)
+    elif case == "no-validation":
+        model, val = mlp(), None
+    elif case == "regression":
+        w = np.random.default_rng(1).normal(size=(64, 1)).astype(np.float32) / 8
+        yt = (xt @ w).astype(np.float32)
+        yv = (xv @ w).astype(np.float32)
+        val = (xv, yv)
+        model = mlp(loss="mse", head="linear", units=1, metrics=("mae",))
+    elif case == "cosine-schedule":
+        schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=4 * STEPS_PER_EPOCH,
+                                                          warmup_target=3e-3, warmup_steps=20)
+        model = mlp(optimizer=keras.optimizers.Adam(schedule))
+    else:
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH], [3e-3, 1e-3, 3e-4, 1e-4])
+        model = mlp(optimizer=keras.optimizers.Adam(schedule))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    model.fit(xt, yt, validation_data=val, epochs=4, batch_size=32, verbose=0, callbacks=[cb])
+    assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    run = cb.monitor.run
+    assert run.train_loss.total == 4 * STEPS_PER_EPOCH
+    if case == "regression":
+        assert run.info.task == "regression"
+    if case.endswith("schedule"):
+        assert run.info.has_scheduler is True and len(set(np.round(run.lr.values()[1], 8))) > 2
+
+
+def test_input_kind_is_passed_to_the_data_checks(tmp_path):
+    spy = Batches()
+    model = mlp(first=keras.layers.Rescaling(1 / 255))
+    (xt, yt), (xv, yv) = data(scale=255 / 16)
+    model.fit(xt, yt, validation_data=(xv, yv), epochs=1, batch_size=32, verbose=0,
+              callbacks=[MLCheckCallback(checks=[spy], log_dir=None, overfit_batch=False)])
+    assert {kind for *_, kind in spy.seen} == {"rescaled"}
+
+
+# -- each live check fires on a real bug --------------------------------------------------------
+
+
+def _bug(name: str):
+    """(model, fit kwargs) with one real, injected bug."""
+    (xt, yt), (xv, yv) = data()
+    kw: dict = dict(x=xt, y=yt, validation_data=(xv, yv), epochs=3)
+    model = None
+    if name == "lr-huge":
+        model, kw["y"], yv = diverging()
+        kw["validation_data"] = (xv, yv)
+    elif name == "lr-tiny":
+        model = mlp(optimizer=keras.optimizers.SGD(1e-7), dropout=0.0)
+        kw["epochs"] = 4
+    elif name == "nan-input":
+        x = xt.copy()
+        x[np.arange(5) * 7, 3] = np.nan
+        kw["x"] = x
+    elif name == "raw-pixels":
+        kw["x"], kw["validation_data"] = np.round(xt * 255), (np.round(xv * 255), yv)
+    elif name == "val-is-train":
+        kw["validation_data"] = (xt[:300], yt[:300])
+    elif name == "sorted-unshuffled":
+        order = np.argsort(yt, kind="stable")
+        kw["x"], kw["y"], kw["shuffle"] = xt[order], yt[order], False
+    elif name == "imbalanced":
+        keep = np.flatnonzero((yt == 0) | (np.arange(len(yt)) % 40 == 0))
+        keep = np.concatenate([keep] + [np.flatnonzero(yt == 0)] * 6)
+        kw["x"], kw["y"] = xt[keep], yt[keep]
+    elif name == "label-feature":
+        x = np.concatenate([xt, yt[:, None].astype(np.float32) / 9], axis=1)
+        xv2 = np.concatenate([xv, yv[:, None].astype(np.float32) / 9], axis=1)
+        kw["x"], kw["validation_data"] = x, (xv2, yv)
+        model = mlp(input_shape=(65,))
+    elif name == "tiny-train-set":
+        kw["x"], kw["y"], kw["epochs"] = xt[:64], yt[:64], 25
+        model = mlp(optimizer=keras.optimizers.Adam(1e-2), dropout=0.0, hidden=256)
+    elif name == "schedule-decays-to-zero":
+        schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=2, decay_rate=0.5)
+        model = mlp(optimizer=keras.optimizers.Adam(schedule))
+    elif name == "softmax-into-from-logits":
+        model = mlp(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model or mlp(), kw
+
+
+BUGS = [
+    ("lr-huge", {"nonfinite-loss", "loss-divergence", "lr-too-high"}),
+    ("lr-tiny", {"lr-too-low", "loss-plateau"}),
+    ("nan-input", {"nonfinite-input"}),
+    ("raw-pixels", {"unnormalized-input"}),
+    ("val-is-train", {"train-val-overlap"}),
+    ("sorted-unshuffled", {"unshuffled-data"}),
+    ("imbalanced", {"class-imbalance"}),
+    ("label-feature", {"feature-leakage"}),
+    ("tiny-train-set", {"train-val-gap"}),
+    ("schedule-decays-to-zero", {"lr-schedule"}),
+    ("softmax-into-from-logits", {"overfit-batch"}),
+]
+
+
+@pytest.mark.parametrize("bug, expected", BUGS, ids=[b for b, _ in BUGS])
+def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
+    expected = expected & set(registry())
+    if not expected:
+        pytest.skip("the checks for this bug are not in this build")
+    model, kw = _bug(bug)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", overfit_batch=bug == "softmax-into-from-logits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(batch_size=32, verbose=0, callbacks=[cb], **kw)
+    assert ids(serious(cb.findings)) & expected, [f.format() for f in cb.findings]
+
+
+def test_overlap_is_found_in_the_last_validation_rows(tmp_path):
+    # only the final validation rows repeat training rows: every val batch must be hashed
+    (xt, yt), (xv, yv) = data()
+    xv = np.concatenate([xv, xt[500:510]])
+    yv = np.concatenate([yv, yt[500:510]])
+    cb = MLCheckCallback(log_dir=None, overfit_batch=False, every_n_steps=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        mlp().fit(xt, yt, validation_data=(xv, yv), epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    assert "train-val-overlap" in ids(cb.findings)
+
+
+# -- training is unchanged ----------------------------------------------------------------------
+
+
+def test_same_seed_gives_bitwise_identical_weights_with_and_without_callback(tmp_path):
+    plain = mlp(dropout=0.3)
+    fit(plain, None, epochs=2)
+    after_plain = (random.getstate(), np.random.get_state()[1].copy(), keras_backend.rng_state()[0])
+
+    ran = []
+    checks = default_checks()
+    overfit = next(c for c in checks if c.id == "overfit-batch")
+    real_preflight = overfit.preflight
+
+    def counting(ctx):
+        ran.append(ctx.trainable)
+        return real_preflight(ctx)
+
+    overfit.preflight = counting
+    cb = MLCheckCallback(checks=checks, every_n_steps=1, log_dir=tmp_path / "logs")
+    watched = mlp(dropout=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(watched, cb, epochs=2)
+    after_watched = (random.getstate(), np.random.get_state()[1].copy(), keras_backend.rng_state()[0])
+
+    assert len(ran) == 1  # overfit-a-batch ran once, on the first batch
+    assert cb.timings.get("overfit_batch", 0) > 0 and cb.monitor.run.update_ratio.total == 2 * 38
+    for a, b in zip(plain.get_weights(), watched.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    for a, b in zip(plain.optimizer.variables, watched.optimizer.variables, strict=True):
+        assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
+    seeds = [v for v in plain.variables if "seed_generator" in v.path]
+    seeds_w = [v for v in watched.variables if "seed_generator" in v.path]
+    assert seeds and all(np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+                         for a, b in zip(seeds, seeds_w))
+    assert after_plain[0] == after_watched[0]
+    assert np.array_equal(after_plain[1], after_watched[1])
+    assert np.array_equal(after_plain[2].numpy(), after_watched[2].numpy())
+
+
+# -- robustness, control ------------------------------------------------------------------------
+
+
+def test_broken_check_is_reported_once_and_training_continues(tmp_path):
+    cb = MLCheckCallback(checks=[Broken()], log_dir=None, overfit_batch=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(mlp(), cb, epochs=2)
+    internal = [w for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert len(internal) == 1 and "test-keras-broken" in str(internal[0].message)
+    assert len(history.history["loss"]) == 2 and cb.monitor.run.train_loss.total == 2 * 38
+    assert "test-keras-broken" in cb.monitor.disabled
+
+
+def test_strict_reraises_check_errors():
+    cb = MLCheckCallback(checks=[Broken()], strict=True, log_dir=None, overfit_batch=False)
+    with pytest.raises(ZeroDivisionError):
+        fit(mlp(), cb, epochs=1)
+
+
+def test_broken_overfit_check_is_reported_once(tmp_path):
+    class BrokenOverfit(Check):
+        """Overfit-a-batch that raises (test helper).
+
+        What it does:
+            Raises.
+        Why it matters:
+            Tests the callback's guard.
+        How to fix:
+            Nothing to fix.
+        """
+
+        id = "overfit-batch"
+        family = "test"
+
+        def preflight(self, ctx):
+            raise RuntimeError("boom")
+
+    cb = MLCheckCallback(checks=[BrokenOverfit()], log_dir=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(mlp(), cb, epochs=1)
+    internal = [w for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert len(internal) == 1 and "boom" in str(internal[0].message)
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(mlp(), MLCheckCallback(checks=[BrokenOverfit()], log_dir=None, strict=True), epochs=1)
+
+
+def test_stop_on_error_stops_training():
+    cb = MLCheckCallback(checks=[FireAtStep(10)], stop_on="error", log_dir=None, overfit_batch=False)
+    with pytest.warns(MLCheckWarning, match="reached step 10"):
+        history = fit(mlp(), cb, epochs=5)
+    assert cb.monitor.run.train_loss.total == 11  # stopped right after the step that raised it
+    assert len(history.history["loss"]) == 1
+
+
+def test_stop_on_error_stops_a_diverging_run():
+    cb = MLCheckCallback(stop_on="error", log_dir=None, overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        model, yt, yv = diverging()
+        (xt, _), (xv, _) = data()
+        model.fit(xt, yt, validation_data=(xv, yv), epochs=5, batch_size=32, verbose=0, callbacks=[cb])
+    assert cb.monitor.run.train_loss.total < 5 * 38
+    assert cb.monitor.stop_reason is not None and cb.monitor.stop_reason.severity is Severity.ERROR
+
+
+def test_warning_does_not_stop_when_stop_on_is_error():
+    cb = MLCheckCallback(checks=[FireAtStep(3, Severity.WARNING)], stop_on="error", log_dir=None,
+                         overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        history = fit(mlp(), cb, epochs=2)
+    assert len(history.history["loss"]) == 2
+
+
+def test_bad_arguments_name_the_fix():
+    with pytest.raises(ValueError, match="stop_on"):
+        MLCheckCallback(stop_on="sometimes")
+    with pytest.raises(ValueError, match="available"):
+        MLCheckCallback(suppress=["no-such-check"])
+    with pytest.raises(ValueError, match="overfit_batch=False"):
+        MLCheckCallback(overfit_steps=0)
+
+
+def test_one_instance_is_reusable_and_leaves_no_wrappers(tmp_path):
+    cb = MLCheckCallback(checks=[FireAtStep(5, Severity.WARNING)], log_dir=None, overfit_batch=False)
+    model = mlp()
+    for _ in range(2):
+        with pytest.warns(MLCheckWarning, match="reached step"):
+            fit(model, cb, epochs=1)
+        assert len(cb.findings) == 1  # a fresh run each fit, the finding raised again
+        assert not {"train_step", "test_step", "compute_loss"} & set(model.__dict__)
+    # the second fit continues the optimizer's step count
+    assert cb.findings[0].step == 38
+
+
+def test_wrappers_left_by_a_failed_fit_remove_themselves():
+    class Explode(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise RuntimeError("user callback failed")
+
+    model = mlp()
+    cb = MLCheckCallback(log_dir=None, overfit_batch=False)
+    with pytest.raises(RuntimeError, match="user callback failed"):
+        model.fit(*data()[0], epochs=1, batch_size=32, verbose=0, callbacks=[cb, Explode()])
+    assert "train_step" in model.__dict__  # no on_train_end after an exception
+    steps_before = cb.monitor.run.train_loss.total
+    fit(model, None, epochs=1)  # a later fit without the callback
+    assert cb.monitor.run.train_loss.total == steps_before
+    assert not {"train_step", "test_step", "compute_loss"} & set(model.__dict__)
+
+
+# -- compiled steps: data passed to the callback ------------------------------------------------
+
+
+def test_fallback_uses_given_data_and_recovers_batch_losses(tmp_path, monkeypatch):
+    (xt, yt), (xv, yv) = data()
+    wrapped_cb = MLCheckCallback(log_dir=None, overfit_batch=False)
+    fit(mlp(), wrapped_cb, epochs=2)
+
+    # as with a compiled step (tf.function, jax.jit, torch.compile): the steps are not wrapped
+    monkeypatch.setattr(keras_backend, "can_observe_steps", lambda model: False)
+    spy = Batches()
+    cb = MLCheckCallback(checks=[*default_checks(), spy], log_dir=None, overfit_batch=False,
+                         train_data=(xt, yt), validation_data=(xv, yv))
+    model = mlp()
+    fit(model, cb, epochs=2)
+    assert "train_step" not in model.__dict__
+    seen_train = np.concatenate(spy.rows["train"])
+    seen_val = np.concatenate(spy.rows["val"])
+    assert np.array_equal(seen_train, xt) and np.array_equal(seen_val, xv)
+    # per-batch losses recovered from Keras' running means match the ones captured directly,
+    # except for the last (smaller) batch of each epoch, where the equal-size assumption is off
+    a = wrapped_cb.monitor.run.train_loss.values()[1]
+    b = cb.monitor.run.train_loss.values()[1]
+    full = np.ones(len(a), bool)
+    full[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH] = False
+    np.testing.assert_allclose(a[full], b[full], rtol=2e-4, atol=2e-5)
+
+
+# -- TensorBoard --------------------------------------------------------------------------------
+
+
+def _accumulate(path: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_event_files_hold_curves_and_findings(tmp_path):
+    log_dir = tmp_path / "logs"
+    cb = MLCheckCallback(checks=[*default_checks(), FireAtStep(30, Severity.WARNING)],
+                         log_dir=log_dir, every_n_steps=10, overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(mlp(), cb, epochs=3)
+    train, val = _accumulate(log_dir / "train"), _accumulate(log_dir / "validation")
+    tags = set(train.Tags()["scalars"])
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "batch_loss",
+            "mlcheck/test-keras-fire", "mlcheck/findings"} <= tags
+    assert [e.step for e in train.Scalars("epoch_loss")] == [0, 1, 2]
+    assert [e.step for e in train.Scalars("batch_loss")] == list(range(0, 3 * 38, 10))
+    assert {"epoch_loss", "epoch_accuracy"} <= set(val.Tags()["scalars"])
+    assert [e.step for e in val.Scalars("epoch_loss")] == [0, 1, 2]
+    history = cb.model.history.history
+    np.testing.assert_allclose([e.value for e in val.Scalars("epoch_loss")], history["val_loss"], rtol=1e-6)
+    marker = train.Scalars("mlcheck/test-keras-fire")
+    assert marker[0].step == 30 and marker[0].value == 1.0
+    text = train.Tensors("mlcheck/test-keras-fire/text")
+    assert text[0].step == 30 and b"reached step 30" in text[0].tensor_proto.string_val[0]
+    lines = [json.loads(line) for line in (log_dir / "findings.jsonl").read_text().splitlines()]
+    assert any(r["check"] == "test-keras-fire" and r["step"] == 30 for r in lines)
+
+
+def test_validation_side_findings_go_to_validation(tmp_path):
+    class ValSide(Check):
+        """A validation-side finding (test helper).
+
+        What it does:
+            Fires on the first validation batch.
+        Why it matters:
+            Tests where findings are written.
+        How to fix:
+            Nothing to fix.
+        """
+
+        id = "test-keras-val"
+        family = "test"
+
+        def on_batch(self, batch, run):
+            if batch.split == "val":
+                yield self.finding("val batch", step=batch.step, evidence={"split": "val"}, key="v")
+
+    log_dir = tmp_path / "logs"
+    cb = MLCheckCallback(checks=[ValSide()], log_dir=log_dir, overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(mlp(), cb, epochs=1)
+    val = _accumulate(log_dir / "validation")
+    assert "mlcheck/test-keras-val/text" in val.Tags()["tensors"]
+    assert "mlcheck/test-keras-val/text" not in _accumulate(log_dir / "train").Tags()["tensors"]
