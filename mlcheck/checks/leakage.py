@@ -506,8 +506,8 @@ class FeatureLeakage(Check):
         if self._x is None or len(self._x) < self.min_rows:
             return
         scores, baseline = self.scores()
-        rows = self._rows
-        if baseline <= 0:
+        rows = self._rows  # distinct rows: a small data set seen for many epochs stays small
+        if baseline <= 0 or rows < self.min_rows:
             return  # a single class or a constant target: nothing to predict
         classification = self._task == "classification"
         threshold = self.min_score if classification else self.min_r2
