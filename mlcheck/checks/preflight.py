@@ -240,8 +240,9 @@ class OverfitBatch(Check):
     Args:
         batch_size: samples to overfit. Default 16 (TheDeepChecker).
         steps: most optimizer steps of the second try (the first gets a third of them).
-            Default 150: Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small
-            MLP in under 60 (see the tests), so 200 steps in all at most.
+            Default None: the pre-flight budget's steps (`Budget.steps`, 100 unless
+            `--budget-steps` says otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16
+            digits with a small MLP in under 60 steps (see the tests).
         rel_tol: success when the loss is below this fraction of the initial loss. Default 0.05
             (TheDeepChecker's "loss smaller than 5% of the initial value").
         abs_tol: success when the loss is below this. Default 1e-3.
@@ -255,7 +256,7 @@ class OverfitBatch(Check):
     def __init__(
         self,
         batch_size: int = SMALL_BATCH,
-        steps: int = 150,
+        steps: int | None = None,
         rel_tol: float = 0.05,
         abs_tol: float = 1e-3,
         every: int = 10,
@@ -275,7 +276,8 @@ class OverfitBatch(Check):
     def runs(self, ctx: PreflightContext) -> list[FitRun]:
         """The tries (one or two) at fitting one batch; shared through `ctx.memo` with
         `input-independence`. Empty when there is no training data."""
-        key = f"overfit-batch:{self.batch_size}:{self.steps}:{self.rel_tol}:{self.abs_tol}:{self.every}"
+        steps = self.steps or ctx.budget.steps
+        key = f"overfit-batch:{self.batch_size}:{steps}:{self.rel_tol}:{self.abs_tol}:{self.every}"
 
         def attempt(batch: Any, lr: float | None, steps: int) -> FitRun:
             clone = ctx.trainable.clone()
@@ -296,12 +298,12 @@ class OverfitBatch(Check):
             if batch is None:
                 return []
             known_lr = ctx.trainable.get_lr()
-            first_steps = self.steps if not known_lr else max(self.steps // 3, self.every)
+            first_steps = steps if not known_lr else max(steps // 3, min(self.every, steps))
             first = attempt(batch, None, first_steps)
             if first.achieved or first.cut or not known_lr or known_lr <= 0:
                 return [first]
             lr = known_lr * 10 if slow(first) else known_lr / 10
-            return [first, attempt(batch, lr, self.steps)]
+            return [first, attempt(batch, lr, steps)]
 
         with kept_random_state(ctx.trainable):
             return ctx.memo(key, compute)
@@ -342,8 +344,8 @@ class OverfitBatch(Check):
                 f"The loss on one batch of {self.batch_size} samples was still falling after "
                 f"{run.steps} steps, so whether the model can fit it is inconclusive.",
                 evidence=evidence,
-                hint=f"Nothing may be wrong: the learning rate may just be small. Run "
-                f"OverfitBatch(steps={self.steps * 4}) or raise the learning rate to be sure.",
+                hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
+                f"steps (--budget-steps {run.steps * 4}) or raise the learning rate to be sure.",
                 severity=Severity.INFO,
                 key="inconclusive",
             )]
@@ -514,8 +516,9 @@ class InputIndependence(Check):
 
     Args:
         batch_size: samples in the batch. Default 16 (as overfit-batch, whose run it reuses).
-        steps: training steps of each copy. Default 150 (overfit-batch's, whose run on real
-            inputs is reused; the zeroed copy trains as many steps, at the same rate).
+        steps: training steps of each copy. Default None: as overfit-batch (the budget's
+            steps), whose run on real inputs is reused; the zeroed copy trains as many steps,
+            at the same rate.
         margin: the real loss must be below (1 - margin) x the zeroed loss. Default 0.05.
         min_progress: the zeroed copy must have lowered its loss by this fraction for the
             comparison to count (otherwise nothing was learned either way, e.g. a frozen
@@ -531,7 +534,7 @@ class InputIndependence(Check):
     def __init__(
         self,
         batch_size: int = SMALL_BATCH,
-        steps: int = 150,
+        steps: int | None = None,
         margin: float = 0.05,
         min_progress: float = 0.01,
         identical_tol: float = 1e-6,

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from mlcheck.trainable import Trainable
 
 #: Sweep bounds and length: lr_find sweeps 1e-8..1 in 100 steps; 1e-7..10 covers SGD's large
-#: rates too, and 80 steps (~1.3x per step) keep the pre-flight within its step budget.
+#: rates too, and 80 steps (~1.3x per step) keep the pre-flight within its step budget (fewer
+#: when `Budget.steps` is smaller).
 MIN_LR, MAX_LR, STEPS = 1e-7, 10.0, 80
 #: Smoothing of the loss: lr_find uses 0.98 over 100 steps; 0.9 (~10-step memory) keeps an
 #: 80-step curve responsive.
@@ -139,7 +140,7 @@ def shared_range_test(ctx: PreflightContext) -> RangeTest:
         max_lr = max(MAX_LR, 10 * configured) if configured else MAX_LR
         state = t.rng_state()
         try:
-            return range_test(t.clone(), ctx.budget, max_lr=max_lr)
+            return range_test(t.clone(), ctx.budget, max_lr=max_lr, steps=min(STEPS, ctx.budget.steps))
         finally:
             t.set_rng_state(state)
 

@@ -374,11 +374,18 @@ def test_steps_bound_the_work(digits):
     torch.manual_seed(0)
     model = mlp().requires_grad_(False)
     t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters()))
-    ctx = PreflightContext(t, Budget(seconds=120))
-    check = OverfitBatch(steps=30)
+    ctx = PreflightContext(t, Budget(steps=30, seconds=120))
+    check = OverfitBatch()  # steps from the budget
     (finding,) = check.preflight(ctx)
     assert finding.evidence["steps"] == 30
     assert [r.steps for r in check.runs(ctx)] == [10, 30]  # a third at the configured rate, then 10x
+    assert finding.evidence["lrs_tried"] == [1e-3, 1e-2]
+    explicit = OverfitBatch(steps=12)
+    list(explicit.preflight(ctx))
+    assert [r.steps for r in explicit.runs(ctx)] == [10, 12]
+    sweep_ctx = PreflightContext(t, Budget(steps=40, seconds=120))
+    list(LRTooLow().preflight(sweep_ctx))
+    assert len(sweep_ctx.cache["lr-range-test"].lrs) <= 40
 
 
 class TinyCNN(nn.Module):
