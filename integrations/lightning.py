@@ -8,6 +8,8 @@ the checks themselves live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import math
 import os
@@ -136,12 +138,18 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             Default False.
         overfit_batch: train a copy of the model on the first batch before training starts and
             report `overfit-batch` when it cannot drive the loss near zero. Default True.
-        overfit_steps: optimizer steps of that copy. Default 100 (the budget of
-            `mlcheck sanity`; seconds on a small model).
-        sample_batches: batches sampled at the start of each epoch of each split, beyond the
-            one every `every_n_steps`. Default 3.
-        hash_epochs: number of first passes over each split in which every batch is observed, so
-            `train-val-overlap` sees every sample. Default 1; 0 turns it off.
+        overfit_steps: optimizer steps of each try on that copy (at most two tries). Default
+            None: the `overfit-batch` check's own default (150).
+        overfit_seconds: wall-clock safety net for overfit-a-batch; when it cuts the run short
+            the result is an INFO "inconclusive", never a warning. Default 10.
+        sample_batches: first batches of each split that every data check sees. Default 3.
+        sample_every_n_batches: after those, every data check sees one batch in this many.
+            Default 100: the data checks cost ~2-6 ms per batch on digits, so this keeps them
+            under 1% of a small model's training time (benchmarks/bench_overhead_lightning.py).
+        hash_epochs: first passes over each split in which every batch goes to the
+            `full_pass_checks`, so `train-val-overlap` sees every sample. Default 1; 0: off.
+        full_pass_checks: the cheap checks that see every batch of those passes. Default
+            `("train-val-overlap", "nonfinite-input")`.
         batch_to_arrays: function batch -> (inputs, targets) (tensors or arrays). Default:
             `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
         task: "classification" or "regression". Default None: inferred from the targets.
@@ -168,9 +176,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         every_n_steps: int = 25,
         strict: bool = False,
         overfit_batch: bool = True,
-        overfit_steps: int = 100,
+        overfit_steps: int | None = None,
+        overfit_seconds: float = 10.0,
         sample_batches: int = 3,
+        sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
+        full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input"),
         batch_to_arrays: Callable[[Any], tuple[Any, Any]] | None = None,
         task: str | None = None,
         num_classes: int | None = None,
@@ -182,7 +193,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        if overfit_steps < 1:
+        if sample_every_n_batches < 1:
+            raise ValueError(f"sample_every_n_batches must be >= 1, got {sample_every_n_batches}")
+        if overfit_steps is not None and overfit_steps < 1:
             raise ValueError(f"overfit_steps must be >= 1, got {overfit_steps}; use overfit_batch=False to skip it")
         if task not in (None, "classification", "regression"):
             raise ValueError(f"task must be None, 'classification' or 'regression', got {task!r}")
@@ -194,8 +207,11 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self.strict = strict
         self.overfit_batch = overfit_batch
         self.overfit_steps = overfit_steps
+        self.overfit_seconds = overfit_seconds
         self.sample_batches = sample_batches
+        self.sample_every_n_batches = sample_every_n_batches
         self.hash_epochs = hash_epochs
+        self.full_pass_checks = tuple(full_pass_checks)
         self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
         self.task = task
         self.num_classes = num_classes
@@ -258,6 +274,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         )
         # Per-run adapter state (reset so one instance can serve several fits).
         self._passes = {"train": 0, "val": 0}    # completed passes over each split
+        self._count = {"train": 0, "val": 0}     # batches seen in the run, per split
         self._val_index = 0
         self._val_names: set[str] = set()          # callback_metrics names logged by validation
         self._before_val: dict[str, float] = {}
@@ -300,8 +317,6 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
         if not pl_module.automatic_optimization and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
-        if self._output_width is None and self._rank_zero:
-            self._hook = pl_module.register_forward_hook(self._capture_output_width)
 
     def _capture_output_width(self, module: Any, args: Any, output: Any) -> None:
         out = output
@@ -329,6 +344,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 if self.overfit_batch and self._rank_zero and not self._resumed:
                     with self._timer("overfit_batch"):
                         self._run_overfit_batch(trainer, pl_module, batch)
+                if self._output_width is None and self._rank_zero:
+                    # one look at the real forward pass of the first batch: the output width
+                    self._hook = pl_module.register_forward_hook(self._capture_output_width)
             if self._rank_zero:
                 opt = trainer.optimizers[0] if trainer.optimizers else None
                 self._lr = float(opt.param_groups[0]["lr"]) if opt is not None and opt.param_groups else None
@@ -342,41 +360,39 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return
         if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
             return
+        step = self._logging_step(trainer)
+        if step % self.every_n_steps != 0:
+            return  # the cheap per-step check is the loss itself, in on_train_batch_end
         with self._timer("before_optimizer_step"):
-            step = self._logging_step(trainer)
-            loss = self._last_backward_loss
-            loss_bad = loss is not None and not bool(torch.isfinite(loss).all())
-            if step % self.every_n_steps != 0 and not loss_bad:
-                return
             params = _params(optimizer)
             if not params:
                 return
-            measured: dict[str, Any] = {}
-            grads = [p.grad for p in params if p.grad is not None]
-            if grads:
-                norms = torch._foreach_norm(grads)
-                if not bool(torch.isfinite(torch.stack(norms)).all()):
-                    if _grad_scaler(trainer) is not None:
-                        return  # the scaler skips this step and lowers its scale: not a finding
-                    with_grad = [p for p in params if p.grad is not None]
-                    measured["nonfinite_grads"] = [
-                        self._names.get(id(p), f"param{i}")
-                        for i, (p, n) in enumerate(zip(with_grad, norms))
-                        if not bool(torch.isfinite(n))
-                    ]
+            bad_grads = self._nonfinite_grads(params)
+            if bad_grads and _grad_scaler(trainer) is not None:
+                return  # the scaler skips this step and lowers its scale: not a finding
             weights = [p.detach() for p in params]
-            w_norms = torch._foreach_norm(weights)
-            finite = torch.isfinite(torch.stack(w_norms))
-            if not bool(finite.all()):
-                measured["nonfinite_weights"] = [
-                    self._names.get(id(p), f"param{i}") for i, p in enumerate(params) if not bool(finite[i])
-                ]
-            elif not measured:
+            w_norms = torch.stack(torch._foreach_norm(weights))
+            bad_weights = self._nonfinite(params, w_norms)
+            measured = {"nonfinite_grads": bad_grads, "nonfinite_weights": bad_weights}
+            if not bad_grads and not bad_weights:
                 self._snapshot = [w.clone() for w in weights]
                 self._snapshot_params = params
-                self._snapshot_norm = float(torch.linalg.vector_norm(torch.stack(w_norms)))
-            self._measured = measured
+                self._snapshot_norm = float(torch.linalg.vector_norm(w_norms))
+            self._measured = {k: v for k, v in measured.items() if v}
             self._snapshot_step = step
+
+    def _nonfinite_grads(self, params: list[torch.Tensor]) -> list[str]:
+        with_grad = [p for p in params if p.grad is not None]
+        if not with_grad:
+            return []
+        return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
+
+    def _nonfinite(self, params: list[torch.Tensor], norms: torch.Tensor) -> list[str]:
+        finite = torch.isfinite(norms)
+        if bool(finite.all()):
+            return []
+        flags = finite.tolist()
+        return [self._names.get(id(p), f"param{i}") for i, (p, ok) in enumerate(zip(params, flags)) if not ok]
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.monitor is None:
@@ -384,8 +400,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._remove_hook()
         with self._timer("train_batch_end"):
             # observed after the step so that the model's output width is known for RunInfo
-            if self._wants_batch("train", batch_idx):
-                self._observe_batch(trainer, batch, "train", batch_idx)
+            wanted = self._wants_batch("train")
+            if wanted:
+                self._observe_batch(trainer, batch, "train", batch_idx, wanted)
             elif not self._info_done and self._rank_zero:
                 self._infer_task(_to_numpy(self.batch_to_arrays(batch)[1]))
             if self._rank_zero:
@@ -412,6 +429,15 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         step = self._logging_step(trainer)
         ratio = None
         measured = self._measured
+        if value is not None and not math.isfinite(value) and not measured and trainer.optimizers:
+            # a non-finite loss between the periodic scans: name the parameters now (the
+            # gradients of this step are still in .grad; the weights are after the step)
+            params = _params(trainer.optimizers[0])
+            if _grad_scaler(trainer) is None:
+                measured = {"nonfinite_grads": self._nonfinite_grads(params)}
+            measured["nonfinite_weights"] = self._nonfinite(
+                params, torch.stack(torch._foreach_norm([p.detach() for p in params]))
+            ) if params else []
         if self._snapshot is not None and self._snapshot_step == step:
             ratio = self._update_ratio()
         self._snapshot = None
@@ -424,8 +450,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             lr=self._lr,
             update_ratio=ratio,
             epoch=trainer.current_epoch,
-            nonfinite_grads=measured.get("nonfinite_grads"),
-            nonfinite_weights=measured.get("nonfinite_weights"),
+            nonfinite_grads=measured.get("nonfinite_grads") or None,
+            nonfinite_weights=measured.get("nonfinite_weights") or None,
         )
 
     def _update_ratio(self) -> float | None:
@@ -467,8 +493,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self._timer("val_batch_end"):
             index = self._val_index
             self._val_index += 1
-            if self._wants_batch("val", index):
-                self._observe_batch(trainer, batch, "val", index)
+            wanted = self._wants_batch("val")
+            if wanted:
+                self._observe_batch(trainer, batch, "val", index, wanted)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if self.monitor is None or trainer.sanity_checking:
@@ -535,14 +562,20 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
     # -- batches -------------------------------------------------------------------------------
 
-    def _wants_batch(self, split: str, index: int) -> bool:
+    def _wants_batch(self, split: str) -> tuple[str, ...] | None | bool:
+        """Which checks see this batch: True (all), a tuple of ids, or False (none). Counts
+        batches, so the choice is the same on every rank and on every machine."""
+        count = self._count[split]
+        self._count[split] += 1
         if not self._data_active:
             return False
-        if self._passes[split] < self.hash_epochs:
+        if count < self.sample_batches or count % self.sample_every_n_batches == 0:
             return True
-        return index < self.sample_batches or index % self.every_n_steps == 0
+        if self._passes[split] < self.hash_epochs and self.full_pass_checks:
+            return self.full_pass_checks
+        return False
 
-    def _observe_batch(self, trainer: Any, batch: Any, split: str, index: int) -> None:
+    def _observe_batch(self, trainer: Any, batch: Any, split: str, index: int, wanted: Any) -> None:
         with self._timer(f"{split}_batch_observe"):
             inputs, targets = self.batch_to_arrays(batch)
             if self._world > 1:
@@ -561,6 +594,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 epoch=trainer.current_epoch,
                 index=index,
                 input_kind=self._input_kind if inputs is not None and inputs.dtype.kind in "iu" else None,
+                checks=None if wanted is True else wanted,
             )
 
     def _infer_task(self, targets: np.ndarray | None) -> None:
@@ -635,6 +669,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         return {
             "monitor": self.monitor.state_dict(),
             "passes": dict(self._passes),
+            "count": dict(self._count),
             "info": {
                 "task": self.monitor.run.info.task,
                 "num_classes": self.monitor.run.info.num_classes,
@@ -658,6 +693,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             for check_id in state["monitor"].get("disabled", []):
                 self.monitor.disable(check_id)
         self._passes.update(state.get("passes", {}))
+        self._count.update(state.get("count", {}))
         info = state.get("info", {})
         run_info = self.monitor.run.info
         run_info.task = run_info.task or info.get("task")
@@ -669,22 +705,48 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     # -- overfit-a-batch -----------------------------------------------------------------------
 
     def _run_overfit_batch(self, trainer: Any, pl_module: Any, batch: Any) -> None:
-        """Trains a copy of the model on the first batch; the user's state is left untouched."""
-        try:
-            from mlcheck.integrations.torch import LightningTrainable  # noqa: F401
-        except ImportError:
-            logger.debug("mlcheck: overfit-batch skipped: no Lightning Trainable available")
+        """Trains a copy of the model and its optimizer on the first batch (`overfit-batch`).
+
+        The copy is made by `LightningTrainable.clone()`; the user's module, optimizer state and
+        every random generator are left bitwise as they were (tested)."""
+        check = next((c for c in self.monitor.checks if c.id == "overfit-batch"), None)
+        if check is None or check.id in self.monitor.disabled:
             return
+        if not getattr(pl_module, "automatic_optimization", True):
+            logger.info("mlcheck: overfit-batch skipped: it needs automatic optimization")
+            return
+        from mlcheck.integrations.torch import LightningTrainable
+        from mlcheck.sanity.context import Budget, PreflightContext
+
+        if self.overfit_steps is not None:
+            check = copy.copy(check)
+            check.steps = self.overfit_steps
         with _preserved_rng():
             try:
-                self._overfit(trainer, pl_module, batch)
+                trainable = LightningTrainable(pl_module, train_data=_OneBatch(batch))
+                ctx = PreflightContext(trainable, budget=Budget(seconds=self.overfit_seconds))
+                findings = list(check.preflight(ctx))
             except Exception as exc:
                 if self.strict:
                     raise
-                logger.warning("mlcheck: overfit-batch could not run (%s: %s); training is unaffected", type(exc).__name__, exc)
+                logger.info(
+                    "mlcheck: overfit-batch could not run on this module (%s: %s); training is "
+                    "unaffected", type(exc).__name__, exc,
+                )
+                return
+        step = self._logging_step(trainer)
+        for finding in findings:
+            self.monitor.report(dataclasses.replace(finding, step=step, epoch=trainer.current_epoch))
 
-    def _overfit(self, trainer: Any, pl_module: Any, batch: Any) -> None:
-        raise NotImplementedError
+
+class _OneBatch:
+    """The first training batch as a data source for `LightningTrainable`."""
+
+    def __init__(self, batch: Any) -> None:
+        self.batch = batch
+
+    def __iter__(self) -> Any:
+        return iter([self.batch])
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ TensorBoard server, and DDP with two gloo processes.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -390,6 +392,81 @@ def test_rng_state_after_fit_matches_a_run_without_callback(tmp_path):
     assert np.array_equal(plain[1], watched[1])
 
 
+# -- overfit-a-batch -----------------------------------------------------------------------------
+
+
+class _Probe(lpt.Callback):
+    """Records everything the user owns at the first training batch."""
+
+    def __init__(self, prime: bool = False) -> None:
+        self.prime = prime
+        self.state = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.state is not None:
+            return
+        opt = trainer.optimizers[0]
+        if self.prime:  # give the optimizer some state (momentum buffers) to protect
+            for p in pl_module.parameters():
+                p.grad = torch.full_like(p, 1e-3)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        self.state = {
+            "params": {k: v.detach().clone() for k, v in pl_module.state_dict().items()},
+            "grads": [p.grad for p in pl_module.parameters()],
+            "optimizer": copy.deepcopy(opt.state_dict()),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "modes": [m.training for m in pl_module.modules()],
+        }
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_overfit_batch_leaves_model_optimizer_and_rng_bitwise_unchanged(tmp_path):
+    before, after = _Probe(prime=True), _Probe()
+    cb = MLCheckCallback(timing=True)
+    fit(tmp_path, cb, max_epochs=1, limit_train_batches=2, limit_val_batches=1, callbacks=[before, cb, after])
+    assert cb.timings["overfit_batch"] > 0  # it really ran, between the two probes
+    assert before.state["optimizer"]["state"]  # there was optimizer state to protect
+    for key in before.state:
+        assert _same(before.state[key], after.state[key]), key
+
+
+class _ZeroedInputs(make_model()):
+    def forward(self, x):
+        return self.net(x * 0)  # a wiring bug: the inputs never reach the output
+
+
+def test_overfit_batch_fires_on_a_model_that_ignores_its_inputs(tmp_path):
+    cb = MLCheckCallback()
+    lpt.seed_everything(0, verbose=False)
+    train, val = loaders()
+    trainer = lpt.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, default_root_dir=str(tmp_path),
+                          enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
+    with pytest.warns(MLCheckWarning, match="overfit-batch"):
+        trainer.fit(_ZeroedInputs(), train, val)
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    assert found and found[0].severity is Severity.ERROR and found[0].step == 0
+    # switched off: not run at all
+    cb = MLCheckCallback(overfit_batch=False)
+    trainer = lpt.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, default_root_dir=str(tmp_path),
+                          enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
+    trainer.fit(_ZeroedInputs(), train, val)
+    assert "overfit-batch" not in ids(cb.findings)
+
+
 # -- robustness, control ------------------------------------------------------------------------
 
 
@@ -420,8 +497,9 @@ def test_stop_on_error_stops_training(tmp_path):
 def test_stop_on_error_stops_a_diverging_run(tmp_path):
     cb = MLCheckCallback(stop_on="error", overfit_batch=False)
     with pytest.warns(MLCheckWarning):
-        trainer, _ = fit(tmp_path, cb, model_kw=dict(lr=50.0), max_epochs=5)
-    assert trainer.global_step < 5 * 38
+        trainer, _ = fit(tmp_path, cb, model_kw=dict(lr=5.0, regression=True), data_kw=dict(regression=True),
+                         max_epochs=5)
+    assert trainer.global_step < 38  # the loss overflows within the first epoch
     assert cb.monitor.stop_reason is not None and cb.monitor.stop_reason.severity is Severity.ERROR
 
 

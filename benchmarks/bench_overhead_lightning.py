@@ -1,0 +1,212 @@
+"""Training-time overhead of the Lightning `MLCheckCallback()` at its defaults.
+
+Paired design: for each repetition the same seeded run is trained with and without the
+callback, in alternating order (with/without, then without/with, ...), and the overhead is the
+median of the per-pair time ratios, so drifts in machine load cancel out. A small MLP and a
+small CNN on sklearn's digits. The one-off overfit-a-batch at train start is reported apart
+(DESIGN: measured and bounded separately), and the callback's own per-hook timers
+(`MLCheckCallback(timing=True)`) give the cost of each kind of observation.
+
+Run: .venv/bin/python benchmarks/bench_overhead_lightning.py [--reps 7] [--epochs 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+import lightning.pytorch as L
+from sklearn.datasets import load_digits
+
+from mlcheck import Check
+from mlcheck.integrations.lightning import MLCheckCallback
+
+
+class _EveryBatch(Check):
+    """No-op check that takes batches: measures the adapter alone (conversions, sampling)."""
+
+    id = "bench-adapter-only"
+    family = "bench"
+
+    def on_batch(self, batch, run):
+        return ()
+
+    def on_step(self, run):
+        return ()
+
+warnings.filterwarnings("ignore")
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+logging.getLogger("lightning").setLevel(logging.ERROR)
+
+
+def digits_loaders(image: bool):
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype(np.float32)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    if image:
+        x = x.reshape(-1, 1, 8, 8)
+    xt, yt, xv, yv = torch.tensor(x[:1437]), torch.tensor(y[:1437]), torch.tensor(x[1437:]), torch.tensor(y[1437:])
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt, yt), batch_size=32, shuffle=True)
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xv, yv), batch_size=128)
+    return train, val
+
+
+class Classifier(L.LightningModule):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        if kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+        else:
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10),
+            )
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x), y)
+        self.log("train_loss", loss, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        out = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(out, y))
+        self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: str) -> float:
+    L.seed_everything(0, verbose=False)
+    model = Classifier(kind)
+    train, val = digits_loaders(image=kind == "cnn")
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        callbacks=[callback] if callback is not None else [],
+        default_root_dir=root,
+        logger=L.loggers.TensorBoardLogger(root),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=10,
+    )
+    start = time.perf_counter()
+    trainer.fit(model, train, val)
+    return time.perf_counter() - start
+
+
+def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
+    ratios, with_t, without_t = [], [], []
+    with tempfile.TemporaryDirectory() as root:
+        train_once(kind, 1, None, root)  # warm-up: imports, allocator, first-call costs
+        for rep in range(reps):
+            order = (True, False) if rep % 2 == 0 else (False, True)
+            times = {}
+            for use in order:
+                times[use] = train_once(kind, epochs, make_cb() if use else None, root)
+            with_t.append(times[True])
+            without_t.append(times[False])
+            ratios.append(times[True] / times[False])
+    return {
+        "median_ratio": statistics.median(ratios),
+        "ratios": [round(r, 4) for r in ratios],
+        "median_with_s": statistics.median(with_t),
+        "median_without_s": statistics.median(without_t),
+    }
+
+
+_TOP_LEVEL_HOOKS = ("train_batch_start", "before_optimizer_step", "train_batch_end", "val_batch_end",
+                    "validation_end", "train_epoch_end")
+
+
+def hook_costs(kind: str, epochs: int, every_n_steps: int) -> dict:
+    """The callback's own time per kind of observation, in microseconds per training step."""
+    cb = MLCheckCallback(timing=True, every_n_steps=every_n_steps)
+    with tempfile.TemporaryDirectory() as root:
+        total = train_once(kind, epochs, cb, root)
+    steps = cb.monitor.run.train_loss.total
+    t = cb.timings
+    per_step = lambda s: round(1e6 * s / steps, 1)  # noqa: E731
+    observe = t.get("train_batch_observe", 0.0) + t.get("val_batch_observe", 0.0)
+    return {
+        "every_n_steps": every_n_steps,
+        "steps": steps,
+        "run_s": round(total, 3),
+        "overfit_batch_s (one-off)": round(t.get("overfit_batch", 0.0), 3),
+        "us_per_step": {
+            "step observation (loss, lr, step checks)": per_step(
+                t.get("train_batch_end", 0.0) - t.get("train_batch_observe", 0.0)
+                + t.get("train_batch_start", 0.0) - t.get("overfit_batch", 0.0)
+            ),
+            "update ratio + non-finite scans": per_step(t.get("before_optimizer_step", 0.0)),
+            "sampled / hashed batches (data checks)": per_step(observe),
+            "epoch metrics (train/val)": per_step(t.get("validation_end", 0.0) + t.get("train_epoch_end", 0.0)),
+        },
+        # the hooks' own time (observations are nested in the batch-end hooks and
+        # overfit-a-batch in train_batch_start), as a share of the run, overfit-a-batch excluded
+        "hook_share_of_run": round(
+            (sum(v for k, v in t.items() if k in _TOP_LEVEL_HOOKS) - t.get("overfit_batch", 0.0)) / total, 4
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    report: dict = {"epochs": args.epochs, "reps": args.reps, "torch_threads": args.threads}
+    for kind in ("mlp", "cnn"):
+        report[kind] = {
+            "defaults": paired_ratio(kind, args.epochs, args.reps, MLCheckCallback),
+            "defaults_without_overfit_batch": paired_ratio(
+                kind, args.epochs, args.reps, lambda: MLCheckCallback(overfit_batch=False)
+            ),
+            "adapter_only_no_checks": paired_ratio(
+                kind, args.epochs, args.reps, lambda: MLCheckCallback(checks=[_EveryBatch()], overfit_batch=False)
+            ),
+            "hooks": [hook_costs(kind, args.epochs, n) for n in (5, 25, 100)],
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for kind in ("mlp", "cnn"):
+        r = report[kind]
+        d, n = r["defaults"], r["defaults_without_overfit_batch"]
+        print(f"{kind}: {args.epochs} epochs of digits, {args.reps} paired repetitions")
+        print(f"  overhead at defaults:            {100 * (d['median_ratio'] - 1):+.2f}%  "
+              f"(median run {d['median_without_s']:.2f}s without, {d['median_with_s']:.2f}s with)")
+        print(f"  overhead without overfit-batch:  {100 * (n['median_ratio'] - 1):+.2f}%")
+        a = r["adapter_only_no_checks"]
+        print(f"  adapter alone (no checks):       {100 * (a['median_ratio'] - 1):+.2f}%")
+        for h in r["hooks"]:
+            costs = ", ".join(f"{k} {v}" for k, v in h["us_per_step"].items())
+            print(f"  every_n_steps={h['every_n_steps']:>3}: us/step: {costs}; "
+                  f"hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
+                  f"overfit-batch one-off {h['overfit_batch_s (one-off)']}s")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
