@@ -122,8 +122,17 @@ def gradients(model: Any, x: Any, y: Any, sample_weight: Any = None) -> tuple[fl
     raise NotImplementedError(f"gradients are not available on the {backend!r} Keras backend")
 
 
+def _output_weights(out: Any) -> Any:
+    """Weights 1..2 across the output units: the plain sum of a softmax output is constant
+    (its gradient is zero), a weighted sum is not."""
+    units = int(np.prod(out.shape[1:])) if len(out.shape) > 1 else 1
+    w = np.linspace(1.0, 2.0, units, dtype="float32").reshape(out.shape[1:]) if units > 1 else 1.0
+    return keras.ops.convert_to_tensor(w, dtype=out.dtype) if units > 1 else 1.0
+
+
 def input_gradient(model: Any, x: Any, index: int) -> Any:
-    """d(sum of the outputs of sample `index`)/d(x) in inference mode."""
+    """d(weighted sum of the outputs of sample `index`)/d(x) in inference mode; see
+    `_output_weights`."""
     backend = name()
     if backend == "torch":
         import torch
@@ -134,7 +143,7 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
         xt = xt.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             out = model(xt, training=False)
-            (grad,) = torch.autograd.grad(out[index].sum(), xt)
+            (grad,) = torch.autograd.grad((out[index] * _output_weights(out)).sum(), xt)
         return grad
     if backend == "tensorflow":
         import tensorflow as tf
@@ -143,12 +152,16 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
         with tf.GradientTape() as tape:
             tape.watch(xt)
             out = model(xt, training=False)
-            target = tf.reduce_sum(out[index])
+            target = tf.reduce_sum(out[index] * _output_weights(out))
         return tape.gradient(target, xt)
     if backend == "jax":
         import jax
 
-        return jax.grad(lambda v: model(v, training=False)[index].sum())(x)
+        def target(v: Any) -> Any:
+            out = model(v, training=False)
+            return (out[index] * _output_weights(out)).sum()
+
+        return jax.grad(target)(x)
     raise NotImplementedError(f"input gradients are not available on the {backend!r} backend")
 
 

@@ -314,6 +314,8 @@ class KerasTrainable(Trainable):
         }
 
     def input_gradient(self, batch: Any, index: int) -> np.ndarray:
+        """Of a weighted sum (weights 1..2 across the output units) of sample `index`'s
+        outputs: the plain sum of a softmax output is constant, so its gradient is zero."""
         x, _, _ = unpack(batch)
         return np.array(backend.to_numpy(backend.input_gradient(self.model, x, index)))
 
