@@ -147,7 +147,7 @@ def analyze(
             curves = build_curves(log, mapping)
             if not curves.has_loss:
                 raise BadInput(_no_loss(log))
-        except (EventFileError, CSVLogError, BadInput) as exc:
+        except (EventFileError, CSVLogError, BadInput, OSError) as exc:
             unreadable.append((str(where), str(exc)))
             logger.info("mlcheck analyze: skipping %s", exc)
             continue

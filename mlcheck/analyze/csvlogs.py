@@ -37,7 +37,7 @@ def sniff_delimiter(header: str) -> str:
 
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV file (empty when the first line is not a header)."""
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         line = fh.readline()
     if not line.strip():
         return []
@@ -55,7 +55,7 @@ def read_csv_log(
     row number).
     """
     try:
-        fh = open(path, encoding="utf-8", newline="")
+        fh = open(path, encoding="utf-8-sig", newline="")
         header_line = fh.readline()
     except UnicodeDecodeError:
         raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None

@@ -229,7 +229,7 @@ def _tensor_values(arr: np.ndarray, u: np.ndarray, end: np.ndarray) -> tuple[np.
 
 def _collect_fast(arr, rows, steps, tag_at, tag_len, values, collector: _Collector) -> None:
     steps, tag_at, tag_len, values = steps[rows], tag_at[rows], tag_len[rows], values[rows]
-    for length in np.unique(tag_len):
+    for length in np.flatnonzero(np.bincount(tag_len)):  # tag lengths are < 128
         length = int(length)
         left = np.flatnonzero(tag_len == length)
         raw = np.take(arr, tag_at[left][:, None] + np.arange(max(length, 1)), mode="clip")

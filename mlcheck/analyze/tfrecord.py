@@ -193,6 +193,12 @@ def _bad_headers(buf: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndar
     stored = np.zeros(len(at), dtype=np.uint32)
     for j in range(4):
         stored |= np.take(arr, at + j).astype(np.uint32) << np.uint32(8 * j)
-    distinct, inverse = np.unique(lengths, return_inverse=True)
-    expected = mask(crc32c_rows(distinct.astype("<u8").view(np.uint8).reshape(-1, 8)))
-    return np.flatnonzero(expected[inverse] != stored)
+    if lengths.max() < 1 << 16:  # the usual case: a lookup table by length, no sort
+        distinct = np.flatnonzero(np.bincount(lengths))
+        table = np.zeros(int(lengths.max()) + 1, dtype=np.uint32)
+        table[distinct] = mask(crc32c_rows(distinct.astype("<u8").view(np.uint8).reshape(-1, 8)))
+        expected = table[lengths]
+    else:
+        distinct, inverse = np.unique(lengths, return_inverse=True)
+        expected = mask(crc32c_rows(distinct.astype("<u8").view(np.uint8).reshape(-1, 8)))[inverse]
+    return np.flatnonzero(expected != stored)
