@@ -46,8 +46,9 @@ class _EveryBatch(Check):
         return ()
 
 warnings.filterwarnings("ignore")
-logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-logging.getLogger("lightning").setLevel(logging.ERROR)
+for _name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero",
+              "lightning.fabric", "lightning.pytorch.accelerators.cuda"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def digits_loaders(image: bool):

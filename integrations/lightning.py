@@ -218,6 +218,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self.warn = warn
         self.timings: dict[str, float] | None = {} if timing else None
         self.monitor: Monitor | None = None
+        self._active = False  # inside a fit (validate/test/predict after it are not observed)
         self._pending_state: dict[str, Any] | None = None
         # Validate the check ids now, where the user can see the mistake.
         Monitor(self._fresh_checks(), suppress=self.suppress, default_sinks=False)
@@ -259,6 +260,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._rank_zero = bool(trainer.is_global_zero)
         self._world = int(getattr(trainer, "world_size", 1) or 1)
+        self._active = True
         log_dir = self._resolve_log_dir(trainer) if self._rank_zero else None
         self.monitor = Monitor(
             self._fresh_checks(),
@@ -305,7 +307,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._pending_state = None
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None:
+        if not self._active:
             return
         info = self.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
@@ -334,7 +336,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     # -- training steps ------------------------------------------------------------------------
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self.monitor is None:
+        if not self._active:
             return
         with self._timer("train_batch_start"):
             self._step_before = trainer.global_step
@@ -356,7 +358,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._last_backward_loss = loss.detach()
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        if self.monitor is None or not self._rank_zero or self._snapshot is not None:
+        if not self._active or not self._rank_zero or self._snapshot is not None:
             return
         if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
             return
@@ -395,7 +397,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         return [self._names.get(id(p), f"param{i}") for i, (p, ok) in enumerate(zip(params, flags)) if not ok]
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.monitor is None:
+        if not self._active:
             return
         self._remove_hook()
         with self._timer("train_batch_end"):
@@ -474,12 +476,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     # -- epochs --------------------------------------------------------------------------------
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None:
+        if not self._active:
             return
         self._step_losses = []
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None or trainer.sanity_checking:
+        if not self._active or trainer.sanity_checking:
             return
         self._val_index = 0
         if self._rank_zero:
@@ -488,7 +490,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        if self.monitor is None or trainer.sanity_checking or dataloader_idx != 0:
+        if not self._active or trainer.sanity_checking or dataloader_idx != 0:
             return
         with self._timer("val_batch_end"):
             index = self._val_index
@@ -498,7 +500,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 self._observe_batch(trainer, batch, "val", index, wanted)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None or trainer.sanity_checking:
+        if not self._active or trainer.sanity_checking:
             return
         with self._timer("validation_end"):
             self._passes["val"] += 1
@@ -519,7 +521,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 self._val_loss_pending, self._val_pending = val_loss, val_metrics
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None:
+        if not self._active:
             return
         with self._timer("train_epoch_end"):
             self._passes["train"] += 1
@@ -548,12 +550,14 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._maybe_stop(trainer, force_sync=True)
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is not None:
+        if self._active:
+            self._active = False
             self._remove_hook()
             self.monitor.close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self.monitor is not None:
+        if self._active:
+            self._active = False
             self._remove_hook()
             try:
                 self.monitor.close()
@@ -680,7 +684,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not state_dict:
             return
-        if self.monitor is None:
+        if not self._active:
             self._pending_state = state_dict  # applied when the monitor is built in on_fit_start
         else:
             self._apply_state(state_dict)

@@ -660,9 +660,15 @@ DDP_SCRIPT = textwrap.dedent(
     import numpy as np, torch
     from torch import nn
     import lightning.pytorch as L
-    from mlcheck import MLCheckWarning
+    from mlcheck import Check, MLCheckWarning
     from mlcheck.checks.base import default_checks
     from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Broken(Check):  # fails on every batch it is given (only rank zero runs checks)
+        id = "ddp-broken"
+        family = "test"
+        def on_batch(self, batch, run):
+            raise RuntimeError("boom")
 
     class Net(L.LightningModule):
         def __init__(self):
@@ -692,7 +698,8 @@ DDP_SCRIPT = textwrap.dedent(
             val_idx += [fresh, dup]
         val = torch.utils.data.TensorDataset(x[val_idx], y[val_idx])
         L.seed_everything(0, verbose=False)
-        cb = MLCheckCallback(overfit_batch=False, every_n_steps=5, log_dir=os.path.join(out, "logs"))
+        cb = MLCheckCallback(checks=[*default_checks(), Broken()], overfit_batch=False, every_n_steps=5,
+                             log_dir=os.path.join(out, "logs"))
         trainer = L.Trainer(strategy="ddp", accelerator="cpu", devices=2, max_epochs=2,
                             enable_progress_bar=False, enable_model_summary=False, logger=False,
                             enable_checkpointing=False, default_root_dir=out, callbacks=[cb])
@@ -706,6 +713,7 @@ DDP_SCRIPT = textwrap.dedent(
                 "findings": [x.check for x in cb.findings],
                 "warnings": sum(issubclass(w.category, MLCheckWarning) for w in caught),
                 "steps": trainer.global_step,
+                "disabled": sorted(cb.monitor.disabled),
             }, f)
     """
 )
@@ -730,6 +738,8 @@ def test_ddp_two_gloo_processes_only_rank_zero_writes_and_warns(tmp_path):
     assert "train-val-overlap" in r0["findings"]
     assert r0["warnings"] >= 1
     assert r1["findings"] == [] and r1["warnings"] == 0
+    # the check that failed on rank zero is switched off on every rank
+    assert r0["disabled"] == r1["disabled"] == ["ddp-broken"]
     lines = (tmp_path / "logs" / "findings.jsonl").read_text().splitlines()
     checks = [json.loads(line)["check"] for line in lines]
     assert checks == r0["findings"]  # written once, by rank zero
