@@ -267,10 +267,13 @@ class KerasTrainable(Trainable):
         """Model copied with `keras.models.clone_model` (or from its config), weights copied,
         a fresh optimizer of the same class and config with its variables copied."""
         model = self.model
-        try:
-            copy = keras.models.clone_model(model)
-        except Exception:  # subclassed models without a functional graph
-            copy = type(model).from_config(model.get_config())
+        # The model is the user's own, in memory, not an untrusted file: Lambda layers may be
+        # rebuilt from their Python functions.
+        with _unsafe_deserialization():
+            try:
+                copy = keras.models.clone_model(model, clone_function=_clone_layer)
+            except Exception:  # subclassed models without a functional graph
+                copy = type(model).from_config(model.get_config())
         if not copy.built:
             x, _, _ = unpack(self.batches("train", 1)[0]) if self.batches("train", 1) else (None,) * 3
             if x is None:
@@ -366,6 +369,28 @@ class KerasTrainable(Trainable):
         _set_global_seed_generator_state(state["keras_global"])
         for variable, value in state["seeds"]:
             variable.assign(value)
+
+
+def _clone_layer(layer: Any) -> Any:
+    """A fresh layer of the same config; a Lambda keeps its own Python function (rebuilding it
+    from the config loses the function's globals)."""
+    if isinstance(layer, keras.layers.Lambda):
+        return keras.layers.Lambda(
+            layer.function, output_shape=getattr(layer, "_output_shape", None),
+            mask=getattr(layer, "mask", None), arguments=getattr(layer, "arguments", None),
+            name=layer.name,
+        )
+    return layer.__class__.from_config(layer.get_config())
+
+
+def _unsafe_deserialization() -> Any:
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:  # a Keras without it: its default applies
+        import contextlib
+
+        return contextlib.nullcontext()
+    return SafeModeScope(False)
 
 
 def _seed_variables(model: Any) -> Sequence[Any]:
