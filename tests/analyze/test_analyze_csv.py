@@ -12,6 +12,9 @@ import mlcheck
 from mlcheck.analyze.csvlogs import read_csv_log
 from mlcheck.errors import BadInput
 
+# the real training runs are session fixtures: keep their tests on one xdist worker
+pytestmark = pytest.mark.xdist_group("analyze-real-runs")
+
 
 @pytest.mark.parametrize("separator", list(SEPARATORS))
 def test_keras_csvlogger_any_separator(keras_csvs, separator):

@@ -48,6 +48,7 @@ def _scalars(log_dir, tag):
     return np.array([e.step for e in events]), np.array([e.value for e in events])
 
 
+@pytest.mark.xdist_group("analyze-real-runs")
 def test_real_lightning_tensorboard_log(lightning_tb):
     probe = Probe()
     result = mlcheck.analyze(lightning_tb.parent.parent, checks=[probe])
