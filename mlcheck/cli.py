@@ -52,8 +52,11 @@ def _cmd_checks(args: argparse.Namespace, console) -> int:
     from mlcheck.checks import registry
 
     table = Table(title="mlcheck checks")
-    for col in ("id", "family", "severity", "default", "summary"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    table.add_column("family", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("default", no_wrap=True)
+    table.add_column("summary", ratio=1, overflow="fold")
     for check_id, cls in registry().items():
         table.add_row(check_id, cls.family, cls.severity.value, "yes" if cls.default else "no",
                       cls.doc().get("summary", ""))
