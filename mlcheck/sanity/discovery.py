@@ -322,7 +322,7 @@ def _one_line(exc: BaseException) -> str:
 def _caller_dirs() -> tuple[str, ...]:
     """Folders of the code that called mlcheck (for tracebacks of dict targets)."""
     out = []
-    for frame in inspect.stack()[2:8]:
+    for frame in inspect.stack(0)[2:8]:
         f = os.path.abspath(frame.filename)
         if not _is_mlcheck(f) and "site-packages" not in f and not f.startswith(sys.prefix):
             out.append(os.path.dirname(f))
