@@ -25,8 +25,8 @@ class TrainValGap(Check):
         epochs. It fires when the validation loss has risen above its best by more than
         `z` x its measured epoch-to-epoch noise and by more than `min_rise` of the best,
         for at least `patience` epochs after the best, with a rising trend since the best
-        (`trend_z`), while the training loss is lower
-        than it was at the best epoch (so the gap between them grew). It reports the best
+        (`trend_z`), while the training loss fell further since the best epoch
+        (`min_train_fall`; so the gap between them grew). It reports the best
         epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
         Runs without a validation loss are skipped.
 
@@ -47,7 +47,11 @@ class TrainValGap(Check):
         min_rise_range: and this fraction of how far the validation loss fell from its first
             epoch to its best. Default 0.02: on easy data a rise from 1e-5 to 1e-4 is noise.
         trend_z: the epochs since the best must also show a rising trend, a line fit whose
-            rise exceeds this many standard errors. Default 2.0 (two-sided 95%).
+            rise exceeds this many standard errors. Default 3.0: the test is repeated every
+            epoch, so it needs a stricter level than a single test would.
+        min_train_fall: the training loss must have fallen by this fraction since the best
+            epoch. Default 0.01: with a flat training loss a rising validation loss is more
+            likely noise or drift than overfitting.
     """
 
     id = "train-val-gap"
@@ -55,8 +59,10 @@ class TrainValGap(Check):
     severity = Severity.WARNING
 
     def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
-                 trend_z: float = 2.0, min_rise_range: float = 0.02) -> None:
+                 trend_z: float = 3.0, min_rise_range: float = 0.02,
+                 min_train_fall: float = 0.01) -> None:
         self.patience = patience
+        self.min_train_fall = min_train_fall
         self.min_rise_range = min_rise_range
         self.trend_z = trend_z
         self.z = z
@@ -103,8 +109,8 @@ class TrainValGap(Check):
             return []
         last_epoch = max(train)
         train_best, train_now = train[best_epoch], train[last_epoch]
-        if not train_now < train_best:
-            return []  # training loss rose too: that is divergence, not overfitting
+        if not train_best - train_now > self.min_train_fall * abs(train_best):
+            return []  # training loss flat or rising: noise or divergence, not overfitting
         self._fired = True
         since = int(epochs[-1]) - best_epoch
         return [self.finding(

@@ -64,8 +64,9 @@ class LRTooHigh(Check):
         warmup, gradient clipping, or normalisation layers.
 
     Args:
-        max_log_ratio: log10 update ratio above which updates are large. Default -1.0: the
-            upper end of TheDeepChecker's healthy range [-4, -1] (Karpathy: about -3).
+        max_log_ratio: log10 update ratio above which updates are large. Default -0.5: half
+            a decade above the upper end of TheDeepChecker's healthy range [-4, -1] (Karpathy:
+            about -3), because Adam at a working learning rate touches -1 early on.
         extreme_log_ratio: log10 update ratio that is too high on its own. Default 0.0: each
             update as large as the weights. Adam's ratio is about lr / |w|, so lr=3e-3 on
             small weights already reaches -1; hence the loss must also stall below this.
@@ -88,7 +89,7 @@ class LRTooHigh(Check):
     family = "learning_rate"
     severity = Severity.WARNING
 
-    def __init__(self, max_log_ratio: float = -1.0, extreme_log_ratio: float = 0.0,
+    def __init__(self, max_log_ratio: float = -0.5, extreme_log_ratio: float = 0.0,
                  recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
                  spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
                  min_steps: int = 400, min_ratio_steps: int = 200,
