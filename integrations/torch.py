@@ -535,6 +535,11 @@ def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
         return "log_softmax"
     if isinstance(last, nn.Sigmoid):
         return "sigmoid"
+    # The output came straight from an affine layer: no activation, whatever the values.
+    if isinstance(last, (nn.Linear, nn.Identity)) or (
+        last is not None and type(last).__name__.startswith(("Conv", "Bilinear", "Embedding"))
+    ):
+        return "linear"
     if not out.is_floating_point() or out.numel() == 0:
         return None
     o = out.float()
@@ -549,10 +554,6 @@ def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
         return "log_softmax"
     if o.numel() >= 8 and o.min() > 0 and o.max() < 1:
         return "sigmoid"
-    if isinstance(last, (nn.Linear, nn.Identity)) or (
-        last is not None and type(last).__name__.startswith(("Conv", "Bilinear", "Embedding"))
-    ):
-        return "linear"
     if last is not None:
         return type(last).__name__.lower()
     return None

@@ -348,3 +348,14 @@ def test_configured_rate_is_read_before_warmup(digits):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01)  # lowers "lr" to 1e-3 at once
     assert TorchTrainable(model, nn.CrossEntropyLoss(), opt, digits).get_lr() == 0.1
+
+
+def test_logits_that_happen_to_lie_in_0_1_are_not_taken_for_sigmoid(digits):
+    X, y = digits
+    model = nn.Linear(64, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.fill_(0.5)  # every logit 0.5 at init
+    t = TorchTrainable(model, nn.BCEWithLogitsLoss(), None, (X, (y % 2).astype(np.float32)[:, None]))
+    assert t.loss_config().output_activation == "linear"
+    assert list(OutputLossMismatch().preflight(PreflightContext(t))) == []
