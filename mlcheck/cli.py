@@ -122,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, console))
     except BadInput as exc:
-        err.print(f"[bold red]mlcheck: error:[/] {exc}", highlight=False, soft_wrap=True)  # one line
+        from rich.markup import escape  # "[tool.mlcheck]" or "x[i]" in a message is text
+
+        err.print(f"[bold red]mlcheck: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line
         return 2
     except KeyboardInterrupt:
         err.print("mlcheck: interrupted")

@@ -100,7 +100,7 @@ def _render(console: Any, result: Any) -> None:
 def _print_user_error(err: Any, exc: Any) -> None:
     from rich.text import Text
 
-    err.print(Text.assemble(("mlcheck: error: ", "bold red"), str(exc)))
+    err.print(Text.assemble(("mlcheck: error: ", "bold red"), str(exc)), soft_wrap=True)
     if exc.user_traceback:
         err.print(Text("---- your code's traceback (not mlcheck's) ----", style="bold"))
         err.print(Text(exc.user_traceback), soft_wrap=True)

@@ -110,3 +110,9 @@ def test_bad_target_dicts():
         sanity({"model": object(), "train_dta": None})
     with pytest.raises(BadInput, match="expected a LightningModule"):
         sanity({"model": object(), "train_data": []})
+
+
+def test_a_misspelt_key_is_named_verbatim(fixtures):
+    # brackets in messages are text, not terminal markup
+    proc = cli(fixtures / "bad" / "bad_key.py")
+    assert_bad_input(proc, "unknown key(s) ['train_dta']", "known keys: model, train_data")
