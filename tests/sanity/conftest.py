@@ -6,6 +6,7 @@ import pytest
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
 sys.path.insert(0, str(HERE))  # numpy_trainable
+sys.path.insert(0, str(FIXTURES))  # digits_data
 
 pytest_plugins = ["pytester"]
 

@@ -144,3 +144,37 @@ def test_keras_model_is_unchanged(fixtures):
            select=["overfit-batch", "unused-parameters", "nonfinite-input"])  # trains clones
     assert all(np.array_equal(a, b) for a, b in zip(weights, module.model.get_weights()))
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(optimizer_vars, module.model.optimizer.variables))
+
+
+def test_inputs_the_model_rescales_itself_are_not_unnormalized(fixtures):
+    import keras
+
+    from digits_data import digits
+
+    x_train, y_train, x_val, y_val = digits(scaled=False)
+    raw = (x_train * 16).round()  # 0..256 pixel values
+    model = keras.Sequential([
+        keras.Input((64,)), keras.layers.Rescaling(1 / 255), keras.layers.Dense(10),
+    ])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    result = sanity({"model": model, "train_data": (raw, y_train)}, select=["unnormalized-input"])
+    assert not result.findings, [f.format() for f in result.findings]
+    # the same pixels without the Rescaling layer are raw
+    plain = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    result = sanity({"model": plain, "train_data": (raw, y_train)}, select=["unnormalized-input"])
+    assert "unnormalized-input" in {f.check for f in result.findings}
+
+
+def test_token_ids_into_an_embedding_are_not_unnormalized():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 5000, (256, 12))
+    y = torch.randint(0, 2, (256,))
+    model = nn.Sequential(nn.Embedding(5000, 8), nn.Flatten(), nn.Linear(96, 2))
+    target = {"model": model, "train_data": (ids, y), "loss": nn.CrossEntropyLoss(),
+              "optimizer": torch.optim.Adam(model.parameters())}
+    result = sanity(target, select=["unnormalized-input"])
+    assert not result.findings, [f.format() for f in result.findings]
