@@ -48,9 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="the CI smoke subset")
     p.add_argument("--modes", default=",".join(MODES), help="mlcheck,safety_net,plain")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sanity", choices=("auto", "all", "none"), default="auto",
-                   help="run mlcheck.sanity before training: auto = pre-flight faults and clean "
-                        "runs (default), all, none")
+    p.add_argument("--sanity", choices=("all", "preflight", "none"), default="all",
+                   help="run mlcheck.sanity before training in mode mlcheck: on all programs "
+                        "(default), on pre-flight faults and clean runs only, or none")
     p.add_argument("--json-out", default=str(HERE / "results" / "faults.json"))
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds per program before its worker is killed")
@@ -72,9 +72,10 @@ def worker(args: argparse.Namespace) -> int:
 
     quiet()
     by_name = {p.name: p for p in programs()}
-    sanity = {"auto": None, "all": True, "none": False}[args.sanity]
     for name in args.names.split(","):
         program = by_name[name]
+        sanity = {"all": True, "none": False,
+                  "preflight": program.preflight or program.clean}[args.sanity]
         with open(args.results, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"started": name}) + "\n")
         result = run_program(program, args.mode, args.seed, sanity=sanity if args.mode ==
@@ -181,6 +182,14 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "invalid_runs": [r["program"] for r in rs if not r.get("valid")],
             "missed": [r["program"] for r in faults if not r.get("caught")],
         }
+        if mode == "mlcheck":
+            live = [r for r in faults if r.get("caught_live")]
+            s["caught_live"] = len(live)
+            s["recall_live"] = len(live) / len(faults) if faults else None
+            s["caught_sanity"] = sum(bool(r.get("caught_sanity")) for r in faults)
+            s["recall_sanity"] = s["caught_sanity"] / len(faults) if faults else None
+            s["median_latency_live"] = median([r["latency_live"] for r in live])
+            s["flagged"] = sum(bool(r.get("flagged")) for r in faults)
         if mode == "safety_net":
             s["caught_strict"] = sum(bool(r.get("caught_strict")) for r in faults)
             s["recall_strict"] = s["caught_strict"] / len(faults) if faults else None
@@ -289,6 +298,15 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         lines.append(f"| median detection latency (share of the run) | "
                      f"{ok(pct(latency), latency == latency and latency < TARGET_LATENCY)} | "
                      f"{pct(s.get('median_latency'))} | < 25% |")
+        if "recall_live" in m:
+            lines.append(f"| recall of the live callback alone (no sanity) | {m['caught_live']}/"
+                         f"{m['fault_runs']} = {pct(m['recall_live'])} | | |")
+            lines.append(f"| recall of `mlcheck.sanity` alone (before training) | "
+                         f"{m['caught_sanity']}/{m['fault_runs']} = {pct(m['recall_sanity'])} | | |")
+            lines.append(f"| median latency of the live callback alone | "
+                         f"{pct(m['median_latency_live'])} | | |")
+            lines.append(f"| fault runs with any WARNING/ERROR, right id or not | {m['flagged']}/"
+                         f"{m['fault_runs']} | | |")
     return "\n".join(lines)
 
 

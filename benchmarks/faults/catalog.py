@@ -165,9 +165,10 @@ _FAULTS: list[tuple[str, str, tuple[str, ...], bool, dict[str, dict[str, Any]], 
     ),
     (
         "over_regularised", "DeepCrime: add weight regularisation (heavy L2)",
-        ("loss-plateau", "overfit-batch", "lr-too-low"), True,
+        ("loss-plateau", "overfit-batch", "lr-too-low", "loss-at-init"), True,
         {fw: _cfg(l2=1.0) for fw in ("lightning", "keras")},
-        "L2 penalty 1.0 on every kernel: the model cannot leave zero",
+        "L2 penalty 1.0 on every kernel: the model cannot leave zero (where the penalty is part "
+        "of the loss, as in Keras, the loss at init is far above ln C: loss-at-init counts)",
     ),
     (
         "overfit_long", "Karpathy: large model, little data, trained too long",

@@ -1,8 +1,8 @@
 """Runs one program of the suite in the current process and scores what was reported.
 
 `run_program(program, mode, seed)` trains it once:
-- "mlcheck": with `MLCheckCallback()` at its defaults (and, for pre-flight faults and clean runs,
-  `mlcheck.sanity(...)` on the same model and data before training);
+- "mlcheck": with `MLCheckCallback()` at its defaults, after `mlcheck.sanity(...)` on the same
+  model and data (what a user running `mlcheck sanity` before the job would see);
 - "safety_net": with the framework's own nets instead (Keras `TerminateOnNaN` + `EarlyStopping`;
   Lightning `EarlyStopping(check_finite=True, divergence_threshold=...)`);
 - "plain": neither (a reference for the curves).
@@ -86,7 +86,7 @@ def run_program(program: Program, mode: str, seed: int, sanity: bool | None = No
                 workdir: str | None = None) -> dict[str, Any]:
     """Trains `program` once in `mode` and returns its scored result (a JSON-ready dict)."""
     if sanity is None:
-        sanity = mode == "mlcheck" and (program.preflight or program.clean)
+        sanity = mode == "mlcheck"
     result: dict[str, Any] = {
         "program": program.name, "framework": program.framework, "fault": program.fault,
         "clean": program.clean, "catches": list(program.catches), "preflight": program.preflight,
@@ -143,6 +143,12 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
         hits_pre = [f for f in pre if f["check"] in catches]
         out["caught_by"] = [p for p, hits in (("sanity", hits_pre), ("live", hits_live)) if hits]
         out["caught"] = bool(hits_live or hits_pre)
+        out["caught_live"] = bool(hits_live)
+        out["caught_sanity"] = bool(hits_pre)
+        # the mutation-testing reading: any WARNING/ERROR flags the run as broken
+        out["flagged"] = bool(live or pre)
+        if hits_live:
+            out["latency_live"] = min(1.0, min(f["observed_step"] for f in hits_live) / total)
         out["info_only"] = (not out["caught"]) and any(
             f["check"] in catches for f in result.get("findings", []))
         if hits_pre:
