@@ -392,6 +392,8 @@ class _TorchBase(Trainable):
                     group["lr"].fill_(lr)
                 else:
                     group["lr"] = lr
+                if "initial_lr" in group:  # what get_lr reports
+                    group["initial_lr"] = lr
 
     def rng_state(self) -> Any:
         return _torch_rng_state()

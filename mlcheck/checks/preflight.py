@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -164,14 +164,6 @@ class FitRun:
         finite = [v for _, v in self.losses if math.isfinite(v)]
         return min(finite) if finite else math.nan
 
-    def loss_at(self, step: int) -> float:
-        """The last checkpointed loss at or before `step`."""
-        value = self.initial
-        for s, v in self.losses:
-            if s <= step:
-                value = v
-        return value
-
 
 def fit_batch(
     trainable: Trainable,
@@ -179,7 +171,7 @@ def fit_batch(
     steps: int,
     budget: Budget,
     every: int = 10,
-    goal: Any = None,
+    goal: Callable[[float, float | None], bool] | None = None,
 ) -> FitRun:
     """Trains `trainable` (a clone!) on `batch` for up to `steps` steps, taking the eval-mode
     loss every `every` steps; stops early when `goal(loss, accuracy)` is true."""
@@ -265,7 +257,7 @@ class OverfitBatch(Check):
         self.abs_tol, self.every = abs_tol, every
         super().__init__()
 
-    def goal(self, initial: float) -> Any:
+    def goal(self, initial: float) -> Callable[[float, float | None], bool]:
         def reached(loss: float, acc: float | None) -> bool:
             if loss <= self.abs_tol or (initial > 0 and loss <= self.rel_tol * initial):
                 return True

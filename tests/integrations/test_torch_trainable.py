@@ -348,6 +348,9 @@ def test_configured_rate_is_read_before_warmup(digits):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01)  # lowers "lr" to 1e-3 at once
     assert TorchTrainable(model, nn.CrossEntropyLoss(), opt, digits).get_lr() == 0.1
+    clone = TorchTrainable(model, nn.CrossEntropyLoss(), opt, digits).clone()
+    clone.set_lr(0.5)
+    assert clone.get_lr() == 0.5
 
 
 def test_logits_that_happen_to_lie_in_0_1_are_not_taken_for_sigmoid(digits):
