@@ -240,9 +240,16 @@ class _TorchBase(Trainable):
 
     framework = "torch"
 
-    def __init__(self, module: nn.Module, train_data: Any, val_data: Any, batch_size: int):
+    def __init__(
+        self, module: nn.Module, train_data: Any, val_data: Any, batch_size: int,
+        datamodule: Any = None,
+    ):
+        if _is_datamodule(train_data) and datamodule is None:
+            datamodule, train_data = train_data, None
         self.module = module
         self.batch_size = batch_size
+        self.datamodule = datamodule
+        self._setup_done = False
         self._data = {"train": train_data, "val": val_data}
         self._cache: dict[str, list[Any]] = {}  # shared with clones (data never change)
         self._template: Any = None
@@ -252,7 +259,22 @@ class _TorchBase(Trainable):
     # -- data ----------------------------------------------------------------------------------
 
     def _source(self, split: str) -> Any:
-        return _loader(self._data.get(split), self.batch_size)
+        data = self._data.get(split)
+        if data is not None or self.datamodule is None:
+            return _loader(data, self.batch_size)
+        if not self._setup_done:
+            if hasattr(self.datamodule, "prepare_data"):
+                self.datamodule.prepare_data()
+            self.datamodule.setup("fit")
+            self._setup_done = True
+        return self._hook_loader(self.datamodule, split)
+
+    def _hook_loader(self, owner: Any, split: str) -> Any:
+        hook = "train_dataloader" if split == "train" else "val_dataloader"
+        try:
+            return _loader(getattr(owner, hook)(), self.batch_size)
+        except Exception:  # the hook is not implemented (Lightning raises its own error)
+            return None
 
     def batches(self, split: str = "train", n: int = 1) -> list[Any]:
         cached = self._cache.get(split)
@@ -319,6 +341,7 @@ class _TorchBase(Trainable):
     def clone(self) -> _TorchBase:
         other = self._copy()
         other._data, other._cache, other._template = self._data, self._cache, self._template
+        other.datamodule, other._setup_done = self.datamodule, self._setup_done
         other._loss_config = self._loss_config
         return other
 
@@ -589,7 +612,8 @@ class TorchTrainable(_TorchBase):
         loss_fn: `loss_fn(outputs, targets)`, a loss module (`nn.CrossEntropyLoss()`) or function.
         optimizer: the optimizer the run will use (its state is copied, never stepped). Default
             None: `torch.optim.Adam(model.parameters(), lr=1e-3)` (Adam's own default rate).
-        train_data: a DataLoader, a Dataset, (X, y) arrays/tensors or any iterable of batches.
+        train_data: a DataLoader, a Dataset, (X, y) arrays/tensors, a LightningDataModule
+            (its `setup("fit")` is called once) or any iterable of batches.
         val_data: the same, optional.
         batch_size: used when the data are not already batched. Default 32.
     """
@@ -669,11 +693,7 @@ class LightningTrainable(_TorchBase):
         batch_size: int = DEFAULT_BATCH_SIZE,
         optimizer: torch.optim.Optimizer | None = None,
     ):
-        if _is_datamodule(train_data) and datamodule is None:
-            datamodule, train_data = train_data, None
-        super().__init__(module, train_data, val_data, batch_size)
-        self.datamodule = datamodule
-        self._setup_done = False
+        super().__init__(module, train_data, val_data, batch_size, datamodule)
         self.optimizers = [optimizer] if optimizer is not None else self._find_optimizers(module)
 
     @staticmethod
@@ -693,22 +713,9 @@ class LightningTrainable(_TorchBase):
             ) from error
 
     def _source(self, split: str) -> Any:
-        data = self._data.get(split)
-        if data is not None:
-            return _loader(data, self.batch_size)
-        hook = "train_dataloader" if split == "train" else "val_dataloader"
-        owner = self.datamodule
-        if owner is not None and not self._setup_done:
-            if hasattr(owner, "prepare_data"):
-                owner.prepare_data()
-            owner.setup("fit")
-            self._setup_done = True
-        if owner is None:
-            owner = self.module
-        try:
-            return _loader(getattr(owner, hook)(), self.batch_size)
-        except Exception:  # the hook is not implemented (Lightning raises its own error)
-            return None
+        if self._data.get(split) is None and self.datamodule is None:
+            return self._hook_loader(self.module, split)  # the module's own *_dataloader()
+        return super()._source(split)
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -738,7 +745,6 @@ class LightningTrainable(_TorchBase):
         module, optimizers = _clone_module_and_optimizers(self.module, self.optimizers)
         other = LightningTrainable.__new__(LightningTrainable)
         _TorchBase.__init__(other, module, None, None, self.batch_size)
-        other.datamodule, other._setup_done = self.datamodule, True
         other.optimizers = optimizers
         return other
 

@@ -362,3 +362,10 @@ def test_logits_that_happen_to_lie_in_0_1_are_not_taken_for_sigmoid(digits):
     t = TorchTrainable(model, nn.BCEWithLogitsLoss(), None, (X, (y % 2).astype(np.float32)[:, None]))
     assert t.loss_config().output_activation == "linear"
     assert list(OutputLossMismatch().preflight(PreflightContext(t))) == []
+
+
+def test_plain_torch_model_with_a_datamodule(digits):
+    X, y = digits
+    t = TorchTrainable(nn.Linear(64, 10), nn.CrossEntropyLoss(), None, Digits(X, y))
+    assert len(t.batches("train", 2)) == 2 and len(t.batches("val", 1)) == 1
+    assert t.clone().batches("train", 2)[0] is t.batches("train", 2)[0]
