@@ -23,8 +23,11 @@ import keras
 import numpy as np
 
 
+_NAME = keras.backend.backend()  # fixed once keras is imported
+
+
 def name() -> str:
-    return keras.backend.backend()
+    return _NAME
 
 
 def can_observe_steps(model: Any) -> bool:

@@ -22,7 +22,6 @@ from mlcheck.integrations.keras.trainable import (
     batches_of,
     current_lr,
     first_layer_kind,
-    has_schedule,
     run_info_facts,
     to_numpy,
     unpack,
@@ -50,9 +49,9 @@ class MLCheckCallback(keras.callbacks.Callback):
     (`epoch_loss`, `epoch_<metric>`, `epoch_learning_rate`, `batch_loss`), laid out like
     Keras' `TensorBoard` callback, which needs TensorFlow; this one does not.
 
-    What it observes: the loss of every batch, the learning rate (schedules evaluated at the
-    optimizer's iteration), the epoch logs split into train and validation, every
-    `every_n_steps` steps the update/weight ratio and non-finite weights and gradients, and
+    What it observes: the loss of every batch; the epoch logs split into train and validation;
+    every `every_n_steps` steps the learning rate (a schedule evaluated at the optimizer's
+    iteration), the update/weight ratio and non-finite weights and gradients; and
     batches of inputs and targets (all of them in the first `hash_epochs` epochs, for the
     train/validation overlap check; then every `every_n_steps` steps). Batches are seen by
     wrapping `model.train_step`/`test_step` for the duration of `fit` (torch backend without
@@ -192,9 +191,6 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._val_index = 0
         self._in_validation = False
         self._input_kind = first_layer_kind(model)
-        # a plain rate is a variable read (~15 us); a schedule is evaluated with a few tensor ops
-        # (~0.4 ms on CPU), so it is sampled every n steps
-        self._lr_scheduled = has_schedule(optimizer)
         self._snapshot: list[Any] | None = None
         self._broken: set[str] = set()
         self._weights_scanned_after_nonfinite = False
@@ -227,7 +223,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         loss = self._batch_loss(logs or {})
         t = self._time("loss", t)
         lr = None
-        if "lr" not in self._broken and (not self._lr_scheduled or step % self.every_n_steps == 0):
+        if "lr" not in self._broken and step % self.every_n_steps == 0:
             lr = self._guard("lr", current_lr, self.model.optimizer)
         t = self._time("lr", t)
         ratio = nonfinite_weights = nonfinite_grads = None
