@@ -52,8 +52,9 @@ class MLCheckCallback(keras.callbacks.Callback):
     What it observes: the loss of every batch; the epoch logs split into train and validation;
     every `every_n_steps` steps the learning rate (a schedule evaluated at the optimizer's
     iteration), the update/weight ratio and non-finite weights and gradients; and
-    batches of inputs and targets (all of them in the first `hash_epochs` epochs, for the
-    train/validation overlap check; then every `every_n_steps` steps). Batches are seen by
+    batches of inputs and targets (the first `sample_batches` of each split and epoch and one
+    in `sample_every_n_batches` for every data check; all of them in the first `hash_epochs`
+    epochs for `full_pass_checks`, so `train-val-overlap` hashes every sample). Batches are seen by
     wrapping `model.train_step`/`test_step` for the duration of `fit` (torch backend without
     `jit_compile`; TensorFlow and JAX with `run_eagerly=True`); with a compiled step they are
     taken from `train_data`/`validation_data` passed here instead. Before the first step,
@@ -82,8 +83,17 @@ class MLCheckCallback(keras.callbacks.Callback):
             overfit-a-batch. Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
-        hash_epochs: epochs in which every batch is handed to the data checks (leakage hashing
-            sees every sample). Default 1.
+        sample_batches: first batches of each split and epoch that every data check sees.
+            Default 3, as the Lightning callback.
+        sample_every_n_batches: after those, one batch in this many goes to every data check.
+            Default 100.
+        hash_epochs: first epochs of each fit in which every batch goes to `full_pass_checks`.
+            Default 1; 0 turns it off.
+        full_pass_checks: the cheap checks that see every batch of those epochs. Default
+            `("train-val-overlap", "nonfinite-input", "class-imbalance")`: overlap must hash
+            every sample, one NaN row is enough to spoil a step, and a full count of the labels
+            is exact where samples of a rare class would be a guess (each costs ~0.05 ms a
+            batch of 32x64).
         task / num_classes: override what is inferred from the loss and the output width.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
 
@@ -109,7 +119,10 @@ class MLCheckCallback(keras.callbacks.Callback):
         validation_data: Any = None,
         train_data: Any = None,
         batch_size: int = 32,
+        sample_batches: int = 3,
+        sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
+        full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input", "class-imbalance"),
         task: str | None = None,
         num_classes: int | None = None,
         warn: bool = True,
@@ -139,7 +152,10 @@ class MLCheckCallback(keras.callbacks.Callback):
         self.validation_data = validation_data
         self.train_data = train_data
         self.batch_size = batch_size
+        self.sample_batches = sample_batches
+        self.sample_every_n_batches = max(1, sample_every_n_batches)
         self.hash_epochs = hash_epochs
+        self.full_pass_checks = tuple(full_pass_checks)
         self.task = task
         self.num_classes = num_classes
         self.warn = warn
@@ -187,6 +203,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
+        self._fit_epochs = 0  # epochs finished in this fit (initial_epoch may be > 0)
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
@@ -293,6 +310,7 @@ class MLCheckCallback(keras.callbacks.Callback):
                 self._tensorboard.validation.scalars(epoch, val)
             self._tensorboard.flush()
         self._time("epoch", started)
+        self._fit_epochs += 1
         self._apply_stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -311,22 +329,33 @@ class MLCheckCallback(keras.callbacks.Callback):
             t = perf_counter()
             self._overfit(data)
             self._time("overfit_batch", t)
-        if self._epoch < self.hash_epochs or self._step % self.every_n_steps == 0:
+        wanted = self._wanted(self._batch_index)
+        if wanted is not False:
             t = perf_counter()
-            self._log_batch(x, y, "train", self._batch_index)
+            self._log_batch(x, y, "train", self._batch_index, wanted)
             self._time("batches", t)
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
             return  # an evaluate() the user runs from another callback
-        if self._epoch < self.hash_epochs or self._val_index == 0:
+        wanted = self._wanted(self._val_index)
+        if wanted is not False:
             t = perf_counter()
             x, y, _ = unpack(data)
-            self._log_batch(x, y, "val", self._val_index)
+            self._log_batch(x, y, "val", self._val_index, wanted)
             self._time("batches", t)
         self._val_index += 1
 
-    def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:
+    def _wanted(self, index: int) -> tuple[str, ...] | None | bool:
+        """Which checks see batch `index` of a split: None (all of them), some ids, or False."""
+        if index < self.sample_batches or index % self.sample_every_n_batches == 0:
+            return None
+        if self._fit_epochs < self.hash_epochs and self.full_pass_checks:
+            return self.full_pass_checks
+        return False
+
+    def _log_batch(self, x: Any, y: Any, split: str, index: int,
+                   checks: tuple[str, ...] | None = None) -> None:
         if "batches" in self._broken or self.monitor is None:
             return
         arrays = self._guard("batches", lambda: (to_numpy(x), to_numpy(y)))
@@ -334,7 +363,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             return
         self.monitor.log_batch(
             arrays[0], arrays[1], split=split, step=self._step, epoch=self._epoch,
-            index=index, input_kind=self._input_kind,
+            index=index, input_kind=self._input_kind, checks=checks,
         )
 
     def _observe_given_data(self) -> None:
@@ -346,8 +375,10 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._overfit(train[0])
         for split, batches in (("train", train), ("val", val)):
             for index, batch in enumerate(batches):
-                x, y, _ = unpack(batch)
-                self._log_batch(x, y, split, index)
+                wanted = self._wanted(index)
+                if wanted is not False:
+                    x, y, _ = unpack(batch)
+                    self._log_batch(x, y, split, index, wanted)
 
     def _batch_loss(self, logs: dict) -> float | None:
         """This batch's loss: captured from `compute_loss` in the wrapped step, else recovered

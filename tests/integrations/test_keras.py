@@ -520,7 +520,8 @@ def test_fallback_uses_given_data_and_recovers_batch_losses(tmp_path, monkeypatc
     monkeypatch.setattr(keras_backend, "can_observe_steps", lambda model: False)
     spy = Batches()
     cb = MLCheckCallback(checks=[*default_checks(), spy], log_dir=None, overfit_batch=False,
-                         train_data=(xt, yt), validation_data=(xv, yv))
+                         train_data=(xt, yt), validation_data=(xv, yv),
+                         full_pass_checks=("train-val-overlap", "test-keras-batches"))
     model = mlp()
     fit(model, cb, epochs=2)
     assert "train_step" not in model.__dict__
