@@ -95,7 +95,8 @@ class Classifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 
-def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: str) -> float:
+def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one fit."""
     L.seed_everything(0, verbose=False)
     model = Classifier(kind)
     train, val = digits_loaders(image=kind == "cnn")
@@ -109,13 +110,13 @@ def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: s
         enable_checkpointing=False,
         log_every_n_steps=10,
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     trainer.fit(model, train, val)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
-    ratios, with_t, without_t = [], [], []
+    ratios, cpu_ratios, with_t, without_t = [], [], [], []
     with tempfile.TemporaryDirectory() as root:
         train_once(kind, 1, None, root)  # warm-up: imports, allocator, first-call costs
         for rep in range(reps):
@@ -123,12 +124,15 @@ def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
             times = {}
             for use in order:
                 times[use] = train_once(kind, epochs, make_cb() if use else None, root)
-            with_t.append(times[True])
-            without_t.append(times[False])
-            ratios.append(times[True] / times[False])
+            with_t.append(times[True][0])
+            without_t.append(times[False][0])
+            ratios.append(times[True][0] / times[False][0])
+            cpu_ratios.append(times[True][1] / times[False][1])
     return {
         "median_ratio": statistics.median(ratios),
+        "median_cpu_ratio": statistics.median(cpu_ratios),
         "ratios": [round(r, 4) for r in ratios],
+        "cpu_ratios": [round(r, 4) for r in cpu_ratios],
         "median_with_s": statistics.median(with_t),
         "median_without_s": statistics.median(without_t),
     }
@@ -138,16 +142,22 @@ _TOP_LEVEL_HOOKS = ("train_batch_start", "before_optimizer_step", "train_batch_e
                     "validation_end", "train_epoch_end")
 
 
-def hook_costs(kind: str, epochs: int, every_n_steps: int) -> dict:
-    """The callback's own time per kind of observation, in microseconds per training step."""
-    cb = MLCheckCallback(timing=True, every_n_steps=every_n_steps)
+def hook_costs(kind: str, epochs: int, every_n_steps: int, adapter_only: bool = False) -> dict:
+    """The callback's own time per kind of observation, in microseconds per training step.
+    `adapter_only`: no real checks (a no-op one that takes batches), to separate the adapter's
+    cost from the checks'."""
+    if adapter_only:
+        cb = MLCheckCallback(timing=True, every_n_steps=every_n_steps, checks=[_EveryBatch()], overfit_batch=False)
+    else:
+        cb = MLCheckCallback(timing=True, every_n_steps=every_n_steps)
     with tempfile.TemporaryDirectory() as root:
-        total = train_once(kind, epochs, cb, root)
+        total, _ = train_once(kind, epochs, cb, root)
     steps = cb.monitor.run.train_loss.total
     t = cb.timings
     per_step = lambda s: round(1e6 * s / steps, 1)  # noqa: E731
     observe = t.get("train_batch_observe", 0.0) + t.get("val_batch_observe", 0.0)
     return {
+        "checks": "none (adapter alone)" if adapter_only else "defaults",
         "every_n_steps": every_n_steps,
         "steps": steps,
         "run_s": round(total, 3),
@@ -187,7 +197,8 @@ def main() -> None:
             "adapter_only_no_checks": paired_ratio(
                 kind, args.epochs, args.reps, lambda: MLCheckCallback(checks=[_EveryBatch()], overfit_batch=False)
             ),
-            "hooks": [hook_costs(kind, args.epochs, n) for n in (5, 25, 100)],
+            "hooks": [hook_costs(kind, args.epochs, n) for n in (5, 25, 100)]
+            + [hook_costs(kind, args.epochs, 25, adapter_only=True)],
         }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -196,14 +207,14 @@ def main() -> None:
         r = report[kind]
         d, n = r["defaults"], r["defaults_without_overfit_batch"]
         print(f"{kind}: {args.epochs} epochs of digits, {args.reps} paired repetitions")
-        print(f"  overhead at defaults:            {100 * (d['median_ratio'] - 1):+.2f}%  "
-              f"(median run {d['median_without_s']:.2f}s without, {d['median_with_s']:.2f}s with)")
-        print(f"  overhead without overfit-batch:  {100 * (n['median_ratio'] - 1):+.2f}%")
         a = r["adapter_only_no_checks"]
-        print(f"  adapter alone (no checks):       {100 * (a['median_ratio'] - 1):+.2f}%")
+        print("  overhead (median of paired ratios)   wall       CPU")
+        for label, x in (("at defaults", d), ("without overfit-batch", n), ("adapter alone (no checks)", a)):
+            print(f"  {label:<36} {100 * (x['median_ratio'] - 1):+6.2f}%  {100 * (x['median_cpu_ratio'] - 1):+6.2f}%")
+        print(f"  (median run {d['median_without_s']:.2f}s without, {d['median_with_s']:.2f}s with)")
         for h in r["hooks"]:
             costs = ", ".join(f"{k} {v}" for k, v in h["us_per_step"].items())
-            print(f"  every_n_steps={h['every_n_steps']:>3}: us/step: {costs}; "
+            print(f"  {h['checks']}, every_n_steps={h['every_n_steps']:>3}: us/step: {costs}; "
                   f"hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
                   f"overfit-batch one-off {h['overfit_batch_s (one-off)']}s")
     sys.stdout.flush()
