@@ -568,7 +568,7 @@ def _accumulator(log_dir: Path):
 def test_findings_land_in_the_loggers_tensorboard_run(tmp_path):
     cb = MLCheckCallback(checks=[_FireAtStep(10)], overfit_batch=False)
     with pytest.warns(MLCheckWarning):
-        trainer, _ = fit(tmp_path, cb, max_epochs=1)
+        trainer, _ = fit(tmp_path, cb, max_epochs=1, log_every_n_steps=1)
     log_dir = Path(trainer.logger.log_dir)
     assert cb.resolved_log_dir == log_dir
     acc = _accumulator(log_dir)
@@ -582,9 +582,13 @@ def test_findings_land_in_the_loggers_tensorboard_run(tmp_path):
     assert b"reached step 10" in text[0].tensor_proto.string_val[0]
     markers = acc.Scalars("mlcheck/test-lightning-fire")
     assert markers[0].step == 10 and markers[0].value == 1.0
-    # the marker's step is the step at which Lightning logged that batch's loss
-    loss_steps = {e.step for e in acc.Scalars("train_loss_step")}
-    assert 9 in loss_steps or 14 in loss_steps  # log_every_n_steps=5: steps 4, 9, 14, ...
+    # steps line up with the user's curve: the loss Lightning logged at step 10 is the loss
+    # mlcheck recorded for step 10 (the first 256 steps are kept exactly)
+    logged = {e.step: e.value for e in acc.Scalars("train_loss_step")}
+    seen = dict(zip(cb.monitor.run.train_loss.x.tolist(), cb.monitor.run.train_loss.means.tolist()))
+    assert logged.keys() == seen.keys() == set(range(38))
+    assert logged[10] == pytest.approx(seen[10], rel=1e-6)
+    assert all(logged[k] == pytest.approx(seen[k], rel=1e-6) for k in logged)
     lines = (log_dir / "findings.jsonl").read_text().splitlines()
     assert [json.loads(line)["check"] for line in lines] == ["test-lightning-fire"]
 
