@@ -52,7 +52,10 @@ class LRTooHigh(Check):
         jumps above `spike_factor` x its local median and `spike_z` x its noise, at least
         `min_spikes` separate times in the last half of the run, while the loss neither
         improves nor has fallen by `max_progress` from its initial value. A noisy run that still
-        improves does not fire.
+        improves does not fire. (3) Pre-flight (`mlcheck sanity`): a learning-rate range test on
+        a copy of the model (Lightning lr_find's rule: sweep 1e-7..10, stop at 4x the best
+        loss) fires when the configured rate is past the divergence point and 20 steps at it
+        raise the loss while a tenth of it lowers the loss.
 
     Why it matters:
         Updates that are a sizeable share of the weights each step throw the model around
@@ -220,7 +223,10 @@ class LRTooLow(Check):
         falls significantly (`z` standard errors) and steadily (its last half falls at least
         `steady` x as much as its first half: no sign of saturating) yet has fallen by less
         than `max_drop` in total. Judged at the end of a run, or during a run of known
-        length once `min_progress` of it is done; not during warmup.
+        length once `min_progress` of it is done; not during warmup. (3) Pre-flight
+        (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
+        is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
+        and a tenth of the suggestion lowers it clearly.
 
     Why it matters:
         With too small a learning rate the model crawls: the run ends long before it
