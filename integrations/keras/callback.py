@@ -52,8 +52,8 @@ class MLCheckCallback(keras.callbacks.Callback):
     What it observes: the loss of every batch; the epoch logs split into train and validation;
     every `every_n_steps` steps the learning rate (a schedule evaluated at the optimizer's
     iteration), the update/weight ratio and non-finite weights and gradients; and
-    batches of inputs and targets (the first `sample_batches` of each split and epoch and one
-    in `sample_every_n_batches` for every data check; all of them in the first `hash_epochs`
+    batches of inputs and targets (the first `sample_batches` of each split and one in
+    `sample_every_n_batches` after them for every data check; all of them in the first `hash_epochs`
     epochs for `full_pass_checks`, so `train-val-overlap` hashes every sample). Batches are seen by
     wrapping `model.train_step`/`test_step` for the duration of `fit` (torch backend without
     `jit_compile`; TensorFlow and JAX with `run_eagerly=True`); with a compiled step they are
@@ -83,10 +83,10 @@ class MLCheckCallback(keras.callbacks.Callback):
             overfit-a-batch. Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
-        sample_batches: first batches of each split and epoch that every data check sees.
-            Default 3, as the Lightning callback.
-        sample_every_n_batches: after those, one batch in this many goes to every data check.
-            Default 100.
+        sample_batches: first batches of each split in a fit that every data check sees.
+            Default 8: 256 rows at batch size 32, over the 200 that `feature-leakage` needs.
+        sample_every_n_batches: after those, one batch in this many (counted over the fit)
+            goes to every data check. Default 100.
         hash_epochs: first epochs of each fit in which every batch goes to `full_pass_checks`.
             Default 1; 0 turns it off.
         full_pass_checks: the cheap checks that see every batch of those epochs. Default
@@ -119,7 +119,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         validation_data: Any = None,
         train_data: Any = None,
         batch_size: int = 32,
-        sample_batches: int = 3,
+        sample_batches: int = 8,
         sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
         full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input", "class-imbalance"),
@@ -204,6 +204,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
         self._fit_epochs = 0  # epochs finished in this fit (initial_epoch may be > 0)
+        self._split_batches = {"train": 0, "val": 0}  # batches seen in this fit
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
@@ -329,7 +330,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             t = perf_counter()
             self._overfit(data)
             self._time("overfit_batch", t)
-        wanted = self._wanted(self._batch_index)
+        wanted = self._wanted("train")
         if wanted is not False:
             t = perf_counter()
             self._log_batch(x, y, "train", self._batch_index, wanted)
@@ -338,7 +339,7 @@ class MLCheckCallback(keras.callbacks.Callback):
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
             return  # an evaluate() the user runs from another callback
-        wanted = self._wanted(self._val_index)
+        wanted = self._wanted("val")
         if wanted is not False:
             t = perf_counter()
             x, y, _ = unpack(data)
@@ -346,9 +347,13 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._time("batches", t)
         self._val_index += 1
 
-    def _wanted(self, index: int) -> tuple[str, ...] | None | bool:
-        """Which checks see batch `index` of a split: None (all of them), some ids, or False."""
-        if index < self.sample_batches or index % self.sample_every_n_batches == 0:
+    def _wanted(self, split: str) -> tuple[str, ...] | None | bool:
+        """Which checks see the next batch of `split`: None (all of them), some ids, or False.
+        Counted over the whole fit, not per epoch: the data of a later epoch is the same data,
+        and short epochs would otherwise pay for a fresh sample each time."""
+        seen = self._split_batches[split]
+        self._split_batches[split] = seen + 1
+        if seen < self.sample_batches or seen % self.sample_every_n_batches == 0:
             return None
         if self._fit_epochs < self.hash_epochs and self.full_pass_checks:
             return self.full_pass_checks
@@ -375,7 +380,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._overfit(train[0])
         for split, batches in (("train", train), ("val", val)):
             for index, batch in enumerate(batches):
-                wanted = self._wanted(index)
+                wanted = self._wanted(split)
                 if wanted is not False:
                     x, y, _ = unpack(batch)
                     self._log_batch(x, y, split, index, wanted)
