@@ -37,8 +37,10 @@ logger = logging.getLogger("mlcheck.sanity")
 #: Batches of each split the data checks see (first batches, in loader order).
 DATA_BATCHES = 16  # enough for class counts and label diversity; an epoch of digits is ~50
 
-#: The hard stop for a check that ignores its budget: this many times its seconds (plus 5 s).
+#: The hard stop for a check that ignores its budget: this many times its seconds, and at
+#: least its seconds plus HARD_LIMIT_GRACE (a check may finish a step it began in time).
 HARD_LIMIT_FACTOR = 3.0
+HARD_LIMIT_GRACE = 5.0
 
 #: progress(done, total, current check id or None when finished)
 Progress = Callable[[int, int, "str | None"], None]
@@ -241,7 +243,7 @@ def _run_data_check(check: Check, batches: list, info: RunInfo, input_kind: str 
 
 def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResult) -> None:
     started = time.perf_counter()
-    hard = max(HARD_LIMIT_FACTOR * ctx.budget.seconds, ctx.budget.seconds + 5.0)
+    hard = max(HARD_LIMIT_FACTOR * ctx.budget.seconds, ctx.budget.seconds + HARD_LIMIT_GRACE)
     try:
         with _hard_limit(hard), warnings.catch_warnings():
             warnings.simplefilter("ignore")

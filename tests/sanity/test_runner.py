@@ -133,3 +133,33 @@ def test_mlcheck_sanity_stays_callable_after_its_modules_are_imported():
     import mlcheck.sanity.runner  # noqa: F401  (rebinds the attribute mlcheck.sanity)
 
     assert mlcheck.sanity(NumpyTrainable(*blobs()), select=["nonfinite-input"]).checks
+
+
+def test_a_check_ignoring_its_budget_is_interrupted():
+    # in a subprocess: pytest-timeout holds this process's SIGALRM timer, and the hard stop
+    # only arms when that timer is free
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from numpy_trainable import NumpyTrainable, blobs
+from mlcheck import Check
+from mlcheck.sanity import Budget, runner, sanity
+runner.HARD_LIMIT_GRACE = 0.0
+
+class Hang(Check):
+    '''Never looks at its budget.'''
+    id = "test-hang"
+    family = "preflight"
+    def preflight(self, ctx):
+        while True:
+            time.sleep(0.01)
+
+result = sanity(NumpyTrainable(*blobs()), checks=[Hang()], budget=Budget(seconds=0.2))
+assert result.inconclusive == ["test-hang"], result.checks
+assert [f.severity.value for f in result.findings] == ["info"]
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
