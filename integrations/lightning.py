@@ -360,11 +360,11 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         if not self._active or not self._rank_zero or self._snapshot is not None:
             return
-        if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
-            return
         step = self._logging_step(trainer)
         if step % self.every_n_steps != 0:
             return  # the cheap per-step check is the loss itself, in on_train_batch_end
+        if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
+            return
         with self._timer("before_optimizer_step"):
             params = _params(optimizer)
             if not params:
@@ -790,7 +790,7 @@ def _grad_scaler(trainer: Any) -> Any:
 
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
-    if isinstance(outputs, Mapping):
+    if type(outputs) is dict or isinstance(outputs, Mapping):
         outputs = outputs.get("loss")
     if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
         return outputs.detach()
