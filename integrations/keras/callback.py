@@ -280,16 +280,14 @@ class MLCheckCallback(keras.callbacks.Callback):
         if monitor is None:
             return
         started = perf_counter()
-        logs = dict(logs or {})
+        logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
         train_metrics: dict[str, float] = {}
         val_metrics: dict[str, float] = {}
         for name, value in logs.items():
-            if not isinstance(value, (int, float)):
-                continue
             split, base = strip_split(name)
             if base in _NOT_METRICS:
                 continue
-            (val_metrics if split == "val" else train_metrics)[base] = float(value)
+            (val_metrics if split == "val" else train_metrics)[base] = value
         train_loss, val_loss = logs.get("loss"), logs.get("val_loss")
         monitor.log_epoch(
             epoch, step=self._step - 1 if self._step else None,
@@ -394,8 +392,8 @@ class MLCheckCallback(keras.callbacks.Callback):
             value = wrapped.loss
             wrapped.loss = None
             return backend.scalar(value)
-        mean = logs.get("loss")
-        if not isinstance(mean, (int, float)):
+        mean = _number(logs.get("loss"))
+        if mean is None:
             return None
         size = float(self._batch_size or 1) if wrapped is not None else 1.0
         seen = self._seen + size
@@ -471,7 +469,11 @@ class MLCheckCallback(keras.callbacks.Callback):
                 budget=Budget(steps=self.overfit_steps or Budget.steps, seconds=self.overfit_seconds),
                 info={"source": "keras-callback"},
             )
-            findings = list(check.preflight(ctx) or ())
+            with warnings.catch_warnings():
+                # Keras' own numpy conversions (get_config, logs) warn under numpy 2; noise from
+                # a side computation on a copy is not the user's business
+                warnings.simplefilter("ignore", DeprecationWarning)
+                findings = list(check.preflight(ctx) or ())
         except Exception as exc:
             if self.strict:
                 raise
@@ -516,6 +518,16 @@ class MLCheckCallback(keras.callbacks.Callback):
 
 
 _ALL = 1 << 62
+
+
+def _number(value: Any) -> float | None:
+    """A log value as a float: Python and numpy numbers, 0-d tensors; None for anything else."""
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _leading_dim(x: Any) -> int | None:

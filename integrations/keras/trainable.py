@@ -279,7 +279,11 @@ class KerasTrainable(Trainable):
             if x is None:
                 raise ValueError("cannot build a copy of an unbuilt model without training data")
             copy(x[:1], training=False)
-        copy.set_weights(model.get_weights())
+        if len(copy.weights) != len(model.weights):
+            raise ValueError(f"the copy of {model.name} has {len(copy.weights)} weights, the model "
+                             f"{len(model.weights)}; mlcheck cannot clone this model")
+        for mine, theirs in zip(copy.weights, model.weights):
+            mine.assign(theirs.value)  # tensor to tensor: no numpy round trip
         optimizer = model.optimizer
         fresh = type(optimizer).from_config(optimizer.get_config())
         copy.compile(optimizer=fresh, loss=model.loss, run_eagerly=model.run_eagerly,
