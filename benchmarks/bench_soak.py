@@ -2,7 +2,8 @@
 
 Feeds `Monitor.log_step` one million steps of a healthy-looking run (a noisy, slowly decaying
 loss; a cosine learning rate; an update ratio around 1e-3 every `--every` steps; an epoch with a
-validation loss every `--epoch-every` steps) with every default check on, and reports:
+validation loss and a metric every `--epoch-every` steps, 10,000 epochs by default, so every
+per-epoch bound is reached) with every default check on, and reports:
 
 - steps/s of `log_step` (checks included);
 - resident memory (RSS) at checkpoints, and its growth from the first checkpoint to the end;
@@ -123,9 +124,12 @@ def soak(steps: int, every: int, epoch_every: int, chunk: int = 10_000,
         "checks": [c.id for c in monitor.checks],
     }
     first, last = rows[0], rows[-1]
+    half = next((r for r in rows if r["steps"] >= steps // 2), first)
     out["rss_growth_mib"] = round(last["rss_mib"] - first["rss_mib"], 2)
+    out["rss_growth_second_half_mib"] = round(last["rss_mib"] - half["rss_mib"], 2)
     if traced:
         out["traced_growth_kib"] = round(last["traced_kib"] - first["traced_kib"], 1)
+        out["traced_growth_second_half_kib"] = round(last["traced_kib"] - half["traced_kib"], 1)
     return out
 
 
@@ -133,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--every", type=int, default=25, help="update ratio every n steps (25)")
-    p.add_argument("--epoch-every", type=int, default=1000,
-                   help="an epoch (val loss, metric) every n steps; 0: none (1000)")
+    p.add_argument("--epoch-every", type=int, default=100,
+                   help="an epoch (val loss, metric) every n steps; 0: none (100: 10,000 epochs "
+                        "in 1M steps, past every per-epoch bound)")
     p.add_argument("--no-traced", action="store_true", help="skip the tracemalloc pass")
     p.add_argument("--json-out", default=str(HERE / "results" / "soak.json"))
     args = p.parse_args(argv)
@@ -154,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         t = traced_rows.get(row["steps"], {})
         print(f"| {row['steps']:,} | {row['rss_mib']} | {t.get('traced_kib', '-')} |")
     print(f"\nRSS growth {plain['checkpoints'][0]['steps']:,} -> {args.steps:,} steps: "
-          f"{plain['rss_growth_mib']} MiB; peak RSS of the process {peak_rss_mib():.1f} MiB")
+          f"{plain['rss_growth_mib']} MiB (second half: {plain['rss_growth_second_half_mib']} "
+          f"MiB); peak RSS of the process {peak_rss_mib():.1f} MiB")
     if len(runs) > 1:
         print(f"tracemalloc growth over the same span: {runs[1]['traced_growth_kib']} KiB "
-              f"(peak {runs[1]['checkpoints'][-1]['traced_peak_kib']} KiB above the start)")
+              f"(second half: {runs[1]['traced_growth_second_half_kib']} KiB; peak "
+              f"{runs[1]['checkpoints'][-1]['traced_peak_kib']} KiB above the start)")
     print(f"findings: {len(plain['findings'])} ({plain['alarms']} WARNING/ERROR) "
           f"{plain['findings'][:5]}")
     out = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),

@@ -5,8 +5,8 @@
     python benchmarks/run_all.py --only bench_soak,run_faults
 
 Scripts that are not there are skipped with a note. Each script's output goes to the terminal
-as it finishes and to benchmarks/results/<script>.log; a summary (exit status, seconds) goes to
-benchmarks/results/run_all.json. The exit status is 1 when any script failed.
+as it finishes and to benchmarks/results/<script>.log; a summary (exit status, seconds, date)
+is merged into benchmarks/results/run_all.json. The exit status is 1 when any script failed.
 """
 
 from __future__ import annotations
@@ -91,12 +91,20 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(seconds, 1), "command": " ".join(cmd[1:]),
                         "log": str(log.relative_to(HERE.parent)) if log.is_relative_to(
                             HERE.parent) else str(log)})
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    for s in summary:
+        s["date_utc"] = now
+    # merge into the previous record, so that runs of a few scripts keep the others' entries
+    path = results_dir / "run_all.json"
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    merged = {s["script"]: s for s in previous.get("scripts", [])}
+    merged.update({s["script"]: s for s in summary})
     record = {
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "platform": platform.platform(), "quick": args.quick, "scripts": summary,
+        "date_utc": now, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(), "quick": args.quick,
+        "scripts": [merged[name] for name in SCRIPTS if name in merged],
     }
-    (results_dir / "run_all.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
     print("| script | status | seconds |\n|---|---|---|")
     for s in summary:
         print(f"| {s['script']} | {s['status']}{'' if s.get('exit') in (0, None) else ' (exit ' + str(s['exit']) + ')'} "

@@ -227,22 +227,25 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     faults = [n for n in names if not n.split("/")[1].startswith("clean_")]
     clean = [n for n in names if n.split("/")[1].startswith("clean_")]
     lines = ["### Faults", "",
-             "| program | counts as caught | mlcheck | first correct id | latency | other alarms "
-             "| safety net | latency |",
+             "| program | counts as caught | caught by sanity (before training) | caught live "
+             "| live latency | other WARNING/ERROR ids | safety net | latency |",
              "|---|---|---|---|---|---|---|---|"]
     for n in faults:
         m, s = by.get((n, "mlcheck")), by.get((n, "safety_net"))
         ids = ", ".join(f"`{c}`" for c in (m or s or {}).get("catches", []))
         if m is None:
-            mcol = hit = lat = other = "-"
+            pre = live = lat = other = "-"
         elif not m.get("valid"):
-            mcol, hit, lat, other = "error", "-", "-", m.get("error", "")[:60]
+            pre, live, lat, other = "error", "error", "-", m.get("error", "")[:60]
         else:
-            mcol = ("**caught** (" + "+".join(m["caught_by"]) + ")") if m["caught"] else (
-                "missed (info only)" if m.get("info_only") else "missed")
-            hit = f"`{m['first_hit']}`" if m["caught"] else "-"
-            lat = pct(m.get("latency")) if m["caught"] else "-"
+            missed = "info only" if m.get("info_only") else "-"
+            pre = f"`{m['first_hit_sanity']}`" if m.get("caught_sanity") else (
+                "not run" if m.get("sanity") is None else "-")
+            live = f"`{m['first_hit_live']}`" if m.get("caught_live") else missed
+            lat = pct(m.get("latency_live")) if m.get("caught_live") else "-"
             other = ", ".join(m.get("wrong_ids", [])) or "-"
+            if not m["caught"]:
+                n = f"**{n}** (missed)"
         if s is None:
             scol = slat = "-"
         elif not s.get("valid"):
@@ -251,7 +254,7 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             st = s.get("stopped")
             scol = f"stopped ({st['reason']})" if st else "ran to the end"
             slat = pct(s.get("latency")) if st else "-"
-        lines.append(f"| {n} | {ids} | {mcol} | {hit} | {lat} | {other} | {scol} | {slat} |")
+        lines.append(f"| {n} | {ids} | {pre} | {live} | {lat} | {other} | {scol} | {slat} |")
     lines += ["", "### Clean runs", "", "| program | mlcheck WARNING/ERROR | mlcheck INFO "
               "| safety net |", "|---|---|---|---|"]
     for n in clean:

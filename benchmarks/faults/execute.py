@@ -148,7 +148,11 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
         # the mutation-testing reading: any WARNING/ERROR flags the run as broken
         out["flagged"] = bool(live or pre)
         if hits_live:
-            out["latency_live"] = min(1.0, min(f["observed_step"] for f in hits_live) / total)
+            first_live = min(hits_live, key=lambda f: f["observed_step"])
+            out["latency_live"] = min(1.0, first_live["observed_step"] / total)
+            out["first_hit_live"] = first_live["check"]
+        if hits_pre:
+            out["first_hit_sanity"] = hits_pre[0]["check"]
         out["info_only"] = (not out["caught"]) and any(
             f["check"] in catches for f in result.get("findings", []))
         if hits_pre:
