@@ -9,7 +9,9 @@ per-epoch bound is reached) with every default check on, and reports:
 - resident memory (RSS) at checkpoints, and its growth from the first checkpoint to the end;
 - in a second pass under `tracemalloc`, the Python memory held at each checkpoint (what the
   Monitor and its checks keep: should be flat in the number of steps);
-- the findings raised (a healthy curve: there should be no WARNING or ERROR).
+- the findings raised (a healthy curve: there should be no WARNING or ERROR);
+- what `log_step` costs per step in runs of 500, 5,000 and 50,000 steps, split by check (the
+  step checks are asked at every bucket close, so short runs pay more per step).
 
     python benchmarks/bench_soak.py                 # 1M steps, both passes (~1-3 min)
     python benchmarks/bench_soak.py --steps 200000 --json-out /tmp/soak.json
@@ -133,6 +135,42 @@ def soak(steps: int, every: int, epoch_every: int, chunk: int = 10_000,
     return out
 
 
+def per_check_cost(steps: int, every: int, seed: int = 0) -> dict[str, float]:
+    """Microseconds per step that each check's `on_step` costs over a run of `steps` steps.
+
+    Short runs matter: while a Series keeps one value per bucket (the first 256 steps), every
+    step closes a bucket and the step checks are asked each time."""
+    from mlcheck import Monitor, RunInfo
+
+    monitor = Monitor(info=RunInfo(task="classification", num_classes=10, total_steps=steps),
+                      warn=False)
+    spent: dict[str, float] = {}
+    for check in monitor.checks:
+        hook = check.on_step
+
+        def timed(run: Any, hook: Any = hook, cid: str = check.id) -> list[Any]:
+            t0 = time.perf_counter()
+            found = list(hook(run))
+            spent[cid] = spent.get(cid, 0.0) + time.perf_counter() - t0
+            return found
+
+        check.on_step = timed  # type: ignore[method-assign]
+    rng = np.random.default_rng(seed)
+    x = np.arange(steps)
+    loss = ((0.2 + 2.1 * np.exp(-x / (steps / 8))) * np.exp(rng.normal(0, 0.1, steps))).tolist()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        monitor.log_step(step, loss=loss[step], lr=1e-3,
+                         update_ratio=1e-3 if step % every == 0 else None)
+    total = time.perf_counter() - t0
+    monitor.close()
+    out = {"total": round(1e6 * total / steps, 1)}
+    for cid, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        if seconds * 1e6 / steps >= 0.05:
+            out[cid] = round(1e6 * seconds / steps, 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1_000_000)
@@ -167,9 +205,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{runs[1]['checkpoints'][-1]['traced_peak_kib']} KiB above the start)")
     print(f"findings: {len(plain['findings'])} ({plain['alarms']} WARNING/ERROR) "
           f"{plain['findings'][:5]}")
+    per_check_cost(300, args.every)  # warm-up: first calls pay for lazy imports and caches
+    short = {n: per_check_cost(n, args.every) for n in (500, 5_000, 50_000)}
+    print("\nlog_step cost per step (us) by run length, and the step checks' share of it:")
+    for n, costs in short.items():
+        parts = ", ".join(f"{k} {v}" for k, v in costs.items() if k != "total")
+        print(f"  {n:>6,} steps: {costs['total']} us/step ({parts})")
     out = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                        "platform": platform.platform()},
-           "peak_rss_mib": round(peak_rss_mib(), 1), "runs": runs}
+           "peak_rss_mib": round(peak_rss_mib(), 1), "runs": runs, "per_check_us": short}
     path = Path(args.json_out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1), encoding="utf-8")
