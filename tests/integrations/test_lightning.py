@@ -153,6 +153,15 @@ def make_model(
             if scheduler == "cosine":
                 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.trainer.estimated_stepping_batches)
                 return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            if scheduler == "warmup-cosine":
+                total = int(self.trainer.estimated_stepping_batches)
+                sched = torch.optim.lr_scheduler.SequentialLR(
+                    opt,
+                    [torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=20),
+                     torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - 20)],
+                    milestones=[20],
+                )
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
             if scheduler == "step":
                 return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)}
             return opt
@@ -304,8 +313,11 @@ def test_clean_digits_run_is_silent_with_both_trainers(tmp_path, strict_warnings
         dict(model_kw=dict(regression=True), data_kw=dict(regression=True)),
         dict(model_kw=dict(scheduler="cosine")),
         dict(model_kw=dict(scheduler="step")),
+        dict(model_kw=dict(scheduler="warmup-cosine")),
+        dict(trainer_kw=dict(max_epochs=15)),
     ],
-    ids=["batchnorm", "grad-accumulation", "manual-optimization", "no-validation", "regression", "cosine", "step-lr"],
+    ids=["batchnorm", "grad-accumulation", "manual-optimization", "no-validation", "regression", "cosine", "step-lr",
+         "warmup-cosine", "converged"],
 )
 def test_healthy_variants_stay_silent(tmp_path, strict_warnings, case):
     cb = MLCheckCallback()
