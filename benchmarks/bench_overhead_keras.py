@@ -9,13 +9,12 @@ sklearn's digits (torch backend, CPU). Four settings are measured against the pl
   overfit-a-batch at train start is timed apart, as DESIGN.md asks);
 - `adapter`: the callback with one no-op check, i.e. the adapter's own work (wrapped steps,
   loss, learning rate, weight statistics every 25 steps, batch conversion, TensorBoard);
-- `defaults, after epoch 0`: the per-epoch cost once the first epoch, in which every batch is
-  handed to the data checks for leakage hashing, is over (from the callback's timers);
 - `overfit-a-batch`: seconds of the one-off check at train start.
 
 The callback's own timers (`cb.timings`) give the cost of each kind of observation.
 
-Run: .venv/bin/python benchmarks/bench_overhead_keras.py [--reps 5] [--epochs 10] [--json]
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_overhead_keras.py [--reps 5] [--epochs 10]
+     [--cpu-time] [--json]
 Set OMP_NUM_THREADS=1 on a shared machine: torch's thread pool on busy cores is noisier than
 anything measured here.
 """
@@ -91,13 +90,16 @@ def build(kind: str) -> keras.Model:
     return model
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (this process's CPU seconds)
+
+
 def timed_fit(kind: str, epochs: int, cb: MLCheckCallback | None) -> float:
     (xt, yt), (xv, yv) = digits(kind == "cnn")
     model = build(kind)
-    start = time.perf_counter()
+    start = CLOCK()
     model.fit(xt, yt, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0,
               callbacks=[cb] if cb is not None else [])
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def paired(kind: str, epochs: int, reps: int, make_cb) -> tuple[float, list[float], list[dict]]:
@@ -121,7 +123,14 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time fits by this process's CPU seconds instead of wall time: far "
+                        "less sensitive to other processes on a shared machine (use with "
+                        "OMP_NUM_THREADS=1)")
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     log_root = tempfile.mkdtemp(prefix="mlcheck-bench-keras-")
     results: dict = {"epochs": args.epochs, "reps": args.reps, "models": {}}
     for kind in ("mlp", "cnn"):
@@ -136,11 +145,6 @@ def main() -> int:
         per_kind = {k: statistics.median(t.get(k, 0.0) for t in timers) for k in kinds}
         out["defaults"] = {"overhead": med - 1, "ratios": ratios, "plain_seconds": plain,
                            "seconds_by_observation": per_kind}
-        # after the first epoch: what the data checks cost in epoch 0 (every batch) is excluded
-        first_epoch_batches = per_kind.get("batches", 0.0)
-        out["defaults_after_epoch0_estimate"] = {
-            "overhead": (sum(per_kind.values()) - first_epoch_batches) / plain,
-        }
         med, ratios, timers = paired(
             kind, args.epochs, args.reps,
             lambda: MLCheckCallback(checks=[_NoOp()], log_dir=os.path.join(log_root, kind + "-noop"),
@@ -159,7 +163,8 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(f"Keras MLCheckCallback overhead, paired median of {args.reps} ratios, {args.epochs} epochs "
-          f"of digits (1,437 train / 360 val, batch 32), backend {keras.backend.backend()}")
+          f"of digits (1,437 train / 360 val, batch 32), backend {keras.backend.backend()}, "
+          f"{'CPU' if args.cpu_time else 'wall'} time")
     for kind, out in results["models"].items():
         d, a = out["defaults"], out["adapter"]
         print(f"\n{kind}: plain fit {d['plain_seconds']:.2f} s")
@@ -167,10 +172,8 @@ def main() -> int:
               f"ratios {', '.join(f'{r:.3f}' for r in d['ratios'])}")
         print(f"  adapter alone (no-op check):      {100 * a['overhead']:+.1f}%  "
               f"ratios {', '.join(f'{r:.3f}' for r in a['ratios'])}")
-        print(f"  defaults without epoch-0 batch checks (timer estimate): "
-              f"{100 * out['defaults_after_epoch0_estimate']['overhead']:+.1f}%")
         print(f"  overfit-a-batch at train start: {out['overfit_batch_seconds']:.2f} s (one-off)")
-        print("  seconds per fit by observation (defaults | adapter alone):")
+        print("  wall seconds per fit by observation (defaults | adapter alone); % of the plain fit:")
         for k, v in d["seconds_by_observation"].items():
             print(f"    {k:<12} {v:7.3f} s  {100 * v / d['plain_seconds']:5.1f}%  | "
                   f"{a['seconds_by_observation'].get(k, 0.0):7.3f} s")

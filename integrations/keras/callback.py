@@ -418,7 +418,11 @@ class MLCheckCallback(keras.callbacks.Callback):
         variables = self.model.trainable_variables
         if not variables:
             return None, None, None
-        grads = backend.last_gradients(self.model)
+        # A LossScaleOptimizer skips steps whose scaled gradients overflow and lowers its scale:
+        # inf gradients there are routine (DESIGN.md "must stay silent"), and so is a skipped
+        # step's zero update.
+        scaled = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
+        grads = None if scaled else backend.last_gradients(self.model)
         before = self._snapshot
         with backend.no_grad():
             parts = [ops.cast(ops.all(ops.isfinite(v.value)), "float32") for v in variables]
@@ -439,7 +443,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         ratio = None
         if before is not None:
             delta, norm = float(values[-2]), float(values[-1])
-            if norm > 0 and math.isfinite(delta) and math.isfinite(norm):
+            if norm > 0 and math.isfinite(delta) and math.isfinite(norm) and not (scaled and delta == 0):
                 ratio = math.sqrt(delta) / math.sqrt(norm)
         return ratio, bad_weights or None, bad_grads or None
 
