@@ -123,12 +123,15 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="3 pairs of 3 epochs (a smoke run)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time fits by this process's CPU seconds instead of wall time: far "
                         "less sensitive to other processes on a shared machine (use with "
                         "OMP_NUM_THREADS=1)")
     args = parser.parse_args()
     global CLOCK
+    if args.quick:
+        args.reps, args.epochs = 3, 3
     if args.cpu_time:
         CLOCK = time.process_time
     log_root = tempfile.mkdtemp(prefix="mlcheck-bench-keras-")
