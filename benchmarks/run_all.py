@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     only, skip = names(args.only), names(args.skip)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
+    # one torch/OpenMP thread: on a shared machine a thread pool on busy cores is noisier than
+    # anything measured here (set OMP_NUM_THREADS yourself to override)
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"),
-               PYTHONHASHSEED="0")
+               PYTHONHASHSEED="0", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     summary = []
     failed = False
     for name in SCRIPTS:
