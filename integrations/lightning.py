@@ -281,7 +281,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._val_names: set[str] = set()          # callback_metrics names logged by validation
         self._before_val: dict[str, float] = {}
         self._lr: float | None = None
-        self._step_losses: list[float] = []       # losses of this epoch's steps
+        self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0  # this epoch's finite step losses
         self._accum: list[float] = []             # micro-batch losses since the last step
         self._last_backward_loss: torch.Tensor | None = None
         self._step_before: int = 0
@@ -445,7 +445,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._snapshot = None
         self._measured = {}
         if value is not None and math.isfinite(value):
-            self._step_losses.append(value)
+            self._epoch_loss_sum += value
+            self._epoch_loss_n += 1
         self.monitor.log_step(
             step,
             loss=value,
@@ -478,7 +479,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if not self._active:
             return
-        self._step_losses = []
+        self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:
@@ -535,8 +536,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                         train_loss = value
                     else:
                         train_metrics[base] = value
-                if self._step_losses:  # our own mean of the steps' losses
-                    train_loss = float(np.mean(self._step_losses))
+                if self._epoch_loss_n:  # our own mean of the steps' losses (memory flat in steps)
+                    train_loss = self._epoch_loss_sum / self._epoch_loss_n
                 self.monitor.log_epoch(
                     trainer.current_epoch,
                     step=max(self._logging_step(trainer) - 1, 0),

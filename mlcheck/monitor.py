@@ -139,23 +139,38 @@ class Monitor:
         run.step = step
         if epoch is not None:
             run.epoch = epoch
-        closed = False
+        primary = run.train_loss if (loss is not None or run.train_loss.total) else run.lr
+        due = False
         if loss is not None:
-            closed |= run.train_loss.add(step, float(loss))
+            value = float(loss)
+            due |= run.train_loss.add(step, value) and (
+                not math.isfinite(value) or self._eval_point(run.train_loss)
+            )
         if lr is not None:
-            closed |= run.lr.add(step, float(lr))
+            value = float(lr)
+            closed = run.lr.add(step, value)
+            due |= closed and (not math.isfinite(value) or (primary is run.lr and self._eval_point(run.lr)))
         if update_ratio is not None:
             r = float(update_ratio)
-            closed |= run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
+            run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
         if nonfinite_grads:
             run.extras.setdefault("nonfinite_grads", (step, list(nonfinite_grads)))
-            closed = True
+            due = True
         if nonfinite_weights:
             run.extras.setdefault("nonfinite_weights", (step, list(nonfinite_weights)))
-            closed = True
-        if not closed:
+            due = True
+        if not due:
             return []
         return self._dispatch("on_step")
+
+    #: While buckets are narrower than this, step checks are judged every this many values
+    #: instead of at every bucket: their cost per step stays small on short runs (non-finite
+    #: values are still judged at once). A power of two, so it meets bucket boundaries.
+    STEP_EVAL_EVERY = 8
+
+    def _eval_point(self, series: Any) -> bool:
+        """True when `series` just closed a bucket at which step checks are due."""
+        return series.finite_count % max(series.width, self.STEP_EVAL_EVERY) == 0
 
     def log_steps(
         self,
@@ -173,9 +188,10 @@ class Monitor:
         i = 0
         primary = self.run.train_loss if loss is not None else self.run.lr
         while i < n:
-            # feed exactly up to the next bucket boundary of the primary series, so checks run
-            # at the same points as in a live run
-            chunk = max(1, primary.width - primary._n)
+            # feed exactly up to the next evaluation point of the primary series, so checks
+            # run at the same points as in a live run
+            period = max(primary.width, self.STEP_EVAL_EVERY)
+            chunk = period - primary.finite_count % period
             j = min(n, i + chunk)
             sl = slice(i, j)
             vals = loss[sl] if loss is not None else None
