@@ -365,7 +365,15 @@ class LossPlateau(Check):
             return []
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
-        if near_chance:
+        hint = ("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
+                "learning rate, check that labels match inputs and that no layer is frozen "
+                "or dead.")
+        if near_chance and level > 2 * chance:
+            why = (f"far above the chance level ln({run.info.num_classes}) = {chance:.4g} that a "
+                   "uniform guess scores, so the model is confidently wrong")
+            hint = ("A loss stuck far above chance usually means the learning rate is far too "
+                    "high (lower it 10-100x) or the loss is scaled or fed the wrong targets.")
+        elif near_chance:
             why = f"close to the chance level ln({run.info.num_classes}) = {chance:.4g}"
         else:
             why = (f"only {fell:.1%} below its initial {initial:.4g}" if fell > 0
@@ -375,9 +383,7 @@ class LossPlateau(Check):
             evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
                       "chance_loss": sig(chance) if chance else None, f"stalled_{unit}s": stalled_for,
                       "drop_in_window": sig(drop), "drop_stderr": sig(se)},
-            hint=("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
-                  "learning rate, check that labels match inputs and that no layer is frozen "
-                  "or dead."),
+            hint=hint,
             step=run.step if step_unit else None,
             epoch=run.epoch,
             key="train",
