@@ -191,6 +191,9 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
     batches (a tf.data.Dataset, a PyDataset, a torch DataLoader, a generator)."""
     if data is None or n <= 0:
         return []
+    if (isinstance(data, list) and 2 <= len(data) <= 3 and all(_is_array(a) for a in data)
+            and len({len(a) for a in data}) == 1):
+        data = tuple(data)  # [x, y] rather than a list of batches
     if isinstance(data, tuple) and data and all(_is_array(a) or a is None for a in data):
         arrays = data
         total = len(arrays[0])

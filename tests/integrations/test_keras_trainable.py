@@ -65,6 +65,8 @@ def test_batches_from_arrays_lists_generators_and_datasets():
 
     listed = KerasTrainable(model(), train_data=[(X[:8], Y[:8]), (X[8:16], Y[8:16])])
     assert [len(b[0]) for b in listed.batches("train", 5)] == [8, 8]
+    as_list = KerasTrainable(model(), train_data=[X, Y], batch_size=16)  # [x, y], not batches
+    assert [len(b[1]) for b in as_list.batches("train", 2)] == [16, 16]
 
     def generator():
         for i in range(0, 64, 16):
