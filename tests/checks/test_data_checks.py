@@ -337,3 +337,13 @@ def test_findings_carry_epoch_and_step_for_tensorboard(digits, tmp_path):
     assert [f.step for f in monitor.findings] == [2]  # judged from the third batch on
     line = (tmp_path / "findings.jsonl").read_text().splitlines()
     assert len(line) == 1 and '"unshuffled-data"' in line[0]
+
+
+def test_unshuffled_silent_on_shuffled_imbalanced_train_against_balanced_validation(digits):
+    """A shuffled but heavily imbalanced training set mixes its few classes within batches; its
+    label mix differing from a balanced validation set is not a sign of sorting."""
+    X, y, Xv, yv = digits
+    rng = np.random.default_rng(1)
+    keep = np.flatnonzero((y < 4) & ((y == 0) | (rng.random(len(y)) < 0.15)))
+    keep = rng.permutation(keep)
+    assert preflight(X[keep], y[keep], Xv, yv, checks=[UnshuffledData()], batches=3) == []
