@@ -38,6 +38,20 @@ def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[floa
     return float(np.median(c.mean[-k:])), float(c.x[-k]), float(c.x[-1]), int(c.n[-k:].sum())
 
 
+def _chance_loss(run: RunState) -> float | None:
+    """ln(C), the cross-entropy of a uniform guess, when the run is a classification with C
+    known classes; else None."""
+    if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
+        return math.log(run.info.num_classes)
+    return None
+
+
+def _peak_log_ratio(run: RunState) -> float | None:
+    """The largest bucket mean of the log10 update ratio seen in the run, or None."""
+    b = run.update_ratio.buckets(include_open=True)
+    return float(np.max(b["mean"])) if len(b["mean"]) else None
+
+
 @register
 class LRTooHigh(Check):
     """The learning rate looks too high: updates are large against the weights, or the loss
@@ -55,7 +69,11 @@ class LRTooHigh(Check):
         improves does not fire. (3) Pre-flight (`mlcheck sanity`): a learning-rate range test on
         a copy of the model (Lightning lr_find's rule: sweep 1e-7..10, stop at 4x the best
         loss) fires when the configured rate is past the divergence point and 20 steps at it
-        raise the loss while a tenth of it lowers the loss.
+        raise the loss while a tenth of it lowers the loss. (4) For classification with a
+        known number of classes C: the training loss has stayed above `chance_factor` x ln(C),
+        the loss of a uniform guess, without improving over the recent quarter of the run:
+        the model is confidently wrong, the usual signature of a rate so high that the first
+        steps threw the weights far away.
 
     Why it matters:
         Updates that are a sizeable share of the weights each step throw the model around
@@ -86,6 +104,10 @@ class LRTooHigh(Check):
         ratio_max_progress: large updates count only while the loss has fallen by less than
             this fraction of its initial value. Default 0.5: a loss that halved is working, and
             when it is flat it has converged.
+        chance_factor: the loss level, in multiples of ln(C), that no working classifier
+            stays above. Default 2.0: Karpathy's "loss at init should be -log(1/C)"; a trained
+            model only goes below it, so twice it after training has started is far off.
+        min_chance_values: least training-loss values before (4) is judged. Default 50.
     """
 
     id = "lr-too-high"
@@ -96,7 +118,10 @@ class LRTooHigh(Check):
                  recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
                  spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
                  min_steps: int = 400, min_ratio_steps: int = 200,
-                 ratio_max_progress: float = 0.5) -> None:
+                 ratio_max_progress: float = 0.5, chance_factor: float = 2.0,
+                 min_chance_values: int = 50) -> None:
+        self.chance_factor = chance_factor
+        self.min_chance_values = min_chance_values
         self.ratio_max_progress = ratio_max_progress
         self.min_steps = min_steps
         self.min_ratio_steps = min_ratio_steps
@@ -142,10 +167,38 @@ class LRTooHigh(Check):
         return preflight_too_high(self, ctx)
 
     def _judge(self, run: RunState) -> list[Finding]:
-        found = self._ratio(run) or self._spikes(run)
+        found = self._ratio(run) or self._spikes(run) or self._above_chance(run)
         if found:
             self._fired = True
         return found
+
+    def _above_chance(self, run: RunState) -> list[Finding]:
+        chance = _chance_loss(run)
+        series, unit = self._train.pick(run)
+        c = Curve.of(series, final=True)
+        if chance is None or c is None:
+            return []
+        if c.values < (self.min_chance_values if unit == "step" else 3) or len(c) < 4:
+            return []
+        w = max(3, len(c) // 4)
+        level = float(np.median(c.mean[-w:]))
+        if level <= self.chance_factor * chance:
+            return []
+        drop, se = trend_drop(c.x[-w:], c.mean[-w:])
+        if math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level):
+            return []  # coming down: give it time
+        return [self.finding(
+            f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {chance:.4g} that "
+            f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
+            "wrong, as after a learning rate far too high.",
+            evidence={"loss": sig(level), "chance_loss": sig(chance), "num_classes": run.info.num_classes,
+                      "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
+            hint="Lower the learning rate 10-100x (a learning-rate range test finds a good one); "
+                 "if the rate is right, check that the loss gets logits and class-index targets.",
+            step=run.step if unit == "step" else None,
+            epoch=run.epoch,
+            key="lr",
+        )]
 
     def _ratio(self, run: RunState) -> list[Finding]:
         recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
@@ -248,6 +301,12 @@ class LRTooLow(Check):
         min_steps / min_epochs: least run length to judge. Defaults 200 / 5.
         min_progress: share of a run of known length done before judging live. Default 0.5.
         recent_fraction / min_measurements: the update-ratio window. Defaults 0.25 / 5.
+        max_chance_factor: a classification loss above this multiple of ln(C) is worse than a
+            uniform guess: something is broken, and a small rate is not the explanation.
+            Default 1.5.
+        max_peak_log_ratio: a run whose update ratio once exceeded this log10 value did take
+            large steps: tiny updates later mean blown-up or saturated weights, not a small
+            rate. Default -1.0, the top of TheDeepChecker's healthy range.
     """
 
     id = "lr-too-low"
@@ -256,7 +315,10 @@ class LRTooLow(Check):
 
     def __init__(self, min_log_ratio: float = -5.0, max_drop: float = 0.2, steady: float = 0.5,
                  z: float = 3.0, min_steps: int = 200, min_epochs: int = 5, min_progress: float = 0.5,
-                 recent_fraction: float = 0.25, min_measurements: int = 5) -> None:
+                 recent_fraction: float = 0.25, min_measurements: int = 5,
+                 max_chance_factor: float = 1.5, max_peak_log_ratio: float = -1.0) -> None:
+        self.max_chance_factor = max_chance_factor
+        self.max_peak_log_ratio = max_peak_log_ratio
         self.min_log_ratio = min_log_ratio
         self.max_drop = max_drop
         self.steady = steady
@@ -316,6 +378,12 @@ class LRTooLow(Check):
         fell = (initial - level) / initial if initial > 0 else math.nan
         if not (math.isfinite(fell) and fell < self.max_drop):
             return []
+        chance = _chance_loss(run)
+        if chance is not None and level > self.max_chance_factor * chance:
+            return []  # worse than a uniform guess: broken, not slow (lr-too-high judges it)
+        peak = _peak_log_ratio(run)
+        if peak is not None and peak > self.max_peak_log_ratio:
+            return []  # updates were once large: weights blown up or saturated, not a small rate
         found = self._ratio(run, fell) or self._slow(run, c, unit, initial, level, fell, final)
         if found:
             self._fired = True

@@ -489,3 +489,37 @@ def test_state_dict_round_trip_keeps_the_initial_loss():
         resumed.log_step(i, loss=float(loss[i]))
     resumed.close()
     assert not ids(resumed.findings)
+
+
+def _blown_up(n=400, level=40.0, seed=0):
+    """A 10-class classifier whose loss jumps from ln(10) to ~`level` in its first steps and
+    stays there (Adam at 100x its usual rate on digits does this without ever reaching NaN)."""
+    loss = np.full(n, level)
+    loss[:3] = [math.log(10), 15.0, 30.0]
+    return noisy(loss, rel=0.2, seed=seed)
+
+
+def test_lr_too_high_fires_on_a_loss_far_above_chance():
+    info = RunInfo(task="classification", num_classes=10, total_steps=400)
+    found = run_steps(loss=_blown_up(), lr=np.full(400, 0.1), info=info)
+    assert "lr-too-high" in ids(found)
+    assert "lr-too-low" not in ids(found)
+    # without knowing the task nothing claims a chance level
+    assert "lr-too-high" not in ids(run_steps(loss=_blown_up(), lr=np.full(400, 0.1)))
+
+
+def test_lr_too_high_by_chance_level_silent_on_healthy_classifier():
+    info = RunInfo(task="classification", num_classes=10, total_steps=1500)
+    assert "lr-too-high" not in ids(run_steps(loss=noisy(converging()), lr=np.full(1500, 1e-3), info=info))
+
+
+def test_lr_too_low_not_claimed_after_large_early_updates():
+    """Tiny updates after huge ones mean blown-up or saturated weights, not a small rate."""
+    n = 600
+    loss = noisy(np.full(n, 2.3), rel=0.02)
+    ratio = np.full(n, np.nan)
+    ratio[::10] = 1e-7
+    ratio[0:50:10] = 0.5  # the first measured updates were half the weights
+    assert "lr-too-low" not in ids(run_steps(loss=loss, lr=np.full(n, 1.0), ratio=ratio))
+    ratio[0:50:10] = 1e-7  # tiny throughout: that is a small rate
+    assert "lr-too-low" in ids(run_steps(loss=loss, lr=np.full(n, 1e-7), ratio=ratio))
