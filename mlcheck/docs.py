@@ -7,6 +7,11 @@ from pathlib import Path
 from mlcheck.checks.base import SECTIONS, Check, registry
 
 
+def builtin_checks() -> dict[str, type[Check]]:
+    """The checks that ship with mlcheck (users' registered checks are documented by them)."""
+    return {k: v for k, v in registry().items() if v.__module__.startswith("mlcheck.checks.")}
+
+
 def check_markdown(cls: type[Check]) -> str:
     """One check's page: id, family, severity, summary, the three sections, Args."""
     doc = cls.doc()
@@ -39,7 +44,7 @@ def catalogue_markdown() -> str:
     lines = ["# Check catalogue", "", "Generated from the checks' docstrings by "
              "`python -m mlcheck.docs docs/checks`; do not edit by hand.", "",
              "| id | family | severity | summary |", "|---|---|---|---|"]
-    for check_id, cls in registry().items():
+    for check_id, cls in builtin_checks().items():
         lines.append(f"| [`{check_id}`]({check_id}.md) | {cls.family} | {cls.severity.value} | "
                      f"{cls.doc().get('summary', '')} |")
     return "\n".join(lines) + "\n"
@@ -48,7 +53,7 @@ def catalogue_markdown() -> str:
 def generate(folder: Path) -> dict[Path, str]:
     """{path: text} of every page; `write` puts them on disk, tests compare them."""
     pages = {folder / "README.md": catalogue_markdown()}
-    for check_id, cls in registry().items():
+    for check_id, cls in builtin_checks().items():
         pages[folder / f"{check_id}.md"] = check_markdown(cls)
     return pages
 

@@ -131,6 +131,8 @@ def parse_doc(text: str) -> dict[str, str]:
         else:
             buf.append(line)
     out[current] = inspect.cleandoc("\n".join(buf)).strip()
+    if "summary" in out:  # one line, for tables and `mlcheck checks`
+        out["summary"] = " ".join(out["summary"].split())
     return {k: v for k, v in out.items() if v}
 
 

@@ -111,7 +111,7 @@ class LRTooHigh(Check):
     """
 
     id = "lr-too-high"
-    family = "learning_rate"
+    family = "learning rate"
     severity = Severity.WARNING
 
     def __init__(self, max_log_ratio: float = -0.5, extreme_log_ratio: float = 0.0,
@@ -310,7 +310,7 @@ class LRTooLow(Check):
     """
 
     id = "lr-too-low"
-    family = "learning_rate"
+    family = "learning rate"
     severity = Severity.WARNING
 
     def __init__(self, min_log_ratio: float = -5.0, max_drop: float = 0.2, steady: float = 0.5,
@@ -474,7 +474,7 @@ class LRSchedule(Check):
     """
 
     id = "lr-schedule"
-    family = "learning_rate"
+    family = "learning rate"
     severity = Severity.WARNING
 
     def __init__(self, floor: float = 1e-3, end_fraction: float = 0.1, min_low: float = 0.05,

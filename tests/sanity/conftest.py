@@ -8,9 +8,6 @@ FIXTURES = HERE / "fixtures"
 sys.path.insert(0, str(HERE))  # numpy_trainable
 sys.path.insert(0, str(FIXTURES))  # digits_data
 
-pytest_plugins = ["pytester"]
-
-
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
