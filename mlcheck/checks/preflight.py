@@ -562,7 +562,10 @@ class InputIndependence(Check):
                     key="identical",
                 )]
             runs = OverfitBatch(self.batch_size, self.steps).runs(ctx)
-            real = runs[-1] if runs else None
+            # compare with the best real run at its own rate: overfit-batch's later tries run
+            # at 10x or 1/10 the configured rate and may fail for that reason alone
+            usable = [r for r in runs if r.steps and not r.nonfinite and math.isfinite(r.final)]
+            real = min(usable, key=lambda r: r.final) if usable else (runs[-1] if runs else None)
             if real is not None and real.achieved:
                 return []  # fitting distinct targets needs the inputs: zeros cannot match it
             if real is None or real.cut or real.nonfinite or real.steps == 0:
