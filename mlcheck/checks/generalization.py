@@ -10,6 +10,7 @@ import numpy as np
 from mlcheck.checks.base import Check, register
 from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig, trend_drop
 from mlcheck.findings import Finding, Severity
+from mlcheck.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
@@ -28,7 +29,10 @@ class TrainValGap(Check):
         (`trend_z`), while the training loss fell further since the best epoch
         (`min_train_fall`; so the gap between them grew). It reports the best
         epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
-        Runs without a validation loss are skipped.
+        Runs without a validation loss are skipped. When an accuracy-like validation metric
+        is logged and has not worsened (its recent mean is within `metric_tolerance` of its
+        best), the finding is INFO: the loss rises through over-confidence while the
+        decisions are as good as ever.
 
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
@@ -52,6 +56,9 @@ class TrainValGap(Check):
         min_train_fall: the training loss must have fallen by this fraction since the best
             epoch. Default 0.01: with a flat training loss a rising validation loss is more
             likely noise or drift than overfitting.
+        metric_tolerance: an accuracy-like validation metric whose recent mean is within this
+            much (absolute, on a 0-1 scale; or its epoch noise if larger) of its best has not
+            worsened. Default 0.01: one percentage point.
     """
 
     id = "train-val-gap"
@@ -60,7 +67,8 @@ class TrainValGap(Check):
 
     def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
                  trend_z: float = 3.0, min_rise_range: float = 0.02,
-                 min_train_fall: float = 0.01) -> None:
+                 min_train_fall: float = 0.01, metric_tolerance: float = 0.01) -> None:
+        self.metric_tolerance = metric_tolerance
         self.patience = patience
         self.min_train_fall = min_train_fall
         self.min_rise_range = min_rise_range
@@ -111,12 +119,20 @@ class TrainValGap(Check):
         train_best, train_now = train[best_epoch], train[last_epoch]
         if not train_best - train_now > self.min_train_fall * abs(train_best):
             return []  # training loss flat or rising: noise or divergence, not overfitting
-        self._fired = True
         since = int(epochs[-1]) - best_epoch
+        held = self._metric_held(run)
+        if held is None:
+            self._fired = True  # an INFO is judged again: it becomes a WARNING if the metric drops
+        tail = ""
+        if held is not None:
+            name, metric_best, metric_now = held
+            tail = (f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
+                    f"{metric_now:.4g}), so the model is growing over-confident rather than worse.")
         return [self.finding(
             f"The model is overfitting: validation loss rose from its best {best:.4g} "
             f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
-            f"from {train_best:.4g} to {train_now:.4g}.",
+            f"from {train_best:.4g} to {train_now:.4g}." + tail,
+            severity=Severity.INFO if held is not None else None,
             evidence={"best_epoch": best_epoch, "best_val_loss": sig(best), "val_loss": sig(recent),
                       "train_loss_at_best": sig(train_best), "train_loss": sig(train_now),
                       "gap_at_best": sig(float(val[i + int(np.argmin(val[i:i + p]))]) - train_best),
@@ -127,3 +143,23 @@ class TrainValGap(Check):
             epoch=run.epoch,
             key="overfit",
         )]
+
+    def _metric_held(self, run: RunState) -> tuple[str, float, float] | None:
+        """(name, best, recent) of an accuracy-like validation metric that has not worsened;
+        None when there is none or one has worsened."""
+        held = None
+        for name, series in run.val_metrics.items():
+            if higher_is_better(name, run.info.higher_is_better) is not True:
+                continue
+            values = series.buckets(include_open=True)["mean"]
+            if len(values) < 2 * self.patience:
+                continue
+            p = max(1, self.patience)
+            best = float(np.max(rolling_mean(values, p)))
+            recent = float(np.mean(values[-p:]))
+            scale = 100.0 if best > 1.5 else 1.0  # accuracy logged in percent
+            tolerance = max(self.metric_tolerance * scale, noise(values) if len(values) >= 4 else 0.0)
+            if recent < best - tolerance:
+                return None  # a decision metric got worse: real overfitting
+            held = (name, best, recent)
+        return held

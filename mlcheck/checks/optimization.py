@@ -262,6 +262,10 @@ class LossPlateau(Check):
     Args:
         min_drop: a loss that fell by less than this fraction of its initial value is at a
             poor level. Default 0.1.
+        regression_min_drop: the same for a regression run (`RunInfo.task == "regression"`).
+            Default 0.02: a regression loss has no chance level, and the error the data allows
+            is unknown (a hard target legitimately levels off a few percent below its start),
+            so only a loss that hardly moved is a stall.
         chance_fraction: with C classes known, a loss above this fraction of ln(C) is at a
             poor level. Default 0.9.
         tolerance: a decrease under this fraction of the loss over the last half of the run is
@@ -280,8 +284,10 @@ class LossPlateau(Check):
 
     def __init__(self, min_drop: float = 0.1, chance_fraction: float = 0.9, tolerance: float = 0.02,
                  z: float = 3.0, min_steps: int = 100, min_epochs: int = 5, live_steps: int = 1000,
-                 live_epochs: int = 10, min_progress: float = 0.25) -> None:
+                 live_epochs: int = 10, min_progress: float = 0.25,
+                 regression_min_drop: float = 0.02) -> None:
         self.min_drop = min_drop
+        self.regression_min_drop = regression_min_drop
         self.chance_fraction = chance_fraction
         self.tolerance = tolerance
         self.z = z
@@ -359,7 +365,8 @@ class LossPlateau(Check):
             chance = math.log(run.info.num_classes)
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
-        if not (near_chance or (math.isfinite(fell) and fell < self.min_drop)):
+        min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
+        if not (near_chance or (math.isfinite(fell) and fell < min_drop)):
             return []
         if self._validationimproving(run):
             return []

@@ -523,3 +523,35 @@ def test_lr_too_low_not_claimed_after_large_early_updates():
     assert "lr-too-low" not in ids(run_steps(loss=loss, lr=np.full(n, 1.0), ratio=ratio))
     ratio[0:50:10] = 1e-7  # tiny throughout: that is a small rate
     assert "lr-too-low" in ids(run_steps(loss=loss, lr=np.full(n, 1e-7), ratio=ratio))
+
+
+def test_train_val_gap_is_info_while_validation_accuracy_holds():
+    """Validation loss creeping up through over-confidence while accuracy stays at its best is
+    worth a look, not a warning; once accuracy drops too, it is a warning."""
+    rng = np.random.default_rng(0)
+    held = _overfitting()
+    for row in held:
+        row["val_metrics"] = {"accuracy": min(0.96, 0.5 + 0.05 * row["epoch"]) + 0.002 * rng.standard_normal()}
+    found = [f for f in run_epochs(held) if f.check == "train-val-gap"]
+    assert [f.severity for f in found] == [Severity.INFO]
+    assert "has not dropped" in found[0].message
+
+    dropping = _overfitting()
+    for row in dropping:
+        e = row["epoch"]
+        row["val_metrics"] = {"accuracy": min(0.96, 0.5 + 0.05 * e) - 0.01 * max(0, e - 12)}
+    found = [f for f in run_epochs(dropping) if f.check == "train-val-gap"]
+    assert found and found[-1].severity is Severity.WARNING
+
+
+def test_plateau_silent_on_regression_levelling_off_a_few_percent_below_its_start():
+    """A hard regression target (R^2 ~0.2) drops fast in its first steps, then improves slowly
+    to a level the data allows: healthy, though only ~5% below the early level."""
+    n = 400
+    clean = 0.83 + 0.05 * np.exp(-np.arange(n) / 150.0)
+    clean[:5] = [1.3, 1.1, 0.95, 0.9, 0.88]
+    loss = noisy(clean, rel=0.05)
+    info = RunInfo(task="regression", total_steps=n)
+    assert "loss-plateau" not in ids(run_steps(loss=loss, lr=np.full(n, 1e-3), info=info))
+    flat = noisy(np.full(n, 1.0), rel=0.05)  # a regression that learns nothing still fires
+    assert "loss-plateau" in ids(run_steps(loss=flat, lr=np.full(n, 1e-3), info=info))
