@@ -149,7 +149,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         hash_epochs: first passes over each split in which every batch goes to the
             `full_pass_checks`, so `train-val-overlap` sees every sample. Default 1; 0: off.
         full_pass_checks: the cheap checks that see every batch of those passes. Default
-            `("train-val-overlap", "nonfinite-input")`.
+            `("train-val-overlap", "nonfinite-input", "class-imbalance")` (label counts are
+            exact over a full pass; a sample of batches misses rare classes).
         batch_to_arrays: function batch -> (inputs, targets) (tensors or arrays). Default:
             `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
         task: "classification" or "regression". Default None: inferred from the targets.
@@ -181,7 +182,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         sample_batches: int = 3,
         sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
-        full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input"),
+        full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input", "class-imbalance"),
         batch_to_arrays: Callable[[Any], tuple[Any, Any]] | None = None,
         task: str | None = None,
         num_classes: int | None = None,

@@ -382,8 +382,12 @@ class ClassImbalance(Check):
     Args:
         ratio: INFO at this largest/smallest ratio. Default 10, SageMaker Debugger's
             ClassImbalance `threshold_imbalance`.
-        warn_ratio: WARNING at this ratio. Default 100: at 1:100 the majority-class guess alone
-            scores 99% accuracy, so the usual metrics can no longer show whether it learns.
+        warn_ratio: WARNING at this ratio (judged on the conservative lower bound of the
+            ratio, so a handful of minority labels is enough evidence). Default 25: with the
+            minority under 4%, the majority-class guess alone scores over 96% accuracy and an
+            unweighted loss barely sees the minority (Google's ML course calls a minority of
+            1-20% moderate and under 1% extreme imbalance; 25 sits where the bound of an
+            extreme sample lands with few minority labels).
         min_samples: labels to see before judging. Default 100.
     """
 
@@ -391,7 +395,7 @@ class ClassImbalance(Check):
     family = "data"
     severity = Severity.INFO
 
-    def __init__(self, ratio: float = 10.0, warn_ratio: float = 100.0, min_samples: int = 100,
+    def __init__(self, ratio: float = 10.0, warn_ratio: float = 25.0, min_samples: int = 100,
                  max_classes: int = 1000) -> None:
         self.ratio = ratio
         self.warn_ratio = warn_ratio

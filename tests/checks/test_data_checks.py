@@ -347,3 +347,13 @@ def test_unshuffled_silent_on_shuffled_imbalanced_train_against_balanced_validat
     keep = np.flatnonzero((y < 4) & ((y == 0) | (rng.random(len(y)) < 0.15)))
     keep = rng.permutation(keep)
     assert preflight(X[keep], y[keep], Xv, yv, checks=[UnshuffledData()], batches=3) == []
+
+
+def test_a_nearly_absent_class_is_a_warning_from_a_full_pass():
+    """288:2 over one full pass (the fault benchmark's breast_cancer imbalance): two minority
+    labels are enough evidence that the class is nearly absent."""
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 288 + [0] * 2)[rng.permutation(290)]
+    X = rng.normal(size=(290, 4))
+    findings = live_run(X, y, checks=[ClassImbalance()], every=1, epochs=1)
+    assert [f.severity for f in findings] == [Severity.WARNING]
