@@ -166,7 +166,7 @@ class Monitor:
     #: While buckets are narrower than this, step checks are judged every this many values
     #: instead of at every bucket: their cost per step stays small on short runs (non-finite
     #: values are still judged at once). A power of two, so it meets bucket boundaries.
-    STEP_EVAL_EVERY = 8
+    STEP_EVAL_EVERY = 16
 
     def _eval_point(self, series: Any) -> bool:
         """True when `series` just closed a bucket at which step checks are due."""

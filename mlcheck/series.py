@@ -46,6 +46,7 @@ class Series:
         self.first_nonfinite_x: float | None = None
         self.last_x: float | None = None
         self.last_value: float = math.nan
+        self._cache: tuple | None = None  # (version key, buckets()) of the last read
 
     # -- adding values -------------------------------------------------------------------------
 
@@ -175,7 +176,20 @@ class Series:
         return self.total - self.nonfinite
 
     def buckets(self, include_open: bool = False) -> dict[str, np.ndarray]:
-        """Arrays (copies) of the closed buckets: x0, x1, n, mean, m2, min, max, last, std."""
+        """Read-only arrays of the closed buckets (plus the open one when `include_open`):
+        x0, x1, n, mean, m2, min, max, last, std. Cached until the series changes, so several
+        checks judging at the same step share one copy."""
+        key = (self.total, self.size, self.width, self._n, include_open)
+        cached = self._cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        out = self._buckets(include_open)
+        for arr in out.values():
+            arr.flags.writeable = False
+        self._cache = (key, out)
+        return out
+
+    def _buckets(self, include_open: bool) -> dict[str, np.ndarray]:
         out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         if include_open and self._n:
             extra = {

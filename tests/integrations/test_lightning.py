@@ -500,7 +500,7 @@ def test_strict_reraises_check_errors(tmp_path):
 
 
 def test_stop_on_error_stops_training(tmp_path):
-    # step checks are judged every 8 steps on short runs: step 15 is the 16th loss value
+    # step checks are judged every 16 steps on short runs: step 15 is the 16th loss value
     cb = MLCheckCallback(checks=[_FireAtStep(15, Severity.ERROR)], stop_on="error", overfit_batch=False)
     with pytest.warns(MLCheckWarning, match="reached step 15"):
         trainer, _ = fit(tmp_path, cb, max_epochs=5)
