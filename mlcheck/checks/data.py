@@ -124,6 +124,18 @@ class _LabelHistory:
         table = table[:, table.sum(axis=0) > 0]
         if table.shape[0] < 2 or table.shape[1] < 2:
             return 0.0
+        # Cochran's rule: the chi-square approximation needs expected cells of about 1 or
+        # more, so classes rarer than one per batch are pooled (a lone minority label in one
+        # batch would otherwise look like a sorted stream)
+        share = table.sum(axis=0) / table.sum()
+        rare = share * table.sum(axis=1).mean() < 1.0
+        if rare.any():
+            pooled = table[:, rare].sum(axis=1)
+            table = table[:, ~rare]
+            if pooled.mean() >= 1.0:  # together the rare classes are common enough to test
+                table = np.column_stack([table, pooled])
+        if table.shape[1] < 2:
+            return 0.0
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         stat = float(((table - expected) ** 2 / expected).sum())
         return _chi2_z(stat, (table.shape[0] - 1) * (table.shape[1] - 1))
@@ -383,11 +395,11 @@ class ClassImbalance(Check):
         ratio: INFO at this largest/smallest ratio. Default 10, SageMaker Debugger's
             ClassImbalance `threshold_imbalance`.
         warn_ratio: WARNING at this ratio (judged on the conservative lower bound of the
-            ratio, so a handful of minority labels is enough evidence). Default 25: with the
-            minority under 4%, the majority-class guess alone scores over 96% accuracy and an
+            ratio, so a handful of minority labels is enough evidence). Default 20: with the
+            minority under 5%, the majority-class guess alone scores over 95% accuracy and an
             unweighted loss barely sees the minority (Google's ML course calls a minority of
-            1-20% moderate and under 1% extreme imbalance; 25 sits where the bound of an
-            extreme sample lands with few minority labels).
+            1-20% moderate and under 1% extreme imbalance; with only a few minority labels the
+            lower bound of an extreme, ~100:1 sample lands near 20-30).
         min_samples: labels to see before judging. Default 100.
     """
 
@@ -395,7 +407,7 @@ class ClassImbalance(Check):
     family = "data"
     severity = Severity.INFO
 
-    def __init__(self, ratio: float = 10.0, warn_ratio: float = 25.0, min_samples: int = 100,
+    def __init__(self, ratio: float = 10.0, warn_ratio: float = 20.0, min_samples: int = 100,
                  max_classes: int = 1000) -> None:
         self.ratio = ratio
         self.warn_ratio = warn_ratio
