@@ -31,8 +31,8 @@ class TrainValGap(Check):
         epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
-        best), the finding is INFO: the loss rises through over-confidence while the
-        decisions are as good as ever.
+        best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
+        through over-confidence while the decisions are as good as ever.
 
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
@@ -59,6 +59,9 @@ class TrainValGap(Check):
         metric_tolerance: an accuracy-like validation metric whose recent mean is within this
             much (absolute, on a 0-1 scale; or its epoch noise if larger) of its best has not
             worsened. Default 0.01: one percentage point.
+        info_max_rise: a held metric makes the finding INFO only while the validation loss
+            rose by at most this fraction of its best. Default 0.15: beyond that, calibration
+            and the loss itself are degrading, whatever the accuracy.
     """
 
     id = "train-val-gap"
@@ -67,7 +70,9 @@ class TrainValGap(Check):
 
     def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
                  trend_z: float = 3.0, min_rise_range: float = 0.02,
-                 min_train_fall: float = 0.01, metric_tolerance: float = 0.01) -> None:
+                 min_train_fall: float = 0.01, metric_tolerance: float = 0.01,
+                 info_max_rise: float = 0.15) -> None:
+        self.info_max_rise = info_max_rise
         self.metric_tolerance = metric_tolerance
         self.patience = patience
         self.min_train_fall = min_train_fall
@@ -120,7 +125,8 @@ class TrainValGap(Check):
         if not train_best - train_now > self.min_train_fall * abs(train_best):
             return []  # training loss flat or rising: noise or divergence, not overfitting
         since = int(epochs[-1]) - best_epoch
-        held = self._metric_held(run)
+        # over-confidence with decisions intact is INFO, but only while the rise is modest
+        held = self._metric_held(run) if rise <= self.info_max_rise * abs(best) else None
         if held is None:
             self._fired = True  # an INFO is judged again: it becomes a WARNING if the metric drops
         tail = ""
