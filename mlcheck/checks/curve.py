@@ -209,7 +209,7 @@ class Throttle:
     Depends only on the number of values seen, so the live and the vectorised (`log_steps`)
     paths judge at the same points."""
 
-    def __init__(self, min_gap: int = 16, fraction: int = 32) -> None:
+    def __init__(self, min_gap: int = 32, fraction: int = 32) -> None:
         self.min_gap = min_gap
         self.fraction = fraction
         self.next = 0
