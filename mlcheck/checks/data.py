@@ -526,6 +526,7 @@ class UnshuffledData(Check):
     def reset(self) -> None:
         self._train = _LabelHistory(max_classes=self.max_classes)
         self._val: dict[int, int] = {}
+        self._train_batches = 0
         self._last: tuple[int | None, int | None] = (None, None)
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -536,10 +537,17 @@ class UnshuffledData(Check):
             if len(self._val) <= self.max_classes:
                 for v, c in zip(*np.unique(labels, return_counts=True)):
                     self._val[int(v)] = self._val.get(int(v), 0) + int(c)
-            return self._judge()
+            return ()  # judged with the next training batch due, and at the end
         self._train.add(labels)
+        self._train_batches += 1
         self._last = (batch.step, batch.epoch)
-        return self._judge()
+        return self._judge() if self._due() else ()
+
+    def _due(self) -> bool:
+        """Judged at `min_batches` training batches, then each time their number doubles (and at
+        the end): the simulation behind a verdict costs about a millisecond."""
+        n = self._train_batches
+        return n == self.min_batches or (n > self.min_batches and n & (n - 1) == 0)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge()
