@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlcheck.checks.base import Check
 from mlcheck.series import Series
 
 if TYPE_CHECKING:
@@ -219,3 +220,21 @@ class Throttle:
             return False
         self.next = total + max(self.min_gap, total // self.fraction)
         return True
+
+
+class TrainCurveCheck(Check):
+    """Base of the checks that judge the training-loss curve. Keeps what the bounded series
+    forgets or a resumed run must not repeat: the initial loss level and whether the check
+    fired; both travel with a checkpoint (`state_dict`)."""
+
+    def reset(self) -> None:
+        self._train = TrainCurve()
+        self._throttle = Throttle()
+        self._fired = False
+
+    def state_dict(self) -> dict:
+        return {"initial": self._train.initial, "fired": self._fired}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train.initial = state.get("initial")
+        self._fired = state.get("fired", False)

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from mlcheck.checks.base import Check, register
-from mlcheck.checks.curve import Curve, Throttle, TrainCurve, noise, rising, rolling_median, sig, trend_drop
+from mlcheck.checks.curve import (
+    Curve,
+    Throttle,
+    TrainCurveCheck,
+    noise,
+    rising,
+    rolling_median,
+    sig,
+    trend_drop,
+)
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -53,7 +62,7 @@ def _peak_log_ratio(run: RunState) -> float | None:
 
 
 @register
-class LRTooHigh(Check):
+class LRTooHigh(TrainCurveCheck):
     """The learning rate looks too high: updates are large against the weights, or the loss
     spikes without making progress.
 
@@ -134,18 +143,6 @@ class LRTooHigh(Check):
         self.min_spikes = min_spikes
         self.max_progress = max_progress
         super().__init__()
-
-    def reset(self) -> None:
-        self._train = TrainCurve()
-        self._throttle = Throttle()
-        self._fired = False
-
-    def state_dict(self) -> dict:
-        return {"initial": self._train.initial, "fired": self._fired}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._train.initial = state.get("initial")
-        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if self._fired:
@@ -265,7 +262,7 @@ class LRTooHigh(Check):
 
 
 @register
-class LRTooLow(Check):
+class LRTooLow(TrainCurveCheck):
     """The learning rate looks too low: updates are negligible against the weights, or the
     loss falls steadily but far too slowly.
 
@@ -329,18 +326,6 @@ class LRTooLow(Check):
         self.recent_fraction = recent_fraction
         self.min_measurements = min_measurements
         super().__init__()
-
-    def reset(self) -> None:
-        self._train = TrainCurve()
-        self._throttle = Throttle()
-        self._fired = False
-
-    def state_dict(self) -> dict:
-        return {"initial": self._train.initial, "fired": self._fired}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._train.initial = state.get("initial")
-        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if self._fired:

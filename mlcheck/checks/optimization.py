@@ -10,8 +10,7 @@ import numpy as np
 from mlcheck.checks.base import Check, register
 from mlcheck.checks.curve import (
     Curve,
-    Throttle,
-    TrainCurve,
+    TrainCurveCheck,
     improving,
     rising,
     rolling_median,
@@ -112,7 +111,7 @@ class NonfiniteLoss(Check):
 
 
 @register
-class LossDivergence(Check):
+class LossDivergence(TrainCurveCheck):
     """The training loss climbed far above its best and stays there.
 
     What it does:
@@ -156,18 +155,6 @@ class LossDivergence(Check):
         self.z = z
         self.persist_fraction = persist_fraction
         super().__init__()
-
-    def reset(self) -> None:
-        self._train = TrainCurve()
-        self._throttle = Throttle()
-        self._fired = False
-
-    def state_dict(self) -> dict:
-        return {"initial": self._train.initial, "fired": self._fired}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._train.initial = state.get("initial")
-        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
@@ -234,7 +221,7 @@ class LossDivergence(Check):
 
 
 @register
-class LossPlateau(Check):
+class LossPlateau(TrainCurveCheck):
     """The training loss stopped improving while still at a poor level.
 
     What it does:
@@ -297,18 +284,6 @@ class LossPlateau(Check):
         self.live_epochs = live_epochs
         self.min_progress = min_progress
         super().__init__()
-
-    def reset(self) -> None:
-        self._train = TrainCurve()
-        self._throttle = Throttle()
-        self._fired = False
-
-    def state_dict(self) -> dict:
-        return {"initial": self._train.initial, "fired": self._fired}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._train.initial = state.get("initial")
-        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
