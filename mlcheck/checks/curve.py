@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from mlcheck.checks.base import Check
 from mlcheck.series import Series
 
 if TYPE_CHECKING:
+    from mlcheck.findings import Finding
     from mlcheck.run import RunState
 
 # 1.4826 * MAD estimates a normal standard deviation; second differences of white noise have
@@ -238,3 +239,18 @@ class TrainCurveCheck(Check):
     def load_state_dict(self, state: dict) -> None:
         self._train.initial = state.get("initial")
         self._fired = state.get("fired", False)
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        """Judges the step-level curve, throttled (see `Throttle`); epoch-only logs are
+        judged in `on_epoch` instead."""
+        series, unit = self._train.pick(run)
+        if unit != "step" or self._fired:
+            return ()
+        initial = self._train.initial_level(series, unit)
+        if not self._throttle.due(series.finite_count):
+            return ()
+        curve = Curve.of(series)
+        return () if curve is None else self._judge(run, curve, initial, unit)
+
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        raise NotImplementedError

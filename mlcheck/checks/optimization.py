@@ -156,16 +156,6 @@ class LossDivergence(TrainCurveCheck):
         self.persist_fraction = persist_fraction
         super().__init__()
 
-    def on_step(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        if unit != "step" or self._fired:
-            return ()
-        initial = self._train.initial_level(series, unit)
-        if not self._throttle.due(series.finite_count):
-            return ()
-        curve = Curve.of(series)
-        return () if curve is None else self._judge(run, curve, initial, unit)
-
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         if unit != "epoch" or self._fired:
@@ -285,16 +275,6 @@ class LossPlateau(TrainCurveCheck):
         self.min_progress = min_progress
         super().__init__()
 
-    def on_step(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        if unit != "step" or self._fired:
-            return ()
-        initial = self._train.initial_level(series, unit)
-        if not self._throttle.due(series.finite_count):
-            return ()
-        curve = Curve.of(series)
-        return () if curve is None else self._judge(run, curve, initial, unit, final=False)
-
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         if unit != "epoch" or self._fired:
@@ -313,7 +293,7 @@ class LossPlateau(TrainCurveCheck):
         initial = self._train.initial_level(series, unit, curve)
         return self._judge(run, curve, initial, unit, final=True)
 
-    def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool) -> list[Finding]:
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         step_unit = unit == "step"
         if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < 6:
             return []
