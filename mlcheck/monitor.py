@@ -96,6 +96,9 @@ class Monitor:
         self.errors: dict[str, str] = {}
         self._seen: dict[tuple[str, str], Severity] = {}
         self._closed = False
+        self._deferred: list[BatchObservation] = []  # see log_batch(defer=True)
+        self._deferred_values = 0
+        self._deferred_key: tuple | None = None
         self.sinks: list[Sink] = []
         if default_sinks:
             self.sinks.append(LoggingSink(warn=warn))
@@ -165,8 +168,10 @@ class Monitor:
 
     #: While buckets are narrower than this, step checks are judged every this many values
     #: instead of at every bucket: their cost per step stays small on short runs (non-finite
-    #: values are still judged at once). A power of two, so it meets bucket boundaries.
-    STEP_EVAL_EVERY = 16
+    #: values are still judged at once). A power of two, so it meets bucket boundaries; 32 is
+    #: the spacing of the curve checks' costly judgements (`curve.Throttle`), so no evaluation
+    #: point is wasted on them.
+    STEP_EVAL_EVERY = 32
 
     def _eval_point(self, series: Any) -> bool:
         """True when `series` just closed a bucket at which step checks are due."""
@@ -230,6 +235,7 @@ class Monitor:
     ) -> list[Finding]:
         """Records the end of an epoch: its mean training loss, validation loss and metrics
         (e.g. `val_metrics={"accuracy": 0.93}`). Returns the findings newly raised."""
+        deferred = self._flush_deferred()
         run = self.run
         run.epoch = epoch
         if step is not None:
@@ -243,7 +249,7 @@ class Monitor:
             for name, value in (metrics or {}).items():
                 if value is not None:
                     run.metric(split, name).add(epoch, float(value))
-        return self._dispatch("on_epoch")
+        return deferred + self._dispatch("on_epoch")
 
     def log_batch(
         self,
@@ -256,11 +262,19 @@ class Monitor:
         index: int = 0,
         input_kind: str | None = None,
         checks: Iterable[str] | None = None,
+        defer: bool = False,
     ) -> list[Finding]:
         """Records a (sampled) batch of inputs and targets, as numpy arrays or anything
         `np.asarray` accepts. Adapters call this every `every_n_steps` and for the first batches.
         `checks` limits the batch to those check ids (e.g. the cheap ones that must see every
-        batch, such as `train-val-overlap`); default None: every check."""
+        batch, such as `train-val-overlap`); default None: every check.
+
+        `defer=True` (with `checks`) lets the monitor copy the batch and hand it to those checks
+        later, merged with the next consecutive batches of the same split, epoch and layout
+        (up to `DEFER_VALUES` values; see `BatchObservation.parts`): checks whose cost is mostly
+        fixed per call then pay it once per block instead of once per small batch. Deferred
+        batches are handed over before any other batch, epoch or state is recorded, and at
+        `close()`; their findings are returned by the call that hands them over."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         batch = BatchObservation(
@@ -272,7 +286,49 @@ class Monitor:
             index=index,
             input_kind=input_kind,
         )
-        return self._dispatch("on_batch", batch, only=None if checks is None else set(checks))
+        only = None if checks is None else frozenset(checks)
+        if defer and only is not None and all(a is None or a.ndim for a in (batch.inputs, batch.targets)):
+            return self._defer(batch, only)
+        return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
+
+    #: Most values (inputs and targets) held by deferred batches before they are handed over:
+    #: 64k values, 256 KiB of float32, about 30 tabular batches of 32 rows or 3 MNIST batches;
+    #: a larger batch is handed over on its own.
+    DEFER_VALUES = 1 << 16
+
+    def _defer(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
+        key = (batch.split, batch.epoch, batch.input_kind, only, _layout(batch.inputs), _layout(batch.targets))
+        out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
+        self._deferred_key = key
+        # copies: a loader may hand out the same buffer again for the next batch
+        self._deferred.append(BatchObservation(
+            inputs=None if batch.inputs is None else batch.inputs.copy(),
+            targets=None if batch.targets is None else batch.targets.copy(),
+            split=batch.split, step=batch.step, epoch=batch.epoch, index=batch.index,
+            input_kind=batch.input_kind,
+        ))
+        self._deferred_values += sum(a.size for a in (batch.inputs, batch.targets) if a is not None)
+        if self._deferred_values >= self.DEFER_VALUES:
+            out += self._flush_deferred()
+        return out
+
+    def _flush_deferred(self) -> list[Finding]:
+        if not self._deferred:
+            return []
+        batches, only = self._deferred, self._deferred_key[3]
+        self._deferred, self._deferred_values, self._deferred_key = [], 0, None
+        if len(batches) == 1:
+            return self._dispatch("on_batch", batches[0], only=only)
+        first, last = batches[0], batches[-1]
+        starts = np.cumsum([0] + [_rows(b) for b in batches[:-1]]).tolist()
+        merged = BatchObservation(
+            inputs=None if first.inputs is None else np.concatenate([b.inputs for b in batches]),
+            targets=None if first.targets is None else np.concatenate([b.targets for b in batches]),
+            split=first.split, step=last.step, epoch=first.epoch, index=first.index,
+            input_kind=first.input_kind,
+            parts=tuple((start, b.index, b.step) for start, b in zip(starts, batches)),
+        )
+        return self._dispatch("on_batch", merged, only=only)
 
     def report(self, finding: Finding) -> bool:
         """Hands a finding made outside the hooks (e.g. the callbacks' overfit-a-batch) to the
@@ -285,7 +341,7 @@ class Monitor:
         """Ends the run: runs the end-of-run checks, closes the sinks. Idempotent."""
         if self._closed:
             return []
-        out = self._dispatch("on_end")
+        out = self._flush_deferred() + self._dispatch("on_end")
         self._closed = True
         for sink in self.sinks:
             self._guard_sink(sink.close)
@@ -308,6 +364,7 @@ class Monitor:
             self.errors[check_id] = reason
 
     def state_dict(self) -> dict[str, Any]:
+        self._flush_deferred()  # a checkpoint holds every batch recorded before it
         return {
             "run": self.run.state_dict(),
             "checks": {c.id: c.state_dict() for c in self.checks},
@@ -381,6 +438,15 @@ class Monitor:
             if isinstance(fn.__self__, LoggingSink):  # warnings turned into errors by the user
                 raise
             logger.warning("mlcheck: sink %s failed: %s", type(fn.__self__).__name__, exc)
+
+
+def _layout(value: np.ndarray | None) -> tuple | None:
+    return None if value is None else (value.dtype.str, value.shape[1:])
+
+
+def _rows(batch: BatchObservation) -> int:
+    arrays = [a for a in (batch.inputs, batch.targets) if a is not None and a.ndim]
+    return len(arrays[0]) if arrays else 1
 
 
 def _as_array(value: Any) -> np.ndarray | None:

@@ -45,6 +45,9 @@ class BatchObservation:
         index: running number of this batch within its split and epoch (0 for the first).
         input_kind: "embedding_ids" when the model feeds inputs to an embedding lookup,
             "rescaled" when the model rescales them itself (e.g. a Rescaling layer), else None.
+        parts: for consecutive batches merged into one observation (`Monitor.log_batch(...,
+            defer=True)`): (first row, index, step) of each; empty for a single batch, whose
+            `index` and `step` are its own (merged: the first batch's index, the last's step).
     """
 
     inputs: np.ndarray | None
@@ -54,6 +57,21 @@ class BatchObservation:
     epoch: int | None = None
     index: int = 0
     input_kind: str | None = None
+    parts: tuple[tuple[int, int, int | None], ...] = ()
+
+    def part_at(self, row: int) -> BatchObservation:
+        """The original batch that holds `row` of a merged observation (itself when single)."""
+        if not self.parts:
+            return self
+        starts = [start for start, _, _ in self.parts]
+        k = int(np.searchsorted(starts, row, side="right")) - 1
+        start, index, step = self.parts[k]
+        end = self.parts[k + 1][0] if k + 1 < len(self.parts) else None
+        return BatchObservation(
+            inputs=None if self.inputs is None else self.inputs[start:end],
+            targets=None if self.targets is None else self.targets[start:end],
+            split=self.split, step=step, epoch=self.epoch, index=index, input_kind=self.input_kind,
+        )
 
 
 class RunState:

@@ -73,3 +73,75 @@ def test_import_is_light():
             "'pytorch_lightning', 'rich', 'tensorflow') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _recording_check():
+    from mlcheck import Check
+
+    class Recorder(Check):
+        """Test helper.
+
+        What it does:
+            Records batches.
+        Why it matters:
+            Tests.
+        How to fix:
+            Nothing.
+        """
+
+        id = "test-recorder"
+        family = "test"
+        default = False
+
+        def reset(self):
+            self.calls = []
+
+        def on_batch(self, batch, run):
+            self.calls.append((batch.split, batch.epoch, len(batch.inputs), batch.index, batch.step,
+                               [p[1] for p in batch.parts]))
+            return ()
+
+    return Recorder()
+
+
+def test_deferred_batches_reach_checks_merged_in_order_and_nothing_is_lost():
+    from mlcheck.checks.data import NonFiniteInput
+
+    rec, nonfinite = _recording_check(), NonFiniteInput()
+    monitor = Monitor([rec, nonfinite], default_sinks=False)
+    only = ("test-recorder", "nonfinite-input")
+    x = np.ones((32, 64), dtype=np.float32)
+    loader_buffer = x.copy()
+    for i in range(40):  # 40 train batches of 2080 values: merged in blocks of up to 64k values
+        loader_buffer[:] = 1.0
+        if i == 37:
+            loader_buffer[5, 3] = np.nan
+        monitor.log_batch(loader_buffer, np.arange(32), split="train", step=i, epoch=0, index=i,
+                          checks=only, defer=True)
+    for i in range(3):  # a new split hands over what the train split held
+        monitor.log_batch(x, np.arange(32), split="val", step=39, epoch=0, index=i, checks=only, defer=True)
+    # 32 batches fill a block; the val split hands over the 8 train batches held after them
+    assert [c[:3] for c in rec.calls] == [("train", 0, 32 * 32), ("train", 0, 8 * 32)]
+    monitor.log_epoch(0, step=39)  # an epoch end hands over everything held
+    calls = rec.calls
+    assert [c[:3] for c in calls] == [("train", 0, 1024), ("train", 0, 256), ("val", 0, 96)]
+    assert calls[1][3] == 32 and calls[1][4] == 39 and calls[1][5] == list(range(32, 40))
+    # the loader reused its buffer: the monitor kept copies, so batch 37's NaN is in batch 37 only
+    (finding,) = monitor.findings
+    assert finding.check == "nonfinite-input" and finding.step == 37
+    assert finding.evidence["batch_index"] == 37 and finding.evidence["samples_affected"] == 1
+    assert "batch 37 at step 37" in finding.message
+
+
+def test_a_batch_for_every_check_hands_over_deferred_batches_first():
+    rec = _recording_check()
+    monitor = Monitor([rec], default_sinks=False)
+    x = np.zeros((4, 3))
+    monitor.log_batch(x, split="train", index=0, checks=("test-recorder",), defer=True)
+    monitor.log_batch(x, split="train", index=1, checks=("test-recorder",), defer=True)
+    assert rec.calls == []
+    monitor.log_batch(x, split="train", index=2)
+    assert [c[3] for c in rec.calls] == [0, 2]  # the two held ones merged, then the new one
+    monitor.log_batch(x, split="train", index=3, checks=("test-recorder",), defer=True)
+    monitor.close()
+    assert [c[3] for c in rec.calls] == [0, 2, 3]

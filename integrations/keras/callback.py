@@ -366,7 +366,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             return
         self.monitor.log_batch(
             arrays[0], arrays[1], split=split, step=self._step, epoch=self._epoch,
-            index=index, input_kind=self._input_kind, checks=checks,
+            index=index, input_kind=self._input_kind, checks=checks, defer=checks is not None,
         )
 
     def _observe_given_data(self) -> None:

@@ -141,6 +141,17 @@ class _LabelHistory:
         return _chi2_z(stat, (table.shape[0] - 1) * (table.shape[1] - 1))
 
 
+def _percentile(values: np.ndarray, q: float) -> float:
+    """`np.percentile(values, q)` (linear interpolation) by a partial sort: the same number,
+    several times faster on the small arrays of one batch."""
+    n = len(values)
+    pos = (n - 1) * q / 100.0
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
+
+
 def _sample_values(x: np.ndarray) -> np.ndarray:
     """The batch as a flat float64 array, limited to its first samples (bounded cost)."""
     flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
@@ -182,8 +193,9 @@ class NonFiniteInput(Check):
         self.max_columns = max_columns
         super().__init__()
 
-    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
-        for part, values in (("inputs", batch.inputs), ("targets", batch.targets)):
+    def on_batch(self, merged: BatchObservation, run: RunState) -> Iterable[Finding]:
+        for part in ("inputs", "targets"):
+            values = getattr(merged, part)
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
             with np.errstate(all="ignore"):
@@ -194,6 +206,12 @@ class NonFiniteInput(Check):
             n_bad = int(bad.sum())
             if n_bad == 0:  # the sum overflowed, nothing is wrong
                 continue
+            batch = merged
+            if merged.parts:  # batches merged by the monitor: report the first one with the fault
+                batch = merged.part_at(int(np.argmax(bad.reshape(len(values), -1).any(axis=1))))
+                values = getattr(batch, part)
+                bad = ~np.isfinite(values)
+                n_bad = int(bad.sum())
             n_nan = int(np.isnan(values).sum())
             rows = int(bad.reshape(len(values), -1).any(axis=1).sum()) if values.ndim else 1
             evidence = {
@@ -287,13 +305,15 @@ class UnnormalizedInput(Check):
         if kind not in "fiu" or (kind in "iu" and x.ndim <= 2):
             return  # bool masks; integer (N,) or (N, T) inputs are ids for an embedding
         raw = _sample_values(x)
-        raw = raw[np.isfinite(raw)]
+        finite = np.isfinite(raw)
+        if not finite.all():
+            raw = raw[finite]
         if raw.size == 0:
             return
         values = np.abs(raw)
         split = "Training" if batch.split == "train" else "Validation"
         where = dict(step=batch.step, epoch=batch.epoch)
-        magnitude = float(np.percentile(values, 99))
+        magnitude = _percentile(values, 99)
         if magnitude > self.max_magnitude:
             pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1
                           and (raw == np.round(raw)).all())
@@ -317,7 +337,7 @@ class UnnormalizedInput(Check):
             )
         nonzero = values[values > 0]
         if nonzero.size:
-            small = float(np.percentile(nonzero, 99))
+            small = _percentile(nonzero, 99)
             if small < self.min_magnitude:
                 yield self.finding(
                     f"{split} inputs are tiny: the 99th percentile of their non-zero magnitudes "
@@ -337,8 +357,12 @@ class UnnormalizedInput(Check):
         # batches seen): neither its max nor its spread, because a standardised column that is
         # constant except for rare values sits at a small offset (-mean/std) in most rows and
         # shows a tiny spread in a batch where one faint value appears
-        with np.errstate(invalid="ignore"):
-            typical = np.nanmedian(np.where(np.isfinite(x), np.abs(x), np.nan), axis=0)
+        magnitudes = np.abs(x)
+        if np.isfinite(magnitudes.sum()):
+            typical = np.median(magnitudes, axis=0)
+        else:
+            with np.errstate(invalid="ignore"):
+                typical = np.nanmedian(np.where(np.isfinite(x), magnitudes, np.nan), axis=0)
         typical = np.nan_to_num(typical.astype(np.float64), nan=0.0)
         previous = self._column_scale.get(batch.split)
         if previous is not None and previous.shape == typical.shape:
