@@ -283,9 +283,14 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._before_val: dict[str, float] = {}
         self._lr: float | None = None
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0  # this epoch's finite step losses
-        self._accum: list[float] = []             # micro-batch losses since the last step
+        self._accum: list[torch.Tensor] = []      # micro-batch losses since the last step
+        self._pending: list[tuple] = []           # steps not yet handed to the monitor
+        self._epoch = int(trainer.current_epoch)
         self._last_backward_loss: torch.Tensor | None = None
-        self._step_before: int = 0
+        self._global_step = int(trainer.global_step)  # after the last observed batch
+        self._epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+        self._automatic = bool(getattr(pl_module, "automatic_optimization", True))
+        self._first_optimizer: Any = None
         self._snapshot: list[torch.Tensor] | None = None
         self._snapshot_step: int | None = None
         self._measured: dict[str, Any] = {}
@@ -310,6 +315,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not self._active:
             return
+        self._global_step = int(trainer.global_step)  # restored from a checkpoint by now
         info = self.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
@@ -336,36 +342,40 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
     # -- training steps ------------------------------------------------------------------------
 
+    # Per-step work is kept to a few attribute reads (benchmarks/bench_overhead_lightning.py):
+    # the first batch alone goes through on_train_batch_start, the learning rate is read where
+    # the optimizer steps (before a step-interval scheduler moves it), and the loss and the step
+    # counter once, in on_train_batch_end.
+
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if not self._active:
+        if self._overfit_done or not self._active:
             return
         with self._timer("train_batch_start"):
-            self._step_before = trainer.global_step
-            self._last_backward_loss = None
-            if not self._overfit_done:
-                self._overfit_done = True
-                if self.overfit_batch and self._rank_zero and not self._resumed:
-                    with self._timer("overfit_batch"):
-                        self._run_overfit_batch(trainer, pl_module, batch)
-                if self._output_width is None and self._rank_zero:
-                    # one look at the real forward pass of the first batch: the output width
-                    self._hook = pl_module.register_forward_hook(self._capture_output_width)
-            if self._rank_zero:
-                opt = trainer.optimizers[0] if trainer.optimizers else None
-                self._lr = float(opt.param_groups[0]["lr"]) if opt is not None and opt.param_groups else None
+            self._overfit_done = True
+            if self.overfit_batch and self._rank_zero and not self._resumed:
+                with self._timer("overfit_batch"):
+                    self._run_overfit_batch(trainer, pl_module, batch)
+            if self._output_width is None and self._rank_zero:
+                # one look at the real forward pass of the first batch: the output width
+                self._hook = pl_module.register_forward_hook(self._capture_output_width)
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
             self._last_backward_loss = loss.detach()
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        if not self._active or not self._rank_zero or self._snapshot is not None:
+        if not self._active or not self._rank_zero:
             return
+        optimizer = _unwrap(optimizer)
+        if self._first_optimizer is None:
+            self._first_optimizer = _unwrap(trainer.optimizers[0]) if trainer.optimizers else optimizer
+        if optimizer is not self._first_optimizer:
+            return
+        groups = optimizer.param_groups
+        self._lr = float(groups[0]["lr"]) if groups else None
         step = self._logging_step(trainer)
-        if step % self.every_n_steps != 0:
+        if self._snapshot is not None or step % self.every_n_steps != 0:
             return  # the cheap per-step check is the loss itself, in on_train_batch_end
-        if trainer.optimizers and _unwrap(optimizer) is not _unwrap(trainer.optimizers[0]):
-            return
         with self._timer("before_optimizer_step"):
             params = _params(optimizer)
             if not params:
@@ -400,7 +410,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        self._remove_hook()
+        if self._hook is not None:
+            self._remove_hook()
         with self._timer("train_batch_end"):
             # observed after the step so that the model's output width is known for RunInfo
             wanted = self._wants_batch("train")
@@ -412,51 +423,80 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 self._observe_step(trainer, pl_module, outputs)
             self._maybe_stop(trainer)
 
+    #: Steps whose losses are held, as tensors, before they reach the monitor: one device
+    #: synchronisation and one vectorised `Monitor.log_steps` per this many steps instead of a
+    #: `loss.item()` every step (which would stall an accelerator's queue). A non-finite loss is
+    #: therefore noticed at most this many steps late; the step it names is still exact.
+    FLUSH_EVERY = 16  # divides Monitor.STEP_EVAL_EVERY: a flush lands on every evaluation point
+
     def _observe_step(self, trainer: Any, pl_module: Any, outputs: Any) -> None:
         loss = _loss_of(outputs)
         if loss is None:
             loss = self._last_backward_loss
-        value = float(loss) if loss is not None else None
-        automatic = pl_module.automatic_optimization
-        stepped = trainer.global_step != self._step_before
-        if automatic:
-            if value is not None:
-                self._accum.append(value)
+        self._last_backward_loss = None
+        global_step = trainer.global_step
+        stepped = global_step != self._global_step
+        self._global_step = global_step
+        if self._automatic:
+            if loss is not None:
+                self._accum.append(loss)
             if not stepped:
                 return  # accumulating gradients: the step comes later
+            losses, self._accum = self._accum, []
             # the loss Lightning hands over is divided by accumulate_grad_batches
-            n = len(self._accum)
-            factor = getattr(trainer, "accumulate_grad_batches", 1) or 1
-            value = sum(self._accum) * factor / n if n else None
-            self._accum = []
+            scale = (getattr(trainer, "accumulate_grad_batches", 1) or 1) / len(losses) if losses else 1.0
+        else:
+            losses, scale = ([loss] if loss is not None else []), 1.0
         step = self._logging_step(trainer)
-        ratio = None
-        measured = self._measured
-        if value is not None and not math.isfinite(value) and not measured and trainer.optimizers:
-            # a non-finite loss between the periodic scans: name the parameters now (the
-            # gradients of this step are still in .grad; the weights are after the step)
-            params = _params(trainer.optimizers[0])
-            if _grad_scaler(trainer) is None:
-                measured = {"nonfinite_grads": self._nonfinite_grads(params)}
-            measured["nonfinite_weights"] = self._nonfinite(
-                params, torch.stack(torch._foreach_norm([p.detach() for p in params]))
-            ) if params else []
-        if self._snapshot is not None and self._snapshot_step == step:
-            ratio = self._update_ratio()
+        ratio = self._update_ratio() if self._snapshot is not None and self._snapshot_step == step else None
         self._snapshot = None
+        self._pending.append((step, self._lr, losses, scale, ratio, self._measured))
         self._measured = {}
-        if value is not None and math.isfinite(value):
-            self._epoch_loss_sum += value
-            self._epoch_loss_n += 1
-        self.monitor.log_step(
-            step,
-            loss=value,
-            lr=self._lr,
-            update_ratio=ratio,
-            epoch=trainer.current_epoch,
-            nonfinite_grads=measured.get("nonfinite_grads") or None,
-            nonfinite_weights=measured.get("nonfinite_weights") or None,
-        )
+        # flush at multiples of FLUSH_EVERY steps of the whole run (the monitor's step checks are
+        # due at those points; epoch ends flush whatever is held)
+        if (self.monitor.run.train_loss.total + len(self._pending)) % self.FLUSH_EVERY == 0:
+            self._flush_steps(trainer)
+
+    def _flush_steps(self, trainer: Any | None) -> None:
+        """Hands the held steps to the monitor (see `FLUSH_EVERY`); with the trainer, names the
+        parameters that are non-finite when a held loss is."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        flat = [t.reshape(()) if t.ndim else t for entry in pending for t in entry[2]]
+        values = torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
+        last_measured = pending[-1][5]
+        if trainer is not None and not all(map(math.isfinite, values)) and not any(e[5] for e in pending):
+            # a non-finite loss between the periodic scans: name the parameters now, at the last
+            # held step (its gradients are still in .grad; the weights are after it)
+            last_measured = self._scan_nonfinite(trainer)
+        i = 0
+        log_step, epoch = self.monitor.log_step, self._epoch
+        for n, (step, lr, losses, scale, ratio, measured) in enumerate(pending, 1 - len(pending)):
+            k = len(losses)
+            value = sum(values[i:i + k]) * scale if k else None
+            i += k
+            if value is not None and math.isfinite(value):
+                self._epoch_loss_sum += value
+                self._epoch_loss_n += 1
+            if n == 0:
+                measured = last_measured
+            # one call per step: cheaper than the vectorised log_steps on a block this small
+            log_step(step, loss=value, lr=lr, update_ratio=ratio, epoch=epoch,
+                     nonfinite_grads=measured.get("nonfinite_grads") or None,
+                     nonfinite_weights=measured.get("nonfinite_weights") or None)
+
+    def _scan_nonfinite(self, trainer: Any) -> dict[str, list[str]]:
+        """Names of the parameters whose gradients or weights are non-finite now."""
+        params = _params(trainer.optimizers[0]) if trainer.optimizers else []
+        if not params:
+            return {}
+        measured = {}
+        if _grad_scaler(trainer) is None:
+            measured["nonfinite_grads"] = self._nonfinite_grads(params)
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
+        measured["nonfinite_weights"] = self._nonfinite(params, norms)
+        return {k: v for k, v in measured.items() if v}
 
     def _update_ratio(self) -> float | None:
         if not self._snapshot_norm or not math.isfinite(self._snapshot_norm):
@@ -468,12 +508,10 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return None  # no step was taken (e.g. skipped by a GradScaler or a closure)
         return delta / self._snapshot_norm
 
-    @staticmethod
-    def _logging_step(trainer: Any) -> int:
+    def _logging_step(self, trainer: Any) -> int:
         # The step Lightning's loggers use for this batch, so markers line up with the curves.
-        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-        step = getattr(loop, "_batches_that_stepped", None)
-        return int(step) if isinstance(step, int) else int(trainer.global_step)
+        step = getattr(self._epoch_loop, "_batches_that_stepped", None)
+        return step if type(step) is int else int(trainer.global_step)
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -481,6 +519,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if not self._active:
             return
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+        self._epoch = int(trainer.current_epoch)
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:
@@ -528,6 +567,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self._timer("train_epoch_end"):
             self._passes["train"] += 1
             if self._rank_zero:
+                self._flush_steps(trainer)
                 train_loss, train_metrics = None, {}
                 for name, value in _scalars(trainer.callback_metrics).items():
                     split, base = _split(name)
@@ -555,6 +595,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            self._flush_steps(trainer)
             self.monitor.close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -562,6 +603,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._active = False
             self._remove_hook()
             try:
+                self._flush_steps(trainer)
                 self.monitor.close()
             except Exception:  # never mask the user's exception
                 logger.debug("mlcheck: closing the monitor failed", exc_info=True)
@@ -601,6 +643,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 index=index,
                 input_kind=self._input_kind if inputs is not None and inputs.dtype.kind in "iu" else None,
                 checks=None if wanted is True else wanted,
+                defer=wanted is not True,  # the full-pass checks take merged blocks of batches
             )
 
     def _infer_task(self, targets: np.ndarray | None) -> None:
@@ -672,6 +715,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def state_dict(self) -> dict[str, Any]:
         if self.monitor is None:
             return {}
+        if self._active and self._pending:
+            self._flush_steps(None)  # a checkpoint mid-epoch: the state it saves is complete
         return {
             "monitor": self.monitor.state_dict(),
             "passes": dict(self._passes),
@@ -792,7 +837,7 @@ def _grad_scaler(trainer: Any) -> Any:
 
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
-    if type(outputs) is dict or isinstance(outputs, Mapping):
+    if type(outputs) is dict or (type(outputs) is not torch.Tensor and isinstance(outputs, Mapping)):
         outputs = outputs.get("loss")
     if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
         return outputs.detach()

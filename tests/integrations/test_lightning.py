@@ -500,11 +500,11 @@ def test_strict_reraises_check_errors(tmp_path):
 
 
 def test_stop_on_error_stops_training(tmp_path):
-    # step checks are judged every 16 steps on short runs: step 15 is the 16th loss value
-    cb = MLCheckCallback(checks=[_FireAtStep(15, Severity.ERROR)], stop_on="error", overfit_batch=False)
-    with pytest.warns(MLCheckWarning, match="reached step 15"):
+    # step checks are judged every 32 steps on short runs: step 31 is the 32nd loss value
+    cb = MLCheckCallback(checks=[_FireAtStep(31, Severity.ERROR)], stop_on="error", overfit_batch=False)
+    with pytest.warns(MLCheckWarning, match="reached step 31"):
         trainer, _ = fit(tmp_path, cb, max_epochs=5)
-    assert trainer.global_step == 16  # stopped right after the step that raised it
+    assert trainer.global_step == 32  # stopped right after the step that raised it
 
 
 def test_stop_on_error_stops_a_diverging_run(tmp_path):
@@ -579,7 +579,7 @@ def _accumulator(log_dir: Path):
 
 
 def test_findings_land_in_the_loggers_tensorboard_run(tmp_path):
-    cb = MLCheckCallback(checks=[_FireAtStep(15)], overfit_batch=False)
+    cb = MLCheckCallback(checks=[_FireAtStep(31)], overfit_batch=False)
     with pytest.warns(MLCheckWarning):
         trainer, _ = fit(tmp_path, cb, max_epochs=1, log_every_n_steps=1)
     log_dir = Path(trainer.logger.log_dir)
@@ -591,10 +591,10 @@ def test_findings_land_in_the_loggers_tensorboard_run(tmp_path):
     assert "mlcheck/test-lightning-fire" in tags["scalars"] and "mlcheck/findings" in tags["scalars"]
     assert "mlcheck/test-lightning-fire/text" in tags["tensors"]
     text = acc.Tensors("mlcheck/test-lightning-fire/text")
-    assert [e.step for e in text] == [15]
-    assert b"reached step 15" in text[0].tensor_proto.string_val[0]
+    assert [e.step for e in text] == [31]
+    assert b"reached step 31" in text[0].tensor_proto.string_val[0]
     markers = acc.Scalars("mlcheck/test-lightning-fire")
-    assert markers[0].step == 15 and markers[0].value == 1.0
+    assert markers[0].step == 31 and markers[0].value == 1.0
     # steps line up with the user's curve: the loss Lightning logged at step 10 is the loss
     # mlcheck recorded for step 10 (the first 256 steps are kept exactly)
     logged = {e.step: e.value for e in acc.Scalars("train_loss_step")}
@@ -630,7 +630,7 @@ def _get_json(url: str):
 
 @pytest.mark.slow
 def test_tensorboard_server_shows_the_finding(tmp_path):
-    cb = MLCheckCallback(checks=[_FireAtStep(15)], overfit_batch=False)
+    cb = MLCheckCallback(checks=[_FireAtStep(31)], overfit_batch=False)
     with pytest.warns(MLCheckWarning):
         fit(tmp_path, cb, max_epochs=1)
     log_root = tmp_path / "lightning_logs"
@@ -658,8 +658,8 @@ def test_tensorboard_server_shows_the_finding(tmp_path):
         assert run == "version_0"
         query = urllib.parse.urlencode({"run": run, "tag": tag})
         entries = _get_json(f"http://127.0.0.1:{port}/data/plugin/text/text?{query}")
-        assert entries[0]["step"] == 15
-        assert "reached step 15" in entries[0]["text"]
+        assert entries[0]["step"] == 31
+        assert "reached step 31" in entries[0]["text"]
     finally:
         server.terminate()
         try:
@@ -760,3 +760,18 @@ def test_ddp_two_gloo_processes_only_rank_zero_writes_and_warns(tmp_path):
     lines = (tmp_path / "logs" / "findings.jsonl").read_text().splitlines()
     checks = [json.loads(line)["check"] for line in lines]
     assert checks == r0["findings"]  # written once, by rank zero
+
+
+def test_nonfinite_loss_names_the_parameters_and_its_first_step(tmp_path):
+    # lr x100 on the regression: the loss overflows within the first epoch; losses reach the
+    # monitor in blocks of FLUSH_EVERY steps, yet the first non-finite step is exact and the
+    # parameters that went non-finite are named
+    cb = MLCheckCallback(overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(tmp_path, cb, model_kw=dict(lr=5.0, regression=True), data_kw=dict(regression=True), max_epochs=2)
+    run = cb.monitor.run
+    found = {f.key: f for f in cb.findings if f.check == "nonfinite-loss"}
+    assert found["train_loss"].step == run.train_loss.first_nonfinite_x
+    named = [f for key, f in found.items() if key in ("nonfinite_weights", "nonfinite_grads")]
+    assert named and all(any(p.startswith("net.") for p in f.evidence["parameters"]) for f in named)
+    assert run.train_loss.total == 2 * 38  # every step reached the monitor, the last block too
