@@ -100,7 +100,7 @@ def test_custom_check_can_be_registered_and_selected():
 
     try:
         m = Monitor(checks=build_checks(select=["test-always-one"]), warn=False)
-        for step in range(Monitor.STEP_EVAL_EVERY):  # step checks are judged every 16 steps early on
+        for step in range(Monitor.STEP_EVAL_EVERY):  # step checks are judged every 32 steps early on
             m.log_step(step, loss=1.0)
         assert [f.check for f in m.findings] == ["test-always-one"]
     finally:

@@ -24,7 +24,7 @@ class Check:
     not print, do I/O or import a framework.
 
     Hooks:
-        on_step(run): the step-level curves reached an evaluation point: every 16 steps while
+        on_step(run): the step-level curves reached an evaluation point: every 32 steps while
             buckets are narrower (see `Monitor.STEP_EVAL_EVERY`), then at every bucket, and
             at once when a non-finite value arrives.
         on_epoch(run): an epoch's observations (train/val loss, metrics) were recorded.

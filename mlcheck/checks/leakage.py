@@ -318,9 +318,9 @@ def _single_feature_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np
     values, inverse = np.unique(fx, return_inverse=True)
     if len(values) <= max_values:
         if classification:
-            table = np.zeros((len(values), int(fy.max()) + 1))
-            np.add.at(table, (inverse, fy), 1)
-            per_value = table.argmax(axis=1)
+            classes = int(fy.max()) + 1
+            table = np.bincount(inverse * classes + fy, minlength=len(values) * classes)
+            per_value = table.reshape(len(values), classes).argmax(axis=1)
         else:
             per_value = np.bincount(inverse, weights=fy) / np.bincount(inverse)
         xs, ys = values, per_value

@@ -178,14 +178,16 @@ class LossDivergence(TrainCurveCheck):
         if b < 2 * p + 2:
             return []
         recent = float(np.median(c.mean[-p:]))
+        sigma = c.noise()
+        if not math.isfinite(sigma) or recent - float(np.min(c.mean[: b - p])) <= self.z * sigma:
+            # the best window's median is at least the lowest value before the recent window,
+            # and the threshold at least z * sigma: no climb (the usual case), judged cheaply
+            return []
         # Epoch losses are already averages over many steps: their best is a single epoch.
         k = 1 if unit == "epoch" else p
         med = rolling_median(c.mean[: b - p], k)  # windows that end before the recent one
         i_best = int(np.argmin(med))
         best = float(med[i_best])
-        sigma = c.noise()
-        if not math.isfinite(sigma):
-            return []
         threshold = max((self.factor - 1.0) * abs(best),
                         self.range_fraction * max(0.0, initial - best),
                         self.z * sigma)
@@ -304,17 +306,8 @@ class LossPlateau(TrainCurveCheck):
                     return []
             elif c.values < 2 * (self.live_steps if step_unit else self.live_epochs):
                 return []
-        w = max(3, len(c) // 2)
-        xw, yw = c.x[-w:], c.mean[-w:]
-        if step_unit and rising(run.lr, float(xw[0]), float(xw[-1])):
-            return []
+        # the level first: a loss that has come down far is no plateau (the usual case, cheap)
         level = float(np.median(c.mean[-max(3, len(c) // 10):]))
-        drop, se = trend_drop(xw, yw)
-        if not math.isfinite(drop):
-            return []
-        moving = abs(drop) > self.z * se and abs(drop) > self.tolerance * abs(level)
-        if moving:
-            return []  # still improving, or rising (loss-divergence's business): not a stall
         chance = None
         if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
             chance = math.log(run.info.num_classes)
@@ -323,6 +316,16 @@ class LossPlateau(TrainCurveCheck):
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
         if not (near_chance or (math.isfinite(fell) and fell < min_drop)):
             return []
+        w = max(3, len(c) // 2)
+        xw, yw = c.x[-w:], c.mean[-w:]
+        if step_unit and rising(run.lr, float(xw[0]), float(xw[-1])):
+            return []
+        drop, se = trend_drop(xw, yw)
+        if not math.isfinite(drop):
+            return []
+        moving = abs(drop) > self.z * se and abs(drop) > self.tolerance * abs(level)
+        if moving:
+            return []  # still improving, or rising (loss-divergence's business): not a stall
         if self._validationimproving(run):
             return []
         self._fired = True
