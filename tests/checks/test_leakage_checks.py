@@ -214,3 +214,18 @@ def test_easy_data_where_most_features_are_perfect_is_silent():
     y = rng.integers(0, 2, size=800)
     X = y[:, None] * 5.0 + rng.normal(size=(800, 6)) * 0.1  # every feature separates perfectly
     assert run(X, y, checks=[FeatureLeakage()], every=1, epochs=1) == []
+
+
+@pytest.mark.parametrize("classification", [True, False])
+def test_vectorised_lookup_matches_the_per_column_predictor(classification):
+    from mlcheck.checks.leakage import _lookup_predictions, _single_feature_predictions
+
+    rng = np.random.default_rng(3)
+    fit_x = rng.integers(0, 4, size=(300, 9)).astype(float) * 2   # 0, 2, 4, 6
+    fit_x[:, 2] = 1.0                                               # a constant column
+    test_x = rng.integers(-2, 10, size=(200, 9)).astype(float)     # unseen values; 1, 3, 5 are ties
+    fit_y = rng.integers(0, 4, 300) if classification else rng.normal(size=300)
+    fast = _lookup_predictions(fit_x, fit_y, test_x, classification)
+    for j in range(fit_x.shape[1]):
+        slow = _single_feature_predictions(fit_x[:, j], fit_y, test_x[:, j], classification, max_values=32)
+        np.testing.assert_array_equal(fast[:, j], slow)
