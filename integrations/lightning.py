@@ -150,7 +150,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         hash_epochs: first passes over each split in which every batch goes to the
             `full_pass_checks`, so `train-val-overlap` sees every sample. Default 1; 0: off.
         full_pass_checks: the cheap checks that see every batch of those passes, merged into
-            blocks of up to 64k values (`Monitor.log_batch(defer=True)`). Default
+            blocks of up to 1 MiB (`Monitor.log_batch(defer=True)`). Default
             `("train-val-overlap", "nonfinite-input", "class-imbalance")` (label counts are
             exact over a full pass; a sample of batches misses rare classes). Adding
             `"feature-leakage"` lets it judge live on every row (~2-15 ms per judgement, at 200
@@ -430,9 +430,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._maybe_stop(trainer)
 
     #: Steps whose losses are held, as tensors, before they reach the monitor: one device
-    #: synchronisation and one vectorised `Monitor.log_steps` per this many steps instead of a
-    #: `loss.item()` every step (which would stall an accelerator's queue). A non-finite loss is
-    #: therefore noticed at most this many steps late; the step it names is still exact.
+    #: synchronisation per this many steps instead of a `loss.item()` every step (which would
+    #: stall an accelerator's queue). A non-finite loss is therefore noticed at most this many
+    #: steps late; the step it names is still exact.
     FLUSH_EVERY = 16  # divides Monitor.STEP_EVAL_EVERY: a flush lands on every evaluation point
 
     def _observe_step(self, trainer: Any, pl_module: Any, outputs: Any) -> None:
@@ -477,16 +477,16 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             # a non-finite loss between the periodic scans: name the parameters now, at the last
             # held step (its gradients are still in .grad; the weights are after it)
             last_measured = self._scan_nonfinite(trainer)
-        i = 0
+        i, last = 0, len(pending) - 1
         log_step, epoch = self.monitor.log_step, self._epoch
-        for n, (step, lr, losses, scale, ratio, measured) in enumerate(pending, 1 - len(pending)):
+        for n, (step, lr, losses, scale, ratio, measured) in enumerate(pending):
             k = len(losses)
             value = sum(values[i:i + k]) * scale if k else None
             i += k
             if value is not None and math.isfinite(value):
                 self._epoch_loss_sum += value
                 self._epoch_loss_n += 1
-            if n == 0:
+            if n == last:
                 measured = last_measured
             # one call per step: cheaper than the vectorised log_steps on a block this small
             log_step(step, loss=value, lr=lr, update_ratio=ratio, epoch=epoch,

@@ -287,7 +287,9 @@ class Monitor:
             input_kind=input_kind,
         )
         only = None if checks is None else frozenset(checks)
-        if defer and only is not None and all(a is None or a.ndim for a in (batch.inputs, batch.targets)):
+        x, y = batch.inputs, batch.targets
+        if defer and only is not None and all(a is None or a.ndim for a in (x, y)) and (
+                x is None or y is None or len(x) == len(y)):  # rows that line up can be merged
             return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
 
