@@ -567,6 +567,22 @@ def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
     assert ids(resumed.findings) >= first_ids
 
 
+def test_a_checkpoint_mid_epoch_holds_every_step_seen(tmp_path):
+    # losses reach the monitor in blocks of 16 steps: a checkpoint taken in between (step 20)
+    # must still hold all 20, or the resumed run's curve would miss the held ones
+    ckpt_cb = lpt.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=20,
+                                            save_top_k=-1, filename="step{step}")
+    cb = MLCheckCallback(overfit_batch=False)
+    fit(tmp_path, cb, max_epochs=1, enable_checkpointing=True, callbacks=[cb, ckpt_cb])
+    (path,) = (tmp_path / "ckpt").glob("*step=20*")
+    resumed = MLCheckCallback(overfit_batch=False)
+    trainer, _ = fit(tmp_path, resumed, max_epochs=1, enable_checkpointing=True, callbacks=[resumed],
+                     ckpt_path=str(path))
+    assert trainer.global_step == 38
+    assert resumed.monitor.run.train_loss.total == 38  # 20 from the checkpoint, 18 after it
+    assert resumed.monitor.run.train_loss.x.tolist() == list(range(38))
+
+
 # -- TensorBoard --------------------------------------------------------------------------------
 
 
