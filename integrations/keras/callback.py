@@ -408,7 +408,7 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     def _take_snapshot(self) -> None:
         with backend.no_grad():
-            self._snapshot = [keras.ops.copy(v.value) for v in self.model.trainable_variables]
+            self._snapshot = _flat(v.value for v in self.model.trainable_variables)
 
     def _weight_stats(self) -> tuple[float | None, list[str] | None, list[str] | None]:
         """(|dW| / |W| over all trainable weights since the snapshot, names of variables with
@@ -424,22 +424,24 @@ class MLCheckCallback(keras.callbacks.Callback):
         scaled = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
         grads = None if scaled else backend.last_gradients(self.model)
         before = self._snapshot
+        # all weights (and gradients) as one flat vector: a handful of ops instead of several
+        # per variable; the variables are named one by one only when something is non-finite
+        present = [g for g in grads if g is not None] if grads is not None else []
         with backend.no_grad():
-            parts = [ops.cast(ops.all(ops.isfinite(v.value)), "float32") for v in variables]
-            if grads is not None:
-                parts += [ops.cast(ops.all(ops.isfinite(g)), "float32") if g is not None
-                          else ops.ones(()) for g in grads]
+            weights = _flat(v.value for v in variables)
+            parts = [ops.all(ops.isfinite(weights))]
+            if present:
+                parts.append(ops.all(ops.isfinite(_flat(present))))
+            parts = [ops.cast(part, "float32") for part in parts]
             if before is not None:
-                parts.append(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(v.value - b, "float32")))
-                                                for v, b in zip(variables, before)])))
-                parts.append(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(b, "float32")))
-                                                for b in before])))
+                parts.append(ops.sum(ops.square(weights - before)))
+                parts.append(ops.sum(ops.square(before)))
             values = backend.to_numpy(ops.stack(parts))
-        n = len(variables)
-        bad_weights = [v.path for v, ok in zip(variables, values[:n]) if not ok]
-        bad_grads = None
-        if grads is not None:
-            bad_grads = [v.path for v, ok in zip(variables, values[n : 2 * n]) if not ok]
+        bad_weights = bad_grads = None
+        if not values[0]:
+            bad_weights = _nonfinite_paths(variables, [v.value for v in variables])
+        if present and not values[1]:
+            bad_grads = _nonfinite_paths(variables, grads)
         ratio = None
         if before is not None:
             delta, norm = float(values[-2]), float(values[-1])
@@ -650,3 +652,19 @@ class _KerasRunSink(Sink):
     def close(self) -> None:
         self.train.close()
         self.validation.close()
+
+
+def _flat(tensors: Iterable[Any]) -> Any:
+    """The tensors as one float32 vector (a copy)."""
+    ops = keras.ops
+    return ops.concatenate([ops.reshape(ops.cast(t, "float32"), (-1,)) for t in tensors])
+
+
+def _nonfinite_paths(variables: list[Any], values: list[Any]) -> list[str]:
+    """Paths of the variables whose value (or gradient, in `values`) holds NaN or Inf."""
+    ops = keras.ops
+    flags = backend.to_numpy(ops.stack([
+        ops.cast(ops.all(ops.isfinite(x)), "float32") if x is not None else ops.ones(())
+        for x in values
+    ]))
+    return [v.path for v, ok in zip(variables, flags) if not ok]

@@ -602,3 +602,16 @@ def test_validation_side_findings_go_to_validation(tmp_path):
     val = _accumulate(log_dir / "validation")
     assert "mlcheck/test-keras-val/text" in val.Tags()["tensors"]
     assert "mlcheck/test-keras-val/text" not in _accumulate(log_dir / "train").Tags()["tensors"]
+
+
+def test_nonfinite_weights_are_named_by_variable_path(tmp_path):
+    model, kw = _bug("lr-huge")
+    cb = MLCheckCallback(log_dir=None, overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(batch_size=32, verbose=0, callbacks=[cb], **kw)
+    found = {f.key: f for f in cb.findings if f.check == "nonfinite-loss"}
+    assert "train_loss" in found, [f.format() for f in cb.findings]
+    named = [f for key, f in found.items() if key in ("nonfinite_weights", "nonfinite_grads")]
+    paths = {v.path for v in model.trainable_variables}
+    assert named and all(set(f.evidence["parameters"]) <= paths and f.evidence["parameters"] for f in named)
