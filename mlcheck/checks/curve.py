@@ -252,5 +252,27 @@ class TrainCurveCheck(Check):
         curve = Curve.of(series)
         return () if curve is None else self._judge(run, curve, initial, unit)
 
-    def _judge(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str,
+               final: bool = False) -> list[Finding]:
         raise NotImplementedError
+
+
+class LossCurveCheck(TrainCurveCheck):
+    """Base of the checks judged on the training-loss curve alone (`loss-divergence`,
+    `loss-plateau`): steps through `TrainCurveCheck.on_step`, epoch-only logs at each epoch end,
+    and the whole curve, open bucket included, at the end of the run."""
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        if self._train.pick(run)[1] != "epoch":
+            return ()
+        return self._judge_whole(run, final=False)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge_whole(run, final=True)
+
+    def _judge_whole(self, run: RunState, final: bool) -> Iterable[Finding]:
+        series, unit = self._train.pick(run)
+        curve = Curve.of(series, final=True)
+        if curve is None or self._fired:
+            return ()
+        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit, final)

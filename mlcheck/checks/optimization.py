@@ -10,7 +10,7 @@ import numpy as np
 from mlcheck.checks.base import Check, register
 from mlcheck.checks.curve import (
     Curve,
-    TrainCurveCheck,
+    LossCurveCheck,
     improving,
     rising,
     rolling_median,
@@ -111,7 +111,7 @@ class NonfiniteLoss(Check):
 
 
 @register
-class LossDivergence(TrainCurveCheck):
+class LossDivergence(LossCurveCheck):
     """The training loss climbed far above its best and stays there.
 
     What it does:
@@ -156,23 +156,8 @@ class LossDivergence(TrainCurveCheck):
         self.persist_fraction = persist_fraction
         super().__init__()
 
-    def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        if unit != "epoch" or self._fired:
-            return ()
-        curve = Curve.of(series, final=True)
-        if curve is None:
-            return ()
-        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit)
-
-    def on_end(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        curve = Curve.of(series, final=True)
-        if curve is None or self._fired:
-            return ()
-        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit)
-
-    def _judge(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str,
+               final: bool = False) -> list[Finding]:  # a climb is judged alike at the end
         b = len(c)
         p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
         if b < 2 * p + 2:
@@ -213,7 +198,7 @@ class LossDivergence(TrainCurveCheck):
 
 
 @register
-class LossPlateau(TrainCurveCheck):
+class LossPlateau(LossCurveCheck):
     """The training loss stopped improving while still at a poor level.
 
     What it does:
@@ -276,24 +261,6 @@ class LossPlateau(TrainCurveCheck):
         self.live_epochs = live_epochs
         self.min_progress = min_progress
         super().__init__()
-
-    def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        if unit != "epoch" or self._fired:
-            return ()
-        curve = Curve.of(series, final=True)
-        if curve is None:
-            return ()
-        initial = self._train.initial_level(series, unit, curve)
-        return self._judge(run, curve, initial, unit, final=False)
-
-    def on_end(self, run: RunState) -> Iterable[Finding]:
-        series, unit = self._train.pick(run)
-        curve = Curve.of(series, final=True)
-        if curve is None or self._fired:
-            return ()
-        initial = self._train.initial_level(series, unit, curve)
-        return self._judge(run, curve, initial, unit, final=True)
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         step_unit = unit == "step"
