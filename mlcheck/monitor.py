@@ -11,7 +11,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mlcheck.checks.base import Check, default_checks, registry
+from mlcheck import options as opt
+from mlcheck.checks.base import Check, default_checks
 from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
 from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
@@ -68,17 +69,9 @@ class Monitor:
         default_sinks: bool = True,
         run_name: str | None = None,
     ) -> None:
-        if stop_on not in _STOP_ON:
-            raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        suppress = set(suppress)
-        unknown = suppress - set(registry())
-        if unknown:
-            raise ValueError(
-                f"suppress names unknown check ids {sorted(unknown)}; "
-                f"available: {', '.join(registry())}"
-            )
+        opt.stop_on(stop_on)
+        opt.integer("every_n_steps", every_n_steps, minimum=1)
+        suppress = set(opt.check_ids("suppress", suppress))
         self.checks: list[Check] = [
             c for c in (default_checks() if checks is None else list(checks)) if c.id not in suppress
         ]
@@ -398,14 +391,15 @@ class Monitor:
             except Exception as exc:  # a broken check must never break the run
                 if self.strict:
                     raise
-                self._switch_off(check, exc)
+                self.switch_off(check, exc)
                 continue
             for finding in found:
                 if self._route(finding):
                     new.append(finding)
         return new
 
-    def _switch_off(self, check: Check, exc: BaseException) -> None:
+    def switch_off(self, check: Check, exc: BaseException) -> None:
+        """Switches a check off after an internal error, reported once (log and warning)."""
         reason = f"{type(exc).__name__}: {exc}"
         self.disable(check.id, reason)
         text = (

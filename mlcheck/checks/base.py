@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import inspect
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
@@ -11,6 +12,27 @@ from mlcheck.findings import Finding, Severity
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
     from mlcheck.sanity.context import PreflightContext
+
+class Signal(str, enum.Enum):
+    """An observation a check consumes; the live core routes each one to the checks that
+    declare it (`Check.consumes`)."""
+
+    STEPS = "steps"                  # per-step loss, learning rate, update ratio, non-finite scans
+    EPOCHS = "epochs"                # epoch losses and metrics, train and validation
+    SAMPLED_BATCHES = "sampled_batches"  # the first batches of each split, then one in N
+    EVERY_BATCH = "every_batch"      # also every batch of the first pass(es), merged in blocks
+    END = "end"                      # the end of the run
+    PREFLIGHT = "preflight"          # a model and its data before training (`mlcheck sanity`)
+    TRAIN_START = "train_start"      # preflight on a copy of the live model at train start
+
+
+_HOOK_SIGNALS = {
+    "on_step": Signal.STEPS,
+    "on_epoch": Signal.EPOCHS,
+    "on_batch": Signal.SAMPLED_BATCHES,
+    "on_end": Signal.END,
+    "preflight": Signal.PREFLIGHT,
+}
 
 _REGISTRY: dict[str, type[Check]] = {}
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -41,12 +63,17 @@ class Check:
     severity: ClassVar[Severity] = Severity.WARNING
     #: False for checks that must be asked for explicitly.
     default: ClassVar[bool] = True
+    #: The observations the check consumes (see `Signal`). None: those of the hooks it
+    #: implements. Declare `Signal.EVERY_BATCH` for a cheap batch check that must see every
+    #: sample of the first pass, `Signal.TRAIN_START` for a pre-flight check the callbacks
+    #: also run at train start on a one-batch copy of the model.
+    consumes: ClassVar[frozenset[Signal] | None] = None
+    #: The split the findings are about, for sinks that keep train and validation apart
+    #: (Keras' `train/` and `validation/` runs). None: the finding's `evidence["split"]`.
+    findings_split: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.reset()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
 
     def reset(self) -> None:
         """Forgets per-run state. Override to initialise your own; call super().reset()."""
@@ -74,6 +101,14 @@ class Check:
     def implements(cls, hook: str) -> bool:
         """True when the subclass overrides `hook` (the monitor skips hooks nobody implements)."""
         return getattr(cls, hook) is not getattr(Check, hook)
+
+    @classmethod
+    def signals(cls) -> frozenset[Signal]:
+        """What the check consumes: `consumes` where declared, else what its hooks imply."""
+        implied = frozenset(signal for hook, signal in _HOOK_SIGNALS.items() if cls.implements(hook))
+        if cls.consumes is None:
+            return implied
+        return frozenset(cls.consumes) | implied
 
     def finding(
         self,
@@ -140,6 +175,9 @@ def register(cls: type[Check]) -> type[Check]:
     """Class decorator: adds a check to the catalogue. Users may register their own checks."""
     if not cls.id or not _ID.match(cls.id):
         raise ValueError(f"{cls.__name__}.id must be a lower-case dashed id, got {cls.id!r}")
+    for signal, hook in ((Signal.EVERY_BATCH, "on_batch"), (Signal.TRAIN_START, "preflight")):
+        if signal in (cls.consumes or ()) and not cls.implements(hook):
+            raise ValueError(f"{cls.__name__} consumes {signal.value!r} but does not implement {hook}()")
     existing = _REGISTRY.get(cls.id)
     if existing is not None and existing.__qualname__ != cls.__qualname__:
         raise ValueError(

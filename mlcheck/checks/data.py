@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -189,6 +189,8 @@ class NonFiniteInput(Check):
     id = "nonfinite-input"
     family = "data"
     severity = Severity.ERROR
+    #: one NaN row spoils a step: every batch of the first pass is looked at
+    consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(self, max_columns: int = 10) -> None:
         self.max_columns = max_columns
@@ -432,6 +434,8 @@ class ClassImbalance(Check):
     id = "class-imbalance"
     family = "data"
     severity = Severity.INFO
+    #: label counts are exact over a full pass; a sample of batches misses rare classes
+    consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(self, ratio: float = 10.0, warn_ratio: float = 20.0, min_samples: int = 100,
                  max_classes: int = 1000) -> None:

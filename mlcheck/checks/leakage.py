@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mlcheck.checks.base import Check, register  # noqa: E402
+from mlcheck.checks.base import Check, Signal, register  # noqa: E402
 from mlcheck.checks.curve import epoch_train_levels, sig  # noqa: E402
 from mlcheck.findings import Finding, Severity  # noqa: E402
 from mlcheck.metrics import higher_is_better, is_bounded_score  # noqa: E402
@@ -59,6 +59,7 @@ class SuspiciousVal(Check):
     id = "suspicious-val"
     family = "leakage"
     severity = Severity.WARNING
+    findings_split = "val"
 
     def __init__(self, max_ratio: float = 0.25, min_gap: float = 0.1, patience: int = 3,
                  skip_epochs: int = 1, near_perfect: float = 0.99, metric_gap: float = 0.15) -> None:
@@ -208,6 +209,8 @@ class TrainValOverlap(Check):
     id = "train-val-overlap"
     family = "leakage"
     severity = Severity.ERROR
+    #: an overlap is judged sample by sample: every sample of the first pass is hashed
+    consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(self, max_share: float = 0.05, min_matches: int = 5,
                  natural_factor: float = 3.0, capacity: int = 1 << 21) -> None:

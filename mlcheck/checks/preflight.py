@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.findings import Finding, Severity
 from mlcheck.trainable import LossConfig, Trainable
 
@@ -244,6 +244,8 @@ class OverfitBatch(Check):
     id = "overfit-batch"
     family = "pre-flight"
     severity = Severity.ERROR
+    #: the callbacks also run it at train start, on a copy of the model and the first batch
+    consumes = frozenset({Signal.TRAIN_START})
 
     def __init__(
         self,

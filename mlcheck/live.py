@@ -1,0 +1,489 @@
+"""The live core shared by every callback.
+
+Adapters translate framework events into the calls of `LiveRun`; every decision is made here,
+once, for all of them: option validation, which batch goes to which checks (routed by what each
+check declares it consumes, `Check.consumes`), the checks run at train start on a copy of the
+model, how epoch metrics split into train and validation, when held steps reach the checks, task
+inference, and when to stop. `Monitor` users who want the callbacks' behaviour use it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import logging
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mlcheck import options as opt
+from mlcheck.checks.base import Check, Signal
+from mlcheck.findings import Finding
+from mlcheck.metrics import strip_split
+from mlcheck.monitor import Monitor
+from mlcheck.run import RunInfo
+from mlcheck.sinks import Sink
+from mlcheck.trainable import Trainable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BatchRoute", "EpochMetrics", "HookTimer", "LiveOptions", "LiveRun", "split_epoch_metrics"]
+
+#: Log names that are the optimizer's settings, not metrics of the model.
+NOT_METRICS = frozenset({"learning_rate", "lr"})
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """The options every callback shares, validated once (a wrong value raises here, naming the
+    argument). Their meaning is documented on the callbacks, which take them as keywords.
+
+    Only `sample_batches` has an adapter-specific default: 3 batches in Lightning (whose loaders
+    usually hand out 64+ rows), 8 in Keras (whose `fit` slices arrays into batches of 32), so that
+    both give the sampled data checks a few hundred rows.
+    """
+
+    stop_on: str | None = None
+    every_n_steps: int = 25
+    strict: bool = False
+    warn: bool = True
+    train_start_checks: bool = True
+    train_start_steps: int | None = None
+    train_start_seconds: float = 10.0
+    sample_batches: int = 3
+    sample_every_n_batches: int = 100
+    hash_epochs: int = 1
+    full_pass_checks: tuple[str, ...] | None = None
+    task: str | None = None
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        opt.stop_on(self.stop_on)
+        opt.integer("every_n_steps", self.every_n_steps, minimum=1)
+        opt.optional_integer("overfit_steps", self.train_start_steps, minimum=1,
+                             hint="; pass overfit_batch=False to switch overfit-a-batch off")
+        opt.seconds("overfit_seconds", self.train_start_seconds)
+        opt.integer("sample_batches", self.sample_batches, minimum=0)
+        opt.integer("sample_every_n_batches", self.sample_every_n_batches, minimum=1)
+        opt.integer("hash_epochs", self.hash_epochs, minimum=0)
+        opt.task(self.task)
+        opt.optional_integer("num_classes", self.num_classes, minimum=1)
+        if self.full_pass_checks is not None:
+            object.__setattr__(self, "full_pass_checks", opt.check_ids("full_pass_checks", self.full_pass_checks))
+
+
+class HookTimer:
+    """Wall time per named hook in `table`, kept only when enabled (for benchmarks):
+    `with timer("train_batch_end"): ...`."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.table: dict[str, float] = {}
+
+    def __call__(self, name: str) -> Any:
+        return _Span(self.table, name) if self.enabled else _NULL
+
+    def add(self, name: str, seconds: float) -> None:
+        self.table[name] = self.table.get(name, 0.0) + seconds
+
+
+class _Span:
+    def __init__(self, table: dict[str, float], name: str) -> None:
+        self.table, self.name = table, name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.table[self.name] = self.table.get(self.name, 0.0) + time.perf_counter() - self.started
+
+
+_NULL = contextlib.nullcontext()
+
+
+class BatchRoute(enum.Enum):
+    """Which checks see a batch."""
+
+    SAMPLE = "sample"        # every check that consumes batches
+    FULL_PASS = "full_pass"  # only the checks that consume every batch of the first pass(es)
+    SKIP = "skip"            # none
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """An epoch's logged values, split into train and validation by name."""
+
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train: dict[str, float] = field(default_factory=dict)
+    val: dict[str, float] = field(default_factory=dict)
+
+
+def split_epoch_metrics(metrics: Mapping[str, float], val_names: Iterable[str] = ()) -> EpochMetrics:
+    """Splits logged epoch values by name: `val_*`, `*/val` and the names in `val_names`
+    (unprefixed names that validation logged) are validation; unprefixed and `train_*` names
+    are training. A `_epoch` suffix is dropped; `_step` values, the learning rate and other
+    splits (`test_*`) are left out."""
+    val_names = frozenset(val_names)
+    losses: dict[str, float] = {}
+    sides: dict[str, dict[str, float]] = {"train": {}, "val": {}}
+    for name, value in metrics.items():
+        if name.endswith("_step"):
+            continue
+        split, base = strip_split(name)
+        base = base.removesuffix("_epoch")
+        side = "val" if split == "val" or name in val_names else ("train" if split in ("train", None) else None)
+        if side is None or base in NOT_METRICS:
+            continue
+        if base == "loss":
+            losses[side] = value
+        else:
+            sides[side][base] = value
+    return EpochMetrics(losses.get("train"), losses.get("val"), sides["train"], sides["val"])
+
+
+def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | None) -> None:
+    """Fills `info.task` and `info.num_classes` (where not set) from a batch of targets and the
+    model's output width: one-hot rows, integer labels and {0, 1} floats against one output are
+    classification; non-integral floats are regression."""
+    if targets is None or (info.task is not None and info.num_classes is not None):
+        return
+    flat = targets.reshape(len(targets), -1) if targets.ndim else targets.reshape(1, 1)
+    task: str | None = None
+    classes: int | None = None
+    if flat.shape[1] != 1:
+        onehot = flat.shape[1] == output_width and np.isin(flat, (0, 1)).all() and (flat.sum(1) == 1).all()
+        task, classes = ("classification", output_width) if onehot else (None, None)
+    elif targets.dtype.kind in "biu":
+        task = "classification"
+        if output_width and output_width > 1:
+            classes = output_width
+        elif output_width == 1 or targets.dtype.kind == "b":
+            classes = 2
+    elif targets.dtype.kind == "f":
+        values = flat[:, 0]
+        if output_width == 1 and np.isin(values, (0.0, 1.0)).all():
+            task, classes = "classification", 2
+        elif not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            task = "regression"
+    if info.task is None:
+        info.task = task
+    if info.num_classes is None and info.task == "classification":
+        info.num_classes = classes
+
+
+class LiveRun:
+    """One watched training run: a `Monitor` plus the decisions the callbacks share.
+
+    Args:
+        options: the validated `LiveOptions`.
+        checks: check instances. Default None: every default check.
+        suppress: check ids to silence.
+        log_dir: where `Monitor`'s default sinks write (None: no files).
+        sinks: extra sinks (an adapter's own TensorBoard layout, for instance).
+        default_sinks: False on the ranks that must not write or warn.
+        info: facts about the run the adapter already knows.
+        flush_every: steps held by `hold_step` before they reach the checks. Adapters whose
+            losses live on a device hold them (one host sync per flush); 1 hands each step over.
+    """
+
+    #: Steps held before they reach the monitor: divides `Monitor.STEP_EVAL_EVERY`, so a flush
+    #: lands on every evaluation point; a non-finite loss is noticed at most this many steps
+    #: late (the step it names is still exact).
+    FLUSH_EVERY = 16
+
+    def __init__(
+        self,
+        options: LiveOptions,
+        checks: Sequence[Check] | None = None,
+        suppress: Iterable[str] = (),
+        *,
+        log_dir: str | os.PathLike[str] | None = None,
+        sinks: Sequence[Sink] = (),
+        default_sinks: bool = True,
+        info: RunInfo | None = None,
+        flush_every: int = FLUSH_EVERY,
+    ) -> None:
+        self.options = options
+        if checks is not None:
+            for check in checks:
+                check.reset()
+        self.monitor = Monitor(
+            checks,
+            suppress=suppress,
+            log_dir=log_dir if default_sinks else None,
+            stop_on=options.stop_on,
+            every_n_steps=options.every_n_steps,
+            strict=options.strict,
+            warn=options.warn,
+            info=info or RunInfo(task=options.task, num_classes=options.num_classes),
+            sinks=sinks,
+            default_sinks=default_sinks,
+        )
+        if options.task is not None:
+            self.monitor.run.info.task = options.task
+        if options.num_classes is not None:
+            self.monitor.run.info.num_classes = options.num_classes
+        full = options.full_pass_checks
+        if full is None:
+            full = tuple(c.id for c in self.monitor.checks if Signal.EVERY_BATCH in c.signals())
+        self.full_pass_checks: tuple[str, ...] = full
+        self.passes = {"train": 0, "val": 0}  # completed passes over each split
+        self.count = {"train": 0, "val": 0}   # batches seen in the run, per split
+        self.output_width: int | None = None
+        self.task_inferred = False
+        self.flush_every = flush_every
+        self._pending: list[tuple] = []
+        self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+        self._stop_logged = False
+        self.sync()
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def route_batch(self, split: str) -> BatchRoute:
+        """Which checks see the next batch of `split`. Counts batches over the whole run, so the
+        answer is the same on every rank and machine, and short epochs do not pay for a fresh
+        sample each time."""
+        count = self.count[split]
+        self.count[split] += 1
+        options = self.options
+        if not self.data_active:
+            return BatchRoute.SKIP
+        if count < options.sample_batches or count % options.sample_every_n_batches == 0:
+            return BatchRoute.SAMPLE
+        if self.passes[split] < options.hash_epochs and self.full_pass_checks:
+            return BatchRoute.FULL_PASS
+        return BatchRoute.SKIP
+
+    def observe_batch(
+        self,
+        route: BatchRoute,
+        inputs: np.ndarray | None,
+        targets: np.ndarray | None,
+        *,
+        split: str,
+        step: int | None,
+        epoch: int | None,
+        index: int,
+        input_kind: str | None = None,
+    ) -> list[Finding]:
+        """Hands a routed batch (numpy arrays) to its checks; the first training batch also
+        settles the task."""
+        if split == "train":
+            self.note_targets(targets)
+        if route is BatchRoute.SKIP:
+            return []
+        full_pass = route is BatchRoute.FULL_PASS
+        return self.monitor.log_batch(
+            inputs, targets, split=split, step=step, epoch=epoch, index=index,
+            input_kind=input_kind if inputs is not None and inputs.dtype.kind in "iu" else None,
+            checks=self.full_pass_checks if full_pass else None,
+            defer=full_pass,  # the full-pass checks take merged blocks of batches
+        )
+
+    def note_targets(self, targets: np.ndarray | None) -> None:
+        """Infers the task from the first training targets seen (once)."""
+        if not self.task_inferred:
+            self.task_inferred = True
+            infer_task(self.monitor.run.info, targets, self.output_width)
+
+    def end_pass(self, split: str) -> None:
+        self.passes[split] += 1
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def hold_step(
+        self,
+        step: int,
+        losses: Sequence[Any],
+        *,
+        scale: float = 1.0,
+        lr: float | None = None,
+        update_ratio: float | None = None,
+        epoch: int | None = None,
+        nonfinite: Mapping[str, Sequence[str]] | None = None,
+    ) -> bool:
+        """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
+        and multiplied by `scale` when flushed. Returns True when a flush is due (at multiples of
+        `flush_every` steps of the whole run)."""
+        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, dict(nonfinite or {})))
+        return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
+
+    def flush_steps(
+        self,
+        to_floats: Callable[[list[Any]], list[float]],
+        rescan: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+    ) -> list[Finding]:
+        """Hands the held steps to the checks. `to_floats` turns every held loss into a float in
+        one go (one device sync); `rescan`, when a held loss is non-finite and no scan at a held
+        step named the culprits, names the non-finite parameters now (at the last held step)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        values = to_floats([loss for entry in pending for loss in entry[2]])
+        last_nonfinite = pending[-1][6]
+        if rescan is not None and not all(map(math.isfinite, values)) and not any(e[6] for e in pending):
+            last_nonfinite = dict(rescan())
+        out: list[Finding] = []
+        i, last = 0, len(pending) - 1
+        log_step = self.monitor.log_step
+        for n, (step, lr, losses, scale, ratio, epoch, nonfinite) in enumerate(pending):
+            k = len(losses)
+            value = sum(values[i:i + k]) * scale if k else None
+            i += k
+            if value is not None and math.isfinite(value):
+                self._epoch_loss_sum += value
+                self._epoch_loss_n += 1
+            if n == last:
+                nonfinite = last_nonfinite
+            # one call per step: cheaper than the vectorised log_steps on a block this small
+            out += log_step(step, loss=value, lr=lr, update_ratio=ratio, epoch=epoch,
+                            nonfinite_grads=nonfinite.get("nonfinite_grads") or None,
+                            nonfinite_weights=nonfinite.get("nonfinite_weights") or None)
+        return out
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._pending)
+
+    # -- epochs --------------------------------------------------------------------------------
+
+    def start_epoch(self) -> None:
+        self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+
+    def epoch_train_loss(self) -> float | None:
+        """The mean of this epoch's finite step losses that went through `flush_steps`."""
+        return self._epoch_loss_sum / self._epoch_loss_n if self._epoch_loss_n else None
+
+    def end_epoch(self, epoch: int, *, step: int | None, metrics: EpochMetrics) -> list[Finding]:
+        """Records an epoch; the train loss is the mean of the flushed steps where there were
+        any (memory flat in steps), else the logged one."""
+        train_loss = self.epoch_train_loss()
+        return self.monitor.log_epoch(
+            epoch,
+            step=step,
+            train_loss=metrics.train_loss if train_loss is None else train_loss,
+            val_loss=metrics.val_loss,
+            train_metrics=metrics.train or None,
+            val_metrics=metrics.val or None,
+        )
+
+    # -- train start ---------------------------------------------------------------------------
+
+    @property
+    def train_start_checks(self) -> list[Check]:
+        """The enabled checks that run on a copy of the model at train start (overfit-a-batch)."""
+        if not self.options.train_start_checks:
+            return []
+        monitor = self.monitor
+        return [c for c in monitor.checks if Signal.TRAIN_START in c.signals() and c.id not in monitor.disabled]
+
+    def run_train_start_checks(
+        self, make_trainable: Callable[[], Trainable], *, step: int | None, epoch: int | None
+    ) -> list[Finding]:
+        """Runs the train-start checks on the trainable `make_trainable()` builds around the first
+        batch. They train only clones; the random state is restored afterwards, so the user's
+        run computes exactly what it would have without mlcheck."""
+        from mlcheck.sanity.context import Budget, PreflightContext
+
+        checks = self.train_start_checks
+        if not checks:
+            return []
+        options = self.options
+        out: list[Finding] = []
+        try:
+            trainable = make_trainable()
+        except Exception as exc:
+            if options.strict:
+                raise
+            for check in checks:
+                self.monitor.switch_off(check, exc)
+            return []
+        saved = trainable.rng_state()
+        try:
+            for check in checks:
+                ctx = PreflightContext(
+                    trainable,
+                    budget=Budget(steps=options.train_start_steps or Budget.steps, seconds=options.train_start_seconds),
+                    info={"source": "live"},
+                )
+                try:
+                    with warnings.catch_warnings():
+                        # frameworks' own deprecation noise from a side computation on a copy
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        found = list(check.preflight(ctx) or ())
+                except Exception as exc:
+                    if options.strict:
+                        raise
+                    self.monitor.switch_off(check, exc)
+                    continue
+                for finding in found:
+                    if finding.step is None:
+                        finding = dataclasses.replace(finding, step=step, epoch=epoch)
+                    if self.monitor.report(finding):
+                        out.append(finding)
+        finally:
+            trainable.set_rng_state(saved)
+        return out
+
+    # -- control -------------------------------------------------------------------------------
+
+    def sync(self, disabled: Iterable[str] = ()) -> None:
+        """Applies check ids switched off elsewhere (rank zero, under distributed training) and
+        settles whether batches are observed at all. Call it only at points every rank reaches
+        together: under DDP the answer drives collectives."""
+        monitor = self.monitor
+        for check_id in disabled:
+            if check_id not in monitor.disabled:
+                monitor.disable(check_id)
+        self.data_active = any(
+            Signal.SAMPLED_BATCHES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
+        )
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a finding at or above `stop_on` was raised; the first time it is, the
+        finding that stopped the run is logged."""
+        monitor = self.monitor
+        if not monitor.should_stop:
+            return False
+        if not self._stop_logged and monitor.stop_reason is not None:
+            self._stop_logged = True
+            logger.warning("mlcheck: stopping training (stop_on=%r) because of %s",
+                           self.options.stop_on, monitor.stop_reason.format())
+        return True
+
+    def close(self) -> list[Finding]:
+        return self.monitor.close()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        info = self.monitor.run.info
+        return {
+            "monitor": self.monitor.state_dict(),
+            "passes": dict(self.passes),
+            "count": dict(self.count),
+            "info": {"task": info.task, "num_classes": info.num_classes, "output_width": self.output_width},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], *, checks_too: bool = True) -> None:
+        """Restores a checkpoint's state; `checks_too=False` (ranks other than zero) restores
+        only which checks were switched off."""
+        if checks_too:
+            self.monitor.load_state_dict(state["monitor"])
+        self.sync(state["monitor"].get("disabled", []))
+        self.passes.update(state.get("passes", {}))
+        self.count.update(state.get("count", {}))
+        info = state.get("info", {})
+        run_info = self.monitor.run.info
+        run_info.task = run_info.task or info.get("task")
+        run_info.num_classes = run_info.num_classes or info.get("num_classes")
+        self.output_width = self.output_width or info.get("output_width")
+        self.task_inferred = run_info.task is not None
