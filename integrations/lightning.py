@@ -406,10 +406,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             if route is not BatchRoute.SKIP and self._world > 1:
                 inputs, targets = _gather(trainer, inputs), _gather(trainer, targets)
             if self._rank_zero:
+                inputs = to_numpy(inputs) if route is not BatchRoute.SKIP else None
+                # a module with an embedding somewhere: its integer inputs are ids
+                ids = inputs is not None and inputs.dtype.kind in "iu"
                 live.observe_batch(
-                    route, to_numpy(inputs) if route is not BatchRoute.SKIP else None, to_numpy(targets),
-                    split=split, step=self._logging_step(trainer), epoch=trainer.current_epoch,
-                    index=index, input_kind=self._input_kind,
+                    route, inputs, to_numpy(targets), split=split, step=self._logging_step(trainer),
+                    epoch=trainer.current_epoch, index=index, input_kind=self._input_kind if ids else None,
                 )
 
     # -- epochs --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check, Signal
-from mlcheck.findings import Finding
+from mlcheck.findings import Finding, MLCheckInternalWarning
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
@@ -74,8 +74,8 @@ class LiveOptions:
         opt.integer("hash_epochs", self.hash_epochs, minimum=0)
         opt.task(self.task)
         opt.optional_integer("num_classes", self.num_classes, minimum=1)
-        if self.full_pass_checks is not None:
-            object.__setattr__(self, "full_pass_checks", opt.check_ids("full_pass_checks", self.full_pass_checks))
+        if isinstance(self.full_pass_checks, str):  # one id, not its characters
+            object.__setattr__(self, "full_pass_checks", (self.full_pass_checks,))
 
 
 class HookTimer:
@@ -231,7 +231,9 @@ class LiveRun:
         if options.num_classes is not None:
             self.monitor.run.info.num_classes = options.num_classes
         full = options.full_pass_checks
-        if full is None:
+        if full is not None:
+            full = opt.check_ids("full_pass_checks", full, also=[c.id for c in self.monitor.checks])
+        else:
             full = tuple(c.id for c in self.monitor.checks if Signal.EVERY_BATCH in c.signals())
         self.full_pass_checks: tuple[str, ...] = full
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
@@ -242,6 +244,7 @@ class LiveRun:
         self._pending: list[tuple] = []
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self._stop_logged = False
+        self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
         self.sync()
 
     # -- batches -------------------------------------------------------------------------------
@@ -282,7 +285,7 @@ class LiveRun:
         full_pass = route is BatchRoute.FULL_PASS
         return self.monitor.log_batch(
             inputs, targets, split=split, step=step, epoch=epoch, index=index,
-            input_kind=input_kind if inputs is not None and inputs.dtype.kind in "iu" else None,
+            input_kind=input_kind,
             checks=self.full_pass_checks if full_pass else None,
             defer=full_pass,  # the full-pass checks take merged blocks of batches
         )
@@ -361,10 +364,14 @@ class LiveRun:
         """The mean of this epoch's finite step losses that went through `flush_steps`."""
         return self._epoch_loss_sum / self._epoch_loss_n if self._epoch_loss_n else None
 
-    def end_epoch(self, epoch: int, *, step: int | None, metrics: EpochMetrics) -> list[Finding]:
-        """Records an epoch; the train loss is the mean of the flushed steps where there were
-        any (memory flat in steps), else the logged one."""
-        train_loss = self.epoch_train_loss()
+    def end_epoch(
+        self, epoch: int, *, step: int | None, metrics: EpochMetrics, train_loss_from_steps: bool = True
+    ) -> list[Finding]:
+        """Records an epoch. The train loss is the mean of the flushed steps where there were
+        any (memory flat in steps; a trainer may log none for the epoch), else the logged one;
+        `train_loss_from_steps=False` where the logged one is always the epoch's weighted mean
+        (Keras)."""
+        train_loss = self.epoch_train_loss() if train_loss_from_steps else None
         return self.monitor.log_epoch(
             epoch,
             step=step,
@@ -431,6 +438,26 @@ class LiveRun:
         finally:
             trainable.set_rng_state(saved)
         return out
+
+    # -- the adapters' own observations --------------------------------------------------------
+
+    def guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs one of an adapter's observations (`what`: "weights", "lr", "batches"); a failure
+        switches that observation off for the run, reported once, instead of stopping training
+        (unless `strict`). Returns None when it failed or is off."""
+        if what in self.broken:
+            return None
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if self.options.strict:
+                raise
+            self.broken.add(what)
+            text = (f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
+                    "switched off for this run; training is unaffected. Pass strict=True to raise.")
+            logger.warning(text, exc_info=exc)
+            warnings.warn(text, MLCheckInternalWarning, stacklevel=2)
+            return None
 
     # -- control -------------------------------------------------------------------------------
 

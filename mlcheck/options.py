@@ -42,8 +42,9 @@ def task(value: Any) -> str | None:
     return value
 
 
-def check_ids(name: str, ids: Iterable[str] | str | None) -> tuple[str, ...]:
-    """Known check ids as a tuple; a lone string is one id, not its characters."""
+def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = ()) -> tuple[str, ...]:
+    """Check ids as a tuple, each registered or in `also` (the ids of unregistered checks the
+    user passed); a lone string is one id, not its characters."""
     from mlcheck.checks.base import registry
 
     if ids is None:
@@ -54,8 +55,10 @@ def check_ids(name: str, ids: Iterable[str] | str | None) -> tuple[str, ...]:
         ids = tuple(ids)
     except TypeError:
         raise TypeError(f"{name} must be a list of check ids, got {ids!r}") from None
-    known = registry()
-    unknown = sorted({str(i) for i in ids} - set(known))
+    if not all(isinstance(i, str) for i in ids):
+        raise TypeError(f"{name} must be a list of check ids (strings), got {ids!r}")
+    known = list(registry()) + [i for i in also if i not in registry()]
+    unknown = sorted(set(ids) - set(known))
     if unknown:
         raise ValueError(f"{name} names unknown check ids {unknown}; available: {', '.join(known)}")
     return ids

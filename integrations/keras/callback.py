@@ -1,22 +1,21 @@
-"""`MLCheckCallback` for Keras 3: turns `model.fit` events into mlcheck observations."""
+"""`MLCheckCallback` for Keras 3: turns `model.fit` events into mlcheck observations.
+
+The callback only translates; the live core (`mlcheck.live.LiveRun`) decides what goes to which
+check, when to stop and what runs at train start, exactly as for Lightning.
+"""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import logging
 import math
-import warnings
 from pathlib import Path
-from time import perf_counter
 from typing import Any, Callable, Iterable, Sequence
 
 import keras
-import numpy as np
 
-from mlcheck.checks.base import Check, registry
-from mlcheck.findings import Finding, MLCheckInternalWarning
+from mlcheck.checks.base import Check, get_check
+from mlcheck.findings import Finding
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
     KerasTrainable,
     batches_of,
@@ -26,18 +25,10 @@ from mlcheck.integrations.keras.trainable import (
     to_numpy,
     unpack,
 )
-from mlcheck.metrics import strip_split
+from mlcheck.live import BatchRoute, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
-from mlcheck.sanity.context import Budget, PreflightContext
 from mlcheck.sinks import JsonlSink, Sink, TensorBoardSink
-
-logger = logging.getLogger(__name__)
-
-#: Findings about the validation side go to `validation/`, everything else to `train/`.
-VAL_SIDE_CHECKS = frozenset({"suspicious-val"})
-#: Log keys that are not metrics of the model.
-_NOT_METRICS = frozenset({"loss", "learning_rate", "lr"})
 
 
 class MLCheckCallback(keras.callbacks.Callback):
@@ -51,15 +42,16 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     What it observes: the loss of every batch; the epoch logs split into train and validation;
     every `every_n_steps` steps the learning rate (a schedule evaluated at the optimizer's
-    iteration), the update/weight ratio and non-finite weights and gradients; and
-    batches of inputs and targets (the first `sample_batches` of each split and one in
-    `sample_every_n_batches` after them for every data check; all of them in the first `hash_epochs`
-    epochs for `full_pass_checks`, so `train-val-overlap` hashes every sample). Batches are seen by
-    wrapping `model.train_step`/`test_step` for the duration of `fit` (torch backend without
-    `jit_compile`; TensorFlow and JAX with `run_eagerly=True`); with a compiled step they are
-    taken from `train_data`/`validation_data` passed here instead. Before the first step,
-    the `overfit-batch` pre-flight check trains a copy of the model on the first batch; the
-    model, its optimizer and the random state are left exactly as they were.
+    iteration), the update/weight ratio and non-finite weights and gradients; and batches of
+    inputs and targets (the first `sample_batches` of each split and one in
+    `sample_every_n_batches` after them for every data check; every batch of the first
+    `hash_epochs` passes for the checks that must see every sample, so `train-val-overlap`
+    hashes them all). Batches are seen by wrapping `model.train_step`/`test_step` for the
+    duration of `fit` (torch backend without `jit_compile`; TensorFlow and JAX with
+    `run_eagerly=True`); with a compiled step they are taken from `train_data`/`validation_data`
+    passed here instead. Before the first step, the train-start checks (`overfit-batch`) train a
+    copy of the model on the first batch; the model, its optimizer and the random state are left
+    exactly as they were.
 
     Args:
         checks: check instances to run. Default None: every check that is on by default.
@@ -67,33 +59,31 @@ class MLCheckCallback(keras.callbacks.Callback):
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None writes neither.
         stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)
-            once a finding of that severity or worse is raised.
+            once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
-            scans, sampled batches, `batch_loss` events) are taken. Default 25, as `Monitor`.
+            scans, the learning rate, `batch_loss` events) are taken. Default 25, as `Monitor`.
         strict: re-raise exceptions from checks instead of switching the check off.
             Default False.
-        overfit_batch: run the `overfit-batch` check on a copy of the model at train start.
+        overfit_batch: run the train-start checks (`overfit-batch`) on a copy of the model.
             Default True.
-        overfit_steps: optimizer steps the copy may take. Default None: the check's own
-            budget (`OverfitBatch(steps=200)`, enough for Adam at 1e-3 to memorise 16 samples).
-        overfit_seconds: wall-clock safety net for it (an INFO "inconclusive" when hit).
+        overfit_steps: step budget of those checks. Default None: 100 (`Budget.steps`, as
+            `mlcheck sanity`).
+        overfit_seconds: wall-clock safety net for them (an INFO "inconclusive" when hit).
             Default 10 s.
         validation_data / train_data: arrays `(x, y)`, lists of batches or datasets, used
             where the step cannot be observed (a compiled step) for the data checks and
-            overfit-a-batch. Default None.
+            the train-start checks. Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
         sample_batches: first batches of each split in a fit that every data check sees.
-            Default 8: 256 rows at batch size 32, over the 200 that `feature-leakage` needs.
+            Default 8: 256 rows at Keras' default batch size of 32 (Lightning's loaders usually
+            hand out more rows per batch; its default is 3).
         sample_every_n_batches: after those, one batch in this many (counted over the fit)
             goes to every data check. Default 100.
-        hash_epochs: first epochs of each fit in which every batch goes to `full_pass_checks`.
-            Default 1; 0 turns it off.
-        full_pass_checks: the cheap checks that see every batch of those epochs. Default
-            `("train-val-overlap", "nonfinite-input", "class-imbalance")`: overlap must hash
-            every sample, one NaN row is enough to spoil a step, and a full count of the labels
-            is exact where samples of a rare class would be a guess (each costs ~0.05 ms a
-            batch of 32x64).
+        hash_epochs: first passes over each split in which every batch goes to the checks that
+            must see every sample. Default 1; 0 turns it off.
+        full_pass_checks: ids of the checks that see every batch of those passes. Default None:
+            the checks that declare `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         task / num_classes: override what is inferred from the loss and the output width.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
 
@@ -122,53 +112,45 @@ class MLCheckCallback(keras.callbacks.Callback):
         sample_batches: int = 8,
         sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
-        full_pass_checks: Iterable[str] = ("train-val-overlap", "nonfinite-input", "class-imbalance"),
+        full_pass_checks: Iterable[str] | None = None,
         task: str | None = None,
         num_classes: int | None = None,
         warn: bool = True,
     ) -> None:
         super().__init__()
-        if stop_on not in (None, "error", "warning"):
-            raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        if overfit_steps is not None and overfit_steps < 1:
-            raise ValueError(f"overfit_steps must be >= 1, got {overfit_steps}; "
-                             "pass overfit_batch=False to switch overfit-a-batch off")
-        suppress = tuple(suppress)
-        unknown = set(suppress) - set(registry())
-        if unknown:
-            raise ValueError(f"suppress names unknown check ids {sorted(unknown)}; "
-                             f"available: {', '.join(registry())}")
+        self.options = LiveOptions(
+            stop_on=stop_on, every_n_steps=every_n_steps, strict=strict, warn=warn,
+            train_start_checks=overfit_batch, train_start_steps=overfit_steps,
+            train_start_seconds=overfit_seconds, sample_batches=sample_batches,
+            sample_every_n_batches=sample_every_n_batches, hash_epochs=hash_epochs,
+            full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
+            task=task, num_classes=num_classes,
+        )
         self.checks = checks
-        self.suppress = suppress
+        self.suppress = tuple(suppress)
+        Monitor(checks, suppress=self.suppress, default_sinks=False)  # unknown ids raise here
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.stop_on = stop_on
-        self.every_n_steps = every_n_steps
-        self.strict = strict
-        self.overfit_batch = overfit_batch
-        self.overfit_steps = overfit_steps
-        self.overfit_seconds = overfit_seconds
         self.validation_data = validation_data
         self.train_data = train_data
         self.batch_size = batch_size
-        self.sample_batches = sample_batches
-        self.sample_every_n_batches = max(1, sample_every_n_batches)
-        self.hash_epochs = hash_epochs
-        self.full_pass_checks = tuple(full_pass_checks)
-        self.task = task
-        self.num_classes = num_classes
-        self.warn = warn
-        self.monitor: Monitor | None = None
+        self.live: LiveRun | None = None
         self._tensorboard: _KerasRunSink | None = None
         self._wrapped: _StepWrapper | None = None
-        #: seconds spent per kind of observation in the last fit (see benchmarks/).
-        self.timings: dict[str, float] = {}
+        self.timer = HookTimer()
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self.live.monitor if self.live is not None else None
 
     @property
     def findings(self) -> list[Finding]:
         """Findings of the last (or current) fit, in the order they were raised."""
-        return list(self.monitor.findings) if self.monitor is not None else []
+        return list(self.live.monitor.findings) if self.live is not None else []
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds spent per kind of observation in the last fit (see benchmarks/)."""
+        return self.timer.table
 
     # -- fit events ----------------------------------------------------------------------------
 
@@ -179,8 +161,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         steps = self.params.get("steps") if self.params else None
         epochs = self.params.get("epochs") if self.params else None
         info = RunInfo(
-            task=self.task or facts["task"],
-            num_classes=self.num_classes or facts["num_classes"],
+            task=self.options.task or facts["task"],
+            num_classes=self.options.num_classes or facts["num_classes"],
             total_steps=steps * epochs if steps and epochs else None,
             max_epochs=epochs,
             has_scheduler=facts["has_scheduler"],
@@ -190,31 +172,20 @@ class MLCheckCallback(keras.callbacks.Callback):
         if self.log_dir is not None:
             self._tensorboard = _KerasRunSink(self.log_dir)
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
-        self.monitor = Monitor(
-            self.checks,
-            suppress=self.suppress,
-            stop_on=self.stop_on,
-            every_n_steps=self.every_n_steps,
-            strict=self.strict,
-            warn=self.warn,
-            info=info,
-            sinks=sinks,
-        )
+        # Keras reads each batch's loss for its own logs: steps go to the checks one by one
+        self.live = LiveRun(self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
-        self._fit_epochs = 0  # epochs finished in this fit (initial_epoch may be > 0)
-        self._split_batches = {"train": 0, "val": 0}  # batches seen in this fit
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
         self._input_kind = first_layer_kind(model)
-        self._snapshot: list[Any] | None = None
-        self._broken: set[str] = set()
-        self._weights_scanned_after_nonfinite = False
+        self._scan = WeightScan(model)
+        self._scanned_after_nonfinite = False
         self._reset_loss_recovery()
-        self.timings: dict[str, float] = {}
-        self._overfit_pending = self.overfit_batch
+        self.timer.table.clear()
+        self._train_start_pending = True
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         else:
@@ -225,97 +196,73 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._epoch = epoch
         self._batch_index = 0
         self._reset_loss_recovery()
+        if self.live is not None:
+            self.live.start_epoch()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self._step % self.every_n_steps == 0 and "weights" not in self._broken:
-            t = perf_counter()
-            self._guard("weights", self._take_snapshot)
-            self._time("weights", t)
+        if self.live is not None and self._step % self.options.every_n_steps == 0:
+            with self.timer("weights"):
+                self.live.guard("weights", self._scan.snapshot)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        monitor = self.monitor
-        if monitor is None:
+        live = self.live
+        if live is None:
             return
         step = self._step
-        t = perf_counter()
-        loss = self._batch_loss(logs or {})
-        t = self._time("loss", t)
-        lr = None
-        if "lr" not in self._broken and step % self.every_n_steps == 0:
-            lr = self._guard("lr", current_lr, self.model.optimizer)
-        t = self._time("lr", t)
-        ratio = nonfinite_weights = nonfinite_grads = None
-        scan = self._snapshot is not None or (
-            loss is not None and not math.isfinite(loss) and not self._weights_scanned_after_nonfinite
-        )
-        if scan and "weights" not in self._broken:
-            stats = self._guard("weights", self._weight_stats)
+        with self.timer("loss"):
+            loss = self._batch_loss(logs or {})
+        lr = ratio = None
+        nonfinite: dict[str, list[str]] = {}
+        if step % self.options.every_n_steps == 0:
+            with self.timer("lr"):
+                lr = live.guard("lr", current_lr, self.model.optimizer)
+        nonfinite_loss = loss is not None and not math.isfinite(loss)
+        if self._scan.before is not None or (nonfinite_loss and not self._scanned_after_nonfinite):
+            with self.timer("weights"):
+                stats = live.guard("weights", self._scan.measure)
             if stats is not None:
-                ratio, nonfinite_weights, nonfinite_grads = stats
-            if loss is not None and not math.isfinite(loss):
-                self._weights_scanned_after_nonfinite = True
-            t = self._time("weights", t)
-        self._snapshot = None
-        monitor.log_step(
-            step, loss=loss, lr=lr, update_ratio=ratio, epoch=self._epoch,
-            nonfinite_grads=nonfinite_grads, nonfinite_weights=nonfinite_weights,
-        )
-        t = self._time("checks", t)
-        if self._tensorboard is not None and step % self.every_n_steps == 0 and loss is not None:
-            self._tensorboard.train.scalars(step, {"batch_loss": loss})
-            self._time("tensorboard", t)
+                ratio = stats[0]
+                nonfinite = {k: v for k, v in (("nonfinite_weights", stats[1]), ("nonfinite_grads", stats[2])) if v}
+            self._scanned_after_nonfinite |= nonfinite_loss
+        self._scan.before = None
+        with self.timer("checks"):
+            live.hold_step(step, [] if loss is None else [loss], lr=lr, update_ratio=ratio,
+                           epoch=self._epoch, nonfinite=nonfinite)
+            live.flush_steps(list)
+        if self._tensorboard is not None and step % self.options.every_n_steps == 0 and loss is not None:
+            with self.timer("tensorboard"):
+                self._tensorboard.train.scalars(step, {"batch_loss": loss})
         self._step += 1
         self._batch_index += 1
         self._apply_stop()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
-        self._in_validation = self.monitor is not None and self._wrapped is not None
+        self._in_validation = self.live is not None and self._wrapped is not None
         self._val_index = 0
 
     def on_test_end(self, logs: dict | None = None) -> None:
+        if self._in_validation:
+            self.live.end_pass("val")
         self._in_validation = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        monitor = self.monitor
-        if monitor is None:
+        live = self.live
+        if live is None:
             return
-        started = perf_counter()
-        logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
-        train_metrics: dict[str, float] = {}
-        val_metrics: dict[str, float] = {}
-        for name, value in logs.items():
-            split, base = strip_split(name)
-            if base in _NOT_METRICS:
-                continue
-            (val_metrics if split == "val" else train_metrics)[base] = value
-        train_loss, val_loss = logs.get("loss"), logs.get("val_loss")
-        monitor.log_epoch(
-            epoch, step=self._step - 1 if self._step else None,
-            train_loss=train_loss, val_loss=val_loss,
-            train_metrics=train_metrics, val_metrics=val_metrics,
-        )
-        if self._tensorboard is not None:
-            lr = current_lr(self.model.optimizer)
-            train = {f"epoch_{k}": v for k, v in train_metrics.items()}
-            if train_loss is not None:
-                train["epoch_loss"] = train_loss
-            if lr is not None:
-                train["epoch_learning_rate"] = lr
-            self._tensorboard.train.scalars(epoch, train)
-            val = {f"epoch_{k}": v for k, v in val_metrics.items()}
-            if val_loss is not None:
-                val["epoch_loss"] = val_loss
-            if val:
-                self._tensorboard.validation.scalars(epoch, val)
-            self._tensorboard.flush()
-        self._time("epoch", started)
-        self._fit_epochs += 1
+        with self.timer("epoch"):
+            logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
+            metrics = split_epoch_metrics(logs)
+            live.end_epoch(epoch, step=self._step - 1 if self._step else None, metrics=metrics,
+                           train_loss_from_steps=False)
+            if self._tensorboard is not None:
+                self._tensorboard.epoch(epoch, metrics, current_lr(self.model.optimizer))
+        live.end_pass("train")
         self._apply_stop()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._unwrap()
-        if self.monitor is not None:
-            self.monitor.close()
+        if self.live is not None:
+            self.live.close()
 
     # -- observations --------------------------------------------------------------------------
 
@@ -323,65 +270,50 @@ class MLCheckCallback(keras.callbacks.Callback):
         """Called by the wrapped train step with the batch it is about to train on."""
         x, y, _ = unpack(data)
         self._batch_size = _leading_dim(x)
-        if self._overfit_pending:
-            self._overfit_pending = False
-            t = perf_counter()
-            self._overfit(data)
-            self._time("overfit_batch", t)
-        wanted = self._wanted("train")
-        if wanted is not False:
-            t = perf_counter()
-            self._log_batch(x, y, "train", self._batch_index, wanted)
-            self._time("batches", t)
+        if self._train_start_pending:
+            self._train_start_pending = False
+            with self.timer("overfit_batch"):
+                self._train_start_checks(data)
+        with self.timer("batches"):
+            self._log_batch(x, y, "train", self._batch_index)
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
             return  # an evaluate() the user runs from another callback
-        wanted = self._wanted("val")
-        if wanted is not False:
-            t = perf_counter()
+        with self.timer("batches"):
             x, y, _ = unpack(data)
-            self._log_batch(x, y, "val", self._val_index, wanted)
-            self._time("batches", t)
+            self._log_batch(x, y, "val", self._val_index)
         self._val_index += 1
 
-    def _wanted(self, split: str) -> tuple[str, ...] | None | bool:
-        """Which checks see the next batch of `split`: None (all of them), some ids, or False.
-        Counted over the whole fit, not per epoch: the data of a later epoch is the same data,
-        and short epochs would otherwise pay for a fresh sample each time."""
-        seen = self._split_batches[split]
-        self._split_batches[split] = seen + 1
-        if seen < self.sample_batches or seen % self.sample_every_n_batches == 0:
-            return None
-        if self._fit_epochs < self.hash_epochs and self.full_pass_checks:
-            return self.full_pass_checks
-        return False
-
-    def _log_batch(self, x: Any, y: Any, split: str, index: int,
-                   checks: tuple[str, ...] | None = None) -> None:
-        if "batches" in self._broken or self.monitor is None:
+    def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:
+        live = self.live
+        route = live.route_batch(split)
+        if route is BatchRoute.SKIP and (split != "train" or live.task_inferred):
             return
-        arrays = self._guard("batches", lambda: (to_numpy(x), to_numpy(y)))
-        if arrays is None:
-            return
-        self.monitor.log_batch(
-            arrays[0], arrays[1], split=split, step=self._step, epoch=self._epoch,
-            index=index, input_kind=self._input_kind, checks=checks, defer=checks is not None,
-        )
+        arrays = live.guard("batches", lambda: (to_numpy(x), to_numpy(y)))
+        if arrays is not None:
+            live.observe_batch(route, arrays[0], arrays[1], split=split, step=self._step, epoch=self._epoch,
+                               index=index, input_kind=self._input_kind)
 
     def _observe_given_data(self) -> None:
         """A compiled step hides the batches: use the data passed to the callback."""
         train = batches_of(self.train_data, self.batch_size, _ALL) if self.train_data is not None else []
         val = batches_of(self.validation_data, self.batch_size, _ALL) if self.validation_data is not None else []
-        if self._overfit_pending and train:
-            self._overfit_pending = False
-            self._overfit(train[0])
+        if self._train_start_pending and train:
+            self._train_start_pending = False
+            self._train_start_checks(train[0])
         for split, batches in (("train", train), ("val", val)):
             for index, batch in enumerate(batches):
-                wanted = self._wanted(split)
-                if wanted is not False:
-                    x, y, _ = unpack(batch)
-                    self._log_batch(x, y, split, index, wanted)
+                x, y, _ = unpack(batch)
+                self._log_batch(x, y, split, index)
+
+    def _train_start_checks(self, batch: Any) -> None:
+        x, y, w = unpack(batch)
+        self.live.run_train_start_checks(
+            lambda: KerasTrainable(self.model, train_data=[(x, y) if w is None else (x, y, w)],
+                                   batch_size=self.batch_size),
+            step=self._step, epoch=self._epoch,
+        )
 
     def _batch_loss(self, logs: dict) -> float | None:
         """This batch's loss: captured from `compute_loss` in the wrapped step, else recovered
@@ -406,116 +338,9 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._mean = 0.0
         self._batch_size: int | None = None
 
-    def _take_snapshot(self) -> None:
-        with backend.no_grad():
-            self._snapshot = _flat(v.value for v in self.model.trainable_variables)
-
-    def _weight_stats(self) -> tuple[float | None, list[str] | None, list[str] | None]:
-        """(|dW| / |W| over all trainable weights since the snapshot, names of variables with
-        non-finite values, names of variables with non-finite gradients), pulled to the host
-        in one transfer."""
-        ops = keras.ops
-        variables = self.model.trainable_variables
-        if not variables:
-            return None, None, None
-        # A LossScaleOptimizer skips steps whose scaled gradients overflow and lowers its scale:
-        # inf gradients there are routine (DESIGN.md "must stay silent"), and so is a skipped
-        # step's zero update.
-        scaled = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
-        grads = None if scaled else backend.last_gradients(self.model)
-        before = self._snapshot
-        # all weights (and gradients) as one flat vector: a handful of ops instead of several
-        # per variable; the variables are named one by one only when something is non-finite
-        present = [g for g in grads if g is not None] if grads is not None else []
-        with backend.no_grad():
-            weights = _flat(v.value for v in variables)
-            parts = [ops.all(ops.isfinite(weights))]
-            if present:
-                parts.append(ops.all(ops.isfinite(_flat(present))))
-            parts = [ops.cast(part, "float32") for part in parts]
-            if before is not None:
-                parts.append(ops.sum(ops.square(weights - before)))
-                parts.append(ops.sum(ops.square(before)))
-            values = backend.to_numpy(ops.stack(parts))
-        bad_weights = bad_grads = None
-        if not values[0]:
-            bad_weights = _nonfinite_paths(variables, [v.value for v in variables])
-        if present and not values[1]:
-            bad_grads = _nonfinite_paths(variables, grads)
-        ratio = None
-        if before is not None:
-            delta, norm = float(values[-2]), float(values[-1])
-            if norm > 0 and math.isfinite(delta) and math.isfinite(norm) and not (scaled and delta == 0):
-                ratio = math.sqrt(delta) / math.sqrt(norm)
-        return ratio, bad_weights or None, bad_grads or None
-
-    # -- overfit-a-batch -----------------------------------------------------------------------
-
-    def _overfit(self, batch: Any) -> None:
-        """Runs the `overfit-batch` pre-flight check on a copy of the model trained on `batch`;
-        the user's model, optimizer and random state are untouched."""
-        monitor = self.monitor
-        if monitor is None:
-            return
-        check = next((c for c in monitor.checks
-                      if c.id == "overfit-batch" and c.id not in monitor.disabled), None)
-        if check is None or not type(check).implements("preflight"):
-            return
-        if self.overfit_steps is not None and hasattr(check, "steps"):
-            check = copy.copy(check)
-            check.steps = self.overfit_steps
-        x, y, w = unpack(batch)
-        trainable = KerasTrainable(self.model, train_data=[(x, y) if w is None else (x, y, w)],
-                                   batch_size=self.batch_size)
-        saved = trainable.rng_state()
-        findings: list[Finding] = []
-        try:
-            ctx = PreflightContext(
-                trainable,
-                budget=Budget(steps=self.overfit_steps or Budget.steps, seconds=self.overfit_seconds),
-                info={"source": "keras-callback"},
-            )
-            with warnings.catch_warnings():
-                # Keras' own numpy conversions (get_config, logs) warn under numpy 2; noise from
-                # a side computation on a copy is not the user's business
-                warnings.simplefilter("ignore", DeprecationWarning)
-                findings = list(check.preflight(ctx) or ())
-        except Exception as exc:
-            if self.strict:
-                raise
-            monitor._switch_off(check, exc)  # reported once, like a check failing in a hook
-        finally:
-            trainable.set_rng_state(saved)
-        for finding in findings:
-            if finding.step is None:
-                finding = dataclasses.replace(finding, step=self._step, epoch=self._epoch)
-            monitor.report(finding)
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _time(self, kind: str, started: float) -> float:
-        now = perf_counter()
-        self.timings[kind] = self.timings.get(kind, 0.0) + now - started
-        return now
-
     def _apply_stop(self) -> None:
-        if self.monitor is not None and self.monitor.should_stop and self.model is not None:
+        if self.live is not None and self.live.should_stop and self.model is not None:
             self.model.stop_training = True
-
-    def _guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Runs one of the adapter's own observations; a failure switches that observation off
-        for the run (reported once) instead of stopping training, unless `strict`."""
-        try:
-            return fn(*args)
-        except Exception as exc:
-            if self.strict:
-                raise
-            self._broken.add(what)
-            text = (f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
-                    "switched off for this run; training is unaffected. Pass strict=True to raise.")
-            logger.warning(text, exc_info=exc)
-            warnings.warn(text, MLCheckInternalWarning, stacklevel=2)
-            return None
 
     def _unwrap(self) -> None:
         if self._wrapped is not None:
@@ -635,9 +460,28 @@ class _KerasRunSink(Sink):
         self.validation = TensorBoardSink(log_dir / "validation")
 
     def _side(self, finding: Finding) -> TensorBoardSink:
-        if finding.check in VAL_SIDE_CHECKS or finding.evidence.get("split") == "val":
+        try:
+            split = get_check(finding.check).findings_split
+        except KeyError:  # a check that was never registered
+            split = None
+        if (split or finding.evidence.get("split")) == "val":
             return self.validation
         return self.train
+
+    def epoch(self, epoch: int, metrics: Any, lr: float | None) -> None:
+        """mlcheck's copy of the epoch curves, named as Keras' TensorBoard callback names them."""
+        train = {f"epoch_{k}": v for k, v in metrics.train.items()}
+        if metrics.train_loss is not None:
+            train["epoch_loss"] = metrics.train_loss
+        if lr is not None:
+            train["epoch_learning_rate"] = lr
+        self.train.scalars(epoch, train)
+        val = {f"epoch_{k}": v for k, v in metrics.val.items()}
+        if metrics.val_loss is not None:
+            val["epoch_loss"] = metrics.val_loss
+        if val:
+            self.validation.scalars(epoch, val)
+        self.flush()
 
     def emit(self, finding: Finding, run: str | None = None) -> None:
         self._side(finding).emit(finding, run)
@@ -652,19 +496,3 @@ class _KerasRunSink(Sink):
     def close(self) -> None:
         self.train.close()
         self.validation.close()
-
-
-def _flat(tensors: Iterable[Any]) -> Any:
-    """The tensors as one float32 vector (a copy)."""
-    ops = keras.ops
-    return ops.concatenate([ops.reshape(ops.cast(t, "float32"), (-1,)) for t in tensors])
-
-
-def _nonfinite_paths(variables: list[Any], values: list[Any]) -> list[str]:
-    """Paths of the variables whose value (or gradient, in `values`) holds NaN or Inf."""
-    ops = keras.ops
-    flags = backend.to_numpy(ops.stack([
-        ops.cast(ops.all(ops.isfinite(x)), "float32") if x is not None else ops.ones(())
-        for x in values
-    ]))
-    return [v.path for v, ok in zip(variables, flags) if not ok]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mlcheck import Check, MLCheckWarning, Severity
-from mlcheck.checks.base import default_checks, registry
+from mlcheck.checks.base import Signal, default_checks, registry
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.keras import MLCheckCallback
 from mlcheck.integrations.keras import backend as keras_backend
@@ -428,8 +428,9 @@ def test_broken_overfit_check_is_reported_once(tmp_path):
             Nothing to fix.
         """
 
-        id = "overfit-batch"
+        id = "test-broken-train-start"
         family = "test"
+        consumes = frozenset({Signal.TRAIN_START})  # run at train start, as overfit-batch is
 
         def preflight(self, ctx):
             raise RuntimeError("boom")

@@ -1,0 +1,74 @@
+"""What the Keras callback measures on the live model: the update/weight ratio and the paths of
+non-finite weights and gradients, all weights as one flat vector (a handful of `keras.ops`
+calls, one transfer to the host). Translation only; `mlcheck.live` decides what follows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import keras
+
+from mlcheck.integrations.keras import backend
+
+__all__ = ["WeightScan"]
+
+
+class WeightScan:
+    """`snapshot()` before a step every n steps; `measure()` after it."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.before: Any = None
+
+    def snapshot(self) -> None:
+        with backend.no_grad():
+            self.before = _flat(v.value for v in self.model.trainable_variables)
+
+    def measure(self) -> tuple[float | None, list[str] | None, list[str] | None]:
+        """(|dW| / |W| over all trainable weights since the snapshot, paths of variables with
+        non-finite values, paths of variables with non-finite gradients)."""
+        ops = keras.ops
+        variables = self.model.trainable_variables
+        before, self.before = self.before, None
+        if not variables:
+            return None, None, None
+        # A LossScaleOptimizer skips steps whose scaled gradients overflow and lowers its scale:
+        # inf gradients there are routine, and so is a skipped step's zero update.
+        scaled = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
+        grads = None if scaled else backend.last_gradients(self.model)
+        present = [g for g in grads if g is not None] if grads is not None else []
+        with backend.no_grad():
+            weights = _flat(v.value for v in variables)
+            parts = [ops.all(ops.isfinite(weights))]
+            if present:
+                parts.append(ops.all(ops.isfinite(_flat(present))))
+            parts = [ops.cast(part, "float32") for part in parts]
+            if before is not None:
+                parts.append(ops.sum(ops.square(weights - before)))
+                parts.append(ops.sum(ops.square(before)))
+            values = backend.to_numpy(ops.stack(parts))
+        bad_weights = _nonfinite_paths(variables, [v.value for v in variables]) if not values[0] else None
+        bad_grads = _nonfinite_paths(variables, grads) if present and not values[1] else None
+        ratio = None
+        if before is not None:
+            delta, norm = float(values[-2]), float(values[-1])
+            if norm > 0 and math.isfinite(delta) and math.isfinite(norm) and not (scaled and delta == 0):
+                ratio = math.sqrt(delta) / math.sqrt(norm)
+        return ratio, bad_weights or None, bad_grads or None
+
+
+def _flat(tensors: Iterable[Any]) -> Any:
+    """The tensors as one float32 vector (a copy)."""
+    ops = keras.ops
+    return ops.concatenate([ops.reshape(ops.cast(t, "float32"), (-1,)) for t in tensors])
+
+
+def _nonfinite_paths(variables: list[Any], values: list[Any]) -> list[str]:
+    """Paths of the variables whose value (or gradient, in `values`) holds NaN or Inf."""
+    ops = keras.ops
+    flags = backend.to_numpy(ops.stack([
+        ops.cast(ops.all(ops.isfinite(x)), "float32") if x is not None else ops.ones(())
+        for x in values
+    ]))
+    return [v.path for v, ok in zip(variables, flags) if not ok]
