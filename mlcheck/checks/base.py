@@ -10,7 +10,7 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
-    from mlcheck.sanity.context import PreflightContext
+    from mlcheck.preflight_context import PreflightContext
 
 _REGISTRY: dict[str, type[Check]] = {}
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

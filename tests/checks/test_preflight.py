@@ -21,7 +21,7 @@ from mlcheck.checks.preflight import (
 )
 from mlcheck.findings import Severity
 from mlcheck.integrations.torch import TorchTrainable
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 
 # Two cores are shared by many test processes; torch's default thread pool makes tiny models
 # 40x slower under contention.
