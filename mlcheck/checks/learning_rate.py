@@ -18,7 +18,11 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
-from mlcheck.checks.preflight.range_test import progress_at, range_test_inconclusive, shared_range_test
+from mlcheck.checks.preflight.range_test import (
+    progress_at,
+    range_test_inconclusive,
+    shared_range_test,
+)
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:

@@ -45,6 +45,15 @@ class BatchDependence(Check):
         batch_size: samples in the batch. Default 16.
         tol: relative size of another sample's gradient that counts as mixing. Default 1e-6:
             exact zeros are expected, float32 rounding stays far below this.
+
+    Example:
+        # (batch, time, features) -> (time, batch, features) for nn.LSTM
+        x = x.view(x.shape[1], x.shape[0], x.shape[2])  # reshapes: samples get mixed
+        out, _ = self.lstm(x)
+
+    Use instead:
+        x = x.permute(1, 0, 2)  # or x.transpose(0, 1): moves axes, keeps samples apart
+        out, _ = self.lstm(x)
     """
 
     id = "batch-dependence"

@@ -58,6 +58,20 @@ class InputIndependence(Check):
             model: overfit-batch speaks to that). Default 0.01.
         identical_tol: outputs count as identical when they differ by less than this, relative
             to their magnitude. Default 1e-6 (float32 rounding).
+
+    Example:
+        def forward(self, x):
+            h = self.h0.expand(len(x), -1)  # learned initial state
+            for t in range(x.shape[1]):
+                h = self.cell(x[:, t], h)
+            return self.head(self.h0)  # the initial state: the input never reaches the output
+
+    Use instead:
+        def forward(self, x):
+            h = self.h0.expand(len(x), -1)
+            for t in range(x.shape[1]):
+                h = self.cell(x[:, t], h)
+            return self.head(h)
     """
 
     id = "input-independence"

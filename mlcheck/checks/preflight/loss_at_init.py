@@ -51,6 +51,14 @@ class LossAtInit(Check):
             far above it (a default-initialised MLP on digits starts at 2.38 against 2.30).
         sigmas: standard errors of the batch-to-batch noise the excess must clear. Default 3.
         batches: training batches to average. Default 4.
+
+    Example:
+        criterion = nn.CrossEntropyLoss(reduction="sum")  # grows with the batch size
+        loss = criterion(model(x), y)
+
+    Use instead:
+        criterion = nn.CrossEntropyLoss()  # the mean: log(10) = 2.3 at init for 10 classes
+        loss = criterion(model(x), y)
     """
 
     id = "loss-at-init"

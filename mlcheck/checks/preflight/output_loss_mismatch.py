@@ -46,6 +46,15 @@ class OutputLossMismatch(Check):
 
     Args:
         batches: training batches whose labels are checked. Default 4.
+
+    Example:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1))
+        loss = nn.CrossEntropyLoss()(model(x), y)  # applies softmax a second time
+
+    Use instead:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))  # logits
+        loss = nn.CrossEntropyLoss()(model(x), y)
+        probabilities = model(x).softmax(dim=1)  # for predictions only
     """
 
     id = "output-loss-mismatch"

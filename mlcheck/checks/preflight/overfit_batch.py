@@ -1,4 +1,5 @@
-"""`overfit-batch`: can the model memorise one small batch? (also serves `input-independence` its runs on real inputs)."""
+"""`overfit-batch`: can the model memorise one small batch? Its runs on real inputs also serve
+`input-independence` (`OverfitBatch.runs`, shared through `ctx.memo`)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,15 @@ class OverfitBatch(Check):
             "near zero" relative to the start, which a memorised batch reaches easily.
         abs_tol: success when the loss is below this. Default 1e-3.
         every: steps between evaluations of the loss. Default 10.
+
+    Example:
+        # prices run into the thousands, but a sigmoid output stops at 1
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+        loss = nn.MSELoss()(model(x), price)
+
+    Use instead:
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+        loss = nn.MSELoss()(model(x), price / price_scale)  # or no scaling: any range fits
     """
 
     id = "overfit-batch"

@@ -39,6 +39,14 @@ class UnusedParameters(Check):
 
     Args:
         show: parameter names quoted in the message. Default 5.
+
+    Example:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        optimizer = torch.optim.Adam(model[2].parameters())  # the first layer never learns
+
+    Use instead:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        optimizer = torch.optim.Adam(model.parameters())
     """
 
     id = "unused-parameters"
