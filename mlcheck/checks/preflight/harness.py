@@ -183,7 +183,7 @@ class FitRun:
         after = [v for s, v in self.losses if s > cut and math.isfinite(v)]
         if not before or not after:
             return False
-        # 10%: well above the checkpoint-to-checkpoint noise of a loss on one fixed batch
+        # 10%: mlcheck's own choice (no external anchor), meant as a clear gain, not noise
         return min(after) < 0.9 * min(before)
 
 
