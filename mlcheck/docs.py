@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
+import mlcheck
 from mlcheck.checks.base import SECTIONS, Check, registry
+
+# The folder that holds the `mlcheck` package: paths below it read as in the repository.
+_PACKAGE_ROOT = Path(mlcheck.__file__).resolve().parent.parent
 
 
 def builtin_checks() -> dict[str, type[Check]]:
     """The checks that ship with mlcheck (users' registered checks are documented by them)."""
     return {k: v for k, v in registry().items() if v.__module__.startswith("mlcheck.checks.")}
+
+
+def implemented_in(cls: type[Check]) -> str:
+    """The file that defines a check's class, as "mlcheck/checks/preflight/overfit_batch.py"
+    for built-in checks; a user's check is named by its full path (or module, without a file)."""
+    try:
+        path = Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):  # defined in a REPL or a notebook: no file
+        return cls.__module__
+    if path.is_relative_to(_PACKAGE_ROOT):
+        path = path.relative_to(_PACKAGE_ROOT)
+    return path.as_posix()
 
 
 def check_markdown(cls: type[Check]) -> str:
@@ -23,6 +40,8 @@ def check_markdown(cls: type[Check]) -> str:
         "",
         doc.get("summary", ""),
         "",
+        f"Implemented in `{implemented_in(cls)}` (class `{cls.__qualname__}`).",
+        "",
     ]
     for section in SECTIONS:
         lines += [f"## {section}", "", doc.get(section, "(not documented)"), ""]
@@ -30,6 +49,8 @@ def check_markdown(cls: type[Check]) -> str:
         lines += ["## Arguments", "", "```", doc["Args"], "```", ""]
     if "Example" in doc:
         lines += ["## Example", "", "```python", doc["Example"], "```", ""]
+    if "Use instead" in doc:
+        lines += ["Use instead:", "", "```python", doc["Use instead"], "```", ""]
     lines += [
         "## Silencing it",
         "",

@@ -11,7 +11,7 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
-    from mlcheck.sanity.context import PreflightContext
+    from mlcheck.preflight_context import PreflightContext
 
 class Signal(str, enum.Enum):
     """An observation a check consumes; the live core routes each one to the checks that
@@ -152,15 +152,19 @@ class Check:
 
 def parse_doc(text: str) -> dict[str, str]:
     """Splits a check docstring into {"summary", "What it does", "Why it matters", "How to fix",
-    "Args", "Example"} (those present)."""
+    "Args", "Example", "Use instead"} (those present).
+
+    As in ruff's rule docs, `Example:` holds the buggy code a user writes and the `Use instead:`
+    line after it starts the fix (at the section headers' indentation or the code's)."""
     lines = text.strip().splitlines()
     out: dict[str, str] = {}
     current = "summary"
     buf: list[str] = []
-    heads = set(SECTIONS) | {"Args", "Example", "Examples"}
+    heads = set(SECTIONS) | {"Args", "Example", "Examples", "Use instead"}
     for line in lines:
         head = line.strip().rstrip(":")
-        if line.strip().endswith(":") and head in heads and not line.startswith(" "):
+        fix_starts = head == "Use instead" and current in ("Example", "Examples")
+        if line.strip().endswith(":") and head in heads and (not line.startswith(" ") or fix_starts):
             out[current] = inspect.cleandoc("\n".join(buf)).strip()
             current, buf = head, []
         else:

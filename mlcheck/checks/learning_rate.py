@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -18,11 +18,16 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
+from mlcheck.checks.preflight.range_test import (
+    progress_at,
+    range_test_inconclusive,
+    shared_range_test,
+)
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
-    from mlcheck.sanity.context import PreflightContext
+    from mlcheck.preflight_context import PreflightContext
 
 
 def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, float]:
@@ -59,6 +64,21 @@ def _peak_log_ratio(run: RunState) -> float | None:
     """The largest bucket mean of the log10 update ratio seen in the run, or None."""
     b = run.update_ratio.buckets(include_open=True)
     return float(np.max(b["mean"])) if len(b["mean"]) else None
+
+
+# Pre-flight verdicts of lr-too-high / lr-too-low, over the range test of
+# `mlcheck/checks/preflight/range_test.py` (the defaults of the checks' arguments).
+#: Steps of the confirming runs at fixed rates: 20 steps are enough for a usable rate to lower
+#: the loss by several percent (Adam 1e-3 on digits: ~4%; SGD+momentum 0.1: ~30%).
+CONFIRM_STEPS = 20
+#: lr-too-low's pre-flight fires only when the configured rate is this many times below the suggestion
+#: (steepest-descent suggestions run ~10-100x above healthy Adam rates: 1e-3 vs ~0.1 on digits).
+LOW_RATIO = 1000.0
+#: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
+NEGLIGIBLE_FALL = 0.01
+#: ...and a comparison rate must lower it by at least this fraction to count as progress.
+MIN_FALL = 0.02
+
 
 
 @register
@@ -110,6 +130,11 @@ class LRTooHigh(TrainCurveCheck):
         min_steps: least steps before spikes are judged. Default 400.
         min_ratio_steps: least steps before the update ratio is judged. Default 200: early
             updates are large against freshly initialised weights.
+        confirm_steps: steps of the pre-flight's confirming runs at the configured rate and at
+            a tenth of it. Default 20: enough for a usable rate to lower the loss by several
+            percent (Adam 1e-3 on digits: ~4%; SGD+momentum 0.1: ~30%).
+        min_fall: in pre-flight, a tenth of the rate must lower the loss by at least this
+            fraction for the configured rate's rise to count against it. Default 0.02.
         ratio_max_progress: large updates count only while the loss has fallen by less than
             this fraction of its initial value. Default 0.5: a loss that halved is working, and
             when it is flat it has converged.
@@ -128,7 +153,9 @@ class LRTooHigh(TrainCurveCheck):
                  spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
                  min_steps: int = 400, min_ratio_steps: int = 200,
                  ratio_max_progress: float = 0.5, chance_factor: float = 2.0,
-                 min_chance_values: int = 50) -> None:
+                 min_chance_values: int = 50, confirm_steps: int = CONFIRM_STEPS,
+                 min_fall: float = MIN_FALL) -> None:
+        self.confirm_steps, self.min_fall = confirm_steps, min_fall
         self.chance_factor = chance_factor
         self.min_chance_values = min_chance_values
         self.ratio_max_progress = ratio_max_progress
@@ -157,11 +184,38 @@ class LRTooHigh(TrainCurveCheck):
         return () if self._fired else self._judge(run)
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
-        """Before training: the configured rate is past a range test's divergence point and
-        a few steps at it blow up or raise the loss (see `mlcheck.sanity.lr_range`)."""
-        from mlcheck.sanity.lr_range import preflight_too_high
-
-        return preflight_too_high(self, ctx)
+        """Before training: the configured rate is past the range test's divergence point (or
+        its best loss), and `confirm_steps` steps at it make the loss blow up, or rise while a
+        10x smaller rate lowers it by `min_fall`."""
+        lr = ctx.trainable.get_lr()
+        if lr is None or lr <= 0:
+            return []  # nothing configured to judge
+        sweep = shared_range_test(ctx)
+        evidence: dict[str, Any] = {
+            "lr": lr, "diverged_lr": sweep.diverged_lr, "best_lr": sweep.best_lr,
+            "suggested_lr": sweep.suggestion,
+        }
+        past_divergence = sweep.diverged_lr is not None and lr >= sweep.diverged_lr
+        past_best = sweep.best_lr is not None and lr > sweep.best_lr
+        if not (past_divergence or past_best):
+            return [range_test_inconclusive(self, evidence)] if sweep.cut else []
+        at_lr = progress_at(ctx, lr, self.confirm_steps)
+        at_lower = progress_at(ctx, lr / 10, self.confirm_steps)
+        if at_lr is None or at_lower is None:
+            return [range_test_inconclusive(self, evidence)]
+        evidence["loss_fall_at_lr"], evidence["loss_fall_at_lr_div_10"] = at_lr, at_lower
+        blew_up = at_lr == -math.inf
+        if not (blew_up or (at_lr <= 0 and at_lower >= self.min_fall)):
+            return []
+        what = "makes the loss non-finite" if blew_up else "raises the loss while 1/10 of it lowers it"
+        better = sweep.suggestion if sweep.suggestion and sweep.suggestion < lr else lr / 10
+        return [self.finding(
+            f"The learning rate {lr:.3g} is too high: {self.confirm_steps} steps at it {what}.",
+            evidence=evidence,
+            hint=f"Lower the learning rate to around {better:.2g} (a range test's steepest "
+            "descent), or add warmup / gradient clipping.",
+            key="range-test",
+        )]
 
     def _judge(self, run: RunState) -> list[Finding]:
         found = self._ratio(run) or self._spikes(run) or self._above_chance(run)
@@ -297,6 +351,14 @@ class LRTooLow(TrainCurveCheck):
         z: standard errors the decrease must exceed. Default 3.0.
         min_steps / min_epochs: least run length to judge. Defaults 200 / 5.
         min_progress: share of a run of known length done before judging live. Default 0.5.
+        suggestion_ratio: the pre-flight fires only when the configured rate is this many
+            times below the range test's suggestion. Default 1000: steepest-descent suggestions
+            run ~10-100x above healthy Adam rates (1e-3 against ~0.1 on digits).
+        confirm_steps: steps of the pre-flight's confirming runs. Default 20, as lr-too-high.
+        negligible_fall: in pre-flight, the loss falling by less than this fraction in
+            `confirm_steps` steps at the configured rate counts as no progress. Default 0.01.
+        min_fall: ...while a tenth of the suggestion must lower it by at least this fraction
+            (and 10x what the configured rate did). Default 0.02.
         recent_fraction / min_measurements: the update-ratio window. Defaults 0.25 / 5.
         max_chance_factor: a classification loss above this multiple of ln(C) is worse than a
             uniform guess: something is broken, and a small rate is not the explanation.
@@ -313,7 +375,11 @@ class LRTooLow(TrainCurveCheck):
     def __init__(self, min_log_ratio: float = -5.0, max_drop: float = 0.2, steady: float = 0.5,
                  z: float = 3.0, min_steps: int = 200, min_epochs: int = 5, min_progress: float = 0.5,
                  recent_fraction: float = 0.25, min_measurements: int = 5,
-                 max_chance_factor: float = 1.5, max_peak_log_ratio: float = -1.0) -> None:
+                 max_chance_factor: float = 1.5, max_peak_log_ratio: float = -1.0,
+                 suggestion_ratio: float = LOW_RATIO, confirm_steps: int = CONFIRM_STEPS,
+                 negligible_fall: float = NEGLIGIBLE_FALL, min_fall: float = MIN_FALL) -> None:
+        self.suggestion_ratio, self.confirm_steps = suggestion_ratio, confirm_steps
+        self.negligible_fall, self.min_fall = negligible_fall, min_fall
         self.max_chance_factor = max_chance_factor
         self.max_peak_log_ratio = max_peak_log_ratio
         self.min_log_ratio = min_log_ratio
@@ -339,11 +405,37 @@ class LRTooLow(TrainCurveCheck):
         return self._judge(run, final=False)
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
-        """Before training: the configured rate is 1000x below a range test's suggestion and a
-        few steps at it barely move the loss (see `mlcheck.sanity.lr_range`)."""
-        from mlcheck.sanity.lr_range import preflight_too_low
-
-        return preflight_too_low(self, ctx)
+        """Before training: the configured rate is `suggestion_ratio` times below the range
+        test's suggestion, and `confirm_steps` steps at it barely move the loss while a tenth of
+        the suggestion lowers it clearly."""
+        lr = ctx.trainable.get_lr()
+        if lr is None or lr <= 0:
+            return []  # nothing configured to judge
+        sweep = shared_range_test(ctx)
+        evidence: dict[str, Any] = {"lr": lr, "suggested_lr": sweep.suggestion}
+        if sweep.suggestion is None:
+            return [range_test_inconclusive(self, evidence)] if sweep.cut else []
+        if lr * self.suggestion_ratio > sweep.suggestion:
+            return []
+        alt = sweep.suggestion / 10
+        at_lr = progress_at(ctx, lr, self.confirm_steps)
+        at_alt = progress_at(ctx, alt, self.confirm_steps)
+        if at_lr is None or at_alt is None:
+            return [range_test_inconclusive(self, evidence)]
+        evidence["loss_fall_at_lr"], evidence["loss_fall_at_suggestion_div_10"] = at_lr, at_alt
+        if not (at_lr < self.negligible_fall
+                and at_alt >= max(self.min_fall, 10 * max(at_lr, 0.0))):
+            return []
+        return [self.finding(
+            f"The learning rate {lr:.3g} is {sweep.suggestion / lr:.0f}x below where a range "
+            f"test finds the loss falling fastest ({sweep.suggestion:.3g}); {self.confirm_steps} "
+            f"steps at it lower the loss by {100 * at_lr:.2g}%, against {100 * at_alt:.2g}% at "
+            f"{alt:.2g}.",
+            evidence=evidence,
+            hint=f"Raise the learning rate toward {alt:.2g}-{sweep.suggestion:.2g} (try a few "
+            "values), or run a learning-rate finder.",
+            key="range-test",
+        )]
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         if self._fired or self._train.pick(run)[1] != "epoch":

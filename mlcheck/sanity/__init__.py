@@ -8,7 +8,7 @@ import types
 from typing import Any, Iterable, Sequence
 
 from mlcheck.checks.base import Check
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.sanity.runner import CheckRun, Progress, SanityResult
 
 __all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "sanity"]

@@ -1,57 +1,6 @@
-"""`PreflightContext`: what a check's `preflight` hook receives."""
+"""Re-export: `PreflightContext` and `Budget` live in `mlcheck.preflight_context`, beside
+`Trainable`, so that checks need not import the sanity runner."""
 
-from __future__ import annotations
+from mlcheck.preflight_context import Budget, PreflightContext
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from mlcheck.trainable import Trainable
-
-
-@dataclass
-class Budget:
-    """Bounds one check's work. Steps are the real budget (findings must not depend on machine
-    speed); `seconds` is only a safety net, and running out of it makes the result an INFO
-    "inconclusive", never a warning."""
-
-    steps: int = 100
-    seconds: float = 10.0
-    started: float = field(default_factory=time.perf_counter)
-    #: Set when `expired()` first answers True: the check stopped early, so the runner turns
-    #: its WARNING/ERROR findings into one INFO "inconclusive".
-    cut_short: bool = False
-
-    def expired(self) -> bool:
-        if time.perf_counter() - self.started > self.seconds:
-            self.cut_short = True
-        return self.cut_short
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def restart(self) -> Budget:
-        return Budget(self.steps, self.seconds)
-
-
-@dataclass
-class PreflightContext:
-    """Shared state of one pre-flight run.
-
-    Attributes:
-        trainable: the model under test (checks train only on `trainable.clone()`).
-        budget: the per-check budget.
-        cache: results shared between checks (e.g. the learning-rate range test serves both
-            `lr-too-high` and `lr-too-low`); use `memo`.
-        info: free-form facts from discovery (e.g. {"target": "model.py:mlcheck_target"}).
-    """
-
-    trainable: Trainable
-    budget: Budget = field(default_factory=Budget)
-    cache: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        if key not in self.cache:
-            self.cache[key] = compute()
-        return self.cache[key]
+__all__ = ["Budget", "PreflightContext"]

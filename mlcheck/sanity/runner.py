@@ -29,7 +29,7 @@ from mlcheck.errors import BadInput
 from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.sanity.discovery import Target, user_code
 
 logger = logging.getLogger("mlcheck.sanity")

@@ -21,7 +21,7 @@ from mlcheck.checks.preflight import (
 )
 from mlcheck.findings import Severity
 from mlcheck.integrations.torch import TorchTrainable
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 
 # Two cores are shared by many test processes; torch's default thread pool makes tiny models
 # 40x slower under contention.
@@ -421,3 +421,23 @@ def test_clean_cnn_and_embedding_models_pass(digits):
     found = run_checks(bag)
     assert loud(found) == []
     assert any(f.check == "batch-dependence" and f.severity == Severity.INFO for f in found)
+
+
+def test_lr_too_low_threshold_from_pyproject_changes_the_preflight_verdict(digits, tmp_path):
+    """`[tool.mlcheck.checks.lr-too-low]` tunes the pre-flight verdict: at 1e-6 the rate is
+    ~1e4x below the range test's suggestion, so a suggestion_ratio of 1e9 keeps it silent."""
+    from mlcheck.config import build_checks, load_config
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.mlcheck.checks.lr-too-low]\nsuggestion_ratio = 1e9\n", encoding="utf-8")
+    (tuned,) = build_checks(["lr-too-low"], config=load_config(tmp_path / "pyproject.toml"))
+    assert tuned.suggestion_ratio == 1e9
+
+    def verdict(check):
+        torch.manual_seed(0)
+        model = mlp()
+        t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=1e-6))
+        return ids(run_checks(t, [check]))
+
+    assert verdict(LRTooLow()) == {"lr-too-low"}
+    assert verdict(tuned) == set()

@@ -22,7 +22,7 @@ from mlcheck.checks.preflight import (
 )
 from mlcheck.findings import Severity
 from mlcheck.integrations.torch import LightningTrainable
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 
 torch.set_num_threads(1)
 

@@ -25,7 +25,7 @@ from mlcheck.checks.preflight import (
     UnusedParameters,
 )
 from mlcheck.integrations.torch import LightningTrainable, TorchTrainable
-from mlcheck.sanity.context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext
 
 torch.set_num_threads(1)
 

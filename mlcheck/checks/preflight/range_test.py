@@ -1,24 +1,20 @@
-"""The learning-rate range test (Smith 2017; Lightning's `lr_find`), shared by the pre-flight
-verdicts of `lr-too-high` and `lr-too-low` through `ctx.memo`.
+"""The learning-rate range test (Smith 2017; Lightning's `lr_find`): the harness behind the
+pre-flight verdicts of `lr-too-high` and `lr-too-low` (in `mlcheck/checks/learning_rate.py`),
+shared by both through `ctx.memo`.
 
 On a clone, the learning rate grows exponentially from `min_lr` to `max_lr` over `steps` training
 steps on the first training batches; the loss is smoothed (exponential moving average with bias
 correction, as `lr_find`) and the sweep stops once the smoothed loss exceeds `diverge` times its
 best (`lr_find`'s `early_stop_threshold=4`). The suggestion is the rate of steepest descent of
-the smoothed loss (`lr_find`'s rule).
-
-Both verdicts are conservative (a healthy config must stay silent) and confirmed by short runs
-at fixed rates on clones: `lr-too-high` needs the configured rate past the sweep's divergence
-point (or its best loss) and 20 steps at it to blow up, or to raise the loss while 1/10 of the
-rate lowers it; `lr-too-low` needs the rate 1000x below the suggestion and 20 steps at it to
-lower the loss by under 1% while 1/10 of the suggestion lowers it clearly.
+the smoothed loss (`lr_find`'s rule). `progress_at` confirms a verdict with a short run of a
+clone at one fixed rate.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +22,7 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.checks.base import Check
-    from mlcheck.sanity.context import Budget, PreflightContext
+    from mlcheck.preflight_context import Budget, PreflightContext
     from mlcheck.trainable import Trainable
 
 #: Sweep bounds and length: lr_find sweeps 1e-8..1 in 100 steps; 1e-7..10 covers SGD's large
@@ -42,16 +38,6 @@ DIVERGE = 4.0
 SKIP_BEGIN, SKIP_END = 10, 1
 #: Distinct training batches the sweep cycles through.
 BATCHES = 8
-#: Steps of the confirming runs at fixed rates: 20 steps are enough for a usable rate to lower
-#: the loss by several percent (Adam 1e-3 on digits: ~4%; SGD+momentum 0.1: ~30%).
-CONFIRM_STEPS = 20
-#: lr-too-low fires only when the configured rate is this many times below the suggestion
-#: (steepest-descent suggestions run ~10-100x above healthy Adam rates: 1e-3 vs ~0.1 on digits).
-LOW_RATIO = 1000.0
-#: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
-NEGLIGIBLE_FALL = 0.01
-#: ...and a comparison rate must lower it by at least this fraction to count as progress.
-MIN_FALL = 0.02
 
 
 @dataclass
@@ -147,7 +133,7 @@ def shared_range_test(ctx: PreflightContext) -> RangeTest:
     return ctx.memo("lr-range-test", compute)
 
 
-def progress_at(ctx: PreflightContext, lr: float, steps: int = CONFIRM_STEPS) -> float | None:
+def progress_at(ctx: PreflightContext, lr: float, steps: int) -> float | None:
     """Relative fall of the loss (on the first two training batches, inference mode) after
     `steps` steps of a clone at the fixed rate `lr`: 0.3 = fell 30%, negative = rose, -inf = became
     non-finite; None when cut short by the time limit. Memoised per rate."""
@@ -178,7 +164,9 @@ def progress_at(ctx: PreflightContext, lr: float, steps: int = CONFIRM_STEPS) ->
     return ctx.memo(f"lr-progress:{lr!r}:{steps}", compute)
 
 
-def _inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
+def range_test_inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
+    """The INFO finding of a learning-rate check whose range test the wall-clock safety net cut
+    short."""
     return check.finding(
         "The learning-rate range test was cut short by its time limit, so the result is "
         "inconclusive.",
@@ -188,71 +176,3 @@ def _inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
         severity=Severity.INFO,
         key="inconclusive",
     )
-
-
-def preflight_too_high(check: Check, ctx: PreflightContext) -> Iterable[Finding]:
-    """`lr-too-high` before training: the configured rate is past the range test's divergence
-    point (or its best loss), and a few steps at it make the loss blow up or rise while a 10x
-    smaller rate lowers it."""
-    lr = ctx.trainable.get_lr()
-    if lr is None or lr <= 0:
-        return []
-    sweep = shared_range_test(ctx)
-    evidence: dict[str, Any] = {
-        "lr": lr, "diverged_lr": sweep.diverged_lr, "best_lr": sweep.best_lr,
-        "suggested_lr": sweep.suggestion,
-    }
-    past_divergence = sweep.diverged_lr is not None and lr >= sweep.diverged_lr
-    past_best = sweep.best_lr is not None and lr > sweep.best_lr
-    if not (past_divergence or past_best):
-        return [_inconclusive(check, evidence)] if sweep.cut else []
-    at_lr, at_lower = progress_at(ctx, lr), progress_at(ctx, lr / 10)
-    if at_lr is None or at_lower is None:
-        return [_inconclusive(check, evidence)]
-    evidence["loss_fall_at_lr"], evidence["loss_fall_at_lr_div_10"] = at_lr, at_lower
-    blew_up = at_lr == -math.inf
-    if not (blew_up or (at_lr <= 0 and at_lower >= MIN_FALL)):
-        return []
-    what = "makes the loss non-finite" if blew_up else "raises the loss while 1/10 of it lowers it"
-    better = sweep.suggestion if sweep.suggestion and sweep.suggestion < lr else lr / 10
-    return [check.finding(
-        f"The learning rate {lr:.3g} is too high: {CONFIRM_STEPS} steps at it {what}.",
-        evidence=evidence,
-        hint=f"Lower the learning rate to around {better:.2g} (a range test's steepest descent), "
-        "or add warmup / gradient clipping.",
-        severity=Severity.WARNING,
-        key="range-test",
-    )]
-
-
-def preflight_too_low(
-    check: Check, ctx: PreflightContext, ratio: float = LOW_RATIO
-) -> Iterable[Finding]:
-    """`lr-too-low` before training: the configured rate is `ratio` times below the range test's
-    suggestion, and a few steps at it barely move the loss while 1/10 of the suggestion does."""
-    lr = ctx.trainable.get_lr()
-    if lr is None or lr <= 0:
-        return []
-    sweep = shared_range_test(ctx)
-    evidence: dict[str, Any] = {"lr": lr, "suggested_lr": sweep.suggestion}
-    if sweep.suggestion is None:
-        return [_inconclusive(check, evidence)] if sweep.cut else []
-    if lr * ratio > sweep.suggestion:
-        return []
-    alt = sweep.suggestion / 10
-    at_lr, at_alt = progress_at(ctx, lr), progress_at(ctx, alt)
-    if at_lr is None or at_alt is None:
-        return [_inconclusive(check, evidence)]
-    evidence["loss_fall_at_lr"], evidence["loss_fall_at_suggestion_div_10"] = at_lr, at_alt
-    if not (at_lr < NEGLIGIBLE_FALL and at_alt >= max(MIN_FALL, 10 * max(at_lr, 0.0))):
-        return []
-    return [check.finding(
-        f"The learning rate {lr:.3g} is {sweep.suggestion / lr:.0f}x below where a range test "
-        f"finds the loss falling fastest ({sweep.suggestion:.3g}); {CONFIRM_STEPS} steps at it "
-        f"lower the loss by {100 * at_lr:.2g}%, against {100 * at_alt:.2g}% at {alt:.2g}.",
-        evidence=evidence,
-        hint=f"Raise the learning rate toward {alt:.2g}-{sweep.suggestion:.2g} (try a few values), "
-        "or run a learning-rate finder.",
-        severity=Severity.WARNING,
-        key="range-test",
-    )]

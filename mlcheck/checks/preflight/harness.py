@@ -1,0 +1,222 @@
+"""The pre-flight harness: what every pre-flight check shares, and no check of its own.
+
+Pre-flight checks are written once, against the `Trainable` interface (no framework import
+here), so the same code serves torch, Lightning, Keras and users' own Trainables. They train only
+on `ctx.trainable.clone()`, read the original only through inference-mode calls, and restore the
+random state they consume (`kept_random_state`): the user's model, optimizer and random state are
+unchanged after.
+
+Here: the loss families as adapters name them, the small batch the training checks use,
+classification accuracy, training a clone on one batch (`fit_batch`, `FitRun`), and the INFO
+findings a check gives when it is skipped or cut short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from mlcheck.findings import Finding, Severity
+from mlcheck.trainable import LossConfig, Trainable
+
+if TYPE_CHECKING:
+    from mlcheck.checks.base import Check
+    from mlcheck.preflight_context import Budget
+
+
+# Loss names as the adapters report them (torch short names, Keras function names).
+MULTICLASS_LOSSES = {
+    "cross_entropy", "nll", "sparse_categorical_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_focal_crossentropy", "categorical_focal_crossentropy",
+}
+BINARY_LOSSES = {
+    "bce", "bce_with_logits", "binary_crossentropy", "binary_focal_crossentropy",
+    "multilabel_soft_margin",
+}
+SQUARED_LOSSES = {"mse", "mean_squared_error"}
+ABSOLUTE_LOSSES = {"mae", "l1", "mean_absolute_error"}
+REGRESSION_LOSSES = SQUARED_LOSSES | ABSOLUTE_LOSSES | {"huber", "smooth_l1", "log_cosh"}
+
+#: Samples in the batch the training checks fit (TheDeepChecker overfits 16 samples).
+SMALL_BATCH = 16
+
+
+@contextlib.contextmanager
+def kept_random_state(trainable: Trainable) -> Iterator[None]:
+    """Restores everything random a check consumed (dropout masks, shuffling)."""
+    state = trainable.rng_state()
+    try:
+        yield
+    finally:
+        trainable.set_rng_state(state)
+
+
+def small_batch(trainable: Trainable, size: int = SMALL_BATCH, index: int = 0) -> Any:
+    """The first `size` samples of the `index`-th training batch, in the framework's form; None
+    when there is no training data."""
+    batches = trainable.batches("train", index + 1)
+    if len(batches) <= index:
+        return None
+    batch = batches[index]
+    x, y = trainable.to_numpy(batch)
+    if x is None or len(x) <= size:
+        return batch
+    return trainable.from_numpy(x[:size], None if y is None else y[:size])
+
+
+def loss_family(cfg: LossConfig) -> str | None:
+    """"multiclass", "binary" or "regression" for a loss the adapters name; None when unknown."""
+    if cfg.loss in MULTICLASS_LOSSES:
+        return "multiclass"
+    if cfg.loss in BINARY_LOSSES:
+        return "binary"
+    if cfg.loss in REGRESSION_LOSSES:
+        return "regression"
+    return None
+
+
+def integral(values: np.ndarray) -> bool:
+    """True when the values are whole numbers (integer dtype, or finite floats with no fraction)."""
+    if values.dtype.kind in "iub":
+        return True
+    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
+        np.all(values == np.round(values))
+    )
+
+
+def accuracy(outputs: np.ndarray, targets: np.ndarray | None, cfg: LossConfig) -> float | None:
+    """Fraction of samples classified right; None when the task is not (known) classification."""
+    if targets is None or outputs.ndim == 0 or len(outputs) != len(targets):
+        return None
+    family = loss_family(cfg)
+    if family == "regression" or cfg.task == "regression":
+        return None
+    out = outputs.reshape(len(outputs), -1)
+    units = out.shape[1]
+    if targets.ndim >= 2 and targets.reshape(len(targets), -1).shape[1] == units and units >= 2:
+        if family == "binary":  # multi-label
+            threshold = 0.5 if cfg.output_activation in ("sigmoid", "softmax") else 0.0
+            return float(np.mean((out > threshold) == (targets.reshape(out.shape) > 0.5)))
+        return float(np.mean(out.argmax(1) == targets.reshape(out.shape).argmax(1)))
+    y = targets.reshape(len(targets), -1)
+    if y.shape[1] != 1 or not integral(y):
+        return None
+    y = y[:, 0].astype(np.int64)
+    if units >= 2 and (family == "multiclass" or (family is None and 0 <= y.min() and y.max() < units)):
+        return float(np.mean(out.argmax(1) == y))
+    if units == 1 and (family == "binary" or (family is None and set(np.unique(y)) <= {0, 1})):
+        threshold = 0.5 if cfg.output_activation in ("sigmoid", "softmax") else 0.0
+        return float(np.mean((out[:, 0] > threshold).astype(np.int64) == y))
+    return None
+
+
+def inconclusive(check: Check, what: str, evidence: dict[str, Any]) -> Finding:
+    """The INFO finding of a check whose `what` the wall-clock safety net cut short."""
+    return check.finding(
+        f"{what} was cut short by its time limit, so the result is inconclusive.",
+        evidence=evidence,
+        hint="Give the check more time (Budget(seconds=...)) or a smaller model/batch; the "
+        "step budget, not the clock, decides the verdict.",
+        severity=Severity.INFO,
+        key="inconclusive",
+    )
+
+
+def skipped(check: Check, reason: str) -> Finding:
+    """The INFO finding of a check that could not run, with the `reason`."""
+    return check.finding(
+        f"Skipped: {reason}.", severity=Severity.INFO, key="skipped",
+        hint="Nothing to fix; this check needs what is named above.",
+    )
+
+
+@dataclass
+class FitRun:
+    """Training a clone on one fixed batch: eval-mode loss at checkpoints.
+
+    Attributes:
+        lr: the learning rate trained at (None: the configured one, unknown).
+        steps: optimizer steps taken.
+        initial: eval-mode loss before training.
+        losses: (step, eval-mode loss) at each checkpoint, initial one included.
+        accuracy: training accuracy on the batch at the last checkpoint (None: not classification).
+        achieved: the loss reached its target (see `OverfitBatch`).
+        cut: the wall-clock safety net stopped it.
+        nonfinite: the loss became NaN or infinite.
+    """
+
+    lr: float | None = None
+    steps: int = 0
+    initial: float = math.nan
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    accuracy: float | None = None
+    achieved: bool = False
+    cut: bool = False
+    nonfinite: bool = False
+
+    @property
+    def final(self) -> float:
+        return self.losses[-1][1] if self.losses else math.nan
+
+    @property
+    def best(self) -> float:
+        finite = [v for _, v in self.losses if math.isfinite(v)]
+        return min(finite) if finite else math.nan
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Steps between checkpoints (so a comparison run is evaluated at the same steps)."""
+        steps = [s for s, _ in self.losses]
+        return max(steps[1] - steps[0], 1) if len(steps) > 1 else max(self.steps, 1)
+
+    def still_falling(self) -> bool:
+        """True when the last quarter of the run still improved the best loss by >= 10%: the
+        run had not settled, so neither success nor failure can be told from it."""
+        if self.steps < 4 or len(self.losses) < 3:
+            return False
+        cut = self.steps * 3 // 4
+        before = [v for s, v in self.losses if s <= cut and math.isfinite(v)]
+        after = [v for s, v in self.losses if s > cut and math.isfinite(v)]
+        if not before or not after:
+            return False
+        # 10%: mlcheck's own choice (no external anchor), meant as a clear gain, not noise
+        return min(after) < 0.9 * min(before)
+
+
+def fit_batch(
+    trainable: Trainable,
+    batch: Any,
+    steps: int,
+    budget: Budget,
+    every: int = 10,
+    goal: Callable[[float, float | None], bool] | None = None,
+) -> FitRun:
+    """Trains `trainable` (a clone!) on `batch` for up to `steps` steps, taking the eval-mode
+    loss every `every` steps; stops early when `goal(loss, accuracy)` is true."""
+    cfg = trainable.loss_config()
+    _, targets = trainable.to_numpy(batch)
+    run = FitRun(lr=trainable.get_lr())
+    run.initial = trainable.loss(batch)
+    run.losses.append((0, run.initial))
+    run.accuracy = accuracy(trainable.forward(batch), targets, cfg)
+    for step in range(1, steps + 1):
+        if budget.expired():
+            run.cut = True
+            break
+        trainable.train_step(batch)
+        run.steps = step
+        if step % every == 0 or step == steps:
+            loss = trainable.loss(batch)
+            run.losses.append((step, loss))
+            if not math.isfinite(loss):
+                run.nonfinite = True
+                break
+            run.accuracy = accuracy(trainable.forward(batch), targets, cfg)
+            if goal is not None and goal(loss, run.accuracy):
+                run.achieved = True
+                break
+    return run

@@ -1,0 +1,139 @@
+"""`loss-at-init`: is the loss before training near what an untrained model should give?"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.checks.preflight.harness import (
+    ABSOLUTE_LOSSES,
+    SQUARED_LOSSES,
+    kept_random_state,
+    loss_family,
+    skipped,
+)
+from mlcheck.findings import Finding, Severity
+from mlcheck.trainable import LossConfig, Trainable
+
+if TYPE_CHECKING:
+    from mlcheck.preflight_context import PreflightContext
+
+
+@register
+class LossAtInit(Check):
+    """The loss before training is far above what an untrained model should give.
+
+    What it does:
+        Computes the loss (inference mode) on the first `batches` training batches and compares
+        its mean with the loss of an uninformed prediction: -log(1/C) = log(C) for softmax
+        cross-entropy over C classes, log(2) for binary cross-entropy, the mean squared target
+        for mean squared error, the mean absolute target for mean absolute error. It fires when
+        the mean is more than `ratio` times that, beyond `sigmas` standard errors of the
+        batch-to-batch noise. Other losses are not judged.
+
+    Why it matters:
+        An untrained network should be uncertain. A much higher starting loss means the
+        network starts confidently wrong (bad initialisation, unnormalised inputs, a final
+        layer scaled up) or the loss is not what you think (summed instead of averaged,
+        multiplied by a constant), which distorts the learning rate and wastes the first part
+        of training (Karpathy, "verify loss @ init"; TheDeepChecker).
+
+    How to fix:
+        Use a mean-reduced loss (`reduction="mean"`), remove stray loss multipliers, normalise
+        the inputs, and initialise the last layer small (and its bias to the class prior or
+        the target mean).
+
+    Args:
+        ratio: fire when the loss is more than this many times the expected value. Default 3:
+            far above it (a default-initialised MLP on digits starts at 2.38 against 2.30).
+        sigmas: standard errors of the batch-to-batch noise the excess must clear. Default 3.
+        batches: training batches to average. Default 4.
+
+    Example:
+        criterion = nn.CrossEntropyLoss(reduction="sum")  # grows with the batch size
+        loss = criterion(model(x), y)
+
+    Use instead:
+        criterion = nn.CrossEntropyLoss()  # the mean: log(10) = 2.3 at init for 10 classes
+        loss = criterion(model(x), y)
+    """
+
+    id = "loss-at-init"
+    family = "pre-flight"
+    severity = Severity.WARNING
+
+    def __init__(self, ratio: float = 3.0, sigmas: float = 3.0, batches: int = 4):
+        self.ratio, self.sigmas, self.batches = ratio, sigmas, batches
+        super().__init__()
+
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        t = ctx.trainable
+        with kept_random_state(t):
+            batches = t.batches("train", self.batches)
+            if not batches:
+                return [skipped(self, "there is no training data")]
+            cfg = t.loss_config()
+            expected, why = self._expected(t, cfg, batches)
+            if expected is None or expected <= 0:
+                return []
+            losses = np.array([t.loss(b) for b in batches], dtype=np.float64)
+        if not np.all(np.isfinite(losses)):
+            return [self.finding(
+                "The loss of the untrained model is already NaN or infinite.",
+                evidence={"losses": losses.tolist(), "expected": expected},
+                hint="Look for log(0) (probabilities fed to a log), division by zero or "
+                "non-finite inputs.",
+                severity=Severity.ERROR,
+                key="nonfinite",
+            )]
+        mean = float(losses.mean())
+        stderr = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
+        if mean - self.sigmas * stderr <= self.ratio * expected:
+            return []
+        x, _ = t.to_numpy(batches[0])
+        batch = len(x) if x is not None else None
+        evidence = {
+            "initial_loss": mean,
+            "expected": expected,
+            "ratio": mean / expected,
+            "expected_from": why,
+            "batches": len(losses),
+        }
+        hint = (
+            "Use a mean-reduced loss, remove loss multipliers, normalise inputs and initialise "
+            "the last layer small (its bias at the class prior or target mean)."
+        )
+        if batch and batch > 1 and abs(mean / expected / batch - 1) < 0.25:
+            hint = (
+                f"The loss is about batch size ({batch}) times the expected value: the loss is "
+                "likely summed over the batch (reduction='sum'); use reduction='mean'."
+            )
+        return [self.finding(
+            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
+            f"an untrained model should give ({why}).",
+            evidence=evidence,
+            hint=hint,
+        )]
+
+    @staticmethod
+    def _expected(t: Trainable, cfg: LossConfig, batches: list[Any]) -> tuple[float | None, str]:
+        family = loss_family(cfg)
+        if family == "multiclass":
+            units = cfg.output_units
+            if units is None or units < 2:
+                return None, ""
+            return math.log(units), f"log({units}) for {units} classes"
+        if family == "binary":
+            return math.log(2.0), "log(2) for binary outputs"
+        if cfg.loss in SQUARED_LOSSES | ABSOLUTE_LOSSES:
+            ys = [t.to_numpy(b)[1] for b in batches]
+            if any(y is None for y in ys):
+                return None, ""
+            y = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in ys])
+            if cfg.loss in SQUARED_LOSSES:
+                return float(np.mean(y**2)), "the mean squared target (predicting 0)"
+            return float(np.mean(np.abs(y))), "the mean absolute target (predicting 0)"
+        return None, ""

@@ -1,0 +1,185 @@
+"""`output-loss-mismatch`: does the output activation and width fit the loss and labels?"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from mlcheck.checks.base import Check, register
+from mlcheck.checks.preflight.harness import (
+    integral,
+    kept_random_state,
+    loss_family,
+    skipped,
+)
+from mlcheck.findings import Finding, Severity
+from mlcheck.trainable import LossConfig
+
+if TYPE_CHECKING:
+    from mlcheck.preflight_context import PreflightContext
+
+
+@register
+class OutputLossMismatch(Check):
+    """The model's output activation or width does not fit its loss and labels.
+
+    What it does:
+        Compares the last operation on the outputs, the output width and the labels of the first
+        `batches` training batches with the loss. ERROR: a one-unit softmax (always outputs 1),
+        integer labels outside [0, output units) for a multi-class loss, negative labels,
+        binary-loss (sigmoid) outputs with multi-class labels. WARNING: softmax or sigmoid
+        outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
+        Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
+        log-probabilities), unbounded outputs fed to a loss that expects probabilities.
+
+    Why it matters:
+        These combinations run without an error yet train badly or not at all: a softmax before
+        `CrossEntropyLoss` squashes the gradients and stalls learning; a one-unit softmax is a
+        constant; out-of-range labels crash on some devices and silently corrupt on others
+        (UMLAUT, DeepDiagnosis, AUTOTRAINER all list these).
+
+    How to fix:
+        Output raw logits for from-logits losses (drop the final softmax/sigmoid), give the last
+        layer as many units as classes, use sigmoid + binary loss for two classes with one unit,
+        `LogSoftmax` before `NLLLoss`, and check the label encoding.
+
+    Args:
+        batches: training batches whose labels are checked. Default 4.
+
+    Example:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1))
+        loss = nn.CrossEntropyLoss()(model(x), y)  # applies softmax a second time
+
+    Use instead:
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))  # logits
+        loss = nn.CrossEntropyLoss()(model(x), y)
+        probabilities = model(x).softmax(dim=1)  # for predictions only
+    """
+
+    id = "output-loss-mismatch"
+    family = "pre-flight"
+    severity = Severity.ERROR
+
+    def __init__(self, batches: int = 4):
+        self.batches = batches
+        super().__init__()
+
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        t = ctx.trainable
+        with kept_random_state(t):
+            batches = t.batches("train", self.batches)
+            if not batches:
+                return [skipped(self, "there is no training data")]
+            cfg = t.loss_config()
+            out = np.asarray(t.forward(batches[0]))
+            ys = [t.to_numpy(b)[1] for b in batches]
+        units = cfg.output_units or (int(out.shape[-1]) if out.ndim >= 2 else 1)
+        act = cfg.output_activation
+        family = loss_family(cfg)
+        loss = cfg.loss or "unknown"
+        findings: list[Finding] = []
+        evidence = {"loss": loss, "output_activation": act, "output_units": units}
+
+        if act == "softmax" and units == 1:
+            findings.append(self.finding(
+                "The model ends in a softmax over a single unit, which always outputs 1, so "
+                "nothing can be learned.",
+                evidence=evidence,
+                hint="For two classes use one unit with a sigmoid (or raw logits with a "
+                "from-logits binary loss), or one unit per class with softmax.",
+                key="one-unit-softmax",
+            ))
+        elif act in ("softmax", "sigmoid") and cfg.from_logits is True:
+            findings.append(self.finding(
+                f"The model's outputs already pass through a {act}, but the loss ({loss}) applies "
+                f"{'softmax' if family == 'multiclass' else 'sigmoid'} itself, so it is applied "
+                "twice and gradients shrink.",
+                evidence=evidence,
+                hint=f"Remove the final {act} from the model (keep it for inference only), or use "
+                "a loss that takes probabilities (Keras: from_logits=False).",
+                severity=Severity.WARNING,
+                key="activation-twice",
+            ))
+        if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)):
+            if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
+                findings.append(self.finding(
+                    "NLLLoss expects log-probabilities, but the model outputs "
+                    f"{'probabilities' if act == 'softmax' else 'non-negative scores'}.",
+                    evidence=evidence,
+                    hint="End the model in LogSoftmax (or use CrossEntropyLoss on raw logits).",
+                    severity=Severity.WARNING,
+                    key="nll-input",
+                ))
+            elif act != "log_softmax" and out.max() > 1e-6:
+                findings.append(self.finding(
+                    "NLLLoss expects log-probabilities, but the model outputs raw scores "
+                    "(some positive), so the loss is unbounded below.",
+                    evidence=evidence,
+                    hint="End the model in LogSoftmax, or use CrossEntropyLoss on the raw logits.",
+                    severity=Severity.WARNING,
+                    key="nll-input",
+                ))
+        if cfg.from_logits is False and cfg.loss != "nll" and family in ("multiclass", "binary"):
+            if out.size and np.all(np.isfinite(out)) and (out.min() < 0 or out.max() > 1):
+                findings.append(self.finding(
+                    f"The loss ({loss}) expects probabilities, but the model's outputs range "
+                    f"over [{out.min():.3g}, {out.max():.3g}].",
+                    evidence={**evidence, "output_min": float(out.min()),
+                              "output_max": float(out.max())},
+                    hint="End the model in softmax/sigmoid, or tell the loss it gets logits "
+                    "(Keras from_logits=True; torch CrossEntropyLoss/BCEWithLogitsLoss).",
+                    severity=Severity.WARNING,
+                    key="probabilities-expected",
+                ))
+        findings += self._labels(cfg, family, units, act, ys, evidence)
+        return findings
+
+    def _labels(
+        self,
+        cfg: LossConfig,
+        family: str | None,
+        units: int,
+        act: str | None,
+        ys: list[np.ndarray | None],
+        evidence: dict[str, Any],
+    ) -> list[Finding]:
+        if family == "regression" or cfg.task == "regression" or any(y is None for y in ys):
+            return []
+        y = np.concatenate([np.asarray(v).reshape(len(v), -1) for v in ys])
+        if y.shape[1] != 1 or not integral(y):
+            return []  # one-hot / soft labels / multi-label targets: nothing to range-check
+        y = y[:, 0]
+        lo, hi = int(y.min()), int(y.max())
+        ev = {**evidence, "label_min": lo, "label_max": hi}
+        multiclass = family == "multiclass" or (family is None and units >= 2 and act in (
+            "softmax", "log_softmax"))
+        binary = family == "binary" or (family is None and units == 1 and act == "sigmoid")
+        if multiclass:
+            if lo < 0:
+                return [self.finding(
+                    f"The labels include {lo}, but class labels must lie in [0, {units}).",
+                    evidence=ev,
+                    hint="Encode classes as 0..C-1 (e.g. with sklearn's LabelEncoder); for "
+                    "ignored positions use the loss's ignore_index.",
+                    key="labels-range",
+                )]
+            if hi >= units:
+                return [self.finding(
+                    f"The labels go up to {hi}, but the model has only {units} output units, "
+                    f"so labels {units}..{hi} have no output.",
+                    evidence=ev,
+                    hint=f"Give the last layer {hi + 1} units (one per class), or re-encode "
+                    "the labels as 0..C-1.",
+                    key="labels-range",
+                )]
+        elif binary and (lo < 0 or hi > 1):
+            return [self.finding(
+                f"The model has {units} sigmoid-style output unit(s) with a binary loss, but the "
+                f"labels range over {lo}..{hi}: multi-class labels need one unit per class.",
+                evidence=ev,
+                hint=f"Use {hi + 1} output units with a multi-class loss (CrossEntropyLoss / "
+                "sparse_categorical_crossentropy), or binarise the labels.",
+                key="labels-range",
+            )]
+        return []

@@ -1,0 +1,184 @@
+"""`overfit-batch`: can the model memorise one small batch? Its runs on real inputs also serve
+`input-independence` (`OverfitBatch.runs`, shared through `ctx.memo`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.preflight.harness import (
+    SMALL_BATCH,
+    fit_batch,
+    FitRun,
+    inconclusive,
+    kept_random_state,
+    skipped,
+    small_batch,
+)
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.preflight_context import PreflightContext
+
+
+@register
+class OverfitBatch(Check):
+    """The model cannot drive the loss near zero on one small batch.
+
+    What it does:
+        Trains a copy of the model, with its own optimizer and learning rate, on the first
+        `batch_size` samples of the training data for up to `steps` steps (stopping as soon as
+        it succeeds). It succeeds when the loss falls below `rel_tol` of its starting value (or
+        below `abs_tol`), or, for classification, when every sample of the batch is classified
+        right and the loss has at least halved. A learning rate is not a wiring bug, so when
+        the configured rate has not succeeded after a third of the steps, a fresh copy tries
+        again at 10x that rate for the full `steps` (at 1/10 when the loss blew up, rose or
+        jumped). It fires when both tries stall short of success; when the loss is still
+        falling at the end the result is only "inconclusive" (INFO).
+
+    Why it matters:
+        Any network with enough capacity can memorise 16 samples. If it cannot, something is
+        wired wrong (a detached layer, a loss on the wrong tensors, inputs that never reach the
+        output, a frozen model) and a full training run will waste its compute (Karpathy, "A
+        Recipe for Training Neural Networks": overfit one batch; TheDeepChecker).
+
+    How to fix:
+        Look for `.detach()`/`torch.no_grad()` in forward, outputs and targets mixed up in the
+        loss, parameters left out of the optimizer, or an activation that squashes the output
+        (softmax before a loss that applies it again). Then try a larger learning rate.
+
+    Args:
+        batch_size: samples to overfit. Default 16 (TheDeepChecker).
+        steps: most optimizer steps of the second try (the first gets a third of them).
+            Default None: the pre-flight budget's steps (`Budget.steps`, 100 unless
+            `--budget-steps` says otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16
+            digits with a small MLP in under 60 steps (see the tests).
+        rel_tol: success when the loss is below this fraction of the initial loss. Default 0.05:
+            "near zero" relative to the start, which a memorised batch reaches easily.
+        abs_tol: success when the loss is below this. Default 1e-3.
+        every: steps between evaluations of the loss. Default 10.
+
+    Example:
+        # prices run into the thousands, but a sigmoid output stops at 1
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+        loss = nn.MSELoss()(model(x), price)
+
+    Use instead:
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+        loss = nn.MSELoss()(model(x), price / price_scale)  # or no scaling: any range fits
+    """
+
+    id = "overfit-batch"
+    family = "pre-flight"
+    severity = Severity.ERROR
+    #: the callbacks also run it at train start, on a copy of the model and the first batch
+    consumes = frozenset({Signal.TRAIN_START})
+
+    def __init__(
+        self,
+        batch_size: int = SMALL_BATCH,
+        steps: int | None = None,
+        rel_tol: float = 0.05,
+        abs_tol: float = 1e-3,
+        every: int = 10,
+    ):
+        self.batch_size, self.steps, self.rel_tol = batch_size, steps, rel_tol
+        self.abs_tol, self.every = abs_tol, every
+        super().__init__()
+
+    def goal(self, initial: float) -> Callable[[float, float | None], bool]:
+        def reached(loss: float, acc: float | None) -> bool:
+            if loss <= self.abs_tol or (initial > 0 and loss <= self.rel_tol * initial):
+                return True
+            return acc is not None and acc >= 1.0 and initial > 0 and loss <= 0.5 * initial
+
+        return reached
+
+    def runs(self, ctx: PreflightContext) -> list[FitRun]:
+        """The tries (one or two) at fitting one batch; shared through `ctx.memo` with
+        `input-independence`. Empty when there is no training data."""
+        steps = self.steps or ctx.budget.steps
+        key = f"overfit-batch:{self.batch_size}:{steps}:{self.rel_tol}:{self.abs_tol}:{self.every}"
+
+        def attempt(batch: Any, lr: float | None, steps: int) -> FitRun:
+            clone = ctx.trainable.clone()
+            if lr is not None:
+                clone.set_lr(lr)
+            initial = clone.loss(batch)
+            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+
+        def slow(run: FitRun) -> bool:
+            """Fell steadily (never up by >1% between checkpoints) or barely moved: a larger
+            rate may do. A run that blew up, rose or jumped around gets a smaller rate."""
+            values = [v for _, v in run.losses]
+            steady = all(b <= a + 0.01 * abs(a) for a, b in zip(values, values[1:]))
+            return not run.nonfinite and (steady or run.best > 0.95 * run.initial)
+
+        def compute() -> list[FitRun]:
+            batch = small_batch(ctx.trainable, self.batch_size)
+            if batch is None:
+                return []
+            known_lr = ctx.trainable.get_lr()
+            first_steps = steps if not known_lr else max(steps // 3, min(self.every, steps))
+            first = attempt(batch, None, first_steps)
+            if first.achieved or first.cut or not known_lr or known_lr <= 0:
+                return [first]
+            lr = known_lr * 10 if slow(first) else known_lr / 10
+            return [first, attempt(batch, lr, steps)]
+
+        with kept_random_state(ctx.trainable):
+            return ctx.memo(key, compute)
+
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        runs = self.runs(ctx)
+        if not runs:
+            return [skipped(self, "there is no training data")]
+        run = runs[-1]
+        evidence: dict[str, Any] = {
+            "samples": self.batch_size,
+            "steps": run.steps,
+            "initial_loss": run.initial,
+            "final_loss": run.final,
+            "best_loss": run.best,
+        }
+        if run.accuracy is not None:
+            evidence["train_accuracy"] = run.accuracy
+        if len(runs) > 1:
+            evidence["lrs_tried"] = [r.lr for r in runs]
+            evidence["final_loss_per_lr"] = [r.final for r in runs]
+        if any(r.achieved for r in runs):
+            return []
+        if all(r.nonfinite for r in runs):
+            return [self.finding(
+                f"Training on one batch of {self.batch_size} samples made the loss non-finite "
+                f"after {run.steps} steps.",
+                evidence=evidence,
+                hint="The learning rate is likely far too high or the loss is numerically "
+                "unstable (log of 0, softmax then log); lower the learning rate and use "
+                "from-logits losses.",
+                key="nonfinite",
+            )]
+        if run.cut:
+            return [inconclusive(self, "Overfitting one batch", evidence)]
+        if any(r.still_falling() for r in runs):
+            return [self.finding(
+                f"The loss on one batch of {self.batch_size} samples was still falling after "
+                f"{run.steps} steps, so whether the model can fit it is inconclusive.",
+                evidence=evidence,
+                hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
+                f"steps (--budget-steps {run.steps * 4}) or raise the learning rate to be sure.",
+                severity=Severity.INFO,
+                key="inconclusive",
+            )]
+        tried = ""
+        if len(runs) > 1:
+            tried = " (learning rates tried: " + ", ".join(f"{r.lr:.3g}" for r in runs) + ")"
+        return [self.finding(
+            f"The model cannot fit a single batch of {self.batch_size} samples: after "
+            f"{run.steps} steps the loss only went from {run.initial:.4g} to {run.final:.4g}"
+            f"{tried}.",
+            evidence=evidence,
+            hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
+            "or frozen layers, parameters missing from the optimizer, outputs that ignore the "
+            "input, a squashing activation before the loss, or a learning rate far off.",
+        )]
