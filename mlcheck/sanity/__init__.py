@@ -43,7 +43,7 @@ def sanity(
 
     Raises:
         mlcheck.errors.BadInput: the target cannot be found or built, or the model fails
-            on its first batch (`mlcheck.sanity.discovery.UserCodeError`, with the user's
+            on its first batch (`mlcheck.sanity.usercode.UserCodeError`, with the user's
             traceback in `.user_traceback`).
 
     Example:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     from mlcheck.cli import _split_ids, selected_checks
     from mlcheck.report import exit_status, json_report
     from mlcheck.sanity import Budget, sanity
-    from mlcheck.sanity.discovery import UserCodeError
+    from mlcheck.sanity.usercode import UserCodeError
 
     checks, fail_on = selected_checks(args)
     budget = Budget()
