@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from mlcheck.cli_options import selected_checks
 from mlcheck.errors import BadInput
 
 
@@ -39,7 +40,6 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     from mlcheck.analyze import analyze
-    from mlcheck.cli import selected_checks
     from mlcheck.report import exit_status, json_report, render_findings
 
     checks, fail_on = selected_checks(args)
