@@ -22,6 +22,7 @@ def test_analyze_and_sanity_are_callable_packages(first, tmp_path):
         "epoch,loss\n" + "".join(f"{e},{1.0 / (e + 1):.4f}\n" for e in range(10)), encoding="utf-8")
     code = textwrap.dedent(f"""
         import sys, types
+        import mlcheck.errors
         {first}
         import mlcheck
         import mlcheck.analyze as analyze_package, mlcheck.sanity as sanity_package
@@ -33,7 +34,7 @@ def test_analyze_and_sanity_are_callable_packages(first, tmp_path):
         assert [r.name for r in called.runs] == [r.name for r in ran.runs] == ["training.csv"]
         try:
             mlcheck.sanity(42)
-        except mlcheck.sanity.discovery.BadInput as exc:
+        except mlcheck.errors.BadInput as exc:
             assert "cannot check a int" in str(exc)
         else:
             raise AssertionError("mlcheck.sanity(42) did not raise")
