@@ -2,12 +2,15 @@
 
     from mlcheck import Monitor, Finding, Severity
     from mlcheck.integrations.lightning import MLCheckCallback   # or .keras
+    mlcheck.sanity("model.py")        # pre-flight checks; same as mlcheck.sanity.run(...)
+    mlcheck.analyze("lightning_logs") # existing logs; same as mlcheck.analyze.run(...)
 
 `import mlcheck` imports numpy only: no torch, keras, lightning, rich or tensorflow.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -32,15 +35,18 @@ __all__ = [
 ]
 
 
-def analyze(path: Any, **kwargs: Any) -> Any:
-    """Diagnoses existing logs; see `mlcheck.analyze.analyze`."""
-    from mlcheck.analyze import analyze as _analyze
+# `mlcheck.analyze` and `mlcheck.sanity` are packages, imported on first use so that
+# `import mlcheck` stays light. Both are callable: `mlcheck.analyze(path)` is
+# `mlcheck.analyze.run(path)`, `mlcheck.sanity(target)` is `mlcheck.sanity.run(target)`
+# (see mlcheck/callable_package.py).
+_LAZY_PACKAGES = ("analyze", "sanity")
 
-    return _analyze(path, **kwargs)
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_PACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def sanity(target: Any, **kwargs: Any) -> Any:
-    """Runs the pre-flight checks; see `mlcheck.sanity.sanity`."""
-    from mlcheck.sanity import sanity as _sanity
-
-    return _sanity(target, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_PACKAGES))

@@ -1,6 +1,10 @@
 """The `mlcheck` command: `sanity`, `analyze`, `checks`, `explain`.
 
 Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input.
+
+Imports go one way: this module imports the commands (`mlcheck.sanity.command`,
+`mlcheck.analyze.command`); they take their shared options from `mlcheck.cli_options` and never
+import this module.
 """
 
 from __future__ import annotations
@@ -10,40 +14,10 @@ import sys
 from typing import Sequence
 
 from mlcheck import __version__
+from mlcheck.analyze import command as analyze_command
+from mlcheck.cli_options import add_common
 from mlcheck.errors import BadInput
-
-
-def _split_ids(values: Sequence[str] | None) -> list[str]:
-    out: list[str] = []
-    for value in values or ():
-        out += [v.strip() for v in value.split(",") if v.strip()]
-    return out
-
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `sanity` and `analyze`."""
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument(
-        "--fail-on", choices=["info", "warning", "error"], default=None,
-        help="exit 1 when a finding is at or above this severity (default: error, or fail-on in [tool.mlcheck])",
-    )
-    parser.add_argument("--select", action="append", metavar="IDS", help="run only these check ids (comma-separated)")
-    parser.add_argument("--suppress", action="append", metavar="IDS", help="silence these check ids (comma-separated)")
-    parser.add_argument("--config", metavar="PYPROJECT", help="pyproject.toml with a [tool.mlcheck] table (default: nearest)")
-
-
-def selected_checks(args: argparse.Namespace):
-    """(checks, fail_on) from --select/--suppress/--fail-on and [tool.mlcheck]."""
-    from pathlib import Path
-
-    from mlcheck.config import ConfigError, build_checks, load_config
-
-    try:
-        config = load_config(Path(args.config) if args.config else None)
-        checks = build_checks(_split_ids(args.select), _split_ids(args.suppress), config)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
-    return checks, args.fail_on or config.fail_on or "error"
+from mlcheck.sanity import command as sanity_command
 
 
 def _cmd_checks(args: argparse.Namespace, console) -> int:
@@ -86,9 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    from mlcheck.analyze import command as analyze_command
-    from mlcheck.sanity import command as sanity_command
 
     p = sub.add_parser("sanity", help="pre-flight checks of a model.py before a long job")
     add_common(p)

@@ -1,7 +1,7 @@
 """`mlcheck analyze`: the same checks over logs that already exist.
 
     >>> import mlcheck
-    >>> result = mlcheck.analyze("lightning_logs/")           # doctest: +SKIP
+    >>> result = mlcheck.analyze.run("lightning_logs/")       # doctest: +SKIP
     >>> for run, finding in result.findings:                   # doctest: +SKIP
     ...     print(run, finding.format())
 
@@ -9,6 +9,9 @@ PATH is a TensorBoard log directory (any depth of runs; Keras' `train/` and `val
 sub-runs are merged into one run), a single event file, a Keras `CSVLogger` file or a Lightning
 `CSVLogger` `metrics.csv` (a directory's `*.csv` files are read too). Which tag is which curve
 is decided by `mlcheck.analyze.tags` (documented in docs/analyze.md, extendable).
+
+`mlcheck.analyze(path)` is the same call as `mlcheck.analyze.run(path)`: the package is callable
+(see `mlcheck.callable_package`), and `mlcheck.analyze.analyze` is another name for `run`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -25,13 +27,14 @@ from mlcheck.analyze.csvlogs import CSVLogError, read_csv_log, read_header
 from mlcheck.analyze.events import EventFileError, EventRun, find_event_runs, is_event_file, read_event_files
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.tags import ROLES, parse_role, register_tag
+from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
 from mlcheck.findings import Finding
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AnalyzeResult", "RunResult", "ROLES", "analyze", "register_tag"]
+__all__ = ["AnalyzeResult", "RunResult", "ROLES", "analyze", "register_tag", "run"]
 
 
 @dataclass
@@ -87,7 +90,7 @@ class AnalyzeResult:
         }
 
 
-def analyze(
+def run(
     path: str | os.PathLike[str],
     checks: Sequence[Check] | None = None,
     select: Iterable[str] | None = None,
@@ -252,12 +255,8 @@ def _read(source: Any, root: Path, advance: Callable[[int], None]) -> RunLog:
     return RunLog(name, path, fmt, scalars, columns)
 
 
-class _CallableModule(types.ModuleType):
-    """Importing this package makes `mlcheck.analyze` the package instead of the function
-    `mlcheck/__init__.py` defines; calling the package keeps `mlcheck.analyze(path)` working."""
+# The name this function had first: `from mlcheck.analyze import analyze` keeps working.
+analyze = run
 
-    def __call__(self, *args: Any, **kwargs: Any) -> AnalyzeResult:
-        return analyze(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `mlcheck.analyze(path)` calls `run`; see mlcheck/callable_package.py for why.
+sys.modules[__name__].__class__ = CallablePackage

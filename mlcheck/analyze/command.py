@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from mlcheck.cli_options import selected_checks
 from mlcheck.errors import BadInput
 
 
@@ -38,8 +39,7 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    from mlcheck.analyze import analyze
-    from mlcheck.cli import selected_checks
+    from mlcheck.analyze import run as analyze_logs
     from mlcheck.report import exit_status, json_report, render_findings
 
     checks, fail_on = selected_checks(args)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     err = _stderr_console()
     with _Progress(err) as progress:
         try:
-            result = analyze(args.path, checks=checks, mapping=mapping, progress=progress.update)
+            result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
         except ValueError as exc:
             raise BadInput(str(exc)) from None
     for where, reason in result.unreadable:

@@ -1,20 +1,24 @@
 """`mlcheck sanity`: pre-flight checks over the `Trainable` interface, in seconds, before a
-long job. See `sanity()`, and `docs/sanity.md`."""
+long job. See `run()`, and `docs/sanity.md`.
+
+`mlcheck.sanity(target)` is the same call as `mlcheck.sanity.run(target)`: the package is
+callable (see `mlcheck.callable_package`), and `mlcheck.sanity.sanity` is another name for `run`.
+"""
 
 from __future__ import annotations
 
 import sys
-import types
 from typing import Any, Iterable, Sequence
 
+from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.sanity.runner import CheckRun, Progress, SanityResult
 
-__all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "sanity"]
+__all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "run", "sanity"]
 
 
-def sanity(
+def run(
     target: Any,
     *,
     checks: Sequence[Check] | None = None,
@@ -43,11 +47,11 @@ def sanity(
 
     Raises:
         mlcheck.errors.BadInput: the target cannot be found or built, or the model fails
-            on its first batch (`mlcheck.sanity.discovery.UserCodeError`, with the user's
+            on its first batch (`mlcheck.sanity.usercode.UserCodeError`, with the user's
             traceback in `.user_traceback`).
 
     Example:
-        >>> result = mlcheck.sanity("model.py")                       # doctest: +SKIP
+        >>> result = mlcheck.sanity.run("model.py")                   # doctest: +SKIP
         >>> [f.check for f in result.findings]                        # doctest: +SKIP
         []
     """
@@ -72,12 +76,8 @@ def sanity(
     return result
 
 
-class _CallableModule(types.ModuleType):
-    """Importing `mlcheck.sanity.<anything>` makes the attribute `mlcheck.sanity` this module
-    instead of the function `mlcheck.sanity()`; calling the module keeps that call working."""
+# The name this function had first: `from mlcheck.sanity import sanity` keeps working.
+sanity = run
 
-    def __call__(self, *args: Any, **kwargs: Any) -> SanityResult:
-        return sanity(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `mlcheck.sanity(target)` calls `run`; see mlcheck/callable_package.py for why.
+sys.modules[__name__].__class__ = CallablePackage

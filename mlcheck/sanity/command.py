@@ -13,6 +13,7 @@ import sys
 import warnings
 from typing import Any, Iterator
 
+from mlcheck.cli_options import selected_checks, split_ids
 from mlcheck.errors import BadInput
 
 # Loggers of frameworks that chat on stderr while mlcheck builds trainers and clones.
@@ -38,10 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Any) -> int:
     from rich.console import Console
 
-    from mlcheck.cli import _split_ids, selected_checks
     from mlcheck.report import exit_status, json_report
-    from mlcheck.sanity import Budget, sanity
-    from mlcheck.sanity.discovery import UserCodeError
+    from mlcheck.sanity import Budget
+    from mlcheck.sanity import run as run_checks
+    from mlcheck.sanity.usercode import UserCodeError
 
     checks, fail_on = selected_checks(args)
     budget = Budget()
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
         # stdout carries only mlcheck's table or JSON: whatever model.py and the frameworks
         # print goes to stderr.
         with _quiet_frameworks(), contextlib.redirect_stdout(sys.stderr), _progress(err) as progress:
-            result = sanity(args.path, checks=checks, select=_split_ids(args.select) or None,
-                            budget=budget, progress=progress)
+            result = run_checks(args.path, checks=checks, select=split_ids(args.select) or None,
+                                budget=budget, progress=progress)
     except UserCodeError as exc:
         _print_user_error(err, exc)
         return 2

@@ -8,7 +8,7 @@ import pytest
 
 from mlcheck.errors import BadInput
 from mlcheck.sanity import sanity
-from mlcheck.sanity.discovery import UserCodeError
+from mlcheck.sanity.usercode import UserCodeError
 
 
 def cli(*args, timeout=240):

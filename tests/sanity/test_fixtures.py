@@ -13,7 +13,7 @@ import pytest
 
 from mlcheck import Severity
 from mlcheck.sanity import Budget, sanity
-from mlcheck.sanity.discovery import import_model_file
+from mlcheck.sanity.import_guard import import_model_file
 
 # fixture -> (check id, the severity it must reach at least)
 BUGGY = {

@@ -1,0 +1,198 @@
+"""Importing the user's model.py safely: as a module (not `__main__`), timed, and with
+training at import stopped, the error saying to put training under
+`if __name__ == "__main__":`."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import linecache
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from mlcheck.errors import BadInput
+from mlcheck.sanity.usercode import UserCodeError, one_line, user_traceback
+
+#: Importing model.py slower than this earns a note (it may be loading data or training).
+SLOW_IMPORT_SECONDS = 30.0  # a digits/MNIST model.py imports in ~5-10 s, frameworks included
+
+
+class TrainingAtImport(BaseException):
+    """Raised inside model.py when it starts training while mlcheck imports it. A
+    BaseException so that a user's `except Exception` around `fit` does not swallow it."""
+
+
+
+def import_model_file(path: Path) -> tuple[ModuleType, float]:
+    """Imports model.py as a module (not as `__main__`), guarding against training at import.
+
+    Returns the module and the seconds the import took."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory; give the Python file that builds the model")
+    if path.suffix != ".py":
+        raise BadInput(f"{path} is not a Python file (.py)")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read {path}: {exc}") from None
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        raise UserCodeError(
+            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}", detail
+        ) from None
+
+    resolved = path.resolve()
+    name = _module_name(resolved)
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always have one
+        raise BadInput(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(resolved.parent)
+    if folder not in sys.path:  # so model.py can import its neighbours, as `python model.py` can
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    linecache.checkcache(str(resolved))
+    started = time.perf_counter()
+    guard = _FitGuard()
+    try:
+        with guard:
+            spec.loader.exec_module(module)
+    except TrainingAtImport as exc:
+        sys.modules.pop(name, None)
+        raise UserCodeError(
+            f"{path} started training while being imported ({exc}). mlcheck imports {path.name} "
+            'to find the model, so put training under `if __name__ == "__main__":`.',
+            user_traceback(exc, (folder,), raising_frame=False),
+        ) from None
+    except BaseException as exc:  # the user's code: anything, SystemExit included
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise UserCodeError(
+            f"importing {path} raised {type(exc).__name__}: {one_line(exc)}",
+            user_traceback(exc, (folder,)),
+        ) from None
+    seconds = time.perf_counter() - started
+    if guard.fit_called:  # the user caught our exception; training would have started
+        raise UserCodeError(
+            f"{path} started training while being imported ({guard.fit_called}). Put training "
+            'under `if __name__ == "__main__":`.'
+        )
+    return module, seconds
+
+
+def slow_import_note(display: str, seconds: float) -> str | None:
+    """The advice for an import of model.py that took long, or None when it was quick."""
+    if seconds <= SLOW_IMPORT_SECONDS:
+        return None
+    return (
+        f"importing {display} took {seconds:.0f} s; mlcheck imports it to find the model, so "
+        'loading large data or training belongs under `if __name__ == "__main__":`.'
+    )
+
+
+def _module_name(path: Path) -> str:
+    stem = path.stem if path.stem.isidentifier() else "model"
+    existing = sys.modules.get(stem)
+    if existing is None or getattr(existing, "__file__", None) == str(path):
+        return stem
+    return f"mlcheck_user_{stem}_{abs(hash(str(path))):x}"
+
+
+class _FitGuard:
+    """Makes `Trainer.fit`, Keras `Model.fit` and torch optimizer steps raise
+    `TrainingAtImport` while model.py is imported. Framework modules not imported yet are
+    patched when model.py imports them (an import hook), so mlcheck imports no framework itself."""
+
+    def __init__(self) -> None:
+        self.fit_called = ""
+        self._undo: list[Callable[[], None]] = []
+        self._patches: dict[str, Callable[[ModuleType], None]] = {
+            "lightning.pytorch.trainer.trainer": lambda m: self._patch_method(m.Trainer, "fit", "Trainer.fit()"),
+            "pytorch_lightning.trainer.trainer": lambda m: self._patch_method(m.Trainer, "fit", "Trainer.fit()"),
+            "keras.src.models.model": lambda m: self._patch_method(m.Model, "fit", "model.fit()"),
+            "torch.optim.optimizer": self._patch_optimizer,
+        }
+        self._finder = _PatchOnImport(self._patches)
+
+    def __enter__(self) -> _FitGuard:
+        for name, patch in self._patches.items():
+            if name in sys.modules:
+                patch(sys.modules[name])
+        sys.meta_path.insert(0, self._finder)
+        self._undo.append(lambda: sys.meta_path.remove(self._finder))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for undo in reversed(self._undo):
+            with contextlib.suppress(Exception):
+                undo()
+        self._undo.clear()
+
+    def _stop(self, what: str) -> None:
+        self.fit_called = self.fit_called or f"it called {what}"
+        raise TrainingAtImport(f"it called {what}")
+
+    def _patch_method(self, cls: type, attr: str, what: str) -> None:
+        missing = object()
+        original = cls.__dict__.get(attr, missing)
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            self._stop(what)
+
+        setattr(cls, attr, refuse)
+
+        def undo() -> None:
+            if original is missing:
+                delattr(cls, attr)
+            else:
+                setattr(cls, attr, original)
+
+        self._undo.append(undo)
+
+    def _patch_optimizer(self, module: ModuleType) -> None:
+        register = getattr(module, "register_optimizer_step_pre_hook", None)
+        if register is None:  # pragma: no cover - torch < 2.0
+            return
+        handle = register(lambda *a, **k: self._stop("optimizer.step()"))
+        self._undo.append(handle.remove)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Runs a patch right after one of the named modules is first executed."""
+
+    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.patches = patches
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        patch = self.patches.get(name)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module: ModuleType) -> None:
+            exec_module(module)
+            patch(module)
+
+        loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        return spec
