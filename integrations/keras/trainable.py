@@ -311,6 +311,10 @@ class KerasTrainable(Trainable):
     def loss_config(self) -> LossConfig:
         return loss_config(self.model)
 
+    def input_kind(self) -> str | None:
+        """What the first layer does with the inputs (`first_layer_kind`)."""
+        return first_layer_kind(self.model)
+
     def get_lr(self) -> float | None:
         return current_lr(self.model.optimizer)
 
