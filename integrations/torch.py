@@ -303,9 +303,10 @@ class _TorchBase(Trainable):
             return None
         found = self.batches("train", 1)
         x = _split_batch(found[0])[0] if found else None
-        if not isinstance(x, torch.Tensor) or x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            return None
-        return kind
+        integer = isinstance(x, torch.Tensor) and not (
+            x.is_floating_point() or x.is_complex() or x.dtype == torch.bool
+        )
+        return kind if integer else None
 
     def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
         template = self._template if self._template is not None else self._first_batch()

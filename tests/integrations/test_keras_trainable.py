@@ -340,7 +340,8 @@ def _bag_model() -> keras.Model:
 
 def test_embedding_bag_and_embedding_subclasses_take_ids():
     assert first_layer_kind(_bag_model()) == "embedding_ids"
-    reversible = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.ReversibleEmbedding(50, 4)])
+    reversible = keras.Sequential([keras.Input((5,), dtype="int32"),
+                                   keras.layers.ReversibleEmbedding(50, 4)])
     assert first_layer_kind(reversible) == "embedding_ids"
     assert KerasTrainable(_bag_model(), train_data=(X, Y)).input_kind() == "embedding_ids"
 
@@ -348,7 +349,8 @@ def test_embedding_bag_and_embedding_subclasses_take_ids():
 def test_float_token_ids_into_an_embedding_bag_are_not_unnormalized():
     ids = np.random.default_rng(0).integers(0, 1000, (256, 6)).astype(np.float32)  # Keras casts them
     labels = np.random.default_rng(1).integers(0, 3, 256)
-    result = mlcheck.sanity({"model": _bag_model(), "train_data": (ids, labels)}, select=["unnormalized-input"])
+    result = mlcheck.sanity({"model": _bag_model(), "train_data": (ids, labels)},
+                            select=["unnormalized-input"])
     assert not result.findings, [f.format() for f in result.findings]
 
 
