@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mlcheck import task as task_facts
 from mlcheck.trainable import LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
@@ -62,8 +63,6 @@ _LOSS_FUNCTIONS: dict[Callable[..., Any], tuple[str, bool | None]] = {
     F.smooth_l1_loss: ("smooth_l1", None),
 }
 _FROM_LOGITS = {name: logits for _, name, logits in _LOSS_CLASSES}
-_CLASSIFICATION = {"cross_entropy", "nll", "bce", "bce_with_logits", "multilabel_soft_margin"}
-_REGRESSION = {"mse", "mae", "huber", "smooth_l1"}
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -295,6 +294,20 @@ class _TorchBase(Trainable):
             y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else None,
         )
 
+    def input_kind(self) -> str | None:
+        """"embedding_ids" when the module holds an embedding (Embedding, EmbeddingBag or a
+        subclass) and the training inputs are integer tensors, else None: torch embeddings take
+        integer ids only, so float inputs are never their ids (`mlcheck.task`)."""
+        kind = task_facts.input_kind_of_model((type(m) for m in self.module.modules()), ordered=False)
+        if kind is None:
+            return None
+        found = self.batches("train", 1)
+        x = _split_batch(found[0])[0] if found else None
+        integer = isinstance(x, torch.Tensor) and not (
+            x.is_floating_point() or x.is_complex() or x.dtype == torch.bool
+        )
+        return kind if integer else None
+
     def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
         template = self._template if self._template is not None else self._first_batch()
         x0, y0, rebuild = _split_batch(template)
@@ -446,13 +459,9 @@ class _TorchBase(Trainable):
         if name is None and isinstance(y, torch.Tensor):
             name = self._fingerprint(batch, out, y, activation)
             from_logits = _FROM_LOGITS.get(name) if name else None
-        task = (
-            "classification" if name in _CLASSIFICATION
-            else "regression" if name in _REGRESSION else None
-        )
         return LossConfig(
             loss=name, from_logits=from_logits, output_activation=activation,
-            output_units=units, task=task,
+            output_units=units, task=task_facts.from_loss(name, units).task,
         )
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:

@@ -1,6 +1,7 @@
 """Metric names: which are losses, which direction is better, which split they belong to.
 
 Inferred from names, always overridable: `RunInfo.higher_is_better` and `register_metric`.
+`mlcheck.task` re-exports both beside the other facts about a run's task (one place to look).
 """
 
 from __future__ import annotations

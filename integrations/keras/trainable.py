@@ -12,37 +12,11 @@ from typing import Any, Iterable, Sequence
 import keras
 import numpy as np
 
+from mlcheck import task as task_facts
 from mlcheck.integrations.keras import backend
 from mlcheck.trainable import LossConfig, Trainable
 
-# Keras loss names (functions, strings and classes, snake-cased) -> LossConfig.loss and task.
-_LOSS_NAMES = {
-    "sparse_categorical_crossentropy": ("sparse_categorical_crossentropy", "classification"),
-    "categorical_crossentropy": ("categorical_crossentropy", "classification"),
-    "binary_crossentropy": ("binary_crossentropy", "classification"),
-    "binary_focal_crossentropy": ("binary_focal_crossentropy", "classification"),
-    "categorical_focal_crossentropy": ("categorical_focal_crossentropy", "classification"),
-    "sparse_categorical_focal_crossentropy": ("sparse_categorical_focal_crossentropy", "classification"),
-    "hinge": ("hinge", "classification"),
-    "squared_hinge": ("squared_hinge", "classification"),
-    "categorical_hinge": ("categorical_hinge", "classification"),
-    "kl_divergence": ("kl_divergence", None),
-    "poisson": ("poisson", "regression"),
-    "mean_squared_error": ("mse", "regression"),
-    "mse": ("mse", "regression"),
-    "mean_absolute_error": ("mae", "regression"),
-    "mae": ("mae", "regression"),
-    "mean_absolute_percentage_error": ("mape", "regression"),
-    "mean_squared_logarithmic_error": ("msle", "regression"),
-    "huber": ("huber", "regression"),
-    "log_cosh": ("log_cosh", "regression"),
-}
 _SOFTMAX_LAYERS = {"Softmax": "softmax"}
-_FIRST_LAYER_KINDS = {
-    "Embedding": "embedding_ids",
-    "Rescaling": "rescaled",
-    "Normalization": "rescaled",
-}
 
 
 def _snake(name: str) -> str:
@@ -68,19 +42,18 @@ def loss_config(model: Any) -> LossConfig:
         name = _snake(type(loss).__name__)
         if "from_logits" in config:
             from_logits = bool(config["from_logits"])
-        elif name in _LOSS_NAMES:
+        elif task_facts.is_known_loss(name):
             from_logits = False
     elif callable(loss):
         name = getattr(loss, "__name__", None)
-        from_logits = False if name in _LOSS_NAMES else None
-    canonical, task = _LOSS_NAMES.get(name or "", (name, None))
+        from_logits = False if task_facts.is_known_loss(name) else None
     units = _output_units(model)
     return LossConfig(
-        loss=canonical,
+        loss=task_facts.canonical_loss(name),
         from_logits=from_logits,
         output_activation=_output_activation(model),
         output_units=units,
-        task=task,
+        task=task_facts.from_loss(name, units).task,
     )
 
 
@@ -111,29 +84,21 @@ def _output_activation(model: Any) -> str | None:
 
 
 def first_layer_kind(model: Any) -> str | None:
-    """"embedding_ids" when the inputs go straight into an Embedding layer, "rescaled" when
-    into a Rescaling or Normalization layer, else None."""
-    for layer in getattr(model, "layers", []) or []:
-        kind = type(layer).__name__
-        if kind == "InputLayer":
-            continue
-        return _FIRST_LAYER_KINDS.get(kind)
-    return None
+    """"embedding_ids" when the inputs go straight into an embedding layer (Embedding,
+    EmbeddingBag or a subclass), "rescaled" when into a Rescaling or Normalization layer, else
+    None (`mlcheck.task.input_kind_of_model`)."""
+    layers = getattr(model, "layers", []) or []
+    return task_facts.input_kind_of_model((type(layer) for layer in layers), ordered=True)
 
 
 def run_info_facts(model: Any) -> dict[str, Any]:
     """task, num_classes and has_scheduler as far as the compiled model tells."""
     config = loss_config(model)
-    num_classes = None
-    if config.task == "classification":
-        if config.loss in ("binary_crossentropy", "binary_focal_crossentropy"):
-            num_classes = 2
-        elif config.output_units and config.output_units > 1:
-            num_classes = config.output_units
+    facts = task_facts.from_loss(config.loss, config.output_units, task=config.task)
     scheduled = has_schedule(getattr(model, "optimizer", None))
     # Without a schedule object the rate may still be changed by a callback
     # (ReduceLROnPlateau, LearningRateScheduler), so "no schedule" is never certain.
-    return {"task": config.task, "num_classes": num_classes,
+    return {"task": facts.task, "num_classes": facts.num_classes,
             "has_scheduler": True if scheduled else None}
 
 
@@ -345,6 +310,10 @@ class KerasTrainable(Trainable):
 
     def loss_config(self) -> LossConfig:
         return loss_config(self.model)
+
+    def input_kind(self) -> str | None:
+        """What the first layer does with the inputs (`first_layer_kind`)."""
+        return first_layer_kind(self.model)
 
     def get_lr(self) -> float | None:
         return current_lr(self.model.optimizer)

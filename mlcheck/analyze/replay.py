@@ -18,9 +18,9 @@ from mlcheck.analyze.events import Scalars
 from mlcheck.analyze.tags import Role, classify
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
-from mlcheck.metrics import is_bounded_score
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
+from mlcheck.task import from_metric_names
 
 # a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
 # logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True
@@ -223,8 +223,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     if ordered:
         info.max_epochs = ordered[-1].epoch + 1
     metric_names = {n for r in ordered for n in (*r.train_metrics, *r.val_metrics)}
-    if any(is_bounded_score(n) for n in metric_names):
-        info.task = "classification"
+    info.task = from_metric_names(metric_names).task
     if lr is not None and len(lr):
         finite = lr[np.isfinite(lr)]
         if len(finite) and finite.max() > finite.min() * (1 + 1e-6):

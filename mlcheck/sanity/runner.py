@@ -31,6 +31,7 @@ from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
 from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.sanity.discovery import Target, user_code
+from mlcheck.task import from_loss
 
 logger = logging.getLogger("mlcheck.sanity")
 
@@ -208,10 +209,8 @@ def _run_info(trainable: Any) -> RunInfo:
         cfg = trainable.loss_config()
     except Exception:  # unknown is fine: checks infer what they need
         return RunInfo()
-    num_classes = None
-    if cfg.task == "classification" and cfg.output_units:
-        num_classes = 2 if cfg.output_units == 1 else cfg.output_units
-    return RunInfo(task=cfg.task, num_classes=num_classes)
+    facts = from_loss(cfg.loss, cfg.output_units, task=cfg.task)
+    return RunInfo(task=facts.task, num_classes=facts.num_classes)
 
 
 def _input_kind(trainable: Any) -> str | None:

@@ -311,3 +311,58 @@ def test_sanity_finds_samples_mixed_inside_a_softmax_model():
     mixing.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     result = mlcheck.sanity({"model": mixing, "train_data": (X[:64], Y[:64])}, select=["batch-dependence"])
     assert "batch-dependence" in {f.check for f in result.findings}
+
+
+# -- input kind and run facts (mlcheck.task) ------------------------------------------------------
+
+
+class EmbeddingBag(keras.layers.Layer):
+    """torch's EmbeddingBag in Keras: the mean of the embeddings of a row of token ids."""
+
+    def __init__(self, input_dim: int, output_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.table = self.add_weight(shape=(input_dim, output_dim), initializer="uniform")
+
+    def call(self, ids):
+        return keras.ops.mean(keras.ops.take(self.table, keras.ops.cast(ids, "int32"), axis=0), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim}
+
+
+def _bag_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((6,)), EmbeddingBag(1000, 8), keras.layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return m
+
+
+def test_embedding_bag_and_embedding_subclasses_take_ids():
+    assert first_layer_kind(_bag_model()) == "embedding_ids"
+    reversible = keras.Sequential([keras.Input((5,), dtype="int32"),
+                                   keras.layers.ReversibleEmbedding(50, 4)])
+    assert first_layer_kind(reversible) == "embedding_ids"
+    assert KerasTrainable(_bag_model(), train_data=(X, Y)).input_kind() == "embedding_ids"
+
+
+def test_float_token_ids_into_an_embedding_bag_are_not_unnormalized():
+    ids = np.random.default_rng(0).integers(0, 1000, (256, 6)).astype(np.float32)  # Keras casts them
+    labels = np.random.default_rng(1).integers(0, 3, 256)
+    result = mlcheck.sanity({"model": _bag_model(), "train_data": (ids, labels)},
+                            select=["unnormalized-input"])
+    assert not result.findings, [f.format() for f in result.findings]
+
+
+def test_run_info_facts_from_the_loss():
+    from mlcheck.integrations.keras.trainable import run_info_facts
+
+    facts = run_info_facts(model(loss="sparse_categorical_crossentropy"))
+    assert (facts["task"], facts["num_classes"]) == ("classification", 10)
+    facts = run_info_facts(model(head="sigmoid", units=4, loss="binary_crossentropy"))  # multi-label
+    assert (facts["task"], facts["num_classes"]) == ("classification", 2)
+    # hinge losses have no ln(C) chance level: no class count, so no chance-level comparison
+    facts = run_info_facts(model(head=None, loss="categorical_hinge"))
+    assert (facts["task"], facts["num_classes"]) == ("classification", None)
+    facts = run_info_facts(model(head=None, units=1, loss=keras.losses.MeanSquaredError()))
+    assert (facts["task"], facts["num_classes"]) == ("regression", None)

@@ -369,3 +369,61 @@ def test_plain_torch_model_with_a_datamodule(digits):
     t = TorchTrainable(nn.Linear(64, 10), nn.CrossEntropyLoss(), None, Digits(X, y))
     assert len(t.batches("train", 2)) == 2 and len(t.batches("val", 1)) == 1
     assert t.clone().batches("train", 2)[0] is t.batches("train", 2)[0]
+
+
+# -- input kind and run facts (mlcheck.task) ------------------------------------------------------
+
+
+class Bag(nn.Module):
+    """Token ids -> EmbeddingBag (mean) -> 3 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(1000, 8, mode="mean")
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, ids):
+        return self.head(self.bag(ids))
+
+
+class PositionalMLP(nn.Module):
+    """Float features plus a learned position embedding: the inputs are not embedding ids."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(64, 16)
+        self.pos = nn.Embedding(1, 16)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.proj(x) + self.pos.weight[0])
+
+
+def test_embedding_bag_inputs_are_embedding_ids():
+    ids = torch.randint(0, 1000, (64, 6), generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 3, (64,), generator=torch.Generator().manual_seed(1))
+    t = TorchTrainable(Bag(), nn.CrossEntropyLoss(), None, (ids, y))
+    assert t.input_kind() == "embedding_ids"
+    emb = TorchTrainable(nn.Sequential(nn.Embedding(1000, 4), nn.Flatten(), nn.Linear(24, 3)),
+                         nn.CrossEntropyLoss(), None, (ids, y))
+    assert emb.input_kind() == "embedding_ids"
+
+
+def test_float_inputs_are_not_embedding_ids_even_with_an_embedding_inside(digits):
+    t = TorchTrainable(PositionalMLP(), nn.CrossEntropyLoss(), None, digits)
+    assert t.input_kind() is None
+    assert TorchTrainable(Net(), nn.CrossEntropyLoss(), None, digits).input_kind() is None
+
+
+def test_sanity_run_facts_follow_the_loss_family(digits):
+    from mlcheck.sanity.runner import _run_info
+
+    X, y = digits
+    multi_hot = np.eye(10, dtype=np.float32)[y] + np.eye(10, dtype=np.float32)[(y + 1) % 10]
+    multilabel = TorchTrainable(nn.Linear(64, 10), nn.BCEWithLogitsLoss(), None, (X, multi_hot))
+    info = _run_info(multilabel)
+    assert (info.task, info.num_classes) == ("classification", 2)  # chance level ln 2 per label
+    info = _run_info(TorchTrainable(nn.Linear(64, 10), nn.CrossEntropyLoss(), None, digits))
+    assert (info.task, info.num_classes) == ("classification", 10)
+    info = _run_info(TorchTrainable(nn.Linear(64, 1), nn.MSELoss(), None, (X, y.astype(np.float32)[:, None])))
+    assert (info.task, info.num_classes) == ("regression", None)

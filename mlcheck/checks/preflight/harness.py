@@ -23,23 +23,18 @@ import numpy as np
 from mlcheck.findings import Finding, Severity
 from mlcheck.trainable import LossConfig, Trainable
 
+from mlcheck.task import (  # noqa: F401  (the loss families, re-exported for the checks)
+    ABSOLUTE_LOSSES,
+    BINARY_LOSSES,
+    MULTICLASS_LOSSES,
+    REGRESSION_LOSSES,
+    SQUARED_LOSSES,
+)
+
 if TYPE_CHECKING:
     from mlcheck.checks.base import Check
     from mlcheck.preflight_context import Budget
 
-
-# Loss names as the adapters report them (torch short names, Keras function names).
-MULTICLASS_LOSSES = {
-    "cross_entropy", "nll", "sparse_categorical_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_focal_crossentropy", "categorical_focal_crossentropy",
-}
-BINARY_LOSSES = {
-    "bce", "bce_with_logits", "binary_crossentropy", "binary_focal_crossentropy",
-    "multilabel_soft_margin",
-}
-SQUARED_LOSSES = {"mse", "mean_squared_error"}
-ABSOLUTE_LOSSES = {"mae", "l1", "mean_absolute_error"}
-REGRESSION_LOSSES = SQUARED_LOSSES | ABSOLUTE_LOSSES | {"huber", "smooth_l1", "log_cosh"}
 
 #: Samples in the batch the training checks fit (TheDeepChecker overfits 16 samples).
 SMALL_BATCH = 16
