@@ -110,10 +110,10 @@ class Check:
     def state_dict(self) -> dict[str, Any]:
         """Per-run state to save with a checkpoint: every attribute that `reset()` sets, as plain
         data that `torch.load(..., weights_only=True)` accepts (numbers, strings, None, lists,
-        tuples, dicts; sets, numpy arrays and random generators are encoded in those). A helper object that has its own
-        `state_dict`/`load_state_dict` (a fingerprint set, a throttle) saves through them. An
-        attribute of any other type is left out with a logged warning: override both methods
-        for it."""
+        tuples, dicts; sets, numpy arrays and random generators are encoded in those). A
+        helper object with its own `state_dict`/`load_state_dict` (a fingerprint set, a
+        throttle) saves through them. An attribute of any other type is left out with a logged
+        warning: override both methods for it."""
         state: dict[str, Any] = {}
         for name in getattr(self, "_state_names", ()):
             value = getattr(self, name)
