@@ -167,7 +167,8 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise TypeError("numpy arrays of Python objects are not plain data")
-        return {_ARRAY: [value.dtype.str, list(value.shape), bytearray(np.ascontiguousarray(value))]}
+        data = bytearray(np.ascontiguousarray(value))  # bytearray: see the docstring
+        return {_ARRAY: [value.dtype.str, list(value.shape), data]}
     if isinstance(value, np.random.Generator):
         return {_RNG: value.bit_generator.state}
     if isinstance(value, (list, tuple)):

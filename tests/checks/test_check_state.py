@@ -24,7 +24,8 @@ from mlcheck.checks.base import registry
 from mlcheck.checks.hashing import FingerprintSet
 
 HERE = Path(__file__).resolve().parent
-BUILT_IN = {cid: cls for cid, cls in registry().items() if cls.__module__.startswith("mlcheck.checks")}
+BUILT_IN = {cid: cls for cid, cls in registry().items()
+            if cls.__module__.startswith("mlcheck.checks")}
 
 
 def stateful(check_ids) -> list[str]:
@@ -44,7 +45,8 @@ def same(a, b) -> bool:
     """Deep equality of check state: arrays by value, random generators by state, fingerprint
     sets as sets, other objects by their attributes."""
     if isinstance(a, FingerprintSet):
-        return isinstance(b, FingerprintSet) and np.array_equal(np.sort(a.values()), np.sort(b.values()))
+        return (isinstance(b, FingerprintSet)
+                and np.array_equal(np.sort(a.values()), np.sort(b.values())))
     if isinstance(a, np.ndarray):
         return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
                 and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
