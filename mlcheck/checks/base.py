@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 import inspect
+import logging
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+import numpy as np
 
 from mlcheck.findings import Finding, Severity
 
@@ -34,6 +37,8 @@ _HOOK_SIGNALS = {
     "preflight": Signal.PREFLIGHT,
 }
 
+logger = logging.getLogger(__name__)
+
 _REGISTRY: dict[str, type[Check]] = {}
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SECTIONS = ("What it does", "Why it matters", "How to fix")
@@ -55,7 +60,8 @@ class Check:
         preflight(ctx): the pre-flight runner (`mlcheck sanity`) asks for a verdict.
 
     Thresholds are constructor arguments with documented defaults; per-run state lives in
-    attributes set by `reset()`, which the monitor calls before a run starts.
+    attributes set by `reset()`, which the monitor calls before a run starts. Those attributes
+    travel with a checkpoint (`state_dict`), so a resumed run judges as if never interrupted.
     """
 
     id: ClassVar[str] = ""
@@ -73,7 +79,10 @@ class Check:
     findings_split: ClassVar[str | None] = None
 
     def __init__(self) -> None:
+        before = set(vars(self))
         self.reset()
+        # what reset() sets is the per-run state that `state_dict` saves
+        self._state_names = tuple(name for name in vars(self) if name not in before)
 
     def reset(self) -> None:
         """Forgets per-run state. Override to initialise your own; call super().reset()."""
@@ -134,12 +143,32 @@ class Check:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """Per-run state to save with a checkpoint. Default: public attributes set by reset()."""
-        return {}
+        """Per-run state to save with a checkpoint: every attribute that `reset()` sets, as plain
+        data that `torch.load(..., weights_only=True)` accepts (numbers, strings, None, lists,
+        tuples, dicts; sets, numpy arrays and random generators are encoded in those). A
+        helper object with its own `state_dict`/`load_state_dict` (a fingerprint set, a
+        throttle) saves through them. An attribute of any other type is left out with a logged
+        warning: override both methods for it."""
+        state: dict[str, Any] = {}
+        for name in getattr(self, "_state_names", ()):
+            value = getattr(self, name)
+            try:
+                state[name] = value.state_dict() if _has_state(value) else _to_plain(value)
+            except TypeError as exc:
+                if (type(self), name) not in _UNSAVED:
+                    _UNSAVED.add((type(self), name))
+                    logger.warning("mlcheck: check %r cannot save its attribute %r in a checkpoint "
+                                   "(%s); implement state_dict/load_state_dict", self.id, name, exc)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+        """Restores what `state_dict` saved, on a check fresh from `reset()`."""
+        for name, value in state.items():
+            current = getattr(self, name, None)
+            if _has_state(current):
+                current.load_state_dict(value)
+            else:
+                setattr(self, name, _from_plain(value))
 
     @classmethod
     def doc(cls) -> dict[str, str]:
@@ -148,6 +177,63 @@ class Check:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id}>"
+
+
+# -- checkpoint state as plain data ---------------------------------------------------------------
+
+_UNSAVED: set[tuple[type, str]] = set()  # (class, attribute) already warned about
+_ARRAY = "__ndarray__"
+_SET = "__set__"
+_RNG = "__numpy_generator__"
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _has_state(value: Any) -> bool:
+    return hasattr(value, "state_dict") and hasattr(value, "load_state_dict")
+
+
+def _to_plain(value: Any) -> Any:
+    """`value` as data that torch's weights_only loader accepts: it refuses numpy, empty `bytes`
+    (pickled as a call to `bytes`, where `bytearray` is allowed) and, before torch 2.4, sets."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError("numpy arrays of Python objects are not plain data")
+        data = bytearray(np.ascontiguousarray(value))  # bytearray: see the docstring
+        return {_ARRAY: [value.dtype.str, list(value.shape), data]}
+    if isinstance(value, np.random.Generator):
+        return {_RNG: value.bit_generator.state}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_plain(v) for v in value)
+    if isinstance(value, set):
+        return {_SET: [_to_plain(v) for v in value]}
+    if isinstance(value, dict):
+        return {_to_plain(k): _to_plain(v) for k, v in value.items()}
+    raise TypeError(f"{type(value).__name__} is not plain data")
+
+
+def _from_plain(value: Any) -> Any:
+    """Inverse of `_to_plain`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _ARRAY in value:
+            dtype, shape, data = value[_ARRAY]
+            return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
+        if len(value) == 1 and _RNG in value:
+            state = value[_RNG]
+            if state.get("bit_generator") not in _BIT_GENERATORS:
+                raise ValueError(f"unknown numpy bit generator {state.get('bit_generator')!r}")
+            bits = getattr(np.random, state["bit_generator"])()
+            bits.state = state
+            return np.random.Generator(bits)
+        if len(value) == 1 and _SET in value:
+            return {_from_plain(v) for v in value[_SET]}
+        return {k: _from_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_from_plain(v) for v in value)
+    return value
 
 
 def parse_doc(text: str) -> dict[str, str]:

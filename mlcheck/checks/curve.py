@@ -164,6 +164,12 @@ class TrainCurve:
             self.initial = level
         return level
 
+    def state_dict(self) -> dict:
+        return {"initial": self.initial}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.initial = state["initial"]
+
 
 def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -> bool:
     """True when an epoch-level curve improved significantly over its last half."""
@@ -222,23 +228,22 @@ class Throttle:
         self.next = total + max(self.min_gap, total // self.fraction)
         return True
 
+    def state_dict(self) -> dict:
+        return {"next": self.next}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.next = state["next"]
+
 
 class TrainCurveCheck(Check):
     """Base of the checks that judge the training-loss curve. Keeps what the bounded series
-    forgets or a resumed run must not repeat: the initial loss level and whether the check
-    fired; both travel with a checkpoint (`state_dict`)."""
+    forgets or a resumed run must not repeat: the initial loss level, whether the check fired
+    and when it judges next; all travel with a checkpoint (`Check.state_dict`)."""
 
     def reset(self) -> None:
         self._train = TrainCurve()
         self._throttle = Throttle()
         self._fired = False
-
-    def state_dict(self) -> dict:
-        return {"initial": self._train.initial, "fired": self._fired}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._train.initial = state.get("initial")
-        self._fired = state.get("fired", False)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         """Judges the step-level curve, throttled (see `Throttle`); epoch-only logs are

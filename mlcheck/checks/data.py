@@ -104,6 +104,15 @@ class _LabelHistory:
             self.overflow = True
         self.batches.append(batch)
 
+    def state_dict(self) -> dict:
+        return {"totals": dict(self.totals), "batches": [dict(b) for b in self.batches],
+                "overflow": self.overflow}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.totals = dict(state["totals"])
+        self.batches = deque((dict(b) for b in state["batches"]), maxlen=self.window)
+        self.overflow = state["overflow"]
+
     @property
     def samples(self) -> int:
         return sum(self.totals.values())

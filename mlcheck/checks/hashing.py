@@ -135,6 +135,14 @@ class FingerprintSet:
             main.sort()
             self._main, self._delta = main, np.empty(0, dtype=np.uint64)
 
+    def state_dict(self) -> bytearray:
+        """The fingerprints, sorted, as little-endian bytes (8 per fingerprint)."""
+        return bytearray(np.sort(self.values()).astype("<u8"))
+
+    def load_state_dict(self, state: bytearray) -> None:
+        self._main = np.frombuffer(state, dtype="<u8").astype(np.uint64)
+        self._delta = np.empty(0, dtype=np.uint64)
+
     def keep_where(self, mask_fn) -> None:
         """Keeps only the fingerprints for which `mask_fn(values)` is True."""
         self._main = np.ascontiguousarray(self._main[mask_fn(self._main)])
@@ -194,6 +202,18 @@ class SplitOverlap:
             s.keep_where(self._kept)
         val = self.sets["val"].values()
         self.matched = int(self.sets["train"].contains(val).sum())
+
+    def state_dict(self) -> dict:
+        """Plain data for a checkpoint: numbers and bytes, no numpy (torch's `weights_only`
+        loader refuses numpy)."""
+        return {"level": self.level, "matched": self.matched,
+                "sets": {split: s.state_dict() for split, s in self.sets.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.level = state["level"]
+        self.matched = state["matched"]
+        for split, values in state["sets"].items():
+            self.sets[split].load_state_dict(values)
 
     def distinct(self, split: str) -> int:
         """Distinct kept fingerprints of a split (times `scale` estimates the true count)."""
