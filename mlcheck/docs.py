@@ -13,7 +13,8 @@ def builtin_checks() -> dict[str, type[Check]]:
 
 
 def check_markdown(cls: type[Check]) -> str:
-    """One check's page: id, family, severity, summary, the three sections, Args."""
+    """One check's page: id, family, severity, summary, the three sections, Example and Use
+    instead (code), Args."""
     doc = cls.doc()
     lines = [
         f"# `{cls.id}`",
@@ -26,10 +27,11 @@ def check_markdown(cls: type[Check]) -> str:
     ]
     for section in SECTIONS:
         lines += [f"## {section}", "", doc.get(section, "(not documented)"), ""]
+    for section in ("Example", "Use instead"):  # ruff's pair: the buggy code, then the fix
+        if section in doc:
+            lines += [f"## {section}", "", "```python", doc[section], "```", ""]
     if "Args" in doc:
         lines += ["## Arguments", "", "```", doc["Args"], "```", ""]
-    if "Example" in doc:
-        lines += ["## Example", "", "```python", doc["Example"], "```", ""]
     lines += [
         "## Silencing it",
         "",

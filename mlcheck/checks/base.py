@@ -122,7 +122,7 @@ def parse_doc(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     current = "summary"
     buf: list[str] = []
-    heads = set(SECTIONS) | {"Args", "Example", "Examples"}
+    heads = set(SECTIONS) | {"Args", "Example", "Examples", "Use instead"}
     for line in lines:
         head = line.strip().rstrip(":")
         if line.strip().endswith(":") and head in heads and not line.startswith(" "):
