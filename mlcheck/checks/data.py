@@ -183,18 +183,20 @@ class NonFiniteInput(Check):
         and check the named columns at their source.
 
     Example:
-        df = pd.read_csv("loans.csv")                   # empty cells are read as NaN
-        df["log_income"] = np.log(df["income"])         # income 0 gives -inf
-        X = torch.tensor(df[["log_income", "age", "debt"]].values, dtype=torch.float32)
+        df = pd.read_csv("loans.csv")  # empty cells are read as NaN
+        df["log_income"] = np.log(df["income"])  # income 0 gives -inf
+        cols = ["log_income", "age", "debt"]
+        X = torch.tensor(df[cols].values, dtype=torch.float32)
         y = torch.tensor(df["default"].values, dtype=torch.float32)
         loader = DataLoader(TensorDataset(X, y), batch_size=64, shuffle=True)
-        trainer.fit(model, loader)                      # NaN loss at the first bad row
+        trainer.fit(model, loader)  # NaN loss from the first bad row on
 
     Use instead:
         df = pd.read_csv("loans.csv")
         df = df.dropna(subset=["income", "age", "debt", "default"])
-        df["log_income"] = np.log1p(df["income"])       # finite at 0
-        X = torch.tensor(df[["log_income", "age", "debt"]].values, dtype=torch.float32)
+        df["log_income"] = np.log1p(df["income"])  # finite at 0
+        cols = ["log_income", "age", "debt"]
+        X = torch.tensor(df[cols].values, dtype=torch.float32)
         y = torch.tensor(df["default"].values, dtype=torch.float32)
         loader = DataLoader(TensorDataset(X, y), batch_size=64, shuffle=True)
         trainer.fit(model, loader)
@@ -288,26 +290,26 @@ class UnnormalizedInput(Check):
         (`Normalization` layer, `BatchNorm` on the inputs).
 
     Example:
-        (x_train, y_train), _ = keras.datasets.mnist.load_data()   # uint8 pixels, 0-255
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()  # uint8, 0-255
         model = keras.Sequential([
             keras.Input(shape=(28, 28)),
             keras.layers.Flatten(),
             keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10),
+            keras.layers.Dense(10, activation="softmax"),
         ])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(x_train, y_train, epochs=5)
 
     Use instead:
         (x_train, y_train), _ = keras.datasets.mnist.load_data()
         model = keras.Sequential([
             keras.Input(shape=(28, 28)),
-            keras.layers.Rescaling(1 / 255),            # to [0, 1], at inference too
+            keras.layers.Rescaling(1 / 255),  # to [0, 1], at inference too
             keras.layers.Flatten(),
             keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10),
+            keras.layers.Dense(10, activation="softmax"),
         ])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(x_train, y_train, epochs=5)
 
     Args:
@@ -469,12 +471,12 @@ class ClassImbalance(Check):
         # y_train: 1 fraudulent transaction in 200
         train_ds = TensorDataset(X_train, y_train)
         counts = torch.bincount(y_train)
-        sample_weight = (1.0 / counts.float())[y_train]         # each class drawn equally often
-        sampler = WeightedRandomSampler(sample_weight, num_samples=len(y_train))
+        weight = (1.0 / counts.float())[y_train]  # each class drawn equally often
+        sampler = WeightedRandomSampler(weight, num_samples=len(y_train))
         loader = DataLoader(train_ds, batch_size=256, sampler=sampler)
         loss_fn = nn.CrossEntropyLoss()
         trainer.fit(model, loader)
-        # judge it by recall on the rare class or balanced accuracy, not accuracy
+        # judge it by the rare class's recall or balanced accuracy, not accuracy
 
     Args:
         ratio: INFO at this largest/smallest ratio. Default 10, SageMaker Debugger's
@@ -583,19 +585,23 @@ class UnshuffledData(Check):
         learning), suppress this check.
 
     Example:
-        transform = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor()])
-        train_ds = datasets.ImageFolder("data/train", transform=transform)  # sorted by class folder
-        val_ds = datasets.ImageFolder("data/val", transform=transform)
-        train_loader = DataLoader(train_ds, batch_size=64)          # shuffle defaults to False
+        tf = transforms.Compose([transforms.Resize((224, 224)),
+                                 transforms.ToTensor()])
+        # ImageFolder lists the samples class folder by class folder
+        train_ds = datasets.ImageFolder("data/train", transform=tf)
+        val_ds = datasets.ImageFolder("data/val", transform=tf)
+        train_loader = DataLoader(train_ds, batch_size=64)  # shuffle=False
         val_loader = DataLoader(val_ds, batch_size=64)
         trainer.fit(model, train_loader, val_loader)
 
     Use instead:
-        transform = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor()])
-        train_ds = datasets.ImageFolder("data/train", transform=transform)
-        val_ds = datasets.ImageFolder("data/val", transform=transform)
-        train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)  # a new order each epoch
-        val_loader = DataLoader(val_ds, batch_size=64)              # validation needs no shuffle
+        tf = transforms.Compose([transforms.Resize((224, 224)),
+                                 transforms.ToTensor()])
+        train_ds = datasets.ImageFolder("data/train", transform=tf)
+        val_ds = datasets.ImageFolder("data/val", transform=tf)
+        # a new order every epoch; validation needs none
+        train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+        val_loader = DataLoader(val_ds, batch_size=64)
         trainer.fit(model, train_loader, val_loader)
 
     Args:

@@ -50,9 +50,9 @@ class TrainValGap(Check):
             keras.layers.Dense(512, activation="relu"),
             keras.layers.Dense(1, activation="sigmoid"),
         ])
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200)
-        model.save("model.keras")                       # epoch 200's weights, long past the best
+        model.save("model.keras")  # epoch 200's weights, long past the best
 
     Use instead:
         model = keras.Sequential([
@@ -61,10 +61,11 @@ class TrainValGap(Check):
             keras.layers.Dropout(0.3),
             keras.layers.Dense(1, activation="sigmoid"),
         ])
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-        stop = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)  # on val_loss
-        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200, callbacks=[stop])
-        model.save("model.keras")                       # the weights of the best epoch
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        best = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200,
+                  callbacks=[best])
+        model.save("model.keras")  # the weights of the best epoch
 
     Args:
         patience: epochs the rise must last and the width of the best and recent stretches.

@@ -46,15 +46,15 @@ class SuspiciousVal(Check):
         gap: suppress the check then.
 
     Example:
-        loss_fn = nn.CrossEntropyLoss()                 # the mean over a batch
+        loss_fn = nn.CrossEntropyLoss()  # the mean over a batch
         for epoch in range(epochs):
-            train_loss = train_one_epoch(model, train_loader, loss_fn)  # mean of batch means
+            train_loss = train_one_epoch(model, train_loader, loss_fn)
             model.eval()
             val_loss = 0.0
             with torch.no_grad():
                 for x, y in val_loader:
                     val_loss += loss_fn(model(x), y).item()
-            val_loss /= len(val_loader.dataset)         # divided by samples: 64x too small
+            val_loss /= len(val_loader.dataset)  # by samples: batch_size x too small
             monitor.log_epoch(epoch, train_loss=train_loss, val_loss=val_loss)
 
     Use instead:
@@ -66,7 +66,7 @@ class SuspiciousVal(Check):
             with torch.no_grad():
                 for x, y in val_loader:
                     val_loss += loss_fn(model(x), y).item()
-            val_loss /= len(val_loader)                 # divided by batches, like the train loss
+            val_loss /= len(val_loader)  # by batches, like the training loss
             monitor.log_epoch(epoch, train_loss=train_loss, val_loss=val_loss)
 
     Args:
@@ -222,17 +222,17 @@ class TrainValOverlap(Check):
     Example:
         df = pd.read_csv("claims.csv")
         fraud = df[df["fraud"] == 1]
-        df = pd.concat([df] + [fraud] * 4)              # oversample the rare class...
-        train_df, val_df = train_test_split(df, test_size=0.2, random_state=0)  # ...then split
+        df = pd.concat([df] + [fraud] * 4)  # oversample the rare class, then split:
+        train_df, val_df = train_test_split(df, test_size=0.2)  # copies on both sides
         x_train, y_train = train_df[features].values, train_df["fraud"].values
         x_val, y_val = val_df[features].values, val_df["fraud"].values
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10)
 
     Use instead:
         df = pd.read_csv("claims.csv").drop_duplicates()
-        train_df, val_df = train_test_split(df, test_size=0.2, stratify=df["fraud"], random_state=0)
+        train_df, val_df = train_test_split(df, test_size=0.2, stratify=df["fraud"])
         fraud = train_df[train_df["fraud"] == 1]
-        train_df = pd.concat([train_df] + [fraud] * 4)  # oversample the training split only
+        train_df = pd.concat([train_df] + [fraud] * 4)  # the training split only
         x_train, y_train = train_df[features].values, train_df["fraud"].values
         x_val, y_val = val_df[features].values, val_df["fraud"].values
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10)
@@ -463,19 +463,18 @@ class FeatureLeakage(Check):
 
     Example:
         df = pd.read_csv("churn.csv")
-        X = df.drop(columns=["customer_id"]).values.astype("float32")  # "churned" is still in X
+        X = df.drop(columns=["customer_id"]).values  # "churned" is still in X
         y = df["churned"].values
-        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
+        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2)
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
-        # val accuracy 1.00 from the first epoch
+        # validation accuracy 1.00 from the first epoch
 
     Use instead:
         df = pd.read_csv("churn.csv")
-        # the label, and what is only recorded after the outcome, stay out of the inputs
-        features = df.columns.drop(["customer_id", "churned", "refund_amount"])
-        X = df[features].values.astype("float32")
+        # out of the inputs: the label, and what is only known after the outcome
+        X = df.drop(columns=["customer_id", "churned", "refund_amount"]).values
         y = df["churned"].values
-        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
+        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2)
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
 
     Args:

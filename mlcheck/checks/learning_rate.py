@@ -95,7 +95,8 @@ class LRTooHigh(TrainCurveCheck):
 
     Example:
         model = Net()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1.0)   # an SGD-sized rate for Adam
+        # an SGD-sized rate given to Adam
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
         for x, y in train_loader:
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x), y)
@@ -104,7 +105,8 @@ class LRTooHigh(TrainCurveCheck):
 
     Use instead:
         model = Net()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # Adam's usual 1e-4 to 3e-3
+        # Adam's usual range is 1e-4 to 3e-3; a range test finds the best one
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         for x, y in train_loader:
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x), y)
@@ -310,10 +312,11 @@ class LRTooLow(TrainCurveCheck):
             keras.Input(shape=(32, 32, 3)),
             keras.layers.Conv2D(32, 3, activation="relu"),
             keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
+            keras.layers.Dense(10, activation="softmax"),
         ])
-        optimizer = keras.optimizers.SGD(learning_rate=1e-5)  # a fine-tuning rate, from scratch
-        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        # a fine-tuning rate, for a model trained from scratch
+        model.compile(keras.optimizers.SGD(learning_rate=1e-5),
+                      "sparse_categorical_crossentropy")
         model.fit(x_train, y_train, epochs=20)
 
     Use instead:
@@ -321,10 +324,10 @@ class LRTooLow(TrainCurveCheck):
             keras.Input(shape=(32, 32, 3)),
             keras.layers.Conv2D(32, 3, activation="relu"),
             keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
+            keras.layers.Dense(10, activation="softmax"),
         ])
-        optimizer = keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)
-        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                      "sparse_categorical_crossentropy")
         model.fit(x_train, y_train, epochs=20)
 
     Args:
@@ -492,19 +495,19 @@ class LRSchedule(Check):
         epochs = 30
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         scheduler = LinearLR(optimizer, start_factor=1.0, end_factor=0.0,
-                             total_iters=epochs)        # counted in epochs...
+                             total_iters=epochs)  # counted in epochs...
         for epoch in range(epochs):
             for x, y in train_loader:
                 optimizer.zero_grad()
                 F.cross_entropy(model(x), y).backward()
                 optimizer.step()
-                scheduler.step()                        # ...but stepped per batch: lr 0 early
+                scheduler.step()  # ...but stepped per batch: lr 0 from step 30
 
     Use instead:
         epochs = 30
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         scheduler = LinearLR(optimizer, start_factor=1.0, end_factor=0.0,
-                             total_iters=epochs * len(train_loader))  # counted in batches
+                             total_iters=epochs * len(train_loader))  # in batches
         for epoch in range(epochs):
             for x, y in train_loader:
                 optimizer.zero_grad()

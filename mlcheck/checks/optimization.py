@@ -48,9 +48,9 @@ class NonfiniteLoss(Check):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         for x, y in train_loader:
             optimizer.zero_grad()
-            p = torch.sigmoid(model(x)).squeeze(1)
-            loss = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()  # -inf at p = 0 or 1
-            loss.backward()
+            p = torch.sigmoid(model(x)).squeeze(1)  # rounds to exactly 0 or 1...
+            loss = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+            loss.backward()  # ...then log(0) = -inf: the loss is inf or NaN
             optimizer.step()
 
     Use instead:
@@ -58,7 +58,7 @@ class NonfiniteLoss(Check):
         for x, y in train_loader:
             optimizer.zero_grad()
             logits = model(x).squeeze(1)
-            loss = F.binary_cross_entropy_with_logits(logits, y)  # stable for any logit
+            loss = F.binary_cross_entropy_with_logits(logits, y)  # stable
             loss.backward()
             optimizer.step()
 
@@ -156,9 +156,10 @@ class LossDivergence(LossCurveCheck):
         class LanguageModel(L.LightningModule):
             ...
             def configure_optimizers(self):
-                return torch.optim.AdamW(self.parameters(), lr=3e-3)  # full rate from step 0
+                # the full rate from step 0
+                return torch.optim.AdamW(self.parameters(), lr=3e-3)
 
-        trainer = L.Trainer(max_epochs=10)              # and no gradient clipping
+        trainer = L.Trainer(max_epochs=10)  # and no gradient clipping
         trainer.fit(LanguageModel(), datamodule=dm)
 
     Use instead:
@@ -167,7 +168,7 @@ class LossDivergence(LossCurveCheck):
             def configure_optimizers(self):
                 optimizer = torch.optim.AdamW(self.parameters(), lr=1e-3)
                 warmup = LinearLR(optimizer, start_factor=0.01, total_iters=1000)
-                schedule = {"scheduler": warmup, "interval": "step"}  # warm up over 1000 batches
+                schedule = {"scheduler": warmup, "interval": "step"}
                 return {"optimizer": optimizer, "lr_scheduler": schedule}
 
         trainer = L.Trainer(max_epochs=10, gradient_clip_val=1.0)
@@ -265,15 +266,15 @@ class LossPlateau(LossCurveCheck):
     Example:
         X, y = load_digits(return_X_y=True)
         rng = np.random.default_rng(0)
-        rng.shuffle(X)                                  # shuffles the rows of X...
-        rng.shuffle(y)                                  # ...and y in another order: labels mixed up
+        rng.shuffle(X)  # shuffles the rows of X...
+        rng.shuffle(y)  # ...and y in another order: the labels no longer match
         x_train, y_train = X[:1500], y[:1500]
-        model.fit(x_train, y_train, epochs=50)          # the loss stays near ln(10)
+        model.fit(x_train, y_train, epochs=50)  # the loss stays near ln(10)
 
     Use instead:
         X, y = load_digits(return_X_y=True)
         order = np.random.default_rng(0).permutation(len(y))
-        X, y = X[order], y[order]                       # one permutation for both
+        X, y = X[order], y[order]  # one permutation for both
         x_train, y_train = X[:1500], y[:1500]
         model.fit(x_train, y_train, epochs=50)
 
