@@ -30,7 +30,8 @@ def implemented_in(cls: type[Check]) -> str:
 
 
 def check_markdown(cls: type[Check]) -> str:
-    """One check's page: id, family, severity, summary, the three sections, Args."""
+    """One check's page: id, family, severity, summary, the three sections, Example and Use
+    instead (code), Args."""
     doc = cls.doc()
     lines = [
         f"# `{cls.id}`",
@@ -45,12 +46,11 @@ def check_markdown(cls: type[Check]) -> str:
     ]
     for section in SECTIONS:
         lines += [f"## {section}", "", doc.get(section, "(not documented)"), ""]
+    for section in ("Example", "Use instead"):  # ruff's pair: the buggy code, then the fix
+        if section in doc:
+            lines += [f"## {section}", "", "```python", doc[section], "```", ""]
     if "Args" in doc:
         lines += ["## Arguments", "", "```", doc["Args"], "```", ""]
-    if "Example" in doc:
-        lines += ["## Example", "", "```python", doc["Example"], "```", ""]
-    if "Use instead" in doc:
-        lines += ["Use instead:", "", "```python", doc["Use instead"], "```", ""]
     lines += [
         "## Silencing it",
         "",

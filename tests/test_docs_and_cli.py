@@ -1,5 +1,6 @@
 """The catalogue, its generated docs, `mlcheck checks` / `explain` / `--version`, and config."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import mlcheck
 from mlcheck.checks import registry
 from mlcheck.checks.base import SECTIONS
 from mlcheck.config import ConfigError, build_checks, load_config
-from mlcheck.docs import generate
+from mlcheck.docs import builtin_checks, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = [
@@ -41,6 +42,16 @@ def test_every_check_documents_itself(check_id):
     assert cls.family and cls.severity
 
 
+@pytest.mark.parametrize("check_id", sorted(builtin_checks()))
+def test_every_check_shows_the_bug_and_the_fix(check_id):
+    """Ruff-style: the buggy code a user writes, then the fix, both valid Python."""
+    doc = registry()[check_id].doc()
+    for section in ("Example", "Use instead"):
+        assert doc.get(section), f"{check_id} lacks the '{section}:' section"
+        ast.parse(doc[section])  # also catches indentation lost by the docstring parser
+    assert doc["Example"] != doc["Use instead"]
+
+
 def test_docs_match_code():
     """docs/checks/ is generated from the docstrings; regenerate with `make docs`."""
     stale = [str(p.relative_to(ROOT)) for p, text in generate(ROOT / "docs" / "checks").items()
@@ -56,7 +67,7 @@ def test_cli_version_checks_explain():
     for check_id in CATALOGUE:
         assert check_id in out.stdout
     out = mlcheck_cli("explain", "loss-plateau")
-    assert out.returncode == 0 and "Why it matters" in out.stdout
+    assert out.returncode == 0 and "Why it matters" in out.stdout and "Use instead" in out.stdout
     out = mlcheck_cli("explain", "no-such-check")
     assert out.returncode == 2 and "Unknown check id" in out.stderr and "Traceback" not in out.stderr
 

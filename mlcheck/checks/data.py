@@ -191,6 +191,25 @@ class NonFiniteInput(Check):
         `df.dropna`), guard divisions and logs in the preprocessing (`np.log1p`, an epsilon),
         and check the named columns at their source.
 
+    Example:
+        df = pd.read_csv("loans.csv")  # empty cells are read as NaN
+        df["log_income"] = np.log(df["income"])  # income 0 gives -inf
+        cols = ["log_income", "age", "debt"]
+        X = torch.tensor(df[cols].values, dtype=torch.float32)
+        y = torch.tensor(df["default"].values, dtype=torch.float32)
+        loader = DataLoader(TensorDataset(X, y), batch_size=64, shuffle=True)
+        trainer.fit(model, loader)  # NaN loss from the first bad row on
+
+    Use instead:
+        df = pd.read_csv("loans.csv")
+        df = df.dropna(subset=["income", "age", "debt", "default"])
+        df["log_income"] = np.log1p(df["income"])  # finite at 0
+        cols = ["log_income", "age", "debt"]
+        X = torch.tensor(df[cols].values, dtype=torch.float32)
+        y = torch.tensor(df["default"].values, dtype=torch.float32)
+        loader = DataLoader(TensorDataset(X, y), batch_size=64, shuffle=True)
+        trainer.fit(model, loader)
+
     Args:
         max_columns: how many offending feature columns to name in the evidence. Default 10.
     """
@@ -280,6 +299,29 @@ class UnnormalizedInput(Check):
         standardise tabular features with statistics of the training split
         (`StandardScaler().fit(X_train)`), or normalise inside the model
         (`Normalization` layer, `BatchNorm` on the inputs).
+
+    Example:
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()  # uint8, 0-255
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=5)
+
+    Use instead:
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28)),
+            keras.layers.Rescaling(1 / 255),  # to [0, 1], at inference too
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=5)
 
     Args:
         max_magnitude: warn when the 99th percentile of |inputs| exceeds it. Default 50: 50x
@@ -428,6 +470,25 @@ class ClassImbalance(Check):
         resample (`WeightedRandomSampler`), and judge the model by per-class recall, F1 or
         balanced accuracy instead of accuracy.
 
+    Example:
+        # y_train: 1 fraudulent transaction in 200
+        train_ds = TensorDataset(X_train, y_train)
+        loader = DataLoader(train_ds, batch_size=256, shuffle=True)
+        loss_fn = nn.CrossEntropyLoss()
+        trainer.fit(model, loader)
+        # 99.5% accuracy: the model answers "not fraud" every time
+
+    Use instead:
+        # y_train: 1 fraudulent transaction in 200
+        train_ds = TensorDataset(X_train, y_train)
+        counts = torch.bincount(y_train)
+        weight = (1.0 / counts.float())[y_train]  # each class drawn equally often
+        sampler = WeightedRandomSampler(weight, num_samples=len(y_train))
+        loader = DataLoader(train_ds, batch_size=256, sampler=sampler)
+        loss_fn = nn.CrossEntropyLoss()
+        trainer.fit(model, loader)
+        # judge it by the rare class's recall or balanced accuracy, not accuracy
+
     Args:
         ratio: INFO at this largest/smallest ratio. Default 10, SageMaker Debugger's
             ClassImbalance `threshold_imbalance`.
@@ -535,6 +596,26 @@ class UnshuffledData(Check):
         with arrays, or `dataset.shuffle(buffer)` with a buffer larger than the longest run of
         one label. If batches are grouped by class on purpose (a P x K sampler for metric
         learning), suppress this check.
+
+    Example:
+        tf = transforms.Compose([transforms.Resize((224, 224)),
+                                 transforms.ToTensor()])
+        # ImageFolder lists the samples class folder by class folder
+        train_ds = datasets.ImageFolder("data/train", transform=tf)
+        val_ds = datasets.ImageFolder("data/val", transform=tf)
+        train_loader = DataLoader(train_ds, batch_size=64)  # shuffle=False
+        val_loader = DataLoader(val_ds, batch_size=64)
+        trainer.fit(model, train_loader, val_loader)
+
+    Use instead:
+        tf = transforms.Compose([transforms.Resize((224, 224)),
+                                 transforms.ToTensor()])
+        train_ds = datasets.ImageFolder("data/train", transform=tf)
+        val_ds = datasets.ImageFolder("data/val", transform=tf)
+        # a new order every epoch; validation needs none
+        train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+        val_loader = DataLoader(val_ds, batch_size=64)
+        trainer.fit(model, train_loader, val_loader)
 
     Args:
         min_batches: training batches needed before judging. Default 3.

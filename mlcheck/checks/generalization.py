@@ -43,6 +43,30 @@ class TrainValGap(Check):
         monitors the validation loss), and regularise: weight decay, dropout, data
         augmentation, a smaller model, or more data.
 
+    Example:
+        model = keras.Sequential([
+            keras.Input(shape=(x_train.shape[1],)),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200)
+        model.save("model.keras")  # epoch 200's weights, long past the best
+
+    Use instead:
+        model = keras.Sequential([
+            keras.Input(shape=(x_train.shape[1],)),
+            keras.layers.Dense(128, activation="relu", kernel_regularizer="l2"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        best = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200,
+                  callbacks=[best])
+        model.save("model.keras")  # the weights of the best epoch
+
     Args:
         patience: epochs the rise must last and the width of the best and recent stretches.
             Default 3: Lightning's EarlyStopping default.

@@ -45,6 +45,30 @@ class SuspiciousVal(Check):
         (mean vs sum). Strong regularisation (heavy dropout, mixup) can explain a moderate
         gap: suppress the check then.
 
+    Example:
+        loss_fn = nn.CrossEntropyLoss()  # the mean over a batch
+        for epoch in range(epochs):
+            train_loss = train_one_epoch(model, train_loader, loss_fn)
+            model.eval()
+            val_loss = 0.0
+            with torch.no_grad():
+                for x, y in val_loader:
+                    val_loss += loss_fn(model(x), y).item()
+            val_loss /= len(val_loader.dataset)  # by samples: batch_size x too small
+            monitor.log_epoch(epoch, train_loss=train_loss, val_loss=val_loss)
+
+    Use instead:
+        loss_fn = nn.CrossEntropyLoss()
+        for epoch in range(epochs):
+            train_loss = train_one_epoch(model, train_loader, loss_fn)
+            model.eval()
+            val_loss = 0.0
+            with torch.no_grad():
+                for x, y in val_loader:
+                    val_loss += loss_fn(model(x), y).item()
+            val_loss /= len(val_loader)  # by batches, like the training loss
+            monitor.log_epoch(epoch, train_loss=train_loss, val_loss=val_loss)
+
     Args:
         max_ratio: validation loss under this fraction of the training loss is suspicious.
             Default 0.25: dropout or mixup rarely inflate the training loss more than 2-3x.
@@ -195,6 +219,24 @@ class TrainValOverlap(Check):
         Remove duplicates before splitting (`df.drop_duplicates()`), split before augmenting or
         oversampling, split by group (`GroupShuffleSplit`) when several rows come from one
         source, and check that the validation loader does not read training files.
+
+    Example:
+        df = pd.read_csv("claims.csv")
+        fraud = df[df["fraud"] == 1]
+        df = pd.concat([df] + [fraud] * 4)  # oversample the rare class, then split:
+        train_df, val_df = train_test_split(df, test_size=0.2)  # copies on both sides
+        x_train, y_train = train_df[features].values, train_df["fraud"].values
+        x_val, y_val = val_df[features].values, val_df["fraud"].values
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10)
+
+    Use instead:
+        df = pd.read_csv("claims.csv").drop_duplicates()
+        train_df, val_df = train_test_split(df, test_size=0.2, stratify=df["fraud"])
+        fraud = train_df[train_df["fraud"] == 1]
+        train_df = pd.concat([train_df] + [fraud] * 4)  # the training split only
+        x_train, y_train = train_df[features].values, train_df["fraud"].values
+        x_val, y_val = val_df[features].values, val_df["fraud"].values
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10)
 
     Args:
         max_share: share of validation samples found in training that is an ERROR. Default
@@ -421,6 +463,22 @@ class FeatureLeakage(Check):
         Drop the feature, or rebuild it from information available at prediction time; check
         the join or preprocessing that produced it (target encoding fitted on all rows, a
         label column left in the feature matrix, row ids of sorted data).
+
+    Example:
+        df = pd.read_csv("churn.csv")
+        X = df.drop(columns=["customer_id"]).values  # "churned" is still in X
+        y = df["churned"].values
+        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
+        # validation accuracy 1.00 from the first epoch
+
+    Use instead:
+        df = pd.read_csv("churn.csv")
+        # out of the inputs: the label, and what is only known after the outcome
+        X = df.drop(columns=["customer_id", "churned", "refund_amount"]).values
+        y = df["churned"].values
+        x_train, x_val, y_train, y_val = train_test_split(X, y, test_size=0.2)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
 
     Args:
         min_score: classification score that counts as near-perfect. Default 0.98. Calibration:

@@ -113,6 +113,27 @@ class LRTooHigh(TrainCurveCheck):
         Lower the learning rate 3-10x (a learning-rate range test finds a good one), add
         warmup, gradient clipping, or normalisation layers.
 
+    Example:
+        model = Net()
+        # an SGD-sized rate given to Adam
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+    Use instead:
+        model = Net()
+        # Adam's usual range is 1e-4 to 3e-3; a range test finds the best one
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            optimizer.step()
+
     Args:
         max_log_ratio: log10 update ratio above which updates are large. Default -0.5: half
             a decade above the upper end of TheDeepChecker's healthy range [-4, -1] (Karpathy:
@@ -340,6 +361,29 @@ class LRTooLow(TrainCurveCheck):
         Raise the learning rate 3-10x (a learning-rate range test finds a good one); check
         that a scheduler or warmup is not holding it near zero.
 
+    Example:
+        model = keras.Sequential([
+            keras.Input(shape=(32, 32, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        # a fine-tuning rate, for a model trained from scratch
+        model.compile(keras.optimizers.SGD(learning_rate=1e-5),
+                      "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=20)
+
+    Use instead:
+        model = keras.Sequential([
+            keras.Input(shape=(32, 32, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile(keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                      "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=20)
+
     Args:
         min_log_ratio: log10 update ratio below which updates are negligible. Default -5.0:
             one decade below TheDeepChecker's healthy range [-4, -1], because Adam's ratio is
@@ -538,6 +582,30 @@ class LRSchedule(Check):
         Check the scheduler's length (total steps or T_max) against the real number of
         steps, that `scheduler.step()` is called (Lightning: `interval` and `frequency` in
         `configure_optimizers`), and the values given to it.
+
+    Example:
+        epochs = 30
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = LinearLR(optimizer, start_factor=1.0, end_factor=0.0,
+                             total_iters=epochs)  # counted in epochs...
+        for epoch in range(epochs):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                scheduler.step()  # ...but stepped per batch: lr 0 from step 30
+
+    Use instead:
+        epochs = 30
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = LinearLR(optimizer, start_factor=1.0, end_factor=0.0,
+                             total_iters=epochs * len(train_loader))  # in batches
+        for epoch in range(epochs):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                scheduler.step()
 
     Args:
         floor: "about zero" is below this fraction of the largest rate seen. Default 1e-3.

@@ -44,6 +44,24 @@ class NonfiniteLoss(Check):
         numerically stable loss (from-logits cross-entropy instead of log(softmax)), add an
         epsilon to logs and divisions, and check the inputs for NaN (`nonfinite-input`).
 
+    Example:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            p = torch.sigmoid(model(x)).squeeze(1)  # rounds to exactly 0 or 1...
+            loss = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+            loss.backward()  # ...then log(0) = -inf: the loss is inf or NaN
+            optimizer.step()
+
+    Use instead:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            logits = model(x).squeeze(1)
+            loss = F.binary_cross_entropy_with_logits(logits, y)  # stable
+            loss.backward()
+            optimizer.step()
+
     Args:
         max_names: how many parameter names to quote in the message. Default 5: enough to
             point at a layer without flooding the terminal.
@@ -134,6 +152,28 @@ class LossDivergence(LossCurveCheck):
         corrupt batches near the step named. If the loss jumped back to its initial level,
         the weights may have been reset or a layer collapsed.
 
+    Example:
+        class LanguageModel(L.LightningModule):
+            ...
+            def configure_optimizers(self):
+                # the full rate from step 0
+                return torch.optim.AdamW(self.parameters(), lr=3e-3)
+
+        trainer = L.Trainer(max_epochs=10)  # and no gradient clipping
+        trainer.fit(LanguageModel(), datamodule=dm)
+
+    Use instead:
+        class LanguageModel(L.LightningModule):
+            ...
+            def configure_optimizers(self):
+                optimizer = torch.optim.AdamW(self.parameters(), lr=1e-3)
+                warmup = LinearLR(optimizer, start_factor=0.01, total_iters=1000)
+                schedule = {"scheduler": warmup, "interval": "step"}
+                return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+        trainer = L.Trainer(max_epochs=10, gradient_clip_val=1.0)
+        trainer.fit(LanguageModel(), datamodule=dm)
+
     Args:
         factor: how many times its best the loss must reach. Default 2.0: TheDeepChecker's
             "2x the minimum" (Lightning's lr_find uses 4x for its stricter purpose).
@@ -222,6 +262,21 @@ class LossPlateau(LossCurveCheck):
         Check that the model can learn at all (`mlcheck sanity model.py`: overfit one batch,
         loss at init). Common causes: learning rate too low, labels not matching inputs,
         a frozen or dead layer, a wrong output activation, a bug that detaches the loss.
+
+    Example:
+        X, y = load_digits(return_X_y=True)
+        rng = np.random.default_rng(0)
+        rng.shuffle(X)  # shuffles the rows of X...
+        rng.shuffle(y)  # ...and y in another order: the labels no longer match
+        x_train, y_train = X[:1500], y[:1500]
+        model.fit(x_train, y_train, epochs=50)  # the loss stays near ln(10)
+
+    Use instead:
+        X, y = load_digits(return_X_y=True)
+        order = np.random.default_rng(0).permutation(len(y))
+        X, y = X[order], y[order]  # one permutation for both
+        x_train, y_train = X[:1500], y[:1500]
+        model.fit(x_train, y_train, epochs=50)
 
     Args:
         min_drop: a loss that fell by less than this fraction of its initial value is at a
