@@ -65,6 +65,6 @@ def test_every_preflight_check_shows_the_bug_and_the_fix():
         if cls.family == "pre-flight":
             doc = cls.doc()
             assert doc.get("Example") and doc.get("Use instead"), cls.id
-            assert "Use instead:" in check_markdown(cls)
+            assert "## Use instead" in check_markdown(cls)
     mismatch = registry()["output-loss-mismatch"].doc()
     assert "nn.Softmax" in mismatch["Example"] and "nn.Softmax" not in mismatch["Use instead"]

@@ -6,6 +6,7 @@ import enum
 import inspect
 import logging
 import re
+import textwrap
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 import numpy as np
@@ -247,15 +248,22 @@ def parse_doc(text: str) -> dict[str, str]:
     current = "summary"
     buf: list[str] = []
     heads = set(SECTIONS) | {"Args", "Example", "Examples", "Use instead"}
+    code = {"Example", "Examples", "Use instead"}
+
+    def body(section: str, buf: list[str]) -> str:
+        # code keeps its relative indentation (cleandoc would strip the first line's)
+        text = "\n".join(buf)
+        return (textwrap.dedent(text) if section in code else inspect.cleandoc(text)).strip()
+
     for line in lines:
         head = line.strip().rstrip(":")
         fix_starts = head == "Use instead" and current in ("Example", "Examples")
         if line.strip().endswith(":") and head in heads and (not line.startswith(" ") or fix_starts):
-            out[current] = inspect.cleandoc("\n".join(buf)).strip()
+            out[current] = body(current, buf)
             current, buf = head, []
         else:
             buf.append(line)
-    out[current] = inspect.cleandoc("\n".join(buf)).strip()
+    out[current] = body(current, buf)
     if "summary" in out:  # one line, for tables and `mlcheck checks`
         out["summary"] = " ".join(out["summary"].split())
     return {k: v for k, v in out.items() if v}
