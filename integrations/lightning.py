@@ -97,7 +97,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
     Args:
         checks: check instances to run. Default None: every check that is on by default.
-        suppress: check ids to silence, e.g. `("class-imbalance",)`. Default: none.
+        suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
             the trainer's `TensorBoardLogger`; without one, `<default_root_dir>/lightning_logs/mlcheck`.
             False: write no files (warnings and logging only).
@@ -241,7 +241,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._hook: Any = None
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
-        self._input_kind = "embedding_ids" if self._scan.has_embedding else None
+        self._input_kind = self._scan.input_kind
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None

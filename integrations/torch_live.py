@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlcheck import task
+
 __all__ = ["OneBatch", "ParameterScan", "to_numpy"]
 
 
@@ -51,8 +53,7 @@ class ParameterScan:
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.names = {id(p): n for n, p in module.named_parameters()}
-        self.has_embedding = any(isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))
-                                 for m in module.modules())
+        self.input_kind = task.input_kind_of_model((type(m) for m in module.modules()), ordered=False)
         self._snapshot: list[torch.Tensor] | None = None
         self._snapshot_params: list[torch.Tensor] = []
         self._snapshot_norm = 0.0

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from mlcheck import options as opt
+from mlcheck import task
 from mlcheck.checks.base import Check, Signal
 from mlcheck.findings import Finding, MLCheckInternalWarning
 from mlcheck.metrics import strip_split
@@ -149,33 +150,13 @@ def split_epoch_metrics(metrics: Mapping[str, float], val_names: Iterable[str] =
 
 
 def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | None) -> None:
-    """Fills `info.task` and `info.num_classes` (where not set) from a batch of targets and the
-    model's output width: one-hot rows, integer labels and {0, 1} floats against one output are
-    classification; non-integral floats are regression."""
+    """Fills `info.task` and `info.num_classes` where they are not set, from a batch of targets
+    and the model's output width (`mlcheck.task.from_targets`); what is set wins."""
     if targets is None or (info.task is not None and info.num_classes is not None):
         return
-    flat = targets.reshape(len(targets), -1) if targets.ndim else targets.reshape(1, 1)
-    task: str | None = None
-    classes: int | None = None
-    if flat.shape[1] != 1:
-        onehot = flat.shape[1] == output_width and np.isin(flat, (0, 1)).all() and (flat.sum(1) == 1).all()
-        task, classes = ("classification", output_width) if onehot else (None, None)
-    elif targets.dtype.kind in "biu":
-        task = "classification"
-        if output_width and output_width > 1:
-            classes = output_width
-        elif output_width == 1 or targets.dtype.kind == "b":
-            classes = 2
-    elif targets.dtype.kind == "f":
-        values = flat[:, 0]
-        if output_width == 1 and np.isin(values, (0.0, 1.0)).all():
-            task, classes = "classification", 2
-        elif not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
-            task = "regression"
-    if info.task is None:
-        info.task = task
-    if info.num_classes is None and info.task == "classification":
-        info.num_classes = classes
+    facts = task.merge(task.TaskFacts(task=info.task, num_classes=info.num_classes),
+                       task.from_targets(targets, output_width))
+    info.task, info.num_classes = facts.task, facts.num_classes
 
 
 class LiveRun:

@@ -55,7 +55,7 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     Args:
         checks: check instances to run. Default None: every check that is on by default.
-        suppress: check ids to silence, e.g. `("class-imbalance",)`. Default: none.
+        suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None writes neither.
         stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)

@@ -1,0 +1,172 @@
+"""The live core (`mlcheck.live`): one pipeline for every callback.
+
+A check that declares what it consumes works in both callbacks without a line in
+`integrations/`; option errors name the argument; epoch metrics split one way; no adapter names
+a check id.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mlcheck import Check, Monitor
+from mlcheck.checks.base import Signal, registry
+from mlcheck.live import BatchRoute, LiveOptions, LiveRun, split_epoch_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+N_ROWS = 300
+
+
+class RowCounter(Check):
+    """Counts every training row of the first pass (a custom check, defined in one place).
+
+    What it does:
+        Counts rows.
+    Why it matters:
+        Proves the routing.
+    How to fix:
+        Nothing.
+    """
+
+    id = "test-row-counter"
+    family = "test"
+    consumes = frozenset({Signal.EVERY_BATCH})
+
+    def reset(self) -> None:
+        self.rows = {"train": 0, "val": 0}
+
+    def on_batch(self, batch, run):
+        if batch.epoch == 0 and batch.targets is not None:
+            self.rows[batch.split] += len(batch.targets)
+        return ()
+
+
+def _data(n: int = N_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 8)).astype(np.float32), rng.integers(0, 3, size=n)
+
+
+def test_a_check_that_needs_every_batch_works_in_lightning_without_adapter_code(tmp_path):
+    import lightning.pytorch as lpt
+
+    x, y = _data()
+
+    class Model(lpt.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8, 3)
+
+        def training_step(self, batch, _):
+            return torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    def loader(a, b):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(a), torch.tensor(b)),
+                                           batch_size=16)
+
+    counter = RowCounter()
+    cb = MLCheckCallback(checks=[counter], log_dir=False, sample_batches=1)
+    trainer = lpt.Trainer(max_epochs=2, callbacks=[cb], logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(Model(), loader(x[:240], y[:240]), loader(x[240:], y[240:]))
+    assert counter.rows == {"train": 240, "val": 60}
+
+
+def test_a_check_that_needs_every_batch_works_in_keras_without_adapter_code(tmp_path):
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    x, y = _data()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    counter = RowCounter()
+    model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), batch_size=16, epochs=2, verbose=0,
+              callbacks=[MLCheckCallback(checks=[counter], log_dir=None, sample_batches=1)])
+    assert counter.rows == {"train": 240, "val": 60}
+
+
+def test_routing_follows_the_declarations():
+    options = LiveOptions(sample_batches=2, sample_every_n_batches=5, hash_epochs=1)
+    live = LiveRun(options, [RowCounter()])
+    routes = [live.route_batch("train") for _ in range(7)]
+    assert routes == [BatchRoute.SAMPLE, BatchRoute.SAMPLE] + [BatchRoute.FULL_PASS] * 3 + [
+        BatchRoute.SAMPLE, BatchRoute.FULL_PASS]
+    live.end_pass("train")
+    assert live.route_batch("train") is BatchRoute.SKIP  # batch 7, second pass: neither
+    assert live.full_pass_checks == ("test-row-counter",)
+    defaults = LiveRun(LiveOptions())
+    declared = {c.id for c in registry().values() if Signal.EVERY_BATCH in c.signals()}
+    assert set(defaults.full_pass_checks) == declared and declared
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"stop_on": "errors"}, "stop_on"),
+    ({"every_n_steps": 0}, "every_n_steps"),
+    ({"every_n_steps": 2.5}, "every_n_steps"),
+    ({"sample_batches": -1}, "sample_batches"),
+    ({"sample_every_n_batches": 0}, "sample_every_n_batches"),
+    ({"hash_epochs": True}, "hash_epochs"),
+    ({"train_start_steps": 0}, "overfit_steps"),
+    ({"train_start_seconds": float("nan")}, "overfit_seconds"),
+    ({"task": "segmentation"}, "task"),
+    ({"num_classes": 0}, "num_classes"),
+])
+def test_bad_options_name_the_argument(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        LiveOptions(**kwargs)
+
+
+def test_both_callbacks_validate_alike():
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    for bad in ({"sample_every_n_batches": 0}, {"suppress": ["no-such-check"]}, {"full_pass_checks": ["nope"]}):
+        errors = []
+        for cls in (LightningCallback, KerasCallback):
+            with pytest.raises(ValueError) as info:
+                cb = cls(**bad)
+                LiveRun(cb.options, cb.checks, cb.suppress)  # full_pass_checks is judged with the checks
+            errors.append(str(info.value))
+        assert errors[0] == errors[1]
+
+
+def test_suppress_as_a_string_is_one_id():
+    monitor = Monitor(suppress="loss-plateau", default_sinks=False)
+    assert monitor.suppress == {"loss-plateau"}
+
+
+def test_epoch_metrics_split_one_way():
+    lightning = split_epoch_metrics(
+        {"train_loss_epoch": 0.5, "train_loss_step": 0.4, "acc": 0.9, "loss": 0.7, "lr-Adam": 1e-3,
+         "val_loss": 0.6, "val_acc": 0.8, "test_loss": 1.0},
+        val_names={"acc"},
+    )
+    assert lightning.val_loss == 0.6 and lightning.val == {"acc": 0.8}
+    assert lightning.train == {"lr-Adam": 1e-3}
+    keras_logs = split_epoch_metrics({"loss": 0.7, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8,
+                                      "learning_rate": 0.01})
+    assert keras_logs.train_loss == 0.7 and keras_logs.train == {"accuracy": 0.9}
+    assert keras_logs.val_loss == 0.6 and keras_logs.val == {"accuracy": 0.8}
+
+
+def test_no_check_id_is_named_in_integrations():
+    ids = set(registry())
+    named = []
+    for path in (REPO / "integrations").rglob("*.py"):
+        for match in re.finditer(r"[\"']([a-z][a-z0-9]*(?:-[a-z0-9]+)+)[\"']", path.read_text(encoding="utf-8")):
+            if match.group(1) in ids:
+                named.append(f"{path.relative_to(REPO)}: {match.group(1)}")
+    assert not named, named
