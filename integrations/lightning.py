@@ -20,7 +20,16 @@ import torch
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.integrations.torch import LightningTrainable
-from mlcheck.integrations.torch_live import OneBatch, ParameterScan, to_numpy
+from mlcheck.integrations.torch_live import (
+    OneBatch,
+    ParameterScan,
+    default_batch_to_arrays,
+    gather,
+    loss_of,
+    losses_to_floats,
+    scalars,
+    to_numpy,
+)
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
@@ -50,30 +59,6 @@ def _callback_bases() -> tuple[type, ...]:
             "pip install 'mlcheck[lightning]' (or pip install lightning)"
         )
     return tuple(bases)
-
-
-def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
-    """(inputs, targets) of a batch: the first tensor found is the inputs, the last the targets.
-
-    Tuples, lists and dicts are searched depth-first in order; a lone tensor is inputs only.
-    Pass your own function as `MLCheckCallback(batch_to_arrays=...)` for other layouts.
-    """
-    tensors: list[torch.Tensor] = []
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, torch.Tensor):
-            tensors.append(obj)
-        elif isinstance(obj, Mapping):
-            for value in obj.values():
-                walk(value)
-        elif isinstance(obj, (list, tuple)):
-            for value in obj:
-                walk(value)
-
-    walk(batch)
-    if not tensors:
-        return None, None
-    return tensors[0], (tensors[-1] if len(tensors) > 1 else None)
 
 
 class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
@@ -353,7 +338,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._maybe_stop(trainer)
 
     def _observe_step(self, trainer: Any, outputs: Any) -> None:
-        loss = _loss_of(outputs)
+        loss = loss_of(outputs)
         if loss is None:
             loss = self._last_backward_loss
             self._backward_loss_wanted = True
@@ -385,7 +370,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             optimizer = trainer.optimizers[0] if trainer is not None and trainer.optimizers else None
             scaled = trainer is not None and _grad_scaler(trainer) is not None
             self.live.flush_steps(
-                _losses_to_floats,
+                losses_to_floats,
                 rescan=None if optimizer is None else lambda: self._scan.nonfinite_now(optimizer, scaled=scaled),
             )
 
@@ -404,7 +389,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self.timer(f"{split}_batch_observe"):
             inputs, targets = self.batch_to_arrays(batch)
             if route is not BatchRoute.SKIP and self._world > 1:
-                inputs, targets = _gather(trainer, inputs), _gather(trainer, targets)
+                inputs, targets = gather(trainer.strategy, inputs), gather(trainer.strategy, targets)
             if self._rank_zero:
                 inputs = to_numpy(inputs) if route is not BatchRoute.SKIP else None
                 # a module with an embedding somewhere: its integer inputs are ids
@@ -426,7 +411,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return
         self._val_index = 0
         if self._rank_zero:
-            self._before_val = _scalars(trainer.callback_metrics)
+            self._before_val = scalars(trainer.callback_metrics)
 
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
@@ -442,7 +427,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return
         self.live.end_pass("val")
         if self._rank_zero:
-            metrics = _scalars(trainer.callback_metrics)
+            metrics = scalars(trainer.callback_metrics)
             # unprefixed names count as validation ones when validation logged them
             self._val_names |= {n for n, v in metrics.items()
                                 if self._before_val.get(n) != v and strip_split(n)[0] in (None, "val")}
@@ -455,7 +440,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self.live.end_pass("train")
             if self._rank_zero:
                 self._flush(trainer)
-                train = split_epoch_metrics(_scalars(trainer.callback_metrics), self._val_names)
+                train = split_epoch_metrics(scalars(trainer.callback_metrics), self._val_names)
                 val = split_epoch_metrics(self._val_metrics, self._val_names)
                 self._val_metrics = {}
                 self.live.end_epoch(
@@ -507,48 +492,3 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
 def _grad_scaler(trainer: Any) -> Any:
     return getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
-
-
-def _loss_of(outputs: Any) -> torch.Tensor | None:
-    if type(outputs) is dict or (type(outputs) is not torch.Tensor and isinstance(outputs, Mapping)):
-        outputs = outputs.get("loss")
-    if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
-        return outputs.detach()
-    return None
-
-
-def _losses_to_floats(losses: list[torch.Tensor]) -> list[float]:
-    flat = [t.reshape(()) if t.ndim else t for t in losses]
-    return torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
-
-
-def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out = {}
-    for name, value in metrics.items():
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                continue
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[name] = float(value)
-    return out
-
-
-def _gather(trainer: Any, value: Any) -> Any:
-    """Concatenates a batch's tensor from every rank (rows padded to the longest, then cut)."""
-    if value is None:
-        return None
-    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-    tensor = tensor.detach()
-    strategy = trainer.strategy
-    n = torch.tensor([tensor.shape[0] if tensor.ndim else 1], device=tensor.device)
-    sizes = strategy.all_gather(n).reshape(-1).tolist()
-    longest = max(sizes)
-    if tensor.ndim == 0:
-        tensor = tensor.reshape(1)
-    if tensor.shape[0] < longest:
-        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
-        tensor = torch.cat([tensor, pad])
-    gathered = strategy.all_gather(tensor)
-    return torch.cat([gathered[r, : sizes[r]] for r in range(len(sizes))])
-

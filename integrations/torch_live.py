@@ -5,6 +5,7 @@ live core (`mlcheck.live`) decides what to do with the numbers."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 from mlcheck import task
 
-__all__ = ["OneBatch", "ParameterScan", "to_numpy"]
+__all__ = ["OneBatch", "ParameterScan", "default_batch_to_arrays", "gather", "loss_of", "losses_to_floats", "scalars", "to_numpy"]
 
 
 def to_numpy(value: Any) -> np.ndarray | None:
@@ -29,6 +30,77 @@ def to_numpy(value: Any) -> np.ndarray | None:
         return np.asarray(value)
     except Exception:
         return None
+
+
+def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
+    """(inputs, targets) of a batch: the first tensor found is the inputs, the last the targets.
+
+    Tuples, lists and dicts are searched depth-first in order; a lone tensor is inputs only.
+    Pass your own function as `MLCheckCallback(batch_to_arrays=...)` for other layouts.
+    """
+    tensors: list[torch.Tensor] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            tensors.append(obj)
+        elif isinstance(obj, Mapping):
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                walk(value)
+
+    walk(batch)
+    if not tensors:
+        return None, None
+    return tensors[0], (tensors[-1] if len(tensors) > 1 else None)
+
+
+def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The single-number entries of a metrics mapping (tensors, ints, floats) as floats."""
+    out = {}
+    for name, value in metrics.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def gather(strategy: Any, value: Any) -> Any:
+    """Concatenates a batch's tensor from every rank through a Lightning strategy (rows padded
+    to the longest, then cut)."""
+    if value is None:
+        return None
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    tensor = tensor.detach()
+    n = torch.tensor([tensor.shape[0] if tensor.ndim else 1], device=tensor.device)
+    sizes = strategy.all_gather(n).reshape(-1).tolist()
+    longest = max(sizes)
+    if tensor.ndim == 0:
+        tensor = tensor.reshape(1)
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, pad])
+    gathered = strategy.all_gather(tensor)
+    return torch.cat([gathered[r, : sizes[r]] for r in range(len(sizes))])
+
+
+def loss_of(outputs: Any) -> torch.Tensor | None:
+    """The detached scalar loss a training step returned (a tensor or a dict's "loss")."""
+    if type(outputs) is dict or (type(outputs) is not torch.Tensor and isinstance(outputs, Mapping)):
+        outputs = outputs.get("loss")
+    if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
+        return outputs.detach()
+    return None
+
+
+def losses_to_floats(losses: list[torch.Tensor]) -> list[float]:
+    """Scalar loss tensors as floats, with one device synchronisation for all of them."""
+    flat = [t.reshape(()) if t.ndim else t for t in losses]
+    return torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
 
 
 class OneBatch:

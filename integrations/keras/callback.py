@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import keras
 
-from mlcheck.checks.base import Check, get_check
+from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.scan import WeightScan
@@ -28,7 +28,7 @@ from mlcheck.integrations.keras.trainable import (
 from mlcheck.live import BatchRoute, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
-from mlcheck.sinks import JsonlSink, Sink, TensorBoardSink
+from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
 
 class MLCheckCallback(keras.callbacks.Callback):
@@ -134,7 +134,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self.train_data = train_data
         self.batch_size = batch_size
         self.live: LiveRun | None = None
-        self._tensorboard: _KerasRunSink | None = None
+        self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
         self.timer = HookTimer()
 
@@ -170,7 +170,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         sinks: list[Sink] = []
         self._tensorboard = None
         if self.log_dir is not None:
-            self._tensorboard = _KerasRunSink(self.log_dir)
+            self._tensorboard = TrainValTensorBoardSink(self.log_dir)
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
         # Keras reads each batch's loss for its own logs: steps go to the checks one by one
         self.live = LiveRun(self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1)
@@ -449,50 +449,3 @@ class _StepWrapper:
 
 
 _MISSING = object()
-
-
-class _KerasRunSink(Sink):
-    """TensorBoard output laid out like Keras' `TensorBoard` callback: `<log_dir>/train/` and
-    `<log_dir>/validation/`. Findings go to train/, validation-side ones to validation/."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.train = TensorBoardSink(log_dir / "train")
-        self.validation = TensorBoardSink(log_dir / "validation")
-
-    def _side(self, finding: Finding) -> TensorBoardSink:
-        try:
-            split = get_check(finding.check).findings_split
-        except KeyError:  # a check that was never registered
-            split = None
-        if (split or finding.evidence.get("split")) == "val":
-            return self.validation
-        return self.train
-
-    def epoch(self, epoch: int, metrics: Any, lr: float | None) -> None:
-        """mlcheck's copy of the epoch curves, named as Keras' TensorBoard callback names them."""
-        train = {f"epoch_{k}": v for k, v in metrics.train.items()}
-        if metrics.train_loss is not None:
-            train["epoch_loss"] = metrics.train_loss
-        if lr is not None:
-            train["epoch_learning_rate"] = lr
-        self.train.scalars(epoch, train)
-        val = {f"epoch_{k}": v for k, v in metrics.val.items()}
-        if metrics.val_loss is not None:
-            val["epoch_loss"] = metrics.val_loss
-        if val:
-            self.validation.scalars(epoch, val)
-        self.flush()
-
-    def emit(self, finding: Finding, run: str | None = None) -> None:
-        self._side(finding).emit(finding, run)
-
-    def mark(self, finding: Finding, run: str | None = None) -> None:
-        self._side(finding).mark(finding, run)
-
-    def flush(self) -> None:
-        self.train.flush()
-        self.validation.flush()
-
-    def close(self) -> None:
-        self.train.close()
-        self.validation.close()

@@ -28,6 +28,6 @@ class Sink:
 
 from mlcheck.sinks.jsonl import JsonlSink  # noqa: E402
 from mlcheck.sinks.log import LoggingSink  # noqa: E402
-from mlcheck.sinks.tensorboard import TensorBoardSink  # noqa: E402
+from mlcheck.sinks.tensorboard import TensorBoardSink, TrainValTensorBoardSink  # noqa: E402
 
-__all__ = ["JsonlSink", "LoggingSink", "Sink", "TensorBoardSink"]
+__all__ = ["JsonlSink", "LoggingSink", "Sink", "TensorBoardSink", "TrainValTensorBoardSink"]

@@ -170,3 +170,50 @@ class TensorBoardSink(sinks.Sink):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class TrainValTensorBoardSink(sinks.Sink):
+    """TensorBoard output laid out like Keras' `TensorBoard` callback: `<log_dir>/train/` and
+    `<log_dir>/validation/`, each a run of its own. Findings go to train/, those about the
+    validation split (`Check.findings_split`, else `evidence["split"]`) to validation/."""
+
+    def __init__(self, log_dir: str | os.PathLike[str]) -> None:
+        self.train = TensorBoardSink(Path(log_dir) / "train")
+        self.validation = TensorBoardSink(Path(log_dir) / "validation")
+
+    def _side(self, finding: Finding) -> TensorBoardSink:
+        from mlcheck.checks.base import registry
+
+        check = registry().get(finding.check)
+        split = check.findings_split if check is not None else None
+        return self.validation if (split or finding.evidence.get("split")) == "val" else self.train
+
+    def epoch(self, epoch: int, metrics: Any, lr: float | None) -> None:
+        """Copies an epoch's curves (`mlcheck.live.EpochMetrics`), named as Keras' callback names
+        them: `epoch_loss`, `epoch_<metric>`, `epoch_learning_rate`."""
+        train = {f"epoch_{k}": v for k, v in metrics.train.items()}
+        if metrics.train_loss is not None:
+            train["epoch_loss"] = metrics.train_loss
+        if lr is not None:
+            train["epoch_learning_rate"] = lr
+        self.train.scalars(epoch, train)
+        val = {f"epoch_{k}": v for k, v in metrics.val.items()}
+        if metrics.val_loss is not None:
+            val["epoch_loss"] = metrics.val_loss
+        if val:
+            self.validation.scalars(epoch, val)
+        self.flush()
+
+    def emit(self, finding: Finding, run: str | None = None) -> None:
+        self._side(finding).emit(finding, run)
+
+    def mark(self, finding: Finding, run: str | None = None) -> None:
+        self._side(finding).mark(finding, run)
+
+    def flush(self) -> None:
+        self.train.flush()
+        self.validation.flush()
+
+    def close(self) -> None:
+        self.train.close()
+        self.validation.close()
