@@ -9,7 +9,7 @@ anyway, and checking every byte is what makes other readers slow.
 from __future__ import annotations
 
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
