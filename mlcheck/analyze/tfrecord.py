@@ -47,12 +47,6 @@ def mask(crc: np.ndarray) -> np.ndarray:
     return ((rotated + 0xA282EAD8) & 0xFFFFFFFF).astype(np.uint32)
 
 
-def masked_crc32c(data: bytes) -> int:
-    """Masked CRC-32C of one byte string."""
-    row = np.frombuffer(data, dtype=np.uint8)[None, :]
-    return int(mask(crc32c_rows(row))[0])
-
-
 def encode_records(payloads: Iterable[bytes]) -> bytes:
     """Frames payloads as TFRecords with valid checksums (fast for many records: rows of equal
     length are checksummed together). Used to write test and benchmark logs."""

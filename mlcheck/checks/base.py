@@ -45,9 +45,6 @@ class Check:
     def __init__(self) -> None:
         self.reset()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-
     def reset(self) -> None:
         """Forgets per-run state. Override to initialise your own; call super().reset()."""
 
