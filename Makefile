@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv test demo docs bench clean
+.PHONY: venv lint lint-check format-check test demo docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -16,7 +16,17 @@ $(VENV)/.installed: pyproject.toml constraints-dev.txt
 	$(PIP) install -e ".[dev]" -c constraints-dev.txt
 	touch $@
 
-test: venv
+# `make lint` is what a change must pass: ruff's rules and ruff's formatting. `make test` runs the
+# rules first (seconds) so a lint error fails before the suite starts.
+lint: lint-check format-check
+
+lint-check: venv
+	$(VENV)/bin/ruff check .
+
+format-check: venv
+	$(VENV)/bin/ruff format --check .
+
+test: lint-check
 	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
 
 demo: venv

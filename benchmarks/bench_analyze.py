@@ -22,11 +22,9 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +125,8 @@ def main() -> None:
     path = write_log(folder, args.steps)
     print(f"log: {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.steps} steps x 2 tags; "
           f"ready in {time.perf_counter() - start:.1f} s)")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}")
     figures: dict[str, object] = {"steps": args.steps, "bytes": path.stat().st_size}
 
     read_s, n = time_read(folder)

@@ -3,7 +3,8 @@
 Paired design: each repetition trains the same seeded model with and without the callback, in
 alternating order (with/without, then without/with, ...), and the overhead is the median of
 the per-pair time ratios, so drifts in machine load cancel out; the process is pinned to one
-CPU. A small MLP and a small CNN on sklearn's digits (torch backend, CPU). Four settings are measured against the plain run:
+CPU. A small MLP and a small CNN on sklearn's digits (torch backend, CPU). Four settings are
+measured against the plain run:
 
 - `defaults`: `MLCheckCallback(log_dir=...)` with overfit-a-batch off (the one-off
   overfit-a-batch at train start is timed apart, as DESIGN.md asks);
@@ -147,7 +148,7 @@ def main() -> int:
         out: dict = {}
         med, ratios, timers = paired(
             kind, args.epochs, args.reps,
-            lambda: MLCheckCallback(log_dir=os.path.join(log_root, kind), overfit_batch=False))
+            lambda kind=kind: MLCheckCallback(log_dir=os.path.join(log_root, kind), overfit_batch=False))
         plain = statistics.median(t["_plain"] for t in timers)
         kinds = sorted({k for t in timers for k in t if not k.startswith("_")})
         per_kind = {k: statistics.median(t.get(k, 0.0) for t in timers) for k in kinds}
@@ -155,8 +156,8 @@ def main() -> int:
                            "seconds_by_observation": per_kind}
         med, ratios, timers = paired(
             kind, args.epochs, args.reps,
-            lambda: MLCheckCallback(checks=[_NoOp()], log_dir=os.path.join(log_root, kind + "-noop"),
-                                    overfit_batch=False))
+            lambda kind=kind: MLCheckCallback(checks=[_NoOp()], log_dir=os.path.join(log_root, kind + "-noop"),
+                                              overfit_batch=False))
         out["adapter"] = {"overhead": med - 1, "ratios": ratios,
                           "seconds_by_observation": {k: statistics.median(t.get(k, 0.0) for t in timers)
                                                      for k in kinds}}

@@ -27,12 +27,11 @@ import tempfile
 import time
 import warnings
 
+import lightning.pytorch as L
 import numpy as np
 import torch
-from torch import nn
-
-import lightning.pytorch as L
 from sklearn.datasets import load_digits
+from torch import nn
 
 from mlcheck import Check
 from mlcheck.integrations.lightning import MLCheckCallback
@@ -264,7 +263,8 @@ def print_report(report: dict) -> None:
     for kind in kinds:
         r = report[kind]
         d = r["defaults"]
-        print(f"{kind}: {r['epochs']} epochs of {r['data']} (median run {d['median_without_s']:.2f}s without the callback)")
+        print(f"{kind}: {r['epochs']} epochs of {r['data']} "
+              f"(median run {d['median_without_s']:.2f}s without the callback)")
         print("  overhead (median of paired ratios)        wall     [IQR]            CPU")
         for label, key in (("at defaults, overfit-batch excluded", "defaults_without_overfit_batch"),
                            ("at defaults, overfit-batch included", "defaults"),

@@ -27,7 +27,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent / "curves"))
 
 from families import FAULTS, HEALTHY, Run  # noqa: E402
-
 from mlcheck import Monitor, RunInfo, Severity  # noqa: E402
 from mlcheck.checks.base import get_check  # noqa: E402
 

@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(record, indent=1), encoding="utf-8")
     print("| script | status | seconds |\n|---|---|---|")
     for s in summary:
-        print(f"| {s['script']} | {s['status']}{'' if s.get('exit') in (0, None) else ' (exit ' + str(s['exit']) + ')'} "
-              f"| {s.get('seconds', '-')} |")
+        exit_note = "" if s.get("exit") in (0, None) else f" (exit {s['exit']})"
+        print(f"| {s['script']} | {s['status']}{exit_note} | {s.get('seconds', '-')} |")
     return 1 if failed else 0
 
 

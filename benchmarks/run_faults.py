@@ -226,6 +226,11 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     names = list(dict.fromkeys(r["program"] for r in results))
     faults = [n for n in names if not n.split("/")[1].startswith("clean_")]
     clean = [n for n in names if n.split("/")[1].startswith("clean_")]
+    lines = _fault_table(faults, by) + _clean_table(clean, by) + _summary_table(summary)
+    return "\n".join(lines)
+
+
+def _fault_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
     lines = ["### Faults", "",
              "| program | counts as caught | caught by sanity (before training) | caught live "
              "| live latency | other WARNING/ERROR ids | safety net | latency |",
@@ -255,7 +260,11 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             scol = f"stopped ({st['reason']})" if st else "ran to the end"
             slat = pct(s.get("latency")) if st else "-"
         lines.append(f"| {n} | {ids} | {pre} | {live} | {lat} | {other} | {scol} | {slat} |")
-    lines += ["", "### Clean runs", "", "| program | mlcheck WARNING/ERROR | mlcheck INFO "
+    return lines
+
+
+def _clean_table(clean: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
+    lines = ["", "### Clean runs", "", "| program | mlcheck WARNING/ERROR | mlcheck INFO "
               "| safety net |", "|---|---|---|---|"]
     for n in clean:
         m, s = by.get((n, "mlcheck")), by.get((n, "safety_net"))
@@ -277,7 +286,11 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             scol = f"stopped ({st['reason']}) at {pct(st['step'] / s['total_steps'])}" if st \
                 else "ran to the end"
         lines.append(f"| {n} | {mcol} | {info} | {scol} |")
-    lines += ["", "### Summary", "", "| | mlcheck | framework safety nets | target |",
+    return lines
+
+
+def _summary_table(summary: dict[str, Any]) -> list[str]:
+    lines = ["", "### Summary", "", "| | mlcheck | framework safety nets | target |",
               "|---|---|---|---|"]
     m, s = summary.get("mlcheck", {}), summary.get("safety_net", {})
 
@@ -310,7 +323,7 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                          f"{pct(m['median_latency_live'])} | | |")
             lines.append(f"| fault runs with any WARNING/ERROR, right id or not | {m['flagged']}/"
                          f"{m['fault_runs']} | | |")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

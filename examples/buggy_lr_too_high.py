@@ -9,12 +9,11 @@ step and the parameters, and `stop_on="error"` ends the run instead of wasting t
 
 from __future__ import annotations
 
+import lightning.pytorch as L
 import numpy as np
 import torch
-from torch import nn
-
-import lightning.pytorch as L
 from sklearn.datasets import load_digits
+from torch import nn
 
 from mlcheck.integrations.lightning import MLCheckCallback
 

@@ -8,9 +8,8 @@ looks at every batch of the first epoch (and samples later ones) and names the s
 
 from __future__ import annotations
 
-import numpy as np
-
 import lightning.pytorch as L
+import numpy as np
 
 from lightning_digits import DigitsClassifier, digits_loaders
 from mlcheck.integrations.lightning import MLCheckCallback

@@ -10,9 +10,8 @@ mlcheck fingerprints every sample of the first pass over both loaders and report
 
 from __future__ import annotations
 
-import torch
-
 import lightning.pytorch as L
+import torch
 
 from lightning_digits import DigitsClassifier, digits_loaders
 from mlcheck.integrations.lightning import MLCheckCallback

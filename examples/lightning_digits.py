@@ -10,12 +10,11 @@ Runs in seconds on a CPU. Works the same with `import pytorch_lightning as L`.
 
 from __future__ import annotations
 
+import lightning.pytorch as L
 import numpy as np
 import torch
-from torch import nn
-
-import lightning.pytorch as L
 from sklearn.datasets import load_digits
+from torch import nn
 
 from mlcheck.integrations.lightning import MLCheckCallback
 

@@ -14,9 +14,10 @@ factor = 5.0
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mlcheck.checks.base import Check, registry
 

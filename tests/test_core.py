@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mlcheck import Finding, Monitor, MLCheckWarning, Severity
+from mlcheck import Finding, MLCheckWarning, Monitor, Severity
 from mlcheck.series import Series
 
 

@@ -10,8 +10,8 @@ faults are mild on purpose: recall below 100% is expected.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -138,7 +138,9 @@ def _epochs_from_steps(rng, loss_clean: np.ndarray, loss: np.ndarray, per_epoch:
                 clean_val = val_shape(e, clean_val)
             row["val_loss"] = float(clean_val * (1 + vnoise * rng.standard_normal()))
             if classes:
-                acc = lambda v: float(np.clip(1 - (1 - 1 / classes) * min(v / l0, 1.0), 0, 1))
+                def acc(v: float) -> float:
+                    return float(np.clip(1 - (1 - 1 / classes) * min(v / l0, 1.0), 0, 1))
+
                 row["val_metrics"] = {"accuracy": acc(row["val_loss"])}
                 row["train_metrics"] = {"accuracy": acc(row["train_loss"])}
         rows.append(row)

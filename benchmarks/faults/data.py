@@ -122,12 +122,29 @@ def load(
         mean, std = y_train.mean(), y_train.std()
         y_train, y_val = (y_train - mean) / std, (y_val - mean) / std
 
+    x_train, y_train, x_val, y_val = _split_fault(fault, rng, x_train, y_train, x_val, y_val, label_max=y.max())
+
+    num_classes = 1 if regression else int(max(y_train.max(), y_val.max()) + 1)
+    return Data(
+        x_train=np.ascontiguousarray(x_train, dtype=np.float32),
+        y_train=np.ascontiguousarray(y_train, dtype=np.float32 if regression else np.int64),
+        x_val=np.ascontiguousarray(x_val, dtype=np.float32),
+        y_val=np.ascontiguousarray(y_val, dtype=np.float32 if regression else np.int64),
+        task="regression" if regression else "classification",
+        num_classes=num_classes,
+        shuffle=fault != "sorted",
+    )
+
+
+def _split_fault(fault: str | None, rng: np.random.Generator, x_train: np.ndarray, y_train: np.ndarray,
+                 x_val: np.ndarray, y_val: np.ndarray, label_max: float):
+    """The faults applied after the split and scaling: (x_train, y_train, x_val, y_val)."""
     if fault == "shuffled_labels":
         y_train = rng.permutation(y_train)
     elif fault == "label_feature":
         # the label, rescaled like a feature, overwrites feature 0 (train and val alike: the
         # leak is in the feature pipeline)
-        scale = max(1, int(y.max()))
+        scale = max(1, int(label_max))
         x_train = x_train.copy()
         x_val = x_val.copy()
         x_train[:, 0] = y_train / scale
@@ -142,14 +159,5 @@ def load(
     elif fault == "nan_inputs":
         x_train = x_train.copy()
         x_train[rng.random(x_train.shape) < 0.01] = np.nan
+    return x_train, y_train, x_val, y_val
 
-    num_classes = 1 if regression else int(max(y_train.max(), y_val.max()) + 1)
-    return Data(
-        x_train=np.ascontiguousarray(x_train, dtype=np.float32),
-        y_train=np.ascontiguousarray(y_train, dtype=np.float32 if regression else np.int64),
-        x_val=np.ascontiguousarray(x_val, dtype=np.float32),
-        y_val=np.ascontiguousarray(y_val, dtype=np.float32 if regression else np.int64),
-        task="regression" if regression else "classification",
-        num_classes=num_classes,
-        shuffle=fault != "sorted",
-    )

@@ -7,7 +7,7 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -399,9 +399,3 @@ def _set_global_seed_generator_state(saved: tuple[Any, Any]) -> None:
 def batches_of(data: Any, batch_size: int, n: int) -> list[Any]:
     """Public alias of the batching rule, used by the callback for data passed to it."""
     return _batches_from(data, batch_size, n)
-
-
-def iter_arrays(batches: Iterable[Any]) -> Iterable[tuple[np.ndarray | None, np.ndarray | None]]:
-    for batch in batches:
-        x, y, _ = unpack(batch)
-        yield to_numpy(x), to_numpy(y)

@@ -11,8 +11,8 @@ import csv
 import io
 import math
 from array import array
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -68,23 +68,9 @@ def read_csv_log(
             raise CSVLogError(
                 f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r})"
             )
-        data = [array("d") for _ in columns]
-        filled = [bytearray() for _ in columns]  # 1 where the cell holds a number (or "nan")
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
-        width = len(columns)
-        nan = math.nan
         try:
-            for row in reader:
-                if not row:
-                    continue
-                for k in range(width):
-                    cell = row[k].strip() if k < len(row) else ""
-                    try:
-                        data[k].append(float(cell))
-                        filled[k].append(1)
-                    except ValueError:  # empty, or text
-                        data[k].append(nan)
-                        filled[k].append(0)
+            data, filled = _read_cells(reader, len(columns))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
@@ -109,6 +95,26 @@ def read_csv_log(
             continue
         out[column] = sorted_scalars(x[present].astype(np.int64), values[present])
     return fmt, out, columns
+
+
+def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray]]:
+    """Each column's numbers (NaN where a cell holds none) and, per column, 1 where the cell
+    holds a number (or "nan"), 0 where it is empty or text."""
+    data = [array("d") for _ in range(width)]
+    filled = [bytearray() for _ in range(width)]
+    nan = math.nan
+    for row in reader:
+        if not row:
+            continue
+        for k in range(width):
+            cell = row[k].strip() if k < len(row) else ""
+            try:
+                data[k].append(float(cell))
+                filled[k].append(1)
+            except ValueError:  # empty, or text
+                data[k].append(nan)
+                filled[k].append(0)
+    return data, filled
 
 
 def _counting(fh: io.TextIOBase, progress: Callable[[int], None] | None):

@@ -13,9 +13,9 @@ A record whose length fails its checksum, or whose data does not parse, is corru
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 

@@ -8,9 +8,9 @@ epoch, so the checks run at the same points as they would have during training.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -83,61 +83,102 @@ class Curves:
 
 def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
-    roles = {tag: classify(tag, mapping) for tag in log.scalars}
-    by_epoch_x = log.format == "keras-csv"
-    epoch_tag = _pick(log, roles, "epoch")
-    epoch_curve = log.scalars[epoch_tag] if epoch_tag else None
-    n_epochs = _epoch_count(log, roles, epoch_curve)
-
-    # steps where curves known to be per epoch were logged (Lightning logs every epoch-level
-    # value at the epoch's last step)
-    known = [log.scalars[t].steps for t, r in roles.items()
-             if r.role == "val_loss" or (r.level == "epoch" and r.role != "ignore")]
-    epoch_steps = np.unique(np.concatenate(known)) if known else None
-
-    def per_epoch(tag: str, role: Role) -> bool:
-        if by_epoch_x or role.level == "epoch":
-            return True
-        if role.level == "step":
-            return False
-        curve = log.scalars[tag]
-        if epoch_curve is not None:
-            epochs = _lookup(epoch_curve, curve.steps)
-            if len(np.unique(epochs)) < len(epochs):
-                return False  # two points in one epoch
-            if epoch_steps is not None:
-                return bool(np.isin(curve.steps, epoch_steps).all())
-        return n_epochs is not None and len(curve) <= _PER_EPOCH_MAX * n_epochs + 1
-
-    # resolve the level of names that do not state it
-    resolved: dict[str, Role] = {}
-    for tag, role in roles.items():
-        if role.role == "loss":
-            kind = "epoch_train_loss" if per_epoch(tag, role) else "train_loss"
-            role = Role(kind, level=None, priority=role.priority)
-        elif role.role in ("train_metric", "val_metric") and not per_epoch(tag, role) and role.priority:
-            role = Role("ignore")
-        elif role.role == "train_loss" and by_epoch_x:
-            role = Role("epoch_train_loss", priority=role.priority)
-        resolved[tag] = role
+    axes = _Axes.of(log, {tag: classify(tag, mapping) for tag in log.scalars})
+    resolved = {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()}
 
     used: dict[str, str] = {}
     stream_tag = _pick(log, resolved, "train_loss")
     stream = log.scalars[stream_tag] if stream_tag else None
     if stream_tag:
         used["train_loss"] = stream_tag
-    last_step = int(stream.steps[-1]) if stream is not None and len(stream) else None
+    if stream is not None and len(stream):
+        axes.last_step = int(stream.steps[-1])
 
-    def x_is_epoch(curve: Scalars) -> bool:
-        if by_epoch_x:
+    wanted = _epoch_curves(log, resolved, used)
+    ordered = _epoch_rows(axes, wanted)
+    _fill_missing_steps(ordered, stream)
+
+    lr_tag = _pick(log, resolved, "lr")
+    lr_steps = lr_values = None
+    if lr_tag:
+        used["lr"] = lr_tag
+        lr_steps, lr_values = _lr_on_steps(axes, log.scalars[lr_tag], ordered, stream)
+
+    steps, loss, lr = _step_stream(stream, lr_steps, lr_values)
+    info = _run_info(steps, ordered, lr)
+    return Curves(steps, loss, lr, ordered, info, used)
+
+
+@dataclass
+class _Axes:
+    """How a run's curves are indexed: by step or by epoch, and where the epochs fall."""
+
+    log: RunLog
+    roles: dict[str, Role]
+    by_epoch_x: bool  # every x is an epoch (Keras CSVs)
+    epoch_curve: Scalars | None  # the logged epoch number against the step, if any
+    n_epochs: int | None
+    # steps where curves known to be per epoch were logged (Lightning logs every epoch-level
+    # value at the epoch's last step)
+    epoch_steps: np.ndarray | None
+    last_step: int | None = None  # the last step of the training-loss stream, once known
+
+    @classmethod
+    def of(cls, log: RunLog, roles: dict[str, Role]) -> _Axes:
+        epoch_tag = _pick(log, roles, "epoch")
+        epoch_curve = log.scalars[epoch_tag] if epoch_tag else None
+        known = [log.scalars[t].steps for t, r in roles.items()
+                 if r.role == "val_loss" or (r.level == "epoch" and r.role != "ignore")]
+        return cls(
+            log=log,
+            roles=roles,
+            by_epoch_x=log.format == "keras-csv",
+            epoch_curve=epoch_curve,
+            n_epochs=_epoch_count(log, roles, epoch_curve),
+            epoch_steps=np.unique(np.concatenate(known)) if known else None,
+        )
+
+    def per_epoch(self, tag: str, role: Role) -> bool:
+        """Whether the curve under `tag` holds one point per epoch."""
+        if self.by_epoch_x or role.level == "epoch":
             return True
-        if epoch_curve is not None or len(curve) == 0:
+        if role.level == "step":
+            return False
+        curve = self.log.scalars[tag]
+        if self.epoch_curve is not None:
+            epochs = _lookup(self.epoch_curve, curve.steps)
+            if len(np.unique(epochs)) < len(epochs):
+                return False  # two points in one epoch
+            if self.epoch_steps is not None:
+                return bool(np.isin(curve.steps, self.epoch_steps).all())
+        return self.n_epochs is not None and len(curve) <= _PER_EPOCH_MAX * self.n_epochs + 1
+
+    def resolve(self, tag: str, role: Role) -> Role:
+        """The role with its level settled, for names that do not state it."""
+        if role.role == "loss":
+            kind = "epoch_train_loss" if self.per_epoch(tag, role) else "train_loss"
+            return Role(kind, level=None, priority=role.priority)
+        if role.role in ("train_metric", "val_metric") and not self.per_epoch(tag, role) and role.priority:
+            return Role("ignore")
+        if role.role == "train_loss" and self.by_epoch_x:
+            return Role("epoch_train_loss", priority=role.priority)
+        return role
+
+    def x_is_epoch(self, curve: Scalars) -> bool:
+        """Whether the curve's x is the epoch (0 or 1, 2, 3, ... well short of the last step)."""
+        if self.by_epoch_x:
+            return True
+        if self.epoch_curve is not None or len(curve) == 0:
             return False
         x = curve.steps
         consecutive = x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
-        return consecutive and (last_step is None or x[-1] < 0.5 * last_step)
+        return consecutive and (self.last_step is None or x[-1] < 0.5 * self.last_step)
 
-    # epoch-level curves: (field, metric name, tag)
+
+def _epoch_curves(
+    log: RunLog, resolved: Mapping[str, Role], used: dict[str, str]
+) -> list[tuple[str, str | None, str]]:
+    """The epoch-level curves to read, as (EpochRow field, metric name, tag); records them in `used`."""
     wanted: list[tuple[str, str | None, str]] = []
     for field_name, role_name in (("train_loss", "epoch_train_loss"), ("val_loss", "val_loss")):
         tag = _pick(log, resolved, role_name)
@@ -151,17 +192,21 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
             if tag:
                 wanted.append((f"{split}_metrics", name, tag))
                 used[f"{split}_metric:{name}"] = tag
+    return wanted
 
-    # the epoch (and step) of each point
-    step_x = [log.scalars[t].steps for _, _, t in wanted if not x_is_epoch(log.scalars[t])]
+
+def _epoch_rows(axes: _Axes, wanted: list[tuple[str, str | None, str]]) -> list[EpochRow]:
+    """One row per epoch, in order, with the epoch (and step) of each point worked out."""
+    scalars = axes.log.scalars
+    step_x = [scalars[t].steps for _, _, t in wanted if not axes.x_is_epoch(scalars[t])]
     ranks = np.unique(np.concatenate(step_x)) if step_x else np.zeros(0, dtype=np.int64)
     rows: dict[int, EpochRow] = {}
     for field_name, name, tag in wanted:
-        curve = log.scalars[tag]
-        if x_is_epoch(curve):
+        curve = scalars[tag]
+        if axes.x_is_epoch(curve):
             epochs, steps = curve.steps, None
-        elif epoch_curve is not None:
-            epochs = _lookup(epoch_curve, curve.steps).astype(np.int64)
+        elif axes.epoch_curve is not None:
+            epochs = _lookup(axes.epoch_curve, curve.steps).astype(np.int64)
             steps = curve.steps
         else:
             epochs, steps = np.searchsorted(ranks, curve.steps), curve.steps
@@ -173,49 +218,60 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
                 setattr(row, field_name, value)
             else:
                 getattr(row, field_name)[name] = value
-    ordered = [rows[e] for e in sorted(rows)]
+    return [rows[e] for e in sorted(rows)]
 
-    # rows without a step: spread over the step stream, or one step per epoch
-    if ordered and any(r.step is None for r in ordered):
-        if stream is not None and len(stream):
-            first, last = int(stream.steps[0]), int(stream.steps[-1])
-            e0, e1 = ordered[0].epoch, ordered[-1].epoch
-            per = (last - first + 1) / (e1 - e0 + 1)
-            for r in ordered:
-                if r.step is None:
-                    r.step = first + int(round((r.epoch - e0 + 1) * per)) - 1
-        else:
-            for r in ordered:
-                if r.step is None:
-                    r.step = r.epoch
 
-    # learning rate, on the step axis
-    lr_tag = _pick(log, resolved, "lr")
-    lr_steps = lr_values = None
-    if lr_tag:
-        used["lr"] = lr_tag
-        curve = log.scalars[lr_tag]
-        lr_steps, lr_values = curve.steps, curve.values
-        if x_is_epoch(curve) and ordered:
-            # the rate of epoch e applies from the first step of epoch e
-            ends = {r.epoch: r.step for r in ordered}
-            first = int(stream.steps[0]) if stream is not None and len(stream) else None
-            lr_steps = np.array(
-                [ends[e - 1] + 1 if e - 1 in ends else (first if first is not None else ends.get(e, e))
-                 for e in curve.steps.tolist()],
-                dtype=np.int64,
-            )
+def _fill_missing_steps(ordered: list[EpochRow], stream: Scalars | None) -> None:
+    """Rows without a step: spread over the step stream, or one step per epoch."""
+    if not ordered or all(r.step is not None for r in ordered):
+        return
+    if stream is None or not len(stream):
+        for r in ordered:
+            if r.step is None:
+                r.step = r.epoch
+        return
+    first, last = int(stream.steps[0]), int(stream.steps[-1])
+    e0, e1 = ordered[0].epoch, ordered[-1].epoch
+    per = (last - first + 1) / (e1 - e0 + 1)
+    for r in ordered:
+        if r.step is None:
+            r.step = first + int(round((r.epoch - e0 + 1) * per)) - 1
 
+
+def _lr_on_steps(
+    axes: _Axes, curve: Scalars, ordered: list[EpochRow], stream: Scalars | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The learning rate on the step axis: (steps, values)."""
+    if not (axes.x_is_epoch(curve) and ordered):
+        return curve.steps, curve.values
+    # the rate of epoch e applies from the first step of epoch e
+    ends = {r.epoch: r.step for r in ordered}
+    first = int(stream.steps[0]) if stream is not None and len(stream) else None
+    lr_steps = np.array(
+        [ends[e - 1] + 1 if e - 1 in ends else (first if first is not None else ends.get(e, e))
+         for e in curve.steps.tolist()],
+        dtype=np.int64,
+    )
+    return lr_steps, curve.values
+
+
+def _step_stream(
+    stream: Scalars | None, lr_steps: np.ndarray | None, lr_values: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(steps, train loss, lr) of the step stream; lr forward-filled onto the loss's steps."""
+    has_lr = lr_steps is not None and len(lr_steps) > 0
     if stream is not None:
-        steps, loss = stream.steps, stream.values
         lr = None
-        if lr_steps is not None and len(lr_steps):
-            lr = lr_values[np.clip(np.searchsorted(lr_steps, steps, "right") - 1, 0, None)]
-    elif lr_steps is not None and len(lr_steps):
-        steps, loss, lr = lr_steps, None, lr_values
-    else:
-        steps = loss = lr = None
+        if has_lr:
+            lr = lr_values[np.clip(np.searchsorted(lr_steps, stream.steps, "right") - 1, 0, None)]
+        return stream.steps, stream.values, lr
+    if has_lr:
+        return lr_steps, None, lr_values
+    return None, None, None
 
+
+def _run_info(steps: np.ndarray | None, ordered: list[EpochRow], lr: np.ndarray | None) -> RunInfo:
+    """Facts for end-of-run checks: total steps, epochs, task, whether a schedule was set."""
     info = RunInfo()
     step_axis = steps if steps is not None else np.array([r.step for r in ordered], dtype=np.int64)
     if len(step_axis):
@@ -228,7 +284,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         finite = lr[np.isfinite(lr)]
         if len(finite) and finite.max() > finite.min() * (1 + 1e-6):
             info.has_scheduler = True
-    return Curves(steps, loss, lr, ordered, info, used)
+    return info
 
 
 def replay_curves(

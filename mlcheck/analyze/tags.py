@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from mlcheck.metrics import higher_is_better
 

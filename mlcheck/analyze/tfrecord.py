@@ -9,7 +9,7 @@ anyway, and checking every byte is what makes other readers slow.
 from __future__ import annotations
 
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -45,12 +45,6 @@ def mask(crc: np.ndarray) -> np.ndarray:
     crc = crc.astype(np.uint64)
     rotated = ((crc >> 15) | (crc << 17)) & 0xFFFFFFFF
     return ((rotated + 0xA282EAD8) & 0xFFFFFFFF).astype(np.uint32)
-
-
-def masked_crc32c(data: bytes) -> int:
-    """Masked CRC-32C of one byte string."""
-    row = np.frombuffer(data, dtype=np.uint8)[None, :]
-    return int(mask(crc32c_rows(row))[0])
 
 
 def encode_records(payloads: Iterable[bytes]) -> bytes:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -319,15 +320,8 @@ class LossPlateau(LossCurveCheck):
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         step_unit = unit == "step"
-        if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < 6:
+        if self._too_early(run, c, step_unit, final):
             return []
-        if not final:
-            total = run.info.total_steps if step_unit else run.info.max_epochs
-            if total:
-                if c.x[-1] < self.min_progress * total:
-                    return []
-            elif c.values < 2 * (self.live_steps if step_unit else self.live_epochs):
-                return []
         # the level first: a loss that has come down far is no plateau (the usual case, cheap)
         level = float(np.median(c.mean[-max(3, len(c) // 10):]))
         chance = None
@@ -352,19 +346,8 @@ class LossPlateau(LossCurveCheck):
             return []
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
-        hint = ("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
-                "learning rate, check that labels match inputs and that no layer is frozen "
-                "or dead.")
-        if near_chance and level > 2 * chance:
-            why = (f"far above the chance level ln({run.info.num_classes}) = {chance:.4g} that a "
-                   "uniform guess scores, so the model is confidently wrong")
-            hint = ("A loss stuck far above chance usually means the learning rate is far too "
-                    "high (lower it 10-100x) or the loss is scaled or fed the wrong targets.")
-        elif near_chance:
-            why = f"close to the chance level ln({run.info.num_classes}) = {chance:.4g}"
-        else:
-            why = (f"only {fell:.1%} below its initial {initial:.4g}" if fell > 0
-                   else f"no lower than its initial {initial:.4g}")
+        why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None,
+                                    run.info.num_classes)
         return [self.finding(
             f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
             evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
@@ -376,6 +359,17 @@ class LossPlateau(LossCurveCheck):
             key="train",
         )]
 
+    def _too_early(self, run: RunState, c: Curve, step_unit: bool, final: bool) -> bool:
+        """Whether the curve is still too short to judge (during a run: too early in it)."""
+        if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < 6:
+            return True
+        if final:
+            return False
+        total = run.info.total_steps if step_unit else run.info.max_epochs
+        if total:
+            return bool(c.x[-1] < self.min_progress * total)
+        return c.values < 2 * (self.live_steps if step_unit else self.live_epochs)
+
     def _validationimproving(self, run: RunState) -> bool:
         if improving(run.val_loss, higher=False):
             return True
@@ -384,3 +378,23 @@ class LossPlateau(LossCurveCheck):
             if higher is not None and improving(series, higher):
                 return True
         return False
+
+
+def _plateau_reason(level: float, initial: float, fell: float, chance: float | None,
+                    num_classes: int | None) -> tuple[str, str]:
+    """(why the level is poor, hint) for a loss-plateau finding; `chance` is set when the loss is
+    near or above the chance level ln(C)."""
+    hint = ("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
+            "learning rate, check that labels match inputs and that no layer is frozen "
+            "or dead.")
+    if chance is not None and level > 2 * chance:
+        why = (f"far above the chance level ln({num_classes}) = {chance:.4g} that a "
+               "uniform guess scores, so the model is confidently wrong")
+        hint = ("A loss stuck far above chance usually means the learning rate is far too "
+                "high (lower it 10-100x) or the loss is scaled or fed the wrong targets.")
+    elif chance is not None:
+        why = f"close to the chance level ln({num_classes}) = {chance:.4g}"
+    else:
+        why = (f"only {fell:.1%} below its initial {initial:.4g}" if fell > 0
+               else f"no lower than its initial {initial:.4g}")
+    return why, hint

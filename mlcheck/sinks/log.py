@@ -7,8 +7,8 @@ import os
 import sys
 import warnings
 
-from mlcheck.findings import Finding, MLCheckWarning, Severity
 from mlcheck import sinks
+from mlcheck.findings import Finding, MLCheckWarning, Severity
 
 logger = logging.getLogger("mlcheck")
 

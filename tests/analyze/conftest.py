@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from analyze_runs import keras_csv_run, lightning_run
 
 

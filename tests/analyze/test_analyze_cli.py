@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from analyze_logs import interleave, scalar_event, write_framed
 
 

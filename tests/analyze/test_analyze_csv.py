@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analyze_runs import SEPARATORS
 
 import mlcheck
+from analyze_runs import SEPARATORS
 from mlcheck.analyze.csvlogs import read_csv_log
 from mlcheck.errors import BadInput
 

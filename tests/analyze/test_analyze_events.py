@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analyze_logs import interleave, scalar_event, tensor_event, write_framed, write_with_writer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from analyze_logs import interleave, scalar_event, tensor_event, write_framed, write_with_writer
 from mlcheck.analyze.events import EventFileError, find_event_runs, read_event_files
 
 

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from analyze_logs import interleave, scalar_event, write_framed, write_with_writer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import mlcheck
+from analyze_logs import interleave, scalar_event, write_framed, write_with_writer
 from mlcheck.analyze import register_tag, tags
 from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
