@@ -26,7 +26,7 @@ lint-check: venv
 format-check: venv
 	$(VENV)/bin/ruff format --check .
 
-test: lint-check
+test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
 
 demo: venv

@@ -50,10 +50,16 @@ def write_log(folder: Path, steps: int, seed: int = 0) -> Path:
     payloads = [Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()]
     for i in range(steps):
         t = 1.7e9 + 0.01 * i
-        payloads.append(Event(wall_time=t, step=i, summary=Summary(
-            value=[Value(tag="train_loss", simple_value=float(loss[i]))])).SerializeToString())
-        payloads.append(Event(wall_time=t, step=i, summary=Summary(
-            value=[Value(tag="lr-Adam", simple_value=float(lr[i]))])).SerializeToString())
+        payloads.append(
+            Event(
+                wall_time=t, step=i, summary=Summary(value=[Value(tag="train_loss", simple_value=float(loss[i]))])
+            ).SerializeToString()
+        )
+        payloads.append(
+            Event(
+                wall_time=t, step=i, summary=Summary(value=[Value(tag="lr-Adam", simple_value=float(lr[i]))])
+            ).SerializeToString()
+        )
     tmp = path.with_suffix(".partial")
     tmp.write_bytes(encode_records(payloads))
     tmp.rename(path)
@@ -123,10 +129,14 @@ def main() -> None:
     folder = CACHE / f"analyze-{args.steps}"
     start = time.perf_counter()
     path = write_log(folder, args.steps)
-    print(f"log: {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.steps} steps x 2 tags; "
-          f"ready in {time.perf_counter() - start:.1f} s)")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")
+    print(
+        f"log: {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.steps} steps x 2 tags; "
+        f"ready in {time.perf_counter() - start:.1f} s)"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
     figures: dict[str, object] = {"steps": args.steps, "bytes": path.stat().st_size}
 
     read_s, n = time_read(folder)
@@ -136,23 +146,26 @@ def main() -> None:
     print(f"mlcheck.analyze (in-process):    {analyze_s:7.2f} s   findings: {findings or 'none'}")
     cli_s, cli_rss, rc = time_cli(folder)
     print(f"mlcheck analyze --json (CLI):    {cli_s:7.2f} s   peak RSS {cli_rss:.0f} MiB, exit {rc}")
-    figures.update(read_s=read_s, analyze_s=analyze_s, cli_s=cli_s, cli_peak_rss_mib=cli_rss,
-                   findings=findings)
+    figures.update(read_s=read_s, analyze_s=analyze_s, cli_s=cli_s, cli_peak_rss_mib=cli_rss, findings=findings)
 
     small = CACHE / f"analyze-{args.steps // 10}"
     write_log(small, args.steps // 10)
     peak_small, peak = traced_peak(small), traced_peak(folder)
-    print(f"tracemalloc peak of analyze:     {peak_small:7.1f} MiB at {args.steps // 10} steps, "
-          f"{peak:.1f} MiB at {args.steps} steps "
-          f"({(peak - peak_small) * 2**20 / (args.steps - args.steps // 10):.1f} bytes per step)")
+    print(
+        f"tracemalloc peak of analyze:     {peak_small:7.1f} MiB at {args.steps // 10} steps, "
+        f"{peak:.1f} MiB at {args.steps} steps "
+        f"({(peak - peak_small) * 2**20 / (args.steps - args.steps // 10):.1f} bytes per step)"
+    )
     figures.update(traced_peak_mib=peak, traced_peak_small_mib=peak_small)
 
     if not args.skip_reference:
         ref_s, n = time_reference(folder)
         assert n == args.steps, n
         print(f"EventAccumulator.Reload:         {ref_s:7.2f} s")
-        print(f"ratio analyze / EventAccumulator: in-process {analyze_s / ref_s:.3f}x, "
-              f"CLI {cli_s / ref_s:.3f}x (target <= 0.25x)")
+        print(
+            f"ratio analyze / EventAccumulator: in-process {analyze_s / ref_s:.3f}x, "
+            f"CLI {cli_s / ref_s:.3f}x (target <= 0.25x)"
+        )
         figures.update(reference_s=ref_s, ratio_in_process=analyze_s / ref_s, ratio_cli=cli_s / ref_s)
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=2))

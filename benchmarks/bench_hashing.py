@@ -37,9 +37,9 @@ def run_check(train: np.ndarray, val: np.ndarray, batch: int, capacity: int) -> 
     check = TrainValOverlap(capacity=capacity)
     run = RunState()
     for start in range(0, len(train), batch):
-        list(check.on_batch(BatchObservation(train[start:start + batch], None, "train", epoch=0), run))
+        list(check.on_batch(BatchObservation(train[start : start + batch], None, "train", epoch=0), run))
     for start in range(0, len(val), batch):
-        list(check.on_batch(BatchObservation(val[start:start + batch], None, "val", epoch=0), run))
+        list(check.on_batch(BatchObservation(val[start : start + batch], None, "val", epoch=0), run))
     o = check._overlap
     return {"matched": o.matched * o.scale, "kept_bytes": o.nbytes, "keep": check}
 
@@ -68,31 +68,43 @@ def measure(name: str, fn, train: np.ndarray, val: np.ndarray) -> dict:
     kept = traced["kept_bytes"]
     tracemalloc.stop()
     del traced
-    return {"method": name, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
-            "peak_bytes_per_sample": peak / n, "kept_bytes_per_sample": kept / n,
-            "matched": out["matched"]}
+    return {
+        "method": name,
+        "rows": n,
+        "seconds": seconds,
+        "rows_per_s": n / seconds,
+        "peak_bytes_per_sample": peak / n,
+        "kept_bytes_per_sample": kept / n,
+        "matched": out["matched"],
+    }
 
 
 def table(results: list[dict]) -> str:
-    head = (f"{'data':<22} {'method':<34} {'rows':>9} {'seconds':>8} {'samples/s':>11} "
-            f"{'peak B/sample':>13} {'kept B/sample':>13} {'val in train':>12}")
+    head = (
+        f"{'data':<22} {'method':<34} {'rows':>9} {'seconds':>8} {'samples/s':>11} "
+        f"{'peak B/sample':>13} {'kept B/sample':>13} {'val in train':>12}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r['data']:<22} {r['method']:<34} {r['rows']:>9,} {r['seconds']:>8.2f} "
             f"{r['rows_per_s']:>11,.0f} {r['peak_bytes_per_sample']:>13.1f} "
-            f"{r['kept_bytes_per_sample']:>13.1f} {r['matched']:>12,}")
+            f"{r['kept_bytes_per_sample']:>13.1f} {r['matched']:>12,}"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="tabular rows (30 float32)")
-    parser.add_argument("--image-rows", type=int, default=100_000,
-                        help="28x28 float32 image rows (0 to skip)")
+    parser.add_argument("--image-rows", type=int, default=100_000, help="28x28 float32 image rows (0 to skip)")
     parser.add_argument("--batch", type=int, default=256, help="batch size fed to the check")
-    parser.add_argument("--pandas-image-rows", type=int, default=10_000,
-                        help="image rows for the pandas merge on 784 columns (it is slow)")
+    parser.add_argument(
+        "--pandas-image-rows",
+        type=int,
+        default=10_000,
+        help="image rows for the pandas merge on 784 columns (it is slow)",
+    )
     args = parser.parse_args()
 
     results = []

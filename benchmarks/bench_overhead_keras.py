@@ -78,16 +78,22 @@ def digits(image: bool):
 def build(kind: str) -> keras.Model:
     keras.utils.set_random_seed(0)
     if kind == "mlp":
-        layers = [keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
-                  keras.layers.Dense(10, activation="softmax")]
+        layers = [
+            keras.Input((64,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
     else:
-        layers = [keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-                  keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
-                  keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
-                  keras.layers.Dense(10, activation="softmax")]
+        layers = [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
     model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -98,8 +104,15 @@ def timed_fit(kind: str, epochs: int, cb: MLCheckCallback | None) -> float:
     (xt, yt), (xv, yv) = digits(kind == "cnn")
     model = build(kind)
     start = CLOCK()
-    model.fit(xt, yt, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0,
-              callbacks=[cb] if cb is not None else [])
+    model.fit(
+        xt,
+        yt,
+        validation_data=(xv, yv),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[cb] if cb is not None else [],
+    )
     return CLOCK() - start
 
 
@@ -125,13 +138,19 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 pairs of 3 epochs (a smoke run)")
-    parser.add_argument("--cpu-time", action="store_true",
-                        help="time fits by this process's CPU seconds instead of wall time: far "
-                        "less sensitive to other processes on a shared machine (use with "
-                        "OMP_NUM_THREADS=1)")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the process to one CPU (pinned, run-to-run spread drops "
-                        "from ~10%% to ~2%% on a shared 2-core machine)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time fits by this process's CPU seconds instead of wall time: far "
+        "less sensitive to other processes on a shared machine (use with "
+        "OMP_NUM_THREADS=1)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the process to one CPU (pinned, run-to-run spread drops "
+        "from ~10%% to ~2%% on a shared 2-core machine)",
+    )
     args = parser.parse_args()
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
@@ -147,20 +166,33 @@ def main() -> int:
         timed_fit(kind, 1, MLCheckCallback(log_dir=os.path.join(log_root, "warm"), overfit_batch=False))
         out: dict = {}
         med, ratios, timers = paired(
-            kind, args.epochs, args.reps,
-            lambda kind=kind: MLCheckCallback(log_dir=os.path.join(log_root, kind), overfit_batch=False))
+            kind,
+            args.epochs,
+            args.reps,
+            lambda kind=kind: MLCheckCallback(log_dir=os.path.join(log_root, kind), overfit_batch=False),
+        )
         plain = statistics.median(t["_plain"] for t in timers)
         kinds = sorted({k for t in timers for k in t if not k.startswith("_")})
         per_kind = {k: statistics.median(t.get(k, 0.0) for t in timers) for k in kinds}
-        out["defaults"] = {"overhead": med - 1, "ratios": ratios, "plain_seconds": plain,
-                           "seconds_by_observation": per_kind}
+        out["defaults"] = {
+            "overhead": med - 1,
+            "ratios": ratios,
+            "plain_seconds": plain,
+            "seconds_by_observation": per_kind,
+        }
         med, ratios, timers = paired(
-            kind, args.epochs, args.reps,
-            lambda kind=kind: MLCheckCallback(checks=[_NoOp()], log_dir=os.path.join(log_root, kind + "-noop"),
-                                              overfit_batch=False))
-        out["adapter"] = {"overhead": med - 1, "ratios": ratios,
-                          "seconds_by_observation": {k: statistics.median(t.get(k, 0.0) for t in timers)
-                                                     for k in kinds}}
+            kind,
+            args.epochs,
+            args.reps,
+            lambda kind=kind: MLCheckCallback(
+                checks=[_NoOp()], log_dir=os.path.join(log_root, kind + "-noop"), overfit_batch=False
+            ),
+        )
+        out["adapter"] = {
+            "overhead": med - 1,
+            "ratios": ratios,
+            "seconds_by_observation": {k: statistics.median(t.get(k, 0.0) for t in timers) for k in kinds},
+        }
         overfit = []
         for _ in range(3):
             cb = MLCheckCallback(log_dir=None)
@@ -171,21 +203,29 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"Keras MLCheckCallback overhead, paired median of {args.reps} ratios, {args.epochs} epochs "
-          f"of digits (1,437 train / 360 val, batch 32), backend {keras.backend.backend()}, "
-          f"{'CPU' if args.cpu_time else 'wall'} time")
+    print(
+        f"Keras MLCheckCallback overhead, paired median of {args.reps} ratios, {args.epochs} epochs "
+        f"of digits (1,437 train / 360 val, batch 32), backend {keras.backend.backend()}, "
+        f"{'CPU' if args.cpu_time else 'wall'} time"
+    )
     for kind, out in results["models"].items():
         d, a = out["defaults"], out["adapter"]
         print(f"\n{kind}: plain fit {d['plain_seconds']:.2f} s")
-        print(f"  defaults (overfit-a-batch apart): {100 * d['overhead']:+.1f}%  "
-              f"ratios {', '.join(f'{r:.3f}' for r in d['ratios'])}")
-        print(f"  adapter alone (no-op check):      {100 * a['overhead']:+.1f}%  "
-              f"ratios {', '.join(f'{r:.3f}' for r in a['ratios'])}")
+        print(
+            f"  defaults (overfit-a-batch apart): {100 * d['overhead']:+.1f}%  "
+            f"ratios {', '.join(f'{r:.3f}' for r in d['ratios'])}"
+        )
+        print(
+            f"  adapter alone (no-op check):      {100 * a['overhead']:+.1f}%  "
+            f"ratios {', '.join(f'{r:.3f}' for r in a['ratios'])}"
+        )
         print(f"  overfit-a-batch at train start: {out['overfit_batch_seconds']:.2f} s (one-off)")
         print("  wall seconds per fit by observation (defaults | adapter alone); % of the plain fit:")
         for k, v in d["seconds_by_observation"].items():
-            print(f"    {k:<12} {v:7.3f} s  {100 * v / d['plain_seconds']:5.1f}%  | "
-                  f"{a['seconds_by_observation'].get(k, 0.0):7.3f} s")
+            print(
+                f"    {k:<12} {v:7.3f} s  {100 * v / d['plain_seconds']:5.1f}%  | "
+                f"{a['seconds_by_observation'].get(k, 0.0):7.3f} s"
+            )
     return 0
 
 

@@ -49,9 +49,15 @@ class _EveryBatch(Check):
     def on_step(self, run):
         return ()
 
+
 warnings.filterwarnings("ignore")
-for _name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero",
-              "lightning.fabric", "lightning.pytorch.accelerators.cuda"):
+for _name in (
+    "lightning",
+    "lightning.pytorch",
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric",
+    "lightning.pytorch.accelerators.cuda",
+):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
@@ -60,8 +66,12 @@ class _EmptyCallback(L.Callback):
 
 
 #: model name -> (data set, side of the square image, batch size)
-MODELS = {"mlp": ("digits", 8, 32), "cnn": ("digits", 8, 32),
-          "mnist-mlp": ("mnist", 28, 64), "mnist-cnn": ("mnist", 28, 64)}
+MODELS = {
+    "mlp": ("digits", 8, 32),
+    "cnn": ("digits", 8, 32),
+    "mnist-mlp": ("mnist", 28, 64),
+    "mnist-cnn": ("mnist", 28, 64),
+}
 _DATA: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -98,13 +108,21 @@ class Classifier(L.LightningModule):
         side = MODELS[kind][1]
         if kind.endswith("mlp"):
             width = 256 if side > 8 else 128
-            self.net = nn.Sequential(nn.Linear(side * side, width), nn.ReLU(), nn.Linear(width, 64), nn.ReLU(),
-                                     nn.Linear(64, 10))
+            self.net = nn.Sequential(
+                nn.Linear(side * side, width), nn.ReLU(), nn.Linear(width, 64), nn.ReLU(), nn.Linear(64, 10)
+            )
         else:
             self.net = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), *([nn.MaxPool2d(2)] if side > 8 else []),
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Flatten(), nn.Linear(32 * (side // (4 if side > 8 else 2)) ** 2, 64), nn.ReLU(), nn.Linear(64, 10),
+                nn.Conv2d(1, 16, 3, padding=1),
+                nn.ReLU(),
+                *([nn.MaxPool2d(2)] if side > 8 else []),
+                nn.Conv2d(16, 32, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(32 * (side // (4 if side > 8 else 2)) ** 2, 64),
+                nn.ReLU(),
+                nn.Linear(64, 10),
             )
 
     def forward(self, x):
@@ -172,8 +190,14 @@ def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
     }
 
 
-_TOP_LEVEL_HOOKS = ("train_batch_start", "before_optimizer_step", "train_batch_end", "val_batch_end",
-                    "validation_end", "train_epoch_end")
+_TOP_LEVEL_HOOKS = (
+    "train_batch_start",
+    "before_optimizer_step",
+    "train_batch_end",
+    "val_batch_end",
+    "validation_end",
+    "train_epoch_end",
+)
 
 
 def hook_costs(kind: str, epochs: int, every_n_steps: int, adapter_only: bool = False) -> dict:
@@ -198,8 +222,10 @@ def hook_costs(kind: str, epochs: int, every_n_steps: int, adapter_only: bool = 
         "overfit_batch_s (one-off)": round(t.get("overfit_batch", 0.0), 3),
         "us_per_step": {
             "step observation (loss, lr, step checks)": per_step(
-                t.get("train_batch_end", 0.0) - t.get("train_batch_observe", 0.0)
-                + t.get("train_batch_start", 0.0) - t.get("overfit_batch", 0.0)
+                t.get("train_batch_end", 0.0)
+                - t.get("train_batch_observe", 0.0)
+                + t.get("train_batch_start", 0.0)
+                - t.get("overfit_batch", 0.0)
             ),
             "update ratio + non-finite scans": per_step(t.get("before_optimizer_step", 0.0)),
             "sampled / hashed batches (data checks)": per_step(observe),
@@ -258,26 +284,36 @@ def main() -> None:
 def print_report(report: dict) -> None:
     """The human-readable table of a `--json` report."""
     kinds = [k for k in MODELS if k in report]
-    print(f"Paired ratios, {report['reps']} repetitions, torch threads {report['torch_threads']}, "
-          f"pinned to CPU {report['pinned_cpu']}")
+    print(
+        f"Paired ratios, {report['reps']} repetitions, torch threads {report['torch_threads']}, "
+        f"pinned to CPU {report['pinned_cpu']}"
+    )
     for kind in kinds:
         r = report[kind]
         d = r["defaults"]
-        print(f"{kind}: {r['epochs']} epochs of {r['data']} "
-              f"(median run {d['median_without_s']:.2f}s without the callback)")
+        print(
+            f"{kind}: {r['epochs']} epochs of {r['data']} "
+            f"(median run {d['median_without_s']:.2f}s without the callback)"
+        )
         print("  overhead (median of paired ratios)        wall     [IQR]            CPU")
-        for label, key in (("at defaults, overfit-batch excluded", "defaults_without_overfit_batch"),
-                           ("at defaults, overfit-batch included", "defaults"),
-                           ("adapter alone (no checks)", "adapter_only_no_checks"),
-                           ("any callback (Lightning's own cost)", "any_callback")):
+        for label, key in (
+            ("at defaults, overfit-batch excluded", "defaults_without_overfit_batch"),
+            ("at defaults, overfit-batch included", "defaults"),
+            ("adapter alone (no checks)", "adapter_only_no_checks"),
+            ("any callback (Lightning's own cost)", "any_callback"),
+        ):
             x = r[key]
             lo, hi = (100 * (v - 1) for v in x["iqr_ratio"])
-            print(f"  {label:<40} {100 * (x['median_ratio'] - 1):+6.2f}%  [{lo:+.1f}, {hi:+.1f}]  "
-                  f"{100 * (x['median_cpu_ratio'] - 1):+6.2f}%")
+            print(
+                f"  {label:<40} {100 * (x['median_ratio'] - 1):+6.2f}%  [{lo:+.1f}, {hi:+.1f}]  "
+                f"{100 * (x['median_cpu_ratio'] - 1):+6.2f}%"
+            )
         for h in r["hooks"]:
             costs = ", ".join(f"{k} {v}" for k, v in h["us_per_step"].items())
-            print(f"  {h['checks']}: us/step: {costs}; hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
-                  f"overfit-batch one-off {h['overfit_batch_s (one-off)']}s")
+            print(
+                f"  {h['checks']}: us/step: {costs}; hooks {100 * h['hook_share_of_run']:.2f}% of the run; "
+                f"overfit-batch one-off {h['overfit_batch_s (one-off)']}s"
+            )
     sys.stdout.flush()
 
 

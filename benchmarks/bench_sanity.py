@@ -48,12 +48,10 @@ def best(fn, repeats: int) -> float:
 
 
 def lightning_timings(module, repeats: int) -> dict[str, float]:
-    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                 enable_model_summary=False)
+    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     module.train(max_epochs=1, max_steps=10, limit_val_batches=0, **quiet)  # warm-up
     return {
-        "steps_300": best(lambda: module.train(max_epochs=-1, max_steps=STEPS, limit_val_batches=0,
-                                               **quiet), repeats),
+        "steps_300": best(lambda: module.train(max_epochs=-1, max_steps=STEPS, limit_val_batches=0, **quiet), repeats),
         "epoch": best(lambda: module.train(max_epochs=1, **quiet), repeats),
     }
 
@@ -70,8 +68,10 @@ def keras_timings(module, repeats: int) -> dict[str, float]:
 
     return {
         "steps_300": best(steps, repeats) * STEPS / (epochs * per_epoch),
-        "epoch": best(lambda: module.build_model().fit(x, y, batch_size=32, epochs=1, verbose=0,
-                                                      validation_data=(xv, yv)), repeats),
+        "epoch": best(
+            lambda: module.build_model().fit(x, y, batch_size=32, epochs=1, verbose=0, validation_data=(xv, yv)),
+            repeats,
+        ),
     }
 
 
@@ -97,8 +97,9 @@ def bench(name: str, path: Path, repeats: int, cli: bool) -> dict:
     }
     if cli:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "mlcheck", "sanity", str(path), "--json"],
-                              capture_output=True, text=True, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlcheck", "sanity", str(path), "--json"], capture_output=True, text=True, cwd=ROOT
+        )
         row["cli_wall_seconds"] = round(time.perf_counter() - started, 2)
         row["cli_exit"] = proc.returncode
     return row
@@ -119,14 +120,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows.append(bench(name, path, repeats, not args.no_cli))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print(f"mlcheck sanity vs training (best of {repeats}; load average {load}; "
-          f"{os.cpu_count()} CPUs)")
-    print(f"{'example':42s} {'sanity':>7s} {'300 st':>7s} {'epoch':>7s} {'/300st':>7s} "
-          f"{'/epoch':>7s} {'import':>7s} {'cli':>7s}")
+    print(f"mlcheck sanity vs training (best of {repeats}; load average {load}; {os.cpu_count()} CPUs)")
+    print(
+        f"{'example':42s} {'sanity':>7s} {'300 st':>7s} {'epoch':>7s} {'/300st':>7s} "
+        f"{'/epoch':>7s} {'import':>7s} {'cli':>7s}"
+    )
     for r in rows:
-        print(f"{r['example']:42s} {r['sanity_seconds']:7.2f} {r['steps_300_seconds']:7.2f} "
-              f"{r['epoch_seconds']:7.2f} {r['ratio_to_300_steps']:7.2f} {r['ratio_to_epoch']:7.2f} "
-              f"{r['import_seconds']:7.2f} {r.get('cli_wall_seconds', float('nan')):7.2f}")
+        print(
+            f"{r['example']:42s} {r['sanity_seconds']:7.2f} {r['steps_300_seconds']:7.2f} "
+            f"{r['epoch_seconds']:7.2f} {r['ratio_to_300_steps']:7.2f} {r['ratio_to_epoch']:7.2f} "
+            f"{r['import_seconds']:7.2f} {r.get('cli_wall_seconds', float('nan')):7.2f}"
+        )
         print("    per check: " + ", ".join(f"{k} {v:.2f}" for k, v in list(r["checks"].items())[:5]))
         for f in r["findings"]:
             print("    finding: " + f)

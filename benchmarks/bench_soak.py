@@ -60,15 +60,17 @@ def checkpoints(steps: int) -> list[int]:
     return marks + [steps]
 
 
-def soak(steps: int, every: int, epoch_every: int, chunk: int = 10_000,
-         traced: bool = False, seed: int = 0) -> dict[str, Any]:
+def soak(
+    steps: int, every: int, epoch_every: int, chunk: int = 10_000, traced: bool = False, seed: int = 0
+) -> dict[str, Any]:
     """Feeds `steps` steps to a fresh Monitor; returns timings and memory at checkpoints."""
     from mlcheck import Monitor, RunInfo
 
     rng = np.random.default_rng(seed)
     marks = checkpoints(steps)
-    monitor = Monitor(info=RunInfo(task="classification", num_classes=10, total_steps=steps,
-                                   has_scheduler=True), warn=False)
+    monitor = Monitor(
+        info=RunInfo(task="classification", num_classes=10, total_steps=steps, has_scheduler=True), warn=False
+    )
     gc.collect()
     if traced:
         tracemalloc.start()
@@ -90,20 +92,27 @@ def soak(steps: int, every: int, epoch_every: int, chunk: int = 10_000,
         t0 = time.perf_counter()
         for i in range(n):
             step = start + i
-            findings += len(monitor.log_step(
-                step, loss=loss_l[i], lr=lr_l[i],
-                update_ratio=ratio_l[i] if step % every == 0 else None, epoch=epoch))
+            findings += len(
+                monitor.log_step(
+                    step,
+                    loss=loss_l[i],
+                    lr=lr_l[i],
+                    update_ratio=ratio_l[i] if step % every == 0 else None,
+                    epoch=epoch,
+                )
+            )
             if epoch_every and (step + 1) % epoch_every == 0:
                 train = 0.2 + 2.1 * math.exp(-step / (steps / 8))
-                findings += len(monitor.log_epoch(epoch, step=step, train_loss=train,
-                                                  val_loss=train * 1.1 + 0.02,
-                                                  val_metrics={"accuracy": 0.9}))
+                findings += len(
+                    monitor.log_epoch(
+                        epoch, step=step, train_loss=train, val_loss=train * 1.1 + 0.02, val_metrics={"accuracy": 0.9}
+                    )
+                )
                 epoch += 1
         elapsed += time.perf_counter() - t0
         done = start + n
         if done in marks:
-            row = {"steps": done, "rss_mib": round(rss_mib(), 2),
-                   "seconds": round(elapsed, 2)}
+            row = {"steps": done, "rss_mib": round(rss_mib(), 2), "seconds": round(elapsed, 2)}
             if traced:
                 current, peak = tracemalloc.get_traced_memory()
                 row["traced_kib"] = round((current - base_traced) / 1024, 1)
@@ -142,8 +151,7 @@ def per_check_cost(steps: int, every: int, seed: int = 0) -> dict[str, float]:
     step closes a bucket and the step checks are asked each time."""
     from mlcheck import Monitor, RunInfo
 
-    monitor = Monitor(info=RunInfo(task="classification", num_classes=10, total_steps=steps),
-                      warn=False)
+    monitor = Monitor(info=RunInfo(task="classification", num_classes=10, total_steps=steps), warn=False)
     spent: dict[str, float] = {}
     for check in monitor.checks:
         hook = check.on_step
@@ -160,8 +168,7 @@ def per_check_cost(steps: int, every: int, seed: int = 0) -> dict[str, float]:
     loss = ((0.2 + 2.1 * np.exp(-x / (steps / 8))) * np.exp(rng.normal(0, 0.1, steps))).tolist()
     t0 = time.perf_counter()
     for step in range(steps):
-        monitor.log_step(step, loss=loss[step], lr=1e-3,
-                         update_ratio=1e-3 if step % every == 0 else None)
+        monitor.log_step(step, loss=loss[step], lr=1e-3, update_ratio=1e-3 if step % every == 0 else None)
     total = time.perf_counter() - t0
     monitor.close()
     out = {"total": round(1e6 * total / steps, 1)}
@@ -175,9 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--every", type=int, default=25, help="update ratio every n steps (25)")
-    p.add_argument("--epoch-every", type=int, default=100,
-                   help="an epoch (val loss, metric) every n steps; 0: none (100: 10,000 epochs "
-                        "in 1M steps, past every per-epoch bound)")
+    p.add_argument(
+        "--epoch-every",
+        type=int,
+        default=100,
+        help="an epoch (val loss, metric) every n steps; 0: none (100: 10,000 epochs "
+        "in 1M steps, past every per-epoch bound)",
+    )
     p.add_argument("--no-traced", action="store_true", help="skip the tracemalloc pass")
     p.add_argument("--json-out", default=str(HERE / "results" / "soak.json"))
     args = p.parse_args(argv)
@@ -187,33 +198,43 @@ def main(argv: list[str] | None = None) -> int:
     runs = [plain]
     if not args.no_traced:
         runs.append(soak(args.steps, args.every, args.epoch_every, traced=True))
-    print(f"Monitor soak: {args.steps:,} steps, {len(plain['checks'])} checks "
-          f"({', '.join(plain['checks']) or 'none registered'})")
-    print(f"speed: {plain['steps_per_s']:,} steps/s ({plain['us_per_step']} us/step), "
-          f"{plain['seconds']} s in log_step/log_epoch")
+    print(
+        f"Monitor soak: {args.steps:,} steps, {len(plain['checks'])} checks "
+        f"({', '.join(plain['checks']) or 'none registered'})"
+    )
+    print(
+        f"speed: {plain['steps_per_s']:,} steps/s ({plain['us_per_step']} us/step), "
+        f"{plain['seconds']} s in log_step/log_epoch"
+    )
     print("\n| steps | RSS (MiB) | traced by tracemalloc (KiB) |\n|---|---|---|")
     traced_rows = {r["steps"]: r for r in runs[-1]["checkpoints"]} if len(runs) > 1 else {}
     for row in plain["checkpoints"]:
         t = traced_rows.get(row["steps"], {})
         print(f"| {row['steps']:,} | {row['rss_mib']} | {t.get('traced_kib', '-')} |")
-    print(f"\nRSS growth {plain['checkpoints'][0]['steps']:,} -> {args.steps:,} steps: "
-          f"{plain['rss_growth_mib']} MiB (second half: {plain['rss_growth_second_half_mib']} "
-          f"MiB); peak RSS of the process {peak_rss_mib():.1f} MiB")
+    print(
+        f"\nRSS growth {plain['checkpoints'][0]['steps']:,} -> {args.steps:,} steps: "
+        f"{plain['rss_growth_mib']} MiB (second half: {plain['rss_growth_second_half_mib']} "
+        f"MiB); peak RSS of the process {peak_rss_mib():.1f} MiB"
+    )
     if len(runs) > 1:
-        print(f"tracemalloc growth over the same span: {runs[1]['traced_growth_kib']} KiB "
-              f"(second half: {runs[1]['traced_growth_second_half_kib']} KiB; peak "
-              f"{runs[1]['checkpoints'][-1]['traced_peak_kib']} KiB above the start)")
-    print(f"findings: {len(plain['findings'])} ({plain['alarms']} WARNING/ERROR) "
-          f"{plain['findings'][:5]}")
+        print(
+            f"tracemalloc growth over the same span: {runs[1]['traced_growth_kib']} KiB "
+            f"(second half: {runs[1]['traced_growth_second_half_kib']} KiB; peak "
+            f"{runs[1]['checkpoints'][-1]['traced_peak_kib']} KiB above the start)"
+        )
+    print(f"findings: {len(plain['findings'])} ({plain['alarms']} WARNING/ERROR) {plain['findings'][:5]}")
     per_check_cost(300, args.every)  # warm-up: first calls pay for lazy imports and caches
     short = {n: per_check_cost(n, args.every) for n in (500, 5_000, 50_000)}
     print("\nlog_step cost per step (us) by run length, and the step checks' share of it:")
     for n, costs in short.items():
         parts = ", ".join(f"{k} {v}" for k, v in costs.items() if k != "total")
         print(f"  {n:>6,} steps: {costs['total']} us/step ({parts})")
-    out = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                       "platform": platform.platform()},
-           "peak_rss_mib": round(peak_rss_mib(), 1), "runs": runs, "per_check_us": short}
+    out = {
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "runs": runs,
+        "per_check_us": short,
+    }
     path = Path(args.json_out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1), encoding="utf-8")

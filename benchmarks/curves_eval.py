@@ -30,15 +30,28 @@ from families import FAULTS, HEALTHY, Run  # noqa: E402
 from mlcheck import Monitor, RunInfo, Severity  # noqa: E402
 from mlcheck.checks.base import get_check  # noqa: E402
 
-CURVE_CHECKS = ("nonfinite-loss", "loss-divergence", "loss-plateau", "train-val-gap",
-                "suspicious-val", "lr-too-high", "lr-too-low", "lr-schedule")
+CURVE_CHECKS = (
+    "nonfinite-loss",
+    "loss-divergence",
+    "loss-plateau",
+    "train-val-gap",
+    "suspicious-val",
+    "lr-too-high",
+    "lr-too-low",
+    "lr-schedule",
+)
 FAULT_DRAWS = 3  # curves per fault family and seed (faults have more sub-families than seeds)
 
 
 def replay(run: Run) -> list:
     """Feeds one run through a silent Monitor and returns its WARNING/ERROR findings."""
-    monitor = Monitor(checks=[get_check(c)() for c in CURVE_CHECKS], warn=False,
-                      default_sinks=False, info=RunInfo(**run.info), strict=True)
+    monitor = Monitor(
+        checks=[get_check(c)() for c in CURVE_CHECKS],
+        warn=False,
+        default_sinks=False,
+        info=RunInfo(**run.info),
+        strict=True,
+    )
     epochs = list(run.epochs)
     n = 0 if run.loss is None else len(run.loss)
     steps = np.arange(n)
@@ -54,13 +67,18 @@ def replay(run: Run) -> list:
                     if at == i:
                         extras[name] = names
                 ratio = run.update_ratio[i] if run.update_ratio is not None else np.nan
-                monitor.log_step(i, loss=float(run.loss[i]),
-                                 lr=None if run.lr is None else float(run.lr[i]),
-                                 update_ratio=None if not np.isfinite(ratio) else float(ratio),
-                                 epoch=epoch, **extras)
+                monitor.log_step(
+                    i,
+                    loss=float(run.loss[i]),
+                    lr=None if run.lr is None else float(run.lr[i]),
+                    update_ratio=None if not np.isfinite(ratio) else float(ratio),
+                    epoch=epoch,
+                    **extras,
+                )
         else:
-            monitor.log_steps(steps[pos:end], loss=run.loss[pos:end],
-                              lr=None if run.lr is None else run.lr[pos:end], epoch=epoch)
+            monitor.log_steps(
+                steps[pos:end], loss=run.loss[pos:end], lr=None if run.lr is None else run.lr[pos:end], epoch=epoch
+            )
 
     for row in epochs:
         row = dict(row)
@@ -109,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=16, help="seeds per family, split in halves (16)")
     p.add_argument("--quick", action="store_true", help="8 seeds per family")
-    p.add_argument("--first-seed", type=int, default=0,
-                   help="first seed (default 0); a fresh range gives a set nobody has seen")
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="first seed (default 0); a fresh range gives a set nobody has seen"
+    )
     args = p.parse_args(argv)
     seeds = 8 if args.quick else args.seeds
     half = seeds // 2
@@ -129,14 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     def anyp(row: list) -> str:
         return f"{100 * row[2] / max(row[1], 1):5.1f}%"
 
-    print(f"Curve checks on {dev[3] + held[3]} labelled synthetic curves "
-          f"(seeds {first}-{first + half - 1} dev, {first + half}-{first + seeds - 1} held-out), "
-          f"{seconds:.1f} s\n")
-    print(f"{'Recall: the fault check fired':<36} {'dev':>14} {'held-out':>14}"
-          f"   {'any check: dev':>14} {'held-out':>8}")
+    print(
+        f"Curve checks on {dev[3] + held[3]} labelled synthetic curves "
+        f"(seeds {first}-{first + half - 1} dev, {first + half}-{first + seeds - 1} held-out), "
+        f"{seconds:.1f} s\n"
+    )
+    print(
+        f"{'Recall: the fault check fired':<36} {'dev':>14} {'held-out':>14}   {'any check: dev':>14} {'held-out':>8}"
+    )
     keys = set(dev[0]) | set(held[0])
-    for group in (sorted(k for k in keys if not k.startswith(" ")),
-                  sorted(k for k in keys if k.startswith(" "))):
+    for group in (sorted(k for k in keys if not k.startswith(" ")), sorted(k for k in keys if k.startswith(" "))):
         if group[0].startswith(" "):
             print("  by sub-family")
         for k in group:

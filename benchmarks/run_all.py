@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     # one torch/OpenMP thread: on a shared machine a thread pool on busy cores is noisier than
     # anything measured here (set OMP_NUM_THREADS yourself to override)
-    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"),
-               PYTHONHASHSEED="0", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"),
+        PYTHONHASHSEED="0",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+    )
     summary = []
     failed = False
     for name in SCRIPTS:
@@ -76,23 +80,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                  timeout=args.timeout, cwd=HERE.parent)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout, cwd=HERE.parent)
             rc, out = proc.returncode, proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
         except subprocess.TimeoutExpired as exc:
             rc = "timeout"
-            out = (exc.stdout or b"").decode(errors="replace") if isinstance(
-                exc.stdout, bytes) else (exc.stdout or "")
+            out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         seconds = time.perf_counter() - start
         log = results_dir / (name.removesuffix(".py") + ".log")
         log.write_text(out, encoding="utf-8")
         print(out.rstrip(), flush=True)
         print(f"== {name}: exit {rc} in {seconds:.0f}s (log: {log})\n", flush=True)
         failed |= rc != 0
-        summary.append({"script": name, "status": "ok" if rc == 0 else "failed", "exit": rc,
-                        "seconds": round(seconds, 1), "command": " ".join(cmd[1:]),
-                        "log": str(log.relative_to(HERE.parent)) if log.is_relative_to(
-                            HERE.parent) else str(log)})
+        summary.append(
+            {
+                "script": name,
+                "status": "ok" if rc == 0 else "failed",
+                "exit": rc,
+                "seconds": round(seconds, 1),
+                "command": " ".join(cmd[1:]),
+                "log": str(log.relative_to(HERE.parent)) if log.is_relative_to(HERE.parent) else str(log),
+            }
+        )
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
     for s in summary:
         s["date_utc"] = now
@@ -102,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     merged = {s["script"]: s for s in previous.get("scripts", [])}
     merged.update({s["script"]: s for s in summary})
     record = {
-        "date_utc": now, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "platform": platform.platform(), "quick": args.quick,
+        "date_utc": now,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "quick": args.quick,
         "scripts": [merged[name] for name in SCRIPTS if name in merged],
     }
     path.write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -48,12 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="the CI smoke subset")
     p.add_argument("--modes", default=",".join(MODES), help="mlcheck,safety_net,plain")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sanity", choices=("all", "preflight", "none"), default="all",
-                   help="run mlcheck.sanity before training in mode mlcheck: on all programs "
-                        "(default), on pre-flight faults and clean runs only, or none")
+    p.add_argument(
+        "--sanity",
+        choices=("all", "preflight", "none"),
+        default="all",
+        help="run mlcheck.sanity before training in mode mlcheck: on all programs "
+        "(default), on pre-flight faults and clean runs only, or none",
+    )
     p.add_argument("--json-out", default=str(HERE / "results" / "faults.json"))
-    p.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds per program before its worker is killed")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per program before its worker is killed")
     p.add_argument("--list", action="store_true", help="list the programs and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="print every finding")
     # internal: a worker runs programs in-process and appends JSON lines to --results
@@ -74,16 +77,13 @@ def worker(args: argparse.Namespace) -> int:
     by_name = {p.name: p for p in programs()}
     for name in args.names.split(","):
         program = by_name[name]
-        sanity = {"all": True, "none": False,
-                  "preflight": program.preflight or program.clean}[args.sanity]
+        sanity = {"all": True, "none": False, "preflight": program.preflight or program.clean}[args.sanity]
         with open(args.results, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"started": name}) + "\n")
-        result = run_program(program, args.mode, args.seed, sanity=sanity if args.mode ==
-                             "mlcheck" else False)
+        result = run_program(program, args.mode, args.seed, sanity=sanity if args.mode == "mlcheck" else False)
         with open(args.results, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(result, default=str) + "\n")
-        print(f"  [{args.mode}] {name}: {status(result)} ({result['seconds']:.1f}s)",
-              file=sys.stderr, flush=True)
+        print(f"  [{args.mode}] {name}: {status(result)} ({result['seconds']:.1f}s)", file=sys.stderr, flush=True)
     return 0
 
 
@@ -97,8 +97,7 @@ def status(r: dict[str, Any]) -> str:
             return f"caught by {r['first_hit']} ({'+'.join(r['caught_by'])}) at {r['latency']:.0%}"
         return "missed" + (f" (other alarms: {','.join(r['alarms'])})" if r["alarms"] else "")
     stopped = r.get("stopped")
-    return f"stopped ({stopped['reason']}) at {stopped['step']}/{r['total_steps']}" if stopped \
-        else "ran to the end"
+    return f"stopped ({stopped['reason']}) at {stopped['step']}/{r['total_steps']}" if stopped else "ran to the end"
 
 
 # -- parent ------------------------------------------------------------------------------------
@@ -112,11 +111,27 @@ def run_mode(chosen: list[Program], mode: str, args: argparse.Namespace) -> list
         while left:
             with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as tmp:
                 path = tmp.name
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--mode", mode,
-                   "--names", ",".join(left), "--seed", str(args.seed), "--sanity", args.sanity,
-                   "--results", path]
-            env = dict(os.environ, PYTHONHASHSEED="0", KERAS_BACKEND="torch",
-                       KERAS_HOME=os.environ.get("KERAS_HOME", tempfile.mkdtemp()))
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                "--mode",
+                mode,
+                "--names",
+                ",".join(left),
+                "--seed",
+                str(args.seed),
+                "--sanity",
+                args.sanity,
+                "--results",
+                path,
+            ]
+            env = dict(
+                os.environ,
+                PYTHONHASHSEED="0",
+                KERAS_BACKEND="torch",
+                KERAS_HOME=os.environ.get("KERAS_HOME", tempfile.mkdtemp()),
+            )
             try:
                 proc = subprocess.run(cmd, env=env, timeout=args.timeout * len(left) + 30)
                 rc = proc.returncode
@@ -137,9 +152,16 @@ def run_mode(chosen: list[Program], mode: str, args: argparse.Namespace) -> list
             if left:
                 # the worker died in `started` (or before any program): record it, go on
                 dead = started or left[0]
-                results.append({"program": dead, "framework": framework, "mode": mode,
-                                "error": f"worker died (exit {rc})", "valid": False,
-                                "clean": dead.split("/")[1].startswith("clean_")})
+                results.append(
+                    {
+                        "program": dead,
+                        "framework": framework,
+                        "mode": mode,
+                        "error": f"worker died (exit {rc})",
+                        "valid": False,
+                        "clean": dead.split("/")[1].startswith("clean_"),
+                    }
+                )
                 left = [n for n in left if n != dead]
     return results
 
@@ -158,8 +180,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in ("torch", "lightning", "keras", "numpy", "scikit-learn",
-                                           "mlxtend", "mlcheck")},
+        **{pkg: version(pkg) for pkg in ("torch", "lightning", "keras", "numpy", "scikit-learn", "mlxtend", "mlcheck")},
     }
 
 
@@ -196,8 +217,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             s["clean_stopped_early"] = sum(bool(r.get("stopped_early")) for r in clean)
         else:
             s["false_alarm_runs"] = {r["program"]: r["alarms"] for r in clean if r["false_alarm"]}
-            s["caught_by_sanity_only"] = [r["program"] for r in caught
-                                          if r["caught_by"] == ["sanity"]]
+            s["caught_by_sanity_only"] = [r["program"] for r in caught if r["caught_by"] == ["sanity"]]
             s["per_fault"] = per_fault(faults)
         out[mode] = s
     return out
@@ -231,10 +251,13 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
 
 
 def _fault_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
-    lines = ["### Faults", "",
-             "| program | counts as caught | caught by sanity (before training) | caught live "
-             "| live latency | other WARNING/ERROR ids | safety net | latency |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Faults",
+        "",
+        "| program | counts as caught | caught by sanity (before training) | caught live "
+        "| live latency | other WARNING/ERROR ids | safety net | latency |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n in faults:
         m, s = by.get((n, "mlcheck")), by.get((n, "safety_net"))
         ids = ", ".join(f"`{c}`" for c in (m or s or {}).get("catches", []))
@@ -244,8 +267,11 @@ def _fault_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -
             pre, live, lat, other = "error", "error", "-", m.get("error", "")[:60]
         else:
             missed = "info only" if m.get("info_only") else "-"
-            pre = f"`{m['first_hit_sanity']}`" if m.get("caught_sanity") else (
-                "not run" if m.get("sanity") is None else "-")
+            pre = (
+                f"`{m['first_hit_sanity']}`"
+                if m.get("caught_sanity")
+                else ("not run" if m.get("sanity") is None else "-")
+            )
             live = f"`{m['first_hit_live']}`" if m.get("caught_live") else missed
             lat = pct(m.get("latency_live")) if m.get("caught_live") else "-"
             other = ", ".join(m.get("wrong_ids", [])) or "-"
@@ -264,8 +290,13 @@ def _fault_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -
 
 
 def _clean_table(clean: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
-    lines = ["", "### Clean runs", "", "| program | mlcheck WARNING/ERROR | mlcheck INFO "
-              "| safety net |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "### Clean runs",
+        "",
+        "| program | mlcheck WARNING/ERROR | mlcheck INFO | safety net |",
+        "|---|---|---|---|",
+    ]
     for n in clean:
         m, s = by.get((n, "mlcheck")), by.get((n, "safety_net"))
         if m is None:
@@ -274,8 +305,11 @@ def _clean_table(clean: list[str], by: dict[tuple[str, Any], dict[str, Any]]) ->
             mcol, info = "error: " + m.get("error", "")[:60], "-"
         else:
             mcol = ("**" + ", ".join(m["alarms"]) + "**") if m["false_alarm"] else "none"
-            infos = {f["check"] for f in m.get("findings", []) + (m.get("sanity") or {}).get(
-                "findings", []) if f["severity"] not in ALARM}
+            infos = {
+                f["check"]
+                for f in m.get("findings", []) + (m.get("sanity") or {}).get("findings", [])
+                if f["severity"] not in ALARM
+            }
             info = ", ".join(sorted(infos)) or "-"
         if s is None:
             scol = "-"
@@ -283,15 +317,13 @@ def _clean_table(clean: list[str], by: dict[tuple[str, Any], dict[str, Any]]) ->
             scol = "error"
         else:
             st = s.get("stopped")
-            scol = f"stopped ({st['reason']}) at {pct(st['step'] / s['total_steps'])}" if st \
-                else "ran to the end"
+            scol = f"stopped ({st['reason']}) at {pct(st['step'] / s['total_steps'])}" if st else "ran to the end"
         lines.append(f"| {n} | {mcol} | {info} | {scol} |")
     return lines
 
 
 def _summary_table(summary: dict[str, Any]) -> list[str]:
-    lines = ["", "### Summary", "", "| | mlcheck | framework safety nets | target |",
-              "|---|---|---|---|"]
+    lines = ["", "### Summary", "", "| | mlcheck | framework safety nets | target |", "|---|---|---|---|"]
     m, s = summary.get("mlcheck", {}), summary.get("safety_net", {})
 
     def ok(value: Any, good: bool) -> str:
@@ -300,29 +332,43 @@ def _summary_table(summary: dict[str, Any]) -> list[str]:
     if m:
         recall = f"{m['caught']}/{m['fault_runs']} = {pct(m['recall'])}"
         alarms = f"{m['false_alarms']}/{m['clean_runs']}"
-        net_recall = (f"{s.get('caught', '-')}/{s.get('fault_runs', '-')} = "
-                      f"{pct(s.get('recall'))} any stop; {s.get('caught_strict', '-')} "
-                      "non-finite/divergence stops")
-        net_alarms = (f"{s.get('false_alarms', '-')}/{s.get('clean_runs', '-')} "
-                      f"non-finite/divergence stops; {s.get('clean_stopped_early', '-')} "
-                      "stopped early (any reason)")
+        net_recall = (
+            f"{s.get('caught', '-')}/{s.get('fault_runs', '-')} = "
+            f"{pct(s.get('recall'))} any stop; {s.get('caught_strict', '-')} "
+            "non-finite/divergence stops"
+        )
+        net_alarms = (
+            f"{s.get('false_alarms', '-')}/{s.get('clean_runs', '-')} "
+            f"non-finite/divergence stops; {s.get('clean_stopped_early', '-')} "
+            "stopped early (any reason)"
+        )
         latency = m["median_latency"]
-        lines.append(f"| recall over {m['fault_runs']} fault runs | "
-                     f"{ok(recall, (m['recall'] or 0) >= TARGET_RECALL)} | {net_recall} | >= 90% |")
-        lines.append(f"| clean runs with a WARNING/ERROR (false alarms) | "
-                     f"{ok(alarms, m['false_alarms'] == 0)} | {net_alarms} | 0 |")
-        lines.append(f"| median detection latency (share of the run) | "
-                     f"{ok(pct(latency), latency == latency and latency < TARGET_LATENCY)} | "
-                     f"{pct(s.get('median_latency'))} | < 25% |")
+        lines.append(
+            f"| recall over {m['fault_runs']} fault runs | "
+            f"{ok(recall, (m['recall'] or 0) >= TARGET_RECALL)} | {net_recall} | >= 90% |"
+        )
+        lines.append(
+            f"| clean runs with a WARNING/ERROR (false alarms) | "
+            f"{ok(alarms, m['false_alarms'] == 0)} | {net_alarms} | 0 |"
+        )
+        lines.append(
+            f"| median detection latency (share of the run) | "
+            f"{ok(pct(latency), latency == latency and latency < TARGET_LATENCY)} | "
+            f"{pct(s.get('median_latency'))} | < 25% |"
+        )
         if "recall_live" in m:
-            lines.append(f"| recall of the live callback alone (no sanity) | {m['caught_live']}/"
-                         f"{m['fault_runs']} = {pct(m['recall_live'])} | | |")
-            lines.append(f"| recall of `mlcheck.sanity` alone (before training) | "
-                         f"{m['caught_sanity']}/{m['fault_runs']} = {pct(m['recall_sanity'])} | | |")
-            lines.append(f"| median latency of the live callback alone | "
-                         f"{pct(m['median_latency_live'])} | | |")
-            lines.append(f"| fault runs with any WARNING/ERROR, right id or not | {m['flagged']}/"
-                         f"{m['fault_runs']} | | |")
+            lines.append(
+                f"| recall of the live callback alone (no sanity) | {m['caught_live']}/"
+                f"{m['fault_runs']} = {pct(m['recall_live'])} | | |"
+            )
+            lines.append(
+                f"| recall of `mlcheck.sanity` alone (before training) | "
+                f"{m['caught_sanity']}/{m['fault_runs']} = {pct(m['recall_sanity'])} | | |"
+            )
+            lines.append(f"| median latency of the live callback alone | {pct(m['median_latency_live'])} | | |")
+            lines.append(
+                f"| fault runs with any WARNING/ERROR, right id or not | {m['flagged']}/{m['fault_runs']} | | |"
+            )
     return lines
 
 
@@ -348,14 +394,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for r in results:
             for f in (r.get("sanity") or {}).get("findings", []) + r.get("findings", []):
-                print(f"{r['program']} [{r['mode']}] {f['severity']} {f['check']} "
-                      f"@{f.get('observed_step')}: {f['message'][:140]}")
+                print(
+                    f"{r['program']} [{r['mode']}] {f['severity']} {f['check']} "
+                    f"@{f.get('observed_step')}: {f['message'][:140]}"
+                )
             if r.get("error"):
                 print(f"{r['program']} [{r['mode']}] ERROR {r['error']}\n{r.get('traceback', '')}")
-    out = {"machine": info, "args": {k: v for k, v in vars(args).items()
-                                     if k not in ("worker", "mode", "names", "results")},
-           "seconds": round(time.perf_counter() - start, 1), "summary": summary,
-           "results": results}
+    out = {
+        "machine": info,
+        "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "names", "results")},
+        "seconds": round(time.perf_counter() - start, 1),
+        "summary": summary,
+        "results": results,
+    }
     path = Path(args.json_out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")

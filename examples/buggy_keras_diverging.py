@@ -25,11 +25,17 @@ from mlcheck.integrations.keras import MLCheckCallback  # noqa: E402
 if __name__ == "__main__":
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = load_data()
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=2.0), loss="mse")  # the bug
     cb = MLCheckCallback(stop_on="error", overfit_batch=False, log_dir="logs/buggy_keras_diverging")
-    history = model.fit(x_train, y_train.astype("float32"), validation_data=(x_val, y_val.astype("float32")),
-                        epochs=20, batch_size=32, verbose=0, callbacks=[cb])
+    history = model.fit(
+        x_train,
+        y_train.astype("float32"),
+        validation_data=(x_val, y_val.astype("float32")),
+        epochs=20,
+        batch_size=32,
+        verbose=0,
+        callbacks=[cb],
+    )
     report(cb)
     print(f"stopped after {len(history.history['loss'])} of 20 epochs")

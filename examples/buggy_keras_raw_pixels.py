@@ -27,6 +27,7 @@ if __name__ == "__main__":
     (x_train, y_train), (x_val, y_val) = load_data()
     x_train, x_val = np.round(x_train * 255), np.round(x_val * 255)  # the bug: no rescaling
     cb = MLCheckCallback(log_dir="logs/buggy_keras_raw_pixels")
-    build_model().fit(x_train, y_train, validation_data=(x_val, y_val), epochs=3, batch_size=32,
-                      verbose=0, callbacks=[cb])
+    build_model().fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=3, batch_size=32, verbose=0, callbacks=[cb]
+    )
     report(cb)

@@ -27,6 +27,14 @@ if __name__ == "__main__":
     (x_train, y_train), (x_val, y_val) = load_data()
     order = np.argsort(y_train, kind="stable")  # the data as stored: sorted by class
     cb = MLCheckCallback(log_dir="logs/buggy_keras_unshuffled")
-    build_model().fit(x_train[order], y_train[order], validation_data=(x_val, y_val), epochs=3,
-                      batch_size=32, shuffle=False, verbose=0, callbacks=[cb])  # the bug
+    build_model().fit(
+        x_train[order],
+        y_train[order],
+        validation_data=(x_val, y_val),
+        epochs=3,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        callbacks=[cb],
+    )  # the bug
     report(cb)

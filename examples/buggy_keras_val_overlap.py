@@ -26,6 +26,7 @@ if __name__ == "__main__":
     (x_train, y_train), _ = load_data()
     x_val, y_val = x_train[:300], y_train[:300]  # the bug: validation taken from the training rows
     cb = MLCheckCallback(log_dir="logs/buggy_keras_val_overlap")
-    build_model().fit(x_train, y_train, validation_data=(x_val, y_val), epochs=3, batch_size=32,
-                      verbose=0, callbacks=[cb])
+    build_model().fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=3, batch_size=32, verbose=0, callbacks=[cb]
+    )
     report(cb)

@@ -42,8 +42,12 @@ def run(name: str, leak: bool) -> MLCheckCallback:
         )
     cb = MLCheckCallback()
     trainer = L.Trainer(
-        max_epochs=8, callbacks=[cb], logger=L.loggers.TensorBoardLogger(ROOT, name=name),
-        log_every_n_steps=10, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=8,
+        callbacks=[cb],
+        logger=L.loggers.TensorBoardLogger(ROOT, name=name),
+        log_every_n_steps=10,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         enable_checkpointing=False,
     )
     trainer.fit(DigitsClassifier(), train, val)

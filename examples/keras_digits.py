@@ -34,14 +34,17 @@ def load_data(seed: int = 0):
 
 
 def build_model(lr: float = 1e-3, optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
-    model = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.1),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.1),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=optimizer or keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -60,6 +63,7 @@ if __name__ == "__main__":
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = load_data()
     cb = MLCheckCallback(log_dir="logs/keras_digits")  # every default check, overfit-a-batch first
-    build_model().fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10, batch_size=32,
-                      verbose=0, callbacks=[cb])
+    build_model().fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=10, batch_size=32, verbose=0, callbacks=[cb]
+    )
     report(cb)

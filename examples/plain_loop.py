@@ -56,8 +56,13 @@ def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop") -
                 logits = model(xv)
                 val_loss = loss_fn(logits, yv).item()
                 val_acc = (logits.argmax(1) == yv).float().mean().item()
-            monitor.log_epoch(epoch, step=step, train_loss=float(np.mean(losses)),
-                              val_loss=val_loss, val_metrics={"accuracy": val_acc})
+            monitor.log_epoch(
+                epoch,
+                step=step,
+                train_loss=float(np.mean(losses)),
+                val_loss=val_loss,
+                val_metrics={"accuracy": val_acc},
+            )
             if monitor.should_stop:
                 break
     return monitor

@@ -31,11 +31,13 @@ def load_data(seed: int = 0):
 
 
 def build_model(hidden: int = 128, lr: float = 1e-3) -> keras.Model:
-    model = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(hidden, activation="relu"),
-        keras.layers.Dense(10),  # logits: the loss below applies softmax itself
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(10),  # logits: the loss below applies softmax itself
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -50,8 +52,7 @@ model = build_model()
 
 
 def train(epochs: int = 20, **fit_kwargs):
-    return model.fit(x_train, y_train, batch_size=32, epochs=epochs,
-                     validation_data=(x_val, y_val), **fit_kwargs)
+    return model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_data=(x_val, y_val), **fit_kwargs)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-import logging
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -148,12 +148,19 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.options = LiveOptions(
-            stop_on=stop_on, every_n_steps=every_n_steps, strict=strict, warn=warn,
-            train_start_checks=overfit_batch, train_start_steps=overfit_steps,
-            train_start_seconds=overfit_seconds, sample_batches=sample_batches,
-            sample_every_n_batches=sample_every_n_batches, hash_epochs=hash_epochs,
+            stop_on=stop_on,
+            every_n_steps=every_n_steps,
+            strict=strict,
+            warn=warn,
+            train_start_checks=overfit_batch,
+            train_start_steps=overfit_steps,
+            train_start_seconds=overfit_seconds,
+            sample_batches=sample_batches,
+            sample_every_n_batches=sample_every_n_batches,
+            hash_epochs=hash_epochs,
             full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
-            task=task, num_classes=num_classes,
+            task=task,
+            num_classes=num_classes,
         )
         self.checks = list(checks) if checks is not None else None
         self.suppress = tuple(suppress)
@@ -204,7 +211,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._active = True
         self.timer.table.clear()
         self.live = LiveRun(
-            self.options, self.checks, self.suppress,
+            self.options,
+            self.checks,
+            self.suppress,
             log_dir=self._resolve_log_dir(trainer) if self._rank_zero else None,
             default_sinks=self._rank_zero,
         )
@@ -287,11 +296,13 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if not self._automatic:
             logger.info(
                 "mlcheck: the train-start checks (overfit-batch) need automatic optimization; "
-                "run `mlcheck sanity` on this module instead")
+                "run `mlcheck sanity` on this module instead"
+            )
             return
         self.live.run_train_start_checks(
             lambda: LightningTrainable(pl_module, train_data=OneBatch(batch)),
-            step=self._logging_step(trainer), epoch=trainer.current_epoch,
+            step=self._logging_step(trainer),
+            epoch=trainer.current_epoch,
         )
 
     def _capture_output_width(self, module: Any, args: Any, output: Any) -> None:
@@ -360,8 +371,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             losses = [loss] if loss is not None else []
         step = self._logging_step(trainer)
         ratio, nonfinite = self._scan.after_step(step)
-        if self.live.hold_step(step, losses, scale=scale, lr=self._lr, update_ratio=ratio,
-                               epoch=self._epoch, nonfinite=nonfinite):
+        if self.live.hold_step(
+            step, losses, scale=scale, lr=self._lr, update_ratio=ratio, epoch=self._epoch, nonfinite=nonfinite
+        ):
             self._flush(trainer)
 
     def _flush(self, trainer: Any | None) -> None:
@@ -395,8 +407,14 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 # a module with an embedding somewhere: its integer inputs are ids
                 ids = inputs is not None and inputs.dtype.kind in "iu"
                 live.observe_batch(
-                    route, inputs, to_numpy(targets), split=split, step=self._logging_step(trainer),
-                    epoch=trainer.current_epoch, index=index, input_kind=self._input_kind if ids else None,
+                    route,
+                    inputs,
+                    to_numpy(targets),
+                    split=split,
+                    step=self._logging_step(trainer),
+                    epoch=trainer.current_epoch,
+                    index=index,
+                    input_kind=self._input_kind if ids else None,
                 )
 
     # -- epochs --------------------------------------------------------------------------------
@@ -429,8 +447,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._rank_zero:
             metrics = scalars(trainer.callback_metrics)
             # unprefixed names count as validation ones when validation logged them
-            self._val_names |= {n for n, v in metrics.items()
-                                if self._before_val.get(n) != v and strip_split(n)[0] in (None, "val")}
+            self._val_names |= {
+                n for n, v in metrics.items() if self._before_val.get(n) != v and strip_split(n)[0] in (None, "val")
+            }
             self._val_metrics = metrics
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -444,7 +463,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
                 val = split_epoch_metrics(self._val_metrics, self._val_names)
                 self._val_metrics = {}
                 self.live.end_epoch(
-                    trainer.current_epoch, step=max(self._logging_step(trainer) - 1, 0),
+                    trainer.current_epoch,
+                    step=max(self._logging_step(trainer) - 1, 0),
                     metrics=EpochMetrics(train.train_loss, val.val_loss, train.train, val.val),
                 )
             disabled = sorted(self.live.monitor.disabled)

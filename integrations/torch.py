@@ -20,7 +20,8 @@ import copy
 import itertools
 import math
 import random
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,9 +141,7 @@ def _loss_value(out: Any) -> torch.Tensor:
     if isinstance(out, dict):
         out = out.get("loss")
     if out is None:
-        raise ValueError(
-            "training_step returned None (the batch was skipped); pre-flight checks need a loss"
-        )
+        raise ValueError("training_step returned None (the batch was skipped); pre-flight checks need a loss")
     if not isinstance(out, torch.Tensor):
         out = torch.as_tensor(out, dtype=torch.float32)
     return out
@@ -176,8 +175,7 @@ def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
         y_key = next((k for k in _TARGET_KEYS if k in batch), None)
         if x_key is None:
             raise TypeError(
-                f"cannot tell inputs from the batch keys {sorted(batch)}; name them one of "
-                f"{', '.join(_INPUT_KEYS)}"
+                f"cannot tell inputs from the batch keys {sorted(batch)}; name them one of {', '.join(_INPUT_KEYS)}"
             )
 
         def rebuild(x: Any, y: Any) -> dict:
@@ -226,9 +224,7 @@ def _loader(data: Any, batch_size: int) -> Any:
 
 
 def _is_datamodule(data: Any) -> bool:
-    return hasattr(data, "train_dataloader") and hasattr(data, "setup") and not hasattr(
-        data, "training_step"
-    )
+    return hasattr(data, "train_dataloader") and hasattr(data, "setup") and not hasattr(data, "training_step")
 
 
 # -- the shared implementation ----------------------------------------------------------------
@@ -240,7 +236,11 @@ class _TorchBase(Trainable):
     framework = "torch"
 
     def __init__(
-        self, module: nn.Module, train_data: Any, val_data: Any, batch_size: int,
+        self,
+        module: nn.Module,
+        train_data: Any,
+        val_data: Any,
+        batch_size: int,
         datamodule: Any = None,
     ):
         if _is_datamodule(train_data) and datamodule is None:
@@ -295,7 +295,7 @@ class _TorchBase(Trainable):
         )
 
     def input_kind(self) -> str | None:
-        """"embedding_ids" when the module holds an embedding (Embedding, EmbeddingBag or a
+        """ "embedding_ids" when the module holds an embedding (Embedding, EmbeddingBag or a
         subclass) and the training inputs are integer tensors, else None: torch embeddings take
         integer ids only, so float inputs are never their ids (`mlcheck.task`)."""
         kind = task_facts.input_kind_of_model((type(m) for m in self.module.modules()), ordered=False)
@@ -303,9 +303,7 @@ class _TorchBase(Trainable):
             return None
         found = self.batches("train", 1)
         x = _split_batch(found[0])[0] if found else None
-        integer = isinstance(x, torch.Tensor) and not (
-            x.is_floating_point() or x.is_complex() or x.dtype == torch.bool
-        )
+        integer = isinstance(x, torch.Tensor) and not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)
         return kind if integer else None
 
     def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
@@ -384,9 +382,7 @@ class _TorchBase(Trainable):
             if not loss.requires_grad:
                 return {n: None for n, _ in named}
             grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        return {
-            n: None if g is None else g.detach().cpu().numpy() for (n, _), g in zip(named, grads)
-        }
+        return {n: None if g is None else g.detach().cpu().numpy() for (n, _), g in zip(named, grads)}
 
     def input_gradient(self, batch: Any, index: int) -> np.ndarray:
         x = self._inputs(batch)
@@ -402,11 +398,7 @@ class _TorchBase(Trainable):
         return grad.detach().cpu().numpy()
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {
-            n: p.detach().cpu().numpy().copy()
-            for n, p in self.module.named_parameters()
-            if p.requires_grad
-        }
+        return {n: p.detach().cpu().numpy().copy() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:
@@ -460,8 +452,11 @@ class _TorchBase(Trainable):
             name = self._fingerprint(batch, out, y, activation)
             from_logits = _FROM_LOGITS.get(name) if name else None
         return LossConfig(
-            loss=name, from_logits=from_logits, output_activation=activation,
-            output_units=units, task=task_facts.from_loss(name, units).task,
+            loss=name,
+            from_logits=from_logits,
+            output_activation=activation,
+            output_units=units,
+            task=task_facts.from_loss(name, units).task,
         )
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
@@ -478,9 +473,7 @@ class _TorchBase(Trainable):
             return out, calls[-1][0]
         return out, None
 
-    def _fingerprint(
-        self, batch: Any, out: torch.Tensor, y: torch.Tensor, activation: str | None
-    ) -> str | None:
+    def _fingerprint(self, batch: Any, out: torch.Tensor, y: torch.Tensor, activation: str | None) -> str | None:
         """Names the loss by matching its value against the common losses on this batch: exact
         matches first, then a constant multiple (e.g. `100 * F.cross_entropy(...)`), checked on
         both halves of the batch so a class-weighted loss does not pass for a scaled one."""
@@ -495,18 +488,9 @@ class _TorchBase(Trainable):
         for name, value in candidates:
             if math.isclose(measured, value, rel_tol=1e-4, abs_tol=1e-6):
                 return name
-        n = len(out)
-        if n < 4:
+        halves = self._halves(batch, len(out))
+        if halves is None:
             return None
-        x, y_, rebuild = _split_batch(batch)
-        halves = []
-        for part in (slice(0, n // 2), slice(n // 2, n)):
-            try:
-                b = rebuild(x[part], y_[part])
-                with _mode(self.module, False), torch.no_grad():
-                    halves.append((float(self._loss_tensor(b)), self._outputs(b), y_[part]))
-            except Exception:
-                return None
         scaled = []
         for name, value in candidates:
             if value <= 1e-8:
@@ -520,6 +504,22 @@ class _TorchBase(Trainable):
             if len(ratios) == 3 and max(ratios) - min(ratios) <= 1e-3 * abs(ratios[0]):
                 scaled.append(name)
         return scaled[0] if len(scaled) == 1 else None
+
+    def _halves(self, batch: Any, n: int) -> list[tuple[float, torch.Tensor, torch.Tensor]] | None:
+        """(loss, outputs, targets) of each half of the batch; None when it is too small to
+        split or a half fails."""
+        if n < 4:
+            return None
+        x, y, rebuild = _split_batch(batch)
+        halves = []
+        for part in (slice(0, n // 2), slice(n // 2, n)):
+            try:
+                b = rebuild(x[part], y[part])
+                with _mode(self.module, False), torch.no_grad():
+                    halves.append((float(self._loss_tensor(b)), self._outputs(b), y[part]))
+            except Exception:
+                return None
+        return halves
 
 
 def _first_tensor_or_none(value: Any) -> torch.Tensor | None:
@@ -578,12 +578,18 @@ def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
         return None
     o = out.float()
     rows = o.reshape(len(o), -1) if o.ndim >= 2 else o.reshape(-1, 1)
-    if o.ndim >= 2 and o.min() >= 0 and o.max() <= 1 and torch.allclose(
-        rows.sum(dim=1), torch.ones(len(rows)), atol=1e-4
+    if (
+        o.ndim >= 2
+        and o.min() >= 0
+        and o.max() <= 1
+        and torch.allclose(rows.sum(dim=1), torch.ones(len(rows)), atol=1e-4)
     ):
         return "softmax"
-    if o.ndim >= 2 and rows.shape[1] >= 2 and o.max() <= 1e-6 and bool(
-        (torch.logsumexp(rows, dim=1).abs() < 1e-4).all()
+    if (
+        o.ndim >= 2
+        and rows.shape[1] >= 2
+        and o.max() <= 1e-6
+        and bool((torch.logsumexp(rows, dim=1).abs() < 1e-4).all())
     ):
         return "log_softmax"
     if o.numel() >= 8 and o.min() > 0 and o.max() < 1:

@@ -13,7 +13,16 @@ import torch
 
 from mlcheck import task
 
-__all__ = ["OneBatch", "ParameterScan", "default_batch_to_arrays", "gather", "loss_of", "losses_to_floats", "scalars", "to_numpy"]
+__all__ = [
+    "OneBatch",
+    "ParameterScan",
+    "default_batch_to_arrays",
+    "gather",
+    "loss_of",
+    "losses_to_floats",
+    "scalars",
+    "to_numpy",
+]
 
 
 def to_numpy(value: Any) -> np.ndarray | None:

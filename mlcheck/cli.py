@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from mlcheck import __version__
 from mlcheck.analyze import command as analyze_command
@@ -32,8 +32,9 @@ def _cmd_checks(args: argparse.Namespace, console) -> int:
     table.add_column("default", no_wrap=True)
     table.add_column("summary", ratio=1, overflow="fold")
     for check_id, cls in registry().items():
-        table.add_row(check_id, cls.family, cls.severity.value, "yes" if cls.default else "no",
-                      cls.doc().get("summary", ""))
+        table.add_row(
+            check_id, cls.family, cls.severity.value, "yes" if cls.default else "no", cls.doc().get("summary", "")
+        )
     console.print(table)
     return 0
 

@@ -8,8 +8,8 @@ Its own module so that `mlcheck.cli` imports the commands and the commands impor
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mlcheck.checks.base import Check
 from mlcheck.config import ConfigError, build_checks, load_config
@@ -20,12 +20,16 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     """Options shared by `sanity` and `analyze`."""
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument(
-        "--fail-on", choices=["info", "warning", "error"], default=None,
+        "--fail-on",
+        choices=["info", "warning", "error"],
+        default=None,
         help="exit 1 when a finding is at or above this severity (default: error, or fail-on in [tool.mlcheck])",
     )
     parser.add_argument("--select", action="append", metavar="IDS", help="run only these check ids (comma-separated)")
     parser.add_argument("--suppress", action="append", metavar="IDS", help="silence these check ids (comma-separated)")
-    parser.add_argument("--config", metavar="PYPROJECT", help="pyproject.toml with a [tool.mlcheck] table (default: nearest)")
+    parser.add_argument(
+        "--config", metavar="PYPROJECT", help="pyproject.toml with a [tool.mlcheck] table (default: nearest)"
+    )
 
 
 def split_ids(values: Sequence[str] | None) -> list[str]:

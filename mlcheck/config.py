@@ -81,9 +81,7 @@ def validate_ids(ids: Iterable[str], where: str = "") -> None:
     bad = sorted(set(i for i in ids if i not in reg))
     if bad:
         prefix = f"{where}: " if where else ""
-        raise ConfigError(
-            f"{prefix}unknown check id(s) {', '.join(bad)}. Run `mlcheck checks` for the catalogue."
-        )
+        raise ConfigError(f"{prefix}unknown check id(s) {', '.join(bad)}. Run `mlcheck checks` for the catalogue.")
 
 
 def build_checks(

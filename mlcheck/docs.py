@@ -54,20 +54,26 @@ def check_markdown(cls: type[Check]) -> str:
     lines += [
         "## Silencing it",
         "",
-        f"`MLCheckCallback(suppress=[\"{cls.id}\"])`, `mlcheck analyze --suppress {cls.id}`, "
-        f"or `suppress = [\"{cls.id}\"]` under `[tool.mlcheck]` in pyproject.toml.",
+        f'`MLCheckCallback(suppress=["{cls.id}"])`, `mlcheck analyze --suppress {cls.id}`, '
+        f'or `suppress = ["{cls.id}"]` under `[tool.mlcheck]` in pyproject.toml.',
         "",
     ]
     return "\n".join(lines)
 
 
 def catalogue_markdown() -> str:
-    lines = ["# Check catalogue", "", "Generated from the checks' docstrings by "
-             "`python -m mlcheck.docs docs/checks`; do not edit by hand.", "",
-             "| id | family | severity | summary |", "|---|---|---|---|"]
+    lines = [
+        "# Check catalogue",
+        "",
+        "Generated from the checks' docstrings by `python -m mlcheck.docs docs/checks`; do not edit by hand.",
+        "",
+        "| id | family | severity | summary |",
+        "|---|---|---|---|",
+    ]
     for check_id, cls in builtin_checks().items():
-        lines.append(f"| [`{check_id}`]({check_id}.md) | {cls.family} | {cls.severity.value} | "
-                     f"{cls.doc().get('summary', '')} |")
+        lines.append(
+            f"| [`{check_id}`]({check_id}.md) | {cls.family} | {cls.severity.value} | {cls.doc().get('summary', '')} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -50,9 +50,7 @@ class Severity(str, enum.Enum):
         try:
             return cls(str(value).lower())
         except ValueError:
-            raise ValueError(
-                f"Unknown severity {value!r}; use one of: info, warning, error."
-            ) from None
+            raise ValueError(f"Unknown severity {value!r}; use one of: info, warning, error.") from None
 
 
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}

@@ -17,8 +17,9 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +68,12 @@ class LiveOptions:
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
         opt.integer("every_n_steps", self.every_n_steps, minimum=1)
-        opt.optional_integer("overfit_steps", self.train_start_steps, minimum=1,
-                             hint="; pass overfit_batch=False to switch overfit-a-batch off")
+        opt.optional_integer(
+            "overfit_steps",
+            self.train_start_steps,
+            minimum=1,
+            hint="; pass overfit_batch=False to switch overfit-a-batch off",
+        )
         opt.seconds("overfit_seconds", self.train_start_seconds)
         opt.integer("sample_batches", self.sample_batches, minimum=0)
         opt.integer("sample_every_n_batches", self.sample_every_n_batches, minimum=1)
@@ -111,9 +116,9 @@ _NULL = contextlib.nullcontext()
 class BatchRoute(enum.Enum):
     """Which checks see a batch."""
 
-    SAMPLE = "sample"        # every check that consumes batches
+    SAMPLE = "sample"  # every check that consumes batches
     FULL_PASS = "full_pass"  # only the checks that consume every batch of the first pass(es)
-    SKIP = "skip"            # none
+    SKIP = "skip"  # none
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,9 @@ def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | No
     and the model's output width (`mlcheck.task.from_targets`); what is set wins."""
     if targets is None or (info.task is not None and info.num_classes is not None):
         return
-    facts = task.merge(task.TaskFacts(task=info.task, num_classes=info.num_classes),
-                       task.from_targets(targets, output_width))
+    facts = task.merge(
+        task.TaskFacts(task=info.task, num_classes=info.num_classes), task.from_targets(targets, output_width)
+    )
     info.task, info.num_classes = facts.task, facts.num_classes
 
 
@@ -218,7 +224,7 @@ class LiveRun:
             full = tuple(c.id for c in self.monitor.checks if Signal.EVERY_BATCH in c.signals())
         self.full_pass_checks: tuple[str, ...] = full
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
-        self.count = {"train": 0, "val": 0}   # batches seen in the run, per split
+        self.count = {"train": 0, "val": 0}  # batches seen in the run, per split
         self.output_width: int | None = None
         self.task_inferred = False
         self.flush_every = flush_every
@@ -265,7 +271,12 @@ class LiveRun:
             return []
         full_pass = route is BatchRoute.FULL_PASS
         return self.monitor.log_batch(
-            inputs, targets, split=split, step=step, epoch=epoch, index=index,
+            inputs,
+            targets,
+            split=split,
+            step=step,
+            epoch=epoch,
+            index=index,
             input_kind=input_kind,
             checks=self.full_pass_checks if full_pass else None,
             defer=full_pass,  # the full-pass checks take merged blocks of batches
@@ -319,7 +330,7 @@ class LiveRun:
         log_step = self.monitor.log_step
         for n, (step, lr, losses, scale, ratio, epoch, nonfinite) in enumerate(pending):
             k = len(losses)
-            value = sum(values[i:i + k]) * scale if k else None
+            value = sum(values[i : i + k]) * scale if k else None
             i += k
             if value is not None and math.isfinite(value):
                 self._epoch_loss_sum += value
@@ -327,9 +338,15 @@ class LiveRun:
             if n == last:
                 nonfinite = last_nonfinite
             # one call per step: cheaper than the vectorised log_steps on a block this small
-            out += log_step(step, loss=value, lr=lr, update_ratio=ratio, epoch=epoch,
-                            nonfinite_grads=nonfinite.get("nonfinite_grads") or None,
-                            nonfinite_weights=nonfinite.get("nonfinite_weights") or None)
+            out += log_step(
+                step,
+                loss=value,
+                lr=lr,
+                update_ratio=ratio,
+                epoch=epoch,
+                nonfinite_grads=nonfinite.get("nonfinite_grads") or None,
+                nonfinite_weights=nonfinite.get("nonfinite_weights") or None,
+            )
         return out
 
     @property
@@ -434,8 +451,10 @@ class LiveRun:
             if self.options.strict:
                 raise
             self.broken.add(what)
-            text = (f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
-                    "switched off for this run; training is unaffected. Pass strict=True to raise.")
+            text = (
+                f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
+                "switched off for this run; training is unaffected. Pass strict=True to raise."
+            )
             logger.warning(text, exc_info=exc)
             warnings.warn(text, MLCheckInternalWarning, stacklevel=2)
             return None
@@ -463,8 +482,11 @@ class LiveRun:
             return False
         if not self._stop_logged and monitor.stop_reason is not None:
             self._stop_logged = True
-            logger.warning("mlcheck: stopping training (stop_on=%r) because of %s",
-                           self.options.stop_on, monitor.stop_reason.format())
+            logger.warning(
+                "mlcheck: stopping training (stop_on=%r) because of %s",
+                self.options.stop_on,
+                monitor.stop_reason.format(),
+            )
         return True
 
     def close(self) -> list[Finding]:

@@ -6,8 +6,9 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -139,9 +140,7 @@ class Monitor:
         due = False
         if loss is not None:
             value = float(loss)
-            due |= run.train_loss.add(step, value) and (
-                not math.isfinite(value) or self._eval_point(run.train_loss)
-            )
+            due |= run.train_loss.add(step, value) and (not math.isfinite(value) or self._eval_point(run.train_loss))
         if lr is not None:
             value = float(lr)
             closed = run.lr.add(step, value)
@@ -193,9 +192,7 @@ class Monitor:
             j = min(n, i + chunk)
             sl = slice(i, j)
             vals = loss[sl] if loss is not None else None
-            if (vals is not None and not np.isfinite(vals).all()) or (
-                lr is not None and not np.isfinite(lr[sl]).all()
-            ):
+            if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
                 for k in range(i, j):
                     out += self.log_step(
                         int(steps[k]),
@@ -281,8 +278,12 @@ class Monitor:
         )
         only = None if checks is None else frozenset(checks)
         x, y = batch.inputs, batch.targets
-        if defer and only is not None and all(a is None or a.ndim for a in (x, y)) and (
-                x is None or y is None or len(x) == len(y)):  # rows that line up can be merged
+        if (
+            defer
+            and only is not None
+            and all(a is None or a.ndim for a in (x, y))
+            and (x is None or y is None or len(x) == len(y))
+        ):  # rows that line up can be merged
             return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
 
@@ -296,12 +297,17 @@ class Monitor:
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
         self._deferred_key = key
         # copies: a loader may hand out the same buffer again for the next batch
-        self._deferred.append(BatchObservation(
-            inputs=None if batch.inputs is None else batch.inputs.copy(),
-            targets=None if batch.targets is None else batch.targets.copy(),
-            split=batch.split, step=batch.step, epoch=batch.epoch, index=batch.index,
-            input_kind=batch.input_kind,
-        ))
+        self._deferred.append(
+            BatchObservation(
+                inputs=None if batch.inputs is None else batch.inputs.copy(),
+                targets=None if batch.targets is None else batch.targets.copy(),
+                split=batch.split,
+                step=batch.step,
+                epoch=batch.epoch,
+                index=batch.index,
+                input_kind=batch.input_kind,
+            )
+        )
         self._deferred_values += sum(a.size for a in (batch.inputs, batch.targets) if a is not None)
         if self._deferred_values >= self.DEFER_VALUES:
             out += self._flush_deferred()
@@ -319,7 +325,10 @@ class Monitor:
         merged = BatchObservation(
             inputs=None if first.inputs is None else np.concatenate([b.inputs for b in batches]),
             targets=None if first.targets is None else np.concatenate([b.targets for b in batches]),
-            split=first.split, step=last.step, epoch=first.epoch, index=first.index,
+            split=first.split,
+            step=last.step,
+            epoch=first.epoch,
+            index=first.index,
             input_kind=first.input_kind,
             parts=tuple((start, b.index, b.step) for start, b in zip(starts, batches)),
         )

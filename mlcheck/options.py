@@ -4,8 +4,9 @@ per argument, raised where the user passes it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
-from typing import Any, Iterable
+from typing import Any
 
 STOP_ON = (None, "error", "warning")
 TASKS = (None, "classification", "regression")

@@ -7,8 +7,9 @@ overfit-a-batch all use them; `mlcheck.sanity.context` re-exports them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mlcheck.trainable import Trainable
 

@@ -11,7 +11,8 @@ mlcheck itself, and the frameworks, are imported when the fixture is used.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

@@ -17,9 +17,7 @@ def exit_status(findings: Iterable[Finding], fail_on: str | Severity = "error") 
     return 1 if any(f.severity >= threshold for f in findings) else 0
 
 
-def json_report(
-    findings: Sequence[tuple[str | None, Finding]], **extra: Any
-) -> str:
+def json_report(findings: Sequence[tuple[str | None, Finding]], **extra: Any) -> str:
     """`{"findings": [Finding dict + "run"], ...extra}` as strict JSON."""
     from mlcheck.findings import json_safe
 
@@ -50,7 +48,7 @@ def render_findings(
         table.add_column("run", overflow="fold")
     table.add_column("where", no_wrap=True)
     table.add_column("finding", ratio=3)
-    order = sorted(findings, key=lambda rf: (-rf[1].severity.rank))
+    order = sorted(findings, key=lambda rf: -rf[1].severity.rank)
     for run, f in order:
         where = []
         if f.step is not None:

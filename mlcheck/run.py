@@ -70,7 +70,11 @@ class BatchObservation:
         return BatchObservation(
             inputs=None if self.inputs is None else self.inputs[start:end],
             targets=None if self.targets is None else self.targets[start:end],
-            split=self.split, step=step, epoch=self.epoch, index=index, input_kind=self.input_kind,
+            split=self.split,
+            step=step,
+            epoch=self.epoch,
+            index=index,
+            input_kind=self.input_kind,
         )
 
 
@@ -84,17 +88,17 @@ class RunState:
     def __init__(self, info: RunInfo | None = None, capacity: int = 256) -> None:
         self.info = info or RunInfo()
         self._capacity = capacity
-        self.train_loss = Series(capacity)        # per step
-        self.lr = Series(capacity)                # per step
-        self.update_ratio = Series(capacity)      # per step it was measured, log10(|dW|/|W|)
+        self.train_loss = Series(capacity)  # per step
+        self.lr = Series(capacity)  # per step
+        self.update_ratio = Series(capacity)  # per step it was measured, log10(|dW|/|W|)
         self.epoch_train_loss = Series(capacity)  # per epoch
-        self.val_loss = Series(capacity)          # per epoch
+        self.val_loss = Series(capacity)  # per epoch
         self.train_metrics: dict[str, Series] = {}
         self.val_metrics: dict[str, Series] = {}
-        self.epoch_step: dict[int, int] = {}      # last step of each recent epoch (bounded)
+        self.epoch_step: dict[int, int] = {}  # last step of each recent epoch (bounded)
         self.step: int | None = None
         self.epoch: int | None = None
-        self.extras: dict[str, Any] = {}          # latest adapter-provided facts
+        self.extras: dict[str, Any] = {}  # latest adapter-provided facts
 
     def metric(self, split: str, name: str) -> Series:
         table = self.val_metrics if split == "val" else self.train_metrics

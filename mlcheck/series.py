@@ -193,8 +193,14 @@ class Series:
         out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         if include_open and self._n:
             extra = {
-                "x0": self._x0, "x1": self.last_x, "n": self._n, "mean": self._mean,
-                "m2": self._m2, "min": self._min, "max": self._max, "last": self._last,
+                "x0": self._x0,
+                "x1": self.last_x,
+                "n": self._n,
+                "mean": self._mean,
+                "m2": self._m2,
+                "min": self._min,
+                "max": self._max,
+                "last": self._last,
             }
             out = {k: np.append(v, extra[k]) for k, v in out.items()}
         n = out["n"]
@@ -217,11 +223,15 @@ class Series:
 
     def state_dict(self) -> dict:
         return {
-            "capacity": self.capacity, "width": self.width, "size": self.size,
+            "capacity": self.capacity,
+            "width": self.width,
+            "size": self.size,
             "arrays": {k: v[: self.size].tolist() for k, v in self._a.items()},
             "open": [self._n, self._mean, self._m2, self._min, self._max, self._x0, self._last],
-            "total": self.total, "nonfinite": self.nonfinite,
-            "first_nonfinite_x": self.first_nonfinite_x, "last_x": self.last_x,
+            "total": self.total,
+            "nonfinite": self.nonfinite,
+            "first_nonfinite_x": self.first_nonfinite_x,
+            "last_x": self.last_x,
             "last_value": self.last_value,
         }
 

@@ -16,8 +16,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class TaskFacts:
 
     @property
     def labels(self) -> str | None:
-        """"multiclass", "binary" or "multilabel" as far as the loss and output width tell."""
+        """ "multiclass", "binary" or "multilabel" as far as the loss and output width tell."""
         if self.loss_family == "multiclass":
             return "multiclass"
         if self.loss_family == "binary" and self.output_width is not None:
@@ -190,8 +190,12 @@ _SHORT = {
     "mean_absolute_percentage_error": "mape",
     "mean_squared_logarithmic_error": "msle",
 }
-_FAMILY_TASK = {"multiclass": "classification", "binary": "classification",
-                "margin": "classification", "regression": "regression"}
+_FAMILY_TASK = {
+    "multiclass": "classification",
+    "binary": "classification",
+    "margin": "classification",
+    "regression": "regression",
+}
 
 MULTICLASS_LOSSES = frozenset(n for n, f in _FAMILIES.items() if f == "multiclass")
 BINARY_LOSSES = frozenset(n for n, f in _FAMILIES.items() if f == "binary")
@@ -211,12 +215,11 @@ def is_known_loss(name: str | None) -> bool:
 
 
 def loss_family(name: str | None) -> str | None:
-    """"multiclass", "binary", "margin", "divergence", "regression" or None (unknown)."""
+    """ "multiclass", "binary", "margin", "divergence", "regression" or None (unknown)."""
     return _FAMILIES.get(name) if name is not None else None
 
 
-def from_loss(loss_name: str | None, output_units: int | None = None, *,
-              task: str | None = None) -> TaskFacts:
+def from_loss(loss_name: str | None, output_units: int | None = None, *, task: str | None = None) -> TaskFacts:
     """Task and classes from the loss name and the output width.
 
     Args:
@@ -264,7 +267,7 @@ _LAYER_INPUT_KINDS = {
 
 
 def input_kind_of_layer(layer: str | type) -> str | None:
-    """"embedding_ids" for an Embedding or EmbeddingBag, "rescaled" for a Rescaling or
+    """ "embedding_ids" for an Embedding or EmbeddingBag, "rescaled" for a Rescaling or
     Normalization layer, None otherwise. A class is matched by its own name or a base class's
     (a subclass of Embedding is an embedding), without importing any framework."""
     if isinstance(layer, str):

@@ -18,16 +18,15 @@ CHECKS = Path(mlcheck.checks.__file__).parent
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, at top level, under TYPE_CHECKING or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-             for alias in node.names}
-    return names | {node.module for node in ast.walk(tree)
-                    if isinstance(node, ast.ImportFrom) and node.module}
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
 
 def test_checks_never_import_the_sanity_runner():
-    offenders = {str(p.relative_to(ROOT)): sorted(m for m in imported_modules(p)
-                                                  if m.startswith("mlcheck.sanity"))
-                 for p in CHECKS.rglob("*.py")}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in imported_modules(p) if m.startswith("mlcheck.sanity"))
+        for p in CHECKS.rglob("*.py")
+    }
     assert {p: m for p, m in offenders.items() if m} == {}
 
 
@@ -40,9 +39,13 @@ def test_each_preflight_check_lives_in_a_file_named_after_its_id():
 
 
 def test_explain_names_the_file_that_implements_the_check():
-    out = subprocess.run([sys.executable, "-m", "mlcheck", "explain", "overfit-batch"],
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "COLUMNS": "200"})  # one line, unwrapped
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "explain", "overfit-batch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # one line, unwrapped
     assert out.returncode == 0, out.stderr
     assert "Implemented in mlcheck/checks/preflight/overfit_batch.py (class OverfitBatch)" in out.stdout
 

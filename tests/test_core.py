@@ -69,8 +69,10 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, mlcheck; heavy = [m for m in ('torch', 'keras', 'lightning', "
-            "'pytorch_lightning', 'rich', 'tensorflow') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, mlcheck; heavy = [m for m in ('torch', 'keras', 'lightning', "
+        "'pytorch_lightning', 'rich', 'tensorflow') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -97,8 +99,9 @@ def _recording_check():
             self.calls = []
 
         def on_batch(self, batch, run):
-            self.calls.append((batch.split, batch.epoch, len(batch.inputs), batch.index, batch.step,
-                               [p[1] for p in batch.parts]))
+            self.calls.append(
+                (batch.split, batch.epoch, len(batch.inputs), batch.index, batch.step, [p[1] for p in batch.parts])
+            )
             return ()
 
     return Recorder()
@@ -118,8 +121,9 @@ def test_deferred_batches_reach_checks_merged_in_order_and_nothing_is_lost():
         loader_buffer[:] = 1.0
         if i == n - 3:
             loader_buffer[5, 3] = np.nan
-        monitor.log_batch(loader_buffer, np.arange(32), split="train", step=i, epoch=0, index=i,
-                          checks=only, defer=True)
+        monitor.log_batch(
+            loader_buffer, np.arange(32), split="train", step=i, epoch=0, index=i, checks=only, defer=True
+        )
     for i in range(3):  # a new split hands over what the train split held
         monitor.log_batch(x, np.arange(32), split="val", step=n - 1, epoch=0, index=i, checks=only, defer=True)
     assert [c[:3] for c in rec.calls] == [("train", 0, 32 * per_block), ("train", 0, 8 * 32)]

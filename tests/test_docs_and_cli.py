@@ -15,17 +15,33 @@ from mlcheck.docs import builtin_checks, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = [
-    "nonfinite-loss", "loss-divergence", "loss-plateau", "lr-too-high", "lr-too-low",
-    "lr-schedule", "train-val-gap", "suspicious-val", "train-val-overlap", "feature-leakage",
-    "overfit-batch", "loss-at-init", "input-independence", "batch-dependence",
-    "unused-parameters", "output-loss-mismatch", "nonfinite-input", "unnormalized-input",
-    "class-imbalance", "unshuffled-data",
+    "nonfinite-loss",
+    "loss-divergence",
+    "loss-plateau",
+    "lr-too-high",
+    "lr-too-low",
+    "lr-schedule",
+    "train-val-gap",
+    "suspicious-val",
+    "train-val-overlap",
+    "feature-leakage",
+    "overfit-batch",
+    "loss-at-init",
+    "input-independence",
+    "batch-dependence",
+    "unused-parameters",
+    "output-loss-mismatch",
+    "nonfinite-input",
+    "unnormalized-input",
+    "class-imbalance",
+    "unshuffled-data",
 ]
 
 
 def mlcheck_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mlcheck", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mlcheck", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_catalogue_has_every_design_id():
@@ -54,8 +70,11 @@ def test_every_check_shows_the_bug_and_the_fix(check_id):
 
 def test_docs_match_code():
     """docs/checks/ is generated from the docstrings; regenerate with `make docs`."""
-    stale = [str(p.relative_to(ROOT)) for p, text in generate(ROOT / "docs" / "checks").items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        str(p.relative_to(ROOT))
+        for p, text in generate(ROOT / "docs" / "checks").items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     assert not stale, f"docs/checks is out of date, run `make docs`: {stale}"
 
 
@@ -74,8 +93,9 @@ def test_cli_version_checks_explain():
 
 def test_pyproject_config(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.mlcheck]\nsuppress = ["class-imbalance"]\nfail-on = "warning"\n'
-        '[tool.mlcheck.checks.loss-divergence]\n', encoding="utf-8")
+        '[tool.mlcheck]\nsuppress = ["class-imbalance"]\nfail-on = "warning"\n[tool.mlcheck.checks.loss-divergence]\n',
+        encoding="utf-8",
+    )
     cfg = load_config(tmp_path / "pyproject.toml")
     ids = [c.id for c in build_checks(config=cfg)]
     assert "class-imbalance" not in ids and "loss-divergence" in ids

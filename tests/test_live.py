@@ -73,13 +73,21 @@ def test_a_check_that_needs_every_batch_works_in_lightning_without_adapter_code(
     from mlcheck.integrations.lightning import MLCheckCallback
 
     def loader(a, b):
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(a), torch.tensor(b)),
-                                           batch_size=16)
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.tensor(a), torch.tensor(b)), batch_size=16
+        )
 
     counter = RowCounter()
     cb = MLCheckCallback(checks=[counter], log_dir=False, sample_batches=1)
-    trainer = lpt.Trainer(max_epochs=2, callbacks=[cb], logger=False, enable_checkpointing=False,
-                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = lpt.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(Model(), loader(x[:240], y[:240]), loader(x[240:], y[240:]))
     assert counter.rows == {"train": 240, "val": 60}
 
@@ -93,8 +101,15 @@ def test_a_check_that_needs_every_batch_works_in_keras_without_adapter_code(tmp_
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     counter = RowCounter()
-    model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), batch_size=16, epochs=2, verbose=0,
-              callbacks=[MLCheckCallback(checks=[counter], log_dir=None, sample_batches=1)])
+    model.fit(
+        x[:240],
+        y[:240],
+        validation_data=(x[240:], y[240:]),
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[MLCheckCallback(checks=[counter], log_dir=None, sample_batches=1)],
+    )
     assert counter.rows == {"train": 240, "val": 60}
 
 
@@ -103,7 +118,9 @@ def test_routing_follows_the_declarations():
     live = LiveRun(options, [RowCounter()])
     routes = [live.route_batch("train") for _ in range(7)]
     assert routes == [BatchRoute.SAMPLE, BatchRoute.SAMPLE] + [BatchRoute.FULL_PASS] * 3 + [
-        BatchRoute.SAMPLE, BatchRoute.FULL_PASS]
+        BatchRoute.SAMPLE,
+        BatchRoute.FULL_PASS,
+    ]
     live.end_pass("train")
     assert live.route_batch("train") is BatchRoute.SKIP  # batch 7, second pass: neither
     assert live.full_pass_checks == ("test-row-counter",)
@@ -112,18 +129,21 @@ def test_routing_follows_the_declarations():
     assert set(defaults.full_pass_checks) == declared and declared
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"stop_on": "errors"}, "stop_on"),
-    ({"every_n_steps": 0}, "every_n_steps"),
-    ({"every_n_steps": 2.5}, "every_n_steps"),
-    ({"sample_batches": -1}, "sample_batches"),
-    ({"sample_every_n_batches": 0}, "sample_every_n_batches"),
-    ({"hash_epochs": True}, "hash_epochs"),
-    ({"train_start_steps": 0}, "overfit_steps"),
-    ({"train_start_seconds": float("nan")}, "overfit_seconds"),
-    ({"task": "segmentation"}, "task"),
-    ({"num_classes": 0}, "num_classes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"stop_on": "errors"}, "stop_on"),
+        ({"every_n_steps": 0}, "every_n_steps"),
+        ({"every_n_steps": 2.5}, "every_n_steps"),
+        ({"sample_batches": -1}, "sample_batches"),
+        ({"sample_every_n_batches": 0}, "sample_every_n_batches"),
+        ({"hash_epochs": True}, "hash_epochs"),
+        ({"train_start_steps": 0}, "overfit_steps"),
+        ({"train_start_seconds": float("nan")}, "overfit_seconds"),
+        ({"task": "segmentation"}, "task"),
+        ({"num_classes": 0}, "num_classes"),
+    ],
+)
 def test_bad_options_name_the_argument(kwargs, name):
     with pytest.raises((ValueError, TypeError), match=name):
         LiveOptions(**kwargs)
@@ -150,14 +170,23 @@ def test_suppress_as_a_string_is_one_id():
 
 def test_epoch_metrics_split_one_way():
     lightning = split_epoch_metrics(
-        {"train_loss_epoch": 0.5, "train_loss_step": 0.4, "acc": 0.9, "loss": 0.7, "lr-Adam": 1e-3,
-         "val_loss": 0.6, "val_acc": 0.8, "test_loss": 1.0},
+        {
+            "train_loss_epoch": 0.5,
+            "train_loss_step": 0.4,
+            "acc": 0.9,
+            "loss": 0.7,
+            "lr-Adam": 1e-3,
+            "val_loss": 0.6,
+            "val_acc": 0.8,
+            "test_loss": 1.0,
+        },
         val_names={"acc"},
     )
     assert lightning.val_loss == 0.6 and lightning.val == {"acc": 0.8}
     assert lightning.train == {"lr-Adam": 1e-3}
-    keras_logs = split_epoch_metrics({"loss": 0.7, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8,
-                                      "learning_rate": 0.01})
+    keras_logs = split_epoch_metrics(
+        {"loss": 0.7, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8, "learning_rate": 0.01}
+    )
     assert keras_logs.train_loss == 0.7 and keras_logs.train == {"accuracy": 0.9}
     assert keras_logs.val_loss == 0.6 and keras_logs.val == {"accuracy": 0.8}
 

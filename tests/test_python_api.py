@@ -19,7 +19,8 @@ FIRST_IMPORTS = {
 @pytest.mark.parametrize("first", FIRST_IMPORTS.values(), ids=FIRST_IMPORTS.keys())
 def test_analyze_and_sanity_are_callable_packages(first, tmp_path):
     (tmp_path / "training.csv").write_text(
-        "epoch,loss\n" + "".join(f"{e},{1.0 / (e + 1):.4f}\n" for e in range(10)), encoding="utf-8")
+        "epoch,loss\n" + "".join(f"{e},{1.0 / (e + 1):.4f}\n" for e in range(10)), encoding="utf-8"
+    )
     code = textwrap.dedent(f"""
         import sys, types
         import mlcheck.errors
@@ -44,7 +45,9 @@ def test_analyze_and_sanity_are_callable_packages(first, tmp_path):
 
 
 def test_import_mlcheck_does_not_import_analyze_or_sanity():
-    code = ("import sys, mlcheck; "
-            "print(sorted(m for m in sys.modules if m.startswith(('mlcheck.analyze', 'mlcheck.sanity'))))")
+    code = (
+        "import sys, mlcheck; "
+        "print(sorted(m for m in sys.modules if m.startswith(('mlcheck.analyze', 'mlcheck.sanity'))))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

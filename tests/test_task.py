@@ -21,7 +21,8 @@ def _lightning_rule(targets, width):
         return ("classification", width) if onehot else (None, None)
     if targets.dtype.kind in "biu":
         return "classification", width if width and width > 1 else (
-            2 if width == 1 or targets.dtype.kind == "b" else None)
+            2 if width == 1 or targets.dtype.kind == "b" else None
+        )
     if targets.dtype.kind == "f":
         values = flat[:, 0]
         if width == 1 and np.isin(values, (0.0, 1.0)).all():
@@ -119,10 +120,19 @@ def test_from_loss_table(loss, units, expected):
 
 
 def test_keras_long_names_have_one_short_name():
-    assert [task.canonical_loss(n) for n in (
-        "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-        "mean_squared_logarithmic_error", "mse", "sparse_categorical_crossentropy", "custom", None,
-    )] == ["mse", "mae", "mape", "msle", "mse", "sparse_categorical_crossentropy", "custom", None]
+    assert [
+        task.canonical_loss(n)
+        for n in (
+            "mean_squared_error",
+            "mean_absolute_error",
+            "mean_absolute_percentage_error",
+            "mean_squared_logarithmic_error",
+            "mse",
+            "sparse_categorical_crossentropy",
+            "custom",
+            None,
+        )
+    ] == ["mse", "mae", "mape", "msle", "mse", "sparse_categorical_crossentropy", "custom", None]
 
 
 def test_preflight_loss_sets_come_from_the_one_table():
@@ -137,16 +147,20 @@ def test_preflight_loss_sets_come_from_the_one_table():
 
 def test_a_declared_task_wins_over_the_loss_table():
     # an unknown loss with a declared classification task: classes from the output width
-    assert (from_loss("focal_custom", 1, task="classification").num_classes,
-            from_loss("focal_custom", 7, task="classification").num_classes) == (2, 7)
+    assert (
+        from_loss("focal_custom", 1, task="classification").num_classes,
+        from_loss("focal_custom", 7, task="classification").num_classes,
+    ) == (2, 7)
     assert from_loss("mse", 1, task="classification").task == "classification"
     assert from_loss("cross_entropy", 10, task="regression") == TaskFacts(
-        task="regression", output_width=10, loss_family="multiclass")
+        task="regression", output_width=10, loss_family="multiclass"
+    )
 
 
 def test_explicit_arguments_win():
-    inferred = TaskFacts(task="classification", num_classes=10, output_width=10,
-                         input_kind="embedding_ids", loss_family="multiclass")
+    inferred = TaskFacts(
+        task="classification", num_classes=10, output_width=10, input_kind="embedding_ids", loss_family="multiclass"
+    )
     assert merge(TaskFacts(), inferred) == inferred
     assert merge(TaskFacts(num_classes=4), inferred).num_classes == 4
     assert merge(TaskFacts(input_kind="rescaled"), inferred).input_kind == "rescaled"
@@ -154,7 +168,8 @@ def test_explicit_arguments_win():
     assert (said.task, said.num_classes) == ("regression", None)  # no class count for regression
     # what the Lightning callback does with `task=`/`num_classes=` and the first targets
     assert merge(TaskFacts(task="classification"), from_targets(np.array([0.0, 3.0]), 5)) == TaskFacts(
-        task="classification", num_classes=None, output_width=5)
+        task="classification", num_classes=None, output_width=5
+    )
     assert merge(TaskFacts(num_classes=3), from_targets(np.array([0, 1]), 10)).num_classes == 3
 
 
@@ -191,11 +206,17 @@ class InputLayer:
 @pytest.mark.parametrize(
     "layer,expected",
     [
-        ("Embedding", "embedding_ids"), ("EmbeddingBag", "embedding_ids"),
-        ("Rescaling", "rescaled"), ("Normalization", "rescaled"),
-        ("BatchNormalization", None), ("Dense", None),
-        (Embedding, "embedding_ids"), (EmbeddingBag, "embedding_ids"),
-        (PositionalEmbedding, "embedding_ids"), (Rescaling, "rescaled"), (Dense, None),
+        ("Embedding", "embedding_ids"),
+        ("EmbeddingBag", "embedding_ids"),
+        ("Rescaling", "rescaled"),
+        ("Normalization", "rescaled"),
+        ("BatchNormalization", None),
+        ("Dense", None),
+        (Embedding, "embedding_ids"),
+        (EmbeddingBag, "embedding_ids"),
+        (PositionalEmbedding, "embedding_ids"),
+        (Rescaling, "rescaled"),
+        (Dense, None),
     ],
 )
 def test_input_kind_of_layer(layer, expected):

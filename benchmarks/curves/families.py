@@ -19,9 +19,9 @@ import numpy as np
 @dataclass
 class Run:
     family: str
-    label: str | None                       # the check that should fire; None: healthy
-    loss: np.ndarray | None = None          # per step
-    lr: np.ndarray | None = None            # per step
+    label: str | None  # the check that should fire; None: healthy
+    loss: np.ndarray | None = None  # per step
+    lr: np.ndarray | None = None  # per step
     update_ratio: np.ndarray | None = None  # per step (NaN where not measured)
     epochs: list[dict] = field(default_factory=list)  # log_epoch keyword arguments, with "epoch"
     info: dict = field(default_factory=dict)
@@ -118,9 +118,16 @@ def _ratio_healthy(rng, n: int, lr: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def _epochs_from_steps(rng, loss_clean: np.ndarray, loss: np.ndarray, per_epoch: int, l0: float,
-                       val: bool = True, val_shape: Callable | None = None,
-                       classes: int | None = None) -> list[dict]:
+def _epochs_from_steps(
+    rng,
+    loss_clean: np.ndarray,
+    loss: np.ndarray,
+    per_epoch: int,
+    l0: float,
+    val: bool = True,
+    val_shape: Callable | None = None,
+    classes: int | None = None,
+) -> list[dict]:
     rows = []
     n_ep = len(loss) // per_epoch
     gap = rng.uniform(0.0, 0.3)
@@ -128,8 +135,7 @@ def _epochs_from_steps(rng, loss_clean: np.ndarray, loss: np.ndarray, per_epoch:
     previous = math.inf
     for e in range(n_ep):
         end = (e + 1) * per_epoch - 1
-        row = {"epoch": e, "step": end,
-               "train_loss": float(np.nanmean(loss[e * per_epoch:end + 1]))}
+        row = {"epoch": e, "step": end, "train_loss": float(np.nanmean(loss[e * per_epoch : end + 1]))}
         if val:
             # the gap grows, but a healthy validation loss does not turn up
             clean_val = loss_clean[end] * (1 + gap * (1 - math.exp(-3 * (e + 1) / n_ep)))
@@ -138,6 +144,7 @@ def _epochs_from_steps(rng, loss_clean: np.ndarray, loss: np.ndarray, per_epoch:
                 clean_val = val_shape(e, clean_val)
             row["val_loss"] = float(clean_val * (1 + vnoise * rng.standard_normal()))
             if classes:
+
                 def acc(v: float) -> float:
                     return float(np.clip(1 - (1 - 1 / classes) * min(v / l0, 1.0), 0, 1))
 
@@ -177,6 +184,7 @@ def _healthy_schedule(kind: str) -> Callable:
         loss = _noise(rng, _curve_from_lr(rng, lr, l0))
         ratio = _ratio_healthy(rng, n, lr) if rng.random() < 0.4 else None
         return Run(f"schedule-{kind}", None, loss, lr=lr, update_ratio=ratio, info=info)
+
     family.__name__ = f"healthy_{kind}"
     return family
 
@@ -201,8 +209,14 @@ def healthy_short(rng) -> Run:
 def healthy_update_ratio(rng) -> Run:
     n = _length(rng, 200, 2000)
     l0, info = _scale(rng)
-    return Run("update-ratio", None, _noise(rng, _decay(rng, np.arange(n), l0)),
-               lr=np.full(n, 1e-3), update_ratio=_ratio_healthy(rng, n), info=info)
+    return Run(
+        "update-ratio",
+        None,
+        _noise(rng, _decay(rng, np.arange(n), l0)),
+        lr=np.full(n, 1e-3),
+        update_ratio=_ratio_healthy(rng, n),
+        info=info,
+    )
 
 
 def healthy_with_val(rng) -> Run:
@@ -249,9 +263,15 @@ def healthy_easy(rng) -> Run:
     for e in range(n_ep):
         tr = l0 * math.exp(-(e + 1) * rng.uniform(0.8, 2.0)) + 1e-4
         va = tr * rng.uniform(0.05, 1.0)
-        rows.append({"epoch": e, "train_loss": tr, "val_loss": va,
-                     "train_metrics": {"accuracy": min(1.0, 1 - tr / 2)},
-                     "val_metrics": {"accuracy": min(1.0, 1 - va / 3)}})
+        rows.append(
+            {
+                "epoch": e,
+                "train_loss": tr,
+                "val_loss": va,
+                "train_metrics": {"accuracy": min(1.0, 1 - tr / 2)},
+                "val_metrics": {"accuracy": min(1.0, 1 - va / 3)},
+            }
+        )
     return Run("easy-data", None, epochs=rows, info={"task": "classification", "num_classes": 2})
 
 
@@ -265,7 +285,7 @@ def healthy_val_plateau(rng) -> Run:
     loss = _noise(rng, clean)
     flat_at = int(n_ep * rng.uniform(0.3, 0.7))
     rows = _epochs_from_steps(rng, clean, loss, per_epoch, l0)
-    level = float(np.median([r["val_loss"] for r in rows[flat_at - 2:flat_at + 1]]))
+    level = float(np.median([r["val_loss"] for r in rows[flat_at - 2 : flat_at + 1]]))
     vnoise = rng.uniform(0.01, 0.06)
     for row in rows[flat_at:]:
         row["val_loss"] = level * (1 + vnoise * rng.standard_normal())
@@ -300,8 +320,14 @@ def healthy_adam_high_ratio(rng) -> Run:
     every = int(rng.choice([1, 10, 25]))
     base = rng.uniform(-1.5, -0.8)
     r[::every] = 10 ** (base - 0.5 * np.arange(n)[::every] / n + rng.normal(0, 0.15, n)[::every])
-    return Run("adam-high-ratio", None, _noise(rng, _decay(rng, np.arange(n), l0)),
-               lr=np.full(n, 3e-3), update_ratio=r, info=info)
+    return Run(
+        "adam-high-ratio",
+        None,
+        _noise(rng, _decay(rng, np.arange(n), l0)),
+        lr=np.full(n, 3e-3),
+        update_ratio=r,
+        info=info,
+    )
 
 
 def healthy_finetune(rng) -> Run:
@@ -317,12 +343,24 @@ def healthy_finetune(rng) -> Run:
 
 
 HEALTHY: list[Callable] = [
-    healthy_hard_task, healthy_adam_high_ratio, healthy_finetune,
-    healthy_converged, healthy_noisy, healthy_slow_start, healthy_short, healthy_update_ratio,
-    healthy_with_val, healthy_epoch_only, healthy_dropout, healthy_easy, healthy_val_plateau,
+    healthy_hard_task,
+    healthy_adam_high_ratio,
+    healthy_finetune,
+    healthy_converged,
+    healthy_noisy,
+    healthy_slow_start,
+    healthy_short,
+    healthy_update_ratio,
+    healthy_with_val,
+    healthy_epoch_only,
+    healthy_dropout,
+    healthy_easy,
+    healthy_val_plateau,
     healthy_spiky,
-    *(_healthy_schedule(k) for k in
-      ("constant", "warmup_linear", "cosine", "step", "onecycle", "restarts", "exp_decay")),
+    *(
+        _healthy_schedule(k)
+        for k in ("constant", "warmup_linear", "cosine", "step", "onecycle", "restarts", "exp_decay")
+    ),
 ]
 
 
@@ -339,8 +377,9 @@ def fault_nan(rng) -> Run:
         loss[onset:] = rng.choice([np.nan, np.inf])
         return Run("nan-loss", "nonfinite-loss", loss, info=info)
     if kind < 0.75:
-        return Run("nan-weights", "nonfinite-loss", loss, info=info,
-                   extras={"nonfinite_weights": (onset, ["layer1.weight"])})
+        return Run(
+            "nan-weights", "nonfinite-loss", loss, info=info, extras={"nonfinite_weights": (onset, ["layer1.weight"])}
+        )
     r = healthy_with_val(rng)
     e = int(rng.integers(0, len(r.epochs)))
     r.epochs[e]["val_loss"] = float("nan")
@@ -360,8 +399,7 @@ def fault_divergence(rng) -> Run:
     loss = _noise(rng, clean)
     if rng.random() < 0.3:  # epoch-level only
         per = max(1, n // int(rng.integers(10, 50)))
-        rows = [{"epoch": e, "train_loss": float(np.mean(loss[e * per:(e + 1) * per]))}
-                for e in range(n // per)]
+        rows = [{"epoch": e, "train_loss": float(np.mean(loss[e * per : (e + 1) * per]))} for e in range(n // per)]
         return Run("divergence-epochs", "loss-divergence", epochs=rows, info=info)
     return Run("divergence", "loss-divergence", loss, info=info)
 
@@ -388,8 +426,7 @@ def fault_plateau(rng) -> Run:
     loss = _noise(rng, clean)
     if rng.random() < 0.25:
         per = max(1, n // int(rng.integers(8, 40)))
-        rows = [{"epoch": e, "train_loss": float(np.mean(loss[e * per:(e + 1) * per]))}
-                for e in range(n // per)]
+        rows = [{"epoch": e, "train_loss": float(np.mean(loss[e * per : (e + 1) * per]))} for e in range(n // per)]
         return Run(family + "-epochs", "loss-plateau", epochs=rows, info=info)
     return Run(family, "loss-plateau", loss, info=info)
 
@@ -456,7 +493,7 @@ def fault_lr_high(rng) -> Run:
     loss = _noise(rng, clean, level=rng.uniform(0.05, 0.2))
     k = int(n * rng.uniform(0.01, 0.05))
     for i in rng.integers(0, n, k):
-        loss[i:i + int(rng.integers(1, 4))] *= rng.uniform(2.5, 8)
+        loss[i : i + int(rng.integers(1, 4))] *= rng.uniform(2.5, 8)
     return Run("lr-high-spikes", "lr-too-high", loss, info=info)
 
 
@@ -502,11 +539,19 @@ def fault_schedule(rng) -> Run:
         family = "negative-lr"
     else:
         lr = np.full(n, peak)
-        lr[int(n * rng.uniform(0.1, 0.9)):] = np.nan
+        lr[int(n * rng.uniform(0.1, 0.9)) :] = np.nan
         family = "nan-lr"
     loss = _noise(rng, _decay(rng, t, l0))
     return Run(family, "lr-schedule", loss, lr=lr, info=info)
 
 
-FAULTS: list[Callable] = [fault_nan, fault_divergence, fault_plateau, fault_overfit, fault_suspicious,
-                          fault_lr_high, fault_lr_low, fault_schedule]
+FAULTS: list[Callable] = [
+    fault_nan,
+    fault_divergence,
+    fault_plateau,
+    fault_overfit,
+    fault_suspicious,
+    fault_lr_high,
+    fault_lr_low,
+    fault_schedule,
+]

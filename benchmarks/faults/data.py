@@ -28,14 +28,14 @@ class Data:
 
 # Data faults understood by `load`. Each is one DeepCrime mutation operator or Karpathy-recipe bug.
 DATA_FAULTS = (
-    "shuffled_labels",   # DeepCrime "change labels" at 100% of the training set
-    "label_feature",     # target leakage: the label copied into an input feature
-    "val_overlap",       # validation rows taken from the training rows
-    "unnormalized",      # raw features/pixels, no scaling (DeepCrime "remove normalisation")
-    "sorted",            # training data sorted by label and not shuffled (Karpathy)
-    "imbalance",         # extreme class imbalance (DeepCrime "unbalance training data")
-    "nan_inputs",        # NaN in a share of the input cells (corrupted records)
-    "small_train",       # very few training rows (for the overfitting fault)
+    "shuffled_labels",  # DeepCrime "change labels" at 100% of the training set
+    "label_feature",  # target leakage: the label copied into an input feature
+    "val_overlap",  # validation rows taken from the training rows
+    "unnormalized",  # raw features/pixels, no scaling (DeepCrime "remove normalisation")
+    "sorted",  # training data sorted by label and not shuffled (Karpathy)
+    "imbalance",  # extreme class imbalance (DeepCrime "unbalance training data")
+    "nan_inputs",  # NaN in a share of the input cells (corrupted records)
+    "small_train",  # very few training rows (for the overfitting fault)
 )
 
 
@@ -136,8 +136,15 @@ def load(
     )
 
 
-def _split_fault(fault: str | None, rng: np.random.Generator, x_train: np.ndarray, y_train: np.ndarray,
-                 x_val: np.ndarray, y_val: np.ndarray, label_max: float):
+def _split_fault(
+    fault: str | None,
+    rng: np.random.Generator,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    label_max: float,
+):
     """The faults applied after the split and scaling: (x_train, y_train, x_val, y_val)."""
     if fault == "shuffled_labels":
         y_train = rng.permutation(y_train)
@@ -160,4 +167,3 @@ def _split_fault(fault: str | None, rng: np.random.Generator, x_train: np.ndarra
         x_train = x_train.copy()
         x_train[rng.random(x_train.shape) < 0.01] = np.nan
     return x_train, y_train, x_val, y_val
-

@@ -41,8 +41,15 @@ def _framework(program: Program) -> Any:
 
 
 def _silence_loggers() -> None:
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning.fabric",
-                 "lightning.pytorch.utilities.rank_zero", "mlcheck", "torch"):
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "pytorch_lightning",
+        "lightning.fabric",
+        "lightning.pytorch.utilities.rank_zero",
+        "mlcheck",
+        "torch",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -71,8 +78,7 @@ def run_sanity(program: Program, data: Any, seed: int) -> dict[str, Any]:
     except NotImplementedError as exc:
         return {"available": False, "error": f"NotImplementedError: {exc}"}
     except Exception as exc:  # noqa: BLE001 - a benchmark records failures, it does not stop
-        return {"available": True, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=6)}
+        return {"available": True, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=6)}
     seconds = time.perf_counter() - start
     findings = getattr(report, "findings", report)
     return {
@@ -82,15 +88,21 @@ def run_sanity(program: Program, data: Any, seed: int) -> dict[str, Any]:
     }
 
 
-def run_program(program: Program, mode: str, seed: int, sanity: bool | None = None,
-                workdir: str | None = None) -> dict[str, Any]:
+def run_program(
+    program: Program, mode: str, seed: int, sanity: bool | None = None, workdir: str | None = None
+) -> dict[str, Any]:
     """Trains `program` once in `mode` and returns its scored result (a JSON-ready dict)."""
     if sanity is None:
         sanity = mode == "mlcheck"
     result: dict[str, Any] = {
-        "program": program.name, "framework": program.framework, "fault": program.fault,
-        "clean": program.clean, "catches": list(program.catches), "preflight": program.preflight,
-        "mode": mode, "seed": seed,
+        "program": program.name,
+        "framework": program.framework,
+        "fault": program.fault,
+        "clean": program.clean,
+        "catches": list(program.catches),
+        "preflight": program.preflight,
+        "mode": mode,
+        "seed": seed,
     }
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="mlcheck-fault-")
@@ -102,13 +114,11 @@ def run_program(program: Program, mode: str, seed: int, sanity: bool | None = No
         make_callback = _callback_factory(program, workdir) if mode == "mlcheck" else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raw = _framework(program).train(program.config, data, mode, seed, workdir,
-                                            make_callback=make_callback)
+            raw = _framework(program).train(program.config, data, mode, seed, workdir, make_callback=make_callback)
         observed = raw.pop("observed_steps")
         findings = raw.pop("findings")
         raw["findings"] = [
-            _finding_dict(f, observed[i] if i < len(observed) else raw["steps_run"])
-            for i, f in enumerate(findings)
+            _finding_dict(f, observed[i] if i < len(observed) else raw["steps_run"]) for i, f in enumerate(findings)
         ]
         result.update(raw)
     except Exception as exc:  # noqa: BLE001
@@ -133,8 +143,7 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
     total = max(1, int(result.get("total_steps") or 1))
     if result["mode"] == "mlcheck":
         live = [f for f in result.get("findings", []) if f["severity"] in ALARM]
-        pre = [f for f in (result.get("sanity") or {}).get("findings", [])
-               if f["severity"] in ALARM]
+        pre = [f for f in (result.get("sanity") or {}).get("findings", []) if f["severity"] in ALARM]
         out["alarms"] = sorted({f["check"] for f in live + pre})
         if result["clean"]:
             out["false_alarm"] = bool(live or pre)
@@ -153,8 +162,7 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
             out["first_hit_live"] = first_live["check"]
         if hits_pre:
             out["first_hit_sanity"] = hits_pre[0]["check"]
-        out["info_only"] = (not out["caught"]) and any(
-            f["check"] in catches for f in result.get("findings", []))
+        out["info_only"] = (not out["caught"]) and any(f["check"] in catches for f in result.get("findings", []))
         if hits_pre:
             out["latency"] = 0.0
             out["first_hit"] = hits_pre[0]["check"]

@@ -26,8 +26,9 @@ def build_model(cfg: dict[str, Any], data: Data, steps_per_epoch: int) -> keras.
     reg = keras.regularizers.L2(cfg["l2"]) if cfg["l2"] else None
     layers: list[Any] = [keras.Input(shape=(data.x_train.shape[1],))]
     for h in cfg["hidden"]:
-        layers.append(keras.layers.Dense(h, kernel_initializer=init, bias_initializer=bias_init,
-                                         kernel_regularizer=reg))
+        layers.append(
+            keras.layers.Dense(h, kernel_initializer=init, bias_initializer=bias_init, kernel_regularizer=reg)
+        )
         if cfg["batchnorm"]:
             layers.append(keras.layers.BatchNormalization())
         if cfg["activation"] == "relu":
@@ -35,16 +36,23 @@ def build_model(cfg: dict[str, Any], data: Data, steps_per_epoch: int) -> keras.
         if cfg["dropout"]:
             layers.append(keras.layers.Dropout(cfg["dropout"]))
     classification = data.task == "classification"
-    layers.append(keras.layers.Dense(
-        data.num_classes if classification else 1,
-        activation="softmax" if cfg["output_activation"] == "softmax" else None,
-        kernel_initializer=init, bias_initializer=bias_init, kernel_regularizer=reg,
-    ))
+    layers.append(
+        keras.layers.Dense(
+            data.num_classes if classification else 1,
+            activation="softmax" if cfg["output_activation"] == "softmax" else None,
+            kernel_initializer=init,
+            bias_initializer=bias_init,
+            kernel_regularizer=reg,
+        )
+    )
     model = keras.Sequential(layers)
     model.compile(
         optimizer=build_optimizer(cfg, steps_per_epoch),
-        loss=(keras.losses.SparseCategoricalCrossentropy(from_logits=True) if classification
-              else keras.losses.MeanSquaredError()),
+        loss=(
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if classification
+            else keras.losses.MeanSquaredError()
+        ),
         metrics=["accuracy"] if classification else [],
     )
     return model
@@ -56,13 +64,15 @@ def build_optimizer(cfg: dict[str, Any], steps_per_epoch: int) -> keras.optimize
     schedule = cfg["schedule"]
     if schedule == "step":
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [4 * steps_per_epoch, 8 * steps_per_epoch], [cfg["lr"], cfg["lr"] / 10, cfg["lr"] / 100])
+            [4 * steps_per_epoch, 8 * steps_per_epoch], [cfg["lr"], cfg["lr"] / 10, cfg["lr"] / 100]
+        )
     elif schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(cfg["lr"], decay_steps=total)
     elif schedule in ("warmup", "onecycle"):
         warm = max(1, total // 10)
         lr = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=total - warm, warmup_target=cfg["lr"], warmup_steps=warm)
+            0.0, decay_steps=total - warm, warmup_target=cfg["lr"], warmup_steps=warm
+        )
     elif schedule is not None:
         raise ValueError(f"unknown schedule {schedule!r}")
     if cfg["optimizer"] == "sgd":
@@ -113,8 +123,9 @@ def build(cfg: dict[str, Any], data: Data, seed: int) -> keras.Model:
     return build_model(cfg, data, steps_per_epoch(cfg, data))
 
 
-def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
-          make_callback: Any = None) -> dict[str, Any]:
+def train(
+    cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str, make_callback: Any = None
+) -> dict[str, Any]:
     """Trains once. `mode`: "mlcheck" (make_callback() added), "safety_net" (TerminateOnNaN +
     EarlyStopping on val_loss, patience 5) or "plain". Returns the raw outcome."""
     model = build(cfg, data, seed)
@@ -130,12 +141,16 @@ def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
     recorder = StepRecorder(cb)
     callbacks.append(recorder)
     history = model.fit(
-        data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-        epochs=cfg["epochs"], batch_size=cfg["batch_size"], shuffle=data.shuffle,
-        callbacks=callbacks, verbose=0,
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        shuffle=data.shuffle,
+        callbacks=callbacks,
+        verbose=0,
     )
-    final = {k: float(v[-1]) for k, v in history.history.items()
-             if k in ("val_loss", "val_accuracy", "loss") and v}
+    final = {k: float(v[-1]) for k, v in history.history.items() if k in ("val_loss", "val_accuracy", "loss") and v}
     out: dict[str, Any] = {
         "total_steps": cfg["epochs"] * spe,
         "steps_run": recorder.steps,
@@ -155,5 +170,4 @@ def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
 def sanity_target(cfg: dict[str, Any], data: Data, seed: int) -> dict[str, Any]:
     """What `mlcheck.sanity` is given for this program: the compiled model and its data."""
     model = build(cfg, data, seed)
-    return {"model": model, "train_data": (data.x_train, data.y_train),
-            "val_data": (data.x_val, data.y_val)}
+    return {"model": model, "train_data": (data.x_train, data.y_train), "val_data": (data.x_val, data.y_val)}

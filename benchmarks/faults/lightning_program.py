@@ -49,8 +49,9 @@ def build_net(cfg: dict[str, Any], in_features: int, out_features: int) -> nn.Se
 
 
 class Classifier(L.LightningModule):
-    def __init__(self, cfg: dict[str, Any], in_features: int, num_classes: int, task: str,
-                 steps_per_epoch: int) -> None:
+    def __init__(
+        self, cfg: dict[str, Any], in_features: int, num_classes: int, task: str, steps_per_epoch: int
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.task = task
@@ -70,7 +71,7 @@ class Classifier(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
         if self.cfg["l2"]:
-            penalty = sum((m.weight ** 2).sum() for m in self.net if isinstance(m, nn.Linear))
+            penalty = sum((m.weight**2).sum() for m in self.net if isinstance(m, nn.Linear))
             loss = loss + self.cfg["l2"] * penalty
         self.log("train_loss", loss, on_step=True, on_epoch=True)
         return loss
@@ -95,8 +96,7 @@ class Classifier(L.LightningModule):
         if schedule is None:
             return opt
         if schedule == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4 * self.steps_per_epoch,
-                                                    gamma=0.1)
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4 * self.steps_per_epoch, gamma=0.1)
         elif schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
         elif schedule == "onecycle":
@@ -167,8 +167,9 @@ def build(cfg: dict[str, Any], data: Data, seed: int) -> tuple[Classifier, DataL
     return model, train, val
 
 
-def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
-          make_callback: Any = None) -> dict[str, Any]:
+def train(
+    cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str, make_callback: Any = None
+) -> dict[str, Any]:
     """Trains once. `mode`: "mlcheck" (make_callback() added), "safety_net" (EarlyStopping with
     check_finite and divergence_threshold) or "plain". Returns the raw outcome."""
     model, train_loader, val_loader = build(cfg, data, seed)
@@ -179,15 +180,27 @@ def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
         cb = make_callback()
         callbacks.append(cb)
     elif mode == "safety_net":
-        net = EarlyStopping(monitor="val_loss", mode="min", patience=5, check_finite=True,
-                            divergence_threshold=divergence_threshold(data))
+        net = EarlyStopping(
+            monitor="val_loss",
+            mode="min",
+            patience=5,
+            check_finite=True,
+            divergence_threshold=divergence_threshold(data),
+        )
         callbacks.append(net)
     recorder = StepRecorder(cb)
     callbacks.append(recorder)
     trainer = L.Trainer(
-        max_epochs=cfg["epochs"], accelerator="cpu", devices=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=callbacks, default_root_dir=workdir, deterministic=False,
+        max_epochs=cfg["epochs"],
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        default_root_dir=workdir,
+        deterministic=False,
     )
     trainer.fit(model, train_loader, val_loader)
     out: dict[str, Any] = {
@@ -195,15 +208,19 @@ def train(cfg: dict[str, Any], data: Data, mode: str, seed: int, workdir: str,
         "steps_run": int(trainer.global_step),
         "findings": list(getattr(cb, "findings", []) or []),
         "observed_steps": recorder.observed,
-        "final": {k: float(v) for k, v in trainer.callback_metrics.items()
-                  if k in ("val_loss", "val_acc", "train_loss_epoch")},
+        "final": {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k in ("val_loss", "val_acc", "train_loss_epoch")
+        },
     }
     if net is not None:
         reason = getattr(net, "stopping_reason", None)
         reason_name = getattr(reason, "name", str(reason))
         if net.stopped_epoch or (reason is not None and reason_name != "NOT_STOPPED"):
-            kind = {"NON_FINITE_METRIC": "nonfinite", "DIVERGENCE_THRESHOLD": "divergence",
-                    "PATIENCE_EXHAUSTED": "patience"}.get(reason_name, reason_name.lower())
+            kind = {
+                "NON_FINITE_METRIC": "nonfinite",
+                "DIVERGENCE_THRESHOLD": "divergence",
+                "PATIENCE_EXHAUSTED": "patience",
+            }.get(reason_name, reason_name.lower())
             out["stopped"] = {"reason": kind, "step": int(trainer.global_step)}
     return out
 

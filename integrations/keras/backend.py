@@ -17,11 +17,11 @@ Only the torch backend is tested here (DESIGN.md "Keras backends").
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import keras
 import numpy as np
-
 
 _NAME = keras.backend.backend()  # fixed once keras is imported
 

@@ -7,8 +7,9 @@ check, when to stop and what runs at train start, exactly as for Lightning.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import keras
 
@@ -119,12 +120,19 @@ class MLCheckCallback(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.options = LiveOptions(
-            stop_on=stop_on, every_n_steps=every_n_steps, strict=strict, warn=warn,
-            train_start_checks=overfit_batch, train_start_steps=overfit_steps,
-            train_start_seconds=overfit_seconds, sample_batches=sample_batches,
-            sample_every_n_batches=sample_every_n_batches, hash_epochs=hash_epochs,
+            stop_on=stop_on,
+            every_n_steps=every_n_steps,
+            strict=strict,
+            warn=warn,
+            train_start_checks=overfit_batch,
+            train_start_steps=overfit_steps,
+            train_start_seconds=overfit_seconds,
+            sample_batches=sample_batches,
+            sample_every_n_batches=sample_every_n_batches,
+            hash_epochs=hash_epochs,
             full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
-            task=task, num_classes=num_classes,
+            task=task,
+            num_classes=num_classes,
         )
         self.checks = checks
         self.suppress = tuple(suppress)
@@ -226,8 +234,9 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._scanned_after_nonfinite |= nonfinite_loss
         self._scan.before = None
         with self.timer("checks"):
-            live.hold_step(step, [] if loss is None else [loss], lr=lr, update_ratio=ratio,
-                           epoch=self._epoch, nonfinite=nonfinite)
+            live.hold_step(
+                step, [] if loss is None else [loss], lr=lr, update_ratio=ratio, epoch=self._epoch, nonfinite=nonfinite
+            )
             live.flush_steps(list)
         if self._tensorboard is not None and step % self.options.every_n_steps == 0 and loss is not None:
             with self.timer("tensorboard"):
@@ -252,8 +261,9 @@ class MLCheckCallback(keras.callbacks.Callback):
         with self.timer("epoch"):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
-            live.end_epoch(epoch, step=self._step - 1 if self._step else None, metrics=metrics,
-                           train_loss_from_steps=False)
+            live.end_epoch(
+                epoch, step=self._step - 1 if self._step else None, metrics=metrics, train_loss_from_steps=False
+            )
             if self._tensorboard is not None:
                 self._tensorboard.epoch(epoch, metrics, current_lr(self.model.optimizer))
         live.end_pass("train")
@@ -292,8 +302,16 @@ class MLCheckCallback(keras.callbacks.Callback):
             return
         arrays = live.guard("batches", lambda: (to_numpy(x), to_numpy(y)))
         if arrays is not None:
-            live.observe_batch(route, arrays[0], arrays[1], split=split, step=self._step, epoch=self._epoch,
-                               index=index, input_kind=self._input_kind)
+            live.observe_batch(
+                route,
+                arrays[0],
+                arrays[1],
+                split=split,
+                step=self._step,
+                epoch=self._epoch,
+                index=index,
+                input_kind=self._input_kind,
+            )
 
     def _observe_given_data(self) -> None:
         """A compiled step hides the batches: use the data passed to the callback."""
@@ -310,9 +328,11 @@ class MLCheckCallback(keras.callbacks.Callback):
     def _train_start_checks(self, batch: Any) -> None:
         x, y, w = unpack(batch)
         self.live.run_train_start_checks(
-            lambda: KerasTrainable(self.model, train_data=[(x, y) if w is None else (x, y, w)],
-                                   batch_size=self.batch_size),
-            step=self._step, epoch=self._epoch,
+            lambda: KerasTrainable(
+                self.model, train_data=[(x, y) if w is None else (x, y, w)], batch_size=self.batch_size
+            ),
+            step=self._step,
+            epoch=self._epoch,
         )
 
     def _batch_loss(self, logs: dict) -> float | None:

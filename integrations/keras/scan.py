@@ -5,7 +5,8 @@ calls, one transfer to the host). Translation only; `mlcheck.live` decides what 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import keras
 
@@ -67,8 +68,7 @@ def _flat(tensors: Iterable[Any]) -> Any:
 def _nonfinite_paths(variables: list[Any], values: list[Any]) -> list[str]:
     """Paths of the variables whose value (or gradient, in `values`) holds NaN or Inf."""
     ops = keras.ops
-    flags = backend.to_numpy(ops.stack([
-        ops.cast(ops.all(ops.isfinite(x)), "float32") if x is not None else ops.ones(())
-        for x in values
-    ]))
+    flags = backend.to_numpy(
+        ops.stack([ops.cast(ops.all(ops.isfinite(x)), "float32") if x is not None else ops.ones(()) for x in values])
+    )
     return [v.path for v, ok in zip(variables, flags) if not ok]

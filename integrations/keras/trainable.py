@@ -7,7 +7,8 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -79,12 +80,11 @@ def _output_activation(model: Any) -> str | None:
     if activation is None:
         return None
     act = getattr(activation, "__name__", None) or str(activation)
-    return {"linear": "linear", "softmax": "softmax", "sigmoid": "sigmoid",
-            "log_softmax": "log_softmax"}.get(act, act)
+    return {"linear": "linear", "softmax": "softmax", "sigmoid": "sigmoid", "log_softmax": "log_softmax"}.get(act, act)
 
 
 def first_layer_kind(model: Any) -> str | None:
-    """"embedding_ids" when the inputs go straight into an embedding layer (Embedding,
+    """ "embedding_ids" when the inputs go straight into an embedding layer (Embedding,
     EmbeddingBag or a subclass), "rescaled" when into a Rescaling or Normalization layer, else
     None (`mlcheck.task.input_kind_of_model`)."""
     layers = getattr(model, "layers", []) or []
@@ -98,8 +98,7 @@ def run_info_facts(model: Any) -> dict[str, Any]:
     scheduled = has_schedule(getattr(model, "optimizer", None))
     # Without a schedule object the rate may still be changed by a callback
     # (ReduceLROnPlateau, LearningRateScheduler), so "no schedule" is never certain.
-    return {"task": facts.task, "num_classes": facts.num_classes,
-            "has_scheduler": True if scheduled else None}
+    return {"task": facts.task, "num_classes": facts.num_classes, "has_scheduler": True if scheduled else None}
 
 
 def current_lr(optimizer: Any) -> float | None:
@@ -156,8 +155,12 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
     batches (a tf.data.Dataset, a PyDataset, a torch DataLoader, a generator)."""
     if data is None or n <= 0:
         return []
-    if (isinstance(data, list) and 2 <= len(data) <= 3 and all(_is_array(a) for a in data)
-            and len({len(a) for a in data}) == 1):
+    if (
+        isinstance(data, list)
+        and 2 <= len(data) <= 3
+        and all(_is_array(a) for a in data)
+        and len({len(a) for a in data}) == 1
+    ):
         data = tuple(data)  # [x, y] rather than a list of batches
     if isinstance(data, tuple) and data and all(_is_array(a) or a is None for a in data):
         arrays = data
@@ -248,14 +251,15 @@ class KerasTrainable(Trainable):
                 raise ValueError("cannot build a copy of an unbuilt model without training data")
             copy(x[:1], training=False)
         if len(copy.weights) != len(model.weights):
-            raise ValueError(f"the copy of {model.name} has {len(copy.weights)} weights, the model "
-                             f"{len(model.weights)}; mlcheck cannot clone this model")
+            raise ValueError(
+                f"the copy of {model.name} has {len(copy.weights)} weights, the model "
+                f"{len(model.weights)}; mlcheck cannot clone this model"
+            )
         for mine, theirs in zip(copy.weights, model.weights):
             mine.assign(theirs.value)  # tensor to tensor: no numpy round trip
         optimizer = model.optimizer
         fresh = type(optimizer).from_config(optimizer.get_config())
-        copy.compile(optimizer=fresh, loss=model.loss, run_eagerly=model.run_eagerly,
-                     jit_compile=False)
+        copy.compile(optimizer=fresh, loss=model.loss, run_eagerly=model.run_eagerly, jit_compile=False)
         if optimizer.built:
             fresh.build(copy.trainable_variables)
             for mine, theirs in zip(fresh.variables, optimizer.variables):
@@ -352,8 +356,10 @@ def _clone_layer(layer: Any) -> Any:
     from the config loses the function's globals)."""
     if isinstance(layer, keras.layers.Lambda):
         return keras.layers.Lambda(
-            layer.function, output_shape=getattr(layer, "_output_shape", None),
-            mask=getattr(layer, "mask", None), arguments=getattr(layer, "arguments", None),
+            layer.function,
+            output_shape=getattr(layer, "_output_shape", None),
+            mask=getattr(layer, "mask", None),
+            arguments=getattr(layer, "arguments", None),
             name=layer.name,
         )
     return layer.__class__.from_config(layer.get_config())

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from mlcheck.analyze.csvlogs import CSVLogError, read_csv_log, read_header
 from mlcheck.analyze.events import EventFileError, EventRun, find_event_runs, is_event_file, read_event_files
@@ -63,8 +64,13 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "path": self.path, "format": self.format, "series": self.series,
-            "steps": self.steps, "epochs": self.epochs, "findings": len(self.findings),
+            "name": self.name,
+            "path": self.path,
+            "format": self.format,
+            "series": self.series,
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "findings": len(self.findings),
             "check_errors": self.check_errors,
         }
 
@@ -163,9 +169,7 @@ def run(
     if not runs:
         if len(unreadable) == 1:
             raise BadInput(unreadable[0][1])
-        raise BadInput(
-            f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)"
-        )
+        raise BadInput(f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)")
     return AnalyzeResult(runs, unreadable)
 
 
@@ -174,23 +178,23 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
     if curves.steps is not None and len(curves.steps) and log.format != "keras-csv":
         steps = int(curves.steps[-1])
     return RunResult(
-        name=log.name, path=str(log.path), format=log.format, findings=found, series=curves.used,
-        steps=steps, epochs=curves.info.max_epochs, check_errors=errors,
+        name=log.name,
+        path=str(log.path),
+        format=log.format,
+        findings=found,
+        series=curves.used,
+        steps=steps,
+        epochs=curves.info.max_epochs,
+        check_errors=errors,
     )
 
 
 def _no_loss(log: RunLog) -> str:
     if log.format == "tensorboard" and not log.scalars:
-        return (
-            f"{log.path}: no scalars in its event files (empty, or cut off before the first "
-            "complete record)"
-        )
+        return f"{log.path}: no scalars in its event files (empty, or cut off before the first complete record)"
     what = "columns" if log.format.endswith("csv") else "scalar tags"
     found = ", ".join(sorted(log.columns or log.scalars)) or "none"
-    return (
-        f"{log.path}: no loss curve found ({what}: {found}); name one with "
-        f"--map TAG=train_loss (or val_loss)"
-    )
+    return f"{log.path}: no loss curve found ({what}: {found}); name one with --map TAG=train_loss (or val_loss)"
 
 
 # -- finding and reading sources ---------------------------------------------------------------

@@ -15,7 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "path", help="TensorBoard log dir (any depth), event file, Keras CSVLogger file or Lightning metrics.csv"
     )
     parser.add_argument(
-        "--map", action="append", default=[], metavar="TAG=ROLE",
+        "--map",
+        action="append",
+        default=[],
+        metavar="TAG=ROLE",
         help="treat a tag or CSV column (glob patterns allowed) as ROLE: train_loss, "
         "epoch_train_loss, val_loss, lr, epoch, train_metric[:NAME], val_metric[:NAME], ignore",
     )
@@ -51,8 +54,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         except ValueError as exc:
             raise BadInput(str(exc)) from None
     for where, reason in result.unreadable:
-        err.print(f"[yellow]mlcheck: skipped unreadable run[/] {where}: {reason}", highlight=False,
-                  soft_wrap=True)
+        err.print(f"[yellow]mlcheck: skipped unreadable run[/] {where}: {reason}", highlight=False, soft_wrap=True)
     findings = result.findings
     if args.json:
         payload = result.to_dict()
@@ -60,10 +62,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
     else:
         for run_result in result.runs:
             for check_id, error in run_result.check_errors.items():
-                err.print(f"mlcheck: check {check_id} failed on {run_result.name} and was skipped: {error}",
-                          highlight=False, soft_wrap=True)
-        render_findings(console, findings, title=f"mlcheck analyze {args.path}",
-                        show_run=len(result.runs) > 1 or None)
+                err.print(
+                    f"mlcheck: check {check_id} failed on {run_result.name} and was skipped: {error}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        render_findings(console, findings, title=f"mlcheck analyze {args.path}", show_run=len(result.runs) > 1 or None)
         read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
         console.print(f"[dim]Read {len(result.runs)} run(s): {read}[/]", highlight=False)
     return exit_status((f for _, f in findings), fail_on)
@@ -105,8 +109,14 @@ class _Progress:
         if self.bar is None:
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-            self.bar = Progress("reading logs", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                                console=self.console, transient=True)
+            self.bar = Progress(
+                "reading logs",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("read", total=total)
         self.bar.update(self.task, completed=done)

@@ -65,9 +65,7 @@ def read_csv_log(
         delimiter = sniff_delimiter(header_line)
         columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
         if len(columns) < 2 or any(not c for c in columns):
-            raise CSVLogError(
-                f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r})"
-            )
+            raise CSVLogError(f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r})")
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
             data, filled = _read_cells(reader, len(columns))

@@ -94,9 +94,7 @@ def read_event_files(
     return collector.result()
 
 
-def _read_file(
-    path: Path, collector: _Collector, progress: Callable[[int], None] | None, chunk_bytes: int
-) -> None:
+def _read_file(path: Path, collector: _Collector, progress: Callable[[int], None] | None, chunk_bytes: int) -> None:
     offset = 0  # file offset of buf[0]
     leftover = b""
     with open(path, "rb") as fh:
@@ -107,9 +105,7 @@ def _read_file(
             buf = leftover + chunk if leftover else chunk
             framing = frame(buf, base=offset)
             if framing.bad_at is not None:
-                raise EventFileError(
-                    f"{path}: corrupt record at byte {framing.bad_at} (its length fails its checksum)"
-                )
+                raise EventFileError(f"{path}: corrupt record at byte {framing.bad_at} (its length fails its checksum)")
             _decode(buf, framing.starts, framing.lengths, offset, path, collector)
             leftover = buf[framing.end :]
             offset += framing.end
@@ -120,9 +116,8 @@ def _read_file(
 
 # -- decoding ----------------------------------------------------------------------------------
 
-def _decode(
-    buf: bytes, starts: np.ndarray, lengths: np.ndarray, base: int, path: Path, collector: _Collector
-) -> None:
+
+def _decode(buf: bytes, starts: np.ndarray, lengths: np.ndarray, base: int, path: Path, collector: _Collector) -> None:
     if not len(starts):
         return
     arr = np.frombuffer(buf, dtype=np.uint8)
@@ -214,10 +209,13 @@ def _tensor_values(arr: np.ndarray, u: np.ndarray, end: np.ndarray) -> tuple[np.
     width = np.where(dtype == 1, 4, 8)
     field = at(v)
     good = (
-        (at(u) == 0x42) & (at(u + 2) == 0x08) & ((dtype == 1) | (dtype == 2))
+        (at(u) == 0x42)
+        & (at(u + 2) == 0x08)
+        & ((dtype == 1) | (dtype == 2))
         & (at(u + 1) == 4 + shape + width)
         & ((field == 0x22) | ((dtype == 1) & (field == 0x2A)) | ((dtype == 2) & (field == 0x32)))
-        & (at(v + 1) == width) & (v + 2 + width == end)
+        & (at(v + 1) == width)
+        & (v + 2 + width == end)
     )
     values = np.full(len(u), np.nan)
     single = good & (width == 4)
@@ -249,8 +247,9 @@ def _collect_fast(arr, rows, steps, tag_at, tag_len, values, collector: _Collect
 _DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64}
 
 
-def _decode_slow(buf: bytes, starts: np.ndarray, lengths: np.ndarray, base: int, path: Path,
-                 collector: _Collector) -> None:
+def _decode_slow(
+    buf: bytes, starts: np.ndarray, lengths: np.ndarray, base: int, path: Path, collector: _Collector
+) -> None:
     from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import event_pb2
 
@@ -339,9 +338,10 @@ def find_event_runs(root: Path) -> list[EventRun]:
     runs: dict[Path, dict[str, list[Path]]] = {}
     for folder, files in found.items():
         parent = folder.parent
-        keras = folder.name in KERAS_SUBRUNS and folder != root and (
-            any(parent / other in found for other in KERAS_SUBRUNS if other != folder.name)
-            or _looks_keras(files)
+        keras = (
+            folder.name in KERAS_SUBRUNS
+            and folder != root
+            and (any(parent / other in found for other in KERAS_SUBRUNS if other != folder.name) or _looks_keras(files))
         )
         if keras:
             runs.setdefault(parent, {})[folder.name] = files

@@ -127,8 +127,11 @@ class _Axes:
     def of(cls, log: RunLog, roles: dict[str, Role]) -> _Axes:
         epoch_tag = _pick(log, roles, "epoch")
         epoch_curve = log.scalars[epoch_tag] if epoch_tag else None
-        known = [log.scalars[t].steps for t, r in roles.items()
-                 if r.role == "val_loss" or (r.level == "epoch" and r.role != "ignore")]
+        known = [
+            log.scalars[t].steps
+            for t, r in roles.items()
+            if r.role == "val_loss" or (r.level == "epoch" and r.role != "ignore")
+        ]
         return cls(
             log=log,
             roles=roles,
@@ -175,9 +178,7 @@ class _Axes:
         return consecutive and (self.last_step is None or x[-1] < 0.5 * self.last_step)
 
 
-def _epoch_curves(
-    log: RunLog, resolved: Mapping[str, Role], used: dict[str, str]
-) -> list[tuple[str, str | None, str]]:
+def _epoch_curves(log: RunLog, resolved: Mapping[str, Role], used: dict[str, str]) -> list[tuple[str, str | None, str]]:
     """The epoch-level curves to read, as (EpochRow field, metric name, tag); records them in `used`."""
     wanted: list[tuple[str, str | None, str]] = []
     for field_name, role_name in (("train_loss", "epoch_train_loss"), ("val_loss", "val_loss")):
@@ -248,8 +249,10 @@ def _lr_on_steps(
     ends = {r.epoch: r.step for r in ordered}
     first = int(stream.steps[0]) if stream is not None and len(stream) else None
     lr_steps = np.array(
-        [ends[e - 1] + 1 if e - 1 in ends else (first if first is not None else ends.get(e, e))
-         for e in curve.steps.tolist()],
+        [
+            ends[e - 1] + 1 if e - 1 in ends else (first if first is not None else ends.get(e, e))
+            for e in curve.steps.tolist()
+        ],
         dtype=np.int64,
     )
     return lr_steps, curve.values
@@ -294,8 +297,7 @@ def replay_curves(
 ) -> tuple[list[Finding], dict[str, str]]:
     """Feeds the curves through a silent Monitor (no warnings, no files) and closes it.
     Returns (findings, {check id: error} for checks that failed and were switched off)."""
-    monitor = Monitor(checks=list(checks), warn=False, default_sinks=False, info=curves.info,
-                      run_name=run_name)
+    monitor = Monitor(checks=list(checks), warn=False, default_sinks=False, info=curves.info, run_name=run_name)
     steps, loss, lr = curves.steps, curves.train_loss, curves.lr
     pos = 0
     with warnings.catch_warnings():
@@ -307,8 +309,12 @@ def replay_curves(
                     _feed(monitor, steps, loss, lr, pos, end, row.epoch)
                     pos = end
             monitor.log_epoch(
-                row.epoch, step=row.step, train_loss=row.train_loss, val_loss=row.val_loss,
-                train_metrics=row.train_metrics or None, val_metrics=row.val_metrics or None,
+                row.epoch,
+                step=row.step,
+                train_loss=row.train_loss,
+                val_loss=row.val_loss,
+                train_metrics=row.train_metrics or None,
+                val_metrics=row.val_metrics or None,
             )
         if steps is not None and pos < len(steps):
             epoch = curves.epochs[-1].epoch + 1 if curves.epochs else None
@@ -340,7 +346,8 @@ def _epoch_count(log: RunLog, roles: Mapping[str, Role], epoch_curve: Scalars | 
         if len(finite):
             return int(finite.max()) + 1
     counts = [
-        len(log.scalars[t]) for t, r in roles.items()
+        len(log.scalars[t])
+        for t, r in roles.items()
         if r.role in ("val_loss", "epoch_train_loss") or (r.level == "epoch")
     ]
     return max(counts) if counts else None

@@ -58,8 +58,15 @@ class Role:
 _registered: dict[str, str] = {}
 
 _IGNORED = {"hp_metric", "step", "global_step", "time", "created_at", "wall_time", "epoch_time"}
-_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-           "validation": "val", "eval": "val", "test": "test"}
+_SPLITS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "eval": "val",
+    "test": "test",
+}
 _LEVELS = {"step": "step", "batch": "step", "epoch": "epoch"}
 _SEP = "_/-."
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
@@ -68,7 +75,7 @@ _LOSS = {"loss", "total_loss"}
 
 
 def parse_role(spec: str) -> tuple[str, str | None]:
-    """"val_metric:accuracy" -> ("val_metric", "accuracy"); checks the role name."""
+    """ "val_metric:accuracy" -> ("val_metric", "accuracy"); checks the role name."""
     role, _, metric = spec.partition(":")
     role = role.strip()
     if role not in ROLES:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 HEADER = 12  # length + its crc
-FOOTER = 4   # data crc
+FOOTER = 4  # data crc
 _U64 = struct.Struct("<Q")
 
 

@@ -3,8 +3,6 @@
 Importing this package registers the built-in checks.
 """
 
-from mlcheck.checks.base import Check, default_checks, get_check, register, registry
-
 # Built-in families. Each module registers its checks with @register.
 from mlcheck.checks import (  # noqa: E402,F401
     data,
@@ -14,5 +12,6 @@ from mlcheck.checks import (  # noqa: E402,F401
     optimization,
     preflight,
 )
+from mlcheck.checks.base import Check, default_checks, get_check, register, registry
 
 __all__ = ["Check", "default_checks", "get_check", "register", "registry"]

@@ -7,27 +7,29 @@ import inspect
 import logging
 import re
 import textwrap
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from mlcheck.run import BatchObservation, RunState
     from mlcheck.preflight_context import PreflightContext
+    from mlcheck.run import BatchObservation, RunState
+
 
 class Signal(str, enum.Enum):
     """An observation a check consumes; the live core routes each one to the checks that
     declare it (`Check.consumes`)."""
 
-    STEPS = "steps"                  # per-step loss, learning rate, update ratio, non-finite scans
-    EPOCHS = "epochs"                # epoch losses and metrics, train and validation
+    STEPS = "steps"  # per-step loss, learning rate, update ratio, non-finite scans
+    EPOCHS = "epochs"  # epoch losses and metrics, train and validation
     SAMPLED_BATCHES = "sampled_batches"  # the first batches of each split, then one in N
-    EVERY_BATCH = "every_batch"      # also every batch of the first pass(es), merged in blocks
-    END = "end"                      # the end of the run
-    PREFLIGHT = "preflight"          # a model and its data before training (`mlcheck sanity`)
-    TRAIN_START = "train_start"      # preflight on a copy of the live model at train start
+    EVERY_BATCH = "every_batch"  # also every batch of the first pass(es), merged in blocks
+    END = "end"  # the end of the run
+    PREFLIGHT = "preflight"  # a model and its data before training (`mlcheck sanity`)
+    TRAIN_START = "train_start"  # preflight on a copy of the live model at train start
 
 
 _HOOK_SIGNALS = {
@@ -158,8 +160,13 @@ class Check:
             except TypeError as exc:
                 if (type(self), name) not in _UNSAVED:
                     _UNSAVED.add((type(self), name))
-                    logger.warning("mlcheck: check %r cannot save its attribute %r in a checkpoint "
-                                   "(%s); implement state_dict/load_state_dict", self.id, name, exc)
+                    logger.warning(
+                        "mlcheck: check %r cannot save its attribute %r in a checkpoint "
+                        "(%s); implement state_dict/load_state_dict",
+                        self.id,
+                        name,
+                        exc,
+                    )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -296,9 +303,7 @@ def registry() -> dict[str, type[Check]]:
 def get_check(check_id: str) -> type[Check]:
     reg = registry()
     if check_id not in reg:
-        raise KeyError(
-            f"Unknown check id {check_id!r}. Available checks are: {', '.join(reg)}"
-        )
+        raise KeyError(f"Unknown check id {check_id!r}. Available checks are: {', '.join(reg)}")
     return reg[check_id]
 
 

@@ -258,8 +258,7 @@ class TrainCurveCheck(Check):
         curve = Curve.of(series)
         return () if curve is None else self._judge(run, curve, initial, unit)
 
-    def _judge(self, run: RunState, c: Curve, initial: float, unit: str,
-               final: bool = False) -> list[Finding]:
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         raise NotImplementedError
 
 

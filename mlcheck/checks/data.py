@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,8 +24,8 @@ _MAX_VALUES = 1 << 15
 
 # -- shared helpers ----------------------------------------------------------------------------
 
-def class_labels(targets: np.ndarray | None, run: RunState | None = None,
-                 max_classes: int = 1000) -> np.ndarray | None:
+
+def class_labels(targets: np.ndarray | None, run: RunState | None = None, max_classes: int = 1000) -> np.ndarray | None:
     """Integer class labels of a batch of classification targets, or None when the targets are
     not (or not clearly) classification labels.
 
@@ -45,23 +46,29 @@ def class_labels(targets: np.ndarray | None, run: RunState | None = None,
         t = t[:, 0]
     kind = t.dtype.kind
     if t.ndim == 1:
-        if kind == "b":
-            return t.astype(np.int64)
-        if kind in "iu":
-            labels = t[t >= 0] if kind == "i" else t
-            if labels.size and int(labels.max()) >= max_classes and task != "classification":
-                return None
-            return labels.astype(np.int64, copy=False)
-        if kind == "f":
-            if not np.isfinite(t).all() or not (t == np.round(t)).all():
-                return None
-            if ((t == 0) | (t == 1)).all() or (task == "classification" and (t >= 0).all()):
-                return t.astype(np.int64)
-        return None
+        return _labels_1d(t, task, max_classes)
     if t.ndim == 2 and kind in "fiub" and t.shape[1] >= 2:
         rows = t.astype(np.float64, copy=False)
         if (rows >= 0).all() and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
             return rows.argmax(axis=1).astype(np.int64)
+    return None
+
+
+def _labels_1d(t: np.ndarray, task: str | None, max_classes: int) -> np.ndarray | None:
+    """`class_labels` for a flat vector of targets."""
+    kind = t.dtype.kind
+    if kind == "b":
+        return t.astype(np.int64)
+    if kind in "iu":
+        labels = t[t >= 0] if kind == "i" else t
+        if labels.size and int(labels.max()) >= max_classes and task != "classification":
+            return None
+        return labels.astype(np.int64, copy=False)
+    if kind == "f":
+        if not np.isfinite(t).all() or not (t == np.round(t)).all():
+            return None
+        if ((t == 0) | (t == 1)).all() or (task == "classification" and (t >= 0).all()):
+            return t.astype(np.int64)
     return None
 
 
@@ -105,8 +112,7 @@ class _LabelHistory:
         self.batches.append(batch)
 
     def state_dict(self) -> dict:
-        return {"totals": dict(self.totals), "batches": [dict(b) for b in self.batches],
-                "overflow": self.overflow}
+        return {"totals": dict(self.totals), "batches": [dict(b) for b in self.batches], "overflow": self.overflow}
 
     def load_state_dict(self, state: dict) -> None:
         self.totals = dict(state["totals"])
@@ -172,6 +178,7 @@ def _sample_values(x: np.ndarray) -> np.ndarray:
 
 # -- checks ------------------------------------------------------------------------------------
 
+
 @register
 class NonFiniteInput(Check):
     """NaN or Inf values in the inputs or targets handed to the model.
@@ -230,8 +237,7 @@ class NonFiniteInput(Check):
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
             with np.errstate(all="ignore"):
-                if np.isfinite(values.sum(dtype=np.complex128 if values.dtype.kind == "c"
-                                          else np.float64)):
+                if np.isfinite(values.sum(dtype=np.complex128 if values.dtype.kind == "c" else np.float64)):
                     continue  # fast path: a finite sum means every value is finite
             bad = ~np.isfinite(values)
             n_bad = int(bad.sum())
@@ -246,9 +252,13 @@ class NonFiniteInput(Check):
             n_nan = int(np.isnan(values).sum())
             rows = int(bad.reshape(len(values), -1).any(axis=1).sum()) if values.ndim else 1
             evidence = {
-                "split": batch.split, "batch_index": batch.index, "nan": n_nan,
-                "inf": n_bad - n_nan, "values": int(values.size),
-                "samples_affected": rows, "batch_size": len(values) if values.ndim else 1,
+                "split": batch.split,
+                "batch_index": batch.index,
+                "nan": n_nan,
+                "inf": n_bad - n_nan,
+                "values": int(values.size),
+                "samples_affected": rows,
+                "batch_size": len(values) if values.ndim else 1,
             }
             where = ""
             if part == "inputs" and values.ndim == 2:
@@ -266,9 +276,11 @@ class NonFiniteInput(Check):
                 f"{batch.index}{at}.",
                 evidence=evidence,
                 hint="Impute or drop missing values before training (SimpleImputer, "
-                     "df.fillna, df.dropna) and guard divisions and logs in the preprocessing; "
-                     "one NaN input turns the loss and then every weight into NaN.",
-                step=batch.step, epoch=batch.epoch, key=f"{batch.split}:{part}",
+                "df.fillna, df.dropna) and guard divisions and logs in the preprocessing; "
+                "one NaN input turns the loss and then every weight into NaN.",
+                step=batch.step,
+                epoch=batch.epoch,
+                key=f"{batch.split}:{part}",
             )
 
 
@@ -340,8 +352,13 @@ class UnnormalizedInput(Check):
     family = "data"
     severity = Severity.WARNING
 
-    def __init__(self, max_magnitude: float = 50.0, min_magnitude: float = 0.01,
-                 max_scale_ratio: float = 1000.0, max_columns: int = 4096) -> None:
+    def __init__(
+        self,
+        max_magnitude: float = 50.0,
+        min_magnitude: float = 0.01,
+        max_scale_ratio: float = 1000.0,
+        max_columns: int = 4096,
+    ) -> None:
         self.max_magnitude = max_magnitude
         self.min_magnitude = min_magnitude
         self.max_scale_ratio = max_scale_ratio
@@ -369,25 +386,37 @@ class UnnormalizedInput(Check):
         where = dict(step=batch.step, epoch=batch.epoch)
         magnitude = _percentile(values, 99)
         if magnitude > self.max_magnitude:
-            pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1
-                          and (raw == np.round(raw)).all())
-            what = ("look like raw 8-bit pixel values (whole numbers 0-255"
-                    + (", dtype uint8)" if x.dtype == np.uint8 else ")")) if pixels else \
-                f"are far from unit scale"
+            pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1 and (raw == np.round(raw)).all())
+            what = (
+                (
+                    "look like raw 8-bit pixel values (whole numbers 0-255"
+                    + (", dtype uint8)" if x.dtype == np.uint8 else ")")
+                )
+                if pixels
+                else "are far from unit scale"
+            )
             yield self.finding(
                 f"{split} inputs {what}: their 99th-percentile magnitude is "
                 f"{magnitude:.4g}, over {self.max_magnitude:g}.",
-                evidence={"split": batch.split, "p99_abs": magnitude,
-                          "max_abs": float(values.max()), "mean": float(raw.mean()),
-                          "std": float(raw.std()), "dtype": str(x.dtype),
-                          "shape": list(x.shape), "threshold": self.max_magnitude},
-                hint=("Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass "
-                      "input_kind='rescaled')" if pixels else
-                      "Standardise the inputs with training-split statistics "
-                      "(StandardScaler().fit(X_train))")
-                     + "; if the model rescales its inputs itself, suppress "
-                       "'unnormalized-input' for this run.",
-                key=f"{batch.split}:magnitude", **where,
+                evidence={
+                    "split": batch.split,
+                    "p99_abs": magnitude,
+                    "max_abs": float(values.max()),
+                    "mean": float(raw.mean()),
+                    "std": float(raw.std()),
+                    "dtype": str(x.dtype),
+                    "shape": list(x.shape),
+                    "threshold": self.max_magnitude,
+                },
+                hint=(
+                    "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
+                    if pixels
+                    else "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
+                )
+                + "; if the model rescales its inputs itself, suppress "
+                "'unnormalized-input' for this run.",
+                key=f"{batch.split}:magnitude",
+                **where,
             )
         nonzero = values[values > 0]
         if nonzero.size:
@@ -396,12 +425,17 @@ class UnnormalizedInput(Check):
                 yield self.finding(
                     f"{split} inputs are tiny: the 99th percentile of their non-zero magnitudes "
                     f"is {small:.3g}, under {self.min_magnitude:g} (scaled twice?).",
-                    evidence={"split": batch.split, "p99_abs_nonzero": small,
-                              "dtype": str(x.dtype), "threshold": self.min_magnitude},
+                    evidence={
+                        "split": batch.split,
+                        "p99_abs_nonzero": small,
+                        "dtype": str(x.dtype),
+                        "threshold": self.min_magnitude,
+                    },
                     hint="Check that the inputs are scaled once (e.g. not divided by 255 in "
-                         "the loader and again by a Rescaling layer); standardise them to unit "
-                         "scale.",
-                    key=f"{batch.split}:tiny", **where,
+                    "the loader and again by a Rescaling layer); standardise them to unit "
+                    "scale.",
+                    key=f"{batch.split}:tiny",
+                    **where,
                 )
         if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns:
             yield from self._column_scales(x, batch)
@@ -426,8 +460,7 @@ class UnnormalizedInput(Check):
         live = scale > 1e-12  # columns that are mostly zero have no typical scale
         if live.sum() < 2:
             return
-        big, small = int(np.argmax(np.where(live, scale, -np.inf))), int(
-            np.argmin(np.where(live, scale, np.inf)))
+        big, small = int(np.argmax(np.where(live, scale, -np.inf))), int(np.argmin(np.where(live, scale, np.inf)))
         ratio = float(scale[big] / scale[small])
         if ratio > self.max_scale_ratio:
             split = "Training" if batch.split == "train" else "Validation"
@@ -435,15 +468,23 @@ class UnnormalizedInput(Check):
                 f"{split} feature columns are on wildly different scales: column {big} is "
                 f"typically {scale[big]:.4g} in magnitude, column {small} {scale[small]:.3g} "
                 f"({ratio:.3g}x).",
-                evidence={"split": batch.split, "largest_column": big,
-                          "largest_scale": float(scale[big]), "smallest_column": small,
-                          "smallest_scale": float(scale[small]), "ratio": ratio,
-                          "columns_over_100": int((scale > 100).sum()), "measure": "median |x|",
-                          "threshold": self.max_scale_ratio},
+                evidence={
+                    "split": batch.split,
+                    "largest_column": big,
+                    "largest_scale": float(scale[big]),
+                    "smallest_column": small,
+                    "smallest_scale": float(scale[small]),
+                    "ratio": ratio,
+                    "columns_over_100": int((scale > 100).sum()),
+                    "measure": "median |x|",
+                    "threshold": self.max_scale_ratio,
+                },
                 hint="Standardise each feature with training-split statistics "
-                     "(StandardScaler().fit(X_train), or a Normalization layer adapted to the "
-                     "training data).",
-                step=batch.step, epoch=batch.epoch, key=f"{batch.split}:column-scales",
+                "(StandardScaler().fit(X_train), or a Normalization layer adapted to the "
+                "training data).",
+                step=batch.step,
+                epoch=batch.epoch,
+                key=f"{batch.split}:column-scales",
             )
 
 
@@ -507,8 +548,9 @@ class ClassImbalance(Check):
     #: label counts are exact over a full pass; a sample of batches misses rare classes
     consumes = frozenset({Signal.EVERY_BATCH})
 
-    def __init__(self, ratio: float = 10.0, warn_ratio: float = 20.0, min_samples: int = 100,
-                 max_classes: int = 1000) -> None:
+    def __init__(
+        self, ratio: float = 10.0, warn_ratio: float = 20.0, min_samples: int = 100, max_classes: int = 1000
+    ) -> None:
         self.ratio = ratio
         self.warn_ratio = warn_ratio
         self.min_samples = min_samples
@@ -557,14 +599,24 @@ class ClassImbalance(Check):
         yield self.finding(
             f"Training labels are imbalanced {raw:.0f}:1: class {big} has {n_big} of the "
             f"{n} labels seen, class {small} only {n_small}.",
-            evidence={"ratio": raw, "ratio_lower_bound": conservative, "largest_class": big,
-                      "largest_count": n_big, "smallest_class": small,
-                      "smallest_count": n_small, "classes": len(history.totals),
-                      "samples": n, "threshold": self.ratio},
+            evidence={
+                "ratio": raw,
+                "ratio_lower_bound": conservative,
+                "largest_class": big,
+                "largest_count": n_big,
+                "smallest_class": small,
+                "smallest_count": n_small,
+                "classes": len(history.totals),
+                "samples": n,
+                "threshold": self.ratio,
+            },
             hint="Weight the loss by class (CrossEntropyLoss(weight=...), class_weight= in "
-                 "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
-                 "balanced accuracy rather than accuracy.",
-            step=step, epoch=epoch, severity=severity, key="imbalance",
+            "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
+            "balanced accuracy rather than accuracy.",
+            step=step,
+            epoch=epoch,
+            severity=severity,
+            key="imbalance",
         )
 
 
@@ -632,9 +684,15 @@ class UnshuffledData(Check):
     family = "data"
     severity = Severity.WARNING
 
-    def __init__(self, min_batches: int = 3, max_diversity_ratio: float = 0.5, z: float = 5.0,
-                 max_classes: int = 1000, simulations: int = 400,
-                 max_classes_per_sorted_batch: float = 1.5) -> None:
+    def __init__(
+        self,
+        min_batches: int = 3,
+        max_diversity_ratio: float = 0.5,
+        z: float = 5.0,
+        max_classes: int = 1000,
+        simulations: int = 400,
+        max_classes_per_sorted_batch: float = 1.5,
+    ) -> None:
         self.min_batches = min_batches
         self.max_classes_per_sorted_batch = max_classes_per_sorted_batch
         self.max_diversity_ratio = max_diversity_ratio
@@ -709,16 +767,23 @@ class UnshuffledData(Check):
             f"Training batches hold {distinct:.1f} classes on average where random batches of "
             f"{size} would hold {expected_distinct:.1f}: the training data looks sorted or "
             f"unshuffled.",
-            evidence={"batches": len(observed), "batch_size": size,
-                      "mean_classes_per_batch": distinct,
-                      "expected_classes_per_batch": expected_distinct,
-                      "mean_label_entropy": mean, "expected_label_entropy": mu,
-                      "z": z, "classes": len(classes)},
+            evidence={
+                "batches": len(observed),
+                "batch_size": size,
+                "mean_classes_per_batch": distinct,
+                "expected_classes_per_batch": expected_distinct,
+                "mean_label_entropy": mean,
+                "expected_label_entropy": mu,
+                "z": z,
+                "classes": len(classes),
+            },
             hint="Shuffle the training data every epoch: DataLoader(..., shuffle=True), "
-                 "model.fit(..., shuffle=True), or dataset.shuffle(buffer) with a buffer longer "
-                 "than the longest run of one label; suppress 'unshuffled-data' if batches are "
-                 "grouped by class on purpose.",
-            step=step, epoch=epoch, key="train",
+            "model.fit(..., shuffle=True), or dataset.shuffle(buffer) with a buffer longer "
+            "than the longest run of one label; suppress 'unshuffled-data' if batches are "
+            "grouped by class on purpose.",
+            step=step,
+            epoch=epoch,
+            key="train",
         )
 
     def _against_validation(self, history: _LabelHistory) -> Finding | None:
@@ -746,11 +811,18 @@ class UnshuffledData(Check):
             f"The first {n} training labels hold only {seen} class{'es' if seen != 1 else ''} where random draws from "
             f"the validation labels would show {mu:.1f}: the training data looks sorted by "
             f"label (or its label mix differs from validation).",
-            evidence={"batches": len(history.batches), "train_samples": n,
-                      "train_classes": sorted(history.totals)[:20], "val_classes": len(self._val),
-                      "expected_classes": mu, "z": z},
+            evidence={
+                "batches": len(history.batches),
+                "train_samples": n,
+                "train_classes": sorted(history.totals)[:20],
+                "val_classes": len(self._val),
+                "expected_classes": mu,
+                "z": z,
+            },
             hint="Shuffle the training data (DataLoader(..., shuffle=True), "
-                 "model.fit(..., shuffle=True)); if the training split really lacks these "
-                 "classes, re-split the data with stratification.",
-            step=step, epoch=epoch, key="train",
+            "model.fit(..., shuffle=True)); if the training split really lacks these "
+            "classes, re-split the data with stratification.",
+            step=step,
+            epoch=epoch,
+            key="train",
         )

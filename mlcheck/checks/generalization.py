@@ -93,10 +93,17 @@ class TrainValGap(Check):
     family = "generalization"
     severity = Severity.WARNING
 
-    def __init__(self, patience: int = 3, z: float = 3.0, min_rise: float = 0.05,
-                 trend_z: float = 3.0, min_rise_range: float = 0.02,
-                 min_train_fall: float = 0.01, metric_tolerance: float = 0.01,
-                 info_max_rise: float = 0.15) -> None:
+    def __init__(
+        self,
+        patience: int = 3,
+        z: float = 3.0,
+        min_rise: float = 0.05,
+        trend_z: float = 3.0,
+        min_rise_range: float = 0.02,
+        min_train_fall: float = 0.01,
+        metric_tolerance: float = 0.01,
+        info_max_rise: float = 0.15,
+    ) -> None:
         self.info_max_rise = info_max_rise
         self.metric_tolerance = metric_tolerance
         self.patience = patience
@@ -141,7 +148,7 @@ class TrainValGap(Check):
         climb, se = trend_drop(epochs[i:], -val[i:])
         if not climb > self.trend_z * se:
             return []  # a flat, noisy stretch that happens to end high: no trend
-        best_epoch = int(epochs[i + int(np.argmin(val[i:i + p]))])
+        best_epoch = int(epochs[i + int(np.argmin(val[i : i + p]))])
         train = epoch_train_levels(run)
         if best_epoch not in train or not train:
             return []
@@ -157,23 +164,36 @@ class TrainValGap(Check):
         tail = ""
         if held is not None:
             name, metric_best, metric_now = held
-            tail = (f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
-                    f"{metric_now:.4g}), so the model is growing over-confident rather than worse.")
-        return [self.finding(
-            f"The model is overfitting: validation loss rose from its best {best:.4g} "
-            f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
-            f"from {train_best:.4g} to {train_now:.4g}." + tail,
-            severity=Severity.INFO if held is not None else None,
-            evidence={"best_epoch": best_epoch, "best_val_loss": sig(best), "val_loss": sig(recent),
-                      "train_loss_at_best": sig(train_best), "train_loss": sig(train_now),
-                      "gap_at_best": sig(float(val[i + int(np.argmin(val[i:i + p]))]) - train_best),
-                      "gap": sig(recent - train_now), "val_noise": sig(sigma), "epochs_since_best": since},
-            hint=(f"Keep the checkpoint from epoch {best_epoch} (early stopping on the validation "
-                  "loss) and add regularisation: weight decay, dropout, augmentation, or more data."),
-            step=run.step,
-            epoch=run.epoch,
-            key="overfit",
-        )]
+            tail = (
+                f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
+                f"{metric_now:.4g}), so the model is growing over-confident rather than worse."
+            )
+        return [
+            self.finding(
+                f"The model is overfitting: validation loss rose from its best {best:.4g} "
+                f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
+                f"from {train_best:.4g} to {train_now:.4g}." + tail,
+                severity=Severity.INFO if held is not None else None,
+                evidence={
+                    "best_epoch": best_epoch,
+                    "best_val_loss": sig(best),
+                    "val_loss": sig(recent),
+                    "train_loss_at_best": sig(train_best),
+                    "train_loss": sig(train_now),
+                    "gap_at_best": sig(float(val[i + int(np.argmin(val[i : i + p]))]) - train_best),
+                    "gap": sig(recent - train_now),
+                    "val_noise": sig(sigma),
+                    "epochs_since_best": since,
+                },
+                hint=(
+                    f"Keep the checkpoint from epoch {best_epoch} (early stopping on the validation "
+                    "loss) and add regularisation: weight decay, dropout, augmentation, or more data."
+                ),
+                step=run.step,
+                epoch=run.epoch,
+                key="overfit",
+            )
+        ]
 
     def _metric_held(self, run: RunState) -> tuple[str, float, float] | None:
         """(name, best, recent) of an accuracy-like validation metric that has not worsened;

@@ -30,8 +30,7 @@ class _Keys:
         if len(self._keys) < n:
             size = max(n, 2 * len(self._keys), 256)
             rng = np.random.default_rng(self._seed)
-            self._keys = rng.integers(0, np.iinfo(np.uint64).max, size=(size, 2),
-                                      dtype=np.uint64, endpoint=True)
+            self._keys = rng.integers(0, np.iinfo(np.uint64).max, size=(size, 2), dtype=np.uint64, endpoint=True)
         return self._keys[:n]
 
 
@@ -78,9 +77,9 @@ def fingerprints(samples: np.ndarray) -> np.ndarray:
     block = max(1, _BLOCK_WORDS // max(width, 1))
     with np.errstate(over="ignore"):
         for start in range(0, n, block):
-            w = words[start:start + block].astype(np.uint64)
+            w = words[start : start + block].astype(np.uint64)
             h = w @ keys[:width] + tail  # (rows, 2), wraps modulo 2**64
-            out[start:start + block] = ((h[:, 0] >> _SHIFT32) << _SHIFT32) | (h[:, 1] >> _SHIFT32)
+            out[start : start + block] = ((h[:, 0] >> _SHIFT32) << _SHIFT32) | (h[:, 1] >> _SHIFT32)
     return out
 
 
@@ -162,9 +161,9 @@ class SplitOverlap:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        self.level = 0          # a fingerprint is kept when its low `level` bits are all zero
+        self.level = 0  # a fingerprint is kept when its low `level` bits are all zero
         self.sets = {"train": FingerprintSet(), "val": FingerprintSet()}
-        self.matched = 0        # kept distinct validation fingerprints also in training
+        self.matched = 0  # kept distinct validation fingerprints also in training
 
     @property
     def scale(self) -> int:
@@ -206,8 +205,11 @@ class SplitOverlap:
     def state_dict(self) -> dict:
         """Plain data for a checkpoint: numbers and bytes, no numpy (torch's `weights_only`
         loader refuses numpy)."""
-        return {"level": self.level, "matched": self.matched,
-                "sets": {split: s.state_dict() for split, s in self.sets.items()}}
+        return {
+            "level": self.level,
+            "matched": self.matched,
+            "sets": {split: s.state_dict() for split, s in self.sets.items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.level = state["level"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 # -- suspicious-val ----------------------------------------------------------------------------
-
 import math  # noqa: E402
-from typing import TYPE_CHECKING, Iterable  # noqa: E402
+from collections.abc import Iterable  # noqa: E402
+from typing import TYPE_CHECKING
 
 import numpy as np  # noqa: E402
 
@@ -85,8 +84,15 @@ class SuspiciousVal(Check):
     severity = Severity.WARNING
     findings_split = "val"
 
-    def __init__(self, max_ratio: float = 0.25, min_gap: float = 0.1, patience: int = 3,
-                 skip_epochs: int = 1, near_perfect: float = 0.99, metric_gap: float = 0.15) -> None:
+    def __init__(
+        self,
+        max_ratio: float = 0.25,
+        min_gap: float = 0.1,
+        patience: int = 3,
+        skip_epochs: int = 1,
+        near_perfect: float = 0.99,
+        metric_gap: float = 0.15,
+    ) -> None:
         self.max_ratio = max_ratio
         self.min_gap = min_gap
         self.patience = patience
@@ -112,7 +118,7 @@ class SuspiciousVal(Check):
         epochs = [e for e in epochs if e >= first]
         if len(epochs) < self.patience:
             return None
-        return epochs[-self.patience:]
+        return epochs[-self.patience :]
 
     def _losses(self, run: RunState) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
@@ -131,17 +137,26 @@ class SuspiciousVal(Check):
             if not (t > 0 and v >= 0 and v < self.max_ratio * t and t - v > self.min_gap * initial):
                 return []
         e = recent[-1]
-        return [self.finding(
-            f"Validation loss {val[e]:.4g} is {val[e] / train[e]:.0%} of the training loss "
-            f"{train[e]:.4g} for {len(recent)} epochs: the validation data looks leaked or easier.",
-            evidence={"val_loss": sig(val[e]), "train_loss": sig(train[e]), "ratio": sig(val[e] / train[e]),
-                      "initial_train_loss": sig(initial), "epochs": recent},
-            hint=("Check the split for duplicates (train-val-overlap), that validation labels do not "
-                  "leak into inputs, and that both losses are reduced the same way (mean vs sum)."),
-            step=run.step,
-            epoch=run.epoch,
-            key="val",
-        )]
+        return [
+            self.finding(
+                f"Validation loss {val[e]:.4g} is {val[e] / train[e]:.0%} of the training loss "
+                f"{train[e]:.4g} for {len(recent)} epochs: the validation data looks leaked or easier.",
+                evidence={
+                    "val_loss": sig(val[e]),
+                    "train_loss": sig(train[e]),
+                    "ratio": sig(val[e] / train[e]),
+                    "initial_train_loss": sig(initial),
+                    "epochs": recent,
+                },
+                hint=(
+                    "Check the split for duplicates (train-val-overlap), that validation labels do not "
+                    "leak into inputs, and that both losses are reduced the same way (mean vs sum)."
+                ),
+                step=run.step,
+                epoch=run.epoch,
+                key="val",
+            )
+        ]
 
     def _metrics(self, run: RunState) -> list[Finding]:
         for name, series in run.val_metrics.items():
@@ -158,25 +173,33 @@ class SuspiciousVal(Check):
                 continue
             scale = 100.0 if max(max(val.values()), max(train.values())) > 1.5 else 1.0
             ok = all(
-                math.isfinite(val[e]) and val[e] / scale >= self.near_perfect
+                math.isfinite(val[e])
+                and val[e] / scale >= self.near_perfect
                 and train[e] / scale <= val[e] / scale - self.metric_gap
                 for e in recent
             )
             if not ok:
                 continue
             e = recent[-1]
-            return [self.finding(
-                f"Validation {name} is near perfect ({val[e] / scale:.3g}) while training {name} is "
-                f"only {train[e] / scale:.3g}: the validation data looks leaked or far easier.",
-                evidence={f"val_{name}": sig(val[e] / scale), f"train_{name}": sig(train[e] / scale),
-                          "epochs": recent,
-                          "mean_gap": sig(float(np.mean([val[k] - train[k] for k in recent])) / scale)},
-                hint=("Check the split for duplicates (train-val-overlap) and that validation labels "
-                      "do not leak into the inputs."),
-                step=run.step,
-                epoch=run.epoch,
-                key="val",
-            )]
+            return [
+                self.finding(
+                    f"Validation {name} is near perfect ({val[e] / scale:.3g}) while training {name} is "
+                    f"only {train[e] / scale:.3g}: the validation data looks leaked or far easier.",
+                    evidence={
+                        f"val_{name}": sig(val[e] / scale),
+                        f"train_{name}": sig(train[e] / scale),
+                        "epochs": recent,
+                        "mean_gap": sig(float(np.mean([val[k] - train[k] for k in recent])) / scale),
+                    },
+                    hint=(
+                        "Check the split for duplicates (train-val-overlap) and that validation labels "
+                        "do not leak into the inputs."
+                    ),
+                    step=run.step,
+                    epoch=run.epoch,
+                    key="val",
+                )
+            ]
         return []
 
 
@@ -254,8 +277,9 @@ class TrainValOverlap(Check):
     #: an overlap is judged sample by sample: every sample of the first pass is hashed
     consumes = frozenset({Signal.EVERY_BATCH})
 
-    def __init__(self, max_share: float = 0.05, min_matches: int = 5,
-                 natural_factor: float = 3.0, capacity: int = 1 << 21) -> None:
+    def __init__(
+        self, max_share: float = 0.05, min_matches: int = 5, natural_factor: float = 3.0, capacity: int = 1 << 21
+    ) -> None:
         self.max_share = max_share
         self.min_matches = min_matches
         self.natural_factor = natural_factor
@@ -264,9 +288,9 @@ class TrainValOverlap(Check):
 
     def reset(self) -> None:
         self._overlap = SplitOverlap(self.capacity)
-        self._first_epoch: object = ()     # the epoch whose training rows count for duplicates
-        self._train_rows = 0              # kept training rows of that epoch
-        self._train_repeats = 0           # ... already seen in training
+        self._first_epoch: object = ()  # the epoch whose training rows count for duplicates
+        self._train_rows = 0  # kept training rows of that epoch
+        self._train_repeats = 0  # ... already seen in training
         self._constant = {"train": 0, "val": 0}
         self._last: tuple[int | None, int | None] = (None, None)
 
@@ -300,10 +324,14 @@ class TrainValOverlap(Check):
         natural = self._train_repeats / self._train_rows if self._train_rows else 0.0
         scale = o.scale
         evidence = {
-            "val_samples": val * scale, "val_in_train": o.matched * scale, "share": share,
-            "train_samples": o.distinct("train") * scale, "train_duplicate_share": natural,
+            "val_samples": val * scale,
+            "val_in_train": o.matched * scale,
+            "share": share,
+            "train_samples": o.distinct("train") * scale,
+            "train_duplicate_share": natural,
             "constant_samples_skipped": self._constant["train"] + self._constant["val"],
-            "estimated": scale > 1, "threshold": self.max_share,
+            "estimated": scale > 1,
+            "threshold": self.max_share,
         }
         step, epoch = self._last
         counts = f"{o.matched * scale} of {val * scale}" + (" (estimated)" if scale > 1 else "")
@@ -313,22 +341,29 @@ class TrainValOverlap(Check):
                 f"training samples: validation scores will overstate generalisation.",
                 evidence=evidence,
                 hint="De-duplicate before splitting (df.drop_duplicates()), split before "
-                     "augmenting or oversampling, split by group (GroupShuffleSplit) when rows "
-                     "share a source, and make sure the validation loader does not read "
-                     "training files.",
-                step=step, epoch=epoch, key="overlap",
+                "augmenting or oversampling, split by group (GroupShuffleSplit) when rows "
+                "share a source, and make sure the validation loader does not read "
+                "training files.",
+                step=step,
+                epoch=epoch,
+                key="overlap",
             )
         elif final:
-            natural_note = (f"; the training data itself repeats {natural:.1%} of its samples, "
-                            f"so much of this overlap is the data's own duplicates"
-                            if share >= self.max_share else "")
+            natural_note = (
+                f"; the training data itself repeats {natural:.1%} of its samples, "
+                f"so much of this overlap is the data's own duplicates"
+                if share >= self.max_share
+                else ""
+            )
             yield self.finding(
-                f"{share:.1%} of the validation samples seen ({counts}) also occur in the "
-                f"training data{natural_note}.",
+                f"{share:.1%} of the validation samples seen ({counts}) also occur in the training data{natural_note}.",
                 evidence=evidence,
                 hint="Drop exact duplicates before splitting (df.drop_duplicates()) if they "
-                     "should not count as unseen validation data.",
-                step=step, epoch=epoch, severity=Severity.INFO, key="overlap",
+                "should not count as unseen validation data.",
+                step=step,
+                epoch=epoch,
+                severity=Severity.INFO,
+                key="overlap",
             )
 
 
@@ -349,8 +384,9 @@ def _nearest(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.where(left, i - 1, i)
 
 
-def _single_feature_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray,
-                                 classification: bool, max_values: int) -> np.ndarray | None:
+def _single_feature_predictions(
+    fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool, max_values: int
+) -> np.ndarray | None:
     """Predictions for `test_x` from one feature alone: a lookup by value when the feature has
     at most `max_values` distinct values (majority class or mean target per value), else the
     nearest training value's target (1-nearest neighbour in one dimension). Both are exact for
@@ -389,29 +425,28 @@ def _lookup_columns(fit_x: np.ndarray, test_x: np.ndarray, max_values: int) -> n
     return finite & (distinct <= max_values)
 
 
-def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray,
-                        classification: bool) -> np.ndarray:
+def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
     """`_single_feature_predictions`' lookup by value for many columns at once (same results):
     each column's training and test values get dense ranks, shifted so that every (column,
     value) pair has its own key; one bincount then gives the majority class (or mean target) of
     every key, and a test value without training rows takes the nearest training value of its
     column (ties to the lower one). A few dozen array operations instead of a dozen per column."""
     n_fit, m = fit_x.shape
-    z = np.concatenate([fit_x, test_x]).T.copy()           # one row per column: contiguous sorts
-    order = np.argsort(z, axis=1)                          # ties may come in any order: ranks
+    z = np.concatenate([fit_x, test_x]).T.copy()  # one row per column: contiguous sorts
+    order = np.argsort(z, axis=1)  # ties may come in any order: ranks
     ordered = np.take_along_axis(z, order, axis=1)
     new = np.ones(ordered.shape, dtype=bool)
     new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
     rank = np.cumsum(new, axis=1) - 1
-    width = rank[:, -1] + 1                                # distinct values per column
-    start = np.concatenate([[0], np.cumsum(width)[:-1]])   # first key of each column
+    width = rank[:, -1] + 1  # distinct values per column
+    start = np.concatenate([[0], np.cumsum(width)[:-1]])  # first key of each column
     total = int(width.sum())
     shifted = rank + start[:, None]
     keys = np.empty_like(rank)
     np.put_along_axis(keys, order, shifted, axis=1)
     value = np.empty(total)
     value[shifted[new]] = ordered[new]
-    fit_keys = keys[:, :n_fit].ravel()                     # column j, then its rows in order
+    fit_keys = keys[:, :n_fit].ravel()  # column j, then its rows in order
     if classification:
         classes = int(fit_y.max()) + 1
         counts = np.bincount(fit_keys * classes + np.tile(fit_y, m), minlength=total * classes)
@@ -506,9 +541,17 @@ class FeatureLeakage(Check):
     family = "leakage"
     severity = Severity.ERROR
 
-    def __init__(self, min_score: float = 0.98, honest_score: float = 0.95, alpha: float = 0.01,
-                 min_r2: float = 0.98, min_rows: int = 200, max_rows: int = 2048,
-                 max_features: int = 512, max_values: int = 32) -> None:
+    def __init__(
+        self,
+        min_score: float = 0.98,
+        honest_score: float = 0.95,
+        alpha: float = 0.01,
+        min_r2: float = 0.98,
+        min_rows: int = 200,
+        max_rows: int = 2048,
+        max_features: int = 512,
+        max_values: int = 32,
+    ) -> None:
         self.min_score = min_score
         self.honest_score = honest_score
         self.alpha = alpha
@@ -544,8 +587,11 @@ class FeatureLeakage(Check):
             finite = np.isfinite(labels)
             if not finite.all():
                 x, labels = x[finite], labels[finite]
-        if (self._task is not None and task != self._task) or (
-                self._x is not None and self._x.shape[1] != x.shape[1]) or len(labels) != len(x):
+        if (
+            (self._task is not None and task != self._task)
+            or (self._x is not None and self._x.shape[1] != x.shape[1])
+            or len(labels) != len(x)
+        ):
             return ()  # an inconsistent stream: keep what was collected
         self._task = task
         self._add(x.astype(np.float64, copy=False), labels)
@@ -594,7 +640,7 @@ class FeatureLeakage(Check):
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
         order = np.random.default_rng(1).permutation(n)
-        folds = (order[: n // 2], order[n // 2:])
+        folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
         for fit, test in (folds, folds[::-1]):
@@ -612,8 +658,7 @@ class FeatureLeakage(Check):
                 else:
                     errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
             for j in np.flatnonzero(~lookup):
-                pred = _single_feature_predictions(fit_x[:, j], y[fit], test_x[:, j],
-                                                   classification, self.max_values)
+                pred = _single_feature_predictions(fit_x[:, j], y[fit], test_x[:, j], classification, self.max_values)
                 if pred is None:
                     errors[j] += fold_baseline  # no information: as bad as the baseline
                 elif classification:
@@ -637,8 +682,7 @@ class FeatureLeakage(Check):
         leaky = [int(j) for j in np.flatnonzero(scores >= threshold)]
         if classification:
             honest_mean = (1 - self.honest_score) * baseline
-            leaky = [j for j in leaky
-                     if _poisson_cdf(int(self._errors[j]), honest_mean) < self.alpha]
+            leaky = [j for j in leaky if _poisson_cdf(int(self._errors[j]), honest_mean) < self.alpha]
         if not leaky or 2 * len(leaky) >= len(scores):
             return
         rest = np.delete(scores, leaky)
@@ -649,22 +693,31 @@ class FeatureLeakage(Check):
             if classification:
                 base_acc = 1 - baseline / rows
                 acc = 1 - self._errors[j] / rows
-                how = (f"{acc:.1%} of held-out rows right vs {base_acc:.1%} for always guessing "
-                       f"the majority class")
-                extra = {"accuracy": acc, "baseline_accuracy": base_acc,
-                         "errors": int(self._errors[j]), "baseline_errors": int(baseline)}
+                how = f"{acc:.1%} of held-out rows right vs {base_acc:.1%} for always guessing the majority class"
+                extra = {
+                    "accuracy": acc,
+                    "baseline_accuracy": base_acc,
+                    "errors": int(self._errors[j]),
+                    "baseline_errors": int(baseline),
+                }
             else:
                 how = f"held-out R^2 {scores[j]:.3f}"
                 extra = {"r2": float(scores[j])}
             yield self.finding(
-                f"Input feature {j} alone predicts the {what} ({how}): it very likely leaks the "
-                f"{what}.",
-                evidence={"feature": j, "score": float(scores[j]), **extra,
-                          "runner_up_feature": runner_up,
-                          "runner_up_score": None if runner_up is None else float(scores[runner_up]),
-                          "rows": rows, "features": len(scores)},
+                f"Input feature {j} alone predicts the {what} ({how}): it very likely leaks the {what}.",
+                evidence={
+                    "feature": j,
+                    "score": float(scores[j]),
+                    **extra,
+                    "runner_up_feature": runner_up,
+                    "runner_up_score": None if runner_up is None else float(scores[runner_up]),
+                    "rows": rows,
+                    "features": len(scores),
+                },
                 hint=f"Drop feature {j} or rebuild it from information available at prediction "
-                     f"time (a copy of the {what}, an id of sorted data, or a value recorded "
-                     f"after the outcome leaks it).",
-                step=step, epoch=epoch, key=f"feature-{j}",
+                f"time (a copy of the {what}, an id of sorted data, or a value recorded "
+                f"after the outcome leaks it).",
+                step=step,
+                epoch=epoch,
+                key=f"feature-{j}",
             )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +27,8 @@ from mlcheck.checks.preflight.range_test import (
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from mlcheck.run import RunState
     from mlcheck.preflight_context import PreflightContext
+    from mlcheck.run import RunState
 
 
 def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, float]:
@@ -78,7 +79,6 @@ LOW_RATIO = 1000.0
 NEGLIGIBLE_FALL = 0.01
 #: ...and a comparison rate must lower it by at least this fraction to count as progress.
 MIN_FALL = 0.02
-
 
 
 @register
@@ -169,13 +169,24 @@ class LRTooHigh(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
 
-    def __init__(self, max_log_ratio: float = -0.5, extreme_log_ratio: float = 0.0,
-                 recent_fraction: float = 0.25, min_measurements: int = 5, spike_factor: float = 2.0,
-                 spike_z: float = 6.0, min_spikes: int = 4, max_progress: float = 0.3,
-                 min_steps: int = 400, min_ratio_steps: int = 200,
-                 ratio_max_progress: float = 0.5, chance_factor: float = 2.0,
-                 min_chance_values: int = 50, confirm_steps: int = CONFIRM_STEPS,
-                 min_fall: float = MIN_FALL) -> None:
+    def __init__(
+        self,
+        max_log_ratio: float = -0.5,
+        extreme_log_ratio: float = 0.0,
+        recent_fraction: float = 0.25,
+        min_measurements: int = 5,
+        spike_factor: float = 2.0,
+        spike_z: float = 6.0,
+        min_spikes: int = 4,
+        max_progress: float = 0.3,
+        min_steps: int = 400,
+        min_ratio_steps: int = 200,
+        ratio_max_progress: float = 0.5,
+        chance_factor: float = 2.0,
+        min_chance_values: int = 50,
+        confirm_steps: int = CONFIRM_STEPS,
+        min_fall: float = MIN_FALL,
+    ) -> None:
         self.confirm_steps, self.min_fall = confirm_steps, min_fall
         self.chance_factor = chance_factor
         self.min_chance_values = min_chance_values
@@ -213,7 +224,9 @@ class LRTooHigh(TrainCurveCheck):
             return []  # nothing configured to judge
         sweep = shared_range_test(ctx)
         evidence: dict[str, Any] = {
-            "lr": lr, "diverged_lr": sweep.diverged_lr, "best_lr": sweep.best_lr,
+            "lr": lr,
+            "diverged_lr": sweep.diverged_lr,
+            "best_lr": sweep.best_lr,
             "suggested_lr": sweep.suggestion,
         }
         past_divergence = sweep.diverged_lr is not None and lr >= sweep.diverged_lr
@@ -230,13 +243,15 @@ class LRTooHigh(TrainCurveCheck):
             return []
         what = "makes the loss non-finite" if blew_up else "raises the loss while 1/10 of it lowers it"
         better = sweep.suggestion if sweep.suggestion and sweep.suggestion < lr else lr / 10
-        return [self.finding(
-            f"The learning rate {lr:.3g} is too high: {self.confirm_steps} steps at it {what}.",
-            evidence=evidence,
-            hint=f"Lower the learning rate to around {better:.2g} (a range test's steepest "
-            "descent), or add warmup / gradient clipping.",
-            key="range-test",
-        )]
+        return [
+            self.finding(
+                f"The learning rate {lr:.3g} is too high: {self.confirm_steps} steps at it {what}.",
+                evidence=evidence,
+                hint=f"Lower the learning rate to around {better:.2g} (a range test's steepest "
+                "descent), or add warmup / gradient clipping.",
+                key="range-test",
+            )
+        ]
 
     def _judge(self, run: RunState) -> list[Finding]:
         found = self._ratio(run) or self._spikes(run) or self._above_chance(run)
@@ -259,18 +274,25 @@ class LRTooHigh(TrainCurveCheck):
         drop, se = trend_drop(c.x[-w:], c.mean[-w:])
         if math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level):
             return []  # coming down: give it time
-        return [self.finding(
-            f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {chance:.4g} that "
-            f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
-            "wrong, as after a learning rate far too high.",
-            evidence={"loss": sig(level), "chance_loss": sig(chance), "num_classes": run.info.num_classes,
-                      "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
-            hint="Lower the learning rate 10-100x (a learning-rate range test finds a good one); "
-                 "if the rate is right, check that the loss gets logits and class-index targets.",
-            step=run.step if unit == "step" else None,
-            epoch=run.epoch,
-            key="lr",
-        )]
+        return [
+            self.finding(
+                f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {chance:.4g} that "
+                f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
+                "wrong, as after a learning rate far too high.",
+                evidence={
+                    "loss": sig(level),
+                    "chance_loss": sig(chance),
+                    "num_classes": run.info.num_classes,
+                    "loss_drop": sig(drop),
+                    "loss_drop_stderr": sig(se),
+                },
+                hint="Lower the learning rate 10-100x (a learning-rate range test finds a good one); "
+                "if the rate is right, check that the loss gets logits and class-index targets.",
+                step=run.step if unit == "step" else None,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
     def _ratio(self, run: RunState) -> list[Finding]:
         recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
@@ -288,17 +310,25 @@ class LRTooHigh(TrainCurveCheck):
             return []
         if ratio <= self.extreme_log_ratio and not math.isfinite(drop):
             return []  # large but not extreme, and no loss to judge progress by
-        return [self.finding(
-            f"Weight updates are {10 ** ratio:.2g} of the weights per step (log10 {ratio:.2f}, "
-            f"healthy is about -3) over the last {count} measurements"
-            + ("" if progressing else ", and the loss is not improving") + ".",
-            evidence={"log10_update_ratio": sig(ratio), "max_log_ratio": self.max_log_ratio,
-                      "measurements": count, "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
-            hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
-            step=run.step,
-            epoch=run.epoch,
-            key="lr",
-        )]
+        return [
+            self.finding(
+                f"Weight updates are {10**ratio:.2g} of the weights per step (log10 {ratio:.2f}, "
+                f"healthy is about -3) over the last {count} measurements"
+                + ("" if progressing else ", and the loss is not improving")
+                + ".",
+                evidence={
+                    "log10_update_ratio": sig(ratio),
+                    "max_log_ratio": self.max_log_ratio,
+                    "measurements": count,
+                    "loss_drop": sig(drop),
+                    "loss_drop_stderr": sig(se),
+                },
+                hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
+                step=run.step,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
     def _spikes(self, run: RunState) -> list[Finding]:
         c = Curve.of(run.train_loss, final=True)
@@ -324,16 +354,24 @@ class LRTooHigh(TrainCurveCheck):
         initial = self._train.initial_level(run.train_loss, "step", c)
         if initial > 0 and (initial - level) >= self.max_progress * initial:
             return []
-        return [self.finding(
-            f"The training loss spiked {events} times in the last {int(c.x[-1] - x0)} steps "
-            f"without improving (level {level:.4g}): the learning rate is likely too high.",
-            evidence={"spikes": events, "loss": sig(level), "initial_loss": sig(initial),
-                      "noise": sig(sigma), "loss_drop": sig(drop), "loss_drop_stderr": sig(se)},
-            hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
-            step=run.step,
-            epoch=run.epoch,
-            key="lr",
-        )]
+        return [
+            self.finding(
+                f"The training loss spiked {events} times in the last {int(c.x[-1] - x0)} steps "
+                f"without improving (level {level:.4g}): the learning rate is likely too high.",
+                evidence={
+                    "spikes": events,
+                    "loss": sig(level),
+                    "initial_loss": sig(initial),
+                    "noise": sig(sigma),
+                    "loss_drop": sig(drop),
+                    "loss_drop_stderr": sig(se),
+                },
+                hint="Lower the learning rate 3-10x, or add warmup and gradient clipping.",
+                step=run.step,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
 
 @register
@@ -416,12 +454,24 @@ class LRTooLow(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
 
-    def __init__(self, min_log_ratio: float = -5.0, max_drop: float = 0.2, steady: float = 0.5,
-                 z: float = 3.0, min_steps: int = 200, min_epochs: int = 5, min_progress: float = 0.5,
-                 recent_fraction: float = 0.25, min_measurements: int = 5,
-                 max_chance_factor: float = 1.5, max_peak_log_ratio: float = -1.0,
-                 suggestion_ratio: float = LOW_RATIO, confirm_steps: int = CONFIRM_STEPS,
-                 negligible_fall: float = NEGLIGIBLE_FALL, min_fall: float = MIN_FALL) -> None:
+    def __init__(
+        self,
+        min_log_ratio: float = -5.0,
+        max_drop: float = 0.2,
+        steady: float = 0.5,
+        z: float = 3.0,
+        min_steps: int = 200,
+        min_epochs: int = 5,
+        min_progress: float = 0.5,
+        recent_fraction: float = 0.25,
+        min_measurements: int = 5,
+        max_chance_factor: float = 1.5,
+        max_peak_log_ratio: float = -1.0,
+        suggestion_ratio: float = LOW_RATIO,
+        confirm_steps: int = CONFIRM_STEPS,
+        negligible_fall: float = NEGLIGIBLE_FALL,
+        min_fall: float = MIN_FALL,
+    ) -> None:
         self.suggestion_ratio, self.confirm_steps = suggestion_ratio, confirm_steps
         self.negligible_fall, self.min_fall = negligible_fall, min_fall
         self.max_chance_factor = max_chance_factor
@@ -467,19 +517,20 @@ class LRTooLow(TrainCurveCheck):
         if at_lr is None or at_alt is None:
             return [range_test_inconclusive(self, evidence)]
         evidence["loss_fall_at_lr"], evidence["loss_fall_at_suggestion_div_10"] = at_lr, at_alt
-        if not (at_lr < self.negligible_fall
-                and at_alt >= max(self.min_fall, 10 * max(at_lr, 0.0))):
+        if not (at_lr < self.negligible_fall and at_alt >= max(self.min_fall, 10 * max(at_lr, 0.0))):
             return []
-        return [self.finding(
-            f"The learning rate {lr:.3g} is {sweep.suggestion / lr:.0f}x below where a range "
-            f"test finds the loss falling fastest ({sweep.suggestion:.3g}); {self.confirm_steps} "
-            f"steps at it lower the loss by {100 * at_lr:.2g}%, against {100 * at_alt:.2g}% at "
-            f"{alt:.2g}.",
-            evidence=evidence,
-            hint=f"Raise the learning rate toward {alt:.2g}-{sweep.suggestion:.2g} (try a few "
-            "values), or run a learning-rate finder.",
-            key="range-test",
-        )]
+        return [
+            self.finding(
+                f"The learning rate {lr:.3g} is {sweep.suggestion / lr:.0f}x below where a range "
+                f"test finds the loss falling fastest ({sweep.suggestion:.3g}); {self.confirm_steps} "
+                f"steps at it lower the loss by {100 * at_lr:.2g}%, against {100 * at_alt:.2g}% at "
+                f"{alt:.2g}.",
+                evidence=evidence,
+                hint=f"Raise the learning rate toward {alt:.2g}-{sweep.suggestion:.2g} (try a few "
+                "values), or run a learning-rate finder.",
+                key="range-test",
+            )
+        ]
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         if self._fired or self._train.pick(run)[1] != "epoch":
@@ -495,7 +546,7 @@ class LRTooLow(TrainCurveCheck):
         if c is None or len(c) < 6:
             return []
         initial = self._train.initial_level(series, unit, c)
-        level = float(np.median(c.mean[-max(3, len(c) // 10):]))
+        level = float(np.median(c.mean[-max(3, len(c) // 10) :]))
         fell = (initial - level) / initial if initial > 0 else math.nan
         if not (math.isfinite(fell) and fell < self.max_drop):
             return []
@@ -515,19 +566,26 @@ class LRTooLow(TrainCurveCheck):
         if recent is None or recent[0] >= self.min_log_ratio:
             return []
         ratio, _, _, count = recent
-        return [self.finding(
-            f"Weight updates are only {10 ** ratio:.2g} of the weights per step (log10 "
-            f"{ratio:.2f}, healthy is about -3) and the loss has fallen {max(fell, 0):.1%}.",
-            evidence={"log10_update_ratio": sig(ratio), "min_log_ratio": self.min_log_ratio,
-                      "measurements": count, "fraction_fallen": sig(fell)},
-            hint="Raise the learning rate 3-10x; check that the scheduler is not holding it near zero.",
-            step=run.step,
-            epoch=run.epoch,
-            key="lr",
-        )]
+        return [
+            self.finding(
+                f"Weight updates are only {10**ratio:.2g} of the weights per step (log10 "
+                f"{ratio:.2f}, healthy is about -3) and the loss has fallen {max(fell, 0):.1%}.",
+                evidence={
+                    "log10_update_ratio": sig(ratio),
+                    "min_log_ratio": self.min_log_ratio,
+                    "measurements": count,
+                    "fraction_fallen": sig(fell),
+                },
+                hint="Raise the learning rate 3-10x; check that the scheduler is not holding it near zero.",
+                step=run.step,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
-    def _slow(self, run: RunState, c: Curve, unit: str, initial: float, level: float, fell: float,
-              final: bool) -> list[Finding]:
+    def _slow(
+        self, run: RunState, c: Curve, unit: str, initial: float, level: float, fell: float, final: bool
+    ) -> list[Finding]:
         step_unit = unit == "step"
         if c.values < (self.min_steps if step_unit else self.min_epochs):
             return []
@@ -546,16 +604,24 @@ class LRTooLow(TrainCurveCheck):
         if not significant or d2 < self.steady * d1:
             return []
         length = int(c.x[-1] - c.x[0]) + c.width
-        return [self.finding(
-            f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
-            f"with no sign of levelling off.",
-            evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
-                      "drop_first_half": sig(d1), "drop_second_half": sig(d2), f"{unit}s": length},
-            hint="Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low.",
-            step=run.step if step_unit else None,
-            epoch=run.epoch,
-            key="lr",
-        )]
+        return [
+            self.finding(
+                f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
+                f"with no sign of levelling off.",
+                evidence={
+                    "loss": sig(level),
+                    "initial_loss": sig(initial),
+                    "fraction_fallen": sig(fell),
+                    "drop_first_half": sig(d1),
+                    "drop_second_half": sig(d2),
+                    f"{unit}s": length,
+                },
+                hint="Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low.",
+                step=run.step if step_unit else None,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
 
 @register
@@ -622,8 +688,14 @@ class LRSchedule(Check):
     family = "learning rate"
     severity = Severity.WARNING
 
-    def __init__(self, floor: float = 1e-3, end_fraction: float = 0.1, min_low: float = 0.05,
-                 min_zero_steps: int = 10, min_steps: int = 100) -> None:
+    def __init__(
+        self,
+        floor: float = 1e-3,
+        end_fraction: float = 0.1,
+        min_low: float = 0.05,
+        min_zero_steps: int = 10,
+        min_steps: int = 100,
+    ) -> None:
         self.floor = floor
         self.min_low = min_low
         self.end_fraction = end_fraction
@@ -654,18 +726,24 @@ class LRSchedule(Check):
         out: list[Finding] = []
         if lr.nonfinite and "invalid" not in self._done:
             out += self._emit(
-                "invalid", f"The learning rate became NaN or Inf at step {lr.first_nonfinite_x:g}.",
+                "invalid",
+                f"The learning rate became NaN or Inf at step {lr.first_nonfinite_x:g}.",
                 {"first_step": lr.first_nonfinite_x, "nonfinite_values": lr.nonfinite},
-                "Check the scheduler's formula and its inputs (a division by a zero length?).", run)
+                "Check the scheduler's formula and its inputs (a division by a zero length?).",
+                run,
+            )
         c = Curve.of(lr, final=final)
         if c is None:
             return out
         b_min = float(np.min(lr.buckets(include_open=final)["min"]))
         if b_min < 0:
             out += self._emit(
-                "negative", f"The learning rate went negative ({b_min:.3g}): the model trains backwards.",
+                "negative",
+                f"The learning rate went negative ({b_min:.3g}): the model trains backwards.",
                 {"min_lr": b_min},
-                "Check the scheduler: a linear decay that runs past its end goes below zero.", run)
+                "Check the scheduler: a linear decay that runs past its end goes below zero.",
+                run,
+            )
         total = run.info.total_steps
         x_end = float(c.x[-1])
         remaining_known = total is not None and x_end < (1.0 - self.end_fraction) * total
@@ -673,13 +751,16 @@ class LRSchedule(Check):
         zero = c.max == 0
         if zero[-1]:
             run_len = int(np.argmin(zero[::-1])) if not zero.all() else len(zero)
-            zero_steps = int(c.n[len(zero) - run_len:].sum())
+            zero_steps = int(c.n[len(zero) - run_len :].sum())
             if zero_steps >= self.min_zero_steps and (total is None or remaining_known):
                 out += self._emit(
-                    "zero", f"The learning rate has been exactly 0 for the last {zero_steps} steps.",
+                    "zero",
+                    f"The learning rate has been exactly 0 for the last {zero_steps} steps.",
                     {"zero_steps": zero_steps, "max_lr": sig(float(c.max.max())), "total_steps": total},
                     "Check the scheduler's total steps against the real run length and the "
-                    "learning rate you pass to the optimizer.", run)
+                    "learning rate you pass to the optimizer.",
+                    run,
+                )
         # decayed to about zero long before the end
         peak = float(c.max.max())
         if peak > 0 and "decayed" not in self._done and "zero" not in self._done:
@@ -699,10 +780,17 @@ class LRSchedule(Check):
                         "decayed",
                         f"The learning rate decayed to {c.mean[-1]:.3g}, under {self.floor:g}x its "
                         f"peak of {peak:.3g}, at step {x_low:g} with {wasted:.0%} of the run still to go.",
-                        {"lr": sig(float(c.mean[-1])), "peak_lr": sig(peak), "low_from_step": x_low,
-                         "share_of_run_left": sig(wasted), "total_steps": total},
+                        {
+                            "lr": sig(float(c.mean[-1])),
+                            "peak_lr": sig(peak),
+                            "low_from_step": x_low,
+                            "share_of_run_left": sig(wasted),
+                            "total_steps": total,
+                        },
                         "Make the schedule span the whole run (T_max / num_training_steps = the real "
-                        "number of optimizer steps), or raise its minimum.", run)
+                        "number of optimizer steps), or raise its minimum.",
+                        run,
+                    )
         # a scheduler that never moves
         if final and run.info.has_scheduler and c.values >= self.min_steps:
             b = lr.buckets(include_open=True)
@@ -715,5 +803,7 @@ class LRSchedule(Check):
                     {"lr": sig(hi), "steps": c.values},
                     "Check that scheduler.step() is called (Lightning: `interval`/`frequency` in "
                     "configure_optimizers). A ReduceLROnPlateau that never triggered, or milestones "
-                    "beyond this run, are fine: suppress lr-schedule then.", run)
+                    "beyond this run, are fine: suppress lr-schedule then.",
+                    run,
+                )
         return out

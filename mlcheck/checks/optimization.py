@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlcheck.run import RunState
     from mlcheck.series import Series
 
+
 @register
 class NonfiniteLoss(Check):
     """A loss, gradient or weight became NaN or infinite.
@@ -114,8 +115,11 @@ class NonfiniteLoss(Check):
         where = int(x) if x is not None and float(x).is_integer() else x
         yield self.finding(
             f"The {what} became {kind} at {unit} {where}.",
-            evidence={f"first_{unit}": where, "nonfinite_values": series.nonfinite,
-                      "finite_values": series.finite_count},
+            evidence={
+                f"first_{unit}": where,
+                "nonfinite_values": series.nonfinite,
+                "finite_values": series.finite_count,
+            },
             hint=self._hint(),
             step=where if unit == "step" else None,
             epoch=where if unit == "epoch" else None,
@@ -124,9 +128,11 @@ class NonfiniteLoss(Check):
 
     @staticmethod
     def _hint() -> str:
-        return ("Lower the learning rate or add gradient clipping, use a numerically stable loss "
-                "(from-logits), guard logs and divisions with an epsilon, and check the inputs "
-                "for NaN.")
+        return (
+            "Lower the learning rate or add gradient clipping, use a numerically stable loss "
+            "(from-logits), guard logs and divisions with an epsilon, and check the inputs "
+            "for NaN."
+        )
 
 
 @register
@@ -189,16 +195,18 @@ class LossDivergence(LossCurveCheck):
     family = "optimization"
     severity = Severity.ERROR
 
-    def __init__(self, factor: float = 2.0, range_fraction: float = 0.25, z: float = 3.0,
-                 persist_fraction: float = 0.05) -> None:
+    def __init__(
+        self, factor: float = 2.0, range_fraction: float = 0.25, z: float = 3.0, persist_fraction: float = 0.05
+    ) -> None:
         self.factor = factor
         self.range_fraction = range_fraction
         self.z = z
         self.persist_fraction = persist_fraction
         super().__init__()
 
-    def _judge(self, run: RunState, c: Curve, initial: float, unit: str,
-               final: bool = False) -> list[Finding]:  # a climb is judged alike at the end
+    def _judge(
+        self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False
+    ) -> list[Finding]:  # a climb is judged alike at the end
         b = len(c)
         p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
         if b < 2 * p + 2:
@@ -214,9 +222,7 @@ class LossDivergence(LossCurveCheck):
         med = rolling_median(c.mean[: b - p], k)  # windows that end before the recent one
         i_best = int(np.argmin(med))
         best = float(med[i_best])
-        threshold = max((self.factor - 1.0) * abs(best),
-                        self.range_fraction * max(0.0, initial - best),
-                        self.z * sigma)
+        threshold = max((self.factor - 1.0) * abs(best), self.range_fraction * max(0.0, initial - best), self.z * sigma)
         if recent - best <= threshold:
             return []
         self._fired = True
@@ -224,18 +230,28 @@ class LossDivergence(LossCurveCheck):
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
         times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
-        return [self.finding(
-            f"Training loss is diverging: it climbed to {recent:.4g}{times} "
-            f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
-            evidence={"loss": sig(recent), "best_loss": sig(best), f"best_{unit}": best_x,
-                      "initial_loss": sig(initial), "ratio": sig(ratio), "noise": sig(sigma),
-                      f"high_for_{unit}s": now - int(c.x[-p]) + c.width},
-            hint=("Lower the learning rate (3-10x), add warmup and gradient clipping, and look "
-                  f"for bad batches near {unit} {int(c.x[-p])}."),
-            step=run.step if unit == "step" else None,
-            epoch=run.epoch,
-            key="train",
-        )]
+        return [
+            self.finding(
+                f"Training loss is diverging: it climbed to {recent:.4g}{times} "
+                f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
+                evidence={
+                    "loss": sig(recent),
+                    "best_loss": sig(best),
+                    f"best_{unit}": best_x,
+                    "initial_loss": sig(initial),
+                    "ratio": sig(ratio),
+                    "noise": sig(sigma),
+                    f"high_for_{unit}s": now - int(c.x[-p]) + c.width,
+                },
+                hint=(
+                    "Lower the learning rate (3-10x), add warmup and gradient clipping, and look "
+                    f"for bad batches near {unit} {int(c.x[-p])}."
+                ),
+                step=run.step if unit == "step" else None,
+                epoch=run.epoch,
+                key="train",
+            )
+        ]
 
 
 @register
@@ -302,10 +318,19 @@ class LossPlateau(LossCurveCheck):
     family = "optimization"
     severity = Severity.WARNING
 
-    def __init__(self, min_drop: float = 0.1, chance_fraction: float = 0.9, tolerance: float = 0.02,
-                 z: float = 3.0, min_steps: int = 100, min_epochs: int = 5, live_steps: int = 1000,
-                 live_epochs: int = 10, min_progress: float = 0.25,
-                 regression_min_drop: float = 0.02) -> None:
+    def __init__(
+        self,
+        min_drop: float = 0.1,
+        chance_fraction: float = 0.9,
+        tolerance: float = 0.02,
+        z: float = 3.0,
+        min_steps: int = 100,
+        min_epochs: int = 5,
+        live_steps: int = 1000,
+        live_epochs: int = 10,
+        min_progress: float = 0.25,
+        regression_min_drop: float = 0.02,
+    ) -> None:
         self.min_drop = min_drop
         self.regression_min_drop = regression_min_drop
         self.chance_fraction = chance_fraction
@@ -323,7 +348,7 @@ class LossPlateau(LossCurveCheck):
         if self._too_early(run, c, step_unit, final):
             return []
         # the level first: a loss that has come down far is no plateau (the usual case, cheap)
-        level = float(np.median(c.mean[-max(3, len(c) // 10):]))
+        level = float(np.median(c.mean[-max(3, len(c) // 10) :]))
         chance = None
         if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
             chance = math.log(run.info.num_classes)
@@ -346,18 +371,25 @@ class LossPlateau(LossCurveCheck):
             return []
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
-        why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None,
-                                    run.info.num_classes)
-        return [self.finding(
-            f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
-            evidence={"loss": sig(level), "initial_loss": sig(initial), "fraction_fallen": sig(fell),
-                      "chance_loss": sig(chance) if chance else None, f"stalled_{unit}s": stalled_for,
-                      "drop_in_window": sig(drop), "drop_stderr": sig(se)},
-            hint=hint,
-            step=run.step if step_unit else None,
-            epoch=run.epoch,
-            key="train",
-        )]
+        why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None, run.info.num_classes)
+        return [
+            self.finding(
+                f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
+                evidence={
+                    "loss": sig(level),
+                    "initial_loss": sig(initial),
+                    "fraction_fallen": sig(fell),
+                    "chance_loss": sig(chance) if chance else None,
+                    f"stalled_{unit}s": stalled_for,
+                    "drop_in_window": sig(drop),
+                    "drop_stderr": sig(se),
+                },
+                hint=hint,
+                step=run.step if step_unit else None,
+                epoch=run.epoch,
+                key="train",
+            )
+        ]
 
     def _too_early(self, run: RunState, c: Curve, step_unit: bool, final: bool) -> bool:
         """Whether the curve is still too short to judge (during a run: too early in it)."""
@@ -380,21 +412,31 @@ class LossPlateau(LossCurveCheck):
         return False
 
 
-def _plateau_reason(level: float, initial: float, fell: float, chance: float | None,
-                    num_classes: int | None) -> tuple[str, str]:
+def _plateau_reason(
+    level: float, initial: float, fell: float, chance: float | None, num_classes: int | None
+) -> tuple[str, str]:
     """(why the level is poor, hint) for a loss-plateau finding; `chance` is set when the loss is
     near or above the chance level ln(C)."""
-    hint = ("Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
-            "learning rate, check that labels match inputs and that no layer is frozen "
-            "or dead.")
+    hint = (
+        "Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
+        "learning rate, check that labels match inputs and that no layer is frozen "
+        "or dead."
+    )
     if chance is not None and level > 2 * chance:
-        why = (f"far above the chance level ln({num_classes}) = {chance:.4g} that a "
-               "uniform guess scores, so the model is confidently wrong")
-        hint = ("A loss stuck far above chance usually means the learning rate is far too "
-                "high (lower it 10-100x) or the loss is scaled or fed the wrong targets.")
+        why = (
+            f"far above the chance level ln({num_classes}) = {chance:.4g} that a "
+            "uniform guess scores, so the model is confidently wrong"
+        )
+        hint = (
+            "A loss stuck far above chance usually means the learning rate is far too "
+            "high (lower it 10-100x) or the loss is scaled or fed the wrong targets."
+        )
     elif chance is not None:
         why = f"close to the chance level ln({num_classes}) = {chance:.4g}"
     else:
-        why = (f"only {fell:.1%} below its initial {initial:.4g}" if fell > 0
-               else f"no lower than its initial {initial:.4g}")
+        why = (
+            f"only {fell:.1%} below its initial {initial:.4g}"
+            if fell > 0
+            else f"no lower than its initial {initial:.4g}"
+        )
     return why, hint

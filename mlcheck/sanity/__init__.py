@@ -8,7 +8,8 @@ callable (see `mlcheck.callable_package`), and `mlcheck.sanity.sanity` is anothe
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check

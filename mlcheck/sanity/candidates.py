@@ -6,10 +6,11 @@ Every plausible target is listed, complete or not, so that an error can name wha
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from mlcheck.errors import BadInput
 from mlcheck.sanity.framework_types import (
@@ -59,9 +60,7 @@ def choice_message(display: str, path: Path, candidates: list[Candidate], usable
             "LightningModule, no compiled Keras model with x_train/y_train arrays, and no torch "
             "nn.Module with a loss, an optimizer and a DataLoader at module level. " + how
         )
-    listing = "; ".join(
-        f"{c.description}" + (f" (not usable: {c.problem})" if c.problem else "") for c in candidates
-    )
+    listing = "; ".join(f"{c.description}" + (f" (not usable: {c.problem})" if c.problem else "") for c in candidates)
     if not usable:
         return f"found no complete target in {display}. Found: {listing}. " + how
     return f"found {len(usable)} possible targets in {display}: {listing}. " + how
@@ -107,8 +106,11 @@ def find_candidates(module: ModuleType) -> list[Candidate]:
         if is_lightning_module(v):
             out.append(_lightning_data(module, n, v))
         elif (
-            is_lightning_class(v) and v.__module__ == module.__name__
-            and v not in instances and not inspect.isabstract(v) and not _has_subclass_here(v, names)
+            is_lightning_class(v)
+            and v.__module__ == module.__name__
+            and v not in instances
+            and not inspect.isabstract(v)
+            and not _has_subclass_here(v, names)
         ):
             out.append(_lightning_class(module, n, v))
     for n, v in names.items():
@@ -156,9 +158,9 @@ def _lightning_data(module: ModuleType, name: str, model: Any) -> Candidate:
     class built without arguments), else the module's own *_dataloader methods."""
     dms = [(n, v) for n, v in vars(module).items() if not n.startswith("_") and is_datamodule(v)]
     dm_classes = [
-        (n, v) for n, v in vars(module).items()
-        if is_datamodule_class(v) and v.__module__ == module.__name__
-        and not any(type(inst) is v for _, inst in dms)
+        (n, v)
+        for n, v in vars(module).items()
+        if is_datamodule_class(v) and v.__module__ == module.__name__ and not any(type(inst) is v for _, inst in dms)
     ]
     label = f"LightningModule `{name}`"
     if len(dms) + len(dm_classes) > 1:
@@ -166,16 +168,18 @@ def _lightning_data(module: ModuleType, name: str, model: Any) -> Candidate:
         return Candidate(name, label, dict, f"several LightningDataModules ({found}); say which in mlcheck_target()")
     if dms:
         dm_name, dm = dms[0]
-        return Candidate(name, f"{label} with LightningDataModule `{dm_name}`",
-                          lambda: {"model": model, "train_data": dm})
+        return Candidate(
+            name, f"{label} with LightningDataModule `{dm_name}`", lambda: {"model": model, "train_data": dm}
+        )
     if dm_classes:
         dm_name, dm_cls = dm_classes[0]
         try:
             inspect.signature(dm_cls).bind()
         except (TypeError, ValueError):
             return Candidate(name, label, dict, f"LightningDataModule class `{dm_name}` needs constructor arguments")
-        return Candidate(name, f"{label} with LightningDataModule `{dm_name}()`",
-                          lambda: {"model": model, "train_data": dm_cls()})
+        return Candidate(
+            name, f"{label} with LightningDataModule `{dm_name}()`", lambda: {"model": model, "train_data": dm_cls()}
+        )
     cls = type(model) if model is not None else getattr(module, name, None)
     if cls is not None and _overrides(cls, "train_dataloader"):
         return Candidate(name, f"{label} with its own dataloaders", lambda: {"model": model})
@@ -201,8 +205,12 @@ def _keras_candidate(module: ModuleType, name: str, model: Any) -> Candidate:
     xv, yv = _first_array(g, _XV_NAMES), _first_array(g, _YV_NAMES)
     desc = f"{label} with arrays `{x[0]}`, `{y[0]}`" + (f", `{xv[0]}`, `{yv[0]}`" if xv and yv else "")
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        return Candidate(name, desc, dict, "it is not compiled; call model.compile(...) at import "
-                          "or return loss and optimizer from mlcheck_target()")
+        return Candidate(
+            name,
+            desc,
+            dict,
+            "it is not compiled; call model.compile(...) at import or return loss and optimizer from mlcheck_target()",
+        )
 
     def build() -> dict[str, Any]:
         spec = {"model": model, "train_data": (x[1], y[1])}
@@ -235,18 +243,28 @@ def _torch_candidate(module: ModuleType, name: str, model: Any) -> Candidate:
     val = [(n, v) for n, v in loaders if any(s in n.lower() for s in ("val", "test"))]
     missing = []
     if len(optimizers) != 1:
-        missing.append("an optimizer over its parameters" if not optimizers else
-                       f"one optimizer (found {', '.join(n for n, _ in optimizers)})")
+        missing.append(
+            "an optimizer over its parameters"
+            if not optimizers
+            else f"one optimizer (found {', '.join(n for n, _ in optimizers)})"
+        )
     if len(losses) != 1:
-        missing.append("a loss (nn.CrossEntropyLoss() or a function named loss_fn/criterion)"
-                       if not losses else f"one loss (found {', '.join(n for n, _ in losses)})")
+        missing.append(
+            "a loss (nn.CrossEntropyLoss() or a function named loss_fn/criterion)"
+            if not losses
+            else f"one loss (found {', '.join(n for n, _ in losses)})"
+        )
     if len(train) != 1:
-        missing.append("a training DataLoader" if not train else
-                       f"one training DataLoader (found {', '.join(n for n, _ in train)})")
+        missing.append(
+            "a training DataLoader"
+            if not train
+            else f"one training DataLoader (found {', '.join(n for n, _ in train)})"
+        )
     if missing:
         return Candidate(name, label, dict, "needs " + ", ".join(missing))
-    desc = (f"{label} with loss `{losses[0][0]}`, optimizer `{optimizers[0][0]}`, "
-            f"DataLoader `{train[0][0]}`" + (f" and `{val[0][0]}`" if len(val) == 1 else ""))
+    desc = f"{label} with loss `{losses[0][0]}`, optimizer `{optimizers[0][0]}`, DataLoader `{train[0][0]}`" + (
+        f" and `{val[0][0]}`" if len(val) == 1 else ""
+    )
 
     def build() -> dict[str, Any]:
         spec = {"model": model, "loss": losses[0][1], "optimizer": optimizers[0][1], "train_data": train[0][1]}

@@ -11,7 +11,8 @@ import contextlib
 import logging
 import sys
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from mlcheck.cli_options import selected_checks, split_ids
 from mlcheck.errors import BadInput
@@ -26,11 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model.py, or model.py:NAME for a function returning the target (or the model itself)",
     )
     parser.add_argument(
-        "--budget-steps", type=int, default=None, metavar="N",
+        "--budget-steps",
+        type=int,
+        default=None,
+        metavar="N",
         help="training steps each check may take (default 100)",
     )
     parser.add_argument(
-        "--budget-seconds", type=float, default=None, metavar="S",
+        "--budget-seconds",
+        type=float,
+        default=None,
+        metavar="S",
         help="wall-clock safety net per check (default 10); a check cut short is reported as "
         "inconclusive, never as a problem",
     )
@@ -60,8 +67,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
         # stdout carries only mlcheck's table or JSON: whatever model.py and the frameworks
         # print goes to stderr.
         with _quiet_frameworks(), contextlib.redirect_stdout(sys.stderr), _progress(err) as progress:
-            result = run_checks(args.path, checks=checks, select=split_ids(args.select) or None,
-                                budget=budget, progress=progress)
+            result = run_checks(
+                args.path, checks=checks, select=split_ids(args.select) or None, budget=budget, progress=progress
+            )
     except UserCodeError as exc:
         _print_user_error(err, exc)
         return 2
@@ -78,24 +86,36 @@ def _render(console: Any, result: Any) -> None:
 
     from mlcheck.report import render_findings
 
-    render_findings(console, [(None, f) for f in result.findings],
-                    title=f"mlcheck sanity: {result.target}")
+    render_findings(console, [(None, f) for f in result.findings], title=f"mlcheck sanity: {result.target}")
     for c in result.checks:
         if c.status == "inconclusive":
-            console.print(Text(f"{c.check}: cut short after {c.seconds:.1f} s; result inconclusive "
-                               "(raise --budget-seconds to let it finish).", style="yellow"))
+            console.print(
+                Text(
+                    f"{c.check}: cut short after {c.seconds:.1f} s; result inconclusive "
+                    "(raise --budget-seconds to let it finish).",
+                    style="yellow",
+                )
+            )
         elif c.status == "failed":
-            console.print(Text(f"{c.check}: the check itself failed ({c.detail}) and was skipped; "
-                               "this is a bug in mlcheck, not in your model.", style="magenta"))
+            console.print(
+                Text(
+                    f"{c.check}: the check itself failed ({c.detail}) and was skipped; "
+                    "this is a bug in mlcheck, not in your model.",
+                    style="magenta",
+                )
+            )
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))
     slowest = sorted(result.checks, key=lambda c: -c.seconds)[:3]
-    console.print(Text(
-        f"{len(result.checks)} checks in {result.seconds:.1f} s "
-        f"(import of the model {result.import_seconds:.1f} s; slowest: "
-        + ", ".join(f"{c.check} {c.seconds:.1f} s" for c in slowest) + ").",
-        style="dim",
-    ))
+    console.print(
+        Text(
+            f"{len(result.checks)} checks in {result.seconds:.1f} s "
+            f"(import of the model {result.import_seconds:.1f} s; slowest: "
+            + ", ".join(f"{c.check} {c.seconds:.1f} s" for c in slowest)
+            + ").",
+            style="dim",
+        )
+    )
 
 
 def _print_user_error(err: Any, exc: Any) -> None:
@@ -133,14 +153,19 @@ def _progress(err: Any) -> Iterator[Any]:
         return
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    bar = Progress(SpinnerColumn(), TextColumn("[bold]mlcheck sanity[/] {task.description}"),
-                   BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                   console=err, transient=True)
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]mlcheck sanity[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     task = bar.add_task("importing the model", total=None)
 
     def update(done: int, total: int, current: str | None) -> None:
-        bar.update(task, completed=done, total=total,
-                   description=current or "done")
+        bar.update(task, completed=done, total=total, description=current or "done")
 
     with bar:
         yield update

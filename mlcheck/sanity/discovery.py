@@ -86,7 +86,7 @@ def resolve(target: Any) -> Target:
 
 
 def split_selector(spec: str) -> tuple[Path, str | None]:
-    """"model.py:build" -> (Path("model.py"), "build"); drive letters stay with the path."""
+    """ "model.py:build" -> (Path("model.py"), "build"); drive letters stay with the path."""
     head, sep, tail = spec.rpartition(":")
     if sep and head and tail and not tail.startswith(("\\", "/")) and tail.isidentifier():
         return Path(head), tail
@@ -111,8 +111,7 @@ def _choose(
     if selector is not None:
         if not hasattr(module, selector):
             found = [c.name for c in find_candidates(module)] + [
-                n for n, v in vars(module).items()
-                if inspect.isfunction(v) and v.__module__ == module.__name__
+                n for n, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__
             ]
             raise BadInput(
                 f"{display} has no attribute {selector!r}. "

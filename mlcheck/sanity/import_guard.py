@@ -11,9 +11,10 @@ import linecache
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from mlcheck.errors import BadInput
 from mlcheck.sanity.usercode import UserCodeError, one_line, user_traceback
@@ -25,7 +26,6 @@ SLOW_IMPORT_SECONDS = 30.0  # a digits/MNIST model.py imports in ~5-10 s, framew
 class TrainingAtImport(BaseException):
     """Raised inside model.py when it starts training while mlcheck imports it. A
     BaseException so that a user's `except Exception` around `fit` does not swallow it."""
-
 
 
 def import_model_file(path: Path) -> tuple[ModuleType, float]:
@@ -46,9 +46,7 @@ def import_model_file(path: Path) -> tuple[ModuleType, float]:
         compile(source, str(path), "exec")
     except SyntaxError as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
-        raise UserCodeError(
-            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}", detail
-        ) from None
+        raise UserCodeError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}", detail) from None
 
     resolved = path.resolve()
     name = _module_name(resolved)

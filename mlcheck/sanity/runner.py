@@ -19,8 +19,9 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,8 @@ from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
 from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
-from mlcheck.run import RunInfo
 from mlcheck.preflight_context import Budget, PreflightContext
+from mlcheck.run import RunInfo
 from mlcheck.sanity.discovery import Target, user_code
 from mlcheck.task import from_loss
 
@@ -118,8 +119,13 @@ class SanityResult:
             "inconclusive": self.inconclusive,
             "failed": self.failed,
             "checks": [
-                {"check": c.check, "phase": c.phase, "seconds": round(c.seconds, 3), "status": c.status,
-                 "detail": c.detail}
+                {
+                    "check": c.check,
+                    "phase": c.phase,
+                    "seconds": round(c.seconds, 3),
+                    "status": c.status,
+                    "detail": c.detail,
+                }
                 for c in self.checks
             ],
             "notes": list(self.notes),
@@ -136,8 +142,7 @@ def run(
     """Runs `checks` on `target` (see the module docstring)."""
     budget = budget or Budget()
     trainable = target.trainable
-    result = SanityResult(target.name, target.framework, notes=list(target.notes),
-                          import_seconds=target.import_seconds)
+    result = SanityResult(target.name, target.framework, notes=list(target.notes), import_seconds=target.import_seconds)
     data_checks = [c for c in checks if type(c).implements("on_batch")]
     preflight_checks = [c for c in checks if type(c).implements("preflight")]
     total = len(data_checks) + len(preflight_checks)
@@ -221,8 +226,9 @@ def _input_kind(trainable: Any) -> str | None:
         return None
 
 
-def _run_data_check(check: Check, batches: list, info: RunInfo, input_kind: str | None,
-                    budget: Budget, result: SanityResult) -> None:
+def _run_data_check(
+    check: Check, batches: list, info: RunInfo, input_kind: str | None, budget: Budget, result: SanityResult
+) -> None:
     """Feeds the batches to one data check through a Monitor, as during training."""
     started = time.perf_counter()
     monitor = Monitor([check], warn=False, default_sinks=False, strict=True, info=info)
@@ -256,24 +262,26 @@ def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResu
     _finish(check, "preflight", started, ctx.budget, found, result)
 
 
-def _finish(check: Check, phase: str, started: float, budget: Budget, found: list[Finding],
-            result: SanityResult) -> None:
+def _finish(
+    check: Check, phase: str, started: float, budget: Budget, found: list[Finding], result: SanityResult
+) -> None:
     seconds = time.perf_counter() - started
     if budget.cut_short:
         # The verdict depends on how far the check got, i.e. on machine speed: never warn on it.
         kept = [f for f in found if f.severity is Severity.INFO]
-        kept.append(check.finding(
-            f"{check.id} was cut short after {seconds:.1f} s by its wall-clock safety net "
-            f"({budget.seconds:g} s); its result is inconclusive.",
-            evidence={"seconds": round(seconds, 2), "budget_seconds": budget.seconds,
-                      "budget_steps": budget.steps},
-            hint="Give it more time with --budget-seconds (or budget=Budget(seconds=...)), or "
-                 "check a smaller model or batch.",
-            severity=Severity.INFO, key="inconclusive",
-        ))
+        kept.append(
+            check.finding(
+                f"{check.id} was cut short after {seconds:.1f} s by its wall-clock safety net "
+                f"({budget.seconds:g} s); its result is inconclusive.",
+                evidence={"seconds": round(seconds, 2), "budget_seconds": budget.seconds, "budget_steps": budget.steps},
+                hint="Give it more time with --budget-seconds (or budget=Budget(seconds=...)), or "
+                "check a smaller model or batch.",
+                severity=Severity.INFO,
+                key="inconclusive",
+            )
+        )
         result.findings += kept
-        result.checks.append(CheckRun(check.id, phase, seconds, "inconclusive",
-                                      f"cut short after {seconds:.1f} s"))
+        result.checks.append(CheckRun(check.id, phase, seconds, "inconclusive", f"cut short after {seconds:.1f} s"))
         return
     result.findings += found
     result.checks.append(CheckRun(check.id, phase, seconds))

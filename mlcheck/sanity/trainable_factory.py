@@ -26,15 +26,20 @@ def make_trainable(spec: dict[str, Any], where: str = "the target") -> Trainable
         from mlcheck.integrations.torch import LightningTrainable
 
         trainable: Trainable = LightningTrainable(
-            model, train_data=spec.get("train_data"), val_data=spec.get("val_data"),
+            model,
+            train_data=spec.get("train_data"),
+            val_data=spec.get("val_data"),
         )
         kind = _torch_input_kind(model)
     elif is_keras_model(model):
         from mlcheck.integrations.keras.trainable import KerasTrainable, first_layer_kind
 
         trainable = KerasTrainable(
-            model, train_data=spec["train_data"], val_data=spec.get("val_data"),
-            loss=spec.get("loss"), optimizer=spec.get("optimizer"),
+            model,
+            train_data=spec["train_data"],
+            val_data=spec.get("val_data"),
+            loss=spec.get("loss"),
+            optimizer=spec.get("optimizer"),
         )
         kind = first_layer_kind(model)
     elif is_torch_module(model):
@@ -43,8 +48,11 @@ def make_trainable(spec: dict[str, Any], where: str = "the target") -> Trainable
         from mlcheck.integrations.torch import TorchTrainable
 
         trainable = TorchTrainable(
-            model, spec["loss"], spec.get("optimizer"),
-            train_data=spec["train_data"], val_data=spec.get("val_data"),
+            model,
+            spec["loss"],
+            spec.get("optimizer"),
+            train_data=spec["train_data"],
+            val_data=spec.get("val_data"),
         )
         kind = _torch_input_kind(model)
     else:
@@ -59,7 +67,7 @@ def make_trainable(spec: dict[str, Any], where: str = "the target") -> Trainable
 
 
 def _torch_input_kind(model: Any) -> str | None:
-    """"embedding_ids" when the model holds an embedding lookup (as the Lightning callback says)."""
+    """ "embedding_ids" when the model holds an embedding lookup (as the Lightning callback says)."""
     embedding = loaded_classes("torch.nn.Embedding", "torch.nn.EmbeddingBag")
     return "embedding_ids" if any(isinstance(m, embedding) for m in model.modules()) else None
 

@@ -8,8 +8,8 @@ import inspect
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mlcheck.errors import BadInput
 
@@ -24,7 +24,6 @@ class UserCodeError(BadInput):
     def __init__(self, message: str, user_traceback: str = "") -> None:
         super().__init__(message)
         self.user_traceback = user_traceback
-
 
 
 # Frames in these folders are mlcheck's own, never shown as the user's code.
@@ -46,8 +45,7 @@ def user_traceback(exc: BaseException, user_dirs: tuple[str, ...] = (), raising_
         return any(f.startswith(d) for d in user_dirs) and not _is_mlcheck(f)
 
     kept = [
-        fs for fs in frames
-        if not _is_mlcheck(os.path.abspath(fs.filename)) and "<frozen importlib" not in fs.filename
+        fs for fs in frames if not _is_mlcheck(os.path.abspath(fs.filename)) and "<frozen importlib" not in fs.filename
     ]
     if user_dirs and any(is_user(fs) for fs in kept):
         last = kept[-1] if kept and raising_frame else None

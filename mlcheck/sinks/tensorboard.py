@@ -118,9 +118,7 @@ class TensorBoardSink(sinks.Sink):
                     chart=[
                         chart(
                             title="loss with mlcheck findings",
-                            multiline=layout_pb2.MultilineChartContent(
-                                tag=[*self.loss_tags, r"^mlcheck/findings$"]
-                            ),
+                            multiline=layout_pb2.MultilineChartContent(tag=[*self.loss_tags, r"^mlcheck/findings$"]),
                         ),
                         chart(
                             title="mlcheck markers (1 where a check fired)",

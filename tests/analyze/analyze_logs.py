@@ -18,7 +18,8 @@ Curve = tuple[Sequence[int], Sequence[float]]
 def scalar_event(step: int, tag: str, value: float, wall_time: float = 1.7e9) -> event_pb2.Event:
     """A legacy `simple_value` scalar event, as torch's SummaryWriter and Lightning write."""
     return event_pb2.Event(
-        wall_time=wall_time + step, step=step,
+        wall_time=wall_time + step,
+        step=step,
         summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]),
     )
 
@@ -27,8 +28,9 @@ def tensor_event(step: int, tag: str, value: float, how: str = "content", metada
     """A TF2-style scalar: a 0-d tensor with plugin "scalars" metadata (as tf.summary.scalar
     writes it: metadata on the first event of a tag only)."""
     if how == "content":
-        tensor = tensor_pb2.TensorProto(dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-                                        tensor_content=np.float32(value).tobytes())
+        tensor = tensor_pb2.TensorProto(
+            dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(), tensor_content=np.float32(value).tobytes()
+        )
     elif how == "float_val":
         tensor = tensor_pb2.TensorProto(dtype=1, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[value])
     elif how == "double_val":

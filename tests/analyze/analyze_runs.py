@@ -17,8 +17,15 @@ def digits(n: int = 512, seed: int = 0):
     return (x[idx] / 16.0).astype(np.float32), y[idx].astype(np.int64)
 
 
-def lightning_run(log_dir: Path, logger: str = "tensorboard", epochs: int = 4, lr: float = 0.05,
-                  lr_monitor: bool = True, on_step: bool = True, seed: int = 0) -> Path:
+def lightning_run(
+    log_dir: Path,
+    logger: str = "tensorboard",
+    epochs: int = 4,
+    lr: float = 0.05,
+    lr_monitor: bool = True,
+    on_step: bool = True,
+    seed: int = 0,
+) -> Path:
     """Trains a tiny MLP on digits with Lightning; returns the logger's log_dir."""
     import lightning.pytorch as pl
     import torch
@@ -61,8 +68,13 @@ def lightning_run(log_dir: Path, logger: str = "tensorboard", epochs: int = 4, l
     else:
         log = CSVLogger(str(log_dir), name="lightning_logs")
     trainer = pl.Trainer(
-        max_epochs=epochs, logger=log, log_every_n_steps=2, enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, accelerator="cpu",
+        max_epochs=epochs,
+        logger=log,
+        log_every_n_steps=2,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
         callbacks=[LearningRateMonitor("step")] if lr_monitor else [],
     )
     trainer.fit(Net(), DataLoader(train, batch_size=32, shuffle=True), DataLoader(val, batch_size=64))
@@ -80,13 +92,15 @@ def keras_csv_run(folder: Path, epochs: int = 4, seed: int = 0) -> dict[str, Pat
 
     keras.utils.set_random_seed(seed)
     x, y = digits()
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.SGD(0.05),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     paths = {sep: folder / f"training_{name}.log" for sep, name in SEPARATORS.items()}
     loggers = [keras.callbacks.CSVLogger(str(p), separator=sep) for sep, p in paths.items()]
-    model.fit(x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=epochs, batch_size=32,
-              verbose=0, callbacks=loggers)
+    model.fit(
+        x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=epochs, batch_size=32, verbose=0, callbacks=loggers
+    )
     return paths

@@ -14,13 +14,19 @@ from analyze_logs import interleave, scalar_event, write_framed
 
 
 def mlcheck(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mlcheck", "analyze", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def _strict(text):
     def reject(name):
         raise ValueError(f"non-strict JSON constant {name}")
+
     return json.loads(text, parse_constant=reject)
 
 
@@ -76,11 +82,14 @@ def test_csv_without_a_loss_column(tmp_path):
     _bad_input(mlcheck(path), "no loss curve found", "columns: accuracy, epoch, val_accuracy")
 
 
-@pytest.mark.parametrize("content,needle", [
-    (bytes(range(256)) * 4, "neither a TensorBoard event file nor a CSV"),
-    (b"just some words\n", "does not look like a metrics CSV"),
-    (b"", "is empty"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (bytes(range(256)) * 4, "neither a TensorBoard event file nor a CSV"),
+        (b"just some words\n", "does not look like a metrics CSV"),
+        (b"", "is empty"),
+    ],
+)
 def test_unknown_file_types(tmp_path, content, needle):
     path = tmp_path / "model.bin"
     path.write_bytes(content)
@@ -120,8 +129,10 @@ def test_nan_loss_is_strict_json(tmp_path):
 
 
 def test_map_option_and_unreadable_runs_on_stderr(tmp_path):
-    write_framed(tmp_path / "good" / "events.out.tfevents.1.h",
-                 [scalar_event(s, "objective", 2.0 / (1 + s / 50)) for s in range(300)])
+    write_framed(
+        tmp_path / "good" / "events.out.tfevents.1.h",
+        [scalar_event(s, "objective", 2.0 / (1 + s / 50)) for s in range(300)],
+    )
     bad = write_framed(tmp_path / "bad" / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(40)])
     bad.write_bytes(bad.read_bytes()[:100] + b"\xff" * 200)
     result = mlcheck(tmp_path, "--map", "objective=train_loss", "--json")

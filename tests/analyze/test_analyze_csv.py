@@ -30,8 +30,10 @@ def test_keras_csvlogger_any_separator(keras_csvs, separator):
     (run,) = result.runs
     assert run.format == "keras-csv" and run.epochs == 4
     assert run.series == {
-        "epoch_train_loss": "loss", "val_loss": "val_loss",
-        "train_metric:accuracy": "accuracy", "val_metric:accuracy": "val_accuracy",
+        "epoch_train_loss": "loss",
+        "val_loss": "val_loss",
+        "train_metric:accuracy": "accuracy",
+        "val_metric:accuracy": "val_accuracy",
     }
 
 

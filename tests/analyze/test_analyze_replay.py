@@ -27,17 +27,26 @@ class Probe(Check):
         self.end = None
 
     def on_epoch(self, run):
-        self.epochs.append({
-            "epoch": run.epoch, "step": run.step, "steps_seen": run.train_loss.total,
-            "lr_seen": run.lr.total, "val_loss": run.val_loss.last_value,
-            "train_loss": run.epoch_train_loss.last_value,
-            "val_metrics": {k: s.last_value for k, s in run.val_metrics.items()},
-        })
+        self.epochs.append(
+            {
+                "epoch": run.epoch,
+                "step": run.step,
+                "steps_seen": run.train_loss.total,
+                "lr_seen": run.lr.total,
+                "val_loss": run.val_loss.last_value,
+                "train_loss": run.epoch_train_loss.last_value,
+                "val_metrics": {k: s.last_value for k, s in run.val_metrics.items()},
+            }
+        )
         return ()
 
     def on_end(self, run):
-        self.end = {"info": run.info, "steps_seen": run.train_loss.total, "lr_last": run.lr.last_value,
-                    "loss_last": run.train_loss.last_value}
+        self.end = {
+            "info": run.info,
+            "steps_seen": run.train_loss.total,
+            "lr_last": run.lr.last_value,
+            "loss_last": run.train_loss.last_value,
+        }
         yield self.finding("probe ran", evidence={"epochs": len(self.epochs)})
 
 
@@ -55,8 +64,12 @@ def test_real_lightning_tensorboard_log(lightning_tb):
     (run,) = result.runs
     assert run.name == "lightning_logs/version_0" and run.format == "tensorboard"
     assert run.series == {
-        "train_loss": "train_loss_step", "epoch_train_loss": "train_loss_epoch", "val_loss": "val_loss",
-        "train_metric:acc": "train_acc", "val_metric:acc": "val_acc", "lr": "lr-SGD",
+        "train_loss": "train_loss_step",
+        "epoch_train_loss": "train_loss_epoch",
+        "val_loss": "val_loss",
+        "train_metric:acc": "train_acc",
+        "val_metric:acc": "val_acc",
+        "lr": "lr-SGD",
     }
     assert [(r, f.check) for r, f in result.findings] == [("lightning_logs/version_0", "analyze-probe")]
 
@@ -83,21 +96,30 @@ def test_keras_train_and_validation_subruns(tmp_path):
     steps_per_epoch, epochs = 10, 3
     train = [scalar_event(s, "batch_loss", 2.0 - 0.03 * s) for s in range(steps_per_epoch * epochs)]
     for e in range(epochs):
-        train += [scalar_event(e, "epoch_loss", 1.9 - 0.3 * e), scalar_event(e, "epoch_accuracy", 0.5 + 0.1 * e),
-                  scalar_event(e, "epoch_learning_rate", 0.01 / (e + 1))]
+        train += [
+            scalar_event(e, "epoch_loss", 1.9 - 0.3 * e),
+            scalar_event(e, "epoch_accuracy", 0.5 + 0.1 * e),
+            scalar_event(e, "epoch_learning_rate", 0.01 / (e + 1)),
+        ]
     val = []
     for e in range(epochs):
-        val += [scalar_event(e, "epoch_loss", 2.0 - 0.25 * e), scalar_event(e, "epoch_accuracy", 0.45 + 0.1 * e),
-                scalar_event(e, "evaluation_loss_vs_iterations", 2.0 - 0.25 * e)]
+        val += [
+            scalar_event(e, "epoch_loss", 2.0 - 0.25 * e),
+            scalar_event(e, "epoch_accuracy", 0.45 + 0.1 * e),
+            scalar_event(e, "evaluation_loss_vs_iterations", 2.0 - 0.25 * e),
+        ]
     write_with_writer(tmp_path / "logs" / "train", train)
     write_with_writer(tmp_path / "logs" / "validation", val)
     probe = Probe()
     (run,) = mlcheck.analyze(tmp_path, checks=[probe]).runs
     assert run.name == "logs"
     assert run.series == {
-        "train_loss": "train/batch_loss", "epoch_train_loss": "train/epoch_loss",
-        "val_loss": "validation/epoch_loss", "train_metric:accuracy": "train/epoch_accuracy",
-        "val_metric:accuracy": "validation/epoch_accuracy", "lr": "train/epoch_learning_rate",
+        "train_loss": "train/batch_loss",
+        "epoch_train_loss": "train/epoch_loss",
+        "val_loss": "validation/epoch_loss",
+        "train_metric:accuracy": "train/epoch_accuracy",
+        "val_metric:accuracy": "validation/epoch_accuracy",
+        "lr": "train/epoch_learning_rate",
     }
     assert [row["val_loss"] for row in probe.epochs] == pytest.approx([2.0, 1.75, 1.5])
     assert [row["train_loss"] for row in probe.epochs] == pytest.approx([1.9, 1.6, 1.3])
@@ -147,6 +169,7 @@ def test_corrupt_run_is_skipped_when_others_are_readable(tmp_path):
 
 # -- injected faults, found by the real curve checks -----------------------------------------
 
+
 def _curve(kind: str, n: int = 3000, seed: int = 0):
     rng = np.random.default_rng(seed)
     s = np.arange(n)
@@ -165,8 +188,9 @@ def _curve(kind: str, n: int = 3000, seed: int = 0):
     return {"train_loss": (s, loss), "lr": (s, lr)}
 
 
-@pytest.mark.parametrize("kind,check", [("divergent", "loss-divergence"), ("plateau", "loss-plateau"),
-                                        ("nan", "nonfinite-loss")])
+@pytest.mark.parametrize(
+    "kind,check", [("divergent", "loss-divergence"), ("plateau", "loss-plateau"), ("nan", "nonfinite-loss")]
+)
 def test_injected_fault_is_found(tmp_path, kind, check):
     write_framed(tmp_path / kind / "events.out.tfevents.1.h", interleave(_curve(kind)))
     with warnings.catch_warnings():
@@ -229,4 +253,6 @@ def test_event_file_and_metrics_csv_in_one_folder_are_two_runs(tmp_path):
     (run / "metrics.csv").write_text("epoch,step,train_loss\n0,0,1.0\n0,1,0.9\n")
     result = mlcheck.analyze(tmp_path, checks=[Probe()])
     assert [(r.name, r.format) for r in result.runs] == [
-        ("lightning_logs/version_0", "tensorboard"), ("lightning_logs/version_0 (metrics.csv)", "lightning-csv")]
+        ("lightning_logs/version_0", "tensorboard"),
+        ("lightning_logs/version_0 (metrics.csv)", "lightning-csv"),
+    ]

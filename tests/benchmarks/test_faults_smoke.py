@@ -62,9 +62,11 @@ def test_smoke_subset_end_to_end(tmp_path):
     out = tmp_path / "faults.json"
     proc = subprocess.run(
         # sanity only where the suite needs it (the clean run), to keep CI under a minute
-        [sys.executable, str(BENCH / "run_faults.py"), "--smoke", "--sanity", "preflight",
-         "--json-out", str(out)],
-        capture_output=True, text=True, timeout=280, cwd=ROOT,
+        [sys.executable, str(BENCH / "run_faults.py"), "--smoke", "--sanity", "preflight", "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
@@ -74,8 +76,9 @@ def test_smoke_subset_end_to_end(tmp_path):
     assert not errors, errors
     clean = results[("lightning/clean_adam_constant", "mlcheck")]
     assert clean["sanity"]["available"] and "error" not in clean["sanity"], clean["sanity"]
-    assert not clean["false_alarm"], [f for f in clean["findings"] + clean["sanity"]["findings"]
-                                      if f["severity"] != "info"]
+    assert not clean["false_alarm"], [
+        f for f in clean["findings"] + clean["sanity"]["findings"] if f["severity"] != "info"
+    ]
     for name in ("lightning/nan_inputs", "keras/val_overlap"):
         r = results[(name, "mlcheck")]
         assert r["caught"], (name, [(f["check"], f["severity"]) for f in r["findings"]])

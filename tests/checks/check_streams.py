@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,7 @@ class Stream:
     info: dict[str, Any] = field(default_factory=dict)
 
     def monitor(self) -> Monitor:
-        return Monitor(checks=[self.make_check()], warn=False, strict=True,
-                       info=RunInfo(**self.info))
+        return Monitor(checks=[self.make_check()], warn=False, strict=True, info=RunInfo(**self.info))
 
 
 def feed(monitor: Monitor, events: list[Event]) -> None:
@@ -97,8 +97,12 @@ def _loss_divergence() -> Stream:
 
 def _loss_plateau() -> Stream:
     loss = _noisy(np.full(1500, math.log(10)), 0.05)
-    return Stream(lambda: get_check("loss-plateau")(), _steps(loss), split=300,
-                  info={"task": "classification", "num_classes": 10, "total_steps": 1500})
+    return Stream(
+        lambda: get_check("loss-plateau")(),
+        _steps(loss),
+        split=300,
+        info={"task": "classification", "num_classes": 10, "total_steps": 1500},
+    )
 
 
 def _lr_too_high() -> Stream:
@@ -119,8 +123,12 @@ def _lr_schedule() -> Stream:
     n = 2000
     t = np.arange(n)
     lr = np.where(t < 600, 1e-3 * 0.5 * (1 + np.cos(np.pi * t / 600)), 0.0)
-    return Stream(lambda: get_check("lr-schedule")(), _steps(_noisy(_converging(n), 0.05), lr=lr),
-                  split=500, info={"total_steps": n, "has_scheduler": True})
+    return Stream(
+        lambda: get_check("lr-schedule")(),
+        _steps(_noisy(_converging(n), 0.05), lr=lr),
+        split=500,
+        info={"total_steps": n, "has_scheduler": True},
+    )
 
 
 def _train_val_gap() -> Stream:
@@ -129,14 +137,12 @@ def _train_val_gap() -> Stream:
     for e in range(30):
         train = 0.05 + 2.2 * math.exp(-(e + 1) / 4)
         val = 0.35 + 2.0 * math.exp(-(e + 1) / 4) + 0.04 * max(0, e - 12)
-        rows.append(("epoch", {"epoch": e, "train_loss": train,
-                               "val_loss": val * (1 + 0.01 * rng.standard_normal())}))
+        rows.append(("epoch", {"epoch": e, "train_loss": train, "val_loss": val * (1 + 0.01 * rng.standard_normal())}))
     return Stream(lambda: get_check("train-val-gap")(), rows, split=14)
 
 
 def _suspicious_val() -> Stream:
-    rows = [("epoch", {"epoch": e, "train_loss": 1.2 + 1.1 * math.exp(-e), "val_loss": 0.05})
-            for e in range(8)]
+    rows = [("epoch", {"epoch": e, "train_loss": 1.2 + 1.1 * math.exp(-e), "val_loss": 0.05}) for e in range(8)]
     return Stream(lambda: get_check("suspicious-val")(), rows, split=2)
 
 
@@ -144,9 +150,20 @@ def _suspicious_val() -> Stream:
 
 
 def _batches(xs, ys=None, split="train", epoch=0, first_step=0) -> list[Event]:
-    return [("batch", {"inputs": x, "targets": None if ys is None else ys[i], "split": split,
-                       "step": first_step + i, "epoch": epoch, "index": i})
-            for i, x in enumerate(xs)]
+    return [
+        (
+            "batch",
+            {
+                "inputs": x,
+                "targets": None if ys is None else ys[i],
+                "split": split,
+                "step": first_step + i,
+                "epoch": epoch,
+                "index": i,
+            },
+        )
+        for i, x in enumerate(xs)
+    ]
 
 
 def _train_val_overlap() -> Stream:
@@ -190,8 +207,9 @@ def _unnormalized_input() -> Stream:
     before[..., 0] = rng.normal(0, 0.05, size=(4, 32))
     after = np.zeros((4, 32, 3))
     after[..., 1:] = rng.normal(0, 10, size=(4, 32, 2))
-    return Stream(lambda: get_check("unnormalized-input")(max_scale_ratio=100),
-                  _batches(np.concatenate([before, after])), split=4)
+    return Stream(
+        lambda: get_check("unnormalized-input")(max_scale_ratio=100), _batches(np.concatenate([before, after])), split=4
+    )
 
 
 STREAMS: dict[str, Callable[[], Stream]] = {
@@ -219,7 +237,7 @@ def resume_all(directory: Path) -> None:
         state = torch.load(directory / f"{check_id}.pt", weights_only=True)
         monitor = stream.monitor()
         monitor.load_state_dict(state)
-        feed(monitor, stream.events[stream.split:])
+        feed(monitor, stream.events[stream.split :])
         monitor.close()
         (directory / f"{check_id}.json").write_text(json.dumps(findings_json(monitor)))
 

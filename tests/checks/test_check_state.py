@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from check_streams import STREAMS, feed, findings_json
+
 from mlcheck.checks.base import registry
 from mlcheck.checks.hashing import FingerprintSet
 
 HERE = Path(__file__).resolve().parent
-BUILT_IN = {cid: cls for cid, cls in registry().items()
-            if cls.__module__.startswith("mlcheck.checks")}
+BUILT_IN = {cid: cls for cid, cls in registry().items() if cls.__module__.startswith("mlcheck.checks")}
 
 
 def stateful(check_ids) -> list[str]:
@@ -45,18 +44,25 @@ def same(a, b) -> bool:
     """Deep equality of check state: arrays by value, random generators by state, fingerprint
     sets as sets, other objects by their attributes."""
     if isinstance(a, FingerprintSet):
-        return (isinstance(b, FingerprintSet)
-                and np.array_equal(np.sort(a.values()), np.sort(b.values())))
+        return isinstance(b, FingerprintSet) and np.array_equal(np.sort(a.values()), np.sort(b.values()))
     if isinstance(a, np.ndarray):
-        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
-                and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+        )
     if isinstance(a, np.random.Generator):
         return isinstance(b, np.random.Generator) and a.bit_generator.state == b.bit_generator.state
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple, deque)):
-        return (type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-                and getattr(a, "maxlen", None) == getattr(b, "maxlen", None))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same(x, y) for x, y in zip(a, b))
+            and getattr(a, "maxlen", None) == getattr(b, "maxlen", None)
+        )
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
     if hasattr(a, "__dict__") and not isinstance(a, type):
@@ -103,8 +109,14 @@ def test_plain_data_codec_keeps_arrays_and_random_generators():
 
     rng = np.random.default_rng(7)
     rng.random(3)
-    value = {"a": np.arange(6, dtype=np.uint64).reshape(2, 3), "b": [np.float32(0.5), (1, None)],
-             "c": {3: np.array([np.nan, 1.0])}, "rng": rng, "s": {1, 2}, "flag": np.bool_(True)}
+    value = {
+        "a": np.arange(6, dtype=np.uint64).reshape(2, 3),
+        "b": [np.float32(0.5), (1, None)],
+        "c": {3: np.array([np.nan, 1.0])},
+        "rng": rng,
+        "s": {1, 2},
+        "flag": np.bool_(True),
+    }
     back = _from_plain(weights_only_round_trip(_to_plain(value)))
     assert back["a"].dtype == np.uint64 and back["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert back["b"] == [0.5, (1, None)] and back["s"] == {1, 2} and back["flag"] is True
@@ -144,8 +156,9 @@ def resumed(tmp_path_factory) -> Path:
         monitor = stream.monitor()
         feed(monitor, stream.events[: stream.split])
         torch.save(monitor.state_dict(), directory / f"{check_id}.pt")
-    proc = subprocess.run([sys.executable, str(HERE / "check_streams.py"), str(directory)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "check_streams.py"), str(directory)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return directory
 
@@ -156,11 +169,12 @@ def test_resumed_run_finds_what_an_uninterrupted_run_finds(resumed, check_id):
     monitor = stream.monitor()
     feed(monitor, stream.events[: stream.split])
     before = len(monitor.findings)
-    feed(monitor, stream.events[stream.split:])
+    feed(monitor, stream.events[stream.split :])
     monitor.close()
     expected = findings_json(monitor)
-    assert any(f["check"] == check_id for f in expected[before:]), \
+    assert any(f["check"] == check_id for f in expected[before:]), (
         "the stream must make the check fire after the checkpoint"
+    )
 
     got = json.loads((resumed / f"{check_id}.json").read_text())
     assert got == expected

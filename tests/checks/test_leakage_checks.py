@@ -22,14 +22,19 @@ def run(X, y, Xv=None, yv=None, *, checks, epochs=2, batch_size=32, every=1, see
     for epoch in range(epochs):
         order = rng.permutation(len(X))
         for index, start in enumerate(range(0, len(X), batch_size)):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             if index < 3 or index % every == 0:
-                monitor.log_batch(X[rows], y[rows], split="train", step=step, epoch=epoch,
-                                  index=index)
+                monitor.log_batch(X[rows], y[rows], split="train", step=step, epoch=epoch, index=index)
             step += 1
         for index, start in enumerate(range(0, 0 if Xv is None else len(Xv), batch_size)):
-            monitor.log_batch(Xv[start:start + batch_size], yv[start:start + batch_size],
-                              split="val", step=step, epoch=epoch, index=index)
+            monitor.log_batch(
+                Xv[start : start + batch_size],
+                yv[start : start + batch_size],
+                split="val",
+                step=step,
+                epoch=epoch,
+                index=index,
+            )
     monitor.close()
     return monitor.findings
 
@@ -63,6 +68,7 @@ def test_docstrings_have_the_sections():
 
 # -- fingerprints ------------------------------------------------------------------------------
 
+
 def test_fingerprints_are_exact_and_canonical():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100_000, 12)).astype(np.float32)
@@ -88,9 +94,9 @@ def test_overlap_memory_is_bounded_and_the_share_estimate_unbiased():
     val = np.concatenate([train[:3000], rng.normal(size=(7000, 8))])  # 30% copied
     overlap = SplitOverlap(capacity=4096)
     for start in range(0, len(train), 512):
-        overlap.add("train", fingerprints(train[start:start + 512]))
+        overlap.add("train", fingerprints(train[start : start + 512]))
     for start in range(0, len(val), 512):
-        overlap.add("val", fingerprints(val[start:start + 512]))
+        overlap.add("val", fingerprints(val[start : start + 512]))
     assert overlap.level >= 4  # 60k rows in a 4096-entry budget: sampled 1 in 16 or fewer
     assert max(overlap.distinct("train"), overlap.distinct("val")) <= 4096
     assert overlap.nbytes <= 2 * 4096 * 8
@@ -100,6 +106,7 @@ def test_overlap_memory_is_bounded_and_the_share_estimate_unbiased():
 
 
 # -- train-val-overlap -------------------------------------------------------------------------
+
 
 def test_validation_rows_copied_from_training_fire(digits):
     X, y, Xv, yv = digits
@@ -121,8 +128,9 @@ def test_same_loader_for_validation_fires_at_once(cancer):
     monitor = Monitor([TrainValOverlap()], warn=False, default_sinks=False)
     for split in ("train", "val"):  # the pre-flight order: first batches of each split
         for index in range(4):
-            monitor.log_batch(Z[index * 32:(index + 1) * 32], y[index * 32:(index + 1) * 32],
-                              split=split, index=index)
+            monitor.log_batch(
+                Z[index * 32 : (index + 1) * 32], y[index * 32 : (index + 1) * 32], split=split, index=index
+            )
     assert [f.evidence["share"] for f in monitor.findings] == [1.0]
 
 
@@ -141,9 +149,17 @@ def test_overlap_silent_on_clean_splits_near_duplicates_and_constant_rows(digits
     assert run(Xp, yp, Xvp, yvp, checks=[TrainValOverlap()]) == []
     Xm, ym = mnist_data()
     blank = np.zeros((30, 784))
-    assert run(np.concatenate([Xm[:1000], blank]) / 255, np.concatenate([ym[:1000], ym[:30]]),
-               np.concatenate([Xm[1000:1300], blank]) / 255, np.concatenate([ym[1000:1300], ym[:30]]),
-               checks=[TrainValOverlap()], epochs=1) == []
+    assert (
+        run(
+            np.concatenate([Xm[:1000], blank]) / 255,
+            np.concatenate([ym[:1000], ym[:30]]),
+            np.concatenate([Xm[1000:1300], blank]) / 255,
+            np.concatenate([ym[1000:1300], ym[:30]]),
+            checks=[TrainValOverlap()],
+            epochs=1,
+        )
+        == []
+    )
 
 
 def test_data_with_few_distinct_values_is_not_called_leakage():
@@ -157,6 +173,7 @@ def test_data_with_few_distinct_values_is_not_called_leakage():
 
 
 # -- feature-leakage ---------------------------------------------------------------------------
+
 
 def test_label_copied_into_a_feature_fires(cancer):
     Z, y, Zv, yv = cancer
@@ -181,7 +198,7 @@ def test_row_id_of_label_sorted_data_fires_in_preflight(digits):
     shuffle = np.random.default_rng(0).permutation(len(Xs))
     monitor = Monitor([FeatureLeakage()], warn=False, default_sinks=False)
     for index in range(16):  # pre-flight: the first 16 batches of 32
-        rows = shuffle[index * 32:(index + 1) * 32]
+        rows = shuffle[index * 32 : (index + 1) * 32]
         monitor.log_batch(with_id[rows], ys[rows], split="train", index=index)
     monitor.close()
     assert [f.evidence["feature"] for f in monitor.findings] == [64]
@@ -221,9 +238,9 @@ def test_vectorised_lookup_matches_the_per_column_predictor(classification):
     from mlcheck.checks.leakage import _lookup_predictions, _single_feature_predictions
 
     rng = np.random.default_rng(3)
-    fit_x = rng.integers(0, 4, size=(300, 9)).astype(float) * 2   # 0, 2, 4, 6
-    fit_x[:, 2] = 1.0                                               # a constant column
-    test_x = rng.integers(-2, 10, size=(200, 9)).astype(float)     # unseen values; 1, 3, 5 are ties
+    fit_x = rng.integers(0, 4, size=(300, 9)).astype(float) * 2  # 0, 2, 4, 6
+    fit_x[:, 2] = 1.0  # a constant column
+    test_x = rng.integers(-2, 10, size=(200, 9)).astype(float)  # unseen values; 1, 3, 5 are ties
     fit_y = rng.integers(0, 4, 300) if classification else rng.normal(size=300)
     fast = _lookup_predictions(fit_x, fit_y, test_x, classification)
     for j in range(fit_x.shape[1]):

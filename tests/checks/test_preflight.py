@@ -29,8 +29,16 @@ torch.set_num_threads(1)
 
 
 def all_checks():
-    return [OverfitBatch(), LossAtInit(), InputIndependence(), BatchDependence(),
-            UnusedParameters(), OutputLossMismatch(), LRTooHigh(), LRTooLow()]
+    return [
+        OverfitBatch(),
+        LossAtInit(),
+        InputIndependence(),
+        BatchDependence(),
+        UnusedParameters(),
+        OutputLossMismatch(),
+        LRTooHigh(),
+        LRTooLow(),
+    ]
 
 
 def run_checks(trainable, checks=None):
@@ -73,8 +81,7 @@ class BatchNormNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
-                                 nn.Linear(32, 10))
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
 
     def forward(self, x):
         return self.net(x)
@@ -104,8 +111,12 @@ def test_clean_binary_and_regression_pass(digits):
     X, y = load_breast_cancer(return_X_y=True)
     X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
     torch.manual_seed(0)
-    binary = TorchTrainable(nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1)),
-                            nn.BCEWithLogitsLoss(), None, (X, y.astype(np.float32)[:, None]))
+    binary = TorchTrainable(
+        nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1)),
+        nn.BCEWithLogitsLoss(),
+        None,
+        (X, y.astype(np.float32)[:, None]),
+    )
     assert binary.loss_config().loss == "bce_with_logits"
     assert loud(run_checks(binary)) == []
 
@@ -113,8 +124,9 @@ def test_clean_binary_and_regression_pass(digits):
     Xr = rng.normal(size=(512, 8)).astype(np.float32)
     yr = (Xr @ rng.normal(size=8) + np.sin(Xr[:, 0])).astype(np.float32)[:, None]
     torch.manual_seed(0)
-    regression = TorchTrainable(nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1)),
-                                nn.MSELoss(), None, (Xr, yr))
+    regression = TorchTrainable(
+        nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1)), nn.MSELoss(), None, (Xr, yr)
+    )
     assert regression.loss_config().task == "regression"
     assert loud(run_checks(regression)) == []
 
@@ -191,8 +203,7 @@ def test_functional_softmax_is_seen_from_the_values(digits):
 def test_one_unit_softmax(digits):
     X, y = digits
     torch.manual_seed(0)
-    t = TorchTrainable(mlp(1, nn.Softmax(dim=1)), nn.BCELoss(), None,
-                       (X, (y % 2).astype(np.float32)[:, None]))
+    t = TorchTrainable(mlp(1, nn.Softmax(dim=1)), nn.BCELoss(), None, (X, (y % 2).astype(np.float32)[:, None]))
     found = run_checks(t, [OutputLossMismatch()])
     assert [(f.check, f.severity) for f in found] == [("output-loss-mismatch", Severity.ERROR)]
     assert "single unit" in found[0].message
@@ -337,7 +348,11 @@ def test_range_test_is_shared_between_the_lr_checks(digits):
 @pytest.mark.parametrize("scaled", ["times_100", "sum_reduction"])
 def test_loss_far_above_its_expected_start(digits, scaled):
     torch.manual_seed(0)
-    loss = (lambda out, y: 100 * F.cross_entropy(out, y)) if scaled == "times_100" else nn.CrossEntropyLoss(reduction="sum")
+    loss = (
+        (lambda out, y: 100 * F.cross_entropy(out, y))
+        if scaled == "times_100"
+        else nn.CrossEntropyLoss(reduction="sum")
+    )
     t = digits_target(mlp(), digits, loss=loss)
     (finding,) = run_checks(t, [LossAtInit()])
     assert finding.check == "loss-at-init" and finding.evidence["expected"] == pytest.approx(np.log(10))
@@ -429,7 +444,8 @@ def test_lr_too_low_threshold_from_pyproject_changes_the_preflight_verdict(digit
     from mlcheck.config import build_checks, load_config
 
     (tmp_path / "pyproject.toml").write_text(
-        "[tool.mlcheck.checks.lr-too-low]\nsuggestion_ratio = 1e9\n", encoding="utf-8")
+        "[tool.mlcheck.checks.lr-too-low]\nsuggestion_ratio = 1e9\n", encoding="utf-8"
+    )
     (tuned,) = build_checks(["lr-too-low"], config=load_config(tmp_path / "pyproject.toml"))
     assert tuned.suggestion_ratio == 1e9
 

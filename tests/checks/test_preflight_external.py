@@ -41,8 +41,10 @@ class NumpySoftmax(Trainable):
     def batches(self, split="train", n=1):
         if split != "train":
             return []
-        return [(self.X[i:i + self.batch], self.y[i:i + self.batch])
-                for i in range(0, min(len(self.X), n * self.batch), self.batch)]
+        return [
+            (self.X[i : i + self.batch], self.y[i : i + self.batch])
+            for i in range(0, min(len(self.X), n * self.batch), self.batch)
+        ]
 
     def to_numpy(self, batch):
         return batch
@@ -97,8 +99,7 @@ class NumpySoftmax(Trainable):
         return {"W", "b"}
 
     def loss_config(self):
-        return LossConfig("sparse_categorical_crossentropy", True, "linear", self.W.shape[1],
-                          "classification")
+        return LossConfig("sparse_categorical_crossentropy", True, "linear", self.W.shape[1], "classification")
 
     def get_lr(self):
         return self.lr
@@ -107,8 +108,16 @@ class NumpySoftmax(Trainable):
         self.lr = lr
 
 
-ALL = [OverfitBatch, LossAtInit, InputIndependence, BatchDependence, UnusedParameters,
-       OutputLossMismatch, LRTooHigh, LRTooLow]
+ALL = [
+    OverfitBatch,
+    LossAtInit,
+    InputIndependence,
+    BatchDependence,
+    UnusedParameters,
+    OutputLossMismatch,
+    LRTooHigh,
+    LRTooLow,
+]
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +144,7 @@ def test_numpy_trainable_clean_and_unchanged(digits):
 
 
 def test_numpy_trainable_bugs_are_found(digits):
-    assert {f.check for f in run(NumpySoftmax(*digits, ignore_input=True))} >= {
-        "input-independence", "overfit-batch"}
+    assert {f.check for f in run(NumpySoftmax(*digits, ignore_input=True))} >= {"input-independence", "overfit-batch"}
     slow = {f.check for f in run(NumpySoftmax(*digits, lr=1e-7))}
     assert "lr-too-low" in slow and "lr-too-high" not in slow
     X, y = digits
@@ -150,8 +158,10 @@ PREFLIGHT_MODULES = sorted(Path(preflight_package.__file__).parent.glob("*.py"))
 @pytest.mark.parametrize("path", PREFLIGHT_MODULES, ids=[p.stem for p in PREFLIGHT_MODULES])
 def test_check_code_imports_no_framework(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert not imported & {"torch", "keras", "lightning", "pytorch_lightning", "tensorflow"}

@@ -86,8 +86,16 @@ def run(module, data, checks):
     return found
 
 
-ALL = [OverfitBatch, LossAtInit, InputIndependence, BatchDependence, UnusedParameters,
-       OutputLossMismatch, LRTooHigh, LRTooLow]
+ALL = [
+    OverfitBatch,
+    LossAtInit,
+    InputIndependence,
+    BatchDependence,
+    UnusedParameters,
+    OutputLossMismatch,
+    LRTooHigh,
+    LRTooLow,
+]
 
 
 def test_clean_lightning_module_passes(digits):

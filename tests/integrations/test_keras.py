@@ -76,8 +76,7 @@ def diverging() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """Regression of the digit's value with SGD at a learning rate of 2: the loss grows
     10x per step and becomes Inf, then NaN, within the first epoch."""
     (_, yt), (_, yv) = data()
-    model = mlp(optimizer=keras.optimizers.SGD(2.0), dropout=0.0, head="linear", units=1,
-                loss="mse", metrics=())
+    model = mlp(optimizer=keras.optimizers.SGD(2.0), dropout=0.0, head="linear", units=1, loss="mse", metrics=())
     return model, yt.astype(np.float32), yv.astype(np.float32)
 
 
@@ -86,8 +85,16 @@ def fit(model, cb=None, *, train=None, val="default", epochs: int = 3, **kw):
     if train is not None:
         xt, yt = train
     validation = (xv, yv) if val == "default" else val
-    return model.fit(xt, yt, validation_data=validation, epochs=epochs, batch_size=32, verbose=0,
-                     callbacks=[cb] if cb is not None else [], **kw)
+    return model.fit(
+        xt,
+        yt,
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[cb] if cb is not None else [],
+        **kw,
+    )
 
 
 def serious(findings) -> list:
@@ -130,8 +137,9 @@ class FireAtStep(Check):
 
     def on_step(self, run):
         if run.step is not None and run.step >= self.at_step:
-            yield self.finding(f"reached step {self.at_step}", step=run.step, epoch=run.epoch,
-                               severity=self.level, key="once")
+            yield self.finding(
+                f"reached step {self.at_step}", step=run.step, epoch=run.epoch, severity=self.level, key="once"
+            )
 
 
 class Broken(Check):
@@ -205,12 +213,18 @@ def test_clean_digits_run_is_silent_and_observed(tmp_path, strict_warnings):
 
 @pytest.mark.parametrize(
     "case",
-    ["embedding-ids", "rescaling-pixels", "normalization", "no-validation", "regression",
-     "cosine-schedule", "step-schedule"],
+    [
+        "embedding-ids",
+        "rescaling-pixels",
+        "normalization",
+        "no-validation",
+        "regression",
+        "cosine-schedule",
+        "step-schedule",
+    ],
 )
 def test_must_stay_silent(tmp_path, strict_warnings, case):
     (xt, yt), (xv, yv) = data()
-    kw: dict = {}
     val = (xv, yv)
     if case == "embedding-ids":
         rng = np.random.default_rng(0)
@@ -220,10 +234,14 @@ def test_must_stay_silent(tmp_path, strict_warnings, case):
         yv = (xv[:, 0] % 10).astype(np.int64)
         val = (xv, yv)
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([
-            keras.Input((12,), dtype="int32"), keras.layers.Embedding(1000, 16),
-            keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(10, activation="softmax"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((12,), dtype="int32"),
+                keras.layers.Embedding(1000, 16),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     elif case == "rescaling-pixels":
         xt, xv = np.round(xt * 255), np.round(xv * 255)  # 0..255 pixels, rescaled by the model
@@ -244,12 +262,14 @@ def test_must_stay_silent(tmp_path, strict_warnings, case):
         val = (xv, yv)
         model = mlp(loss="mse", head="linear", units=1, metrics=("mae",))
     elif case == "cosine-schedule":
-        schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=4 * STEPS_PER_EPOCH,
-                                                          warmup_target=3e-3, warmup_steps=20)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            1e-3, decay_steps=4 * STEPS_PER_EPOCH, warmup_target=3e-3, warmup_steps=20
+        )
         model = mlp(optimizer=keras.optimizers.Adam(schedule))
     else:
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH], [3e-3, 1e-3, 3e-4, 1e-4])
+            [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH], [3e-3, 1e-3, 3e-4, 1e-4]
+        )
         model = mlp(optimizer=keras.optimizers.Adam(schedule))
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
     model.fit(xt, yt, validation_data=val, epochs=4, batch_size=32, verbose=0, callbacks=[cb])
@@ -266,8 +286,15 @@ def test_input_kind_is_passed_to_the_data_checks(tmp_path):
     spy = Batches()
     model = mlp(first=keras.layers.Rescaling(1 / 255))
     (xt, yt), (xv, yv) = data(scale=255 / 16)
-    model.fit(xt, yt, validation_data=(xv, yv), epochs=1, batch_size=32, verbose=0,
-              callbacks=[MLCheckCallback(checks=[spy], log_dir=None, overfit_batch=False)])
+    model.fit(
+        xt,
+        yt,
+        validation_data=(xv, yv),
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[MLCheckCallback(checks=[spy], log_dir=None, overfit_batch=False)],
+    )
     assert {kind for *_, kind in spy.seen} == {"rescaled"}
 
 
@@ -389,8 +416,9 @@ def test_same_seed_gives_bitwise_identical_weights_with_and_without_callback(tmp
         assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
     seeds = [v for v in plain.variables if "seed_generator" in v.path]
     seeds_w = [v for v in watched.variables if "seed_generator" in v.path]
-    assert seeds and all(np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-                         for a, b in zip(seeds, seeds_w))
+    assert seeds and all(
+        np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in zip(seeds, seeds_w)
+    )
     assert after_plain[0] == after_watched[0]
     assert np.array_equal(after_plain[1], after_watched[1])
     assert np.array_equal(after_plain[2].numpy(), after_watched[2].numpy())
@@ -466,8 +494,7 @@ def test_stop_on_error_stops_a_diverging_run():
 
 
 def test_warning_does_not_stop_when_stop_on_is_error():
-    cb = MLCheckCallback(checks=[FireAtStep(3, Severity.WARNING)], stop_on="error", log_dir=None,
-                         overfit_batch=False)
+    cb = MLCheckCallback(checks=[FireAtStep(3, Severity.WARNING)], stop_on="error", log_dir=None, overfit_batch=False)
     with pytest.warns(MLCheckWarning):
         history = fit(mlp(), cb, epochs=2)
     assert len(history.history["loss"]) == 2
@@ -522,9 +549,14 @@ def test_fallback_uses_given_data_and_recovers_batch_losses(tmp_path, monkeypatc
     # as with a compiled step (tf.function, jax.jit, torch.compile): the steps are not wrapped
     monkeypatch.setattr(keras_backend, "can_observe_steps", lambda model: False)
     spy = Batches()
-    cb = MLCheckCallback(checks=[*default_checks(), spy], log_dir=None, overfit_batch=False,
-                         train_data=(xt, yt), validation_data=(xv, yv),
-                         full_pass_checks=("train-val-overlap", "test-keras-batches"))
+    cb = MLCheckCallback(
+        checks=[*default_checks(), spy],
+        log_dir=None,
+        overfit_batch=False,
+        train_data=(xt, yt),
+        validation_data=(xv, yv),
+        full_pass_checks=("train-val-overlap", "test-keras-batches"),
+    )
     model = mlp()
     fit(model, cb, epochs=2)
     assert "train_step" not in model.__dict__
@@ -553,14 +585,24 @@ def _accumulate(path: Path):
 
 def test_event_files_hold_curves_and_findings(tmp_path):
     log_dir = tmp_path / "logs"
-    cb = MLCheckCallback(checks=[*default_checks(), FireAtStep(30, Severity.WARNING)],
-                         log_dir=log_dir, every_n_steps=10, overfit_batch=False)
+    cb = MLCheckCallback(
+        checks=[*default_checks(), FireAtStep(30, Severity.WARNING)],
+        log_dir=log_dir,
+        every_n_steps=10,
+        overfit_batch=False,
+    )
     with pytest.warns(MLCheckWarning):
         fit(mlp(), cb, epochs=3)
     train, val = _accumulate(log_dir / "train"), _accumulate(log_dir / "validation")
     tags = set(train.Tags()["scalars"])
-    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "batch_loss",
-            "mlcheck/test-keras-fire", "mlcheck/findings"} <= tags
+    assert {
+        "epoch_loss",
+        "epoch_accuracy",
+        "epoch_learning_rate",
+        "batch_loss",
+        "mlcheck/test-keras-fire",
+        "mlcheck/findings",
+    } <= tags
     assert [e.step for e in train.Scalars("epoch_loss")] == [0, 1, 2]
     assert [e.step for e in train.Scalars("batch_loss")] == list(range(0, 3 * 38, 10))
     assert {"epoch_loss", "epoch_accuracy"} <= set(val.Tags()["scalars"])

@@ -27,12 +27,24 @@ def _digits(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 X, Y = _digits()
 
 
-def model(*, dropout: float = 0.0, head: str | None = "softmax", loss: object = "sparse_categorical_crossentropy",
-          optimizer: object = None, units: int = 10, seed: int = 0, last: keras.layers.Layer | None = None,
-          compile: bool = True) -> keras.Model:
+def model(
+    *,
+    dropout: float = 0.0,
+    head: str | None = "softmax",
+    loss: object = "sparse_categorical_crossentropy",
+    optimizer: object = None,
+    units: int = 10,
+    seed: int = 0,
+    last: keras.layers.Layer | None = None,
+    compile: bool = True,
+) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    layers = [keras.Input((64,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dropout(dropout),
-              keras.layers.Dense(units, activation=head)]
+    layers = [
+        keras.Input((64,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dropout(dropout),
+        keras.layers.Dense(units, activation=head),
+    ]
     if last is not None:
         layers.append(last)
     m = keras.Sequential(layers)
@@ -100,8 +112,12 @@ def test_to_numpy_and_from_numpy_round_trip():
 def test_uncompiled_model_needs_loss_and_is_compiled_with_it():
     with pytest.raises(ValueError, match="model.compile"):
         KerasTrainable(model(compile=False), train_data=(X, Y))
-    t = KerasTrainable(model(compile=False), train_data=(X, Y), loss="sparse_categorical_crossentropy",
-                       optimizer=keras.optimizers.SGD(0.1))
+    t = KerasTrainable(
+        model(compile=False),
+        train_data=(X, Y),
+        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.SGD(0.1),
+    )
     assert t.get_lr() == pytest.approx(0.1)
 
 
@@ -130,7 +146,7 @@ def test_clone_of_a_scheduled_optimizer_keeps_the_schedule():
     m.fit(X, Y, epochs=1, batch_size=32, verbose=0)
     t = KerasTrainable(m, train_data=(X, Y))
     c = t.clone()
-    assert c.get_lr() == pytest.approx(t.get_lr()) and t.get_lr() < 1e-2 * 0.5 ** 1.2
+    assert c.get_lr() == pytest.approx(t.get_lr()) and t.get_lr() < 1e-2 * 0.5**1.2
     c.set_lr(0.3)
     assert c.get_lr() == pytest.approx(0.3) and t.get_lr() < 1e-2
 
@@ -196,11 +212,13 @@ def test_input_gradient_is_zero_for_other_rows_unless_samples_mix():
     assert np.abs(g[3]).max() > 1e-3 and np.abs(np.delete(g, 3, axis=0)).sum() == 0
 
     keras.utils.set_random_seed(0)
-    mixing = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Lambda(lambda v: v - keras.ops.mean(v, axis=0, keepdims=True)),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    mixing = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Lambda(lambda v: v - keras.ops.mean(v, axis=0, keepdims=True)),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     mixing.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     g = KerasTrainable(mixing, train_data=(X, Y)).input_gradient(batch, 3)
     assert np.abs(np.delete(g, 3, axis=0)).max() > 1e-3 * np.abs(g[3]).max() > 0
@@ -221,17 +239,33 @@ def test_parameters_and_optimizer_parameters():
 @pytest.mark.parametrize(
     "kw, expected",
     [
-        (dict(), dict(loss="sparse_categorical_crossentropy", from_logits=False, output_activation="softmax",
-                      output_units=10, task="classification")),
-        (dict(head=None, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-         dict(loss="sparse_categorical_crossentropy", from_logits=True, output_activation="linear")),
-        (dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-         dict(from_logits=True, output_activation="softmax")),
-        (dict(head="sigmoid", units=1, loss=keras.losses.BinaryCrossentropy()),
-         dict(loss="binary_crossentropy", from_logits=False, output_activation="sigmoid", output_units=1)),
+        (
+            dict(),
+            dict(
+                loss="sparse_categorical_crossentropy",
+                from_logits=False,
+                output_activation="softmax",
+                output_units=10,
+                task="classification",
+            ),
+        ),
+        (
+            dict(head=None, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            dict(loss="sparse_categorical_crossentropy", from_logits=True, output_activation="linear"),
+        ),
+        (
+            dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            dict(from_logits=True, output_activation="softmax"),
+        ),
+        (
+            dict(head="sigmoid", units=1, loss=keras.losses.BinaryCrossentropy()),
+            dict(loss="binary_crossentropy", from_logits=False, output_activation="sigmoid", output_units=1),
+        ),
         (dict(head=None, units=1, loss="mse"), dict(loss="mse", task="regression", output_activation="linear")),
-        (dict(head=None, last=keras.layers.Softmax(), loss=keras.losses.categorical_crossentropy),
-         dict(loss="categorical_crossentropy", from_logits=False, output_activation="softmax")),
+        (
+            dict(head=None, last=keras.layers.Softmax(), loss=keras.losses.categorical_crossentropy),
+            dict(loss="categorical_crossentropy", from_logits=False, output_activation="softmax"),
+        ),
     ],
     ids=["sparse-ce", "logits", "softmax-into-logits", "binary", "mse", "softmax-layer"],
 )
@@ -266,8 +300,13 @@ def test_rng_state_covers_python_numpy_torch_keras_and_dropout_seeds():
 
     def draw():
         dropped = keras.ops.convert_to_numpy(t.model(x, training=True))
-        return (random.random(), np.random.rand(), torch.rand(1).item(),
-                float(keras.ops.convert_to_numpy(keras.random.normal(()))), dropped)
+        return (
+            random.random(),
+            np.random.rand(),
+            torch.rand(1).item(),
+            float(keras.ops.convert_to_numpy(keras.random.normal(()))),
+            dropped,
+        )
 
     state = t.rng_state()
     first = draw()
@@ -284,8 +323,7 @@ def test_rng_state_covers_python_numpy_torch_keras_and_dropout_seeds():
 def test_sanity_on_a_clean_keras_model_is_silent_and_changes_nothing():
     m = model(dropout=0.2)
     m.fit(X[:64], Y[:64], epochs=1, verbose=0)
-    before = (weights(m), optimizer_state(m), random.getstate(), np.random.get_state()[1].copy(),
-              torch.get_rng_state())
+    before = (weights(m), optimizer_state(m), random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
     result = mlcheck.sanity({"model": m, "train_data": (X[:300], Y[:300]), "val_data": (X[300:], Y[300:])})
     serious = [f.format() for f in result.findings if f.severity >= Severity.WARNING]
     assert serious == []
@@ -296,18 +334,19 @@ def test_sanity_on_a_clean_keras_model_is_silent_and_changes_nothing():
 
 def test_sanity_finds_softmax_fed_to_a_from_logits_loss():
     m = model(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    result = mlcheck.sanity({"model": m, "train_data": (X[:300], Y[:300])},
-                            select=["output-loss-mismatch"])
+    result = mlcheck.sanity({"model": m, "train_data": (X[:300], Y[:300])}, select=["output-loss-mismatch"])
     assert "output-loss-mismatch" in {f.check for f in result.findings if f.severity >= Severity.WARNING}
 
 
 def test_sanity_finds_samples_mixed_inside_a_softmax_model():
     keras.utils.set_random_seed(0)
-    mixing = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Lambda(lambda v: v - keras.ops.mean(v, axis=0, keepdims=True)),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    mixing = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Lambda(lambda v: v - keras.ops.mean(v, axis=0, keepdims=True)),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     mixing.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     result = mlcheck.sanity({"model": mixing, "train_data": (X[:64], Y[:64])}, select=["batch-dependence"])
     assert "batch-dependence" in {f.check for f in result.findings}
@@ -340,8 +379,7 @@ def _bag_model() -> keras.Model:
 
 def test_embedding_bag_and_embedding_subclasses_take_ids():
     assert first_layer_kind(_bag_model()) == "embedding_ids"
-    reversible = keras.Sequential([keras.Input((5,), dtype="int32"),
-                                   keras.layers.ReversibleEmbedding(50, 4)])
+    reversible = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.ReversibleEmbedding(50, 4)])
     assert first_layer_kind(reversible) == "embedding_ids"
     assert KerasTrainable(_bag_model(), train_data=(X, Y)).input_kind() == "embedding_ids"
 
@@ -349,8 +387,7 @@ def test_embedding_bag_and_embedding_subclasses_take_ids():
 def test_float_token_ids_into_an_embedding_bag_are_not_unnormalized():
     ids = np.random.default_rng(0).integers(0, 1000, (256, 6)).astype(np.float32)  # Keras casts them
     labels = np.random.default_rng(1).integers(0, 3, 256)
-    result = mlcheck.sanity({"model": _bag_model(), "train_data": (ids, labels)},
-                            select=["unnormalized-input"])
+    result = mlcheck.sanity({"model": _bag_model(), "train_data": (ids, labels)}, select=["unnormalized-input"])
     assert not result.findings, [f.format() for f in result.findings]
 
 

@@ -22,13 +22,12 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as lpt
 import numpy as np
 import pytest
+import pytorch_lightning as ptl
 import torch
 from torch import nn
-
-import lightning.pytorch as lpt
-import pytorch_lightning as ptl
 
 from mlcheck import Check, MLCheckWarning, Severity, register
 from mlcheck.checks.base import default_checks
@@ -89,7 +88,7 @@ def loaders(
     return train, val
 
 
-def make_model(
+def make_model(  # noqa: C901  (one flag per planted bug: flat on purpose)
     pl=lpt,
     *,
     lr: float = 0.05,
@@ -157,8 +156,10 @@ def make_model(
                 total = int(self.trainer.estimated_stepping_batches)
                 sched = torch.optim.lr_scheduler.SequentialLR(
                     opt,
-                    [torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=20),
-                     torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - 20)],
+                    [
+                        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=20),
+                        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - 20),
+                    ],
                     milestones=[20],
                 )
                 return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -258,8 +259,12 @@ class _FireAtStep(Check):
     def on_step(self, run):
         if run.step is not None and run.step >= self.at_step:
             yield self.finding(
-                f"reached step {self.at_step}", step=run.step, epoch=run.epoch, severity=self.level,
-                evidence={"step": run.step}, key="once",
+                f"reached step {self.at_step}",
+                step=run.step,
+                epoch=run.epoch,
+                severity=self.level,
+                evidence={"step": run.step},
+                key="once",
             )
 
 
@@ -316,12 +321,23 @@ def test_clean_digits_run_is_silent_with_both_trainers(tmp_path, strict_warnings
         dict(model_kw=dict(scheduler="warmup-cosine")),
         dict(trainer_kw=dict(max_epochs=15)),
     ],
-    ids=["batchnorm", "grad-accumulation", "manual-optimization", "no-validation", "regression", "cosine", "step-lr",
-         "warmup-cosine", "converged"],
+    ids=[
+        "batchnorm",
+        "grad-accumulation",
+        "manual-optimization",
+        "no-validation",
+        "regression",
+        "cosine",
+        "step-lr",
+        "warmup-cosine",
+        "converged",
+    ],
 )
 def test_healthy_variants_stay_silent(tmp_path, strict_warnings, case):
     cb = MLCheckCallback()
-    trainer, _ = fit(tmp_path, cb, model_kw=case.get("model_kw"), data_kw=case.get("data_kw"), **case.get("trainer_kw", {}))
+    trainer, _ = fit(
+        tmp_path, cb, model_kw=case.get("model_kw"), data_kw=case.get("data_kw"), **case.get("trainer_kw", {})
+    )
     assert serious(cb.findings) == []
     run = cb.monitor.run
     # losses are recorded once per optimizer step (also with accumulation and manual optimization)
@@ -371,8 +387,13 @@ def test_overlap_is_found_even_when_sampling_would_miss_it(tmp_path):
     y = torch.cat([torch.tensor(_Y[1200:1500]), torch.tensor(_Y[1100:1130])])
     val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
     lpt.seed_everything(0, verbose=False)
-    trainer = lpt.Trainer(max_epochs=1, default_root_dir=str(tmp_path), enable_progress_bar=False,
-                          enable_model_summary=False, callbacks=[cb])
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[cb],
+    )
     with pytest.warns(MLCheckWarning):
         trainer.fit(make_model()(), train, val)
     assert "train-val-overlap" in ids(cb.findings)
@@ -465,16 +486,30 @@ def test_overfit_batch_fires_on_a_model_that_ignores_its_inputs(tmp_path):
     cb = MLCheckCallback()
     lpt.seed_everything(0, verbose=False)
     train, val = loaders()
-    trainer = lpt.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, default_root_dir=str(tmp_path),
-                          enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[cb],
+    )
     with pytest.warns(MLCheckWarning, match="overfit-batch"):
         trainer.fit(_ZeroedInputs(), train, val)
     found = [f for f in cb.findings if f.check == "overfit-batch"]
     assert found and found[0].severity is Severity.ERROR and found[0].step == 0
     # switched off: not run at all
     cb = MLCheckCallback(overfit_batch=False)
-    trainer = lpt.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, default_root_dir=str(tmp_path),
-                          enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[cb],
+    )
     trainer.fit(_ZeroedInputs(), train, val)
     assert "overfit-batch" not in ids(cb.findings)
 
@@ -510,8 +545,9 @@ def test_stop_on_error_stops_training(tmp_path):
 def test_stop_on_error_stops_a_diverging_run(tmp_path):
     cb = MLCheckCallback(stop_on="error", overfit_batch=False)
     with pytest.warns(MLCheckWarning):
-        trainer, _ = fit(tmp_path, cb, model_kw=dict(lr=5.0, regression=True), data_kw=dict(regression=True),
-                         max_epochs=5)
+        trainer, _ = fit(
+            tmp_path, cb, model_kw=dict(lr=5.0, regression=True), data_kw=dict(regression=True), max_epochs=5
+        )
     assert trainer.global_step < 38  # the loss overflows within the first epoch
     assert cb.monitor.stop_reason is not None and cb.monitor.stop_reason.severity is Severity.ERROR
 
@@ -547,7 +583,7 @@ def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
     ckpt_cb = lpt.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     cb = MLCheckCallback(checks=[*default_checks(), _FireAtStep(5)], overfit_batch=False)
     data = dict(val_from_train=True)  # a real data finding too
-    with pytest.warns(MLCheckWarning) as first:
+    with pytest.warns(MLCheckWarning):
         fit(tmp_path, cb, data_kw=data, max_epochs=2, enable_checkpointing=True, callbacks=[cb, ckpt_cb])
     first_ids = ids(cb.findings)
     assert {"test-lightning-fire", "train-val-overlap"} <= first_ids
@@ -557,8 +593,15 @@ def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
     resumed = MLCheckCallback(checks=[*default_checks(), _FireAtStep(5)], overfit_batch=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        trainer, _ = fit(tmp_path, resumed, data_kw=data, max_epochs=4, enable_checkpointing=True,
-                         callbacks=[resumed], ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+        trainer, _ = fit(
+            tmp_path,
+            resumed,
+            data_kw=data,
+            max_epochs=4,
+            enable_checkpointing=True,
+            callbacks=[resumed],
+            ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"),
+        )
     assert trainer.current_epoch == 4
     repeated = [w for w in caught if issubclass(w.category, MLCheckWarning)]
     assert repeated == [], [str(w.message) for w in repeated]
@@ -570,14 +613,16 @@ def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
 def test_a_checkpoint_mid_epoch_holds_every_step_seen(tmp_path):
     # losses reach the monitor in blocks of 16 steps: a checkpoint taken in between (step 20)
     # must still hold all 20, or the resumed run's curve would miss the held ones
-    ckpt_cb = lpt.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=20,
-                                            save_top_k=-1, filename="step{step}")
+    ckpt_cb = lpt.callbacks.ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", every_n_train_steps=20, save_top_k=-1, filename="step{step}"
+    )
     cb = MLCheckCallback(overfit_batch=False)
     fit(tmp_path, cb, max_epochs=1, enable_checkpointing=True, callbacks=[cb, ckpt_cb])
     (path,) = (tmp_path / "ckpt").glob("*step=20*")
     resumed = MLCheckCallback(overfit_batch=False)
-    trainer, _ = fit(tmp_path, resumed, max_epochs=1, enable_checkpointing=True, callbacks=[resumed],
-                     ckpt_path=str(path))
+    trainer, _ = fit(
+        tmp_path, resumed, max_epochs=1, enable_checkpointing=True, callbacks=[resumed], ckpt_path=str(path)
+    )
     assert trainer.global_step == 38
     assert resumed.monitor.run.train_loss.total == 38  # 20 from the checkpoint, 18 after it
     assert resumed.monitor.run.train_loss.x.tolist() == list(range(38))
@@ -652,8 +697,17 @@ def test_tensorboard_server_shows_the_finding(tmp_path):
     log_root = tmp_path / "lightning_logs"
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_root), "--port", str(port),
-         "--host", "127.0.0.1"],
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(log_root),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -760,7 +814,11 @@ def test_ddp_two_gloo_processes_only_rank_zero_writes_and_warns(tmp_path):
     env.pop("LOCAL_RANK", None)
     proc = subprocess.run(
         [sys.executable, str(script), str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = json.loads((tmp_path / "rank0.json").read_text())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys, warnings
     from pathlib import Path
 
@@ -81,14 +81,13 @@ SCRIPT = textwrap.dedent('''
         fit(root, 2, ckpt_path=str(root / "ckpt" / "last.ckpt"))
     else:                             # both epochs, never interrupted
         fit(root, 2)
-''')
+""")
 
 
 def run(tmp_path: Path, phase: str, root: Path) -> list[dict]:
     script = tmp_path / "resume_script.py"
     script.write_text(SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), phase, str(root)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(script), phase, str(root)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((root / "findings.json").read_text())
 

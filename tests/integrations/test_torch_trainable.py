@@ -82,8 +82,16 @@ class Digits(pl.LightningDataModule):
         return DataLoader(self.val, batch_size=64)
 
 
-ALL = [OverfitBatch, LossAtInit, InputIndependence, BatchDependence, UnusedParameters,
-       OutputLossMismatch, LRTooHigh, LRTooLow]
+ALL = [
+    OverfitBatch,
+    LossAtInit,
+    InputIndependence,
+    BatchDependence,
+    UnusedParameters,
+    OutputLossMismatch,
+    LRTooHigh,
+    LRTooLow,
+]
 
 
 def snapshot(module, optimizers):
@@ -131,7 +139,9 @@ def warm_optimizer(module, optimizer, X, y, steps=3):
     module.train()
     for i in range(steps):
         optimizer.zero_grad()
-        F.cross_entropy(module(torch.tensor(X[i * 32:(i + 1) * 32])), torch.tensor(y[i * 32:(i + 1) * 32])).backward()
+        F.cross_entropy(
+            module(torch.tensor(X[i * 32 : (i + 1) * 32])), torch.tensor(y[i * 32 : (i + 1) * 32])
+        ).backward()
         optimizer.step()
 
 
@@ -296,8 +306,15 @@ def test_lightning_trainable_inside_a_running_trainer(digits, tmp_path):
             seen["trainer_kept"] = pl_module.trainer is trainer
 
     torch.manual_seed(0)
-    trainer = pl.Trainer(max_steps=2, callbacks=[AtStart()], logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = pl.Trainer(
+        max_steps=2,
+        callbacks=[AtStart()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(LitNet(), datamodule=Digits(X, y))
     assert seen == {"same_optimizer": True, "findings": [], "trainer_kept": True}
 
@@ -404,8 +421,9 @@ def test_embedding_bag_inputs_are_embedding_ids():
     y = torch.randint(0, 3, (64,), generator=torch.Generator().manual_seed(1))
     t = TorchTrainable(Bag(), nn.CrossEntropyLoss(), None, (ids, y))
     assert t.input_kind() == "embedding_ids"
-    emb = TorchTrainable(nn.Sequential(nn.Embedding(1000, 4), nn.Flatten(), nn.Linear(24, 3)),
-                         nn.CrossEntropyLoss(), None, (ids, y))
+    emb = TorchTrainable(
+        nn.Sequential(nn.Embedding(1000, 4), nn.Flatten(), nn.Linear(24, 3)), nn.CrossEntropyLoss(), None, (ids, y)
+    )
     assert emb.input_kind() == "embedding_ids"
 
 

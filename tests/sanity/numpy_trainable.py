@@ -30,7 +30,7 @@ class NumpyTrainable(Trainable):
         if x is None:
             return []
         bs = self.batch_size
-        return [(x[i:i + bs], y[i:i + bs]) for i in range(0, min(len(x), n * bs), bs)]
+        return [(x[i : i + bs], y[i : i + bs]) for i in range(0, min(len(x), n * bs), bs)]
 
     def to_numpy(self, batch):
         return batch
@@ -83,8 +83,13 @@ class NumpyTrainable(Trainable):
         return {"w", "b"}
 
     def loss_config(self):
-        return LossConfig(loss="cross_entropy", from_logits=True, output_activation="linear",
-                          output_units=self.classes, task="classification")
+        return LossConfig(
+            loss="cross_entropy",
+            from_logits=True,
+            output_activation="linear",
+            output_units=self.classes,
+            task="classification",
+        )
 
     def get_lr(self):
         return self.lr

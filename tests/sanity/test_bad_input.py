@@ -14,7 +14,9 @@ from mlcheck.sanity.usercode import UserCodeError
 def cli(*args, timeout=240):
     return subprocess.run(
         [sys.executable, "-m", "mlcheck", "sanity", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -52,8 +54,7 @@ def test_exception_while_importing_shows_the_users_traceback(fixtures):
 
 def test_no_target_says_what_was_looked_for_and_how_to_choose(fixtures):
     proc = cli(fixtures / "bad" / "no_target.py")
-    assert_bad_input(proc, "found no model to check in no_target.py", "mlcheck_target()",
-                     "no_target.py:NAME")
+    assert_bad_input(proc, "found no model to check in no_target.py", "mlcheck_target()", "no_target.py:NAME")
 
 
 def test_forward_pass_raising_is_the_users_error(fixtures):

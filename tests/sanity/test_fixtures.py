@@ -44,7 +44,9 @@ GENEROUS = Budget(seconds=300)
 def cli(*args, timeout=300):
     return subprocess.run(
         [sys.executable, "-m", "mlcheck", "sanity", *map(str, args), "--budget-seconds", "300"],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -130,8 +132,13 @@ def test_the_users_model_optimizer_and_random_state_are_unchanged(fixtures):
         loss_fn(model(xb), yb).backward()
         optimizer.step()
     before = _snapshot_torch(model, optimizer)
-    target = {"model": model, "loss": loss_fn, "optimizer": optimizer,
-              "train_data": module.train_loader, "val_data": module.val_loader}
+    target = {
+        "model": model,
+        "loss": loss_fn,
+        "optimizer": optimizer,
+        "train_data": module.train_loader,
+        "val_data": module.val_loader,
+    }
     sanity(target)
     assert _same(before, _snapshot_torch(model, optimizer))
 
@@ -140,8 +147,10 @@ def test_keras_model_is_unchanged(fixtures):
     module, _ = import_model_file(fixtures / "keras_clean.py")
     weights = [w.copy() for w in module.model.get_weights()]
     optimizer_vars = [np.array(v) for v in module.model.optimizer.variables]
-    sanity({"model": module.model, "train_data": (module.x_train, module.y_train)},
-           select=["overfit-batch", "unused-parameters", "nonfinite-input"])  # trains clones
+    sanity(
+        {"model": module.model, "train_data": (module.x_train, module.y_train)},
+        select=["overfit-batch", "unused-parameters", "nonfinite-input"],
+    )  # trains clones
     assert all(np.array_equal(a, b) for a, b in zip(weights, module.model.get_weights()))
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(optimizer_vars, module.model.optimizer.variables))
 
@@ -153,9 +162,13 @@ def test_inputs_the_model_rescales_itself_are_not_unnormalized(fixtures):
 
     x_train, y_train, x_val, y_val = digits(scaled=False)
     raw = (x_train * 16).round()  # 0..256 pixel values
-    model = keras.Sequential([
-        keras.Input((64,)), keras.layers.Rescaling(1 / 255), keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     result = sanity({"model": model, "train_data": (raw, y_train)}, select=["unnormalized-input"])
     assert not result.findings, [f.format() for f in result.findings]
@@ -174,7 +187,11 @@ def test_token_ids_into_an_embedding_are_not_unnormalized():
     ids = torch.randint(0, 5000, (256, 12))
     y = torch.randint(0, 2, (256,))
     model = nn.Sequential(nn.Embedding(5000, 8), nn.Flatten(), nn.Linear(96, 2))
-    target = {"model": model, "train_data": (ids, y), "loss": nn.CrossEntropyLoss(),
-              "optimizer": torch.optim.Adam(model.parameters())}
+    target = {
+        "model": model,
+        "train_data": (ids, y),
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": torch.optim.Adam(model.parameters()),
+    }
     result = sanity(target, select=["unnormalized-input"])
     assert not result.findings, [f.format() for f in result.findings]

@@ -65,7 +65,8 @@ def test_fixture_in_a_real_pytest_run(pytester):
 
         def test_broken_model_file(mlcheck_sanity, tmp_path):
             path = tmp_path / "model.py"
-            path.write_text("import numpy_trainable as nt\\nmlcheck_target = lambda: {'model': nt.NumpyTrainable(*nt.blobs())}\\n")
+            path.write_text("import numpy_trainable as nt\\n"
+                            "mlcheck_target = lambda: {'model': nt.NumpyTrainable(*nt.blobs())}\\n")
             mlcheck_sanity(str(path), fail_on="error")
         """
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -84,17 +85,19 @@ class BatchDependence(Check):
                 leak = float(others.max())
                 if leak > self.tol * own:
                     mixing = int(np.sum(others > self.tol * own))
-                    return [self.finding(
-                        f"The output of sample {i} depends on the inputs of {mixing} other "
-                        f"sample(s) in its batch: samples are mixed inside the model.",
-                        evidence={
-                            "sample": i,
-                            "other_samples_involved": mixing,
-                            "own_gradient": own,
-                            "largest_other_gradient": leak,
-                            "batch": n,
-                        },
-                        hint="Look for a view/reshape that swaps batch and feature axes (use "
-                        "permute/transpose), or a softmax/normalisation/mean over dim=0.",
-                    )]
+                    return [
+                        self.finding(
+                            f"The output of sample {i} depends on the inputs of {mixing} other "
+                            f"sample(s) in its batch: samples are mixed inside the model.",
+                            evidence={
+                                "sample": i,
+                                "other_samples_involved": mixing,
+                                "own_gradient": own,
+                                "largest_other_gradient": leak,
+                                "batch": n,
+                            },
+                            hint="Look for a view/reshape that swaps batch and feature axes (use "
+                            "permute/transpose), or a softmax/normalisation/mean over dim=0.",
+                        )
+                    ]
         return []

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlcheck.findings import Finding, Severity
-from mlcheck.trainable import LossConfig, Trainable
-
 from mlcheck.task import (  # noqa: F401  (the loss families, re-exported for the checks)
     ABSOLUTE_LOSSES,
     BINARY_LOSSES,
@@ -30,6 +29,7 @@ from mlcheck.task import (  # noqa: F401  (the loss families, re-exported for th
     REGRESSION_LOSSES,
     SQUARED_LOSSES,
 )
+from mlcheck.trainable import LossConfig, Trainable
 
 if TYPE_CHECKING:
     from mlcheck.checks.base import Check
@@ -64,7 +64,7 @@ def small_batch(trainable: Trainable, size: int = SMALL_BATCH, index: int = 0) -
 
 
 def loss_family(cfg: LossConfig) -> str | None:
-    """"multiclass", "binary" or "regression" for a loss the adapters name; None when unknown."""
+    """ "multiclass", "binary" or "regression" for a loss the adapters name; None when unknown."""
     if cfg.loss in MULTICLASS_LOSSES:
         return "multiclass"
     if cfg.loss in BINARY_LOSSES:
@@ -78,9 +78,7 @@ def integral(values: np.ndarray) -> bool:
     """True when the values are whole numbers (integer dtype, or finite floats with no fraction)."""
     if values.dtype.kind in "iub":
         return True
-    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
-        np.all(values == np.round(values))
-    )
+    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
 
 
 def accuracy(outputs: np.ndarray, targets: np.ndarray | None, cfg: LossConfig) -> float | None:
@@ -124,7 +122,9 @@ def inconclusive(check: Check, what: str, evidence: dict[str, Any]) -> Finding:
 def skipped(check: Check, reason: str) -> Finding:
     """The INFO finding of a check that could not run, with the `reason`."""
     return check.finding(
-        f"Skipped: {reason}.", severity=Severity.INFO, key="skipped",
+        f"Skipped: {reason}.",
+        severity=Severity.INFO,
+        key="skipped",
         hint="Nothing to fix; this check needs what is named above.",
     )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -90,6 +91,24 @@ class InputIndependence(Check):
         self.min_progress, self.identical_tol = min_progress, identical_tol
         super().__init__()
 
+    def _identical_outputs(self, t: Any, batch: Any, n: int) -> list[Finding]:
+        """The finding when every sample of the batch gets the same output (inputs ignored)."""
+        out = np.asarray(t.forward(batch), dtype=np.float64).reshape(n, -1)
+        spread = float(np.max(np.abs(out - out[:1])))
+        scale = float(np.max(np.abs(out))) if out.size else 0.0
+        if not (np.all(np.isfinite(out)) and spread <= self.identical_tol * max(scale, 1e-12)):
+            return []
+        return [
+            self.finding(
+                f"The model gives all {n} samples of a batch the same output, though "
+                "their inputs differ: the output does not depend on the input.",
+                evidence={"samples": n, "output_spread": spread, "output_scale": scale},
+                hint="Follow the input through forward: it may be overwritten, detached, "
+                "multiplied by zero, or the output may be built from parameters alone.",
+                key="identical",
+            )
+        ]
+
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         t = ctx.trainable
         with kept_random_state(t):
@@ -104,23 +123,11 @@ class InputIndependence(Check):
             flat = x.reshape(len(x), -1)
             if np.all(flat == flat[:1]):
                 return []
-            out = np.asarray(t.forward(batch), dtype=np.float64).reshape(len(x), -1)
-            spread = float(np.max(np.abs(out - out[:1])))
-            scale = float(np.max(np.abs(out))) if out.size else 0.0
-            if np.all(np.isfinite(out)) and spread <= self.identical_tol * max(scale, 1e-12):
-                return [self.finding(
-                    f"The model gives all {len(x)} samples of a batch the same output, though "
-                    "their inputs differ: the output does not depend on the input.",
-                    evidence={"samples": len(x), "output_spread": spread, "output_scale": scale},
-                    hint="Follow the input through forward: it may be overwritten, detached, "
-                    "multiplied by zero, or the output may be built from parameters alone.",
-                    key="identical",
-                )]
+            identical = self._identical_outputs(t, batch, len(x))
+            if identical:
+                return identical
             runs = OverfitBatch(self.batch_size, self.steps).runs(ctx)
-            # compare with the best real run at its own rate: overfit-batch's later tries run
-            # at 10x or 1/10 the configured rate and may fail for that reason alone
-            usable = [r for r in runs if r.steps and not r.nonfinite and math.isfinite(r.final)]
-            real = min(usable, key=lambda r: r.final) if usable else (runs[-1] if runs else None)
+            real = _best_real_run(runs)
             if real is not None and real.achieved:
                 return []  # fitting distinct targets needs the inputs: zeros cannot match it
             if real is None or real.cut or real.nonfinite or real.steps == 0:
@@ -130,6 +137,10 @@ class InputIndependence(Check):
             if real.lr is not None:
                 clone.set_lr(real.lr)
             zero = fit_batch(clone, zeros, real.steps, ctx.budget, every=real.checkpoint_every)
+        return self._verdict(real, zero)
+
+    def _verdict(self, real: Any, zero: Any) -> list[Finding]:
+        """Compares the run on real inputs with the run on zeroed ones."""
         if zero.cut:
             return [inconclusive(self, "Training on zeroed inputs", {})]
         real_loss, zero_loss = real.final, zero.final
@@ -141,17 +152,28 @@ class InputIndependence(Check):
         # A slow rate keeps both runs close while they still fall: judge settled runs only.
         if real.still_falling() or zero.still_falling():
             return []
-        return [self.finding(
-            f"Training on all-zero inputs reached a loss of {zero_loss:.4g}, as good as the "
-            f"{real_loss:.4g} reached on the real inputs: the model learns nothing from them.",
-            evidence={
-                "steps": real.steps,
-                "lr": real.lr,
-                "real_input_loss": real_loss,
-                "zero_input_loss": zero_loss,
-                "initial_loss": real.initial,
-            },
-            hint="Follow the input through forward: it may be overwritten, detached or dropped "
-            "by a reshape, so only the biases learn (the label prior).",
-            key="zeroed",
-        )]
+        return [
+            self.finding(
+                f"Training on all-zero inputs reached a loss of {zero_loss:.4g}, as good as the "
+                f"{real_loss:.4g} reached on the real inputs: the model learns nothing from them.",
+                evidence={
+                    "steps": real.steps,
+                    "lr": real.lr,
+                    "real_input_loss": real_loss,
+                    "zero_input_loss": zero_loss,
+                    "initial_loss": real.initial,
+                },
+                hint="Follow the input through forward: it may be overwritten, detached or dropped "
+                "by a reshape, so only the biases learn (the label prior).",
+                key="zeroed",
+            )
+        ]
+
+
+def _best_real_run(runs: list[Any]) -> Any:
+    """The best run on the real inputs at its own rate (overfit-batch's later tries run at 10x
+    or 1/10 the configured rate and may fail for that reason alone); None without runs."""
+    usable = [r for r in runs if r.steps and not r.nonfinite and math.isfinite(r.final)]
+    if usable:
+        return min(usable, key=lambda r: r.final)
+    return runs[-1] if runs else None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,14 +82,15 @@ class LossAtInit(Check):
                 return []
             losses = np.array([t.loss(b) for b in batches], dtype=np.float64)
         if not np.all(np.isfinite(losses)):
-            return [self.finding(
-                "The loss of the untrained model is already NaN or infinite.",
-                evidence={"losses": losses.tolist(), "expected": expected},
-                hint="Look for log(0) (probabilities fed to a log), division by zero or "
-                "non-finite inputs.",
-                severity=Severity.ERROR,
-                key="nonfinite",
-            )]
+            return [
+                self.finding(
+                    "The loss of the untrained model is already NaN or infinite.",
+                    evidence={"losses": losses.tolist(), "expected": expected},
+                    hint="Look for log(0) (probabilities fed to a log), division by zero or non-finite inputs.",
+                    severity=Severity.ERROR,
+                    key="nonfinite",
+                )
+            ]
         mean = float(losses.mean())
         stderr = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
         if mean - self.sigmas * stderr <= self.ratio * expected:
@@ -111,12 +113,14 @@ class LossAtInit(Check):
                 f"The loss is about batch size ({batch}) times the expected value: the loss is "
                 "likely summed over the batch (reduction='sum'); use reduction='mean'."
             )
-        return [self.finding(
-            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
-            f"an untrained model should give ({why}).",
-            evidence=evidence,
-            hint=hint,
-        )]
+        return [
+            self.finding(
+                f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
+                f"an untrained model should give ({why}).",
+                evidence=evidence,
+                hint=hint,
+            )
+        ]
 
     @staticmethod
     def _expected(t: Trainable, cfg: LossConfig, batches: list[Any]) -> tuple[float | None, str]:

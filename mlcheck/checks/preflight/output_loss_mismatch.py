@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,56 +83,65 @@ class OutputLossMismatch(Check):
         evidence = {"loss": loss, "output_activation": act, "output_units": units}
 
         if act == "softmax" and units == 1:
-            findings.append(self.finding(
-                "The model ends in a softmax over a single unit, which always outputs 1, so "
-                "nothing can be learned.",
-                evidence=evidence,
-                hint="For two classes use one unit with a sigmoid (or raw logits with a "
-                "from-logits binary loss), or one unit per class with softmax.",
-                key="one-unit-softmax",
-            ))
+            findings.append(
+                self.finding(
+                    "The model ends in a softmax over a single unit, which always outputs 1, so "
+                    "nothing can be learned.",
+                    evidence=evidence,
+                    hint="For two classes use one unit with a sigmoid (or raw logits with a "
+                    "from-logits binary loss), or one unit per class with softmax.",
+                    key="one-unit-softmax",
+                )
+            )
         elif act in ("softmax", "sigmoid") and cfg.from_logits is True:
-            findings.append(self.finding(
-                f"The model's outputs already pass through a {act}, but the loss ({loss}) applies "
-                f"{'softmax' if family == 'multiclass' else 'sigmoid'} itself, so it is applied "
-                "twice and gradients shrink.",
-                evidence=evidence,
-                hint=f"Remove the final {act} from the model (keep it for inference only), or use "
-                "a loss that takes probabilities (Keras: from_logits=False).",
-                severity=Severity.WARNING,
-                key="activation-twice",
-            ))
+            findings.append(
+                self.finding(
+                    f"The model's outputs already pass through a {act}, but the loss ({loss}) applies "
+                    f"{'softmax' if family == 'multiclass' else 'sigmoid'} itself, so it is applied "
+                    "twice and gradients shrink.",
+                    evidence=evidence,
+                    hint=f"Remove the final {act} from the model (keep it for inference only), or use "
+                    "a loss that takes probabilities (Keras: from_logits=False).",
+                    severity=Severity.WARNING,
+                    key="activation-twice",
+                )
+            )
         if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)):
             if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
-                findings.append(self.finding(
-                    "NLLLoss expects log-probabilities, but the model outputs "
-                    f"{'probabilities' if act == 'softmax' else 'non-negative scores'}.",
-                    evidence=evidence,
-                    hint="End the model in LogSoftmax (or use CrossEntropyLoss on raw logits).",
-                    severity=Severity.WARNING,
-                    key="nll-input",
-                ))
+                findings.append(
+                    self.finding(
+                        "NLLLoss expects log-probabilities, but the model outputs "
+                        f"{'probabilities' if act == 'softmax' else 'non-negative scores'}.",
+                        evidence=evidence,
+                        hint="End the model in LogSoftmax (or use CrossEntropyLoss on raw logits).",
+                        severity=Severity.WARNING,
+                        key="nll-input",
+                    )
+                )
             elif act != "log_softmax" and out.max() > 1e-6:
-                findings.append(self.finding(
-                    "NLLLoss expects log-probabilities, but the model outputs raw scores "
-                    "(some positive), so the loss is unbounded below.",
-                    evidence=evidence,
-                    hint="End the model in LogSoftmax, or use CrossEntropyLoss on the raw logits.",
-                    severity=Severity.WARNING,
-                    key="nll-input",
-                ))
+                findings.append(
+                    self.finding(
+                        "NLLLoss expects log-probabilities, but the model outputs raw scores "
+                        "(some positive), so the loss is unbounded below.",
+                        evidence=evidence,
+                        hint="End the model in LogSoftmax, or use CrossEntropyLoss on the raw logits.",
+                        severity=Severity.WARNING,
+                        key="nll-input",
+                    )
+                )
         if cfg.from_logits is False and cfg.loss != "nll" and family in ("multiclass", "binary"):
             if out.size and np.all(np.isfinite(out)) and (out.min() < 0 or out.max() > 1):
-                findings.append(self.finding(
-                    f"The loss ({loss}) expects probabilities, but the model's outputs range "
-                    f"over [{out.min():.3g}, {out.max():.3g}].",
-                    evidence={**evidence, "output_min": float(out.min()),
-                              "output_max": float(out.max())},
-                    hint="End the model in softmax/sigmoid, or tell the loss it gets logits "
-                    "(Keras from_logits=True; torch CrossEntropyLoss/BCEWithLogitsLoss).",
-                    severity=Severity.WARNING,
-                    key="probabilities-expected",
-                ))
+                findings.append(
+                    self.finding(
+                        f"The loss ({loss}) expects probabilities, but the model's outputs range "
+                        f"over [{out.min():.3g}, {out.max():.3g}].",
+                        evidence={**evidence, "output_min": float(out.min()), "output_max": float(out.max())},
+                        hint="End the model in softmax/sigmoid, or tell the loss it gets logits "
+                        "(Keras from_logits=True; torch CrossEntropyLoss/BCEWithLogitsLoss).",
+                        severity=Severity.WARNING,
+                        key="probabilities-expected",
+                    )
+                )
         findings += self._labels(cfg, family, units, act, ys, evidence)
         return findings
 
@@ -152,34 +162,38 @@ class OutputLossMismatch(Check):
         y = y[:, 0]
         lo, hi = int(y.min()), int(y.max())
         ev = {**evidence, "label_min": lo, "label_max": hi}
-        multiclass = family == "multiclass" or (family is None and units >= 2 and act in (
-            "softmax", "log_softmax"))
+        multiclass = family == "multiclass" or (family is None and units >= 2 and act in ("softmax", "log_softmax"))
         binary = family == "binary" or (family is None and units == 1 and act == "sigmoid")
         if multiclass:
             if lo < 0:
-                return [self.finding(
-                    f"The labels include {lo}, but class labels must lie in [0, {units}).",
-                    evidence=ev,
-                    hint="Encode classes as 0..C-1 (e.g. with sklearn's LabelEncoder); for "
-                    "ignored positions use the loss's ignore_index.",
-                    key="labels-range",
-                )]
+                return [
+                    self.finding(
+                        f"The labels include {lo}, but class labels must lie in [0, {units}).",
+                        evidence=ev,
+                        hint="Encode classes as 0..C-1 (e.g. with sklearn's LabelEncoder); for "
+                        "ignored positions use the loss's ignore_index.",
+                        key="labels-range",
+                    )
+                ]
             if hi >= units:
-                return [self.finding(
-                    f"The labels go up to {hi}, but the model has only {units} output units, "
-                    f"so labels {units}..{hi} have no output.",
-                    evidence=ev,
-                    hint=f"Give the last layer {hi + 1} units (one per class), or re-encode "
-                    "the labels as 0..C-1.",
-                    key="labels-range",
-                )]
+                return [
+                    self.finding(
+                        f"The labels go up to {hi}, but the model has only {units} output units, "
+                        f"so labels {units}..{hi} have no output.",
+                        evidence=ev,
+                        hint=f"Give the last layer {hi + 1} units (one per class), or re-encode the labels as 0..C-1.",
+                        key="labels-range",
+                    )
+                ]
         elif binary and (lo < 0 or hi > 1):
-            return [self.finding(
-                f"The model has {units} sigmoid-style output unit(s) with a binary loss, but the "
-                f"labels range over {lo}..{hi}: multi-class labels need one unit per class.",
-                evidence=ev,
-                hint=f"Use {hi + 1} output units with a multi-class loss (CrossEntropyLoss / "
-                "sparse_categorical_crossentropy), or binarise the labels.",
-                key="labels-range",
-            )]
+            return [
+                self.finding(
+                    f"The model has {units} sigmoid-style output unit(s) with a binary loss, but the "
+                    f"labels range over {lo}..{hi}: multi-class labels need one unit per class.",
+                    evidence=ev,
+                    hint=f"Use {hi + 1} output units with a multi-class loss (CrossEntropyLoss / "
+                    "sparse_categorical_crossentropy), or binarise the labels.",
+                    key="labels-range",
+                )
+            ]
         return []

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
-    fit_batch,
     FitRun,
+    fit_batch,
     inconclusive,
     kept_random_state,
     skipped,
@@ -149,36 +150,42 @@ class OverfitBatch(Check):
         if any(r.achieved for r in runs):
             return []
         if all(r.nonfinite for r in runs):
-            return [self.finding(
-                f"Training on one batch of {self.batch_size} samples made the loss non-finite "
-                f"after {run.steps} steps.",
-                evidence=evidence,
-                hint="The learning rate is likely far too high or the loss is numerically "
-                "unstable (log of 0, softmax then log); lower the learning rate and use "
-                "from-logits losses.",
-                key="nonfinite",
-            )]
+            return [
+                self.finding(
+                    f"Training on one batch of {self.batch_size} samples made the loss non-finite "
+                    f"after {run.steps} steps.",
+                    evidence=evidence,
+                    hint="The learning rate is likely far too high or the loss is numerically "
+                    "unstable (log of 0, softmax then log); lower the learning rate and use "
+                    "from-logits losses.",
+                    key="nonfinite",
+                )
+            ]
         if run.cut:
             return [inconclusive(self, "Overfitting one batch", evidence)]
         if any(r.still_falling() for r in runs):
-            return [self.finding(
-                f"The loss on one batch of {self.batch_size} samples was still falling after "
-                f"{run.steps} steps, so whether the model can fit it is inconclusive.",
-                evidence=evidence,
-                hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
-                f"steps (--budget-steps {run.steps * 4}) or raise the learning rate to be sure.",
-                severity=Severity.INFO,
-                key="inconclusive",
-            )]
+            return [
+                self.finding(
+                    f"The loss on one batch of {self.batch_size} samples was still falling after "
+                    f"{run.steps} steps, so whether the model can fit it is inconclusive.",
+                    evidence=evidence,
+                    hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
+                    f"steps (--budget-steps {run.steps * 4}) or raise the learning rate to be sure.",
+                    severity=Severity.INFO,
+                    key="inconclusive",
+                )
+            ]
         tried = ""
         if len(runs) > 1:
             tried = " (learning rates tried: " + ", ".join(f"{r.lr:.3g}" for r in runs) + ")"
-        return [self.finding(
-            f"The model cannot fit a single batch of {self.batch_size} samples: after "
-            f"{run.steps} steps the loss only went from {run.initial:.4g} to {run.final:.4g}"
-            f"{tried}.",
-            evidence=evidence,
-            hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
-            "or frozen layers, parameters missing from the optimizer, outputs that ignore the "
-            "input, a squashing activation before the loss, or a learning rate far off.",
-        )]
+        return [
+            self.finding(
+                f"The model cannot fit a single batch of {self.batch_size} samples: after "
+                f"{run.steps} steps the loss only went from {run.initial:.4g} to {run.final:.4g}"
+                f"{tried}.",
+                evidence=evidence,
+                hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
+                "or frozen layers, parameters missing from the optimizer, outputs that ignore the "
+                "input, a squashing activation before the loss, or a learning rate far off.",
+            )
+        ]

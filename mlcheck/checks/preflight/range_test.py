@@ -168,11 +168,9 @@ def range_test_inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
     """The INFO finding of a learning-rate check whose range test the wall-clock safety net cut
     short."""
     return check.finding(
-        "The learning-rate range test was cut short by its time limit, so the result is "
-        "inconclusive.",
+        "The learning-rate range test was cut short by its time limit, so the result is inconclusive.",
         evidence=evidence,
-        hint="Give the check more time (Budget(seconds=...)); the step budget, not the clock, "
-        "decides the verdict.",
+        hint="Give the check more time (Budget(seconds=...)); the step budget, not the clock, decides the verdict.",
         severity=Severity.INFO,
         key="inconclusive",
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from mlcheck.checks.base import Check, register
 from mlcheck.checks.preflight.harness import (
@@ -11,7 +12,6 @@ from mlcheck.checks.preflight.harness import (
     small_batch,
 )
 from mlcheck.findings import Finding, Severity
-from mlcheck.trainable import Trainable
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -68,26 +68,30 @@ class UnusedParameters(Check):
         findings = []
         no_grad = [name for name, g in grads.items() if g is None]
         if no_grad:
-            findings.append(self.finding(
-                f"{len(no_grad)} of {len(grads)} trainable parameter tensors get no gradient "
-                f"from the loss, so they never learn: {self._names(no_grad)}.",
-                evidence={"parameters": no_grad, "trainable": len(grads)},
-                hint="Call these layers in forward or delete them; remove .detach()/no_grad on "
-                "their path; freeze deliberately frozen ones with requires_grad_(False).",
-                key="no-gradient",
-            ))
+            findings.append(
+                self.finding(
+                    f"{len(no_grad)} of {len(grads)} trainable parameter tensors get no gradient "
+                    f"from the loss, so they never learn: {self._names(no_grad)}.",
+                    evidence={"parameters": no_grad, "trainable": len(grads)},
+                    hint="Call these layers in forward or delete them; remove .detach()/no_grad on "
+                    "their path; freeze deliberately frozen ones with requires_grad_(False).",
+                    key="no-gradient",
+                )
+            )
         if in_optimizer is not None:
             missing = [name for name in grads if name not in in_optimizer]
             if missing:
-                findings.append(self.finding(
-                    f"{len(missing)} trainable parameter tensors are in no optimizer parameter "
-                    f"group, so they are never updated: {self._names(missing)}.",
-                    evidence={"parameters": missing, "trainable": len(grads)},
-                    hint="Build the optimizer from model.parameters() (or add these to a "
-                    "parameter group); if they are meant to stay fixed, set "
-                    "requires_grad_(False).",
-                    key="not-in-optimizer",
-                ))
+                findings.append(
+                    self.finding(
+                        f"{len(missing)} trainable parameter tensors are in no optimizer parameter "
+                        f"group, so they are never updated: {self._names(missing)}.",
+                        evidence={"parameters": missing, "trainable": len(grads)},
+                        hint="Build the optimizer from model.parameters() (or add these to a "
+                        "parameter group); if they are meant to stay fixed, set "
+                        "requires_grad_(False).",
+                        key="not-in-optimizer",
+                    )
+                )
         return findings
 
     def _names(self, names: list[str]) -> str:
