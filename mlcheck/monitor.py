@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -339,7 +340,7 @@ class Monitor:
         sinks, with the same de-duplication. Returns True when it was new."""
         if finding.check in self.suppress:
             return False
-        return self._route(finding)
+        return self._route(finding) is not None
 
     def close(self) -> list[Finding]:
         """Ends the run: runs the end-of-run checks, closes the sinks. Idempotent."""
@@ -403,8 +404,9 @@ class Monitor:
                 self.switch_off(check, exc)
                 continue
             for finding in found:
-                if self._route(finding):
-                    new.append(finding)
+                placed = self._route(finding)
+                if placed is not None:
+                    new.append(placed)
         return new
 
     def switch_off(self, check: Check, exc: BaseException) -> None:
@@ -418,13 +420,20 @@ class Monitor:
         logger.warning(text, exc_info=exc)
         warnings.warn(text, MLCheckInternalWarning, stacklevel=3)
 
-    def _route(self, finding: Finding) -> bool:
+    def _route(self, finding: Finding) -> Finding | None:
+        """Hands a finding to the sinks; returns it (placed at a step) when it was new."""
+        if finding.step is None and finding.epoch is not None:
+            # an epoch-level finding sits at the last step of its epoch, beside the epoch's
+            # logged values (and never at step 0 after later steps: see TensorBoardSink)
+            step = self.run.epoch_step.get(finding.epoch)
+            if step is not None:
+                finding = dataclasses.replace(finding, step=step)
         key = (finding.check, finding.key)
         previous = self._seen.get(key)
         if previous is not None and finding.severity <= previous:
             for sink in self.sinks:
                 self._guard_sink(sink.mark, finding, self.run_name)
-            return False
+            return None
         self._seen[key] = finding.severity
         self.findings.append(finding)
         for sink in self.sinks:
@@ -432,7 +441,7 @@ class Monitor:
         if self.stop_on is not None and finding.severity >= self.stop_on and not self.should_stop:
             self.should_stop = True
             self.stop_reason = finding
-        return True
+        return finding
 
     def _guard_sink(self, fn: Any, *args: Any) -> None:
         try:

@@ -67,6 +67,13 @@ class TensorBoardSink(sinks.Sink):
         self.default_step = default_step
         self.count = 0
         self._writer: Any = None
+        # TensorBoard reads a step that goes back on a tag as a restarted run and drops that
+        # tag's later points (`purge_orphaned_data`); two points of a tag at one step show as
+        # one. So each tag's steps only go forward: a finding without a step is written at the
+        # latest step seen, one at an earlier step or at a step its tag already holds goes to
+        # the tag's next step. The finding's own step stays in its text.
+        self._last: dict[str, int] = {}
+        self._latest = default_step
 
     # -- low level -----------------------------------------------------------------------------
 
@@ -139,25 +146,41 @@ class TensorBoardSink(sinks.Sink):
 
     # -- Sink ----------------------------------------------------------------------------------
 
+    def _step_for(self, tags: list[str], wanted: int | None, distinct: bool) -> int:
+        """The step to write `tags` at: `wanted` (None: the latest step seen), moved forward
+        past what the tags already hold (`distinct`: strictly past, so no point hides another)."""
+        step = self._latest if wanted is None else int(wanted)
+        for tag in tags:
+            last = self._last.get(tag)
+            if last is not None:
+                step = max(step, last + 1 if distinct else last)
+        for tag in tags:
+            self._last[tag] = step
+        self._latest = max(self._latest, step)
+        return step
+
     def emit(self, finding: Finding, run: str | None = None) -> None:
-        step = finding.step if finding.step is not None else self.default_step
         self.count += 1
+        text, marker = TEXT_TAG.format(id=finding.check), MARKER_TAG.format(id=finding.check)
+        step = self._step_for([text, marker, COUNT_TAG], finding.step, distinct=True)
         self._event(
             step,
             [
-                self.text_value(TEXT_TAG.format(id=finding.check), finding_markdown(finding, run)),
-                self.scalar_value(MARKER_TAG.format(id=finding.check), 1.0),
+                self.text_value(text, finding_markdown(finding, run)),
+                self.scalar_value(marker, 1.0),
                 self.scalar_value(COUNT_TAG, self.count),
             ],
         )
         self.flush()
 
     def mark(self, finding: Finding, run: str | None = None) -> None:
-        step = finding.step if finding.step is not None else self.default_step
-        self._event(step, [self.scalar_value(MARKER_TAG.format(id=finding.check), 1.0)])
+        marker = MARKER_TAG.format(id=finding.check)
+        step = self._step_for([marker], finding.step, distinct=False)
+        self._event(step, [self.scalar_value(marker, 1.0)])
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Writes plain scalars (used by adapters that log curves themselves, e.g. Keras)."""
+        self._latest = max(self._latest, int(step))
         self._event(step, [self.scalar_value(k, v) for k, v in values.items()])
 
     def flush(self) -> None:
