@@ -44,12 +44,8 @@ NOT_METRICS = frozenset({"learning_rate", "lr"})
 @dataclass(frozen=True)
 class LiveOptions:
     """The options every callback shares, validated once (a wrong value raises here, naming the
-    argument). Their meaning is documented on the callbacks, which take them as keywords.
-
-    Only `sample_batches` has an adapter-specific default: 3 batches in Lightning (whose loaders
-    usually hand out 64+ rows), 8 in Keras (whose `fit` slices arrays into batches of 32), so that
-    both give the sampled data checks a few hundred rows.
-    """
+    argument), with the same defaults in every callback. Their meaning is documented on the
+    callbacks, which take them as keywords."""
 
     stop_on: str | None = None
     every_n_steps: int = 25

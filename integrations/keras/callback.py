@@ -77,8 +77,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
         sample_batches: first batches of each split in a fit that every data check sees.
-            Default 8: 256 rows at Keras' default batch size of 32 (Lightning's loaders usually
-            hand out more rows per batch; its default is 3).
+            Default 3, as in Lightning.
         sample_every_n_batches: after those, one batch in this many (counted over the fit)
             goes to every data check. Default 100.
         hash_epochs: first passes over each split in which every batch goes to the checks that
@@ -110,7 +109,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         validation_data: Any = None,
         train_data: Any = None,
         batch_size: int = 32,
-        sample_batches: int = 8,
+        sample_batches: int = 3,
         sample_every_n_batches: int = 100,
         hash_epochs: int = 1,
         full_pass_checks: Iterable[str] | None = None,

@@ -540,6 +540,9 @@ class FeatureLeakage(Check):
     id = "feature-leakage"
     family = "leakage"
     severity = Severity.ERROR
+    #: a leaked label must be caught in the first epoch, also on a few hundred rows of tabular data
+    #: that a sample of batches would not reach; cheap: judged at 200 rows and each doubling
+    consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(
         self,

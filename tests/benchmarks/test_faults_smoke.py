@@ -90,3 +90,20 @@ def test_smoke_subset_end_to_end(tmp_path):
     assert nan_net["stopped"]["reason"] == "nonfinite"
     assert not results[("keras/val_overlap", "safety_net")]["caught_strict"]
     assert "### Summary" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.timeout(400)
+def test_label_leakage_is_caught_live_in_the_first_epoch(tmp_path):
+    """The fault suite's `label_feature` program (breast_cancer with the label copied into a
+    feature): both callbacks at their defaults, no pre-flight, catch it before epoch 1 ends."""
+    out = tmp_path / "faults.json"
+    cmd = [sys.executable, str(BENCH / "run_faults.py"), "--only", "label_feature", "--modes", "mlcheck"]
+    proc = subprocess.run(
+        [*cmd, "--sanity", "none", "--json-out", str(out)], capture_output=True, text=True, timeout=380, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {r["program"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(results) == {"lightning/label_feature", "keras/label_feature"}
+    for name, r in results.items():
+        leaks = [f for f in r["findings"] if f["check"] == "feature-leakage" and f["severity"] == "error"]
+        assert leaks and leaks[0]["epoch"] == 0, (name, r["findings"])
