@@ -228,6 +228,7 @@ class LiveRun:
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
+        self._held: list[Finding] = []  # train-start findings, reported after the first batch
         self.sync()
 
     # -- batches -------------------------------------------------------------------------------
@@ -263,20 +264,23 @@ class LiveRun:
         settles the task."""
         if split == "train":
             self.note_targets(targets)
-        if route is BatchRoute.SKIP:
-            return []
-        full_pass = route is BatchRoute.FULL_PASS
-        return self.monitor.log_batch(
-            inputs,
-            targets,
-            split=split,
-            step=step,
-            epoch=epoch,
-            index=index,
-            input_kind=input_kind,
-            checks=self.full_pass_checks if full_pass else None,
-            defer=full_pass,  # the full-pass checks take merged blocks of batches
-        )
+        found: list[Finding] = []
+        if route is not BatchRoute.SKIP:
+            full_pass = route is BatchRoute.FULL_PASS
+            found = self.monitor.log_batch(
+                inputs,
+                targets,
+                split=split,
+                step=step,
+                epoch=epoch,
+                index=index,
+                input_kind=input_kind,
+                checks=self.full_pass_checks if full_pass else None,
+                defer=full_pass,  # the full-pass checks take merged blocks of batches
+            )
+        if split == "train":
+            self.release_held()  # the train-start findings come after the first batch's
+        return found
 
     def note_targets(self, targets: np.ndarray | None) -> None:
         """Infers the task from the first training targets seen (once)."""
@@ -303,6 +307,7 @@ class LiveRun:
         """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
         and multiplied by `scale` when flushed. Returns True when a flush is due (at multiples of
         `flush_every` steps of the whole run)."""
+        self.release_held()
         self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, dict(nonfinite or {})))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
 
@@ -383,21 +388,23 @@ class LiveRun:
         if not self.options.train_start_checks:
             return []
         monitor = self.monitor
-        return [c for c in monitor.checks if Signal.TRAIN_START in c.signals() and c.id not in monitor.disabled]
+        checks = [c for c in monitor.checks if Signal.TRAIN_START in c.signals() and c.id not in monitor.disabled]
+        return sorted(checks, key=lambda c: bool(type(c).explained_by))  # root causes first
 
     def run_train_start_checks(
         self, make_trainable: Callable[[], Trainable], *, step: int | None, epoch: int | None
-    ) -> list[Finding]:
+    ) -> None:
         """Runs the train-start checks on the trainable `make_trainable()` builds around the first
         batch. They train only clones; the random state is restored afterwards, so the user's
-        run computes exactly what it would have without mlcheck."""
+        run computes exactly what it would have without mlcheck. Their findings are held until
+        the first training batch has been observed, so that a root cause in the data (NaN
+        inputs) is reported before the symptoms it explains (`Check.explained_by`)."""
         from mlcheck.sanity.context import Budget, PreflightContext
 
         checks = self.train_start_checks
         if not checks:
-            return []
+            return
         options = self.options
-        out: list[Finding] = []
         try:
             trainable = make_trainable()
         except Exception as exc:
@@ -405,7 +412,7 @@ class LiveRun:
                 raise
             for check in checks:
                 self.monitor.switch_off(check, exc)
-            return []
+            return
         saved = trainable.rng_state()
         try:
             for check in checks:
@@ -427,11 +434,15 @@ class LiveRun:
                 for finding in found:
                     if finding.step is None:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
-                    if self.monitor.report(finding):
-                        out.append(finding)
+                    self._held.append(finding)
         finally:
             trainable.set_rng_state(saved)
-        return out
+
+    def release_held(self) -> None:
+        """Reports the held train-start findings (after the first training batch)."""
+        held, self._held = self._held, []
+        for finding in held:
+            self.monitor.report(finding)
 
     # -- the adapters' own observations --------------------------------------------------------
 
@@ -486,6 +497,7 @@ class LiveRun:
         return True
 
     def close(self) -> list[Finding]:
+        self.release_held()
         return self.monitor.close()
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -101,6 +101,7 @@ class Monitor:
                 self.sinks.append(TensorBoardSink(self.log_dir))
                 self.sinks.append(JsonlSink(self.log_dir / "findings.jsonl"))
         self.sinks.extend(sinks or ())
+        self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
         self._hooks = {
             hook: [c for c in self.checks if type(c).implements(hook)]
             for hook in ("on_step", "on_epoch", "on_batch", "on_end")
@@ -428,6 +429,7 @@ class Monitor:
             step = self.run.epoch_step.get(finding.epoch)
             if step is not None:
                 finding = dataclasses.replace(finding, step=step)
+        finding = self._explain(finding)
         key = (finding.check, finding.key)
         previous = self._seen.get(key)
         if previous is not None and finding.severity <= previous:
@@ -442,6 +444,23 @@ class Monitor:
             self.should_stop = True
             self.stop_reason = finding
         return finding
+
+    def _explain(self, finding: Finding) -> Finding:
+        """A finding whose check declares a root cause (`Check.explained_by`) that was already
+        found says that it likely follows from it, and points to that fix instead of its own."""
+        causes = self._explainers.get(finding.check)
+        if not causes:
+            return finding
+        cause = next((f for f in self.findings if f.check in causes and f.severity >= Severity.WARNING), None)
+        if cause is None:
+            return finding
+        where = f" at step {cause.step}" if cause.step is not None else ""
+        return dataclasses.replace(
+            finding,
+            message=f"{finding.message} This likely follows from `{cause.check}`{where}: {cause.message}",
+            hint=f"Fix `{cause.check}` first ({cause.hint.rstrip('.')}); this finding may then go away.",
+            evidence={**finding.evidence, "likely_cause": cause.check},
+        )
 
     def _guard_sink(self, fn: Any, *args: Any) -> None:
         try:

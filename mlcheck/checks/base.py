@@ -80,6 +80,10 @@ class Check:
     #: The split the findings are about, for sinks that keep train and validation apart
     #: (Keras' `train/` and `validation/` runs). None: the finding's `evidence["split"]`.
     findings_split: ClassVar[str | None] = None
+    #: Ids of root-cause checks (non-finite inputs, an output that does not fit the loss, ...)
+    #: whose earlier finding explains this check's findings: they then name that cause and point
+    #: to its fix instead of giving advice that contradicts it.
+    explained_by: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
         before = set(vars(self))

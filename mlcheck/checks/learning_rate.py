@@ -168,6 +168,8 @@ class LRTooHigh(TrainCurveCheck):
     id = "lr-too-high"
     family = "learning rate"
     severity = Severity.WARNING
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
 
     def __init__(
         self,
@@ -453,6 +455,8 @@ class LRTooLow(TrainCurveCheck):
     id = "lr-too-low"
     family = "learning rate"
     severity = Severity.WARNING
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
 
     def __init__(
         self,

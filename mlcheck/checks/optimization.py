@@ -72,6 +72,8 @@ class NonfiniteLoss(Check):
     id = "nonfinite-loss"
     family = "optimization"
     severity = Severity.ERROR
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input"})
 
     def __init__(self, max_names: int = 5) -> None:
         self.max_names = max_names
@@ -194,6 +196,8 @@ class LossDivergence(LossCurveCheck):
     id = "loss-divergence"
     family = "optimization"
     severity = Severity.ERROR
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
 
     def __init__(
         self, factor: float = 2.0, range_fraction: float = 0.25, z: float = 3.0, persist_fraction: float = 0.05
@@ -317,6 +321,8 @@ class LossPlateau(LossCurveCheck):
     id = "loss-plateau"
     family = "optimization"
     severity = Severity.WARNING
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
 
     def __init__(
         self,

@@ -78,6 +78,8 @@ class InputIndependence(Check):
     id = "input-independence"
     family = "pre-flight"
     severity = Severity.WARNING
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
 
     def __init__(
         self,

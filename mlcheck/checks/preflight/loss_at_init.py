@@ -65,6 +65,8 @@ class LossAtInit(Check):
     id = "loss-at-init"
     family = "pre-flight"
     severity = Severity.WARNING
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
 
     def __init__(self, ratio: float = 3.0, sigmas: float = 3.0, batches: int = 4):
         self.ratio, self.sigmas, self.batches = ratio, sigmas, batches

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     integral,
     kept_random_state,
@@ -61,6 +61,8 @@ class OutputLossMismatch(Check):
     id = "output-loss-mismatch"
     family = "pre-flight"
     severity = Severity.ERROR
+    #: cheap and structural: the callbacks also run it at train start, on the live model's copy
+    consumes = frozenset({Signal.TRAIN_START})
 
     def __init__(self, batches: int = 4):
         self.batches = batches

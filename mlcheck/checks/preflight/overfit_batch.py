@@ -74,6 +74,8 @@ class OverfitBatch(Check):
     severity = Severity.ERROR
     #: the callbacks also run it at train start, on a copy of the model and the first batch
     consumes = frozenset({Signal.TRAIN_START})
+    #: root causes that, when found first, explain this check's findings (they then say so)
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
 
     def __init__(
         self,

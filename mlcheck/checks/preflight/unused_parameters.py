@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     kept_random_state,
     skipped,
@@ -52,6 +52,8 @@ class UnusedParameters(Check):
     id = "unused-parameters"
     family = "pre-flight"
     severity = Severity.WARNING
+    #: the callbacks also run it at train start, with the optimizer the trainer built
+    consumes = frozenset({Signal.TRAIN_START})
 
     def __init__(self, show: int = 5):
         self.show = show
