@@ -199,3 +199,68 @@ def test_no_check_id_is_named_in_integrations():
             if match.group(1) in ids:
                 named.append(f"{path.relative_to(REPO)}: {match.group(1)}")
     assert not named, named
+
+
+def _lightning_fit(tmp_path, module, x, y, **cb_kwargs):
+    import lightning.pytorch as lpt
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    cb = MLCheckCallback(log_dir=False, warn=False, **cb_kwargs)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32)
+    trainer = lpt.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, data)
+    return cb.findings
+
+
+def _classifier(softmax_output: bool):
+    import lightning.pytorch as lpt
+
+    class Net(lpt.LightningModule):
+        def __init__(self):
+            super().__init__()
+            layers = [torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)]
+            self.net = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax_output else []))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _):
+            return torch.nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+    return Net()
+
+
+def test_softmax_into_a_from_logits_loss_is_named_live(tmp_path):
+    x, y = _data()
+    findings = _lightning_fit(tmp_path, _classifier(softmax_output=True), x, y)
+    ids = [f.check for f in findings]
+    assert "output-loss-mismatch" in ids, ids
+    later = [
+        f for f in findings[ids.index("output-loss-mismatch") + 1 :] if f.check in ("overfit-batch", "loss-plateau")
+    ]
+    for finding in later:  # symptoms name the cause and drop their own advice
+        assert finding.evidence["likely_cause"] == "output-loss-mismatch"
+        assert "output-loss-mismatch" in finding.hint and "learning rate" not in finding.hint
+
+
+def test_nan_inputs_come_before_the_symptoms_they_cause(tmp_path):
+    x, y = _data()
+    x[::3, 2] = np.nan
+    findings = _lightning_fit(tmp_path, _classifier(softmax_output=False), x, y)
+    serious = [f for f in findings if f.severity.value != "info"]
+    assert serious and serious[0].check == "nonfinite-input", [f.check for f in serious]
+    for finding in serious[1:]:
+        if finding.check in ("overfit-batch", "nonfinite-loss"):
+            assert finding.evidence["likely_cause"] == "nonfinite-input"
