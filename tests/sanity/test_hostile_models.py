@@ -3,6 +3,7 @@ forever, block, end the process, raise, return garbage), the command ends within
 one line naming the file and the problem, exit 2 (130 for a KeyboardInterrupt), no traceback of
 mlcheck's."""
 
+import json
 import os
 import signal
 import subprocess
@@ -113,3 +114,12 @@ def _alive(pid):
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+def test_nan_outputs_are_a_finding_not_learning_rate_advice():
+    proc, _ = sanity_cli(HOSTILE / "returns_nan.py", "--json")
+    assert proc.returncode == 1, proc.stderr
+    findings = json.loads(proc.stdout)["findings"]
+    loud = [f["check"] for f in findings if f["severity"] in ("warning", "error")]
+    assert loud == ["loss-at-init"]
+    assert not any("too high" in f["message"] or "too low" in f["message"] for f in findings)
