@@ -6,6 +6,8 @@ overfit-a-batch all use them; `mlcheck.sanity.context` re-exports them.
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,11 @@ from mlcheck.trainable import Trainable
 class Budget:
     """Bounds one check's work. Steps are the real budget (findings must not depend on machine
     speed); `seconds` is only a safety net, and running out of it makes the result an INFO
-    "inconclusive", never a warning."""
+    "inconclusive", never a warning.
+
+    Raises:
+        ValueError: `steps` is not a whole number >= 1, or `seconds` is not a finite number > 0.
+    """
 
     steps: int = 100
     seconds: float = 10.0
@@ -26,6 +32,18 @@ class Budget:
     #: Set when `expired()` first answers True: the check stopped early, so the runner turns
     #: its WARNING/ERROR findings into one INFO "inconclusive".
     cut_short: bool = False
+
+    def __post_init__(self) -> None:
+        # A NaN or infinite net would never fire, and 0 would cut every check at once.
+        if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 1:
+            raise ValueError(f"Budget(steps=...) must be a whole number of at least 1, got {self.steps!r}")
+        if (
+            isinstance(self.seconds, bool)
+            or not isinstance(self.seconds, numbers.Real)
+            or not math.isfinite(self.seconds)
+            or self.seconds <= 0
+        ):
+            raise ValueError(f"Budget(seconds=...) must be a finite number above 0, got {self.seconds!r}")
 
     def expired(self) -> bool:
         if time.perf_counter() - self.started > self.seconds:

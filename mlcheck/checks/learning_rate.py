@@ -19,6 +19,7 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
+from mlcheck.checks.preflight.harness import health_at_init, skipped
 from mlcheck.checks.preflight.range_test import (
     progress_at,
     range_test_inconclusive,
@@ -224,6 +225,9 @@ class LRTooHigh(TrainCurveCheck):
         lr = ctx.trainable.get_lr()
         if lr is None or lr <= 0:
             return []  # nothing configured to judge
+        reason = health_at_init(ctx).reason()
+        if reason:  # non-finite before any step: not the learning rate's fault
+            return [skipped(self, reason)]
         sweep = shared_range_test(ctx)
         evidence: dict[str, Any] = {
             "lr": lr,
@@ -509,6 +513,9 @@ class LRTooLow(TrainCurveCheck):
         lr = ctx.trainable.get_lr()
         if lr is None or lr <= 0:
             return []  # nothing configured to judge
+        reason = health_at_init(ctx).reason()
+        if reason:  # non-finite before any step: not the learning rate's fault
+            return [skipped(self, reason)]
         sweep = shared_range_test(ctx)
         evidence: dict[str, Any] = {"lr": lr, "suggested_lr": sweep.suggestion}
         if sweep.suggestion is None:

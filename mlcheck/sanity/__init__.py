@@ -39,7 +39,10 @@ def run(
         select: check ids to run instead of the defaults (ignored when `checks` is given).
         suppress: check ids not to run.
         budget: per-check budget: `Budget(steps=100, seconds=10.0)` by default. Steps bound the
-            work; seconds are only a safety net (running out gives an INFO "inconclusive").
+            work; seconds are only a safety net (running out gives an INFO "inconclusive"). The
+            stages of your code around the checks have nets derived from it: importing model.py
+            12x the seconds, building the target, the first batch, forward pass, loss and step
+            and reading the data 3x (at least the seconds + 5).
         progress: called as `progress(done, total, check_id)` before each check and with
             `check_id=None` at the end.
 
@@ -50,6 +53,10 @@ def run(
         mlcheck.errors.BadInput: the target cannot be found or built, or the model fails
             on its first batch (`mlcheck.sanity.usercode.UserCodeError`, with the user's
             traceback in `.user_traceback`).
+        mlcheck.sanity.watchdog.StageTimeout: a stage of your code did not return within its net
+            (an endless loop, a data loader that blocks); also a `TimeoutError` and a
+            `BadInput`. The nets use SIGALRM, so they work when called from the main thread
+            on Unix; the caller's own SIGALRM handler and timer are restored afterwards.
 
     Example:
         >>> result = mlcheck.sanity.run("model.py")                   # doctest: +SKIP
@@ -70,7 +77,7 @@ def run(
         checks = [c for c in checks if c.id not in suppress and (wanted is None or c.id in wanted)]
     runnable = [c for c in checks if type(c).implements("preflight") or type(c).implements("on_batch")]
     idle = [c.id for c in checks if c not in runnable]
-    found = discovery.resolve(target)
+    found = discovery.resolve(target, (budget or Budget()).seconds)
     result = runner.run(found, runnable, budget, progress)
     if select and idle:
         result.notes.append(f"not run (they watch training and have no pre-flight part): {', '.join(idle)}")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from mlcheck.cli_options import selected_checks, split_ids
-from mlcheck.errors import BadInput
 
 # Loggers of frameworks that chat on stderr while mlcheck builds trainers and clones.
 _CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
@@ -28,14 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--budget-steps",
-        type=int,
+        type=_steps,
         default=None,
         metavar="N",
         help="training steps each check may take (default 100)",
     )
     parser.add_argument(
         "--budget-seconds",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="S",
         help="wall-clock safety net per check (default 10); a check cut short is reported as "
@@ -43,7 +43,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:  # nan or inf would never fire, 0 cuts everything
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace, console: Any) -> int:
+    """The command: the options are checked here, then the work runs in a child process that
+    this one watches (`mlcheck.sanity.supervisor`), so that nothing the user's code does (an
+    endless loop, a blocking read, `os._exit`) can hang the command or pass for a clean run."""
+    from mlcheck.sanity.supervisor import supervise
+
+    selected_checks(args)  # a bad --select or [tool.mlcheck] is reported before model.py runs
+    return supervise(args)
+
+
+def run_here(args: argparse.Namespace, console: Any) -> int:
+    """The command's work, in this process (the child of `run`)."""
     from rich.console import Console
 
     from mlcheck.report import exit_status, json_report
@@ -52,15 +83,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
     from mlcheck.sanity.usercode import UserCodeError
 
     checks, fail_on = selected_checks(args)
-    budget = Budget()
-    if args.budget_steps is not None:
-        if args.budget_steps < 1:
-            raise BadInput(f"--budget-steps must be at least 1, got {args.budget_steps}")
-        budget.steps = args.budget_steps
-    if args.budget_seconds is not None:
-        if args.budget_seconds <= 0:
-            raise BadInput(f"--budget-seconds must be positive, got {args.budget_seconds}")
-        budget.seconds = args.budget_seconds
+    budget = Budget(
+        steps=args.budget_steps if args.budget_steps is not None else Budget.steps,
+        seconds=args.budget_seconds if args.budget_seconds is not None else Budget.seconds,
+    )
 
     err = Console(stderr=True)
     try:

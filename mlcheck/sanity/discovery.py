@@ -31,10 +31,12 @@ from types import ModuleType
 from typing import Any
 
 from mlcheck.errors import BadInput
+from mlcheck.preflight_context import Budget
 from mlcheck.sanity.candidates import choice_message, find_candidates, from_object
 from mlcheck.sanity.import_guard import SLOW_IMPORT_SECONDS, TrainingAtImport, import_model_file, slow_import_note
 from mlcheck.sanity.trainable_factory import TARGET_KEYS, make_trainable, target_dict
 from mlcheck.sanity.usercode import UserCodeError, caller_dirs, user_code, user_traceback
+from mlcheck.sanity.watchdog import import_seconds, stage
 from mlcheck.trainable import Trainable
 
 # Names this module has always offered (`mlcheck.sanity.discovery.UserCodeError` is documented;
@@ -66,19 +68,27 @@ class Target:
     user_paths: tuple[str, ...] = ()
 
 
-def resolve(target: Any) -> Target:
-    """A `Target` from a path ("model.py", "model.py:fn"), a target dict or a Trainable."""
+def resolve(target: Any, budget_seconds: float = Budget.seconds) -> Target:
+    """A `Target` from a path ("model.py", "model.py:fn"), a target dict or a Trainable.
+
+    Importing model.py and building its target run under the safety nets of
+    `mlcheck.sanity.watchdog` for a per-check budget of `budget_seconds` (a `StageTimeout`
+    past them)."""
     if isinstance(target, Trainable):
         return Target(target, type(target).__name__, target.framework or "custom")
     if isinstance(target, dict):
         trainable = make_trainable(target, where="the target dict")
         return Target(trainable, "dict", trainable.framework, user_paths=caller_dirs())
+    # Building the target is part of loading model.py: the first optimizer or DataLoader may
+    # import much of torch (~6 s on a loaded machine), so it gets the import's net.
+    net = import_seconds(budget_seconds)
     if isinstance(target, ModuleType):
-        return _from_module(target, None, Path(getattr(target, "__file__", "") or target.__name__), 0.0)
+        return _from_module(target, None, Path(getattr(target, "__file__", "") or target.__name__), 0.0, net)
     if isinstance(target, (str, os.PathLike)):
         path, selector = split_selector(os.fspath(target))
-        module, seconds = import_model_file(path)
-        return _from_module(module, selector, path, seconds)
+        with stage("the import", path.name, net, (str(path.resolve().parent),)):
+            module, seconds = import_model_file(path)
+        return _from_module(module, selector, path, seconds, net)
     raise BadInput(
         f"cannot check a {type(target).__name__}: pass a path to model.py, a dict with "
         "'model' and 'train_data', or a mlcheck.trainable.Trainable"
@@ -93,13 +103,15 @@ def split_selector(spec: str) -> tuple[Path, str | None]:
     return Path(spec), None
 
 
-def _from_module(module: ModuleType, selector: str | None, path: Path, seconds: float) -> Target:
+def _from_module(module: ModuleType, selector: str | None, path: Path, seconds: float, net: float) -> Target:
     user_dirs = (str(path.resolve().parent),)
     display = path.name
     note = slow_import_note(display, seconds)
-    chosen, label = _choose(module, selector, path, user_dirs)
+    with stage("building the target", display, net, user_dirs):
+        chosen, label = _choose(module, selector, path, user_dirs)
     with user_code(f"preparing the target from {display}", user_dirs):
-        trainable = make_trainable(chosen, where=label)
+        with stage("preparing the target", display, net, user_dirs):
+            trainable = make_trainable(chosen, where=label)
     return Target(trainable, label, trainable.framework, seconds, [note] if note else [], user_dirs)
 
 

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from mlcheck.errors import BadInput
-from mlcheck.sanity.usercode import UserCodeError, one_line, user_traceback
+from mlcheck.sanity.usercode import Interrupted, UserCodeError, one_line, user_traceback
 
 #: Importing model.py slower than this earns a note (it may be loading data or training).
 SLOW_IMPORT_SECONDS = 30.0  # a digits/MNIST model.py imports in ~5-10 s, frameworks included
@@ -73,7 +73,7 @@ def import_model_file(path: Path) -> tuple[ModuleType, float]:
         ) from None
     except BaseException as exc:  # the user's code: anything, SystemExit included
         sys.modules.pop(name, None)
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):
             raise
         raise UserCodeError(
             f"importing {path} raised {type(exc).__name__}: {one_line(exc)}",

@@ -15,8 +15,6 @@ wall-clock safety net gives one INFO "inconclusive" finding instead of its verdi
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +30,7 @@ from mlcheck.monitor import Monitor
 from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.run import RunInfo
 from mlcheck.sanity.discovery import Target, user_code
+from mlcheck.sanity.watchdog import STAGE_FACTOR, STAGE_GRACE, Alarm, Interrupted, announce, stage, stage_seconds
 from mlcheck.task import from_loss
 
 logger = logging.getLogger("mlcheck.sanity")
@@ -40,9 +39,10 @@ logger = logging.getLogger("mlcheck.sanity")
 DATA_BATCHES = 16  # enough for class counts and label diversity; an epoch of digits is ~50
 
 #: The hard stop for a check that ignores its budget: this many times its seconds, and at
-#: least its seconds plus HARD_LIMIT_GRACE (a check may finish a step it began in time).
-HARD_LIMIT_FACTOR = 3.0
-HARD_LIMIT_GRACE = 5.0
+#: least its seconds plus HARD_LIMIT_GRACE (a check may finish a step it began in time). The
+#: stages of the user's code before the checks get the same net (`watchdog.stage_seconds`).
+HARD_LIMIT_FACTOR = STAGE_FACTOR
+HARD_LIMIT_GRACE = STAGE_GRACE
 
 #: progress(done, total, current check id or None when finished)
 Progress = Callable[[int, int, "str | None"], None]
@@ -150,8 +150,9 @@ def run(
     with user_code("saving the random state", target.user_paths):
         rng = trainable.rng_state()
     try:
-        _probe(target)
-        batches = _first_batches(target, data_batches) if data_checks else []
+        net = stage_seconds(budget.seconds)
+        _probe(target, net)
+        batches = _first_batches(target, data_batches, net) if data_checks else []
         info = _run_info(trainable)
         input_kind = _input_kind(trainable)
         done = 0
@@ -165,7 +166,7 @@ def run(
             if progress:
                 progress(done, total, check.id)
             ctx = PreflightContext(trainable, budget.restart(), cache, {"target": target.name})
-            _run_preflight_check(check, ctx, result)
+            _run_preflight_check(check, ctx, result, _file(target))
             done += 1
         if progress:
             progress(done, total, None)
@@ -179,34 +180,45 @@ def run(
 # -- phases ----------------------------------------------------------------------------------
 
 
-def _probe(target: Target) -> None:
+def _probe(target: Target, seconds: float) -> None:
     """One forward pass, loss and training step (on a clone), so that an error in the user's
-    model is reported as such before any check runs."""
+    model is reported as such before any check runs; each under a net of `seconds`."""
     t = target.trainable
-    where = target.name
-    with user_code(f"reading the first training batch of {where}", target.user_paths):
-        first = t.batches("train", 1)
+    where, file, dirs = target.name, _file(target), target.user_paths
+    with user_code(f"reading the first training batch of {where}", dirs):
+        with stage("reading the first training batch", file, seconds, dirs):
+            first = t.batches("train", 1)
     if not first:
         raise BadInput(f"{where}: the training data is empty (no batch could be read)")
     batch = first[0]
-    with user_code(f"the forward pass of {where}", target.user_paths):
+    with user_code(f"the forward pass of {where}", dirs), stage("the first forward pass", file, seconds, dirs):
         t.forward(batch)
-    with user_code(f"computing the loss of {where}", target.user_paths):
+    with user_code(f"computing the loss of {where}", dirs), stage("the first loss", file, seconds, dirs):
         t.loss(batch)
-    with user_code(f"a training step of {where} (on a copy)", target.user_paths):
-        t.clone().train_step(batch)
+    with user_code(f"a training step of {where} (on a copy)", dirs):
+        with stage("the first training step (on a copy)", file, seconds, dirs):
+            t.clone().train_step(batch)
 
 
-def _first_batches(target: Target, n: int) -> list[tuple[str, int, np.ndarray | None, np.ndarray | None]]:
+def _first_batches(
+    target: Target, n: int, seconds: float
+) -> list[tuple[str, int, np.ndarray | None, np.ndarray | None]]:
     t = target.trainable
     out = []
     for split in ("train", "val"):
+        what = f"reading the first {n} batches of the {split} data"
         with user_code(f"reading the {split} data of {target.name}", target.user_paths):
-            batches = t.batches(split, n)
-            for i, b in enumerate(batches):
-                x, y = t.to_numpy(b)
-                out.append((split, i, x, y))
+            with stage(what, _file(target), seconds, target.user_paths):
+                batches = t.batches(split, n)
+                for i, b in enumerate(batches):
+                    x, y = t.to_numpy(b)
+                    out.append((split, i, x, y))
     return out
+
+
+def _file(target: Target) -> str:
+    """The file a target came from ("model.py"), as timeout messages name it."""
+    return "the target dict" if target.name == "dict" else target.name.partition(":")[0]
 
 
 def _run_info(trainable: Any) -> RunInfo:
@@ -246,14 +258,16 @@ def _run_data_check(
     _finish(check, "data", started, budget, list(monitor.findings), result)
 
 
-def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResult) -> None:
+def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResult, file: str) -> None:
     started = time.perf_counter()
     hard = max(HARD_LIMIT_FACTOR * ctx.budget.seconds, ctx.budget.seconds + HARD_LIMIT_GRACE)
     try:
-        with _hard_limit(hard), warnings.catch_warnings():
+        # The alarm makes a check that ignores its budget inconclusive; the announcement lets
+        # the command's parent process end one stuck where no signal reaches.
+        with announce(f"the check {check.id}", file, hard), Alarm(hard), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = list(check.preflight(ctx) or ())
-    except _HardTimeout:
+    except Interrupted:
         ctx.budget.cut_short = True
         found = []
     except Exception as exc:
@@ -306,40 +320,3 @@ def _dedup(findings: Iterable[Finding]) -> list[Finding]:
         best[k] = len(out)
         out.append(f)
     return out
-
-
-# -- the hard safety net ---------------------------------------------------------------------
-
-
-class _HardTimeout(BaseException):
-    pass
-
-
-class _hard_limit:
-    """Interrupts the block after `seconds` with SIGALRM, where that is possible and free: the
-    main thread of a Unix process with no other timer pending (pytest-timeout, for one, uses
-    it). Elsewhere only the check's own budget bounds it."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.armed = False
-
-    def __enter__(self) -> _hard_limit:
-        if (
-            hasattr(signal, "setitimer")
-            and threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
-        ):
-            signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-            self.armed = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-
-    def _fire(self, signum: int, frame: Any) -> None:
-        raise _HardTimeout()

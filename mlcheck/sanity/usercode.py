@@ -26,6 +26,12 @@ class UserCodeError(BadInput):
         self.user_traceback = user_traceback
 
 
+class Interrupted(BaseException):
+    """Raised by mlcheck's own safety net (`mlcheck.sanity.watchdog.Alarm`) inside the user's
+    code: never the user's error, so `user_code` lets it through. A BaseException, so that the
+    user's `except Exception:` does not swallow it."""
+
+
 # Frames in these folders are mlcheck's own, never shown as the user's code.
 _MLCHECK_DIRS = tuple(
     str(Path(p).resolve()) + os.sep
@@ -84,9 +90,10 @@ def user_code(what: str, user_dirs: tuple[str, ...] = ()) -> Iterator[None]:
     """Turns an exception from the user's code into a `UserCodeError` naming `what` ran."""
     try:
         yield
-    except (BadInput, KeyboardInterrupt):
+    except (BadInput, KeyboardInterrupt, Interrupted):
         raise
     except BaseException as exc:
-        raise UserCodeError(
-            f"{what} raised {type(exc).__name__}: {one_line(exc)}", user_traceback(exc, user_dirs)
-        ) from None
+        shown = user_traceback(exc, user_dirs)
+        if "\n  File " not in shown:  # raised by mlcheck's adapter, no frame of the user's: no block
+            shown = ""
+        raise UserCodeError(f"{what} raised {type(exc).__name__}: {one_line(exc)}", shown) from None

@@ -379,7 +379,7 @@ def test_wall_clock_expiry_is_inconclusive_not_a_warning(digits):
     torch.manual_seed(0)
     model = mlp().requires_grad_(False)  # would be an ERROR given the steps
     t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters()))
-    ctx = PreflightContext(t, Budget(seconds=0.0))
+    ctx = PreflightContext(t, Budget(seconds=1e-9))  # expired at once (0 is rejected)
     found = list(OverfitBatch().preflight(ctx)) + list(InputIndependence().preflight(ctx))
     assert found and all(f.severity == Severity.INFO for f in found)
     assert "inconclusive" in found[0].message and ctx.budget.cut_short

@@ -33,7 +33,7 @@ from mlcheck.trainable import LossConfig, Trainable
 
 if TYPE_CHECKING:
     from mlcheck.checks.base import Check
-    from mlcheck.preflight_context import Budget
+    from mlcheck.preflight_context import Budget, PreflightContext
 
 
 #: Samples in the batch the training checks fit (TheDeepChecker overfits 16 samples).
@@ -105,6 +105,68 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray | None, cfg: LossConfig) -
         threshold = 0.5 if cfg.output_activation in ("sigmoid", "softmax") else 0.0
         return float(np.mean((out[:, 0] > threshold).astype(np.int64) == y))
     return None
+
+
+#: Training batches `health_at_init` looks at (loss-at-init's default, so they share the work).
+INIT_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class InitHealth:
+    """Whether the untrained model gives finite numbers on the first training batches.
+
+    A model whose outputs or loss are non-finite before any step cannot train at any learning
+    rate, so the checks that train (overfit-batch, the learning-rate range test) would only
+    blame the symptom on the learning rate: they defer to `reason()`, and `loss-at-init` (or
+    `nonfinite-input`, when the inputs are the cause) reports it once.
+
+    Attributes:
+        inputs_finite: the inputs and targets hold no NaN or Inf.
+        outputs_finite: the model's outputs hold no NaN or Inf.
+        losses: the inference-mode loss of each batch.
+    """
+
+    inputs_finite: bool = True
+    outputs_finite: bool = True
+    losses: tuple[float, ...] = ()
+
+    @property
+    def loss_finite(self) -> bool:
+        return all(math.isfinite(v) for v in self.losses)
+
+    def reason(self) -> str | None:
+        """Why training cannot be judged, or None when the numbers are finite."""
+        if not self.inputs_finite:
+            return "the training inputs or targets hold NaN or Inf (see nonfinite-input)"
+        if not self.outputs_finite:
+            return "the model's outputs are NaN or infinite before any training step (see loss-at-init)"
+        if not self.loss_finite:
+            return "the loss is NaN or infinite before any training step (see loss-at-init)"
+        return None
+
+
+def health_at_init(ctx: PreflightContext) -> InitHealth:
+    """`InitHealth` of `ctx.trainable`, computed once per pre-flight run (inference mode)."""
+
+    def compute() -> InitHealth:
+        t = ctx.trainable
+        inputs_ok, outputs_ok, losses = True, True, []
+        with kept_random_state(t):
+            for batch in t.batches("train", INIT_BATCHES):
+                x, y = t.to_numpy(batch)
+                inputs_ok = inputs_ok and _finite(x) and _finite(y)
+                outputs_ok = outputs_ok and _finite(t.forward(batch))
+                losses.append(float(t.loss(batch)))
+        return InitHealth(inputs_ok, outputs_ok, tuple(losses))
+
+    return ctx.memo("health-at-init", compute)
+
+
+def _finite(values: Any) -> bool:
+    if values is None:
+        return True
+    values = np.asarray(values)
+    return values.dtype.kind not in "fc" or bool(np.all(np.isfinite(values)))
 
 
 def inconclusive(check: Check, what: str, evidence: dict[str, Any]) -> Finding:

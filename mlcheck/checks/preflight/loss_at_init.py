@@ -11,7 +11,10 @@ import numpy as np
 from mlcheck.checks.base import Check, register
 from mlcheck.checks.preflight.harness import (
     ABSOLUTE_LOSSES,
+    INIT_BATCHES,
     SQUARED_LOSSES,
+    InitHealth,
+    health_at_init,
     kept_random_state,
     loss_family,
     skipped,
@@ -78,21 +81,17 @@ class LossAtInit(Check):
             batches = t.batches("train", self.batches)
             if not batches:
                 return [skipped(self, "there is no training data")]
+            health = health_at_init(ctx)
+            if health.reason():  # wrong for any loss, known family or not
+                return [self._nonfinite(health)]
+            if self.batches == INIT_BATCHES:  # the same batches: reuse them
+                losses = np.array(health.losses, dtype=np.float64)
+            else:
+                losses = np.array([t.loss(b) for b in batches], dtype=np.float64)
             cfg = t.loss_config()
             expected, why = self._expected(t, cfg, batches)
             if expected is None or expected <= 0:
                 return []
-            losses = np.array([t.loss(b) for b in batches], dtype=np.float64)
-        if not np.all(np.isfinite(losses)):
-            return [
-                self.finding(
-                    "The loss of the untrained model is already NaN or infinite.",
-                    evidence={"losses": losses.tolist(), "expected": expected},
-                    hint="Look for log(0) (probabilities fed to a log), division by zero or non-finite inputs.",
-                    severity=Severity.ERROR,
-                    key="nonfinite",
-                )
-            ]
         mean = float(losses.mean())
         stderr = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
         if mean - self.sigmas * stderr <= self.ratio * expected:
@@ -123,6 +122,31 @@ class LossAtInit(Check):
                 hint=hint,
             )
         ]
+
+    def _nonfinite(self, health: InitHealth) -> Finding:
+        """The one finding that names why the untrained model gives non-finite numbers (the
+        training checks defer to it rather than blame the learning rate); when the inputs are
+        the cause, `nonfinite-input` names it."""
+        evidence: dict[str, Any] = {"losses": list(health.losses), "outputs_finite": health.outputs_finite}
+        if not health.inputs_finite:
+            return skipped(self, "the training inputs or targets hold NaN or Inf (see nonfinite-input)")
+        if not health.outputs_finite:
+            return self.finding(
+                "The untrained model's outputs are already NaN or infinite, before any training "
+                "step, so no learning rate can train it.",
+                evidence=evidence,
+                hint="Look in forward for log or sqrt of values <= 0, division by zero, exp overflow, "
+                "or weights never initialised (torch.empty).",
+                severity=Severity.ERROR,
+                key="nonfinite",
+            )
+        return self.finding(
+            "The loss of the untrained model is already NaN or infinite, before any training step.",
+            evidence=evidence,
+            hint="Look for log(0) (probabilities fed to a log), division by zero or non-finite inputs.",
+            severity=Severity.ERROR,
+            key="nonfinite",
+        )
 
     @staticmethod
     def _expected(t: Trainable, cfg: LossConfig, batches: list[Any]) -> tuple[float | None, str]:

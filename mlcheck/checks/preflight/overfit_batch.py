@@ -11,6 +11,7 @@ from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
     FitRun,
     fit_batch,
+    health_at_init,
     inconclusive,
     kept_random_state,
     skipped,
@@ -133,6 +134,9 @@ class OverfitBatch(Check):
             return ctx.memo(key, compute)
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        reason = health_at_init(ctx).reason()
+        if reason:  # no learning rate fixes it: say why this check cannot judge, nothing more
+            return [skipped(self, reason)]
         runs = self.runs(ctx)
         if not runs:
             return [skipped(self, "there is no training data")]
