@@ -31,9 +31,13 @@ SCRIPTS = (
     "bench_analyze.py",
     "bench_hashing.py",
     "curves_eval.py",
+    "reallogs/score.py",
     "bench_soak.py",
     "run_faults.py",
 )
+
+# arguments a script always gets from here
+ARGS = {"reallogs/score.py": ("--held-out",)}
 
 
 def takes_flag(script: Path, flag: str) -> bool:
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name}: not found, skipped", flush=True)
             summary.append({"script": name, "status": "missing"})
             continue
-        cmd = [sys.executable, str(script)]
+        cmd = [sys.executable, str(script), *ARGS.get(name, ())]
         if args.quick and takes_flag(script, "--quick"):
             cmd.append("--quick")
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             rc = "timeout"
             out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         seconds = time.perf_counter() - start
-        log = results_dir / (name.removesuffix(".py") + ".log")
+        log = results_dir / (name.removesuffix(".py").replace("/", "_") + ".log")
         log.write_text(out, encoding="utf-8")
         print(out.rstrip(), flush=True)
         print(f"== {name}: exit {rc} in {seconds:.0f}s (log: {log})\n", flush=True)

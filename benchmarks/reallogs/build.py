@@ -1,0 +1,150 @@
+"""Builds the corpus: every Keras printout in the notebooks of `sources.txt`, labelled by README.md's rules.
+
+    python benchmarks/reallogs/build.py MIRROR_ROOT    # MIRROR_ROOT/<owner>+<name>/repo are git snapshots
+
+Writes `manifest.csv` and `runs/<id>.csv`. Deterministic: the same snapshots give the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extract import notebook_runs  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MIN_EPOCHS = 5
+ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy", "categorical_accuracy")
+
+# Where a rule misreads a curve or an author's words decide: id -> (label, onset or None, reason).
+OVERRIDES: dict[str, tuple[str, int | None, str]] = {
+    "handson-ml2-13-loading-and-preprocessing-data-c177-1": (
+        "ambiguous",
+        None,
+        "losses in the hundreds beside 0.9 accuracy: the printed loss holds a term the curves do not explain",
+    ),
+    "deep-learnin-5-3-using-a-pretrained-convnet-c35-2": (
+        "overfitting",
+        8,
+        "fine-tuning from a near-zero loss (0.0003-0.027 jitter) is no explosion; rule 4 gives onset 8",
+    ),
+}
+# What the authors say about a run (id -> note), from the notebooks' own text.
+AUTHOR_NOTES: dict[str, str] = {
+    "deep-learnin-5-3-using-a-pretrained-convnet-c35-2": "author: val loss not improving, accuracy holds",
+    "deep-learnin-3-5-classifying-movie-reviews-c32": "author: overfitting after the fourth epoch",
+    "deep-learnin-4-4-overfitting-and-underfitting-c9": "author: original model, starts overfitting after a few epochs",
+    "deep-learnin-4-4-overfitting-and-underfitting-c15-2": "author: bigger model overfits at once, noisy val",
+    "deep-learnin-6-1-using-word-embeddings-c28-1": "author: model quickly starts overfitting (200 training samples)",
+    "deep-learnin-6-1-using-word-embeddings-c32-2": "author: 200 samples, val accuracy ~0.52 (chance)",
+    "deep-learnin-5-2-using-convnets-with-small-datasets-c26": "author: characteristic of overfitting",
+}
+
+
+def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
+    """(label, onset epoch 1-based) by the rules of README.md."""
+    n = len(t)
+    for k in range(n):
+        if not (math.isfinite(t[k]) and math.isfinite(v[k])):
+            return "nan", k + 1
+    for k in range(1, n):
+        if t[k] > 3 * min(t[:k]) and t[k] > t[0]:  # near-zero losses that jitter are not explosions
+            return "divergence", k + 1
+    if (t[-1] > 2 * min(t) and t[-1] > t[0]) or min(t) < 0:
+        return "divergence", int(min(range(n), key=lambda k: t[k])) + 2
+    m = min(range(n), key=lambda k: v[k])  # 0-based
+    after = n - 1 - m
+    tail = sum(v[n - min(3, after) :]) / min(3, after) if after else v[m]
+    if after >= 3 and tail >= 1.10 * v[m] and t[-1] < t[m]:
+        return "overfitting", m + 1
+    if after >= 3 and t[-1] < 0.1 * t[0] and v[m] >= 0.95 * v[0] and tail > v[m]:
+        return "overfitting", m + 1  # 4b: memorised, never generalised
+    if t[-1] < t[0] and (after < 3 or tail <= 1.05 * v[m]):
+        return "healthy", None
+    return "ambiguous", None
+
+
+def split_of(run_id: str) -> str:
+    return "held-out" if hashlib.sha1(run_id.encode()).hexdigest()[0] in "89abcdef" else "dev"
+
+
+def _accuracy_key(keys: set[str]) -> str | None:
+    return next((k for k in ACCURACY if k in keys and f"val_{k}" in keys), None)
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[0])
+    out = HERE / "runs"
+    out.mkdir(exist_ok=True)
+    rows, seen = [], set()
+    for line in (HERE / "sources.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        repo, commit = line.split()
+        gitdir = str(root / repo.replace("/", "+") / "repo")
+        files = subprocess.run(
+            ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+        for path in sorted(f for f in files if f.endswith(".ipynb")):
+            for index, (cell, run) in enumerate(notebook_runs(gitdir, path, commit)):
+                run = [e for e in run if "loss" in e and "val_loss" in e]
+                key = tuple(e["val_loss"] for e in run)
+                if len(run) < MIN_EPOCHS or key in seen:
+                    continue
+                seen.add(key)
+                stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:40]
+                run_id = f"{repo.split('/')[1][:12]}-{stem}-c{cell}" + (f"-{index}" if index else "")
+                rows.append(_write(out, run_id, repo, path, commit, cell, run))
+    with open(HERE / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["label"]] = counts.get(r["label"], 0) + 1
+    print(len(rows), "runs", counts)
+    return 0
+
+
+def _write(out: Path, run_id: str, repo: str, path: str, commit: str, cell: int, run: list[dict]) -> dict:
+    keys = set().union(*run)
+    acc = _accuracy_key(keys)
+    columns = ["epoch", "loss", "val_loss"] + (["accuracy", "val_accuracy"] if acc else [])
+    with open(out / f"{run_id}.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(columns)
+        for e in run:
+            w.writerow(
+                [e["epoch"], e["loss"], e["val_loss"]] + ([e.get(acc, ""), e.get(f"val_{acc}", "")] if acc else [])
+            )
+    t = [e["loss"] for e in run]
+    v = [e["val_loss"] for e in run]
+    name, onset = label(t, v)
+    notes = AUTHOR_NOTES.get(run_id, "")
+    if run_id in OVERRIDES:
+        name, onset, reason = OVERRIDES[run_id]
+        notes = (notes + "; " if notes else "") + f"override: {reason}"
+    return {
+        "id": run_id,
+        "repo": repo,
+        "path": path,
+        "commit": commit,
+        "cell": cell,
+        "format": "keras-console",
+        "epochs": len(run),
+        "label": name,
+        "onset": onset if onset is not None else "",
+        "split": split_of(run_id),
+        "notes": notes,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
