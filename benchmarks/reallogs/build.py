@@ -96,7 +96,8 @@ def main(argv: list[str]) -> int:
             for index, (cell, run) in enumerate(notebook_runs(gitdir, path, commit)):
                 run = [e for e in run if "loss" in e and "val_loss" in e]
                 key = tuple(e["val_loss"] for e in run)
-                if len(run) < MIN_EPOCHS or key in seen:
+                contiguous = [e["epoch"] for e in run] == list(range(1, len(run) + 1))
+                if len(run) < MIN_EPOCHS or key in seen or not contiguous:  # elided output: epochs missing
                     continue
                 seen.add(key)
                 stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:40]
