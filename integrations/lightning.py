@@ -30,7 +30,7 @@ from mlcheck.integrations.torch_live import (
     scalars,
     to_numpy,
 )
-from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
+from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics, validate
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
 
@@ -113,6 +113,10 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         task: "classification" or "regression". Default None: inferred from the targets.
         num_classes: number of classes. Default None: inferred from the model's output width.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
+        config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
+            `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
+            `mlcheck analyze`. Default None: the nearest one from the working directory (the file
+            read is logged). False: none.
         timing: keep the wall time spent in each hook in `timings` (for benchmarks). Default False.
 
     Example:
@@ -145,26 +149,13 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         num_classes: int | None = None,
         warn: bool = True,
         timing: bool = False,
+        config: str | os.PathLike[str] | bool | None = None,
     ) -> None:
         super().__init__()
-        self.options = LiveOptions(
-            stop_on=stop_on,
-            every_n_steps=every_n_steps,
-            strict=strict,
-            warn=warn,
-            train_start_checks=overfit_batch,
-            train_start_steps=overfit_steps,
-            train_start_seconds=overfit_seconds,
-            sample_batches=sample_batches,
-            sample_every_n_batches=sample_every_n_batches,
-            hash_epochs=hash_epochs,
-            full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
-            task=task,
-            num_classes=num_classes,
-        )
+        self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.checks = list(checks) if checks is not None else None
-        self.suppress = tuple(suppress)
-        Monitor(self.checks, suppress=self.suppress, default_sinks=False)  # unknown ids raise here
+        self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
+        validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
         self.log_dir = log_dir
         self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
         self.timer = HookTimer(enabled=timing)
@@ -196,26 +187,29 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     # -- fit -----------------------------------------------------------------------------------
 
     def _resolve_log_dir(self, trainer: Any) -> Path | None:
-        if self.log_dir is False:
-            return None
+        """`log_dir`, else the run directory of the trainer's TensorBoard logger (findings beside
+        the curves), else of its first logger with one (CSVLogger), else a folder of our own."""
         if self.log_dir not in (None, True):
-            return Path(self.log_dir)  # type: ignore[arg-type]
-        for lg in getattr(trainer, "loggers", None) or []:
-            if type(lg).__name__ == "TensorBoardLogger" and getattr(lg, "log_dir", None):
-                return Path(lg.log_dir)
-        return Path(trainer.default_root_dir) / "lightning_logs" / "mlcheck"
+            return Path(self.log_dir) if self.log_dir is not False else None  # type: ignore[arg-type]
+        loggers = sorted(
+            getattr(trainer, "loggers", None) or [], key=lambda lg: type(lg).__name__ != "TensorBoardLogger"
+        )
+        found = next((lg.log_dir for lg in loggers if getattr(lg, "log_dir", None)), None)
+        return Path(found) if found else Path(trainer.default_root_dir) / "lightning_logs" / "mlcheck"
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._rank_zero = bool(trainer.is_global_zero)
         self._world = int(getattr(trainer, "world_size", 1) or 1)
         self._active = True
         self.timer.table.clear()
+        log_dir = self._resolve_log_dir(trainer) if self._rank_zero else None
         self.live = LiveRun(
             self.options,
             self.checks,
             self.suppress,
-            log_dir=self._resolve_log_dir(trainer) if self._rank_zero else None,
+            log_dir=log_dir,
             default_sinks=self._rank_zero,
+            run_name=log_dir.name if log_dir is not None and self.log_dir in (None, True) else None,
         )
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
@@ -255,21 +249,20 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._end(trainer)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        try:
+            self._end(trainer)
+        except Exception:  # never mask the user's exception
+            pass
+
+    def _end(self, trainer: Any) -> None:
         if self._active:
             self._active = False
             self._remove_hook()
             self._flush(trainer)
             self.live.close()
-
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self._active:
-            self._active = False
-            self._remove_hook()
-            try:
-                self._flush(trainer)
-                self.live.close()
-            except Exception:  # never mask the user's exception
-                pass
 
     # -- training steps ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ import numpy as np
 from mlcheck import options as opt
 from mlcheck import task
 from mlcheck.checks.base import Check, Signal
-from mlcheck.findings import Finding, MLCheckInternalWarning
+from mlcheck.config import build_checks, load_config
+from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
@@ -60,6 +62,7 @@ class LiveOptions:
     full_pass_checks: tuple[str, ...] | None = None
     task: str | None = None
     num_classes: int | None = None
+    config: str | os.PathLike[str] | bool | None = None
 
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
@@ -76,8 +79,27 @@ class LiveOptions:
         opt.integer("hash_epochs", self.hash_epochs, minimum=0)
         opt.task(self.task)
         opt.optional_integer("num_classes", self.num_classes, minimum=1)
+        if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
+            raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
         if isinstance(self.full_pass_checks, str):  # one id, not its characters
             object.__setattr__(self, "full_pass_checks", (self.full_pass_checks,))
+        elif self.full_pass_checks is not None:
+            object.__setattr__(self, "full_pass_checks", tuple(self.full_pass_checks))
+
+    #: The callbacks' public names of the options named for what they do here.
+    _PUBLIC = {
+        "overfit_batch": "train_start_checks",
+        "overfit_steps": "train_start_steps",
+        "overfit_seconds": "train_start_seconds",
+    }
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> LiveOptions:
+        """The options among a callback's keyword arguments (its `locals()`), by public name;
+        the callback's other arguments are left out."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {cls._PUBLIC.get(k, k): v for k, v in arguments.items()}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 class HookTimer:
@@ -161,6 +183,33 @@ def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | No
     info.task, info.num_classes = facts.task, facts.num_classes
 
 
+def configured_checks(
+    checks: Sequence[Check] | None, suppress: Iterable[str] | str, config: str | os.PathLike[str] | bool | None
+) -> tuple[list[Check] | None, tuple[str, ...], Path | None]:
+    """(checks, suppress, the pyproject.toml read) for a run, as `mlcheck analyze` and `mlcheck
+    sanity` configure theirs: the `[tool.mlcheck]` table of `config` (None or True: the nearest
+    pyproject.toml from the working directory; False: none) adds its `suppress` ids and, where
+    `checks` is not given, chooses the checks (`select`) and their arguments
+    (`[tool.mlcheck.checks.<id>]`). A bad table raises `ConfigError` naming the file and key."""
+    suppress = opt.check_ids("suppress", suppress)
+    if config is False:
+        return (list(checks) if checks is not None else None), suppress, None
+    cfg = load_config(None if config in (None, True) else Path(config))  # type: ignore[arg-type]
+    if cfg.source is None:
+        return (list(checks) if checks is not None else None), suppress, None
+    suppress = tuple(dict.fromkeys([*suppress, *cfg.suppress]))
+    if checks is None and (cfg.select or cfg.check_args):
+        return build_checks(config=cfg), suppress, cfg.source
+    return (list(checks) if checks is not None else None), suppress, cfg.source
+
+
+def validate(options: LiveOptions, checks: Sequence[Check] | None, suppress: Iterable[str]) -> None:
+    """Raises now, where the user sees it, what building the run would raise at train start:
+    unknown check ids, a bad `[tool.mlcheck]` table."""
+    checks, suppress, _ = configured_checks(checks, suppress, options.config)
+    Monitor(checks, suppress=suppress, default_sinks=False)
+
+
 class LiveRun:
     """One watched training run: a `Monitor` plus the decisions the callbacks share.
 
@@ -174,6 +223,7 @@ class LiveRun:
         info: facts about the run the adapter already knows.
         flush_every: steps held by `hold_step` before they reach the checks. Adapters whose
             losses live on a device hold them (one host sync per flush); 1 hands each step over.
+        run_name: names the run in `findings.jsonl`.
     """
 
     #: Steps held before they reach the monitor: divides `Monitor.STEP_EVAL_EVERY`, so a flush
@@ -192,8 +242,12 @@ class LiveRun:
         default_sinks: bool = True,
         info: RunInfo | None = None,
         flush_every: int = FLUSH_EVERY,
+        run_name: str | None = None,
     ) -> None:
         self.options = options
+        checks, suppress, self.config_source = configured_checks(checks, suppress, options.config)
+        if self.config_source is not None:
+            logger.info("mlcheck: configuration from %s", self.config_source)
         if checks is not None:
             for check in checks:
                 check.reset()
@@ -208,6 +262,7 @@ class LiveRun:
             info=info or RunInfo(task=options.task, num_classes=options.num_classes),
             sinks=sinks,
             default_sinks=default_sinks,
+            run_name=run_name,
         )
         if options.task is not None:
             self.monitor.run.info.task = options.task
@@ -497,8 +552,32 @@ class LiveRun:
         return True
 
     def close(self) -> list[Finding]:
+        """Ends the run: the end-of-run checks, then a one-line summary (logged, and as text in
+        TensorBoard) of what was found and where to read it; a clean run says it was checked."""
         self.release_held()
-        return self.monitor.close()
+        monitor = self.monitor
+        out = monitor.close_checks()
+        text = self.summary()
+        worst = max((f.severity for f in monitor.findings), default=None)
+        logger.log(logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO, text)
+        monitor.summarise(text)
+        monitor.close()
+        return out
+
+    def summary(self) -> str:
+        """One line: how much was checked, what was found, where the details are."""
+        monitor, run = self.monitor, self.monitor.run
+        checked = f"{run.train_loss.total} steps, {self.passes['train']} epochs, {len(monitor.checks)} checks"
+        if monitor.disabled:
+            checked += f" ({len(monitor.disabled)} switched off: {', '.join(sorted(monitor.disabled))})"
+        where = f"; details in {monitor.log_dir / 'findings.jsonl'} and TensorBoard" if monitor.log_dir else ""
+        config = f"; configured by {self.config_source}" if self.config_source else ""
+        if not monitor.findings:
+            return f"mlcheck: checked {checked}: no problems found{config}."
+        counts = {s: sum(f.severity is s for f in monitor.findings) for s in Severity}
+        found = ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items(), key=lambda x: -x[0].rank) if n)
+        ids = ", ".join(dict.fromkeys(f.check for f in monitor.findings))
+        return f"mlcheck: checked {checked}: {len(monitor.findings)} findings ({found}: {ids}){where}{config}."
 
     # -- checkpoints ---------------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ class Monitor:
         self.errors: dict[str, str] = {}
         self._seen: dict[tuple[str, str], Severity] = {}
         self._closed = False
+        self._checks_closed = False
         self._deferred: list[BatchObservation] = []  # see log_batch(defer=True)
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
@@ -343,11 +344,23 @@ class Monitor:
             return False
         return self._route(finding) is not None
 
+    def close_checks(self) -> list[Finding]:
+        """Runs the end-of-run checks (once); the sinks stay open. `close()` calls it."""
+        if self._checks_closed:
+            return []
+        self._checks_closed = True
+        return self._flush_deferred() + self._dispatch("on_end")
+
+    def summarise(self, text: str) -> None:
+        """Hands a run summary (one line) to the sinks that keep one (TensorBoard's Text tab)."""
+        for sink in self.sinks:
+            self._guard_sink(sink.summary, text, self.run_name)
+
     def close(self) -> list[Finding]:
         """Ends the run: runs the end-of-run checks, closes the sinks. Idempotent."""
         if self._closed:
             return []
-        out = self._flush_deferred() + self._dispatch("on_end")
+        out = self.close_checks()
         self._closed = True
         for sink in self.sinks:
             self._guard_sink(sink.close)

@@ -7,6 +7,7 @@ a check id.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def _lightning_fit(tmp_path, module, x, y, **cb_kwargs):
 
     from mlcheck.integrations.lightning import MLCheckCallback
 
-    cb = MLCheckCallback(log_dir=False, warn=False, **cb_kwargs)
+    cb = MLCheckCallback(**{"log_dir": False, "warn": False, **cb_kwargs})
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32)
     trainer = lpt.Trainer(
         max_epochs=2,
@@ -264,3 +265,69 @@ def test_nan_inputs_come_before_the_symptoms_they_cause(tmp_path):
     for finding in serious[1:]:
         if finding.check in ("overfit-batch", "nonfinite-loss"):
             assert finding.evidence["likely_cause"] == "nonfinite-input"
+
+
+def test_callbacks_read_the_projects_mlcheck_table(tmp_path, monkeypatch, caplog):
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mlcheck]\nsuppress = ["unnormalized-input"]\n\n[tool.mlcheck.checks.loss-divergence]\nfactor = 7.5\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    x, y = _data()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(log_dir=None)
+    with caplog.at_level("INFO", logger="mlcheck"):
+        model.fit(x * 1000, y, epochs=1, verbose=0, callbacks=[cb])  # unscaled inputs, suppressed
+    ids = {c.id for c in cb.monitor.checks}
+    assert "unnormalized-input" not in ids and "unnormalized-input" not in {f.check for f in cb.findings}
+    assert next(c for c in cb.monitor.checks if c.id == "loss-divergence").factor == 7.5
+    assert any(str(tmp_path / "pyproject.toml") in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="pyproject.toml"):  # a bad table is named at construction
+        (tmp_path / "pyproject.toml").write_text('[tool.mlcheck]\nsuppress = ["no-such-check"]\n')
+        MLCheckCallback(log_dir=None)
+    assert MLCheckCallback(log_dir=None, config=False).options.config is False
+
+
+def test_a_fit_ends_with_a_summary_in_the_log_and_tensorboard(tmp_path, caplog):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x, y = _data()
+    with caplog.at_level("INFO", logger="mlcheck"):
+        findings = _lightning_fit(tmp_path, _classifier(softmax_output=False), x, y, log_dir=tmp_path / "tb")
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert len(summary) == 1
+    assert ("no problems found" in summary[0]) == (not findings)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
+    events.Reload()
+    texts = [t.tensor_proto.string_val[0].decode() for t in events.Tensors("mlcheck/summary")]
+    assert texts == summary
+
+
+def test_lightning_csv_logger_runs_keep_their_findings_apart(tmp_path):
+    import lightning.pytorch as lpt
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    x, y = _data()
+    x[::5, 0] = np.nan  # a finding in each run
+    for _ in range(2):
+        cb = MLCheckCallback(warn=False, overfit_batch=False)
+        data = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32
+        )
+        trainer = lpt.Trainer(
+            max_epochs=1,
+            callbacks=[cb],
+            logger=lpt.loggers.CSVLogger(tmp_path),
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(_classifier(softmax_output=False), data)
+    for version in ("version_0", "version_1"):
+        lines = (tmp_path / "lightning_logs" / version / "findings.jsonl").read_text().splitlines()
+        assert lines and all(json.loads(line)["run"] == version for line in lines)

@@ -26,7 +26,7 @@ from mlcheck.integrations.keras.trainable import (
     to_numpy,
     unpack,
 )
-from mlcheck.live import BatchRoute, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
+from mlcheck.live import BatchRoute, HookTimer, LiveOptions, LiveRun, split_epoch_metrics, validate
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
@@ -86,6 +86,10 @@ class MLCheckCallback(keras.callbacks.Callback):
             the checks that declare `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         task / num_classes: override what is inferred from the loss and the output width.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
+        config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
+            `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
+            `mlcheck analyze`. Default None: the nearest one from the working directory (the file
+            read is logged). False: none.
 
     Example:
         >>> from mlcheck.integrations.keras import MLCheckCallback
@@ -116,26 +120,13 @@ class MLCheckCallback(keras.callbacks.Callback):
         task: str | None = None,
         num_classes: int | None = None,
         warn: bool = True,
+        config: str | Path | bool | None = None,
     ) -> None:
         super().__init__()
-        self.options = LiveOptions(
-            stop_on=stop_on,
-            every_n_steps=every_n_steps,
-            strict=strict,
-            warn=warn,
-            train_start_checks=overfit_batch,
-            train_start_steps=overfit_steps,
-            train_start_seconds=overfit_seconds,
-            sample_batches=sample_batches,
-            sample_every_n_batches=sample_every_n_batches,
-            hash_epochs=hash_epochs,
-            full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
-            task=task,
-            num_classes=num_classes,
-        )
+        self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.checks = checks
-        self.suppress = tuple(suppress)
-        Monitor(checks, suppress=self.suppress, default_sinks=False)  # unknown ids raise here
+        self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
+        validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.validation_data = validation_data
         self.train_data = train_data

@@ -19,6 +19,9 @@ class Sink:
     def mark(self, finding: Finding, run: str | None = None) -> None:
         """The same problem seen again (an update of an earlier finding)."""
 
+    def summary(self, text: str, run: str | None = None) -> None:
+        """A one-line summary of the run, at its end."""
+
     def flush(self) -> None:
         """Make written output visible to readers."""
 

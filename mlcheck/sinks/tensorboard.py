@@ -21,6 +21,7 @@ from mlcheck.findings import Finding, format_number
 TEXT_TAG = "mlcheck/{id}/text"
 MARKER_TAG = "mlcheck/{id}"
 COUNT_TAG = "mlcheck/findings"
+SUMMARY_TAG = "mlcheck/summary"
 LAYOUT_TAG = "custom_scalars__config__"
 
 
@@ -178,6 +179,11 @@ class TensorBoardSink(sinks.Sink):
         step = self._step_for([marker], finding.step, distinct=False)
         self._event(step, [self.scalar_value(marker, 1.0)])
 
+    def summary(self, text: str, run: str | None = None) -> None:
+        step = self._step_for([SUMMARY_TAG], None, distinct=True)
+        self._event(step, [self.text_value(SUMMARY_TAG, text)])
+        self.flush()
+
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Writes plain scalars (used by adapters that log curves themselves, e.g. Keras)."""
         self._latest = max(self._latest, int(step))
@@ -227,6 +233,9 @@ class TrainValTensorBoardSink(sinks.Sink):
 
     def emit(self, finding: Finding, run: str | None = None) -> None:
         self._side(finding).emit(finding, run)
+
+    def summary(self, text: str, run: str | None = None) -> None:
+        self.train.summary(text, run)
 
     def mark(self, finding: Finding, run: str | None = None) -> None:
         self._side(finding).mark(finding, run)

@@ -673,9 +673,13 @@ def test_without_tensorboard_logger_uses_log_dir_or_default(tmp_path):
         fit(tmp_path / "a", cb, max_epochs=1, logger=False)
     assert (tmp_path / "mine" / "findings.jsonl").exists()
     cb = MLCheckCallback(checks=[_FireAtStep(3)], overfit_batch=False)
-    with pytest.warns(MLCheckWarning):
+    with pytest.warns(MLCheckWarning):  # a CSVLogger's run directory, beside its metrics.csv
         fit(tmp_path / "b", cb, max_epochs=1, logger=lpt.loggers.CSVLogger(tmp_path / "b"))
-    assert (tmp_path / "b" / "lightning_logs" / "mlcheck" / "findings.jsonl").exists()
+    assert (tmp_path / "b" / "lightning_logs" / "version_0" / "findings.jsonl").exists()
+    cb = MLCheckCallback(checks=[_FireAtStep(3)], overfit_batch=False)
+    with pytest.warns(MLCheckWarning):  # no logger at all: a folder of mlcheck's own
+        fit(tmp_path / "c", cb, max_epochs=1, logger=False)
+    assert (tmp_path / "c" / "lightning_logs" / "mlcheck" / "findings.jsonl").exists()
 
 
 def _free_port() -> int:
