@@ -42,6 +42,8 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
+    from rich.markup import escape
+
     from mlcheck.analyze import run as analyze_logs
     from mlcheck.report import exit_status, json_report, render_findings
 
@@ -53,8 +55,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
             result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
         except ValueError as exc:
             raise BadInput(str(exc)) from None
-    for where, reason in result.unreadable:
-        err.print(f"[yellow]mlcheck: skipped unreadable run[/] {where}: {reason}", highlight=False, soft_wrap=True)
+    # each reason and note names its path: one line per problem, the runs beside it analysed
+    for _, reason in result.unreadable:
+        err.print(f"[yellow]mlcheck: skipped[/] {escape(reason)}", highlight=False, soft_wrap=True)
+    for run_result in result.runs:
+        for note in run_result.notes:
+            err.print(f"[yellow]mlcheck:[/] {escape(note)}", highlight=False, soft_wrap=True)
     findings = result.findings
     if args.json:
         payload = result.to_dict()
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         for run_result in result.runs:
             for check_id, error in run_result.check_errors.items():
                 err.print(
-                    f"mlcheck: check {check_id} failed on {run_result.name} and was skipped: {error}",
+                    f"mlcheck: check {check_id} failed on {escape(run_result.name)} and was skipped: {escape(error)}",
                     highlight=False,
                     soft_wrap=True,
                 )
