@@ -26,10 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcheck.analyze.csvlogs import CSVLogError, read_csv_log, read_header
-from mlcheck.analyze.events import EventFileError, EventRun, group_event_runs, is_event_file, read_event_files
+import numpy as np
+
+from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_log, read_header
+from mlcheck.analyze.events import (
+    EventFileError,
+    EventRun,
+    Scalars,
+    group_event_runs,
+    is_event_file,
+    read_event_files,
+)
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
-from mlcheck.analyze.tags import ROLES, parse_role, register_tag
+from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
@@ -194,6 +203,7 @@ def _load(
     """(log, curves) of one run, or a line naming it and why it cannot be analysed."""
     try:
         log = _read(source, root, advance, notes)
+        _drop_bad_epochs(log, mapping, notes)
         curves = build_curves(log, mapping)
     except (EventFileError, CSVLogError, BadInput) as exc:
         return str(exc)
@@ -222,6 +232,23 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
         check_errors=errors,
         notes=notes,
     )
+
+
+def _drop_bad_epochs(log: RunLog, mapping: Mapping[str, str] | None, notes: list[str]) -> None:
+    """An epoch curve (Lightning's `epoch` scalar) holding inf, NaN or 1e300 would become a
+    nonsense epoch number: those points are dropped, with a note. (A CSV's epoch and step
+    columns are checked when it is read: there they are the x of every curve.)"""
+    for tag, curve in log.scalars.items():
+        if classify(tag, mapping).role != "epoch":
+            continue
+        bad = ~(np.abs(curve.values) < MAX_INDEX)  # NaN compares false: bad too
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            notes.append(
+                f"{log.path}: {int(bad.sum())} value(s) of {tag!r} are not epoch numbers (first: "
+                f"{curve.values[first]:g} at step {int(curve.steps[first])}); they are ignored"
+            )
+            log.scalars[tag] = Scalars(curve.steps[~bad], curve.values[~bad])
 
 
 def _no_loss(log: RunLog) -> str:

@@ -94,6 +94,15 @@ def _bad_tensor_content(path: Path) -> Path:
     return write_framed(path, events)
 
 
+def _inf_epoch(path: Path) -> Path:
+    """The diverging run with Lightning's `epoch` scalar, its last value inf."""
+    curves = _diverging()
+    steps = curves["train_loss"][0]
+    epoch = (steps // 300).astype(float)
+    epoch[-1] = np.inf
+    return write_framed(path, interleave({**curves, "epoch": (steps, epoch)}))
+
+
 def _length_crc_corrupt(path: Path) -> Path:
     write_framed(path, [scalar_event(s, "loss", 1.0) for s in range(40)])
     data = bytearray(path.read_bytes())
@@ -256,7 +265,15 @@ CASES = [
         ("corrupt record at byte", "tensor_content"),
         EVENTS,
     ),
-    # item 13: absurd steps and epochs in CSVs; unreadable CSVs
+    # item 13: absurd steps and epochs; unreadable CSVs
+    Case(
+        "tensorboard-epoch-scalar-inf",
+        _alone(lambda t: _inf_epoch(t / "good" / EVENTS)),
+        1,
+        ("'epoch' are not epoch numbers", "inf at step 2999", "ignored"),
+        "good",
+        beside=True,
+    ),
     Case(
         "csv-epoch-1e300",
         _alone(lambda t: _write(t / "log.csv", "epoch,loss\n0,1.0\n1e300,0.5\n"), "log.csv"),
@@ -510,6 +527,17 @@ def test_odd_but_valid_input(name: str, build: Callable[[Path], Path], tmp_path:
     payload = json.loads(result.stdout)
     assert payload["runs"] and not payload["unreadable"]
     assert all(r["series"].get("train_loss") or r["series"].get("epoch_train_loss") for r in payload["runs"])
+
+
+def test_a_lone_string_is_one_check_id(tmp_path: Path) -> None:
+    """`suppress="loss-divergence"` from Python silences that check, not the letters l, o, s..."""
+    import mlcheck
+
+    good_run(tmp_path)
+    assert "loss-divergence" in [f.check for _, f in mlcheck.analyze(tmp_path).findings]
+    quiet = mlcheck.analyze(tmp_path, suppress="loss-divergence")
+    assert "loss-divergence" not in [f.check for _, f in quiet.findings]
+    assert [f.check for _, f in mlcheck.analyze(tmp_path, select="loss-divergence").findings] == ["loss-divergence"]
 
 
 def test_a_parent_config_is_announced(tmp_path: Path) -> None:
