@@ -146,8 +146,31 @@ def build_checks(
             continue
         kwargs = config.check_args.get(check_id, {})
         try:
+            _check_arg_kinds(reg[check_id], kwargs)
             out.append(reg[check_id](**kwargs))
         except (TypeError, ValueError) as exc:
             where = f"{config.source}: [tool.mlcheck.checks.{check_id}] " if config.source else ""
             raise ConfigError(f"{where}bad arguments for check {check_id!r} {kwargs}: {exc}") from None
     return out
+
+
+def _check_arg_kinds(cls: type[Check], kwargs: dict[str, Any]) -> None:
+    """TypeError when a value's kind differs from its default's (`factor = "x"` where the
+    default is 2.0): the check would fail on the first observation and be switched off, and
+    the run would read as clean."""
+    import inspect
+    from numbers import Real
+
+    params = inspect.signature(cls.__init__).parameters
+    for name, value in kwargs.items():
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if default is None or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, bool):
+            kind, ok = "true or false", isinstance(value, bool)
+        elif isinstance(default, Real):
+            kind, ok = "a number", isinstance(value, Real) and not isinstance(value, bool)
+        else:
+            kind, ok = f"a {type(default).__name__}", isinstance(value, type(default))
+        if not ok:
+            raise TypeError(f"{name} must be {kind} (default {default!r}), got {value!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
     checks, fail_on = selected_checks(args)
     mapping = parse_map(args.map)
+    # a check that fails on a run is one line below; the monitor's log record of it carries a
+    # traceback meant for library users, which Python would otherwise print here
+    logging.getLogger("mlcheck").addHandler(logging.NullHandler())
     err = _stderr_console()
     with _Progress(err) as progress:
         try:

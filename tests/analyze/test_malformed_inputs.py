@@ -333,6 +333,13 @@ CASES = [
         "pyproject.toml",
     ),
     Case(
+        "config-check-argument-of-the-wrong-kind",
+        lambda t: _pyproject(t, '[tool.mlcheck.checks.loss-divergence]\nfactor = "x"\n'),
+        2,
+        ("[tool.mlcheck.checks.loss-divergence]", "factor must be a number"),
+        "pyproject.toml",
+    ),
+    Case(
         "config-mlcheck-5",
         lambda t: _pyproject(t, "[tool]\nmlcheck = 5\n"),
         2,
