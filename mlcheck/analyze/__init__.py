@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,17 +314,41 @@ def _discover(root: Path) -> tuple[list[Source], list[Skipped]]:
     return _walk(root)
 
 
+def _folders(root: Path, errors: list[OSError]) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """(folder, sorted subfolder names, sorted other names), top-down, like os.walk, but without
+    recursion: os.walk's exceeds Python's recursion limit in a tree ~1,000 folders deep.
+    Symbolic links to folders are listed, not followed: no loops, no run read twice."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            errors.append(exc)
+            continue
+        dirs, files = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
+        dirs.sort()
+        files.sort()
+        yield folder, dirs, files
+        stack.extend(folder / d for d in reversed(dirs) if not (folder / d).is_symlink())
+
+
 def _walk(root: Path) -> tuple[list[Source], list[Skipped]]:
     errors: list[OSError] = []
     events: dict[Path, list[Path]] = {}
     csvs: list[Source] = []
     skipped: list[Skipped] = []
     anything = False
-    # symbolic links to folders are not followed (os.walk's default): no loops, no run twice
-    for folder, dirs, files in os.walk(root, onerror=errors.append):
-        dirs.sort()
+    for folder, dirs, files in _folders(root, errors):
         anything = anything or bool(dirs or files)
-        for name in sorted(files):
+        for name in files:
             if not (is_event_file(name) or name.lower().endswith(".csv")):
                 continue
             path = Path(folder) / name

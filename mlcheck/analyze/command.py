@@ -57,14 +57,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
     with _Progress(err) as progress:
         try:
             result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
+        except (BadInput, ValueError) as exc:
+            raise BadInput(one_line(str(exc))) from None
     # each reason and note names its path: one line per problem, the runs beside it analysed
     for _, reason in result.unreadable:
-        err.print(f"[yellow]mlcheck: skipped[/] {escape(reason)}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]mlcheck: skipped[/] {escape(one_line(reason))}", highlight=False, soft_wrap=True)
     for run_result in result.runs:
         for note in run_result.notes:
-            err.print(f"[yellow]mlcheck:[/] {escape(note)}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]mlcheck:[/] {escape(one_line(note))}", highlight=False, soft_wrap=True)
     findings = result.findings
     if args.json:
         payload = result.to_dict()
@@ -81,6 +81,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
         read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
         console.print(f"[dim]Read {len(result.runs)} run(s): {read}[/]", highlight=False)
     return exit_status((f for _, f in findings), fail_on)
+
+
+# control characters (a newline in a file name) shown escaped: one problem, one line
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+
+
+def one_line(message: str) -> str:
+    return message.translate(_CONTROL)
 
 
 def _describe(run: Any) -> str:

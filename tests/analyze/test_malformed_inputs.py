@@ -14,9 +14,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,29 @@ def _inf_epoch(path: Path) -> Path:
     epoch = (steps // 300).astype(float)
     epoch[-1] = np.inf
     return write_framed(path, interleave({**curves, "epoch": (steps, epoch)}))
+
+
+def _deep(tmp: Path, levels: int = 1100) -> Path:
+    """A folder `levels` deep (made one level at a time: os.makedirs recurses too)."""
+    folder = tmp
+    for _ in range(levels):
+        folder = folder / "d"
+        folder.mkdir()
+    return folder
+
+
+def _undeep(tmp: Path) -> None:
+    """Removes what `_deep` made, bottom-up (shutil.rmtree, and so pytest's clean-up, recurse)."""
+    folder = tmp / "d"
+    if not folder.is_dir():
+        return
+    while (folder / "d").is_dir():
+        folder = folder / "d"
+    while folder != tmp:
+        for item in folder.iterdir():
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _length_crc_corrupt(path: Path) -> Path:
@@ -382,6 +407,12 @@ CASES = [
         beside=True,
     ),
     Case(
+        "newline-in-a-file-name",
+        _alone(lambda t: _write(t / "bad\nrun" / EVENTS, b"\x07" * 64)),
+        2,
+        ("bad\\x0arun", "corrupt record at byte 0"),
+    ),
+    Case(
         "binary-garbage-file",
         _alone(lambda t: _write(t / "x.bin", bytes(range(256)) * 4), "x.bin"),
         2,
@@ -534,6 +565,29 @@ def test_odd_but_valid_input(name: str, build: Callable[[Path], Path], tmp_path:
     payload = json.loads(result.stdout)
     assert payload["runs"] and not payload["unreadable"]
     assert all(r["series"].get("train_loss") or r["series"].get("epoch_train_loss") for r in payload["runs"])
+
+
+@pytest.fixture
+def outside_pytest_tmp():
+    """A folder outside pytest's temporary folders: pytest's clean-up (shutil.rmtree) recurses,
+    and a tree 1,100 deep left by an interrupted test would break it for every later session."""
+    root = Path(tempfile.mkdtemp(prefix="mlcheck-deep-"))
+    yield root
+    _undeep(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_tree_1100_folders_deep(outside_pytest_tmp: Path) -> None:
+    """Deeper than Python's recursion limit (os.walk recursed): both runs found, one analysed."""
+    deep = _deep(outside_pytest_tmp)
+    good_run(deep)
+    _write(deep / "empty" / EVENTS, b"")
+    result = mlcheck_analyze(outside_pytest_tmp, cwd=outside_pytest_tmp)
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr[-2000:]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"mlcheck: skipped {deep / 'empty'}: no scalars"), line[-300:]
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["name"].endswith("/d/d/good") and run["findings"] >= 1
 
 
 def test_a_lone_string_is_one_check_id(tmp_path: Path) -> None:
