@@ -121,8 +121,9 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
     bad = np.flatnonzero(~np.isnan(x) & ~(np.abs(x) < MAX_INDEX))
     if len(bad):
         row = int(bad[0])
+        article = "an" if column[:1] in "eE" else "a"
         raise CSVLogError(
-            f"{path}: data row {row + 1}: {column} is {x[row]:g}, not a {column} number "
+            f"{path}: data row {row + 1}: {column} is {x[row]:g}, not {article} {column} number "
             f"(a finite value below 2**53); {len(bad)} such row(s)"
         )
 
