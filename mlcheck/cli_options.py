@@ -8,6 +8,7 @@ Its own module so that `mlcheck.cli` imports the commands and the commands impor
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,4 +48,7 @@ def selected_checks(args: argparse.Namespace) -> tuple[list[Check], str]:
         checks = build_checks(split_ids(args.select), split_ids(args.suppress), config)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
+    if config.source is not None:
+        # a parent folder's pyproject.toml can silence checks: never let it do so unannounced
+        print(f"mlcheck: using configuration from {config.source}", file=sys.stderr)
     return checks, args.fail_on or config.fail_on or "error"

@@ -49,31 +49,70 @@ def find_pyproject(start: Path | None = None) -> Path | None:
     return None
 
 
+FAIL_ON = ("info", "warning", "error")
+
+
 def load_config(path: Path | None = None) -> Config:
-    """Reads [tool.mlcheck] from `path` or the nearest pyproject.toml; empty Config if none."""
+    """Reads [tool.mlcheck] from `path` or the nearest pyproject.toml; empty Config if none.
+
+    Raises:
+        ConfigError: the file cannot be read, or a value in the table is wrong; the message is
+            one line naming the file and the key.
+    """
     path = path or find_pyproject()
     if path is None:
         return Config()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    table = data.get("tool", {}).get("mlcheck")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table, got tool = {tool!r}")
+    table = tool.get("mlcheck")
     if table is None:
         return Config()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.mlcheck] must be a table, got mlcheck = {table!r}")
     known = {"select", "suppress", "fail-on", "checks"}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [tool.mlcheck]: {sorted(unknown)}; known: {sorted(known)}")
-    cfg = Config(
-        select=list(table["select"]) if "select" in table else None,
-        suppress=list(table.get("suppress", [])),
-        fail_on=table.get("fail-on"),
-        check_args={k: dict(v) for k, v in table.get("checks", {}).items()},
+    fail_on = table.get("fail-on")
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise ConfigError(f'{path}: [tool.mlcheck] fail-on must be "info", "warning" or "error", got {fail_on!r}')
+    select = _ids(path, table, "select")
+    return Config(
+        select=list(select) if select else None,
+        suppress=list(_ids(path, table, "suppress")),
+        fail_on=fail_on,
+        check_args=_check_args(path, table.get("checks", {})),
         source=path,
     )
-    validate_ids([*(cfg.select or []), *cfg.suppress, *cfg.check_args], where=str(path))
-    return cfg
+
+
+def _ids(path: Path, table: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A list of check ids under `key` (a lone string is one id, not its characters)."""
+    from mlcheck.options import check_ids
+
+    try:
+        return check_ids(f"{path}: [tool.mlcheck] {key}", table.get(key))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _check_args(path: Path, checks: Any) -> dict[str, dict[str, Any]]:
+    """[tool.mlcheck.checks.ID] tables: constructor arguments by check id."""
+    if not isinstance(checks, dict):
+        raise ConfigError(f"{path}: [tool.mlcheck] checks must be a table of tables, got checks = {checks!r}")
+    for check_id, args in checks.items():
+        if not isinstance(args, dict):
+            raise ConfigError(
+                f"{path}: [tool.mlcheck.checks] {check_id} must be a table of constructor arguments "
+                f"([tool.mlcheck.checks.{check_id}]), got {check_id} = {args!r}"
+            )
+    validate_ids(checks, where=f"{path}: [tool.mlcheck.checks]")
+    return {k: dict(v) for k, v in checks.items()}
 
 
 def validate_ids(ids: Iterable[str], where: str = "") -> None:
@@ -93,6 +132,10 @@ def build_checks(
     the config's per-check arguments. Explicitly selected checks run even if off by default."""
     config = config or Config()
     reg = registry()
+    if isinstance(select, str):  # one id, not its characters
+        select = [select]
+    if isinstance(suppress, str):
+        suppress = [suppress]
     select = list(select) if select else config.select
     suppress = set(suppress) | set(config.suppress)
     validate_ids([*(select or []), *suppress])
@@ -103,7 +146,31 @@ def build_checks(
             continue
         kwargs = config.check_args.get(check_id, {})
         try:
+            _check_arg_kinds(reg[check_id], kwargs)
             out.append(reg[check_id](**kwargs))
-        except TypeError as exc:
-            raise ConfigError(f"bad arguments for check {check_id!r} {kwargs}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            where = f"{config.source}: [tool.mlcheck.checks.{check_id}] " if config.source else ""
+            raise ConfigError(f"{where}bad arguments for check {check_id!r} {kwargs}: {exc}") from None
     return out
+
+
+def _check_arg_kinds(cls: type[Check], kwargs: dict[str, Any]) -> None:
+    """TypeError when a value's kind differs from its default's (`factor = "x"` where the
+    default is 2.0): the check would fail on the first observation and be switched off, and
+    the run would read as clean."""
+    import inspect
+    from numbers import Real
+
+    params = inspect.signature(cls.__init__).parameters
+    for name, value in kwargs.items():
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if default is None or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, bool):
+            kind, ok = "true or false", isinstance(value, bool)
+        elif isinstance(default, Real):
+            kind, ok = "a number", isinstance(value, Real) and not isinstance(value, bool)
+        else:
+            kind, ok = f"a {type(default).__name__}", isinstance(value, type(default))
+        if not ok:
+            raise TypeError(f"{name} must be {kind} (default {default!r}), got {value!r}")

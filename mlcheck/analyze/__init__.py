@@ -16,18 +16,29 @@ is decided by `mlcheck.analyze.tags` (documented in docs/analyze.md, extendable)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcheck.analyze.csvlogs import CSVLogError, read_csv_log, read_header
-from mlcheck.analyze.events import EventFileError, EventRun, find_event_runs, is_event_file, read_event_files
+import numpy as np
+
+from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_log, read_header
+from mlcheck.analyze.events import (
+    EventFileError,
+    EventRun,
+    Scalars,
+    group_event_runs,
+    is_event_file,
+    read_event_files,
+)
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
-from mlcheck.analyze.tags import ROLES, parse_role, register_tag
+from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.errors import BadInput
@@ -51,6 +62,8 @@ class RunResult:
         steps: steps in the log (the last step), or None.
         epochs: epochs in the log, or None.
         check_errors: checks that failed on this run and were switched off, with the error.
+        notes: what the reader could not take in, e.g. a file cut short by a corrupt record
+            (each a line naming the file).
     """
 
     name: str
@@ -61,6 +74,7 @@ class RunResult:
     steps: int | None = None
     epochs: int | None = None
     check_errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +86,7 @@ class RunResult:
             "epochs": self.epochs,
             "findings": len(self.findings),
             "check_errors": self.check_errors,
+            "notes": self.notes,
         }
 
 
@@ -125,19 +140,12 @@ def run(
             runs that fail while others are read are listed in `result.unreadable` instead.
         ValueError: an unknown check id or role.
     """
-    from mlcheck.config import build_checks
-
     for spec in (mapping or {}).values():
         parse_role(spec)
-    suppress = set(suppress)
-    if checks is None:
-        checks = build_checks(list(select) if select else None, suppress)
-    else:
-        wanted = set(select) if select else None
-        checks = [c for c in checks if c.id not in suppress and (wanted is None or c.id in wanted)]
+    checks = _select_checks(checks, select, suppress)
 
     root = Path(path)
-    sources = _discover(root)
+    sources, unreadable = _discover(root)
     total = sum(size for _, _, size in sources)
     done = 0
 
@@ -148,24 +156,21 @@ def run(
             progress(done, total)
 
     runs: list[RunResult] = []
-    unreadable: list[tuple[str, str]] = []
     for source, where, size in sources:
         start = done
-        try:
-            log = _read(source, root, advance)
-            curves = build_curves(log, mapping)
-            if not curves.has_loss:
-                raise BadInput(_no_loss(log))
-        except (EventFileError, CSVLogError, BadInput, OSError) as exc:
-            unreadable.append((str(where), str(exc)))
-            logger.info("mlcheck analyze: skipping %s", exc)
+        notes: list[str] = []
+        loaded = _load(source, where, root, advance, notes, mapping)
+        advance(start + size - done)
+        if isinstance(loaded, str):
+            unreadable.append((str(where), loaded))
             continue
-        finally:
-            advance(start + size - done)
+        log, curves = loaded
         if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
             log.name = f"{log.name} ({log.path.name})"
         found, errors = replay_curves(curves, checks, run_name=log.name)
-        runs.append(_result(log, curves, found, errors))
+        runs.append(_result(log, curves, found, errors, notes))
+    for where, reason in unreadable:
+        logger.info("mlcheck analyze: skipping %s: %s", where, reason)
     if not runs:
         if len(unreadable) == 1:
             raise BadInput(unreadable[0][1])
@@ -173,7 +178,46 @@ def run(
     return AnalyzeResult(runs, unreadable)
 
 
-def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str]) -> RunResult:
+def _select_checks(
+    checks: Sequence[Check] | None, select: Iterable[str] | None, suppress: Iterable[str]
+) -> list[Check]:
+    from mlcheck.config import build_checks
+    from mlcheck.options import check_ids
+
+    given = [c.id for c in checks or ()]
+    suppress = set(check_ids("suppress", suppress, also=given))  # a lone string is one id
+    select = check_ids("select", select, also=given) or None
+    if checks is None:
+        return build_checks(select, suppress)
+    return [c for c in checks if c.id not in suppress and (select is None or c.id in select)]
+
+
+def _load(
+    source: Any,
+    where: Path,
+    root: Path,
+    advance: Callable[[int], None],
+    notes: list[str],
+    mapping: Mapping[str, str] | None,
+) -> tuple[RunLog, Curves] | str:
+    """(log, curves) of one run, or a line naming it and why it cannot be analysed."""
+    try:
+        log = _read(source, root, advance, notes)
+        _drop_bad_epochs(log, mapping, notes)
+        curves = build_curves(log, mapping)
+    except (EventFileError, CSVLogError, BadInput) as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{exc.filename or where}: {_os_reason(exc)}"
+    except Exception as exc:  # a reader bug must not cost the other runs their findings
+        logger.debug("mlcheck analyze: reading %s failed", where, exc_info=True)
+        return f"{where}: could not be read ({type(exc).__name__}: {exc}); please report this"
+    if not curves.has_loss:
+        return notes[0] if notes and not log.scalars else _no_loss(log)
+    return log, curves
+
+
+def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str], notes: list[str]) -> RunResult:
     steps = None
     if curves.steps is not None and len(curves.steps) and log.format != "keras-csv":
         steps = int(curves.steps[-1])
@@ -186,7 +230,25 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
         steps=steps,
         epochs=curves.info.max_epochs,
         check_errors=errors,
+        notes=notes,
     )
+
+
+def _drop_bad_epochs(log: RunLog, mapping: Mapping[str, str] | None, notes: list[str]) -> None:
+    """An epoch curve (Lightning's `epoch` scalar) holding inf, NaN or 1e300 would become a
+    nonsense epoch number: those points are dropped, with a note. (A CSV's epoch and step
+    columns are checked when it is read: there they are the x of every curve.)"""
+    for tag, curve in log.scalars.items():
+        if classify(tag, mapping).role != "epoch":
+            continue
+        bad = ~(np.abs(curve.values) < MAX_INDEX)  # NaN compares false: bad too
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            notes.append(
+                f"{log.path}: {int(bad.sum())} value(s) of {tag!r} are not epoch numbers (first: "
+                f"{curve.values[first]:g} at step {int(curve.steps[first])}); they are ignored"
+            )
+            log.scalars[tag] = Scalars(curve.steps[~bad], curve.values[~bad])
 
 
 def _no_loss(log: RunLog) -> str:
@@ -194,58 +256,140 @@ def _no_loss(log: RunLog) -> str:
         return f"{log.path}: no scalars in its event files (empty, or cut off before the first complete record)"
     what = "columns" if log.format.endswith("csv") else "scalar tags"
     found = ", ".join(sorted(log.columns or log.scalars)) or "none"
+    x = {"epoch", "step"}
+    empty = [c for c in log.columns or () if c not in log.scalars and c.lower() not in x]
+    if empty:  # e.g. a loss column of text: say so rather than look past it
+        found += f"; without numbers: {', '.join(sorted(empty))}"
     return f"{log.path}: no loss curve found ({what}: {found}); name one with --map TAG=train_loss (or val_loss)"
 
 
 # -- finding and reading sources ---------------------------------------------------------------
 
 Source = tuple[Any, Path, int]  # (EventRun or CSV path, where, bytes)
+Skipped = tuple[str, str]  # (path, why it was not read: a line that names the path)
+
+_SPECIAL = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device"}
 
 
-def _discover(root: Path) -> list[Source]:
-    if not root.exists():
-        raise BadInput(f"{root}: no such file or directory")
-    if root.is_file():
-        if root.stat().st_size == 0:
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "cannot be read (permission denied)"
+    return f"cannot be read ({(exc.strerror or str(exc)).lower()})"
+
+
+def _inspect(path: Path) -> tuple[str, int | str]:
+    """("file", size), ("dir", 0), or ("bad", a line naming `path` and why it cannot be read).
+    Only a regular file is ever opened: a FIFO or a device named like a log would block."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return "bad", f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+        return "bad", f"{path}: no such file or directory"
+    except OSError as exc:
+        return "bad", f"{path}: {_os_reason(exc)}"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir", 0
+    if not stat.S_ISREG(st.st_mode):
+        what = _SPECIAL.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        return "bad", f"{path}: {what}, not a log file; skipped without opening it"
+    return "file", st.st_size
+
+
+def _discover(root: Path) -> tuple[list[Source], list[Skipped]]:
+    """The runs under `root`, and the files and folders that looked like logs but could not
+    be read (a run that cannot be read never hides the runs beside it)."""
+    kind, info = _inspect(root)
+    if kind == "bad":
+        raise BadInput(str(info))
+    if kind == "file":
+        if info == 0:
             raise BadInput(f"{root} is empty")
         if is_event_file(root.name):
             run = EventRun(root.parent.name or root.name, root, {"": [root]})
-            return [(run, root, root.stat().st_size)]
-        return [(root, root, root.stat().st_size)]
-    if not root.is_dir():
-        raise BadInput(f"{root} is neither a file nor a directory")
-    out: list[Source] = [(run, run.path, run.size) for run in find_event_runs(root)]
-    for folder, dirs, files in os.walk(root):
+            return [(run, root, int(info))], []
+        return [(root, root, int(info))], []
+    return _walk(root)
+
+
+def _folders(root: Path, errors: list[OSError]) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """(folder, sorted subfolder names, sorted other names), top-down, like os.walk, but without
+    recursion: os.walk's exceeds Python's recursion limit in a tree ~1,000 folders deep.
+    Symbolic links to folders are listed, not followed: no loops, no run read twice."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            errors.append(exc)
+            continue
+        dirs, files = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
         dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(".csv"):
-                csv_path = Path(folder) / name
-                if _is_metrics_csv(csv_path):
-                    out.append((csv_path, csv_path, csv_path.stat().st_size))
-    if not out:
-        if not any(root.iterdir()):
+        files.sort()
+        yield folder, dirs, files
+        stack.extend(folder / d for d in reversed(dirs) if not (folder / d).is_symlink())
+
+
+def _walk(root: Path) -> tuple[list[Source], list[Skipped]]:
+    errors: list[OSError] = []
+    events: dict[Path, list[Path]] = {}
+    csvs: list[Source] = []
+    skipped: list[Skipped] = []
+    anything = False
+    for folder, dirs, files in _folders(root, errors):
+        anything = anything or bool(dirs or files)
+        for name in files:
+            if not (is_event_file(name) or name.lower().endswith(".csv")):
+                continue
+            path = Path(folder) / name
+            kind, info = _inspect(path)
+            if kind != "file":
+                skipped.append((str(path), str(info)))
+            elif is_event_file(name):
+                events.setdefault(Path(folder), []).append(path)
+            else:
+                try:
+                    if _is_metrics_csv(path):
+                        csvs.append((path, path, int(info)))
+                except OSError as exc:
+                    skipped.append((str(path), f"{path}: {_os_reason(exc)}"))
+    for exc in errors:
+        if Path(exc.filename) == root:
+            raise BadInput(f"{root}: {_os_reason(exc)}")
+        skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
+    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + csvs
+    if not out and not skipped:
+        if not anything:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger or Lightning metrics.csv)"
         )
-    return out
+    return out, skipped
 
 
 def _is_metrics_csv(path: Path) -> bool:
-    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets)."""
-    try:
-        header = {c.lower() for c in read_header(path)}
-    except OSError:
-        return False
+    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets).
+    OSError: the file cannot be read."""
+    header = {c.lower() for c in read_header(path)}
     return bool(header & {"epoch", "step"})
 
 
-def _read(source: Any, root: Path, advance: Callable[[int], None]) -> RunLog:
+def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> RunLog:
     if isinstance(source, EventRun):
         scalars = {}
         for prefix, files in source.files.items():
-            tags = read_event_files(files, progress=advance)
+            tags = read_event_files(files, progress=advance, notes=notes)
             for tag, curve in tags.items():
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
         return RunLog(source.name, source.path, "tensorboard", scalars)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -42,19 +43,28 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
+    from rich.markup import escape
+
     from mlcheck.analyze import run as analyze_logs
     from mlcheck.report import exit_status, json_report, render_findings
 
     checks, fail_on = selected_checks(args)
     mapping = parse_map(args.map)
+    # a check that fails on a run is one line below; the monitor's log record of it carries a
+    # traceback meant for library users, which Python would otherwise print here
+    logging.getLogger("mlcheck").addHandler(logging.NullHandler())
     err = _stderr_console()
     with _Progress(err) as progress:
         try:
             result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
-    for where, reason in result.unreadable:
-        err.print(f"[yellow]mlcheck: skipped unreadable run[/] {where}: {reason}", highlight=False, soft_wrap=True)
+        except (BadInput, ValueError) as exc:
+            raise BadInput(one_line(str(exc))) from None
+    # each reason and note names its path: one line per problem, the runs beside it analysed
+    for _, reason in result.unreadable:
+        err.print(f"[yellow]mlcheck: skipped[/] {escape(one_line(reason))}", highlight=False, soft_wrap=True)
+    for run_result in result.runs:
+        for note in run_result.notes:
+            err.print(f"[yellow]mlcheck:[/] {escape(one_line(note))}", highlight=False, soft_wrap=True)
     findings = result.findings
     if args.json:
         payload = result.to_dict()
@@ -63,7 +73,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         for run_result in result.runs:
             for check_id, error in run_result.check_errors.items():
                 err.print(
-                    f"mlcheck: check {check_id} failed on {run_result.name} and was skipped: {error}",
+                    f"mlcheck: check {check_id} failed on {escape(run_result.name)} and was skipped: {escape(error)}",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -71,6 +81,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
         read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
         console.print(f"[dim]Read {len(result.runs)} run(s): {read}[/]", highlight=False)
     return exit_status((f for _, f in findings), fail_on)
+
+
+# control characters (a newline in a file name) shown escaped: one problem, one line
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+
+
+def one_line(message: str) -> str:
+    return message.translate(_CONTROL)
 
 
 def _describe(run: Any) -> str:

@@ -19,6 +19,11 @@ import numpy as np
 from mlcheck.analyze.events import Scalars, sorted_scalars
 
 DELIMITERS = ",;\t|"
+# a header longer than this is not a metrics CSV's: refuse it rather than read a whole file
+# with no newline into memory (and sniff its delimiter)
+MAX_HEADER_CHARS = 1 << 20
+# steps and epochs are whole numbers; beyond 2**53 a float64 cell no longer holds one exactly
+MAX_INDEX = 2.0**53
 
 
 class CSVLogError(Exception):
@@ -38,8 +43,8 @@ def sniff_delimiter(header: str) -> str:
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV file (empty when the first line is not a header)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        line = fh.readline()
-    if not line.strip():
+        line = fh.readline(MAX_HEADER_CHARS + 1)
+    if not line.strip() or len(line) > MAX_HEADER_CHARS:
         return []
     delimiter = sniff_delimiter(line)
     return [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
@@ -54,23 +59,19 @@ def read_csv_log(
     `epoch` column becomes the "epoch" curve), else "keras-csv" (x: the `epoch` column, or the
     row number).
     """
-    try:
-        fh = open(path, encoding="utf-8-sig", newline="")
-        header_line = fh.readline()
-    except UnicodeDecodeError:
-        raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
-    with fh:
-        if not header_line.strip():
-            raise CSVLogError(f"{path} is empty: no CSV header")
-        delimiter = sniff_delimiter(header_line)
-        columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
-        if len(columns) < 2 or any(not c for c in columns):
-            raise CSVLogError(f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r})")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        try:
+            header_line = fh.readline(MAX_HEADER_CHARS + 1)
+        except UnicodeDecodeError:
+            raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
             data, filled = _read_cells(reader, len(columns))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
+    if not len(data[0]):
+        raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
     has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
     lower = {c.lower(): c for c in columns}
@@ -84,6 +85,9 @@ def read_csv_log(
         rows = len(arrays[columns[0]])
         x = arrays[lower["epoch"]] if "epoch" in lower else np.arange(rows, dtype=np.float64)
         skip = {lower["epoch"]} if "epoch" in lower else set()
+    for column in ("step", "epoch"):
+        if column in lower:
+            _check_index(path, lower[column], arrays[lower[column]])
     for column, values in arrays.items():
         if column in skip:
             continue
@@ -93,6 +97,35 @@ def read_csv_log(
             continue
         out[column] = sorted_scalars(x[present].astype(np.int64), values[present])
     return fmt, out, columns
+
+
+def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
+    """(column names, delimiter) of a header line; CSVLogError when it is not a metrics header."""
+    if len(header_line) > MAX_HEADER_CHARS:
+        raise CSVLogError(f"{path}: its first line is longer than {MAX_HEADER_CHARS} characters: not a metrics CSV")
+    if not header_line.strip():
+        raise CSVLogError(f"{path} is empty: no CSV header")
+    delimiter = sniff_delimiter(header_line)
+    columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
+    if len(columns) < 2 or any(not c for c in columns):
+        raise CSVLogError(
+            f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r}; "
+            "columns separated by one of , ; tab |)"
+        )
+    return columns, delimiter
+
+
+def _check_index(path: Path, column: str, x: np.ndarray) -> None:
+    """Steps and epochs must be finite whole-number-sized values: a cell of 1e300 or inf would
+    otherwise become a nonsense integer ("9000000000000000001 epochs")."""
+    bad = np.flatnonzero(~np.isnan(x) & ~(np.abs(x) < MAX_INDEX))
+    if len(bad):
+        row = int(bad[0])
+        article = "an" if column[:1] in "eE" else "a"
+        raise CSVLogError(
+            f"{path}: data row {row + 1}: {column} is {x[row]:g}, not {article} {column} number "
+            f"(a finite value below 2**53); {len(bad)} such row(s)"
+        )
 
 
 def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray]]:

@@ -7,7 +7,8 @@ thousands at a time; every other record goes through the protobuf parser (upb).
 
 A partial record at the end of a file is a run still being written: reading stops before it.
 A record whose length fails its checksum, or whose data does not parse, is corruption
-(`EventFileError`).
+(`EventFileError`). A record claiming more bytes than any event can hold (protobuf's 2 GiB
+limit) cuts the run short: it is read up to that record, and a note says where.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcheck.analyze.tfrecord import frame
+from mlcheck.analyze.tfrecord import FOOTER, HEADER, frame, record_length
 
 CHUNK_BYTES = 4 << 20  # read size: measured fastest on a 1M-step log, and memory stays small
+# protobuf refuses messages of 2 GiB or more, so no writer produced a longer record: a header that
+# claims more is corruption, and what follows it cannot be framed
+MAX_RECORD_BYTES = (1 << 31) - 1
 
 
 class EventFileError(Exception):
@@ -77,6 +81,7 @@ def read_event_files(
     paths: Iterable[str | os.PathLike[str]],
     progress: Callable[[int], None] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    notes: list[str] | None = None,
 ) -> dict[str, Scalars]:
     """Scalars by tag from the event files of one run (in the order given: oldest first).
 
@@ -84,22 +89,31 @@ def read_event_files(
         paths: event files.
         progress: called with the number of bytes consumed, as reading advances.
         chunk_bytes: read size.
+        notes: if given, a line is appended for each file that was cut short (read up to a
+            record that claims more bytes than an event can hold), naming the file and offset.
 
     Raises:
         EventFileError: a file is corrupt before its end.
+        OSError: a file cannot be opened or read.
     """
     collector = _Collector()
     for path in paths:
-        _read_file(Path(path), collector, progress, chunk_bytes)
+        note = _read_file(Path(path), collector, progress, chunk_bytes)
+        if note and notes is not None:
+            notes.append(note)
     return collector.result()
 
 
-def _read_file(path: Path, collector: _Collector, progress: Callable[[int], None] | None, chunk_bytes: int) -> None:
+def _read_file(
+    path: Path, collector: _Collector, progress: Callable[[int], None] | None, chunk_bytes: int
+) -> str | None:
+    """Reads one file into `collector`; returns a note when the file was cut short."""
     offset = 0  # file offset of buf[0]
     leftover = b""
     with open(path, "rb") as fh:
+        want = chunk_bytes
         while True:
-            chunk = fh.read(chunk_bytes)
+            chunk = fh.read(want)
             if not chunk:
                 break
             buf = leftover + chunk if leftover else chunk
@@ -111,7 +125,26 @@ def _read_file(path: Path, collector: _Collector, progress: Callable[[int], None
             offset += framing.end
             if progress is not None:
                 progress(len(chunk))
+            length = record_length(leftover)
+            if length is None:
+                want = chunk_bytes
+                continue
+            left = os.fstat(fh.fileno()).st_size - fh.tell()
+            if length > MAX_RECORD_BYTES:
+                if progress is not None:
+                    progress(max(left, 0))
+                return (
+                    f"{path}: cut short at byte {offset}: the record there claims {length} bytes, more than "
+                    f"an event can hold; read up to it, the last {len(leftover) + max(left, 0)} bytes are skipped"
+                )
+            # read the rest of a long record at once, never more than the file holds: framing
+            # the same growing buffer chunk after chunk would take time quadratic in its length
+            need = HEADER + length + FOOTER - len(leftover)
+            if need > left:
+                break  # the record runs past the end: a run still being written
+            want = max(chunk_bytes, need)
     # a non-empty leftover here is a partial record: the run is still being written
+    return None
 
 
 # -- decoding ----------------------------------------------------------------------------------
@@ -260,32 +293,40 @@ def _decode_slow(
             event = parse(buf[s : s + n])
         except DecodeError:
             raise EventFileError(
-                f"{path}: corrupt record at byte {base + s - 12} (it does not parse as an Event)"
+                f"{path}: corrupt record at byte {base + s - HEADER} (it does not parse as an Event)"
             ) from None
         if not event.HasField("summary"):
             continue
-        for value in event.summary.value:
-            kind = value.WhichOneof("value")
-            tag = value.tag
-            if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
-                collector.plugin.setdefault(tag, value.metadata.plugin_data.plugin_name)
-            if kind == "simple_value":
-                number = value.simple_value
-            elif kind == "tensor":
-                plugin = collector.plugin.get(tag)
-                if plugin not in (None, "scalars"):
-                    continue
-                number = _tensor_scalar(value.tensor)
-                if number is None:
-                    continue
-            else:
-                continue
-            xs, ys = points.setdefault(tag, ([], []))
-            xs.append(event.step)
-            ys.append(number)
+        try:
+            _collect_values(event, collector, points)
+        except ValueError as exc:
+            raise EventFileError(f"{path}: corrupt record at byte {base + s - HEADER} ({exc})") from None
     for tag, (xs, ys) in points.items():
         if collector.plugin.get(tag, "scalars") == "scalars":
             collector.add(tag, np.asarray(xs, dtype=np.int64), np.asarray(ys, dtype=np.float64))
+
+
+def _collect_values(event, collector: _Collector, points: dict[str, tuple[list[int], list[float]]]) -> None:
+    """The scalar values of one parsed Event into `points`; ValueError on a malformed tensor."""
+    for value in event.summary.value:
+        kind = value.WhichOneof("value")
+        tag = value.tag
+        if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
+            collector.plugin.setdefault(tag, value.metadata.plugin_data.plugin_name)
+        if kind == "simple_value":
+            number = value.simple_value
+        elif kind == "tensor":
+            plugin = collector.plugin.get(tag)
+            if plugin not in (None, "scalars"):
+                continue
+            number = _tensor_scalar(value.tensor)
+            if number is None:
+                continue
+        else:
+            continue
+        xs, ys = points.setdefault(tag, ([], []))
+        xs.append(event.step)
+        ys.append(number)
 
 
 def _tensor_scalar(tensor) -> float | None:
@@ -296,6 +337,12 @@ def _tensor_scalar(tensor) -> float | None:
     if dtype is None:
         return None
     if tensor.tensor_content:
+        width = np.dtype(dtype).itemsize
+        if len(tensor.tensor_content) % width:
+            raise ValueError(
+                f"its tensor_content holds {len(tensor.tensor_content)} bytes, not a whole number of "
+                f"{np.dtype(dtype).name} values"
+            )
         values = np.frombuffer(tensor.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
         return float(values[0]) if len(values) == 1 else None
     for field in ("float_val", "double_val", "int_val", "int64_val"):
@@ -323,7 +370,15 @@ class EventRun:
 
     @property
     def size(self) -> int:
-        return sum(f.stat().st_size for files in self.files.values() for f in files)
+        """Bytes in its files (a file that has gone counts 0: reading it will say why)."""
+        total = 0
+        for files in self.files.values():
+            for f in files:
+                try:
+                    total += f.stat().st_size
+                except OSError:
+                    pass
+        return total
 
 
 def find_event_runs(root: Path) -> list[EventRun]:
@@ -335,6 +390,11 @@ def find_event_runs(root: Path) -> list[EventRun]:
         events = sorted(Path(folder) / f for f in files if is_event_file(f))
         if events:
             found[Path(folder)] = events
+    return group_event_runs(root, found)
+
+
+def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun]:
+    """Runs from the event files found under `root`, by folder (oldest file first)."""
     runs: dict[Path, dict[str, list[Path]]] = {}
     for folder, files in found.items():
         parent = folder.parent
@@ -359,6 +419,6 @@ def _looks_keras(files: list[Path]) -> bool:
     """A lone train/ or validation/ folder is a Keras sub-run when its tags are Keras-style."""
     try:
         tags = read_event_files(files[:1], chunk_bytes=1 << 20)
-    except EventFileError:
+    except (EventFileError, OSError):
         return False
     return any(t.startswith(("epoch_", "batch_")) for t in tags)

@@ -150,6 +150,14 @@ def frame(buf: bytes, base: int = 0) -> Framing:
     return Framing(st, ln, pos, bad_at)
 
 
+def record_length(buf: bytes) -> int | None:
+    """The data length claimed by the record header at the start of `buf` (None when `buf` is
+    shorter than a header). Its checksum is not checked here: `frame` does that."""
+    if len(buf) < HEADER:
+        return None
+    return _U64.unpack_from(buf, 0)[0]
+
+
 def _repeat(buf: bytes, pos: int, probe: list[int]) -> tuple[np.ndarray, np.ndarray, int] | None:
     """If the last lengths repeat with a period p <= 8, finds how many more periods follow at
     `pos` with the same lengths; returns (starts, lengths, new pos) of those records."""

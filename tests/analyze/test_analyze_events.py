@@ -3,12 +3,16 @@ runs, live (partial) and corrupt files, read back and compared with TensorBoard'
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from analyze_logs import interleave, scalar_event, tensor_event, write_framed, write_with_writer
-from mlcheck.analyze.events import EventFileError, find_event_runs, read_event_files
+from mlcheck.analyze.events import MAX_RECORD_BYTES, EventFileError, find_event_runs, read_event_files
+from mlcheck.analyze.tfrecord import crc32c_rows, mask
 
 
 def _accumulated(log_dir):
@@ -124,3 +128,36 @@ def test_corruption_before_the_end_is_an_error(tmp_path):
     path.write_bytes(bytes(garbled))
     with pytest.raises(EventFileError):
         read_event_files([path])
+
+
+def test_a_long_record_is_read_at_once(tmp_path):
+    """A 1 MiB record (an image summary) read in 97-byte chunks: the rest of the record is read
+    in one go once its header is known, not re-framed chunk after chunk (quadratic)."""
+    image = summary_pb2.Summary.Image(encoded_image_string=b"x" * (1 << 20))
+    big = event_pb2.Event(step=0, summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="i", image=image)]))
+    path = write_framed(tmp_path / "events.out.tfevents.1.h", [big, *(scalar_event(s, "loss", 1.0) for s in range(10))])
+    reads = []
+    curves = read_event_files([path], progress=reads.append, chunk_bytes=97)
+    assert list(curves) == ["loss"] and len(curves["loss"]) == 10
+    assert len(reads) < 50 and sum(reads) == path.stat().st_size
+
+
+def test_a_record_claiming_more_than_an_event_can_hold_cuts_the_run_short(tmp_path):
+    path = write_framed(tmp_path / "events.out.tfevents.1.h", [scalar_event(s, "loss", 1.0) for s in range(10)])
+    valid = path.stat().st_size
+    header = struct.pack("<Q", MAX_RECORD_BYTES + 1)
+    crc = mask(crc32c_rows(np.frombuffer(header, dtype=np.uint8)[None, :]))[0]
+    path.write_bytes(path.read_bytes() + header + struct.pack("<I", int(crc)) + b"\0" * 5000)
+    notes = []
+    curves = read_event_files([path], notes=notes)
+    assert len(curves["loss"]) == 10
+    assert notes == [
+        f"{path}: cut short at byte {valid}: the record there claims {MAX_RECORD_BYTES + 1} bytes, more than an "
+        "event can hold; read up to it, the last 5012 bytes are skipped"
+    ]
+    # a record that runs past the end but could be genuine is a live run: no note
+    header = struct.pack("<Q", 6000)
+    crc = mask(crc32c_rows(np.frombuffer(header, dtype=np.uint8)[None, :]))[0]
+    path.write_bytes(path.read_bytes()[:valid] + header + struct.pack("<I", int(crc)) + b"\0" * 5000)
+    notes = []
+    assert len(read_event_files([path], notes=notes)["loss"]) == 10 and notes == []
