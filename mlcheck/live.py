@@ -26,9 +26,9 @@ import numpy as np
 from mlcheck import options as opt
 from mlcheck import task
 from mlcheck.checks.base import Check, Signal
-from mlcheck.findings import Finding, MLCheckInternalWarning
+from mlcheck.findings import Finding
 from mlcheck.metrics import strip_split
-from mlcheck.monitor import Monitor
+from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.run import RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.trainable import Trainable
@@ -455,8 +455,7 @@ class LiveRun:
                 f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
                 "switched off for this run; training is unaffected. Pass strict=True to raise."
             )
-            logger.warning(text, exc_info=exc)
-            warnings.warn(text, MLCheckInternalWarning, stacklevel=2)
+            internal_notice(text, exc, stacklevel=3)
             return None
 
     # -- control -------------------------------------------------------------------------------
