@@ -81,6 +81,9 @@ class Finding:
         epoch: epoch it refers to, or None.
         key: identifies the problem within its check (e.g. a parameter name), so that a
             persisting problem is reported once and then only updated. Not serialised.
+
+    `step` and `epoch` given as numpy integers, 0-d arrays or tensors, or integral floats are
+    stored as Python ints; anything else that is not an integer is a TypeError or ValueError.
     """
 
     check: str
@@ -91,6 +94,13 @@ class Finding:
     step: int | None = None
     epoch: int | None = None
     key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        # every sink (JSON, TensorBoard's int64 steps) needs plain ints
+        for name in ("step", "epoch"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not int:
+                object.__setattr__(self, name, _plain_index(name, value))
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON-ready dict: non-finite numbers become "nan", "inf" or "-inf"."""
@@ -134,6 +144,17 @@ class Finding:
         return text
 
 
+def _plain_index(name: str, value: Any) -> int:
+    """A step or epoch as a Python int: numpy integers, 0-d arrays and tensors (`.item()`) and
+    integral floats are converted; anything else is refused."""
+    plain = value.item() if hasattr(value, "item") else value
+    if isinstance(plain, float) and plain.is_integer():
+        plain = int(plain)
+    if isinstance(plain, bool) or not isinstance(plain, int):
+        raise TypeError(f"Finding.{name} must be an integer or None, got {value!r}")
+    return plain
+
+
 def format_number(value: Any) -> str:
     """Numbers to 4 significant digits; everything else through str()."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -153,8 +174,9 @@ def json_safe(value: Any) -> Any:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return json_safe(value.tolist())
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, torch tensors
+        plain = value.tolist()
+        return json_safe(plain) if type(plain) is not type(value) else str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -28,9 +28,9 @@ from mlcheck import options as opt
 from mlcheck import task
 from mlcheck.checks.base import Check, Signal
 from mlcheck.config import build_checks, load_config
-from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
+from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import strip_split
-from mlcheck.monitor import Monitor
+from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.run import RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.trainable import Trainable
@@ -517,8 +517,7 @@ class LiveRun:
                 f"mlcheck: observing {what} failed ({type(exc).__name__}: {exc}) and is "
                 "switched off for this run; training is unaffected. Pass strict=True to raise."
             )
-            logger.warning(text, exc_info=exc)
-            warnings.warn(text, MLCheckInternalWarning, stacklevel=2)
+            internal_notice(text, exc, stacklevel=3)
             return None
 
     # -- control -------------------------------------------------------------------------------
@@ -554,14 +553,16 @@ class LiveRun:
     def close(self) -> list[Finding]:
         """Ends the run: the end-of-run checks, then a one-line summary (logged, and as text in
         TensorBoard) of what was found and where to read it; a clean run says it was checked."""
-        self.release_held()
         monitor = self.monitor
-        out = monitor.close_checks()
-        text = self.summary()
-        worst = max((f.severity for f in monitor.findings), default=None)
-        logger.log(logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO, text)
-        monitor.summarise(text)
-        monitor.close()
+        try:
+            self.release_held()
+            out = monitor.close_checks()
+            text = self.summary()
+            worst = max((f.severity for f in monitor.findings), default=None)
+            logger.log(logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO, text)
+            monitor.summarise(text)
+        finally:  # the files are closed even when a user's warnings filter raises a finding
+            monitor.close()
         return out
 
     def summary(self) -> str:

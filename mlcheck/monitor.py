@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -15,7 +16,7 @@ import numpy as np
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check, default_checks
-from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
+from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
 from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 
@@ -133,8 +134,16 @@ class Monitor:
             nonfinite_grads / nonfinite_weights: names of parameters whose gradients or values
                 hold NaN or Inf at this step (leave None where not measured).
 
-        Returns the findings newly raised by this observation.
+        Returns the findings newly raised by this observation. Arguments are checked before
+        anything is recorded (see `Monitor` on what each accepts).
         """
+        step = opt.index("step", step)
+        epoch = opt.optional_index("epoch", epoch)
+        loss = opt.optional_number("loss", loss)
+        lr = opt.optional_number("lr", lr)
+        update_ratio = opt.optional_number("update_ratio", update_ratio)
+        nonfinite_grads = opt.names("nonfinite_grads", nonfinite_grads)
+        nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
         run = self.run
         run.step = step
         if epoch is not None:
@@ -142,20 +151,18 @@ class Monitor:
         primary = run.train_loss if (loss is not None or run.train_loss.total) else run.lr
         due = False
         if loss is not None:
-            value = float(loss)
-            due |= run.train_loss.add(step, value) and (not math.isfinite(value) or self._eval_point(run.train_loss))
+            due |= run.train_loss.add(step, loss) and (not math.isfinite(loss) or self._eval_point(run.train_loss))
         if lr is not None:
-            value = float(lr)
-            closed = run.lr.add(step, value)
-            due |= closed and (not math.isfinite(value) or (primary is run.lr and self._eval_point(run.lr)))
+            closed = run.lr.add(step, lr)
+            due |= closed and (not math.isfinite(lr) or (primary is run.lr and self._eval_point(run.lr)))
         if update_ratio is not None:
-            r = float(update_ratio)
+            r = update_ratio
             run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
         if nonfinite_grads:
-            run.extras.setdefault("nonfinite_grads", (step, list(nonfinite_grads)))
+            run.extras.setdefault("nonfinite_grads", (step, nonfinite_grads))
             due = True
         if nonfinite_weights:
-            run.extras.setdefault("nonfinite_weights", (step, list(nonfinite_weights)))
+            run.extras.setdefault("nonfinite_weights", (step, nonfinite_weights))
             due = True
         if not due:
             return []
@@ -227,7 +234,15 @@ class Monitor:
         val_metrics: Mapping[str, float] | None = None,
     ) -> list[Finding]:
         """Records the end of an epoch: its mean training loss, validation loss and metrics
-        (e.g. `val_metrics={"accuracy": 0.93}`). Returns the findings newly raised."""
+        (e.g. `val_metrics={"accuracy": 0.93}`). Returns the findings newly raised. Arguments
+        are checked before anything is recorded; metric names beyond `RunState.MAX_METRICS`
+        per split are ignored (one log record says so)."""
+        epoch = opt.index("epoch", epoch)
+        step = opt.optional_index("step", step)
+        train_loss = opt.optional_number("train_loss", train_loss)
+        val_loss = opt.optional_number("val_loss", val_loss)
+        train_metrics = opt.metrics("train_metrics", train_metrics)
+        val_metrics = opt.metrics("val_metrics", val_metrics)
         deferred = self._flush_deferred()
         run = self.run
         run.epoch = epoch
@@ -235,13 +250,14 @@ class Monitor:
             run.step = step
             run.note_epoch_step(epoch, step)
         if train_loss is not None:
-            run.epoch_train_loss.add(epoch, float(train_loss))
+            run.epoch_train_loss.add(epoch, train_loss)
         if val_loss is not None:
-            run.val_loss.add(epoch, float(val_loss))
+            run.val_loss.add(epoch, val_loss)
         for split, metrics in (("train", train_metrics), ("val", val_metrics)):
-            for name, value in (metrics or {}).items():
-                if value is not None:
-                    run.metric(split, name).add(epoch, float(value))
+            for name, value in metrics.items():
+                series = run.metric(split, name)
+                if series is not None:
+                    series.add(epoch, value)
         return deferred + self._dispatch("on_epoch")
 
     def log_batch(
@@ -270,6 +286,12 @@ class Monitor:
         `close()`; their findings are returned by the call that hands them over."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        step = opt.optional_index("step", step)
+        epoch = opt.optional_index("epoch", epoch)
+        index = opt.integer("index", index, minimum=0)
+        if input_kind is not None and not isinstance(input_kind, str):
+            raise TypeError(f"input_kind must be None or a string, got {input_kind!r}")
+        only = None if checks is None else frozenset(opt.names("checks", checks))
         batch = BatchObservation(
             inputs=_as_array(inputs),
             targets=_as_array(targets),
@@ -279,7 +301,6 @@ class Monitor:
             index=index,
             input_kind=input_kind,
         )
-        only = None if checks is None else frozenset(checks)
         x, y = batch.inputs, batch.targets
         if (
             defer
@@ -360,11 +381,12 @@ class Monitor:
         """Ends the run: runs the end-of-run checks, closes the sinks. Idempotent."""
         if self._closed:
             return []
-        out = self.close_checks()
         self._closed = True
-        for sink in self.sinks:
-            self._guard_sink(sink.close)
-        return out
+        try:
+            return self.close_checks()
+        finally:  # a finding's warning turned into an exception by the user's filter still closes the files
+            for sink in self.sinks:
+                self._guard_sink(sink.close)
 
     def __enter__(self) -> Monitor:
         return self
@@ -410,8 +432,9 @@ class Monitor:
             if only is not None and check.id not in only:
                 continue
             try:
-                found = getattr(check, hook)(*args, self.run) if args else getattr(check, hook)(self.run)
-                found = list(found or ())
+                with _numeric_noise_off():
+                    found = getattr(check, hook)(*args, self.run) if args else getattr(check, hook)(self.run)
+                    found = list(found or ())
             except Exception as exc:  # a broken check must never break the run
                 if self.strict:
                     raise
@@ -431,8 +454,7 @@ class Monitor:
             f"mlcheck: check {check.id!r} failed ({reason}) and is switched off for this run; "
             "training is unaffected. Pass strict=True to raise instead."
         )
-        logger.warning(text, exc_info=exc)
-        warnings.warn(text, MLCheckInternalWarning, stacklevel=3)
+        internal_notice(text, exc, stacklevel=4)
 
     def _route(self, finding: Finding) -> Finding | None:
         """Hands a finding to the sinks; returns it (placed at a step) when it was new."""
@@ -451,11 +473,13 @@ class Monitor:
             return None
         self._seen[key] = finding.severity
         self.findings.append(finding)
-        for sink in self.sinks:
-            self._guard_sink(sink.emit, finding, self.run_name)
+        raised = [self._guard_sink(sink.emit, finding, self.run_name) for sink in self.sinks]
         if self.stop_on is not None and finding.severity >= self.stop_on and not self.should_stop:
             self.should_stop = True
             self.stop_reason = finding
+        for exc in raised:
+            if exc is not None:  # after every sink has the finding and the state is complete
+                raise exc
         return finding
 
     def _explain(self, finding: Finding) -> Finding:
@@ -475,15 +499,19 @@ class Monitor:
             evidence={**finding.evidence, "likely_cause": cause.check},
         )
 
-    def _guard_sink(self, fn: Any, *args: Any) -> None:
+    def _guard_sink(self, fn: Any, *args: Any) -> BaseException | None:
+        """Runs a sink method; a failure is logged, never raised, except the `MLCheckWarning` a
+        user's filter turned into an exception on purpose (`LoggingSink`), which is returned
+        for the caller to raise once every sink is done."""
         try:
             fn(*args)
+        except MLCheckWarning as exc:
+            return exc
         except Exception as exc:
             if self.strict:
                 raise
-            if isinstance(fn.__self__, LoggingSink):  # warnings turned into errors by the user
-                raise
             logger.warning("mlcheck: sink %s failed: %s", type(fn.__self__).__name__, exc)
+        return None
 
 
 def _layout(value: np.ndarray | None) -> tuple | None:
@@ -495,17 +523,46 @@ def _rows(batch: BatchObservation) -> int:
     return len(arrays[0]) if arrays else 1
 
 
+@contextlib.contextmanager
+def _numeric_noise_off() -> Any:
+    """Overflow and all-NaN statistics in a check are values to judge (inf, NaN), not warnings a
+    user's filter may turn into exceptions: numpy's floating-point errors off, and the
+    RuntimeWarnings numpy attributes to mlcheck's own modules ("All-NaN slice") ignored."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"mlcheck\.")
+        yield
+
+
+def internal_notice(text: str, exc: BaseException, stacklevel: int = 2) -> None:
+    """Reports an internal error of mlcheck once: a log record, and a `MLCheckInternalWarning`
+    unless the user's warnings filter turns it into an exception. Training must go on under
+    any filter, so then the log record stands alone."""
+    logger.warning(text, exc_info=exc)
+    try:
+        warnings.warn(text, MLCheckInternalWarning, stacklevel=stacklevel)
+    except Warning:
+        pass
+
+
+#: Dtypes numpy has no arithmetic for (bfloat16) or too little range for the checks' statistics
+#: (float16 overflows a sum of squares at 256): batches arrive as float32 instead.
+_HALF = ("bfloat16", "float16")
+
+
 def _as_array(value: Any) -> np.ndarray | None:
+    """A batch as a numpy array: torch tensors by duck typing (mlcheck never imports torch),
+    bfloat16 and float16 as float32, a 0-d value as one row; None when it is not array-like."""
     if value is None:
         return None
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach"):  # torch tensors, without importing torch
-        value = value.detach()
-        if hasattr(value, "cpu"):
-            value = value.cpu()
-        return value.numpy()
     try:
-        return np.asarray(value)
-    except Exception:
+        if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+            value = value.detach()
+            if str(value.dtype).removeprefix("torch.") in _HALF:
+                value = value.float()
+            value = value.cpu().numpy()
+        array = np.asarray(value)
+        if array.dtype.name in _HALF:  # numpy's float16, ml_dtypes' bfloat16
+            array = array.astype(np.float32)
+    except Exception:  # ragged lists, objects without an array form: nothing to check
         return None
+    return array.reshape(1) if array.ndim == 0 else array

@@ -4,9 +4,11 @@ per argument, raised where the user passes it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
+
+import numpy as np
 
 STOP_ON = (None, "error", "warning")
 TASKS = (None, "classification", "regression")
@@ -63,3 +65,92 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     if unknown:
         raise ValueError(f"{name} names unknown check ids {unknown}; available: {', '.join(known)}")
     return ids
+
+
+# -- observations ------------------------------------------------------------------------------
+# What `Monitor.log_*` accept, checked before any state changes. Numbers arrive as Python,
+# numpy or torch scalars and one-element arrays or tensors (torch by duck typing: mlcheck never
+# imports it); NaN and Inf are valid observations, since they are what the checks look for.
+
+_INT64 = 2**63
+
+
+def _single(name: str, value: Any, what: str) -> Any:
+    """The Python scalar inside a one-element array or tensor; other values as they are."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "item"):
+        if math.prod(shape) != 1:
+            raise TypeError(f"{name} must be {what}, got an array of shape {tuple(shape)}")
+        if "bool" in str(getattr(value, "dtype", "")) or "complex" in str(getattr(value, "dtype", "")):
+            raise TypeError(f"{name} must be {what}, got {value!r}")
+        value = value.item()
+    return value
+
+
+def number(name: str, value: Any) -> float:
+    """`value` as a float: any real number, as a Python, numpy or torch scalar or one-element
+    array or tensor (bfloat16 and float16 included). Non-finite values are kept."""
+    if type(value) is float:  # the common case, first
+        return value
+    value = _single(name, value, "a number")
+    if isinstance(value, bool) or not isinstance(value, (Real, np.generic)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # ints past float range; numpy complex, void
+        raise ValueError(f"{name} must be a number within float range, got {value!r}") from None
+
+
+def optional_number(name: str, value: Any) -> float | None:
+    return None if value is None else number(name, value)
+
+
+def index(name: str, value: Any) -> int:
+    """A step or epoch as an int: an integer (Python, numpy, one-element array or tensor) or an
+    integral float such as 5.0, within int64 (what TensorBoard stores)."""
+    if type(value) is int and -_INT64 <= value < _INT64:  # the common case, first
+        return value
+    value = _single(name, value, "an integer")
+    if isinstance(value, bool) or not isinstance(value, (Real, np.generic)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, (Integral, np.integer)):
+        value = float(value)
+        if not value.is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if not -_INT64 <= value < _INT64:
+        raise ValueError(f"{name} must fit in 64 bits, got {value}")
+    return value
+
+
+def optional_index(name: str, value: Any) -> int | None:
+    return None if value is None else index(name, value)
+
+
+def metrics(name: str, value: Any) -> dict[str, float]:
+    """A mapping of metric names (strings) to numbers, None values dropped."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of metric names to numbers, got {value!r}")
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be metric names (strings), got {key!r}")
+        if item is not None:
+            out[key] = number(f"{name}[{key!r}]", item)
+    return out
+
+
+def names(name: str, value: Any) -> list[str] | None:
+    """Parameter names: a list of strings, or one string (one name, not its characters)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    try:
+        return [str(v) for v in value]
+    except TypeError:
+        raise TypeError(f"{name} must be a list of parameter names, got {value!r}") from None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlcheck.series import Series
+
+logger = logging.getLogger("mlcheck")
 
 
 @dataclass
@@ -82,8 +85,13 @@ class RunState:
     """The curves of one run as bounded `Series`, plus where the run is now.
 
     Step-level series use the global step as x; epoch-level series use the epoch.
-    Metric series are created on first use and keyed by name as logged ("val_accuracy").
+    Metric series are created on first use and keyed by name as logged ("val_accuracy"), at most
+    `MAX_METRICS` per split: memory stays bounded when a name changes every epoch.
     """
+
+    #: Metric series kept per split (~16 KB each); later new names are ignored, with one log
+    #: record. Far above the few dozen metrics a real run logs.
+    MAX_METRICS = 256
 
     def __init__(self, info: RunInfo | None = None, capacity: int = 256) -> None:
         self.info = info or RunInfo()
@@ -99,12 +107,28 @@ class RunState:
         self.step: int | None = None
         self.epoch: int | None = None
         self.extras: dict[str, Any] = {}  # latest adapter-provided facts
+        self._metrics_full: set[str] = set()  # splits whose cap was reported
 
-    def metric(self, split: str, name: str) -> Series:
+    def metric(self, split: str, name: str) -> Series | None:
+        """The series of metric `name` in `split`, created on first use; None for a new name
+        once the split holds `MAX_METRICS`."""
         table = self.val_metrics if split == "val" else self.train_metrics
-        if name not in table:
-            table[name] = Series(self._capacity)
-        return table[name]
+        series = table.get(name)
+        if series is None:
+            if len(table) >= self.MAX_METRICS:
+                if split not in self._metrics_full:
+                    self._metrics_full.add(split)
+                    logger.warning(
+                        "mlcheck: %s metric %r and any later new metric names are ignored: %d %s metrics are "
+                        "watched already (a name that changes every epoch?)",
+                        split,
+                        name,
+                        self.MAX_METRICS,
+                        split,
+                    )
+                return None
+            series = table[name] = Series(self._capacity)
+        return series
 
     def note_epoch_step(self, epoch: int, step: int | None) -> None:
         if step is None:
@@ -132,7 +156,9 @@ class RunState:
             getattr(self, name).load_state_dict(s)
         for split, table in (("train", state["train_metrics"]), ("val", state["val_metrics"])):
             for k, s in table.items():
-                self.metric(split, k).load_state_dict(s)
+                series = self.metric(split, k)
+                if series is not None:
+                    series.load_state_dict(s)
         self.epoch_step = {int(k): v for k, v in state["epoch_step"].items()}
         self.step = state["step"]
         self.epoch = state["epoch"]

@@ -108,6 +108,10 @@ class Series:
             i += used
 
     def _append_buckets(self, xs: np.ndarray, values: np.ndarray) -> None:
+        with np.errstate(all="ignore"):  # huge finite values overflow to inf: no warning to raise
+            self._append(xs, values)
+
+    def _append(self, xs: np.ndarray, values: np.ndarray) -> None:
         w = self.width
         v = values.reshape(-1, w)
         x = xs.reshape(-1, w)
@@ -148,6 +152,10 @@ class Series:
 
     def _compact(self) -> None:
         """Merges neighbouring buckets pairwise (Chan et al.'s parallel variance update)."""
+        with np.errstate(all="ignore"):  # huge finite values overflow to inf: no warning to raise
+            self._merge_pairs()
+
+    def _merge_pairs(self) -> None:
         a = self._a
         h = self.capacity // 2
         lo, hi = slice(0, None, 2), slice(1, None, 2)

@@ -209,7 +209,10 @@ def sig(value: float, digits: int = 4) -> float:
     not depend on the last bits of floating-point summation."""
     if value is None or not math.isfinite(value) or value == 0:
         return value
-    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    try:
+        return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    except OverflowError:  # rounding up past the largest float (1.79e308): keep it as it is
+        return value
 
 
 class Throttle:

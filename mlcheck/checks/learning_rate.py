@@ -44,6 +44,11 @@ def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, flo
     return drop, se, float(np.median(c.mean[inside]))
 
 
+def _from_log10(value: float) -> float:
+    """10 ** `value`, inf past the largest float (an update ratio of 1e308 is logged as 308.25)."""
+    return 10.0**value if value < 308 else math.inf
+
+
 def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[float, float, float, int] | None:
     """(median log10 update ratio, first x, last x, measurements) over the recent part of the
     run, or None when fewer than `min_points` measurements were taken."""
@@ -318,7 +323,7 @@ class LRTooHigh(TrainCurveCheck):
             return []  # large but not extreme, and no loss to judge progress by
         return [
             self.finding(
-                f"Weight updates are {10**ratio:.2g} of the weights per step (log10 {ratio:.2f}, "
+                f"Weight updates are {_from_log10(ratio):.2g} of the weights per step (log10 {ratio:.2f}, "
                 f"healthy is about -3) over the last {count} measurements"
                 + ("" if progressing else ", and the loss is not improving")
                 + ".",

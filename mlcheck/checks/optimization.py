@@ -316,6 +316,9 @@ class LossPlateau(LossCurveCheck):
             Defaults 1000 / 10: a slow start is not a stall.
         min_progress: share of a run of known length before judging during the run. Default
             0.25.
+        zero_level: a loss at or below this (in absolute value) is at numerical zero: converged,
+            not stalled. Default 1e-4, the smallest change Keras' `ReduceLROnPlateau` counts
+            (`min_delta`): below it no stall can be told from noise.
     """
 
     id = "loss-plateau"
@@ -336,8 +339,10 @@ class LossPlateau(LossCurveCheck):
         live_epochs: int = 10,
         min_progress: float = 0.25,
         regression_min_drop: float = 0.02,
+        zero_level: float = 1e-4,
     ) -> None:
         self.min_drop = min_drop
+        self.zero_level = zero_level
         self.regression_min_drop = regression_min_drop
         self.chance_fraction = chance_fraction
         self.tolerance = tolerance
@@ -355,6 +360,8 @@ class LossPlateau(LossCurveCheck):
             return []
         # the level first: a loss that has come down far is no plateau (the usual case, cheap)
         level = float(np.median(c.mean[-max(3, len(c) // 10) :]))
+        if abs(level) <= self.zero_level:
+            return []  # at numerical zero: converged
         chance = None
         if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
             chance = math.log(run.info.num_classes)
