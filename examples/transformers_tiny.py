@@ -3,7 +3,7 @@ download) on token ids made here, with a bug planted: the validation set is a sl
 training set. mlcheck reports `train-val-overlap` during the first evaluation.
 
     pip install "mlcheck-train[transformers]"
-    python examples/transformers_tiny.py          # ~10 s on a laptop CPU
+    python examples/transformers_tiny.py          # ~20 s of CPU
 """
 
 from __future__ import annotations
