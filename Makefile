@@ -26,8 +26,17 @@ lint-check: venv
 format-check: venv
 	$(VENV)/bin/ruff format --check .
 
+# Keras tests that need to see each batch as concrete arrays: Keras' JAX trainer jit-compiles the
+# step, so without run_eagerly=True (or train_data=/validation_data= on the callback) the batch-level
+# data checks and the exact per-batch loss are not available there (docs/keras.md); the bitwise test
+# reads torch's random state, which JAX does not have.
+KERAS_JAX_DESELECT := not (clean_digits_run or input_kind_is_passed or fires_on_injected_bug or \
+	overlap_is_found or broken_overfit_check or wrappers_left_by or validation_side_findings or \
+	bitwise_identical_weights)
+
 test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
+	KERAS_BACKEND=jax $(PY) -m pytest -n 2 -q -rs tests/integrations/test_keras.py -k "$(KERAS_JAX_DESELECT)"
 
 demo: venv
 	$(PY) examples/demo.py

@@ -56,7 +56,7 @@ def _callback_bases() -> tuple[type, ...]:
     if not bases:
         raise ImportError(
             "mlcheck.integrations.lightning needs PyTorch Lightning: "
-            "pip install 'mlcheck[lightning]' (or pip install lightning)"
+            "pip install 'mlcheck-train[lightning]' (or pip install lightning)"
         )
     return tuple(bases)
 

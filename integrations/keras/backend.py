@@ -9,9 +9,13 @@ The rest of the adapter uses `keras.ops` only. What differs between backends:
   the data passed to the callback instead;
 - gradients (torch autograd, tf.GradientTape, jax.grad);
 - the backend's own global random state;
-- `no_grad()`: keeps the adapter's statistics out of torch's autograd graph.
+- `no_grad()`: keeps the adapter's statistics out of torch's autograd graph;
+- where the weights are during a fit (`trainable_values`): JAX's trainer keeps them in a state
+  tuple between steps and purges the model's variables, so a callback reads them after
+  `model.jax_state_sync()`, the hook Keras provides for callbacks.
 
-Only the torch backend is tested here (DESIGN.md "Keras backends").
+The torch and JAX backends are tested in CI (`make test` runs tests/integrations/test_keras.py
+under each); TensorFlow is not installed there (see docs/keras.md).
 """
 
 from __future__ import annotations
@@ -58,6 +62,15 @@ def no_grad() -> Iterator[None]:
             yield
     else:
         yield
+
+
+def trainable_values(model: Any) -> list[Any]:
+    """The current values of the model's trainable variables, also mid-fit."""
+    if name() == "jax":
+        sync = getattr(model, "jax_state_sync", None)
+        if sync is not None:
+            sync()  # mid-fit the values live in the trainer's state; a no-op when in sync
+    return [v.value for v in model.trainable_variables]
 
 
 def to_numpy(value: Any) -> Any:

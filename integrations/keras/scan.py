@@ -24,7 +24,7 @@ class WeightScan:
 
     def snapshot(self) -> None:
         with backend.no_grad():
-            self.before = _flat(v.value for v in self.model.trainable_variables)
+            self.before = _flat(backend.trainable_values(self.model))
 
     def measure(self) -> tuple[float | None, list[str] | None, list[str] | None]:
         """(|dW| / |W| over all trainable weights since the snapshot, paths of variables with
@@ -39,8 +39,9 @@ class WeightScan:
         scaled = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
         grads = None if scaled else backend.last_gradients(self.model)
         present = [g for g in grads if g is not None] if grads is not None else []
+        values_now = backend.trainable_values(self.model)
         with backend.no_grad():
-            weights = _flat(v.value for v in variables)
+            weights = _flat(values_now)
             parts = [ops.all(ops.isfinite(weights))]
             if present:
                 parts.append(ops.all(ops.isfinite(_flat(present))))
@@ -49,7 +50,7 @@ class WeightScan:
                 parts.append(ops.sum(ops.square(weights - before)))
                 parts.append(ops.sum(ops.square(before)))
             values = backend.to_numpy(ops.stack(parts))
-        bad_weights = _nonfinite_paths(variables, [v.value for v in variables]) if not values[0] else None
+        bad_weights = _nonfinite_paths(variables, values_now) if not values[0] else None
         bad_grads = _nonfinite_paths(variables, grads) if present and not values[1] else None
         ratio = None
         if before is not None:
