@@ -435,7 +435,19 @@ class LiveRun:
                         out.append(finding)
         finally:
             trainable.set_rng_state(saved)
+        self._note_loss(trainable)
         return out
+
+    def _note_loss(self, trainable: Trainable) -> None:
+        """Names the loss in `RunInfo.loss` from the train-start trainable where the adapter could
+        not: its `loss_config()` is cached by the checks that just ran (at most a forward pass
+        of the first batch otherwise), once per run."""
+        info = self.monitor.run.info
+        if info.loss is None:
+            try:
+                info.loss = trainable.loss_config().loss
+            except Exception:  # a loss that cannot be named leaves it unknown
+                logger.debug("mlcheck: could not name the loss", exc_info=True)
 
     # -- the adapters' own observations --------------------------------------------------------
 
