@@ -490,6 +490,7 @@ class LiveRun:
                     if finding.step is None:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
+            self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
 
@@ -498,6 +499,17 @@ class LiveRun:
         held, self._held = self._held, []
         for finding in held:
             self.monitor.report(finding)
+
+    def _note_loss(self, trainable: Trainable) -> None:
+        """Names the loss in `RunInfo.loss` from the train-start trainable where the adapter could
+        not: its `loss_config()` is cached by the checks that just ran (at most a forward pass
+        of the first batch otherwise), once per run."""
+        info = self.monitor.run.info
+        if info.loss is None:
+            try:
+                info.loss = trainable.loss_config().loss
+            except Exception:  # a loss that cannot be named leaves it unknown
+                logger.debug("mlcheck: could not name the loss", exc_info=True)
 
     # -- the adapters' own observations --------------------------------------------------------
 

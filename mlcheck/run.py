@@ -25,6 +25,11 @@ class RunInfo:
         has_scheduler: True when a learning-rate schedule is configured, False when there is
             certainly none, None when unknown.
         higher_is_better: overrides for metric direction, by metric name.
+        loss: the loss's short name as `mlcheck.task` spells it ("cross_entropy", "bce_with_logits",
+            "mse", ...), when an adapter or the log tells it: Keras from the compiled loss,
+            Lightning from the train-start checks' `Trainable.loss_config()` (its one loss module, or
+            the common loss its value matches on the first batch), `mlcheck analyze` from an
+            unambiguous tag name ("bce_loss"). Its family: `mlcheck.task.loss_family(info.loss)`.
     """
 
     task: str | None = None
@@ -33,6 +38,7 @@ class RunInfo:
     max_epochs: int | None = None
     has_scheduler: bool | None = None
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    loss: str | None = None
 
 
 @dataclass

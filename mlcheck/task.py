@@ -27,6 +27,7 @@ __all__ = [
     "ABSOLUTE_LOSSES",
     "BINARY_LOSSES",
     "MULTICLASS_LOSSES",
+    "NONNEGATIVE_LOSSES",
     "REGRESSION_LOSSES",
     "SQUARED_LOSSES",
     "TaskFacts",
@@ -39,6 +40,7 @@ __all__ = [
     "input_kind_of_layer",
     "input_kind_of_model",
     "is_known_loss",
+    "loss_from_tag",
     "loss_family",
     "merge",
     "register_metric",
@@ -203,6 +205,31 @@ REGRESSION_LOSSES = frozenset(n for n, f in _FAMILIES.items() if f == "regressio
 #: Losses whose value at "predict 0" is the mean squared / mean absolute target.
 SQUARED_LOSSES = frozenset({"mse", "mean_squared_error"})
 ABSOLUTE_LOSSES = frozenset({"mae", "l1", "mean_absolute_error"})
+#: Losses that cannot be negative whatever the model outputs, as long as the targets lie in the
+#: loss's domain: a value below zero proves a bug (`loss-divergence`). Left out: "poisson" (Keras'
+#: y_pred - y log y_pred goes negative), KL divergences (negative on unnormalised inputs).
+NONNEGATIVE_LOSSES = frozenset(
+    n for n, f in _FAMILIES.items() if f in ("multiclass", "binary", "margin", "regression") and n != "poisson"
+)
+
+
+def loss_from_tag(tag: str | None) -> str | None:
+    """The loss a logged tag names, when unambiguous: "bce_loss", "train/mse_loss" or
+    "cross_entropy_epoch" name one loss of the table; "loss" or "total_loss" name none. Only
+    whole underscore-separated words count ("mse" in "my_mse_loss", not in "rmse"). "nll" is
+    never read from a tag: it is as often a density's negative log-likelihood, which may be
+    negative, as torch's NLLLoss."""
+    if not tag:
+        return None
+    words = tag.lower().replace("/", "_").replace("-", "_").split("_")
+    found = {
+        canonical_loss(name)
+        for name in _FAMILIES
+        if name != "nll" and any(words[i : i + name.count("_") + 1] == name.split("_") for i in range(len(words)))
+    }
+    # the longest name wins where one contains another ("bce_with_logits" holds "bce")
+    found = {n for n in found if not any(n != m and f"{n}_" in f"{m}_" for m in found)}
+    return found.pop() if len(found) == 1 else None
 
 
 def canonical_loss(name: str | None) -> str | None:

@@ -31,6 +31,7 @@ CATALOGUE = [
     "batch-dependence",
     "unused-parameters",
     "output-loss-mismatch",
+    "missing-nonlinearity",
     "nonfinite-input",
     "unnormalized-input",
     "class-imbalance",

@@ -195,7 +195,7 @@ _FAULTS: list[tuple[str, str, tuple[str, ...], bool, dict[str, dict[str, Any]], 
     (
         "missing_activation",
         "DeepCrime: remove activation function",
-        ("loss-plateau", "overfit-batch"),
+        ("missing-nonlinearity", "loss-plateau", "overfit-batch"),
         True,
         {
             fw: _cfg(data="mnist", activation=None, hidden=(128, 128), epochs=5, batch_size=64)

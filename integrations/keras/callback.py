@@ -164,6 +164,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             total_steps=steps * epochs if steps and epochs else None,
             max_epochs=epochs,
             has_scheduler=facts["has_scheduler"],
+            loss=facts["loss"],
         )
         sinks: list[Sink] = []
         self._tensorboard = None

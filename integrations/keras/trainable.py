@@ -92,13 +92,18 @@ def first_layer_kind(model: Any) -> str | None:
 
 
 def run_info_facts(model: Any) -> dict[str, Any]:
-    """task, num_classes and has_scheduler as far as the compiled model tells."""
+    """task, num_classes, has_scheduler and the loss's name as far as the compiled model tells."""
     config = loss_config(model)
     facts = task_facts.from_loss(config.loss, config.output_units, task=config.task)
     scheduled = has_schedule(getattr(model, "optimizer", None))
     # Without a schedule object the rate may still be changed by a callback
     # (ReduceLROnPlateau, LearningRateScheduler), so "no schedule" is never certain.
-    return {"task": facts.task, "num_classes": facts.num_classes, "has_scheduler": True if scheduled else None}
+    return {
+        "task": facts.task,
+        "num_classes": facts.num_classes,
+        "has_scheduler": True if scheduled else None,
+        "loss": config.loss,
+    }
 
 
 def current_lr(optimizer: Any) -> float | None:

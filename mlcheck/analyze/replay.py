@@ -20,7 +20,7 @@ from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
-from mlcheck.task import from_metric_names
+from mlcheck.task import from_metric_names, loss_from_tag
 
 # a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
 # logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True
@@ -106,6 +106,9 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
 
     steps, loss, lr = _step_stream(stream, lr_steps, lr_values)
     info = _run_info(steps, ordered, lr)
+    # the loss by its tags' names ("bce_loss"), when those that name one all name the same
+    named = {loss_from_tag(used.get(role)) for role in ("train_loss", "epoch_train_loss", "val_loss")} - {None}
+    info.loss = named.pop() if len(named) == 1 else None
     return Curves(steps, loss, lr, ordered, info, used)
 
 

@@ -20,6 +20,7 @@ from mlcheck.checks.curve import (
 )
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
+from mlcheck.task import NONNEGATIVE_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
@@ -139,10 +140,11 @@ class NonfiniteLoss(Check):
 
 @register
 class LossDivergence(LossCurveCheck):
-    """The training loss climbed far above its best and stays there.
+    """The training loss climbed far above its best and stays there, explodes by orders of
+    magnitude again and again, or runs away below zero.
 
     What it does:
-        Compares the median of the most recent buckets of the training loss with its best
+        (1) A climb: compares the median of the most recent buckets of the training loss with its best
         earlier level (the lowest median of as many consecutive buckets; for epoch losses,
         which already average many steps, the lowest epoch). It fires when the loss has risen
         above its best by
@@ -151,15 +153,31 @@ class LossDivergence(LossCurveCheck):
         for `persist_fraction` of the run (at least 10 steps or 3 epochs). A noisy but
         improving loss never qualifies: its recent median is near its best. Works on the
         step-level loss, or on epoch losses when only those were logged.
+        (2) Explosions that recover (WARNING): a bucket (an epoch, for epoch losses) whose mean
+        is over `spike_factor` x the median of the buckets before it and over
+        `spike_initial_factor` x the initial loss, at least `min_spikes` separate times, or
+        once at `single_spike_factor` x. Warm-up bumps of 2-3x and cosine restarts stay far
+        below. (3) A loss known to be non-negative (`RunInfo.loss`: cross-entropy, BCE, NLL,
+        MSE, MAE, Huber, hinge, ...) below zero (ERROR, at its first occurrence, training or
+        validation): such a loss cannot be negative unless its inputs are outside its domain.
+        (4) Without a known loss (WARNING): a loss that started positive and now sits below
+        -`runaway_factor` x its initial level.
 
     Why it matters:
         A diverging loss means the optimizer left the region it was making progress in.
-        The run rarely recovers on its own and every further step is wasted compute.
+        The run rarely recovers on its own and every further step is wasted compute. A loss
+        that explodes by orders of magnitude and falls back is one bad step from NaN and
+        undoes what was learned each time. A cross-entropy or squared error below zero is
+        arithmetic proof of a bug: binary cross-entropy fed labels outside {0, 1} (e.g. {0, 2}
+        or {-1, 1}) rewards pushing logits to infinity and runs away to -1e4 .. -1e8.
 
     How to fix:
         Lower the learning rate (3-10x), add warmup and gradient clipping, and check for
         corrupt batches near the step named. If the loss jumped back to its initial level,
-        the weights may have been reset or a layer collapsed.
+        the weights may have been reset or a layer collapsed. For a negative loss: check that
+        the labels lie in the loss's domain ({0, 1} for binary cross-entropy, 0..C-1 for
+        sparse cross-entropy) and that the loss fits the model's output (log-probabilities
+        for NLLLoss, probabilities for a loss without from_logits).
 
     Example:
         class LanguageModel(L.LightningModule):
@@ -191,6 +209,24 @@ class LossDivergence(LossCurveCheck):
         z: the rise must exceed z x the noise of a bucket mean. Default 3.0 (three sigma).
         persist_fraction: the share of the buckets the rise must persist over. Default 0.05:
             a twentieth of the run, so a short burst of bad batches does not count.
+        spike_factor: how many times the median of the `spike_context` buckets before it a
+            bucket mean must exceed to count as an explosion. Default 100.0: two orders of
+            magnitude; the real divergent runs that recover explode 1,000-30,000x, heavy-tailed
+            batch noise and warm restarts stay within ~10x.
+        spike_initial_factor: an explosion must also exceed this many times the initial loss.
+            Default 10.0: no healthy run's loss goes 10x above where it started (warm-up
+            bumps: 2-3x), which keeps a converged loss's relative noise out.
+        min_spikes: separate explosions needed. Default 2 ("repeatedly").
+        single_spike_factor: one explosion this many times the level before it suffices.
+            Default 1000.0: the low end of the real runs' explosions.
+        spike_context: buckets before a spike whose median is its reference level. Default 5.
+        runaway_factor: without a known loss, a loss below -`runaway_factor` x its (positive)
+            initial level has run away. Default 100.0: losses that may cross zero (Gaussian
+            negative log-likelihood, ELBOs) move by a few times their initial scale; the real
+            runaways go from +0.7 to -6e3 .. -1e8.
+        negative_tolerance: a known non-negative loss counts as negative below -this x
+            max(1, initial loss). Default 1e-4: float32 rounding of a log-sum-exp over logits
+            of ~1e3 is ~1e-4 of the loss.
     """
 
     id = "loss-divergence"
@@ -200,17 +236,157 @@ class LossDivergence(LossCurveCheck):
     explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
 
     def __init__(
-        self, factor: float = 2.0, range_fraction: float = 0.25, z: float = 3.0, persist_fraction: float = 0.05
+        self,
+        factor: float = 2.0,
+        range_fraction: float = 0.25,
+        z: float = 3.0,
+        persist_fraction: float = 0.05,
+        spike_factor: float = 100.0,
+        spike_initial_factor: float = 10.0,
+        min_spikes: int = 2,
+        single_spike_factor: float = 1000.0,
+        spike_context: int = 5,
+        runaway_factor: float = 100.0,
+        negative_tolerance: float = 1e-4,
     ) -> None:
         self.factor = factor
         self.range_fraction = range_fraction
         self.z = z
         self.persist_fraction = persist_fraction
+        self.spike_factor = spike_factor
+        self.spike_initial_factor = spike_initial_factor
+        self.min_spikes = min_spikes
+        self.single_spike_factor = single_spike_factor
+        self.spike_context = spike_context
+        self.runaway_factor = runaway_factor
+        self.negative_tolerance = negative_tolerance
         super().__init__()
 
-    def _judge(
-        self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False
-    ) -> list[Finding]:  # a climb is judged alike at the end
+    def reset(self) -> None:
+        super().reset()
+        self._done: set[str] = set()  # the kinds of finding already raised ("negative", "spikes", ...)
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        return [*self._below_zero(run), *super().on_step(run)]
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        return [*self._below_zero(run), *super().on_epoch(run)]
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return [*self._below_zero(run), *super().on_end(run)]
+
+    def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
+        found = self._climb(run, c, initial, unit)
+        if "spikes" not in self._done:
+            found += self._spikes(run, c, initial, unit)
+        if not self._done & {"negative", "runaway"}:
+            found += self._runaway(run, c, initial, unit)
+        return found
+
+    def _below_zero(self, run: RunState) -> list[Finding]:
+        """A loss known to be non-negative (`RunInfo.loss`) went below zero: at once, ERROR."""
+        if "negative" in self._done or run.info.loss not in NONNEGATIVE_LOSSES:
+            return []
+        initial = self._train.initial if self._train.initial is not None else 1.0
+        tol = self.negative_tolerance * max(1.0, abs(initial))
+        for series, what, unit in (
+            (run.train_loss, "training loss", "step"),
+            (run.epoch_train_loss, "epoch training loss", "epoch"),
+            (run.val_loss, "validation loss", "epoch"),
+        ):
+            if not series.finite_count:
+                continue
+            b = series.buckets(include_open=True)
+            below = np.flatnonzero(b["min"] < -tol)
+            if not len(below):
+                continue
+            self._done.add("negative")
+            i = int(below[0])
+            where = int(b["x1"][i])
+            return [
+                self.finding(
+                    f"The {what} ({run.info.loss}, which cannot be negative) went below zero: "
+                    f"{float(b['min'][i]):.4g} by {unit} {where}.",
+                    evidence={
+                        "loss_name": run.info.loss,
+                        "min_loss": sig(float(b["min"][i])),
+                        f"first_{unit}": where,
+                        "latest_loss": sig(float(series.last_value)),
+                    },
+                    hint=_negative_hint(run.info.loss),
+                    step=where if unit == "step" else None,
+                    epoch=where if unit == "epoch" else run.epoch,
+                    key="negative",
+                )
+            ]
+        return []
+
+    def _spikes(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        """Explosions by orders of magnitude that fall back (WARNING)."""
+        k = self.spike_context
+        if len(c) < k + 2 or not (math.isfinite(initial) and initial > 0):
+            return []
+        # reference: the median of the k buckets before each one
+        ref = rolling_median(c.mean[:-1], k)  # ref[j] covers buckets j .. j+k-1
+        level = c.mean[k:]
+        reference = ref[: len(level)]
+        ratio = np.where(reference > 0, level / np.where(reference > 0, reference, 1.0), 0.0)
+        high = (ratio > self.spike_factor) & (level > self.spike_initial_factor * initial)
+        # an explosion counts once the loss fell back: runs of high buckets followed by a low one
+        ends = np.flatnonzero(high[:-1] & ~high[1:])
+        if not len(ends):
+            return []
+        starts = np.flatnonzero(high & ~np.concatenate(([False], high[:-1])))[: len(ends)]
+        high[ends[-1] + 1 :] = False
+        peak = float(ratio[high].max())
+        if len(starts) < self.min_spikes and peak < self.single_spike_factor:
+            return []
+        self._done.add("spikes")
+        first = int(c.x[k + starts[0]])
+        return [
+            self.finding(
+                f"Training loss exploded by up to {peak:.3g}x its level {len(starts)} time(s), first at "
+                f"{unit} {first}, and fell back: the optimisation is unstable.",
+                evidence={
+                    "explosions": len(starts),
+                    f"first_{unit}": first,
+                    "largest_ratio": sig(peak),
+                    "largest_loss": sig(float(level[high].max())),
+                    "initial_loss": sig(initial),
+                },
+                hint="Lower the learning rate (3-10x) and add gradient clipping; look for bad batches "
+                f"(outliers, NaN-free but huge values) near {unit} {first}.",
+                step=run.step if unit == "step" else None,
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="spikes",
+            )
+        ]
+
+    def _runaway(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        """A loss of unknown kind that started positive and fell far below zero (WARNING)."""
+        p = max(3, c.window(10 if unit == "step" else 1))
+        if len(c) < p or not (math.isfinite(initial) and initial > 0):
+            return []
+        recent = float(np.median(c.mean[-p:]))
+        if recent >= -self.runaway_factor * initial:
+            return []
+        self._done.add("runaway")
+        return [
+            self.finding(
+                f"Training loss ran away below zero: from {initial:.4g} at the start to {recent:.4g}, "
+                f"{-recent / initial:.3g}x its initial size on the wrong side of zero.",
+                evidence={"loss": sig(recent), "initial_loss": sig(initial), "loss_name": run.info.loss},
+                hint=_negative_hint(None),
+                step=run.step if unit == "step" else None,
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="runaway",
+            )
+        ]
+
+    def _climb(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        """The loss rose far above its best and stays there (ERROR)."""
         b = len(c)
         p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
         if b < 2 * p + 2:
@@ -256,6 +432,25 @@ class LossDivergence(LossCurveCheck):
                 key="train",
             )
         ]
+
+
+def _negative_hint(loss: str | None) -> str:
+    """What makes a loss run below zero, for the loss named (None: unknown)."""
+    if loss in ("bce", "bce_with_logits", "binary_crossentropy", "binary_focal_crossentropy"):
+        usual = "labels outside {0, 1} (e.g. {0, 2} or {-1, 1}) fed to binary cross-entropy"
+    elif loss == "nll":
+        usual = "raw scores or probabilities fed to NLLLoss, which expects log-probabilities"
+    elif loss in ("hinge", "squared_hinge"):
+        usual = "labels outside {-1, 1} (or {0, 1}) fed to the hinge loss"
+    else:
+        usual = (
+            "labels outside the loss's domain (binary cross-entropy fed labels outside {0, 1}) "
+            "or a loss that does not fit the output"
+        )
+    return (
+        f"The usual cause is {usual}. Check the label encoding and that the loss fits the model's "
+        "output; a custom loss that may be negative is fine: suppress loss-divergence then."
+    )
 
 
 @register

@@ -658,3 +658,29 @@ def test_nonfinite_weights_are_named_by_variable_path(tmp_path):
     named = [f for key, f in found.items() if key in ("nonfinite_weights", "nonfinite_grads")]
     paths = {v.path for v in model.trainable_variables}
     assert named and all(set(f.evidence["parameters"]) <= paths and f.evidence["parameters"] for f in named)
+
+
+# -- loss-divergence below zero and missing-nonlinearity at train start ------------------------
+
+
+def test_bce_fed_labels_outside_zero_one_is_an_error_at_once():
+    # Keras' from-logits binary cross-entropy accepts labels {0, 2}; it then rewards pushing the
+    # logits to infinity and runs away below zero
+    (xt, yt), (xv, yv) = data()
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    model = mlp(units=1, head="linear", loss=loss, metrics=(), dropout=0.0)
+    cb = MLCheckCallback()
+    fit(model, cb, train=(xt, 2.0 * (yt % 2)), val=(xv, 2.0 * (yv % 2)), epochs=2)
+    (f,) = [f for f in cb.findings if f.check == "loss-divergence"]
+    assert f.severity is Severity.ERROR and f.key == "negative"
+    assert f.evidence["loss_name"] == "binary_crossentropy" and f.step < STEPS_PER_EPOCH
+    assert "{0, 1}" in f.hint
+
+
+def test_missing_nonlinearity_at_train_start():
+    cb = MLCheckCallback()
+    fit(mlp(activation="linear", head="linear", loss="mse", units=1, metrics=()), cb, epochs=1)
+    assert "missing-nonlinearity" in ids(serious(cb.findings))
+    cb = MLCheckCallback()
+    fit(mlp(), cb, epochs=1)
+    assert "missing-nonlinearity" not in ids(cb.findings)

@@ -20,6 +20,7 @@ from mlcheck.checks.preflight.harness import (
 )
 from mlcheck.checks.preflight.input_independence import InputIndependence
 from mlcheck.checks.preflight.loss_at_init import LossAtInit
+from mlcheck.checks.preflight.missing_nonlinearity import MissingNonlinearity
 from mlcheck.checks.preflight.output_loss_mismatch import OutputLossMismatch
 from mlcheck.checks.preflight.overfit_batch import OverfitBatch
 from mlcheck.checks.preflight.unused_parameters import UnusedParameters
@@ -29,6 +30,7 @@ __all__ = [
     "FitRun",
     "InputIndependence",
     "LossAtInit",
+    "MissingNonlinearity",
     "OutputLossMismatch",
     "OverfitBatch",
     "UnusedParameters",

@@ -1,0 +1,169 @@
+"""`loss-divergence` on the shapes real divergent runs take besides a climb: explosions by orders
+of magnitude that recover, losses that run away below zero, and a known non-negative loss going
+negative; and the healthy shapes that must stay silent (warm-up bumps, cosine restarts, noisy
+plateaus at convergence, losses that legitimately cross zero)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlcheck import Monitor, RunInfo, Severity
+from mlcheck.checks.base import get_check
+from mlcheck.task import NONNEGATIVE_LOSSES, loss_from_tag
+
+
+def _steps(loss, info=None, vectorised=False):
+    m = Monitor(checks=[get_check("loss-divergence")()], warn=False, info=info, strict=True)
+    if vectorised:
+        m.log_steps(np.arange(len(loss)), loss=np.asarray(loss, float))
+    else:
+        for i, v in enumerate(loss):
+            m.log_step(i, loss=float(v))
+    m.close()
+    return [f for f in m.findings if f.severity >= Severity.WARNING]
+
+
+def _epochs(train, val=None, info=None):
+    m = Monitor(checks=[get_check("loss-divergence")()], warn=False, info=info, strict=True)
+    for e, v in enumerate(train):
+        m.log_epoch(epoch=e, train_loss=float(v), val_loss=None if val is None else float(val[e]))
+    m.close()
+    return [f for f in m.findings if f.severity >= Severity.WARNING]
+
+
+def _noisy(clean, rel=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    return clean * np.exp(rel * rng.standard_normal(len(clean)))
+
+
+def _converging(n, l0=2.3, floor=0.05, tau=0.15):
+    t = np.arange(n)
+    return floor + (l0 - floor) * np.exp(-t / (tau * n))
+
+
+# -- explosions that recover -----------------------------------------------------------------------
+
+
+def test_spikes_that_recover_in_epoch_losses():
+    # the real shape: an epoch 1,000-30,000x above its neighbours, then back, twice
+    train = _noisy(_converging(30, l0=0.7, floor=0.3), 0.05)
+    train[9] *= 300
+    train[20] *= 700
+    (f,) = _epochs(train)
+    assert f.key == "spikes" and f.severity is Severity.WARNING
+    assert f.evidence["explosions"] == 2 and f.evidence["first_epoch"] == 9
+    assert f.epoch == 21  # once the second explosion fell back
+    assert f.evidence["largest_ratio"] > 500
+
+
+def test_one_huge_spike_suffices_two_moderate_ones_needed():
+    base = _noisy(_converging(30, l0=0.7, floor=0.3), 0.05)
+    one_huge = base.copy()
+    one_huge[12] *= 5000
+    assert [f.key for f in _epochs(one_huge)] == ["spikes"]
+    one_moderate = base.copy()
+    one_moderate[12] *= 300
+    assert _epochs(one_moderate) == []
+
+
+def test_spikes_in_step_losses():
+    loss = _noisy(_converging(3000), 0.1, seed=1)
+    for start in (900, 1700, 2400):
+        loss[start : start + 20] *= 300  # a few steps blown up, then back
+    found = _steps(loss)
+    assert [f.key for f in found] == ["spikes"]
+    assert found[0].evidence["explosions"] == 2 and 1700 < found[0].step < 1800
+
+
+# -- runaway below zero ----------------------------------------------------------------------------
+
+
+def _runaway(n=40, start=0.7):
+    # BCE fed labels {0, 2}: falls through zero and accelerates to -1e4 and beyond
+    t = np.arange(n, dtype=float)
+    return start - 0.05 * t - np.where(t > 8, np.expm1((t - 8) / 3.0), 0.0)
+
+
+def test_runaway_below_zero_without_known_loss_is_a_warning():
+    (f,) = _epochs(_runaway())
+    assert f.key == "runaway" and f.severity is Severity.WARNING
+    assert f.evidence["loss"] < -100 * f.evidence["initial_loss"]
+
+
+def test_known_nonnegative_loss_below_zero_is_an_error_at_once():
+    loss = np.concatenate([_noisy(_converging(200, l0=0.7, floor=0.2), 0.05), np.linspace(0.1, -0.3, 50)])
+    found = _steps(loss, info=RunInfo(loss="bce_with_logits"))
+    (f,) = found
+    assert f.key == "negative" and f.severity is Severity.ERROR
+    first_negative = int(np.argmax(loss < -1e-4))
+    assert first_negative <= f.step <= first_negative + 32  # at the next evaluation point
+    assert "{0, 1}" in f.hint
+
+
+def test_negative_validation_loss_of_known_loss():
+    train = _noisy(_converging(10, l0=2.3, floor=0.4), 0.02)
+    val = train.copy()
+    val[6:] = -0.5
+    (f,) = _epochs(train, val, info=RunInfo(loss="mse"))
+    assert f.key == "negative" and f.epoch == 6 and "validation loss" in f.message
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_silent_on_losses_that_may_cross_zero(vectorised):
+    # a Gaussian negative log-likelihood: starts ~1.4, settles near -2.5 (unknown loss)
+    loss = _noisy(-2.5 + 3.9 * np.exp(-np.arange(2000) / 300), 0.02)
+    assert _steps(loss, vectorised=vectorised) == []
+    # the same curve named as a loss that may be negative
+    assert _steps(loss, info=RunInfo(loss="poisson"), vectorised=vectorised) == []
+
+
+def test_known_loss_near_zero_rounding_is_silent():
+    loss = np.abs(_noisy(_converging(500, floor=1e-6), 0.3)) - 1e-7  # float32 rounding below zero
+    assert _steps(loss, info=RunInfo(loss="cross_entropy")) == []
+
+
+# -- healthy shapes --------------------------------------------------------------------------------
+
+
+def test_silent_on_warmup_bumps_restarts_and_noisy_plateaus():
+    n = 3000
+    t = np.arange(n)
+    clean = _converging(n)
+    clean[100:108] *= 3.0  # a warm-up spike of 3x
+    clean[300:360] *= 1.8  # and a longer bump
+    restarts = 1 + 0.8 * (np.cos(np.pi * (t % 1000) / 1000) + 1) / 2  # cosine restarts: 1.8x jumps
+    plateau = np.full(n, 0.05)
+    for shape in (clean, clean * restarts, plateau):
+        assert _steps(_noisy(shape, 0.4, seed=2)) == []
+    # a heavy-tailed converged loss: single batches 50x the median
+    heavy = _noisy(plateau, 0.3, seed=3)
+    heavy[::97] *= 50
+    assert _steps(heavy) == []
+
+
+def test_silent_on_epoch_losses_with_restarts():
+    level = _converging(30, l0=2.3, floor=0.3)
+    bump = np.tile(1 + 0.8 * (np.cos(np.pi * np.arange(10) / 10) + 1) / 2, 3)  # SGDR, 10-epoch cycles
+    assert _epochs(_noisy(level * bump, 0.05)) == []
+
+
+# -- the loss table --------------------------------------------------------------------------------
+
+
+def test_loss_from_tag_only_when_unambiguous():
+    assert loss_from_tag("bce_loss") == "bce"
+    assert loss_from_tag("train/bce_with_logits") == "bce_with_logits"
+    assert loss_from_tag("val/mean_squared_error") == "mse"
+    assert loss_from_tag("epoch_loss") is None and loss_from_tag("loss") is None
+    assert loss_from_tag("rmse") is None  # words, not substrings
+    assert loss_from_tag("nll_loss") is None  # a density's NLL may be negative
+    assert loss_from_tag("mse_plus_bce") is None  # two losses
+
+
+def test_nonnegative_table():
+    assert {"cross_entropy", "bce", "mse", "mae", "hinge", "sparse_categorical_crossentropy"} <= NONNEGATIVE_LOSSES
+    assert not {"poisson", "kl_div"} & NONNEGATIVE_LOSSES
+    assert math.isfinite(1.0)
