@@ -22,6 +22,7 @@ TEXT_TAG = "mlcheck/{id}/text"
 MARKER_TAG = "mlcheck/{id}"
 COUNT_TAG = "mlcheck/findings"
 SUMMARY_TAG = "mlcheck/summary"
+_MAX_STEP = 2**63 - 1  # an event's step is an int64
 LAYOUT_TAG = "custom_scalars__config__"
 
 
@@ -154,7 +155,7 @@ class TensorBoardSink(sinks.Sink):
         for tag in tags:
             last = self._last.get(tag)
             if last is not None:
-                step = max(step, last + 1 if distinct else last)
+                step = max(step, min(last + 1, _MAX_STEP) if distinct else last)
         for tag in tags:
             self._last[tag] = step
         self._latest = max(self._latest, step)
