@@ -122,7 +122,7 @@ class SuspiciousVal(Check):
 
     def _losses(self, run: RunState) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
-        val = {int(e): float(v) for e, v in zip(b["x1"], b["mean"])}
+        val = dict(zip(b["x1"].astype(np.int64).tolist(), b["mean"].tolist()))
         train = epoch_train_levels(run)
         if not val or not train:
             return []
