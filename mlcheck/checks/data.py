@@ -238,8 +238,9 @@ class NonFiniteInput(Check):
                 continue
             with np.errstate(all="ignore"):
                 # fast path: a finite sum means every value is finite (summed in the values' own
-                # type: no converted copy; a sum that overflows is checked value by value below)
-                if np.isfinite(values.sum()):
+                # type, float16 in float32: no converted copy; a sum that overflows is checked
+                # value by value below)
+                if np.isfinite(values.sum(dtype=np.float32 if values.dtype == np.float16 else None)):
                     continue
             bad = ~np.isfinite(values)
             n_bad = int(bad.sum())
