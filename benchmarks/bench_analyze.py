@@ -11,9 +11,15 @@ them, with valid checksums. Then times:
 - in a second pass under `tracemalloc`, the Python/numpy memory peak of `mlcheck.analyze`,
   at 100k and 1M steps (what grows with the number of steps).
 
+With `--val-points 10 1000 10000` the same 1M steps come with a validation loss (and the epoch,
+as Lightning logs it) every steps/N steps, in a second event file of the run: one row per N with
+the time and traced memory of `mlcheck.analyze`, so their growth in N shows (target: linear), and
+the ratio to `EventAccumulator` reading that run (target <= 0.1x at 1,000 and 10,000 points).
+
     .venv/bin/python benchmarks/bench_analyze.py                 # ~1 min, ~40 s of it TensorBoard
     .venv/bin/python benchmarks/bench_analyze.py --skip-reference
     .venv/bin/python benchmarks/bench_analyze.py --steps 200000
+    .venv/bin/python benchmarks/bench_analyze.py --val-points 10 1000 10000   # ~3 min
 """
 
 from __future__ import annotations
@@ -64,6 +70,62 @@ def write_log(folder: Path, steps: int, seed: int = 0) -> Path:
     tmp.write_bytes(encode_records(payloads))
     tmp.rename(path)
     return path
+
+
+def write_val_log(folder: Path, steps: int, points: int) -> Path:
+    """A run folder holding the step log of `write_log` (hard-linked) and a second event file with
+    `points` validation losses and epoch numbers, one every steps/points steps, cached."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    from mlcheck.analyze.tfrecord import encode_records
+
+    base = write_log(CACHE / f"analyze-{steps}", steps)
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / base.name
+    if not link.exists():
+        os.link(base, link)
+    path = folder / "events.out.tfevents.1700000001.bench.2.0"
+    if path.exists():
+        return folder
+    every = steps // points
+    Event, Summary, Value = event_pb2.Event, summary_pb2.Summary, summary_pb2.Summary.Value
+    payloads = [Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()]
+    for epoch in range(points):
+        step = (epoch + 1) * every - 1
+        val = 2.0 * np.exp(-step / (steps / 5)) + 0.15
+        for tag, value in (("val_loss", val), ("epoch", float(epoch))):
+            summary = Summary(value=[Value(tag=tag, simple_value=value)])
+            payloads.append(Event(wall_time=1.7e9 + 0.01 * step, step=step, summary=summary).SerializeToString())
+    tmp = path.with_suffix(".partial")
+    tmp.write_bytes(encode_records(payloads))
+    tmp.rename(path)
+    return folder
+
+
+def val_points_table(steps: int, points: list[int], reference: bool) -> list[dict]:
+    """Time and traced memory of `mlcheck.analyze` per number of validation points."""
+    rows = []
+    for n in points:
+        folder = write_val_log(CACHE / f"analyze-{steps}-val{n}", steps, n)
+        cpu = time.process_time()
+        analyze_s, findings = time_analyze(folder)
+        analyze_cpu = time.process_time() - cpu
+        row = {"val_points": n, "analyze_s": analyze_s, "analyze_cpu_s": analyze_cpu, "findings": findings}
+        row["traced_peak_mib"] = traced_peak(folder)
+        text = f"analyze {analyze_s:6.2f} s ({analyze_cpu:5.2f} s CPU), traced peak {row['traced_peak_mib']:6.1f} MiB"
+        if reference:
+            cpu = time.process_time()
+            row["reference_s"], _ = time_reference(folder)
+            row["reference_cpu_s"] = time.process_time() - cpu
+            row["ratio"] = analyze_s / row["reference_s"]
+            row["ratio_cpu"] = analyze_cpu / row["reference_cpu_s"]
+            text += (
+                f", EventAccumulator {row['reference_s']:6.2f} s ({row['reference_cpu_s']:5.2f} s CPU), "
+                f"ratio {row['ratio']:.3f}x ({row['ratio_cpu']:.3f}x CPU)"
+            )
+        print(f"{n:6d} validation points: {text}   findings: {findings or 'none'}")
+        rows.append(row)
+    return rows
 
 
 def time_reference(folder: Path) -> tuple[float, int]:
@@ -124,7 +186,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--skip-reference", action="store_true", help="do not time EventAccumulator")
     parser.add_argument("--json-out", type=Path, help="also write the figures here")
+    parser.add_argument("--val-points", type=int, nargs="+", help="only the validation-points table, for these N")
     args = parser.parse_args()
+    if args.val_points:
+        load = os.getloadavg()[0]
+        print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f}, Python {platform.python_version()}")
+        rows = val_points_table(args.steps, args.val_points, not args.skip_reference)
+        print(f"load average at the end {os.getloadavg()[0]:.2f} (target: linear in N; <= 0.1x EventAccumulator)")
+        if args.json_out:
+            args.json_out.write_text(json.dumps(rows, indent=2))
+        return
 
     folder = CACHE / f"analyze-{args.steps}"
     start = time.perf_counter()

@@ -231,6 +231,11 @@ class LiveRun:
     #: late (the step it names is still exact).
     FLUSH_EVERY = 16
 
+    #: Overfit-a-batch on a run whose length the trainer plans: at most half its steps, never
+    #: fewer than this (Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
+    #: in under 60 steps), never more than the pre-flight budget (`Budget.steps`, 100).
+    TRAIN_START_MIN_STEPS = 60
+
     def __init__(
         self,
         options: LiveOptions,
@@ -446,6 +451,19 @@ class LiveRun:
         checks = [c for c in monitor.checks if Signal.TRAIN_START in c.signals() and c.id not in monitor.disabled]
         return sorted(checks, key=lambda c: bool(type(c).explained_by))  # root causes first
 
+    def train_start_steps(self) -> int:
+        """The train-start checks' step budget: `train_start_steps` when given; else, where the
+        trainer plans the run (`RunInfo.total_steps`), proportioned to it (a 3-epoch run is not
+        charged like a 300-epoch one); else `Budget.steps`."""
+        from mlcheck.preflight_context import Budget
+
+        if self.options.train_start_steps is not None:
+            return self.options.train_start_steps
+        total = self.monitor.run.info.total_steps
+        if not total:
+            return Budget.steps
+        return max(self.TRAIN_START_MIN_STEPS, min(Budget.steps, total // 2))
+
     def run_train_start_checks(
         self, make_trainable: Callable[[], Trainable], *, step: int | None, epoch: int | None
     ) -> None:
@@ -473,7 +491,7 @@ class LiveRun:
             for check in checks:
                 ctx = PreflightContext(
                     trainable,
-                    budget=Budget(steps=options.train_start_steps or Budget.steps, seconds=options.train_start_seconds),
+                    budget=Budget(steps=self.train_start_steps(), seconds=options.train_start_seconds),
                     info={"source": "live"},
                 )
                 try:

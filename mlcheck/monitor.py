@@ -319,6 +319,9 @@ class Monitor:
     def _defer(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
         key = (batch.split, batch.epoch, batch.input_kind, only, _layout(batch.inputs), _layout(batch.targets))
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
+        size = sum(a.size for a in (batch.inputs, batch.targets) if a is not None)
+        if not self._deferred and size >= self.DEFER_VALUES:  # a large batch alone: no copy to hold
+            return out + self._dispatch("on_batch", batch, only=only)
         self._deferred_key = key
         # copies: a loader may hand out the same buffer again for the next batch
         self._deferred.append(
@@ -332,7 +335,7 @@ class Monitor:
                 input_kind=batch.input_kind,
             )
         )
-        self._deferred_values += sum(a.size for a in (batch.inputs, batch.targets) if a is not None)
+        self._deferred_values += size
         if self._deferred_values >= self.DEFER_VALUES:
             out += self._flush_deferred()
         return out

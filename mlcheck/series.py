@@ -88,9 +88,12 @@ class Series:
         i = 0
         total = len(values)
         while i < total:
-            if self._n or not np.isfinite(values[i]):
+            if not np.isfinite(values[i]):
                 self.add(float(xs[i]), float(values[i]))
                 i += 1
+                continue
+            if self._n:
+                i += self._fill_open(xs, values, i)
                 continue
             # whole buckets of finite values, vectorised
             room = self.capacity - self.size
@@ -100,12 +103,39 @@ class Series:
                 chunk = chunk[: bad[0]]
             whole = len(chunk) // self.width
             if whole == 0:
-                self.add(float(xs[i]), float(values[i]))
-                i += 1
+                i += self._fill_open(xs, values, i)
                 continue
             used = whole * self.width
             self._append_buckets(xs[i : i + used], chunk[:used])
             i += used
+
+    def _fill_open(self, xs: np.ndarray, values: np.ndarray, i: int) -> int:
+        """Adds the finite values from `i` on to the open bucket until it closes (or a non-finite
+        value comes); the arithmetic of `add`, in a local loop. Returns how many were added (>= 1:
+        `values[i]` is finite)."""
+        seg = values[i : i + self.width - self._n]
+        bad = np.flatnonzero(~np.isfinite(seg))
+        vals = (seg[: bad[0]] if len(bad) else seg).tolist()
+        n, mean, m2, lo, hi = self._n, self._mean, self._m2, self._min, self._max
+        if n == 0:
+            self._x0 = float(xs[i])
+            n, mean, m2, lo, hi = 1, vals[0], 0.0, vals[0], vals[0]
+        for value in vals[1:] if self._n == 0 else vals:
+            n += 1
+            delta = value - mean
+            mean += delta / n
+            m2 += delta * (value - mean)
+            if value < lo:
+                lo = value
+            if value > hi:
+                hi = value
+        m = len(vals)
+        self._n, self._mean, self._m2, self._min, self._max, self._last = n, mean, m2, lo, hi, vals[-1]
+        self.total += m
+        self.last_x, self.last_value = float(xs[i + m - 1]), vals[-1]
+        if n >= self.width:
+            self._close(self.last_x)
+        return m
 
     def _append_buckets(self, xs: np.ndarray, values: np.ndarray) -> None:
         with np.errstate(all="ignore"):  # huge finite values overflow to inf: no warning to raise

@@ -9,7 +9,7 @@ epoch moves nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -183,25 +183,55 @@ def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -
     return bool(np.isfinite(drop) and drop > z * se and drop > tol * abs(float(np.median(y))))
 
 
-def epoch_train_levels(run: RunState) -> dict[int, float]:
+def epoch_train_levels(run: RunState) -> Mapping[int, float]:
     """Training loss per epoch: the logged epoch means, or else the mean of the step-level
-    buckets that fall inside each epoch (from `run.epoch_step`). Empty when neither exists."""
+    buckets that fall inside each epoch (from `run.epoch_step`). Empty when neither exists.
+
+    The step-level levels are computed when read (`StepEpochLevels`): a check reading a few
+    epochs pays for those few, not for every epoch of the run at every epoch."""
     s = run.epoch_train_loss
     if s.finite_count:
         b = s.buckets(include_open=True)
         return {int(e): float(m) for e, m in zip(b["x1"], b["mean"])}
     if not run.epoch_step or not run.train_loss.finite_count:
         return {}
-    b = run.train_loss.buckets(include_open=True)
-    out: dict[int, float] = {}
-    previous = -math.inf
-    for epoch in sorted(run.epoch_step):
-        end = run.epoch_step[epoch]
-        inside = (b["x1"] > previous) & (b["x1"] <= end)
-        if inside.any():
-            out[epoch] = float(np.average(b["mean"][inside], weights=b["n"][inside]))
-        previous = end
-    return out
+    return StepEpochLevels(run.train_loss.buckets(include_open=True), run.epoch_step)
+
+
+class StepEpochLevels(Mapping):
+    """Epoch -> the weighted mean of the step buckets whose end lies in (end of the previous
+    epoch, end of this one]: which epochs hold a bucket is found for all epochs at once (two
+    sorted searches), each level only when read, by the same `np.average` over the same buckets
+    as a loop over every epoch would do (same values to the last bit)."""
+
+    def __init__(self, buckets: Mapping[str, np.ndarray], epoch_step: Mapping[int, int]) -> None:
+        self._mean, self._n = buckets["mean"], buckets["n"]
+        self._cache: dict[int, float] = {}
+        x1 = buckets["x1"]
+        epochs = sorted(epoch_step)
+        ends = np.fromiter(map(epoch_step.__getitem__, epochs), dtype=np.float64, count=len(epochs))
+        previous = np.concatenate(([-math.inf], ends[:-1]))
+        if len(x1) > 1 and not bool(np.all(x1[1:] >= x1[:-1])):  # steps went back: no sorted search
+            inside = [np.flatnonzero((x1 > p) & (x1 <= e)) for p, e in zip(previous, ends)]
+            self._rows: dict[int, object] = {k: r for k, r in zip(epochs, inside) if len(r)}
+            return
+        lo = np.searchsorted(x1, previous, "right")
+        hi = np.searchsorted(x1, ends, "right")
+        held = hi > lo
+        kept = np.asarray(epochs)[held].tolist()
+        self._rows = dict(zip(kept, map(slice, lo[held].tolist(), hi[held].tolist())))
+
+    def __getitem__(self, epoch: int) -> float:
+        rows = self._rows[epoch]
+        if epoch not in self._cache:
+            self._cache[epoch] = float(np.average(self._mean[rows], weights=self._n[rows]))
+        return self._cache[epoch]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def sig(value: float, digits: int = 4) -> float:

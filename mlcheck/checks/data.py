@@ -237,8 +237,11 @@ class NonFiniteInput(Check):
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
             with np.errstate(all="ignore"):
-                if np.isfinite(values.sum(dtype=np.complex128 if values.dtype.kind == "c" else np.float64)):
-                    continue  # fast path: a finite sum means every value is finite
+                # fast path: a finite sum means every value is finite (summed in the values' own
+                # type, float16 in float32: no converted copy; a sum that overflows is checked
+                # value by value below)
+                if np.isfinite(values.sum(dtype=np.float32 if values.dtype == np.float16 else None)):
+                    continue
             bad = ~np.isfinite(values)
             n_bad = int(bad.sum())
             if n_bad == 0:  # the sum overflowed, nothing is wrong

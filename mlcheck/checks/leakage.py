@@ -122,7 +122,7 @@ class SuspiciousVal(Check):
 
     def _losses(self, run: RunState) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
-        val = {int(e): float(v) for e, v in zip(b["x1"], b["mean"])}
+        val = dict(zip(b["x1"].astype(np.int64).tolist(), b["mean"].tolist()))
         train = epoch_train_levels(run)
         if not val or not train:
             return []
@@ -206,7 +206,7 @@ class SuspiciousVal(Check):
 # -- train-val-overlap, feature-leakage --------------------------------------------------------
 
 from mlcheck.checks.data import class_labels  # noqa: E402
-from mlcheck.checks.hashing import SplitOverlap, constant_rows, fingerprints  # noqa: E402
+from mlcheck.checks.hashing import SplitOverlap, constant_rows, fingerprints, probe_rows  # noqa: E402
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation
@@ -269,6 +269,12 @@ class TrainValOverlap(Check):
             duplicate share to be an ERROR. Default 3 (with pairs of duplicates split at random
             the overlap is ~2x the duplicate share).
         capacity: distinct fingerprints kept per split. Default 2**21 (16 MiB per split).
+        probe_values: samples holding more values than this are fingerprinted from that many
+            seeded positions (`hashing.fingerprints`), so the cost per sample stops growing with
+            its size; exact copies are still all found, and two samples differing in a share d
+            of their values are taken for copies with probability at most
+            (1 - d) ** probe_values (a sample constant on those positions is skipped as blank).
+            Default None: every value is hashed, no such case.
     """
 
     id = "train-val-overlap"
@@ -278,8 +284,14 @@ class TrainValOverlap(Check):
     consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(
-        self, max_share: float = 0.05, min_matches: int = 5, natural_factor: float = 3.0, capacity: int = 1 << 21
+        self,
+        max_share: float = 0.05,
+        min_matches: int = 5,
+        natural_factor: float = 3.0,
+        capacity: int = 1 << 21,
+        probe_values: int | None = None,
     ) -> None:
+        self.probe_values = probe_values
         self.max_share = max_share
         self.min_matches = min_matches
         self.natural_factor = natural_factor
@@ -298,11 +310,13 @@ class TrainValOverlap(Check):
         x = batch.inputs
         if x is None or x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
             return ()
-        constant = constant_rows(x)
+        rows, values = probe_rows(x, self.probe_values)  # a probe: the few values hashed below
+        constant = constant_rows(rows)
         self._constant[batch.split] += int(constant.sum())
         if constant.all():
             return ()
-        kept, repeats = self._overlap.add(batch.split, fingerprints(x[~constant] if constant.any() else x))
+        probe = None if rows.shape[1] == values else self.probe_values
+        kept, repeats = self._overlap.add(batch.split, fingerprints(x[~constant] if constant.any() else x, probe))
         if batch.split == "train":
             if self._first_epoch == ():
                 self._first_epoch = batch.epoch
