@@ -35,6 +35,7 @@ CATALOGUE = [
     "unnormalized-input",
     "class-imbalance",
     "unshuffled-data",
+    "label-shift",
 ]
 
 
