@@ -36,6 +36,7 @@ CATALOGUE = [
     "class-imbalance",
     "unshuffled-data",
     "label-shift",
+    "stale-gradients",
 ]
 
 
