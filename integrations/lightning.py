@@ -329,6 +329,10 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if step % self.options.every_n_steps == 0:
             with self.timer("before_optimizer_step"):
                 self._scan.before_step(optimizer, step, scaled=_grad_scaler(trainer) is not None)
+                self.live.guard("gradients", self._scan.gradients, optimizer, step)
+        elif self._scan.wants_gradients(step):
+            with self.timer("before_optimizer_step"):
+                self.live.guard("gradients", self._scan.gradients, optimizer, step)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
@@ -364,8 +368,17 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             losses = [loss] if loss is not None else []
         step = self._logging_step(trainer)
         ratio, nonfinite = self._scan.after_step(step)
+        grad_norm, grad_cosine = self._scan.gradient_stats(step)
         if self.live.hold_step(
-            step, losses, scale=scale, lr=self._lr, update_ratio=ratio, epoch=self._epoch, nonfinite=nonfinite
+            step,
+            losses,
+            scale=scale,
+            lr=self._lr,
+            update_ratio=ratio,
+            epoch=self._epoch,
+            nonfinite=nonfinite,
+            grad_norm=grad_norm,
+            grad_cosine=grad_cosine,
         ):
             self._flush(trainer)
 

@@ -130,7 +130,15 @@ def _params(optimizer: Any) -> list[torch.Tensor]:
 class ParameterScan:
     """Before an optimizer step (every n steps): non-finite gradients and weights, and a copy of
     the weights; after it: |dW| / |W|. Parameters are named by the module's `named_parameters`.
-    All on the device, a few fused ops per scan."""
+    All on the device, a few fused ops per scan. `gradients()` at a scan step and at the step
+    after it: the second step's gradient norm and its cosine with the first's."""
+
+    #: Most gradient values kept from a scan step to the next step, for the cosine: 4 MiB of
+    #: float32; larger models keep an evenly strided sample of each parameter's gradient.
+    GRADIENT_SAMPLE = 1 << 20
+    #: Early steps whose gradient is also kept (compared at the step after): gradients never
+    #: zeroed show within tens of steps, before the loss they spoil is judged.
+    EARLY_GRADIENT_STEPS = frozenset({2, 4, 8, 16})
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.names = {id(p): n for n, p in module.named_parameters()}
@@ -140,6 +148,8 @@ class ParameterScan:
         self._snapshot_norm = 0.0
         self._snapshot_step: int | None = None
         self._measured: dict[str, list[str]] = {}
+        self._grad_ref: tuple[int, torch.Tensor] | None = None  # (step, sampled gradient)
+        self._grad_stats: tuple[int, float, float] | None = None  # (step, norm, cosine)
 
     def before_step(self, optimizer: Any, step: int, *, scaled: bool) -> None:
         """Scans the parameters the optimizer is about to update (`scaled`: a GradScaler skips
@@ -168,6 +178,34 @@ class ParameterScan:
         self._snapshot = None
         measured, self._measured = self._measured, {}
         return ratio, measured
+
+    def wants_gradients(self, step: int) -> bool:
+        """True at the early steps and at the step after one that kept a gradient."""
+        return step in self.EARLY_GRADIENT_STEPS or (self._grad_ref is not None and self._grad_ref[0] == step - 1)
+
+    def gradients(self, optimizer: Any, step: int) -> None:
+        """Before an optimizer step: keeps a sample of the gradient (at a scan step), or, at the
+        step after one, measures the gradient's norm and its cosine with the kept one."""
+        grads = [p.grad.detach() for p in _params(optimizer) if p.grad is not None]
+        if not grads:
+            self._grad_ref = None
+            return
+        stride = max(1, sum(g.numel() for g in grads) // self.GRADIENT_SAMPLE)
+        sample = torch.cat([g.reshape(-1)[::stride].float() for g in grads])  # a copy
+        ref, self._grad_ref = self._grad_ref, None
+        if ref is None or ref[0] != step - 1 or ref[1].shape != sample.shape:
+            self._grad_ref = (step, sample)
+            return
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        cosine = torch.nn.functional.cosine_similarity(sample, ref[1], dim=0)
+        values = torch.stack([norm, cosine]).tolist()  # the one sync
+        if all(map(math.isfinite, values)):
+            self._grad_stats = (step, values[0], values[1])
+
+    def gradient_stats(self, step: int) -> tuple[float | None, float | None]:
+        """(gradient norm, cosine with the previous step's gradient) where measured at `step`."""
+        stats, self._grad_stats = self._grad_stats, None
+        return (stats[1], stats[2]) if stats is not None and stats[0] == step else (None, None)
 
     def nonfinite_now(self, optimizer: Any, *, scaled: bool) -> dict[str, list[str]]:
         """Names of the parameters whose gradients or weights are non-finite now."""

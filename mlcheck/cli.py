@@ -10,6 +10,7 @@ import this module.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -25,16 +26,31 @@ def _cmd_checks(args: argparse.Namespace, console) -> int:
 
     from mlcheck.checks import registry
 
+    rows = [
+        {
+            "id": check_id,
+            "family": cls.family,
+            "severity": cls.severity.value,
+            "default": cls.default,
+            "summary": cls.doc().get("summary", ""),
+            "file": cls.__module__.replace(".", "/") + ".py",
+        }
+        for check_id, cls in registry().items()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not console.is_terminal:  # piped: one line per check, for grep and narrow pagers
+        for row in rows:
+            default = "default" if row["default"] else "opt-in"
+            print(f"{row['id']}\t{row['family']}\t{row['severity']}\t{default}\t{row['summary']}")
+        return 0
     table = Table(title="mlcheck checks")
-    table.add_column("id", no_wrap=True)
-    table.add_column("family", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("default", no_wrap=True)
+    for column in ("id", "family", "severity", "default"):
+        table.add_column(column, no_wrap=True)
     table.add_column("summary", ratio=1, overflow="fold")
-    for check_id, cls in registry().items():
-        table.add_row(
-            check_id, cls.family, cls.severity.value, "yes" if cls.default else "no", cls.doc().get("summary", "")
-        )
+    for row in rows:
+        table.add_row(row["id"], row["family"], row["severity"], "yes" if row["default"] else "no", row["summary"])
     console.print(table)
     return 0
 
@@ -73,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=analyze_command.run)
 
     p = sub.add_parser("checks", help="list the check catalogue")
+    p.add_argument("--json", action="store_true", help="print the catalogue as a JSON list")
     p.set_defaults(func=_cmd_checks)
 
     p = sub.add_parser("explain", help="print one check's documentation")

@@ -363,12 +363,15 @@ class LiveRun:
         update_ratio: float | None = None,
         epoch: int | None = None,
         nonfinite: Mapping[str, Sequence[str]] | None = None,
+        grad_norm: float | None = None,
+        grad_cosine: float | None = None,
     ) -> bool:
         """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
         and multiplied by `scale` when flushed. Returns True when a flush is due (at multiples of
         `flush_every` steps of the whole run)."""
         self.release_held()
-        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, dict(nonfinite or {})))
+        grads = (grad_norm, grad_cosine)
+        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, dict(nonfinite or {}), grads))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
 
     def flush_steps(
@@ -389,7 +392,7 @@ class LiveRun:
         out: list[Finding] = []
         i, last = 0, len(pending) - 1
         log_step = self.monitor.log_step
-        for n, (step, lr, losses, scale, ratio, epoch, nonfinite) in enumerate(pending):
+        for n, (step, lr, losses, scale, ratio, epoch, nonfinite, grads) in enumerate(pending):
             k = len(losses)
             value = sum(values[i : i + k]) * scale if k else None
             i += k
@@ -407,6 +410,8 @@ class LiveRun:
                 epoch=epoch,
                 nonfinite_grads=nonfinite.get("nonfinite_grads") or None,
                 nonfinite_weights=nonfinite.get("nonfinite_weights") or None,
+                grad_norm=grads[0],
+                grad_cosine=grads[1],
             )
         return out
 

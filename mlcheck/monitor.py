@@ -104,8 +104,8 @@ class Monitor:
                 self.sinks.append(JsonlSink(self.log_dir / "findings.jsonl"))
         self.sinks.extend(sinks or ())
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
-        self._hooks = {
-            hook: [c for c in self.checks if type(c).implements(hook)]
+        self._hooks = {  # root causes first, so that the symptoms they explain can name them
+            hook: sorted((c for c in self.checks if type(c).implements(hook)), key=lambda c: bool(type(c).explained_by))
             for hook in ("on_step", "on_epoch", "on_batch", "on_end")
         }
         for check in self.checks:
@@ -123,6 +123,8 @@ class Monitor:
         epoch: int | None = None,
         nonfinite_grads: Sequence[str] | None = None,
         nonfinite_weights: Sequence[str] | None = None,
+        grad_norm: float | None = None,
+        grad_cosine: float | None = None,
     ) -> list[Finding]:
         """Records one optimizer step.
 
@@ -133,6 +135,10 @@ class Monitor:
             update_ratio: |weight update| / |weights| of this step (measured every n steps).
             nonfinite_grads / nonfinite_weights: names of parameters whose gradients or values
                 hold NaN or Inf at this step (leave None where not measured).
+            grad_norm / grad_cosine: the norm of this step's gradient (all parameters as one
+                vector) and its cosine with the previous optimizer step's gradient, measured now
+                and then (the callbacks: the step after each scan). `stale-gradients` reads them:
+                gradients never zeroed add up, so they point the same way and grow.
 
         Returns the findings newly raised by this observation. Arguments are checked before
         anything is recorded (see `Monitor` on what each accepts).
@@ -158,6 +164,9 @@ class Monitor:
         if update_ratio is not None:
             r = update_ratio
             run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
+        if grad_norm is not None and grad_cosine is not None:
+            run.grad_norm.add(step, float(grad_norm))
+            run.grad_cosine.add(step, float(grad_cosine))
         if nonfinite_grads:
             run.extras.setdefault("nonfinite_grads", (step, nonfinite_grads))
             due = True

@@ -105,6 +105,8 @@ class RunState:
         self.train_loss = Series(capacity)  # per step
         self.lr = Series(capacity)  # per step
         self.update_ratio = Series(capacity)  # per step it was measured, log10(|dW|/|W|)
+        self.grad_norm = Series(capacity)  # per step it was measured (the step after a scan)
+        self.grad_cosine = Series(capacity)  # cosine of that step's gradient with the previous step's
         self.epoch_train_loss = Series(capacity)  # per epoch
         self.val_loss = Series(capacity)  # per epoch
         self.train_metrics: dict[str, Series] = {}
@@ -148,7 +150,15 @@ class RunState:
         return {
             "series": {
                 name: getattr(self, name).state_dict()
-                for name in ("train_loss", "lr", "update_ratio", "epoch_train_loss", "val_loss")
+                for name in (
+                    "train_loss",
+                    "lr",
+                    "update_ratio",
+                    "grad_norm",
+                    "grad_cosine",
+                    "epoch_train_loss",
+                    "val_loss",
+                )
             },
             "train_metrics": {k: s.state_dict() for k, s in self.train_metrics.items()},
             "val_metrics": {k: s.state_dict() for k, s in self.val_metrics.items()},

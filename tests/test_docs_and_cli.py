@@ -36,6 +36,8 @@ CATALOGUE = [
     "unnormalized-input",
     "class-imbalance",
     "unshuffled-data",
+    "label-shift",
+    "stale-gradients",
 ]
 
 

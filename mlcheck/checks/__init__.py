@@ -7,10 +7,12 @@ Importing this package registers the built-in checks.
 from mlcheck.checks import (  # noqa: E402,F401
     data,
     generalization,
+    label_shift,
     leakage,
     learning_rate,
     optimization,
     preflight,
+    stale_gradients,
 )
 from mlcheck.checks.base import Check, default_checks, get_check, register, registry
 

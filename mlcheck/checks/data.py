@@ -5,6 +5,7 @@ from the first few batches where they can, so the pre-flight runner can use them
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -453,7 +454,8 @@ class UnnormalizedInput(Check):
             ordered = np.sort(magnitudes, axis=0)  # the median by a sort: faster along axis 0
             typical = 0.5 * (ordered[(len(x) - 1) // 2] + ordered[len(x) // 2])
         else:
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": a column of NaN
                 typical = np.nanmedian(np.where(np.isfinite(x), magnitudes, np.nan), axis=0)
         typical = np.nan_to_num(typical.astype(np.float64), nan=0.0)
         previous = self._column_scale.get(batch.split)

@@ -92,6 +92,7 @@ class TrainValGap(Check):
     id = "train-val-gap"
     family = "generalization"
     severity = Severity.WARNING
+    explained_by = frozenset({"label-shift"})  # validation unlike training: a gap, not overfitting
 
     def __init__(
         self,

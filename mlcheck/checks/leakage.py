@@ -82,6 +82,7 @@ class SuspiciousVal(Check):
     id = "suspicious-val"
     family = "leakage"
     severity = Severity.WARNING
+    explained_by = frozenset({"label-shift"})  # validation of only the easy classes
     findings_split = "val"
 
     def __init__(

@@ -186,7 +186,7 @@ class LRTooHigh(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients"})
 
     def __init__(
         self,

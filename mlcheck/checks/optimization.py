@@ -74,7 +74,7 @@ class NonfiniteLoss(Check):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input"})
+    explained_by = frozenset({"nonfinite-input", "stale-gradients"})
 
     def __init__(self, max_names: int = 5) -> None:
         self.max_names = max_names
@@ -233,7 +233,7 @@ class LossDivergence(LossCurveCheck):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients"})
 
     def __init__(
         self,

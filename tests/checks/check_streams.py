@@ -190,6 +190,16 @@ def _unshuffled_data() -> Stream:
     return Stream(lambda: get_check("unshuffled-data")(), _batches(x, labels), split=2)
 
 
+def _label_shift() -> Stream:
+    # training batches of every class before the checkpoint; validation of classes 8-9 after it
+    rng = np.random.default_rng(0)
+    train = rng.permutation(np.repeat(np.arange(10), 16)).reshape(10, 16)
+    val = np.repeat([8, 9], 32).reshape(4, 16)
+    x = rng.normal(size=(14, 16, 4)).astype(np.float32)
+    events = _batches(x[:10], train) + _batches(x[10:], val, split="val", first_step=9)
+    return Stream(lambda: get_check("label-shift")(), [*events, ("epoch", {"epoch": 0, "val_loss": 1.0})], split=12)
+
+
 def _feature_leakage() -> Stream:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, size=(20, 32))
@@ -215,6 +225,7 @@ def _unnormalized_input() -> Stream:
 STREAMS: dict[str, Callable[[], Stream]] = {
     "class-imbalance": _class_imbalance,
     "feature-leakage": _feature_leakage,
+    "label-shift": _label_shift,
     "loss-divergence": _loss_divergence,
     "loss-plateau": _loss_plateau,
     "lr-schedule": _lr_schedule,

@@ -1,0 +1,188 @@
+"""Label shift: the validation labels are not distributed like the training labels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.data import _chi2_z, class_labels
+from mlcheck.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from mlcheck.run import BatchObservation, RunState
+
+#: The most over-represented validation classes the message names.
+_SHOWN_CLASSES = 5
+
+
+class _PassCounts:
+    """Class counts of one split's first epoch, and whether its batches were seen without a gap
+    (batch indices 0, 1, 2, ... in order: a full pass, not a sample of batches)."""
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None
+        self.counts: dict[int, int] = {}
+        self.next_index = 0
+        self.contiguous = True
+
+    def add(self, batch: BatchObservation, labels: np.ndarray) -> None:
+        if self.epoch is None:
+            self.epoch = batch.epoch
+        if batch.epoch != self.epoch:
+            return  # the first epoch's pass only: later epochs see the same data again
+        indices = [index for _, index, _ in batch.parts] or [batch.index]
+        for index in indices:
+            self.contiguous &= index == self.next_index
+            self.next_index = index + 1
+        values, counts = np.unique(labels, return_counts=True)
+        for v, c in zip(values.tolist(), counts.tolist()):
+            self.counts[v] = self.counts.get(v, 0) + c
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "counts": dict(self.counts), "next": self.next_index, "ok": self.contiguous}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.next_index, self.contiguous = state["epoch"], state["next"], state["ok"]
+        self.counts = {int(k): int(v) for k, v in state["counts"].items()}
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@register
+class LabelShift(Check):
+    """The validation labels are distributed very differently from the training labels.
+
+    What it does:
+        Counts the class labels of every batch of the first pass over the training and the
+        validation data (integer labels, 0/1 targets or one-hot rows; regression targets are
+        ignored) and, once both passes are complete, compares the two class distributions: it
+        fires when they differ far beyond sampling noise (a chi-square test of homogeneity, as
+        a z score above `z`) and by a large amount (total variation distance above
+        `min_distance`: at least that share of the validation labels would have to change class
+        to match training). Judged only on passes seen batch by batch from the first batch
+        without a gap, so a sample of batches from sorted data never raises it.
+
+    Why it matters:
+        A validation split that does not look like the training data measures something else:
+        with `validation_split=0.2` on data sorted by label, validation holds only the last
+        classes, the validation loss rises from the first epoch and the run looks like it is
+        overfitting, while the model is simply judged on classes it hardly saw. Early stopping,
+        checkpoint selection and tuning then all follow a wrong signal.
+
+    How to fix:
+        Split at random, stratified by label: shuffle before splitting
+        (`train_test_split(x, y, test_size=0.2, stratify=y)`); Keras' `validation_split`
+        takes the last rows before any shuffling, so shuffle the arrays first.
+
+    Example:
+        order = np.argsort(y)  # data sorted by label, e.g. read class by class
+        x, y = x[order], y[order]
+        model.fit(x, y, validation_split=0.2, epochs=20)  # validation: only classes 8 and 9
+
+    Use instead:
+        from sklearn.model_selection import train_test_split
+
+        x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, stratify=y)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
+
+    Args:
+        min_distance: total variation distance between the two class distributions above
+            which the shift is large. Default 0.3: Cohen's effect size w of 0.5 ("large") for
+            a two-class table corresponds to a difference of about 0.25 in class shares; a
+            random 80/20 split of a few hundred labels stays under ~0.1.
+        z: the chi-square test's z score (Wilson-Hilferty) above which the difference is
+            beyond sampling noise. Default 5.0, as `class-imbalance`'s and
+            `unshuffled-data`'s tests (about p < 3e-7).
+        min_samples: labels each split must have before judging. Default 50: Cochran's rule
+            of expected counts of about 5 per cell for up to ten classes.
+        max_classes: more distinct labels than this are not judged. Default 1000.
+    """
+
+    id = "label-shift"
+    family = "data"
+    severity = Severity.WARNING
+    #: the class counts of a whole pass; a sample of batches from sorted data would mislead
+    consumes = frozenset({Signal.EVERY_BATCH})
+
+    def __init__(self, min_distance: float = 0.3, z: float = 5.0, min_samples: int = 50, max_classes: int = 1000):
+        self.min_distance = min_distance
+        self.z = z
+        self.min_samples = min_samples
+        self.max_classes = max_classes
+        super().__init__()
+
+    def reset(self) -> None:
+        self._train = _PassCounts()
+        self._val = _PassCounts()
+        self._judged = False
+        self._last: tuple[int | None, int | None] = (None, None)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if self._judged:
+            return ()
+        labels = class_labels(batch.targets, run, self.max_classes)
+        if labels is not None and labels.size:
+            (self._val if batch.split == "val" else self._train).add(batch, labels)
+            if batch.split == "val":
+                self._last = (batch.step, batch.epoch)
+        return ()
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        # the first epoch's passes over both splits are complete here
+        train, val = self._train, self._val
+        if self._judged or train.epoch is None or val.epoch is None or run.epoch is None:
+            return ()
+        if run.epoch < max(train.epoch, val.epoch):
+            return ()
+        self._judged = True
+        return self._judge(train, val)
+
+    def _judge(self, train: _PassCounts, val: _PassCounts) -> Iterable[Finding]:
+        if not (train.contiguous and val.contiguous):
+            return  # only a sample of the batches was seen: the counts may not show the split
+        if min(train.total, val.total) < self.min_samples:
+            return  # too few labels to compare
+        classes = sorted(set(train.counts) | set(val.counts))
+        if len(classes) < 2 or len(classes) > self.max_classes:
+            return
+        table = np.array([[split.counts.get(c, 0) for c in classes] for split in (train, val)], dtype=np.float64)
+        shares = table / table.sum(axis=1, keepdims=True)
+        distance = 0.5 * float(np.abs(shares[0] - shares[1]).sum())
+        expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+        statistic = float(((table - expected) ** 2 / expected).sum())
+        z = _chi2_z(statistic, len(classes) - 1)
+        if distance <= self.min_distance or not z > self.z:
+            return
+        # the classes validation over-represents most, for the message
+        excess = shares[1] - shares[0]
+        over = sorted(classes[i] for i in np.argsort(-excess)[:_SHOWN_CLASSES] if excess[i] > 0)
+        share_val = float(sum(shares[1][classes.index(c)] for c in over))
+        share_train = float(sum(shares[0][classes.index(c)] for c in over))
+        named = ", ".join(str(c) for c in over)
+        step, epoch = self._last
+        yield self.finding(
+            f"Validation labels are distributed unlike the training labels: class"
+            f"{'es' if len(over) > 1 else ''} {named} make up {share_val:.0%} of the validation "
+            f"labels but {share_train:.0%} of the training labels (total variation distance "
+            f"{distance:.2f}).",
+            evidence={
+                "total_variation_distance": distance,
+                "chi2_z": z if math.isfinite(z) else "inf",
+                "train_counts": {str(c): int(train.counts.get(c, 0)) for c in classes},
+                "val_counts": {str(c): int(val.counts.get(c, 0)) for c in classes},
+                "overrepresented_in_val": over,
+                "threshold": self.min_distance,
+            },
+            hint="Split train and validation at random, stratified by label (train_test_split(..., "
+            "stratify=y)); Keras' validation_split takes the last rows unshuffled, so shuffle x and "
+            "y before fit.",
+            step=step,
+            epoch=epoch,
+            key="label-shift",
+        )

@@ -1,0 +1,31 @@
+"""`label-shift` judges whole passes only: a sample of batches from sorted data is silent."""
+
+import numpy as np
+
+from mlcheck import Monitor
+from mlcheck.checks.label_shift import LabelShift
+
+
+def _run(val_indices, val_labels_of):
+    monitor = Monitor([LabelShift()], default_sinks=False)
+    labels = np.repeat(np.arange(10), 40)
+    rng = np.random.default_rng(0)
+    for i, chunk in enumerate(np.split(rng.permutation(labels), 20)):
+        monitor.log_batch(np.zeros((len(chunk), 2)), chunk, split="train", epoch=0, index=i)
+    for i in val_indices:
+        monitor.log_batch(np.zeros((20, 2)), np.full(20, val_labels_of(i)), split="val", epoch=0, index=i)
+    monitor.log_epoch(0, train_loss=1.0, val_loss=1.0)
+    return [f.check for f in monitor.findings]
+
+
+def test_whole_validation_pass_of_other_classes_fires():
+    assert _run(range(6), lambda i: 8 + i % 2) == ["label-shift"]
+
+
+def test_whole_validation_pass_like_training_is_silent():
+    assert _run(range(10), lambda i: i) == []
+
+
+def test_sampled_batches_of_sorted_validation_data_are_silent():
+    # batches 0-2, then 100: what the callbacks sample when the full pass is off
+    assert _run([0, 1, 2, 100], lambda i: 0) == []
