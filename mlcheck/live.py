@@ -27,6 +27,7 @@ from mlcheck import options as opt
 from mlcheck import task
 from mlcheck.checks.base import Check, Signal
 from mlcheck.findings import Finding, MLCheckInternalWarning
+from mlcheck.layers import LayerObservation, NonfiniteOrigin
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
@@ -64,6 +65,9 @@ class LiveOptions:
     full_pass_checks: tuple[str, ...] | None = None
     task: str | None = None
     num_classes: int | None = None
+    #: look for the layer that produced a non-finite loss on every step: None (default) where
+    #: the loss lives on the CPU (free there; on an accelerator it costs a host sync per step)
+    nonfinite_origin: bool | None = None
 
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
@@ -232,6 +236,7 @@ class LiveRun:
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
+        self._origin_attempts = 0
         self.sync()
 
     # -- batches -------------------------------------------------------------------------------
@@ -437,6 +442,41 @@ class LiveRun:
             trainable.set_rng_state(saved)
         return out
 
+    # -- layers (Signal.LAYER_STATS) -------------------------------------------------------------
+
+    #: Re-runs of a batch whose loss was non-finite before giving up on locating the origin.
+    ORIGIN_ATTEMPTS = 3
+
+    def layer_step_due(self, step: int) -> bool:
+        """True when the adapter records layer statistics on this optimizer step: every
+        `every_n_steps`, while a check consumes them."""
+        return self.layers_active and step % self.options.every_n_steps == 0
+
+    def watch_loss(self, on_cpu: bool) -> bool:
+        """True when the adapter checks each step's loss for NaN/Inf at once (to re-run the batch
+        while the weights that produced it still exist): `nonfinite_origin`, by default only where
+        the loss lives on the CPU, while the origin is still unknown."""
+        wanted = self.options.nonfinite_origin
+        if wanted is False or (wanted is None and not on_cpu) or not self.layers_active:
+            return False
+        return self._origin_attempts < self.ORIGIN_ATTEMPTS
+
+    def observe_layers(self, layers: LayerObservation) -> list[Finding]:
+        """Hands one sampled step's layer statistics to the checks that consume them."""
+        return self.monitor.log_layers(layers)
+
+    def observe_nonfinite_loss(
+        self, step: int, epoch: int | None, locate: Callable[[], NonfiniteOrigin | None]
+    ) -> list[Finding]:
+        """A step's loss is non-finite: `locate()` re-runs its batch on a copy of the model and
+        names the module that produced it; the finding goes through the layer checks."""
+        self._origin_attempts += 1
+        origin = self.guard("nonfinite origin", locate)
+        if origin is None:
+            return []
+        self._origin_attempts = self.ORIGIN_ATTEMPTS  # found: once per run
+        return self.monitor.log_layers(LayerObservation(step=step, epoch=epoch, layers=(), origin=origin))
+
     # -- the adapters' own observations --------------------------------------------------------
 
     def guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -471,6 +511,9 @@ class LiveRun:
                 monitor.disable(check_id)
         self.data_active = any(
             Signal.SAMPLED_BATCHES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
+        )
+        self.layers_active = any(
+            Signal.LAYER_STATS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
         )
 
     @property

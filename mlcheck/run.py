@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck.layers import LayerHistory
 from mlcheck.series import Series
 
 
@@ -99,6 +100,7 @@ class RunState:
         self.step: int | None = None
         self.epoch: int | None = None
         self.extras: dict[str, Any] = {}  # latest adapter-provided facts
+        self.layers = LayerHistory()  # recent per-layer statistics (sampled steps)
 
     def metric(self, split: str, name: str) -> Series:
         table = self.val_metrics if split == "val" else self.train_metrics

@@ -35,6 +35,12 @@ CATALOGUE = [
     "unnormalized-input",
     "class-imbalance",
     "unshuffled-data",
+    "vanishing-gradient",
+    "exploding-gradient",
+    "dead-units",
+    "saturated-activations",
+    "frozen-parameters",
+    "nonfinite-origin",
 ]
 
 

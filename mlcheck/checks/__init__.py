@@ -7,6 +7,7 @@ Importing this package registers the built-in checks.
 from mlcheck.checks import (  # noqa: E402,F401
     data,
     generalization,
+    layers,
     leakage,
     learning_rate,
     optimization,

@@ -7,7 +7,12 @@ them. Library code never prints: the terminal belongs to the CLI.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlcheck.findings import Finding
+
+if TYPE_CHECKING:
+    from mlcheck.layers import LayerObservation
 
 
 class Sink:
@@ -18,6 +23,9 @@ class Sink:
 
     def mark(self, finding: Finding, run: str | None = None) -> None:
         """The same problem seen again (an update of an earlier finding)."""
+
+    def layers(self, layers: LayerObservation) -> None:
+        """Per-layer statistics of a sampled step (`mlcheck.layers.LayerObservation`)."""
 
     def flush(self) -> None:
         """Make written output visible to readers."""
