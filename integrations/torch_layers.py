@@ -106,31 +106,28 @@ def _unit_rate(mask: torch.Tensor, channels_first: bool) -> torch.Tensor:
 
 
 def _forward_stats(output: torch.Tensor, activation: str | None, channels_first: bool) -> torch.Tensor:
-    """The `_FORWARD_STATS` numbers of one output, on its device (NaN where not applicable)."""
+    """`_FORWARD_STATS` raw sums of one output, on its device (NaN where not applicable): finite
+    count, sum, sum of squares, |max|, zeros, then the activation's shares. Means and standard
+    deviations are derived on the host, so the device runs a handful of reductions."""
     x = output.detach()
     if x.dtype != torch.float32:
         x = x.float()
-    finite = torch.isfinite(x)
-    n_finite = finite.sum()
-    clean = torch.where(finite, x, 0.0)
-    count = n_finite.clamp_min(1).float()
-    mean = clean.sum() / count
-    var = (clean * clean).sum() / count - mean * mean
+    flat = x.reshape(-1)
     nan = torch.full((), math.nan, device=x.device)
     saturated = saturated_units = dead_units = nan
     if activation in SATURATING:
-        mask = _saturated(clean, activation)
+        mask = _saturated(x, activation)
         saturated = mask.float().mean()
         saturated_units = (_unit_rate(mask, channels_first) > 1 - UNIT_SHARE).float().mean()
     elif activation in RECTIFYING:
-        dead_units = (_unit_rate(clean > 0, channels_first) < UNIT_SHARE).float().mean()
+        dead_units = (_unit_rate(x > 0, channels_first) < UNIT_SHARE).float().mean()
     return torch.stack(
         [
-            (x.numel() - n_finite).float(),
-            clean.abs().amax() if x.numel() else nan,
-            mean,
-            var.clamp_min(0).sqrt(),
-            (x == 0).float().mean(),
+            torch.isfinite(flat).sum().float(),
+            flat.sum(),
+            torch.dot(flat, flat),
+            torch.linalg.vector_norm(flat, ord=math.inf) if flat.numel() else nan,
+            (flat == 0).sum().float(),
             saturated,
             saturated_units,
             dead_units,
@@ -145,7 +142,7 @@ def _to_host(parts: list[torch.Tensor]) -> list[float]:
         return []
     devices = {t.device for t in parts}
     if len(devices) == 1:
-        return torch.cat([t.float() for t in parts]).cpu().tolist()
+        return torch.cat([t if t.dtype == torch.float32 else t.float() for t in parts]).cpu().tolist()
     return torch.cat([t.float().cpu() for t in parts]).tolist()
 
 
@@ -198,7 +195,8 @@ class LayerRecorder:
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
         self._order: dict[int, int] = {}
         self._source: dict[int, int] = {}
-        self._grad_sq: dict[int, torch.Tensor] = {}
+        self._grads: dict[tuple[int, int], torch.Tensor] = {}
+        self._numel: dict[int, int] = {}
         self._before: list[torch.Tensor] = []
         self._last_weighted: int | None = None
         self.recording = False
@@ -209,7 +207,7 @@ class LayerRecorder:
         """Attaches the hooks and keeps a copy of the trainable weights, until `finish`."""
         if self.recording:
             return
-        self._forward, self._order, self._source, self._grad_sq = {}, {}, {}, {}
+        self._forward, self._order, self._source, self._grads = {}, {}, {}, {}
         self._last_weighted = None
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.module.register_forward_hook(self._forward_hook(i)))
@@ -229,7 +227,7 @@ class LayerRecorder:
     def abort(self) -> None:
         """Drops a recording in progress."""
         self.remove_hooks()
-        self._before, self._forward, self._grad_sq = [], {}, {}
+        self._before, self._forward, self._grads = [], {}, {}
         self.recording = False
 
     def finish(self, step: int, epoch: int | None = None) -> LayerObservation:
@@ -244,7 +242,8 @@ class LayerRecorder:
             all_params = [p.detach() for layer in self.layers for p in layer.params]
             norms = torch._foreach_norm(all_params) if all_params else []
             parts = [stats for stats, _ in self._forward.values()]
-            parts += [g.reshape(1) for g in self._grad_sq.values()]
+            grads = [g.detach() for g in self._grads.values()]
+            parts += [n.reshape(1) for n in (torch._foreach_norm(grads) if grads else [])]
             parts += [t.reshape(1).float() for t in (*deltas, *befores, *norms)]
             values = _to_host(parts)
         self._before = []
@@ -306,6 +305,7 @@ class LayerRecorder:
             channels_first = out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
             needs_grad = any(t.requires_grad for t in _tensors(args))
             self._forward[i] = (_forward_stats(out, layer.activation, channels_first), needs_grad)
+            self._numel[i] = out.numel()
 
         return hook
 
@@ -313,10 +313,9 @@ class LayerRecorder:
         params = self.layers[i].params
 
         def hook(param: torch.Tensor) -> None:
-            if param.grad is None or not any(param is p for p in params):
-                return
-            key = (i, id(param))
-            self._grad_sq[key] = param.grad.detach().float().pow(2).sum()  # the last one holds the sum
+            if param.grad is not None and any(param is p for p in params):
+                # the last call holds the accumulated gradient; norms are taken in `finish`, fused
+                self._grads[(i, id(param))] = param.grad
 
         return hook
 
@@ -328,8 +327,8 @@ class LayerRecorder:
         it = iter(values)
         forward = {i: ([next(it) for _ in range(_FORWARD_STATS)], grad) for i, (_, grad) in self._forward.items()}
         grad_sq: dict[int, float] = {}
-        for i, _ in self._grad_sq:
-            grad_sq[i] = grad_sq.get(i, 0.0) + next(it)
+        for i, _ in self._grads:
+            grad_sq[i] = grad_sq.get(i, 0.0) + next(it) ** 2
         deltas = [next(it) for _ in trainable]
         befores = [next(it) for _ in trainable]
         norms = [next(it) for layer in self.layers for _ in layer.params]
@@ -345,7 +344,7 @@ class LayerRecorder:
             k += len(layer.params)
             out.append(self._stats(i, layer, forward.get(i), grad_sq.get(i), w, delta_sq.get(i)))
         out.sort(key=lambda s: (s.order < 0, s.order))
-        self._forward, self._grad_sq = {}, {}
+        self._forward, self._grads = {}, {}
         return LayerObservation(step=step, epoch=epoch, layers=tuple(out))
 
     def _stats(
@@ -360,13 +359,15 @@ class LayerRecorder:
         source = self._source.get(i)
         kwargs: dict[str, Any] = {}
         if forward is not None:
-            (nonfinite, abs_max, mean, std, zero, sat, sat_units, dead), needs_grad = forward
+            (finite, total, squares, abs_max, zeros, sat, sat_units, dead), needs_grad = forward
+            n = self._numel.get(i, 0)
+            mean = total / n if n else math.nan
             kwargs = {
-                "nonfinite": int(nonfinite),
+                "nonfinite": n - int(finite),
                 "abs_max": abs_max,
                 "mean": mean,
-                "std": std,
-                "zero_fraction": zero,
+                "std": math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan,
+                "zero_fraction": zeros / n if n else math.nan,
                 "saturated_fraction": None if math.isnan(sat) else sat,
                 "saturated_units": None if math.isnan(sat_units) else sat_units,
                 "dead_units": None if math.isnan(dead) else dead,

@@ -31,7 +31,8 @@ class LayerStats:
         order: position in the forward pass of the sampled step (-1: did not run forward).
         source: for an activation, the path of the weighted layer that fed it (None if none).
         nonfinite: NaN and Inf values in the forward output.
-        abs_max, mean, std: of the forward output's finite values (NaN when not recorded).
+        abs_max, mean, std: of the forward output (NaN or Inf where it holds such values; NaN
+            when not recorded).
         zero_fraction: share of the output values that are exactly zero.
         saturated_fraction: share of the output values where a saturating activation's slope is
             below 1% of its maximum (None for other kinds).
