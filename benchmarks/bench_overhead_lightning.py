@@ -66,6 +66,38 @@ class _EmptyCallback(L.Callback):
     """A callback with no code: Lightning's own cost of calling a callback's hooks."""
 
 
+class _DetectAnomaly(L.Callback):
+    """`torch.autograd.detect_anomaly` over the fit, as `Trainer(detect_anomaly=True)` sets it."""
+
+    def on_train_start(self, trainer, pl_module):
+        torch.autograd.set_detect_anomaly(True)
+
+    def on_train_end(self, trainer, pl_module):
+        torch.autograd.set_detect_anomaly(False)
+
+
+#: the per-layer checks (`Signal.LAYER_STATS`): suppressed, the layer recorder is off
+LAYER_IDS = (
+    "vanishing-gradient",
+    "exploding-gradient",
+    "dead-units",
+    "saturated-activations",
+    "frozen-parameters",
+    "nonfinite-origin",
+)
+
+
+def layer_rows(kind: str, epochs: int, reps: int) -> dict:
+    """Layer statistics on (the default) against off, and detect_anomaly, on the same model."""
+    return {
+        "layer_stats_on": paired_ratio(kind, epochs, reps, lambda: MLCheckCallback(overfit_batch=False)),
+        "layer_stats_off": paired_ratio(
+            kind, epochs, reps, lambda: MLCheckCallback(overfit_batch=False, suppress=LAYER_IDS)
+        ),
+        "detect_anomaly": paired_ratio(kind, epochs, reps, _DetectAnomaly),
+    }
+
+
 #: model name -> (data set, side of the square image, batch size)
 MODELS = {
     "mlp": ("digits", 8, 32),
@@ -249,6 +281,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--layers", action="store_true", help="only layer statistics on/off and detect_anomaly")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pinned = None
@@ -262,6 +295,10 @@ def main() -> None:
     report: dict = {"reps": args.reps, "torch_threads": args.threads, "pinned_cpu": pinned}
     for kind in kinds:
         epochs = args.mnist_epochs if kind.startswith("mnist") else args.epochs
+        if args.layers:
+            report[kind] = layer_rows(kind, epochs, args.reps)
+            print(kind, json.dumps({k: round(v["median_ratio"], 4) for k, v in report[kind].items()}), flush=True)
+            continue
         report[kind] = {
             "data": MODELS[kind][0],
             "epochs": epochs,

@@ -20,6 +20,7 @@ import torch
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.integrations.torch import LightningTrainable
+from mlcheck.integrations.torch_layers import LayerRecorder, gradients_finite, locate_nonfinite
 from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
@@ -118,6 +119,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             `mlcheck analyze`. Default None: the nearest one from the working directory (the file
             read is logged). False: none.
         timing: keep the wall time spent in each hook in `timings` (for benchmarks). Default False.
+        nonfinite_origin: when a step's loss is NaN/Inf, re-run its batch on a copy of the model
+            to name the module that produced it (`nonfinite-origin`). Default None: where the loss
+            lives on the CPU (on an accelerator, watching each step's loss costs a host sync);
+            True: also on accelerators; False: never.
+        nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
+            infinity a module's input already held always passes). Default: none.
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -150,9 +157,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         warn: bool = True,
         timing: bool = False,
         config: str | os.PathLike[str] | bool | None = None,
+        nonfinite_origin: bool | None = None,
+        nonfinite_allow: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
+        self.nonfinite_allow = tuple(nonfinite_allow)
         self.checks = list(checks) if checks is not None else None
         self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
@@ -230,6 +240,10 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
+        # per-layer statistics and the origin of a NaN: only where a check consumes them
+        self._layers = LayerRecorder(pl_module) if self._rank_zero and self.live.layers_active else None
+        self._batch: tuple[Any, int] | None = None
+        self._watch_loss: bool | None = None
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -261,6 +275,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            if self._layers is not None:
+                self._layers.abort()
             self._flush(trainer)
             self.live.close()
 
@@ -272,8 +288,19 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     # counter once, in on_train_batch_end.
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self._started or not self._active:
+        if not self._active:
             return
+        if self._layers is not None:
+            self._batch = (batch, batch_idx)
+            if not self._started:
+                self._first_batch_start(trainer, pl_module, batch)
+            if self.live.layer_step_due(self._logging_step(trainer)):
+                self._layers.start()
+            return
+        if not self._started:
+            self._first_batch_start(trainer, pl_module, batch)
+
+    def _first_batch_start(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         self._started = True
         if not self._rank_zero:
             return
@@ -313,6 +340,30 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         # needed only where training_step hands Lightning no loss (manual optimization)
         if self._backward_loss_wanted and isinstance(loss, torch.Tensor):
             self._last_backward_loss = loss.detach()
+        if self._layers is not None and self._automatic and self._batch is not None and isinstance(loss, torch.Tensor):
+            if self._watch_loss is None:
+                self._watch_loss = self.live.watch_loss(loss.device.type == "cpu")
+            if self._watch_loss and not bool(torch.isfinite(loss.detach()).all()):
+                self._locate_nonfinite(trainer, pl_module)
+
+    def _locate_nonfinite(self, trainer: Any, pl_module: Any) -> None:
+        batch, batch_idx = self._batch
+        recording = self._layers.recording
+        self._layers.remove_hooks()  # the copy must not feed this step's statistics
+
+        def compute_loss(module: Any) -> Any:
+            out = module.training_step(batch, batch_idx)
+            return out.get("loss") if isinstance(out, dict) else out  # not detached: backward runs
+
+        with self.timer("nonfinite_origin"):
+            self.live.observe_nonfinite_loss(
+                self._logging_step(trainer),
+                trainer.current_epoch,
+                lambda: locate_nonfinite(pl_module, compute_loss, allow=self.nonfinite_allow),
+            )
+        if recording:
+            self._layers.abort()  # a NaN step's statistics would only repeat the finding
+        self._watch_loss = self.live.watch_loss(True)
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         if not self._active or not self._rank_zero:
@@ -323,6 +374,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._first_optimizer = getattr(first, "_optimizer", first)
         if optimizer is not self._first_optimizer:
             return
+        if self._watch_loss and self._batch is not None and not gradients_finite(optimizer):
+            self._locate_nonfinite(trainer, pl_module)  # a NaN born in the backward pass
         groups = optimizer.param_groups
         self._lr = float(groups[0]["lr"]) if groups else None
         step = self._logging_step(trainer)
@@ -338,6 +391,10 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if not self._active:
             return
         self._remove_hook()
+        if self._layers is not None and self._layers.recording:
+            with self.timer("layer_stats"):
+                step = self._logging_step(trainer)
+                self.live.guard("layers", lambda: self.live.observe_layers(self._layers.finish(step, self._epoch)))
         with self.timer("train_batch_end"):
             # observed after the step, so that the model's output width is known
             self._observe_batch(trainer, batch, "train", batch_idx)

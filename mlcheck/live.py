@@ -29,6 +29,7 @@ from mlcheck import task
 from mlcheck.checks.base import Check, Signal
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
+from mlcheck.layers import LayerObservation, NonfiniteOrigin
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.run import RunInfo
@@ -63,6 +64,9 @@ class LiveOptions:
     task: str | None = None
     num_classes: int | None = None
     config: str | os.PathLike[str] | bool | None = None
+    #: look for the layer that produced a non-finite loss on every step: None (default) where
+    #: the loss lives on the CPU (free there; on an accelerator it costs a host sync per step)
+    nonfinite_origin: bool | None = None
 
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
@@ -289,6 +293,7 @@ class LiveRun:
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
         self._held: list[Finding] = []  # train-start findings, reported after the first batch
+        self._origin_attempts = 0
         self.sync()
 
     # -- batches -------------------------------------------------------------------------------
@@ -534,6 +539,41 @@ class LiveRun:
             except Exception:  # a loss that cannot be named leaves it unknown
                 logger.debug("mlcheck: could not name the loss", exc_info=True)
 
+    # -- layers (Signal.LAYER_STATS) -------------------------------------------------------------
+
+    #: Re-runs of a batch whose loss was non-finite before giving up on locating the origin.
+    ORIGIN_ATTEMPTS = 3
+
+    def layer_step_due(self, step: int) -> bool:
+        """True when the adapter records layer statistics on this optimizer step: every
+        `every_n_steps`, while a check consumes them."""
+        return self.layers_active and step % self.options.every_n_steps == 0
+
+    def watch_loss(self, on_cpu: bool) -> bool:
+        """True when the adapter checks each step's loss for NaN/Inf at once (to re-run the batch
+        while the weights that produced it still exist): `nonfinite_origin`, by default only where
+        the loss lives on the CPU, while the origin is still unknown."""
+        wanted = self.options.nonfinite_origin
+        if wanted is False or (wanted is None and not on_cpu) or not self.layers_active:
+            return False
+        return self._origin_attempts < self.ORIGIN_ATTEMPTS
+
+    def observe_layers(self, layers: LayerObservation) -> list[Finding]:
+        """Hands one sampled step's layer statistics to the checks that consume them."""
+        return self.monitor.log_layers(layers)
+
+    def observe_nonfinite_loss(
+        self, step: int, epoch: int | None, locate: Callable[[], NonfiniteOrigin | None]
+    ) -> list[Finding]:
+        """A step's loss is non-finite: `locate()` re-runs its batch on a copy of the model and
+        names the module that produced it; the finding goes through the layer checks."""
+        self._origin_attempts += 1
+        origin = self.guard("nonfinite origin", locate)
+        if origin is None:
+            return []
+        self._origin_attempts = self.ORIGIN_ATTEMPTS  # found: once per run
+        return self.monitor.log_layers(LayerObservation(step=step, epoch=epoch, layers=(), origin=origin))
+
     # -- the adapters' own observations --------------------------------------------------------
 
     def guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -567,6 +607,9 @@ class LiveRun:
                 monitor.disable(check_id)
         self.data_active = any(
             Signal.SAMPLED_BATCHES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
+        )
+        self.layers_active = any(
+            Signal.LAYER_STATS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
         )
 
     @property

@@ -17,6 +17,7 @@ import numpy as np
 from mlcheck import options as opt
 from mlcheck.checks.base import Check, default_checks
 from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
+from mlcheck.layers import LayerObservation
 from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 
@@ -106,7 +107,7 @@ class Monitor:
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
         self._hooks = {  # root causes first, so that the symptoms they explain can name them
             hook: sorted((c for c in self.checks if type(c).implements(hook)), key=lambda c: bool(type(c).explained_by))
-            for hook in ("on_step", "on_epoch", "on_batch", "on_end")
+            for hook in ("on_step", "on_epoch", "on_batch", "on_end", "on_layers")
         }
         for check in self.checks:
             check.reset()
@@ -319,6 +320,16 @@ class Monitor:
         ):  # rows that line up can be merged
             return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
+
+    def log_layers(self, layers: LayerObservation) -> list[Finding]:
+        """Records the per-layer statistics of one sampled step (see `mlcheck.layers`; the torch
+        recorder `mlcheck.integrations.torch_layers.LayerRecorder` builds them), hands them to
+        the checks that consume `Signal.LAYER_STATS` and to sinks that chart them. Returns the
+        findings newly raised."""
+        self.run.layers.add(layers)
+        for sink in self.sinks:
+            self._guard_sink(sink.layers, layers)
+        return self._dispatch("on_layers", layers)
 
     #: Most values (inputs and targets) held by deferred batches before they are handed over:
     #: 256k values, 1 MiB of float32: about 120 tabular batches of 32 x 64, or 5 MNIST batches

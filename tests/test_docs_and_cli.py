@@ -38,6 +38,12 @@ CATALOGUE = [
     "unshuffled-data",
     "label-shift",
     "stale-gradients",
+    "vanishing-gradient",
+    "exploding-gradient",
+    "dead-units",
+    "saturated-activations",
+    "frozen-parameters",
+    "nonfinite-origin",
 ]
 
 

@@ -8,6 +8,7 @@ from mlcheck.checks import (  # noqa: E402,F401
     data,
     generalization,
     label_shift,
+    layers,
     leakage,
     learning_rate,
     optimization,

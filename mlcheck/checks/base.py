@@ -15,6 +15,7 @@ import numpy as np
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from mlcheck.layers import LayerObservation
     from mlcheck.preflight_context import PreflightContext
     from mlcheck.run import BatchObservation, RunState
 
@@ -30,6 +31,7 @@ class Signal(str, enum.Enum):
     END = "end"  # the end of the run
     PREFLIGHT = "preflight"  # a model and its data before training (`mlcheck sanity`)
     TRAIN_START = "train_start"  # preflight on a copy of the live model at train start
+    LAYER_STATS = "layer_stats"  # per-layer statistics of sampled steps (`mlcheck.layers`)
 
 
 _HOOK_SIGNALS = {
@@ -37,6 +39,7 @@ _HOOK_SIGNALS = {
     "on_epoch": Signal.EPOCHS,
     "on_batch": Signal.SAMPLED_BATCHES,
     "on_end": Signal.END,
+    "on_layers": Signal.LAYER_STATS,
     "preflight": Signal.PREFLIGHT,
 }
 
@@ -60,6 +63,8 @@ class Check:
         on_epoch(run): an epoch's observations (train/val loss, metrics) were recorded.
         on_batch(batch, run): a sampled batch of inputs and targets arrived.
         on_end(run): the run (or the replayed log) ended.
+        on_layers(layers, run): per-layer statistics of a sampled step arrived
+            (`mlcheck.layers.LayerObservation`; `Signal.LAYER_STATS`).
         preflight(ctx): the pre-flight runner (`mlcheck sanity`) asks for a verdict.
 
     Thresholds are constructor arguments with documented defaults; per-run state lives in
@@ -109,6 +114,9 @@ class Check:
         return ()
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        return ()
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         return ()
 
     # -- helpers -------------------------------------------------------------------------------

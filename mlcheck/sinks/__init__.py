@@ -7,7 +7,12 @@ them. Library code never prints: the terminal belongs to the CLI.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlcheck.findings import Finding
+
+if TYPE_CHECKING:
+    from mlcheck.layers import LayerObservation
 
 
 class Sink:
@@ -21,6 +26,9 @@ class Sink:
 
     def summary(self, text: str, run: str | None = None) -> None:
         """A one-line summary of the run, at its end."""
+
+    def layers(self, layers: LayerObservation) -> None:
+        """Per-layer statistics of a sampled step (`mlcheck.layers.LayerObservation`)."""
 
     def flush(self) -> None:
         """Make written output visible to readers."""

@@ -10,6 +10,7 @@ that writes it.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,20 @@ MARKER_TAG = "mlcheck/{id}"
 COUNT_TAG = "mlcheck/findings"
 SUMMARY_TAG = "mlcheck/summary"
 _MAX_STEP = 2**63 - 1  # an event's step is an int64
+LAYER_TAG = "mlcheck/layers/{path}/{stat}"
+#: The per-layer statistics charted at sampled steps (`mlcheck.layers.LayerStats` fields).
+LAYER_CHARTS = (
+    "grad_norm",
+    "weight_norm",
+    "update_ratio",
+    "mean",
+    "std",
+    "abs_max",
+    "zero_fraction",
+    "saturated_fraction",
+    "dead_units",
+    "nonfinite",
+)
 LAYOUT_TAG = "custom_scalars__config__"
 
 
@@ -190,6 +205,18 @@ class TensorBoardSink(sinks.Sink):
         self._latest = max(self._latest, int(step))
         self._event(step, [self.scalar_value(k, v) for k, v in values.items()])
 
+    def layers(self, layers: Any) -> None:
+        """Per-layer scalars of a sampled step under `mlcheck/layers/<path>/<stat>`, so the layer
+        findings sit beside their numbers (`LAYER_CHARTS` lists the statistics)."""
+        values = []
+        for stats in layers:
+            for stat in LAYER_CHARTS:
+                value = getattr(stats, stat)
+                if value is not None and math.isfinite(value):
+                    values.append(self.scalar_value(LAYER_TAG.format(path=stats.path, stat=stat), value))
+        if values:
+            self._event(layers.step, values)
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
@@ -237,6 +264,9 @@ class TrainValTensorBoardSink(sinks.Sink):
 
     def summary(self, text: str, run: str | None = None) -> None:
         self.train.summary(text, run)
+
+    def layers(self, layers: Any) -> None:
+        self.train.layers(layers)
 
     def mark(self, finding: Finding, run: str | None = None) -> None:
         self._side(finding).mark(finding, run)

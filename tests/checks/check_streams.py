@@ -44,7 +44,12 @@ class Stream:
 
 
 def feed(monitor: Monitor, events: list[Event]) -> None:
-    log = {"step": monitor.log_step, "epoch": monitor.log_epoch, "batch": monitor.log_batch}
+    log = {
+        "step": monitor.log_step,
+        "epoch": monitor.log_epoch,
+        "batch": monitor.log_batch,
+        "layers": monitor.log_layers,
+    }
     for kind, kwargs in events:
         log[kind](**kwargs)
 
@@ -222,7 +227,67 @@ def _unnormalized_input() -> Stream:
     )
 
 
+# -- layers: streaks of sampled steps that span the checkpoint -----------------------------------
+
+
+def _layer_events(bad: Callable[[int], list], good: Callable[[int], list], n: int = 8) -> list[Event]:
+    from mlcheck.layers import LayerObservation
+
+    events = []
+    for i in range(n):
+        step = 10 * i
+        layers = bad(step) if i >= 2 else good(step)
+        events.append(("layers", {"layers": LayerObservation(step=step, layers=tuple(layers))}))
+    return events
+
+
+def _weighted(path: str, order: int, rms: float, **kw: Any) -> Any:
+    from mlcheck.layers import LayerStats
+
+    kw.setdefault("weight_norm", 1.0)
+    kw.setdefault("trainable", True)
+    return LayerStats(path, "Linear", order=order, params=100, grad_norm=rms * 10, **kw)
+
+
+def _gradient_stream(check_id: str, first_rms: float) -> Stream:
+    def layers(rms: float) -> Callable[[int], list]:
+        return lambda step: [_weighted("a", 0, rms), _weighted("b", 1, 1e-2)]
+
+    return Stream(lambda: get_check(check_id)(), _layer_events(layers(first_rms), layers(1e-2)), split=4)
+
+
+def _activation_stream(check_id: str, field_name: str) -> Stream:
+    from mlcheck.layers import LayerStats
+
+    def layers(share: float) -> Callable[[int], list]:
+        kind, act = ("ReLU", "relu") if field_name == "dead_units" else ("Tanh", "tanh")
+        return lambda step: [
+            _weighted("fc", 0, 1e-2),
+            LayerStats("act", kind, activation=act, order=1, source="fc", **{field_name: share}),
+            _weighted("out", 2, 1e-2),
+        ]
+
+    return Stream(lambda: get_check(check_id)(), _layer_events(layers(1.0), layers(0.0)), split=4)
+
+
+def _frozen_parameters() -> Stream:
+    def layers(frozen: bool) -> Callable[[int], list]:
+        return lambda step: [
+            _weighted("a", 0, 1e-2, update_ratio=1e-3),
+            _weighted("b", 1, 0.0, trainable=not frozen, input_requires_grad=True),
+            _weighted("c", 2, 1e-2, update_ratio=1e-3, input_requires_grad=True),
+            _weighted("d", 3, 1e-2, update_ratio=1e-3, input_requires_grad=True),
+        ]
+
+    return Stream(lambda: get_check("frozen-parameters")(), _layer_events(layers(True), layers(False)), split=4)
+
+
 STREAMS: dict[str, Callable[[], Stream]] = {
+    "dead-units": lambda: _activation_stream("dead-units", "dead_units"),
+    "exploding-gradient": lambda: _gradient_stream("exploding-gradient", 10.0),
+    "frozen-parameters": _frozen_parameters,
+    "saturated-activations": lambda: _activation_stream("saturated-activations", "saturated_units"),
+    "vanishing-gradient": lambda: _gradient_stream("vanishing-gradient", 1e-9),
     "class-imbalance": _class_imbalance,
     "feature-leakage": _feature_leakage,
     "label-shift": _label_shift,

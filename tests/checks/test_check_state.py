@@ -79,7 +79,7 @@ def test_every_check_with_run_state_has_a_resume_stream():
 
 
 def test_preflight_only_checks_keep_no_run_state():
-    hooks = ("on_step", "on_epoch", "on_batch", "on_end")
+    hooks = ("on_step", "on_epoch", "on_batch", "on_end", "on_layers")
     for cid, cls in BUILT_IN.items():
         if not any(cls.implements(h) for h in hooks):
             assert cls()._state_names == (), cid

@@ -1,0 +1,596 @@
+"""Per-layer statistics of a torch model on sampled steps, and where a NaN or Inf was born.
+
+`LayerRecorder` attaches forward hooks to the layers and gradient hooks to their parameters on
+a sampled step only, reduces each output and gradient on the device to a few numbers, brings
+them to the host in one transfer and removes every hook (also when the step raises). The
+numbers become a framework-free `mlcheck.layers.LayerObservation` for the checks.
+`locate_nonfinite` re-runs a batch on a copy of the model with hooks on every module and names
+the first one that produced a NaN or Inf from finite inputs.
+
+Example (a plain loop):
+    >>> from mlcheck import Monitor
+    >>> from mlcheck.integrations.torch_layers import LayerRecorder
+    >>> recorder = LayerRecorder(model)                          # doctest: +SKIP
+    >>> with Monitor(log_dir="runs/exp1") as monitor:            # doctest: +SKIP
+    ...     for step, (x, y) in enumerate(loader):
+    ...         with recorder.step(monitor, step, sample=step % 25 == 0):
+    ...             loss = loss_fn(model(x), y)
+    ...             optimizer.zero_grad(); loss.backward(); optimizer.step()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin
+
+__all__ = ["LayerRecorder", "activation_of", "gradients_finite", "locate_nonfinite"]
+
+_ACTIVATIONS = {
+    "ReLU": "relu",
+    "ReLU6": "relu6",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Hardtanh": "hardtanh",
+    "Hardsigmoid": "hardsigmoid",
+    "Softsign": "softsign",
+}
+#: A saturating activation's value counts as saturated where its slope is below this share of
+#: its largest slope (tanh |y| > 0.995, sigmoid y < 0.0025 or > 0.9975): SageMaker's input
+#: bounds (tanh |x| > 9.5) are far stricter; 1% already stops learning through the unit.
+SLOPE_FLOOR = 0.01
+#: A unit (feature or channel) is dead when active on fewer than this share of the batch's values,
+#: saturated when saturated on more than 1 - this share (SageMaker DeadRelu and
+#: SaturatedActivation: 1% / 99%).
+UNIT_SHARE = 0.01
+_FORWARD_STATS = 8  # nonfinite, abs_max, mean, std, zero, saturated, saturated units, dead units
+
+
+def activation_of(module: nn.Module) -> str | None:
+    """The activation a module applies ("relu", "tanh", ...), None for other modules."""
+    return _ACTIVATIONS.get(type(module).__name__)
+
+
+def _first_tensor(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+def _saturated(y: torch.Tensor, activation: str) -> torch.Tensor:
+    """Where the activation's slope is below `SLOPE_FLOOR` of its maximum, from its output."""
+    if activation == "tanh":
+        return 1 - y * y < SLOPE_FLOOR
+    if activation == "sigmoid":
+        return 4 * y * (1 - y) < SLOPE_FLOOR
+    if activation == "softsign":
+        return (1 - y.abs()) ** 2 < SLOPE_FLOOR
+    if activation == "hardtanh":
+        return y.abs() >= 1
+    return (y <= 0) | (y >= 1)  # hardsigmoid
+
+
+def _unit_rate(mask: torch.Tensor, channels_first: bool) -> torch.Tensor:
+    """Share of the batch's values where `mask` holds, per unit (feature or channel)."""
+    if mask.ndim < 2:
+        return mask.float().reshape(1, -1).mean(dim=1)
+    unit = 1 if channels_first else -1
+    moved = mask.movedim(unit, -1)
+    return moved.reshape(-1, moved.shape[-1]).float().mean(dim=0)
+
+
+def _forward_stats(output: torch.Tensor, activation: str | None, channels_first: bool) -> torch.Tensor:
+    """`_FORWARD_STATS` raw sums of one output, on its device (NaN where not applicable): finite
+    count, sum, sum of squares, |max|, zeros, then the activation's shares. Means and standard
+    deviations are derived on the host, so the device runs a handful of reductions."""
+    x = output.detach()
+    if x.dtype != torch.float32:
+        x = x.float()
+    flat = x.reshape(-1)
+    nan = torch.full((), math.nan, device=x.device)
+    saturated = saturated_units = dead_units = nan
+    if activation in SATURATING:
+        mask = _saturated(x, activation)
+        saturated = mask.float().mean()
+        saturated_units = (_unit_rate(mask, channels_first) > 1 - UNIT_SHARE).float().mean()
+    elif activation in RECTIFYING:
+        dead_units = (_unit_rate(x > 0, channels_first) < UNIT_SHARE).float().mean()
+    return torch.stack(
+        [
+            torch.isfinite(flat).sum().float(),
+            flat.sum(),
+            torch.dot(flat, flat),
+            torch.linalg.vector_norm(flat, ord=math.inf) if flat.numel() else nan,
+            (flat == 0).sum().float(),
+            saturated,
+            saturated_units,
+            dead_units,
+        ]
+    )
+
+
+def _to_host(parts: list[torch.Tensor]) -> list[float]:
+    """Concatenated on their device, then one host transfer (per device, where a model is split
+    over several)."""
+    if not parts:
+        return []
+    devices = {t.device for t in parts}
+    if len(devices) == 1:
+        return torch.cat([t if t.dtype == torch.float32 else t.float() for t in parts]).cpu().tolist()
+    return torch.cat([t.float().cpu() for t in parts]).tolist()
+
+
+def _sqrt(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(value) if value >= 0 else value
+
+
+class _Layer:
+    """A recorded module: its path, kind, activation and own parameters."""
+
+    __slots__ = ("activation", "kind", "module", "params", "path")
+
+    def __init__(self, path: str, module: nn.Module) -> None:
+        self.path = path
+        self.module = module
+        self.kind = type(module).__name__
+        self.activation = activation_of(module)
+        self.params = list(module.parameters(recurse=False))
+
+
+class LayerRecorder:
+    """Records per-layer statistics of a torch model on the steps it is asked to.
+
+    Layers are the modules with parameters of their own and the activation modules (ReLU,
+    Tanh, Sigmoid, ...). On a recorded step: each one's forward output (non-finite count,
+    |max|, mean, std, share of zeros; saturated share and saturated units for tanh/sigmoid-like
+    activations, dead units for ReLU-like ones), the L2 norm of its parameters' gradients (read
+    by gradient hooks as they accumulate, so it does not matter where `zero_grad` is called),
+    and |weights after - before| / |before|. Nothing stays attached between recorded steps and
+    training computes exactly what it would without the recorder.
+
+    Args:
+        model: the `nn.Module` (a LightningModule too).
+
+    Example:
+        >>> recorder = LayerRecorder(model)                      # doctest: +SKIP
+        >>> recorder.start()                                     # doctest: +SKIP
+        >>> loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+        >>> observation = recorder.finish(step=0)                # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.layers = [
+            _Layer(path, m)
+            for path, m in model.named_modules()
+            if path and (activation_of(m) or any(True for _ in m.parameters(recurse=False)))
+        ]
+        self._handles: list[Any] = []
+        self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
+        self._order: dict[int, int] = {}
+        self._source: dict[int, int] = {}
+        self._grads: dict[tuple[int, int], torch.Tensor] = {}
+        self._numel: dict[int, int] = {}
+        self._before: list[torch.Tensor] = []
+        self._last_weighted: int | None = None
+        self.recording = False
+
+    # -- one recorded step -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Attaches the hooks and keeps a copy of the trainable weights, until `finish`."""
+        if self.recording:
+            return
+        self._forward, self._order, self._source, self._grads = {}, {}, {}, {}
+        self._last_weighted = None
+        for i, layer in enumerate(self.layers):
+            self._handles.append(layer.module.register_forward_hook(self._forward_hook(i)))
+            for p in layer.params:
+                if p.requires_grad:
+                    self._handles.append(p.register_post_accumulate_grad_hook(self._grad_hook(i)))
+        with torch.no_grad():
+            self._before = [p.detach().clone() for layer in self.layers for p in layer.params if p.requires_grad]
+        self.recording = True
+
+    def remove_hooks(self) -> None:
+        """Detaches every hook (idempotent; also used when a step raises)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def abort(self) -> None:
+        """Drops a recording in progress."""
+        self.remove_hooks()
+        self._before, self._forward, self._grads = [], {}, {}
+        self.recording = False
+
+    def finish(self, step: int, epoch: int | None = None) -> LayerObservation:
+        """Detaches the hooks and returns the step's statistics (one host transfer)."""
+        self.remove_hooks()
+        self.recording = False
+        trainable = [(i, p) for i, layer in enumerate(self.layers) for p in layer.params if p.requires_grad]
+        with torch.no_grad():
+            after = [p.detach() for _, p in trainable]
+            deltas = torch._foreach_norm(torch._foreach_sub(after, self._before)) if after else []
+            befores = torch._foreach_norm(self._before) if after else []
+            all_params = [p.detach() for layer in self.layers for p in layer.params]
+            norms = torch._foreach_norm(all_params) if all_params else []
+            parts = [stats for stats, _ in self._forward.values()]
+            grads = [g.detach() for g in self._grads.values()]
+            parts += [n.reshape(1) for n in (torch._foreach_norm(grads) if grads else [])]
+            parts += [t.reshape(1).float() for t in (*deltas, *befores, *norms)]
+            values = _to_host(parts)
+        self._before = []
+        return self._observation(step, epoch, values, trainable)
+
+    @contextlib.contextmanager
+    def step(self, monitor: Any, step: int, *, epoch: int | None = None, sample: bool = True) -> Iterator[None]:
+        """Records the training step run inside the block (forward, backward and optimizer
+        step) when `sample` is True, and hands the statistics to `monitor.log_layers`. Hooks are
+        removed on the way out, also when the block raises."""
+        if not sample:
+            yield
+            return
+        self.start()
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+        if self.recording:  # not dropped by `locate` inside the block
+            monitor.log_layers(self.finish(step, epoch))
+
+    def locate(
+        self,
+        monitor: Any,
+        step: int,
+        compute_loss: Callable[[nn.Module], torch.Tensor | None],
+        *,
+        epoch: int | None = None,
+        allow: Iterable[str] = (),
+    ) -> list[Any]:
+        """For a step whose loss or gradients are non-finite: names the module that produced
+        them (`locate_nonfinite`, on a copy) and hands it to `monitor.log_layers`; returns the
+        findings. Drops the step's recording, which would only repeat the finding."""
+        self.abort()
+        origin = locate_nonfinite(self.model, compute_loss, allow=allow)
+        if origin is None:
+            return []
+        return monitor.log_layers(LayerObservation(step=step, epoch=epoch, layers=(), origin=origin))
+
+    # -- hooks ---------------------------------------------------------------------------------------
+
+    def _forward_hook(self, i: int) -> Callable[..., None]:
+        layer = self.layers[i]
+
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if module is not layer.module:  # a copy of the model (deepcopy copies hooks)
+                return
+            if layer.params:
+                self._last_weighted = i
+            out = _first_tensor(output)
+            if i not in self._order:
+                self._order[i] = len(self._order)
+                if layer.activation and self._last_weighted is not None:
+                    self._source[i] = self._last_weighted
+            if out is None or not out.is_floating_point():
+                return
+            source = self._source.get(i)
+            channels_first = out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
+            needs_grad = any(t.requires_grad for t in _tensors(args))
+            self._forward[i] = (_forward_stats(out, layer.activation, channels_first), needs_grad)
+            self._numel[i] = out.numel()
+
+        return hook
+
+    def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        params = self.layers[i].params
+
+        def hook(param: torch.Tensor) -> None:
+            if param.grad is not None and any(param is p for p in params):
+                # the last call holds the accumulated gradient; norms are taken in `finish`, fused
+                self._grads[(i, id(param))] = param.grad
+
+        return hook
+
+    # -- assembling ----------------------------------------------------------------------------------
+
+    def _observation(
+        self, step: int, epoch: int | None, values: list[float], trainable: list[tuple[int, Any]]
+    ) -> LayerObservation:
+        it = iter(values)
+        forward = {i: ([next(it) for _ in range(_FORWARD_STATS)], grad) for i, (_, grad) in self._forward.items()}
+        grad_sq: dict[int, float] = {}
+        for i, _ in self._grads:
+            grad_sq[i] = grad_sq.get(i, 0.0) + next(it) ** 2
+        deltas = [next(it) for _ in trainable]
+        befores = [next(it) for _ in trainable]
+        norms = [next(it) for layer in self.layers for _ in layer.params]
+        delta_sq: dict[int, list[float]] = {}
+        for (i, _), d, b in zip(trainable, deltas, befores):
+            acc = delta_sq.setdefault(i, [0.0, 0.0])
+            acc[0] += d * d
+            acc[1] += b * b
+        out = []
+        k = 0
+        for i, layer in enumerate(self.layers):
+            w = norms[k : k + len(layer.params)]
+            k += len(layer.params)
+            out.append(self._stats(i, layer, forward.get(i), grad_sq.get(i), w, delta_sq.get(i)))
+        out.sort(key=lambda s: (s.order < 0, s.order))
+        self._forward, self._grads = {}, {}
+        return LayerObservation(step=step, epoch=epoch, layers=tuple(out))
+
+    def _stats(
+        self,
+        i: int,
+        layer: _Layer,
+        forward: tuple[list[float], bool] | None,
+        grad_sq: float | None,
+        weight_norms: list[float],
+        delta: list[float] | None,
+    ) -> LayerStats:
+        source = self._source.get(i)
+        kwargs: dict[str, Any] = {}
+        if forward is not None:
+            (finite, total, squares, abs_max, zeros, sat, sat_units, dead), needs_grad = forward
+            n = self._numel.get(i, 0)
+            mean = total / n if n else math.nan
+            kwargs = {
+                "nonfinite": n - int(finite),
+                "abs_max": abs_max,
+                "mean": mean,
+                "std": math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan,
+                "zero_fraction": zeros / n if n else math.nan,
+                "saturated_fraction": None if math.isnan(sat) else sat,
+                "saturated_units": None if math.isnan(sat_units) else sat_units,
+                "dead_units": None if math.isnan(dead) else dead,
+                "input_requires_grad": needs_grad,
+            }
+        ratio = None
+        if delta is not None and delta[0] > 0 and delta[1] > 0:
+            ratio = math.sqrt(delta[0] / delta[1])
+        elif delta is not None and delta[1] > 0:
+            ratio = 0.0
+        return LayerStats(
+            path=layer.path,
+            kind=layer.kind,
+            activation=layer.activation,
+            order=self._order.get(i, -1),
+            source=self.layers[source].path if source is not None else None,
+            params=sum(p.numel() for p in layer.params),
+            trainable=any(p.requires_grad for p in layer.params),
+            grad_norm=_sqrt(grad_sq),  # NaN stays NaN
+            weight_norm=math.sqrt(sum(w * w for w in weight_norms)) if weight_norms else None,
+            update_ratio=ratio,
+            **kwargs,
+        )
+
+
+# -- where a NaN or Inf was born ------------------------------------------------------------------
+
+
+def _range(tensors: Iterable[torch.Tensor]) -> tuple[float, float] | None:
+    lo, hi = math.inf, -math.inf
+    for t in tensors:
+        if not t.is_floating_point() or not t.numel():
+            continue
+        t = t.detach().float()
+        finite = t[torch.isfinite(t)]
+        if finite.numel():
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return (lo, hi) if lo <= hi else None
+
+
+def _flags(tensors: Iterable[torch.Tensor]) -> tuple[bool, bool, bool]:
+    """(holds NaN, holds +Inf, holds -Inf) over floating tensors."""
+    nan = pos = neg = False
+    for t in tensors:
+        if t.is_floating_point() and t.numel():
+            t = t.detach()
+            nan |= bool(torch.isnan(t).any())
+            pos |= bool((t == math.inf).any())
+            neg |= bool((t == -math.inf).any())
+    return nan, pos, neg
+
+
+def _produced(inputs: tuple[bool, bool, bool], outputs: tuple[bool, bool, bool]) -> str | None:
+    """What a module produced that its inputs did not already hold: "nan", "inf", "-inf" or None.
+    An infinity its inputs held passes through (attention masks use -inf on purpose)."""
+    for value, had, has in zip(("nan", "inf", "-inf"), inputs, outputs):
+        if has and not had and not (value != "nan" and inputs[0]):
+            return value
+    return None
+
+
+class _OriginSearch:
+    """Hooks on every module of a copy: the first module (in execution order) that produced a
+    non-finite value from its inputs, forward, then backward."""
+
+    def __init__(self, model: nn.Module, allow: Iterable[str]) -> None:
+        self.model = model
+        self.allow = tuple(allow)
+        self.paths = {m: p for p, m in model.named_modules()}
+        self.found: NonfiniteOrigin | None = None
+        self.last_finite: str | None = None
+        self.first_bad_input: str | None = None
+        self.backward_order: list[nn.Module] = []
+        self.grad_out_finite: dict[nn.Module, bool] = {}
+
+    def allowed(self, module: nn.Module) -> bool:
+        path = self.paths.get(module, "")
+        return any(a == path or a == type(module).__name__ or path.startswith(a + ".") for a in self.allow)
+
+    def forward_hook(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        if self.found is not None:
+            return
+        path = self.paths.get(module, "")
+        inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
+        weights = list(module.parameters(recurse=False))
+        value = _produced(inputs, outputs)
+        if value is None and any(_flags(weights)) and any(outputs):
+            value = "nan" if outputs[0] else "inf"  # its own weights are already broken
+        if value is not None and not self.allowed(module):
+            self.found = NonfiniteOrigin(
+                path=path,
+                kind=type(module).__name__,
+                phase="forward",
+                value=value,
+                input_range=_range(_tensors((args, kwargs))),
+                output_range=_range(_tensors(output)),
+                weight_range=_range(weights),
+                previous=self.last_finite,
+            )
+        elif not any(outputs):
+            self.last_finite = path or self.last_finite
+        elif any(inputs) and self.first_bad_input is None and path:
+            self.first_bad_input = path
+
+    def backward_hook(self, module: nn.Module, grad_input: Any, grad_output: Any) -> None:
+        self.backward_order.append(module)
+        out_flags = _flags(_tensors(grad_output))
+        self.grad_out_finite[module] = not any(out_flags)
+        if self.found is not None or any(out_flags):
+            return
+        value = _produced(out_flags, _flags(_tensors(grad_input)))
+        if value is not None and not self.allowed(module):
+            self.found = self._backward_origin(module, value, grad_output, grad_input)
+
+    def _backward_origin(self, module: nn.Module, value: str, grad_output: Any, grad_input: Any) -> NonfiniteOrigin:
+        return NonfiniteOrigin(
+            path=self.paths.get(module, ""),
+            kind=type(module).__name__,
+            phase="backward",
+            value=value,
+            input_range=_range(_tensors(grad_output)),
+            output_range=_range(_tensors(grad_input)),
+            weight_range=_range(module.parameters(recurse=False)),
+        )
+
+    def parameter_origin(self) -> NonfiniteOrigin | None:
+        """After backward: the first module (backward order) whose own parameter gradients are
+        non-finite although the gradient reaching its output was finite."""
+        for module in self.backward_order:
+            if not self.grad_out_finite.get(module) or self.allowed(module):
+                continue
+            grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
+            flags = _flags(grads)
+            if any(flags):
+                value = "nan" if flags[0] else ("inf" if flags[1] else "-inf")
+                return self._backward_origin(module, value, (), grads)
+        return None
+
+
+def gradients_finite(optimizer: Any) -> bool:
+    """True when every gradient the optimizer is about to apply is finite (one fused norm and
+    one host sync)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+
+
+def _clone(model: nn.Module) -> nn.Module:
+    """A deep copy, detached from a Lightning trainer (which must not be copied)."""
+    trainer = model.__dict__.get("_trainer")
+    if trainer is not None:
+        model.__dict__["_trainer"] = None
+    try:
+        return copy.deepcopy(model)
+    finally:
+        if trainer is not None:
+            model.__dict__["_trainer"] = trainer
+
+
+def _rng_state() -> tuple[Any, Any]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[Any, Any]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
+
+
+def locate_nonfinite(
+    model: nn.Module,
+    compute_loss: Callable[[nn.Module], torch.Tensor | None],
+    *,
+    allow: Iterable[str] = (),
+) -> NonfiniteOrigin | None:
+    """Re-runs a batch on a copy of `model` with hooks on every module and returns the first
+    module that produced a NaN or Inf from finite inputs: in the forward pass, else in the
+    backward pass. The user's model, its gradients and the random state are left untouched.
+
+    Args:
+        model: the model as it was when the non-finite value appeared (before the optimizer
+            stepped, so its weights are still those that produced it).
+        compute_loss: runs the offending batch through the copy it is given and returns the
+            scalar loss (e.g. `lambda m: loss_fn(m(x), y)`).
+        allow: module paths or class names allowed to produce infinities or NaN on purpose (a
+            layer that builds a -inf attention mask). An infinity a module's input already held
+            is always allowed to pass through.
+
+    Returns None when nothing non-finite appears on the re-run. A value produced by code
+    outside any module is reported with `path=""` and `previous`, the last module whose output
+    was finite.
+    """
+    state = _rng_state()
+    clone = _clone(model)
+    for module in clone.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False  # on the copy: backward hooks cannot wrap in-place ops
+    search = _OriginSearch(clone, allow)
+    handles = []
+    try:
+        for module in clone.modules():
+            handles.append(module.register_forward_hook(search.forward_hook, with_kwargs=True))
+            handles.append(module.register_full_backward_hook(search.backward_hook))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. Lightning's self.log without a trainer
+            with torch.enable_grad():
+                loss = compute_loss(clone)
+            if search.found is not None or loss is None:
+                return search.found
+            if not bool(torch.isfinite(loss.detach()).all()):
+                return NonfiniteOrigin(
+                    path="",
+                    kind="",
+                    phase="forward",
+                    value="nan" if bool(torch.isnan(loss.detach()).any()) else "inf",
+                    previous=search.last_finite,
+                )
+            clone.zero_grad(set_to_none=True)
+            loss.backward()
+        return search.found or search.parameter_origin()
+    finally:
+        for handle in handles:
+            handle.remove()
+        _set_rng_state(state)

@@ -1,0 +1,630 @@
+"""Per-layer checks: which layer broke, since when, and what to change in it.
+
+Each check reads the per-layer statistics of sampled steps (`Signal.LAYER_STATS`, built by a
+layer recorder such as `mlcheck.integrations.torch_layers.LayerRecorder`) and raises one finding
+per layer, keyed by the layer's module path. A symptom must hold on `patience` consecutive
+sampled steps (TheDeepChecker: every 10 steps, patience 5), so one odd batch never fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.findings import Finding, Severity, format_number
+from mlcheck.layers import LayerObservation, LayerStats
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+
+#: Consecutive sampled steps a symptom must hold (TheDeepChecker's patience).
+PATIENCE = 5
+#: Kinds whose gradients are sparse by design (only the looked-up rows get one), so their
+#: gradient size says nothing about vanishing.
+SPARSE_GRADIENT_KINDS = frozenset({"Embedding", "EmbeddingBag"})
+#: A gradient above this share of the weight norm moves float32 weights at any usual learning
+#: rate: a layer that has one and stays put is not in the optimizer (a far smaller gradient
+#: rounds away, which is vanishing-gradient's business).
+MOVING_GRADIENT = 1e-4
+#: Kinds users freeze on purpose inside a trained model (frozen normalisation statistics).
+NORMALISATION_KINDS = ("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
+
+
+def _by_gradient(layers: LayerObservation) -> tuple[list[LayerStats], LayerStats | None]:
+    """The trainable weighted layers with a gradient, in forward order, and the reference: the
+    last of them that ran in the forward pass (the output layer)."""
+    weighted = [s for s in layers.weighted() if s.trainable and s.grad_rms is not None]
+    weighted = [s for s in weighted if s.kind not in SPARSE_GRADIENT_KINDS]
+    ran = [s for s in weighted if s.order >= 0]
+    reference = ran[-1] if ran else None
+    if reference is None or not reference.grad_rms or reference.grad_rms != reference.grad_rms:
+        return weighted, None  # no usable gradient at the output layer (NaN: another check's business)
+    return weighted, reference
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else format_number(value)
+
+
+class LayerCheck(Check):
+    """Shared machinery: per-layer streaks of a symptom over consecutive sampled steps."""
+
+    family: ClassVar[str] = "layers"
+    consumes = frozenset({Signal.LAYER_STATS})
+
+    def __init__(self, patience: int = PATIENCE) -> None:
+        self.patience = patience
+        super().__init__()
+
+    def reset(self) -> None:
+        self._since: dict[str, int] = {}  # layer path -> first sampled step of its streak
+        self._count: dict[str, int] = {}  # layer path -> length of its streak
+        self._fired: list[str] = []
+
+    def streak(self, path: str, held: bool, step: int) -> int:
+        """Updates `path`'s streak with this step; returns its length (0 when broken)."""
+        if not held:
+            self._since.pop(path, None)
+            self._count.pop(path, None)
+            return 0
+        self._since.setdefault(path, step)
+        self._count[path] = self._count.get(path, 0) + 1
+        return self._count[path]
+
+    def due(self, path: str, length: int) -> bool:
+        """True once per layer, when its streak reaches `patience`."""
+        if length < self.patience or path in self._fired:
+            return False
+        self._fired.append(path)
+        return True
+
+
+@register
+class VanishingGradient(LayerCheck):
+    """Gradients vanish before they reach the first layers: those layers stop learning.
+
+    What it does:
+        On each sampled step, compares the root mean square of every weighted layer's gradient
+        with that of the last weighted layer of the forward pass. A layer whose gradient is
+        below `ratio` of the last layer's and below `floor` in absolute size (AUTOTRAINER:
+        |g_first| / |g_last| < 1e-3 and |g_first| < 1e-4) on `patience` consecutive sampled
+        steps has a vanished gradient. One finding names the layers it covers, from the input
+        side. Embedding tables are skipped (their gradients are sparse by design). A converged
+        run, whose gradients are small everywhere, keeps its ratios and stays silent.
+
+    Why it matters:
+        Layers whose gradient is a thousandth of the output layer's barely move: the network
+        trains as if it were only its last layers deep, and more epochs will not change that.
+
+    How to fix:
+        Change the activation of the affected layers (sigmoid/tanh squash gradients by 4x or
+        more per layer; use ReLU/GELU), use He or Xavier initialisation instead of a small
+        constant scale, add normalisation (BatchNorm/LayerNorm) or residual connections.
+
+    Example:
+        layers = []
+        for _ in range(10):
+            linear = nn.Linear(64, 64)
+            nn.init.normal_(linear.weight, std=0.01)
+            layers += [linear, nn.Sigmoid()]
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+
+    Use instead:
+        layers = []
+        for _ in range(10):
+            layers += [nn.Linear(64, 64), nn.LayerNorm(64), nn.ReLU()]  # default (Kaiming) init
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+
+    Args:
+        ratio: gradient RMS relative to the last layer's below which a layer's gradient has
+            vanished. Default 1e-3 (AUTOTRAINER).
+        floor: and the absolute RMS below which. Default 1e-4 (AUTOTRAINER).
+        patience: consecutive sampled steps. Default 5 (TheDeepChecker).
+    """
+
+    id = "vanishing-gradient"
+    severity = Severity.WARNING
+
+    def __init__(self, ratio: float = 1e-3, floor: float = 1e-4, patience: int = PATIENCE) -> None:
+        self.ratio = ratio
+        self.floor = floor
+        super().__init__(patience)
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        weighted, last = _by_gradient(layers)
+        if last is None or len(weighted) < 2:
+            return []  # nothing to compare with
+        reference = last.grad_rms
+        vanished = []
+        for s in weighted:
+            rms = s.grad_rms
+            # an exactly zero gradient is a blocked path (dead or saturated units), not a vanished one
+            held = s is not last and rms is not None and 0 < rms < self.floor and rms < self.ratio * reference
+            if self.streak(s.path, held, layers.step) >= self.patience:
+                vanished.append(s)
+        # once per run: the layers it covers shift from step to step, the cause does not
+        if not vanished or self._fired or not self.due(vanished[0].path, self.patience):
+            return []
+        first, deepest = vanished[0], vanished[-1]
+        span = first.path if first is deepest else f"{first.path} to {deepest.path}"
+        rms = first.grad_rms or 0.0
+        return [
+            self.finding(
+                f"Gradients vanish in {len(vanished)} layer(s), {span}: layer {first.name} gets a gradient "
+                f"RMS of {_fmt(rms)}, {_fmt(rms / reference)} of the last layer {last.path}'s, on every "
+                f"sampled step since step {self._since[first.path]}.",
+                evidence={
+                    "layer": first.path,
+                    "layers_vanished": len(vanished),
+                    "deepest_vanished_layer": deepest.path,
+                    "grad_rms": rms,
+                    "reference_layer": last.path,
+                    "reference_grad_rms": reference,
+                    "ratio": rms / reference,
+                    "since_step": self._since[first.path],
+                },
+                hint=(
+                    f"Change the activation of the layers up to {deepest.path} (sigmoid/tanh to ReLU/GELU), "
+                    "use He/Xavier initialisation, add BatchNorm/LayerNorm or residual connections."
+                ),
+                step=layers.step,
+                epoch=layers.epoch,
+                key=first.path,
+            )
+        ]
+
+
+@register
+class ExplodingGradient(LayerCheck):
+    """Gradients grow as they flow back: the first layers get far larger gradients than the last.
+
+    What it does:
+        On each sampled step, looks at every weighted layer's gradient: more than `ratio` times
+        the output layer's gradient RMS (AUTOTRAINER: 70), or a gradient norm more than
+        `max_grad_to_weight` times the layer's own weight norm (healthy runs of the test suite
+        stay below 1.3, so a step at any usual learning rate rewrites such a layer). On
+        `patience` consecutive sampled steps, the layer's gradient explodes; one finding names
+        the layer nearest the input.
+
+    Why it matters:
+        Each update then overshoots in the first layers: the loss spikes or turns NaN, and a
+        learning rate small enough for them is too small for the rest of the network.
+
+    How to fix:
+        Use an initialisation scaled to the layer width (He/Xavier; a standard deviation of 1
+        multiplies activations by sqrt(width) per layer), add normalisation (BatchNorm /
+        LayerNorm), clip gradients (`gradient_clip_val=1.0` in Lightning,
+        `torch.nn.utils.clip_grad_norm_`), or lower the learning rate.
+
+    Example:
+        layers = []
+        for _ in range(6):
+            linear = nn.Linear(64, 64)
+            nn.init.normal_(linear.weight, std=1.0)
+            layers += [linear, nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+
+    Use instead:
+        layers = []
+        for _ in range(6):
+            linear = nn.Linear(64, 64)
+            nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            layers += [linear, nn.BatchNorm1d(64), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+
+    Args:
+        ratio: gradient RMS relative to the output layer's above which a layer's gradient
+            explodes. Default 70 (AUTOTRAINER).
+        max_grad_to_weight: or its gradient norm over its weight norm above which. Default 10.
+        patience: consecutive sampled steps. Default 5 (TheDeepChecker).
+    """
+
+    id = "exploding-gradient"
+    severity = Severity.WARNING
+
+    def __init__(self, ratio: float = 70.0, max_grad_to_weight: float = 10.0, patience: int = PATIENCE) -> None:
+        self.ratio = ratio
+        self.max_grad_to_weight = max_grad_to_weight
+        super().__init__(patience)
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        weighted, last = _by_gradient(layers)
+        if last is None:
+            return []
+        reference = last.grad_rms
+        exploded = []
+        for s in weighted:
+            rms, norm, weights = s.grad_rms or 0.0, s.grad_norm or 0.0, s.weight_norm
+            held = rms > self.ratio * reference or bool(weights and norm > self.max_grad_to_weight * weights)
+            if self.streak(s.path, held, layers.step) >= self.patience:
+                exploded.append(s)
+        if not exploded or self._fired or not self.due(exploded[0].path, self.patience):
+            return []
+        first = exploded[0]
+        rms = first.grad_rms or 0.0
+        return [
+            self.finding(
+                f"Gradients explode in {len(exploded)} layer(s) from {first.name}: it gets a gradient RMS of "
+                f"{_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s, and a gradient norm "
+                f"{_fmt((first.grad_norm or 0.0) / (first.weight_norm or 1.0))}x its weight norm, on every "
+                f"sampled step since step {self._since[first.path]}.",
+                evidence={
+                    "layer": first.path,
+                    "layers_exploding": len(exploded),
+                    "grad_rms": rms,
+                    "grad_norm": first.grad_norm,
+                    "weight_norm": first.weight_norm,
+                    "reference_layer": last.path,
+                    "reference_grad_rms": reference,
+                    "ratio": rms / reference,
+                    "activation_abs_max": first.abs_max,
+                    "since_step": self._since[first.path],
+                },
+                hint=(
+                    f"Initialise {first.path} and the layers after it for their width (He/Xavier), add "
+                    "BatchNorm/LayerNorm, clip gradients (gradient_clip_val=1.0) or lower the learning rate."
+                ),
+                step=layers.step,
+                epoch=layers.epoch,
+                key=first.path,
+            )
+        ]
+
+
+@register
+class DeadUnits(LayerCheck):
+    """Most units of a ReLU layer never activate: they pass no signal and get no gradient.
+
+    What it does:
+        For each ReLU-like activation module, counts the units (features, or channels of a
+        convolution) that are positive on fewer than 1% of a sampled batch's values (SageMaker
+        DeadRelu). It fires when more than `max_dead` of the layer's units are dead on
+        `patience` consecutive sampled steps, naming the activation and the weighted layer
+        that feeds it.
+
+    Why it matters:
+        A dead ReLU outputs zero for every input, so its gradient is zero too and it never
+        recovers: the layer's capacity is gone, often after one too-large step or from a bias
+        initialised far negative.
+
+    How to fix:
+        Look at the bias and initialisation of the layer that feeds it (a large negative bias
+        kills every unit), lower the learning rate, add normalisation before the activation, or
+        change the activation to LeakyReLU/GELU, which keep a gradient below zero.
+
+    Example:
+        hidden = nn.Linear(64, 128)
+        nn.init.constant_(hidden.bias, -10.0)
+        model = nn.Sequential(hidden, nn.ReLU(), nn.Linear(128, 10))
+
+    Use instead:
+        hidden = nn.Linear(64, 128)  # default initialisation: bias near zero
+        model = nn.Sequential(hidden, nn.ReLU(), nn.Linear(128, 10))
+
+    Args:
+        max_dead: share of a layer's units that may be dead. Default 0.5 (SageMaker: > 50% of
+            the layer; TheDeepChecker: > 50% of the neurons).
+        patience: consecutive sampled steps. Default 5 (TheDeepChecker).
+    """
+
+    id = "dead-units"
+    severity = Severity.WARNING
+
+    def __init__(self, max_dead: float = 0.5, patience: int = PATIENCE) -> None:
+        self.max_dead = max_dead
+        super().__init__(patience)
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        out = []
+        for s in layers:
+            if s.dead_units is None or s.nonfinite:
+                continue  # NaN outputs are nonfinite-origin's business
+            length = self.streak(s.path, s.dead_units > self.max_dead, layers.step)
+            if self.due(s.path, length):
+                feeder = s.source or "the layer before it"
+                out.append(
+                    self.finding(
+                        f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of "
+                        f"the batch on every sampled step since step {self._since[s.path]}; they pass no "
+                        "signal and get no gradient.",
+                        evidence={
+                            "layer": s.path,
+                            "fed_by": s.source,
+                            "dead_units": s.dead_units,
+                            "zero_fraction": s.zero_fraction,
+                            "output_mean": s.mean,
+                            "since_step": self._since[s.path],
+                        },
+                        hint=(
+                            f"Check the bias and initialisation of {feeder} (a large negative bias kills "
+                            "ReLUs), lower the learning rate, or change the activation to LeakyReLU/GELU."
+                        ),
+                        step=layers.step,
+                        epoch=layers.epoch,
+                        key=s.path,
+                    )
+                )
+        return out
+
+
+@register
+class SaturatedActivations(LayerCheck):
+    """Most units of a tanh or sigmoid layer are pinned at their limits, where the slope is ~0.
+
+    What it does:
+        For each saturating activation module (tanh, sigmoid, hardtanh, softsign), counts the
+        units saturated (slope below 1% of its maximum: |tanh| > 0.995, sigmoid outside
+        [0.0025, 0.9975]) on more than 99% of a sampled batch's values (SageMaker
+        SaturatedActivation). It fires when more than `max_saturated` of the layer's units are
+        saturated on `patience` consecutive sampled steps. The model's final activation is
+        skipped: a confident output layer is saturated by design.
+
+    Why it matters:
+        A saturated unit passes almost no gradient: the layers before it stop learning, and
+        its output carries one bit instead of a value.
+
+    How to fix:
+        Normalise the layer's input (scale the data to unit range, add BatchNorm/LayerNorm
+        before the activation), initialise the weights that feed it smaller (Xavier), or
+        change the activation to ReLU/GELU.
+
+    Example:
+        x = torch.tensor(raw_pixels, dtype=torch.float32)  # 0..255
+        model = nn.Sequential(nn.Linear(784, 128), nn.Tanh(), nn.Linear(128, 10))
+
+    Use instead:
+        x = torch.tensor(raw_pixels / 255.0, dtype=torch.float32)
+        model = nn.Sequential(nn.Linear(784, 128), nn.Tanh(), nn.Linear(128, 10))
+
+    Args:
+        max_saturated: share of a layer's units that may be saturated. Default 0.5 (SageMaker:
+            > 50% of the layer).
+        patience: consecutive sampled steps. Default 5 (TheDeepChecker).
+    """
+
+    id = "saturated-activations"
+    severity = Severity.WARNING
+
+    def __init__(self, max_saturated: float = 0.5, patience: int = PATIENCE) -> None:
+        self.max_saturated = max_saturated
+        super().__init__(patience)
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        ran = [s for s in layers if s.order >= 0]
+        final = max(ran, key=lambda s: s.order).path if ran else None
+        out = []
+        for s in layers:
+            if s.saturated_units is None or s.path == final or s.nonfinite:
+                continue
+            length = self.streak(s.path, s.saturated_units > self.max_saturated, layers.step)
+            if self.due(s.path, length):
+                feeder = s.source or "the layer before it"
+                out.append(
+                    self.finding(
+                        f"Layer {s.name}: {s.saturated_units:.0%} of its units are saturated (slope below 1% "
+                        f"of its maximum on over 99% of the batch) on every sampled step since step "
+                        f"{self._since[s.path]} ({s.saturated_fraction or 0.0:.0%} of all its values saturated).",
+                        evidence={
+                            "layer": s.path,
+                            "fed_by": s.source,
+                            "saturated_units": s.saturated_units,
+                            "saturated_fraction": s.saturated_fraction,
+                            "since_step": self._since[s.path],
+                        },
+                        hint=(
+                            f"Normalise the input of {feeder} (scale the data, add BatchNorm/LayerNorm before "
+                            f"{s.path}), initialise it smaller (Xavier), or change the activation to ReLU/GELU."
+                        ),
+                        step=layers.step,
+                        epoch=layers.epoch,
+                        key=s.path,
+                    )
+                )
+        return out
+
+
+@register
+class FrozenParameters(LayerCheck):
+    """A layer that should learn never moves: frozen by mistake, or held by the optimizer at rest.
+
+    What it does:
+        Fires for a weighted layer on `patience` consecutive sampled steps when either
+        (a) its parameters have `requires_grad=False` and its weights never change, while its
+        input carries a gradient (a trainable layer runs before it, so the model trains around
+        it) and the frozen layers after trainable ones hold under `max_frozen_share` of the
+        model's parameters; or (b) its parameters are trainable but the optimizer step leaves
+        them exactly where they were while other layers move (a learning rate of 0 for its
+        group, parameters left out of the optimizer, a gradient that is always exactly zero).
+        An intentionally frozen pre-trained backbone stays silent: it runs before every trainable
+        layer, so its input carries no gradient. So do adapters such as LoRA (most parameters
+        frozen on purpose) and frozen normalisation layers.
+
+    Why it matters:
+        The layer keeps its initial (often random) weights for the whole run: the model is
+        weaker than the one you designed and nothing in the loss curve says why.
+
+    How to fix:
+        Set `requires_grad=True` on the layer (look for a `requires_grad_(False)` or
+        `torch.no_grad()` meant for another module), make sure its parameters are in the
+        optimizer (`model.parameters()`, not a list built before the layer was added), and give
+        its parameter group a learning rate above 0.
+
+    Example:
+        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+        for p in model[2].parameters():  # meant model[0]: freeze the input projection
+            p.requires_grad = False
+
+    Use instead:
+        for p in model[0].parameters():
+            p.requires_grad = False
+
+    Args:
+        max_frozen_share: frozen layers that run after trainable ones are a mistake only while
+            they hold less than this share of all the parameters. Default 0.5: adapter
+            fine-tuning freezes nearly all of them on purpose.
+        patience: consecutive sampled steps. Default 5 (TheDeepChecker).
+    """
+
+    id = "frozen-parameters"
+    severity = Severity.WARNING
+
+    def __init__(self, max_frozen_share: float = 0.5, patience: int = PATIENCE) -> None:
+        self.max_frozen_share = max_frozen_share
+        super().__init__(patience)
+
+    def reset(self) -> None:
+        super().reset()
+        self._weights: dict[str, float] = {}  # first weight norm seen of each frozen layer
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        weighted = layers.weighted()
+        total = sum(s.params for s in weighted) or 1
+        inside = [s for s in weighted if not s.trainable and s.input_requires_grad and not _is_norm(s)]
+        share = sum(s.params for s in inside) / total
+        moved = any(s.update_ratio for s in weighted if s.trainable)
+        out = []
+        for s in weighted:
+            reason = self._reason(s, share, moved)
+            length = self.streak(s.path, reason is not None, layers.step)
+            if reason is not None and self.due(s.path, length):
+                out.append(self._finding(s, reason, layers))
+        return out
+
+    def _reason(self, s: LayerStats, share: float, moved: bool) -> str | None:
+        if not s.trainable:
+            first = self._weights.setdefault(s.path, s.weight_norm or 0.0)
+            unchanged = s.weight_norm == first
+            if s.input_requires_grad and unchanged and share < self.max_frozen_share and not _is_norm(s):
+                return "requires_grad"
+            return None
+        gradient = s.grad_norm is not None and bool(s.weight_norm) and s.grad_norm > MOVING_GRADIENT * s.weight_norm
+        if moved and s.update_ratio == 0.0 and gradient:
+            return "no_update"
+        return None
+
+    def _finding(self, s: LayerStats, reason: str, layers: LayerObservation) -> Finding:
+        since = self._since[s.path]
+        if reason == "requires_grad":
+            message = (
+                f"Layer {s.name} never learns: its {s.params} parameters have requires_grad=False, yet "
+                f"trainable layers run before it and the gradient flows through it (since step {since})."
+            )
+            hint = (
+                f"Set requires_grad=True on {s.path} (look for a requires_grad_(False) meant for another "
+                "module); if it is frozen on purpose, suppress 'frozen-parameters'."
+            )
+        else:
+            message = (
+                f"Layer {s.name} never moves: its parameters are trainable but the optimizer step leaves "
+                f"them unchanged while other layers move (since step {since})."
+            )
+            hint = (
+                f"Put {s.path}'s parameters in the optimizer (build it from model.parameters() after the "
+                "model is complete) and give their group a learning rate above 0."
+            )
+        return self.finding(
+            message,
+            evidence={
+                "layer": s.path,
+                "reason": reason,
+                "params": s.params,
+                "weight_norm": s.weight_norm,
+                "grad_norm": s.grad_norm,
+                "update_ratio": s.update_ratio,
+                "since_step": since,
+            },
+            hint=hint,
+            step=layers.step,
+            epoch=layers.epoch,
+            key=s.path,
+        )
+
+
+def _is_norm(s: LayerStats) -> bool:
+    return any(kind in s.kind for kind in NORMALISATION_KINDS)
+
+
+@register
+class NonfiniteOriginCheck(Check):
+    """Names the layer that produced the first NaN or Inf, from finite inputs.
+
+    What it does:
+        When the loss turns non-finite, the recorder re-runs the offending batch on a copy of
+        the model with hooks on every module and names the first module that produced a NaN
+        or Inf from finite inputs: in the forward pass, else in the backward pass (its
+        gradient). It reports the ranges of that module's inputs, outputs and weights at that
+        step. An infinity a module's input already held may pass through (attention masks use
+        -inf on purpose); more modules can be allowed by path or class name.
+
+    Why it matters:
+        Once a NaN appears it spreads to every later layer and, after one optimizer step, to
+        every weight: the parameters holding NaN afterwards say nothing about where it began.
+
+    How to fix:
+        Guard the operation in the named module: clamp before `log`/`sqrt`
+        (`torch.log(x.clamp_min(1e-8))`), add an epsilon to divisions and norms, use stable
+        ops (`log_softmax`, `logsumexp`, `BCEWithLogitsLoss`); for a backward origin, avoid
+        `sqrt`/`pow` at 0 (add an epsilon inside). Lower the learning rate when the inputs of
+        the module had grown huge.
+
+    Example:
+        class Scores(nn.Module):
+            def forward(self, x):
+                return torch.log(torch.relu(x))  # log(0) = -inf for every inactive unit
+
+    Use instead:
+        class Scores(nn.Module):
+            def forward(self, x):
+                return torch.log(torch.relu(x).clamp_min(1e-6))
+    """
+
+    id = "nonfinite-origin"
+    family = "layers"
+    severity = Severity.ERROR
+    consumes = frozenset({Signal.LAYER_STATS})
+
+    def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        origin = layers.origin
+        if origin is None:
+            return []
+        if not origin.path:
+            where = f"by code outside any module (after {origin.previous or 'the input'})"
+            key = f"outside:{origin.previous}"
+        else:
+            where = f"by layer {origin.path} ({origin.kind}) in the {origin.phase} pass"
+            key = origin.path
+        inputs = "gradient at its output" if origin.phase == "backward" else "inputs"
+        weights = f", weights {_range(origin.weight_range)}" if origin.weight_range else ""
+        outputs = "gradient at its input" if origin.phase == "backward" else "output"
+        message = (
+            f"The first {origin.value} at step {layers.step} was produced {where}, from finite {inputs} "
+            f"(range {_range(origin.input_range)}; {outputs} {_range(origin.output_range)}{weights})."
+        )
+        return [
+            self.finding(
+                message,
+                evidence={
+                    "layer": origin.path or None,
+                    "kind": origin.kind or None,
+                    "phase": origin.phase,
+                    "value": origin.value,
+                    "input_range": list(origin.input_range) if origin.input_range else None,
+                    "output_range": list(origin.output_range) if origin.output_range else None,
+                    "weight_range": list(origin.weight_range) if origin.weight_range else None,
+                    "previous_layer": origin.previous,
+                },
+                hint=(
+                    f"Guard the operation in {origin.path or 'the code after ' + str(origin.previous)}: clamp before "
+                    "log/sqrt (x.clamp_min(1e-8)), add an epsilon to divisions, use log_softmax/logsumexp; "
+                    "lower the learning rate if its inputs had grown huge."
+                ),
+                step=layers.step,
+                epoch=layers.epoch,
+                key=key,
+            )
+        ]
+
+
+def _range(value: tuple[float, float] | None) -> str:
+    return "none finite" if value is None else f"[{_fmt(value[0])}, {_fmt(value[1])}]"

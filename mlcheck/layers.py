@@ -1,0 +1,150 @@
+"""Layer statistics: what a recorder measured inside the model on one sampled step.
+
+Framework-free values (numbers only) that the live core routes to the checks declaring
+`Signal.LAYER_STATS`. The torch recorder (`mlcheck.integrations.torch_layers.LayerRecorder`)
+builds them; `LayerHistory` keeps the recent ones in a ring buffer, so memory stays flat in
+the number of steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["LayerHistory", "LayerObservation", "LayerStats", "NonfiniteOrigin"]
+
+#: Activation kinds whose outputs the recorder judges for saturation and dead units.
+SATURATING = frozenset({"sigmoid", "tanh", "hardtanh", "hardsigmoid", "softsign"})
+RECTIFYING = frozenset({"relu", "relu6"})
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer on one sampled step.
+
+    Attributes:
+        path: the module path as `named_modules` names it ("net.3", "encoder.layers.0.attn").
+        kind: the module's class name ("Linear", "Tanh").
+        activation: "relu", "tanh", "sigmoid", ... for an activation module, else None.
+        order: position in the forward pass of the sampled step (-1: did not run forward).
+        source: for an activation, the path of the weighted layer that fed it (None if none).
+        nonfinite: NaN and Inf values in the forward output.
+        abs_max, mean, std: of the forward output (NaN or Inf where it holds such values; NaN
+            when not recorded).
+        zero_fraction: share of the output values that are exactly zero.
+        saturated_fraction: share of the output values where a saturating activation's slope is
+            below 1% of its maximum (None for other kinds).
+        dead_units: share of the output units (features or channels) active (> 0) on fewer than
+            1% of the batch's values (rectifying activations only, else None).
+        saturated_units: share of the units saturated on more than 99% of the batch's values
+            (saturating activations only, else None).
+        params: number of the module's own parameter values (0 for an activation).
+        trainable: True when any of its own parameters has `requires_grad`.
+        input_requires_grad: the forward input carries a gradient path (a trainable layer runs
+            before it), so a gradient flows through this layer.
+        grad_norm: L2 norm of the gradients of its own parameters (None: no gradient).
+        weight_norm: L2 norm of its own parameters (None: it has none).
+        update_ratio: |weights after the step - before| / |before| (None: not measured).
+    """
+
+    path: str
+    kind: str
+    activation: str | None = None
+    order: int = -1
+    source: str | None = None
+    nonfinite: int = 0
+    abs_max: float = math.nan
+    mean: float = math.nan
+    std: float = math.nan
+    zero_fraction: float = math.nan
+    saturated_fraction: float | None = None
+    dead_units: float | None = None
+    saturated_units: float | None = None
+    params: int = 0
+    trainable: bool = False
+    input_requires_grad: bool = False
+    grad_norm: float | None = None
+    weight_norm: float | None = None
+    update_ratio: float | None = None
+
+    @property
+    def grad_rms(self) -> float | None:
+        """Root mean square of the parameter gradients: comparable across layers of any size."""
+        if self.grad_norm is None or not self.params:
+            return None
+        return self.grad_norm / math.sqrt(self.params)
+
+    @property
+    def name(self) -> str:
+        """How findings name the layer: its path and kind, and what fed an activation."""
+        fed = f" after {self.source}" if self.source else ""
+        return f"{self.path} ({self.kind}{fed})"
+
+
+@dataclass(frozen=True)
+class NonfiniteOrigin:
+    """The module that first produced a NaN or Inf from finite inputs, found by re-running
+    the offending batch on a copy of the model.
+
+    Attributes:
+        path: module path; "" when the value was produced by code outside any module.
+        kind: the module's class name ("" outside modules).
+        phase: "forward" or "backward".
+        value: "nan", "inf" or "-inf": what it produced.
+        input_range / output_range / weight_range: (min, max) of the finite values of its
+            inputs, outputs (gradients in the backward phase) and own parameters; None if none.
+        previous: the module that ran just before it (for code outside modules: the last module
+            whose output was still finite).
+    """
+
+    path: str
+    kind: str
+    phase: str
+    value: str
+    input_range: tuple[float, float] | None = None
+    output_range: tuple[float, float] | None = None
+    weight_range: tuple[float, float] | None = None
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerObservation:
+    """Every recorded layer of one sampled step, in forward order where known."""
+
+    step: int
+    layers: tuple[LayerStats, ...]
+    epoch: int | None = None
+    origin: NonfiniteOrigin | None = None
+
+    def __iter__(self) -> Iterator[LayerStats]:
+        return iter(self.layers)
+
+    def weighted(self) -> list[LayerStats]:
+        """Layers with their own parameters, in forward order (those that did not run last)."""
+        layers = [s for s in self.layers if s.params]
+        return sorted(layers, key=lambda s: (s.order < 0, s.order))
+
+
+class LayerHistory:
+    """The most recent `capacity` layer observations (a ring buffer: memory flat in steps)."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self.capacity = capacity
+        self._items: deque[LayerObservation] = deque(maxlen=capacity)
+        self.total = 0
+
+    def add(self, observation: LayerObservation) -> None:
+        self._items.append(observation)
+        self.total += 1
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[LayerObservation]:
+        return iter(self._items)
+
+    @property
+    def last(self) -> LayerObservation | None:
+        return self._items[-1] if self._items else None

@@ -1,0 +1,138 @@
+"""Per-layer statistics and checks on real training: planted per-layer faults in Lightning runs
+(each check names the right layer), healthy models silent (a frozen backbone, -inf attention
+masks, BatchNorm, a CNN), the NaN origin named in the forward and the backward pass, hooks
+removed and training unchanged, per-layer TensorBoard scalars read back from the event files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mlcheck import Monitor, Severity
+from mlcheck.checks.layers import DeadUnits, VanishingGradient
+from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
+from mlcheck.layers import LayerObservation, LayerStats
+
+sys.path.insert(0, str(Path(__file__).parent))
+import layer_faults as faults  # noqa: E402
+
+LAYER_IDS = {
+    "vanishing-gradient",
+    "exploding-gradient",
+    "dead-units",
+    "saturated-activations",
+    "frozen-parameters",
+    "nonfinite-origin",
+}
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is not None])
+def test_planted_fault_is_named_at_its_layer(case, tmp_path):
+    expected, layer, _, _ = faults.CASES[case]
+    cb, _ = faults.fit(case, tmp_path)
+    layer_findings = [f for f in cb.findings if f.check in LAYER_IDS]
+    assert [(f.check, f.key) for f in layer_findings] == [(expected, layer)]
+    finding = layer_findings[0]
+    assert finding.severity >= Severity.WARNING and finding.hint and finding.step is not None
+    assert layer in finding.message
+
+
+def test_nan_origin_reports_the_ranges_and_phase(tmp_path):
+    cb, _ = faults.fit("nan-backward", tmp_path)
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert origin.evidence["phase"] == "backward" and origin.evidence["kind"] == "PairwiseDistanceAt"
+    cb, _ = faults.fit("nan-forward", tmp_path / "forward")
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert origin.evidence["phase"] == "forward" and origin.evidence["value"] == "-inf"
+    low, high = origin.evidence["input_range"]
+    assert low < 0 < high  # log of a relu'd input holding zeros: finite inputs, -inf out
+
+
+@pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is None])
+def test_healthy_models_stay_silent(case, tmp_path):
+    cb, _ = faults.fit(case, tmp_path)
+    assert [f.format() for f in cb.findings if f.severity >= Severity.WARNING] == []
+    assert cb.monitor.run.layers.total >= 10  # the statistics were taken
+
+
+def test_layer_scalars_in_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    faults.fit("clean-mlp", tmp_path, epochs=1)
+    tags: dict[str, list[int]] = {}
+    for path in tmp_path.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    assert tags["mlcheck/layers/net.0/grad_norm"][:3] == [0, 5, 10]
+    assert {"mlcheck/layers/net.1/dead_units", "mlcheck/layers/net.2/update_ratio"} <= set(tags)
+
+
+# -- the recorder on a plain loop -------------------------------------------------------------------
+
+
+def _train(record: bool, steps: int = 12) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.2), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    recorder = LayerRecorder(model)
+    with Monitor(checks=[DeadUnits()]) as monitor:
+        for step in range(steps):
+            x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+            with recorder.step(monitor, step, sample=record and step % 3 == 0):
+                loss = nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert monitor.run.layers.total == (4 if record else 0)
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_recorder_leaves_training_unchanged_and_no_hooks_behind():
+    assert all(torch.equal(a, b) for a, b in zip(_train(True), _train(False)))
+
+
+def test_hooks_removed_when_the_step_raises():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    recorder = LayerRecorder(model)
+    with pytest.raises(RuntimeError), Monitor(checks=[]) as monitor:
+        with recorder.step(monitor, 0):
+            model(torch.randn(2, 4))
+            raise RuntimeError("user code failed")
+    assert not model[0]._forward_hooks and not model[0].weight._post_accumulate_grad_hooks
+    assert not recorder.recording
+
+
+def test_origin_allows_inherited_and_listed_infinities():
+    class Mask(nn.Module):
+        def forward(self, x):
+            return x.masked_fill(x < 0, float("-inf"))
+
+    model = nn.Sequential(nn.Linear(4, 4), Mask(), nn.Softmax(-1))
+    x = torch.randn(8, 4)
+    found = locate_nonfinite(model, lambda m: m(x).sum())
+    assert found is not None and found.path == "1" and found.value == "-inf"
+    assert locate_nonfinite(model, lambda m: m(x).sum(), allow=["Mask"]) is None
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+# -- the checks alone ---------------------------------------------------------------------------------
+
+
+def _obs(step: int, first_rms: float) -> LayerObservation:
+    first = LayerStats("a", "Linear", order=0, params=100, trainable=True, grad_norm=first_rms * 10, weight_norm=1.0)
+    last = LayerStats("b", "Linear", order=1, params=100, trainable=True, grad_norm=0.1, weight_norm=1.0)
+    return LayerObservation(step=step, layers=(first, last))
+
+
+def test_vanishing_needs_patience_and_fires_once():
+    with Monitor(checks=[VanishingGradient(patience=3)]) as monitor:
+        assert monitor.log_layers(_obs(0, 1e-9)) == [] and monitor.log_layers(_obs(10, 1e-9)) == []
+        monitor.log_layers(_obs(20, 1e-3))  # a healthy step breaks the streak
+        found = [f for s in (30, 40, 50, 60) for f in monitor.log_layers(_obs(s, 1e-9))]
+    assert [(f.key, f.step, f.evidence["since_step"]) for f in found] == [("a", 50, 30)]
