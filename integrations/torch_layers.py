@@ -440,6 +440,7 @@ class _OriginSearch:
         self.found: NonfiniteOrigin | None = None
         self.last_finite: str | None = None
         self.first_bad_input: str | None = None
+        self.data_nonfinite = False
         self.backward_order: list[nn.Module] = []
         self.grad_out_finite: dict[nn.Module, bool] = {}
 
@@ -452,6 +453,10 @@ class _OriginSearch:
             return
         path = self.paths.get(module, "")
         inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
+        if module is self.model and any(inputs):
+            self.data_nonfinite = True  # the batch itself: nonfinite-input names it, no module made it
+            self.found = None
+            return
         weights = list(module.parameters(recurse=False))
         value = _produced(inputs, outputs)
         if value is None and any(_flags(weights)) and any(outputs):
@@ -577,6 +582,8 @@ def locate_nonfinite(
             warnings.simplefilter("ignore")  # e.g. Lightning's self.log without a trainer
             with torch.enable_grad():
                 loss = compute_loss(clone)
+            if search.data_nonfinite:
+                return None
             if search.found is not None or loss is None:
                 return search.found
             if not bool(torch.isfinite(loss.detach()).all()):

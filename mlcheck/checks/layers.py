@@ -583,6 +583,7 @@ class NonfiniteOriginCheck(Check):
     family = "layers"
     severity = Severity.ERROR
     consumes = frozenset({Signal.LAYER_STATS})
+    explained_by = frozenset({"nonfinite-input"})
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         origin = layers.origin
