@@ -30,6 +30,7 @@ from mlcheck.integrations.torch_live import (
     scalars,
     to_numpy,
 )
+from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
@@ -112,6 +113,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
         task: "classification" or "regression". Default None: inferred from the targets.
         num_classes: number of classes. Default None: inferred from the model's output width.
+        slice_by: function batch -> one key per row (a tensor or array), the slices `weak-slice`
+            tests besides the classes. Default None: classes only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         timing: keep the wall time spent in each hook in `timings` (for benchmarks). Default False.
 
@@ -145,6 +148,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         num_classes: int | None = None,
         warn: bool = True,
         timing: bool = False,
+        slice_by: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions(
@@ -161,6 +165,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
             task=task,
             num_classes=num_classes,
+            slice_by=slice_by,
         )
         self.checks = list(checks) if checks is not None else None
         self.suppress = tuple(suppress)
@@ -236,6 +241,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
+        self._samples: SampleCapture | None = None
+        if self._rank_zero and self.live.samples_active:
+            self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -258,6 +266,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            if self._samples is not None:
+                self._samples.remove()
             self._flush(trainer)
             self.live.close()
 
@@ -265,6 +275,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            if self._samples is not None:
+                self._samples.remove()
             try:
                 self._flush(trainer)
                 self.live.close()
@@ -280,6 +292,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if self._started or not self._active:
+            if self._samples is not None and self._active:
+                self._samples.arm(pl_module)
             return
         self._started = True
         if not self._rank_zero:
@@ -291,6 +305,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             if self.live.output_width is None:
                 # one look at the real forward pass of the first batch: the output width
                 self._hook = pl_module.register_forward_hook(self._capture_output_width)
+        if self._samples is not None:
+            self._samples.arm(pl_module)  # after the train-start checks copied the module
 
     def _train_start_checks(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         if not self._automatic:
@@ -344,6 +360,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self.timer("train_batch_end"):
             # observed after the step, so that the model's output width is known
             self._observe_batch(trainer, batch, "train", batch_idx)
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
             if self._rank_zero:
                 self._observe_step(trainer, outputs)
             self._maybe_stop(trainer)
@@ -431,6 +450,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._rank_zero:
             self._before_val = scalars(trainer.callback_metrics)
 
+    def on_validation_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self._samples is not None and self._active and not trainer.sanity_checking and dataloader_idx == 0:
+            self._samples.arm(pl_module)
+
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
@@ -439,6 +464,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self.timer("val_batch_end"):
             self._val_index += 1
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.collect, batch, "val", trainer.current_epoch)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:

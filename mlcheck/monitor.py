@@ -17,6 +17,7 @@ from mlcheck import options as opt
 from mlcheck.checks.base import Check, default_checks
 from mlcheck.findings import Finding, MLCheckInternalWarning, Severity
 from mlcheck.run import BatchObservation, RunInfo, RunState
+from mlcheck.samples import SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 
 logger = logging.getLogger("mlcheck")
@@ -104,7 +105,7 @@ class Monitor:
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
         self._hooks = {
             hook: [c for c in self.checks if type(c).implements(hook)]
-            for hook in ("on_step", "on_epoch", "on_batch", "on_end")
+            for hook in ("on_step", "on_epoch", "on_batch", "on_samples", "on_end")
         }
         for check in self.checks:
             check.reset()
@@ -288,6 +289,14 @@ class Monitor:
         ):  # rows that line up can be merged
             return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
+
+    def log_samples(self, outputs: SampleOutputs) -> list[Finding]:
+        """Records one batch's per-sample outputs (true-class probability and prediction per
+        sample id) in `run.samples` and hands them to the checks that consume them."""
+        if self.run.samples is None:
+            self.run.samples = SampleStore()
+        self.run.samples.add(outputs)
+        return self._dispatch("on_samples", outputs)
 
     #: Most values (inputs and targets) held by deferred batches before they are handed over:
     #: 256k values, 1 MiB of float32: about 120 tabular batches of 32 x 64, or 5 MNIST batches

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck.samples import SampleStore
 from mlcheck.series import Series
 
 
@@ -99,6 +100,7 @@ class RunState:
         self.step: int | None = None
         self.epoch: int | None = None
         self.extras: dict[str, Any] = {}  # latest adapter-provided facts
+        self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
 
     def metric(self, split: str, name: str) -> Series:
         table = self.val_metrics if split == "val" else self.train_metrics

@@ -35,6 +35,8 @@ CATALOGUE = [
     "unnormalized-input",
     "class-imbalance",
     "unshuffled-data",
+    "noisy-labels",
+    "weak-slice",
 ]
 
 

@@ -16,6 +16,7 @@ import keras
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
     KerasTrainable,
@@ -85,6 +86,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         full_pass_checks: ids of the checks that see every batch of those passes. Default None:
             the checks that declare `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         task / num_classes: override what is inferred from the loss and the output width.
+        slice_by: function of a batch `(x, y)` -> one key per row, the slices `weak-slice` tests
+            besides the classes. Default None: classes only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
 
     Example:
@@ -116,6 +119,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         task: str | None = None,
         num_classes: int | None = None,
         warn: bool = True,
+        slice_by: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions(
@@ -132,6 +136,7 @@ class MLCheckCallback(keras.callbacks.Callback):
             full_pass_checks=None if full_pass_checks is None else tuple(full_pass_checks),
             task=task,
             num_classes=num_classes,
+            slice_by=slice_by,
         )
         self.checks = checks
         self.suppress = tuple(suppress)
@@ -143,6 +148,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self.live: LiveRun | None = None
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
+        self._samples: KerasSampleCapture | None = None
         self.timer = HookTimer()
 
     @property
@@ -180,7 +186,9 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._tensorboard = TrainValTensorBoardSink(self.log_dir)
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
         # Keras reads each batch's loss for its own logs: steps go to the checks one by one
-        self.live = LiveRun(self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1)
+        self.live = LiveRun(
+            self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
+        )
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -193,6 +201,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._reset_loss_recovery()
         self.timer.table.clear()
         self._train_start_pending = True
+        self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         else:
@@ -285,6 +294,8 @@ class MLCheckCallback(keras.callbacks.Callback):
                 self._train_start_checks(data)
         with self.timer("batches"):
             self._log_batch(x, y, "train", self._batch_index)
+        if self._samples is not None:
+            self._samples.begin("train", self._epoch, x, y)
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
@@ -292,6 +303,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         with self.timer("batches"):
             x, y, _ = unpack(data)
             self._log_batch(x, y, "val", self._val_index)
+        if self._samples is not None:
+            self._samples.begin("val", self._epoch, x, y)
         self._val_index += 1
 
     def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:
@@ -449,6 +462,10 @@ class _StepWrapper:
             value = original(*args, **kwargs)
             if self._in_train_step and value is not None:
                 self.loss = value
+            samples = self.callback._samples
+            if samples is not None and self.active:
+                with self.callback.timer("samples"):
+                    self.callback.live.guard("samples", samples.collect, args, kwargs)
             return value
 
         return compute_loss

@@ -11,6 +11,7 @@ from mlcheck.checks import (  # noqa: E402,F401
     learning_rate,
     optimization,
     preflight,
+    samples,
 )
 from mlcheck.checks.base import Check, default_checks, get_check, register, registry
 

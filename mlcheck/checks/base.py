@@ -17,6 +17,7 @@ from mlcheck.findings import Finding, Severity
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
     from mlcheck.run import BatchObservation, RunState
+    from mlcheck.samples import SampleOutputs
 
 
 class Signal(str, enum.Enum):
@@ -30,6 +31,7 @@ class Signal(str, enum.Enum):
     END = "end"  # the end of the run
     PREFLIGHT = "preflight"  # a model and its data before training (`mlcheck sanity`)
     TRAIN_START = "train_start"  # preflight on a copy of the live model at train start
+    SAMPLE_OUTPUTS = "sample_outputs"  # per-sample true-class probability and prediction
 
 
 _HOOK_SIGNALS = {
@@ -38,6 +40,7 @@ _HOOK_SIGNALS = {
     "on_batch": Signal.SAMPLED_BATCHES,
     "on_end": Signal.END,
     "preflight": Signal.PREFLIGHT,
+    "on_samples": Signal.SAMPLE_OUTPUTS,
 }
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ class Check:
             at once when a non-finite value arrives.
         on_epoch(run): an epoch's observations (train/val loss, metrics) were recorded.
         on_batch(batch, run): a sampled batch of inputs and targets arrived.
+        on_samples(outputs, run): a batch's per-sample outputs (`SampleOutputs`) arrived; the
+            run's `SampleStore` (`run.samples`) already holds them.
         on_end(run): the run (or the replayed log) ended.
         preflight(ctx): the pre-flight runner (`mlcheck sanity`) asks for a verdict.
 
@@ -103,6 +108,9 @@ class Check:
         return ()
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        return ()
+
+    def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
