@@ -267,6 +267,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             self._active = False
             self._remove_hook()
             if self._samples is not None:
+                self.live.guard("samples", self._samples.flush)
                 self._samples.remove()
             self._flush(trainer)
             self.live.close()
@@ -485,6 +486,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return
         with self.timer("train_epoch_end"):
             self.live.end_pass("train")
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.flush)
             if self._rank_zero:
                 self._flush(trainer)
                 train = split_epoch_metrics(scalars(trainer.callback_metrics), self._val_names)

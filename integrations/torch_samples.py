@@ -124,11 +124,21 @@ class OutputCapture:
 class SampleCapture:
     """Feeds the live core's per-sample signal from a torch module's forward passes.
 
+    Each step only keeps references to its output, targets and inputs (or data set indices);
+    consecutive steps of one split and epoch are reduced together, on the device, in blocks of
+    up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (the per-batch cost of a dozen
+    small ops and numpy calls is what a tiny model would notice), and at `flush()`.
+
     Args:
         live: the `LiveRun`.
         batch_to_arrays: batch -> (inputs, targets), the adapter's.
         slice_by: optional batch -> one slice key per row (`weak-slice`).
     """
+
+    #: Input values held before a block is reduced: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
+    HOLD_VALUES = 1 << 18
+    #: Batches held before a block is reduced.
+    HOLD_BATCHES = 64
 
     def __init__(self, live: Any, batch_to_arrays: Callable[[Any], tuple[Any, Any]], slice_by: Any = None) -> None:
         self.live = live
@@ -136,6 +146,9 @@ class SampleCapture:
         self.slice_by = slice_by
         self.capture: OutputCapture | None = None
         self.off = False
+        self._held: list[tuple[Any, ...]] = []
+        self._held_key: tuple[str, int] | None = None
+        self._held_values = 0
 
     def arm(self, module: torch.nn.Module) -> None:
         if self.off:
@@ -145,7 +158,7 @@ class SampleCapture:
         self.capture.arm()
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Reduces the armed step's output for `batch` and hands it to the live core."""
+        """Holds the armed step's output for `batch`; reduces a block when one is full."""
         if self.off or self.capture is None or not self.capture.armed:
             return
         inputs, targets = self.batch_to_arrays(batch)
@@ -155,28 +168,53 @@ class SampleCapture:
         output = self.capture.take(targets.shape[0])
         if output is None:
             return self._stop("no forward pass of the module or its direct children was seen in the step")
+        if self._held and (self._held_key != (split, epoch) or output.shape[1:] != self._held[0][0].shape[1:]):
+            self.flush()
+        indices = batch_indices(batch)
+        ids = indices if indices is not None else inputs.detach()
+        slices = self.slice_by(batch) if self.slice_by is not None else None
+        if self._held and (indices is not None) != self._held[0][4]:
+            self.flush()
+        self._held.append((output.detach(), targets.detach(), ids, slices, indices is not None))
+        self._held_key = (split, epoch)
+        self._held_values += ids.numel() if isinstance(ids, torch.Tensor) else 0
+        if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Reduces the held steps and hands them to the live core."""
+        held, self._held, self._held_values = self._held, [], 0
+        if not held or self.off:
+            return
+        split, epoch = self._held_key
+        output = torch.cat([h[0] if h[0].ndim > 1 else h[0][:, None] for h in held])
+        targets = torch.cat([h[1] for h in held])
         reduced = reduce_outputs(output, targets)
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer per batch
+        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer per block
         if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
         keep = labels >= 0  # negative labels are an ignore index
-        indices = batch_indices(batch)
-        slices = to_numpy(self.slice_by(batch)) if self.slice_by is not None else None
+        with_indices = held[0][4]
+        ids = np.concatenate([to_numpy(h[2]).reshape(len(h[1]), -1) for h in held])
+        slices = None
+        if self.slice_by is not None:
+            slices = np.concatenate([np.asarray(to_numpy(h[3])).reshape(len(h[1]), -1)[:, 0] for h in held])[keep]
         self.live.observe_samples(
             split,
             epoch,
             labels=labels[keep],
             true_prob=true_prob[keep],
             predicted=predicted[keep],
-            inputs=None if indices is not None else to_numpy(inputs)[keep],
-            indices=None if indices is None else to_numpy(indices)[keep],
-            slices=None if slices is None else np.asarray(slices).reshape(len(keep), -1)[keep],
+            inputs=None if with_indices else ids[keep],
+            indices=ids[keep, 0] if with_indices else None,
+            slices=slices,
         )
 
     def _stop(self, reason: str) -> None:
         self.off = True
+        self._held = []
         self.remove()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
 

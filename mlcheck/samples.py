@@ -40,9 +40,6 @@ __all__ = [
 
 #: uint8 quantisation of a probability: step 1/255 (0.4%), far below the thresholds judged.
 _LEVELS = 255
-#: New ids wait in a small dict before they are merged into the sorted index (bounds the
-#: Python-object memory; a merge is one argsort).
-_MERGE_EVERY = 4096
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,6 @@ class SplitSamples:
         self.size = 0
         self._keys = np.empty(0, np.uint64)  # sorted ids
         self._rows = np.empty(0, np.int32)  # row of each sorted id
-        self._pending: dict[int, int] = {}  # new ids not yet merged into the sorted index
         self._ids = np.empty(0, np.uint64)  # id of each row
         for name, dtype in self._FIELDS.items():
             setattr(self, name, np.empty(0, dtype))
@@ -143,7 +139,7 @@ class SplitSamples:
     def nbytes(self) -> int:
         """Bytes held, spare capacity included (arrays grow by doubling)."""
         arrays = [self._keys, self._rows, self._ids] + [getattr(self, n) for n in self._FIELDS]
-        return sum(a.nbytes for a in arrays) + 100 * len(self._pending)  # ~100 B per dict entry
+        return sum(a.nbytes for a in arrays)
 
     #: bytes per sample of the store, whatever the number of epochs: the fields, the id and
     #: its entry in the sorted index (id and row); spare capacity of the growing arrays aside
@@ -178,27 +174,26 @@ class SplitSamples:
             at = np.minimum(np.searchsorted(self._keys, ids), len(self._keys) - 1)
             hit = self._keys[at] == ids
             rows[hit] = self._rows[at[hit]]
-        for i in np.flatnonzero(rows < 0):
-            key = int(ids[i])
-            row = self._pending.get(key)
-            if row is None:
-                row = self._new_row(key, int(labels[i]))
-            rows[i] = row
-        if len(self._pending) >= _MERGE_EVERY:
-            self._merge()
+        miss = rows < 0
+        if miss.any():
+            fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
+            new_rows = self._append(fresh, labels[miss][first])
+            rows[miss] = new_rows[inverse]
+            where = np.searchsorted(self._keys, fresh)
+            self._keys = np.insert(self._keys, where, fresh)
+            self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
         return rows
 
-    def _new_row(self, key: int, label: int) -> int:
-        row = self.size
-        if row >= len(self._ids):
-            self._grow(max(1024, 2 * len(self._ids)))
-        self._ids[row] = key
-        self.labels[row] = label
-        self.wrong_pred[row] = -1
-        self.last_epoch[row] = -1
-        self._pending[key] = row
-        self.size += 1
-        return row
+    def _append(self, fresh: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        start, end = self.size, self.size + len(fresh)
+        if end > len(self._ids):
+            self._grow(max(1024, 2 * end))
+        self._ids[start:end] = fresh
+        self.labels[start:end] = labels
+        self.wrong_pred[start:end] = -1
+        self.last_epoch[start:end] = -1
+        self.size = end
+        return np.arange(start, end)
 
     def _grow(self, capacity: int) -> None:
         def grown(a: np.ndarray) -> np.ndarray:
@@ -209,15 +204,6 @@ class SplitSamples:
         self._ids = grown(self._ids)
         for name in self._FIELDS:
             setattr(self, name, grown(getattr(self, name)))
-
-    def _merge(self) -> None:
-        if not self._pending:
-            return
-        keys = np.concatenate([self._keys, np.fromiter(self._pending.keys(), np.uint64, len(self._pending))])
-        rows = np.concatenate([self._rows, np.fromiter(self._pending.values(), np.int32, len(self._pending))])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._rows = keys[order], rows[order]
-        self._pending.clear()
 
     def confidence(self) -> np.ndarray:
         """Mean true-class probability over the epochs each sample was seen."""

@@ -266,6 +266,9 @@ class MLCheckCallback(keras.callbacks.Callback):
         live = self.live
         if live is None:
             return
+        if self._samples is not None:
+            with self.timer("samples"):
+                live.guard("samples", self._samples.flush)
         with self.timer("epoch"):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
@@ -279,6 +282,8 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._unwrap()
+        if self._samples is not None and self.live is not None:
+            self.live.guard("samples", self._samples.flush)
         if self.live is not None:
             self.live.close()
 

@@ -40,8 +40,8 @@ class NoisyLabels(Check):
         epochs: the "hard to learn" corner of the cartography map, where wrong labels gather.
         The estimated noise rate is the flagged share with its 95% Wilson interval; it is a
         WARNING when that interval lies above the noise of clean real data and the model fits
-        the other samples (judged from half the run on, when the number of epochs is known,
-        and at the end), else INFO at the end. At the end
+        the other samples, else INFO; judged at the end of the run (a mid-run judgement mixes
+        in the learning phase, where every sample has a low confidence). At the end
         of the run, validation samples are judged the confident-learning way (Northcutt et al.
         2021): out-of-sample predictions that contradict the given label with a probability of
         it under the average the model gives that class's samples. The full ranked list is
@@ -106,9 +106,6 @@ class NoisyLabels(Check):
         self.worst = worst
         super().__init__()
 
-    def reset(self) -> None:
-        self._warned = False
-
     def flagged_train(self, train: SplitSamples) -> tuple[np.ndarray, np.ndarray]:
         """(judged, flagged) boolean masks over the training samples."""
         judged = train.column("epochs") >= self.min_epochs
@@ -128,17 +125,6 @@ class NoisyLabels(Check):
         counts = np.bincount(labels[seen])
         threshold = (sums / np.maximum(counts, 1))[labels]
         return seen & (val.column("last_pred") != labels) & (prob < threshold)
-
-    def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        # A clear excess of wrong labels is said once half the run is done (the means over the
-        # first epochs mix in the learning phase, where every sample has a low confidence);
-        # the full judgement (and an INFO) comes at the end.
-        max_epochs = run.info.max_epochs
-        if self._warned or not max_epochs or run.epoch is None or 2 * (run.epoch + 1) < max_epochs:
-            return ()
-        found = self._judge(run, final=False)
-        self._warned = bool(found)
-        return found
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge(run, final=True)
