@@ -31,6 +31,7 @@ from mlcheck.integrations.torch_live import (
     scalars,
     to_numpy,
 )
+from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics, validate
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor
@@ -113,6 +114,8 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
         task: "classification" or "regression". Default None: inferred from the targets.
         num_classes: number of classes. Default None: inferred from the model's output width.
+        slice_by: function batch -> one key per row (a tensor or array), the slices `weak-slice`
+            tests besides the classes. Default None: classes only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -159,6 +162,7 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         config: str | os.PathLike[str] | bool | None = None,
         nonfinite_origin: bool | None = None,
         nonfinite_allow: Iterable[str] = (),
+        slice_by: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
@@ -244,6 +248,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self._layers = LayerRecorder(pl_module) if self._rank_zero and self.live.layers_active else None
         self._batch: tuple[Any, int] | None = None
         self._watch_loss: bool | None = None
+        self._samples: SampleCapture | None = None
+        if self._rank_zero and self.live.samples_active:
+            self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -267,16 +274,20 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         try:
-            self._end(trainer)
+            self._end(trainer, finished=False)
         except Exception:  # never mask the user's exception
             pass
 
-    def _end(self, trainer: Any) -> None:
+    def _end(self, trainer: Any, finished: bool = True) -> None:
         if self._active:
             self._active = False
             self._remove_hook()
             if self._layers is not None:
                 self._layers.abort()
+            if self._samples is not None:
+                if finished:
+                    self.live.guard("samples", self._samples.flush)
+                self._samples.remove()
             self._flush(trainer)
             self.live.close()
 
@@ -290,15 +301,14 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if self._layers is not None:
-            self._batch = (batch, batch_idx)
-            if not self._started:
-                self._first_batch_start(trainer, pl_module, batch)
-            if self.live.layer_step_due(self._logging_step(trainer)):
-                self._layers.start()
-            return
         if not self._started:
             self._first_batch_start(trainer, pl_module, batch)
+        if self._layers is not None:
+            self._batch = (batch, batch_idx)
+            if self.live.layer_step_due(self._logging_step(trainer)):
+                self._layers.start()
+        if self._samples is not None:
+            self._samples.arm(pl_module)  # after the train-start checks copied the module
 
     def _first_batch_start(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         self._started = True
@@ -398,6 +408,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self.timer("train_batch_end"):
             # observed after the step, so that the model's output width is known
             self._observe_batch(trainer, batch, "train", batch_idx)
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
             if self._rank_zero:
                 self._observe_step(trainer, outputs)
             self._maybe_stop(trainer)
@@ -494,6 +507,12 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         if self._rank_zero:
             self._before_val = scalars(trainer.callback_metrics)
 
+    def on_validation_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self._samples is not None and self._active and not trainer.sanity_checking and dataloader_idx == 0:
+            self._samples.arm(pl_module)
+
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
@@ -502,6 +521,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         with self.timer("val_batch_end"):
             self._val_index += 1
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.collect, batch, "val", trainer.current_epoch)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:
@@ -520,6 +542,9 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
             return
         with self.timer("train_epoch_end"):
             self.live.end_pass("train")
+            if self._samples is not None:
+                with self.timer("samples"):
+                    self.live.guard("samples", self._samples.flush)
             if self._rank_zero:
                 self._flush(trainer)
                 train = split_epoch_metrics(scalars(trainer.callback_metrics), self._val_names)

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from mlcheck import options as opt
-from mlcheck import task
+from mlcheck import samples, task
 from mlcheck.checks.base import Check, Signal
+from mlcheck.checks.hashing import canonical_rows, fingerprints
+from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
 from mlcheck.layers import LayerObservation, NonfiniteOrigin
@@ -67,6 +69,7 @@ class LiveOptions:
     #: look for the layer that produced a non-finite loss on every step: None (default) where
     #: the loss lives on the CPU (free there; on an accelerator it costs a host sync per step)
     nonfinite_origin: bool | None = None
+    slice_by: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
@@ -85,6 +88,8 @@ class LiveOptions:
         opt.optional_integer("num_classes", self.num_classes, minimum=1)
         if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
             raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
+        if self.slice_by is not None and not callable(self.slice_by):
+            raise TypeError(f"slice_by must be a function of the batch, one key per row; got {self.slice_by!r}")
         if isinstance(self.full_pass_checks, str):  # one id, not its characters
             object.__setattr__(self, "full_pass_checks", (self.full_pass_checks,))
         elif self.full_pass_checks is not None:
@@ -176,6 +181,25 @@ def split_epoch_metrics(metrics: Mapping[str, float], val_names: Iterable[str] =
     return EpochMetrics(losses.get("train"), losses.get("val"), sides["train"], sides["val"])
 
 
+def sample_ids(inputs: np.ndarray | None = None, indices: Any = None) -> np.ndarray:
+    """Stable ids of a batch's samples: the data set indices when given, else a 64-bit content
+    hash of each input row (the fingerprint `train-val-overlap` uses)."""
+    if indices is not None:
+        return np.asarray(indices).reshape(-1).astype(np.uint64)
+    if inputs is None:
+        raise ValueError("sample ids need the inputs or the data set indices")
+    return fingerprints(canonical_rows(np.asarray(inputs)))
+
+
+def write_run_csv(monitor: Monitor, log_dir: str | os.PathLike[str]) -> Path | None:
+    """Writes `<log_dir>/mlcheck/samples.csv` for a finished run: the ranking of its
+    `noisy-labels` check (a default one when the run has none)."""
+    if not monitor.run.samples:
+        return None
+    check = next((c for c in monitor.checks if isinstance(c, NoisyLabels)), None) or NoisyLabels()
+    return samples.write_samples_csv(Path(log_dir) / "mlcheck" / "samples.csv", check.rows(monitor.run))
+
+
 def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | None) -> None:
     """Fills `info.task` and `info.num_classes` where they are not set, from a batch of targets
     and the model's output width (`mlcheck.task.from_targets`); what is set wins."""
@@ -252,8 +276,11 @@ class LiveRun:
         info: RunInfo | None = None,
         flush_every: int = FLUSH_EVERY,
         run_name: str | None = None,
+        artefact_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.options = options
+        #: where larger files go (`mlcheck/samples.csv`); default: `log_dir`
+        self.artefact_dir = artefact_dir if artefact_dir is not None else log_dir
         checks, suppress, self.config_source = configured_checks(checks, suppress, options.config)
         if self.config_source is not None:
             logger.info("mlcheck: configuration from %s", self.config_source)
@@ -355,6 +382,36 @@ class LiveRun:
 
     def end_pass(self, split: str) -> None:
         self.passes[split] += 1
+
+    # -- per-sample outputs --------------------------------------------------------------------
+
+    def observe_samples(
+        self,
+        split: str,
+        epoch: int | None,
+        *,
+        labels: np.ndarray,
+        true_prob: np.ndarray,
+        predicted: np.ndarray,
+        inputs: np.ndarray | None = None,
+        indices: np.ndarray | None = None,
+        slices: Any = None,
+    ) -> list[Finding]:
+        """Hands one batch's per-sample outputs (the true-class probability and prediction the
+        adapter took from the model's own forward pass) to the checks that consume them; ids
+        are the data set `indices` when the batch carries them, else content hashes of `inputs`."""
+        if not self.samples_active:
+            return []
+        outputs = samples.SampleOutputs(
+            split=split,
+            epoch=epoch,
+            ids=sample_ids(inputs, indices),
+            labels=labels,
+            true_prob=true_prob,
+            predicted=predicted,
+            slices=None if slices is None else np.asarray(slices).reshape(len(labels), -1)[:, 0],
+        )
+        return self.monitor.log_samples(outputs)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -611,6 +668,9 @@ class LiveRun:
         self.layers_active = any(
             Signal.LAYER_STATS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
         )
+        self.samples_active = any(
+            Signal.SAMPLE_OUTPUTS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
+        )
 
     @property
     def should_stop(self) -> bool:
@@ -639,6 +699,8 @@ class LiveRun:
             worst = max((f.severity for f in monitor.findings), default=None)
             logger.log(logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO, text)
             monitor.summarise(text)
+            if self.artefact_dir is not None and monitor.run.samples:
+                self.guard("samples.csv", write_run_csv, monitor, self.artefact_dir)
         finally:  # the files are closed even when a user's warnings filter raises a finding
             monitor.close()
         return out

@@ -19,6 +19,7 @@ from mlcheck.checks.base import Check, default_checks
 from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
 from mlcheck.layers import LayerObservation
 from mlcheck.run import BatchObservation, RunInfo, RunState
+from mlcheck.samples import SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 
 logger = logging.getLogger("mlcheck")
@@ -107,7 +108,7 @@ class Monitor:
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
         self._hooks = {  # root causes first, so that the symptoms they explain can name them
             hook: sorted((c for c in self.checks if type(c).implements(hook)), key=lambda c: bool(type(c).explained_by))
-            for hook in ("on_step", "on_epoch", "on_batch", "on_end", "on_layers")
+            for hook in ("on_step", "on_epoch", "on_batch", "on_samples", "on_end", "on_layers")
         }
         for check in self.checks:
             check.reset()
@@ -330,6 +331,14 @@ class Monitor:
         for sink in self.sinks:
             self._guard_sink(sink.layers, layers)
         return self._dispatch("on_layers", layers)
+
+    def log_samples(self, outputs: SampleOutputs) -> list[Finding]:
+        """Records one batch's per-sample outputs (true-class probability and prediction per
+        sample id) in `run.samples` and hands them to the checks that consume them."""
+        if self.run.samples is None:
+            self.run.samples = SampleStore()
+        self.run.samples.add(outputs)
+        return self._dispatch("on_samples", outputs)
 
     #: Most values (inputs and targets) held by deferred batches before they are handed over:
     #: 256k values, 1 MiB of float32: about 120 tabular batches of 32 x 64, or 5 MNIST batches

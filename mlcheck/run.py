@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlcheck.layers import LayerHistory
+from mlcheck.samples import SampleStore
 from mlcheck.series import Series
 
 logger = logging.getLogger("mlcheck")
@@ -118,6 +119,7 @@ class RunState:
         self.extras: dict[str, Any] = {}  # latest adapter-provided facts
         self._metrics_full: set[str] = set()  # splits whose cap was reported
         self.layers = LayerHistory()  # recent per-layer statistics (sampled steps)
+        self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
 
     def metric(self, split: str, name: str) -> Series | None:
         """The series of metric `name` in `split`, created on first use; None for a new name

@@ -44,6 +44,8 @@ CATALOGUE = [
     "saturated-activations",
     "frozen-parameters",
     "nonfinite-origin",
+    "noisy-labels",
+    "weak-slice",
 ]
 
 

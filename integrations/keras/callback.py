@@ -16,6 +16,7 @@ import keras
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
     KerasTrainable,
@@ -85,6 +86,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         full_pass_checks: ids of the checks that see every batch of those passes. Default None:
             the checks that declare `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         task / num_classes: override what is inferred from the loss and the output width.
+        slice_by: function of a batch `(x, y)` -> one key per row, the slices `weak-slice` tests
+            besides the classes. Default None: classes only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -121,6 +124,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         num_classes: int | None = None,
         warn: bool = True,
         config: str | Path | bool | None = None,
+        slice_by: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
@@ -134,6 +138,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self.live: LiveRun | None = None
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
+        self._samples: KerasSampleCapture | None = None
         self.timer = HookTimer()
 
     @property
@@ -172,7 +177,9 @@ class MLCheckCallback(keras.callbacks.Callback):
             self._tensorboard = TrainValTensorBoardSink(self.log_dir)
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
         # Keras reads each batch's loss for its own logs: steps go to the checks one by one
-        self.live = LiveRun(self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1)
+        self.live = LiveRun(
+            self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
+        )
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -185,6 +192,7 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._reset_loss_recovery()
         self.timer.table.clear()
         self._train_start_pending = True
+        self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         else:
@@ -249,6 +257,9 @@ class MLCheckCallback(keras.callbacks.Callback):
         live = self.live
         if live is None:
             return
+        if self._samples is not None:
+            with self.timer("samples"):
+                live.guard("samples", self._samples.flush)
         with self.timer("epoch"):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
@@ -262,6 +273,8 @@ class MLCheckCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._unwrap()
+        if self._samples is not None and self.live is not None:
+            self.live.guard("samples", self._samples.flush)
         if self.live is not None:
             self.live.close()
 
@@ -277,6 +290,8 @@ class MLCheckCallback(keras.callbacks.Callback):
                 self._train_start_checks(data)
         with self.timer("batches"):
             self._log_batch(x, y, "train", self._batch_index)
+        if self._samples is not None:
+            self._samples.begin("train", self._epoch, x, y)
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
@@ -284,6 +299,8 @@ class MLCheckCallback(keras.callbacks.Callback):
         with self.timer("batches"):
             x, y, _ = unpack(data)
             self._log_batch(x, y, "val", self._val_index)
+        if self._samples is not None:
+            self._samples.begin("val", self._epoch, x, y)
         self._val_index += 1
 
     def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:
@@ -441,6 +458,10 @@ class _StepWrapper:
             value = original(*args, **kwargs)
             if self._in_train_step and value is not None:
                 self.loss = value
+            samples = self.callback._samples
+            if samples is not None and self.active:
+                with self.callback.timer("samples"):
+                    self.callback.live.guard("samples", samples.collect, args, kwargs)
             return value
 
         return compute_loss

@@ -13,6 +13,7 @@ from mlcheck.checks import (  # noqa: E402,F401
     learning_rate,
     optimization,
     preflight,
+    samples,
     stale_gradients,
 )
 from mlcheck.checks.base import Check, default_checks, get_check, register, registry

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mlcheck.layers import LayerObservation
     from mlcheck.preflight_context import PreflightContext
     from mlcheck.run import BatchObservation, RunState
+    from mlcheck.samples import SampleOutputs
 
 
 class Signal(str, enum.Enum):
@@ -32,6 +33,7 @@ class Signal(str, enum.Enum):
     PREFLIGHT = "preflight"  # a model and its data before training (`mlcheck sanity`)
     TRAIN_START = "train_start"  # preflight on a copy of the live model at train start
     LAYER_STATS = "layer_stats"  # per-layer statistics of sampled steps (`mlcheck.layers`)
+    SAMPLE_OUTPUTS = "sample_outputs"  # per-sample true-class probability and prediction
 
 
 _HOOK_SIGNALS = {
@@ -41,6 +43,7 @@ _HOOK_SIGNALS = {
     "on_end": Signal.END,
     "on_layers": Signal.LAYER_STATS,
     "preflight": Signal.PREFLIGHT,
+    "on_samples": Signal.SAMPLE_OUTPUTS,
 }
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ class Check:
             at once when a non-finite value arrives.
         on_epoch(run): an epoch's observations (train/val loss, metrics) were recorded.
         on_batch(batch, run): a sampled batch of inputs and targets arrived.
+        on_samples(outputs, run): a batch's per-sample outputs (`SampleOutputs`) arrived; the
+            run's `SampleStore` (`run.samples`) already holds them.
         on_end(run): the run (or the replayed log) ended.
         on_layers(layers, run): per-layer statistics of a sampled step arrived
             (`mlcheck.layers.LayerObservation`; `Signal.LAYER_STATS`).
@@ -108,6 +113,9 @@ class Check:
         return ()
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        return ()
+
+    def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:

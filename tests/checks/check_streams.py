@@ -26,6 +26,7 @@ import numpy as np
 
 from mlcheck import Monitor, RunInfo
 from mlcheck.checks.base import Check, get_check
+from mlcheck.samples import SampleOutputs
 
 Event = tuple[str, dict[str, Any]]  # ("step" | "epoch" | "batch", keyword arguments)
 
@@ -49,6 +50,7 @@ def feed(monitor: Monitor, events: list[Event]) -> None:
         "epoch": monitor.log_epoch,
         "batch": monitor.log_batch,
         "layers": monitor.log_layers,
+        "samples": lambda **kw: monitor.log_samples(SampleOutputs(**kw)),
     }
     for kind, kwargs in events:
         log[kind](**kwargs)
@@ -282,6 +284,31 @@ def _frozen_parameters() -> Stream:
     return Stream(lambda: get_check("frozen-parameters")(), _layer_events(layers(True), layers(False)), split=4)
 
 
+def _weak_slice() -> Stream:
+    rng = np.random.default_rng(0)
+    events: list[Event] = []
+    for epoch in range(2):
+        for b in range(10):
+            labels = rng.integers(0, 4, 64)
+            wrong = (rng.random(64) < 0.03) | ((labels == 2) & (rng.random(64) < 0.4))
+            ids = np.arange(b * 64, (b + 1) * 64, dtype=np.uint64)
+            pred = np.where(wrong, (labels + 1) % 4, labels)
+            events.append(
+                (
+                    "samples",
+                    dict(
+                        split="val",
+                        epoch=epoch,
+                        ids=ids,
+                        labels=labels,
+                        true_prob=np.where(wrong, 0.2, 0.9),
+                        predicted=pred,
+                    ),
+                )
+            )
+    return Stream(lambda: get_check("weak-slice")(), events, split=15)
+
+
 STREAMS: dict[str, Callable[[], Stream]] = {
     "dead-units": lambda: _activation_stream("dead-units", "dead_units"),
     "exploding-gradient": lambda: _gradient_stream("exploding-gradient", 10.0),
@@ -301,6 +328,7 @@ STREAMS: dict[str, Callable[[], Stream]] = {
     "train-val-gap": _train_val_gap,
     "train-val-overlap": _train_val_overlap,
     "unnormalized-input": _unnormalized_input,
+    "weak-slice": _weak_slice,
     "unshuffled-data": _unshuffled_data,
 }
 

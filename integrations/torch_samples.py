@@ -1,0 +1,224 @@
+"""Per-sample outputs from a torch model's own forward passes, for `Signal.SAMPLE_OUTPUTS`.
+
+`OutputCapture` puts forward hooks on a module and its direct children; while armed (one
+training or validation step) they keep a reference to what the module returned. At the end of
+the step, `SampleCapture` reduces it on the device, without gradients, to three numbers per row
+(probability of the given class, predicted class, the label) and hands them to the live core.
+Nothing extra runs through the model: no forward pass, no random numbers, no BatchNorm update.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlcheck.integrations.torch_live import to_numpy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["INDEX_KEYS", "OutputCapture", "SampleCapture", "batch_indices", "reduce_outputs"]
+
+#: Keys of a dict batch that hold each row's index in the data set (the stable sample id).
+INDEX_KEYS = ("index", "idx", "indices", "sample_id", "sample_index")
+
+
+def batch_indices(batch: Any) -> Any:
+    """The data set indices a dict batch carries under one of `INDEX_KEYS`, else None."""
+    if isinstance(batch, Mapping):
+        for key in INDEX_KEYS:
+            value = batch.get(key)
+            if isinstance(value, torch.Tensor) and value.ndim == 1 and not value.is_floating_point():
+                return value
+    return None
+
+
+def _tensor_of(output: Any) -> torch.Tensor | None:
+    """The logits in a module's output: a tensor, the first tensor of a tuple, or the
+    `logits` entry/attribute of a dict or model-output object."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):
+        value = output.get("logits")
+        return value if isinstance(value, torch.Tensor) else None
+    value = getattr(output, "logits", None)
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(output, (list, tuple)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    return None
+
+
+def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...] | str:
+    """(labels, probability of the label, predicted class) per row, computed on the device
+    without gradients and without a host sync; or the reason the output cannot be read as
+    class scores for these targets. Logits get a softmax (a sigmoid for one column); rows that
+    already are probabilities are taken as they are."""
+    if output.ndim == 1:
+        output = output[:, None]
+    rows = targets.shape[0] if targets.ndim else 0
+    if output.ndim != 2 or output.shape[0] != rows:
+        return f"the model's output has shape {tuple(output.shape)}, not (batch={rows}, classes)"
+    with torch.no_grad():
+        out = output.detach().float()
+        y = targets.detach()
+        if y.ndim == 2 and y.shape[1] == out.shape[1] > 1:
+            y = y.argmax(dim=1)  # one-hot or soft labels
+        y = y.reshape(rows, -1)[:, 0]
+        if out.shape[1] == 1:
+            p1 = out[:, 0]
+            in_range = ((p1 >= 0) & (p1 <= 1)).all()
+            p1 = torch.where(in_range, p1, torch.sigmoid(p1))
+            probs = torch.stack([1 - p1, p1], dim=1)
+        else:
+            is_prob = (out >= 0).all() & ((out.sum(dim=1) - 1).abs() < 1e-3).all()
+            probs = torch.where(is_prob, out, torch.softmax(out, dim=1))
+        labels = y.round().long() if y.is_floating_point() else y.long()
+        safe = labels.clamp(0, probs.shape[1] - 1)
+        true_prob = probs.gather(1, safe[:, None])[:, 0]
+        return labels, true_prob, probs.argmax(dim=1), y
+
+
+class OutputCapture:
+    """Forward hooks on `module` and its direct children; `take(rows)` returns what the module
+    returned in the armed step (else the last child output with `rows` rows)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.armed = False
+        self._root: torch.Tensor | None = None
+        self._child: torch.Tensor | None = None
+        self._handles = [module.register_forward_hook(self._on_root)]
+        self._handles += [child.register_forward_hook(self._on_child) for child in module.children()]
+
+    def _on_root(self, module: Any, args: Any, output: Any) -> None:
+        if self.armed:
+            self._root = _tensor_of(output)
+
+    def _on_child(self, module: Any, args: Any, output: Any) -> None:
+        if self.armed:
+            tensor = _tensor_of(output)
+            if tensor is not None and tensor.ndim in (1, 2):
+                self._child = tensor
+
+    def arm(self) -> None:
+        self.armed, self._root, self._child = True, None, None
+
+    def take(self, rows: int) -> torch.Tensor | None:
+        self.armed = False
+        root, child, self._root, self._child = self._root, self._child, None, None
+        for tensor in (root, child):
+            if tensor is not None and tensor.ndim and tensor.shape[0] == rows:
+                return tensor
+        return root if root is not None else child
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.armed = False
+
+
+class SampleCapture:
+    """Feeds the live core's per-sample signal from a torch module's forward passes.
+
+    Each step only keeps references to its output, targets and inputs (or data set indices);
+    consecutive steps of one split and epoch are reduced together, on the device, in blocks of
+    up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (the per-batch cost of a dozen
+    small ops and numpy calls is what a tiny model would notice), and at `flush()`.
+
+    Args:
+        live: the `LiveRun`.
+        batch_to_arrays: batch -> (inputs, targets), the adapter's.
+        slice_by: optional batch -> one slice key per row (`weak-slice`).
+    """
+
+    #: Input values held before a block is reduced: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
+    HOLD_VALUES = 1 << 18
+    #: Batches held before a block is reduced.
+    HOLD_BATCHES = 64
+
+    def __init__(self, live: Any, batch_to_arrays: Callable[[Any], tuple[Any, Any]], slice_by: Any = None) -> None:
+        self.live = live
+        self.batch_to_arrays = batch_to_arrays
+        self.slice_by = slice_by
+        self.capture: OutputCapture | None = None
+        self.off = False
+        self._held: list[tuple[Any, ...]] = []
+        self._held_key: tuple[str, int] | None = None
+        self._held_values = 0
+
+    def arm(self, module: torch.nn.Module) -> None:
+        if self.off:
+            return
+        if self.capture is None:
+            self.capture = OutputCapture(module)
+        self.capture.arm()
+
+    def collect(self, batch: Any, split: str, epoch: int) -> None:
+        """Holds the armed step's output for `batch`; reduces a block when one is full."""
+        if self.off or self.capture is None or not self.capture.armed:
+            return
+        inputs, targets = self.batch_to_arrays(batch)
+        if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
+            self.capture.take(0)
+            return self._stop("the batch has no targets (pass batch_to_arrays=)")
+        output = self.capture.take(targets.shape[0])
+        if output is None:
+            return self._stop("no forward pass of the module or its direct children was seen in the step")
+        if self._held and (self._held_key != (split, epoch) or output.shape[1:] != self._held[0][0].shape[1:]):
+            self.flush()
+        indices = batch_indices(batch)
+        ids = indices if indices is not None else inputs.detach()
+        slices = self.slice_by(batch) if self.slice_by is not None else None
+        if self._held and (indices is not None) != self._held[0][4]:
+            self.flush()
+        self._held.append((output.detach(), targets.detach(), ids, slices, indices is not None))
+        self._held_key = (split, epoch)
+        self._held_values += ids.numel() if isinstance(ids, torch.Tensor) else 0
+        if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Reduces the held steps and hands them to the live core."""
+        held, self._held, self._held_values = self._held, [], 0
+        if not held or self.off:
+            return
+        split, epoch = self._held_key
+        output = torch.cat([h[0] if h[0].ndim > 1 else h[0][:, None] for h in held])
+        targets = torch.cat([h[1] for h in held])
+        reduced = reduce_outputs(output, targets)
+        if isinstance(reduced, str):
+            return self._stop(reduced)
+        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer per block
+        if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
+            return self._stop("the targets are not class labels (regression?)")
+        keep = labels >= 0  # negative labels are an ignore index
+        with_indices = held[0][4]
+        ids = np.concatenate([to_numpy(h[2]).reshape(len(h[1]), -1) for h in held])
+        slices = None
+        if self.slice_by is not None:
+            slices = np.concatenate([np.asarray(to_numpy(h[3])).reshape(len(h[1]), -1)[:, 0] for h in held])[keep]
+        self.live.observe_samples(
+            split,
+            epoch,
+            labels=labels[keep],
+            true_prob=true_prob[keep],
+            predicted=predicted[keep],
+            inputs=None if with_indices else ids[keep],
+            indices=ids[keep, 0] if with_indices else None,
+            slices=slices,
+        )
+
+    def _stop(self, reason: str) -> None:
+        self.off = True
+        self._held = []
+        self.remove()
+        logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
+
+    def remove(self) -> None:
+        if self.capture is not None:
+            self.capture.remove()
+            self.capture = None

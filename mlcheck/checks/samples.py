@@ -1,0 +1,395 @@
+"""Per-sample and per-slice checks: which samples and which slices of the data hurt the model.
+
+Both read the per-sample outputs the callbacks capture from the forward passes the model already
+makes (`Signal.SAMPLE_OUTPUTS`: true-class probability and prediction per sample and epoch, see
+`mlcheck.samples`); no extra training pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.findings import Finding, Severity
+from mlcheck.samples import SplitSamples, wilson_interval
+
+if TYPE_CHECKING:
+    from mlcheck.run import RunState
+    from mlcheck.samples import SampleOutputs
+
+#: Average share of wrong labels Northcutt et al. ("Pervasive Label Errors in Test Sets", NeurIPS
+#: 2021) found across 10 widely used, curated benchmark test sets (0.15% MNIST to 10% QuickDraw):
+#: the noise level of clean real data. More than this, with confidence, is worth a WARNING.
+CLEAN_DATA_NOISE = 0.033
+
+
+@register
+class NoisyLabels(Check):
+    """Training samples whose given label the run itself contradicts: probably mislabelled.
+
+    What it does:
+        Follows every training sample through the run (Dataset Cartography, Swayamdipta et
+        al. 2020): per epoch, the probability the model gives the sample's given label and
+        whether its prediction matches it. A sample is flagged when, over at least
+        `min_epochs` epochs, its mean probability of the given label (confidence) stays under
+        `max_confidence` and the model predicted that label in under `max_correctness` of the
+        epochs: the "hard to learn" corner of the cartography map, where wrong labels gather.
+        The estimated noise rate is the flagged share with its 95% Wilson interval; it is a
+        WARNING when that interval lies above the noise of clean real data and the model fits
+        the other samples, else INFO; judged at the end of the run (a mid-run judgement mixes
+        in the learning phase, where every sample has a low confidence). At the end
+        of the run, validation samples are judged the confident-learning way (Northcutt et al.
+        2021): out-of-sample predictions that contradict the given label with a probability of
+        it under the average the model gives that class's samples. The full ranked list is
+        written to `<log_dir>/mlcheck/samples.csv`.
+
+    Why it matters:
+        Wrong labels teach the model wrong answers, cap its accuracy and, in the validation
+        set, make the metric lie. Curated benchmarks hold 3.3% wrong labels on average;
+        scraped or crowd-sourced data far more.
+
+    How to fix:
+        Look at the worst ids in `samples.csv` (given vs predicted label) and relabel or drop
+        those that are wrong; with many, use a noise-robust loss (label smoothing, a
+        generalized cross-entropy) or clean the data with cleanlab.
+
+    Example:
+        # labels from a quick crowd-sourcing round, never checked
+        trainer.fit(model, DataLoader(TensorDataset(x, y_crowd), shuffle=True))
+
+    Use instead:
+        trainer.fit(model, DataLoader(TensorDataset(x, y_crowd), shuffle=True))
+        # relabel the flagged ids (see <log_dir>/mlcheck/samples.csv), then train again
+        flagged = pandas.read_csv("logs/mlcheck/samples.csv").query("flagged == 1")
+
+    Args:
+        min_epochs: epochs a sample must be seen before it is judged. Default 3: the
+            cartography statistics need a few epochs to separate.
+        max_confidence: flag under this mean probability of the given label. Default 0.5:
+            the model prefers another class on average.
+        max_correctness: and when predicted right in under this share of epochs. Default 0.5.
+        warn_rate: WARNING when the lower end of the noise rate's 95% interval exceeds this.
+            Default 0.033, the average label-error rate of 10 curated benchmark test sets
+            (Northcutt et al. 2021): more is more noise than clean real data shows.
+        min_samples: training samples to see before judging. Default 200.
+        min_fit: a WARNING needs the model to predict this share of the unflagged samples right
+            (else it is underfitting, and low confidence says nothing about the labels).
+            Default 0.9.
+        worst: ids named in the message. Default 5.
+    """
+
+    id = "noisy-labels"
+    family = "samples"
+    severity = Severity.INFO
+    consumes = frozenset({Signal.SAMPLE_OUTPUTS})
+
+    def __init__(
+        self,
+        min_epochs: int = 3,
+        max_confidence: float = 0.5,
+        max_correctness: float = 0.5,
+        warn_rate: float = CLEAN_DATA_NOISE,
+        min_samples: int = 200,
+        min_fit: float = 0.9,
+        worst: int = 5,
+    ) -> None:
+        self.min_fit = min_fit
+        self.min_epochs = min_epochs
+        self.max_confidence = max_confidence
+        self.max_correctness = max_correctness
+        self.warn_rate = warn_rate
+        self.min_samples = min_samples
+        self.worst = worst
+        super().__init__()
+
+    def flagged_train(self, train: SplitSamples) -> tuple[np.ndarray, np.ndarray]:
+        """(judged, flagged) boolean masks over the training samples."""
+        judged = train.column("epochs") >= self.min_epochs
+        flagged = judged & (train.confidence() < self.max_confidence) & (train.correctness() < self.max_correctness)
+        return judged, flagged
+
+    @staticmethod
+    def flagged_val(val: SplitSamples) -> np.ndarray:
+        """Confident-learning style: the latest out-of-sample prediction contradicts the label,
+        whose probability is under the class's mean self-confidence (its per-class threshold)."""
+        labels = val.column("labels").astype(np.int64)
+        prob = val.latest_prob()
+        seen = val.column("last_epoch") >= 0
+        if not seen.any():
+            return seen
+        sums = np.bincount(labels[seen], weights=prob[seen])
+        counts = np.bincount(labels[seen])
+        threshold = (sums / np.maximum(counts, 1))[labels]
+        return seen & (val.column("last_pred") != labels) & (prob < threshold)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._judge(run, final=True)
+
+    def _judge(self, run: RunState, *, final: bool) -> list[Finding]:
+        store = run.samples
+        train = store.get("train") if store is not None else None
+        if train is None or train.size < self.min_samples:
+            return []  # too few samples seen to estimate a rate
+        judged, flagged = self.flagged_train(train)
+        n, k = int(judged.sum()), int(flagged.sum())
+        if n < self.min_samples:
+            return []  # too few samples seen for min_epochs yet
+        low, high = wilson_interval(k, n)
+        rest = judged & ~flagged
+        fit = float((train.column("last_pred")[rest] == train.column("labels")[rest]).mean()) if rest.any() else 0.0
+        # a model that does not fit the other samples either is underfitting, not seeing noise
+        warn = low > self.warn_rate and fit >= self.min_fit
+        if not warn and not (final and k):
+            return []
+        order = np.flatnonzero(flagged)[np.argsort(train.confidence()[flagged], kind="stable")]
+        worst = [_describe(train, int(i)) for i in order[: self.worst]]
+        val = store.get("val")
+        val_flags = int(self.flagged_val(val).sum()) if val is not None and final else None
+        rate = k / n
+        message = (
+            f"{k} of {n} training samples ({rate:.1%}, 95% interval {low:.1%}-{high:.1%}) look mislabelled: "
+            f"the model kept contradicting their labels over the epochs"
+            + (f" (worst: {'; '.join(w['text'] for w in worst)})." if worst else ".")
+        )
+        return [
+            self.finding(
+                message,
+                severity=Severity.WARNING if warn else Severity.INFO,
+                evidence={
+                    "flagged": k,
+                    "judged": n,
+                    "noise_rate": rate,
+                    "noise_rate_low": low,
+                    "noise_rate_high": high,
+                    "clean_data_rate": self.warn_rate,
+                    "fit_of_rest": fit,
+                    "worst": [{k2: v for k2, v in w.items() if k2 != "text"} for w in worst],
+                    "val_flagged": val_flags,
+                    "split": "train",
+                },
+                hint=(
+                    "See <log_dir>/mlcheck/samples.csv for the ranked list (given vs predicted label); "
+                    "relabel or drop the wrong ones, or train with label smoothing."
+                ),
+                step=run.step,
+                epoch=run.epoch,
+            )
+        ]
+
+    def rows(self, run: RunState) -> Iterator[dict[str, Any]]:
+        """The per-sample table of `samples.csv`: flagged first, then by confidence ascending."""
+        store = run.samples
+        if store is None:
+            return
+        rank = 0
+        for split in ("train", "val"):
+            data = store.get(split)
+            if data is None or not data.size:
+                continue
+            if split == "train":
+                flags = self.flagged_train(data)[1]
+                score = data.confidence()
+            else:
+                flags = self.flagged_val(data)
+                score = data.latest_prob()
+            order = np.lexsort((score, ~flags))
+            conf, var, corr, last = data.confidence(), data.variability(), data.correctness(), data.latest_prob()
+            for i in order:
+                rank += 1
+                yield {
+                    "rank": rank,
+                    "split": split,
+                    "id": int(data.ids[i]),
+                    "given_label": int(data.labels[i]),
+                    "predicted_label": _predicted(data, int(i)),
+                    "confidence": round(float(conf[i]), 4),
+                    "variability": round(float(var[i]), 4),
+                    "correctness": round(float(corr[i]), 4),
+                    "epochs": int(data.epochs[i]),
+                    "last_prob": round(float(last[i]), 4),
+                    "flagged": int(flags[i]),
+                }
+
+
+def _predicted(data: SplitSamples, i: int) -> int:
+    """The class the model prefers for a flagged sample: its latest wrong prediction."""
+    wrong = int(data.wrong_pred[i])
+    return wrong if wrong >= 0 else int(data.last_pred[i])
+
+
+def _describe(data: SplitSamples, i: int) -> dict[str, Any]:
+    given, predicted = int(data.labels[i]), _predicted(data, i)
+    conf = float(data.sum_prob[i]) / max(int(data.epochs[i]), 1)
+    sid = int(data.ids[i])
+    return {
+        "id": sid,
+        "given": given,
+        "predicted": predicted,
+        "confidence": round(conf, 3),
+        "text": f"id {sid if sid < 1 << 32 else hex(sid)} labelled {given}, predicted {predicted}",
+    }
+
+
+# -- weak slices ---------------------------------------------------------------------------------
+
+
+def _upper_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (controls the family-wise error rate)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def worse_than_rest(errors: int, size: int, rest_errors: int, rest_size: int) -> tuple[float, float]:
+    """(z, one-sided p) of a two-proportion z-test that the slice's error rate exceeds the
+    rest's (pooled variance)."""
+    pooled = (errors + rest_errors) / (size + rest_size)
+    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / size + 1 / rest_size))
+    z = (errors / size - rest_errors / rest_size) / se
+    return z, _upper_tail(z)
+
+
+@register
+class WeakSlice(Check):
+    """A class, or a slice of the data you named, where the model does much worse than elsewhere.
+
+    What it does:
+        Counts, in the last validation pass, each class's errors and mean loss (and those of
+        each key your `slice_by=` function returns for a batch), and tests each slice of at
+        least `min_size` samples against the rest with a one-sided two-proportion z-test,
+        Holm-corrected over all slices tested. A significant slice whose error rate exceeds
+        the rest's by at least `warn_gap` is a WARNING; a significant smaller gap is INFO
+        (some classes are simply harder). Runs without validation use the last training
+        pass. Judged at the end of the run, so early epochs, where some classes are not
+        learned yet, raise nothing.
+
+    Why it matters:
+        An aggregate metric hides where the model fails: 95% accuracy can be 99% on nine
+        classes and 60% on the tenth, or fail one customer segment entirely.
+
+    How to fix:
+        Look at the slice's samples: collect more of them, re-weight the loss or resample
+        so the slice counts more, and check its labels (`noisy-labels` lists suspicious ids).
+
+    Example:
+        cb = MLCheckCallback()
+        trainer.fit(model, datamodule=dm)  # "val_acc 0.93": which rows are wrong?
+
+    Use instead:
+        # name the slices you care about: a function of the batch, one key per row
+        cb = MLCheckCallback(slice_by=lambda batch: batch[0][:, REGION_COLUMN])
+        trainer.fit(model, datamodule=dm)
+
+    Args:
+        min_size: samples a slice (and the rest) needs to be tested. Default 30, the usual
+            floor for the normal approximation of a proportion's test.
+        alpha: family-wise significance level after Holm's correction. Default 0.01.
+        warn_gap: WARNING when the slice's error rate exceeds the rest's by this much (absolute).
+            Default 0.10: ten points of error is a gap users act on; natural class
+            differences on clean digits stay under it.
+        max_findings: slices reported, worst first. Default 5.
+    """
+
+    id = "weak-slice"
+    family = "samples"
+    severity = Severity.INFO
+    consumes = frozenset({Signal.SAMPLE_OUTPUTS})
+
+    def __init__(self, min_size: int = 30, alpha: float = 0.01, warn_gap: float = 0.10, max_findings: int = 5) -> None:
+        self.min_size = min_size
+        self.alpha = alpha
+        self.warn_gap = warn_gap
+        self.max_findings = max_findings
+        super().__init__()
+
+    def reset(self) -> None:
+        # per split: (epoch, {slice name: [size, errors, loss sum]}) of the pass being counted
+        self._tallies: dict[str, tuple[int | None, dict[str, list[float]]]] = {}
+
+    def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
+        epoch, table = self._tallies.get(outputs.split, (None, {}))
+        if epoch != outputs.epoch:
+            epoch, table = outputs.epoch, {}  # a new pass: keep only the latest
+            self._tallies[outputs.split] = (epoch, table)
+        wrong = np.asarray(outputs.predicted) != np.asarray(outputs.labels)
+        loss = -np.log(np.clip(np.asarray(outputs.true_prob, np.float64), 1e-7, 1.0))
+        _tally(table, "class", np.asarray(outputs.labels), wrong, loss)
+        if outputs.slices is not None:
+            _tally(table, "slice", np.asarray(outputs.slices), wrong, loss)
+        return ()
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        split = "val" if "val" in self._tallies else "train"
+        if split not in self._tallies:
+            return []  # no per-sample outputs were captured
+        epoch, table = self._tallies[split]
+        total = {kind: [0.0, 0.0] for kind in ("class", "slice")}
+        for name, (size, errors, _) in table.items():
+            total[name.split("=", 1)[0]][0] += size
+            total[name.split("=", 1)[0]][1] += errors
+        tests = []
+        for name, (size, errors, loss_sum) in table.items():
+            all_size, all_errors = total[name.split("=", 1)[0]]
+            rest_size, rest_errors = all_size - size, all_errors - errors
+            if size < self.min_size or rest_size < self.min_size:
+                continue  # too small to test
+            z, p = worse_than_rest(int(errors), int(size), int(rest_errors), int(rest_size))
+            tests.append((name, int(size), errors / size, rest_errors / rest_size, loss_sum / size, z, p))
+        adjusted = holm([t[-1] for t in tests])
+        weak = [t + (q,) for t, q in zip(tests, adjusted) if q < self.alpha]
+        weak.sort(key=lambda t: t[3] - t[2])  # largest gap first
+        return [self._finding(t, split, epoch, run) for t in weak[: self.max_findings]]
+
+    def _finding(self, test: tuple, split: str, epoch: int | None, run: RunState) -> Finding:
+        name, size, error, rest_error, loss, z, p, q = test
+        gap = error - rest_error
+        where = "validation" if split == "val" else "training"
+        return self.finding(
+            f"Slice {name} ({size} {where} samples) has an error rate of {error:.1%} against "
+            f"{rest_error:.1%} on the rest (gap {gap:.1%}, Holm-adjusted p = {q:.2g}).",
+            severity=Severity.WARNING if gap >= self.warn_gap else Severity.INFO,
+            evidence={
+                "slice": name,
+                "size": size,
+                "error_rate": error,
+                "rest_error_rate": rest_error,
+                "mean_loss": loss,
+                "z": z,
+                "p_value": p,
+                "p_holm": q,
+                "split": split,
+                "pass_epoch": epoch,
+            },
+            hint=(
+                f"Look at the samples of {name}: collect more of them, re-weight or resample so they count "
+                "more, and check their labels (noisy-labels lists suspicious ids)."
+            ),
+            step=run.step,
+            epoch=run.epoch,
+            key=name,
+        )
+
+
+def _tally(table: dict[str, list[float]], kind: str, keys: np.ndarray, wrong: np.ndarray, loss: np.ndarray) -> None:
+    values, inverse = np.unique(keys, return_inverse=True)
+    sizes = np.bincount(inverse, minlength=len(values))
+    errors = np.bincount(inverse, weights=wrong, minlength=len(values))
+    losses = np.bincount(inverse, weights=loss, minlength=len(values))
+    for value, size, err, los in zip(values.tolist(), sizes.tolist(), errors.tolist(), losses.tolist()):
+        entry = table.setdefault(f"{kind}={value}", [0.0, 0.0, 0.0])
+        entry[0] += size
+        entry[1] += err
+        entry[2] += los

@@ -1,0 +1,272 @@
+"""Per-sample training dynamics in bounded memory, framework-free.
+
+Adapters hand over, per batch, what the model already computed for each row: the probability of
+the given (true) class and the predicted class (`SampleOutputs`). `SampleStore` keeps, per split
+and per sample id, running summaries over epochs (Dataset Cartography, Swayamdipta et al. 2020:
+confidence = mean true-class probability, variability = its standard deviation, correctness =
+share of epochs predicted right) plus the latest epoch's probability and prediction, so memory
+does not grow with the number of epochs:
+
+    id 8 + sorted index 12 (id, row) + label 2 + sum 4 + sum of squares 4 + epochs 2
+    + correct 2 + last probability 1 (uint8) + last prediction 2 + last wrong prediction 2
+    + last epoch 2 = 41 bytes per sample for the whole run, whatever its length (at 3 epochs
+    and more, under 14 bytes per sample per epoch; the target is 16).
+
+A sample's id is its index in the data set when the batch carries one, else a 64-bit content
+hash of its input row (`mlcheck.checks.hashing.fingerprints`, the one `train-val-overlap`
+uses; computed by the live core): identical rows share an id.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SampleOutputs",
+    "SampleStore",
+    "SplitSamples",
+    "reduce_scores",
+    "wilson_interval",
+    "write_samples_csv",
+]
+
+#: uint8 quantisation of a probability: step 1/255 (0.4%), far below the thresholds judged.
+_LEVELS = 255
+
+
+@dataclass(frozen=True)
+class SampleOutputs:
+    """One batch's per-sample outputs, numpy arrays aligned by row.
+
+    Attributes:
+        split: "train" or "val".
+        epoch: the epoch the batch belongs to.
+        ids: uint64 sample ids (`sample_ids`).
+        labels: the given class of each row (int).
+        true_prob: the model's probability of the given class (float).
+        predicted: the model's predicted class (argmax, int).
+        slices: optional slice key per row (user-given `slice_by`), any hashable values.
+    """
+
+    split: str
+    epoch: int | None
+    ids: np.ndarray
+    labels: np.ndarray
+    true_prob: np.ndarray
+    predicted: np.ndarray
+    slices: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for name in ("labels", "true_prob", "predicted"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"SampleOutputs.{name} has {len(getattr(self, name))} rows, ids have {n}")
+        if self.slices is not None and len(self.slices) != n:
+            raise ValueError(f"SampleOutputs.slices has {len(self.slices)} rows, ids have {n}")
+
+
+def reduce_scores(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """(labels, probability of the label, predicted class) per row from a batch's class scores
+    (N, C) or (N,)/(N, 1) for binary, logits or probabilities, and its targets (class ids or
+    one-hot rows); or the reason they cannot be read that way (numpy twin of the torch
+    adapter's on-device reduction)."""
+    out = np.asarray(scores, np.float64)
+    y = np.asarray(targets)
+    out = out[:, None] if out.ndim == 1 else out
+    if out.ndim != 2 or y.ndim == 0 or out.shape[0] != y.shape[0]:
+        return f"the model's output has shape {out.shape}, not (batch={y.shape[0] if y.ndim else 0}, classes)"
+    if y.ndim == 2 and y.shape[1] == out.shape[1] > 1:
+        y = y.argmax(axis=1)
+    y = y.reshape(len(y), -1)[:, 0]
+    if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+        return "the targets are not class labels (regression?)"
+    labels = y.astype(np.int64)
+    if out.shape[1] == 1:
+        p1 = out[:, 0]
+        p1 = p1 if ((p1 >= 0) & (p1 <= 1)).all() else 1 / (1 + np.exp(-p1))
+        probs = np.stack([1 - p1, p1], axis=1)
+    elif (out >= 0).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+        probs = out
+    else:
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        probs = shifted / shifted.sum(axis=1, keepdims=True)
+    safe = np.clip(labels, 0, probs.shape[1] - 1)
+    return labels, probs[np.arange(len(labels)), safe], probs.argmax(axis=1)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (good at small n and near 0)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class SplitSamples:
+    """The per-sample summaries of one split (see the module docstring for the layout)."""
+
+    _FIELDS = {
+        "labels": np.int16,
+        "sum_prob": np.float32,
+        "sum_sq": np.float32,
+        "epochs": np.uint16,
+        "correct": np.uint16,
+        "last_prob": np.uint8,
+        "last_pred": np.int16,
+        "wrong_pred": np.int16,
+        "last_epoch": np.int16,
+    }
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._keys = np.empty(0, np.uint64)  # sorted ids
+        self._rows = np.empty(0, np.int32)  # row of each sorted id
+        self._ids = np.empty(0, np.uint64)  # id of each row
+        for name, dtype in self._FIELDS.items():
+            setattr(self, name, np.empty(0, dtype))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held, spare capacity included (arrays grow by doubling)."""
+        arrays = [self._keys, self._rows, self._ids] + [getattr(self, n) for n in self._FIELDS]
+        return sum(a.nbytes for a in arrays)
+
+    #: bytes per sample of the store, whatever the number of epochs: the fields, the id and
+    #: its entry in the sorted index (id and row); spare capacity of the growing arrays aside
+    BYTES_PER_SAMPLE = sum(np.dtype(t).itemsize for t in _FIELDS.values()) + 8 + 8 + 4
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[: self.size]
+
+    def column(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self.size]
+
+    def add(self, out: SampleOutputs) -> None:
+        rows = self._rows_of(np.asarray(out.ids, np.uint64), np.asarray(out.labels))
+        prob = np.clip(np.asarray(out.true_prob, np.float32), 0.0, 1.0)
+        pred = np.asarray(out.predicted).astype(np.int16)
+        right = pred == np.asarray(out.labels)
+        epoch = -1 if out.epoch is None else int(out.epoch)
+        np.add.at(self.sum_prob, rows, prob)
+        np.add.at(self.sum_sq, rows, prob * prob)
+        np.add.at(self.epochs, rows, 1)
+        np.add.at(self.correct, rows, right.astype(np.uint16))
+        self.last_prob[rows] = np.round(prob * _LEVELS).astype(np.uint8)
+        self.last_pred[rows] = pred
+        self.last_epoch[rows] = epoch
+        wrong = ~right
+        self.wrong_pred[rows[wrong]] = pred[wrong]
+
+    def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        rows = np.full(len(ids), -1, np.int64)
+        if len(self._keys):
+            at = np.minimum(np.searchsorted(self._keys, ids), len(self._keys) - 1)
+            hit = self._keys[at] == ids
+            rows[hit] = self._rows[at[hit]]
+        miss = rows < 0
+        if miss.any():
+            fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
+            new_rows = self._append(fresh, labels[miss][first])
+            rows[miss] = new_rows[inverse]
+            where = np.searchsorted(self._keys, fresh)
+            self._keys = np.insert(self._keys, where, fresh)
+            self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
+        return rows
+
+    def _append(self, fresh: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        start, end = self.size, self.size + len(fresh)
+        if end > len(self._ids):
+            self._grow(max(1024, 2 * end))
+        self._ids[start:end] = fresh
+        self.labels[start:end] = labels
+        self.wrong_pred[start:end] = -1
+        self.last_epoch[start:end] = -1
+        self.size = end
+        return np.arange(start, end)
+
+    def _grow(self, capacity: int) -> None:
+        def grown(a: np.ndarray) -> np.ndarray:
+            b = np.zeros(capacity, a.dtype)
+            b[: len(a)] = a
+            return b
+
+        self._ids = grown(self._ids)
+        for name in self._FIELDS:
+            setattr(self, name, grown(getattr(self, name)))
+
+    def confidence(self) -> np.ndarray:
+        """Mean true-class probability over the epochs each sample was seen."""
+        n = np.maximum(self.column("epochs"), 1).astype(np.float64)
+        return self.column("sum_prob") / n
+
+    def variability(self) -> np.ndarray:
+        """Standard deviation of the true-class probability over those epochs."""
+        n = np.maximum(self.column("epochs"), 1).astype(np.float64)
+        mean = self.column("sum_prob") / n
+        return np.sqrt(np.maximum(self.column("sum_sq") / n - mean * mean, 0.0))
+
+    def correctness(self) -> np.ndarray:
+        """Share of those epochs in which the sample was predicted right."""
+        return self.column("correct") / np.maximum(self.column("epochs"), 1)
+
+    def latest_prob(self) -> np.ndarray:
+        return self.column("last_prob").astype(np.float64) / _LEVELS
+
+
+class SampleStore:
+    """Per-sample summaries of a run, one `SplitSamples` per split."""
+
+    def __init__(self) -> None:
+        self.splits: dict[str, SplitSamples] = {}
+
+    def add(self, out: SampleOutputs) -> None:
+        self.splits.setdefault(out.split, SplitSamples()).add(out)
+
+    def get(self, split: str) -> SplitSamples | None:
+        return self.splits.get(split)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.splits.values())
+
+    def __bool__(self) -> bool:
+        return any(s.size for s in self.splits.values())
+
+
+#: Columns of `samples.csv`, in order.
+CSV_COLUMNS = (
+    "rank",
+    "split",
+    "id",
+    "given_label",
+    "predicted_label",
+    "confidence",
+    "variability",
+    "correctness",
+    "epochs",
+    "last_prob",
+    "flagged",
+)
+
+
+def write_samples_csv(path: str | os.PathLike[str], rows: Iterator[dict[str, Any]]) -> Path:
+    """Writes the ranked per-sample table (`CSV_COLUMNS`) to `path`, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return path

@@ -1,0 +1,114 @@
+"""The framework-free per-sample store, the numpy reduction of class scores and the checks'
+statistics, on small hand-made inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlcheck import Monitor
+from mlcheck.checks.samples import NoisyLabels, WeakSlice, holm, worse_than_rest
+from mlcheck.live import LiveOptions, LiveRun, sample_ids
+from mlcheck.samples import SampleOutputs, SplitSamples, reduce_scores, wilson_interval
+
+
+def test_store_summarises_each_sample_over_epochs_by_id():
+    store = SplitSamples()
+    for epoch, probs in enumerate(([0.2, 0.9, 0.1], [0.4, 0.7, 0.3])):
+        order = [2, 0, 1] if epoch else [0, 1, 2]  # shuffled: ids, not positions, identify samples
+        ids = np.array([10, 20, 30], np.uint64)[order]
+        store.add(
+            SampleOutputs(
+                "train",
+                epoch,
+                ids,
+                np.array([1, 0, 2])[order],
+                np.array(probs)[order],
+                np.array([0, 0, 1])[order],
+            )
+        )
+    row = {int(i): k for k, i in enumerate(store.ids)}
+    conf, var, corr = store.confidence(), store.variability(), store.correctness()
+    assert np.isclose(conf[row[10]], 0.3) and np.isclose(var[row[10]], 0.1)
+    assert np.isclose(conf[row[20]], 0.8) and corr[row[20]] == 1.0
+    assert corr[row[30]] == 0.0 and store.wrong_pred[row[30]] == 1
+    assert store.BYTES_PER_SAMPLE <= 48  # one summary per sample, whatever the number of epochs
+
+
+def test_reduce_scores_reads_logits_probabilities_and_one_hot():
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
+    labels, prob, pred = reduce_scores(logits, np.array([0, 2]))
+    assert list(labels) == [0, 2] and list(pred) == [0, 1]
+    assert np.isclose(prob[0], np.exp(2) / np.exp([2, 0, -1]).sum())
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    _, prob, _ = reduce_scores(probs, np.eye(3)[[0, 1]])
+    assert np.allclose(prob, [0.7, 0.8])
+    _, prob, pred = reduce_scores(np.array([[0.9], [0.2]]), np.array([1.0, 1.0]))  # sigmoid output
+    assert np.allclose(prob, [0.9, 0.2]) and list(pred) == [1, 0]
+    assert isinstance(reduce_scores(np.zeros((4, 3, 2)), np.zeros(4)), str)
+    assert isinstance(reduce_scores(np.zeros((2, 3)), np.array([0.5, 1.2])), str)  # regression
+
+
+def test_ids_are_content_hashes_unless_indices_are_given():
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    assert (sample_ids(x) == sample_ids(x[[0, 1, 2, 3, 4]].astype(np.float64))).all()
+    assert len(set(sample_ids(x).tolist())) == 5
+    assert list(sample_ids(indices=np.array([4, 7]))) == [4, 7]
+
+
+def test_statistics():
+    low, high = wilson_interval(10, 100)
+    assert 0.05 < low < 0.1 < high < 0.18
+    assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
+    z, p = worse_than_rest(30, 100, 30, 900)
+    assert z > 5 and p < 1e-6
+
+
+def _run_epochs(live, n=400, noisy=(), epochs=6, rng=None):
+    rng = rng or np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    labels = np.arange(n) % 4
+    for epoch in range(epochs):
+        prob = np.clip(0.5 + 0.08 * epoch + rng.normal(0, 0.05, n), 0, 1)
+        prob[list(noisy)] = 0.05
+        pred = np.where(prob > 0.3, labels, (labels + 1) % 4)
+        live.observe_samples("train", epoch, labels=labels, true_prob=prob, predicted=pred, inputs=x)
+        live.monitor.log_epoch(epoch, train_loss=1.0)
+    return x
+
+
+def test_noisy_labels_counts_flagged_samples_and_warns_above_clean_noise(tmp_path):
+    live = LiveRun(LiveOptions(), [NoisyLabels()], log_dir=tmp_path)
+    x = _run_epochs(live, noisy=range(0, 400, 10))  # 10% contradicted every epoch
+    found = live.close()
+    (finding,) = [f for f in found if f.check == "noisy-labels"]
+    assert finding.severity.value == "warning" and finding.evidence["flagged"] == 40
+    assert finding.evidence["noise_rate_low"] > 0.033
+    rows = (tmp_path / "mlcheck" / "samples.csv").read_text().splitlines()
+    assert rows[0].startswith("rank,split,id,given_label,predicted_label,confidence")
+    flagged_ids = {int(r.split(",")[2]) for r in rows[1:41]}
+    assert flagged_ids == set(sample_ids(x[::10]).tolist())
+
+
+def test_noisy_labels_stays_info_at_the_noise_of_clean_data():
+    live = LiveRun(LiveOptions(), [NoisyLabels()], default_sinks=False)
+    _run_epochs(live, noisy=range(0, 400, 100))  # 1%
+    found = [f for f in live.close() if f.check == "noisy-labels"]
+    assert [f.severity.value for f in found] == ["info"]
+
+
+def test_weak_slice_finds_a_bad_class_and_a_bad_user_slice_with_holm():
+    monitor = Monitor([WeakSlice()], default_sinks=False)
+    rng = np.random.default_rng(1)
+    n = 1000
+    labels = np.arange(n) % 5
+    region = rng.integers(0, 4, n)
+    wrong = rng.random(n) < 0.03
+    wrong |= (labels == 3) & (rng.random(n) < 0.35)
+    wrong |= (region == 2) & (rng.random(n) < 0.25)
+    pred = np.where(wrong, (labels + 1) % 5, labels)
+    ids = np.arange(n, dtype=np.uint64)
+    monitor.log_samples(SampleOutputs("val", 0, ids, labels, np.where(wrong, 0.2, 0.9), pred, slices=region))
+    found = monitor.close()
+    names = {f.evidence["slice"]: f.severity.value for f in found}
+    assert names.get("class=3") == "warning" and names.get("slice=2") == "warning"
+    assert all(k in ("class=3", "slice=2") for k in names)
