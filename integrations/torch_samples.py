@@ -106,6 +106,14 @@ class OutputCapture:
     def arm(self) -> None:
         self.armed, self._root, self._child = True, None, None
 
+    def __deepcopy__(self, memo: dict) -> OutputCapture:
+        # a model copied with these hooks on (train-start checks, the NaN origin search) gets an
+        # inert capture: the copy's forward passes are not the run's, and the held output (part
+        # of the autograd graph) cannot be deep-copied anyway
+        inert = object.__new__(OutputCapture)
+        inert.armed, inert._root, inert._child, inert._handles = False, None, None, []
+        return inert
+
     def take(self, rows: int) -> torch.Tensor | None:
         self.armed = False
         root, child, self._root, self._child = self._root, self._child, None, None

@@ -301,6 +301,10 @@ class WeakSlice(Check):
             Default 0.10: ten points of error is a gap users act on; natural class
             differences on clean digits stay under it.
         max_findings: slices reported, worst first. Default 5.
+        min_passes: passes over the judged split before a gap can be a WARNING. Default 3: in
+            the first epochs classes are learnt at different speeds, a gap that closes by itself.
+        settled_drop: a slice whose error rate fell by more than this since the previous pass
+            is still improving, and stays INFO. Default 0.02 (two points).
     """
 
     id = "weak-slice"
@@ -308,7 +312,17 @@ class WeakSlice(Check):
     severity = Severity.INFO
     consumes = frozenset({Signal.SAMPLE_OUTPUTS})
 
-    def __init__(self, min_size: int = 30, alpha: float = 0.01, warn_gap: float = 0.10, max_findings: int = 5) -> None:
+    def __init__(
+        self,
+        min_size: int = 30,
+        alpha: float = 0.01,
+        warn_gap: float = 0.10,
+        max_findings: int = 5,
+        min_passes: int = 3,
+        settled_drop: float = 0.02,
+    ) -> None:
+        self.min_passes = min_passes
+        self.settled_drop = settled_drop
         self.min_size = min_size
         self.alpha = alpha
         self.warn_gap = warn_gap
@@ -318,10 +332,16 @@ class WeakSlice(Check):
     def reset(self) -> None:
         # per split: (epoch, {slice name: [size, errors, loss sum]}) of the pass being counted
         self._tallies: dict[str, tuple[int | None, dict[str, list[float]]]] = {}
+        # per split: the pass before it, and how many passes were counted
+        self._previous: dict[str, dict[str, list[float]]] = {}
+        self._passes: dict[str, int] = {}
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
         epoch, table = self._tallies.get(outputs.split, (None, {}))
         if epoch != outputs.epoch:
+            if table:
+                self._previous[outputs.split] = table
+            self._passes[outputs.split] = self._passes.get(outputs.split, 0) + 1
             epoch, table = outputs.epoch, {}  # a new pass: keep only the latest
             self._tallies[outputs.split] = (epoch, table)
         wrong = np.asarray(outputs.predicted) != np.asarray(outputs.labels)
@@ -357,10 +377,15 @@ class WeakSlice(Check):
         name, size, error, rest_error, loss, z, p, q = test
         gap = error - rest_error
         where = "validation" if split == "val" else "training"
+        before = self._previous.get(split, {}).get(name)
+        improving = before is not None and before[0] > 0 and before[1] / before[0] - error > self.settled_drop
+        # a slice still catching up is a model still learning, not yet a slice that hurts: WARNING
+        # only once the run has had `min_passes` passes and the slice stopped improving
+        settled = self._passes.get(split, 0) >= self.min_passes and not improving
         return self.finding(
             f"Slice {name} ({size} {where} samples) has an error rate of {error:.1%} against "
             f"{rest_error:.1%} on the rest (gap {gap:.1%}, Holm-adjusted p = {q:.2g}).",
-            severity=Severity.WARNING if gap >= self.warn_gap else Severity.INFO,
+            severity=Severity.WARNING if gap >= self.warn_gap and settled else Severity.INFO,
             evidence={
                 "slice": name,
                 "size": size,

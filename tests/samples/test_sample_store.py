@@ -107,7 +107,12 @@ def test_weak_slice_finds_a_bad_class_and_a_bad_user_slice_with_holm():
     wrong |= (region == 2) & (rng.random(n) < 0.25)
     pred = np.where(wrong, (labels + 1) % 5, labels)
     ids = np.arange(n, dtype=np.uint64)
-    monitor.log_samples(SampleOutputs("val", 0, ids, labels, np.where(wrong, 0.2, 0.9), pred, slices=region))
+    probs = np.where(wrong, 0.2, 0.9)
+    early = Monitor([WeakSlice()], default_sinks=False)  # one pass: a model still learning
+    early.log_samples(SampleOutputs("val", 0, ids, labels, probs, pred, slices=region))
+    assert {f.severity.value for f in early.close()} == {"info"}
+    for epoch in range(3):  # the same gaps three passes in a row: settled
+        monitor.log_samples(SampleOutputs("val", epoch, ids, labels, probs, pred, slices=region))
     found = monitor.close()
     names = {f.evidence["slice"]: f.severity.value for f in found}
     assert names.get("class=3") == "warning" and names.get("slice=2") == "warning"
