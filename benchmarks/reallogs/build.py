@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
     for line in (HERE / "sources.txt").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        repo, commit = line.split()
+        repo, commit, *split = line.split()  # a third column names the split of every run of that repo
         gitdir = str(root / repo.replace("/", "+") / "repo")
         files = subprocess.run(
             ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
                 seen.add(key)
                 stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:40]
                 run_id = f"{repo.split('/')[1][:12]}-{stem}-c{cell}" + (f"-{index}" if index else "")
-                rows.append(_write(out, run_id, repo, path, commit, cell, run))
+                rows.append(_write(out, run_id, repo, path, commit, cell, run, split[0] if split else None))
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -114,7 +114,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _write(out: Path, run_id: str, repo: str, path: str, commit: str, cell: int, run: list[dict]) -> dict:
+def _write(
+    out: Path, run_id: str, repo: str, path: str, commit: str, cell: int, run: list[dict], split: str | None
+) -> dict:
     keys = set().union(*run)
     acc = _accuracy_key(keys)
     columns = ["epoch", "loss", "val_loss"] + (["accuracy", "val_accuracy"] if acc else [])
@@ -142,7 +144,7 @@ def _write(out: Path, run_id: str, repo: str, path: str, commit: str, cell: int,
         "epochs": len(run),
         "label": name,
         "onset": onset if onset is not None else "",
-        "split": split_of(run_id),
+        "split": split or split_of(run_id),
         "notes": notes,
     }
 

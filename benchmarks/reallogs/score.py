@@ -1,7 +1,8 @@
 """Scores mlcheck and the rules it is compared with on the labelled real runs of this folder.
 
     .venv/bin/python benchmarks/reallogs/score.py               # the dev half
-    .venv/bin/python benchmarks/reallogs/score.py --held-out    # dev and held-out (score it last)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out    # dev and held-out (already looked at)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-2  # plus the runs added later (score it last)
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
 
 Every run goes through `mlcheck.analyze.run(runs/<id>.csv)` (what `mlcheck analyze` does), and
@@ -187,6 +188,7 @@ def table(result: dict, title: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--held-out", action="store_true", help="score the held-out half too (do this last)")
+    p.add_argument("--held-out-2", action="store_true", help="score the second held-out set too (do this last)")
     p.add_argument("--runs", action="store_true", help="print one line per scored run (mlcheck)")
     args = p.parse_args(argv)
     logging.disable(logging.WARNING)
@@ -200,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Real runs scored (ambiguous runs left out): {counts}\n")
     print("Cells: detected/runs and median lag in epochs after the onset (overfitting: the validation-loss")
     print("minimum); healthy: runs with a WARNING/ERROR (mlcheck) or on which the rule fired.\n")
-    for split in ("dev", "held-out") if args.held_out else ("dev",):
+    splits = ["dev"] + ["held-out"] * (args.held_out or args.held_out_2) + ["held-out-2"] * args.held_out_2
+    for split in splits:
         rows = [r for r in manifest if r["split"] == split]
         result = score(rows)
         print(table(result, f"{split} half ({len(rows)} runs)") + "\n")
