@@ -457,3 +457,19 @@ def test_lr_too_low_threshold_from_pyproject_changes_the_preflight_verdict(digit
 
     assert verdict(LRTooLow()) == {"lr-too-low"}
     assert verdict(tuned) == set()
+
+
+def test_regression_output_broadcast_against_flat_targets():
+    """(N, 1) outputs against (N,) targets in MSELoss broadcast to N x N: finite but wrong."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    y = (X @ rng.normal(size=5)).astype(np.float32)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+    with pytest.warns(UserWarning, match="target size"):  # torch's own hint, easy to miss in a log
+        (finding,) = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, y)), [OutputLossMismatch()])
+    assert finding.check == "output-loss-mismatch" and finding.key == "broadcast"
+    assert finding.evidence["output_shape"][1:] == [1] and len(finding.evidence["target_shape"]) == 1
+    # the same model with matching shapes, and an MAE loss on matching shapes: silent
+    assert run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, y[:, None])), [OutputLossMismatch()]) == []
+    assert run_checks(TorchTrainable(model, nn.L1Loss(), None, (X, y[:, None])), [OutputLossMismatch()]) == []

@@ -10,6 +10,7 @@ import pytest
 
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
+from mlcheck.checks.samples import NoisyLabels, WeakSlice
 
 EPOCHS = 20
 
@@ -67,6 +68,8 @@ def _lightning(xt, yt, xv, yv, tmp_path, checks=None, slice_by=None):
         ds = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
         return torch.utils.data.DataLoader(ds, batch_size=64, shuffle=shuffle)
 
+    if checks is None:  # the per-sample checks are opt-in
+        checks = [*default_checks(), NoisyLabels(), WeakSlice()]
     cb = MLCheckCallback(checks=checks, log_dir=tmp_path, overfit_batch=False, slice_by=slice_by)
     trainer = pl.Trainer(
         max_epochs=EPOCHS,
@@ -143,7 +146,9 @@ def keras_fit():
         )
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=loss)
-        cb = MLCheckCallback(log_dir=log_dir, overfit_batch=False)
+        cb = MLCheckCallback(
+            checks=[*default_checks(), NoisyLabels(), WeakSlice()], log_dir=log_dir, overfit_batch=False
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(xt, yt, validation_data=(xv, yv), epochs=EPOCHS, batch_size=64, verbose=0, callbacks=[cb])

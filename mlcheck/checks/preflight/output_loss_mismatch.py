@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,10 @@ class OutputLossMismatch(Check):
             cfg = t.loss_config()
             out = np.asarray(t.forward(batches[0]))
             ys = [t.to_numpy(b)[1] for b in batches]
+            try:
+                reported = float(t.loss(batches[0]))
+            except Exception:  # a loss that fails on this batch (labels out of range): judged above
+                reported = math.nan
         units = cfg.output_units or (int(out.shape[-1]) if out.ndim >= 2 else 1)
         act = cfg.output_activation
         family = loss_family(cfg)
@@ -145,7 +150,45 @@ class OutputLossMismatch(Check):
                     )
                 )
         findings += self._labels(cfg, family, units, act, ys, evidence)
+        findings += self._broadcast(out, ys[0], reported, evidence)
         return findings
+
+    def _broadcast(
+        self, out: np.ndarray, y: np.ndarray | None, reported: float, evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """Outputs of shape (N, 1) against targets of shape (N,) (or the reverse) in an elementwise
+        loss broadcast to N x N pairs: the loss is finite but compares every output with every
+        target. Judged by the loss value itself: it equals the N x N mean, not the paired one."""
+        if y is None or len(out) < 2 or not np.isfinite(reported):
+            return []
+        y = np.asarray(y, dtype=np.float64)
+        column, flat = (out, y) if out.shape[1:] == (1,) and y.ndim == 1 else (y, out)
+        if column.shape[1:] != (1,) or flat.ndim != 1 or len(column) != len(flat):
+            return []
+        column, flat = column.astype(np.float64), flat.astype(np.float64)
+        for name, power in (("squared", 2), ("absolute", 1)):
+            paired = float(np.mean(np.abs(column[:, 0] - flat) ** power))
+            crossed = float(np.mean(np.abs(column - flat[None, :]) ** power))
+            if math.isclose(reported, crossed, rel_tol=1e-3) and not math.isclose(reported, paired, rel_tol=1e-3):
+                n = len(flat)
+                return [
+                    self.finding(
+                        f"The outputs have shape {tuple(out.shape)} and the targets {tuple(y.shape)}, so the "
+                        f"{name}-error loss broadcasts them to {n} x {n} pairs and compares every output with "
+                        f"every target: the loss is {reported:.4g} where the paired one is {paired:.4g}.",
+                        evidence={
+                            **evidence,
+                            "output_shape": list(out.shape),
+                            "target_shape": list(y.shape),
+                            "loss": reported,
+                            "paired_loss": paired,
+                        },
+                        hint="Make the shapes match before the loss: `out.squeeze(-1)` or `y.view(-1, 1)` "
+                        "(torch warns about it: 'Using a target size that is different to the input size').",
+                        key="broadcast",
+                    )
+                ]
+        return []
 
     def _labels(
         self,
