@@ -176,18 +176,23 @@ class MLCheckPlugin(base_plugin.TBPlugin):
         layers = self._scalars(ctx, eid, members, lambda r, t: t.startswith(views.LAYER_PREFIX), LAYER_POINTS)
         layer_series = {tag: points for m in members for tag, points in layers.get(m, {}).items()}
         samples_path = samples.find_samples(self._logdir, [name, *members])
+        axis = views.timeline_axis([t for m in members for t in losses.get(m, {})])
+        curves = [(m, tag, points) for m in members for tag, points in sorted(losses.get(m, {}).items())]
+        if axis == "epoch":
+            curves = [c for c in curves if c[1].startswith("epoch_")]
         payload = {
             "run": name,
             "members": members,
-            "findings": [{**f.to_json(), "member": m} for m, f in findings],
+            "axis": axis,
+            "findings": [{**f.to_json(), "member": m, "x": views.timeline_x(f, axis)} for m, f in findings],
             "losses": [
                 {"member": m, "tag": tag, "split": views.loss_split(m, tag), "points": views.finite_points(points)}
-                for m in members
-                for tag, points in sorted(losses.get(m, {}).items())
+                for m, tag, points in curves
             ],
-            "markers": {
+            "markers": {  # later sightings, at steps: not drawn on an epoch axis
                 tag.split("/", 1)[1]: sorted({p.step for m in members for p in markers.get(m, {}).get(tag, [])})
                 for tag in sorted({t for m in members for t in markers.get(m, {})})
+                if axis == "step"
             },
             "layers": views.layer_heatmap(layer_series, [f for _, f in findings]),
             "samples": samples.read_samples(samples_path) if samples_path else None,

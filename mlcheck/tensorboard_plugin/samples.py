@@ -20,6 +20,9 @@ from pathlib import Path
 SAMPLES_FILE = Path("mlcheck") / "samples.csv"
 # Suspects shown: enough to eyeball a pattern, few enough to read (cleanlab's reports show ~50).
 MAX_SUSPECTS = 50
+# A sample is a suspect when its prediction differs from its label or the model gives its label
+# less than even odds on average (dataset cartography's "hard to learn" region, Swayamdipta 2020).
+SUSPECT_CONFIDENCE = 0.5
 # Above this many rows only the first ones are read: the tab summarises, it does not page.
 MAX_ROWS = 500_000
 
@@ -74,6 +77,11 @@ def _suspicion(row: dict) -> tuple:
     return (1.0 if conf is None else conf, 1.0 if correct is None else correct, not disagrees)
 
 
+def _suspect(row: dict) -> bool:
+    conf = row.get("confidence")
+    return row.get("predicted") not in (None, "", row["label"]) or (conf is not None and conf < SUSPECT_CONFIDENCE)
+
+
 def read_samples(path: Path) -> dict:
     """The summary of one samples.csv: `{"path", "rows", "columns", "suspects", "classes"}`,
     or `{"path", "error"}` when it cannot be read."""
@@ -95,7 +103,8 @@ def read_samples(path: Path) -> dict:
         "path": str(path),
         "rows": len(rows),
         "columns": sorted(cols, key=list(_ALIASES).index),
-        "suspects": sorted(rows, key=_suspicion)[:MAX_SUSPECTS],
+        "suspects": sorted(filter(_suspect, rows), key=_suspicion)[:MAX_SUSPECTS],
+        "threshold": SUSPECT_CONFIDENCE,
         "classes": {
             "labels": labels,
             "splits": splits,

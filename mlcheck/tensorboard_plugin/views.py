@@ -72,6 +72,17 @@ def loss_split(run: str, tag: str) -> str | None:
     return "train"
 
 
+def timeline_axis(tags: list[str]) -> str:
+    """'epoch' for Keras-style curves (`epoch_loss` is written at the epoch index, not the step),
+    else 'step'. On an epoch axis only the `epoch_*` curves are drawn and findings sit at their epoch."""
+    return "epoch" if any(t.rpartition("/")[2].startswith("epoch_") for t in tags) else "step"
+
+
+def timeline_x(finding: ParsedFinding, axis: str) -> int | None:
+    """Where a finding sits on the timeline: its event step, or its epoch on an epoch axis."""
+    return finding.epoch if axis == "epoch" else finding.event_step
+
+
 def finite_points(points) -> list[list[float | None]]:
     """[[step, value]] with non-finite values as None (a gap in the curve; JSON has no NaN)."""
     return [[p.step, p.value if math.isfinite(p.value) else None] for p in points]

@@ -108,10 +108,11 @@ function renderRuns(root) {
 // -- one run ----------------------------------------------------------------------------------
 
 function renderTimeline(run) {
-  const W = 960, lossH = 200, lane = 18, left = 56, right = 12, top = 10;
+  const W = 960, lossH = 200, lane = 18, left = 130, right = 12, top = 10;
   const checks = [...new Set(run.findings.map((f) => f.check))].filter((c) => run.findings.some((f) => f.check === c && visible(f.check, f.severity)));
   const H = top + lossH + 24 + lane * checks.length + 8;
-  const steps = [...run.losses.flatMap((l) => l.points.map((p) => p[0])), ...run.findings.map((f) => f.event_step)];
+  const placed = run.findings.filter((f) => f.x !== null);
+  const steps = [...run.losses.flatMap((l) => l.points.map((p) => p[0])), ...placed.map((f) => f.x)];
   const values = run.losses.flatMap((l) => l.points.map((p) => p[1])).filter((v) => v !== null);
   const x0 = Math.min(...steps, 0), x1 = Math.max(...steps, 1);
   const lo = values.length ? Math.min(...values) : 0, hi = values.length ? Math.max(...values) : 1;
@@ -128,8 +129,8 @@ function renderTimeline(run) {
     chart.append(t);
   }
   for (const s of [x0, x1]) {
-    const t = svg('text', {x: X(s), y: top + lossH + 14, 'text-anchor': 'middle', class: 'axis'});
-    t.textContent = `step ${s}`;
+    const t = svg('text', {x: X(s), y: top + lossH + 14, 'text-anchor': s === x0 ? 'start' : 'end', class: 'axis'});
+    t.textContent = `${run.axis} ${s}`;
     chart.append(t);
   }
   for (const l of run.losses) {
@@ -148,16 +149,16 @@ function renderTimeline(run) {
   checks.forEach((check, i) => {
     const y = top + lossH + 24 + lane * i + lane / 2;
     const name = svg('text', {x: left - 4, y: y + 4, 'text-anchor': 'end', class: 'lane-label'});
-    name.textContent = check.length > 9 ? check.slice(0, 8) + '…' : check;
+    name.textContent = check.length > 22 ? check.slice(0, 21) + '…' : check;
     chart.append(name);
     chart.append(svg('line', {x1: left, x2: W - right, y1: y, y2: y, class: 'lane'}));
     for (const s of run.markers[check] || []) chart.append(svg('line', {x1: X(s), x2: X(s), y1: y - 4, y2: y + 4, class: 'tick'}));
     run.findings.forEach((f, index) => {
-      if (f.check !== check || !visible(f.check, f.severity)) return;
-      chart.append(svg('line', {x1: X(f.event_step), x2: X(f.event_step), y1: top, y2: top + lossH, class: `begin sev-${f.severity}`}));
-      const dot = svg('circle', {cx: X(f.event_step), cy: y, r: 5, class: `marker sev-${f.severity}`});
+      if (f.check !== check || f.x === null || !visible(f.check, f.severity)) return;
+      chart.append(svg('line', {x1: X(f.x), x2: X(f.x), y1: top, y2: top + lossH, class: `begin sev-${f.severity}`}));
+      const dot = svg('circle', {cx: X(f.x), cy: y, r: 5, class: `marker sev-${f.severity}`});
       const title = svg('title');
-      title.textContent = `${f.severity} ${f.check} at step ${f.event_step}: ${f.message}`;
+      title.textContent = `${f.severity} ${f.check} at ${run.axis} ${f.x}: ${f.message}`;
       dot.append(title);
       dot.addEventListener('click', () => openFinding(index));
       chart.append(dot);
@@ -257,7 +258,7 @@ function renderHeatmap(layers) {
     const bad = (layers.nonfinite[stat] || []);
     holder.replaceChildren(el('div', {class: 'heatmap-grid'}, labels, canvas),
       el('p', {class: 'muted'}, `steps ${layers.steps[0]}–${layers.steps.at(-1)}; ${stat} from ${fmt(lo)} (dark) to ${fmt(hi)} (yellow)${logScale ? ', log scale' : ''}; grey: not recorded; ⚑ layers named by a finding`),
-      bad.length ? el('p', {class: 'sev-text-error'}, `non-finite values in: ${bad.join(', ')}`) : null);
+      ...(bad.length ? [el('p', {class: 'sev-text-error'}, `non-finite values in: ${bad.join(', ')}`)] : []));
   };
   select.addEventListener('change', draw);
   const preferred = ['grad_norm', 'dead_fraction', 'saturated_fraction', 'nonfinite'].find((s) => layers.stats.includes(s));
@@ -272,7 +273,7 @@ function renderSamples(run) {
   if (s && s.error) parts.push(el('p', {class: 'muted'}, `${s.path}: ${s.error}`));
   if (s && !s.error) {
     const cols = s.columns.filter((c) => c !== 'split');
-    parts.push(el('h4', {}, `Suspect samples (${s.suspects.length} of ${s.rows}, least confident in their given label first)`),
+    parts.push(el('h4', {}, `Suspect samples: ${s.suspects.length} of ${s.rows} (prediction differs from the label, or confidence in the label below ${s.threshold}), least confident first`),
       el('table', {class: 'samples', id: 'suspects'}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
         el('tbody', {}, s.suspects.map((row) => el('tr', {class: row.predicted && row.predicted !== row.label ? 'disagree' : ''},
           cols.map((c) => el('td', {}, fmt(row[c]))))))));
@@ -290,7 +291,7 @@ function renderSamples(run) {
     const keys = [...new Set(slices.flatMap((f) => Object.keys(f.evidence)))];
     parts.push(el('h4', {}, 'Weak slices'), el('table', {class: 'samples', id: 'weak-slices'},
       el('thead', {}, el('tr', {}, el('th', {}, 'finding'), keys.map((k) => el('th', {}, k)))),
-      el('tbody', {}, slices.map((f) => el('tr', {}, el('td', {}, f.message), keys.map((k) => el('td', {}, f.evidence[k] ?? ''))))));
+      el('tbody', {}, slices.map((f) => el('tr', {}, el('td', {}, f.message), keys.map((k) => el('td', {}, f.evidence[k] ?? '')))))));
   }
   return parts.length > 1 ? el('section', {id: 'samples'}, parts) : null;
 }
@@ -312,8 +313,9 @@ function renderRun(root) {
   if (!state.selected) { root.replaceChildren(el('p', {class: 'muted'}, 'Select a run above.')); return; }
   if (!run) { root.replaceChildren(el('p', {class: 'muted'}, `Loading ${state.selected}…`)); return; }
   if (run.error) { root.replaceChildren(el('p', {class: 'sev-text-error'}, run.error)); return; }
-  root.replaceChildren(el('h2', {id: 'run-title'}, run.run), renderTimeline(run), renderFindings(run),
-    run.layers ? renderHeatmap(run.layers) : null, renderSamples(run));
+  const parts = [el('h2', {id: 'run-title'}, run.run), renderTimeline(run), renderFindings(run),
+    run.layers ? renderHeatmap(run.layers) : null, renderSamples(run)];
+  root.replaceChildren(...parts.filter(Boolean));
 }
 
 function refresh() {
