@@ -2,8 +2,9 @@
 download: Playwright is pointed at the system binary). `make test` installs chromium when it is
 missing; without it this test is skipped, saying so.
 
-Also writes the screenshots of docs/tensorboard.md: docs/tensorboard-tab.png (a leaky-validation
-run) and docs/tensorboard-tab-layers.png (layer heat map and suspect samples).
+With MLCHECK_UPDATE_SCREENSHOTS=1 it rewrites the screenshots of docs/tensorboard.md:
+docs/tensorboard-tab.png (a leaky-validation run) and docs/tensorboard-tab-layers.png (layer heat
+map and suspect samples); otherwise they go to a temporary folder, so a test run leaves docs/ alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 CHROMIUM = os.environ.get("MLCHECK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # TensorBoard's page and the tab's first JSON take ~2 s here; generous for a loaded CI machine.
 TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return DOCS if os.environ.get("MLCHECK_UPDATE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,7 @@ def _open_tab(page, base: str):
     return frame
 
 
-def test_tab_shows_runs_and_a_leaky_runs_finding_with_its_hint(page, tab_server, tab_logdir):
+def test_tab_shows_runs_and_a_leaky_runs_finding_with_its_hint(page, tab_server, tab_logdir, shots):
     frame = _open_tab(page, tab_server)
     rows = frame.locator("tr.run-row")
     assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.run)")) == sorted(
@@ -75,17 +81,17 @@ def test_tab_shows_runs_and_a_leaky_runs_finding_with_its_hint(page, tab_server,
     card.locator("a.docs-link").click()
     card.locator(".doc h5", has_text="How to fix").wait_for()
     card.locator("a.docs-link").click()  # folds the page away again for the screenshot
-    page.screenshot(path=str(DOCS / "tensorboard-tab.png"))
+    page.screenshot(path=str(shots / "tensorboard-tab.png"))
 
 
-def test_filters_sort_and_the_layer_and_sample_views(page, tab_server):
+def test_filters_sort_and_the_layer_and_sample_views(page, tab_server, shots):
     frame = _open_tab(page, tab_server)
     frame.locator('tr.run-row[data-run="synthetic/layers_and_samples"]').click()
     frame.locator("#layers canvas").wait_for()
     assert "⚑" in frame.locator(".layer-labels .flagged").inner_text()
     assert frame.locator("#suspects tbody tr").first.locator("td").first.inner_text() == "17"
     assert "label=8" in frame.locator("#weak-slices").inner_text()
-    page.screenshot(path=str(DOCS / "tensorboard-tab-layers.png"))
+    page.screenshot(path=str(shots / "tensorboard-tab-layers.png"))
 
     frame.locator('input[data-severity="warning"]').uncheck()
     frame.locator('input[data-severity="info"]').uncheck()
