@@ -78,6 +78,9 @@ def test_wheel_holds_every_module_and_the_sdist_every_source(dist: Path) -> None
     meta = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     entry_points = zipfile.ZipFile(wheel).read(meta).decode()
     assert "mlcheck = mlcheck.cli:main" in entry_points and "mlcheck = mlcheck.pytest_plugin" in entry_points
+    assert "[tensorboard_plugins]\nmlcheck = mlcheck.tensorboard_plugin.plugin:MLCheckPlugin" in entry_points
+    static = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mlcheck" / "tensorboard_plugin" / "static").iterdir()}
+    assert static and not sorted(static - names), "the TensorBoard tab's static files are missing from the wheel"
 
     (sdist,) = dist.glob("mlcheck_train-*.tar.gz")
     with tarfile.open(sdist) as tar:
