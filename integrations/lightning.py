@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from mlcheck.checks.base import Check
-from mlcheck.findings import Finding
 from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_layers import LayerRecorder, gradients_finite, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -32,9 +31,17 @@ from mlcheck.integrations.torch_live import (
     to_numpy,
 )
 from mlcheck.integrations.torch_samples import SampleCapture
-from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics, validate
+from mlcheck.live import (
+    BatchRoute,
+    EpochMetrics,
+    HookTimer,
+    LiveCallback,
+    LiveOptions,
+    LiveRun,
+    split_epoch_metrics,
+    validate,
+)
 from mlcheck.metrics import strip_split
-from mlcheck.monitor import Monitor
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +70,7 @@ def _callback_bases() -> tuple[type, ...]:
     return tuple(bases)
 
 
-class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
+class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     """Watches a Lightning training run and warns, early and specifically, when it looks wrong.
 
     Add it to a `Trainer` from `lightning.pytorch` or `pytorch_lightning`; every default check
@@ -176,27 +183,6 @@ class MLCheckCallback(*_callback_bases()):  # type: ignore[misc]
         self.live: LiveRun | None = None
         self._active = False  # inside a fit (validate/test/predict after it are not observed)
         self._pending_state: dict[str, Any] | None = None
-
-    # -- public --------------------------------------------------------------------------------
-
-    @property
-    def monitor(self) -> Monitor | None:
-        return self.live.monitor if self.live is not None else None
-
-    @property
-    def findings(self) -> list[Finding]:
-        """Findings raised so far, in order (rank zero; empty on other ranks)."""
-        return list(self.live.monitor.findings) if self.live is not None else []
-
-    @property
-    def timings(self) -> dict[str, float] | None:
-        """Seconds spent per hook in the last fit, with `timing=True`; else None."""
-        return self.timer.table if self.timer.enabled else None
-
-    @property
-    def resolved_log_dir(self) -> Path | None:
-        """Where this run's TensorBoard events and findings.jsonl go (None before fit or when off)."""
-        return self.monitor.log_dir if self.monitor is not None else None
 
     # -- fit -----------------------------------------------------------------------------------
 

@@ -21,10 +21,9 @@ from typing import Any
 import torch
 
 from mlcheck.checks.base import Check
-from mlcheck.findings import Finding
 from mlcheck.integrations.torch import _clone_module_and_optimizers, _first_tensor, _to_device, _TorchBase
 from mlcheck.integrations.torch_live import OneBatch, ParameterScan, losses_to_floats, to_numpy
-from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveOptions, LiveRun, split_epoch_metrics
+from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.monitor import Monitor
 
 try:
@@ -108,7 +107,7 @@ class HFTrainable(_TorchBase):
         return HFTrainable(module, optimizers[0] if optimizers else None, None)
 
 
-class MLCheckCallback(TrainerCallback):
+class MLCheckCallback(LiveCallback, TrainerCallback):
     """Watches a `transformers.Trainer` run and warns, early and specifically, when it looks wrong.
 
     `Trainer(..., callbacks=[MLCheckCallback()])` runs every default check on the live run:
@@ -222,25 +221,6 @@ class MLCheckCallback(TrainerCallback):
         self.live: LiveRun | None = None
         self._active = False
         self._hooks: list[Any] = []
-
-    # -- public --------------------------------------------------------------------------------
-
-    @property
-    def monitor(self) -> Monitor | None:
-        return self.live.monitor if self.live is not None else None
-
-    @property
-    def findings(self) -> list[Finding]:
-        """Findings raised so far, in order (main process; empty on the others)."""
-        return list(self.live.monitor.findings) if self.live is not None else []
-
-    @property
-    def timings(self) -> dict[str, float] | None:
-        return self.timer.table if self.timer.enabled else None
-
-    @property
-    def resolved_log_dir(self) -> Path | None:
-        return self.monitor.log_dir if self.monitor is not None else None
 
     # -- train ---------------------------------------------------------------------------------
 

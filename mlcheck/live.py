@@ -40,7 +40,7 @@ from mlcheck.trainable import Trainable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BatchRoute", "EpochMetrics", "HookTimer", "LiveOptions", "LiveRun", "split_epoch_metrics"]
+__all__ = ["BatchRoute", "EpochMetrics", "HookTimer", "LiveCallback", "LiveOptions", "LiveRun", "split_epoch_metrics"]
 
 #: Log names that are the optimizer's settings, not metrics of the model.
 NOT_METRICS = frozenset({"learning_rate", "lr"})
@@ -745,3 +745,31 @@ class LiveRun:
         run_info.num_classes = run_info.num_classes or info.get("num_classes")
         self.output_width = self.output_width or info.get("output_width")
         self.task_inferred = run_info.task is not None
+
+
+class LiveCallback:
+    """What every callback shows its user, read from its `LiveRun` (`live`) and `HookTimer`
+    (`timer`): a base class of the framework callbacks, beside the framework's own."""
+
+    live: LiveRun | None
+    timer: HookTimer
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self.live.monitor if self.live is not None else None
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Findings of the last (or current) run, in the order raised (empty on ranks other
+        than zero)."""
+        return list(self.live.monitor.findings) if self.live is not None else []
+
+    @property
+    def timings(self) -> dict[str, float] | None:
+        """Seconds spent per hook in the last run (see benchmarks/); None when not timed."""
+        return self.timer.table if self.timer.enabled else None
+
+    @property
+    def resolved_log_dir(self) -> Path | None:
+        """Where the run's TensorBoard events and findings.jsonl go (None before a run or when off)."""
+        return self.monitor.log_dir if self.monitor is not None else None

@@ -14,7 +14,6 @@ from typing import Any
 import keras
 
 from mlcheck.checks.base import Check
-from mlcheck.findings import Finding
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
@@ -27,13 +26,12 @@ from mlcheck.integrations.keras.trainable import (
     to_numpy,
     unpack,
 )
-from mlcheck.live import BatchRoute, HookTimer, LiveOptions, LiveRun, split_epoch_metrics, validate
-from mlcheck.monitor import Monitor
+from mlcheck.live import BatchRoute, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics, validate
 from mlcheck.run import RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
 
-class MLCheckCallback(keras.callbacks.Callback):
+class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     """Watches a Keras `model.fit` and reports what looks wrong while there is time to fix it.
 
     Each problem becomes a `Finding` in `findings`, a `mlcheck.MLCheckWarning` (warnings and
@@ -140,20 +138,6 @@ class MLCheckCallback(keras.callbacks.Callback):
         self._wrapped: _StepWrapper | None = None
         self._samples: KerasSampleCapture | None = None
         self.timer = HookTimer()
-
-    @property
-    def monitor(self) -> Monitor | None:
-        return self.live.monitor if self.live is not None else None
-
-    @property
-    def findings(self) -> list[Finding]:
-        """Findings of the last (or current) fit, in the order they were raised."""
-        return list(self.live.monitor.findings) if self.live is not None else []
-
-    @property
-    def timings(self) -> dict[str, float]:
-        """Seconds spent per kind of observation in the last fit (see benchmarks/)."""
-        return self.timer.table
 
     # -- fit events ----------------------------------------------------------------------------
 

@@ -77,11 +77,7 @@ def test_run_page_has_findings_losses_and_markers(client, tab_logdir, run):
     else:
         assert page["axis"] == "step" and shown["x"] == shown["event_step"] == finding.step
         assert finding.step in page["markers"]["train-val-overlap"]
-    assert page["samples"] is None  # the per-sample checks are opt-in
-    if run == "keras_leaky":  # no layer recorder for Keras yet
-        assert page["layers"] is None
-    else:  # the Lightning callback records layer statistics at its default sampling
-        assert page["layers"]["layers"] and page["layers"]["steps"]
+    assert page["layers"] is None and page["samples"] is None  # layer and per-sample checks are opt-in
 
 
 def test_layers_and_samples_appear_when_present(client):
