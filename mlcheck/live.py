@@ -581,6 +581,8 @@ class LiveRun:
 
     def release_held(self) -> None:
         """Reports the held train-start findings (after the first training batch)."""
+        if not self._held:  # called on every step and batch: nothing to allocate once released
+            return
         held, self._held = self._held, []
         for finding in held:
             self.monitor.report(finding)
