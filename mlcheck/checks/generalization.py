@@ -30,6 +30,9 @@ class TrainValGap(Check):
         (`trend_z`), while the training loss fell further since the best epoch
         (`min_train_fall`; so the gap between them grew). It reports the best
         epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
+        A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
+        5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
+        at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average.
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
@@ -87,6 +90,10 @@ class TrainValGap(Check):
         info_max_rise: a held metric makes the finding INFO only while the validation loss
             rose by at most this fraction of its best. Default 0.15: beyond that, calibration
             and the loss itself are degrading, whatever the accuracy.
+        short_min_rise: in a run too short to measure its noise (fewer than 2 x `patience` + 2
+            epochs), the validation loss must have risen at each of at least `patience` epochs
+            after its lowest one, and the last `patience` epochs must average this fraction above
+            it. Default 0.10: the rise of the overfitting label of benchmarks/reallogs.
     """
 
     id = "train-val-gap"
@@ -104,7 +111,9 @@ class TrainValGap(Check):
         min_train_fall: float = 0.01,
         metric_tolerance: float = 0.01,
         info_max_rise: float = 0.15,
+        short_min_rise: float = 0.10,
     ) -> None:
+        self.short_min_rise = short_min_rise
         self.info_max_rise = info_max_rise
         self.metric_tolerance = metric_tolerance
         self.patience = patience
@@ -128,28 +137,12 @@ class TrainValGap(Check):
         b = run.val_loss.buckets(include_open=True)
         epochs, val = b["x1"], b["mean"]
         p = max(1, self.patience)
-        if len(val) < 2 * p + 2:
+        rise_at = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
+        if rise_at is None:
             return []
-        sigma = noise(val)
-        if not math.isfinite(sigma):
-            return []
-        means = rolling_mean(val, p)
-        earlier = means[: len(means) - p]  # stretches that end before the recent one begins
-        i = int(np.argmin(earlier))
-        if len(val) - i >= 4:  # noise often grows once the loss flattens: measure it there too
-            sigma = max(sigma, noise(val[i:]))
-        best, recent = float(earlier[i]), float(means[-1])
+        best_at, best, recent, sigma = rise_at
         rise = recent - best
-        came_down = float(val[0]) - best  # how far validation improved before turning
-        needed = max(self.z * sigma, self.min_rise * abs(best), self.min_rise_range * came_down)
-        if rise <= needed:
-            return []
-        if float(np.min(val[-p:])) <= best:
-            return []  # one of the recent epochs is as good as the best: not a lasting rise
-        climb, se = trend_drop(epochs[i:], -val[i:])
-        if not climb > self.trend_z * se:
-            return []  # a flat, noisy stretch that happens to end high: no trend
-        best_epoch = int(epochs[i + int(np.argmin(val[i : i + p]))])
+        best_epoch = int(epochs[best_at])
         train = epoch_train_levels(run)
         if best_epoch not in train or not train:
             return []
@@ -181,9 +174,9 @@ class TrainValGap(Check):
                     "val_loss": sig(recent),
                     "train_loss_at_best": sig(train_best),
                     "train_loss": sig(train_now),
-                    "gap_at_best": sig(float(val[i + int(np.argmin(val[i : i + p]))]) - train_best),
+                    "gap_at_best": sig(float(val[best_at]) - train_best),
                     "gap": sig(recent - train_now),
-                    "val_noise": sig(sigma),
+                    **({"val_noise": sig(sigma)} if math.isfinite(sigma) else {}),
                     "epochs_since_best": since,
                 },
                 hint=(
@@ -195,6 +188,48 @@ class TrainValGap(Check):
                 key="overfit",
             )
         ]
+
+    def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
+        """(index of the best epoch, best, recent, noise) when the validation loss rose above its
+        best stretch by more than its measured noise, lastingly and with a trend; else None."""
+        p = max(1, self.patience)
+        sigma = noise(val)
+        if not math.isfinite(sigma):
+            return None
+        means = rolling_mean(val, p)
+        earlier = means[: len(means) - p]  # stretches that end before the recent one begins
+        i = int(np.argmin(earlier))
+        if len(val) - i >= 4:  # noise often grows once the loss flattens: measure it there too
+            sigma = max(sigma, noise(val[i:]))
+        best, recent = float(earlier[i]), float(means[-1])
+        came_down = float(val[0]) - best  # how far validation improved before turning
+        needed = max(self.z * sigma, self.min_rise * abs(best), self.min_rise_range * came_down)
+        if recent - best <= needed:
+            return None
+        if float(np.min(val[-p:])) <= best:
+            return None  # one of the recent epochs is as good as the best: not a lasting rise
+        climb, se = trend_drop(epochs[i:], -val[i:])
+        if not climb > self.trend_z * se:
+            return None  # a flat, noisy stretch that happens to end high: no trend
+        return i + int(np.argmin(val[i : i + p])), best, recent, sigma
+
+    def _short_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
+        """The same question for a run too short to measure its noise (under 2 x patience + 2
+        epochs): the validation loss rose at every epoch for `patience` epochs or more after its
+        lowest epoch, and the last `patience` epochs average `short_min_rise` above it. Under
+        noise alone `patience` rises in a row after a minimum happen about once in (p + 1)!
+        (1 in 24 for p = 3), and then also by 10%: the shape stands in for the noise estimate."""
+        p = max(1, self.patience)
+        if len(val) < p + 1 or not bool(np.all(np.isfinite(val))):
+            return None
+        i = int(np.argmin(val))
+        after = val[i:]
+        if len(after) < p + 1 or not bool(np.all(np.diff(after) > 0)):
+            return None
+        best, recent = float(val[i]), float(np.mean(val[-p:]))
+        if not recent - best > self.short_min_rise * abs(best):
+            return None
+        return i, best, recent, math.nan
 
     def _metric_held(self, run: RunState) -> tuple[str, float, float] | None:
         """(name, best, recent) of an accuracy-like validation metric that has not worsened;
