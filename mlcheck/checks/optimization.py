@@ -219,7 +219,8 @@ class LossDivergence(LossCurveCheck):
         min_spikes: separate explosions needed. Default 2 ("repeatedly").
         single_spike_factor: one explosion this many times the level before it suffices.
             Default 1000.0: the low end of the real runs' explosions.
-        spike_context: buckets before a spike whose median is its reference level. Default 5.
+        spike_context: buckets before a spike whose median is its reference level. Default 5
+            (fewer in the first buckets of a run: an explosion at epoch 2 counts too).
         runaway_factor: without a known loss, a loss below -`runaway_factor` x its (positive)
             initial level has run away. Default 100.0: losses that may cross zero (Gaussian
             negative log-likelihood, ELBOs) move by a few times their initial scale; the real
@@ -324,12 +325,16 @@ class LossDivergence(LossCurveCheck):
     def _spikes(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         """Explosions by orders of magnitude that fall back (WARNING)."""
         k = self.spike_context
-        if len(c) < k + 2 or not (math.isfinite(initial) and initial > 0):
+        if len(c) < 3 or not (math.isfinite(initial) and initial > 0):
             return []
-        # reference: the median of the k buckets before each one
-        ref = rolling_median(c.mean[:-1], k)  # ref[j] covers buckets j .. j+k-1
-        level = c.mean[k:]
-        reference = ref[: len(level)]
+        # reference: the median of the (up to) k buckets before each one, so an explosion in the
+        # first epochs counts too (a real run went 0.76 -> 8e9 -> 1.34 at epochs 1-3)
+        early = c.mean[: min(k, len(c)) - 1].tolist()
+        head = [_median(early[:j]) for j in range(1, len(early) + 1)]
+        ref = rolling_median(c.mean[:-1], k) if len(c) > k else np.empty(0)  # ref[j]: buckets j..j+k-1
+        reference = np.concatenate((head, ref))
+        level = c.mean[1 : 1 + len(reference)]
+        k = 1  # level[j] is bucket j + 1
         ratio = np.where(reference > 0, level / np.where(reference > 0, reference, 1.0), 0.0)
         high = (ratio > self.spike_factor) & (level > self.spike_initial_factor * initial)
         # an explosion counts once the loss fell back: runs of high buckets followed by a low one
@@ -648,3 +653,10 @@ def _plateau_reason(
             else f"no lower than its initial {initial:.4g}"
         )
     return why, hint
+
+
+def _median(values: list[float]) -> float:
+    """Median of a short list (np.median costs ~5 us a call; this runs on every judgement)."""
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])

@@ -69,6 +69,22 @@ def test_one_huge_spike_suffices_two_moderate_ones_needed():
     assert _epochs(one_moderate) == []
 
 
+def test_explosion_in_the_first_epochs_is_seen():
+    # handson-ml2 ch. 10 (benchmarks/reallogs): 0.76, then 8e9 at epoch 2, then stuck at 1.34;
+    # before, an explosion needed 5 epochs before it to be judged against
+    loss = [0.7645, 8.16e9, 1.344, 1.355, 1.351, 1.327, 1.364, 1.349]
+    (f,) = _epochs(loss)
+    assert f.key == "spikes" and f.evidence["first_epoch"] == 1
+    assert f.evidence["largest_ratio"] > 1e9
+
+
+def test_silent_on_a_bumpy_first_epochs():
+    # a warm-up bump of 3x at the second epoch, and a loss that starts tiny and jumps 50x: both
+    # below the 10x-initial and 100x-level bars
+    assert _epochs([2.3, 6.9, 1.2, 0.9, 0.8, 0.7]) == []
+    assert _epochs([0.01, 0.5, 0.3, 0.2, 0.1, 0.05]) == []
+
+
 def test_spikes_in_step_losses():
     loss = _noisy(_converging(3000), 0.1, seed=1)
     for start in (900, 1700, 2400):
