@@ -37,7 +37,8 @@ class Monitor:
     same problem only update its TensorBoard marker.
 
     Args:
-        checks: check instances to run. Default: every check that is on by default.
+        checks: checks to run: instances, classes or check ids (a class or id is built with its
+            defaults). Default: every check that is on by default.
         suppress: check ids to silence (their hooks are not run).
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: neither.
         stop_on: None (default), "error" or "warning": set `should_stop` once a finding of that
@@ -78,7 +79,9 @@ class Monitor:
         opt.integer("every_n_steps", every_n_steps, minimum=1)
         suppress = set(opt.check_ids("suppress", suppress))
         self.checks: list[Check] = [
-            c for c in (default_checks() if checks is None else list(checks)) if c.id not in suppress
+            c
+            for c in (default_checks() if checks is None else opt.check_instances("checks", checks))
+            if c.id not in suppress
         ]
         self.suppress = suppress
         self.log_dir = Path(log_dir) if log_dir is not None else None

@@ -67,6 +67,30 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     return ids
 
 
+def check_instances(name: str, checks: Any) -> list[Any]:
+    """`checks` as Check instances: each item an instance, a Check class (built with its
+    defaults) or a check id (likewise); a lone string or class is one check."""
+    from mlcheck.checks.base import Check, get_check
+
+    if isinstance(checks, (str, type)) or isinstance(checks, Check):
+        checks = [checks]
+    try:
+        items = list(checks)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of checks or check ids, got {checks!r}") from None
+    check_ids(name, [c for c in items if isinstance(c, str)])
+    out = []
+    for c in items:
+        if isinstance(c, str):
+            c = get_check(c)
+        if isinstance(c, type) and issubclass(c, Check):
+            c = c()
+        if not isinstance(c, Check):
+            raise TypeError(f"{name} must hold Check instances, Check classes or check ids, got {c!r}")
+        out.append(c)
+    return out
+
+
 # -- observations ------------------------------------------------------------------------------
 # What `Monitor.log_*` accept, checked before any state changes. Numbers arrive as Python,
 # numpy or torch scalars and one-element arrays or tensors (torch by duck typing: mlcheck never

@@ -150,3 +150,15 @@ def test_a_batch_for_every_check_hands_over_deferred_batches_first():
     monitor.log_batch(x, split="train", index=3, checks=("test-recorder",), defer=True)
     monitor.close()
     assert [c[3] for c in rec.calls] == [0, 2, 3]
+
+
+def test_monitor_checks_take_ids_and_classes_and_name_bad_ones():
+    from mlcheck.checks.base import get_check
+
+    m = Monitor(checks=["loss-divergence", get_check("nonfinite-loss")], warn=False)
+    assert [c.id for c in m.checks] == ["loss-divergence", "nonfinite-loss"]
+    assert [c.id for c in Monitor(checks="train-val-gap", warn=False).checks] == ["train-val-gap"]
+    with pytest.raises(ValueError, match="checks names unknown check ids"):
+        Monitor(checks=["no-such-check"])
+    with pytest.raises(TypeError, match="checks must hold"):
+        Monitor(checks=[3])
