@@ -90,7 +90,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     every rank are gathered to it through the strategy.
 
     Args:
-        checks: check instances to run. Default None: every check that is on by default.
+        checks: checks to run: instances, classes or ids. Default None: every check on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
             the trainer's `TensorBoardLogger`; without one, `<default_root_dir>/lightning_logs/mlcheck`.

@@ -139,7 +139,7 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
     own batches, writes and warns; the stop decision reaches every process.
 
     Args:
-        checks: check instances to run. Default None: every check that is on by default.
+        checks: checks to run: instances, classes or ids. Default None: every check on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the Trainer's
             TensorBoard run directory (`$TENSORBOARD_LOGGING_DIR`, `args.logging_dir` where the

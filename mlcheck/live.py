@@ -220,6 +220,8 @@ def configured_checks(
     `checks` is not given, chooses the checks (`select`) and their arguments
     (`[tool.mlcheck.checks.<id>]`). A bad table raises `ConfigError` naming the file and key."""
     suppress = opt.check_ids("suppress", suppress)
+    if checks is not None:
+        checks = opt.check_instances("checks", checks)  # ids and classes built with their defaults
     if config is False:
         return (list(checks) if checks is not None else None), suppress, None
     cfg = load_config(None if config in (None, True) else Path(config))  # type: ignore[arg-type]
@@ -243,7 +245,7 @@ class LiveRun:
 
     Args:
         options: the validated `LiveOptions`.
-        checks: check instances. Default None: every default check.
+        checks: checks to run: instances, classes or check ids. Default None: every default check.
         suppress: check ids to silence.
         log_dir: where `Monitor`'s default sinks write (None: no files).
         sinks: extra sinks (an adapter's own TensorBoard layout, for instance).

@@ -331,3 +331,12 @@ def test_lightning_csv_logger_runs_keep_their_findings_apart(tmp_path):
     for version in ("version_0", "version_1"):
         lines = (tmp_path / "lightning_logs" / version / "findings.jsonl").read_text().splitlines()
         assert lines and all(json.loads(line)["run"] == version for line in lines)
+
+
+def test_callbacks_take_check_ids():
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    live = LiveRun(LiveOptions(config=False), ["loss-divergence", "train-val-gap"])
+    assert [c.id for c in live.monitor.checks] == ["loss-divergence", "train-val-gap"]
+    with pytest.raises(ValueError, match="checks names unknown check ids"):
+        MLCheckCallback(checks=["loss-divergance"])
