@@ -118,6 +118,8 @@ class Budget:
         """Why the net cut in, with the numbers: " after 10.0 s: at 0.40 s a step (27 steps
         measured), finishing would take about 40 s in all, past its limit of 30 s"."""
         after = self._taken()
+        if self.projected is None and after > self.limit:
+            return f" after {after:.1f} s (past its limit of {self.limit:g} s)"
         if self.projected is None:
             return f" after {after:.1f} s (its safety net: {self.seconds:g} s)"
         return (
