@@ -13,7 +13,7 @@ from typing import Any
 
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
-from mlcheck.preflight_context import Budget, PreflightContext
+from mlcheck.preflight_context import KNOBS, Budget, PreflightContext
 from mlcheck.sanity.runner import CheckRun, Progress, SanityResult
 
 __all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "run", "sanity"]
@@ -71,6 +71,8 @@ def run(
     from mlcheck.config import ConfigError, build_checks
     from mlcheck.sanity import discovery, runner
 
+    if interface not in KNOBS:
+        raise ValueError(f"interface must be one of {sorted(KNOBS)}, got {interface!r}")
     suppress = set(suppress)
     if checks is None:
         try:
