@@ -45,6 +45,19 @@ from mlcheck.metrics import strip_split
 
 logger = logging.getLogger(__name__)
 
+#: Why the train-start checks do not run under manual optimization, and how to check the
+#: network another way (`mlcheck sanity` cannot drive a manual training_step either).
+MANUAL_REASON = (
+    "the LightningModule sets automatic_optimization=False, so its training_step steps the "
+    "optimizers itself and mlcheck cannot drive the training steps of a copy"
+)
+MANUAL_HINT = (
+    "To check that the network can fit one batch, run `mlcheck sanity model.py` with an "
+    "mlcheck_target() that returns the network inside the module with its loss and optimizer, "
+    "{'model': module.net, 'train_data': loader, 'loss': nn.CrossEntropyLoss(), "
+    "'optimizer': torch.optim.Adam(module.net.parameters())}; overfit_batch=False leaves this out."
+)
+
 __all__ = ["MLCheckCallback", "default_batch_to_arrays"]
 
 
@@ -310,9 +323,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     def _train_start_checks(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         if not self._automatic:
-            logger.info(
-                "mlcheck: the train-start checks (overfit-batch) need automatic optimization; "
-                "run `mlcheck sanity` on this module instead"
+            self.live.skip_train_start_checks(
+                MANUAL_REASON, MANUAL_HINT, step=self._logging_step(trainer), epoch=trainer.current_epoch
             )
             return
         self.live.run_train_start_checks(

@@ -558,10 +558,12 @@ class LiveRun:
         saved = trainable.rng_state()
         try:
             for check in checks:
+                seconds = options.train_start_seconds  # a fixed net: the time is taken from training
                 ctx = PreflightContext(
                     trainable,
-                    budget=Budget(steps=self.train_start_steps(), seconds=options.train_start_seconds),
+                    budget=Budget(steps=self.train_start_steps(), seconds=seconds, max_seconds=seconds),
                     info={"source": "live"},
+                    interface="live",
                 )
                 try:
                     with warnings.catch_warnings():
@@ -580,6 +582,23 @@ class LiveRun:
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
+
+    def skip_train_start_checks(self, reason: str, hint: str, *, step: int | None, epoch: int | None) -> None:
+        """The train-start checks cannot run on this model (`reason`, and `hint`: how to check it
+        another way): one INFO finding says so, under `overfit-batch` (the check users look for
+        when it is on, else the first of them), naming the others not run. Held like their
+        findings, so it comes after the first batch's."""
+        from mlcheck.checks.preflight.harness import skipped
+        from mlcheck.checks.preflight.overfit_batch import OverfitBatch
+
+        checks = self.train_start_checks
+        if not checks:
+            return
+        lead = next((c for c in checks if isinstance(c, OverfitBatch)), checks[0])
+        others = [c.id for c in checks if c is not lead]
+        also = f"; {', '.join(others)}, which also run at train start, did not run either" if others else ""
+        finding = skipped(lead, f"{lead.id} did not run: {reason}{also}", hint)
+        self._held.append(dataclasses.replace(finding, step=step, epoch=epoch))
 
     def release_held(self) -> None:
         """Reports the held train-start findings (after the first training batch)."""

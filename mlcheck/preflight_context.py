@@ -15,6 +15,12 @@ from typing import Any
 
 from mlcheck.trainable import Trainable
 
+#: The hard limit of a check by default: this many times its `Budget.seconds` (30 s at the
+#: default 10 s). mlcheck's own choice: 3x is the net every stage of the user's code gets.
+LIMIT_FACTOR = 3.0
+#: Steps measured before a projection is trusted: the first step may compile or allocate.
+MEASURED_STEPS = 3
+
 
 @dataclass
 class Budget:
@@ -22,39 +28,157 @@ class Budget:
     speed); `seconds` is only a safety net, and running out of it makes the result an INFO
     "inconclusive", never a warning.
 
+    The net scales with the measured step time: when `seconds` have passed, a check that counts
+    its steps (`took_step`) and says how many it still plans (`expired(remaining)`) goes on
+    while the time it has taken plus its measured seconds per step times the steps left stays
+    within `limit` (`max_seconds`, 3x `seconds` by default), so a step budget that is cheap to
+    finish is finished on a slow machine instead of being cut; until `MEASURED_STEPS` steps
+    are measured it goes on to measure them. Past `limit` nothing goes on.
+
+    Args:
+        steps: training steps a check may take. Default 100.
+        seconds: the safety net, in seconds. Default 10.
+        max_seconds: the hard limit up to which a projected finish may extend the net.
+            Default None: `LIMIT_FACTOR` x `seconds`. Set it to `seconds` for a fixed net.
+
     Raises:
-        ValueError: `steps` is not a whole number >= 1, or `seconds` is not a finite number > 0.
+        ValueError: `steps` is not a whole number >= 1, or `seconds` (or `max_seconds`) is not a
+            finite number > 0.
     """
 
     steps: int = 100
     seconds: float = 10.0
+    max_seconds: float | None = None
     started: float = field(default_factory=time.perf_counter)
     #: Set when `expired()` first answers True: the check stopped early, so the runner turns
     #: its WARNING/ERROR findings into one INFO "inconclusive".
     cut_short: bool = False
+    #: training steps counted by `took_step` (they give the measured step time)
+    steps_taken: int = 0
+    #: seconds after `started` at which the net cut in (None: it did not)
+    cut_after: float | None = None
+    #: the finish time (seconds after `started`) projected when the net cut in (None: no
+    #: projection could be made: the check did not count its steps, or too few were measured)
+    projected: float | None = None
 
     def __post_init__(self) -> None:
         # A NaN or infinite net would never fire, and 0 would cut every check at once.
         if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral) or self.steps < 1:
             raise ValueError(f"Budget(steps=...) must be a whole number of at least 1, got {self.steps!r}")
-        if (
-            isinstance(self.seconds, bool)
-            or not isinstance(self.seconds, numbers.Real)
-            or not math.isfinite(self.seconds)
-            or self.seconds <= 0
-        ):
-            raise ValueError(f"Budget(seconds=...) must be a finite number above 0, got {self.seconds!r}")
+        _check_seconds("seconds", self.seconds)
+        if self.max_seconds is not None:
+            _check_seconds("max_seconds", self.max_seconds)
 
-    def expired(self) -> bool:
-        if time.perf_counter() - self.started > self.seconds:
-            self.cut_short = True
-        return self.cut_short
+    @property
+    def limit(self) -> float:
+        """The hard limit in seconds: `max_seconds`, else `LIMIT_FACTOR` x `seconds` (never
+        below `seconds`)."""
+        limit = self.max_seconds if self.max_seconds is not None else LIMIT_FACTOR * self.seconds
+        return max(limit, self.seconds)
+
+    def took_step(self) -> None:
+        """Counts one training step (the measured step time is the time taken per step)."""
+        self.steps_taken += 1
+
+    def step_seconds(self) -> float | None:
+        """Measured seconds per step: the time taken so far over the steps counted (setup
+        included, so the projection errs on the long side); None before the first step."""
+        return self._taken() / self.steps_taken if self.steps_taken else None
+
+    def expired(self, remaining: int = 0) -> bool:
+        """True when the check must stop now. `remaining`: the steps the check still plans to
+        take (the one about to start included); with it the net scales with the measured step
+        time (see the class docstring); without it, the net is `seconds`."""
+        if self.cut_short:
+            return True
+        elapsed = self.elapsed()
+        if elapsed <= self.seconds:
+            return False
+        per_step = self.step_seconds()
+        projected = elapsed + per_step * remaining if per_step is not None and remaining > 0 else None
+        if remaining > 0 and elapsed <= self.limit:
+            if self.steps_taken < MEASURED_STEPS:
+                return False  # the first steps are still being measured
+            if projected is not None and projected <= self.limit:
+                return False  # cheap to finish: finish
+        self.cut_short, self.cut_after, self.projected = True, elapsed, projected
+        return True
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    def _taken(self) -> float:
+        """Seconds the check ran: until the net cut in, else until now."""
+        return self.cut_after if self.cut_after is not None else self.elapsed()
+
     def restart(self) -> Budget:
-        return Budget(self.steps, self.seconds)
+        return Budget(self.steps, self.seconds, self.max_seconds)
+
+    def cut_detail(self) -> str:
+        """Why the net cut in, with the numbers: " after 10.0 s: at 0.40 s a step (27 steps
+        measured), finishing would take about 40 s in all, past its limit of 30 s"."""
+        after = self._taken()
+        if self.projected is None and after > self.limit:
+            return f" after {after:.1f} s (past its limit of {self.limit:g} s)"
+        if self.projected is None:
+            return f" after {after:.1f} s (its safety net: {self.seconds:g} s)"
+        return (
+            f" after {after:.1f} s: at {self.step_seconds():.2g} s a step ({self.steps_taken} steps "
+            f"measured), finishing would take about {self.projected:.0f} s in all, past its limit of "
+            f"{self.limit:g} s"
+        )
+
+    def cut_evidence(self) -> dict[str, Any]:
+        """The numbers behind `cut_detail`, for a finding's evidence."""
+        evidence: dict[str, Any] = {
+            "seconds": round(self._taken(), 2),
+            "budget_seconds": self.seconds,
+            "budget_steps": self.steps,
+            "limit_seconds": self.limit,
+            "steps_taken": self.steps_taken,
+        }
+        if self.projected is not None:
+            evidence["step_seconds"] = round(self.step_seconds() or 0.0, 4)
+            evidence["projected_seconds"] = round(self.projected, 1)
+        return evidence
+
+    def more_time(self, interface: str) -> str:
+        """What to set, in `interface`'s words, for the check to finish next time."""
+        if self.projected is not None:
+            wanted = max(math.ceil(1.5 * self.projected), math.ceil(self.limit) + 1)
+            return knob(interface, "max_seconds", wanted)
+        return knob(interface, "seconds", f"{LIMIT_FACTOR * self.seconds:g}")
+
+
+def _check_seconds(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"Budget({name}=...) must be a finite number above 0, got {value!r}")
+
+
+#: The interfaces a pre-flight check runs under, and how each spells the budget's settings, so
+#: that a finding's hint names the knob of the interface the user is in: the `mlcheck sanity`
+#: command ("cli"), `mlcheck.sanity.run` ("api"), the callbacks' train-start checks ("live",
+#: their constructor arguments; their net is fixed, so more time is `overfit_seconds`).
+KNOBS: dict[str, dict[str, str]] = {
+    "cli": {"steps": "--budget-steps {}", "seconds": "--budget-seconds {}", "max_seconds": "--budget-max-seconds {}"},
+    "api": {
+        "steps": "budget=Budget(steps={})",
+        "seconds": "budget=Budget(seconds={})",
+        "max_seconds": "budget=Budget(max_seconds={})",
+    },
+    "live": {"steps": "overfit_steps={}", "seconds": "overfit_seconds={}", "max_seconds": "overfit_seconds={}"},
+}
+
+
+def knob(interface: str, name: str, value: Any) -> str:
+    """The setting `name` ("steps", "seconds", "max_seconds") of the budget set to `value`, as
+    `interface` ("cli", "api", "live") spells it: knob("cli", "steps", 400) == "--budget-steps 400"."""
+    try:
+        return KNOBS[interface][name].format(value)
+    except KeyError:
+        raise ValueError(
+            f"unknown interface {interface!r} or budget setting {name!r}; interfaces: {sorted(KNOBS)}"
+        ) from None
 
 
 @dataclass
@@ -67,12 +191,24 @@ class PreflightContext:
         cache: results shared between checks (e.g. the learning-rate range test serves both
             `lr-too-high` and `lr-too-low`); use `memo`.
         info: free-form facts from discovery (e.g. {"target": "model.py:mlcheck_target"}).
+        interface: who runs the checks: "api" (`mlcheck.sanity.run`, default), "cli" (the
+            `mlcheck sanity` command) or "live" (a callback at train start); hints name the
+            budget's settings in its words (`knob`).
     """
 
     trainable: Trainable
     budget: Budget = field(default_factory=Budget)
     cache: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    interface: str = "api"
+
+    def __post_init__(self) -> None:
+        if self.interface not in KNOBS:
+            raise ValueError(f"interface must be one of {sorted(KNOBS)}, got {self.interface!r}")
+
+    def knob(self, name: str, value: Any) -> str:
+        """The budget's setting `name` at `value`, as this context's interface spells it."""
+        return knob(self.interface, name, value)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self.cache:

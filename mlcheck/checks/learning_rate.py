@@ -257,11 +257,11 @@ class LRTooHigh(TrainCurveCheck):
         past_divergence = sweep.diverged_lr is not None and lr >= sweep.diverged_lr
         past_best = sweep.best_lr is not None and lr > sweep.best_lr
         if not (past_divergence or past_best):
-            return [range_test_inconclusive(self, evidence)] if sweep.cut else []
+            return [range_test_inconclusive(self, evidence, ctx)] if sweep.cut else []
         at_lr = progress_at(ctx, lr, self.confirm_steps)
         at_lower = progress_at(ctx, lr / 10, self.confirm_steps)
         if at_lr is None or at_lower is None:
-            return [range_test_inconclusive(self, evidence)]
+            return [range_test_inconclusive(self, evidence, ctx)]
         evidence["loss_fall_at_lr"], evidence["loss_fall_at_lr_div_10"] = at_lr, at_lower
         blew_up = at_lr == -math.inf
         rose = at_lr <= 0 and at_lower >= self.min_fall
@@ -542,14 +542,14 @@ class LRTooLow(TrainCurveCheck):
         sweep = shared_range_test(ctx)
         evidence: dict[str, Any] = {"lr": lr, "suggested_lr": sweep.suggestion}
         if sweep.suggestion is None:
-            return [range_test_inconclusive(self, evidence)] if sweep.cut else []
+            return [range_test_inconclusive(self, evidence, ctx)] if sweep.cut else []
         if lr * self.suggestion_ratio > sweep.suggestion:
             return []
         alt = sweep.suggestion / 10
         at_lr = progress_at(ctx, lr, self.confirm_steps)
         at_alt = progress_at(ctx, alt, self.confirm_steps)
         if at_lr is None or at_alt is None:
-            return [range_test_inconclusive(self, evidence)]
+            return [range_test_inconclusive(self, evidence, ctx)]
         evidence["loss_fall_at_lr"], evidence["loss_fall_at_suggestion_div_10"] = at_lr, at_alt
         if not (at_lr < self.negligible_fall and at_alt >= max(self.min_fall, 10 * max(at_lr, 0.0))):
             return []

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
-from mlcheck.preflight_context import Budget, PreflightContext
+from mlcheck.preflight_context import KNOBS, Budget, PreflightContext
 from mlcheck.sanity.runner import CheckRun, Progress, SanityResult
 
 __all__ = ["Budget", "CheckRun", "PreflightContext", "SanityResult", "run", "sanity"]
@@ -27,6 +27,7 @@ def run(
     suppress: Iterable[str] = (),
     budget: Budget | None = None,
     progress: Progress | None = None,
+    interface: str = "api",
 ) -> SanityResult:
     """Runs the pre-flight checks on a model and its data, without changing either.
 
@@ -39,12 +40,16 @@ def run(
         select: check ids to run instead of the defaults (ignored when `checks` is given).
         suppress: check ids not to run.
         budget: per-check budget: `Budget(steps=100, seconds=10.0)` by default. Steps bound the
-            work; seconds are only a safety net (running out gives an INFO "inconclusive"). The
-            stages of your code around the checks have nets derived from it: importing model.py
-            12x the seconds, building the target, the first batch, forward pass, loss and step
-            and reading the data 3x (at least the seconds + 5).
+            work; seconds are only a safety net (running out gives an INFO "inconclusive"),
+            which a check whose measured steps would finish within `Budget.limit` (3x the
+            seconds, or `max_seconds`) passes to finish its steps. The stages of your code
+            around the checks have nets derived from it: importing model.py 12x the seconds,
+            building the target, the first batch, forward pass, loss and step and reading the
+            data 3x (at least the seconds + 5).
         progress: called as `progress(done, total, check_id)` before each check and with
             `check_id=None` at the end.
+        interface: how findings' hints name the budget's settings: "api" (`Budget(...)`,
+            default) or "cli" (`--budget-...` options; the `mlcheck sanity` command passes it).
 
     Returns:
         A `SanityResult`: `.findings`, `.inconclusive`, `.timings`, `.failed`, `.notes`.
@@ -66,6 +71,8 @@ def run(
     from mlcheck.config import ConfigError, build_checks
     from mlcheck.sanity import discovery, runner
 
+    if interface not in KNOBS:
+        raise ValueError(f"interface must be one of {sorted(KNOBS)}, got {interface!r}")
     suppress = set(suppress)
     if checks is None:
         try:
@@ -78,7 +85,7 @@ def run(
     runnable = [c for c in checks if type(c).implements("preflight") or type(c).implements("on_batch")]
     idle = [c.id for c in checks if c not in runnable]
     found = discovery.resolve(target, (budget or Budget()).seconds)
-    result = runner.run(found, runnable, budget, progress)
+    result = runner.run(found, runnable, budget, progress, interface=interface)
     if select and idle:
         result.notes.append(f"not run (they watch training and have no pre-flight part): {', '.join(idle)}")
     return result

@@ -30,7 +30,7 @@ from mlcheck.monitor import Monitor
 from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.run import RunInfo
 from mlcheck.sanity.discovery import Target, user_code
-from mlcheck.sanity.watchdog import STAGE_FACTOR, STAGE_GRACE, Alarm, Interrupted, announce, stage, stage_seconds
+from mlcheck.sanity.watchdog import STAGE_GRACE, Alarm, Interrupted, announce, stage, stage_seconds
 from mlcheck.task import from_loss
 
 logger = logging.getLogger("mlcheck.sanity")
@@ -38,10 +38,9 @@ logger = logging.getLogger("mlcheck.sanity")
 #: Batches of each split the data checks see (first batches, in loader order).
 DATA_BATCHES = 16  # enough for class counts and label diversity; an epoch of digits is ~50
 
-#: The hard stop for a check that ignores its budget: this many times its seconds, and at
-#: least its seconds plus HARD_LIMIT_GRACE (a check may finish a step it began in time). The
-#: stages of the user's code before the checks get the same net (`watchdog.stage_seconds`).
-HARD_LIMIT_FACTOR = STAGE_FACTOR
+#: The hard stop for a check that ignores its budget: its `Budget.limit` (3x its seconds by
+#: default, as the stages of the user's code before the checks get, `watchdog.stage_seconds`)
+#: plus HARD_LIMIT_GRACE (a check may finish a step it began within the limit).
 HARD_LIMIT_GRACE = STAGE_GRACE
 
 #: progress(done, total, current check id or None when finished)
@@ -138,8 +137,10 @@ def run(
     budget: Budget | None = None,
     progress: Progress | None = None,
     data_batches: int = DATA_BATCHES,
+    interface: str = "api",
 ) -> SanityResult:
-    """Runs `checks` on `target` (see the module docstring)."""
+    """Runs `checks` on `target` (see the module docstring); `interface` ("api" or "cli") is how
+    findings' hints name the budget's settings."""
     budget = budget or Budget()
     trainable = target.trainable
     result = SanityResult(target.name, target.framework, notes=list(target.notes), import_seconds=target.import_seconds)
@@ -159,13 +160,13 @@ def run(
         for check in data_checks:
             if progress:
                 progress(done, total, check.id)
-            _run_data_check(check, batches, info, input_kind, budget.restart(), result)
+            _run_data_check(check, batches, info, input_kind, budget.restart(), result, interface)
             done += 1
         cache: dict[str, Any] = {}
         for check in preflight_checks:
             if progress:
                 progress(done, total, check.id)
-            ctx = PreflightContext(trainable, budget.restart(), cache, {"target": target.name})
+            ctx = PreflightContext(trainable, budget.restart(), cache, {"target": target.name}, interface)
             _run_preflight_check(check, ctx, result, _file(target))
             done += 1
         if progress:
@@ -239,7 +240,13 @@ def _input_kind(trainable: Any) -> str | None:
 
 
 def _run_data_check(
-    check: Check, batches: list, info: RunInfo, input_kind: str | None, budget: Budget, result: SanityResult
+    check: Check,
+    batches: list,
+    info: RunInfo,
+    input_kind: str | None,
+    budget: Budget,
+    result: SanityResult,
+    interface: str,
 ) -> None:
     """Feeds the batches to one data check through a Monitor, as during training."""
     started = time.perf_counter()
@@ -255,12 +262,12 @@ def _run_data_check(
     except Exception as exc:  # a broken check must never break the run
         _failed(check, "data", started, exc, result)
         return
-    _finish(check, "data", started, budget, list(monitor.findings), result)
+    _finish(check, "data", started, budget, list(monitor.findings), result, interface)
 
 
 def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResult, file: str) -> None:
     started = time.perf_counter()
-    hard = max(HARD_LIMIT_FACTOR * ctx.budget.seconds, ctx.budget.seconds + HARD_LIMIT_GRACE)
+    hard = ctx.budget.limit + HARD_LIMIT_GRACE
     try:
         # The alarm makes a check that ignores its budget inconclusive; the announcement lets
         # the command's parent process end one stuck where no signal reaches.
@@ -273,29 +280,36 @@ def _run_preflight_check(check: Check, ctx: PreflightContext, result: SanityResu
     except Exception as exc:
         _failed(check, "preflight", started, exc, result)
         return
-    _finish(check, "preflight", started, ctx.budget, found, result)
+    _finish(check, "preflight", started, ctx.budget, found, result, ctx.interface)
 
 
 def _finish(
-    check: Check, phase: str, started: float, budget: Budget, found: list[Finding], result: SanityResult
+    check: Check,
+    phase: str,
+    started: float,
+    budget: Budget,
+    found: list[Finding],
+    result: SanityResult,
+    interface: str,
 ) -> None:
     seconds = time.perf_counter() - started
     if budget.cut_short:
         # The verdict depends on how far the check got, i.e. on machine speed: never warn on it.
+        if budget.cut_after is None:  # stopped from outside (the hard stop), not by `expired()`
+            budget.cut_after = seconds
+        detail = f"cut short by its wall-clock safety net{budget.cut_detail()}"
         kept = [f for f in found if f.severity is Severity.INFO]
         kept.append(
             check.finding(
-                f"{check.id} was cut short after {seconds:.1f} s by its wall-clock safety net "
-                f"({budget.seconds:g} s); its result is inconclusive.",
-                evidence={"seconds": round(seconds, 2), "budget_seconds": budget.seconds, "budget_steps": budget.steps},
-                hint="Give it more time with --budget-seconds (or budget=Budget(seconds=...)), or "
-                "check a smaller model or batch.",
+                f"{check.id} was {detail}; its result is inconclusive.",
+                evidence=budget.cut_evidence(),
+                hint=f"Give it more time with {budget.more_time(interface)}, or check a smaller model or batch.",
                 severity=Severity.INFO,
                 key="inconclusive",
             )
         )
         result.findings += kept
-        result.checks.append(CheckRun(check.id, phase, seconds, "inconclusive", f"cut short after {seconds:.1f} s"))
+        result.checks.append(CheckRun(check.id, phase, seconds, "inconclusive", detail))
         return
     result.findings += found
     result.checks.append(CheckRun(check.id, phase, seconds))

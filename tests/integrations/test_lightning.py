@@ -346,6 +346,26 @@ def test_healthy_variants_stay_silent(tmp_path, strict_warnings, case):
         assert run.info.task == "regression"
 
 
+def test_manual_optimization_says_overfit_batch_was_not_run(tmp_path, strict_warnings):
+    cb = MLCheckCallback()
+    fit(tmp_path, cb, model_kw=dict(manual=True), max_epochs=1)
+    # a finding, not only a log line: INFO, so it raises no warning (strict_warnings) ...
+    (finding,) = [f for f in cb.findings if f.check == "overfit-batch"]
+    assert finding.severity is Severity.INFO and finding.key == "skipped"
+    assert "automatic_optimization=False" in finding.message and "did not run" in finding.message
+    assert "mlcheck sanity" in finding.hint and "mlcheck_target()" in finding.hint
+    assert serious(cb.findings) == []
+    # ... kept with the run's findings, and counted as info in the end-of-fit summary
+    stored = [json.loads(line) for line in (cb.resolved_log_dir / "findings.jsonl").read_text().splitlines()]
+    assert [(f["check"], f["severity"]) for f in stored if f["check"] == "overfit-batch"] == [("overfit-batch", "info")]
+    summary = cb.live.summary()
+    assert "info" in summary and "warning" not in summary and "error" not in summary
+    # switched off on purpose: nothing to say
+    off = MLCheckCallback(overfit_batch=False)
+    fit(tmp_path / "off", off, model_kw=dict(manual=True), max_epochs=1)
+    assert "overfit-batch" not in ids(off.findings)
+
+
 def test_gradient_accumulation_logs_the_mean_loss_at_optimizer_steps(tmp_path):
     cb = MLCheckCallback(overfit_batch=False)
     trainer, _ = fit(tmp_path, cb, max_epochs=1, accumulate_grad_batches=4)

@@ -169,26 +169,27 @@ def _finite(values: Any) -> bool:
     return values.dtype.kind not in "fc" or bool(np.all(np.isfinite(values)))
 
 
-def inconclusive(check: Check, what: str, evidence: dict[str, Any]) -> Finding:
-    """The INFO finding of a check whose `what` the wall-clock safety net cut short."""
+def inconclusive(check: Check, what: str, evidence: dict[str, Any], ctx: PreflightContext) -> Finding:
+    """The INFO finding of a check whose `what` the wall-clock safety net cut short: with the
+    numbers of the cut (`Budget.cut_detail`) and the setting that lets it finish, in the words
+    of the interface the user is in (`PreflightContext.interface`)."""
+    budget = ctx.budget
+    detail = budget.cut_detail() if budget.cut_short else ""
+    if budget.cut_short:
+        evidence = {**evidence, **budget.cut_evidence()}
     return check.finding(
-        f"{what} was cut short by its time limit, so the result is inconclusive.",
+        f"{what} was cut short by its time limit{detail}, so the result is inconclusive.",
         evidence=evidence,
-        hint="Give the check more time (Budget(seconds=...)) or a smaller model/batch; the "
-        "step budget, not the clock, decides the verdict.",
+        hint=f"Give the check more time ({budget.more_time(ctx.interface)}) or a smaller model/batch; "
+        "the step budget, not the clock, decides the verdict.",
         severity=Severity.INFO,
         key="inconclusive",
     )
 
 
-def skipped(check: Check, reason: str) -> Finding:
-    """The INFO finding of a check that could not run, with the `reason`."""
-    return check.finding(
-        f"Skipped: {reason}.",
-        severity=Severity.INFO,
-        key="skipped",
-        hint="Nothing to fix; this check needs what is named above.",
-    )
+def skipped(check: Check, reason: str, hint: str = "Nothing to fix; this check needs what is named above.") -> Finding:
+    """The INFO finding of a check that could not run, with the `reason` (and how to run it)."""
+    return check.finding(f"Skipped: {reason}.", severity=Severity.INFO, key="skipped", hint=hint)
 
 
 @dataclass
@@ -261,10 +262,11 @@ def fit_batch(
     run.losses.append((0, run.initial))
     run.accuracy = accuracy(trainable.forward(batch), targets, cfg)
     for step in range(1, steps + 1):
-        if budget.expired():
+        if budget.expired(remaining=steps - step + 1):
             run.cut = True
             break
         trainable.train_step(batch)
+        budget.took_step()
         run.steps = step
         if step % every == 0 or step == steps:
             loss = trainable.loss(batch)

@@ -133,18 +133,18 @@ class InputIndependence(Check):
             if real is not None and real.achieved:
                 return []  # fitting distinct targets needs the inputs: zeros cannot match it
             if real is None or real.cut or real.nonfinite or real.steps == 0:
-                return [inconclusive(self, "Training on real inputs", {})] if real and real.cut else []
+                return [inconclusive(self, "Training on real inputs", {}, ctx)] if real and real.cut else []
             zeros = t.from_numpy(np.zeros_like(x), y)
             clone = t.clone()
             if real.lr is not None:
                 clone.set_lr(real.lr)
             zero = fit_batch(clone, zeros, real.steps, ctx.budget, every=real.checkpoint_every)
-        return self._verdict(real, zero)
+        return self._verdict(real, zero, ctx)
 
-    def _verdict(self, real: Any, zero: Any) -> list[Finding]:
+    def _verdict(self, real: Any, zero: Any, ctx: PreflightContext) -> list[Finding]:
         """Compares the run on real inputs with the run on zeroed ones."""
         if zero.cut:
-            return [inconclusive(self, "Training on zeroed inputs", {})]
+            return [inconclusive(self, "Training on zeroed inputs", {}, ctx)]
         real_loss, zero_loss = real.final, zero.final
         learned = zero.initial > 0 and zero.initial - zero_loss >= self.min_progress * zero.initial
         if not (math.isfinite(real_loss) and math.isfinite(zero_loss)) or not learned:

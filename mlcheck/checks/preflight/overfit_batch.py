@@ -53,8 +53,9 @@ class OverfitBatch(Check):
         batch_size: samples to overfit. Default 16 (TheDeepChecker).
         steps: most optimizer steps of the second try (the first gets a third of them).
             Default None: the pre-flight budget's steps (`Budget.steps`, 100 unless
-            `--budget-steps` says otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16
-            digits with a small MLP in under 60 steps (see the tests).
+            `--budget-steps`, `Budget(steps=...)` or a callback's `overfit_steps` says
+            otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
+            in under 60 steps (see the tests).
         rel_tol: success when the loss is below this fraction of the initial loss. Default 0.05:
             "near zero" relative to the start, which a memorised batch reaches easily.
         abs_tol: success when the loss is below this. Default 1e-3.
@@ -168,7 +169,7 @@ class OverfitBatch(Check):
                 )
             ]
         if run.cut:
-            return [inconclusive(self, "Overfitting one batch", evidence)]
+            return [inconclusive(self, "Overfitting one batch", evidence, ctx)]
         if any(r.still_falling() for r in runs):
             return [
                 self.finding(
@@ -176,7 +177,7 @@ class OverfitBatch(Check):
                     f"{run.steps} steps, so whether the model can fit it is inconclusive.",
                     evidence=evidence,
                     hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
-                    f"steps (--budget-steps {run.steps * 4}) or raise the learning rate to be sure.",
+                    f"steps ({ctx.knob('steps', run.steps * 4)}) or raise the learning rate to be sure.",
                     severity=Severity.INFO,
                     key="inconclusive",
                 )

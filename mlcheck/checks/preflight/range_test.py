@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcheck.findings import Finding, Severity
+from mlcheck.checks.preflight.harness import inconclusive
+from mlcheck.findings import Finding
 
 if TYPE_CHECKING:
     from mlcheck.checks.base import Check
@@ -88,12 +89,13 @@ def range_test(
     factor = (max_lr / min_lr) ** (1.0 / max(steps - 1, 1))
     avg, best = 0.0, math.inf
     for i in range(steps):
-        if budget.expired():
+        if budget.expired(remaining=steps - i):
             result.cut = True
             break
         lr = min_lr * factor**i
         trainable.set_lr(lr)
         loss = trainable.train_step(batches[i % len(batches)])
+        budget.took_step()
         result.lrs.append(lr)
         result.raw.append(loss)
         if not math.isfinite(loss):
@@ -150,9 +152,11 @@ def progress_at(ctx: PreflightContext, lr: float, steps: int) -> float | None:
             probe = batches[:2]
             before = float(np.mean([clone.loss(b) for b in probe]))
             for i in range(steps):
-                if ctx.budget.expired():
+                if ctx.budget.expired(remaining=steps - i):
                     return None
-                if not math.isfinite(clone.train_step(batches[i % len(batches)])):
+                loss = clone.train_step(batches[i % len(batches)])
+                ctx.budget.took_step()
+                if not math.isfinite(loss):
                     return -math.inf
             after = float(np.mean([clone.loss(b) for b in probe]))
         finally:
@@ -164,13 +168,7 @@ def progress_at(ctx: PreflightContext, lr: float, steps: int) -> float | None:
     return ctx.memo(f"lr-progress:{lr!r}:{steps}", compute)
 
 
-def range_test_inconclusive(check: Check, evidence: dict[str, Any]) -> Finding:
+def range_test_inconclusive(check: Check, evidence: dict[str, Any], ctx: PreflightContext) -> Finding:
     """The INFO finding of a learning-rate check whose range test the wall-clock safety net cut
     short."""
-    return check.finding(
-        "The learning-rate range test was cut short by its time limit, so the result is inconclusive.",
-        evidence=evidence,
-        hint="Give the check more time (Budget(seconds=...)); the step budget, not the clock, decides the verdict.",
-        severity=Severity.INFO,
-        key="inconclusive",
-    )
+    return inconclusive(check, "The learning-rate range test", evidence, ctx)
