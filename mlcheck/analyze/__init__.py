@@ -326,8 +326,9 @@ def _attach_recorded(
 
 
 def _recorded_only(root: Path, folder: Path, own: tuple[RunLog, str] | None) -> RunResult:
-    rel = folder.relative_to(root).as_posix() if folder != root and root in folder.parents else "."
-    name = (root.resolve().name or str(root)) if rel == "." else rel
+    base = root if root.is_dir() else root.parent  # PATH may be the findings file itself
+    rel = folder.relative_to(base).as_posix() if base in folder.parents else "."
+    name = (base.resolve().name or str(base)) if rel == "." else rel
     result = RunResult(name=name, path=str(folder), format="findings", findings=[], series={})
     what = own[1].split(": ", 1)[-1] if own is not None else "no loss curve found"
     result.info.append(f"{folder}: {what}; only the findings recorded live during training are shown")
