@@ -27,7 +27,7 @@ def mlcheck_analyze(path: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
-        cwd=path,
+        cwd=path if path.is_dir() else path.parent,
     )
 
 
@@ -187,6 +187,10 @@ def test_a_folder_with_recorded_findings_alone(tmp_path):
     (run,) = payload["runs"]
     assert run["format"] == "findings" and "only the findings recorded live" in run["info"][0]
     assert [(f["check"], f["source"]) for f in payload["findings"]] == [("loss-divergence", "live")]
+    # the findings file itself as PATH: the same run, named after its folder
+    alone = mlcheck_analyze(tmp_path / "exp1" / "findings.jsonl", "--json")
+    assert alone.returncode == 1 and alone.stderr == "", alone.stderr
+    assert [(f["run"], f["check"]) for f in json.loads(alone.stdout)["findings"]] == [("exp1", "loss-divergence")]
     # select and suppress apply to them too
     quiet = mlcheck_analyze(tmp_path, "--json", "--suppress", "loss-divergence")
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["findings"] == []
