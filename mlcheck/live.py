@@ -489,6 +489,9 @@ class LiveRun:
 
     # -- the user's logger ----------------------------------------------------------------------
 
+    #: points per epoch suggested where the length of the run is not known
+    POINTS_PER_EPOCH = 5
+
     def note_logging_interval(self, every: int, steps_per_epoch: int | None, setting: str) -> str | None:
         """Says once (INFO), and returns, when the user's logger keeps too few training-loss
         points of this run for `mlcheck analyze` to judge its curve later (fewer than the
@@ -504,16 +507,24 @@ class LiveRun:
         coarse = bool(steps_per_epoch) and every > steps_per_epoch
         if not coarse and (logged is None or logged >= most):
             return None
-        better = max(1, min(total // most if total else every, steps_per_epoch or every, every - 1))
-        kept = f"about {logged} training-loss points of this run's {total} steps" if total else "the training loss"
+        short = ", ".join(f"{check} needs {n}" for check, n in needed.items() if logged is not None and logged < n)
+        # enough points for every loss-curve check over the run, else a few per epoch
+        enough = total // most if short else steps_per_epoch // self.POINTS_PER_EPOCH
+        better = setting.format(max(1, min(enough, steps_per_epoch or every, every - 1)))
+        if total:
+            kept = f"about {logged} training-loss points of this run's {total} steps"
+        else:
+            kept = f"one training-loss point every {every} steps"
         if steps_per_epoch:
-            kept += f" ({steps_per_epoch} per epoch)"
-        short = ", ".join(f"{check} needs {n}" for check, n in needed.items() if logged is None or logged < n)
-        why = f"too few for `mlcheck analyze` to judge them later ({short})" if short else "fewer than one per epoch"
+            kept += f" ({steps_per_epoch} steps per epoch)"
+        if short:
+            why = f"too few for `mlcheck analyze` to judge them later ({short})"
+            fix = f"For curves that can be analysed later, set {better}."
+        else:
+            why, fix = "fewer than one per epoch", f"For a few points per epoch, set {better}."
         text = (
             f"mlcheck: {setting.format(every)} keeps {kept} in your logger's curves (TensorBoard, CSV): {why}. "
-            "mlcheck's live checks read the loss at every step and are not affected. For curves that can "
-            f"be analysed later, set {setting.format(better)}."
+            f"mlcheck's live checks read the loss at every step and are not affected. {fix}"
         )
         logger.info(text)
         return text

@@ -242,3 +242,22 @@ def test_the_minimums_named_are_those_of_the_checks(unit):
         return bool(monitor.findings)
 
     assert found(need) and not found(need - 1)
+
+
+@pytest.mark.parametrize(
+    "every,per_epoch,total,says",
+    [
+        (50, 45, 450, "about 9 training-loss points of this run's 450 steps (45 steps per epoch)"),
+        (50, 45, None, "one training-loss point every 50 steps (45 steps per epoch) in your logger's curves"),
+        (50, 45, 100_000, "fewer than one per epoch. mlcheck's live checks"),
+        (50, 1000, 100_000, None),  # 2,000 points, 20 per epoch: nothing to say
+        (1, 45, 45, None),  # every step is logged
+    ],
+)
+def test_what_the_live_core_says_about_the_logging_interval(every, per_epoch, total, says):
+    from mlcheck.live import LiveOptions, LiveRun
+
+    live = LiveRun(LiveOptions(config=False))
+    live.monitor.run.info.total_steps = total
+    text = live.note_logging_interval(every, per_epoch, "Trainer(log_every_n_steps={})")
+    assert (text is None) if says is None else (says in text and "not affected" in text), text
