@@ -3,6 +3,7 @@
 Run:  python examples/plain_loop.py [--lr 0.001]
 Try `--lr 3` to see mlcheck catch a learning rate that is far too high.
 TensorBoard:  tensorboard --logdir runs/plain_loop
+Afterwards:   mlcheck analyze runs/plain_loop   (Monitor keeps the curves it was given and its findings)
 """
 
 from __future__ import annotations

@@ -267,6 +267,16 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
+        if self._rank_zero and getattr(trainer, "loggers", None):
+            self.live.guard("logging interval", self._note_logging_interval, trainer)
+
+    def _note_logging_interval(self, trainer: Any) -> None:
+        batches = getattr(trainer, "num_training_batches", None)
+        accumulate = getattr(trainer, "accumulate_grad_batches", 1) or 1
+        per_epoch = int(batches) // accumulate if isinstance(batches, (int, float)) and math.isfinite(batches) else None
+        every = getattr(trainer, "log_every_n_steps", None)
+        if isinstance(every, int):
+            self.live.note_logging_interval(every, per_epoch or None, "Trainer(log_every_n_steps={})")
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self._end(trainer)

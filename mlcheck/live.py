@@ -27,6 +27,7 @@ import numpy as np
 from mlcheck import options as opt
 from mlcheck import samples, task
 from mlcheck.checks.base import Check, Signal
+from mlcheck.checks.curve import curve_minimums
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
@@ -254,6 +255,9 @@ class LiveRun:
         flush_every: steps held by `hold_step` before they reach the checks. Adapters whose
             losses live on a device hold them (one host sync per flush); 1 hands each step over.
         run_name: names the run in `findings.jsonl`.
+        curves: also write the losses, learning rate and metrics it is given to `log_dir`
+            (`Monitor`'s `curves`). Default False: the callbacks' frameworks have loggers that
+            keep them; a hand-written loop without one may turn it on.
     """
 
     #: Steps held before they reach the monitor: divides `Monitor.STEP_EVAL_EVERY`, so a flush
@@ -279,6 +283,7 @@ class LiveRun:
         flush_every: int = FLUSH_EVERY,
         run_name: str | None = None,
         artefact_dir: str | os.PathLike[str] | None = None,
+        curves: bool = False,
     ) -> None:
         self.options = options
         #: where larger files go (`mlcheck/samples.csv`); default: `log_dir`
@@ -301,6 +306,7 @@ class LiveRun:
             sinks=sinks,
             default_sinks=default_sinks,
             run_name=run_name,
+            curves=curves and default_sinks and log_dir is not None,
         )
         if options.task is not None:
             self.monitor.run.info.task = options.task
@@ -482,6 +488,48 @@ class LiveRun:
     @property
     def holding(self) -> bool:
         return bool(self._pending)
+
+    # -- the user's logger ----------------------------------------------------------------------
+
+    #: points per epoch suggested where the length of the run is not known
+    POINTS_PER_EPOCH = 5
+
+    def note_logging_interval(self, every: int, steps_per_epoch: int | None, setting: str) -> str | None:
+        """Says once (INFO), and returns, when the user's logger keeps too few training-loss
+        points of this run for `mlcheck analyze` to judge its curve later (fewer than the
+        loss-curve checks need over the planned `RunInfo.total_steps`), or fewer than one per
+        epoch. The live checks read every step's loss and are not affected. `setting` names the
+        framework's option with a `{}` for its value, e.g. "Trainer(log_every_n_steps={})"."""
+        total = self.monitor.run.info.total_steps
+        needed = curve_minimums(self.monitor.checks, "step")
+        if every <= 1 or not needed or not (total or steps_per_epoch):
+            return None
+        most = max(needed.values())
+        logged = total // every if total else None
+        coarse = bool(steps_per_epoch) and every > steps_per_epoch
+        if not coarse and (logged is None or logged >= most):
+            return None
+        short = ", ".join(f"{check} needs {n}" for check, n in needed.items() if logged is not None and logged < n)
+        # enough points for every loss-curve check over the run, else a few per epoch
+        enough = total // most if short else steps_per_epoch // self.POINTS_PER_EPOCH
+        better = setting.format(max(1, min(enough, steps_per_epoch or every, every - 1)))
+        if total:
+            kept = f"about {logged} training-loss points of this run's {total} steps"
+        else:
+            kept = f"one training-loss point every {every} steps"
+        if steps_per_epoch:
+            kept += f" ({steps_per_epoch} steps per epoch)"
+        if short:
+            why = f"too few for `mlcheck analyze` to judge them later ({short})"
+            fix = f"For curves that can be analysed later, set {better}."
+        else:
+            why, fix = "fewer than one per epoch", f"For a few points per epoch, set {better}."
+        text = (
+            f"mlcheck: {setting.format(every)} keeps {kept} in your logger's curves (TensorBoard, CSV): {why}. "
+            f"mlcheck's live checks read the loss at every step and are not affected. {fix}"
+        )
+        logger.info(text)
+        return text
 
     # -- epochs --------------------------------------------------------------------------------
 

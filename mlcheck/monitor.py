@@ -21,6 +21,7 @@ from mlcheck.layers import LayerObservation
 from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.samples import SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
+from mlcheck.sinks.curves import CURVES_LOSS_TAG, CurveWriter
 
 logger = logging.getLogger("mlcheck")
 
@@ -34,7 +35,9 @@ class Monitor:
     end (or use it as a context manager). Each problem is reported once, when first seen, as a
     `Finding` in `findings`, a `MLCheckWarning` (WARNING and ERROR only), a log record, a line
     in `<log_dir>/findings.jsonl` and TensorBoard events in `log_dir`; later sightings of the
-    same problem only update its TensorBoard marker.
+    same problem only update its TensorBoard marker. With a `log_dir`, the curves it is given
+    (losses, learning rate, metrics, the epoch) are written there too, under `mlcheck/curves/`,
+    so that TensorBoard and `mlcheck analyze` can read the run back (see `curves`).
 
     Args:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
@@ -50,6 +53,12 @@ class Monitor:
         info: facts about the run (task, total steps, schedule), see `RunInfo`.
         sinks: extra sinks, or a list that replaces the defaults when `default_sinks=False`.
         run_name: names the run in JSON output.
+        curves: write the values given to `log_step`, `log_steps` and `log_epoch` as TensorBoard
+            scalars `mlcheck/curves/<name>` in `log_dir` (`train_loss_step`, `lr`,
+            `train_loss_epoch`, `val_loss`, `train_<metric>`, `val_<metric>`, `epoch`), held in
+            memory and written in blocks (`mlcheck.sinks.curves`). Default None: on when
+            `log_dir` is set and the default sinks are on. The callbacks turn it off: the user's
+            logger already keeps their curves.
 
     Example:
         >>> from mlcheck import Monitor
@@ -74,6 +83,7 @@ class Monitor:
         sinks: Sequence[Sink] | None = None,
         default_sinks: bool = True,
         run_name: str | None = None,
+        curves: bool | None = None,
     ) -> None:
         opt.stop_on(stop_on)
         opt.integer("every_n_steps", every_n_steps, minimum=1)
@@ -102,10 +112,16 @@ class Monitor:
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
         self.sinks: list[Sink] = []
+        if curves is None:
+            curves = default_sinks and self.log_dir is not None
+        if curves and self.log_dir is None:
+            raise ValueError("curves=True needs a log_dir to write them to")
+        self.curves = CurveWriter(self.log_dir) if curves else None
         if default_sinks:
             self.sinks.append(LoggingSink(warn=warn))
             if self.log_dir is not None:
-                self.sinks.append(TensorBoardSink(self.log_dir))
+                loss_tags = (*TensorBoardSink.LOSS_TAGS, CURVES_LOSS_TAG) if curves else TensorBoardSink.LOSS_TAGS
+                self.sinks.append(TensorBoardSink(self.log_dir, loss_tags=loss_tags))
                 self.sinks.append(JsonlSink(self.log_dir / "findings.jsonl"))
         self.sinks.extend(sinks or ())
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
@@ -155,6 +171,8 @@ class Monitor:
         update_ratio = opt.optional_number("update_ratio", update_ratio)
         nonfinite_grads = opt.names("nonfinite_grads", nonfinite_grads)
         nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
+        if self.curves is not None:
+            self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
         run.step = step
         if epoch is not None:
@@ -205,6 +223,10 @@ class Monitor:
         `log_step` for each, far faster. Arrays are aligned with `steps`."""
         steps = np.asarray(steps)
         n = len(steps)
+        if self.curves is not None:
+            for name, values in (("train_loss_step", loss), ("lr", lr)):
+                if values is not None:
+                    self.curves.extend(name, steps, values)
         out: list[Finding] = []
         i = 0
         primary = self.run.train_loss if loss is not None else self.run.lr
@@ -257,6 +279,16 @@ class Monitor:
         val_loss = opt.optional_number("val_loss", val_loss)
         train_metrics = opt.metrics("train_metrics", train_metrics)
         val_metrics = opt.metrics("val_metrics", val_metrics)
+        if self.curves is not None:
+            at = step if step is not None else (self.run.step if self.run.step is not None else epoch)
+            self._write_curves(
+                at,
+                epoch=epoch,
+                train_loss_epoch=train_loss,
+                val_loss=val_loss,
+                **{f"train_{k}": v for k, v in train_metrics.items()},
+                **{f"val_{k}": v for k, v in val_metrics.items()},
+            )
         deferred = self._flush_deferred()
         run = self.run
         run.epoch = epoch
@@ -422,6 +454,8 @@ class Monitor:
         finally:  # a finding's warning turned into an exception by the user's filter still closes the files
             for sink in self.sinks:
                 self._guard_sink(sink.close)
+            if self.curves is not None:
+                self._guard_curves(self.curves.close)
 
     def __enter__(self) -> Monitor:
         return self
@@ -533,6 +567,20 @@ class Monitor:
             hint=f"Fix `{cause.check}` first ({cause.hint.rstrip('.')}); this finding may then go away.",
             evidence={**finding.evidence, "likely_cause": cause.check},
         )
+
+    def _write_curves(self, step: int, **values: float | None) -> None:
+        """Holds the given values for `mlcheck/curves/` (None: not given, left out)."""
+        self._guard_curves(self.curves.add, step, {k: v for k, v in values.items() if v is not None})
+
+    def _guard_curves(self, fn: Any, *args: Any) -> None:
+        """Writing curves never breaks the run: a failure is logged once and writing stops."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            if self.strict:
+                raise
+            self.curves = None
+            logger.warning("mlcheck: writing curves to %s failed and is switched off: %s", self.log_dir, exc)
 
     def _guard_sink(self, fn: Any, *args: Any) -> BaseException | None:
         """Runs a sink method; a failure is logged, never raised, except the `MLCheckWarning` a

@@ -31,8 +31,11 @@ def render_findings(
     findings: Sequence[tuple[str | None, Finding]],
     title: str = "mlcheck findings",
     show_run: bool | None = None,
+    sources: Sequence[str] | None = None,
 ) -> None:
-    """A table grouped by severity (errors first): check, where, message, evidence, fix."""
+    """A table grouped by severity (errors first): check, where, message, evidence, fix.
+    `sources` ("live" or "analyze", one per finding) marks the findings recorded live during
+    training: "live" under their step, and a line below the table."""
     from rich.table import Table
     from rich.text import Text
 
@@ -48,8 +51,10 @@ def render_findings(
         table.add_column("run", overflow="fold")
     table.add_column("where", no_wrap=True)
     table.add_column("finding", ratio=3)
-    order = sorted(findings, key=lambda rf: -rf[1].severity.rank)
-    for run, f in order:
+    show_source = sources is not None and "live" in sources
+    labelled = list(zip(findings, sources if sources is not None else [None] * len(findings)))
+    order = sorted(labelled, key=lambda item: -item[0][1].severity.rank)
+    for (run, f), source in order:
         where = []
         if f.step is not None:
             where.append(f"step {f.step}")
@@ -64,6 +69,8 @@ def render_findings(
         row = [Text(f.severity.value, style=_STYLE[f.severity]), f.check]
         if show_run:
             row.append(run or "")
+        if source == "live":
+            where.append("(live)")
         row += ["\n".join(where) or "-", body]
         table.add_row(*row)
     console.print(table)
@@ -72,3 +79,9 @@ def render_findings(
         f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
         f"{counts[Severity.INFO]} info. `mlcheck explain ID` describes a check."
     )
+    if show_source:
+        live = sum(s == "live" for s in sources)
+        console.print(
+            f"(live): {live} recorded during training (findings.jsonl); {len(findings) - live} derived from the "
+            "logged curves. Where both name a check, the one recorded live is shown."
+        )

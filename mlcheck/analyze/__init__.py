@@ -8,7 +8,9 @@
 PATH is a TensorBoard log directory (any depth of runs; Keras' `train/` and `validation/`
 sub-runs are merged into one run), a single event file, a Keras `CSVLogger` file or a Lightning
 `CSVLogger` `metrics.csv` (a directory's `*.csv` files are read too). Which tag is which curve
-is decided by `mlcheck.analyze.tags` (documented in docs/analyze.md, extendable).
+is decided by `mlcheck.analyze.tags` (documented in docs/analyze.md, extendable). The findings
+a callback or `Monitor` recorded live in a run's folder (`findings.jsonl`) are shown beside those
+derived from its curves (`mlcheck.analyze.recorded`).
 
 `mlcheck.analyze(path)` is the same call as `mlcheck.analyze.run(path)`: the package is callable
 (see `mlcheck.callable_package`), and `mlcheck.analyze.analyze` is another name for `run`.
@@ -37,10 +39,12 @@ from mlcheck.analyze.events import (
     is_event_file,
     read_event_files,
 )
+from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
+from mlcheck.checks.curve import curve_minimums
 from mlcheck.errors import BadInput
 from mlcheck.findings import Finding
 
@@ -56,14 +60,20 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv" or "lightning-csv".
-        findings: what the checks found, in the order raised.
+        format: "tensorboard", "keras-csv", "lightning-csv", or "findings" for a folder that
+            holds the findings recorded live but no loss curve.
+        findings: the findings recorded live during training (`live`), then those the checks
+            derived from the curves, less the checks that were recorded live (see docs/analyze.md).
         series: the tag used for each role, e.g. {"train_loss": "train_loss_step"}.
         steps: steps in the log (the last step), or None.
         epochs: epochs in the log, or None.
         check_errors: checks that failed on this run and were switched off, with the error.
         notes: what the reader could not take in, e.g. a file cut short by a corrupt record
             (each a line naming the file).
+        live: the findings recorded live during training (`findings.jsonl` in the run's folder).
+        findings_file: where those were read from, or None.
+        info: what is worth knowing about the analysis but is no problem of the files, e.g. a
+            loss curve too short for some checks to judge (each a line naming the run).
     """
 
     name: str
@@ -75,6 +85,13 @@ class RunResult:
     epochs: int | None = None
     check_errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    live: list[Finding] = field(default_factory=list)
+    findings_file: str | None = None
+    info: list[str] = field(default_factory=list)
+
+    def source(self, finding: Finding) -> str:
+        """ "live" for a finding recorded during training, "analyze" for one derived now."""
+        return "live" if any(finding is f for f in self.live) else "analyze"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,8 +102,11 @@ class RunResult:
             "steps": self.steps,
             "epochs": self.epochs,
             "findings": len(self.findings),
+            "live_findings": len(self.live),
+            "findings_file": self.findings_file,
             "check_errors": self.check_errors,
             "notes": self.notes,
+            "info": self.info,
         }
 
 
@@ -103,9 +123,16 @@ class AnalyzeResult:
         """(run name, finding) for every finding of every run."""
         return [(run.name, f) for run in self.runs for f in run.findings]
 
+    @property
+    def sources(self) -> list[str]:
+        """ "live" or "analyze" for each of `findings`, in the same order."""
+        return [run.source(f) for run in self.runs for f in run.findings]
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "findings": [f.to_dict() | {"run": run} for run, f in self.findings],
+            "findings": [
+                f.to_dict() | {"run": run.name, "source": run.source(f)} for run in self.runs for f in run.findings
+            ],
             "runs": [r.to_dict() for r in self.runs],
             "unreadable": [{"path": p, "error": e} for p, e in self.unreadable],
         }
@@ -132,6 +159,8 @@ def run(
             `{"objective": "train_loss", "val_top1": "val_metric:accuracy"}`; roles: `ROLES`.
         progress: called as progress(bytes_done, bytes_total) while reading.
 
+    `select` and `suppress` also apply to the findings recorded live (`findings.jsonl`).
+
     Returns:
         An `AnalyzeResult`; `result.findings` lists (run name, Finding).
 
@@ -142,10 +171,11 @@ def run(
     """
     for spec in (mapping or {}).values():
         parse_role(spec)
+    wanted = _wanted(checks, select, suppress)
     checks = _select_checks(checks, select, suppress)
 
     root = Path(path)
-    sources, unreadable = _discover(root)
+    sources, unreadable, recorded = _discover(root)
     total = sum(size for _, _, size in sources)
     done = 0
 
@@ -156,11 +186,15 @@ def run(
             progress(done, total)
 
     runs: list[RunResult] = []
+    own: list[tuple[RunLog, str]] = []  # mlcheck's own event files, without a loss curve
     for source, where, size in sources:
         start = done
         notes: list[str] = []
         loaded = _load(source, where, root, advance, notes, mapping)
         advance(start + size - done)
+        if isinstance(loaded, _OwnFiles):
+            own.append((loaded.log, loaded.reason))
+            continue
         if isinstance(loaded, str):
             unreadable.append((str(where), loaded))
             continue
@@ -168,7 +202,10 @@ def run(
         if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
             log.name = f"{log.name} ({log.path.name})"
         found, errors = replay_curves(curves, checks, run_name=log.name)
-        runs.append(_result(log, curves, found, errors, notes))
+        result = _result(log, curves, found, errors, notes)
+        result.info += _short_curve(log, curves, checks)
+        runs.append(result)
+    runs += _attach_recorded(root, runs, own, [read_findings(p) for p in recorded], wanted, unreadable)
     for where, reason in unreadable:
         logger.info("mlcheck analyze: skipping %s: %s", where, reason)
     if not runs:
@@ -176,6 +213,18 @@ def run(
             raise BadInput(unreadable[0][1])
         raise BadInput(f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)")
     return AnalyzeResult(runs, unreadable)
+
+
+def _wanted(
+    checks: Sequence[Check] | None, select: Iterable[str] | None, suppress: Iterable[str]
+) -> Callable[[str], bool]:
+    """Whether a recorded finding's check id is wanted under `select` and `suppress`."""
+    from mlcheck.options import check_ids
+
+    given = [c.id for c in checks or ()]
+    quiet = set(check_ids("suppress", suppress, also=given))
+    only = set(check_ids("select", select, also=given)) or None
+    return lambda check_id: check_id not in quiet and (only is None or check_id in only)
 
 
 def _select_checks(
@@ -199,8 +248,9 @@ def _load(
     advance: Callable[[int], None],
     notes: list[str],
     mapping: Mapping[str, str] | None,
-) -> tuple[RunLog, Curves] | str:
-    """(log, curves) of one run, or a line naming it and why it cannot be analysed."""
+) -> tuple[RunLog, Curves] | _OwnFiles | str:
+    """(log, curves) of one run, or a line naming it and why it cannot be analysed, or
+    `_OwnFiles` for event files of mlcheck's own that hold no loss curve."""
     try:
         log = _read(source, root, advance, notes)
         _drop_bad_epochs(log, mapping, notes)
@@ -213,8 +263,110 @@ def _load(
         logger.debug("mlcheck analyze: reading %s failed", where, exc_info=True)
         return f"{where}: could not be read ({type(exc).__name__}: {exc}); please report this"
     if not curves.has_loss:
-        return notes[0] if notes and not log.scalars else _no_loss(log)
+        reason = notes[0] if notes and not log.scalars else _no_loss(log)
+        return _OwnFiles(log, reason) if _own_files(source) else reason
     return log, curves
+
+
+@dataclass
+class _OwnFiles:
+    """A folder whose event files are all mlcheck's (findings, no curves): not a run of its own
+    when a run sits beside it, else the run of its recorded findings."""
+
+    log: RunLog
+    reason: str
+
+
+def _own_files(source: Any) -> bool:
+    from mlcheck.sinks.tensorboard import EVENT_FILE_SUFFIX
+
+    return isinstance(source, EventRun) and all(
+        p.name.endswith(EVENT_FILE_SUFFIX) for files in source.files.values() for p in files
+    )
+
+
+def _folder(path: str | Path) -> Path:
+    """The folder of a run read from `path` (a folder, an event file or a CSV)."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def _attach_recorded(
+    root: Path,
+    runs: list[RunResult],
+    own: list[tuple[RunLog, str]],
+    recorded: list[Recorded],
+    wanted: Callable[[str], bool],
+    unreadable: list[tuple[str, str]],
+) -> list[RunResult]:
+    """Adds the findings recorded live to the run of their folder (or of the folder above a
+    `mlcheck/` folder); returns the runs made of recorded findings alone (no loss curve beside
+    them). mlcheck's own event files with no run beside them and nothing recorded are unreadable,
+    as before."""
+    by_folder: dict[Path, RunResult] = {}
+    for r in runs:
+        by_folder.setdefault(_folder(r.path), r)
+    own_folders = {_folder(log.path): (log, reason) for log, reason in own}
+    alone: dict[Path, RunResult] = {}
+    for rec in recorded:
+        folder = rec.path.parent
+        if folder not in by_folder and folder.name in FINDINGS_FOLDERS and folder.parent in by_folder:
+            folder = folder.parent
+        target = by_folder.get(folder) or alone.get(folder)
+        if target is None:
+            if rec.note is not None and not rec.findings:
+                unreadable.append((str(rec.path), rec.note))
+                continue
+            target = alone[folder] = _recorded_only(root, folder, own_folders.get(folder))
+        _merge(target, rec, wanted)
+    for folder, (log, reason) in own_folders.items():
+        if folder not in by_folder and folder not in alone:
+            unreadable.append((str(log.path), reason))
+    return list(alone.values())
+
+
+def _recorded_only(root: Path, folder: Path, own: tuple[RunLog, str] | None) -> RunResult:
+    base = root if root.is_dir() else root.parent  # PATH may be the findings file itself
+    rel = folder.relative_to(base).as_posix() if base in folder.parents else "."
+    name = (base.resolve().name or str(base)) if rel == "." else rel
+    result = RunResult(name=name, path=str(folder), format="findings", findings=[], series={})
+    what = own[1].split(": ", 1)[-1] if own is not None else "no loss curve found"
+    result.info.append(f"{folder}: {what}; only the findings recorded live during training are shown")
+    return result
+
+
+def _merge(run: RunResult, rec: Recorded, wanted: Callable[[str], bool]) -> None:
+    """The recorded findings first; a derived finding of a check that was recorded live is
+    dropped (the live one saw every step, the model and the data)."""
+    live = [f for f in rec.findings if wanted(f.check)]
+    recorded_ids = {f.check for f in live}
+    derived = [f for f in run.findings if not any(f is x for x in run.live) and f.check not in recorded_ids]
+    run.live = run.live + live
+    run.findings = run.live + derived
+    run.findings_file = run.findings_file or str(rec.path)
+    if rec.note is not None:
+        run.notes.append(rec.note)
+
+
+def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[str]:
+    """A line when the training loss has fewer points than the loss-curve checks judge."""
+    # points logged, NaN or not: this is about how often the loss was written
+    if curves.train_loss is not None and len(curves.train_loss) >= 2:
+        unit, tag, points = "step", curves.used["train_loss"], len(curves.train_loss)
+    else:
+        unit, tag = "epoch", curves.used.get("epoch_train_loss")
+        points = sum(r.train_loss is not None for r in curves.epochs)
+    if tag is None:
+        return []
+    short = {check: n for check, n in curve_minimums(checks, unit).items() if points < n}
+    if not short:
+        return []
+    which = ", ".join(f"{check} (needs {n})" for check, n in short.items())
+    what = f"{points} logged point(s)" if unit == "step" else f"{points} epoch(s) and no per-step values"
+    return [
+        f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. Log it "
+        'more often: Lightning `Trainer(log_every_n_steps=1)`, Keras `TensorBoard(update_freq="batch")`'
+    ]
 
 
 def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str], notes: list[str]) -> RunResult:
@@ -298,19 +450,24 @@ def _inspect(path: Path) -> tuple[str, int | str]:
     return "file", st.st_size
 
 
-def _discover(root: Path) -> tuple[list[Source], list[Skipped]]:
-    """The runs under `root`, and the files and folders that looked like logs but could not
-    be read (a run that cannot be read never hides the runs beside it)."""
+def _discover(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
+    """The runs under `root`, the files and folders that looked like logs but could not
+    be read (a run that cannot be read never hides the runs beside it), and the findings files
+    recorded live (for a file: those of its run's folder)."""
     kind, info = _inspect(root)
     if kind == "bad":
         raise BadInput(str(info))
     if kind == "file":
+        if is_findings_file(root.name):
+            return [], [], [root]
         if info == 0:
             raise BadInput(f"{root} is empty")
+        beside = [root.parent / f / FINDINGS_FILE for f in FINDINGS_FOLDERS]
+        recorded = [p for p in beside if p.exists() or p.is_symlink()]
         if is_event_file(root.name):
             run = EventRun(root.parent.name or root.name, root, {"": [root]})
-            return [(run, root, int(info))], []
-        return [(root, root, int(info))], []
+            return [(run, root, int(info))], [], recorded
+        return [(root, root, int(info))], [], recorded
     return _walk(root)
 
 
@@ -340,42 +497,48 @@ def _folders(root: Path, errors: list[OSError]) -> Iterator[tuple[Path, list[str
         stack.extend(folder / d for d in reversed(dirs) if not (folder / d).is_symlink())
 
 
-def _walk(root: Path) -> tuple[list[Source], list[Skipped]]:
+def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
     errors: list[OSError] = []
     events: dict[Path, list[Path]] = {}
     csvs: list[Source] = []
     skipped: list[Skipped] = []
+    recorded: list[Path] = []
     anything = False
     for folder, dirs, files in _folders(root, errors):
         anything = anything or bool(dirs or files)
         for name in files:
-            if not (is_event_file(name) or name.lower().endswith(".csv")):
-                continue
-            path = Path(folder) / name
-            kind, info = _inspect(path)
-            if kind != "file":
-                skipped.append((str(path), str(info)))
-            elif is_event_file(name):
-                events.setdefault(Path(folder), []).append(path)
-            else:
-                try:
-                    if _is_metrics_csv(path):
-                        csvs.append((path, path, int(info)))
-                except OSError as exc:
-                    skipped.append((str(path), f"{path}: {_os_reason(exc)}"))
+            if is_findings_file(name):
+                recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
+            elif is_event_file(name) or name.lower().endswith(".csv"):
+                _take(Path(folder) / name, events, csvs, skipped)
     for exc in errors:
         if Path(exc.filename) == root:
             raise BadInput(f"{root}: {_os_reason(exc)}")
         skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
     out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + csvs
-    if not out and not skipped:
+    if not out and not skipped and not recorded:
         if not anything:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger or Lightning metrics.csv)"
         )
-    return out, skipped
+    return out, skipped, recorded
+
+
+def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skipped: list[Skipped]) -> None:
+    """Files an event file or CSV found by `_walk` under what it is."""
+    kind, info = _inspect(path)
+    if kind != "file":
+        skipped.append((str(path), str(info)))
+    elif is_event_file(path.name):
+        events.setdefault(path.parent, []).append(path)
+    else:
+        try:
+            if _is_metrics_csv(path):
+                csvs.append((path, path, int(info)))
+        except OSError as exc:
+            skipped.append((str(path), f"{path}: {_os_reason(exc)}"))
 
 
 def _is_metrics_csv(path: Path) -> bool:

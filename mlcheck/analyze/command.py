@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from mlcheck.cli_options import selected_checks
 from mlcheck.errors import BadInput
+from mlcheck.findings import json_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +49,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
     from rich.markup import escape
 
     from mlcheck.analyze import run as analyze_logs
-    from mlcheck.report import exit_status, json_report, render_findings
+    from mlcheck.report import exit_status, render_findings
 
     checks, fail_on = selected_checks(args)
+    select, suppress = _selection(args)
     mapping = parse_map(args.map)
     # a check that fails on a run is one line below; the monitor's log record of it carries a
     # traceback meant for library users, which Python would otherwise print here
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
     err = _stderr_console()
     with _Progress(err) as progress:
         try:
-            result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
+            result = analyze_logs(
+                args.path, checks=checks, select=select, suppress=suppress, mapping=mapping, progress=progress.update
+            )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None
     # each reason and note names its path: one line per problem, the runs beside it analysed
@@ -67,8 +73,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
             err.print(f"[yellow]mlcheck:[/] {escape(one_line(note))}", highlight=False, soft_wrap=True)
     findings = result.findings
     if args.json:
-        payload = result.to_dict()
-        print(json_report(findings, runs=payload["runs"], unreadable=payload["unreadable"]))
+        print(json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False))
     else:
         for run_result in result.runs:
             for check_id, error in run_result.check_errors.items():
@@ -77,9 +82,18 @@ def run(args: argparse.Namespace, console: Any) -> int:
                     highlight=False,
                     soft_wrap=True,
                 )
-        render_findings(console, findings, title=f"mlcheck analyze {args.path}", show_run=len(result.runs) > 1 or None)
+        render_findings(
+            console,
+            findings,
+            title=f"mlcheck analyze {args.path}",
+            show_run=len(result.runs) > 1 or None,
+            sources=result.sources,
+        )
         read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
-        console.print(f"[dim]Read {len(result.runs)} run(s): {read}[/]", highlight=False)
+        console.print(f"[dim]Read {len(result.runs)} run(s): {escape(read)}[/]", highlight=False)
+        for run_result in result.runs:
+            for line in run_result.info:
+                console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
     return exit_status((f for _, f in findings), fail_on)
 
 
@@ -97,7 +111,19 @@ def _describe(run: Any) -> str:
         parts.append(f"to step {run.steps}")
     if run.epochs is not None:
         parts.append(f"{run.epochs} epochs")
+    if run.findings_file is not None:
+        parts.append(f"{len(run.live)} finding(s) recorded live")
     return ", ".join(parts)
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str]]:
+    """(select, suppress) of the command line and [tool.mlcheck], which also apply to the
+    findings recorded live (`selected_checks` has already checked them)."""
+    from mlcheck.cli_options import split_ids
+    from mlcheck.config import load_config
+
+    config = load_config(Path(args.config) if args.config else None)
+    return split_ids(args.select) or config.select, [*split_ids(args.suppress), *config.suppress]
 
 
 def _stderr_console():

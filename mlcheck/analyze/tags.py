@@ -10,13 +10,16 @@ The built-in rules read a name the way the common loggers write it (see docs/ana
   (Lightning's LearningRateMonitor) is the learning rate; `epoch` is Lightning's epoch counter;
   a name whose direction is known (accuracy, f1, mae, ...; see `mlcheck.metrics`) is a metric.
 
-Anything else is ignored. Extend or override the rules with `register_tag("my_loss",
+mlcheck's own markers (`mlcheck/...`) are ignored, except the curves `Monitor` writes for a loop
+without a logger (`mlcheck/curves/<name>`, read by the rules above from `<name>`, below the
+user's own tags of the same role). Anything else is ignored. Extend or override the rules with `register_tag("my_loss",
 "train_loss")`, the `mapping=` argument of `mlcheck.analyze.analyze`, or `--map TAG=ROLE` on the
 command line. Tags may be glob patterns (`"loss/*"`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Mapping
@@ -72,6 +75,10 @@ _SEP = "_/-."
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
 _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
 _LOSS = {"loss", "total_loss"}
+# `Monitor`'s copies of the curves it was given (`mlcheck.sinks.curves`); where a run also has
+# the user's own tags of a role, those win
+_CURVES = "mlcheck/curves/"
+_CURVES_PRIORITY = 2
 
 
 def parse_role(spec: str) -> tuple[str, str | None]:
@@ -138,6 +145,9 @@ def _strip(name: str) -> tuple[str | None, str | None, str]:
 
 def _rules(tag: str) -> Role:
     low = tag.lower()
+    if low.startswith(_CURVES) and len(low) > len(_CURVES):
+        role = _rules(tag[len(_CURVES) :])
+        return dataclasses.replace(role, priority=role.priority + _CURVES_PRIORITY)
     if low.startswith("mlcheck/") or low in _IGNORED:
         return Role("ignore")
     if low == "epoch":

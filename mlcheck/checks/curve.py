@@ -234,6 +234,13 @@ class StepEpochLevels(Mapping):
         return len(self._rows)
 
 
+def curve_minimums(checks: Iterable[Check], unit: str) -> dict[str, int]:
+    """{check id: the fewest training-loss points it judges} for the loss-curve checks among
+    `checks` (`LossCurveCheck.min_points`), e.g. {"loss-divergence": 22, "loss-plateau": 100}
+    for a per-step curve at the defaults."""
+    return {c.id: c.min_points(unit) for c in checks if isinstance(c, LossCurveCheck)}
+
+
 def sig(value: float, digits: int = 4) -> float:
     """`value` rounded to `digits` significant digits, for evidence that reads well and does
     not depend on the last bits of floating-point summation."""
@@ -299,6 +306,12 @@ class LossCurveCheck(TrainCurveCheck):
     """Base of the checks judged on the training-loss curve alone (`loss-divergence`,
     `loss-plateau`): steps through `TrainCurveCheck.on_step`, epoch-only logs at each epoch end,
     and the whole curve, open bucket included, at the end of the run."""
+
+    def min_points(self, unit: str) -> int:
+        """The fewest logged training-loss points (one per step for `unit` "step", per epoch for
+        "epoch") at which this check judges the curve at all; `mlcheck analyze` and the
+        callbacks name the checks a shorter log leaves without a judgement."""
+        raise NotImplementedError
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         if self._train.pick(run)[1] != "epoch":

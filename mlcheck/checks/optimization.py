@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -25,6 +26,10 @@ from mlcheck.task import NONNEGATIVE_LOSSES
 if TYPE_CHECKING:
     from mlcheck.run import RunState
     from mlcheck.series import Series
+
+# the least values the window a climb is judged over spans: 10 steps, or 3 epochs (each epoch is
+# already a mean over many steps)
+_CLIMB_WINDOW = {"step": 10, "epoch": 3}
 
 
 @register
@@ -390,10 +395,20 @@ class LossDivergence(LossCurveCheck):
             )
         ]
 
+    def _persist(self, buckets: int, window: int) -> int:
+        """Buckets the rise must persist over: the recent window the climb is judged on."""
+        return max(3, math.ceil(self.persist_fraction * buckets), window)
+
+    def min_points(self, unit: str) -> int:
+        # the climb needs two recent windows and two more buckets (`_climb`); while the curve is
+        # short each point is a bucket, so the window is min(points, _CLIMB_WINDOW[unit])
+        span = _CLIMB_WINDOW[unit]
+        return next(b for b in itertools.count(1) if b >= 2 * self._persist(b, min(b, span)) + 2)
+
     def _climb(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         """The loss rose far above its best and stays there (ERROR)."""
         b = len(c)
-        p = max(3, math.ceil(self.persist_fraction * b), c.window(10 if unit == "step" else 3))
+        p = self._persist(b, c.window(_CLIMB_WINDOW[unit]))
         if b < 2 * p + 2:
             return []
         recent = float(np.median(c.mean[-p:]))
@@ -604,9 +619,15 @@ class LossPlateau(LossCurveCheck):
             )
         ]
 
+    #: the fewest buckets a plateau is judged on (its level, and a trend over the last half)
+    MIN_BUCKETS = 6
+
+    def min_points(self, unit: str) -> int:
+        return max(self.MIN_BUCKETS, self.min_steps if unit == "step" else self.min_epochs)
+
     def _too_early(self, run: RunState, c: Curve, step_unit: bool, final: bool) -> bool:
         """Whether the curve is still too short to judge (during a run: too early in it)."""
-        if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < 6:
+        if c.values < (self.min_steps if step_unit else self.min_epochs) or len(c) < self.MIN_BUCKETS:
             return True
         if final:
             return False

@@ -39,6 +39,8 @@ LAYER_CHARTS = (
     "nonfinite",
 )
 LAYOUT_TAG = "custom_scalars__config__"
+#: how the names of mlcheck's own event files end (`mlcheck analyze` tells them from the user's)
+EVENT_FILE_SUFFIX = ".mlcheck"
 
 
 def finding_markdown(finding: Finding, run: str | None = None) -> str:
@@ -73,10 +75,13 @@ class TensorBoardSink(sinks.Sink):
         default_step: the step used for findings without one (e.g. pre-flight findings).
     """
 
+    #: the default `loss_tags`: the user's losses
+    LOSS_TAGS = (r"(?i)^(?!mlcheck/).*loss.*",)
+
     def __init__(
         self,
         log_dir: str | os.PathLike[str],
-        loss_tags: tuple[str, ...] = (r"(?i)^(?!mlcheck/).*loss.*",),
+        loss_tags: tuple[str, ...] = LOSS_TAGS,
         default_step: int = 0,
     ) -> None:
         self.log_dir = Path(log_dir)
@@ -99,7 +104,7 @@ class TensorBoardSink(sinks.Sink):
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            self._writer = EventFileWriter(str(self.log_dir), filename_suffix=".mlcheck")
+            self._writer = EventFileWriter(str(self.log_dir), filename_suffix=EVENT_FILE_SUFFIX)
             self._write_layout()
         return self._writer
 

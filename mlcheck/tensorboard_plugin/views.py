@@ -18,6 +18,7 @@ SEVERITIES = ("error", "warning", "info")
 _RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}
 SUBRUN_ROLES = {"train": "train", "validation": "val"}
 LAYER_PREFIX = "mlcheck/layers/"
+CURVES_PREFIX = "mlcheck/curves/"  # `mlcheck.sinks.curves.CURVE_TAG`
 # Heat map columns: finer than a screen can show adds bytes, not information.
 MAX_HEATMAP_STEPS = 200
 _VAL_TAG = re.compile(r"(?i)(^|[^a-z])val(idation)?([^a-z]|$)")
@@ -64,8 +65,9 @@ def run_row(name: str, findings: list[ParsedFinding], recorded: int, watched: bo
 
 
 def loss_split(run: str, tag: str) -> str | None:
-    """'train' or 'val' for a loss curve, None for a tag that is not a loss."""
-    if tag.startswith("mlcheck/") or "loss" not in tag.lower():
+    """'train' or 'val' for a loss curve, None for a tag that is not a loss. Of mlcheck's own
+    tags, only the curves `Monitor` writes for a loop without a logger (`mlcheck/curves/...`)."""
+    if (tag.startswith("mlcheck/") and not tag.startswith(CURVES_PREFIX)) or "loss" not in tag.lower():
         return None
     if group_of(run)[1] == "validation" or _VAL_TAG.search(tag):
         return "val"

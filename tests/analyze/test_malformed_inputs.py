@@ -151,6 +151,27 @@ def _pyproject(tmp: Path, toml: str) -> Path:
     return tmp / "logs"
 
 
+# a finding as the sinks write it (`findings.jsonl`), of the check the good run's curves also show
+RECORDED = json.dumps(
+    {
+        "check": "loss-divergence",
+        "severity": "error",
+        "step": 1600,
+        "epoch": None,
+        "message": "Recorded live.",
+        "evidence": {"loss": "nan"},
+        "hint": "Lower the learning rate.",
+        "run": None,
+    }
+)
+
+
+def _recorded(folder: Path, text: bytes | str) -> Path:
+    """The good run in tmp/good with `text` as its findings.jsonl."""
+    good_run(folder)
+    return _write(folder / "good" / "findings.jsonl", text)
+
+
 KERAS_ROWS = "".join(f"{e},{2.0 / (1 + e):.4f},{2.2 / (1 + e):.4f}\n" for e in range(8))
 
 
@@ -458,6 +479,85 @@ CASES = [
         ("first line is longer than",),
         "log.csv",
     ),
+    # findings recorded live (findings.jsonl) beside a run: bad lines are skipped with one line
+    # naming the file, the good lines and the run's own findings are still shown
+    Case(
+        "findings-jsonl-bad-lines",
+        _alone(
+            lambda t: _recorded(
+                t,
+                b"\n".join(
+                    [
+                        RECORDED.encode(),
+                        b"not json",
+                        b"[1, 2]",
+                        b'{"check": "loss-divergence"}',
+                        b'{"check": "x", "severity": "bogus", "message": "m"}',
+                        b'{"check": "x", "severity": "info", "message": "m", "step": "three"}',
+                        b'{"check": "x", "severity": "info", "message": "m", "evidence": [1]}',
+                        b"\xff\xfe garbage",
+                        b"[" * 100_000,
+                        b"",
+                        RECORDED.encode(),
+                        b'{"check": "loss-div',  # cut short: the run is still writing
+                    ]
+                ),
+            )
+        ),
+        1,
+        ("9 line(s) that are not findings were skipped", "first: line 2: not JSON"),
+        "good/findings.jsonl",
+        beside=True,
+    ),
+    Case(
+        "findings-jsonl-last-line-cut-short",
+        _alone(lambda t: _recorded(t, RECORDED + "\n" + RECORDED[:40])),
+        1,
+        ("1 line(s)", "line 2: cut short"),
+        "good/findings.jsonl",
+        beside=True,
+    ),
+    Case(
+        "findings-jsonl-line-over-1-MiB",
+        _alone(lambda t: _recorded(t, "x" * (2 << 20) + "\n" + RECORDED + "\n")),
+        1,
+        ("line 1: longer than 1048576 bytes",),
+        "good/findings.jsonl",
+        beside=True,
+    ),
+    Case(
+        "findings-jsonl-fifo",
+        _alone(lambda t: (good_run(t), _fifo(t / "good" / "findings.jsonl"))),
+        1,
+        ("not a regular file",),
+        "good/findings.jsonl",
+        beside=True,
+    ),
+    Case(
+        "findings-jsonl-dangling-symlink",
+        _alone(lambda t: (good_run(t), _symlink(t / "good" / "findings.jsonl", "missing"))),
+        1,
+        ("cannot be read (no such file or directory)",),
+        "good/findings.jsonl",
+        beside=True,
+    ),
+    Case(
+        "findings-jsonl-unreadable",
+        _alone(lambda t: _unreadable(_recorded(t, RECORDED + "\n"))),
+        1,
+        ("cannot be read (permission denied)",),
+        "good/findings.jsonl",
+        beside=True,
+        unprivileged=True,
+    ),
+    Case(
+        "findings-jsonl-fifo-in-a-folder-of-its-own",
+        _beside(lambda t: _fifo(t / "other" / "findings.jsonl")),
+        1,
+        ("skipped", "not a regular file"),
+        "other/findings.jsonl",
+        beside=True,
+    ),
     Case(
         "csv-huge-cell",
         _alone(lambda t: _write(t / "log.csv", "epoch,loss\n0," + "9" * (4 << 20) + "\n"), "log.csv"),
@@ -474,6 +574,8 @@ VALID = [
     ("csv-nul-byte-in-a-cell", lambda t: _write(t / "log.csv", "epoch,loss\n0,1.0\n1,\x000.5\n2,0.4\n")),
     ("data-csv-beside", _beside(lambda t: _write(t / "data.csv", "x,y\n1,2\n"))),
     ("partial-last-record", lambda t: t / "good" / _cut(good_run(t), 9)),
+    ("findings-jsonl-empty", lambda t: _recorded(t, "").parent.parent),
+    ("findings-jsonl-blank-lines", lambda t: _recorded(t, "\n\n" + RECORDED + "\n\n").parent.parent),
 ]
 
 
