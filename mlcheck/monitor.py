@@ -294,7 +294,8 @@ class Monitor:
         (up to `DEFER_VALUES` values; see `BatchObservation.parts`): checks whose cost is mostly
         fixed per call then pay it once per block instead of once per small batch. Deferred
         batches are handed over before any other batch, epoch or state is recorded, and at
-        `close()`; their findings are returned by the call that hands them over."""
+        `close()`; their findings are returned by the call that hands them over. Such batches
+        are marked `full_pass`: checks look at a bounded probe of each large sample there."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         step = opt.optional_index("step", step)
@@ -311,6 +312,7 @@ class Monitor:
             epoch=epoch if epoch is not None else self.run.epoch,
             index=index,
             input_kind=input_kind,
+            full_pass=bool(defer and only is not None),
         )
         x, y = batch.inputs, batch.targets
         if (
@@ -362,6 +364,7 @@ class Monitor:
                 epoch=batch.epoch,
                 index=batch.index,
                 input_kind=batch.input_kind,
+                full_pass=True,
             )
         )
         self._deferred_values += size
@@ -387,6 +390,7 @@ class Monitor:
             index=first.index,
             input_kind=first.input_kind,
             parts=tuple((start, b.index, b.step) for start, b in zip(starts, batches)),
+            full_pass=True,
         )
         return self._dispatch("on_batch", merged, only=only)
 

@@ -127,6 +127,12 @@ class Check:
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         return ()
 
+    def awaits_batches(self, split: str) -> bool:
+        """True while the check waits for samples of `split` to come by again (a second stage
+        confirming what the first pass found, as `train-val-overlap` does): the live core then
+        hands it the next pass over `split` too. Default False."""
+        return False
+
     # -- helpers -------------------------------------------------------------------------------
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -187,7 +188,12 @@ class NonFiniteInput(Check):
     What it does:
         Counts NaN and Inf values in every sampled batch of inputs and targets, and names the
         split, step and batch where they first appear, how many values and (for tabular inputs
-        of shape (N, features)) which feature columns hold them.
+        of shape (N, features)) which feature columns hold them. In the full pass over the
+        first epoch, samples holding more than 1,024 values (images) are looked at on 256
+        seeded positions (the probe `train-val-overlap` hashes), so the pass costs the same per
+        sample whatever its size: a NaN-filled or widely NaN image is caught there, a lone NaN
+        pixel in the sampled batches (the first ones, then one in 100) or through the loss it
+        makes non-finite (`nonfinite-loss`).
 
     Why it matters:
         One NaN input makes the loss NaN, and the next optimizer step spreads NaN into every
@@ -237,6 +243,13 @@ class NonFiniteInput(Check):
             values = getattr(merged, part)
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
+            if part == "inputs" and merged.full_pass and values.ndim:
+                # the full pass looks at the seeded probe of large samples (the one
+                # train-val-overlap hashes), so its cost per sample does not grow with their size;
+                # every value of the sampled batches is still looked at
+                probe = merged.input_probe(PROBE_VALUES, PROBE_ABOVE)
+                if probe.size < values.size and np.isfinite(probe).all():
+                    continue
             with np.errstate(all="ignore"):
                 # fast path: a finite sum means every value is finite (summed in the values' own
                 # type, float16 in float32: no converted copy; a sum that overflows is checked
