@@ -62,6 +62,8 @@ class BatchObservation:
         full_pass: handed over by a full pass over the data (`Monitor.log_batch(defer=True)`),
             whose per-sample cost must not grow with a sample's size: checks look at the
             `input_probe` of large samples there, not at every value.
+        probe: in a full pass over large samples, for the checks that read no more of them
+            (`Check.reads_probe`): the inputs' probe rows, `inputs` being None.
     """
 
     inputs: np.ndarray | None
@@ -73,15 +75,19 @@ class BatchObservation:
     input_kind: str | None = None
     parts: tuple[tuple[int, int, int | None], ...] = ()
     full_pass: bool = False
+    probe: np.ndarray | None = None
     _probes: dict = field(default_factory=dict, repr=False, compare=False)
 
     def input_probe(self, probe_values: int | None, probe_above: int = 0) -> np.ndarray:
         """The inputs as one row per sample, narrowed to `probe_values` seeded positions when a
         sample holds more than `probe_values` and `probe_above` values
         (`mlcheck.checks.hashing.probe_rows`); gathered once per observation and shared by
-        the checks that ask for the same probe."""
+        the checks that ask for the same probe. The `probe` itself where the inputs are not
+        kept."""
         from mlcheck.checks.hashing import probe_rows
 
+        if self.inputs is None:
+            return self.probe
         key = (probe_values, probe_above)
         if key not in self._probes:
             self._probes[key] = probe_rows(self.inputs, probe_values, probe_above)[0]
@@ -98,6 +104,7 @@ class BatchObservation:
         return BatchObservation(
             inputs=None if self.inputs is None else self.inputs[start:end],
             targets=None if self.targets is None else self.targets[start:end],
+            probe=None if self.probe is None else self.probe[start:end],
             split=self.split,
             step=step,
             epoch=self.epoch,

@@ -178,6 +178,12 @@ def _sample_values(x: np.ndarray) -> np.ndarray:
     return flat[:keep].astype(np.float64, copy=False).ravel()
 
 
+def _part(batch: BatchObservation, part: str) -> np.ndarray | None:
+    """The batch's inputs or targets; for the inputs of a probe-only observation, the probe."""
+    values = getattr(batch, part)
+    return batch.probe if values is None and part == "inputs" else values
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 
@@ -231,6 +237,7 @@ class NonFiniteInput(Check):
     id = "nonfinite-input"
     family = "data"
     severity = Severity.ERROR
+    reads_probe = True
     #: one NaN row spoils a step: every batch of the first pass is looked at
     consumes = frozenset({Signal.EVERY_BATCH})
 
@@ -240,7 +247,7 @@ class NonFiniteInput(Check):
 
     def on_batch(self, merged: BatchObservation, run: RunState) -> Iterable[Finding]:
         for part in ("inputs", "targets"):
-            values = getattr(merged, part)
+            values = _part(merged, part)
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
             if part == "inputs" and merged.full_pass and values.ndim:
@@ -263,7 +270,7 @@ class NonFiniteInput(Check):
             batch = merged
             if merged.parts:  # batches merged by the monitor: report the first one with the fault
                 batch = merged.part_at(int(np.argmax(bad.reshape(len(values), -1).any(axis=1))))
-                values = getattr(batch, part)
+                values = _part(batch, part)
                 bad = ~np.isfinite(values)
                 n_bad = int(bad.sum())
             n_nan = int(np.isnan(values).sum())
@@ -278,7 +285,9 @@ class NonFiniteInput(Check):
                 "batch_size": len(values) if values.ndim else 1,
             }
             where = ""
-            if part == "inputs" and values.ndim == 2:
+            if part == "inputs" and merged.inputs is None:  # the probe of large samples
+                evidence["values_looked_at_per_sample"] = int(values.shape[1])
+            elif part == "inputs" and values.ndim == 2:
                 columns = np.flatnonzero(bad.any(axis=0))
                 evidence["columns"] = columns[: self.max_columns].tolist()
                 evidence["columns_affected"] = len(columns)
@@ -563,6 +572,7 @@ class ClassImbalance(Check):
     id = "class-imbalance"
     family = "data"
     severity = Severity.INFO
+    reads_probe = True  # the labels only
     #: label counts are exact over a full pass; a sample of batches misses rare classes
     consumes = frozenset({Signal.EVERY_BATCH})
 

@@ -636,6 +636,7 @@ class FeatureLeakage(Check):
     id = "feature-leakage"
     family = "leakage"
     severity = Severity.ERROR
+    reads_probe = True  # large samples are not tabular: skipped
     #: a leaked label must be caught in the first epoch, also on a few hundred rows of tabular data
     #: that a sample of batches would not reach; cheap: judged at 200 rows and each doubling
     consumes = frozenset({Signal.EVERY_BATCH})

@@ -150,3 +150,24 @@ def test_full_pass_nonfinite_looks_at_the_probe_of_large_samples():
     assert found["filled", True] and found["filled", False] and found["lone", False]
     assert found["filled", True][0].evidence["samples_affected"] == 1
     assert found["lone", True] == []  # in the sampled batches and through the loss instead
+
+
+def test_full_pass_hands_probe_readers_merged_probes_and_the_overlap_whole_batches():
+    seen: dict[str, list] = {"nonfinite-input": [], "train-val-overlap": []}
+    checks = [NonFiniteInput(), TrainValOverlap()]
+    for check in checks:
+        hook = check.on_batch
+
+        def record(batch, run, hook=hook, log=seen[check.id]):
+            log.append((batch.inputs is None, len(batch.targets), None if batch.probe is None else batch.probe.shape))
+            return hook(batch, run)
+
+        check.on_batch = record
+    monitor = Monitor(checks, warn=False, default_sinks=False)
+    x = _images(8 * 32, 6)
+    for i in range(8):
+        rows = slice(32 * i, 32 * (i + 1))
+        monitor.log_batch(x[rows], np.arange(32) % 3, checks=[c.id for c in checks], index=i, defer=True)
+    monitor.close()
+    assert seen["train-val-overlap"] == [(False, 32, None)] * 8  # every batch, whole, at once
+    assert seen["nonfinite-input"] == [(True, 256, (256, 256))]  # one merged block of probes
