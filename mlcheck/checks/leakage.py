@@ -332,6 +332,12 @@ class TrainValOverlap(Check):
         self._train_repeats = 0  # ... already seen in training
         self._constant = {"train": 0, "val": 0}
         self._last: tuple[int | None, int | None] = (None, None)
+        self._held: list[np.ndarray] = []  # probe fingerprints not in the sets yet
+        self._held_at: tuple[str, int | None] | None = None  # their (split, epoch)
+
+    #: Probe fingerprints of large samples go into the sets in blocks of about this many: the
+    #: set's fixed costs are paid once per block (a verdict waits at most that many samples).
+    HOLD = 512
 
     def awaits_batches(self, split: str) -> bool:
         return self._second.awaiting(split) > 0
@@ -360,17 +366,38 @@ class TrainValOverlap(Check):
             whole = np.flatnonzero(same[keep])
             if len(whole):
                 prints[whole] = fingerprints(x[keep[whole]])
-        kept, repeats = self._overlap.add(batch.split, prints)
+        self._last = (batch.step, batch.epoch)
         if flat is None:
+            if self._held_at != (batch.split, batch.epoch):
+                self._release()  # the other split's set is complete before it is searched
             self._second_stage(batch.split, x, keep, prints)
-        if batch.split == "train":
+            self._held.append(prints)
+            self._held_at = (batch.split, batch.epoch)
+            if sum(map(len, self._held)) >= self.HOLD:
+                self._release()
+        else:
+            self._add(batch.split, batch.epoch, prints)
+        return self._judge(final=False)
+
+    def _add(self, split: str, epoch: int | None, prints: np.ndarray) -> None:
+        kept, repeats = self._overlap.add(split, prints)
+        if split == "train":
             if self._first_epoch == ():
-                self._first_epoch = batch.epoch
-            if batch.epoch == self._first_epoch:  # later epochs repeat the data by design
+                self._first_epoch = epoch
+            if epoch == self._first_epoch:  # later epochs repeat the data by design
                 self._train_rows += kept
                 self._train_repeats += repeats
-        self._last = (batch.step, batch.epoch)
-        return self._judge(final=False)
+
+    def _release(self) -> None:
+        """Adds the held probe fingerprints to their split's set."""
+        if self._held:
+            held, self._held = np.concatenate(self._held), []
+            self._add(*self._held_at, held)
+        self._held_at = None
+
+    def state_dict(self) -> dict:
+        self._release()
+        return super().state_dict()
 
     def _second_stage(self, split: str, x: np.ndarray, rows: np.ndarray, prints: np.ndarray) -> None:
         """Fingerprints of every value of the samples `x[rows]` whose probe (`prints`) occurs
@@ -384,7 +411,12 @@ class TrainValOverlap(Check):
         if o.level and len(self._second):
             self._second.keep_where(o.kept)
 
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        self._release()  # a pass is over: judged on all of it
+        return self._judge(final=False) if run.epoch is not None else ()
+
     def on_end(self, run: RunState) -> Iterable[Finding]:
+        self._release()
         return self._judge(final=True)
 
     def _judge(self, final: bool) -> Iterable[Finding]:
