@@ -315,6 +315,9 @@ class LiveRun:
             c for c in self.monitor.checks if c.id in full and type(c).awaits_batches is not Check.awaits_batches
         ]
         self._confirm_checks: dict[str, tuple[str, ...]] = {"train": (), "val": ()}
+        #: a second stage may ask for one more pass over a split (`Check.awaits_batches`); an
+        #: adapter whose ranks must route alike and cannot agree on it sets this False
+        self.confirm_passes = True
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
         self.count = {"train": 0, "val": 0}  # batches seen in the run, per split
         self.output_width: int | None = None
@@ -349,7 +352,7 @@ class LiveRun:
 
     def _awaiting(self, split: str) -> tuple[str, ...]:
         """Ids of the full-pass checks that wait for samples of `split` to come by again."""
-        if not self.options.hash_epochs:
+        if not (self.options.hash_epochs and self.confirm_passes):
             return ()
         disabled = self.monitor.disabled
         ids = tuple(c.id for c in self._second_stage_checks if c.id not in disabled and c.awaits_batches(split))

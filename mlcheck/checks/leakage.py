@@ -349,21 +349,25 @@ class TrainValOverlap(Check):
         rows = batch.input_probe(self.probe_values, self.probe_above)  # every value, or a probe
         flat = rows if rows.size == x.size else None  # None: a probe of larger samples
         same = constant_rows(rows)
-        blank = same
-        if same.any() and flat is None:  # constant on the probe: look at every value of those
-            blank = np.zeros(len(x), dtype=bool)
-            blank[np.flatnonzero(same)[constant_rows(x[same])]] = True
-        self._constant[batch.split] += int(blank.sum())
-        if blank.all():
-            return ()
-        keep = np.flatnonzero(~blank)  # row numbers: the large samples themselves are not copied
-        if flat is not None:
-            prints = fingerprints(flat[keep])
+        whole = np.empty(0, dtype=np.int64)
+        if not same.any():  # the usual case, in few operations: every sample kept
+            keep = None
         else:
-            prints = probe_fingerprints(rows[keep], x[:1].size)
+            blank = same
+            if flat is None:  # constant on the probe: look at every value of those
+                blank = np.zeros(len(x), dtype=bool)
+                blank[np.flatnonzero(same)[constant_rows(x[same])]] = True
+            self._constant[batch.split] += int(blank.sum())
+            if blank.all():
+                return ()
+            keep = np.flatnonzero(~blank)  # row numbers: large samples are not copied
             # mostly blank samples (constant on the probe only) would all share a probe: their
             # first stage is every value
             whole = np.flatnonzero(same[keep])
+        if flat is not None:
+            prints = fingerprints(flat if keep is None else flat[keep])
+        else:
+            prints = probe_fingerprints(rows if keep is None else rows[keep], x[:1].size)
             if len(whole):
                 prints[whole] = fingerprints(x[keep[whole]])
         self._last = (batch.step, batch.epoch)
@@ -399,15 +403,22 @@ class TrainValOverlap(Check):
         self._release()
         return super().state_dict()
 
-    def _second_stage(self, split: str, x: np.ndarray, rows: np.ndarray, prints: np.ndarray) -> None:
-        """Fingerprints of every value of the samples `x[rows]` whose probe (`prints`) occurs
-        in the other split or is a candidate already: the second stage, paid only by those."""
+    def _second_stage(self, split: str, x: np.ndarray, rows: np.ndarray | None, prints: np.ndarray) -> None:
+        """Fingerprints of every value of the samples `x[rows]` (None: all) whose probe
+        (`prints`) occurs in the other split or is a candidate already: the second stage, paid
+        only by those."""
         o = self._overlap
         other = o.sets["val" if split == "train" else "train"]
-        probe = (prints & PROBE_BIT) != 0
-        candidate = np.flatnonzero(probe & o.kept(prints) & (other.contains(prints) | self._second.known(prints)))
+        if not len(other) and not len(self._second):
+            return  # nothing to match yet (the first training pass)
+        found = (prints & PROBE_BIT) != 0
+        found &= other.contains(prints) | self._second.known(prints)
+        if o.level:
+            found &= o.kept(prints)
+        candidate = np.flatnonzero(found)
         if len(candidate):
-            self._second.add(split, prints[candidate], fingerprints(x[rows[candidate]]))
+            samples = candidate if rows is None else rows[candidate]
+            self._second.add(split, prints[candidate], fingerprints(x[samples]))
         if o.level and len(self._second):
             self._second.keep_where(o.kept)
 
