@@ -5,14 +5,16 @@ set, fed batch by batch as a live run feeds them) against a pandas merge of the 
     .venv/bin/python benchmarks/bench_hashing.py --rows 200000 --image-rows 20000   # quick
     .venv/bin/python benchmarks/bench_hashing.py --first-epoch     # 3x224x224 images, ~1 min
 
-`--first-epoch`: the first epoch of a run on 3x224x224 float32 images (batches of 32, drawn
-fresh, as a loader hands them out), pinned to one CPU, torch on one thread. The model is a
-stand-in for a GPU's throughput: 16x16 average pooling and a linear layer, whose training step
-takes a few milliseconds per batch (printed; a ResNet-50 on one A100 trains a batch of 32 in
-~13 ms). Each batch goes through the full-pass checks (`train-val-overlap`, `nonfinite-input`,
-`class-imbalance`) as the callbacks hand them over (`Monitor.log_batch(defer=True)`), hashing
-every value and with the first-stage probe; the figure is their time as a share of the
-epoch's training steps (target <= 5%).
+`--first-epoch`: two epochs of a run on 3x224x224 float32 images (batches of 32, drawn fresh,
+as a loader hands them out), pinned to one CPU, torch on one thread. The model is a stand-in for
+a GPU's throughput: 16x16 average pooling and a linear layer, whose training step takes a few
+milliseconds per batch (printed; a ResNet-50 on one A100 trains a batch of 32 in ~13 ms). Each
+batch goes to a `LiveRun` with every default check, as the callbacks hand it over; the CPU time
+of each route (the full first pass, the confirming pass of `train-val-overlap`'s second stage,
+the sampled batches) is printed as a share of the training and validation steps (target for the
+first pass <= 5%), with `train-val-overlap` in two stages (default) and hashing every value
+(`probe_values=None`), on clean splits and with 10% of each validation batch copied from
+training.
 
 Data: 80% training, 20% validation rows, 10% of the validation rows copied from training.
 Throughput is measured without tracing; peak memory in a second pass with `tracemalloc`
@@ -29,6 +31,7 @@ import tracemalloc
 
 import numpy as np
 
+from mlcheck.checks.hashing import PROBE_VALUES
 from mlcheck.checks.leakage import TrainValOverlap
 from mlcheck.run import BatchObservation, RunState
 
@@ -104,51 +107,98 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def first_epoch(batches: int, batch: int, probes: list[int | None]) -> None:
-    """The full-pass checks' share of a first epoch on 3x224x224 images (see the docstring)."""
+class _FirstEpochs:
+    """Two epochs of a stand-in model on 3x224x224 images, each batch handed to a `LiveRun` as
+    the adapters hand it (see the module docstring); CPU seconds per route."""
+
+    def __init__(self, batches: int, batch: int, copied: float) -> None:
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        self.torch, self.nn = torch, nn
+        self.model = nn.Sequential(nn.AvgPool2d(16), nn.Flatten(), nn.Linear(3 * 14 * 14, 10))
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
+        self.batches, self.batch, self.copied = batches, batch, int(copied * batch)
+        self.val_batches = max(1, batches // 4)
+
+    def make(self, split: str, i: int):
+        """A batch drawn afresh from a seed (memory stays flat); `copied` of each validation
+        batch is copied from a training batch."""
+        gen = self.torch.Generator().manual_seed((0 if split == "train" else 1 << 20) + i)
+        x = self.torch.rand(self.batch, 3, 224, 224, generator=gen)
+        if split == "val" and self.copied:
+            x[: self.copied] = self.make("train", (7 * i) % self.batches)[0][: self.copied]
+        return x, self.torch.randint(0, 10, (self.batch,), generator=gen)
+
+    def step(self, split: str, x, y) -> float:
+        start = time.process_time()
+        if split == "train":
+            self.opt.zero_grad()
+            self.nn.functional.cross_entropy(self.model(x), y).backward()
+            self.opt.step()
+        else:
+            with self.torch.no_grad():
+                self.model(x)
+        return time.process_time() - start
+
+    def run(self, probe: int | None) -> tuple[list[dict], list]:
+        from mlcheck.checks.base import default_checks
+        from mlcheck.live import BatchRoute, LiveOptions, LiveRun
+
+        checks = [c for c in default_checks() if c.id != "train-val-overlap"]
+        checks.append(TrainValOverlap(probe_values=probe))
+        live = LiveRun(LiveOptions(train_start_checks=False), checks, default_sinks=False, flush_every=1 << 30)
+        epochs = []
+        for epoch in range(2):
+            spent = {"steps": 0.0}
+            for split, n in (("train", self.batches), ("val", self.val_batches)):
+                for i in range(n):
+                    x, y = self.make(split, i)
+                    spent["steps"] += self.step(split, x, y)
+                    start = time.process_time()
+                    route = live.route_batch(split)
+                    if route is not BatchRoute.SKIP:  # numpy views of CPU tensors, as the adapters take
+                        live.observe_batch(route, x.numpy(), y.numpy(), split=split, step=i, epoch=epoch, index=i)
+                    spent[route.value] = spent.get(route.value, 0.0) + time.process_time() - start
+                start = time.process_time()
+                if split == "val":
+                    live.monitor.log_epoch(epoch)  # hands the deferred batches over
+                live.end_pass(split)
+                spent["full_pass"] = spent.get("full_pass", 0.0) + time.process_time() - start
+            epochs.append(spent)
+        live.monitor.close()
+        return epochs, live.monitor.findings
+
+
+def first_epoch(batches: int, batch: int, rounds: int, probes: list[int | None]) -> None:
+    """The first pass's share of the first epochs on 3x224x224 images (see the docstring)."""
     import os
 
     import torch
-    from torch import nn
-
-    from mlcheck.checks.data import ClassImbalance, NonFiniteInput
-    from mlcheck.monitor import Monitor
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.AvgPool2d(16), nn.Flatten(), nn.Linear(3 * 14 * 14, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    gen = torch.Generator().manual_seed(0)
-    data = [
-        (torch.rand(batch, 3, 224, 224, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
-        for _ in range(batches)
-    ]
-    step_s = 0.0
-    for x, y in data:
-        start = time.process_time()
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-        step_s += time.process_time() - start
-    print(
-        f"first epoch: {batches} batches of {batch} x 3x224x224 float32; stand-in training step "
-        f"{1e3 * step_s / batches:.2f} ms per batch ({1e6 * step_s / batches / batch:.0f} us per image), CPU time"
-    )
-    for probe in probes:
-        checks = [TrainValOverlap(probe_values=probe), NonFiniteInput(), ClassImbalance()]
-        monitor = Monitor(checks=checks, warn=False, default_sinks=False)
-        ids = [c.id for c in checks]
-        start = time.process_time()
-        for i, (x, y) in enumerate(data):
-            monitor.log_batch(x.numpy(), y.numpy(), split="train", step=i, epoch=0, index=i, checks=ids, defer=True)
-        monitor.close()
-        spent = time.process_time() - start
-        what = "every value hashed" if probe is None else f"probe of {probe} values"
+    for copied in (0.0, 0.1):
+        bench = _FirstEpochs(batches, batch, copied)
+        images = (batches + bench.val_batches) * batch
         print(
-            f"  full-pass checks, {what:22s}: {1e6 * spent / batches / batch:7.1f} us per image, "
-            f"{spent / step_s:6.1%} added to the epoch's steps (target <= 5%)"
+            f"epochs of {batches} training and {bench.val_batches} validation batches of {batch} x "
+            f"3x224x224 float32, {copied:.0%} of each validation batch copied from training, {rounds} rounds"
         )
+        for probe in probes:
+            runs = [bench.run(probe) for _ in range(rounds)]
+            what = "every value hashed" if probe is None else f"two stages, probe {probe}"
+            for epoch in range(2):
+                steps = np.array([r[0][epoch]["steps"] for r in runs])
+                line = f"  {what:24s} epoch {epoch}: stand-in step {1e6 * np.median(steps) / images:5.1f} us/image"
+                for route in ("full_pass", "confirm", "sample", "skip"):
+                    ratios = np.array([r[0][epoch].get(route, 0.0) for r in runs]) / steps
+                    if ratios.any():
+                        line += f"; {route} +{np.median(ratios):.2%} ({ratios.min():.2%}-{ratios.max():.2%})"
+                print(line)
+            found = [(f.check, f.severity.value, f.epoch, f.evidence.get("val_in_train")) for f in runs[0][1]]
+            print(f"  {what:24s} findings: {found}")
 
 
 def main() -> None:
@@ -163,13 +213,14 @@ def main() -> None:
         help="image rows for the pandas merge on 784 columns (it is slow)",
     )
     parser.add_argument("--first-epoch", action="store_true", help="only the 3x224x224 first-epoch share")
-    parser.add_argument("--epoch-batches", type=int, default=32, help="batches of the first epoch")
+    parser.add_argument("--epoch-batches", type=int, default=40, help="training batches per epoch")
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions of the two epochs")
     args = parser.parse_args()
     if args.first_epoch:
         import os
 
         print(f"load average {os.getloadavg()[0]:.2f}")
-        first_epoch(args.epoch_batches, 32, [None, 1024, 256])
+        first_epoch(args.epoch_batches, 32, args.rounds, [PROBE_VALUES, None])
         print(f"load average {os.getloadavg()[0]:.2f}")
         return
 

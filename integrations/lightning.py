@@ -224,6 +224,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             default_sinks=self._rank_zero,
             run_name=log_dir.name if log_dir is not None and self.log_dir in (None, True) else None,
         )
+        # a confirming pass would gather batches on rank zero's say alone: not under DDP
+        self.live.confirm_passes = self._world == 1
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation

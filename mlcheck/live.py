@@ -146,6 +146,7 @@ class BatchRoute(enum.Enum):
 
     SAMPLE = "sample"  # every check that consumes batches
     FULL_PASS = "full_pass"  # only the checks that consume every batch of the first pass(es)
+    CONFIRM = "confirm"  # only the full-pass checks awaiting this split again (`Check.awaits_batches`)
     SKIP = "skip"  # none
 
 
@@ -318,6 +319,13 @@ class LiveRun:
         else:
             full = tuple(c.id for c in self.monitor.checks if Signal.EVERY_BATCH in c.signals())
         self.full_pass_checks: tuple[str, ...] = full
+        self._second_stage_checks = [
+            c for c in self.monitor.checks if c.id in full and type(c).awaits_batches is not Check.awaits_batches
+        ]
+        self._confirm_checks: dict[str, tuple[str, ...]] = {"train": (), "val": ()}
+        #: a second stage may ask for one more pass over a split (`Check.awaits_batches`); an
+        #: adapter whose ranks must route alike and cannot agree on it sets this False
+        self.confirm_passes = True
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
         self.count = {"train": 0, "val": 0}  # batches seen in the run, per split
         self.output_width: int | None = None
@@ -346,7 +354,18 @@ class LiveRun:
             return BatchRoute.SAMPLE
         if self.passes[split] < options.hash_epochs and self.full_pass_checks:
             return BatchRoute.FULL_PASS
+        if self.passes[split] == options.hash_epochs and self._awaiting(split):  # one pass more at most
+            return BatchRoute.CONFIRM
         return BatchRoute.SKIP
+
+    def _awaiting(self, split: str) -> tuple[str, ...]:
+        """Ids of the full-pass checks that wait for samples of `split` to come by again."""
+        if not (self.options.hash_epochs and self.confirm_passes):
+            return ()
+        disabled = self.monitor.disabled
+        ids = tuple(c.id for c in self._second_stage_checks if c.id not in disabled and c.awaits_batches(split))
+        self._confirm_checks[split] = ids
+        return ids
 
     def observe_batch(
         self,
@@ -366,7 +385,8 @@ class LiveRun:
             self.note_targets(targets)
         found: list[Finding] = []
         if route is not BatchRoute.SKIP:
-            full_pass = route is BatchRoute.FULL_PASS
+            full_pass = route is not BatchRoute.SAMPLE
+            only = self._confirm_checks[split] if route is BatchRoute.CONFIRM else self.full_pass_checks
             found = self.monitor.log_batch(
                 inputs,
                 targets,
@@ -375,7 +395,7 @@ class LiveRun:
                 epoch=epoch,
                 index=index,
                 input_kind=input_kind,
-                checks=self.full_pass_checks if full_pass else None,
+                checks=only if full_pass else None,
                 defer=full_pass,  # the full-pass checks take merged blocks of batches
             )
         if split == "train":

@@ -16,6 +16,7 @@ import numpy as np
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check, default_checks
+from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probed
 from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
 from mlcheck.layers import LayerObservation
 from mlcheck.run import BatchObservation, RunInfo, RunState
@@ -329,7 +330,8 @@ class Monitor:
         (up to `DEFER_VALUES` values; see `BatchObservation.parts`): checks whose cost is mostly
         fixed per call then pay it once per block instead of once per small batch. Deferred
         batches are handed over before any other batch, epoch or state is recorded, and at
-        `close()`; their findings are returned by the call that hands them over."""
+        `close()`; their findings are returned by the call that hands them over. Such batches
+        are marked `full_pass`: checks look at a bounded probe of each large sample there."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         step = opt.optional_index("step", step)
@@ -346,6 +348,7 @@ class Monitor:
             epoch=epoch if epoch is not None else self.run.epoch,
             index=index,
             input_kind=input_kind,
+            full_pass=bool(defer and only is not None),
         )
         x, y = batch.inputs, batch.targets
         if (
@@ -354,6 +357,8 @@ class Monitor:
             and all(a is None or a.ndim for a in (x, y))
             and (x is None or y is None or len(x) == len(y))
         ):  # rows that line up can be merged
+            if x is not None and probed(math.prod(x.shape[1:]), PROBE_VALUES, PROBE_ABOVE) and len(x):
+                return self._defer_probe(batch, only)
             return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
 
@@ -380,10 +385,29 @@ class Monitor:
     #: of 64 x 784; a larger batch is handed over on its own.
     DEFER_VALUES = 1 << 18
 
+    def _defer_probe(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
+        """A full-pass batch of large samples: handed at once to the checks that read whole
+        samples, and as its probe (a few hundred values per sample) to the others
+        (`Check.reads_probe`), merged with the next batches'."""
+        rows = frozenset(c.id for c in self.checks if c.id in only and not c.reads_probe)
+        out = self._dispatch("on_batch", batch, only=rows) if rows else []
+        if rows == only:
+            return out
+        narrow = dataclasses.replace(batch, inputs=None, probe=batch.input_probe(PROBE_VALUES, PROBE_ABOVE), _probes={})
+        return out + self._defer(narrow, only - rows)
+
     def _defer(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
-        key = (batch.split, batch.epoch, batch.input_kind, only, _layout(batch.inputs), _layout(batch.targets))
+        key = (
+            batch.split,
+            batch.epoch,
+            batch.input_kind,
+            only,
+            _layout(batch.inputs),
+            _layout(batch.targets),
+            _layout(batch.probe),
+        )
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
-        size = sum(a.size for a in (batch.inputs, batch.targets) if a is not None)
+        size = sum(a.size for a in (batch.inputs, batch.targets, batch.probe) if a is not None)
         if not self._deferred and size >= self.DEFER_VALUES:  # a large batch alone: no copy to hold
             return out + self._dispatch("on_batch", batch, only=only)
         self._deferred_key = key
@@ -392,11 +416,13 @@ class Monitor:
             BatchObservation(
                 inputs=None if batch.inputs is None else batch.inputs.copy(),
                 targets=None if batch.targets is None else batch.targets.copy(),
+                probe=None if batch.probe is None else batch.probe.copy(),
                 split=batch.split,
                 step=batch.step,
                 epoch=batch.epoch,
                 index=batch.index,
                 input_kind=batch.input_kind,
+                full_pass=True,
             )
         )
         self._deferred_values += size
@@ -416,12 +442,14 @@ class Monitor:
         merged = BatchObservation(
             inputs=None if first.inputs is None else np.concatenate([b.inputs for b in batches]),
             targets=None if first.targets is None else np.concatenate([b.targets for b in batches]),
+            probe=None if first.probe is None else np.concatenate([b.probe for b in batches]),
             split=first.split,
             step=last.step,
             epoch=first.epoch,
             index=first.index,
             input_kind=first.input_kind,
             parts=tuple((start, b.index, b.step) for start, b in zip(starts, batches)),
+            full_pass=True,
         )
         return self._dispatch("on_batch", merged, only=only)
 
@@ -602,7 +630,7 @@ def _layout(value: np.ndarray | None) -> tuple | None:
 
 
 def _rows(batch: BatchObservation) -> int:
-    arrays = [a for a in (batch.inputs, batch.targets) if a is not None and a.ndim]
+    arrays = [a for a in (batch.inputs, batch.targets, batch.probe) if a is not None and a.ndim]
     return len(arrays[0]) if arrays else 1
 
 

@@ -59,6 +59,11 @@ class BatchObservation:
         parts: for consecutive batches merged into one observation (`Monitor.log_batch(...,
             defer=True)`): (first row, index, step) of each; empty for a single batch, whose
             `index` and `step` are its own (merged: the first batch's index, the last's step).
+        full_pass: handed over by a full pass over the data (`Monitor.log_batch(defer=True)`),
+            whose per-sample cost must not grow with a sample's size: checks look at the
+            `input_probe` of large samples there, not at every value.
+        probe: in a full pass over large samples, for the checks that read no more of them
+            (`Check.reads_probe`): the inputs' probe rows, `inputs` being None.
     """
 
     inputs: np.ndarray | None
@@ -69,6 +74,24 @@ class BatchObservation:
     index: int = 0
     input_kind: str | None = None
     parts: tuple[tuple[int, int, int | None], ...] = ()
+    full_pass: bool = False
+    probe: np.ndarray | None = None
+    _probes: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def input_probe(self, probe_values: int | None, probe_above: int = 0) -> np.ndarray:
+        """The inputs as one row per sample, narrowed to `probe_values` seeded positions when a
+        sample holds more than `probe_values` and `probe_above` values
+        (`mlcheck.checks.hashing.probe_rows`); gathered once per observation and shared by
+        the checks that ask for the same probe. The `probe` itself where the inputs are not
+        kept."""
+        from mlcheck.checks.hashing import probe_rows
+
+        if self.inputs is None:
+            return self.probe
+        key = (probe_values, probe_above)
+        if key not in self._probes:
+            self._probes[key] = probe_rows(self.inputs, probe_values, probe_above)[0]
+        return self._probes[key]
 
     def part_at(self, row: int) -> BatchObservation:
         """The original batch that holds `row` of a merged observation (itself when single)."""
@@ -81,11 +104,13 @@ class BatchObservation:
         return BatchObservation(
             inputs=None if self.inputs is None else self.inputs[start:end],
             targets=None if self.targets is None else self.targets[start:end],
+            probe=None if self.probe is None else self.probe[start:end],
             split=self.split,
             step=step,
             epoch=self.epoch,
             index=index,
             input_kind=self.input_kind,
+            full_pass=self.full_pass,
         )
 
 

@@ -94,6 +94,11 @@ class Check:
     #: whose earlier finding explains this check's findings: they then name that cause and point
     #: to its fix instead of giving advice that contradicts it.
     explained_by: ClassVar[frozenset[str]] = frozenset()
+    #: True for a full-pass check that reads at most the probe of large samples (more than
+    #: `hashing.PROBE_ABOVE` values): it then gets `BatchObservation.probe` instead of the
+    #: inputs, merged over consecutive batches (a call per block, not per batch). Default False:
+    #: every batch as it comes.
+    reads_probe: ClassVar[bool] = False
 
     def __init__(self) -> None:
         before = set(vars(self))
@@ -126,6 +131,12 @@ class Check:
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         return ()
+
+    def awaits_batches(self, split: str) -> bool:
+        """True while the check waits for samples of `split` to come by again (a second stage
+        confirming what the first pass found, as `train-val-overlap` does): the live core then
+        hands it the next pass over `split` too. Default False."""
+        return False
 
     # -- helpers -------------------------------------------------------------------------------
 

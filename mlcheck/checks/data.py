@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -177,6 +178,12 @@ def _sample_values(x: np.ndarray) -> np.ndarray:
     return flat[:keep].astype(np.float64, copy=False).ravel()
 
 
+def _part(batch: BatchObservation, part: str) -> np.ndarray | None:
+    """The batch's inputs or targets; for the inputs of a probe-only observation, the probe."""
+    values = getattr(batch, part)
+    return batch.probe if values is None and part == "inputs" else values
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 
@@ -187,7 +194,12 @@ class NonFiniteInput(Check):
     What it does:
         Counts NaN and Inf values in every sampled batch of inputs and targets, and names the
         split, step and batch where they first appear, how many values and (for tabular inputs
-        of shape (N, features)) which feature columns hold them.
+        of shape (N, features)) which feature columns hold them. In the full pass over the
+        first epoch, samples holding more than 1,024 values (images) are looked at on 256
+        seeded positions (the probe `train-val-overlap` hashes), so the pass costs the same per
+        sample whatever its size: a NaN-filled or widely NaN image is caught there, a lone NaN
+        pixel in the sampled batches (the first ones, then one in 100) or through the loss it
+        makes non-finite (`nonfinite-loss`).
 
     Why it matters:
         One NaN input makes the loss NaN, and the next optimizer step spreads NaN into every
@@ -225,6 +237,7 @@ class NonFiniteInput(Check):
     id = "nonfinite-input"
     family = "data"
     severity = Severity.ERROR
+    reads_probe = True
     #: one NaN row spoils a step: every batch of the first pass is looked at
     consumes = frozenset({Signal.EVERY_BATCH})
 
@@ -234,9 +247,16 @@ class NonFiniteInput(Check):
 
     def on_batch(self, merged: BatchObservation, run: RunState) -> Iterable[Finding]:
         for part in ("inputs", "targets"):
-            values = getattr(merged, part)
+            values = _part(merged, part)
             if values is None or values.dtype.kind not in "fc" or values.size == 0:
                 continue
+            if part == "inputs" and merged.full_pass and values.ndim:
+                # the full pass looks at the seeded probe of large samples (the one
+                # train-val-overlap hashes), so its cost per sample does not grow with their size;
+                # every value of the sampled batches is still looked at
+                probe = merged.input_probe(PROBE_VALUES, PROBE_ABOVE)
+                if probe.size < values.size and np.isfinite(probe).all():
+                    continue
             with np.errstate(all="ignore"):
                 # fast path: a finite sum means every value is finite (summed in the values' own
                 # type, float16 in float32: no converted copy; a sum that overflows is checked
@@ -250,7 +270,7 @@ class NonFiniteInput(Check):
             batch = merged
             if merged.parts:  # batches merged by the monitor: report the first one with the fault
                 batch = merged.part_at(int(np.argmax(bad.reshape(len(values), -1).any(axis=1))))
-                values = getattr(batch, part)
+                values = _part(batch, part)
                 bad = ~np.isfinite(values)
                 n_bad = int(bad.sum())
             n_nan = int(np.isnan(values).sum())
@@ -265,7 +285,9 @@ class NonFiniteInput(Check):
                 "batch_size": len(values) if values.ndim else 1,
             }
             where = ""
-            if part == "inputs" and values.ndim == 2:
+            if part == "inputs" and merged.inputs is None:  # the probe of large samples
+                evidence["values_looked_at_per_sample"] = int(values.shape[1])
+            elif part == "inputs" and values.ndim == 2:
                 columns = np.flatnonzero(bad.any(axis=0))
                 evidence["columns"] = columns[: self.max_columns].tolist()
                 evidence["columns_affected"] = len(columns)
@@ -550,6 +572,7 @@ class ClassImbalance(Check):
     id = "class-imbalance"
     family = "data"
     severity = Severity.INFO
+    reads_probe = True  # the labels only
     #: label counts are exact over a full pass; a sample of batches misses rare classes
     consumes = frozenset({Signal.EVERY_BATCH})
 

@@ -10,6 +10,8 @@ what is kept stays unbiased, and memory stays at about 8 bytes per kept sample.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _MASK32 = np.uint64(0xFFFFFFFF)
@@ -50,47 +52,90 @@ def canonical_rows(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def probe_positions(values: int, count: int) -> np.ndarray:
-    """`count` distinct positions among a row's `values`, drawn from a fixed seed and the row
-    length alone: the same positions for every row of that length, in every batch and run."""
-    rng = np.random.default_rng((_PROBE_SEED, values))
-    return np.sort(rng.choice(values, size=count, replace=False))
-
+#: Default first stage of `train-val-overlap`: samples holding more values than `PROBE_ABOVE`
+#: (larger than a 32x32 single-channel image; MNIST's 784 and tabular rows are hashed whole)
+#: are fingerprinted from `PROBE_VALUES` seeded positions. 256 gathered values cost about 1 us
+#: per sample on one core, whatever the sample's size.
+PROBE_ABOVE = 1024
+PROBE_VALUES = 256
 
 _PROBE_SEED = 0x70726F62
+#: The top bit of a fingerprint says how it was made: set for a probe, clear for every value.
+PROBE_BIT = np.uint64(1 << 63)
 
 
-def probe_rows(samples: np.ndarray, probe_values: int | None) -> tuple[np.ndarray, int]:
+#: Probe positions come in runs of this many consecutive values (64 bytes of float32, one
+#: cache line): a gather from a large batch costs a cache miss per run, not per value.
+PROBE_RUN = 16
+
+
+@functools.lru_cache(maxsize=32)
+def probe_positions(values: int, count: int) -> np.ndarray:
+    """`count` distinct positions among a row's `values`, drawn from a fixed seed and the row
+    length alone: the same positions for every row of that length, in every batch and run.
+    They come in runs of `PROBE_RUN` consecutive values at seeded places (fewer cache misses
+    than scattered values; the second stage, not the probe, tells near-copies apart). Sorted
+    and read-only (cached)."""
+    rng = np.random.default_rng((_PROBE_SEED, values))
+    run = PROBE_RUN if values >= 4 * count else 1
+    runs = -(-count // run)
+    starts = np.sort(rng.choice(values // run, size=runs, replace=False)) * run
+    positions = (starts[:, None] + np.arange(run)).ravel()[:count]
+    positions.flags.writeable = False
+    return positions
+
+
+def probed(width: int, probe_values: int | None, probe_above: int = 0) -> bool:
+    """Whether rows of `width` values are fingerprinted from a probe, not from every value."""
+    return probe_values is not None and width > max(probe_values, probe_above)
+
+
+def probe_rows(samples: np.ndarray, probe_values: int | None, probe_above: int = 0) -> tuple[np.ndarray, int]:
     """(rows to hash, the full row length in values): the samples as 2-D rows, narrowed to
-    `probe_positions` when a row holds more than `probe_values` values (else all of them)."""
+    `probe_positions` when a row holds more than `probe_values` and `probe_above` values (else
+    all of them)."""
     x = np.asarray(samples)
     flat = x.reshape(len(x), -1)
     width = flat.shape[1]
-    if probe_values is None or width <= probe_values:
+    if not probed(width, probe_values, probe_above):
         return flat, width
-    return flat[:, probe_positions(width, probe_values)], width
+    return np.take(flat, probe_positions(width, probe_values), axis=1), width
 
 
-def fingerprints(samples: np.ndarray, probe_values: int | None = None) -> np.ndarray:
+def fingerprints(samples: np.ndarray, probe_values: int | None = None, probe_above: int = 0) -> np.ndarray:
     """One uint64 fingerprint per sample (row of `canonical_rows(samples)`).
 
-    `probe_values`: rows longer than this are fingerprinted from that many seeded positions
-    (`probe_positions`) and their full length, not from every value: the cost per sample no
-    longer grows with its size. An exact duplicate still gets the same fingerprint (same
-    positions, same values); two rows that differ in a share d of their values match with
-    probability at most (1 - d) ** probe_values + 2**-64 (e^-51 for d = 5% at 1,024 positions),
-    so rows that differ in a handful of values (a watermark, a few edited pixels) can be taken
-    for copies. Default None: every value is hashed (no such case).
+    `probe_values`: rows longer than this (and than `probe_above`) are fingerprinted from that
+    many seeded positions (`probe_positions`) and their full length, not from every value: the
+    cost per sample no longer grows with its size. An exact duplicate still gets the same
+    fingerprint (same positions, same values); two rows that differ in a share d of their
+    values match with probability up to (1 - d) ** probe_values + 2**-63, so near-copies (a
+    watermark, a few edited pixels) match too: `train-val-overlap` confirms every such match
+    with the fingerprint of every value (`SecondStage`). A probe fingerprint has its top bit
+    set (`PROBE_BIT`), a fingerprint of every value has it clear, so the two never meet.
+    Default None: every value is hashed.
 
     The hash is the strongly universal multilinear family over 32-bit words (Lemire and Kaser,
     "Strongly universal string hashing is fast", 2014): h = (k0 + sum k_i * w_i) mod 2**64, whose
     upper 32 bits collide for two different rows with probability 2**-32; two independent keys
-    give 64 bits, so a collision between distinct samples has probability about 2**-64. The row
+    give 64 bits, one of them spent on `PROBE_BIT`, so a collision between two distinct rows has
+    probability 2**-63 whatever the data (the keys are drawn independently of it). The row
     length in bytes is hashed as a last word, so rows of different widths never collide by
     zero-padding. Vectorised: a dot product per row block, about 10M tabular rows/s.
     """
-    probed, values = probe_rows(samples, probe_values)
-    rows = canonical_rows(probed)
+    rows, values = probe_rows(samples, probe_values, probe_above)
+    return _hash_rows(rows, values, probe=rows.shape[1] != values)
+
+
+def probe_fingerprints(probes: np.ndarray, values: int) -> np.ndarray:
+    """`fingerprints(samples, probe_values)` of samples already narrowed to their probe
+    (`probe_rows`), `values` the length of a whole sample."""
+    return _hash_rows(probes, values, probe=True)
+
+
+def _hash_rows(rows: np.ndarray, values: int, probe: bool) -> np.ndarray:
+    bit = PROBE_BIT if probe else np.uint64(0)
+    rows = canonical_rows(rows)
     n = len(rows)
     if n == 0:
         return np.empty(0, dtype=np.uint64)
@@ -111,7 +156,7 @@ def fingerprints(samples: np.ndarray, probe_values: int | None = None) -> np.nda
             w = words[start : start + block].astype(np.uint64)
             h = w @ keys[:width] + tail  # (rows, 2), wraps modulo 2**64
             out[start : start + block] = ((h[:, 0] >> _SHIFT32) << _SHIFT32) | (h[:, 1] >> _SHIFT32)
-    return out
+    return (out & ~PROBE_BIT) | bit
 
 
 def constant_rows(samples: np.ndarray) -> np.ndarray:
@@ -195,13 +240,15 @@ class SplitOverlap:
         self.level = 0  # a fingerprint is kept when its low `level` bits are all zero
         self.sets = {"train": FingerprintSet(), "val": FingerprintSet()}
         self.matched = 0  # kept distinct validation fingerprints also in training
+        self.matched_probes = 0  # ... of them probe fingerprints (`PROBE_BIT`): to be confirmed
 
     @property
     def scale(self) -> int:
         """How many samples one kept fingerprint stands for."""
         return 1 << self.level
 
-    def _kept(self, values: np.ndarray) -> np.ndarray:
+    def kept(self, values: np.ndarray) -> np.ndarray:
+        """Which fingerprints hash-space sampling keeps at the current level."""
         if self.level == 0:
             return np.ones(len(values), dtype=bool)
         return (values & np.uint64((1 << self.level) - 1)) == 0
@@ -213,7 +260,7 @@ class SplitOverlap:
         many of those were already in the split (or earlier in the same batch).
         """
         own, other = self.sets[split], self.sets["val" if split == "train" else "train"]
-        prints = prints[self._kept(prints)]
+        prints = prints[self.kept(prints)]
         if len(prints) == 0:
             return 0, 0
         distinct, counts = np.unique(prints, return_counts=True)
@@ -221,7 +268,9 @@ class SplitOverlap:
         repeated = int(counts.sum() - len(distinct) + counts[present].sum())
         fresh = distinct[~present]
         own.add_unique(fresh)
-        self.matched += int(other.contains(fresh).sum())
+        hits = fresh[other.contains(fresh)]
+        self.matched += len(hits)
+        self.matched_probes += int(np.count_nonzero(hits & PROBE_BIT))
         while len(own) > self.capacity:
             self._raise_level()
         return len(prints), repeated
@@ -229,9 +278,11 @@ class SplitOverlap:
     def _raise_level(self) -> None:
         self.level += 1
         for s in self.sets.values():
-            s.keep_where(self._kept)
+            s.keep_where(self.kept)
         val = self.sets["val"].values()
-        self.matched = int(self.sets["train"].contains(val).sum())
+        hits = val[self.sets["train"].contains(val)]
+        self.matched = len(hits)
+        self.matched_probes = int(np.count_nonzero(hits & PROBE_BIT))
 
     def state_dict(self) -> dict:
         """Plain data for a checkpoint: numbers and bytes, no numpy (torch's `weights_only`
@@ -239,12 +290,14 @@ class SplitOverlap:
         return {
             "level": self.level,
             "matched": self.matched,
+            "matched_probes": self.matched_probes,
             "sets": {split: s.state_dict() for split, s in self.sets.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.level = state["level"]
         self.matched = state["matched"]
+        self.matched_probes = state.get("matched_probes", 0)
         for split, values in state["sets"].items():
             self.sets[split].load_state_dict(values)
 
@@ -255,3 +308,108 @@ class SplitOverlap:
     @property
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.sets.values())
+
+
+class SecondStage:
+    """The second stage for samples fingerprinted from a probe: the fingerprint of every value
+    (`fingerprints(rows)`) of the samples whose probe fingerprint occurs in both splits,
+    compared probe by probe.
+
+    A probe fingerprint seen in both splits makes a candidate; each sample with a candidate's
+    probe that passes by has its full fingerprint recorded under that probe and its split. A
+    validation sample is confirmed in training when its full fingerprint is among the training
+    ones recorded under the same probe; a candidate whose two sides hold only different full
+    fingerprints is a near-duplicate (equal on the probe, different elsewhere). The sample seen
+    first has usually gone by when the second makes the pair a candidate: its full fingerprint
+    comes when it passes again (`awaiting` says how many candidates wait for a split).
+
+    Args:
+        capacity: the most candidates held (default 2**16, a few MiB); candidates beyond it are
+            counted in `overflow` and not compared.
+    """
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self.capacity = capacity
+        self._prints: dict[int, tuple[set[int], set[int]]] = {}  # probe -> (train, val) full prints
+        self._missing = {"train": 0, "val": 0}  # candidates with no full fingerprint of that split
+        self.confirmed = 0  # distinct (probe, full fingerprint) of validation also in training
+        self.overflow = 0
+        self._counts: dict[str, int] | None = None  # `counts()` until the next change
+
+    def __len__(self) -> int:
+        return len(self._prints)
+
+    def known(self, probes: np.ndarray) -> np.ndarray:
+        """Which of `probes` are candidates already."""
+        if not self._prints:
+            return np.zeros(len(probes), dtype=bool)
+        return np.fromiter((p in self._prints for p in probes.tolist()), dtype=bool, count=len(probes))
+
+    def add(self, split: str, probes: np.ndarray, prints: np.ndarray) -> None:
+        """Records the full fingerprints `prints` of samples of `split` under their `probes`,
+        making new candidates of probes not held yet."""
+        side = 0 if split == "train" else 1
+        for probe, full in zip(probes.tolist(), prints.tolist()):
+            entry = self._prints.get(probe)
+            if entry is None:
+                if len(self._prints) >= self.capacity:
+                    self.overflow += 1
+                    continue
+                entry = self._prints[probe] = (set(), set())
+                self._missing["train"] += 1
+                self._missing["val"] += 1
+            own = entry[side]
+            if full in own:
+                continue
+            if not own:
+                self._missing[split] -= 1
+            own.add(full)
+            self._counts = None
+            if full in entry[1 - side]:  # counted once, when the second side arrives
+                self.confirmed += 1
+
+    def awaiting(self, split: str) -> int:
+        """Candidates waiting for a full fingerprint from `split`."""
+        return self._missing[split]
+
+    def counts(self) -> dict[str, int]:
+        """Validation candidates: confirmed, near-duplicates (both sides seen, no full match),
+        and unconfirmed (their training side not seen again)."""
+        if self._counts is not None:
+            return self._counts
+        near = unconfirmed = 0
+        for train, val in self._prints.values():
+            if val and not train:
+                unconfirmed += 1
+            elif val and train and not (val & train):
+                near += 1
+        self._counts = {"confirmed": self.confirmed, "near_duplicates": near, "unconfirmed": unconfirmed}
+        return self._counts
+
+    def keep_where(self, mask_fn) -> None:
+        """Keeps only the candidates whose probe `mask_fn(probes)` keeps (hash-space sampling)."""
+        if not self._prints:
+            return
+        probes = np.fromiter(self._prints, dtype=np.uint64, count=len(self._prints))
+        entries = [(p, self._prints[p]) for p in probes[mask_fn(probes)].tolist()]
+        self._load(entries)
+
+    def _load(self, entries) -> None:
+        self._counts = None
+        self._prints = {p: (set(t), set(v)) for p, (t, v) in entries}
+        self._missing = {
+            "train": sum(not t for t, _ in self._prints.values()),
+            "val": sum(not v for _, v in self._prints.values()),
+        }
+        self.confirmed = sum(len(t & v) for t, v in self._prints.values())
+
+    def state_dict(self) -> dict:
+        """Plain data for a checkpoint: numbers and lists."""
+        return {
+            "overflow": self.overflow,
+            "candidates": [[p, sorted(t), sorted(v)] for p, (t, v) in self._prints.items()],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.overflow = state["overflow"]
+        self._load((p, (t, v)) for p, t, v in state["candidates"])

@@ -107,6 +107,7 @@ class LabelShift(Check):
     id = "label-shift"
     family = "data"
     severity = Severity.WARNING
+    reads_probe = True  # the labels only
     #: the class counts of a whole pass; a sample of batches from sorted data would mislead
     consumes = frozenset({Signal.EVERY_BATCH})
 

@@ -207,7 +207,16 @@ class SuspiciousVal(Check):
 # -- train-val-overlap, feature-leakage --------------------------------------------------------
 
 from mlcheck.checks.data import class_labels  # noqa: E402
-from mlcheck.checks.hashing import SplitOverlap, constant_rows, fingerprints, probe_rows  # noqa: E402
+from mlcheck.checks.hashing import (  # noqa: E402
+    PROBE_ABOVE,
+    PROBE_BIT,
+    PROBE_VALUES,
+    SecondStage,
+    SplitOverlap,
+    constant_rows,
+    fingerprints,
+    probe_fingerprints,
+)
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation
@@ -218,21 +227,32 @@ class TrainValOverlap(Check):
     """Validation samples that are exact copies of training samples.
 
     What it does:
-        Fingerprints every sampled input sample as it streams through the training and
-        validation loaders (an 8-byte hash of its bytes, float types compared as float32) and
-        counts the distinct validation samples whose fingerprint also occurs in training. Fires
-        an ERROR when at least `max_share` of the validation samples seen (and `min_matches` of
-        them) are in training, unless the training data repeats itself about as much (data with
-        few distinct values, such as small categorical tables, overlaps by nature; that case is
-        an INFO). At the end of the run a smaller overlap is an INFO.
+        Fingerprints every input sample of the first pass over the training and validation
+        data (an 8-byte hash, float types compared as float32) and counts the distinct
+        validation samples found in training. Samples of up to `probe_above` values (tabular
+        rows, MNIST digits) are hashed whole. Larger samples (images) are fingerprinted in two
+        stages, so the cost per sample does not grow with its size: first from `probe_values`
+        seeded positions, their shape and type; a validation sample whose probe matches a
+        training one is then compared in full (a fingerprint of every value of both samples),
+        the earlier of the two when it comes by again (the next pass over its split), so such
+        copies are confirmed one pass later. Only confirmed copies count: near-copies (equal on
+        the probe, different elsewhere) never do.
+
+        Fires an ERROR when at least `max_share` of the validation samples seen (and
+        `min_matches` of them) are in training, unless the training data repeats itself about
+        as much (data with few distinct values, such as small categorical tables, overlaps by
+        nature; that case is an INFO). At the end of the run a smaller overlap is an INFO, as
+        are matches on the probe that could not be confirmed (a one-epoch run).
 
         Choices: only the inputs are hashed (a validation input seen in training is leaked
         whatever its label); exact duplicates only, so near-duplicates (a resized or re-encoded
         copy) and samples that differ after random augmentation are not matched; samples whose
         values are all equal (all-zero padding rows, blank images) are skipped, since they say
         nothing about a split. Duplicates within the training data alone are not reported.
-        Memory: 8 bytes per distinct sample and split, up to `capacity` per split; beyond it a
-        consistent hash-space sample is kept and the counts become estimates.
+        A false match needs two different samples with equal 63-bit fingerprints of every
+        value: probability 2**-63 per pair, under 1e-7 for a million training and a million
+        validation samples. Memory: 8 bytes per distinct sample and split, up to `capacity` per
+        split; beyond it a consistent hash-space sample is kept and the counts become estimates.
 
     Why it matters:
         A model scores well on samples it has memorised: validation metrics computed on copies
@@ -270,18 +290,19 @@ class TrainValOverlap(Check):
             duplicate share to be an ERROR. Default 3 (with pairs of duplicates split at random
             the overlap is ~2x the duplicate share).
         capacity: distinct fingerprints kept per split. Default 2**21 (16 MiB per split).
-        probe_values: samples holding more values than this are fingerprinted from that many
-            seeded positions (`hashing.fingerprints`), so the cost per sample stops growing with
-            its size; exact copies are still all found, and two samples differing in a share d
-            of their values are taken for copies with probability at most
-            (1 - d) ** probe_values (a sample constant on those positions is skipped as blank).
-            Default None: every value is hashed, no such case.
+        probe_values: seeded positions of the first stage. Default 256: about 1 us per sample
+            on one core; two different samples that differ in a share d of their values pass it
+            with probability (1 - d) ** 256 (a second-stage comparison, not a match). None:
+            one stage, every value of every sample hashed.
+        probe_above: samples of at most this many values are hashed whole, in one stage.
+            Default 1,024 (a 32x32 single-channel image; MNIST's 784 pixels and tabular rows
+            cost no more than the probe would).
     """
 
     id = "train-val-overlap"
     family = "leakage"
     severity = Severity.ERROR
-    #: an overlap is judged sample by sample: every sample of the first pass is hashed
+    #: an overlap is judged sample by sample: every sample of the first pass is fingerprinted
     consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(
@@ -290,9 +311,13 @@ class TrainValOverlap(Check):
         min_matches: int = 5,
         natural_factor: float = 3.0,
         capacity: int = 1 << 21,
-        probe_values: int | None = None,
+        probe_values: int | None = PROBE_VALUES,
+        probe_above: int = PROBE_ABOVE,
     ) -> None:
+        if probe_values is not None and probe_values < 1:
+            raise ValueError(f"probe_values must be None or >= 1, got {probe_values}")
         self.probe_values = probe_values
+        self.probe_above = probe_above
         self.max_share = max_share
         self.min_matches = min_matches
         self.natural_factor = natural_factor
@@ -301,46 +326,128 @@ class TrainValOverlap(Check):
 
     def reset(self) -> None:
         self._overlap = SplitOverlap(self.capacity)
+        self._second = SecondStage()
         self._first_epoch: object = ()  # the epoch whose training rows count for duplicates
         self._train_rows = 0  # kept training rows of that epoch
         self._train_repeats = 0  # ... already seen in training
         self._constant = {"train": 0, "val": 0}
         self._last: tuple[int | None, int | None] = (None, None)
+        self._held: list[np.ndarray] = []  # probe fingerprints not in the sets yet
+        self._held_at: tuple[str, int | None] | None = None  # their (split, epoch)
+
+    #: Probe fingerprints of large samples go into the sets in blocks of about this many: the
+    #: set's fixed costs are paid once per block (a verdict waits at most that many samples).
+    HOLD = 512
+
+    def awaits_batches(self, split: str) -> bool:
+        return self._second.awaiting(split) > 0
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         x = batch.inputs
         if x is None or x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
             return ()
-        rows, values = probe_rows(x, self.probe_values)  # a probe: the few values hashed below
-        constant = constant_rows(rows)
-        self._constant[batch.split] += int(constant.sum())
-        if constant.all():
-            return ()
-        probe = None if rows.shape[1] == values else self.probe_values
-        kept, repeats = self._overlap.add(batch.split, fingerprints(x[~constant] if constant.any() else x, probe))
-        if batch.split == "train":
-            if self._first_epoch == ():
-                self._first_epoch = batch.epoch
-            if batch.epoch == self._first_epoch:  # later epochs repeat the data by design
-                self._train_rows += kept
-                self._train_repeats += repeats
+        rows = batch.input_probe(self.probe_values, self.probe_above)  # every value, or a probe
+        flat = rows if rows.size == x.size else None  # None: a probe of larger samples
+        same = constant_rows(rows)
+        whole = np.empty(0, dtype=np.int64)
+        if not same.any():  # the usual case, in few operations: every sample kept
+            keep = None
+        else:
+            blank = same
+            if flat is None:  # constant on the probe: look at every value of those
+                blank = np.zeros(len(x), dtype=bool)
+                blank[np.flatnonzero(same)[constant_rows(x[same])]] = True
+            self._constant[batch.split] += int(blank.sum())
+            if blank.all():
+                return ()
+            keep = np.flatnonzero(~blank)  # row numbers: large samples are not copied
+            # mostly blank samples (constant on the probe only) would all share a probe: their
+            # first stage is every value
+            whole = np.flatnonzero(same[keep])
+        if flat is not None:
+            prints = fingerprints(flat if keep is None else flat[keep])
+        else:
+            prints = probe_fingerprints(rows if keep is None else rows[keep], x[:1].size)
+            if len(whole):
+                prints[whole] = fingerprints(x[keep[whole]])
         self._last = (batch.step, batch.epoch)
+        if flat is None:
+            if self._held_at != (batch.split, batch.epoch):
+                self._release()  # the other split's set is complete before it is searched
+            self._second_stage(batch.split, x, keep, prints)
+            self._held.append(prints)
+            self._held_at = (batch.split, batch.epoch)
+            if sum(map(len, self._held)) >= self.HOLD:
+                self._release()
+        else:
+            self._add(batch.split, batch.epoch, prints)
         return self._judge(final=False)
 
+    def _add(self, split: str, epoch: int | None, prints: np.ndarray) -> None:
+        kept, repeats = self._overlap.add(split, prints)
+        if split == "train":
+            if self._first_epoch == ():
+                self._first_epoch = epoch
+            if epoch == self._first_epoch:  # later epochs repeat the data by design
+                self._train_rows += kept
+                self._train_repeats += repeats
+
+    def _release(self) -> None:
+        """Adds the held probe fingerprints to their split's set."""
+        if self._held:
+            held, self._held = np.concatenate(self._held), []
+            self._add(*self._held_at, held)
+        self._held_at = None
+
+    def state_dict(self) -> dict:
+        self._release()
+        return super().state_dict()
+
+    def _second_stage(self, split: str, x: np.ndarray, rows: np.ndarray | None, prints: np.ndarray) -> None:
+        """Fingerprints of every value of the samples `x[rows]` (None: all) whose probe
+        (`prints`) occurs in the other split or is a candidate already: the second stage, paid
+        only by those."""
+        o = self._overlap
+        other = o.sets["val" if split == "train" else "train"]
+        if not len(other) and not len(self._second):
+            return  # nothing to match yet (the first training pass)
+        found = (prints & PROBE_BIT) != 0
+        found &= other.contains(prints) | self._second.known(prints)
+        if o.level:
+            found &= o.kept(prints)
+        candidate = np.flatnonzero(found)
+        if len(candidate):
+            samples = candidate if rows is None else rows[candidate]
+            self._second.add(split, prints[candidate], fingerprints(x[samples]))
+        if o.level and len(self._second):
+            self._second.keep_where(o.kept)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        self._release()  # a pass is over: judged on all of it
+        return self._judge(final=False) if run.epoch is not None else ()
+
     def on_end(self, run: RunState) -> Iterable[Finding]:
+        self._release()
         return self._judge(final=True)
 
     def _judge(self, final: bool) -> Iterable[Finding]:
         o = self._overlap
         val = o.distinct("val")
-        if val == 0 or o.matched < self.min_matches:
+        if val == 0 or o.matched == 0:
             return
-        share = o.matched / val
+        matched = o.matched - o.matched_probes + self._second.confirmed
+        if matched < self.min_matches and not (final and o.matched_probes):
+            return
+        second = self._second.counts() if o.matched_probes else {}  # O(candidates): only here
+        unconfirmed = second.get("unconfirmed", 0)
+        if matched < self.min_matches and not unconfirmed:
+            return
+        share = matched / val
         natural = self._train_repeats / self._train_rows if self._train_rows else 0.0
         scale = o.scale
         evidence = {
             "val_samples": val * scale,
-            "val_in_train": o.matched * scale,
+            "val_in_train": matched * scale,
             "share": share,
             "train_samples": o.distinct("train") * scale,
             "train_duplicate_share": natural,
@@ -348,9 +455,13 @@ class TrainValOverlap(Check):
             "estimated": scale > 1,
             "threshold": self.max_share,
         }
+        if o.matched_probes:
+            evidence["probe_matches"] = o.matched_probes * scale
+            evidence["near_duplicates"] = second.get("near_duplicates", 0) * scale
+            evidence["unconfirmed"] = unconfirmed * scale
         step, epoch = self._last
-        counts = f"{o.matched * scale} of {val * scale}" + (" (estimated)" if scale > 1 else "")
-        if share >= self.max_share and share > self.natural_factor * natural:
+        counts = f"{matched * scale} of {val * scale}" + (" (estimated)" if scale > 1 else "")
+        if matched >= self.min_matches and share >= self.max_share and share > self.natural_factor * natural:
             yield self.finding(
                 f"{share:.1%} of the validation samples seen ({counts}) are exact copies of "
                 f"training samples: validation scores will overstate generalisation.",
@@ -363,7 +474,7 @@ class TrainValOverlap(Check):
                 epoch=epoch,
                 key="overlap",
             )
-        elif final:
+        elif final and matched >= self.min_matches:
             natural_note = (
                 f"; the training data itself repeats {natural:.1%} of its samples, "
                 f"so much of this overlap is the data's own duplicates"
@@ -379,6 +490,19 @@ class TrainValOverlap(Check):
                 epoch=epoch,
                 severity=Severity.INFO,
                 key="overlap",
+            )
+        elif final:
+            yield self.finding(
+                f"{unconfirmed * scale} validation samples equal training samples on "
+                f"{self.probe_values} sampled values but could not be compared in full: the "
+                f"training samples did not come by again (a single epoch).",
+                evidence=evidence,
+                hint="Train for a second epoch, or pass TrainValOverlap(probe_values=None) to "
+                "hash every value in the first pass (slower on large inputs).",
+                step=step,
+                epoch=epoch,
+                severity=Severity.INFO,
+                key="unconfirmed",
             )
 
 
@@ -555,6 +679,7 @@ class FeatureLeakage(Check):
     id = "feature-leakage"
     family = "leakage"
     severity = Severity.ERROR
+    reads_probe = True  # large samples are not tabular: skipped
     #: a leaked label must be caught in the first epoch, also on a few hundred rows of tabular data
     #: that a sample of batches would not reach; cheap: judged at 200 rows and each doubling
     consumes = frozenset({Signal.EVERY_BATCH})

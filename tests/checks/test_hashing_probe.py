@@ -1,11 +1,14 @@
-"""The first-stage probe of `train-val-overlap`: seeded positions instead of every value."""
+"""`train-val-overlap` in two stages on large samples: a seeded probe for every sample, every
+value compared only for the samples whose probe matches."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlcheck.checks.hashing import fingerprints, probe_positions
+from mlcheck.checks.data import NonFiniteInput
+from mlcheck.checks.hashing import PROBE_BIT, fingerprints, probe_fingerprints, probe_positions, probe_rows
 from mlcheck.checks.leakage import TrainValOverlap
+from mlcheck.monitor import Monitor
 from mlcheck.run import BatchObservation, RunState
 
 
@@ -20,43 +23,151 @@ def test_probe_positions_depend_on_the_row_length_only():
     assert not np.array_equal(a, probe_positions(3073, 256))
 
 
-def test_probe_fingerprints_match_exact_copies_and_nothing_else():
+def test_probe_fingerprints_match_exact_copies_and_never_a_whole_row_fingerprint():
     x = _images(200, 0)
     copies = np.concatenate([x[::7], x[::7].astype(np.float64)])  # float64 copies count too
     full, probed = fingerprints(x), fingerprints(x, probe_values=256)
     assert len(np.unique(probed)) == len(x)  # distinct images, distinct probes
     assert np.isin(fingerprints(copies, probe_values=256), probed).all()
-    assert not np.isin(probed, full).any()  # a probe is never a full-row fingerprint
+    assert (probed & PROBE_BIT).all() and not (full & PROBE_BIT).any()
     np.testing.assert_array_equal(fingerprints(x, probe_values=4096), full)  # short rows: every value
-
-    # half the values changed: a different sample, told apart with probability 1 - 2**-256
-    edited = x.copy()
-    edited.reshape(len(x), -1)[:, ::2] += 1.0
-    assert not np.isin(fingerprints(edited, probe_values=256), probed).any()
+    np.testing.assert_array_equal(fingerprints(x, probe_values=256, probe_above=4096), full)
+    np.testing.assert_array_equal(probe_fingerprints(probe_rows(x, 256)[0], 3072), probed)
 
 
-def _feed(check: TrainValOverlap, train: np.ndarray, val: np.ndarray) -> list:
+def _feed(check: TrainValOverlap, *passes: tuple[str, int, np.ndarray]) -> list[list]:
+    """Feeds (split, epoch, samples) passes in batches of 64; the findings of each pass."""
     run, found = RunState(), []
-    for start in range(0, len(train), 64):
-        found += check.on_batch(BatchObservation(train[start : start + 64], None, "train", epoch=0), run)
-    for start in range(0, len(val), 64):
-        found += check.on_batch(BatchObservation(val[start : start + 64], None, "val", epoch=0), run)
-    return found + list(check.on_end(run))
+    for split, epoch, x in passes:
+        out = []
+        for start in range(0, len(x), 64):
+            out += check.on_batch(BatchObservation(x[start : start + 64], None, split, epoch=epoch), run)
+        found.append(out)
+    found.append(list(check.on_end(run)))
+    return found
 
 
-def test_overlap_with_a_probe_finds_the_copies_the_full_hash_finds():
-    train, val = _images(640, 1), _images(128, 2)
+def _copied(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    train, val = _images(640, seed), _images(128, seed + 1)
     val[:32] = train[100:132]
-    val[32:40] = 0.0  # blank images are skipped either way
-    for probe in (None, 512):
+    val[32:40] = 0.0  # blank images are skipped
+    return train, val
+
+
+def test_copies_are_confirmed_when_the_training_samples_come_by_again():
+    train, val = _copied()
+    check = TrainValOverlap()
+    assert check.probe_values == 256 and check.probe_above == 1024  # 3x32x32 images: two stages
+    first, val_pass, second, end = _feed(check, ("train", 0, train), ("val", 0, val), ("train", 1, train))
+    assert check._overlap.matched == 32 and first == [] and val_pass == []  # probe matches only
+    assert not check.awaits_batches("train") and check._second.confirmed == 32
+    assert second and {f.severity.value for f in second} == {"error"}  # raised (the monitor keeps one)
+    error = second[-1]
+    assert error.epoch == 1
+    assert error.evidence["val_in_train"] == 32 and error.evidence["unconfirmed"] == 0
+    assert error.evidence["constant_samples_skipped"] == 8
+
+
+def test_one_epoch_leaves_the_probe_matches_unconfirmed_as_info():
+    train, val = _copied()
+    check = TrainValOverlap()
+    *passes, end = _feed(check, ("train", 0, train), ("val", 0, val))
+    assert check.awaits_batches("train") and not check.awaits_batches("val")
+    assert passes == [[], []]
+    (info,) = end
+    assert info.severity.value == "info" and info.evidence["unconfirmed"] == 32
+    assert "could not be compared in full" in info.message
+
+
+def test_validation_first_is_confirmed_on_the_next_validation_pass():
+    train, val = _copied(5)
+    check = TrainValOverlap()
+    found = _feed(check, ("val", 0, val), ("train", 0, train), ("val", 1, val))
+    assert check.awaits_batches("val") is False and check._second.confirmed == 32
+    assert found[2] and {f.severity.value for f in found[2]} == {"error"}
+
+
+def test_near_copies_never_count_as_copies():
+    """Each copy differs from its training sample in 3 of its 3,072 values: equal on the probe
+    (most of them), never confirmed. Every value hashed in one stage says the same."""
+    train, val = _copied(9)
+    edited = val[:32].reshape(32, -1)
+    positions = set(probe_positions(3072, 256).tolist())
+    off_probe = [i for i in range(3072) if i not in positions][:3]
+    edited[:, off_probe] += 0.5
+    for probe in (256, None):
         check = TrainValOverlap(probe_values=probe)
-        found = _feed(check, train, val)
-        assert check._overlap.matched == 32
-        assert found and {f.check for f in found} == {"train-val-overlap"}
-        assert found[-1].evidence["val_in_train"] == 32
-
-
-def test_overlap_with_a_probe_stays_silent_on_distinct_samples():
-    check = TrainValOverlap(probe_values=512)
-    assert _feed(check, _images(640, 3), _images(128, 4)) == []
+        found = _feed(check, ("train", 0, train), ("val", 0, val), ("train", 1, train))
+        assert found == [[], [], [], []]
     assert check._overlap.matched == 0
+    check = TrainValOverlap()
+    _feed(check, ("train", 0, train), ("val", 0, val), ("train", 1, train))
+    assert check._overlap.matched == 32 and check._second.counts()["near_duplicates"] == 32
+
+
+def test_mostly_blank_samples_are_compared_in_full_at_once():
+    """Samples constant on the probe but not everywhere (a small mark on a blank page) are
+    fingerprinted from every value in the first stage: no second stage needed."""
+    rng = np.random.default_rng(3)
+    train = np.zeros((320, 3, 32, 32), dtype=np.float32)
+    positions = set(probe_positions(3072, 256).tolist())
+    free = np.array([i for i in range(3072) if i not in positions])
+    for i in range(len(train)):
+        train[i].reshape(-1)[rng.choice(free, 4, replace=False)] = rng.random(4)
+    val = train[:40].copy()
+    val[20:] = train[40:60]
+    val[20:].reshape(20, -1)[:, free[0]] += 2.0  # near copies
+    check = TrainValOverlap()
+    first, val_pass, end = _feed(check, ("train", 0, train), ("val", 0, val))
+    assert len(check._second) == 0 and check._overlap.matched == 20
+    assert {f.severity.value for f in val_pass + end} == {"error"}  # at the end of the pass at latest
+    assert (val_pass + end)[-1].evidence["val_in_train"] == 20
+
+
+def test_the_second_stage_survives_a_checkpoint():
+    train, val = _copied()
+    check = TrainValOverlap()
+    _feed(check, ("train", 0, train), ("val", 0, val))
+    restored = TrainValOverlap()
+    restored.load_state_dict(check.state_dict())
+    assert restored.awaits_batches("train")
+    found = _feed(restored, ("train", 1, train))
+    assert found[0] and {f.severity.value for f in found[0]} == {"error"}
+
+
+def test_full_pass_nonfinite_looks_at_the_probe_of_large_samples():
+    x = _images(8, 4)
+    x[3] = np.nan  # a NaN-filled image: on the probe
+    lone = _images(8, 5)
+    off_probe = next(i for i in range(3072) if i not in set(probe_positions(3072, 256).tolist()))
+    lone[2].reshape(-1)[off_probe] = np.nan
+    found = {}
+    for name, batch in (("filled", x), ("lone", lone)):
+        for full_pass in (True, False):
+            monitor = Monitor([NonFiniteInput()], warn=False, default_sinks=False)
+            out = monitor.log_batch(batch, None, checks=["nonfinite-input"], defer=full_pass)
+            found[name, full_pass] = out + monitor.close()
+    assert found["filled", True] and found["filled", False] and found["lone", False]
+    assert found["filled", True][0].evidence["samples_affected"] == 1
+    assert found["lone", True] == []  # in the sampled batches and through the loss instead
+
+
+def test_full_pass_hands_probe_readers_merged_probes_and_the_overlap_whole_batches():
+    seen: dict[str, list] = {"nonfinite-input": [], "train-val-overlap": []}
+    checks = [NonFiniteInput(), TrainValOverlap()]
+    for check in checks:
+        hook = check.on_batch
+
+        def record(batch, run, hook=hook, log=seen[check.id]):
+            log.append((batch.inputs is None, len(batch.targets), None if batch.probe is None else batch.probe.shape))
+            return hook(batch, run)
+
+        check.on_batch = record
+    monitor = Monitor(checks, warn=False, default_sinks=False)
+    x = _images(8 * 32, 6)
+    for i in range(8):
+        rows = slice(32 * i, 32 * (i + 1))
+        monitor.log_batch(x[rows], np.arange(32) % 3, checks=[c.id for c in checks], index=i, defer=True)
+    monitor.close()
+    assert seen["train-val-overlap"] == [(False, 32, None)] * 8  # every batch, whole, at once
+    assert seen["nonfinite-input"] == [(True, 256, (256, 256))]  # one merged block of probes
