@@ -55,6 +55,25 @@ def portable(value: Any) -> Any:
     return repr(value)[:200]
 
 
+def _flat_arrays(value: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """A snapshot as numpy arrays that `numpy.load(allow_pickle=False)` reads, nested keys
+    joined with "/" (None left out)."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(value))
+    elif value is None:
+        return {}
+    elif isinstance(value, torch.Tensor):
+        return {prefix: value.detach().cpu().numpy()}
+    else:
+        return {prefix: np.asarray(value)}
+    out: dict[str, np.ndarray] = {}
+    for key, item in items:
+        out.update(_flat_arrays(item, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
 class TorchBreakpoints:
     """Breakpoints on the layers of a torch model (see `mlcheck.breakpoints.Breakpoints` for the
     conditions): writes the snapshot of each tripped one, once per condition and layer, and with
@@ -65,10 +84,17 @@ class TorchBreakpoints:
             bool`, a mapping of names to functions).
         pdb: open the debugger where one trips (ignored when `conditions` is a `Breakpoints`,
             which carries its own). Default False.
+        file_format: "pt" (`torch.save`, default) or "npz" (`numpy.savez`, nested keys joined
+            with "/": "weights/kernel", "batch/0"; the Keras callback's choice).
+        log_dir: where `mlcheck/snapshots/` goes. Default None: the monitor's `log_dir`.
     """
 
-    def __init__(self, conditions: Any, *, pdb: bool = False) -> None:
+    def __init__(self, conditions: Any, *, pdb: bool = False, file_format: str = "pt", log_dir: Any = None) -> None:
+        if file_format not in ("pt", "npz"):
+            raise ValueError(f"file_format must be 'pt' or 'npz', got {file_format!r}")
         self.breakpoints = conditions if isinstance(conditions, Breakpoints) else Breakpoints(conditions, pdb=pdb)
+        self.file_format = file_format
+        self.log_dir = log_dir
         #: every tripped breakpoint of the run, in order, with its snapshot file (None: no log dir)
         self.reset()
 
@@ -103,7 +129,7 @@ class TorchBreakpoints:
         """After a sampled step's statistics went to the checks (`findings`: the new ones)."""
         self._verify(monitor)
         trips = self.breakpoints.from_findings(findings or ()) + self.breakpoints.from_stats(observation)
-        modules = dict(recorder.model.named_modules())
+        modules = {layer.path: layer.module for layer in recorder.layers}
         by_path = {s.path: s for s in observation.layers}
         done = []
         for trip in trips:
@@ -161,12 +187,16 @@ class TorchBreakpoints:
         return True
 
     def _save(self, monitor: Any, trip: Trip, snapshot: dict[str, Any]) -> Any:
-        path = snapshot_path(getattr(monitor, "log_dir", None), trip.step, trip.layer, ".pt")
+        log_dir = self.log_dir if self.log_dir is not None else getattr(monitor, "log_dir", None)
+        path = snapshot_path(log_dir, trip.step, trip.layer, f".{self.file_format}")
         if path is None or self._save_failed:
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(snapshot, path)
+            if self.file_format == "npz":
+                np.savez(path, **_flat_arrays(snapshot))
+            else:
+                torch.save(snapshot, path)
         except Exception as exc:  # a snapshot must not break the run
             self._save_failed = True
             internal_notice(

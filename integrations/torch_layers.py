@@ -32,7 +32,14 @@ from torch import nn
 
 from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin
 
-__all__ = ["LayerRecorder", "activation_of", "gradients_finite", "locate_nonfinite"]
+__all__ = [
+    "LayerRecorder",
+    "RecordedLayer",
+    "activation_of",
+    "gradients_finite",
+    "locate_nonfinite",
+    "sentinel_gradient_finite",
+]
 
 _ACTIVATIONS = {
     "ReLU": "relu",
@@ -150,17 +157,29 @@ def _sqrt(value: float | None) -> float | None:
     return None if value is None else math.sqrt(value) if value >= 0 else value
 
 
-class _Layer:
-    """A recorded module: its path, kind, activation and own parameters."""
+class RecordedLayer:
+    """A recorded module: its path, kind, activation and own parameters (by name). By default
+    read from a torch module; other frameworks whose layers are torch modules (Keras on its
+    torch backend) pass them explicitly."""
 
-    __slots__ = ("activation", "kind", "module", "params", "path")
+    __slots__ = ("activation", "kind", "module", "names", "params", "path")
 
-    def __init__(self, path: str, module: nn.Module) -> None:
+    def __init__(
+        self,
+        path: str,
+        module: nn.Module,
+        *,
+        kind: str | None = None,
+        activation: str | None = None,
+        params: list[tuple[str, torch.Tensor]] | None = None,
+    ) -> None:
         self.path = path
         self.module = module
-        self.kind = type(module).__name__
-        self.activation = activation_of(module)
-        self.params = list(module.parameters(recurse=False))
+        self.kind = kind or type(module).__name__
+        self.activation = activation if kind is not None else activation_of(module)
+        named = list(module.named_parameters(recurse=False)) if params is None else params
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
 
 
 class LayerRecorder:
@@ -187,18 +206,29 @@ class LayerRecorder:
         >>> observation = recorder.finish(step=0)                # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, *, keep_tensors: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        keep_tensors: bool = False,
+        layers: Iterable[RecordedLayer] | None = None,
+        channels_last: bool = False,
+    ) -> None:
         self.model = model
+        self.channels_last = channels_last
         self.keep_tensors = keep_tensors
         #: with `keep_tensors`: the last recorded step's tensors per layer path ("input",
         #: "output", "weights": the weights that produced the output, before the step)
         self.kept: dict[str, dict[str, Any]] = {}
         self._kept: dict[int, tuple[torch.Tensor | None, torch.Tensor]] = {}
-        self.layers = [
-            _Layer(path, m)
-            for path, m in model.named_modules()
-            if path and (activation_of(m) or any(True for _ in m.parameters(recurse=False)))
-        ]
+        if layers is not None:
+            self.layers = list(layers)
+        else:
+            self.layers = [
+                RecordedLayer(path, m)
+                for path, m in model.named_modules()
+                if path and (activation_of(m) or any(True for _ in m.parameters(recurse=False)))
+            ]
         self._handles: list[Any] = []
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
         self._order: dict[int, int] = {}
@@ -266,10 +296,7 @@ class LayerRecorder:
         before = {id(p): b for (_, p), b in zip(trainable, self._before)}
         for i, (x, y) in self._kept.items():
             layer = self.layers[i]
-            weights = {
-                name: before.get(id(p), p.detach()).cpu().clone()
-                for name, p in layer.module.named_parameters(recurse=False)
-            }
+            weights = {name: before.get(id(p), p.detach()).cpu().clone() for name, p in zip(layer.names, layer.params)}
             self.kept[layer.path] = {"input": x, "output": y, "weights": weights}
         self._kept = {}
 
@@ -346,12 +373,14 @@ class LayerRecorder:
             out = _first_tensor(output)
             if i not in self._order:
                 self._order[i] = len(self._order)
-                if layer.activation and self._last_weighted is not None:
+                if layer.activation and self._last_weighted not in (None, i):
                     self._source[i] = self._last_weighted
             if out is None or not out.is_floating_point():
                 return
             source = self._source.get(i)
-            channels_first = out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
+            channels_first = not self.channels_last and (
+                out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
+            )
             needs_grad = any(t.requires_grad for t in _tensors(args))
             self._forward[i] = (_forward_stats(out, layer.activation, channels_first), needs_grad)
             if self.keep_tensors:  # copies: a later in-place op must not change them
@@ -402,7 +431,7 @@ class LayerRecorder:
     def _stats(
         self,
         i: int,
-        layer: _Layer,
+        layer: RecordedLayer,
         forward: tuple[list[float], bool] | None,
         grad_sq: float | None,
         weight_norms: list[float],
@@ -611,6 +640,24 @@ def gradients_finite(optimizer: Any) -> bool:
     if not grads:
         return True
     return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+
+
+def sentinel_gradient_finite(optimizer: Any) -> bool:
+    """Whether this step's gradients look finite, read cheaply enough for every step: the sum
+    (in float64: no overflow) of the gradient of the optimizer's first trainable parameter, one
+    reduction and one read. That parameter sits on the input side of most models, where a NaN
+    born anywhere downstream in the backward pass arrives. Where it has no gradient, every
+    gradient is checked (`gradients_finite`). A NaN that reaches no sentinel (born in one
+    layer's weight gradient alone) breaks that layer's weights, and the next step's non-finite
+    loss names that layer."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.requires_grad:
+                grad = p.grad
+                if grad is None:
+                    return gradients_finite(optimizer)
+                return math.isfinite(grad.sum(dtype=torch.float64).item())
+    return True
 
 
 def _clone(model: nn.Module) -> nn.Module:
