@@ -21,7 +21,7 @@ import torch
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
-from mlcheck.integrations.torch_layers import LayerRecorder, gradients_finite, locate_nonfinite
+from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite, sentinel_gradient_finite
 from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
@@ -258,6 +258,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._layers = LayerRecorder(pl_module, keep_tensors=self.breakpoints is not None)
         self._batch: tuple[Any, int] | None = None
         self._watch_loss: bool | None = None
+        self._watched_loss: float | None = None  # this step's loss, read by the NaN watch
         self._samples: SampleCapture | None = None
         if self._rank_zero and self.live.samples_active:
             self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
@@ -366,8 +367,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._layers is not None and self._automatic and self._batch is not None and isinstance(loss, torch.Tensor):
             if self._watch_loss is None:
                 self._watch_loss = self.live.watch_loss(loss.device.type == "cpu")
-            if self._watch_loss and not bool(torch.isfinite(loss.detach()).all()):
-                self._locate_nonfinite(trainer, pl_module)
+            if self._watch_loss:
+                # one read (free on the CPU), which the live core then takes instead of the tensor
+                value = loss.detach().item() if loss.numel() == 1 else loss.detach().sum().item()
+                self._watched_loss = value if loss.numel() == 1 else None
+                if not math.isfinite(value):
+                    self._locate_nonfinite(trainer, pl_module)
 
     def _locate_nonfinite(self, trainer: Any, pl_module: Any) -> None:
         batch, batch_idx = self._batch
@@ -400,7 +405,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_optimizer = getattr(first, "_optimizer", first)
         if optimizer is not self._first_optimizer:
             return
-        if self._watch_loss and self._batch is not None and not gradients_finite(optimizer):
+        if self._watch_loss and self._batch is not None and not sentinel_gradient_finite(optimizer):
             self._locate_nonfinite(trainer, pl_module)  # a NaN born in the backward pass
         groups = optimizer.param_groups
         self._lr = float(groups[0]["lr"]) if groups else None
@@ -444,8 +449,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._global_step = global_step
         scale = 1.0
         if self._automatic:
+            watched, self._watched_loss = self._watched_loss, None
             if loss is not None:
-                self._accum.append(loss)
+                self._accum.append(loss if watched is None else watched)
             if not stepped:
                 return  # accumulating gradients: the step comes later
             losses, self._accum = self._accum, []
