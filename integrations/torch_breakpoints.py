@@ -167,9 +167,12 @@ class TorchBreakpoints:
             "layer": trip.layer,
             "condition": trip.condition,
             "check": trip.finding.check,
-            "batch": portable(batch),
             **tensors,
         }
+        try:
+            snapshot["batch"] = portable(batch)
+        except Exception:  # an odd batch object must not break the run: the rest is still saved
+            snapshot["batch"] = repr(type(batch))
         path = self._save(monitor, trip, snapshot)
         if trip.finding.check == BREAKPOINT_CHECK:  # a user's condition: its finding is reported here
             evidence = {**trip.finding.evidence, "snapshot": str(path) if path is not None else None}
