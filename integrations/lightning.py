@@ -127,7 +127,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         slice_by: function batch -> one key per row (a tensor or array), the slices `weak-slice`
             tests besides the classes. Default None: classes only.
         breakpoints: conditions on layers (docs/layers.md, Breakpoints): per-layer check ids
-            ("dead-units", "nonfinite-origin", ...), functions of a layer's statistics
+            (`dead-units`, `nonfinite-origin`, ...), functions of a layer's statistics
             (`mlcheck.layers.LayerStats` -> bool, checked every `every_n_steps`), or a
             `mlcheck.breakpoints.Breakpoints(..., pdb=True)` to open the debugger where one trips.
             When one trips: its finding, and a snapshot of the step (the batch, the layer's input,
@@ -186,9 +186,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = TorchBreakpoints(breakpoints) if breakpoints is not None else None
-        if self.breakpoints is not None and "nonfinite-origin" in self.breakpoints.breakpoints.check_ids:
-            if nonfinite_origin is None:  # asked for by name: watch the loss on accelerators too
-                self.options = dataclasses.replace(self.options, nonfinite_origin=True)
+        if self.breakpoints is not None and self.breakpoints.breakpoints.watches_nonfinite and nonfinite_origin is None:
+            # a breakpoint on the NaN origin: watch each step on accelerators too
+            self.options = dataclasses.replace(self.options, nonfinite_origin=True)
         self.nonfinite_allow = tuple(nonfinite_allow)
         self.checks = list(checks) if checks is not None else None
         self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)

@@ -6,7 +6,7 @@ builds one from its `breakpoints=` argument; a plain loop hands one to `LayerRec
 
     >>> from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
     >>> from mlcheck.integrations.torch_layers import LayerRecorder
-    >>> breakpoints = TorchBreakpoints(["nonfinite-origin", "dead-units"])     # doctest: +SKIP
+    >>> breakpoints = TorchBreakpoints([NonfiniteOriginCheck.id, DeadUnits.id])  # doctest: +SKIP
     >>> recorder = LayerRecorder(model)                                        # doctest: +SKIP
     >>> monitor = Monitor([*default_checks(), *breakpoints.checks()], log_dir="runs/x")  # doctest: +SKIP
     >>> with recorder.step(monitor, step, sample=step % 25 == 0, batch=(x, y), breakpoints=breakpoints):

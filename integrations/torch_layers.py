@@ -348,7 +348,7 @@ class LayerRecorder:
         """For a step whose loss or gradients are non-finite: names the module that produced
         them (`locate_nonfinite`, on a copy) and hands it to `monitor.log_layers`; returns the
         findings. Drops the step's recording, which would only repeat the finding. With
-        `breakpoints` (`TorchBreakpoints`), a "nonfinite-origin" breakpoint saves `batch` and the
+        `breakpoints` (`TorchBreakpoints`), a breakpoint on `nonfinite-origin` saves `batch` and the
         module's tensors."""
         self.abort()
         capture: dict[str, Any] | None = {} if breakpoints is not None else None

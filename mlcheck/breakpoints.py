@@ -119,6 +119,12 @@ class Breakpoints:
         self.functions: tuple[tuple[str, LayerCondition], ...] = tuple(functions)
         self._broken: set[str] = set()
 
+    @property
+    def watches_nonfinite(self) -> bool:
+        """True when one names the NaN origin, which needs every step's loss watched (adapters
+        then watch it on accelerators too, where it is off by default)."""
+        return "nonfinite-origin" in self.check_ids
+
     @classmethod
     def parse(cls, value: Any) -> Breakpoints | None:
         """`value` as the callbacks' `breakpoints=` argument takes it: None, a `Breakpoints`, or
