@@ -76,7 +76,7 @@ class _DetectAnomaly(L.Callback):
         torch.autograd.set_detect_anomaly(False)
 
 
-#: the per-layer checks (`Signal.LAYER_STATS`): suppressed, the layer recorder is off
+#: the per-layer checks (`Signal.LAYER_STATS`; opt-in: added to the defaults, the recorder runs)
 LAYER_IDS = (
     "vanishing-gradient",
     "exploding-gradient",
@@ -87,13 +87,23 @@ LAYER_IDS = (
 )
 
 
-def layer_rows(kind: str, epochs: int, reps: int) -> dict:
-    """Layer statistics on (the default) against off, and detect_anomaly, on the same model."""
+def _with_layers(**kwargs) -> MLCheckCallback:
+    from mlcheck.checks.base import default_checks, registry
+
+    checks = [*default_checks(), *(registry()[i]() for i in LAYER_IDS)]
+    return MLCheckCallback(checks=checks, overfit_batch=False, **kwargs)
+
+
+def layer_rows(kind: str, epochs: int, reps: int, every_n_steps: int = 25) -> dict:
+    """The layer checks on (added to the defaults) against the defaults alone, paired directly
+    ("layer_stats_added": the layer statistics' own cost), each against no callback, and
+    detect_anomaly on the same model."""
+    defaults = lambda: MLCheckCallback(overfit_batch=False, every_n_steps=every_n_steps)  # noqa: E731
+    layers = lambda: _with_layers(every_n_steps=every_n_steps)  # noqa: E731
     return {
-        "layer_stats_on": paired_ratio(kind, epochs, reps, lambda: MLCheckCallback(overfit_batch=False)),
-        "layer_stats_off": paired_ratio(
-            kind, epochs, reps, lambda: MLCheckCallback(overfit_batch=False, suppress=LAYER_IDS)
-        ),
+        "layer_stats_added": paired_ratio(kind, epochs, reps, layers, make_base=defaults),
+        "layer_stats_on": paired_ratio(kind, epochs, reps, layers),
+        "layer_stats_off": paired_ratio(kind, epochs, reps, defaults),
         "detect_anomaly": paired_ratio(kind, epochs, reps, _DetectAnomaly),
     }
 
@@ -197,7 +207,8 @@ def train_once(kind: str, epochs: int, callback: MLCheckCallback | None, root: s
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
+def paired_ratio(kind: str, epochs: int, reps: int, make_cb, make_base=None) -> dict:
+    """`make_cb()`'s runs against `make_base()`'s (None: no callback), interleaved."""
     ratios, cpu_ratios, with_t, without_t = [], [], [], []
     with tempfile.TemporaryDirectory() as root:
         for _ in range(2):  # warm-up: imports, allocator, first-call costs
@@ -206,7 +217,8 @@ def paired_ratio(kind: str, epochs: int, reps: int, make_cb) -> dict:
             order = (True, False) if rep % 2 == 0 else (False, True)
             times = {}
             for use in order:
-                times[use] = train_once(kind, epochs, make_cb() if use else None, root)
+                base = make_base() if make_base is not None else None
+                times[use] = train_once(kind, epochs, make_cb() if use else base, root)
             with_t.append(times[True][0])
             without_t.append(times[False][0])
             ratios.append(times[True][0] / times[False][0])
@@ -282,6 +294,7 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--layers", action="store_true", help="only layer statistics on/off and detect_anomaly")
+    parser.add_argument("--every-n-steps", type=int, default=25, help="sampling of the --layers runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pinned = None
@@ -296,8 +309,9 @@ def main() -> None:
     for kind in kinds:
         epochs = args.mnist_epochs if kind.startswith("mnist") else args.epochs
         if args.layers:
-            report[kind] = layer_rows(kind, epochs, args.reps)
-            print(kind, json.dumps({k: round(v["median_ratio"], 4) for k, v in report[kind].items()}), flush=True)
+            report[kind] = layer_rows(kind, epochs, args.reps, args.every_n_steps)
+            summary = {k: [round(v["median_ratio"], 4), v["iqr_ratio"]] for k, v in report[kind].items()}
+            print(kind, json.dumps(summary), flush=True)
             continue
         report[kind] = {
             "data": MODELS[kind][0],

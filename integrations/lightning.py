@@ -8,6 +8,7 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -19,7 +20,8 @@ import torch
 
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import LightningTrainable
-from mlcheck.integrations.torch_layers import LayerRecorder, gradients_finite, locate_nonfinite
+from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
+from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite, sentinel_gradient_finite
 from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
@@ -38,6 +40,7 @@ from mlcheck.live import (
     LiveCallback,
     LiveOptions,
     LiveRun,
+    configured_checks,
     split_epoch_metrics,
     validate,
 )
@@ -136,6 +139,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         num_classes: number of classes. Default None: inferred from the model's output width.
         slice_by: function batch -> one key per row (a tensor or array), the slices `weak-slice`
             tests besides the classes. Default None: classes only.
+        breakpoints: conditions on layers (docs/layers.md, Breakpoints): per-layer check ids
+            (`dead-units`, `nonfinite-origin`, ...), functions of a layer's statistics
+            (`mlcheck.layers.LayerStats` -> bool, checked every `every_n_steps`), or a
+            `mlcheck.breakpoints.Breakpoints(..., pdb=True)` to open the debugger where one trips.
+            When one trips: its finding, and a snapshot of the step (the batch, the layer's input,
+            output and weights) in `<log_dir>/mlcheck/snapshots/step<N>-<layer>.pt`, which
+            `torch.load(path, weights_only=True)` reads. Setting breakpoints turns on the checks
+            and the layer recorder they need. Default None.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -183,9 +194,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         nonfinite_origin: bool | None = None,
         nonfinite_allow: Iterable[str] = (),
         slice_by: Callable[[Any], Any] | None = None,
+        breakpoints: Any = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
+        self.breakpoints = TorchBreakpoints(breakpoints) if breakpoints is not None else None
+        if self.breakpoints is not None and self.breakpoints.breakpoints.watches_nonfinite and nonfinite_origin is None:
+            # a breakpoint on the NaN origin: watch each step on accelerators too
+            self.options = dataclasses.replace(self.options, nonfinite_origin=True)
         self.nonfinite_allow = tuple(nonfinite_allow)
         self.checks = list(checks) if checks is not None else None
         self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
@@ -216,9 +232,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._active = True
         self.timer.table.clear()
         log_dir = self._resolve_log_dir(trainer) if self._rank_zero else None
+        checks = self.checks
+        if self.breakpoints is not None:  # breakpoints turn on the checks (and recorder) they need
+            self.breakpoints.reset()
+            checks = self.breakpoints.breakpoints.with_checks(
+                configured_checks(self.checks, self.suppress, self.options.config)[0]
+            )
         self.live = LiveRun(
             self.options,
-            self.checks,
+            checks,
             self.suppress,
             log_dir=log_dir,
             default_sinks=self._rank_zero,
@@ -246,9 +268,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
         # per-layer statistics and the origin of a NaN: only where a check consumes them
-        self._layers = LayerRecorder(pl_module) if self._rank_zero and self.live.layers_active else None
+        self._layers = None
+        if self._rank_zero and (self.live.layers_active or self.breakpoints is not None):
+            self._layers = LayerRecorder(pl_module, keep_tensors=self.breakpoints is not None)
         self._batch: tuple[Any, int] | None = None
         self._watch_loss: bool | None = None
+        self._watched_loss: float | None = None  # this step's loss, read by the NaN watch
         self._samples: SampleCapture | None = None
         if self._rank_zero and self.live.samples_active:
             self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
@@ -316,7 +341,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_batch_start(trainer, pl_module, batch)
         if self._layers is not None:
             self._batch = (batch, batch_idx)
-            if self.live.layer_step_due(self._logging_step(trainer)):
+            step = self._logging_step(trainer)
+            if self.live.layer_step_due(step) or (
+                self.breakpoints is not None and step % self.options.every_n_steps == 0
+            ):
                 self._layers.start()
         if self._samples is not None:
             self._samples.arm(pl_module)  # after the train-start checks copied the module
@@ -363,8 +391,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._layers is not None and self._automatic and self._batch is not None and isinstance(loss, torch.Tensor):
             if self._watch_loss is None:
                 self._watch_loss = self.live.watch_loss(loss.device.type == "cpu")
-            if self._watch_loss and not bool(torch.isfinite(loss.detach()).all()):
-                self._locate_nonfinite(trainer, pl_module)
+            if self._watch_loss:
+                # one read (free on the CPU), which the live core then takes instead of the tensor
+                value = loss.detach().item() if loss.numel() == 1 else loss.detach().sum().item()
+                self._watched_loss = value if loss.numel() == 1 else None
+                if not math.isfinite(value):
+                    self._locate_nonfinite(trainer, pl_module)
 
     def _locate_nonfinite(self, trainer: Any, pl_module: Any) -> None:
         batch, batch_idx = self._batch
@@ -375,12 +407,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             out = module.training_step(batch, batch_idx)
             return out.get("loss") if isinstance(out, dict) else out  # not detached: backward runs
 
+        capture: dict[str, Any] | None = {} if self.breakpoints is not None else None
         with self.timer("nonfinite_origin"):
-            self.live.observe_nonfinite_loss(
+            found = self.live.observe_nonfinite_loss(
                 self._logging_step(trainer),
                 trainer.current_epoch,
-                lambda: locate_nonfinite(pl_module, compute_loss, allow=self.nonfinite_allow),
+                lambda: locate_nonfinite(pl_module, compute_loss, allow=self.nonfinite_allow, capture=capture),
             )
+        if self.breakpoints is not None:
+            self.breakpoints.on_origin(self.live.monitor, found, capture or {}, pl_module, batch)
         if recording:
             self._layers.abort()  # a NaN step's statistics would only repeat the finding
         self._watch_loss = self.live.watch_loss(True)
@@ -394,7 +429,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_optimizer = getattr(first, "_optimizer", first)
         if optimizer is not self._first_optimizer:
             return
-        if self._watch_loss and self._batch is not None and not gradients_finite(optimizer):
+        if self._watch_loss and self._batch is not None and not sentinel_gradient_finite(optimizer):
             self._locate_nonfinite(trainer, pl_module)  # a NaN born in the backward pass
         groups = optimizer.param_groups
         self._lr = float(groups[0]["lr"]) if groups else None
@@ -413,8 +448,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._remove_hook()
         if self._layers is not None and self._layers.recording:
             with self.timer("layer_stats"):
-                step = self._logging_step(trainer)
-                self.live.guard("layers", lambda: self.live.observe_layers(self._layers.finish(step, self._epoch)))
+                observation = self.live.guard("layers", self._layers.finish, self._logging_step(trainer), self._epoch)
+                found = self.live.guard("layers", self.live.observe_layers, observation) if observation else None
+            if self.breakpoints is not None and observation is not None:
+                self.breakpoints.on_layers(self.live.monitor, observation, found, self._layers, batch)
         with self.timer("train_batch_end"):
             # observed after the step, so that the model's output width is known
             self._observe_batch(trainer, batch, "train", batch_idx)
@@ -436,8 +473,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._global_step = global_step
         scale = 1.0
         if self._automatic:
+            watched, self._watched_loss = self._watched_loss, None
             if loss is not None:
-                self._accum.append(loss)
+                self._accum.append(loss if watched is None else watched)
             if not stepped:
                 return  # accumulating gradients: the step comes later
             losses, self._accum = self._accum, []

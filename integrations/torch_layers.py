@@ -32,7 +32,14 @@ from torch import nn
 
 from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin
 
-__all__ = ["LayerRecorder", "activation_of", "gradients_finite", "locate_nonfinite"]
+__all__ = [
+    "LayerRecorder",
+    "RecordedLayer",
+    "activation_of",
+    "gradients_finite",
+    "locate_nonfinite",
+    "sentinel_gradient_finite",
+]
 
 _ACTIVATIONS = {
     "ReLU": "relu",
@@ -150,17 +157,29 @@ def _sqrt(value: float | None) -> float | None:
     return None if value is None else math.sqrt(value) if value >= 0 else value
 
 
-class _Layer:
-    """A recorded module: its path, kind, activation and own parameters."""
+class RecordedLayer:
+    """A recorded module: its path, kind, activation and own parameters (by name). By default
+    read from a torch module; other frameworks whose layers are torch modules (Keras on its
+    torch backend) pass them explicitly."""
 
-    __slots__ = ("activation", "kind", "module", "params", "path")
+    __slots__ = ("activation", "kind", "module", "names", "params", "path")
 
-    def __init__(self, path: str, module: nn.Module) -> None:
+    def __init__(
+        self,
+        path: str,
+        module: nn.Module,
+        *,
+        kind: str | None = None,
+        activation: str | None = None,
+        params: list[tuple[str, torch.Tensor]] | None = None,
+    ) -> None:
         self.path = path
         self.module = module
-        self.kind = type(module).__name__
-        self.activation = activation_of(module)
-        self.params = list(module.parameters(recurse=False))
+        self.kind = kind or type(module).__name__
+        self.activation = activation if kind is not None else activation_of(module)
+        named = list(module.named_parameters(recurse=False)) if params is None else params
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
 
 
 class LayerRecorder:
@@ -176,6 +195,9 @@ class LayerRecorder:
 
     Args:
         model: the `nn.Module` (a LightningModule too).
+        keep_tensors: also keep each layer's input, output and weights of a recorded step in
+            `kept` (module path -> dict of CPU tensors) until the next one, for breakpoint
+            snapshots. Default False.
 
     Example:
         >>> recorder = LayerRecorder(model)                      # doctest: +SKIP
@@ -184,13 +206,29 @@ class LayerRecorder:
         >>> observation = recorder.finish(step=0)                # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        keep_tensors: bool = False,
+        layers: Iterable[RecordedLayer] | None = None,
+        channels_last: bool = False,
+    ) -> None:
         self.model = model
-        self.layers = [
-            _Layer(path, m)
-            for path, m in model.named_modules()
-            if path and (activation_of(m) or any(True for _ in m.parameters(recurse=False)))
-        ]
+        self.channels_last = channels_last
+        self.keep_tensors = keep_tensors
+        #: with `keep_tensors`: the last recorded step's tensors per layer path ("input",
+        #: "output", "weights": the weights that produced the output, before the step)
+        self.kept: dict[str, dict[str, Any]] = {}
+        self._kept: dict[int, tuple[torch.Tensor | None, torch.Tensor]] = {}
+        if layers is not None:
+            self.layers = list(layers)
+        else:
+            self.layers = [
+                RecordedLayer(path, m)
+                for path, m in model.named_modules()
+                if path and (activation_of(m) or any(True for _ in m.parameters(recurse=False)))
+            ]
         self._handles: list[Any] = []
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
         self._order: dict[int, int] = {}
@@ -208,6 +246,7 @@ class LayerRecorder:
         if self.recording:
             return
         self._forward, self._order, self._source, self._grads = {}, {}, {}, {}
+        self._kept, self.kept = {}, {}
         self._last_weighted = None
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.module.register_forward_hook(self._forward_hook(i)))
@@ -227,7 +266,7 @@ class LayerRecorder:
     def abort(self) -> None:
         """Drops a recording in progress."""
         self.remove_hooks()
-        self._before, self._forward, self._grads = [], {}, {}
+        self._before, self._forward, self._grads, self._kept = [], {}, {}, {}
         self.recording = False
 
     def finish(self, step: int, epoch: int | None = None) -> LayerObservation:
@@ -246,17 +285,43 @@ class LayerRecorder:
             parts += [n.reshape(1) for n in (torch._foreach_norm(grads) if grads else [])]
             parts += [t.reshape(1).float() for t in (*deltas, *befores, *norms)]
             values = _to_host(parts)
+            if self.keep_tensors:
+                self._keep(trainable)
         self._before = []
         return self._observation(step, epoch, values, trainable)
 
+    def _keep(self, trainable: list[tuple[int, Any]]) -> None:
+        """The recorded step's input, output and weights (before the step) of each layer, on the
+        CPU, in `kept`."""
+        before = {id(p): b for (_, p), b in zip(trainable, self._before)}
+        for i, (x, y) in self._kept.items():
+            layer = self.layers[i]
+            weights = {name: before.get(id(p), p.detach()).cpu().clone() for name, p in zip(layer.names, layer.params)}
+            self.kept[layer.path] = {"input": x, "output": y, "weights": weights}
+        self._kept = {}
+
     @contextlib.contextmanager
-    def step(self, monitor: Any, step: int, *, epoch: int | None = None, sample: bool = True) -> Iterator[None]:
+    def step(
+        self,
+        monitor: Any,
+        step: int,
+        *,
+        epoch: int | None = None,
+        sample: bool = True,
+        batch: Any = None,
+        breakpoints: Any = None,
+    ) -> Iterator[None]:
         """Records the training step run inside the block (forward, backward and optimizer
         step) when `sample` is True, and hands the statistics to `monitor.log_layers`. Hooks are
-        removed on the way out, also when the block raises."""
+        removed on the way out, also when the block raises.
+
+        With `breakpoints` (a `mlcheck.integrations.torch_breakpoints.TorchBreakpoints`), a
+        tripped one saves `batch` (what the model was given) with the layer's tensors."""
         if not sample:
             yield
             return
+        if breakpoints is not None:
+            self.keep_tensors = True
         self.start()
         try:
             yield
@@ -264,7 +329,10 @@ class LayerRecorder:
             self.abort()
             raise
         if self.recording:  # not dropped by `locate` inside the block
-            monitor.log_layers(self.finish(step, epoch))
+            observation = self.finish(step, epoch)
+            found = monitor.log_layers(observation)
+            if breakpoints is not None:
+                breakpoints.on_layers(monitor, observation, found, self, batch)
 
     def locate(
         self,
@@ -274,15 +342,23 @@ class LayerRecorder:
         *,
         epoch: int | None = None,
         allow: Iterable[str] = (),
+        batch: Any = None,
+        breakpoints: Any = None,
     ) -> list[Any]:
         """For a step whose loss or gradients are non-finite: names the module that produced
         them (`locate_nonfinite`, on a copy) and hands it to `monitor.log_layers`; returns the
-        findings. Drops the step's recording, which would only repeat the finding."""
+        findings. Drops the step's recording, which would only repeat the finding. With
+        `breakpoints` (`TorchBreakpoints`), a breakpoint on `nonfinite-origin` saves `batch` and the
+        module's tensors."""
         self.abort()
-        origin = locate_nonfinite(self.model, compute_loss, allow=allow)
+        capture: dict[str, Any] | None = {} if breakpoints is not None else None
+        origin = locate_nonfinite(self.model, compute_loss, allow=allow, capture=capture)
         if origin is None:
             return []
-        return monitor.log_layers(LayerObservation(step=step, epoch=epoch, layers=(), origin=origin))
+        found = monitor.log_layers(LayerObservation(step=step, epoch=epoch, layers=(), origin=origin))
+        if breakpoints is not None:
+            breakpoints.on_origin(monitor, found, capture or {}, self.model, batch)
+        return found
 
     # -- hooks ---------------------------------------------------------------------------------------
 
@@ -297,14 +373,19 @@ class LayerRecorder:
             out = _first_tensor(output)
             if i not in self._order:
                 self._order[i] = len(self._order)
-                if layer.activation and self._last_weighted is not None:
+                if layer.activation and self._last_weighted not in (None, i):
                     self._source[i] = self._last_weighted
             if out is None or not out.is_floating_point():
                 return
             source = self._source.get(i)
-            channels_first = out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
+            channels_first = not self.channels_last and (
+                out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
+            )
             needs_grad = any(t.requires_grad for t in _tensors(args))
             self._forward[i] = (_forward_stats(out, layer.activation, channels_first), needs_grad)
+            if self.keep_tensors:  # copies: a later in-place op must not change them
+                x = _first_tensor(args)
+                self._kept[i] = (None if x is None else x.detach().cpu().clone(), out.detach().cpu().clone())
             self._numel[i] = out.numel()
 
         return hook
@@ -350,7 +431,7 @@ class LayerRecorder:
     def _stats(
         self,
         i: int,
-        layer: _Layer,
+        layer: RecordedLayer,
         forward: tuple[list[float], bool] | None,
         grad_sq: float | None,
         weight_norms: list[float],
@@ -443,6 +524,10 @@ class _OriginSearch:
         self.data_nonfinite = False
         self.backward_order: list[nn.Module] = []
         self.grad_out_finite: dict[nn.Module, bool] = {}
+        self.found_module: nn.Module | None = None
+        #: with capture on: each module's (first input, first output) of the re-run
+        self.seen: dict[nn.Module, tuple[torch.Tensor | None, torch.Tensor | None]] | None = None
+        self.grads: tuple[Any, Any] = ((), ())
 
     def allowed(self, module: nn.Module) -> bool:
         path = self.paths.get(module, "")
@@ -453,6 +538,8 @@ class _OriginSearch:
             return
         path = self.paths.get(module, "")
         inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
+        if self.seen is not None:
+            self.seen[module] = (_first_tensor((args, kwargs)), _first_tensor(output))
         if module is self.model and any(inputs):
             self.data_nonfinite = True  # the batch itself: nonfinite-input names it, no module made it
             self.found = None
@@ -462,6 +549,7 @@ class _OriginSearch:
         if value is None and any(_flags(weights)) and any(outputs):
             value = "nan" if outputs[0] else "inf"  # its own weights are already broken
         if value is not None and not self.allowed(module):
+            self.found_module = module
             self.found = NonfiniteOrigin(
                 path=path,
                 kind=type(module).__name__,
@@ -486,6 +574,8 @@ class _OriginSearch:
         value = _produced(out_flags, _flags(_tensors(grad_input)))
         if value is not None and not self.allowed(module):
             self.found = self._backward_origin(module, value, grad_output, grad_input)
+            self.found_module = module
+            self.grads = (grad_output, grad_input)
 
     def _backward_origin(self, module: nn.Module, value: str, grad_output: Any, grad_input: Any) -> NonfiniteOrigin:
         return NonfiniteOrigin(
@@ -508,8 +598,39 @@ class _OriginSearch:
             flags = _flags(grads)
             if any(flags):
                 value = "nan" if flags[0] else ("inf" if flags[1] else "-inf")
-                return self._backward_origin(module, value, (), grads)
+                self.found_module = module
+                self.found = self._backward_origin(module, value, (), grads)
+                return self.found
         return None
+
+    def tensors(self) -> dict[str, Any]:
+        """The found module's input, output and weights of the re-run (and, for a backward
+        origin, the gradients at its output and input), detached on the CPU."""
+        module = self.found_module
+        if module is None:
+            return {}
+        x, y = (self.seen or {}).get(module, (None, None))
+        out: dict[str, Any] = {
+            "input": x,
+            "output": y,
+            "weights": {n: p for n, p in module.named_parameters(recurse=False)},
+        }
+        grad_output, grad_input = (_first_tensor(g) for g in self.grads)
+        if grad_output is not None:
+            out["grad_output"] = grad_output
+        if grad_input is not None:
+            out["grad_input"] = grad_input
+        if self.found is not None and self.found.phase == "backward":
+            out["weight_grads"] = {n: p.grad for n, p in module.named_parameters(recurse=False) if p.grad is not None}
+        return _detached(out)
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def gradients_finite(optimizer: Any) -> bool:
@@ -519,6 +640,24 @@ def gradients_finite(optimizer: Any) -> bool:
     if not grads:
         return True
     return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+
+
+def sentinel_gradient_finite(optimizer: Any) -> bool:
+    """Whether this step's gradients look finite, read cheaply enough for every step: the sum
+    (in float64: no overflow) of the gradient of the optimizer's first trainable parameter, one
+    reduction and one read. That parameter sits on the input side of most models, where a NaN
+    born anywhere downstream in the backward pass arrives. Where it has no gradient, every
+    gradient is checked (`gradients_finite`). A NaN that reaches no sentinel (born in one
+    layer's weight gradient alone) breaks that layer's weights, and the next step's non-finite
+    loss names that layer."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.requires_grad:
+                grad = p.grad
+                if grad is None:
+                    return gradients_finite(optimizer)
+                return math.isfinite(grad.sum(dtype=torch.float64).item())
+    return True
 
 
 def _clone(model: nn.Module) -> nn.Module:
@@ -549,6 +688,7 @@ def locate_nonfinite(
     compute_loss: Callable[[nn.Module], torch.Tensor | None],
     *,
     allow: Iterable[str] = (),
+    capture: dict[str, Any] | None = None,
 ) -> NonfiniteOrigin | None:
     """Re-runs a batch on a copy of `model` with hooks on every module and returns the first
     module that produced a NaN or Inf from finite inputs: in the forward pass, else in the
@@ -562,6 +702,9 @@ def locate_nonfinite(
         allow: module paths or class names allowed to produce infinities or NaN on purpose (a
             layer that builds a -inf attention mask). An infinity a module's input already held
             is always allowed to pass through.
+        capture: a dict to fill with the found module's tensors of the re-run ("input",
+            "output", "weights"; for a backward origin also "grad_output", "grad_input" and
+            "weight_grads"), detached on the CPU, for a breakpoint snapshot. Default None: none kept.
 
     Returns None when nothing non-finite appears on the re-run. A value produced by code
     outside any module is reported with `path=""` and `previous`, the last module whose output
@@ -573,6 +716,8 @@ def locate_nonfinite(
         if getattr(module, "inplace", False) is True:
             module.inplace = False  # on the copy: backward hooks cannot wrap in-place ops
     search = _OriginSearch(clone, allow)
+    if capture is not None:
+        search.seen = {}
     handles = []
     try:
         for module in clone.modules():
@@ -598,6 +743,8 @@ def locate_nonfinite(
             loss.backward()
         return search.found or search.parameter_origin()
     finally:
+        if capture is not None:
+            capture.update(search.tensors())
         for handle in handles:
             handle.remove()
         _set_rng_state(state)

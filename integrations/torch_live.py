@@ -106,10 +106,14 @@ def loss_of(outputs: Any) -> torch.Tensor | None:
     return None
 
 
-def losses_to_floats(losses: list[torch.Tensor]) -> list[float]:
-    """Scalar loss tensors as floats, with one device synchronisation for all of them."""
-    flat = [t.reshape(()) if t.ndim else t for t in losses]
-    return torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
+def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:
+    """Scalar loss tensors as floats, with one device synchronisation for all of them (losses
+    already read as floats stay as they are)."""
+    flat = [t.reshape(()) if t.ndim else t for t in losses if isinstance(t, torch.Tensor)]
+    if len(flat) == len(losses):
+        return torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
+    read = iter(torch.stack(flat).double().cpu().tolist() if flat else [])
+    return [next(read) if isinstance(t, torch.Tensor) else float(t) for t in losses]
 
 
 class OneBatch:

@@ -1,9 +1,10 @@
 """Layer statistics: what a recorder measured inside the model on one sampled step.
 
 Framework-free values (numbers only) that the live core routes to the checks declaring
-`Signal.LAYER_STATS`. The torch recorder (`mlcheck.integrations.torch_layers.LayerRecorder`)
-builds them; `LayerHistory` keeps the recent ones in a ring buffer, so memory stays flat in
-the number of steps.
+`Signal.LAYER_STATS`. The torch recorder (`mlcheck.integrations.torch_layers.LayerRecorder`,
+which the Keras callback also uses on the torch backend) builds them; breakpoint conditions
+(`mlcheck.breakpoints`) receive one `LayerStats` per layer; `LayerHistory` keeps the recent
+ones in a ring buffer, so memory stays flat in the number of steps.
 """
 
 from __future__ import annotations

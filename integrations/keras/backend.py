@@ -9,6 +9,8 @@ The rest of the adapter uses `keras.ops` only. What differs between backends:
   the data passed to the callback instead;
 - gradients (torch autograd, tf.GradientTape, jax.grad);
 - the backend's own global random state;
+- per-layer statistics (`layer_recorder`): hooks exist on the torch backend with eager steps
+  only (Keras layers are torch modules there); elsewhere the layer checks are skipped;
 - `no_grad()`: keeps the adapter's statistics out of torch's autograd graph;
 - where the weights are during a fit (`trainable_values`): JAX's trainer keeps them in a state
   tuple between steps and purges the model's variables, so a callback reads them after
@@ -207,3 +209,35 @@ def set_rng_state(state: Any) -> None:
         torch.set_rng_state(state[0])
         if state[1] is not None:
             torch.cuda.set_rng_state_all(state[1])
+
+
+def layer_recorder(
+    model: Any, layers: list[tuple[str, Any, str | None, list[Any]]], *, keep_tensors: bool = False
+) -> Any:
+    """A recorder of per-layer statistics over `layers` ((path, layer, activation, weights)),
+    or None where the backend has nothing to hook: on the torch backend with eager steps,
+    Keras layers are torch modules and their weights torch parameters, so the torch recorder
+    serves them (hooks on sampled steps only; Keras is channels-last)."""
+    if name() != "torch" or not can_observe_steps(model):
+        return None
+    from mlcheck.integrations.torch_layers import LayerRecorder, RecordedLayer
+
+    recorded = [
+        RecordedLayer(
+            path,
+            layer,
+            kind=type(layer).__name__,
+            activation=activation,
+            params=[(v.name, v.value) for v in weights],
+        )
+        for path, layer, activation, weights in layers
+    ]
+    return LayerRecorder(model, layers=recorded, channels_last=True, keep_tensors=keep_tensors)
+
+
+def breakpoint_runner(breakpoints: Any, log_dir: Any) -> Any:
+    """What writes the snapshots of tripped breakpoints (`.npz`, under `log_dir`) and opens the
+    debugger, for a model `layer_recorder` records (torch backend)."""
+    from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
+
+    return TorchBreakpoints(breakpoints, file_format="npz", log_dir=log_dir)

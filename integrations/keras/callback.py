@@ -13,8 +13,10 @@ from typing import Any
 
 import keras
 
+from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.layers import KerasLayerRecorder
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
@@ -26,7 +28,16 @@ from mlcheck.integrations.keras.trainable import (
     to_numpy,
     unpack,
 )
-from mlcheck.live import BatchRoute, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics, validate
+from mlcheck.live import (
+    BatchRoute,
+    HookTimer,
+    LiveCallback,
+    LiveOptions,
+    LiveRun,
+    configured_checks,
+    split_epoch_metrics,
+    validate,
+)
 from mlcheck.run import RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
@@ -86,6 +97,11 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         task / num_classes: override what is inferred from the loss and the output width.
         slice_by: function of a batch `(x, y)` -> one key per row, the slices `weak-slice` tests
             besides the classes. Default None: classes only.
+        breakpoints: conditions on layers, as for the Lightning callback (docs/layers.md,
+            Breakpoints): per-layer check ids or functions of a layer's statistics, or a
+            `mlcheck.breakpoints.Breakpoints(..., pdb=True)`. A tripped one writes
+            `<log_dir>/mlcheck/snapshots/step<N>-<layer>.npz` (`numpy.load`). Torch backend
+            with eager steps only (see docs/layers.md). Default None.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -123,9 +139,11 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         warn: bool = True,
         config: str | Path | bool | None = None,
         slice_by: Callable[[Any], Any] | None = None,
+        breakpoints: Any = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
+        self.breakpoints = Breakpoints.parse(breakpoints)
         self.checks = checks
         self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
@@ -137,6 +155,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
         self._samples: KerasSampleCapture | None = None
+        self._layers: KerasLayerRecorder | None = None
+        self._train_batch: Any = None
         self.timer = HookTimer()
 
     # -- fit events ----------------------------------------------------------------------------
@@ -144,6 +164,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
         self._unwrap()
+        if self._layers is not None:  # hooks of a fit that ended in an exception
+            self._layers.abort()
         facts = run_info_facts(model)
         steps = self.params.get("steps") if self.params else None
         epochs = self.params.get("epochs") if self.params else None
@@ -161,8 +183,11 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._tensorboard = TrainValTensorBoardSink(self.log_dir)
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
         # Keras reads each batch's loss for its own logs: steps go to the checks one by one
+        checks = self.checks
+        if self.breakpoints is not None:  # breakpoints turn on the checks (and recorder) they need
+            checks = self.breakpoints.with_checks(configured_checks(self.checks, self.suppress, self.options.config)[0])
         self.live = LiveRun(
-            self.options, self.checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
+            self.options, checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
         )
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
@@ -177,6 +202,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.timer.table.clear()
         self._train_start_pending = True
         self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
+        self._layers = None
+        if self.live.layers_active or self.breakpoints is not None:
+            self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir)
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         else:
@@ -194,12 +222,17 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self.live is not None and self._step % self.options.every_n_steps == 0:
             with self.timer("weights"):
                 self.live.guard("weights", self._scan.snapshot)
+            if self._layers is not None and self._layers.due(self.live, self._step):
+                self._layers.start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         live = self.live
         if live is None:
             return
         step = self._step
+        if self._layers is not None and self._layers.recording:
+            with self.timer("layer_stats"):
+                self._layers.observe(live, step, self._epoch, self._train_batch)
         with self.timer("loss"):
             loss = self._batch_loss(logs or {})
         lr = ratio = None
@@ -257,6 +290,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._unwrap()
+        if self._layers is not None:
+            self._layers.abort()
         if self._samples is not None and self.live is not None:
             self.live.guard("samples", self._samples.flush)
         if self.live is not None:
@@ -268,6 +303,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         """Called by the wrapped train step with the batch it is about to train on."""
         x, y, _ = unpack(data)
         self._batch_size = _leading_dim(x)
+        self._train_batch = data  # a breakpoint's snapshot holds it
         if self._train_start_pending:
             self._train_start_pending = False
             with self.timer("overfit_batch"):

@@ -1,0 +1,130 @@
+"""Per-layer statistics of a Keras model on sampled steps, for the same layer checks as torch.
+
+Which layers are recorded, what they are called and which activation each applies is decided
+here with Keras' own API; how their outputs and gradients are read is the backend's business
+(`backend.layer_recorder`): on the torch backend with eager steps, Keras layers are torch
+modules, so the torch recorder's hooks (attached on sampled steps only, removed afterwards, one
+host transfer) serve them. On other backends, or with a compiled step, there is nothing to hook:
+the callback says so once (log, INFO) and records no layer statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from mlcheck.breakpoints import Breakpoints
+from mlcheck.integrations.keras import backend
+from mlcheck.layers import LayerObservation
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["KerasLayerRecorder", "keras_activation", "leaf_layers"]
+
+#: Keras activation functions (by `__name__`) the layer checks judge.
+_ACTIVATIONS = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "hard_sigmoid": "hardsigmoid",
+    "hard_tanh": "hardtanh",
+    "softsign": "softsign",
+}
+
+
+def keras_activation(layer: Any) -> str | None:
+    """The activation a layer applies to its output ("relu", "tanh", ...), None otherwise: a
+    `ReLU` layer (plain, or capped at 6), an `Activation` layer, or a layer built with
+    `activation=` (`Dense(64, activation="relu")`)."""
+    if isinstance(layer, keras.layers.ReLU):
+        if getattr(layer, "negative_slope", 0.0) or getattr(layer, "threshold", 0.0):
+            return None  # leaky or thresholded: its zeros are not "dead" by the same rule
+        cap = getattr(layer, "max_value", None)
+        return "relu" if cap is None else "relu6" if float(cap) == 6.0 else None
+    fn = getattr(layer, "activation", None)
+    return _ACTIVATIONS.get(getattr(fn, "__name__", ""))
+
+
+def leaf_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, layer) of the layers inside `model`, nested models flattened ("encoder/dense_1");
+    a layer that is not a model counts as one layer with all its weights."""
+    for layer in getattr(model, "layers", []):
+        path = f"{prefix}{layer.name}"
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer, path + "/")
+        else:
+            yield path, layer
+
+
+def _own_weights(layer: Any) -> list[Any]:
+    """The weights a layer learns, or would if it were not frozen: its trainable ones (not
+    BatchNorm's moving statistics), else all of them (a layer frozen with `trainable=False`)."""
+    return list(layer.trainable_weights) or list(layer.weights)
+
+
+class KerasLayerRecorder:
+    """Records the Keras model's layers on the steps the live core samples.
+
+    Args:
+        recorder: the backend's recorder (`backend.layer_recorder`).
+    """
+
+    def __init__(self, recorder: Any, breakpoints: Any = None) -> None:
+        self._recorder = recorder
+        #: the backend's breakpoint runner (`backend.breakpoint_runner`), or None
+        self.breakpoints = breakpoints
+
+    @classmethod
+    def create(
+        cls, model: Any, breakpoints: Breakpoints | None = None, log_dir: Any = None
+    ) -> KerasLayerRecorder | None:
+        """A recorder for `model`, or None (logged once) where the backend or a compiled step
+        leaves nothing to hook. With `breakpoints`, tripped ones write `.npz` snapshots under
+        `log_dir`."""
+        layers = [
+            (path, layer, keras_activation(layer), _own_weights(layer))
+            for path, layer in leaf_layers(model)
+            if keras_activation(layer) or layer.weights
+        ]
+        recorder = backend.layer_recorder(model, layers, keep_tensors=breakpoints is not None)
+        if recorder is None:
+            logger.info(
+                "mlcheck: per-layer statistics need the torch Keras backend with eager steps (not %s%s); "
+                "the layer checks are skipped for this run",
+                backend.name(),
+                ", jit_compile" if backend.name() == "torch" else "",
+            )
+            return None
+        return cls(recorder, None if breakpoints is None else backend.breakpoint_runner(breakpoints, log_dir))
+
+    def due(self, live: Any, step: int) -> bool:
+        """Records this step: the live core samples it, or breakpoints (which need no check) are set."""
+        return live.layer_step_due(step) or (self.breakpoints is not None and step % live.options.every_n_steps == 0)
+
+    def observe(self, live: Any, step: int, epoch: int | None, batch: Any) -> None:
+        """After a recorded step: its statistics to the checks, then the breakpoints."""
+        observation = live.guard("layers", self.finish, step, epoch)
+        if observation is None:
+            return
+        found = live.guard("layers", live.observe_layers, observation)
+        if self.breakpoints is not None:
+            self.breakpoints.on_layers(live.monitor, observation, found, self._recorder, batch)
+
+    @property
+    def recording(self) -> bool:
+        return bool(self._recorder.recording)
+
+    def start(self) -> None:
+        """Attaches the hooks for the coming train step (before `train_step`)."""
+        self._recorder.start()
+
+    def finish(self, step: int, epoch: int | None) -> LayerObservation:
+        """Detaches them after the step and returns its statistics."""
+        return self._recorder.finish(step, epoch)
+
+    def abort(self) -> None:
+        self._recorder.abort()
