@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_layers import LayerRecorder, gradients_finite, locate_nonfinite
@@ -174,10 +175,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.nonfinite_allow = tuple(nonfinite_allow)
-        self.checks = list(checks) if checks is not None else None
-        self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
+        self.checks = opt.check_items("checks", checks)
+        self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
-        self.log_dir = log_dir
+        self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))
         self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
         self.timer = HookTimer(enabled=timing)
         self.live: LiveRun | None = None

@@ -4,8 +4,10 @@ per argument, raised where the user passes it."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,50 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     if unknown:
         raise ValueError(f"{name} names unknown check ids {unknown}; available: {', '.join(known)}")
     return ids
+
+
+def check_items(name: str, checks: Any) -> list[Any] | None:
+    """`checks` as a list, items unbuilt (instances, classes or ids); a lone string, class or
+    instance is one item, not its characters; None stays None."""
+    from mlcheck.checks.base import Check
+
+    if checks is None:
+        return None
+    if isinstance(checks, (str, type, Check)):
+        return [checks]
+    try:
+        return list(checks)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of checks or check ids, got {checks!r}") from None
+
+
+def id_items(name: str, ids: Any) -> tuple[Any, ...]:
+    """`ids` as a tuple, unvalidated (see `check_ids`); a lone string is one id."""
+    if isinstance(ids, str):
+        return (ids,)
+    try:
+        return tuple(ids)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of check ids, got {ids!r}") from None
+
+
+def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
+    """`value` unchanged when it is one of `flags` or a path that is a directory or does not
+    exist yet; a path to a file, or something that is no path, raises here rather than when
+    the first event is written mid-run."""
+    if any(value is f for f in flags):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        allowed = " or ".join(repr(f) for f in flags)
+        raise TypeError(f"log_dir must be a directory path (str or os.PathLike) or {allowed}, got {value!r}")
+    path = Path(value)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "" if parent == path else f" (it lies under {str(parent)!r})"
+                raise ValueError(f"log_dir must be a directory, but {str(parent)!r} is a file{where}")
+            break
+    return value
 
 
 def check_instances(name: str, checks: Any) -> list[Any]:

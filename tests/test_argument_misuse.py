@@ -1,0 +1,68 @@
+"""Arguments people get wrong, refused at the constructor with a message naming the argument,
+never mid-run: a log_dir that is a file, a lone check id or class, a suppress that is no list."""
+
+import numpy as np
+import pytest
+
+from mlcheck import Monitor
+from mlcheck.checks.base import get_check
+from mlcheck.live import LiveOptions, LiveRun
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a directory")
+    return path
+
+
+def test_monitor_refuses_a_log_dir_that_is_a_file(a_file):
+    with pytest.raises(ValueError, match=r"log_dir must be a directory, but .*notes.txt' is a file"):
+        Monitor(log_dir=a_file)
+    with pytest.raises(ValueError, match="it lies under"):
+        Monitor(log_dir=a_file / "run1")
+    with pytest.raises(TypeError, match="log_dir must be a directory path"):
+        Monitor(log_dir=123)
+
+
+def test_lightning_callback_refuses_bad_log_dir_and_takes_a_lone_check(a_file):
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    with pytest.raises(ValueError, match="log_dir must be a directory"):
+        MLCheckCallback(log_dir=str(a_file))
+    MLCheckCallback(log_dir=False)  # still: no files
+    MLCheckCallback(log_dir=a_file.parent / "new" / "run")  # not there yet: created at fit
+
+    # a lone id, class or instance is one check, as for Monitor and the Keras callback
+    # (was: "unknown check ids ['-', 'c', 'd', ...]", the id's characters)
+    for lone in ("nonfinite-loss", get_check("nonfinite-loss"), get_check("nonfinite-loss")()):
+        cb = MLCheckCallback(checks=lone)
+        live = LiveRun(LiveOptions(config=False), cb.checks)
+        assert [c.id for c in live.monitor.checks] == ["nonfinite-loss"]
+    with pytest.raises(TypeError, match="checks must be a list of checks"):
+        MLCheckCallback(checks=5)
+    with pytest.raises(TypeError, match="suppress must be a list of check ids, got 5"):
+        MLCheckCallback(suppress=5)
+    # was: accepted here, ValueError only when the fit started
+    with pytest.raises(ValueError, match="full_pass_checks names unknown check ids"):
+        MLCheckCallback(full_pass_checks=["train-val-overlap", "no-such-check"])
+
+
+def test_keras_fit_with_a_log_dir_that_is_a_file_is_refused_before_training(a_file):
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    with pytest.raises(TypeError, match="suppress must be a list of check ids"):
+        MLCheckCallback(suppress=5)
+    with pytest.raises(TypeError, match="log_dir must be a directory path"):
+        MLCheckCallback(log_dir=123)  # was pathlib's "expected str, bytes or os.PathLike"
+    # was: constructed, then NotADirectoryError out of model.fit at the first batch_loss event
+    with pytest.raises(ValueError, match="log_dir must be a directory"):
+        MLCheckCallback(log_dir=a_file, overfit_batch=False)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    cb = MLCheckCallback(log_dir=a_file.parent / "logs", overfit_batch=False)
+    model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[cb])
+    assert (a_file.parent / "logs" / "train").is_dir()
