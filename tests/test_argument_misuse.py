@@ -4,6 +4,7 @@ never mid-run: a log_dir that is a file, a lone check id or class, a suppress th
 import numpy as np
 import pytest
 
+import mlcheck
 from mlcheck import Monitor
 from mlcheck.checks.base import get_check
 from mlcheck.live import LiveOptions, LiveRun
@@ -66,3 +67,48 @@ def test_keras_fit_with_a_log_dir_that_is_a_file_is_refused_before_training(a_fi
     cb = MLCheckCallback(log_dir=a_file.parent / "logs", overfit_batch=False)
     model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[cb])
     assert (a_file.parent / "logs" / "train").is_dir()
+
+
+def test_two_differently_configured_lightning_callbacks_share_a_trainer(tmp_path):
+    """Was: Lightning's RuntimeError "Found more than one stateful callback of type
+    `MLCheckCallback`" before the first step."""
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(8, 3)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), 1e-2)
+
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    train = DataLoader(TensorDataset(x[:200], y[:200]), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(x[:56], y[:56]), batch_size=64)  # copied from training
+    everything = MLCheckCallback(overfit_batch=False, suppress=["train-val-overlap"])
+    overlap = MLCheckCallback(checks=["train-val-overlap"], stop_on="error", overfit_batch=False)
+    assert MLCheckCallback().state_key == "MLCheckCallback"  # checkpoints of the default keep resuming
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[everything, overlap],
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.warns(mlcheck.MLCheckWarning, match="train-val-overlap"):
+        trainer.fit(Net(), train, val)
+    assert [f.check for f in overlap.findings] == ["train-val-overlap"]
+    assert "train-val-overlap" not in {f.check for f in everything.findings}
+    assert trainer.global_step < 2 * 7  # the second callback's stop_on stopped the run
