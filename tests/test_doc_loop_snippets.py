@@ -72,3 +72,13 @@ def test_live_md_liverun_loop_runs_and_counts_steps_on(tmp_path, monkeypatch):
     ns = namespace(tmp_path)
     exec(snippet("docs/live.md", "LiveRun(LiveOptions("), ns)
     assert seen == list(range(3 * 6))
+
+
+def test_readme_names_the_fields_of_a_finding():
+    """Was: only `finding.format()` appeared in the docs, so `f.check_id` was a natural guess."""
+    import dataclasses
+
+    readme = (ROOT / "README.md").read_text()
+    for field in dataclasses.fields(mlcheck.Finding):
+        if field.name != "key":  # internal: not serialised
+            assert f"`{field.name}`" in readme, field.name
