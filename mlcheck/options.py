@@ -65,7 +65,11 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     known = list(registry()) + [i for i in also if i not in registry()]
     unknown = sorted(set(ids) - set(known))
     if unknown:
-        raise ValueError(f"{name} names unknown check ids {unknown}; available: {', '.join(known)}")
+        from mlcheck.checks.base import did_you_mean
+
+        hint = did_you_mean(unknown, known)
+        hint = f" ({hint})" if hint else ""
+        raise ValueError(f"{name} names unknown check ids {unknown}{hint}; available: {', '.join(known)}")
     return ids
 
 

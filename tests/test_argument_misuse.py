@@ -112,3 +112,27 @@ def test_two_differently_configured_lightning_callbacks_share_a_trainer(tmp_path
     assert [f.check for f in overlap.findings] == ["train-val-overlap"]
     assert "train-val-overlap" not in {f.check for f in everything.findings}
     assert trainer.global_step < 2 * 7  # the second callback's stop_on stopped the run
+
+
+def test_a_near_miss_check_id_names_the_id_meant():
+    """The class name, underscores, other case or a typo: the message says which id was meant
+    (was: only the full list of 31 ids)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "explain", "LossDivergence"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2
+    assert "Did you mean 'loss-divergence'?" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "explain", "zzz"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "Did you mean" not in out.stderr and "Available checks are" in out.stderr
+
+    with pytest.raises(ValueError, match=r"\['class_imbalance'\] \(did you mean 'class-imbalance'\?\); available"):
+        Monitor(suppress=["class_imbalance"])
+    with pytest.raises(
+        ValueError, match="'train-val-gap' for 'Train-Val-Gap', 'loss-divergence' for 'loss-divergance'"
+    ):
+        Monitor(checks=["loss-divergance", "Train-Val-Gap", "zzz"])
