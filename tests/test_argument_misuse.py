@@ -136,3 +136,20 @@ def test_a_near_miss_check_id_names_the_id_meant():
         ValueError, match="'train-val-gap' for 'Train-Val-Gap', 'loss-divergence' for 'loss-divergance'"
     ):
         Monitor(checks=["loss-divergance", "Train-Val-Gap", "zzz"])
+
+
+def test_a_misspelt_check_table_in_pyproject_names_the_id_meant(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.mlcheck]\n[tool.mlcheck.checks.loss-divergance]\nfactor = 5.0\n")
+    (tmp_path / "train.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "train.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "unknown check id(s) loss-divergance (did you mean 'loss-divergence'?)" in out.stderr
