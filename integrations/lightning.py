@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
@@ -203,10 +204,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             # a breakpoint on the NaN origin: watch each step on accelerators too
             self.options = dataclasses.replace(self.options, nonfinite_origin=True)
         self.nonfinite_allow = tuple(nonfinite_allow)
-        self.checks = list(checks) if checks is not None else None
-        self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
+        self.checks = opt.check_items("checks", checks)
+        self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
-        self.log_dir = log_dir
+        self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))
         self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
         self.timer = HookTimer(enabled=timing)
         self.live: LiveRun | None = None
@@ -622,6 +623,21 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             trainer.should_stop = True
 
     # -- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def state_key(self) -> str:
+        """Lightning's default (the class name) for a callback with the default checks, so that
+        checkpoints keep resuming; the checks, `suppress` and `stop_on` join it otherwise, so
+        that differently configured callbacks can share a Trainer (Lightning refuses two
+        stateful callbacks with one key)."""
+        key: dict[str, Any] = {}
+        if self.checks is not None:
+            key["checks"] = [c if isinstance(c, str) else getattr(c, "id", repr(c)) for c in self.checks]
+        if self.suppress:
+            key["suppress"] = sorted(self.suppress)
+        if self.options.stop_on is not None:
+            key["stop_on"] = self.options.stop_on
+        return self._generate_state_key(**key) if key else type(self).__qualname__
 
     def state_dict(self) -> dict[str, Any]:
         if self.live is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcheck.checks.base import Check, registry
+from mlcheck.checks.base import Check, did_you_mean, registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,7 +120,11 @@ def validate_ids(ids: Iterable[str], where: str = "") -> None:
     bad = sorted(set(i for i in ids if i not in reg))
     if bad:
         prefix = f"{where}: " if where else ""
-        raise ConfigError(f"{prefix}unknown check id(s) {', '.join(bad)}. Run `mlcheck checks` for the catalogue.")
+        hint = did_you_mean(bad, reg)
+        hint = f" ({hint})" if hint else ""
+        raise ConfigError(
+            f"{prefix}unknown check id(s) {', '.join(bad)}{hint}. Run `mlcheck checks` for the catalogue."
+        )
 
 
 def build_checks(

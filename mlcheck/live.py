@@ -239,7 +239,9 @@ def validate(options: LiveOptions, checks: Sequence[Check] | None, suppress: Ite
     """Raises now, where the user sees it, what building the run would raise at train start:
     unknown check ids, a bad `[tool.mlcheck]` table."""
     checks, suppress, _ = configured_checks(checks, suppress, options.config)
-    Monitor(checks, suppress=suppress, default_sinks=False)
+    monitor = Monitor(checks, suppress=suppress, default_sinks=False)
+    if options.full_pass_checks is not None:
+        opt.check_ids("full_pass_checks", options.full_pass_checks, also=[c.id for c in monitor.checks])
 
 
 class LiveRun:

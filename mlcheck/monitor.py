@@ -95,7 +95,7 @@ class Monitor:
             if c.id not in suppress
         ]
         self.suppress = suppress
-        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_dir = Path(opt.log_dir(log_dir)) if log_dir is not None else None
         self.stop_on = _STOP_ON[stop_on]
         self.every_n_steps = every_n_steps
         self.strict = strict

@@ -4,8 +4,10 @@ per argument, raised where the user passes it."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,8 +65,56 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     known = list(registry()) + [i for i in also if i not in registry()]
     unknown = sorted(set(ids) - set(known))
     if unknown:
-        raise ValueError(f"{name} names unknown check ids {unknown}; available: {', '.join(known)}")
+        from mlcheck.checks.base import did_you_mean
+
+        hint = did_you_mean(unknown, known)
+        hint = f" ({hint})" if hint else ""
+        raise ValueError(f"{name} names unknown check ids {unknown}{hint}; available: {', '.join(known)}")
     return ids
+
+
+def check_items(name: str, checks: Any) -> list[Any] | None:
+    """`checks` as a list, items unbuilt (instances, classes or ids); a lone string, class or
+    instance is one item, not its characters; None stays None."""
+    from mlcheck.checks.base import Check
+
+    if checks is None:
+        return None
+    if isinstance(checks, (str, type, Check)):
+        return [checks]
+    try:
+        return list(checks)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of checks or check ids, got {checks!r}") from None
+
+
+def id_items(name: str, ids: Any) -> tuple[Any, ...]:
+    """`ids` as a tuple, unvalidated (see `check_ids`); a lone string is one id."""
+    if isinstance(ids, str):
+        return (ids,)
+    try:
+        return tuple(ids)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of check ids, got {ids!r}") from None
+
+
+def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
+    """`value` unchanged when it is one of `flags` or a path that is a directory or does not
+    exist yet; a path to a file, or something that is no path, raises here rather than when
+    the first event is written mid-run."""
+    if any(value is f for f in flags):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        allowed = " or ".join(repr(f) for f in flags)
+        raise TypeError(f"log_dir must be a directory path (str or os.PathLike) or {allowed}, got {value!r}")
+    path = Path(value)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "" if parent == path else f" (it lies under {str(parent)!r})"
+                raise ValueError(f"log_dir must be a directory, but {str(parent)!r} is a file{where}")
+            break
+    return value
 
 
 def check_instances(name: str, checks: Any) -> list[Any]:
@@ -72,12 +122,7 @@ def check_instances(name: str, checks: Any) -> list[Any]:
     defaults) or a check id (likewise); a lone string or class is one check."""
     from mlcheck.checks.base import Check, get_check
 
-    if isinstance(checks, (str, type)) or isinstance(checks, Check):
-        checks = [checks]
-    try:
-        items = list(checks)
-    except TypeError:
-        raise TypeError(f"{name} must be a list of checks or check ids, got {checks!r}") from None
+    items = check_items(name, checks) or []
     check_ids(name, [c for c in items if isinstance(c, str)])
     out = []
     for c in items:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
@@ -145,9 +146,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
         self.checks = checks
-        self.suppress = (suppress,) if isinstance(suppress, str) else tuple(suppress)
+        self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
-        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_dir = Path(opt.log_dir(log_dir)) if log_dir is not None else None
         self.validation_data = validation_data
         self.train_data = train_data
         self.batch_size = batch_size

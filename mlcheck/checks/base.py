@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import inspect
 import logging
@@ -331,10 +332,39 @@ def registry() -> dict[str, type[Check]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def closest_id(name: str, known: Iterable[str]) -> str | None:
+    """The known check id that `name` most likely means: the same id written with another case,
+    underscores or as the class name (`LossDivergence`, `loss_divergence`), else a near spelling."""
+    known = list(known)
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", str(name)).lower().replace("_", "-").replace(" ", "-")
+    if words in known:
+        return words
+    close = difflib.get_close_matches(words, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def did_you_mean(names: Iterable[str], known: Iterable[str]) -> str:
+    """'did you mean ...?' for the names that are a near miss of a known id, else ''."""
+    known = list(known)
+    pairs = [(n, closest_id(n, known)) for n in names]
+    guesses = [f"{m!r} for {n!r}" if len(pairs) > 1 else repr(m) for n, m in pairs if m]
+    return f"did you mean {', '.join(guesses)}?" if guesses else ""
+
+
 def get_check(check_id: str) -> type[Check]:
     reg = registry()
     if check_id not in reg:
-        raise KeyError(f"Unknown check id {check_id!r}. Available checks are: {', '.join(reg)}")
+        raise KeyError(
+            " ".join(
+                part
+                for part in (
+                    f"Unknown check id {check_id!r}.",
+                    did_you_mean([check_id], reg).capitalize(),
+                    f"Available checks are: {', '.join(reg)}",
+                )
+                if part
+            )
+        )
     return reg[check_id]
 
 

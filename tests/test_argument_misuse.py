@@ -1,0 +1,155 @@
+"""Arguments people get wrong, refused at the constructor with a message naming the argument,
+never mid-run: a log_dir that is a file, a lone check id or class, a suppress that is no list."""
+
+import numpy as np
+import pytest
+
+import mlcheck
+from mlcheck import Monitor
+from mlcheck.checks.base import get_check
+from mlcheck.live import LiveOptions, LiveRun
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a directory")
+    return path
+
+
+def test_monitor_refuses_a_log_dir_that_is_a_file(a_file):
+    with pytest.raises(ValueError, match=r"log_dir must be a directory, but .*notes.txt' is a file"):
+        Monitor(log_dir=a_file)
+    with pytest.raises(ValueError, match="it lies under"):
+        Monitor(log_dir=a_file / "run1")
+    with pytest.raises(TypeError, match="log_dir must be a directory path"):
+        Monitor(log_dir=123)
+
+
+def test_lightning_callback_refuses_bad_log_dir_and_takes_a_lone_check(a_file):
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    with pytest.raises(ValueError, match="log_dir must be a directory"):
+        MLCheckCallback(log_dir=str(a_file))
+    MLCheckCallback(log_dir=False)  # still: no files
+    MLCheckCallback(log_dir=a_file.parent / "new" / "run")  # not there yet: created at fit
+
+    # a lone id, class or instance is one check, as for Monitor and the Keras callback
+    # (was: "unknown check ids ['-', 'c', 'd', ...]", the id's characters)
+    for lone in ("nonfinite-loss", get_check("nonfinite-loss"), get_check("nonfinite-loss")()):
+        cb = MLCheckCallback(checks=lone)
+        live = LiveRun(LiveOptions(config=False), cb.checks)
+        assert [c.id for c in live.monitor.checks] == ["nonfinite-loss"]
+    with pytest.raises(TypeError, match="checks must be a list of checks"):
+        MLCheckCallback(checks=5)
+    with pytest.raises(TypeError, match="suppress must be a list of check ids, got 5"):
+        MLCheckCallback(suppress=5)
+    # was: accepted here, ValueError only when the fit started
+    with pytest.raises(ValueError, match="full_pass_checks names unknown check ids"):
+        MLCheckCallback(full_pass_checks=["train-val-overlap", "no-such-check"])
+
+
+def test_keras_fit_with_a_log_dir_that_is_a_file_is_refused_before_training(a_file):
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    with pytest.raises(TypeError, match="suppress must be a list of check ids"):
+        MLCheckCallback(suppress=5)
+    with pytest.raises(TypeError, match="log_dir must be a directory path"):
+        MLCheckCallback(log_dir=123)  # was pathlib's "expected str, bytes or os.PathLike"
+    # was: constructed, then NotADirectoryError out of model.fit at the first batch_loss event
+    with pytest.raises(ValueError, match="log_dir must be a directory"):
+        MLCheckCallback(log_dir=a_file, overfit_batch=False)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    cb = MLCheckCallback(log_dir=a_file.parent / "logs", overfit_batch=False)
+    model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[cb])
+    assert (a_file.parent / "logs" / "train").is_dir()
+
+
+def test_two_differently_configured_lightning_callbacks_share_a_trainer(tmp_path):
+    """Was: Lightning's RuntimeError "Found more than one stateful callback of type
+    `MLCheckCallback`" before the first step."""
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(8, 3)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), 1e-2)
+
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    train = DataLoader(TensorDataset(x[:200], y[:200]), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(x[:56], y[:56]), batch_size=64)  # copied from training
+    everything = MLCheckCallback(overfit_batch=False, suppress=["train-val-overlap"])
+    overlap = MLCheckCallback(checks=["train-val-overlap"], stop_on="error", overfit_batch=False)
+    assert MLCheckCallback().state_key == "MLCheckCallback"  # checkpoints of the default keep resuming
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[everything, overlap],
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.warns(mlcheck.MLCheckWarning, match="train-val-overlap"):
+        trainer.fit(Net(), train, val)
+    assert [f.check for f in overlap.findings] == ["train-val-overlap"]
+    assert "train-val-overlap" not in {f.check for f in everything.findings}
+    assert trainer.global_step < 2 * 7  # the second callback's stop_on stopped the run
+
+
+def test_a_near_miss_check_id_names_the_id_meant():
+    """The class name, underscores, other case or a typo: the message says which id was meant
+    (was: only the full list of 31 ids)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "explain", "LossDivergence"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2
+    assert "Did you mean 'loss-divergence'?" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "explain", "zzz"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "Did you mean" not in out.stderr and "Available checks are" in out.stderr
+
+    with pytest.raises(ValueError, match=r"\['class_imbalance'\] \(did you mean 'class-imbalance'\?\); available"):
+        Monitor(suppress=["class_imbalance"])
+    with pytest.raises(
+        ValueError, match="'train-val-gap' for 'Train-Val-Gap', 'loss-divergence' for 'loss-divergance'"
+    ):
+        Monitor(checks=["loss-divergance", "Train-Val-Gap", "zzz"])
+
+
+def test_a_misspelt_check_table_in_pyproject_names_the_id_meant(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("[tool.mlcheck]\n[tool.mlcheck.checks.loss-divergance]\nfactor = 5.0\n")
+    (tmp_path / "train.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "train.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "unknown check id(s) loss-divergance (did you mean 'loss-divergence'?)" in out.stderr
