@@ -38,6 +38,7 @@ from mlcheck.analyze.events import (
     read_event_files,
 )
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
+from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
@@ -142,10 +143,17 @@ def run(
     """
     for spec in (mapping or {}).values():
         parse_role(spec)
+    per_sample = sample_checks(checks, select, suppress)
     checks = _select_checks(checks, select, suppress)
 
     root = Path(path)
-    sources, unreadable = _discover(root)
+    tables = find_tables(root) if per_sample else []
+    try:
+        sources, unreadable = _discover(root) if root not in tables else ([], [])
+    except BadInput:
+        if not tables:
+            raise
+        sources, unreadable = [], []  # a folder with a samples.csv and no curves
     total = sum(size for _, _, size in sources)
     done = 0
 
@@ -169,6 +177,7 @@ def run(
             log.name = f"{log.name} ({log.path.name})"
         found, errors = replay_curves(curves, checks, run_name=log.name)
         runs.append(_result(log, curves, found, errors, notes))
+    _judge_sample_tables(tables, per_sample, root, runs, unreadable)
     for where, reason in unreadable:
         logger.info("mlcheck analyze: skipping %s: %s", where, reason)
     if not runs:
@@ -176,6 +185,34 @@ def run(
             raise BadInput(unreadable[0][1])
         raise BadInput(f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)")
     return AnalyzeResult(runs, unreadable)
+
+
+def _judge_sample_tables(
+    tables: list[Path], checks: list[Check], root: Path, runs: list[RunResult], unreadable: list[Skipped]
+) -> None:
+    """Adds the findings of the per-sample checks over each run's samples.csv to that run (the
+    one logged in the same folder, else a run of its own); a table that cannot be read is
+    one line in `unreadable`."""
+    for table in tables:
+        try:
+            found, errors = judge_table(table, checks)
+        except SamplesCSVError as exc:
+            unreadable.append((str(table), str(exc)))
+            continue
+        folder = run_folder(table)
+        # a CSV log's path is its file, an event run's its folder
+        owner = next((r for r in runs if _folder_of(r) == folder), None)
+        if owner is None:
+            name = folder.relative_to(root).as_posix() if root.is_dir() and folder != root else folder.name
+            owner = RunResult(name=name or str(folder), path=str(folder), format="samples-csv", findings=[], series={})
+            runs.append(owner)
+        owner.findings += found
+        owner.check_errors.update(errors)
+
+
+def _folder_of(run: RunResult) -> Path:
+    """The log directory of a run: a CSV log's path is its file, an event run's its folder."""
+    return Path(run.path).parent if run.format.endswith("csv") else Path(run.path)
 
 
 def _select_checks(

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from mlcheck.cli_options import selected_checks
+from mlcheck.cli_options import selected_checks, split_ids
 from mlcheck.errors import BadInput
 
 
@@ -56,7 +56,15 @@ def run(args: argparse.Namespace, console: Any) -> int:
     err = _stderr_console()
     with _Progress(err) as progress:
         try:
-            result = analyze_logs(args.path, checks=checks, mapping=mapping, progress=progress.update)
+            result = analyze_logs(
+                args.path,
+                checks=checks,
+                # a run's samples.csv is judged by the per-sample checks unless these leave them out
+                select=split_ids(args.select) or None,
+                suppress=split_ids(args.suppress),
+                mapping=mapping,
+                progress=progress.update,
+            )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None
     # each reason and note names its path: one line per problem, the runs beside it analysed
