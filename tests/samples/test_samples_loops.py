@@ -124,12 +124,12 @@ def test_gradient_accumulation_rows_are_aligned_and_a_clean_run_still_learning_i
 @pytest.mark.parametrize(
     "shape",
     [
-        dict(accumulate_grad_batches=4, batch_size=50),  # 1200 / 50 / 4: last window partial
+        dict(accumulate_grad_batches=4, batch_size=64),  # 19 batches, the last of 48 rows, in a 3-batch window
         dict(limit_train_batches=13),  # a random 416 of 1200 samples per epoch
         dict(indexed=True, accumulate_grad_batches=4),  # ids from the batch's index
         dict(two_optimizers=True),  # manual optimization, two optimizers per batch
     ],
-    ids=["partial-window", "limit-train-batches", "indexed", "two-optimizers"],
+    ids=["partial-batch-and-window", "limit-train-batches", "indexed", "two-optimizers"],
 )
 def test_rows_are_aligned_under_other_loop_shapes(tmp_path, shape):
     cb, seen, labels = _fit(tmp_path, epochs=3, **shape)
