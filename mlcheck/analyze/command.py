@@ -61,7 +61,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
     with _Progress(err) as progress:
         try:
             result = analyze_logs(
-                args.path, checks=checks, select=select, suppress=suppress, mapping=mapping, progress=progress.update
+                args.path,
+                checks=checks,
+                select=select or None,
+                suppress=suppress,
+                mapping=mapping,
+                progress=progress.update,
             )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None

@@ -14,10 +14,13 @@ import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES
+from mlcheck.checks.samples import worse_than_rest
 from mlcheck.findings import Finding, Severity
+from mlcheck.samples import wilson_interval
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
+    from mlcheck.samples import SplitSamples
 
 # Batches larger than this many values are judged on their first samples only: bounded cost
 # (a 99th percentile from 32k values is within a fraction of a percent of the batch's).
@@ -529,6 +532,15 @@ class ClassImbalance(Check):
         far beyond chance (sorted data: the first batches do not show the class balance;
         `unshuffled-data` reports that).
 
+        Whether the imbalance costs the rare class is judged at the end of the run from the
+        model's own validation predictions, when the run records them (`weak-slice` or
+        `noisy-labels` on; see docs/samples.md): the smallest class's recall in the last
+        validation pass against the largest class's. An imbalance of at least `ratio` becomes
+        a WARNING when the rare class demonstrably pays for it: its recall's 95% Wilson upper
+        bound is under `max_recall` and it is below the largest class's by a one-sided
+        two-proportion z-test at `alpha` (`min_val` validation samples of it at least). A rare
+        class the model learns well keeps the finding INFO, with both recalls in it.
+
     Why it matters:
         With a 1:50 imbalance a model that always predicts the majority class is 98% accurate:
         accuracy and the loss look healthy while the minority classes are never learned.
@@ -567,6 +579,10 @@ class ClassImbalance(Check):
             1-20% moderate and under 1% extreme imbalance; with only a few minority labels the
             lower bound of an extreme, ~100:1 sample lands near 20-30).
         min_samples: labels to see before judging. Default 100.
+        max_recall: WARNING when the rare class's validation recall is, with 95% confidence,
+            under this. Default 0.8: the rare class missed at least one time in five.
+        alpha: and significantly below the largest class's recall at this level. Default 0.01.
+        min_val: validation samples of the rare class needed to judge its recall. Default 10.
     """
 
     id = "class-imbalance"
@@ -577,8 +593,18 @@ class ClassImbalance(Check):
     consumes = frozenset({Signal.EVERY_BATCH})
 
     def __init__(
-        self, ratio: float = 10.0, warn_ratio: float = 20.0, min_samples: int = 100, max_classes: int = 1000
+        self,
+        ratio: float = 10.0,
+        warn_ratio: float = 20.0,
+        min_samples: int = 100,
+        max_classes: int = 1000,
+        max_recall: float = 0.8,
+        alpha: float = 0.01,
+        min_val: int = 10,
     ) -> None:
+        self.max_recall = max_recall
+        self.alpha = alpha
+        self.min_val = min_val
         self.ratio = ratio
         self.warn_ratio = warn_ratio
         self.min_samples = min_samples
@@ -603,9 +629,9 @@ class ClassImbalance(Check):
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return self._judge()
+        return self._judge(run.samples.get("val") if run.samples is not None else None)
 
-    def _judge(self) -> Iterable[Finding]:
+    def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:
         history = self._labels
         n = history.samples
         self._judged_at = max(n, self.min_samples // 2)
@@ -624,9 +650,12 @@ class ClassImbalance(Check):
         severity = Severity.WARNING if conservative >= self.warn_ratio else Severity.INFO
         raw = n_big / n_small
         step, epoch = self._last
+        cost = self._cost(val, small, big)
+        if cost is not None and cost["hurts"]:
+            severity = Severity.WARNING
         yield self.finding(
             f"Training labels are imbalanced {raw:.0f}:1: class {big} has {n_big} of the "
-            f"{n} labels seen, class {small} only {n_small}.",
+            f"{n} labels seen, class {small} only {n_small}." + _cost_text(cost, small, big),
             evidence={
                 "ratio": raw,
                 "ratio_lower_bound": conservative,
@@ -637,15 +666,53 @@ class ClassImbalance(Check):
                 "classes": len(history.totals),
                 "samples": n,
                 "threshold": self.ratio,
+                **({} if cost is None else {k: v for k, v in cost.items() if k != "hurts"}),
             },
             hint="Weight the loss by class (CrossEntropyLoss(weight=...), class_weight= in "
             "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
-            "balanced accuracy rather than accuracy.",
+            "balanced accuracy rather than accuracy."
+            + ("" if cost is not None else " Turn on weak-slice to see whether the imbalance costs the rare class."),
             step=step,
             epoch=epoch,
             severity=severity,
-            key="imbalance",
+            key="imbalance" if cost is None else "imbalance-cost",  # the verdict on its cost: a finding of its own
         )
+
+    def _cost(self, val: SplitSamples | None, small: int, big: int) -> dict | None:
+        """The rare and the largest class's recall in the last validation pass, and whether
+        the rare one demonstrably pays for the imbalance; None without enough of them."""
+        if val is None or not val.size:
+            return None
+        last = val.column("last_epoch")
+        latest = last == last.max()
+        labels = val.column("labels")[latest].astype(np.int64)
+        right = val.column("last_pred")[latest] == labels
+        n_small, n_big = int((labels == small).sum()), int((labels == big).sum())
+        if n_small < self.min_val or n_big < self.min_val:
+            return None  # too few to judge a recall
+        k_small, k_big = int(right[labels == small].sum()), int(right[labels == big].sum())
+        _, upper = wilson_interval(k_small, n_small)
+        _, p = worse_than_rest(n_small - k_small, n_small, n_big - k_big, n_big)
+        return {
+            "minority_val_recall": k_small / n_small,
+            "minority_val_samples": n_small,
+            "minority_recall_high": upper,
+            "majority_val_recall": k_big / n_big,
+            "recall_gap_p": p,
+            "hurts": upper < self.max_recall and p < self.alpha,
+        }
+
+
+def _cost_text(cost: dict | None, small: int, big: int) -> str:
+    if cost is None:
+        return ""
+    recalls = (
+        f"class {small}'s validation recall is {cost['minority_val_recall']:.0%} "
+        f"({cost['minority_val_samples']} samples) against {cost['majority_val_recall']:.0%} for class {big}"
+    )
+    if cost["hurts"]:
+        return f" It costs the rare class: {recalls}."
+    return f" It does not visibly cost the rare class: {recalls}."
 
 
 @register
@@ -756,9 +823,9 @@ class UnshuffledData(Check):
         return n == self.min_batches or (n > self.min_batches and n & (n - 1) == 0)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return self._judge()
+        return self._judge(run.samples.get("val") if run.samples is not None else None)
 
-    def _judge(self) -> Iterable[Finding]:
+    def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:
         history = self._train
         if history.overflow or len(history.batches) < self.min_batches:
             return

@@ -19,7 +19,7 @@ from mlcheck.samples import SplitSamples, wilson_interval
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
-    from mlcheck.samples import SampleOutputs
+    from mlcheck.samples import SampleOutputs, SampleStore
 
 #: Average share of wrong labels Northcutt et al. ("Pervasive Label Errors in Test Sets", NeurIPS
 #: 2021) found across 10 widely used, curated benchmark test sets (0.15% MNIST to 10% QuickDraw):
@@ -82,6 +82,14 @@ class NoisyLabels(Check):
         warn_epochs: a WARNING needs samples seen in this many epochs. Default 5: in shorter runs
             the samples a healthy model has not learnt yet look the same as mislabelled ones
             (Dataset Cartography judges training dynamics over a full run).
+        learned_share: a WARNING needs the model to have learnt the other samples over the run:
+            their mean probability of their label (confidence) must cover this share of the
+            way from chance (1 / classes) to certainty. Default 0.6 (0.64 for 10 classes,
+            0.8 for 2). A model still learning (few optimizer steps, as under gradient
+            accumulation, a low learning rate) is unsure of every sample, and the ones it has
+            not learnt yet look mislabelled: measured on clean digits with
+            `accumulate_grad_batches=4`, 15% of the samples flagged after 6 epochs, the rest at
+            confidence 0.31-0.52 (0.52 after 10 epochs); trained runs, clean or noisy, 0.89-0.91.
         worst: ids named in the message. Default 5.
     """
 
@@ -101,9 +109,11 @@ class NoisyLabels(Check):
         min_samples: int = 200,
         min_fit: float = 0.95,
         warn_epochs: int = 5,
+        learned_share: float = 0.6,
         worst: int = 5,
     ) -> None:
         self.min_fit = min_fit
+        self.learned_share = learned_share
         self.warn_epochs = warn_epochs
         self.min_epochs = min_epochs
         self.max_confidence = max_confidence
@@ -118,6 +128,13 @@ class NoisyLabels(Check):
         judged = train.column("epochs") >= self.min_epochs
         flagged = judged & (train.confidence() < self.max_confidence) & (train.correctness() < self.max_correctness)
         return judged, flagged
+
+    def learned_confidence(self, run: RunState, train: SplitSamples) -> float:
+        """The confidence the unflagged samples need on average for a WARNING (`learned_share`
+        of the way from chance to certainty)."""
+        classes = run.info.num_classes or int(train.column("labels").max(initial=1)) + 1
+        chance = 1.0 / max(classes, 2)
+        return chance + self.learned_share * (1.0 - chance)
 
     @staticmethod
     def flagged_val(val: SplitSamples) -> np.ndarray:
@@ -148,10 +165,13 @@ class NoisyLabels(Check):
         low, high = wilson_interval(k, n)
         rest = judged & ~flagged
         fit = float((train.column("last_pred")[rest] == train.column("labels")[rest]).mean()) if rest.any() else 0.0
-        # a model that does not fit the other samples either is underfitting, not seeing noise
-        # a short run cannot tell a sample the model has not learnt yet from a wrong label
+        rest_confidence = float(train.confidence()[rest].mean()) if rest.any() else 0.0
+        # a model that does not fit the other samples either is underfitting, not seeing noise;
+        # nor is one that learnt them only lately and unsurely (still learning: its unlearnt
+        # samples look mislabelled); and a short run cannot tell the two apart
         seen = int(train.column("epochs")[judged].max()) if n else 0
-        warn = low > self.warn_rate and fit >= self.min_fit and seen >= self.warn_epochs
+        learned = rest_confidence >= self.learned_confidence(run, train)
+        warn = low > self.warn_rate and fit >= self.min_fit and learned and seen >= self.warn_epochs
         if not warn and not (final and k):
             return []
         order = np.flatnonzero(flagged)[np.argsort(train.confidence()[flagged], kind="stable")]
@@ -176,6 +196,7 @@ class NoisyLabels(Check):
                     "noise_rate_high": high,
                     "clean_data_rate": self.warn_rate,
                     "fit_of_rest": fit,
+                    "confidence_of_rest": rest_confidence,
                     "worst": [{k2: v for k2, v in w.items() if k2 != "text"} for w in worst],
                     "val_flagged": val_flags,
                     "split": "train",
@@ -221,6 +242,9 @@ class NoisyLabels(Check):
                     "epochs": int(data.epochs[i]),
                     "last_prob": round(float(last[i]), 4),
                     "flagged": int(flags[i]),
+                    "last_predicted": int(data.last_pred[i]),
+                    "last_epoch": int(data.last_epoch[i]),
+                    "previous_right": int(data.previous_right[i]),
                 }
 
 
@@ -363,6 +387,29 @@ class WeakSlice(Check):
         if outputs.slices is not None:
             _tally(table, "slice", np.asarray(outputs.slices), wrong, loss)
         return ()
+
+    def load_store(self, store: SampleStore) -> None:
+        """Takes the passes to judge from a finished run's per-sample summaries instead of the
+        stream (`mlcheck analyze` over samples.csv): each split's last pass from its samples'
+        latest predictions, the pass before from whether they were right then, the number of
+        passes from how often they were seen. Keys of `slice_by` are not in the summaries."""
+        self.reset()
+        for split, data in store.splits.items():
+            last = data.column("last_epoch")
+            latest = last == last.max(initial=-1)
+            labels = data.column("labels")[latest].astype(np.int64)
+            wrong = data.column("last_pred")[latest] != labels
+            loss = -np.log(np.clip(data.latest_prob()[latest], 1e-7, 1.0))
+            table: dict[str, list[float]] = {}
+            _tally(table, "class", labels, wrong, loss)
+            before = latest & (data.column("previous_right") >= 0)
+            previous: dict[str, list[float]] = {}
+            if before.any():
+                was_wrong = data.column("previous_right")[before] == 0
+                _tally(previous, "class", data.column("labels")[before], was_wrong, np.zeros(len(was_wrong)))
+                self._previous[split] = previous
+            self._tallies[split] = (int(last.max(initial=-1)), table)
+            self._passes[split] = int(data.column("epochs")[latest].max(initial=0))
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         split = "val" if "val" in self._tallies else "train"
