@@ -37,7 +37,7 @@ def import_model_file(path: Path) -> tuple[ModuleType, float]:
     if path.is_dir():
         raise BadInput(f"{path} is a directory; give the Python file that builds the model")
     if path.suffix != ".py":
-        raise BadInput(f"{path} is not a Python file (.py)")
+        raise BadInput(f"{path} is not a Python file (.py){_saved_model_hint(path)}")
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -194,3 +194,26 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
         loader.exec_module = exec_and_patch  # type: ignore[method-assign]
         return spec
+
+
+_SAVED_MODEL_LOADERS = {
+    ".keras": "keras.saving.load_model({path!r})",
+    ".h5": "keras.saving.load_model({path!r})",
+    ".pt": "torch.load({path!r}, weights_only=False)",
+    ".pth": "torch.load({path!r}, weights_only=False)",
+    ".ckpt": "YourLightningModule.load_from_checkpoint({path!r})",
+}
+
+
+def _saved_model_hint(path: Path) -> str:
+    """For a saved model or checkpoint: how to point `mlcheck sanity` at it (it needs the data,
+    loss and optimizer too, which a saved file does not hold)."""
+    loader = _SAVED_MODEL_LOADERS.get(path.suffix.lower())
+    if loader is None:
+        return ""
+    return (
+        f"; it looks like a saved model. mlcheck sanity needs the training data too: write a model.py "
+        f"with `def mlcheck_target(): return {{'model': {loader.format(path=str(path))}, "
+        "'train_data': ..., 'loss': ..., 'optimizer': ...}` and run `mlcheck sanity model.py` "
+        "(docs/sanity.md)"
+    )

@@ -102,3 +102,16 @@ def test_the_command_finishes_cheap_steps_and_names_its_option_when_it_cuts(tmp_
     assert [f["check"] for f in report["findings"]] == found
     for finding in report["findings"]:
         assert "--budget-max-seconds" in finding["hint"] and "Budget(" not in finding["hint"]
+
+
+def test_a_saved_model_file_gets_told_how_to_check_it(tmp_path):
+    import subprocess
+    import sys
+
+    saved = tmp_path / "model.keras"
+    saved.write_bytes(b"PK\x03\x04")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "sanity", str(saved)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "not a Python file" in out.stderr and "mlcheck_target" in out.stderr and "load_model" in out.stderr
