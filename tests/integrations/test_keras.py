@@ -360,6 +360,11 @@ BUGS = [
 
 @pytest.mark.parametrize("bug, expected", BUGS, ids=[b for b, _ in BUGS])
 def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
+    if bug == "softmax-into-from-logits" and keras_backend.name() == "tensorflow":
+        # Keras' TensorFlow backend undoes it: its cross-entropy takes the logits a softmax layer
+        # kept on its output (and warns), so the model trains and fits the batch; the static check
+        # still names the mismatch, which the other backends do train with
+        expected = {"output-loss-mismatch"}
     expected = expected & set(registry())
     if not expected:
         pytest.skip("the checks for this bug are not in this build")
@@ -723,8 +728,11 @@ def test_bce_fed_labels_outside_zero_one_is_an_error_at_once():
     cb = MLCheckCallback()
     fit(model, cb, train=(xt, 2.0 * (yt % 2)), val=(xv, 2.0 * (yv % 2)), epochs=2)
     (f,) = [f for f in cb.findings if f.check == "loss-divergence"]
+    # TensorFlow's initial weights take the loss below zero later (first at step 34 here), and the
+    # finding names the end of that block of steps (44)
+    limit = 2 * STEPS_PER_EPOCH if keras_backend.name() == "tensorflow" else STEPS_PER_EPOCH
     assert f.severity is Severity.ERROR and f.key == "negative"
-    assert f.evidence["loss_name"] == "binary_crossentropy" and f.step < STEPS_PER_EPOCH
+    assert f.evidence["loss_name"] == "binary_crossentropy" and f.step < limit
     # labels outside the output's range are found at train start (output-loss-mismatch), so the
     # negative loss names that root cause and its fix; on its own it names the labels itself
     assert "{0, 1}" in f.hint or f.evidence.get("likely_cause") == "output-loss-mismatch"
