@@ -2,11 +2,13 @@
 
 The rest of the adapter uses `keras.ops` only. What differs between backends:
 
-- whether a fit's train and test steps run eagerly enough for the callback to see their
-  batches as concrete arrays (`can_observe_steps`): the torch backend without `jit_compile`,
-  and the TensorFlow and JAX backends with `run_eagerly=True`. A compiled step (tf.function,
-  jax.jit, torch.compile) hands the callback symbolic values, so there the batches come from
-  the data passed to the callback instead;
+- how the callback sees a fit's batches: by wrapping `train_step`/`test_step`/`compute_loss`
+  where they run eagerly with concrete arrays (`can_observe_steps`: torch without
+  `jit_compile`, TensorFlow with `run_eagerly=True`); elsewhere (jax.jit or eager JAX,
+  tf.function, torch.compile) by wrapping the Python `train_function`/`test_function` that
+  `fit` calls with the data iterator, outside the compiled code (`tap_function`);
+- how a copy of the model is kept apart from it (`own_copy`) and whether its steps are
+  compiled (`compile_clone_steps`);
 - gradients (torch autograd, tf.GradientTape, jax.grad);
 - the backend's own global random state;
 - per-layer statistics (`layer_recorder`): hooks exist on the torch backend with eager steps
@@ -17,13 +19,13 @@ The rest of the adapter uses `keras.ops` only. What differs between backends:
   `model.jax_state_sync()`, the hook Keras provides for callbacks.
 
 The torch and JAX backends are tested in CI (`make test` runs tests/integrations/test_keras.py
-under each); TensorFlow is not installed there (see docs/keras.md).
+under each); TensorFlow in its own virtual environment (see docs/keras.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -37,14 +39,112 @@ def name() -> str:
 
 
 def can_observe_steps(model: Any) -> bool:
-    """True when wrapping `model.train_step`/`test_step` shows the batches as concrete arrays
-    without changing what is computed."""
+    """True when wrapping `model.train_step`/`test_step`/`compute_loss` shows the batches and the
+    loss as concrete arrays without changing what is computed: torch without `jit_compile`,
+    TensorFlow with `run_eagerly=True`. Not JAX, even eagerly: its step differentiates through
+    `compute_loss`, which then sees tracers, and Keras has moved the model's variables into the
+    step's state (`tap_function` handles both)."""
     backend = name()
     if backend == "torch":
         return not bool(getattr(model, "jit_compile", False))
-    if backend in ("tensorflow", "jax"):
+    if backend == "tensorflow":
         return bool(getattr(model, "run_eagerly", False))
     return False
+
+
+def can_tap_functions(model: Any) -> bool:
+    """True when wrapping `model.train_function`/`test_function` (`tap_function`) shows each batch
+    on the host before the step runs, compiled or not: the Keras backends whose step functions
+    this module knows how to feed."""
+    return name() in ("torch", "jax", "tensorflow")
+
+
+def tap_function(function: Callable[..., Any], model: Any, before_batch: Callable[[Any], None]) -> Callable[..., Any]:
+    """`function` (a fit's `train_function` or `test_function`, compiled or not) with
+    `before_batch(batch)` called on each batch before it runs; what runs is unchanged.
+
+    The signatures are Keras' own, and so are the paths taken: `train_on_batch` feeds these
+    functions a Python iterator on JAX and TensorFlow the same way.
+
+    - torch: `function(data)`, data a list of `steps_per_execution` (always 1) batches.
+    - JAX: `function(state, iterator)` pulls its batches with `next()` in Python and hands them
+      to the jitted step: the wrapper pulls them first and passes them on in a list iterator, so
+      the jitted step sees the very same arrays (no retrace). Keras has moved the model's
+      variables into `state` for the step; on the first call they are put back for the duration
+      of `before_batch`, because the train-start checks copy the model from them.
+    - TensorFlow: `function(iterator)` runs a `tf.function` over a `tf.data` iterator in one
+      graph; given any other iterator it runs its compiled one-batch step on each batch
+      instead. The wrapper pulls the batches (eager tensors) and passes them in a list
+      iterator: the same compiled step, traced once more for the last, smaller batch.
+    """
+    backend = name()
+    if backend == "torch":
+
+        def torch_function(data: Any) -> Any:
+            for batch in data:
+                before_batch(batch)
+            return function(data)
+
+        return torch_function
+    if backend == "jax":
+        first = [True]
+
+        def jax_function(state: Any, iterator: Any) -> Any:
+            batches = _pull(iterator, model)
+            with _attached(model, state) if first[0] else contextlib.nullcontext():
+                first[0] = False
+                for batch in batches:
+                    before_batch(batch)
+            return function(state, iter(batches))
+
+        return jax_function
+    if backend == "tensorflow":
+
+        def tf_function(iterator: Any) -> Any:
+            batches = _pull(iterator, model)
+            for batch in batches:
+                before_batch(batch)
+            return function(iter(batches))
+
+        return tf_function
+    raise NotImplementedError(f"step functions are not tapped on the {backend!r} Keras backend")
+
+
+def _pull(iterator: Any, model: Any) -> list[Any]:
+    """The batches one call of a step function would take: up to `steps_per_execution`; the
+    iterator running dry raises StopIteration as the function itself would."""
+    batches = []
+    for _ in range(max(1, int(getattr(model, "steps_per_execution", 1) or 1))):
+        try:
+            batches.append(next(iterator))
+        except StopIteration:
+            break
+    if not batches:
+        raise StopIteration
+    return batches
+
+
+@contextlib.contextmanager
+def _attached(model: Any, state: Any) -> Iterator[None]:
+    """JAX: the model's variables hold `state`'s values (trainable, non-trainable, optimizer and
+    metrics variables for a train step; trainable, non-trainable and metrics for a test step)
+    while the block runs, as before Keras' trainer moved them out (`_purge_model_variables`
+    sets the same `_value` to None), and are emptied again after it."""
+    optimizer = getattr(model, "optimizer", None)
+    groups = [model.trainable_variables, model.non_trainable_variables]
+    if len(state) == 4:
+        groups.append(optimizer.variables if optimizer is not None else [])
+    groups.append(model.metrics_variables)
+    pairs = [(v, value) for group, values in zip(groups, state) for v, value in zip(group, values)]
+    saved = [v._value for v, _ in pairs]
+    for v, value in pairs:
+        if v._value is None:
+            v._value = value
+    try:
+        yield
+    finally:
+        for (v, _), value in zip(pairs, saved):
+            v._value = value
 
 
 def step_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -53,6 +153,31 @@ def step_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if "data" in kwargs:
         return kwargs["data"]
     return args[-1] if args else None
+
+
+def clone_compile_options(model: Any) -> dict[str, Any]:
+    """How the copy of a model that the train-start checks train (`KerasTrainable.clone`) runs
+    its steps, which it takes a hundred of at most: compiled once on JAX, where an uncompiled
+    step dispatches (and on first use compiles) every operation on its own; eagerly on
+    TensorFlow, whose `tf.function` trace of a step takes longer than the checks' eager steps;
+    never `torch.compile`, which takes longer to compile than the checks take to run."""
+    backend = name()
+    if backend == "jax":
+        return {"run_eagerly": False, "jit_compile": True}
+    if backend == "tensorflow":
+        return {"run_eagerly": True, "jit_compile": False}
+    return {"run_eagerly": bool(getattr(model, "run_eagerly", False)), "jit_compile": False}
+
+
+def own_copy(value: Any) -> Any:
+    """`value` to assign to another model's variable. JAX variables keep the very array they are
+    assigned, and a compiled JAX step donates (frees) the arrays of its state: a copy keeps the
+    two models apart. The other backends copy on assignment."""
+    if name() == "jax":
+        import jax
+
+        return jax.device_put(value, may_alias=False)  # a buffer copy; jnp.array(copy=True) compiles one per shape
+    return value
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
@@ -59,9 +60,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     `sample_every_n_batches` after them for every data check; every batch of the first
     `hash_epochs` passes for the checks that must see every sample, so `train-val-overlap`
     hashes them all). Batches are seen by wrapping `model.train_step`/`test_step` for the
-    duration of `fit` (torch backend without `jit_compile`; TensorFlow and JAX with
-    `run_eagerly=True`); with a compiled step they are taken from `train_data`/`validation_data`
-    passed here instead. Before the first step, the train-start checks (`overfit-batch`) train a
+    duration of `fit` where they run eagerly (torch without `jit_compile`, TensorFlow with
+    `run_eagerly=True`), elsewhere by wrapping the `train_function`/`test_function` that call
+    the compiled step (jax.jit, tf.function, torch.compile), before the batch enters it. Before
+    the first step, the train-start checks (`overfit-batch`) train a
     copy of the model on the first batch; the model, its optimizer and the random state are left
     exactly as they were.
 
@@ -83,8 +85,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         overfit_seconds: wall-clock safety net for them (an INFO "inconclusive" when hit).
             Default 10 s.
         validation_data / train_data: arrays `(x, y)`, lists of batches or datasets, used
-            where the step cannot be observed (a compiled step) for the data checks and
-            the train-start checks. Default None.
+            for the data checks and the train-start checks only where neither the steps nor
+            the step functions can be wrapped (a Keras backend mlcheck does not know).
+            Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
         sample_batches: first batches of each split in a fit that every data check sees.
@@ -155,6 +158,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live: LiveRun | None = None
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
+        self._tap: FunctionTap | None = None
         self._samples: KerasSampleCapture | None = None
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
@@ -208,6 +212,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir)
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
+        elif backend.can_tap_functions(model):  # a compiled step: its batches, before it runs
+            self._tap = FunctionTap(model, self._before_train_step, self._before_test_step)
         else:
             self._observe_given_data()
         self._apply_stop()
@@ -263,7 +269,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._apply_stop()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
-        self._in_validation = self.live is not None and self._wrapped is not None
+        self._in_validation = self.live is not None and (self._wrapped is not None or self._tap is not None)
+        if self._tap is not None:
+            self._tap.tap_test()
         self._val_index = 0
 
     def on_test_end(self, logs: dict | None = None) -> None:
@@ -376,7 +384,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         mean = _number(logs.get("loss"))
         if mean is None:
             return None
-        size = float(self._batch_size or 1) if wrapped is not None else 1.0
+        size = float(self._batch_size or 1)  # unknown (no batch seen): equal sizes assumed
         seen = self._seen + size
         loss = (seen * mean - self._seen * self._mean) / size if self._seen else float(mean)
         self._seen, self._mean = seen, float(mean)
@@ -395,6 +403,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self._wrapped is not None:
             self._wrapped.restore()
             self._wrapped = None
+        if self._tap is not None:
+            self._tap.restore()
+            self._tap = None
 
 
 _ALL = 1 << 62

@@ -261,14 +261,14 @@ class KerasTrainable(Trainable):
                 f"{len(model.weights)}; mlcheck cannot clone this model"
             )
         for mine, theirs in zip(copy.weights, model.weights):
-            mine.assign(theirs.value)  # tensor to tensor: no numpy round trip
+            mine.assign(backend.own_copy(theirs.value))  # tensor to tensor: no numpy round trip
         optimizer = model.optimizer
         fresh = type(optimizer).from_config(optimizer.get_config())
-        copy.compile(optimizer=fresh, loss=model.loss, run_eagerly=model.run_eagerly, jit_compile=False)
+        copy.compile(optimizer=fresh, loss=model.loss, **backend.clone_compile_options(model))
         if optimizer.built:
             fresh.build(copy.trainable_variables)
             for mine, theirs in zip(fresh.variables, optimizer.variables):
-                mine.assign(theirs)
+                mine.assign(backend.own_copy(theirs.value))
         return KerasTrainable(copy, self.train_data, self.val_data, batch_size=self.batch_size)
 
     def forward(self, batch: Any) -> np.ndarray:
