@@ -282,13 +282,15 @@ class Monitor:
         val_metrics = opt.metrics("val_metrics", val_metrics)
         if self.curves is not None:
             at = step if step is not None else (self.run.step if self.run.step is not None else epoch)
+            # a metric named "loss" or "loss_epoch" is the loss itself unless that is given too
+            given = {"epoch": epoch, "train_loss_epoch": train_loss, "val_loss": val_loss}
             self._write_curves(
                 at,
-                epoch=epoch,
-                train_loss_epoch=train_loss,
-                val_loss=val_loss,
-                **{f"train_{k}": v for k, v in train_metrics.items()},
-                **{f"val_{k}": v for k, v in val_metrics.items()},
+                {
+                    **{f"train_{k}": v for k, v in train_metrics.items()},
+                    **{f"val_{k}": v for k, v in val_metrics.items()},
+                    **{k: v for k, v in given.items() if v is not None},
+                },
             )
         deferred = self._flush_deferred()
         run = self.run
@@ -596,7 +598,7 @@ class Monitor:
             evidence={**finding.evidence, "likely_cause": cause.check},
         )
 
-    def _write_curves(self, step: int, **values: float | None) -> None:
+    def _write_curves(self, step: int, values: dict[str, float | None]) -> None:
         """Holds the given values for `mlcheck/curves/` (None: not given, left out)."""
         self._guard_curves(self.curves.add, step, {k: v for k, v in values.items() if v is not None})
 

@@ -87,3 +87,17 @@ def test_monitor_writes_what_it_is_given_and_the_callbacks_do_not(tmp_path):
         assert not [t for t in read_event_files(files) if t.startswith("mlcheck/curves/")]
     with pytest.raises(ValueError, match="log_dir"):
         Monitor(curves=True)
+
+
+def test_metrics_named_like_the_loss_and_values_beyond_float32(tmp_path, caplog):
+    # found by the observation fuzz: val_metrics={"loss": ...} beside val_loss= raised TypeError
+    # from log_epoch, and 1e300 switched the curves off (float32 overflow warning)
+    with Monitor(log_dir=tmp_path, warn=False) as monitor:
+        monitor.log_epoch(0, val_loss=1.3, val_metrics={"loss": 9.0}, train_metrics={"loss_epoch": 2.0})
+        monitor.log_epoch(1, val_metrics={"loss": 0.7})
+        monitor.log_step(5, loss=1e300)
+    assert "failed" not in caplog.text
+    tags = read_event_files(list(tmp_path.glob("*tfevents*")))
+    assert tags["mlcheck/curves/val_loss"].values.tolist() == pytest.approx([1.3, 0.7])
+    assert tags["mlcheck/curves/train_loss_epoch"].values.tolist() == [2.0]
+    assert tags["mlcheck/curves/train_loss_step"].values.tolist() == [float("inf")]

@@ -206,7 +206,8 @@ def _rows(steps: np.ndarray, values: np.ndarray, walls: np.ndarray, step_bytes: 
             rows[:, 10 + i] = (byte | more).astype(np.uint8)
     at = 9 + step_bytes
     rows[:, at : at + len(tail)] = np.frombuffer(tail, dtype=np.uint8)
-    rows[:, at + len(tail) :] = values.astype("<f4").view(np.uint8).reshape(n, 4)
+    with np.errstate(over="ignore"):  # simple_value is float32: beyond its range is +-inf
+        rows[:, at + len(tail) :] = values.astype("<f4").view(np.uint8).reshape(n, 4)
     return rows
 
 
