@@ -47,10 +47,25 @@ def _source_modules() -> set[str]:
     return found
 
 
+#: what the build reads: a copy of these is built, not the checkout, whose root other tests
+#: and their subprocesses may write into meanwhile (setuptools stages the sdist in the source
+#: folder; a concurrent change there once failed the build with a missing staging folder)
+_BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "mlcheck", "integrations")
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(ROOT)], ROOT)
+    import shutil
+
+    out, src = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("src")
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for name in _BUILD_INPUTS:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=skip)
+        elif path.exists():
+            shutil.copy2(path, src / name)
+    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(src)], src)
     return out
 
 
