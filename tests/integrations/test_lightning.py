@@ -503,7 +503,7 @@ class _ZeroedInputs(make_model()):
 
 
 def test_overfit_batch_fires_on_a_model_that_ignores_its_inputs(tmp_path):
-    cb = MLCheckCallback()
+    cb = MLCheckCallback(overfit_seconds=120)  # the step count decides, not a loaded machine's clock
     lpt.seed_everything(0, verbose=False)
     train, val = loaders()
     trainer = lpt.Trainer(
