@@ -257,8 +257,7 @@ def _judge_sample_tables(
             unreadable.append((str(table), str(exc)))
             continue
         folder = run_folder(table)
-        # a CSV log's path is its file, an event run's its folder
-        owner = next((r for r in runs if _folder_of(r) == folder), None)
+        owner = next((r for r in runs if _folder(r.path) == folder), None)
         if owner is None:
             name = folder.relative_to(root).as_posix() if root.is_dir() and folder != root else folder.name
             owner = RunResult(name=name or str(folder), path=str(folder), format="samples-csv", findings=[], series={})
@@ -266,11 +265,6 @@ def _judge_sample_tables(
         live = {f.check for f in owner.live}  # recorded live: the live finding stands (see _merge)
         owner.findings += [f for f in found if f.check not in live]
         owner.check_errors.update(errors)
-
-
-def _folder_of(run: RunResult) -> Path:
-    """The log directory of a run: a CSV log's path is its file, an event run's its folder."""
-    return Path(run.path).parent if run.format.endswith("csv") else Path(run.path)
 
 
 def _select_checks(
