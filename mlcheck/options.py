@@ -54,12 +54,7 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
 
     if ids is None:
         return ()
-    if isinstance(ids, str):
-        ids = (ids,)
-    try:
-        ids = tuple(ids)
-    except TypeError:
-        raise TypeError(f"{name} must be a list of check ids, got {ids!r}") from None
+    ids = id_items(name, ids)
     if not all(isinstance(i, str) for i in ids):
         raise TypeError(f"{name} must be a list of check ids (strings), got {ids!r}")
     known = list(registry()) + [i for i in also if i not in registry()]
