@@ -224,10 +224,9 @@ class Monitor:
         `log_step` for each, far faster. Arrays are aligned with `steps`."""
         steps = np.asarray(steps)
         n = len(steps)
-        if self.curves is not None:
-            for name, values in (("train_loss_step", loss), ("lr", lr)):
-                if values is not None:
-                    self.curves.extend(name, steps, values)
+        for name, values in (("train_loss_step", loss), ("lr", lr)):
+            if values is not None and self.curves is not None:
+                self._guard_curves(self.curves.extend, name, steps, values)
         out: list[Finding] = []
         i = 0
         primary = self.run.train_loss if loss is not None else self.run.lr
