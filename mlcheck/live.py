@@ -75,6 +75,9 @@ class LiveOptions:
     def __post_init__(self) -> None:
         opt.stop_on(self.stop_on)
         opt.integer("every_n_steps", self.every_n_steps, minimum=1)
+        for name, value in (("strict", self.strict), ("warn", self.warn), ("overfit_batch", self.train_start_checks)):
+            object.__setattr__(self, self._PUBLIC.get(name, name), opt.flag(name, value))
+        opt.flag("nonfinite_origin", self.nonfinite_origin, optional=True)
         opt.optional_integer(
             "overfit_steps",
             self.train_start_steps,
@@ -86,7 +89,8 @@ class LiveOptions:
         opt.integer("sample_every_n_batches", self.sample_every_n_batches, minimum=1)
         opt.integer("hash_epochs", self.hash_epochs, minimum=0)
         opt.task(self.task)
-        opt.optional_integer("num_classes", self.num_classes, minimum=1)
+        classes_hint = " (a classifier tells two or more classes apart)"
+        opt.optional_integer("num_classes", self.num_classes, minimum=2, hint=classes_hint)
         if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
             raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
         if self.slice_by is not None and not callable(self.slice_by):

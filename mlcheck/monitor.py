@@ -51,6 +51,7 @@ class Monitor:
             samples). Default 25.
         strict: re-raise exceptions from checks instead of switching the check off. Default False.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
+            `strict` and `warn` take True or False (a string such as "yes" is refused).
         info: facts about the run (task, total steps, schedule), see `RunInfo`.
         sinks: extra sinks, or a list that replaces the defaults when `default_sinks=False`.
         run_name: names the run in JSON output.
@@ -88,6 +89,8 @@ class Monitor:
     ) -> None:
         opt.stop_on(stop_on)
         opt.integer("every_n_steps", every_n_steps, minimum=1)
+        strict = opt.flag("strict", strict)
+        warn = opt.flag("warn", warn)
         suppress = set(opt.check_ids("suppress", suppress))
         self.checks: list[Check] = [
             c
@@ -108,6 +111,7 @@ class Monitor:
         self.errors: dict[str, str] = {}
         self._seen: dict[tuple[str, str], Severity] = {}
         self._closed = False
+        self._late = False  # an observation came after close() (said once)
         self._checks_closed = False
         self._deferred: list[BatchObservation] = []  # see log_batch(defer=True)
         self._deferred_values = 0
@@ -165,6 +169,8 @@ class Monitor:
         Returns the findings newly raised by this observation. Arguments are checked before
         anything is recorded (see `Monitor` on what each accepts).
         """
+        if self._closed:
+            return self._after_close("log_step")
         step = opt.index("step", step)
         epoch = opt.optional_index("epoch", epoch)
         loss = opt.optional_number("loss", loss)
@@ -222,6 +228,8 @@ class Monitor:
     ) -> list[Finding]:
         """Records many steps at once (used by `mlcheck analyze`); same findings as calling
         `log_step` for each, far faster. Arrays are aligned with `steps`."""
+        if self._closed:
+            return self._after_close("log_steps")
         steps = np.asarray(steps)
         n = len(steps)
         for name, values in (("train_loss_step", loss), ("lr", lr)):
@@ -273,6 +281,8 @@ class Monitor:
         (e.g. `val_metrics={"accuracy": 0.93}`). Returns the findings newly raised. Arguments
         are checked before anything is recorded; metric names beyond `RunState.MAX_METRICS`
         per split are ignored (one log record says so)."""
+        if self._closed:
+            return self._after_close("log_epoch")
         epoch = opt.index("epoch", epoch)
         step = opt.optional_index("step", step)
         train_loss = opt.optional_number("train_loss", train_loss)
@@ -333,6 +343,8 @@ class Monitor:
         batches are handed over before any other batch, epoch or state is recorded, and at
         `close()`; their findings are returned by the call that hands them over. Such batches
         are marked `full_pass`: checks look at a bounded probe of each large sample there."""
+        if self._closed:
+            return self._after_close("log_batch")
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         step = opt.optional_index("step", step)
@@ -368,6 +380,8 @@ class Monitor:
         recorder `mlcheck.integrations.torch_layers.LayerRecorder` builds them), hands them to
         the checks that consume `Signal.LAYER_STATS` and to sinks that chart them. Returns the
         findings newly raised."""
+        if self._closed:
+            return self._after_close("log_layers")
         self.run.layers.add(layers)
         for sink in self.sinks:
             self._guard_sink(sink.layers, layers)
@@ -376,6 +390,8 @@ class Monitor:
     def log_samples(self, outputs: SampleOutputs) -> list[Finding]:
         """Records one batch's per-sample outputs (true-class probability and prediction per
         sample id) in `run.samples` and hands them to the checks that consume them."""
+        if self._closed:
+            return self._after_close("log_samples")
         if self.run.samples is None:
             self.run.samples = SampleStore()
         self.run.samples.add(outputs)
@@ -485,6 +501,22 @@ class Monitor:
                 self._guard_sink(sink.close)
             if self.curves is not None:
                 self._guard_curves(self.curves.close)
+
+    def _after_close(self, method: str) -> list[Finding]:
+        """An observation after `close()`: the sinks are closed, so it is ignored; one log record
+        and one warning say so (the user's loop goes on)."""
+        if not self._late:
+            self._late = True
+            text = (
+                f"mlcheck: Monitor.{method}() after close() is ignored; "
+                "observations after the run ended reach no check or sink"
+            )
+            logger.warning(text)
+            try:
+                warnings.warn(text, MLCheckInternalWarning, stacklevel=3)
+            except Warning:
+                pass
+        return []
 
     def __enter__(self) -> Monitor:
         return self

@@ -31,6 +31,17 @@ def integer(name: str, value: Any, *, minimum: int, hint: str = "") -> int:
     return int(value)
 
 
+def flag(name: str, value: Any, *, optional: bool = False) -> bool | None:
+    """`value` as a bool: True/False (numpy's bool too); None only where `optional`. A string
+    such as "yes" or "false" is refused rather than read as truthy."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    allowed = "True, False or None" if optional else "True or False"
+    raise TypeError(f"{name} must be {allowed}, got {value!r}")
+
+
 def optional_integer(name: str, value: Any, *, minimum: int, hint: str = "") -> int | None:
     return None if value is None else integer(name, value, minimum=minimum, hint=hint)
 

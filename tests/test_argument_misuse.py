@@ -153,3 +153,45 @@ def test_a_misspelt_check_table_in_pyproject_names_the_id_meant(tmp_path):
     )
     assert out.returncode == 2
     assert "unknown check id(s) loss-divergance (did you mean 'loss-divergence'?)" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["strict", "warn", "overfit_batch", "nonfinite_origin"])
+def test_flags_refuse_strings_in_every_callback(name):
+    """strict="yes" (or "false", which is truthy) was taken as True without a word."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    for callback in (MLCheckCallback, KerasCallback) if name != "nonfinite_origin" else (MLCheckCallback,):
+        with pytest.raises(TypeError, match=rf"{name} must be True"):
+            callback(**{name: "false"})
+        callback(**{name: np.bool_(False)})  # numpy's bool is a bool
+    if name in ("strict", "warn"):
+        with pytest.raises(TypeError, match=rf"{name} must be True or False, got 'yes'"):
+            Monitor(**{name: "yes"})
+
+
+def test_num_classes_of_one_is_refused():
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    with pytest.raises(ValueError, match=r"num_classes must be >= 2, got 1 \(a classifier"):
+        MLCheckCallback(log_dir=False, num_classes=1)
+    assert LiveOptions(num_classes=2).num_classes == 2
+
+
+def test_observations_after_close_are_ignored_once_said(tmp_path, caplog):
+    """After close() the sinks are shut: a late observation used to reach the checks and write
+    to closed files; now it is ignored, and one warning says so."""
+    monitor = Monitor(log_dir=tmp_path)
+    monitor.log_step(0, loss=1.0)
+    monitor.close()
+    with pytest.warns(mlcheck.MLCheckInternalWarning, match=r"Monitor.log_step\(\) after close\(\) is ignored"):
+        assert monitor.log_step(1, loss=float("nan")) == []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once only
+        assert monitor.log_epoch(0, val_loss=float("nan")) == []
+        assert monitor.log_batch(np.full((4, 3), np.nan), np.zeros(4)) == []
+        assert monitor.log_steps(np.arange(3), loss=np.full(3, np.nan)) == []
+    assert monitor.findings == []
+    assert not (tmp_path / "findings.jsonl").exists() or (tmp_path / "findings.jsonl").read_text() == ""
