@@ -186,7 +186,7 @@ class LRTooHigh(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients", "unshuffled-data"})
 
     def __init__(
         self,
@@ -483,7 +483,7 @@ class LRTooLow(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unshuffled-data"})
 
     def __init__(
         self,

@@ -239,7 +239,7 @@ class LossDivergence(LossCurveCheck):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients", "unshuffled-data"})
 
     def __init__(
         self,
@@ -540,7 +540,7 @@ class LossPlateau(LossCurveCheck):
     family = "optimization"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unshuffled-data"})
 
     def __init__(
         self,

@@ -399,6 +399,30 @@ def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
     assert ids(serious(cb.findings)) & expected, [f.format() for f in cb.findings]
 
 
+def test_symptoms_of_sorted_data_name_it_as_their_cause(tmp_path):
+    """Sorted, unshuffled labels make the loss swing from class block to class block: the loss
+    and learning-rate findings that follow said nothing about the order of the data, and pointed
+    at the learning rate."""
+    cb = MLCheckCallback(overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(
+            tmp_path,
+            cb,
+            max_epochs=10,
+            model_kw=dict(adam=True, lr=1e-2),
+            data_kw=dict(sort_labels=True, shuffle=False),
+        )
+    found = serious(cb.findings)
+    assert "unshuffled-data" in ids(found), [f.format() for f in cb.findings]
+    first = min(f.step for f in found if f.check == "unshuffled-data")
+    symptoms = [f for f in found if f.check in {"loss-plateau", "loss-divergence", "lr-too-high", "lr-too-low"}]
+    assert symptoms, [f.format() for f in cb.findings]
+    for f in symptoms:
+        if f.step is not None and f.step > first:
+            assert f.evidence.get("likely_cause") == "unshuffled-data", f.format()
+            assert "Fix `unshuffled-data` first" in f.hint
+
+
 def test_overlap_is_found_even_when_sampling_would_miss_it(tmp_path):
     # only the last validation rows repeat training rows: the full first pass must hash them
     cb = MLCheckCallback(overfit_batch=False, every_n_steps=1000, sample_batches=1)
