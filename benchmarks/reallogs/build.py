@@ -21,6 +21,8 @@ from extract import notebook_runs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MIN_EPOCHS = 5
+PLATEAU_EPOCHS = 8  # rule 3: "over at least 8 epochs"
+PLATEAU_ACCURACY_SPREAD = 0.02  # rule 3, read from the printout: validation accuracy moves by <= 2 points
 ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy", "categorical_accuracy")
 
 # Where a rule misreads a curve or an author's words decide: id -> (label, onset or None, reason).
@@ -48,8 +50,8 @@ AUTHOR_NOTES: dict[str, str] = {
 }
 
 
-def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
-    """(label, onset epoch 1-based) by the rules of README.md."""
+def label(t: list[float], v: list[float], va: list[float] | None = None) -> tuple[str, int | None]:
+    """(label, onset epoch 1-based) by the rules of README.md; `va` is the validation accuracy, if printed."""
     n = len(t)
     for k in range(n):
         if not (math.isfinite(t[k]) and math.isfinite(v[k])):
@@ -59,6 +61,8 @@ def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
             return "divergence", k + 1
     if (t[-1] > 2 * min(t) and t[-1] > t[0]) or min(t) < 0:
         return "divergence", int(min(range(n), key=lambda k: t[k])) + 2
+    if n >= PLATEAU_EPOCHS and _flat(t) and _flat(v) and va and max(va[1:]) - min(va[1:]) <= PLATEAU_ACCURACY_SPREAD:
+        return "plateau", 2  # rule 3: a constant prediction scores the same accuracy every epoch
     m = min(range(n), key=lambda k: v[k])  # 0-based
     after = n - 1 - m
     tail = sum(v[n - min(3, after) :]) / min(3, after) if after else v[m]
@@ -69,6 +73,11 @@ def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
     if t[-1] < t[0] and (after < 3 or tail <= 1.05 * v[m]):
         return "healthy", None
     return "ambiguous", None
+
+
+def _flat(x: list[float]) -> bool:
+    """Ends within 2% of its epoch-2 value (rule 3)."""
+    return abs(x[-1] - x[1]) <= 0.02 * abs(x[1])
 
 
 def split_of(run_id: str) -> str:
@@ -83,16 +92,27 @@ def main(argv: list[str]) -> int:
     root = Path(argv[0])
     out = HERE / "runs"
     out.mkdir(exist_ok=True)
-    rows, seen = [], set()
+    rows, seen, ids = [], set(), set()
+    prefixes: dict[str, str] = {}  # the id prefix (a repo's name, cut) -> the repo that has it; a second gets its owner
     for line in (HERE / "sources.txt").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        repo, commit, *split = line.split()  # a third column names the split of every run of that repo
+        # tab-separated: repo, commit, then optionally the split of every run read from it, then optionally
+        # one notebook (a path may hold spaces): only that notebook is read (the runs added one notebook at a time)
+        repo, commit, *rest = line.rstrip("\n").split("\t")
+        split = rest[0] if rest and rest[0] else None
         gitdir = str(root / repo.replace("/", "+") / "repo")
-        files = subprocess.run(
-            ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True
-        ).stdout.split("\n")
-        for path in sorted(f for f in files if f.endswith(".ipynb")):
+        if len(rest) > 1:
+            paths = [rest[1]]
+        else:
+            files = subprocess.run(
+                ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split("\n")
+            paths = sorted(f for f in files if f.endswith(".ipynb"))
+        for path in paths:
             for index, (cell, run) in enumerate(notebook_runs(gitdir, path, commit)):
                 run = [e for e in run if "loss" in e and "val_loss" in e]
                 key = tuple(e["val_loss"] for e in run)
@@ -101,8 +121,14 @@ def main(argv: list[str]) -> int:
                     continue
                 seen.add(key)
                 stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:40]
-                run_id = f"{repo.split('/')[1][:12]}-{stem}-c{cell}" + (f"-{index}" if index else "")
-                rows.append(_write(out, run_id, repo, path, commit, cell, run, split[0] if split else None))
+                owner, name = repo.split("/")
+                first = prefixes.setdefault(name[:12], repo)  # two repos of one name (a re-run of a book's notebooks)
+                prefix = name[:12] if first == repo else f"{owner[:12]}-{name[:12]}"
+                run_id = f"{prefix}-{stem}-c{cell}" + (f"-{index}" if index else "")
+                if run_id in ids:  # the same notebook name in another folder (a docs/ copy)
+                    run_id += "-" + re.sub(r"[^a-z0-9]+", "-", str(Path(path).parent).lower()).strip("-")[:20]
+                ids.add(run_id)
+                rows.append(_write(out, run_id, repo, path, commit, cell, run, split))
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -129,7 +155,8 @@ def _write(
             )
     t = [e["loss"] for e in run]
     v = [e["val_loss"] for e in run]
-    name, onset = label(t, v)
+    va = [e[f"val_{acc}"] for e in run] if acc and all(f"val_{acc}" in e for e in run) else None
+    name, onset = label(t, v, va)
     notes = AUTHOR_NOTES.get(run_id, "")
     if run_id in OVERRIDES:
         name, onset, reason = OVERRIDES[run_id]
