@@ -37,6 +37,18 @@ OVERRIDES: dict[str, tuple[str, int | None, str]] = {
         8,
         "fine-tuning from a near-zero loss (0.0003-0.027 jitter) is no explosion; rule 4 gives onset 8",
     ),
+    # held-out-3: Keras printed val_loss 0.0000e+00 at epoch 1 (no validation had run yet, a tf.data input of
+    # unknown length); rule 4 read that 0 as the validation minimum. The label is rule 4 on epochs 2..n.
+    "python-machi-ch16-part1-c48": (
+        "overfitting",
+        2,
+        "val_loss printed as 0 at epoch 1 before any validation ran; rule 4 on epochs 2-10 gives onset 2",
+    ),
+    "python-machi-ch16-part1-c54-1": (
+        "overfitting",
+        6,
+        "val_loss printed as 0 at epoch 1 before any validation ran; rule 4 on epochs 2-10 gives onset 6",
+    ),
 }
 # What the authors say about a run (id -> note), from the notebooks' own text.
 AUTHOR_NOTES: dict[str, str] = {
@@ -47,6 +59,32 @@ AUTHOR_NOTES: dict[str, str] = {
     "deep-learnin-6-1-using-word-embeddings-c28-1": "author: model quickly starts overfitting (200 training samples)",
     "deep-learnin-6-1-using-word-embeddings-c32-2": "author: 200 samples, val accuracy ~0.52 (chance)",
     "deep-learnin-5-2-using-convnets-with-small-datasets-c26": "author: characteristic of overfitting",
+    # held-out-3 (the notebooks were picked for the NaN / plateau / divergence printout they hold)
+    "rickiepark-deep-learnin-chapter05-fundamentals-of-ml-c17-2": "author: MNIST with shuffled labels; "
+    "training loss printed as inf every epoch (Keras 3) while training accuracy climbs",
+    "rickiepark-deep-learnin-chapter05-fundamentals-of-ml-c32-3": "author: MNIST with a wrongly high "
+    "learning rate (RMSprop(1.)); NaN from epoch 1",
+    "rickiepark-handson-ml2-10-neural-nets-with-keras-c122-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) "
+    "run (divergence in ageron's printout, NaN here)",
+    "dsc-tuning-n-index-c11": "author: all the values for training and validation loss are nan: "
+    "the algorithm did not converge (inputs not normalized)",
+    "dsc-tuning-n-index-c17-1": "author: you still haven't achieved convergence (output not normalized)",
+    "ML_DL_with_T-10-neural-nets-with-keras-c125-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) run",
+    "ML_DL_with_T-12-custom-models-and-training-with-tenso-c175-8": "exponential output layer on a "
+    "regression: val_loss inf from epoch 1, training loss 6e15 falling",
+    "ML-with-skle-11-training-deep-neural-networks-c42": "author's text (the book's): the network managed "
+    "to learn; the printout is NaN from epoch 1",
+    "ML-with-skle-11-training-deep-neural-networks-c47-1": "author: not great at all, we suffered from the "
+    "vanishing/exploding gradient problem (val_loss NaN: unscaled training inputs)",
+    "ML-with-skle-u-net-c27": "U-Net with a Dice loss: loss 0.4367 and val accuracy ~0.275 for all epochs",
+    "ML_Advanced-01-neural-nets-with-keras-c118-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) run: "
+    "0.55 then 63.7, then back to ~0.8",
+    "python-machi-ch16-part1-c59-2": "author's optional exercise: SimpleRNN on full-length IMDb reviews; "
+    "accuracy ~0.50 throughout",
+    "neural-netwo-project-c8": "author (README): zero weight initialisation gives no weight updates; "
+    "val accuracy 0.10 (CIFAR-10)",
+    "tugas-deep-l-deep-learning-week-4-tensorflow-c18": "stacked SimpleRNN on IMDb: loss 0.693 and val "
+    "accuracy ~0.50 until early stopping",
 }
 
 
