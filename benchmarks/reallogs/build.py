@@ -21,6 +21,8 @@ from extract import notebook_runs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MIN_EPOCHS = 5
+PLATEAU_EPOCHS = 8  # rule 3: "over at least 8 epochs"
+PLATEAU_ACCURACY_SPREAD = 0.02  # rule 3, read from the printout: validation accuracy moves by <= 2 points
 ACCURACY = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy", "categorical_accuracy")
 
 # Where a rule misreads a curve or an author's words decide: id -> (label, onset or None, reason).
@@ -35,6 +37,18 @@ OVERRIDES: dict[str, tuple[str, int | None, str]] = {
         8,
         "fine-tuning from a near-zero loss (0.0003-0.027 jitter) is no explosion; rule 4 gives onset 8",
     ),
+    # held-out-3: Keras printed val_loss 0.0000e+00 at epoch 1 (no validation had run yet, a tf.data input of
+    # unknown length); rule 4 read that 0 as the validation minimum. The label is rule 4 on epochs 2..n.
+    "python-machi-ch16-part1-c48": (
+        "overfitting",
+        2,
+        "val_loss printed as 0 at epoch 1 before any validation ran; rule 4 on epochs 2-10 gives onset 2",
+    ),
+    "python-machi-ch16-part1-c54-1": (
+        "overfitting",
+        6,
+        "val_loss printed as 0 at epoch 1 before any validation ran; rule 4 on epochs 2-10 gives onset 6",
+    ),
 }
 # What the authors say about a run (id -> note), from the notebooks' own text.
 AUTHOR_NOTES: dict[str, str] = {
@@ -45,11 +59,37 @@ AUTHOR_NOTES: dict[str, str] = {
     "deep-learnin-6-1-using-word-embeddings-c28-1": "author: model quickly starts overfitting (200 training samples)",
     "deep-learnin-6-1-using-word-embeddings-c32-2": "author: 200 samples, val accuracy ~0.52 (chance)",
     "deep-learnin-5-2-using-convnets-with-small-datasets-c26": "author: characteristic of overfitting",
+    # held-out-3 (the notebooks were picked for the NaN / plateau / divergence printout they hold)
+    "rickiepark-deep-learnin-chapter05-fundamentals-of-ml-c17-2": "author: MNIST with shuffled labels; "
+    "training loss printed as inf every epoch (Keras 3) while training accuracy climbs",
+    "rickiepark-deep-learnin-chapter05-fundamentals-of-ml-c32-3": "author: MNIST with a wrongly high "
+    "learning rate (RMSprop(1.)); NaN from epoch 1",
+    "rickiepark-handson-ml2-10-neural-nets-with-keras-c122-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) "
+    "run (divergence in ageron's printout, NaN here)",
+    "dsc-tuning-n-index-c11": "author: all the values for training and validation loss are nan: "
+    "the algorithm did not converge (inputs not normalized)",
+    "dsc-tuning-n-index-c17-1": "author: you still haven't achieved convergence (output not normalized)",
+    "ML_DL_with_T-10-neural-nets-with-keras-c125-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) run",
+    "ML_DL_with_T-12-custom-models-and-training-with-tenso-c175-8": "exponential output layer on a "
+    "regression: val_loss inf from epoch 1, training loss 6e15 falling",
+    "ML-with-skle-11-training-deep-neural-networks-c42": "author's text (the book's): the network managed "
+    "to learn; the printout is NaN from epoch 1",
+    "ML-with-skle-11-training-deep-neural-networks-c47-1": "author: not great at all, we suffered from the "
+    "vanishing/exploding gradient problem (val_loss NaN: unscaled training inputs)",
+    "ML-with-skle-u-net-c27": "U-Net with a Dice loss: loss 0.4367 and val accuracy ~0.275 for all epochs",
+    "ML_Advanced-01-neural-nets-with-keras-c118-10": "re-run of the handson-ml2 ch. 10 SGD(lr=0.05) run: "
+    "0.55 then 63.7, then back to ~0.8",
+    "python-machi-ch16-part1-c59-2": "author's optional exercise: SimpleRNN on full-length IMDb reviews; "
+    "accuracy ~0.50 throughout",
+    "neural-netwo-project-c8": "author (README): zero weight initialisation gives no weight updates; "
+    "val accuracy 0.10 (CIFAR-10)",
+    "tugas-deep-l-deep-learning-week-4-tensorflow-c18": "stacked SimpleRNN on IMDb: loss 0.693 and val "
+    "accuracy ~0.50 until early stopping",
 }
 
 
-def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
-    """(label, onset epoch 1-based) by the rules of README.md."""
+def label(t: list[float], v: list[float], va: list[float] | None = None) -> tuple[str, int | None]:
+    """(label, onset epoch 1-based) by the rules of README.md; `va` is the validation accuracy, if printed."""
     n = len(t)
     for k in range(n):
         if not (math.isfinite(t[k]) and math.isfinite(v[k])):
@@ -59,6 +99,8 @@ def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
             return "divergence", k + 1
     if (t[-1] > 2 * min(t) and t[-1] > t[0]) or min(t) < 0:
         return "divergence", int(min(range(n), key=lambda k: t[k])) + 2
+    if n >= PLATEAU_EPOCHS and _flat(t) and _flat(v) and va and max(va[1:]) - min(va[1:]) <= PLATEAU_ACCURACY_SPREAD:
+        return "plateau", 2  # rule 3: a constant prediction scores the same accuracy every epoch
     m = min(range(n), key=lambda k: v[k])  # 0-based
     after = n - 1 - m
     tail = sum(v[n - min(3, after) :]) / min(3, after) if after else v[m]
@@ -69,6 +111,11 @@ def label(t: list[float], v: list[float]) -> tuple[str, int | None]:
     if t[-1] < t[0] and (after < 3 or tail <= 1.05 * v[m]):
         return "healthy", None
     return "ambiguous", None
+
+
+def _flat(x: list[float]) -> bool:
+    """Ends within 2% of its epoch-2 value (rule 3)."""
+    return abs(x[-1] - x[1]) <= 0.02 * abs(x[1])
 
 
 def split_of(run_id: str) -> str:
@@ -83,16 +130,27 @@ def main(argv: list[str]) -> int:
     root = Path(argv[0])
     out = HERE / "runs"
     out.mkdir(exist_ok=True)
-    rows, seen = [], set()
+    rows, seen, ids = [], set(), set()
+    prefixes: dict[str, str] = {}  # the id prefix (a repo's name, cut) -> the repo that has it; a second gets its owner
     for line in (HERE / "sources.txt").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        repo, commit, *split = line.split()  # a third column names the split of every run of that repo
+        # tab-separated: repo, commit, then optionally the split of every run read from it, then optionally
+        # one notebook (a path may hold spaces): only that notebook is read (the runs added one notebook at a time)
+        repo, commit, *rest = line.rstrip("\n").split("\t")
+        split = rest[0] if rest and rest[0] else None
         gitdir = str(root / repo.replace("/", "+") / "repo")
-        files = subprocess.run(
-            ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True
-        ).stdout.split("\n")
-        for path in sorted(f for f in files if f.endswith(".ipynb")):
+        if len(rest) > 1:
+            paths = [rest[1]]
+        else:
+            files = subprocess.run(
+                ["git", "-C", gitdir, "ls-tree", "-r", "--name-only", commit],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split("\n")
+            paths = sorted(f for f in files if f.endswith(".ipynb"))
+        for path in paths:
             for index, (cell, run) in enumerate(notebook_runs(gitdir, path, commit)):
                 run = [e for e in run if "loss" in e and "val_loss" in e]
                 key = tuple(e["val_loss"] for e in run)
@@ -101,8 +159,14 @@ def main(argv: list[str]) -> int:
                     continue
                 seen.add(key)
                 stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:40]
-                run_id = f"{repo.split('/')[1][:12]}-{stem}-c{cell}" + (f"-{index}" if index else "")
-                rows.append(_write(out, run_id, repo, path, commit, cell, run, split[0] if split else None))
+                owner, name = repo.split("/")
+                first = prefixes.setdefault(name[:12], repo)  # two repos of one name (a re-run of a book's notebooks)
+                prefix = name[:12] if first == repo else f"{owner[:12]}-{name[:12]}"
+                run_id = f"{prefix}-{stem}-c{cell}" + (f"-{index}" if index else "")
+                if run_id in ids:  # the same notebook name in another folder (a docs/ copy)
+                    run_id += "-" + re.sub(r"[^a-z0-9]+", "-", str(Path(path).parent).lower()).strip("-")[:20]
+                ids.add(run_id)
+                rows.append(_write(out, run_id, repo, path, commit, cell, run, split))
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -129,7 +193,8 @@ def _write(
             )
     t = [e["loss"] for e in run]
     v = [e["val_loss"] for e in run]
-    name, onset = label(t, v)
+    va = [e[f"val_{acc}"] for e in run] if acc and all(f"val_{acc}" in e for e in run) else None
+    name, onset = label(t, v, va)
     notes = AUTHOR_NOTES.get(run_id, "")
     if run_id in OVERRIDES:
         name, onset, reason = OVERRIDES[run_id]

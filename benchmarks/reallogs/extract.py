@@ -4,7 +4,9 @@
 
 Each `fit` printout in a code cell's output ("Epoch k/N" then "loss: .. - val_loss: .." per epoch,
 any verbosity that prints per epoch) becomes one run; a cell holding several fits (the epoch counter
-restarts at 1) gives several. Values are kept as printed.
+restarts at 1) gives several. Values are kept as printed. Once an epoch's line with `val_loss` has
+been read, later lines of that epoch without one (an `evaluate()` after the last epoch, a callback's
+print) are not read: they would overwrite the epoch's training loss with a test loss.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def epochs_from_text(text: str) -> list[list[dict]]:
         if current is None or "loss" not in rest:
             continue
         values = {k: v for k, v in _METRIC.findall(rest) if k not in _SKIP}
+        if "val_loss" in current and "val_loss" not in values:
+            continue  # the epoch is complete: a later line without val_loss is evaluate() or a callback
         if "loss" in values or "val_loss" in values:
             current.update({k: float(v) for k, v in values.items()})  # the last progress line wins
     return [[e for e in run if "val_loss" in e] for run in runs if any("val_loss" in e for e in run)]
@@ -58,7 +62,10 @@ def notebook_runs(gitdir: str, path: str, commit: str = "HEAD") -> list[tuple[in
     shown = subprocess.run(["git", "-C", gitdir, "show", f"{commit}:{path}"], capture_output=True)
     if shown.returncode:  # a snapshot may list its largest files without holding them
         return []
-    nb = json.loads(shown.stdout)
+    try:
+        nb = json.loads(shown.stdout)
+    except ValueError:  # a notebook committed broken (a merge conflict, a truncated save)
+        return []
     found = []
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
