@@ -12,7 +12,8 @@ milliseconds per batch (printed; a ResNet-50 on one A100 trains a batch of 32 in
 batch goes to a `LiveRun` with every default check, as the callbacks hand it over; the CPU time
 of each route (the full first pass, the confirming pass of `train-val-overlap`'s second stage,
 the sampled batches) is printed as a share of the training and validation steps (target for the
-first pass <= 5%), with `train-val-overlap` in two stages (default) and hashing every value
+first pass <= 5%) and in CPU microseconds per batch of that route (less sensitive to the machine's
+load than the share), with `train-val-overlap` in two stages (default) and hashing every value
 (`probe_values=None`), on clean splits and with 10% of each validation batch copied from
 training.
 
@@ -151,7 +152,7 @@ class _FirstEpochs:
         live = LiveRun(LiveOptions(train_start_checks=False), checks, default_sinks=False, flush_every=1 << 30)
         epochs = []
         for epoch in range(2):
-            spent = {"steps": 0.0}
+            spent = {"steps": 0.0, "full_pass_batches": 0}
             for split, n in (("train", self.batches), ("val", self.val_batches)):
                 for i in range(n):
                     x, y = self.make(split, i)
@@ -161,6 +162,7 @@ class _FirstEpochs:
                     if route is not BatchRoute.SKIP:  # numpy views of CPU tensors, as the adapters take
                         live.observe_batch(route, x.numpy(), y.numpy(), split=split, step=i, epoch=epoch, index=i)
                     spent[route.value] = spent.get(route.value, 0.0) + time.process_time() - start
+                    spent[f"{route.value}_batches"] = spent.get(f"{route.value}_batches", 0) + 1
                 start = time.process_time()
                 if split == "val":
                     live.monitor.log_epoch(epoch)  # hands the deferred batches over
@@ -193,9 +195,14 @@ def first_epoch(batches: int, batch: int, rounds: int, probes: list[int | None])
                 steps = np.array([r[0][epoch]["steps"] for r in runs])
                 line = f"  {what:24s} epoch {epoch}: stand-in step {1e6 * np.median(steps) / images:5.1f} us/image"
                 for route in ("full_pass", "confirm", "sample", "skip"):
-                    ratios = np.array([r[0][epoch].get(route, 0.0) for r in runs]) / steps
+                    spent = np.array([r[0][epoch].get(route, 0.0) for r in runs])
+                    ratios = spent / steps
                     if ratios.any():
-                        line += f"; {route} +{np.median(ratios):.2%} ({ratios.min():.2%}-{ratios.max():.2%})"
+                        routed = runs[0][0][epoch][f"{route}_batches"] or 1  # end-of-pass work counts too
+                        line += (
+                            f"; {route} +{np.median(ratios):.2%} ({ratios.min():.2%}-{ratios.max():.2%}), "
+                            f"{1e6 * np.median(spent) / routed:.0f} us CPU/batch"
+                        )
                 print(line)
             found = [(f.check, f.severity.value, f.epoch, f.evidence.get("val_in_train")) for f in runs[0][1]]
             print(f"  {what:24s} findings: {found}")
@@ -215,12 +222,13 @@ def main() -> None:
     parser.add_argument("--first-epoch", action="store_true", help="only the 3x224x224 first-epoch share")
     parser.add_argument("--epoch-batches", type=int, default=40, help="training batches per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="repetitions of the two epochs")
+    parser.add_argument("--probe-only", action="store_true", help="--first-epoch without the every-value variant")
     args = parser.parse_args()
     if args.first_epoch:
         import os
 
         print(f"load average {os.getloadavg()[0]:.2f}")
-        first_epoch(args.epoch_batches, 32, args.rounds, [PROBE_VALUES, None])
+        first_epoch(args.epoch_batches, 32, args.rounds, [PROBE_VALUES] + ([] if args.probe_only else [None]))
         print(f"load average {os.getloadavg()[0]:.2f}")
         return
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES
+from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probe_positions
 from mlcheck.checks.samples import worse_than_rest
 from mlcheck.findings import Finding, Severity
 from mlcheck.samples import wilson_interval
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # Batches larger than this many values are judged on their first samples only: bounded cost
 # (a 99th percentile from 32k values is within a fraction of a percent of the batch's).
 _MAX_VALUES = 1 << 15
+#: ... and of samples larger than that, at least this many values of each sample (at most 32
+#: samples then): a batch of many large samples is not read at a handful of places per sample.
+_MIN_SAMPLED_VALUES = 1 << 10
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -174,11 +177,18 @@ def _percentile(values: np.ndarray, q: float) -> float:
 
 
 def _sample_values(x: np.ndarray) -> np.ndarray:
-    """The batch as a flat float64 array, limited to its first samples (bounded cost)."""
+    """The batch as a flat float64 array of at most about `_MAX_VALUES` values (bounded cost):
+    its first samples whole when one sample holds no more; else the same share of seeded
+    positions of every sample (`probe_positions`: runs of a cache line), so a 3x224x224 batch
+    is judged on ~32k values from all its images, not on 150k values of its first image."""
     flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
     per_sample = max(1, flat.shape[1])
-    keep = max(1, _MAX_VALUES // per_sample)
-    return flat[:keep].astype(np.float64, copy=False).ravel()
+    if per_sample <= _MAX_VALUES:
+        keep = max(1, _MAX_VALUES // per_sample)
+        return flat[:keep].astype(np.float64, copy=False).ravel()
+    rows = flat[: min(len(flat), _MAX_VALUES // _MIN_SAMPLED_VALUES)]
+    positions = probe_positions(per_sample, _MAX_VALUES // len(rows))
+    return np.take(rows, positions, axis=1).astype(np.float64).ravel()
 
 
 def _part(batch: BatchObservation, part: str) -> np.ndarray | None:

@@ -14,8 +14,8 @@ import functools
 
 import numpy as np
 
-_MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
+_HIGH32 = np.uint64(0xFFFFFFFF00000000)
 # Rows are hashed in blocks of at most this many 32-bit words, bounding the uint64 temporary.
 _BLOCK_WORDS = 1 << 21
 
@@ -62,6 +62,7 @@ PROBE_VALUES = 256
 _PROBE_SEED = 0x70726F62
 #: The top bit of a fingerprint says how it was made: set for a probe, clear for every value.
 PROBE_BIT = np.uint64(1 << 63)
+_NOT_PROBE = np.uint64((1 << 63) - 1)
 
 
 #: Probe positions come in runs of this many consecutive values (64 bytes of float32, one
@@ -133,30 +134,43 @@ def probe_fingerprints(probes: np.ndarray, values: int) -> np.ndarray:
     return _hash_rows(probes, values, probe=True)
 
 
+@functools.lru_cache(maxsize=8)  # a run hashes rows of a few shapes; a wide one holds 16 B/word
+def _row_keys(width: int, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys of a row of `width` words laid out (2, width), so the product reads both operands
+    contiguously; the constant term: the length word `nbytes` times its key, plus k0), cached
+    per row shape: a batch pays one product and a few whole-array operations, no key set-up."""
+    keys = _KEYS.get(width + 2)
+    with np.errstate(over="ignore"):
+        tail = keys[width] * np.uint64(nbytes) + keys[width + 1]
+    rows = np.ascontiguousarray(keys[:width].T)
+    rows.flags.writeable = tail.flags.writeable = False
+    return rows, tail
+
+
 def _hash_rows(rows: np.ndarray, values: int, probe: bool) -> np.ndarray:
-    bit = PROBE_BIT if probe else np.uint64(0)
     rows = canonical_rows(rows)
     n = len(rows)
     if n == 0:
         return np.empty(0, dtype=np.uint64)
-    raw = rows.view(np.uint8).reshape(n, -1)
     # the length hashed is the full row's: a probe and a row of the probe's length differ
     nbytes = rows.dtype.itemsize * values
-    pad = (-raw.shape[1]) % 4
-    if pad:
-        raw = np.concatenate([raw, np.zeros((n, pad), dtype=np.uint8)], axis=1)
-    words = raw.view(np.uint32).reshape(n, -1)
-    width = words.shape[1]
-    keys = _KEYS.get(width + 2)
-    tail = keys[width] * np.uint64(nbytes) + keys[width + 1]  # length word and constant k0
-    out = np.empty(n, dtype=np.uint64)
-    block = max(1, _BLOCK_WORDS // max(width, 1))
-    with np.errstate(over="ignore"):
-        for start in range(0, n, block):
-            w = words[start : start + block].astype(np.uint64)
-            h = w @ keys[:width] + tail  # (rows, 2), wraps modulo 2**64
-            out[start : start + block] = ((h[:, 0] >> _SHIFT32) << _SHIFT32) | (h[:, 1] >> _SHIFT32)
-    return (out & ~PROBE_BIT) | bit
+    if rows.dtype.itemsize % 4 == 0:  # float32, int32, int64...: the bytes are whole words already
+        words = rows.view(np.uint32)
+    else:  # bytes: zero-padded to whole 32-bit words
+        raw = rows.view(np.uint8)
+        pad = (-raw.shape[1]) % 4
+        if pad:
+            raw = np.concatenate([raw, np.zeros((n, pad), dtype=np.uint8)], axis=1)
+        words = raw.view(np.uint32)
+    keys, tail = _row_keys(words.shape[1], nbytes)
+    block = max(1, _BLOCK_WORDS // max(words.shape[1], 1))
+    parts = []
+    for start in range(0, n, block):
+        h = words[start : start + block].astype(np.uint64) @ keys.T  # (rows, 2), wraps modulo 2**64
+        h += tail
+        parts.append((h[:, 0] & _HIGH32) | (h[:, 1] >> _SHIFT32))
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return out | PROBE_BIT if probe else out & _NOT_PROBE
 
 
 def constant_rows(samples: np.ndarray) -> np.ndarray:
