@@ -213,8 +213,8 @@ class TrainValGap(Check):
     def _verdict(
         self, run: RunState, epochs: np.ndarray, rise_at: tuple[int, float, float, float] | None, early: bool
     ) -> tuple | None:
-        """(rise, best epoch, training loss at the best and now, held metric or None) when a test's
-        rise comes with a falling training loss; None otherwise."""
+        """(the test's rise, best epoch, training loss at the best and now, held metric or None) when
+        the rise comes with a falling training loss; None otherwise."""
         if rise_at is None:
             return None
         best_at, best, recent, _ = rise_at
@@ -281,7 +281,7 @@ class TrainValGap(Check):
         if not low > best * (1.0 + self.min_rise):
             return None  # GL below the floor: too small a rise to matter
         if not math.log(low / best) > self.z * sigma:
-            return None  # within the noise the curve showed on its way down
+            return None  # within the scatter of the curve around its turn
         # the level now, as the other tests measure it (the mean of the last `patience` epochs),
         # so that the INFO-or-WARNING decision does not depend on which test spoke first
         return m, best, float(np.mean(val[-max(1, self.patience) :])), sigma * best
