@@ -16,6 +16,20 @@ from mlcheck.metrics import higher_is_better
 if TYPE_CHECKING:
     from mlcheck.run import RunState
 
+_NOISE_MIN_POINTS = 4  # `noise` needs 4 values for its first second differences
+_FIT_MIN_POINTS = 6  # a parabola has 3 parameters: at least 3 residual degrees of freedom
+
+
+def _fit_noise(values: np.ndarray) -> float:
+    """Standard deviation of the residuals of `values` around a least-squares parabola: the noise
+    of a curve that turns (a smooth U-shaped turn leaves almost none; a noisy plateau all of its
+    noise). nan for fewer than `_FIT_MIN_POINTS` values."""
+    if len(values) < _FIT_MIN_POINTS:
+        return math.nan
+    x = np.arange(len(values), dtype=np.float64)
+    resid = values - np.polyval(np.polyfit(x, values, 2), x)
+    return math.sqrt(float(resid @ resid) / (len(values) - 3))
+
 
 @register
 class TrainValGap(Check):
@@ -33,6 +47,14 @@ class TrainValGap(Check):
         A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
         5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
         at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average.
+        An earlier test decides as soon as the rise is real, without waiting for the stretches to
+        fill: each of the last `early_epochs` epochs above the best by more than `min_rise`
+        (Prechelt's GL) and by more than `z` x the validation noise around the turn (the scatter
+        of the log loss around a parabola from `patience` epochs before the best), the training
+        loss still falling, and, where an accuracy-like validation metric is logged, that metric
+        not at its best now; it is a WARNING only when the metric fell below its value at the
+        best epoch by more than `z` x its own noise in each of those epochs (else INFO while the
+        rise is modest, as below).
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
@@ -94,6 +116,8 @@ class TrainValGap(Check):
             epochs), the validation loss must have risen at each of at least `patience` epochs
             after its lowest one, and the last `patience` epochs must average this fraction above
             it. Default 0.10: the rise of the overfitting label of benchmarks/reallogs.
+        early_epochs: the early test needs this many epochs in a row above the best. Default 2:
+            one epoch never fires; two is the lag asked of it (benchmarks/reallogs, issue 12).
     """
 
     id = "train-val-gap"
@@ -112,7 +136,9 @@ class TrainValGap(Check):
         metric_tolerance: float = 0.01,
         info_max_rise: float = 0.15,
         short_min_rise: float = 0.10,
+        early_epochs: int = 2,
     ) -> None:
+        self.early_epochs = early_epochs
         self.short_min_rise = short_min_rise
         self.info_max_rise = info_max_rise
         self.metric_tolerance = metric_tolerance
@@ -137,22 +163,17 @@ class TrainValGap(Check):
         b = run.val_loss.buckets(include_open=True)
         epochs, val = b["x1"], b["mean"]
         p = max(1, self.patience)
-        rise_at = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
-        if rise_at is None:
+        standard = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
+        early = self._early_rise(val) if not self._metric_at_best(run) else None
+        # the early test speaks first, unless it would say INFO where the standard one says WARNING
+        verdicts = [
+            v for v in (self._verdict(run, epochs, early, True), self._verdict(run, epochs, standard, False)) if v
+        ]
+        verdicts.sort(key=lambda v: v[-1] is not None)  # a WARNING (nothing held) before an INFO
+        if not verdicts:
             return []
-        best_at, best, recent, sigma = rise_at
-        rise = recent - best
-        best_epoch = int(epochs[best_at])
-        train = epoch_train_levels(run)
-        if best_epoch not in train or not train:
-            return []
-        last_epoch = max(train)
-        train_best, train_now = train[best_epoch], train[last_epoch]
-        if not train_best - train_now > self.min_train_fall * abs(train_best):
-            return []  # training loss flat or rising: noise or divergence, not overfitting
+        (best_at, best, recent, sigma), best_epoch, train_best, train_now, held = verdicts[0]
         since = int(epochs[-1]) - best_epoch
-        # over-confidence with decisions intact is INFO, but only while the rise is modest
-        held = self._metric_held(run) if rise <= self.info_max_rise * abs(best) else None
         if held is None:
             self._fired = True  # an INFO is judged again: it becomes a WARNING if the metric drops
         tail = ""
@@ -189,6 +210,27 @@ class TrainValGap(Check):
             )
         ]
 
+    def _verdict(
+        self, run: RunState, epochs: np.ndarray, rise_at: tuple[int, float, float, float] | None, early: bool
+    ) -> tuple | None:
+        """(the test's rise, best epoch, training loss at the best and now, held metric or None) when
+        the rise comes with a falling training loss; None otherwise."""
+        if rise_at is None:
+            return None
+        best_at, best, recent, _ = rise_at
+        best_epoch = int(epochs[best_at])
+        train = epoch_train_levels(run)
+        if best_epoch not in train or not train:
+            return None
+        train_best, train_now = train[best_epoch], train[max(train)]
+        if not train_best - train_now > self.min_train_fall * abs(train_best):
+            return None  # training loss flat or rising: noise or divergence, not overfitting
+        # over-confidence with decisions intact is INFO, but only while the rise is modest
+        held = None
+        if recent - best <= self.info_max_rise * abs(best):
+            held = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run)
+        return rise_at, best_epoch, train_best, train_now, held
+
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """(index of the best epoch, best, recent, noise) when the validation loss rose above its
         best stretch by more than its measured noise, lastingly and with a trend; else None."""
@@ -213,6 +255,37 @@ class TrainValGap(Check):
             return None  # a flat, noisy stretch that happens to end high: no trend
         return i + int(np.argmin(val[i : i + p])), best, recent, sigma
 
+    def _early_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
+        """(index of the best epoch, best, recent, noise) as soon as each of the last
+        `early_epochs` epochs lies above the best validation loss by more than `min_rise` of it
+        (Prechelt's generalisation loss GL above 100 x `min_rise`) and by more than `z` x the
+        epoch noise of the validation loss around its turn; else None.
+
+        The noise is the scatter of the log of the loss around a parabola fitted from `patience`
+        epochs before the lowest one to now: a smooth U-shaped turn leaves almost none, so a clean
+        rise is called after `early_epochs` epochs, while a noisy plateau leaves all of its noise
+        (second differences over the whole run would let a smooth early descent hide it, and
+        their median would ignore the one wild epoch that matters over so few). The best level is
+        the median of the lowest epoch and its neighbours: one lucky low epoch on a noisy plateau
+        is not the yardstick."""
+        k = max(1, self.early_epochs)
+        m = int(np.argmin(val)) if len(val) else 0
+        if len(val) - 1 - m < k or not bool(np.all(np.isfinite(val))) or not bool(np.all(val > 0)):
+            return None  # too few epochs since the lowest one, or a loss whose log is undefined
+        log_val = np.log(val)
+        sigma = _fit_noise(log_val[max(0, m - max(1, self.patience)) :])
+        if not math.isfinite(sigma):
+            return None
+        best = float(np.median(val[max(0, m - 1) : m + 2]))
+        low = float(np.min(val[-k:]))
+        if not low > best * (1.0 + self.min_rise):
+            return None  # GL below the floor: too small a rise to matter
+        if not math.log(low / best) > self.z * sigma:
+            return None  # within the scatter of the curve around its turn
+        # the level now, as the other tests measure it (the mean of the last `patience` epochs),
+        # so that the INFO-or-WARNING decision does not depend on which test spoke first
+        return m, best, float(np.mean(val[-max(1, self.patience) :])), sigma * best
+
     def _short_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """The same question for a run too short to measure its noise (under 2 x patience + 2
         epochs): the validation loss rose at every epoch for `patience` epochs or more after its
@@ -230,6 +303,37 @@ class TrainValGap(Check):
         if not recent - best > self.short_min_rise * abs(best):
             return None
         return i, best, recent, math.nan
+
+    def _metric_at_best(self, run: RunState) -> bool:
+        """True when an accuracy-like validation metric is at its best at the latest epoch: the
+        decisions still improve, so a rising loss is not yet evidence enough for the early test."""
+        for name, series in run.val_metrics.items():
+            if higher_is_better(name, run.info.higher_is_better) is not True:
+                continue
+            values = series.buckets(include_open=True)["mean"]
+            if len(values) >= 2 and float(values[-1]) >= float(np.max(values[:-1])):
+                return True
+        return False
+
+    def _metric_not_fallen(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
+        """(name, value at the best epoch, recent mean) of an accuracy-like validation metric that
+        has not fallen below its value at the best epoch by more than `z` x its epoch noise in
+        each of the last `early_epochs` epochs; None when there is none or every one fell: the
+        confirmation the early test asks of the decisions (a fixed point of tolerance, as in
+        `_metric_held`, would hold back a metric that falls slowly but surely)."""
+        k = max(1, self.early_epochs)
+        for name, series in run.val_metrics.items():
+            if higher_is_better(name, run.info.higher_is_better) is not True:
+                continue
+            b = series.buckets(include_open=True)
+            values = b["mean"]
+            at_best = values[b["x1"] == best_epoch]
+            if not len(at_best) or len(values) < _NOISE_MIN_POINTS:  # too little to confirm a fall
+                return name, float(np.max(values)), float(np.mean(values[-k:]))
+            floor = float(at_best[0]) - self.z * noise(values)
+            if not bool(np.all(values[-k:] < floor)):
+                return name, float(at_best[0]), float(np.mean(values[-k:]))
+        return None
 
     def _metric_held(self, run: RunState) -> tuple[str, float, float] | None:
         """(name, best, recent) of an accuracy-like validation metric that has not worsened;
