@@ -322,6 +322,21 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self._samples is not None:
             self._samples.begin("train", self._epoch, x, y)
 
+    def _after_train_loss(self, loss: Any) -> None:
+        """Called by the wrapped `compute_loss` of a train step, before its backward pass: the
+        layer recorder's NaN watch names the layer behind a non-finite loss (`nonfinite-origin`)."""
+        if self._layers is not None:
+            with self.timer("nonfinite_origin"):
+                self.live.guard(
+                    "nonfinite origin",
+                    self._layers.after_loss,
+                    self.live,
+                    self._step,
+                    self._epoch,
+                    loss,
+                    self._train_batch,
+                )
+
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
             return  # an evaluate() the user runs from another callback
@@ -490,6 +505,7 @@ class _StepWrapper:
             value = original(*args, **kwargs)
             if self._in_train_step and value is not None:
                 self.loss = value
+                self.callback._after_train_loss(value)
             samples = self.callback._samples
             if samples is not None and self.active:
                 with self.callback.timer("samples"):
