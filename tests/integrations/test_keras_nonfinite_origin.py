@@ -115,3 +115,15 @@ def test_rerun_leaves_weights_gradients_statistics_and_random_state_as_they_were
     # nothing bad in the batch: a finite re-run names nothing
     model.get_layer("bad").calls = -(10**6)
     assert locate_nonfinite(model, list(leaf_layers(model)), (x[:32], y[:32], None)) is None
+
+
+def test_nonfinite_origin_breakpoint_writes_the_layer_snapshot(tmp_path):
+    x, y = _data()
+    cb = MLCheckCallback(every_n_steps=5, overfit_batch=False, log_dir=tmp_path, breakpoints=["nonfinite-origin"])
+    _model("log").fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    assert [f.key for f in cb.findings if f.check == "nonfinite-origin"] == ["bad"]  # turned on by the breakpoint
+    (path,) = (tmp_path / "mlcheck" / "snapshots").glob("*.npz")
+    snap = np.load(path, allow_pickle=False)
+    assert path.name == f"step{LATE}-bad.npz" and str(snap["layer"]) == "bad"
+    assert snap["input"].shape == (32, 32) and np.isneginf(snap["output"]).any()
+    assert snap["batch/0"].shape == (32, 64)
