@@ -158,7 +158,7 @@ class _SavedState:
         for v, value in self.variables:
             # only what changed: a frozen kernel the step saved for its backward pass must keep
             # its version (an in-place write would break the user's backward)
-            if not torch.equal(v.value, value):
+            if not _same(v.value, value):
                 v.assign(value)
         for obj, attributes in self.plain:
             for name, value in attributes.items():
@@ -167,6 +167,13 @@ class _SavedState:
         torch.set_rng_state(self.rng[0])
         if self.rng[1] is not None:
             torch.cuda.set_rng_state_all(self.rng[1])
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a variable already holding NaN is not rewritten)."""
+    if a.is_floating_point():
+        return bool(torch.isclose(a, b, rtol=0.0, atol=0.0, equal_nan=True).all())
+    return torch.equal(a, b)
 
 
 def _compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
