@@ -112,6 +112,9 @@ def test_rerun_leaves_weights_gradients_statistics_and_random_state_as_they_were
     for g, v in zip(grads, model.trainable_variables):
         assert (g is None and v.value.grad is None) or torch.equal(g, v.value.grad)
     assert torch.equal(rng, torch.get_rng_state()) and model.get_layer("bad").calls == LATE
+    # a layer allowed to produce infinities is passed over: the next one to make a NaN is named
+    allowed = locate_nonfinite(model, list(leaf_layers(model)), (x[:32], y[:32], None), allow=["BadOpAt"])
+    assert allowed is not None and allowed.path == "out" and allowed.phase == "forward"
     # nothing bad in the batch: a finite re-run names nothing
     model.get_layer("bad").calls = -(10**6)
     assert locate_nonfinite(model, list(leaf_layers(model)), (x[:32], y[:32], None)) is None
