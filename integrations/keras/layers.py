@@ -88,6 +88,8 @@ class KerasLayerRecorder:
         self._all_layers = list(leaf_layers(model)) if model is not None else []
         self._allow = tuple(allow)
         self._watch: bool | None = None  # decided on the first loss (where it lives)
+        self._sentinel: Any = None  # the gradient hook of the NaN watch, for the fit
+        self._pending: tuple[Any, ...] | None = None  # this step's (live, step, epoch, batch)
 
     @classmethod
     def create(
@@ -128,9 +130,11 @@ class KerasLayerRecorder:
 
     def after_loss(self, live: Any, step: int, epoch: int | None, loss: Any, batch: Any) -> None:
         """Inside a train step, right after its loss was computed (before backward and the
-        optimizer step, so the weights are still those that produced it): where the loss is
-        NaN/Inf and the NaN watch is on (`LiveRun.watch_loss`: on the CPU by default), names the
-        layer that produced it (`nonfinite-origin`)."""
+        optimizer step, so the weights are still those that produced it): where the NaN watch
+        is on (`LiveRun.watch_loss`: on the CPU by default), names the layer that produced a
+        NaN/Inf loss (`nonfinite-origin`); for a finite loss, the step's first gradient is
+        checked as it lands in the backward pass (a NaN born there reaches it), before the
+        optimizer step."""
         if self._watch is False or loss is None:
             return
         from mlcheck.integrations.keras import torch_origin  # a recorder exists on torch only
@@ -141,7 +145,22 @@ class KerasLayerRecorder:
             if not self._watch:
                 return
         if math.isfinite(value):
+            self._pending = (live, step, epoch, batch)
+            if self._sentinel is None:
+                self._sentinel = torch_origin.watch_gradient(self._model, self._gradient_nonfinite)
             return
+        self._locate(live, step, epoch, batch)
+
+    def _gradient_nonfinite(self) -> None:
+        """The watched gradient of this step is NaN/Inf (called inside the backward pass)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            live = pending[0]
+            live.guard("nonfinite origin", self._locate, *pending)
+
+    def _locate(self, live: Any, step: int, epoch: int | None, batch: Any) -> None:
+        from mlcheck.integrations.keras import torch_origin
+
         recording = self._recorder.recording
         self._recorder.remove_hooks()  # the re-run must not feed this step's statistics
         data = unpack(batch)
@@ -158,6 +177,14 @@ class KerasLayerRecorder:
         if recording:
             self._recorder.abort()  # a NaN step's statistics would only repeat the finding
         self._watch = live.watch_loss(True)
+        if not self._watch:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._sentinel is not None:
+            self._sentinel.remove()
+            self._sentinel = None
+        self._pending = None
 
     @property
     def recording(self) -> bool:
@@ -172,4 +199,6 @@ class KerasLayerRecorder:
         return self._recorder.finish(step, epoch)
 
     def abort(self) -> None:
+        """Detaches every hook (a recording's and the NaN watch's): at the end of a fit."""
         self._recorder.abort()
+        self._unwatch()

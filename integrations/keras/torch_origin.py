@@ -14,8 +14,9 @@ backend, so torch's forward and full backward hooks see each layer's inputs and 
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ import torch
 from mlcheck.integrations.torch_layers import _first_tensor, _flags, _produced, _range, _tensors
 from mlcheck.layers import NonfiniteOrigin
 
-__all__ = ["locate_nonfinite", "loss_value"]
+__all__ = ["locate_nonfinite", "loss_value", "watch_gradient"]
 
 #: Python attribute types a re-run may change on a layer (a call counter) and that are put back.
 _PLAIN = (bool, int, float)
@@ -34,6 +35,23 @@ def loss_value(loss: Any) -> tuple[float, bool]:
     tensor = loss.detach()
     on_cpu = tensor.device.type == "cpu"
     return float(tensor.sum().item()) if tensor.numel() != 1 else float(tensor.item()), on_cpu
+
+
+def watch_gradient(model: Any, on_nonfinite: Callable[[], None]) -> Any:
+    """Calls `on_nonfinite()` when the gradient of the model's first trainable weight is NaN/Inf
+    as it lands in a backward pass (before the optimizer step), read as one float64 sum: that
+    weight sits on the input side, where a NaN born anywhere downstream arrives. Returns the
+    hook's handle (`.remove()`), or None for a model without trainable weights."""
+    param = next((v.value for v in model.trainable_variables), None)
+    if param is None:
+        return None
+
+    def hook(p: torch.Tensor) -> None:
+        grad = p.grad
+        if grad is not None and not math.isfinite(grad.sum(dtype=torch.float64).item()):
+            on_nonfinite()
+
+    return param.register_post_accumulate_grad_hook(hook)
 
 
 class _Search:

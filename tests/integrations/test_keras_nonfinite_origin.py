@@ -1,6 +1,7 @@
 """`nonfinite-origin` under Keras (torch backend): a real `model.fit` whose custom layer computes
 log(0), sqrt of a negative or a division by zero from a late step on names that layer, by its
-Keras name, at that step; the re-run of the batch leaves the model's state as it was."""
+Keras name, at that step; so does one whose layer makes a NaN gradient only (backward pass); the
+re-run of the batch leaves the model's state as it was."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class BadOpAt(keras.layers.Layer):
             return keras.ops.log(keras.ops.relu(x))  # log(0) = -inf on inactive units
         if self.op == "sqrt":
             return keras.ops.sqrt(x)  # NaN on negative inputs
+        if self.op == "distance":  # each row's distance to itself is sqrt(0): finite, NaN gradient
+            diff = keras.ops.expand_dims(x, 0) - keras.ops.expand_dims(x, 1)
+            return x + keras.ops.mean(keras.ops.sqrt(keras.ops.sum(diff**2, -1)), 1, keepdims=True)
         return x / keras.ops.zeros_like(x[:, :1])  # division by zero: +-inf
 
 
@@ -91,6 +95,19 @@ def test_keras_fit_names_the_custom_layer_that_produced_the_nonfinite_value(tmp_
     # the re-run went through the model itself and put its Python state back: one call per step
     assert model.get_layer("bad").calls == 2 * (640 // 32)
     assert all(not layer._forward_hooks and not layer._backward_hooks for layer in model.layers)
+
+
+def test_a_nan_born_in_the_backward_pass_is_located_before_the_optimizer_step(tmp_path):
+    x, y = _data()
+    model = _model("distance")
+    checks = [*default_checks(), *(registry()[i]() for i in LAYER_IDS)]
+    cb = MLCheckCallback(checks=checks, every_n_steps=5, overfit_batch=False, log_dir=tmp_path)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert (origin.key, origin.step) == ("bad", LATE)  # the loss of that step was still finite
+    assert origin.evidence["phase"] == "backward" and origin.evidence["value"] == "nan"
+    assert model.get_layer("bad").calls == 2 * (640 // 32)
+    assert all(not v.value._post_accumulate_grad_hooks for v in model.trainable_variables)
 
 
 def test_rerun_leaves_weights_gradients_statistics_and_random_state_as_they_were():
