@@ -147,3 +147,17 @@ def test_nonfinite_origin_breakpoint_writes_the_layer_snapshot(tmp_path):
     assert path.name == f"step{LATE}-bad.npz" and str(snap["layer"]) == "bad"
     assert snap["input"].shape == (32, 32) and np.isneginf(snap["output"]).any()
     assert snap["batch/0"].shape == (32, 64)
+
+
+def test_layer_checks_and_nan_watch_leave_training_bitwise_unchanged(tmp_path):
+    x, y = _data()
+    plain = _model("log")  # turns bad after step 30 of 20 steps: a healthy fit
+    plain.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
+    watched = _model("log")
+    checks = [*default_checks(), *(registry()[i]() for i in LAYER_IDS)]
+    cb = MLCheckCallback(checks=checks, every_n_steps=5, overfit_batch=False, log_dir=tmp_path)
+    watched.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False, callbacks=[cb])
+    assert cb.monitor.run.layers.total >= 4  # sampled steps were recorded
+    assert "nonfinite_origin" in cb.timer.table  # the NaN watch read every step's loss and gradient
+    for a, b in zip(plain.variables, watched.variables):
+        assert torch.equal(a.value, b.value), a.path
