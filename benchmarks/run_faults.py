@@ -9,6 +9,7 @@ restarted on the programs it had left.
     python benchmarks/run_faults.py --quick              # one framework per fault, 3 clean each
     python benchmarks/run_faults.py --framework keras --only lr_x100,clean_adam -v
     python benchmarks/run_faults.py --modes mlcheck --json-out /tmp/r.json
+    python benchmarks/run_faults.py --layers --modes mlcheck --sanity none   # per-layer faults
 
 Prints the tables and writes the results as JSON (default benchmarks/results/faults.json) and
 the tables as Markdown (same name, .md).
@@ -32,7 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from faults.catalog import Program, programs, select  # noqa: E402
+from faults.catalog import Program, all_programs, select  # noqa: E402
 from faults.execute import ALARM, median  # noqa: E402
 
 MODES = ("mlcheck", "safety_net")
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--framework", choices=("lightning", "keras"))
     p.add_argument("--quick", action="store_true", help="a subset: one framework per fault")
     p.add_argument("--smoke", action="store_true", help="the CI smoke subset")
+    p.add_argument(
+        "--layers",
+        action="store_true",
+        help="the per-layer programs instead (layer faults in both frameworks, clean runs; layer checks on)",
+    )
     p.add_argument("--modes", default=",".join(MODES), help="mlcheck,safety_net,plain")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -74,7 +80,7 @@ def worker(args: argparse.Namespace) -> int:
     from faults.execute import quiet, run_program
 
     quiet()
-    by_name = {p.name: p for p in programs()}
+    by_name = {p.name: p for p in all_programs()}
     for name in args.names.split(","):
         program = by_name[name]
         sanity = {"all": True, "none": False, "preflight": program.preflight or program.clean}[args.sanity]
@@ -247,7 +253,36 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     faults = [n for n in names if not n.split("/")[1].startswith("clean_")]
     clean = [n for n in names if n.split("/")[1].startswith("clean_")]
     lines = _fault_table(faults, by) + _clean_table(clean, by) + _summary_table(summary)
+    if any(r.get("layer") for r in results):
+        lines += _layer_table(faults, by)
     return "\n".join(lines)
+
+
+def _layer_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
+    """Per-layer faults: does the finding name the planted layer (module path / layer name)?"""
+    lines = [
+        "",
+        "### Layer named",
+        "",
+        "| program | planted layer | first finding | layer it names | right layer |",
+        "|---|---|---|---|---|",
+    ]
+    named = right = nan_named = nan_right = 0
+    for n in faults:
+        m = by.get((n, "mlcheck"))
+        if m is None or not m.get("layer"):
+            continue
+        hit = f"`{m['first_hit_live']}`" if m.get("caught_live") else "-"
+        got = m.get("named_layer")
+        ok = "yes" if m.get("named_right") else ("no" if got is not None else "-")
+        named += 1
+        right += bool(m.get("named_right"))
+        if "nonfinite-origin" in m.get("catches", []):
+            nan_named += 1
+            nan_right += bool(m.get("named_right"))
+        lines.append(f"| {n} | `{m['layer']}` | {hit} | {f'`{got}`' if got else '-'} | {ok} |")
+    lines += ["", f"Right layer named: {right}/{named} layer faults; NaN origin {nan_right}/{nan_named}."]
+    return lines
 
 
 def _fault_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
@@ -376,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker(args)
-    chosen = select(args.only, args.framework, args.quick, args.smoke)
+    chosen = select(args.only, args.framework, args.quick, args.smoke, layers=args.layers)
     if args.list or not chosen:
         for p in chosen:
             print(f"{p.name:40s} catches: {', '.join(p.catches) or '(clean)'}")

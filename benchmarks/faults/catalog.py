@@ -33,6 +33,9 @@ class Program:
         source: where the fault comes from.
         config: data set, model, optimizer, schedule and length (see `train_*`).
         smoke: part of the CI smoke subset.
+        layer: for a per-layer fault, the layer its finding must name (module path in
+            Lightning, layer name in Keras); None otherwise.
+        layer_checks: run with the opt-in per-layer checks on (the layer programs).
     """
 
     name: str
@@ -44,6 +47,8 @@ class Program:
     config: dict[str, Any] = field(default_factory=dict)
     smoke: bool = False
     note: str = ""
+    layer: str | None = None
+    layer_checks: bool = False
 
     @property
     def clean(self) -> bool:
@@ -68,6 +73,7 @@ def _cfg(**overrides: Any) -> dict[str, Any]:
         "l2": 0.0,  # L2 penalty on kernels, added to the loss
         "schedule": None,  # None | step | cosine | onecycle | warmup
         "frozen": False,  # hidden layers left out of the optimizer (Lightning)
+        "layers": None,  # a per-layer model of LAYER_MODELS instead of the MLP above
         "epochs": 10,
         "batch_size": 32,
     }
@@ -307,15 +313,167 @@ def programs() -> list[Program]:
     return out
 
 
+# -- per-layer faults (issue 14): run with the opt-in layer checks on -----------------------------
+
+#: The per-layer checks, opt-in (`default = False`): the layer programs pass them with the defaults,
+#: `MLCheckCallback(checks=[*default_checks(), *(registry()[i]() for i in LAYER_CHECKS)])`.
+LAYER_CHECKS = (
+    "vanishing-gradient",
+    "exploding-gradient",
+    "dead-units",
+    "saturated-activations",
+    "frozen-parameters",
+    "nonfinite-origin",
+)
+#: The planted layer models (built by each framework's program module) and the healthy ones.
+LAYER_MODELS = (
+    "vanishing",
+    "exploding",
+    "dead",
+    "saturated",
+    "frozen",
+    "nan_log",
+    "nan_sqrt",
+    "nan_div",
+    "frozen_backbone",
+    "attention",
+    "tanh",
+    "deep_relu",
+)
+#: the training step from which the NaN programs' custom layer turns bad (of 450: 10 epochs of 45)
+NAN_STEP = 300
+_SGD = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}
+
+# (fault, source, catches, config, {framework: the layer the finding must name}, note)
+_LAYER_FAULTS: list[tuple[str, str, tuple[str, ...], dict[str, Any], dict[str, str], str]] = [
+    (
+        "layer_vanishing",
+        "issue 14 / AUTOTRAINER: deep sigmoid stack, small initialisation",
+        ("vanishing-gradient",),
+        _cfg(layers="vanishing", **_SGD),
+        {"lightning": "net.0", "keras": "hidden_0"},
+        "10 Dense(64)+sigmoid layers initialised N(0, 0.01)",
+    ),
+    (
+        "layer_exploding",
+        "issue 14 / AUTOTRAINER: large initialisation without normalisation",
+        ("exploding-gradient",),
+        _cfg(layers="exploding", optimizer="sgd", lr=1e-4, momentum=0.0),
+        {"lightning": "net.0", "keras": "hidden_0"},
+        "6 Dense(64)+ReLU layers initialised N(0, 1) (He: 0.18), no normalisation, SGD 1e-4",
+    ),
+    (
+        "layer_dead",
+        "issue 14 / SageMaker DeadRelu: ReLU layer killed by a large negative bias",
+        ("dead-units",),
+        _cfg(layers="dead", **_SGD),
+        {"lightning": "net.3", "keras": "hidden_1"},
+        "second hidden layer's bias initialised to -10",
+    ),
+    (
+        "layer_saturated",
+        "issue 14 / SageMaker SaturatedActivation: tanh layer fed unscaled inputs",
+        ("saturated-activations",),
+        _cfg(layers="saturated", data="mnist", data_fault="unnormalized", epochs=5, batch_size=64, **_SGD),
+        {"lightning": "net.1", "keras": "hidden_0"},
+        "MNIST with raw 0-255 pixels into Dense(64)+tanh",
+    ),
+    (
+        "layer_frozen",
+        "issue 14 / DeepCrime freeze layers: requires_grad=False / trainable=False by mistake",
+        ("frozen-parameters",),
+        _cfg(layers="frozen", **_SGD),
+        {"lightning": "net.2", "keras": "hidden_1"},
+        "the middle of three hidden layers frozen (meant the first)",
+    ),
+    (
+        "layer_nan_log",
+        "issue 14: a custom layer computing log(0) at a late step",
+        ("nonfinite-origin",),
+        _cfg(layers="nan_log", **_SGD),
+        {"lightning": "net.3", "keras": "log_layer"},
+        f"log(relu(x)) from training step {NAN_STEP} of 450",
+    ),
+    (
+        "layer_nan_sqrt",
+        "issue 14: a custom layer computing sqrt of a negative at a late step",
+        ("nonfinite-origin",),
+        _cfg(layers="nan_sqrt", **_SGD),
+        {"lightning": "net.3", "keras": "sqrt_layer"},
+        f"sqrt(x) from training step {NAN_STEP} of 450",
+    ),
+    (
+        "layer_nan_div",
+        "issue 14: a custom layer dividing by zero at a late step",
+        ("nonfinite-origin",),
+        _cfg(layers="nan_div", **_SGD),
+        {"lightning": "net.3", "keras": "div_layer"},
+        f"x / (x - x) from training step {NAN_STEP} of 450",
+    ),
+]
+
+# (name, config, note): healthy layer models, in both frameworks
+_LAYER_CLEAN: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "layers_frozen_backbone",
+        _cfg(layers="frozen_backbone", **_SGD),
+        "fine-tuning: a frozen backbone (two Dense+ReLU, frozen on purpose) under a trained head",
+    ),
+    (
+        "layers_attention",
+        _cfg(layers="attention"),
+        "self-attention over the digit's 8 rows with a causal mask (-inf in Lightning)",
+    ),
+    ("layers_tanh", _cfg(layers="tanh", **_SGD), "Dense(64)+tanh on scaled inputs"),
+    # Adam: with SGD 0.05 + momentum 0.9, Lightning's 6-layer ReLU stack did not train at all
+    # (loss at chance, half its last ReLU's units dead): not a clean run
+    ("layers_deep_relu", _cfg(layers="deep_relu"), "6 Dense(64)+ReLU layers, default initialisation, Adam 1e-3"),
+]
+
+
+def layer_programs() -> list[Program]:
+    """The per-layer faults in both frameworks, then the clean runs with the layer checks on:
+    the suite's clean configurations and the healthy layer models."""
+    out: list[Program] = []
+    for fault, source, catches, config, layer, note in _LAYER_FAULTS:
+        for fw in ("lightning", "keras"):
+            out.append(
+                Program(
+                    f"{fw}/{fault}", fw, fault, catches, False, source, config, note=note, layer=layer[fw],
+                    layer_checks=True,
+                )
+            )  # fmt: skip
+    for clean, config, fws, note in _CLEAN:
+        for fw in fws:
+            name = f"{fw}/clean_layers_{clean}"
+            out.append(
+                Program(name, fw, None, (), False, "healthy configuration", config, note=note, layer_checks=True)
+            )
+    for clean, config, note in _LAYER_CLEAN:
+        for fw in ("lightning", "keras"):
+            out.append(Program(f"{fw}/clean_{clean}", fw, None, (), False, "healthy layer model", config, note=note,
+                               layer_checks=True))  # fmt: skip
+    return out
+
+
+def all_programs() -> list[Program]:
+    """The suite's programs and the layer programs."""
+    return programs() + layer_programs()
+
+
 def select(
-    only: str | None = None, framework: str | None = None, quick: bool = False, smoke: bool = False
+    only: str | None = None,
+    framework: str | None = None,
+    quick: bool = False,
+    smoke: bool = False,
+    layers: bool = False,
 ) -> list[Program]:
     """Programs filtered by comma-separated name fragments, framework, quick or smoke subset.
 
     `quick` keeps one instance of each fault (frameworks alternating) and three clean runs per
-    framework.
+    framework. `layers` chooses among the layer programs (`layer_programs`) instead of the suite's.
     """
-    chosen = programs()
+    chosen = layer_programs() if layers else programs()
     if framework:
         chosen = [p for p in chosen if p.framework == framework]
     if only:

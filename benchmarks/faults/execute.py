@@ -54,8 +54,16 @@ def _silence_loggers() -> None:
 
 
 def _callback_factory(program: Program, workdir: str) -> Any:
+    """`MLCheckCallback()` at its defaults; for a layer program, the defaults plus the opt-in
+    layer checks (`checks=[*default_checks(), *layer checks]`)."""
     module = importlib.import_module(f"mlcheck.integrations.{program.framework}")
-    return lambda: module.MLCheckCallback(log_dir=os.path.join(workdir, "mlcheck"))
+    kwargs: dict[str, Any] = {}
+    if program.layer_checks:
+        from faults.catalog import LAYER_CHECKS
+        from mlcheck.checks.base import default_checks, registry
+
+        kwargs["checks"] = [*default_checks(), *(registry()[i]() for i in LAYER_CHECKS)]
+    return lambda: module.MLCheckCallback(log_dir=os.path.join(workdir, "mlcheck"), **kwargs)
 
 
 def _finding_dict(finding: Any, observed: int | None) -> dict[str, Any]:
@@ -101,6 +109,7 @@ def run_program(
         "clean": program.clean,
         "catches": list(program.catches),
         "preflight": program.preflight,
+        "layer": program.layer,
         "mode": mode,
         "seed": seed,
     }
@@ -171,6 +180,10 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
             out["latency"] = min(1.0, first["observed_step"] / total)
             out["first_hit"] = first["check"]
         out["wrong_ids"] = sorted({f["check"] for f in live + pre} - catches)
+        if result.get("layer") and hits_live:
+            # a per-layer fault: does its first finding name the planted layer?
+            out["named_layer"] = (hits_live[0].get("evidence") or {}).get("layer")
+            out["named_right"] = out["named_layer"] == result["layer"]
         return out
     stopped = result.get("stopped")
     if result["mode"] == "safety_net":

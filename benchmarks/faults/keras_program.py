@@ -20,7 +20,88 @@ import keras  # noqa: E402
 from faults.data import Data  # noqa: E402
 
 
+class BadOpAt(keras.layers.Layer):
+    """A custom layer computing `op` ("log": log(relu(x)), "sqrt": sqrt(x), "div": x / (x - x))
+    from its training call `at` on, the identity before: a NaN/Inf born at a late step."""
+
+    def __init__(self, op: str, at: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.op = op
+        self.at = at
+        self.calls = 0
+
+    def call(self, x: Any, training: Any = None) -> Any:
+        if training:
+            self.calls += 1
+        if not training or self.calls <= self.at:
+            return x
+        if self.op == "log":
+            return keras.ops.log(keras.ops.relu(x))
+        if self.op == "sqrt":
+            return keras.ops.sqrt(x)
+        return x / (x - x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "op": self.op, "at": self.at}
+
+
+def layer_model(name: str, n_in: int, n_out: int) -> keras.Model:  # noqa: C901  (one branch per model)
+    """The per-layer models of `catalog.LAYER_MODELS` (layers named `hidden_<i>`, `out`)."""
+    from faults.catalog import NAN_STEP
+
+    def dense(i: int, units: int = 64, **kwargs: Any) -> Any:
+        return keras.layers.Dense(units, name=f"hidden_{i}", **kwargs)
+
+    head = keras.layers.Dense(n_out, name="out")
+    if name == "vanishing":
+        small = keras.initializers.RandomNormal(stddev=0.01)
+        body = [dense(i, activation="sigmoid", kernel_initializer=small) for i in range(10)]
+    elif name in ("exploding", "deep_relu"):
+        init = keras.initializers.RandomNormal(stddev=1.0) if name == "exploding" else "glorot_uniform"
+        body = [dense(i, activation="relu", kernel_initializer=init) for i in range(6)]
+    elif name == "dead":
+        body = [
+            dense(0, activation="relu"),
+            dense(1, 128, activation="relu", bias_initializer=keras.initializers.Constant(-10.0)),
+        ]
+    elif name in ("saturated", "tanh"):
+        body = [dense(0, activation="tanh")]
+    elif name == "frozen":
+        body = [
+            dense(0, activation="relu"),
+            dense(1, activation="relu", trainable=False),
+            dense(2, activation="relu"),
+        ]  # meant hidden_0
+    elif name == "frozen_backbone":
+        body = [
+            dense(0, activation="relu", trainable=False),
+            dense(1, activation="relu", trainable=False),
+            dense(2, 32, activation="relu"),
+        ]
+    elif name.startswith("nan_"):
+        op = name.removeprefix("nan_")
+        body = [dense(0, activation="relu"), dense(1, 32), BadOpAt(op, NAN_STEP, name=f"{op}_layer")]
+    elif name == "attention":
+        inputs = keras.Input((n_in,))
+        seq = keras.layers.Reshape((8, 8))(inputs)
+        att = keras.layers.MultiHeadAttention(2, 4, name="attention")(seq, seq, use_causal_mask=True)
+        x = keras.layers.LayerNormalization(name="norm")(keras.layers.Flatten()(att))
+        x = dense(0, activation="relu")(x)
+        return keras.Model(inputs, head(x))
+    else:
+        raise KeyError(name)
+    return keras.Sequential([keras.Input((n_in,)), *body, head])
+
+
 def build_model(cfg: dict[str, Any], data: Data, steps_per_epoch: int) -> keras.Model:
+    if cfg.get("layers"):
+        model = layer_model(cfg["layers"], data.x_train.shape[1], data.num_classes)
+        model.compile(
+            optimizer=build_optimizer(cfg, steps_per_epoch),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        return model
     init = "zeros" if cfg["init"] == "zeros" else "glorot_uniform"
     bias_init = "zeros"
     reg = keras.regularizers.L2(cfg["l2"]) if cfg["l2"] else None

@@ -24,7 +24,92 @@ except ImportError:  # pragma: no cover - only pytorch_lightning installed
 from faults.data import Data
 
 
+class BadOpAt(nn.Module):
+    """A custom layer computing `op` ("log": log(relu(x)), "sqrt": sqrt(x), "div": x / (x - x))
+    from its training call `at` on, the identity before: a NaN/Inf born at a late step."""
+
+    def __init__(self, op: str, at: int) -> None:
+        super().__init__()
+        self.op = op
+        self.at = at
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+        if not self.training or self.calls <= self.at:
+            return x
+        if self.op == "log":
+            return torch.log(torch.relu(x))
+        if self.op == "sqrt":
+            return torch.sqrt(x)
+        return x / (x - x)
+
+
+class Attention(nn.Module):
+    """Self-attention over the 8 rows of a digit with a causal -inf mask (healthy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.register_buffer("mask", torch.triu(torch.full((8, 8), float("-inf")), diagonal=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.reshape(-1, 8, 8)
+        out, _ = self.attn(seq, seq, seq, attn_mask=self.mask)
+        return out.reshape(-1, 64)
+
+
+def _linear(width: int, out: int, std: float | None = None, bias: float | None = None) -> nn.Linear:
+    linear = nn.Linear(width, out)
+    if std is not None:
+        nn.init.normal_(linear.weight, std=std)
+    if bias is not None:
+        nn.init.constant_(linear.bias, bias)
+    return linear
+
+
+def layer_net(name: str, n_in: int, n_out: int) -> nn.Sequential:  # noqa: C901  (one branch per model)
+    """The per-layer models of `catalog.LAYER_MODELS` (module paths `net.<index>`)."""
+    from faults.catalog import NAN_STEP
+
+    if name == "vanishing":
+        layers: list[nn.Module] = []
+        for i in range(10):
+            layers += [_linear(n_in if i == 0 else 64, 64, std=0.01), nn.Sigmoid()]
+        return nn.Sequential(*layers, nn.Linear(64, n_out))
+    if name in ("exploding", "deep_relu"):
+        layers = []
+        for i in range(6):
+            layers += [_linear(n_in if i == 0 else 64, 64, std=1.0 if name == "exploding" else None), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(64, n_out))
+    if name == "dead":
+        return nn.Sequential(
+            nn.Linear(n_in, 64), nn.ReLU(), _linear(64, 128, bias=-10.0), nn.ReLU(), nn.Linear(128, n_out)
+        )  # fmt: skip
+    if name in ("saturated", "tanh"):
+        return nn.Sequential(nn.Linear(n_in, 64), nn.Tanh(), nn.Linear(64, n_out))
+    if name == "frozen":
+        net = nn.Sequential(nn.Linear(n_in, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, n_out))
+        net[2].requires_grad_(False)  # meant net[0]
+        return net
+    if name == "frozen_backbone":
+        backbone = nn.Sequential(nn.Linear(n_in, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
+        backbone.requires_grad_(False)  # pre-trained, frozen on purpose
+        return nn.Sequential(backbone, nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, n_out))
+    if name.startswith("nan_"):
+        op = name.removeprefix("nan_")
+        return nn.Sequential(
+            nn.Linear(n_in, 64), nn.ReLU(), nn.Linear(64, 32), BadOpAt(op, NAN_STEP), nn.Linear(32, n_out)
+        )  # fmt: skip
+    if name == "attention":
+        return nn.Sequential(Attention(), nn.LayerNorm(64), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, n_out))
+    raise KeyError(name)
+
+
 def build_net(cfg: dict[str, Any], in_features: int, out_features: int) -> nn.Sequential:
+    if cfg.get("layers"):
+        return layer_net(cfg["layers"], in_features, out_features)
     layers: list[nn.Module] = []
     width = in_features
     for h in cfg["hidden"]:

@@ -106,6 +106,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             `mlcheck.breakpoints.Breakpoints(..., pdb=True)`. A tripped one writes
             `<log_dir>/mlcheck/snapshots/step<N>-<layer>.npz` (`numpy.load`). Torch backend
             with eager steps only (see docs/layers.md). Default None.
+        nonfinite_allow: layer names (nested: "encoder/mask") or class names allowed to produce
+            NaN/Inf on purpose, for `nonfinite-origin` (an infinity a layer's input already held
+            always passes). Default: none.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -144,10 +147,13 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         config: str | Path | bool | None = None,
         slice_by: Callable[[Any], Any] | None = None,
         breakpoints: Any = None,
+        nonfinite_allow: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
+        allow = (nonfinite_allow,) if isinstance(nonfinite_allow, str) else tuple(nonfinite_allow)
+        self.nonfinite_allow = allow
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
@@ -209,7 +215,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         self._layers = None
         if self.live.layers_active or self.breakpoints is not None:
-            self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir)
+            self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir, self.nonfinite_allow)
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         elif backend.can_tap_functions(model):  # a compiled step: its batches, before it runs
@@ -321,6 +327,21 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._log_batch(x, y, "train", self._batch_index)
         if self._samples is not None:
             self._samples.begin("train", self._epoch, x, y)
+
+    def _after_train_loss(self, loss: Any) -> None:
+        """Called by the wrapped `compute_loss` of a train step, before its backward pass: the
+        layer recorder's NaN watch names the layer behind a non-finite loss (`nonfinite-origin`)."""
+        if self._layers is not None:
+            with self.timer("nonfinite_origin"):
+                self.live.guard(
+                    "nonfinite origin",
+                    self._layers.after_loss,
+                    self.live,
+                    self._step,
+                    self._epoch,
+                    loss,
+                    self._train_batch,
+                )
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
@@ -490,6 +511,7 @@ class _StepWrapper:
             value = original(*args, **kwargs)
             if self._in_train_step and value is not None:
                 self.loss = value
+                self.callback._after_train_loss(value)
             samples = self.callback._samples
             if samples is not None and self.active:
                 with self.callback.timer("samples"):

@@ -6,18 +6,24 @@ here with Keras' own API; how their outputs and gradients are read is the backen
 modules, so the torch recorder's hooks (attached on sampled steps only, removed afterwards, one
 host transfer) serve them. On other backends, or with a compiled step, there is nothing to hook:
 the callback says so once (log, INFO) and records no layer statistics.
+
+The same recorder watches each train step's loss for `nonfinite-origin`: where it is NaN/Inf,
+the batch is re-run with hooks on every layer to name the one that produced it
+(`torch_origin.locate_nonfinite`: a recorder exists on the torch backend with eager steps only).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import keras
 
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.trainable import unpack
 from mlcheck.layers import LayerObservation
 
 logger = logging.getLogger(__name__)
@@ -73,18 +79,25 @@ class KerasLayerRecorder:
         recorder: the backend's recorder (`backend.layer_recorder`).
     """
 
-    def __init__(self, recorder: Any, breakpoints: Any = None) -> None:
+    def __init__(self, recorder: Any, breakpoints: Any = None, model: Any = None, allow: Iterable[str] = ()) -> None:
         self._recorder = recorder
         #: the backend's breakpoint runner (`backend.breakpoint_runner`), or None
         self.breakpoints = breakpoints
+        self._model = model
+        #: every layer, with or without weights (a custom layer computing log(0) has none)
+        self._all_layers = list(leaf_layers(model)) if model is not None else []
+        self._allow = tuple(allow)
+        self._watch: bool | None = None  # decided on the first loss (where it lives)
+        self._sentinel: Any = None  # the gradient hook of the NaN watch, for the fit
+        self._pending: tuple[Any, ...] | None = None  # this step's (live, step, epoch, batch)
 
     @classmethod
     def create(
-        cls, model: Any, breakpoints: Breakpoints | None = None, log_dir: Any = None
+        cls, model: Any, breakpoints: Breakpoints | None = None, log_dir: Any = None, allow: Iterable[str] = ()
     ) -> KerasLayerRecorder | None:
         """A recorder for `model`, or None (logged once) where the backend or a compiled step
         leaves nothing to hook. With `breakpoints`, tripped ones write `.npz` snapshots under
-        `log_dir`."""
+        `log_dir`. `allow`: layer paths or class names allowed to produce NaN/Inf on purpose."""
         layers = [
             (path, layer, keras_activation(layer), _own_weights(layer))
             for path, layer in leaf_layers(model)
@@ -94,12 +107,13 @@ class KerasLayerRecorder:
         if recorder is None:
             logger.info(
                 "mlcheck: per-layer statistics need the torch Keras backend with eager steps (not %s%s); "
-                "the layer checks are skipped for this run",
+                "the layer checks (nonfinite-origin included) are skipped for this run",
                 backend.name(),
                 ", jit_compile" if backend.name() == "torch" else "",
             )
             return None
-        return cls(recorder, None if breakpoints is None else backend.breakpoint_runner(breakpoints, log_dir))
+        runner = None if breakpoints is None else backend.breakpoint_runner(breakpoints, log_dir)
+        return cls(recorder, runner, model, allow)
 
     def due(self, live: Any, step: int) -> bool:
         """Records this step: the live core samples it, or breakpoints (which need no check) are set."""
@@ -114,6 +128,64 @@ class KerasLayerRecorder:
         if self.breakpoints is not None:
             self.breakpoints.on_layers(live.monitor, observation, found, self._recorder, batch)
 
+    def after_loss(self, live: Any, step: int, epoch: int | None, loss: Any, batch: Any) -> None:
+        """Inside a train step, right after its loss was computed (before backward and the
+        optimizer step, so the weights are still those that produced it): where the NaN watch
+        is on (`LiveRun.watch_loss`: on the CPU by default), names the layer that produced a
+        NaN/Inf loss (`nonfinite-origin`); for a finite loss, the step's first gradient is
+        checked as it lands in the backward pass (a NaN born there reaches it), before the
+        optimizer step."""
+        if self._watch is False or loss is None:
+            return
+        from mlcheck.integrations.keras import torch_origin  # a recorder exists on torch only
+
+        value, on_cpu = torch_origin.loss_value(loss)
+        if self._watch is None:
+            self._watch = live.watch_loss(on_cpu)
+            if not self._watch:
+                return
+        if math.isfinite(value):
+            self._pending = (live, step, epoch, batch)
+            if self._sentinel is None:
+                self._sentinel = torch_origin.watch_gradient(self._model, self._gradient_nonfinite)
+            return
+        self._locate(live, step, epoch, batch)
+
+    def _gradient_nonfinite(self) -> None:
+        """The watched gradient of this step is NaN/Inf (called inside the backward pass)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            live = pending[0]
+            live.guard("nonfinite origin", self._locate, *pending)
+
+    def _locate(self, live: Any, step: int, epoch: int | None, batch: Any) -> None:
+        from mlcheck.integrations.keras import torch_origin
+
+        recording = self._recorder.recording
+        self._recorder.remove_hooks()  # the re-run must not feed this step's statistics
+        data = unpack(batch)
+        capture: dict[str, Any] | None = {} if self.breakpoints is not None else None
+        found = live.observe_nonfinite_loss(
+            step,
+            epoch,
+            lambda: torch_origin.locate_nonfinite(
+                self._model, self._all_layers, data, allow=self._allow, capture=capture
+            ),
+        )
+        if self.breakpoints is not None:
+            self.breakpoints.on_origin(live.monitor, found, capture or {}, self._model, batch)
+        if recording:
+            self._recorder.abort()  # a NaN step's statistics would only repeat the finding
+        self._watch = live.watch_loss(True)
+        if not self._watch:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._sentinel is not None:
+            self._sentinel.remove()
+            self._sentinel = None
+        self._pending = None
+
     @property
     def recording(self) -> bool:
         return bool(self._recorder.recording)
@@ -127,4 +199,6 @@ class KerasLayerRecorder:
         return self._recorder.finish(step, epoch)
 
     def abort(self) -> None:
+        """Detaches every hook (a recording's and the NaN watch's): at the end of a fit."""
         self._recorder.abort()
+        self._unwatch()
