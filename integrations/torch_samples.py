@@ -1,9 +1,10 @@
 """Per-sample outputs from a torch model's own forward passes, for `Signal.SAMPLE_OUTPUTS`.
 
 `OutputCapture` puts forward hooks on a module and its direct children; while armed (one
-training or validation step) they keep a reference to what the module returned. At the end of
-the step, `SampleCapture` reduces it on the device, without gradients, to three numbers per row
-(probability of the given class, predicted class, the label) and hands them to the live core.
+training or validation step) they keep a reference to what the module returned. `SampleCapture`
+holds those references for the steps of an epoch, then reduces them all at once on the device,
+without gradients, to three numbers per row (probability of the given class, predicted class,
+the label), moves them to the host in one transfer and hands them to the live core.
 Nothing extra runs through the model: no forward pass, no random numbers, no BatchNorm update.
 """
 
@@ -129,13 +130,30 @@ class OutputCapture:
         self.armed = False
 
 
+class _Block:
+    """Consecutive steps of one split and epoch, handed to the live core in one call."""
+
+    __slots__ = ("split", "epoch", "indexed", "outputs", "targets", "ids", "slices", "values")
+
+    def __init__(self, split: str, epoch: int, indexed: bool) -> None:
+        self.split, self.epoch, self.indexed = split, epoch, indexed
+        self.outputs: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+        self.ids: list[torch.Tensor] = []  # data set indices, or the input rows to hash
+        self.slices: list[Any] = []
+        self.values = 0
+
+
 class SampleCapture:
     """Feeds the live core's per-sample signal from a torch module's forward passes.
 
-    Each step only keeps references to its output, targets and inputs (or data set indices);
-    consecutive steps of one split and epoch are reduced together, on the device, in blocks of
-    up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (the per-batch cost of a dozen
-    small ops and numpy calls is what a tiny model would notice), and at `flush()`.
+    A step only keeps references to its output, targets and inputs (or data set indices), in
+    blocks of one split and epoch of up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches.
+    The held blocks are reduced together at `flush()` (the adapter calls it once per epoch), when
+    one is full, or when a new one starts after the others reached that size: one concatenation,
+    one on-device reduction and one transfer to the host for the training and validation steps
+    of an epoch, then one hand-over per block. On a tiny model the fixed cost of those few dozen
+    small ops, not their size, is what the fit would notice (docs/benchmarks.md, section 2).
 
     Args:
         live: the `LiveRun`.
@@ -143,9 +161,9 @@ class SampleCapture:
         slice_by: optional batch -> one slice key per row (`weak-slice`).
     """
 
-    #: Input values held before a block is reduced: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
+    #: Input values held in one block: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
     HOLD_VALUES = 1 << 18
-    #: Batches held before a block is reduced.
+    #: Batches held in one block.
     HOLD_BATCHES = 64
 
     def __init__(self, live: Any, batch_to_arrays: Callable[[Any], tuple[Any, Any]], slice_by: Any = None) -> None:
@@ -154,9 +172,9 @@ class SampleCapture:
         self.slice_by = slice_by
         self.capture: OutputCapture | None = None
         self.off = False
-        self._held: list[tuple[Any, ...]] = []
-        self._held_key: tuple[str, int] | None = None
+        self._blocks: list[_Block] = []
         self._held_values = 0
+        self._held_batches = 0
 
     def arm(self, module: torch.nn.Module) -> None:
         if self.off:
@@ -166,7 +184,7 @@ class SampleCapture:
         self.capture.arm()
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Holds the armed step's output for `batch`; reduces a block when one is full."""
+        """Holds the armed step's output for `batch`; reduces the held blocks when they are full."""
         if self.off or self.capture is None or not self.capture.armed:
             return
         inputs, targets = self.batch_to_arrays(batch)
@@ -176,53 +194,81 @@ class SampleCapture:
         output = self.capture.take(targets.shape[0])
         if output is None:
             return self._stop("no forward pass of the module or its direct children was seen in the step")
-        if self._held and (self._held_key != (split, epoch) or output.shape[1:] != self._held[0][0].shape[1:]):
-            self.flush()
         indices = batch_indices(batch)
         ids = indices if indices is not None else inputs.detach()
-        slices = self.slice_by(batch) if self.slice_by is not None else None
-        if self._held and (indices is not None) != self._held[0][4]:
-            self.flush()
-        self._held.append((output.detach(), targets.detach(), ids, slices, indices is not None))
-        self._held_key = (split, epoch)
-        self._held_values += ids.numel() if isinstance(ids, torch.Tensor) else 0
-        if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
-            self.flush()
+        block = self._blocks[-1] if self._blocks else None
+        if (
+            block is None
+            or block.split != split
+            or block.epoch != epoch
+            or block.indexed != (indices is not None)
+            or output.shape[1:] != block.outputs[0].shape[1:]
+            or block.values >= self.HOLD_VALUES
+            or len(block.outputs) >= self.HOLD_BATCHES
+        ):
+            if self._held_values >= self.HOLD_VALUES or self._held_batches >= self.HOLD_BATCHES:
+                self.flush()  # the closed blocks hold a full block's worth: memory stays bounded
+            block = _Block(split, epoch, indices is not None)
+            self._blocks.append(block)
+        block.outputs.append(output.detach())
+        block.targets.append(targets.detach())
+        block.ids.append(ids)
+        if self.slice_by is not None:
+            block.slices.append(self.slice_by(batch))
+        values = ids.numel() if isinstance(ids, torch.Tensor) else 0
+        block.values += values
+        self._held_values += values
+        self._held_batches += 1
+        if block.values >= self.HOLD_VALUES or len(block.outputs) >= self.HOLD_BATCHES:
+            self.flush()  # a full block is handed over at once
 
     def flush(self) -> None:
-        """Reduces the held steps and hands them to the live core."""
-        held, self._held, self._held_values = self._held, [], 0
-        if not held or self.off:
+        """Reduces the held blocks and hands them to the live core, in the order they were taken."""
+        blocks, self._blocks, self._held_values, self._held_batches = self._blocks, [], 0, 0
+        if not blocks or self.off:
             return
-        split, epoch = self._held_key
-        output = torch.cat([h[0] if h[0].ndim > 1 else h[0][:, None] for h in held])
-        targets = torch.cat([h[1] for h in held])
-        reduced = reduce_outputs(output, targets)
+        width = blocks[0].outputs[0].shape[1:]
+        if any(b.outputs[0].shape[1:] != width for b in blocks):  # the output changed shape
+            for block in blocks:
+                self._blocks = [block]
+                self.flush()
+            return
+        outputs = [o if o.ndim > 1 else o[:, None] for b in blocks for o in b.outputs]
+        reduced = reduce_outputs(torch.cat(outputs), torch.cat([t for b in blocks for t in b.targets]))
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer per block
+        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer for all
         if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
+        start = 0
+        for block in blocks:
+            end = start + sum(len(t) for t in block.targets)
+            self._hand_over(block, labels[start:end], true_prob[start:end], predicted[start:end])
+            start = end
+
+    def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
         keep = labels >= 0  # negative labels are an ignore index
-        with_indices = held[0][4]
-        ids = np.concatenate([to_numpy(h[2]).reshape(len(h[1]), -1) for h in held])
+        rows = [len(t) for t in block.targets]
+        ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)]) if len(rows) > 1 else block.ids[0]
+        ids = to_numpy(ids).reshape(sum(rows), -1)
         slices = None
         if self.slice_by is not None:
-            slices = np.concatenate([np.asarray(to_numpy(h[3])).reshape(len(h[1]), -1)[:, 0] for h in held])[keep]
+            keys = [np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)]
+            slices = np.concatenate(keys)[keep]
         self.live.observe_samples(
-            split,
-            epoch,
+            block.split,
+            block.epoch,
             labels=labels[keep],
             true_prob=true_prob[keep],
             predicted=predicted[keep],
-            inputs=None if with_indices else ids[keep],
-            indices=ids[keep, 0] if with_indices else None,
+            inputs=None if block.indexed else ids[keep],
+            indices=ids[keep, 0] if block.indexed else None,
             slices=slices,
         )
 
     def _stop(self, reason: str) -> None:
         self.off = True
-        self._held = []
+        self._blocks, self._held_values, self._held_batches = [], 0, 0
         self.remove()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
 
