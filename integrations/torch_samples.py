@@ -85,14 +85,31 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
 
 class OutputCapture:
     """Forward hooks on `module` and its direct children; `take(rows)` returns what the module
-    returned in the armed step (else the last child output with `rows` rows)."""
+    returned in the armed step (else the last child output with `rows` rows).
+
+    The children's hooks can be taken off (`watch_children(False)`) where the module's own output
+    is known to be the one taken: a module with a forward hook leaves torch's fast call path, which
+    costs a tiny model about as much as the rest of the capture.
+    """
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.armed = False
+        self.took_root = False  # the last `take` returned the module's own output
         self._root: torch.Tensor | None = None
         self._child: torch.Tensor | None = None
+        self._module: torch.nn.Module | None = module
         self._handles = [module.register_forward_hook(self._on_root)]
-        self._handles += [child.register_forward_hook(self._on_child) for child in module.children()]
+        self._child_handles: list[Any] = []
+        self.watch_children(True)
+
+    def watch_children(self, on: bool) -> None:
+        """Puts the hooks on the direct children (`on`) or takes them off."""
+        if on and not self._child_handles and self._module is not None:
+            self._child_handles = [child.register_forward_hook(self._on_child) for child in self._module.children()]
+        elif not on and self._child_handles:
+            for handle in self._child_handles:
+                handle.remove()
+            self._child_handles = []
 
     def _on_root(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
@@ -112,31 +129,36 @@ class OutputCapture:
         # inert capture: the copy's forward passes are not the run's, and the held output (part
         # of the autograd graph) cannot be deep-copied anyway
         inert = object.__new__(OutputCapture)
-        inert.armed, inert._root, inert._child, inert._handles = False, None, None, []
+        inert.armed, inert.took_root, inert._root, inert._child = False, False, None, None
+        inert._module, inert._handles, inert._child_handles = None, [], []
         return inert
 
     def take(self, rows: int) -> torch.Tensor | None:
         self.armed = False
         root, child, self._root, self._child = self._root, self._child, None, None
-        for tensor in (root, child):
-            if tensor is not None and tensor.ndim and tensor.shape[0] == rows:
-                return tensor
+        self.took_root = root is not None and bool(root.ndim) and root.shape[0] == rows
+        if self.took_root:
+            return root
+        if child is not None and child.ndim and child.shape[0] == rows:
+            return child
         return root if root is not None else child
 
     def remove(self) -> None:
+        self.watch_children(False)
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._module = None
         self.armed = False
 
 
 class _Block:
     """Consecutive steps of one split and epoch, handed to the live core in one call."""
 
-    __slots__ = ("split", "epoch", "indexed", "outputs", "targets", "ids", "slices", "values")
+    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "values")
 
-    def __init__(self, split: str, epoch: int, indexed: bool) -> None:
-        self.split, self.epoch, self.indexed = split, epoch, indexed
+    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...]) -> None:
+        self.split, self.epoch, self.indexed, self.width = split, epoch, indexed, width
         self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
         self.ids: list[torch.Tensor] = []  # data set indices, or the input rows to hash
@@ -175,12 +197,16 @@ class SampleCapture:
         self._blocks: list[_Block] = []
         self._held_values = 0
         self._held_batches = 0
+        self._root_splits: set[str] = set()  # splits whose steps the module's own output served
 
-    def arm(self, module: torch.nn.Module) -> None:
+    def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
+        """Arms the capture for one step of `split`; the children are watched until a step of
+        that split has been served by the module's own output (`self(x)` in the step)."""
         if self.off:
             return
         if self.capture is None:
             self.capture = OutputCapture(module)
+        self.capture.watch_children(split is None or split not in self._root_splits)
         self.capture.arm()
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
@@ -194,6 +220,8 @@ class SampleCapture:
         output = self.capture.take(targets.shape[0])
         if output is None:
             return self._stop("no forward pass of the module or its direct children was seen in the step")
+        if self.capture.took_root:
+            self._root_splits.add(split)
         indices = batch_indices(batch)
         ids = indices if indices is not None else inputs.detach()
         block = self._blocks[-1] if self._blocks else None
@@ -202,13 +230,13 @@ class SampleCapture:
             or block.split != split
             or block.epoch != epoch
             or block.indexed != (indices is not None)
-            or output.shape[1:] != block.outputs[0].shape[1:]
+            or output.shape[1:] != block.width
             or block.values >= self.HOLD_VALUES
             or len(block.outputs) >= self.HOLD_BATCHES
         ):
             if self._held_values >= self.HOLD_VALUES or self._held_batches >= self.HOLD_BATCHES:
                 self.flush()  # the closed blocks hold a full block's worth: memory stays bounded
-            block = _Block(split, epoch, indices is not None)
+            block = _Block(split, epoch, indices is not None, output.shape[1:])
             self._blocks.append(block)
         block.outputs.append(output.detach())
         block.targets.append(targets.detach())
@@ -227,8 +255,7 @@ class SampleCapture:
         blocks, self._blocks, self._held_values, self._held_batches = self._blocks, [], 0, 0
         if not blocks or self.off:
             return
-        width = blocks[0].outputs[0].shape[1:]
-        if any(b.outputs[0].shape[1:] != width for b in blocks):  # the output changed shape
+        if any(b.width != blocks[0].width for b in blocks):  # the output changed shape
             for block in blocks:
                 self._blocks = [block]
                 self.flush()

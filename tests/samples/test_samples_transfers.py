@@ -1,6 +1,8 @@
 """The per-sample capture's cost structure on a real Lightning fit: the steps of an epoch are
 held as references and reduced together, once per epoch (training and validation in one
-on-device reduction and one transfer to the host), not once per split."""
+on-device reduction and one transfer to the host), not once per split; and the submodules lose
+their forward hooks once the module's own output is known to serve (a hooked module leaves
+torch's fast call path)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from mlcheck.checks.samples import NoisyLabels, WeakSlice
 EPOCHS = 3
 
 
-def _fit(tmp_path):
+def _fit(tmp_path, hooks_seen=None):
     import lightning.pytorch as pl
     import torch
     from sklearn.datasets import load_digits
@@ -34,9 +36,13 @@ def _fit(tmp_path):
             return self.net(inputs)
 
         def training_step(self, batch, i):
+            if hooks_seen is not None:
+                hooks_seen.append(("train", len(self.net._forward_hooks)))
             return nn.functional.cross_entropy(self(batch[0]), batch[1])
 
         def validation_step(self, batch, i):
+            if hooks_seen is not None:
+                hooks_seen.append(("val", len(self.net._forward_hooks)))
             self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
 
         def configure_optimizers(self):
@@ -81,3 +87,13 @@ def test_lightning_reduces_an_epochs_training_and_validation_outputs_at_once(tmp
     store = cb.monitor.run.samples
     assert store.get("train").column("epochs").min() == EPOCHS  # every sample seen every epoch
     assert store.get("val").column("epochs").min() == EPOCHS
+
+
+def test_lightning_unhooks_the_submodules_once_the_modules_own_output_serves(tmp_path):
+    hooks_seen: list[tuple[str, int]] = []
+    cb = _fit(tmp_path, hooks_seen)
+    hooked = [step for step in hooks_seen if step[1]]
+    # the first training step and the first validation step after Lightning's sanity check
+    assert hooked == [("train", 1), ("val", 1)], hooked[:5]
+    assert len(hooks_seen) == 2 + EPOCHS * (24 + 5)  # every step ran (2 sanity-check steps)
+    assert cb.monitor.run.samples.get("train").column("epochs").min() == EPOCHS
