@@ -348,7 +348,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             ):
                 self._layers.start()
         if self._samples is not None:
-            self._samples.arm(pl_module)  # after the train-start checks copied the module
+            self._samples.arm(pl_module, "train")  # after the train-start checks copied the module
 
     def _first_batch_start(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         self._started = True
@@ -560,7 +560,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         if self._samples is not None and self._active and not trainer.sanity_checking and dataloader_idx == 0:
-            self._samples.arm(pl_module)
+            self._samples.arm(pl_module, "val")
 
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0

@@ -1,9 +1,10 @@
 """Per-sample outputs from a torch model's own forward passes, for `Signal.SAMPLE_OUTPUTS`.
 
 `OutputCapture` puts forward hooks on a module and its direct children; while armed (one
-training or validation step) they keep a reference to what the module returned. At the end of
-the step, `SampleCapture` reduces it on the device, without gradients, to three numbers per row
-(probability of the given class, predicted class, the label) and hands them to the live core.
+training or validation step) they keep a reference to what the module returned. `SampleCapture`
+holds those references for the steps of an epoch, then reduces them all at once on the device,
+without gradients, to three numbers per row (probability of the given class, predicted class,
+the label), moves them to the host in one transfer and hands them to the live core.
 Nothing extra runs through the model: no forward pass, no random numbers, no BatchNorm update.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlcheck.integrations.torch_live import to_numpy
+from mlcheck.integrations.torch_live import default_batch_to_arrays, to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +85,31 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
 
 class OutputCapture:
     """Forward hooks on `module` and its direct children; `take(rows)` returns what the module
-    returned in the armed step (else the last child output with `rows` rows)."""
+    returned in the armed step (else the last child output with `rows` rows).
+
+    The children's hooks can be taken off (`watch_children(False)`) where the module's own output
+    is known to be the one taken: a module with a forward hook leaves torch's fast call path
+    (a few microseconds a call, which a tiny model's step notices).
+    """
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.armed = False
+        self.took_root = False  # the last `take` returned the module's own output
         self._root: torch.Tensor | None = None
         self._child: torch.Tensor | None = None
+        self._module: torch.nn.Module | None = module
         self._handles = [module.register_forward_hook(self._on_root)]
-        self._handles += [child.register_forward_hook(self._on_child) for child in module.children()]
+        self._child_handles: list[Any] = []
+        self.watch_children(True)
+
+    def watch_children(self, on: bool) -> None:
+        """Puts the hooks on the direct children (`on`) or takes them off."""
+        if on and not self._child_handles and self._module is not None:
+            self._child_handles = [child.register_forward_hook(self._on_child) for child in self._module.children()]
+        elif not on and self._child_handles:
+            for handle in self._child_handles:
+                handle.remove()
+            self._child_handles = []
 
     def _on_root(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
@@ -111,31 +129,54 @@ class OutputCapture:
         # inert capture: the copy's forward passes are not the run's, and the held output (part
         # of the autograd graph) cannot be deep-copied anyway
         inert = object.__new__(OutputCapture)
-        inert.armed, inert._root, inert._child, inert._handles = False, None, None, []
+        inert.armed, inert.took_root, inert._root, inert._child = False, False, None, None
+        inert._module, inert._handles, inert._child_handles = None, [], []
         return inert
 
     def take(self, rows: int) -> torch.Tensor | None:
         self.armed = False
         root, child, self._root, self._child = self._root, self._child, None, None
-        for tensor in (root, child):
-            if tensor is not None and tensor.ndim and tensor.shape[0] == rows:
-                return tensor
+        self.took_root = root is not None and bool(root.ndim) and root.shape[0] == rows
+        if self.took_root:
+            return root
+        if child is not None and child.ndim and child.shape[0] == rows:
+            return child
         return root if root is not None else child
 
     def remove(self) -> None:
+        self.watch_children(False)
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._module = None
         self.armed = False
+
+
+class _Block:
+    """Consecutive steps of one split and epoch, handed to the live core in one call."""
+
+    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "values")
+
+    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...]) -> None:
+        self.split, self.epoch, self.indexed, self.width = split, epoch, indexed, width
+        self.outputs: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+        self.ids: list[torch.Tensor] = []  # data set indices, or the input rows to hash
+        self.slices: list[Any] = []
+        self.values = 0
 
 
 class SampleCapture:
     """Feeds the live core's per-sample signal from a torch module's forward passes.
 
-    Each step only keeps references to its output, targets and inputs (or data set indices);
-    consecutive steps of one split and epoch are reduced together, on the device, in blocks of
-    up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (the per-batch cost of a dozen
-    small ops and numpy calls is what a tiny model would notice), and at `flush()`.
+    A step only keeps references to its output, targets and inputs (or data set indices), in
+    blocks of one split and epoch of up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches.
+    The held blocks are reduced together at `flush()` (the adapter calls it once per epoch) or
+    when they reach `REDUCE_BLOCKS` blocks' worth: one concatenation, one on-device reduction and
+    one transfer to the host for the training and validation steps of an epoch, then one
+    hand-over per block (the blocks, and so what the checks receive, are those of a reduction
+    per block). On a tiny model the fixed cost of those few dozen
+    small ops, not their size, is what the fit would notice (docs/benchmarks.md, section 2).
 
     Args:
         live: the `LiveRun`.
@@ -143,10 +184,14 @@ class SampleCapture:
         slice_by: optional batch -> one slice key per row (`weak-slice`).
     """
 
-    #: Input values held before a block is reduced: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
+    #: Input values held in one block: 1 MiB of float32, as `Monitor.DEFER_VALUES`.
     HOLD_VALUES = 1 << 18
-    #: Batches held before a block is reduced.
+    #: Batches held in one block.
     HOLD_BATCHES = 64
+    #: Blocks' worth held before they are reduced together: on MNIST (5 batches of 64 a block)
+    #: the fixed cost of each reduction was a sixth of the capture. The held inputs are
+    #: references to the loader's own batches, kept a little longer (about 5 MiB of float32).
+    REDUCE_BLOCKS = 4
 
     def __init__(self, live: Any, batch_to_arrays: Callable[[Any], tuple[Any, Any]], slice_by: Any = None) -> None:
         self.live = live
@@ -154,75 +199,123 @@ class SampleCapture:
         self.slice_by = slice_by
         self.capture: OutputCapture | None = None
         self.off = False
-        self._held: list[tuple[Any, ...]] = []
-        self._held_key: tuple[str, int] | None = None
+        self._blocks: list[_Block] = []
         self._held_values = 0
+        self._held_batches = 0
+        self._root_splits: set[str] = set()  # splits whose steps the module's own output served
 
-    def arm(self, module: torch.nn.Module) -> None:
+    def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
+        """Arms the capture for one step of `split`; the children are watched until a step of
+        that split has been served by the module's own output (`self(x)` in the step)."""
         if self.off:
             return
         if self.capture is None:
             self.capture = OutputCapture(module)
+        self.capture.watch_children(split is None or split not in self._root_splits)
         self.capture.arm()
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Holds the armed step's output for `batch`; reduces a block when one is full."""
+        """Holds the armed step's output for `batch`; reduces the held blocks when they are full."""
         if self.off or self.capture is None or not self.capture.armed:
             return
-        inputs, targets = self.batch_to_arrays(batch)
+        if (
+            self.batch_to_arrays is default_batch_to_arrays
+            and type(batch) in (tuple, list)
+            and len(batch) == 2
+            and isinstance(batch[0], torch.Tensor)
+            and isinstance(batch[1], torch.Tensor)
+        ):
+            inputs, targets = batch  # what the default makes of an (x, y) batch, without its walk
+        else:
+            inputs, targets = self.batch_to_arrays(batch)
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
             self.capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
         output = self.capture.take(targets.shape[0])
         if output is None:
             return self._stop("no forward pass of the module or its direct children was seen in the step")
-        if self._held and (self._held_key != (split, epoch) or output.shape[1:] != self._held[0][0].shape[1:]):
-            self.flush()
+        if self.capture.took_root:
+            self._root_splits.add(split)
         indices = batch_indices(batch)
         ids = indices if indices is not None else inputs.detach()
-        slices = self.slice_by(batch) if self.slice_by is not None else None
-        if self._held and (indices is not None) != self._held[0][4]:
-            self.flush()
-        self._held.append((output.detach(), targets.detach(), ids, slices, indices is not None))
-        self._held_key = (split, epoch)
-        self._held_values += ids.numel() if isinstance(ids, torch.Tensor) else 0
-        if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
-            self.flush()
+        block = self._blocks[-1] if self._blocks else None
+        if (
+            block is None
+            or block.split != split
+            or block.epoch != epoch
+            or block.indexed != (indices is not None)
+            or output.shape[1:] != block.width
+            or block.values >= self.HOLD_VALUES
+            or len(block.outputs) >= self.HOLD_BATCHES
+        ):
+            if self._full():
+                self.flush()  # memory stays bounded
+            block = _Block(split, epoch, indices is not None, output.shape[1:])
+            self._blocks.append(block)
+        block.outputs.append(output.detach())
+        block.targets.append(targets.detach())
+        block.ids.append(ids)
+        if self.slice_by is not None:
+            block.slices.append(self.slice_by(batch))
+        values = ids.numel() if isinstance(ids, torch.Tensor) else 0
+        block.values += values
+        self._held_values += values
+        self._held_batches += 1
+        if (block.values >= self.HOLD_VALUES or len(block.outputs) >= self.HOLD_BATCHES) and self._full():
+            self.flush()  # a full block completes the held blocks' worth: reduced now
+
+    def _full(self) -> bool:
+        return (
+            self._held_values >= self.REDUCE_BLOCKS * self.HOLD_VALUES
+            or self._held_batches >= self.REDUCE_BLOCKS * self.HOLD_BATCHES
+        )
 
     def flush(self) -> None:
-        """Reduces the held steps and hands them to the live core."""
-        held, self._held, self._held_values = self._held, [], 0
-        if not held or self.off:
+        """Reduces the held blocks and hands them to the live core, in the order they were taken."""
+        blocks, self._blocks, self._held_values, self._held_batches = self._blocks, [], 0, 0
+        if not blocks or self.off:
             return
-        split, epoch = self._held_key
-        output = torch.cat([h[0] if h[0].ndim > 1 else h[0][:, None] for h in held])
-        targets = torch.cat([h[1] for h in held])
-        reduced = reduce_outputs(output, targets)
+        if any(b.width != blocks[0].width for b in blocks):  # the output changed shape
+            for block in blocks:
+                self._blocks = [block]
+                self.flush()
+            return
+        outputs = [o if o.ndim > 1 else o[:, None] for b in blocks for o in b.outputs]
+        reduced = reduce_outputs(torch.cat(outputs), torch.cat([t for b in blocks for t in b.targets]))
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer per block
+        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer for all
         if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
+        start = 0
+        for block in blocks:
+            end = start + sum(len(t) for t in block.targets)
+            self._hand_over(block, labels[start:end], true_prob[start:end], predicted[start:end])
+            start = end
+
+    def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
         keep = labels >= 0  # negative labels are an ignore index
-        with_indices = held[0][4]
-        ids = np.concatenate([to_numpy(h[2]).reshape(len(h[1]), -1) for h in held])
+        rows = [len(t) for t in block.targets]
+        ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)]) if len(rows) > 1 else block.ids[0]
+        ids = to_numpy(ids).reshape(sum(rows), -1)
         slices = None
         if self.slice_by is not None:
-            slices = np.concatenate([np.asarray(to_numpy(h[3])).reshape(len(h[1]), -1)[:, 0] for h in held])[keep]
+            keys = [np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)]
+            slices = np.concatenate(keys)[keep]
         self.live.observe_samples(
-            split,
-            epoch,
+            block.split,
+            block.epoch,
             labels=labels[keep],
             true_prob=true_prob[keep],
             predicted=predicted[keep],
-            inputs=None if with_indices else ids[keep],
-            indices=ids[keep, 0] if with_indices else None,
+            inputs=None if block.indexed else ids[keep],
+            indices=ids[keep, 0] if block.indexed else None,
             slices=slices,
         )
 
     def _stop(self, reason: str) -> None:
         self.off = True
-        self._held = []
+        self._blocks, self._held_values, self._held_batches = [], 0, 0
         self.remove()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
 

@@ -177,7 +177,11 @@ class SplitSamples:
     def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         rows = np.full(len(ids), -1, np.int64)
         if len(self._keys):
-            at = np.minimum(np.searchsorted(self._keys, ids), len(self._keys) - 1)
+            # the ids looked up in sorted order: a binary search that starts where the last one
+            # ended, about twice as fast as in the batch's (shuffled) order
+            order = np.argsort(ids)
+            at = np.empty(len(ids), np.int64)
+            at[order] = np.minimum(np.searchsorted(self._keys, ids[order]), len(self._keys) - 1)
             hit = self._keys[at] == ids
             rows[hit] = self._rows[at[hit]]
         miss = rows < 0
@@ -369,8 +373,7 @@ def write_samples_csv(path: str | os.PathLike[str], rows: Iterator[dict[str, Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+        writer = csv.writer(f)  # what csv.DictWriter(extrasaction="ignore") writes, without its per-row checks
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows([row.get(c, "") for c in CSV_COLUMNS] for row in rows)
     return path
