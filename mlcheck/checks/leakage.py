@@ -608,6 +608,14 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     return per_key[nearest][keys[:, n_fit:].T]
 
 
+#: Baseline errors (majority-class guesses that are wrong) a scored subsample must hold. From
+#: 260 on, a feature scoring `min_score` (0.98: errors 0.02 x baseline) has a Poisson tail under
+#: `alpha` (0.01) against an honest 0.95 feature, so the rule no longer binds at the threshold and
+#: a subsample gives the verdict of all rows up to the sampling error of the score itself; an exact
+#: copy of the label needs 92 (exp(-0.05 x 92) = 0.01). 300 leaves a margin.
+SCORE_BASELINE_ERRORS = 300
+
+
 @register
 class FeatureLeakage(Check):
     """One input feature alone predicts the label: it very likely leaks the target.
@@ -626,7 +634,11 @@ class FeatureLeakage(Check):
         (classification) or `min_r2` (regression), its errors are too few for an honest
         feature scoring `honest_score` (Poisson probability under `alpha`), and fewer than half
         the features do so (when most features are near-perfect the task is easy, not leaked).
-        Judged at `min_rows` rows, each time the rows seen double, and at the end.
+        Judged at `min_rows` rows, each time the rows seen double, and at the end. Each
+        judgement scores a seeded subsample of the reservoir's distinct rows: `score_rows`, or
+        more where the label is so imbalanced that fewer rows would not hold 300 majority-class
+        errors (the count from which the Poisson rule no longer decides in place of the score).
+        A feature that predicts the label exactly still does on any subsample.
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -670,6 +682,11 @@ class FeatureLeakage(Check):
             scores 0.997 from the mean radius.
         min_rows: rows needed before judging. Default 200.
         max_rows: reservoir size. Default 2048.
+        score_rows: rows scored per judgement (a seeded subsample of the distinct rows kept),
+            at least. Default 512: the per-feature scores sort every column, and 512 rows hold
+            300 majority-class errors whenever the majority class is under 41% of the rows (10
+            balanced digits: ~460); more imbalanced labels get the rows they need (a 37%
+            minority, breast_cancer: 811), up to all the distinct rows kept.
         max_features: wider inputs (images, embeddings) are not tabular and are skipped.
             Default 512.
         max_values: features with at most this many distinct values are looked up by value.
@@ -694,6 +711,7 @@ class FeatureLeakage(Check):
         max_rows: int = 2048,
         max_features: int = 512,
         max_values: int = 32,
+        score_rows: int = 512,
     ) -> None:
         self.min_score = min_score
         self.honest_score = honest_score
@@ -703,6 +721,7 @@ class FeatureLeakage(Check):
         self.max_rows = max_rows
         self.max_features = max_features
         self.max_values = max_values
+        self.score_rows = score_rows
         super().__init__()
 
     def reset(self) -> None:
@@ -777,8 +796,10 @@ class FeatureLeakage(Check):
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
         distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
-        x, y = self._x[distinct], self._y[distinct]
         classification = self._task == "classification"
+        self._distinct_rows = len(distinct)
+        distinct = self._subsample(distinct, self._y[distinct] if classification else None)
+        x, y = self._x[distinct], self._y[distinct]
         if classification:
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
@@ -812,13 +833,29 @@ class FeatureLeakage(Check):
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
 
+    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """A seeded subsample of `rows` (indices into the reservoir, in order) to score: at least
+        `score_rows` rows, and for classification enough that always guessing the majority class
+        would be wrong on `SCORE_BASELINE_ERRORS` of them, so that the Poisson rule does not bind
+        at `min_score` (see the class docstring); all of them when there are fewer."""
+        want = self.score_rows
+        if labels is not None and len(labels):
+            wrong = 1.0 - np.unique(labels, return_counts=True)[1].max() / len(labels)
+            if wrong > 0:
+                want = max(want, math.ceil(SCORE_BASELINE_ERRORS / wrong))
+        if len(rows) <= want:
+            return rows
+        return np.sort(np.random.default_rng(2).choice(rows, size=want, replace=False))
+
     def _judge(self) -> Iterable[Finding]:
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
         scores, baseline = self.scores()
-        rows = self._rows  # distinct rows: a small data set seen for many epochs stays small
-        if baseline <= 0 or rows < self.min_rows:
+        rows = self._rows  # rows scored
+        if self._distinct_rows < self.min_rows:
+            return  # distinct rows count: a small data set seen for many epochs stays small
+        if baseline <= 0:
             return  # a single class or a constant target: nothing to predict
         classification = self._task == "classification"
         threshold = self.min_score if classification else self.min_r2
@@ -855,6 +892,7 @@ class FeatureLeakage(Check):
                     "runner_up_feature": runner_up,
                     "runner_up_score": None if runner_up is None else float(scores[runner_up]),
                     "rows": rows,
+                    "distinct_rows": self._distinct_rows,
                     "features": len(scores),
                 },
                 hint=f"Drop feature {j} or rebuild it from information available at prediction "
