@@ -730,6 +730,7 @@ class FeatureLeakage(Check):
         self._task: str | None = None
         self._seen = 0
         self._judged_at = 0
+        self._judged_prints: np.ndarray | None = None  # the distinct rows of the last judgement
         self._rng = np.random.default_rng(0)
         self._last: tuple[int | None, int | None] = (None, None)
 
@@ -789,13 +790,15 @@ class FeatureLeakage(Check):
             self._y[slot[hit]] = y[taken:][hit]
         self._seen += len(x)
 
-    def scores(self) -> tuple[np.ndarray, float]:
+    def scores(self, prints: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
         error count of always predicting the majority class (classification) or the squared
         error of predicting the mean (regression). For reports and tests."""
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
-        distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
+        if prints is None:
+            prints = fingerprints(self._x)
+        distinct = np.sort(np.unique(prints, return_index=True)[1])
         classification = self._task == "classification"
         self._distinct_rows = len(distinct)
         distinct = self._subsample(distinct, self._y[distinct] if classification else None)
@@ -851,7 +854,12 @@ class FeatureLeakage(Check):
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
-        scores, baseline = self.scores()
+        prints = fingerprints(self._x)
+        distinct = np.unique(prints)
+        if self._judged_prints is not None and np.array_equal(distinct, self._judged_prints):
+            return  # the rows since are copies of rows judged already (a later epoch's sample)
+        self._judged_prints = distinct
+        scores, baseline = self.scores(prints)
         rows = self._rows  # rows scored
         if self._distinct_rows < self.min_rows:
             return  # distinct rows count: a small data set seen for many epochs stays small
