@@ -564,14 +564,12 @@ def _lookup_columns(fit_x: np.ndarray, test_x: np.ndarray, max_values: int) -> n
     return finite & (distinct <= max_values)
 
 
-def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
-    """`_single_feature_predictions`' lookup by value for many columns at once (same results):
-    each column's training and test values get dense ranks, shifted so that every (column,
-    value) pair has its own key; one bincount then gives the majority class (or mean target) of
-    every key, and a test value without training rows takes the nearest training value of its
-    column (ties to the lower one). A few dozen array operations instead of a dozen per column."""
-    n_fit, m = fit_x.shape
-    z = np.concatenate([fit_x, test_x]).T.copy()  # one row per column: contiguous sorts
+def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dense keys for the values of each column of `x` (rows x columns, all finite), shifted so
+    that every (column, value) pair has its own key: (keys, one per column and row; the value of
+    each key; each column's first key; each column's number of distinct values). Keys follow the
+    values' order within a column."""
+    z = x.T.copy()  # one row per column: contiguous sorts
     order = np.argsort(z, axis=1)  # ties may come in any order: ranks
     ordered = np.take_along_axis(z, order, axis=1)
     new = np.ones(ordered.shape, dtype=bool)
@@ -579,13 +577,29 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     rank = np.cumsum(new, axis=1) - 1
     width = rank[:, -1] + 1  # distinct values per column
     start = np.concatenate([[0], np.cumsum(width)[:-1]])  # first key of each column
-    total = int(width.sum())
     shifted = rank + start[:, None]
     keys = np.empty_like(rank)
     np.put_along_axis(keys, order, shifted, axis=1)
-    value = np.empty(total)
+    value = np.empty(int(width.sum()))
     value[shifted[new]] = ordered[new]
-    fit_keys = keys[:, :n_fit].ravel()  # column j, then its rows in order
+    return keys, value, start, width
+
+
+def _lookup_fold(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fit: np.ndarray,
+    fit_y: np.ndarray,
+    test: np.ndarray,
+    classification: bool,
+) -> np.ndarray:
+    """`_single_feature_predictions`' lookup by value for every column of `_value_keys`' keys,
+    fitted on the rows `fit` and predicting the rows `test`: one bincount gives the majority
+    class (or mean target) of every key, and a test value without training rows takes the
+    nearest training value of its column (ties to the lower one). Returns the predictions (test
+    rows x columns)."""
+    key, value, start, width = keys
+    m, total = len(start), len(value)
+    fit_keys = key[:, fit].ravel()  # column j, then its rows in order
     if classification:
         classes = int(fit_y.max()) + 1
         counts = np.bincount(fit_keys * classes + np.tile(fit_y, m), minlength=total * classes)
@@ -605,7 +619,17 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     lower, upper = value[np.where(below_ok, below, 0)], value[np.where(above_ok, above, 0)]
     take_below = below_ok & (~above_ok | (value - lower <= upper - value))
     nearest = np.where(take_below, below, above)
-    return per_key[nearest][keys[:, n_fit:].T]
+    return per_key[nearest][key[:, test].T]
+
+
+def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
+    """`_single_feature_predictions`' lookup by value for many columns at once (same results):
+    each column's training and test values get dense keys (`_value_keys`), then `_lookup_fold`.
+    A few dozen array operations instead of a dozen per column."""
+    n_fit = len(fit_x)
+    keys = _value_keys(np.concatenate([fit_x, test_x]))
+    rows = np.arange(n_fit + len(test_x))
+    return _lookup_fold(keys, rows[:n_fit], fit_y, rows[n_fit:], classification)
 
 
 #: Baseline errors (majority-class guesses that are wrong) a scored subsample must hold. From
@@ -810,16 +834,20 @@ class FeatureLeakage(Check):
         folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
-        for fit, test in (folds, folds[::-1]):
+        # the folds split the same rows: the value keys of the columns either fold looks up by
+        # value are computed once for both
+        lookups = [_lookup_columns(x[fit], x[test], self.max_values) for fit, test in (folds, folds[::-1])]
+        either = lookups[0] | lookups[1]
+        keys = _value_keys(x[:, either]) if either.any() else None
+        for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
             if classification:
                 fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
             else:
                 fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
             baseline += fold_baseline
             fit_x, test_x = x[fit], x[test]
-            lookup = _lookup_columns(fit_x, test_x, self.max_values)
             if lookup.any():
-                pred = _lookup_predictions(fit_x[:, lookup], y[fit], test_x[:, lookup], classification)
+                pred = _lookup_fold(keys, fit, y[fit], test, classification)[:, lookup[either]]
                 if classification:
                     errors[lookup] += (pred != y[test][:, None]).sum(axis=0)
                 else:
