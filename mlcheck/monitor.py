@@ -557,20 +557,29 @@ class Monitor:
     # -- internals -----------------------------------------------------------------------------
 
     def _dispatch(self, hook: str, *args: Any, only: set[str] | None = None) -> list[Finding]:
-        new: list[Finding] = []
-        for check in self._hooks[hook]:
-            if only is not None and check.id not in only:
-                continue
-            try:
-                with _numeric_noise_off():
+        checks = [c for c in self._hooks[hook] if only is None or c.id in only]
+        if not checks:
+            return []
+        # the checks run first, under one numeric-noise guard (entering it costs more than most
+        # checks' hooks); their findings and failures are handed on after, in the same order
+        outcomes: list[tuple[Check, list[Finding] | Exception]] = []
+        with _numeric_noise_off():
+            for check in checks:
+                try:
                     found = getattr(check, hook)(*args, self.run) if args else getattr(check, hook)(self.run)
-                    found = list(found or ())
-            except Exception as exc:  # a broken check must never break the run
+                    outcomes.append((check, list(found or ())))
+                except Exception as exc:  # a broken check must never break the run
+                    outcomes.append((check, exc))
+                    if self.strict:
+                        break  # raised below, after the findings made before it
+        new: list[Finding] = []
+        for check, outcome in outcomes:
+            if isinstance(outcome, Exception):
                 if self.strict:
-                    raise
-                self.switch_off(check, exc)
+                    raise outcome
+                self.switch_off(check, outcome)
                 continue
-            for finding in found:
+            for finding in outcome:
                 placed = self._route(finding)
                 if placed is not None:
                     new.append(placed)

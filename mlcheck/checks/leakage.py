@@ -564,14 +564,12 @@ def _lookup_columns(fit_x: np.ndarray, test_x: np.ndarray, max_values: int) -> n
     return finite & (distinct <= max_values)
 
 
-def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
-    """`_single_feature_predictions`' lookup by value for many columns at once (same results):
-    each column's training and test values get dense ranks, shifted so that every (column,
-    value) pair has its own key; one bincount then gives the majority class (or mean target) of
-    every key, and a test value without training rows takes the nearest training value of its
-    column (ties to the lower one). A few dozen array operations instead of a dozen per column."""
-    n_fit, m = fit_x.shape
-    z = np.concatenate([fit_x, test_x]).T.copy()  # one row per column: contiguous sorts
+def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dense keys for the values of each column of `x` (rows x columns, all finite), shifted so
+    that every (column, value) pair has its own key: (keys, one per column and row; the value of
+    each key; each column's first key; each column's number of distinct values). Keys follow the
+    values' order within a column."""
+    z = x.T.copy()  # one row per column: contiguous sorts
     order = np.argsort(z, axis=1)  # ties may come in any order: ranks
     ordered = np.take_along_axis(z, order, axis=1)
     new = np.ones(ordered.shape, dtype=bool)
@@ -579,13 +577,29 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     rank = np.cumsum(new, axis=1) - 1
     width = rank[:, -1] + 1  # distinct values per column
     start = np.concatenate([[0], np.cumsum(width)[:-1]])  # first key of each column
-    total = int(width.sum())
     shifted = rank + start[:, None]
     keys = np.empty_like(rank)
     np.put_along_axis(keys, order, shifted, axis=1)
-    value = np.empty(total)
+    value = np.empty(int(width.sum()))
     value[shifted[new]] = ordered[new]
-    fit_keys = keys[:, :n_fit].ravel()  # column j, then its rows in order
+    return keys, value, start, width
+
+
+def _lookup_fold(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fit: np.ndarray,
+    fit_y: np.ndarray,
+    test: np.ndarray,
+    classification: bool,
+) -> np.ndarray:
+    """`_single_feature_predictions`' lookup by value for every column of `_value_keys`' keys,
+    fitted on the rows `fit` and predicting the rows `test`: one bincount gives the majority
+    class (or mean target) of every key, and a test value without training rows takes the
+    nearest training value of its column (ties to the lower one). Returns the predictions (test
+    rows x columns)."""
+    key, value, start, width = keys
+    m, total = len(start), len(value)
+    fit_keys = key[:, fit].ravel()  # column j, then its rows in order
     if classification:
         classes = int(fit_y.max()) + 1
         counts = np.bincount(fit_keys * classes + np.tile(fit_y, m), minlength=total * classes)
@@ -605,7 +619,25 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     lower, upper = value[np.where(below_ok, below, 0)], value[np.where(above_ok, above, 0)]
     take_below = below_ok & (~above_ok | (value - lower <= upper - value))
     nearest = np.where(take_below, below, above)
-    return per_key[nearest][keys[:, n_fit:].T]
+    return per_key[nearest][key[:, test].T]
+
+
+def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
+    """`_single_feature_predictions`' lookup by value for many columns at once (same results):
+    each column's training and test values get dense keys (`_value_keys`), then `_lookup_fold`.
+    A few dozen array operations instead of a dozen per column."""
+    n_fit = len(fit_x)
+    keys = _value_keys(np.concatenate([fit_x, test_x]))
+    rows = np.arange(n_fit + len(test_x))
+    return _lookup_fold(keys, rows[:n_fit], fit_y, rows[n_fit:], classification)
+
+
+#: Baseline errors (majority-class guesses that are wrong) a scored subsample must hold. From
+#: 260 on, a feature scoring `min_score` (0.98: errors 0.02 x baseline) has a Poisson tail under
+#: `alpha` (0.01) against an honest 0.95 feature, so the rule no longer binds at the threshold and
+#: a subsample gives the verdict of all rows up to the sampling error of the score itself; an exact
+#: copy of the label needs 92 (exp(-0.05 x 92) = 0.01). 300 leaves a margin.
+SCORE_BASELINE_ERRORS = 300
 
 
 @register
@@ -626,7 +658,11 @@ class FeatureLeakage(Check):
         (classification) or `min_r2` (regression), its errors are too few for an honest
         feature scoring `honest_score` (Poisson probability under `alpha`), and fewer than half
         the features do so (when most features are near-perfect the task is easy, not leaked).
-        Judged at `min_rows` rows, each time the rows seen double, and at the end.
+        Judged at `min_rows` rows, each time the rows seen double, and at the end. Each
+        judgement scores a seeded subsample of the reservoir's distinct rows: `score_rows`, or
+        more where the label is so imbalanced that fewer rows would not hold 300 majority-class
+        errors (the count from which the Poisson rule no longer decides in place of the score).
+        A feature that predicts the label exactly still does on any subsample.
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -670,6 +706,11 @@ class FeatureLeakage(Check):
             scores 0.997 from the mean radius.
         min_rows: rows needed before judging. Default 200.
         max_rows: reservoir size. Default 2048.
+        score_rows: rows scored per judgement (a seeded subsample of the distinct rows kept),
+            at least. Default 512: the per-feature scores sort every column, and 512 rows hold
+            300 majority-class errors whenever the majority class is under 41% of the rows (10
+            balanced digits: ~460); more imbalanced labels get the rows they need (a 37%
+            minority, breast_cancer: 811), up to all the distinct rows kept.
         max_features: wider inputs (images, embeddings) are not tabular and are skipped.
             Default 512.
         max_values: features with at most this many distinct values are looked up by value.
@@ -694,6 +735,7 @@ class FeatureLeakage(Check):
         max_rows: int = 2048,
         max_features: int = 512,
         max_values: int = 32,
+        score_rows: int = 512,
     ) -> None:
         self.min_score = min_score
         self.honest_score = honest_score
@@ -703,6 +745,7 @@ class FeatureLeakage(Check):
         self.max_rows = max_rows
         self.max_features = max_features
         self.max_values = max_values
+        self.score_rows = score_rows
         super().__init__()
 
     def reset(self) -> None:
@@ -711,6 +754,7 @@ class FeatureLeakage(Check):
         self._task: str | None = None
         self._seen = 0
         self._judged_at = 0
+        self._judged_prints: np.ndarray | None = None  # the distinct rows of the last judgement
         self._rng = np.random.default_rng(0)
         self._last: tuple[int | None, int | None] = (None, None)
 
@@ -770,15 +814,19 @@ class FeatureLeakage(Check):
             self._y[slot[hit]] = y[taken:][hit]
         self._seen += len(x)
 
-    def scores(self) -> tuple[np.ndarray, float]:
+    def scores(self, prints: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
         error count of always predicting the majority class (classification) or the squared
         error of predicting the mean (regression). For reports and tests."""
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
-        distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
-        x, y = self._x[distinct], self._y[distinct]
+        if prints is None:
+            prints = fingerprints(self._x)
+        distinct = np.sort(np.unique(prints, return_index=True)[1])
         classification = self._task == "classification"
+        self._distinct_rows = len(distinct)
+        distinct = self._subsample(distinct, self._y[distinct] if classification else None)
+        x, y = self._x[distinct], self._y[distinct]
         if classification:
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
@@ -786,16 +834,20 @@ class FeatureLeakage(Check):
         folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
-        for fit, test in (folds, folds[::-1]):
+        # the folds split the same rows: the value keys of the columns either fold looks up by
+        # value are computed once for both
+        lookups = [_lookup_columns(x[fit], x[test], self.max_values) for fit, test in (folds, folds[::-1])]
+        either = lookups[0] | lookups[1]
+        keys = _value_keys(x[:, either]) if either.any() else None
+        for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
             if classification:
                 fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
             else:
                 fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
             baseline += fold_baseline
             fit_x, test_x = x[fit], x[test]
-            lookup = _lookup_columns(fit_x, test_x, self.max_values)
             if lookup.any():
-                pred = _lookup_predictions(fit_x[:, lookup], y[fit], test_x[:, lookup], classification)
+                pred = _lookup_fold(keys, fit, y[fit], test, classification)[:, lookup[either]]
                 if classification:
                     errors[lookup] += (pred != y[test][:, None]).sum(axis=0)
                 else:
@@ -812,13 +864,34 @@ class FeatureLeakage(Check):
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
 
+    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """A seeded subsample of `rows` (indices into the reservoir, in order) to score: at least
+        `score_rows` rows, and for classification enough that always guessing the majority class
+        would be wrong on `SCORE_BASELINE_ERRORS` of them, so that the Poisson rule does not bind
+        at `min_score` (see the class docstring); all of them when there are fewer."""
+        want = self.score_rows
+        if labels is not None and len(labels):
+            wrong = 1.0 - np.unique(labels, return_counts=True)[1].max() / len(labels)
+            if wrong > 0:
+                want = max(want, math.ceil(SCORE_BASELINE_ERRORS / wrong))
+        if len(rows) <= want:
+            return rows
+        return np.sort(np.random.default_rng(2).choice(rows, size=want, replace=False))
+
     def _judge(self) -> Iterable[Finding]:
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
-        scores, baseline = self.scores()
-        rows = self._rows  # distinct rows: a small data set seen for many epochs stays small
-        if baseline <= 0 or rows < self.min_rows:
+        prints = fingerprints(self._x)
+        distinct = np.unique(prints)
+        if self._judged_prints is not None and np.array_equal(distinct, self._judged_prints):
+            return  # the rows since are copies of rows judged already (a later epoch's sample)
+        self._judged_prints = distinct
+        scores, baseline = self.scores(prints)
+        rows = self._rows  # rows scored
+        if self._distinct_rows < self.min_rows:
+            return  # distinct rows count: a small data set seen for many epochs stays small
+        if baseline <= 0:
             return  # a single class or a constant target: nothing to predict
         classification = self._task == "classification"
         threshold = self.min_score if classification else self.min_r2
@@ -855,6 +928,7 @@ class FeatureLeakage(Check):
                     "runner_up_feature": runner_up,
                     "runner_up_score": None if runner_up is None else float(scores[runner_up]),
                     "rows": rows,
+                    "distinct_rows": self._distinct_rows,
                     "features": len(scores),
                 },
                 hint=f"Drop feature {j} or rebuild it from information available at prediction "

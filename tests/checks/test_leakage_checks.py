@@ -246,3 +246,45 @@ def test_vectorised_lookup_matches_the_per_column_predictor(classification):
     for j in range(fit_x.shape[1]):
         slow = _single_feature_predictions(fit_x[:, j], fit_y, test_x[:, j], classification, max_values=32)
         np.testing.assert_array_equal(fast[:, j], slow)
+
+
+def test_feature_leakage_scores_a_bounded_subsample_with_the_same_verdict(digits):
+    X, y, _, _ = digits  # 1,437 distinct rows, 10 balanced classes
+    leaked = X.copy()
+    leaked[:, 20] = y
+    findings = run(leaked, y, checks=[FeatureLeakage(min_rows=1000)], every=1, epochs=1)
+    assert [f.key for f in findings] == ["feature-20"]  # judged first at 1,024 rows seen
+    assert findings[0].evidence["rows"] == 512 and findings[0].evidence["distinct_rows"] == 1024
+    assert findings[0].evidence["accuracy"] == 1.0
+    assert run(X, y, checks=[FeatureLeakage(min_rows=1000)], every=1, epochs=1) == []  # honest: silent
+    # an imbalanced label (9% minority) needs more rows for 300 majority-class errors (~3,300):
+    # all the rows kept are scored, and the copied label fires; 512 rows would hold only ~46
+    rng = np.random.default_rng(0)
+    yi = (rng.random(2000) < 0.09).astype(int)
+    Xi = rng.normal(size=(2000, 8))
+    Xi[:, 3] = yi
+    findings = run(Xi, yi, checks=[FeatureLeakage(min_rows=1000)], every=1, epochs=1)
+    assert [f.key for f in findings] == ["feature-3"] and findings[0].evidence["rows"] == 1024
+
+
+def test_feature_leakage_does_not_rejudge_the_same_distinct_rows(digits):
+    X, y, _, _ = digits
+
+    class Counting(FeatureLeakage):
+        judged = 0
+
+        def scores(self, *args):
+            Counting.judged += 1
+            return super().scores(*args)
+
+    monitor = Monitor([Counting()], warn=False, default_sinks=False)
+    monitor.log_batch(X, y, split="train", step=0, epoch=0, index=0)  # the first pass, merged
+    assert Counting.judged == 1
+    monitor.log_batch(X[:32], y[:32], split="train", step=50, epoch=1, index=0)  # a later sample
+    monitor.close()  # the rows since are copies: the verdict on all of them stands
+    assert Counting.judged == 1 and monitor.findings == []
+    monitor = Monitor([Counting()], warn=False, default_sinks=False)
+    monitor.log_batch(X[:1000], y[:1000], split="train", step=0, epoch=0, index=0)
+    monitor.log_batch(X[1000:1100], y[1000:1100], split="train", step=1, epoch=0, index=1)
+    monitor.close()  # new rows: judged again at the end
+    assert Counting.judged == 3
