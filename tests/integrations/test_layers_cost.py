@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from mlcheck.checks.base import default_checks
+from mlcheck.checks.base import default_checks, registry
 
 sys.path.insert(0, str(Path(__file__).parent))
 import layer_faults as faults  # noqa: E402
@@ -29,7 +29,8 @@ class _CountOps(TorchDispatchMode):
 
 
 def _ops(tmp_path: Path, epochs: int, layers: bool) -> int:
-    checks = [c for c in default_checks() if layers or c.id not in faults.LAYER_CHECK_IDS]
+    checks = [c for c in default_checks() if c.id not in faults.LAYER_CHECK_IDS]
+    checks += [registry()[i]() for i in faults.LAYER_CHECK_IDS] if layers else []
     kwargs = {"checks": checks}
     with _CountOps() as count:  # every_n_steps beyond the run: only step 0 is sampled
         faults.fit("clean-mlp", tmp_path / f"{epochs}{layers}", epochs=epochs, every_n_steps=10**6, **kwargs)
