@@ -13,7 +13,6 @@ from torch import nn
 
 from mlcheck import Monitor
 from mlcheck.checks.base import default_checks
-from mlcheck.checks.layers import NonfiniteOriginCheck
 from mlcheck.integrations.torch_layers import LayerRecorder
 
 
@@ -36,8 +35,8 @@ def main() -> None:
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), Scores(), nn.Linear(32, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     recorder = LayerRecorder(model)
-    # the layer checks are opt-in: every default check plus the NaN origin
-    with Monitor([*default_checks(), NonfiniteOriginCheck()], log_dir="runs/layer_nan_origin") as monitor:
+    # the default checks, the layer checks and the NaN origin among them
+    with Monitor(default_checks(), log_dir="runs/layer_nan_origin") as monitor:
         for step in range(100):
             rows = torch.randint(0, len(x), (32,))
             xb, yb = x[rows], y[rows]

@@ -22,7 +22,7 @@ from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
-from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite, sentinel_gradient_finite
+from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
@@ -155,9 +155,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             read is logged). False: none.
         timing: keep the wall time spent in each hook in `timings` (for benchmarks). Default False.
         nonfinite_origin: when a step's loss is NaN/Inf, re-run its batch on a copy of the model
-            to name the module that produced it (`nonfinite-origin`). Default None: where the loss
-            lives on the CPU (on an accelerator, watching each step's loss costs a host sync);
-            True: also on accelerators; False: never.
+            to name the module that produced it (`nonfinite-origin`). Losses are read every 16
+            steps with the others, so the callback keeps references to the batches since the last
+            read and, from the sampled steps, one copy of the last finite weights to re-run with.
+            Default None: where the model lives on the CPU (on an accelerator that memory is the
+            device's); True: also on accelerators; False: never.
         nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
             infinity a module's input already held always passes). Default: none.
 
@@ -273,8 +275,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._rank_zero and (self.live.layers_active or self.breakpoints is not None):
             self._layers = LayerRecorder(pl_module, keep_tensors=self.breakpoints is not None)
         self._batch: tuple[Any, int] | None = None
-        self._watch_loss: bool | None = None
-        self._watched_loss: float | None = None  # this step's loss, read by the NaN watch
+        self._module = pl_module
+        # the NaN origin: the batches of the held losses (in their order), re-run when one of
+        # those losses turns out non-finite
+        self._watch_nonfinite: bool | None = None
+        self._accum_batches: list[tuple[Any, int]] = []
+        self._held_batches: list[tuple[Any, int, int, int]] = []  # (batch, index, step, epoch)
         self._samples: SampleCapture | None = None
         if self._rank_zero and self.live.samples_active:
             self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
@@ -326,6 +332,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                     self.live.guard("samples", self._samples.flush)
                 self._samples.remove()
             self._flush(trainer)
+            if self._layers is not None:
+                self._layers.release_weights()
+            self._held_batches, self._accum_batches = [], []
             self.live.close()
 
     # -- training steps ------------------------------------------------------------------------
@@ -342,6 +351,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_batch_start(trainer, pl_module, batch)
         if self._layers is not None:
             self._batch = (batch, batch_idx)
+            if self._watch_nonfinite is None:
+                self._watch_nonfinite = self._automatic and self.live.watch_loss(pl_module.device.type == "cpu")
+                self._layers.keep_weights = self._watch_nonfinite
             step = self._logging_step(trainer)
             if self.live.layer_step_due(step) or (
                 self.breakpoints is not None and step % self.options.every_n_steps == 0
@@ -389,37 +401,38 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # needed only where training_step hands Lightning no loss (manual optimization)
         if self._backward_loss_wanted and isinstance(loss, torch.Tensor):
             self._last_backward_loss = loss.detach()
-        if self._layers is not None and self._automatic and self._batch is not None and isinstance(loss, torch.Tensor):
-            if self._watch_loss is None:
-                self._watch_loss = self.live.watch_loss(loss.device.type == "cpu")
-            if self._watch_loss:
-                # one read (free on the CPU), which the live core then takes instead of the tensor
-                value = loss.detach().item() if loss.numel() == 1 else loss.detach().sum().item()
-                self._watched_loss = value if loss.numel() == 1 else None
-                if not math.isfinite(value):
-                    self._locate_nonfinite(trainer, pl_module)
 
-    def _locate_nonfinite(self, trainer: Any, pl_module: Any) -> None:
-        batch, batch_idx = self._batch
-        recording = self._layers.recording
-        self._layers.remove_hooks()  # the copy must not feed this step's statistics
+    def _locate_nonfinite(self, batch: Any, batch_idx: int, step: int, epoch: int) -> None:
+        """A held loss was non-finite: re-runs its batch on a copy of the module, with finite
+        weights (the model's own, else those of the last finite sampled step: by now the
+        optimizer has stepped on the NaN), to name the module that produced it."""
+        if self._layers.recording:  # flushed from another callback's hook, mid-step
+            self._layers.abort()  # the copy must not feed this step's statistics
+        weights = self._layers.weights_for_rerun()
+        if weights is None:
+            return  # nothing finite to re-run with: `nonfinite-loss` stands alone
+        module = self._module
 
-        def compute_loss(module: Any) -> Any:
-            out = module.training_step(batch, batch_idx)
+        def compute_loss(clone: Any) -> Any:
+            clone.train()  # a training batch (the epoch may have ended in evaluation mode)
+            out = clone.training_step(batch, batch_idx)
             return out.get("loss") if isinstance(out, dict) else out  # not detached: backward runs
 
         capture: dict[str, Any] | None = {} if self.breakpoints is not None else None
         with self.timer("nonfinite_origin"):
             found = self.live.observe_nonfinite_loss(
-                self._logging_step(trainer),
-                trainer.current_epoch,
-                lambda: locate_nonfinite(pl_module, compute_loss, allow=self.nonfinite_allow, capture=capture),
+                step,
+                epoch,
+                lambda: locate_nonfinite(
+                    module, compute_loss, allow=self.nonfinite_allow, capture=capture, weights=weights
+                ),
             )
         if self.breakpoints is not None:
-            self.breakpoints.on_origin(self.live.monitor, found, capture or {}, pl_module, batch)
-        if recording:
-            self._layers.abort()  # a NaN step's statistics would only repeat the finding
-        self._watch_loss = self.live.watch_loss(True)
+            self.breakpoints.on_origin(self.live.monitor, found, capture or {}, module, batch)
+        self._watch_nonfinite = self.live.watch_loss(True)
+        if not self._watch_nonfinite:  # located, or given up on: nothing more to keep
+            self._layers.keep_weights = False
+            self._layers.release_weights()
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         if not self._active or not self._rank_zero:
@@ -430,8 +443,6 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_optimizer = getattr(first, "_optimizer", first)
         if optimizer is not self._first_optimizer:
             return
-        if self._watch_loss and self._batch is not None and not sentinel_gradient_finite(optimizer):
-            self._locate_nonfinite(trainer, pl_module)  # a NaN born in the backward pass
         groups = optimizer.param_groups
         self._lr = float(groups[0]["lr"]) if groups else None
         step = self._logging_step(trainer)
@@ -473,19 +484,26 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         stepped = global_step != self._global_step
         self._global_step = global_step
         scale = 1.0
+        batches: list[tuple[Any, int]] = []
         if self._automatic:
-            watched, self._watched_loss = self._watched_loss, None
             if loss is not None:
-                self._accum.append(loss if watched is None else watched)
+                self._accum.append(loss)
+                if self._watch_nonfinite and self._batch is not None:
+                    self._accum_batches.append(self._batch)  # a reference, not a copy
             if not stepped:
                 return  # accumulating gradients: the step comes later
             losses, self._accum = self._accum, []
+            batches, self._accum_batches = self._accum_batches, []
             # the loss Lightning hands over is divided by accumulate_grad_batches
             if losses:
                 scale = (getattr(trainer, "accumulate_grad_batches", 1) or 1) / len(losses)
         else:
             losses = [loss] if loss is not None else []
         step = self._logging_step(trainer)
+        if batches:
+            if not self.live.holding:  # flushed elsewhere: the held batches went with it
+                self._held_batches = []
+            self._held_batches += [(batch, index, step, self._epoch) for batch, index in batches]
         ratio, nonfinite = self._scan.after_step(step)
         grad_norm, grad_cosine = self._scan.gradient_stats(step)
         if self.live.hold_step(
@@ -502,14 +520,26 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._flush(trainer)
 
     def _flush(self, trainer: Any | None) -> None:
-        """Hands the held steps to the checks, with one device sync for all their losses."""
+        """Hands the held steps to the checks, with one device sync for all their losses; when
+        one of them is non-finite, re-runs its batch to name the module that produced it."""
         if self.live.holding:
             optimizer = trainer.optimizers[0] if trainer is not None and trainer.optimizers else None
             scaled = trainer is not None and _grad_scaler(trainer) is not None
+            read: list[float] = []
+
+            def to_floats(losses: list[Any]) -> list[float]:
+                read[:] = losses_to_floats(losses)
+                return read
+
             self.live.flush_steps(
-                losses_to_floats,
+                to_floats,
                 rescan=None if optimizer is None else lambda: self._scan.nonfinite_now(optimizer, scaled=scaled),
             )
+            held, self._held_batches = self._held_batches, []
+            if self._watch_nonfinite and len(held) == len(read):  # one batch per held loss
+                first = next((k for k, value in enumerate(read) if not math.isfinite(value)), None)
+                if first is not None:
+                    self._locate_nonfinite(*held[first])
 
     def _logging_step(self, trainer: Any) -> int:
         # The step Lightning's loggers use for this batch, so markers line up with the curves.

@@ -58,7 +58,8 @@ SLOPE_FLOOR = 0.01
 #: saturated when saturated on more than 1 - this share (SageMaker DeadRelu and
 #: SaturatedActivation: 1% / 99%).
 UNIT_SHARE = 0.01
-_FORWARD_STATS = 8  # nonfinite, abs_max, mean, std, zero, saturated, saturated units, dead units
+#: nonfinite, sum, sum of squares, -min, max, non-zero, saturated, saturated units, dead units
+_FORWARD_STATS = 9
 
 
 def activation_of(module: nn.Module) -> str | None:
@@ -103,54 +104,79 @@ def _saturated(y: torch.Tensor, activation: str) -> torch.Tensor:
     return (y <= 0) | (y >= 1)  # hardsigmoid
 
 
-def _unit_rate(mask: torch.Tensor, channels_first: bool) -> torch.Tensor:
-    """Share of the batch's values where `mask` holds, per unit (feature or channel)."""
-    if mask.ndim < 2:
-        return mask.float().reshape(1, -1).mean(dim=1)
-    unit = 1 if channels_first else -1
-    moved = mask.movedim(unit, -1)
-    return moved.reshape(-1, moved.shape[-1]).float().mean(dim=0)
+def _unit_dims(x: torch.Tensor, channels_first: bool) -> tuple[int, ...]:
+    """The dimensions a per-unit (feature or channel) count sums over: all but the unit's."""
+    if x.ndim < 2:
+        return tuple(range(x.ndim))  # one unit: the whole output
+    unit = 1 if channels_first else x.ndim - 1
+    return tuple(d for d in range(x.ndim) if d != unit)
 
 
-def _forward_stats(output: torch.Tensor, activation: str | None, channels_first: bool) -> torch.Tensor:
-    """`_FORWARD_STATS` raw sums of one output, on its device (NaN where not applicable): finite
-    count, sum, sum of squares, |max|, zeros, then the activation's shares. Means and standard
-    deviations are derived on the host, so the device runs a handful of reductions."""
+def _forward_stats(
+    output: torch.Tensor, activation: str | None, channels_first: bool, nan: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """`_FORWARD_STATS` raw numbers of one output on its device, `nan` where not applicable:
+    non-finite count, sum, sum of squares, -min, max, non-zero count, then the activation's
+    saturated count, saturated units and dead units; and the number of units. Means, standard
+    deviations and shares are derived on the host. Float arithmetic where it can be: on the CPU
+    a comparison's boolean mask and its sum cost several float passes (a ReLU output of 64k
+    values costs ~40 us this way, ~500 us with `isfinite` and `== 0` counts)."""
     x = output.detach()
     if x.dtype != torch.float32:
         x = x.float()
     flat = x.reshape(-1)
-    nan = torch.full((), math.nan, device=x.device)
+    n = flat.numel()
+    if not n:
+        return nan.expand(_FORWARD_STATS), 0
     saturated = saturated_units = dead_units = nan
-    if activation in SATURATING:
-        mask = _saturated(x, activation)
-        saturated = mask.float().mean()
-        saturated_units = (_unit_rate(mask, channels_first) > 1 - UNIT_SHARE).float().mean()
-    elif activation in RECTIFYING:
-        dead_units = (_unit_rate(x > 0, channels_first) < UNIT_SHARE).float().mean()
-    return torch.stack(
-        [
-            torch.isfinite(flat).sum().float(),
-            flat.sum(),
-            torch.dot(flat, flat),
-            torch.linalg.vector_norm(flat, ord=math.inf) if flat.numel() else nan,
-            (flat == 0).sum().float(),
-            saturated,
-            saturated_units,
-            dead_units,
-        ]
-    )
+    # x - x: 0 where finite, NaN at NaN and +-Inf
+    nonfinite = (flat - flat).nan_to_num_(1.0).sum()
+    dims = _unit_dims(x, channels_first)
+    if activation in RECTIFYING:  # values >= 0: sign() is 1 where active, 0 at the zeros
+        low, high = nan, flat.amax()
+        active = torch.sign(x).sum(dims)
+        units = active.numel()
+        nonzero = active.sum()
+        dead_units = (active < UNIT_SHARE * (n / units)).sum().float()  # stack() is slower promoting
+    else:
+        low, high = torch.aminmax(flat)
+        low = -low
+        nonzero = flat.abs().sign_().sum()
+        units = 0
+        if activation in SATURATING:
+            counts = _saturated(x, activation).sum(dims)
+            units = counts.numel()
+            saturated = counts.sum().float()
+            saturated_units = (counts > (1 - UNIT_SHARE) * (n / units)).sum().float()
+    parts = [nonfinite, flat.sum(), torch.dot(flat, flat), low, high, nonzero, saturated, saturated_units, dead_units]
+    return torch.stack(parts), units
 
 
 def _to_host(parts: list[torch.Tensor]) -> list[float]:
     """Concatenated on their device, then one host transfer (per device, where a model is split
     over several)."""
+    parts = [t for t in parts if t.numel()]
     if not parts:
         return []
     devices = {t.device for t in parts}
     if len(devices) == 1:
         return torch.cat([t if t.dtype == torch.float32 else t.float() for t in parts]).cpu().tolist()
     return torch.cat([t.float().cpu() for t in parts]).tolist()
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """True when every value of `tensors` is finite (one fused norm and one host sync)."""
+    return bool(torch.isfinite(_norms(tensors)).all())
+
+
+def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norms of `tensors` as one 1-D tensor (on their device): one fused operation."""
+    if not tensors:
+        return torch.zeros(0)
+    norms = torch._foreach_norm(tensors)
+    if len({n.device for n in norms}) > 1:  # a model split over devices
+        norms = [n.cpu() for n in norms]
+    return torch.stack(norms)
 
 
 def _sqrt(value: float | None) -> float | None:
@@ -198,6 +224,11 @@ class LayerRecorder:
         keep_tensors: also keep each layer's input, output and weights of a recorded step in
             `kept` (module path -> dict of CPU tensors) until the next one, for breakpoint
             snapshots. Default False.
+        keep_weights: keep the weights of the last recorded step whose weights were all finite
+            (the copy a recorded step takes anyway for the update ratio, kept instead of freed:
+            one copy of the trainable weights), so that a batch whose loss turned out
+            non-finite some steps later can be re-run with finite weights
+            (`weights_for_rerun`). Default False.
 
     Example:
         >>> recorder = LayerRecorder(model)                      # doctest: +SKIP
@@ -213,8 +244,14 @@ class LayerRecorder:
         keep_tensors: bool = False,
         layers: Iterable[RecordedLayer] | None = None,
         channels_last: bool = False,
+        keep_weights: bool = False,
     ) -> None:
         self.model = model
+        self.keep_weights = keep_weights
+        #: with `keep_weights`: (parameter, its value) at the last recorded step whose weights
+        #: were all finite, and that step
+        self.finite_weights: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.finite_step: int | None = None
         self.channels_last = channels_last
         self.keep_tensors = keep_tensors
         #: with `keep_tensors`: the last recorded step's tensors per layer path ("input",
@@ -234,7 +271,8 @@ class LayerRecorder:
         self._order: dict[int, int] = {}
         self._source: dict[int, int] = {}
         self._grads: dict[tuple[int, int], torch.Tensor] = {}
-        self._numel: dict[int, int] = {}
+        self._numel: dict[int, tuple[int, int]] = {}  # layer -> (output values, units)
+        self._nan: dict[torch.device, torch.Tensor] = {}
         self._before: list[torch.Tensor] = []
         self._last_weighted: int | None = None
         self.recording = False
@@ -275,20 +313,40 @@ class LayerRecorder:
         self.recording = False
         trainable = [(i, p) for i, layer in enumerate(self.layers) for p in layer.params if p.requires_grad]
         with torch.no_grad():
-            after = [p.detach() for _, p in trainable]
-            deltas = torch._foreach_norm(torch._foreach_sub(after, self._before)) if after else []
-            befores = torch._foreach_norm(self._before) if after else []
-            all_params = [p.detach() for layer in self.layers for p in layer.params]
-            norms = torch._foreach_norm(all_params) if all_params else []
+            after = [p for _, p in trainable]  # no_grad: nothing to detach
             parts = [stats for stats, _ in self._forward.values()]
-            grads = [g.detach() for g in self._grads.values()]
-            parts += [n.reshape(1) for n in (torch._foreach_norm(grads) if grads else [])]
-            parts += [t.reshape(1).float() for t in (*deltas, *befores, *norms)]
+            parts.append(_norms(list(self._grads.values())))
+            if after:
+                parts.append(_norms(torch._foreach_sub(after, self._before)))
+                parts.append(_norms(self._before))
+            parts.append(_norms([p for layer in self.layers for p in layer.params]))
             values = _to_host(parts)
             if self.keep_tensors:
                 self._keep(trainable)
+        if self.keep_weights and after:
+            # where the norms of the weights before the step begin
+            start = _FORWARD_STATS * len(self._forward) + len(self._grads) + len(trainable)
+            if all(map(math.isfinite, values[start : start + len(trainable)])):
+                self.finite_weights = [(p, b) for (_, p), b in zip(trainable, self._before)]
+                self.finite_step = step
         self._before = []
         return self._observation(step, epoch, values, trainable)
+
+    def weights_for_rerun(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The weights to re-run a batch with (`locate_nonfinite(weights=...)`) once its loss
+        is known to be non-finite, possibly some steps late: [] when the trainable weights are
+        all finite now (the model's own serve), else those kept at the last recorded step
+        whose weights were finite (`keep_weights`), else None: nothing finite to re-run with
+        (a re-run on broken weights would name the first layer that holds them, not the
+        origin)."""
+        params = [p.detach() for layer in self.layers for p in layer.params if p.requires_grad]
+        if not params or _all_finite(params):
+            return []
+        return self.finite_weights or None
+
+    def release_weights(self) -> None:
+        """Frees the weights kept by `keep_weights`."""
+        self.finite_weights, self.finite_step = [], None
 
     def _keep(self, trainable: list[tuple[int, Any]]) -> None:
         """The recorded step's input, output and weights (before the step) of each layer, on the
@@ -382,11 +440,15 @@ class LayerRecorder:
                 out.ndim != 3 or (source is not None and self.layers[source].kind.startswith("Conv"))
             )
             needs_grad = any(t.requires_grad for t in _tensors(args))
-            self._forward[i] = (_forward_stats(out, layer.activation, channels_first), needs_grad)
+            nan = self._nan.get(out.device)
+            if nan is None:
+                nan = self._nan[out.device] = torch.full((), math.nan, device=out.device)
+            stats, units = _forward_stats(out, layer.activation, channels_first, nan)
+            self._forward[i] = (stats, needs_grad)
             if self.keep_tensors:  # copies: a later in-place op must not change them
                 x = _first_tensor(args)
                 self._kept[i] = (None if x is None else x.detach().cpu().clone(), out.detach().cpu().clone())
-            self._numel[i] = out.numel()
+            self._numel[i] = (out.numel(), units)
 
         return hook
 
@@ -408,16 +470,16 @@ class LayerRecorder:
         it = iter(values)
         forward = {i: ([next(it) for _ in range(_FORWARD_STATS)], grad) for i, (_, grad) in self._forward.items()}
         grad_sq: dict[int, float] = {}
-        for i, _ in self._grads:
+        for i, _ in self._grads:  # squared norms from here on: a layer's are summed
             grad_sq[i] = grad_sq.get(i, 0.0) + next(it) ** 2
-        deltas = [next(it) for _ in trainable]
-        befores = [next(it) for _ in trainable]
-        norms = [next(it) for layer in self.layers for _ in layer.params]
+        deltas = [next(it) ** 2 for _ in trainable]
+        befores = [next(it) ** 2 for _ in trainable]
+        norms = [next(it) ** 2 for layer in self.layers for _ in layer.params]
         delta_sq: dict[int, list[float]] = {}
         for (i, _), d, b in zip(trainable, deltas, befores):
             acc = delta_sq.setdefault(i, [0.0, 0.0])
-            acc[0] += d * d
-            acc[1] += b * b
+            acc[0] += d
+            acc[1] += b
         out = []
         k = 0
         for i, layer in enumerate(self.layers):
@@ -434,24 +496,25 @@ class LayerRecorder:
         layer: RecordedLayer,
         forward: tuple[list[float], bool] | None,
         grad_sq: float | None,
-        weight_norms: list[float],
+        weight_sq: list[float],
         delta: list[float] | None,
     ) -> LayerStats:
         source = self._source.get(i)
         kwargs: dict[str, Any] = {}
         if forward is not None:
-            (finite, total, squares, abs_max, zeros, sat, sat_units, dead), needs_grad = forward
-            n = self._numel.get(i, 0)
+            (nonfinite, total, squares, low, high, nonzero, sat, sat_units, dead), needs_grad = forward
+            n, units = self._numel.get(i, (0, 0))
             mean = total / n if n else math.nan
             kwargs = {
-                "nonfinite": n - int(finite),
-                "abs_max": abs_max,
+                "nonfinite": int(nonfinite) if n else 0,
+                "abs_max": high if math.isnan(low) or math.isnan(high) else max(low, high),
                 "mean": mean,
                 "std": math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan,
-                "zero_fraction": zeros / n if n else math.nan,
-                "saturated_fraction": None if math.isnan(sat) else sat,
-                "saturated_units": None if math.isnan(sat_units) else sat_units,
-                "dead_units": None if math.isnan(dead) else dead,
+                # counted from sign(): approximate where the output holds NaN or Inf
+                "zero_fraction": (n - nonzero) / n if n else math.nan,
+                "saturated_fraction": None if math.isnan(sat) or not n else sat / n,
+                "saturated_units": None if math.isnan(sat_units) or not units else sat_units / units,
+                "dead_units": None if math.isnan(dead) or not units else dead / units,
                 "input_requires_grad": needs_grad,
             }
         ratio = None
@@ -468,7 +531,7 @@ class LayerRecorder:
             params=sum(p.numel() for p in layer.params),
             trainable=any(p.requires_grad for p in layer.params),
             grad_norm=_sqrt(grad_sq),  # NaN stays NaN
-            weight_norm=math.sqrt(sum(w * w for w in weight_norms)) if weight_norms else None,
+            weight_norm=_sqrt(sum(weight_sq)) if weight_sq else None,
             update_ratio=ratio,
             **kwargs,
         )
@@ -637,9 +700,7 @@ def gradients_finite(optimizer: Any) -> bool:
     """True when every gradient the optimizer is about to apply is finite (one fused norm and
     one host sync)."""
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if not grads:
-        return True
-    return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+    return _all_finite(grads) if grads else True
 
 
 def sentinel_gradient_finite(optimizer: Any) -> bool:
@@ -660,13 +721,21 @@ def sentinel_gradient_finite(optimizer: Any) -> bool:
     return True
 
 
-def _clone(model: nn.Module) -> nn.Module:
-    """A deep copy, detached from a Lightning trainer (which must not be copied)."""
+def _clone(model: nn.Module, weights: Iterable[tuple[torch.Tensor, torch.Tensor]] = ()) -> nn.Module:
+    """A deep copy, detached from a Lightning trainer (which must not be copied), with
+    `weights` ((parameter of `model`, value) pairs) loaded into its copies of those parameters."""
     trainer = model.__dict__.get("_trainer")
     if trainer is not None:
         model.__dict__["_trainer"] = None
     try:
-        return copy.deepcopy(model)
+        memo: dict[int, Any] = {}
+        clone = copy.deepcopy(model, memo)
+        with torch.no_grad():
+            for param, value in weights:
+                copied = memo.get(id(param))
+                if isinstance(copied, torch.Tensor) and copied.shape == value.shape:
+                    copied.copy_(value)
+        return clone
     finally:
         if trainer is not None:
             model.__dict__["_trainer"] = trainer
@@ -689,6 +758,7 @@ def locate_nonfinite(
     *,
     allow: Iterable[str] = (),
     capture: dict[str, Any] | None = None,
+    weights: Iterable[tuple[torch.Tensor, torch.Tensor]] = (),
 ) -> NonfiniteOrigin | None:
     """Re-runs a batch on a copy of `model` with hooks on every module and returns the first
     module that produced a NaN or Inf from finite inputs: in the forward pass, else in the
@@ -696,7 +766,8 @@ def locate_nonfinite(
 
     Args:
         model: the model as it was when the non-finite value appeared (before the optimizer
-            stepped, so its weights are still those that produced it).
+            stepped, so its weights are still those that produced it), or with finite
+            `weights` to load into the copy.
         compute_loss: runs the offending batch through the copy it is given and returns the
             scalar loss (e.g. `lambda m: loss_fn(m(x), y)`).
         allow: module paths or class names allowed to produce infinities or NaN on purpose (a
@@ -705,13 +776,17 @@ def locate_nonfinite(
         capture: a dict to fill with the found module's tensors of the re-run ("input",
             "output", "weights"; for a backward origin also "grad_output", "grad_input" and
             "weight_grads"), detached on the CPU, for a breakpoint snapshot. Default None: none kept.
+        weights: (parameter of `model`, value) pairs to re-run with instead of the parameters'
+            current values, e.g. the finite weights of an earlier step when the non-finite
+            loss was noticed after the optimizer had stepped on it
+            (`LayerRecorder.weights_for_rerun`). Default: the current ones.
 
     Returns None when nothing non-finite appears on the re-run. A value produced by code
     outside any module is reported with `path=""` and `previous`, the last module whose output
     was finite.
     """
     state = _rng_state()
-    clone = _clone(model)
+    clone = _clone(model, weights)
     for module in clone.modules():
         if getattr(module, "inplace", False) is True:
             module.inplace = False  # on the copy: backward hooks cannot wrap in-place ops

@@ -125,8 +125,8 @@ class VanishingGradient(LayerCheck):
 
     id = "vanishing-gradient"
     severity = Severity.WARNING
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def __init__(self, ratio: float = 1e-3, floor: float = 1e-4, patience: int = PATIENCE) -> None:
         self.ratio = ratio
@@ -224,8 +224,8 @@ class ExplodingGradient(LayerCheck):
 
     id = "exploding-gradient"
     severity = Severity.WARNING
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def __init__(self, ratio: float = 70.0, max_grad_to_weight: float = 10.0, patience: int = PATIENCE) -> None:
         self.ratio = ratio
@@ -314,8 +314,8 @@ class DeadUnits(LayerCheck):
 
     id = "dead-units"
     severity = Severity.WARNING
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def __init__(self, max_dead: float = 0.5, patience: int = PATIENCE) -> None:
         self.max_dead = max_dead
@@ -391,8 +391,8 @@ class SaturatedActivations(LayerCheck):
 
     id = "saturated-activations"
     severity = Severity.WARNING
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def __init__(self, max_saturated: float = 0.5, patience: int = PATIENCE) -> None:
         self.max_saturated = max_saturated
@@ -476,8 +476,8 @@ class FrozenParameters(LayerCheck):
 
     id = "frozen-parameters"
     severity = Severity.WARNING
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def __init__(self, max_frozen_share: float = 0.5, patience: int = PATIENCE) -> None:
         self.max_frozen_share = max_frozen_share
@@ -594,8 +594,8 @@ class NonfiniteOriginCheck(Check):
     severity = Severity.ERROR
     consumes = frozenset({Signal.LAYER_STATS})
     explained_by = frozenset({"nonfinite-input"})
-    #: opt-in until the layer recorder's cost at default sampling meets its target (docs/layers.md)
-    default = False
+    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    default = True
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         origin = layers.origin

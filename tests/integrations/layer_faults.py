@@ -188,17 +188,14 @@ LAYER_CHECK_IDS = (
 
 
 def fit(name: str, root, *, epochs: int = 2, callbacks=(), every_n_steps: int = 5, **kwargs):
-    """Trains case `name` with `MLCheckCallback(every_n_steps=...)`; returns (callback, module)."""
+    """Trains case `name` with `MLCheckCallback(every_n_steps=...)` (the layer checks are among the
+    defaults); returns (callback, module)."""
     from mlcheck.integrations.lightning import MLCheckCallback
 
     _, _, scale, image = CASES[name]
     L.seed_everything(0, verbose=False)
     module = Net(name)
     train, val = loaders(scale=scale, image=image)
-    if "checks" not in kwargs:  # the layer checks are opt-in: every default check plus them
-        from mlcheck.checks.base import default_checks, registry
-
-        kwargs["checks"] = [*default_checks(), *(registry()[i]() for i in LAYER_CHECK_IDS)]
     cb = MLCheckCallback(every_n_steps=every_n_steps, overfit_batch=False, log_dir=root, **kwargs)
     trainer = L.Trainer(
         max_epochs=epochs,

@@ -27,13 +27,18 @@ def record_breakpoint(*args, **kwargs) -> None:
     SEEN.append(dict(sys._getframe(1).f_locals))
 
 
+def _without_layer_checks() -> list:
+    """The default checks but the layer checks: what a breakpoint adds is then its own doing."""
+    return [c for c in default_checks() if c.id not in faults.LAYER_CHECK_IDS]
+
+
 def _snapshots(root: Path) -> list[Path]:
     return sorted((root / "mlcheck" / "snapshots").glob("*.pt"))
 
 
 def test_dead_units_breakpoint_turns_its_check_on_and_saves_the_layer(tmp_path):
-    # the layer checks are opt-in: the default set alone has no dead-units; the breakpoint adds it
-    cb, module = faults.fit("dead", tmp_path, checks=default_checks(), breakpoints=["dead-units"])
+    # the default set without the layer checks has no dead-units; the breakpoint adds it
+    cb, module = faults.fit("dead", tmp_path, checks=_without_layer_checks(), breakpoints=["dead-units"])
     (finding,) = [f for f in cb.findings if f.check == "dead-units"]
     assert finding.key == "net.3"
     (path,) = _snapshots(tmp_path)
@@ -48,7 +53,7 @@ def test_dead_units_breakpoint_turns_its_check_on_and_saves_the_layer(tmp_path):
 
 
 def test_nonfinite_origin_breakpoint_saves_the_producing_module(tmp_path):
-    cb, _ = faults.fit("nan-forward", tmp_path, checks=default_checks(), breakpoints="nonfinite-origin")
+    cb, _ = faults.fit("nan-forward", tmp_path, checks=_without_layer_checks(), breakpoints="nonfinite-origin")
     (finding,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
     (path,) = _snapshots(tmp_path)
     assert path.name == f"step{finding.step}-net.3.pt"
@@ -60,7 +65,7 @@ def test_function_breakpoint_raises_its_finding_with_the_snapshot(tmp_path):
     def wide(stats):
         return stats.kind == "Linear" and stats.path == "net.0" and stats.abs_max > 0
 
-    cb, _ = faults.fit("clean-mlp", tmp_path, epochs=1, checks=default_checks(), breakpoints=[wide])
+    cb, _ = faults.fit("clean-mlp", tmp_path, epochs=1, checks=_without_layer_checks(), breakpoints=[wide])
     (finding,) = [f for f in cb.findings if f.check == "breakpoint"]
     assert finding.evidence["condition"] == "wide" and finding.evidence["layer"] == "net.0"
     snap = torch.load(finding.evidence["snapshot"], weights_only=True)
@@ -72,7 +77,7 @@ def test_pdb_opens_the_debugger_with_the_finding_and_snapshot(tmp_path, monkeypa
     monkeypatch.setenv("PYTHONBREAKPOINT", f"{__name__}.record_breakpoint")
     SEEN.clear()
     breakpoints = Breakpoints(["nonfinite-origin"], pdb=True)
-    faults.fit("nan-forward", tmp_path, checks=default_checks(), breakpoints=breakpoints)
+    faults.fit("nan-forward", tmp_path, checks=_without_layer_checks(), breakpoints=breakpoints)
     (frame,) = SEEN
     assert frame["finding"].check == "nonfinite-origin" and frame["trip"].layer == "net.3"
     assert torch.isneginf(frame["snapshot"]["output"]).any() and frame["path"].exists()

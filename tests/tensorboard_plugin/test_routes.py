@@ -77,7 +77,7 @@ def test_run_page_has_findings_losses_and_markers(client, tab_logdir, run):
     else:
         assert page["axis"] == "step" and shown["x"] == shown["event_step"] == finding.step
         assert finding.step in page["markers"]["train-val-overlap"]
-    assert page["layers"] is None and page["samples"] is None  # layer and per-sample checks are opt-in
+    assert page["samples"] is None  # the per-sample checks are opt-in
 
 
 def test_layers_and_samples_appear_when_present(client):
