@@ -58,7 +58,10 @@ SLOPE_FLOOR = 0.01
 #: saturated when saturated on more than 1 - this share (SageMaker DeadRelu and
 #: SaturatedActivation: 1% / 99%).
 UNIT_SHARE = 0.01
-_FORWARD_STATS = 8  # nonfinite, abs_max, mean, std, zero, saturated, saturated units, dead units
+#: Buckets of the per-layer activation histogram of a recorded step (`LayerStats.histogram`).
+HISTOGRAM_BINS = 30
+# nonfinite, abs_max, mean, std, zero, saturated, saturated units, dead units, min, max, buckets
+_FORWARD_STATS = 10 + HISTOGRAM_BINS
 
 
 def activation_of(module: nn.Module) -> str | None:
@@ -128,6 +131,26 @@ def _forward_stats(output: torch.Tensor, activation: str | None, channels_first:
         saturated_units = (_unit_rate(mask, channels_first) > 1 - UNIT_SHARE).float().mean()
     elif activation in RECTIFYING:
         dead_units = (_unit_rate(x > 0, channels_first) < UNIT_SHARE).float().mean()
+    return torch.cat([_moments(flat, nan, saturated, saturated_units, dead_units), _histogram(flat, nan)])
+
+
+def _histogram(flat: torch.Tensor, nan: torch.Tensor) -> torch.Tensor:
+    """min, max and `HISTOGRAM_BINS` equal-width bucket counts of the finite values, on the
+    device and without a host sync (no boolean indexing: non-finite values get weight 0)."""
+    if not flat.numel():
+        return torch.cat([nan.reshape(1), nan.reshape(1), torch.zeros(HISTOGRAM_BINS, device=flat.device)])
+    finite = torch.isfinite(flat)
+    lo = torch.where(finite, flat, math.inf).min()
+    hi = torch.where(finite, flat, -math.inf).max()
+    scale = HISTOGRAM_BINS / (hi - lo).clamp_min(1e-30)
+    index = torch.nan_to_num((flat - lo) * scale, nan=0.0, posinf=0.0, neginf=0.0)
+    index = index.long().clamp_(0, HISTOGRAM_BINS - 1)
+    counts = torch.bincount(index, weights=finite.float(), minlength=HISTOGRAM_BINS).float()
+    return torch.cat([lo.reshape(1), hi.reshape(1), counts])
+
+
+def _moments(flat: torch.Tensor, nan: torch.Tensor, *shares: torch.Tensor) -> torch.Tensor:
+    """finite count, sum, sum of squares, |max|, zeros, then the activation's `shares`."""
     return torch.stack(
         [
             torch.isfinite(flat).sum().float(),
@@ -135,9 +158,7 @@ def _forward_stats(output: torch.Tensor, activation: str | None, channels_first:
             torch.dot(flat, flat),
             torch.linalg.vector_norm(flat, ord=math.inf) if flat.numel() else nan,
             (flat == 0).sum().float(),
-            saturated,
-            saturated_units,
-            dead_units,
+            *shares,
         ]
     )
 
@@ -440,7 +461,7 @@ class LayerRecorder:
         source = self._source.get(i)
         kwargs: dict[str, Any] = {}
         if forward is not None:
-            (finite, total, squares, abs_max, zeros, sat, sat_units, dead), needs_grad = forward
+            (finite, total, squares, abs_max, zeros, sat, sat_units, dead, lo, hi, *counts), needs_grad = forward
             n = self._numel.get(i, 0)
             mean = total / n if n else math.nan
             kwargs = {
@@ -453,6 +474,7 @@ class LayerRecorder:
                 "saturated_units": None if math.isnan(sat_units) else sat_units,
                 "dead_units": None if math.isnan(dead) else dead,
                 "input_requires_grad": needs_grad,
+                "histogram": (lo, hi, tuple(counts)) if math.isfinite(lo) and math.isfinite(hi) else None,
             }
         ratio = None
         if delta is not None and delta[0] > 0 and delta[1] > 0:
