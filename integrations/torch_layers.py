@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -60,6 +61,10 @@ SLOPE_FLOOR = 0.01
 UNIT_SHARE = 0.01
 #: nonfinite, sum, sum of squares, -min, max, non-zero, saturated, saturated units, dead units
 _FORWARD_STATS = 9
+#: Buckets of the per-layer activation histogram (`LayerStats.histogram`), taken on every
+#: `HISTOGRAM_EVERY`-th recorded step (its ~8 extra operations per layer stay off the others).
+HISTOGRAM_BINS = 30
+HISTOGRAM_EVERY = 4
 
 
 def activation_of(module: nn.Module) -> str | None:
@@ -150,6 +155,17 @@ def _forward_stats(
             saturated_units = (counts > (1 - UNIT_SHARE) * (n / units)).sum().float()
     parts = [nonfinite, flat.sum(), torch.dot(flat, flat), low, high, nonzero, saturated, saturated_units, dead_units]
     return torch.stack(parts), units
+
+
+def _histogram(flat: torch.Tensor, stats: torch.Tensor, rectifying: bool) -> torch.Tensor:
+    """min, max and `HISTOGRAM_BINS` equal-width bucket counts of one output, on its device and
+    without a host sync, from the min and max `_forward_stats` took (a rectifier's min: 0).
+    Meaningless where the output holds NaN or Inf: the host then drops it."""
+    low = torch.zeros_like(stats[4]) if rectifying else -stats[3]
+    scale = HISTOGRAM_BINS / (stats[4] - low).clamp_min(1e-30)
+    index = ((flat - low) * scale).nan_to_num_(0.0, 0.0, 0.0).long().clamp_(0, HISTOGRAM_BINS - 1)
+    counts = torch.bincount(index, minlength=HISTOGRAM_BINS).float()
+    return torch.cat([low.reshape(1), stats[4].reshape(1), counts])
 
 
 def _to_host(parts: list[torch.Tensor]) -> list[float]:
@@ -268,6 +284,9 @@ class LayerRecorder:
             ]
         self._handles: list[Any] = []
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
+        self._hist: dict[int, torch.Tensor] = {}  # histograms of this recorded step, if taken
+        self._histograms = False
+        self._recorded = 0  # recorded steps so far
         self._order: dict[int, int] = {}
         self._source: dict[int, int] = {}
         self._grads: dict[tuple[int, int], torch.Tensor] = {}
@@ -284,7 +303,9 @@ class LayerRecorder:
         if self.recording:
             return
         self._forward, self._order, self._source, self._grads = {}, {}, {}, {}
-        self._kept, self.kept = {}, {}
+        self._kept, self.kept, self._hist = {}, {}, {}
+        self._histograms = self._recorded % HISTOGRAM_EVERY == 0
+        self._recorded += 1
         self._last_weighted = None
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.module.register_forward_hook(self._forward_hook(i)))
@@ -304,7 +325,7 @@ class LayerRecorder:
     def abort(self) -> None:
         """Drops a recording in progress."""
         self.remove_hooks()
-        self._before, self._forward, self._grads, self._kept = [], {}, {}, {}
+        self._before, self._forward, self._grads, self._kept, self._hist = [], {}, {}, {}, {}
         self.recording = False
 
     def finish(self, step: int, epoch: int | None = None) -> LayerObservation:
@@ -320,6 +341,7 @@ class LayerRecorder:
                 parts.append(_norms(torch._foreach_sub(after, self._before)))
                 parts.append(_norms(self._before))
             parts.append(_norms([p for layer in self.layers for p in layer.params]))
+            parts.extend(self._hist.values())  # last: the positions before them stay fixed
             values = _to_host(parts)
             if self.keep_tensors:
                 self._keep(trainable)
@@ -445,6 +467,9 @@ class LayerRecorder:
                 nan = self._nan[out.device] = torch.full((), math.nan, device=out.device)
             stats, units = _forward_stats(out, layer.activation, channels_first, nan)
             self._forward[i] = (stats, needs_grad)
+            if self._histograms and out.numel():
+                flat = out.detach().reshape(-1)
+                self._hist[i] = _histogram(flat.float(), stats, layer.activation in RECTIFYING)
             if self.keep_tensors:  # copies: a later in-place op must not change them
                 x = _first_tensor(args)
                 self._kept[i] = (None if x is None else x.detach().cpu().clone(), out.detach().cpu().clone())
@@ -475,6 +500,7 @@ class LayerRecorder:
         deltas = [next(it) ** 2 for _ in trainable]
         befores = [next(it) ** 2 for _ in trainable]
         norms = [next(it) ** 2 for layer in self.layers for _ in layer.params]
+        hist = {i: [next(it) for _ in range(HISTOGRAM_BINS + 2)] for i in self._hist}
         delta_sq: dict[int, list[float]] = {}
         for (i, _), d, b in zip(trainable, deltas, befores):
             acc = delta_sq.setdefault(i, [0.0, 0.0])
@@ -485,9 +511,13 @@ class LayerRecorder:
         for i, layer in enumerate(self.layers):
             w = norms[k : k + len(layer.params)]
             k += len(layer.params)
-            out.append(self._stats(i, layer, forward.get(i), grad_sq.get(i), w, delta_sq.get(i)))
+            stats = self._stats(i, layer, forward.get(i), grad_sq.get(i), w, delta_sq.get(i))
+            h = hist.get(i)
+            if h is not None and stats.nonfinite == 0 and math.isfinite(h[0]) and math.isfinite(h[1]):
+                stats = dataclasses.replace(stats, histogram=(h[0], h[1], tuple(h[2:])))
+            out.append(stats)
         out.sort(key=lambda s: (s.order < 0, s.order))
-        self._forward, self._grads = {}, {}
+        self._forward, self._grads, self._hist = {}, {}, {}
         return LayerObservation(step=step, epoch=epoch, layers=tuple(out))
 
     def _stats(

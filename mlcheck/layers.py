@@ -48,6 +48,8 @@ class LayerStats:
         grad_norm: L2 norm of the gradients of its own parameters (None: no gradient).
         weight_norm: L2 norm of its own parameters (None: it has none).
         update_ratio: |weights after the step - before| / |before| (None: not measured).
+        histogram: (min, max, counts) of the finite forward output values: equal-width buckets
+            between min and max (None: not recorded).
     """
 
     path: str
@@ -69,6 +71,7 @@ class LayerStats:
     grad_norm: float | None = None
     weight_norm: float | None = None
     update_ratio: float | None = None
+    histogram: tuple[float, float, tuple[float, ...]] | None = None
 
     @property
     def grad_rms(self) -> float | None:

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlcheck import sinks
 from mlcheck.findings import Finding, format_number
 
@@ -25,6 +27,8 @@ COUNT_TAG = "mlcheck/findings"
 SUMMARY_TAG = "mlcheck/summary"
 _MAX_STEP = 2**63 - 1  # an event's step is an int64
 LAYER_TAG = "mlcheck/layers/{path}/{stat}"
+#: The histogram of a layer's forward output at sampled steps (TensorBoard's Histograms tab).
+LAYER_HISTOGRAM = "activations"
 #: The per-layer statistics charted at sampled steps (`mlcheck.layers.LayerStats` fields).
 LAYER_CHARTS = (
     "grad_norm",
@@ -123,6 +127,27 @@ class TensorBoardSink(sinks.Sink):
         from tensorboard.compat.proto import summary_pb2
 
         return summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+
+    @staticmethod
+    def histogram_value(tag: str, histogram: tuple[float, float, tuple[float, ...]]) -> Any:
+        """A legacy `histo` value (TensorBoard migrates it to its Histograms plugin; no
+        TensorFlow needed): equal-width buckets from `lo` to `hi`, right edges as limits."""
+        from tensorboard.compat.proto import summary_pb2
+
+        lo, hi, counts = histogram
+        edges = np.linspace(lo, hi, len(counts) + 1)
+        centres = (edges[:-1] + edges[1:]) / 2
+        weights = np.asarray(counts, dtype=np.float64)
+        proto = summary_pb2.HistogramProto(
+            min=lo,
+            max=hi,
+            num=float(weights.sum()),
+            sum=float(weights @ centres),
+            sum_squares=float(weights @ centres**2),
+            bucket_limit=edges[1:].tolist(),
+            bucket=weights.tolist(),
+        )
+        return summary_pb2.Summary.Value(tag=tag, histo=proto)
 
     @staticmethod
     def text_value(tag: str, text: str) -> Any:
@@ -227,6 +252,8 @@ class TensorBoardSink(sinks.Sink):
                 value = getattr(stats, stat)
                 if value is not None and math.isfinite(value):
                     values.append((LAYER_TAG.format(path=stats.path, stat=stat), float(value)))
+            if stats.histogram is not None:
+                values.append((LAYER_TAG.format(path=stats.path, stat=LAYER_HISTOGRAM), stats.histogram))
         if values:
             self._layer_events.append((int(layers.step), values))
             if len(self._layer_events) >= self.LAYER_BATCH:
@@ -238,7 +265,12 @@ class TensorBoardSink(sinks.Sink):
         held, self._layer_events = self._layer_events, []
         writer = self._open()
         for step, values in held:
-            summary = summary_pb2.Summary(value=[self.scalar_value(tag, v) for tag, v in values])
+            summary = summary_pb2.Summary(
+                value=[
+                    self.histogram_value(tag, v) if isinstance(v, tuple) else self.scalar_value(tag, v)
+                    for tag, v in values
+                ]
+            )
             writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:

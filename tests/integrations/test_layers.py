@@ -73,6 +73,23 @@ def test_layer_scalars_in_tensorboard(tmp_path):
     assert {"mlcheck/layers/net.1/dead_units", "mlcheck/layers/net.2/update_ratio"} <= set(tags)
 
 
+def test_layer_activation_histograms_in_tensorboard(tmp_path):
+    """Each recorded layer's forward output as a TensorBoard histogram at the sampled steps, read
+    back by TensorBoard's own accumulator (the Histograms tab reads the same)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    faults.fit("clean-mlp", tmp_path, epochs=1)
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(path), size_guidance={"histograms": 0}).Reload()
+    tags = acc.Tags()["histograms"]
+    assert {"mlcheck/layers/net.0/activations", "mlcheck/layers/net.1/activations"} <= set(tags)
+    events = acc.Histograms("mlcheck/layers/net.1/activations")
+    assert [e.step for e in events][:2] == [0, 20]  # every 4th sampled step (every 5 here)
+    first = events[0].histogram_value
+    assert len(first.bucket) == 30 and first.min >= 0  # a ReLU's outputs
+    assert first.num == sum(first.bucket) and first.num % 32 == 0  # every value of (batch, units)
+
+
 # -- the recorder on a plain loop -------------------------------------------------------------------
 
 
