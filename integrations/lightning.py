@@ -659,15 +659,19 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         """Lightning's default (the class name) for a callback with the default checks, so that
         checkpoints keep resuming; the checks, `suppress` and `stop_on` join it otherwise, so
         that differently configured callbacks can share a Trainer (Lightning refuses two
-        stateful callbacks with one key)."""
+        stateful callbacks with one key). Built once: Lightning reads it at every hook call."""
+        cached = self.__dict__.get("_state_key")
+        if cached is not None:
+            return cached
         key: dict[str, Any] = {}
         if self.checks is not None:
-            key["checks"] = [c if isinstance(c, str) else getattr(c, "id", repr(c)) for c in self.checks]
+            key["checks"] = [c if isinstance(c, str) else c.id if hasattr(c, "id") else repr(c) for c in self.checks]
         if self.suppress:
             key["suppress"] = sorted(self.suppress)
         if self.options.stop_on is not None:
             key["stop_on"] = self.options.stop_on
-        return self._generate_state_key(**key) if key else type(self).__qualname__
+        self._state_key = self._generate_state_key(**key) if key else type(self).__qualname__
+        return self._state_key
 
     def state_dict(self) -> dict[str, Any]:
         if self.live is None:
