@@ -237,3 +237,15 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
     assert "net.1" not in findings["net.1"]
     with pytest.raises(TypeError, match="nonfinite_allow must be a list of module paths or class names"):
         MLCheckCallback(nonfinite_allow=[nn.Linear])
+
+
+def test_keras_refuses_a_nonfinite_origin_breakpoint_it_cannot_trip():
+    """Was: accepted, then silent: a planted log(0) layer gave nonfinite-loss findings but
+    the breakpoint never tripped, no snapshot, no notice (Keras has no NaN-origin search)."""
+    from mlcheck.breakpoints import Breakpoints
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    for breakpoints in ("nonfinite-origin", ["dead-units", "nonfinite-origin"], Breakpoints(["nonfinite-origin"])):
+        with pytest.raises(ValueError, match="breakpoints names 'nonfinite-origin', which the Keras callback"):
+            MLCheckCallback(breakpoints=breakpoints)
+    MLCheckCallback(breakpoints=["dead-units"])  # the others stay

@@ -105,7 +105,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             Breakpoints): per-layer check ids or functions of a layer's statistics, or a
             `mlcheck.breakpoints.Breakpoints(..., pdb=True)`. A tripped one writes
             `<log_dir>/mlcheck/snapshots/step<N>-<layer>.npz` (`numpy.load`). Torch backend
-            with eager steps only (see docs/layers.md). Default None.
+            with eager steps only (see docs/layers.md); not `nonfinite-origin`, which Keras
+            cannot locate yet (a ValueError). Default None.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -148,6 +149,13 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
+        if self.breakpoints is not None and self.breakpoints.watches_nonfinite:
+            # it would never trip: the Keras callback does not locate a NaN's origin yet
+            raise ValueError(
+                "breakpoints names 'nonfinite-origin', which the Keras callback cannot locate yet "
+                "(a NaN is still reported by nonfinite-loss); use it with the Lightning callback or "
+                "a plain torch loop, or give Keras the other per-layer ids or a function"
+            )
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
