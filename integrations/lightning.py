@@ -161,7 +161,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             Default None: where the model lives on the CPU (on an accelerator that memory is the
             device's); True: also on accelerators; False: never.
         nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
-            infinity a module's input already held always passes). Default: none.
+            infinity a module's input already held always passes); one string is one name. Default: none.
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -205,7 +205,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self.breakpoints is not None and self.breakpoints.breakpoints.watches_nonfinite and nonfinite_origin is None:
             # a breakpoint on the NaN origin: watch each step on accelerators too
             self.options = dataclasses.replace(self.options, nonfinite_origin=True)
-        self.nonfinite_allow = tuple(nonfinite_allow)
+        self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = opt.check_items("checks", checks)
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here

@@ -219,6 +219,20 @@ def metrics(name: str, value: Any) -> dict[str, float]:
     return out
 
 
+def module_names(name: str, value: Any) -> tuple[str, ...]:
+    """Module paths or class names: a list of strings, or one string (one name, not its
+    characters, which would each match a module called "0" or "1")."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = (value,)
+    if not all(isinstance(i, str) for i in items):
+        raise TypeError(f"{name} must be a list of module paths or class names (strings), got {value!r}")
+    return items
+
+
 def names(name: str, value: Any) -> list[str] | None:
     """Parameter names: a list of strings, or one string (one name, not its characters)."""
     if value is None:

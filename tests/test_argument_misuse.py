@@ -195,3 +195,45 @@ def test_observations_after_close_are_ignored_once_said(tmp_path, caplog):
         assert monitor.log_steps(np.arange(3), loss=np.full(3, np.nan)) == []
     assert monitor.findings == []
     assert not (tmp_path / "findings.jsonl").exists() or (tmp_path / "findings.jsonl").read_text() == ""
+
+
+def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
+    """`nonfinite_allow="net.1"` allows that module (was: its characters, "n", "e", ..., "1",
+    so the module was named as the NaN origin all the same), and a non-string is refused."""
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Mask(nn.Module):  # builds -inf on purpose, as an attention mask does
+        def forward(self, x):
+            return x.masked_fill(x < 0, float("-inf"))
+
+    class Model(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), Mask(), nn.Linear(8, 2))
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
+    findings = {}
+    for allow in ((), "net.1"):
+        cb = MLCheckCallback(
+            checks=["nonfinite-origin"], nonfinite_allow=allow, log_dir=False, overfit_batch=False, warn=False
+        )
+        trainer = pl.Trainer(
+            max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False, enable_checkpointing=False
+        )
+        trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
+        findings[allow] = [f.evidence.get("layer") for f in cb.findings if f.check == "nonfinite-origin"]
+    assert findings[()] == ["net.1"]  # not allowed: named
+    assert "net.1" not in findings["net.1"]
+    with pytest.raises(TypeError, match="nonfinite_allow must be a list of module paths or class names"):
+        MLCheckCallback(nonfinite_allow=[nn.Linear])

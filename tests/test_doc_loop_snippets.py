@@ -82,3 +82,28 @@ def test_readme_names_the_fields_of_a_finding():
     for field in dataclasses.fields(mlcheck.Finding):
         if field.name != "key":  # internal: not serialised
             assert f"`{field.name}`" in readme, field.name
+
+
+def test_layers_md_plain_loop_names_a_planted_nan_layer(tmp_path):
+    """docs/layers.md's plain-loop snippet, as written, names the layer that computes log(0)
+    (was: its `Monitor(log_dir=...)` had only the default checks, so the opt-in
+    `nonfinite-origin` was not there to judge what `recorder.locate` found: no finding at all)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs/layers.md").read_text(), flags=re.S)
+    (block,) = [b for b in blocks if "recorder = LayerRecorder(model)" in b and "TorchBreakpoints" not in b]
+    block = block.replace('log_dir="runs/exp1"', "log_dir=LOG_DIR")
+
+    class LateLog(nn.Module):
+        calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return torch.log(x * 0) if self.calls > 3 else x
+
+    ns = namespace(tmp_path)
+    torch.manual_seed(0)
+    ns["model"] = model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), LateLog(), nn.Linear(8, 2))
+    ns["optimizer"] = torch.optim.SGD(model.parameters(), lr=0.05)
+    ns["torch"] = torch  # the user's own import
+    exec(block, ns)
+    origins = [f for f in ns["monitor"].findings if f.check == "nonfinite-origin"]
+    assert [f.evidence["layer"] for f in origins] == ["2"]
