@@ -483,7 +483,16 @@ class LRTooLow(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unshuffled-data"})
+    explained_by = frozenset(
+        {
+            "nonfinite-input",
+            "output-loss-mismatch",
+            "unused-parameters",
+            "unshuffled-data",
+            "dead-units",
+            "vanishing-gradient",
+        }
+    )
 
     def __init__(
         self,

@@ -556,13 +556,25 @@ class LossPlateau(LossCurveCheck):
         zero_level: a loss at or below this (in absolute value) is at numerical zero: converged,
             not stalled. Default 1e-4, the smallest change Keras' `ReduceLROnPlateau` counts
             (`min_delta`): below it no stall can be told from noise.
+        exploded_factor: a stall that followed a loss this many times its level and its initial
+            value points at a learning rate far too high, not too low (the hint says so).
+            Default 10.0, `loss-divergence`'s explosion factor.
     """
 
     id = "loss-plateau"
     family = "optimization"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unshuffled-data"})
+    explained_by = frozenset(
+        {
+            "nonfinite-input",
+            "output-loss-mismatch",
+            "unused-parameters",
+            "unshuffled-data",
+            "dead-units",
+            "vanishing-gradient",
+        }
+    )
 
     def __init__(
         self,
@@ -577,7 +589,9 @@ class LossPlateau(LossCurveCheck):
         min_progress: float = 0.25,
         regression_min_drop: float = 0.02,
         zero_level: float = 1e-4,
+        exploded_factor: float = 10.0,
     ) -> None:
+        self.exploded_factor = exploded_factor
         self.min_drop = min_drop
         self.zero_level = zero_level
         self.regression_min_drop = regression_min_drop
@@ -621,7 +635,15 @@ class LossPlateau(LossCurveCheck):
             return []
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
+        peak = float(np.nanmax(c.mean))
         why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None, run.info.num_classes)
+        if peak > self.exploded_factor * max(abs(level), abs(initial)):
+            why += f", after the loss exploded to {peak:.4g}"
+            hint = (
+                f"The loss exploded to {peak:.4g} before it stalled: the learning rate is likely far too high "
+                "(lower it 10-100x, add warmup or gradient clipping); a model wrecked by one bad step "
+                "often sits at the chance level afterwards."
+            )
         return [
             self.finding(
                 f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
@@ -633,6 +655,7 @@ class LossPlateau(LossCurveCheck):
                     f"stalled_{unit}s": stalled_for,
                     "drop_in_window": sig(drop),
                     "drop_stderr": sig(se),
+                    "peak_loss": sig(peak),
                 },
                 hint=hint,
                 step=run.step if step_unit else None,

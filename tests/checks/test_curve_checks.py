@@ -698,3 +698,22 @@ def test_plateau_silent_on_regression_levelling_off_a_few_percent_below_its_star
     assert "loss-plateau" not in ids(run_steps(loss=loss, lr=np.full(n, 1e-3), info=info))
     flat = noisy(np.full(n, 1.0), rel=0.05)  # a regression that learns nothing still fires
     assert "loss-plateau" in ids(run_steps(loss=flat, lr=np.full(n, 1e-3), info=info))
+
+
+def test_plateau_after_an_explosion_says_the_rate_is_too_high():
+    """A loss that blew up and then sat at the chance level was told to raise the learning
+    rate (a new user's Lightning run at lr=1.0); the explosion points the other way."""
+    import numpy as np
+
+    from mlcheck import Monitor
+    from mlcheck.run import RunInfo
+
+    rng = np.random.default_rng(0)
+    for head, expect_high in (([2.3, 40, 150, 60, 10, 3], True), ([2.3, 2.3, 2.3, 2.3, 2.3, 2.3], False)):
+        m = Monitor(warn=False, info=RunInfo(task="classification", num_classes=10))
+        for step in range(600):
+            m.log_step(step, loss=(head[step] if step < 6 else 2.3) + 0.01 * rng.normal(), lr=1.0)
+        m.close()
+        (f,) = [f for f in m.findings if f.check == "loss-plateau"]
+        assert ("far too high" in f.hint) is expect_high, f.hint
+        assert ("raise the learning rate" in f.hint) is not expect_high
