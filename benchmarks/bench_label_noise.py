@@ -204,7 +204,16 @@ def cleanlab_scores(framework, xt, yt, xv, yv, epochs, seed, flip) -> dict:
     return _prf(issues, flip) | {"seconds": time.perf_counter() - started}, issues
 
 
-def run(frameworks, seeds, with_cleanlab, datasets=("digits", "breast_cancer"), rates=RATES, kinds=KINDS, dump=None):
+def run(
+    frameworks,
+    seeds,
+    with_cleanlab,
+    datasets=("digits", "breast_cancer"),
+    rates=RATES,
+    kinds=KINDS,
+    dump=None,
+    first_seed=0,
+):
     rows = []
     for data in datasets:
         x, y = load(data)
@@ -214,7 +223,7 @@ def run(frameworks, seeds, with_cleanlab, datasets=("digits", "breast_cancer"), 
                 for rate in rates:
                     if rate == 0 and kind != kinds[0]:
                         continue  # clean data: one kind is enough
-                    for seed in range(seeds):
+                    for seed in range(first_seed, first_seed + seeds):
                         rows.append(one_run(data, x, y, n_train, framework, kind, rate, seed, with_cleanlab, dump))
     return rows
 
@@ -380,6 +389,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frameworks", nargs="+", default=["lightning", "keras"], choices=sorted(TRAIN))
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed, first-seed + 1, ...")
     parser.add_argument("--cleanlab", action="store_true")
     parser.add_argument("--data", nargs="+", default=["digits", "breast_cancer"])
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
@@ -393,7 +403,9 @@ def main() -> None:
     if args.slices:
         rows = run_slices(args.frameworks, args.seeds, args.data)
     else:
-        rows = run(args.frameworks, args.seeds, args.cleanlab, args.data, args.rates, args.kinds, args.dump)
+        rows = run(
+            args.frameworks, args.seeds, args.cleanlab, args.data, args.rates, args.kinds, args.dump, args.first_seed
+        )
     print(table(rows))
     if args.json:
         with open(args.json, "w") as f:
