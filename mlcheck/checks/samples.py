@@ -173,9 +173,9 @@ class NoisyLabels(Check):
         self._val: list[list[int]] = []  # per validation epoch: [epoch, right, seen]
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
-        if outputs.split == "val":
+        if outputs.split == "val" and outputs.epoch is not None:  # no epoch: no window to find
             right = int(np.count_nonzero(np.asarray(outputs.predicted) == np.asarray(outputs.labels)))
-            epoch = -1 if outputs.epoch is None else int(outputs.epoch)
+            epoch = int(outputs.epoch)
             if not self._val or self._val[-1][0] != epoch:
                 self._val.append([epoch, 0, 0])
             self._val[-1][1] += right

@@ -105,3 +105,28 @@ def test_wrong_labels_the_model_memorises_are_found_from_the_early_epochs():
     (finding,) = [f for f in cb.findings if f.check == "noisy-labels"]
     assert finding.evidence["flagged"] == int(flagged.sum())
     assert finding.evidence["early_epochs"] == check.early_epochs()
+
+
+def test_history_holds_each_epochs_probability_also_across_the_epoch_boundary():
+    from mlcheck.run import RunInfo, RunState
+    from mlcheck.samples import SampleOutputs, SampleStore
+
+    rng = np.random.default_rng(0)
+    n, epochs = 500, 4
+    run = RunState(RunInfo(task="classification", num_classes=4))
+    run.samples = SampleStore()
+    check = NoisyLabels()
+    ids, labels, prob = np.arange(n, dtype=np.uint64) * 7919, rng.integers(0, 4, n), rng.random((n, epochs))
+    for epoch in range(epochs):
+        order = rng.permutation(n)  # shuffled: the next epoch's first batch arrives before the epoch is taken
+        for start in range(0, n, 50):
+            rows = order[start : start + 50]
+            out = SampleOutputs("train", epoch, ids[rows], labels[rows], prob[rows, epoch], labels[rows])
+            run.samples.add(out)
+            check.on_samples(out, run)
+    check.on_end(run)
+    train = run.samples.get("train")
+    where = {int(i): r for r, i in enumerate(train.ids.tolist())}
+    history = np.stack(check._history, 1)[[where[int(i)] for i in ids]]
+    assert check._history_epochs == list(range(epochs))
+    assert np.abs(history - np.round(prob * 254)).max() <= 1  # one quantisation level
