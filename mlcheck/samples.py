@@ -138,6 +138,9 @@ class SplitSamples:
         self._ids = np.empty(0, np.uint64)  # id of each row
         for name, dtype in self._FIELDS.items():
             setattr(self, name, np.empty(0, dtype))
+        #: read back from samples.csv: the samples the live run flagged (its `flagged` column),
+        #: which can rest on per-epoch evidence the file does not hold; None during a run
+        self.recorded_flags: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
@@ -265,6 +268,8 @@ class SplitSamples:
         }
         for name, values in columns.items():
             getattr(out, name)[: out.size] = values
+        if "flagged" in table:
+            out.recorded_flags = np.asarray(table["flagged"]) > 0
         return out
 
 

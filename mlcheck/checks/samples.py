@@ -253,6 +253,8 @@ class NoisyLabels(Check):
             counts = np.bincount(labels[known], minlength=len(sums))
             threshold = self.early_share * sums / np.maximum(counts, 1)
             flagged |= known & (np.nan_to_num(early, nan=1.0) < threshold[labels])
+        elif train.recorded_flags is not None:  # read back from samples.csv: what the live run flagged
+            flagged |= judged & train.recorded_flags
         return judged, flagged
 
     def learned_confidence(self, run: RunState, train: SplitSamples) -> float:

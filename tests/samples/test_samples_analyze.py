@@ -141,3 +141,23 @@ def test_a_malformed_samples_csv_is_one_clear_line_not_a_traceback(tmp_path):
     done = mlcheck_analyze(table)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "line 2" in done.stderr and "outside [0, 1]" in done.stderr
+
+
+def test_analyze_keeps_the_samples_the_live_run_flagged_from_its_epoch_history(tmp_path):
+    """A sample flagged live from the epochs before memorisation (per-epoch evidence that
+    samples.csv does not hold) looks learnt over the whole run; read back, it was dropped, so
+    analyze counted fewer flagged samples than the live finding."""
+    from mlcheck.samples import CSV_COLUMNS, read_samples_csv
+
+    path = tmp_path / "samples.csv"
+    rows = []
+    for i in range(40):
+        memorised = i == 7  # right and confident at the end: only the live history flagged it
+        row = dict(rank=i, split="train", id=1000 + i, given_label=i % 4, predicted_label=i % 4, confidence=0.9,
+                   variability=0.05, correctness=1.0, epochs=6, last_prob=0.95, flagged=int(memorised),
+                   last_predicted=i % 4, last_epoch=5, previous_right=1)  # fmt: skip
+        rows.append(",".join(str(row[c]) for c in CSV_COLUMNS))
+    path.write_text(",".join(CSV_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    train = read_samples_csv(path).get("train")
+    judged, flagged = NoisyLabels().flagged_train(train, num_classes=4)
+    assert judged.all() and list(np.flatnonzero(flagged)) == [list(train.ids).index(1007)]
