@@ -402,7 +402,7 @@ def _describe(data: SplitSamples, i: int) -> dict[str, Any]:
         "given": given,
         "predicted": predicted,
         "confidence": round(conf, 3),
-        "text": f"id {sid if sid < 1 << 32 else hex(sid)} labelled {given}, predicted {predicted}",
+        "text": f"id {sid} labelled {given}, predicted {predicted}",  # as samples.csv writes it
     }
 
 

@@ -161,3 +161,31 @@ def test_analyze_keeps_the_samples_the_live_run_flagged_from_its_epoch_history(t
     train = read_samples_csv(path).get("train")
     judged, flagged = NoisyLabels().flagged_train(train, num_classes=4)
     assert judged.all() and list(np.flatnonzero(flagged)) == [list(train.ids).index(1007)]
+
+
+def test_the_finding_names_ids_as_samples_csv_writes_them():
+    """Content-hash ids were shown in hex in the message and in decimal in samples.csv: the
+    id a finding named could not be found in the table."""
+    from mlcheck.checks.samples import _describe
+    from mlcheck.samples import SplitSamples
+
+    big = 471802700597748448
+    data = SplitSamples.from_table(
+        {
+            k: np.array([v], np.float64)
+            for k, v in dict(
+                epochs=3,
+                confidence=0.1,
+                variability=0.0,
+                given_label=2,
+                correctness=0.0,
+                last_prob=0.1,
+                last_predicted=5,
+                predicted_label=5,
+                last_epoch=2,
+                previous_right=0,
+            ).items()
+        }
+        | {"id": np.array([big], np.uint64)}  # fmt: skip
+    )
+    assert f"id {big} labelled 2, predicted 5" == _describe(data, 0)["text"]
