@@ -805,7 +805,8 @@ class LiveRun:
     def summary(self) -> str:
         """One line: how much was checked, what was found, where the details are."""
         monitor, run = self.monitor, self.monitor.run
-        checked = f"{run.train_loss.total} steps, {self.passes['train']} epochs, {len(monitor.checks)} checks"
+        counted = ((run.train_loss.total, "step"), (self.passes["train"], "epoch"), (len(monitor.checks), "check"))
+        checked = ", ".join(_count(n, what) for n, what in counted)
         if monitor.disabled:
             checked += f" ({len(monitor.disabled)} switched off: {', '.join(sorted(monitor.disabled))})"
         where = f"; details in {monitor.log_dir / 'findings.jsonl'} and TensorBoard" if monitor.log_dir else ""
@@ -815,7 +816,8 @@ class LiveRun:
         counts = {s: sum(f.severity is s for f in monitor.findings) for s in Severity}
         found = ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items(), key=lambda x: -x[0].rank) if n)
         ids = ", ".join(dict.fromkeys(f.check for f in monitor.findings))
-        return f"mlcheck: checked {checked}: {len(monitor.findings)} findings ({found}: {ids}){where}{config}."
+        findings = _count(len(monitor.findings), "finding")
+        return f"mlcheck: checked {checked}: {findings} ({found}: {ids}){where}{config}."
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -870,3 +872,8 @@ class LiveCallback:
     def resolved_log_dir(self) -> Path | None:
         """Where the run's TensorBoard events and findings.jsonl go (None before a run or when off)."""
         return self.monitor.log_dir if self.monitor is not None else None
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 step", "3 steps"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

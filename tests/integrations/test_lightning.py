@@ -360,6 +360,7 @@ def test_manual_optimization_says_overfit_batch_was_not_run(tmp_path, strict_war
     assert [(f["check"], f["severity"]) for f in stored if f["check"] == "overfit-batch"] == [("overfit-batch", "info")]
     summary = cb.live.summary()
     assert "info" in summary and "warning" not in summary and "error" not in summary
+    assert " 1 epoch, " in summary and "1 epochs" not in summary and "1 findings" not in summary
     # switched off on purpose: nothing to say
     off = MLCheckCallback(overfit_batch=False)
     fit(tmp_path / "off", off, model_kw=dict(manual=True), max_epochs=1)
