@@ -168,6 +168,16 @@ def _histogram(flat: torch.Tensor, stats: torch.Tensor, rectifying: bool) -> tor
     return torch.cat([low.reshape(1), stats[4].reshape(1), counts])
 
 
+def _check_breakpoints(breakpoints: Any) -> None:
+    """A `TorchBreakpoints` or None; anything else raises here, naming the argument, rather
+    than deep in the recorder after the step ran."""
+    if breakpoints is not None and not hasattr(breakpoints, "on_layers"):
+        raise TypeError(
+            "breakpoints must be a mlcheck.integrations.torch_breakpoints.TorchBreakpoints "
+            f"(e.g. TorchBreakpoints({breakpoints!r:.60})), got {type(breakpoints).__name__}"
+        )
+
+
 def _to_host(parts: list[torch.Tensor]) -> list[float]:
     """Concatenated on their device, then one host transfer (per device, where a model is split
     over several)."""
@@ -262,6 +272,8 @@ class LayerRecorder:
         channels_last: bool = False,
         keep_weights: bool = False,
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}: {model!r:.80}")
         self.model = model
         self.keep_weights = keep_weights
         #: with `keep_weights`: (parameter, its value) at the last recorded step whose weights
@@ -397,6 +409,7 @@ class LayerRecorder:
 
         With `breakpoints` (a `mlcheck.integrations.torch_breakpoints.TorchBreakpoints`), a
         tripped one saves `batch` (what the model was given) with the layer's tensors."""
+        _check_breakpoints(breakpoints)
         if not sample:
             yield
             return
@@ -430,6 +443,7 @@ class LayerRecorder:
         findings. Drops the step's recording, which would only repeat the finding. With
         `breakpoints` (`TorchBreakpoints`), a breakpoint on `nonfinite-origin` saves `batch` and the
         module's tensors."""
+        _check_breakpoints(breakpoints)
         self.abort()
         capture: dict[str, Any] | None = {} if breakpoints is not None else None
         origin = locate_nonfinite(self.model, compute_loss, allow=allow, capture=capture)

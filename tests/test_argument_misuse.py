@@ -237,3 +237,20 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
     assert "net.1" not in findings["net.1"]
     with pytest.raises(TypeError, match="nonfinite_allow must be a list of module paths or class names"):
         MLCheckCallback(nonfinite_allow=[nn.Linear])
+
+
+def test_layer_recorder_names_its_wrong_arguments():
+    """Was: AttributeError from deep inside ('str' has no named_modules; 'list' has no
+    on_layers, raised after the user's step had run)."""
+    import torch
+
+    from mlcheck.integrations.torch_layers import LayerRecorder
+
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        LayerRecorder("model")
+    recorder = LayerRecorder(torch.nn.Linear(2, 2))
+    ran = []
+    with pytest.raises(TypeError, match=r"breakpoints must be a mlcheck.integrations.torch_breakpoints"):
+        with recorder.step(Monitor(), 0, breakpoints=["dead-units"]):
+            ran.append(True)
+    assert ran == [] and not recorder.recording
