@@ -53,8 +53,8 @@ class TrainValGap(Check):
         of the log loss around a parabola from `patience` epochs before the best), the training
         loss still falling, and, where an accuracy-like validation metric is logged, that metric
         not at its best now; it is a WARNING only when the metric fell below its value at the
-        best epoch by more than `z` x its own noise in each of those epochs (else INFO while the
-        rise is modest, as below).
+        best epoch by more than `z` x its own noise and more than `metric_tolerance` in each of
+        those epochs (else INFO while the rise is modest, as below).
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
@@ -319,8 +319,8 @@ class TrainValGap(Check):
         """(name, value at the best epoch, recent mean) of an accuracy-like validation metric that
         has not fallen below its value at the best epoch by more than `z` x its epoch noise in
         each of the last `early_epochs` epochs; None when there is none or every one fell: the
-        confirmation the early test asks of the decisions (a fixed point of tolerance, as in
-        `_metric_held`, would hold back a metric that falls slowly but surely)."""
+        confirmation the early test asks of the decisions. The fall must also exceed
+        `metric_tolerance`, as in `_metric_held`."""
         k = max(1, self.early_epochs)
         for name, series in run.val_metrics.items():
             if higher_is_better(name, run.info.higher_is_better) is not True:
@@ -330,7 +330,10 @@ class TrainValGap(Check):
             at_best = values[b["x1"] == best_epoch]
             if not len(at_best) or len(values) < _NOISE_MIN_POINTS:  # too little to confirm a fall
                 return name, float(np.max(values)), float(np.mean(values[-k:]))
-            floor = float(at_best[0]) - self.z * noise(values)
+            # the fall must also exceed `metric_tolerance`: a converged accuracy moves by a sample
+            # or two of the validation set, and its noise from second differences can be smaller
+            scale = 100.0 if float(np.max(values)) > 1.5 else 1.0  # accuracy logged in percent
+            floor = float(at_best[0]) - max(self.z * noise(values), self.metric_tolerance * scale)
             if not bool(np.all(values[-k:] < floor)):
                 return name, float(at_best[0]), float(np.mean(values[-k:]))
         return None

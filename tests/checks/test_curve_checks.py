@@ -416,7 +416,10 @@ def test_train_val_gap_calls_a_clean_turn_within_three_epochs():
     climbs, nor by a lucky low epoch on a noisy plateau."""
     for accuracy in ("falls", None):
         found = [f for f in run_epochs(_clean_turn(accuracy)) if f.check == "train-val-gap"]
-        assert found[0].severity is Severity.WARNING
+        # an accuracy that falls by less than `metric_tolerance` (one point) is held, as by the
+        # stretch test: a converged accuracy moves by a sample or two of the validation set (a
+        # clean fault-suite run at seed 1 was warned about for that)
+        assert found[0].severity is (Severity.WARNING if accuracy is None else Severity.INFO)
         assert found[0].evidence["best_epoch"] == 6
         assert found[0].epoch <= 6 + 3
     # the same rise with an accuracy still climbing: over-confidence, not yet a warning
