@@ -44,7 +44,8 @@ class Monitor:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
             defaults). Default: every check that is on by default.
         suppress: check ids to silence (their hooks are not run).
-        log_dir: where TensorBoard events and `findings.jsonl` go. Default None: neither.
+        log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
+            callbacks take it): neither.
         stop_on: None (default), "error" or "warning": set `should_stop` once a finding of that
             severity or worse is raised. The callbacks then stop training.
         every_n_steps: how often adapters take the costly statistics (update ratios, batch
@@ -98,7 +99,8 @@ class Monitor:
             if c.id not in suppress
         ]
         self.suppress = suppress
-        self.log_dir = Path(opt.log_dir(log_dir)) if log_dir is not None else None
+        log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in the callbacks: no files
+        self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
         self.stop_on = _STOP_ON[stop_on]
         self.every_n_steps = every_n_steps
         self.strict = strict

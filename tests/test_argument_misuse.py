@@ -254,3 +254,16 @@ def test_layer_recorder_names_its_wrong_arguments():
         with recorder.step(Monitor(), 0, breakpoints=["dead-units"]):
             ran.append(True)
     assert ran == [] and not recorder.recording
+
+
+def test_log_dir_false_means_no_files_everywhere(tmp_path, monkeypatch):
+    """The Lightning callback took log_dir=False for "no files"; Monitor and the Keras callback
+    refused it with a TypeError."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+
+    monkeypatch.chdir(tmp_path)
+    with Monitor(log_dir=False) as monitor:
+        monitor.log_step(0, loss=float("nan"))
+    assert monitor.log_dir is None and [f.check for f in monitor.findings] == ["nonfinite-loss"]
+    assert KerasCallback(log_dir=False).log_dir is None
+    assert list(tmp_path.iterdir()) == []

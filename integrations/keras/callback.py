@@ -71,7 +71,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         checks: check instances to run. Default None: every check that is on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
-            `TensorBoard` callback. None writes neither.
+            `TensorBoard` callback. None (or False, as in Lightning) writes neither.
         stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
@@ -157,7 +157,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
-        self.log_dir = Path(opt.log_dir(log_dir)) if log_dir is not None else None
+        log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in Lightning: no files
+        self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
         self.validation_data = validation_data
         self.train_data = train_data
         self.batch_size = batch_size
