@@ -255,7 +255,72 @@ def tables(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     lines = _fault_table(faults, by) + _clean_table(clean, by) + _summary_table(summary)
     if any(r.get("layer") for r in results):
         lines += _layer_table(faults, by)
+    if any(r.get("sagemaker") is not None for r in results):
+        lines += _sagemaker_table(faults, clean, by)
     return "\n".join(lines)
+
+
+def _sagemaker_table(faults: list[str], clean: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
+    """SageMaker Debugger's built-in layer rules, re-implemented on the same layer statistics
+    (`faults/sagemaker_rules.py`), beside mlcheck: per fault, the first matching rule and its
+    layer; per clean run, any rule that fired (a false alarm)."""
+
+    def fired(f: dict[str, Any]) -> str:
+        return f"{f['rule']} on `{f['layer']}` @{f['step']}"
+
+    lines = [
+        "",
+        "### SageMaker rules on the same layer statistics",
+        "",
+        "| program | planted layer | mlcheck (live) | SageMaker rule (first match) | on planted layer "
+        "| every rule that fired | at save_interval 500 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    caught = sage = sage_right = saved = judged = 0
+    for n in faults:
+        m = by.get((n, "mlcheck"))
+        if m is None or m.get("sagemaker") is None:
+            continue
+        judged += 1
+        score, score_saved = m.get("sagemaker_score") or {}, m.get("sagemaker_saved_score") or {}
+        caught += bool(m.get("caught_live"))
+        sage += bool(score.get("caught"))
+        sage_right += bool(score.get("right_layer"))
+        saved += bool(score_saved.get("caught"))
+        mcol = f"`{m['first_hit_live']}`" if m.get("caught_live") else "missed"
+        scol = fired(score["first"]) if score.get("caught") else "missed"
+        right = fired(score["on_layer"][0]) if score.get("right_layer") else ("no" if score.get("caught") else "-")
+        every = ", ".join(m["sagemaker"]["rules"]) or "-"
+        lines.append(
+            f"| {n} | `{m.get('layer')}` | {mcol} | {scol} | {right} | {every} | "
+            f"{'caught' if score_saved.get('caught') else 'missed'} |"
+        )
+    alarms_m = alarms_s = alarms_saved = runs = 0
+    noisy: list[str] = []
+    for n in clean:
+        m = by.get((n, "mlcheck"))
+        if m is None or m.get("sagemaker") is None:
+            continue
+        runs += 1
+        alarms_m += bool(m.get("false_alarm"))
+        rules = m["sagemaker"]["rules"]
+        alarms_s += bool(rules)
+        alarms_saved += bool(m["sagemaker"]["at_save_interval"]["rules"])
+        if rules:
+            first = m["sagemaker"]["first"][0]
+            noisy.append(f"{n}: {', '.join(rules)} (first {fired(first)})")
+    lines += [
+        "",
+        "| | mlcheck layer checks | SageMaker rules, every sampled step | SageMaker rules, save_interval 500 |",
+        "|---|---|---|---|",
+        f"| layer faults caught (matching rule / check id) | {caught}/{judged} | {sage}/{judged} "
+        f"({sage_right} on the planted layer) | {saved}/{judged} |",
+        f"| clean runs with any WARNING/ERROR or rule firing | {alarms_m}/{runs} | {alarms_s}/{runs} "
+        f"| {alarms_saved}/{runs} |",
+    ]
+    if noisy:
+        lines += ["", "Clean runs a SageMaker rule fired on:", ""] + [f"- {x}" for x in noisy]
+    return lines
 
 
 def _layer_table(faults: list[str], by: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:

@@ -125,6 +125,9 @@ def run_program(
             warnings.simplefilter("ignore")
             raw = _framework(program).train(program.config, data, mode, seed, workdir, make_callback=make_callback)
         observed = raw.pop("observed_steps")
+        layer_observations = raw.pop("layer_observations", None) or []
+        if layer_observations:
+            result["sagemaker"] = sagemaker_rules(layer_observations)
         findings = raw.pop("findings")
         raw["findings"] = [
             _finding_dict(f, observed[i] if i < len(observed) else raw["steps_run"]) for i, f in enumerate(findings)
@@ -139,7 +142,35 @@ def run_program(
 
         shutil.rmtree(workdir, ignore_errors=True)
     result.update(score(result))
+    result.update(score_sagemaker(result))
     return result
+
+
+def sagemaker_rules(observations: list[Any]) -> dict[str, Any]:
+    """SageMaker Debugger's built-in layer rules re-implemented (`faults.sagemaker_rules`) on the
+    layer statistics the run recorded: on every sampled step, and on the steps SageMaker's
+    default `save_interval` (500) would have saved."""
+    from faults import sagemaker_rules as sm
+
+    every = sm.summarize(sm.evaluate(observations), len(observations))
+    saved = [o for o in observations if o.step % sm.SAVE_INTERVAL == 0]
+    every["at_save_interval"] = sm.summarize(sm.evaluate(saved), len(saved))
+    every["sampled_steps"] = sorted({o.step for o in observations})[:3]
+    return every
+
+
+def score_sagemaker(result: dict[str, Any]) -> dict[str, Any]:
+    """For a fault run with layer statistics: did a SageMaker rule matching the fault fire, on
+    every sampled step and on the steps save_interval 500 keeps (see `sagemaker_rules`)."""
+    sage = result.get("sagemaker")
+    if sage is None or result.get("error") or result["clean"]:
+        return {}
+    from faults import sagemaker_rules as sm
+
+    return {
+        "sagemaker_score": sm.score(sage, result["catches"], result.get("layer")),
+        "sagemaker_saved_score": sm.score(sage["at_save_interval"], result["catches"], result.get("layer")),
+    }
 
 
 def score(result: dict[str, Any]) -> dict[str, Any]:

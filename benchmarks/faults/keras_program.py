@@ -172,10 +172,24 @@ class StepRecorder(keras.callbacks.Callback):
         self.source = source
         self.seen = 0
         self.observed: list[int] = []
+        self.layer_observations: list[Any] = []  # every LayerObservation the run recorded
+        self._layers_seen = 0
         self.steps = 0
         self.nonfinite_step: int | None = None
 
+    def _collect_layers(self) -> None:
+        """Copies the layer observations recorded since the last call out of the monitor's
+        ring buffer (`run.layers` keeps only the latest few; a step adds at most one)."""
+        monitor = getattr(getattr(self.source, "live", None), "monitor", None)
+        history = getattr(getattr(monitor, "run", None), "layers", None)
+        if history is None or history.total == self._layers_seen:
+            return
+        new = min(history.total - self._layers_seen, len(history))
+        self.layer_observations += list(history)[-new:]
+        self._layers_seen = history.total
+
     def _note(self) -> None:
+        self._collect_layers()
         findings = getattr(self.source, "findings", None) or []
         while self.seen < len(findings):
             self.observed.append(self.steps)
@@ -237,6 +251,7 @@ def train(
         "steps_run": recorder.steps,
         "findings": list(getattr(cb, "findings", []) or []),
         "observed_steps": recorder.observed,
+        "layer_observations": recorder.layer_observations,
         "final": final,
     }
     if mode == "safety_net":

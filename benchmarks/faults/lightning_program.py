@@ -217,10 +217,24 @@ class StepRecorder(Callback):
         self.source = source
         self.seen = 0
         self.observed: list[int] = []
+        self.layer_observations: list[Any] = []  # every LayerObservation the run recorded
+        self._layers_seen = 0
         self.steps = 0
+
+    def _collect_layers(self) -> None:
+        """Copies the layer observations recorded since the last call out of the monitor's
+        ring buffer (`run.layers` keeps only the latest few; a step adds at most one)."""
+        monitor = getattr(getattr(self.source, "live", None), "monitor", None)
+        history = getattr(getattr(monitor, "run", None), "layers", None)
+        if history is None or history.total == self._layers_seen:
+            return
+        new = min(history.total - self._layers_seen, len(history))
+        self.layer_observations += list(history)[-new:]
+        self._layers_seen = history.total
 
     def _note(self, trainer: Any) -> None:
         self.steps = int(trainer.global_step)
+        self._collect_layers()
         findings = getattr(self.source, "findings", None) or []
         while self.seen < len(findings):
             self.observed.append(self.steps)
@@ -293,6 +307,7 @@ def train(
         "steps_run": int(trainer.global_step),
         "findings": list(getattr(cb, "findings", []) or []),
         "observed_steps": recorder.observed,
+        "layer_observations": recorder.layer_observations,
         "final": {
             k: float(v) for k, v in trainer.callback_metrics.items() if k in ("val_loss", "val_acc", "train_loss_epoch")
         },
