@@ -126,7 +126,7 @@ def run_program(
             raw = _framework(program).train(program.config, data, mode, seed, workdir, make_callback=make_callback)
         observed = raw.pop("observed_steps")
         layer_observations = raw.pop("layer_observations", None) or []
-        if layer_observations:
+        if layer_observations and program.layer_checks:  # the --layers suite's comparison row
             result["sagemaker"] = sagemaker_rules(layer_observations)
         findings = raw.pop("findings")
         raw["findings"] = [
