@@ -230,6 +230,8 @@ class RecordedLayer:
         self.kind = kind or type(module).__name__
         self.activation = activation if kind is not None else activation_of(module)
         named = list(module.named_parameters(recurse=False)) if params is None else params
+        # floating-point weights only: a Keras Normalization's count or a seed state is an integer
+        named = [(n, p) for n, p in named if torch.is_tensor(p) and p.is_floating_point()]
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
 
