@@ -328,7 +328,7 @@ class DeadUnits(LayerCheck):
                 continue  # NaN outputs are nonfinite-origin's business
             length = self.streak(s.path, s.dead_units > self.max_dead, layers.step)
             if self.due(s.path, length):
-                feeder = s.source or "the layer before it"
+                feeder = _feeder(s)
                 out.append(
                     self.finding(
                         f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of "
@@ -407,7 +407,7 @@ class SaturatedActivations(LayerCheck):
                 continue
             length = self.streak(s.path, s.saturated_units > self.max_saturated, layers.step)
             if self.due(s.path, length):
-                feeder = s.source or "the layer before it"
+                feeder = _feeder(s)
                 out.append(
                     self.finding(
                         f"Layer {s.name}: {s.saturated_units:.0%} of its units are saturated (slope below 1% "
@@ -641,3 +641,11 @@ class NonfiniteOriginCheck(Check):
 
 def _range(value: tuple[float, float] | None) -> str:
     return "none finite" if value is None else f"[{_fmt(value[0])}, {_fmt(value[1])}]"
+
+
+def _feeder(s: LayerStats) -> str:
+    """The layer whose weights feed an activation's output: the one before it (`source`), or
+    the layer itself when it applies its own activation (Keras `Dense(..., activation="relu")`)."""
+    if s.source:
+        return s.source
+    return f"{s.path} itself" if s.params else "the layer before it"

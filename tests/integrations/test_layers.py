@@ -154,3 +154,18 @@ def test_vanishing_needs_patience_and_fires_once():
         monitor.log_layers(_obs(20, 1e-3))  # a healthy step breaks the streak
         found = [f for s in (30, 40, 50, 60) for f in monitor.log_layers(_obs(s, 1e-9))]
     assert [(f.key, f.step, f.evidence["since_step"]) for f in found] == [("a", 50, 30)]
+
+
+def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
+    """A Keras Dense(..., activation="relu") with a -100 bias: the hint pointed at "the layer
+    before it" while the bias at fault is the layer's own."""
+
+    def obs(step, path, params, source=None):
+        stats = LayerStats(path=path, kind="Dense", activation="relu", order=0, dead_units=0.9, zero_fraction=0.9,
+                           mean=0.0, params=params, source=source)  # fmt: skip
+        return LayerObservation(step=step, layers=(stats,))
+
+    for path, params, source, named in (("hidden_1", 650, None, "hidden_1 itself"), ("net.3", 0, "net.2", "net.2")):
+        with Monitor(checks=[DeadUnits(patience=2)]) as monitor:
+            found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, path, params, source))]
+        assert len(found) == 1 and f"Check the bias and initialisation of {named} " in found[0].hint
