@@ -612,7 +612,8 @@ class NonfiniteOriginCheck(Check):
         outputs = "gradient at its input" if origin.phase == "backward" else "output"
         message = (
             f"The first {origin.value} at step {layers.step} was produced {where}, from finite {inputs} "
-            f"(range {_range(origin.input_range)}; {outputs} {_range(origin.output_range)}{weights})."
+            f"(range {_range(origin.input_range)}; its {outputs} holds {origin.value}, its finite values "
+            f"{_range(origin.output_range, 'none')}{weights})."
         )
         return [
             self.finding(
@@ -639,8 +640,8 @@ class NonfiniteOriginCheck(Check):
         ]
 
 
-def _range(value: tuple[float, float] | None) -> str:
-    return "none finite" if value is None else f"[{_fmt(value[0])}, {_fmt(value[1])}]"
+def _range(value: tuple[float, float] | None, empty: str = "none finite") -> str:
+    return empty if value is None else f"[{_fmt(value[0])}, {_fmt(value[1])}]"
 
 
 def _feeder(s: LayerStats) -> str:

@@ -51,6 +51,8 @@ def test_nan_origin_reports_the_ranges_and_phase(tmp_path):
     assert origin.evidence["phase"] == "forward" and origin.evidence["value"] == "-inf"
     low, high = origin.evidence["input_range"]
     assert low < 0 < high  # log of a relu'd input holding zeros: finite inputs, -inf out
+    # the output's range is of its finite values only: say what else it holds
+    assert "its output holds -inf, its finite values [" in origin.message
 
 
 @pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is None])
