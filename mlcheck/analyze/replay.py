@@ -282,8 +282,8 @@ def _run_info(steps: np.ndarray | None, ordered: list[EpochRow], lr: np.ndarray 
     step_axis = steps if steps is not None else np.array([r.step for r in ordered], dtype=np.int64)
     if len(step_axis):
         info.total_steps = int(step_axis[-1]) + (1 if int(step_axis[0]) == 0 else 0)
-    if ordered:
-        info.max_epochs = ordered[-1].epoch + 1
+    if ordered:  # epochs count from 0 (CSVLogger, Lightning) or, in printouts, from 1
+        info.max_epochs = ordered[-1].epoch + (1 if ordered[0].epoch == 0 else 0)
     metric_names = {n for r in ordered for n in (*r.train_metrics, *r.val_metrics)}
     info.task = from_metric_names(metric_names).task
     if lr is not None and len(lr):

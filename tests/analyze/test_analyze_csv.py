@@ -80,3 +80,15 @@ def test_nan_cells_are_kept_and_empty_cells_skipped(tmp_path):
     np.testing.assert_array_equal(curves["loss"].steps, [0, 1, 2])
     assert np.isnan(curves["loss"].values[1])
     np.testing.assert_array_equal(curves["val_loss"].steps, [0, 2])
+
+
+def test_epochs_counted_from_one_are_not_one_too_many(tmp_path):
+    """Printouts and hand-made tables number epochs from 1; the run was reported with one epoch
+    more than it had (and checks that read the planned length got it one too long)."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n1,1.0,1.1\n2,0.9,1.0\n3,0.8,0.95\n")
+    (run,) = mlcheck.analyze(path).runs
+    assert run.epochs == 3
+    path.write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.9,1.0\n2,0.8,0.95\n")
+    (run,) = mlcheck.analyze(path).runs
+    assert run.epochs == 3
