@@ -278,7 +278,8 @@ def test_must_stay_silent(tmp_path, strict_warnings, case):
     assert run.train_loss.total == 4 * STEPS_PER_EPOCH
     if case == "regression":
         assert run.info.task == "regression"
-    if case == "normalization":  # its integer `count` variable switched the layer statistics off
+    if case == "normalization" and keras.backend.backend() == "torch":  # (only torch records layers)
+        # its integer `count` variable switched the layer statistics off
         assert run.layers.total >= 4 * STEPS_PER_EPOCH // 25
     if case.endswith("schedule"):
         assert run.info.has_scheduler is True and len(set(np.round(run.lr.values()[1], 8))) > 2
