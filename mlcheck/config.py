@@ -13,6 +13,7 @@ factor = 5.0
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,14 +63,10 @@ def load_config(path: Path | None = None) -> Config:
     path = path or find_pyproject()
     if path is None:
         return Config()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-    tool = data.get("tool", {})
+    tool = _parsed(path).get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{path}: `tool` must be a table, got tool = {tool!r}")
-    table = tool.get("mlcheck")
+    table = copy.deepcopy(tool.get("mlcheck"))  # the parsed file is shared (`_parsed`)
     if table is None:
         return Config()
     if not isinstance(table, dict):
@@ -89,6 +86,24 @@ def load_config(path: Path | None = None) -> Config:
         check_args=_check_args(path, table.get("checks", {})),
         source=path,
     )
+
+
+#: Parsed files by content: a callback reads the file twice (at construction, to refuse a bad
+#: table there, and at fit start), and parsing, not reading, is what costs.
+_PARSED: dict[str, dict[str, Any]] = {}
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    """The TOML of `path`, parsed once per content (shared: copy what you keep)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if text not in _PARSED:
+            if len(_PARSED) >= 8:
+                _PARSED.clear()
+            _PARSED[text] = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return _PARSED[text]
 
 
 def _ids(path: Path, table: dict[str, Any], key: str) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from mlcheck import options as opt
 from mlcheck import samples, task
-from mlcheck.checks.base import Check, Signal
+from mlcheck.checks.base import Check, Signal, default_checks
 from mlcheck.checks.curve import curve_minimums
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels
@@ -242,10 +242,10 @@ def configured_checks(
 def validate(options: LiveOptions, checks: Sequence[Check] | None, suppress: Iterable[str]) -> None:
     """Raises now, where the user sees it, what building the run would raise at train start:
     unknown check ids, a bad `[tool.mlcheck]` table."""
-    checks, suppress, _ = configured_checks(checks, suppress, options.config)
-    monitor = Monitor(checks, suppress=suppress, default_sinks=False)
+    checks, suppress, _ = configured_checks(checks, suppress, options.config)  # ids and classes checked
     if options.full_pass_checks is not None:
-        opt.check_ids("full_pass_checks", options.full_pass_checks, also=[c.id for c in monitor.checks])
+        built = checks if checks is not None else default_checks()
+        opt.check_ids("full_pass_checks", options.full_pass_checks, also=[c.id for c in built])
 
 
 class LiveRun:

@@ -267,3 +267,18 @@ def test_log_dir_false_means_no_files_everywhere(tmp_path, monkeypatch):
     assert monitor.log_dir is None and [f.check for f in monitor.findings] == ["nonfinite-loss"]
     assert KerasCallback(log_dir=False).log_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_config_read_twice_is_parsed_once_and_never_stale(tmp_path):
+    """The callbacks read [tool.mlcheck] at construction and again at fit start; the parse is
+    kept per content, so an edited file is read afresh and a returned Config is the caller's."""
+    from mlcheck.config import load_config
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-low"]\n')
+    first = load_config(path)
+    first.suppress.append("loss-plateau")  # the caller's copy
+    assert load_config(path).suppress == ["lr-too-low"]
+    path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-hi"]\n')  # same size, same second
+    with pytest.raises(ValueError, match="lr-too-hi"):
+        load_config(path)
