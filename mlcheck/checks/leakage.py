@@ -814,17 +814,16 @@ class FeatureLeakage(Check):
             self._y[slot[hit]] = y[taken:][hit]
         self._seen += len(x)
 
-    def scores(self, prints: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    def scores(self, distinct: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
         error count of always predicting the majority class (classification) or the squared
-        error of predicting the mean (regression). For reports and tests."""
+        error of predicting the mean (regression). For reports and tests. `distinct`: the
+        reservoir's distinct rows (indices, in order), when the caller has them already."""
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
-        if prints is None:
-            prints = fingerprints(self._x)
-        distinct = np.sort(np.unique(prints, return_index=True)[1])
+        if distinct is None:
+            distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
         classification = self._task == "classification"
-        self._distinct_rows = len(distinct)
         distinct = self._subsample(distinct, self._y[distinct] if classification else None)
         x, y = self._x[distinct], self._y[distinct]
         if classification:
@@ -882,15 +881,14 @@ class FeatureLeakage(Check):
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
-        prints = fingerprints(self._x)
-        distinct = np.unique(prints)
-        if self._judged_prints is not None and np.array_equal(distinct, self._judged_prints):
+        prints, first = np.unique(fingerprints(self._x), return_index=True)
+        if self._judged_prints is not None and np.array_equal(prints, self._judged_prints):
             return  # the rows since are copies of rows judged already (a later epoch's sample)
-        self._judged_prints = distinct
-        scores, baseline = self.scores(prints)
-        rows = self._rows  # rows scored
-        if self._distinct_rows < self.min_rows:
+        self._judged_prints = prints
+        if len(first) < self.min_rows:
             return  # distinct rows count: a small data set seen for many epochs stays small
+        scores, baseline = self.scores(np.sort(first))
+        rows = self._rows  # rows scored
         if baseline <= 0:
             return  # a single class or a constant target: nothing to predict
         classification = self._task == "classification"
@@ -928,7 +926,7 @@ class FeatureLeakage(Check):
                     "runner_up_feature": runner_up,
                     "runner_up_score": None if runner_up is None else float(scores[runner_up]),
                     "rows": rows,
-                    "distinct_rows": self._distinct_rows,
+                    "distinct_rows": len(first),
                     "features": len(scores),
                 },
                 hint=f"Drop feature {j} or rebuild it from information available at prediction "
