@@ -513,11 +513,7 @@ class Monitor:
                 f"mlcheck: Monitor.{method}() after close() is ignored; "
                 "observations after the run ended reach no check or sink"
             )
-            logger.warning(text)
-            try:
-                warnings.warn(text, MLCheckInternalWarning, stacklevel=3)
-            except Warning:
-                pass
+            internal_notice(text, stacklevel=4)
         return []
 
     def __enter__(self) -> Monitor:
@@ -688,10 +684,10 @@ def _numeric_noise_off() -> Any:
         yield
 
 
-def internal_notice(text: str, exc: BaseException, stacklevel: int = 2) -> None:
-    """Reports an internal error of mlcheck once: a log record, and a `MLCheckInternalWarning`
-    unless the user's warnings filter turns it into an exception. Training must go on under
-    any filter, so then the log record stands alone."""
+def internal_notice(text: str, exc: BaseException | None = None, stacklevel: int = 2) -> None:
+    """Reports an internal error of mlcheck (or a misuse it ignores) once: a log record, and a
+    `MLCheckInternalWarning` unless the user's warnings filter turns it into an exception.
+    Training must go on under any filter, so then the log record stands alone."""
     logger.warning(text, exc_info=exc)
     try:
         warnings.warn(text, MLCheckInternalWarning, stacklevel=stacklevel)
