@@ -237,6 +237,12 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
     assert "net.1" not in findings["net.1"]
     with pytest.raises(TypeError, match="nonfinite_allow must be a list of module paths or class names"):
         MLCheckCallback(nonfinite_allow=[nn.Linear])
+    # the Keras callback reads the argument the same way (it took a class and never matched it)
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+
+    assert KerasCallback(nonfinite_allow="encoder/mask").nonfinite_allow == ("encoder/mask",)
+    with pytest.raises(TypeError, match="nonfinite_allow must be a list of module paths or class names"):
+        KerasCallback(nonfinite_allow=[nn.Linear])
 
 
 def test_layer_recorder_names_its_wrong_arguments():

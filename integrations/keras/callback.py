@@ -108,7 +108,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             with eager steps only (see docs/layers.md). Default None.
         nonfinite_allow: layer names (nested: "encoder/mask") or class names allowed to produce
             NaN/Inf on purpose, for `nonfinite-origin` (an infinity a layer's input already held
-            always passes). Default: none.
+            always passes); one string is one name. Default: none.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -152,8 +152,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
-        allow = (nonfinite_allow,) if isinstance(nonfinite_allow, str) else tuple(nonfinite_allow)
-        self.nonfinite_allow = allow
+        self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
