@@ -37,9 +37,7 @@ __all__ = [
     "LayerRecorder",
     "RecordedLayer",
     "activation_of",
-    "gradients_finite",
     "locate_nonfinite",
-    "sentinel_gradient_finite",
 ]
 
 _ACTIVATIONS = {
@@ -740,31 +738,6 @@ def _detached(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _detached(v) for k, v in value.items() if v is not None}
     return value
-
-
-def gradients_finite(optimizer: Any) -> bool:
-    """True when every gradient the optimizer is about to apply is finite (one fused norm and
-    one host sync)."""
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    return _all_finite(grads) if grads else True
-
-
-def sentinel_gradient_finite(optimizer: Any) -> bool:
-    """Whether this step's gradients look finite, read cheaply enough for every step: the sum
-    (in float64: no overflow) of the gradient of the optimizer's first trainable parameter, one
-    reduction and one read. That parameter sits on the input side of most models, where a NaN
-    born anywhere downstream in the backward pass arrives. Where it has no gradient, every
-    gradient is checked (`gradients_finite`). A NaN that reaches no sentinel (born in one
-    layer's weight gradient alone) breaks that layer's weights, and the next step's non-finite
-    loss names that layer."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if p.requires_grad:
-                grad = p.grad
-                if grad is None:
-                    return gradients_finite(optimizer)
-                return math.isfinite(grad.sum(dtype=torch.float64).item())
-    return True
 
 
 def _clone(model: nn.Module, weights: Iterable[tuple[torch.Tensor, torch.Tensor]] = ()) -> nn.Module:
