@@ -619,12 +619,17 @@ def _produced(inputs: tuple[bool, bool, bool], outputs: tuple[bool, bool, bool])
 
 class _OriginSearch:
     """Hooks on every module of a copy: the first module (in execution order) that produced a
-    non-finite value from its inputs, forward, then backward."""
+    non-finite value from its inputs, forward, then backward. A subclass says where a module's
+    own weights and their gradients are (`weights`, `weight_grads`) and how its paths nest
+    (`separator`): the Keras search (`mlcheck.integrations.keras.torch_origin`) does."""
 
-    def __init__(self, model: nn.Module, allow: Iterable[str]) -> None:
+    #: what joins a parent's path to its children's ("encoder.layers.0")
+    separator = "."
+
+    def __init__(self, model: nn.Module | None, allow: Iterable[str], paths: dict[Any, str] | None = None) -> None:
         self.model = model
         self.allow = tuple(allow)
-        self.paths = {m: p for p, m in model.named_modules()}
+        self.paths = paths if paths is not None else {m: p for p, m in model.named_modules()}
         self.found: NonfiniteOrigin | None = None
         self.last_finite: str | None = None
         self.first_bad_input: str | None = None
@@ -638,7 +643,15 @@ class _OriginSearch:
 
     def allowed(self, module: nn.Module) -> bool:
         path = self.paths.get(module, "")
-        return any(a == path or a == type(module).__name__ or path.startswith(a + ".") for a in self.allow)
+        return any(a == path or a == type(module).__name__ or path.startswith(a + self.separator) for a in self.allow)
+
+    def weights(self, module: Any) -> list[torch.Tensor]:
+        """The module's own weights."""
+        return list(module.parameters(recurse=False))
+
+    def weight_grads(self, module: Any) -> list[torch.Tensor]:
+        """The gradients of the module's own weights, after the backward pass."""
+        return [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
 
     def forward_hook(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         if self.found is not None:
@@ -651,7 +664,7 @@ class _OriginSearch:
             self.data_nonfinite = True  # the batch itself: nonfinite-input names it, no module made it
             self.found = None
             return
-        weights = list(module.parameters(recurse=False))
+        weights = self.weights(module)
         value = _produced(inputs, outputs)
         if value is None and any(_flags(weights)) and any(outputs):
             value = "nan" if outputs[0] else "inf"  # its own weights are already broken
@@ -692,7 +705,7 @@ class _OriginSearch:
             value=value,
             input_range=_range(_tensors(grad_output)),
             output_range=_range(_tensors(grad_input)),
-            weight_range=_range(module.parameters(recurse=False)),
+            weight_range=_range(self.weights(module)),
         )
 
     def parameter_origin(self) -> NonfiniteOrigin | None:
@@ -701,7 +714,7 @@ class _OriginSearch:
         for module in self.backward_order:
             if not self.grad_out_finite.get(module) or self.allowed(module):
                 continue
-            grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
+            grads = self.weight_grads(module)
             flags = _flags(grads)
             if any(flags):
                 value = "nan" if flags[0] else ("inf" if flags[1] else "-inf")

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from mlcheck.integrations.torch_layers import _first_tensor, _flags, _produced, _range, _tensors
+from mlcheck.integrations.torch_layers import _detached, _flags, _OriginSearch, _tensors
 from mlcheck.layers import NonfiniteOrigin
 
 __all__ = ["locate_nonfinite", "loss_value", "watch_gradient"]
@@ -54,108 +54,33 @@ def watch_gradient(model: Any, on_nonfinite: Callable[[], None]) -> Any:
     return param.register_post_accumulate_grad_hook(hook)
 
 
-class _Search:
-    """Hooks on every layer: the first one (in execution order) that produced a non-finite
-    value from its inputs, forward, then backward."""
+class _Search(_OriginSearch):
+    """The torch search over Keras layers: paths nested with "/", a layer's own weights are its
+    Keras variables, and their gradients come from `torch.autograd.grad` (`param_grads`, by the
+    weight's id), not from `.grad`."""
+
+    separator = "/"
 
     def __init__(self, paths: dict[Any, str], allow: Iterable[str], capture: bool) -> None:
-        self.paths = paths
-        self.allow = tuple(allow)
-        self.found: NonfiniteOrigin | None = None
-        self.found_layer: Any = None
-        self.last_finite: str | None = None
-        self.backward_order: list[Any] = []
-        self.grad_out_finite: dict[Any, bool] = {}
-        #: with capture on: each layer's (first input, first output) of the re-run
-        self.seen: dict[Any, tuple[Any, Any]] | None = {} if capture else None
+        super().__init__(None, allow, paths=paths)
+        self.seen = {} if capture else None
+        #: the gradients of the re-run's loss, by the id of the weight they belong to
+        self.param_grads: dict[int, torch.Tensor] = {}
 
-    def allowed(self, layer: Any) -> bool:
-        path = self.paths.get(layer, "")
-        return any(a == path or a == type(layer).__name__ or path.startswith(a + "/") for a in self.allow)
+    def weights(self, layer: Any) -> list[torch.Tensor]:
+        return [v.value for v in layer.weights]
 
-    def forward_hook(self, layer: Any, args: Any, kwargs: Any, output: Any) -> None:
-        if self.found is not None:
-            return
-        inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
-        if self.seen is not None:
-            self.seen[layer] = (_first_tensor((args, kwargs)), _first_tensor(output))
-        weights = _weights(layer)
-        value = _produced(inputs, outputs)
-        if value is None and any(_flags(weights)) and any(outputs):
-            value = "nan" if outputs[0] else "inf"  # its own weights are already broken
-        if value is not None and not self.allowed(layer):
-            self.found_layer = layer
-            self.found = NonfiniteOrigin(
-                path=self.paths[layer],
-                kind=type(layer).__name__,
-                phase="forward",
-                value=value,
-                input_range=_range(_tensors((args, kwargs))),
-                output_range=_range(_tensors(output)),
-                weight_range=_range(weights),
-                previous=self.last_finite,
-            )
-        elif not any(outputs):
-            self.last_finite = self.paths[layer]
-
-    def backward_hook(self, layer: Any, grad_input: Any, grad_output: Any) -> None:
-        self.backward_order.append(layer)
-        out_flags = _flags(_tensors(grad_output))
-        self.grad_out_finite[layer] = not any(out_flags)
-        if self.found is not None or any(out_flags):
-            return
-        value = _produced(out_flags, _flags(_tensors(grad_input)))
-        if value is not None and not self.allowed(layer):
-            self.found_layer = layer
-            self.found = self._backward_origin(layer, value, _tensors(grad_output), _tensors(grad_input))
-
-    def _backward_origin(self, layer: Any, value: str, grad_output: Any, grad_input: Any) -> NonfiniteOrigin:
-        return NonfiniteOrigin(
-            path=self.paths[layer],
-            kind=type(layer).__name__,
-            phase="backward",
-            value=value,
-            input_range=_range(grad_output),
-            output_range=_range(grad_input),
-            weight_range=_range(_weights(layer)),
-        )
-
-    def parameter_origin(self, grads: dict[int, torch.Tensor]) -> NonfiniteOrigin | None:
-        """After backward: the first layer (backward order) whose own weights' gradients are
-        non-finite although the gradient reaching its output was finite."""
-        for layer in self.backward_order:
-            if not self.grad_out_finite.get(layer) or self.allowed(layer):
-                continue
-            own = [grads[id(w)] for w in _weights(layer) if id(w) in grads]
-            flags = _flags(own)
-            if any(flags):
-                value = "nan" if flags[0] else ("inf" if flags[1] else "-inf")
-                self.found_layer = layer
-                self.found = self._backward_origin(layer, value, (), own)
-                return self.found
-        return None
+    def weight_grads(self, layer: Any) -> list[torch.Tensor]:
+        return [self.param_grads[id(w)] for w in self.weights(layer) if id(w) in self.param_grads]
 
     def tensors(self) -> dict[str, Any]:
         """The found layer's input, output and weights of the re-run, detached on the CPU."""
-        layer = self.found_layer
+        layer = self.found_module
         if layer is None or self.seen is None:
             return {}
         x, y = self.seen.get(layer, (None, None))
         weights = {v.name: v.value for v in layer.weights}
-        out = {"input": x, "output": y, "weights": weights}
-        return _detached(out)
-
-
-def _weights(layer: Any) -> list[torch.Tensor]:
-    return [v.value for v in layer.weights]
-
-
-def _detached(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, dict):
-        return {k: _detached(v) for k, v in value.items() if v is not None}
-    return value
+        return _detached({"input": x, "output": y, "weights": weights})
 
 
 class _SavedState:
@@ -255,8 +180,8 @@ def locate_nonfinite(
                 )
             params = [v.value for v in model.trainable_variables]
             grads = torch.autograd.grad(loss, params, allow_unused=True) if params else ()
-        by_id = {id(p): g for p, g in zip(params, grads) if g is not None}
-        return search.found or search.parameter_origin(by_id)
+        search.param_grads = {id(p): g for p, g in zip(params, grads) if g is not None}
+        return search.found or search.parameter_origin()
     finally:
         for handle in handles:
             handle.remove()
