@@ -645,6 +645,14 @@ class _OriginSearch:
         path = self.paths.get(module, "")
         return any(a == path or a == type(module).__name__ or path.startswith(a + self.separator) for a in self.allow)
 
+    def loss_origin(self, loss: torch.Tensor) -> NonfiniteOrigin | None:
+        """A non-finite loss computed from finite outputs of every module: made outside any
+        module (in the loss), after the last module whose output was finite; else None."""
+        if bool(torch.isfinite(loss.detach()).all()):
+            return None
+        value = "nan" if bool(torch.isnan(loss.detach()).any()) else "inf"
+        return NonfiniteOrigin(path="", kind="", phase="forward", value=value, previous=self.last_finite)
+
     def weights(self, module: Any) -> list[torch.Tensor]:
         """The module's own weights."""
         return list(module.parameters(recurse=False))
@@ -838,14 +846,9 @@ def locate_nonfinite(
                 return None
             if search.found is not None or loss is None:
                 return search.found
-            if not bool(torch.isfinite(loss.detach()).all()):
-                return NonfiniteOrigin(
-                    path="",
-                    kind="",
-                    phase="forward",
-                    value="nan" if bool(torch.isnan(loss.detach()).any()) else "inf",
-                    previous=search.last_finite,
-                )
+            outside = search.loss_origin(loss)
+            if outside is not None:
+                return outside
             clone.zero_grad(set_to_none=True)
             loss.backward()
         return search.found or search.parameter_origin()

@@ -170,14 +170,9 @@ def locate_nonfinite(
             if search.found is not None:
                 return search.found
             loss = _compute_loss(model, x, y, y_pred, sample_weight)
-            if not bool(torch.isfinite(loss.detach()).all()):
-                return NonfiniteOrigin(
-                    path="",
-                    kind="",
-                    phase="forward",
-                    value="nan" if bool(torch.isnan(loss.detach()).any()) else "inf",
-                    previous=search.last_finite,
-                )
+            outside = search.loss_origin(loss)
+            if outside is not None:
+                return outside
             params = [v.value for v in model.trainable_variables]
             grads = torch.autograd.grad(loss, params, allow_unused=True) if params else ()
         search.param_grads = {id(p): g for p, g in zip(params, grads) if g is not None}
