@@ -177,7 +177,8 @@ class SplitSamples:
         wrong = ~right
         self.wrong_pred[rows[wrong]] = pred[wrong]
 
-    def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of `ids` (uint64) in this split, -1 for an id it does not hold."""
         rows = np.full(len(ids), -1, np.int64)
         if len(self._keys):
             # the ids looked up in sorted order: a binary search that starts where the last one
@@ -187,6 +188,11 @@ class SplitSamples:
             at[order] = np.minimum(np.searchsorted(self._keys, ids[order]), len(self._keys) - 1)
             hit = self._keys[at] == ids
             rows[hit] = self._rows[at[hit]]
+        return rows
+
+    def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The rows of `ids`, new ones appended (with their `labels`)."""
+        rows = self.rows(ids)
         miss = rows < 0
         if miss.any():
             fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)

@@ -199,7 +199,7 @@ class NoisyLabels(Check):
             return  # the history is full: the epochs it holds are the early ones it is for
         total = np.round(train.column("sum_prob").astype(np.float64) * _HISTORY_LEVELS).astype(np.int64)
         if pending is not None:
-            rows = _rows_of(train.ids, np.asarray(pending.ids, np.uint64))
+            rows = train.rows(np.asarray(pending.ids, np.uint64))  # all in the store already
             prob = np.clip(np.asarray(pending.true_prob, np.float64), 0.0, 1.0)
             np.subtract.at(total, rows, np.round(prob * _HISTORY_LEVELS).astype(np.int64))
         before = np.zeros(len(total), np.int64)
@@ -378,13 +378,6 @@ class NoisyLabels(Check):
                     "last_epoch": int(data.last_epoch[i]),
                     "previous_right": int(data.previous_right[i]),
                 }
-
-
-def _rows_of(ids_by_row: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows of `ids` (all present) in a split whose row r holds id `ids_by_row[r]`."""
-    order = np.argsort(ids_by_row, kind="stable")
-    at = np.minimum(np.searchsorted(ids_by_row[order], ids), len(order) - 1)
-    return order[at]
 
 
 def _predicted(data: SplitSamples, i: int) -> int:
