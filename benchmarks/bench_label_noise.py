@@ -175,7 +175,7 @@ def score(cb, xt, flip) -> dict:
     store = cb.monitor.run.samples
     train = store.get("train")
     check = next(c for c in cb.monitor.checks if c.id == NoisyLabels.id)  # it holds the run's history
-    _, flagged = check.flagged_train(train, cb.monitor.run.info.num_classes)
+    _, flagged = check.flagged_train(train)
     ids = fingerprints(canonical_rows(xt))
     flagged_ids = set(train.ids[flagged].tolist())
     predicted = np.array([i in flagged_ids for i in ids.tolist()])

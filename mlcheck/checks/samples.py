@@ -239,10 +239,11 @@ class NoisyLabels(Check):
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(seen > 0, total / np.maximum(seen, 1) / _HISTORY_LEVELS, np.nan), epochs
 
-    def flagged_train(self, train: SplitSamples, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def flagged_train(self, train: SplitSamples) -> tuple[np.ndarray, np.ndarray]:
         """(judged, flagged) boolean masks over the training samples: the cartography rule over
-        the whole run, or a probability of the given label under chance (1 / classes) on
-        average over the epochs before memorisation."""
+        the whole run, or a probability of the given label under `early_share` of its class's
+        average over the epochs before memorisation (read back from samples.csv: the flags
+        the live run wrote)."""
         judged = train.column("epochs") >= self.min_epochs
         flagged = judged & (train.confidence() < self.max_confidence) & (train.correctness() < self.max_correctness)
         early, epochs = self.early_confidence(train.size)
@@ -289,7 +290,7 @@ class NoisyLabels(Check):
         train = store.get("train") if store is not None else None
         if train is None or train.size < self.min_samples:
             return []  # too few samples seen to estimate a rate
-        judged, flagged = self.flagged_train(train, run.info.num_classes)
+        judged, flagged = self.flagged_train(train)
         n, k = int(judged.sum()), int(flagged.sum())
         if n < self.min_samples:
             return []  # too few samples seen for min_epochs yet
@@ -353,7 +354,7 @@ class NoisyLabels(Check):
             if data is None or not data.size:
                 continue
             if split == "train":
-                flags = self.flagged_train(data, run.info.num_classes)[1]
+                flags = self.flagged_train(data)[1]
                 score = data.confidence()
             else:
                 flags = self.flagged_val(data)

@@ -82,7 +82,7 @@ def _fit(check: NoisyLabels):
     ids = fingerprints(canonical_rows(xt)).tolist()
 
     def rows(judge: NoisyLabels) -> np.ndarray:
-        flagged_ids = set(train.ids[judge.flagged_train(train, 10)[1]].tolist())
+        flagged_ids = set(train.ids[judge.flagged_train(train)[1]].tolist())
         return np.array([i in flagged_ids for i in ids])
 
     # the same run judged on its whole-run averages alone (no per-epoch history)

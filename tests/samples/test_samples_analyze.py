@@ -159,7 +159,7 @@ def test_analyze_keeps_the_samples_the_live_run_flagged_from_its_epoch_history(t
         rows.append(",".join(str(row[c]) for c in CSV_COLUMNS))
     path.write_text(",".join(CSV_COLUMNS) + "\n" + "\n".join(rows) + "\n")
     train = read_samples_csv(path).get("train")
-    judged, flagged = NoisyLabels().flagged_train(train, num_classes=4)
+    judged, flagged = NoisyLabels().flagged_train(train)
     assert judged.all() and list(np.flatnonzero(flagged)) == [list(train.ids).index(1007)]
 
 
