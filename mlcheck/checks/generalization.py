@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -165,10 +165,12 @@ class TrainValGap(Check):
         p = max(1, self.patience)
         standard = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
         early = self._early_rise(val) if not self._metric_at_best(run) else None
+        if early is None and standard is None:
+            return []  # no rise (the usual case): the training levels are not needed
+        train = epoch_train_levels(run)  # once, for both tests
         # the early test speaks first, unless it would say INFO where the standard one says WARNING
-        verdicts = [
-            v for v in (self._verdict(run, epochs, early, True), self._verdict(run, epochs, standard, False)) if v
-        ]
+        tests = ((early, True), (standard, False))
+        verdicts = [v for v in (self._verdict(run, epochs, train, rise, is_early) for rise, is_early in tests) if v]
         verdicts.sort(key=lambda v: v[-1] is not None)  # a WARNING (nothing held) before an INFO
         if not verdicts:
             return []
@@ -211,15 +213,19 @@ class TrainValGap(Check):
         ]
 
     def _verdict(
-        self, run: RunState, epochs: np.ndarray, rise_at: tuple[int, float, float, float] | None, early: bool
+        self,
+        run: RunState,
+        epochs: np.ndarray,
+        train: Mapping[int, float],
+        rise_at: tuple[int, float, float, float] | None,
+        early: bool,
     ) -> tuple | None:
         """(the test's rise, best epoch, training loss at the best and now, held metric or None) when
-        the rise comes with a falling training loss; None otherwise."""
+        the rise comes with a falling training loss (`train`: `epoch_train_levels`); None otherwise."""
         if rise_at is None:
             return None
         best_at, best, recent, _ = rise_at
         best_epoch = int(epochs[best_at])
-        train = epoch_train_levels(run)
         if best_epoch not in train or not train:
             return None
         train_best, train_now = train[best_epoch], train[max(train)]
