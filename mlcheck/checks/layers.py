@@ -125,7 +125,7 @@ class VanishingGradient(LayerCheck):
 
     id = "vanishing-gradient"
     severity = Severity.WARNING
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def __init__(self, ratio: float = 1e-3, floor: float = 1e-4, patience: int = PATIENCE) -> None:
@@ -224,7 +224,7 @@ class ExplodingGradient(LayerCheck):
 
     id = "exploding-gradient"
     severity = Severity.WARNING
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def __init__(self, ratio: float = 70.0, max_grad_to_weight: float = 10.0, patience: int = PATIENCE) -> None:
@@ -314,7 +314,7 @@ class DeadUnits(LayerCheck):
 
     id = "dead-units"
     severity = Severity.WARNING
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def __init__(self, max_dead: float = 0.5, patience: int = PATIENCE) -> None:
@@ -391,7 +391,7 @@ class SaturatedActivations(LayerCheck):
 
     id = "saturated-activations"
     severity = Severity.WARNING
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def __init__(self, max_saturated: float = 0.5, patience: int = PATIENCE) -> None:
@@ -476,7 +476,7 @@ class FrozenParameters(LayerCheck):
 
     id = "frozen-parameters"
     severity = Severity.WARNING
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def __init__(self, max_frozen_share: float = 0.5, patience: int = PATIENCE) -> None:
@@ -594,7 +594,7 @@ class NonfiniteOriginCheck(Check):
     severity = Severity.ERROR
     consumes = frozenset({Signal.LAYER_STATS})
     explained_by = frozenset({"nonfinite-input"})
-    #: on: the recorder's cost at the default sampling meets its target (docs/layers.md)
+    #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
