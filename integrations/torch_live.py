@@ -47,6 +47,10 @@ def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
     Tuples, lists and dicts are searched depth-first in order; a lone tensor is inputs only.
     Pass your own function as `MLCheckCallback(batch_to_arrays=...)` for other layouts.
     """
+    if type(batch) in (tuple, list) and len(batch) == 2:  # the usual (x, y): what the walk gives
+        x, y = batch
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+            return x, y
     tensors: list[torch.Tensor] = []
 
     def walk(obj: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlcheck.integrations.torch_live import default_batch_to_arrays, to_numpy
+from mlcheck.integrations.torch_live import to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -218,16 +218,7 @@ class SampleCapture:
         """Holds the armed step's output for `batch`; reduces the held blocks when they are full."""
         if self.off or self.capture is None or not self.capture.armed:
             return
-        if (
-            self.batch_to_arrays is default_batch_to_arrays
-            and type(batch) in (tuple, list)
-            and len(batch) == 2
-            and isinstance(batch[0], torch.Tensor)
-            and isinstance(batch[1], torch.Tensor)
-        ):
-            inputs, targets = batch  # what the default makes of an (x, y) batch, without its walk
-        else:
-            inputs, targets = self.batch_to_arrays(batch)
+        inputs, targets = self.batch_to_arrays(batch)
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
             self.capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
