@@ -328,8 +328,8 @@ def main() -> None:
         print(f"{kind} done", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(report, indent=2))
-        return
-    print_report(report)
+    elif not args.layers:  # --layers printed its rows as it went
+        print_report(report)
 
 
 def print_report(report: dict) -> None:
