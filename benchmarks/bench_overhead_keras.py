@@ -119,20 +119,44 @@ def timed_fit(kind: str, epochs: int, cb: MLCheckCallback | None) -> float:
     return CLOCK() - start
 
 
-def paired(kind: str, epochs: int, reps: int, make_cb) -> tuple[float, list[float], list[dict]]:
-    """Median ratio (with / without) over `reps` alternating pairs, the ratios, the timers."""
+def paired(kind: str, epochs: int, reps: int, make_cb, make_base=lambda: None) -> tuple[float, list[float], list[dict]]:
+    """Median ratio (with / without) over `reps` alternating pairs, the ratios, the timers;
+    "without" is `make_base()`'s callback (default: none)."""
     ratios, timers = [], []
     for rep in range(reps):
         cb = make_cb()
         if rep % 2 == 0:
             with_cb = timed_fit(kind, epochs, cb)
-            without = timed_fit(kind, epochs, None)
+            without = timed_fit(kind, epochs, make_base())
         else:
-            without = timed_fit(kind, epochs, None)
+            without = timed_fit(kind, epochs, make_base())
             with_cb = timed_fit(kind, epochs, cb)
         ratios.append(with_cb / without)
         timers.append(dict(cb.timings, _plain=without, _watched=with_cb))
     return statistics.median(ratios), ratios, timers
+
+
+def layer_rows(args: argparse.Namespace, log_root: str) -> int:
+    """`--layers`: the defaults against the defaults with the layer checks suppressed (the
+    recorder then stays off), paired directly, per model."""
+    from mlcheck.checks.base import registry
+
+    layer_ids = [i for i, c in registry().items() if c.family == "layers"]
+    for kind in ("mlp", "cnn"):
+        timed_fit(kind, 1, None)  # warm up imports and kernels
+        on = lambda kind=kind: MLCheckCallback(log_dir=os.path.join(log_root, kind), overfit_batch=False)  # noqa: E731
+        off = lambda kind=kind: MLCheckCallback(  # noqa: E731
+            log_dir=os.path.join(log_root, kind + "-off"), overfit_batch=False, suppress=layer_ids
+        )
+        timed_fit(kind, 1, on())
+        med, ratios, _ = paired(kind, args.epochs, args.reps, on, make_base=off)
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        print(
+            f"{kind}: layer checks on against off, {args.epochs} epochs, {args.reps} pairs: "
+            f"{100 * (med - 1):+.1f}% [IQR {100 * (q[0] - 1):+.1f}, {100 * (q[2] - 1):+.1f}]",
+            flush=True,
+        )
+    return 0
 
 
 #: digits: 1,437 training rows in batches of 32
@@ -158,6 +182,11 @@ def main() -> int:
         help="do not pin the process to one CPU (pinned, run-to-run spread drops "
         "from ~10%% to ~2%% on a shared 2-core machine)",
     )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="only the layer checks' own cost: the defaults against the defaults with them off",
+    )
     args = parser.parse_args()
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
@@ -167,6 +196,8 @@ def main() -> int:
     if args.cpu_time:
         CLOCK = time.process_time
     log_root = tempfile.mkdtemp(prefix="mlcheck-bench-keras-")
+    if args.layers:
+        return layer_rows(args, log_root)
     results: dict = {"epochs": args.epochs, "reps": args.reps, "models": {}}
     for kind in ("mlp", "cnn"):
         timed_fit(kind, 1, None)  # warm up imports and kernels
