@@ -163,3 +163,27 @@ def test_only_validation_rows_of_tables_keep_their_inputs():
     assert values.shape == (8, 2) and np.isnan(values[5:]).all() and values[4, 1] == 9
     with pytest.raises(ValueError, match="features"):
         SampleOutputs("val", 0, ids, features=np.zeros((4, 2), np.float32), **out)
+
+
+def test_ranges_with_tied_values_name_the_rows_they_test():
+    from mlcheck.monitor import Monitor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    x[:120, 2] = 0.0  # tied values: its bottom decile, quartile and third are the same rows
+    y = rng.integers(0, 3, 300)
+    weak = x[:, 1] > np.quantile(x[:, 1], 0.75)
+    monitor = Monitor(checks=[WeakSlice()])
+    for epoch in range(3):
+        predicted = np.where(weak & (rng.random(300) < 0.6), (y + 1) % 3, y)
+        for start in range(0, 300, 64):
+            rows = slice(start, start + 64)
+            ids = np.arange(300, dtype=np.uint64)[rows]
+            out = SampleOutputs("val", epoch, ids, y[rows], np.full(len(ids), 0.9), predicted[rows], features=x[rows])
+            monitor.log_samples(out)
+    found = [f for f in monitor.close() if f.check == "weak-slice"]
+    assert [f.evidence["slice"] for f in found] == ["feature 1 top quartile"], [f.message for f in found]
+    ev = found[0].evidence
+    rows = (x[:, 1] >= ev["low"]) & (x[:, 1] <= ev["high"])
+    assert (rows == weak).all() and ev["size"] == 75 and found[0].severity.value == "warning"
+    assert ev["error_rate"] == (predicted != y)[weak].mean()
