@@ -42,7 +42,7 @@ def _checks():
     return [*default_checks(), NoisyLabels(), WeakSlice()]
 
 
-def _lightning(xt, yt, xv, yv):
+def _lightning(xt, yt, xv, yv, indexed: bool = False):
     import lightning.pytorch as pl
     import torch
     from torch import nn
@@ -60,18 +60,28 @@ def _lightning(xt, yt, xv, yv):
             return self.net(x)
 
         def training_step(self, batch, i):
-            x, y = batch
+            x, y = (batch["x"], batch["y"]) if indexed else batch
             return nn.functional.cross_entropy(self(x), y)
 
         def validation_step(self, batch, i):
-            x, y = batch
+            x, y = (batch["x"], batch["y"]) if indexed else batch
             self.log("val_loss", nn.functional.cross_entropy(self(x), y))
 
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
+    class Indexed(torch.utils.data.Dataset):  # the sample id is the data set index
+        def __init__(self, x, y):
+            self.x, self.y = torch.tensor(x), torch.tensor(y)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i], "index": i, "y": self.y[i]}
+
     def loader(x, y, shuffle):
-        ds = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+        ds = Indexed(x, y) if indexed else torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
         return torch.utils.data.DataLoader(ds, batch_size=32, shuffle=shuffle)
 
     cb = MLCheckCallback(checks=_checks(), log_dir=False, overfit_batch=False)
@@ -133,6 +143,14 @@ def _assert_names_the_subgroup(cb, xv, group):
 def test_lightning_names_a_shifted_subgroup_by_its_feature_range():
     xt, yt, xv, yv, group = _breast_cancer(shifted=True)
     cb = _lightning(xt, yt, xv, yv)
+    _assert_names_the_subgroup(cb, xv, group)
+
+
+def test_lightning_batches_with_indices_bring_their_inputs_too():
+    xt, yt, xv, yv, group = _breast_cancer(shifted=True)
+    cb = _lightning(xt, yt, xv, yv, indexed=True)
+    val = cb.monitor.run.samples.get("val")
+    assert sorted(val.ids.tolist()) == list(range(len(xv)))  # ids are the indices, not hashes
     _assert_names_the_subgroup(cb, xv, group)
 
 
