@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
+from mlcheck.samples import MAX_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,16 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
         safe = labels.clamp(0, probs.shape[1] - 1)
         true_prob = probs.gather(1, safe[:, None])[:, 0]
         return labels, true_prob, probs.argmax(dim=1), y
+
+
+def _tabular(inputs: Any) -> bool:
+    """Whether a batch's inputs are a table's rows (see `mlcheck.samples.tabular_features`)."""
+    return (
+        isinstance(inputs, torch.Tensor)
+        and inputs.ndim == 2
+        and inputs.is_floating_point()
+        and 2 <= inputs.shape[1] <= MAX_FEATURES
+    )
 
 
 class OutputCapture:
@@ -155,7 +166,7 @@ class OutputCapture:
 class _Block:
     """Consecutive steps of one split and epoch, handed to the live core in one call."""
 
-    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "values")
+    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "features", "values")
 
     def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...]) -> None:
         self.split, self.epoch, self.indexed, self.width = split, epoch, indexed, width
@@ -163,6 +174,7 @@ class _Block:
         self.targets: list[torch.Tensor] = []
         self.ids: list[torch.Tensor] = []  # data set indices, or the input rows to hash
         self.slices: list[Any] = []
+        self.features: list[torch.Tensor] = []  # a table's validation inputs, beside their indices
         self.values = 0
 
 
@@ -248,6 +260,8 @@ class SampleCapture:
         block.ids.append(ids)
         if self.slice_by is not None:
             block.slices.append(self.slice_by(batch))
+        if indices is not None and split == "val" and _tabular(inputs):
+            block.features.append(inputs.detach())  # weak-slice's feature ranges (hashed rows carry them)
         values = ids.numel() if isinstance(ids, torch.Tensor) else 0
         block.values += values
         self._held_values += values
@@ -293,6 +307,12 @@ class SampleCapture:
         if self.slice_by is not None:
             keys = [np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)]
             slices = np.concatenate(keys)[keep]
+        features = None
+        if block.features and len(block.features) == len(rows):
+            try:
+                features = to_numpy(torch.cat(block.features))[keep]
+            except RuntimeError:  # batches of different widths: no columns to slice
+                features = None
         self.live.observe_samples(
             block.split,
             block.epoch,
@@ -302,6 +322,7 @@ class SampleCapture:
             inputs=None if block.indexed else ids[keep],
             indices=ids[keep, 0] if block.indexed else None,
             slices=slices,
+            features=features,
         )
 
     def _stop(self, reason: str) -> None:

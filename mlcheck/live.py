@@ -430,12 +430,16 @@ class LiveRun:
         inputs: np.ndarray | None = None,
         indices: np.ndarray | None = None,
         slices: Any = None,
+        features: np.ndarray | None = None,
     ) -> list[Finding]:
         """Hands one batch's per-sample outputs (the true-class probability and prediction the
         adapter took from the model's own forward pass) to the checks that consume them; ids
-        are the data set `indices` when the batch carries them, else content hashes of `inputs`."""
+        are the data set `indices` when the batch carries them, else content hashes of `inputs`.
+        Validation rows of tabular inputs (`features`, else `inputs`) keep their values for
+        `weak-slice`'s feature ranges."""
         if not self.samples_active:
             return []
+        values = samples.tabular_features(features if features is not None else inputs) if split == "val" else None
         outputs = samples.SampleOutputs(
             split=split,
             epoch=epoch,
@@ -444,6 +448,7 @@ class LiveRun:
             true_prob=true_prob,
             predicted=predicted,
             slices=None if slices is None else np.asarray(slices).reshape(len(labels), -1)[:, 0],
+            features=values if values is not None and len(values) == len(labels) else None,
         )
         return self.monitor.log_samples(outputs)
 

@@ -13,6 +13,10 @@ does not grow with the number of epochs:
     whatever its length (14 bytes per sample per epoch at 3 epochs, less from then on; the
     target is 16).
 
+Validation rows of tabular inputs (2-D, at most `MAX_FEATURES` columns) also keep their input
+values (float32, 4 bytes per column, once for the run, not per epoch: 120 bytes per validation
+row on breast_cancer's 30 columns), for `weak-slice`'s feature ranges; training rows keep none.
+
 A sample's id is its index in the data set when the batch carries one, else a 64-bit content
 hash of its input row (`mlcheck.checks.hashing.fingerprints`, the one `train-val-overlap`
 uses; computed by the live core): identical rows share an id.
@@ -37,9 +41,15 @@ __all__ = [
     "SplitSamples",
     "read_samples_csv",
     "reduce_scores",
+    "tabular_features",
     "wilson_interval",
     "write_samples_csv",
 ]
+
+#: Widest input whose validation rows keep their values for `weak-slice`'s feature ranges: a
+#: table's columns (64 covers scikit-learn's digits, 8x8 pixels as columns); wider inputs (images,
+#: text embeddings) have no columns worth slicing one by one, and cost 4 bytes a value.
+MAX_FEATURES = 64
 
 #: uint8 quantisation of a probability: step 1/255 (0.4%), far below the thresholds judged.
 _LEVELS = 255
@@ -57,6 +67,8 @@ class SampleOutputs:
         true_prob: the model's probability of the given class (float).
         predicted: the model's predicted class (argmax, int).
         slices: optional slice key per row (user-given `slice_by`), any hashable values.
+        features: optional input values per row, (rows, columns) float32: tabular validation
+            inputs (`tabular_features`), for `weak-slice`'s feature ranges.
     """
 
     split: str
@@ -66,6 +78,7 @@ class SampleOutputs:
     true_prob: np.ndarray
     predicted: np.ndarray
     slices: np.ndarray | None = None
+    features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -74,6 +87,19 @@ class SampleOutputs:
                 raise ValueError(f"SampleOutputs.{name} has {len(getattr(self, name))} rows, ids have {n}")
         if self.slices is not None and len(self.slices) != n:
             raise ValueError(f"SampleOutputs.slices has {len(self.slices)} rows, ids have {n}")
+        if self.features is not None and (self.features.ndim != 2 or len(self.features) != n):
+            raise ValueError(f"SampleOutputs.features has shape {self.features.shape}, not ({n}, columns)")
+
+
+def tabular_features(inputs: Any) -> np.ndarray | None:
+    """A batch's inputs as float32 (rows, columns) when they are a table's rows (2-D, floating,
+    2 to `MAX_FEATURES` columns), else None."""
+    if inputs is None:
+        return None
+    x = np.asarray(inputs)
+    if x.ndim != 2 or x.dtype.kind != "f" or not 2 <= x.shape[1] <= MAX_FEATURES:
+        return None
+    return x.astype(np.float32, copy=False)
 
 
 def reduce_scores(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
@@ -138,6 +164,10 @@ class SplitSamples:
         self._ids = np.empty(0, np.uint64)  # id of each row
         for name, dtype in self._FIELDS.items():
             setattr(self, name, np.empty(0, dtype))
+        #: input values per row (`SampleOutputs.features`), NaN where a row brought none; None
+        #: when no batch brought any, or when their number of columns changed
+        self.features: np.ndarray | None = None
+        self._features_off = False
         #: read back from samples.csv: the samples the live run flagged (its `flagged` column),
         #: which can rest on per-epoch evidence the file does not hold; None during a run
         self.recorded_flags: np.ndarray | None = None
@@ -146,6 +176,8 @@ class SplitSamples:
     def nbytes(self) -> int:
         """Bytes held, spare capacity included (arrays grow by doubling)."""
         arrays = [self._keys, self._rows, self._ids] + [getattr(self, n) for n in self._FIELDS]
+        if self.features is not None:
+            arrays.append(self.features)
         return sum(a.nbytes for a in arrays)
 
     #: bytes per sample of the store, whatever the number of epochs: the fields, the id and
@@ -158,6 +190,10 @@ class SplitSamples:
 
     def column(self, name: str) -> np.ndarray:
         return getattr(self, name)[: self.size]
+
+    def feature_values(self) -> np.ndarray | None:
+        """Each row's input values (rows, columns), NaN where a row brought none; None without."""
+        return None if self.features is None else self.features[: self.size]
 
     def add(self, out: SampleOutputs) -> None:
         rows = self._rows_of(np.asarray(out.ids, np.uint64), np.asarray(out.labels))
@@ -176,6 +212,16 @@ class SplitSamples:
         self.last_epoch[rows] = epoch
         wrong = ~right
         self.wrong_pred[rows[wrong]] = pred[wrong]
+        if out.features is not None and not self._features_off:
+            self._keep_features(rows, out.features)
+
+    def _keep_features(self, rows: np.ndarray, values: np.ndarray) -> None:
+        if self.features is None:
+            self.features = np.full((len(self._ids), values.shape[1]), np.nan, np.float32)
+        if values.shape[1] != self.features.shape[1]:  # the inputs changed layout: no columns to slice
+            self.features, self._features_off = None, True
+            return
+        self.features[rows] = values
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The rows of `ids` (uint64) in this split, -1 for an id it does not hold."""
@@ -224,6 +270,10 @@ class SplitSamples:
         self._ids = grown(self._ids)
         for name in self._FIELDS:
             setattr(self, name, grown(getattr(self, name)))
+        if self.features is not None:
+            features = np.full((capacity, self.features.shape[1]), np.nan, np.float32)
+            features[: len(self.features)] = self.features
+            self.features = features
 
     def confidence(self) -> np.ndarray:
         """Mean true-class probability over the epochs each sample was seen."""

@@ -7,6 +7,9 @@
   Lightning `EarlyStopping(check_finite=True, divergence_threshold=...)`);
 - "plain": neither (a reference for the curves).
 
+`MLCHECK_FAULTS_EXTRA_CHECKS=weak-slice,noisy-labels` (ids, comma-separated) adds opt-in checks
+to the callback, to see what they would raise on the suite (docs/benchmarks.md, section 2b).
+
 Scoring (see docs/benchmarks.md):
 - a fault is *caught* when a WARNING or ERROR finding carries one of the program's `catches` ids,
   from the live callback or from sanity; its *latency* is the global step at which the first such
@@ -55,14 +58,19 @@ def _silence_loggers() -> None:
 
 def _callback_factory(program: Program, workdir: str) -> Any:
     """`MLCheckCallback()` at its defaults; for a layer program, the defaults plus the opt-in
-    layer checks (`checks=[*default_checks(), *layer checks]`)."""
+    layer checks (`checks=[*default_checks(), *layer checks]`); plus the checks named in
+    `MLCHECK_FAULTS_EXTRA_CHECKS`."""
+    from mlcheck.checks.base import default_checks, registry
+
     module = importlib.import_module(f"mlcheck.integrations.{program.framework}")
     kwargs: dict[str, Any] = {}
     if program.layer_checks:
         from faults.catalog import LAYER_CHECKS
-        from mlcheck.checks.base import default_checks, registry
 
         kwargs["checks"] = [*default_checks(), *(registry()[i]() for i in LAYER_CHECKS)]
+    extra = [i for i in os.environ.get("MLCHECK_FAULTS_EXTRA_CHECKS", "").split(",") if i]
+    if extra:  # opt-in checks added to what the program runs
+        kwargs["checks"] = [*kwargs.get("checks", default_checks()), *(registry()[i]() for i in extra)]
     return lambda: module.MLCheckCallback(log_dir=os.path.join(workdir, "mlcheck"), **kwargs)
 
 

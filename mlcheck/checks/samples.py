@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -430,17 +431,29 @@ def worse_than_rest(errors: int, size: int, rest_errors: int, rest_size: int) ->
 
 @register
 class WeakSlice(Check):
-    """A class, or a slice of the data you named, where the model does much worse than elsewhere.
+    """A class, a range of an input column, or a slice you named, where the model does much worse.
 
     What it does:
         Counts, in the last validation pass, each class's errors and mean loss (and those of
         each key your `slice_by=` function returns for a batch), and tests each slice of at
-        least `min_size` samples against the rest with a one-sided two-proportion z-test,
-        Holm-corrected over all slices tested. A significant slice whose error rate exceeds
-        the rest's by at least `warn_gap` is a WARNING; a significant smaller gap is INFO
-        (some classes are simply harder). Runs without validation use the last training
-        pass. Judged at the end of the run, so early epochs, where some classes are not
-        learned yet, raise nothing.
+        least `min_size` samples against the rest with a one-sided two-proportion z-test.
+        For tabular inputs (2-D float batches of 2 to 64 columns) it also finds slices by
+        itself: each column's ranges of the validation values (bottom and top decile,
+        quartile, third and half, the second and third quartile and the middle third; 11 a
+        column, ranges with the same rows as another tested once), tested the same way; for
+        them the validation rows keep their input values (float32, once for the run, not per
+        epoch: 120 bytes a row on 30 columns; training rows and wider inputs keep none).
+        Holm's correction runs over every slice tested, in two families at `alpha / 2` each
+        when both are tested (classes and slice_by keys; column ranges), so a wide table's hundreds of ranges do not
+        drown the few classes. A significant slice whose error rate exceeds the rest's by at
+        least `warn_gap` is a WARNING; a significant smaller gap is INFO (some classes and
+        ranges are simply harder). Slices that are weak through the same rows (a class that
+        holds most of a weak range, a range of another column that a shifted subgroup fills)
+        are reported once: WARNINGs first, the largest z first, a slice is reported apart only
+        when its rows outside those already reported are weak on their own (the others are
+        listed in the finding). Runs without validation use the last training pass (classes
+        and keys only). Judged at the end of the run, so early epochs, where some classes are
+        not learned yet, raise nothing.
 
     Why it matters:
         An aggregate metric hides where the model fails: 95% accuracy can be 99% on nine
@@ -458,6 +471,8 @@ class WeakSlice(Check):
         # name the slices you care about: a function of the batch, one key per row
         cb = MLCheckCallback(slice_by=lambda batch: batch[0][:, REGION_COLUMN])
         trainer.fit(model, datamodule=dm)
+        # on a table, column ranges come without slice_by: "Slice feature 0 in [0.2081, 3.719]
+        # (its top third): 48 validation rows, error 60.4% vs 5.3% for the rest ..."
 
     Args:
         min_size: samples a slice (and the rest) needs to be tested. Default 30, the usual
@@ -505,6 +520,9 @@ class WeakSlice(Check):
         self._previous: dict[str, dict[str, list[float]]] = {}
         self._passes: dict[str, int] = {}
         self._outlying: set[str] = set()
+        # per split: the store rows of each slice_by key in the pass being counted (to tell
+        # whether a key's slice and a class or feature range are the same rows)
+        self._key_rows: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
         epoch, table = self._tallies.get(outputs.split, (None, {}))
@@ -514,11 +532,20 @@ class WeakSlice(Check):
             self._passes[outputs.split] = self._passes.get(outputs.split, 0) + 1
             epoch, table = outputs.epoch, {}  # a new pass: keep only the latest
             self._tallies[outputs.split] = (epoch, table)
+            self._key_rows[outputs.split] = {}
         wrong = np.asarray(outputs.predicted) != np.asarray(outputs.labels)
         loss = -np.log(np.clip(np.asarray(outputs.true_prob, np.float64), 1e-7, 1.0))
         _tally(table, "class", np.asarray(outputs.labels), wrong, loss)
         if outputs.slices is not None:
-            _tally(table, "slice", np.asarray(outputs.slices), wrong, loss)
+            keys = np.asarray(outputs.slices)
+            _tally(table, "slice", keys, wrong, loss)
+            data = run.samples.get(outputs.split) if run.samples is not None else None
+            if data is not None:
+                rows = data.rows(np.asarray(outputs.ids, np.uint64))
+                values, inverse = np.unique(keys, return_inverse=True)
+                held = self._key_rows.setdefault(outputs.split, {})
+                for i, value in enumerate(values.tolist()):
+                    held.setdefault(f"slice={value}", []).append(rows[inverse == i])
         return ()
 
     def load_store(self, store: SampleStore) -> None:
@@ -549,6 +576,28 @@ class WeakSlice(Check):
         if split not in self._tallies:
             return []  # no per-sample outputs were captured
         epoch, table = self._tallies[split]
+        keyed = self._keyed_tests(table, self._previous.get(split, {}))
+        latest = _LatestPass.of(run.samples, split)
+        ranges = self._range_tests(latest) if latest is not None else []
+        # Holm within each family (classes and slice_by keys; feature ranges), at alpha over the
+        # number of families: every tested slice counts, and the hundreds of ranges of a wide
+        # table do not drown the few classes (the family-wise error stays under alpha)
+        families = [f for f in (keyed, ranges) if f]
+        for family in families:
+            for test, q in zip(family, holm([t.p for t in family])):
+                test.q = min(1.0, q * len(families))
+        self._outlying = _outliers(keyed)
+        weak = [t for t in keyed + ranges if t.q < self.alpha]
+        for test in weak:
+            test.severity = self._severity(test, split)
+        if latest is not None:
+            weak = self._one_per_weakness(weak, latest, self._key_rows.get(split, {}))
+        weak.sort(key=lambda t: t.rest_error - t.error)  # largest gap first
+        return [self._finding(t, split, epoch, run) for t in weak[: self.max_findings]]
+
+    def _keyed_tests(self, table: dict[str, list[float]], before: dict[str, list[float]]) -> list[_SliceTest]:
+        """Tests of the classes and of the keys of `slice_by`, from the pass's tallies (and the
+        pass `before` it)."""
         total = {kind: [0.0, 0.0] for kind in ("class", "slice")}
         for name, (size, errors, _) in table.items():
             total[name.split("=", 1)[0]][0] += size
@@ -560,48 +609,282 @@ class WeakSlice(Check):
             if size < self.min_size or rest_size < self.min_size:
                 continue  # too small to test
             z, p = worse_than_rest(int(errors), int(size), int(rest_errors), int(rest_size))
-            tests.append((name, int(size), errors / size, rest_errors / rest_size, loss_sum / size, z, p))
-        adjusted = holm([t[-1] for t in tests])
-        self._outlying = _outliers(tests)
-        weak = [t + (q,) for t, q in zip(tests, adjusted) if q < self.alpha]
-        weak.sort(key=lambda t: t[3] - t[2])  # largest gap first
-        return [self._finding(t, split, epoch, run) for t in weak[: self.max_findings]]
+            previous = before.get(name)
+            tests.append(
+                _SliceTest(
+                    name,
+                    int(size),
+                    errors / size,
+                    rest_errors / rest_size,
+                    loss_sum / size,
+                    z,
+                    p,
+                    previous_error=previous[1] / previous[0] if previous and previous[0] > 0 else None,
+                )
+            )
+        return tests
 
-    def _finding(self, test: tuple, split: str, epoch: int | None, run: RunState) -> Finding:
-        name, size, error, rest_error, loss, z, p, q = test
-        gap = error - rest_error
-        where = "validation" if split == "val" else "training"
-        before = self._previous.get(split, {}).get(name)
-        improving = before is not None and before[0] > 0 and before[1] / before[0] - error > self.settled_drop
-        # a slice still catching up is a model still learning, not yet a slice that hurts: WARNING
-        # only once the run has had `min_passes` passes and the slice stopped improving
+    def _range_tests(self, latest: _LatestPass) -> list[_SliceTest]:
+        """Tests of each column's quantile ranges (`FEATURE_RANGES`) over the latest pass's rows;
+        a range whose rows are those of another range of its column (tied values) is tested
+        once. Each column is sorted once: a range is a run of the sorted rows, its counts
+        differences of running sums."""
+        if latest.features is None:
+            return []
+        before = latest.previous_right >= 0
+        per_row = np.stack([latest.wrong, latest.loss, before, before & (latest.previous_right == 0)], axis=1).astype(
+            np.float64
+        )
+        tests = []
+        for column in range(latest.features.shape[1]):
+            values = latest.features[:, column]
+            known = np.flatnonzero(np.isfinite(values))
+            if len(known) < 2 * self.min_size:
+                continue
+            order = known[np.argsort(values[known])]
+            ranked = values[order]
+            sums = np.vstack([np.zeros((1, per_row.shape[1])), np.cumsum(per_row[order], axis=0)])
+            cuts = np.quantile(ranked, _RANGE_QUANTILES)
+            ends = dict(zip(_RANGE_QUANTILES, np.searchsorted(ranked, cuts, side="right").tolist()))
+            ends[None] = None
+            seen = set()
+            for range_name, low, high in FEATURE_RANGES:
+                start = 0 if low is None else ends[low]
+                stop = len(ranked) if high is None else ends[high]
+                if (
+                    stop - start < self.min_size
+                    or len(ranked) - (stop - start) < self.min_size
+                    or (start, stop) in seen
+                ):
+                    continue
+                seen.add((start, stop))
+                inside = sums[stop] - sums[start]
+                size = stop - start
+                test = latest.range_test(
+                    f"feature {column} {range_name}", inside, sums[-1] - inside, size, len(ranked) - size
+                )
+                test.column, test.low, test.high = column, float(ranked[start]), float(ranked[stop - 1])
+                tests.append(test)
+        return tests
+
+    def _one_per_weakness(
+        self, weak: list[_SliceTest], latest: _LatestPass, key_rows: dict[str, list[np.ndarray]]
+    ) -> list[_SliceTest]:
+        """The weak slices, one per weakness: taken the keys of slice_by first (each reported:
+        the user asked about them), then WARNINGs first, then by z (a scan statistic's
+        order: it weighs how much worse a slice is against how many rows it holds, so neither a
+        superset that dilutes the weak rows nor a sliver of them comes first), a slice is
+        reported only if its rows outside the slices already reported are a weak slice of their
+        own against the other rows: at least `min_size` of them, significant after Bonferroni's
+        correction over the weak slices, and for a WARNING a gap of `warn_gap` or more; else it
+        is the same weakness, named in the evidence (`overlapping`) of the reported slice it
+        shares most rows with."""
+        kept: list[tuple[_SliceTest, np.ndarray | None]] = []
+        covered = np.zeros(len(latest.wrong), bool)
+        asked = lambda t: t.name.startswith("slice=")  # noqa: E731 (a key of slice_by: always reported)
+        for test in sorted(weak, key=lambda t: (not asked(t), t.severity is not Severity.WARNING, -t.z)):
+            rows = latest.mask(test, key_rows)
+            if rows is not None and covered.any() and not asked(test):
+                host = max((k for k in kept if k[1] is not None), key=lambda k: int((rows & k[1]).sum()))
+                alone = self._weak_alone(rows & ~covered, ~rows & ~covered, latest.wrong, test.severity, len(weak))
+                if (rows & host[1]).any() and not alone:
+                    host[0].overlapping.append(test.name)
+                    continue
+            kept.append((test, rows))
+            if rows is not None:
+                covered |= rows
+        return [t for t, _ in kept]
+
+    def _weak_alone(
+        self, rows: np.ndarray, rest: np.ndarray, wrong: np.ndarray, severity: Severity, tests: int
+    ) -> bool:
+        size, rest_size = int(rows.sum()), int(rest.sum())
+        if size < self.min_size or rest_size < self.min_size:
+            return False
+        errors, rest_errors = int(wrong[rows].sum()), int(wrong[rest].sum())
+        if severity is Severity.WARNING and errors / size - rest_errors / rest_size < self.warn_gap:
+            return False
+        return worse_than_rest(errors, size, rest_errors, rest_size)[1] * tests < self.alpha
+
+    def _severity(self, test: _SliceTest, split: str) -> Severity:
+        """WARNING for a gap of `warn_gap` or more that has settled (the run has had `min_passes`
+        passes and the slice's error stopped falling) and, for classes and slice_by keys, stands
+        out from its siblings (they differ in difficulty by nature); else INFO. Feature ranges
+        have no siblings of one kind: the ranges of one column overlap each other."""
+        improving = test.previous_error is not None and test.previous_error - test.error > self.settled_drop
         settled = self._passes.get(split, 0) >= self.min_passes and not improving
-        # and only a slice that stands out from its siblings: classes (or slices of one key)
-        # differ in difficulty by nature, by about their robust spread
-        settled = settled and name in self._outlying
-        return self.finding(
-            f"Slice {name} ({size} {where} samples) has an error rate of {error:.1%} against "
-            f"{rest_error:.1%} on the rest (gap {gap:.1%}, Holm-adjusted p = {q:.2g}).",
-            severity=Severity.WARNING if gap >= self.warn_gap and settled else Severity.INFO,
-            evidence={
-                "slice": name,
-                "size": size,
-                "error_rate": error,
-                "rest_error_rate": rest_error,
-                "mean_loss": loss,
-                "z": z,
-                "p_value": p,
-                "p_holm": q,
-                "split": split,
-                "pass_epoch": epoch,
-            },
-            hint=(
-                f"Look at the samples of {name}: collect more of them, re-weight or resample so they count "
+        if test.column is None:
+            settled = settled and test.name in self._outlying
+        return Severity.WARNING if test.error - test.rest_error >= self.warn_gap and settled else Severity.INFO
+
+    def _finding(self, test: _SliceTest, split: str, epoch: int | None, run: RunState) -> Finding:
+        gap = test.error - test.rest_error
+        where = "validation" if split == "val" else "training"
+        if test.column is None:
+            message = (
+                f"Slice {test.name} ({test.size} {where} samples) has an error rate of {test.error:.1%} against "
+                f"{test.rest_error:.1%} on the rest (gap {gap:.1%}, Holm-adjusted p = {test.q:.2g})."
+            )
+            hint = (
+                f"Look at the samples of {test.name}: collect more of them, re-weight or resample so they count "
                 "more, and check their labels (noisy-labels lists suspicious ids)."
-            ),
+            )
+        else:
+            range_name = test.name.split(" ", 2)[2]
+            message = (
+                f"Slice feature {test.column} in [{test.low:.4g}, {test.high:.4g}] (its {range_name}): {test.size} "
+                f"{where} rows, error {test.error:.1%} vs {test.rest_error:.1%} for the rest (gap {gap:.1%}, "
+                f"Holm-adjusted p = {test.q:.2g})."
+            )
+            hint = (
+                f"Look at the rows with input column {test.column} in [{test.low:.4g}, {test.high:.4g}]: collect more "
+                "of them, re-weight or resample so they count more, check whether their inputs shifted (a new "
+                "source, a unit change) and check their labels (noisy-labels lists suspicious ids)."
+            )
+        if test.overlapping:
+            named = ", ".join(test.overlapping[:3]) + (
+                f" and {len(test.overlapping) - 3} more" * (len(test.overlapping) > 3)
+            )
+            message += f" Weak through these rows only, not reported apart: {named}."
+        evidence = {
+            "slice": test.name,
+            "size": test.size,
+            "error_rate": test.error,
+            "rest_error_rate": test.rest_error,
+            "mean_loss": test.loss,
+            "z": test.z,
+            "p_value": test.p,
+            "p_holm": test.q,
+            "split": split,
+            "pass_epoch": epoch,
+        }
+        if test.column is not None:
+            evidence.update({"feature": test.column, "low": test.low, "high": test.high})
+        if test.overlapping:
+            evidence["overlapping"] = test.overlapping[:MAX_OVERLAPPING]
+            evidence["overlapping_count"] = len(test.overlapping)
+        return self.finding(
+            message,
+            severity=test.severity,
+            evidence=evidence,
+            hint=hint,
             step=run.step,
             epoch=run.epoch,
-            key=name,
+            key=test.name,
+        )
+
+
+#: Ranges of each input column's validation values tested as slices, by quantile: (name, lower,
+#: upper), None for an open end; a range holds the rows above its lower and up to its upper
+#: quantile. Tails, quarters and thirds: a subgroup off this grid is found through the range it
+#: overlaps most (11 ranges a column; Holm's correction counts each).
+FEATURE_RANGES = (
+    ("bottom decile", None, 0.1),
+    ("bottom quartile", None, 0.25),
+    ("bottom third", None, 1 / 3),
+    ("bottom half", None, 0.5),
+    ("second quartile", 0.25, 0.5),
+    ("middle third", 1 / 3, 2 / 3),
+    ("third quartile", 0.5, 0.75),
+    ("top half", 0.5, None),
+    ("top third", 2 / 3, None),
+    ("top quartile", 0.75, None),
+    ("top decile", 0.9, None),
+)
+_RANGE_QUANTILES = sorted({q for _, low, high in FEATURE_RANGES for q in (low, high) if q is not None})
+
+
+#: Names of the slices folded into a reported one kept in its evidence (a shifted subgroup can
+#: make a hundred ranges of a wide table weak through the same rows).
+MAX_OVERLAPPING = 10
+
+
+@dataclass
+class _SliceTest:
+    """One slice's test against the rest of the pass."""
+
+    name: str
+    size: int
+    error: float
+    rest_error: float
+    loss: float
+    z: float
+    p: float
+    q: float = 1.0  # Holm-adjusted p
+    previous_error: float | None = None  # in the pass before, where known
+    column: int | None = None  # feature ranges: the input column, and the range's observed values
+    low: float = 0.0
+    high: float = 0.0
+    severity: Severity = Severity.INFO
+    overlapping: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _LatestPass:
+    """The rows of a split's latest pass in the per-sample store: whether each was wrong in it
+    and in the pass before (-1: not seen then), its label, its loss and its input values."""
+
+    wrong: np.ndarray
+    previous_right: np.ndarray
+    labels: np.ndarray
+    loss: np.ndarray
+    features: np.ndarray | None
+    index: np.ndarray  # their rows in the store
+    store_size: int
+
+    @classmethod
+    def of(cls, store: SampleStore | None, split: str) -> _LatestPass | None:
+        data = store.get(split) if store is not None else None
+        if data is None or not data.size:
+            return None
+        last = data.column("last_epoch")
+        latest = last == last.max()
+        labels = data.column("labels")[latest].astype(np.int64)
+        features = data.feature_values()
+        return cls(
+            wrong=data.column("last_pred")[latest] != labels,
+            previous_right=data.column("previous_right")[latest],
+            labels=labels,
+            # the store keeps the probability in 1/255 steps: 0 stands for anything under half a step
+            loss=-np.log(np.clip(data.latest_prob()[latest], 0.5 / 255, 1.0)),
+            features=None if features is None else features[latest],
+            index=np.flatnonzero(latest),
+            store_size=data.size,
+        )
+
+    def mask(self, test: _SliceTest, key_rows: dict[str, list[np.ndarray]]) -> np.ndarray | None:
+        """The rows of a slice; None for a key of slice_by whose rows are not known."""
+        if test.column is not None:
+            values = self.features[:, test.column]
+            return (values >= test.low) & (values <= test.high)
+        kind, _, value = test.name.partition("=")
+        if kind == "slice":
+            if test.name not in key_rows:
+                return None
+            rows = np.concatenate(key_rows[test.name])
+            inside = np.zeros(self.store_size, bool)
+            inside[rows[rows >= 0]] = True
+            return inside[self.index]
+        try:
+            return self.labels == int(float(value))
+        except ValueError:
+            return None
+
+    @staticmethod
+    def range_test(name: str, inside: np.ndarray, rest: np.ndarray, size: int, rest_size: int) -> _SliceTest:
+        """The test of a slice of `size` rows against `rest_size` others from their sums over
+        rows (errors, loss, seen in the pass before, wrong in it; see `_range_tests`)."""
+        errors, rest_errors = int(round(inside[0])), int(round(rest[0]))
+        z, p = worse_than_rest(errors, size, rest_errors, rest_size)
+        return _SliceTest(
+            name,
+            size,
+            errors / size,
+            rest_errors / rest_size,
+            float(inside[1] / size),
+            z,
+            p,
+            previous_error=float(inside[3] / inside[2]) if inside[2] > 0 else None,
         )
 
 
@@ -612,18 +895,18 @@ OUTLIER_SPREADS = 3.0
 MIN_SPREAD = 0.02
 
 
-def _outliers(tests: list[tuple]) -> set[str]:
+def _outliers(tests: list[_SliceTest]) -> set[str]:
     """Names of the slices whose error rate stands out from the other slices of their kind."""
     out: set[str] = set()
-    for kind in {t[0].split("=", 1)[0] for t in tests}:
-        rows = [t for t in tests if t[0].split("=", 1)[0] == kind]
+    for kind in {t.name.split("=", 1)[0] for t in tests}:
+        rows = [t for t in tests if t.name.split("=", 1)[0] == kind]
         if len(rows) < 3:
-            out.update(t[0] for t in rows)  # two slices: no spread to judge against; the gap decides
+            out.update(t.name for t in rows)  # two slices: no spread to judge against; the gap decides
             continue
-        errors = np.array([t[2] for t in rows])
+        errors = np.array([t.error for t in rows])
         center = float(np.median(errors))
         spread = max(1.4826 * float(np.median(np.abs(errors - center))), MIN_SPREAD)
-        out.update(t[0] for t in rows if t[2] - center > OUTLIER_SPREADS * spread)
+        out.update(t.name for t in rows if t.error - center > OUTLIER_SPREADS * spread)
     return out
 
 
