@@ -58,3 +58,19 @@ def test_unscaled_features_overfit_batch_shows_its_better_try_and_names_the_scal
     assert evidence["final_loss"] == min(evidence["final_loss_per_lr"])
     assert f"to {evidence['final_loss']:.4g} at the better learning rate" in symptom.message
     assert evidence["likely_cause"] == "unnormalized-input"
+
+
+def test_unscaled_pixels_loss_at_init_names_the_scale():
+    x, y = _digits()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    target = {
+        "model": model,
+        "train_data": (x * 255, y),  # raw 0-255 pixels
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": torch.optim.Adam(model.parameters(), lr=1e-3),
+    }
+    result = mlcheck.sanity(target, select=["loss-at-init", "unnormalized-input"])
+    (symptom,) = [f for f in result.findings if f.check == "loss-at-init"]
+    assert symptom.evidence["ratio"] > 10
+    assert symptom.evidence["likely_cause"] == "unnormalized-input"
