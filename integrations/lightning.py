@@ -110,7 +110,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         checks: checks to run: instances, classes or ids. Default None: every check on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
-            the trainer's `TensorBoardLogger`; without one, `<default_root_dir>/lightning_logs/mlcheck`.
+            the trainer's `TensorBoardLogger`; without one, of its first logger that has one (a
+            `CSVLogger`'s `version_N`, beside `metrics.csv`); with no logger at all,
+            `<default_root_dir>/lightning_logs/mlcheck`.
             False: write no files (warnings and logging only).
         stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
             that severity or worse is raised (the finding is logged).

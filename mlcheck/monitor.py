@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlcheck import options as opt
-from mlcheck.checks.base import Check, default_checks
+from mlcheck.checks.base import Check, default_checks, explain
 from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probed
 from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
 from mlcheck.layers import LayerObservation
@@ -623,18 +623,7 @@ class Monitor:
         """A finding whose check declares a root cause (`Check.explained_by`) that was already
         found says that it likely follows from it, and points to that fix instead of its own."""
         causes = self._explainers.get(finding.check)
-        if not causes:
-            return finding
-        cause = next((f for f in self.findings if f.check in causes and f.severity >= Severity.WARNING), None)
-        if cause is None:
-            return finding
-        where = f" at step {cause.step}" if cause.step is not None else ""
-        return dataclasses.replace(
-            finding,
-            message=f"{finding.message} This likely follows from `{cause.check}`{where}: {cause.message}",
-            hint=f"Fix `{cause.check}` first ({cause.hint.rstrip('.')}); this finding may then go away.",
-            evidence={**finding.evidence, "likely_cause": cause.check},
-        )
+        return explain(finding, causes, self.findings) if causes else finding
 
     def _write_curves(self, step: int, values: dict[str, float | None]) -> None:
         """Holds the given values for `mlcheck/curves/` (None: not given, left out)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 import inspect
@@ -226,6 +227,23 @@ _ARRAY = "__ndarray__"
 _SET = "__set__"
 _RNG = "__numpy_generator__"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def explain(finding: Finding, causes: Iterable[str], found: Iterable[Finding]) -> Finding:
+    """`finding`, told that it likely follows from the first WARNING-or-worse finding in `found`
+    of a check in `causes` (its check's `Check.explained_by`), and pointed to that fix instead of
+    its own; unchanged when there is no such finding."""
+    causes = frozenset(causes)
+    cause = next((f for f in found if f.check in causes and f.severity >= Severity.WARNING), None)
+    if cause is None:
+        return finding
+    where = f" at step {cause.step}" if cause.step is not None else ""
+    return dataclasses.replace(
+        finding,
+        message=f"{finding.message} This likely follows from `{cause.check}`{where}: {cause.message}",
+        hint=f"Fix `{cause.check}` first ({cause.hint.rstrip('.')}); this finding may then go away.",
+        evidence={**finding.evidence, "likely_cause": cause.check},
+    )
 
 
 def _has_state(value: Any) -> bool:

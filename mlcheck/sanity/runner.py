@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.checks.base import Check
+from mlcheck.checks.base import Check, explain
 from mlcheck.errors import BadInput
 from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
@@ -174,7 +174,7 @@ def run(
     finally:
         trainable.set_rng_state(rng)
     result.seconds = time.perf_counter() - started
-    result.findings = _dedup(result.findings)
+    result.findings = _explained(_dedup(result.findings), checks)
     return result
 
 
@@ -319,6 +319,14 @@ def _failed(check: Check, phase: str, started: float, exc: BaseException, result
     reason = f"{type(exc).__name__}: {exc}"
     logger.debug("check %s failed", check.id, exc_info=exc)
     result.checks.append(CheckRun(check.id, phase, time.perf_counter() - started, "failed", reason))
+
+
+def _explained(findings: list[Finding], checks: Sequence[Check]) -> list[Finding]:
+    """Each finding whose check declares root causes (`Check.explained_by`) names the one found,
+    as it does live: the checks run in a fixed order here, so a symptom (`overfit-batch`) may
+    have run before its cause (`output-loss-mismatch`). A "Skipped" note names its cause already."""
+    causes = {c.id: type(c).explained_by for c in checks if type(c).explained_by}
+    return [explain(f, causes[f.check], findings) if f.check in causes and f.key != "skipped" else f for f in findings]
 
 
 def _dedup(findings: Iterable[Finding]) -> list[Finding]:

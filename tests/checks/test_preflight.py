@@ -361,6 +361,17 @@ def test_loss_far_above_its_expected_start(digits, scaled):
         assert "reduction='sum'" in finding.hint
 
 
+def test_unscaled_inputs_near_batch_size_times_the_loss_are_not_called_a_summed_loss(digits):
+    # inputs never standardised (0-360) start near 32x log(10): close to the batch size (32)
+    # by coincidence; the loss is a mean, and the hint must not say otherwise
+    x, y = digits
+    torch.manual_seed(0)
+    t = digits_target(mlp(), (x * 360, y))
+    (finding,) = run_checks(t, [LossAtInit()])
+    assert abs(finding.evidence["ratio"] / 32 - 1) < 0.25
+    assert "reduction='sum'" not in finding.hint and "normalise inputs" in finding.hint
+
+
 def test_loss_at_init_for_regression_uses_the_targets():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(128, 4)).astype(np.float32)

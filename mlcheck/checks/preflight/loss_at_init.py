@@ -69,7 +69,7 @@ class LossAtInit(Check):
     family = "pre-flight"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unnormalized-input"})
 
     def __init__(self, ratio: float = 3.0, sigmas: float = 3.0, batches: int = 4):
         self.ratio, self.sigmas, self.batches = ratio, sigmas, batches
@@ -109,7 +109,7 @@ class LossAtInit(Check):
             "Use a mean-reduced loss, remove loss multipliers, normalise inputs and initialise "
             "the last layer small (its bias at the class prior or target mean)."
         )
-        if batch and batch > 1 and abs(mean / expected / batch - 1) < 0.25:
+        if batch and batch > 1 and abs(mean / expected / batch - 1) < 0.25 and _summed(t, batches[0]):
             hint = (
                 f"The loss is about batch size ({batch}) times the expected value: the loss is "
                 "likely summed over the batch (reduction='sum'); use reduction='mean'."
@@ -167,3 +167,23 @@ class LossAtInit(Check):
                 return float(np.mean(y**2)), "the mean squared target (predicting 0)"
             return float(np.mean(np.abs(y))), "the mean absolute target (predicting 0)"
         return None, ""
+
+
+def _summed(t: Any, batch: Any) -> bool:
+    """Whether the loss of a batch is the sum of its halves' losses rather than their mean: a
+    loss near batch-size times the expected one may be a coincidence (unscaled inputs, a
+    random initialisation). True when it cannot be told (a batch too small or not rebuilt)."""
+    x, y = t.to_numpy(batch)
+    if x is None or len(x) < 2:
+        return True
+    half = len(x) // 2
+
+    def loss(rows: slice) -> float:
+        return float(t.loss(t.from_numpy(x[rows], None if y is None else y[rows])))
+
+    try:
+        with kept_random_state(t):
+            whole, first, second = loss(slice(0, 2 * half)), loss(slice(0, half)), loss(slice(half, 2 * half))
+    except Exception:  # a batch layout from_numpy cannot rebuild: keep the size coincidence
+        return True
+    return abs(whole - (first + second)) < abs(whole - (first + second) / 2)

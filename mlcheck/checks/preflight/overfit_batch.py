@@ -77,7 +77,7 @@ class OverfitBatch(Check):
     #: the callbacks also run it at train start, on a copy of the model and the first batch
     consumes = frozenset({Signal.TRAIN_START})
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters"})
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unnormalized-input"})
 
     def __init__(
         self,
@@ -142,15 +142,18 @@ class OverfitBatch(Check):
         if not runs:
             return [skipped(self, "there is no training data")]
         run = runs[-1]
+        # the numbers shown are the try that came closest (the 10x rate may have done worse);
+        # on a tie, the last (longest) try
+        shown = min((r for r in reversed(runs) if not r.nonfinite), key=lambda r: r.best, default=run)
         evidence: dict[str, Any] = {
             "samples": self.batch_size,
-            "steps": run.steps,
-            "initial_loss": run.initial,
-            "final_loss": run.final,
-            "best_loss": run.best,
+            "steps": shown.steps,
+            "initial_loss": shown.initial,
+            "final_loss": shown.final,
+            "best_loss": shown.best,
         }
-        if run.accuracy is not None:
-            evidence["train_accuracy"] = run.accuracy
+        if shown.accuracy is not None:
+            evidence["train_accuracy"] = shown.accuracy
         if len(runs) > 1:
             evidence["lrs_tried"] = [r.lr for r in runs]
             evidence["final_loss_per_lr"] = [r.final for r in runs]
@@ -184,11 +187,12 @@ class OverfitBatch(Check):
             ]
         tried = ""
         if len(runs) > 1:
-            tried = " (learning rates tried: " + ", ".join(f"{r.lr:.3g}" for r in runs) + ")"
+            rates = ", ".join(f"{r.lr:.3g}" for r in runs)
+            tried = f" at the better learning rate, {shown.lr:.3g} (learning rates tried: {rates})"
         return [
             self.finding(
                 f"The model cannot fit a single batch of {self.batch_size} samples: after "
-                f"{run.steps} steps the loss only went from {run.initial:.4g} to {run.final:.4g}"
+                f"{shown.steps} steps the loss only went from {shown.initial:.4g} to {shown.final:.4g}"
                 f"{tried}.",
                 evidence=evidence,
                 hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
