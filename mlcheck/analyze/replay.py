@@ -7,6 +7,7 @@ epoch, so the checks run at the same points as they would have during training.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -286,11 +287,58 @@ def _run_info(steps: np.ndarray | None, ordered: list[EpochRow], lr: np.ndarray 
         info.max_epochs = ordered[-1].epoch + (1 if ordered[0].epoch == 0 else 0)
     metric_names = {n for r in ordered for n in (*r.train_metrics, *r.val_metrics)}
     info.task = from_metric_names(metric_names).task
+    if info.task in (None, "classification"):
+        classes = chance_classes(ordered)
+        if classes is not None:
+            info.task, info.num_classes = "classification", classes
     if lr is not None and len(lr):
         finite = lr[np.isfinite(lr)]
         if len(finite) and finite.max() > finite.min() * (1 + 1e-6):
             info.has_scheduler = True
     return info
+
+
+#: The share of the run's last epochs whose losses and accuracies `chance_classes` reads.
+CHANCE_TAIL = 0.2
+#: The most classes `chance_classes` tells apart (ln C changes by 0.1% from C = 1,000 to 1,001).
+CHANCE_MAX_CLASSES = 1000
+
+
+def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | None:
+    """The number of classes C a log's own numbers give away where they sit at chance: over the
+    last epochs, a loss within `tolerance` of ln(C), the cross-entropy of a uniform guess, while
+    the accuracy of the same split is within max(0.03, 0.25 / C) of 1 / C. A log does not say C,
+    and without it a loss stuck at chance after falling from a blown-up first epoch reads as
+    progress; the two numbers agree on C by chance alone only for a model that guesses. None
+    when no split's loss and accuracy agree on one C."""
+    tail = ordered[-max(3, math.ceil(CHANCE_TAIL * len(ordered))) :]
+    if len(ordered) < 3:
+        return None
+    for loss_of, metrics_of in (
+        (lambda r: r.train_loss, lambda r: r.train_metrics),
+        (lambda r: r.val_loss, lambda r: r.val_metrics),
+    ):
+        losses = [loss_of(r) for r in tail]
+        names = {n for r in tail for n in metrics_of(r) if "acc" in n.lower()}
+        if any(v is None or not math.isfinite(v) for v in losses) or len(names) != 1:
+            continue
+        (name,) = names
+        accs = [metrics_of(r).get(name) for r in tail]
+        if any(v is None or not math.isfinite(v) for v in accs):
+            continue
+        loss, acc = float(np.median(losses)), float(np.median(accs))
+        if acc > 1 or loss <= 0:
+            continue  # a percentage, or no cross-entropy
+        best: tuple[float, int] | None = None
+        low, high = math.floor(math.exp(loss * (1 - tolerance))), math.ceil(math.exp(loss * (1 + tolerance)))
+        for classes in range(max(2, low), min(high, CHANCE_MAX_CLASSES) + 1):
+            off_loss = abs(loss - math.log(classes)) / (tolerance * math.log(classes))
+            off_acc = abs(acc - 1 / classes) / max(0.03, 0.25 / classes)
+            if off_loss <= 1 and off_acc <= 1 and (best is None or off_loss + off_acc < best[0]):
+                best = (off_loss + off_acc, classes)  # the C both numbers agree on best
+        if best is not None:
+            return best[1]
+    return None
 
 
 def replay_curves(

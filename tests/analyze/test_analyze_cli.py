@@ -143,3 +143,33 @@ def test_map_option_and_unreadable_runs_on_stderr(tmp_path):
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"mlcheck: skipped {bad}: corrupt record at byte"), line
     assert "Traceback" not in result.stderr
+
+
+def test_a_loss_stuck_at_chance_is_found_without_the_class_count(tmp_path):
+    """A Keras CSVLogger file of a real fit whose learning rate is far too high (SGD at 3.0): the
+    loss falls from its blown-up first epoch to ln(10) and sits there with accuracy 0.10. The
+    log never says there are 10 classes; the loss and the accuracy agree on it, and
+    `loss-plateau` names the chance level."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    os.environ.setdefault("KERAS_HOME", str(tmp_path / "keras"))
+    import keras
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype("float32")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10)])
+    model.compile(
+        keras.optimizers.SGD(3.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    log = tmp_path / "training.csv"
+    model.fit(x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]), epochs=10, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(str(log))])  # fmt: skip
+    result = mlcheck(log, "--json")
+    assert result.returncode == 0, result.stderr
+    (finding,) = [f for f in _strict(result.stdout)["findings"] if f["check"] == "loss-plateau"]
+    assert finding["severity"] == "warning" and "chance level ln(10)" in finding["message"]

@@ -256,3 +256,25 @@ def test_event_file_and_metrics_csv_in_one_folder_are_two_runs(tmp_path):
         ("lightning_logs/version_0", "tensorboard"),
         ("lightning_logs/version_0 (metrics.csv)", "lightning-csv"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("loss", "accuracy", "classes"),
+    [
+        (2.33, 0.098, 10),  # digits at chance (a real Keras run's last epochs)
+        (0.693, 0.51, 2),
+        (1.10, 0.34, 3),
+        (2.33, 0.35, None),  # the loss of ten classes, an accuracy of three: no agreement
+        (0.69, 0.80, None),  # an imbalanced binary set's majority guess: not chance
+        (0.30, 0.91, None),  # learning
+        (2.30, 10.0, None),  # accuracy in percent: not read
+    ],
+)
+def test_chance_classes_needs_the_loss_and_the_accuracy_to_agree(loss, accuracy, classes):
+    from mlcheck.analyze.replay import EpochRow, chance_classes
+
+    rows = [EpochRow(epoch=e, train_loss=loss, train_metrics={"acc": accuracy}) for e in range(6)]
+    assert chance_classes(rows) == classes
+    # a hundred classes: ln C moves 1% a class there, so the loss names C only roughly
+    rows = [EpochRow(epoch=e, val_loss=4.61, val_metrics={"val_acc": 0.01}) for e in range(6)]
+    assert 95 <= chance_classes(rows) <= 105
