@@ -67,6 +67,26 @@ def _chance_loss(run: RunState) -> float | None:
     return None
 
 
+#: The fewest validation points `_memorising` judges (the later half of those logged).
+MEMORISING_POINTS = 3
+#: ...and the share of the training loss's fall the validation loss must match there.
+MEMORISING_SHARE = 0.25
+
+
+def _memorising(run: RunState, train_drop: float) -> bool:
+    """True when the validation loss, over the later half of its points (at least
+    `MEMORISING_POINTS`), falls by less than one standard error of its trend or less than
+    `MEMORISING_SHARE` of `train_drop`, the training loss's fall over the later half of the
+    run: the model memorises its training labels (shuffled or misaligned labels, a data set
+    too small), which no learning rate cures. A rate too low lowers both losses alike."""
+    c = Curve.of(run.val_loss, final=True)
+    if c is None or len(c) < 2 * MEMORISING_POINTS - 1:
+        return False
+    later = len(c) // 2
+    drop, se = trend_drop(c.x[later:], c.mean[later:])
+    return math.isfinite(drop) and drop < max(se, MEMORISING_SHARE * train_drop)
+
+
 def _peak_log_ratio(run: RunState) -> float | None:
     """The largest bucket mean of the log10 update ratio seen in the run, or None."""
     b = run.update_ratio.buckets(include_open=True)
@@ -414,8 +434,11 @@ class LRTooLow(TrainCurveCheck):
         of its initial value (a converged run may have tiny updates). (2) The training loss
         falls significantly (`z` standard errors) and steadily (its last half falls at least
         `steady` x as much as its first half: no sign of saturating) yet has fallen by less
-        than `max_drop` in total. Judged at the end of a run, or during a run of known
-        length once `min_progress` of it is done; not during warmup. (3) Pre-flight
+        than `max_drop` in total, while a logged validation loss falls too (over the later
+        half of its points, by at least a standard error and a quarter of the training loss's
+        fall): a training loss that falls alone is memorising its labels (shuffled or
+        misaligned ones), which no rate cures. Judged at the end of a run, or during a run of
+        known length once `min_progress` of it is done; not during warmup. (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
         and a tenth of the suggestion lowers it clearly.
@@ -645,6 +668,8 @@ class LRTooLow(TrainCurveCheck):
             return []
         significant = d2 > self.z * se2 and d2 > 0.02 * abs(level) and d1 > self.z * se1
         if not significant or d2 < self.steady * d1:
+            return []
+        if _memorising(run, d2):
             return []
         length = int(c.x[-1] - c.x[0]) + c.width
         return [

@@ -532,6 +532,20 @@ def test_lr_too_low_from_slow_steady_decline():
         assert f.evidence["fraction_fallen"] < 0.2
 
 
+def test_lr_too_low_not_blamed_for_memorised_labels():
+    """The training loss falls slowly and steadily while the validation loss does not fall:
+    the model memorises its labels (shuffled ones here), which no learning rate cures; with the
+    validation loss falling alongside, the slow fall is the rate's."""
+    n, epochs = 2000, 10
+    loss = noisy(2.3 * (1 - 0.12 * np.arange(n) / n), 0.03)
+    rng = np.random.default_rng(1)
+    flat = 2.32 + 0.004 * np.arange(epochs) + rng.normal(0, 0.005, epochs)  # rises, as memorising does
+    falling = 2.3 * (1 - 0.1 * np.arange(epochs) / epochs) + rng.normal(0, 0.005, epochs)
+    for val, blamed in ((flat, False), (falling, True)):
+        rows = [dict(epoch=e, step=(e + 1) * n // epochs - 1, val_loss=float(val[e])) for e in range(epochs)]
+        assert ("lr-too-low" in ids(run_steps(loss, epochs=rows))) is blamed
+
+
 def test_lr_too_low_silent_when_converged_with_tiny_updates():
     n = 1000
     ratio = np.full(n, np.nan)
