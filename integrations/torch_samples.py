@@ -55,9 +55,15 @@ def _tensor_of(output: Any) -> torch.Tensor | None:
 
 def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...] | str:
     """(labels, probability of the label, predicted class) per row, computed on the device
-    without gradients and without a host sync; or the reason the output cannot be read as
-    class scores for these targets. Logits get a softmax (a sigmoid for one column); rows that
-    already are probabilities are taken as they are."""
+    without gradients; or the reason the output cannot be read as class scores for these
+    targets. Logits get a softmax (a sigmoid for one column); rows that already are
+    probabilities are taken as they are.
+
+    Whether the rows already are probabilities is read on the host (one synchronisation per
+    reduction, that is per epoch): the softmax, the costliest op here on a CPU (row by row at a
+    few classes), then runs only where it is needed. The values are those of taking, row by
+    row, the softmax or the output as it is (`torch.where` on the two).
+    """
     if output.ndim == 1:
         output = output[:, None]
     rows = targets.shape[0] if targets.ndim else 0
@@ -74,9 +80,10 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
             in_range = ((p1 >= 0) & (p1 <= 1)).all()
             p1 = torch.where(in_range, p1, torch.sigmoid(p1))
             probs = torch.stack([1 - p1, p1], dim=1)
+        elif not rows or (bool(out.min() >= 0) and bool((out.sum(dim=1) - 1).abs().max() < 1e-3)):
+            probs = out  # min and max: NaN fails both tests, as it fails `all()`
         else:
-            is_prob = (out >= 0).all() & ((out.sum(dim=1) - 1).abs() < 1e-3).all()
-            probs = torch.where(is_prob, out, torch.softmax(out, dim=1))
+            probs = torch.softmax(out, dim=1)
         labels = y.round().long() if y.is_floating_point() else y.long()
         safe = labels.clamp(0, probs.shape[1] - 1)
         true_prob = probs.gather(1, safe[:, None])[:, 0]
@@ -111,15 +118,20 @@ class OutputCapture:
                 handle.remove()
             self._child_handles = []
 
+    # The outputs are held detached from the start: the step's autograd graph is then freed
+    # where it would be without the capture (when the step lets go of its output), not when the
+    # capture lets go of it.
+
     def _on_root(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
-            self._root = _tensor_of(output)
+            tensor = _tensor_of(output)
+            self._root = tensor.detach() if tensor is not None and tensor.requires_grad else tensor
 
     def _on_child(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
             tensor = _tensor_of(output)
             if tensor is not None and tensor.ndim in (1, 2):
-                self._child = tensor
+                self._child = tensor.detach() if tensor.requires_grad else tensor
 
     def arm(self) -> None:
         self.armed, self._root, self._child = True, None, None
@@ -207,45 +219,60 @@ class SampleCapture:
     def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
         """Arms the capture for one step of `split`; the children are watched until a step of
         that split has been served by the module's own output (`self(x)` in the step)."""
-        if self.off:
-            return
-        if self.capture is None:
-            self.capture = OutputCapture(module)
-        self.capture.watch_children(split is None or split not in self._root_splits)
-        self.capture.arm()
+        capture = self.capture
+        if capture is None:
+            if self.off:
+                return
+            capture = self.capture = OutputCapture(module)
+        # per step: attribute reads and writes only (the hooks change once or twice a run)
+        if (split is None or split not in self._root_splits) is not bool(capture._child_handles):
+            capture.watch_children(not capture._child_handles)
+        capture.armed, capture._root, capture._child = True, None, None
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Holds the armed step's output for `batch`; reduces the held blocks when they are full."""
-        if self.off or self.capture is None or not self.capture.armed:
+        """Holds the armed step's output for `batch`; reduces the held blocks when they are full.
+
+        Per step, references only: no device op beyond a `detach()`, no host transfer, no
+        hashing (all that runs once per epoch, at `flush()`)."""
+        capture = self.capture
+        if capture is None or not capture.armed:  # off: no capture
             return
         inputs, targets = self.batch_to_arrays(batch)
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
-            self.capture.take(0)
+            capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
-        output = self.capture.take(targets.shape[0])
-        if output is None:
-            return self._stop("no forward pass of the module or its direct children was seen in the step")
-        if self.capture.took_root:
+        rows = targets.shape[0]
+        root = capture._root
+        if root is not None and root.ndim and root.shape[0] == rows:  # `take`, its usual case inline
+            capture.armed, capture._root, capture._child, capture.took_root = False, None, None, True
+            output = root
             self._root_splits.add(split)
-        indices = batch_indices(batch)
-        ids = indices if indices is not None else inputs.detach()
+        else:
+            output = capture.take(rows)
+            if output is None:
+                return self._stop("no forward pass of the module or its direct children was seen in the step")
+        indices = None if type(batch) in (tuple, list) else batch_indices(batch)
+        indexed = indices is not None
+        ids = indices if indexed else inputs
+        width = output.shape[1:]
         block = self._blocks[-1] if self._blocks else None
         if (
             block is None
             or block.split != split
             or block.epoch != epoch
-            or block.indexed != (indices is not None)
-            or output.shape[1:] != block.width
+            or block.indexed is not indexed
+            or width != block.width
             or block.values >= self.HOLD_VALUES
             or len(block.outputs) >= self.HOLD_BATCHES
         ):
             if self._full():
                 self.flush()  # memory stays bounded
-            block = _Block(split, epoch, indices is not None, output.shape[1:])
+            block = _Block(split, epoch, indexed, width)
             self._blocks.append(block)
-        block.outputs.append(output.detach())
-        block.targets.append(targets.detach())
-        block.ids.append(ids)
+        # detached where it matters: a tensor that needs no gradient holds no graph
+        block.outputs.append(output.detach() if output.requires_grad else output)
+        block.targets.append(targets.detach() if targets.requires_grad else targets)
+        block.ids.append(ids.detach() if isinstance(ids, torch.Tensor) and ids.requires_grad else ids)
         if self.slice_by is not None:
             block.slices.append(self.slice_by(batch))
         values = ids.numel() if isinstance(ids, torch.Tensor) else 0
@@ -285,23 +312,30 @@ class SampleCapture:
             start = end
 
     def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
-        keep = labels >= 0  # negative labels are an ignore index
         rows = [len(t) for t in block.targets]
-        ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)]) if len(rows) > 1 else block.ids[0]
-        ids = to_numpy(ids).reshape(sum(rows), -1)
-        slices = None
+        total = sum(rows)
+        try:  # one concatenation where the steps' rows have one layout (else row by row)
+            ids = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
+            ids = ids.reshape(total, -1)
+        except RuntimeError:
+            ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
+        ids = to_numpy(ids).reshape(total, -1)
+        keys = None
         if self.slice_by is not None:
-            keys = [np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)]
-            slices = np.concatenate(keys)[keep]
+            keys = np.concatenate([np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)])
+        keep = labels >= 0  # negative labels are an ignore index
+        if not keep.all():
+            labels, true_prob, predicted, ids = labels[keep], true_prob[keep], predicted[keep], ids[keep]
+            keys = None if keys is None else keys[keep]
         self.live.observe_samples(
             block.split,
             block.epoch,
-            labels=labels[keep],
-            true_prob=true_prob[keep],
-            predicted=predicted[keep],
-            inputs=None if block.indexed else ids[keep],
-            indices=ids[keep, 0] if block.indexed else None,
-            slices=slices,
+            labels=labels,
+            true_prob=true_prob,
+            predicted=predicted,
+            inputs=None if block.indexed else ids,
+            indices=ids[:, 0] if block.indexed else None,
+            slices=keys,
         )
 
     def _stop(self, reason: str) -> None:
