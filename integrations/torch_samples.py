@@ -11,6 +11,7 @@ Nothing extra runs through the model: no forward pass, no random numbers, no Bat
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
+from mlcheck.live import sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -167,15 +169,86 @@ class OutputCapture:
 class _Block:
     """Consecutive steps of one split and epoch, handed to the live core in one call."""
 
-    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "values")
+    __slots__ = (
+        "split",
+        "epoch",
+        "indexed",
+        "width",
+        "outputs",
+        "targets",
+        "ids",
+        "slices",
+        "values",
+        "source",
+        "positions",
+    )
 
-    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...]) -> None:
+    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
         self.split, self.epoch, self.indexed, self.width = split, epoch, indexed, width
         self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
         self.ids: list[torch.Tensor] = []  # data set indices, or the input rows to hash
         self.slices: list[Any] = []
         self.values = 0
+        #: the `LoaderIndices` of the split's loader, and the loader's index list of each step
+        #: (None for a step it did not give)
+        self.source = source
+        self.positions: list[list[int] | None] = []
+
+
+class LoaderIndices:
+    """The data set indices of the batches a `DataLoader` yields, in order, and the content
+    hash (the sample id) each index gave when it was first hashed.
+
+    The loader's batch sampler is given a subclass of its own class whose `__iter__` logs each
+    list of indices it yields (the same lists, in the same order: the loader, its random
+    numbers and what it returns are unchanged; `isinstance` answers as before); `restore()`
+    gives the sampler its class back. Each step takes the oldest logged list (a loader that
+    prefetches has logged a few more). A sample whose index was hashed once is not hashed again:
+    its id is read from `hashes`. That an index still gives the same row is checked every epoch
+    on the first row of every step (hashed, against the hash its index gave): a data set that
+    transforms at random, or steps out of line with the logged lists, turn the cache off for
+    the run (`trusted`), and every row is hashed again, as without it.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        sampler = loader.batch_sampler
+        size = len(loader.dataset)
+        original = type(sampler)
+        log: deque[list[int]] = deque()
+
+        def __iter__(self: Any) -> Any:
+            log.clear()  # a new pass: what an unfinished one logged is not coming
+            for batch in original.__iter__(self):
+                log.append(batch)
+                yield batch
+
+        recording = type(original.__name__, (original,), {"__iter__": __iter__, "__module__": original.__module__})
+        sampler.__class__ = recording
+        self.loader, self.sampler, self.original, self.recording, self.log = loader, sampler, original, recording, log
+        self.hashes = np.zeros(size, np.uint64)
+        self.known = np.zeros(size, bool)
+        self.trusted = True
+
+    @classmethod
+    def watch(cls, loader: Any) -> LoaderIndices | None:
+        """The indices of `loader`'s batches, or None where they cannot be had (no batch
+        sampler of a Python class, a data set without a length)."""
+        sampler = getattr(loader, "batch_sampler", None)
+        if not isinstance(loader, torch.utils.data.DataLoader) or sampler is None:
+            return None
+        if not hasattr(type(sampler), "__dict__") or not callable(getattr(type(sampler), "__iter__", None)):
+            return None
+        try:
+            return cls(loader)
+        except Exception:  # no len(), a class that cannot be swapped: hashed as before
+            return None
+
+    def restore(self) -> None:
+        if type(self.sampler) is self.recording:
+            self.sampler.__class__ = self.original
+        self.log.clear()
+        self.trusted = False
 
 
 class SampleCapture:
@@ -215,6 +288,22 @@ class SampleCapture:
         self._held_values = 0
         self._held_batches = 0
         self._root_splits: set[str] = set()  # splits whose steps the module's own output served
+        self._sources: dict[str, LoaderIndices] = {}  # split -> the indices its loader yields
+
+    def watch_loader(self, split: str, loader: Any) -> None:
+        """Takes the data set indices of `split`'s batches from `loader` (`LoaderIndices`), so
+        that a sample's content is hashed once, not every epoch. Call it before the loader's
+        pass starts (a pass already under way is hashed as before); again with a new loader
+        (one reloaded), the old one is let go."""
+        source = self._sources.get(split)
+        if self.off or (source is not None and source.loader is loader):
+            return
+        if source is not None:
+            source.restore()
+            del self._sources[split]
+        source = LoaderIndices.watch(loader)
+        if source is not None:
+            self._sources[split] = source
 
     def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
         """Arms the capture for one step of `split`; the children are watched until a step of
@@ -255,6 +344,7 @@ class SampleCapture:
         indexed = indices is not None
         ids = indices if indexed else inputs
         width = output.shape[1:]
+        source = self._sources.get(split) if self._sources and not indexed else None
         block = self._blocks[-1] if self._blocks else None
         if (
             block is None
@@ -264,11 +354,14 @@ class SampleCapture:
             or width != block.width
             or block.values >= self.HOLD_VALUES
             or len(block.outputs) >= self.HOLD_BATCHES
+            or block.source is not source
         ):
             if self._full():
                 self.flush()  # memory stays bounded
-            block = _Block(split, epoch, indexed, width)
+            block = _Block(split, epoch, indexed, width, source)
             self._blocks.append(block)
+        if source is not None:
+            block.positions.append(source.log.popleft() if source.log else None)
         # detached where it matters: a tensor that needs no gradient holds no graph
         block.outputs.append(output.detach() if output.requires_grad else output)
         block.targets.append(targets.detach() if targets.requires_grad else targets)
@@ -314,12 +407,18 @@ class SampleCapture:
     def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
         rows = [len(t) for t in block.targets]
         total = sum(rows)
-        try:  # one concatenation where the steps' rows have one layout (else row by row)
-            ids = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
-            ids = ids.reshape(total, -1)
-        except RuntimeError:
-            ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
-        ids = to_numpy(ids).reshape(total, -1)
+        ids = None if block.indexed else self._cached_ids(block, rows, total)
+        if ids is None:
+            try:  # one concatenation where the steps' rows have one layout (else row by row)
+                rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
+                rows_in = rows_in.reshape(total, -1)
+            except RuntimeError:
+                rows_in = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
+            rows_in = to_numpy(rows_in).reshape(total, -1)
+            # the data set indices, or the content hash of each row (`sample_ids`)
+            ids = rows_in[:, 0] if block.indexed else sample_ids(rows_in)
+            if not block.indexed:
+                self._learn(block, rows, ids)
         keys = None
         if self.slice_by is not None:
             keys = np.concatenate([np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)])
@@ -328,15 +427,43 @@ class SampleCapture:
             labels, true_prob, predicted, ids = labels[keep], true_prob[keep], predicted[keep], ids[keep]
             keys = None if keys is None else keys[keep]
         self.live.observe_samples(
-            block.split,
-            block.epoch,
-            labels=labels,
-            true_prob=true_prob,
-            predicted=predicted,
-            inputs=None if block.indexed else ids,
-            indices=ids[:, 0] if block.indexed else None,
-            slices=keys,
+            block.split, block.epoch, labels=labels, true_prob=true_prob, predicted=predicted, indices=ids, slices=keys
         )
+
+    @staticmethod
+    def _positions(block: _Block, rows: list[int]) -> np.ndarray | None:
+        """The data set index of each row of `block` from its loader, or None where a step's
+        list is missing or does not match the step's rows."""
+        source = block.source
+        if source is None or not source.trusted or len(block.positions) != len(rows):
+            return None
+        if any(p is None or len(p) != n for p, n in zip(block.positions, rows)):
+            return None
+        positions = np.concatenate([np.asarray(p, np.int64) for p in block.positions])
+        if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
+            return None
+        return positions
+
+    def _cached_ids(self, block: _Block, rows: list[int], total: int) -> np.ndarray | None:
+        """The rows' ids from the hashes their indices gave before (`LoaderIndices`), after the
+        check of each step's first row; None where they must be hashed."""
+        positions = self._positions(block, rows)
+        if positions is None or not block.source.known[positions].all():
+            return None
+        firsts = torch.cat([i[:1].reshape(1, -1) for i in block.ids])
+        starts = np.cumsum([0, *rows[:-1]])
+        if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[starts]]):
+            return block.source.hashes[positions]
+        block.source.trusted = False  # a row changed under its index (random transforms?)
+        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
+        return None
+
+    def _learn(self, block: _Block, rows: list[int], ids: np.ndarray) -> None:
+        """Keeps the hash of each row under its data set index, for the epochs to come."""
+        positions = self._positions(block, rows)
+        if positions is not None:
+            block.source.hashes[positions] = ids
+            block.source.known[positions] = True
 
     def _stop(self, reason: str) -> None:
         self.off = True
@@ -348,3 +475,6 @@ class SampleCapture:
         if self.capture is not None:
             self.capture.remove()
             self.capture = None
+        for source in self._sources.values():
+            source.restore()
+        self._sources = {}
