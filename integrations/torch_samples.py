@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -439,7 +440,7 @@ class SampleCapture:
             return None
         if any(p is None or len(p) != n for p, n in zip(block.positions, rows)):
             return None
-        positions = np.concatenate([np.asarray(p, np.int64) for p in block.positions])
+        positions = np.fromiter(chain.from_iterable(block.positions), np.int64, sum(rows))
         if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
             return None
         return positions
@@ -450,7 +451,7 @@ class SampleCapture:
         positions = self._positions(block, rows)
         if positions is None or not block.source.known[positions].all():
             return None
-        firsts = torch.cat([i[:1].reshape(1, -1) for i in block.ids])
+        firsts = torch.stack([i[0] for i in block.ids]).reshape(len(rows), -1)
         starts = np.cumsum([0, *rows[:-1]])
         if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[starts]]):
             return block.source.hashes[positions]
