@@ -15,6 +15,7 @@ thread. Each row is the median over `--reps` fits, after one warm-up fit per mod
 
     python benchmarks/bench_sample_recording.py --reps 5
     python benchmarks/bench_sample_recording.py --frameworks lightning --models mlp mnist-mlp
+    python benchmarks/bench_sample_recording.py --models mlp --paired 10   # no timers: on/off pairs
 
 Not counted: the forward hooks' own cost inside the model's calls (Lightning; a hooked module
 leaves torch's fast call path: a few microseconds per step, `--hook-cost` measures it apart).
@@ -75,13 +76,16 @@ def _checks() -> list:
     return [*base, NoisyLabels(), WeakSlice()]
 
 
-def lightning_fit(model: str, epochs: int, root: str) -> tuple[float, float]:
-    """(fit CPU s, capture CPU s) of one Lightning fit."""
+def lightning_fit(model: str, epochs: int, root: str, capture: bool = True) -> tuple[float, float]:
+    """(fit CPU s, capture CPU s) of one Lightning fit; `capture=False`: the default checks
+    alone (nothing recorded per sample)."""
     from bench_overhead_lightning import train_once
 
+    from mlcheck.checks.base import default_checks
     from mlcheck.integrations.lightning import MLCheckCallback
 
-    cb = MLCheckCallback(checks=_checks(), overfit_batch=False, log_dir=os.path.join(root, "mlcheck-logs"))
+    checks = _checks() if capture else [c for c in default_checks() if c.id not in ("noisy-labels", "weak-slice")]
+    cb = MLCheckCallback(checks=checks, overfit_batch=False, log_dir=os.path.join(root, "mlcheck-logs"))
     SPENT["s"] = 0.0
     _, cpu = train_once(model, epochs, cb, root)
     return cpu, SPENT["s"]
@@ -134,6 +138,27 @@ def keras_fit(model: str, epochs: int, root: str) -> tuple[float, float]:
     return time.process_time() - start, SPENT["s"]
 
 
+def paired(model: str, epochs: int, pairs: int) -> dict:
+    """Process CPU time of Lightning fits with the per-sample checks against fits with the
+    default checks alone, in alternating pairs, with no timer around the capture's calls."""
+    rows = []
+    for i in range(pairs):
+        order = (True, False) if i % 2 == 0 else (False, True)
+        cpu = {on: lightning_fit(model, epochs, tempfile.mkdtemp(), capture=on)[0] for on in order}
+        rows.append((cpu[True], cpu[False]))
+    diffs = [on - off for on, off in rows]
+    return {
+        "framework": "lightning",
+        "model": model,
+        "epochs": epochs,
+        "pairs": pairs,
+        "fit_cpu_s_without": round(statistics.median(off for _, off in rows), 3),
+        "extra_cpu_ms_median": round(1000 * statistics.median(diffs), 1),
+        "extra_share_median": round(statistics.median(d / off for d, (_, off) in zip(diffs, rows)), 4),
+        "load": round(os.getloadavg()[0], 2),
+    }
+
+
 def hook_cost(calls: int = 20000) -> float:
     """Microseconds a forward hook that returns at once adds to one call of a small module."""
     net = torch.nn.Linear(8, 4)
@@ -160,6 +185,7 @@ def main() -> int:
     parser.add_argument("--mnist-epochs", type=int, default=3, help="epochs of the MNIST runs")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--hook-cost", action="store_true", help="also time a forward hook's own cost")
+    parser.add_argument("--paired", type=int, default=0, help="Lightning: N pairs of fits with/without, CPU time")
     parser.add_argument("--json", help="append the rows to this JSON-lines file")
     args = parser.parse_args()
 
@@ -178,6 +204,12 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)
     if args.hook_cost:
         print(f"forward hook: {hook_cost():.2f} us per call", flush=True)
+    if args.paired:
+        for model in args.models:
+            lightning_fit(model, 1, tempfile.mkdtemp())  # warm-up
+            epochs = args.mnist_epochs if model.startswith("mnist") else args.epochs
+            print(json.dumps(paired(model, epochs, args.paired)), flush=True)
+        return 0
     for framework in args.frameworks:
         for model in args.models:
             epochs = args.mnist_epochs if model.startswith("mnist") else args.epochs

@@ -408,7 +408,12 @@ class SampleCapture:
     def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
         rows = [len(t) for t in block.targets]
         total = sum(rows)
-        ids = None if block.indexed else self._cached_ids(block, rows, total)
+        ids = None
+        if block.source is not None:
+            try:
+                ids = self._cached_ids(block, rows, total)
+            except Exception:  # never worse than hashing every row, as without the loader's indices
+                block.source.trusted = False
         if ids is None:
             try:  # one concatenation where the steps' rows have one layout (else row by row)
                 rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
@@ -438,9 +443,13 @@ class SampleCapture:
         source = block.source
         if source is None or not source.trusted or len(block.positions) != len(rows):
             return None
-        if any(p is None or len(p) != n for p, n in zip(block.positions, rows)):
+        try:
+            if any(p is None or len(p) != n for p, n in zip(block.positions, rows)):
+                return None
+            positions = np.fromiter(chain.from_iterable(block.positions), np.int64, sum(rows))
+        except (TypeError, ValueError, OverflowError):  # a sampler of other keys than indices
+            source.trusted = False
             return None
-        positions = np.fromiter(chain.from_iterable(block.positions), np.int64, sum(rows))
         if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
             return None
         return positions
