@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+import operator
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -396,8 +397,16 @@ def write_samples_csv(path: str | os.PathLike[str], rows: Iterator[dict[str, Any
     """Writes the ranked per-sample table (`CSV_COLUMNS`) to `path`, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    cells = operator.itemgetter(*CSV_COLUMNS)
+
+    def line(row: dict[str, Any]) -> Any:
+        try:
+            return cells(row)
+        except KeyError:  # a column missing: empty, as DictWriter writes it
+            return [row.get(c, "") for c in CSV_COLUMNS]
+
     with path.open("w", newline="") as f:
         writer = csv.writer(f)  # what csv.DictWriter(extrasaction="ignore") writes, without its per-row checks
         writer.writerow(CSV_COLUMNS)
-        writer.writerows([row.get(c, "") for c in CSV_COLUMNS] for row in rows)
+        writer.writerows(map(line, rows))
     return path
