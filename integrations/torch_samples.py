@@ -485,6 +485,6 @@ class SampleCapture:
         if self.capture is not None:
             self.capture.remove()
             self.capture = None
-        for source in self._sources.values():
+        for source in reversed(self._sources.values()):  # one loader watched twice: the last first
             source.restore()
         self._sources = {}

@@ -34,7 +34,7 @@ class _Rows:
         return (row + 0.01 * torch.rand(row.shape) if self.jitter else row), self.b[i]
 
 
-def _fit(tmp_path, *, callback=True, jitter=False, workers=0, seen=None):
+def _fit(tmp_path, *, callback=True, jitter=False, workers=0, seen=None, one_loader=False):
     import lightning.pytorch as pl
     import torch
     from sklearn.datasets import load_digits
@@ -72,6 +72,8 @@ def _fit(tmp_path, *, callback=True, jitter=False, workers=0, seen=None):
         )
 
     train, val = loader(x[:600], y[:600], True, 32), loader(x[600:], y[600:], False, 64)
+    if one_loader:  # the training loader validates too
+        val = train
     callbacks = []
     if callback:
         checks = [*default_checks(), NoisyLabels(), WeakSlice()]
@@ -149,3 +151,16 @@ def test_rows_that_change_under_their_index_are_hashed_every_epoch(tmp_path, mon
     assert sorted(train.ids.tolist()) == sorted(set(expected.tolist()))
     assert train.size == EPOCHS * 600
     assert sum(hashed) >= EPOCHS * 800
+
+
+def test_one_loader_for_training_and_validation_gets_its_class_back(tmp_path):
+    from torch.utils.data import BatchSampler
+
+    seen: list = []
+    cb, train, _ = _fit(tmp_path, seen=seen, one_loader=True)
+    store = cb.monitor.run.samples
+    for split in ("train", "val"):
+        expected = np.concatenate([fingerprints(canonical_rows(x)) for s, x in seen if s == split])
+        assert sorted(store.get(split).ids.tolist()) == sorted(set(expected.tolist()))
+        assert store.get(split).column("epochs").min() == EPOCHS
+    assert type(train.batch_sampler) is BatchSampler
