@@ -207,9 +207,10 @@ class LoaderIndices:
     gives the sampler its class back. Each step takes the oldest logged list (a loader that
     prefetches has logged a few more). A sample whose index was hashed once is not hashed again:
     its id is read from `hashes`. That an index still gives the same row is checked every epoch
-    on the first row of every step (hashed, against the hash its index gave): a data set that
-    transforms at random, or steps out of line with the logged lists, turn the cache off for
-    the run (`trusted`), and every row is hashed again, as without it.
+    on the first and the last row of every step (hashed, against the hash its index gave): a
+    data set that transforms at random, a collate that reorders rows, or steps out of line with
+    the logged lists turn the cache off for the run (`trusted`), and every row is hashed again,
+    as without it.
     """
 
     def __init__(self, loader: Any) -> None:
@@ -460,9 +461,11 @@ class SampleCapture:
         positions = self._positions(block, rows)
         if positions is None or not block.source.known[positions].all():
             return None
-        firsts = torch.stack([i[0] for i in block.ids]).reshape(len(rows), -1)
-        starts = np.cumsum([0, *rows[:-1]])
-        if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[starts]]):
+        # each step's first and last rows (a collate that reorders rows moves them)
+        ends = np.cumsum(rows)
+        checked = np.concatenate([ends - np.asarray(rows), ends - 1])
+        firsts = torch.stack([i[0] for i in block.ids] + [i[-1] for i in block.ids]).reshape(2 * len(rows), -1)
+        if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[checked]]):
             return block.source.hashes[positions]
         block.source.trusted = False  # a row changed under its index (random transforms?)
         logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
