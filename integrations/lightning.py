@@ -580,8 +580,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._active:
             self.live.start_epoch()
             self._epoch = int(trainer.current_epoch)
+            if self._samples is not None:  # before the epoch's loader starts: its indices
+                self.live.guard("samples", self._samples.watch_loader, "train", _first_loader(trainer, "train"))
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._active and self._samples is not None:
+            # in the sanity check too: the first validation pass's iterator starts before its
+            # on_validation_start (so does the first training epoch's, before any hook here)
+            self.live.guard("samples", self._samples.watch_loader, "val", _first_loader(trainer, "val"))
         if not self._active or trainer.sanity_checking:
             return
         self._val_index = 0
@@ -700,3 +706,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
 def _grad_scaler(trainer: Any) -> Any:
     return getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+
+
+def _first_loader(trainer: Any, split: str) -> Any:
+    """The training loader, or the first validation loader (the one whose samples are
+    recorded), as the trainer holds it; None where it holds none."""
+    try:
+        loaders = trainer.train_dataloader if split == "train" else trainer.val_dataloaders
+    except Exception:
+        return None
+    if isinstance(loaders, (list, tuple)):
+        return loaders[0] if loaders else None
+    return loaders

@@ -11,13 +11,16 @@ Nothing extra runs through the model: no forward pass, no random numbers, no Bat
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
+from mlcheck.live import sample_ids
 from mlcheck.samples import MAX_FEATURES
 
 logger = logging.getLogger(__name__)
@@ -56,9 +59,15 @@ def _tensor_of(output: Any) -> torch.Tensor | None:
 
 def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...] | str:
     """(labels, probability of the label, predicted class) per row, computed on the device
-    without gradients and without a host sync; or the reason the output cannot be read as
-    class scores for these targets. Logits get a softmax (a sigmoid for one column); rows that
-    already are probabilities are taken as they are."""
+    without gradients; or the reason the output cannot be read as class scores for these
+    targets. Logits get a softmax (a sigmoid for one column); rows that already are
+    probabilities are taken as they are.
+
+    Whether the rows already are probabilities is read on the host (one synchronisation per
+    reduction, that is per epoch): the softmax, the costliest op here on a CPU (row by row at a
+    few classes), then runs only where it is needed. The values are those of taking, row by
+    row, the softmax or the output as it is (`torch.where` on the two).
+    """
     if output.ndim == 1:
         output = output[:, None]
     rows = targets.shape[0] if targets.ndim else 0
@@ -75,23 +84,14 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
             in_range = ((p1 >= 0) & (p1 <= 1)).all()
             p1 = torch.where(in_range, p1, torch.sigmoid(p1))
             probs = torch.stack([1 - p1, p1], dim=1)
+        elif not rows or (bool(out.min() >= 0) and bool((out.sum(dim=1) - 1).abs().max() < 1e-3)):
+            probs = out  # min and max: NaN fails both tests, as it fails `all()`
         else:
-            is_prob = (out >= 0).all() & ((out.sum(dim=1) - 1).abs() < 1e-3).all()
-            probs = torch.where(is_prob, out, torch.softmax(out, dim=1))
+            probs = torch.softmax(out, dim=1)
         labels = y.round().long() if y.is_floating_point() else y.long()
         safe = labels.clamp(0, probs.shape[1] - 1)
         true_prob = probs.gather(1, safe[:, None])[:, 0]
         return labels, true_prob, probs.argmax(dim=1), y
-
-
-def _tabular(inputs: Any) -> bool:
-    """Whether a batch's inputs are a table's rows (see `mlcheck.samples.tabular_features`)."""
-    return (
-        isinstance(inputs, torch.Tensor)
-        and inputs.ndim == 2
-        and inputs.is_floating_point()
-        and 2 <= inputs.shape[1] <= MAX_FEATURES
-    )
 
 
 class OutputCapture:
@@ -122,15 +122,20 @@ class OutputCapture:
                 handle.remove()
             self._child_handles = []
 
+    # The outputs are held detached from the start: the step's autograd graph is then freed
+    # where it would be without the capture (when the step lets go of its output), not when the
+    # capture lets go of it.
+
     def _on_root(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
-            self._root = _tensor_of(output)
+            tensor = _tensor_of(output)
+            self._root = tensor.detach() if tensor is not None and tensor.requires_grad else tensor
 
     def _on_child(self, module: Any, args: Any, output: Any) -> None:
         if self.armed:
             tensor = _tensor_of(output)
             if tensor is not None and tensor.ndim in (1, 2):
-                self._child = tensor
+                self._child = tensor.detach() if tensor.requires_grad else tensor
 
     def arm(self) -> None:
         self.armed, self._root, self._child = True, None, None
@@ -163,12 +168,35 @@ class OutputCapture:
         self.armed = False
 
 
+def _tabular(inputs: Any) -> bool:
+    """Whether a batch's inputs are a table's rows (see `mlcheck.samples.tabular_features`)."""
+    return (
+        isinstance(inputs, torch.Tensor)
+        and inputs.ndim == 2
+        and inputs.is_floating_point()
+        and 2 <= inputs.shape[1] <= MAX_FEATURES
+    )
+
+
 class _Block:
     """Consecutive steps of one split and epoch, handed to the live core in one call."""
 
-    __slots__ = ("split", "epoch", "indexed", "width", "outputs", "targets", "ids", "slices", "features", "values")
+    __slots__ = (
+        "split",
+        "epoch",
+        "indexed",
+        "width",
+        "outputs",
+        "targets",
+        "ids",
+        "slices",
+        "features",
+        "values",
+        "source",
+        "positions",
+    )
 
-    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...]) -> None:
+    def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
         self.split, self.epoch, self.indexed, self.width = split, epoch, indexed, width
         self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
@@ -176,6 +204,66 @@ class _Block:
         self.slices: list[Any] = []
         self.features: list[torch.Tensor] = []  # a table's validation inputs, beside their indices
         self.values = 0
+        #: the `LoaderIndices` of the split's loader, and the loader's index list of each step
+        #: (None for a step it did not give)
+        self.source = source
+        self.positions: list[list[int] | None] = []
+
+
+class LoaderIndices:
+    """The data set indices of the batches a `DataLoader` yields, in order, and the content
+    hash (the sample id) each index gave when it was first hashed.
+
+    The loader's batch sampler is given a subclass of its own class whose `__iter__` logs each
+    list of indices it yields (the same lists, in the same order: the loader, its random
+    numbers and what it returns are unchanged; `isinstance` answers as before); `restore()`
+    gives the sampler its class back. Each step takes the oldest logged list (a loader that
+    prefetches has logged a few more). A sample whose index was hashed once is not hashed again:
+    its id is read from `hashes`. That an index still gives the same row is checked every epoch
+    on the first and the last row of every step (hashed, against the hash its index gave): a
+    data set that transforms at random, a collate that reorders rows, or steps out of line with
+    the logged lists turn the cache off for the run (`trusted`), and every row is hashed again,
+    as without it.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        sampler = loader.batch_sampler
+        size = len(loader.dataset)
+        original = type(sampler)
+        log: deque[list[int]] = deque()
+
+        def __iter__(self: Any) -> Any:
+            log.clear()  # a new pass: what an unfinished one logged is not coming
+            for batch in original.__iter__(self):
+                log.append(batch)
+                yield batch
+
+        recording = type(original.__name__, (original,), {"__iter__": __iter__, "__module__": original.__module__})
+        sampler.__class__ = recording
+        self.loader, self.sampler, self.original, self.recording, self.log = loader, sampler, original, recording, log
+        self.hashes = np.zeros(size, np.uint64)
+        self.known = np.zeros(size, bool)
+        self.trusted = True
+
+    @classmethod
+    def watch(cls, loader: Any) -> LoaderIndices | None:
+        """The indices of `loader`'s batches, or None where they cannot be had (no batch
+        sampler of a Python class, a data set without a length)."""
+        sampler = getattr(loader, "batch_sampler", None)
+        if not isinstance(loader, torch.utils.data.DataLoader) or sampler is None:
+            return None
+        if not hasattr(type(sampler), "__dict__") or not callable(getattr(type(sampler), "__iter__", None)):
+            return None
+        try:
+            return cls(loader)
+        except Exception:  # no len(), a class that cannot be swapped: hashed as before
+            return None
+
+    def restore(self) -> None:
+        if type(self.sampler) is self.recording:
+            self.sampler.__class__ = self.original
+        self.log.clear()
+        self.trusted = False
 
 
 class SampleCapture:
@@ -215,52 +303,87 @@ class SampleCapture:
         self._held_values = 0
         self._held_batches = 0
         self._root_splits: set[str] = set()  # splits whose steps the module's own output served
+        self._sources: dict[str, LoaderIndices] = {}  # split -> the indices its loader yields
+
+    def watch_loader(self, split: str, loader: Any) -> None:
+        """Takes the data set indices of `split`'s batches from `loader` (`LoaderIndices`), so
+        that a sample's content is hashed once, not every epoch. Call it before the loader's
+        pass starts (a pass already under way is hashed as before); again with a new loader
+        (one reloaded), the old one is let go."""
+        source = self._sources.get(split)
+        if self.off or (source is not None and source.loader is loader):
+            return
+        if source is not None:
+            source.restore()
+            del self._sources[split]
+        source = LoaderIndices.watch(loader)
+        if source is not None:
+            self._sources[split] = source
 
     def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
         """Arms the capture for one step of `split`; the children are watched until a step of
         that split has been served by the module's own output (`self(x)` in the step)."""
-        if self.off:
-            return
-        if self.capture is None:
-            self.capture = OutputCapture(module)
-        self.capture.watch_children(split is None or split not in self._root_splits)
-        self.capture.arm()
+        capture = self.capture
+        if capture is None:
+            if self.off:
+                return
+            capture = self.capture = OutputCapture(module)
+        # per step: attribute reads and writes only (the hooks change once or twice a run)
+        if (split is None or split not in self._root_splits) is not bool(capture._child_handles):
+            capture.watch_children(not capture._child_handles)
+        capture.armed, capture._root, capture._child = True, None, None
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Holds the armed step's output for `batch`; reduces the held blocks when they are full."""
-        if self.off or self.capture is None or not self.capture.armed:
+        """Holds the armed step's output for `batch`; reduces the held blocks when they are full.
+
+        Per step, references only: no device op beyond a `detach()`, no host transfer, no
+        hashing (all that runs once per epoch, at `flush()`)."""
+        capture = self.capture
+        if capture is None or not capture.armed:  # off: no capture
             return
         inputs, targets = self.batch_to_arrays(batch)
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
-            self.capture.take(0)
+            capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
-        output = self.capture.take(targets.shape[0])
-        if output is None:
-            return self._stop("no forward pass of the module or its direct children was seen in the step")
-        if self.capture.took_root:
+        rows = targets.shape[0]
+        root = capture._root
+        if root is not None and root.ndim and root.shape[0] == rows:  # `take`, its usual case inline
+            capture.armed, capture._root, capture._child, capture.took_root = False, None, None, True
+            output = root
             self._root_splits.add(split)
-        indices = batch_indices(batch)
-        ids = indices if indices is not None else inputs.detach()
+        else:
+            output = capture.take(rows)
+            if output is None:
+                return self._stop("no forward pass of the module or its direct children was seen in the step")
+        indices = None if type(batch) in (tuple, list) else batch_indices(batch)
+        indexed = indices is not None
+        ids = indices if indexed else inputs
+        width = output.shape[1:]
+        source = self._sources.get(split) if self._sources and not indexed else None
         block = self._blocks[-1] if self._blocks else None
         if (
             block is None
             or block.split != split
             or block.epoch != epoch
-            or block.indexed != (indices is not None)
-            or output.shape[1:] != block.width
+            or block.indexed is not indexed
+            or width != block.width
             or block.values >= self.HOLD_VALUES
             or len(block.outputs) >= self.HOLD_BATCHES
+            or block.source is not source
         ):
             if self._full():
                 self.flush()  # memory stays bounded
-            block = _Block(split, epoch, indices is not None, output.shape[1:])
+            block = _Block(split, epoch, indexed, width, source)
             self._blocks.append(block)
-        block.outputs.append(output.detach())
-        block.targets.append(targets.detach())
-        block.ids.append(ids)
+        if source is not None:
+            block.positions.append(source.log.popleft() if source.log else None)
+        # detached where it matters: a tensor that needs no gradient holds no graph
+        block.outputs.append(output.detach() if output.requires_grad else output)
+        block.targets.append(targets.detach() if targets.requires_grad else targets)
+        block.ids.append(ids.detach() if isinstance(ids, torch.Tensor) and ids.requires_grad else ids)
         if self.slice_by is not None:
             block.slices.append(self.slice_by(batch))
-        if indices is not None and split == "val" and _tabular(inputs):
+        if indexed and split == "val" and _tabular(inputs):
             block.features.append(inputs.detach())  # weak-slice's feature ranges (hashed rows carry them)
         values = ids.numel() if isinstance(ids, torch.Tensor) else 0
         block.values += values
@@ -299,31 +422,97 @@ class SampleCapture:
             start = end
 
     def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
-        keep = labels >= 0  # negative labels are an ignore index
         rows = [len(t) for t in block.targets]
-        ids = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)]) if len(rows) > 1 else block.ids[0]
-        ids = to_numpy(ids).reshape(sum(rows), -1)
-        slices = None
-        if self.slice_by is not None:
-            keys = [np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)]
-            slices = np.concatenate(keys)[keep]
-        features = None
-        if block.features and len(block.features) == len(rows):
+        total = sum(rows)
+        ids = None
+        if block.source is not None:
             try:
-                features = to_numpy(torch.cat(block.features))[keep]
-            except RuntimeError:  # batches of different widths: no columns to slice
-                features = None
+                ids = self._cached_ids(block, rows, total)
+            except Exception:  # never worse than hashing every row, as without the loader's indices
+                block.source.trusted = False
+        if ids is None:
+            try:  # one concatenation where the steps' rows have one layout (else row by row)
+                rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
+                rows_in = rows_in.reshape(total, -1)
+            except RuntimeError:
+                rows_in = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
+            rows_in = to_numpy(rows_in).reshape(total, -1)
+            # the data set indices, or the content hash of each row (`sample_ids`)
+            ids = rows_in[:, 0] if block.indexed else sample_ids(rows_in)
+            if not block.indexed:
+                self._learn(block, rows, ids)
+        keys = None
+        if self.slice_by is not None:
+            keys = np.concatenate([np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)])
+        features = self._features(block, rows)
+        keep = labels >= 0  # negative labels are an ignore index
+        if not keep.all():
+            labels, true_prob, predicted, ids = labels[keep], true_prob[keep], predicted[keep], ids[keep]
+            keys = None if keys is None else keys[keep]
+            features = None if features is None else features[keep]
         self.live.observe_samples(
             block.split,
             block.epoch,
-            labels=labels[keep],
-            true_prob=true_prob[keep],
-            predicted=predicted[keep],
-            inputs=None if block.indexed else ids[keep],
-            indices=ids[keep, 0] if block.indexed else None,
-            slices=slices,
+            labels=labels,
+            true_prob=true_prob,
+            predicted=predicted,
+            indices=ids,
+            slices=keys,
             features=features,
         )
+
+    @staticmethod
+    def _features(block: _Block, rows: list[int]) -> np.ndarray | None:
+        """A table's validation inputs, one row per sample, for `weak-slice`'s feature ranges:
+        those held beside the data set indices, or the rows themselves where they are the ids."""
+        held = block.features if block.indexed else block.ids
+        if block.split != "val" or len(held) != len(rows) or not all(map(_tabular, held)):
+            return None
+        try:
+            return to_numpy(torch.cat(held))
+        except RuntimeError:  # batches of different widths: no columns to slice
+            return None
+
+    @staticmethod
+    def _positions(block: _Block, rows: list[int]) -> np.ndarray | None:
+        """The data set index of each row of `block` from its loader, or None where a step's
+        list is missing or does not match the step's rows."""
+        source = block.source
+        if source is None or not source.trusted or len(block.positions) != len(rows):
+            return None
+        try:
+            if any(p is None or len(p) != n for p, n in zip(block.positions, rows)):
+                return None
+            positions = np.fromiter(chain.from_iterable(block.positions), np.int64, sum(rows))
+        except (TypeError, ValueError, OverflowError):  # a sampler of other keys than indices
+            source.trusted = False
+            return None
+        if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
+            return None
+        return positions
+
+    def _cached_ids(self, block: _Block, rows: list[int], total: int) -> np.ndarray | None:
+        """The rows' ids from the hashes their indices gave before (`LoaderIndices`), after the
+        check of each step's first row; None where they must be hashed."""
+        positions = self._positions(block, rows)
+        if positions is None or not block.source.known[positions].all():
+            return None
+        # each step's first and last rows (a collate that reorders rows moves them)
+        ends = np.cumsum(rows)
+        checked = np.concatenate([ends - np.asarray(rows), ends - 1])
+        firsts = torch.stack([i[0] for i in block.ids] + [i[-1] for i in block.ids]).reshape(2 * len(rows), -1)
+        if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[checked]]):
+            return block.source.hashes[positions]
+        block.source.trusted = False  # a row changed under its index (random transforms?)
+        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
+        return None
+
+    def _learn(self, block: _Block, rows: list[int], ids: np.ndarray) -> None:
+        """Keeps the hash of each row under its data set index, for the epochs to come."""
+        positions = self._positions(block, rows)
+        if positions is not None:
+            block.source.hashes[positions] = ids
+            block.source.known[positions] = True
 
     def _stop(self, reason: str) -> None:
         self.off = True
@@ -335,3 +524,6 @@ class SampleCapture:
         if self.capture is not None:
             self.capture.remove()
             self.capture = None
+        for source in reversed(self._sources.values()):  # one loader watched twice: the last first
+            source.restore()
+        self._sources = {}

@@ -361,24 +361,41 @@ class NoisyLabels(Check):
                 flags = self.flagged_val(data)
                 score = data.latest_prob()
             order = np.lexsort((score, ~flags))
-            conf, var, corr, last = data.confidence(), data.variability(), data.correctness(), data.latest_prob()
-            for i in order:
+            # the columns as Python lists in the table's order (one conversion per column, not
+            # one numpy scalar per cell): the same ints and floats as reading them cell by cell
+            wrong, last_pred = data.column("wrong_pred"), data.column("last_pred")
+            columns = [
+                data.ids,
+                data.column("labels"),
+                np.where(wrong >= 0, wrong, last_pred),  # `_predicted` for every row
+                data.confidence(),
+                data.variability(),
+                data.correctness(),
+                data.column("epochs"),
+                data.latest_prob(),
+                flags.astype(np.int64),
+                last_pred,
+                data.column("last_epoch"),
+                data.column("previous_right"),
+            ]
+            for values in zip(*(np.asarray(c)[order].tolist() for c in columns)):
                 rank += 1
+                sid, given, predicted, conf, var, corr, epochs, last, flagged, last_p, last_e, prev = values
                 yield {
                     "rank": rank,
                     "split": split,
-                    "id": int(data.ids[i]),
-                    "given_label": int(data.labels[i]),
-                    "predicted_label": _predicted(data, int(i)),
-                    "confidence": round(float(conf[i]), 4),
-                    "variability": round(float(var[i]), 4),
-                    "correctness": round(float(corr[i]), 4),
-                    "epochs": int(data.epochs[i]),
-                    "last_prob": round(float(last[i]), 4),
-                    "flagged": int(flags[i]),
-                    "last_predicted": int(data.last_pred[i]),
-                    "last_epoch": int(data.last_epoch[i]),
-                    "previous_right": int(data.previous_right[i]),
+                    "id": sid,
+                    "given_label": given,
+                    "predicted_label": predicted,
+                    "confidence": round(conf, 4),
+                    "variability": round(var, 4),
+                    "correctness": round(corr, 4),
+                    "epochs": epochs,
+                    "last_prob": round(last, 4),
+                    "flagged": flagged,
+                    "last_predicted": last_p,
+                    "last_epoch": last_e,
+                    "previous_right": prev,
                 }
 
 
