@@ -504,8 +504,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if not self.live.holding:  # flushed elsewhere: the held batches went with it
                 self._held_batches = []
             self._held_batches += [(batch, index, step, self._epoch) for batch, index in batches]
-        ratio, nonfinite = self._scan.after_step(step)
-        grad_norm, grad_cosine = self._scan.gradient_stats(step)
+        scan = self._scan
+        if scan.idle:  # no scan at this step: nothing to read back
+            ratio, nonfinite, grad_norm, grad_cosine = None, None, None, None
+        else:
+            ratio, nonfinite = scan.after_step(step)
+            grad_norm, grad_cosine = scan.gradient_stats(step)
         if self.live.hold_step(
             step,
             losses,
