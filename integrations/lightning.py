@@ -115,8 +115,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
-            weight scans). Default 25: ~5 us per step averaged on the digits MLP of
-            benchmarks/bench_overhead_lightning.py.
+            weight scans). Default 25: ~18 us per step averaged over 10 epochs of the digits MLP
+            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost).
         strict: re-raise exceptions from checks instead of switching the failing check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`: train a copy of the model on
