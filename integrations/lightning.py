@@ -117,8 +117,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
-            weight scans). Default 25: ~5 us per step averaged on the digits MLP of
-            benchmarks/bench_overhead_lightning.py.
+            weight scans). Default 25: ~18 us per step averaged over 10 epochs of the digits MLP
+            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost).
         strict: re-raise exceptions from checks instead of switching the failing check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`: train a copy of the model on
@@ -506,8 +506,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if not self.live.holding:  # flushed elsewhere: the held batches went with it
                 self._held_batches = []
             self._held_batches += [(batch, index, step, self._epoch) for batch, index in batches]
-        ratio, nonfinite = self._scan.after_step(step)
-        grad_norm, grad_cosine = self._scan.gradient_stats(step)
+        scan = self._scan
+        if scan.idle:  # no scan at this step: nothing to read back
+            ratio, nonfinite, grad_norm, grad_cosine = None, None, None, None
+        else:
+            ratio, nonfinite = scan.after_step(step)
+            grad_norm, grad_cosine = scan.gradient_stats(step)
         if self.live.hold_step(
             step,
             losses,

@@ -112,11 +112,16 @@ def loss_of(outputs: Any) -> torch.Tensor | None:
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:
     """Scalar loss tensors as floats, with one device synchronisation for all of them (losses
-    already read as floats stay as they are)."""
+    already read as floats stay as they are). On the CPU, where there is nothing to wait for,
+    each is read alone: the same floats, a quarter of the time of a stack for 16 losses."""
     flat = [t.reshape(()) if t.ndim else t for t in losses if isinstance(t, torch.Tensor)]
+    if all(t.is_cpu for t in flat):
+        values = [float(t.item()) for t in flat]
+    else:
+        values = torch.stack(flat).double().cpu().tolist()  # the one sync
     if len(flat) == len(losses):
-        return torch.stack(flat).double().cpu().tolist() if flat else []  # the one sync
-    read = iter(torch.stack(flat).double().cpu().tolist() if flat else [])
+        return values
+    read = iter(values)
     return [next(read) if isinstance(t, torch.Tensor) else float(t) for t in losses]
 
 
@@ -167,18 +172,29 @@ class ParameterScan:
         params = _params(optimizer)
         if not params:
             return
-        bad_grads = self._nonfinite_grads(params)
+        with_grad = [p for p in params if p.grad is not None]
+        weights = [p.detach() for p in params]
+        # one norm pass over gradients and weights, and one host sync for all that it decides
+        # (the same per-tensor norms, and the same weight norm, as a pass over each list)
+        norms = torch._foreach_norm([p.grad for p in with_grad] + weights)
+        g = len(with_grad)
+        w_norms = torch.stack(norms[g:])
+        values = torch.stack([*norms, torch.linalg.vector_norm(w_norms)]).tolist()
+        bad_grads = self._names_nonfinite(with_grad, values[:g])
         if bad_grads and scaled:
             return  # the scaler skips this step and lowers its scale: not a finding
-        weights = [p.detach() for p in params]
-        w_norms = torch.stack(torch._foreach_norm(weights))
-        bad_weights = self._nonfinite(params, w_norms)
+        bad_weights = self._names_nonfinite(params, values[g:-1])
         if not bad_grads and not bad_weights:
             self._snapshot = [w.clone() for w in weights]
             self._snapshot_params = params
-            self._snapshot_norm = float(torch.linalg.vector_norm(w_norms))
+            self._snapshot_norm = values[-1]
         self._measured = {k: v for k, v in (("nonfinite_grads", bad_grads), ("nonfinite_weights", bad_weights)) if v}
         self._snapshot_step = step
+
+    @property
+    def idle(self) -> bool:
+        """True when `after_step` and `gradient_stats` have nothing to hand over (most steps)."""
+        return self._snapshot is None and not self._measured and self._grad_stats is None
 
     def after_step(self, step: int) -> tuple[float | None, dict[str, list[str]]]:
         """(update ratio of this step where it was scanned, names found non-finite before it)."""
@@ -199,7 +215,10 @@ class ParameterScan:
             self._grad_ref = None
             return
         stride = max(1, sum(g.numel() for g in grads) // self.GRADIENT_SAMPLE)
-        sample = torch.cat([g.reshape(-1)[::stride].float() for g in grads])  # a copy
+        flat = [g.reshape(-1) for g in grads]
+        if stride > 1:
+            flat = [f[::stride] for f in flat]
+        sample = torch.cat(flat).float()  # a copy (each value as float32, as cast one by one)
         ref, self._grad_ref = self._grad_ref, None
         if ref is None or ref[0] != step - 1 or ref[1].shape != sample.shape:
             self._grad_ref = (step, sample)
@@ -233,6 +252,14 @@ class ParameterScan:
             return []
         return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
 
+    def _names_nonfinite(self, params: list[torch.Tensor], norms: list[float]) -> list[str]:
+        """Names of the parameters whose norm (read to the host already) is NaN or Inf."""
+        if all(map(math.isfinite, norms)):
+            return []
+        return [
+            self.names.get(id(p), f"param{i}") for i, (p, n) in enumerate(zip(params, norms)) if not math.isfinite(n)
+        ]
+
     def _nonfinite(self, params: list[torch.Tensor], norms: torch.Tensor) -> list[str]:
         finite = torch.isfinite(norms)
         if bool(finite.all()):
@@ -244,8 +271,9 @@ class ParameterScan:
         if not self._snapshot_norm or not math.isfinite(self._snapshot_norm):
             return None
         after = [p.detach() for p in self._snapshot_params]
-        diff = torch._foreach_sub(after, self._snapshot)
-        delta = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(diff))))
+        # in place, on the snapshot no longer needed: before - after is -(after - before) exactly
+        torch._foreach_sub_(self._snapshot, after)
+        delta = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self._snapshot))))
         if delta == 0.0:
             return None  # no step was taken (e.g. skipped by a GradScaler or a closure)
         return delta / self._snapshot_norm

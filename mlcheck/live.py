@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ from mlcheck.trainable import Trainable
 logger = logging.getLogger(__name__)
 
 __all__ = ["BatchRoute", "EpochMetrics", "HookTimer", "LiveCallback", "LiveOptions", "LiveRun", "split_epoch_metrics"]
+
+#: A held step's non-finite parameter names when there are none (read-only: shared by them all).
+_NO_NAMES: Mapping[str, Sequence[str]] = types.MappingProxyType({})
 
 #: Log names that are the optimizer's settings, not metrics of the model.
 NOT_METRICS = frozenset({"learning_rate", "lr"})
@@ -470,9 +474,11 @@ class LiveRun:
         """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
         and multiplied by `scale` when flushed. Returns True when a flush is due (at multiples of
         `flush_every` steps of the whole run)."""
-        self.release_held()
+        if self._held:
+            self.release_held()
         grads = (grad_norm, grad_cosine)
-        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, dict(nonfinite or {}), grads))
+        names = dict(nonfinite) if nonfinite else _NO_NAMES  # the common case: nothing non-finite
+        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
 
     def flush_steps(

@@ -14,6 +14,8 @@ The rest of the adapter uses `keras.ops` only. What differs between backends:
 - per-layer statistics (`layer_recorder`): hooks exist on the torch backend with eager steps
   only (Keras layers are torch modules there); elsewhere the layer checks are skipped;
 - `no_grad()`: keeps the adapter's statistics out of torch's autograd graph;
+- the weight scan's arithmetic (`flat_float32`, `scan_values`): `keras.ops` everywhere, and on
+  torch the same torch calls made directly (`keras.ops` costs ~10-30 us of Python per call);
 - where the weights are during a fit (`trainable_values`): JAX's trainer keeps them in a state
   tuple between steps and purges the model's variables, so a callback reads them after
   `model.jax_state_sync()`, the hook Keras provides for callbacks.
@@ -198,6 +200,59 @@ def trainable_values(model: Any) -> list[Any]:
         if sync is not None:
             sync()  # mid-fit the values live in the trainer's state; a no-op when in sync
     return [v.value for v in model.trainable_variables]
+
+
+def flat_float32(tensors: list[Any]) -> Any:
+    """The tensors as one float32 vector (a copy). On torch the torch calls that `keras.ops`
+    makes (cast, reshape, concatenate; `ops_flat_float32`) without its ~10-30 us of Python per
+    call: the same values, a tenth of the time on a small model."""
+    if name() == "torch":
+        import torch
+
+        if all(isinstance(t, torch.Tensor) for t in tensors):
+            return torch.cat(
+                [torch.reshape(t if t.dtype == torch.float32 else t.to(torch.float32), (-1,)) for t in tensors]
+            )
+    return ops_flat_float32(tensors)
+
+
+def ops_flat_float32(tensors: list[Any]) -> Any:
+    """`flat_float32` in `keras.ops`, for every backend."""
+    ops = keras.ops
+    return ops.concatenate([ops.reshape(ops.cast(t, "float32"), (-1,)) for t in tensors])
+
+
+def scan_values(weights: Any, grads: Any, before: Any) -> np.ndarray:
+    """[all weights finite, all gradients finite (where `grads` is given), |weights - before|^2,
+    |before|^2 (where `before` is given)] as float32 numbers, read to the host at once; the
+    arguments are `flat_float32` vectors. On torch the torch calls that `keras.ops` makes
+    (`ops_scan_values`), without its Python per call."""
+    if name() == "torch":
+        import torch
+
+        if all(isinstance(t, torch.Tensor) for t in (weights, grads, before) if t is not None):
+            parts = [torch.all(torch.isfinite(weights))]
+            if grads is not None:
+                parts.append(torch.all(torch.isfinite(grads)))
+            parts = [part.to(torch.float32) for part in parts]
+            if before is not None:
+                parts.append(torch.sum(torch.square(weights - before)))
+                parts.append(torch.sum(torch.square(before)))
+            return to_numpy(torch.stack(parts))
+    return ops_scan_values(weights, grads, before)
+
+
+def ops_scan_values(weights: Any, grads: Any, before: Any) -> np.ndarray:
+    """`scan_values` in `keras.ops`, for every backend."""
+    ops = keras.ops
+    parts = [ops.all(ops.isfinite(weights))]
+    if grads is not None:
+        parts.append(ops.all(ops.isfinite(grads)))
+    parts = [ops.cast(part, "float32") for part in parts]
+    if before is not None:
+        parts.append(ops.sum(ops.square(weights - before)))
+        parts.append(ops.sum(ops.square(before)))
+    return to_numpy(ops.stack(parts))
 
 
 def to_numpy(value: Any) -> Any:

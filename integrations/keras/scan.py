@@ -1,6 +1,7 @@
 """What the Keras callback measures on the live model: the update/weight ratio and the paths of
-non-finite weights and gradients, all weights as one flat vector (a handful of `keras.ops`
-calls, one transfer to the host). Translation only; `mlcheck.live` decides what follows."""
+non-finite weights and gradients, all weights as one flat vector (a handful of tensor ops, one
+transfer to the host: `backend.flat_float32` and `backend.scan_values`, `keras.ops` calls or,
+on torch, the torch calls they make). Translation only; `mlcheck.live` decides what follows."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ class WeightScan:
     def measure(self) -> tuple[float | None, list[str] | None, list[str] | None]:
         """(|dW| / |W| over all trainable weights since the snapshot, paths of variables with
         non-finite values, paths of variables with non-finite gradients)."""
-        ops = keras.ops
         variables = self.model.trainable_variables
         before, self.before = self.before, None
         if not variables:
@@ -42,14 +42,7 @@ class WeightScan:
         values_now = backend.trainable_values(self.model)
         with backend.no_grad():
             weights = _flat(values_now)
-            parts = [ops.all(ops.isfinite(weights))]
-            if present:
-                parts.append(ops.all(ops.isfinite(_flat(present))))
-            parts = [ops.cast(part, "float32") for part in parts]
-            if before is not None:
-                parts.append(ops.sum(ops.square(weights - before)))
-                parts.append(ops.sum(ops.square(before)))
-            values = backend.to_numpy(ops.stack(parts))
+            values = backend.scan_values(weights, _flat(present) if present else None, before)
         bad_weights = _nonfinite_paths(variables, values_now) if not values[0] else None
         bad_grads = _nonfinite_paths(variables, grads) if present and not values[1] else None
         ratio = None
@@ -62,8 +55,7 @@ class WeightScan:
 
 def _flat(tensors: Iterable[Any]) -> Any:
     """The tensors as one float32 vector (a copy)."""
-    ops = keras.ops
-    return ops.concatenate([ops.reshape(ops.cast(t, "float32"), (-1,)) for t in tensors])
+    return backend.flat_float32(list(tensors))
 
 
 def _nonfinite_paths(variables: list[Any], values: list[Any]) -> list[str]:
