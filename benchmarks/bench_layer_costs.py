@@ -31,7 +31,11 @@ charged to the layer checks. Beside the ratios, the layer machinery's own CPU ti
 TensorBoard sink, the NaN-origin re-runs) as a share of the CPU time of a fit without it: what
 the ratios try to resolve, measured where the load cannot blur it.
 
+`--sink`: only the TensorBoard sink's CPU time per sampled step (40 sampled steps' layer
+statistics written and the file closed).
+
 Run: .venv/bin/python benchmarks/bench_layer_costs.py [--steps 400] [--every 25] [--json]
+     .venv/bin/python benchmarks/bench_layer_costs.py --sink
      .venv/bin/python benchmarks/bench_layer_costs.py --lightning [--reps 9] [--epochs 3]
 """
 
@@ -46,6 +50,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -225,6 +230,40 @@ def lightning_pairs(kind: str, epochs: int, reps: int, every: int) -> dict:
     }
 
 
+def sink_cost(kind: str, steps: int = 40, reps: int = 5) -> dict:
+    """`--sink`: the TensorBoard sink's CPU time for `steps` sampled steps' layer statistics
+    (`TensorBoardSink.layers`, then `close`: every byte on disk), the median of `reps`."""
+    from mlcheck.sinks.tensorboard import TensorBoardSink
+
+    torch.manual_seed(0)
+    model = Classifier(kind)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    recorder, observations = LayerRecorder(model), []
+    for i, (x, y) in zip(range(steps), _cycle(_batches(kind))):
+        recorder.start()
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        observations.append(recorder.finish(step=25 * i))
+    times = []
+    for _ in range(reps):
+        with tempfile.TemporaryDirectory() as root:
+            sink = TensorBoardSink(root)
+            sink.scalars(0, {"warm": 0.0})  # the file opened outside the timing
+            start = time.process_time()
+            for observation in observations:
+                sink.layers(observation)
+            sink.close()
+            times.append(time.process_time() - start)
+    per_step = statistics.median(times) / steps
+    return {"sampled_steps": steps, "sink_cpu_us_per_sampled_step": round(1e6 * per_step, 1)}
+
+
+def _cycle(items: list) -> Any:
+    while True:
+        yield from items
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
@@ -239,6 +278,7 @@ def main() -> None:
     parser.add_argument("--lightning", action="store_true", help="paired whole Lightning fits instead")
     parser.add_argument("--reps", type=int, default=9, help="pairs of fits (--lightning)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each fit (--lightning)")
+    parser.add_argument("--sink", action="store_true", help="only the TensorBoard sink's cost per sampled step")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if hasattr(os, "sched_setaffinity"):
@@ -246,6 +286,10 @@ def main() -> None:
     lightning = dict(item.split("=") for item in args.lightning_step_ms.split(",") if item)
     report = {"load_average": os.getloadavg()} if hasattr(os, "getloadavg") else {}
     for kind in args.models.split(","):
+        if args.sink:
+            report[kind] = sink_cost(kind)
+            print(kind, json.dumps(report[kind]), flush=True)
+            continue
         if args.lightning:
             report[kind] = lightning_pairs(kind, args.epochs, args.reps, args.every)
             if not args.json:
