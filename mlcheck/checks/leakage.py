@@ -555,13 +555,16 @@ def _single_feature_predictions(
     return pred
 
 
-def _lookup_columns(fit_x: np.ndarray, test_x: np.ndarray, max_values: int) -> np.ndarray:
-    """Columns that `_lookup_predictions` serves: finite everywhere, with at most `max_values`
-    distinct training values (the others go through `_single_feature_predictions`)."""
-    finite = np.isfinite(fit_x).all(axis=0) & np.isfinite(test_x).all(axis=0)
-    ordered = np.sort(fit_x, axis=0)
-    distinct = 1 + (ordered[1:] != ordered[:-1]).sum(axis=0)
-    return finite & (distinct <= max_values)
+def _lookup_columns(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], fit: np.ndarray, max_values: int
+) -> np.ndarray:
+    """Which columns of `_value_keys`' keys `_lookup_fold` serves when fitted on the rows `fit`:
+    those with at most `max_values` distinct values among these rows (the others go through
+    `_single_feature_predictions`). Counted from the keys: no sort."""
+    key, value, start, _ = keys
+    seen = np.zeros(len(value), dtype=np.intp)
+    seen[key[:, fit]] = 1
+    return np.add.reduceat(seen, start) <= max_values
 
 
 def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -570,19 +573,32 @@ def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     each key; each column's first key; each column's number of distinct values). Keys follow the
     values' order within a column."""
     z = x.T.copy()  # one row per column: contiguous sorts
+    m, n = z.shape
     order = np.argsort(z, axis=1)  # ties may come in any order: ranks
-    ordered = np.take_along_axis(z, order, axis=1)
-    new = np.ones(ordered.shape, dtype=bool)
-    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    rank = np.cumsum(new, axis=1) - 1
-    width = rank[:, -1] + 1  # distinct values per column
-    start = np.concatenate([[0], np.cumsum(width)[:-1]])  # first key of each column
-    shifted = rank + start[:, None]
-    keys = np.empty_like(rank)
-    np.put_along_axis(keys, order, shifted, axis=1)
-    value = np.empty(int(width.sum()))
-    value[shifted[new]] = ordered[new]
-    return keys, value, start, width
+    ordered = np.sort(z, axis=1)  # the same as z along `order`, without a gather
+    new = np.empty(ordered.shape, dtype=bool)
+    new[:, 0] = True
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
+    # counted over the columns in turn, a value's rank is already its shifted key
+    shifted = np.cumsum(new, axis=None).reshape(m, n) - 1
+    start = shifted[:, 0].copy()  # first key of each column
+    width = np.diff(np.append(start, shifted[-1, -1] + 1))  # distinct values per column
+    keys = np.empty_like(shifted)
+    order += (np.arange(m) * n)[:, None]  # flat positions in `keys`
+    keys.ravel()[order.ravel()] = shifted.ravel()
+    return keys, ordered[new], start, width
+
+
+def _key_columns(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_value_keys`' keys of the `columns` (a mask) alone, dense again."""
+    key, value, start, width = keys
+    if columns.all():
+        return keys
+    kept = width[columns]
+    first = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(start.dtype)
+    return key[columns] - (start[columns] - first)[:, None], value[np.repeat(columns, width)], first, kept
 
 
 def _lookup_fold(
@@ -833,11 +849,20 @@ class FeatureLeakage(Check):
         folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
-        # the folds split the same rows: the value keys of the columns either fold looks up by
-        # value are computed once for both
-        lookups = [_lookup_columns(x[fit], x[test], self.max_values) for fit, test in (folds, folds[::-1])]
-        either = lookups[0] | lookups[1]
-        keys = _value_keys(x[:, either]) if either.any() else None
+        # the folds split the same rows: the value keys of the columns that either fold may look
+        # up by value are computed once for both, and tell which columns each fold looks up: a
+        # finite column whose distinct values a fold's rows can bring down to `max_values`
+        ordered = np.sort(x.T, axis=1)
+        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+        maybe = np.isfinite(x).all(axis=0) & (distinct <= self.max_values + max(map(len, folds)))
+        keys = _value_keys(x[:, maybe]) if maybe.any() else None
+        lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
+        if keys is not None:
+            for (fit, _), lookup in zip((folds, folds[::-1]), lookups):
+                lookup[maybe] = _lookup_columns(keys, fit, self.max_values)
+            either = lookups[0] | lookups[1]
+            # the other columns' keys would only cost memory in the lookups
+            keys = _key_columns(keys, either[maybe]) if either.any() else None
         for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
             if classification:
                 fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
