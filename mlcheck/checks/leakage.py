@@ -365,7 +365,9 @@ class TrainValOverlap(Check):
             # first stage is every value
             whole = np.flatnonzero(same[keep])
         if flat is not None:
-            prints = fingerprints(flat if keep is None else flat[keep])
+            prints = batch.input_fingerprints()  # shared with feature-leakage
+            if keep is not None:
+                prints = prints[keep]
         else:
             prints = probe_fingerprints(rows if keep is None else rows[keep], x[:1].size)
             if len(whole):
@@ -767,6 +769,7 @@ class FeatureLeakage(Check):
     def reset(self) -> None:
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
+        self._prints: np.ndarray | None = None  # fingerprints of the rows of `_x`
         self._task: str | None = None
         self._seen = 0
         self._judged_at = 0
@@ -782,6 +785,7 @@ class FeatureLeakage(Check):
             return ()
         labels = class_labels(y, run)
         task = "classification" if labels is not None else None
+        rows = None  # the batch's rows kept (None: all)
         if task is None:
             yy = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
             if yy.ndim != 1 or yy.dtype.kind not in "fiu":
@@ -789,7 +793,7 @@ class FeatureLeakage(Check):
             labels, task = yy.astype(np.float64), "regression"
             finite = np.isfinite(labels)
             if not finite.all():
-                x, labels = x[finite], labels[finite]
+                x, labels, rows = x[finite], labels[finite], finite
         if (
             (self._task is not None and task != self._task)
             or (self._x is not None and self._x.shape[1] != x.shape[1])
@@ -797,7 +801,11 @@ class FeatureLeakage(Check):
         ):
             return ()  # an inconsistent stream: keep what was collected
         self._task = task
-        self._add(x.astype(np.float64, copy=False), labels)
+        if x.dtype.kind == "f" and x.dtype.itemsize >= 4:  # hashed as float32 either way: shared
+            prints = batch.input_fingerprints() if rows is None else batch.input_fingerprints()[rows]
+        else:
+            prints = None  # ints: hashed as the float64 rows kept
+        self._add(x.astype(np.float64, copy=False), labels, prints)
         self._last = (batch.step, batch.epoch)
         if self._seen >= self.min_rows and self._seen >= 2 * self._judged_at:
             return self._judge()  # judged at min_rows, then each time the rows seen double
@@ -808,16 +816,22 @@ class FeatureLeakage(Check):
             return ()
         return self._judge()
 
-    def _add(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`."""
+    def _add(self, x: np.ndarray, y: np.ndarray, prints: np.ndarray | None = None) -> None:
+        """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`, with their
+        fingerprints (`prints`, or hashed here)."""
+        if prints is None:
+            prints = fingerprints(x)
         if self._x is None:
             self._x = np.empty((0, x.shape[1]))
             self._y = np.empty(0, dtype=y.dtype)
+            self._prints = np.empty(0, dtype=np.uint64)
+        self._restore_prints()
         have = len(self._x)
         room = max(0, self.max_rows - have)
         if room:
             self._x = np.concatenate([self._x, x[:room]])
             self._y = np.concatenate([self._y, y[:room]])
+            self._prints = np.concatenate([self._prints, prints[:room]])
         taken = min(room, len(x))
         rest = len(x) - taken
         if rest:
@@ -828,7 +842,13 @@ class FeatureLeakage(Check):
             hit = slot < self.max_rows
             self._x[slot[hit]] = x[taken:][hit]
             self._y[slot[hit]] = y[taken:][hit]
+            self._prints[slot[hit]] = prints[taken:][hit]
         self._seen += len(x)
+
+    def _restore_prints(self) -> None:
+        """The reservoir's fingerprints where a checkpoint saved without them left none."""
+        if self._prints is None or len(self._prints) != len(self._x):
+            self._prints = fingerprints(self._x) if len(self._x) else np.empty(0, dtype=np.uint64)
 
     def scores(self, distinct: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
@@ -906,7 +926,8 @@ class FeatureLeakage(Check):
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
-        prints, first = np.unique(fingerprints(self._x), return_index=True)
+        self._restore_prints()
+        prints, first = np.unique(self._prints, return_index=True)
         if self._judged_prints is not None and np.array_equal(prints, self._judged_prints):
             return  # the rows since are copies of rows judged already (a later epoch's sample)
         self._judged_prints = prints
