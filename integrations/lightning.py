@@ -127,7 +127,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             `mlcheck sanity`).
         overfit_seconds: wall-clock safety net for them; when it cuts a check short the result is
             an INFO "inconclusive", never a warning. Default 10.
-        sample_batches: first batches of each split that every data check sees. Default 3.
+        sample_batches: first batches of each split that every data check sees (a validation split
+            with fewer batches: its first pass). Default 3.
         sample_every_n_batches: after those, every data check sees one batch in this many.
             Default 100: every data check together costs ~1-2 ms per batch on digits, so this
             keeps them far under 1% of a small model's training time.

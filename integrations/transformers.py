@@ -152,8 +152,9 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         overfit_batch: run the train-start checks (`overfit-batch`) on a copy. Default True.
         overfit_steps: step budget of those checks. Default None: 100 (`Budget.steps`).
         overfit_seconds: wall-clock safety net for them (an INFO "inconclusive" when hit). Default 10.
-        sample_batches: first batches of each split that every data check sees. Default None:
-            enough for 256 rows at the run's batch size (32 at the Trainer's default of 8), at least 3.
+        sample_batches: first batches of each split that every data check sees (an evaluation
+            split with fewer batches: its first pass). Default None: enough for 256 rows at the
+            run's batch size (32 at the Trainer's default of 8), at least 3.
         sample_every_n_batches: after those, one batch in this many. Default 100.
         hash_epochs: first passes over each split whose every batch goes to the checks that must
             see every sample. Default 1; 0: off.

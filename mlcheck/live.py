@@ -354,13 +354,16 @@ class LiveRun:
     def route_batch(self, split: str) -> BatchRoute:
         """Which checks see the next batch of `split`. Counts batches over the whole run, so the
         answer is the same on every rank and machine, and short epochs do not pay for a fresh
-        sample each time."""
+        sample each time. A validation split shorter than `sample_batches` is sampled in its
+        first pass only: every check has seen all of it, and it comes again unchanged (no
+        shuffle, no augmentation), so the rest of the first batches would be repeats."""
         count = self.count[split]
         self.count[split] += 1
         options = self.options
         if not self.data_active:
             return BatchRoute.SKIP
-        if count < options.sample_batches or count % options.sample_every_n_batches == 0:
+        first = count < options.sample_batches and not (split == "val" and self.passes["val"])
+        if first or count % options.sample_every_n_batches == 0:
             return BatchRoute.SAMPLE
         if self.passes[split] < options.hash_epochs and self.full_pass_checks:
             return BatchRoute.FULL_PASS

@@ -694,6 +694,8 @@ def _as_array(value: Any) -> np.ndarray | None:
     bfloat16 and float16 as float32, a 0-d value as one row; None when it is not array-like."""
     if value is None:
         return None
+    if type(value) is np.ndarray and value.ndim and value.dtype.itemsize != 2:
+        return value  # what the adapters hand over: no conversion to make
     try:
         if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
             value = value.detach()
@@ -701,7 +703,7 @@ def _as_array(value: Any) -> np.ndarray | None:
                 value = value.float()
             value = value.cpu().numpy()
         array = np.asarray(value)
-        if array.dtype.name in _HALF:  # numpy's float16, ml_dtypes' bfloat16
+        if array.dtype.itemsize == 2 and array.dtype.name in _HALF:  # numpy's float16, ml_dtypes' bfloat16
             array = array.astype(np.float32)
     except Exception:  # ragged lists, objects without an array form: nothing to check
         return None

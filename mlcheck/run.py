@@ -76,7 +76,7 @@ class BatchObservation:
     parts: tuple[tuple[int, int, int | None], ...] = ()
     full_pass: bool = False
     probe: np.ndarray | None = None
-    _probes: dict = field(default_factory=dict, repr=False, compare=False)
+    _probes: dict = field(default_factory=dict, repr=False, compare=False)  # probes, fingerprints
 
     def input_probe(self, probe_values: int | None, probe_above: int = 0) -> np.ndarray:
         """The inputs as one row per sample, narrowed to `probe_values` seeded positions when a
@@ -92,6 +92,15 @@ class BatchObservation:
         if key not in self._probes:
             self._probes[key] = probe_rows(self.inputs, probe_values, probe_above)[0]
         return self._probes[key]
+
+    def input_fingerprints(self) -> np.ndarray:
+        """`fingerprints(inputs)`: one per sample, of every value (`mlcheck.checks.hashing`);
+        computed once per observation and shared by the checks that ask."""
+        from mlcheck.checks.hashing import fingerprints
+
+        if "fingerprints" not in self._probes:
+            self._probes["fingerprints"] = fingerprints(self.inputs)
+        return self._probes["fingerprints"]
 
     def part_at(self, row: int) -> BatchObservation:
         """The original batch that holds `row` of a merged observation (itself when single)."""

@@ -130,6 +130,107 @@ def test_routing_follows_the_declarations():
     assert set(defaults.full_pass_checks) == declared and declared
 
 
+class BatchLog(Check):
+    """Notes each batch it is handed (a sampled check: the first batches, then one in 100).
+
+    What it does:
+        Notes batches.
+    Why it matters:
+        Proves the routing.
+    How to fix:
+        Nothing.
+    """
+
+    id = "test-batch-log"
+    family = "test"
+
+    def reset(self) -> None:
+        self.seen: list[tuple[str, int, int]] = []
+
+    def on_batch(self, batch, run):
+        self.seen.append((batch.split, batch.epoch, batch.index))
+        return ()
+
+
+def _short_validation_fit(adapter: str, checks: list, tmp_path) -> Monitor:
+    """Three epochs with 240 training rows (15 batches) and a validation split of two batches
+    (32 + 28 rows, fewer than the 3 first batches sampled): the callback's monitor."""
+    x, y = _data()
+    xt, yt, xv, yv = x[:240], y[:240], x[240:], y[240:]
+    xv[-6:], yv[-6:] = xt[:6], yt[:6]  # exact copies of training rows, all in the last validation batch
+    if adapter == "keras":
+        import keras
+
+        from mlcheck.integrations.keras import MLCheckCallback
+
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        cb = MLCheckCallback(checks=checks, log_dir=None, overfit_batch=False, warn=False)
+        model.fit(
+            xt,
+            yt,
+            validation_data=(xv, yv),
+            batch_size=16,
+            validation_batch_size=32,
+            epochs=3,
+            verbose=0,
+            callbacks=[cb],
+        )
+        return cb.monitor
+    import lightning.pytorch as lpt
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Model(lpt.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8, 3)
+
+        def training_step(self, batch, _):
+            return torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def loader(a, b, size):
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.tensor(a), torch.tensor(b)), batch_size=size
+        )
+
+    cb = MLCheckCallback(checks=checks, log_dir=False, overfit_batch=False, warn=False)
+    trainer = lpt.Trainer(
+        max_epochs=3,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(Model(), loader(xt, yt, 16), loader(xv, yv, 32))
+    return cb.monitor
+
+
+@pytest.mark.parametrize("adapter", ["lightning", "keras"])
+def test_a_short_validation_split_is_sampled_in_its_first_pass_only(adapter, tmp_path):
+    # its two batches come again unchanged each epoch: the third first batch would be a repeat
+    log = BatchLog()
+    _short_validation_fit(adapter, [log, "train-val-overlap"], tmp_path)
+    assert [s for s in log.seen if s[0] == "val"] == [("val", 0, 0), ("val", 0, 1)]
+    assert [s for s in log.seen if s[0] == "train"] == [("train", 0, 0), ("train", 0, 1), ("train", 0, 2)]
+
+
+@pytest.mark.parametrize("adapter", ["lightning", "keras"])
+def test_copies_in_the_last_validation_batch_are_still_caught(adapter, tmp_path):
+    monitor = _short_validation_fit(adapter, ["train-val-overlap"], tmp_path)
+    (found,) = [f for f in monitor.findings if f.check == "train-val-overlap"]
+    assert found.evidence["val_in_train"] == 6 and found.evidence["val_samples"] == 60
+    assert found.epoch == 0
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

@@ -90,8 +90,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
-        sample_batches: first batches of each split in a fit that every data check sees.
-            Default 3, as in Lightning.
+        sample_batches: first batches of each split in a fit that every data check sees (a
+            validation split with fewer batches: its first pass). Default 3, as in Lightning.
         sample_every_n_batches: after those, one batch in this many (counted over the fit)
             goes to every data check. Default 100.
         hash_epochs: first passes over each split in which every batch goes to the checks that

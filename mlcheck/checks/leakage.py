@@ -365,7 +365,9 @@ class TrainValOverlap(Check):
             # first stage is every value
             whole = np.flatnonzero(same[keep])
         if flat is not None:
-            prints = fingerprints(flat if keep is None else flat[keep])
+            prints = batch.input_fingerprints()  # shared with feature-leakage
+            if keep is not None:
+                prints = prints[keep]
         else:
             prints = probe_fingerprints(rows if keep is None else rows[keep], x[:1].size)
             if len(whole):
@@ -555,13 +557,16 @@ def _single_feature_predictions(
     return pred
 
 
-def _lookup_columns(fit_x: np.ndarray, test_x: np.ndarray, max_values: int) -> np.ndarray:
-    """Columns that `_lookup_predictions` serves: finite everywhere, with at most `max_values`
-    distinct training values (the others go through `_single_feature_predictions`)."""
-    finite = np.isfinite(fit_x).all(axis=0) & np.isfinite(test_x).all(axis=0)
-    ordered = np.sort(fit_x, axis=0)
-    distinct = 1 + (ordered[1:] != ordered[:-1]).sum(axis=0)
-    return finite & (distinct <= max_values)
+def _lookup_columns(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], fit: np.ndarray, max_values: int
+) -> np.ndarray:
+    """Which columns of `_value_keys`' keys `_lookup_fold` serves when fitted on the rows `fit`:
+    those with at most `max_values` distinct values among these rows (the others go through
+    `_single_feature_predictions`). Counted from the keys: no sort."""
+    key, value, start, _ = keys
+    seen = np.zeros(len(value), dtype=np.intp)
+    seen[key[:, fit]] = 1
+    return np.add.reduceat(seen, start) <= max_values
 
 
 def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -570,19 +575,32 @@ def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     each key; each column's first key; each column's number of distinct values). Keys follow the
     values' order within a column."""
     z = x.T.copy()  # one row per column: contiguous sorts
+    m, n = z.shape
     order = np.argsort(z, axis=1)  # ties may come in any order: ranks
-    ordered = np.take_along_axis(z, order, axis=1)
-    new = np.ones(ordered.shape, dtype=bool)
-    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    rank = np.cumsum(new, axis=1) - 1
-    width = rank[:, -1] + 1  # distinct values per column
-    start = np.concatenate([[0], np.cumsum(width)[:-1]])  # first key of each column
-    shifted = rank + start[:, None]
-    keys = np.empty_like(rank)
-    np.put_along_axis(keys, order, shifted, axis=1)
-    value = np.empty(int(width.sum()))
-    value[shifted[new]] = ordered[new]
-    return keys, value, start, width
+    ordered = np.sort(z, axis=1)  # the same as z along `order`, without a gather
+    new = np.empty(ordered.shape, dtype=bool)
+    new[:, 0] = True
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
+    # counted over the columns in turn, a value's rank is already its shifted key
+    shifted = np.cumsum(new, axis=None).reshape(m, n) - 1
+    start = shifted[:, 0].copy()  # first key of each column
+    width = np.diff(np.append(start, shifted[-1, -1] + 1))  # distinct values per column
+    keys = np.empty_like(shifted)
+    order += (np.arange(m) * n)[:, None]  # flat positions in `keys`
+    keys.ravel()[order.ravel()] = shifted.ravel()
+    return keys, ordered[new], start, width
+
+
+def _key_columns(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_value_keys`' keys of the `columns` (a mask) alone, dense again."""
+    key, value, start, width = keys
+    if columns.all():
+        return keys
+    kept = width[columns]
+    first = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(start.dtype)
+    return key[columns] - (start[columns] - first)[:, None], value[np.repeat(columns, width)], first, kept
 
 
 def _lookup_fold(
@@ -751,6 +769,7 @@ class FeatureLeakage(Check):
     def reset(self) -> None:
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
+        self._prints: np.ndarray | None = None  # fingerprints of the rows of `_x`
         self._task: str | None = None
         self._seen = 0
         self._judged_at = 0
@@ -766,6 +785,7 @@ class FeatureLeakage(Check):
             return ()
         labels = class_labels(y, run)
         task = "classification" if labels is not None else None
+        rows = None  # the batch's rows kept (None: all)
         if task is None:
             yy = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
             if yy.ndim != 1 or yy.dtype.kind not in "fiu":
@@ -773,7 +793,7 @@ class FeatureLeakage(Check):
             labels, task = yy.astype(np.float64), "regression"
             finite = np.isfinite(labels)
             if not finite.all():
-                x, labels = x[finite], labels[finite]
+                x, labels, rows = x[finite], labels[finite], finite
         if (
             (self._task is not None and task != self._task)
             or (self._x is not None and self._x.shape[1] != x.shape[1])
@@ -781,7 +801,11 @@ class FeatureLeakage(Check):
         ):
             return ()  # an inconsistent stream: keep what was collected
         self._task = task
-        self._add(x.astype(np.float64, copy=False), labels)
+        if x.dtype.kind == "f" and x.dtype.itemsize >= 4:  # hashed as float32 either way: shared
+            prints = batch.input_fingerprints() if rows is None else batch.input_fingerprints()[rows]
+        else:
+            prints = None  # ints: hashed as the float64 rows kept
+        self._add(x.astype(np.float64, copy=False), labels, prints)
         self._last = (batch.step, batch.epoch)
         if self._seen >= self.min_rows and self._seen >= 2 * self._judged_at:
             return self._judge()  # judged at min_rows, then each time the rows seen double
@@ -792,16 +816,22 @@ class FeatureLeakage(Check):
             return ()
         return self._judge()
 
-    def _add(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`."""
+    def _add(self, x: np.ndarray, y: np.ndarray, prints: np.ndarray | None = None) -> None:
+        """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`, with their
+        fingerprints (`prints`, or hashed here)."""
+        if prints is None:
+            prints = fingerprints(x)
         if self._x is None:
             self._x = np.empty((0, x.shape[1]))
             self._y = np.empty(0, dtype=y.dtype)
+            self._prints = np.empty(0, dtype=np.uint64)
+        self._restore_prints()
         have = len(self._x)
         room = max(0, self.max_rows - have)
         if room:
             self._x = np.concatenate([self._x, x[:room]])
             self._y = np.concatenate([self._y, y[:room]])
+            self._prints = np.concatenate([self._prints, prints[:room]])
         taken = min(room, len(x))
         rest = len(x) - taken
         if rest:
@@ -812,7 +842,13 @@ class FeatureLeakage(Check):
             hit = slot < self.max_rows
             self._x[slot[hit]] = x[taken:][hit]
             self._y[slot[hit]] = y[taken:][hit]
+            self._prints[slot[hit]] = prints[taken:][hit]
         self._seen += len(x)
+
+    def _restore_prints(self) -> None:
+        """The reservoir's fingerprints where a checkpoint saved without them left none."""
+        if self._prints is None or len(self._prints) != len(self._x):
+            self._prints = fingerprints(self._x) if len(self._x) else np.empty(0, dtype=np.uint64)
 
     def scores(self, distinct: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
@@ -833,11 +869,20 @@ class FeatureLeakage(Check):
         folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
-        # the folds split the same rows: the value keys of the columns either fold looks up by
-        # value are computed once for both
-        lookups = [_lookup_columns(x[fit], x[test], self.max_values) for fit, test in (folds, folds[::-1])]
-        either = lookups[0] | lookups[1]
-        keys = _value_keys(x[:, either]) if either.any() else None
+        # the folds split the same rows: the value keys of the columns that either fold may look
+        # up by value are computed once for both, and tell which columns each fold looks up: a
+        # finite column whose distinct values a fold's rows can bring down to `max_values`
+        ordered = np.sort(x.T, axis=1)
+        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+        maybe = np.isfinite(x).all(axis=0) & (distinct <= self.max_values + max(map(len, folds)))
+        keys = _value_keys(x[:, maybe]) if maybe.any() else None
+        lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
+        if keys is not None:
+            for (fit, _), lookup in zip((folds, folds[::-1]), lookups):
+                lookup[maybe] = _lookup_columns(keys, fit, self.max_values)
+            either = lookups[0] | lookups[1]
+            # the other columns' keys would only cost memory in the lookups
+            keys = _key_columns(keys, either[maybe]) if either.any() else None
         for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
             if classification:
                 fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
@@ -881,7 +926,8 @@ class FeatureLeakage(Check):
         self._judged_at = self._seen
         if self._x is None or len(self._x) < self.min_rows:
             return
-        prints, first = np.unique(fingerprints(self._x), return_index=True)
+        self._restore_prints()
+        prints, first = np.unique(self._prints, return_index=True)
         if self._judged_prints is not None and np.array_equal(prints, self._judged_prints):
             return  # the rows since are copies of rows judged already (a later epoch's sample)
         self._judged_prints = prints

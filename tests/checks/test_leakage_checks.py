@@ -288,3 +288,27 @@ def test_feature_leakage_does_not_rejudge_the_same_distinct_rows(digits):
     monitor.log_batch(X[1000:1100], y[1000:1100], split="train", step=1, epoch=0, index=1)
     monitor.close()  # new rows: judged again at the end
     assert Counting.judged == 3
+
+
+def test_feature_leakage_resumes_from_a_checkpoint_saved_without_row_fingerprints():
+    # checkpoints written before the reservoir kept its rows' fingerprints hold the rows alone:
+    # they are hashed again on load, and the verdict is the uninterrupted run's
+    x, y = load_breast_cancer(return_X_y=True)
+    x = np.column_stack([x, y * 3.0])  # the label as feature 30
+    batches = [(x[i : i + 64], y[i : i + 64]) for i in range(0, len(x), 64)]
+
+    def feed(monitor, first, last):
+        for step in range(first, last):
+            monitor.log_batch(*batches[step], step=step, epoch=0, index=step)
+        monitor.close()
+        return [(f.key, f.step, f.evidence["score"], f.evidence["rows"]) for f in monitor.findings]
+
+    whole = feed(Monitor(["feature-leakage"], warn=False, default_sinks=False), 0, len(batches))
+    before = Monitor(["feature-leakage"], warn=False, default_sinks=False)
+    for step in range(2):  # 128 rows: not judged yet
+        before.log_batch(*batches[step], step=step, epoch=0, index=step)
+    state = before.state_dict()
+    assert state["checks"]["feature-leakage"].pop("_prints")["__ndarray__"][1] == [128]
+    resumed = Monitor(["feature-leakage"], warn=False, default_sinks=False)
+    resumed.load_state_dict(state)
+    assert whole == feed(resumed, 2, len(batches)) == [("feature-30", 3, 1.0, 256)]
