@@ -323,15 +323,12 @@ class SampleCapture:
     def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
         """Arms the capture for one step of `split`; the children are watched until a step of
         that split has been served by the module's own output (`self(x)` in the step)."""
-        capture = self.capture
-        if capture is None:
-            if self.off:
-                return
-            capture = self.capture = OutputCapture(module)
-        # per step: attribute reads and writes only (the hooks change once or twice a run)
-        if (split is None or split not in self._root_splits) is not bool(capture._child_handles):
-            capture.watch_children(not capture._child_handles)
-        capture.armed, capture._root, capture._child = True, None, None
+        if self.off:
+            return
+        if self.capture is None:
+            self.capture = OutputCapture(module)
+        self.capture.watch_children(split is None or split not in self._root_splits)  # changes once or twice a run
+        self.capture.arm()
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
         """Holds the armed step's output for `batch`; reduces the held blocks when they are full.
@@ -345,16 +342,11 @@ class SampleCapture:
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
             capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
-        rows = targets.shape[0]
-        root = capture._root
-        if root is not None and root.ndim and root.shape[0] == rows:  # `take`, its usual case inline
-            capture.armed, capture._root, capture._child, capture.took_root = False, None, None, True
-            output = root
+        output = capture.take(targets.shape[0])
+        if output is None:
+            return self._stop("no forward pass of the module or its direct children was seen in the step")
+        if capture.took_root:
             self._root_splits.add(split)
-        else:
-            output = capture.take(rows)
-            if output is None:
-                return self._stop("no forward pass of the module or its direct children was seen in the step")
         indices = None if type(batch) in (tuple, list) else batch_indices(batch)
         indexed = indices is not None
         ids = indices if indexed else inputs
@@ -424,12 +416,13 @@ class SampleCapture:
     def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
         rows = [len(t) for t in block.targets]
         total = sum(rows)
-        ids = None
-        if block.source is not None:
+        ids = positions = None
+        if block.source is not None:  # hashed rows only: indexed blocks have no source
             try:
-                ids = self._cached_ids(block, rows, total)
+                positions = self._positions(block, rows)
+                ids = None if positions is None else self._cached_ids(block, rows, positions)
             except Exception:  # never worse than hashing every row, as without the loader's indices
-                block.source.trusted = False
+                block.source.trusted, positions = False, None
         if ids is None:
             try:  # one concatenation where the steps' rows have one layout (else row by row)
                 rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
@@ -439,8 +432,9 @@ class SampleCapture:
             rows_in = to_numpy(rows_in).reshape(total, -1)
             # the data set indices, or the content hash of each row (`sample_ids`)
             ids = rows_in[:, 0] if block.indexed else sample_ids(rows_in)
-            if not block.indexed:
-                self._learn(block, rows, ids)
+            if positions is not None and block.source.trusted:  # kept for the epochs to come
+                block.source.hashes[positions] = ids
+                block.source.known[positions] = True
         keys = None
         if self.slice_by is not None:
             keys = np.concatenate([np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)])
@@ -491,11 +485,12 @@ class SampleCapture:
             return None
         return positions
 
-    def _cached_ids(self, block: _Block, rows: list[int], total: int) -> np.ndarray | None:
-        """The rows' ids from the hashes their indices gave before (`LoaderIndices`), after the
-        check of each step's first row; None where they must be hashed."""
-        positions = self._positions(block, rows)
-        if positions is None or not block.source.known[positions].all():
+    @staticmethod
+    def _cached_ids(block: _Block, rows: list[int], positions: np.ndarray) -> np.ndarray | None:
+        """The rows' ids from the hashes their indices (`positions`) gave before
+        (`LoaderIndices`), after the check of each step's first and last rows; None where they
+        must be hashed."""
+        if not block.source.known[positions].all():
             return None
         # each step's first and last rows (a collate that reorders rows moves them)
         ends = np.cumsum(rows)
@@ -506,13 +501,6 @@ class SampleCapture:
         block.source.trusted = False  # a row changed under its index (random transforms?)
         logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
         return None
-
-    def _learn(self, block: _Block, rows: list[int], ids: np.ndarray) -> None:
-        """Keeps the hash of each row under its data set index, for the epochs to come."""
-        positions = self._positions(block, rows)
-        if positions is not None:
-            block.source.hashes[positions] = ids
-            block.source.known[positions] = True
 
     def _stop(self, reason: str) -> None:
         self.off = True
