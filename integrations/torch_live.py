@@ -261,11 +261,8 @@ class ParameterScan:
         ]
 
     def _nonfinite(self, params: list[torch.Tensor], norms: torch.Tensor) -> list[str]:
-        finite = torch.isfinite(norms)
-        if bool(finite.all()):
-            return []
-        flags = finite.tolist()
-        return [self.names.get(id(p), f"param{i}") for i, (p, ok) in enumerate(zip(params, flags)) if not ok]
+        """Names of the parameters whose norm (on the device: read in one sync) is NaN or Inf."""
+        return self._names_nonfinite(params, norms.tolist())
 
     def _update_ratio(self) -> float | None:
         if not self._snapshot_norm or not math.isfinite(self._snapshot_norm):
