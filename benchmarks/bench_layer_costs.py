@@ -178,7 +178,7 @@ def layer_cpu_share(kind: str, epochs: int, every: int, reps: int = 3) -> dict:
     patches = [
         mock.patch.object(LayerRecorder, "start", timed("start", LayerRecorder.start)),
         mock.patch.object(LayerRecorder, "finish", timed("finish", LayerRecorder.finish)),
-        mock.patch.object(LayerRecorder, "_forward_hook", timed_factory("forward_hooks", LayerRecorder._forward_hook)),
+        mock.patch.object(LayerRecorder, "_on_forward", timed("forward_hooks", LayerRecorder._on_forward)),
         mock.patch.object(LayerRecorder, "_grad_hook", timed_factory("grad_hooks", LayerRecorder._grad_hook)),
         mock.patch.object(Monitor, "log_layers", timed("checks_and_sinks", Monitor.log_layers)),
         mock.patch.object(

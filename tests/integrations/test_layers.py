@@ -5,7 +5,9 @@ removed and training unchanged, per-layer TensorBoard scalars read back from the
 
 from __future__ import annotations
 
+import math
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from torch import nn
 
 from mlcheck import Monitor, Severity
 from mlcheck.checks.layers import DeadUnits, VanishingGradient
+from mlcheck.integrations import torch_layers
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.layers import LayerObservation, LayerStats
 
@@ -109,6 +112,7 @@ def _train(record: bool, steps: int = 12) -> list[torch.Tensor]:
                 loss.backward()
                 opt.step()
     assert monitor.run.layers.total == (4 if record else 0)
+    assert not nn.modules.module._global_forward_hooks
     return [p.detach().clone() for p in model.parameters()]
 
 
@@ -124,6 +128,7 @@ def test_hooks_removed_when_the_step_raises():
             model(torch.randn(2, 4))
             raise RuntimeError("user code failed")
     assert not model[0]._forward_hooks and not model[0].weight._post_accumulate_grad_hooks
+    assert not nn.modules.module._global_forward_hooks
     assert not recorder.recording
 
 
@@ -171,3 +176,42 @@ def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
         with Monitor(checks=[DeadUnits(patience=2)]) as monitor:
             found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, path, params, source))]
         assert len(found) == 1 and f"Check the bias and initialisation of {named} " in found[0].hint
+
+
+# -- the CPU's numbers are the accelerator's ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid", "hardtanh"])
+@pytest.mark.parametrize("planted", [None, math.nan, math.inf, -math.inf])
+def test_host_statistics_match_the_device_path(activation, planted):
+    """On the CPU the recorder reads outputs with numpy (`_host_stats`); on an accelerator it
+    reduces them with torch on the device (`_device_stats`). Both give the same numbers."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 6, 5, 5) * 3
+    if activation:
+        x = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "hardtanh": nn.functional.hardtanh}[
+            activation
+        ](x)
+    x[:, 2] = 0.0  # a dead channel
+    if planted is not None:
+        x[1, 1, 2, 2] = planted
+    nan = torch.full((), math.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow/invalid warnings must not reach the user
+        host, units = torch_layers._host_stats(x, activation, True)
+    device, device_units = torch_layers._device_stats(x, activation, True, nan)
+    assert units == device_units
+    numbers = device.tolist()
+    if planted is not None:  # the non-zero count is approximate at NaN/Inf (sign() of NaN)
+        assert abs(host[5] - numbers[5]) <= 1
+        numbers[5] = host[5]
+    assert host == pytest.approx(numbers, rel=1e-5, abs=1e-4, nan_ok=True)
+    assert host[0] == (0 if planted is None else 1)
+    histogram = torch_layers._host_histogram(x, host, activation == "relu")
+    if planted is not None:
+        assert histogram is None  # dropped, as the host drops the device's
+    else:
+        reference = torch_layers._histogram(x.reshape(-1), device, activation == "relu").tolist()
+        assert histogram[:2] == pytest.approx(reference[:2])
+        assert sum(histogram[2:]) == x.numel()
+        assert max(abs(a - b) for a, b in zip(histogram[2:], reference[2:])) <= 2  # float rounding at edges
