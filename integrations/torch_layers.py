@@ -187,7 +187,7 @@ def _host_stats(x: torch.Tensor, activation: str | None, channels_first: bool) -
     tensor's own memory, where reading a value costs nothing and an operation ~1 us instead of
     torch's ~5 us (a third of the CPU time per layer: `bench_layer_costs.py`). A finite sum of
     squares proves every value finite, so the non-finite count is taken only when it is not."""
-    flat = x.numpy().reshape(-1)
+    flat = x.numpy().ravel(order="K")  # memory order: a view for channels_last outputs too
     n = flat.size
     if not n:
         return [math.nan] * _FORWARD_STATS, 0
@@ -234,7 +234,7 @@ def _host_histogram(x: torch.Tensor, stats: list[float], rectifying: bool) -> li
     low, high = 0.0 if rectifying else -stats[3], stats[4]
     if stats[0] or not (math.isfinite(low) and math.isfinite(high)):
         return None
-    scaled = np.subtract(x.numpy().reshape(-1), np.float32(low))
+    scaled = np.subtract(x.numpy().ravel(order="K"), np.float32(low))
     scaled *= np.float32(HISTOGRAM_BINS / max(high - low, 1e-30))
     index = scaled.astype(np.int32)  # >= 0: low is the minimum
     np.minimum(index, HISTOGRAM_BINS - 1, out=index)

@@ -184,11 +184,13 @@ def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
 
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid", "hardtanh"])
 @pytest.mark.parametrize("planted", [None, math.nan, math.inf, -math.inf])
-def test_host_statistics_match_the_device_path(activation, planted):
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_host_statistics_match_the_device_path(activation, planted, layout):
     """On the CPU the recorder reads outputs with numpy (`_host_stats`); on an accelerator it
-    reduces them with torch on the device (`_device_stats`). Both give the same numbers."""
+    reduces them with torch on the device (`_device_stats`). Both give the same numbers, for
+    channels_last outputs too (read in memory order)."""
     torch.manual_seed(0)
-    x = torch.randn(8, 6, 5, 5) * 3
+    x = (torch.randn(8, 6, 5, 5) * 3).to(memory_format=layout)
     if activation:
         x = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "hardtanh": nn.functional.hardtanh}[
             activation
