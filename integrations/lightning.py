@@ -276,7 +276,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # per-layer statistics and the origin of a NaN: only where a check consumes them
         self._layers = None
         if self._rank_zero and (self.live.layers_active or self.breakpoints is not None):
-            self._layers = LayerRecorder(pl_module, keep_tensors=self.breakpoints is not None)
+            # automatic optimization keeps a step's gradients until the next one's backward:
+            # read in `finish`, without a hook per parameter
+            self._layers = LayerRecorder(
+                pl_module, keep_tensors=self.breakpoints is not None, grad_hooks=not self._automatic
+            )
         self._batch: tuple[Any, int] | None = None
         self._module = pl_module
         # the NaN origin: the batches of the held losses (in their order), re-run when one of

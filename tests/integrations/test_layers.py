@@ -218,3 +218,25 @@ def test_host_statistics_match_the_device_path(activation, planted, layout):
         assert histogram[:2] == pytest.approx(reference[:2])
         assert sum(histogram[2:]) == x.numel()
         assert max(abs(a - b) for a, b in zip(histogram[2:], reference[2:])) <= 2  # float rounding at edges
+
+
+def test_gradients_read_at_finish_equal_those_the_hooks_see():
+    """`grad_hooks=False` (Lightning's automatic optimization) reads `.grad` in `finish`: the
+    same gradient norms as the hooks, where the loop keeps the step's gradients until then."""
+
+    def record(grad_hooks: bool) -> LayerObservation:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        recorder = LayerRecorder(model, grad_hooks=grad_hooks)
+        x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+        recorder.start()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        assert not any(p._post_accumulate_grad_hooks for p in model.parameters() if not grad_hooks)
+        return recorder.finish(0)
+
+    hooked, read = record(True), record(False)
+    assert [s.grad_norm for s in read] == pytest.approx([s.grad_norm for s in hooked])
+    assert all(s.grad_norm for s in read if s.params)
