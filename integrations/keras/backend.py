@@ -397,7 +397,9 @@ def layer_recorder(
     """A recorder of per-layer statistics over `layers` ((path, layer, activation, weights)),
     or None where the backend has nothing to hook: on the torch backend with eager steps,
     Keras layers are torch modules and their weights torch parameters, so the torch recorder
-    serves them (hooks on sampled steps only; Keras is channels-last)."""
+    serves them (hooks on sampled steps only; Keras is channels-last). Keras' torch
+    `train_step` zeroes the gradients at its start, so a step's are still in `.grad` when the
+    recorder finishes: read there, without a hook per weight."""
     if name() != "torch" or not can_observe_steps(model):
         return None
     from mlcheck.integrations.torch_layers import LayerRecorder, RecordedLayer
@@ -412,7 +414,7 @@ def layer_recorder(
         )
         for path, layer, activation, weights in layers
     ]
-    return LayerRecorder(model, layers=recorded, channels_last=True, keep_tensors=keep_tensors)
+    return LayerRecorder(model, layers=recorded, channels_last=True, keep_tensors=keep_tensors, grad_hooks=False)
 
 
 def breakpoint_runner(breakpoints: Any, log_dir: Any) -> Any:
