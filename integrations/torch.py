@@ -29,6 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mlcheck import task as task_facts
+from mlcheck.integrations.torch_layers import LayerRecorder
+from mlcheck.layers import LayerObservation
 from mlcheck.trainable import LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
@@ -374,6 +376,16 @@ class _TorchBase(Trainable):
                 for opt in self.optimizers:
                     opt.step()
         return float(loss.detach())
+
+    def layer_step(self, batch: Any) -> LayerObservation:
+        recorder = LayerRecorder(self.module)
+        recorder.start()
+        try:
+            self.train_step(batch)
+        except BaseException:
+            recorder.abort()
+            raise
+        return recorder.finish(step=0)
 
     def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
         named = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]

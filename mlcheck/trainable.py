@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mlcheck.layers import LayerObservation
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ class Trainable(abc.ABC):
 
     def loss_config(self) -> LossConfig:
         return LossConfig()
+
+    def layer_step(self, batch: Any) -> LayerObservation | None:
+        """One training step on this instance (call it on a clone), recorded layer by layer as
+        the live layer recorder records a sampled step (`mlcheck.layers`); None when the
+        framework cannot record layers."""
+        return None
 
     @abc.abstractmethod
     def get_lr(self) -> float | None:

@@ -431,6 +431,11 @@ _LAYER_CLEAN: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+#: Layer faults `mlcheck sanity` also catches before training: `frozen-parameters` records one
+#: training step on a copy and judges it by the live check's rule.
+_LAYER_PREFLIGHT = frozenset({"layer_frozen"})
+
+
 def layer_programs() -> list[Program]:
     """The per-layer faults in both frameworks, then the clean runs with the layer checks on:
     the suite's clean configurations and the healthy layer models."""
@@ -439,8 +444,8 @@ def layer_programs() -> list[Program]:
         for fw in ("lightning", "keras"):
             out.append(
                 Program(
-                    f"{fw}/{fault}", fw, fault, catches, False, source, config, note=note, layer=layer[fw],
-                    layer_checks=True,
+                    f"{fw}/{fault}", fw, fault, catches, fault in _LAYER_PREFLIGHT, source, config, note=note,
+                    layer=layer[fw], layer_checks=True,
                 )
             )  # fmt: skip
     for clean, config, fws, note in _CLEAN:

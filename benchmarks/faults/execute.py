@@ -219,10 +219,8 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
             out["latency"] = min(1.0, first["observed_step"] / total)
             out["first_hit"] = first["check"]
         out["wrong_ids"] = sorted({f["check"] for f in live + pre} - catches)
-        if result.get("layer") and hits_live:
-            # a per-layer fault: does its first finding name the planted layer?
-            out["named_layer"] = (hits_live[0].get("evidence") or {}).get("layer")
-            out["named_right"] = out["named_layer"] == result["layer"]
+        if result.get("layer"):  # a per-layer fault: does its first finding name the planted layer?
+            out |= _named_layer(result["layer"], hits_live, "") | _named_layer(result["layer"], hits_pre, "_sanity")
         return out
     stopped = result.get("stopped")
     if result["mode"] == "safety_net":
@@ -235,6 +233,14 @@ def score(result: dict[str, Any]) -> dict[str, Any]:
         if stopped:
             out["latency"] = min(1.0, stopped["step"] / total)
     return out
+
+
+def _named_layer(layer: str, hits: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
+    """`named_layer{suffix}` (the layer the first hit names) and `named_right{suffix}`; {} without a hit."""
+    if not hits:
+        return {}
+    named = (hits[0].get("evidence") or {}).get("layer")
+    return {f"named_layer{suffix}": named, f"named_right{suffix}": named == layer}
 
 
 def quiet() -> None:

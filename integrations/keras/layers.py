@@ -28,7 +28,7 @@ from mlcheck.layers import LayerObservation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KerasLayerRecorder", "keras_activation", "leaf_layers"]
+__all__ = ["KerasLayerRecorder", "keras_activation", "leaf_layers", "recorded_layers"]
 
 #: Keras activation functions (by `__name__`) the layer checks judge.
 _ACTIVATIONS = {
@@ -66,6 +66,16 @@ def leaf_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield path, layer
 
 
+def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:
+    """The layers the recorder watches, as (path, layer, activation, weights): those with
+    weights and the activations."""
+    return [
+        (path, layer, keras_activation(layer), _own_weights(layer))
+        for path, layer in leaf_layers(model)
+        if keras_activation(layer) or layer.weights
+    ]
+
+
 def _own_weights(layer: Any) -> list[Any]:
     """The weights a layer learns, or would if it were not frozen: its trainable ones (not
     BatchNorm's moving statistics), else all of them (a layer frozen with `trainable=False`)."""
@@ -98,12 +108,7 @@ class KerasLayerRecorder:
         """A recorder for `model`, or None (logged once) where the backend or a compiled step
         leaves nothing to hook. With `breakpoints`, tripped ones write `.npz` snapshots under
         `log_dir`. `allow`: layer paths or class names allowed to produce NaN/Inf on purpose."""
-        layers = [
-            (path, layer, keras_activation(layer), _own_weights(layer))
-            for path, layer in leaf_layers(model)
-            if keras_activation(layer) or layer.weights
-        ]
-        recorder = backend.layer_recorder(model, layers, keep_tensors=breakpoints is not None)
+        recorder = backend.layer_recorder(model, recorded_layers(model), keep_tensors=breakpoints is not None)
         if recorder is None:
             logger.info(
                 "mlcheck: per-layer statistics need the torch Keras backend with eager steps (not %s%s); "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -16,6 +16,9 @@ import numpy as np
 from mlcheck import task as task_facts
 from mlcheck.integrations.keras import backend
 from mlcheck.trainable import LossConfig, Trainable
+
+if TYPE_CHECKING:
+    from mlcheck.layers import LayerObservation
 
 _SOFTMAX_LAYERS = {"Softmax": "softmax"}
 
@@ -287,6 +290,22 @@ class KerasTrainable(Trainable):
         x, y, w = unpack(batch)
         logs = self.model.train_on_batch(x, y, sample_weight=w, return_dict=True)
         return float(logs["loss"])
+
+    def layer_step(self, batch: Any) -> LayerObservation | None:
+        """On the torch backend with eager steps (where the live callback records layers too);
+        None elsewhere."""
+        from mlcheck.integrations.keras.layers import recorded_layers  # it imports this module
+
+        recorder = backend.layer_recorder(self.model, recorded_layers(self.model))
+        if recorder is None:
+            return None
+        recorder.start()
+        try:
+            self.train_step(batch)
+        except BaseException:
+            recorder.abort()
+            raise
+        return recorder.finish(step=0)
 
     def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
         x, y, w = unpack(batch)

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats
 
 if TYPE_CHECKING:
+    from mlcheck.preflight_context import PreflightContext
     from mlcheck.run import RunState
 
 #: Consecutive sampled steps a symptom must hold (TheDeepChecker's patience).
@@ -27,6 +29,9 @@ SPARSE_GRADIENT_KINDS = frozenset({"Embedding", "EmbeddingBag"})
 #: rate: a layer that has one and stays put is not in the optimizer (a far smaller gradient
 #: rounds away, which is vanishing-gradient's business).
 MOVING_GRADIENT = 1e-4
+#: Frozen layers after trainable ones are a mistake only while they hold less than this share of
+#: the parameters: adapter fine-tuning (LoRA) freezes nearly all of them on purpose.
+MAX_FROZEN_SHARE = 0.5
 #: Kinds users freeze on purpose inside a trained model (frozen normalisation statistics).
 NORMALISATION_KINDS = ("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
 
@@ -437,13 +442,18 @@ class FrozenParameters(LayerCheck):
     """A layer that should learn never moves: frozen by mistake, or held by the optimizer at rest.
 
     What it does:
-        Fires for a weighted layer on `patience` consecutive sampled steps when either
-        (a) its parameters have `requires_grad=False` and its weights never change, while its
-        input carries a gradient (a trainable layer runs before it, so the model trains around
-        it) and the frozen layers after trainable ones hold under `max_frozen_share` of the
-        model's parameters; or (b) its parameters are trainable but the optimizer step leaves
-        them exactly where they were while other layers move (a learning rate of 0 for its
-        group, parameters left out of the optimizer, a gradient that is always exactly zero).
+        During training, fires for a weighted layer on `patience` consecutive sampled steps when
+        either (a) its parameters have `requires_grad=False` (Keras: `trainable=False`) and its
+        weights never change, while its input carries a gradient (a trainable layer runs before
+        it, so the model trains around it) and the frozen layers after trainable ones hold under
+        `max_frozen_share` of the model's parameters; or (b) its parameters are trainable but
+        the optimizer step leaves them exactly where they were while other layers move (a
+        learning rate of 0 for its group, parameters left out of the optimizer, a gradient that
+        is always exactly zero).
+        Before training (`mlcheck sanity`), records one training step on a copy of the model
+        and names the layers that rule (a) finds (the same function, `frozen_in_gradient_path`),
+        so the pre-flight and the live check agree; (b) is `unused-parameters`' business there.
+        It needs layers it can hook: torch and Lightning modules, Keras on the torch backend.
         An intentionally frozen pre-trained backbone stays silent: it runs before every trainable
         layer, so its input carries no gradient. So do adapters such as LoRA (most parameters
         frozen on purpose) and frozen normalisation layers.
@@ -453,24 +463,27 @@ class FrozenParameters(LayerCheck):
         weaker than the one you designed and nothing in the loss curve says why.
 
     How to fix:
-        Set `requires_grad=True` on the layer (look for a `requires_grad_(False)` or
-        `torch.no_grad()` meant for another module), make sure its parameters are in the
+        Unfreeze the named layer: `model.get_submodule(PATH).requires_grad_(True)` in torch,
+        `layer.trainable = True` in Keras (look for a `requires_grad_(False)`, `trainable=False`
+        or `torch.no_grad()` meant for another module), make sure its parameters are in the
         optimizer (`model.parameters()`, not a list built before the layer was added), and give
-        its parameter group a learning rate above 0.
+        its parameter group a learning rate above 0. If it is frozen on purpose, suppress
+        `frozen-parameters` (`--suppress frozen-parameters`, `suppress=["frozen-parameters"]`).
 
     Example:
-        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
-        for p in model[2].parameters():  # meant model[0]: freeze the input projection
-            p.requires_grad = False
+        model = nn.Sequential(
+            nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
+        model[2].requires_grad_(False)  # meant model[0]: freeze the input projection
 
     Use instead:
-        for p in model[0].parameters():
-            p.requires_grad = False
+        model[0].requires_grad_(False)
 
     Args:
         max_frozen_share: frozen layers that run after trainable ones are a mistake only while
             they hold less than this share of all the parameters. Default 0.5: adapter
-            fine-tuning freezes nearly all of them on purpose.
+            fine-tuning freezes nearly all of them on purpose. A wider frozen layer in a small
+            model (one 128x128 layer of a 64-128-128-10 MLP: 63%) is therefore not named.
         patience: consecutive sampled steps. Default 5 (TheDeepChecker).
     """
 
@@ -479,7 +492,7 @@ class FrozenParameters(LayerCheck):
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
-    def __init__(self, max_frozen_share: float = 0.5, patience: int = PATIENCE) -> None:
+    def __init__(self, max_frozen_share: float = MAX_FROZEN_SHARE, patience: int = PATIENCE) -> None:
         self.max_frozen_share = max_frozen_share
         super().__init__(patience)
 
@@ -489,40 +502,55 @@ class FrozenParameters(LayerCheck):
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         weighted = layers.weighted()
-        total = sum(s.params for s in weighted) or 1
-        inside = [s for s in weighted if not s.trainable and s.input_requires_grad and not _is_norm(s)]
-        share = sum(s.params for s in inside) / total
+        suspects = {s.path for s in frozen_in_gradient_path(layers, self.max_frozen_share)}
         moved = any(s.update_ratio for s in weighted if s.trainable)
         out = []
         for s in weighted:
-            reason = self._reason(s, share, moved)
+            reason = self._reason(s, s.path in suspects, moved)
             length = self.streak(s.path, reason is not None, layers.step)
             if reason is not None and self.due(s.path, length):
-                out.append(self._finding(s, reason, layers))
+                out.append(self._finding(s, reason, layers, self._since[s.path]))
         return out
 
-    def _reason(self, s: LayerStats, share: float, moved: bool) -> str | None:
+    def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
+        """Before training (`mlcheck sanity`): one recorded training step on a clone, judged by
+        the same rule as the live check (`frozen_in_gradient_path`). Only the frozen layer can
+        be named before training: an optimizer that leaves trainable weights in place is the
+        business of `unused-parameters` there."""
+        t = ctx.trainable
+        with kept_random_state(t):
+            batch = small_batch(t)
+            if batch is None:
+                return []  # no data: the probe and `unused-parameters` already say so
+            layers = t.clone().layer_step(batch)
+        if layers is None:
+            return []  # the framework cannot record layers (Keras on JAX or TensorFlow): nothing to judge
+        return [
+            self._finding(s, "requires_grad", layers) for s in frozen_in_gradient_path(layers, self.max_frozen_share)
+        ]
+
+    def _reason(self, s: LayerStats, suspect: bool, moved: bool) -> str | None:
         if not s.trainable:
             first = self._weights.setdefault(s.path, s.weight_norm or 0.0)
-            unchanged = s.weight_norm == first
-            if s.input_requires_grad and unchanged and share < self.max_frozen_share and not _is_norm(s):
-                return "requires_grad"
-            return None
+            return "requires_grad" if suspect and s.weight_norm == first else None
         gradient = s.grad_norm is not None and bool(s.weight_norm) and s.grad_norm > MOVING_GRADIENT * s.weight_norm
         if moved and s.update_ratio == 0.0 and gradient:
             return "no_update"
         return None
 
-    def _finding(self, s: LayerStats, reason: str, layers: LayerObservation) -> Finding:
-        since = self._since[s.path]
+    def _finding(self, s: LayerStats, reason: str, layers: LayerObservation, since: int | None = None) -> Finding:
+        before = [o.path for o in layers.weighted() if o.trainable and 0 <= o.order < s.order]
         if reason == "requires_grad":
+            when = "" if since is None else f" (since step {since})"
             message = (
-                f"Layer {s.name} never learns: its {s.params} parameters have requires_grad=False, yet "
-                f"trainable layers run before it and the gradient flows through it (since step {since})."
+                f"Layer {s.name} never learns: its {s.params} parameters are frozen (requires_grad=False), yet "
+                f"trainable layers run before it ({_listed(before)}) and the gradient flows through it{when}."
             )
             hint = (
-                f"Set requires_grad=True on {s.path} (look for a requires_grad_(False) meant for another "
-                "module); if it is frozen on purpose, suppress 'frozen-parameters'."
+                f"Unfreeze '{s.path}' and keep it in the optimizer: torch "
+                f"model.get_submodule('{s.path}').requires_grad_(True), Keras layer.trainable = True (look "
+                "for a requires_grad_(False) or trainable=False meant for another layer); if it is frozen on "
+                "purpose, suppress 'frozen-parameters'."
             )
         else:
             message = (
@@ -533,22 +561,47 @@ class FrozenParameters(LayerCheck):
                 f"Put {s.path}'s parameters in the optimizer (build it from model.parameters() after the "
                 "model is complete) and give their group a learning rate above 0."
             )
-        return self.finding(
-            message,
-            evidence={
-                "layer": s.path,
-                "reason": reason,
-                "params": s.params,
+        evidence = {"layer": s.path, "reason": reason, "params": s.params, "trainable_before": before}
+        if since is not None:  # live: what the sampled steps measured
+            evidence |= {
                 "weight_norm": s.weight_norm,
                 "grad_norm": s.grad_norm,
                 "update_ratio": s.update_ratio,
                 "since_step": since,
-            },
+            }
+        return self.finding(
+            message,
+            evidence=evidence,
             hint=hint,
-            step=layers.step,
-            epoch=layers.epoch,
+            step=layers.step if since is not None else None,
+            epoch=layers.epoch if since is not None else None,
             key=s.path,
         )
+
+
+def frozen_in_gradient_path(layers: LayerObservation, max_frozen_share: float = MAX_FROZEN_SHARE) -> list[LayerStats]:
+    """The weighted layers that look frozen by mistake, in forward order: the rule of
+    `frozen-parameters`, live and before training alike.
+
+    A layer is a suspect when its parameters have requires_grad=False, it is not a
+    normalisation layer (frozen statistics are common on purpose), and its forward input
+    carries a gradient: a trainable layer runs before it, so the model trains around it. An
+    intentionally frozen pre-trained backbone runs before every trainable layer, so its input
+    carries none and it is never a suspect. The suspects together must hold under
+    `max_frozen_share` of the model's parameters: adapter fine-tuning (LoRA) freezes nearly all
+    of them, after trainable ones, on purpose.
+    """
+    weighted = layers.weighted()
+    total = sum(s.params for s in weighted) or 1
+    inside = [s for s in weighted if not s.trainable and s.input_requires_grad and not _is_norm(s)]
+    if sum(s.params for s in inside) / total >= max_frozen_share:
+        return []
+    return inside
+
+
+def _listed(paths: list[str], show: int = 3) -> str:
+    shown = ", ".join(f"'{p}'" for p in paths[:show])
+    return shown + (f" and {len(paths) - show} more" if len(paths) > show else "")
 
 
 def _is_norm(s: LayerStats) -> bool:

@@ -65,3 +65,13 @@ def test_scoring_checks_that_the_named_layer_is_the_planted_one():
     r = score({**base, "layer": "net.3", "findings": [wrong]})
     assert r["caught"] and not r["named_right"]
     assert "named_right" not in score({**base, "findings": [right]})  # not a layer program
+
+
+def test_the_frozen_layer_counts_for_sanity_and_its_named_layer_is_scored():
+    frozen = [p for p in select(layers=True) if p.fault == "layer_frozen"]
+    assert len(frozen) == 2 and all(p.preflight for p in frozen)
+    assert not any(p.preflight for p in select(layers=True) if p.fault and p.fault != "layer_frozen")
+    hit = {"check": "frozen-parameters", "severity": "warning", "evidence": {"layer": "net.2"}}
+    base = {"mode": "mlcheck", "clean": False, "catches": ["frozen-parameters"], "total_steps": 450, "layer": "net.2"}
+    r = score({**base, "findings": [], "sanity": {"findings": [hit]}})
+    assert r["caught_sanity"] and not r["caught_live"] and r["named_right_sanity"] and "named_right" not in r

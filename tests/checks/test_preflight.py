@@ -10,6 +10,7 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from torch import nn
 from torch.nn import functional as F
 
+from mlcheck.checks.layers import FrozenParameters
 from mlcheck.checks.learning_rate import LRTooHigh, LRTooLow
 from mlcheck.checks.preflight import (
     BatchDependence,
@@ -38,6 +39,7 @@ def all_checks():
         OutputLossMismatch(),
         LRTooHigh(),
         LRTooLow(),
+        FrozenParameters(),
     ]
 
 

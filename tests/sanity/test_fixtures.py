@@ -32,6 +32,8 @@ BUGGY = {
     "buggy_train_val_overlap": ("train-val-overlap", Severity.ERROR),
     "buggy_feature_leakage": ("feature-leakage", Severity.ERROR),
     "buggy_unshuffled_data": ("unshuffled-data", Severity.WARNING),
+    "buggy_frozen_parameters": ("frozen-parameters", Severity.WARNING),
+    "buggy_keras_frozen_layer": ("frozen-parameters", Severity.WARNING),
     # 1:50 is worth a look, not a mistake in itself (the check warns from 1:100)
     "buggy_class_imbalance": ("class-imbalance", Severity.INFO),
 }
@@ -89,7 +91,7 @@ def test_clean_torch_target_passes_the_command(fixtures):
     assert len(payload["checks"]) >= 12
 
 
-@pytest.mark.parametrize("name", ["lightning_clean", "keras_clean"])
+@pytest.mark.parametrize("name", ["lightning_clean", "keras_clean", "keras_frozen_backbone"])
 def test_clean_targets_raise_no_warning(fixtures, name):
     result = sanity(fixtures / f"{name}.py")
     assert not result.at_or_above("warning"), [f.format() for f in result.findings]
@@ -195,3 +197,23 @@ def test_token_ids_into_an_embedding_are_not_unnormalized():
     }
     result = sanity(target, select=["unnormalized-input"])
     assert not result.findings, [f.format() for f in result.findings]
+
+
+def test_a_frozen_middle_layer_fails_the_command_naming_it(fixtures):
+    proc = cli(fixtures / "buggy_frozen_parameters.py", "--json", "--fail-on", "warning")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    loud = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] != "info"]
+    assert [f["check"] for f in loud] == ["frozen-parameters"], loud
+    assert loud[0]["evidence"]["layer"] == "2" and "Layer 2 (Linear) never learns" in loud[0]["message"]
+    assert "requires_grad_(True)" in loud[0]["hint"] and "suppress" in loud[0]["hint"]
+    # frozen on purpose: suppressed, as the hint says
+    proc = cli(fixtures / "buggy_frozen_parameters.py", "--fail-on", "warning", "--suppress", "frozen-parameters")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_frozen_pretrained_backbone_passes_the_command(fixtures):
+    proc = cli(fixtures / "torch_frozen_backbone.py", "--json", "--fail-on", "warning")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    payload = json.loads(proc.stdout)
+    assert "frozen-parameters" in {c["check"] for c in payload["checks"]}
+    assert not [f for f in payload["findings"] if f["severity"] != "info"]
