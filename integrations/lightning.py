@@ -46,6 +46,7 @@ from mlcheck.live import (
     validate,
 )
 from mlcheck.metrics import strip_split
+from mlcheck.run import EarlyStop
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,30 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
+        self.live.guard("early stopping", self._note_early_stopping, trainer)
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
+
+    def _note_early_stopping(self, trainer: Any) -> None:
+        """Tells the live core what early stopping and best-weight checkpoints the trainer runs
+        with (Lightning's `EarlyStopping` never restores weights: a `ModelCheckpoint` on the same
+        metric keeps the best)."""
+        stops, kept = [], []
+        for cb in getattr(trainer, "callbacks", None) or []:
+            kinds = {c.__name__ for c in type(cb).__mro__}  # either package's classes, and subclasses
+            if "EarlyStopping" in kinds and isinstance(getattr(cb, "monitor", None), str):
+                stops.append(
+                    EarlyStop(
+                        monitor=cb.monitor,
+                        patience=int(cb.patience),
+                        mode=str(cb.mode),
+                        min_delta=abs(float(cb.min_delta)),
+                    )
+                )
+            elif "ModelCheckpoint" in kinds and isinstance(getattr(cb, "monitor", None), str):
+                if cb.save_top_k != 0 and cb.mode != "max":
+                    kept.append((cb.monitor, f"ModelCheckpoint(monitor={cb.monitor!r})"))
+        self.live.note_early_stopping(stops, kept)
 
     def _note_logging_interval(self, trainer: Any) -> None:
         batches = getattr(trainer, "num_training_batches", None)

@@ -19,7 +19,7 @@ import time
 import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from mlcheck.findings import Finding, Severity
 from mlcheck.layers import LayerObservation, NonfiniteOrigin
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor, internal_notice
-from mlcheck.run import RunInfo
+from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.trainable import Trainable
 
@@ -533,6 +533,22 @@ class LiveRun:
 
     #: points per epoch suggested where the length of the run is not known
     POINTS_PER_EPOCH = 5
+
+    def note_early_stopping(self, stops: Iterable[EarlyStop], best_checkpoints: Iterable[tuple[str, str]] = ()) -> None:
+        """Records in `RunInfo.early_stop` the early stopping the adapter found that guards the
+        validation loss (`train-val-gap` reads it): `stops` as configured, each with `keeps_best`
+        where it restores its best weights itself; `best_checkpoints`: (monitored name, the user's
+        words for it) of each callback that saves the weights of the best value of a metric
+        (Keras' `ModelCheckpoint(save_best_only=True)`, Lightning's `ModelCheckpoint(monitor=...)`),
+        which keeps the best for a stop on the same name. Of several, the one that keeps the best
+        and stops first; None when none watches the validation loss."""
+        kept = {monitor: words for monitor, words in best_checkpoints}
+        guards = [
+            replace(stop, keeps_best=kept[stop.monitor]) if stop.keeps_best is None and stop.monitor in kept else stop
+            for stop in stops
+            if stop.watches_val_loss
+        ]
+        self.monitor.run.info.early_stop = min(guards, key=lambda s: (s.keeps_best is None, s.patience), default=None)
 
     def note_logging_interval(self, every: int, steps_per_epoch: int | None, setting: str) -> str | None:
         """Says once (INFO), and returns, when the user's logger keeps too few training-loss

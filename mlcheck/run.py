@@ -3,16 +3,71 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlcheck.layers import LayerHistory
+from mlcheck.metrics import strip_split
 from mlcheck.samples import SampleStore
 from mlcheck.series import Series
 
 logger = logging.getLogger("mlcheck")
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """The run's own early stopping, as the adapter found it configured (Keras' and Lightning's
+    `EarlyStopping` share these semantics): after each validation it compares `monitor` with
+    its best so far; a value better by more than `min_delta` is the new best, and once
+    `patience` validations in a row bring none, training stops.
+
+    Attributes:
+        monitor: the logged name it watches ("val_loss").
+        patience: validations without improvement before it stops.
+        mode: "min" or "max" ("auto" as Keras infers it: "max" for accuracy-like names).
+        min_delta: the least change that counts as an improvement (absolute).
+        start_from: validations it ignores at the start (Keras' `start_from_epoch`).
+        keeps_best: what keeps the weights of its best epoch, in the user's words
+            ("EarlyStopping(restore_best_weights=True)", "ModelCheckpoint(monitor='val_loss')");
+            None when nothing does: the run stops late, with the weights of its last epoch.
+    """
+
+    monitor: str
+    patience: int
+    mode: str = "min"
+    min_delta: float = 0.0
+    start_from: int = 0
+    keeps_best: str | None = None
+
+    @property
+    def watches_val_loss(self) -> bool:
+        """True when it stops on the validation loss ("val_loss", "val/loss", "loss/val",
+        "val_loss_epoch"), lower being better."""
+        return self.mode in ("min", "auto") and strip_split(self.monitor.removesuffix("_epoch")) == ("val", "loss")
+
+    def replay(self, values: Sequence[float], counts: Sequence[int] | None = None) -> tuple[int, int] | None:
+        """(index of the best value, validations since then without improvement) after `values`,
+        the monitored value at each validation, by the rule both frameworks apply; None before
+        any value counts. Training stops once the second number reaches `patience`: a run that
+        shows more has gone on past it, so this early stopping is not stopping it. `counts`: how
+        many validations each value stands for, where a long run's values are means of several
+        (`Series` buckets); the replay is then approximate."""
+        best_at, best, wait, seen = None, math.nan, 0, 0
+        sign = -1.0 if self.mode == "max" else 1.0
+        for i, value in enumerate(values):
+            count = int(counts[i]) if counts is not None else 1
+            seen += count
+            if seen <= self.start_from or not math.isfinite(value):
+                continue
+            if best_at is None or sign * value < sign * best - abs(self.min_delta):
+                best_at, best, wait = i, value, 0
+            else:
+                wait += count
+        return None if best_at is None else (best_at, wait)
 
 
 @dataclass
@@ -32,6 +87,9 @@ class RunInfo:
             Lightning from the train-start checks' `Trainable.loss_config()` (its one loss module, or
             the common loss its value matches on the first batch), `mlcheck analyze` from an
             unambiguous tag name ("bce_loss"). Its family: `mlcheck.task.loss_family(info.loss)`.
+        early_stop: the run's own early stopping on the validation loss, when the adapter saw
+            one (`LiveRun.note_early_stopping` chooses it); None when there is none or it is
+            unknown (`mlcheck analyze`, a hand-written loop).
     """
 
     task: str | None = None
@@ -41,6 +99,7 @@ class RunInfo:
     has_scheduler: bool | None = None
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     loss: str | None = None
+    early_stop: EarlyStop | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ check, when to stop and what runs at train start, exactly as for Lightning.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from mlcheck.live import (
     split_epoch_metrics,
     validate,
 )
-from mlcheck.run import RunInfo
+from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
 
@@ -200,6 +201,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live = LiveRun(
             self.options, checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
         )
+        self.live.guard("early stopping", self._note_early_stopping)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -223,6 +225,26 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         else:
             self._observe_given_data()
         self._apply_stop()
+
+    def _note_early_stopping(self) -> None:
+        """Tells the live core what early stopping and best-weight checkpoints `fit` runs with."""
+        stops, kept = [], []
+        for cb in _sibling_callbacks(self):
+            if isinstance(cb, keras.callbacks.EarlyStopping):
+                restores = bool(cb.restore_best_weights)
+                stops.append(
+                    EarlyStop(
+                        monitor=str(cb.monitor),
+                        patience=int(cb.patience),
+                        mode=str(cb.mode),
+                        min_delta=float(cb.min_delta),
+                        start_from=int(getattr(cb, "start_from_epoch", 0) or 0),
+                        keeps_best="EarlyStopping(restore_best_weights=True)" if restores else None,
+                    )
+                )
+            elif isinstance(cb, keras.callbacks.ModelCheckpoint) and cb.save_best_only and cb.mode != "max":
+                kept.append((str(cb.monitor), f"ModelCheckpoint(monitor={cb.monitor!r}, save_best_only=True)"))
+        self.live.note_early_stopping(stops, kept)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
@@ -535,3 +557,19 @@ class _StepWrapper:
 
 
 _MISSING = object()
+
+
+def _sibling_callbacks(callback: keras.callbacks.Callback) -> list[Any]:
+    """The callbacks `fit` runs beside `callback`: Keras hands a callback no reference to them,
+    so they are read from the `CallbackList` whose `on_train_begin` is calling it (a few frames
+    up the stack); empty where none is found (`callback` called by hand)."""
+    frame = sys._getframe(1)
+    for _ in range(8):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        found = getattr(owner, "callbacks", None)
+        if isinstance(found, list) and any(cb is callback for cb in found):
+            return list(found)
+        frame = frame.f_back
+    return []

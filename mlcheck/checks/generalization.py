@@ -14,7 +14,7 @@ from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 
 if TYPE_CHECKING:
-    from mlcheck.run import RunState
+    from mlcheck.run import EarlyStop, RunState
 
 _NOISE_MIN_POINTS = 4  # `noise` needs 4 values for its first second differences
 _FIT_MIN_POINTS = 6  # a parabola has 3 parameters: at least 3 residual degrees of freedom
@@ -59,6 +59,14 @@ class TrainValGap(Check):
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
         through over-confidence while the decisions are as good as ever.
+        The finding is also INFO while the run's own early stopping will end the rise and keeps the
+        weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
+        restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
+        callback that saves the best by the same metric beside it (Keras'
+        `ModelCheckpoint(save_best_only=True)`, Lightning's `ModelCheckpoint(monitor=...)`). It is a
+        WARNING again when the rise is large (`info_max_rise`) or the run goes on past that early
+        stopping's patience (it is evidently not stopping this run); an early stopping that watches
+        another metric or keeps the last epoch's weights changes nothing.
 
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
@@ -109,9 +117,11 @@ class TrainValGap(Check):
         metric_tolerance: an accuracy-like validation metric whose recent mean is within this
             much (absolute, on a 0-1 scale; or its epoch noise if larger) of its best has not
             worsened. Default 0.01: one percentage point.
-        info_max_rise: a held metric makes the finding INFO only while the validation loss
-            rose by at most this fraction of its best. Default 0.15: beyond that, calibration
-            and the loss itself are degrading, whatever the accuracy.
+        info_max_rise: a held metric, or the run's own early stopping, makes the finding INFO only
+            while the validation loss rose by at most this fraction of its best. Default 0.15:
+            three times the largest generalisation loss at which Prechelt's stopping rules stop
+            (GL5, a 5% rise; "Early Stopping - But When?", 1998); beyond that, calibration and the
+            loss itself are degrading, whatever the accuracy or the weights kept.
         short_min_rise: in a run too short to measure its noise (fewer than 2 x `patience` + 2
             epochs), the validation loss must have risen at each of at least `patience` epochs
             after its lowest one, and the last `patience` epochs must average this fraction above
@@ -176,21 +186,18 @@ class TrainValGap(Check):
             return []
         (best_at, best, recent, sigma), best_epoch, train_best, train_now, held = verdicts[0]
         since = int(epochs[-1]) - best_epoch
-        if held is None:
-            self._fired = True  # an INFO is judged again: it becomes a WARNING if the metric drops
-        tail = ""
-        if held is not None:
-            name, metric_best, metric_now = held
-            tail = (
-                f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
-                f"{metric_now:.4g}), so the model is growing over-confident rather than worse."
-            )
+        guard = self._early_stop_guard(run, b, best, recent) if held is None else None
+        if held is None and guard is None:
+            # an INFO is judged again: it becomes a WARNING if the metric drops, or if the run goes
+            # on past its early stopping's patience
+            self._fired = True
+        tail, evidence, hint = self._wording(run, held, guard, best_epoch)
         return [
             self.finding(
                 f"The model is overfitting: validation loss rose from its best {best:.4g} "
                 f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
                 f"from {train_best:.4g} to {train_now:.4g}." + tail,
-                severity=Severity.INFO if held is not None else None,
+                severity=Severity.INFO if held is not None or guard is not None else None,
                 evidence={
                     "best_epoch": best_epoch,
                     "best_val_loss": sig(best),
@@ -201,8 +208,10 @@ class TrainValGap(Check):
                     "gap": sig(recent - train_now),
                     **({"val_noise": sig(sigma)} if math.isfinite(sigma) else {}),
                     "epochs_since_best": since,
+                    **evidence,
                 },
-                hint=(
+                hint=hint
+                or (
                     f"Keep the checkpoint from epoch {best_epoch} (early stopping on the validation "
                     "loss) and add regularisation: weight decay, dropout, augmentation, or more data."
                 ),
@@ -211,6 +220,62 @@ class TrainValGap(Check):
                 key="overfit",
             )
         ]
+
+    @staticmethod
+    def _wording(
+        run: RunState, held: tuple[str, float, float] | None, guard: tuple[EarlyStop, int, int] | None, best_epoch: int
+    ) -> tuple[str, dict, str | None]:
+        """(the message's last sentence, extra evidence, a hint in place of the usual one) for a
+        rise that a held metric or the run's own early stopping makes INFO, or that an early
+        stopping keeping the last epoch's weights does not protect."""
+        if held is not None:
+            name, metric_best, metric_now = held
+            tail = (
+                f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
+                f"{metric_now:.4g}), so the model is growing over-confident rather than worse."
+            )
+            return tail, {}, None
+        if guard is not None:
+            stop, kept_epoch, left = guard
+            tail = (
+                f" The run's own early stopping on {stop.monitor} (patience {stop.patience}) "
+                + ("stops it now" if left == 0 else f"stops it within {left} epochs")
+                + f" and {stop.keeps_best} keeps the weights of epoch {kept_epoch}, its best."
+            )
+            hint = (
+                f"Nothing to do for this run: the weights of epoch {kept_epoch} are kept. To reach a "
+                "better best, regularise: weight decay, dropout, augmentation, or more data."
+            )
+            return tail, {"early_stopping_patience": stop.patience, "kept_epoch": kept_epoch}, hint
+        stop = run.info.early_stop
+        if stop is not None and stop.keeps_best is None and stop.watches_val_loss:
+            hint = (
+                f"Your early stopping on {stop.monitor} stops the run but keeps the weights of its last "
+                f"epoch: restore those of epoch {best_epoch} (Keras: "
+                "EarlyStopping(restore_best_weights=True); Lightning: ModelCheckpoint(monitor="
+                f"{stop.monitor!r}) and its best_model_path), and regularise: weight decay, dropout, "
+                "augmentation, or more data."
+            )
+            return "", {}, hint
+        return "", {}, None
+
+    def _early_stop_guard(
+        self, run: RunState, b: Mapping[str, np.ndarray], best: float, recent: float
+    ) -> tuple[EarlyStop, int, int] | None:
+        """(the run's early stopping, the epoch whose weights it keeps, validations left before it
+        stops) when the run's own early stopping on the validation loss will end this rise and
+        keeps the weights of the best epoch; None when there is none, it keeps the last epoch's
+        weights, the rise is large (`info_max_rise`), or the run went on past its patience (it is
+        evidently not stopping this run: a monitored name that is not logged, a reset)."""
+        stop = run.info.early_stop
+        if stop is None or stop.keeps_best is None or not stop.watches_val_loss:
+            return None  # no early stopping, or one that hands over the overfitted last epoch
+        if recent - best > self.info_max_rise * abs(best):
+            return None  # a large rise: overfitting fast enough to need regularising, whatever is kept
+        state = stop.replay(b["mean"], b["n"])
+        if state is None or state[1] > stop.patience:
+            return None
+        return stop, int(b["x1"][state[0]]), stop.patience - state[1]
 
     def _verdict(
         self,

@@ -11,6 +11,7 @@ import pytest
 
 from mlcheck import MLCheckWarning, Monitor, RunInfo, Severity
 from mlcheck.checks.base import get_check
+from mlcheck.run import EarlyStop
 
 CURVE_CHECKS = (
     "nonfinite-loss",
@@ -734,3 +735,60 @@ def test_plateau_after_an_explosion_says_the_rate_is_too_high():
         (f,) = [f for f in m.findings if f.check == "loss-plateau"]
         assert ("far too high" in f.hint) is expect_high, f.hint
         assert ("raise the learning rate" in f.hint) is not expect_high
+
+
+# the run's own early stopping (`RunInfo.early_stop`, as the callbacks report it)
+
+
+def _guarded(keeps_best="EarlyStopping(restore_best_weights=True)", monitor="val_loss", patience=5):
+    return RunInfo(early_stop=EarlyStop(monitor=monitor, patience=patience, keeps_best=keeps_best))
+
+
+def test_train_val_gap_is_info_while_the_runs_early_stopping_keeps_the_best():
+    rows = _overfitting(rise=0.02)  # lowest at epoch 12: patience 5 stops the run at epoch 17
+    (unguarded,) = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    found = [f for f in run_epochs(rows[:18], _guarded()) if f.check == "train-val-gap"]
+    assert (unguarded.severity, unguarded.epoch) == (Severity.WARNING, 17)  # without it: a WARNING
+    assert [(f.severity, f.epoch) for f in found] == [(Severity.INFO, 17)]  # as early, more quietly
+    assert found[0].evidence["kept_epoch"] == 12 and "restore_best_weights" in found[0].message
+
+
+def test_train_val_gap_warns_when_the_run_goes_on_past_its_early_stopping():
+    # a run that shows more epochs than the patience allows is not being stopped by it
+    found = [f for f in run_epochs(_overfitting(rise=0.02), _guarded()) if f.check == "train-val-gap"]
+    assert [(f.severity, f.epoch) for f in found] == [(Severity.INFO, 17), (Severity.WARNING, 18)]
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        _guarded(keeps_best=None),  # stops, but hands over the last epoch's weights
+        _guarded(monitor="loss"),  # watches the training loss, which keeps falling
+        _guarded(monitor="val_accuracy"),
+    ],
+    ids=["no-restore", "train-loss", "other-metric"],
+)
+def test_train_val_gap_warns_when_early_stopping_does_not_protect(info):
+    unguarded = [f for f in run_epochs(_overfitting()) if f.check == "train-val-gap"][0]
+    (f,) = [f for f in run_epochs(_overfitting(), info) if f.check == "train-val-gap"]
+    assert (f.severity, f.epoch) == (Severity.WARNING, unguarded.epoch)
+    if info.early_stop.keeps_best is None:
+        assert "restore_best_weights=True" in f.hint
+
+
+def test_train_val_gap_warns_on_a_large_rise_despite_early_stopping():
+    rows = _overfitting(rise=0.15)[:20]  # above `info_max_rise` of the best within the patience
+    (f,) = [f for f in run_epochs(rows, _guarded(patience=10)) if f.check == "train-val-gap"]
+    assert f.severity is Severity.WARNING
+
+
+def test_early_stop_replays_the_frameworks_rule():
+    stop = EarlyStop("val_loss", patience=2, min_delta=0.05)
+    assert stop.replay([1.0, 0.9, 0.88, 0.87, 0.8]) == (4, 0)
+    assert stop.replay([1.0, 0.9, 0.88, 0.87]) == (1, 2)  # improvements under min_delta do not count
+    assert EarlyStop("val_loss", 2, start_from=2).replay([0.1, 0.2, 0.5, 0.6]) == (2, 1)
+    assert EarlyStop("val_acc", 2, mode="max").replay([0.5, 0.7, 0.6]) == (1, 1)
+    assert stop.replay([1.0, 0.9, 0.95], counts=[1, 1, 3]) == (1, 3)  # merged buckets
+    assert all(EarlyStop(m, 3).watches_val_loss for m in ("val_loss", "val/loss", "loss/val", "val_loss_epoch"))
+    assert not any(EarlyStop(m, 3).watches_val_loss for m in ("loss", "train_loss", "val_acc", "val_mae"))
+    assert not EarlyStop("val_loss", 3, mode="max").watches_val_loss
