@@ -36,9 +36,11 @@ class Monitor:
     end (or use it as a context manager). Each problem is reported once, when first seen, as a
     `Finding` in `findings`, a `MLCheckWarning` (WARNING and ERROR only), a log record, a line
     in `<log_dir>/findings.jsonl` and TensorBoard events in `log_dir`; later sightings of the
-    same problem only update its TensorBoard marker. With a `log_dir`, the curves it is given
-    (losses, learning rate, metrics, the epoch) are written there too, under `mlcheck/curves/`,
-    so that TensorBoard and `mlcheck analyze` can read the run back (see `curves`).
+    same problem only update its TensorBoard marker (and, for a check that `widens` its findings,
+    the finding in `findings`: one data set's scaling problem seen in a second split). With a
+    `log_dir`, the curves it is given (losses, learning rate, metrics, the epoch) are written
+    there too, under `mlcheck/curves/`, so that TensorBoard and `mlcheck analyze` can read the
+    run back (see `curves`).
 
     Args:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
