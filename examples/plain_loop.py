@@ -4,6 +4,8 @@ Run:  python examples/plain_loop.py [--lr 0.001]
 Try `--lr 3` to see mlcheck catch a learning rate that is far too high.
 TensorBoard:  tensorboard --logdir runs/plain_loop
 Afterwards:   mlcheck analyze runs/plain_loop   (Monitor keeps the curves it was given and its findings)
+Before it:    mlcheck sanity examples/plain_loop.py   (model and loss bugs, which Monitor cannot see:
+              it reads `mlcheck_target()` below)
 """
 
 from __future__ import annotations
@@ -14,24 +16,45 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Monitor
 
 
-def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop") -> Monitor:
-    torch.manual_seed(0)
+def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """sklearn's 8x8 digits, pixels scaled to [0, 1]: 1400 training and 397 validation images."""
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(x))
+    order = np.random.default_rng(0).permutation(len(x))
     train, val = order[:1400], order[1400:]
-    xt, yt = torch.from_numpy(x[train]), torch.from_numpy(y[train])
-    xv, yv = torch.from_numpy(x[val]), torch.from_numpy(y[val])
+    return torch.from_numpy(x[train]), torch.from_numpy(y[train]), torch.from_numpy(x[val]), torch.from_numpy(y[val])
 
+
+def build(lr: float = 1e-3) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module]:
+    """The model, its optimizer and the loss."""
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
-    steps_per_epoch = len(train) // 32
+    return model, torch.optim.Adam(model.parameters(), lr=lr), nn.CrossEntropyLoss()
+
+
+def mlcheck_target() -> dict:
+    """What `mlcheck sanity examples/plain_loop.py` checks before the run: the same model, loss,
+    optimizer and data as the loop below."""
+    xt, yt, xv, yv = digits()
+    model, optimizer, loss_fn = build()
+    return {
+        "model": model,
+        "train_data": DataLoader(TensorDataset(xt, yt), batch_size=32, shuffle=True),
+        "val_data": DataLoader(TensorDataset(xv, yv), batch_size=128),
+        "loss": loss_fn,
+        "optimizer": optimizer,
+    }
+
+
+def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop") -> Monitor:
+    xt, yt, xv, yv = digits()
+    model, optimizer, loss_fn = build(lr)
+    steps_per_epoch = len(xt) // 32
 
     monitor = Monitor(log_dir=log_dir)
     monitor.run.info.total_steps = epochs * steps_per_epoch

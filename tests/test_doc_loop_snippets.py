@@ -107,3 +107,26 @@ def test_layers_md_plain_loop_names_a_planted_nan_layer(tmp_path):
     exec(block, ns)
     origins = [f for f in ns["monitor"].findings if f.check == "nonfinite-origin"]
     assert [f.evidence["layer"] for f in origins] == ["2"]
+
+
+def test_readme_monitor_section_points_to_a_sanity_command_that_runs():
+    """Monitor sees only the logged numbers; README's Monitor section names the `mlcheck sanity`
+    command for model and loss bugs, and that command, run as written, checks the plain-loop
+    example's model (was: no pointer, and examples/plain_loop.py had no target to check)."""
+    import json
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Any loop: `Monitor`", 1)[1].split("\n## ", 1)[0]
+    (command,) = re.findall(r"`(mlcheck sanity [^`]+)`", section)
+    args = shlex.split(command)[1:]
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", *args, "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["findings"] == []
+    status = {c["check"]: c["status"] for c in report["checks"]}
+    assert status["overfit-batch"] == status["output-loss-mismatch"] == "ok"  # the model itself was checked

@@ -32,6 +32,7 @@ import numpy as np
 
 from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_log, read_header
 from mlcheck.analyze.events import (
+    KERAS_SUBRUNS,
     EventFileError,
     EventRun,
     Scalars,
@@ -403,10 +404,44 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
         return []
     which = ", ".join(f"{check} (needs {n})" for check, n in short.items())
     what = f"{points} logged point(s)" if unit == "step" else f"{points} epoch(s) and no per-step values"
-    return [
-        f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. Log it "
-        'more often: Lightning `Trainer(log_every_n_steps=1)`, Keras `TensorBoard(update_freq="batch")`'
-    ]
+    return [f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
+
+
+def _denser(log: RunLog) -> str:
+    """How to log the training loss more often, for what wrote this log."""
+    if log.writer == "keras":
+        return 'Log it more often: Keras `TensorBoard(update_freq="batch")`.'
+    if log.writer == "mlcheck":
+        return (
+            "mlcheck's callback wrote these events, the loss every `every_n_steps` steps (default 25); "
+            "its live checks judged every step during training (their findings, if any, are in "
+            "findings.jsonl). For more points here: `MLCheckCallback(every_n_steps=1)` (the costlier "
+            "statistics are then taken every step too)."
+        )
+    if log.format == "keras-csv":
+        return (
+            "Keras' `CSVLogger` writes one row per epoch: add mlcheck's `MLCheckCallback` to the fit "
+            "to have every step's loss judged during training."
+        )
+    if log.format == "lightning-csv":
+        return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
+    return (
+        "Log it more often: every step (Lightning `Trainer(log_every_n_steps=1)`, "
+        "`SummaryWriter.add_scalar` at each step)."
+    )
+
+
+def _event_writer(source: EventRun) -> str | None:
+    """ "mlcheck" when every event file is mlcheck's own, "keras" when other event files sit in
+    Keras' `train/`/`validation/` sub-runs (its `TensorBoard` callback), else None."""
+    if _own_files(source):
+        return "mlcheck"
+    from mlcheck.sinks.tensorboard import EVENT_FILE_SUFFIX
+
+    keras = any(
+        not p.name.endswith(EVENT_FILE_SUFFIX) for prefix in KERAS_SUBRUNS for p in source.files.get(prefix, ())
+    )
+    return "keras" if keras else None
 
 
 def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str], notes: list[str]) -> RunResult:
@@ -595,7 +630,7 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
             tags = read_event_files(files, progress=advance, notes=notes)
             for tag, curve in tags.items():
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
-        return RunLog(source.name, source.path, "tensorboard", scalars)
+        return RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))
     path = Path(source)
     fmt, scalars, columns = read_csv_log(path, progress=advance)
     if root.is_file():

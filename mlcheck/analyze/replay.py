@@ -38,6 +38,9 @@ class RunLog:
         format: "tensorboard", "keras-csv" or "lightning-csv".
         scalars: curves by tag (or CSV column); x is the step, or the epoch for Keras CSVs.
         columns: a CSV's header, all of it (some columns may hold no numbers).
+        writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
+            file is mlcheck's own), "keras" (Keras' `TensorBoard` callback: other event files
+            in `train/` or `validation/` sub-runs); None otherwise.
     """
 
     name: str
@@ -45,6 +48,7 @@ class RunLog:
     format: str
     scalars: dict[str, Scalars]
     columns: list[str] | None = None
+    writer: str | None = None
 
 
 @dataclass

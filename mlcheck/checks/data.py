@@ -8,7 +8,7 @@ import math
 import warnings
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -338,6 +338,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        One data set's scaling problem is one finding: inputs too large and columns apart are
+        reported together, for every split that shows them, the finding widened (not repeated)
+        when a second split or kind of evidence appears; inputs that are too small (scaled
+        twice) are a finding of their own.
 
     Why it matters:
         Weight initialisations (Glorot, He) and default learning rates assume inputs of order
@@ -390,6 +394,9 @@ class UnnormalizedInput(Check):
     id = "unnormalized-input"
     family = "data"
     severity = Severity.WARNING
+    # one data set's scaling problem is one finding, however many splits and kinds of evidence
+    # show it: a later sighting under the same key widens the finding (see `Check.widens`)
+    widens = True
 
     def __init__(
         self,
@@ -406,6 +413,8 @@ class UnnormalizedInput(Check):
 
     def reset(self) -> None:
         self._column_scale: dict[str, np.ndarray] = {}
+        # what each split showed of each problem: {"scale" | "tiny": {split: {kind: numbers}}}
+        self._seen: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         x = batch.inputs
@@ -421,65 +430,31 @@ class UnnormalizedInput(Check):
         if raw.size == 0:
             return
         values = np.sort(np.abs(raw))
-        split = "Training" if batch.split == "train" else "Validation"
-        where = dict(step=batch.step, epoch=batch.epoch)
+        problems = set()
         magnitude = _percentile(values, 99)
         if magnitude > self.max_magnitude:
             pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1 and (raw == np.round(raw)).all())
-            what = (
-                (
-                    "look like raw 8-bit pixel values (whole numbers 0-255"
-                    + (", dtype uint8)" if x.dtype == np.uint8 else ")")
-                )
-                if pixels
-                else "are far from unit scale"
-            )
-            yield self.finding(
-                f"{split} inputs {what}: their 99th-percentile magnitude is "
-                f"{magnitude:.4g}, over {self.max_magnitude:g}.",
-                evidence={
-                    "split": batch.split,
-                    "p99_abs": magnitude,
-                    "max_abs": float(values.max()),
-                    "mean": float(raw.mean()),
-                    "std": float(raw.std()),
-                    "dtype": str(x.dtype),
-                    "shape": list(x.shape),
-                    "threshold": self.max_magnitude,
-                },
-                hint=(
-                    "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
-                    if pixels
-                    else "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
-                )
-                + "; if the model rescales its inputs itself, suppress "
-                "'unnormalized-input' for this run.",
-                key=f"{batch.split}:magnitude",
-                **where,
-            )
+            before = self._seen.get("scale", {}).get(batch.split, {}).get("magnitude")
+            if before is None or magnitude > before["p99_abs"]:  # the largest batch seen
+                self._note("scale", batch.split, "magnitude", p99_abs=magnitude, max_abs=float(values.max()))
+            self._note("scale", batch.split, "dtype", pixels=pixels, dtype=str(x.dtype))
+            problems.add("scale")
         nonzero = values[np.searchsorted(values, 0.0, side="right") :]  # sorted, as `values`
         if nonzero.size:
             small = _percentile(nonzero, 99)
             if small < self.min_magnitude:
-                yield self.finding(
-                    f"{split} inputs are tiny: the 99th percentile of their non-zero magnitudes "
-                    f"is {small:.3g}, under {self.min_magnitude:g} (scaled twice?).",
-                    evidence={
-                        "split": batch.split,
-                        "p99_abs_nonzero": small,
-                        "dtype": str(x.dtype),
-                        "threshold": self.min_magnitude,
-                    },
-                    hint="Check that the inputs are scaled once (e.g. not divided by 255 in "
-                    "the loader and again by a Rescaling layer); standardise them to unit "
-                    "scale.",
-                    key=f"{batch.split}:tiny",
-                    **where,
-                )
-        if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns:
-            yield from self._column_scales(x, batch)
+                self._note("tiny", batch.split, "tiny", p99_abs_nonzero=small)
+                problems.add("tiny")
+        if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns and self._column_scales(x, batch):
+            problems.add("scale")
+        for problem in sorted(problems):
+            yield self._report(problem, batch)
 
-    def _column_scales(self, x: np.ndarray, batch: BatchObservation) -> Iterable[Finding]:
+    def _note(self, problem: str, split: str, kind: str, **numbers: Any) -> None:
+        self._seen.setdefault(problem, {}).setdefault(split, {})[kind] = numbers
+
+    def _column_scales(self, x: np.ndarray, batch: BatchObservation) -> bool:
+        """Notes the column scales of a tabular batch; True when they are too far apart."""
         # a column's scale is its typical magnitude, the median |x| (the largest over the
         # batches seen): neither its max nor its spread, because a standardised column that is
         # constant except for rare values sits at a small offset (-mean/std) in most rows and
@@ -499,33 +474,118 @@ class UnnormalizedInput(Check):
         self._column_scale[batch.split] = scale = typical
         live = scale > 1e-12  # columns that are mostly zero have no typical scale
         if live.sum() < 2:
-            return
+            return False
         big, small = int(np.argmax(np.where(live, scale, -np.inf))), int(np.argmin(np.where(live, scale, np.inf)))
         ratio = float(scale[big] / scale[small])
-        if ratio > self.max_scale_ratio:
-            split = "Training" if batch.split == "train" else "Validation"
-            yield self.finding(
-                f"{split} feature columns are on wildly different scales: column {big} is "
-                f"typically {scale[big]:.4g} in magnitude, column {small} {scale[small]:.3g} "
-                f"({ratio:.3g}x).",
-                evidence={
-                    "split": batch.split,
-                    "largest_column": big,
-                    "largest_scale": float(scale[big]),
-                    "smallest_column": small,
-                    "smallest_scale": float(scale[small]),
-                    "ratio": ratio,
-                    "columns_over_100": int((scale > 100).sum()),
-                    "measure": "median |x|",
-                    "threshold": self.max_scale_ratio,
-                },
-                hint="Standardise each feature with training-split statistics "
-                "(StandardScaler().fit(X_train), or a Normalization layer adapted to the "
-                "training data).",
-                step=batch.step,
-                epoch=batch.epoch,
-                key=f"{batch.split}:column-scales",
+        if ratio <= self.max_scale_ratio:
+            return False
+        self._note(
+            "scale",
+            batch.split,
+            "columns",
+            ratio=ratio,
+            largest_column=big,
+            largest_scale=float(scale[big]),
+            smallest_column=small,
+            smallest_scale=float(scale[small]),
+        )
+        return True
+
+    def _report(self, problem: str, batch: BatchObservation) -> Finding:
+        """The one finding of `problem`, naming every split and kind of evidence seen so far."""
+        seen = self._seen[problem]
+        splits = [s for s in ("train", "val") if s in seen]
+        subject = " and ".join(_SPLIT_NAMES[s] for s in splits).capitalize() + " inputs"
+        evidence: dict[str, Any] = {"split": ", ".join(splits)}
+        where = dict(step=batch.step, epoch=batch.epoch, key=problem)
+        if problem == "tiny":
+            for s in splits:
+                evidence[f"{s}_p99_abs_nonzero"] = seen[s]["tiny"]["p99_abs_nonzero"]
+            evidence["min_magnitude"] = self.min_magnitude
+            return self.finding(
+                f"{subject} are tiny: the 99th percentile of their non-zero magnitudes is "
+                f"{_per_split(seen, splits, 'tiny', 'p99_abs_nonzero', '.3g')}, under "
+                f"{self.min_magnitude:g} (scaled twice?).",
+                evidence=evidence,
+                hint="Check that the inputs are scaled once (e.g. not divided by 255 in "
+                "the loader and again by a Rescaling layer); standardise them to unit "
+                "scale.",
+                **where,
             )
+        parts = [
+            part
+            for part in (self._magnitude_part(seen, splits, evidence), self._columns_part(seen, splits, evidence))
+            if part is not None
+        ]
+        return self.finding(
+            f"{subject} {', and '.join(text for text, _ in parts)}.",
+            evidence=evidence,
+            hint=parts[0][1] + ", the same way for every split; if the model rescales its inputs itself, "
+            "suppress 'unnormalized-input' for this run.",
+            **where,
+        )
+
+    def _magnitude_part(self, seen: dict, splits: list[str], evidence: dict[str, Any]) -> tuple[str, str] | None:
+        """The large-magnitude clause of the message and its fix; its numbers go to `evidence`."""
+        large = [s for s in splits if "magnitude" in seen[s]]
+        if not large:
+            return None
+        pixels = all(seen[s]["dtype"]["pixels"] for s in large)
+        dtypes = {seen[s]["dtype"]["dtype"] for s in large}
+        uint8 = ", dtype uint8" if dtypes == {"uint8"} else ""
+        what = f"look like raw 8-bit pixel values (whole numbers 0-255{uint8})" if pixels else "are far from unit scale"
+        for s in large:
+            evidence[f"{s}_p99_abs"] = seen[s]["magnitude"]["p99_abs"]
+            evidence[f"{s}_max_abs"] = seen[s]["magnitude"]["max_abs"]
+        evidence["dtype"] = ", ".join(sorted(dtypes))
+        evidence["max_magnitude"] = self.max_magnitude
+        text = (
+            f"{what}{_only(large, splits)}: their 99th-percentile magnitude is "
+            f"{_per_split(seen, large, 'magnitude', 'p99_abs', '.4g')}, over {self.max_magnitude:g}"
+        )
+        if pixels:
+            return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
+        return text, "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
+
+    def _columns_part(self, seen: dict, splits: list[str], evidence: dict[str, Any]) -> tuple[str, str] | None:
+        """The column-scale clause of the message and its fix; its numbers go to `evidence`."""
+        uneven = [s for s in splits if "columns" in seen[s]]
+        if not uneven:
+            return None
+        for s in uneven:
+            columns = seen[s]["columns"]
+            evidence[f"{s}_column_ratio"] = columns["ratio"]
+            evidence[f"{s}_largest_column"] = columns["largest_column"]
+            evidence[f"{s}_smallest_column"] = columns["smallest_column"]
+        evidence["column_measure"] = "median |x|"
+        evidence["max_scale_ratio"] = self.max_scale_ratio
+        worst = max((seen[s]["columns"] for s in uneven), key=lambda columns: columns["ratio"])
+        text = (
+            f"their feature columns are on wildly different scales{_only(uneven, splits)}: column "
+            f"{worst['largest_column']} is typically {worst['largest_scale']:.4g} in magnitude, column "
+            f"{worst['smallest_column']} {worst['smallest_scale']:.3g} ({worst['ratio']:.3g}x)"
+        )
+        return text, (
+            "Standardise each feature with training-split statistics (StandardScaler().fit(X_train), "
+            "or a Normalization layer adapted to the training data)"
+        )
+
+
+#: How findings name the splits.
+_SPLIT_NAMES = {"train": "training", "val": "validation"}
+
+
+def _only(some: list[str], splits: list[str]) -> str:
+    """ " (training)" when a clause holds for some of the splits a finding names only."""
+    return "" if some == splits else f" ({' and '.join(_SPLIT_NAMES[s] for s in some)})"
+
+
+def _per_split(seen: dict[str, dict[str, dict[str, Any]]], splits: list[str], kind: str, name: str, spec: str) -> str:
+    """One number per split ("255 (training) and 254.5 (validation)"), once when they agree."""
+    texts = [format(seen[s][kind][name], spec) for s in splits]
+    if len(set(texts)) == 1:
+        return texts[0]
+    return " and ".join(f"{t} ({_SPLIT_NAMES[s]})" for t, s in zip(texts, splits))
 
 
 @register

@@ -197,25 +197,43 @@ def test_raw_pixels_fire_as_floats_images_and_uint8(mnist):
         (X.astype(np.uint8).reshape(-1, 28, 28, 1), Xv.astype(np.uint8).reshape(-1, 28, 28, 1)),
     ):
         findings = preflight(inputs, y, val, yv, checks=[UnnormalizedInput()])
-        assert {f.key for f in findings} >= {"train:magnitude", "val:magnitude"}
-        f = findings[0]
+        [f] = findings  # one data set, one problem: one finding naming both splits
         assert f.severity is Severity.WARNING and "raw 8-bit pixel" in f.message
-        assert f.evidence["p99_abs"] > 200 and "255" in f.hint
+        assert f.message.startswith("Training and validation inputs") and f.evidence["split"] == "train, val"
+        assert f.evidence["train_p99_abs"] > 200 and f.evidence["val_p99_abs"] > 200 and "255" in f.hint
 
 
 def test_pixels_scaled_twice_fire(mnist):
     X, y = mnist
     findings = preflight(X / 255.0 / 255.0, y, checks=[UnnormalizedInput()])
-    assert [f.key for f in findings] == ["train:tiny"]
+    assert [f.key for f in findings] == ["tiny"]
 
 
 def test_raw_tabular_features_on_different_scales_fire(cancer):
     X, y, Xv, yv, _, _ = cancer
     findings = live_run(X, y, Xv, yv, checks=[UnnormalizedInput()])
-    keys = {f.key for f in findings}
-    assert {"train:magnitude", "train:column-scales"} <= keys
-    scales = next(f for f in findings if f.key == "train:column-scales")
-    assert scales.evidence["ratio"] > 1e4  # area (~2500) against fractal dimension (~0.01)
+    [f] = findings  # both kinds of evidence, both splits: one finding
+    assert "far from unit scale" in f.message and "wildly different scales" in f.message
+    assert "Training and validation" in f.message and f.evidence["split"] == "train, val"
+    assert f.evidence["train_column_ratio"] > 1e4  # area (~2500) against fractal dimension (~0.01)
+    assert f.evidence["val_column_ratio"] > 1e4 and f.evidence["val_p99_abs"] > 50
+    # raised at the first batch, as before it named the validation split too
+    assert f.step == 0 and f.epoch == 0
+
+
+def test_unnormalized_is_one_finding_per_problem_not_per_split_and_kind(cancer):
+    X, y, Xv, yv, Z, Zv = cancer  # raw features, and the same standardised
+    check = [UnnormalizedInput()]
+    # a validation split left unscaled while training is standardised: a different
+    # pre-processing path, reported on its own and naming validation only
+    [f] = preflight(Z, y, X[: len(Xv)], yv, checks=check)
+    assert f.message.startswith("Validation inputs") and f.evidence["split"] == "val"
+    # training raw, validation standardised: training only
+    [f] = preflight(X, y, Zv, yv, checks=check)
+    assert f.message.startswith("Training inputs") and f.evidence["split"] == "train"
+    # training raw, validation divided twice: two problems with two fixes, two findings
+    found = preflight(X, y, Zv / 1e4, yv, checks=check)
+    assert sorted((f.key, f.evidence["split"]) for f in found) == [("scale", "train"), ("tiny", "val")]
 
 
 def test_only_the_badly_scaled_column_fires(cancer):
@@ -224,8 +242,8 @@ def test_only_the_badly_scaled_column_fires(cancer):
     Z[:, 3] *= 1e5
     Zv[:, 3] *= 1e5  # e.g. one column left in its raw unit
     findings = preflight(Z, y, Zv, yv, checks=[UnnormalizedInput()])
-    scales = [f for f in findings if f.key.endswith("column-scales")]
-    assert scales and all(f.evidence["largest_column"] == 3 for f in scales)
+    [f] = findings
+    assert f.evidence["train_largest_column"] == 3 and f.evidence["val_largest_column"] == 3
 
 
 def test_unnormalized_stays_silent_where_it_must(mnist, digits):

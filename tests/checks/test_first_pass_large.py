@@ -39,7 +39,7 @@ def test_large_images_are_judged_on_every_image_of_the_batch(large_digits):
     assert values.size <= _MAX_VALUES and values.dtype == np.float64
     assert np.count_nonzero(values) > 0  # not the blank first image alone
     found = _unnormalized(X, y)
-    assert [f.key for f in found] == ["train:magnitude"]
+    assert [f.key for f in found] == ["scale"]
     assert found[0].severity is Severity.WARNING and "raw 8-bit pixel" in found[0].message
     # the same images scaled to [0, 1]: silent
     assert _unnormalized(X / 255.0, y) == []
