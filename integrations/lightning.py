@@ -252,6 +252,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             log_dir=log_dir,
             default_sinks=self._rank_zero,
             run_name=log_dir.name if log_dir is not None and self.log_dir in (None, True) else None,
+            keep=self.breakpoints.breakpoints.check_ids if self.breakpoints is not None else (),
         )
         # a confirming pass would gather batches on rank zero's say alone: not under DDP
         self.live.confirm_passes = self._world == 1

@@ -780,10 +780,19 @@ class _OriginSearch:
         """The gradients of the module's own weights, after the backward pass."""
         return [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
 
+    def _encloses(self, module: Any, path: str) -> bool:
+        """Whether `module` (at `path`) contains the found one (the model itself contains all)."""
+        found = self.found.path if self.found is not None else ""
+        return module is self.model or (bool(path) and found.startswith(path + self.separator))
+
     def forward_hook(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
-        if self.found is not None:
-            return
         path = self.paths.get(module, "")
+        if self.found is not None:
+            if self.found.phase != "forward" or not self._encloses(module, path) or any(_flags(_tensors(output))):
+                return
+            # a module around the found one returned finite values: the infinity never left it
+            # (a -inf attention mask consumed by the softmax next to it), so it is no origin
+            self.found, self.found_module = None, None
         inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
         if self.seen is not None:
             self.seen[module] = (_first_tensor((args, kwargs)), _first_tensor(output))

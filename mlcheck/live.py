@@ -269,6 +269,8 @@ class LiveRun:
         curves: also write the losses, learning rate and metrics it is given to `log_dir`
             (`Monitor`'s `curves`). Default False: the callbacks' frameworks have loggers that
             keep them; a hand-written loop without one may turn it on.
+        keep: check ids that run even where `suppress` or the config's suppress list names
+            them (the checks a breakpoint needs: setting it turns them on).
     """
 
     #: Steps held before they reach the monitor: divides `Monitor.STEP_EVAL_EVERY`, so a flush
@@ -295,11 +297,14 @@ class LiveRun:
         run_name: str | None = None,
         artefact_dir: str | os.PathLike[str] | None = None,
         curves: bool = False,
+        keep: Iterable[str] = (),
     ) -> None:
         self.options = options
         #: where larger files go (`mlcheck/samples.csv`); default: `log_dir`
         self.artefact_dir = artefact_dir if artefact_dir is not None else log_dir
         checks, suppress, self.config_source = configured_checks(checks, suppress, options.config)
+        keep = set(keep)
+        suppress = tuple(i for i in suppress if i not in keep)
         if self.config_source is not None:
             logger.info("mlcheck: configuration from %s", self.config_source)
         if checks is not None:

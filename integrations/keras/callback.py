@@ -199,7 +199,14 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self.breakpoints is not None:  # breakpoints turn on the checks (and recorder) they need
             checks = self.breakpoints.with_checks(configured_checks(self.checks, self.suppress, self.options.config)[0])
         self.live = LiveRun(
-            self.options, checks, self.suppress, sinks=sinks, info=info, flush_every=1, artefact_dir=self.log_dir
+            self.options,
+            checks,
+            self.suppress,
+            sinks=sinks,
+            info=info,
+            flush_every=1,
+            artefact_dir=self.log_dir,
+            keep=self.breakpoints.check_ids if self.breakpoints is not None else (),
         )
         self.live.guard("early stopping", self._note_early_stopping)
         optimizer = getattr(model, "optimizer", None)

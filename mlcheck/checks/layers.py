@@ -617,8 +617,9 @@ class NonfiniteOriginCheck(Check):
         the model with hooks on every module and names the first module that produced a NaN
         or Inf from finite inputs: in the forward pass, else in the backward pass (its
         gradient). It reports the ranges of that module's inputs, outputs and weights at that
-        step. An infinity a module's input already held may pass through (attention masks use
-        -inf on purpose); more modules can be allowed by path or class name.
+        step. An infinity a module's input already held may pass through, and so may one that
+        the block around the module consumed (a -inf attention mask whose block returns finite
+        values); more modules can be allowed by path or class name.
 
     Why it matters:
         Once a NaN appears it spreads to every later layer and, after one optimizer step, to

@@ -52,6 +52,19 @@ def test_dead_units_breakpoint_turns_its_check_on_and_saves_the_layer(tmp_path):
     assert snap["source_weights"]["bias"].mean() < -1  # the planted large negative bias
 
 
+def test_breakpoint_turns_on_a_check_that_suppress_left_out(tmp_path, monkeypatch):
+    # docs/layers.md: a breakpoint's id turns its check on where `suppress=` (or the config's
+    # suppress list) left it out; the run must not fail at its first sampled step
+    (tmp_path / "pyproject.toml").write_text('[tool.mlcheck]\nsuppress = ["dead-units"]\n')
+    monkeypatch.chdir(tmp_path)
+    for log_dir, suppress in ((tmp_path / "arg", ["dead-units"]), (tmp_path / "config", ())):
+        cb, _ = faults.fit("dead", log_dir, suppress=suppress, breakpoints=["dead-units"])
+        (finding,) = [f for f in cb.findings if f.check == "dead-units"]
+        assert finding.key == "net.3"
+        (path,) = _snapshots(log_dir)
+        assert path.name == f"step{finding.step}-net.3.pt"
+
+
 def test_nonfinite_origin_breakpoint_saves_the_producing_module(tmp_path):
     cb, _ = faults.fit("nan-forward", tmp_path, checks=_without_layer_checks(), breakpoints="nonfinite-origin")
     (finding,) = [f for f in cb.findings if f.check == "nonfinite-origin"]

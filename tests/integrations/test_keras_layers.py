@@ -105,3 +105,14 @@ def test_keras_breakpoint_writes_an_npz_snapshot_of_the_dead_layer(tmp_path):
     assert snap["input"].max() < 0  # the planted bias: every pre-activation negative
     assert snap["batch/0"].shape == (32, 64) and snap["batch/1"].shape == (32,)
     assert str(snap["source"]) == "pre_dead" and snap["source_weights/bias"].mean() == -20.0
+
+
+def test_keras_breakpoint_turns_on_a_check_that_suppress_left_out(tmp_path):
+    x, y = _data()
+    cb = MLCheckCallback(
+        every_n_steps=5, overfit_batch=False, log_dir=tmp_path, suppress=["dead-units"], breakpoints=["dead-units"]
+    )
+    _model(dead_bias=-20.0).fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    (finding,) = [f for f in cb.findings if f.check == "dead-units"]
+    (path,) = (tmp_path / "mlcheck" / "snapshots").glob("*.npz")
+    assert path.name == f"step{finding.step}-dead_relu.npz"

@@ -141,10 +141,50 @@ def test_origin_allows_inherited_and_listed_infinities():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4), Mask(), nn.Softmax(-1))
     x = torch.randn(8, 4)
-    found = locate_nonfinite(model, lambda m: m(x).sum())
+
+    def children(m):  # the modules called one by one: no module around the mask
+        return torch.softmax(m[1](m[0](x)), -1).sum()
+
+    found = locate_nonfinite(model, children)
     assert found is not None and found.path == "1" and found.value == "-inf"
-    assert locate_nonfinite(model, lambda m: m(x).sum(), allow=["Mask"]) is None
+    assert locate_nonfinite(model, children, allow=["Mask"]) is None
+    # through the model: its output is finite, so the mask's -inf never left it
+    assert locate_nonfinite(model, lambda m: m(x).sum()) is None
     assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_origin_skips_a_mask_whose_infinity_its_block_absorbed():
+    """A causal -inf mask module inside an attention block whose softmax absorbs it, and a later
+    head computing log(0): the -inf loss comes from the head, not from the mask that produced
+    the first -inf of the forward pass (it named the mask, the user's intended -inf)."""
+
+    class Mask(nn.Module):
+        def forward(self, s):
+            return s + torch.full(s.shape[-2:], float("-inf")).triu(1)
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.mask = nn.Linear(8, 24), Mask()
+
+        def forward(self, t):
+            q, k, v = self.qkv(t).chunk(3, -1)
+            return torch.softmax(self.mask(q @ k.transpose(1, 2)), -1) @ v
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, h):
+            return torch.log(torch.relu(self.fc(h.mean(1))))  # -inf wherever a unit is inactive
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), Attention(), Head())
+    x = torch.randn(16, 5, 8)
+    found = locate_nonfinite(model, lambda m: m(x).sum())
+    assert found is not None and (found.path, found.kind, found.value) == ("2", "Head", "-inf")
+    assert found.previous == "2.fc"  # the last finite output: the head's own Linear
 
 
 # -- the checks alone ---------------------------------------------------------------------------------
