@@ -36,8 +36,7 @@ class Monitor:
     end (or use it as a context manager). Each problem is reported once, when first seen, as a
     `Finding` in `findings`, a `MLCheckWarning` (WARNING and ERROR only), a log record, a line
     in `<log_dir>/findings.jsonl` and TensorBoard events in `log_dir`; later sightings of the
-    same problem only update its TensorBoard marker (and, for a check that `widens` its findings,
-    the finding in `findings`: one data set's scaling problem seen in a second split). With a
+    same problem only update its TensorBoard marker. With a
     `log_dir`, the curves it is given (losses, learning rate, metrics, the epoch) are written
     there too, under `mlcheck/curves/`, so that TensorBoard and `mlcheck analyze` can read the
     run back (see `curves`).
@@ -134,7 +133,6 @@ class Monitor:
                 self.sinks.append(JsonlSink(self.log_dir / "findings.jsonl"))
         self.sinks.extend(sinks or ())
         self._explainers = {c.id: type(c).explained_by for c in self.checks if type(c).explained_by}
-        self._widening = frozenset(c.id for c in self.checks if type(c).widens)
         self._hooks = {  # root causes first, so that the symptoms they explain can name them
             hook: sorted((c for c in self.checks if type(c).implements(hook)), key=lambda c: bool(type(c).explained_by))
             for hook in ("on_step", "on_epoch", "on_batch", "on_samples", "on_end", "on_layers")
@@ -608,8 +606,6 @@ class Monitor:
         key = (finding.check, finding.key)
         previous = self._seen.get(key)
         if previous is not None and finding.severity <= previous:
-            if finding.check in self._widening and finding.severity == previous:
-                self._widen(finding)
             for sink in self.sinks:
                 self._guard_sink(sink.mark, finding, self.run_name)
             return None
@@ -623,15 +619,6 @@ class Monitor:
             if exc is not None:  # after every sink has the finding and the state is complete
                 raise exc
         return finding
-
-    def _widen(self, finding: Finding) -> None:
-        """Puts a widened finding (`Check.widens`) in the place of the one it widens, at the step
-        and epoch where the problem was first seen."""
-        for i in range(len(self.findings) - 1, -1, -1):
-            first = self.findings[i]
-            if first.check == finding.check and first.key == finding.key and first.severity == finding.severity:
-                self.findings[i] = dataclasses.replace(finding, step=first.step, epoch=first.epoch)
-                return
 
     def _explain(self, finding: Finding) -> Finding:
         """A finding whose check declares a root cause (`Check.explained_by`) that was already

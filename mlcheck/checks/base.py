@@ -101,11 +101,6 @@ class Check:
     #: inputs, merged over consecutive batches (a call per block, not per batch). Default False:
     #: every batch as it comes.
     reads_probe: ClassVar[bool] = False
-    #: True for a check whose later finding under the same key and severity widens the first
-    #: (the same problem seen in a second split, or with a second kind of evidence): it takes
-    #: the first one's place in `Monitor.findings`, keeping the step where the problem was
-    #: first seen, without a second warning. Default False: later sightings only mark it.
-    widens: ClassVar[bool] = False
 
     def __init__(self) -> None:
         before = set(vars(self))

@@ -339,9 +339,9 @@ class UnnormalizedInput(Check):
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
         One data set's scaling problem is one finding: inputs too large and columns apart are
-        reported together, for every split that shows them, the finding widened (not repeated)
-        when a second split or kind of evidence appears; inputs that are too small (scaled
-        twice) are a finding of their own.
+        reported together, naming the splits and kinds of evidence seen when it is raised; a
+        second split showing the same problem later only marks it (no second warning); inputs
+        that are too small (scaled twice) are a finding of their own.
 
     Why it matters:
         Weight initialisations (Glorot, He) and default learning rates assume inputs of order
@@ -394,9 +394,8 @@ class UnnormalizedInput(Check):
     id = "unnormalized-input"
     family = "data"
     severity = Severity.WARNING
-    # one data set's scaling problem is one finding, however many splits and kinds of evidence
-    # show it: a later sighting under the same key widens the finding (see `Check.widens`)
-    widens = True
+    # one data set's scaling problem is one finding (one key), however many splits and kinds of
+    # evidence show it: a later sighting in another split only marks it, as for every check
 
     def __init__(
         self,

@@ -1,7 +1,9 @@
-"""One unscaled data set is one `unnormalized-input` finding in a real fit, naming both splits.
+"""One unscaled data set is one `unnormalized-input` finding in a real fit.
 
 Before, raw 0-255 digits gave a finding per split, and raw tabular features (too large and
-columns apart) one per split and kind: four warnings for one forgotten `StandardScaler`.
+columns apart) one per split and kind: four warnings for one forgotten `StandardScaler`. Now the
+first sighting (the training batches, with both kinds of evidence where both show) is the one
+finding; the validation split showing the same problem later only marks it.
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ def _assert_one_finding(findings, caught, both_kinds: bool) -> None:
     scale = [f for f in findings if f.check == "unnormalized-input"]
     assert len(scale) == 1, [f.message for f in scale]
     [f] = scale
-    assert f.message.startswith("Training and validation inputs"), f.message
-    assert f.evidence["split"] == "train, val"
-    assert f.evidence["train_p99_abs"] > 50 and f.evidence["val_p99_abs"] > 50
+    assert f.message.startswith("Training"), f.message
+    assert "train" in f.evidence["split"]
+    assert f.evidence["train_p99_abs"] > 50
     if both_kinds:
         assert "wildly different scales" in f.message
-        assert f.evidence["train_column_ratio"] > 1000 and f.evidence["val_column_ratio"] > 1000
+        assert f.evidence["train_column_ratio"] > 1000
     # raised at the first training batch, as before; one Python warning for it
     assert f.step == 0
     texts = [str(w.message) for w in caught if issubclass(w.category, MLCheckWarning)]
