@@ -61,6 +61,9 @@ SLOPE_FLOOR = 0.01
 UNIT_SHARE = 0.01
 #: nonfinite, sum, sum of squares, -min, max, non-zero, saturated, saturated units, dead units
 _FORWARD_STATS = 9
+#: where the shares start (non-zero, saturated, saturated units, dead units): NaN for an output
+#: holding NaN or Inf, whose zeros, saturation and dead units cannot be told
+_SHARES = 5
 #: Buckets of the per-layer activation histogram (`LayerStats.histogram`), taken on every
 #: `HISTOGRAM_EVERY`-th recorded step (its ~8 extra operations per layer stay off the others),
 #: for activation modules and for layers whose output does not go straight into one (a Conv2d
@@ -179,7 +182,11 @@ def _device_stats(
             saturated = counts.sum().float()
             saturated_units = (counts > (1 - UNIT_SHARE) * (n / units)).sum().float()
     parts = [nonfinite, flat.sum(), torch.dot(flat, flat), low, high, nonzero, saturated, saturated_units, dead_units]
-    return torch.stack(parts), units
+    stats = torch.stack(parts)
+    # the shares mean nothing where the output holds NaN/Inf (an all-NaN ReLU output counted as
+    # every unit dead): NaN there, as `_host_stats` gives, chosen on the device without a sync
+    stats[_SHARES:] = torch.where(nonfinite > 0, nan, stats[_SHARES:])
+    return stats, units
 
 
 def _host_stats(x: torch.Tensor, activation: str | None, channels_first: bool) -> tuple[list[float], int]:
@@ -214,6 +221,8 @@ def _host_stats(x: torch.Tensor, activation: str | None, channels_first: bool) -
                 units = counts.size
                 saturated = float(counts.sum())
                 saturated_units = float(np.count_nonzero(counts > (1 - UNIT_SHARE) * (n / units)))
+    if nonfinite:  # the shares mean nothing where the output holds NaN/Inf (`_device_stats`)
+        nonzero = saturated = saturated_units = dead_units = math.nan
     return [float(nonfinite), total, squares, low, high, nonzero, saturated, saturated_units, dead_units], units
 
 
@@ -673,7 +682,7 @@ class LayerRecorder:
                 "abs_max": high if math.isnan(low) or math.isnan(high) else max(low, high),
                 "mean": mean,
                 "std": math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan,
-                # counted from sign(): approximate where the output holds NaN or Inf
+                # the shares are NaN (None) where the output holds NaN or Inf: not measured
                 "zero_fraction": (n - nonzero) / n if n else math.nan,
                 "saturated_fraction": None if math.isnan(sat) or not n else sat / n,
                 "saturated_units": None if math.isnan(sat_units) or not units else sat_units / units,

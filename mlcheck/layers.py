@@ -41,6 +41,9 @@ class LayerStats:
             1% of the batch's values (rectifying activations only, else None).
         saturated_units: share of the units saturated on more than 99% of the batch's values
             (saturating activations only, else None).
+            These four shares are not measured on a step whose output holds NaN or Inf
+            (`nonfinite` > 0): zero_fraction is NaN, the others None (an all-NaN output is not
+            "every unit dead").
         params: number of the module's own parameter values (0 for an activation).
         trainable: True when any of its own parameters has `requires_grad`.
         input_requires_grad: the forward input carries a gradient path (a trainable layer runs

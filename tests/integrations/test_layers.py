@@ -245,11 +245,10 @@ def test_host_statistics_match_the_device_path(activation, planted, layout):
     device, device_units = torch_layers._device_stats(x, activation, True, nan)
     assert units == device_units
     numbers = device.tolist()
-    if planted is not None:  # the non-zero count is approximate at NaN/Inf (sign() of NaN)
-        assert abs(host[5] - numbers[5]) <= 1
-        numbers[5] = host[5]
     assert host == pytest.approx(numbers, rel=1e-5, abs=1e-4, nan_ok=True)
     assert host[0] == (0 if planted is None else 1)
+    if planted is not None:  # zeros, saturation and dead units are not measured at NaN/Inf
+        assert all(math.isnan(v) for v in host[5:])
     histogram = torch_layers._host_histogram(x, host, activation == "relu")
     if planted is not None:
         assert histogram is None  # dropped, as the host drops the device's
@@ -258,6 +257,36 @@ def test_host_statistics_match_the_device_path(activation, planted, layout):
         assert histogram[:2] == pytest.approx(reference[:2])
         assert sum(histogram[2:]) == x.numel()
         assert max(abs(a - b) for a, b in zip(histogram[2:], reference[2:])) <= 2  # float rounding at edges
+
+
+@pytest.mark.parametrize("device_path", [False, True])
+def test_an_all_nan_relu_output_claims_no_dead_units(device_path, monkeypatch):
+    """A ReLU whose output is all NaN was logged with dead_units=1 and zero_fraction=1 (its
+    NaN counted as inactive): on a step whose output holds NaN or Inf the shares are not
+    measured (None/NaN) on the host and the device path alike; a healthy step's still are."""
+    if device_path:  # the accelerator's path, on the CPU
+        monkeypatch.setattr(torch_layers, "_on_host", lambda x: False)
+
+    class Broken(nn.Module):
+        fill = 0.0  # 0: every ReLU unit dead, finite; NaN: the whole output NaN
+
+        def forward(self, x):
+            return x * 0 + self.fill
+
+    model = nn.Sequential(nn.Linear(4, 6), Broken(), nn.ReLU(), nn.Linear(6, 2))
+    recorder = LayerRecorder(model)
+    observed = {}
+    with Monitor(checks=[DeadUnits()], log_dir=False) as monitor:
+        for step, fill in enumerate((0.0, math.nan)):
+            model[1].fill = fill
+            with recorder.step(monitor, step, sample=True):
+                model(torch.randn(16, 4)).sum().backward()
+            observed[step] = next(s for s in monitor.run.layers.last if s.kind == "ReLU")
+    healthy, nan = observed[0], observed[1]
+    healthy, nan = observed[False], observed[True]
+    assert healthy.dead_units == 1.0 and healthy.zero_fraction == 1.0  # still measured when finite
+    assert nan.nonfinite == 16 * 6
+    assert nan.dead_units is None and math.isnan(nan.zero_fraction)
 
 
 def test_gradients_read_at_finish_equal_those_the_hooks_see():
