@@ -745,6 +745,41 @@ def _produced(inputs: tuple[bool, bool, bool], outputs: tuple[bool, bool, bool])
     return None
 
 
+def _masked_rows(tensors: Iterable[torch.Tensor]) -> int:
+    """How many rows (along the last axis, of 2 or more values) of floating tensors are -inf in
+    every position: fully masked attention rows, whose softmax is 0/0 = NaN."""
+    rows = 0
+    for t in tensors:
+        if t.is_floating_point() and t.ndim and t.shape[-1] >= 2 and t.numel():
+            rows += int((t.detach() == -math.inf).all(-1).sum())
+    return rows
+
+
+def _nan_rows(tensors: Iterable[torch.Tensor]) -> int:
+    """How many rows (along the last axis; a 0-d or 1-d tensor is one row) hold a NaN."""
+    rows = 0
+    for t in tensors:
+        if t.is_floating_point() and t.numel():
+            nan = torch.isnan(t.detach())
+            rows += int(nan.any(-1).sum()) if t.ndim > 1 else int(nan.any())
+    return rows
+
+
+def _overflowed(inputs: Iterable[torch.Tensor], weights: list[torch.Tensor], output: Any) -> bool:
+    """True when a weighted module's finite inputs and weights are large enough that a weighted
+    sum of them can pass its float type's largest value (|x| * |w| * number of weights, an upper
+    bound of any output of a Linear or Conv): then an infinity is an overflow of values that
+    grew, not a fault of the module's operation."""
+    out = _first_tensor(output)
+    if not weights or out is None or not out.is_floating_point():
+        return False
+    x, w = _range(inputs), _range(weights)
+    if x is None or w is None:
+        return False
+    bound = max(-x[0], x[1]) * max(-w[0], w[1]) * sum(t.numel() for t in weights)
+    return bound >= torch.finfo(out.dtype).max
+
+
 class _OriginSearch:
     """Hooks on every module of a copy: the first module (in execution order) that produced a
     non-finite value from its inputs, forward, then backward. A subclass says where a module's
@@ -765,6 +800,10 @@ class _OriginSearch:
         self.backward_order: list[nn.Module] = []
         self.grad_out_finite: dict[nn.Module, bool] = {}
         self.found_module: nn.Module | None = None
+        #: the last module that made a -inf (allowed or not): where a fully masked row came from
+        self.made_neg_inf: str | None = None
+        #: how many rows of its output are -inf in every position
+        self.made_masked_rows = 0
         #: with capture on: each module's (first input, first output) of the re-run
         self.seen: dict[nn.Module, tuple[torch.Tensor | None, torch.Tensor | None]] | None = None
         self.grads: tuple[Any, Any] = ((), ())
@@ -796,12 +835,8 @@ class _OriginSearch:
 
     def forward_hook(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         path = self.paths.get(module, "")
-        if self.found is not None:
-            if self.found.phase != "forward" or not self._encloses(module, path) or any(_flags(_tensors(output))):
-                return
-            # a module around the found one returned finite values: the infinity never left it
-            # (a -inf attention mask consumed by the softmax next to it), so it is no origin
-            self.found, self.found_module = None, None
+        if self.found is not None and self._after_found(module, path, args, kwargs, output):
+            return
         inputs, outputs = _flags(_tensors((args, kwargs))), _flags(_tensors(output))
         if self.seen is not None:
             self.seen[module] = (_first_tensor((args, kwargs)), _first_tensor(output))
@@ -811,24 +846,100 @@ class _OriginSearch:
             return
         weights = self.weights(module)
         value = _produced(inputs, outputs)
-        if value is None and any(_flags(weights)) and any(outputs):
+        broken = any(outputs) and any(_flags(weights))
+        if value is None and broken:
             value = "nan" if outputs[0] else "inf"  # its own weights are already broken
+        if value == "-inf":  # allowed or not: a fully masked row later names where its -inf came from
+            self.made_neg_inf, self.made_masked_rows = path or self.made_neg_inf, _masked_rows(_tensors(output))
         if value is not None and not self.allowed(module):
-            self.found_module = module
-            self.found = NonfiniteOrigin(
-                path=path,
-                kind=type(module).__name__,
-                phase="forward",
-                value=value,
-                input_range=_range(_tensors((args, kwargs))),
-                output_range=_range(_tensors(output)),
-                weight_range=_range(weights),
-                previous=self.last_finite,
-            )
+            cause, masked_by = self._cause((module, path), value, broken, outputs, (args, kwargs), weights, output)
+            self._found_at(module, (path, value, cause, masked_by), args, kwargs, output)
         elif not any(outputs):
             self.last_finite = path or self.last_finite
         elif any(inputs) and self.first_bad_input is None and path:
             self.first_bad_input = path
+
+    def _cause(
+        self,
+        at: tuple[nn.Module, str],
+        value: str,
+        broken: bool,
+        outputs: tuple,
+        inputs: Any,
+        weights: list[torch.Tensor],
+        output: Any,
+    ) -> tuple[str | None, str | None]:
+        """(`NonfiniteOrigin.cause`, `masked_by`) of a module found producing `value`."""
+        if broken:
+            return "weights", None
+        if value == "nan" and outputs == (True, False, False) and self._masked_inside(*at, inputs, output):
+            return "masked-row", self.made_neg_inf
+        if _overflowed(_tensors(inputs), weights, output):
+            return "overflow", None
+        return None, None
+
+    def _after_found(self, module: nn.Module, path: str, args: Any, kwargs: Any, output: Any) -> bool:
+        """With an origin found: True when the hook has nothing more to do for `module`; False
+        when the found one was no origin after all and the search goes on from `module`."""
+        if self.found is None or self.found.phase != "forward":
+            return True
+        outputs = _flags(_tensors(output))
+        if self._turns_masked_row(module, path, (args, kwargs), output, outputs):
+            # the -inf was a mask (intended); the NaN is this module's softmax of a row masked
+            # everywhere: the origin of what broke the run
+            masked_by = self.found.path
+            self._found_at(module, (path, "nan", "masked-row", masked_by), args, kwargs, output)
+            return True
+        if not self._encloses(module, path) or any(outputs):
+            return True
+        # a module around the found one returned finite values: the infinity never left it
+        # (a -inf attention mask consumed by the softmax next to it), so it is no origin
+        self.found, self.found_module = None, None
+        return False
+
+    def _turns_masked_row(self, module: nn.Module, path: str, inputs: Any, output: Any, outputs: tuple) -> bool:
+        """Whether `module`, after a found -inf, made NaN (and no infinity) from a row that is -inf
+        in every position: of its own inputs (a softmax module), or of the found module's output
+        inside it (an attention block whose inline softmax met its mask module's full row).
+        A layer fed -inf (a Linear after log(0)) makes infinities too, so it does not count."""
+        found = self.found
+        if found is None or found.value != "-inf" or found.cause is not None or self.allowed(module):
+            return False
+        if outputs != (True, False, False) or _flags(_tensors(inputs))[0]:
+            return False
+        return self._masked_inside(module, path, inputs, output)
+
+    def _masked_inside(self, module: nn.Module, path: str, inputs: Any, output: Any) -> bool:
+        """Whether `module`'s NaN comes from rows that are -inf in every position: its inputs
+        hold such rows, or the last module that made a -inf inside it (a mask module within an
+        attention block) did, and no more of its output rows hold NaN than there were such rows
+        (softmax makes NaN of those rows alone; a Linear fed -inf makes it of every row holding
+        two of them, so the -inf's maker stays the origin)."""
+        made = self.made_neg_inf
+        inside = made is not None and bool(path) and made.startswith(path + self.separator)
+        masked = max(self.made_masked_rows if inside else 0, _masked_rows(_tensors(inputs)))
+        return masked > 0 and _nan_rows(_tensors(output)) <= masked
+
+    def _found_at(
+        self, module: nn.Module, what: tuple[str, str, str | None, str | None], args: Any, kwargs: Any, output: Any
+    ) -> None:
+        """`module` is the origin: `what` is its (path, value, cause, masked_by)."""
+        path, value, cause, masked_by = what
+        if self.seen is not None:
+            self.seen[module] = (_first_tensor((args, kwargs)), _first_tensor(output))
+        self.found_module = module
+        self.found = NonfiniteOrigin(
+            path=path,
+            kind=type(module).__name__,
+            phase="forward",
+            value=value,
+            input_range=_range(_tensors((args, kwargs))),
+            output_range=_range(_tensors(output)),
+            weight_range=_range(self.weights(module)),
+            previous=self.last_finite,
+            cause=cause,
+            masked_by=masked_by,
+        )
 
     def backward_hook(self, module: nn.Module, grad_input: Any, grad_output: Any) -> None:
         self.backward_order.append(module)

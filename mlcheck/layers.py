@@ -104,6 +104,14 @@ class NonfiniteOrigin:
             inputs, outputs (gradients in the backward phase) and own parameters; None if none.
         previous: the module that ran just before it (for code outside modules: the last module
             whose output was still finite).
+        cause: why, where the search can tell (None: the module's own operation):
+            "masked-row": it turned a row of its input that was -inf in every position (a fully
+            masked attention row) into NaN, as softmax does (0/0);
+            "weights": its own weights already held NaN/Inf (an earlier update broke them);
+            "overflow": its finite inputs and weights were too large for its float type (their
+            product overflowed: they had grown, usually from too high a learning rate).
+        masked_by: for "masked-row", the module that made the -inf (None: it came from outside
+            any module, e.g. a mask passed in with the batch).
     """
 
     path: str
@@ -114,6 +122,13 @@ class NonfiniteOrigin:
     output_range: tuple[float, float] | None = None
     weight_range: tuple[float, float] | None = None
     previous: str | None = None
+    cause: str | None = None
+    masked_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How findings name the module: "layer net.3 (Scores)"; "" outside any module."""
+        return f"layer {self.path} ({self.kind})" if self.path else ""
 
 
 @dataclass(frozen=True)

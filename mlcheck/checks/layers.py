@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
-from mlcheck.layers import LayerObservation, LayerStats
+from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -619,7 +619,14 @@ class NonfiniteOriginCheck(Check):
         gradient). It reports the ranges of that module's inputs, outputs and weights at that
         step. An infinity a module's input already held may pass through, and so may one that
         the block around the module consumed (a -inf attention mask whose block returns finite
-        values); more modules can be allowed by path or class name.
+        values); more modules can be allowed by path or class name. It says why where it can:
+        a module (a softmax, or the attention block around it) that turns rows that are -inf
+        in every position into NaN (and no other row) is named for a fully masked attention
+        row, with the module that made the -inf (a mask's -inf is intended; the row masked
+        everywhere is the fault);
+        a weighted layer whose finite inputs and weights are too large for the float type
+        (their bound |x| * |w| * number of weights passes its largest value), or whose weights
+        already hold NaN/Inf, is named for weights that grew until they overflowed.
 
     Why it matters:
         Once a NaN appears it spreads to every later layer and, after one optimizer step, to
@@ -629,8 +636,11 @@ class NonfiniteOriginCheck(Check):
         Guard the operation in the named module: clamp before `log`/`sqrt`
         (`torch.log(x.clamp_min(1e-8))`), add an epsilon to divisions and norms, use stable
         ops (`log_softmax`, `logsumexp`, `BCEWithLogitsLoss`); for a backward origin, avoid
-        `sqrt`/`pow` at 0 (add an epsilon inside). Lower the learning rate when the inputs of
-        the module had grown huge.
+        `sqrt`/`pow` at 0 (add an epsilon inside). For a fully masked row, leave at least one
+        key unmasked in every row (let padding attend to itself) or mask with a large finite
+        negative (`torch.finfo(dtype).min`) instead of -inf. For weights that overflowed,
+        lower the learning rate or clip gradients (`gradient_clip_val=1.0`, Keras
+        `clipnorm=1.0`): the layer's operation is not at fault.
 
     Example:
         class Scores(nn.Module):
@@ -659,7 +669,7 @@ class NonfiniteOriginCheck(Check):
             where = f"by code outside any module (after {origin.previous or 'the input'})"
             key = f"outside:{origin.previous}"
         else:
-            where = f"by layer {origin.path} ({origin.kind}) in the {origin.phase} pass"
+            where = f"by {origin.name} in the {origin.phase} pass"
             key = origin.path
         inputs = "gradient at its output" if origin.phase == "backward" else "inputs"
         weights = f", weights {_range(origin.weight_range)}" if origin.weight_range else ""
@@ -669,6 +679,14 @@ class NonfiniteOriginCheck(Check):
             f"(range {_range(origin.input_range)}; its {outputs} holds {origin.value}, its finite values "
             f"{_range(origin.output_range, 'none')}{weights})."
         )
+        if origin.cause == "masked-row":  # the -inf row is the cause; its finite values come after
+            message = (
+                f"The first nan at step {layers.step} was produced {where}, from a row that was -inf in every "
+                f"position ({_masked_by(origin)}): a fully masked attention row, whose softmax is 0/0 (finite "
+                f"values of its inputs {_range(origin.input_range)}, of its output {_range(origin.output_range)})."
+            )
+        elif origin.cause in _CAUSES:
+            message = message[:-1] + "; " + _CAUSES[origin.cause] + "."
         return [
             self.finding(
                 message,
@@ -681,17 +699,52 @@ class NonfiniteOriginCheck(Check):
                     "output_range": list(origin.output_range) if origin.output_range else None,
                     "weight_range": list(origin.weight_range) if origin.weight_range else None,
                     "previous_layer": origin.previous,
+                    "cause": origin.cause,
+                    "masked_by": origin.masked_by,
                 },
-                hint=(
-                    f"Guard the operation in {origin.path or 'the code after ' + str(origin.previous)}: clamp before "
-                    "log/sqrt (x.clamp_min(1e-8)), add an epsilon to divisions, use log_softmax/logsumexp; "
-                    "lower the learning rate if its inputs had grown huge."
-                ),
+                hint=_origin_hint(origin),
                 step=layers.step,
                 epoch=layers.epoch,
                 key=key,
             )
         ]
+
+
+#: what a `NonfiniteOrigin.cause` adds to the finding's sentence
+_CAUSES = {
+    "weights": "its own weights already held NaN/Inf: an earlier update broke them",
+    "overflow": "its inputs and weights had grown too large for the float type, so their products overflowed",
+}
+
+
+def _masked_by(origin: NonfiniteOrigin) -> str:
+    return f"made by layer {origin.masked_by}" if origin.masked_by else "a mask given from outside any module"
+
+
+def _origin_hint(origin: NonfiniteOrigin) -> str:
+    """The fix for where the first NaN/Inf was born, by its cause: a masked row, weights that
+    grew past the float range (the optimizer's step size, not the module's operation), or the
+    module's operation (guard it)."""
+    where = origin.name or (
+        f"the code after layer {origin.previous}" if origin.previous else "the loss (code outside any module)"
+    )
+    if origin.cause == "masked-row":
+        mask = f"; if the -inf of layer {origin.masked_by} is no mask, guard its operation" if origin.masked_by else ""
+        return (
+            f"Leave at least one key unmasked in every row of the mask {origin.name} receives (let padding "
+            "positions attend to themselves, drop empty sequences), or mask with a large finite negative "
+            f"(torch.finfo(dtype).min) instead of -inf, so a fully masked row gives uniform weights, not NaN{mask}."
+        )
+    if origin.cause in ("weights", "overflow"):
+        return (
+            f"Weights grew until they overflowed (at {where}): lower the learning rate or clip gradients "
+            "(gradient_clip_val=1.0 in Lightning, clipnorm=1.0 in Keras), and put a normalisation layer before "
+            "it if activations grow from layer to layer; the layer's own operation is not at fault."
+        )
+    return (
+        f"Guard the operation in {where}: clamp before log/sqrt (x.clamp_min(1e-8)), add an epsilon to divisions, "
+        "use log_softmax/logsumexp; lower the learning rate if its inputs had grown huge."
+    )
 
 
 def _range(value: tuple[float, float] | None, empty: str = "none finite") -> str:

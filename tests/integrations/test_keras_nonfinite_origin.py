@@ -161,3 +161,25 @@ def test_layer_checks_and_nan_watch_leave_training_bitwise_unchanged(tmp_path):
     assert "nonfinite_origin" in cb.timer.table  # the NaN watch read every step's loss and gradient
     for a, b in zip(plain.variables, watched.variables):
         assert torch.equal(a.value, b.value), a.path
+
+
+def test_weights_that_overflowed_are_blamed_on_the_step_size_not_the_layer(tmp_path):
+    """SGD at 1e37: after one update the weights are ~1e36 and the next step's Dense output
+    overflows to NaN. The finding said "Guard the operation in out: clamp before log/sqrt",
+    the fix for a log(0) in a custom layer; the layer's operation is fine, its inputs and
+    weights grew: lower the learning rate or clip gradients."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (x.sum(1) > 0).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"), keras.layers.Dense(2, name="out")]
+    )
+    model.compile(keras.optimizers.SGD(1e37), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(overfit_batch=False, log_dir=tmp_path)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert (origin.evidence["layer"], origin.evidence["cause"], origin.step) == ("out", "overflow", 1)
+    assert "had grown too large for the float type" in origin.message
+    assert origin.hint.startswith("Weights grew until they overflowed (at layer out (Dense)): lower the learning rate")
+    assert "clipnorm=1.0" in origin.hint and "clamp before log" not in origin.hint

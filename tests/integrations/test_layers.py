@@ -10,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
@@ -56,6 +57,32 @@ def test_nan_origin_reports_the_ranges_and_phase(tmp_path):
     assert low < 0 < high  # log of a relu'd input holding zeros: finite inputs, -inf out
     # the output's range is of its finite values only: say what else it holds
     assert "its output holds -inf, its finite values [" in origin.message
+    # the fix names the module as the message does (was "Guard the operation in 3" for a
+    # top-level Sequential child: a number where a module belongs)
+    assert origin.hint.startswith("Guard the operation in layer net.3 (LogAt): clamp before log/sqrt")
+
+
+def test_an_origin_from_overflowed_or_broken_weights_says_lower_the_learning_rate():
+    """A Linear whose weights grew past float32's range, or already hold Inf, makes NaN from
+    finite inputs: the fix is the step size (learning rate, gradient clipping), not guarding a
+    log or a division in a Linear (the hint said "clamp before log/sqrt" there). The module
+    names itself in the hint as in the message: "layer 1 (Linear)", not "1"."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 4)
+    for planted, cause in ((1e38, "overflow"), (math.inf, "weights")):
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        with torch.no_grad():
+            model[2].weight[0] = planted
+        origin = locate_nonfinite(model, lambda m: m(x).sum())
+        assert (origin.path, origin.cause) == ("2", cause)
+        with Monitor(checks=["nonfinite-origin"], log_dir=False, warn=False) as monitor:
+            (finding,) = monitor.log_layers(LayerObservation(step=7, layers=(), origin=origin))
+        assert finding.evidence["cause"] == cause
+        assert "at layer 2 (Linear)): lower the learning rate or clip gradients" in finding.hint
+        assert "clamp before log" not in finding.hint
+    # a layer of ordinary size making -inf (log(0) in a custom module) still gets the guard
+    found = locate_nonfinite(nn.Sequential(nn.Linear(4, 4), faults.LogAt(0)), lambda m: m(x).sum())
+    assert found is not None and found.cause is None
 
 
 @pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is None])
@@ -185,6 +212,67 @@ def test_origin_skips_a_mask_whose_infinity_its_block_absorbed():
     found = locate_nonfinite(model, lambda m: m(x).sum())
     assert found is not None and (found.path, found.kind, found.value) == ("2", "Head", "-inf")
     assert found.previous == "2.fc"  # the last finite output: the head's own Linear
+
+
+class PadMask(nn.Module):
+    """Key padding as -inf on the attention scores (the usual masked_fill)."""
+
+    def forward(self, scores, pad):
+        return scores.masked_fill(pad[:, None, :], float("-inf"))
+
+
+class PaddedAttention(nn.Module):
+    """Self-attention over padded sequences; its softmax a module of its own or inline."""
+
+    def __init__(self, inline: bool) -> None:
+        super().__init__()
+        self.qkv, self.mask, self.softmax, self.inline = nn.Linear(8, 24), PadMask(), nn.Softmax(-1), inline
+
+    def forward(self, x, pad):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        scores = self.mask(q @ k.transpose(1, 2) / math.sqrt(8), pad)
+        return (torch.softmax(scores, -1) if self.inline else self.softmax(scores)) @ v
+
+
+class PaddedClassifier(pl.LightningModule):
+    def __init__(self, inline: bool) -> None:
+        super().__init__()
+        self.embed, self.attn, self.head = nn.Linear(4, 8), PaddedAttention(inline), nn.Linear(8, 3)
+
+    def training_step(self, batch, _):
+        x, pad, y = batch
+        return nn.functional.cross_entropy(self.head(self.attn(self.embed(x), pad).mean(1)), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+@pytest.mark.parametrize(("inline", "allow", "named"), [(False, (), "attn.softmax"), (True, (), "attn"),
+                                                        (True, "attn.mask", "attn")])  # fmt: skip
+def test_a_fully_masked_attention_row_names_the_softmax_not_the_mask(tmp_path, inline, allow, named):
+    """Sequences padded at the end, one of them padded everywhere (a batch of 8 from step 3 on):
+    its attention row is -inf in every position and softmax makes NaN of it. The mask module
+    (the first -inf of the forward pass, intended) was named, with "guard the operation"; now
+    the module that turned the row into NaN is, with the mask that made the row and the fix for
+    a fully masked row, whether the mask module is allowed or not."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 6, 4), torch.randint(0, 3, (64,))
+    pad = torch.zeros(64, 6, dtype=torch.bool)
+    pad[:, 4:] = True
+    pad[29] = True  # the 6th sample of the 4th batch: nothing to attend to
+    data = torch.utils.data.TensorDataset(x, pad, y)
+    cb = MLCheckCallback(checks=["nonfinite-origin"], nonfinite_allow=allow, log_dir=False, overfit_batch=False)
+    trainer = pl.Trainer(max_steps=6, callbacks=[cb], logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(PaddedClassifier(inline), torch.utils.data.DataLoader(data, batch_size=8))
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert (origin.evidence["layer"], origin.evidence["value"], origin.step) == (named, "nan", 3)
+    assert origin.evidence["cause"] == "masked-row" and origin.evidence["masked_by"] == "attn.mask"
+    assert "a fully masked attention row" in origin.message and "made by layer attn.mask" in origin.message
+    assert "Leave at least one key unmasked in every row" in origin.hint
+    assert "Guard the operation" not in origin.hint
 
 
 # -- the checks alone ---------------------------------------------------------------------------------
