@@ -6,6 +6,7 @@ check, when to stop and what runs at train start, exactly as for Lightning.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -110,6 +111,12 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         nonfinite_allow: layer names (nested: "encoder/mask") or class names allowed to produce
             NaN/Inf on purpose, for `nonfinite-origin` (an infinity a layer's input already held
             always passes); one string is one name. Default: none.
+        nonfinite_origin: when a train step's loss is NaN/Inf, re-run its batch with hooks on
+            every layer to name the layer that produced it (`nonfinite-origin`), as the Lightning
+            callback's argument of that name. Each step's loss is read as it is computed, which
+            costs a host sync per step where it lives on an accelerator. Default None: where
+            the loss lives on the CPU (and always with a `nonfinite-origin` breakpoint); True:
+            also on accelerators; False: never. Torch backend with eager steps only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
@@ -149,10 +156,14 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         slice_by: Callable[[Any], Any] | None = None,
         breakpoints: Any = None,
         nonfinite_allow: Iterable[str] = (),
+        nonfinite_origin: bool | None = None,
     ) -> None:
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
+        if self.breakpoints is not None and self.breakpoints.watches_nonfinite and nonfinite_origin is None:
+            # a breakpoint on the NaN origin: watch each step on accelerators too, as in Lightning
+            self.options = dataclasses.replace(self.options, nonfinite_origin=True)
         self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)

@@ -183,3 +183,24 @@ def test_weights_that_overflowed_are_blamed_on_the_step_size_not_the_layer(tmp_p
     assert "had grown too large for the float type" in origin.message
     assert origin.hint.startswith("Weights grew until they overflowed (at layer out (Dense)): lower the learning rate")
     assert "clipnorm=1.0" in origin.hint and "clamp before log" not in origin.hint
+
+
+def test_nonfinite_origin_argument_turns_the_watch_off_as_in_lightning(tmp_path):
+    """The Keras callback had no `nonfinite_origin=` (Lightning has): the same argument, the same
+    default (on where the loss lives on the CPU), False turns the re-run off (nonfinite-loss
+    still reports the step), and a string is refused as for the other flags."""
+    x, y = _data()
+    found = {}
+    for value in (None, False, True):
+        cb = MLCheckCallback(
+            nonfinite_origin=value, every_n_steps=5, overfit_batch=False, log_dir=tmp_path / str(value)
+        )
+        _model("log").fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+        found[value] = [f.check for f in cb.findings if f.check in ("nonfinite-origin", "nonfinite-loss")]
+    assert found[None] == found[True] and "nonfinite-origin" in found[None]
+    assert "nonfinite-origin" not in found[False] and "nonfinite-loss" in found[False]
+    with pytest.raises(TypeError, match="nonfinite_origin must be True, False or None"):
+        MLCheckCallback(nonfinite_origin="no")
+    # a nonfinite-origin breakpoint watches on accelerators too, unless told otherwise
+    assert MLCheckCallback(breakpoints=["nonfinite-origin"]).options.nonfinite_origin is True
+    assert MLCheckCallback(breakpoints=["nonfinite-origin"], nonfinite_origin=False).options.nonfinite_origin is False
