@@ -101,17 +101,17 @@ class Breakpoints:
                 name = getattr(item, "__name__", "")
                 functions.append((name if name and name != "<lambda>" else f"condition {len(functions) + 1}", item))
             else:
-                raise TypeError(
-                    f"breakpoints takes per-layer check ids and functions of a layer's statistics "
-                    f"(LayerStats -> bool), got {item!r}"
-                )
+                raise TypeError(_refused(item))
         if ids:
             layer_ids = _layer_check_ids()
             unknown = [i for i in ids if i not in layer_ids]
             if unknown:
+                from mlcheck.checks.base import did_you_mean
+
+                guess = did_you_mean(unknown, layer_ids)
                 raise ValueError(
-                    f"breakpoints names {unknown}, which are not per-layer checks; available: {', '.join(layer_ids)}, "
-                    "or a function of a layer's statistics"
+                    f"breakpoints names {unknown}, which are not per-layer checks{f' ({guess})' if guess else ''}; "
+                    f"available: {', '.join(layer_ids)}, or a function of a layer's statistics"
                 )
         if not ids and not functions:
             raise ValueError("breakpoints is empty: give check ids (e.g. 'nonfinite-origin') or functions")
@@ -186,9 +186,26 @@ class Breakpoints:
         return out
 
 
+#: what `breakpoints=` takes, said in every refusal of a value of the wrong type
+_ACCEPTS = (
+    "breakpoints takes per-layer check ids (strings such as 'dead-units'), functions of a layer's "
+    "statistics (LayerStats -> bool), a {name: function} mapping, a list of these, or a Breakpoints"
+)
+
+
+def _refused(value: Any) -> str:
+    """The TypeError text for a `breakpoints` value (or item) of the wrong type."""
+    text = f"{_ACCEPTS}; got {value!r:.80} ({type(value).__name__})"
+    if isinstance(value, (bytes, bytearray)):  # iterated, bytes are numbers: say what to pass
+        text += f"; pass the id as a str: {bytes(value).decode(errors='replace')!r}"
+    return text
+
+
 def _items(conditions: Any) -> list[Any]:
     if isinstance(conditions, str) or callable(conditions):
         return [conditions]
+    if isinstance(conditions, (bytes, bytearray)):
+        raise TypeError(_refused(conditions))
     if isinstance(conditions, Mapping):
         items = []
         for name, fn in conditions.items():
@@ -199,9 +216,7 @@ def _items(conditions: Any) -> list[Any]:
     try:
         items = list(conditions)
     except TypeError:
-        raise TypeError(
-            f"breakpoints must be a check id, a function of a layer's statistics, or a list of them; got {conditions!r}"
-        ) from None
+        raise TypeError(_refused(conditions)) from None
     return [x for item in items for x in (_items(item) if isinstance(item, Mapping) else [item])]
 
 

@@ -104,13 +104,20 @@ def test_pdb_opens_the_debugger_with_the_finding_and_snapshot(tmp_path, monkeypa
         ([3], TypeError, "breakpoints takes"),
         ([], ValueError, "breakpoints is empty"),
         ({"x": 1}, TypeError, "breakpoints as a mapping"),
+        # bytes were iterated into numbers: "got 100" named neither the value nor what to pass
+        (b"dead-units", TypeError, "got b'dead-units' (bytes); pass the id as a str: 'dead-units'"),
+        ([b"dead-units"], TypeError, "pass the id as a str: 'dead-units'"),
+        (2.5, TypeError, "per-layer check ids (strings such as 'dead-units'), functions of a layer's"),
+        (["dead_units"], ValueError, "(did you mean 'dead-units'?)"),
     ],
 )
 def test_bad_breakpoints_name_the_argument(value, error, words):
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
     from mlcheck.integrations.lightning import MLCheckCallback
 
-    with pytest.raises(error, match="breakpoints") as info:
-        MLCheckCallback(breakpoints=value)
-    assert words in str(info.value)
+    for callback in (MLCheckCallback, KerasCallback):
+        with pytest.raises(error, match="breakpoints") as info:
+            callback(breakpoints=value)
+        assert words in str(info.value)
     with pytest.raises(TypeError, match="pdb"):
         Breakpoints("dead-units", pdb="yes")
