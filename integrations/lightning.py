@@ -46,6 +46,7 @@ from mlcheck.live import (
     validate,
 )
 from mlcheck.metrics import strip_split
+from mlcheck.monitor import internal_notice
 from mlcheck.run import EarlyStop
 
 logger = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             Default None: where the model lives on the CPU (on an accelerator that memory is the
             device's); True: also on accelerators; False: never.
         nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
-            infinity a module's input already held always passes); one string is one name. Default: none.
+            infinity a module's input already held always passes); one string is one name. A name
+            matching no module path or class name is warned about at fit start. Default: none.
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -275,6 +277,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
+        if self._rank_zero and self.nonfinite_allow:  # a typo would leave the allow list doing nothing
+            modules = list(pl_module.named_modules())
+            text = opt.unmatched_module_names(
+                "nonfinite_allow", self.nonfinite_allow, [p for p, _ in modules], {type(m).__name__ for _, m in modules}
+            )
+            if text:
+                internal_notice(text)
         # per-layer statistics and the origin of a NaN: only where a check consumes them
         self._layers = None
         if self._rank_zero and (self.live.layers_active or self.breakpoints is not None):

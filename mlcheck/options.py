@@ -233,6 +233,35 @@ def module_names(name: str, value: Any) -> tuple[str, ...]:
     return items
 
 
+def unmatched_module_names(
+    name: str, given: Iterable[str], paths: Iterable[str], kinds: Iterable[str], separator: str = "."
+) -> str:
+    """The warning for the names in `given` (a `module_names` argument) that match no module
+    path, no path's prefix (a parent, "encoder" of "encoder.mask") and no class name of the
+    model, naming the nearest valid ones; "" when every name matches. Known only once the
+    model is (at the start of the fit), so a warning there rather than an error: a typo would
+    otherwise leave the argument doing nothing."""
+    import difflib
+
+    paths = [p for p in paths if p]
+    prefixes = {p.rsplit(separator, k)[0] for p in paths for k in range(1, p.count(separator) + 1)}
+    valid = set(paths) | prefixes | set(kinds)
+    unmatched = [n for n in given if n not in valid]
+    if not unmatched:
+        return ""
+    guesses = []
+    for n in unmatched:
+        close = difflib.get_close_matches(n, sorted(valid), n=3, cutoff=0.6)
+        guesses.append(
+            f"{n!r}: did you mean {' or '.join(repr(c) for c in close)}?" if close else f"{n!r}: no close name"
+        )
+    some = ", ".join(repr(p) for p in paths[:6]) + (", ..." if len(paths) > 6 else "")
+    return (
+        f"mlcheck: {name} names {unmatched}, which match no module path or class name of the model, so they "
+        f"allow nothing ({'; '.join(guesses)}); its modules are named like {some}"
+    )
+
+
 def names(name: str, value: Any) -> list[str] | None:
     """Parameter names: a list of strings, or one string (one name, not its characters)."""
     if value is None:

@@ -245,6 +245,64 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
         KerasCallback(nonfinite_allow=[nn.Linear])
 
 
+def test_a_nonfinite_allow_name_matching_no_module_is_warned_at_fit_start(tmp_path):
+    """`nonfinite_allow=["net.l"]` (meant: "net.1") was accepted silently and allowed nothing:
+    the mask module was named as the NaN origin all the same. At the start of the fit each
+    callback now warns once, naming the argument and the nearest valid names; names that
+    match a path, a parent's path or a class name stay silent."""
+    import warnings
+
+    import keras
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Model(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
+
+    def lightning_fit(allow):
+        cb = MLCheckCallback(nonfinite_allow=allow, log_dir=False, overfit_batch=False, warn=False)
+        trainer = pl.Trainer(max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False,
+                             enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+        trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
+
+    x, y = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32), np.arange(16) % 2
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="mask")], name="encoder")
+
+    def keras_fit(allow):
+        model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2, name="out")])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        cb = KerasCallback(nonfinite_allow=allow, log_dir=None, overfit_batch=False, warn=False)
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+
+    for fit, typo, meant, good in (
+        (lightning_fit, "net.l", "'net.1'", ["net.1", "net", "ReLU"]),
+        (keras_fit, "encoder/mask_", "'encoder/mask'", ["encoder/mask", "encoder", "Dense"]),
+    ):
+        with pytest.warns(mlcheck.MLCheckInternalWarning) as caught:
+            fit([*good, typo])
+        (text,) = [str(w.message) for w in caught if "nonfinite_allow" in str(w.message)]
+        assert f"nonfinite_allow names [{typo!r}], which match no module path or class name" in text
+        assert meant in text.split("did you mean ")[1].split("?")[0]  # among the nearest names
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", mlcheck.MLCheckInternalWarning)
+            fit(good)
+
+
 def test_layer_recorder_names_its_wrong_arguments():
     """Was: AttributeError from deep inside ('str' has no named_modules; 'list' has no
     on_layers, raised after the user's step had run)."""

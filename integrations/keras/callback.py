@@ -20,7 +20,7 @@ from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.function_tap import FunctionTap
-from mlcheck.integrations.keras.layers import KerasLayerRecorder
+from mlcheck.integrations.keras.layers import KerasLayerRecorder, leaf_layers
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
@@ -42,6 +42,7 @@ from mlcheck.live import (
     split_epoch_metrics,
     validate,
 )
+from mlcheck.monitor import internal_notice
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
@@ -110,7 +111,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             with eager steps only (see docs/layers.md). Default None.
         nonfinite_allow: layer names (nested: "encoder/mask") or class names allowed to produce
             NaN/Inf on purpose, for `nonfinite-origin` (an infinity a layer's input already held
-            always passes); one string is one name. Default: none.
+            always passes); one string is one name. A name matching no layer or class name is
+            warned about at fit start. Default: none.
         nonfinite_origin: when a train step's loss is NaN/Inf, re-run its batch with hooks on
             every layer to name the layer that produced it (`nonfinite-origin`), as the Lightning
             callback's argument of that name. Each step's loss is read as it is computed, which
@@ -234,6 +236,17 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._train_start_pending = True
         self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         self._layers = None
+        if self.nonfinite_allow:  # a typo would leave the allow list doing nothing
+            layers = list(leaf_layers(model))
+            text = opt.unmatched_module_names(
+                "nonfinite_allow",
+                self.nonfinite_allow,
+                [p for p, _ in layers],
+                {type(x).__name__ for _, x in layers},
+                "/",
+            )
+            if text:
+                internal_notice(text)
         if self.live.layers_active or self.breakpoints is not None:
             self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir, self.nonfinite_allow)
         if backend.can_observe_steps(model):
