@@ -747,11 +747,13 @@ def _produced(inputs: tuple[bool, bool, bool], outputs: tuple[bool, bool, bool])
 
 def _masked_rows(tensors: Iterable[torch.Tensor]) -> int:
     """How many rows (along the last axis, of 2 or more values) of floating tensors are -inf in
-    every position: fully masked attention rows, whose softmax is 0/0 = NaN."""
+    every position: fully masked attention rows, whose softmax is 0/0 = NaN. A tensor -inf in
+    every row counts none: a mask leaves something unmasked (log(0) of a whole output does not)."""
     rows = 0
     for t in tensors:
         if t.is_floating_point() and t.ndim and t.shape[-1] >= 2 and t.numel():
-            rows += int((t.detach() == -math.inf).all(-1).sum())
+            full = int((t.detach() == -math.inf).all(-1).sum())
+            rows += full if full < t.numel() // t.shape[-1] else 0
     return rows
 
 
