@@ -481,7 +481,7 @@ class _TorchBase(Trainable):
         finally:
             for h in handles:
                 h.remove()
-        if calls and _first_tensor_or_none(calls[-1][1]) is out:
+        if calls and _is_reshaped(_first_tensor_or_none(calls[-1][1]), out):
             return out, calls[-1][0]
         return out, None
 
@@ -569,6 +569,20 @@ def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, flo
         attempt("mae", lambda: F.l1_loss(out, yf))
         attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
     return found
+
+
+def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:
+    """True when `out` is `produced` itself or a view of it with the same elements in the same
+    order (`squeeze(-1)`, `view(-1)`, `flatten()` of a regression or binary head)."""
+    if produced is None:
+        return False
+    if produced is out:
+        return True
+    return (
+        produced.numel() == out.numel()
+        and produced.data_ptr() == out.data_ptr()
+        and torch.equal(produced.detach().reshape(-1), out.detach().reshape(-1))
+    )
 
 
 def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
