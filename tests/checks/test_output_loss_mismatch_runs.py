@@ -170,3 +170,33 @@ def test_lightning_bounded_regression_head(diabetes, head, targets, expected):
     if expected:
         (f,) = [f for f in found if f.key == "target-range"]
         assert f.evidence["output_range"][0] == 0.0 and 0.2 < f.evidence["share_outside"] < 0.8
+
+
+# -- Lightning: a module without forward (training_step calls self.net directly) --------------------
+
+
+class NoForward(pl.LightningModule):
+    """All parameters in `self.net`; training_step calls it directly, the module has no forward."""
+
+    def __init__(self, softmax):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), *([nn.Softmax(dim=1)] * softmax))
+        self.loss_fn = nn.CrossEntropyLoss()  # no parameters: not a candidate for the model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss_fn(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize(("softmax", "expected"), [(True, {"activation-twice"}), (False, set())])
+def test_lightning_module_without_forward_is_checked_through_its_network(digits, softmax, expected, caplog):
+    x, y = digits
+    with caplog.at_level("WARNING", logger="mlcheck"):
+        found = lightning_fit(NoForward(softmax), x, y)
+    assert keys(found) == expected
+    assert "switched off" not in caplog.text  # the check ran, not failed on the missing forward
