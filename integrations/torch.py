@@ -481,7 +481,7 @@ class _TorchBase(Trainable):
         finally:
             for h in handles:
                 h.remove()
-        if calls and _first_tensor_or_none(calls[-1][1]) is out:
+        if calls and _is_reshaped(_first_tensor_or_none(calls[-1][1]), out):
             return out, calls[-1][0]
         return out, None
 
@@ -569,6 +569,20 @@ def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, flo
         attempt("mae", lambda: F.l1_loss(out, yf))
         attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
     return found
+
+
+def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:
+    """True when `out` is `produced` itself or a view of it with the same elements in the same
+    order (`squeeze(-1)`, `view(-1)`, `flatten()` of a regression or binary head)."""
+    if produced is None:
+        return False
+    if produced is out:
+        return True
+    return (
+        produced.numel() == out.numel()
+        and produced.data_ptr() == out.data_ptr()
+        and torch.equal(produced.detach().reshape(-1), out.detach().reshape(-1))
+    )
 
 
 def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:
@@ -694,6 +708,8 @@ class LightningTrainable(_TorchBase):
     """A LightningModule (from `lightning.pytorch` or `pytorch_lightning`) with its data.
 
     The loss is what `training_step(batch, 0)` returns (a tensor or a dict with "loss"); the
+    outputs are the module's call, or, for a module that defines no `forward` and keeps all its
+    parameters in one child (`self.net`), that child's call; the
     optimizers come from the attached trainer when there is one (their state included), else
     from `configure_optimizers()`. `self.log` / `self.log_dict` are no-ops while mlcheck calls
     `training_step`, so no trainer is needed and a live trainer's logs stay clean.
@@ -759,6 +775,9 @@ class LightningTrainable(_TorchBase):
                 else:
                     d.pop(k, None)
 
+    def _outputs(self, batch: Any) -> torch.Tensor:
+        return _first_tensor(_network_of(self.module)(self._inputs(batch)))
+
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         if getattr(self.module, "automatic_optimization", True) is False:
             raise NotImplementedError(
@@ -784,6 +803,28 @@ class LightningTrainable(_TorchBase):
                     break
         # One loss module is the loss; none or several: tell from the loss values instead.
         return next(iter(found)) if len(found) == 1 else (None, None)
+
+
+def _network_of(module: nn.Module) -> nn.Module:
+    """The module whose call gives a LightningModule's outputs: the LightningModule itself, or,
+    when it defines no `forward` (its `training_step` calls `self.net(x)` directly, a common
+    shape), the one child module that holds all its parameters. Otherwise the module itself,
+    whose call then raises torch's "missing the required forward function"."""
+    if _defines_forward(type(module)):
+        return module
+    owners = [child for child in module.children() if any(True for _ in child.parameters())]
+    if len(owners) != 1:
+        return module  # no child or several hold parameters: which one is the model is unknown
+    total = sum(p.numel() for p in module.parameters())
+    return owners[0] if sum(p.numel() for p in owners[0].parameters()) == total else module
+
+
+def _defines_forward(cls: type) -> bool:
+    """True when a class of the user's (not torch's or Lightning's) defines `forward`."""
+    for klass in cls.__mro__:
+        if "forward" in vars(klass):
+            return not klass.__module__.startswith(("torch.", "lightning.", "pytorch_lightning."))
+    return False
 
 
 def _optimizers_from(config: Any) -> list[torch.optim.Optimizer]:

@@ -21,6 +21,18 @@ from mlcheck.trainable import LossConfig
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
 
+#: rows of a softmax sum to 1 up to float32 rounding (~1e-6 per term); 1e-4 also holds for 1,000 classes
+_SUM_TOL = 1e-4
+#: the closed range each bounding output activation can reach (names as the adapters report them)
+_OUTPUT_RANGE: dict[str, tuple[float, float]] = {
+    "relu": (0.0, math.inf),
+    "relu6": (0.0, 6.0),
+    "softplus": (0.0, math.inf),
+    "sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "hardtanh": (-1.0, 1.0),
+}
+
 
 @register
 class OutputLossMismatch(Check):
@@ -33,7 +45,11 @@ class OutputLossMismatch(Check):
         binary-loss (sigmoid) outputs with multi-class labels. WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
-        log-probabilities), unbounded outputs fed to a loss that expects probabilities.
+        log-probabilities), unbounded outputs fed to a loss that expects probabilities, a
+        softmax over more than two units fed to a binary (per-unit) loss, outputs normalised
+        over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), and a
+        regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
+        outside the range it can reach.
 
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
@@ -149,9 +165,97 @@ class OutputLossMismatch(Check):
                         key="probabilities-expected",
                     )
                 )
+        if act == "softmax" and family == "binary" and units > 2:
+            findings.append(
+                self.finding(
+                    f"The model's {units} outputs pass through a softmax, which makes the classes compete "
+                    f"(they sum to 1), but the loss ({loss}) judges each unit as an independent yes/no, "
+                    "so the loss and its accuracy do not measure a choice of one class.",
+                    evidence=evidence,
+                    hint="For one class per sample use a multi-class loss (Keras categorical_crossentropy "
+                    "or sparse_categorical_crossentropy; torch CrossEntropyLoss on logits); for several "
+                    "labels per sample end the model in a sigmoid instead of the softmax.",
+                    severity=Severity.WARNING,
+                    key="softmax-binary-loss",
+                )
+            )
+        findings += self._wrong_axis(out, evidence)
         findings += self._labels(cfg, family, units, act, ys, evidence)
+        findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence)
         return findings
+
+    def _wrong_axis(self, out: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
+        """Outputs normalised over the batch axis (`softmax(dim=0)`, `log_softmax(dim=0)`): each
+        column sums to 1 across the samples while the rows, one per sample, do not. No model's
+        per-sample outputs sum to exactly 1 down every column of a batch by chance."""
+        if out.ndim != 2 or min(out.shape) < 2 or not np.all(np.isfinite(out)):
+            return []
+        o = out.astype(np.float64)
+        if o.min() >= 0 and o.max() <= 1:
+            probs, kind = o, "softmax"
+        elif o.max() <= 0:
+            probs, kind = np.exp(o), "log_softmax"
+        else:
+            return []  # unbounded scores: no normalisation to judge
+        columns, rows = probs.sum(axis=0), probs.sum(axis=1)
+        if not np.allclose(columns, 1.0, atol=_SUM_TOL) or np.allclose(rows, 1.0, atol=_SUM_TOL):
+            return []
+        return [
+            self.finding(
+                f"The model's outputs are normalised over the batch axis ({kind} over dim 0): each "
+                f"column of the {o.shape[0]} x {o.shape[1]} batch sums to 1 across samples, not each "
+                "sample's row across classes, so every sample's prediction depends on the others in its batch.",
+                evidence={
+                    **evidence,
+                    "output_shape": list(o.shape),
+                    "row_sum_range": [float(rows.min()), float(rows.max())],
+                    "column_sum_range": [float(columns.min()), float(columns.max())],
+                },
+                hint=f"Normalise over the class axis: {kind}(x, dim=-1) / dim=1 (Keras: axis=-1, the default).",
+                severity=Severity.WARNING,
+                key="wrong-axis",
+            )
+        ]
+
+    def _target_range(
+        self,
+        cfg: LossConfig,
+        family: str | None,
+        act: str | None,
+        ys: list[np.ndarray | None],
+        evidence: dict[str, Any],
+    ) -> list[Finding]:
+        """A regression output squashed into a range (ReLU, softplus, sigmoid, tanh) that some
+        targets lie outside: those targets can never be reached, whatever the weights."""
+        bounds = _OUTPUT_RANGE.get(act or "")
+        if bounds is None or not (family == "regression" or cfg.task == "regression") or any(y is None for y in ys):
+            return []
+        y = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
+        y = y[np.isfinite(y)]
+        lo, hi = bounds
+        outside = (y < lo) | (y > hi)
+        if not y.size or not outside.any():
+            return []
+        share = float(outside.mean())
+        return [
+            self.finding(
+                f"The model's output passes through {act}, which only reaches [{lo:g}, {hi:g}], but "
+                f"{share:.0%} of the regression targets lie outside it (from {y.min():.3g} to {y.max():.3g}): "
+                "the model can never predict them.",
+                evidence={
+                    **evidence,
+                    "output_range": [lo, hi],
+                    "target_min": float(y.min()),
+                    "target_max": float(y.max()),
+                    "share_outside": share,
+                },
+                hint=f"Remove the final {act} so the regression head is linear (or rescale the targets "
+                "into the output's range).",
+                severity=Severity.WARNING,
+                key="target-range",
+            )
+        ]
 
     def _broadcast(
         self, out: np.ndarray, y: np.ndarray | None, reported: float, evidence: dict[str, Any]

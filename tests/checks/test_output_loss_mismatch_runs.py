@@ -1,0 +1,202 @@
+"""`output-loss-mismatch` on shapes of bug that users' own programs have (Lightning and Keras runs
+with `MLCheckCallback()` on tiny data): a softmax fed to a per-unit binary loss, a softmax taken
+over the batch axis, and a ReLU regression head with targets below zero. Each has its healthy twin
+that must stay silent."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_digits
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck import MLCheckWarning
+from mlcheck.findings import Severity
+from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+torch.set_num_threads(1)
+
+
+def keys(findings):
+    """Keys of the WARNING/ERROR output-loss-mismatch findings."""
+    return {f.key for f in findings if f.check == "output-loss-mismatch" and f.severity >= Severity.WARNING}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))[:480]
+    return (x[order] / 16.0).astype(np.float32), y[order]
+
+
+# -- Keras: softmax into binary_crossentropy -------------------------------------------------------
+
+
+def keras_fit(model, x, y, loss):
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    cb = KerasCallback(log_dir=None, checks=["output-loss-mismatch"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    return cb.findings
+
+
+@pytest.mark.parametrize(
+    ("units", "activation", "expected"),
+    [
+        (10, "softmax", {"softmax-binary-loss"}),  # one class per sample, judged unit by unit
+        (10, "sigmoid", set()),  # multi-label: sigmoid + binary loss is right
+        (2, "softmax", set()),  # two units: exactly twice the categorical loss, harmless
+    ],
+)
+def test_keras_softmax_into_binary_crossentropy(digits, units, activation, expected):
+    x, y = digits
+    if units == 2:
+        y = y % 2
+    onehot = keras.utils.to_categorical(y, units)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(units, activation=activation),
+        ]
+    )
+    assert keys(keras_fit(model, x, onehot, "binary_crossentropy")) == expected
+
+
+# -- Lightning: log_softmax over the batch axis; ReLU regression head ------------------------------
+
+
+class SeqClassifier(pl.LightningModule):
+    """A GRU over the digits' 8 rows, normalised over `dim` before NLLLoss."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+        self.gru = nn.GRU(8, 16, batch_first=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        _, h = self.gru(x.view(-1, 8, 8))
+        return F.log_softmax(self.head(h[-1]), dim=self.dim)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.nll_loss(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+
+class Regressor(pl.LightningModule):
+    """An MLP regression head that ends in `head` (a ReLU by mistake, or nothing)."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1), *head)
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+
+def lightning_fit(module, x, y):
+    pl.seed_everything(0)
+    loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
+    cb = LightningCallback(log_dir=None, checks=["output-loss-mismatch"])
+    trainer = pl.Trainer(
+        max_epochs=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        trainer.fit(module, loader)
+    return cb.findings
+
+
+@pytest.mark.parametrize(("dim", "expected"), [(0, {"wrong-axis"}), (1, set())])
+def test_lightning_log_softmax_over_the_batch_axis(digits, dim, expected):
+    x, y = digits
+    found = lightning_fit(SeqClassifier(dim), x, y)
+    assert keys(found) == expected
+    if expected:
+        (f,) = [f for f in found if f.key == "wrong-axis"]
+        assert f.evidence["output_shape"] == [32, 10] and "dim" in f.hint
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    x, y = load_diabetes(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    return x, ((y - y.mean()) / y.std()).astype(np.float32), (y / y.max()).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("head", "targets", "expected"),
+    [
+        ((nn.ReLU(),), "standardised", {"target-range"}),  # about half the targets below 0
+        ((), "standardised", set()),  # linear head: any target reachable
+        ((nn.ReLU(),), "positive", set()),  # ReLU head, targets all >= 0: reachable
+    ],
+)
+def test_lightning_bounded_regression_head(diabetes, head, targets, expected):
+    x, standardised, positive = diabetes
+    y = standardised if targets == "standardised" else positive
+    found = lightning_fit(Regressor(head), x, y)
+    assert keys(found) == expected
+    if expected:
+        (f,) = [f for f in found if f.key == "target-range"]
+        assert f.evidence["output_range"][0] == 0.0 and 0.2 < f.evidence["share_outside"] < 0.8
+
+
+# -- Lightning: a module without forward (training_step calls self.net directly) --------------------
+
+
+class NoForward(pl.LightningModule):
+    """All parameters in `self.net`; training_step calls it directly, the module has no forward."""
+
+    def __init__(self, softmax):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), *([nn.Softmax(dim=1)] * softmax))
+        self.loss_fn = nn.CrossEntropyLoss()  # no parameters: not a candidate for the model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss_fn(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize(("softmax", "expected"), [(True, {"activation-twice"}), (False, set())])
+def test_lightning_module_without_forward_is_checked_through_its_network(digits, softmax, expected, caplog):
+    x, y = digits
+    with caplog.at_level("WARNING", logger="mlcheck"):
+        found = lightning_fit(NoForward(softmax), x, y)
+    assert keys(found) == expected
+    assert "switched off" not in caplog.text  # the check ran, not failed on the missing forward
