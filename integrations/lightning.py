@@ -28,6 +28,7 @@ from mlcheck.integrations.torch_live import (
     ParameterScan,
     default_batch_to_arrays,
     gather,
+    leading_rows,
     loss_of,
     losses_to_floats,
     scalars,
@@ -264,6 +265,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
         self._accum: list[torch.Tensor] = []  # micro-batch losses since the last step
+        self._accum_rows = 0  # and the rows of their batches
         self._epoch = int(trainer.current_epoch)
         self._last_backward_loss: torch.Tensor | None = None
         self._global_step = int(trainer.global_step)  # after the last observed batch
@@ -511,10 +513,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 with self.timer("samples"):
                     self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
             if self._rank_zero:
-                self._observe_step(trainer, outputs)
+                self._observe_step(trainer, outputs, batch)
             self._maybe_stop(trainer)
 
-    def _observe_step(self, trainer: Any, outputs: Any) -> None:
+    def _observe_step(self, trainer: Any, outputs: Any, batch: Any = None) -> None:
         loss = loss_of(outputs)
         if loss is None:
             loss = self._last_backward_loss
@@ -528,17 +530,20 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._automatic:
             if loss is not None:
                 self._accum.append(loss)
+                self._accum_rows += leading_rows(batch) or 0
                 if self._watch_nonfinite and self._batch is not None:
                     self._accum_batches.append(self._batch)  # a reference, not a copy
             if not stepped:
                 return  # accumulating gradients: the step comes later
             losses, self._accum = self._accum, []
             batches, self._accum_batches = self._accum_batches, []
+            rows, self._accum_rows = self._accum_rows, 0
             # the loss Lightning hands over is divided by accumulate_grad_batches
             if losses:
                 scale = (getattr(trainer, "accumulate_grad_batches", 1) or 1) / len(losses)
         else:
             losses = [loss] if loss is not None else []
+            rows = leading_rows(batch) or 0
         step = self._logging_step(trainer)
         if batches:
             if not self.live.holding:  # flushed elsewhere: the held batches went with it
@@ -560,6 +565,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             nonfinite=nonfinite,
             grad_norm=grad_norm,
             grad_cosine=grad_cosine,
+            rows=rows or None,
         ):
             self._flush(trainer)
 

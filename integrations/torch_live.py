@@ -69,6 +69,25 @@ def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
     return tensors[0], (tensors[-1] if len(tensors) > 1 else None)
 
 
+def leading_rows(batch: Any) -> int | None:
+    """The rows of a batch: the leading size of its first tensor with a dimension (tuples, lists
+    and dicts searched depth-first, as `default_batch_to_arrays` does), None where it has none.
+    The shape is read on the host: no device sync."""
+    if type(batch) in (tuple, list) and batch and isinstance(batch[0], torch.Tensor) and batch[0].ndim:
+        return int(batch[0].shape[0])  # the usual (x, y)
+    stack = [batch]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, torch.Tensor):
+            if obj.ndim:
+                return int(obj.shape[0])
+        elif isinstance(obj, Mapping):
+            stack.extend(reversed(list(obj.values())))
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(reversed(obj))
+    return None
+
+
 def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The single-number entries of a metrics mapping (tensors, ints, floats) as floats."""
     out = {}

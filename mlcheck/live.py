@@ -347,6 +347,7 @@ class LiveRun:
         self.task_inferred = False
         self.flush_every = flush_every
         self._pending: list[tuple] = []
+        self._rows = 1  # the weight of a step in the epoch's training loss: its batch's rows, last known
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
@@ -478,15 +479,19 @@ class LiveRun:
         nonfinite: Mapping[str, Sequence[str]] | None = None,
         grad_norm: float | None = None,
         grad_cosine: float | None = None,
+        rows: int | None = None,
     ) -> bool:
         """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
-        and multiplied by `scale` when flushed. Returns True when a flush is due (at multiples of
-        `flush_every` steps of the whole run)."""
+        and multiplied by `scale` when flushed. `rows`: the samples the step's batches held,
+        where the adapter knows them: the epoch's training loss (`epoch_train_loss`) is then
+        weighted by them, as Lightning's own epoch logging and Keras weigh it, so a short last
+        batch counts for its rows, not as a whole batch. Returns True when a flush is due (at
+        multiples of `flush_every` steps of the whole run)."""
         if self._held:
             self.release_held()
         grads = (grad_norm, grad_cosine)
         names = dict(nonfinite) if nonfinite else _NO_NAMES  # the common case: nothing non-finite
-        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads))
+        self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads, rows))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
 
     def flush_steps(
@@ -507,13 +512,15 @@ class LiveRun:
         out: list[Finding] = []
         i, last = 0, len(pending) - 1
         log_step = self.monitor.log_step
-        for n, (step, lr, losses, scale, ratio, epoch, nonfinite, grads) in enumerate(pending):
+        for n, (step, lr, losses, scale, ratio, epoch, nonfinite, grads, rows) in enumerate(pending):
             k = len(losses)
             value = sum(values[i : i + k]) * scale if k else None
             i += k
+            if rows:
+                self._rows = rows
             if value is not None and math.isfinite(value):
-                self._epoch_loss_sum += value
-                self._epoch_loss_n += 1
+                self._epoch_loss_sum += value * self._rows
+                self._epoch_loss_n += self._rows
             if n == last:
                 nonfinite = last_nonfinite
             # one call per step: cheaper than the vectorised log_steps on a block this small
@@ -598,7 +605,9 @@ class LiveRun:
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
 
     def epoch_train_loss(self) -> float | None:
-        """The mean of this epoch's finite step losses that went through `flush_steps`."""
+        """The mean of this epoch's finite step losses that went through `flush_steps`, weighted
+        by their `rows` where the adapter gave them (a step without rows weighs as the last step
+        with them; all steps alike where none had them)."""
         return self._epoch_loss_sum / self._epoch_loss_n if self._epoch_loss_n else None
 
     def end_epoch(

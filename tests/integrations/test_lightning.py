@@ -898,3 +898,42 @@ def test_nonfinite_loss_names_the_parameters_and_its_first_step(tmp_path):
     named = [f for key, f in found.items() if key in ("nonfinite_weights", "nonfinite_grads")]
     assert named and all(any(p.startswith("net.") for p in f.evidence["parameters"]) for f in named)
     assert run.train_loss.total == 2 * 38  # every step reached the monitor, the last block too
+
+
+class _RowLoss(lpt.LightningModule):
+    """Its loss is the mean of the batch's targets (plus a parameter's zero): a known value per
+    batch, so the epoch's training loss can be checked to the digit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return (self.w * x[:, 0]).mean() + y.mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_epoch_training_loss_weighs_each_step_by_its_rows(tmp_path, accumulate):
+    # 128 rows at 0 in 8 batches of 16, then a last batch of 5 rows at 10: the per-sample mean
+    # is 50/133 (what Lightning's own on_epoch logging gives); a mean over batches would say
+    # 10/9, and a short last batch in train mode (BatchNorm on 5 rows) then read as a
+    # validation loss implausibly below the training loss (`suspicious-val` on a healthy run)
+    y = torch.cat([torch.zeros(128), torch.full((5,), 10.0)])
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(133, 3), y), batch_size=16)
+    cb = MLCheckCallback(checks=[])
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        accumulate_grad_batches=accumulate,
+        callbacks=[cb],
+    )
+    trainer.fit(_RowLoss(), data)
+    assert cb.live.monitor.run.epoch_train_loss.last_value == pytest.approx(50 / 133, rel=1e-6)
