@@ -486,3 +486,22 @@ def test_regression_output_broadcast_against_flat_targets():
     # the same model with matching shapes, and an MAE loss on matching shapes: silent
     assert run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, y[:, None])), [OutputLossMismatch()]) == []
     assert run_checks(TorchTrainable(model, nn.L1Loss(), None, (X, y[:, None])), [OutputLossMismatch()]) == []
+
+
+def test_a_relu_regression_head_warns_only_when_the_unreachable_targets_cost_variance():
+    """Standardised targets under a ReLU head: a third of their variance lies below 0 and no
+    weights reach it. Targets at 0..3 with a few at -0.01 (noise around the bound): clipping
+    costs < 0.01% of their variance, silent."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1), nn.ReLU())
+    standardised = (X @ rng.normal(size=5)).astype(np.float32)[:, None]
+    standardised = (standardised - standardised.mean()) / standardised.std()
+    found = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, standardised)), [OutputLossMismatch()])
+    (finding,) = [f for f in found if f.key == "target-range"]
+    assert 0.2 < finding.evidence["variance_unreachable"] < 0.5
+    near_bound = rng.uniform(0, 3, size=(64, 1)).astype(np.float32)
+    near_bound[:3] = -0.01
+    found = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, near_bound)), [OutputLossMismatch()])
+    assert [f for f in found if f.key == "target-range"] == []

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 #: rows of a softmax sum to 1 up to float32 rounding (~1e-6 per term); 1e-4 also holds for 1,000 classes
 _SUM_TOL = 1e-4
+#: the share of the targets' variance that clipping to the output's range leaves unreachable
+#: above which `target-range` warns: 1% (an R^2 capped at 0.99; noise just past a bound stays silent)
+_UNREACHABLE_SHARE = 0.01
 #: the closed range each bounding output activation can reach (names as the adapters report them)
 _OUTPUT_RANGE: dict[str, tuple[float, float]] = {
     "relu": (0.0, math.inf),
@@ -237,6 +240,14 @@ class OutputLossMismatch(Check):
         outside = (y < lo) | (y > hi)
         if not y.size or not outside.any():
             return []
+        # what clipping to the range costs: the share of the targets' variance no weights can
+        # reach (the best any model can do is predict the nearest bound). A few targets just
+        # outside (noise around a bound) cost nothing worth a warning; half of standardised
+        # targets below a ReLU cost about a third of the variance.
+        spread = float(np.sum((y - y.mean()) ** 2))
+        unreachable = float(np.sum((y - np.clip(y, lo, hi)) ** 2)) / spread if spread > 0 else 1.0
+        if unreachable < _UNREACHABLE_SHARE:
+            return []
         share = float(outside.mean())
         return [
             self.finding(
@@ -249,6 +260,7 @@ class OutputLossMismatch(Check):
                     "target_min": float(y.min()),
                     "target_max": float(y.max()),
                     "share_outside": share,
+                    "variance_unreachable": unreachable,
                 },
                 hint=f"Remove the final {act} so the regression head is linear (or rescale the targets "
                 "into the output's range).",
