@@ -8,13 +8,45 @@ Its own module so that `mlcheck.cli` imports the commands and the commands impor
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mlcheck.checks.base import Check
 from mlcheck.config import ConfigError, build_checks, load_config
 from mlcheck.errors import BadInput
+
+#: Exit status when the reader of stdout went away before the output was written (`| head -1`):
+#: 128 + SIGPIPE, what a shell reports for a command its pipe ended.
+EXIT_PIPE_CLOSED = 141
+
+
+def discard_stdout() -> int:
+    """After a BrokenPipeError on stdout: stdout goes to /dev/null, so that the output still
+    buffered is dropped instead of raising again at exit; returns EXIT_PIPE_CLOSED."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout closed or replaced by an object with no file
+        pass
+    return EXIT_PIPE_CLOSED
+
+
+def stdout_console() -> Any:
+    """A rich Console on stdout whose closed pipe raises BrokenPipeError, handled as above:
+    rich's own handling exits with status 1, which reads as "findings", and in `mlcheck sanity`'s
+    child process as the user's code ending the process."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console()
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ def main() -> None:
     from rich.console import Console
     from rich.markup import escape
 
+    from mlcheck.cli_options import discard_stdout, stdout_console
     from mlcheck.errors import BadInput
     from mlcheck.sanity import command, watchdog
     from mlcheck.sanity.supervisor import CONTROL_FD
@@ -32,7 +33,10 @@ def main() -> None:
     watchdog.listener = tell
     err = Console(stderr=True)
     try:
-        status = command.run_here(args, Console())
+        status = command.run_here(args, stdout_console())
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader of stdout went away (`| head -1`), as in `mlcheck.cli.main`
+        status = discard_stdout()
     except BadInput as exc:
         # as `mlcheck.cli.main` prints it: one line, brackets in the message are text
         err.print(f"[bold red]mlcheck: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
