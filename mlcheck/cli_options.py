@@ -75,6 +75,9 @@ def split_ids(values: Sequence[str] | None) -> list[str]:
 
 def selected_checks(args: argparse.Namespace) -> tuple[list[Check], str]:
     """(checks, fail_on) from --select/--suppress/--fail-on and [tool.mlcheck]."""
+    if args.select is not None and not split_ids(args.select):  # `--select "$IDS"` with IDS unset
+        given = " ".join(f"--select {v!r}" for v in args.select)
+        raise BadInput(f"{given} names no check id; name the checks to run, or leave --select out to run the defaults")
     try:
         config = load_config(Path(args.config) if args.config else None)
         checks = build_checks(split_ids(args.select), split_ids(args.suppress), config)

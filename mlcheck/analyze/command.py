@@ -41,7 +41,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
             parse_role(role)
         except ValueError as exc:
             raise BadInput(f"--map {item!r}: {exc}") from None
-        out[tag.strip()] = role.strip()
+        tag, role = tag.strip(), role.strip()
+        if out.get(tag, role) != role:  # which would win is no guess to make silently
+            raise BadInput(f"--map gives {tag!r} two roles: {out[tag]!r} and {role!r}")
+        out[tag] = role
     return out
 
 
