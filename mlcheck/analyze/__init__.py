@@ -632,7 +632,7 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
         return RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))
     path = Path(source)
-    fmt, scalars, columns = read_csv_log(path, progress=advance)
+    fmt, scalars, columns = read_csv_log(path, progress=advance, notes=notes)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)
     else:
