@@ -157,6 +157,8 @@ def test_tensorboard_and_logging_sinks_take_numpy_values(tmp_path, caplog):
         ({"step": 1, "update_ratio": object()}, TypeError, "update_ratio"),
         ({"step": 1, "epoch": 0.5}, ValueError, "epoch"),
         ({"step": 1, "nonfinite_grads": 5}, TypeError, "nonfinite_grads"),
+        ({"step": 1, "grad_norm": "big", "grad_cosine": 0.5}, TypeError, "grad_norm"),
+        ({"step": 1, "grad_norm": 1.0, "grad_cosine": [0.5, 0.1]}, TypeError, "grad_cosine"),
     ],
 )
 def test_log_step_refuses_bad_arguments_before_recording_anything(kwargs, error, names):
@@ -186,6 +188,50 @@ def test_log_epoch_refuses_bad_arguments_before_recording_anything(kwargs, error
     with pytest.raises(error, match=names):
         monitor.log_epoch(**({"train_loss": 0.5} | kwargs))
     assert monitor.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"steps": "abc"}, TypeError, "steps must be a list or array of integer steps, got 'abc'"),
+        ({"steps": np.zeros((2, 2))}, ValueError, r"steps must be one-dimensional .* shape \(2, 2\)"),
+        ({"steps": [np.nan, 1.0]}, ValueError, "steps must be integers within 64 bits, got .*nan.* at index 0"),
+        ({"steps": [1, 2.5]}, ValueError, "steps must be integers .* at index 1"),
+        ({"steps": [1, 2**70]}, ValueError, "steps must be integers within 64 bits"),
+        ({"steps": [True, False]}, TypeError, "steps must be .* got True at index 0"),
+        ({"steps": np.array([True, False])}, TypeError, "steps must be .* got an array of bool"),
+        ({"loss": [1.0, 2.0]}, ValueError, "loss must hold one value per step: got 2 values for 3 steps"),
+        ({"loss": [None, 1.0, 2.0]}, TypeError, "loss must be a list or array of numbers, got None at index 0"),
+        ({"loss": [1.0, "2", 3.0]}, TypeError, "loss must be .* got '2' at index 1"),
+        ({"lr": np.ones(3, dtype=complex)}, TypeError, "lr must be .* got an array of complex128"),
+        ({"lr": [[0.1], [0.1, 0.2], []]}, TypeError, "lr must be a list or array of numbers"),
+        ({"lr": torch.ones(3, device="meta")}, TypeError, "lr must be .* a tensor whose values cannot be read"),
+        ({"epoch": 0.5}, ValueError, "epoch"),
+    ],
+)
+def test_log_steps_refuses_bad_arguments_before_recording_anything(kwargs, error, message):
+    """`log_steps` took any array: a length that differs from the steps', NaN steps, None (read as
+    a NaN loss: a false `nonfinite-loss`) and complex values passed, or failed mid-way with
+    numpy's message ("len() of unsized object", "truth value of an array ... is ambiguous")."""
+    monitor = Monitor()
+    monitor.log_steps([0, 1, 2], loss=[3.0, 2.0, 1.0], lr=[0.1] * 3)
+    before = monitor.state_dict()
+    with pytest.raises(error, match=message):
+        monitor.log_steps(**({"steps": [3, 4, 5], "loss": [1.0] * 3, "lr": [0.1] * 3} | kwargs))
+    assert monitor.state_dict() == before
+    assert monitor.findings == []
+
+
+def test_log_steps_takes_lists_iterators_and_tensors_as_log_step_does():
+    steps, loss = range(300), 2.0 * np.exp(-np.arange(300) / 50)
+    loss[200:] = np.linspace(loss[199], 50, 100)  # diverges: loss-divergence
+    one = Monitor(warn=False)
+    for s, value in zip(steps, loss):
+        one.log_step(s, loss=float(value), lr=0.1)
+    many = Monitor(warn=False)
+    many.log_steps((s for s in steps), loss=[torch.tensor(v) for v in loss], lr=torch.full((300,), 0.1), epoch=0.0)
+    assert [f.check for f in many.findings] == [f.check for f in one.findings] != []
+    assert type(many.run.step) is int
 
 
 def test_documented_coercions():
