@@ -52,6 +52,13 @@ def seconds(name: str, value: Any) -> float:
     return float(value)
 
 
+def optional_function(name: str, value: Any, what: str) -> Any:
+    """`value` when it is callable or None: a non-function would fail at the first batch."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
 def optional_text(name: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None, got {value!r}")

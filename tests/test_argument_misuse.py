@@ -325,3 +325,14 @@ def test_run_info_refuses_wrong_values(kwargs, message):
         mlcheck.RunInfo(**kwargs)
     info = mlcheck.RunInfo(num_classes=np.int64(10), total_steps=np.int32(300))  # numpy integers: int
     assert type(info.num_classes) is int and type(info.total_steps) is int
+
+
+def test_lightning_callback_refuses_a_batch_to_arrays_that_is_no_function_and_a_string_timing():
+    """Both were taken: `batch_to_arrays=5` failed at the first batch, `timing="no"` was true."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    with pytest.raises(TypeError, match=r"batch_to_arrays must be a function of the batch .*, got 5"):
+        MLCheckCallback(batch_to_arrays=5)
+    with pytest.raises(TypeError, match="timing must be True or False, got 'no'"):
+        MLCheckCallback(timing="no")
+    MLCheckCallback(batch_to_arrays=lambda batch: batch, timing=True)
