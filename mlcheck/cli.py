@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from mlcheck import __version__
 from mlcheck.analyze import command as analyze_command
-from mlcheck.cli_options import add_common, discard_stdout, stdout_console
+from mlcheck.cli_options import add_common, discard_stdout
+from mlcheck.cli_options import console as make_console
 from mlcheck.errors import BadInput
 from mlcheck.sanity import command as sanity_command
 
@@ -100,15 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rich.console import Console
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    console = stdout_console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True)
     try:
         status = int(args.func(args, console))
         sys.stdout.flush()  # a closed pipe is found here, not at exit with a traceback

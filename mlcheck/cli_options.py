@@ -35,10 +35,11 @@ def discard_stdout() -> int:
     return EXIT_PIPE_CLOSED
 
 
-def stdout_console() -> Any:
-    """A rich Console on stdout whose closed pipe raises BrokenPipeError, handled as above:
-    rich's own handling exits with status 1, which reads as "findings", and in `mlcheck sanity`'s
-    child process as the user's code ending the process."""
+def console(stderr: bool = False) -> Any:
+    """A rich Console for the commands' output. Emoji codes are text: a path or message holding
+    ":a:" or ":smile:" is printed as it is. On stdout, a closed pipe raises BrokenPipeError,
+    handled as above: rich's own handling exits with status 1, which reads as "findings", and in
+    `mlcheck sanity`'s child process as the user's code ending the process."""
     from rich.console import Console
 
     class _Console(Console):
@@ -46,7 +47,7 @@ def stdout_console() -> Any:
             self.quiet = True
             raise BrokenPipeError
 
-    return _Console()
+    return _Console(stderr=stderr, emoji=False)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +64,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="PYPROJECT", help="pyproject.toml with a [tool.mlcheck] table (default: nearest)"
     )
+
+
+def nonempty_path(args: argparse.Namespace, what: str) -> None:
+    """BadInput for an empty PATH (`mlcheck analyze "$LOGDIR"` with LOGDIR unset), which would
+    otherwise be read as the current directory."""
+    if not args.path.strip():
+        raise BadInput(f"PATH is empty ({args.path!r}); give {what}")
 
 
 def split_ids(values: Sequence[str] | None) -> list[str]:
