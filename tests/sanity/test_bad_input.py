@@ -111,6 +111,15 @@ def test_bad_target_dicts():
         sanity({"model": object(), "train_dta": None})
     with pytest.raises(BadInput, match="expected a LightningModule"):
         sanity({"model": object(), "train_data": []})
+    # Keras-style names for a torch module: refused naming the key (the loss was "the user's code
+    # raised TypeError: 'str' object is not callable" at the first loss)
+    import torch
+
+    model, data = torch.nn.Linear(2, 2), (torch.randn(8, 2), torch.randn(8, 2))
+    with pytest.raises(BadInput, match="'loss' is 'mse'; a plain torch nn.Module needs a loss module or function"):
+        sanity({"model": model, "train_data": data, "loss": "mse"})
+    with pytest.raises(BadInput, match="'optimizer' is 'adam'; a plain torch nn.Module needs a torch.optim optimizer"):
+        sanity({"model": model, "train_data": data, "loss": torch.nn.MSELoss(), "optimizer": "adam"})
 
 
 def test_a_misspelt_key_is_named_verbatim(fixtures):
