@@ -76,6 +76,45 @@ def test_to_numpy_takes_every_tensor(spec):
         assert array.dtype == np.float32
 
 
+def test_to_numpy_skips_tensors_without_values():
+    """A meta-device tensor (and sparse and nested ones) has no numpy form: skipped, as
+    `Monitor.log_batch` skips what has no array form. (Was: NotImplementedError out of the
+    Lightning callback's batch hook, which stopped training.)"""
+    assert to_numpy(torch.ones(3, 4, device="meta")) is None
+    assert to_numpy(torch.eye(3).to_sparse()) is None
+
+
+def test_a_lightning_batch_on_the_meta_device_does_not_stop_training():
+    import lightning.pytorch as pl
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    # a batch_to_arrays that hands over what a model-parallel setup might: inputs with no data
+    cb = MLCheckCallback(log_dir=False, batch_to_arrays=lambda b: (torch.ones(len(b[0]), 4, device="meta"), b[1]))
+    trainer = pl.Trainer(
+        max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    trainer.fit(Net(), DataLoader(data, batch_size=16))
+    assert trainer.global_step == 4 and cb.live.monitor.errors == {}
+
+
 # -- 1. half-precision batches -----------------------------------------------------------------
 
 
