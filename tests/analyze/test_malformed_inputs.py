@@ -737,3 +737,25 @@ def test_a_parent_config_is_announced(tmp_path: Path) -> None:
     assert not [f for f in _findings(result) if f["check"] == "nonfinite-loss"]
     unconfigured = mlcheck_analyze(work, "--config", str(_write(work / "pyproject.toml", "")), cwd=work)
     assert unconfigured.returncode == 1 and "nonfinite-loss" in unconfigured.stdout
+
+
+def test_wrong_python_arguments_name_themselves(tmp_path: Path) -> None:
+    """`mlcheck.analyze` from Python: each was an AttributeError or TypeError naming no argument,
+    or (a non-string tag) "could not be read ... please report this"; a generator for `suppress`
+    was read empty by the time the findings were filtered."""
+    import mlcheck
+
+    good_run(tmp_path)
+    refusals = [
+        ({"path": None}, "path must be a path"),
+        ({"mapping": [("loss", "train_loss")]}, "mapping must be a dict"),
+        ({"mapping": {1: "train_loss"}}, "mapping must map tags .* got 1: 'train_loss'"),
+        ({"progress": 5}, "progress must be a function"),
+    ]
+    for kwargs, message in refusals:
+        with pytest.raises(TypeError, match=message):
+            mlcheck.analyze(**({"path": tmp_path} | kwargs))
+    quiet = mlcheck.analyze(tmp_path, suppress=(i for i in ["loss-divergence"]))
+    assert "loss-divergence" not in [f.check for _, f in quiet.findings]
+    lone = mlcheck.analyze(tmp_path, checks="loss-divergence")  # one check, as for Monitor
+    assert [f.check for _, f in lone.findings] == ["loss-divergence"]

@@ -126,3 +126,14 @@ def test_a_misspelt_key_is_named_verbatim(fixtures):
     # brackets in messages are text, not terminal markup
     proc = cli(fixtures / "bad" / "bad_key.py")
     assert_bad_input(proc, "unknown key(s) ['train_dta']", "known keys: model, train_data")
+
+
+def test_wrong_python_arguments_name_themselves(fixtures):
+    """`mlcheck.sanity.run` took a string budget (AttributeError: 'str' object has no attribute
+    'seconds') and read a lone id for `suppress` as its characters."""
+    from mlcheck.sanity import run
+
+    with pytest.raises(TypeError, match="budget must be a Budget or None, got 'fast'"):
+        run(fixtures / "torch_clean.py", budget="fast")
+    result = run(fixtures / "torch_clean.py", select="loss-at-init,overfit-batch".split(","), suppress="overfit-batch")
+    assert [c.check for c in result.checks] == ["loss-at-init"]
