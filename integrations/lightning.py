@@ -217,7 +217,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.suppress = opt.id_items("suppress", suppress)
         validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
         self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))
-        self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
+        what = "a function of the batch returning (inputs, targets)"
+        self.batch_to_arrays = (
+            opt.optional_function("batch_to_arrays", batch_to_arrays, what) or default_batch_to_arrays
+        )
         self.timer = HookTimer(enabled=timing)
         self.live: LiveRun | None = None
         self._active = False  # inside a fit (validate/test/predict after it are not observed)

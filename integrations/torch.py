@@ -149,6 +149,15 @@ def _loss_value(out: Any) -> torch.Tensor:
     return out
 
 
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the CPU; bfloat16 (which numpy has no type for) and float16
+    as float32, as the live callbacks read them (`torch_live.to_numpy`)."""
+    tensor = tensor.detach()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    return tensor.cpu().numpy()
+
+
 def _is_array(value: Any) -> bool:
     return isinstance(value, (torch.Tensor, np.ndarray))
 
@@ -292,8 +301,8 @@ class _TorchBase(Trainable):
     def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         x, y, _ = _split_batch(batch)
         return (
-            x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else None,
-            y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else None,
+            _array(x) if isinstance(x, torch.Tensor) else None,
+            _array(y) if isinstance(y, torch.Tensor) else None,
         )
 
     def input_kind(self) -> str | None:
@@ -394,7 +403,7 @@ class _TorchBase(Trainable):
             if not loss.requires_grad:
                 return {n: None for n, _ in named}
             grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        return {n: None if g is None else g.detach().cpu().numpy() for (n, _), g in zip(named, grads)}
+        return {n: None if g is None else _array(g) for (n, _), g in zip(named, grads)}
 
     def input_gradient(self, batch: Any, index: int) -> np.ndarray:
         x = self._inputs(batch)
@@ -407,10 +416,10 @@ class _TorchBase(Trainable):
             (grad,) = torch.autograd.grad(out[index].sum(), x, allow_unused=True)
         if grad is None:
             return np.zeros(tuple(x.shape), dtype=np.float32)
-        return grad.detach().cpu().numpy()
+        return _array(grad)
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {n: p.detach().cpu().numpy().copy() for n, p in self.module.named_parameters() if p.requires_grad}
+        return {n: _array(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:

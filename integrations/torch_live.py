@@ -27,14 +27,18 @@ __all__ = [
 
 def to_numpy(value: Any) -> np.ndarray | None:
     """A tensor (bfloat16 and float16 as float32) or array-like as a numpy array; None when it
-    is neither."""
+    is neither, or when a tensor's values have no numpy form (the meta device holds none; sparse
+    and nested tensors), as `Monitor.log_batch` skips what has no array form."""
     if value is None:
         return None
     if isinstance(value, torch.Tensor):
-        value = value.detach()
-        if value.dtype in (torch.bfloat16, torch.float16):
-            value = value.float()
-        return value.cpu().numpy()
+        try:
+            value = value.detach()
+            if value.dtype in (torch.bfloat16, torch.float16):
+                value = value.float()
+            return value.cpu().numpy()
+        except (RuntimeError, NotImplementedError, TypeError):
+            return None
     try:
         return np.asarray(value)
     except Exception:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import _clone_module_and_optimizers, _first_tensor, _to_device, _TorchBase
 from mlcheck.integrations.torch_live import OneBatch, ParameterScan, losses_to_floats, to_numpy
@@ -217,7 +218,10 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         self.suppress = tuple(suppress)
         Monitor(self.checks, suppress=self.suppress, default_sinks=False)  # unknown ids raise here
         self.log_dir = log_dir
-        self.batch_to_arrays = batch_to_arrays or default_batch_to_arrays
+        what = "a function of the batch returning (inputs, targets)"
+        self.batch_to_arrays = (
+            opt.optional_function("batch_to_arrays", batch_to_arrays, what) or default_batch_to_arrays
+        )
         self.timer = HookTimer(enabled=timing)
         self.live: LiveRun | None = None
         self._active = False

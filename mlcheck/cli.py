@@ -1,6 +1,7 @@
 """The `mlcheck` command: `sanity`, `analyze`, `checks`, `explain`.
 
-Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input.
+Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input, 130
+interrupted, 141 stdout closed before the output was written (`mlcheck ... | head -1`).
 
 Imports go one way: this module imports the commands (`mlcheck.sanity.command`,
 `mlcheck.analyze.command`); they take their shared options from `mlcheck.cli_options` and never
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 
 from mlcheck import __version__
 from mlcheck.analyze import command as analyze_command
-from mlcheck.cli_options import add_common
+from mlcheck.cli_options import add_common, discard_stdout
+from mlcheck.cli_options import console as make_console
 from mlcheck.errors import BadInput
 from mlcheck.sanity import command as sanity_command
 
@@ -99,17 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rich.console import Console
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True)
     try:
-        return int(args.func(args, console))
+        status = int(args.func(args, console))
+        sys.stdout.flush()  # a closed pipe is found here, not at exit with a traceback
+        return status
+    except BrokenPipeError:  # the reader went away (`| head -1`): the rest is not wanted
+        return discard_stdout()
     except BadInput as exc:
         from rich.markup import escape  # "[tool.mlcheck]" or "x[i]" in a message is text
 

@@ -8,13 +8,46 @@ Its own module so that `mlcheck.cli` imports the commands and the commands impor
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mlcheck.checks.base import Check
 from mlcheck.config import ConfigError, build_checks, load_config
 from mlcheck.errors import BadInput
+
+#: Exit status when the reader of stdout went away before the output was written (`| head -1`):
+#: 128 + SIGPIPE, what a shell reports for a command its pipe ended.
+EXIT_PIPE_CLOSED = 141
+
+
+def discard_stdout() -> int:
+    """After a BrokenPipeError on stdout: stdout goes to /dev/null, so that the output still
+    buffered is dropped instead of raising again at exit; returns EXIT_PIPE_CLOSED."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout closed or replaced by an object with no file
+        pass
+    return EXIT_PIPE_CLOSED
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console for the commands' output. Emoji codes are text: a path or message holding
+    ":a:" or ":smile:" is printed as it is. On stdout, a closed pipe raises BrokenPipeError,
+    handled as above: rich's own handling exits with status 1, which reads as "findings", and in
+    `mlcheck sanity`'s child process as the user's code ending the process."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, emoji=False)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +66,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def nonempty_path(args: argparse.Namespace, what: str) -> None:
+    """BadInput for an empty PATH (`mlcheck analyze "$LOGDIR"` with LOGDIR unset), which would
+    otherwise be read as the current directory."""
+    if not args.path.strip():
+        raise BadInput(f"PATH is empty ({args.path!r}); give {what}")
+
+
 def split_ids(values: Sequence[str] | None) -> list[str]:
     """["a,b", "c"] (repeated, comma-separated options) -> ["a", "b", "c"]."""
     out: list[str] = []
@@ -43,6 +83,9 @@ def split_ids(values: Sequence[str] | None) -> list[str]:
 
 def selected_checks(args: argparse.Namespace) -> tuple[list[Check], str]:
     """(checks, fail_on) from --select/--suppress/--fail-on and [tool.mlcheck]."""
+    if args.select is not None and not split_ids(args.select):  # `--select "$IDS"` with IDS unset
+        given = " ".join(f"--select {v!r}" for v in args.select)
+        raise BadInput(f"{given} names no check id; name the checks to run, or leave --select out to run the defaults")
     try:
         config = load_config(Path(args.config) if args.config else None)
         checks = build_checks(split_ids(args.select), split_ids(args.suppress), config)

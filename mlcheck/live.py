@@ -125,7 +125,7 @@ class HookTimer:
     `with timer("train_batch_end"): ...`."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
+        self.enabled = opt.flag("timing", enabled)  # the callbacks' `timing=`
         self.table: dict[str, float] = {}
 
     def __call__(self, name: str) -> Any:

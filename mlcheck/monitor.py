@@ -93,6 +93,11 @@ class Monitor:
         opt.integer("every_n_steps", every_n_steps, minimum=1)
         strict = opt.flag("strict", strict)
         warn = opt.flag("warn", warn)
+        default_sinks = opt.flag("default_sinks", default_sinks)
+        curves = opt.flag("curves", curves, optional=True)
+        opt.optional_text("run_name", run_name)
+        opt.instance("info", info, RunInfo, optional=True)
+        sinks = opt.sinks("sinks", sinks)
         suppress = set(opt.check_ids("suppress", suppress))
         self.checks: list[Check] = [
             c
@@ -181,6 +186,8 @@ class Monitor:
         update_ratio = opt.optional_number("update_ratio", update_ratio)
         nonfinite_grads = opt.names("nonfinite_grads", nonfinite_grads)
         nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
+        grad_norm = opt.optional_number("grad_norm", grad_norm)
+        grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
         if self.curves is not None:
             self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
@@ -198,8 +205,8 @@ class Monitor:
             r = update_ratio
             run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
         if grad_norm is not None and grad_cosine is not None:
-            run.grad_norm.add(step, float(grad_norm))
-            run.grad_cosine.add(step, float(grad_cosine))
+            run.grad_norm.add(step, grad_norm)
+            run.grad_cosine.add(step, grad_cosine)
         if nonfinite_grads:
             run.extras.setdefault("nonfinite_grads", (step, nonfinite_grads))
             due = True
@@ -230,11 +237,16 @@ class Monitor:
         epoch: int | None = None,
     ) -> list[Finding]:
         """Records many steps at once (used by `mlcheck analyze`); same findings as calling
-        `log_step` for each, far faster. Arrays are aligned with `steps`."""
+        `log_step` for each, far faster. `loss` and `lr` hold one value per step of `steps`
+        (lists, numpy arrays, torch tensors or iterators); they are checked before anything is
+        recorded, as `log_step`'s are."""
         if self._closed:
             return self._after_close("log_steps")
-        steps = np.asarray(steps)
+        steps = opt.indices("steps", steps)
         n = len(steps)
+        loss = None if loss is None else opt.numbers("loss", loss, n)
+        lr = None if lr is None else opt.numbers("lr", lr, n)
+        epoch = opt.optional_index("epoch", epoch)
         for name, values in (("train_loss_step", loss), ("lr", lr)):
             if values is not None and self.curves is not None:
                 self._guard_curves(self.curves.extend, name, steps, values)

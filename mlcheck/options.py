@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,44 @@ def seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
+
+
+def optional_function(name: str, value: Any, what: str) -> Any:
+    """`value` when it is callable or None: a non-function would fail at the first batch."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def optional_text(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {value!r}")
+    return value
+
+
+def instance(name: str, value: Any, cls: type, *, optional: bool = False) -> Any:
+    """`value` when it is a `cls` (or None where `optional`): a dict of the same fields, say,
+    would fail in every check that reads it, and switch them off mid-run."""
+    if (value is None and optional) or isinstance(value, cls):
+        return value
+    allowed = f"a {cls.__name__}" + (" or None" if optional else "")
+    raise TypeError(f"{name} must be {allowed}, got {value!r}")
+
+
+def sinks(name: str, value: Any) -> list[Any]:
+    """Sinks as a list: None is none; one sink is one item; each must have a callable `emit`
+    (a `mlcheck.sinks.Sink`), or every finding would fail to reach it."""
+    if value is None:
+        return []
+    items = [value] if callable(getattr(value, "emit", None)) else value
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of sinks (mlcheck.sinks.Sink), got {value!r}") from None
+    for item in items:
+        if not callable(getattr(item, "emit", None)):
+            raise TypeError(f"{name} must hold sinks (mlcheck.sinks.Sink, with an emit method), got {item!r}")
+    return items
 
 
 def task(value: Any) -> str | None:
@@ -272,3 +310,76 @@ def names(name: str, value: Any) -> list[str] | None:
         return [str(v) for v in value]
     except TypeError:
         raise TypeError(f"{name} must be a list of parameter names, got {value!r}") from None
+
+
+# -- many observations at once (`Monitor.log_steps`) --------------------------------------------
+
+
+def _vector(name: str, value: Any, what: str) -> np.ndarray:
+    """`value` as a one-dimensional numpy array of real numbers: a sequence, a numpy array, a
+    torch tensor (by duck typing; bfloat16 and float16 as float32) or an iterator, read once."""
+    value = _host(name, value, what)
+    if isinstance(value, (list, tuple)):  # numpy would make [1.0, "2"] text and [None, 1.0] NaN
+        for i, item in enumerate(value):  # (0-d tensors and arrays are numbers to numpy too)
+            if item is None or isinstance(item, (str, bytes, bool, np.bool_)):
+                raise TypeError(f"{name} must be {what}, got {item!r} at index {i}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} that has no array form") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional ({what}), got shape {array.shape}")
+    if array.dtype.name == "bfloat16":  # ml_dtypes'
+        array = array.astype(np.float32)
+    if array.dtype.kind == "O":  # Python objects: ints past 64 bits, numbers mixed with None
+        _reals(name, array, what)
+        try:
+            array = array.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be {what} within float range") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {what}, got an array of {array.dtype}")
+    return array
+
+
+def _host(name: str, value: Any, what: str) -> Any:
+    """A torch tensor as a numpy array, an iterator as a list; other values as they are."""
+    if value is None or isinstance(value, (str, bytes, Mapping)):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        try:
+            value = value.detach()
+            if str(value.dtype).removeprefix("torch.") in ("bfloat16", "float16"):
+                value = value.float()
+            return value.cpu().numpy()
+        except Exception as exc:  # a tensor on the meta device has no values
+            raise TypeError(f"{name} must be {what}, got a tensor whose values cannot be read ({exc})") from None
+    if isinstance(value, Iterator):  # a generator: read it once, here
+        return list(value)
+    return value
+
+
+def _reals(name: str, items: Iterable[Any], what: str) -> None:
+    for i, item in enumerate(items):
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (Real, np.integer, np.floating)):
+            raise TypeError(f"{name} must be {what}, got {item!r} at index {i}")
+
+
+def indices(name: str, value: Any) -> np.ndarray:
+    """Steps as an int64 array: integers, or integral floats (5.0 -> 5), within int64."""
+    array = _vector(name, value, "a list or array of integer steps")
+    if array.dtype.kind == "f" or array.dtype == np.uint64:
+        whole = np.isfinite(array) & (array == np.floor(array)) if array.dtype.kind == "f" else True
+        inside = (np.abs(array) < _INT64) if array.dtype.kind == "f" else (array < _INT64)
+        bad = np.flatnonzero(~(whole & inside))
+        if len(bad):
+            raise ValueError(f"{name} must be integers within 64 bits, got {array[bad[0]]!r} at index {bad[0]}")
+    return array.astype(np.int64, copy=False)
+
+
+def numbers(name: str, value: Any, length: int) -> np.ndarray:
+    """Real numbers as a float64 array, one per step (`length`); NaN and Inf are kept."""
+    array = _vector(name, value, "a list or array of numbers").astype(np.float64, copy=False)
+    if len(array) != length:
+        raise ValueError(f"{name} must hold one value per step: got {len(array)} values for {length} steps")
+    return array

@@ -101,6 +101,25 @@ class RunInfo:
     loss: str | None = None
     early_stop: EarlyStop | None = None
 
+    def __post_init__(self) -> None:
+        """A wrong value is refused here, naming the field: a check reading it would otherwise
+        fail and be switched off mid-run. Integers are stored as `int`."""
+        from mlcheck import options as opt
+
+        opt.task(self.task)
+        self.num_classes = opt.optional_integer("RunInfo.num_classes", self.num_classes, minimum=1)
+        self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
+        self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
+        self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
+        if not isinstance(self.higher_is_better, dict) or not all(
+            isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()
+        ):
+            raise TypeError(
+                f"RunInfo.higher_is_better must map metric names to True or False, got {self.higher_is_better!r}"
+            )
+        opt.optional_text("RunInfo.loss", self.loss)
+        opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
+
 
 @dataclass
 class BatchObservation:

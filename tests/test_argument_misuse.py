@@ -346,3 +346,51 @@ def test_config_read_twice_is_parsed_once_and_never_stale(tmp_path):
     path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-hi"]\n')  # same size, same second
     with pytest.raises(ValueError, match="lr-too-hi"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"info": {"task": "classification", "num_classes": 10}}, "info must be a RunInfo or None"),
+        ({"sinks": [object()]}, "sinks must hold sinks"),
+        ({"sinks": 5}, "sinks must be a list of sinks"),
+        ({"default_sinks": "no"}, "default_sinks must be True or False, got 'no'"),
+        ({"curves": "no"}, "curves must be True, False or None, got 'no'"),
+        ({"run_name": 5}, "run_name must be a string or None"),
+    ],
+)
+def test_monitor_refuses_arguments_that_would_fail_mid_run(kwargs, message):
+    """Each was taken: a dict for `info` switched five checks off at the first step (their
+    findings lost), `default_sinks="no"` was true, `curves="no"` asked for a log_dir."""
+    with pytest.raises(TypeError, match=message):
+        Monitor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": "clasification"}, "task must be None, 'classification' or 'regression'"),
+        ({"num_classes": "10"}, "RunInfo.num_classes must be an integer"),
+        ({"total_steps": 1.5}, "RunInfo.total_steps must be an integer"),
+        ({"max_epochs": -1}, "RunInfo.max_epochs must be >= 0"),
+        ({"has_scheduler": "yes"}, "RunInfo.has_scheduler must be True, False or None"),
+        ({"higher_is_better": ["accuracy"]}, "RunInfo.higher_is_better must map metric names to True or False"),
+        ({"loss": 3}, "RunInfo.loss must be a string or None"),
+    ],
+)
+def test_run_info_refuses_wrong_values(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        mlcheck.RunInfo(**kwargs)
+    info = mlcheck.RunInfo(num_classes=np.int64(10), total_steps=np.int32(300))  # numpy integers: int
+    assert type(info.num_classes) is int and type(info.total_steps) is int
+
+
+def test_lightning_callback_refuses_a_batch_to_arrays_that_is_no_function_and_a_string_timing():
+    """Both were taken: `batch_to_arrays=5` failed at the first batch, `timing="no"` was true."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    with pytest.raises(TypeError, match=r"batch_to_arrays must be a function of the batch .*, got 5"):
+        MLCheckCallback(batch_to_arrays=5)
+    with pytest.raises(TypeError, match="timing must be True or False, got 'no'"):
+        MLCheckCallback(timing="no")
+    MLCheckCallback(batch_to_arrays=lambda batch: batch, timing=True)

@@ -76,6 +76,45 @@ def test_to_numpy_takes_every_tensor(spec):
         assert array.dtype == np.float32
 
 
+def test_to_numpy_skips_tensors_without_values():
+    """A meta-device tensor (and sparse and nested ones) has no numpy form: skipped, as
+    `Monitor.log_batch` skips what has no array form. (Was: NotImplementedError out of the
+    Lightning callback's batch hook, which stopped training.)"""
+    assert to_numpy(torch.ones(3, 4, device="meta")) is None
+    assert to_numpy(torch.eye(3).to_sparse()) is None
+
+
+def test_a_lightning_batch_on_the_meta_device_does_not_stop_training():
+    import lightning.pytorch as pl
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    # a batch_to_arrays that hands over what a model-parallel setup might: inputs with no data
+    cb = MLCheckCallback(log_dir=False, batch_to_arrays=lambda b: (torch.ones(len(b[0]), 4, device="meta"), b[1]))
+    trainer = pl.Trainer(
+        max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    trainer.fit(Net(), DataLoader(data, batch_size=16))
+    assert trainer.global_step == 4 and cb.live.monitor.errors == {}
+
+
 # -- 1. half-precision batches -----------------------------------------------------------------
 
 
@@ -157,6 +196,8 @@ def test_tensorboard_and_logging_sinks_take_numpy_values(tmp_path, caplog):
         ({"step": 1, "update_ratio": object()}, TypeError, "update_ratio"),
         ({"step": 1, "epoch": 0.5}, ValueError, "epoch"),
         ({"step": 1, "nonfinite_grads": 5}, TypeError, "nonfinite_grads"),
+        ({"step": 1, "grad_norm": "big", "grad_cosine": 0.5}, TypeError, "grad_norm"),
+        ({"step": 1, "grad_norm": 1.0, "grad_cosine": [0.5, 0.1]}, TypeError, "grad_cosine"),
     ],
 )
 def test_log_step_refuses_bad_arguments_before_recording_anything(kwargs, error, names):
@@ -186,6 +227,50 @@ def test_log_epoch_refuses_bad_arguments_before_recording_anything(kwargs, error
     with pytest.raises(error, match=names):
         monitor.log_epoch(**({"train_loss": 0.5} | kwargs))
     assert monitor.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"steps": "abc"}, TypeError, "steps must be a list or array of integer steps, got 'abc'"),
+        ({"steps": np.zeros((2, 2))}, ValueError, r"steps must be one-dimensional .* shape \(2, 2\)"),
+        ({"steps": [np.nan, 1.0]}, ValueError, "steps must be integers within 64 bits, got .*nan.* at index 0"),
+        ({"steps": [1, 2.5]}, ValueError, "steps must be integers .* at index 1"),
+        ({"steps": [1, 2**70]}, ValueError, "steps must be integers within 64 bits"),
+        ({"steps": [True, False]}, TypeError, "steps must be .* got True at index 0"),
+        ({"steps": np.array([True, False])}, TypeError, "steps must be .* got an array of bool"),
+        ({"loss": [1.0, 2.0]}, ValueError, "loss must hold one value per step: got 2 values for 3 steps"),
+        ({"loss": [None, 1.0, 2.0]}, TypeError, "loss must be a list or array of numbers, got None at index 0"),
+        ({"loss": [1.0, "2", 3.0]}, TypeError, "loss must be .* got '2' at index 1"),
+        ({"lr": np.ones(3, dtype=complex)}, TypeError, "lr must be .* got an array of complex128"),
+        ({"lr": [[0.1], [0.1, 0.2], []]}, TypeError, "lr must be a list or array of numbers"),
+        ({"lr": torch.ones(3, device="meta")}, TypeError, "lr must be .* a tensor whose values cannot be read"),
+        ({"epoch": 0.5}, ValueError, "epoch"),
+    ],
+)
+def test_log_steps_refuses_bad_arguments_before_recording_anything(kwargs, error, message):
+    """`log_steps` took any array: a length that differs from the steps', NaN steps, None (read as
+    a NaN loss: a false `nonfinite-loss`) and complex values passed, or failed mid-way with
+    numpy's message ("len() of unsized object", "truth value of an array ... is ambiguous")."""
+    monitor = Monitor()
+    monitor.log_steps([0, 1, 2], loss=[3.0, 2.0, 1.0], lr=[0.1] * 3)
+    before = monitor.state_dict()
+    with pytest.raises(error, match=message):
+        monitor.log_steps(**({"steps": [3, 4, 5], "loss": [1.0] * 3, "lr": [0.1] * 3} | kwargs))
+    assert monitor.state_dict() == before
+    assert monitor.findings == []
+
+
+def test_log_steps_takes_lists_iterators_and_tensors_as_log_step_does():
+    steps, loss = range(300), 2.0 * np.exp(-np.arange(300) / 50)
+    loss[200:] = np.linspace(loss[199], 50, 100)  # diverges: loss-divergence
+    one = Monitor(warn=False)
+    for s, value in zip(steps, loss):
+        one.log_step(s, loss=float(value), lr=0.1)
+    many = Monitor(warn=False)
+    many.log_steps((s for s in steps), loss=[torch.tensor(v) for v in loss], lr=torch.full((300,), 0.1), epoch=0.0)
+    assert [f.check for f in many.findings] == [f.check for f in one.findings] != []
+    assert type(many.run.step) is int
 
 
 def test_documented_coercions():

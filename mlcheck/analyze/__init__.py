@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck import options as opt
 from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_log, read_header
 from mlcheck.analyze.events import (
     KERAS_SUBRUNS,
@@ -171,8 +172,8 @@ def run(
             runs that fail while others are read are listed in `result.unreadable` instead.
         ValueError: an unknown check id or role.
     """
-    for spec in (mapping or {}).values():
-        parse_role(spec)
+    path, checks, select, suppress, mapping = _arguments(path, checks, select, suppress, mapping)
+    opt.optional_function("progress", progress, "a function progress(bytes_done, bytes_total)")
     wanted = _wanted(checks, select, suppress)
     per_sample = sample_checks(checks, select, suppress)
     checks = _select_checks(checks, select, suppress)
@@ -632,13 +633,31 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
         return RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))
     path = Path(source)
-    fmt, scalars, columns = read_csv_log(path, progress=advance)
+    fmt, scalars, columns = read_csv_log(path, progress=advance, notes=notes)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)
     else:
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
     return RunLog(name, path, fmt, scalars, columns)
+
+
+def _arguments(path: Any, checks: Any, select: Any, suppress: Any, mapping: Any) -> tuple[Any, ...]:
+    """`run`'s arguments checked, each refusal naming its argument; a lone id or check is one
+    item, and iterators are read once here (a generator for `suppress` was read empty later)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path (str or os.PathLike) to logs, got {path!r}")
+    checks = None if checks is None else opt.check_instances("checks", checks)
+    select = None if select is None else list(opt.id_items("select", select))
+    suppress = list(opt.id_items("suppress", suppress if suppress is not None else ()))
+    if mapping is not None:
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"mapping must be a dict of tag (or glob pattern) -> role, got {mapping!r}")
+        for tag, role in mapping.items():
+            if not isinstance(tag, str) or not isinstance(role, str):
+                raise TypeError(f"mapping must map tags (strings) to roles (strings), got {tag!r}: {role!r}")
+            parse_role(role)
+    return path, checks, select, suppress, mapping
 
 
 # The name this function had first: `from mlcheck.analyze import analyze` keeps working.

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcheck.cli_options import selected_checks
+from mlcheck.cli_options import nonempty_path, selected_checks
 from mlcheck.errors import BadInput
 from mlcheck.findings import json_safe
 
@@ -41,7 +41,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
             parse_role(role)
         except ValueError as exc:
             raise BadInput(f"--map {item!r}: {exc}") from None
-        out[tag.strip()] = role.strip()
+        tag, role = tag.strip(), role.strip()
+        if out.get(tag, role) != role:  # which would win is no guess to make silently
+            raise BadInput(f"--map gives {tag!r} two roles: {out[tag]!r} and {role!r}")
+        out[tag] = role
     return out
 
 
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     from mlcheck.analyze import run as analyze_logs
     from mlcheck.report import exit_status, render_findings
 
+    nonempty_path(args, "a log directory, an event file or a CSV log (`.` for this directory)")
     checks, fail_on = selected_checks(args)
     select, suppress = _selection(args)
     mapping = parse_map(args.map)
@@ -132,9 +136,9 @@ def _selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str]]:
 
 
 def _stderr_console():
-    from rich.console import Console
+    from mlcheck.cli_options import console
 
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 class _Progress:

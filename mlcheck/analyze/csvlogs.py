@@ -13,6 +13,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,13 +52,15 @@ def read_header(path: Path) -> list[str]:
 
 
 def read_csv_log(
-    path: Path, progress: Callable[[int], None] | None = None
+    path: Path, progress: Callable[[int], None] | None = None, notes: list[str] | None = None
 ) -> tuple[str, dict[str, Scalars], list[str]]:
     """(format, scalars by column, columns) of a Keras or Lightning CSV log.
 
     format is "lightning-csv" when there is a `step` column (x of each curve: the step; the
     `epoch` column becomes the "epoch" curve), else "keras-csv" (x: the `epoch` column, or the
-    row number).
+    row number). notes: if given, a line is appended for each column that holds numbers and,
+    in some rows, text that is not one ("1.#QNAN", "tensor(0.5)"): those rows are left out of
+    its curve, and a loss that became NaN there would otherwise pass unseen.
     """
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
@@ -67,11 +70,17 @@ def read_csv_log(
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
-            data, filled = _read_cells(reader, len(columns))
+            data, filled, text = _read_cells(reader, len(columns))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
+    for column, (count, row, cell), found in zip(columns, text, filled):
+        if count and notes is not None and any(found):  # a column of text only is no metric
+            notes.append(
+                f"{path}: column {column!r} holds text that is not a number in {count} data row(s) "
+                f"(first: row {row}, {cell[:40]!r}); those rows are left out of its curve"
+            )
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
     has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
     lower = {c.lower(): c for c in columns}
@@ -128,15 +137,19 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
         )
 
 
-def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray]]:
-    """Each column's numbers (NaN where a cell holds none) and, per column, 1 where the cell
-    holds a number (or "nan"), 0 where it is empty or text."""
+def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray], list[list[Any]]]:
+    """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
+    a number (or "nan"), 0 where it is empty or text; per column, [how many cells hold text,
+    the data row of the first, its text]."""
     data = [array("d") for _ in range(width)]
     filled = [bytearray() for _ in range(width)]
+    text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
     nan = math.nan
+    rows = 0
     for row in reader:
         if not row:
             continue
+        rows += 1
         for k in range(width):
             cell = row[k].strip() if k < len(row) else ""
             try:
@@ -145,7 +158,11 @@ def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], l
             except ValueError:  # empty, or text
                 data[k].append(nan)
                 filled[k].append(0)
-    return data, filled
+                if cell:
+                    if not text[k][0]:
+                        text[k][1:] = rows, cell
+                    text[k][0] += 1
+    return data, filled, text
 
 
 def _counting(fh: io.TextIOBase, progress: Callable[[int], None] | None):

@@ -68,12 +68,17 @@ def run(
         >>> [f.check for f in result.findings]                        # doctest: +SKIP
         []
     """
+    from mlcheck import options as opt
     from mlcheck.config import ConfigError, build_checks
     from mlcheck.sanity import discovery, runner
 
     if interface not in KNOBS:
         raise ValueError(f"interface must be one of {sorted(KNOBS)}, got {interface!r}")
-    suppress = set(suppress)
+    # a lone id or check is one item (a string was its characters), iterators are read once
+    suppress = set(opt.id_items("suppress", suppress if suppress is not None else ()))
+    select = None if select is None else list(opt.id_items("select", select))
+    checks = None if checks is None else opt.check_instances("checks", checks)
+    opt.instance("budget", budget, Budget, optional=True)
     if checks is None:
         try:
             checks = build_checks(list(select or ()), suppress)

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from mlcheck.cli_options import selected_checks, split_ids
+from mlcheck.cli_options import nonempty_path, selected_checks, split_ids
 
 # Loggers of frameworks that chat on stderr while mlcheck builds trainers and clones.
 _CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
@@ -77,14 +77,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
     endless loop, a blocking read, `os._exit`) can hang the command or pass for a clean run."""
     from mlcheck.sanity.supervisor import supervise
 
+    nonempty_path(args, "the Python file that builds the model")
     selected_checks(args)  # a bad --select or [tool.mlcheck] is reported before model.py runs
     return supervise(args)
 
 
 def run_here(args: argparse.Namespace, console: Any) -> int:
     """The command's work, in this process (the child of `run`)."""
-    from rich.console import Console
-
+    from mlcheck.cli_options import console as make_console
     from mlcheck.report import exit_status, json_report
     from mlcheck.sanity import Budget
     from mlcheck.sanity import run as run_checks
@@ -97,7 +97,7 @@ def run_here(args: argparse.Namespace, console: Any) -> int:
         max_seconds=getattr(args, "budget_max_seconds", None),
     )
 
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     try:
         # stdout carries only mlcheck's table or JSON: whatever model.py and the frameworks
         # print goes to stderr.

@@ -45,6 +45,20 @@ def make_trainable(spec: dict[str, Any], where: str = "the target") -> Trainable
     elif is_torch_module(model):
         if spec.get("loss") is None:
             raise BadInput(f"{where}: a plain torch nn.Module needs a 'loss' too (e.g. nn.CrossEntropyLoss())")
+        import torch
+
+        # a Keras-style name ("mse", "adam") would fail inside the first step, read as the user's code
+        if not callable(spec["loss"]):
+            raise BadInput(
+                f"{where}: 'loss' is {spec['loss']!r}; a plain torch nn.Module needs a loss module or "
+                "function (e.g. nn.CrossEntropyLoss())"
+            )
+        optimizer = spec.get("optimizer")
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise BadInput(
+                f"{where}: 'optimizer' is {optimizer!r}; a plain torch nn.Module needs a torch.optim "
+                "optimizer (e.g. torch.optim.Adam(model.parameters())), or none"
+            )
         from mlcheck.integrations.torch import TorchTrainable
 
         trainable = TorchTrainable(

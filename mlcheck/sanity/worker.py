@@ -14,9 +14,9 @@ from typing import IO
 
 
 def main() -> None:
-    from rich.console import Console
     from rich.markup import escape
 
+    from mlcheck.cli_options import console, discard_stdout
     from mlcheck.errors import BadInput
     from mlcheck.sanity import command, watchdog
     from mlcheck.sanity.supervisor import CONTROL_FD
@@ -30,9 +30,12 @@ def main() -> None:
         _send(channel, {"stage": asdict(stage) if stage else None})
 
     watchdog.listener = tell
-    err = Console(stderr=True)
+    err = console(stderr=True)
     try:
-        status = command.run_here(args, Console())
+        status = command.run_here(args, console())
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader of stdout went away (`| head -1`), as in `mlcheck.cli.main`
+        status = discard_stdout()
     except BadInput as exc:
         # as `mlcheck.cli.main` prints it: one line, brackets in the message are text
         err.print(f"[bold red]mlcheck: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

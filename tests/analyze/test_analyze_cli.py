@@ -100,6 +100,28 @@ def test_bad_map_option(tmp_path):
     write_framed(tmp_path / "events.out.tfevents.1.h", interleave(_diverging(100)))
     _bad_input(mlcheck(tmp_path, "--map", "loss"), "--map expects TAG=ROLE")
     _bad_input(mlcheck(tmp_path, "--map", "loss=speed"), "unknown role 'speed'")
+    # one tag, two roles: the later one used to win silently
+    _bad_input(
+        mlcheck(tmp_path, "--map", "loss=train_loss", "--map", "loss=val_loss"),
+        "--map gives 'loss' two roles: 'train_loss' and 'val_loss'",
+    )
+    same = mlcheck(tmp_path, "--map", "hp=ignore", "--map", " hp=ignore")  # one role twice is fine
+    assert same.returncode == 0 and same.stderr == "", same.stderr
+
+
+@pytest.mark.parametrize("command", ["analyze", "sanity"])
+def test_a_select_that_names_no_check_is_refused(command, tmp_path):
+    """`--select "$IDS"` with IDS empty ran every default check, as if --select were left out."""
+    (tmp_path / "model.py").write_text("raise SystemExit('model.py must not even be imported')\n")
+    path = tmp_path / ("model.py" if command == "sanity" else "")
+    for given in (["--select", ""], ["--select", " , ", "--select", ","]):
+        result = subprocess.run(
+            [sys.executable, "-m", "mlcheck", command, str(path), *given],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        _bad_input(result, "names no check id", "leave --select out")
 
 
 def test_divergent_log_json_and_exit_codes(tmp_path):

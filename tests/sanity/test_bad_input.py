@@ -111,9 +111,29 @@ def test_bad_target_dicts():
         sanity({"model": object(), "train_dta": None})
     with pytest.raises(BadInput, match="expected a LightningModule"):
         sanity({"model": object(), "train_data": []})
+    # Keras-style names for a torch module: refused naming the key (the loss was "the user's code
+    # raised TypeError: 'str' object is not callable" at the first loss)
+    import torch
+
+    model, data = torch.nn.Linear(2, 2), (torch.randn(8, 2), torch.randn(8, 2))
+    with pytest.raises(BadInput, match="'loss' is 'mse'; a plain torch nn.Module needs a loss module or function"):
+        sanity({"model": model, "train_data": data, "loss": "mse"})
+    with pytest.raises(BadInput, match="'optimizer' is 'adam'; a plain torch nn.Module needs a torch.optim optimizer"):
+        sanity({"model": model, "train_data": data, "loss": torch.nn.MSELoss(), "optimizer": "adam"})
 
 
 def test_a_misspelt_key_is_named_verbatim(fixtures):
     # brackets in messages are text, not terminal markup
     proc = cli(fixtures / "bad" / "bad_key.py")
     assert_bad_input(proc, "unknown key(s) ['train_dta']", "known keys: model, train_data")
+
+
+def test_wrong_python_arguments_name_themselves(fixtures):
+    """`mlcheck.sanity.run` took a string budget (AttributeError: 'str' object has no attribute
+    'seconds') and read a lone id for `suppress` as its characters."""
+    from mlcheck.sanity import run
+
+    with pytest.raises(TypeError, match="budget must be a Budget or None, got 'fast'"):
+        run(fixtures / "torch_clean.py", budget="fast")
+    result = run(fixtures / "torch_clean.py", select="loss-at-init,overfit-batch".split(","), suppress="overfit-batch")
+    assert [c.check for c in result.checks] == ["loss-at-init"]

@@ -1,0 +1,63 @@
+"""How the real `mlcheck` command writes to the terminal: with its stdout closed before it writes
+(`mlcheck ... | head -1`), no traceback, nothing on stderr, exit 141 (128 + SIGPIPE, as a shell
+reports it), whichever way the output is written (print, rich, the table or JSON; in `sanity`,
+from its child process); text in paths and messages printed as it is."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "sanity" / "fixtures"
+NAN_LOG = "epoch,loss,val_loss\n0,2.0,nan\n1,nan,1.7\n2,1.2,1.4\n"  # nonfinite-loss: exit 1 when read
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["checks", "--json"],
+        ["checks"],
+        ["explain", "loss-plateau"],
+        ["analyze", "log.csv", "--json"],
+        ["analyze", "log.csv"],
+        ["sanity", str(FIXTURES / "torch_clean.py"), "--select", "nonfinite-input"],
+        ["sanity", str(FIXTURES / "torch_clean.py"), "--select", "nonfinite-input", "--json"],
+    ],
+    ids=lambda args: " ".join(Path(a).name for a in args),
+)
+def test_a_closed_stdout_ends_the_command_quietly(args, tmp_path):
+    (tmp_path / "log.csv").write_text(NAN_LOG)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcheck", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    proc.stdout.close()  # long before the command has anything to write (importing takes longer)
+    stderr = proc.stderr.read().decode()
+    status = proc.wait(timeout=240)
+    # was: a BrokenPipeError traceback (exit 1), rich's exit 1 (read as "findings"), or in
+    # sanity "the process running it ended with exit status 1 ... os._exit()?" (exit 2)
+    assert (status, stderr) == (141, "")
+
+
+@pytest.mark.parametrize("command", ["analyze", "sanity"])
+def test_emoji_codes_in_a_path_are_printed_as_they_are(command, tmp_path):
+    """rich turned ":smile:" in a path into an emoji ("run:a:b.py" read "run🅰b.py")."""
+    path = tmp_path / ("run:smile:.py" if command == "sanity" else "run:smile:")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcheck", command, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and f"{path}: no such file" in " ".join(proc.stderr.split()), proc.stderr
+
+
+@pytest.mark.parametrize("command", ["analyze", "sanity"])
+def test_an_empty_path_is_refused(command, tmp_path):
+    """`mlcheck analyze "$LOGDIR"` with LOGDIR unset read the current directory (and sanity said
+    ". is a directory")."""
+    (tmp_path / "log.csv").write_text(NAN_LOG)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcheck", command, ""], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("mlcheck: error: PATH is empty ('')"), proc.stderr
