@@ -26,6 +26,7 @@ from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
+    batch_arrays,
     default_batch_to_arrays,
     gather,
     leading_rows,
@@ -607,7 +608,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if route is BatchRoute.SKIP and (split != "train" or live.task_inferred or not self._rank_zero):
             return
         with self.timer(f"{split}_batch_observe"):
-            inputs, targets = self.batch_to_arrays(batch)
+            if self._world > 1 and route is not BatchRoute.SKIP:
+                # every rank must reach the gather below: a failure here raises (docs/lightning.md)
+                inputs, targets = batch_arrays(self.batch_to_arrays, batch)
+            else:  # a failing batch_to_arrays switches batch observation off, training goes on
+                pair = live.guard("batches", batch_arrays, self.batch_to_arrays, batch)
+                if pair is None:
+                    return
+                inputs, targets = pair
             if route is not BatchRoute.SKIP and self._world > 1:
                 inputs, targets = gather(trainer.strategy, inputs), gather(trainer.strategy, targets)
             if self._rank_zero:

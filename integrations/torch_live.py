@@ -5,7 +5,7 @@ live core (`mlcheck.live`) decides what to do with the numbers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,14 @@ def default_batch_to_arrays(batch: Any) -> tuple[Any, Any]:
     if not tensors:
         return None, None
     return tensors[0], (tensors[-1] if len(tensors) > 1 else None)
+
+
+def batch_arrays(batch_to_arrays: Callable[[Any], Any], batch: Any) -> tuple[Any, Any]:
+    """`batch_to_arrays(batch)` held to its contract: a pair (inputs, targets); TypeError else."""
+    pair = batch_to_arrays(batch)
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"batch_to_arrays must return a pair (inputs, targets), got {type(pair).__name__}")
+    return pair[0], pair[1]
 
 
 def leading_rows(batch: Any) -> int | None:

@@ -23,7 +23,7 @@ import torch
 from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import _clone_module_and_optimizers, _first_tensor, _to_device, _TorchBase
-from mlcheck.integrations.torch_live import OneBatch, ParameterScan, losses_to_floats, to_numpy
+from mlcheck.integrations.torch_live import OneBatch, ParameterScan, batch_arrays, losses_to_floats, to_numpy
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.monitor import Monitor
 
@@ -342,7 +342,10 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
             route = live.route_batch(split)
             if route is BatchRoute.SKIP and (split != "train" or live.task_inferred):
                 return
-            inputs, targets = self.batch_to_arrays(kwargs)
+            pair = live.guard("batches", batch_arrays, self.batch_to_arrays, kwargs)  # failing: batches off
+            if pair is None:
+                return
+            inputs, targets = pair
             inputs = to_numpy(inputs) if route is not BatchRoute.SKIP else None
             ids = inputs is not None and inputs.dtype.kind in "iu"
             live.observe_batch(

@@ -937,3 +937,18 @@ def test_the_epoch_training_loss_weighs_each_step_by_its_rows(tmp_path, accumula
     )
     trainer.fit(_RowLoss(), data)
     assert cb.live.monitor.run.epoch_train_loss.last_value == pytest.approx(50 / 133, rel=1e-6)
+
+
+def test_a_batch_to_arrays_that_raises_switches_batches_off_not_the_run(tmp_path):
+    calls = []
+
+    def broken(batch):
+        calls.append(1)
+        raise KeyError("image")  # a dict key the user's batches do not have
+
+    cb = MLCheckCallback(batch_to_arrays=broken)
+    with pytest.warns(MLCheckInternalWarning, match=r"observing batches failed \(KeyError"):
+        trainer, _ = fit(tmp_path, cb, max_epochs=2)
+    assert trainer.current_epoch == 2 and trainer.global_step > 0  # trained to the end
+    assert len(calls) == 1  # switched off after the first failure
+    assert "batches" in cb.live.broken

@@ -133,3 +133,15 @@ def test_validation_copied_from_training_is_caught(tmp_path):
     train(tmp_path, cb, epochs=1, train_set=train_set, val_set=train_set[:128])
     (overlap,) = [f for f in cb.findings if f.check == "train-val-overlap"]
     assert overlap.severity.value == "error" and serious(cb) == {"train-val-overlap"}
+
+
+@pytest.mark.xdist_group("transformers")
+def test_a_batch_to_arrays_that_raises_switches_batches_off_not_the_run(tmp_path, caplog):
+    def broken(batch):
+        raise KeyError("pixel_values")  # a key these batches do not have
+
+    cb = MLCheckCallback(batch_to_arrays=broken)
+    trainer, _ = train(tmp_path, cb, epochs=1, train_set=tokens(128, 0))
+    assert trainer.state.global_step == trainer.state.max_steps  # trained to the end
+    assert "batches" in cb.live.broken
+    assert sum("observing batches failed (KeyError" in r.getMessage() for r in caplog.records) == 1  # once
