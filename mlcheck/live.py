@@ -353,6 +353,7 @@ class LiveRun:
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
         self._held: list[Finding] = []  # train-start findings, reported after the first batch
         self._origin_attempts = 0
+        self._synced: set[str] | None = None  # `monitor.disabled` at the last `sync`
         self.sync()
 
     # -- batches -------------------------------------------------------------------------------
@@ -803,6 +804,9 @@ class LiveRun:
         for check_id in disabled:
             if check_id not in monitor.disabled:
                 monitor.disable(check_id)
+        if self._synced == monitor.disabled:
+            return  # the same checks on as at the last sync (each epoch end): the same answers
+        self._synced = set(monitor.disabled)
         self.data_active = any(
             Signal.SAMPLED_BATCHES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
         )

@@ -217,6 +217,7 @@ class Series:
         """Read-only arrays of the closed buckets (plus the open one when `include_open`):
         x0, x1, n, mean, m2, min, max, last, std. Cached until the series changes, so several
         checks judging at the same step share one copy."""
+        include_open = include_open and self._n > 0  # no open bucket: the same arrays, one copy
         key = (self.total, self.size, self.width, self._n, include_open)
         cached = self._cache
         if cached is not None and cached[0] == key:

@@ -441,3 +441,18 @@ def test_callbacks_take_check_ids():
     assert [c.id for c in live.monitor.checks] == ["loss-divergence", "train-val-gap"]
     with pytest.raises(ValueError, match="checks names unknown check ids"):
         MLCheckCallback(checks=["loss-divergance"])
+
+
+def test_sync_answers_follow_checks_switched_off_between_epochs():
+    """`sync` runs at every epoch end and skips its work while no check was switched off since
+    the last one; a check switched off (here, or on rank zero) still changes its answers."""
+    live = LiveRun(LiveOptions(config=False), ["class-imbalance", "loss-divergence"])
+    assert live.data_active
+    live.sync()  # nothing changed: the same answers
+    assert live.data_active
+    live.monitor.disable("class-imbalance", "broken")  # switched off after an internal error
+    live.sync()
+    assert not live.data_active
+    other = LiveRun(LiveOptions(config=False), ["class-imbalance", "loss-divergence"])
+    other.sync(["class-imbalance"])  # switched off on rank zero, broadcast
+    assert not other.data_active

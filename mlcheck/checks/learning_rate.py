@@ -13,6 +13,7 @@ from mlcheck.checks.curve import (
     Curve,
     Throttle,
     TrainCurveCheck,
+    median,
     noise,
     rising,
     rolling_median,
@@ -41,7 +42,7 @@ def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, flo
     if inside.sum() < 3:
         return math.nan, math.nan, math.nan
     drop, se = trend_drop(c.x[inside], c.mean[inside])
-    return drop, se, float(np.median(c.mean[inside]))
+    return drop, se, median(c.mean[inside])
 
 
 def _from_log10(value: float) -> float:
@@ -56,7 +57,7 @@ def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[floa
     if c is None or c.values < min_points:
         return None
     k = max(c.window(min_points), math.ceil(fraction * len(c)))
-    return float(np.median(c.mean[-k:])), float(c.x[-k]), float(c.x[-1]), int(c.n[-k:].sum())
+    return median(c.mean[-k:]), float(c.x[-k]), float(c.x[-1]), int(c.n[-k:].sum())
 
 
 def _chance_loss(run: RunState) -> float | None:
@@ -317,7 +318,7 @@ class LRTooHigh(TrainCurveCheck):
         if c.values < (self.min_chance_values if unit == "step" else 3) or len(c) < 4:
             return []
         w = max(3, len(c) // 4)
-        level = float(np.median(c.mean[-w:]))
+        level = median(c.mean[-w:])
         if level <= self.chance_factor * chance:
             return []
         drop, se = trend_drop(c.x[-w:], c.mean[-w:])
@@ -387,7 +388,7 @@ class LRTooHigh(TrainCurveCheck):
         local = rolling_median(c.mean, k)
         centre = slice(k // 2, k // 2 + len(local))
         peak = c.max[centre]
-        sigma = noise(c.mean) if c.width == 1 else float(np.median(c.std))
+        sigma = noise(c.mean) if c.width == 1 else median(c.std)
         if not (math.isfinite(sigma) and sigma > 0):
             return []
         spike = (peak > self.spike_factor * local) & (local > 0) & (peak > local + self.spike_z * sigma)
@@ -612,7 +613,7 @@ class LRTooLow(TrainCurveCheck):
         if c is None or len(c) < 6:
             return []
         initial = self._train.initial_level(series, unit, c)
-        level = float(np.median(c.mean[-max(3, len(c) // 10) :]))
+        level = median(c.mean[-max(3, len(c) // 10) :])
         fell = (initial - level) / initial if initial > 0 else math.nan
         if not (math.isfinite(fell) and fell < self.max_drop):
             return []

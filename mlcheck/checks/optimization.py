@@ -14,6 +14,7 @@ from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
     improving,
+    median,
     rising,
     rolling_median,
     sig,
@@ -342,6 +343,8 @@ class LossDivergence(LossCurveCheck):
         k = self.spike_context
         if len(c) < 3 or not (math.isfinite(initial) and initial > 0):
             return []
+        if float(c.mean[1:].max()) <= self.spike_initial_factor * initial:
+            return []  # no bucket after the first is high enough to count (the usual case, cheap)
         # reference: the median of the (up to) k buckets before each one, so an explosion in the
         # first epochs counts too (a real run went 0.76 -> 8e9 -> 1.34 at epochs 1-3)
         early = c.mean[: min(k, len(c)) - 1].tolist()
@@ -388,7 +391,7 @@ class LossDivergence(LossCurveCheck):
         p = max(3, c.window(10 if unit == "step" else 1))
         if len(c) < p or not (math.isfinite(initial) and initial > 0):
             return []
-        recent = float(np.median(c.mean[-p:]))
+        recent = median(c.mean[-p:])
         if recent >= -self.runaway_factor * initial:
             return []
         self._done.add("runaway")
@@ -421,7 +424,7 @@ class LossDivergence(LossCurveCheck):
         p = self._persist(b, c.window(_CLIMB_WINDOW[unit]))
         if b < 2 * p + 2:
             return []
-        recent = float(np.median(c.mean[-p:]))
+        recent = median(c.mean[-p:])
         sigma = c.noise()
         if not math.isfinite(sigma) or recent - float(np.min(c.mean[: b - p])) <= self.z * sigma:
             # the best window's median is at least the lowest value before the recent window,
@@ -610,7 +613,7 @@ class LossPlateau(LossCurveCheck):
         if self._too_early(run, c, step_unit, final):
             return []
         # the level first: a loss that has come down far is no plateau (the usual case, cheap)
-        level = float(np.median(c.mean[-max(3, len(c) // 10) :]))
+        level = median(c.mean[-max(3, len(c) // 10) :])
         if abs(level) <= self.zero_level:
             return []  # at numerical zero: converged
         chance = None
