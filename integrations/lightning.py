@@ -8,7 +8,6 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -48,7 +47,6 @@ from mlcheck.live import (
     validate,
 )
 from mlcheck.metrics import strip_split
-from mlcheck.monitor import internal_notice
 from mlcheck.run import EarlyStop
 
 logger = logging.getLogger(__name__)
@@ -210,9 +208,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = TorchBreakpoints(breakpoints) if breakpoints is not None else None
-        if self.breakpoints is not None and self.breakpoints.breakpoints.watches_nonfinite and nonfinite_origin is None:
-            # a breakpoint on the NaN origin: watch each step on accelerators too
-            self.options = dataclasses.replace(self.options, nonfinite_origin=True)
+        self.options = self.options.watching(self.breakpoints.breakpoints if self.breakpoints is not None else None)
         self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = opt.check_items("checks", checks)
         self.suppress = opt.id_items("suppress", suppress)
@@ -283,13 +279,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
-        if self._rank_zero and self.nonfinite_allow:  # a typo would leave the allow list doing nothing
-            modules = list(pl_module.named_modules())
-            text = opt.unmatched_module_names(
-                "nonfinite_allow", self.nonfinite_allow, [p for p, _ in modules], {type(m).__name__ for _, m in modules}
-            )
-            if text:
-                internal_notice(text)
+        if self._rank_zero:
+            self._warn_unmatched_allow(self.nonfinite_allow, pl_module.named_modules(), ".")
         # per-layer statistics and the origin of a NaN: only where a check consumes them
         self._layers = None
         if self._rank_zero and (self.live.layers_active or self.breakpoints is not None):

@@ -111,6 +111,14 @@ class LiveOptions:
         "overfit_seconds": "train_start_seconds",
     }
 
+    def watching(self, breakpoints: Any) -> LiveOptions:
+        """These options for a callback given `breakpoints` (a `mlcheck.breakpoints.Breakpoints`
+        or None): a breakpoint on the NaN origin watches every step's loss on accelerators too,
+        where `nonfinite_origin` was left at None."""
+        if breakpoints is not None and breakpoints.watches_nonfinite and self.nonfinite_origin is None:
+            return replace(self, nonfinite_origin=True)
+        return self
+
     @classmethod
     def from_arguments(cls, arguments: Mapping[str, Any]) -> LiveOptions:
         """The options among a callback's keyword arguments (its `locals()`), by public name;
@@ -920,6 +928,16 @@ class LiveCallback:
     def resolved_log_dir(self) -> Path | None:
         """Where the run's TensorBoard events and findings.jsonl go (None before a run or when off)."""
         return self.monitor.log_dir if self.monitor is not None else None
+
+    def _warn_unmatched_allow(self, allow: Sequence[str], named: Iterable[tuple[str, Any]], separator: str) -> None:
+        """At fit start: one warning for the names of `nonfinite_allow` (`allow`) that match none
+        of the model's (path, module or layer) pairs `named`: a typo would allow nothing."""
+        if allow:
+            named = list(named)
+            paths, kinds = [p for p, _ in named], {type(m).__name__ for _, m in named}
+            text = opt.unmatched_module_names("nonfinite_allow", allow, paths, kinds, separator)
+            if text:
+                internal_notice(text)
 
 
 def _count(n: int, noun: str) -> str:

@@ -6,7 +6,6 @@ check, when to stop and what runs at train start, exactly as for Lightning.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +41,6 @@ from mlcheck.live import (
     split_epoch_metrics,
     validate,
 )
-from mlcheck.monitor import internal_notice
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
 
@@ -163,9 +161,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         super().__init__()
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = Breakpoints.parse(breakpoints)
-        if self.breakpoints is not None and self.breakpoints.watches_nonfinite and nonfinite_origin is None:
-            # a breakpoint on the NaN origin: watch each step on accelerators too, as in Lightning
-            self.options = dataclasses.replace(self.options, nonfinite_origin=True)
+        self.options = self.options.watching(self.breakpoints)
         self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
@@ -236,17 +232,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._train_start_pending = True
         self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         self._layers = None
-        if self.nonfinite_allow:  # a typo would leave the allow list doing nothing
-            layers = list(leaf_layers(model))
-            text = opt.unmatched_module_names(
-                "nonfinite_allow",
-                self.nonfinite_allow,
-                [p for p, _ in layers],
-                {type(x).__name__ for _, x in layers},
-                "/",
-            )
-            if text:
-                internal_notice(text)
+        self._warn_unmatched_allow(self.nonfinite_allow, leaf_layers(model), "/")
         if self.live.layers_active or self.breakpoints is not None:
             self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir, self.nonfinite_allow)
         if backend.can_observe_steps(model):
