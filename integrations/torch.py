@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from mlcheck import task as task_facts
 from mlcheck.integrations.torch_layers import LayerRecorder
+from mlcheck.integrations.torch_live import tensor_to_numpy
 from mlcheck.layers import LayerObservation
 from mlcheck.trainable import LossConfig, Trainable
 
@@ -147,15 +148,6 @@ def _loss_value(out: Any) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
         out = torch.as_tensor(out, dtype=torch.float32)
     return out
-
-
-def _array(tensor: torch.Tensor) -> np.ndarray:
-    """A tensor as a numpy array on the CPU; bfloat16 (which numpy has no type for) and float16
-    as float32, as the live callbacks read them (`torch_live.to_numpy`)."""
-    tensor = tensor.detach()
-    if tensor.dtype in (torch.bfloat16, torch.float16):
-        tensor = tensor.float()
-    return tensor.cpu().numpy()
 
 
 def _is_array(value: Any) -> bool:
@@ -301,8 +293,8 @@ class _TorchBase(Trainable):
     def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         x, y, _ = _split_batch(batch)
         return (
-            _array(x) if isinstance(x, torch.Tensor) else None,
-            _array(y) if isinstance(y, torch.Tensor) else None,
+            tensor_to_numpy(x) if isinstance(x, torch.Tensor) else None,
+            tensor_to_numpy(y) if isinstance(y, torch.Tensor) else None,
         )
 
     def input_kind(self) -> str | None:
@@ -403,7 +395,7 @@ class _TorchBase(Trainable):
             if not loss.requires_grad:
                 return {n: None for n, _ in named}
             grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        return {n: None if g is None else _array(g) for (n, _), g in zip(named, grads)}
+        return {n: None if g is None else tensor_to_numpy(g) for (n, _), g in zip(named, grads)}
 
     def input_gradient(self, batch: Any, index: int) -> np.ndarray:
         x = self._inputs(batch)
@@ -416,10 +408,10 @@ class _TorchBase(Trainable):
             (grad,) = torch.autograd.grad(out[index].sum(), x, allow_unused=True)
         if grad is None:
             return np.zeros(tuple(x.shape), dtype=np.float32)
-        return _array(grad)
+        return tensor_to_numpy(grad)
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {n: _array(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
+        return {n: tensor_to_numpy(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:

@@ -21,8 +21,18 @@ __all__ = [
     "loss_of",
     "losses_to_floats",
     "scalars",
+    "tensor_to_numpy",
     "to_numpy",
 ]
+
+
+def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the host; bfloat16 (which numpy has no type for) and float16
+    as float32. Raises where the values have no numpy form (meta, sparse, nested tensors)."""
+    tensor = tensor.detach()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    return tensor.cpu().numpy()
 
 
 def to_numpy(value: Any) -> np.ndarray | None:
@@ -33,10 +43,7 @@ def to_numpy(value: Any) -> np.ndarray | None:
         return None
     if isinstance(value, torch.Tensor):
         try:
-            value = value.detach()
-            if value.dtype in (torch.bfloat16, torch.float16):
-                value = value.float()
-            return value.cpu().numpy()
+            return tensor_to_numpy(value)
         except (RuntimeError, NotImplementedError, TypeError):
             return None
     try:
