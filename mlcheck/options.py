@@ -161,6 +161,18 @@ def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
     return value
 
 
+def selection(checks: Any, select: Any, suppress: Any) -> tuple[list[Any] | None, list[Any] | None, list[Any]]:
+    """The `checks`, `select` and `suppress` arguments of the Python API's runs
+    (`mlcheck.analyze.run`, `mlcheck.sanity.run`) as lists (None stays None, but for `suppress`):
+    a lone id or check is one item (a string is not its characters), iterators are read once
+    here (a generator for `suppress` was read empty later)."""
+    return (
+        None if checks is None else check_instances("checks", checks),
+        None if select is None else list(id_items("select", select)),
+        list(id_items("suppress", suppress if suppress is not None else ())),
+    )
+
+
 def check_instances(name: str, checks: Any) -> list[Any]:
     """`checks` as Check instances: each item an instance, a Check class (built with its
     defaults) or a check id (likewise); a lone string or class is one check."""

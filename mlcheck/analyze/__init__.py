@@ -647,9 +647,7 @@ def _arguments(path: Any, checks: Any, select: Any, suppress: Any, mapping: Any)
     item, and iterators are read once here (a generator for `suppress` was read empty later)."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path (str or os.PathLike) to logs, got {path!r}")
-    checks = None if checks is None else opt.check_instances("checks", checks)
-    select = None if select is None else list(opt.id_items("select", select))
-    suppress = list(opt.id_items("suppress", suppress if suppress is not None else ()))
+    checks, select, suppress = opt.selection(checks, select, suppress)
     if mapping is not None:
         if not isinstance(mapping, Mapping):
             raise TypeError(f"mapping must be a dict of tag (or glob pattern) -> role, got {mapping!r}")

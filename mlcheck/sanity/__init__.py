@@ -74,10 +74,8 @@ def run(
 
     if interface not in KNOBS:
         raise ValueError(f"interface must be one of {sorted(KNOBS)}, got {interface!r}")
-    # a lone id or check is one item (a string was its characters), iterators are read once
-    suppress = set(opt.id_items("suppress", suppress if suppress is not None else ()))
-    select = None if select is None else list(opt.id_items("select", select))
-    checks = None if checks is None else opt.check_instances("checks", checks)
+    checks, select, suppress = opt.selection(checks, select, suppress)
+    suppress = set(suppress)
     opt.instance("budget", budget, Budget, optional=True)
     if checks is None:
         try:
