@@ -101,7 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
