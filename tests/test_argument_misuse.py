@@ -197,23 +197,17 @@ def test_observations_after_close_are_ignored_once_said(tmp_path, caplog):
     assert not (tmp_path / "findings.jsonl").exists() or (tmp_path / "findings.jsonl").read_text() == ""
 
 
-def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
-    """`nonfinite_allow="net.1"` allows that module (was: its characters, "n", "e", ..., "1",
-    so the module was named as the NaN origin all the same), and a non-string is refused."""
+def _fit_tiny_lightning_model(middle, cb) -> None:
+    """Two steps of `nn.Sequential(Linear(4, 8), middle, Linear(8, 2))` (the modules "net.0",
+    "net.1", "net.2") on 16 random rows, with the callback `cb`."""
     import lightning.pytorch as pl
     import torch
     from torch import nn
 
-    from mlcheck.integrations.lightning import MLCheckCallback
-
-    class Mask(nn.Module):  # builds -inf on purpose, as an attention mask does
-        def forward(self, x):
-            return x.masked_fill(x < 0, float("-inf"))
-
     class Model(pl.LightningModule):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 8), Mask(), nn.Linear(8, 2))
+            self.net = nn.Sequential(nn.Linear(4, 8), middle, nn.Linear(8, 2))
 
         def training_step(self, batch, _):
             x, y = batch
@@ -223,15 +217,28 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
+    trainer = pl.Trainer(max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
+
+
+def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
+    """`nonfinite_allow="net.1"` allows that module (was: its characters, "n", "e", ..., "1",
+    so the module was named as the NaN origin all the same), and a non-string is refused."""
+    from torch import nn
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class Mask(nn.Module):  # builds -inf on purpose, as an attention mask does
+        def forward(self, x):
+            return x.masked_fill(x < 0, float("-inf"))
+
     findings = {}
     for allow in ((), "net.1"):
         cb = MLCheckCallback(
             checks=["nonfinite-origin"], nonfinite_allow=allow, log_dir=False, overfit_batch=False, warn=False
         )
-        trainer = pl.Trainer(
-            max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False, enable_checkpointing=False
-        )
-        trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
+        _fit_tiny_lightning_model(Mask(), cb)
         findings[allow] = [f.evidence.get("layer") for f in cb.findings if f.check == "nonfinite-origin"]
     assert findings[()] == ["net.1"]  # not allowed: named
     assert "net.1" not in findings["net.1"]
@@ -253,32 +260,14 @@ def test_a_nonfinite_allow_name_matching_no_module_is_warned_at_fit_start(tmp_pa
     import warnings
 
     import keras
-    import lightning.pytorch as pl
-    import torch
     from torch import nn
 
     from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
     from mlcheck.integrations.lightning import MLCheckCallback
 
-    class Model(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-
-        def training_step(self, batch, _):
-            x, y = batch
-            return nn.functional.cross_entropy(self.net(x), y)
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
-
     def lightning_fit(allow):
         cb = MLCheckCallback(nonfinite_allow=allow, log_dir=False, overfit_batch=False, warn=False)
-        trainer = pl.Trainer(max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False,
-                             enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
-        trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
+        _fit_tiny_lightning_model(nn.ReLU(), cb)
 
     x, y = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32), np.arange(16) % 2
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="mask")], name="encoder")
