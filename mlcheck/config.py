@@ -79,6 +79,11 @@ def load_config(path: Path | None = None) -> Config:
     if fail_on is not None and fail_on not in FAIL_ON:
         raise ConfigError(f'{path}: [tool.mlcheck] fail-on must be "info", "warning" or "error", got {fail_on!r}')
     select = _ids(path, table, "select")
+    if "select" in table and not select:  # `select = []` read as "the defaults" ran checks the user did not expect
+        raise ConfigError(
+            f"{path}: [tool.mlcheck] select = {table['select']!r} names no check id; name the checks to run, "
+            "or remove `select` to run the defaults"
+        )
     return Config(
         select=list(select) if select else None,
         suppress=list(_ids(path, table, "suppress")),

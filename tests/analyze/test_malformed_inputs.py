@@ -358,6 +358,13 @@ CASES = [
     # item 14: bad configuration values: exit 2 naming the file and the key
     Case("config-checks-5", lambda t: _pyproject(t, "[tool.mlcheck]\nchecks = 5\n"), 2, ("checks",), "pyproject.toml"),
     Case("config-select-5", lambda t: _pyproject(t, "[tool.mlcheck]\nselect = 5\n"), 2, ("select",), "pyproject.toml"),
+    Case(  # `select = []` used to run every default check, as if `select` were absent
+        "config-select-empty",
+        lambda t: _pyproject(t, "[tool.mlcheck]\nselect = []\n"),
+        2,
+        ("select = []", "names no check id", "remove `select`"),
+        "pyproject.toml",
+    ),
     Case(
         "config-fail-on-bogus",
         lambda t: _pyproject(t, '[tool.mlcheck]\nfail-on = "bogus"\n'),
