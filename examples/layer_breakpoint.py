@@ -16,7 +16,6 @@ from torch import nn
 
 from mlcheck import Monitor
 from mlcheck.breakpoints import Breakpoints
-from mlcheck.checks.base import default_checks
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder
 
@@ -41,8 +40,8 @@ def main(pdb: bool = False, log_dir: str = "runs/layer_breakpoint") -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     recorder = LayerRecorder(model)
     breakpoints = TorchBreakpoints(Breakpoints(["nonfinite-origin"], pdb=pdb))
-    # the breakpoint's check (nonfinite-origin) joins the default checks
-    with Monitor([*default_checks(), *breakpoints.checks()], log_dir=log_dir) as monitor:
+    # the default checks, plus the breakpoint's (nonfinite-origin) where they lack it
+    with Monitor(breakpoints.with_checks(), log_dir=log_dir) as monitor:
         for step in range(100):
             rows = torch.randint(0, len(x), (32,))
             xb, yb = x[rows], y[rows]

@@ -109,7 +109,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     every rank are gathered to it through the strategy.
 
     Args:
-        checks: checks to run: instances, classes or ids. Default None: every check on by default.
+        checks: checks to run: instances, classes or ids (an id given twice is one check, the
+            later one). Default None: every check on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
             the trainer's `TensorBoardLogger`; without one, of its first logger that has one (a

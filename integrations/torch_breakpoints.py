@@ -8,7 +8,7 @@ builds one from its `breakpoints=` argument; a plain loop hands one to `LayerRec
     >>> from mlcheck.integrations.torch_layers import LayerRecorder
     >>> breakpoints = TorchBreakpoints([NonfiniteOriginCheck.id, DeadUnits.id])  # doctest: +SKIP
     >>> recorder = LayerRecorder(model)                                        # doctest: +SKIP
-    >>> monitor = Monitor([*default_checks(), *breakpoints.checks()], log_dir="runs/x")  # doctest: +SKIP
+    >>> monitor = Monitor(breakpoints.with_checks(), log_dir="runs/x")           # doctest: +SKIP
     >>> with recorder.step(monitor, step, sample=step % 25 == 0, batch=(x, y), breakpoints=breakpoints):
     ...     ...                                                                 # doctest: +SKIP
 
@@ -109,6 +109,11 @@ class TorchBreakpoints:
         """The checks the breakpoints' ids need that are not `present` (ids)."""
         return self.breakpoints.checks(present)
 
+    def with_checks(self, checks: Any = None) -> list[Any]:
+        """`checks` (None: the default set) plus the checks the breakpoints need and `checks`
+        lacks: what the `Monitor` of a plain loop takes."""
+        return self.breakpoints.with_checks(checks)
+
     def _verify(self, monitor: Any) -> None:
         if self._verified:
             return
@@ -116,8 +121,7 @@ class TorchBreakpoints:
         missing = [i for i in self.breakpoints.check_ids if i not in have]
         if missing:
             raise ValueError(
-                f"breakpoints {missing} need their checks in the Monitor: "
-                "Monitor([*default_checks(), *breakpoints.checks()], ...)"
+                f"breakpoints {missing} need their checks in the Monitor: Monitor(breakpoints.with_checks(), ...)"
             )
         self._verified = True
 

@@ -43,7 +43,8 @@ class Monitor:
 
     Args:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
-            defaults). Default: every check that is on by default.
+            defaults; an id given twice is one check, the later one). Default: every check that is on
+            by default.
         suppress: check ids to silence (their hooks are not run).
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
             callbacks take it): neither.

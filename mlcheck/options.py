@@ -175,7 +175,8 @@ def selection(checks: Any, select: Any, suppress: Any) -> tuple[list[Any] | None
 
 def check_instances(name: str, checks: Any) -> list[Any]:
     """`checks` as Check instances: each item an instance, a Check class (built with its
-    defaults) or a check id (likewise); a lone string or class is one check."""
+    defaults) or a check id (likewise); a lone string or class is one check; an id given twice
+    is one check, the later one."""
     from mlcheck.checks.base import Check, get_check
 
     items = check_items(name, checks) or []
@@ -189,6 +190,11 @@ def check_instances(name: str, checks: Any) -> list[Any]:
         if not isinstance(c, Check):
             raise TypeError(f"{name} must hold Check instances, Check classes or check ids, got {c!r}")
         out.append(c)
+    # one instance per id, the later one in the earlier one's place: `[*default_checks(),
+    # LossPlateau(min_epochs=10)]` configures the default check; two instances had judged the
+    # same run, and their findings were deduplicated by id
+    last = {c.id: c for c in out}
+    out = [last[i] for i in dict.fromkeys(c.id for c in out)]
     return out
 
 

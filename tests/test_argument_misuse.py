@@ -138,6 +138,23 @@ def test_a_near_miss_check_id_names_the_id_meant():
         Monitor(checks=["loss-divergance", "Train-Val-Gap", "zzz"])
 
 
+def test_a_check_named_twice_is_one_check_the_later_one():
+    """`[*default_checks(), LossDivergence(...)]` built two instances of one check: both judged
+    the run and their findings were deduplicated by id, so which arguments counted was chance."""
+    from mlcheck.checks.base import default_checks
+    from mlcheck.checks.optimization import LossDivergence
+    from mlcheck.live import configured_checks
+
+    mine = LossDivergence()
+    checks = [*default_checks(), "loss-plateau", mine]
+    ids = [c.id for c in default_checks()]
+    for built in (Monitor(checks=checks).checks, configured_checks(checks, (), False)[0]):  # the callbacks
+        assert [c.id for c in built] == ids  # one per id, in the defaults' order
+        assert any(c is mine for c in built)
+    (kept,) = [c for c in Monitor(checks=[LossDivergence, "loss-divergence", mine]).checks]
+    assert kept is mine
+
+
 def test_a_misspelt_check_table_in_pyproject_names_the_id_meant(tmp_path):
     import subprocess
     import sys

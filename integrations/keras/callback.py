@@ -69,7 +69,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     exactly as they were.
 
     Args:
-        checks: check instances to run. Default None: every check that is on by default.
+        checks: checks to run: instances, classes or ids (an id given twice is one check, the
+            later one). Default None: every check that is on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None (or False, as in Lightning) writes neither.
