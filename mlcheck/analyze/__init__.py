@@ -41,6 +41,7 @@ from mlcheck.analyze.events import (
     is_event_file,
     read_event_files,
 )
+from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
@@ -63,7 +64,7 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "lightning-csv", or "findings" for a folder that
+        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -419,10 +420,10 @@ def _denser(log: RunLog) -> str:
             "findings.jsonl). For more points here: `MLCheckCallback(every_n_steps=1)` (the costlier "
             "statistics are then taken every step too)."
         )
-    if log.format == "keras-csv":
+    if log.format in ("keras-csv", "keras-history"):
         return (
-            "Keras' `CSVLogger` writes one row per epoch: add mlcheck's `MLCheckCallback` to the fit "
-            "to have every step's loss judged during training."
+            f"Keras' {'`CSVLogger` writes one row' if log.format == 'keras-csv' else '`History` holds one value'} "
+            "per epoch: add mlcheck's `MLCheckCallback` to the fit to have every step's loss judged during training."
         )
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
@@ -447,7 +448,7 @@ def _event_writer(source: EventRun) -> str | None:
 
 def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str], notes: list[str]) -> RunResult:
     steps = None
-    if curves.steps is not None and len(curves.steps) and log.format != "keras-csv":
+    if curves.steps is not None and len(curves.steps) and log.format not in ("keras-csv", "keras-history"):
         steps = int(curves.steps[-1])
     return RunResult(
         name=log.name,
@@ -585,7 +586,7 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
         for name in files:
             if is_findings_file(name):
                 recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
-            elif is_event_file(name) or name.lower().endswith(".csv"):
+            elif is_event_file(name) or name.lower().endswith(".csv") or is_history_name(name):
                 _take(Path(folder) / name, events, csvs, skipped)
     for exc in errors:
         if Path(exc.filename) == root:
@@ -597,7 +598,7 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger or Lightning metrics.csv)"
+            "(Keras CSVLogger or Lightning metrics.csv) and no saved Keras History (*history*.json)"
         )
     return out, skipped, recorded
 
@@ -618,8 +619,11 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
 
 
 def _is_metrics_csv(path: Path) -> bool:
-    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets).
-    OSError: the file cannot be read."""
+    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets), and
+    files named like a saved Keras History that start like one. OSError: the file cannot be read."""
+    if is_history_name(path.name):
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return looks_like_history(fh.readline(4096))
     header = {c.lower() for c in read_header(path)}
     return bool(header & {"epoch", "step"})
 

@@ -54,7 +54,8 @@ def read_header(path: Path) -> list[str]:
 def read_csv_log(
     path: Path, progress: Callable[[int], None] | None = None, notes: list[str] | None = None
 ) -> tuple[str, dict[str, Scalars], list[str]]:
-    """(format, scalars by column, columns) of a Keras or Lightning CSV log.
+    """(format, scalars by column, columns) of a Keras or Lightning CSV log, or of a Keras
+    `History` dict saved as text (format "keras-history", see `mlcheck.analyze.history`).
 
     format is "lightning-csv" when there is a `step` column (x of each curve: the step; the
     `epoch` column becomes the "epoch" curve), else "keras-csv" (x: the `epoch` column, or the
@@ -67,6 +68,10 @@ def read_csv_log(
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
         except UnicodeDecodeError:
             raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        from mlcheck.analyze import history  # it raises this module's CSVLogError
+
+        if history.looks_like_history(header_line):
+            return history.read_history(path, notes)
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
@@ -75,12 +80,8 @@ def read_csv_log(
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
-    for column, (count, row, cell), found in zip(columns, text, filled):
-        if count and notes is not None and any(found):  # a column of text only is no metric
-            notes.append(
-                f"{path}: column {column!r} holds text that is not a number in {count} data row(s) "
-                f"(first: row {row}, {cell[:40]!r}); those rows are left out of its curve"
-            )
+    if notes is not None:
+        notes.extend(_text_cells(path, columns, text, filled))
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
     has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
     lower = {c.lower(): c for c in columns}
@@ -106,6 +107,16 @@ def read_csv_log(
             continue
         out[column] = sorted_scalars(x[present].astype(np.int64), values[present])
     return fmt, out, columns
+
+
+def _text_cells(path: Path, columns: list[str], text: list[list[Any]], filled: list[bytearray]) -> Iterable[str]:
+    """A note for each column that holds numbers and, in some rows, text that is not one."""
+    for column, (count, row, cell), found in zip(columns, text, filled):
+        if count and any(found):  # a column of text only is no metric
+            yield (
+                f"{path}: column {column!r} holds text that is not a number in {count} data row(s) "
+                f"(first: row {row}, {cell[:40]!r}); those rows are left out of its curve"
+            )
 
 
 def _columns(path: Path, header_line: str) -> tuple[list[str], str]:

@@ -35,7 +35,7 @@ class RunLog:
     Attributes:
         name: the run's name (its folder relative to the analysed path, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv" or "lightning-csv".
+        format: "tensorboard", "keras-csv", "keras-history" or "lightning-csv".
         scalars: curves by tag (or CSV column); x is the step, or the epoch for Keras CSVs.
         columns: a CSV's header, all of it (some columns may hold no numbers).
         writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
@@ -143,7 +143,7 @@ class _Axes:
         return cls(
             log=log,
             roles=roles,
-            by_epoch_x=log.format == "keras-csv",
+            by_epoch_x=log.format in ("keras-csv", "keras-history"),
             epoch_curve=epoch_curve,
             n_epochs=_epoch_count(log, roles, epoch_curve),
             epoch_steps=np.unique(np.concatenate(known)) if known else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,7 +101,10 @@ def keras_csv_run(folder: Path, epochs: int = 4, seed: int = 0) -> dict[str, Pat
     )
     paths = {sep: folder / f"training_{name}.log" for sep, name in SEPARATORS.items()}
     loggers = [keras.callbacks.CSVLogger(str(p), separator=sep) for sep, p in paths.items()]
-    model.fit(
+    history = model.fit(
         x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=epochs, batch_size=32, verbose=0, callbacks=loggers
     )
+    # the same fit's History, as users save it: json.dump, and print() pasted into a file
+    (folder / "history.json").write_text(json.dumps(history.history))
+    (folder / "history.txt").write_text(f"{history.history}\n")
     return paths
