@@ -109,9 +109,9 @@ class Finding:
             "severity": self.severity.value,
             "step": self.step,
             "epoch": self.epoch,
-            "message": self.message,
+            "message": _valid_unicode(self.message),
             "evidence": json_safe(self.evidence),
-            "hint": self.hint,
+            "hint": None if self.hint is None else _valid_unicode(self.hint),
         }
 
     @classmethod
@@ -171,7 +171,7 @@ def format_number(value: Any) -> str:
 def json_safe(value: Any) -> Any:
     """Converts numpy scalars and arrays to Python values and non-finite floats to strings."""
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {_valid_unicode(str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     if hasattr(value, "tolist"):  # numpy scalars and arrays, torch tensors
@@ -179,6 +179,23 @@ def json_safe(value: Any) -> Any:
         return json_safe(plain) if type(plain) is not type(value) else str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return _valid_unicode(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
-    return str(value)
+    return _valid_unicode(str(value))
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with the bytes of a non-UTF-8 file name (which Python holds as lone surrogates,
+    and JSON would carry as "\\udcff", which strict readers refuse) written as `\\xff`."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate that no file name's byte made
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from mlcheck import sinks
-from mlcheck.findings import Finding
+from mlcheck.findings import Finding, json_safe
 
 
 class JsonlSink(sinks.Sink):
@@ -27,7 +27,7 @@ class JsonlSink(sinks.Sink):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
         record = finding.to_dict()
-        record["run"] = run
+        record["run"] = json_safe(run)
         self._file.write(json.dumps(record, allow_nan=False) + "\n")
         self._file.flush()
 

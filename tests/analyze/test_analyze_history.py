@@ -5,6 +5,7 @@ It used to be refused as "a header but no rows"."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -62,3 +63,19 @@ def test_the_command_finds_overfitting_in_a_history_and_scans_for_history_files(
     assert finding["check"] == "train-val-gap" and finding["evidence"]["best_epoch"] == 3
     assert "broken_history.txt starts like a Keras History dict but holds no metric" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_file_name_that_is_not_utf8_comes_out_as_valid_json_text(tmp_path):
+    """Python holds the byte 0xff of such a name as a lone surrogate, which `--json` carried as
+    "\\udcff": strict readers (and `str.encode`) refuse it. It is written as `\\xff` now."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    name = os.fsdecode(b"r\xffun_history.json")
+    (folder / name).write_text(json.dumps({"loss": [0.9, 0.7, 0.5, 0.4], "val_loss": [0.8, 0.7, 0.6, 0.55]}))
+    command = [sys.executable, "-m", "mlcheck", "analyze", str(folder), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["name"] == "r\\xffun_history.json"
+    json.dumps(run, ensure_ascii=False).encode("utf-8")  # raised UnicodeEncodeError on a lone surrogate
+    assert mlcheck.findings.json_safe({"k\udcff": ["\ud800", "é"]}) == {"k\\xff": ["\\ud800", "é"]}
