@@ -51,6 +51,7 @@ _HOOK_SIGNALS = {
 logger = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type[Check]] = {}
+_SIGNALS: dict[tuple[type, frozenset[Signal] | None], frozenset[Signal]] = {}  # `Check.signals` per class
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SECTIONS = ("What it does", "Why it matters", "How to fix")
 
@@ -150,10 +151,13 @@ class Check:
     @classmethod
     def signals(cls) -> frozenset[Signal]:
         """What the check consumes: `consumes` where declared, else what its hooks imply."""
-        implied = frozenset(signal for hook, signal in _HOOK_SIGNALS.items() if cls.implements(hook))
-        if cls.consumes is None:
-            return implied
-        return frozenset(cls.consumes) | implied
+        # asked of every check at each fit start and sync: worked out once per class
+        declared = None if cls.consumes is None else frozenset(cls.consumes)
+        found = _SIGNALS.get((cls, declared))
+        if found is None:
+            found = frozenset(signal for hook, signal in _HOOK_SIGNALS.items() if cls.implements(hook))
+            _SIGNALS[(cls, declared)] = found = found | (declared or frozenset())
+        return found
 
     def finding(
         self,
