@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlcheck import Monitor
-from mlcheck.checks.samples import NoisyLabels, WeakSlice, holm, worse_than_rest
+from mlcheck.checks.samples import NoisyLabels, WeakSlice, holm, worse_than_rest, worse_than_rest_in_strata
 from mlcheck.live import LiveOptions, LiveRun, sample_ids
 from mlcheck.samples import SampleOutputs, SplitSamples, reduce_scores, wilson_interval
 
@@ -118,3 +118,49 @@ def test_weak_slice_finds_a_bad_class_and_a_bad_user_slice_with_holm():
     names = {f.evidence["slice"]: f.severity.value for f in found}
     assert names.get("class=3") == "warning" and names.get("slice=2") == "warning"
     assert all(k in ("class=3", "slice=2") for k in names)
+
+
+def _two_class_pass(split: str, epoch: int, tallies: tuple[tuple[int, int], tuple[int, int]]) -> SampleOutputs:
+    """One pass over a two-class split with the given (rows, errors) per class."""
+    labels = np.concatenate([np.full(rows, c) for c, (rows, _) in enumerate(tallies)])
+    wrong = np.concatenate([np.arange(rows) < errors for rows, errors in tallies])
+    offset = 0 if split == "train" else 10_000  # other rows than the training ones
+    ids = np.arange(offset, offset + len(labels), dtype=np.uint64)
+    return SampleOutputs(split, epoch, ids, labels, np.where(wrong, 0.3, 0.9), np.where(wrong, 1 - labels, labels))
+
+
+def _weak_slices_of(val: tuple, train: tuple, passes: int = 4) -> dict[str, str]:
+    monitor = Monitor([WeakSlice()], default_sinks=False)
+    for epoch in range(passes):
+        monitor.log_samples(_two_class_pass("train", epoch, train))
+        monitor.log_samples(_two_class_pass("val", epoch, val))
+    return {f.evidence["slice"]: f.severity.value for f in monitor.close()}
+
+
+def test_weak_slice_warns_on_a_class_the_model_cannot_fit_in_training_either():
+    # breast_cancer with 30% of class 0's labels wrong (Lightning, seed 0, end of the run):
+    # 21 of 77 validation rows wrong against 7 of 66 (gap 16.7 points, z 2.5: under the
+    # family-wise bar on validation alone), and 41 of 226 training rows against 4 of 200
+    assert _weak_slices_of(val=((77, 21), (66, 7)), train=((226, 41), (200, 4))) == {"class=0": "warning"}
+    # the same validation tallies on their own (no training pass counted): no WARNING
+    assert _weak_slices_of(val=((77, 21), (66, 7)), train=((5, 0), (5, 0))).get("class=0") != "warning"
+
+
+def test_weak_slice_keeps_a_harder_class_the_model_fits_in_training_below_warning():
+    # clean breast_cancer: malignant rows are harder (5 of 57 wrong on validation, 0 of 86
+    # benign) but fitted in training (1 of 155 against 0 of 271): at most INFO
+    assert "warning" not in _weak_slices_of(val=((57, 5), (86, 0)), train=((155, 1), (271, 0))).values()
+    # a class 15 points worse on validation but fitted in training: under warn_gap, INFO
+    assert _weak_slices_of(val=((80, 14), (80, 2)), train=((240, 2), (240, 1))) == {"class=0": "info"}
+
+
+def test_cochran_mantel_haenszel_adds_strata_and_reduces_to_the_pooled_test():
+    z1, _ = worse_than_rest(21, 77, 7, 66)
+    z_one, _ = worse_than_rest_in_strata([(21, 77, 7, 66)])
+    assert np.isclose(z_one, z1 * np.sqrt(142 / 143))
+    z_both, p_both = worse_than_rest_in_strata([(21, 77, 7, 66), (41, 226, 4, 200)])
+    assert z_both > 5 > z1 and p_both < 1e-6
+    # strata with different base rates are compared within themselves: no slice effect in
+    # either, none in all (pooling them would show one: the slice has more rows where errors abound)
+    z_none, _ = worse_than_rest_in_strata([(30, 100, 3, 10), (1, 10, 10, 100)])
+    assert abs(z_none) < 1e-9
