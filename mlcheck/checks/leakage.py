@@ -234,9 +234,10 @@ class TrainValOverlap(Check):
         stages, so the cost per sample does not grow with its size: first from `probe_values`
         seeded positions, their shape and type; a validation sample whose probe matches a
         training one is then compared in full (a fingerprint of every value of both samples),
-        the earlier of the two when it comes by again (the next pass over its split), so such
-        copies are confirmed one pass later. Only confirmed copies count: near-copies (equal on
-        the probe, different elsewhere) never do.
+        when they come by again (the next pass over each split: the full pass hands this check
+        merged blocks of probes, the samples themselves are gone), so such copies are confirmed
+        one epoch later. Only confirmed copies count: near-copies (equal on the probe, different
+        elsewhere) never do.
 
         Fires an ERROR when at least `max_share` of the validation samples seen (and
         `min_matches` of them) are in training, unless the training data repeats itself about
