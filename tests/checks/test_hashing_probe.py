@@ -229,3 +229,29 @@ def test_full_pass_compares_mostly_blank_samples_in_full_and_skips_blank_ones():
     assert check._constant == {"train": 32, "val": 14} and len(check._second) == 0  # two blank in train[1:21]
     errors = [f for f in monitor.findings if f.severity.value == "error"]
     assert len(errors) == 1 and errors[0].evidence["val_in_train"] == 18
+
+
+def test_live_run_routes_the_confirming_passes_to_candidates_found_in_blocks():
+    """A block of validation probes reaches the check at the end of its pass (`end_pass`), so
+    the next passes are routed to it while candidates wait: the copies are confirmed in epoch 1."""
+    from mlcheck.live import BatchRoute, LiveOptions, LiveRun
+
+    train, val = _images(8 * 32, 6), _images(2 * 32, 7)
+    val[32:40] = train[40:48]  # in a full-pass batch (the first of each split is a sampled one)
+    options = LiveOptions(train_start_checks=False, sample_batches=1, config=False)
+    live = LiveRun(options, [TrainValOverlap()], default_sinks=False)
+    routes: dict[tuple[str, int], list[BatchRoute]] = {}
+    for split, epoch, x in (("train", 0, train), ("val", 0, val), ("train", 1, train), ("val", 1, val)):
+        for i in range(len(x) // 32):
+            route = live.route_batch(split)
+            routes.setdefault((split, epoch), []).append(route)
+            if route is not BatchRoute.SKIP:
+                rows = slice(32 * i, 32 * (i + 1))
+                live.observe_batch(route, x[rows], np.arange(32) % 3, split=split, step=i, epoch=epoch, index=i)
+        live.end_pass(split)
+    live.close()
+    assert routes["val", 0] == [BatchRoute.SAMPLE, BatchRoute.FULL_PASS]
+    assert routes["train", 1] == [BatchRoute.CONFIRM] * 2 + [BatchRoute.SKIP] * 6  # until batch 1 came by
+    assert routes["val", 1] == [BatchRoute.CONFIRM] * 2
+    errors = [f for f in live.monitor.findings if f.check == "train-val-overlap"]
+    assert [(f.severity.value, f.epoch, f.evidence["val_in_train"]) for f in errors] == [("error", 1, 8)]
