@@ -438,6 +438,9 @@ class LiveRun:
 
     def end_pass(self, split: str) -> None:
         self.passes[split] += 1
+        # the pass's merged full-pass batches reach their checks now: what they await of the
+        # next pass (`Check.awaits_batches`) is known before its first batch is routed
+        self.monitor.hand_over_deferred()
 
     # -- per-sample outputs --------------------------------------------------------------------
 

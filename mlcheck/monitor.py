@@ -125,6 +125,8 @@ class Monitor:
         self._deferred: list[BatchObservation] = []  # see log_batch(defer=True)
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
+        self._probe_split: dict[frozenset[str], tuple] = {}  # see _defer_probe
+        self._checks_arg: tuple = (None, None)  # log_batch's last `checks` tuple and its ids
         self.sinks: list[Sink] = []
         if curves is None:
             curves = default_sinks and self.log_dir is not None
@@ -368,7 +370,13 @@ class Monitor:
         index = opt.integer("index", index, minimum=0)
         if input_kind is not None and not isinstance(input_kind, str):
             raise TypeError(f"input_kind must be None or a string, got {input_kind!r}")
-        only = None if checks is None else frozenset(opt.names("checks", checks))
+        if checks is None:
+            only = None
+        elif checks is self._checks_arg[0]:  # the live core hands the same tuple every batch
+            only = self._checks_arg[1]
+        else:
+            only = frozenset(opt.names("checks", checks))
+            self._checks_arg = (checks, only) if isinstance(checks, tuple) else (None, None)
         batch = BatchObservation(
             inputs=_as_array(inputs),
             targets=_as_array(targets),
@@ -421,15 +429,50 @@ class Monitor:
     def _defer_probe(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
         """A full-pass batch of large samples: handed at once to the checks that read whole
         samples, and as its probe (a few hundred values per sample) to the others
-        (`Check.reads_probe`), merged with the next batches'."""
-        rows = frozenset(c.id for c in self.checks if c.id in only and not c.reads_probe)
-        out = self._dispatch("on_batch", batch, only=rows) if rows else []
-        if rows == only:
+        (`Check.reads_probe`), merged with the next batches', except to those whose
+        `probe_suffices` says they need this one whole."""
+        split = self._probe_split.get(only)
+        if split is None:  # (whole-batch readers, probe readers, probe readers that may ask for more)
+            whole = frozenset(c.id for c in self.checks if c.id in only and not c.reads_probe)
+            askers = tuple(
+                c
+                for c in self.checks
+                if c.id in only and c.reads_probe and type(c).probe_suffices is not Check.probe_suffices
+            )
+            split = self._probe_split[only] = (whole, only - whole, askers)
+        whole, readers, askers = split
+        more = frozenset(c.id for c in askers if c.id not in self.disabled and not self._probe_suffices(c, batch))
+        out = []
+        if more:  # handed over whole now: what it was given before comes first
+            whole, readers = whole | more, readers - more
+            out = self._flush_deferred()
+        if whole:
+            out += self._dispatch("on_batch", batch, only=whole)
+        if not readers:
             return out
-        narrow = dataclasses.replace(batch, inputs=None, probe=batch.input_probe(PROBE_VALUES, PROBE_ABOVE), _probes={})
-        return out + self._defer(narrow, only - rows)
+        narrow = BatchObservation(
+            inputs=None,
+            targets=None if batch.targets is None else batch.targets.copy(),
+            split=batch.split,
+            step=batch.step,
+            epoch=batch.epoch,
+            index=batch.index,
+            input_kind=batch.input_kind,
+            full_pass=True,
+            probe=batch.input_probe(PROBE_VALUES, PROBE_ABOVE),
+            sample_values=math.prod(batch.inputs.shape[1:]),
+        )
+        # the probe is a gather of this batch's own (np.take) and the targets a copy: nothing a
+        # loader may reuse is held
+        return out + self._defer(narrow, readers, owned=True)
 
-    def _defer(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
+    def _probe_suffices(self, check: Check, batch: BatchObservation) -> bool:
+        try:
+            return bool(check.probe_suffices(batch))
+        except Exception:  # the batch goes whole to `on_batch`, whose failure is handled there
+            return False
+
+    def _defer(self, batch: BatchObservation, only: frozenset[str], owned: bool = False) -> list[Finding]:
         key = (
             batch.split,
             batch.epoch,
@@ -438,6 +481,7 @@ class Monitor:
             _layout(batch.inputs),
             _layout(batch.targets),
             _layout(batch.probe),
+            batch.sample_values,
         )
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
         size = sum(a.size for a in (batch.inputs, batch.targets, batch.probe) if a is not None)
@@ -446,10 +490,13 @@ class Monitor:
         self._deferred_key = key
         # copies: a loader may hand out the same buffer again for the next batch
         self._deferred.append(
-            BatchObservation(
+            batch
+            if owned
+            else BatchObservation(
                 inputs=None if batch.inputs is None else batch.inputs.copy(),
                 targets=None if batch.targets is None else batch.targets.copy(),
                 probe=None if batch.probe is None else batch.probe.copy(),
+                sample_values=batch.sample_values,
                 split=batch.split,
                 step=batch.step,
                 epoch=batch.epoch,
@@ -462,6 +509,11 @@ class Monitor:
         if self._deferred_values >= self.DEFER_VALUES:
             out += self._flush_deferred()
         return out
+
+    def hand_over_deferred(self) -> list[Finding]:
+        """Hands the batches held by `log_batch(defer=True)` to their checks now (at the end of
+        a pass over a split); returns the findings newly raised."""
+        return [] if self._closed else self._flush_deferred()
 
     def _flush_deferred(self) -> list[Finding]:
         if not self._deferred:
@@ -476,6 +528,7 @@ class Monitor:
             inputs=None if first.inputs is None else np.concatenate([b.inputs for b in batches]),
             targets=None if first.targets is None else np.concatenate([b.targets for b in batches]),
             probe=None if first.probe is None else np.concatenate([b.probe for b in batches]),
+            sample_values=first.sample_values,
             split=first.split,
             step=last.step,
             epoch=first.epoch,

@@ -24,6 +24,8 @@ def stop_on(value: Any) -> str | None:
 
 def integer(name: str, value: Any, *, minimum: int, hint: str = "") -> int:
     """`value` as an int >= `minimum`; a bool or a float is refused rather than truncated."""
+    if type(value) is int and value >= minimum:  # the common case, first (no ABC check)
+        return value
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:

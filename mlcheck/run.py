@@ -142,6 +142,8 @@ class BatchObservation:
             `input_probe` of large samples there, not at every value.
         probe: in a full pass over large samples, for the checks that read no more of them
             (`Check.reads_probe`): the inputs' probe rows, `inputs` being None.
+        sample_values: with `probe`: how many values each whole sample holds (a probe's
+            fingerprint covers the sample's length).
     """
 
     inputs: np.ndarray | None
@@ -154,6 +156,7 @@ class BatchObservation:
     parts: tuple[tuple[int, int, int | None], ...] = ()
     full_pass: bool = False
     probe: np.ndarray | None = None
+    sample_values: int | None = None
     _probes: dict = field(default_factory=dict, repr=False, compare=False)  # probes, fingerprints
 
     def input_probe(self, probe_values: int | None, probe_above: int = 0) -> np.ndarray:
@@ -192,6 +195,7 @@ class BatchObservation:
             inputs=None if self.inputs is None else self.inputs[start:end],
             targets=None if self.targets is None else self.targets[start:end],
             probe=None if self.probe is None else self.probe[start:end],
+            sample_values=self.sample_values,
             split=self.split,
             step=step,
             epoch=self.epoch,

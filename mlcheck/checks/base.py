@@ -103,6 +103,13 @@ class Check:
     #: every batch as it comes.
     reads_probe: ClassVar[bool] = False
 
+    def probe_suffices(self, batch: BatchObservation) -> bool:
+        """For a check that `reads_probe`: whether this full-pass batch of large samples may
+        reach it as its probe, merged with the next batches' (default True). False hands it this
+        batch whole, at once: for work that needs every value of some of its samples. Called on
+        every such batch: keep it to a few operations on `batch.input_probe`."""
+        return True
+
     def __init__(self) -> None:
         before = set(vars(self))
         self.reset()

@@ -384,18 +384,33 @@ class SecondStage:
             if full in entry[1 - side]:  # counted once, when the second side arrives
                 self.confirmed += 1
 
+    def expect(self, probes: np.ndarray) -> None:
+        """Makes candidates of `probes` whose samples are no longer in hand: their full
+        fingerprints come from both splits when the samples pass again."""
+        for probe in probes.tolist():
+            if probe in self._prints:
+                continue
+            if len(self._prints) >= self.capacity:
+                self.overflow += 1
+                continue
+            self._prints[probe] = (set(), set())
+            self._missing["train"] += 1
+            self._missing["val"] += 1
+            self._counts = None
+
     def awaiting(self, split: str) -> int:
         """Candidates waiting for a full fingerprint from `split`."""
         return self._missing[split]
 
     def counts(self) -> dict[str, int]:
         """Validation candidates: confirmed, near-duplicates (both sides seen, no full match),
-        and unconfirmed (their training side not seen again)."""
+        and unconfirmed (a side not seen again: a probe matched in a block of probes has
+        neither)."""
         if self._counts is not None:
             return self._counts
         near = unconfirmed = 0
         for train, val in self._prints.values():
-            if val and not train:
+            if not (val or train) or (val and not train):
                 unconfirmed += 1
             elif val and train and not (val & train):
                 near += 1

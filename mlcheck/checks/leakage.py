@@ -234,9 +234,10 @@ class TrainValOverlap(Check):
         stages, so the cost per sample does not grow with its size: first from `probe_values`
         seeded positions, their shape and type; a validation sample whose probe matches a
         training one is then compared in full (a fingerprint of every value of both samples),
-        the earlier of the two when it comes by again (the next pass over its split), so such
-        copies are confirmed one pass later. Only confirmed copies count: near-copies (equal on
-        the probe, different elsewhere) never do.
+        when they come by again (the next pass over each split: the full pass hands this check
+        merged blocks of probes, the samples themselves are gone), so such copies are confirmed
+        one epoch later. Only confirmed copies count: near-copies (equal on the probe, different
+        elsewhere) never do.
 
         Fires an ERROR when at least `max_share` of the validation samples seen (and
         `min_matches` of them) are in training, unless the training data repeats itself about
@@ -304,6 +305,9 @@ class TrainValOverlap(Check):
     severity = Severity.ERROR
     #: an overlap is judged sample by sample: every sample of the first pass is fingerprinted
     consumes = frozenset({Signal.EVERY_BATCH})
+    #: the first stage reads the probe of large samples; their full pass comes in merged blocks
+    #: of probes, except the batches `probe_suffices` asks to see whole
+    reads_probe = True
 
     def __init__(
         self,
@@ -342,9 +346,23 @@ class TrainValOverlap(Check):
     def awaits_batches(self, split: str) -> bool:
         return self._second.awaiting(split) > 0
 
+    def probe_suffices(self, batch: BatchObservation) -> bool:
+        """The probe of a full-pass batch suffices unless candidates wait for a full fingerprint
+        from its split (the second stage reads every value of theirs), a sample is constant on
+        the probe (its first stage is every value), or the probe is not this check's."""
+        if (self.probe_values, self.probe_above) != (PROBE_VALUES, PROBE_ABOVE):
+            return False
+        if self._second.awaiting(batch.split):
+            return False
+        return not constant_rows(batch.input_probe(PROBE_VALUES, PROBE_ABOVE)).any()
+
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        return self._on_samples(batch) if batch.inputs is not None else self._on_probes(batch)
+
+    def _on_samples(self, batch: BatchObservation) -> Iterable[Finding]:
+        """A batch in hand: the first stage, and the second for its samples whose probe matches."""
         x = batch.inputs
-        if x is None or x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
+        if x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
             return ()
         rows = batch.input_probe(self.probe_values, self.probe_above)  # every value, or a probe
         flat = rows if rows.size == x.size else None  # None: a probe of larger samples
@@ -385,6 +403,24 @@ class TrainValOverlap(Check):
             self._add(batch.split, batch.epoch, prints)
         return self._judge(final=False)
 
+    def _on_probes(self, batch: BatchObservation) -> Iterable[Finding]:
+        """A merged block of probes (`Check.reads_probe`), none constant (`probe_suffices`):
+        the first stage of a block at once. A probe matching the other split makes a candidate
+        whose full fingerprints come when its samples pass again (`awaits_batches`)."""
+        probes = batch.probe
+        if probes is None or not batch.sample_values or len(probes) == 0 or probes.dtype.kind not in "biuf":
+            return ()
+        prints = probe_fingerprints(probes, batch.sample_values)
+        self._last = (batch.step, batch.epoch)
+        if self._held_at != (batch.split, batch.epoch):
+            self._release()  # the other split's set is complete before it is searched
+        self._second_stage(batch.split, None, None, prints)
+        self._held.append(prints)
+        self._held_at = (batch.split, batch.epoch)
+        if sum(map(len, self._held)) >= self.HOLD:
+            self._release()
+        return self._judge(final=False)
+
     def _add(self, split: str, epoch: int | None, prints: np.ndarray) -> None:
         kept, repeats = self._overlap.add(split, prints)
         if split == "train":
@@ -405,10 +441,11 @@ class TrainValOverlap(Check):
         self._release()
         return super().state_dict()
 
-    def _second_stage(self, split: str, x: np.ndarray, rows: np.ndarray | None, prints: np.ndarray) -> None:
+    def _second_stage(self, split: str, x: np.ndarray | None, rows: np.ndarray | None, prints: np.ndarray) -> None:
         """Fingerprints of every value of the samples `x[rows]` (None: all) whose probe
         (`prints`) occurs in the other split or is a candidate already: the second stage, paid
-        only by those."""
+        only by those. `x` None (a block of probes): their probes become candidates, compared
+        in full when the samples pass again."""
         o = self._overlap
         other = o.sets["val" if split == "train" else "train"]
         if not len(other) and not len(self._second):
@@ -418,7 +455,9 @@ class TrainValOverlap(Check):
         if o.level:
             found &= o.kept(prints)
         candidate = np.flatnonzero(found)
-        if len(candidate):
+        if len(candidate) and x is None:
+            self._second.expect(prints[candidate])
+        elif len(candidate):
             samples = candidate if rows is None else rows[candidate]
             self._second.add(split, prints[candidate], fingerprints(x[samples]))
         if o.level and len(self._second):

@@ -152,7 +152,24 @@ def test_full_pass_nonfinite_looks_at_the_probe_of_large_samples():
     assert found["lone", True] == []  # in the sampled batches and through the loss instead
 
 
-def test_full_pass_hands_probe_readers_merged_probes_and_the_overlap_whole_batches():
+def _full_pass(checks, *passes: tuple[str, int, np.ndarray]) -> Monitor:
+    """Feeds (split, epoch, samples) passes to a Monitor in batches of 32 as the live core
+    hands a full pass over (`defer=True`), handing each pass's held batches over at its end."""
+    monitor = Monitor(checks, warn=False, default_sinks=False)
+    for split, epoch, x in passes:
+        for i, start in enumerate(range(0, len(x), 32)):
+            rows = slice(start, start + 32)
+            y = np.arange(len(x[rows])) % 3
+            monitor.log_batch(x[rows], y, split=split, epoch=epoch, checks=[c.id for c in checks], index=i, defer=True)
+        monitor.hand_over_deferred()
+    monitor.close()
+    return monitor
+
+
+def test_full_pass_hands_the_overlap_blocks_of_probes_until_candidates_wait():
+    """The first stage needs only the probe: `train-val-overlap` gets the merged blocks of
+    probes the other probe readers get, and whole batches only where candidates wait for a
+    full fingerprint from the split (here the second training pass's first batch)."""
     seen: dict[str, list] = {"nonfinite-input": [], "train-val-overlap": []}
     checks = [NonFiniteInput(), TrainValOverlap()]
     for check in checks:
@@ -163,11 +180,78 @@ def test_full_pass_hands_probe_readers_merged_probes_and_the_overlap_whole_batch
             return hook(batch, run)
 
         check.on_batch = record
-    monitor = Monitor(checks, warn=False, default_sinks=False)
-    x = _images(8 * 32, 6)
-    for i in range(8):
-        rows = slice(32 * i, 32 * (i + 1))
-        monitor.log_batch(x[rows], np.arange(32) % 3, checks=[c.id for c in checks], index=i, defer=True)
-    monitor.close()
-    assert seen["train-val-overlap"] == [(False, 32, None)] * 8  # every batch, whole, at once
-    assert seen["nonfinite-input"] == [(True, 256, (256, 256))]  # one merged block of probes
+    train, val = _images(8 * 32, 6), _images(2 * 32, 7)
+    val[:8] = train[:8]
+    monitor = _full_pass(checks, ("train", 0, train), ("val", 0, val), ("train", 1, train), ("val", 1, val))
+    blocks = [(True, 256, (256, 256)), (True, 64, (64, 256))]
+    assert seen["nonfinite-input"][:2] == blocks  # every sample's probe, in blocks
+    assert all(probe for probe, _, _ in seen["nonfinite-input"])
+    assert sum(rows for _, rows, _ in seen["nonfinite-input"]) == 2 * (256 + 64)
+    # the second passes: the batch holding the candidates whole, the rest in blocks again
+    assert seen["train-val-overlap"] == blocks + [(False, 32, None), (True, 224, (224, 256))] + [(False, 32, None)] + [
+        (True, 32, (32, 256))
+    ]
+    errors = [f for f in monitor.findings if f.check == "train-val-overlap"]
+    assert [(f.severity.value, f.epoch, f.evidence["val_in_train"]) for f in errors] == [("error", 1, 8)]
+
+
+def test_probes_hashed_in_blocks_are_the_fingerprints_of_each_batch():
+    train, val = _copied(seed=9)
+    blocks = TrainValOverlap()
+    _full_pass([blocks], ("train", 0, train), ("val", 0, val))
+    batches = TrainValOverlap()
+    _feed(batches, ("train", 0, train), ("val", 0, val))
+    for split in ("train", "val"):
+        np.testing.assert_array_equal(
+            np.sort(blocks._overlap.sets[split].values()), np.sort(batches._overlap.sets[split].values())
+        )
+    assert blocks._overlap.matched == batches._overlap.matched == 32
+    assert blocks._constant == batches._constant == {"train": 0, "val": 8}
+    # a one-epoch run: the matches on the probe stay an INFO, no ERROR, as batch by batch
+    infos = [f for f in blocks.on_end(RunState()) if f.check == "train-val-overlap"]
+    assert [(f.severity.value, f.evidence["unconfirmed"]) for f in infos] == [("info", 32)]
+
+
+def test_full_pass_compares_mostly_blank_samples_in_full_and_skips_blank_ones():
+    """Samples constant on the probe go whole to the check (a block of probes cannot tell a
+    blank page from a page with a small mark): blank ones are skipped, marked ones compared in
+    full, and blank images in both splits are never copies."""
+    rng = np.random.default_rng(3)
+    train = np.zeros((320, 3, 32, 32), dtype=np.float32)
+    positions = set(probe_positions(3072, 256).tolist())
+    free = np.array([i for i in range(3072) if i not in positions])
+    for i in range(len(train)):
+        train[i].reshape(-1)[rng.choice(free, 4, replace=False)] = rng.random(4)
+    train[::10] = 0.0  # blank pages
+    val = np.concatenate([train[1:21], np.zeros((12, 3, 32, 32), dtype=np.float32), _images(32, 8)])
+    check = TrainValOverlap()
+    monitor = _full_pass([check], ("train", 0, train), ("val", 0, val))
+    assert check._constant == {"train": 32, "val": 14} and len(check._second) == 0  # two blank in train[1:21]
+    errors = [f for f in monitor.findings if f.severity.value == "error"]
+    assert len(errors) == 1 and errors[0].evidence["val_in_train"] == 18
+
+
+def test_live_run_routes_the_confirming_passes_to_candidates_found_in_blocks():
+    """A block of validation probes reaches the check at the end of its pass (`end_pass`), so
+    the next passes are routed to it while candidates wait: the copies are confirmed in epoch 1."""
+    from mlcheck.live import BatchRoute, LiveOptions, LiveRun
+
+    train, val = _images(8 * 32, 6), _images(2 * 32, 7)
+    val[32:40] = train[40:48]  # in a full-pass batch (the first of each split is a sampled one)
+    options = LiveOptions(train_start_checks=False, sample_batches=1, config=False)
+    live = LiveRun(options, [TrainValOverlap()], default_sinks=False)
+    routes: dict[tuple[str, int], list[BatchRoute]] = {}
+    for split, epoch, x in (("train", 0, train), ("val", 0, val), ("train", 1, train), ("val", 1, val)):
+        for i in range(len(x) // 32):
+            route = live.route_batch(split)
+            routes.setdefault((split, epoch), []).append(route)
+            if route is not BatchRoute.SKIP:
+                rows = slice(32 * i, 32 * (i + 1))
+                live.observe_batch(route, x[rows], np.arange(32) % 3, split=split, step=i, epoch=epoch, index=i)
+        live.end_pass(split)
+    live.close()
+    assert routes["val", 0] == [BatchRoute.SAMPLE, BatchRoute.FULL_PASS]
+    assert routes["train", 1] == [BatchRoute.CONFIRM] * 2 + [BatchRoute.SKIP] * 6  # until batch 1 came by
+    assert routes["val", 1] == [BatchRoute.CONFIRM] * 2
+    errors = [f for f in live.monitor.findings if f.check == "train-val-overlap"]
+    assert [(f.severity.value, f.epoch, f.evidence["val_in_train"]) for f in errors] == [("error", 1, 8)]
