@@ -58,10 +58,11 @@ def _tensor_of(output: Any) -> torch.Tensor | None:
 
 
 def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...] | str:
-    """(labels, probability of the label, predicted class) per row, computed on the device
-    without gradients; or the reason the output cannot be read as class scores for these
-    targets. Logits get a softmax (a sigmoid for one column); rows that already are
-    probabilities are taken as they are.
+    """(labels, probability of the label, predicted class, the targets as given, probability
+    of the likeliest other class, that class) per row, computed on the device without
+    gradients; or the reason the output cannot be read as class scores for these targets.
+    Logits get a softmax (a sigmoid for one column); rows that already are probabilities are
+    taken as they are.
 
     Whether the rows already are probabilities is read on the host (one synchronisation per
     reduction, that is per epoch): the softmax, the costliest op here on a CPU (row by row at a
