@@ -275,12 +275,35 @@ def _dump(folder, row, cb, xt, yt, flip, issues) -> None:
         "last_prob": train.latest_prob(),
         "last_pred": train.column("last_pred").astype(np.float64),
         "epochs": train.column("epochs").astype(np.float64),
+        "wrong_pred": train.column("wrong_pred").astype(np.float64),
     }
     arrays = {k: np.where(ok, v[take], np.nan) for k, v in columns.items()}
+    check = next(c for c in cb.monitor.checks if c.id == NoisyLabels.id)
+    # the check's per-epoch history of each row's probability of its label and of its likeliest
+    # other class (uint8 levels, 255: not seen or not kept, as the first epoch), that class, and
+    # how many of its epochs came before memorisation
+    history, other = (_aligned(check._history, ok, take, len(xt)), _aligned(check._other, ok, take, len(xt)))
+    other_class = np.full(len(xt), 255, np.uint8)
+    inside = ok & (take < len(check._other_class))
+    other_class[inside] = check._other_class[take[inside]]
+    arrays |= {"history": history, "early_epochs": np.array(check.early_epochs())}
+    arrays |= {"other": other, "other_class": other_class}
+    arrays["val_accuracy"] = np.array([r / max(s, 1) for _, r, s in check._val])
     name = "{data}-{framework}-{kind}-{noise}-{seed}.npz".format(**row)
     os.makedirs(folder, exist_ok=True)
     extra = {} if issues is None else {"cleanlab": issues}
     np.savez(os.path.join(folder, name), labels=yt, flip=flip, **arrays, **extra)
+
+
+def _aligned(epochs: list, ok: np.ndarray, take: np.ndarray, size: int) -> np.ndarray:
+    """Per-epoch uint8 levels of the store's rows (None: an epoch not kept) as an (epochs, size)
+    array aligned with the training rows, 255 where unknown."""
+    out = np.full((len(epochs), size), 255, np.uint8)
+    for e, levels in enumerate(epochs):
+        if levels is not None:
+            inside = ok & (take < len(levels))
+            out[e, inside] = levels[take[inside]]
+    return out
 
 
 #: Planted weak slices (`--slices`): one class with 30% of its labels wrong (samples of other

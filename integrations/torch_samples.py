@@ -58,10 +58,11 @@ def _tensor_of(output: Any) -> torch.Tensor | None:
 
 
 def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...] | str:
-    """(labels, probability of the label, predicted class) per row, computed on the device
-    without gradients; or the reason the output cannot be read as class scores for these
-    targets. Logits get a softmax (a sigmoid for one column); rows that already are
-    probabilities are taken as they are.
+    """(labels, probability of the label, predicted class, the targets as given, probability
+    of the likeliest other class, that class) per row, computed on the device without
+    gradients; or the reason the output cannot be read as class scores for these targets.
+    Logits get a softmax (a sigmoid for one column); rows that already are probabilities are
+    taken as they are.
 
     Whether the rows already are probabilities is read on the host (one synchronisation per
     reduction, that is per epoch): the softmax, the costliest op here on a CPU (row by row at a
@@ -91,7 +92,11 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
         labels = y.round().long() if y.is_floating_point() else y.long()
         safe = labels.clamp(0, probs.shape[1] - 1)
         true_prob = probs.gather(1, safe[:, None])[:, 0]
-        return labels, true_prob, probs.argmax(dim=1), y
+        # the likeliest class other than the label, and its probability (confident learning's
+        # off-diagonal evidence): the label's column set below every probability
+        others = probs.scatter(1, safe[:, None], -1.0)
+        other_prob, other_class = others.max(dim=1)
+        return labels, true_prob, probs.argmax(dim=1), y, other_prob.clamp(min=0.0), other_class
 
 
 class OutputCapture:
@@ -404,16 +409,25 @@ class SampleCapture:
         reduced = reduce_outputs(torch.cat(outputs), torch.cat([t for b in blocks for t in b.targets]))
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, raw = (to_numpy(t) for t in reduced)  # one transfer for all
+        labels, true_prob, predicted, raw, other_prob, other_class = (to_numpy(t) for t in reduced)
         if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
         start = 0
         for block in blocks:
             end = start + sum(len(t) for t in block.targets)
-            self._hand_over(block, labels[start:end], true_prob[start:end], predicted[start:end])
+            part = slice(start, end)
+            self._hand_over(block, labels[part], true_prob[part], predicted[part], other_prob[part], other_class[part])
             start = end
 
-    def _hand_over(self, block: _Block, labels: np.ndarray, true_prob: np.ndarray, predicted: np.ndarray) -> None:
+    def _hand_over(
+        self,
+        block: _Block,
+        labels: np.ndarray,
+        true_prob: np.ndarray,
+        predicted: np.ndarray,
+        other_prob: np.ndarray,
+        other_class: np.ndarray,
+    ) -> None:
         rows = [len(t) for t in block.targets]
         total = sum(rows)
         ids = positions = None
@@ -442,6 +456,7 @@ class SampleCapture:
         keep = labels >= 0  # negative labels are an ignore index
         if not keep.all():
             labels, true_prob, predicted, ids = labels[keep], true_prob[keep], predicted[keep], ids[keep]
+            other_prob, other_class = other_prob[keep], other_class[keep]
             keys = None if keys is None else keys[keep]
             features = None if features is None else features[keep]
         self.live.observe_samples(
@@ -450,6 +465,8 @@ class SampleCapture:
             labels=labels,
             true_prob=true_prob,
             predicted=predicted,
+            other_prob=other_prob,
+            other_class=other_class,
             indices=ids,
             slices=keys,
             features=features,

@@ -456,12 +456,15 @@ class LiveRun:
         indices: np.ndarray | None = None,
         slices: Any = None,
         features: np.ndarray | None = None,
+        other_prob: np.ndarray | None = None,
+        other_class: np.ndarray | None = None,
     ) -> list[Finding]:
         """Hands one batch's per-sample outputs (the true-class probability and prediction the
         adapter took from the model's own forward pass) to the checks that consume them; ids
         are the data set `indices` when the batch carries them, else content hashes of `inputs`.
         Validation rows of tabular inputs (`features`, else `inputs`) keep their values for
-        `weak-slice`'s feature ranges."""
+        `weak-slice`'s feature ranges. `other_prob` and `other_class`: the likeliest class
+        other than the label and its probability, per row (`SampleOutputs`)."""
         if not self.samples_active:
             return []
         values = samples.tabular_features(features if features is not None else inputs) if split == "val" else None
@@ -474,6 +477,8 @@ class LiveRun:
             predicted=predicted,
             slices=None if slices is None else np.asarray(slices).reshape(len(labels), -1)[:, 0],
             features=values if values is not None and len(values) == len(labels) else None,
+            other_prob=other_prob,
+            other_class=other_class,
         )
         return self.monitor.log_samples(outputs)
 

@@ -1,7 +1,9 @@
 """Per-sample training dynamics in bounded memory, framework-free.
 
 Adapters hand over, per batch, what the model already computed for each row: the probability of
-the given (true) class and the predicted class (`SampleOutputs`). `SampleStore` keeps, per split
+the given (true) class, the predicted class and the likeliest class other than the given one with
+its probability (`SampleOutputs`; that last pair is for `noisy-labels`'s per-epoch history, not
+kept here). `SampleStore` keeps, per split
 and per sample id, running summaries over epochs (Dataset Cartography, Swayamdipta et al. 2020:
 confidence = mean true-class probability, variability = its standard deviation, correctness =
 share of epochs predicted right) plus the latest epoch's probability and prediction, so memory
@@ -70,6 +72,10 @@ class SampleOutputs:
         slices: optional slice key per row (user-given `slice_by`), any hashable values.
         features: optional input values per row, (rows, columns) float32: tabular validation
             inputs (`tabular_features`), for `weak-slice`'s feature ranges.
+        other_prob: optional probability of the likeliest class other than the given one
+            (confident learning's off-diagonal evidence, `noisy-labels`); None when the adapter
+            does not give it (then 1 - true_prob stands in, exact for two classes).
+        other_class: that class (int), with `other_prob`.
     """
 
     split: str
@@ -80,6 +86,8 @@ class SampleOutputs:
     predicted: np.ndarray
     slices: np.ndarray | None = None
     features: np.ndarray | None = None
+    other_prob: np.ndarray | None = None
+    other_class: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -90,6 +98,11 @@ class SampleOutputs:
             raise ValueError(f"SampleOutputs.slices has {len(self.slices)} rows, ids have {n}")
         if self.features is not None and (self.features.ndim != 2 or len(self.features) != n):
             raise ValueError(f"SampleOutputs.features has shape {self.features.shape}, not ({n}, columns)")
+        if (self.other_prob is None) != (self.other_class is None):
+            raise ValueError("SampleOutputs.other_prob and other_class come together")
+        for name in ("other_prob", "other_class"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
+                raise ValueError(f"SampleOutputs.{name} has {len(getattr(self, name))} rows, ids have {n}")
 
 
 def tabular_features(inputs: Any) -> np.ndarray | None:
@@ -103,11 +116,11 @@ def tabular_features(inputs: Any) -> np.ndarray | None:
     return x.astype(np.float32, copy=False)
 
 
-def reduce_scores(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
-    """(labels, probability of the label, predicted class) per row from a batch's class scores
-    (N, C) or (N,)/(N, 1) for binary, logits or probabilities, and its targets (class ids or
-    one-hot rows); or the reason they cannot be read that way (numpy twin of the torch
-    adapter's on-device reduction)."""
+def reduce_scores(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...] | str:
+    """(labels, probability of the label, predicted class, probability of the likeliest other
+    class, that class) per row from a batch's class scores (N, C) or (N,)/(N, 1) for binary,
+    logits or probabilities, and its targets (class ids or one-hot rows); or the reason they
+    cannot be read that way (numpy twin of the torch adapter's on-device reduction)."""
     out = np.asarray(scores, np.float64)
     y = np.asarray(targets)
     out = out[:, None] if out.ndim == 1 else out
@@ -129,7 +142,11 @@ def reduce_scores(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         probs = shifted / shifted.sum(axis=1, keepdims=True)
     safe = np.clip(labels, 0, probs.shape[1] - 1)
-    return labels, probs[np.arange(len(labels)), safe], probs.argmax(axis=1)
+    rows = np.arange(len(labels))
+    others = probs.copy()
+    others[rows, safe] = -1.0  # the label's own column out: the likeliest of the others
+    other_class = others.argmax(axis=1)
+    return labels, probs[rows, safe], probs.argmax(axis=1), np.maximum(others[rows, other_class], 0.0), other_class
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -172,6 +189,9 @@ class SplitSamples:
         #: read back from samples.csv: the samples the live run flagged (its `flagged` column),
         #: which can rest on per-epoch evidence the file does not hold; None during a run
         self.recorded_flags: np.ndarray | None = None
+        # the batch added last and its rows: a check handed that batch reads its rows here
+        # instead of looking its ids up again (`rows_of`)
+        self._last: tuple[SampleOutputs, np.ndarray] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -198,6 +218,7 @@ class SplitSamples:
 
     def add(self, out: SampleOutputs) -> None:
         rows, repeated = self._rows_of(np.asarray(out.ids, np.uint64), np.asarray(out.labels))
+        self._last = (out, rows)
         prob = np.clip(np.asarray(out.true_prob, np.float32), 0.0, 1.0)
         pred = np.asarray(out.predicted).astype(np.int16)
         right = pred == np.asarray(out.labels)
@@ -233,6 +254,12 @@ class SplitSamples:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The rows of `ids` (uint64) in this split, -1 for an id it does not hold."""
         return self._lookup(ids)[0]
+
+    def rows_of(self, out: SampleOutputs) -> np.ndarray:
+        """The rows of a batch's ids: those `add` found when it is the batch added last."""
+        if self._last is not None and self._last[0] is out:
+            return self._last[1]
+        return self.rows(np.asarray(out.ids, np.uint64))
 
     def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, bool]:
         """`rows(ids)`, and whether an id appears more than once in `ids`."""

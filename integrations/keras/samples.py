@@ -79,7 +79,7 @@ class KerasSampleCapture:
         reduced = reduce_scores(y_pred, y)
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted = reduced
+        labels, true_prob, predicted, other_prob, other_class = reduced
         keep = labels >= 0
         slices = None
         if self.slice_by is not None:
@@ -91,6 +91,8 @@ class KerasSampleCapture:
             labels=labels[keep],
             true_prob=true_prob[keep],
             predicted=predicted[keep],
+            other_prob=other_prob[keep],
+            other_class=other_class[keep],
             inputs=x[keep],
             slices=slices,
         )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: 2021) found across 10 widely used, curated benchmark test sets (0.15% MNIST to 10% QuickDraw):
 #: the noise level of clean real data. More than this, with confidence, is worth a WARNING.
 CLEAN_DATA_NOISE = 0.033
-#: Epochs of per-sample history `noisy-labels` keeps (1 byte per sample each): the early epochs,
+#: Epochs of per-sample history `noisy-labels` keeps (2 bytes per sample each): the early epochs,
 #: before a network memorises the wrong labels, are what it reads (Arpit et al. 2017, "A Closer
 #: Look at Memorization": networks fit the clean samples first, the noisy ones later).
 HISTORY_EPOCHS = 32
@@ -39,6 +39,8 @@ PLATEAU_SE = 0.5
 #: the sample did not come by.
 _HISTORY_LEVELS = 254
 _UNSEEN = 255
+#: uint8 likeliest other class not known (none given, or a class index of 255 or more)
+_NO_CLASS = 255
 
 
 @register
@@ -55,15 +57,24 @@ class NoisyLabels(Check):
         A network learns the clean samples first and the wrong labels later, by heart (Arpit et
         al. 2017; the idea behind the area under the margin of Pleiss et al. 2020 and the
         learning-time statistics of Toneva et al. 2019), so on a run that memorises them the
-        whole-run averages no longer tell them apart. The check therefore also keeps each
-        sample's probability of its label per epoch for the first `history_epochs` epochs
-        (1 byte per sample and epoch) and judges the epochs before memorisation: those up to
-        the one after the validation accuracy reached its plateau (from then on the model
-        gains on its training labels, not on unseen data). A sample is also flagged when, on average over
-        those epochs, the probability of its label is under `early_share` of the average its
-        class's samples get (a per-class threshold, as confident learning's). Runs without
-        validation are judged on the whole run only (so is a finished run's `samples.csv`,
-        which holds no per-epoch history). The estimated noise rate is the flagged share with
+        whole-run averages no longer tell them apart. The check therefore also keeps, per
+        sample and epoch for the first `history_epochs` epochs, the probability of its label
+        and that of its likeliest other class (1 byte each, and the class, 1 byte per sample),
+        and, on a run with validation, judges the epochs before memorisation instead: those up
+        to the one after the validation accuracy reached its plateau (from then on the model
+        gains on its training labels, not on unseen data), the first epoch left out (the model
+        learns from scratch in it). Over those epochs, the outputs of a sample not yet learnt
+        by heart are near out-of-sample, and a sample is flagged when, on average, the
+        probability of its label is under `early_share` of the average its class's samples
+        get, or confident learning's test (Northcutt et al. 2021) holds: the probability of
+        its likeliest other class j beats that of its label and reaches `other_share` of the
+        average probability class j's own samples get (the per-class threshold t_j). Under
+        class-conditional noise (the wrong labels of one class all given to another) the model
+        learns the flip too, and the probability of a wrong label stays half-plausible, above
+        a share of its class's average (itself pulled down by the wrong labels in it); the
+        evidence for the true class is what stands out. Runs without validation are judged on
+        the whole run only (so is a finished run's `samples.csv`, which holds no per-epoch
+        history). The estimated noise rate is the flagged share with
         its 95% Wilson interval; it is a WARNING when that interval lies above the noise of
         clean real data and the model fits the other samples, else INFO; judged at the end of
         the run (a mid-run judgement mixes in the learning phase, where every sample has a low
@@ -122,9 +133,20 @@ class NoisyLabels(Check):
             shares take in the hard clean samples (digits, 5% class-conditional noise: F1 0.92
             on the whole run alone, 0.91 at 0.2, 0.87 at 0.3; MNIST 5k, 2% symmetric: 0.78 at
             0.1, 0.69 at 0.2, 0.59 at 0.3), lower ones miss the wrong labels a class-conditional
-            noise makes half-plausible (MNIST 5k, 10%: 0.48 at 0.1, 0.61 at 0.2, 0.72 at 0.3).
-        history_epochs: epochs of per-sample history kept, 1 byte per sample each; 0 judges the
-            whole run only. Default 32: memorisation starts within the first epochs.
+            noise makes half-plausible (MNIST 5k, 10%: 0.48 at 0.1, 0.61 at 0.2, 0.72 at 0.3):
+            those are what `other_share` finds.
+        other_share: flag a sample whose likeliest other class j gets, over those epochs, at
+            least this share of the average probability class j's own samples get (confident
+            learning's t_j), and more than its label. Default 0.75: the early epochs are in
+            sample, the wrong labels partly learnt already, so the evidence for their true class
+            falls short of t_j (MNIST 5k, 5% class-conditional: half of the wrong labels under
+            it); measured on planted noise (docs/benchmarks.md, section 2b, 2026-12-03): 0.5 takes
+            in the samples the model is unsure of (breast_cancer, Lightning 2% class-conditional:
+            F1 0.58), 1.0 leaves many wrong labels out (MNIST 5k, 2% class-conditional, seed 1:
+            F1 0.47), 0.75 is within 0.05 of cleanlab or better in every setting measured.
+        history_epochs: epochs of per-sample history kept, 2 bytes per sample each (and 1 per
+            sample for the run); 0 judges the whole run only. Default 32: memorisation starts
+            within the first epochs.
     """
 
     id = "noisy-labels"
@@ -147,8 +169,10 @@ class NoisyLabels(Check):
         worst: int = 5,
         early_share: float = 0.2,
         history_epochs: int = HISTORY_EPOCHS,
+        other_share: float = 0.75,
     ) -> None:
         self.early_share = early_share
+        self.other_share = other_share
         self.history_epochs = history_epochs
         self.min_fit = min_fit
         self.learned_share = learned_share
@@ -170,12 +194,17 @@ class NoisyLabels(Check):
 
     def _forget_history(self) -> None:
         self._epoch: int | None = None  # the training epoch being recorded
-        # the store's sums of probabilities (in history levels, modulo 2**16) when the history
-        # last took an epoch: the next epoch's probability of each sample is the difference
-        self._sums = np.empty(0, np.uint16)
-        # per training epoch taken, its number and each store row's probability of its label
-        self._history: list[np.ndarray] = []
+        # per training epoch taken, its number and each store row's probability of its label and
+        # of its likeliest other class (uint8 levels, `_UNSEEN` where it did not come by; None
+        # for the first epoch, which is not judged: see `early_window`)
+        self._history: list[np.ndarray | None] = []
+        self._other: list[np.ndarray | None] = []
         self._history_epochs: list[int] = []
+        # the same for the epoch being recorded, and each row's likeliest other class (the
+        # latest known)
+        self._own_now = np.empty(0, np.uint8)
+        self._other_now = np.empty(0, np.uint8)
+        self._other_class = np.empty(0, np.uint8)
         self._val: list[list[int]] = []  # per validation epoch: [epoch, right, seen]
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
@@ -187,30 +216,48 @@ class NoisyLabels(Check):
             self._val[-1][1] += right
             self._val[-1][2] += len(outputs.ids)
         elif outputs.split == "train":
-            if self._epoch is not None and outputs.epoch != self._epoch and run.samples is not None:
-                self._take_epoch(run.samples.get("train"), pending=outputs)
+            if self._epoch is not None and outputs.epoch != self._epoch:
+                self._take_epoch()
             self._epoch = outputs.epoch
+            if run.samples is not None:
+                self._note(outputs, run.samples.get("train"))
         return ()
 
-    def _take_epoch(self, train: SplitSamples | None, pending: SampleOutputs | None = None) -> None:
-        """Adds the epoch just finished to the history: each sample's probability of its label in
-        it, the growth of the store's running sum since the last epoch taken, less the first
-        batch of the next epoch (`pending`) when it is already in the store."""
-        if train is None or len(self._history) >= self.history_epochs or self._epoch is None:
+    def _note(self, outputs: SampleOutputs, train: SplitSamples | None) -> None:
+        """Keeps, for the epoch being recorded, each row's probability of its label and of its
+        likeliest other class, and that class (without them from the adapter: 1 - the label's
+        probability and the predicted class where it is not the label, exact for two classes)."""
+        if train is None or not self._history_epochs or len(self._history) >= self.history_epochs:
+            return  # the first epoch is not judged (see `early_window`); or the history is full
+        rows = train.rows_of(outputs)
+        labels = np.asarray(outputs.labels, np.int64)
+        own = np.asarray(outputs.true_prob, np.float64)
+        if outputs.other_prob is not None:
+            other, cls = np.asarray(outputs.other_prob, np.float64), np.asarray(outputs.other_class, np.int64)
+        else:
+            other = 1.0 - own
+            predicted = np.asarray(outputs.predicted, np.int64)
+            cls = np.where(predicted != labels, predicted, 1 - labels if int(labels.max(initial=0)) < 2 else -1)
+        if len(self._own_now) < train.size:  # a new epoch, or rows new to the store
+            self._own_now = _grown(self._own_now, train.size, _UNSEEN)
+            self._other_now = _grown(self._other_now, train.size, _UNSEEN)
+        if len(self._other_class) < train.size:
+            self._other_class = _grown(self._other_class, train.size, _NO_CLASS)
+        ok = rows >= 0
+        self._own_now[rows[ok]] = _levels(own[ok])
+        self._other_now[rows[ok]] = _levels(other[ok])
+        known = ok & (cls >= 0) & (cls < _NO_CLASS)  # an unknown class leaves the last one known
+        self._other_class[rows[known]] = cls[known].astype(np.uint8)
+
+    def _take_epoch(self) -> None:
+        """Adds the epoch just recorded to the history (nothing but its number for the first)."""
+        if len(self._history) >= self.history_epochs or self._epoch is None:
             return  # the history is full: the epochs it holds are the early ones it is for
-        total = np.round(train.column("sum_prob").astype(np.float64) * _HISTORY_LEVELS).astype(np.int64)
-        if pending is not None:
-            rows = train.rows(np.asarray(pending.ids, np.uint64))  # all in the store already
-            prob = np.clip(np.asarray(pending.true_prob, np.float64), 0.0, 1.0)
-            np.subtract.at(total, rows, np.round(prob * _HISTORY_LEVELS).astype(np.int64))
-        before = np.zeros(len(total), np.int64)
-        before[: len(self._sums)] = self._sums
-        # differences of rounded sums: a probability near 0 can come out a level or two below it
-        level = np.clip((total - before + 8) % (1 << 16) - 8, 0, _HISTORY_LEVELS)
-        seen = train.column("last_epoch") >= int(self._epoch)
-        self._history.append(np.where(seen, level, _UNSEEN).astype(np.uint8))
+        first = not self._history_epochs
+        self._history.append(None if first else self._own_now)
+        self._other.append(None if first else self._other_now)
         self._history_epochs.append(int(self._epoch))
-        self._sums = (total % (1 << 16)).astype(np.uint16)
+        self._own_now, self._other_now = np.empty(0, np.uint8), np.empty(0, np.uint8)
 
     def early_epochs(self) -> int:
         """How many of the epochs in the history came before memorisation: those up to the one
@@ -225,39 +272,54 @@ class NoisyLabels(Check):
         reached = self._val[int(np.flatnonzero(accuracy >= accuracy[best] - PLATEAU_SE * se)[0])][0]
         return sum(1 for epoch in self._history_epochs if epoch <= reached + 1)
 
+    def early_window(self) -> range:
+        """The epochs of the history `noisy-labels` judges: those before memorisation
+        (`early_epochs`) but the first, in which the model learns from scratch and its outputs
+        say little about a sample (none is kept for it)."""
+        return range(1, max(self.early_epochs(), 1))
+
     def early_confidence(self, size: int) -> tuple[np.ndarray, int]:
-        """(each sample's mean probability of its label over the early epochs, NaN where never
-        seen in them; how many epochs that is)."""
-        epochs = self.early_epochs()
-        if epochs == 0:
-            return np.full(size, np.nan), 0
-        total, seen = np.zeros(size), np.zeros(size)
-        for levels in self._history[:epochs]:
-            n = min(len(levels), size)
-            here = levels[:n] != _UNSEEN
-            total[:n] += np.where(here, levels[:n], 0)
-            seen[:n] += here
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(seen > 0, total / np.maximum(seen, 1) / _HISTORY_LEVELS, np.nan), epochs
+        """(each sample's mean probability of its label over the early window, NaN where never
+        seen in it; how many epochs that window holds)."""
+        window = self.early_window()
+        return _mean_levels([self._history[e] for e in window], size), len(window)
+
+    def early_other(self, size: int) -> np.ndarray:
+        """Each sample's mean probability of its likeliest other class over the early window (NaN
+        where never seen in it)."""
+        return _mean_levels([self._other[e] for e in self.early_window()], size)
 
     def flagged_train(self, train: SplitSamples) -> tuple[np.ndarray, np.ndarray]:
-        """(judged, flagged) boolean masks over the training samples: the cartography rule over
-        the whole run, or a probability of the given label under `early_share` of its class's
-        average over the epochs before memorisation (read back from samples.csv: the flags
-        the live run wrote)."""
+        """(judged, flagged) boolean masks over the training samples. With the epochs before
+        memorisation (a run with validation), over those epochs: a probability of the given
+        label under `early_share` of its class's average, or confident learning's off-diagonal
+        evidence (`off_diagonal`). Without them, the cartography rule over the whole run; read
+        back from samples.csv, the flags the live run wrote."""
         judged = train.column("epochs") >= self.min_epochs
-        flagged = judged & (train.confidence() < self.max_confidence) & (train.correctness() < self.max_correctness)
         early, epochs = self.early_confidence(train.size)
-        if epochs:
-            labels = train.column("labels").astype(np.int64)
-            known = judged & ~np.isnan(early)
-            sums = np.bincount(labels[known], weights=early[known], minlength=int(labels.max(initial=0)) + 1)
-            counts = np.bincount(labels[known], minlength=len(sums))
-            threshold = self.early_share * sums / np.maximum(counts, 1)
-            flagged |= known & (np.nan_to_num(early, nan=1.0) < threshold[labels])
-        elif train.recorded_flags is not None:  # read back from samples.csv: what the live run flagged
-            flagged |= judged & train.recorded_flags
-        return judged, flagged
+        if not epochs:
+            if train.recorded_flags is not None:  # read back from samples.csv: what the live run flagged
+                return judged, judged & train.recorded_flags
+            return judged, judged & (train.confidence() < self.max_confidence) & (
+                train.correctness() < self.max_correctness
+            )
+        labels = train.column("labels").astype(np.int64)
+        known = judged & ~np.isnan(early)
+        average = _class_means(labels[known], early[known], int(labels.max(initial=0)) + 1)  # per class
+        flagged = known & (np.nan_to_num(early, nan=1.0) < self.early_share * average[labels])
+        return judged, flagged | (known & self.off_diagonal(labels, early, self.early_other(train.size), average))
+
+    def off_diagonal(self, labels: np.ndarray, own: np.ndarray, other: np.ndarray, average: np.ndarray) -> np.ndarray:
+        """Confident learning's test (Northcutt et al. 2021), on the early window: the
+        probability of a sample's likeliest other class j reaches `other_share` of the average
+        probability class j's own samples get (its per-class threshold t_j, which adapts to a
+        class polluted by flips) and beats the probability of the given label."""
+        cls = np.full(len(labels), _NO_CLASS, np.int64)
+        n = min(len(labels), len(self._other_class))
+        cls[:n] = self._other_class[:n]
+        known = (cls < len(average)) & ~np.isnan(other)
+        threshold = np.where(known, average[np.clip(cls, 0, len(average) - 1)] * self.other_share, np.inf)
+        return known & (np.nan_to_num(other) >= threshold) & (np.nan_to_num(other) > np.nan_to_num(own, nan=1.0))
 
     def learned_confidence(self, run: RunState, train: SplitSamples) -> float:
         """The confidence the unflagged samples need on average for a WARNING (`learned_share`
@@ -281,9 +343,8 @@ class NoisyLabels(Check):
         return seen & (val.column("last_pred") != labels) & (prob < threshold)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        if run.samples is not None:
-            self._take_epoch(run.samples.get("train"))
-            self._epoch = None  # taken: a second call judges the same history
+        self._take_epoch()
+        self._epoch = None  # taken: a second call judges the same history
         return self._judge(run, final=True)
 
     def _judge(self, run: RunState, *, final: bool) -> list[Finding]:
@@ -416,6 +477,39 @@ def _describe(data: SplitSamples, i: int) -> dict[str, Any]:
         "confidence": round(conf, 3),
         "text": f"id {sid} labelled {given}, predicted {predicted}",  # as samples.csv writes it
     }
+
+
+def _grown(levels: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """`levels` (uint8) grown to hold `size` rows (by doubling past its first size), new rows `fill`."""
+    out = np.full(max(size, 2 * len(levels)) if len(levels) else size, fill, np.uint8)
+    out[: len(levels)] = levels
+    return out
+
+
+def _levels(prob: np.ndarray) -> np.ndarray:
+    """Probabilities as uint8 history levels (step 1/254)."""
+    return np.round(np.clip(prob, 0.0, 1.0) * _HISTORY_LEVELS).astype(np.uint8)
+
+
+def _mean_levels(epochs: list[np.ndarray | None], size: int) -> np.ndarray:
+    """Each row's mean probability over per-epoch uint8 levels (`_UNSEEN` left out; an epoch's
+    array may be shorter than `size`: rows new since are unseen in it), NaN where never seen."""
+    total, seen = np.zeros(size), np.zeros(size)
+    for levels in epochs:
+        if levels is None:
+            continue
+        n = min(len(levels), size)
+        here = levels[:n] != _UNSEEN
+        total[:n] += np.where(here, levels[:n], 0)
+        seen[:n] += here
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, total / np.maximum(seen, 1) / _HISTORY_LEVELS, np.nan)
+
+
+def _class_means(labels: np.ndarray, values: np.ndarray, classes: int) -> np.ndarray:
+    """The mean of `values` per class (0 for a class without samples), indexed by label."""
+    sums = np.bincount(labels, weights=values, minlength=classes)
+    return sums / np.maximum(np.bincount(labels, minlength=classes), 1)
 
 
 # -- weak slices ---------------------------------------------------------------------------------

@@ -36,14 +36,17 @@ def test_store_summarises_each_sample_over_epochs_by_id():
 
 def test_reduce_scores_reads_logits_probabilities_and_one_hot():
     logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
-    labels, prob, pred = reduce_scores(logits, np.array([0, 2]))
+    labels, prob, pred, other, other_class = reduce_scores(logits, np.array([0, 2]))
     assert list(labels) == [0, 2] and list(pred) == [0, 1]
     assert np.isclose(prob[0], np.exp(2) / np.exp([2, 0, -1]).sum())
+    # the likeliest class other than the label: the runner-up when the label wins, else the winner
+    assert list(other_class) == [1, 1] and np.isclose(other[1], np.exp(3) / np.exp([0, 3, 0]).sum())
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
-    _, prob, _ = reduce_scores(probs, np.eye(3)[[0, 1]])
-    assert np.allclose(prob, [0.7, 0.8])
-    _, prob, pred = reduce_scores(np.array([[0.9], [0.2]]), np.array([1.0, 1.0]))  # sigmoid output
+    _, prob, _, other, other_class = reduce_scores(probs, np.eye(3)[[0, 1]])
+    assert np.allclose(prob, [0.7, 0.8]) and np.allclose(other, [0.2, 0.1]) and list(other_class) == [1, 0]
+    _, prob, pred, other, other_class = reduce_scores(np.array([[0.9], [0.2]]), np.array([1.0, 1.0]))  # sigmoid
     assert np.allclose(prob, [0.9, 0.2]) and list(pred) == [1, 0]
+    assert np.allclose(other, [0.1, 0.8]) and list(other_class) == [0, 0]
     assert isinstance(reduce_scores(np.zeros((4, 3, 2)), np.zeros(4)), str)
     assert isinstance(reduce_scores(np.zeros((2, 3)), np.array([0.5, 1.2])), str)  # regression
 

@@ -31,12 +31,26 @@ def _digits(noise: float = 0.0, bad_class: int | None = None, seed: int = 0):
     return x[:n], noisy[:n], x[n:], noisy[n:], flip[:n]
 
 
-def _flagged(cb, xt) -> np.ndarray:
+def _flagged(cb, xt, check=None) -> np.ndarray:
+    """Per training row, whether `check` flags it (default: a fresh NoisyLabels, which has no
+    per-epoch history and judges the whole run)."""
     from mlcheck.checks.samples import NoisyLabels
 
     train = cb.monitor.run.samples.get("train")
-    flagged = set(train.ids[NoisyLabels().flagged_train(train)[1]].tolist())
+    flagged = set(train.ids[(check or NoisyLabels()).flagged_train(train)[1]].tolist())
     return np.array([i in flagged for i in fingerprints(canonical_rows(xt)).tolist()])
+
+
+def _assert_other_class_recorded(cb) -> None:
+    """The adapter handed over each row's likeliest class other than its label (confident
+    learning's evidence): every training row has one, never its label, in each epoch but the first."""
+    from mlcheck.checks.samples import NoisyLabels
+
+    check = next(c for c in cb.monitor.checks if isinstance(c, NoisyLabels))
+    train = cb.monitor.run.samples.get("train")
+    labels, other_class = train.column("labels"), check._other_class[: train.size]
+    assert (other_class < 10).all() and not (other_class == labels).any()
+    assert check._other[0] is None and all((levels[: train.size] < 255).all() for levels in check._other[1:])
 
 
 def _lightning(xt, yt, xv, yv, tmp_path, checks=None, slice_by=None):
@@ -95,6 +109,7 @@ def test_lightning_flags_planted_noise_and_a_corrupted_class(tmp_path):
     xt, yt, xv, yv, flip = _digits(noise=0.08, bad_class=3)
     cb, _, _ = _lightning(xt, yt, xv, yv, tmp_path)
     assert "warning" in _severities(cb, "noisy-labels")
+    _assert_other_class_recorded(cb)
     flagged = _flagged(cb, xt)
     precision, recall = (flagged & flip).sum() / flagged.sum(), (flagged & flip).sum() / flip.sum()
     assert precision > 0.65 and recall > 0.8, (precision, recall)  # measured 0.75, 1.0
@@ -103,7 +118,10 @@ def test_lightning_flags_planted_noise_and_a_corrupted_class(tmp_path):
     with open(tmp_path / "mlcheck" / "samples.csv") as f:
         rows = list(csv.DictReader(f))
     assert {r["split"] for r in rows} == {"train", "val"}
-    assert sum(r["flagged"] == "1" for r in rows if r["split"] == "train") == flagged.sum()
+    # the CSV holds the live check's flags, judged on the epochs before memorisation
+    live = _flagged(cb, xt, next(c for c in cb.monitor.checks if c.id == "noisy-labels"))
+    assert sum(r["flagged"] == "1" for r in rows if r["split"] == "train") == live.sum()
+    assert (live & flip).sum() / live.sum() > 0.65 and (live & flip).sum() / flip.sum() > 0.8
     assert rows[0]["flagged"] == "1" and int(rows[0]["given_label"]) != int(rows[0]["predicted_label"])
 
 
@@ -161,6 +179,7 @@ def test_keras_flags_planted_noise(tmp_path, keras_fit):
     xt, yt, xv, yv, flip = _digits(noise=0.08, bad_class=3)
     cb = keras_fit(xt, yt, xv, yv, tmp_path)
     assert "warning" in _severities(cb, "noisy-labels")
+    _assert_other_class_recorded(cb)
     flagged = _flagged(cb, xt)
     assert (flagged & flip).sum() / flagged.sum() > 0.65 and (flagged & flip).sum() / flip.sum() > 0.8
     assert "warning" in _severities(cb, "weak-slice")
