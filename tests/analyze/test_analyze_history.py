@@ -79,3 +79,18 @@ def test_a_file_name_that_is_not_utf8_comes_out_as_valid_json_text(tmp_path):
     assert run["name"] == "r\\xffun_history.json"
     json.dumps(run, ensure_ascii=False).encode("utf-8")  # raised UnicodeEncodeError on a lone surrogate
     assert mlcheck.findings.json_safe({"k\udcff": ["\ud800", "é"]}) == {"k\\xff": ["\\ud800", "é"]}
+
+
+def test_a_folder_of_unrelated_files_names_every_kind_of_log_it_looks_for(tmp_path):
+    # a History printed into a .txt is read in a folder too: the refusal of a folder with none
+    # of these logs must say so, not list `*history*.json` alone
+    (tmp_path / "notes.txt").write_text("lr 0.1 was too high\n")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")  # a data set: no epoch or step column
+    (tmp_path / "config.json").write_text('{"lr": 0.1}')
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    text = " ".join(done.stderr.split())
+    assert text.startswith(f"mlcheck: error: {tmp_path} holds no TensorBoard event files"), done.stderr
+    assert "*history*.json" in text and "*history*.txt" in text and "Traceback" not in text
