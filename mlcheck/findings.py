@@ -156,7 +156,11 @@ def _plain_index(name: str, value: Any) -> int:
 
 
 def format_number(value: Any) -> str:
-    """Numbers to 4 significant digits; everything else through str()."""
+    """Numbers to 4 significant digits, also in a list or tuple of numbers (`lrs_tried`,
+    `final_loss_per_lr`); everything else through str()."""
+    if isinstance(value, (list, tuple)) and value and all(_is_number(v) for v in value):
+        inner = ", ".join(format_number(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             return format_number(value.item())
@@ -166,6 +170,13 @@ def format_number(value: Any) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.4g}"
+
+
+def _is_number(value: Any) -> bool:
+    """A real number as `format_number` writes it: Python or numpy, not a bool."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def json_safe(value: Any) -> Any:

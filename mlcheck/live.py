@@ -38,6 +38,7 @@ from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import Sink
+from mlcheck.sinks.jsonl import JsonlSink
 from mlcheck.trainable import Trainable
 
 logger = logging.getLogger(__name__)
@@ -873,7 +874,9 @@ class LiveRun:
         checked = ", ".join(_count(n, what) for n, what in counted)
         if monitor.disabled:
             checked += f" ({len(monitor.disabled)} switched off: {', '.join(sorted(monitor.disabled))})"
-        where = f"; details in {monitor.log_dir / 'findings.jsonl'} and TensorBoard" if monitor.log_dir else ""
+        # the findings file is the monitor's own, or one a callback gave it (Keras: `log_dir`)
+        jsonl = next((s.path for s in monitor.sinks if isinstance(s, JsonlSink)), None)
+        where = f"; details in {jsonl} and TensorBoard" if jsonl is not None else ""
         config = f"; configured by {self.config_source}" if self.config_source else ""
         if not monitor.findings:
             return f"mlcheck: checked {checked}: no problems found{config}."

@@ -162,3 +162,22 @@ def test_monitor_checks_take_ids_and_classes_and_name_bad_ones():
         Monitor(checks=["no-such-check"])
     with pytest.raises(TypeError, match="checks must hold"):
         Monitor(checks=[3])
+
+
+def test_format_rounds_numbers_in_evidence_lists_too():
+    # overfit-batch's evidence as a real Keras run at lr=5 gave it: the lists were printed with
+    # every float digit beside numbers rounded to 4 significant digits
+    evidence = {
+        "best_loss": 2.301603317260742,
+        "lrs_tried": [5.0, 50.0],
+        "final_loss_per_lr": [2.301603317260742, 89.0522232055664],
+        "input_range": (np.float32(0.0), np.float32(1.0)),
+        "parameters": ["dense/kernel", "dense/bias"],
+        "flags": [True, 2],
+    }
+    text = Finding("overfit-batch", Severity.ERROR, "m", evidence, "h").format()
+    assert "best_loss=2.302, lrs_tried=[5, 50], final_loss_per_lr=[2.302, 89.05], input_range=(0, 1)" in text
+    assert "parameters=['dense/kernel', 'dense/bias'], flags=[True, 2]." in text
+    # the numbers themselves are kept whole for --json and findings.jsonl
+    stored = Finding("overfit-batch", Severity.ERROR, "m", evidence, "h").to_dict()["evidence"]
+    assert stored["final_loss_per_lr"] == [2.301603317260742, 89.0522232055664]

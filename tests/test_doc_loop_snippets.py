@@ -130,3 +130,45 @@ def test_readme_monitor_section_points_to_a_sanity_command_that_runs():
     assert report["findings"] == []
     status = {c["check"]: c["status"] for c in report["checks"]}
     assert status["overfit-batch"] == status["output-loss-mismatch"] == "ok"  # the model itself was checked
+
+
+def test_live_md_checks_snippets_run_as_written(tmp_path):
+    """docs/live.md's `checks=` snippets, pasted after its own check, run a real Lightning fit
+    (was: `default_checks` and `LossPlateau` were used without an import: NameError)."""
+    import lightning.pytorch as pl
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs/live.md").read_text(), flags=re.S)
+    (own,) = [b for b in blocks if "class ConstantTargets(Check)" in b]
+    (extra,) = [b for b in blocks if "ConstantTargets()])" in b]
+    (twice,) = [b for b in blocks if "LossPlateau(min_epochs=10)" in b]
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(8, 2)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    def fit(block: str) -> list:
+        exec(block, ns)
+        x = torch.randn(64, 8)
+        data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16)
+        trainer = pl.Trainer(
+            max_epochs=1, callbacks=[ns["cb"]], default_root_dir=tmp_path, logger=False, enable_progress_bar=False
+        )
+        trainer.fit(Tiny(), data)
+        return ns["cb"].monitor.checks
+
+    ns: dict = {}
+    exec(own, ns)
+    assert "constant-targets" in [c.id for c in fit(extra)]
+    checks = fit(twice)
+    ids = [c.id for c in checks]
+    assert len(ids) == len(set(ids)) and "loss-plateau" in ids
+    (plateau,) = [c for c in checks if c.id == "loss-plateau"]
+    assert plateau.min_epochs == 10

@@ -598,7 +598,7 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger or Lightning metrics.csv) and no saved Keras History (*history*.json)"
+            "(Keras CSVLogger or Lightning metrics.csv) and no saved Keras History (*history*.json, *history*.txt)"
         )
     return out, skipped, recorded
 

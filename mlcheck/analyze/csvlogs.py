@@ -125,6 +125,13 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         raise CSVLogError(f"{path}: its first line is longer than {MAX_HEADER_CHARS} characters: not a metrics CSV")
     if not header_line.strip():
         raise CSVLogError(f"{path} is empty: no CSV header")
+    from mlcheck.analyze import history
+
+    if history.is_object_repr(header_line):
+        raise history.HistoryError(
+            f"{path} holds `print(history)`: the History object, not its numbers. Save "
+            "`history.history` instead: json.dump(history.history, f), or print(history.history)"
+        )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
     if len(columns) < 2 or any(not c for c in columns):

@@ -42,6 +42,12 @@ def looks_like_history(first_line: str) -> bool:
     return bool(re.match(r"""\s*\{\s*(['"]|$)""", first_line))
 
 
+def is_object_repr(first_line: str) -> bool:
+    """`print(history)` rather than `print(history.history)`: the object's repr, no numbers
+    (`<keras.src.callbacks.history.History object at 0x7f...>`)."""
+    return bool(re.match(r"\s*<[\w.]*\bHistory object at 0x[0-9a-fA-F]+>", first_line))
+
+
 def read_history(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
     """("keras-history", scalars by metric, metric names) of a History dict in `path`; x of each
     curve is the epoch (0-based, as Keras' CSVLogger writes it). notes: if given, a line for each

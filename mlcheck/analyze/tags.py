@@ -10,7 +10,8 @@ The built-in rules read a name the way the common loggers write it (see docs/ana
   (Lightning's LearningRateMonitor) is the learning rate; `epoch` is Lightning's epoch counter;
   a name whose direction is known (accuracy, f1, mae, ...; see `mlcheck.metrics`) is a metric.
 
-mlcheck's own markers (`mlcheck/...`) are ignored, except the curves `Monitor` writes for a loop
+mlcheck's own markers (`mlcheck/...`, also below Keras' `train/` and `validation/` sub-runs) are
+ignored, except the curves `Monitor` writes for a loop
 without a logger (`mlcheck/curves/<name>`, read by the rules above from `<name>`, below the
 user's own tags of the same role). Anything else is ignored. Extend or override the rules with `register_tag("my_loss",
 "train_loss")`, the `mapping=` argument of `mlcheck.analyze.analyze`, or `--map TAG=ROLE` on the
@@ -153,7 +154,8 @@ def _rules(tag: str) -> Role:
     if low == "epoch":
         return Role("epoch")
     split, level, base = _strip(low)
-    if split == "test" or base in _IGNORED:
+    # a marker below a sub-run (Keras' `train/mlcheck/<check-id>`) is a marker all the same
+    if split == "test" or base in _IGNORED or base.startswith("mlcheck/"):
         return Role("ignore")
     if _LR.match(base) and not _NOT_LR.search(base):
         return Role("lr", priority=1 if base in ("lr", "learning_rate") else 2)

@@ -19,10 +19,14 @@ def main() -> None:
     from mlcheck.cli_options import console, discard_stdout
     from mlcheck.errors import BadInput
     from mlcheck.sanity import command, watchdog
+    from mlcheck.sanity.discovery import split_selector
     from mlcheck.sanity.supervisor import CONTROL_FD
 
     channel = os.fdopen(int(os.environ.pop(CONTROL_FD)), "w", buffering=1)
     args = argparse.Namespace(**json.loads(sys.argv[1]))
+    # model.py sees the arguments of `python model.py`: none. Not this process's JSON, which an
+    # `argparse` parser at module level refuses, nor what a `sys.argv[1]` lookup would pick up.
+    sys.argv = [str(split_selector(args.path)[0])]
     last: list[watchdog.Announced | None] = [None]  # the user's code runs only inside stages
 
     def tell(stage: watchdog.Announced | None) -> None:

@@ -79,3 +79,41 @@ def test_a_file_name_that_is_not_utf8_comes_out_as_valid_json_text(tmp_path):
     assert run["name"] == "r\\xffun_history.json"
     json.dumps(run, ensure_ascii=False).encode("utf-8")  # raised UnicodeEncodeError on a lone surrogate
     assert mlcheck.findings.json_safe({"k\udcff": ["\ud800", "é"]}) == {"k\\xff": ["\\ud800", "é"]}
+
+
+def test_a_folder_of_unrelated_files_names_every_kind_of_log_it_looks_for(tmp_path):
+    # a History printed into a .txt is read in a folder too: the refusal of a folder with none
+    # of these logs must say so, not list `*history*.json` alone
+    (tmp_path / "notes.txt").write_text("lr 0.1 was too high\n")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")  # a data set: no epoch or step column
+    (tmp_path / "config.json").write_text('{"lr": 0.1}')
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    text = " ".join(done.stderr.split())
+    assert text.startswith(f"mlcheck: error: {tmp_path} holds no TensorBoard event files"), done.stderr
+    assert "*history*.json" in text and "*history*.txt" in text and "Traceback" not in text
+
+
+def test_the_history_object_printed_instead_of_its_dict_says_what_to_save(tmp_path):
+    # `print(history)` pasted into a file, from a real fit: it was refused as a CSV with a
+    # one-column header, which told the user nothing of `history.history`
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(x, x[:, :1], epochs=1, verbose=0)
+    path = tmp_path / "history.txt"
+    path.write_text(f"{history}\n")
+    command = [sys.executable, "-m", "mlcheck", "analyze", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    text = " ".join(done.stderr.split())
+    assert "holds `print(history)`" in text and "json.dump(history.history, f)" in text, done.stderr
+    assert "metrics CSV" not in text and "Traceback" not in text
+    # the dict itself, printed, is read
+    path.write_text(f"{history.history}\n")
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0

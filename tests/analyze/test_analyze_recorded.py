@@ -147,6 +147,34 @@ def _diverging_loop(log_dir: Path, steps_per_epoch: int = 100, epochs: int = 10)
     return list(monitor.findings)
 
 
+def test_keras_markers_below_its_subruns_are_not_read_as_metrics(tmp_path, monkeypatch):
+    # The Keras callback writes each finding's marker scalar into its `train/` or `validation/`
+    # sub-run, so it is read back as `train/mlcheck/<check-id>`; with the split peeled off, ids
+    # such as `train-val-overlap` looked like a metric and became a training metric curve.
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the overlap is planted: validation rows copied from training
+        model.fit(
+            x[:384], y[:384], validation_data=(x[:96], y[:96]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    assert "train-val-overlap" in {f.check for f in cb.findings}
+    done = mlcheck_analyze(tmp_path / "logs", "--json")
+    assert done.returncode == 1, done.stderr  # the live error
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["series"]["val_loss"] == "validation/epoch_loss"
+    assert not [role for role, tag in run["series"].items() if "mlcheck/" in role or "/mlcheck/" in tag], run["series"]
+
+
 def test_a_monitor_folder_is_analysed_from_the_curves_monitor_wrote(tmp_path):
     log_dir = tmp_path / "runs" / "exp1"
     live = _diverging_loop(log_dir)

@@ -502,6 +502,23 @@ def test_stop_on_error_stops_training():
     assert len(history.history["loss"]) == 1
 
 
+def test_end_of_fit_summary_names_the_findings_file(tmp_path, caplog):
+    # the Keras callback writes findings.jsonl through a sink of its own (not the monitor's
+    # log_dir), and its summary said nothing of where the details were, unlike Lightning's
+    log_dir = tmp_path / "logs"
+    cb = MLCheckCallback(checks=[FireAtStep(3)], log_dir=log_dir, overfit_batch=False)
+    with pytest.warns(MLCheckWarning, match="reached step 3"), caplog.at_level("WARNING", logger="mlcheck"):
+        fit(mlp(), cb, epochs=1)
+    assert (log_dir / "findings.jsonl").is_file()
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert len(summary) == 1 and f"details in {log_dir / 'findings.jsonl'} and TensorBoard" in summary[0]
+    # no files, no pointer to them
+    quiet = MLCheckCallback(checks=[FireAtStep(3)], log_dir=None, overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        fit(mlp(), quiet, epochs=1)
+    assert "details in" not in quiet.live.summary()
+
+
 def test_stop_on_error_stops_a_diverging_run():
     cb = MLCheckCallback(stop_on="error", log_dir=None, overfit_batch=False)
     with pytest.warns(MLCheckWarning):
