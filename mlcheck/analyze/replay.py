@@ -311,7 +311,8 @@ CHANCE_MAX_CLASSES = 1000
 def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | None:
     """The number of classes C a log's own numbers give away where they sit at chance: over the
     last epochs, a loss within `tolerance` of ln(C), the cross-entropy of a uniform guess, while
-    the accuracy of the same split is within max(0.03, 0.25 / C) of 1 / C. A log does not say C,
+    the accuracy of the same split is within 0.25 / C of 1 / C (a quarter of it: at ten classes
+    0.025, two standard errors of a guess's accuracy on about 580 samples). A log does not say C,
     and without it a loss stuck at chance after falling from a blown-up first epoch reads as
     progress; the two numbers agree on C by chance alone only for a model that guesses. None
     when no split's loss and accuracy agree on one C."""
@@ -337,7 +338,7 @@ def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | No
         low, high = math.floor(math.exp(loss * (1 - tolerance))), math.ceil(math.exp(loss * (1 + tolerance)))
         for classes in range(max(2, low), min(high, CHANCE_MAX_CLASSES) + 1):
             off_loss = abs(loss - math.log(classes)) / (tolerance * math.log(classes))
-            off_acc = abs(acc - 1 / classes) / max(0.03, 0.25 / classes)
+            off_acc = abs(acc - 1 / classes) / (0.25 / classes)
             if off_loss <= 1 and off_acc <= 1 and (best is None or off_loss + off_acc < best[0]):
                 best = (off_loss + off_acc, classes)  # the C both numbers agree on best
         if best is not None:

@@ -265,6 +265,9 @@ def test_event_file_and_metrics_csv_in_one_folder_are_two_runs(tmp_path):
         (0.693, 0.51, 2),
         (1.10, 0.34, 3),
         (2.33, 0.35, None),  # the loss of ten classes, an accuracy of three: no agreement
+        # ten classes after a blow-up: accuracy 1/10, the loss above ln 10 (2.30); the accuracy's
+        # window was 0.03 wide for every C >= 9, so 0.10 "agreed" with 1/14 and a finding named ln(14)
+        (2.64, 0.10, None),
         (0.69, 0.80, None),  # an imbalanced binary set's majority guess: not chance
         (0.30, 0.91, None),  # learning
         (2.30, 10.0, None),  # accuracy in percent: not read
