@@ -44,36 +44,26 @@ def render_findings(
         return
     if show_run is None:
         show_run = len({run for run, _ in findings}) > 1 or any(run for run, _ in findings)
-    table = Table(title=title, show_lines=True, expand=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("check", no_wrap=True)
-    if show_run:
-        table.add_column("run", overflow="fold")
-    table.add_column("where", no_wrap=True)
-    table.add_column("finding", ratio=3)
     show_source = sources is not None and "live" in sources
     labelled = list(zip(findings, sources if sources is not None else [None] * len(findings)))
     order = sorted(labelled, key=lambda item: -item[0][1].severity.rank)
-    for (run, f), source in order:
-        where = []
-        if f.step is not None:
-            where.append(f"step {f.step}")
-        if f.epoch is not None:
-            where.append(f"epoch {f.epoch}")
-        body = Text(f.message)
-        if f.evidence:
-            body.append("\n" + ", ".join(f"{k}={format_number(v)}" for k, v in f.evidence.items()), style="dim")
-        if f.hint:
-            body.append("\nFix: ", style="bold")
-            body.append(f.hint)
-        row = [Text(f.severity.value, style=_STYLE[f.severity]), f.check]
+    if console.width < NARROW:
+        _render_blocks(console, order, title, show_run)
+    else:
+        table = Table(title=title, show_lines=True, expand=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("check", no_wrap=True)
         if show_run:
-            row.append(run or "")
-        if source == "live":
-            where.append("(live)")
-        row += ["\n".join(where) or "-", body]
-        table.add_row(*row)
-    console.print(table)
+            table.add_column("run", overflow="fold", ratio=1)
+        table.add_column("where", no_wrap=True)
+        table.add_column("finding", ratio=3, overflow="fold")  # a long evidence item folds, never "…"
+        for (run, f), source in order:
+            row = [Text(f.severity.value, style=_STYLE[f.severity]), f.check]
+            if show_run:
+                row.append(run or "")
+            row += ["\n".join(_where(f, source)) or "-", _body(f)]
+            table.add_row(*row)
+        console.print(table)
     counts = {s: sum(1 for _, f in findings if f.severity is s) for s in Severity}
     console.print(
         f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
@@ -85,3 +75,53 @@ def render_findings(
             f"(live): {live} recorded during training (findings.jsonl); {len(findings) - live} derived from the "
             "logged curves. Where both name a check, the one recorded live is shown."
         )
+
+
+#: below this many columns a table leaves the finding ~14 characters a line: one block each instead
+NARROW = 100
+
+
+def _where(f: Finding, source: str | None) -> list[str]:
+    where = []
+    if f.step is not None:
+        where.append(f"step {f.step}")
+    if f.epoch is not None:
+        where.append(f"epoch {f.epoch}")
+    if source == "live":
+        where.append("(live)")
+    return where
+
+
+def _body(f: Finding) -> Any:
+    """The message, the evidence (dim) and the fix of a finding, as rich Text."""
+    from rich.text import Text
+
+    body = Text(f.message)
+    if f.evidence:
+        body.append("\n" + ", ".join(f"{k}={format_number(v)}" for k, v in f.evidence.items()), style="dim")
+    if f.hint:
+        body.append("\nFix: ", style="bold")
+        body.append(f.hint)
+    return body
+
+
+def _render_blocks(
+    console: Any, order: Sequence[tuple[tuple[str | None, Finding], str | None]], title: str, show_run: bool
+) -> None:
+    """The findings one block each, for a terminal too narrow for the table: a heading line
+    (severity, check, run, where), then the message, the evidence and the fix, wrapped to the width."""
+    from rich.text import Text
+
+    console.print(Text(title, style="bold"))
+    for (run, f), source in order:
+        head = Text()
+        head.append(f.severity.value.upper(), style=_STYLE[f.severity])
+        head.append(f"  {f.check}", style="bold")
+        place = [*([run] if show_run and run else []), ", ".join(_where(f, source))]
+        place = [p for p in place if p]
+        if place:
+            head.append("  (" + "; ".join(place) + ")", style="dim")
+        console.print()
+        console.print(head, overflow="fold")
+        console.print(_body(f), overflow="fold")
+    console.print()

@@ -61,3 +61,36 @@ def test_an_empty_path_is_refused(command, tmp_path):
         [sys.executable, "-m", "mlcheck", command, ""], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert proc.returncode == 2 and proc.stderr.startswith("mlcheck: error: PATH is empty ('')"), proc.stderr
+
+
+OVERFIT_LOG = "epoch,loss,val_loss\n" + "".join(
+    f"{e},{t},{v}\n"
+    for e, (t, v) in enumerate(
+        zip([0.9, 0.7, 0.5, 0.4, 0.35, 0.3, 0.27, 0.25, 0.22, 0.2], [0.8, 0.6, 0.5, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    )
+)
+
+
+@pytest.mark.parametrize("columns", [60, 80, 140])
+def test_a_finding_is_printed_whole_at_any_terminal_width(columns, tmp_path):
+    """In 80 columns the table left the finding ~14 characters a line and cut evidence items
+    ("best_val_los…"); below 100 columns each finding is now a block, and nothing is cut."""
+    import json
+    import os
+
+    (tmp_path / "overfit.csv").write_text(OVERFIT_LOG)
+    env = {**os.environ, "COLUMNS": str(columns)}
+    run = [sys.executable, "-m", "mlcheck", "analyze", str(tmp_path / "overfit.csv")]
+    table = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    (finding,) = json.loads(subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120).stdout)[
+        "findings"
+    ]
+    assert table.returncode == 0 and "…" not in table.stdout
+    assert max(map(len, table.stdout.splitlines())) <= columns
+    flat = " ".join(table.stdout.split())
+    for key, value in finding["evidence"].items():  # every evidence item, whole
+        assert f"{key}={value}" in flat.replace("│ ", "").replace(" │", "") or columns >= 100, key
+    if columns < 100:
+        assert "WARNING train-val-gap" in flat and finding["message"] in flat and "┃" not in table.stdout
+    else:
+        assert "┃ severity" in table.stdout
