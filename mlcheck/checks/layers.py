@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.curve import sig
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
@@ -326,37 +329,62 @@ class DeadUnits(LayerCheck):
         self.max_dead = max_dead
         super().__init__(patience)
 
+    def reset(self) -> None:
+        super().reset()
+        self._alive: dict[str, int] = {}  # layer path -> last sampled step its units were alive
+
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         out = []
         for s in layers:
             if s.dead_units is None or s.nonfinite:
                 continue  # NaN outputs are nonfinite-origin's business
-            length = self.streak(s.path, s.dead_units > self.max_dead, layers.step)
+            dead = s.dead_units > self.max_dead
+            if not dead:
+                self._alive[s.path] = layers.step
+            length = self.streak(s.path, dead, layers.step)
             if self.due(s.path, length):
-                feeder = _feeder(s)
-                out.append(
-                    self.finding(
-                        f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of "
-                        f"the batch on every sampled step since step {self._since[s.path]}; they pass no "
-                        "signal and get no gradient.",
-                        evidence={
-                            "layer": s.path,
-                            "fed_by": s.source,
-                            "dead_units": s.dead_units,
-                            "zero_fraction": s.zero_fraction,
-                            "output_mean": s.mean,
-                            "since_step": self._since[s.path],
-                        },
-                        hint=(
-                            f"Check the bias and initialisation of {feeder} (a large negative bias kills "
-                            "ReLUs), lower the learning rate, or change the activation to LeakyReLU/GELU."
-                        ),
-                        step=layers.step,
-                        epoch=layers.epoch,
-                        key=s.path,
-                    )
-                )
+                out.append(self._finding(s, layers, run))
         return out
+
+    def _finding(self, s: LayerStats, layers: LayerObservation, run: RunState) -> Finding:
+        since, alive = self._since[s.path], self._alive.get(s.path)
+        evidence = {
+            "layer": s.path,
+            "fed_by": s.source,
+            "dead_units": s.dead_units,
+            "zero_fraction": s.zero_fraction,
+            "output_mean": s.mean,
+            "since_step": since,
+            "alive_at_step": alive,
+        }
+        if alive is None:  # dead from the first look: the layer started that way
+            hint = (
+                f"Check the bias and initialisation of {_feeder(s)} (a large negative bias kills ReLUs), "
+                "lower the learning rate, or change the activation to LeakyReLU/GELU."
+            )
+        else:  # alive, then dead: an update pushed their inputs below zero for every sample
+            largest = _largest_update(run, since)
+            evidence["largest_update_ratio"] = largest
+            seen = (
+                f" (updates of up to {largest:.1%} of the weights in one step; about 0.1% is usual)"
+                if largest is not None and largest >= 0.01
+                else ""
+            )
+            hint = (
+                f"The units were alive at step {alive} and dead from step {since}: a large update pushed their "
+                f"inputs below zero for every sample, the usual sign of a learning rate too high{seen}. Lower "
+                "the learning rate (10x), add warmup or gradient clipping, or change the activation to "
+                "LeakyReLU/GELU, which keeps a gradient below zero."
+            )
+        return self.finding(
+            f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of the batch on every "
+            f"sampled step since step {since}; they pass no signal and get no gradient.",
+            evidence=evidence,
+            hint=hint,
+            step=layers.step,
+            epoch=layers.epoch,
+            key=s.path,
+        )
 
 
 @register
@@ -749,6 +777,16 @@ def _origin_hint(origin: NonfiniteOrigin) -> str:
 
 def _range(value: tuple[float, float] | None, empty: str = "none finite") -> str:
     return empty if value is None else f"[{_fmt(value[0])}, {_fmt(value[1])}]"
+
+
+def _largest_update(run: RunState, until: int) -> float | None:
+    """The largest update/weight ratio measured up to step `until` (None: none measured).
+    About 1e-3 is the usual size (Karpathy, "CS231n: Neural Networks Part 3", "ratio of the
+    update magnitudes to the value magnitudes"); 1e-2 and up moves weights fast enough to kill
+    ReLUs in one step."""
+    x, log_ratio = run.update_ratio.values()
+    kept = log_ratio[(x <= until) & np.isfinite(log_ratio)]
+    return sig(10 ** float(kept.max())) if len(kept) else None
 
 
 def _feeder(s: LayerStats) -> str:

@@ -397,3 +397,21 @@ def test_gradients_read_at_finish_equal_those_the_hooks_see():
     hooked, read = record(True), record(False)
     assert [s.grad_norm for s in read] == pytest.approx([s.grad_norm for s in hooked])
     assert all(s.grad_norm for s in read if s.params)
+
+
+def test_units_that_die_during_training_blame_the_learning_rate(tmp_path, monkeypatch):
+    """Units alive at the first look and dead after large updates: the learning rate is the
+    usual cause (the hint led with the bias and initialisation, which a healthy start rules out);
+    units dead from the first look keep that hint (test_planted_fault_is_named_at_its_layer)."""
+    monkeypatch.setitem(faults.OPTIMIZER, "clean-mlp", (3.0, 0.0))  # SGD at 60x the cases' rate
+    cb, _ = faults.fit("clean-mlp", tmp_path)
+    dead = [f for f in cb.findings if f.check == "dead-units"]
+    assert dead, [f.check for f in cb.findings]
+    for f in dead:
+        assert f.evidence["alive_at_step"] is not None and f.evidence["alive_at_step"] < f.evidence["since_step"]
+        assert f.evidence["largest_update_ratio"] > 0.01
+        assert f.hint.startswith(f"The units were alive at step {f.evidence['alive_at_step']} and dead from step")
+        assert "learning rate too high (updates of up to" in f.hint
+    (planted,) = [f for f in faults.fit("dead", tmp_path / "dead")[0].findings if f.check == "dead-units"]
+    assert planted.evidence["alive_at_step"] is None and "largest_update_ratio" not in planted.evidence
+    assert planted.hint.startswith("Check the bias and initialisation of net.2")
