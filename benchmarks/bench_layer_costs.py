@@ -34,9 +34,20 @@ the ratios try to resolve, measured where the load cannot blur it.
 `--sink`: only the TensorBoard sink's CPU time per sampled step (40 sampled steps' layer
 statistics written and the file closed).
 
+`--split`: where a sampled step's cost goes, part by part, in the thread CPU time of each
+part's calls (the minimum over `--steps` sampled steps, interleaved with plain ones; pin it with
+`taskset -c 0` and OMP_NUM_THREADS=1): hook installation (the global forward hook) and the copy
+of the weights for the update ratio (`start`), the per-module reductions inside the forward hook
+(`forward_stats`; the hook's own bookkeeping beside it), the forward pass's extra time beyond
+the hook (torch's hooked call path), the fused norms, the gather and host transfer, the
+assembly of the statistics, hook removal, the layer checks' judgement and the TensorBoard sink.
+The recorder is set up as the Lightning callback sets it up (gradients read in `finish`, the
+weights of the last finite step kept).
+
 Run: .venv/bin/python benchmarks/bench_layer_costs.py [--steps 400] [--every 25] [--json]
      .venv/bin/python benchmarks/bench_layer_costs.py --sink
      .venv/bin/python benchmarks/bench_layer_costs.py --lightning [--reps 9] [--epochs 3]
+     OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/bench_layer_costs.py --split --models cnn
 """
 
 from __future__ import annotations
@@ -259,6 +270,87 @@ def sink_cost(kind: str, steps: int = 40, reps: int = 5) -> dict:
     return {"sampled_steps": steps, "sink_cpu_us_per_sampled_step": round(1e6 * per_step, 1)}
 
 
+def split_costs(kind: str, steps: int) -> dict:
+    """`--split`: a sampled step's parts in thread CPU microseconds (minimum over `steps`)."""
+    from unittest import mock
+
+    import mlcheck.integrations.torch_layers as torch_layers
+    from mlcheck.sinks.tensorboard import TensorBoardSink
+
+    spent: Counter[str] = Counter()
+
+    def timed(part, fn):
+        def wrapper(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[part] += time.thread_time() - start
+
+        return wrapper
+
+    register = nn.modules.module.register_module_forward_hook
+    patches = [
+        mock.patch.object(LayerRecorder, "start", timed("start", LayerRecorder.start)),
+        mock.patch.object(nn.modules.module, "register_module_forward_hook", timed("start.install_hook", register)),
+        mock.patch.object(LayerRecorder, "_on_forward", timed("forward_hook", LayerRecorder._on_forward)),
+        mock.patch.object(torch_layers, "_forward_stats", timed("forward_hook.stats", torch_layers._forward_stats)),
+        mock.patch.object(
+            LayerRecorder, "_take_histogram", timed("forward_hook.histogram", LayerRecorder._take_histogram)
+        ),
+        mock.patch.object(LayerRecorder, "finish", timed("finish", LayerRecorder.finish)),
+        mock.patch.object(LayerRecorder, "remove_hooks", timed("finish.remove_hooks", LayerRecorder.remove_hooks)),
+        mock.patch.object(torch_layers, "_norms", timed("finish.norms", torch_layers._norms)),
+        mock.patch.object(torch_layers, "_gather", timed("finish.gather_transfer", torch_layers._gather)),
+        mock.patch.object(LayerRecorder, "_observation", timed("finish.assemble", LayerRecorder._observation)),
+        mock.patch.object(Monitor, "_dispatch", timed("checks", Monitor._dispatch)),
+        mock.patch.object(TensorBoardSink, "layers", timed("tensorboard", TensorBoardSink.layers)),
+    ]
+    torch.manual_seed(0)
+    net = Classifier(kind).net
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batches = _batches(kind)
+    recorder = LayerRecorder(net, keep_weights=True, grad_hooks=False)  # as the Lightning callback
+    rows: dict[bool, list[Counter[str]]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as root:
+        monitor = Monitor([registry()[i]() for i in LAYER_IDS], log_dir=root)
+        for p in patches:
+            p.start()
+        try:
+            for n in range(steps + 20):
+                for sampled in (True, False) if n % 2 else (False, True):
+                    x, y = batches[n % len(batches)]
+                    spent.clear()
+                    if sampled:
+                        recorder.start()
+                    start = time.thread_time()
+                    loss = nn.functional.cross_entropy(net(x), y)
+                    spent["forward"] += time.thread_time() - start
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    if sampled:
+                        monitor.log_layers(recorder.finish(25 * n))
+                    if n >= 20:  # after the warm-up
+                        rows[sampled].append(Counter(spent))
+        finally:
+            for p in patches:
+                p.stop()
+            monitor.close()
+    low = {k: min(r.get(k, 0.0) for r in rows[True]) for k in set().union(*rows[True])}
+    means = {k: statistics.fmean(r.get(k, 0.0) for r in rows[True]) for k in low}
+    plain_forward = min(r["forward"] for r in rows[False])
+    low["forward.hooked_path"] = low["forward"] - plain_forward - low["forward_hook"]
+    means["forward.hooked_path"] = means["forward"] - statistics.fmean(r["forward"] for r in rows[False])
+    means["forward.hooked_path"] -= means["forward_hook"]
+    return {
+        "sampled_steps": steps,
+        "min_us": {k: round(v * 1e6, 1) for k, v in sorted(low.items())},
+        "mean_us": {k: round(v * 1e6, 1) for k, v in sorted(means.items())},
+        "plain_forward_min_us": round(plain_forward * 1e6, 1),
+    }
+
+
 def _cycle(items: list) -> Any:
     while True:
         yield from items
@@ -279,6 +371,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=9, help="pairs of fits (--lightning)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each fit (--lightning)")
     parser.add_argument("--sink", action="store_true", help="only the TensorBoard sink's cost per sampled step")
+    parser.add_argument("--split", action="store_true", help="a sampled step's cost, part by part (thread CPU)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if hasattr(os, "sched_setaffinity"):
@@ -286,6 +379,10 @@ def main() -> None:
     lightning = dict(item.split("=") for item in args.lightning_step_ms.split(",") if item)
     report = {"load_average": os.getloadavg()} if hasattr(os, "getloadavg") else {}
     for kind in args.models.split(","):
+        if args.split:
+            report[kind] = split_costs(kind, args.steps)
+            print(kind, json.dumps(report[kind]), flush=True)
+            continue
         if args.sink:
             report[kind] = sink_cost(kind)
             print(kind, json.dumps(report[kind]), flush=True)

@@ -245,9 +245,11 @@ def _host_histogram(x: torch.Tensor, stats: list[float], rectifying: bool) -> li
         return None
     scaled = np.subtract(x.numpy().ravel(order="K"), np.float32(low))
     scaled *= np.float32(HISTOGRAM_BINS / max(high - low, 1e-30))
-    index = scaled.astype(np.int32)  # >= 0: low is the minimum
-    np.minimum(index, HISTOGRAM_BINS - 1, out=index)
-    return [low, high, *np.bincount(index, minlength=HISTOGRAM_BINS).tolist()]
+    # >= 0: low is the minimum. intp, which bincount counts without a converted copy; the top
+    # bucket takes what lands at or past it (the maximum, rounding) after the count, not by a
+    # clip of every index before it: one pass and one copy fewer, the same counts
+    counts = np.bincount(scaled.astype(np.intp), minlength=HISTOGRAM_BINS + 1)
+    return [low, high, *counts[: HISTOGRAM_BINS - 1].tolist(), int(counts[HISTOGRAM_BINS - 1 :].sum())]
 
 
 def _check_breakpoints(breakpoints: Any) -> None:

@@ -5,12 +5,14 @@ removed and training unchanged, per-layer TensorBoard scalars read back from the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -311,12 +313,13 @@ def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
 
 
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid", "hardtanh"])
-@pytest.mark.parametrize("planted", [None, math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("planted", [None, math.nan, math.inf, -math.inf, 3e19])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_host_statistics_match_the_device_path(activation, planted, layout):
     """On the CPU the recorder reads outputs with numpy (`_host_stats`); on an accelerator it
     reduces them with torch on the device (`_device_stats`). Both give the same numbers, for
-    channels_last outputs too (read in memory order)."""
+    channels_last outputs too (read in memory order), and numpy stays silent on NaN, Inf and
+    finite values whose squares overflow float32 (3e19)."""
     torch.manual_seed(0)
     x = (torch.randn(8, 6, 5, 5) * 3).to(memory_format=layout)
     if activation:
@@ -334,13 +337,17 @@ def test_host_statistics_match_the_device_path(activation, planted, layout):
     assert units == device_units
     numbers = device.tolist()
     assert host == pytest.approx(numbers, rel=1e-5, abs=1e-4, nan_ok=True)
-    assert host[0] == (0 if planted is None else 1)
-    if planted is not None:  # zeros, saturation and dead units are not measured at NaN/Inf
+    finite = planted is None or planted == 3e19
+    if planted == 3e19:  # finite, but its square overflows: counted as non-finite by both paths
+        assert host[0] == device.tolist()[0]
+    else:
+        assert host[0] == (0 if planted is None else 1)
+    if not finite:  # zeros, saturation and dead units are not measured at NaN/Inf
         assert all(math.isnan(v) for v in host[5:])
     histogram = torch_layers._host_histogram(x, host, activation == "relu")
-    if planted is not None:
+    if not finite:
         assert histogram is None  # dropped, as the host drops the device's
-    else:
+    elif planted is None:
         reference = torch_layers._histogram(x.reshape(-1), device, activation == "relu").tolist()
         assert histogram[:2] == pytest.approx(reference[:2])
         assert sum(histogram[2:]) == x.numel()
@@ -415,3 +422,88 @@ def test_units_that_die_during_training_blame_the_learning_rate(tmp_path, monkey
     (planted,) = [f for f in faults.fit("dead", tmp_path / "dead")[0].findings if f.check == "dead-units"]
     assert planted.evidence["alive_at_step"] is None and "largest_update_ratio" not in planted.evidence
     assert planted.hint.startswith("Check the bias and initialisation of net.2")
+
+
+def _reference_forward(output: torch.Tensor, activation: str | None) -> dict[str, float]:
+    """A layer output's statistics by their definitions, plain numpy on the kept CPU copy: the
+    numbers the recorder must give whatever operations it takes them with."""
+    flat = output.float().numpy().ravel(order="K")
+    n = flat.size
+    total, squares = float(flat.sum()), float(np.dot(flat, flat))
+    mean = total / n
+    low, high = float(flat.min()), float(flat.max())
+    ref = {
+        "mean": mean,
+        "std": math.sqrt(max(squares / n - mean * mean, 0.0)),
+        "abs_max": high if activation == "relu" else max(-low, high),
+        "zero_fraction": (n - np.count_nonzero(flat)) / n,
+    }
+    if activation == "relu":  # channels: the CNN's outputs are (batch, channel, ...) or (batch, feature)
+        active = np.count_nonzero(output.numpy().reshape(output.shape[0], output.shape[1], -1), axis=(0, 2))
+        ref["dead_units"] = float(np.count_nonzero(active < 0.01 * (n / active.size))) / active.size
+    return ref
+
+
+def _reference_histogram(output: torch.Tensor, stats: LayerStats) -> tuple[float, float, tuple[int, ...]]:
+    """`LayerStats.histogram` by its definition: equal-width buckets between the minimum (0 for
+    a rectifier) and the maximum, float32 positions truncated, the maximum in the top bucket."""
+    bins = torch_layers.HISTOGRAM_BINS
+    flat = output.float().numpy().ravel(order="K")
+    low, high = (0.0 if stats.activation == "relu" else float(flat.min())), float(flat.max())
+    position = (flat - np.float32(low)) * np.float32(bins / max(high - low, 1e-30))
+    index = np.minimum(position.astype(np.int64), bins - 1)
+    return low, high, tuple(int(c) for c in np.bincount(index, minlength=bins))
+
+
+def test_recorded_statistics_of_a_cnn_fit_are_their_definitions_exactly():
+    """On a real CNN training (two Conv2d+ReLU, a Linear+ReLU, a Linear), every recorded step's
+    forward statistics (and its histograms, on the steps that take them) equal, to the last bit,
+    those computed by their definitions from the layer's kept output; and the same steps
+    recorded under a user's strict numpy error handling (`np.errstate(all="raise")` around the
+    forward pass, where the recorder's hooks run) give the same numbers and do not break the
+    step. The guard for changes to how the recorder takes them (`bench_layer_costs.py --split`)."""
+    torch.set_num_threads(1)
+
+    def run(strict: bool) -> list[LayerObservation]:
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16 * 4 * 4, 32),
+            nn.ReLU(),
+            nn.Linear(32, 10),
+        )
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        recorder = LayerRecorder(net, keep_tensors=True, keep_weights=True, grad_hooks=False)
+        x_all, y_all = torch.randn(256, 1, 8, 8), torch.randint(0, 10, (256,))
+        observations = []
+        for step in range(24):
+            x, y = x_all[step % 8 * 32 :][:32], y_all[step % 8 * 32 :][:32]
+            sampled = step % 3 == 0
+            if sampled:
+                recorder.start()
+            with np.errstate(all="raise") if strict else contextlib.nullcontext():
+                loss = nn.functional.cross_entropy(net(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if sampled:
+                observation = recorder.finish(step)
+                observations.append(observation)
+                if not strict:
+                    for stats in observation.layers:
+                        output = recorder.kept[stats.path]["output"]
+                        for field, value in _reference_forward(output, stats.activation).items():
+                            assert getattr(stats, field) == value, (step, stats.path, field)
+                        if stats.histogram is not None:
+                            assert stats.histogram == _reference_histogram(output, stats), (step, stats.path)
+        return observations
+
+    default, strict = run(False), run(True)
+    assert len(default) == 8 and all(len(o.layers) == 7 for o in default)
+    assert sum(s.histogram is not None for o in default for s in o.layers) == 8  # 4 layers x 2 steps
+    assert default == strict  # every field of every layer, exactly
