@@ -218,7 +218,12 @@ class Monitor:
             due = True
         if not due:
             return []
-        return self._dispatch("on_step")
+        out = []
+        if self._deferred and (nonfinite_grads or nonfinite_weights or (loss is not None and not math.isfinite(loss))):
+            # the batches held back for the first pass are judged first: a NaN input among them is
+            # then found before the NaN loss it causes, whose finding says it likely follows from it
+            out = self._flush_deferred()
+        return out + self._dispatch("on_step")
 
     #: While buckets are narrower than this, step checks are judged every this many values
     #: instead of at every bucket: their cost per step stays small on short runs (non-finite

@@ -368,6 +368,31 @@ def test_nan_inputs_come_before_the_symptoms_they_cause(tmp_path):
             assert finding.evidence["likely_cause"] == "nonfinite-input"
 
 
+def test_one_nan_input_mid_epoch_is_named_before_the_nan_loss_it_causes():
+    """Keras, one NaN value in one row: the first pass holds batches back to judge them in blocks,
+    so `nonfinite-loss` came first and did not name its cause; a non-finite step now has the held
+    batches judged first."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype("float32")
+    x[700, 3] = np.nan  # mid-epoch whatever the shuffle
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(log_dir=None, warn=False, overfit_batch=False)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    ids = [f.check for f in cb.findings if f.severity.value == "error"]
+    assert ids and ids[0] == "nonfinite-input", ids
+    losses = [f for f in cb.findings if f.check == "nonfinite-loss"]
+    assert losses and all(f.evidence.get("likely_cause") == "nonfinite-input" for f in losses), [
+        f.message for f in losses
+    ]
+
+
 def test_callbacks_read_the_projects_mlcheck_table(tmp_path, monkeypatch, caplog):
     import keras
 
