@@ -392,13 +392,7 @@ class TrainValOverlap(Check):
                 prints[whole] = fingerprints(x[keep[whole]])
         self._last = (batch.step, batch.epoch)
         if flat is None:
-            if self._held_at != (batch.split, batch.epoch):
-                self._release()  # the other split's set is complete before it is searched
-            self._second_stage(batch.split, x, keep, prints)
-            self._held.append(prints)
-            self._held_at = (batch.split, batch.epoch)
-            if sum(map(len, self._held)) >= self.HOLD:
-                self._release()
+            self._hold(batch, x, keep, prints)
         else:
             self._add(batch.split, batch.epoch, prints)
         return self._judge(final=False)
@@ -412,14 +406,19 @@ class TrainValOverlap(Check):
             return ()
         prints = probe_fingerprints(probes, batch.sample_values)
         self._last = (batch.step, batch.epoch)
+        self._hold(batch, None, None, prints)
+        return self._judge(final=False)
+
+    def _hold(self, batch: BatchObservation, x: np.ndarray | None, keep: np.ndarray | None, prints: np.ndarray) -> None:
+        """Probe fingerprints of one batch or block into the held set of its split and epoch
+        (the first stage), released for searching when the split changes or the set is full."""
         if self._held_at != (batch.split, batch.epoch):
             self._release()  # the other split's set is complete before it is searched
-        self._second_stage(batch.split, None, None, prints)
+        self._second_stage(batch.split, x, keep, prints)
         self._held.append(prints)
         self._held_at = (batch.split, batch.epoch)
         if sum(map(len, self._held)) >= self.HOLD:
             self._release()
-        return self._judge(final=False)
 
     def _add(self, split: str, epoch: int | None, prints: np.ndarray) -> None:
         kept, repeats = self._overlap.add(split, prints)
