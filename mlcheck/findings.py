@@ -161,9 +161,8 @@ def format_number(value: Any) -> str:
     if isinstance(value, (list, tuple)) and value and all(_is_number(v) for v in value):
         inner = ", ".join(format_number(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    value = _unwrap_scalar(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-            return format_number(value.item())
         return str(value)
     if isinstance(value, int):
         return str(value)
@@ -172,10 +171,16 @@ def format_number(value: Any) -> str:
     return f"{value:.4g}"
 
 
+def _unwrap_scalar(value: Any) -> Any:
+    """A numpy or torch 0-d value as its Python scalar; anything else unchanged."""
+    if not isinstance(value, (int, float)) and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
 def _is_number(value: Any) -> bool:
     """A real number as `format_number` writes it: Python or numpy, not a bool."""
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        value = value.item()
+    value = _unwrap_scalar(value)
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
