@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck.analyze import history
 from mlcheck.analyze.events import Scalars, sorted_scalars
+from mlcheck.errors import CSVLogError
 
 DELIMITERS = ",;\t|"
 # a header longer than this is not a metrics CSV's: refuse it rather than read a whole file
@@ -25,10 +27,6 @@ DELIMITERS = ",;\t|"
 MAX_HEADER_CHARS = 1 << 20
 # steps and epochs are whole numbers; beyond 2**53 a float64 cell no longer holds one exactly
 MAX_INDEX = 2.0**53
-
-
-class CSVLogError(Exception):
-    """The file is not a metrics CSV; the message names the problem."""
 
 
 def sniff_delimiter(header: str) -> str:
@@ -68,8 +66,6 @@ def read_csv_log(
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
         except UnicodeDecodeError:
             raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
-        from mlcheck.analyze import history  # it raises this module's CSVLogError
-
         if history.looks_like_history(header_line):
             return history.read_history(path, notes)
         columns, delimiter = _columns(path, header_line)
@@ -125,8 +121,6 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         raise CSVLogError(f"{path}: its first line is longer than {MAX_HEADER_CHARS} characters: not a metrics CSV")
     if not header_line.strip():
         raise CSVLogError(f"{path} is empty: no CSV header")
-    from mlcheck.analyze import history
-
     if history.is_object_repr(header_line):
         raise history.HistoryError(
             f"{path} holds `print(history)`: the History object, not its numbers. Save "

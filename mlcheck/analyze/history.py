@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcheck.analyze.csvlogs import CSVLogError
 from mlcheck.analyze.events import Scalars, sorted_scalars
+from mlcheck.errors import CSVLogError
 
 # larger than any History of a real run (a value per epoch and metric); a bigger file starting
 # with "{" is something else, and is refused before it is read into memory
