@@ -505,3 +505,16 @@ def test_a_relu_regression_head_warns_only_when_the_unreachable_targets_cost_var
     near_bound[:3] = -0.01
     found = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, near_bound)), [OutputLossMismatch()])
     assert [f for f in found if f.key == "target-range"] == []
+
+
+def test_two_classes_encoded_as_0_and_255_are_named_as_such(digits):
+    """A 0/255 mask into a binary loss is two classes badly encoded, not 256 classes: the
+    finding says so and asks for 0/1 labels, not 256 output units."""
+    X, y = digits
+    torch.manual_seed(0)
+    mask = np.where(y == 0, 255, 0).astype(np.float32)[:, None]
+    t = TorchTrainable(mlp(1), nn.BCEWithLogitsLoss(), None, (X, mask))
+    (finding,) = run_checks(t, [OutputLossMismatch()])
+    assert finding.severity == Severity.ERROR and "are 0 and 255, not 0 and 1" in finding.message
+    assert "multi-class" not in finding.message and "256 output units" not in finding.hint
+    assert "y / 255" in finding.hint
