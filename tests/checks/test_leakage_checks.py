@@ -118,7 +118,7 @@ def test_validation_rows_copied_from_training_fire(digits):
     f = findings[0]
     assert f.severity is Severity.ERROR and f.epoch == 0
     assert f.evidence["share"] >= 0.05 and 5 <= f.evidence["val_in_train"] <= 60
-    assert "exact copies of training samples" in f.message and "drop_duplicates" in f.hint
+    assert "exact copies of the 1437 training samples seen" in f.message and "drop_duplicates" in f.hint
     # by the end every copied row was matched, and nothing else
     assert check._overlap.matched == 60 and check._overlap.distinct("val") == len(Xv)
 
@@ -132,6 +132,24 @@ def test_same_loader_for_validation_fires_at_once(cancer):
                 Z[index * 32 : (index + 1) * 32], y[index * 32 : (index + 1) * 32], split=split, index=index
             )
     assert [f.evidence["share"] for f in monitor.findings] == [1.0]
+
+
+def test_share_names_the_training_samples_it_was_compared_with(cancer):
+    """`mlcheck sanity` reads the first batches only: a validation loader over the training
+    data then shows a share well under 100%, and the message says against how many training
+    samples it was measured, so that it reads as a lower bound."""
+    Z, y, _, _ = cancer
+    monitor = Monitor([TrainValOverlap()], warn=False, default_sinks=False)
+    for index in range(4):  # 128 training rows seen
+        monitor.log_batch(
+            Z[index * 32 : (index + 1) * 32], y[index * 32 : (index + 1) * 32], split="train", index=index
+        )
+    monitor.log_batch(Z[112:144], y[112:144], split="val", index=0)  # 16 of them seen in training
+    (finding,) = monitor.findings
+    assert finding.evidence["share"] == 0.5 and finding.evidence["train_samples"] == 128
+    assert "50.0% of the validation samples seen (16 of 32) are exact copies of the 128 training samples seen" in (
+        finding.message
+    )
 
 
 def test_overlap_silent_on_clean_splits_near_duplicates_and_constant_rows(digits, cancer):

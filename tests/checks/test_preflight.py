@@ -505,3 +505,42 @@ def test_a_relu_regression_head_warns_only_when_the_unreachable_targets_cost_var
     near_bound[:3] = -0.01
     found = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, near_bound)), [OutputLossMismatch()])
     assert [f for f in found if f.key == "target-range"] == []
+
+
+def test_two_classes_encoded_as_0_and_255_are_named_as_such(digits):
+    """A 0/255 mask into a binary loss is two classes badly encoded, not 256 classes: the
+    finding says so and asks for 0/1 labels, not 256 output units."""
+    X, y = digits
+    torch.manual_seed(0)
+    mask = np.where(y == 0, 255, 0).astype(np.float32)[:, None]
+    t = TorchTrainable(mlp(1), nn.BCEWithLogitsLoss(), None, (X, mask))
+    (finding,) = run_checks(t, [OutputLossMismatch()])
+    assert finding.severity == Severity.ERROR and "are 0 and 255, not 0 and 1" in finding.message
+    assert "multi-class" not in finding.message and "256 output units" not in finding.hint
+    assert "y / 255" in finding.hint
+
+
+@pytest.mark.parametrize("lr", [30.0, 100.0])
+def test_overfit_batch_retries_a_rising_loss_at_a_smaller_rate(digits, lr):
+    """SGD far too fast sends the loss up and keeps it there, so its best is its start: that
+    rose, it did not barely move, and the second try is at 1/10, not 10x, the rate. A loss
+    that ends above its start is said to have risen."""
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=lr))
+    ctx = PreflightContext(t, Budget(seconds=120))
+    check = OverfitBatch()
+    found = list(check.preflight(ctx))
+    assert [r.lr for r in check.runs(ctx)] == [lr, lr / 10]
+    for finding in found:
+        moved = "rose" if finding.evidence["final_loss"] > finding.evidence["initial_loss"] else "only went"
+        assert f"the loss {moved} from" in finding.message
+
+
+def test_overfit_batch_says_a_loss_that_ends_higher_rose(digits):
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=1000.0))
+    (finding,) = OverfitBatch().preflight(PreflightContext(t, Budget(seconds=120)))
+    assert finding.evidence["final_loss"] > finding.evidence["initial_loss"]
+    assert "the loss rose from" in finding.message and "only went" not in finding.message

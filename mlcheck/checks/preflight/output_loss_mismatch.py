@@ -45,7 +45,8 @@ class OutputLossMismatch(Check):
         Compares the last operation on the outputs, the output width and the labels of the first
         `batches` training batches with the loss. ERROR: a one-unit softmax (always outputs 1),
         integer labels outside [0, output units) for a multi-class loss, negative labels,
-        binary-loss (sigmoid) outputs with multi-class labels. WARNING: softmax or sigmoid
+        binary-loss (sigmoid) outputs with multi-class labels or with two classes encoded other
+        than 0 and 1 (a 0/255 mask, -1/1). WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
         log-probabilities), unbounded outputs fed to a loss that expects probabilities, a
@@ -347,6 +348,18 @@ class OutputLossMismatch(Check):
                     )
                 ]
         elif binary and (lo < 0 or hi > 1):
+            if len(np.unique(y)) == 2:  # two classes, encoded as something else than 0 and 1
+                return [
+                    self.finding(
+                        f"The model has {units} sigmoid-style output unit(s) with a binary loss, but the "
+                        f"labels are {lo} and {hi}, not 0 and 1: the loss then runs below zero and training "
+                        "chases that instead of the classes.",
+                        evidence=ev,
+                        hint=f"Map the labels to 0.0 and 1.0 before the loss: `y = (y == {hi}).float()` "
+                        f"(numpy: `(y == {hi}).astype('float32')`; a 0/255 mask: `y / 255`).",
+                        key="labels-range",
+                    )
+                ]
             return [
                 self.finding(
                     f"The model has {units} sigmoid-style output unit(s) with a binary loss, but the "

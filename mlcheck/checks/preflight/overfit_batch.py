@@ -22,6 +22,9 @@ from mlcheck.findings import Finding, Severity
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
 
+#: a try whose loss stays within this fraction of its start either way barely moved
+BARELY_MOVED = 0.05
+
 
 @register
 class OverfitBatch(Check):
@@ -114,10 +117,13 @@ class OverfitBatch(Check):
 
         def slow(run: FitRun) -> bool:
             """Fell steadily (never up by >1% between checkpoints) or barely moved: a larger
-            rate may do. A run that blew up, rose or jumped around gets a smaller rate."""
+            rate may do. A run that blew up, rose or jumped around gets a smaller rate: one
+            that ended above where it began rose, though its best (the start) is above 95% of
+            the start as a run that barely moved is (SGD at 30 on digits: 2.4 -> 6-11)."""
             values = [v for _, v in run.losses]
             steady = all(b <= a + 0.01 * abs(a) for a, b in zip(values, values[1:]))
-            return not run.nonfinite and (steady or run.best > 0.95 * run.initial)
+            rose = run.final > run.initial + BARELY_MOVED * abs(run.initial)
+            return not run.nonfinite and not rose and (steady or run.best > (1 - BARELY_MOVED) * run.initial)
 
         def compute() -> list[FitRun]:
             batch = small_batch(ctx.trainable, self.batch_size)
@@ -185,6 +191,8 @@ class OverfitBatch(Check):
                     key="inconclusive",
                 )
             ]
+        # "only went from 2.4 to 12" reads as a small fall: say that it rose
+        moved = "rose" if shown.final > shown.initial else "only went"
         tried = ""
         if len(runs) > 1:
             rates = ", ".join(f"{r.lr:.3g}" for r in runs)
@@ -192,7 +200,7 @@ class OverfitBatch(Check):
         return [
             self.finding(
                 f"The model cannot fit a single batch of {self.batch_size} samples: after "
-                f"{shown.steps} steps the loss only went from {shown.initial:.4g} to {shown.final:.4g}"
+                f"{shown.steps} steps the loss {moved} from {shown.initial:.4g} to {shown.final:.4g}"
                 f"{tried}.",
                 evidence=evidence,
                 hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
