@@ -15,6 +15,7 @@ import enum
 import logging
 import math
 import os
+import sys
 import time
 import types
 import warnings
@@ -852,14 +853,20 @@ class LiveRun:
 
     def close(self) -> list[Finding]:
         """Ends the run: the end-of-run checks, then a one-line summary (logged, and as text in
-        TensorBoard) of what was found and where to read it; a clean run says it was checked."""
+        TensorBoard) of what was found and where to read it; a clean run says it was checked
+        (on stderr when nothing configured logging)."""
         monitor = self.monitor
         try:
             self.release_held()
             out = monitor.close_checks()
             text = self.summary()
             worst = max((f.severity for f in monitor.findings), default=None)
-            logger.log(logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO, text)
+            level = logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO
+            logger.log(level, text)
+            if level < logging.WARNING and not logger.hasHandlers():
+                # logging is not configured, so Python drops INFO records (it prints WARNING and
+                # above by itself): without this line a clean run would end with no word from mlcheck
+                print(text, file=sys.stderr)
             monitor.summarise(text)
             if self.artefact_dir is not None and monitor.run.samples:
                 self.guard("samples.csv", write_run_csv, monitor, self.artefact_dir)

@@ -481,3 +481,53 @@ def test_sync_answers_follow_checks_switched_off_between_epochs():
     other = LiveRun(LiveOptions(config=False), ["class-imbalance", "loss-divergence"])
     other.sync(["class-imbalance"])  # switched off on rank zero, broadcast
     assert not other.data_active
+
+
+_HEALTHY_FIT = """
+import logging, sys
+import lightning.pytorch as lpt
+import torch
+from sklearn.datasets import load_digits
+from mlcheck.integrations.lightning import MLCheckCallback
+
+if sys.argv[1] == "configured":
+    logging.basicConfig(level=logging.WARNING)
+x, y = load_digits(return_X_y=True)
+data = torch.utils.data.TensorDataset(torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y))
+
+class Net(lpt.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+    def training_step(self, batch, _):
+        return torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+torch.manual_seed(0)
+trainer = lpt.Trainer(max_epochs=2, callbacks=[MLCheckCallback(log_dir=False)], logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+trainer.fit(Net(), torch.utils.data.DataLoader(data, batch_size=64, shuffle=True))
+"""
+
+
+@pytest.mark.parametrize("logging_setup", ["none", "configured"])
+def test_a_clean_run_says_it_was_checked_when_nothing_configured_logging(tmp_path, logging_setup):
+    """Python drops INFO records when logging is not configured: the clean run's summary goes to
+    stderr itself; a user's own logging configuration (WARNING here) is respected."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(_HEALTHY_FIT)
+    done = subprocess.run(
+        [sys.executable, str(script), logging_setup], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = [line for line in done.stderr.splitlines() if line.startswith("mlcheck: checked")]
+    if logging_setup == "none":
+        assert len(said) == 1 and "no problems found" in said[0], done.stderr[-2000:]
+    else:
+        assert said == []
