@@ -91,9 +91,9 @@ def _probe_runs(values: int, count: int) -> np.ndarray | None:
     """Where `probe_positions(values, count)` are whole runs of `PROBE_RUN` values, each
     starting at a multiple of it, in a row whose length is a multiple of it: the runs' numbers
     in the row read as (values // PROBE_RUN, PROBE_RUN) blocks, so a gather copies 64 bytes per
-    run instead of one value at a time (the same values in the same order; about 40% less CPU
-    right after a training step has streamed the batch through the caches, bench_first_pass.py).
-    Else None: the gather goes value by value."""
+    run instead of one value at a time (the same values in the same order; about half the CPU
+    right after a training step has streamed the batch through the caches: `bench_hashing.py
+    --first-epoch --split`). Else None: the gather goes value by value."""
     if values % PROBE_RUN or count % PROBE_RUN:
         return None
     runs = probe_positions(values, count).reshape(-1, PROBE_RUN)
@@ -213,7 +213,7 @@ def any_constant_row(rows: np.ndarray) -> bool:
     only when some row has those two equal (NaN differs from itself, as in `constant_rows`).
     The pairs are compared as Python numbers: one view and one conversion cost less than numpy's
     comparison and reduction on a few dozen rows, the more so right after a training step has
-    evicted numpy's own code and data from the caches (bench_first_pass.py)."""
+    evicted numpy's own code and data from the caches (bench_hashing.py --first-epoch --split)."""
     if rows.ndim != 2 or rows.shape[1] < 2:
         return bool(constant_rows(rows).any())
     if not any(pair[0] == pair[1] for pair in rows[:, :: rows.shape[1] // 2].tolist()):
