@@ -4,6 +4,12 @@ set, fed batch by batch as a live run feeds them) against a pandas merge of the 
     .venv/bin/python benchmarks/bench_hashing.py            # 1M tabular rows, 100k images
     .venv/bin/python benchmarks/bench_hashing.py --rows 200000 --image-rows 20000   # quick
     .venv/bin/python benchmarks/bench_hashing.py --first-epoch     # 3x224x224 images, ~1 min
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_hashing.py --first-epoch --split --rounds 5
+
+`--first-epoch --split`: where a full-pass batch's CPU goes, part by part: thread CPU time
+inside each of the monitor's and the checks' calls on that path (inclusive, each timer adds
+~1-2 us), per full-pass batch of the first epoch (end-of-pass work spread over them, marked
+`END:`), minimum and median over `--rounds` epochs, pinned to one core.
 
 `--first-epoch`: two epochs of a run on 3x224x224 float32 images (batches of 32, drawn fresh,
 as a loader hands them out), pinned to one CPU, torch on one thread. The model is a stand-in for
@@ -173,6 +179,106 @@ class _FirstEpochs:
         return epochs, live.monitor.findings
 
 
+class _Split(_FirstEpochs):
+    """`_FirstEpochs`' first epoch with thread CPU timers around the calls of the full-pass path."""
+
+    def __init__(self, batches: int, batch: int, copied: float) -> None:
+        super().__init__(batches, batch, copied)
+        import collections
+
+        from mlcheck import live, monitor, run
+        from mlcheck.checks import base, hashing, leakage
+
+        self.spent: collections.Counter = collections.Counter()
+        timed = [
+            (live.LiveRun, "observe_batch"),
+            (live.LiveRun, "end_pass"),
+            (monitor.Monitor, "log_batch"),
+            (monitor.Monitor, "log_pass_batch"),  # absent before 2026-12-03 10:30 UTC: skipped
+            (monitor.Monitor, "_defer_probe"),
+            (monitor.Monitor, "_defer"),
+            (monitor.Monitor, "_flush_deferred"),
+            (monitor.Monitor, "_dispatch"),
+            (monitor.Monitor, "log_epoch"),
+            (monitor, "_as_array"),
+            (run.BatchObservation, "__init__"),
+            (run.BatchObservation, "input_probe"),
+            (hashing, "probe_rows"),
+            (leakage, "any_constant_row"),
+            (leakage.TrainValOverlap, "probe_suffices"),
+        ]
+        timed += [(type(c), "on_batch") for c in base.default_checks() if type(c).on_batch is not base.Check.on_batch]
+        for owner, name in timed:
+            self._time(owner, name)
+
+    def _time(self, owner, name: str) -> None:
+        import functools
+
+        fn = getattr(owner, name, None)
+        if fn is None:
+            return
+        label = f"{getattr(owner, '__name__', '').rsplit('.', 1)[-1]}.{name}"
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.thread_time_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[label] += time.thread_time_ns() - start
+
+        setattr(owner, name, timed)
+
+    def first(self) -> dict[str, float]:
+        """Microseconds per full-pass batch of one first epoch, by call."""
+        import collections
+
+        from mlcheck.checks.base import default_checks
+        from mlcheck.live import BatchRoute, LiveOptions, LiveRun
+
+        live = LiveRun(
+            LiveOptions(train_start_checks=False), default_checks(), default_sinks=False, flush_every=1 << 30
+        )
+        per, full = collections.Counter(), 0
+        for split, n in (("train", self.batches), ("val", self.val_batches)):
+            for i in range(n):
+                x, y = self.make(split, i)
+                self.step(split, x, y)
+                route = live.route_batch(split)
+                self.spent.clear()
+                start = time.thread_time_ns()
+                if route is not BatchRoute.SKIP:
+                    live.observe_batch(route, x.numpy(), y.numpy(), split=split, step=i, epoch=0, index=i)
+                if route is BatchRoute.FULL_PASS:
+                    self.spent["TOTAL (numpy views + observe_batch)"] += time.thread_time_ns() - start
+                    per.update(self.spent)
+                    full += 1
+            self.spent.clear()
+            if split == "val":
+                live.monitor.log_epoch(0)
+            live.end_pass(split)
+            per.update({f"END:{k}": v for k, v in self.spent.items()})
+        live.monitor.close()
+        return {k: v / full / 1e3 for k, v in per.items()}
+
+
+def split_first_pass(batches: int, batch: int, rounds: int) -> None:
+    """Prints `_Split`'s per-call table (see the module docstring)."""
+    import os
+
+    import torch
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    torch.set_num_threads(1)
+    bench = _Split(batches, batch, 0.0)
+    runs = [bench.first() for _ in range(rounds)]
+    names = sorted(set().union(*runs), key=lambda k: -min(r.get(k, 0.0) for r in runs))
+    print(f"us of thread CPU per full-pass batch of {batch} x 3x224x224 (inclusive), over {rounds} first epochs")
+    for name in names:
+        spent = [r.get(name, 0.0) for r in runs]
+        print(f"  {name:44s} min {min(spent):7.1f}  median {np.median(spent):7.1f}")
+
+
 def first_epoch(batches: int, batch: int, rounds: int, probes: list[int | None]) -> None:
     """The first pass's share of the first epochs on 3x224x224 images (see the docstring)."""
     import os
@@ -223,11 +329,16 @@ def main() -> None:
     parser.add_argument("--epoch-batches", type=int, default=40, help="training batches per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="repetitions of the two epochs")
     parser.add_argument("--probe-only", action="store_true", help="--first-epoch without the every-value variant")
+    parser.add_argument("--split", action="store_true", help="--first-epoch: a full-pass batch's CPU by call")
     args = parser.parse_args()
     if args.first_epoch:
         import os
 
         print(f"load average {os.getloadavg()[0]:.2f}")
+        if args.split:
+            split_first_pass(args.epoch_batches, 32, args.rounds)
+            print(f"load average {os.getloadavg()[0]:.2f}")
+            return
         first_epoch(args.epoch_batches, 32, args.rounds, [PROBE_VALUES] + ([] if args.probe_only else [None]))
         print(f"load average {os.getloadavg()[0]:.2f}")
         return

@@ -411,13 +411,15 @@ class LiveRun:
     ) -> list[Finding]:
         """Hands a routed batch (numpy arrays) to its checks; the first training batch also
         settles the task."""
-        if split == "train":
+        if split == "train" and not self.task_inferred:
             self.note_targets(targets)
         found: list[Finding] = []
-        if route is not BatchRoute.SKIP:
-            full_pass = route is not BatchRoute.SAMPLE
-            only = self._confirm_checks[split] if route is BatchRoute.CONFIRM else self.full_pass_checks
+        if route is BatchRoute.SAMPLE:
             found = self.monitor.log_batch(
+                inputs, targets, split=split, step=step, epoch=epoch, index=index, input_kind=input_kind
+            )
+        elif route is not BatchRoute.SKIP:  # the full-pass checks take merged blocks of batches
+            found = self.monitor.log_pass_batch(
                 inputs,
                 targets,
                 split=split,
@@ -425,10 +427,9 @@ class LiveRun:
                 epoch=epoch,
                 index=index,
                 input_kind=input_kind,
-                checks=only if full_pass else None,
-                defer=full_pass,  # the full-pass checks take merged blocks of batches
+                checks=self._confirm_checks[split] if route is BatchRoute.CONFIRM else self.full_pass_checks,
             )
-        if split == "train":
+        if split == "train" and self._held:
             self.release_held()  # the train-start findings come after the first batch's
         return found
 

@@ -122,7 +122,7 @@ class Monitor:
         self._closed = False
         self._late = False  # an observation came after close() (said once)
         self._checks_closed = False
-        self._deferred: list[BatchObservation] = []  # see log_batch(defer=True)
+        self._deferred: list[tuple] = []  # (inputs, targets, probe, index, step): see log_batch(defer=True)
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
         self._probe_split: dict[frozenset[str], tuple] = {}  # see _defer_probe
@@ -375,33 +375,77 @@ class Monitor:
         index = opt.integer("index", index, minimum=0)
         if input_kind is not None and not isinstance(input_kind, str):
             raise TypeError(f"input_kind must be None or a string, got {input_kind!r}")
-        if checks is None:
-            only = None
-        elif checks is self._checks_arg[0]:  # the live core hands the same tuple every batch
-            only = self._checks_arg[1]
-        else:
-            only = frozenset(opt.names("checks", checks))
-            self._checks_arg = (checks, only) if isinstance(checks, tuple) else (None, None)
+        only = None if checks is None else self._check_ids(checks)
+        x, y = _as_array(inputs), _as_array(targets)
+        return self._log_batch(x, y, split, step, epoch, index, input_kind, only, defer)
+
+    def log_pass_batch(
+        self,
+        inputs: np.ndarray | None,
+        targets: np.ndarray | None,
+        *,
+        split: str,
+        step: int | None,
+        epoch: int | None,
+        index: int,
+        input_kind: str | None,
+        checks: tuple[str, ...],
+    ) -> list[Finding]:
+        """`log_batch(..., checks=checks, defer=True)` for the live core's full-pass batches,
+        whose arguments it has checked already (a split name, ints, a tuple of check ids): the
+        same observations and findings with one call per batch and no argument checks, paid on
+        every batch of the first pass."""
+        if self._closed:
+            return self._after_close("log_batch")
+        if not (type(step) is int or step is None) or not (type(epoch) is int or epoch is None):
+            step, epoch = opt.optional_index("step", step), opt.optional_index("epoch", epoch)
+        return self._log_batch(
+            _as_array(inputs), _as_array(targets), split, step, epoch, index, input_kind, self._check_ids(checks), True
+        )
+
+    def _check_ids(self, checks: Iterable[str]) -> frozenset[str]:
+        if checks is self._checks_arg[0]:  # the live core hands the same tuple every batch
+            return self._checks_arg[1]
+        only = frozenset(opt.names("checks", checks))
+        self._checks_arg = (checks, only) if isinstance(checks, tuple) else (None, None)
+        return only
+
+    def _log_batch(
+        self,
+        x: np.ndarray | None,
+        y: np.ndarray | None,
+        split: str,
+        step: int | None,
+        epoch: int | None,
+        index: int,
+        input_kind: str | None,
+        only: frozenset[str] | None,
+        defer: bool,
+    ) -> list[Finding]:
+        if step is None:
+            step = self.run.step
+        if epoch is None:
+            epoch = self.run.epoch
+        if (
+            defer
+            and only is not None
+            and (x is None or x.ndim)
+            and (y is None or y.ndim)
+            and (x is None or y is None or len(x) == len(y))
+        ):  # rows that line up can be merged
+            if x is not None and len(x) and probed(x.size // len(x), PROBE_VALUES, PROBE_ABOVE):
+                return self._defer_probe(x, y, split, step, epoch, index, input_kind, only)
+            return self._defer(only, split, epoch, input_kind, index, step, x, y)
         batch = BatchObservation(
-            inputs=_as_array(inputs),
-            targets=_as_array(targets),
+            inputs=x,
+            targets=y,
             split=split,
-            step=step if step is not None else self.run.step,
-            epoch=epoch if epoch is not None else self.run.epoch,
+            step=step,
+            epoch=epoch,
             index=index,
             input_kind=input_kind,
             full_pass=bool(defer and only is not None),
         )
-        x, y = batch.inputs, batch.targets
-        if (
-            defer
-            and only is not None
-            and all(a is None or a.ndim for a in (x, y))
-            and (x is None or y is None or len(x) == len(y))
-        ):  # rows that line up can be merged
-            if x is not None and probed(math.prod(x.shape[1:]), PROBE_VALUES, PROBE_ABOVE) and len(x):
-                return self._defer_probe(batch, only)
-            return self._defer(batch, only)
         return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
 
     def log_layers(self, layers: LayerObservation) -> list[Finding]:
@@ -431,45 +475,50 @@ class Monitor:
     #: of 64 x 784; a larger batch is handed over on its own.
     DEFER_VALUES = 1 << 18
 
-    def _defer_probe(self, batch: BatchObservation, only: frozenset[str]) -> list[Finding]:
+    def _defer_probe(
+        self,
+        x: np.ndarray,
+        y: np.ndarray | None,
+        split: str,
+        step: int | None,
+        epoch: int | None,
+        index: int,
+        input_kind: str | None,
+        only: frozenset[str],
+    ) -> list[Finding]:
         """A full-pass batch of large samples: handed at once to the checks that read whole
         samples, and as its probe (a few hundred values per sample) to the others
         (`Check.reads_probe`), merged with the next batches', except to those whose
         `probe_suffices` says they need this one whole."""
-        split = self._probe_split.get(only)
-        if split is None:  # (whole-batch readers, probe readers, probe readers that may ask for more)
+        split_ids = self._probe_split.get(only)
+        if split_ids is None:  # (whole-batch readers, probe readers, probe readers that may ask for more)
             whole = frozenset(c.id for c in self.checks if c.id in only and not c.reads_probe)
             askers = tuple(
                 c
                 for c in self.checks
                 if c.id in only and c.reads_probe and type(c).probe_suffices is not Check.probe_suffices
             )
-            split = self._probe_split[only] = (whole, only - whole, askers)
-        whole, readers, askers = split
-        more = frozenset(c.id for c in askers if c.id not in self.disabled and not self._probe_suffices(c, batch))
+            split_ids = self._probe_split[only] = (whole, only - whole, askers)
+        whole, readers, askers = split_ids
+        batch = BatchObservation(
+            inputs=x, targets=y, split=split, step=step, epoch=epoch, index=index, input_kind=input_kind, full_pass=True
+        )
+        probe = batch.input_probe(PROBE_VALUES, PROBE_ABOVE)  # gathered once, shared with the askers
+        more = [c.id for c in askers if c.id not in self.disabled and not self._probe_suffices(c, batch)]
         out = []
         if more:  # handed over whole now: what it was given before comes first
-            whole, readers = whole | more, readers - more
+            whole, readers = whole.union(more), readers.difference(more)
             out = self._flush_deferred()
         if whole:
             out += self._dispatch("on_batch", batch, only=whole)
         if not readers:
             return out
-        narrow = BatchObservation(
-            inputs=None,
-            targets=None if batch.targets is None else batch.targets.copy(),
-            split=batch.split,
-            step=batch.step,
-            epoch=batch.epoch,
-            index=batch.index,
-            input_kind=batch.input_kind,
-            full_pass=True,
-            probe=batch.input_probe(PROBE_VALUES, PROBE_ABOVE),
-            sample_values=math.prod(batch.inputs.shape[1:]),
-        )
         # the probe is a gather of this batch's own (np.take) and the targets a copy: nothing a
         # loader may reuse is held
-        return out + self._defer(narrow, readers, owned=True)
+        targets = None if y is None else y.copy()
+        return out + self._defer(
+            readers, split, epoch, input_kind, index, step, None, targets, probe, x.size // len(x), owned=True
+        )
 
     def _probe_suffices(self, check: Check, batch: BatchObservation) -> bool:
         try:
@@ -477,39 +526,34 @@ class Monitor:
         except Exception:  # the batch goes whole to `on_batch`, whose failure is handled there
             return False
 
-    def _defer(self, batch: BatchObservation, only: frozenset[str], owned: bool = False) -> list[Finding]:
-        key = (
-            batch.split,
-            batch.epoch,
-            batch.input_kind,
-            only,
-            _layout(batch.inputs),
-            _layout(batch.targets),
-            _layout(batch.probe),
-            batch.sample_values,
-        )
+    def _defer(
+        self,
+        only: frozenset[str],
+        split: str,
+        epoch: int | None,
+        input_kind: str | None,
+        index: int,
+        step: int | None,
+        inputs: np.ndarray | None,
+        targets: np.ndarray | None,
+        probe: np.ndarray | None = None,
+        sample_values: int | None = None,
+        owned: bool = False,
+    ) -> list[Finding]:
+        """Holds a full-pass batch's arrays (copied unless `owned`) for the next merged block;
+        the observation is built once per block (`_flush_deferred`), not per batch."""
+        key = (split, epoch, input_kind, only, _layout(inputs), _layout(targets), _layout(probe), sample_values)
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
-        size = sum(a.size for a in (batch.inputs, batch.targets, batch.probe) if a is not None)
+        size = sum(a.size for a in (inputs, targets, probe) if a is not None)
         if not self._deferred and size >= self.DEFER_VALUES:  # a large batch alone: no copy to hold
+            batch = _held_batch(key, [(inputs, targets, probe, index, step)])
             return out + self._dispatch("on_batch", batch, only=only)
         self._deferred_key = key
-        # copies: a loader may hand out the same buffer again for the next batch
-        self._deferred.append(
-            batch
-            if owned
-            else BatchObservation(
-                inputs=None if batch.inputs is None else batch.inputs.copy(),
-                targets=None if batch.targets is None else batch.targets.copy(),
-                probe=None if batch.probe is None else batch.probe.copy(),
-                sample_values=batch.sample_values,
-                split=batch.split,
-                step=batch.step,
-                epoch=batch.epoch,
-                index=batch.index,
-                input_kind=batch.input_kind,
-                full_pass=True,
-            )
-        )
+        if not owned:  # copies: a loader may hand out the same buffer again for the next batch
+            inputs = None if inputs is None else inputs.copy()
+            targets = None if targets is None else targets.copy()
+            probe = None if probe is None else probe.copy()
+        self._deferred.append((inputs, targets, probe, index, step))
         self._deferred_values += size
         if self._deferred_values >= self.DEFER_VALUES:
             out += self._flush_deferred()
@@ -523,26 +567,9 @@ class Monitor:
     def _flush_deferred(self) -> list[Finding]:
         if not self._deferred:
             return []
-        batches, only = self._deferred, self._deferred_key[3]
+        batch, only = _held_batch(self._deferred_key, self._deferred), self._deferred_key[3]
         self._deferred, self._deferred_values, self._deferred_key = [], 0, None
-        if len(batches) == 1:
-            return self._dispatch("on_batch", batches[0], only=only)
-        first, last = batches[0], batches[-1]
-        starts = np.cumsum([0] + [_rows(b) for b in batches[:-1]]).tolist()
-        merged = BatchObservation(
-            inputs=None if first.inputs is None else np.concatenate([b.inputs for b in batches]),
-            targets=None if first.targets is None else np.concatenate([b.targets for b in batches]),
-            probe=None if first.probe is None else np.concatenate([b.probe for b in batches]),
-            sample_values=first.sample_values,
-            split=first.split,
-            step=last.step,
-            epoch=first.epoch,
-            index=first.index,
-            input_kind=first.input_kind,
-            parts=tuple((start, b.index, b.step) for start, b in zip(starts, batches)),
-            full_pass=True,
-        )
-        return self._dispatch("on_batch", merged, only=only)
+        return self._dispatch("on_batch", batch, only=only)
 
     def report(self, finding: Finding) -> bool:
         """Hands a finding made outside the hooks (e.g. the callbacks' overfit-a-batch) to the
@@ -730,8 +757,45 @@ def _layout(value: np.ndarray | None) -> tuple | None:
     return None if value is None else (value.dtype.str, value.shape[1:])
 
 
-def _rows(batch: BatchObservation) -> int:
-    arrays = [a for a in (batch.inputs, batch.targets, batch.probe) if a is not None and a.ndim]
+def _held_batch(key: tuple, parts: list[tuple]) -> BatchObservation:
+    """One observation of held full-pass batches' (inputs, targets, probe, index, step), which
+    share the split, epoch, kind and layouts of their deferral `key`: merged when several."""
+    split, epoch, input_kind = key[:3]
+    sample_values = key[-1]
+    if len(parts) == 1:
+        inputs, targets, probe, index, step = parts[0]
+        return BatchObservation(
+            inputs=inputs,
+            targets=targets,
+            probe=probe,
+            sample_values=sample_values,
+            split=split,
+            step=step,
+            epoch=epoch,
+            index=index,
+            input_kind=input_kind,
+            full_pass=True,
+        )
+    first = parts[0]
+    starts = np.cumsum([0] + [_rows(p) for p in parts[:-1]]).tolist()
+    return BatchObservation(
+        inputs=None if first[0] is None else np.concatenate([p[0] for p in parts]),
+        targets=None if first[1] is None else np.concatenate([p[1] for p in parts]),
+        probe=None if first[2] is None else np.concatenate([p[2] for p in parts]),
+        sample_values=sample_values,
+        split=split,
+        step=parts[-1][4],
+        epoch=epoch,
+        index=first[3],
+        input_kind=input_kind,
+        parts=tuple((start, p[3], p[4]) for start, p in zip(starts, parts)),
+        full_pass=True,
+    )
+
+
+def _rows(part: tuple) -> int:
+    """Rows of a held batch (inputs, targets, probe, index, step)."""
+    arrays = [a for a in part[:3] if a is not None and a.ndim]
     return len(arrays[0]) if arrays else 1
 
 

@@ -165,14 +165,14 @@ class BatchObservation:
         (`mlcheck.checks.hashing.probe_rows`); gathered once per observation and shared by
         the checks that ask for the same probe. The `probe` itself where the inputs are not
         kept."""
-        from mlcheck.checks.hashing import probe_rows
-
         if self.inputs is None:
             return self.probe
-        key = (probe_values, probe_above)
-        if key not in self._probes:
-            self._probes[key] = probe_rows(self.inputs, probe_values, probe_above)[0]
-        return self._probes[key]
+        probe = self._probes.get((probe_values, probe_above))
+        if probe is None:  # the first check to ask (full-pass batches: the monitor) gathers it
+            from mlcheck.checks.hashing import probe_rows
+
+            probe = self._probes[probe_values, probe_above] = probe_rows(self.inputs, probe_values, probe_above)[0]
+        return probe
 
     def input_fingerprints(self) -> np.ndarray:
         """`fingerprints(inputs)`: one per sample, of every value (`mlcheck.checks.hashing`);

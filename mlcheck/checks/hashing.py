@@ -86,6 +86,25 @@ def probe_positions(values: int, count: int) -> np.ndarray:
     return positions
 
 
+@functools.lru_cache(maxsize=32)
+def _probe_runs(values: int, count: int) -> np.ndarray | None:
+    """Where `probe_positions(values, count)` are whole runs of `PROBE_RUN` values, each
+    starting at a multiple of it, in a row whose length is a multiple of it: the runs' numbers
+    in the row read as (values // PROBE_RUN, PROBE_RUN) blocks, so a gather copies 64 bytes per
+    run instead of one value at a time (the same values in the same order; about half the CPU
+    right after a training step has streamed the batch through the caches: `bench_hashing.py
+    --first-epoch --split`). Else None: the gather goes value by value."""
+    if values % PROBE_RUN or count % PROBE_RUN:
+        return None
+    runs = probe_positions(values, count).reshape(-1, PROBE_RUN)
+    starts = runs[:, 0]
+    if (starts % PROBE_RUN).any() or (runs != starts[:, None] + np.arange(PROBE_RUN)).any():
+        return None  # scattered positions (rows shorter than 4 probes)
+    numbers = starts // PROBE_RUN
+    numbers.flags.writeable = False
+    return numbers
+
+
 def probed(width: int, probe_values: int | None, probe_above: int = 0) -> bool:
     """Whether rows of `width` values are fingerprinted from a probe, not from every value."""
     return probe_values is not None and width > max(probe_values, probe_above)
@@ -100,6 +119,10 @@ def probe_rows(samples: np.ndarray, probe_values: int | None, probe_above: int =
     width = flat.shape[1]
     if not probed(width, probe_values, probe_above):
         return flat, width
+    runs = _probe_runs(width, probe_values)
+    if runs is not None:  # splitting the row axis never copies
+        blocks = np.take(flat.reshape(len(flat), width // PROBE_RUN, PROBE_RUN), runs, axis=1)
+        return blocks.reshape(len(flat), probe_values), width
     return np.take(flat, probe_positions(width, probe_values), axis=1), width
 
 
@@ -182,6 +205,20 @@ def constant_rows(samples: np.ndarray) -> np.ndarray:
     if flat.shape[1] == 0:
         return np.ones(len(x), dtype=bool)
     return (flat == flat[:, :1]).all(axis=1)  # NaN != NaN: rows with NaN are not constant
+
+
+def any_constant_row(rows: np.ndarray) -> bool:
+    """`constant_rows(rows).any()` for 2-D rows, cheaper on the usual batch where no row is
+    constant: a row whose first and middle values differ is not constant, so the full test runs
+    only when some row has those two equal (NaN differs from itself, as in `constant_rows`).
+    The pairs are compared as Python numbers: one view and one conversion cost less than numpy's
+    comparison and reduction on a few dozen rows, the more so right after a training step has
+    evicted numpy's own code and data from the caches (bench_hashing.py --first-epoch --split)."""
+    if rows.ndim != 2 or rows.shape[1] < 2:
+        return bool(constant_rows(rows).any())
+    if not any(pair[0] == pair[1] for pair in rows[:, :: rows.shape[1] // 2].tolist()):
+        return False
+    return bool(constant_rows(rows).any())
 
 
 def _in_sorted(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:

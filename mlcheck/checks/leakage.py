@@ -213,6 +213,7 @@ from mlcheck.checks.hashing import (  # noqa: E402
     PROBE_VALUES,
     SecondStage,
     SplitOverlap,
+    any_constant_row,
     constant_rows,
     fingerprints,
     probe_fingerprints,
@@ -354,7 +355,7 @@ class TrainValOverlap(Check):
             return False
         if self._second.awaiting(batch.split):
             return False
-        return not constant_rows(batch.input_probe(PROBE_VALUES, PROBE_ABOVE)).any()
+        return not any_constant_row(batch.input_probe(PROBE_VALUES, PROBE_ABOVE))
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         return self._on_samples(batch) if batch.inputs is not None else self._on_probes(batch)
