@@ -44,6 +44,9 @@ class Series:
         self.total = 0  # values seen, finite or not
         self.nonfinite = 0
         self.first_nonfinite_x: float | None = None
+        # the first finite value, kept exactly: a training loss's value at initialisation, before
+        # any update (merged buckets forget it, and the first steps may already have exploded)
+        self.first_value: float | None = None
         self.last_x: float | None = None
         self.last_value: float = math.nan
         self._cache: tuple | None = None  # (version key, buckets()) of the last read
@@ -60,6 +63,8 @@ class Series:
             if self.first_nonfinite_x is None:
                 self.first_nonfinite_x = x
             return True
+        if self.first_value is None:
+            self.first_value = value
         n = self._n + 1
         if n == 1:
             self._x0 = x
@@ -85,6 +90,10 @@ class Series:
         """Adds many values at once (vectorised; same result as calling `add` for each)."""
         xs = np.asarray(xs, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
+        if self.first_value is None:
+            finite = np.flatnonzero(np.isfinite(values))
+            if len(finite):
+                self.first_value = float(values[finite[0]])
         i = 0
         total = len(values)
         while i < total:
@@ -270,6 +279,7 @@ class Series:
             "total": self.total,
             "nonfinite": self.nonfinite,
             "first_nonfinite_x": self.first_nonfinite_x,
+            "first_value": self.first_value,
             "last_x": self.last_x,
             "last_value": self.last_value,
         }
@@ -283,5 +293,6 @@ class Series:
         self.total = state["total"]
         self.nonfinite = state["nonfinite"]
         self.first_nonfinite_x = state["first_nonfinite_x"]
+        self.first_value = state.get("first_value")  # absent in checkpoints of earlier versions
         self.last_x = state["last_x"]
         self.last_value = state["last_value"]

@@ -34,6 +34,19 @@ def test_series_extend_matches_add():
     assert a.nonfinite == b.nonfinite == 1 and a.first_nonfinite_x == b.first_nonfinite_x == 1234
 
 
+def test_series_keeps_its_first_finite_value_exactly():
+    # the loss at initialisation: lr-too-high compares an explosion with it after buckets merge
+    v = np.concatenate([[np.nan, 2.3, 3800.0], np.full(2000, 2.35)])
+    a, b = Series(8), Series(8)
+    for i, x in enumerate(v):
+        a.add(i, x)
+    b.extend(np.arange(len(v)), v)
+    assert a.first_value == b.first_value == 2.3 and a.width > 1
+    c = Series(8)
+    c.load_state_dict(a.state_dict())
+    assert c.first_value == 2.3
+
+
 def test_monitor_dedups_and_writes_jsonl(tmp_path):
     m = Monitor(log_dir=tmp_path)
     f = Finding("loss-plateau", Severity.WARNING, "stalled", {"x": math.inf}, "raise lr", step=3)

@@ -88,6 +88,16 @@ def _memorising(run: RunState, train_drop: float) -> bool:
     return math.isfinite(drop) and drop < max(se, MEMORISING_SHARE * train_drop)
 
 
+def _configured_lr(run: RunState) -> float | None:
+    """The learning rate the adapter logged last, or None when it logs none."""
+    return float(run.lr.last_value) if run.lr.finite_count and run.lr.last_value > 0 else None
+
+
+def _lower(lr: float | None) -> str:
+    """The hint's range for a rate 10-100x lower, or "" when the rate is not known."""
+    return f" (to {lr / 100:.2g}-{lr / 10:.2g})" if lr else ""
+
+
 def _peak_log_ratio(run: RunState) -> float | None:
     """The largest bucket mean of the log10 update ratio seen in the run, or None."""
     b = run.update_ratio.buckets(include_open=True)
@@ -114,13 +124,24 @@ HURT_FACTOR = 2.0
 HURT_MARGIN = 0.2
 
 
+# Live verdict (5) of lr-too-high: thrown off at the start.
+#: An explosion: the training loss this many times its value at initialisation. One order of
+#: magnitude, `loss-divergence`'s explosion factor: warm-up bumps reach 2-3x; Adam at lr=1.0 or
+#: SGD at 100 on a digits MLP reaches 100-10,000x within 5 steps.
+THROWN_FACTOR = 10.0
+#: ...after which the loss sits, not improving, above this share of the chance level ln(C). A run
+#: that recovers from an explosion learns on, far below it; a few units that survive leave a real
+#: run (1x32 MLP) at 0.77-0.93 ln(C).
+THROWN_FLOOR = 0.5
+
+
 @register
 class LRTooHigh(TrainCurveCheck):
-    """The learning rate looks too high: updates are large against the weights, or the loss
-    spikes without making progress.
+    """The learning rate looks too high: updates are large against the weights, the loss
+    spikes without making progress, or it exploded at the start and sits at chance since.
 
     What it does:
-        Two signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
+        Five signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
         (log10): its median over the recent quarter of the run above `extreme_log_ratio`
         fires on its own; above `max_log_ratio` it fires when the training loss made no
         significant progress over the same steps and has fallen by less than
@@ -136,7 +157,14 @@ class LRTooHigh(TrainCurveCheck):
         known number of classes C: the training loss has stayed above `chance_factor` x ln(C),
         the loss of a uniform guess, without improving over the recent quarter of the run:
         the model is confidently wrong, the usual signature of a rate so high that the first
-        steps threw the weights far away.
+        steps threw the weights far away. (5) Thrown off, for classification with a known C:
+        the step-level training loss rose above `thrown_factor` x its value at initialisation
+        (the first logged step, before any update) and, after that peak, has sat above
+        `thrown_floor` x the chance level ln(C) without coming down, over the recent quarter of
+        at least `min_chance_values` steps: the first updates threw the
+        weights so far that the model forgot everything and predicts no better than a constant
+        (ReLU units dead, accuracy at chance). The finding names the configured rate when the
+        adapter logs it, and the largest update/weight ratio measured.
 
     Why it matters:
         Updates that are a sizeable share of the weights each step throw the model around
@@ -144,8 +172,9 @@ class LRTooHigh(TrainCurveCheck):
         one step from diverging.
 
     How to fix:
-        Lower the learning rate 3-10x (a learning-rate range test finds a good one), add
-        warmup, gradient clipping, or normalisation layers.
+        Lower the learning rate 3-10x (10-100x when the loss exploded at the start; a
+        learning-rate range test, `mlcheck sanity model.py`, finds a good one), add warmup,
+        gradient clipping, or normalisation layers.
 
     Example:
         model = Net()
@@ -200,7 +229,16 @@ class LRTooHigh(TrainCurveCheck):
         chance_factor: the loss level, in multiples of ln(C), that no working classifier
             stays above. Default 2.0: Karpathy's "loss at init should be -log(1/C)"; a trained
             model only goes below it, so twice it after training has started is far off.
-        min_chance_values: least training-loss values before (4) is judged. Default 50.
+        min_chance_values: least training-loss values before (4) and (5) are judged. Default 50.
+        thrown_factor: (5) needs the training loss to have risen above this many times its
+            value at initialisation. Default 10.0: an order of magnitude, `loss-divergence`'s
+            explosion factor (warm-up bumps reach 2-3x; Adam at lr=1.0 on a digits MLP: ~1,000x
+            at step 1).
+        thrown_floor: ...and to sit since, not improving, above this share of ln(C). Default
+            0.5: a run that recovers from the explosion learns on far below it (no healthy run
+            goes 10x above its initial loss in the first place). Without a known C there is no
+            such level: one batch's loss at initialisation is too noisy a yardstick (heavy-tailed
+            synthetic runs start at 5% of their level), so (5) is not judged.
     """
 
     id = "lr-too-high"
@@ -224,6 +262,8 @@ class LRTooHigh(TrainCurveCheck):
         ratio_max_progress: float = 0.5,
         chance_factor: float = 2.0,
         min_chance_values: int = 50,
+        thrown_factor: float = THROWN_FACTOR,
+        thrown_floor: float = THROWN_FLOOR,
         confirm_steps: int = CONFIRM_STEPS,
         min_fall: float = MIN_FALL,
         hurt_factor: float = HURT_FACTOR,
@@ -232,6 +272,7 @@ class LRTooHigh(TrainCurveCheck):
         self.confirm_steps, self.min_fall = confirm_steps, min_fall
         self.hurt_factor, self.hurt_margin = hurt_factor, hurt_margin
         self.chance_factor = chance_factor
+        self.thrown_factor, self.thrown_floor = thrown_factor, thrown_floor
         self.min_chance_values = min_chance_values
         self.ratio_max_progress = ratio_max_progress
         self.min_steps = min_steps
@@ -304,10 +345,68 @@ class LRTooHigh(TrainCurveCheck):
         ]
 
     def _judge(self, run: RunState) -> list[Finding]:
-        found = self._ratio(run) or self._spikes(run) or self._above_chance(run)
+        found = self._thrown(run) or self._ratio(run) or self._spikes(run) or self._above_chance(run)
         if found:
             self._fired = True
         return found
+
+    def _thrown(self, run: RunState) -> list[Finding]:
+        """(5) The loss exploded above its value at initialisation and sits at chance since."""
+        series = run.train_loss
+        start = series.first_value
+        chance = _chance_loss(run)
+        if chance is None or start is None or not start > 0 or series.finite_count < self.min_chance_values:
+            return []  # no chance level, no step-level loss from the start (epoch logs), or too few steps
+        b = series.buckets(include_open=True)
+        i_peak = int(np.argmax(b["max"]))
+        peak = float(b["max"][i_peak])
+        if not peak > self.thrown_factor * start:
+            return []  # never an order of magnitude above where it started (the usual case, cheap)
+        c = Curve.of(series, final=True)
+        if c is None:
+            return []
+        after = c.x > b["x1"][i_peak]
+        w = max(3, len(c) // 4)
+        if int(after.sum()) < w:
+            return []  # too soon after the explosion to say where the loss settles
+        level = median(c.mean[-w:])
+        if level < self.thrown_floor * chance:
+            return []  # it learnt far below chance: recovered from the explosion
+        drop, se = trend_drop(c.x[-w:], c.mean[-w:])
+        if math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level):
+            return []  # still coming down: give it time
+        lr = _configured_lr(run)
+        peak_ratio = _peak_log_ratio(run)
+        rate = f"The learning rate {lr:.3g} is far too high" if lr else "The learning rate is likely far too high"
+        where = f"{level / chance:.2f}x the chance level ln({run.info.num_classes}) = {chance:.4g}"
+        updates = (
+            f"; the updates measured reached {_from_log10(peak_ratio):.2g}x the weights"
+            if peak_ratio is not None and peak_ratio > self.max_log_ratio
+            else ""
+        )
+        return [
+            self.finding(
+                f"{rate}: the training loss jumped from {start:.4g} at initialisation to {peak:.4g} "
+                f"({peak / start:.3g}x) by step {int(b['x1'][i_peak])} and has sat at {level:.4g} since "
+                f"({where}), not improving{updates}: the first updates threw the weights away.",
+                evidence={
+                    "lr": lr,
+                    "initial_loss": sig(start),
+                    "peak_loss": sig(peak),
+                    "peak_step": int(b["x1"][i_peak]),
+                    "loss": sig(level),
+                    "chance_loss": sig(chance),
+                    "peak_log10_update_ratio": sig(peak_ratio) if peak_ratio is not None else None,
+                    "loss_drop": sig(drop),
+                    "loss_drop_stderr": sig(se),
+                },
+                hint=f"Lower the learning rate 10-100x{_lower(lr)}, add a warm-up, or find a good rate with "
+                "a range test (`mlcheck sanity model.py`).",
+                step=run.step,
+                epoch=run.epoch,
+                key="lr",
+            )
+        ]
 
     def _above_chance(self, run: RunState) -> list[Finding]:
         chance = _chance_loss(run)
@@ -324,20 +423,24 @@ class LRTooHigh(TrainCurveCheck):
         drop, se = trend_drop(c.x[-w:], c.mean[-w:])
         if math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level):
             return []  # coming down: give it time
+        lr = _configured_lr(run)
+        rate = f"the learning rate {lr:.3g} is likely far too high" if lr else "as after a learning rate far too high"
         return [
             self.finding(
                 f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {chance:.4g} that "
                 f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
-                "wrong, as after a learning rate far too high.",
+                f"wrong, {rate}.",
                 evidence={
+                    "lr": lr,
                     "loss": sig(level),
                     "chance_loss": sig(chance),
                     "num_classes": run.info.num_classes,
                     "loss_drop": sig(drop),
                     "loss_drop_stderr": sig(se),
                 },
-                hint="Lower the learning rate 10-100x (a learning-rate range test finds a good one); "
-                "if the rate is right, check that the loss gets logits and class-index targets.",
+                hint=f"Lower the learning rate 10-100x{_lower(lr)} (a range test finds a good one: "
+                "`mlcheck sanity model.py`); if the rate is right, check that the loss gets logits and "
+                "class-index targets.",
                 step=run.step if unit == "step" else None,
                 epoch=run.epoch,
                 key="lr",

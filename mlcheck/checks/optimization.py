@@ -576,6 +576,7 @@ class LossPlateau(LossCurveCheck):
             "unshuffled-data",
             "dead-units",
             "vanishing-gradient",
+            "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
         }
     )
 

@@ -383,6 +383,25 @@ def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
     assert ids(serious(cb.findings)) & expected, [f.format() for f in cb.findings]
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_rate_1000x_too_high_is_named_live(tmp_path, optimizer):
+    """Adam at lr=1.0 or SGD at 100 (1000x their usual rates): the first steps throw the weights
+    away and the loss sits far from learning since (here ~14: a softmax output caps Keras'
+    cross-entropy at -ln(1e-7) = 16.1, so it cannot explode by orders of magnitude); lr-too-high
+    names the rate during the fit."""
+    opt, lr = (keras.optimizers.Adam(1.0), 1.0) if optimizer == "adam" else (keras.optimizers.SGD(100.0), 100.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(mlp(optimizer=opt, dropout=0.0), cb, epochs=3)
+    found = [f for f in cb.findings if f.check == "lr-too-high"]
+    assert found, [f.format() for f in cb.findings]
+    f = found[0]
+    assert f.severity is Severity.WARNING and f"learning rate {lr:.3g} is" in f.message
+    assert f.evidence["lr"] == pytest.approx(lr) and "10-100x" in f.hint
+    assert f.step < 3 * STEPS_PER_EPOCH - 1  # raised during the fit, not at its end
+
+
 def test_overlap_is_found_in_the_last_validation_rows(tmp_path):
     # only the final validation rows repeat training rows: every val batch must be hashed
     (xt, yt), (xv, yv) = data()

@@ -400,6 +400,20 @@ def test_live_check_fires_on_injected_bug(tmp_path, bug, expected):
     assert ids(serious(cb.findings)) & expected, [f.format() for f in cb.findings]
 
 
+def test_adam_at_lr_1_is_named_live_as_a_rate_far_too_high(tmp_path):
+    """Adam at lr=1.0 (1000x its usual rate): the loss jumps ~1000x in the first steps, then sits
+    at ln(10) with every ReLU dead; lr-too-high names the rate while the run is going, not only
+    the plateau and the dead units that follow from it."""
+    cb = MLCheckCallback(overfit_batch=False)
+    with pytest.warns(MLCheckWarning):
+        trainer, _ = fit(tmp_path, cb, max_epochs=3, model_kw=dict(adam=True, lr=1.0))
+    (f,) = [f for f in cb.findings if f.check == "lr-too-high"]
+    assert f.severity is Severity.WARNING and "learning rate 1 is far too high" in f.message
+    assert f.evidence["peak_loss"] > 10 * f.evidence["initial_loss"] and f.evidence["peak_step"] <= 5
+    assert f.evidence["loss"] > 0.5 * np.log(10) and "10-100x" in f.hint
+    assert f.step < trainer.global_step  # raised during the fit, not at its end
+
+
 def test_symptoms_of_sorted_data_name_it_as_their_cause(tmp_path):
     """Sorted, unshuffled labels make the loss swing from class block to class block: the loss
     and learning-rate findings that follow said nothing about the order of the data, and pointed
