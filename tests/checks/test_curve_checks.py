@@ -389,10 +389,11 @@ def test_train_val_gap_uses_step_losses_when_no_epoch_train_loss():
     assert "train-val-gap" in ids(m.findings)
 
 
-def _clean_turn(accuracy: str | None = "falls", seed: int = 0) -> list[dict]:
+def _clean_turn(accuracy: str | None = "falls", seed: int = 0, val_samples: int | None = None) -> list[dict]:
     """A smooth validation curve that turns up after epoch 6 by 2-8% an epoch (the shape of the
     IMDB and newswire runs of benchmarks/reallogs), with little noise; the validation accuracy,
-    when logged, falls by 0.2 points an epoch after the turn or keeps climbing."""
+    when logged, falls by 0.2 points an epoch after the turn or keeps climbing, counted
+    over `val_samples` validation samples when given (k / n, as Lightning and Keras log it)."""
     rng = np.random.default_rng(seed)
     rows = []
     for e in range(20):
@@ -405,24 +406,21 @@ def _clean_turn(accuracy: str | None = "falls", seed: int = 0) -> list[dict]:
         if accuracy is not None:
             drift = -0.002 if accuracy == "falls" else 0.002
             acc = min(0.89, 0.8 + 0.03 * e) + drift * max(0, e - 6) + 0.0005 * rng.standard_normal()
-            row["val_metrics"] = {"accuracy": acc}
+            row["val_metrics"] = {"accuracy": acc if val_samples is None else round(acc * val_samples) / val_samples}
         rows.append(row)
     return rows
 
 
 def test_train_val_gap_calls_a_clean_turn_within_three_epochs():
     """The early test: two epochs above the best by more than 5% and 3x the scatter around the
-    turn. The stretch test alone waited for a fourth or fifth epoch (and, with an accuracy that
-    falls by less than a point, said INFO first). It is not fooled by an accuracy that still
-    climbs, nor by a lucky low epoch on a noisy plateau."""
+    turn. The stretch test alone waited for a fourth or fifth epoch. An accuracy that falls by
+    0.2 points an epoch on a large validation set (more than its noise, 20 samples of 10,000)
+    confirms the turn: a WARNING as early as without an accuracy (until 2026-12-03 a fall had to
+    pass 3x the noise and a whole point, and this was INFO). It is not fooled by an accuracy that
+    still climbs, nor by a lucky low epoch on a noisy plateau."""
     for accuracy in ("falls", None):
-        found = [f for f in run_epochs(_clean_turn(accuracy)) if f.check == "train-val-gap"]
-        # an accuracy that falls by less than `metric_tolerance` (one point) is held, as by the
-        # stretch test: a converged accuracy moves by a sample or two of the validation set (a
-        # clean fault-suite run at seed 1 was warned about for that)
-        assert found[0].severity is (Severity.WARNING if accuracy is None else Severity.INFO)
-        assert found[0].evidence["best_epoch"] == 6
-        assert found[0].epoch <= 6 + 3
+        found = [f for f in run_epochs(_clean_turn(accuracy, val_samples=10_000)) if f.check == "train-val-gap"]
+        assert [(f.severity, f.evidence["best_epoch"], f.epoch) for f in found] == [(Severity.WARNING, 6, 9)]
     # the same rise with an accuracy still climbing: over-confidence, not yet a warning
     found = [f for f in run_epochs(_clean_turn("climbs")) if f.check == "train-val-gap"]
     assert found[0].epoch > 6 + 3 or found[0].severity is Severity.INFO
@@ -431,6 +429,53 @@ def test_train_val_gap_calls_a_clean_turn_within_three_epochs():
     val = [1.97, 1.978, 1.963, 1.954, 1.961, 1.954, 1.943, 1.969, 2.043, 1.923, 1.92, 1.939, 1.91, 1.986, 1.951]
     val += [1.922, 1.893, 1.886, 2.035, 1.937, 1.878, 1.896, 1.948, 1.995, 2.014, 1.917, 2.058]
     rows = [{"epoch": e, "train_loss": 2.2 - 0.012 * e, "val_loss": v} for e, v in enumerate(val)]
+    assert "train-val-gap" not in ids(run_epochs(rows))
+
+
+def test_train_val_gap_early_warning_needs_the_accuracy_to_fall_by_more_than_two_samples():
+    """On a small validation set a converged accuracy moves by a sample or two from epoch to
+    epoch: one sample of 114 (0.9 points) below its value at the best epoch, more than the
+    accuracy's noise from second differences, does not confirm the turn (the fault suite's
+    clean_early_converging at seed 1: INFO, as before); three samples below does."""
+    for lost, expected in ((1, Severity.INFO), (3, Severity.WARNING)):
+        rows = _clean_turn(None)
+        for row in rows:
+            e = row["epoch"]
+            correct = min(101, 91 + 4 * e) if e <= 6 else 101 - lost
+            row["val_metrics"] = {"accuracy": correct / 114}
+        found = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+        assert (found[0].severity, found[0].epoch) == (expected, 9)
+
+
+def _converged(e: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Training and validation loss of a run that converged by epoch 8 (validation noise 2%)."""
+    train = 0.05 + 0.6 * math.exp(-e / 3)
+    val = (0.25 + 0.5 * math.exp(-e / 2)) * (1 + 0.02 * rng.standard_normal())
+    return train, val
+
+
+@pytest.mark.parametrize("shape", ["noisy-plateau", "rise-5pct-accuracy-climbs", "cosine-restarts"])
+def test_train_val_gap_silent_on_healthy_short_curves(shape):
+    """Healthy shapes that must not be called overfitting (issue 12), on short runs of 12-18
+    epochs where the early test is what judges them: a noisy plateau at convergence whose
+    accuracy jitters by a sample or two; a validation loss 5% above its best for the last
+    epochs while the validation accuracy keeps climbing (over-confidence, the decisions still
+    improve); cosine restarts, where the loss jumps at each restart and comes back down."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in range(18 if shape == "cosine-restarts" else 12):
+        train, val = _converged(e, rng)
+        acc = min(0.9, 0.7 + 0.04 * e)
+        if shape == "noisy-plateau":
+            acc += rng.integers(-2, 3) / 500  # a sample or two of 500
+        elif shape == "rise-5pct-accuracy-climbs":
+            val = (0.25 + 0.5 * math.exp(-e / 2)) * (1.0 + 0.05 * min(1.0, max(0, e - 7) / 2))
+            acc = 0.8 + 0.01 * e
+        else:  # SGDR, restarts every 6 epochs: the loss jumps by 15% and falls back within it
+            phase = e % 6
+            train *= 1 + 0.15 * (phase == 0 and e > 0)
+            val *= 1 + 0.15 * math.cos(math.pi * phase / 6) ** 2 * (e >= 6)
+        rows.append({"epoch": e, "train_loss": train, "val_loss": val, "val_metrics": {"accuracy": acc}})
     assert "train-val-gap" not in ids(run_epochs(rows))
 
 
