@@ -16,6 +16,7 @@ thread. Each row is the median over `--reps` fits, after one warm-up fit per mod
     python benchmarks/bench_sample_recording.py --reps 5
     python benchmarks/bench_sample_recording.py --frameworks lightning --models mlp mnist-mlp
     python benchmarks/bench_sample_recording.py --models mlp --paired 10   # no timers: on/off pairs
+    python benchmarks/bench_sample_recording.py --parts   # also ms per epoch of each part
 
 Not counted: the forward hooks' own cost inside the model's calls (Lightning; a hooked module
 leaves torch's fast call path: a few microseconds per step, `--hook-cost` measures it apart).
@@ -66,6 +67,77 @@ def _timed(f):
 def _wrap(cls, names) -> None:
     for name in names:
         setattr(cls, name, _timed(getattr(cls, name)))
+
+
+#: `--parts`: thread CPU seconds of each named part, nested inside the timed calls (inclusive;
+#: the parts' own timers add to the calls' figures)
+PARTS: dict[str, float] = {}
+
+
+def _part(name: str, f):
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        start = time.thread_time()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            PARTS[name] = PARTS.get(name, 0.0) + time.thread_time() - start
+
+    return wrapper
+
+
+def _time_parts() -> None:
+    """Wraps the capture's parts (`--parts`): the reduction, the ids, the store, the checks."""
+    import mlcheck.checks.samples as checks
+    import mlcheck.integrations.keras.samples as keras_samples
+    import mlcheck.integrations.torch_samples as torch_samples
+    import mlcheck.live as live
+    import mlcheck.samples as samples
+
+    targets = [
+        (torch_samples, "reduce_outputs", "reduction"),
+        (torch_samples.SampleCapture, "_hand_over", "L hand-over"),
+        (torch_samples.SampleCapture, "_features", "L features"),
+        (keras_samples, "reduce_scores", "reduction"),
+        (keras_samples.KnownRows, "ids", "K ids"),
+        (live.LiveRun, "observe_samples", "live core"),
+        (samples.SplitSamples, "add", "store"),
+        (checks.WeakSlice, "on_samples", "weak-slice"),
+        (checks.NoisyLabels, "on_samples", "noisy-labels"),
+        (torch_samples.SampleCapture, "flush", "flush"),
+        (keras_samples.KerasSampleCapture, "flush", "flush"),
+    ]
+    for owner, attr, name in targets:
+        raw = owner.__dict__.get(attr) if isinstance(owner, type) else None
+        if isinstance(raw, staticmethod):
+            setattr(owner, attr, staticmethod(_part(name, raw.__func__)))
+        else:
+            setattr(owner, attr, _part(name, getattr(owner, attr)))
+
+
+def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, float]:
+    """ms per epoch of each part, exclusive: per step (the calls less the flushes), the reduction,
+    the ids (Lightning: its hand-over less the live core's part), the flush's rest, the store, the
+    two checks and the live core's rest (`SampleOutputs`, the dispatch)."""
+    p = PARTS.get
+    ids = (
+        p("K ids", 0.0) if framework == "keras" else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)
+    )
+    core = p("live core", 0.0)
+    parts = {
+        "per step": spent - p("flush", 0.0),
+        "reduction": p("reduction", 0.0),
+        "ids": ids,
+        "store": p("store", 0.0),
+        "weak-slice": p("weak-slice", 0.0),
+        "noisy-labels": p("noisy-labels", 0.0),
+        "live core rest": core - p("store", 0.0) - p("weak-slice", 0.0) - p("noisy-labels", 0.0),
+        "flush rest": p("flush", 0.0)
+        - p("reduction", 0.0)
+        - core
+        - (ids if framework == "keras" else ids + p("L features", 0.0)),
+    }
+    return {k: round(1000 * v / epochs, 2) for k, v in parts.items()}
 
 
 def _checks() -> list:
@@ -187,6 +259,7 @@ def main() -> int:
     parser.add_argument("--hook-cost", action="store_true", help="also time a forward hook's own cost")
     parser.add_argument("--paired", type=int, default=0, help="Lightning: N pairs of fits with/without, CPU time")
     parser.add_argument("--json", help="append the rows to this JSON-lines file")
+    parser.add_argument("--parts", action="store_true", help="also time each part of the capture (ms per epoch)")
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):
@@ -198,6 +271,8 @@ def main() -> int:
     from mlcheck.integrations.keras.samples import KerasSampleCapture
     from mlcheck.integrations.torch_samples import SampleCapture
 
+    if args.parts:
+        _time_parts()  # inside the calls' timers: wrapped first
     _wrap(SampleCapture, ("arm", "collect", "flush"))
     _wrap(KerasSampleCapture, ("begin", "collect", "flush"))
     fits = {"lightning": lightning_fit, "keras": keras_fit}
@@ -215,7 +290,11 @@ def main() -> int:
             epochs = args.mnist_epochs if model.startswith("mnist") else args.epochs
             root = tempfile.mkdtemp()
             fits[framework](model, 1, root)  # warm-up
-            rows = [fits[framework](model, epochs, tempfile.mkdtemp()) for _ in range(args.reps)]
+            rows, parts = [], []
+            for _ in range(args.reps):
+                PARTS.clear()
+                rows.append(fits[framework](model, epochs, tempfile.mkdtemp()))
+                parts.append(_parts_per_epoch(framework, rows[-1][1], epochs))
             shares = [spent / cpu for cpu, spent in rows]
             row = {
                 "framework": framework,
@@ -228,6 +307,8 @@ def main() -> int:
                 "shares": [round(s, 4) for s in shares],
                 "load": round(os.getloadavg()[0], 2),
             }
+            if args.parts:  # the minimum of each part over the fits
+                row["parts_ms_per_epoch_min"] = {k: min(p[k] for p in parts) for k in parts[0]}
             print(json.dumps(row), flush=True)
             if args.json:
                 with open(args.json, "a") as f:

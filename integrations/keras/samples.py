@@ -98,8 +98,11 @@ class KnownRows:
         ids[checked] = hashed
         miss = ids == _SHARED
         miss[checked] = False
-        if miss.any():
-            ids[miss] = sample_ids(np.concatenate(rows)[miss])
+        if miss.any():  # the few rows whose probe another row shares: those rows, not the block, stacked
+            at = np.flatnonzero(miss)
+            batch = np.searchsorted(ends, at, side="right")
+            starts = ends - sizes
+            ids[at] = sample_ids(np.stack([rows[b][i - starts[b]] for b, i in zip(batch.tolist(), at.tolist())]))
         if not known.all():
             self._learn(probes[~known], ids[~known])
         return ids

@@ -167,3 +167,61 @@ def test_cochran_mantel_haenszel_adds_strata_and_reduces_to_the_pooled_test():
     # either, none in all (pooling them would show one: the slice has more rows where errors abound)
     z_none, _ = worse_than_rest_in_strata([(30, 100, 3, 10), (1, 10, 10, 100)])
     assert abs(z_none) < 1e-9
+
+
+def test_a_repeated_id_counts_each_time_whether_the_store_knows_it_or_not():
+    # identity guard for the lookup without sorting: a repeat among known ids (found by stamping
+    # their rows) and one among new ids (found by np.unique) both take np.add.at's path
+    store = SplitSamples()
+    ids = np.array([1, 2, 3], np.uint64)
+    store.add(SampleOutputs("train", 0, ids, np.array([0, 1, 2]), np.array([0.5, 0.5, 0.5]), np.array([0, 1, 2])))
+    batch = np.array([2, 9, 2, 9, 3], np.uint64)  # 2 known twice, 9 new twice
+    prob = np.array([0.25, 0.5, 0.75, 0.125, 1.0])
+    store.add(SampleOutputs("train", 1, batch, np.array([1, 4, 1, 4, 2]), prob, np.array([1, 4, 0, 0, 2])))
+    row = {int(i): k for k, i in enumerate(store.ids)}
+    assert store.size == 4 and list(store.rows(np.array([9, 7, 2], np.uint64))) == [row[9], -1, row[2]]
+    assert store.epochs[row[2]] == 3 and store.sum_prob[row[2]] == np.float32(0.5 + 0.25 + 0.75)
+    assert store.epochs[row[9]] == 2 and store.sum_prob[row[9]] == np.float32(0.5 + 0.125)
+    assert store.correct[row[2]] == 2 and store.correct[row[9]] == 1 and store.epochs[row[1]] == 1
+
+
+def test_weak_slice_tallies_integer_keys_in_bins_as_sorted_keys_do():
+    # identity guard for the bins of small non-negative integers (class labels): the same entries,
+    # in the same (sorted) order, with the same float sums as np.unique's path gives
+    from mlcheck.checks.samples import _DENSE_KEYS, _tally
+
+    def by_sorting(table, kind, keys, wrong, loss):
+        values, inverse = np.unique(keys, return_inverse=True)
+        for i, value in enumerate(values.tolist()):
+            entry = table.setdefault(f"{kind}={value}", [0.0, 0.0, 0.0])
+            entry[0] += float((inverse == i).sum())
+            entry[1] += np.bincount(inverse, weights=wrong)[i]
+            entry[2] += np.bincount(inverse, weights=loss)[i]
+
+    rng = np.random.default_rng(0)
+    for dtype, high in ((np.int64, 10), (np.int16, 3), (np.uint8, 200), (np.uint64, 7), (np.int64, _DENSE_KEYS + 5)):
+        fast, slow = {}, {}
+        for _ in range(3):  # entries accumulate over blocks
+            keys = rng.integers(0, high, 300).astype(dtype)
+            if dtype is np.int64 and high == 10:
+                keys[:3] = -1  # a negative key: sorted, not binned
+            wrong, loss = rng.random(300) < 0.3, -np.log(rng.random(300))
+            _tally(fast, "class", keys, wrong, loss)
+            by_sorting(slow, "class", keys, wrong, loss)
+        assert list(fast) == list(slow) and fast == slow, dtype
+    empty: dict = {}
+    _tally(empty, "class", np.array([], np.int64), np.array([], bool), np.array([]))
+    assert empty == {}
+
+
+def test_reduce_scores_takes_rows_within_allclose_bounds_as_probabilities():
+    # rows summing to within 1e-3 (+ 1e-5) of 1 are taken as they are, np.allclose's bound
+    near = np.array([[0.6, 0.401], [0.5, 0.501]])  # sums 1.001, 1.001
+    _, prob, *_ = reduce_scores(near, np.array([0, 1]))
+    assert np.array_equal(prob, [0.6, 0.501])
+    beyond = np.array([[0.6, 0.402], [0.5, 0.5]])  # 1.002: taken for logits, a softmax
+    _, prob, *_ = reduce_scores(beyond, np.array([0, 1]))
+    assert np.isclose(prob[0], 1 / (1 + np.exp(0.402 - 0.6))) and prob[1] == 0.5
+    for bad in (np.inf, np.nan):  # not probabilities either: a softmax, NaN in that row
+        _, prob, *_ = reduce_scores(np.array([[bad, 0.0], [0.5, 0.5]]), np.array([0, 1]))
+        assert np.isnan(prob[0]) and prob[1] == 0.5

@@ -132,3 +132,23 @@ def test_rows_that_change_between_epochs_are_hashed_every_epoch(tmp_path, monkey
     assert train.size == EPOCHS * (600 // BATCH) * BATCH
     # every training row hashed whole every epoch; the validation rows (unchanged) once
     assert sum(hashed) >= EPOCHS * (600 // BATCH) * BATCH + 200
+
+
+def test_rows_sharing_a_probe_get_their_own_hash_wherever_they_fall_in_a_block():
+    # rows whose probe another row shares are hashed whole, one by one out of their batches (not
+    # by concatenating the block): every id is still the row's content hash, epoch after epoch
+    from mlcheck.integrations.keras.samples import PROBE_VALUES, KnownRows
+    from mlcheck.live import sample_ids
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((300, 784)).astype(np.float32)
+    middle = slice((784 - PROBE_VALUES) // 2, (784 + PROBE_VALUES) // 2)
+    rows[1:40:2, middle] = rows[0:40:2, middle]  # 20 pairs of rows with one probe each
+    known = KnownRows()
+    for epoch in range(3):
+        order = rng.permutation(len(rows))
+        batches = [rows[order[i : i + 48]] for i in range(0, len(rows), 48)]
+        for start in range(0, len(batches), 3):
+            block = batches[start : start + 3]
+            assert np.array_equal(known.ids(block, epoch), sample_ids(np.concatenate(block))), epoch
+    assert known.trusted

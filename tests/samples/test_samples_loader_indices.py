@@ -164,3 +164,21 @@ def test_one_loader_for_training_and_validation_gets_its_class_back(tmp_path):
         assert sorted(store.get(split).ids.tolist()) == sorted(set(expected.tolist()))
         assert store.get(split).column("epochs").min() == EPOCHS
     assert type(train.batch_sampler) is BatchSampler
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_each_steps_first_and_last_rows_are_checked_alike_by_one_gather_or_step_by_step(tmp_path, monkeypatch, jitter):
+    # small steps (32 x 64 values here) have their first and last rows taken by one concatenation
+    # and one gather, large ones by indexing each step: the same rows, so the same ids, the same
+    # samples.csv, and rows that change under their index are caught either way
+    import mlcheck.integrations.torch_samples as torch_samples
+
+    assert 32 * 64 < torch_samples._GATHER_BELOW  # the digits steps take the gather
+    files = []
+    for gather_below, name in ((torch_samples._GATHER_BELOW, "gather"), (0, "steps")):
+        monkeypatch.setattr(torch_samples, "_GATHER_BELOW", gather_below)
+        cb, _, _ = _fit(tmp_path / name, jitter=jitter)
+        train = cb.monitor.run.samples.get("train")
+        assert train.size == (EPOCHS * 600 if jitter else 600)  # jittered rows: new samples every epoch
+        files.append((tmp_path / name / "mlcheck" / "samples.csv").read_bytes())
+    assert files[0] == files[1]
