@@ -39,7 +39,9 @@ class OverfitBatch(Check):
         the configured rate has not succeeded after a third of the steps, a fresh copy tries
         again at 10x that rate for the full `steps` (at 1/10 when the loss blew up, rose or
         jumped). It fires when both tries stall short of success; when the loss is still
-        falling at the end the result is only "inconclusive" (INFO).
+        falling at the end the result is only "inconclusive" (INFO). When the configured rate
+        sent the loss up (or to NaN) and 1/10 of it fits the batch, it warns that the rate is
+        too high (key "lr-too-high").
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -164,7 +166,7 @@ class OverfitBatch(Check):
             evidence["lrs_tried"] = [r.lr for r in runs]
             evidence["final_loss_per_lr"] = [r.final for r in runs]
         if any(r.achieved for r in runs):
-            return []
+            return self._fits_only_slower(runs, evidence)
         if all(r.nonfinite for r in runs):
             return [
                 self.finding(
@@ -206,5 +208,29 @@ class OverfitBatch(Check):
                 hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
                 "or frozen layers, parameters missing from the optimizer, outputs that ignore the "
                 "input, a squashing activation before the loss, or a learning rate far off.",
+            )
+        ]
+
+    def _fits_only_slower(self, runs: list[FitRun], evidence: dict[str, Any]) -> list[Finding]:
+        """A WARNING when the configured rate sent the loss up or to non-finite values and the
+        retry at 1/10 of it fitted the batch: the wiring is fine, the rate is not. Nothing when
+        the configured rate fitted, or only a larger one did."""
+        first, last = runs[0], runs[-1]
+        rose = first.nonfinite or first.final > first.initial + BARELY_MOVED * abs(first.initial)
+        if len(runs) < 2 or first.achieved or not last.achieved or not rose or not (last.lr and first.lr):
+            return []
+        if not last.lr < first.lr:
+            return []
+        went = "to non-finite values" if first.nonfinite else f"from {first.initial:.4g} to {first.final:.4g}"
+        return [
+            self.finding(
+                f"One batch of {self.batch_size} samples is fitted at a tenth of the learning rate "
+                f"({last.lr:.3g}) but not at the configured {first.lr:.3g}, where its loss went {went} "
+                f"in {first.steps} steps: the learning rate is likely too high.",
+                evidence=evidence,
+                hint=f"Lower the learning rate (try {last.lr:.3g}), add a warm-up, or let "
+                "`mlcheck sanity` run its learning-rate range test to find one.",
+                severity=Severity.WARNING,
+                key="lr-too-high",
             )
         ]
