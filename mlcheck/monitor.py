@@ -10,7 +10,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class Monitor:
         self._closed = False
         self._late = False  # an observation came after close() (said once)
         self._checks_closed = False
-        self._deferred: list[tuple] = []  # (inputs, targets, probe, index, step): see log_batch(defer=True)
+        self._deferred: list[_Held] = []  # see log_batch(defer=True)
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
         self._probe_split: dict[frozenset[str], tuple] = {}  # see _defer_probe
@@ -546,14 +546,14 @@ class Monitor:
         out = self._flush_deferred() if self._deferred and key != self._deferred_key else []
         size = sum(a.size for a in (inputs, targets, probe) if a is not None)
         if not self._deferred and size >= self.DEFER_VALUES:  # a large batch alone: no copy to hold
-            batch = _held_batch(key, [(inputs, targets, probe, index, step)])
+            batch = _held_batch(key, [_Held(inputs, targets, probe, index, step)])
             return out + self._dispatch("on_batch", batch, only=only)
         self._deferred_key = key
         if not owned:  # copies: a loader may hand out the same buffer again for the next batch
             inputs = None if inputs is None else inputs.copy()
             targets = None if targets is None else targets.copy()
             probe = None if probe is None else probe.copy()
-        self._deferred.append((inputs, targets, probe, index, step))
+        self._deferred.append(_Held(inputs, targets, probe, index, step))
         self._deferred_values += size
         if self._deferred_values >= self.DEFER_VALUES:
             out += self._flush_deferred()
@@ -757,46 +757,46 @@ def _layout(value: np.ndarray | None) -> tuple | None:
     return None if value is None else (value.dtype.str, value.shape[1:])
 
 
-def _held_batch(key: tuple, parts: list[tuple]) -> BatchObservation:
-    """One observation of held full-pass batches' (inputs, targets, probe, index, step), which
-    share the split, epoch, kind and layouts of their deferral `key`: merged when several."""
+class _Held(NamedTuple):
+    """A full-pass batch held for the next merged block (`Monitor._defer`): what differs from
+    one batch of a block to the next; the rest is the block's deferral key."""
+
+    inputs: np.ndarray | None
+    targets: np.ndarray | None
+    probe: np.ndarray | None
+    index: int
+    step: int | None
+
+    def rows(self) -> int:
+        arrays = [a for a in (self.inputs, self.targets, self.probe) if a is not None and a.ndim]
+        return len(arrays[0]) if arrays else 1
+
+
+def _held_batch(key: tuple, parts: list[_Held]) -> BatchObservation:
+    """One observation of held full-pass batches, which share the split, epoch, kind and layouts
+    of their deferral `key`: merged when several, with their `parts`."""
     split, epoch, input_kind = key[:3]
-    sample_values = key[-1]
-    if len(parts) == 1:
-        inputs, targets, probe, index, step = parts[0]
-        return BatchObservation(
-            inputs=inputs,
-            targets=targets,
-            probe=probe,
-            sample_values=sample_values,
-            split=split,
-            step=step,
-            epoch=epoch,
-            index=index,
-            input_kind=input_kind,
-            full_pass=True,
-        )
     first = parts[0]
-    starts = np.cumsum([0] + [_rows(p) for p in parts[:-1]]).tolist()
+    inputs, targets, probe, merged = first.inputs, first.targets, first.probe, ()
+    if len(parts) > 1:
+        inputs = None if inputs is None else np.concatenate([p.inputs for p in parts])
+        targets = None if targets is None else np.concatenate([p.targets for p in parts])
+        probe = None if probe is None else np.concatenate([p.probe for p in parts])
+        starts = np.cumsum([0] + [p.rows() for p in parts[:-1]]).tolist()
+        merged = tuple((start, p.index, p.step) for start, p in zip(starts, parts))
     return BatchObservation(
-        inputs=None if first[0] is None else np.concatenate([p[0] for p in parts]),
-        targets=None if first[1] is None else np.concatenate([p[1] for p in parts]),
-        probe=None if first[2] is None else np.concatenate([p[2] for p in parts]),
-        sample_values=sample_values,
+        inputs=inputs,
+        targets=targets,
+        probe=probe,
+        sample_values=key[-1],
         split=split,
-        step=parts[-1][4],
+        step=parts[-1].step,
         epoch=epoch,
-        index=first[3],
+        index=first.index,
         input_kind=input_kind,
-        parts=tuple((start, p[3], p[4]) for start, p in zip(starts, parts)),
+        parts=merged,
         full_pass=True,
     )
-
-
-def _rows(part: tuple) -> int:
-    """Rows of a held batch (inputs, targets, probe, index, step)."""
-    arrays = [a for a in part[:3] if a is not None and a.ndim]
-    return len(arrays[0]) if arrays else 1
 
 
 @contextlib.contextmanager
