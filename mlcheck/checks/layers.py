@@ -351,7 +351,7 @@ class DeadUnits(LayerCheck):
         evidence = {
             "layer": s.path,
             "fed_by": s.source,
-            "dead_units": s.dead_units,
+            "dead_unit_fraction": s.dead_units,  # a share of the units, not a count
             "zero_fraction": s.zero_fraction,
             "output_mean": s.mean,
             "since_step": since,

@@ -307,6 +307,8 @@ def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
         with Monitor(checks=[DeadUnits(patience=2)]) as monitor:
             found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, path, params, source))]
         assert len(found) == 1 and f"Check the bias and initialisation of {named} " in found[0].hint
+        # a share of the layer's units (90% in the message), so its key says fraction, not a count
+        assert found[0].evidence["dead_unit_fraction"] == 0.9 and "dead_units" not in found[0].evidence
 
 
 # -- the CPU's numbers are the accelerator's ----------------------------------------------------------
