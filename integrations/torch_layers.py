@@ -1078,9 +1078,10 @@ def locate_nonfinite(
             it holds NaN or +Inf, what is found has cause "batch": the data carried the value
             in (`carried_in`). Default None: not looked at.
 
-    Returns None when nothing non-finite appears on the re-run, or when the model's own input
-    holds NaN/Inf (no module made it). A value produced by code outside any module is reported
-    with `path=""` and `previous`, the last module whose output was finite.
+    Returns None when nothing non-finite appears on the re-run, or when all of it came from a
+    NaN/Inf in the model's own input (no module made anything new). A value produced by code
+    outside any module is reported with `path=""` and `previous`, the last module whose output
+    was finite.
     """
     return carried_in(_rerun(model, compute_loss, allow, capture, weights), batch)
 
