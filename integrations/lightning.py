@@ -462,7 +462,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 step,
                 epoch,
                 lambda: locate_nonfinite(
-                    module, compute_loss, allow=self.nonfinite_allow, capture=capture, weights=weights
+                    module, compute_loss, allow=self.nonfinite_allow, capture=capture, weights=weights, batch=batch
                 ),
             )
         if self.breakpoints is not None:

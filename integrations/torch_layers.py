@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import math
 import warnings
@@ -1051,6 +1052,7 @@ def locate_nonfinite(
     allow: Iterable[str] = (),
     capture: dict[str, Any] | None = None,
     weights: Iterable[tuple[torch.Tensor, torch.Tensor]] = (),
+    batch: Any = None,
 ) -> NonfiniteOrigin | None:
     """Re-runs a batch on a copy of `model` with hooks on every module and returns the first
     module that produced a NaN or Inf from finite inputs: in the forward pass, else in the
@@ -1072,11 +1074,38 @@ def locate_nonfinite(
             current values, e.g. the finite weights of an earlier step when the non-finite
             loss was noticed after the optimizer had stepped on it
             (`LayerRecorder.weights_for_rerun`). Default: the current ones.
+        batch: the batch `compute_loss` runs (tensors, nested in lists, tuples and dicts). Where
+            it holds NaN or +Inf, what is found has cause "batch": the data carried the value
+            in (`carried_in`). Default None: not looked at.
 
-    Returns None when nothing non-finite appears on the re-run. A value produced by code
+    Returns None when nothing non-finite appears on the re-run, or when all of it came from a
+    NaN/Inf in the model's own input (no module made anything new). A value produced by code
     outside any module is reported with `path=""` and `previous`, the last module whose output
     was finite.
     """
+    return carried_in(_rerun(model, compute_loss, allow, capture, weights), batch)
+
+
+def carried_in(origin: NonfiniteOrigin | None, batch: Any) -> NonfiniteOrigin | None:
+    """`origin`, with cause "batch" where `batch` (tensors, nested in lists, tuples and dicts)
+    holds NaN or +Inf: a value that came in with the data (targets, or inputs handed to a
+    submodule rather than to the model) is no fault of the module where it met the model. A
+    -inf alone leaves `origin` as found: an attention mask handed in with the batch holds it
+    on purpose."""
+    if origin is None or batch is None:
+        return origin
+    nan, pos_inf, _ = _flags(_tensors(batch))
+    return dataclasses.replace(origin, cause="batch", masked_by=None) if nan or pos_inf else origin
+
+
+def _rerun(
+    model: nn.Module,
+    compute_loss: Callable[[nn.Module], torch.Tensor | None],
+    allow: Iterable[str],
+    capture: dict[str, Any] | None,
+    weights: Iterable[tuple[torch.Tensor, torch.Tensor]],
+) -> NonfiniteOrigin | None:
+    """`locate_nonfinite` without the look at the batch."""
     state = _rng_state()
     clone = _clone(model, weights)
     for module in clone.modules():

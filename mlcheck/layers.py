@@ -109,7 +109,10 @@ class NonfiniteOrigin:
             masked attention row) into NaN, as softmax does (0/0);
             "weights": its own weights already held NaN/Inf (an earlier update broke them);
             "overflow": its finite inputs and weights were too large for its float type (their
-            product overflowed: they had grown, usually from too high a learning rate).
+            product overflowed: they had grown, usually from too high a learning rate);
+            "batch": the batch re-run already held NaN or +Inf (its targets, or inputs handed to
+            a submodule rather than to the model: `nonfinite-input`'s business); the module
+            named is where the data's value met the model, not a fault of its operation.
         masked_by: for "masked-row", the module that made the -inf (None: it came from outside
             any module, e.g. a mask passed in with the batch).
     """

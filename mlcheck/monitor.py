@@ -435,7 +435,9 @@ class Monitor:
         ):  # rows that line up can be merged
             if x is not None and len(x) and probed(x.size // len(x), PROBE_VALUES, PROBE_ABOVE):
                 return self._defer_probe(x, y, split, step, epoch, index, input_kind, only)
-            return self._defer(only, split, epoch, input_kind, index, step, x, y)
+            return self._defer(
+                only=only, split=split, epoch=epoch, input_kind=input_kind, index=index, step=step, inputs=x, targets=y
+            )
         batch = BatchObservation(
             inputs=x,
             targets=y,
@@ -517,7 +519,17 @@ class Monitor:
         # loader may reuse is held
         targets = None if y is None else y.copy()
         return out + self._defer(
-            readers, split, epoch, input_kind, index, step, None, targets, probe, x.size // len(x), owned=True
+            only=readers,
+            split=split,
+            epoch=epoch,
+            input_kind=input_kind,
+            index=index,
+            step=step,
+            inputs=None,
+            targets=targets,
+            probe=probe,
+            sample_values=x.size // len(x),
+            owned=True,
         )
 
     def _probe_suffices(self, check: Check, batch: BatchObservation) -> bool:
@@ -528,6 +540,7 @@ class Monitor:
 
     def _defer(
         self,
+        *,  # keywords only: eleven arguments in an order unlike `_log_batch`'s, easy to swap
         only: frozenset[str],
         split: str,
         epoch: int | None,

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck.sorted_keys import find_sorted
+
 __all__ = [
     "SampleOutputs",
     "SampleStore",
@@ -258,13 +260,8 @@ class SplitSamples:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The rows of `ids` (uint64) in this split, -1 for an id it does not hold."""
         rows = np.full(len(ids), -1, np.int64)
-        if len(self._keys):
-            # one binary search per id in the batch's own order: sorting the ids first (to search
-            # from where the last search ended) cost more than it saved at a block's size
-            at = np.searchsorted(self._keys, ids)
-            np.minimum(at, len(self._keys) - 1, out=at)
-            hit = self._keys[at] == ids
-            rows[hit] = self._rows[at[hit]]
+        at, hit = find_sorted(self._keys, ids)
+        rows[hit] = self._rows[at[hit]]
         return rows
 
     def rows_of(self, out: SampleOutputs) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from mlcheck.integrations.keras import backend
 from mlcheck.live import sample_ids
 from mlcheck.samples import reduce_scores, tabular_features
+from mlcheck.sorted_keys import find_sorted
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +111,10 @@ class KnownRows:
     def _find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the id remembered with each probe, `_SHARED` where none or several are; whether the
         probe is known at all)."""
-        if not len(self._keys):
-            return np.full(len(probes), _SHARED), np.zeros(len(probes), bool)
-        at = np.minimum(np.searchsorted(self._keys, probes), len(self._keys) - 1)
-        known = self._keys[at] == probes
-        return np.where(known, self._ids[at], _SHARED), known
+        at, known = find_sorted(self._keys, probes)
+        ids = np.full(len(probes), _SHARED)
+        ids[known] = self._ids[at[known]]
+        return ids, known
 
     def _drop(self, reason: str) -> None:
         self.trusted, self._first = False, []

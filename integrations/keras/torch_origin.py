@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from mlcheck.integrations.torch_layers import _detached, _flags, _OriginSearch, _tensors
+from mlcheck.integrations.torch_layers import _detached, _flags, _OriginSearch, _tensors, carried_in
 from mlcheck.layers import NonfiniteOrigin
 
 __all__ = ["locate_nonfinite", "loss_value", "watch_gradient"]
@@ -150,13 +150,26 @@ def locate_nonfinite(
         capture: a dict to fill with the found layer's "input", "output" and "weights" of the
             re-run (CPU tensors), for a breakpoint snapshot. Default None.
 
-    Returns None when the batch itself holds NaN/Inf (`nonfinite-input` names it) or nothing
+    Returns None when the batch's inputs hold NaN/Inf (`nonfinite-input` names them) or nothing
     non-finite appears on the re-run; a value produced outside any layer (in the loss) has
-    `path=""` and `previous`, the last layer whose output was finite.
+    `path=""` and `previous`, the last layer whose output was finite; where the targets or
+    sample weights hold NaN or +Inf, what is found has cause "batch" (the data carried it in).
     """
     x, y, sample_weight = data
     if any(_flags(_tensors(x))):
         return None  # the batch itself: no layer made it
+    return carried_in(_rerun(model, layers, data, allow, capture), (y, sample_weight))
+
+
+def _rerun(
+    model: Any,
+    layers: Sequence[tuple[str, Any]],
+    data: tuple[Any, Any, Any],
+    allow: Iterable[str],
+    capture: dict[str, Any] | None,
+) -> NonfiniteOrigin | None:
+    """`locate_nonfinite` on a batch whose inputs are finite."""
+    x, y, sample_weight = data
     search = _Search({layer: path for path, layer in layers}, allow, capture is not None)
     saved = _SavedState(model, [layer for _, layer in layers])
     handles = []

@@ -29,8 +29,10 @@ def _resolution(values: np.ndarray) -> float:
     validation sample (1/n) when the values are counts over a fixed set, the printed precision
     otherwise (0.0001 for Keras' 4 digits). 0.0 when every value is the same."""
     v = np.unique(values[np.isfinite(values)])
+    if len(v) < 2:
+        return 0.0
     steps = np.diff(v)
-    steps = steps[steps > 1e-9 * max(1.0, float(np.max(np.abs(v))) if len(v) else 1.0)]  # float round-off
+    steps = steps[steps > 1e-9 * max(1.0, float(np.max(np.abs(v))))]  # above float round-off
     return float(np.min(steps)) if len(steps) else 0.0
 
 

@@ -14,6 +14,8 @@ import functools
 
 import numpy as np
 
+from mlcheck.sorted_keys import find_sorted
+
 _SHIFT32 = np.uint64(32)
 _HIGH32 = np.uint64(0xFFFFFFFF00000000)
 # Rows are hashed in blocks of at most this many 32-bit words, bounding the uint64 temporary.
@@ -221,14 +223,6 @@ def any_constant_row(rows: np.ndarray) -> bool:
     return bool(constant_rows(rows).any())
 
 
-def _in_sorted(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    if len(sorted_values) == 0 or len(queries) == 0:
-        return np.zeros(len(queries), dtype=bool)
-    idx = np.searchsorted(sorted_values, queries)
-    idx[idx == len(sorted_values)] = len(sorted_values) - 1
-    return sorted_values[idx] == queries
-
-
 class FingerprintSet:
     """A set of uint64 fingerprints: a large sorted array plus a small sorted delta merged into
     it in place (amortised O(log n) per insert, about 8 bytes per element, ~10 at peak)."""
@@ -248,7 +242,7 @@ class FingerprintSet:
         return np.concatenate([self._main, self._delta])
 
     def contains(self, queries: np.ndarray) -> np.ndarray:
-        return _in_sorted(self._main, queries) | _in_sorted(self._delta, queries)
+        return find_sorted(self._main, queries)[1] | find_sorted(self._delta, queries)[1]
 
     def add_unique(self, fresh: np.ndarray) -> None:
         """Adds sorted, distinct fingerprints that are not in the set yet."""

@@ -351,7 +351,7 @@ class DeadUnits(LayerCheck):
         evidence = {
             "layer": s.path,
             "fed_by": s.source,
-            "dead_units": s.dead_units,
+            "dead_unit_fraction": s.dead_units,  # a share of the units, not a count
             "zero_fraction": s.zero_fraction,
             "output_mean": s.mean,
             "since_step": since,
@@ -654,7 +654,10 @@ class NonfiniteOriginCheck(Check):
         everywhere is the fault);
         a weighted layer whose finite inputs and weights are too large for the float type
         (their bound |x| * |w| * number of weights passes its largest value), or whose weights
-        already hold NaN/Inf, is named for weights that grew until they overflowed.
+        already hold NaN/Inf, is named for weights that grew until they overflowed. Where the
+        batch itself held NaN or +Inf (a -inf alone may be a mask), the finding says the data
+        carried the value in (`nonfinite-input`) instead of blaming the module where it met
+        the model; a NaN in the model's own input names no module at all.
 
     Why it matters:
         Once a NaN appears it spreads to every later layer and, after one optimizer step, to
@@ -713,6 +716,12 @@ class NonfiniteOriginCheck(Check):
                 f"position ({_masked_by(origin)}): a fully masked attention row, whose softmax is 0/0 (finite "
                 f"values of its inputs {_range(origin.input_range)}, of its output {_range(origin.output_range)})."
             )
+        elif origin.cause == "batch":  # the data's NaN/Inf, not one the model made: "from finite inputs" is untrue
+            message = (
+                f"The first {origin.value} at step {layers.step} was seen {where}, but the batch of step "
+                f"{layers.step} already held NaN/Inf in its inputs or targets (`nonfinite-input`): the data "
+                "carried it in; no module's operation made it."
+            )
         elif origin.cause in _CAUSES:
             message = message[:-1] + "; " + _CAUSES[origin.cause] + "."
         return [
@@ -762,6 +771,11 @@ def _origin_hint(origin: NonfiniteOrigin) -> str:
             f"Leave at least one key unmasked in every row of the mask {origin.name} receives (let padding "
             "positions attend to themselves, drop empty sequences), or mask with a large finite negative "
             f"(torch.finfo(dtype).min) instead of -inf, so a fully masked row gives uniform weights, not NaN{mask}."
+        )
+    if origin.cause == "batch":
+        return (
+            "Find where NaN/Inf enter the data and clean or drop those samples (torch.nan_to_num, or a filter "
+            f"in the Dataset or input pipeline); {where} is not at fault."
         )
     if origin.cause in ("weights", "overflow"):
         return (

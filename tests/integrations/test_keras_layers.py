@@ -63,6 +63,7 @@ def test_dead_relu_layer_is_named_by_its_keras_name(tmp_path):
     assert layer_findings == [("dead-units", "dead_relu")]
     (finding,) = [f for f in cb.findings if f.check == "dead-units"]
     assert finding.evidence["fed_by"] == "pre_dead" and "dead_relu (ReLU after pre_dead)" in finding.message
+    assert finding.evidence["dead_unit_fraction"] == 1.0  # every unit: a share, not a count of 1
     last = cb.monitor.run.layers.last
     assert {s.path for s in last.layers} == {"hidden", "pre_dead", "dead_relu", "out"}
     dead = next(s for s in last.layers if s.path == "dead_relu")

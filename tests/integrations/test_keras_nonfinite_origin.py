@@ -185,6 +185,30 @@ def test_weights_that_overflowed_are_blamed_on_the_step_size_not_the_layer(tmp_p
     assert "clipnorm=1.0" in origin.hint and "clamp before log" not in origin.hint
 
 
+def test_a_nan_target_is_named_as_the_batch_s_not_as_a_fault_of_the_loss(tmp_path):
+    """A NaN in one batch's targets: Keras locates the origin inside the train step, before the
+    batch's `nonfinite-input` finding exists, so nothing linked the two and the origin read as a
+    separate fault ("produced by code outside any module ... from finite inputs"); it says now
+    that the batch of that step already held NaN/Inf."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (x[:, :1] - x[:, 1:2]).astype(np.float32)
+    y[32 * 3 + 5, 0] = np.nan  # batch 3 (step 3)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    cb = MLCheckCallback(overfit_batch=False, log_dir=tmp_path)
+    model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0, callbacks=[cb])
+    checks = [f.check for f in cb.findings]
+    assert checks.index("nonfinite-origin") < checks.index("nonfinite-input")  # no cause to point to yet
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    (data,) = [f for f in cb.findings if f.check == "nonfinite-input"]
+    assert origin.step == data.step == 3 and origin.evidence["cause"] == "batch"
+    assert "from finite inputs" not in origin.message
+    assert "but the batch of step 3 already held NaN/Inf in its inputs or targets (`nonfinite-input`)" in origin.message
+    assert origin.hint.startswith("Find where NaN/Inf enter the data")
+
+
 def test_nonfinite_origin_argument_turns_the_watch_off_as_in_lightning(tmp_path):
     """The Keras callback had no `nonfinite_origin=` (Lightning has): the same argument, the same
     default (on where the loss lives on the CPU), False turns the re-run off (nonfinite-loss

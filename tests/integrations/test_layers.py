@@ -87,6 +87,64 @@ def test_an_origin_from_overflowed_or_broken_weights_says_lower_the_learning_rat
     assert found is not None and found.cause is None
 
 
+class _NanBatchNet(pl.LightningModule):
+    """A regression MLP whose step feeds `net` directly (skipping the LightningModule's own
+    forward, whose input the origin search reads as the batch) or through `self(x)`."""
+
+    def __init__(self, through_net: bool) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        self.through_net = through_net
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self.net(x) if self.through_net else self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+@pytest.mark.parametrize("planted", ["target", "input"])
+def test_an_origin_met_in_a_batch_holding_nan_says_the_data_carried_it(tmp_path, planted):
+    """A NaN in one batch's targets (the loss makes NaN from finite outputs) or in inputs a step
+    hands to a submodule: the origin was reported as made "by code outside any module ... from
+    finite inputs", an ERROR that reads as a second, model fault beside `nonfinite-input`; it says
+    now that the batch of that step already held NaN/Inf, with the data fix."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (x[:, :1] - x[:, 1:2]).astype(np.float32)
+    (y if planted == "target" else x)[32 * 3 + 5, 0] = np.nan  # batch 3 (step 3)
+    data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+    cb = MLCheckCallback(overfit_batch=False, log_dir=tmp_path)
+    trainer = pl.Trainer(max_epochs=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, callbacks=[cb])  # fmt: skip
+    pl.seed_everything(0, verbose=False)
+    trainer.fit(_NanBatchNet(through_net=planted == "input"), torch.utils.data.DataLoader(data, batch_size=32))
+    (data_finding,) = [f for f in cb.findings if f.check == "nonfinite-input"]
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert origin.step == data_finding.step == 3 and origin.evidence["cause"] == "batch"
+    assert "from finite inputs" not in origin.message and "was produced" not in origin.message
+    assert "but the batch of step 3 already held NaN/Inf in its inputs or targets (`nonfinite-input`)" in origin.message
+    assert "Guard the operation" not in origin.hint
+
+
+def test_a_minus_inf_mask_in_the_batch_leaves_the_origin_as_found():
+    """A batch that holds only -inf (an attention mask handed in) does not make an origin the
+    data's: the module found stays at fault; NaN or +Inf in the batch do."""
+    found = locate_nonfinite(nn.Sequential(nn.Linear(4, 4), faults.LogAt(0)), lambda m: m(torch.randn(8, 4)).sum())
+    assert found is not None and found.cause is None
+    mask = torch.tensor([[0.0, -math.inf]])
+    assert torch_layers.carried_in(found, {"mask": mask}) is found
+    assert torch_layers.carried_in(found, [mask, torch.tensor([1.0, math.nan])]).cause == "batch"
+    assert torch_layers.carried_in(found, (torch.tensor([math.inf]),)).cause == "batch"
+    assert torch_layers.carried_in(None, (torch.tensor([math.nan]),)) is None
+
+
 @pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is None])
 def test_healthy_models_stay_silent(case, tmp_path):
     cb, _ = faults.fit(case, tmp_path)
@@ -307,6 +365,8 @@ def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
         with Monitor(checks=[DeadUnits(patience=2)]) as monitor:
             found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, path, params, source))]
         assert len(found) == 1 and f"Check the bias and initialisation of {named} " in found[0].hint
+        # a share of the layer's units (90% in the message), so its key says fraction, not a count
+        assert found[0].evidence["dead_unit_fraction"] == 0.9 and "dead_units" not in found[0].evidence
 
 
 # -- the CPU's numbers are the accelerator's ----------------------------------------------------------
