@@ -178,3 +178,39 @@ def test_state_survives_a_checkpoint():
     fresh = LossPlateau()
     fresh.load_state_dict(state)
     assert fresh._train_labels.counts == {0: 1, 1: 3}
+
+
+# -- the training-loss plateau at the training labels' entropy --------------------------------
+
+
+def _train_plateau(level: float):
+    """95:5 labels counted over a first pass; a training loss that falls from ln 2 to `level`
+    within 40 steps and stays there (with noise) for 560 more; validation flat."""
+    info = RunInfo(task="classification", num_classes=2, loss="bce", total_steps=600, max_epochs=10)
+    monitor = Monitor([LossPlateau()], default_sinks=False, info=info)
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.r_[np.zeros(30, int), np.ones(570, int)])
+    for i, chunk in enumerate(np.split(labels, 10)):
+        monitor.log_batch(np.zeros((60, 3), np.float32), chunk, split="train", epoch=0, index=i)
+    steps = np.arange(600)
+    loss = np.where(steps < 40, 0.69 + (level - 0.69) * steps / 40, level) + rng.normal(0, 0.01, 600)
+    found = []
+    for epoch in range(10):
+        found += monitor.log_steps(steps[epoch * 60 : (epoch + 1) * 60], loss=loss[epoch * 60 : (epoch + 1) * 60])
+        found += monitor.log_epoch(epoch, step=epoch * 60 + 59, val_loss=level + 0.01)
+    found += monitor.close()
+    return [f for f in found if f.key == "train"]
+
+
+def test_a_training_loss_stalled_at_the_label_entropy_is_a_plateau():
+    # 95:5: the entropy is 0.199, far under 0.9 ln 2, and the loss fell 71% from ln 2: without
+    # the prior it looked converged
+    found = _train_plateau(0.2)
+    assert len(found) == 1 and found[0].severity == Severity.WARNING
+    assert found[0].evidence["prior_entropy"] == pytest.approx(0.1985, abs=1e-3)
+    assert "entropy of the training labels" in found[0].message
+
+
+def test_a_training_loss_stalled_below_the_label_entropy_is_not():
+    # a hard imbalanced task (click-through-like) learns a little beyond the shares: not poor
+    assert _train_plateau(0.17) == []
