@@ -530,7 +530,8 @@ class LossPlateau(LossCurveCheck):
         the most frequent validation class's share by `prior_z` binomial standard errors
         either, and the validation loss is not improving.
         The training loss may well be falling meanwhile: a network memorises labels that
-        carry no information about its inputs. Needs the labels: the callbacks and `Monitor`
+        carry no information about its inputs (a training-loss plateau after this finding is
+        the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
         (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
 
     Why it matters:
@@ -715,6 +716,7 @@ class LossPlateau(LossCurveCheck):
             self._prior_judged = True  # it learned something: the verdict stands for the run
             return []
         self._prior_judged = True
+        self._fired = True  # the same cause: a training-loss plateau later would repeat it
         return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]))]
 
     def _prior_finding(self, run: RunState, prior: ClassPrior, verdict, best_epoch: int) -> Finding:

@@ -133,6 +133,7 @@ def test_a_validation_loss_that_never_beats_the_prior_fires_once_at_the_sixth_va
     assert "class prior" in f.message and "0.62" in f.message and "114 validation samples" in f.message
     assert "training loss fell" in f.message
     assert "shuffled and split together" in f.hint
+    assert len(_run(MEMORISING + [0.64] * 10)) == 1  # once, however long the run goes on
 
 
 def test_too_few_validations_are_not_judged():

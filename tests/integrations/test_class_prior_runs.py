@@ -162,6 +162,8 @@ def test_lightning_labels_shuffled_apart_from_inputs_never_beat_the_prior(tmp_pa
     f = found[0]
     assert f.severity == Severity.WARNING and f.epoch <= 5
     assert f.evidence["val_samples"] == 114 and f.evidence["best_val_accuracy"] is not None
+    # one finding for one cause: no training-loss plateau after it
+    assert [g.key for g in cb.findings if g.check == "loss-plateau"] == ["val-prior"]
 
 
 def test_lightning_labels_in_place_are_silent(tmp_path):
