@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.class_prior import PassCounts
 from mlcheck.checks.data import _chi2_z, class_labels
 from mlcheck.findings import Finding, Severity
 
@@ -17,41 +18,6 @@ if TYPE_CHECKING:
 
 #: The most over-represented validation classes the message names.
 _SHOWN_CLASSES = 5
-
-
-class _PassCounts:
-    """Class counts of one split's first epoch, and whether its batches were seen without a gap
-    (batch indices 0, 1, 2, ... in order: a full pass, not a sample of batches)."""
-
-    def __init__(self) -> None:
-        self.epoch: int | None = None
-        self.counts: dict[int, int] = {}
-        self.next_index = 0
-        self.contiguous = True
-
-    def add(self, batch: BatchObservation, labels: np.ndarray) -> None:
-        if self.epoch is None:
-            self.epoch = batch.epoch
-        if batch.epoch != self.epoch:
-            return  # the first epoch's pass only: later epochs see the same data again
-        indices = [index for _, index, _ in batch.parts] or [batch.index]
-        for index in indices:
-            self.contiguous &= index == self.next_index
-            self.next_index = index + 1
-        values, counts = np.unique(labels, return_counts=True)
-        for v, c in zip(values.tolist(), counts.tolist()):
-            self.counts[v] = self.counts.get(v, 0) + c
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "counts": dict(self.counts), "next": self.next_index, "ok": self.contiguous}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.next_index, self.contiguous = state["epoch"], state["next"], state["ok"]
-        self.counts = {int(k): int(v) for k, v in state["counts"].items()}
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 @register
@@ -119,8 +85,8 @@ class LabelShift(Check):
         super().__init__()
 
     def reset(self) -> None:
-        self._train = _PassCounts()
-        self._val = _PassCounts()
+        self._train = PassCounts()
+        self._val = PassCounts()
         self._judged = False
         self._last: tuple[int | None, int | None] = (None, None)
 
@@ -144,7 +110,7 @@ class LabelShift(Check):
         self._judged = True
         return self._judge(train, val)
 
-    def _judge(self, train: _PassCounts, val: _PassCounts) -> Iterable[Finding]:
+    def _judge(self, train: PassCounts, val: PassCounts) -> Iterable[Finding]:
         if not (train.contiguous and val.contiguous):
             return  # only a sample of the batches was seen: the counts may not show the split
         if min(train.total, val.total) < self.min_samples:

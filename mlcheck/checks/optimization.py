@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.class_prior import LOG_LOSSES, ClassPrior, PassCounts, is_plain_accuracy, prior_beaten
 from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
+    epoch_train_levels,
     improving,
     median,
     rising,
@@ -20,12 +22,13 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
+from mlcheck.checks.data import class_labels
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 from mlcheck.task import NONNEGATIVE_LOSSES
 
 if TYPE_CHECKING:
-    from mlcheck.run import RunState
+    from mlcheck.run import BatchObservation, RunState
     from mlcheck.series import Series
 
 # the least values the window a climb is judged over spans: 10 steps, or 3 epochs (each epoch is
@@ -500,29 +503,50 @@ def _negative_hint(loss: str | None) -> str:
 
 @register
 class LossPlateau(LossCurveCheck):
-    """The training loss stopped improving while still at a poor level.
+    """The training loss stopped improving while still at a poor level, or the validation loss
+    never beat predicting the class prior.
 
     What it does:
-        Fits a line to the last half of the training-loss curve (bucket means) and calls it a
-        stall when the fitted decrease is not significant against the measured noise (`z`
+        (1) Fits a line to the last half of the training-loss curve (bucket means) and calls it
+        a stall when the fitted decrease is not significant against the measured noise (`z`
         standard errors) or is under `tolerance` of the loss. It fires only when the level is
         also poor: the loss fell by less than `min_drop` of its initial value, or, for a
         classification run whose number of classes C is known, it sits above
-        `chance_fraction` x ln(C), the loss of a uniform guess. A converged run (the loss fell
-        a lot, or approaches zero) is not a plateau, nor is one whose validation loss or
-        metrics are still improving, nor a warmup in progress. During a run it judges after
-        `min_progress` of the configured steps (or, when their number is unknown, after a
+        `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
+        the first pass over the training data) within `tolerance` of the entropy of the
+        training labels or above it, the loss of predicting the class prior. A converged run
+        (the loss fell a lot, or approaches zero) is not a plateau, nor is one whose validation
+        loss or metrics are still improving, nor a warmup in progress. During a run it judges
+        after `min_progress` of the configured steps (or, when their number is unknown, after a
         stall of `live_steps` steps / `live_epochs` epochs); at the end of a run it judges
         from `min_steps` steps or `min_epochs` epochs.
+        (2) For a classification run with a log-loss (cross-entropy, NLL, binary
+        cross-entropy) whose class labels it counted over the first pass of both splits, it
+        compares the validation curves with a model that ignores its inputs: after
+        `min_validations` validations, it fires when the best validation loss is not below the
+        entropy of the validation labels (the least loss such a model can expect; predicting
+        the training label shares scores about as much) less what chance lets it reach on that
+        many samples (z^2 / 2n, z = `prior_z`), a logged plain validation accuracy never beat
+        the most frequent validation class's share by `prior_z` binomial standard errors
+        either, and the validation loss is not improving.
+        The training loss may well be falling meanwhile: a network memorises labels that
+        carry no information about its inputs (a training-loss plateau after this finding is
+        the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
+        (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
-        learning: the rest of the run will not fix it.
+        learning: the rest of the run will not fix it. A validation loss that never beats the
+        class prior means the model learned nothing about the labels that carries over to new
+        inputs: the usual cause is labels that no longer belong to their inputs.
 
     How to fix:
         Check that the model can learn at all (`mlcheck sanity model.py`: overfit one batch,
         loss at init). Common causes: learning rate too low, labels not matching inputs,
-        a frozen or dead layer, a wrong output activation, a bug that detaches the loss.
+        a frozen or dead layer, a wrong output activation, a bug that detaches the loss. When
+        the validation loss never beat the prior, check that inputs and labels stay paired:
+        shuffled or split with one permutation for both, the right label column, and no
+        augmentation or transform applied to the labels.
 
     Example:
         X, y = load_digits(return_X_y=True)
@@ -530,14 +554,16 @@ class LossPlateau(LossCurveCheck):
         rng.shuffle(X)  # shuffles the rows of X...
         rng.shuffle(y)  # ...and y in another order: the labels no longer match
         x_train, y_train = X[:1500], y[:1500]
-        model.fit(x_train, y_train, epochs=50)  # the loss stays near ln(10)
+        # the training loss stays near ln(10), or falls as the model memorises; the validation
+        # loss never beats predicting the class shares
+        model.fit(x_train, y_train, validation_split=0.2, epochs=50)
 
     Use instead:
         X, y = load_digits(return_X_y=True)
         order = np.random.default_rng(0).permutation(len(y))
         X, y = X[order], y[order]  # one permutation for both
         x_train, y_train = X[:1500], y[:1500]
-        model.fit(x_train, y_train, epochs=50)
+        model.fit(x_train, y_train, validation_split=0.2, epochs=50)
 
     Args:
         min_drop: a loss that fell by less than this fraction of its initial value is at a
@@ -562,11 +588,24 @@ class LossPlateau(LossCurveCheck):
         exploded_factor: a stall that followed a loss this many times its level and its initial
             value points at a learning rate far too high, not too low (the hint says so).
             Default 10.0, `loss-divergence`'s explosion factor.
+        min_validations: validations before judging the validation loss against the class
+            prior. Default 6: the bias alone reaches the prior within an epoch or two; a hard
+            task that learns slowly is below the prior's loss by the fifth epoch, or its
+            validation loss is still improving and the verdict waits.
+        prior_z: standard errors (of the validation loss of a model that ignores its inputs,
+            and of the majority rate) by which the best validation scores must beat the class
+            prior to count. Default 3.0 (three sigma, as `z`): the best of several epochs is
+            an optimistic pick, so a smaller margin would flag runs that learn a little.
+        max_classes: more distinct labels than this are not counted. Default 1000, as
+            `class-imbalance`.
     """
 
     id = "loss-plateau"
     family = "optimization"
     severity = Severity.WARNING
+    reads_probe = True  # the labels only
+    #: the class prior needs the label counts of a whole pass over each split
+    consumes = frozenset({Signal.EVERY_BATCH})
     #: root causes that, when found first, explain this check's findings (they then say so)
     explained_by = frozenset(
         {
@@ -594,8 +633,14 @@ class LossPlateau(LossCurveCheck):
         regression_min_drop: float = 0.02,
         zero_level: float = 1e-4,
         exploded_factor: float = 10.0,
+        min_validations: int = 6,
+        prior_z: float = 3.0,
+        max_classes: int = 1000,
     ) -> None:
         self.exploded_factor = exploded_factor
+        self.min_validations = min_validations
+        self.prior_z = prior_z
+        self.max_classes = max_classes
         self.min_drop = min_drop
         self.zero_level = zero_level
         self.regression_min_drop = regression_min_drop
@@ -608,6 +653,113 @@ class LossPlateau(LossCurveCheck):
         self.live_epochs = live_epochs
         self.min_progress = min_progress
         super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self._train_labels = PassCounts()
+        self._val_labels = PassCounts()
+        self._counted = False  # the first epoch's passes over both splits are complete
+        self._prior_judged = False  # the validation curves were set against the class prior
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if self._counted:
+            return ()
+        labels = class_labels(batch.targets, run, self.max_classes)
+        if labels is not None and labels.size:
+            (self._val_labels if batch.split == "val" else self._train_labels).add(batch, labels)
+        return ()
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        train = self._train_labels
+        if not self._counted and train.epoch is not None and run.epoch is not None and run.epoch >= train.epoch:
+            self._counted = True
+        return [*super().on_epoch(run), *self._against_prior(run)]
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return [*super().on_end(run), *self._against_prior(run)]
+
+    def _class_prior(self, run: RunState) -> ClassPrior | None:
+        """The class prior from the first pass's label counts; None before both passes are
+        complete, when only a sample of the batches was seen, or with too many classes."""
+        train, val = self._train_labels, self._val_labels
+        if not (self._counted and train.contiguous and val.contiguous) or len(train.counts) > self.max_classes:
+            return None
+        return ClassPrior.of(train.counts, val.counts)
+
+    def _prior_entropy(self) -> float | None:
+        """The entropy of the training labels of the first pass (the loss of predicting their
+        shares), or None when they are not all counted yet."""
+        train = self._train_labels
+        if not (self._counted and train.contiguous) or len(train.counts) < 2:
+            return None
+        prior = ClassPrior.of(train.counts, train.counts)
+        return None if prior is None else prior.entropy
+
+    def _against_prior(self, run: RunState) -> list[Finding]:
+        """The validation loss never beat predicting the class prior (WARNING, once)."""
+        if self._prior_judged or self._fired or run.info.loss not in LOG_LOSSES:
+            return []
+        b = run.val_loss.buckets(include_open=True)
+        if int(b["n"].sum()) < self.min_validations or run.val_loss.nonfinite:
+            return []  # too few validations yet; a non-finite one is nonfinite-loss's business
+        prior = self._class_prior(run)
+        if prior is None or improving(run.val_loss, higher=False):
+            return []  # no class counts, or the validation loss is still coming down: wait
+        accuracy = next(
+            (series for name, series in run.val_metrics.items() if is_plain_accuracy(name) and series.finite_count),
+            None,
+        )
+        best_acc = float(np.max(accuracy.buckets(include_open=True)["max"])) if accuracy is not None else None
+        i_best = int(np.argmin(b["min"]))
+        verdict = prior_beaten(prior, float(b["min"][i_best]), best_acc, self.prior_z)
+        if verdict.beaten:
+            self._prior_judged = True  # it learned something: the verdict stands for the run
+            return []
+        self._prior_judged = True
+        self._fired = True  # the same cause: a training-loss plateau later would repeat it
+        return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]))]
+
+    def _prior_finding(self, run: RunState, prior: ClassPrior, verdict, best_epoch: int) -> Finding:
+        train = epoch_train_levels(run)
+        fell = ""
+        if len(train) >= 2:
+            epochs = sorted(train)
+            first, last = train[epochs[0]], train[epochs[-1]]
+            if last < first:
+                fell = f", while the training loss fell from {first:.3g} to {last:.3g}"
+        acc = ""
+        if verdict.best_accuracy is not None:
+            acc = (
+                f"; validation accuracy peaked at {verdict.best_accuracy:.3g} against {prior.majority_rate:.3g} "
+                f"for always answering class {prior.majority_class}"
+            )
+        return self.finding(
+            f"Validation never beat predicting the class prior: the best validation loss {verdict.best_loss:.4g} "
+            f"(epoch {best_epoch}) is no better than {prior.loss:.4g}, the loss of predicting the training "
+            f"label shares, beyond what chance allows on {prior.n_val} validation samples (below "
+            f"{verdict.loss_bound:.4g}){acc}{fell}.",
+            evidence={
+                "best_val_loss": sig(verdict.best_loss),
+                "best_epoch": best_epoch,
+                "prior_loss": sig(prior.loss),
+                "prior_entropy": sig(prior.entropy),
+                "val_label_entropy": sig(prior.val_entropy),
+                "prior_loss_bound": sig(verdict.loss_bound),
+                "best_val_accuracy": None if verdict.best_accuracy is None else sig(verdict.best_accuracy),
+                "majority_rate": sig(prior.majority_rate),
+                "majority_class": prior.majority_class,
+                "accuracy_bound": None if verdict.accuracy_bound is None else sig(verdict.accuracy_bound),
+                "val_samples": prior.n_val,
+                "validations": int(run.val_loss.buckets(include_open=True)["n"].sum()),
+            },
+            hint=(
+                "The labels likely carry no information about the inputs: check that inputs and labels "
+                "are shuffled and split together (one permutation for both), that the label column is "
+                "the right one, and that no augmentation or transform is applied to the labels."
+            ),
+            epoch=run.epoch,
+            key="val-prior",
+        )
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         step_unit = unit == "step"
@@ -622,6 +774,11 @@ class LossPlateau(LossCurveCheck):
             chance = math.log(run.info.num_classes)
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
+        entropy = self._prior_entropy() if run.info.task == "classification" else None
+        # the training loss of predicting the class prior: with imbalanced classes it sits well
+        # below ln(C), and a loss stalled there learned nothing beyond the class shares
+        at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
+        near_chance = near_chance or at_prior
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
         if not (near_chance or (math.isfinite(fell) and fell < min_drop)):
             return []
@@ -641,6 +798,11 @@ class LossPlateau(LossCurveCheck):
         stalled_for = int(c.x[-1] - xw[0]) + c.width
         peak = float(np.nanmax(c.mean))
         why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None, run.info.num_classes)
+        if at_prior and not (chance is not None and level > self.chance_fraction * chance):
+            why = (
+                f"no lower than {entropy:.4g}, the entropy of the training labels: the loss of predicting "
+                "the class shares without looking at the inputs"
+            )
         if peak > self.exploded_factor * max(abs(level), abs(initial)):
             why += f", after the loss exploded to {peak:.4g}"
             hint = (
@@ -656,6 +818,7 @@ class LossPlateau(LossCurveCheck):
                     "initial_loss": sig(initial),
                     "fraction_fallen": sig(fell),
                     "chance_loss": sig(chance) if chance else None,
+                    "prior_entropy": sig(entropy) if entropy is not None else None,
                     f"stalled_{unit}s": stalled_for,
                     "drop_in_window": sig(drop),
                     "drop_stderr": sig(se),

@@ -1,0 +1,166 @@
+"""The class prior as a baseline: what a model that ignores its inputs scores on validation.
+
+A classifier whose predictions do not depend on the label (labels shuffled apart from the inputs,
+a wrong label column) learns the training label shares at best. On a validation set its expected
+loss is then at least the entropy of the validation labels (Jensen's and Gibbs' inequalities: no
+prediction independent of the label scores a lower log-loss), and its expected accuracy at most
+the share of the most frequent validation class. `loss-plateau` compares a run's validation
+curves with these numbers, allowing for what chance adds on a finite validation set
+(`prior_beaten`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mlcheck.run import BatchObservation
+
+#: Losses whose value for a prediction of the class shares is their cross-entropy with the labels
+#: (log-losses without focusing or margins): a validation loss of these can be set against the prior.
+LOG_LOSSES = frozenset(
+    {
+        "cross_entropy",
+        "nll",
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "bce",
+        "bce_with_logits",
+        "binary_crossentropy",
+    }
+)
+
+# plain accuracy (the share of samples right), as Keras and users name it; balanced or top-k
+# accuracies have other baselines
+_ACCURACY = re.compile(r"^(?:val[_/.\-])?(?:binary_|categorical_|sparse_categorical_)?acc(?:uracy)?$", re.IGNORECASE)
+
+
+def is_plain_accuracy(name: str) -> bool:
+    """True for "val_accuracy", "val_acc", "val_binary_accuracy", ...; False for balanced or
+    top-k accuracies, whose chance level is not the majority rate."""
+    return bool(_ACCURACY.match(name))
+
+
+class PassCounts:
+    """Class counts of one split's first epoch, and whether its batches were seen without a gap
+    (batch indices 0, 1, 2, ... in order: a full pass, not a sample of batches)."""
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None
+        self.counts: dict[int, int] = {}
+        self.next_index = 0
+        self.contiguous = True
+
+    def add(self, batch: BatchObservation, labels: np.ndarray) -> None:
+        if self.epoch is None:
+            self.epoch = batch.epoch
+        if batch.epoch != self.epoch:
+            return  # the first epoch's pass only: later epochs see the same data again
+        indices = [index for _, index, _ in batch.parts] or [batch.index]
+        for index in indices:
+            self.contiguous &= index == self.next_index
+            self.next_index = index + 1
+        values, counts = np.unique(labels, return_counts=True)
+        for v, c in zip(values.tolist(), counts.tolist()):
+            self.counts[v] = self.counts.get(v, 0) + c
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "counts": dict(self.counts), "next": self.next_index, "ok": self.contiguous}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.next_index, self.contiguous = state["epoch"], state["next"], state["ok"]
+        self.counts = {int(k): int(v) for k, v in state["counts"].items()}
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class ClassPrior:
+    """The scores of predicting the training label shares for every validation sample.
+
+    Attributes:
+        loss: the validation loss of that prediction: the cross-entropy of the validation labels
+            under the training shares (the training labels' entropy when both splits are alike).
+        entropy: the entropy of the training labels (nats): the training loss of the prediction.
+        val_entropy: the entropy of the validation labels: the least validation loss of any
+            prediction that ignores the inputs (at most `loss`; they differ by the splits'
+            sampling difference).
+        majority_class: the most frequent validation class.
+        majority_rate: its validation share: the accuracy of always predicting it.
+        n_val: validation samples counted.
+    """
+
+    loss: float
+    entropy: float
+    val_entropy: float
+    majority_class: int
+    majority_rate: float
+    n_val: int
+
+    @classmethod
+    def of(cls, train: dict[int, int], val: dict[int, int]) -> ClassPrior | None:
+        """From class counts; None with fewer than two training classes, no validation labels,
+        or a validation class training never saw (its prior share is 0: `label-shift`'s case)."""
+        n_train, n_val = sum(train.values()), sum(val.values())
+        if len(train) < 2 or n_train <= 0 or n_val <= 0 or any(c not in train for c in val):
+            return None
+        share = {c: k / n_train for c, k in train.items()}
+        entropy = -sum(p * math.log(p) for p in share.values() if p > 0)
+        q = np.array([val[c] / n_val for c in val])
+        loss = float(-(q * np.log([share[c] for c in val])).sum())
+        val_entropy = float(-(q * np.log(q, where=q > 0, out=np.zeros_like(q))).sum())
+        majority = max(val, key=lambda c: (val[c], -c))
+        return cls(loss, entropy, val_entropy, majority, val[majority] / n_val, n_val)
+
+    def loss_bound(self, z: float) -> float:
+        """The lowest validation loss a model that ignores its inputs reaches by chance on these
+        `n_val` samples (z standard errors): `val_entropy` less z^2 / (2n). The validation labels
+        are fixed, so only outputs that vary from sample to sample at random move its loss: by a
+        second-order expansion of the log-loss around its mean output, output noise of variance
+        u (in that output's Fisher metric) raises the mean loss by u / 2 and lets it fall by
+        z sqrt(u / n) at z standard errors; the fall beats the rise by at most z^2 / (2n), at
+        u = z^2 / n."""
+        return self.val_entropy - z * z / (2 * self.n_val)
+
+    def accuracy_margin(self, z: float) -> float:
+        """z binomial standard errors of the majority rate over `n_val` samples."""
+        m = self.majority_rate
+        return z * math.sqrt(m * (1 - m) / self.n_val)
+
+
+@dataclass(frozen=True)
+class PriorComparison:
+    """A run's best validation scores against the class prior's (`prior_beaten`)."""
+
+    best_loss: float
+    loss_bound: float  # the prior's loss less its noise margin: a loss below it beats the prior
+    best_accuracy: float | None
+    accuracy_bound: float | None  # the majority rate plus its noise margin
+    loss_beaten: bool
+    accuracy_beaten: bool
+
+    @property
+    def beaten(self) -> bool:
+        return self.loss_beaten or self.accuracy_beaten
+
+
+def prior_beaten(prior: ClassPrior, best_loss: float, best_accuracy: float | None, z: float) -> PriorComparison:
+    """Whether a run's best validation loss (or accuracy, when logged) beat the class prior by
+    more than a model that ignores its inputs can by chance on `prior.n_val` samples. A
+    non-finite loss counts as not beating it; an accuracy logged in percent is read as such."""
+    bound = prior.loss_bound(z)
+    acc_bound = acc = None
+    acc_beaten = False
+    if best_accuracy is not None and math.isfinite(best_accuracy):
+        acc = best_accuracy / 100.0 if best_accuracy > 1.5 else best_accuracy
+        acc_bound = prior.majority_rate + prior.accuracy_margin(z)
+        acc_beaten = acc > acc_bound
+    loss_beaten = math.isfinite(best_loss) and best_loss < bound
+    return PriorComparison(best_loss, bound, acc, acc_bound, loss_beaten, acc_beaten)
