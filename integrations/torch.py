@@ -161,18 +161,41 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return t
 
 
+def _rows_followed(value: Any, rows: int | None, new_rows: int) -> Any:
+    """`value` cut (or cycled) to `new_rows` rows by position when it is a per-row tensor or
+    array of the batch (its leading size is the inputs' `rows`), else as it is. The checks build
+    batches from a batch's first rows (or its halves), so a third element such as a mask or a
+    group key keeps as many rows as the inputs it is paired with."""
+    if rows is None or new_rows == rows or not _is_array(value) or value.ndim == 0 or len(value) != rows:
+        return value
+    index = np.arange(new_rows) % rows
+    if isinstance(value, torch.Tensor):
+        return value[torch.as_tensor(index, device=value.device)]
+    return value[index]
+
+
 def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
-    """(inputs, targets, rebuild): rebuild(x, y) makes a batch of the same structure."""
+    """(inputs, targets, rebuild): rebuild(x, y) makes a batch of the same structure.
+
+    A list or tuple gives its first element as the inputs and its last as the targets, as the
+    callbacks' `batch_to_arrays` does; the elements between (a mask, a group key) and a dict's
+    other values that have a row per input row follow the rows of the rebuilt inputs.
+    """
     if isinstance(batch, torch.Tensor):
         return batch, None, lambda x, y: x
     if isinstance(batch, (list, tuple)) and len(batch) >= 1:
         kind = type(batch)
         if len(batch) == 1:
             return batch[0], None, lambda x, y: kind([x]) if kind in (list, tuple) else (x,)
-        rest = list(batch[2:])
-        if kind in (list, tuple):
-            return batch[0], batch[1], lambda x, y: kind([x, y, *rest])
-        return batch[0], batch[1], lambda x, y: (x, y, *rest)
+        rows = len(batch[0]) if _is_array(batch[0]) and batch[0].ndim else None
+        middle = list(batch[1:-1])
+
+        def rebuild_sequence(x: Any, y: Any) -> Any:
+            kept = [_rows_followed(v, rows, len(x)) for v in middle] if _is_array(x) and x.ndim else middle
+            items = [x, *kept, y]
+            return kind(items) if kind in (list, tuple) else (*items,)
+
+        return batch[0], batch[-1], rebuild_sequence
     if isinstance(batch, dict):
         x_key = next((k for k in _INPUT_KEYS if k in batch), None)
         y_key = next((k for k in _TARGET_KEYS if k in batch), None)
@@ -180,9 +203,11 @@ def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
             raise TypeError(
                 f"cannot tell inputs from the batch keys {sorted(batch)}; name them one of {', '.join(_INPUT_KEYS)}"
             )
+        x_rows = len(batch[x_key]) if _is_array(batch[x_key]) and batch[x_key].ndim else None
 
         def rebuild(x: Any, y: Any) -> dict:
-            out = dict(batch)
+            new_rows = len(x) if _is_array(x) and x.ndim else x_rows
+            out = {k: _rows_followed(v, x_rows, new_rows) for k, v in batch.items()}  # type: ignore[arg-type]
             out[x_key] = x
             if y_key is not None:
                 out[y_key] = y

@@ -365,6 +365,14 @@ class LiveRun:
         self._origin_attempts = 0
         self._synced: set[str] | None = None  # `monitor.disabled` at the last `sync`
         self.sync()
+        if options.slice_by is not None and not self.samples_active:
+            # the slices are tested by an opt-in check: without it `slice_by` is never called
+            internal_notice(
+                "mlcheck: slice_by is set, but no check that reads per-sample outputs is on, so it is "
+                "not used in this run: weak-slice, which tests the slices, is opt-in. Turn it on with "
+                "checks=[*default_checks(), WeakSlice()] (from mlcheck.checks.base and "
+                "mlcheck.checks.samples), or name it in the select list of [tool.mlcheck]."
+            )
 
     # -- batches -------------------------------------------------------------------------------
 

@@ -41,3 +41,18 @@ def test_piped_checks_print_one_line_per_check():
     assert len(lines) == len(registry())
     assert lines[0].split("\t")[0] == next(iter(registry()))
     assert all(len(line.split("\t")) == 5 for line in lines)
+
+
+def test_analyze_help_names_every_input_it_reads():
+    # README shows `mlcheck analyze history.json`; the help listed every input but that one.
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "80", "PATH": ""},
+    )
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stderr
+    for kind in ("TensorBoard log dir", "CSVLogger", "History", "metrics.csv"):
+        assert kind in text, (kind, proc.stdout)

@@ -16,7 +16,9 @@ from mlcheck.findings import json_safe
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "path", help="TensorBoard log dir (any depth), event file, Keras CSVLogger file or Lightning metrics.csv"
+        "path",
+        help="TensorBoard log dir (any depth), event file, Keras CSVLogger file, Keras History saved as "
+        "JSON or text (json.dump(history.history, f)) or Lightning metrics.csv",
     )
     parser.add_argument(
         "--map",

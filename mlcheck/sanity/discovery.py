@@ -127,7 +127,12 @@ def _choose(
             ]
             raise BadInput(
                 f"{display} has no attribute {selector!r}. "
-                + (f"Found: {', '.join(dict.fromkeys(found))}." if found else "")
+                + (
+                    f"Found: {', '.join(dict.fromkeys(found))}."
+                    if found
+                    else f"It defines no function and no model to choose; give the name of the function that "
+                    f"returns the target (or the model itself) as {display}:NAME, or define mlcheck_target()."
+                )
             )
         return from_object(module, selector, getattr(module, selector), display, user_dirs), f"{display}:{selector}"
     if callable(getattr(module, "mlcheck_target", None)):

@@ -150,8 +150,13 @@ def layer_heatmap(series: dict[str, list], findings: list[ParsedFinding]) -> dic
     steps = sorted({p.step for layers in by_stat.values() for points in layers.values() for p in points})
     columns = _columns(steps)
     layers = sorted({layer for layers in by_stat.values() for layer in layers})
+    # The recorder writes no statistic of an output that held NaN/Inf: it counts them in the
+    # `nonfinite` statistic instead, so a layer with a count above 0 is listed under every one.
+    counted = {layer for layer, points in by_stat.get("nonfinite", {}).items() if any(p.value != 0 for p in points)}
     nonfinite = {
-        stat: sorted(layer for layer, points in ls.items() if any(not math.isfinite(p.value) for p in points))
+        stat: sorted(
+            counted | {layer for layer, points in ls.items() if any(not math.isfinite(p.value) for p in points)}
+        )
         for stat, ls in by_stat.items()
     }
     return {

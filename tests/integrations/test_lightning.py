@@ -573,6 +573,52 @@ def test_overfit_batch_fires_on_a_model_that_ignores_its_inputs(tmp_path):
     assert "overfit-batch" not in ids(cb.findings)
 
 
+class _ZeroedInputsKeyed(_ZeroedInputs):
+    """Batches of (inputs, group key, labels): the key is per row, like a mask or a slice key."""
+
+    def training_step(self, batch, batch_idx):
+        x, key, y = batch
+        assert len(key) == len(x)  # the key must keep the rows of the inputs it comes with
+        loss = self.loss(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, key, y = batch
+        self.log("val_loss", self.loss(self(x), y))
+
+
+def test_overfit_batch_runs_on_batches_of_three_tensors(tmp_path):
+    # (x, key, y): the train-start checks take a batch's first 16 rows; the key must be cut with
+    # them and the labels read from the last element, as the callback's batch_to_arrays does.
+    # Before, the key kept 32 rows and took the labels' place, so `overfit-batch` and
+    # `unused-parameters` crashed on the batch and were switched off with an internal warning.
+    x, y = _X[:256] / 16, _Y[:256]
+    key = np.arange(len(x)) % 4
+    data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(key), torch.tensor(y))
+    train = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+    val = torch.utils.data.DataLoader(data, batch_size=128)
+    cb = MLCheckCallback(overfit_seconds=120)
+    lpt.seed_everything(0, verbose=False)
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[cb],
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(_ZeroedInputsKeyed(), train, val)
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert not internal, internal
+    assert not cb.monitor.disabled
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    assert found and found[0].severity is Severity.ERROR and found[0].step == 0
+
+
 # -- robustness, control ------------------------------------------------------------------------
 
 

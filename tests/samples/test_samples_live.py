@@ -184,3 +184,50 @@ def test_keras_flags_planted_noise(tmp_path, keras_fit):
     assert (flagged & flip).sum() / flagged.sum() > 0.65 and (flagged & flip).sum() / flip.sum() > 0.8
     assert "warning" in _severities(cb, "weak-slice")
     assert (tmp_path / "mlcheck" / "samples.csv").exists()
+
+
+def test_slice_by_without_a_per_sample_check_says_it_is_not_used(tmp_path):
+    # weak-slice is opt-in: `MLCheckCallback(slice_by=...)` with the default checks used to ignore
+    # the function without a word, so a user read the silence as "no weak slice".
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+
+    from mlcheck.findings import MLCheckInternalWarning
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    xt, yt, _, _, _ = _digits()
+
+    class MLP(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+        def training_step(self, batch, i):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+    data = torch.utils.data.TensorDataset(torch.tensor(xt[:256]), torch.tensor(yt[:256]))
+
+    def notices(checks):
+        cb = MLCheckCallback(checks=checks, log_dir=False, overfit_batch=False, slice_by=lambda b: b[0][:, 20] > 0.5)
+        trainer = pl.Trainer(
+            max_steps=4,
+            callbacks=[cb],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(MLP(), torch.utils.data.DataLoader(data, batch_size=64))
+        return [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+
+    unused = notices(None)  # the default checks: no weak-slice
+    assert len(unused) == 1 and "slice_by" in unused[0] and "WeakSlice()" in unused[0], unused
+    assert not [m for m in notices([*default_checks(), WeakSlice()]) if "slice_by" in m]

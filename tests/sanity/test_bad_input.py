@@ -87,6 +87,15 @@ def test_an_unknown_selector_lists_what_exists(fixtures):
         sanity(f"{fixtures / 'bad' / 'several_targets.py'}:nope")
 
 
+def test_an_unknown_selector_in_a_file_with_nothing_to_choose_says_how_to_name_one(tmp_path):
+    # Before, the message ended "has no attribute 'nothere'. " and said nothing more.
+    empty = tmp_path / "nothing.py"
+    empty.write_text("import sys\n")
+    proc = cli(f"{empty}:nothere")
+    assert_bad_input(proc, "nothing.py has no attribute 'nothere'.", "nothing.py:NAME", "mlcheck_target()")
+    assert not proc.stderr.endswith(". \n")
+
+
 def test_training_at_import_is_stopped(fixtures):
     with pytest.raises(UserCodeError) as info:
         sanity(fixtures / "bad" / "trains_at_import.py")

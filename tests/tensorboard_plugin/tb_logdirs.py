@@ -119,7 +119,7 @@ def synthetic_run(run_dir: Path) -> None:
         values = {"train_loss": 2.3 * decay + 0.3, "val_loss": 2.3 * decay + 0.45}
         for depth, layer in enumerate(LAYERS):
             values[f"mlcheck/layers/{layer}/grad_norm"] = 10.0 ** (depth - 3) * (1 + 0.2 * math.sin(step))
-            values[f"mlcheck/layers/{layer}/dead_fraction"] = min(1.0, 0.05 * depth * step / 100)
+            values[f"mlcheck/layers/{layer}/dead_units"] = min(32, depth * step // 25)
         sink.scalars(step, values)
         if step == vanishing.step:
             sink.emit(vanishing)

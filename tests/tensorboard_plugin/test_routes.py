@@ -84,7 +84,7 @@ def test_layers_and_samples_appear_when_present(client):
     page = get_json(client, "run", run="synthetic/layers_and_samples")
     layers = page["layers"]
     assert layers["layers"] == ["encoder.0", "encoder.2", "encoder.4", "head"]
-    assert layers["stats"] == ["dead_fraction", "grad_norm"]
+    assert layers["stats"] == ["dead_units", "grad_norm"]
     assert len(layers["steps"]) == 40 and len(layers["values"]["grad_norm"][0]) == 40
     assert layers["flagged"] == {"encoder.0": ["vanishing-gradient"]}  # not encoder.2 or head
     samples = page["samples"]
@@ -146,3 +146,58 @@ def test_fast_with_100_runs_and_1000_findings(tmp_path):
     start = time.perf_counter()
     page = get_json(client, "run", run="run_042")
     assert len(page["findings"]) == 10 and time.perf_counter() - start < 0.5
+
+
+def test_layers_whose_output_held_nan_are_listed(tmp_path):
+    # A real Lightning fit whose custom layer computes log(0) from step 6 on: the recorder writes
+    # no statistic of an output holding NaN/Inf, only its `nonfinite` count, so before, the tab
+    # listed no layer with non-finite values on such a run.
+    import lightning.pytorch as lpt
+    import torch
+    from sklearn.datasets import load_digits
+    from torch import nn
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    class LateLog(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += self.training
+            return torch.log(x * 0) if self.training and self.calls > 6 else x
+
+    class Net(lpt.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), LateLog(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    x, y = load_digits(return_X_y=True)
+    data = torch.utils.data.TensorDataset(torch.tensor(x[:320] / 16, dtype=torch.float32), torch.tensor(y[:320]))
+    lpt.seed_everything(0, verbose=False)
+    trainer = lpt.Trainer(
+        max_steps=10,
+        callbacks=[MLCheckCallback(warn=False, every_n_steps=1, overfit_batch=False)],
+        logger=lpt.loggers.TensorBoardLogger(tmp_path, name="nan"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    model = Net()
+    trainer.fit(model, torch.utils.data.DataLoader(data, batch_size=32))
+    assert not all(torch.isfinite(p).all() for p in model.parameters())  # the fault happened
+    layers = get_json(make_client(tmp_path)[0], "run", run="nan/version_0")["layers"]
+    assert "nonfinite" in layers["stats"]
+    named = layers["nonfinite"].get("grad_norm", [])
+    assert "net.0" in named and "net.3" in named, layers["nonfinite"]

@@ -261,7 +261,7 @@ function renderHeatmap(layers) {
       ...(bad.length ? [el('p', {class: 'sev-text-error'}, `non-finite values in: ${bad.join(', ')}`)] : []));
   };
   select.addEventListener('change', draw);
-  const preferred = ['grad_norm', 'dead_fraction', 'saturated_fraction', 'nonfinite'].find((s) => layers.stats.includes(s));
+  const preferred = ['grad_norm', 'dead_units', 'saturated_fraction', 'nonfinite'].find((s) => layers.stats.includes(s));
   if (preferred) select.value = preferred;
   draw();
   return el('section', {id: 'layers'}, el('h3', {}, 'Layers'), el('label', {}, 'statistic ', select), holder);
