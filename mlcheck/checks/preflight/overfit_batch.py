@@ -237,6 +237,8 @@ class OverfitBatch(Check):
         return bool(later) and _rose(first) and all(r.lr and first.lr and r.lr < first.lr for r in later)
 
     def _still_falling_hint(self, runs: list[FitRun], more_steps: str) -> str:
+        """An inconclusive result's hint: after a rising loss, the rate is the suspect, not its
+        smallness."""
         if self._went_lower(runs):
             return (
                 f"The configured learning rate ({runs[0].lr:.3g}) sent the loss up, so it is likely too "
@@ -253,17 +255,21 @@ class OverfitBatch(Check):
         tried: then a rate far too high is the likelier cause, named first."""
         wiring = (
             "check for detached or frozen layers, parameters missing from the optimizer, outputs "
-            "that ignore the input, or a squashing activation before the loss"
+            "that ignore the input, "
         )
-        if not self._went_lower(runs):
-            return f"A model that cannot memorise {self.batch_size} samples has a wiring bug: {wiring}."
+        if not self._went_lower(runs):  # the loss never rose: a rate far too low is still possible
+            return (
+                f"A model that cannot memorise {self.batch_size} samples has a wiring bug: {wiring}"
+                "a squashing activation before the loss, or a learning rate far off."
+            )
         risen = [f"{r.lr:.3g}" for r in runs if _rose(r)]
         where = f"{', '.join(risen[:-1])} and {risen[-1]}" if len(risen) > 1 else f"the configured {risen[0]}"
         lowest = min(r.lr for r in runs)
         return (
             f"The loss rose at learning rate {where}: a rate far too high is the likelier cause. Try "
             f"{lowest / RETRY_FACTOR:.3g} or lower (`mlcheck sanity` runs a learning-rate range test). "
-            f"If a far lower rate cannot fit the batch either, look for a wiring bug: {wiring}."
+            f"If a far lower rate cannot fit the batch either, look for a wiring bug: {wiring}"
+            "or a squashing activation before the loss."
         )
 
     def _fits_only_slower(self, runs: list[FitRun], evidence: dict[str, Any]) -> list[Finding]:
