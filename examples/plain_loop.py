@@ -1,7 +1,8 @@
 """A hand-written PyTorch training loop watched by `mlcheck.Monitor`.
 
-Run:  python examples/plain_loop.py [--lr 0.001]
-Try `--lr 3` to see mlcheck catch a learning rate that is far too high.
+Run:  python examples/plain_loop.py [--lr 0.001] [--no-zero-grad]
+Try `--lr 3` to see mlcheck catch a learning rate that is far too high, and `--no-zero-grad` to
+see it name a forgotten `optimizer.zero_grad()` (`Monitor(optimizer=...)` measures the gradients).
 TensorBoard:  tensorboard --logdir runs/plain_loop
 Afterwards:   mlcheck analyze runs/plain_loop   (Monitor keeps the curves it was given and its findings)
 Before it:    mlcheck sanity examples/plain_loop.py   (model and loss bugs, which Monitor cannot see:
@@ -51,12 +52,13 @@ def mlcheck_target() -> dict:
     }
 
 
-def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop") -> Monitor:
+def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop", zero_grad: bool = True) -> Monitor:
     xt, yt, xv, yv = digits()
     model, optimizer, loss_fn = build(lr)
     steps_per_epoch = len(xt) // 32
 
-    monitor = Monitor(log_dir=log_dir)
+    # optimizer=: a hook on optimizer.step() measures the gradients on a few steps (stale-gradients)
+    monitor = Monitor(log_dir=log_dir, optimizer=optimizer)
     monitor.run.info.total_steps = epochs * steps_per_epoch
     monitor.run.info.num_classes = 10
     monitor.run.info.task = "classification"
@@ -70,7 +72,8 @@ def main(lr: float = 1e-3, epochs: int = 10, log_dir: str = "runs/plain_loop") -
                 if step % monitor.every_n_steps == 0:
                     monitor.log_batch(xt[idx], yt[idx], split="train", step=step)
                 loss = loss_fn(model(xt[idx]), yt[idx])
-                optimizer.zero_grad()
+                if zero_grad:
+                    optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 monitor.log_step(step, loss=loss.item(), lr=optimizer.param_groups[0]["lr"], epoch=epoch)
@@ -96,8 +99,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--no-zero-grad", action="store_true", help="plant the bug: gradients never zeroed")
     args = parser.parse_args()
-    m = main(args.lr, args.epochs)
+    m = main(args.lr, args.epochs, zero_grad=not args.no_zero_grad)
     for f in m.findings:
         print(f.format())
     print(f"{len(m.findings)} finding(s). TensorBoard: tensorboard --logdir runs/plain_loop")

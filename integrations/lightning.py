@@ -275,7 +275,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._backward_loss_wanted = not self._automatic
         self._first_optimizer: Any = None
         self._lr: float | None = None
-        self._scan = ParameterScan(pl_module)
+        # automatic optimization zeroes the gradients itself, through the module's
+        # `optimizer_zero_grad`: they go stale only under manual optimization or an override
+        self._zeroes_gradients = self._automatic and not _overrides_zero_grad(pl_module)
+        self._scan = ParameterScan(pl_module, track_gradients=not self._zeroes_gradients)
         self._hook: Any = None
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
@@ -317,6 +320,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
+        info.zeroes_gradients = True if self._zeroes_gradients else None
         self.live.guard("early stopping", self._note_early_stopping, trainer)
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
@@ -757,6 +761,21 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
 def _grad_scaler(trainer: Any) -> Any:
     return getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+
+
+#: where `LightningModule.optimizer_zero_grad`, which calls `optimizer.zero_grad()`, is defined
+_LIGHTNING_PACKAGES = ("lightning.pytorch.", "pytorch_lightning.")
+
+
+def _overrides_zero_grad(pl_module: Any) -> bool:
+    """True when the module replaces Lightning's `optimizer_zero_grad` (in its class or on the
+    instance), so that automatic optimization no longer guarantees zeroed gradients."""
+    if "optimizer_zero_grad" in vars(pl_module):
+        return True
+    for cls in type(pl_module).__mro__:
+        if "optimizer_zero_grad" in vars(cls):
+            return not cls.__module__.startswith(_LIGHTNING_PACKAGES)
+    return True  # not a LightningModule as we know it: assume nothing
 
 
 def _first_loader(trainer: Any, split: str) -> Any:

@@ -4,6 +4,7 @@ live core (`mlcheck.live`) decides what to do with the numbers."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,7 +14,11 @@ import torch
 
 from mlcheck import task
 
+logger = logging.getLogger("mlcheck")
+
 __all__ = [
+    "GradientAlignment",
+    "GradientProbe",
     "OneBatch",
     "ParameterScan",
     "default_batch_to_arrays",
@@ -178,20 +183,104 @@ def _params(optimizer: Any) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
 
 
-class ParameterScan:
-    """Before an optimizer step (every n steps): non-finite gradients and weights, and a copy of
-    the weights; after it: |dW| / |W|. Parameters are named by the module's `named_parameters`.
-    All on the device, a few fused ops per scan. `gradients()` at a scan step and at the step
-    after it: the second step's gradient norm and its cosine with the first's."""
+class GradientAlignment:
+    """The norm of a step's gradient and its cosine with the previous step's, the signal of
+    gradients never zeroed (`stale-gradients`): `measure` before an optimizer step keeps a
+    sample of the gradient, and at the step after one that kept it, measures the pair. Who
+    calls it decides the steps: every step that `wants` and each scan step."""
 
-    #: Most gradient values kept from a scan step to the next step, for the cosine: 4 MiB of
-    #: float32; larger models keep an evenly strided sample of each parameter's gradient.
+    #: Most gradient values kept from a step to the next, for the cosine: 4 MiB of float32;
+    #: larger models keep an evenly strided sample of each parameter's gradient.
     GRADIENT_SAMPLE = 1 << 20
     #: Early steps whose gradient is also kept (compared at the step after): gradients never
     #: zeroed show within tens of steps, before the loss they spoil is judged.
     EARLY_GRADIENT_STEPS = frozenset({2, 4, 8, 16})
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    def __init__(self) -> None:
+        self._ref: tuple[int, torch.Tensor] | None = None  # (step, sampled gradient)
+        self._stats: tuple[int, float, float] | None = None  # (step, norm, cosine)
+
+    @property
+    def pending(self) -> bool:
+        """True when a measurement waits to be taken."""
+        return self._stats is not None
+
+    def wants(self, step: int) -> bool:
+        """True at the early steps and at the step after one that kept a gradient."""
+        return step in self.EARLY_GRADIENT_STEPS or (self._ref is not None and self._ref[0] == step - 1)
+
+    def measure(self, optimizer: Any, step: int) -> None:
+        """Before an optimizer step: keeps a sample of the gradient, or, at the step after one
+        that kept it, measures the gradient's norm and its cosine with the kept one."""
+        grads = [p.grad.detach() for p in _params(optimizer) if p.grad is not None]
+        if not grads:
+            self._ref = None
+            return
+        stride = max(1, sum(g.numel() for g in grads) // self.GRADIENT_SAMPLE)
+        flat = [g.reshape(-1) for g in grads]
+        if stride > 1:
+            flat = [f[::stride] for f in flat]
+        sample = torch.cat(flat).float()  # a copy (each value as float32, as cast one by one)
+        ref, self._ref = self._ref, None
+        if ref is None or ref[0] != step - 1 or ref[1].shape != sample.shape:
+            self._ref = (step, sample)
+            return
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        cosine = torch.nn.functional.cosine_similarity(sample, ref[1], dim=0)
+        values = torch.stack([norm, cosine]).tolist()  # the one sync
+        if all(map(math.isfinite, values)):
+            self._stats = (step, values[0], values[1])
+
+    def take(self, step: int | None = None) -> tuple[float | None, float | None]:
+        """(gradient norm, cosine with the previous step's gradient) measured at `step` (None:
+        at whichever step it was last measured), once; (None, None) where there is none."""
+        stats, self._stats = self._stats, None
+        return (stats[1], stats[2]) if stats is not None and step in (None, stats[0]) else (None, None)
+
+
+class GradientProbe:
+    """`Monitor(optimizer=...)` in a hand-written loop: a step pre-hook on the optimizer (torch
+    >= 2.0) measures the gradient's norm and its cosine with the previous step's at the steps
+    the callbacks measure them (the early steps 3, 5, 9 and 17, and the step after every
+    `every_n_steps`-th), counting the optimizer's steps from 0; `take` hands the latest
+    measurement to the next `Monitor.log_step`. A failure is logged once and switches it off:
+    it never breaks the loop it watches."""
+
+    def __init__(self, optimizer: Any, every_n_steps: int) -> None:
+        self.every_n_steps = every_n_steps
+        self.alignment = GradientAlignment()
+        self.steps = 0  # optimizer steps seen
+        self._handle = optimizer.register_step_pre_hook(self._before_step)
+
+    def _before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        step, self.steps = self.steps, self.steps + 1
+        if step % self.every_n_steps and not self.alignment.wants(step):
+            return
+        try:
+            self.alignment.measure(optimizer, step)
+        except Exception as e:  # e.g. sparse or meta gradients: the loop goes on unwatched
+            logger.warning("mlcheck: gradient measurement switched off after %s: %s", type(e).__name__, e)
+            self.close()
+
+    def take(self) -> tuple[float | None, float | None]:
+        """(gradient norm, cosine) measured since the last call, else (None, None)."""
+        return self.alignment.take()
+
+    def close(self) -> None:
+        """Removes the hook from the optimizer."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+class ParameterScan:
+    """Before an optimizer step (every n steps): non-finite gradients and weights, and a copy of
+    the weights; after it: |dW| / |W|. Parameters are named by the module's `named_parameters`.
+    All on the device, a few fused ops per scan. `gradients()` at a scan step and at the step
+    after it: the second step's gradient norm and its cosine with the first's
+    (`GradientAlignment`), unless `track_gradients` is False (the framework zeroes them)."""
+
+    def __init__(self, module: torch.nn.Module, *, track_gradients: bool = True) -> None:
         self.names = {id(p): n for n, p in module.named_parameters()}
         self.input_kind = task.input_kind_of_model((type(m) for m in module.modules()), ordered=False)
         self._snapshot: list[torch.Tensor] | None = None
@@ -199,8 +288,7 @@ class ParameterScan:
         self._snapshot_norm = 0.0
         self._snapshot_step: int | None = None
         self._measured: dict[str, list[str]] = {}
-        self._grad_ref: tuple[int, torch.Tensor] | None = None  # (step, sampled gradient)
-        self._grad_stats: tuple[int, float, float] | None = None  # (step, norm, cosine)
+        self._alignment = GradientAlignment() if track_gradients else None
 
     def before_step(self, optimizer: Any, step: int, *, scaled: bool) -> None:
         """Scans the parameters the optimizer is about to update (`scaled`: a GradScaler skips
@@ -232,7 +320,7 @@ class ParameterScan:
     @property
     def idle(self) -> bool:
         """True when `after_step` and `gradient_stats` have nothing to hand over (most steps)."""
-        return self._snapshot is None and not self._measured and self._grad_stats is None
+        return self._snapshot is None and not self._measured and not (self._alignment and self._alignment.pending)
 
     def after_step(self, step: int) -> tuple[float | None, dict[str, list[str]]]:
         """(update ratio of this step where it was scanned, names found non-finite before it)."""
@@ -243,34 +331,16 @@ class ParameterScan:
 
     def wants_gradients(self, step: int) -> bool:
         """True at the early steps and at the step after one that kept a gradient."""
-        return step in self.EARLY_GRADIENT_STEPS or (self._grad_ref is not None and self._grad_ref[0] == step - 1)
+        return self._alignment is not None and self._alignment.wants(step)
 
     def gradients(self, optimizer: Any, step: int) -> None:
-        """Before an optimizer step: keeps a sample of the gradient (at a scan step), or, at the
-        step after one, measures the gradient's norm and its cosine with the kept one."""
-        grads = [p.grad.detach() for p in _params(optimizer) if p.grad is not None]
-        if not grads:
-            self._grad_ref = None
-            return
-        stride = max(1, sum(g.numel() for g in grads) // self.GRADIENT_SAMPLE)
-        flat = [g.reshape(-1) for g in grads]
-        if stride > 1:
-            flat = [f[::stride] for f in flat]
-        sample = torch.cat(flat).float()  # a copy (each value as float32, as cast one by one)
-        ref, self._grad_ref = self._grad_ref, None
-        if ref is None or ref[0] != step - 1 or ref[1].shape != sample.shape:
-            self._grad_ref = (step, sample)
-            return
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
-        cosine = torch.nn.functional.cosine_similarity(sample, ref[1], dim=0)
-        values = torch.stack([norm, cosine]).tolist()  # the one sync
-        if all(map(math.isfinite, values)):
-            self._grad_stats = (step, values[0], values[1])
+        """Before an optimizer step: `GradientAlignment.measure` (nothing when not tracked)."""
+        if self._alignment is not None:
+            self._alignment.measure(optimizer, step)
 
     def gradient_stats(self, step: int) -> tuple[float | None, float | None]:
         """(gradient norm, cosine with the previous step's gradient) where measured at `step`."""
-        stats, self._grad_stats = self._grad_stats, None
-        return (stats[1], stats[2]) if stats is not None and stats[0] == step else (None, None)
+        return self._alignment.take(step) if self._alignment is not None else (None, None)
 
     def nonfinite_now(self, optimizer: Any, *, scaled: bool) -> dict[str, list[str]]:
         """Names of the parameters whose gradients or weights are non-finite now."""

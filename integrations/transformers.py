@@ -266,11 +266,12 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
             info.max_epochs = int(epochs)
         schedule = str(getattr(getattr(args, "lr_scheduler_type", ""), "value", getattr(args, "lr_scheduler_type", "")))
         info.has_scheduler = schedule != "constant"
+        info.zeroes_gradients = True  # the Trainer zeroes them after each optimizer step
         self._model = model
         self._optimizer: Any = kwargs.get("optimizer")
         self._scaled = bool(getattr(args, "fp16", False))  # a GradScaler skips inf steps: no finding
         self._step, self._epoch = int(state.global_step), int(state.epoch or 0)
-        self._scan = ParameterScan(model)
+        self._scan = ParameterScan(model, track_gradients=False)  # the Trainer zeroes them
         self._accum: list[torch.Tensor] = []
         self._sum_losses = False  # the model normalised each micro-batch by the whole step's items
         self._losses_from_model = True

@@ -29,6 +29,21 @@ logger = logging.getLogger("mlcheck")
 _STOP_ON = {None: None, "error": Severity.ERROR, "warning": Severity.WARNING}
 
 
+def _gradient_probe(optimizer: Any, every_n_steps: int) -> Any:
+    """`Monitor(optimizer=...)`: the hook that measures its gradients (torch is imported only
+    here, when an optimizer is given); None without one."""
+    if optimizer is None:
+        return None
+    if not callable(getattr(optimizer, "register_step_pre_hook", None)) or not hasattr(optimizer, "param_groups"):
+        raise TypeError(
+            f"Monitor(optimizer=...) takes a torch.optim.Optimizer (torch >= 2.0), got {type(optimizer).__name__}; "
+            "in other loops pass grad_norm= and grad_cosine= to log_step instead"
+        )
+    from mlcheck.integrations.torch_live import GradientProbe
+
+    return GradientProbe(optimizer, every_n_steps)
+
+
 class Monitor:
     """Watches one training run from any loop and reports what looks wrong.
 
@@ -64,6 +79,12 @@ class Monitor:
             memory and written in blocks (`mlcheck.sinks.curves`). Default None: on when
             `log_dir` is set and the default sinks are on. The callbacks turn it off: the user's
             logger already keeps their curves.
+        optimizer: a `torch.optim.Optimizer` (torch >= 2.0), in a hand-written loop: a hook on
+            its `step()` then measures the gradient's norm and its cosine with the previous
+            step's at a few early steps and the step after every `every_n_steps`-th, which
+            `log_step` records when it is not given them (`stale-gradients`: a missing
+            `optimizer.zero_grad()`). A few tensor operations on those steps only; the hook is
+            removed by `close()`. Default None: nothing is measured.
 
     Example:
         >>> from mlcheck import Monitor
@@ -89,6 +110,7 @@ class Monitor:
         default_sinks: bool = True,
         run_name: str | None = None,
         curves: bool | None = None,
+        optimizer: Any = None,
     ) -> None:
         opt.stop_on(stop_on)
         opt.integer("every_n_steps", every_n_steps, minimum=1)
@@ -147,6 +169,7 @@ class Monitor:
         }
         for check in self.checks:
             check.reset()
+        self._gradients = _gradient_probe(optimizer, every_n_steps)
 
     # -- observations --------------------------------------------------------------------------
 
@@ -174,8 +197,9 @@ class Monitor:
                 hold NaN or Inf at this step (leave None where not measured).
             grad_norm / grad_cosine: the norm of this step's gradient (all parameters as one
                 vector) and its cosine with the previous optimizer step's gradient, measured now
-                and then (the callbacks: the step after each scan). `stale-gradients` reads them:
-                gradients never zeroed add up, so they point the same way and grow.
+                and then (the callbacks: the step after each scan; `Monitor(optimizer=...)`
+                measures them itself). `stale-gradients` reads them: gradients never zeroed add
+                up, so they point the same way and grow.
 
         Returns the findings newly raised by this observation. Arguments are checked before
         anything is recorded (see `Monitor` on what each accepts).
@@ -207,9 +231,7 @@ class Monitor:
         if update_ratio is not None:
             r = update_ratio
             run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
-        if grad_norm is not None and grad_cosine is not None:
-            run.grad_norm.add(step, grad_norm)
-            run.grad_cosine.add(step, grad_cosine)
+        self._record_gradients(step, grad_norm, grad_cosine)
         if nonfinite_grads:
             run.extras.setdefault("nonfinite_grads", (step, nonfinite_grads))
             due = True
@@ -224,6 +246,15 @@ class Monitor:
             # then found before the NaN loss it causes, whose finding says it likely follows from it
             out = self._flush_deferred()
         return out + self._dispatch("on_step")
+
+    def _record_gradients(self, step: int, grad_norm: float | None, grad_cosine: float | None) -> None:
+        """The gradient measurement of `log_step`: as given, else the one `Monitor(optimizer=...)`
+        took since the last step, if any."""
+        if grad_norm is None and grad_cosine is None and self._gradients is not None:
+            grad_norm, grad_cosine = self._gradients.take()
+        if grad_norm is not None and grad_cosine is not None:
+            self.run.grad_norm.add(step, grad_norm)
+            self.run.grad_cosine.add(step, grad_cosine)
 
     #: While buckets are narrower than this, step checks are judged every this many values
     #: instead of at every bucket: their cost per step stays small on short runs (non-finite
@@ -608,6 +639,8 @@ class Monitor:
         if self._closed:
             return []
         self._closed = True
+        if self._gradients is not None:
+            self._gradients.close()
         try:
             return self.close_checks()
         finally:  # a finding's warning turned into an exception by the user's filter still closes the files

@@ -90,6 +90,11 @@ class RunInfo:
         early_stop: the run's own early stopping on the validation loss, when the adapter saw
             one (`LiveRun.note_early_stopping` chooses it); None when there is none or it is
             unknown (`mlcheck analyze`, a hand-written loop).
+        zeroes_gradients: True when the framework zeroes the gradients between optimizer steps
+            itself, so they cannot add up across steps: Lightning's automatic optimization with
+            its own `optimizer_zero_grad`, Keras (each step computes fresh gradients), the
+            Hugging Face `Trainer`. None when unknown: a hand-written loop, Lightning's manual
+            optimization or an `optimizer_zero_grad` override, `mlcheck analyze`.
     """
 
     task: str | None = None
@@ -100,6 +105,7 @@ class RunInfo:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     loss: str | None = None
     early_stop: EarlyStop | None = None
+    zeroes_gradients: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -111,6 +117,7 @@ class RunInfo:
         self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
+        self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()
         ):

@@ -198,6 +198,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             max_epochs=epochs,
             has_scheduler=facts["has_scheduler"],
             loss=facts["loss"],
+            zeroes_gradients=True,  # each train step computes fresh gradients
         )
         sinks: list[Sink] = []
         self._tensorboard = None

@@ -181,7 +181,9 @@ class LossDivergence(LossCurveCheck):
         or {-1, 1}) rewards pushing logits to infinity and runs away to -1e4 .. -1e8.
 
     How to fix:
-        Lower the learning rate (3-10x), add warmup and gradient clipping, and check for
+        In a hand-written loop, first make sure `optimizer.zero_grad()` runs every step (the
+        hint says so when no gradient was measured to rule it out: `stale-gradients`). Then
+        lower the learning rate (3-10x), add warmup and gradient clipping, and check for
         corrupt batches near the step named. If the loss jumped back to its initial level,
         the weights may have been reset or a layer collapsed. For a negative loss: check that
         the labels lie in the loss's domain ({0, 1} for binary cross-entropy, 0..C-1 for
@@ -459,15 +461,29 @@ class LossDivergence(LossCurveCheck):
                     "noise": sig(sigma),
                     f"high_for_{unit}s": now - int(c.x[-p]) + c.width,
                 },
-                hint=(
-                    "Lower the learning rate (3-10x), add warmup and gradient clipping, and look "
-                    f"for bad batches near {unit} {int(c.x[-p])}."
+                hint=_zero_grad_first(
+                    run,
+                    "lower the learning rate (3-10x), add warmup and gradient clipping, and look "
+                    f"for bad batches near {unit} {int(c.x[-p])}.",
                 ),
                 step=run.step if unit == "step" else None,
                 epoch=run.epoch,
                 key="train",
             )
         ]
+
+
+def _zero_grad_first(run: RunState, fix: str) -> str:
+    """`fix` as a hint, led, where nothing rules out gradients that are never zeroed (a
+    hand-written loop, a log) and no gradient was measured to tell (`stale-gradients`), by that
+    cause: no learning rate fixes it."""
+    if run.info.zeroes_gradients or run.grad_cosine.total:
+        return fix[:1].upper() + fix[1:]
+    return (
+        "If the loop is hand-written, first check that optimizer.zero_grad() runs before each "
+        "backward(): gradients never zeroed add up and diverge at any learning rate "
+        f"(Monitor(optimizer=...) measures it). Otherwise, {fix}"
+    )
 
 
 def _fallen_back(high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

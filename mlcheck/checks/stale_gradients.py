@@ -21,8 +21,9 @@ class StaleGradients(Check):
 
     What it does:
         Reads the gradient measurements the callbacks take at the step after each scan (every
-        `every_n_steps` steps; `Monitor.log_step(grad_norm=..., grad_cosine=...)` in a plain
-        loop): the norm of the step's gradient and its cosine with the previous step's. It
+        `every_n_steps` steps; in a plain loop, `Monitor(optimizer=...)` takes them itself, or
+        they are passed as `Monitor.log_step(grad_norm=..., grad_cosine=...)`): the norm of
+        the step's gradient and its cosine with the previous step's. It
         fires when `scans` measurements in a row show the two steps' gradients pointing the
         same way (cosine above `min_cosine`) while the norm keeps growing, to at least
         `min_growth` times the smallest norm measured. Gradients that are added up behave
@@ -32,6 +33,11 @@ class StaleGradients(Check):
         gradients of consecutive steps are far less aligned; full-batch gradients are aligned
         but shrink as the loss falls. ERROR
         when the training loss also rose to over twice its best (or became non-finite).
+        Where the framework zeroes the gradients itself (`RunInfo.zeroes_gradients`), it
+        stays silent and the callbacks do not measure: Lightning's automatic optimization
+        (unless the module overrides `optimizer_zero_grad`), Keras and the Hugging Face
+        `Trainer`. There, gradients that point the same way and grow are a run diverging
+        steadily in one direction, which `loss-divergence` and `lr-too-high` judge.
 
     Why it matters:
         PyTorch adds each `backward()` into `.grad`. Without `optimizer.zero_grad()` every step
@@ -41,9 +47,11 @@ class StaleGradients(Check):
 
     How to fix:
         Call `optimizer.zero_grad()` once per optimizer step, before `backward()` (Lightning
-        manual optimization: `opt.zero_grad()` before `self.manual_backward(loss)`). To
-        accumulate gradients on purpose, zero them right after each `optimizer.step()`, or use
-        Lightning's `accumulate_grad_batches`.
+        manual optimization: `opt.zero_grad()` before `self.manual_backward(loss)`; an
+        `optimizer_zero_grad` override must call `optimizer.zero_grad()`). To accumulate
+        gradients on purpose, zero them right after each `optimizer.step()`, or use
+        Lightning's `accumulate_grad_batches`. In a hand-written loop, `Monitor(optimizer=...)`
+        measures the gradients this check reads.
 
     Example:
         for x, y in loader:
@@ -87,6 +95,8 @@ class StaleGradients(Check):
         super().__init__()
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
+        if run.info.zeroes_gradients:
+            return  # the framework zeroes them: aligned, growing gradients are a diverging run
         steps, cosines = run.grad_cosine.values()
         _, norms = run.grad_norm.values()
         if len(norms) != len(cosines):
@@ -113,8 +123,9 @@ class StaleGradients(Check):
                 "min_cosine": self.min_cosine if k == self.scans else self.early_cosine,
             },
             hint="Call optimizer.zero_grad() before each backward() (Lightning manual optimization: "
-            "opt.zero_grad() before self.manual_backward(loss)); to accumulate on purpose, zero the "
-            "gradients after each optimizer.step() or use accumulate_grad_batches.",
+            "opt.zero_grad() before self.manual_backward(loss); an optimizer_zero_grad override must "
+            "call optimizer.zero_grad()); to accumulate on purpose, zero the gradients after each "
+            "optimizer.step() or use accumulate_grad_batches. Lowering the learning rate only delays it.",
             step=int(steps[-1]),
             severity=severity,
             key="stale",

@@ -523,29 +523,50 @@ def test_two_classes_encoded_as_0_and_255_are_named_as_such(digits):
 @pytest.mark.parametrize("lr", [30.0, 100.0])
 def test_overfit_batch_retries_a_rising_loss_at_a_smaller_rate(digits, lr):
     """SGD far too fast sends the loss up and keeps it there, so its best is its start: that
-    rose, it did not barely move, and the second try is at 1/10, not 10x, the rate. A loss
-    that ends above its start is said to have risen."""
+    rose, it did not barely move, and the second try is at 1/10, not 10x, the rate. At 1/10
+    the network, its units lost to the first steps, stalls at the label prior's loss (1.78),
+    so a third try goes to 1/100, which fits the batch: the wiring is fine, the rate is not,
+    said with the rate that fitted."""
     torch.manual_seed(0)
     model = mlp()
     t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=lr))
     ctx = PreflightContext(t, Budget(seconds=120))
     check = OverfitBatch()
-    found = list(check.preflight(ctx))
+    (finding,) = check.preflight(ctx)
     runs = check.runs(ctx)
-    assert [r.lr for r in runs] == [lr, lr / 10]
-    for finding in found:
-        if runs[-1].achieved:  # the wiring is fine, the rate is not: said so, with the rate that fitted
-            assert finding.key == "lr-too-high" and finding.severity == Severity.WARNING
-            assert f"a tenth of the learning rate ({lr / 10:.3g})" in finding.message
-            continue
-        moved = "rose" if finding.evidence["final_loss"] > finding.evidence["initial_loss"] else "only went"
-        assert f"the loss {moved} from" in finding.message
+    assert [r.lr for r in runs] == [lr, lr / 10, lr / 100]
+    assert [r.achieved for r in runs] == [False, False, True]
+    assert finding.key == "lr-too-high" and finding.severity == Severity.WARNING
+    assert f"a hundredth of the learning rate ({lr / 100:.3g})" in finding.message
+    assert f"not at the configured {lr:.3g}, where its loss went up from" in finding.message
+    assert finding.hint.startswith(f"Lower the learning rate (try {lr / 100:.3g})")
+    # a third try costs at most the steps of the second; here it stops at success, within 40
+    assert runs[2].steps <= 40
+
+
+@pytest.mark.parametrize("lr", [300.0, 1000.0])
+def test_overfit_batch_that_fails_after_a_rising_loss_names_the_rate_first(digits, lr):
+    """When the loss rose at the configured rate and no lower try fits the batch (SGD at 300:
+    300 and 30 rise, 3 stalls at the label prior's loss; at 1000: 1000 and 100 rise, 10
+    stalls), the rate far too high is the cause the hint names first, with the next rate to
+    try, and the wiring bug second."""
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=lr))
+    (finding,) = OverfitBatch().preflight(PreflightContext(t, Budget(seconds=120)))
+    assert finding.evidence["lrs_tried"] == [lr, lr / 10, lr / 100]
+    assert finding.severity == Severity.ERROR
+    assert finding.hint.startswith(f"The loss rose at learning rate {lr:.3g} and {lr / 10:.3g}: ")
+    assert "a rate far too high is the likelier cause" in finding.hint
+    assert f"Try {lr / 1000:.3g} or lower" in finding.hint
+    assert finding.hint.index("far too high") < finding.hint.index("wiring bug")
 
 
 def test_overfit_batch_says_a_loss_that_ends_higher_rose(digits):
+    """SGD at 3000: every try (3000, 300, 30) ends above its start, the closest one too."""
     torch.manual_seed(0)
     model = mlp()
-    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=1000.0))
+    t = digits_target(model, digits, optimizer=torch.optim.SGD(model.parameters(), lr=3000.0))
     (finding,) = OverfitBatch().preflight(PreflightContext(t, Budget(seconds=120)))
     assert finding.evidence["final_loss"] > finding.evidence["initial_loss"]
     assert "the loss rose from" in finding.message and "only went" not in finding.message

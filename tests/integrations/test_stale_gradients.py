@@ -1,10 +1,16 @@
 """`stale-gradients` on real training: gradients never zeroed under Lightning manual
-optimization and in a plain loop fire; zeroed ones, full-batch gradient descent and gradient
-accumulation stay silent."""
+optimization, under automatic optimization whose `optimizer_zero_grad` override does nothing,
+and in a plain loop fire; zeroed ones, full-batch gradient descent and gradient accumulation
+stay silent. Lightning's automatic optimization (its own `optimizer_zero_grad`) rules the bug
+out: there a run diverging steadily in one direction (aligned, growing gradients) is not called
+stale gradients. The silent cases run where gradients are measured (manual optimization, or an
+override that zeroes), so that they test the statistic, not the gate."""
 
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
@@ -14,6 +20,8 @@ from torch import nn
 
 from mlcheck import MLCheckWarning, Monitor, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _digits(n: int = 1200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,6 +60,20 @@ class Net(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
 
 
+class NoZeroGrad(Net):
+    """Automatic optimization whose `optimizer_zero_grad` override forgets to zero."""
+
+    def optimizer_zero_grad(self, epoch, batch_idx, optimizer):
+        pass
+
+
+class ZeroGradKept(Net):
+    """Automatic optimization with an override that zeroes (to zeros rather than None)."""
+
+    def optimizer_zero_grad(self, epoch, batch_idx, optimizer):
+        optimizer.zero_grad(set_to_none=False)
+
+
 def _fit(tmp_path, model: Net, *, batch_size: int = 32, epochs: int = 4, **trainer_kw) -> MLCheckCallback:
     pl.seed_everything(0, verbose=False)
     x, y = _digits()
@@ -88,19 +110,75 @@ def test_manual_optimization_without_zero_grad_fires(tmp_path):
         assert symptom.evidence.get("likely_cause") == "stale-gradients", symptom.format()
 
 
+def test_an_optimizer_zero_grad_override_that_does_nothing_fires(tmp_path):
+    """Automatic optimization zeroes through `optimizer_zero_grad`: an override that does not
+    zero leaves the bug possible, and it is caught and named."""
+    cb = _fit(tmp_path, NoZeroGrad())
+    (finding,) = _stale(cb)
+    assert finding.severity == Severity.ERROR and finding.step <= 100
+    assert "optimizer_zero_grad override" in finding.hint and "only delays it" in finding.hint
+
+
+def _binary_0_255(n: int = 1200) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _digits(n)
+    return x, (y == 0).float().mul(255).unsqueeze(1)  # a 0/255 mask fed to BCE as labels
+
+
+class Bce255(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def training_step(self, batch, batch_idx):
+        loss = nn.functional.binary_cross_entropy_with_logits(self.net(batch[0]), batch[1])
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+
+def test_automatic_optimization_never_claims_gradients_never_zeroed(tmp_path):
+    """BCE fed 0/255 labels under automatic optimization: the loss runs away below zero in one
+    direction, so consecutive gradients point the same way (cosine ~0.997) and grow: the
+    pattern of gradients never zeroed, which Lightning rules out here (it zeroes them itself).
+    The run is still caught, by the checks that name its cause."""
+    pl.seed_everything(0, verbose=False)
+    x, y = _binary_0_255()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    cb = MLCheckCallback(log_dir=str(tmp_path / "mlcheck"))
+    trainer = pl.Trainer(
+        max_epochs=4,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[cb],
+        default_root_dir=str(tmp_path),
+    )
+    trainer.fit(Bce255(), loader)
+    assert not _stale(cb), [f.format() for f in _stale(cb)]
+    assert cb.monitor.run.info.zeroes_gradients is True
+    assert cb.monitor.run.grad_cosine.total == 0  # not even measured: nothing to find
+    loud = [f for f in cb.findings if f.severity >= Severity.WARNING]
+    assert {"output-loss-mismatch", "loss-divergence"} & {f.check for f in loud}, [f.format() for f in loud]
+    assert not any("zero_grad" in (f.hint or "") for f in loud)
+
+
 @pytest.mark.parametrize(
     "case",
     [
         dict(model=dict(manual=True, zero_grad=True)),
         # full-batch gradient descent: consecutive gradients are aligned, but they shrink
-        dict(model=dict(lr=0.5), batch_size=1200, epochs=60, every_n_steps=2),
-        dict(model=dict(), accumulate_grad_batches=4, epochs=8),
+        dict(model=dict(manual=True, lr=0.5), batch_size=1200, epochs=60, every_n_steps=2),
+        # accumulation zeroes once per window, through an override: measured, and silent
+        dict(model=dict(), override=True, accumulate_grad_batches=4, epochs=8),
     ],
     ids=["manual-with-zero-grad", "full-batch", "accumulate-grad-batches"],
 )
 def test_zeroed_gradients_stay_silent(tmp_path, case):
     case = dict(case)
-    model = Net(**case.pop("model"))
+    model = (ZeroGradKept if case.pop("override", False) else Net)(**case.pop("model"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", MLCheckWarning)
         cb = _fit(tmp_path, model, **case)
@@ -108,9 +186,11 @@ def test_zeroed_gradients_stay_silent(tmp_path, case):
     assert cb.monitor.run.grad_cosine.total >= 3  # measured, and judged healthy
 
 
-def test_a_learning_rate_too_high_is_not_called_stale_gradients(tmp_path):
-    cb = _fit(tmp_path, Net(lr=3.0), epochs=2)
+@pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual-measured"])
+def test_a_learning_rate_too_high_is_not_called_stale_gradients(tmp_path, manual):
+    cb = _fit(tmp_path, Net(lr=3.0, manual=manual), epochs=2)
     assert cb.findings and not _stale(cb), [f.format() for f in cb.findings]
+    assert bool(cb.monitor.run.grad_cosine.total) is manual  # measured only where it can be the bug
 
 
 def _plain_loop(zero_grad: bool) -> Monitor:
@@ -143,3 +223,68 @@ def test_plain_loop_with_monitor():
         "stale-gradients"
     ]
     assert not _plain_loop(zero_grad=True).findings
+
+
+def _readme_loop(tmp_path, *, zero_grad: bool, optimizer_arg: bool) -> Monitor:
+    """README's `Monitor` loop as written (its `...` one SGD step on digits, with or without
+    `optimizer.zero_grad()`; without `optimizer=` when `optimizer_arg` is False)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (block,) = [b for b in blocks if "with Monitor(" in b]
+    assert "optimizer=optimizer" in block  # what the README shows
+    if not optimizer_arg:
+        block = block.replace(", optimizer=optimizer", "")
+    line = next(ln for ln in block.splitlines() if ln.strip() == "...")
+    pad = line[: len(line) - len(line.lstrip())]
+    body = ["loss = loss_fn(model(x), y)", "loss.backward()", "optimizer.step()", "train_loss = val_loss = loss.item()"]
+    if zero_grad:
+        body.insert(0, "optimizer.zero_grad()")
+    code = block.replace(line, pad + "; ".join(body), 1).replace('log_dir="runs/exp1"', "log_dir=LOG_DIR")
+    torch.manual_seed(0)
+    x, y = _digits()
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    namespace = {
+        "LOG_DIR": str(tmp_path),
+        "loader": [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)],
+        "model": model,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=0.05),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "epochs": 4,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        exec(code, namespace)
+    return namespace["monitor"]
+
+
+def test_readme_loop_without_zero_grad_is_named_with_its_fix(tmp_path):
+    """The README's loop passes `optimizer=`: Monitor measures the gradients itself, names the
+    missing zero_grad, and the diverging loss it causes points to it instead of to the rate."""
+    monitor = _readme_loop(tmp_path, zero_grad=False, optimizer_arg=True)
+    stale = _stale(monitor)  # a WARNING at the first aligned, growing gradients; ERROR once the loss rose
+    assert stale[-1].severity == Severity.ERROR and all("zero_grad()" in f.hint for f in stale)
+    assert stale[0].step <= 30
+    assert monitor.run.grad_cosine.total >= 3
+    for f in monitor.findings:
+        assert f.check == "stale-gradients" or f.evidence.get("likely_cause") == "stale-gradients", f.format()
+    assert not _readme_loop(tmp_path / "zeroed", zero_grad=True, optimizer_arg=True).findings
+
+
+def test_a_diverging_plain_loop_without_gradients_names_zero_grad_first(tmp_path):
+    """Without `optimizer=` (and no grad_norm/grad_cosine), nothing tells a missing zero_grad
+    from a rate too high: loss-divergence names the zero_grad first, then the rate."""
+    monitor = _readme_loop(tmp_path, zero_grad=False, optimizer_arg=False)
+    assert not _stale(monitor) and monitor.run.grad_cosine.total == 0
+    (divergence,) = [f for f in monitor.findings if f.check == "loss-divergence"]
+    assert divergence.hint.startswith("If the loop is hand-written, first check that optimizer.zero_grad()")
+    assert divergence.hint.index("zero_grad") < divergence.hint.index("lower the learning rate")
+
+
+def test_monitor_optimizer_argument_is_checked_and_its_hook_removed_at_close():
+    with pytest.raises(TypeError, match=r"Monitor\(optimizer=\.\.\.\) takes a torch.optim.Optimizer"):
+        Monitor(optimizer=object())
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    monitor = Monitor(optimizer=opt)
+    assert len(opt._optimizer_step_pre_hooks) == 1
+    monitor.close()
+    assert not opt._optimizer_step_pre_hooks  # the loop goes on with the optimizer as it was

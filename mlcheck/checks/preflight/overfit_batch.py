@@ -24,6 +24,18 @@ if TYPE_CHECKING:
 
 #: a try whose loss stays within this fraction of its start either way barely moved
 BARELY_MOVED = 0.05
+#: a loss more than this fraction above an earlier checkpoint went up: the eval-mode loss of
+#: one fixed batch has no sampling noise, and a rate that is merely small only lowers it
+WENT_UP = 0.01
+#: how much lower each retry of a rate that sent the loss up goes: 1/10, then 1/100 of it
+RETRY_FACTOR = 10.0
+
+
+def _rose(run: FitRun) -> bool:
+    """The loss went above its start (by more than `WENT_UP`) at some checkpoint, or to NaN: a
+    rate too high does that, one too low does not (SGD at 15 on digits in Lightning: 2.30 ->
+    2.39 -> 2.35)."""
+    return run.nonfinite or any(v > run.initial + WENT_UP * abs(run.initial) for _, v in run.losses)
 
 
 @register
@@ -38,10 +50,12 @@ class OverfitBatch(Check):
         right and the loss has at least halved. A learning rate is not a wiring bug, so when
         the configured rate has not succeeded after a third of the steps, a fresh copy tries
         again at 10x that rate for the full `steps` (at 1/10 when the loss blew up, rose or
-        jumped). It fires when both tries stall short of success; when the loss is still
+        jumped; and when 1/10 stalls short of success too, a third copy at 1/100 for the full
+        `steps`). It fires when every try stalls short of success; when the loss is still
         falling at the end the result is only "inconclusive" (INFO). When the configured rate
-        sent the loss up (or to NaN) and 1/10 of it fits the batch, it warns that the rate is
-        too high (key "lr-too-high").
+        sent the loss up (or to NaN) and 1/10 or 1/100 of it fits the batch, it warns that the
+        rate is too high (key "lr-too-high"); when none fits but the configured rate sent the
+        loss up, the hint names a rate far too high before a wiring bug.
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -56,7 +70,8 @@ class OverfitBatch(Check):
 
     Args:
         batch_size: samples to overfit. Default 16 (TheDeepChecker).
-        steps: most optimizer steps of the second try (the first gets a third of them).
+        steps: most optimizer steps of the second and third tries (the first gets a third of
+            them; each stops as soon as it succeeds).
             Default None: the pre-flight budget's steps (`Budget.steps`, 100 unless
             `--budget-steps`, `Budget(steps=...)` or a callback's `overfit_steps` says
             otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
@@ -118,14 +133,14 @@ class OverfitBatch(Check):
             return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
 
         def slow(run: FitRun) -> bool:
-            """Fell steadily (never up by >1% between checkpoints) or barely moved: a larger
-            rate may do. A run that blew up, rose or jumped around gets a smaller rate: one
-            that ended above where it began rose, though its best (the start) is above 95% of
-            the start as a run that barely moved is (SGD at 30 on digits: 2.4 -> 6-11)."""
+            """Fell steadily (never up by more than `WENT_UP` between checkpoints) or barely
+            moved: a larger rate may do. A run that blew up, rose or jumped around gets a
+            smaller rate: one that went above where it began rose, though its best (the start)
+            is above 95% of the start as a run that barely moved is (SGD at 30 on digits: 2.4
+            -> 6-11)."""
             values = [v for _, v in run.losses]
-            steady = all(b <= a + 0.01 * abs(a) for a, b in zip(values, values[1:]))
-            rose = run.final > run.initial + BARELY_MOVED * abs(run.initial)
-            return not run.nonfinite and not rose and (steady or run.best > (1 - BARELY_MOVED) * run.initial)
+            steady = all(b <= a + WENT_UP * abs(a) for a, b in zip(values, values[1:]))
+            return not _rose(run) and (steady or run.best > (1 - BARELY_MOVED) * run.initial)
 
         def compute() -> list[FitRun]:
             batch = small_batch(ctx.trainable, self.batch_size)
@@ -136,8 +151,14 @@ class OverfitBatch(Check):
             first = attempt(batch, None, first_steps)
             if first.achieved or first.cut or not known_lr or known_lr <= 0:
                 return [first]
-            lr = known_lr * 10 if slow(first) else known_lr / 10
-            return [first, attempt(batch, lr, steps)]
+            lr = known_lr * RETRY_FACTOR if slow(first) else known_lr / RETRY_FACTOR
+            second = attempt(batch, lr, steps)
+            if lr > known_lr or not _rose(first) or second.achieved or second.cut or second.still_falling():
+                return [first, second]
+            # the configured rate sent the loss up and a tenth of it stalled: still too high
+            # for a model that lost its units to the first steps (SGD at 30 and Adam at 10 on
+            # digits stall at 1/10 and fit at 1/100 within 10-70 steps)
+            return [first, second, attempt(batch, lr / RETRY_FACTOR, steps)]
 
         with kept_random_state(ctx.trainable):
             return ctx.memo(key, compute)
@@ -187,8 +208,7 @@ class OverfitBatch(Check):
                     f"The loss on one batch of {self.batch_size} samples was still falling after "
                     f"{run.steps} steps, so whether the model can fit it is inconclusive.",
                     evidence=evidence,
-                    hint=f"Nothing may be wrong: the learning rate may just be small. Give it more "
-                    f"steps ({ctx.knob('steps', run.steps * 4)}) or raise the learning rate to be sure.",
+                    hint=self._still_falling_hint(runs, ctx.knob("steps", run.steps * 4)),
                     severity=Severity.INFO,
                     key="inconclusive",
                 )
@@ -198,33 +218,80 @@ class OverfitBatch(Check):
         tried = ""
         if len(runs) > 1:
             rates = ", ".join(f"{r.lr:.3g}" for r in runs)
-            tried = f" at the better learning rate, {shown.lr:.3g} (learning rates tried: {rates})"
+            better = "better" if len(runs) == 2 else "best"
+            tried = f" at the {better} learning rate, {shown.lr:.3g} (learning rates tried: {rates})"
         return [
             self.finding(
                 f"The model cannot fit a single batch of {self.batch_size} samples: after "
                 f"{shown.steps} steps the loss {moved} from {shown.initial:.4g} to {shown.final:.4g}"
                 f"{tried}.",
                 evidence=evidence,
-                hint="A model that cannot memorise 16 samples has a wiring bug: check for detached "
-                "or frozen layers, parameters missing from the optimizer, outputs that ignore the "
-                "input, a squashing activation before the loss, or a learning rate far off.",
+                hint=self._cannot_fit_hint(runs),
             )
         ]
 
+    @staticmethod
+    def _went_lower(runs: list[FitRun]) -> bool:
+        """The configured rate sent the loss up and every retry was at a lower rate."""
+        first, later = runs[0], runs[1:]
+        return bool(later) and _rose(first) and all(r.lr and first.lr and r.lr < first.lr for r in later)
+
+    def _still_falling_hint(self, runs: list[FitRun], more_steps: str) -> str:
+        """An inconclusive result's hint: after a rising loss, the rate is the suspect, not its
+        smallness."""
+        if self._went_lower(runs):
+            return (
+                f"The configured learning rate ({runs[0].lr:.3g}) sent the loss up, so it is likely too "
+                f"high; at {runs[-1].lr:.3g} the loss was still falling. Give it more steps ({more_steps}) "
+                "to be sure."
+            )
+        return (
+            f"Nothing may be wrong: the learning rate may just be small. Give it more steps ({more_steps}) "
+            "or raise the learning rate to be sure."
+        )
+
+    def _cannot_fit_hint(self, runs: list[FitRun]) -> str:
+        """A wiring bug, unless the configured rate sent the loss up and only lower ones were
+        tried: then a rate far too high is the likelier cause, named first."""
+        wiring = (
+            "check for detached or frozen layers, parameters missing from the optimizer, outputs "
+            "that ignore the input, "
+        )
+        if not self._went_lower(runs):  # the loss never rose: a rate far too low is still possible
+            return (
+                f"A model that cannot memorise {self.batch_size} samples has a wiring bug: {wiring}"
+                "a squashing activation before the loss, or a learning rate far off."
+            )
+        risen = [f"{r.lr:.3g}" for r in runs if _rose(r)]
+        where = f"{', '.join(risen[:-1])} and {risen[-1]}" if len(risen) > 1 else f"the configured {risen[0]}"
+        lowest = min(r.lr for r in runs)
+        return (
+            f"The loss rose at learning rate {where}: a rate far too high is the likelier cause. Try "
+            f"{lowest / RETRY_FACTOR:.3g} or lower (`mlcheck sanity` runs a learning-rate range test). "
+            f"If a far lower rate cannot fit the batch either, look for a wiring bug: {wiring}"
+            "or a squashing activation before the loss."
+        )
+
     def _fits_only_slower(self, runs: list[FitRun], evidence: dict[str, Any]) -> list[Finding]:
-        """A WARNING when the configured rate sent the loss up or to non-finite values and the
-        retry at 1/10 of it fitted the batch: the wiring is fine, the rate is not. Nothing when
-        the configured rate fitted, or only a larger one did."""
+        """A WARNING when the configured rate sent the loss up or to non-finite values and a
+        retry at 1/10 or 1/100 of it fitted the batch: the wiring is fine, the rate is not.
+        Nothing when the configured rate fitted, or only a larger one did."""
         first, last = runs[0], runs[-1]
-        rose = first.nonfinite or first.final > first.initial + BARELY_MOVED * abs(first.initial)
-        if len(runs) < 2 or first.achieved or not last.achieved or not rose or not (last.lr and first.lr):
+        if len(runs) < 2 or first.achieved or not last.achieved or not _rose(first) or not (last.lr and first.lr):
             return []
         if not last.lr < first.lr:
             return []
-        went = "to non-finite values" if first.nonfinite else f"from {first.initial:.4g} to {first.final:.4g}"
+        if first.nonfinite:
+            went = "to non-finite values"
+        else:
+            peak = max(v for _, v in first.losses)
+            went = f"up from {first.initial:.4g} to {peak:.4g}" + (
+                f" (then {first.final:.4g})" if peak != first.final else ""
+            )
+        part = "a tenth" if len(runs) == 2 else "a hundredth"
         return [
             self.finding(
-                f"One batch of {self.batch_size} samples is fitted at a tenth of the learning rate "
+                f"One batch of {self.batch_size} samples is fitted at {part} of the learning rate "
                 f"({last.lr:.3g}) but not at the configured {first.lr:.3g}, where its loss went {went} "
                 f"in {first.steps} steps: the learning rate is likely too high.",
                 evidence=evidence,
