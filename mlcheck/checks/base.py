@@ -102,6 +102,10 @@ class Check:
     #: inputs, merged over consecutive batches (a call per block, not per batch). Default False:
     #: every batch as it comes.
     reads_probe: ClassVar[bool] = False
+    #: False for a check whose `on_batch` only gathers facts (label counts, say) for a verdict
+    #: it reaches while training: `mlcheck sanity`, which runs no training, then skips it
+    #: instead of listing a data check that cannot say anything. Default True.
+    judges_batches: ClassVar[bool] = True
 
     def probe_suffices(self, batch: BatchObservation) -> bool:
         """For a check that `reads_probe`: whether this full-pass batch of large samples may
@@ -154,6 +158,12 @@ class Check:
     def implements(cls, hook: str) -> bool:
         """True when the subclass overrides `hook` (the monitor skips hooks nobody implements)."""
         return getattr(cls, hook) is not getattr(Check, hook)
+
+    @classmethod
+    def judges_before_training(cls) -> bool:
+        """True when `mlcheck sanity` has something to run: a `preflight` hook, or an
+        `on_batch` hook that `judges_batches`."""
+        return cls.implements("preflight") or (cls.implements("on_batch") and cls.judges_batches)
 
     @classmethod
     def signals(cls) -> frozenset[Signal]:

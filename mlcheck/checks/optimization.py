@@ -622,6 +622,7 @@ class LossPlateau(LossCurveCheck):
     reads_probe = True  # the labels only
     #: the class prior needs the label counts of a whole pass over each split
     consumes = frozenset({Signal.EVERY_BATCH})
+    judges_batches = False  # the counts serve a verdict on the validation curve: sanity skips it
     #: root causes that, when found first, explain this check's findings (they then say so)
     explained_by = frozenset(
         {

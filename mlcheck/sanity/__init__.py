@@ -85,7 +85,7 @@ def run(
     else:
         wanted = set(select) if select else None
         checks = [c for c in checks if c.id not in suppress and (wanted is None or c.id in wanted)]
-    runnable = [c for c in checks if type(c).implements("preflight") or type(c).implements("on_batch")]
+    runnable = [c for c in checks if type(c).judges_before_training()]
     idle = [c.id for c in checks if c not in runnable]
     found = discovery.resolve(target, (budget or Budget()).seconds)
     result = runner.run(found, runnable, budget, progress, interface=interface)

@@ -144,7 +144,7 @@ def run(
     budget = budget or Budget()
     trainable = target.trainable
     result = SanityResult(target.name, target.framework, notes=list(target.notes), import_seconds=target.import_seconds)
-    data_checks = [c for c in checks if type(c).implements("on_batch")]
+    data_checks = [c for c in checks if type(c).implements("on_batch") and type(c).judges_batches]
     preflight_checks = [c for c in checks if type(c).implements("preflight")]
     total = len(data_checks) + len(preflight_checks)
     started = time.perf_counter()
