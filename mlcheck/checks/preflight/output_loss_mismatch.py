@@ -30,7 +30,7 @@ _SUM_TOL = 1e-4
 #: the share of the targets' variance that clipping to the output's range leaves unreachable
 #: above which `target-range` warns: 1% (an R^2 capped at 0.99; noise just past a bound stays silent)
 _UNREACHABLE_SHARE = 0.01
-#: integer targets with at most this many distinct values may be class indices (digits' 10,
+#: integer targets 0..K-1 with K at most this may be class indices (digits' 10,
 #: CIFAR-100's 100 are past it: a 100-class problem fed to a one-unit MSE is rarer than a count)
 _MAX_INDEX_CLASSES = 50
 #: ... and at least this many: 0/1 targets under MSE are a binary problem with its own advice
@@ -233,7 +233,7 @@ class OutputLossMismatch(Check):
         # `class-indices`: the regression loss of a one-unit model, while its labels are pooled
         # (train start sees one batch; the sampled training batches complete the count)
         self._index_loss: str | None = None
-        self._index_counts: dict[int, int] = {}
+        self._index_counts = np.zeros(_MAX_INDEX_CLASSES, dtype=np.int64)  # of each value 0..49
         self._index_evidence: dict[str, Any] = {}
         self._index_judged = 0  # targets pooled at the last verdict
         # what the INFO finding saw ({"classes": K, ...}), for the epochs to confirm
@@ -254,7 +254,8 @@ class OutputLossMismatch(Check):
         batches that follow (`on_batch`: every batch of the first pass)."""
         if cfg.loss not in SCALE_SENSITIVE_LOSSES or units != 1 or self._indices is not None:
             return []
-        self._index_loss, self._index_counts, self._index_judged = cfg.loss, {}, 0
+        self._index_loss, self._index_judged = cfg.loss, 0
+        self._index_counts = np.zeros(_MAX_INDEX_CLASSES, dtype=np.int64)
         self._index_evidence = evidence
         if live:
             return []  # the first batch comes again, with every batch of the first pass (`on_batch`)
@@ -276,27 +277,32 @@ class OutputLossMismatch(Check):
         if self._index_loss is None:
             return []  # judged, or not a one-unit regression
         y = None if y is None else np.asarray(y)
-        if y is None or y.size == 0 or y.reshape(len(y), -1).shape[1] != 1 or not integral(y):
-            self._index_loss = None  # not one whole number per sample: no class indices
+        if y is None or y.size == 0 or y.ndim == 0 or y.size != len(y) or y.dtype.kind not in "fiu":
+            self._index_loss = None  # not one number per sample: no class indices
             return []
-        counts = self._index_counts
-        for v, c in zip(*np.unique(y.reshape(-1).astype(np.int64), return_counts=True)):
-            counts[int(v)] = counts.get(int(v), 0) + int(c)
-        k, n = len(counts), sum(counts.values())
-        if k > _MAX_INDEX_CLASSES or min(counts) < 0:
+        flat = y.reshape(-1)
+        with np.errstate(invalid="ignore"):  # NaN and Inf cast to garbage, caught by the comparison
+            ids = flat.astype(np.int64)
+        if (flat.dtype.kind == "f" and not np.array_equal(ids, flat)) or ids.min() < 0:
+            self._index_loss = None  # fractions, non-finite or negative values: no class indices
+            return []
+        if ids.max() >= _MAX_INDEX_CLASSES:
             self._index_loss = None
             return []
+        counts = self._index_counts
+        counts += np.bincount(ids, minlength=_MAX_INDEX_CLASSES)
+        n = int(counts.sum())
+        present = np.flatnonzero(counts)
+        k = int(present[-1]) + 1  # 0..k-1 if every value up to the largest is present
         if n >= _MAX_POOLED_INDICES:
             self._index_loss = None  # the last verdict
         elif n < max(_MIN_PER_INDEX * k, _MIN_POOLED_INDICES, 2 * self._index_judged):
             return []  # a few verdicts (each doubling), not one per batch: each could pass by chance
         self._index_judged = n
-        if k < _MIN_INDEX_CLASSES:
-            return []
-        if min(counts) != 0 or max(counts) != k - 1 or not _about_uniform(np.array(list(counts.values())), n):
+        if k < _MIN_INDEX_CLASSES or len(present) != k or not _about_uniform(counts[:k], n):
             return []  # gaps, or frequencies that thin out in a tail (counts, ratings): no classes, so far
         self._index_loss, loss = None, self._index_loss
-        self._indices = {"classes": k, "targets_seen": n, "rarest_share": min(counts.values()) / n}
+        self._indices = {"classes": k, "targets_seen": n, "rarest_share": float(counts[:k].min() / n)}
         return [
             self.finding(
                 f"The targets are the whole numbers 0..{k - 1}, each about equally common, fed to a "
