@@ -446,8 +446,8 @@ class UnnormalizedInput(Check):
         self._column_scale: dict[str, np.ndarray] = {}
         # what each split showed of each problem: {"scale" | "tiny": {split: {kind: numbers}}}
         self._seen: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-        # the training targets seen so far: [count, sum, sum of squares]; None once judged
-        self._targets: list[float] | None = [0.0, 0.0, 0.0]
+        # the training targets seen so far: [count, sum, sum of squares, minimum]; None once judged
+        self._targets: list[float] | None = [0.0, 0.0, 0.0, math.inf]
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
@@ -471,7 +471,8 @@ class UnnormalizedInput(Check):
         pooled[0] += values.size
         pooled[1] += float(values.sum())
         pooled[2] += float(np.square(values).sum())
-        n, total, squares = pooled
+        pooled[3] = min(pooled[3], float(values.min())) if values.size else pooled[3]
+        n, total, squares, lowest = pooled
         if n < self.min_target_samples:
             return
         self._targets = None  # judged once: the scale of a data set does not change
@@ -481,7 +482,7 @@ class UnnormalizedInput(Check):
             return
         std = math.sqrt(max(squares / n - mean * mean, 0.0))
         named = f"the {loss} loss" if loss is not None else "the regression loss"
-        skewed = mean > 0 and (values >= 0).all()
+        positive = lowest > 0  # log(y) is an option
         # a network that starts near 0 has a first squared error of about mean(y^2) = rms^2
         first = f"first loss is about {rms * rms:.3g}" if loss in SQUARED_LOSSES else "first loss grows with them"
         yield self.finding(
@@ -499,7 +500,7 @@ class UnnormalizedInput(Check):
             },
             hint="Standardise the targets with the training split's mean and standard deviation "
             "(y - mean) / std"
-            + (", or predict log(y) for positive, skewed targets such as prices" if skewed else "")
+            + (", or predict log(y) for positive, skewed targets such as prices" if positive else "")
             + "; invert the transform before reporting predictions or errors in the original units "
             "(sklearn: TransformedTargetRegressor(transformer=StandardScaler())). If the model "
             "rescales its outputs itself, suppress 'unnormalized-input' for this run.",
