@@ -29,6 +29,7 @@ __all__ = [
     "MULTICLASS_LOSSES",
     "NONNEGATIVE_LOSSES",
     "REGRESSION_LOSSES",
+    "SCALE_SENSITIVE_LOSSES",
     "SQUARED_LOSSES",
     "TaskFacts",
     "canonical_loss",
@@ -205,6 +206,9 @@ REGRESSION_LOSSES = frozenset(n for n, f in _FAMILIES.items() if f == "regressio
 #: Losses whose value at "predict 0" is the mean squared / mean absolute target.
 SQUARED_LOSSES = frozenset({"mse", "mean_squared_error"})
 ABSOLUTE_LOSSES = frozenset({"mae", "l1", "mean_absolute_error"})
+#: Regression losses whose value and gradients grow with the targets' scale (an error of 1e5 is
+#: a loss of 1e10 or 1e5); not MAPE, MSLE or Poisson, which work on ratios, logs or rates.
+SCALE_SENSITIVE_LOSSES = SQUARED_LOSSES | ABSOLUTE_LOSSES | frozenset({"huber", "smooth_l1", "log_cosh"})
 #: Losses that cannot be negative whatever the model outputs, as long as the targets lie in the
 #: loss's domain: a value below zero proves a bug (`loss-divergence`). Left out: "poisson" (Keras'
 #: y_pred - y log y_pred goes negative), KL divergences (negative on unnormalised inputs).

@@ -17,6 +17,7 @@ from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probe_positions
 from mlcheck.checks.samples import worse_than_rest
 from mlcheck.findings import Finding, Severity
 from mlcheck.samples import wilson_interval
+from mlcheck.task import SCALE_SENSITIVE_LOSSES, SQUARED_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -326,7 +327,7 @@ class NonFiniteInput(Check):
 @register
 class UnnormalizedInput(Check):
     """Inputs far from unit scale: raw 0-255 pixels, huge features, features on wildly
-    different scales.
+    different scales; regression targets far from unit scale.
 
     What it does:
         Looks at the typical large magnitude of each sampled input batch (the 99th percentile
@@ -343,17 +344,36 @@ class UnnormalizedInput(Check):
         second split showing the same problem later only marks it (no second warning); inputs
         that are too small (scaled twice) are a finding of their own.
 
+        The targets are the loss's input: with a regression loss whose size grows with the
+        targets (MSE, MAE, Huber, log-cosh; the loss the adapter names, or a run declared or
+        inferred as regression when the loss is unknown), the root mean square of the training
+        targets seen (at least `min_target_samples` of them) above `max_target_scale` is a
+        finding of its own (key `targets`), naming their mean and standard deviation. It is
+        this check's because the cause is the data's scale and the fix the inputs' one
+        (standardise with training statistics); `loss-at-init` stays silent on such a run, its
+        expected first MSE being the mean squared target itself, and `output-loss-mismatch`
+        is about outputs that cannot reach the labels, which a linear head can.
+
     Why it matters:
         Weight initialisations (Glorot, He) and default learning rates assume inputs of order
         one. Inputs in the hundreds saturate activations and make the first steps huge; features
         a thousand times apart get effective learning rates a million times apart, so training
-        is slow or unstable and ends worse.
+        is slow or unstable and ends worse. The same holds for regression targets: a freshly
+        initialised network predicts about 0, so its first MSE is about mean(y^2) (6.9e10 for
+        house prices near 2.5e5), the gradients scale with y, and an optimizer that moves each
+        weight by about the learning rate per step (Adam) needs a very long time to reach
+        outputs of that size; the loss looks stuck and the usual advice (initialisation,
+        BatchNorm, a larger rate) points away from the cause.
 
     How to fix:
         Scale the inputs: divide 8-bit pixels by 255 (or add a `Rescaling(1/255)` layer),
         standardise tabular features with statistics of the training split
         (`StandardScaler().fit(X_train)`), or normalise inside the model
-        (`Normalization` layer, `BatchNorm` on the inputs).
+        (`Normalization` layer, `BatchNorm` on the inputs). Standardise regression targets
+        with the training split's mean and standard deviation (sklearn's
+        `TransformedTargetRegressor(transformer=StandardScaler())` does it and undoes it), or
+        predict log(y) for positive, skewed targets such as prices; invert the transform
+        before reporting errors in the original units.
 
     Example:
         (x_train, y_train), _ = keras.datasets.mnist.load_data()  # uint8, 0-255
@@ -389,6 +409,14 @@ class UnnormalizedInput(Check):
             the smallest non-zero one this many times. Default 1000: three orders of magnitude;
             standardised columns stay within ~300 even when a value is rare (a 0/1 column with
             1 in 100,000 rows standardises to ~0.003 against ~0.67 for a normal column).
+        max_target_scale: warn when the root mean square of the regression targets, sqrt(mean
+            y^2) (the square root of the first MSE of a network that starts near 0), exceeds
+            it. Default 1000: three orders of magnitude above unit scale, as for the columns.
+            Targets in their natural units stay below it: sklearn's diabetes (25-346, 170) and
+            linnerud (up to 247, 111), Boston (5-50), California housing in $100k (0.15-5),
+            UCI concrete (2-83) and power plant (420-496); house prices in dollars (~2e5),
+            daily counts in the thousands or calendar years (~2000) lie above it.
+        min_target_samples: training targets to see before judging their scale. Default 32.
     """
 
     id = "unnormalized-input"
@@ -403,19 +431,86 @@ class UnnormalizedInput(Check):
         min_magnitude: float = 0.01,
         max_scale_ratio: float = 1000.0,
         max_columns: int = 4096,
+        max_target_scale: float = 1000.0,
+        min_target_samples: int = 32,
     ) -> None:
         self.max_magnitude = max_magnitude
         self.min_magnitude = min_magnitude
         self.max_scale_ratio = max_scale_ratio
         self.max_columns = max_columns
+        self.max_target_scale = max_target_scale
+        self.min_target_samples = min_target_samples
         super().__init__()
 
     def reset(self) -> None:
         self._column_scale: dict[str, np.ndarray] = {}
         # what each split showed of each problem: {"scale" | "tiny": {split: {kind: numbers}}}
         self._seen: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        # the training targets seen so far: [count, sum, sum of squares, minimum]; None once judged
+        self._targets: list[float] | None = [0.0, 0.0, 0.0, math.inf]
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if self._targets is not None and batch.split == "train" and batch.targets is not None:
+            yield from self._target_scale(batch, run)
+        yield from self._input_scale(batch)
+
+    def _target_scale(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        """Regression targets far from unit scale, pooled over the training batches seen until
+        `min_target_samples` of them give a verdict (then no more are looked at)."""
+        loss = run.info.loss
+        if loss is not None and loss not in SCALE_SENSITIVE_LOSSES:
+            return  # classification, or a loss that works on ratios, logs or rates
+        if loss is None and run.info.task != "regression":
+            return  # no loss named: only a run known to be a regression is judged
+        y = batch.targets
+        if y.size == 0 or y.dtype.kind not in "fiu":
+            return
+        values = _sample_values(y)
+        values = values[np.isfinite(values)]  # NaN targets: nonfinite-input's business
+        pooled = self._targets
+        pooled[0] += values.size
+        pooled[1] += float(values.sum())
+        pooled[2] += float(np.square(values).sum())
+        pooled[3] = min(pooled[3], float(values.min())) if values.size else pooled[3]
+        n, total, squares, lowest = pooled
+        if n < self.min_target_samples:
+            return
+        self._targets = None  # judged once: the scale of a data set does not change
+        mean = total / n
+        rms = math.sqrt(squares / n)
+        if not rms > self.max_target_scale:
+            return
+        std = math.sqrt(max(squares / n - mean * mean, 0.0))
+        named = f"the {loss} loss" if loss is not None else "the regression loss"
+        positive = lowest > 0  # log(y) is an option
+        # a network that starts near 0 has a first squared error of about mean(y^2) = rms^2
+        first = f"first loss is about {rms * rms:.3g}" if loss in SQUARED_LOSSES else "first loss grows with them"
+        yield self.finding(
+            f"The regression targets are far from unit scale for {named}: mean {mean:.4g}, standard "
+            f"deviation {std:.4g} (root mean square {rms:.4g}, over {self.max_target_scale:g}), so the "
+            f"untrained model's {first} and its gradients scale with the targets.",
+            evidence={
+                "split": "train",
+                "loss_name": loss,
+                "target_mean": mean,
+                "target_std": std,
+                "target_rms": rms,
+                "targets_seen": int(n),
+                "max_target_scale": self.max_target_scale,
+            },
+            hint="Standardise the targets with the training split's mean and standard deviation "
+            "(y - mean) / std"
+            + (", or predict log(y) for positive, skewed targets such as prices" if positive else "")
+            + "; invert the transform before reporting predictions or errors in the original units "
+            "(sklearn: TransformedTargetRegressor(transformer=StandardScaler())). If the model "
+            "rescales its outputs itself, suppress 'unnormalized-input' for this run.",
+            step=batch.step,
+            epoch=batch.epoch,
+            key="targets",
+        )
+
+    def _input_scale(self, batch: BatchObservation) -> Iterable[Finding]:
+        """The inputs' magnitude and column scales (keys `scale` and `tiny`)."""
         x = batch.inputs
         if x is None or x.size == 0 or x.ndim == 0 or batch.input_kind in ("embedding_ids", "rescaled"):
             return

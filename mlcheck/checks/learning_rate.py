@@ -618,6 +618,7 @@ class LRTooLow(TrainCurveCheck):
             "unshuffled-data",
             "dead-units",
             "vanishing-gradient",
+            "unnormalized-input",  # inputs or regression targets far from unit scale
         }
     )
 

@@ -632,6 +632,7 @@ class LossPlateau(LossCurveCheck):
             "unshuffled-data",
             "dead-units",
             "vanishing-gradient",
+            "unnormalized-input",  # regression targets of 1e5: the loss cannot come down at a normal rate
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
         }
     )

@@ -144,7 +144,14 @@ def run(
     budget = budget or Budget()
     trainable = target.trainable
     result = SanityResult(target.name, target.framework, notes=list(target.notes), import_seconds=target.import_seconds)
-    data_checks = [c for c in checks if type(c).implements("on_batch") and type(c).judges_batches]
+    # a pre-flight check that also reads batches (output-loss-mismatch pools the live run's
+    # labels) reads them in its pre-flight here: one verdict, one row; a check that only
+    # gathers facts from batches for a verdict while training (`judges_batches`) is skipped
+    data_checks = [
+        c
+        for c in checks
+        if type(c).implements("on_batch") and type(c).judges_batches and not type(c).implements("preflight")
+    ]
     preflight_checks = [c for c in checks if type(c).implements("preflight")]
     total = len(data_checks) + len(preflight_checks)
     started = time.perf_counter()
@@ -228,7 +235,7 @@ def _run_info(trainable: Any) -> RunInfo:
     except Exception:  # unknown is fine: checks infer what they need
         return RunInfo()
     facts = from_loss(cfg.loss, cfg.output_units, task=cfg.task)
-    return RunInfo(task=facts.task, num_classes=facts.num_classes)
+    return RunInfo(task=facts.task, num_classes=facts.num_classes, loss=cfg.loss)
 
 
 def _input_kind(trainable: Any) -> str | None:

@@ -224,9 +224,31 @@ def _unnormalized_input() -> Stream:
     before[..., 0] = rng.normal(0, 0.05, size=(4, 32))
     after = np.zeros((4, 32, 3))
     after[..., 1:] = rng.normal(0, 10, size=(4, 32, 2))
+    # regression targets: 16 a batch, 48 of them before the checkpoint, so their pooled scale
+    # is judged after it (at 64: over min_target_samples, raised to 64 here)
+    targets = (2.5e5 + 7e4 * rng.normal(size=(8, 16))).astype(np.float32)
     return Stream(
-        lambda: get_check("unnormalized-input")(max_scale_ratio=100), _batches(np.concatenate([before, after])), split=4
+        lambda: get_check("unnormalized-input")(max_scale_ratio=100, min_target_samples=64),
+        _batches(np.concatenate([before, after]), targets),
+        split=3,
+        info={"loss": "mse"},
     )
+
+
+def _output_loss_mismatch() -> Stream:
+    # class-indices: the train-start pre-flight (not part of a stream) armed the pooling of the
+    # labels of a one-unit MSE model; 160 digit labels pooled across the checkpoint (judged at
+    # 128), then an epoch that logs an accuracy confirms them
+    class Armed(get_check("output-loss-mismatch")):
+        def reset(self) -> None:
+            super().reset()
+            self._index_loss = "mse"
+
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.tile(np.arange(10), 16)).reshape(10, 16).astype(np.float32)
+    events = _batches(rng.normal(size=(10, 16, 4)), labels)
+    events.append(("epoch", {"epoch": 0, "step": 9, "train_loss": 2.4, "val_loss": 2.5, "val_metrics": {"acc": 0.11}}))
+    return Stream(Armed, events, split=4, info={"loss": "mse"})
 
 
 # -- layers: streaks of sampled steps that span the checkpoint -----------------------------------
@@ -328,6 +350,7 @@ STREAMS: dict[str, Callable[[], Stream]] = {
     "train-val-gap": _train_val_gap,
     "train-val-overlap": _train_val_overlap,
     "unnormalized-input": _unnormalized_input,
+    "output-loss-mismatch": _output_loss_mismatch,
     "weak-slice": _weak_slice,
     "unshuffled-data": _unshuffled_data,
 }

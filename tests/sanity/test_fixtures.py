@@ -36,6 +36,10 @@ BUGGY = {
     "buggy_keras_frozen_layer": ("frozen-parameters", Severity.WARNING),
     # 1:50 is worth a look, not a mistake in itself (the check warns from 1:100)
     "buggy_class_imbalance": ("class-imbalance", Severity.INFO),
+    "buggy_unscaled_targets": ("unnormalized-input", Severity.WARNING),
+    # class ids or ordinal scores look alike from the labels: worth a look (a WARNING needs a
+    # logged accuracy, which only a live run has)
+    "buggy_class_indices": ("output-loss-mismatch", Severity.INFO),
 }
 THROUGH_CLI = {"buggy_nonfinite_input", "buggy_output_loss_mismatch"}
 # Steps decide verdicts; the wall-clock safety net is widened so that a loaded test machine

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.data import _chi2_z
 from mlcheck.checks.preflight.harness import (
     integral,
     kept_random_state,
@@ -16,16 +17,38 @@ from mlcheck.checks.preflight.harness import (
     skipped,
 )
 from mlcheck.findings import Finding, Severity
+from mlcheck.metrics import is_bounded_score
+from mlcheck.task import SCALE_SENSITIVE_LOSSES
 from mlcheck.trainable import LossConfig
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
+    from mlcheck.run import BatchObservation, RunState
 
 #: rows of a softmax sum to 1 up to float32 rounding (~1e-6 per term); 1e-4 also holds for 1,000 classes
 _SUM_TOL = 1e-4
 #: the share of the targets' variance that clipping to the output's range leaves unreachable
 #: above which `target-range` warns: 1% (an R^2 capped at 0.99; noise just past a bound stays silent)
 _UNREACHABLE_SHARE = 0.01
+#: integer targets 0..K-1 with K at most this may be class indices (digits' 10,
+#: CIFAR-100's 100 are past it: a 100-class problem fed to a one-unit MSE is rarer than a count)
+_MAX_INDEX_CLASSES = 50
+#: ... and at least this many: 0/1 targets under MSE are a binary problem with its own advice
+_MIN_INDEX_CLASSES = 3
+#: class labels are roughly balanced: the rarest value holds at least this share of the uniform
+#: n/K (counts and ratings thin out in a tail: Poisson(3) puts 0.8% on 10 against a uniform 9%)
+_MIN_INDEX_SHARE = 0.25
+#: ... and the counts do not differ from equal ones beyond this z (a chi-square goodness-of-fit
+#: test against the uniform, as a z score: 3 is p ~ 0.001, so balanced labels pass at any n)
+_MAX_UNIFORM_Z = 3.0
+#: targets per distinct value needed before the shares are judged (Cochran's rule for the
+#: chi-square test: expected counts of 5), and at least this many in all: 4 batches of 32, where
+#: Poisson(2) counts already sit ~5 z from uniform (at 64 they pass one time in ten)
+_MIN_PER_INDEX = 5
+_MIN_POOLED_INDICES = 128
+#: judged at the first of those, then each time the targets pooled double, up to this many
+_MAX_POOLED_INDICES = 4096
+_SPLIT_NAMES = {"train": "training", "val": "validation"}
 #: the closed range each bounding output activation can reach (names as the adapters report them)
 _OUTPUT_RANGE: dict[str, tuple[float, float]] = {
     "relu": (0.0, math.inf),
@@ -55,6 +78,18 @@ class OutputLossMismatch(Check):
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
         outside the range it can reach.
 
+        Class indices under a regression loss (key `class-indices`): a one-unit output trained
+        with MSE, MAE, Huber or log-cosh on targets that are the whole numbers 0..K-1 (3 <= K
+        <= 50), every value present and none rarer than a quarter of the uniform share (counts
+        and ratings thin out in a tail and stay silent). The labels are pooled from the first
+        training batches (at train start the callbacks see one batch; the sampled batches
+        complete the count). That alone is INFO: ordinal scores look the same. It becomes a
+        WARNING (key `class-indices-accuracy`) when the run also logs an accuracy-like metric
+        (accuracy, auc, f1, precision, recall), which a count or score regression does not.
+        It is this check's because the loss and the output width do not fit the labels, as
+        with labels outside the output's range; large regression targets are
+        `unnormalized-input`'s business.
+
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
         `CrossEntropyLoss` squashes the gradients and stalls learning; a one-unit softmax is a
@@ -64,7 +99,8 @@ class OutputLossMismatch(Check):
     How to fix:
         Output raw logits for from-logits losses (drop the final softmax/sigmoid), give the last
         layer as many units as classes, use sigmoid + binary loss for two classes with one unit,
-        `LogSoftmax` before `NLLLoss`, and check the label encoding.
+        `LogSoftmax` before `NLLLoss`, and check the label encoding. Class labels belong in a
+        K-unit output with cross-entropy, not in one unit with MSE.
 
     Args:
         batches: training batches whose labels are checked. Default 4.
@@ -82,8 +118,11 @@ class OutputLossMismatch(Check):
     id = "output-loss-mismatch"
     family = "pre-flight"
     severity = Severity.ERROR
-    #: cheap and structural: the callbacks also run it at train start, on the live model's copy
-    consumes = frozenset({Signal.TRAIN_START})
+    #: cheap and structural: the callbacks also run it at train start, on the live model's copy;
+    #: `class-indices` then counts the labels of every batch of the first pass (a dict update
+    #: per batch while a one-unit regression is judged; nothing otherwise)
+    consumes = frozenset({Signal.TRAIN_START, Signal.EVERY_BATCH})
+    reads_probe = True  # the labels only
 
     def __init__(self, batches: int = 4):
         self.batches = batches
@@ -187,7 +226,139 @@ class OutputLossMismatch(Check):
         findings += self._labels(cfg, family, units, act, ys, evidence)
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence)
+        findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
+
+    def reset(self) -> None:
+        # `class-indices`: the regression loss of a one-unit model, while its labels are pooled
+        # (train start sees one batch; the sampled training batches complete the count)
+        self._index_loss: str | None = None
+        self._index_counts = np.zeros(_MAX_INDEX_CLASSES, dtype=np.int64)  # of each value 0..49
+        self._index_evidence: dict[str, Any] = {}
+        self._index_judged = 0  # targets pooled at the last verdict
+        # what the INFO finding saw ({"classes": K, ...}), for the epochs to confirm
+        self._indices: dict[str, Any] | None = None
+        self._confirmed = False
+
+    def _class_indices(
+        self,
+        cfg: LossConfig,
+        family: str | None,
+        units: int,
+        ys: list[np.ndarray | None],
+        evidence: dict[str, Any],
+        live: bool = False,
+    ) -> list[Finding]:
+        """Class indices 0..K-1 fed to a regression loss through one output unit: the labels of
+        these batches (`mlcheck sanity`), or, at a live run's start (`live`), of the training
+        batches that follow (`on_batch`: every batch of the first pass)."""
+        if cfg.loss not in SCALE_SENSITIVE_LOSSES or units != 1 or self._indices is not None:
+            return []
+        self._index_loss, self._index_judged = cfg.loss, 0
+        self._index_counts = np.zeros(_MAX_INDEX_CLASSES, dtype=np.int64)
+        self._index_evidence = evidence
+        if live:
+            return []  # the first batch comes again, with every batch of the first pass (`on_batch`)
+        found: list[Finding] = []
+        for y in ys:
+            found += self._pool_indices(y)
+        return found
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if batch.split != "train":
+            return ()
+        return self._pool_indices(batch.targets, batch.step, batch.epoch)
+
+    def _pool_indices(self, y: np.ndarray | None, step: int | None = None, epoch: int | None = None) -> list[Finding]:
+        """Adds a batch's targets to the pooled counts; the INFO finding once they look like
+        class labels: the whole numbers 0..K-1, every one present and none rare. Pooling stops
+        at the first verdict, at targets that cannot be class labels, or after
+        `_MAX_POOLED_INDICES` targets."""
+        if self._index_loss is None:
+            return []  # judged, or not a one-unit regression
+        y = None if y is None else np.asarray(y)
+        if y is None or y.size == 0 or y.ndim == 0 or y.size != len(y) or y.dtype.kind not in "fiu":
+            self._index_loss = None  # not one number per sample: no class indices
+            return []
+        flat = y.reshape(-1)
+        with np.errstate(invalid="ignore"):  # NaN and Inf cast to garbage, caught by the comparison
+            ids = flat.astype(np.int64)
+        if (flat.dtype.kind == "f" and not np.array_equal(ids, flat)) or ids.min() < 0:
+            self._index_loss = None  # fractions, non-finite or negative values: no class indices
+            return []
+        if ids.max() >= _MAX_INDEX_CLASSES:
+            self._index_loss = None
+            return []
+        counts = self._index_counts
+        counts += np.bincount(ids, minlength=_MAX_INDEX_CLASSES)
+        n = int(counts.sum())
+        present = np.flatnonzero(counts)
+        k = int(present[-1]) + 1  # 0..k-1 if every value up to the largest is present
+        if n >= _MAX_POOLED_INDICES:
+            self._index_loss = None  # the last verdict
+        elif n < max(_MIN_PER_INDEX * k, _MIN_POOLED_INDICES, 2 * self._index_judged):
+            return []  # a few verdicts (each doubling), not one per batch: each could pass by chance
+        self._index_judged = n
+        if k < _MIN_INDEX_CLASSES or len(present) != k or not _about_uniform(counts[:k], n):
+            return []  # gaps, or frequencies that thin out in a tail (counts, ratings): no classes, so far
+        self._index_loss, loss = None, self._index_loss
+        self._indices = {"classes": k, "targets_seen": n, "rarest_share": float(counts[:k].min() / n)}
+        return [
+            self.finding(
+                f"The targets are the whole numbers 0..{k - 1}, each about equally common, fed to a "
+                f"regression loss ({loss}) through one output unit: if they are class labels, the "
+                "model is asked for a number between classes, and rounding it is no classifier.",
+                evidence={**self._index_evidence, **self._indices},
+                hint=f"If these are class labels, give the last layer {k} units and use cross-entropy "
+                "(torch CrossEntropyLoss on logits with integer labels; Keras "
+                "sparse_categorical_crossentropy); if they are counts or ordered scores, keep the "
+                "regression and suppress 'output-loss-mismatch' for this run.",
+                severity=Severity.INFO,
+                step=step,
+                epoch=epoch,
+                key="class-indices",
+            )
+        ]
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        """The train-start `class-indices` finding confirmed: the run logs an accuracy, so the
+        targets are classes to the user too."""
+        if self._indices is None or self._confirmed:
+            return ()
+        k = self._indices["classes"]
+        for split, table in (("val", run.val_metrics), ("train", run.train_metrics)):
+            for name, series in table.items():
+                if not is_bounded_score(name) or not len(series):
+                    continue
+                value = float(series.values()[1][-1])
+                if not math.isfinite(value):
+                    continue
+                self._confirmed = True
+                return [
+                    self.finding(
+                        f"The run logs an accuracy-like metric ({_SPLIT_NAMES[split]} {name} {value:.3g} at "
+                        f"epoch {run.epoch}; chance for {k} classes is {1 / k:.2f}) while the model predicts "
+                        f"the class indices 0..{k - 1} as one number under a regression loss "
+                        f"({run.info.loss}): it is trained as a regression, not as the classifier the "
+                        "accuracy measures.",
+                        evidence={
+                            **self._indices,
+                            "metric": name,
+                            "split": split,
+                            "metric_value": value,
+                            "chance": 1 / k,
+                            "loss": run.info.loss,
+                        },
+                        hint=f"Give the last layer {k} units and use cross-entropy (torch CrossEntropyLoss on "
+                        "logits with integer labels; Keras sparse_categorical_crossentropy), and compute "
+                        "accuracy from the argmax of the outputs.",
+                        epoch=run.epoch,
+                        step=run.step,
+                        severity=Severity.WARNING,
+                        key="class-indices-accuracy",
+                    )
+                ]
+        return ()
 
     def _wrong_axis(self, out: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
         """Outputs normalised over the batch axis (`softmax(dim=0)`, `log_softmax(dim=0)`): each
@@ -371,3 +542,14 @@ class OutputLossMismatch(Check):
                 )
             ]
         return []
+
+
+def _about_uniform(counts: np.ndarray, n: int) -> bool:
+    """Whether value counts look like roughly balanced class labels: none rarer than
+    `_MIN_INDEX_SHARE` of the uniform share, and no departure from equal counts beyond
+    `_MAX_UNIFORM_Z` (chi-square goodness of fit)."""
+    expected = n / len(counts)
+    if counts.min() < _MIN_INDEX_SHARE * expected:
+        return False
+    statistic = float(((counts - expected) ** 2 / expected).sum())
+    return _chi2_z(statistic, len(counts) - 1) <= _MAX_UNIFORM_Z
