@@ -8,6 +8,7 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -223,6 +224,27 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.live: LiveRun | None = None
         self._active = False  # inside a fit (validate/test/predict after it are not observed)
         self._pending_state: dict[str, Any] | None = None
+        for name in self._NO_OP_HOOKS:
+            self._skip_hook(name, True)
+        # called again by each fit's start where it needs them
+        self._skip_hook("on_before_backward", True)
+        self._skip_hook("on_validation_batch_start", True)
+
+    #: Hooks Lightning calls at every training step that this callback leaves as Lightning's
+    #: no-ops. Lightning calls a callback's hook only where the attribute is callable
+    #: (`_call_callback_hooks`), and each call it makes costs a profiler context and module
+    #: look-ups, some 12 Python calls: on the digits MLP, 77 of the 165 Python calls a step the
+    #: callback added were that dispatch (docs/benchmarks.md, "Calls per step").
+    _NO_OP_HOOKS = ("on_after_backward", "on_before_zero_grad")
+
+    def _skip_hook(self, name: str, skip: bool) -> None:
+        """Lightning skips hook `name` (set to None on the instance, which Lightning's
+        `callable` test passes over) or calls it again. A subclass's own override of the hook is
+        never skipped."""
+        if skip and getattr(type(self), name) is getattr(MLCheckCallback, name):
+            self.__dict__[name] = None
+        else:
+            self.__dict__.pop(name, None)
 
     # -- fit -----------------------------------------------------------------------------------
 
@@ -272,7 +294,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._global_step = int(trainer.global_step)  # after the last observed batch
         self._epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         self._automatic = bool(getattr(pl_module, "automatic_optimization", True))
-        self._backward_loss_wanted = not self._automatic
+        self._want_backward_loss(not self._automatic)
         self._first_optimizer: Any = None
         self._lr: float | None = None
         # automatic optimization zeroes the gradients itself, through the module's
@@ -303,6 +325,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._samples: SampleCapture | None = None
         if self._rank_zero and self.live.samples_active:
             self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
+        self._skip_hook("on_validation_batch_start", self._samples is None)  # it arms the capture only
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -440,9 +463,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._hook = None
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
-        # needed only where training_step hands Lightning no loss (manual optimization)
+        # needed only where training_step hands Lightning no loss (manual optimization): skipped
+        # by Lightning otherwise (`_want_backward_loss`)
         if self._backward_loss_wanted and isinstance(loss, torch.Tensor):
             self._last_backward_loss = loss.detach()
+
+    def _want_backward_loss(self, wanted: bool) -> None:
+        self._backward_loss_wanted = wanted
+        self._skip_hook("on_before_backward", not wanted)
 
     def _locate_nonfinite(self, batch: Any, batch_idx: int, step: int, epoch: int) -> None:
         """A held loss was non-finite: re-runs its batch on a copy of the module, with finite
@@ -520,7 +548,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         loss = loss_of(outputs)
         if loss is None:
             loss = self._last_backward_loss
-            self._backward_loss_wanted = True
+            if not self._backward_loss_wanted:
+                self._want_backward_loss(True)
         self._last_backward_loss = None
         global_step = trainer.global_step
         stepped = global_step != self._global_step
@@ -717,15 +746,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    @property
-    def state_key(self) -> str:
+    @functools.cached_property
+    def state_key(self) -> str:  # type: ignore[override]
         """Lightning's default (the class name) for a callback with the default checks, so that
         checkpoints keep resuming; the checks, `suppress` and `stop_on` join it otherwise, so
         that differently configured callbacks can share a Trainer (Lightning refuses two
-        stateful callbacks with one key). Built once: Lightning reads it at every hook call."""
-        cached = self.__dict__.get("_state_key")
-        if cached is not None:
-            return cached
+        stateful callbacks with one key). Built once and kept in the instance's `__dict__`:
+        Lightning reads it at every hook call (six a training step), which is then a plain
+        attribute read, not a Python call (a cached property, unlike the base's property,
+        lets the instance's value win)."""
         key: dict[str, Any] = {}
         if self.checks is not None:
             key["checks"] = [c if isinstance(c, str) else c.id if hasattr(c, "id") else repr(c) for c in self.checks]
@@ -733,8 +762,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             key["suppress"] = sorted(self.suppress)
         if self.options.stop_on is not None:
             key["stop_on"] = self.options.stop_on
-        self._state_key = self._generate_state_key(**key) if key else type(self).__qualname__
-        return self._state_key
+        return self._generate_state_key(**key) if key else type(self).__qualname__
 
     def state_dict(self) -> dict[str, Any]:
         if self.live is None:

@@ -475,6 +475,66 @@ def test_same_seed_gives_bitwise_identical_weights_with_and_without_callback(tmp
     assert torch.equal(torch.get_rng_state(), torch.get_rng_state())  # sanity: same process
 
 
+class _EveryHook(MLCheckCallback):
+    """The callback with every hook left for Lightning to call (as before hooks were skipped)."""
+
+    def _skip_hook(self, name: str, skip: bool) -> None:
+        super()._skip_hook(name, False)
+
+
+def _run_record(cb: MLCheckCallback) -> tuple:
+    """What a fit leaves behind: the findings, findings.jsonl, and mlcheck's TensorBoard events
+    (tags, steps and values; wall times and the run's folder apart)."""
+    log_dir = cb.resolved_log_dir
+    acc = _accumulator(log_dir)
+    scalars = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"] if t.startswith("mlcheck")}
+    here = str(log_dir).encode()  # the run summary names the run's own folder
+    texts = {
+        t: [(e.step, e.tensor_proto.string_val[0].replace(here, b"<run>")) for e in acc.Tensors(t)]
+        for t in acc.Tags()["tensors"]
+    }
+    jsonl = [json.loads(line) for line in (log_dir / "findings.jsonl").read_text().splitlines()]
+    return [f.to_dict() for f in cb.findings], jsonl, scalars, texts
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual"])
+def test_skipped_no_op_hooks_leave_every_finding_and_event_unchanged(tmp_path, manual):
+    """Lightning is not made to call the hooks the callback leaves as no-ops (a profiler context
+    and module look-ups per call, at every step), and nothing the run leaves behind changes: the
+    same findings, findings.jsonl and TensorBoard events as with every hook called, on a fixed-seed
+    run that raises findings at steps (lr x1000: the rate and the divergence it causes)."""
+    record = {}
+    for name, make in (("skipped", MLCheckCallback), ("every", _EveryHook)):
+        cb = make(overfit_batch=False)
+        with pytest.warns(MLCheckWarning):
+            fit(tmp_path / name, cb, max_epochs=3, model_kw=dict(lr=50.0, manual=manual))
+        record[name] = _run_record(cb)
+        hooks = {
+            h: callable(getattr(cb, h)) for h in ("on_after_backward", "on_before_zero_grad", "on_before_backward")
+        }
+        if name == "skipped":
+            # manual optimization hands Lightning no loss: the loss is read before backward
+            assert hooks == {"on_after_backward": False, "on_before_zero_grad": False, "on_before_backward": manual}
+            assert not callable(cb.on_validation_batch_start)  # it arms the per-sample capture only
+        else:
+            assert all(hooks.values())
+        assert cb.monitor.run.train_loss.total == 3 * 38
+    findings = record["skipped"][0]
+    assert {"lr-too-high", "loss-divergence"} <= {f["check"] for f in findings}
+    assert record["skipped"] == record["every"]
+
+
+def test_a_subclass_override_of_a_skipped_hook_is_still_called(tmp_path):
+    calls = []
+
+    class Counting(MLCheckCallback):
+        def on_after_backward(self, trainer, pl_module):
+            calls.append(trainer.global_step)
+
+    fit(tmp_path, Counting(overfit_batch=False), max_epochs=1)
+    assert len(calls) == 38
+
+
 def test_rng_state_after_fit_matches_a_run_without_callback(tmp_path):
     fit(tmp_path / "a", None, max_epochs=1)
     plain = (torch.get_rng_state(), np.random.get_state()[1].copy())
