@@ -205,6 +205,8 @@ class FitRun:
         achieved: the loss reached its target (see `OverfitBatch`).
         cut: the wall-clock safety net stopped it.
         nonfinite: the loss became NaN or infinite.
+        samples: rows of the batch trained on (None: unknown). Fewer than asked for when the
+            training batches are smaller (a Keras fit with batch_size=1 hands over one row).
     """
 
     lr: float | None = None
@@ -215,6 +217,7 @@ class FitRun:
     achieved: bool = False
     cut: bool = False
     nonfinite: bool = False
+    samples: int | None = None
 
     @property
     def final(self) -> float:
@@ -256,8 +259,9 @@ def fit_batch(
     """Trains `trainable` (a clone!) on `batch` for up to `steps` steps, taking the eval-mode
     loss every `every` steps; stops early when `goal(loss, accuracy)` is true."""
     cfg = trainable.loss_config()
-    _, targets = trainable.to_numpy(batch)
-    run = FitRun(lr=trainable.get_lr())
+    inputs, targets = trainable.to_numpy(batch)
+    rows = next((len(a) for a in (inputs, targets) if a is not None and np.ndim(a)), None)
+    run = FitRun(lr=trainable.get_lr(), samples=rows)
     run.initial = trainable.loss(batch)
     run.losses.append((0, run.initial))
     run.accuracy = accuracy(trainable.forward(batch), targets, cfg)

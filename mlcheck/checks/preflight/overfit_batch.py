@@ -31,6 +31,10 @@ WENT_UP = 0.01
 RETRY_FACTOR = 10.0
 
 
+def _rows(n: int) -> str:
+    return f"{n} sample" if n == 1 else f"{n} samples"
+
+
 def _rose(run: FitRun) -> bool:
     """The loss went above its start (by more than `WENT_UP`) at some checkpoint, or to NaN: a
     rate too high does that, one too low does not (SGD at 15 on digits in Lightning: 2.30 ->
@@ -174,8 +178,10 @@ class OverfitBatch(Check):
         # the numbers shown are the try that came closest (the 10x rate may have done worse);
         # on a tie, the last (longest) try
         shown = min((r for r in reversed(runs) if not r.nonfinite), key=lambda r: r.best, default=run)
+        # the rows trained on: fewer than `batch_size` when the training batches are smaller
+        n = shown.samples or self.batch_size
         evidence: dict[str, Any] = {
-            "samples": self.batch_size,
+            "samples": n,
             "steps": shown.steps,
             "initial_loss": shown.initial,
             "final_loss": shown.final,
@@ -191,8 +197,7 @@ class OverfitBatch(Check):
         if all(r.nonfinite for r in runs):
             return [
                 self.finding(
-                    f"Training on one batch of {self.batch_size} samples made the loss non-finite "
-                    f"after {run.steps} steps.",
+                    f"Training on one batch of {_rows(n)} made the loss non-finite after {run.steps} steps.",
                     evidence=evidence,
                     hint="The learning rate is likely far too high or the loss is numerically "
                     "unstable (log of 0, softmax then log); lower the learning rate and use "
@@ -205,7 +210,7 @@ class OverfitBatch(Check):
         if any(r.still_falling() for r in runs):
             return [
                 self.finding(
-                    f"The loss on one batch of {self.batch_size} samples was still falling after "
+                    f"The loss on one batch of {_rows(n)} was still falling after "
                     f"{run.steps} steps, so whether the model can fit it is inconclusive.",
                     evidence=evidence,
                     hint=self._still_falling_hint(runs, ctx.knob("steps", run.steps * 4)),
@@ -222,11 +227,11 @@ class OverfitBatch(Check):
             tried = f" at the {better} learning rate, {shown.lr:.3g} (learning rates tried: {rates})"
         return [
             self.finding(
-                f"The model cannot fit a single batch of {self.batch_size} samples: after "
+                f"The model cannot fit a single batch of {_rows(n)}: after "
                 f"{shown.steps} steps the loss {moved} from {shown.initial:.4g} to {shown.final:.4g}"
                 f"{tried}.",
                 evidence=evidence,
-                hint=self._cannot_fit_hint(runs),
+                hint=self._cannot_fit_hint(runs, n),
             )
         ]
 
@@ -250,16 +255,25 @@ class OverfitBatch(Check):
             "or raise the learning rate to be sure."
         )
 
-    def _cannot_fit_hint(self, runs: list[FitRun]) -> str:
-        """A wiring bug, unless the configured rate sent the loss up and only lower ones were
-        tried: then a rate far too high is the likelier cause, named first."""
+    def _cannot_fit_hint(self, runs: list[FitRun], n: int) -> str:
+        """A wiring bug, unless the configured rate sent the loss up, only lower ones were
+        tried and the lowest raised it less: then a rate far too high is the likelier cause,
+        named first. A loss that rose as far at 1/100 of the rate is not the rate's doing."""
         wiring = (
             "check for detached or frozen layers, parameters missing from the optimizer, outputs "
             "that ignore the input, "
         )
+        first, last = runs[0], runs[-1]
+        if self._went_lower(runs) and last.final - last.initial >= first.final - first.initial:
+            return (
+                f"The loss rose as far at learning rate {last.lr:.3g} as at the configured {first.lr:.3g}, "
+                f"so the rate is not the cause. A model that cannot memorise {_rows(n)} has a wiring bug: "
+                f"{wiring}a squashing activation before the loss, or layers that behave differently in "
+                "training and evaluation (BatchNorm fed batches of one sample, Dropout)."
+            )
         if not self._went_lower(runs):  # the loss never rose: a rate far too low is still possible
             return (
-                f"A model that cannot memorise {self.batch_size} samples has a wiring bug: {wiring}"
+                f"A model that cannot memorise {_rows(n)} has a wiring bug: {wiring}"
                 "a squashing activation before the loss, or a learning rate far off."
             )
         risen = [f"{r.lr:.3g}" for r in runs if _rose(r)]
@@ -291,7 +305,7 @@ class OverfitBatch(Check):
         part = "a tenth" if len(runs) == 2 else "a hundredth"
         return [
             self.finding(
-                f"One batch of {self.batch_size} samples is fitted at {part} of the learning rate "
+                f"One batch of {_rows(last.samples or self.batch_size)} is fitted at {part} of the learning rate "
                 f"({last.lr:.3g}) but not at the configured {first.lr:.3g}, where its loss went {went} "
                 f"in {first.steps} steps: the learning rate is likely too high.",
                 evidence=evidence,
