@@ -255,12 +255,18 @@ class ExplodingGradient(LayerCheck):
             return []
         first = exploded[0]
         rms = first.grad_rms or 0.0
+        to_weights = (first.grad_norm or 0.0) / (first.weight_norm or 1.0)
+        # name the rule(s) that held: against itself, the output layer's RMS says nothing
+        rules = []
+        if first.path != last.path and rms > self.ratio * reference:
+            rules.append(f"a gradient RMS of {_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s")
+        if to_weights > self.max_grad_to_weight:
+            rules.append(f"a gradient norm {_fmt(to_weights)}x its weight norm")
+        evidence_text = " and ".join(rules) or f"a gradient RMS of {_fmt(rms)}"
         return [
             self.finding(
-                f"Gradients explode in {len(exploded)} layer(s) from {first.name}: it gets a gradient RMS of "
-                f"{_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s, and a gradient norm "
-                f"{_fmt((first.grad_norm or 0.0) / (first.weight_norm or 1.0))}x its weight norm, on every "
-                f"sampled step since step {self._since[first.path]}.",
+                f"Gradients explode in {len(exploded)} layer(s) from {first.name}: it gets {evidence_text}, on "
+                f"every sampled step since step {self._since[first.path]}.",
                 evidence={
                     "layer": first.path,
                     "layers_exploding": len(exploded),

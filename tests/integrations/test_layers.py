@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mlcheck import Monitor, Severity
-from mlcheck.checks.layers import DeadUnits, VanishingGradient
+from mlcheck.checks.layers import DeadUnits, ExplodingGradient, VanishingGradient
 from mlcheck.integrations import torch_layers
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.layers import LayerObservation, LayerStats
@@ -350,6 +350,27 @@ def test_vanishing_needs_patience_and_fires_once():
         monitor.log_layers(_obs(20, 1e-3))  # a healthy step breaks the streak
         found = [f for s in (30, 40, 50, 60) for f in monitor.log_layers(_obs(s, 1e-9))]
     assert [(f.key, f.step, f.evidence["since_step"]) for f in found] == [("a", 50, 30)]
+
+
+def test_exploding_names_only_the_rule_that_held():
+    """The finding named both rules whichever held: on a Keras run whose output layer's gradient
+    norm was 45x its weight norm it read "1x the output layer dense_2's" (the layer against
+    itself)."""
+
+    def obs(step, a_grad, a_weight, b_grad):
+        a = LayerStats("a", "Linear", order=0, params=100, trainable=True, grad_norm=a_grad, weight_norm=a_weight)
+        b = LayerStats("b", "Linear", order=1, params=100, trainable=True, grad_norm=b_grad, weight_norm=1.0)
+        return LayerObservation(step=step, layers=(a, b))
+
+    cases = (
+        ((0.1, 1.0, 45.0), "b", "45x its weight norm", "x the output layer"),  # the output layer alone
+        ((100.0, 1e6, 0.1), "a", "1000x the output layer b's", "its weight norm"),  # RMS ratio alone
+    )
+    for args, layer, said, unsaid in cases:
+        with Monitor(checks=[ExplodingGradient(patience=2)]) as monitor:
+            found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, *args))]
+        assert [f.evidence["layer"] for f in found] == [layer]
+        assert said in found[0].message and unsaid not in found[0].message, found[0].message
 
 
 def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
