@@ -895,12 +895,13 @@ class WeakSlice(Check):
                 if test.train_error is not None and test.train_rest_error is not None
                 else ""
             )
+            label = _slice_label(test.name)
             message = (
-                f"Slice {test.name} ({test.size} {where} samples) has an error rate of {test.error:.1%} against "
+                f"The {where} samples of {label} ({test.size}) have an error rate of {test.error:.1%} against "
                 f"{test.rest_error:.1%} on the rest (gap {gap:.1%}{trained}; Holm-adjusted p = {test.q:.2g})."
             )
             hint = (
-                f"Look at the samples of {test.name}: collect more of them, re-weight or resample so they count "
+                f"Look at the samples of {label}: collect more of them, re-weight or resample so they count "
                 "more, and check their labels (noisy-labels lists suspicious ids)."
             )
         else:
@@ -1131,3 +1132,10 @@ def _tally(table: dict[str, list[float]], kind: str, keys: np.ndarray, wrong: np
         entry[0] += size
         entry[1] += err
         entry[2] += los
+
+
+def _slice_label(name: str) -> str:
+    """A slice's name as a finding says it: "class=3" -> "class 3", "slice=True" (a key
+    `slice_by` returned) -> "the slice_by key True"; other names as they are."""
+    kind, _, value = name.partition("=")
+    return {"class": f"class {value}", "slice": f"the slice_by key {value}"}.get(kind, name)

@@ -147,8 +147,10 @@ def test_lightning_user_slices(tmp_path):
     xv[group] = np.random.default_rng(3).permutation(xv[group].T).T  # shifted inputs for the group
     key = lambda batch: (batch[0][:, 63] >= 0) & (batch[0][:, 20:28].mean(1) > float(np.median(xv[:, 20:28].mean(1))))  # noqa: E731
     cb, _, _ = _lightning(xt, yt, xv, yv, tmp_path, slice_by=key)
-    weak = {f.evidence["slice"]: f.severity.value for f in cb.findings if f.check == "weak-slice"}
-    assert weak.get("slice=True") == "warning", weak
+    weak = {f.evidence["slice"]: f for f in cb.findings if f.check == "weak-slice"}
+    assert weak["slice=True"].severity.value == "warning", weak
+    # the key named once, not "Slice slice=True"
+    assert weak["slice=True"].message.startswith("The validation samples of the slice_by key True ("), weak
 
 
 @pytest.fixture
