@@ -180,7 +180,11 @@ class TorchBreakpoints:
         path = self._save(monitor, trip, snapshot)
         if trip.finding.check == BREAKPOINT_CHECK:  # a user's condition: its finding is reported here
             evidence = {**trip.finding.evidence, "snapshot": str(path) if path is not None else None}
-            monitor.report(dataclasses.replace(trip.finding, evidence=evidence))
+            hint = trip.finding.hint
+            if path is not None:  # the file itself, where the generic hint can only name the folder
+                load = "numpy.load(path)" if path.suffix == ".npz" else "torch.load(path, weights_only=True)"
+                hint = f"Load {path} ({load}) to look at the batch and the layer's input, output and weights."
+            monitor.report(dataclasses.replace(trip.finding, evidence=evidence, hint=hint))
         logger.warning(
             "mlcheck: breakpoint %r tripped at step %s on layer %s; snapshot: %s",
             trip.condition,

@@ -243,7 +243,11 @@ def _finding(name: str, s: LayerStats, observation: LayerObservation) -> Finding
             "grad_norm": _number(s.grad_norm),
             "update_ratio": _number(s.update_ratio),
         },
-        hint="Load the step's snapshot (see docs/layers.md, Breakpoints) to look at the layer's input and output.",
+        hint=(
+            f"Load the step's snapshot, {SNAPSHOT_DIR.as_posix()}/step{observation.step}-*.pt under the log "
+            "directory (torch.load(path, weights_only=True); a .npz under Keras: numpy.load(path)), to look at "
+            "the batch and the layer's input, output and weights."
+        ),
         step=observation.step,
         epoch=observation.epoch,
         key=f"{name}:{s.path}",

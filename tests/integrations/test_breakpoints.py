@@ -83,6 +83,8 @@ def test_function_breakpoint_raises_its_finding_with_the_snapshot(tmp_path):
     assert finding.evidence["condition"] == "wide" and finding.evidence["layer"] == "net.0"
     snap = torch.load(finding.evidence["snapshot"], weights_only=True)
     assert snap["input"].shape == (32, 64) and snap["weights"]["weight"].shape == (128, 64)
+    # the hint names the file (it pointed to docs/layers.md, which an installed package lacks)
+    assert f"Load {finding.evidence['snapshot']} (torch.load(path, weights_only=True))" in finding.hint
     assert [f for f in cb.findings if f.check in faults.LAYER_CHECK_IDS] == []  # no check was added
 
 
