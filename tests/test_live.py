@@ -391,6 +391,8 @@ def test_one_nan_input_mid_epoch_is_named_before_the_nan_loss_it_causes():
     assert losses and all(f.evidence.get("likely_cause") == "nonfinite-input" for f in losses), [
         f.message for f in losses
     ]
+    # the training loss's step finding carries its epoch too, as the weight and gradient ones do
+    assert [f.epoch for f in losses if f.key == "train_loss"] == [0]
 
 
 def test_callbacks_read_the_projects_mlcheck_table(tmp_path, monkeypatch, caplog):

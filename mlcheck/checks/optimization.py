@@ -93,7 +93,8 @@ class NonfiniteLoss(Check):
         self._done: set[str] = set()
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
-        yield from self._series(run.train_loss, "training loss", "train_loss", "step")
+        # judged at once when a non-finite value arrives: the run's epoch is that step's
+        yield from self._series(run.train_loss, "training loss", "train_loss", "step", run.epoch)
         for name, what in (("nonfinite_weights", "weights"), ("nonfinite_grads", "gradients")):
             if name in run.extras and name not in self._done:
                 self._done.add(name)
@@ -117,7 +118,7 @@ class NonfiniteLoss(Check):
         yield from self.on_step(run)
         yield from self.on_epoch(run)
 
-    def _series(self, series: Series, what: str, key: str, unit: str) -> Iterable[Finding]:
+    def _series(self, series: Series, what: str, key: str, unit: str, epoch: int | None = None) -> Iterable[Finding]:
         if not series.nonfinite or key in self._done:
             return
         self._done.add(key)
@@ -134,7 +135,7 @@ class NonfiniteLoss(Check):
             },
             hint=self._hint(),
             step=where if unit == "step" else None,
-            epoch=where if unit == "epoch" else None,
+            epoch=where if unit == "epoch" else epoch,
             key=key,
         )
 
