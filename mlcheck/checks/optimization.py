@@ -754,9 +754,9 @@ class LossPlateau(LossCurveCheck):
             )
         return self.finding(
             f"Validation never beat predicting the class prior: the best validation loss {verdict.best_loss:.4g} "
-            f"(epoch {best_epoch}) is no better than {prior.loss:.4g}, the loss of predicting the training "
-            f"label shares, beyond what chance allows on {prior.n_val} validation samples (below "
-            f"{verdict.loss_bound:.4g}){acc}{fell}.",
+            f"(epoch {best_epoch}) never got below {verdict.loss_bound:.4g}, the least any prediction that ignores "
+            f"the inputs can score on these {prior.n_val} validation labels ({prior.val_entropy:.4g}) less what "
+            f"chance allows (predicting the training label shares scores {prior.loss:.4g}){acc}{fell}.",
             evidence={
                 "best_val_loss": sig(verdict.best_loss),
                 "best_epoch": best_epoch,

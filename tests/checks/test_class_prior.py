@@ -130,7 +130,7 @@ def test_a_validation_loss_that_never_beats_the_prior_fires_once_at_the_sixth_va
     ev = f.evidence
     assert ev["best_val_loss"] == 0.62 and ev["best_epoch"] == 1 and ev["val_samples"] == 114
     assert ev["majority_rate"] == pytest.approx(72 / 114, abs=1e-4) and ev["best_val_accuracy"] == 0.64
-    assert "class prior" in f.message and "0.62" in f.message and "114 validation samples" in f.message
+    assert "class prior" in f.message and "0.62" in f.message and "114 validation labels" in f.message
     assert "training loss fell" in f.message
     assert "shuffled and split together" in f.hint
     assert len(_run(MEMORISING + [0.64] * 10)) == 1  # once, however long the run goes on
