@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mlcheck.run import BatchObservation
 
 #: Losses whose value for a prediction of the class shares is their cross-entropy with the labels
@@ -81,6 +83,13 @@ class PassCounts:
         return sum(self.counts.values())
 
 
+def label_entropy(counts: Iterable[int]) -> float:
+    """The entropy (nats) of the label shares that `counts` give: the loss of predicting them."""
+    c = np.fromiter(counts, dtype=np.float64)
+    p = c[c > 0] / c.sum()
+    return float(-(p * np.log(p)).sum())
+
+
 @dataclass(frozen=True)
 class ClassPrior:
     """The scores of predicting the training label shares for every validation sample.
@@ -111,13 +120,12 @@ class ClassPrior:
         n_train, n_val = sum(train.values()), sum(val.values())
         if len(train) < 2 or n_train <= 0 or n_val <= 0 or any(c not in train for c in val):
             return None
-        share = {c: k / n_train for c, k in train.items()}
-        entropy = -sum(p * math.log(p) for p in share.values() if p > 0)
         q = np.array([val[c] / n_val for c in val])
-        loss = float(-(q * np.log([share[c] for c in val])).sum())
-        val_entropy = float(-(q * np.log(q, where=q > 0, out=np.zeros_like(q))).sum())
+        loss = float(-(q * np.log([train[c] / n_train for c in val])).sum())
         majority = max(val, key=lambda c: (val[c], -c))
-        return cls(loss, entropy, val_entropy, majority, val[majority] / n_val, n_val)
+        return cls(
+            loss, label_entropy(train.values()), label_entropy(val.values()), majority, val[majority] / n_val, n_val
+        )
 
     def loss_bound(self, z: float) -> float:
         """The lowest validation loss a model that ignores its inputs reaches by chance on these

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.class_prior import LOG_LOSSES, ClassPrior, PassCounts, is_plain_accuracy, prior_beaten
+from mlcheck.checks.class_prior import (
+    LOG_LOSSES,
+    ClassPrior,
+    PassCounts,
+    is_plain_accuracy,
+    label_entropy,
+    prior_beaten,
+)
 from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
@@ -711,8 +718,7 @@ class LossPlateau(LossCurveCheck):
         train = self._train_labels
         if not (self._counted and train.contiguous) or len(train.counts) < 2:
             return None
-        prior = ClassPrior.of(train.counts, train.counts)
-        return None if prior is None else prior.entropy
+        return label_entropy(train.counts.values())
 
     def _against_prior(self, run: RunState) -> list[Finding]:
         """The validation loss never beat predicting the class prior (WARNING, once)."""
@@ -731,14 +737,13 @@ class LossPlateau(LossCurveCheck):
         best_acc = float(np.max(accuracy.buckets(include_open=True)["max"])) if accuracy is not None else None
         i_best = int(np.argmin(b["min"]))
         verdict = prior_beaten(prior, float(b["min"][i_best]), best_acc, self.prior_z)
+        self._prior_judged = True  # judged once: beaten, it learned something and the verdict stands
         if verdict.beaten:
-            self._prior_judged = True  # it learned something: the verdict stands for the run
             return []
-        self._prior_judged = True
         self._fired = True  # the same cause: a training-loss plateau later would repeat it
-        return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]))]
+        return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]), int(b["n"].sum()))]
 
-    def _prior_finding(self, run: RunState, prior: ClassPrior, verdict, best_epoch: int) -> Finding:
+    def _prior_finding(self, run: RunState, prior: ClassPrior, verdict, best_epoch: int, validations: int) -> Finding:
         train = epoch_train_levels(run)
         fell = ""
         if len(train) >= 2:
@@ -769,7 +774,7 @@ class LossPlateau(LossCurveCheck):
                 "majority_class": prior.majority_class,
                 "accuracy_bound": None if verdict.accuracy_bound is None else sig(verdict.accuracy_bound),
                 "val_samples": prior.n_val,
-                "validations": int(run.val_loss.buckets(include_open=True)["n"].sum()),
+                "validations": validations,
             },
             hint=(
                 "The labels likely carry no information about the inputs: check that inputs and labels "
