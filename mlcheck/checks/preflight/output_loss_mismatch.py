@@ -119,7 +119,7 @@ class OutputLossMismatch(Check):
     family = "pre-flight"
     severity = Severity.ERROR
     #: cheap and structural: the callbacks also run it at train start, on the live model's copy;
-    #: `class-indices` then counts the labels of every batch of the first pass (a dict update
+    #: `class-indices` then counts the labels of every batch of the first pass (one bincount
     #: per batch while a one-unit regression is judged; nothing otherwise)
     consumes = frozenset({Signal.TRAIN_START, Signal.EVERY_BATCH})
     reads_probe = True  # the labels only
@@ -283,11 +283,12 @@ class OutputLossMismatch(Check):
         flat = y.reshape(-1)
         with np.errstate(invalid="ignore"):  # NaN and Inf cast to garbage, caught by the comparison
             ids = flat.astype(np.int64)
-        if (flat.dtype.kind == "f" and not np.array_equal(ids, flat)) or ids.min() < 0:
-            self._index_loss = None  # fractions, non-finite or negative values: no class indices
-            return []
-        if ids.max() >= _MAX_INDEX_CLASSES:
-            self._index_loss = None
+        if (
+            (flat.dtype.kind == "f" and not np.array_equal(ids, flat))
+            or ids.min() < 0
+            or ids.max() >= _MAX_INDEX_CLASSES
+        ):
+            self._index_loss = None  # fractions, non-finite, negative or too many values: no class indices
             return []
         counts = self._index_counts
         counts += np.bincount(ids, minlength=_MAX_INDEX_CLASSES)
