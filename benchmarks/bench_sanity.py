@@ -79,7 +79,7 @@ def bench(name: str, path: Path, repeats: int, cli: bool) -> dict:
     import mlcheck
     from mlcheck.sanity.discovery import import_model_file
 
-    module, import_seconds = import_model_file(path)
+    module, _ = import_model_file(path)
     timings = (lightning_timings if name == "lightning" else keras_timings)(module, repeats)
     results = [mlcheck.sanity(path) for _ in range(repeats)]
     result = min(results, key=lambda r: r.seconds)

@@ -33,7 +33,13 @@ from typing import Any
 from mlcheck.errors import BadInput
 from mlcheck.preflight_context import Budget
 from mlcheck.sanity.candidates import choice_message, find_candidates, from_object
-from mlcheck.sanity.import_guard import SLOW_IMPORT_SECONDS, TrainingAtImport, import_model_file, slow_import_note
+from mlcheck.sanity.import_guard import (
+    SLOW_IMPORT_SECONDS,
+    ImportTime,
+    TrainingAtImport,
+    import_model_file,
+    slow_import_note,
+)
 from mlcheck.sanity.trainable_factory import TARGET_KEYS, make_trainable, target_dict
 from mlcheck.sanity.usercode import UserCodeError, caller_dirs, user_code, user_traceback
 from mlcheck.sanity.watchdog import import_seconds, stage
@@ -44,6 +50,7 @@ from mlcheck.trainable import Trainable
 __all__ = [
     "SLOW_IMPORT_SECONDS",
     "TARGET_KEYS",
+    "ImportTime",
     "Target",
     "TrainingAtImport",
     "UserCodeError",
@@ -83,12 +90,14 @@ def resolve(target: Any, budget_seconds: float = Budget.seconds) -> Target:
     # import much of torch (~6 s on a loaded machine), so it gets the import's net.
     net = import_seconds(budget_seconds)
     if isinstance(target, ModuleType):
-        return _from_module(target, None, Path(getattr(target, "__file__", "") or target.__name__), 0.0, net)
+        return _from_module(
+            target, None, Path(getattr(target, "__file__", "") or target.__name__), ImportTime(0.0), net
+        )
     if isinstance(target, (str, os.PathLike)):
         path, selector = split_selector(os.fspath(target))
         with stage("the import", path.name, net, (str(path.resolve().parent),)):
-            module, seconds = import_model_file(path)
-        return _from_module(module, selector, path, seconds, net)
+            module, took = import_model_file(path)
+        return _from_module(module, selector, path, took, net)
     raise BadInput(
         f"cannot check a {type(target).__name__}: pass a path to model.py, a dict with "
         "'model' and 'train_data', or a mlcheck.trainable.Trainable"
@@ -103,16 +112,16 @@ def split_selector(spec: str) -> tuple[Path, str | None]:
     return Path(spec), None
 
 
-def _from_module(module: ModuleType, selector: str | None, path: Path, seconds: float, net: float) -> Target:
+def _from_module(module: ModuleType, selector: str | None, path: Path, took: ImportTime, net: float) -> Target:
     user_dirs = (str(path.resolve().parent),)
     display = path.name
-    note = slow_import_note(display, seconds)
+    note = slow_import_note(display, took)
     with stage("building the target", display, net, user_dirs):
         chosen, label = _choose(module, selector, path, user_dirs)
     with user_code(f"preparing the target from {display}", user_dirs):
         with stage("preparing the target", display, net, user_dirs):
             trainable = make_trainable(chosen, where=label)
-    return Target(trainable, label, trainable.framework, seconds, [note] if note else [], user_dirs)
+    return Target(trainable, label, trainable.framework, took.total, [note] if note else [], user_dirs)
 
 
 def _choose(
