@@ -10,7 +10,7 @@ import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import PassCounts
-from mlcheck.checks.data import _chi2_z, class_labels
+from mlcheck.checks.data import chi2_z, class_labels
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class LabelShift(Check):
         distance = 0.5 * float(np.abs(shares[0] - shares[1]).sum())
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(((table - expected) ** 2 / expected).sum())
-        z = _chi2_z(statistic, len(classes) - 1)
+        z = chi2_z(statistic, len(classes) - 1)
         if distance <= self.min_distance or not z > self.z:
             return
         # the classes validation over-represents most, for the message
