@@ -181,6 +181,19 @@ class BatchObservation:
             probe = self._probes[probe_values, probe_above] = probe_rows(self.inputs, probe_values, probe_above)[0]
         return probe
 
+    def class_counts(self, run: RunState | None, max_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The targets' class labels (`mlcheck.checks.data.class_labels`) as (classes, counts),
+        None when they are no class labels or none are left; counted once per observation and
+        shared by the checks that count labels (`loss-plateau`, `label-shift`)."""
+        key = ("class_counts", run.info.task if run is not None else None, max_classes)
+        if key not in self._probes:
+            from mlcheck.checks.data import class_labels
+
+            labels = class_labels(self.targets, run, max_classes)
+            counted = None if labels is None or not labels.size else np.unique(labels, return_counts=True)
+            self._probes[key] = counted
+        return self._probes[key]
+
     def input_fingerprints(self) -> np.ndarray:
         """`fingerprints(inputs)`: one per sample, of every value (`mlcheck.checks.hashing`);
         computed once per observation and shared by the checks that ask."""
