@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -256,6 +257,9 @@ class RunState:
         self._metrics_full: set[str] = set()  # splits whose cap was reported
         self.layers = LayerHistory()  # recent per-layer statistics (sampled steps)
         self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
+        #: the run's samples.csv: where the live core writes it at the end, or the one analyze
+        #: read; None where no file is written (a plain `Monitor`)
+        self.samples_csv: Path | None = None
 
     def metric(self, split: str, name: str) -> Series | None:
         """The series of metric `name` in `split`, created on first use; None for a new name
