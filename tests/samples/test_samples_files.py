@@ -1,6 +1,6 @@
 """A real Lightning fit's `samples.csv` read the ways a user reads it: the `noisy-labels` hint
 names the file, `mlcheck.samples.sample_ids` joins its rows back to the data (also as
-docs/samples.md shows)."""
+docs/samples.md shows), and the TensorBoard tab lists the samples the finding counts."""
 
 from __future__ import annotations
 
@@ -73,3 +73,18 @@ def test_docs_sample_ids_snippet_runs_on_a_real_run(fit, capsys):
     assert flagged and sorted(space["rows"]) == space["rows"]
     assert set(sample_ids(xt[space["rows"]]).tolist()) == flagged
     assert f"{len(flagged)} flagged training samples" in capsys.readouterr().out
+
+
+def test_tensorboard_tab_lists_the_samples_noisy_labels_flagged(fit):
+    from mlcheck.tensorboard_plugin.samples import MAX_SUSPECTS, find_samples, read_samples
+
+    cb, _, _, _, _, table = fit
+    (finding,) = [f for f in cb.findings if f.check == "noisy-labels"]
+    path = find_samples(str(cb.resolved_log_dir.parent), [cb.resolved_log_dir.name])
+    summary = read_samples(path)
+    assert summary["suspect_rule"] == "flagged"
+    assert summary["flagged"]["train"] == finding.evidence["flagged"]
+    assert summary["flagged"].get("val", 0) == finding.evidence["val_flagged"]
+    flagged = [r for r in table if r["flagged"] == "1"]  # the writer's order: training first
+    shown = [(s["split"], s["id"]) for s in summary["suspects"]]
+    assert shown == [(r["split"], r["id"]) for r in flagged][:MAX_SUSPECTS]
