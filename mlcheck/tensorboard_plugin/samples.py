@@ -20,7 +20,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-SAMPLES_FILE = Path("mlcheck") / "samples.csv"
+from mlcheck.samples import CSV_PATH
+
+SAMPLES_FILE = CSV_PATH  # where a run's table lies, relative to its folder
 # Suspects shown: enough to eyeball a pattern, few enough to read (cleanlab's reports show ~50).
 MAX_SUSPECTS = 50
 # In a table without a `flagged` column, a sample is a suspect when its prediction differs from
