@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
-from mlcheck.live import sample_ids
-from mlcheck.samples import MAX_FEATURES
+from mlcheck.samples import MAX_FEATURES, sample_ids
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from mlcheck import options as opt
 from mlcheck import samples, task
 from mlcheck.checks.base import Check, Signal, default_checks
 from mlcheck.checks.curve import curve_minimums
-from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
@@ -201,23 +200,13 @@ def split_epoch_metrics(metrics: Mapping[str, float], val_names: Iterable[str] =
     return EpochMetrics(losses.get("train"), losses.get("val"), sides["train"], sides["val"])
 
 
-def sample_ids(inputs: np.ndarray | None = None, indices: Any = None) -> np.ndarray:
-    """Stable ids of a batch's samples: the data set indices when given, else a 64-bit content
-    hash of each input row (the fingerprint `train-val-overlap` uses)."""
-    if indices is not None:
-        return np.asarray(indices).reshape(-1).astype(np.uint64)
-    if inputs is None:
-        raise ValueError("sample ids need the inputs or the data set indices")
-    return fingerprints(canonical_rows(np.asarray(inputs)))
-
-
 def write_run_csv(monitor: Monitor, log_dir: str | os.PathLike[str]) -> Path | None:
     """Writes `<log_dir>/mlcheck/samples.csv` for a finished run: the ranking of its
     `noisy-labels` check (a default one when the run has none)."""
     if not monitor.run.samples:
         return None
     check = next((c for c in monitor.checks if isinstance(c, NoisyLabels)), None) or NoisyLabels()
-    return samples.write_samples_csv(Path(log_dir) / "mlcheck" / "samples.csv", check.rows(monitor.run))
+    return samples.write_samples_csv(Path(log_dir) / samples.CSV_PATH, check.rows(monitor.run))
 
 
 def infer_task(info: RunInfo, targets: np.ndarray | None, output_width: int | None) -> None:
@@ -334,6 +323,8 @@ class LiveRun:
             run_name=run_name,
             curves=curves and default_sinks and log_dir is not None,
         )
+        if self.artefact_dir is not None:  # where close() writes it: findings can point there
+            self.monitor.run.samples_csv = Path(self.artefact_dir) / samples.CSV_PATH
         if options.task is not None:
             self.monitor.run.info.task = options.task
         if options.num_classes is not None:
@@ -482,7 +473,7 @@ class LiveRun:
         outputs = samples.SampleOutputs(
             split=split,
             epoch=epoch,
-            ids=sample_ids(inputs, indices),
+            ids=samples.sample_ids(inputs, indices),
             labels=labels,
             true_prob=true_prob,
             predicted=predicted,

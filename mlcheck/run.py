@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -181,6 +182,19 @@ class BatchObservation:
             probe = self._probes[probe_values, probe_above] = probe_rows(self.inputs, probe_values, probe_above)[0]
         return probe
 
+    def class_counts(self, run: RunState | None, max_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The targets' class labels (`mlcheck.checks.data.class_labels`) as (classes, counts),
+        None when they are no class labels or none are left; counted once per observation and
+        shared by the checks that count labels (`loss-plateau`, `label-shift`)."""
+        key = ("class_counts", run.info.task if run is not None else None, max_classes)
+        if key not in self._probes:
+            from mlcheck.checks.data import class_labels
+
+            labels = class_labels(self.targets, run, max_classes)
+            counted = None if labels is None or not labels.size else np.unique(labels, return_counts=True)
+            self._probes[key] = counted
+        return self._probes[key]
+
     def input_fingerprints(self) -> np.ndarray:
         """`fingerprints(inputs)`: one per sample, of every value (`mlcheck.checks.hashing`);
         computed once per observation and shared by the checks that ask."""
@@ -243,6 +257,9 @@ class RunState:
         self._metrics_full: set[str] = set()  # splits whose cap was reported
         self.layers = LayerHistory()  # recent per-layer statistics (sampled steps)
         self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
+        #: the run's samples.csv: where the live core writes it at the end, or the one analyze
+        #: read; None where no file is written (a plain `Monitor`)
+        self.samples_csv: Path | None = None
 
     def metric(self, split: str, name: str) -> Series | None:
         """The series of metric `name` in `split`, created on first use; None for a new name

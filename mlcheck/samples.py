@@ -46,6 +46,7 @@ __all__ = [
     "SplitSamples",
     "read_samples_csv",
     "reduce_scores",
+    "sample_ids",
     "tabular_features",
     "wilson_interval",
     "write_samples_csv",
@@ -392,6 +393,9 @@ class SampleStore:
         return any(s.size for s in self.splits.values())
 
 
+#: Where a run's `samples.csv` lies, relative to its log directory.
+CSV_PATH = Path("mlcheck") / "samples.csv"
+
 #: Columns of `samples.csv`, in order.
 CSV_COLUMNS = (
     "rank",
@@ -409,6 +413,39 @@ CSV_COLUMNS = (
     "last_epoch",
     "previous_right",
 )
+
+
+def sample_ids(inputs: Any = None, indices: Any = None) -> np.ndarray:
+    """The ids `samples.csv` gives these samples: the data set `indices` when given, else a
+    64-bit content hash of each input row, the one the callbacks compute while recording
+    (and `train-val-overlap` uses). Use it to join `samples.csv` back to your data.
+
+    Args:
+        inputs: the model's inputs, one sample per row along the first axis, as numpy arrays or
+            anything `numpy.asarray` takes (a CPU tensor); floating point is hashed as float32,
+            so float64 data matches the float32 rows the model was fed. Default None.
+        indices: the data set indices, when the batches carried them (under `index`, `idx`,
+            `indices`, `sample_id` or `sample_index`): they are the ids. Default None.
+
+    Returns:
+        One uint64 id per sample; identical rows share an id.
+
+    Example:
+        import csv
+
+        from mlcheck.samples import sample_ids
+
+        with open(cb.resolved_log_dir / "mlcheck" / "samples.csv", newline="") as f:
+            flagged = {int(r["id"]) for r in csv.DictReader(f) if r["split"] == "train" and r["flagged"] == "1"}
+        rows = [i for i, sid in enumerate(sample_ids(x_train).tolist()) if sid in flagged]  # x_train[rows]
+    """
+    if indices is not None:
+        return np.asarray(indices).reshape(-1).astype(np.uint64)
+    if inputs is None:
+        raise ValueError("sample ids need the inputs or the data set indices")
+    from mlcheck.checks.hashing import canonical_rows, fingerprints  # mlcheck.checks imports this module
+
+    return fingerprints(canonical_rows(np.asarray(inputs)))
 
 
 class SamplesCSVError(ValueError):

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlcheck.integrations.keras import backend
-from mlcheck.live import sample_ids
-from mlcheck.samples import reduce_scores, tabular_features
+from mlcheck.samples import reduce_scores, sample_ids, tabular_features
 from mlcheck.sorted_keys import find_sorted
 
 logger = logging.getLogger(__name__)

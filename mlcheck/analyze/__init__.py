@@ -78,6 +78,9 @@ class RunResult:
         findings_file: where those were read from, or None.
         info: what is worth knowing about the analysis but is no problem of the files, e.g. a
             loss curve too short for some checks to judge (each a line naming the run).
+        same_curves_in: files of another format that hold the same loss curves (a second
+            logger of the same fit: Lightning's `TensorBoardLogger` and `CSVLogger` together),
+            analysed once, as this run.
     """
 
     name: str
@@ -92,6 +95,7 @@ class RunResult:
     live: list[Finding] = field(default_factory=list)
     findings_file: str | None = None
     info: list[str] = field(default_factory=list)
+    same_curves_in: list[str] = field(default_factory=list)
 
     def source(self, finding: Finding) -> str:
         """ "live" for a finding recorded during training, "analyze" for one derived now."""
@@ -111,6 +115,7 @@ class RunResult:
             "check_errors": self.check_errors,
             "notes": self.notes,
             "info": self.info,
+            "same_curves_in": self.same_curves_in,
         }
 
 
@@ -192,6 +197,7 @@ def run(
             progress(done, total)
 
     runs: list[RunResult] = []
+    read: list[Curves] = []  # each run's curves, in the order of `runs`
     own: list[tuple[RunLog, str]] = []  # mlcheck's own event files, without a loss curve
     for source, where, size in sources:
         start = done
@@ -205,12 +211,21 @@ def run(
             unreadable.append((str(where), loaded))
             continue
         log, curves = loaded
+        twin = next((r for r, c in zip(runs, read) if r.format != log.format and _same_curves(c, curves)), None)
+        if twin is not None:  # one fit, two loggers: its findings once
+            twin.same_curves_in.append(str(log.path))
+            twin.info.append(
+                f"{log.path} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
+                "TensorBoardLogger and CSVLogger together): analysed once, as that run."
+            )
+            continue
         if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
             log.name = f"{log.name} ({log.path.name})"
         found, errors = replay_curves(curves, checks, run_name=log.name)
         result = _result(log, curves, found, errors, notes)
         result.info += _short_curve(log, curves, checks)
         runs.append(result)
+        read.append(curves)
     runs += _attach_recorded(root, runs, own, [read_findings(p) for p in recorded], wanted, unreadable)
     _judge_sample_tables(tables, per_sample, root, runs, unreadable)
     for where, reason in unreadable:
@@ -389,6 +404,28 @@ def _merge(run: RunResult, rec: Recorded, wanted: Callable[[str], bool]) -> None
     run.findings_file = run.findings_file or str(rec.path)
     if rec.note is not None:
         run.notes.append(rec.note)
+
+
+#: Fewest points of loss (step and epoch points together) two logs must share to be taken for
+#: one fit: two seeded runs can start alike, not agree at every logged float32 for long.
+_MIN_SHARED_POINTS = 4
+
+
+def _same_curves(a: Curves, b: Curves) -> bool:
+    """Whether two logs hold the same loss curves: the same steps with the same training
+    losses, and the same epochs with the same validation losses, equal at float32 (what both
+    loggers were handed; a CSV prints it in full, an event file keeps it as float32)."""
+
+    def losses(c: Curves) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        steps = c.steps if c.steps is not None and c.train_loss is not None else np.zeros(0, np.int64)
+        train = c.train_loss.astype(np.float32) if c.train_loss is not None else np.zeros(0, np.float32)
+        rows = [r for r in c.epochs if r.val_loss is not None]
+        return steps, train, np.array([r.epoch for r in rows]), np.array([r.val_loss for r in rows], np.float32)
+
+    x, y = losses(a), losses(b)
+    if len(x[0]) + len(x[2]) < _MIN_SHARED_POINTS:
+        return False
+    return all(u.shape == v.shape and np.array_equal(u, v, equal_nan=True) for u, v in zip(x, y))
 
 
 def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[str]:

@@ -124,6 +124,8 @@ def _describe(run: Any) -> str:
         parts.append(f"{run.epochs} epochs")
     if run.findings_file is not None:
         parts.append(f"{len(run.live)} finding(s) recorded live")
+    if run.same_curves_in:  # a second logger's copy of the same fit
+        parts.append(f"the same curves as {', '.join(run.same_curves_in)}")
     return ", ".join(parts)
 
 

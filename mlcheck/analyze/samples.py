@@ -16,14 +16,14 @@ from mlcheck.checks.base import Check
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
 from mlcheck.findings import Finding
 from mlcheck.run import RunInfo, RunState
-from mlcheck.samples import SamplesCSVError, read_samples_csv
+from mlcheck.samples import CSV_PATH, SamplesCSVError, read_samples_csv
 
 __all__ = ["SAMPLE_CHECKS", "TABLE", "SamplesCSVError", "find_tables", "judge_table", "run_folder", "sample_checks"]
 
 #: The checks a samples.csv is judged by.
 SAMPLE_CHECKS = {NoisyLabels.id: NoisyLabels, WeakSlice.id: WeakSlice}
 #: Where a run's table lies, relative to its log directory.
-TABLE = Path("mlcheck") / "samples.csv"
+TABLE = CSV_PATH
 
 
 def sample_checks(checks: Sequence[Check] | None, select: Iterable[str] | None, suppress: Iterable[str]) -> list[Check]:
@@ -70,6 +70,7 @@ def judge_table(path: Path, checks: Sequence[Check]) -> tuple[list[Finding], dic
     classes = max((int(s.column("labels").max(initial=0)) for s in store.splits.values()), default=0) + 1
     run = RunState(RunInfo(task="classification", num_classes=classes))
     run.samples = store
+    run.samples_csv = path
     found: list[Finding] = []
     errors: dict[str, str] = {}
     for check in checks:

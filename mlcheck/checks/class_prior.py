@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from mlcheck.run import BatchObservation
+    from mlcheck.run import BatchObservation, RunState
 
 #: Losses whose value for a prediction of the class shares is their cross-entropy with the labels
 #: (log-losses without focusing or margins): a validation loss of these can be set against the prior.
@@ -58,7 +58,8 @@ class PassCounts:
         self.next_index = 0
         self.contiguous = True
 
-    def add(self, batch: BatchObservation, labels: np.ndarray) -> None:
+    def add(self, batch: BatchObservation, classes: np.ndarray, counts: np.ndarray) -> None:
+        """Adds a batch's class counts (`BatchObservation.class_counts`)."""
         if self.epoch is None:
             self.epoch = batch.epoch
         if batch.epoch != self.epoch:
@@ -67,8 +68,7 @@ class PassCounts:
         for index in indices:
             self.contiguous &= index == self.next_index
             self.next_index = index + 1
-        values, counts = np.unique(labels, return_counts=True)
-        for v, c in zip(values.tolist(), counts.tolist()):
+        for v, c in zip(classes.tolist(), counts.tolist()):
             self.counts[v] = self.counts.get(v, 0) + c
 
     def state_dict(self) -> dict:
@@ -81,6 +81,36 @@ class PassCounts:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+class FirstPassLabels:
+    """The class counts of the first pass over the training and the validation data
+    (`PassCounts` of each), as `loss-plateau` and `label-shift` both need them; a batch's labels
+    are counted once however many checks ask (`BatchObservation.class_counts`).
+
+    Args:
+        max_classes: targets with more distinct labels than this are not class labels.
+    """
+
+    def __init__(self, max_classes: int) -> None:
+        self.max_classes = max_classes
+        self.train = PassCounts()
+        self.val = PassCounts()
+
+    def add(self, batch: BatchObservation, run: RunState) -> bool:
+        """Counts a batch's class labels into its split's pass; False when it held none."""
+        counted = batch.class_counts(run, self.max_classes)
+        if counted is None:
+            return False
+        (self.val if batch.split == "val" else self.train).add(batch, *counted)
+        return True
+
+    def state_dict(self) -> dict:
+        return {"train": self.train.state_dict(), "val": self.val.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train.load_state_dict(state["train"])
+        self.val.load_state_dict(state["val"])
 
 
 def label_entropy(counts: Iterable[int]) -> float:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.class_prior import PassCounts
-from mlcheck.checks.data import _chi2_z, class_labels
+from mlcheck.checks.class_prior import FirstPassLabels, PassCounts
+from mlcheck.checks.data import chi2_z
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -85,24 +85,20 @@ class LabelShift(Check):
         super().__init__()
 
     def reset(self) -> None:
-        self._train = PassCounts()
-        self._val = PassCounts()
+        self._labels = FirstPassLabels(self.max_classes)
         self._judged = False
         self._last: tuple[int | None, int | None] = (None, None)
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._judged:
             return ()
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is not None and labels.size:
-            (self._val if batch.split == "val" else self._train).add(batch, labels)
-            if batch.split == "val":
-                self._last = (batch.step, batch.epoch)
+        if self._labels.add(batch, run) and batch.split == "val":
+            self._last = (batch.step, batch.epoch)
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         # the first epoch's passes over both splits are complete here
-        train, val = self._train, self._val
+        train, val = self._labels.train, self._labels.val
         if self._judged or train.epoch is None or val.epoch is None or run.epoch is None:
             return ()
         if run.epoch < max(train.epoch, val.epoch):
@@ -123,7 +119,7 @@ class LabelShift(Check):
         distance = 0.5 * float(np.abs(shares[0] - shares[1]).sum())
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(((table - expected) ** 2 / expected).sum())
-        z = _chi2_z(statistic, len(classes) - 1)
+        z = chi2_z(statistic, len(classes) - 1)
         if distance <= self.min_distance or not z > self.z:
             return
         # the classes validation over-represents most, for the message

@@ -455,7 +455,7 @@ class SaturatedActivations(LayerCheck):
                         evidence={
                             "layer": s.path,
                             "fed_by": s.source,
-                            "saturated_units": s.saturated_units,
+                            "saturated_unit_fraction": s.saturated_units,  # a share of the units, not a count
                             "saturated_fraction": s.saturated_fraction,
                             "since_step": self._since[s.path],
                         },

@@ -13,7 +13,7 @@ from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import (
     LOG_LOSSES,
     ClassPrior,
-    PassCounts,
+    FirstPassLabels,
     is_plain_accuracy,
     label_entropy,
     prior_beaten,
@@ -29,7 +29,6 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
-from mlcheck.checks.data import class_labels
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 from mlcheck.task import NONNEGATIVE_LOSSES
@@ -682,21 +681,18 @@ class LossPlateau(LossCurveCheck):
 
     def reset(self) -> None:
         super().reset()
-        self._train_labels = PassCounts()
-        self._val_labels = PassCounts()
+        self._labels = FirstPassLabels(self.max_classes)
         self._counted = False  # the first epoch's passes over both splits are complete
         self._prior_judged = False  # the validation curves were set against the class prior
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._counted:
             return ()
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is not None and labels.size:
-            (self._val_labels if batch.split == "val" else self._train_labels).add(batch, labels)
+        self._labels.add(batch, run)
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        train = self._train_labels
+        train = self._labels.train
         if not self._counted and train.epoch is not None and run.epoch is not None and run.epoch >= train.epoch:
             self._counted = True
         return [*super().on_epoch(run), *self._against_prior(run)]
@@ -707,7 +703,7 @@ class LossPlateau(LossCurveCheck):
     def _class_prior(self, run: RunState) -> ClassPrior | None:
         """The class prior from the first pass's label counts; None before both passes are
         complete, when only a sample of the batches was seen, or with too many classes."""
-        train, val = self._train_labels, self._val_labels
+        train, val = self._labels.train, self._labels.val
         if not (self._counted and train.contiguous and val.contiguous) or len(train.counts) > self.max_classes:
             return None
         return ClassPrior.of(train.counts, val.counts)
@@ -715,7 +711,7 @@ class LossPlateau(LossCurveCheck):
     def _prior_entropy(self) -> float | None:
         """The entropy of the training labels of the first pass (the loss of predicting their
         shares), or None when they are not all counted yet."""
-        train = self._train_labels
+        train = self._labels.train
         if not (self._counted and train.contiguous) or len(train.counts) < 2:
             return None
         return label_entropy(train.counts.values())

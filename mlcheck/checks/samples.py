@@ -397,7 +397,7 @@ class NoisyLabels(Check):
                     "split": "train",
                 },
                 hint=(
-                    "See <log_dir>/mlcheck/samples.csv for the ranked list (given vs predicted label); "
+                    f"See {_table(run)} for the ranked list (given vs predicted label); "
                     "relabel or drop the wrong ones, or train with label smoothing."
                 ),
                 step=run.step,
@@ -464,6 +464,14 @@ def _predicted(data: SplitSamples, i: int) -> int:
     """The class the model prefers for a flagged sample: its latest wrong prediction."""
     wrong = int(data.wrong_pred[i])
     return wrong if wrong >= 0 else int(data.last_pred[i])
+
+
+def _table(run: RunState) -> str:
+    """The run's samples.csv as the hint names it: its path where one is written or was read,
+    else where the callbacks write it (a plain `Monitor` writes none)."""
+    if run.samples_csv is not None:
+        return str(run.samples_csv)
+    return "samples.csv (the callbacks write it to <log_dir>/mlcheck/samples.csv)"
 
 
 def _describe(data: SplitSamples, i: int) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """The per-sample table `<run>/mlcheck/samples.csv`, summarised for the tab: the samples most
 likely mislabelled and the class distribution (the data summary).
 
-The file holds one row per training sample: id, given label, predicted label, confidence
-(mean probability of the given label over epochs), variability (its standard deviation over
-epochs) and correctness (the share of epochs the prediction was right). Column names are matched
-loosely (`given_label`, `label`, `y` ...) so small naming differences between writers do not
-hide the table; a file without an id and a label column is reported as unreadable.
+The file holds one row per sample: id, given label, predicted label, confidence (mean
+probability of the given label over epochs), variability (its standard deviation over epochs),
+correctness (the share of epochs the prediction was right) and `flagged`, the samples
+`noisy-labels` judged mislabelled. The suspects listed are the flagged rows, the same samples
+the finding counts; a table without a `flagged` column (another writer's) falls back on a rule
+of its own (`SUSPECT_CONFIDENCE`). Column names are matched loosely (`given_label`, `label`,
+`y` ...) so small naming differences between writers do not hide the table; a file without an
+id and a label column is reported as unreadable.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
-SAMPLES_FILE = Path("mlcheck") / "samples.csv"
+from mlcheck.samples import CSV_PATH
+
+SAMPLES_FILE = CSV_PATH  # where a run's table lies, relative to its folder
 # Suspects shown: enough to eyeball a pattern, few enough to read (cleanlab's reports show ~50).
 MAX_SUSPECTS = 50
-# A sample is a suspect when its prediction differs from its label or the model gives its label
-# less than even odds on average (dataset cartography's "hard to learn" region, Swayamdipta 2020).
+# In a table without a `flagged` column, a sample is a suspect when its prediction differs from
+# its label or the model gives its label less than even odds on average (dataset cartography's
+# "hard to learn" region, Swayamdipta 2020).
 SUSPECT_CONFIDENCE = 0.5
 # Above this many rows only the first ones are read: the tab summarises, it does not page.
 MAX_ROWS = 500_000
@@ -34,6 +40,7 @@ _ALIASES = {
     "variability": ("variability", "var", "std"),
     "correctness": ("correctness", "correct", "accuracy"),
     "split": ("split", "subset"),
+    "flagged": ("flagged",),
 }
 
 
@@ -64,7 +71,7 @@ def _row(cells: list[str], cols: dict[str, int]) -> dict:
     row: dict = {}
     for field, i in cols.items():
         cell = cells[i].strip() if i < len(cells) else ""
-        row[field] = _number(cell) if field in ("confidence", "variability", "correctness") else cell
+        row[field] = _number(cell) if field in ("confidence", "variability", "correctness", "flagged") else cell
     return row
 
 
@@ -78,13 +85,25 @@ def _suspicion(row: dict) -> tuple:
 
 
 def _suspect(row: dict) -> bool:
+    """A table without a `flagged` column: the prediction disagrees or the confidence is low."""
     conf = row.get("confidence")
     return row.get("predicted") not in (None, "", row["label"]) or (conf is not None and conf < SUSPECT_CONFIDENCE)
 
 
+def _suspects(rows: list[dict], flagged: bool) -> list[dict]:
+    """The suspects to list: the flagged rows (training first, as `noisy-labels` counts them),
+    else those of `_suspect`; least confident first."""
+    if flagged:
+        chosen = [r for r in rows if (r.get("flagged") or 0) > 0]
+        return sorted(chosen, key=lambda r: (r.get("split") not in (None, "", "train"), *_suspicion(r)))
+    return sorted(filter(_suspect, rows), key=_suspicion)
+
+
 def read_samples(path: Path) -> dict:
-    """The summary of one samples.csv: `{"path", "rows", "columns", "suspects", "classes"}`,
-    or `{"path", "error"}` when it cannot be read."""
+    """The summary of one samples.csv: `{"path", "rows", "columns", "suspects", "suspect_rule",
+    "flagged", "threshold", "classes"}`, or `{"path", "error"}` when it cannot be read.
+    `suspect_rule` is "flagged" (the suspects are the rows `noisy-labels` flagged, counted per
+    split in `flagged`) or "confidence" (no `flagged` column: `_suspect`'s rule, `flagged` None)."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -99,11 +118,15 @@ def read_samples(path: Path) -> dict:
     predicted = Counter(r["predicted"] for r in rows if r.get("predicted"))
     splits = sorted({s for s, _ in given})
     labels = sorted({lab for _, lab in given} | set(predicted), key=_label_order)
+    has_flags = "flagged" in cols
+    flagged = Counter(r.get("split") or "all" for r in rows if (r.get("flagged") or 0) > 0) if has_flags else None
     return {
         "path": str(path),
         "rows": len(rows),
-        "columns": sorted(cols, key=list(_ALIASES).index),
-        "suspects": sorted(filter(_suspect, rows), key=_suspicion)[:MAX_SUSPECTS],
+        "columns": sorted((c for c in cols if c != "flagged"), key=list(_ALIASES).index),
+        "suspects": _suspects(rows, has_flags)[:MAX_SUSPECTS],
+        "suspect_rule": "flagged" if has_flags else "confidence",
+        "flagged": dict(flagged) if flagged is not None else None,
         "threshold": SUSPECT_CONFIDENCE,
         "classes": {
             "labels": labels,

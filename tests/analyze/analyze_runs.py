@@ -27,7 +27,10 @@ def lightning_run(
     on_step: bool = True,
     seed: int = 0,
 ) -> Path:
-    """Trains a tiny MLP on digits with Lightning; returns the logger's log_dir."""
+    """Trains a tiny MLP on digits with Lightning; returns the logger's log_dir. `logger`:
+    "tensorboard", "csv", or both at once: "both" (each logger its own `version_N`, as
+    `logger=[TensorBoardLogger(d), CSVLogger(d)]` gives) or "both-one-folder" (the CSV in the
+    TensorBoard run's folder); then the TensorBoard logger's log_dir."""
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import LearningRateMonitor
@@ -64,13 +67,16 @@ def lightning_run(
             sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
             return [opt], [sched]
 
-    if logger == "tensorboard":
+    if logger in ("tensorboard", "both", "both-one-folder"):
         log = TensorBoardLogger(str(log_dir), name="lightning_logs")
     else:
         log = CSVLogger(str(log_dir), name="lightning_logs")
+    loggers = [log]
+    if logger.startswith("both"):
+        loggers.append(CSVLogger(str(log_dir), name="lightning_logs", version=log.version if "one" in logger else None))
     trainer = pl.Trainer(
         max_epochs=epochs,
-        logger=log,
+        logger=loggers,
         log_every_n_steps=2,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -178,7 +178,7 @@ def test_state_survives_a_checkpoint():
     state = check.state_dict()
     fresh = LossPlateau()
     fresh.load_state_dict(state)
-    assert fresh._train_labels.counts == {0: 1, 1: 3}
+    assert fresh._labels.train.counts == {0: 1, 1: 3}
 
 
 # -- the training-loss plateau at the training labels' entropy --------------------------------

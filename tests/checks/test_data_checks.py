@@ -406,3 +406,20 @@ def test_a_nearly_absent_class_is_a_warning_from_a_full_pass():
     X = rng.normal(size=(290, 4))
     findings = live_run(X, y, checks=[ClassImbalance()], every=1, epochs=1)
     assert findings and findings[-1].severity is Severity.WARNING  # an early INFO may escalate
+
+
+def test_chi2_z_is_public_and_matches_the_exact_test_where_checks_judge():
+    """`chi2_z` (shared by unshuffled-data, label-shift and output-loss-mismatch) against the
+    exact chi-square tail (scipy, installed with scikit-learn): close at z = 3 and never above
+    the exact z beyond it, so no check alarms where the exact test would not."""
+    from scipy import stats
+
+    from mlcheck.checks.data import chi2_z
+
+    for dof in (1, 2, 3, 5, 10, 30, 100, 1000):
+        for z in (3.0, 4.0, 5.0, 6.0):
+            statistic = float(stats.chi2.isf(stats.norm.sf(z), dof))
+            assert chi2_z(statistic, dof) <= z + 1e-9
+        at_three = float(stats.chi2.isf(stats.norm.sf(3.0), dof))
+        assert abs(chi2_z(at_three, dof) - 3.0) < 0.04
+    assert chi2_z(5.0, 0) == 0.0

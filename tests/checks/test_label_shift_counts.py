@@ -29,3 +29,32 @@ def test_whole_validation_pass_like_training_is_silent():
 def test_sampled_batches_of_sorted_validation_data_are_silent():
     # batches 0-2, then 100: what the callbacks sample when the full pass is off
     assert _run([0, 1, 2, 100], lambda i: 0) == []
+
+
+def test_loss_plateau_and_label_shift_count_each_batch_once(monkeypatch):
+    """Both checks need the first pass's class counts: a batch's labels are read once for both,
+    and label-shift's verdict is the same as when it runs alone."""
+    import mlcheck.checks.data as data
+    from mlcheck.checks import label_shift, optimization
+    from mlcheck.checks.optimization import LossPlateau
+
+    reads = []
+    real = data.class_labels
+
+    def counted(targets, *args, **kwargs):
+        reads.append(len(targets))
+        return real(targets, *args, **kwargs)
+
+    # wherever it is read from (the checks read it themselves before they shared the counts)
+    for module in (data, label_shift, optimization):
+        monkeypatch.setattr(module, "class_labels", counted, raising=False)
+    monitor = Monitor([LossPlateau(), LabelShift()], default_sinks=False)
+    labels = np.repeat(np.arange(10), 40)
+    rng = np.random.default_rng(0)
+    for i, chunk in enumerate(np.split(rng.permutation(labels), 20)):
+        monitor.log_batch(np.zeros((len(chunk), 2)), chunk, split="train", epoch=0, index=i)
+    for i in range(6):
+        monitor.log_batch(np.zeros((20, 2)), np.full(20, 8 + i % 2), split="val", epoch=0, index=i)
+    monitor.log_epoch(0, train_loss=1.0, val_loss=1.0)
+    assert len(reads) == 26
+    assert [f.check for f in monitor.findings] == ["label-shift"]

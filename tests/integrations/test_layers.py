@@ -46,6 +46,10 @@ def test_planted_fault_is_named_at_its_layer(case, tmp_path):
     finding = layer_findings[0]
     assert finding.severity >= Severity.WARNING and finding.hint and finding.step is not None
     assert layer in finding.message
+    if expected == "saturated-activations":  # a share of the layer's units (the message's %), not a count
+        share = finding.evidence["saturated_unit_fraction"]
+        assert 0.5 < share <= 1.0 and f"{share:.0%} of its units" in finding.message
+        assert "saturated_units" not in finding.evidence
 
 
 def test_nan_origin_reports_the_ranges_and_phase(tmp_path):

@@ -7,8 +7,8 @@ import numpy as np
 
 from mlcheck import Monitor
 from mlcheck.checks.samples import NoisyLabels, WeakSlice, holm, worse_than_rest, worse_than_rest_in_strata
-from mlcheck.live import LiveOptions, LiveRun, sample_ids
-from mlcheck.samples import SampleOutputs, SplitSamples, reduce_scores, wilson_interval
+from mlcheck.live import LiveOptions, LiveRun
+from mlcheck.samples import SampleOutputs, SplitSamples, reduce_scores, sample_ids, wilson_interval
 
 
 def test_store_summarises_each_sample_over_epochs_by_id():

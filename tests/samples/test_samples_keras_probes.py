@@ -138,7 +138,7 @@ def test_rows_sharing_a_probe_get_their_own_hash_wherever_they_fall_in_a_block()
     # rows whose probe another row shares are hashed whole, one by one out of their batches (not
     # by concatenating the block): every id is still the row's content hash, epoch after epoch
     from mlcheck.integrations.keras.samples import PROBE_VALUES, KnownRows
-    from mlcheck.live import sample_ids
+    from mlcheck.samples import sample_ids
 
     rng = np.random.default_rng(0)
     rows = rng.random((300, 784)).astype(np.float32)

@@ -68,6 +68,14 @@ def test_buggy_target_is_caught_by_its_check(fixtures, name):
     assert check_id in ids, [f.format() for f in result.findings] + [str(c) for c in result.checks]
 
 
+def test_buggy_overfit_batch_gives_the_same_numbers_every_run(fixtures):
+    """The fixture seeds its model: two runs (each imports the file afresh) train the same
+    weights, so the finding's losses are equal, not one draw of the initialisation."""
+    runs = [sanity(fixtures / "buggy_overfit_batch.py", select=["overfit-batch"], budget=GENEROUS) for _ in range(2)]
+    evidence = [[f.evidence for f in r.findings if f.check == "overfit-batch"] for r in runs]
+    assert evidence[0] and evidence[0] == evidence[1]
+
+
 def test_buggy_targets_through_the_command(fixtures):
     proc = cli(fixtures / "buggy_nonfinite_input.py", "--json", "--select", "nonfinite-input,unused-parameters")
     assert proc.returncode == 1, proc.stderr  # an error: fails at the default --fail-on error

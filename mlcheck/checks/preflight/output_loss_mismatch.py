@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.data import _chi2_z
+from mlcheck.checks.data import chi2_z
 from mlcheck.checks.preflight.harness import (
     integral,
     kept_random_state,
@@ -553,4 +553,4 @@ def _about_uniform(counts: np.ndarray, n: int) -> bool:
     if counts.min() < _MIN_INDEX_SHARE * expected:
         return False
     statistic = float(((counts - expected) ** 2 / expected).sum())
-    return _chi2_z(statistic, len(counts) - 1) <= _MAX_UNIFORM_Z
+    return chi2_z(statistic, len(counts) - 1) <= _MAX_UNIFORM_Z

@@ -264,14 +264,15 @@ class OverfitBatch(Check):
             "that ignore the input, "
         )
         first, last = runs[0], runs[-1]
-        if self._went_lower(runs) and last.final - last.initial >= first.final - first.initial:
+        went_lower = self._went_lower(runs)
+        if went_lower and last.final - last.initial >= first.final - first.initial:
             return (
                 f"The loss rose as far at learning rate {last.lr:.3g} as at the configured {first.lr:.3g}, "
                 f"so the rate is not the cause. A model that cannot memorise {_rows(n)} has a wiring bug: "
                 f"{wiring}a squashing activation before the loss, or layers that behave differently in "
                 "training and evaluation (BatchNorm fed batches of one sample, Dropout)."
             )
-        if not self._went_lower(runs):  # the loss never rose: a rate far too low is still possible
+        if not went_lower:  # the loss never rose: a rate far too low is still possible
             return (
                 f"A model that cannot memorise {_rows(n)} has a wiring bug: {wiring}"
                 "a squashing activation before the loss, or a learning rate far off."

@@ -272,8 +272,14 @@ function renderSamples(run) {
   const parts = [el('h3', {}, 'Samples')];
   if (s && s.error) parts.push(el('p', {class: 'muted'}, `${s.path}: ${s.error}`));
   if (s && !s.error) {
-    const cols = s.columns.filter((c) => c !== 'split');
-    parts.push(el('h4', {}, `Suspect samples: ${s.suspects.length} of ${s.rows} (prediction differs from the label, or confidence in the label below ${s.threshold}), least confident first`),
+    const flagged = s.suspect_rule === 'flagged';
+    // the flagged list holds training and validation rows: their split is shown
+    const cols = s.columns.filter((c) => c !== 'split' || (flagged && s.classes.splits.length > 1));
+    const counts = flagged ? Object.entries(s.flagged).map(([sp, n]) => `${n} ${sp}`).join(', ') || 'none' : '';
+    const title = flagged
+      ? `Suspect samples: those noisy-labels flagged (${counts}; the flagged column of samples.csv), showing ${s.suspects.length} of ${s.rows}, training first, least confident first`
+      : `Suspect samples: ${s.suspects.length} of ${s.rows} (prediction differs from the label, or confidence in the label below ${s.threshold}), least confident first`;
+    parts.push(el('h4', {}, title),
       el('table', {class: 'samples', id: 'suspects'}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
         el('tbody', {}, s.suspects.map((row) => el('tr', {class: row.predicted && row.predicted !== row.label ? 'disagree' : ''},
           cols.map((c) => el('td', {}, fmt(row[c]))))))));
