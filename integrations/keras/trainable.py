@@ -191,6 +191,19 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
     return out
 
 
+def _tensors(value: Any) -> Any:
+    """`value` as backend tensors, keeping its structure: a model with named or several inputs
+    (or outputs) takes a dict, list or tuple of arrays, which is no one array."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_tensors(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)  # namedtuple
+    return keras.ops.convert_to_tensor(value)
+
+
 class KerasTrainable(Trainable):
     """A compiled Keras 3 model with its training (and validation) data.
 
@@ -309,8 +322,7 @@ class KerasTrainable(Trainable):
 
     def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
         x, y, w = unpack(batch)
-        x = keras.ops.convert_to_tensor(x)
-        _, grads = backend.gradients(self.model, x, y if y is None else keras.ops.convert_to_tensor(y), w)
+        _, grads = backend.gradients(self.model, _tensors(x), _tensors(y), w)
         return {
             v.path: None if g is None else np.array(backend.to_numpy(g))
             for v, g in zip(self.model.trainable_variables, grads)

@@ -29,6 +29,11 @@ MAX_HEADER_CHARS = 1 << 20
 MAX_INDEX = 2.0**53
 
 
+# What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
+# validation data, which a later fit appending to the file may have): an empty cell, not text.
+KERAS_EMPTY = "NA"
+
+
 def sniff_delimiter(header: str) -> str:
     """The delimiter of a header line: csv.Sniffer over `DELIMITERS`, else the most frequent."""
     try:
@@ -151,8 +156,8 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
 
 def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray], list[list[Any]]]:
     """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
-    a number (or "nan"), 0 where it is empty or text; per column, [how many cells hold text,
-    the data row of the first, its text]."""
+    a number (or "nan"), 0 where it is empty (or Keras' `NA`) or text; per column, [how many
+    cells hold text, the data row of the first, its text]."""
     data = [array("d") for _ in range(width)]
     filled = [bytearray() for _ in range(width)]
     text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
@@ -170,7 +175,7 @@ def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], l
             except ValueError:  # empty, or text
                 data[k].append(nan)
                 filled[k].append(0)
-                if cell:
+                if cell and cell != KERAS_EMPTY:
                     if not text[k][0]:
                         text[k][1:] = rows, cell
                     text[k][0] += 1

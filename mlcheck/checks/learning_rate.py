@@ -888,11 +888,14 @@ class LRSchedule(Check):
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge(run, final=True)
 
-    def _emit(self, key: str, message: str, evidence: dict, hint: str, run: RunState) -> list[Finding]:
+    def _emit(
+        self, key: str, message: str, evidence: dict, hint: str, run: RunState, step: int | None = None
+    ) -> list[Finding]:
         if key in self._done:
             return []
         self._done.add(key)
-        return [self.finding(message, evidence=evidence, hint=hint, step=run.step, epoch=run.epoch, key=key)]
+        step = run.step if step is None else step
+        return [self.finding(message, evidence=evidence, hint=hint, step=step, epoch=run.epoch, key=key)]
 
     def _judge(self, run: RunState, final: bool) -> list[Finding]:
         lr = run.lr
@@ -908,14 +911,22 @@ class LRSchedule(Check):
         c = Curve.of(lr, final=final)
         if c is None:
             return out
-        b_min = float(np.min(lr.buckets(include_open=final)["min"]))
-        if b_min < 0:
+        b = lr.buckets(include_open=final)
+        negative = np.flatnonzero(b["min"] < 0)
+        if len(negative) and "negative" not in self._done:
+            # named where it began (the first bucket holding a negative value), not at this
+            # judgement, which may come up to a judging interval later
+            i = int(negative[0])
+            first, by = int(b["x0"][i]), int(b["x1"][i])
+            where = f"at step {first}" if first == by else f"at step {first} (by step {by})"
+            b_min = float(np.min(b["min"]))
             out += self._emit(
                 "negative",
-                f"The learning rate went negative ({b_min:.3g}): the model trains backwards.",
-                {"min_lr": b_min},
+                f"The learning rate went negative ({b_min:.3g}) {where}: the model trains backwards.",
+                {"min_lr": b_min, "first_step": first, "by_step": by},
                 "Check the scheduler: a linear decay that runs past its end goes below zero.",
                 run,
+                step=first,
             )
         total = run.info.total_steps
         x_end = float(c.x[-1])
@@ -936,7 +947,8 @@ class LRSchedule(Check):
                 )
         # decayed to about zero long before the end
         peak = float(c.max.max())
-        if peak > 0 and "decayed" not in self._done and "zero" not in self._done:
+        # a rate that went below zero is that finding, not one of decay
+        if peak > 0 and not self._done & {"decayed", "zero", "negative"}:
             i_peak = int(np.argmax(c.max))
             low = c.max[i_peak:] < self.floor * peak
             if low[-1]:

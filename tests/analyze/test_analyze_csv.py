@@ -92,3 +92,49 @@ def test_epochs_counted_from_one_are_not_one_too_many(tmp_path):
     path.write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.9,1.0\n2,0.8,0.95\n")
     (run,) = mlcheck.analyze(path).runs
     assert run.epochs == 3
+
+
+def test_keras_na_cells_are_empty_not_text(tmp_path):
+    """Keras' CSVLogger writes `NA` where an epoch's logs lack a column: a fit without validation
+    data fills `val_*` with it, and `append=True` continues that file with a fit that has them.
+    The CLI said each `val_*` column 'holds text that is not a number in 2 data row(s)' (stderr
+    and `runs[].notes`), as if a value had been lost; `NA` is an empty cell."""
+    import json
+    import subprocess
+    import sys
+
+    import keras
+
+    from analyze_runs import digits
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    path = tmp_path / "training.log"
+    fit = {"batch_size": 32, "verbose": 0}
+    model.fit(x[:384], y[:384], epochs=2, callbacks=[keras.callbacks.CSVLogger(str(path), append=True)], **fit)
+    model.fit(
+        x[:384],
+        y[:384],
+        validation_data=(x[384:], y[384:]),
+        initial_epoch=2,
+        epochs=4,
+        callbacks=[keras.callbacks.CSVLogger(str(path), append=True)],
+        **fit,
+    )
+    assert path.read_text().count(",NA") == 4  # what Keras wrote: two val_* cells in each of two rows
+    result = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["notes"] == [] and "not a number" not in result.stderr
+    assert run["series"]["val_loss"] == "val_loss" and run["epochs"] == 4

@@ -627,6 +627,23 @@ def test_lr_schedule_invalid_values(bad, word):
     assert found and word in found[0].message
 
 
+@pytest.mark.parametrize("vectorised", [False, True])
+@pytest.mark.parametrize("n,onset", [(300, 100), (300, 0), (4000, 2500)])
+def test_lr_schedule_negative_names_the_step_it_began(n, onset, vectorised):
+    """The finding sits where the rate went negative, not where it was next judged (up to 32
+    values later), and is the only lr-schedule finding: a negative rate did not 'decay'."""
+    lr = np.full(n, 1e-3)
+    lr[onset:] = -1e-4
+    found = [f for f in run_steps(noisy(converging(n), 0.05), lr=lr, vectorised=vectorised) if f.check == "lr-schedule"]
+    (f,) = found
+    assert "negative" in f.message and f"step {f.step}" in f.message
+    assert f.evidence["first_step"] == f.step
+    if n < 512:  # the series keeps every value: the exact step
+        assert f.step == onset
+    else:  # merged buckets: the first one holding a negative value, which ends at or after the onset
+        assert 0 <= onset - f.step < n // 128 and f.evidence["by_step"] >= onset
+
+
 def test_lr_schedule_scheduler_never_stepped():
     n = 400
     found = run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3), info=RunInfo(has_scheduler=True))

@@ -476,6 +476,27 @@ def test_broken_check_is_reported_once_and_training_continues(tmp_path):
     assert "test-keras-broken" in cb.monitor.disabled
 
 
+def test_dict_inputs_reach_the_train_start_checks(tmp_path):
+    """A functional model whose input is a dict (`model.fit({"pixels": x}, y)`): the train-start
+    gradients converted the dict as one array, `unused-parameters` failed ("Invalid dtype:
+    object") and was switched off with an internal warning."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,), name="pixels")
+    hidden = keras.layers.Dense(32, activation="relu")(inputs)
+    model = keras.Model({"pixels": inputs}, keras.layers.Dense(10, activation="softmax")(hidden))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    (xt, yt), (xv, yv) = data()
+    cb = MLCheckCallback(checks=["unused-parameters"], log_dir=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            {"pixels": xt}, yt, validation_data=({"pixels": xv}, yv), epochs=1, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert internal == [] and not cb.monitor.disabled
+    assert serious(cb.findings) == []
+
+
 def test_strict_reraises_check_errors():
     cb = MLCheckCallback(checks=[Broken()], strict=True, log_dir=None, overfit_batch=False)
     with pytest.raises(ZeroDivisionError):
