@@ -147,7 +147,11 @@ class OutputCapture:
             if tensor is not None and tensor.ndim in (1, 2):
                 self._child = tensor.detach() if tensor.requires_grad else tensor
 
-    def arm(self) -> None:
+    def arm(self, children: bool | None = None) -> None:
+        """Arms the hooks for one step; `children`: whether the direct children are watched in
+        it (`watch_children`; None leaves them as they are)."""
+        if children is not None and children is not bool(self._child_handles):  # changes once or twice a run
+            self.watch_children(children)
         self.armed, self._root, self._child = True, None, None
 
     def __deepcopy__(self, memo: dict) -> OutputCapture:
@@ -204,6 +208,7 @@ class _Block:
         "values",
         "source",
         "positions",
+        "rows",
     )
 
     def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
@@ -218,6 +223,7 @@ class _Block:
         #: (None for a step it did not give)
         self.source = source
         self.positions: list[list[int] | None] = []
+        self.rows: list[int] = []  # each step's rows (read once here, not from the tensors later)
 
 
 class LoaderIndices:
@@ -333,12 +339,12 @@ class SampleCapture:
     def arm(self, module: torch.nn.Module, split: str | None = None) -> None:
         """Arms the capture for one step of `split`; the children are watched until a step of
         that split has been served by the module's own output (`self(x)` in the step)."""
-        if self.off:
-            return
-        if self.capture is None:
-            self.capture = OutputCapture(module)
-        self.capture.watch_children(split is None or split not in self._root_splits)  # changes once or twice a run
-        self.capture.arm()
+        capture = self.capture
+        if capture is None:
+            if self.off:
+                return
+            capture = self.capture = OutputCapture(module)
+        capture.arm(children=split is None or split not in self._root_splits)
 
     def collect(self, batch: Any, split: str, epoch: int) -> None:
         """Holds the armed step's output for `batch`; reduces the held blocks when they are full.
@@ -352,7 +358,8 @@ class SampleCapture:
         if not isinstance(targets, torch.Tensor) or targets.ndim == 0:
             capture.take(0)
             return self._stop("the batch has no targets (pass batch_to_arrays=)")
-        output = capture.take(targets.shape[0])
+        rows = targets.shape[0]
+        output = capture.take(rows)
         if output is None:
             return self._stop("no forward pass of the module or its direct children was seen in the step")
         if capture.took_root:
@@ -382,6 +389,7 @@ class SampleCapture:
         # detached where it matters: a tensor that needs no gradient holds no graph
         block.outputs.append(output.detach() if output.requires_grad else output)
         block.targets.append(targets.detach() if targets.requires_grad else targets)
+        block.rows.append(rows)
         block.ids.append(ids.detach() if isinstance(ids, torch.Tensor) and ids.requires_grad else ids)
         if self.slice_by is not None:
             block.slices.append(self.slice_by(batch))
@@ -419,7 +427,7 @@ class SampleCapture:
             return self._stop("the targets are not class labels (regression?)")
         start = 0
         for block in blocks:
-            end = start + sum(len(t) for t in block.targets)
+            end = start + sum(block.rows)
             part = slice(start, end)
             self._hand_over(block, labels[part], true_prob[part], predicted[part], other_prob[part], other_class[part])
             start = end
@@ -433,7 +441,7 @@ class SampleCapture:
         other_prob: np.ndarray,
         other_class: np.ndarray,
     ) -> None:
-        rows = [len(t) for t in block.targets]
+        rows = block.rows
         total = sum(rows)
         ids = positions = None
         if block.source is not None:  # hashed rows only: indexed blocks have no source

@@ -133,6 +133,17 @@ class KnownRows:
         self._keys, self._ids = keys[starts], np.where(shared, _SHARED, firsts)
 
 
+def _size(x: Any) -> int:
+    """The number of values of a step's inputs (a tensor or an array of any backend)."""
+    size = getattr(x, "size", None)  # numpy: an int; torch: a method
+    if isinstance(size, int):
+        return size
+    numel = getattr(x, "numel", None)
+    if callable(numel):
+        return int(numel())
+    return int(np.prod(np.shape(x)))
+
+
 class KerasSampleCapture:
     """Pairs each step's batch with the predictions its loss saw, and hands both to the live core
     in blocks of up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (and at `flush()`).
@@ -174,10 +185,10 @@ class KerasSampleCapture:
         if self._held and self._held_key != (split, epoch):
             self.flush()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
-        inputs = np.asarray(backend.to_numpy(x))
-        self._held.append((inputs, backend.to_numpy(y), backend.to_numpy(y_pred), slices))
+        # references only: the conversions to numpy run once per block, at `flush()`
+        self._held.append((x, backend.held(y), backend.held(y_pred), slices))
         self._held_key = (split, epoch)
-        self._held_values += inputs.size
+        self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
             self.flush()
 
@@ -187,9 +198,10 @@ class KerasSampleCapture:
             return
         split, epoch = self._held_key
         try:
-            y_pred = np.concatenate([np.asarray(h[2]) for h in held])
-            y = np.concatenate([np.asarray(h[1]) for h in held])
-            ids = self._known.setdefault(split, KnownRows()).ids([h[0] for h in held], epoch)
+            y_pred = backend.concat_to_numpy([h[2] for h in held])
+            y = backend.concat_to_numpy([h[1] for h in held])
+            inputs = [np.asarray(backend.to_numpy(h[0])) for h in held]
+            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -199,10 +211,10 @@ class KerasSampleCapture:
         keep = labels >= 0
         slices = features = None
         if self.slice_by is not None:
-            keys = [np.asarray(backend.to_numpy(h[3])).reshape(len(h[0]), -1)[:, 0] for h in held]
+            keys = [np.asarray(backend.to_numpy(h[3])).reshape(len(x), -1)[:, 0] for h, x in zip(held, inputs)]
             slices = np.concatenate(keys)[keep]
-        if split == "val" and tabular_features(held[0][0]) is not None:  # weak-slice's feature ranges
-            features = np.concatenate([h[0] for h in held])[keep]
+        if split == "val" and tabular_features(inputs[0]) is not None:  # weak-slice's feature ranges
+            features = np.concatenate(inputs)[keep]
         self.live.observe_samples(
             split,
             epoch,
