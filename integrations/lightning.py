@@ -24,6 +24,7 @@ from mlcheck.integrations.torch import LightningTrainable
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
+    LeftoverGradients,
     OneBatch,
     ParameterScan,
     batch_arrays,
@@ -301,6 +302,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # `optimizer_zero_grad`: they go stale only under manual optimization or an override
         self._zeroes_gradients = self._automatic and not _overrides_zero_grad(pl_module)
         self._scan = ParameterScan(pl_module, track_gradients=not self._zeroes_gradients)
+        self._leftover: LeftoverGradients | None = None  # hooked at train start, where they can go stale
         self._hook: Any = None
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
@@ -344,6 +346,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None
+        if not self._zeroes_gradients and self._rank_zero:
+            # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
+            self._leftover = self.live.guard(
+                "leftover gradients",
+                LeftoverGradients,
+                [getattr(o, "_optimizer", o) for o in trainer.optimizers],
+                self.options.every_n_steps,
+            )
         self.live.guard("early stopping", self._note_early_stopping, trainer)
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
@@ -390,6 +400,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            if self._leftover is not None:
+                self._leftover.close()
+                self._leftover = None
             if self._layers is not None:
                 self._layers.abort()
             if self._samples is not None:
@@ -584,6 +597,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         else:
             ratio, nonfinite = scan.after_step(step)
             grad_norm, grad_cosine = scan.gradient_stats(step)
+        leftover = self._leftover.take() if self._leftover is not None else None
         if self.live.hold_step(
             step,
             losses,
@@ -594,6 +608,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             nonfinite=nonfinite,
             grad_norm=grad_norm,
             grad_cosine=grad_cosine,
+            leftover_grads=leftover,
             rows=rows or None,
         ):
             self._flush(trainer)

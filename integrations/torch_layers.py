@@ -406,6 +406,7 @@ class LayerRecorder:
         self._feeds: set[int] = set()  # layers whose output goes straight into an activation module
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
         self._hist: dict[int, torch.Tensor] = {}  # histograms of this recorded step, if taken
+        self._init_distances: dict[str, float | None] = {}  # of each frozen layer, measured once
         self._histograms = False
         self._recorded = 0  # recorded steps so far
         self._order: dict[int, int] = {}
@@ -661,6 +662,21 @@ class LayerRecorder:
         self._forward, self._grads, self._hist = {}, {}, {}
         return LayerObservation(step=step, epoch=epoch, layers=tuple(out))
 
+    #: Most weights read for `LayerStats.init_distance` (evenly strided): the distance's
+    #: sampling error is ~1/sqrt(n), far below the gap between fresh and trained weights.
+    INIT_SAMPLE = 1 << 16
+    #: Fewer weights than this tell a uniform draw from a trained one too loosely: not measured.
+    MIN_INIT_VALUES = 256
+
+    def _init_distance(self, layer: RecordedLayer) -> float | None:
+        """`LayerStats.init_distance` of a frozen layer, measured once (its weights do not
+        change while it stays frozen)."""
+        cache = self._init_distances
+        if layer.path not in cache:
+            weight = max(layer.params, key=lambda p: p.numel())
+            cache[layer.path] = _uniform_distance(weight, self.INIT_SAMPLE, self.MIN_INIT_VALUES)
+        return cache[layer.path]
+
     def _stats(
         self,
         i: int,
@@ -692,6 +708,8 @@ class LayerRecorder:
                 "dead_units": None if math.isnan(dead) or not units else dead / units,
                 "input_requires_grad": needs_grad,
             }
+            if needs_grad and layer.params and not any(p.requires_grad for p in layer.params):
+                kwargs["init_distance"] = self._init_distance(layer)
         ratio = None
         if delta is not None and delta[0] > 0 and delta[1] > 0:
             ratio = math.sqrt(delta[0] / delta[1])
@@ -710,6 +728,24 @@ class LayerRecorder:
             update_ratio=ratio,
             **kwargs,
         )
+
+
+def _uniform_distance(weight: torch.Tensor, most: int, least: int) -> float | None:
+    """sqrt(n) x the Kolmogorov-Smirnov distance between |weight| / max|weight| and U(0, 1), on
+    at most `most` evenly strided values; None under `least` values or where they are not finite."""
+    with torch.no_grad():
+        flat = weight.detach().reshape(-1)
+        if flat.numel() < least or not flat.is_floating_point():
+            return None
+        flat = flat[:: max(1, flat.numel() // most)].abs().double()
+        top = flat.max()
+        if not bool(torch.isfinite(top)) or float(top) <= 0:
+            return None
+        u = torch.sort(flat / top).values
+        n = u.numel()
+        i = torch.arange(1, n + 1, dtype=torch.float64, device=u.device)
+        d = torch.maximum(i / n - u, u - (i - 1) / n).max()
+        return float(d) * math.sqrt(n)
 
 
 # -- where a NaN or Inf was born ------------------------------------------------------------------

@@ -19,6 +19,7 @@ logger = logging.getLogger("mlcheck")
 __all__ = [
     "GradientAlignment",
     "GradientProbe",
+    "LeftoverGradients",
     "OneBatch",
     "ParameterScan",
     "default_batch_to_arrays",
@@ -240,17 +241,140 @@ class GradientAlignment:
         return (stats[1], stats[2]) if stats is not None and step in (None, stats[0]) else (None, None)
 
 
+class _Window:
+    """One armed window of `LeftoverGradients`: a few parameters of one optimizer, hooked from
+    one of its steps to the next."""
+
+    __slots__ = ("handles", "leftovers", "fresh", "clean")
+
+    def __init__(self) -> None:
+        self.handles: list[Any] = []
+        self.leftovers: dict[int, list[torch.Tensor]] = {}  # per parameter: the norm found in .grad at each arrival
+        self.fresh: dict[int, torch.Tensor] = {}  # per parameter: the norm of its first fresh gradient
+        self.clean = False  # an arrival found .grad None: zeroed (set_to_none)
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
+class LeftoverGradients:
+    """Gradients that survive an optimizer step (`stale-gradients`, exactly): after a sampled
+    step of an optimizer, a hook on a few of its parameters looks at `.grad` each time a
+    backward reaches them, until that optimizer's next step. Where every such look finds the
+    gradient the step used still there (non-zero), nothing zeroed it in between: the next step
+    applies the sum. Per optimizer, so two optimizers stepping in turn (a GAN) and gradient
+    accumulation (several backward()s between steps, zeroed after the step) stay clean; a
+    zeroing anywhere between the steps makes a look find `.grad` None or zero. Nothing is read
+    back on unsampled steps; one host sync per sampled window. A failure is logged once and
+    switches it off: it never breaks the run it watches."""
+
+    #: Parameters hooked per window (the first ones with a gradient, evenly spread): enough to
+    #: see a zeroing, which clears every parameter of the optimizer at once.
+    SAMPLED_PARAMETERS = 4
+    #: Early steps (counted per optimizer, from 0) after which a window opens, besides every
+    #: `every_n_steps`-th: the bug shows at the very first step, before the loss it spoils.
+    EARLY_STEPS = frozenset({0, 2, 8})
+
+    def __init__(self, optimizers: Any, every_n_steps: int) -> None:
+        self.every_n_steps = every_n_steps
+        self._steps: dict[int, int] = {}  # optimizer id -> its steps taken
+        self._windows: dict[int, _Window] = {}  # optimizer id -> its open window
+        self._found: tuple[float, float] | None = None  # (leftover norm, fresh norm)
+        self._handles = [o.register_step_post_hook(self._after_step) for o in optimizers]
+
+    def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        key = id(optimizer)
+        step = self._steps.get(key, 0)
+        self._steps[key] = step + 1
+        window = self._windows.pop(key, None)
+        if window is None and step not in self.EARLY_STEPS and step % self.every_n_steps:
+            return  # the common case: one dict look-up and a modulo
+        try:
+            if window is not None:
+                self._judge(window)
+            if step in self.EARLY_STEPS or step % self.every_n_steps == 0:
+                self._windows[key] = self._open(optimizer)
+        except Exception as e:  # e.g. a parameter that cannot take a hook: the run goes on unwatched
+            logger.warning("mlcheck: leftover-gradient measurement switched off after %s: %s", type(e).__name__, e)
+            self.close()
+
+    def _open(self, optimizer: Any) -> _Window:
+        params = [p for p in _params(optimizer) if p.grad is not None and p.grad.layout == torch.strided]
+        stride = max(1, len(params) // self.SAMPLED_PARAMETERS)
+        window = _Window()
+        for p in params[::stride][: self.SAMPLED_PARAMETERS]:
+            window.handles.append(p.register_hook(self._arrival(window, p)))
+        return window
+
+    @staticmethod
+    def _arrival(window: _Window, param: torch.Tensor) -> Callable[[torch.Tensor], None]:
+        """The hook of one parameter: called with each fresh gradient before autograd adds it to
+        `.grad`, so `.grad` still holds what was there before this backward."""
+        key = id(param)
+
+        def look(grad: torch.Tensor) -> None:
+            held = param.grad
+            with torch.no_grad():
+                if key not in window.fresh:
+                    window.fresh[key] = torch.linalg.vector_norm(grad.detach().float())
+                if held is None:
+                    window.clean = True
+                else:
+                    window.leftovers.setdefault(key, []).append(torch.linalg.vector_norm(held.float()))
+
+        return look
+
+    def _judge(self, window: _Window) -> None:
+        """At the optimizer's next step: a leftover when every look found the gradient
+        non-zero (its norm at the first look of each parameter), 0 when one found it zeroed;
+        nothing when no backward reached the hooked parameters."""
+        window.close()
+        if not window.fresh:
+            return
+        keys = list(window.leftovers)
+        looks = [n for k in keys for n in window.leftovers[k]]
+        firsts = [window.leftovers[k][0] for k in keys]
+        values = torch.stack([*looks, *firsts, *window.fresh.values()]).tolist()  # the one sync
+        n, m = len(looks), len(keys)
+        new = math.sqrt(sum(v * v for v in values[n + m :]))
+        # zeroed to None (set_to_none) or in place (set_to_none=False) somewhere between the steps
+        clean = window.clean or not all(v > 0 and math.isfinite(v) for v in values[:n])
+        leftover = 0.0 if clean else math.sqrt(sum(v * v for v in values[n : n + m]))
+        if self._found is None or self._found[0] == 0:  # two optimizers' windows: a leftover wins
+            self._found = (leftover, new)
+
+    def take(self) -> tuple[float, float] | None:
+        """(norm of the gradient found left over on the hooked parameters, norm of the fresh
+        gradient of the first backward after the step) when a window showed it since the last
+        call, else None."""
+        found, self._found = self._found, None
+        return found
+
+    def close(self) -> None:
+        """Removes every hook."""
+        for window in self._windows.values():
+            window.close()
+        self._windows = {}
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
 class GradientProbe:
     """`Monitor(optimizer=...)` in a hand-written loop: a step pre-hook on the optimizer (torch
     >= 2.0) measures the gradient's norm and its cosine with the previous step's at the steps
     the callbacks measure them (the early steps 3, 5, 9 and 17, and the step after every
     `every_n_steps`-th), counting the optimizer's steps from 0; `take` hands the latest
-    measurement to the next `Monitor.log_step`. A failure is logged once and switches it off:
-    it never breaks the loop it watches."""
+    measurement to the next `Monitor.log_step`, `take_leftover` the gradients found left over
+    across a step (`LeftoverGradients`). A failure is logged once and switches it off: it never
+    breaks the loop it watches."""
 
     def __init__(self, optimizer: Any, every_n_steps: int) -> None:
         self.every_n_steps = every_n_steps
         self.alignment = GradientAlignment()
+        self.leftover = LeftoverGradients([optimizer], every_n_steps)
         self.steps = 0  # optimizer steps seen
         self._handle = optimizer.register_step_pre_hook(self._before_step)
 
@@ -268,8 +392,13 @@ class GradientProbe:
         """(gradient norm, cosine) measured since the last call, else (None, None)."""
         return self.alignment.take()
 
+    def take_leftover(self) -> tuple[float, float] | None:
+        """(leftover gradient norm, fresh gradient norm) found since the last call, else None."""
+        return self.leftover.take()
+
     def close(self) -> None:
-        """Removes the hook from the optimizer."""
+        """Removes the hooks from the optimizer."""
+        self.leftover.close()
         if self._handle is not None:
             self._handle.remove()
             self._handle = None

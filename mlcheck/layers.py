@@ -53,6 +53,11 @@ class LayerStats:
         update_ratio: |weights after the step - before| / |before| (None: not measured).
         histogram: (min, max, counts) of the finite forward output values: equal-width buckets
             between min and max (None: not recorded).
+        init_distance: for a frozen layer whose input carries a gradient, how far its largest
+            weight tensor is from a fresh uniform draw: sqrt(n) times the Kolmogorov-Smirnov
+            distance between the weights' magnitudes and a uniform over [0, their largest].
+            Fresh uniform initialisers (torch's default, Keras' glorot_uniform) stay under
+            ~1.6; trained weights lie far above (None: not measured, or under 256 weights).
     """
 
     path: str
@@ -75,6 +80,7 @@ class LayerStats:
     weight_norm: float | None = None
     update_ratio: float | None = None
     histogram: tuple[float, float, tuple[float, ...]] | None = None
+    init_distance: float | None = None
 
     @property
     def grad_rms(self) -> float | None:

@@ -498,6 +498,7 @@ class LiveRun:
         nonfinite: Mapping[str, Sequence[str]] | None = None,
         grad_norm: float | None = None,
         grad_cosine: float | None = None,
+        leftover_grads: tuple[float, float] | None = None,
         rows: int | None = None,
     ) -> bool:
         """Holds one optimizer step: its (micro-batch) losses as the adapter has them, summed
@@ -505,10 +506,11 @@ class LiveRun:
         where the adapter knows them: the epoch's training loss (`epoch_train_loss`) is then
         weighted by them, as Lightning's own epoch logging and Keras weigh it, so a short last
         batch counts for its rows, not as a whole batch. Returns True when a flush is due (at
-        multiples of `flush_every` steps of the whole run)."""
+        multiples of `flush_every` steps of the whole run). `leftover_grads`: (norm of the gradient
+        found left over across an optimizer step, norm of the fresh one), where measured."""
         if self._held:
             self.release_held()
-        grads = (grad_norm, grad_cosine)
+        grads = (grad_norm, grad_cosine, *(leftover_grads or (None, None)))
         names = dict(nonfinite) if nonfinite else _NO_NAMES  # the common case: nothing non-finite
         self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads, rows))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
@@ -553,6 +555,8 @@ class LiveRun:
                 nonfinite_weights=nonfinite.get("nonfinite_weights") or None,
                 grad_norm=grads[0],
                 grad_cosine=grads[1],
+                leftover_grad_norm=grads[2],
+                fresh_grad_norm=grads[3],
             )
         return out
 

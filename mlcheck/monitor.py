@@ -185,6 +185,8 @@ class Monitor:
         nonfinite_weights: Sequence[str] | None = None,
         grad_norm: float | None = None,
         grad_cosine: float | None = None,
+        leftover_grad_norm: float | None = None,
+        fresh_grad_norm: float | None = None,
     ) -> list[Finding]:
         """Records one optimizer step.
 
@@ -200,6 +202,11 @@ class Monitor:
                 and then (the callbacks: the step after each scan; `Monitor(optimizer=...)`
                 measures them itself). `stale-gradients` reads them: gradients never zeroed add
                 up, so they point the same way and grow.
+            leftover_grad_norm / fresh_grad_norm: at the first backward after an optimizer step,
+                the norm of the gradient still in `.grad` from before that step (0 where it
+                was zeroed) and of the fresh gradient that backward added, measured now and then
+                on a few parameters (the callbacks and `Monitor(optimizer=...)` measure them
+                themselves). A leftover above 0 is `stale-gradients`' exact signal.
 
         Returns the findings newly raised by this observation. Arguments are checked before
         anything is recorded (see `Monitor` on what each accepts).
@@ -215,6 +222,8 @@ class Monitor:
         nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
         grad_norm = opt.optional_number("grad_norm", grad_norm)
         grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
+        leftover_grad_norm = opt.optional_number("leftover_grad_norm", leftover_grad_norm)
+        fresh_grad_norm = opt.optional_number("fresh_grad_norm", fresh_grad_norm)
         if self.curves is not None:
             self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
@@ -232,6 +241,7 @@ class Monitor:
             r = update_ratio
             run.update_ratio.add(step, math.log10(r) if r > 0 else -math.inf)
         self._record_gradients(step, grad_norm, grad_cosine)
+        due |= self._record_leftover(step, leftover_grad_norm, fresh_grad_norm)
         if nonfinite_grads:
             run.extras.setdefault("nonfinite_grads", (step, nonfinite_grads))
             due = True
@@ -255,6 +265,18 @@ class Monitor:
         if grad_norm is not None and grad_cosine is not None:
             self.run.grad_norm.add(step, grad_norm)
             self.run.grad_cosine.add(step, grad_cosine)
+
+    def _record_leftover(self, step: int, leftover: float | None, fresh: float | None) -> bool:
+        """The leftover-gradient measurement of `log_step`: as given, else the one
+        `Monitor(optimizer=...)` took since the last step. True when a leftover was found (the
+        step checks judge it at once: the bug is certain and spoils every later step)."""
+        if leftover is None and self._gradients is not None:
+            leftover, fresh = self._gradients.take_leftover() or (None, None)
+        if leftover is None:
+            return False
+        self.run.leftover_grad_norm.add(step, leftover)
+        self.run.fresh_grad_norm.add(step, math.nan if fresh is None else fresh)
+        return leftover > 0
 
     #: While buckets are narrower than this, step checks are judged every this many values
     #: instead of at every bucket: their cost per step stays small on short runs (non-finite

@@ -246,6 +246,10 @@ class RunState:
         self.update_ratio = Series(capacity)  # per step it was measured, log10(|dW|/|W|)
         self.grad_norm = Series(capacity)  # per step it was measured (the step after a scan)
         self.grad_cosine = Series(capacity)  # cosine of that step's gradient with the previous step's
+        # gradients found in .grad at the first backward after an optimizer step (sampled steps),
+        # and the fresh gradient that backward added: a leftover means nothing zeroed them
+        self.leftover_grad_norm = Series(capacity)
+        self.fresh_grad_norm = Series(capacity)
         self.epoch_train_loss = Series(capacity)  # per epoch
         self.val_loss = Series(capacity)  # per epoch
         self.train_metrics: dict[str, Series] = {}
@@ -300,6 +304,8 @@ class RunState:
                     "update_ratio",
                     "grad_norm",
                     "grad_cosine",
+                    "leftover_grad_norm",
+                    "fresh_grad_norm",
                     "epoch_train_loss",
                     "val_loss",
                 )

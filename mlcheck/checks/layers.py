@@ -35,6 +35,11 @@ MOVING_GRADIENT = 1e-4
 #: Frozen layers after trainable ones are a mistake only while they hold less than this share of
 #: the parameters: adapter fine-tuning (LoRA) freezes nearly all of them on purpose.
 MAX_FROZEN_SHARE = 0.5
+#: ... unless the frozen layer's weights are still a fresh uniform draw (`LayerStats.init_distance`
+#: below this): never trained, so not pre-trained either. 1.63 is the Kolmogorov distribution's
+#: 1% point; fresh torch-default and glorot_uniform layers measured 0.5-1.0, the same 64x64
+#: layers after one epoch of Adam at 1e-3 on digits 14-16 (of SGD at 0.01: 5-8).
+UNTRAINED_DISTANCE = 1.63
 #: Kinds users freeze on purpose inside a trained model (frozen normalisation statistics).
 NORMALISATION_KINDS = ("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
 
@@ -490,7 +495,11 @@ class FrozenParameters(LayerCheck):
         It needs layers it can hook: torch and Lightning modules, Keras on the torch backend.
         An intentionally frozen pre-trained backbone stays silent: it runs before every trainable
         layer, so its input carries no gradient. So do adapters such as LoRA (most parameters
-        frozen on purpose) and frozen normalisation layers.
+        frozen on purpose) and frozen normalisation layers. Past `max_frozen_share`, a frozen
+        layer is still named when its weights are a fresh uniform initialiser's draw (torch's
+        default, Keras' glorot_uniform; `LayerStats.init_distance` under 1.63): never trained,
+        it cannot be the pre-trained part of a fine-tuning, a frozen GAN discriminator or a
+        perceptual-loss network, whose trained weights are far from that draw.
 
     Why it matters:
         The layer keeps its initial (often random) weights for the whole run: the model is
@@ -576,9 +585,14 @@ class FrozenParameters(LayerCheck):
         before = [o.path for o in layers.weighted() if o.trainable and 0 <= o.order < s.order]
         if reason == "requires_grad":
             when = "" if since is None else f" (since step {since})"
+            fresh = (
+                " Its weights are still their initialiser's random draw, so it was never trained either."
+                if untrained(s)
+                else ""
+            )
             message = (
                 f"Layer {s.name} never learns: its {s.params} parameters are frozen (requires_grad=False), yet "
-                f"trainable layers run before it ({_listed(before)}) and the gradient flows through it{when}."
+                f"trainable layers run before it ({_listed(before)}) and the gradient flows through it{when}.{fresh}"
             )
             hint = (
                 f"Unfreeze '{s.path}' and keep it in the optimizer: torch "
@@ -596,6 +610,8 @@ class FrozenParameters(LayerCheck):
                 "model is complete) and give their group a learning rate above 0."
             )
         evidence = {"layer": s.path, "reason": reason, "params": s.params, "trainable_before": before}
+        if s.init_distance is not None:
+            evidence["init_distance"] = s.init_distance
         if since is not None:  # live: what the sampled steps measured
             evidence |= {
                 "weight_norm": s.weight_norm,
@@ -623,14 +639,22 @@ def frozen_in_gradient_path(layers: LayerObservation, max_frozen_share: float = 
     intentionally frozen pre-trained backbone runs before every trainable layer, so its input
     carries none and it is never a suspect. The suspects together must hold under
     `max_frozen_share` of the model's parameters: adapter fine-tuning (LoRA) freezes nearly all
-    of them, after trainable ones, on purpose.
+    of them, after trainable ones, on purpose; past that share, only suspects whose weights are
+    still their initialiser's uniform draw (`untrained`) are named: pre-trained weights are not.
     """
     weighted = layers.weighted()
     total = sum(s.params for s in weighted) or 1
     inside = [s for s in weighted if not s.trainable and s.input_requires_grad and not _is_norm(s)]
     if sum(s.params for s in inside) / total >= max_frozen_share:
-        return []
+        # most weights frozen on purpose (adapters, a frozen trained discriminator or perceptual
+        # net): only a layer still holding its initialiser's draw was frozen by mistake
+        return [s for s in inside if untrained(s)]
     return inside
+
+
+def untrained(s: LayerStats) -> bool:
+    """True when the layer's weights are still a fresh uniform initialiser's draw."""
+    return s.init_distance is not None and s.init_distance < UNTRAINED_DISTANCE
 
 
 def _listed(paths: list[str], show: int = 3) -> str:

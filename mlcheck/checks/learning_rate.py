@@ -619,6 +619,7 @@ class LRTooLow(TrainCurveCheck):
             "dead-units",
             "vanishing-gradient",
             "unnormalized-input",  # inputs or regression targets far from unit scale
+            "frozen-parameters",  # a layer frozen by mistake: the rest trains around it, slowly
         }
     )
 

@@ -15,12 +15,31 @@ if TYPE_CHECKING:
     from mlcheck.run import RunState
 
 
+_HINT = (
+    "Call optimizer.zero_grad() before each backward() (Lightning manual optimization: "
+    "opt.zero_grad() before self.manual_backward(loss); an optimizer_zero_grad override must "
+    "call optimizer.zero_grad()); to accumulate on purpose, zero the gradients after each "
+    "optimizer.step() or use accumulate_grad_batches. Lowering the learning rate only delays it."
+)
+
+
 @register
 class StaleGradients(Check):
     """Gradients are never zeroed: each optimizer step uses the sum of every earlier gradient.
 
     What it does:
-        Reads the gradient measurements the callbacks take at the step after each scan (every
+        First, the exact signal: after a few sampled optimizer steps (the first, the third, the
+        ninth and every `every_n_steps`-th of each optimizer), the callbacks and
+        `Monitor(optimizer=...)` look at the `.grad` of a few of that optimizer's parameters
+        each time a backward reaches them, until the optimizer's next step. Where every look
+        finds the gradient the step used still there (non-zero) in `windows` such windows in a
+        row, nothing zeroed it: it fires, with the leftover's norm beside the fresh
+        gradient's. Gradient accumulation (several backward()s between steps, zeroed after
+        each step) and two optimizers stepping in turn (a GAN) stay silent: a zeroing anywhere
+        between an optimizer's steps shows as `.grad` None or zero.
+
+        Where that was not measured, it reads the gradient measurements the callbacks take at
+        the step after each scan (every
         `every_n_steps` steps; in a plain loop, `Monitor(optimizer=...)` takes them itself, or
         they are passed as `Monitor.log_step(grad_norm=..., grad_cosine=...)`): the norm of
         the step's gradient and its cosine with the previous step's. It
@@ -67,6 +86,9 @@ class StaleGradients(Check):
             optimizer.step()
 
     Args:
+        windows: sampled windows in a row that must find the gradient left over. Default 2:
+            the exact signal needs no statistics, but one window could be an unusual first
+            step (the second window closes by the fourth step of the optimizer).
         min_cosine: cosine between consecutive steps' gradients above which they point the same
             way. Default 0.95: consecutive minibatch gradients of the healthy digits MLP of the
             tests stay under 0.8; accumulated ones reach 0.97 after 25 steps and 0.999 after 50.
@@ -86,8 +108,14 @@ class StaleGradients(Check):
     severity = Severity.WARNING
 
     def __init__(
-        self, min_cosine: float = 0.95, min_growth: float = 4.0, scans: int = 3, early_cosine: float = 0.9
+        self,
+        min_cosine: float = 0.95,
+        min_growth: float = 4.0,
+        scans: int = 3,
+        early_cosine: float = 0.9,
+        windows: int = 2,
     ) -> None:
+        self.windows = windows
         self.min_cosine = min_cosine
         self.early_cosine = early_cosine
         self.min_growth = min_growth
@@ -97,6 +125,10 @@ class StaleGradients(Check):
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if run.info.zeroes_gradients:
             return  # the framework zeroes them: aligned, growing gradients are a diverging run
+        leftover = self._leftover(run)
+        if leftover is not None:
+            yield leftover
+            return
         steps, cosines = run.grad_cosine.values()
         _, norms = run.grad_norm.values()
         if len(norms) != len(cosines):
@@ -122,11 +154,33 @@ class StaleGradients(Check):
                 "growth": growth,
                 "min_cosine": self.min_cosine if k == self.scans else self.early_cosine,
             },
-            hint="Call optimizer.zero_grad() before each backward() (Lightning manual optimization: "
-            "opt.zero_grad() before self.manual_backward(loss); an optimizer_zero_grad override must "
-            "call optimizer.zero_grad()); to accumulate on purpose, zero the gradients after each "
-            "optimizer.step() or use accumulate_grad_batches. Lowering the learning rate only delays it.",
+            hint=_HINT,
             step=int(steps[-1]),
+            severity=severity,
+            key="stale",
+        )
+
+    def _leftover(self, run: RunState) -> Finding | None:
+        """The exact signal: the last `windows` measurements found the previous step's gradient
+        still in `.grad` at the first backward after the step."""
+        steps, leftovers = run.leftover_grad_norm.values()
+        if len(leftovers) < self.windows or not (leftovers[-self.windows :] > 0).all():
+            return None  # not measured, or zeroed
+        _, fresh = run.fresh_grad_norm.values()
+        step, left, new = int(steps[-1]), float(leftovers[-1]), float(fresh[-1]) if len(fresh) else math.nan
+        severity, worse = self._loss_went_wrong(run)
+        return self.finding(
+            f"Gradients are never zeroed: at the first backward after an optimizer step (step {step}), .grad "
+            f"still held the gradient that step applied (norm {left:.3g}, beside a fresh gradient of norm "
+            f"{new:.3g}){worse}: each step applies the sum of all earlier gradients.",
+            evidence={
+                "leftover_grad_norm": left,
+                "fresh_grad_norm": new,
+                "steps": [int(s) for s in steps[-self.windows :]],
+                "windows": self.windows,
+            },
+            hint=_HINT,
+            step=step,
             severity=severity,
             key="stale",
         )

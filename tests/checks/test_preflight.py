@@ -570,3 +570,23 @@ def test_overfit_batch_says_a_loss_that_ends_higher_rose(digits):
     (finding,) = OverfitBatch().preflight(PreflightContext(t, Budget(seconds=120)))
     assert finding.evidence["final_loss"] > finding.evidence["initial_loss"]
     assert "the loss rose from" in finding.message and "only went" not in finding.message
+
+
+def test_class_indices_broadcast_against_a_k_unit_output(digits):
+    """Digits' labels as a (N, 1) column under MSELoss with a 10-unit output broadcast to
+    N x 10: each unit regresses the class index. Cross-entropy on the same labels, MSE on their
+    one-hot (N, 10) form and a 10-output regression on real-valued (N, 1) targets stay silent."""
+    X, y = digits
+    torch.manual_seed(0)
+    model = mlp()
+    column = y.astype(np.float32)[:, None]
+    with pytest.warns(UserWarning, match="target size"):
+        found = run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, column)), [OutputLossMismatch()])
+    assert [(f.key, f.severity) for f in found] == [("class-indices-broadcast", Severity.ERROR)]
+    assert found[0].evidence["classes_seen"] >= 2 and found[0].evidence["error"] == "squared"
+    assert run_checks(TorchTrainable(model, nn.CrossEntropyLoss(), None, (X, y)), [OutputLossMismatch()]) == []
+    one_hot = np.eye(10, dtype=np.float32)[y]
+    assert run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, one_hot)), [OutputLossMismatch()]) == []
+    fractions = column + np.float32(0.5)  # not whole numbers: not class indices
+    with pytest.warns(UserWarning, match="target size"):
+        assert run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, fractions)), [OutputLossMismatch()]) == []

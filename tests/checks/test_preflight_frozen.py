@@ -82,15 +82,41 @@ def test_a_frozen_pretrained_backbone_stays_silent(digits):
     assert preflight(model, digits, torch.optim.Adam(model[3].parameters(), lr=1e-3)) == []
 
 
+def pretrain(model, digits, steps: int = 60):
+    """A few Adam steps on every layer: the weights a fine-tuning (or a GAN's discriminator,
+    a perceptual-loss net) starts from."""
+    x, y = torch.from_numpy(digits[0]), torch.from_numpy(digits[1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for step in range(steps):
+        rows = slice(step % 40 * 32, step % 40 * 32 + 32)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x[rows]), y[rows]).backward()
+        optimizer.step()
+    return model
+
+
 def test_fully_trainable_and_adapter_models_stay_silent(digits):
     torch.manual_seed(0)
     assert preflight(mlp(64, 64, 64, 10), digits) == []
-    # adapter fine-tuning: a small trainable layer before large frozen ones (most parameters
-    # frozen on purpose, past `max_frozen_share`)
-    model = mlp(64, 8, 256, 256, 10)
+    # adapter fine-tuning: a small trainable layer before large frozen pre-trained ones (most
+    # parameters frozen on purpose, past `max_frozen_share`); the same holds for a trained
+    # discriminator or perceptual-loss net frozen after a trainable generator
+    model = pretrain(mlp(64, 8, 256, 256, 10), digits)
     model[2].requires_grad_(False)
     model[4].requires_grad_(False)
     assert preflight(model, digits) == []
+
+
+def test_a_frozen_layer_that_was_never_trained_is_named_past_the_share_rule(digits):
+    """The same adapter shape with the frozen layers fresh from their initialiser (torch's
+    default uniform draw): frozen by mistake whatever share of the parameters they hold."""
+    torch.manual_seed(0)
+    model = mlp(64, 8, 256, 256, 10)
+    model[2].requires_grad_(False)
+    model[4].requires_grad_(False)
+    found = preflight(model, digits)
+    assert [f.evidence["layer"] for f in found] == ["2", "4"]
+    assert all(f.evidence["init_distance"] < 1.63 and "initialiser's random draw" in f.message for f in found)
 
 
 def test_sanity_and_the_live_check_name_the_same_layer(digits):

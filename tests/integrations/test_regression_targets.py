@@ -199,3 +199,65 @@ def test_lightning_class_indices_under_mse(tmp_path, accuracy):
 
 def test_keras_class_indices_under_mse(tmp_path):
     assert_class_indices(keras_fit(tmp_path, "digits", metrics=["accuracy"]), accuracy=True)
+
+
+class IndexBroadcast(pl.LightningModule):
+    """4 classes, a 4-unit output; `loss` "mse" / "l1": the regression loss between the 4 outputs
+    and the class index expanded to (N, 4) (the /tmp bug shape, as users write it to silence
+    torch's size warning); "ce": cross-entropy, the healthy twin."""
+
+    def __init__(self, loss: str) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 4))
+        self.loss = loss
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out = self(x)
+        if self.loss == "ce":
+            loss = F.cross_entropy(out, y)
+        else:
+            fn = F.mse_loss if self.loss == "mse" else F.l1_loss
+            loss = fn(out, y.float().unsqueeze(1).expand(-1, 4))
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "ce"])
+def test_class_indices_broadcast_to_a_k_unit_output_under_a_regression_loss(tmp_path, loss):
+    """A 4-unit classifier trained with MSE (or L1) against the class index copied to every
+    unit: `output-loss-mismatch` (key `class-indices-broadcast`) ERROR at train start, with
+    cross-entropy as the fix. The same model under cross-entropy stays silent."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=480, n_features=20, n_informative=10, n_classes=4, random_state=0)
+    loader = DataLoader(TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y)), batch_size=32)
+    pl.seed_everything(0, verbose=False)
+    cb = LightningCallback(log_dir=str(tmp_path / "mlcheck"), overfit_steps=20)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[cb],
+        default_root_dir=str(tmp_path),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        trainer.fit(IndexBroadcast(loss), loader)
+    found = [f for f in cb.findings if f.check == "output-loss-mismatch"]
+    if loss == "ce":
+        assert not found and not [f for f in cb.findings if f.severity >= Severity.WARNING], cb.findings
+        return
+    (finding,) = found
+    assert (finding.key, finding.severity) == ("class-indices-broadcast", Severity.ERROR)
+    assert finding.evidence["error"] == {"mse": "squared", "l1": "absolute"}[loss]
+    assert finding.evidence["output_shape"][1:] == [4] and finding.evidence["target_shape"][1:] == []
+    assert "CrossEntropyLoss" in finding.hint and "(N, 4)" in finding.hint

@@ -88,7 +88,12 @@ class OutputLossMismatch(Check):
         (accuracy, auc, f1, precision, recall), which a count or score regression does not.
         It is this check's because the loss and the output width do not fit the labels, as
         with labels outside the output's range; large regression targets are
-        `unnormalized-input`'s business.
+        `unnormalized-input`'s business. Class indices under a regression loss of a K-unit
+        output (key `class-indices-broadcast`, ERROR): integer targets in [0, K), one per
+        sample (shape (N,) or (N, 1)), and a loss whose value on the first batch is the
+        squared, absolute or Huber error of every unit against the sample's index (the targets
+        broadcast or expanded to N x K): each unit is trained to output the index, so the
+        argmax means nothing.
 
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
@@ -100,7 +105,9 @@ class OutputLossMismatch(Check):
         Output raw logits for from-logits losses (drop the final softmax/sigmoid), give the last
         layer as many units as classes, use sigmoid + binary loss for two classes with one unit,
         `LogSoftmax` before `NLLLoss`, and check the label encoding. Class labels belong in a
-        K-unit output with cross-entropy, not in one unit with MSE.
+        K-unit output with cross-entropy, not in one unit with MSE, nor in K units with MSE
+        against the index copied to each (one-hot targets of shape (N, K) if a regression loss
+        is really meant).
 
     Args:
         batches: training batches whose labels are checked. Default 4.
@@ -226,6 +233,7 @@ class OutputLossMismatch(Check):
         findings += self._labels(cfg, family, units, act, ys, evidence)
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence)
+        findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
 
@@ -478,6 +486,54 @@ class OutputLossMismatch(Check):
                     )
                 ]
         return []
+
+    def _indices_broadcast(
+        self, out: np.ndarray, y: np.ndarray | None, reported: float, evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """Class indices 0..K-1, one per sample, under a regression loss of a K-unit output (key
+        `class-indices-broadcast`): the loss is the squared, absolute or Huber error of every
+        unit against the sample's index (the targets broadcast, or expanded, to N x K), so each
+        unit is asked for the same number and the argmax means nothing. Judged by the loss
+        value itself, as `_broadcast`: it equals that error and no other."""
+        if y is None or out.ndim != 2 or out.shape[1] < 2 or len(out) < 2 or not np.isfinite(reported):
+            return []
+        y = np.asarray(y)
+        if y.shape not in ((len(out),), (len(out), 1)) or not integral(y):
+            return []
+        units, index = out.shape[1], y.reshape(-1, 1).astype(np.float64)
+        if index.min() < 0 or index.max() >= units or len(np.unique(index)) < 2:
+            return []  # not class indices of this output (or one value: nothing to tell)
+        diff = out.astype(np.float64) - index
+        errors = {
+            "squared": np.mean(diff**2),
+            "absolute": np.mean(np.abs(diff)),
+            "Huber": np.mean(np.where(np.abs(diff) < 1, 0.5 * diff**2, np.abs(diff) - 0.5)),
+        }
+        name = next((n for n, v in errors.items() if math.isclose(reported, float(v), rel_tol=1e-3)), None)
+        if name is None:
+            return []
+        n = len(out)
+        return [
+            self.finding(
+                f"The targets are class indices 0..{units - 1}, one per sample (shape {tuple(y.shape)}), and "
+                f"the loss is the {name} error of all {units} outputs against them (the targets broadcast "
+                f"to {n} x {units}): every unit is trained to output the class index, so the model is one "
+                f"regression copied {units} times, not a classifier, and its argmax means nothing.",
+                evidence={
+                    **evidence,
+                    "output_shape": list(out.shape),
+                    "target_shape": list(y.shape),
+                    "loss_value": reported,
+                    "error": name,
+                    "classes_seen": int(len(np.unique(index))),
+                },
+                hint="Use cross-entropy on the logits with the integer targets (torch "
+                "nn.CrossEntropyLoss()(out, y); Keras sparse_categorical_crossentropy), or one-hot targets "
+                f"of shape (N, {units}) if a regression loss is really meant (torch warns: 'Using a target "
+                "size that is different to the input size').",
+                key="class-indices-broadcast",
+            )
+        ]
 
     def _labels(
         self,
