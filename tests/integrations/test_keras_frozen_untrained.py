@@ -47,7 +47,7 @@ def test_a_hidden_layer_frozen_at_its_initialisation_is_named(tmp_path):
     assert finding.evidence["layer"] == "hidden" and finding.severity == Severity.WARNING
     assert finding.evidence["init_distance"] < 1.63 and "never trained" in finding.message
     for f in cb.findings:
-        if f.check == "lr-too-low":
+        if f.check in ("lr-too-low", "loss-plateau"):
             assert f.evidence.get("likely_cause") == "frozen-parameters", f.format()
 
 
