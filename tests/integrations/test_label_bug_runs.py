@@ -3,7 +3,9 @@
 - labels counted from 1 (1..10) for a 10-unit classifier: the loss raises on the first batch, so
   the train-start checks cannot run. `output-loss-mismatch` names the 1-based labels, and the
   checks the loss stopped are one INFO finding, not "check failed" internal warnings with
-  tracebacks that blame mlcheck (the same for NaN inputs fed to a loss that refuses them).
+  tracebacks that blame mlcheck (the same for NaN inputs fed to a loss that refuses them);
+- a filter that leaves one class (`y < 1` meant as `y <= 1`): `class-imbalance` warns (key
+  `one-class`) after the first epoch; two classes, and sorted data, stay silent.
 """
 
 from __future__ import annotations
@@ -139,3 +141,37 @@ def test_lightning_one_based_labels(tmp_path, digits, shift):
         assert _loss_stopped(cb)
     else:
         assert labels == [] and _loss_stopped(cb) == []
+
+
+@pytest.mark.parametrize(("keep", "warned"), [(lambda y: y < 1, True), (lambda y: y <= 1, False)])
+def test_keras_one_class_after_a_filter(tmp_path, keep, warned):
+    x, y = load_digits(return_X_y=True)
+    mask = keep(y)
+    x, y = (x[mask] / 16.0).astype(np.float32), y[mask].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        cb, internal = _keras_fit(tmp_path, x, y, units=1, activation="sigmoid", loss="binary_crossentropy", epochs=2)
+    one = [f for f in cb.findings if f.check == "class-imbalance" and f.key == "one-class"]
+    assert internal == []
+    if warned:  # before: silent, with a validation accuracy of 1.0
+        assert len(one) == 1 and one[0].severity is Severity.WARNING and one[0].epoch == 0
+    else:
+        assert one == [] and not [f for f in cb.findings if f.severity >= Severity.WARNING]
+
+
+def test_keras_sorted_labels_are_not_one_class(tmp_path, digits):
+    """Data sorted by label and not shuffled: the first batches hold one class, a whole epoch all."""
+    x, y = digits
+    order = np.argsort(y, kind="stable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        cb, _ = _keras_fit(
+            tmp_path,
+            x[order],
+            y[order],
+            units=10,
+            activation="softmax",
+            loss="sparse_categorical_crossentropy",
+            shuffle=False,
+        )
+    assert not [f for f in cb.findings if f.key == "one-class"]
