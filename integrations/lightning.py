@@ -344,6 +344,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None
+        clip = getattr(trainer, "gradient_clip_val", None)  # None or 0: no clipping
+        info.grad_clip = float(clip) if isinstance(clip, (int, float)) and clip > 0 else None
         self.live.guard("early stopping", self._note_early_stopping, trainer)
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
