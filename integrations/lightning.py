@@ -346,6 +346,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None
+        clip = getattr(trainer, "gradient_clip_val", None)  # None or 0: no clipping
+        info.grad_clip = float(clip) if isinstance(clip, (int, float)) and clip > 0 else None
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(

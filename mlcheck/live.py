@@ -697,6 +697,8 @@ class LiveRun:
                 self.monitor.switch_off(check, exc)
             return
         saved = trainable.rng_state()
+        refused: list[Check] = []  # stopped by the model's own loss failing on the first batch
+        loss_error: list[BaseException | None] = []  # what that loss raises, asked once
         try:
             for check in checks:
                 seconds = options.train_start_seconds  # a fixed net: the time is taken from training
@@ -714,15 +716,36 @@ class LiveRun:
                 except Exception as exc:
                     if options.strict:
                         raise
-                    self.monitor.switch_off(check, exc)
+                    self._train_start_failed(check, exc, trainable, loss_error, refused)
                     continue
                 for finding in found:
                     if finding.step is None:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
+            if refused:
+                self._held.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
+
+    def _train_start_failed(
+        self,
+        check: Check,
+        exc: Exception,
+        trainable: Trainable,
+        loss_error: list[BaseException | None],
+        refused: list[Check],
+    ) -> None:
+        """Switches off a train-start check that raised: quietly, into `refused`, when the
+        model's own loss raises the same on the first batch (asked once, into `loss_error`);
+        else as an internal error of the check."""
+        if not loss_error:
+            loss_error.append(_loss_error(trainable))
+        if _same_error(exc, loss_error[0]):
+            self.monitor.disable(check.id, f"the model's loss raised {type(exc).__name__}")
+            refused.append(check)
+        else:
+            self.monitor.switch_off(check, exc)
 
     def skip_train_start_checks(self, reason: str, hint: str, *, step: int | None, epoch: int | None) -> None:
         """The train-start checks cannot run on this model (`reason`, and `hint`: how to check it
@@ -965,3 +988,43 @@ class LiveCallback:
 def _count(n: int, noun: str) -> str:
     """ "1 step", "3 steps"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _loss_error(trainable: Trainable) -> BaseException | None:
+    """What the model's own loss raises on the first training batch, on the train-start copy
+    (None: it runs). A train-start check that fails with the same error was stopped by the
+    model, not by a fault of its own."""
+    try:
+        batches = trainable.batches("train", 1)
+        if batches:
+            trainable.loss(batches[0])
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _same_error(exc: BaseException, loss_error: BaseException | None) -> bool:
+    return loss_error is not None and type(exc) is type(loss_error) and str(exc) == str(loss_error)
+
+
+def _loss_failed(
+    refused: Sequence[Check], error: BaseException | None, *, step: int | None, epoch: int | None
+) -> Finding:
+    """The INFO finding for train-start checks that could not run because the model's loss
+    raises on the first batch (labels out of range, NaN fed to a loss that refuses it): the
+    training step meets the same error, so it is no fault of mlcheck's to warn about."""
+    from mlcheck.checks.preflight.harness import skipped
+    from mlcheck.checks.preflight.overfit_batch import OverfitBatch
+
+    lead = next((c for c in refused if isinstance(c, OverfitBatch)), refused[0])
+    others = [c.id for c in refused if c is not lead]
+    also = f"; {', '.join(others)} did not run either" if others else ""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    finding = skipped(
+        lead,
+        f"{lead.id} did not run: the model's loss raised {text} on the first training batch (on a copy "
+        f"of the model), so the training step will very likely raise it too{also}",
+        "Fix what makes the loss fail on that batch (the label range or non-finite inputs: see the "
+        "ERROR findings at this step, if any); the train-start checks run again on the next fit.",
+    )
+    return dataclasses.replace(finding, step=step, epoch=epoch)

@@ -96,6 +96,9 @@ class RunInfo:
             its own `optimizer_zero_grad`, Keras (each step computes fresh gradients), the
             Hugging Face `Trainer`. None when unknown: a hand-written loop, Lightning's manual
             optimization or an `optimizer_zero_grad` override, `mlcheck analyze`.
+        grad_clip: the gradient clipping threshold the framework applies before each step
+            (Lightning's `gradient_clip_val`; Keras' `clipnorm`, `global_clipnorm` or
+            `clipvalue`), None when there is none or it is unknown.
     """
 
     task: str | None = None
@@ -107,6 +110,7 @@ class RunInfo:
     loss: str | None = None
     early_stop: EarlyStop | None = None
     zeroes_gradients: bool | None = None
+    grad_clip: float | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -127,6 +131,7 @@ class RunInfo:
             )
         opt.optional_text("RunInfo.loss", self.loss)
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
+        self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
 
 
 @dataclass

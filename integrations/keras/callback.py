@@ -199,6 +199,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             has_scheduler=facts["has_scheduler"],
             loss=facts["loss"],
             zeroes_gradients=True,  # each train step computes fresh gradients
+            grad_clip=facts["grad_clip"],
         )
         sinks: list[Sink] = []
         self._tensorboard = None

@@ -106,7 +106,16 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "num_classes": facts.num_classes,
         "has_scheduler": True if scheduled else None,
         "loss": config.loss,
+        "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
     }
+
+
+def _grad_clip(optimizer: Any) -> float | None:
+    """The optimizer's clipping threshold (`clipnorm`, `global_clipnorm`, `clipvalue`; the
+    smallest set), None without one."""
+    values = [getattr(optimizer, name, None) for name in ("clipnorm", "global_clipnorm", "clipvalue")]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and v > 0]
+    return min(values) if values else None
 
 
 def current_lr(optimizer: Any) -> float | None:

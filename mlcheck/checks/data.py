@@ -708,7 +708,9 @@ class ClassImbalance(Check):
         `min_samples` labels, each time the labels seen double, and at the end, so a handful
         of samples cannot raise it, and it is not judged while the batches' label mixes differ
         far beyond chance (sorted data: the first batches do not show the class balance;
-        `unshuffled-data` reports that).
+        `unshuffled-data` reports that). A whole epoch of training labels (at least
+        `min_samples`) that holds a single class is a WARNING of its own (key `one-class`): the
+        classifier has nothing to tell apart (a filter such as `y < 1` meant as `y <= 1`).
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -793,6 +795,7 @@ class ClassImbalance(Check):
         self._labels = _LabelHistory(max_classes=self.max_classes)
         self._judged_at = 0
         self._last: tuple[int | None, int | None] = (None, None)
+        self._one_class_told = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
@@ -808,6 +811,26 @@ class ClassImbalance(Check):
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge(run.samples.get("val") if run.samples is not None else None)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        """A whole epoch's training labels were one class (the first pass counts every batch, so
+        sorted data has shown its other classes by then): the classifier has nothing to tell
+        apart and learns to answer that class, whatever the input."""
+        history = self._labels
+        if self._one_class_told or history.overflow or len(history.totals) != 1 or history.samples < self.min_samples:
+            return ()
+        self._one_class_told = True
+        ((only, n),) = history.totals.items()
+        yield self.finding(
+            f"Every one of the {n} training labels seen in epoch {run.epoch} is class {only}: with one class "
+            "there is nothing to learn, and the model scores perfectly by answering it whatever the input.",
+            evidence={"class": only, "samples": n, "classes": 1},
+            hint="Check the filter or split that built the training labels (a `y < 1` meant as `y <= 1`, a "
+            "stratified split on the wrong column, labels overwritten): a classifier needs at least two classes.",
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="one-class",
+        )
 
     def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:
         history = self._labels

@@ -237,6 +237,9 @@ class ExplodingGradient(LayerCheck):
 
     id = "exploding-gradient"
     severity = Severity.WARNING
+    #: root causes that, found first, explain it: a loss over regression targets or inputs far
+    #: from unit scale (house prices in dollars under MSE) hands back gradients of that scale
+    explained_by = frozenset({"nonfinite-input", "unnormalized-input"})
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 

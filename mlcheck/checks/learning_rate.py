@@ -112,6 +112,10 @@ CONFIRM_STEPS = 20
 #: lr-too-low's pre-flight fires only when the configured rate is this many times below the suggestion
 #: (steepest-descent suggestions run ~10-100x above healthy Adam rates: 1e-3 vs ~0.1 on digits).
 LOW_RATIO = 1000.0
+#: A gradient clipping threshold below this caps nearly every step of a usual model (gradient
+#: norms of ~0.1-10; the clipping values Lightning's and Keras' docs show are 0.5-1.0), so
+#: negligible updates are named as the clipping's doing rather than the learning rate's.
+TINY_CLIP = 1e-2
 #: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
 NEGLIGIBLE_FALL = 0.01
 #: ...and a comparison rate must lower it by at least this fraction to count as progress.
@@ -535,7 +539,10 @@ class LRTooLow(TrainCurveCheck):
     What it does:
         Two signals. (1) The median log10 update ratio |dW|/|W| over the recent quarter of
         the run is below `min_log_ratio` while the loss has fallen by less than `max_drop`
-        of its initial value (a converged run may have tiny updates). (2) The training loss
+        of its initial value (a converged run may have tiny updates); where the framework clips
+        the gradients to under `TINY_CLIP` (1e-2: Lightning's `gradient_clip_val`, Keras'
+        `clipnorm`/`global_clipnorm`/`clipvalue`), the finding names the clipping as the cause
+        and its hint the threshold, not the rate. (2) The training loss
         falls significantly (`z` standard errors) and steadily (its last half falls at least
         `steady` x as much as its first half: no sign of saturating) yet has fallen by less
         than `max_drop` in total, while a logged validation loss falls too (over the later
@@ -553,7 +560,8 @@ class LRTooLow(TrainCurveCheck):
 
     How to fix:
         Raise the learning rate 3-10x (a learning-rate range test finds a good one); check
-        that a scheduler or warmup is not holding it near zero.
+        that a scheduler or warmup is not holding it near zero, and that gradients are not
+        clipped to a tiny norm (`gradient_clip_val=1e-6` for 1.0).
 
     Example:
         model = keras.Sequential([
@@ -738,17 +746,31 @@ class LRTooLow(TrainCurveCheck):
         if recent is None or recent[0] >= self.min_log_ratio:
             return []
         ratio, _, _, count = recent
+        clip = run.info.grad_clip
+        clipped = clip is not None and clip < TINY_CLIP
+        because = (
+            f"; the gradients are clipped to {clip:.2g} before each step, which caps an SGD step at "
+            f"the learning rate x {clip:.2g}, so the clipping threshold, not the rate, is the likely cause"
+            if clipped
+            else ""
+        )
         return [
             self.finding(
                 f"Weight updates are only {10**ratio:.2g} of the weights per step (log10 "
-                f"{ratio:.2f}, healthy is about -3) and the loss has fallen {max(fell, 0):.1%}.",
+                f"{ratio:.2f}, healthy is about -3) and the loss has fallen {max(fell, 0):.1%}{because}.",
                 evidence={
                     "log10_update_ratio": sig(ratio),
                     "min_log_ratio": self.min_log_ratio,
                     "measurements": count,
                     "fraction_fallen": sig(fell),
+                    **({"grad_clip": clip} if clip is not None else {}),
                 },
-                hint="Raise the learning rate 3-10x; check that the scheduler is not holding it near zero.",
+                hint=(
+                    f"Raise the gradient clipping threshold ({clip:.2g}; usual values are 0.5-5: Lightning "
+                    "gradient_clip_val=1.0, Keras clipnorm=1.0) or remove it."
+                    if clipped
+                    else "Raise the learning rate 3-10x; check that the scheduler is not holding it near zero."
+                ),
                 step=run.step,
                 epoch=run.epoch,
                 key="lr",

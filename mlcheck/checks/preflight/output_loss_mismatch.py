@@ -230,7 +230,7 @@ class OutputLossMismatch(Check):
                 )
             )
         findings += self._wrong_axis(out, evidence)
-        findings += self._labels(cfg, family, units, act, ys, evidence)
+        findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
@@ -543,6 +543,7 @@ class OutputLossMismatch(Check):
         act: str | None,
         ys: list[np.ndarray | None],
         evidence: dict[str, Any],
+        loss_failed: bool = False,
     ) -> list[Finding]:
         if family == "regression" or cfg.task == "regression" or any(y is None for y in ys):
             return []
@@ -552,7 +553,13 @@ class OutputLossMismatch(Check):
         y = y[:, 0]
         lo, hi = int(y.min()), int(y.max())
         ev = {**evidence, "label_min": lo, "label_max": hi}
-        multiclass = family == "multiclass" or (family is None and units >= 2 and act in ("softmax", "log_softmax"))
+        # an unnamed loss (a LightningModule's own training_step) over raw scores is taken for
+        # a multi-class one only when it fails on integer labels: a working loss may take ids
+        # beyond the width on purpose (metric learning: class ids beside a 64-wide embedding)
+        indices = loss_failed and act in (None, "linear") and y.dtype.kind in "iu"
+        multiclass = family == "multiclass" or (
+            family is None and units >= 2 and (act in ("softmax", "log_softmax") or indices)
+        )
         binary = family == "binary" or (family is None and units == 1 and act == "sigmoid")
         if multiclass:
             if lo < 0:
@@ -566,12 +573,25 @@ class OutputLossMismatch(Check):
                     )
                 ]
             if hi >= units:
+                beyond = f"label {hi} has" if hi == units else f"labels {units}..{hi} have"
+                hint = f"Give the last layer {hi + 1} units (one per class), or re-encode the labels as 0..C-1."
+                if lo >= 1:  # no 0 among them: 1-based labels (1..C) are the usual cause
+                    beyond += (
+                        f" no output; no label 0 is among the {len(y)} seen, so they look 1-based and every "
+                        "other label also names its neighbour's unit"
+                    )
+                    hint = (
+                        f"If the labels count from 1, shift them to start at 0 (`y - {lo}`, or sklearn's "
+                        f"LabelEncoder) and keep {units} units; if there really are {hi + 1} classes, give the "
+                        f"last layer {hi + 1} units."
+                    )
+                else:
+                    beyond += " no output"
                 return [
                     self.finding(
-                        f"The labels go up to {hi}, but the model has only {units} output units, "
-                        f"so labels {units}..{hi} have no output.",
+                        f"The labels go up to {hi}, but the model has only {units} output units, so {beyond}.",
                         evidence=ev,
-                        hint=f"Give the last layer {hi + 1} units (one per class), or re-encode the labels as 0..C-1.",
+                        hint=hint,
                         key="labels-range",
                     )
                 ]
