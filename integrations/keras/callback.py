@@ -354,6 +354,16 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self.live is not None:
             self.live.close()
 
+    def _train_step_raised(self) -> None:
+        """The training step raised: neither `on_train_batch_end` nor `on_train_end` follows, so
+        a recorded step's layer hooks come off now. Torch's is a global forward hook: left behind,
+        it would see every later forward pass in the process (another model's, another fit's)."""
+        try:
+            if self._layers is not None:
+                self._layers.abort()
+        except Exception:  # never mask the user's exception
+            pass
+
     # -- observations --------------------------------------------------------------------------
 
     def _before_train_step(self, data: Any) -> None:
@@ -535,6 +545,9 @@ class _StepWrapper:
                 self._in_train_step = True
             try:
                 return original(*args, **kwargs)
+            except BaseException:
+                self.callback._train_step_raised()
+                raise
             finally:
                 self._in_train_step = False
 
