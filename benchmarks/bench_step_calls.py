@@ -6,8 +6,8 @@ Fits the digits MLP (or CNN) of `bench_overhead_lightning.py` / `bench_overhead_
 entry (Lightning's `_TrainingEpochLoop.advance`, Keras's torch `train_step`), so that the same
 windows exist in both fits. The steps of the first epoch (the first pass) and each epoch's last
 step (validation runs in it) are left out. A step's kind is the set of mlcheck functions it
-called: the commonest kind is the unsampled step (no scan, no layer statistics, no flush, no
-sampled batch); the others are the sampled steps.
+called: the commonest kind is the unsampled step in Lightning (no scan, no layer statistics, no
+flush, no routed batch); a kind that calls one of `SAMPLED` is labelled sampled.
 
 Printed: for each kind, how many steps had it, the Python and C calls a step makes in all, the
 same for the fit without a callback (the commonest kind's median there), and the mlcheck
@@ -33,8 +33,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = str(Path(__file__).resolve().parents[1])
 OURS = (os.path.join(ROOT, "mlcheck") + os.sep, os.path.join(ROOT, "integrations") + os.sep)
 EPOCHS = 3
-#: a step that calls one of these does more than hold its loss: a flush, a scan, layer
-#: statistics, a routed batch
+#: a step that calls one of these does more than hold its loss (Lightning): a flush, a scan,
+#: layer statistics, a routed batch. Keras hands every step to the checks (its losses are read
+#: as floats already), so each of its steps calls `flush_steps`.
 SAMPLED = ("flush_steps", "LayerRecorder", "ParameterScan.before_step", "Monitor.", "observe_batch", "route_batch")
 
 
