@@ -154,7 +154,7 @@ def train_keras(xt, yt, xv, yv, epochs, seed, capture=True, log_dir=None, slice_
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     checks = _checks(capture)
-    cb = MLCheckCallback(checks=checks, log_dir=log_dir, overfit_batch=False, slice_by=slice_by)
+    cb = MLCheckCallback(checks=checks, log_dir=log_dir, overfit_batch=False, timing=True, slice_by=slice_by)
     started = time.perf_counter()
     model.fit(xt, yt, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[cb])
     seconds = time.perf_counter() - started

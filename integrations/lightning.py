@@ -317,8 +317,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._layers = LayerRecorder(
                 pl_module, keep_tensors=self.breakpoints is not None, grad_hooks=not self._automatic
             )
-        self._batch: tuple[Any, int] | None = None
         self._module = pl_module
+        # the next step's work is decided by integer compares: a batch no check wants is only
+        # counted (single process, rank zero, hooks not timed), and on_train_batch_start is
+        # called only where it has work (`on_train_batch_end`)
+        self._quiet_path = self._rank_zero and self._world == 1 and not self.timer.enabled
+        self._scanned = False  # the parameter scan ran at this step: `after_step` reads it back
+        self._start_skipped = False
+        self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
         self._watch_nonfinite: bool | None = None
@@ -327,6 +333,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._samples: SampleCapture | None = None
         if self._rank_zero and self.live.samples_active:
             self._samples = SampleCapture(self.live, self.batch_to_arrays, self.options.slice_by)
+        self._quiet_path = self._quiet_path and self._samples is None
+        # the capture arms every batch; otherwise on_train_batch_start has work on the first
+        # batch and, with a layer recorder, at the layer steps only
+        self._start_every_step = self._samples is not None
         self._skip_hook("on_validation_batch_start", self._samples is None)  # it arms the capture only
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
@@ -419,10 +429,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     # -- training steps ------------------------------------------------------------------------
 
-    # Per-step work is kept to a few attribute reads (benchmarks/bench_overhead_lightning.py):
-    # the first batch alone goes through on_train_batch_start, the learning rate is read where
-    # the optimizer steps (before a step-interval scheduler moves it), and the loss and the step
-    # counter once, in on_train_batch_end.
+    # Per-step work is kept to a few attribute reads (benchmarks/bench_step_calls.py): the
+    # learning rate is read where the optimizer steps (before a step-interval scheduler moves
+    # it), the loss and the rows are held in on_train_batch_end, and what is due is decided by
+    # integer compares: on_train_batch_start is left to Lightning's skip (`_skip_hook`) between
+    # layer steps, and a batch no check wants (`LiveRun.skip_below`) is counted, not routed.
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
@@ -430,7 +441,6 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._started:
             self._first_batch_start(trainer, pl_module, batch)
         if self._layers is not None:
-            self._batch = (batch, batch_idx)
             if self._watch_nonfinite is None:
                 self._watch_nonfinite = self._automatic and self.live.watch_loss(pl_module.device.type == "cpu")
                 self._layers.keep_weights = self._watch_nonfinite
@@ -532,39 +542,59 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._lr = float(groups[0]["lr"]) if groups else None
         step = self._logging_step(trainer)
         if step % self.options.every_n_steps == 0:
+            self._scanned = True
             with self.timer("before_optimizer_step"):
                 self._scan.before_step(optimizer, step, scaled=_grad_scaler(trainer) is not None)
                 self.live.guard("gradients", self._scan.gradients, optimizer, step)
-        elif self._scan.wants_gradients(step):
+        elif not self._zeroes_gradients and self._scan.wants_gradients(step):  # else never wanted
+            self._scanned = True
             with self.timer("before_optimizer_step"):
                 self.live.guard("gradients", self._scan.gradients, optimizer, step)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        self._remove_hook()
+        if self._hook is not None:
+            self._remove_hook()
         if self._layers is not None and self._layers.recording:
             with self.timer("layer_stats"):
                 observation = self.live.guard("layers", self._layers.finish, self._logging_step(trainer), self._epoch)
                 found = self.live.guard("layers", self.live.observe_layers, observation) if observation else None
             if self.breakpoints is not None and observation is not None:
                 self.breakpoints.on_layers(self.live.monitor, observation, found, self._layers, batch)
-        with self.timer("train_batch_end"):
-            # observed after the step, so that the model's output width is known
-            self._observe_batch(trainer, batch, "train", batch_idx)
-            if self._samples is not None:
-                with self.timer("samples"):
-                    self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
-            if self._rank_zero:
-                self._observe_step(trainer, outputs, batch)
+        live = self.live
+        count = live.count["train"]
+        if self._quiet_path and count < live.skip_below["train"] and live.task_inferred:
+            # no check wants this batch: counted as `route_batch` would, nothing else to do
+            live.count["train"] = count + 1
+            step = self._observe_step(trainer, outputs, batch, batch_idx)
+        else:
+            with self.timer("train_batch_end"):
+                # observed after the step, so that the model's output width is known
+                self._observe_batch(trainer, batch, "train", batch_idx)
+                if self._samples is not None:
+                    with self.timer("samples"):
+                        self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
+                step = self._observe_step(trainer, outputs, batch, batch_idx) if self._rank_zero else None
+        if self.options.stop_on is not None:
             self._maybe_stop(trainer)
+        if self._start_every_step:
+            return
+        # the next batch starts at this step (accumulating) or the next: Lightning calls
+        # on_train_batch_start only where it may start the layer statistics
+        if step is None:
+            step = self._logging_step(trainer)
+        every = self.options.every_n_steps
+        skip = self._layers is None or (step % every != 0 and (step + 1) % every != 0)
+        if skip is not self._start_skipped:
+            self._start_skipped = skip
+            self._skip_hook("on_train_batch_start", skip)
 
-    def _observe_step(self, trainer: Any, outputs: Any, batch: Any = None) -> None:
+    def _observe_step(self, trainer: Any, outputs: Any, batch: Any, batch_idx: int) -> int:
+        """Holds the step's loss; returns its logging step."""
         loss = loss_of(outputs)
         if loss is None:
-            loss = self._last_backward_loss
-            if not self._backward_loss_wanted:
-                self._want_backward_loss(True)
+            loss = self._backward_loss()
         self._last_backward_loss = None
         global_step = trainer.global_step
         stepped = global_step != self._global_step
@@ -575,10 +605,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if loss is not None:
                 self._accum.append(loss)
                 self._accum_rows += leading_rows(batch) or 0
-                if self._watch_nonfinite and self._batch is not None:
-                    self._accum_batches.append(self._batch)  # a reference, not a copy
+                if self._watch_nonfinite:
+                    self._accum_batches.append((batch, batch_idx))  # a reference, not a copy
             if not stepped:
-                return  # accumulating gradients: the step comes later
+                return self._logging_step(trainer)  # accumulating gradients: the step comes later
             losses, self._accum = self._accum, []
             batches, self._accum_batches = self._accum_batches, []
             rows, self._accum_rows = self._accum_rows, 0
@@ -592,13 +622,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if batches:
             if not self.live.holding:  # flushed elsewhere: the held batches went with it
                 self._held_batches = []
-            self._held_batches += [(batch, index, step, self._epoch) for batch, index in batches]
-        scan = self._scan
-        if scan.idle:  # no scan at this step: nothing to read back
-            ratio, nonfinite, grad_norm, grad_cosine = None, None, None, None
-        else:
-            ratio, nonfinite = scan.after_step(step)
-            grad_norm, grad_cosine = scan.gradient_stats(step)
+            for held in batches:
+                self._held_batches.append((*held, step, self._epoch))
+        ratio = nonfinite = grad_norm = grad_cosine = None
+        if self._scanned:  # the parameter scan ran at this step
+            ratio, nonfinite, grad_norm, grad_cosine = self._read_scan(step)
         leftover = self._leftover.take() if self._leftover is not None else None
         if self.live.hold_step(
             step,
@@ -614,6 +642,24 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             rows=rows or None,
         ):
             self._flush(trainer)
+        return step
+
+    def _backward_loss(self) -> Any:
+        """The loss on_before_backward kept, where training_step handed Lightning none; from
+        then on, Lightning calls on_before_backward at every step."""
+        if not self._backward_loss_wanted:
+            self._want_backward_loss(True)
+        return self._last_backward_loss
+
+    def _read_scan(self, step: int) -> tuple[Any, Any, float | None, float | None]:
+        """(update ratio, non-finite names, gradient norm, gradient cosine) the scan of this
+        step measured."""
+        self._scanned = False
+        scan = self._scan
+        if scan.idle:  # nothing to read back
+            return None, None, None, None
+        ratio, nonfinite = scan.after_step(step)
+        return (ratio, nonfinite, *scan.gradient_stats(step))
 
     def _flush(self, trainer: Any | None) -> None:
         """Hands the held steps to the checks, with one device sync for all their losses; when

@@ -344,6 +344,10 @@ class LiveRun:
         self.confirm_passes = True
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
         self.count = {"train": 0, "val": 0}  # batches seen in the run, per split
+        #: `route_batch` answers SKIP, and does nothing else, to every batch of a split counted
+        #: below this: an adapter may count such a batch itself (`count[split] += 1`) instead of
+        #: calling it, so that an unsampled step costs one integer compare
+        self.skip_below = {"train": 0, "val": 0}
         self.output_width: int | None = None
         self.task_inferred = False
         self.flush_every = flush_every
@@ -385,6 +389,10 @@ class LiveRun:
             return BatchRoute.FULL_PASS
         if self.passes[split] == options.hash_epochs and self._awaiting(split):  # one pass more at most
             return BatchRoute.CONFIRM
+        # The same answer until the next sampled batch or the end of a pass: passes change only
+        # there, and what a check awaits only when data reaches it (a sample, a pass handed over)
+        every = options.sample_every_n_batches
+        self.skip_below[split] = (count // every + 1) * every
         return BatchRoute.SKIP
 
     def _awaiting(self, split: str) -> tuple[str, ...]:
@@ -440,6 +448,7 @@ class LiveRun:
 
     def end_pass(self, split: str) -> None:
         self.passes[split] += 1
+        self.skip_below = {"train": 0, "val": 0}  # the routes of both splits are asked again
         # the pass's merged full-pass batches reach their checks now: what they await of the
         # next pass (`Check.awaits_batches`) is known before its first batch is routed
         self.monitor.hand_over_deferred()
@@ -939,6 +948,7 @@ class LiveRun:
         self.sync(state["monitor"].get("disabled", []))
         self.passes.update(state.get("passes", {}))
         self.count.update(state.get("count", {}))
+        self.skip_below = {"train": 0, "val": 0}
         info = state.get("info", {})
         run_info = self.monitor.run.info
         run_info.task = run_info.task or info.get("task")

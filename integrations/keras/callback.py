@@ -119,6 +119,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             the loss lives on the CPU (and always with a `nonfinite-origin` breakpoint); True:
             also on accelerators; False: never. Torch backend with eager steps only.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
+        timing: keep the wall time spent on each kind of observation in `timings` (for
+            benchmarks). Default False: the timers cost calls at every step.
         config: the pyproject.toml whose `[tool.mlcheck]` table configures the run (its
             `suppress`; where `checks` is not given, `select` and the checks' arguments), as for
             `mlcheck analyze`. Default None: the nearest one from the working directory (the file
@@ -153,6 +155,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         task: str | None = None,
         num_classes: int | None = None,
         warn: bool = True,
+        timing: bool = False,
         config: str | Path | bool | None = None,
         slice_by: Callable[[Any], Any] | None = None,
         breakpoints: Any = None,
@@ -179,7 +182,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._samples: KerasSampleCapture | None = None
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
-        self.timer = HookTimer()
+        self.timer = HookTimer(enabled=timing)
 
     # -- fit events ----------------------------------------------------------------------------
 
@@ -375,8 +378,13 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._train_start_pending = False
             with self.timer("overfit_batch"):
                 self._train_start_checks(data)
-        with self.timer("batches"):
-            self._log_batch(x, y, "train", self._batch_index)
+        live = self.live
+        count = live.count["train"]
+        if count < live.skip_below["train"] and live.task_inferred:
+            live.count["train"] = count + 1  # no check wants this batch (`LiveRun.skip_below`)
+        else:
+            with self.timer("batches"):
+                self._log_batch(x, y, "train", self._batch_index)
         if self._samples is not None:
             self._samples.begin("train", self._epoch, x, y)
 

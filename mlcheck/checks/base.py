@@ -149,7 +149,9 @@ class Check:
     def awaits_batches(self, split: str) -> bool:
         """True while the check waits for samples of `split` to come by again (a second stage
         confirming what the first pass found, as `train-val-overlap` does): the live core then
-        hands it the next pass over `split` too. Default False."""
+        hands it the next pass over `split` too. Default False. Asked at the first batch of
+        `split` after a pass ends and after each batch that reaches the check: the answer may
+        change only when data reaches the check."""
         return False
 
     # -- helpers -------------------------------------------------------------------------------

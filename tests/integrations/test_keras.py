@@ -432,7 +432,7 @@ def test_same_seed_gives_bitwise_identical_weights_with_and_without_callback(tmp
         return real_preflight(ctx)
 
     overfit.preflight = counting
-    cb = MLCheckCallback(checks=checks, every_n_steps=1, log_dir=tmp_path / "logs")
+    cb = MLCheckCallback(checks=checks, every_n_steps=1, log_dir=tmp_path / "logs", timing=True)
     watched = mlp(dropout=0.3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
@@ -666,7 +666,9 @@ def test_compiled_step_shows_its_batches_through_the_step_functions(tmp_path, mo
     plain = mlp(dropout=0.3)
     fit(plain, None, epochs=2, shuffle=False)
     spy = Batches()
-    cb = MLCheckCallback(checks=[*default_checks(), spy], log_dir=None, full_pass_checks=("test-keras-batches",))
+    cb = MLCheckCallback(
+        checks=[*default_checks(), spy], log_dir=None, full_pass_checks=("test-keras-batches",), timing=True
+    )
     model = mlp(dropout=0.3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", MLCheckWarning)
@@ -733,6 +735,76 @@ def test_event_files_hold_curves_and_findings(tmp_path):
     assert text[0].step == step and b"reached step 30" in text[0].tensor_proto.string_val[0]
     lines = [json.loads(line) for line in (log_dir / "findings.jsonl").read_text().splitlines()]
     assert any(r["check"] == "test-keras-fire" and r["step"] == step for r in lines)
+
+
+class _CountingRoutes(MLCheckCallback):
+    """Counts the training batches routed through `LiveRun.route_batch`."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.routed = 0
+
+    def _log_batch(self, x, y, split, index):
+        self.routed += split == "train"
+        super()._log_batch(x, y, split, index)
+
+
+class _EveryBatchRouted(_CountingRoutes):
+    """The callback as before unsampled steps were cut short: every training batch routed, the
+    hooks timed."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(timing=True, **kw)
+
+    def _before_train_step(self, data):
+        self.live.skip_below["train"] = 0
+        super()._before_train_step(data)
+
+
+def _keras_record(cb: MLCheckCallback, log_dir: Path) -> tuple:
+    """The findings, findings.jsonl and the TensorBoard events of both splits (tags, steps,
+    values; wall times and the run's folder apart)."""
+    here = str(log_dir).encode()
+    events = {}
+    for split in ("train", "validation"):
+        acc = _accumulate(log_dir / split)
+        events[split] = (
+            {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]},
+            {
+                t: [(e.step, e.tensor_proto.string_val[0].replace(here, b"<run>")) for e in acc.Tensors(t)]
+                for t in acc.Tags()["tensors"]
+            },
+        )
+    path = log_dir / "findings.jsonl"  # written at the first finding
+    jsonl = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [f.to_dict() for f in cb.findings], jsonl, events
+
+
+@pytest.mark.parametrize("lr", [1.0, 1e-3], ids=["lr_x1000", "healthy"])
+def test_unsampled_steps_cut_short_leave_every_finding_and_event_unchanged(tmp_path, lr):
+    """A training batch no check wants is counted, not routed (`LiveRun.skip_below`), and the
+    timers are off unless asked for: the findings, findings.jsonl and TensorBoard events of a
+    fixed-seed fit are those of the callback that routes every batch and times every hook."""
+    record, skipped = {}, {}
+    for name, make in (("quiet", _CountingRoutes), ("every", _EveryBatchRouted)):
+        log_dir = tmp_path / name
+        cb = make(log_dir=log_dir, overfit_batch=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            keras.backend.clear_session()  # the same layer names in both fits
+            fit(mlp(optimizer=keras.optimizers.Adam(lr), dropout=0.0), cb, epochs=3)
+        record[name] = _keras_record(cb, log_dir)
+        skipped[name] = cb.live.count["train"], cb.routed, bool(cb.timings)
+    # the first pass (epoch 1) and the confirming pass (epoch 2) are routed, then the samples
+    assert skipped["every"] == (3 * 38, 3 * 38, True)
+    assert skipped["quiet"][0] == 3 * 38 and skipped["quiet"][1] < 3 * 38 and not skipped["quiet"][2]
+    findings = record["quiet"][0]
+    if lr == 1.0:
+        assert "lr-too-high" in {f["check"] for f in findings}
+    else:
+        assert not serious(findings)
+    assert record["quiet"][2]["train"][0]  # the curves were written
+    assert record["quiet"] == record["every"]
 
 
 def test_validation_side_findings_go_to_validation(tmp_path):

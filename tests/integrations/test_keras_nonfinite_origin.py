@@ -155,7 +155,7 @@ def test_layer_checks_and_nan_watch_leave_training_bitwise_unchanged(tmp_path):
     plain.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
     watched = _model("log")
     checks = [*default_checks(), *(registry()[i]() for i in LAYER_IDS)]
-    cb = MLCheckCallback(checks=checks, every_n_steps=5, overfit_batch=False, log_dir=tmp_path)
+    cb = MLCheckCallback(checks=checks, every_n_steps=5, overfit_batch=False, log_dir=tmp_path, timing=True)
     watched.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False, callbacks=[cb])
     assert cb.monitor.run.layers.total >= 4  # sampled steps were recorded
     assert "nonfinite_origin" in cb.timer.table  # the NaN watch read every step's loss and gradient

@@ -493,7 +493,8 @@ def _run_record(cb: MLCheckCallback) -> tuple:
         t: [(e.step, e.tensor_proto.string_val[0].replace(here, b"<run>")) for e in acc.Tensors(t)]
         for t in acc.Tags()["tensors"]
     }
-    jsonl = [json.loads(line) for line in (log_dir / "findings.jsonl").read_text().splitlines()]
+    path = log_dir / "findings.jsonl"  # written at the first finding
+    jsonl = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return [f.to_dict() for f in cb.findings], jsonl, scalars, texts
 
 
@@ -522,6 +523,74 @@ def test_skipped_no_op_hooks_leave_every_finding_and_event_unchanged(tmp_path, m
     findings = record["skipped"][0]
     assert {"lr-too-high", "loss-divergence"} <= {f["check"] for f in findings}
     assert record["skipped"] == record["every"]
+
+
+class _EveryStepRouted(_EveryHook):
+    """The callback as it was before unsampled steps were cut short: every hook called at every
+    step, every training batch routed through `LiveRun.route_batch`, the parameter scan asked at
+    every step whether it has something to read back."""
+
+    def on_fit_start(self, trainer, pl_module):
+        super().on_fit_start(trainer, pl_module)
+        self._quiet_path = False
+        self._start_every_step = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._scanned = True
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+class _QuietProbe(lpt.Callback):
+    """After the callback's on_train_batch_end: whether Lightning will call its
+    on_train_batch_start next, and whether the next batch is only counted."""
+
+    def __init__(self, cb: MLCheckCallback) -> None:
+        self.cb = cb
+        self.start_called: list[bool] = []
+        self.counted_only: list[bool] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        live = self.cb.live
+        self.start_called.append(callable(self.cb.on_train_batch_start))
+        self.counted_only.append(live.count["train"] < live.skip_below["train"])
+
+
+@pytest.mark.parametrize(
+    "kind, model_kw, trainer_kw",
+    [
+        ("automatic", dict(lr=50.0), {}),
+        ("manual", dict(lr=50.0, manual=True), {}),
+        ("accumulating", dict(lr=50.0), dict(accumulate_grad_batches=2)),
+        ("healthy", {}, {}),
+    ],
+)
+def test_unsampled_steps_cut_short_leave_every_finding_and_event_unchanged(tmp_path, kind, model_kw, trainer_kw):
+    """An unsampled step is an integer compare and the held loss: on_train_batch_start is left
+    uncalled between layer steps, a batch no check wants is counted, not routed, and the scan is
+    read back only where it ran. The findings, findings.jsonl and mlcheck's TensorBoard events of
+    fixed-seed fits (lr x1000: findings at steps, with the non-finite origin watch; a healthy run)
+    are those of the callback that calls and routes everything at every step."""
+    record, probes = {}, {}
+    for name, make in (("quiet", MLCheckCallback), ("every", _EveryStepRouted)):
+        cb = make(overfit_batch=False)
+        probes[name] = probe = _QuietProbe(cb)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            fit(tmp_path / name, cb, max_epochs=3, model_kw=model_kw, callbacks=[cb, probe], **trainer_kw)
+        record[name] = _run_record(cb)
+        assert cb.live.count["train"] == 3 * 38
+    quiet, every = probes["quiet"], probes["every"]
+    # the cut is taken: most steps skip on_train_batch_start and route nothing
+    assert sum(quiet.start_called) < len(quiet.start_called) / 4
+    assert sum(quiet.counted_only) > len(quiet.counted_only) / 2
+    assert all(every.start_called)
+    findings = record["quiet"][0]
+    if kind == "healthy":
+        assert not any(f["severity"] in ("warning", "error") for f in findings)
+    else:
+        assert "lr-too-high" in {f["check"] for f in findings}
+    assert record["quiet"][2]  # mlcheck's scalars were written
+    assert record["quiet"] == record["every"]
 
 
 def test_a_subclass_override_of_a_skipped_hook_is_still_called(tmp_path):
