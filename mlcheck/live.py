@@ -708,6 +708,7 @@ class LiveRun:
         saved = trainable.rng_state()
         refused: list[Check] = []  # stopped by the model's own loss failing on the first batch
         loss_error: list[BaseException | None] = []  # what that loss raises, asked once
+        unfed: list[tuple[Check, Exception]] = []  # the model refused the batch's inputs as they come
         try:
             for check in checks:
                 seconds = options.train_start_seconds  # a fixed net: the time is taken from training
@@ -725,7 +726,7 @@ class LiveRun:
                 except Exception as exc:
                     if options.strict:
                         raise
-                    self._train_start_failed(check, exc, trainable, loss_error, refused)
+                    self._train_start_failed(check, exc, trainable, loss_error, refused, unfed)
                     continue
                 for finding in found:
                     if finding.step is None:
@@ -733,6 +734,8 @@ class LiveRun:
                     self._held.append(finding)
             if refused:
                 self._held.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
+            if unfed:
+                self._held.append(_inputs_refused(unfed, step=step, epoch=epoch))
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -744,15 +747,21 @@ class LiveRun:
         trainable: Trainable,
         loss_error: list[BaseException | None],
         refused: list[Check],
+        unfed: list[tuple[Check, Exception]],
     ) -> None:
         """Switches off a train-start check that raised: quietly, into `refused`, when the
         model's own loss raises the same on the first batch (asked once, into `loss_error`);
-        else as an internal error of the check."""
+        quietly too, into `unfed`, when the error rose inside the model called on the batch's
+        inputs while the training step itself runs (its `training_step` prepares them: casts,
+        concatenates); else as an internal error of the check."""
         if not loss_error:
             loss_error.append(_loss_error(trainable))
         if _same_error(exc, loss_error[0]):
             self.monitor.disable(check.id, f"the model's loss raised {type(exc).__name__}")
             refused.append(check)
+        elif loss_error[0] is None and _raised_in_model(exc):
+            self.monitor.disable(check.id, f"the model refused the batch's inputs: {type(exc).__name__}")
+            unfed.append((check, exc))
         else:
             self.monitor.switch_off(check, exc)
 
@@ -1015,6 +1024,49 @@ def _loss_error(trainable: Trainable) -> BaseException | None:
 
 def _same_error(exc: BaseException, loss_error: BaseException | None) -> bool:
     return loss_error is not None and type(exc) is type(loss_error) and str(exc) == str(loss_error)
+
+
+#: Modules whose frames mean "inside a model's call": torch's and Keras' layer call machinery.
+_MODEL_CALL_MODULES = ("torch.nn.modules.module", "keras.src.layers.layer", "keras.src.ops.operation")
+
+
+def _raised_in_model(exc: BaseException) -> bool:
+    """Whether `exc` rose inside a model (or layer) that mlcheck's code called: a frame of the
+    frameworks' call machinery after the last frame of mlcheck's own. An error of mlcheck's own
+    code (outside any model call) stays an internal error."""
+    names = []
+    tb = exc.__traceback__
+    while tb is not None:
+        names.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    last_own = max((i for i, name in enumerate(names) if name.split(".")[0] == "mlcheck"), default=-1)
+    return any(name in _MODEL_CALL_MODULES for name in names[last_own + 1 :])
+
+
+def _inputs_refused(unfed: Sequence[tuple[Check, Exception]], *, step: int | None, epoch: int | None) -> Finding:
+    """The INFO finding for train-start checks that could not run because the model refused
+    the first batch's inputs as the loader yields them, while its training step runs (a
+    `training_step` that casts or reassembles the batch before calling the model)."""
+    from mlcheck.checks.preflight.harness import skipped
+    from mlcheck.checks.preflight.overfit_batch import OverfitBatch
+
+    checks = [check for check, _ in unfed]
+    lead = next((c for c in checks if isinstance(c, OverfitBatch)), checks[0])
+    others = [c.id for c in checks if c is not lead]
+    also = f"; {', '.join(others)} did not run either" if others else ""
+    error = unfed[0][1]
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    finding = skipped(
+        lead,
+        f"{lead.id} did not run: the model raised {text} when given the first training batch's "
+        f"inputs as the loader yields them (on a copy of the model); the training step, which may "
+        f"prepare them first, runs{also}",
+        "To run these checks, let the model take the batch's inputs as the loader yields them (move "
+        "the casting or reassembling from training_step into forward or the dataset), or check the "
+        "model before training with `mlcheck sanity` and a `mlcheck_target()` that gives them "
+        "ready (docs/sanity.md).",
+    )
+    return dataclasses.replace(finding, step=step, epoch=epoch)
 
 
 def _loss_failed(

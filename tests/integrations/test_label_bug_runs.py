@@ -177,3 +177,48 @@ def test_keras_sorted_labels_are_not_one_class(tmp_path, digits):
             shuffle=False,
         )
     assert not [f for f in cb.findings if f.key == "one-class"]
+
+
+class _CastsInTrainingStep(lpt.LightningModule):
+    """A common shape: the loader yields int64 pixels, training_step casts them; forward
+    itself refuses the raw batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x.float() / 16), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def test_lightning_forward_refusing_the_raw_batch_is_one_info_not_internal_errors(tmp_path, digits):
+    x, y = digits
+    pixels = torch.tensor(np.rint(x * 16).astype(np.int64))
+    loader = DataLoader(TensorDataset(pixels, torch.tensor(y)), batch_size=32, shuffle=True)
+    torch.manual_seed(0)
+    cb = LightningCallback(log_dir=str(tmp_path))
+    trainer = lpt.Trainer(
+        max_epochs=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(_CastsInTrainingStep(), loader)
+    # before: 'overfit-batch' and 'output-loss-mismatch' "failed" with tracebacks, as mlcheck's fault
+    assert [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)] == []
+    (skipped,) = [f for f in cb.findings if f.check == "overfit-batch"]
+    assert skipped.severity is Severity.INFO and "as the loader yields them" in skipped.message
+    assert "RuntimeError" in skipped.message and "output-loss-mismatch" in skipped.message
+    assert "mlcheck_target()" in skipped.hint
+    assert not [f for f in cb.findings if f.severity >= Severity.WARNING], [f.format() for f in cb.findings]
