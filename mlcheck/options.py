@@ -135,7 +135,10 @@ def check_items(name: str, checks: Any) -> list[Any] | None:
 
 
 def id_items(name: str, ids: Any) -> tuple[Any, ...]:
-    """`ids` as a tuple, unvalidated (see `check_ids`); a lone string is one id."""
+    """`ids` as a tuple, unvalidated (see `check_ids`); a lone string is one id, None none (as
+    `Monitor(suppress=None)` has always taken it)."""
+    if ids is None:
+        return ()
     if isinstance(ids, str):
         return (ids,)
     try:

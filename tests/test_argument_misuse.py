@@ -187,6 +187,18 @@ def test_flags_refuse_strings_in_every_callback(name):
             Monitor(**{name: "yes"})
 
 
+def test_suppress_none_means_none_suppressed_in_every_callback():
+    """Monitor(suppress=None) always meant no check suppressed; the callbacks refused it."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    for callback in (MLCheckCallback, KerasCallback):
+        assert callback(suppress=None).suppress == ()
+        with pytest.raises(TypeError, match="suppress must be a list of check ids, got 3"):
+            callback(suppress=3)
+    Monitor(suppress=None).close()
+
+
 def test_num_classes_of_one_is_refused():
     from mlcheck.integrations.lightning import MLCheckCallback
 

@@ -130,7 +130,7 @@ class NonfiniteLoss(Check):
         self._done.add(key)
         x = series.first_nonfinite_x
         value = series.last_value
-        kind = "NaN" if math.isnan(value) else ("Inf" if math.isinf(value) else "NaN or Inf")
+        kind = "NaN" if math.isnan(value) else (("-Inf" if value < 0 else "Inf") if math.isinf(value) else "NaN or Inf")
         where = int(x) if x is not None and float(x).is_integer() else x
         yield self.finding(
             f"The {what} became {kind} at {unit} {where}.",

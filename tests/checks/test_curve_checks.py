@@ -228,6 +228,13 @@ def test_nonfinite_loss_vectorised_same_as_per_step():
     assert a == b == [("nonfinite-loss", 500, "The training loss became Inf at step 500.")]
 
 
+def test_nonfinite_loss_names_minus_inf_as_such():
+    loss = noisy(converging(700), 0.1)
+    loss[500:] = -np.inf  # a log of zero probability, a loss that runs away downwards
+    (finding,) = [f for f in run_steps(loss) if f.check == "nonfinite-loss"]
+    assert finding.message == "The training loss became -Inf at step 500."
+
+
 # -- loss-divergence -------------------------------------------------------------------------------
 
 
