@@ -770,17 +770,11 @@ class LiveRun:
         another way): one INFO finding says so, under `overfit-batch` (the check users look for
         when it is on, else the first of them), naming the others not run. Held like their
         findings, so it comes after the first batch's."""
-        from mlcheck.checks.preflight.harness import skipped
-        from mlcheck.checks.preflight.overfit_batch import OverfitBatch
-
         checks = self.train_start_checks
         if not checks:
             return
-        lead = next((c for c in checks if isinstance(c, OverfitBatch)), checks[0])
-        others = [c.id for c in checks if c is not lead]
-        also = f"; {', '.join(others)}, which also run at train start, did not run either" if others else ""
-        finding = skipped(lead, f"{lead.id} did not run: {reason}{also}", hint)
-        self._held.append(dataclasses.replace(finding, step=step, epoch=epoch))
+        also = ", which also run at train start, did not run either"
+        self._held.append(_train_start_skipped(checks, reason, hint, step=step, epoch=epoch, also=also))
 
     def release_held(self) -> None:
         """Reports the held train-start findings (after the first training batch)."""
@@ -1043,30 +1037,48 @@ def _raised_in_model(exc: BaseException) -> bool:
     return any(name in _MODEL_CALL_MODULES for name in names[last_own + 1 :])
 
 
+def _train_start_skipped(
+    checks: Sequence[Check],
+    reason: str,
+    hint: str,
+    *,
+    step: int | None,
+    epoch: int | None,
+    also: str = " did not run either",
+) -> Finding:
+    """One INFO finding for train-start checks that did not run (`reason`, and `hint`: how to
+    run them): under `overfit-batch` (the check users look for when it is on, else the first of
+    them), naming the others, followed by `also`."""
+    from mlcheck.checks.preflight.harness import skipped
+    from mlcheck.checks.preflight.overfit_batch import OverfitBatch
+
+    lead = next((c for c in checks if isinstance(c, OverfitBatch)), checks[0])
+    others = ", ".join(c.id for c in checks if c is not lead)
+    message = f"{lead.id} did not run: {reason}" + (f"; {others}{also}" if others else "")
+    return dataclasses.replace(skipped(lead, message, hint), step=step, epoch=epoch)
+
+
+def _error_text(error: BaseException | None) -> str:
+    """ "TypeError: the message", on one line."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
 def _inputs_refused(unfed: Sequence[tuple[Check, Exception]], *, step: int | None, epoch: int | None) -> Finding:
     """The INFO finding for train-start checks that could not run because the model refused
     the first batch's inputs as the loader yields them, while its training step runs (a
     `training_step` that casts or reassembles the batch before calling the model)."""
-    from mlcheck.checks.preflight.harness import skipped
-    from mlcheck.checks.preflight.overfit_batch import OverfitBatch
-
-    checks = [check for check, _ in unfed]
-    lead = next((c for c in checks if isinstance(c, OverfitBatch)), checks[0])
-    others = [c.id for c in checks if c is not lead]
-    also = f"; {', '.join(others)} did not run either" if others else ""
-    error = unfed[0][1]
-    text = " ".join(f"{type(error).__name__}: {error}".split())
-    finding = skipped(
-        lead,
-        f"{lead.id} did not run: the model raised {text} when given the first training batch's "
-        f"inputs as the loader yields them (on a copy of the model); the training step, which may "
-        f"prepare them first, runs{also}",
+    return _train_start_skipped(
+        [check for check, _ in unfed],
+        f"the model raised {_error_text(unfed[0][1])} when given the first training batch's inputs as "
+        "the loader yields them (on a copy of the model); the training step, which may prepare them "
+        "first, runs",
         "To run these checks, let the model take the batch's inputs as the loader yields them (move "
         "the casting or reassembling from training_step into forward or the dataset), or check the "
         "model before training with `mlcheck sanity` and a `mlcheck_target()` that gives them "
         "ready (docs/sanity.md).",
+        step=step,
+        epoch=epoch,
     )
-    return dataclasses.replace(finding, step=step, epoch=epoch)
 
 
 def _loss_failed(
@@ -1075,18 +1087,12 @@ def _loss_failed(
     """The INFO finding for train-start checks that could not run because the model's loss
     raises on the first batch (labels out of range, NaN fed to a loss that refuses it): the
     training step meets the same error, so it is no fault of mlcheck's to warn about."""
-    from mlcheck.checks.preflight.harness import skipped
-    from mlcheck.checks.preflight.overfit_batch import OverfitBatch
-
-    lead = next((c for c in refused if isinstance(c, OverfitBatch)), refused[0])
-    others = [c.id for c in refused if c is not lead]
-    also = f"; {', '.join(others)} did not run either" if others else ""
-    text = " ".join(f"{type(error).__name__}: {error}".split())
-    finding = skipped(
-        lead,
-        f"{lead.id} did not run: the model's loss raised {text} on the first training batch (on a copy "
-        f"of the model), so the training step will very likely raise it too{also}",
+    return _train_start_skipped(
+        refused,
+        f"the model's loss raised {_error_text(error)} on the first training batch (on a copy of the "
+        "model), so the training step will very likely raise it too",
         "Fix what makes the loss fail on that batch (the label range or non-finite inputs: see the "
         "ERROR findings at this step, if any); the train-start checks run again on the next fit.",
+        step=step,
+        epoch=epoch,
     )
-    return dataclasses.replace(finding, step=step, epoch=epoch)
