@@ -203,14 +203,7 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
 def _tensors(value: Any) -> Any:
     """`value` as backend tensors, keeping its structure: a model with named or several inputs
     (or outputs) takes a dict, list or tuple of arrays, which is no one array."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _tensors(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        items = [_tensors(v) for v in value]
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)  # namedtuple
-    return keras.ops.convert_to_tensor(value)
+    return None if value is None else keras.tree.map_structure(keras.ops.convert_to_tensor, value)
 
 
 class KerasTrainable(Trainable):
