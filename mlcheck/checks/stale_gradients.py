@@ -156,6 +156,7 @@ class StaleGradients(Check):
             },
             hint=_HINT,
             step=int(steps[-1]),
+            epoch=run.epoch,
             severity=severity,
             key="stale",
         )
@@ -181,6 +182,7 @@ class StaleGradients(Check):
             },
             hint=_HINT,
             step=step,
+            epoch=run.epoch,
             severity=severity,
             key="stale",
         )

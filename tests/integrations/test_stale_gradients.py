@@ -105,6 +105,8 @@ def test_manual_optimization_without_zero_grad_fires(tmp_path):
     assert first.step <= 5 and first.evidence["leftover_grad_norm"] > 0, first.format()
     assert [f.severity for f in later] == [Severity.ERROR]  # raised again once the loss went wrong
     assert all("zero_grad" in f.hint for f in (first, *later))
+    # step findings carry their epoch, as every other step check's do (38 steps an epoch)
+    assert [f.epoch for f in (first, *later)] == [f.step // 38 for f in (first, *later)]
     # symptoms it explains name it
     for symptom in (f for f in cb.findings if f.check in ("loss-divergence", "lr-too-high")):
         assert symptom.evidence.get("likely_cause") == "stale-gradients", symptom.format()
