@@ -118,7 +118,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             the trainer's `TensorBoardLogger`; without one, of its first logger that has one (a
             `CSVLogger`'s `version_N`, beside `metrics.csv`); with no logger at all,
             `<default_root_dir>/lightning_logs/mlcheck`.
-            False: write no files (warnings and logging only).
+            False: write no files (warnings and logging only). An empty string is refused
+            (it would be the working directory): pass "." for that.
         stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and

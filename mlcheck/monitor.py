@@ -62,7 +62,8 @@ class Monitor:
             by default.
         suppress: check ids to silence (their hooks are not run).
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
-            callbacks take it): neither.
+            callbacks take it): neither. An empty string is refused (it would be the working
+            directory): pass "." for that.
         stop_on: None (default), "error" or "warning": set `should_stop` once a finding of that
             severity or worse is raised. The callbacks then stop training.
         every_n_steps: how often adapters take the costly statistics (update ratios, batch

@@ -150,12 +150,19 @@ def id_items(name: str, ids: Any) -> tuple[Any, ...]:
 def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
     """`value` unchanged when it is one of `flags` or a path that is a directory or does not
     exist yet; a path to a file, or something that is no path, raises here rather than when
-    the first event is written mid-run."""
+    the first event is written mid-run. An empty string raises too: `Path("")` is the working
+    directory, where files would land unasked (an unset environment variable read with a ""
+    default is the usual source), while a user who meant "no files" wants False."""
     if any(value is f for f in flags):
         return value
+    allowed = " or ".join(repr(f) for f in flags)
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
-        allowed = " or ".join(repr(f) for f in flags)
         raise TypeError(f"log_dir must be a directory path (str or os.PathLike) or {allowed}, got {value!r}")
+    if isinstance(value, str) and not value:
+        raise ValueError(
+            f'log_dir is an empty string: give a directory path ("." for the working directory) or {allowed} '
+            "(False: no files)"
+        )
     path = Path(value)
     for parent in (path, *path.parents):
         if parent.exists():

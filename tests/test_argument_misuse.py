@@ -26,6 +26,19 @@ def test_monitor_refuses_a_log_dir_that_is_a_file(a_file):
         Monitor(log_dir=123)
 
 
+def test_an_empty_log_dir_is_refused_by_monitor_and_both_callbacks(tmp_path, monkeypatch):
+    """Was: `Path("")`, the working directory, so findings.jsonl and event files landed there
+    unasked (a `log_dir=os.environ.get("LOGS", "")` with the variable unset)."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    monkeypatch.chdir(tmp_path)
+    for make in (Monitor, KerasCallback, LightningCallback):
+        with pytest.raises(ValueError, match=r'log_dir is an empty string: give a directory path \("\." .*False'):
+            make(log_dir="")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_lightning_callback_refuses_bad_log_dir_and_takes_a_lone_check(a_file):
     from mlcheck.integrations.lightning import MLCheckCallback
 

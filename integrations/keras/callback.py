@@ -73,7 +73,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             later one). Default None: every check that is on by default.
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
-            `TensorBoard` callback. None (or False, as in Lightning) writes neither.
+            `TensorBoard` callback. None (or False, as in Lightning) writes neither. An empty
+            string is refused (it would be the working directory): pass "." for that.
         stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
