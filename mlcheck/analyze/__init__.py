@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mlcheck import options as opt
-from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_log, read_header
+from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_runs, read_header
 from mlcheck.analyze.events import (
     KERAS_SUBRUNS,
     EventFileError,
@@ -202,30 +202,10 @@ def run(
     for source, where, size in sources:
         start = done
         notes: list[str] = []
-        loaded = _load(source, where, root, advance, notes, mapping)
+        each = _load(source, where, root, advance, notes, mapping)
         advance(start + size - done)
-        if isinstance(loaded, _OwnFiles):
-            own.append((loaded.log, loaded.reason))
-            continue
-        if isinstance(loaded, str):
-            unreadable.append((str(where), loaded))
-            continue
-        log, curves = loaded
-        twin = next((r for r, c in zip(runs, read) if r.format != log.format and _same_curves(c, curves)), None)
-        if twin is not None:  # one fit, two loggers: its findings once
-            twin.same_curves_in.append(str(log.path))
-            twin.info.append(
-                f"{log.path} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
-                "TensorBoardLogger and CSVLogger together): analysed once, as that run."
-            )
-            continue
-        if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
-            log.name = f"{log.name} ({log.path.name})"
-        found, errors = replay_curves(curves, checks, run_name=log.name)
-        result = _result(log, curves, found, errors, notes)
-        result.info += _short_curve(log, curves, checks)
-        runs.append(result)
-        read.append(curves)
+        for k, loaded in enumerate(each):  # the reader's notes are on the file: said with its first run
+            _add_run(loaded, where, notes if k == 0 else [], checks, runs, read, own, unreadable)
     runs += _attach_recorded(root, runs, own, [read_findings(p) for p in recorded], wanted, unreadable)
     _judge_sample_tables(tables, per_sample, root, runs, unreadable)
     for where, reason in unreadable:
@@ -235,6 +215,43 @@ def run(
             raise BadInput(unreadable[0][1])
         raise BadInput(f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)")
     return AnalyzeResult(runs, unreadable)
+
+
+def _add_run(
+    loaded: tuple[RunLog, Curves] | _OwnFiles | str,
+    where: Path,
+    notes: list[str],
+    checks: list[Check],
+    runs: list[RunResult],
+    read: list[Curves],
+    own: list[tuple[RunLog, str]],
+    unreadable: list[Skipped],
+) -> None:
+    """Replays one loaded run through the checks and adds its result to `runs` (its curves to
+    `read`), unless it is mlcheck's own files (`own`), unreadable, or a second logger's copy
+    of a run already read."""
+    if isinstance(loaded, _OwnFiles):
+        own.append((loaded.log, loaded.reason))
+        return
+    if isinstance(loaded, str):
+        unreadable.append((str(where), loaded))
+        return
+    log, curves = loaded
+    twin = next((r for r, c in zip(runs, read) if r.format != log.format and _same_curves(c, curves)), None)
+    if twin is not None:  # one fit, two loggers: its findings once
+        twin.same_curves_in.append(str(log.path))
+        twin.info.append(
+            f"{log.path} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
+            "TensorBoardLogger and CSVLogger together): analysed once, as that run."
+        )
+        return
+    if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
+        log.name = f"{log.name} ({log.path.name})"
+    found, errors = replay_curves(curves, checks, run_name=log.name)
+    result = _result(log, curves, found, errors, notes)
+    result.info += log.info + _short_curve(log, curves, checks)
+    runs.append(result)
+    read.append(curves)
 
 
 def _wanted(
@@ -306,20 +323,28 @@ def _load(
     advance: Callable[[int], None],
     notes: list[str],
     mapping: Mapping[str, str] | None,
-) -> tuple[RunLog, Curves] | _OwnFiles | str:
-    """(log, curves) of one run, or a line naming it and why it cannot be analysed, or
-    `_OwnFiles` for event files of mlcheck's own that hold no loss curve."""
+) -> list[tuple[RunLog, Curves] | _OwnFiles | str]:
+    """For each run in `source` (one, but for a Keras CSV that several fits appended to):
+    (log, curves), or a line naming it and why it cannot be analysed, or `_OwnFiles` for event
+    files of mlcheck's own that hold no loss curve."""
     try:
-        log = _read(source, root, advance, notes)
-        _drop_bad_epochs(log, mapping, notes)
-        curves = build_curves(log, mapping)
+        logs = _read(source, root, advance, notes)
+        loaded = []
+        for log in logs:
+            _drop_bad_epochs(log, mapping, notes)
+            loaded.append((log, build_curves(log, mapping)))
     except (EventFileError, CSVLogError, BadInput) as exc:
-        return str(exc)
+        return [str(exc)]
     except OSError as exc:
-        return f"{exc.filename or where}: {_os_reason(exc)}"
+        return [f"{exc.filename or where}: {_os_reason(exc)}"]
     except Exception as exc:  # a reader bug must not cost the other runs their findings
         logger.debug("mlcheck analyze: reading %s failed", where, exc_info=True)
-        return f"{where}: could not be read ({type(exc).__name__}: {exc}); please report this"
+        return [f"{where}: could not be read ({type(exc).__name__}: {exc}); please report this"]
+    return [_with_loss(source, log, curves, notes) for log, curves in loaded]
+
+
+def _with_loss(source: Any, log: RunLog, curves: Curves, notes: list[str]) -> tuple[RunLog, Curves] | _OwnFiles | str:
+    """(log, curves) when there is a loss curve to judge; else why not, or `_OwnFiles`."""
     if not curves.has_loss:
         reason = notes[0] if notes and not log.scalars else _no_loss(log)
         return _OwnFiles(log, reason) if _own_files(source) else reason
@@ -665,22 +690,32 @@ def _is_metrics_csv(path: Path) -> bool:
     return bool(header & {"epoch", "step"})
 
 
-def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> RunLog:
+def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
+    """The runs in one source: one, but for a Keras CSV that several fits appended to."""
     if isinstance(source, EventRun):
         scalars = {}
         for prefix, files in source.files.items():
             tags = read_event_files(files, progress=advance, notes=notes)
             for tag, curve in tags.items():
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
-        return RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))
+        return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))]
     path = Path(source)
-    fmt, scalars, columns = read_csv_log(path, progress=advance, notes=notes)
+    fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)
     else:
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
-    return RunLog(name, path, fmt, scalars, columns)
+    if len(fits) == 1:
+        return [RunLog(name, path, fmt, fits[0].scalars, columns)]
+    # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
+    logs = [RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns) for k, f in enumerate(fits, 1)]
+    logs[0].info.append(
+        f"{path}: its epoch column restarts at data row(s) {', '.join(str(f.first_row) for f in fits[1:])} "
+        f"(Keras' CSVLogger with append=True, a new fit appended to the file): read as {len(fits)} runs, "
+        + ", ".join(f"fit {k} (rows {f.first_row}-{f.last_row})" for k, f in enumerate(fits, 1))
+    )
+    return logs
 
 
 def _arguments(path: Any, checks: Any, select: Any, suppress: Any, mapping: Any) -> tuple[Any, ...]:

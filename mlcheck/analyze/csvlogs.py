@@ -12,6 +12,7 @@ import io
 import math
 from array import array
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,36 @@ def read_csv_log(
     row number). notes: if given, a line is appended for each column that holds numbers and,
     in some rows, text that is not one ("1.#QNAN", "tensor(0.5)"): those rows are left out of
     its curve, and a loss that became NaN there would otherwise pass unseen.
+
+    Every row is one run here (a repeated epoch: the later row wins); `read_csv_runs` splits a
+    file that several fits appended to.
+    """
+    fmt, runs, columns = read_csv_runs(path, progress, notes, split=False)
+    return fmt, runs[0].scalars, columns
+
+
+@dataclass(frozen=True)
+class CSVRun:
+    """The curves of one fit in a CSV log: `scalars` by column, read from its data rows
+    `first_row` to `last_row` (1-based, as `_check_index` names them)."""
+
+    scalars: dict[str, Scalars]
+    first_row: int
+    last_row: int
+
+
+def read_csv_runs(
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    notes: list[str] | None = None,
+    *,
+    split: bool = True,
+) -> tuple[str, list[CSVRun], list[str]]:
+    """As `read_csv_log`, but a Keras `CSVLogger` file that several fits wrote with
+    `append=True` is one `CSVRun` per fit: Keras writes the header once and each new fit's
+    epochs from its `initial_epoch` (0 unless given), so the epoch column falls back to the
+    file's first epoch where a fit starts from scratch. A fall to a later epoch is a run
+    resumed from a checkpoint: one run, whose repeated epochs take the later rows.
     """
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
@@ -72,7 +103,8 @@ def read_csv_log(
         except UnicodeDecodeError:
             raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
         if history.looks_like_history(header_line):
-            return history.read_history(path, notes)
+            fmt, scalars, columns = history.read_history(path, notes)
+            return fmt, [CSVRun(scalars, 1, max((len(c.steps) for c in scalars.values()), default=0))], columns
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
@@ -86,7 +118,6 @@ def read_csv_log(
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
     has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
     lower = {c.lower(): c for c in columns}
-    out: dict[str, Scalars] = {}
     if "step" in lower:
         fmt = "lightning-csv"
         x = arrays[lower["step"]]
@@ -99,15 +130,38 @@ def read_csv_log(
     for column in ("step", "epoch"):
         if column in lower:
             _check_index(path, lower[column], arrays[lower[column]])
+    starts = fit_starts(x) if split and fmt == "keras-csv" and "epoch" in lower else [0]
+    ends = [*starts[1:], len(x)]
+    runs = [CSVRun(_scalars(arrays, has, x, skip, slice(a, b)), a + 1, b) for a, b in zip(starts, ends)]
+    return fmt, runs, columns
+
+
+def fit_starts(epochs: np.ndarray) -> list[int]:
+    """The rows where a fit starts in a Keras CSV's epoch column: row 0, and each row whose
+    epoch falls back to the file's first epoch (a fit from scratch appended to the file)."""
+    known = np.flatnonzero(~np.isnan(epochs))
+    if len(known) < 2:
+        return [0]
+    values = epochs[known]
+    falls = np.flatnonzero((values[1:] < values[:-1]) & (values[1:] == values[0])) + 1
+    return [0, *(int(known[k]) for k in falls)]
+
+
+def _scalars(
+    arrays: dict[str, np.ndarray], has: dict[str, np.ndarray], x: np.ndarray, skip: set[str], rows: slice
+) -> dict[str, Scalars]:
+    """Each column's curve over `rows`, against `x`."""
+    out: dict[str, Scalars] = {}
+    x = x[rows]
     for column, values in arrays.items():
         if column in skip:
             continue
         # empty cells are rows that did not log this column; a "nan" cell is a real NaN loss
-        present = has[column] & ~np.isnan(x)
+        present = has[column][rows] & ~np.isnan(x)
         if not present.any():
             continue
-        out[column] = sorted_scalars(x[present].astype(np.int64), values[present])
-    return fmt, out, columns
+        out[column] = sorted_scalars(x[present].astype(np.int64), values[rows][present])
+    return out
 
 
 def _text_cells(path: Path, columns: list[str], text: list[list[Any]], filled: list[bytearray]) -> Iterable[str]:

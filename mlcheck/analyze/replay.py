@@ -41,6 +41,8 @@ class RunLog:
         writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
             file is mlcheck's own), "keras" (Keras' `TensorBoard` callback: other event files
             in `train/` or `validation/` sub-runs); None otherwise.
+        info: lines worth knowing about how it was read (a Keras CSV that several fits
+            appended to, read as one run per fit).
     """
 
     name: str
@@ -49,6 +51,7 @@ class RunLog:
     scalars: dict[str, Scalars]
     columns: list[str] | None = None
     writer: str | None = None
+    info: list[str] = field(default_factory=list)
 
 
 @dataclass
