@@ -144,6 +144,9 @@ class Monitor:
         self._seen: dict[tuple[str, str], Severity] = {}
         self._closed = False
         self._late = False  # an observation came after close() (said once)
+        self._step_offset = 0  # added to the steps given: see _on_step_axis
+        self._restarted = False  # a step counter restarted (said once)
+        self._last_step: int | None = None  # the last training step, on the run's axis
         self._checks_closed = False
         self._deferred: list[_Held] = []  # see log_batch(defer=True)
         self._deferred_values = 0
@@ -192,7 +195,10 @@ class Monitor:
         """Records one optimizer step.
 
         Args:
-            step: the global step.
+            step: the global step, counting on across epochs. A step below the last one is
+                taken for a counter that restarts each epoch (`enumerate(loader)`): one
+                `MLCheckInternalWarning` says so, and mlcheck counts on from the last step
+                (findings and curves then carry its numbers, not yours).
             loss: the training loss of this step.
             lr: the learning rate (of the first parameter group).
             update_ratio: |weight update| / |weights| of this step (measured every n steps).
@@ -225,6 +231,7 @@ class Monitor:
         grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
         leftover_grad_norm = opt.optional_number("leftover_grad_norm", leftover_grad_norm)
         fresh_grad_norm = opt.optional_number("fresh_grad_norm", fresh_grad_norm)
+        step = self._on_step_axis(step, epoch, "log_step")
         if self.curves is not None:
             self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
@@ -257,6 +264,32 @@ class Monitor:
             # then found before the NaN loss it causes, whose finding says it likely follows from it
             out = self._flush_deferred()
         return out + self._dispatch("on_step")
+
+    def _on_step_axis(self, step: int, epoch: int | None, method: str) -> int:
+        """`step` on the run's one step axis. A training step below the last training step is a step
+        counter that restarts, as a hand-written loop's `for step, batch in enumerate(loader)`
+        does each epoch: the steps count on from the last one (`step + offset`, said once),
+        so the checks, the findings and the curves written see one run in order rather than
+        epochs laid over each other (and curve points at or before a tag's last step dropped)."""
+        at = step + self._step_offset
+        if at >= _EXACT_STEPS:
+            at = step  # no shifting a step out of the range every reader holds exactly
+        last, self._last_step = self._last_step, at
+        if last is None or at >= last or last + 1 >= _EXACT_STEPS:
+            return at
+        given_last, self._step_offset = last - self._step_offset, last + 1 - step
+        if not self._restarted:  # said once: a per-epoch counter restarts every epoch
+            self._restarted = True
+            where = f" at epoch {epoch}" if epoch is not None else ""
+            internal_notice(
+                f"mlcheck: Monitor.{method}() was given step {step}{where} after step {given_last}: steps must "
+                "count on across epochs (a global step). mlcheck takes it for a counter that restarts each "
+                f"epoch and counts on (step {step} is step {last + 1} in its findings and curves, and so on at "
+                "each restart); pass a step that counts on to keep your own numbers",
+                stacklevel=4,
+            )
+        self._last_step = step + self._step_offset
+        return self._last_step
 
     def _record_gradients(self, step: int, grad_norm: float | None, grad_cosine: float | None) -> None:
         """The gradient measurement of `log_step`: as given, else the one `Monitor(optimizer=...)`
@@ -309,6 +342,10 @@ class Monitor:
         loss = None if loss is None else opt.numbers("loss", loss, n)
         lr = None if lr is None else opt.numbers("lr", lr, n)
         epoch = opt.optional_index("epoch", epoch)
+        given = steps
+        if n:  # the block on the run's step axis (see `_on_step_axis`), as one shift
+            shift = self._on_step_axis(int(steps[0]), epoch, "log_steps") - int(steps[0])
+            steps = steps + shift if shift else steps
         for name, values in (("train_loss_step", loss), ("lr", lr)):
             if values is not None and self.curves is not None:
                 self._guard_curves(self.curves.extend, name, steps, values)
@@ -326,7 +363,7 @@ class Monitor:
             if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
                 for k in range(i, j):
                     out += self.log_step(
-                        int(steps[k]),
+                        int(given[k]),  # log_step puts it on the step axis
                         loss=None if loss is None else float(loss[k]),
                         lr=None if lr is None else float(lr[k]),
                         epoch=epoch,
@@ -342,6 +379,8 @@ class Monitor:
                 self.run.epoch = epoch
             out += self._dispatch("on_step")
             i = j
+        if n:
+            self._last_step = max(self._last_step, int(steps[-1]))
         return out
 
     def log_epoch(
@@ -366,6 +405,8 @@ class Monitor:
         val_loss = opt.optional_number("val_loss", val_loss)
         train_metrics = opt.metrics("train_metrics", train_metrics)
         val_metrics = opt.metrics("val_metrics", val_metrics)
+        if step is not None:
+            step += self._step_offset
         if self.curves is not None:
             at = step if step is not None else (self.run.step if self.run.step is not None else epoch)
             # a metric named "loss" or "loss_epoch" is the loss itself unless that is given too
@@ -478,6 +519,8 @@ class Monitor:
     ) -> list[Finding]:
         if step is None:
             step = self.run.step
+        else:
+            step += self._step_offset
         if epoch is None:
             epoch = self.run.epoch
         if (
@@ -708,6 +751,7 @@ class Monitor:
             "seen": [[k[0], k[1], v.value] for k, v in self._seen.items()],
             "findings": [f.to_dict() | {"key": f.key} for f in self.findings],
             "disabled": sorted(self.disabled),
+            "step_offset": self._step_offset,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -719,6 +763,7 @@ class Monitor:
         self.findings = [Finding.from_dict(d) for d in state["findings"]]
         for check_id in state["disabled"]:
             self.disable(check_id)
+        self._step_offset = state.get("step_offset", 0)  # absent from checkpoints before it
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -888,6 +933,10 @@ def internal_notice(text: str, exc: BaseException | None = None, stacklevel: int
     except Warning:
         pass
 
+
+#: Steps up to here are whole numbers in a float64 (curves, series): `Monitor` shifts a restarting
+#: step counter only within them.
+_EXACT_STEPS = 2**53
 
 #: Dtypes numpy has no arithmetic for (bfloat16) or too little range for the checks' statistics
 #: (float16 overflows a sum of squares at 256): batches arrive as float32 instead.
