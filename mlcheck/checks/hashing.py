@@ -312,7 +312,9 @@ class SplitOverlap:
             return 0, 0
         distinct, counts = np.unique(prints, return_counts=True)
         present = own.contains(distinct)
-        repeated = int(counts.sum() - len(distinct) + counts[present].sum())
+        # every row but the first sighting of a fresh fingerprint (was: the copies within the
+        # batch plus every row of a known one, so a known print seen k times counted 2k - 1)
+        repeated = len(prints) - int(np.count_nonzero(~present))
         fresh = distinct[~present]
         own.add_unique(fresh)
         hits = fresh[other.contains(fresh)]

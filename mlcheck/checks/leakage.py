@@ -250,7 +250,16 @@ class TrainValOverlap(Check):
         whatever its label); exact duplicates only, so near-duplicates (a resized or re-encoded
         copy) and samples that differ after random augmentation are not matched; samples whose
         values are all equal (all-zero padding rows, blank images) are skipped, since they say
-        nothing about a split. Duplicates within the training data alone are not reported.
+        nothing about a split.
+
+        The same fingerprints count the training data's own repeats in its first epoch: where
+        at most `min_distinct_share` of its samples are distinct (1,000 rows holding 20
+        distinct ones), an INFO names the counts, since a loader that repeats rows (an index
+        that does not advance, a data set built from one batch) trains on a sliver of the
+        data while every curve looks normal. Tabular data with a few duplicate rows, random
+        augmentation (every sample distinct) and oversampling stay far above it. Samples
+        fingerprinted from a probe (larger than `probe_above`) are not counted: equal probes
+        are not equal samples.
         A false match needs two different samples with equal 63-bit fingerprints of every
         value: probability 2**-63 per pair, under 1e-7 for a million training and a million
         validation samples. Memory: 8 bytes per distinct sample and split, up to `capacity` per
@@ -299,6 +308,13 @@ class TrainValOverlap(Check):
         probe_above: samples of at most this many values are hashed whole, in one stage.
             Default 1,024 (a 32x32 single-channel image; MNIST's 784 pixels and tabular rows
             cost no more than the probe would).
+        min_distinct_share: the INFO on repeated training samples needs at most this share
+            of the first epoch's samples to be distinct. Default 0.1 (each sample ten times on
+            average): sampling schemes stay far above it, a bootstrap keeping 63% of the rows
+            distinct and oversampling a minority to parity at `class-imbalance`'s 10:1 at
+            least half; a loading bug that repeats rows falls far below. 0 turns it off.
+        min_train_rows: first-epoch training samples needed before that INFO. Default 100:
+            ten distinct samples at the default share.
     """
 
     id = "train-val-overlap"
@@ -318,6 +334,8 @@ class TrainValOverlap(Check):
         capacity: int = 1 << 21,
         probe_values: int | None = PROBE_VALUES,
         probe_above: int = PROBE_ABOVE,
+        min_distinct_share: float = 0.1,
+        min_train_rows: int = 100,
     ) -> None:
         if probe_values is not None and probe_values < 1:
             raise ValueError(f"probe_values must be None or >= 1, got {probe_values}")
@@ -327,6 +345,8 @@ class TrainValOverlap(Check):
         self.min_matches = min_matches
         self.natural_factor = natural_factor
         self.capacity = capacity
+        self.min_distinct_share = min_distinct_share
+        self.min_train_rows = min_train_rows
         super().__init__()
 
     def reset(self) -> None:
@@ -335,6 +355,9 @@ class TrainValOverlap(Check):
         self._first_epoch: object = ()  # the epoch whose training rows count for duplicates
         self._train_rows = 0  # kept training rows of that epoch
         self._train_repeats = 0  # ... already seen in training
+        self._train_probed = False  # some of those were fingerprinted from a probe
+        self._repeats_said = False  # the INFO on repeated training samples was judged
+        self._first_rows: list[np.ndarray] = []  # the first epoch's first rows, see _could_all_differ
         self._constant = {"train": 0, "val": 0}
         self._last: tuple[int | None, int | None] = (None, None)
         self._held: list[np.ndarray] = []  # probe fingerprints not in the sets yet
@@ -395,8 +418,22 @@ class TrainValOverlap(Check):
         if flat is None:
             self._hold(batch, x, keep, prints)
         else:
+            self._keep_first_rows(batch, flat)
             self._add(batch.split, batch.epoch, prints)
         return self._judge(final=False)
+
+    #: Values of the first training rows kept to tell repeats forced by a small value space
+    #: (16 possible rows of 4 binary features) from repeated rows: 1 MiB of float32.
+    FIRST_ROW_VALUES = 1 << 18
+
+    def _keep_first_rows(self, batch: BatchObservation, rows: np.ndarray) -> None:
+        """Copies of the first training rows of the first epoch, up to `FIRST_ROW_VALUES`."""
+        later = self._first_epoch != () and batch.epoch != self._first_epoch
+        if batch.split != "train" or self._repeats_said or later:
+            return
+        room = self.FIRST_ROW_VALUES // max(rows.shape[1], 1) - sum(map(len, self._first_rows))
+        if room > 0:
+            self._first_rows.append(np.array(rows[:room]))
 
     def _on_probes(self, batch: BatchObservation) -> Iterable[Finding]:
         """A merged block of probes (`Check.reads_probe`), none constant (`probe_suffices`):
@@ -429,6 +466,7 @@ class TrainValOverlap(Check):
             if epoch == self._first_epoch:  # later epochs repeat the data by design
                 self._train_rows += kept
                 self._train_repeats += repeats
+                self._train_probed = self._train_probed or bool((prints & PROBE_BIT).any())
 
     def _release(self) -> None:
         """Adds the held probe fingerprints to their split's set."""
@@ -465,11 +503,60 @@ class TrainValOverlap(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         self._release()  # a pass is over: judged on all of it
-        return self._judge(final=False) if run.epoch is not None else ()
+        if run.epoch is None:
+            return ()
+        return [*self._train_repeated(run.epoch), *self._judge(final=False)]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         self._release()
-        return self._judge(final=True)
+        return [*self._train_repeated(run.epoch), *self._judge(final=True)]
+
+    def _could_all_differ(self, rows: int) -> bool:
+        """Whether the column values seen could make `rows` different rows: the product of each
+        column's distinct values among the first rows kept exceeds it. Else the repeats are
+        the data's own (4 binary features make 16 possible rows), not a loader's."""
+        if not self._first_rows:
+            return False
+        kept = np.concatenate(self._first_rows)
+        kinds = [len(np.unique(column)) for column in kept.T]
+        return float(np.sum(np.log(np.maximum(kinds, 1)))) > math.log(rows)
+
+    def _train_repeated(self, epoch: int | None) -> Iterable[Finding]:
+        """An INFO, once, when the first training epoch (known by its number: without one, the
+        later passes would count as repeats) holds few distinct samples for its rows."""
+        rows, first = self._train_rows, self._first_epoch
+        if self._repeats_said or rows < self.min_train_rows or not isinstance(first, int) or self._train_probed:
+            return
+        distinct = rows - self._train_repeats
+        share = distinct / rows
+        complete = epoch is not None and epoch != first  # the first epoch's counts are final
+        if share > self.min_distinct_share or not self._could_all_differ(rows):
+            if complete:
+                self._repeats_said, self._first_rows = True, []  # judged: nothing to say
+            return
+        self._repeats_said, self._first_rows = True, []
+        scale = self._overlap.scale
+        yield self.finding(
+            f"The first training epoch held {rows * scale} samples but only {distinct * scale} distinct ones "
+            f"({share:.1%}; each seen {rows / max(distinct, 1):.0f} times on average): a loader that repeats "
+            "rows trains on a sliver of the data while the curves look normal.",
+            evidence={
+                "train_rows": rows * scale,
+                "train_distinct": distinct * scale,
+                "distinct_share": share,
+                "threshold": self.min_distinct_share,
+                "epoch": first,
+                "estimated": scale > 1,
+            },
+            hint="Check how the training set is built (an index that does not advance, a data set made "
+            "from one batch, np.tile or np.repeat over the rows, a Subset of repeated indices). Repeats "
+            "on purpose (few possible inputs, an epoch that loops over a small data set): "
+            "TrainValOverlap(min_distinct_share=0) turns this note off and keeps the overlap check.",
+            step=self._last[0],
+            epoch=epoch,
+            severity=Severity.INFO,
+            key="train-repeats",
+        )
 
     def _judge(self, final: bool) -> Iterable[Finding]:
         o = self._overlap

@@ -330,3 +330,12 @@ def test_feature_leakage_resumes_from_a_checkpoint_saved_without_row_fingerprint
     resumed = Monitor(["feature-leakage"], warn=False, default_sinks=False)
     resumed.load_state_dict(state)
     assert whole == feed(resumed, 2, len(batches)) == [("feature-30", 3, 1.0, 256)]
+
+
+def test_split_overlap_counts_each_repeated_row_once():
+    """Was: a fingerprint already known and seen k times in a batch counted 2k - 1 repeats, so
+    the training data's duplicate share could pass 1 (and "distinct" rows go negative)."""
+    overlap = SplitOverlap()
+    a, b = np.uint64(11), np.uint64(22)
+    assert overlap.add("train", np.array([a, a, a])) == (3, 2)
+    assert overlap.add("train", np.array([a, a, b, b])) == (4, 3)  # was (4, 5)
