@@ -380,7 +380,10 @@ class UnnormalizedInput(Check):
         BatchNorm, a larger rate) points away from the cause.
 
     How to fix:
-        Scale the inputs: divide 8-bit pixels by 255 (or add a `Rescaling(1/255)` layer),
+        Scale the inputs: divide 8-bit pixels by 255 after casting them to float
+        (`x.astype("float32") / 255`: arithmetic on uint8 arrays wraps around modulo 256, so
+        `x - 128` turns black 0 into 128 and white 255 into 127; the hint says so for integer
+        pixels), or add a `Rescaling(1/255)` layer;
         standardise tabular features with statistics of the training split
         (`StandardScaler().fit(X_train)`), or normalise inside the model
         (`Normalization` layer, `BatchNorm` on the inputs). Standardise regression targets
@@ -651,6 +654,14 @@ class UnnormalizedInput(Check):
             f"{what}{_only(large, splits)}: their 99th-percentile magnitude is "
             f"{_per_split(seen, large, 'magnitude', 'p99_abs', '.4g')}, over {self.max_magnitude:g}"
         )
+        if pixels and any(d.startswith(("uint", "int")) for d in dtypes):
+            # integer pixels: arithmetic before the cast wraps (uint8 `x - 128`: 0 -> 128, 255 -> 127),
+            # and NumPy 2 keeps uint8 for a Python int operand, so "centre then divide" goes wrong
+            return text, (
+                "Cast to float before any arithmetic, then divide: x.astype('float32') / 255 (on uint8 "
+                "arrays x - 128 or x * 2 wraps around modulo 256, turning bright pixels dark; or add a "
+                "Rescaling(1/255) layer and pass input_kind='rescaled')"
+            )
         if pixels:
             return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
         return text, "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"

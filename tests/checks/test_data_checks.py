@@ -201,6 +201,8 @@ def test_raw_pixels_fire_as_floats_images_and_uint8(mnist):
         assert f.severity is Severity.WARNING and "raw 8-bit pixel" in f.message
         assert f.message.startswith("Training inputs") and f.evidence["split"] == "train"
         assert f.evidence["train_p99_abs"] > 200 and "255" in f.hint
+        # integer pixels: the fix names the cast first, as arithmetic on them wraps around
+        assert ("wraps around modulo 256" in f.hint) == (inputs.dtype == np.uint8), f.hint
 
 
 def test_pixels_scaled_twice_fire(mnist):
