@@ -99,6 +99,10 @@ class RunInfo:
         grad_clip: the gradient clipping threshold the framework applies before each step
             (Lightning's `gradient_clip_val`; Keras' `clipnorm`, `global_clipnorm` or
             `clipvalue`), None when there is none or it is unknown.
+        class_weights: the loss's weight per class label, when the adapter saw one: Keras
+            hands `fit(class_weight=...)` to each step as per-sample weights, from which the
+            callback reads the weight of each class (constant within a class). None when there
+            is none or it is unknown.
     """
 
     task: str | None = None
@@ -111,6 +115,7 @@ class RunInfo:
     early_stop: EarlyStop | None = None
     zeroes_gradients: bool | None = None
     grad_clip: float | None = None
+    class_weights: dict[int, float] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
@@ -237,6 +238,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._reset_loss_recovery()
         self.timer.table.clear()
         self._train_start_pending = True
+        self._class_weights: dict[int, float] | None = {}  # None: the weights are per sample
         self._samples = KerasSampleCapture(self.live, self.options.slice_by) if self.live.samples_active else None
         self._layers = None
         self._warn_unmatched_allow(self.nonfinite_allow, leaf_layers(model), "/")
@@ -372,7 +374,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def _before_train_step(self, data: Any) -> None:
         """Called by the wrapped train step with the batch it is about to train on."""
-        x, y, _ = unpack(data)
+        x, y, w = unpack(data)
+        if w is not None and self._class_weights is not None and self._epoch == 0:
+            self.live.guard("class weights", self._note_class_weights, y, w)
         self._batch_size = _leading_dim(x)
         self._train_batch = data  # a breakpoint's snapshot holds it
         if self._train_start_pending:
@@ -388,6 +392,25 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
                 self._log_batch(x, y, "train", self._batch_index)
         if self._samples is not None:
             self._samples.begin("train", self._epoch, x, y)
+
+    def _note_class_weights(self, y: Any, w: Any) -> None:
+        """`fit(class_weight=...)` reaches the step as per-sample weights: the weight of each
+        class label, where it is one value per class (`RunInfo.class_weights`), read over the
+        first epoch. Weights that differ within a class are `sample_weight`: none then."""
+        labels, weights = to_numpy(y), to_numpy(w)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1 or weights.shape != labels.shape or labels.dtype.kind not in "iuf":
+            self._class_weights = None
+            return
+        found = self._class_weights
+        for label in np.unique(labels):
+            values = np.unique(weights[labels == label])
+            if len(values) != 1 or label != int(label) or found.setdefault(int(label), float(values[0])) != values[0]:
+                self._class_weights = None
+                self.live.monitor.run.info.class_weights = None
+                return
+        self.live.monitor.run.info.class_weights = dict(found)
 
     def _after_train_loss(self, loss: Any) -> None:
         """Called by the wrapped `compute_loss` of a train step, before its backward pass: the

@@ -95,7 +95,8 @@ class Check:
     findings_split: ClassVar[str | None] = None
     #: Ids of root-cause checks (non-finite inputs, an output that does not fit the loss, ...)
     #: whose earlier finding explains this check's findings: they then name that cause and point
-    #: to its fix instead of giving advice that contradicts it.
+    #: to its fix instead of giving advice that contradicts it. "id:key" names one finding of a
+    #: check (`class-imbalance:weights-inverted`), not all of them.
     explained_by: ClassVar[frozenset[str]] = frozenset()
     #: True for a full-pass check that reads at most the probe of large samples (more than
     #: `hashing.PROBE_ABOVE` values): it then gets `BatchObservation.probe` instead of the
@@ -257,7 +258,10 @@ def explain(finding: Finding, causes: Iterable[str], found: Iterable[Finding]) -
     of a check in `causes` (its check's `Check.explained_by`), and pointed to that fix instead of
     its own; unchanged when there is no such finding."""
     causes = frozenset(causes)
-    cause = next((f for f in found if f.check in causes and f.severity >= Severity.WARNING), None)
+    cause = next(
+        (f for f in found if (f.check in causes or f"{f.check}:{f.key}" in causes) and f.severity >= Severity.WARNING),
+        None,
+    )
     if cause is None:
         return finding
     where = f" at step {cause.step}" if cause.step is not None else ""

@@ -774,6 +774,13 @@ class ClassImbalance(Check):
             under this. Default 0.8: the rare class missed at least one time in five.
         alpha: and significantly below the largest class's recall at this level. Default 0.01.
         min_val: validation samples of the rare class needed to judge its recall. Default 10.
+        inverted_ratio: where the class weights the adapter saw (`RunInfo.class_weights`,
+            Keras' `class_weight=`) weight the largest class over the smallest at least as
+            many times as it outnumbers it (and it does so at least this many times), the
+            weights are upside down: a WARNING (key `weights-inverted`). Every balancing scheme
+            weights a class down as it grows (sklearn's "balanced", w = n / (k n_c), weights
+            the smallest class over the largest exactly by the ratio); its inverse doubles the
+            imbalance in the loss. Default 2: a class at least twice another.
     """
 
     id = "class-imbalance"
@@ -792,7 +799,9 @@ class ClassImbalance(Check):
         max_recall: float = 0.8,
         alpha: float = 0.01,
         min_val: int = 10,
+        inverted_ratio: float = 2.0,
     ) -> None:
+        self.inverted_ratio = inverted_ratio
         self.max_recall = max_recall
         self.alpha = alpha
         self.min_val = min_val
@@ -807,6 +816,7 @@ class ClassImbalance(Check):
         self._judged_at = 0
         self._last: tuple[int | None, int | None] = (None, None)
         self._one_class_told = False
+        self._weights_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
@@ -824,6 +834,50 @@ class ClassImbalance(Check):
         return self._judge(run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        return [*self._inverted_weights(run), *self._one_class(run)]
+
+    def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
+        """Once, at the end of the first epoch (a full pass counted): class weights that weight
+        the largest class over the smallest by at least their count ratio."""
+        weights, history = run.info.class_weights, self._labels
+        if self._weights_judged or not weights or history.overflow or history.samples < self.min_samples:
+            return
+        self._weights_judged = True
+        counted = {c: n for c, n in history.totals.items() if c in weights and weights[c] > 0}
+        if len(counted) < 2:
+            return
+        big, small = max(counted, key=counted.get), min(counted, key=counted.get)
+        ratio, favour = counted[big] / counted[small], weights[big] / weights[small]
+        if ratio < self.inverted_ratio or favour < ratio:
+            return  # balanced, or a mild cost choice
+
+        def balanced(c: int) -> float:
+            return history.samples / (len(history.totals) * history.totals[c])
+
+        yield self.finding(
+            f"The class weights are upside down: class {big} ({counted[big]} labels) is weighted "
+            f"{weights[big]:g} and class {small} ({counted[small]}) {weights[small]:g}, so the loss counts the "
+            f"imbalance {ratio:.0f}:1 as {ratio * favour:.0f}:1; the model learns to answer class {big}, and "
+            "a training loss so weighted is not comparable with the unweighted validation loss.",
+            evidence={
+                "largest_class": big,
+                "largest_count": counted[big],
+                "largest_weight": weights[big],
+                "smallest_class": small,
+                "smallest_count": counted[small],
+                "smallest_weight": weights[small],
+                "ratio": ratio,
+                "weighted_ratio": ratio * favour,
+            },
+            hint=f"Weight the rare class up, as sklearn's compute_class_weight('balanced', ...) does (w = n / (k n_c): "
+            f"here class {big} {balanced(big):.3g}, class {small} {balanced(small):.3g}).",
+            step=self._last[0],
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="weights-inverted",
+        )
+
+    def _one_class(self, run: RunState) -> Iterable[Finding]:
         """A whole epoch's training labels were one class (the first pass counts every batch, so
         sorted data has shown its other classes by then): the classifier has nothing to tell
         apart and learns to answer that class, whatever the input."""

@@ -159,7 +159,8 @@ class TrainValGap(Check):
     id = "train-val-gap"
     family = "generalization"
     severity = Severity.WARNING
-    explained_by = frozenset({"label-shift"})  # validation unlike training: a gap, not overfitting
+    # validation unlike training, or a training loss weighted upside down: a gap, not overfitting
+    explained_by = frozenset({"label-shift", "class-imbalance:weights-inverted"})
 
     def __init__(
         self,
