@@ -137,6 +137,16 @@ class RunInfo:
         opt.optional_text("RunInfo.loss", self.loss)
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
+        if self.class_weights is not None and not (
+            isinstance(self.class_weights, dict)
+            and all(
+                isinstance(k, (int, np.integer)) and isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                for k, v in self.class_weights.items()
+            )
+        ):
+            raise TypeError(
+                f"RunInfo.class_weights must map class labels (int) to weights (numbers), got {self.class_weights!r}"
+            )
 
 
 @dataclass

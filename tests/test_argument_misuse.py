@@ -407,6 +407,7 @@ def test_monitor_refuses_arguments_that_would_fail_mid_run(kwargs, message):
         ({"has_scheduler": "yes"}, "RunInfo.has_scheduler must be True, False or None"),
         ({"higher_is_better": ["accuracy"]}, "RunInfo.higher_is_better must map metric names to True or False"),
         ({"loss": 3}, "RunInfo.loss must be a string or None"),
+        ({"class_weights": {"cat": 2.0}}, "RunInfo.class_weights must map class labels"),
     ],
 )
 def test_run_info_refuses_wrong_values(kwargs, message):
