@@ -36,6 +36,25 @@ def _resolution(values: np.ndarray) -> float:
     return float(np.min(steps)) if len(steps) else 0.0
 
 
+def _falls_steadily(x: np.ndarray, values: np.ndarray, since: int, z: float) -> bool:
+    """True when an accuracy-like metric falls steadily from epoch `since` on: a line fitted to the
+    epochs from `since` (at least 4 of them: 2 degrees of freedom) falls by more than `z` standard
+    errors, the error taken from the larger of the scatter around the line and the metric's own
+    epoch noise over the whole run (so a few well-aligned epochs cannot fake a small error), and by
+    more than two validation samples (`_resolution`) over those epochs: less is a sample's jitter."""
+    keep = x >= since
+    if int(np.sum(keep)) < 4 or len(values) < _NOISE_MIN_POINTS:
+        return False
+    xs, ys = x[keep].astype(np.float64), values[keep].astype(np.float64)
+    xc = xs - xs.mean()
+    sxx = float(xc @ xc)
+    slope = float(xc @ (ys - ys.mean())) / sxx
+    resid = ys - ys.mean() - slope * xc
+    scatter = max(math.sqrt(float(resid @ resid) / (len(xs) - 2)), noise(values))
+    fall = -slope * float(xs[-1] - xs[0])
+    return bool(-slope > z * scatter / math.sqrt(sxx) and fall > _SAMPLES_MOVED * _resolution(values))
+
+
 def _fit_noise(values: np.ndarray) -> float:
     """Standard deviation of the residuals of `values` around a least-squares parabola: the noise
     of a curve that turns (a smooth U-shaped turn leaves almost none; a noisy plateau all of its
@@ -75,8 +94,9 @@ class TrainValGap(Check):
         decisions only have to confirm the turn, not prove it alone.
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
-        best) and the rise is modest (`info_max_rise`), the finding is INFO: the loss rises
-        through over-confidence while the decisions are as good as ever.
+        best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
+        standard errors) and the rise is modest (`info_max_rise`), the finding is INFO: the loss
+        rises through over-confidence while the decisions are as good as ever.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -154,6 +174,15 @@ class TrainValGap(Check):
             after the loss passed its own `z` and `min_rise` test. (Until 2026-12-03 the fall had
             to pass `z` x the noise and one point, which held to INFO real overfitting runs of
             benchmarks/reallogs whose accuracy fell by 0.3-0.6 points, tens of samples.)
+        metric_trend_z: an accuracy-like validation metric still within `metric_tolerance` of its
+            best has nevertheless worsened when a line fitted to it from the best epoch on (4
+            epochs or more) falls by more than this many standard errors (the larger of the
+            scatter around the line and the metric's own epoch noise) and by more than two
+            validation samples. Default 3.0: the stretch test's `trend_z`, for the same reason (the
+            question is asked again every epoch). It judges the accuracy's course over the epochs
+            since the turn rather than its level alone: Chollet's IMDB runs (benchmarks/reallogs)
+            lose 0.3-0.7 points an epoch after the turn, within the noise their climb gives the
+            accuracy, and were held at INFO one epoch longer.
     """
 
     id = "train-val-gap"
@@ -175,7 +204,9 @@ class TrainValGap(Check):
         short_min_rise: float = 0.10,
         early_epochs: int = 2,
         metric_z: float = 1.0,
+        metric_trend_z: float = 3.0,
     ) -> None:
+        self.metric_trend_z = metric_trend_z
         self.metric_z = metric_z
         self.early_epochs = early_epochs
         self.short_min_rise = short_min_rise
@@ -328,7 +359,7 @@ class TrainValGap(Check):
         # over-confidence with decisions intact is INFO, but only while the rise is modest
         held = None
         if recent - best <= self.info_max_rise * abs(best):
-            held = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run)
+            held = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run, best_epoch)
         return rise_at, best_epoch, train_best, train_now, held
 
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
@@ -437,14 +468,16 @@ class TrainValGap(Check):
                 return name, float(at_best[0]), float(np.mean(values[-k:]))
         return None
 
-    def _metric_held(self, run: RunState) -> tuple[str, float, float] | None:
+    def _metric_held(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
         """(name, best, recent) of an accuracy-like validation metric that has not worsened;
-        None when there is none or one has worsened."""
+        None when there is none or one has worsened: its recent mean below its best stretch, or a
+        steady fall since the validation loss's best epoch (`_falls_steadily`)."""
         held = None
         for name, series in run.val_metrics.items():
             if higher_is_better(name, run.info.higher_is_better) is not True:
                 continue
-            values = series.buckets(include_open=True)["mean"]
+            b = series.buckets(include_open=True)
+            values = b["mean"]
             if len(values) < 2 * self.patience:
                 continue
             p = max(1, self.patience)
@@ -454,5 +487,7 @@ class TrainValGap(Check):
             tolerance = max(self.metric_tolerance * scale, noise(values) if len(values) >= 4 else 0.0)
             if recent < best - tolerance:
                 return None  # a decision metric got worse: real overfitting
+            if _falls_steadily(b["x1"], values, best_epoch, self.metric_trend_z):
+                return None  # still near its best, but falling epoch after epoch since the turn
             held = (name, best, recent)
         return held

@@ -498,6 +498,44 @@ def test_train_val_gap_early_on_a_real_run():
     assert (f.evidence["best_epoch"], f.epoch) == (6, 8)
 
 
+def test_train_val_gap_warns_when_the_accuracy_falls_steadily_since_the_best():
+    """Chollet's IMDB baseline (benchmarks/reallogs held-out, deep-learning-with-python 4.4, cell 9):
+    validation loss lowest at 0-based epoch 2, then three rises (the short-run rule passes at epoch
+    5), accuracy 0.8879 there, then 0.8851, 0.8812, 0.8748. The last three average 0.880, within
+    one point (`metric_tolerance`) of the best three (0.887): INFO at epoch 5, WARNING at 6 until
+    2026-12-03. Four epochs that fall in a line since the best, by more than 3 standard errors,
+    confirm the turn one epoch earlier."""
+    train = [0.4594, 0.2659, 0.206, 0.1697, 0.1495, 0.1283, 0.1121, 0.0994]
+    val = [0.3429, 0.2873, 0.2827, 0.2921, 0.31, 0.3336, 0.3987, 0.3788]
+    acc = [0.8812, 0.8905, 0.8879, 0.8851, 0.8812, 0.8748, 0.8593, 0.8702]
+    rows = [
+        {"epoch": e, "train_loss": t, "val_loss": v, "val_metrics": {"accuracy": a}}
+        for e, (t, v, a) in enumerate(zip(train, val, acc))
+    ]
+    found = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    assert (found[0].severity, found[0].evidence["best_epoch"], found[0].epoch) == (Severity.WARNING, 2, 5)
+
+
+@pytest.mark.parametrize("accuracy", ["jitters", "climbs"])
+def test_train_val_gap_info_while_the_accuracy_has_no_falling_trend(accuracy):
+    """Over-confidence stays INFO: the validation loss rises 2% an epoch, up to 14% above its best (under
+    `info_max_rise`) while the accuracy jitters by a sample or two of 500 around its best, or keeps
+    climbing; neither falls in a line since the best epoch, so the trend does not confirm the turn."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for e in range(16):
+        train, _ = _converged(e, rng)
+        val = (0.25 + 0.5 * math.exp(-e / 2)) * (1.0 + 0.02 * max(0, e - 8))
+        acc = min(0.9, 0.7 + 0.04 * e)
+        if accuracy == "jitters":
+            acc += rng.integers(-2, 3) / 500
+        else:
+            acc = 0.8 + 0.01 * e
+        rows.append({"epoch": e, "train_loss": train, "val_loss": val, "val_metrics": {"accuracy": acc}})
+    found = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    assert found and {f.severity for f in found} == {Severity.INFO}
+
+
 # -- suspicious-val --------------------------------------------------------------------------------
 
 

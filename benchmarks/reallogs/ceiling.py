@@ -1,0 +1,92 @@
+"""How early overfitting can be called on the labelled real runs at all, whatever the rule.
+
+    .venv/bin/python benchmarks/reallogs/ceiling.py
+
+Issue 12 asks `train-val-gap` for recall >= 0.95 at a median lag <= 2 epochs after the
+validation-loss minimum, with at most 1 in 36 healthy runs flagged. This script asks how far any
+rule on the validation loss's rise could get there on this corpus (every split, all 106
+overfitting and 218 healthy runs scored by `score.py`), by giving such a rule every advantage:
+its threshold is chosen afterwards, on the very runs it is scored on.
+
+The evidence at an epoch is the rise of the validation loss above its best level (the median of
+the lowest epoch and its neighbours, as `train-val-gap`'s early test measures it), in log units:
+of the last epoch alone (`last1`) or of the smaller of the last two (`last2`), counted only while
+the training loss is still falling (by 1% since the lowest epoch) and, optionally, only when it
+also exceeds `z` x the scatter of the log loss around a parabola through the turn (the early
+test's noise). An overfitting run is caught by +2 when its evidence at some epoch up to two
+after its labelled minimum exceeds the threshold; a healthy run is flagged when its evidence
+exceeds it at any epoch. For each rule the script prints how many healthy runs a threshold must
+flag to catch a given number of overfitting runs by +2, and how many overfitting runs show no
+rise at all by then (no threshold catches those by +2).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from mlcheck.checks.generalization import _fit_noise  # noqa: E402
+
+
+def load(run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    with open(HERE / "runs" / f"{run_id}.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return np.array([float(r["loss"]) for r in rows]), np.array([float(r["val_loss"]) for r in rows])
+
+
+def evidence(t: np.ndarray, v: np.ndarray, n: int, kind: str, z: float) -> float:
+    """The rise (log units) the rule sees after the first n epochs; -inf when it sees none."""
+    pv = v[:n]
+    if not bool(np.all(np.isfinite(pv))) or not bool(np.all(pv > 0)):
+        return -math.inf
+    m = int(np.argmin(pv))
+    if n - 1 - m < 2 or not t[m] - t[n - 1] > 0.01 * abs(t[m]):
+        return -math.inf  # fewer than two epochs since the lowest, or training loss not falling
+    best = float(np.median(pv[max(0, m - 1) : m + 2]))
+    rise = math.log((float(np.min(pv[-2:])) if kind == "last2" else float(pv[-1])) / best)
+    if rise <= 0:
+        return -math.inf
+    sigma = _fit_noise(np.log(pv)[max(0, m - 3) :])
+    if z > 0 and math.isfinite(sigma) and not rise > z * sigma:
+        return -math.inf
+    return rise
+
+
+def main() -> int:
+    with open(HERE / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["label"] in ("overfitting", "healthy")]
+    runs = [(r["label"], int(r["onset"]) if r["onset"] else 0, *load(r["id"])) for r in rows]
+    n_over = sum(label == "overfitting" for label, *_ in runs)
+    n_healthy = len(runs) - n_over
+    print(f"{n_over} overfitting and {n_healthy} healthy runs (all splits); 1 in 36 = {n_healthy / 36:.0f} healthy.")
+    print("Healthy runs a threshold must flag to catch k overfitting runs by +2 (threshold chosen in-sample):")
+    for kind in ("last1", "last2"):
+        for z in (0.0, 3.0):
+            over, healthy = [], []
+            for label, onset, t, v in runs:
+                if label == "overfitting":  # epochs up to onset + 2 (onset is 1-based)
+                    over.append(max(evidence(t, v, n, kind, z) for n in range(3, min(len(v), onset + 2) + 1)))
+                else:
+                    healthy.append(max(evidence(t, v, n, kind, z) for n in range(3, len(v) + 1)))
+            ranked = sorted(over, reverse=True)
+            cells = []
+            for k in (36, 53, 80, 101):
+                thr = ranked[k - 1]
+                if thr == -math.inf:
+                    cells.append(f"k={k}: none can")
+                else:
+                    cells.append(f"k={k}: {sum(h >= thr for h in healthy)} (rise {math.expm1(thr) * 100:.1f}%)")
+            blind = sum(x == -math.inf for x in over)
+            print(f"  {kind} z>{z:g}: " + "; ".join(cells) + f"; no rise by +2 in {blind}/{n_over}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
