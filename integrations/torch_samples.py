@@ -236,7 +236,10 @@ class LoaderIndices:
     list of indices it yields (the same lists, in the same order: the loader, its random
     numbers and what it returns are unchanged; `isinstance` answers as before); `restore()`
     gives the sampler its class back. Each step takes the oldest logged list (a loader that
-    prefetches has logged a few more). A sample whose index was hashed once is not hashed again:
+    prefetches has logged a few more). A pass whose iterator was made before the watch began
+    (Lightning's first training epoch, its sanity check) is logged too where the batch sampler
+    is torch's own `BatchSampler` and the pass has not drawn its first batch yet (no worker
+    processes prefetching): see `_InFlight`. A sample whose index was hashed once is not hashed again:
     its id is read from `hashes`. That an index still gives the same row is checked every epoch
     on the first and the last row of every step (hashed, against the hash its index gave): a
     data set that transforms at random, a collate that reorders rows, or steps out of line with
@@ -252,6 +255,9 @@ class LoaderIndices:
 
         def __iter__(self: Any) -> Any:
             log.clear()  # a new pass: what an unfinished one logged is not coming
+            inflight = getattr(self, "sampler", None)
+            if type(inflight) is _InFlight:  # not taken by the pass that was under way
+                self.sampler = inflight.inner
             for batch in original.__iter__(self):
                 log.append(batch)
                 yield batch
@@ -262,6 +268,25 @@ class LoaderIndices:
         self.hashes = np.zeros(size, np.uint64)
         self.known = np.zeros(size, bool)
         self.trusted = True
+        if original is torch.utils.data.BatchSampler and getattr(sampler, "sampler", None) is not None:
+            sampler.sampler = _InFlight(self, sampler.sampler)
+
+    def log_pass(self, indices: Any) -> Any:
+        """Yields `indices` (a sampler's, for the pass under way) and logs them in the lists
+        torch's `BatchSampler` makes of them: consecutive runs of `batch_size`, the last one
+        shorter unless `drop_last`. A list is logged before its last index is yielded, so before
+        the batch sampler yields it."""
+        log, size, drop_last = self.log, self.sampler.batch_size, self.sampler.drop_last
+        log.clear()
+        batch: list[int] = []
+        for index in indices:
+            batch.append(index)
+            if len(batch) == size:
+                log.append(batch)
+                batch = []
+            yield index
+        if batch and not drop_last:
+            log.append(batch)
 
     @classmethod
     def watch(cls, loader: Any) -> LoaderIndices | None:
@@ -278,10 +303,36 @@ class LoaderIndices:
             return None
 
     def restore(self) -> None:
+        inflight = getattr(self.sampler, "sampler", None)
+        if type(inflight) is _InFlight:
+            self.sampler.sampler = inflight.inner
         if type(self.sampler) is self.recording:
             self.sampler.__class__ = self.original
         self.log.clear()
         self.trusted = False
+
+
+class _InFlight:
+    """Stands in for a `BatchSampler`'s sampler (`inner`) from the watch's start until a pass
+    asks for its indices: the pass whose iterator was made before the watch began, where it has
+    not drawn a batch yet (torch's `BatchSampler.__iter__` reads `self.sampler` at its first
+    batch), which then draws the same indices, logged (`LoaderIndices.log_pass`). The sampler is
+    put back at once; anything else it is asked is the sampler's."""
+
+    def __init__(self, source: LoaderIndices, inner: Any) -> None:
+        self.source, self.inner = source, inner
+
+    def __iter__(self) -> Any:
+        self.source.sampler.sampler = self.inner
+        return self.source.log_pass(iter(self.inner))
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("inner", "source"):  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 class SampleCapture:
