@@ -478,6 +478,11 @@ class PassFingerprints:
         for (start, index), end in zip(parts, ends):
             table[index] = prints[start:end]
 
+    def holds(self, split: str, epoch: int | None) -> bool:
+        """Whether any batch of `split`'s `epoch` is kept (after the first pass: none)."""
+        held = self._held.get(split)
+        return held is not None and held[0] == epoch and bool(held[1])
+
     def take(
         self, split: str, epoch: int | None, indices: list[int | None], rows: list[int]
     ) -> list[np.ndarray | None] | None:

@@ -263,9 +263,7 @@ class KerasSampleCapture:
         batches it has none of hashed here. None where it has none of them, or the check failed
         (then it is not asked again)."""
         kept = self._pass
-        if kept is None:
-            return None
-        if any(x.ndim == 0 for x in inputs):
+        if kept is None or not kept.holds(split, epoch) or any(x.ndim == 0 for x in inputs):
             return None
         found = kept.take(split, epoch, steps, [len(x) for x in inputs])
         if found is None:

@@ -193,6 +193,7 @@ def test_pass_fingerprints_keeps_one_epoch_per_split_and_gives_each_batch_once()
     prints = np.arange(10, dtype=np.uint64)
     kept.keep("train", 0, [(0, 3), (4, 4), (7, 5)], prints)  # three merged batches: 4, 3 and 3 rows
     kept.keep("val", 0, [(0, 0)], prints[:2])
+    assert kept.holds("train", 0) and not kept.holds("train", 1) and not kept.holds("test", 0)
     found = kept.take("train", 0, [4, 3, 9], [3, 4, 2])
     assert found[0].tolist() == [4, 5, 6] and found[1].tolist() == [0, 1, 2, 3] and found[2] is None
     assert kept.take("train", 0, [3, 4], [4, 3]) is None  # taken once
