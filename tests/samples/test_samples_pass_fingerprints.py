@@ -86,6 +86,7 @@ def _keras_fit(log_dir):
     from mlcheck.integrations.keras import MLCheckCallback
 
     x, y = _digits()
+    keras.backend.clear_session()  # the layers' names (in the TensorBoard tags) the same in every fit
     keras.utils.set_random_seed(0)
     layers = [keras.Input(shape=(64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
     model = keras.Sequential(layers)
@@ -139,6 +140,20 @@ def _findings(cb):
     return [(f.check, f.severity, f.message, f.evidence) for f in cb.findings]
 
 
+def _events(log_dir):
+    """The TensorBoard events mlcheck wrote under `log_dir`, as text, without their wall times
+    and with the folder's own path (which the hints name) written `<log_dir>`."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    text = []
+    for path in sorted(log_dir.rglob("*tfevents*")):
+        text.append(str(path.parent.relative_to(log_dir)))
+        for event in EventFileLoader(str(path)).Load():
+            event.wall_time = 0
+            text.append(str(event).replace(str(log_dir), "<log_dir>"))
+    return text
+
+
 @pytest.mark.parametrize("framework", ["lightning", "keras"])
 def test_the_first_epochs_ids_come_from_the_first_pass(tmp_path, monkeypatch, framework):
     hashed = _hashed_rows(monkeypatch, framework)
@@ -164,6 +179,8 @@ def test_the_first_epochs_ids_come_from_the_first_pass(tmp_path, monkeypatch, fr
     csv = [(tmp_path / d / "mlcheck" / "samples.csv").read_bytes() for d in ("pass", "hashed")]
     assert csv[0] == csv[1]
     assert _findings(cb) == _findings(plain)
+    events = [_events(tmp_path / d) for d in ("pass", "hashed")]
+    assert events[0] and events[0] == events[1]
 
 
 @pytest.mark.parametrize("framework", ["lightning", "keras"])
