@@ -74,14 +74,21 @@ def _wrap(cls, names) -> None:
 PARTS: dict[str, float] = {}
 
 
+_PART_DEPTH: dict[str, int] = {}
+
+
 def _part(name: str, f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        if _PART_DEPTH.get(name):  # a part that calls itself (a flush of all but the last block)
+            return f(*args, **kwargs)
+        _PART_DEPTH[name] = 1
         start = time.thread_time()
         try:
             return f(*args, **kwargs)
         finally:
             PARTS[name] = PARTS.get(name, 0.0) + time.thread_time() - start
+            _PART_DEPTH[name] = 0
 
     return wrapper
 
@@ -105,7 +112,11 @@ def _time_parts() -> None:
         (checks.WeakSlice, "on_samples", "weak-slice"),
         (checks.NoisyLabels, "on_samples", "noisy-labels"),
         (torch_samples.SampleCapture, "flush", "flush"),
-        (keras_samples.KerasSampleCapture, "flush", "flush"),
+        # Keras: each block's hand-over (also from `collect`, where a full block of a split's
+        # first epoch waits for the next one); `flush` where there is no `_hand_over` (before 2026-12-03)
+        (keras_samples.KerasSampleCapture, "_hand_over", "flush")
+        if hasattr(keras_samples.KerasSampleCapture, "_hand_over")
+        else (keras_samples.KerasSampleCapture, "flush", "flush"),
     ]
     for owner, attr, name in targets:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else None
@@ -116,7 +127,8 @@ def _time_parts() -> None:
 
 
 def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, float]:
-    """ms per epoch of each part, exclusive: per step (the calls less the flushes), the reduction,
+    """ms per epoch of each part, exclusive: per step (the calls less the flushes; Keras: less the
+    blocks' hand-overs), the reduction,
     the ids (Lightning: its hand-over less the live core's part), the flush's rest, the store, the
     two checks and the live core's rest (`SampleOutputs`, the dispatch)."""
     p = PARTS.get

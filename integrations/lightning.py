@@ -575,7 +575,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._observe_batch(trainer, batch, "train", batch_idx)
                 if self._samples is not None:
                     with self.timer("samples"):
-                        self.live.guard("samples", self._samples.collect, batch, "train", trainer.current_epoch)
+                        epoch = trainer.current_epoch
+                        self.live.guard("samples", self._samples.collect, batch, "train", epoch, batch_idx)
                 step = self._observe_step(trainer, outputs, batch, batch_idx) if self._rank_zero else None
         if self.options.stop_on is not None:
             self._maybe_stop(trainer)
@@ -758,7 +759,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
             if self._samples is not None:
                 with self.timer("samples"):
-                    self.live.guard("samples", self._samples.collect, batch, "val", trainer.current_epoch)
+                    self.live.guard(
+                        "samples", self._samples.collect, batch, "val", trainer.current_epoch, self._val_index - 1
+                    )
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:

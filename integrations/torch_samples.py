@@ -209,6 +209,7 @@ class _Block:
         "source",
         "positions",
         "rows",
+        "steps",
     )
 
     def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
@@ -224,6 +225,7 @@ class _Block:
         self.source = source
         self.positions: list[list[int] | None] = []
         self.rows: list[int] = []  # each step's rows (read once here, not from the tensors later)
+        self.steps: list[int | None] = []  # each step's batch index in its pass (`PassFingerprints`)
 
 
 class LoaderIndices:
@@ -234,7 +236,10 @@ class LoaderIndices:
     list of indices it yields (the same lists, in the same order: the loader, its random
     numbers and what it returns are unchanged; `isinstance` answers as before); `restore()`
     gives the sampler its class back. Each step takes the oldest logged list (a loader that
-    prefetches has logged a few more). A sample whose index was hashed once is not hashed again:
+    prefetches has logged a few more). A pass whose iterator was made before the watch began
+    (Lightning's first training epoch, its sanity check) is logged too where the batch sampler
+    is torch's own `BatchSampler` and the pass has not drawn its first batch yet (no worker
+    processes prefetching): see `_InFlight`. A sample whose index was hashed once is not hashed again:
     its id is read from `hashes`. That an index still gives the same row is checked every epoch
     on the first and the last row of every step (hashed, against the hash its index gave): a
     data set that transforms at random, a collate that reorders rows, or steps out of line with
@@ -250,6 +255,9 @@ class LoaderIndices:
 
         def __iter__(self: Any) -> Any:
             log.clear()  # a new pass: what an unfinished one logged is not coming
+            inflight = getattr(self, "sampler", None)
+            if type(inflight) is _InFlight:  # not taken by the pass that was under way
+                self.sampler = inflight.inner
             for batch in original.__iter__(self):
                 log.append(batch)
                 yield batch
@@ -260,6 +268,25 @@ class LoaderIndices:
         self.hashes = np.zeros(size, np.uint64)
         self.known = np.zeros(size, bool)
         self.trusted = True
+        if original is torch.utils.data.BatchSampler and getattr(sampler, "sampler", None) is not None:
+            sampler.sampler = _InFlight(self, sampler.sampler)
+
+    def log_pass(self, indices: Any) -> Any:
+        """Yields `indices` (a sampler's, for the pass under way) and logs them in the lists
+        torch's `BatchSampler` makes of them: consecutive runs of `batch_size`, the last one
+        shorter unless `drop_last`. A list is logged before its last index is yielded, so before
+        the batch sampler yields it."""
+        log, size, drop_last = self.log, self.sampler.batch_size, self.sampler.drop_last
+        log.clear()
+        batch: list[int] = []
+        for index in indices:
+            batch.append(index)
+            if len(batch) == size:
+                log.append(batch)
+                batch = []
+            yield index
+        if batch and not drop_last:
+            log.append(batch)
 
     @classmethod
     def watch(cls, loader: Any) -> LoaderIndices | None:
@@ -276,10 +303,36 @@ class LoaderIndices:
             return None
 
     def restore(self) -> None:
+        inflight = getattr(self.sampler, "sampler", None)
+        if type(inflight) is _InFlight:
+            self.sampler.sampler = inflight.inner
         if type(self.sampler) is self.recording:
             self.sampler.__class__ = self.original
         self.log.clear()
         self.trusted = False
+
+
+class _InFlight:
+    """Stands in for a `BatchSampler`'s sampler (`inner`) from the watch's start until a pass
+    asks for its indices: the pass whose iterator was made before the watch began, where it has
+    not drawn a batch yet (torch's `BatchSampler.__iter__` reads `self.sampler` at its first
+    batch), which then draws the same indices, logged (`LoaderIndices.log_pass`). The sampler is
+    put back at once; anything else it is asked is the sampler's."""
+
+    def __init__(self, source: LoaderIndices, inner: Any) -> None:
+        self.source, self.inner = source, inner
+
+    def __iter__(self) -> Any:
+        self.source.sampler.sampler = self.inner
+        return self.source.log_pass(iter(self.inner))
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("inner", "source"):  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 class SampleCapture:
@@ -320,6 +373,9 @@ class SampleCapture:
         self._held_batches = 0
         self._root_splits: set[str] = set()  # splits whose steps the module's own output served
         self._sources: dict[str, LoaderIndices] = {}  # split -> the indices its loader yields
+        #: the first pass's fingerprints of the same batches: ids not hashed twice
+        self._pass = live.keep_pass_fingerprints()
+        self._first_epochs: dict[str, int] = {}  # split -> the first epoch a block of it filled in
 
     def watch_loader(self, split: str, loader: Any) -> None:
         """Takes the data set indices of `split`'s batches from `loader` (`LoaderIndices`), so
@@ -346,8 +402,9 @@ class SampleCapture:
             capture = self.capture = OutputCapture(module)
         capture.arm(children=split is None or split not in self._root_splits)
 
-    def collect(self, batch: Any, split: str, epoch: int) -> None:
-        """Holds the armed step's output for `batch`; reduces the held blocks when they are full.
+    def collect(self, batch: Any, split: str, epoch: int, index: int | None = None) -> None:
+        """Holds the armed step's output for `batch` (`index`: its batch index in the pass, as
+        the live core's batches are numbered); reduces the held blocks when they are full.
 
         Per step, references only: no device op beyond a `detach()`, no host transfer, no
         hashing (all that runs once per epoch, at `flush()`)."""
@@ -390,6 +447,7 @@ class SampleCapture:
         block.outputs.append(output.detach() if output.requires_grad else output)
         block.targets.append(targets.detach() if targets.requires_grad else targets)
         block.rows.append(rows)
+        block.steps.append(index)
         block.ids.append(ids.detach() if isinstance(ids, torch.Tensor) and ids.requires_grad else ids)
         if self.slice_by is not None:
             block.slices.append(self.slice_by(batch))
@@ -400,7 +458,11 @@ class SampleCapture:
         self._held_values += values
         self._held_batches += 1
         if (block.values >= self.HOLD_VALUES or len(block.outputs) >= self.HOLD_BATCHES) and self._full():
-            self.flush()  # a full block completes the held blocks' worth: reduced now
+            # a full block completes the held blocks' worth: reduced now; in a split's first
+            # epoch, but for that block, which waits for the first pass to fingerprint its rows
+            # (it merges the same batches in blocks of its own, a few batches later)
+            first = self._pass is not None and self._first_epochs.setdefault(split, epoch) == epoch
+            self.flush(keep_last=first)
 
     def _full(self) -> bool:
         return (
@@ -408,9 +470,17 @@ class SampleCapture:
             or self._held_batches >= self.REDUCE_BLOCKS * self.HOLD_BATCHES
         )
 
-    def flush(self) -> None:
-        """Reduces the held blocks and hands them to the live core, in the order they were taken."""
+    def flush(self, keep_last: bool = False) -> None:
+        """Reduces the held blocks and hands them to the live core, in the order they were taken;
+        `keep_last`: all but the last block, which stays held."""
         blocks, self._blocks, self._held_values, self._held_batches = self._blocks, [], 0, 0
+        if keep_last and len(blocks) > 1:
+            self._blocks = blocks[:-1]
+            self.flush()
+            if not self.off:
+                last = blocks[-1]
+                self._blocks, self._held_values, self._held_batches = [last], last.values, len(last.outputs)
+            return
         if not blocks or self.off:
             return
         if any(b.width != blocks[0].width for b in blocks):  # the output changed shape
@@ -451,14 +521,16 @@ class SampleCapture:
             except Exception:  # never worse than hashing every row, as without the loader's indices
                 block.source.trusted, positions = False, None
         if ids is None:
-            try:  # one concatenation where the steps' rows have one layout (else row by row)
-                rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
-                rows_in = rows_in.reshape(total, -1)
-            except RuntimeError:
-                rows_in = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
-            rows_in = to_numpy(rows_in).reshape(total, -1)
-            # the data set indices, or the content hash of each row (`sample_ids`)
-            ids = rows_in[:, 0] if block.indexed else sample_ids(rows_in)
+            ids = None if block.indexed else self._pass_ids(block, rows)
+            if ids is None:
+                try:  # one concatenation where the steps' rows have one layout (else row by row)
+                    rows_in = torch.cat(block.ids) if len(rows) > 1 else block.ids[0]
+                    rows_in = rows_in.reshape(total, -1)
+                except RuntimeError:
+                    rows_in = torch.cat([i.reshape(n, -1) for i, n in zip(block.ids, rows)])
+                rows_in = to_numpy(rows_in).reshape(total, -1)
+                # the data set indices, or the content hash of each row (`sample_ids`)
+                ids = rows_in[:, 0] if block.indexed else sample_ids(rows_in)
             if positions is not None and block.source.trusted:  # kept for the epochs to come
                 block.source.hashes[positions] = ids
                 block.source.known[positions] = True
@@ -523,6 +595,17 @@ class SampleCapture:
         if not block.source.known[positions].all():
             return None
         # each step's first and last rows (a collate that reorders rows moves them)
+        checked, hashed = SampleCapture._ends(block, rows)
+        if np.array_equal(hashed, block.source.hashes[positions[checked]]):
+            return block.source.hashes[positions]
+        block.source.trusted = False  # a row changed under its index (random transforms?)
+        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
+        return None
+
+    @staticmethod
+    def _ends(block: _Block, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(the block's rows that are a step's first or last: the firsts, then the lasts; their
+        content hashes)."""
         ends = np.cumsum(rows)
         checked = np.concatenate([ends - np.asarray(rows), ends - 1])
         firsts = None
@@ -533,11 +616,27 @@ class SampleCapture:
                 firsts = None
         if firsts is None:
             firsts = torch.stack([i[0] for i in block.ids] + [i[-1] for i in block.ids])
-        firsts = firsts.reshape(2 * len(rows), -1)
-        if np.array_equal(sample_ids(to_numpy(firsts)), block.source.hashes[positions[checked]]):
-            return block.source.hashes[positions]
-        block.source.trusted = False  # a row changed under its index (random transforms?)
-        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: every row is hashed")
+        return checked, sample_ids(to_numpy(firsts.reshape(2 * len(rows), -1)))
+
+    def _pass_ids(self, block: _Block, rows: list[int]) -> np.ndarray | None:
+        """The rows' ids from the fingerprints the live core's first pass computed of the same
+        batches (`PassFingerprints`), after the check of each step's first and last rows; the
+        steps it has none of (not handed to its checks yet) hashed here. None where it has none
+        of the block's steps, or the check failed (then it is not asked again)."""
+        kept = self._pass
+        if kept is None:
+            return None
+        found = kept.take(block.split, block.epoch, block.steps, rows)
+        if found is None:
+            return None
+        ids = np.concatenate(
+            [f if f is not None else sample_ids(to_numpy(i).reshape(n, -1)) for f, i, n in zip(found, block.ids, rows)]
+        )
+        checked, hashed = self._ends(block, rows)
+        if np.array_equal(hashed, ids[checked]):
+            return ids
+        self._pass = self.live.keep_pass_fingerprints(False)  # another batch under an index
+        logger.debug("mlcheck: the first pass's batches are not the recorded steps': every row is hashed")
         return None
 
     def _stop(self, reason: str) -> None:
@@ -547,6 +646,8 @@ class SampleCapture:
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
 
     def remove(self) -> None:
+        if self._pass is not None:
+            self._pass = self.live.keep_pass_fingerprints(False)
         if self.capture is not None:
             self.capture.remove()
             self.capture = None

@@ -493,6 +493,17 @@ class LiveRun:
         )
         return self.monitor.log_samples(outputs)
 
+    def keep_pass_fingerprints(self, keep: bool = True) -> samples.PassFingerprints | None:
+        """Starts (`keep`) or stops keeping the fingerprints the full-pass checks compute of each
+        batch's rows (`mlcheck.samples.PassFingerprints`), which the per-sample recording takes
+        as its ids instead of hashing the same rows again; returns where they are kept."""
+        monitor = self.monitor
+        if not keep:
+            monitor.pass_fingerprints = None
+        elif monitor.pass_fingerprints is None:
+            monitor.pass_fingerprints = samples.PassFingerprints()
+        return monitor.pass_fingerprints
+
     # -- steps ---------------------------------------------------------------------------------
 
     def hold_step(

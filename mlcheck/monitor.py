@@ -20,7 +20,7 @@ from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probed
 from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
 from mlcheck.layers import LayerObservation
 from mlcheck.run import BatchObservation, RunInfo, RunState
-from mlcheck.samples import SampleOutputs, SampleStore
+from mlcheck.samples import PassFingerprints, SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 from mlcheck.sinks.curves import CURVES_LOSS_TAG, CurveWriter
 
@@ -151,6 +151,9 @@ class Monitor:
         self._deferred: list[_Held] = []  # see log_batch(defer=True)
         self._deferred_values = 0
         self._deferred_key: tuple | None = None
+        #: where the fingerprints the full-pass checks compute of each batch's rows are kept for
+        #: the per-sample recording (`mlcheck.samples.PassFingerprints`); None: not kept
+        self.pass_fingerprints: PassFingerprints | None = None
         self._probe_split: dict[frozenset[str], tuple] = {}  # see _defer_probe
         self._checks_arg: tuple = (None, None)  # log_batch's last `checks` tuple and its ids
         self.sinks: list[Sink] = []
@@ -545,7 +548,7 @@ class Monitor:
             input_kind=input_kind,
             full_pass=bool(defer and only is not None),
         )
-        return self._flush_deferred() + self._dispatch("on_batch", batch, only=only)
+        return self._flush_deferred() + self._dispatch_pass(batch, only)
 
     def log_layers(self, layers: LayerObservation) -> list[Finding]:
         """Records the per-layer statistics of one sampled step (see `mlcheck.layers`; the torch
@@ -657,7 +660,7 @@ class Monitor:
         size = sum(a.size for a in (inputs, targets, probe) if a is not None)
         if not self._deferred and size >= self.DEFER_VALUES:  # a large batch alone: no copy to hold
             batch = _held_batch(key, [_Held(inputs, targets, probe, index, step)])
-            return out + self._dispatch("on_batch", batch, only=only)
+            return out + self._dispatch_pass(batch, only)
         self._deferred_key = key
         if not owned:  # copies: a loader may hand out the same buffer again for the next batch
             inputs = None if inputs is None else inputs.copy()
@@ -679,7 +682,20 @@ class Monitor:
             return []
         batch, only = _held_batch(self._deferred_key, self._deferred), self._deferred_key[3]
         self._deferred, self._deferred_values, self._deferred_key = [], 0, None
-        return self._dispatch("on_batch", batch, only=only)
+        return self._dispatch_pass(batch, only)
+
+    def _dispatch_pass(self, batch: BatchObservation, only: frozenset[str] | None) -> list[Finding]:
+        """Hands a batch to its checks; the fingerprints they computed of its rows (the full
+        pass's, a sampled batch's) go to `pass_fingerprints` (the per-sample recording's ids),
+        where one is set."""
+        out = self._dispatch("on_batch", batch, only=only)
+        kept = self.pass_fingerprints
+        if kept is not None:
+            prints = batch.computed_fingerprints()
+            if prints is not None:
+                parts = [(start, index) for start, index, _ in batch.parts] or [(0, batch.index)]
+                kept.keep(batch.split, batch.epoch, parts, prints)
+        return out
 
     def report(self, finding: Finding) -> bool:
         """Hands a finding made outside the hooks (e.g. the callbacks' overfit-a-batch) to the

