@@ -63,6 +63,12 @@ class TrainValGap(Check):
         A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
         5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
         at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average.
+        In the first epochs of a run configured for more epochs than that (the callbacks know
+        `max_epochs`), the shape test waits: the noise-aware tests judge the later epochs, and the
+        shape test speaks at the run's end only if it ended before them (stopped early). Three
+        rises in a row on a small, noisy validation set are no evidence while the noise can still
+        be measured (a 12-epoch run on 40 validation samples was warned about at epoch 4 of a
+        flat, noisy validation loss).
         An earlier test decides as soon as the rise is real, without waiting for the stretches to
         fill: each of the last `early_epochs` epochs above the best by more than `min_rise`
         (Prechelt's GL) and by more than `z` x the validation noise around the turn (the scatter
@@ -192,16 +198,23 @@ class TrainValGap(Check):
         self._fired = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run)
+        return () if self._fired else self._judge(run, final=False)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run)
+        return () if self._fired else self._judge(run, final=True)
 
-    def _judge(self, run: RunState) -> list[Finding]:
+    def _judge(self, run: RunState, final: bool) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
         epochs, val = b["x1"], b["mean"]
         p = max(1, self.patience)
-        standard = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
+        if len(val) >= 2 * p + 2:
+            standard = self._noisy_rise(epochs, val)
+        elif final or not self._noise_measurable_later(run):
+            standard = self._short_rise(val)
+        else:
+            # the first epochs of a longer run: three noisy rises in a row are no evidence while the
+            # noise can still be measured; the early test meanwhile catches a clean turn
+            standard = None
         early = self._early_rise(val) if not self._metric_at_best(run) else None
         if early is None and standard is None:
             return []  # no rise (the usual case): the training levels are not needed
@@ -384,6 +397,12 @@ class TrainValGap(Check):
         # the level now, as the other tests measure it (the mean of the last `patience` epochs),
         # so that the INFO-or-WARNING decision does not depend on which test spoke first
         return m, best, float(np.mean(val[-max(1, self.patience) :])), sigma * best
+
+    def _noise_measurable_later(self, run: RunState) -> bool:
+        """True when the run is configured for enough epochs (2 x `patience` + 2) to measure the
+        validation loss's noise before it ends: the short-run shape test then waits for it."""
+        planned = run.info.max_epochs
+        return planned is not None and planned >= 2 * max(1, self.patience) + 2
 
     def _short_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """The same question for a run too short to measure its noise (under 2 x patience + 2
