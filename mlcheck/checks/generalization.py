@@ -225,7 +225,7 @@ class TrainValGap(Check):
         verdicts.sort(key=lambda v: v[-1] is not None)  # a WARNING (nothing held) before an INFO
         if not verdicts:
             return []
-        (best_at, best, recent, sigma), best_epoch, train_best, train_now, held = verdicts[0]
+        (best_at, best, recent, sigma), best_epoch, train_best, train_now, kept, held = verdicts[0]
         since = int(epochs[-1]) - best_epoch
         guard = self._early_stop_guard(run, b, best, recent) if held is None else None
         if held is None and guard is None:
@@ -233,6 +233,13 @@ class TrainValGap(Check):
             # on past its early stopping's patience
             self._fired = True
         tail, evidence, hint = self._wording(run, held, guard, best_epoch)
+        if kept is not None:
+            name, metric_best, metric_now = kept
+            tail = (
+                f" Validation {name} has held (best {metric_best:.4g}, recent {metric_now:.4g}), but a rise "
+                f"of {recent / best - 1:.0%} is past the {self.info_max_rise:.0%} up to which over-confidence "
+                "is harmless: the predicted probabilities are getting worse."
+            )
         return [
             self.finding(
                 f"The model is overfitting: validation loss rose from its best {best:.4g} "
@@ -326,8 +333,9 @@ class TrainValGap(Check):
         rise_at: tuple[int, float, float, float] | None,
         early: bool,
     ) -> tuple | None:
-        """(the test's rise, best epoch, training loss at the best and now, held metric or None) when
-        the rise comes with a falling training loss (`train`: `epoch_train_levels`); None otherwise."""
+        """(the test's rise, best epoch, training loss at the best and now, a metric that held
+        through a large rise or None, a metric held through a modest rise or None) when the rise
+        comes with a falling training loss (`train`: `epoch_train_levels`); None otherwise."""
         if rise_at is None:
             return None
         best_at, best, recent, _ = rise_at
@@ -337,11 +345,12 @@ class TrainValGap(Check):
         train_best, train_now = train[best_epoch], train[max(train)]
         if not train_best - train_now > self.min_train_fall * abs(train_best):
             return None  # training loss flat or rising: noise or divergence, not overfitting
-        # over-confidence with decisions intact is INFO, but only while the rise is modest
-        held = None
-        if recent - best <= self.info_max_rise * abs(best):
-            held = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run)
-        return rise_at, best_epoch, train_best, train_now, held
+        # over-confidence with decisions intact is INFO, but only while the rise is modest; past
+        # that it is a WARNING that still says the decisions held (`kept`, for the message)
+        metric = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run)
+        modest = recent - best <= self.info_max_rise * abs(best)
+        held, kept = (metric, None) if modest else (None, metric)
+        return rise_at, best_epoch, train_best, train_now, kept, held
 
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """(index of the best epoch, best, recent, noise) when the validation loss rose above its
