@@ -236,9 +236,9 @@ class TrainValGap(Check):
         if kept is not None:
             name, metric_best, metric_now = kept
             tail = (
-                f" Validation {name} has held (best {metric_best:.4g}, recent {metric_now:.4g}), but a rise "
-                f"of {recent / best - 1:.0%} is past the {self.info_max_rise:.0%} up to which over-confidence "
-                "is harmless: the predicted probabilities are getting worse."
+                f" Validation {name} has held (best {metric_best:.4g}, recent {metric_now:.4g}), but a rise of "
+                f"{100 * (recent / best - 1):.3g}% is past the {100 * self.info_max_rise:.3g}% up to which "
+                "over-confidence is harmless: the predicted probabilities are getting worse."
             )
         return [
             self.finding(

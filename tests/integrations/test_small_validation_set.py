@@ -124,4 +124,4 @@ def test_a_large_rise_with_accuracy_held_says_so(tmp_path):
         trainer.fit(Cancer(), train, val)
     (f,) = [f for f in cb.findings if f.check == "train-val-gap" and f.severity is Severity.WARNING]
     assert f.evidence["val_loss"] > 1.15 * f.evidence["best_val_loss"]
-    assert "Validation acc has held" in f.message and "past the 15%" in f.message
+    assert "Validation acc has held" in f.message and "% is past the 15% up to which" in f.message
