@@ -82,6 +82,12 @@ class TrainValGap(Check):
         A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
         5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
         at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average.
+        In the first epochs of a run configured for more epochs than that (the callbacks know
+        `max_epochs`), the shape test waits: the noise-aware tests judge the later epochs, and the
+        shape test speaks at the run's end only if it ended before them (stopped early). Three
+        rises in a row on a small, noisy validation set are no evidence while the noise can still
+        be measured (a 12-epoch run on 40 validation samples was warned about at epoch 4 of a
+        flat, noisy validation loss).
         An earlier test decides as soon as the rise is real, without waiting for the stretches to
         fill: each of the last `early_epochs` epochs above the best by more than `min_rise`
         (Prechelt's GL) and by more than `z` x the validation noise around the turn (the scatter
@@ -224,16 +230,23 @@ class TrainValGap(Check):
         self._fired = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run)
+        return () if self._fired else self._judge(run, final=False)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run)
+        return () if self._fired else self._judge(run, final=True)
 
-    def _judge(self, run: RunState) -> list[Finding]:
+    def _judge(self, run: RunState, final: bool) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
         epochs, val = b["x1"], b["mean"]
         p = max(1, self.patience)
-        standard = self._short_rise(val) if len(val) < 2 * p + 2 else self._noisy_rise(epochs, val)
+        if len(val) >= 2 * p + 2:
+            standard = self._noisy_rise(epochs, val)
+        elif final or not self._noise_measurable_later(run):
+            standard = self._short_rise(val)
+        else:
+            # the first epochs of a longer run: three noisy rises in a row are no evidence while the
+            # noise can still be measured; the early test meanwhile catches a clean turn
+            standard = None
         early = self._early_rise(val) if not self._metric_at_best(run) else None
         if early is None and standard is None:
             return []  # no rise (the usual case): the training levels are not needed
@@ -244,7 +257,7 @@ class TrainValGap(Check):
         verdicts.sort(key=lambda v: v[-1] is not None)  # a WARNING (nothing held) before an INFO
         if not verdicts:
             return []
-        (best_at, best, recent, sigma), best_epoch, train_best, train_now, held = verdicts[0]
+        (best_at, best, recent, sigma), best_epoch, train_best, train_now, kept, held = verdicts[0]
         since = int(epochs[-1]) - best_epoch
         guard = self._early_stop_guard(run, b, best, recent) if held is None else None
         if held is None and guard is None:
@@ -252,6 +265,13 @@ class TrainValGap(Check):
             # on past its early stopping's patience
             self._fired = True
         tail, evidence, hint = self._wording(run, held, guard, best_epoch)
+        if kept is not None:
+            name, metric_best, metric_now = kept
+            tail = (
+                f" Validation {name} has held (best {metric_best:.4g}, recent {metric_now:.4g}), but a rise of "
+                f"{100 * (recent / best - 1):.3g}% is past the {100 * self.info_max_rise:.3g}% up to which "
+                "over-confidence is harmless: the predicted probabilities are getting worse."
+            )
         return [
             self.finding(
                 f"The model is overfitting: validation loss rose from its best {best:.4g} "
@@ -345,8 +365,9 @@ class TrainValGap(Check):
         rise_at: tuple[int, float, float, float] | None,
         early: bool,
     ) -> tuple | None:
-        """(the test's rise, best epoch, training loss at the best and now, held metric or None) when
-        the rise comes with a falling training loss (`train`: `epoch_train_levels`); None otherwise."""
+        """(the test's rise, best epoch, training loss at the best and now, a metric that held
+        through a large rise or None, a metric held through a modest rise or None) when the rise
+        comes with a falling training loss (`train`: `epoch_train_levels`); None otherwise."""
         if rise_at is None:
             return None
         best_at, best, recent, _ = rise_at
@@ -356,11 +377,12 @@ class TrainValGap(Check):
         train_best, train_now = train[best_epoch], train[max(train)]
         if not train_best - train_now > self.min_train_fall * abs(train_best):
             return None  # training loss flat or rising: noise or divergence, not overfitting
-        # over-confidence with decisions intact is INFO, but only while the rise is modest
-        held = None
-        if recent - best <= self.info_max_rise * abs(best):
-            held = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run, best_epoch)
-        return rise_at, best_epoch, train_best, train_now, held
+        # over-confidence with decisions intact is INFO, but only while the rise is modest; past
+        # that it is a WARNING that still says the decisions held (`kept`, for the message)
+        metric = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run, best_epoch)
+        modest = recent - best <= self.info_max_rise * abs(best)
+        held, kept = (metric, None) if modest else (None, metric)
+        return rise_at, best_epoch, train_best, train_now, kept, held
 
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """(index of the best epoch, best, recent, noise) when the validation loss rose above its
@@ -416,6 +438,12 @@ class TrainValGap(Check):
         # the level now, as the other tests measure it (the mean of the last `patience` epochs),
         # so that the INFO-or-WARNING decision does not depend on which test spoke first
         return m, best, float(np.mean(val[-max(1, self.patience) :])), sigma * best
+
+    def _noise_measurable_later(self, run: RunState) -> bool:
+        """True when the run is configured for enough epochs (2 x `patience` + 2) to measure the
+        validation loss's noise before it ends: the short-run shape test then waits for it."""
+        planned = run.info.max_epochs
+        return planned is not None and planned >= 2 * max(1, self.patience) + 2
 
     def _short_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """The same question for a run too short to measure its noise (under 2 x patience + 2

@@ -833,7 +833,9 @@ class LRSchedule(Check):
         steps are known, else at the end); and, at the
         end of a run of at least `min_steps` steps with a scheduler configured, when it never
         changed. Warmup, cosine, step decay, one-cycle and a constant rate without a
-        scheduler are all fine.
+        scheduler are all fine. A rate that fell that low within the first epoch (the steps
+        per epoch known from the run's total steps and epochs) gets a hint that names the usual
+        cause: a schedule whose length is counted in epochs, stepped every batch.
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -920,6 +922,25 @@ class LRSchedule(Check):
         step = run.step if step is None else step
         return [self.finding(message, evidence=evidence, hint=hint, step=step, epoch=run.epoch, key=key)]
 
+    @staticmethod
+    def _decayed_hint(run: RunState, low_from_step: float) -> str:
+        """How to fix a rate that decayed to ~0 early; within the first epoch, the usual cause:
+        a schedule whose length is counted in epochs, stepped every batch."""
+        total, epochs = run.info.total_steps, run.info.max_epochs
+        per_epoch = total // epochs if total and epochs else 0
+        if per_epoch > 1 and low_from_step < per_epoch:
+            return (
+                f"The rate fell that low within the first epoch ({per_epoch} optimizer steps): a schedule "
+                "whose length is counted in epochs (StepLR's step_size, T_max) runs out that many times too "
+                'early when it is stepped every batch (Lightning\'s "interval": "step", scheduler.step() '
+                "in the batch loop; Keras' decay_steps count optimizer steps). Step it once per epoch, or "
+                f"give its length in optimizer steps (epochs x {per_epoch})."
+            )
+        return (
+            "Make the schedule span the whole run (T_max / num_training_steps = the real number of "
+            "optimizer steps), or raise its minimum."
+        )
+
     def _judge(self, run: RunState, final: bool) -> list[Finding]:
         lr = run.lr
         out: list[Finding] = []
@@ -995,8 +1016,7 @@ class LRSchedule(Check):
                             "share_of_run_left": sig(wasted),
                             "total_steps": total,
                         },
-                        "Make the schedule span the whole run (T_max / num_training_steps = the real "
-                        "number of optimizer steps), or raise its minimum.",
+                        self._decayed_hint(run, x_low),
                         run,
                     )
         # a scheduler that never moves

@@ -379,6 +379,25 @@ def test_train_val_gap_silent_on_short_runs_without_a_lasting_rise(val):
     assert "train-val-gap" not in ids(run_epochs(rows), Severity.INFO)
 
 
+@pytest.mark.parametrize(("max_epochs", "at_epoch"), [(None, 3), (5, 3), (12, 4)])
+def test_train_val_gap_short_rule_waits_while_the_run_can_still_measure_its_noise(max_epochs, at_epoch):
+    """Three rises in a row in the first epochs of a run configured for 12 epochs are judged once
+    the noise is measurable; a run that ends there (stopped early, or cut short) is judged by shape
+    at its end. A run configured for 5 epochs, or of unknown length, is judged by shape at once."""
+    val = [0.54, 0.60, 0.64, 0.71, 0.78]
+    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(_SHORT_TRAIN, val))]
+    m = monitor(RunInfo(max_epochs=max_epochs))
+    for row in rows[:4]:
+        m.log_epoch(**row)
+    during = [f.epoch for f in m.findings if f.check == "train-val-gap"]
+    m.log_epoch(**rows[4])
+    m.close()
+    (f,) = [f for f in m.findings if f.check == "train-val-gap"]
+    assert f.severity is Severity.WARNING and f.evidence["best_epoch"] == 0
+    assert during == ([] if max_epochs == 12 else [3])
+    assert f.epoch == at_epoch
+
+
 def test_train_val_gap_short_rule_needs_the_training_loss_to_fall():
     rows = [{"epoch": e, "train_loss": 0.3, "val_loss": v} for e, v in enumerate([0.54, 0.60, 0.64, 0.71, 0.78])]
     assert "train-val-gap" not in ids(run_epochs(rows), Severity.INFO)

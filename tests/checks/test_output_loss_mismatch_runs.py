@@ -73,6 +73,34 @@ def test_keras_softmax_into_binary_crossentropy(digits, units, activation, expec
     assert keys(keras_fit(model, x, onehot, "binary_crossentropy")) == expected
 
 
+# -- Keras: soft labels into sparse_categorical_crossentropy -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("smoothing", "expected"),
+    [
+        (0.1, {"labels-fractional"}),  # 0.05 / 0.95: the loss casts both to class 0
+        (0.0, set()),  # the same labels as whole numbers, stored as float32
+    ],
+)
+def test_keras_fractional_labels_into_sparse_crossentropy(digits, smoothing, expected):
+    """Hand-smoothed binary labels (y * 0.9 + 0.05) given to sparse_categorical_crossentropy train
+    every sample as class 0: Keras truncates the labels to integers. Float labels that are whole
+    numbers are ordinary class ids."""
+    x, y = digits
+    y = ((y % 2) * (1.0 - smoothing) + smoothing / 2).astype(np.float32)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(2, activation="softmax")]
+    )
+    findings = keras_fit(model, x, y, "sparse_categorical_crossentropy")
+    assert keys(findings) == expected
+    if expected:
+        (finding,) = [f for f in findings if f.key == "labels-fractional"]
+        assert finding.severity is Severity.ERROR
+        assert finding.evidence["classes_after_cast"] == [0]
+        assert "read as class 0" in finding.message
+
+
 # -- Lightning: log_softmax over the batch axis; ReLU regression head ------------------------------
 
 

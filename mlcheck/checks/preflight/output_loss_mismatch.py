@@ -48,6 +48,9 @@ _MIN_PER_INDEX = 5
 _MIN_POOLED_INDICES = 128
 #: judged at the first of those, then each time the targets pooled double, up to this many
 _MAX_POOLED_INDICES = 4096
+#: losses that take class indices and truncate fractional labels to integers without a word (Keras'
+#: torch backend converts the target with `dtype=torch.long`); torch's own index losses refuse them
+_INDEX_LOSSES = frozenset({"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"})
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
 #: the closed range each bounding output activation can reach (names as the adapters report them)
 _OUTPUT_RANGE: dict[str, tuple[float, float]] = {
@@ -69,7 +72,10 @@ class OutputLossMismatch(Check):
         `batches` training batches with the loss. ERROR: a one-unit softmax (always outputs 1),
         integer labels outside [0, output units) for a multi-class loss, negative labels,
         binary-loss (sigmoid) outputs with multi-class labels or with two classes encoded other
-        than 0 and 1 (a 0/255 mask, -1/1). WARNING: softmax or sigmoid
+        than 0 and 1 (a 0/255 mask, -1/1), labels with fractions (soft or smoothed labels,
+        probabilities; key `labels-fractional`) fed to a loss that takes class indices (Keras'
+        `sparse_categorical_crossentropy` casts them to integers, so 0.95 trains as class 0).
+        WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
         log-probabilities), unbounded outputs fed to a loss that expects probabilities, a
@@ -548,6 +554,8 @@ class OutputLossMismatch(Check):
         if family == "regression" or cfg.task == "regression" or any(y is None for y in ys):
             return []
         y = np.concatenate([np.asarray(v).reshape(len(v), -1) for v in ys])
+        if y.shape[1] == 1 and cfg.loss in _INDEX_LOSSES and not integral(y):
+            return self._fractional_indices(cfg.loss, y[:, 0], evidence)
         if y.shape[1] != 1 or not integral(y):
             return []  # one-hot / soft labels / multi-label targets: nothing to range-check
         y = y[:, 0]
@@ -619,6 +627,40 @@ class OutputLossMismatch(Check):
                 )
             ]
         return []
+
+    def _fractional_indices(self, loss: str, y: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
+        """Labels with fractions (soft or smoothed labels, probabilities) fed to a loss that takes
+        class indices: Keras casts them to integers, which truncates 0.95 to class 0."""
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return []  # NaN targets are `nonfinite-input`'s
+        fractional = y != np.round(y)
+        read_as = np.unique(np.trunc(y)).astype(np.int64)
+        shown = ", ".join(f"{v:.3g}" for v in np.unique(y[fractional])[:3])
+        if len(read_as) == 1:
+            effect = f"every one of them is read as class {read_as[0]}, whatever the sample"
+        else:
+            effect = f"they are read as classes {', '.join(str(v) for v in read_as[:5])} and the fractions lost"
+        return [
+            self.finding(
+                f"{np.mean(fractional):.0%} of the {len(y)} labels seen are not whole numbers ({shown}), but "
+                f"{loss} takes class indices and casts them to integers, which cuts the fraction off: "
+                f"{effect}.",
+                evidence={
+                    **evidence,
+                    "labels_seen": len(y),
+                    "fractional_share": float(np.mean(fractional)),
+                    "label_min": float(y.min()),
+                    "label_max": float(y.max()),
+                    "classes_after_cast": [int(v) for v in read_as[:10]],
+                },
+                hint="Pass integer class ids (`np.argmax(y_onehot, axis=1)`, or `y.astype('int64')` for "
+                "labels that are whole numbers); for soft or smoothed labels use categorical_crossentropy "
+                "with one probability per class, shape (N, C) (two classes: `np.stack([1 - p, p], axis=1)`), "
+                "or its `label_smoothing=` argument on one-hot labels.",
+                key="labels-fractional",
+            )
+        ]
 
 
 def _about_uniform(counts: np.ndarray, n: int) -> bool:
