@@ -41,6 +41,8 @@ class RunLog:
         writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
             file is mlcheck's own), "keras" (Keras' `TensorBoard` callback: other event files
             in `train/` or `validation/` sub-runs); None otherwise.
+        others: a TensorBoard log's summaries that are not scalars, counted by kind
+            ("images", "hparams", ...).
     """
 
     name: str
@@ -49,6 +51,7 @@ class RunLog:
     scalars: dict[str, Scalars]
     columns: list[str] | None = None
     writer: str | None = None
+    others: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

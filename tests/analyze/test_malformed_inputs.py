@@ -136,6 +136,15 @@ def _length_crc_corrupt(path: Path) -> Path:
     return path
 
 
+def _pictures_only(path: Path) -> Path:
+    """Two images and a histogram, as SummaryWriter's add_image and add_histogram write them:
+    a file that is neither empty nor cut off, with no scalar in it."""
+    image = summary_pb2.Summary.Image(height=1, width=1, colorspace=1, encoded_image_string=b"png")
+    values = [summary_pb2.Summary.Value(tag="x", image=image) for _ in range(2)]
+    values.append(summary_pb2.Summary.Value(tag="w", histo=summary_pb2.HistogramProto(num=1)))
+    return write_framed(path, [event_pb2.Event(wall_time=1.7e9, step=0, summary=summary_pb2.Summary(value=values))])
+
+
 def _write(path: Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -592,6 +601,32 @@ CASES = [
         2,
         ("unreadable CSV", "field larger than field limit"),
         "log.csv",
+    ),
+    # an event file of pictures was called "empty, or cut off before the first complete record"
+    Case(
+        "images-and-histograms-only",
+        _alone(lambda t: _pictures_only(t / "run" / EVENTS), "run"),
+        2,
+        ("no scalars in its event files, only histograms (1), images (2)", "mlcheck judges scalar curves"),
+        "run",
+    ),
+    # no run readable: every reason named, not the first one and "(and 1 more)"
+    Case(
+        "no-run-readable-each-reason-named",
+        _alone(
+            lambda t: (
+                _pictures_only(t / "a" / EVENTS),
+                write_framed(t / "b" / EVENTS, [scalar_event(s, "hp/metric", 1.0) for s in range(3)]),
+            )
+        ),
+        2,
+        (
+            "could be read (2 tried): [1] ",
+            "only histograms (1), images (2)",
+            "; [2] ",
+            "no loss curve found (scalar tags: hp/metric)",
+        ),
+        "b",
     ),
 ]
 
