@@ -602,6 +602,15 @@ CASES = [
         ("unreadable CSV", "field larger than field limit"),
         "log.csv",
     ),
+    # two CSV logs joined with `cat`: the second header was "text that is not a number" in every
+    # column, one line each
+    Case(
+        "csv-header-repeated",
+        _alone(lambda t: _write(t / "log.csv", ("epoch,loss,val_loss\n" + KERAS_ROWS) * 2), "log.csv"),
+        0,
+        ("its header line is repeated 1 time(s) (first: after data row 8;", "those lines are skipped"),
+        "log.csv",
+    ),
     # an event file of pictures was called "empty, or cut off before the first complete record"
     Case(
         "images-and-histograms-only",
