@@ -230,3 +230,12 @@ def test_a_model_written_for_the_whole_dict_batch_is_told_what_mlcheck_passed():
     with pytest.raises(UserCodeError) as raised:
         sanity({"model": broken, "train_data": (x, y), "loss": torch.nn.CrossEntropyLoss()}, select=["loss-at-init"])
     assert "mlcheck called" not in str(raised.value)
+
+
+def test_a_target_function_returning_no_dict_names_the_type(tmp_path):
+    """It read "returned a int"."""
+    (tmp_path / "model.py").write_text("def mlcheck_target():\n    return 5\n")
+    assert_bad_input(
+        cli(tmp_path / "model.py"),
+        "model.py:mlcheck_target() returned a value of type int; it must return a dict with 'model' and 'train_data'",
+    )
