@@ -140,6 +140,11 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
             f"{path} holds `print(history)`: the History object, not its numbers. Save "
             "`history.history` instead: json.dump(history.history, f), or print(history.history)"
         )
+    if header_line.lstrip().startswith(("[", "{")):  # JSON, not a History dict: "[1" was a column
+        raise CSVLogError(
+            f"{path} holds JSON that is not a Keras History dict of lists ({header_line.strip()[:40]!r}); save "
+            "`history.history`: json.dump(history.history, f)"
+        )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
     if len(columns) < 2 or any(not c for c in columns):

@@ -611,6 +611,14 @@ CASES = [
         ("its header line is repeated 1 time(s) (first: after data row 8;", "those lines are skipped"),
         "log.csv",
     ),
+    # a JSON list given as PATH was read as a CSV: "has a header ([1, 2, 3]) but no rows"
+    Case(
+        "json-list-not-a-history",
+        _alone(lambda t: _write(t / "history.json", "[1, 2, 3]\n"), "history.json"),
+        2,
+        ("holds JSON that is not a Keras History dict of lists ('[1, 2, 3]')", "json.dump(history.history, f)"),
+        "history.json",
+    ),
     # an event file of pictures was called "empty, or cut off before the first complete record"
     Case(
         "images-and-histograms-only",
