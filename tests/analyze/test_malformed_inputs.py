@@ -405,6 +405,22 @@ CASES = [
         ("[tool.mlcheck.checks.loss-divergence]", "factor must be a number"),
         "pyproject.toml",
     ),
+    # a threshold no check can mean was taken: factor = -3 or nan (every comparison with NaN is
+    # false: the check never fired and the run read as clean)
+    Case(
+        "config-check-argument-negative-where-its-default-is-positive",
+        lambda t: _pyproject(t, "[tool.mlcheck.checks.loss-divergence]\nfactor = -3\n"),
+        2,
+        ("[tool.mlcheck.checks.loss-divergence]", "factor must be >= 0, as its default 2.0 is, got -3"),
+        "pyproject.toml",
+    ),
+    Case(
+        "config-check-argument-nan",
+        lambda t: _pyproject(t, "[tool.mlcheck.checks.train-val-gap]\nz = nan\n"),
+        2,
+        ("[tool.mlcheck.checks.train-val-gap]", "z must be a number, not NaN (default 3.0)"),
+        "pyproject.toml",
+    ),
     Case(
         "config-mlcheck-5",
         lambda t: _pyproject(t, "[tool]\nmlcheck = 5\n"),
