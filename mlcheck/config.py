@@ -175,6 +175,11 @@ def build_checks(
         except (TypeError, ValueError) as exc:
             where = f"{config.source}: [tool.mlcheck.checks.{check_id}] " if config.source else ""
             raise ConfigError(f"{where}bad arguments for check {check_id!r} {kwargs}: {exc}") from None
+    if select and not out:  # a run that checks nothing would read as clean
+        raise ConfigError(
+            f"every check selected ({', '.join(select)}) is also suppressed, so none would run; "
+            "take it out of suppress (or of select)"
+        )
     return out
 
 

@@ -421,6 +421,13 @@ CASES = [
         ("[tool.mlcheck.checks.train-val-gap]", "z must be a number, not NaN (default 3.0)"),
         "pyproject.toml",
     ),
+    # select and suppress naming the same checks ran none: "No problems found.", exit 0
+    Case(
+        "config-everything-selected-is-suppressed",
+        lambda t: _pyproject(t, '[tool.mlcheck]\nselect = ["loss-divergence"]\nsuppress = ["loss-divergence"]\n'),
+        2,
+        ("every check selected (loss-divergence) is also suppressed, so none would run",),
+    ),
     Case(
         "config-mlcheck-5",
         lambda t: _pyproject(t, "[tool]\nmlcheck = 5\n"),
