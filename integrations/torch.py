@@ -150,6 +150,42 @@ def _loss_value(out: Any) -> torch.Tensor:
     return out
 
 
+# the way out when a model or loss is written for the batch or the outputs as they come
+_CONVENTION_FIX = (
+    "wrap them in mlcheck_target(): a model taking the inputs and returning the prediction, a loss "
+    "taking (prediction, targets) (docs/sanity.md, 'What mlcheck passes your model')"
+)
+
+
+def _returned(out: Any) -> str | None:
+    """What forward returned, where the checks take one tensor of it: "tuple of 2", "dict with
+    keys ['h', 'logits']" (None for a tensor)."""
+    if isinstance(out, torch.Tensor):
+        return None
+    if isinstance(out, dict):
+        return f"dict with keys {sorted(map(str, out))}"
+    if isinstance(out, (list, tuple)):
+        return f"{type(out).__name__} of {len(out)}"
+    return type(out).__name__
+
+
+def _batch_convention(batch: Any) -> tuple[str | None, str | None]:
+    """(inputs, targets): where `_split_batch` takes them from, for a batch whose layout the
+    user may not expect to be taken apart (a dict, or more than (inputs, targets)); None each
+    for a tensor or an (x, y) pair."""
+    if isinstance(batch, dict):
+        x_key = next((k for k in _INPUT_KEYS if k in batch), None)
+        y_key = next((k for k in _TARGET_KEYS if k in batch), None)
+        keys = sorted(map(str, batch))
+        return (
+            f"batch[{x_key!r}] alone (of the batch's keys {keys})" if x_key else None,
+            f"batch[{y_key!r}]" if y_key else "no targets (no key named like them)",
+        )
+    if isinstance(batch, (list, tuple)) and len(batch) > 2:
+        return f"the batch's first element alone (of {len(batch)})", "the batch's last element"
+    return None, None
+
+
 def _is_array(value: Any) -> bool:
     return isinstance(value, (torch.Tensor, np.ndarray))
 
@@ -366,7 +402,19 @@ class _TorchBase(Trainable):
     # -- what subclasses provide -----------------------------------------------------------------
 
     def _outputs(self, batch: Any) -> torch.Tensor:
-        return _first_tensor(self.module(self._inputs(batch)))
+        return self._prediction(self.module(self._inputs(batch)))
+
+    def _prediction(self, out: Any) -> torch.Tensor:
+        """The tensor the checks judge of what forward returned; what that was is kept for
+        `call_convention`."""
+        self._returned = _returned(out)
+        return _first_tensor(out)
+
+    def call_convention(self, stage: str, batch: Any) -> str | None:
+        inputs, _ = _batch_convention(batch)
+        if stage == "forward" and inputs:
+            return f"mlcheck called the model with {inputs}; {_CONVENTION_FIX}"
+        return None
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         raise NotImplementedError
@@ -705,8 +753,19 @@ class TorchTrainable(_TorchBase):
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         x, y, _ = _split_batch(_to_device(batch, self._device()))
-        out = _first_tensor(self.module(x))
+        out = self._prediction(self.module(x))
         return _loss_value(self.loss_fn(out, y) if y is not None else self.loss_fn(out))
+
+    def call_convention(self, stage: str, batch: Any) -> str | None:
+        if stage != "loss":
+            return super().call_convention(stage, batch)
+        _, targets = _batch_convention(batch)
+        returned = getattr(self, "_returned", None)
+        if returned is None and targets is None:
+            return None
+        prediction = f"the first tensor of the {returned} the model returned" if returned else "the model's output"
+        targets = targets or "the batch's last element"
+        return f"mlcheck called loss(prediction, targets) with {prediction} and {targets}; {_CONVENTION_FIX}"
 
     def _copy(self) -> TorchTrainable:
         module, optimizers = _clone_module_and_optimizers(self.module, self.optimizers)

@@ -1,7 +1,8 @@
 """The `mlcheck` command: `sanity`, `analyze`, `checks`, `explain`.
 
-Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input, 130
-interrupted, 141 stdout closed before the output was written (`mlcheck ... | head -1`).
+Exit status: 0 clean, 1 findings at or above --fail-on (default error), 2 bad input, 74 the
+output could not be written (a full disk), 130 interrupted, 141 stdout closed before the output
+was written (`mlcheck ... | head -1`).
 
 Imports go one way: this module imports the commands (`mlcheck.sanity.command`,
 `mlcheck.analyze.command`); they take their shared options from `mlcheck.cli_options` and never
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 from mlcheck import __version__
 from mlcheck.analyze import command as analyze_command
-from mlcheck.cli_options import add_common, discard_stdout
+from mlcheck.cli_options import add_common, discard_stdout, is_output_error, output_failed
 from mlcheck.cli_options import console as make_console
 from mlcheck.errors import BadInput
 from mlcheck.sanity import command as sanity_command
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcheck",
         description="Catch broken training runs early. Exit status: 0 clean, 1 findings at or "
-        "above --fail-on, 2 bad input.",
+        "above --fail-on, 2 bad input, 74 output not written (full disk), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"mlcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -122,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("mlcheck: interrupted")
         return 130
+    except OSError as exc:  # stdout on a full disk: a message, not a traceback and exit 1 ("findings")
+        if not is_output_error(exc):
+            raise
+        return output_failed(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,28 @@ def discard_stdout() -> int:
     return EXIT_PIPE_CLOSED
 
 
+#: Exit status when stdout could not be written (a full disk, an I/O error): sysexits' EX_IOERR,
+#: so that a script does not read it as "findings" (1), as it did with a traceback.
+EXIT_OUTPUT_FAILED = 74
+
+
+def is_output_error(exc: OSError) -> bool:
+    """Whether an OSError that reached a command's top is a failed write of its output: the
+    errors of reading the user's files carry their path and become `BadInput` before this."""
+    return exc.filename is None and not isinstance(exc, BrokenPipeError)
+
+
+def output_failed(exc: OSError) -> int:
+    """After a failed write to stdout: one line on stderr naming the error, stdout to /dev/null
+    (the output still buffered would raise again at exit); returns EXIT_OUTPUT_FAILED."""
+    try:
+        print(f"mlcheck: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr is gone too: the exit status says it
+        pass
+    discard_stdout()
+    return EXIT_OUTPUT_FAILED
+
+
 def console(stderr: bool = False) -> Any:
     """A rich Console for the commands' output. Emoji codes are text: a path or message holding
     ":a:" or ":smile:" is printed as it is. On stdout, a closed pipe raises BrokenPipeError,

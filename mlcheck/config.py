@@ -175,6 +175,11 @@ def build_checks(
         except (TypeError, ValueError) as exc:
             where = f"{config.source}: [tool.mlcheck.checks.{check_id}] " if config.source else ""
             raise ConfigError(f"{where}bad arguments for check {check_id!r} {kwargs}: {exc}") from None
+    if select and not out:  # a run that checks nothing would read as clean
+        raise ConfigError(
+            f"every check selected ({', '.join(select)}) is also suppressed, so none would run; "
+            "take it out of suppress (or of select)"
+        )
     return out
 
 
@@ -198,3 +203,19 @@ def _check_arg_kinds(cls: type[Check], kwargs: dict[str, Any]) -> None:
             kind, ok = f"a {type(default).__name__}", isinstance(value, type(default))
         if not ok:
             raise TypeError(f"{name} must be {kind} (default {default!r}), got {value!r}")
+        _check_arg_range(name, value, default)
+
+
+def _check_arg_range(name: str, value: Any, default: Any) -> None:
+    """ValueError for a number no threshold can mean: NaN (every comparison with it is false,
+    so the check never fires and the run reads as clean), or a negative value where the default
+    is positive (every such default is a count, size, factor, fraction, z-score or tolerance)."""
+    import math
+    from numbers import Real
+
+    if isinstance(value, bool) or not isinstance(value, Real) or isinstance(default, bool):
+        return
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, not NaN (default {default!r})")
+    if isinstance(default, Real) and default > 0 and value < 0:
+        raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")

@@ -168,6 +168,8 @@ def format_number(value: Any) -> str:
         return str(value)
     if not math.isfinite(value):
         return str(value)
+    if value == 0:  # -0.0 (a drop of 0 computed as a - b) read "-0" in evidence
+        return "0"
     return f"{value:.4g}"
 
 

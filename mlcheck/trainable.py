@@ -107,6 +107,13 @@ class Trainable(abc.ABC):
     def loss_config(self) -> LossConfig:
         return LossConfig()
 
+    def call_convention(self, stage: str, batch: Any) -> str | None:
+        """How this adapter calls the user's code at `stage` ("forward" or "loss") where that
+        is not the batch as it comes (a dict batch's inputs alone, the first tensor of a tuple
+        the model returned): said beside an error in that call, so that a model written for
+        the whole batch, or a loss for every output, is told why. None: nothing to say."""
+        return None
+
     def layer_step(self, batch: Any) -> LayerObservation | None:
         """One training step on this instance (call it on a clone), recorded layer by layer as
         the live layer recorder records a sampled step (`mlcheck.layers`); None when the

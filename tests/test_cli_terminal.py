@@ -1,7 +1,8 @@
 """How the real `mlcheck` command writes to the terminal: with its stdout closed before it writes
 (`mlcheck ... | head -1`), no traceback, nothing on stderr, exit 141 (128 + SIGPIPE, as a shell
 reports it), whichever way the output is written (print, rich, the table or JSON; in `sanity`,
-from its child process); text in paths and messages printed as it is."""
+from its child process); stdout on a full disk: one line on stderr and exit 74; text in paths
+and messages printed as it is."""
 
 import subprocess
 import sys
@@ -40,6 +41,31 @@ def test_a_closed_stdout_ends_the_command_quietly(args, tmp_path):
     # was: a BrokenPipeError traceback (exit 1), rich's exit 1 (read as "findings"), or in
     # sanity "the process running it ended with exit status 1 ... os._exit()?" (exit 2)
     assert (status, stderr) == (141, "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["checks"],
+        ["explain", "loss-plateau"],
+        ["analyze", "log.csv", "--json"],
+        ["analyze", "log.csv"],
+        ["sanity", str(FIXTURES / "torch_clean.py"), "--select", "nonfinite-input", "--json"],
+    ],
+    ids=lambda args: " ".join(Path(a).name for a in args),
+)
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_74(args, tmp_path):
+    """stdout on a full disk (/dev/full: every write fails with ENOSPC) was an OSError traceback
+    and exit 1, which a script reads as "findings"; in sanity, from its child process."""
+    (tmp_path / "log.csv").write_text(NAN_LOG)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlcheck", *args], stdout=full, stderr=subprocess.PIPE, cwd=tmp_path, timeout=240
+        )
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 74, stderr
+    assert stderr == "mlcheck: error: cannot write the output: No space left on device\n"
 
 
 @pytest.mark.parametrize("command", ["analyze", "sanity"])

@@ -194,3 +194,9 @@ def test_format_rounds_numbers_in_evidence_lists_too():
     # the numbers themselves are kept whole for --json and findings.jsonl
     stored = Finding("overfit-batch", Severity.ERROR, "m", evidence, "h").to_dict()["evidence"]
     assert stored["final_loss_per_lr"] == [2.301603317260742, 89.0522232055664]
+
+
+def test_format_writes_negative_zero_as_zero():
+    # loss-plateau on a flat loss printed "drop_in_window=-0" (a drop of 0 computed as a - b)
+    text = Finding("loss-plateau", Severity.WARNING, "m", {"drop_in_window": -0.0, "drop": np.float32(-0.0)}, "h")
+    assert "drop_in_window=0, drop=0." in text.format()

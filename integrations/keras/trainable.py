@@ -186,6 +186,9 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
             tuple(None if a is None else a[i : i + batch_size] for a in arrays)
             for i in range(0, min(total, n * batch_size), batch_size)
         ]
+    total = _nested_rows(data)
+    if total is not None:  # ({"a": xa, "b": xb}, y) or (x, (y1, y2)): named inputs, several outputs
+        return [_sliced(data, i, i + batch_size) for i in range(0, min(total, n * batch_size), batch_size)]
     if _is_array(data):
         return [(data[i : i + batch_size],) for i in range(0, min(len(data), n * batch_size), batch_size)]
     if isinstance(data, list):
@@ -197,6 +200,46 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
         out.append(tuple(batch) if isinstance(batch, list) else batch)
         if len(out) >= n:
             break
+    return out
+
+
+def _nested_rows(data: Any) -> int | None:
+    """The rows of `(x, y[, w])` arrays where x is an array or a dict of arrays (a model's named
+    inputs) and y or w may be a dict, list or tuple of arrays (several outputs), all with as many
+    rows; None for anything else (a tuple whose first item is a batch is a tuple of batches)."""
+    if not (isinstance(data, tuple) and 2 <= len(data) <= 3 and (_is_array(data[0]) or isinstance(data[0], dict))):
+        return None
+    rows = {_rows(part) for part in data if part is not None}
+    return rows.pop() if len(rows) == 1 and None not in rows else None
+
+
+def _rows(value: Any) -> int | None:
+    """The leading length of an array, or of a dict, list or tuple of arrays that share it."""
+    if _is_array(value):
+        return len(value)
+    parts = list(value.values()) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else []
+    rows = {_rows(part) for part in parts}
+    return rows.pop() if len(rows) == 1 and None not in rows else None
+
+
+def _sliced(value: Any, start: int, stop: int) -> Any:
+    """Rows start:stop of every array in `value`, keeping its structure."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _sliced(v, start, stop) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_sliced(v, start, stop) for v in value)
+    return value[start:stop]
+
+
+def _first_output(out: Any) -> Any:
+    """The prediction the checks judge of a model with several outputs: its first, as the torch
+    adapter takes the first tensor of a tuple (a dict's first value, in the model's order)."""
+    if isinstance(out, dict):
+        return next(iter(out.values())) if out else out
+    if isinstance(out, (list, tuple)) and out:
+        return out[0]
     return out
 
 
@@ -292,7 +335,7 @@ class KerasTrainable(Trainable):
     def forward(self, batch: Any) -> np.ndarray:
         x, _, _ = unpack(batch)
         with backend.no_grad():
-            return np.array(backend.to_numpy(self.model(x, training=False)))
+            return np.array(backend.to_numpy(_first_output(self.model(x, training=False))))
 
     def loss(self, batch: Any) -> float:
         x, y, w = unpack(batch)

@@ -213,7 +213,7 @@ def run(
     if not runs:
         if len(unreadable) == 1:
             raise BadInput(unreadable[0][1])
-        raise BadInput(f"no run under {root} could be read: {unreadable[0][1]} (and {len(unreadable) - 1} more)")
+        raise BadInput(_none_read(root, unreadable))
     return AnalyzeResult(runs, unreadable)
 
 
@@ -252,6 +252,19 @@ def _add_run(
     result.info += log.info + _short_curve(log, curves, checks)
     runs.append(result)
     read.append(curves)
+
+
+# reasons named when no run could be read: each names its path and why (the informative one is
+# often not the first: a folder of images beside a sub-run with tags of other names)
+_REASONS_SHOWN = 5
+
+
+def _none_read(root: Path, unreadable: list[tuple[str, str]]) -> str:
+    reasons = "; ".join(f"[{i}] {why}" for i, (_, why) in enumerate(unreadable[:_REASONS_SHOWN], 1))
+    more = len(unreadable) - _REASONS_SHOWN
+    return f"no run under {root} could be read ({len(unreadable)} tried): {reasons}" + (
+        f"; and {more} more" if more > 0 else ""
+    )
 
 
 def _wanted(
@@ -543,6 +556,12 @@ def _drop_bad_epochs(log: RunLog, mapping: Mapping[str, str] | None, notes: list
 
 
 def _no_loss(log: RunLog) -> str:
+    if log.format == "tensorboard" and not log.scalars and log.others:
+        held = ", ".join(f"{kind} ({n})" for kind, n in sorted(log.others.items()))
+        return (
+            f"{log.path}: no scalars in its event files, only {held}; mlcheck judges scalar curves "
+            "(a loss logged with add_scalar, self.log or tf.summary.scalar)"
+        )
     if log.format == "tensorboard" and not log.scalars:
         return f"{log.path}: no scalars in its event files (empty, or cut off before the first complete record)"
     what = "columns" if log.format.endswith("csv") else "scalar tags"
@@ -693,12 +712,12 @@ def _is_metrics_csv(path: Path) -> bool:
 def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
     """The runs in one source: one, but for a Keras CSV that several fits appended to."""
     if isinstance(source, EventRun):
-        scalars = {}
+        scalars, others = {}, {}
         for prefix, files in source.files.items():
-            tags = read_event_files(files, progress=advance, notes=notes)
+            tags = read_event_files(files, progress=advance, notes=notes, others=others)
             for tag, curve in tags.items():
                 scalars[f"{prefix}/{tag}" if prefix else tag] = curve
-        return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source))]
+        return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source), others=others)]
     path = Path(source)
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():

@@ -108,13 +108,14 @@ def read_csv_runs(
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
-            data, filled, text = _read_cells(reader, len(columns))
+            data, filled, text, repeats = _read_cells(reader, columns)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
     if notes is not None:
         notes.extend(_text_cells(path, columns, text, filled))
+        notes.extend(_repeated_header(path, repeats))
     arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
     has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
     lower = {c.lower(): c for c in columns}
@@ -174,6 +175,14 @@ def _text_cells(path: Path, columns: list[str], text: list[list[Any]], filled: l
             )
 
 
+def _repeated_header(path: Path, repeats: list[int]) -> Iterable[str]:
+    if repeats[0]:
+        yield (
+            f"{path}: its header line is repeated {repeats[0]} time(s) (first: after data row {repeats[1]}; "
+            "logs appended one after another?); those lines are skipped"
+        )
+
+
 def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     """(column names, delimiter) of a header line; CSVLogError when it is not a metrics header."""
     if len(header_line) > MAX_HEADER_CHARS:
@@ -184,6 +193,11 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         raise history.HistoryError(
             f"{path} holds `print(history)`: the History object, not its numbers. Save "
             "`history.history` instead: json.dump(history.history, f), or print(history.history)"
+        )
+    if header_line.lstrip().startswith(("[", "{")):  # JSON, not a History dict: "[1" was a column
+        raise CSVLogError(
+            f"{path} holds JSON that is not a Keras History dict of lists ({header_line.strip()[:40]!r}); save "
+            "`history.history`: json.dump(history.history, f)"
         )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
@@ -208,10 +222,16 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
         )
 
 
-def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], list[bytearray], list[list[Any]]]:
+def _read_cells(
+    reader: Iterable[list[str]], columns: list[str]
+) -> tuple[list[array], list[bytearray], list[list[Any]], list[int]]:
     """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
     a number (or "nan"), 0 where it is empty (or Keras' `NA`) or text; per column, [how many
-    cells hold text, the data row of the first, its text]."""
+    cells hold text, the data row of the first, its text]; [how many lines repeat the header,
+    the data row before the first]: two logs joined with `cat` are skipped there, not read as
+    rows of text in every column."""
+    width = len(columns)
+    repeats = [0, 0]
     data = [array("d") for _ in range(width)]
     filled = [bytearray() for _ in range(width)]
     text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
@@ -219,6 +239,11 @@ def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], l
     rows = 0
     for row in reader:
         if not row:
+            continue
+        if row[0].strip() == columns[0] and [c.strip() for c in row] == columns:
+            if not repeats[0]:
+                repeats[1] = rows
+            repeats[0] += 1
             continue
         rows += 1
         for k in range(width):
@@ -233,7 +258,7 @@ def _read_cells(reader: Iterable[list[str]], width: int) -> tuple[list[array], l
                     if not text[k][0]:
                         text[k][1:] = rows, cell
                     text[k][0] += 1
-    return data, filled, text
+    return data, filled, text, repeats
 
 
 def _counting(fh: io.TextIOBase, progress: Callable[[int], None] | None):

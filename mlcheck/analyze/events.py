@@ -54,6 +54,9 @@ class _Collector:
     def __init__(self) -> None:
         self.parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.plugin: dict[str, str] = {}  # tag -> plugin name from its first metadata
+        # summaries that are not scalars, by kind ("images", "hparams", ...): a run without a
+        # scalar is named by what it holds instead, rather than taken for an empty file
+        self.others: dict[str, int] = {}
 
     def add(self, tag: str, steps: np.ndarray, values: np.ndarray) -> None:
         self.parts.setdefault(tag, []).append((steps, values))
@@ -82,6 +85,7 @@ def read_event_files(
     progress: Callable[[int], None] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     notes: list[str] | None = None,
+    others: dict[str, int] | None = None,
 ) -> dict[str, Scalars]:
     """Scalars by tag from the event files of one run (in the order given: oldest first).
 
@@ -91,6 +95,8 @@ def read_event_files(
         chunk_bytes: read size.
         notes: if given, a line is appended for each file that was cut short (read up to a
             record that claims more bytes than an event can hold), naming the file and offset.
+        others: if given, counts of the summaries that are not scalars are added to it, by
+            kind ("images", "histograms", "audio", or the plugin's name: "hparams", "text").
 
     Raises:
         EventFileError: a file is corrupt before its end.
@@ -101,6 +107,9 @@ def read_event_files(
         note = _read_file(Path(path), collector, progress, chunk_bytes)
         if note and notes is not None:
             notes.append(note)
+    if others is not None:
+        for kind, n in collector.others.items():
+            others[kind] = others.get(kind, 0) + n
     return collector.result()
 
 
@@ -276,6 +285,9 @@ def _collect_fast(arr, rows, steps, tag_at, tag_len, values, collector: _Collect
             left, names = left[~same], names[~same]
 
 
+# Summary.Value kinds that are not scalars, by the name of the TensorBoard tab that shows them
+_OTHER_KINDS = {"image": "images", "histo": "histograms", "audio": "audio"}
+
 # DataType enum values of tensorflow/core/framework/types.proto
 _DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64}
 
@@ -318,11 +330,15 @@ def _collect_values(event, collector: _Collector, points: dict[str, tuple[list[i
         elif kind == "tensor":
             plugin = collector.plugin.get(tag)
             if plugin not in (None, "scalars"):
+                collector.others[plugin] = collector.others.get(plugin, 0) + 1
                 continue
             number = _tensor_scalar(value.tensor)
             if number is None:
                 continue
         else:
+            other = _OTHER_KINDS.get(kind) or collector.plugin.get(tag)  # hparams: metadata alone
+            if other:
+                collector.others[other] = collector.others.get(other, 0) + 1
             continue
         xs, ys = points.setdefault(tag, ([], []))
         xs.append(event.step)

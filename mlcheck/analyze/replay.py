@@ -43,6 +43,8 @@ class RunLog:
             in `train/` or `validation/` sub-runs); None otherwise.
         info: lines worth knowing about how it was read (a Keras CSV that several fits
             appended to, read as one run per fit).
+        others: a TensorBoard log's summaries that are not scalars, counted by kind
+            ("images", "hparams", ...).
     """
 
     name: str
@@ -52,6 +54,7 @@ class RunLog:
     columns: list[str] | None = None
     writer: str | None = None
     info: list[str] = field(default_factory=list)
+    others: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

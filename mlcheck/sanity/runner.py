@@ -14,10 +14,11 @@ wall-clock safety net gives one INFO "inconclusive" finding instead of its verdi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ from mlcheck.monitor import Monitor
 from mlcheck.preflight_context import Budget, PreflightContext
 from mlcheck.run import RunInfo
 from mlcheck.sanity.discovery import Target, user_code
-from mlcheck.sanity.watchdog import STAGE_GRACE, Alarm, Interrupted, announce, stage, stage_seconds
+from mlcheck.sanity.usercode import UserCodeError
+from mlcheck.sanity.watchdog import STAGE_GRACE, Alarm, Interrupted, StageTimeout, announce, stage, stage_seconds
 from mlcheck.task import from_loss
 
 logger = logging.getLogger("mlcheck.sanity")
@@ -199,13 +201,29 @@ def _probe(target: Target, seconds: float) -> None:
     if not first:
         raise BadInput(f"{where}: the training data is empty (no batch could be read)")
     batch = first[0]
-    with user_code(f"the forward pass of {where}", dirs), stage("the first forward pass", file, seconds, dirs):
-        t.forward(batch)
-    with user_code(f"computing the loss of {where}", dirs), stage("the first loss", file, seconds, dirs):
-        t.loss(batch)
+    with _convention_said(t, "forward", batch), user_code(f"the forward pass of {where}", dirs):
+        with stage("the first forward pass", file, seconds, dirs):
+            t.forward(batch)
+    with _convention_said(t, "loss", batch), user_code(f"computing the loss of {where}", dirs):
+        with stage("the first loss", file, seconds, dirs):
+            t.loss(batch)
     with user_code(f"a training step of {where} (on a copy)", dirs):
         with stage("the first training step (on a copy)", file, seconds, dirs):
             t.clone().train_step(batch)
+
+
+@contextlib.contextmanager
+def _convention_said(t: Any, step: str, batch: Any) -> Iterator[None]:
+    """An error of the user's forward or loss, with how mlcheck called it where that was not
+    the batch as it comes (a dict batch's inputs alone, the first of several outputs): the
+    user's traceback alone would blame their code for a value they never passed."""
+    try:
+        yield
+    except UserCodeError as exc:
+        note = None if isinstance(exc, StageTimeout) else t.call_convention(step, batch)
+        if not note:
+            raise
+        raise UserCodeError(f"{exc} ({note})", exc.user_traceback) from None
 
 
 def _first_batches(

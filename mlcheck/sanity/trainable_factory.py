@@ -92,7 +92,7 @@ def target_dict(spec: Any, where: str) -> dict[str, Any]:
         return {"model": spec}
     if not isinstance(spec, dict):
         raise BadInput(
-            f"{where} returned a {type(spec).__name__}; it must return a dict with 'model' and "
+            f"{where} returned a value of type {type(spec).__name__}; it must return a dict with 'model' and "
             "'train_data' (optional: 'val_data', 'loss', 'optimizer')"
         )
     unknown = set(spec) - set(TARGET_KEYS)

@@ -16,7 +16,7 @@ from typing import IO
 def main() -> None:
     from rich.markup import escape
 
-    from mlcheck.cli_options import console, discard_stdout
+    from mlcheck.cli_options import console, discard_stdout, is_output_error, output_failed
     from mlcheck.errors import BadInput
     from mlcheck.sanity import command, watchdog
     from mlcheck.sanity.discovery import split_selector
@@ -51,6 +51,12 @@ def main() -> None:
         where = f"{stage.where}: KeyboardInterrupt raised in {stage.what}" if stage else "KeyboardInterrupt"
         err.print(f"mlcheck: interrupted: {where}", markup=False, highlight=False, soft_wrap=True)
         status = 130
+    except OSError as exc:  # stdout on a full disk, as in `mlcheck.cli.main`; else a bug, below
+        if is_output_error(exc):
+            status = output_failed(exc)
+        else:
+            traceback.print_exc()
+            status = 1
     except Exception:  # a bug in mlcheck: its traceback, and exit 1, as the command always did
         traceback.print_exc()
         status = 1

@@ -136,6 +136,15 @@ def _length_crc_corrupt(path: Path) -> Path:
     return path
 
 
+def _pictures_only(path: Path) -> Path:
+    """Two images and a histogram, as SummaryWriter's add_image and add_histogram write them:
+    a file that is neither empty nor cut off, with no scalar in it."""
+    image = summary_pb2.Summary.Image(height=1, width=1, colorspace=1, encoded_image_string=b"png")
+    values = [summary_pb2.Summary.Value(tag="x", image=image) for _ in range(2)]
+    values.append(summary_pb2.Summary.Value(tag="w", histo=summary_pb2.HistogramProto(num=1)))
+    return write_framed(path, [event_pb2.Event(wall_time=1.7e9, step=0, summary=summary_pb2.Summary(value=values))])
+
+
 def _write(path: Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -396,6 +405,29 @@ CASES = [
         ("[tool.mlcheck.checks.loss-divergence]", "factor must be a number"),
         "pyproject.toml",
     ),
+    # a threshold no check can mean was taken: factor = -3 or nan (every comparison with NaN is
+    # false: the check never fired and the run read as clean)
+    Case(
+        "config-check-argument-negative-where-its-default-is-positive",
+        lambda t: _pyproject(t, "[tool.mlcheck.checks.loss-divergence]\nfactor = -3\n"),
+        2,
+        ("[tool.mlcheck.checks.loss-divergence]", "factor must be >= 0, as its default 2.0 is, got -3"),
+        "pyproject.toml",
+    ),
+    Case(
+        "config-check-argument-nan",
+        lambda t: _pyproject(t, "[tool.mlcheck.checks.train-val-gap]\nz = nan\n"),
+        2,
+        ("[tool.mlcheck.checks.train-val-gap]", "z must be a number, not NaN (default 3.0)"),
+        "pyproject.toml",
+    ),
+    # select and suppress naming the same checks ran none: "No problems found.", exit 0
+    Case(
+        "config-everything-selected-is-suppressed",
+        lambda t: _pyproject(t, '[tool.mlcheck]\nselect = ["loss-divergence"]\nsuppress = ["loss-divergence"]\n'),
+        2,
+        ("every check selected (loss-divergence) is also suppressed, so none would run",),
+    ),
     Case(
         "config-mlcheck-5",
         lambda t: _pyproject(t, "[tool]\nmlcheck = 5\n"),
@@ -592,6 +624,49 @@ CASES = [
         2,
         ("unreadable CSV", "field larger than field limit"),
         "log.csv",
+    ),
+    # two CSV logs joined with `cat`: the second header was "text that is not a number" in every
+    # column, one line each
+    Case(
+        "csv-header-repeated",
+        _alone(lambda t: _write(t / "log.csv", ("epoch,loss,val_loss\n" + KERAS_ROWS) * 2), "log.csv"),
+        0,
+        ("its header line is repeated 1 time(s) (first: after data row 8;", "those lines are skipped"),
+        "log.csv",
+    ),
+    # a JSON list given as PATH was read as a CSV: "has a header ([1, 2, 3]) but no rows"
+    Case(
+        "json-list-not-a-history",
+        _alone(lambda t: _write(t / "history.json", "[1, 2, 3]\n"), "history.json"),
+        2,
+        ("holds JSON that is not a Keras History dict of lists ('[1, 2, 3]')", "json.dump(history.history, f)"),
+        "history.json",
+    ),
+    # an event file of pictures was called "empty, or cut off before the first complete record"
+    Case(
+        "images-and-histograms-only",
+        _alone(lambda t: _pictures_only(t / "run" / EVENTS), "run"),
+        2,
+        ("no scalars in its event files, only histograms (1), images (2)", "mlcheck judges scalar curves"),
+        "run",
+    ),
+    # no run readable: every reason named, not the first one and "(and 1 more)"
+    Case(
+        "no-run-readable-each-reason-named",
+        _alone(
+            lambda t: (
+                _pictures_only(t / "a" / EVENTS),
+                write_framed(t / "b" / EVENTS, [scalar_event(s, "hp/metric", 1.0) for s in range(3)]),
+            )
+        ),
+        2,
+        (
+            "could be read (2 tried): [1] ",
+            "only histograms (1), images (2)",
+            "; [2] ",
+            "no loss curve found (scalar tags: hp/metric)",
+        ),
+        "b",
     ),
 ]
 

@@ -403,3 +403,41 @@ def test_run_info_facts_from_the_loss():
     assert (facts["task"], facts["num_classes"]) == ("classification", None)
     facts = run_info_facts(model(head=None, units=1, loss=keras.losses.MeanSquaredError()))
     assert (facts["task"], facts["num_classes"]) == ("regression", None)
+
+
+def _named_inputs_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((40,), name="a"), keras.Input((24,), name="b")
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([a, b]))
+    net = keras.Model({"a": a, "b": b}, keras.layers.Dense(10)(hidden))
+    net.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return net
+
+
+def test_a_model_with_named_inputs_is_checked_from_a_dict_of_arrays():
+    """({"a": xa, "b": xb}, y) was iterated as if it were a list of batches (the dict, then y):
+    `mlcheck sanity` exited 2 with "computing the loss ... raised ValueError: Invalid dtype:
+    object", blamed on the user's code."""
+    data = ({"a": X[:, :40], "b": X[:, 40:]}, Y)
+    trainable = KerasTrainable(_named_inputs_model(), data, batch_size=32)
+    first, second = trainable.batches("train", 2)
+    assert set(first[0]) == {"a", "b"} and first[0]["a"].shape == (32, 40) and first[1].shape == (32,)
+    np.testing.assert_array_equal(second[0]["b"], X[32:64, 40:])
+    assert trainable.forward(first).shape == (32, 10)
+    result = mlcheck.sanity({"model": trainable.model, "train_data": data}, select=["loss-at-init", "overfit-batch"])
+    assert not result.failed and all(f.severity is Severity.INFO for f in result.findings), result.findings
+
+
+def test_a_model_with_several_outputs_is_judged_on_its_first():
+    """A forward pass of a two-output model raised "setting an array element with a sequence"
+    (numpy joining outputs of two shapes), reported as the user's forward pass failing."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    net = keras.Model(inputs, [keras.layers.Dense(10)(hidden), keras.layers.Dense(1)(hidden)])
+    net.compile(optimizer="adam", loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"])
+    trainable = KerasTrainable(net, (X, (Y, X[:, :1])), batch_size=32)
+    batch = trainable.batches("train", 1)[0]
+    assert batch[1][0].shape == (32,) and batch[1][1].shape == (32, 1)
+    assert trainable.forward(batch).shape == (32, 10)
+    assert np.isfinite(trainable.loss(batch))

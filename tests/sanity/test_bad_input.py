@@ -146,3 +146,96 @@ def test_wrong_python_arguments_name_themselves(fixtures):
         run(fixtures / "torch_clean.py", budget="fast")
     result = run(fixtures / "torch_clean.py", select="loss-at-init,overfit-batch".split(","), suppress="overfit-batch")
     assert [c.check for c in result.checks] == ["loss-at-init"]
+
+
+class _TwoOutputs:
+    """Built lazily (torch imported in the test): a model returning (logits, hidden)."""
+
+    @staticmethod
+    def build():
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.hidden, self.head = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+
+            def forward(self, x):
+                h = torch.relu(self.hidden(x))
+                return self.head(h), h
+
+        return Net()
+
+
+def _labelled(n: int = 64):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+
+
+def test_a_loss_written_for_every_output_is_told_what_mlcheck_passed():
+    """The loss's error alone ("For 1D input, 1D target must have size 1") blamed the user's
+    `out[0]` for a value mlcheck had made: the first tensor of the tuple, not the tuple."""
+    import torch
+
+    model = _TwoOutputs.build()
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*_labelled()), batch_size=16)
+
+    def loss(out, y):  # written for the model's (logits, hidden)
+        return torch.nn.functional.cross_entropy(out[0], y)
+
+    with pytest.raises(UserCodeError) as raised:
+        sanity({"model": model, "train_data": data, "loss": loss}, select=["loss-at-init"])
+    message = str(raised.value)
+    assert message.startswith("computing the loss of dict raised ValueError"), message
+    assert "(mlcheck called loss(prediction, targets) with the first tensor of the tuple of 2 the model" in message
+    assert "returned and the batch's last element; wrap them in mlcheck_target()" in message
+    # the same model with a loss for the prediction alone is checked as it is
+    result = sanity({"model": model, "train_data": data, "loss": torch.nn.CrossEntropyLoss()}, select=["loss-at-init"])
+    assert not result.failed
+
+
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence:UserWarning")  # torch, on tensor["features"]
+def test_a_model_written_for_the_whole_dict_batch_is_told_what_mlcheck_passed():
+    import torch
+
+    x, y = _labelled()
+
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return {"features": x[i], "label": y[i]}
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 3)
+
+        def forward(self, batch):  # the whole dict
+            return self.layer(batch["features"])
+
+    data = torch.utils.data.DataLoader(Rows(), batch_size=16)
+    with pytest.raises(UserCodeError) as raised:
+        sanity({"model": Net(), "train_data": data, "loss": torch.nn.CrossEntropyLoss()}, select=["loss-at-init"])
+    message = str(raised.value)
+    assert message.startswith("the forward pass of dict raised IndexError"), message
+    assert "(mlcheck called the model with batch['features'] alone" in message
+    assert "(of the batch's keys ['features', 'label']); wrap them in mlcheck_target()" in message
+    # a plain (x, y) batch whose model fails says nothing of a convention: the error is the model's
+    broken = torch.nn.Linear(5, 3)
+    with pytest.raises(UserCodeError) as raised:
+        sanity({"model": broken, "train_data": (x, y), "loss": torch.nn.CrossEntropyLoss()}, select=["loss-at-init"])
+    assert "mlcheck called" not in str(raised.value)
+
+
+def test_a_target_function_returning_no_dict_names_the_type(tmp_path):
+    """It read "returned a int"."""
+    (tmp_path / "model.py").write_text("def mlcheck_target():\n    return 5\n")
+    assert_bad_input(
+        cli(tmp_path / "model.py"),
+        "model.py:mlcheck_target() returned a value of type int; it must return a dict with 'model' and 'train_data'",
+    )
