@@ -65,6 +65,19 @@ class Trainable(abc.ABC):
     def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
         """A batch in the framework's form built from numpy arrays (same dtypes as the data)."""
 
+    def head(self, batch: Any, size: int) -> Any:
+        """The batch's first `size` samples in the framework's form. Through `to_numpy` /
+        `from_numpy` here; an adapter whose batches hold targets that are not one array
+        (several outputs' targets, a dict) overrides it to keep them."""
+        x, y = self.to_numpy(batch)
+        if x is None or len(x) <= size:
+            return batch
+        return self.from_numpy(x[:size], None if y is None else y[:size])
+
+    def with_inputs(self, batch: Any, inputs: np.ndarray) -> Any:
+        """`batch` with its inputs replaced by `inputs` (same shape), its targets kept; see `head`."""
+        return self.from_numpy(inputs, self.to_numpy(batch)[1])
+
     # -- model ---------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -298,6 +298,16 @@ class KerasTrainable(Trainable):
     def from_numpy(self, inputs: np.ndarray, targets: np.ndarray | None) -> Any:
         return (inputs, targets)
 
+    def head(self, batch: Any, size: int) -> Any:
+        """The first `size` samples of every array in the batch: targets of several outputs (a
+        list or dict), named inputs and sample weights keep their structure, which `to_numpy`
+        cannot give back."""
+        return keras.tree.map_structure(lambda a: a[:size] if np.ndim(a) else a, batch)
+
+    def with_inputs(self, batch: Any, inputs: np.ndarray) -> Any:
+        _, y, w = unpack(batch)
+        return (inputs, y) if w is None else (inputs, y, w)
+
     # -- model ---------------------------------------------------------------------------------
 
     def clone(self) -> KerasTrainable:
@@ -377,7 +387,12 @@ class KerasTrainable(Trainable):
         """Of a weighted sum (weights 1..2 across the output units) of sample `index`'s
         outputs: the plain sum of a softmax output is constant, so its gradient is zero."""
         x, _, _ = unpack(batch)
-        return np.array(backend.to_numpy(backend.input_gradient(self.model, x, index)))
+        model = self.model
+
+        def first(inputs: Any, training: bool = False) -> Any:  # a multi-output model: its first output
+            return _first_output(model(inputs, training=training))
+
+        return np.array(backend.to_numpy(backend.input_gradient(first, x, index)))
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {v.path: np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}

@@ -441,3 +441,25 @@ def test_a_model_with_several_outputs_is_judged_on_its_first():
     assert batch[1][0].shape == (32,) and batch[1][1].shape == (32, 1)
     assert trainable.forward(batch).shape == (32, 10)
     assert np.isfinite(trainable.loss(batch))
+
+
+def test_every_preflight_check_runs_on_a_model_with_several_outputs():
+    """The checks that cut a small batch or zero its inputs rebuilt it from numpy, which cannot
+    hold the targets of two outputs: five of them failed ("y_true and y_pred have different
+    structures"; batch-dependence took the gradient of a list of outputs) and were reported as
+    bugs in mlcheck. Batches are now cut keeping their structure, and the input gradient is of
+    the first output."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    net = keras.Model(inputs, [keras.layers.Dense(10)(hidden), keras.layers.Dense(1)(hidden)])
+    net.compile(optimizer="adam", loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"])
+    trainable = KerasTrainable(net, (X, (Y, X[:, :1])), batch_size=32)
+    head = trainable.head(trainable.batches("train", 1)[0], 16)
+    assert head[1][0].shape == (16,) and head[1][1].shape == (16, 1)
+    result = mlcheck.sanity({"model": net, "train_data": (X, (Y, X[:, :1]))})
+    assert [c.check for c in result.checks if c.status == "failed"] == []
+    assert {"overfit-batch", "input-independence", "batch-dependence", "unused-parameters"} <= {
+        c.check for c in result.checks if c.status == "ok"
+    }
+    assert not any(f.severity >= Severity.WARNING for f in result.findings), result.findings

@@ -56,11 +56,7 @@ def small_batch(trainable: Trainable, size: int = SMALL_BATCH, index: int = 0) -
     batches = trainable.batches("train", index + 1)
     if len(batches) <= index:
         return None
-    batch = batches[index]
-    x, y = trainable.to_numpy(batch)
-    if x is None or len(x) <= size:
-        return batch
-    return trainable.from_numpy(x[:size], None if y is None else y[:size])
+    return trainable.head(batches[index], size)
 
 
 def loss_family(cfg: LossConfig) -> str | None:

@@ -134,7 +134,7 @@ class InputIndependence(Check):
                 return []  # fitting distinct targets needs the inputs: zeros cannot match it
             if real is None or real.cut or real.nonfinite or real.steps == 0:
                 return [inconclusive(self, "Training on real inputs", {}, ctx)] if real and real.cut else []
-            zeros = t.from_numpy(np.zeros_like(x), y)
+            zeros = t.with_inputs(batch, np.zeros_like(x))
             clone = t.clone()
             if real.lr is not None:
                 clone.set_lr(real.lr)
