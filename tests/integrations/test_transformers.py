@@ -116,15 +116,20 @@ def test_leaked_label_is_caught_and_stops_the_run(tmp_path):
 @pytest.mark.xdist_group("transformers")
 def test_learning_rate_100x_too_high_is_caught(tmp_path):
     # Caught before the first step: at this rate a copy of the model's loss on one batch goes
-    # up, and at a tenth of it the batch is fitted, so the rate is named as the cause (not a
-    # wiring bug). In longer runs (200+ steps) lr-too-high follows once the loss stays well
+    # up, and at a tenth (or a hundredth) of it the batch is fitted, so the rate is named as the
+    # cause (not a wiring bug). Which lower rate fits first depends on float rounding: at a tenth
+    # the loss ends at 0.12 on one machine's kernels and 0.70 on another's (AVX-512, one thread),
+    # so the test asks for the configured rate first and a fit at one of the two. In longer runs
+    # (200+ steps) lr-too-high follows once the loss stays well
     # above chance; this test keeps to a few seconds. The step count, not the clock, decides
     # the verdict: a loaded machine once hit the default 10 s safety net (INFO "inconclusive").
     cb = MLCheckCallback(overfit_seconds=120)
     train(tmp_path, cb, lr=100 * CLEAN_LR, epochs=2, batch=8, train_set=tokens(256, 0))
     (finding,) = [f for f in cb.findings if f.check == "overfit-batch"]
     assert finding.severity.value == "warning" and finding.step == 0 and finding.key == "lr-too-high"
-    assert finding.evidence["lrs_tried"] == pytest.approx([100 * CLEAN_LR, 10 * CLEAN_LR])
+    tried = finding.evidence["lrs_tried"]
+    assert tried[0] == pytest.approx(100 * CLEAN_LR) and 2 <= len(tried) <= 3
+    assert tried[1:] == pytest.approx([10 * CLEAN_LR, CLEAN_LR][: len(tried) - 1])
 
 
 @pytest.mark.xdist_group("transformers")
