@@ -34,6 +34,9 @@ from mlcheck.checks.base import default_checks
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arrays
 
+sys.path.insert(0, str(Path(__file__).parent))
+from eager_steps import eager_steps  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
 
@@ -593,36 +596,6 @@ def test_unsampled_steps_cut_short_leave_every_finding_and_event_unchanged(tmp_p
     assert record["quiet"] == record["every"]
 
 
-def _eager_steps(monkeypatch) -> None:
-    """`Series` and `Monitor.log_step` as they were before the per-step cuts: each closed bucket
-    stored at once, and every argument of `log_step` through its `opt` check."""
-    from mlcheck import options as opt
-    from mlcheck.monitor import Monitor
-    from mlcheck.series import Series
-
-    def close(self, x):
-        self._staged.append((self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last))
-        self.size += 1
-        self._n = 0
-        self._store()
-        if self.size == self.capacity:
-            self._compact()
-
-    log_step = Monitor.log_step
-
-    def checked(self, step, **kw):
-        names = ("nonfinite_grads", "nonfinite_weights")
-        ints = ("epoch",)
-        kw = {
-            k: opt.names(k, v) if k in names else opt.optional_index(k, v) if k in ints else opt.optional_number(k, v)
-            for k, v in kw.items()
-        }
-        return log_step(self, opt.index("step", step), **kw)
-
-    monkeypatch.setattr(Series, "_close", close)
-    monkeypatch.setattr(Monitor, "log_step", checked)
-
-
 @pytest.mark.parametrize("lr", [50.0, None], ids=["lr_x1000", "healthy"])
 def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unchanged(tmp_path, monkeypatch, lr):
     """Closed buckets staged until read, and `log_step`'s argument checks tested inline: the
@@ -631,7 +604,7 @@ def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unch
     record = {}
     for name in ("staged", "eager"):
         if name == "eager":
-            _eager_steps(monkeypatch)
+            eager_steps(monkeypatch)
         cb = MLCheckCallback(overfit_batch=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MLCheckWarning)
