@@ -27,6 +27,7 @@ from mlcheck.sinks.curves import CURVES_LOSS_TAG, CurveWriter
 logger = logging.getLogger("mlcheck")
 
 _STOP_ON = {None: None, "error": Severity.ERROR, "warning": Severity.WARNING}
+_INT64 = opt.INT64  # `log_step` tests the common case of `opt.index` inline
 
 
 def _gradient_probe(optimizer: Any, every_n_steps: int) -> Any:
@@ -223,18 +224,23 @@ class Monitor:
         """
         if self._closed:
             return self._after_close("log_step")
-        step = opt.index("step", step)
-        epoch = opt.optional_index("epoch", epoch)
-        loss = opt.optional_number("loss", loss)
-        lr = opt.optional_number("lr", lr)
-        update_ratio = opt.optional_number("update_ratio", update_ratio)
-        nonfinite_grads = opt.names("nonfinite_grads", nonfinite_grads)
-        nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
-        grad_norm = opt.optional_number("grad_norm", grad_norm)
-        grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
-        leftover_grad_norm = opt.optional_number("leftover_grad_norm", leftover_grad_norm)
-        fresh_grad_norm = opt.optional_number("fresh_grad_norm", fresh_grad_norm)
-        step = self._on_step_axis(step, epoch, "log_step")
+        numbers = (loss, lr, update_ratio, grad_norm, grad_cosine, leftover_grad_norm, fresh_grad_norm)
+        if nonfinite_grads is not None or nonfinite_weights is not None or not _plain_step(step, epoch, numbers):
+            step = opt.index("step", step)
+            epoch = opt.optional_index("epoch", epoch)
+            loss = opt.optional_number("loss", loss)
+            lr = opt.optional_number("lr", lr)
+            update_ratio = opt.optional_number("update_ratio", update_ratio)
+            nonfinite_grads = opt.names("nonfinite_grads", nonfinite_grads)
+            nonfinite_weights = opt.names("nonfinite_weights", nonfinite_weights)
+            grad_norm = opt.optional_number("grad_norm", grad_norm)
+            grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
+            leftover_grad_norm = opt.optional_number("leftover_grad_norm", leftover_grad_norm)
+            fresh_grad_norm = opt.optional_number("fresh_grad_norm", fresh_grad_norm)
+        if self._step_offset or (self._last_step is not None and step < self._last_step):
+            step = self._on_step_axis(step, epoch, "log_step")  # a step counter that restarted
+        else:
+            self._last_step = step
         if self.curves is not None:
             self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
@@ -881,6 +887,20 @@ class Monitor:
                 raise
             logger.warning("mlcheck: sink %s failed: %s", type(fn.__self__).__name__, exc)
         return None
+
+
+def _plain_step(step: Any, epoch: Any, numbers: tuple) -> bool:
+    """True for the arguments the live core hands `Monitor.log_step` at every step (an int step
+    and epoch, floats or None), which its `opt` checks would return unchanged: tested here in one
+    call rather than in one call per argument."""
+    if type(step) is not int or not -_INT64 <= step < _INT64:
+        return False
+    if epoch is not None and (type(epoch) is not int or not -_INT64 <= epoch < _INT64):
+        return False
+    for value in numbers:  # a loop, not all(): a generator costs more than the tests
+        if value is not None and type(value) is not float:
+            return False
+    return True
 
 
 def _layout(value: np.ndarray | None) -> tuple | None:

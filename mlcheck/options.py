@@ -215,7 +215,9 @@ def check_instances(name: str, checks: Any) -> list[Any]:
 # numpy or torch scalars and one-element arrays or tensors (torch by duck typing: mlcheck never
 # imports it); NaN and Inf are valid observations, since they are what the checks look for.
 
-_INT64 = 2**63
+#: steps and epochs are integers in [-INT64, INT64): what TensorBoard stores
+INT64 = 2**63
+_INT64 = INT64
 
 
 def _single(name: str, value: Any, what: str) -> Any:

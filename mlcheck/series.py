@@ -11,6 +11,7 @@ Non-finite values are counted, never averaged in.
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 
@@ -33,6 +34,11 @@ class Series:
         self.width = max(1, int(width))
         self._a = {name: np.zeros(capacity, dtype=np.float64) for name in _FIELDS}
         self.size = 0  # closed buckets
+        # closed buckets not yet in `_a` (the last len(_staged) of `size`), one tuple of _FIELDS
+        # each: closing a bucket is a list append, and the rows reach the arrays in one go when
+        # they are read (`_store`). Eight numpy scalar stores per closed bucket were most of a
+        # live step's cost in `Monitor.log_step`, where every step closes a bucket of width 1.
+        self._staged: list[tuple] = []
         # the open bucket
         self._n = 0
         self._mean = 0.0
@@ -151,6 +157,7 @@ class Series:
             self._append(xs, values)
 
     def _append(self, xs: np.ndarray, values: np.ndarray) -> None:
+        self._store()
         w = self.width
         v = values.reshape(-1, w)
         x = xs.reshape(-1, w)
@@ -174,20 +181,24 @@ class Series:
             self._compact()
 
     def _close(self, x: float) -> None:
-        i = self.size
-        a = self._a
-        a["x0"][i] = self._x0
-        a["x1"][i] = x
-        a["n"][i] = self._n
-        a["mean"][i] = self._mean
-        a["m2"][i] = self._m2
-        a["min"][i] = self._min
-        a["max"][i] = self._max
-        a["last"][i] = self._last
+        self._staged.append((self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last))
         self.size += 1
         self._n = 0
         if self.size == self.capacity:
             self._compact()
+
+    def _store(self) -> None:
+        """Writes the staged buckets into the arrays (the same float64 values one scalar store
+        each would write)."""
+        staged = self._staged
+        if staged:
+            self._staged = []
+            # one flat float64 read of the tuples: np.array's nested-sequence discovery costs
+            # several times more for the same values
+            rows = np.fromiter(chain.from_iterable(staged), np.float64, 8 * len(staged)).reshape(-1, 8)
+            s = slice(self.size - len(staged), self.size)
+            for j, name in enumerate(_FIELDS):
+                self._a[name][s] = rows[:, j]
 
     def _compact(self) -> None:
         """Merges neighbouring buckets pairwise (Chan et al.'s parallel variance update)."""
@@ -195,6 +206,7 @@ class Series:
             self._merge_pairs()
 
     def _merge_pairs(self) -> None:
+        self._store()
         a = self._a
         h = self.capacity // 2
         lo, hi = slice(0, None, 2), slice(1, None, 2)
@@ -238,6 +250,7 @@ class Series:
         return out
 
     def _buckets(self, include_open: bool) -> dict[str, np.ndarray]:
+        self._store()
         out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         if include_open and self._n:
             extra = {
@@ -258,10 +271,12 @@ class Series:
     @property
     def x(self) -> np.ndarray:
         """x (step or epoch) at the end of each closed bucket."""
+        self._store()
         return self._a["x1"][: self.size]
 
     @property
     def means(self) -> np.ndarray:
+        self._store()
         return self._a["mean"][: self.size]
 
     def values(self) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +285,7 @@ class Series:
         return b["x1"], b["mean"]
 
     def state_dict(self) -> dict:
+        self._store()
         return {
             "capacity": self.capacity,
             "width": self.width,

@@ -34,6 +34,51 @@ def test_series_extend_matches_add():
     assert a.nonfinite == b.nonfinite == 1 and a.first_nonfinite_x == b.first_nonfinite_x == 1234
 
 
+class _EagerSeries(Series):
+    """Series as it stored closed buckets before they were staged: each one written into the
+    arrays at once."""
+
+    def _close(self, x):
+        i, a = self.size, self._a
+        for name, value in zip(
+            ("x0", "x1", "n", "mean", "m2", "min", "max", "last"),
+            (self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last),
+        ):
+            a[name][i] = value
+        self.size += 1
+        self._n = 0
+        if self.size == self.capacity:
+            self._compact()
+
+
+def test_staged_buckets_read_back_exactly_as_stored_at_once():
+    # closed buckets are staged in a list and reach the arrays when read: every read (buckets,
+    # x, means, state_dict), between adds, across compactions and after `extend`, gives the same
+    # values, bit for bit, as storing each bucket when it closes
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=3000) * 10.0 ** rng.integers(-3, 3, size=3000)
+    v[[7, 500, 2999]] = [np.nan, np.inf, np.nan]
+    staged, eager = Series(16), _EagerSeries(16)
+    for i, x in enumerate(v):
+        staged.add(i, float(x))
+        eager.add(i, float(x))
+        if i % 37 == 0 or i in (15, 16, 17):
+            for include_open in (False, True):
+                a, b = staged.buckets(include_open), eager.buckets(include_open)
+                assert a.keys() == b.keys()
+                for k in a:
+                    assert np.array_equal(a[k], b[k], equal_nan=True), (i, k)
+        if i % 101 == 0:
+            assert np.array_equal(staged.x, eager.x) and np.array_equal(staged.means, eager.means)
+            assert staged.state_dict() == eager.state_dict()
+    staged.extend(np.arange(3000, 3100), v[:100])
+    eager.extend(np.arange(3000, 3100), v[:100])
+    assert staged.state_dict() == eager.state_dict()
+    restored = Series(16)
+    restored.load_state_dict(staged.state_dict())
+    assert restored.state_dict() == eager.state_dict()
+
+
 def test_series_keeps_its_first_finite_value_exactly():
     # the loss at initialisation: lr-too-high compares an explosion with it after buckets merge
     v = np.concatenate([[np.nan, 2.3, 3800.0], np.full(2000, 2.35)])

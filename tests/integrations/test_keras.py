@@ -807,6 +807,36 @@ def test_unsampled_steps_cut_short_leave_every_finding_and_event_unchanged(tmp_p
     assert record["quiet"] == record["every"]
 
 
+@pytest.mark.parametrize("lr", [1.0, 1e-3], ids=["lr_x1000", "healthy"])
+def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unchanged(tmp_path, monkeypatch, lr):
+    """Keras hands every step to `Monitor.log_step`: closed buckets staged until read and its
+    argument checks tested inline leave the findings, findings.jsonl and TensorBoard events of a
+    fixed-seed fit as they were with the eager storage and the checks called one by one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from eager_steps import eager_steps
+
+    record = {}
+    for name in ("staged", "eager"):
+        if name == "eager":
+            eager_steps(monkeypatch)
+        log_dir = tmp_path / name
+        cb = MLCheckCallback(log_dir=log_dir, overfit_batch=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            keras.backend.clear_session()  # the same layer names in both fits
+            fit(mlp(optimizer=keras.optimizers.Adam(lr), dropout=0.0), cb, epochs=3)
+        record[name] = _keras_record(cb, log_dir)
+    findings = record["staged"][0]
+    if lr == 1.0:
+        assert "lr-too-high" in {f["check"] for f in findings}
+    else:
+        assert not serious(findings)
+    assert record["staged"][2]["train"][0]  # the curves were written
+    assert record["staged"] == record["eager"]
+
+
 def test_validation_side_findings_go_to_validation(tmp_path):
     class ValSide(Check):
         """A validation-side finding (test helper).

@@ -34,6 +34,9 @@ from mlcheck.checks.base import default_checks
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arrays
 
+sys.path.insert(0, str(Path(__file__).parent))
+from eager_steps import eager_steps  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
 
@@ -591,6 +594,29 @@ def test_unsampled_steps_cut_short_leave_every_finding_and_event_unchanged(tmp_p
         assert "lr-too-high" in {f["check"] for f in findings}
     assert record["quiet"][2]  # mlcheck's scalars were written
     assert record["quiet"] == record["every"]
+
+
+@pytest.mark.parametrize("lr", [50.0, None], ids=["lr_x1000", "healthy"])
+def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unchanged(tmp_path, monkeypatch, lr):
+    """Closed buckets staged until read, and `log_step`'s argument checks tested inline: the
+    findings, findings.jsonl and TensorBoard events of a fixed-seed fit are those of the eager
+    storage and the checks called one by one."""
+    record = {}
+    for name in ("staged", "eager"):
+        if name == "eager":
+            eager_steps(monkeypatch)
+        cb = MLCheckCallback(overfit_batch=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            fit(tmp_path / name, cb, max_epochs=3, model_kw=dict(lr=lr) if lr else {})
+        record[name] = _run_record(cb)
+    findings = record["staged"][0]
+    if lr:
+        assert {"lr-too-high", "loss-divergence"} <= {f["check"] for f in findings}
+    else:
+        assert not any(f["severity"] in ("warning", "error") for f in findings)
+    assert record["staged"][2]  # mlcheck's scalars were written
+    assert record["staged"] == record["eager"]
 
 
 def test_a_subclass_override_of_a_skipped_hook_is_still_called(tmp_path):
