@@ -237,10 +237,7 @@ class Monitor:
             grad_cosine = opt.optional_number("grad_cosine", grad_cosine)
             leftover_grad_norm = opt.optional_number("leftover_grad_norm", leftover_grad_norm)
             fresh_grad_norm = opt.optional_number("fresh_grad_norm", fresh_grad_norm)
-        if self._step_offset or (self._last_step is not None and step < self._last_step):
-            step = self._on_step_axis(step, epoch, "log_step")  # a step counter that restarted
-        else:
-            self._last_step = step
+        step = self._on_step_axis(step, epoch, "log_step")
         if self.curves is not None:
             self._guard_curves(self.curves.add_step, step, loss, lr)
         run = self.run
@@ -280,6 +277,9 @@ class Monitor:
         does each epoch: the steps count on from the last one (`step + offset`, said once),
         so the checks, the findings and the curves written see one run in order rather than
         epochs laid over each other (and curve points at or before a tag's last step dropped)."""
+        if not self._step_offset and (self._last_step is None or step >= self._last_step):
+            self._last_step = step  # the usual case: a step that counts on
+            return step
         at = step + self._step_offset
         if at >= _EXACT_STEPS:
             at = step  # no shifting a step out of the range every reader holds exactly

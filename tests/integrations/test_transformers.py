@@ -120,8 +120,8 @@ def test_learning_rate_100x_too_high_is_caught(tmp_path):
     # cause (not a wiring bug). Which lower rate fits first depends on float rounding: at a tenth
     # the loss ends at 0.12 on one machine's kernels and 0.70 on another's (AVX-512, one thread),
     # so the test asks for the configured rate first and a fit at one of the two. In longer runs
-    # (200+ steps) lr-too-high follows once the loss stays well
-    # above chance; this test keeps to a few seconds. The step count, not the clock, decides
+    # (200+ steps) lr-too-high follows once the loss stays well above chance; this test keeps to
+    # a few seconds. The step count, not the clock, decides
     # the verdict: a loaded machine once hit the default 10 s safety net (INFO "inconclusive").
     cb = MLCheckCallback(overfit_seconds=120)
     train(tmp_path, cb, lr=100 * CLEAN_LR, epochs=2, batch=8, train_set=tokens(256, 0))
