@@ -223,14 +223,9 @@ def _rows(value: Any) -> int | None:
 
 
 def _sliced(value: Any, start: int, stop: int) -> Any:
-    """Rows start:stop of every array in `value`, keeping its structure."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _sliced(v, start, stop) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_sliced(v, start, stop) for v in value)
-    return value[start:stop]
+    """Rows start:stop of every array in `value`, keeping its structure (dicts, lists, tuples,
+    as `keras.tree` walks them)."""
+    return keras.tree.map_structure(lambda a: a[start:stop] if np.ndim(a) else a, value)
 
 
 def _first_output(out: Any) -> Any:
@@ -302,7 +297,7 @@ class KerasTrainable(Trainable):
         """The first `size` samples of every array in the batch: targets of several outputs (a
         list or dict), named inputs and sample weights keep their structure, which `to_numpy`
         cannot give back."""
-        return keras.tree.map_structure(lambda a: a[:size] if np.ndim(a) else a, batch)
+        return _sliced(batch, 0, size)
 
     def with_inputs(self, batch: Any, inputs: np.ndarray) -> Any:
         _, y, w = unpack(batch)
