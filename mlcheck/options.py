@@ -217,7 +217,6 @@ def check_instances(name: str, checks: Any) -> list[Any]:
 
 #: steps and epochs are integers in [-INT64, INT64): what TensorBoard stores
 INT64 = 2**63
-_INT64 = INT64
 
 
 def _single(name: str, value: Any, what: str) -> Any:
@@ -255,7 +254,7 @@ def optional_number(name: str, value: Any) -> float | None:
 def index(name: str, value: Any) -> int:
     """A step or epoch as an int: an integer (Python, numpy, one-element array or tensor) or an
     integral float such as 5.0, within int64 (what TensorBoard stores)."""
-    if type(value) is int and -_INT64 <= value < _INT64:  # the common case, first
+    if type(value) is int and -INT64 <= value < INT64:  # the common case, first
         return value
     value = _single(name, value, "an integer")
     if isinstance(value, bool) or not isinstance(value, (Real, np.generic)):
@@ -265,7 +264,7 @@ def index(name: str, value: Any) -> int:
         if not value.is_integer():
             raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
-    if not -_INT64 <= value < _INT64:
+    if not -INT64 <= value < INT64:
         raise ValueError(f"{name} must fit in 64 bits, got {value}")
     return value
 
@@ -402,7 +401,7 @@ def indices(name: str, value: Any) -> np.ndarray:
     array = _vector(name, value, "a list or array of integer steps")
     if array.dtype.kind == "f" or array.dtype == np.uint64:
         whole = np.isfinite(array) & (array == np.floor(array)) if array.dtype.kind == "f" else True
-        inside = (np.abs(array) < _INT64) if array.dtype.kind == "f" else (array < _INT64)
+        inside = (np.abs(array) < INT64) if array.dtype.kind == "f" else (array < INT64)
         bad = np.flatnonzero(~(whole & inside))
         if len(bad):
             raise ValueError(f"{name} must be integers within 64 bits, got {array[bad[0]]!r} at index {bad[0]}")
