@@ -53,6 +53,9 @@ class Series:
         # the first finite value, kept exactly: a training loss's value at initialisation, before
         # any update (merged buckets forget it, and the first steps may already have exploded)
         self.first_value: float | None = None
+        # a finite value other than the first was added: False for a curve that never moved (a
+        # constant learning rate), which a check can rule on without reading the buckets
+        self.varied = False
         self.last_x: float | None = None
         self.last_value: float = math.nan
         self._cache: tuple | None = None  # (version key, buckets()) of the last read
@@ -71,6 +74,8 @@ class Series:
             return True
         if self.first_value is None:
             self.first_value = value
+        elif value != self.first_value:
+            self.varied = True
         n = self._n + 1
         if n == 1:
             self._x0 = x
@@ -100,6 +105,9 @@ class Series:
             finite = np.flatnonzero(np.isfinite(values))
             if len(finite):
                 self.first_value = float(values[finite[0]])
+        if not self.varied and self.first_value is not None:
+            finite_values = values[np.isfinite(values)]
+            self.varied = bool(np.any(finite_values != self.first_value))
         i = 0
         total = len(values)
         while i < total:
@@ -296,6 +304,7 @@ class Series:
             "nonfinite": self.nonfinite,
             "first_nonfinite_x": self.first_nonfinite_x,
             "first_value": self.first_value,
+            "varied": self.varied,
             "last_x": self.last_x,
             "last_value": self.last_value,
         }
@@ -310,5 +319,6 @@ class Series:
         self.nonfinite = state["nonfinite"]
         self.first_nonfinite_x = state["first_nonfinite_x"]
         self.first_value = state.get("first_value")  # absent in checkpoints of earlier versions
+        self.varied = state.get("varied", True)  # absent there too: taken as moved (judged as before)
         self.last_x = state["last_x"]
         self.last_value = state["last_value"]

@@ -79,6 +79,37 @@ def test_staged_buckets_read_back_exactly_as_stored_at_once():
     assert restored.state_dict() == eager.state_dict()
 
 
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_series_says_whether_its_finite_values_ever_moved(vectorised):
+    # `varied`: a finite value other than the first was added (non-finite ones do not count);
+    # it travels with the state, and a state saved without it reads as moved
+    def fed(values):
+        s = Series(16)
+        if vectorised:
+            s.extend(np.arange(len(values)), np.asarray(values, float))
+        else:
+            for i, v in enumerate(values):
+                s.add(i, float(v))
+        return s
+
+    assert not fed([]).varied
+    assert not fed([np.nan, 1e-3, 1e-3, np.inf] + [1e-3] * 100).varied
+    assert fed([1e-3] * 100 + [2e-3]).varied
+    assert fed([np.nan, 0.0, -0.0, 1.0]).varied
+    s = fed([1e-3] * 50)
+    restored = Series(16)
+    restored.load_state_dict(s.state_dict())
+    assert not restored.varied
+    old = s.state_dict()
+    del old["varied"]
+    restored.load_state_dict(old)
+    assert restored.varied
+    s.extend(np.arange(50, 60), np.full(10, 1e-3))
+    assert not s.varied
+    s.extend(np.arange(60, 62), np.array([1e-3, 1.1e-3]))
+    assert s.varied
+
+
 def test_series_keeps_its_first_finite_value_exactly():
     # the loss at initialisation: lr-too-high compares an explosion with it after buckets merge
     v = np.concatenate([[np.nan, 2.3, 3800.0], np.full(2000, 2.35)])

@@ -906,7 +906,12 @@ class LRSchedule(Check):
         self._throttle = Throttle(min_gap=4)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
-        if not (run.lr.nonfinite and "invalid" not in self._done) and not self._throttle.due(run.lr.total):
+        lr = run.lr
+        if not (lr.nonfinite and "invalid" not in self._done) and not self._throttle.due(lr.total):
+            return ()
+        if not lr.nonfinite and not lr.varied and (lr.first_value or 0.0) > 0:
+            # one positive rate throughout (no scheduler, the usual case): going negative, to
+            # zero or decaying all need it to move, and "constant" is judged at the end only
             return ()
         return self._judge(run, final=False)
 

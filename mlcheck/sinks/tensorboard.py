@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import os
 import socket
 import struct
@@ -45,6 +46,8 @@ LAYER_CHARTS = (
     "dead_units",
     "nonfinite",
 )
+#: the charted statistics of one `LayerStats`, as a tuple in `LAYER_CHARTS` order
+_layer_charts = operator.attrgetter(*LAYER_CHARTS)
 LAYOUT_TAG = "custom_scalars__config__"
 #: how the names of mlcheck's own event files end (`mlcheck analyze` tells them from the user's)
 EVENT_FILE_SUFFIX = ".mlcheck"
@@ -297,14 +300,15 @@ class TensorBoardSink(sinks.Sink):
 
         summary = summary_pb2.Summary()
         add = summary.value.add
+        isfinite = math.isfinite
         for stats in layers:
             tags = self._layer_tags.get(stats.path)
             if tags is None:  # one list per layer: formatting the tags cost more than the writes
                 names = (*LAYER_CHARTS, LAYER_HISTOGRAM)
                 tags = self._layer_tags[stats.path] = [LAYER_TAG.format(path=stats.path, stat=n) for n in names]
-            for tag, stat in zip(tags, LAYER_CHARTS):
-                value = getattr(stats, stat)
-                if value is not None and math.isfinite(value):
+            # the ten statistics in one call (a getattr each was a fifth of this method's calls)
+            for tag, value in zip(tags, _layer_charts(stats)):
+                if value is not None and isfinite(value):
                     add(tag=tag, simple_value=value)
             if stats.histogram is not None:
                 summary.value.append(self.histogram_value(tags[-1], stats.histogram))

@@ -717,6 +717,26 @@ def test_lr_schedule_scheduler_never_stepped():
     )
 
 
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_lr_schedule_judges_live_only_a_rate_that_moved(monkeypatch, vectorised):
+    """A rate that never moved (one positive value, no scheduler: the usual run) can be none of
+    the live findings (zero, negative, decayed), so its live judgements are skipped; the end of
+    the run still judges it once ("constant"), and a rate that moves is judged as before."""
+    from mlcheck.checks.learning_rate import LRSchedule
+
+    judged = []
+    judge = LRSchedule._judge
+    monkeypatch.setattr(LRSchedule, "_judge", lambda self, run, final: judged.append(final) or judge(self, run, final))
+    n = 400
+    run_steps(noisy(converging(n), 0.05), lr=np.full(n, 1e-3), vectorised=vectorised)
+    assert judged == [True]  # on_end alone
+    judged.clear()
+    moving = np.full(n, 1e-3)
+    moving[200:] = 5e-4
+    run_steps(noisy(converging(n), 0.05), lr=moving, vectorised=vectorised)
+    assert judged.count(False) > 1 and judged[-1] is True
+
+
 # -- the vectorised path ---------------------------------------------------------------------------
 
 

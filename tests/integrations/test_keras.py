@@ -837,6 +837,46 @@ def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unch
     assert record["staged"] == record["eager"]
 
 
+@pytest.mark.parametrize("lr", [1.0, 1e-3], ids=["lr_x1000", "healthy"])
+def test_layer_statistics_and_judgement_cuts_leave_every_finding_and_event_unchanged(tmp_path, monkeypatch, lr):
+    """The Keras twin of the Lightning test: the layer outputs reduced by the ufuncs directly,
+    the sink's charted statistics read in one call and `lr-schedule` not judging a rate that
+    never moved leave the findings, findings.jsonl and TensorBoard events (scalars, texts and
+    the layers' histograms) of a fixed-seed fit as they were before the cuts."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from eager_steps import before_judgement_and_layer_cuts
+
+    record = {}
+    for name in ("cut", "before"):
+        if name == "before":
+            before_judgement_and_layer_cuts(monkeypatch)
+        log_dir = tmp_path / name
+        cb = MLCheckCallback(log_dir=log_dir, overfit_batch=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            keras.backend.clear_session()  # the same layer names in both fits
+            fit(mlp(optimizer=keras.optimizers.Adam(lr), dropout=0.0), cb, epochs=3)
+        acc = _accumulate(log_dir / "train")
+        histograms = {
+            t: [
+                (e.step, list(e.histogram_value.bucket), e.histogram_value.min, e.histogram_value.max)
+                for e in acc.Histograms(t)
+            ]
+            for t in acc.Tags()["histograms"]
+        }
+        record[name] = (*_keras_record(cb, log_dir), histograms)
+    findings = record["cut"][0]
+    if lr == 1.0:
+        assert "lr-too-high" in {f["check"] for f in findings}
+    else:
+        assert not serious(findings)
+    assert any(t.startswith("mlcheck/layers/") for t in record["cut"][2]["train"][0])  # the layers were charted
+    assert record["cut"][3]  # and their histograms written
+    assert record["cut"] == record["before"]
+
+
 def test_validation_side_findings_go_to_validation(tmp_path):
     class ValSide(Check):
         """A validation-side finding (test helper).

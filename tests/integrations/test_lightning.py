@@ -35,7 +35,7 @@ from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arrays
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eager_steps import eager_steps  # noqa: E402
+from eager_steps import before_judgement_and_layer_cuts, eager_steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
@@ -617,6 +617,43 @@ def test_staged_series_and_inline_step_checks_leave_every_finding_and_event_unch
         assert not any(f["severity"] in ("warning", "error") for f in findings)
     assert record["staged"][2]  # mlcheck's scalars were written
     assert record["staged"] == record["eager"]
+
+
+@pytest.mark.parametrize(
+    "model_kw", [dict(lr=50.0), {}, dict(scheduler="cosine")], ids=["lr_x1000", "healthy", "cosine"]
+)
+def test_layer_statistics_flush_and_judgement_cuts_leave_every_finding_and_event_unchanged(
+    tmp_path, monkeypatch, model_kw
+):
+    """The layer outputs reduced by the ufuncs directly, the sink's charted statistics read in
+    one call, the held losses read without a reshape, and `lr-schedule` not judging a rate that
+    never moved: the findings, findings.jsonl and TensorBoard events of fixed-seed fits (scalars,
+    texts and the layers' histograms) are those of the paths before the cuts."""
+    record = {}
+    for name in ("cut", "before"):
+        if name == "before":
+            before_judgement_and_layer_cuts(monkeypatch)
+        cb = MLCheckCallback(overfit_batch=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            fit(tmp_path / name, cb, max_epochs=3, model_kw=model_kw)
+        acc = _accumulator(cb.resolved_log_dir)
+        histograms = {
+            t: [
+                (e.step, list(e.histogram_value.bucket), e.histogram_value.min, e.histogram_value.max)
+                for e in acc.Histograms(t)
+            ]
+            for t in acc.Tags()["histograms"]
+        }
+        record[name] = (*_run_record(cb), histograms)
+    findings = record["cut"][0]
+    if model_kw.get("lr"):
+        assert "lr-too-high" in {f["check"] for f in findings}
+    else:
+        assert not any(f["severity"] in ("warning", "error") for f in findings)
+    assert any(t.startswith("mlcheck/layers/") for t in record["cut"][2])  # the layers were charted
+    assert record["cut"][4]  # and their histograms written
+    assert record["cut"] == record["before"]
 
 
 def test_a_subclass_override_of_a_skipped_hook_is_still_called(tmp_path):
