@@ -716,7 +716,7 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         for prefix, files in source.files.items():
             tags = read_event_files(files, progress=advance, notes=notes, others=others)
             for tag, curve in tags.items():
-                scalars[f"{prefix}/{tag}" if prefix else tag] = curve
+                scalars[source.tag_name(prefix, tag)] = curve
         return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source), others=others)]
     path = Path(source)
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)

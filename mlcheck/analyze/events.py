@@ -13,6 +13,7 @@ limit) cuts the run short: it is read up to that record, and a note says where.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -378,11 +379,25 @@ KERAS_SUBRUNS = ("train", "validation")
 @dataclass
 class EventRun:
     """One run in a log directory: its name and event files, by sub-run prefix ("" for the
-    run's own folder, "train"/"validation" for Keras' sub-runs)."""
+    run's own folder, "train"/"validation" for Keras' sub-runs, the folder's name for a
+    sub-writer of PyTorch's `add_scalars`).
+
+    `scalar_keys`: for each `add_scalars` sub-writer folder, the key its folder stands for
+    (`SummaryWriter.add_scalars("loss", {"training": t, "validation": v})` writes tag `loss`
+    into the folders `loss_training/` and `loss_validation/`): its tag `loss` is read as
+    `loss/training`, `loss/validation`, the names the plain `add_scalar` would have written.
+    """
 
     name: str
     path: Path
     files: dict[str, list[Path]]
+    scalar_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def tag_name(self, prefix: str, tag: str) -> str:
+        """The name a tag of the sub-run `prefix` is read under."""
+        if prefix in self.scalar_keys:
+            return f"{tag}/{self.scalar_keys[prefix]}"
+        return f"{prefix}/{tag}" if prefix else tag
 
     @property
     def size(self) -> int:
@@ -412,6 +427,8 @@ def find_event_runs(root: Path) -> list[EventRun]:
 def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun]:
     """Runs from the event files found under `root`, by folder (oldest file first)."""
     runs: dict[Path, dict[str, list[Path]]] = {}
+    keys: dict[Path, dict[str, str]] = {}
+    subwriters = _scalars_subwriters(root, found)
     for folder, files in found.items():
         parent = folder.parent
         keras = (
@@ -419,7 +436,10 @@ def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun
             and folder != root
             and (any(parent / other in found for other in KERAS_SUBRUNS if other != folder.name) or _looks_keras(files))
         )
-        if keras:
+        if folder in subwriters:
+            runs.setdefault(parent, {})[folder.name] = files
+            keys.setdefault(parent, {})[folder.name] = subwriters[folder]
+        elif keras:
             runs.setdefault(parent, {})[folder.name] = files
         else:
             runs.setdefault(folder, {})[""] = files
@@ -427,7 +447,37 @@ def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun
     for folder in sorted(runs):
         rel = folder.relative_to(root).as_posix()
         name = root.resolve().name if rel == "." else rel
-        out.append(EventRun(name, folder, runs[folder]))
+        out.append(EventRun(name, folder, runs[folder], keys.get(folder, {})))
+    return out
+
+
+def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path, str]:
+    """The folders that PyTorch's `SummaryWriter.add_scalars(main_tag, {key: value})` wrote, with
+    the key of each: `<main_tag>_<key>/` (a "/" in main_tag written as "_") beside its writer's
+    own folder, holding the one tag `main_tag`. Read as sub-runs of the writer's folder: each
+    alone is no run (the validation loss under `loss_validation/` would pass for a training loss).
+
+    Only sibling folders that share a `<word>_` prefix, two or more of them (add_scalars exists
+    to put several curves in one chart), have their tags read to confirm it."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for folder in found:
+        if folder != root and folder.name not in KERAS_SUBRUNS and "_" in folder.name:
+            groups.setdefault((folder.parent, folder.name.split("_", 1)[0]), []).append(folder)
+    out: dict[Path, str] = {}
+    for folders in groups.values():
+        if len(folders) < 2:
+            continue
+        for folder in folders:
+            try:
+                tags = read_event_files(found[folder][:1], chunk_bytes=1 << 20)
+            except (EventFileError, OSError):
+                continue
+            if len(tags) != 1:
+                continue
+            (tag,) = tags
+            stem = tag.replace("/", "_") + "_"
+            if folder.name.startswith(stem) and len(folder.name) > len(stem):
+                out[folder] = folder.name[len(stem) :]
     return out
 
 

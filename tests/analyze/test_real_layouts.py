@@ -1,0 +1,112 @@
+"""Log layouts met in public repositories' committed logs (docs/benchmarks.md, section 1, "raw
+formats", 2026-12-03), each written here in the shape its logger gives it, with its source named:
+PyTorch's `add_scalars` sub-writer folders, Keras' `evaluation_*_vs_iterations` validation tags,
+Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logged under a
+`train/` namespace."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import mlcheck
+from analyze_logs import interleave, scalar_event, tensor_event, write_with_writer
+from mlcheck.analyze.tags import classify
+
+
+def _overfitting(n: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Training loss falling all run; validation loss lowest at epoch 10, then 40% above it."""
+    epochs = np.arange(n)
+    train = 0.9 * np.exp(-epochs / 8) + 0.05
+    val = 0.35 + 0.002 * (epochs - 10) ** 2 / 4 + 0.1 * np.exp(-epochs / 3)
+    return train, val
+
+
+def test_add_scalars_subwriters_are_one_run_with_a_validation_curve(tmp_path):
+    # VaheC/Pytorch_Study@3129291 runs/simple_lr (Godoy's "PyTorch Step-by-Step"):
+    # writer.add_scalars("loss", {"training": loss, "validation": val_loss}, epoch) writes tag
+    # "loss" into runs/simple_lr/loss_training/ and runs/simple_lr/loss_validation/, and the
+    # writer's own folder holds only the graph
+    run = tmp_path / "runs" / "simple_lr"
+    train, val = _overfitting()
+    write_with_writer(run, [])
+    write_with_writer(run / "loss_training", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    write_with_writer(run / "loss_validation", [scalar_event(e, "loss", v) for e, v in enumerate(val)])
+
+    result = mlcheck.analyze(tmp_path / "runs")
+
+    assert [r.name for r in result.runs] == ["simple_lr"]
+    assert result.unreadable == []  # the graph-only folder is the run's own, not a run without scalars
+    (r,) = result.runs
+    assert r.series["val_loss"] == "loss/validation"
+    assert r.series["epoch_train_loss"] == "loss/training"
+    assert "train-val-gap" in {f.check for f in r.findings if f.severity.value != "info"}
+
+
+def test_a_lone_folder_of_one_word_is_no_subwriter(tmp_path):
+    # `<word>_<key>` folders need a sibling sharing the word and the tag named by it
+    train, _ = _overfitting()
+    write_with_writer(tmp_path / "loss_a", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    write_with_writer(tmp_path / "run_b", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    names = sorted(r.name for r in mlcheck.analyze(tmp_path).runs)
+    assert names == ["loss_a", "run_b"]
+
+
+def test_keras_evaluation_vs_iterations_is_not_a_metric(tmp_path):
+    # huangyuan3h/StockData@4bf1439 logs/fit/<time>/validation: Keras' TensorBoard callback
+    # (TF 2.2+) writes `evaluation_<metric>_vs_iterations` at the training step beside
+    # `epoch_<metric>` at the epoch; read as a metric, its steps made 20 epochs into 41
+    n, steps_per_epoch = 20, 25
+    train, val = _overfitting(n)
+    write_with_writer(
+        tmp_path / "train",
+        [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(train)]
+        + [tensor_event(e, "epoch_mae", v, metadata=e == 0) for e, v in enumerate(train)],
+    )
+    write_with_writer(
+        tmp_path / "validation",
+        [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(val)]
+        + [tensor_event(e, "epoch_mae", v, metadata=e == 0) for e, v in enumerate(val)]
+        + [tensor_event((e + 1) * steps_per_epoch, "evaluation_loss_vs_iterations", v) for e, v in enumerate(val)]
+        + [tensor_event((e + 1) * steps_per_epoch, "evaluation_mae_vs_iterations", v) for e, v in enumerate(val)],
+    )
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.epochs == n
+    assert not any("vs_iterations" in tag for tag in r.series.values())
+    assert r.series["val_loss"] == "validation/epoch_loss"
+
+
+def test_hugging_face_run_summary_is_no_epoch_loss(tmp_path):
+    # 10844110/t5-summarization-demo@bf0ebb2 runs/<date>_<host>/: the Trainer logs train/loss,
+    # train/learning_rate, train/grad_norm and train/epoch every `logging_steps`, one
+    # train/train_loss (the mean over the whole run) with train/train_runtime at the end, and
+    # the eval/* scalars from a second writer at the last step
+    steps = np.arange(500, 60001, 500)
+    loss = 2.0 * np.exp(-steps / 20000) + 0.8
+    curves = {
+        "train/loss": (steps, loss),
+        "train/learning_rate": (steps, 5e-5 * (1 - steps / 60001)),
+        "train/epoch": (steps, steps / 20000),
+        "train/train_loss": ([60001], [float(loss.mean())]),
+        "train/train_runtime": ([60001], [5471.3]),
+    }
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", interleave(curves))
+    evals = [scalar_event(60001, "eval/loss", 1.63), scalar_event(60001, "eval/rouge1", 41.6)]
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", evals)
+
+    (r,) = mlcheck.analyze(tmp_path / "runs").runs
+
+    assert r.series["train_loss"] == "train/loss"
+    assert r.series["val_loss"] == "eval/loss"
+    assert "epoch_train_loss" not in r.series  # train/train_loss is no curve
+
+
+def test_validation_loss_under_a_train_namespace():
+    # harbecke/HexHex hex/utils/summary.py charts 'train/train_loss' with 'train/val_loss':
+    # the split word nearest the metric names the split
+    assert classify("train/val_loss").role == "val_loss"
+    assert classify("train/train_loss").role == "loss"
+    assert classify("validation/epoch_loss").role == "val_loss"
+    assert classify("val/loss").role == "val_loss"
+    assert classify("Loss/train").role == "loss"
