@@ -40,6 +40,7 @@ from mlcheck.analyze.events import (
     group_event_runs,
     is_event_file,
     read_event_files,
+    sorted_scalars,
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
@@ -712,12 +713,7 @@ def _is_metrics_csv(path: Path) -> bool:
 def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
     """The runs in one source: one, but for a Keras CSV that several fits appended to."""
     if isinstance(source, EventRun):
-        scalars, others = {}, {}
-        for prefix, files in source.files.items():
-            tags = read_event_files(files, progress=advance, notes=notes, others=others)
-            for tag, curve in tags.items():
-                scalars[source.tag_name(prefix, tag)] = curve
-        return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source), others=others)]
+        return _event_fits(source, advance, notes)
     path = Path(source)
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():
@@ -735,6 +731,80 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         + ", ".join(f"fit {k} (rows {f.first_row}-{f.last_row})" for k, f in enumerate(fits, 1))
     )
     return logs
+
+
+def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
+    """The runs in one folder of event files: one, but where a later file's steps start again
+    from the folder's first step (Keras' `TensorBoard(log_dir="logs")` reused by a second
+    `fit`, which writes a new file per sub-run, its epochs from 0 again): one run per fit, as
+    TensorBoard would otherwise draw two fits over each other and later values would overwrite
+    earlier ones here. A file starting later than that (a run resumed from a checkpoint,
+    `trainer.test()` after `fit`) continues its run."""
+    others: dict[str, int] = {}
+    per_prefix = {}  # prefix -> fits -> each file's scalars
+    for prefix, files in source.files.items():
+        read = [read_event_files([f], progress=advance, notes=notes, others=others) for f in files]
+        per_prefix[prefix] = _fit_groups(read)
+    counts = {len(fits) for fits in per_prefix.values()}
+    # split only where every sub-run tells the same story (Keras' train/ and validation/ pair up)
+    n = counts.pop() if len(counts) == 1 else 1
+    if n == 1:
+        per_prefix = {p: [[f for fit in fits for f in fit]] for p, fits in per_prefix.items()}
+    writer = _event_writer(source)
+    logs = []
+    for k in range(n):
+        scalars = {}
+        for prefix, fits in per_prefix.items():
+            for tag, curve in _merged(fits[k]).items():
+                scalars[source.tag_name(prefix, tag)] = curve
+        name = source.name if n == 1 else f"{source.name} (fit {k + 1} of {n})"
+        logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others))
+    if n > 1:
+        logs[0].info.append(
+            f"{source.path}: the steps of its event files start again from the first step {n - 1} time(s) "
+            f"(a log folder reused by another fit, e.g. Keras' TensorBoard(log_dir=...) with the same folder): "
+            f"read as {n} runs, one per fit, in the order of the files' names"
+        )
+    return logs
+
+
+def _fit_groups(read: list[dict[str, Scalars]]) -> list[list[dict[str, Scalars]]]:
+    """Files' scalars (in order) grouped by fit: a file whose losses start at or before the
+    first fit's first step, while the fit before it went past that step, starts a new fit.
+    Files without a loss (Keras' graph, Lightning's `hp_metric`, written at step 0 into every
+    file, a test's scalars) join the fit they follow."""
+    fits: list[list[dict[str, Scalars]]] = [[]]
+    start = last = None
+    for tags in read:
+        steps = [c.steps for t, c in tags.items() if len(c) and classify(t).role in _LOSS_ROLES]
+        if steps:
+            lo, hi = min(int(s[0]) for s in steps), max(int(s[-1]) for s in steps)
+            if start is None:
+                start = lo
+            elif lo <= start < last:
+                fits.append([])
+            last = hi if fits[-1] == [] or last is None else max(last, hi)
+        fits[-1].append(tags)
+    return fits
+
+
+_LOSS_ROLES = ("loss", "train_loss", "epoch_train_loss", "val_loss")
+
+
+def _merged(files: list[dict[str, Scalars]]) -> dict[str, Scalars]:
+    """The scalars of several files of one run: where steps repeat, the later file wins."""
+    parts: dict[str, list[Scalars]] = {}
+    for tags in files:
+        for tag, curve in tags.items():
+            parts.setdefault(tag, []).append(curve)
+    out = {}
+    for tag, curves in parts.items():
+        if len(curves) == 1:  # the usual case: no copy of a long curve
+            out[tag] = curves[0]
+            continue
+        steps = np.concatenate([c.steps for c in curves])
+        out[tag] = sorted_scalars(steps, np.concatenate([c.values for c in curves]))
+    return out
 
 
 def _arguments(path: Any, checks: Any, select: Any, suppress: Any, mapping: Any) -> tuple[Any, ...]:

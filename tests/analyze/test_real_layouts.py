@@ -110,3 +110,55 @@ def test_validation_loss_under_a_train_namespace():
     assert classify("validation/epoch_loss").role == "val_loss"
     assert classify("val/loss").role == "val_loss"
     assert classify("Loss/train").role == "loss"
+
+
+def _keras_fit(log_dir, train, val, wall_time):
+    """One Keras fit writing to `log_dir`: a new file per sub-run, epochs from 0."""
+    for sub, curve in (("train", train), ("validation", val)):
+        events = [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(curve)]
+        for event in events:
+            event.wall_time = wall_time + event.step
+        write_with_writer(log_dir / sub, events)
+
+
+def test_a_keras_log_dir_reused_by_a_second_fit_is_two_runs(tmp_path, monkeypatch):
+    # huangyuan3h/StockData@4bf1439 logs/fit/20220213-124139: two model.fit calls with one
+    # TensorBoard(log_dir=...), each a new file in train/ and validation/, epochs 0..19 both
+    # times; read as one run, the second fit's values overwrote the first's
+    first_train, first_val = _overfitting(20)
+    second_train = 0.7 * first_train
+    second_val = np.linspace(0.6, 0.3, 20)
+    _keras_fit(tmp_path, first_train, first_val, 1.7e9)
+    _keras_fit(tmp_path, second_train, second_val, 1.8e9)
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert [r.name for r in result.runs] == [f"{tmp_path.name} (fit 1 of 2)", f"{tmp_path.name} (fit 2 of 2)"]
+    assert "start again" in " ".join(result.runs[0].info)
+    gaps = [{f.check for f in r.findings if f.severity.value != "info"} for r in result.runs]
+    assert "train-val-gap" in gaps[0]  # the first fit's overfitting, no longer hidden by the second
+    assert "train-val-gap" not in gaps[1]
+
+
+def test_lightning_files_of_one_version_stay_one_run(tmp_path):
+    # HCDescamps/cv-image-classification@ef1c18a lightning_logs/mnist_cnn/version_0: fit, then
+    # trainer.validate() and trainer.test(), each a new file, each with hp_metric at step 0;
+    # and a run resumed from a checkpoint starts its file at a later step
+    train, val = _overfitting(10)
+    steps = [(e + 1) * 100 - 1 for e in range(10)]
+    fit = [scalar_event(0, "hp_metric", -1.0)]
+    fit += [scalar_event(s, "train_loss", t) for s, t in zip(steps[:6], train)]
+    fit += [scalar_event(s, "val_loss", v) for s, v in zip(steps[:6], val)]
+    resumed = [scalar_event(0, "hp_metric", -1.0)]
+    resumed += [scalar_event(s, "train_loss", t) for s, t in zip(steps[5:], train[5:])]
+    resumed += [scalar_event(s, "val_loss", v) for s, v in zip(steps[5:], val[5:])]
+    test = [scalar_event(0, "hp_metric", -1.0), scalar_event(1000, "test_loss", 0.4)]
+    for k, events in enumerate((fit, resumed, test)):
+        for event in events:
+            event.wall_time = 1.7e9 + 1e5 * k + event.step
+        write_with_writer(tmp_path / "version_0", events)
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.name == "version_0"
+    assert r.epochs == 10
