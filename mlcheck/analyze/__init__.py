@@ -668,7 +668,7 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
         for name in files:
             if is_findings_file(name):
                 recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
-            elif is_event_file(name) or name.lower().endswith(".csv") or is_history_name(name):
+            elif is_event_file(name) or name.lower().endswith((".csv", ".log")) or is_history_name(name):
                 _take(Path(folder) / name, events, csvs, skipped)
     for exc in errors:
         if Path(exc.filename) == root:
@@ -680,7 +680,8 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger or Lightning metrics.csv) and no saved Keras History (*history*.json, *history*.txt)"
+            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv) and no saved Keras History "
+            "(*history*.json, *history*.txt)"
         )
     return out, skipped, recorded
 
@@ -702,11 +703,16 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
 
 def _is_metrics_csv(path: Path) -> bool:
     """In a directory scan, only CSVs with an epoch or step column are logs (not data sets), and
-    files named like a saved Keras History that start like one. OSError: the file cannot be read."""
+    files named like a saved Keras History that start like one. A `*.log` file is read when its
+    header is a Keras `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
+    `CSVLogger("training.log")`); other `.log` files are text, not metrics. OSError: the file
+    cannot be read."""
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))
     header = {c.lower() for c in read_header(path)}
+    if path.name.lower().endswith(".log"):
+        return "epoch" in header and any("loss" in c for c in header)
     return bool(header & {"epoch", "step"})
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -424,10 +425,18 @@ def find_event_runs(root: Path) -> list[EventRun]:
     return group_event_runs(root, found)
 
 
+def file_order(path: Path) -> list:
+    """Sort key of event files, oldest first: their names with the numbers in them compared as
+    numbers (`events.out.tfevents.<seconds>.<host>.<pid>.<n>`: the writer's counter `n` reaches
+    10 after 9, and two files of one second differ by it alone)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun]:
     """Runs from the event files found under `root`, by folder (oldest file first)."""
     runs: dict[Path, dict[str, list[Path]]] = {}
     keys: dict[Path, dict[str, str]] = {}
+    found = {folder: sorted(files, key=file_order) for folder, files in found.items()}
     subwriters = _scalars_subwriters(root, found)
     for folder, files in found.items():
         parent = folder.parent

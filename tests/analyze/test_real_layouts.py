@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import mlcheck
-from analyze_logs import interleave, scalar_event, tensor_event, write_with_writer
+from analyze_logs import interleave, scalar_event, tensor_event, write_framed, write_with_writer
 from mlcheck.analyze.tags import classify
 
 
@@ -112,24 +112,23 @@ def test_validation_loss_under_a_train_namespace():
     assert classify("Loss/train").role == "loss"
 
 
-def _keras_fit(log_dir, train, val, wall_time):
-    """One Keras fit writing to `log_dir`: a new file per sub-run, epochs from 0."""
-    for sub, curve in (("train", train), ("validation", val)):
+def _keras_fit(log_dir, train, val, counter):
+    """One Keras fit writing to `log_dir`: a new file per sub-run, epochs from 0, named as TF
+    names them (the writer's counter last: 9 before 10, as for two fits of one second)."""
+    for k, (sub, curve) in enumerate((("train", train), ("validation", val))):
         events = [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(curve)]
-        for event in events:
-            event.wall_time = wall_time + event.step
-        write_with_writer(log_dir / sub, events)
+        write_framed(log_dir / sub / f"events.out.tfevents.1644728510.host.73068.{counter + k}.v2", events)
 
 
-def test_a_keras_log_dir_reused_by_a_second_fit_is_two_runs(tmp_path, monkeypatch):
+def test_a_keras_log_dir_reused_by_a_second_fit_is_two_runs(tmp_path):
     # huangyuan3h/StockData@4bf1439 logs/fit/20220213-124139: two model.fit calls with one
     # TensorBoard(log_dir=...), each a new file in train/ and validation/, epochs 0..19 both
     # times; read as one run, the second fit's values overwrote the first's
     first_train, first_val = _overfitting(20)
     second_train = 0.7 * first_train
     second_val = np.linspace(0.6, 0.3, 20)
-    _keras_fit(tmp_path, first_train, first_val, 1.7e9)
-    _keras_fit(tmp_path, second_train, second_val, 1.8e9)
+    _keras_fit(tmp_path, first_train, first_val, 8)
+    _keras_fit(tmp_path, second_train, second_val, 10)
 
     result = mlcheck.analyze(tmp_path)
 
@@ -162,3 +161,24 @@ def test_lightning_files_of_one_version_stay_one_run(tmp_path):
 
     assert r.name == "version_0"
     assert r.epochs == 10
+
+
+def test_a_keras_training_log_in_a_folder_is_found(tmp_path):
+    # Aditya24jar/Emotion-Detection-Resnet50@21caba3 commits `training.log`, the name of Keras'
+    # own CSVLogger example; a text log beside it (355705/Emotion-detection's `training.log`,
+    # Python logging lines) is not a metrics file
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
+    train, val = _overfitting(17)
+    rows += [f"{e},{0.4 + 0.02 * e},{t},{0.45 + 0.01 * e},{v}" for e, (t, v) in enumerate(zip(train, val))]
+    (tmp_path / "training.log").write_text("\n".join(rows) + "\n")
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "training.log").write_text(
+        "2025-05-16 01:32:59,799 - INFO - Loading data...\n2025-05-16 01:33:00,009 - INFO - Epoch 1 loss 0.5\n"
+    )
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert [r.name for r in result.runs] == ["training.log"]
+    assert result.runs[0].format == "keras-csv"
+    assert result.unreadable == []
