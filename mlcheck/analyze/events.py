@@ -478,7 +478,7 @@ def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path,
             continue
         for folder in folders:
             try:
-                tags = read_event_files(found[folder][:1], chunk_bytes=1 << 20)
+                tags = _head_tags(found[folder][0])
             except (EventFileError, OSError):
                 continue
             if len(tags) != 1:
@@ -488,6 +488,24 @@ def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path,
             if folder.name.startswith(stem) and len(folder.name) > len(stem):
                 out[folder] = folder.name[len(stem) :]
     return out
+
+
+# bytes read of a candidate sub-writer's first file to learn its tags: thousands of scalar
+# events, while a folder of Ray Tune trials (`train_<id>_00000/`, `train_<id>_00001/`, ...) of
+# large logs is not read whole twice
+_HEAD_BYTES = 1 << 16
+
+
+def _head_tags(path: Path) -> set[str]:
+    """The scalar tags in the first `_HEAD_BYTES` of an event file."""
+    with open(path, "rb") as fh:
+        buf = fh.read(_HEAD_BYTES)
+    framing = frame(buf, base=0)
+    if framing.bad_at is not None:
+        raise EventFileError(f"{path}: corrupt record at byte {framing.bad_at}")
+    collector = _Collector()
+    _decode(buf, framing.starts, framing.lengths, 0, path, collector)
+    return set(collector.parts)
 
 
 def _looks_keras(files: list[Path]) -> bool:
