@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ MAX_HEADER_CHARS = 1 << 20
 # steps and epochs are whole numbers; beyond 2**53 a float64 cell no longer holds one exactly
 MAX_INDEX = 2.0**53
 
+
+# A first line that starts with a date and a time (`2025-05-16 01:32:59,799 - INFO - ...`, as
+# Python's logging writes) is a text log that a script named `training.log`, not a header
+_TIMESTAMPED = re.compile(r"\s*\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}")
 
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
@@ -198,6 +203,12 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         raise CSVLogError(
             f"{path} holds JSON that is not a Keras History dict of lists ({header_line.strip()[:40]!r}); save "
             "`history.history`: json.dump(history.history, f)"
+        )
+    if _TIMESTAMPED.match(header_line):
+        raise CSVLogError(
+            f"{path} is a text log, not a metrics CSV (its first line starts with a time: "
+            f"{header_line.strip()[:60]!r}); mlcheck reads the files a logger writes its numbers to: "
+            "Keras' CSVLogger, Lightning's metrics.csv, TensorBoard event files"
         )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]

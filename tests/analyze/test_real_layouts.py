@@ -6,6 +6,9 @@ Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logge
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 import mlcheck
@@ -182,3 +185,19 @@ def test_a_keras_training_log_in_a_folder_is_found(tmp_path):
     assert [r.name for r in result.runs] == ["training.log"]
     assert result.runs[0].format == "keras-csv"
     assert result.unreadable == []
+
+
+def test_a_python_logging_file_given_by_name_is_called_a_text_log(tmp_path):
+    # 355705/Emotion-detection@e84592f and AdityaJ87/Face_Emotion_Detection@c6b45c0 commit a
+    # `training.log` of Python logging lines; read as a CSV, its "columns" were a time stamp
+    # and a message
+    path = tmp_path / "training.log"
+    path.write_text(
+        "2025-05-16 01:32:59,799 - INFO - Downloaded NLTK stopwords and wordnet\n"
+        "2025-05-16 01:32:59,806 - INFO - Loading data...\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "is a text log, not a metrics CSV" in done.stderr, done.stderr
