@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,6 +49,8 @@ from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, 
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
+from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
+from mlcheck.analyze.trainer_state import looks_like_trainer_state
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -65,7 +69,8 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", or "findings" for a folder that
+        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "hf-trainer-state" (Hugging
+            Face's trainer_state.json), or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -668,13 +673,18 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
         for name in files:
             if is_findings_file(name):
                 recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
-            elif is_event_file(name) or name.lower().endswith((".csv", ".log")) or is_history_name(name):
+            elif (
+                is_event_file(name)
+                or name.lower().endswith((".csv", ".log"))
+                or is_history_name(name)
+                or name == TRAINER_STATE
+            ):
                 _take(Path(folder) / name, events, csvs, skipped)
     for exc in errors:
         if Path(exc.filename) == root:
             raise BadInput(f"{root}: {_os_reason(exc)}")
         skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
-    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + csvs
+    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + _last_states(csvs)
     if not out and not skipped and not recorded:
         if not anything:
             raise BadInput(f"{root} is an empty directory")
@@ -684,6 +694,25 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
             "(*history*.json, *history*.txt)"
         )
     return out, skipped, recorded
+
+
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def _last_states(csvs: list[Source]) -> list[Source]:
+    """`csvs` less the Trainer states that a later one holds: the Trainer saves one into every
+    `checkpoint-<step>/` of its output folder, each the history up to that step; the output
+    folder's own (written at the end), else the last checkpoint's, is the run."""
+    best: dict[Path, tuple[float, Path]] = {}
+    for path, _, _ in csvs:
+        if path.name != TRAINER_STATE:
+            continue
+        m = _CHECKPOINT.fullmatch(path.parent.name)
+        out_dir, rank = (path.parent.parent, int(m[1])) if m else (path.parent, math.inf)
+        if out_dir not in best or rank > best[out_dir][0]:
+            best[out_dir] = (rank, path)
+    keep = {path for _, path in best.values()}
+    return [c for c in csvs if c[0].name != TRAINER_STATE or c[0] in keep]
 
 
 def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skipped: list[Skipped]) -> None:
@@ -707,6 +736,8 @@ def _is_metrics_csv(path: Path) -> bool:
     header is a Keras `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
     `CSVLogger("training.log")`); other `.log` files are text, not metrics. OSError: the file
     cannot be read."""
+    if path.name == TRAINER_STATE:
+        return looks_like_trainer_state(path)
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.analyze import history
+from mlcheck.analyze import history, trainer_state
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
@@ -105,8 +105,14 @@ def read_csv_runs(
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
+            head = header_line + fh.read(4096)
         except UnicodeDecodeError:
             raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        if trainer_state.is_trainer_state(path, head):
+            fmt, scalars, columns = trainer_state.read_trainer_state(path)
+            return fmt, [CSVRun(scalars, 1, 0)], columns
+        fh.seek(0)  # back to the first data row
+        header_line = fh.readline(MAX_HEADER_CHARS + 1)
         if history.looks_like_history(header_line):
             fmt, scalars, columns = history.read_history(path, notes)
             return fmt, [CSVRun(scalars, 1, max((len(c.steps) for c in scalars.values()), default=0))], columns

@@ -201,3 +201,65 @@ def test_a_python_logging_file_given_by_name_is_called_a_text_log(tmp_path):
     )
     assert done.returncode == 2
     assert "is a text log, not a metrics CSV" in done.stderr, done.stderr
+
+
+def _trainer_state(path, evals, train, last_step):
+    """A trainer_state.json as Hugging Face's Trainer writes it (keys sorted, indent 2)."""
+    import json
+
+    history = [
+        {"epoch": s / last_step * len(evals), "grad_norm": 1.5, "learning_rate": 1e-5, "loss": v, "step": s}
+        for s, v in train
+    ]
+    history += [
+        {"epoch": s / last_step * len(evals), "eval_loss": v, "eval_runtime": 90.1, "eval_wer": 40.0, "step": s}
+        for s, v in evals
+    ]
+    history.sort(key=lambda e: (e["step"], "eval_loss" in e))
+    history.append(
+        {
+            "epoch": float(len(evals)),
+            "step": last_step,
+            "total_flos": 1e18,
+            "train_loss": 0.1,
+            "train_runtime": 1000.0,
+            "train_samples_per_second": 9.0,
+            "train_steps_per_second": 1.0,
+        }
+    )
+    state = {"best_metric": None, "epoch": float(len(evals)), "global_step": last_step, "log_history": history}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
+def test_hugging_face_trainer_state_is_read_once_per_output_folder(tmp_path):
+    # Merlinmy/Whisper_small_hi@dc54fe4 and P4P4N1CK/whisper-large-v2-japanese-5k-steps@484b1d2
+    # commit the Trainer's trainer_state.json: the training loss every 25 steps, an evaluation
+    # every 1000 (eval_loss 0.31 lowest at the first, 0.41 at the fifth, training loss -> 0.001),
+    # the summary last; every checkpoint-<step>/ holds the history up to its step
+    steps = np.arange(25, 5001, 25)
+    train = list(zip(steps.tolist(), (0.9 * np.exp(-steps / 600) + 0.001).tolist()))
+    evals = [(1000, 0.3075), (2000, 0.33), (3000, 0.37), (4000, 0.4097), (5000, 0.41)]
+    out = tmp_path / "whisper-small-hi"
+    _trainer_state(out / "trainer_state.json", evals, train, 5000)
+    for k in (1000, 4000):  # the checkpoints' copies, cut at their step
+        _trainer_state(out / f"checkpoint-{k}" / "trainer_state.json", evals[: k // 1000], train[: k // 25], k)
+
+    result = mlcheck.analyze(tmp_path)
+
+    (r,) = result.runs  # the output folder's own state, not one run per checkpoint
+    assert r.format == "hf-trainer-state"
+    assert r.path == str(out / "trainer_state.json")
+    assert r.series["train_loss"] == "train/loss"
+    assert r.series["val_loss"] == "eval/loss"
+    assert "epoch_train_loss" not in r.series  # the summary's train_loss is left out
+    assert "train-val-gap" in {f.check for f in r.findings if f.severity.value != "info"}
+
+
+def test_a_trainer_state_of_checkpoints_only_is_the_last_checkpoints(tmp_path):
+    steps = np.arange(10, 301, 10)
+    train = list(zip(steps.tolist(), np.linspace(1.0, 0.2, len(steps)).tolist()))
+    for k in (100, 200, 300):
+        _trainer_state(tmp_path / "out" / f"checkpoint-{k}" / "trainer_state.json", [(k, 0.5)], train[: k // 10], k)
+    (r,) = mlcheck.analyze(tmp_path).runs
+    assert r.name == "out/checkpoint-300/trainer_state.json"
