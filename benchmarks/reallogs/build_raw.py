@@ -1,5 +1,6 @@
 """Adds the runs of split `held-out-4` to the corpus: real logs committed in their own formats
-(Keras `CSVLogger` files, Lightning `CSVLogger` `metrics.csv`, TensorBoard event files), turned
+(Keras `CSVLogger` files, Lightning `CSVLogger` `metrics.csv`, TensorBoard event files, Hugging
+Face `trainer_state.json`), turned
 into the corpus's per-epoch form and labelled by README.md's rules (`build.label`).
 
     python benchmarks/reallogs/build_raw.py MIRROR_ROOT    # MIRROR_ROOT/<owner>+<name>/repo: git snapshots
@@ -16,7 +17,8 @@ back to its first epoch holds several); epochs numbered 1.. in file order; value
 epochs left out; only epochs with both a training and a validation loss; a curve that repeats
 another's losses to 4 significant digits (a sweep re-run with the same seed) kept once. A Lightning run's
 training loss per epoch is its epoch-level column (`*_epoch`, or the one logged at the epoch's
-last step with the validation loss), never a mean of step values. Of a repository with many
+last step with the validation loss), never a mean of step values; a Trainer state's "epoch" is
+an evaluation, its training loss the one logged last at or before it. Of a repository with many
 near-identical sweep runs, the first `MAX_PER_REPO` versions (by version number) with enough
 epochs are taken, so one sweep does not make the split.
 """
@@ -119,6 +121,36 @@ SOURCES: list[tuple[str, str, str, str, tuple[str, ...]]] = [
         ("train/epoch_loss", "validation/epoch_loss"),
     ),
 ]
+
+
+# Hugging Face Trainer states: (repo, commit, path); an epoch is an evaluation
+TRAINER_STATES = [
+    ("Merlinmy/Whisper_small_hi", "dc54fe4c62c19ab761b4ff9ad712f6cf202173f7", "trainer_state.json"),
+    ("P4P4N1CK/whisper-large-v2-japanese-5k-steps", "484b1d2bbb58a6a2c8c4cf8ede4dc45f988bc79a", "trainer_state.json"),
+    ("CoralReefFish/whisper-tiny-nbaiLab", "975bb203671a1e0ba714a7489a9ab7a169c049b0", "trainer_state.json"),
+    ("Tanisha-anshu/OpenAi-Whisper-small-Braj", "7aaefa2bc5dedbd539bd1abc4775281730499966", "trainer_state.json"),
+    ("anthonyrathe/fixed-whisperv2-flemish", "9a5b89dff5bd5b396caeb678b02592358fce03a5", "trainer_state.json"),
+    ("arshiv-web/Financial-News-Sentiment-Analysis", "205e970418c541133e88fc32d30881cef9fb9dbe", "trainer_state.json"),
+    ("Tashu014/lora-imdb-distilbert", "b43db57b9033dee045e6f1e984f984c3adb6607b", "trainer_state.json"),
+]
+SOURCES += [(repo, commit, path, "trainer-state", ("loss", "eval_loss")) for repo, commit, path in TRAINER_STATES]
+
+
+def _trainer_state_rows(text: str) -> list[list[tuple[str, ...]]]:
+    """One fit: per evaluation, the training loss logged last at or before its step (the mean
+    over the last `logging_steps`) and the evaluation loss; the end-of-run summary left out."""
+    import json
+
+    history = json.loads(text)["log_history"]
+    rows, train = [], None
+    for entry in sorted(history, key=lambda e: (e.get("step", 0), "eval_loss" in e)):
+        if "train_runtime" in entry:
+            continue
+        if "loss" in entry:
+            train = entry["loss"]
+        if "eval_loss" in entry and train is not None:
+            rows.append((repr(train), repr(entry["eval_loss"])))
+    return [rows]
 
 
 def _git(gitdir: str, *args: str) -> bytes:
@@ -228,7 +260,10 @@ def main(argv: list[str]) -> int:
                 text = _git(gitdir, "show", f"{commit}:{path}").decode("utf-8-sig")
             except subprocess.CalledProcessError:
                 continue  # a sweep's version number that this commit does not hold
-            fits = _keras_fits(text, columns) if fmt == "keras-csv" else _lightning_epochs(text, columns)
+            if fmt == "trainer-state":
+                fits = _trainer_state_rows(text)
+            else:
+                fits = _keras_fits(text, columns) if fmt == "keras-csv" else _lightning_epochs(text, columns)
         took = False
         for k, fit in enumerate(fits, 1):
             # a re-run with the same seed (a sweep's versions) repeats a curve to 4 digits: kept once
