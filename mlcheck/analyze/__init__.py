@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -40,12 +42,15 @@ from mlcheck.analyze.events import (
     group_event_runs,
     is_event_file,
     read_event_files,
+    sorted_scalars,
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
+from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
+from mlcheck.analyze.trainer_state import looks_like_trainer_state
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -64,7 +69,8 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", or "findings" for a folder that
+        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "hf-trainer-state" (Hugging
+            Face's trainer_state.json), or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -667,21 +673,46 @@ def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
         for name in files:
             if is_findings_file(name):
                 recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
-            elif is_event_file(name) or name.lower().endswith(".csv") or is_history_name(name):
+            elif (
+                is_event_file(name)
+                or name.lower().endswith((".csv", ".log"))
+                or is_history_name(name)
+                or name == TRAINER_STATE
+            ):
                 _take(Path(folder) / name, events, csvs, skipped)
     for exc in errors:
         if Path(exc.filename) == root:
             raise BadInput(f"{root}: {_os_reason(exc)}")
         skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
-    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + csvs
+    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + _last_states(csvs)
     if not out and not skipped and not recorded:
         if not anything:
             raise BadInput(f"{root} is an empty directory")
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger or Lightning metrics.csv) and no saved Keras History (*history*.json, *history*.txt)"
+            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv) and no saved Keras History "
+            "(*history*.json, *history*.txt)"
         )
     return out, skipped, recorded
+
+
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def _last_states(csvs: list[Source]) -> list[Source]:
+    """`csvs` less the Trainer states that a later one holds: the Trainer saves one into every
+    `checkpoint-<step>/` of its output folder, each the history up to that step; the output
+    folder's own (written at the end), else the last checkpoint's, is the run."""
+    best: dict[Path, tuple[float, Path]] = {}
+    for path, _, _ in csvs:
+        if path.name != TRAINER_STATE:
+            continue
+        m = _CHECKPOINT.fullmatch(path.parent.name)
+        out_dir, rank = (path.parent.parent, int(m[1])) if m else (path.parent, math.inf)
+        if out_dir not in best or rank > best[out_dir][0]:
+            best[out_dir] = (rank, path)
+    keep = {path for _, path in best.values()}
+    return [c for c in csvs if c[0].name != TRAINER_STATE or c[0] in keep]
 
 
 def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skipped: list[Skipped]) -> None:
@@ -701,23 +732,25 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
 
 def _is_metrics_csv(path: Path) -> bool:
     """In a directory scan, only CSVs with an epoch or step column are logs (not data sets), and
-    files named like a saved Keras History that start like one. OSError: the file cannot be read."""
+    files named like a saved Keras History that start like one. A `*.log` file is read when its
+    header is a Keras `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
+    `CSVLogger("training.log")`); other `.log` files are text, not metrics. OSError: the file
+    cannot be read."""
+    if path.name == TRAINER_STATE:
+        return looks_like_trainer_state(path)
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))
     header = {c.lower() for c in read_header(path)}
+    if path.name.lower().endswith(".log"):
+        return "epoch" in header and any("loss" in c for c in header)
     return bool(header & {"epoch", "step"})
 
 
 def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
     """The runs in one source: one, but for a Keras CSV that several fits appended to."""
     if isinstance(source, EventRun):
-        scalars, others = {}, {}
-        for prefix, files in source.files.items():
-            tags = read_event_files(files, progress=advance, notes=notes, others=others)
-            for tag, curve in tags.items():
-                scalars[f"{prefix}/{tag}" if prefix else tag] = curve
-        return [RunLog(source.name, source.path, "tensorboard", scalars, writer=_event_writer(source), others=others)]
+        return _event_fits(source, advance, notes)
     path = Path(source)
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():
@@ -735,6 +768,80 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         + ", ".join(f"fit {k} (rows {f.first_row}-{f.last_row})" for k, f in enumerate(fits, 1))
     )
     return logs
+
+
+def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
+    """The runs in one folder of event files: one, but where a later file's steps start again
+    from the folder's first step (Keras' `TensorBoard(log_dir="logs")` reused by a second
+    `fit`, which writes a new file per sub-run, its epochs from 0 again): one run per fit, as
+    TensorBoard would otherwise draw two fits over each other and later values would overwrite
+    earlier ones here. A file starting later than that (a run resumed from a checkpoint,
+    `trainer.test()` after `fit`) continues its run."""
+    others: dict[str, int] = {}
+    per_prefix = {}  # prefix -> fits -> each file's scalars
+    for prefix, files in source.files.items():
+        read = [read_event_files([f], progress=advance, notes=notes, others=others) for f in files]
+        per_prefix[prefix] = _fit_groups(read)
+    counts = {len(fits) for fits in per_prefix.values()}
+    # split only where every sub-run tells the same story (Keras' train/ and validation/ pair up)
+    n = counts.pop() if len(counts) == 1 else 1
+    if n == 1:
+        per_prefix = {p: [[f for fit in fits for f in fit]] for p, fits in per_prefix.items()}
+    writer = _event_writer(source)
+    logs = []
+    for k in range(n):
+        scalars = {}
+        for prefix, fits in per_prefix.items():
+            for tag, curve in _merged(fits[k]).items():
+                scalars[source.tag_name(prefix, tag)] = curve
+        name = source.name if n == 1 else f"{source.name} (fit {k + 1} of {n})"
+        logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others))
+    if n > 1:
+        logs[0].info.append(
+            f"{source.path}: the steps of its event files start again from the first step {n - 1} time(s) "
+            f"(a log folder reused by another fit, e.g. Keras' TensorBoard(log_dir=...) with the same folder): "
+            f"read as {n} runs, one per fit, in the order of the files' names"
+        )
+    return logs
+
+
+def _fit_groups(read: list[dict[str, Scalars]]) -> list[list[dict[str, Scalars]]]:
+    """Files' scalars (in order) grouped by fit: a file whose losses start at or before the
+    first fit's first step, while the fit before it went past that step, starts a new fit.
+    Files without a loss (Keras' graph, Lightning's `hp_metric`, written at step 0 into every
+    file, a test's scalars) join the fit they follow."""
+    fits: list[list[dict[str, Scalars]]] = [[]]
+    start = last = None
+    for tags in read:
+        steps = [c.steps for t, c in tags.items() if len(c) and classify(t).role in _LOSS_ROLES]
+        if steps:
+            lo, hi = min(int(s[0]) for s in steps), max(int(s[-1]) for s in steps)
+            if start is None:
+                start = lo
+            elif lo <= start < last:
+                fits.append([])
+            last = hi if fits[-1] == [] or last is None else max(last, hi)
+        fits[-1].append(tags)
+    return fits
+
+
+_LOSS_ROLES = ("loss", "train_loss", "epoch_train_loss", "val_loss")
+
+
+def _merged(files: list[dict[str, Scalars]]) -> dict[str, Scalars]:
+    """The scalars of several files of one run: where steps repeat, the later file wins."""
+    parts: dict[str, list[Scalars]] = {}
+    for tags in files:
+        for tag, curve in tags.items():
+            parts.setdefault(tag, []).append(curve)
+    out = {}
+    for tag, curves in parts.items():
+        if len(curves) == 1:  # the usual case: no copy of a long curve
+            out[tag] = curves[0]
+            continue
+        steps = np.concatenate([c.steps for c in curves])
+        out[tag] = sorted_scalars(steps, np.concatenate([c.values for c in curves]))
+    return out
 
 
 def _arguments(path: Any, checks: Any, select: Any, suppress: Any, mapping: Any) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.analyze import history
+from mlcheck.analyze import history, trainer_state
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
@@ -29,6 +30,10 @@ MAX_HEADER_CHARS = 1 << 20
 # steps and epochs are whole numbers; beyond 2**53 a float64 cell no longer holds one exactly
 MAX_INDEX = 2.0**53
 
+
+# A first line that starts with a date and a time (`2025-05-16 01:32:59,799 - INFO - ...`, as
+# Python's logging writes) is a text log that a script named `training.log`, not a header
+_TIMESTAMPED = re.compile(r"\s*\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}")
 
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
@@ -100,8 +105,14 @@ def read_csv_runs(
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
+            head = header_line + fh.read(4096)
         except UnicodeDecodeError:
             raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        if trainer_state.is_trainer_state(path, head):
+            fmt, scalars, columns = trainer_state.read_trainer_state(path)
+            return fmt, [CSVRun(scalars, 1, 0)], columns
+        fh.seek(0)  # back to the first data row
+        header_line = fh.readline(MAX_HEADER_CHARS + 1)
         if history.looks_like_history(header_line):
             fmt, scalars, columns = history.read_history(path, notes)
             return fmt, [CSVRun(scalars, 1, max((len(c.steps) for c in scalars.values()), default=0))], columns
@@ -198,6 +209,12 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         raise CSVLogError(
             f"{path} holds JSON that is not a Keras History dict of lists ({header_line.strip()[:40]!r}); save "
             "`history.history`: json.dump(history.history, f)"
+        )
+    if _TIMESTAMPED.match(header_line):
+        raise CSVLogError(
+            f"{path} is a text log, not a metrics CSV (its first line starts with a time: "
+            f"{header_line.strip()[:60]!r}); mlcheck reads the files a logger writes its numbers to: "
+            "Keras' CSVLogger, Lightning's metrics.csv, TensorBoard event files"
         )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]

@@ -13,7 +13,9 @@ limit) cuts the run short: it is read up to that record, and a note says where.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,11 +380,25 @@ KERAS_SUBRUNS = ("train", "validation")
 @dataclass
 class EventRun:
     """One run in a log directory: its name and event files, by sub-run prefix ("" for the
-    run's own folder, "train"/"validation" for Keras' sub-runs)."""
+    run's own folder, "train"/"validation" for Keras' sub-runs, the folder's name for a
+    sub-writer of PyTorch's `add_scalars`).
+
+    `scalar_keys`: for each `add_scalars` sub-writer folder, the key its folder stands for
+    (`SummaryWriter.add_scalars("loss", {"training": t, "validation": v})` writes tag `loss`
+    into the folders `loss_training/` and `loss_validation/`): its tag `loss` is read as
+    `loss/training`, `loss/validation`, the names the plain `add_scalar` would have written.
+    """
 
     name: str
     path: Path
     files: dict[str, list[Path]]
+    scalar_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def tag_name(self, prefix: str, tag: str) -> str:
+        """The name a tag of the sub-run `prefix` is read under."""
+        if prefix in self.scalar_keys:
+            return f"{tag}/{self.scalar_keys[prefix]}"
+        return f"{prefix}/{tag}" if prefix else tag
 
     @property
     def size(self) -> int:
@@ -409,9 +425,19 @@ def find_event_runs(root: Path) -> list[EventRun]:
     return group_event_runs(root, found)
 
 
+def file_order(path: Path) -> list:
+    """Sort key of event files, oldest first: their names with the numbers in them compared as
+    numbers (`events.out.tfevents.<seconds>.<host>.<pid>.<n>`: the writer's counter `n` reaches
+    10 after 9, and two files of one second differ by it alone)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun]:
     """Runs from the event files found under `root`, by folder (oldest file first)."""
     runs: dict[Path, dict[str, list[Path]]] = {}
+    keys: dict[Path, dict[str, str]] = {}
+    found = {folder: sorted(files, key=file_order) for folder, files in found.items()}
+    subwriters = _scalars_subwriters(root, found)
     for folder, files in found.items():
         parent = folder.parent
         keras = (
@@ -419,7 +445,10 @@ def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun
             and folder != root
             and (any(parent / other in found for other in KERAS_SUBRUNS if other != folder.name) or _looks_keras(files))
         )
-        if keras:
+        if folder in subwriters:
+            runs.setdefault(parent, {})[folder.name] = files
+            keys.setdefault(parent, {})[folder.name] = subwriters[folder]
+        elif keras:
             runs.setdefault(parent, {})[folder.name] = files
         else:
             runs.setdefault(folder, {})[""] = files
@@ -427,8 +456,56 @@ def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun
     for folder in sorted(runs):
         rel = folder.relative_to(root).as_posix()
         name = root.resolve().name if rel == "." else rel
-        out.append(EventRun(name, folder, runs[folder]))
+        out.append(EventRun(name, folder, runs[folder], keys.get(folder, {})))
     return out
+
+
+def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path, str]:
+    """The folders that PyTorch's `SummaryWriter.add_scalars(main_tag, {key: value})` wrote, with
+    the key of each: `<main_tag>_<key>/` (a "/" in main_tag written as "_") beside its writer's
+    own folder, holding the one tag `main_tag`. Read as sub-runs of the writer's folder: each
+    alone is no run (the validation loss under `loss_validation/` would pass for a training loss).
+
+    Only sibling folders that share a `<word>_` prefix, two or more of them (add_scalars exists
+    to put several curves in one chart), have their tags read to confirm it."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for folder in found:
+        if folder != root and folder.name not in KERAS_SUBRUNS and "_" in folder.name:
+            groups.setdefault((folder.parent, folder.name.split("_", 1)[0]), []).append(folder)
+    out: dict[Path, str] = {}
+    for folders in groups.values():
+        if len(folders) < 2:
+            continue
+        for folder in folders:
+            try:
+                tags = _head_tags(found[folder][0])
+            except (EventFileError, OSError):
+                continue
+            if len(tags) != 1:
+                continue
+            (tag,) = tags
+            stem = tag.replace("/", "_") + "_"
+            if folder.name.startswith(stem) and len(folder.name) > len(stem):
+                out[folder] = folder.name[len(stem) :]
+    return out
+
+
+# bytes read of a candidate sub-writer's first file to learn its tags: thousands of scalar
+# events, while a folder of Ray Tune trials (`train_<id>_00000/`, `train_<id>_00001/`, ...) of
+# large logs is not read whole twice
+_HEAD_BYTES = 1 << 16
+
+
+def _head_tags(path: Path) -> set[str]:
+    """The scalar tags in the first `_HEAD_BYTES` of an event file."""
+    with open(path, "rb") as fh:
+        buf = fh.read(_HEAD_BYTES)
+    framing = frame(buf, base=0)
+    if framing.bad_at is not None:
+        raise EventFileError(f"{path}: corrupt record at byte {framing.bad_at}")
+    collector = _Collector()
+    _decode(buf, framing.starts, framing.lengths, 0, path, collector)
+    return set(collector.parts)
 
 
 def _looks_keras(files: list[Path]) -> bool:

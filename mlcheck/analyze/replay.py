@@ -95,7 +95,7 @@ class Curves:
 def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
     axes = _Axes.of(log, {tag: classify(tag, mapping) for tag in log.scalars})
-    resolved = {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()}
+    resolved = _without_summaries(log, axes.roles, {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()})
 
     used: dict[str, str] = {}
     stream_tag = _pick(log, resolved, "train_loss")
@@ -392,6 +392,19 @@ def _feed(monitor: Monitor, steps, loss, lr, start: int, end: int, epoch: int | 
         lr=None if lr is None else lr[start:end],
         epoch=epoch,
     )
+
+
+def _without_summaries(log: RunLog, roles: Mapping[str, Role], resolved: dict[str, Role]) -> dict[str, Role]:
+    """`resolved`, less a training loss logged once beside a training-loss curve: a run's
+    summary, not an epoch (Hugging Face's Trainer logs `train/train_loss`, the mean loss of the
+    whole run, once at its end, beside `train/loss` every `logging_steps`)."""
+    train = ("train_loss", "epoch_train_loss")
+    if not any(r.role in train and len(log.scalars[t]) > 1 for t, r in resolved.items()):
+        return resolved
+    return {
+        t: Role("ignore") if r.role in train and roles[t].role == "loss" and len(log.scalars[t]) == 1 else r
+        for t, r in resolved.items()
+    }
 
 
 def _pick(log: RunLog, roles: Mapping[str, Role], role: str, metric: str | None = None) -> str | None:

@@ -76,6 +76,7 @@ _SEP = "_/-."
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
 _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
 _LOSS = {"loss", "total_loss"}
+_VS_ITERATIONS = "_vs_iterations"
 # `Monitor`'s copies of the curves it was given (`mlcheck.sinks.curves`); where a run also has
 # the user's own tags of a role, those win
 _CURVES = "mlcheck/curves/"
@@ -136,7 +137,9 @@ def _strip(name: str) -> tuple[str | None, str | None, str]:
                     else:
                         continue
                     if words is _SPLITS:
-                        split = split or _SPLITS[word]
+                        # the word nearest the name wins: `train/val_loss` is a validation
+                        # loss logged under a `train/` namespace
+                        split = _SPLITS[word]
                     else:
                         level = level or _LEVELS[word]
                     changed = True
@@ -154,8 +157,10 @@ def _rules(tag: str) -> Role:
     if low == "epoch":
         return Role("epoch")
     split, level, base = _strip(low)
-    # a marker below a sub-run (Keras' `train/mlcheck/<check-id>`) is a marker all the same
-    if split == "test" or base in _IGNORED or base.startswith("mlcheck/"):
+    # a marker below a sub-run (Keras' `train/mlcheck/<check-id>`) is a marker all the same;
+    # Keras' `TensorBoard` callback (TF 2.2+) also writes each validation metric against the
+    # training step, `validation/evaluation_<name>_vs_iterations`: a copy of `epoch_<name>`
+    if split == "test" or base in _IGNORED or base.startswith("mlcheck/") or base.endswith(_VS_ITERATIONS):
         return Role("ignore")
     if _LR.match(base) and not _NOT_LR.search(base):
         return Role("lr", priority=1 if base in ("lr", "learning_rate") else 2)

@@ -1,0 +1,265 @@
+"""Log layouts met in public repositories' committed logs (docs/benchmarks.md, section 1, "raw
+formats", 2026-12-03), each written here in the shape its logger gives it, with its source named:
+PyTorch's `add_scalars` sub-writer folders, Keras' `evaluation_*_vs_iterations` validation tags,
+Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logged under a
+`train/` namespace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import mlcheck
+from analyze_logs import interleave, scalar_event, tensor_event, write_framed, write_with_writer
+from mlcheck.analyze.tags import classify
+
+
+def _overfitting(n: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Training loss falling all run; validation loss lowest at epoch 10, then 40% above it."""
+    epochs = np.arange(n)
+    train = 0.9 * np.exp(-epochs / 8) + 0.05
+    val = 0.35 + 0.002 * (epochs - 10) ** 2 / 4 + 0.1 * np.exp(-epochs / 3)
+    return train, val
+
+
+def test_add_scalars_subwriters_are_one_run_with_a_validation_curve(tmp_path):
+    # VaheC/Pytorch_Study@3129291 runs/simple_lr (Godoy's "PyTorch Step-by-Step"):
+    # writer.add_scalars("loss", {"training": loss, "validation": val_loss}, epoch) writes tag
+    # "loss" into runs/simple_lr/loss_training/ and runs/simple_lr/loss_validation/, and the
+    # writer's own folder holds only the graph
+    run = tmp_path / "runs" / "simple_lr"
+    train, val = _overfitting()
+    write_with_writer(run, [])
+    write_with_writer(run / "loss_training", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    write_with_writer(run / "loss_validation", [scalar_event(e, "loss", v) for e, v in enumerate(val)])
+
+    result = mlcheck.analyze(tmp_path / "runs")
+
+    assert [r.name for r in result.runs] == ["simple_lr"]
+    assert result.unreadable == []  # the graph-only folder is the run's own, not a run without scalars
+    (r,) = result.runs
+    assert r.series["val_loss"] == "loss/validation"
+    assert r.series["epoch_train_loss"] == "loss/training"
+    assert "train-val-gap" in {f.check for f in r.findings if f.severity.value != "info"}
+
+
+def test_a_lone_folder_of_one_word_is_no_subwriter(tmp_path):
+    # `<word>_<key>` folders need a sibling sharing the word and the tag named by it
+    train, _ = _overfitting()
+    write_with_writer(tmp_path / "loss_a", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    write_with_writer(tmp_path / "run_b", [scalar_event(e, "loss", v) for e, v in enumerate(train)])
+    names = sorted(r.name for r in mlcheck.analyze(tmp_path).runs)
+    assert names == ["loss_a", "run_b"]
+
+
+def test_keras_evaluation_vs_iterations_is_not_a_metric(tmp_path):
+    # huangyuan3h/StockData@4bf1439 logs/fit/<time>/validation: Keras' TensorBoard callback
+    # (TF 2.2+) writes `evaluation_<metric>_vs_iterations` at the training step beside
+    # `epoch_<metric>` at the epoch; read as a metric, its steps made 20 epochs into 41
+    n, steps_per_epoch = 20, 25
+    train, val = _overfitting(n)
+    write_with_writer(
+        tmp_path / "train",
+        [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(train)]
+        + [tensor_event(e, "epoch_mae", v, metadata=e == 0) for e, v in enumerate(train)],
+    )
+    write_with_writer(
+        tmp_path / "validation",
+        [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(val)]
+        + [tensor_event(e, "epoch_mae", v, metadata=e == 0) for e, v in enumerate(val)]
+        + [tensor_event((e + 1) * steps_per_epoch, "evaluation_loss_vs_iterations", v) for e, v in enumerate(val)]
+        + [tensor_event((e + 1) * steps_per_epoch, "evaluation_mae_vs_iterations", v) for e, v in enumerate(val)],
+    )
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.epochs == n
+    assert not any("vs_iterations" in tag for tag in r.series.values())
+    assert r.series["val_loss"] == "validation/epoch_loss"
+
+
+def test_hugging_face_run_summary_is_no_epoch_loss(tmp_path):
+    # 10844110/t5-summarization-demo@bf0ebb2 runs/<date>_<host>/: the Trainer logs train/loss,
+    # train/learning_rate, train/grad_norm and train/epoch every `logging_steps`, one
+    # train/train_loss (the mean over the whole run) with train/train_runtime at the end, and
+    # the eval/* scalars from a second writer at the last step
+    steps = np.arange(500, 60001, 500)
+    loss = 2.0 * np.exp(-steps / 20000) + 0.8
+    curves = {
+        "train/loss": (steps, loss),
+        "train/learning_rate": (steps, 5e-5 * (1 - steps / 60001)),
+        "train/epoch": (steps, steps / 20000),
+        "train/train_loss": ([60001], [float(loss.mean())]),
+        "train/train_runtime": ([60001], [5471.3]),
+    }
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", interleave(curves))
+    evals = [scalar_event(60001, "eval/loss", 1.63), scalar_event(60001, "eval/rouge1", 41.6)]
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", evals)
+
+    (r,) = mlcheck.analyze(tmp_path / "runs").runs
+
+    assert r.series["train_loss"] == "train/loss"
+    assert r.series["val_loss"] == "eval/loss"
+    assert "epoch_train_loss" not in r.series  # train/train_loss is no curve
+
+
+def test_validation_loss_under_a_train_namespace():
+    # harbecke/HexHex hex/utils/summary.py charts 'train/train_loss' with 'train/val_loss':
+    # the split word nearest the metric names the split
+    assert classify("train/val_loss").role == "val_loss"
+    assert classify("train/train_loss").role == "loss"
+    assert classify("validation/epoch_loss").role == "val_loss"
+    assert classify("val/loss").role == "val_loss"
+    assert classify("Loss/train").role == "loss"
+
+
+def _keras_fit(log_dir, train, val, counter):
+    """One Keras fit writing to `log_dir`: a new file per sub-run, epochs from 0, named as TF
+    names them (the writer's counter last: 9 before 10, as for two fits of one second)."""
+    for k, (sub, curve) in enumerate((("train", train), ("validation", val))):
+        events = [tensor_event(e, "epoch_loss", v, metadata=e == 0) for e, v in enumerate(curve)]
+        write_framed(log_dir / sub / f"events.out.tfevents.1644728510.host.73068.{counter + k}.v2", events)
+
+
+def test_a_keras_log_dir_reused_by_a_second_fit_is_two_runs(tmp_path):
+    # huangyuan3h/StockData@4bf1439 logs/fit/20220213-124139: two model.fit calls with one
+    # TensorBoard(log_dir=...), each a new file in train/ and validation/, epochs 0..19 both
+    # times; read as one run, the second fit's values overwrote the first's
+    first_train, first_val = _overfitting(20)
+    second_train = 0.7 * first_train
+    second_val = np.linspace(0.6, 0.3, 20)
+    _keras_fit(tmp_path, first_train, first_val, 8)
+    _keras_fit(tmp_path, second_train, second_val, 10)
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert [r.name for r in result.runs] == [f"{tmp_path.name} (fit 1 of 2)", f"{tmp_path.name} (fit 2 of 2)"]
+    assert "start again" in " ".join(result.runs[0].info)
+    gaps = [{f.check for f in r.findings if f.severity.value != "info"} for r in result.runs]
+    assert "train-val-gap" in gaps[0]  # the first fit's overfitting, no longer hidden by the second
+    assert "train-val-gap" not in gaps[1]
+
+
+def test_lightning_files_of_one_version_stay_one_run(tmp_path):
+    # HCDescamps/cv-image-classification@ef1c18a lightning_logs/mnist_cnn/version_0: fit, then
+    # trainer.validate() and trainer.test(), each a new file, each with hp_metric at step 0;
+    # and a run resumed from a checkpoint starts its file at a later step
+    train, val = _overfitting(10)
+    steps = [(e + 1) * 100 - 1 for e in range(10)]
+    fit = [scalar_event(0, "hp_metric", -1.0)]
+    fit += [scalar_event(s, "train_loss", t) for s, t in zip(steps[:6], train)]
+    fit += [scalar_event(s, "val_loss", v) for s, v in zip(steps[:6], val)]
+    resumed = [scalar_event(0, "hp_metric", -1.0)]
+    resumed += [scalar_event(s, "train_loss", t) for s, t in zip(steps[5:], train[5:])]
+    resumed += [scalar_event(s, "val_loss", v) for s, v in zip(steps[5:], val[5:])]
+    test = [scalar_event(0, "hp_metric", -1.0), scalar_event(1000, "test_loss", 0.4)]
+    for k, events in enumerate((fit, resumed, test)):
+        for event in events:
+            event.wall_time = 1.7e9 + 1e5 * k + event.step
+        write_with_writer(tmp_path / "version_0", events)
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.name == "version_0"
+    assert r.epochs == 10
+
+
+def test_a_keras_training_log_in_a_folder_is_found(tmp_path):
+    # Aditya24jar/Emotion-Detection-Resnet50@21caba3 commits `training.log`, the name of Keras'
+    # own CSVLogger example; a text log beside it (355705/Emotion-detection's `training.log`,
+    # Python logging lines) is not a metrics file
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
+    train, val = _overfitting(17)
+    rows += [f"{e},{0.4 + 0.02 * e},{t},{0.45 + 0.01 * e},{v}" for e, (t, v) in enumerate(zip(train, val))]
+    (tmp_path / "training.log").write_text("\n".join(rows) + "\n")
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "training.log").write_text(
+        "2025-05-16 01:32:59,799 - INFO - Loading data...\n2025-05-16 01:33:00,009 - INFO - Epoch 1 loss 0.5\n"
+    )
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert [r.name for r in result.runs] == ["training.log"]
+    assert result.runs[0].format == "keras-csv"
+    assert result.unreadable == []
+
+
+def test_a_python_logging_file_given_by_name_is_called_a_text_log(tmp_path):
+    # 355705/Emotion-detection@e84592f and AdityaJ87/Face_Emotion_Detection@c6b45c0 commit a
+    # `training.log` of Python logging lines; read as a CSV, its "columns" were a time stamp
+    # and a message
+    path = tmp_path / "training.log"
+    path.write_text(
+        "2025-05-16 01:32:59,799 - INFO - Downloaded NLTK stopwords and wordnet\n"
+        "2025-05-16 01:32:59,806 - INFO - Loading data...\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "is a text log, not a metrics CSV" in done.stderr, done.stderr
+
+
+def _trainer_state(path, evals, train, last_step):
+    """A trainer_state.json as Hugging Face's Trainer writes it (keys sorted, indent 2)."""
+    import json
+
+    history = [
+        {"epoch": s / last_step * len(evals), "grad_norm": 1.5, "learning_rate": 1e-5, "loss": v, "step": s}
+        for s, v in train
+    ]
+    history += [
+        {"epoch": s / last_step * len(evals), "eval_loss": v, "eval_runtime": 90.1, "eval_wer": 40.0, "step": s}
+        for s, v in evals
+    ]
+    history.sort(key=lambda e: (e["step"], "eval_loss" in e))
+    history.append(
+        {
+            "epoch": float(len(evals)),
+            "step": last_step,
+            "total_flos": 1e18,
+            "train_loss": 0.1,
+            "train_runtime": 1000.0,
+            "train_samples_per_second": 9.0,
+            "train_steps_per_second": 1.0,
+        }
+    )
+    state = {"best_metric": None, "epoch": float(len(evals)), "global_step": last_step, "log_history": history}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
+def test_hugging_face_trainer_state_is_read_once_per_output_folder(tmp_path):
+    # Merlinmy/Whisper_small_hi@dc54fe4 and P4P4N1CK/whisper-large-v2-japanese-5k-steps@484b1d2
+    # commit the Trainer's trainer_state.json: the training loss every 25 steps, an evaluation
+    # every 1000 (eval_loss 0.31 lowest at the first, 0.41 at the fifth, training loss -> 0.001),
+    # the summary last; every checkpoint-<step>/ holds the history up to its step
+    steps = np.arange(25, 5001, 25)
+    train = list(zip(steps.tolist(), (0.9 * np.exp(-steps / 600) + 0.001).tolist()))
+    evals = [(1000, 0.3075), (2000, 0.33), (3000, 0.37), (4000, 0.4097), (5000, 0.41)]
+    out = tmp_path / "whisper-small-hi"
+    _trainer_state(out / "trainer_state.json", evals, train, 5000)
+    for k in (1000, 4000):  # the checkpoints' copies, cut at their step
+        _trainer_state(out / f"checkpoint-{k}" / "trainer_state.json", evals[: k // 1000], train[: k // 25], k)
+
+    result = mlcheck.analyze(tmp_path)
+
+    (r,) = result.runs  # the output folder's own state, not one run per checkpoint
+    assert r.format == "hf-trainer-state"
+    assert r.path == str(out / "trainer_state.json")
+    assert r.series["train_loss"] == "train/loss"
+    assert r.series["val_loss"] == "eval/loss"
+    assert "epoch_train_loss" not in r.series  # the summary's train_loss is left out
+    assert "train-val-gap" in {f.check for f in r.findings if f.severity.value != "info"}
+
+
+def test_a_trainer_state_of_checkpoints_only_is_the_last_checkpoints(tmp_path):
+    steps = np.arange(10, 301, 10)
+    train = list(zip(steps.tolist(), np.linspace(1.0, 0.2, len(steps)).tolist()))
+    for k in (100, 200, 300):
+        _trainer_state(tmp_path / "out" / f"checkpoint-{k}" / "trainer_state.json", [(k, 0.5)], train[: k // 10], k)
+    (r,) = mlcheck.analyze(tmp_path).runs
+    assert r.name == "out/checkpoint-300/trainer_state.json"
