@@ -103,6 +103,14 @@ class RunInfo:
             hands `fit(class_weight=...)` to each step as per-sample weights, from which the
             callback reads the weight of each class (constant within a class). None when there
             is none or it is unknown.
+        pretrained: True when the run starts from trained weights (fine-tuning a pretrained
+            model, or a run resumed from a checkpoint), whose loss starts near its floor: how
+            little it fell then says nothing about a stall or a small learning rate, so the rules
+            that judge the loss by its fall from the first value (`loss-plateau` away from the
+            chance level, `lr-too-low`'s slow fall) stand down. `mlcheck analyze` sets it for
+            Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags):
+            the Trainer is documented and used for fine-tuning `from_pretrained` models. None when
+            unknown.
     """
 
     task: str | None = None
@@ -116,6 +124,7 @@ class RunInfo:
     zeroes_gradients: bool | None = None
     grad_clip: float | None = None
     class_weights: dict[int, float] | None = None
+    pretrained: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -128,6 +137,7 @@ class RunInfo:
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
+        self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()
         ):

@@ -28,6 +28,11 @@ from mlcheck.task import from_metric_names, loss_from_tag
 _PER_EPOCH_MAX = 2
 
 
+#: The tags the Hugging Face `Trainer`'s `TensorBoardCallback` writes at every logging step
+#: (`transformers.integrations.TensorBoardCallback`: the logs, rewritten with a `train/` prefix).
+HF_TRAINER_TAGS = frozenset({"train/loss", "train/learning_rate", "train/epoch"})
+
+
 @dataclass
 class RunLog:
     """The scalar curves of one run, as read from its files.
@@ -120,6 +125,8 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     # the loss by its tags' names ("bce_loss"), when those that name one all name the same
     named = {loss_from_tag(used.get(role)) for role in ("train_loss", "epoch_train_loss", "val_loss")} - {None}
     info.loss = named.pop() if len(named) == 1 else None
+    if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys():
+        info.pretrained = True  # the Trainer fine-tunes `from_pretrained` models (RunInfo.pretrained)
     return Curves(steps, loss, lr, ordered, info, used)
 
 

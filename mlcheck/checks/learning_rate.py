@@ -549,7 +549,9 @@ class LRTooLow(TrainCurveCheck):
         half of its points, by at least a standard error and a quarter of the training loss's
         fall): a training loss that falls alone is memorising its labels (shuffled or
         misaligned ones), which no rate cures. Judged at the end of a run, or during a run of
-        known length once `min_progress` of it is done; not during warmup. (3) Pre-flight
+        known length once `min_progress` of it is done; not during warmup; not for a run from
+        trained weights (`RunInfo.pretrained`: a Hugging Face `Trainer` log), whose loss starts
+        near its floor and falls slowly however well the rate is set. (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
         and a tenth of the suggestion lowers it clearly.
@@ -736,7 +738,10 @@ class LRTooLow(TrainCurveCheck):
         peak = _peak_log_ratio(run)
         if peak is not None and peak > self.max_peak_log_ratio:
             return []  # updates were once large: weights blown up or saturated, not a small rate
-        found = self._ratio(run, fell) or self._slow(run, c, unit, initial, level, fell, final)
+        # from trained weights (RunInfo.pretrained) a slow fall is what fine-tuning looks like
+        found = self._ratio(run, fell) or (
+            [] if run.info.pretrained else self._slow(run, c, unit, initial, level, fell, final)
+        )
         if found:
             self._fired = True
         return found

@@ -537,7 +537,9 @@ class LossPlateau(LossCurveCheck):
         classification run whose number of classes C is known, it sits above
         `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
         the first pass over the training data) within `tolerance` of the entropy of the
-        training labels or above it, the loss of predicting the class prior. A converged run
+        training labels or above it, the loss of predicting the class prior. The first of
+        these does not count for a run from trained weights (`RunInfo.pretrained`: a Hugging Face
+        `Trainer` log), whose loss starts near its floor. A converged run
         (the loss fell a lot, or approaches zero) is not a plateau, nor is one whose validation
         loss or metrics are still improving, nor a warmup in progress. During a run it judges
         after `min_progress` of the configured steps (or, when their number is unknown, after a
@@ -801,7 +803,9 @@ class LossPlateau(LossCurveCheck):
         at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
         near_chance = near_chance or at_prior
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
-        if not (near_chance or (math.isfinite(fell) and fell < min_drop)):
+        # from trained weights the loss starts near its floor: a small fall is no stall there
+        fell_little = math.isfinite(fell) and fell < min_drop and not run.info.pretrained
+        if not (near_chance or fell_little):
             return []
         w = max(3, len(c) // 2)
         xw, yw = c.x[-w:], c.mean[-w:]
