@@ -267,6 +267,10 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         schedule = str(getattr(getattr(args, "lr_scheduler_type", ""), "value", getattr(args, "lr_scheduler_type", "")))
         info.has_scheduler = schedule != "constant"
         info.zeroes_gradients = True  # the Trainer zeroes them after each optimizer step
+        # weights loaded with `from_pretrained` (the config names where from) or a resumed run:
+        # the loss starts near its floor (RunInfo.pretrained)
+        named = getattr(getattr(model, "config", None), "_name_or_path", "")
+        info.pretrained = bool(state.global_step) or (isinstance(named, str) and bool(named))
         self._model = model
         self._optimizer: Any = kwargs.get("optimizer")
         self._scaled = bool(getattr(args, "fp16", False))  # a GradScaler skips inf steps: no finding

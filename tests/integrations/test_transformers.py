@@ -42,7 +42,7 @@ def tokens(n: int, seed: int, leak: bool = False) -> list[dict]:
     return [{"input_ids": torch.tensor(i), "attention_mask": mask, "labels": int(y)} for i, y in zip(ids, labels)]
 
 
-def train(tmp_path, cb, *, lr=CLEAN_LR, epochs=6, batch=32, train_set=None, val_set=None):
+def train(tmp_path, cb, *, lr=CLEAN_LR, epochs=6, batch=32, train_set=None, val_set=None, model=None):
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=VOCAB,
@@ -68,7 +68,7 @@ def train(tmp_path, cb, *, lr=CLEAN_LR, epochs=6, batch=32, train_set=None, val_
         disable_tqdm=True,
     )
     trainer = Trainer(
-        model=BertForSequenceClassification(config),
+        model=model if model is not None else BertForSequenceClassification(config),
         args=args,
         train_dataset=train_set if train_set is not None else tokens(512, 0),
         eval_dataset=val_set if val_set is not None else tokens(128, 1),
@@ -96,9 +96,24 @@ def test_clean_run_is_silent_and_fully_observed(tmp_path):
     assert run.lr.last_value == pytest.approx(CLEAN_LR / steps, rel=1e-6)  # linear decay, read before the step
     assert run.update_ratio.total == steps // 25
     assert run.info.task == "classification" and run.info.num_classes == 2
+    assert run.info.pretrained is False  # built from a config: trained from scratch
     # findings go to the Trainer's own TensorBoard run directory, beside its curves
     log_dir = cb.resolved_log_dir
     assert log_dir.parent == tmp_path / "runs" and any(log_dir.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.xdist_group("transformers")
+def test_a_model_loaded_with_from_pretrained_is_a_fine_tune(tmp_path):
+    # RunInfo.pretrained: the loss of a pretrained model starts near its floor, and the rules that
+    # judge a loss by its fall from the first value stand down (a checkpoint saved here: offline)
+    first = MLCheckCallback()
+    trainer, _ = train(tmp_path / "first", first, epochs=1)
+    trainer.save_model(str(tmp_path / "checkpoint"))
+    cb = MLCheckCallback()
+    model = BertForSequenceClassification.from_pretrained(str(tmp_path / "checkpoint"))
+    train(tmp_path / "second", cb, epochs=1, model=model)
+    assert cb.monitor.run.info.pretrained is True
+    assert serious(cb) == set()
 
 
 @pytest.mark.xdist_group("transformers")
