@@ -125,9 +125,29 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     # the loss by its tags' names ("bce_loss"), when those that name one all name the same
     named = {loss_from_tag(used.get(role)) for role in ("train_loss", "epoch_train_loss", "val_loss")} - {None}
     info.loss = named.pop() if len(named) == 1 else None
-    if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys():
-        info.pretrained = True  # the Trainer fine-tunes `from_pretrained` models (RunInfo.pretrained)
+    if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
+        info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
     return Curves(steps, loss, lr, ordered, info, used)
+
+
+#: A log whose first step (or epoch) lies further from 0 than this many logging intervals, and
+#: beyond `RESUMED_SHARE` of the span it covers, continues a run from a checkpoint (Lightning's
+#: `fit(ckpt_path=...)` writes its new version's steps on from the checkpoint's; Keras'
+#: `initial_epoch`): its first loss is a trained model's. A logger that skips a few warm-up
+#: steps stays well inside both bounds.
+RESUMED_INTERVALS = 10
+RESUMED_SHARE = 0.1
+
+
+def _resumed(steps: np.ndarray | None, ordered: list[EpochRow]) -> bool:
+    """The log starts far from step (or epoch) 0: a run resumed from a checkpoint."""
+    for axis in (steps, np.array([r.epoch for r in ordered], dtype=np.int64)):
+        if axis is None or len(axis) < 3:
+            continue
+        first, span = int(axis[0]), int(axis[-1] - axis[0])
+        gap = float(np.median(np.diff(axis)))
+        return gap > 0 and first > RESUMED_INTERVALS * gap and first > RESUMED_SHARE * span
+    return False
 
 
 @dataclass

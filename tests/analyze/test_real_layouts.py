@@ -303,3 +303,13 @@ def test_the_same_slow_fall_from_scratch_is_still_a_plateau(tmp_path):
     write_with_writer(tmp_path / "run", interleave({"loss": (steps, loss), "lr": (steps, lr)}))
     (r,) = mlcheck.analyze(tmp_path).runs
     assert {f.check for f in r.findings if f.severity.value == "warning"} & {"loss-plateau", "lr-too-low"}
+
+
+def test_the_same_slow_fall_resumed_from_a_checkpoint_is_no_plateau(tmp_path):
+    # Lightning's fit(ckpt_path=...) logs its new version's steps on from the checkpoint's: a log
+    # that starts 250,000 steps in (500 logging intervals, more than its own span) continues a
+    # trained model, whose loss starts near its floor (RunInfo.pretrained)
+    steps, loss, lr = _slow_fine_tune()
+    write_with_writer(tmp_path / "run", interleave({"loss": (steps + 250000, loss), "lr": (steps + 250000, lr)}))
+    (r,) = mlcheck.analyze(tmp_path).runs
+    assert [f for f in r.findings if f.severity.value != "info"] == []
