@@ -33,6 +33,7 @@ from mlcheck.integrations.torch_live import (
     leading_rows,
     loss_of,
     losses_to_floats,
+    pretrained_weights,
     scalars,
     to_numpy,
 )
@@ -359,6 +360,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         info.zeroes_gradients = True if self._zeroes_gradients else None
         clip = getattr(trainer, "gradient_clip_val", None)  # None or 0: no clipping
         info.grad_clip = float(clip) if isinstance(clip, (int, float)) and clip > 0 else None
+        # holding a `from_pretrained` model, or resumed from a checkpoint (`fit(ckpt_path=...)`)
+        # that held no mlcheck state: the curves then start from a trained model's loss
+        resumed = self._global_step > 0 and self.live.monitor.run.train_loss.total == 0
+        info.pretrained = True if resumed or pretrained_weights(pl_module) else None
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(

@@ -26,6 +26,7 @@ __all__ = [
     "gather",
     "loss_of",
     "losses_to_floats",
+    "pretrained_weights",
     "scalars",
     "tensor_to_numpy",
     "to_numpy",
@@ -154,6 +155,18 @@ def loss_of(outputs: Any) -> torch.Tensor | None:
         # the dispatcher, ~0.5 us) only where it is still part of a graph
         return outputs.detach() if outputs.requires_grad else outputs
     return None
+
+
+def pretrained_weights(module: torch.nn.Module) -> bool:
+    """The module holds a model loaded from a checkpoint: a Hugging Face model (the module itself
+    or a submodule, e.g. a LightningModule's backbone) whose config names where its weights came
+    from (`from_pretrained` sets `config._name_or_path`; a model built from a config leaves it
+    empty). What `RunInfo.pretrained` tells the checks."""
+    for sub in module.modules():
+        named = getattr(getattr(sub, "config", None), "_name_or_path", None)
+        if isinstance(named, str) and named:
+            return True
+    return False
 
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:

@@ -23,7 +23,14 @@ import torch
 from mlcheck import options as opt
 from mlcheck.checks.base import Check
 from mlcheck.integrations.torch import _clone_module_and_optimizers, _first_tensor, _to_device, _TorchBase
-from mlcheck.integrations.torch_live import OneBatch, ParameterScan, batch_arrays, losses_to_floats, to_numpy
+from mlcheck.integrations.torch_live import (
+    OneBatch,
+    ParameterScan,
+    batch_arrays,
+    losses_to_floats,
+    pretrained_weights,
+    to_numpy,
+)
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics
 from mlcheck.monitor import Monitor
 
@@ -269,8 +276,8 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         info.zeroes_gradients = True  # the Trainer zeroes them after each optimizer step
         # weights loaded with `from_pretrained` (the config names where from) or a resumed run:
         # the loss starts near its floor (RunInfo.pretrained)
-        named = getattr(getattr(model, "config", None), "_name_or_path", "")
-        info.pretrained = bool(state.global_step) or (isinstance(named, str) and bool(named))
+        # resumed (no mlcheck state comes back with the Trainer's checkpoint) or `from_pretrained`
+        info.pretrained = bool(state.global_step) or (model is not None and pretrained_weights(model))
         self._model = model
         self._optimizer: Any = kwargs.get("optimizer")
         self._scaled = bool(getattr(args, "fp16", False))  # a GradScaler skips inf steps: no finding

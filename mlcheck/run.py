@@ -109,9 +109,11 @@ class RunInfo:
             that judge the loss by its fall from the first value (`loss-plateau` away from the
             chance level, `lr-too-low`'s slow fall) stand down. `mlcheck analyze` sets it for
             Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags):
-            the Trainer is documented and used for fine-tuning `from_pretrained` models; the
-            Transformers callback sets it for a model whose config names a checkpoint (loaded
-            with `from_pretrained`) or a resumed run. None when unknown.
+            the Trainer is documented and used for fine-tuning `from_pretrained` models; and
+            for a log that starts far from step 0 (a resumed run); the Lightning and Transformers
+            callbacks for a model holding a Hugging Face model whose config names a checkpoint
+            (loaded with `from_pretrained`), or a run resumed from a checkpoint that brought no
+            mlcheck state back. None when unknown.
     """
 
     task: str | None = None

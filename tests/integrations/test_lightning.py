@@ -905,6 +905,25 @@ def test_resume_from_checkpoint_repeats_no_warning(tmp_path):
     # the windows survived: the loss curve holds the steps of both parts
     assert resumed.monitor.run.train_loss.total == 4 * 38
     assert ids(resumed.findings) >= first_ids
+    assert resumed.monitor.run.info.pretrained is None  # its curves start from step 0: not a fine-tune
+
+
+def test_a_run_resumed_without_mlcheck_state_starts_from_trained_weights(tmp_path):
+    # the checkpoint of a run mlcheck did not watch: the curves start at a trained model's loss,
+    # so the slow-fall rules stand down (RunInfo.pretrained)
+    ckpt_cb = lpt.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    fit(tmp_path, None, max_epochs=1, enable_checkpointing=True, callbacks=[ckpt_cb])
+    resumed = MLCheckCallback(overfit_batch=False)
+    fit(
+        tmp_path,
+        resumed,
+        max_epochs=2,
+        enable_checkpointing=True,
+        callbacks=[resumed],
+        ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"),
+    )
+    assert resumed.monitor.run.info.pretrained is True
+    assert resumed.monitor.run.train_loss.x.tolist()[0] == 38
 
 
 def test_a_checkpoint_mid_epoch_holds_every_step_seen(tmp_path):
