@@ -31,6 +31,7 @@ from mlcheck.integrations.torch_live import (
     default_batch_to_arrays,
     gather,
     leading_rows,
+    loss_class_weights,
     loss_of,
     losses_to_floats,
     scalars,
@@ -359,6 +360,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         info.zeroes_gradients = True if self._zeroes_gradients else None
         clip = getattr(trainer, "gradient_clip_val", None)  # None or 0: no clipping
         info.grad_clip = float(clip) if isinstance(clip, (int, float)) and clip > 0 else None
+        # the twin of Keras' `class_weight=`: the weight of a loss module the LightningModule holds
+        info.class_weights = self.live.guard("class weights", loss_class_weights, pl_module)
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(

@@ -24,6 +24,7 @@ __all__ = [
     "ParameterScan",
     "default_batch_to_arrays",
     "gather",
+    "loss_class_weights",
     "loss_of",
     "losses_to_floats",
     "scalars",
@@ -154,6 +155,28 @@ def loss_of(outputs: Any) -> torch.Tensor | None:
         # the dispatcher, ~0.5 us) only where it is still part of a graph
         return outputs.detach() if outputs.requires_grad else outputs
     return None
+
+
+def loss_class_weights(module: torch.nn.Module) -> dict[int, float] | None:
+    """The weight per class label of the module's class-weighted loss: the `weight` buffer of
+    the `CrossEntropyLoss` / `NLLLoss` modules it holds (`self.loss_fn = nn.CrossEntropyLoss(
+    weight=w)`), read without the user changing their code. None when it holds none with a
+    weight, or when several hold different ones (which of them trains is unknown). A weight
+    passed to `F.cross_entropy(..., weight=w)` inside `training_step` is not reachable here."""
+    found: torch.Tensor | None = None
+    for sub in module.modules():
+        if not isinstance(sub, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):
+            continue
+        weight = getattr(sub, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.ndim != 1 or weight.numel() < 2:
+            continue
+        weight = weight.detach().to("cpu", torch.float64)
+        if found is not None and (found.shape != weight.shape or not torch.equal(found, weight)):
+            return None
+        found = weight
+    if found is None or not bool(torch.isfinite(found).all()):
+        return None
+    return {label: float(w) for label, w in enumerate(found.tolist())}
 
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:

@@ -101,8 +101,9 @@ class RunInfo:
             `clipvalue`), None when there is none or it is unknown.
         class_weights: the loss's weight per class label, when the adapter saw one: Keras
             hands `fit(class_weight=...)` to each step as per-sample weights, from which the
-            callback reads the weight of each class (constant within a class). None when there
-            is none or it is unknown.
+            callback reads the weight of each class (constant within a class); Lightning reads
+            the `weight` of the `CrossEntropyLoss` / `NLLLoss` module the LightningModule holds.
+            None when there is none or it is unknown.
     """
 
     task: str | None = None
