@@ -195,7 +195,14 @@ class TrainValGap(Check):
     family = "generalization"
     severity = Severity.WARNING
     # validation unlike training, or a training loss weighted upside down: a gap, not overfitting
-    explained_by = frozenset({"label-shift", "class-imbalance:weights-inverted"})
+    explained_by = frozenset(
+        {
+            "label-shift",
+            "class-imbalance:weights-inverted",
+            # evaluation's running statistics are not training's batch statistics: a gap from epoch 0
+            "batch-dependence:batchnorm-small-batch",
+        }
+    )
 
     def __init__(
         self,
