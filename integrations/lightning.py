@@ -36,6 +36,7 @@ from mlcheck.integrations.torch_live import (
     losses_to_floats,
     scalars,
     to_numpy,
+    train_mode_layers,
 )
 from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import (
@@ -287,6 +288,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.live.confirm_passes = self._world == 1
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
+        self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
@@ -758,6 +760,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._active or trainer.sanity_checking or dataloader_idx != 0:
             return
         with self.timer("val_batch_end"):
+            if not self._val_mode_read:
+                # after validation_step, inside the validation loop: Lightning has put every layer
+                # in evaluation mode, unless the module's own code turned some back
+                self._val_mode_read = True
+                self.live.monitor.run.info.train_mode_at_validation = self.live.guard(
+                    "validation mode", train_mode_layers, pl_module
+                )
             self._val_index += 1
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
             if self._samples is not None:

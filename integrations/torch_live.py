@@ -26,6 +26,7 @@ __all__ = [
     "gather",
     "loss_class_weights",
     "loss_of",
+    "train_mode_layers",
     "losses_to_floats",
     "scalars",
     "tensor_to_numpy",
@@ -177,6 +178,20 @@ def loss_class_weights(module: torch.nn.Module) -> dict[int, float] | None:
     if found is None or not bool(torch.isfinite(found).all()):
         return None
     return {label: float(w) for label, w in enumerate(found.tolist())}
+
+
+def train_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
+    """The paths of the module's layers that act differently in training and are in training
+    mode now: dropout (p > 0) and BatchNorm (which also updates its running statistics)."""
+    return tuple(
+        f"{name or type(module).__name__} ({type(sub).__name__})"
+        for name, sub in module.named_modules()
+        if sub.training
+        and (
+            (isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0)
+            or isinstance(sub, torch.nn.modules.batchnorm._BatchNorm)
+        )
+    )
 
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:

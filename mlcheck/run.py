@@ -104,6 +104,11 @@ class RunInfo:
             callback reads the weight of each class (constant within a class); Lightning reads
             the `weight` of the `CrossEntropyLoss` / `NLLLoss` module the LightningModule holds.
             None when there is none or it is unknown.
+        train_mode_at_validation: the module paths of the layers that act differently in
+            training (dropout, BatchNorm) found in training mode during a validation batch: a
+            `validation_step` that calls `.train()`, a `train()` override that ignores
+            `mode=False`. Lightning reads it on the first validation batch of the run. Empty
+            when there are none; None when unknown.
     """
 
     task: str | None = None
@@ -117,6 +122,7 @@ class RunInfo:
     zeroes_gradients: bool | None = None
     grad_clip: float | None = None
     class_weights: dict[int, float] | None = None
+    train_mode_at_validation: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise

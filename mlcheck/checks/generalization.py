@@ -112,6 +112,12 @@ class TrainValGap(Check):
         stopping's patience (it is evidently not stopping this run); an early stopping that watches
         another metric or keeps the last epoch's weights changes nothing.
 
+        Where the adapter saw layers that act differently in training (dropout, BatchNorm) in
+        training mode during a validation batch (`RunInfo.train_mode_at_validation`; Lightning
+        reads it once, at the first validation batch: a `validation_step` that calls `.train()`,
+        a `train()` override that ignores `mode=False`), a WARNING says so once (key
+        `train-mode-validation`), and a later overfitting finding names it as its likely cause.
+
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
         later epoch costs compute and, without a checkpoint from the best epoch, quality.
@@ -201,6 +207,8 @@ class TrainValGap(Check):
             "class-imbalance:weights-inverted",
             # evaluation's running statistics are not training's batch statistics: a gap from epoch 0
             "batch-dependence:batchnorm-small-batch",
+            # validation through dropout and batch statistics: its loss sits above training's
+            "train-val-gap:train-mode-validation",
         }
     )
 
@@ -235,9 +243,44 @@ class TrainValGap(Check):
 
     def reset(self) -> None:
         self._fired = False
+        self._mode_told = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run, final=False)
+        told = self._train_mode_at_validation(run)
+        return told if self._fired else [*told, *self._judge(run, final=False)]
+
+    def _train_mode_at_validation(self, run: RunState) -> list[Finding]:
+        """Once: layers that act differently in training were in training mode while validation
+        ran (`RunInfo.train_mode_at_validation`), so the validation numbers are not the model's."""
+        layers = run.info.train_mode_at_validation
+        if self._mode_told or not layers:
+            return []
+        self._mode_told = True
+        named = ", ".join(f"`{name}`" for name in layers[:3])
+        if len(layers) > 3:
+            named += f" and {len(layers) - 3} more"
+        through = [
+            *(["dropout"] if any("Dropout" in name for name in layers) else []),
+            *(
+                ["the batch statistics of BatchNorm (which also learns its running statistics from them)"]
+                if any("Norm" in name for name in layers)
+                else []
+            ),
+        ] or ["layers in training mode"]
+        return [
+            self.finding(
+                f"Validation ran with {len(layers)} layer(s) in training mode ({named}): the validation outputs "
+                f"go through {' and '.join(through)}, so the validation loss and metrics are noisy and worse than "
+                "the model's, and a gap to the training loss is not overfitting.",
+                evidence={"layers": list(layers), "epoch": run.epoch},
+                hint="Do not call .train() in validation_step (Lightning puts the model in evaluation mode for "
+                "validation and back in training mode after it), and do not override train() so that it ignores "
+                "mode=False. Monte-Carlo dropout on purpose: switch it on in predict_step, not in validation.",
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="train-mode-validation",
+            )
+        ]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return () if self._fired else self._judge(run, final=True)
