@@ -31,8 +31,10 @@ class LabelShift(Check):
         fires when they differ far beyond sampling noise (a chi-square test of homogeneity, as
         a z score above `z`) and by a large amount (total variation distance above
         `min_distance`: at least that share of the validation labels would have to change class
-        to match training). Judged only on passes seen batch by batch from the first batch
-        without a gap, so a sample of batches from sorted data never raises it.
+        to match training). A smaller shift beyond noise fires too where its cause is plain:
+        validation classes no training label has (key `unseen-classes`, see `min_expected`).
+        Judged only on passes seen batch by batch from the first batch without a gap, so a
+        sample of batches from sorted data never raises it.
 
     Why it matters:
         A validation split that does not look like the training data measures something else:
@@ -68,6 +70,12 @@ class LabelShift(Check):
         min_samples: labels each split must have before judging. Default 50: Cochran's rule
             of expected counts of about 5 per cell for up to ten classes.
         max_classes: more distinct labels than this are not judged. Default 1000.
+        min_expected: a smaller shift (beyond sampling noise, under `min_distance`) still
+            fires, key `unseen-classes`, where a validation class has no training label
+            although training, drawn like validation, would hold at least this many of it.
+            Default 10: no label where 10 are expected has a Poisson probability of e^-10,
+            about 5e-5. A wrong label mapping applied to the training labels only (5-9 ->
+            6-9, 0) drops a class from training this way.
     """
 
     id = "label-shift"
@@ -77,7 +85,15 @@ class LabelShift(Check):
     #: the class counts of a whole pass; a sample of batches from sorted data would mislead
     consumes = frozenset({Signal.EVERY_BATCH})
 
-    def __init__(self, min_distance: float = 0.3, z: float = 5.0, min_samples: int = 50, max_classes: int = 1000):
+    def __init__(
+        self,
+        min_distance: float = 0.3,
+        z: float = 5.0,
+        min_samples: int = 50,
+        max_classes: int = 1000,
+        min_expected: float = 10.0,
+    ):
+        self.min_expected = min_expected
         self.min_distance = min_distance
         self.z = z
         self.min_samples = min_samples
@@ -120,7 +136,10 @@ class LabelShift(Check):
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(((table - expected) ** 2 / expected).sum())
         z = chi2_z(statistic, len(classes) - 1)
-        if distance <= self.min_distance or not z > self.z:
+        if not z > self.z:
+            return
+        if distance <= self.min_distance:
+            yield from self._unseen(train, val, classes, z)
             return
         # the classes validation over-represents most, for the message
         excess = shares[1] - shares[0]
@@ -148,4 +167,36 @@ class LabelShift(Check):
             step=step,
             epoch=epoch,
             key="label-shift",
+        )
+
+    def _unseen(self, train: PassCounts, val: PassCounts, classes: list[int], z: float) -> Iterable[Finding]:
+        """A smaller shift whose cause is plain: validation classes that no training label has,
+        although the training pass should hold `min_expected` of each."""
+        unseen = [
+            c
+            for c in classes
+            if not train.counts.get(c) and train.total * val.counts.get(c, 0) / val.total >= self.min_expected
+        ]
+        if not unseen:
+            return
+        named = ", ".join(f"{c} ({val.counts[c]} labels)" for c in unseen)
+        step, epoch = self._last
+        yield self.finding(
+            f"Validation holds class{'es' if len(unseen) > 1 else ''} {named} that none of the {train.total} "
+            "training labels has: the model never learns to answer it, and where the training labels went "
+            "through a mapping validation did not (a wrong dict, an off-by-one), the same number means "
+            "different classes in the two splits, so the validation loss rises as if the model overfitted.",
+            evidence={
+                "unseen_in_train": unseen,
+                "chi2_z": z if math.isfinite(z) else "inf",
+                "train_counts": {str(c): int(train.counts.get(c, 0)) for c in classes},
+                "val_counts": {str(c): int(val.counts.get(c, 0)) for c in classes},
+                "min_expected": self.min_expected,
+            },
+            hint="Check that training and validation labels go through the same encoding (one label "
+            "mapping or LabelEncoder, fitted once and applied to both) and that the split or a filter "
+            "did not drop the class from training.",
+            step=step,
+            epoch=epoch,
+            key="unseen-classes",
         )
