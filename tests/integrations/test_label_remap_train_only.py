@@ -2,8 +2,10 @@
 right ones, on real Lightning fits of the digits: class 5 has no training label, so the two
 splits' numbers mean different classes and the validation loss climbs. It was called
 overfitting; `label-shift` now names the class training never has (key `unseen-classes`) and
-`train-val-gap` points to it. The right mapping, and a validation set that misses a class
-(nothing unseen there), stay silent."""
+`train-val-gap` points to it. Where per-sample outputs are recorded (weak-slice on), a mapping
+that only permutes classes (3 <-> 8 in training), which leaves the class counts alike, is named
+from the validation confusion (key `mapping-differs`). The right mapping, and a validation set
+that misses a class (nothing unseen there), stay silent."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
+from mlcheck.checks.base import default_checks
+from mlcheck.checks.samples import WeakSlice
 from mlcheck.integrations.lightning import MLCheckCallback
 
 WRONG = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 7, 7: 8, 8: 9, 9: 0}
 
 
-def _fit(tmp_path, *, train_map=None, val_drop=None, epochs: int = 8) -> MLCheckCallback:
+def _fit(tmp_path, *, train_map=None, val_drop=None, epochs: int = 8, samples: bool = False) -> MLCheckCallback:
     import lightning.pytorch as pl
 
     x, y = load_digits(return_X_y=True)
@@ -52,7 +56,8 @@ def _fit(tmp_path, *, train_map=None, val_drop=None, epochs: int = 8) -> MLCheck
             return torch.optim.Adam(self.parameters(), 1e-3)
 
     pl.seed_everything(0)
-    cb = MLCheckCallback(log_dir=str(tmp_path))
+    checks = [*default_checks(), WeakSlice()] if samples else None  # weak-slice records per-sample outputs
+    cb = MLCheckCallback(log_dir=str(tmp_path), checks=checks)
     trainer = pl.Trainer(
         max_epochs=epochs,
         callbacks=[cb],
@@ -80,3 +85,18 @@ def test_training_only_label_remap_is_named(tmp_path):
 def test_same_labels_stay_silent(tmp_path, kw):
     cb = _fit(tmp_path, epochs=3, **kw)
     assert [f for f in cb.findings if f.severity >= Severity.WARNING] == []
+
+
+def test_a_permuted_mapping_is_named_from_the_validation_confusion(tmp_path):
+    cb = _fit(tmp_path, train_map={**{v: v for v in range(10)}, 3: 8, 8: 3}, samples=True)
+    (mapping,) = [f for f in cb.findings if f.check == "label-shift"]  # was: weak-slice class=8 alone
+    assert mapping.key == "mapping-differs" and mapping.severity == Severity.WARNING
+    assert {(r["class"], r["predicted"]) for r in mapping.evidence["read_as"]} == {(3, 8), (8, 3)}
+    assert mapping.evidence["train_accuracy"] >= 0.9
+    slices = [f for f in cb.findings if f.check == "weak-slice" and f.key.startswith("class=")]
+    assert slices and all(f.evidence.get("likely_cause") == "label-shift" for f in slices)
+
+
+def test_right_labels_with_per_sample_outputs_leave_label_shift_silent(tmp_path):
+    cb = _fit(tmp_path, samples=True)
+    assert [f for f in cb.findings if f.check == "label-shift"] == []
