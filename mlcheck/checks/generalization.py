@@ -115,7 +115,10 @@ class TrainValGap(Check):
         Where the adapter saw layers that act differently in training (dropout, BatchNorm) in
         training mode during a validation batch (`RunInfo.train_mode_at_validation`; Lightning
         reads it once, at the first validation batch: a `validation_step` that calls `.train()`,
-        a `train()` override that ignores `mode=False`), a WARNING says so once (key
+        a `train()` override that ignores `mode=False`; Keras calls the model twice for
+        inference on it and names the BatchNorm layers whose statistics moved and, where the
+        outputs differ, the dropout and noise layers: a layer called with `training=True` in a
+        subclassed model's `call`), a WARNING says so once (key
         `train-mode-validation`), and a later overfitting finding names it as its likely cause.
 
     Why it matters:
@@ -274,8 +277,9 @@ class TrainValGap(Check):
                 "the model's, and a gap to the training loss is not overfitting.",
                 evidence={"layers": list(layers), "epoch": run.epoch},
                 hint="Do not call .train() in validation_step (Lightning puts the model in evaluation mode for "
-                "validation and back in training mode after it), and do not override train() so that it ignores "
-                "mode=False. Monte-Carlo dropout on purpose: switch it on in predict_step, not in validation.",
+                "validation and back in training mode after it), do not override train() so that it ignores "
+                "mode=False, and in a Keras model's call() hand the layers its own `training` argument instead "
+                "of training=True. Monte-Carlo dropout on purpose: switch it on when predicting, not in validation.",
                 epoch=run.epoch,
                 severity=Severity.WARNING,
                 key="train-mode-validation",

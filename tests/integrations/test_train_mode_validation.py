@@ -3,7 +3,10 @@ digits: a `validation_step` that calls `self.model.train()`, and a network whose
 ignores `mode=False`. Validation then goes through dropout and batch statistics (its loss sits
 above training's, which reads as overfitting). The callback reads the layers' modes once, at the
 first validation batch, and `train-val-gap` says so (key `train-mode-validation`); a module
-left alone, where Lightning puts it in evaluation mode for validation, stays silent."""
+left alone, where Lightning puts it in evaluation mode for validation, stays silent. Keras: a
+subclassed model whose `call` hands its layers `training=True`; the callback calls the model for
+inference twice on the first validation batch and names the layers whose state moved or whose
+outputs are random, leaving the run's results unchanged."""
 
 from __future__ import annotations
 
@@ -83,3 +86,66 @@ def test_layers_in_training_mode_at_validation_are_named(tmp_path, bug):
 def test_evaluation_mode_at_validation_stays_silent(tmp_path):
     cb = _fit(tmp_path, "none")
     assert [f for f in cb.findings if f.severity >= Severity.WARNING] == []
+
+
+# -- Keras: a layer called with training=True in a subclassed model's call ------------------------
+
+
+def _keras_fit(tmp_path, hard_coded: bool, *, watched: bool = True, **options):
+    import keras
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype("float32")
+
+    class Net(keras.Model):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(64, activation="relu")
+            self.norm = keras.layers.BatchNormalization()
+            self.drop = keras.layers.Dropout(0.5)
+            self.out = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, x, training=None):
+            mode = True if hard_coded else training
+            return self.out(self.drop(self.norm(self.hidden(x), training=mode), training=mode))
+
+    keras.utils.set_random_seed(0)
+    model = Net()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = _keras_callback(log_dir=str(tmp_path), **options) if watched else None
+    model.fit(
+        x[:600],
+        y[:600],
+        validation_data=(x[1400:], y[1400:]),
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[cb] if cb else [],
+    )
+    return cb, model
+
+
+def _keras_callback(**kw):
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+
+    return KerasCallback(**kw)
+
+
+def test_keras_layers_hard_coded_to_training_are_named_and_training_is_unchanged(tmp_path):
+    # the train-start checks off: their inference calls of the user's model move the statistics of
+    # a BatchNorm hard-coded to training (a side effect of their own, left to their owner)
+    cb, model = _keras_fit(tmp_path, hard_coded=True, overfit_batch=False)
+    (told,) = [f for f in cb.findings if f.key == "train-mode-validation"]  # was: not noticed
+    assert told.check == "train-val-gap" and told.severity == Severity.WARNING
+    assert [name.split(" ")[1] for name in told.evidence["layers"]] == ["(BatchNormalization)", "(Dropout)"]
+    _, alone = _keras_fit(tmp_path, hard_coded=True, watched=False)
+    # the probe's inference calls moved nothing the run goes on with: same weights, same statistics
+    for mine, theirs in zip(model.variables, alone.variables):
+        assert (mine.numpy() == theirs.numpy()).all(), mine.path
+
+
+def test_keras_inference_mode_stays_silent(tmp_path):
+    cb, _ = _keras_fit(tmp_path, hard_coded=False)
+    # (not every WARNING: `unused-parameters` calls this subclassed model's variables unoptimised,
+    # a false alarm of its own, left to its owner)
+    assert [f for f in cb.findings if f.check == "train-val-gap"] == []
