@@ -74,10 +74,14 @@ def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
     the first call moved and layers whose seed it moved (a seeded dropout), and, where the two
     outputs differ, the layers that draw random numbers (dropout, noise: on the torch backend an
     unseeded dropout draws from torch's own generator and moves no state of its own). Other state
-    (a stateful RNN's) is put back before the second call, so it never reads as randomness. Each
-    as "path (class)". The model's state and every random generator are put back after, so
-    training goes on exactly as it would have."""
-    state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds, RNN states
+    is put back before the second call. A model with a stateful RNN is not called (its state is
+    no variable of the model: the calls would move it for good): nothing. Each as "path (class)".
+    The model's state and every random generator are put back after, so training goes on
+    exactly as it would have."""
+    layers = list(leaf_layers(model))
+    if any(getattr(layer, "stateful", False) for _, layer in layers):
+        return ()
+    state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds
     saved = [np.array(backend.to_numpy(v.value)) for v in state]
     seeds = KerasTrainable(model)
     random_state = seeds.rng_state()
@@ -109,7 +113,7 @@ def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
 
     if not moved and not random:
         return ()
-    return tuple(f"{path} ({type(layer).__name__})" for path, layer in leaf_layers(model) if acts_in_training(layer))
+    return tuple(f"{path} ({type(layer).__name__})" for path, layer in layers if acts_in_training(layer))
 
 
 def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:

@@ -149,3 +149,26 @@ def test_keras_inference_mode_stays_silent(tmp_path):
     # (not every WARNING: `unused-parameters` calls this subclassed model's variables unoptimised,
     # a false alarm of its own, left to its owner)
     assert [f for f in cb.findings if f.check == "train-val-gap"] == []
+
+
+def test_keras_probe_leaves_healthy_and_stateful_models_alone():
+    import keras
+    import numpy as np
+
+    from mlcheck.integrations.keras.layers import inference_mode_layers
+
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype("float32")
+
+    def model(stateful: bool):
+        shape = {"batch_size": 4} if stateful else {}
+        layers = [keras.layers.LSTM(8, dropout=0.3, stateful=stateful), keras.layers.Dropout(0.5)]
+        net = keras.Sequential([keras.Input((5, 3), **shape), *layers, keras.layers.BatchNormalization()])
+        net.compile("adam", "mse")
+        net(x)
+        return net
+
+    assert inference_mode_layers(model(stateful=False), x) == ()  # dropout and BatchNorm at inference
+    stateful = model(stateful=True)
+    before = [np.array(s) for s in keras.tree.flatten(stateful.layers[0].states)]
+    assert inference_mode_layers(stateful, x) == ()  # not called: its state would move for good
+    assert all((a == np.array(b)).all() for a, b in zip(before, keras.tree.flatten(stateful.layers[0].states)))
