@@ -31,11 +31,13 @@ from mlcheck.integrations.torch_live import (
     default_batch_to_arrays,
     gather,
     leading_rows,
+    loss_class_weights,
     loss_of,
     losses_to_floats,
     pretrained_weights,
     scalars,
     to_numpy,
+    train_mode_layers,
 )
 from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import (
@@ -287,6 +289,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.live.confirm_passes = self._world == 1
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
+        self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
@@ -363,7 +366,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # holding a `from_pretrained` model, or resumed from a checkpoint (`fit(ckpt_path=...)`)
         # that held no mlcheck state: the curves then start from a trained model's loss
         resumed = self._global_step > 0 and self.live.monitor.run.train_loss.total == 0
-        info.pretrained = True if resumed or pretrained_weights(pl_module) else None
+        info.pretrained = (
+            True if resumed or self.live.guard("pretrained weights", pretrained_weights, pl_module) else None
+        )
+        # the twin of Keras' `class_weight=`: the weight of a loss module the LightningModule holds
+        info.class_weights = self.live.guard("class weights", loss_class_weights, pl_module)
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(
@@ -760,6 +767,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._active or trainer.sanity_checking or dataloader_idx != 0:
             return
         with self.timer("val_batch_end"):
+            if not self._val_mode_read:
+                # after validation_step, inside the validation loop: Lightning has put every layer
+                # in evaluation mode, unless the module's own code turned some back
+                self._val_mode_read = True
+                self.live.monitor.run.info.train_mode_at_validation = self.live.guard(
+                    "validation mode", train_mode_layers, pl_module
+                )
             self._val_index += 1
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
             if self._samples is not None:

@@ -451,6 +451,14 @@ class _TorchBase(Trainable):
                     opt.step()
         return float(loss.detach())
 
+    def batch_norm_layers(self) -> list[str]:
+        # SyncBatchNorm normalises over every process's batch: its batch is not the one seen here
+        return [
+            name
+            for name, m in self.module.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm) and m.training
+        ]
+
     def layer_step(self, batch: Any) -> LayerObservation:
         recorder = LayerRecorder(self.module)
         recorder.start()

@@ -24,7 +24,9 @@ __all__ = [
     "ParameterScan",
     "default_batch_to_arrays",
     "gather",
+    "loss_class_weights",
     "loss_of",
+    "train_mode_layers",
     "losses_to_floats",
     "pretrained_weights",
     "scalars",
@@ -167,6 +169,42 @@ def pretrained_weights(module: torch.nn.Module) -> bool:
         if isinstance(named, str) and named:
             return True
     return False
+
+
+def loss_class_weights(module: torch.nn.Module) -> dict[int, float] | None:
+    """The weight per class label of the module's class-weighted loss: the `weight` buffer of
+    the `CrossEntropyLoss` / `NLLLoss` modules it holds (`self.loss_fn = nn.CrossEntropyLoss(
+    weight=w)`), read without the user changing their code. None when it holds none with a
+    weight, or when several hold different ones (which of them trains is unknown). A weight
+    passed to `F.cross_entropy(..., weight=w)` inside `training_step` is not reachable here."""
+    found: torch.Tensor | None = None
+    for sub in module.modules():
+        if not isinstance(sub, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):
+            continue
+        weight = getattr(sub, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.ndim != 1 or weight.numel() < 2:
+            continue
+        weight = weight.detach().to("cpu", torch.float64)
+        if found is not None and (found.shape != weight.shape or not torch.equal(found, weight)):
+            return None
+        found = weight
+    if found is None or not bool(torch.isfinite(found).all()):
+        return None
+    return {label: float(w) for label, w in enumerate(found.tolist())}
+
+
+def train_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
+    """The paths of the module's layers that act differently in training and are in training
+    mode now: dropout (p > 0) and BatchNorm (which also updates its running statistics)."""
+    return tuple(
+        f"{name or type(module).__name__} ({type(sub).__name__})"
+        for name, sub in module.named_modules()
+        if sub.training
+        and (
+            (isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0)
+            or isinstance(sub, torch.nn.modules.batchnorm._BatchNorm)
+        )
+    )
 
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:

@@ -277,7 +277,9 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         # weights loaded with `from_pretrained` (the config names where from) or a resumed run:
         # the loss starts near its floor (RunInfo.pretrained)
         # resumed (no mlcheck state comes back with the Trainer's checkpoint) or `from_pretrained`
-        info.pretrained = bool(state.global_step) or (model is not None and pretrained_weights(model))
+        info.pretrained = bool(state.global_step) or bool(
+            model is not None and self.live.guard("pretrained weights", pretrained_weights, model)
+        )
         self._model = model
         self._optimizer: Any = kwargs.get("optimizer")
         self._scaled = bool(getattr(args, "fp16", False))  # a GradScaler skips inf steps: no finding

@@ -101,8 +101,14 @@ class RunInfo:
             `clipvalue`), None when there is none or it is unknown.
         class_weights: the loss's weight per class label, when the adapter saw one: Keras
             hands `fit(class_weight=...)` to each step as per-sample weights, from which the
-            callback reads the weight of each class (constant within a class). None when there
-            is none or it is unknown.
+            callback reads the weight of each class (constant within a class); Lightning reads
+            the `weight` of the `CrossEntropyLoss` / `NLLLoss` module the LightningModule holds.
+            None when there is none or it is unknown.
+        train_mode_at_validation: the module paths of the layers that act differently in
+            training (dropout, BatchNorm) found in training mode during a validation batch: a
+            `validation_step` that calls `.train()`, a `train()` override that ignores
+            `mode=False`. Lightning reads it on the first validation batch of the run. Empty
+            when there are none; None when unknown.
         pretrained: True when the run starts from trained weights (fine-tuning a pretrained
             model, or a run resumed from a checkpoint), whose loss starts near its floor: how
             little it fell then says nothing about a stall or a small learning rate, so the rules
@@ -127,6 +133,7 @@ class RunInfo:
     zeroes_gradients: bool | None = None
     grad_clip: float | None = None
     class_weights: dict[int, float] | None = None
+    train_mode_at_validation: tuple[str, ...] | None = None
     pretrained: bool | None = None
 
     def __post_init__(self) -> None:

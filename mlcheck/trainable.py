@@ -127,6 +127,12 @@ class Trainable(abc.ABC):
         the whole batch, or a loss for every output, is told why. None: nothing to say."""
         return None
 
+    def batch_norm_layers(self) -> list[str]:
+        """Paths of the layers that normalise over the batch while training (BatchNorm in
+        training mode: each sample's output then depends on the statistics of its batch-mates),
+        as the model is now. Empty when there are none or the framework cannot tell."""
+        return []
+
     def layer_step(self, batch: Any) -> LayerObservation | None:
         """One training step on this instance (call it on a clone), recorded layer by layer as
         the live layer recorder records a sampled step (`mlcheck.layers`); None when the

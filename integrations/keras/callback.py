@@ -20,7 +20,7 @@ from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.function_tap import FunctionTap
-from mlcheck.integrations.keras.layers import KerasLayerRecorder, leaf_layers
+from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
@@ -232,6 +232,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
+        self._mode_probe: Any = None  # inputs of the first validation batch, until they are probed
+        self._mode_probed = False
         self._input_kind = first_layer_kind(model)
         self._scan = WeightScan(model)
         self._scanned_after_nonfinite = False
@@ -329,6 +331,13 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._val_index = 0
 
     def on_test_end(self, logs: dict | None = None) -> None:
+        if self._in_validation and self._mode_probe is not None:
+            # once, outside the (possibly compiled) test step: Keras layers carry no mode flag to
+            # read, so one inference call of the first validation batch shows what moves
+            probe, self._mode_probe = self._mode_probe, None
+            self.live.monitor.run.info.train_mode_at_validation = self.live.guard(
+                "validation mode", inference_mode_layers, self.model, probe
+            )
         if self._in_validation:
             self.live.end_pass("val")
         self._in_validation = False
@@ -433,6 +442,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         with self.timer("batches"):
             x, y, _ = unpack(data)
             self._log_batch(x, y, "val", self._val_index)
+            if not self._mode_probed:
+                self._mode_probed, self._mode_probe = True, x  # a reference: probed at on_test_end
         if self._samples is not None:
             self._samples.begin("val", self._epoch, x, y, self._val_index)
         self._val_index += 1

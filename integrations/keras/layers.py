@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.integrations.keras import backend
-from mlcheck.integrations.keras.trainable import unpack
+from mlcheck.integrations.keras.trainable import KerasTrainable, unpack
 from mlcheck.layers import LayerObservation
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,55 @@ def leaf_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from leaf_layers(layer, path + "/")
         else:
             yield path, layer
+
+
+def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
+    """The layers that act as in training when the model is called for inference (a layer called
+    with `training=True` hard-coded in a subclassed model's `call`): `model(x, training=False)`
+    twice, the model's state put back between the calls. BatchNorm layers whose moving statistics
+    the first call moved and layers whose seed it moved (a seeded dropout), and, where the two
+    outputs differ, the layers that draw random numbers (dropout, noise: on the torch backend an
+    unseeded dropout draws from torch's own generator and moves no state of its own). Other state
+    is put back before the second call. A model with a stateful RNN is not called (its state is
+    no variable of the model: the calls would move it for good): nothing. Each as "path (class)".
+    The model's state and every random generator are put back after, so training goes on
+    exactly as it would have."""
+    layers = list(leaf_layers(model))
+    if any(getattr(layer, "stateful", False) for _, layer in layers):
+        return ()
+    state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds
+    saved = [np.array(backend.to_numpy(v.value)) for v in state]
+    seeds = KerasTrainable(model)
+    random_state = seeds.rng_state()
+
+    def put_back() -> None:
+        for variable, value in zip(state, saved):
+            variable.assign(value)
+
+    try:
+        with backend.no_grad():
+            first = np.asarray(backend.to_numpy(keras.tree.flatten(model(x, training=False))[0]))
+            moved = {id(v) for v, before in zip(state, saved) if not np.array_equal(backend.to_numpy(v.value), before)}
+            put_back()
+            second = np.asarray(backend.to_numpy(keras.tree.flatten(model(x, training=False))[0]))
+    finally:
+        put_back()
+        seeds.set_rng_state(random_state)
+    # float32 rounding of one computation repeated stays far inside this
+    random = not np.allclose(first, second, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+    def acts_in_training(layer: Any) -> bool:
+        for v in layer.variables:
+            seed = "seed_generator" in v.path
+            if (seed and (random or id(v) in moved)) or (
+                id(v) in moved and isinstance(layer, keras.layers.BatchNormalization)
+            ):
+                return True
+        return False
+
+    if not moved and not random:
+        return ()
+    return tuple(f"{path} ({type(layer).__name__})" for path, layer in layers if acts_in_training(layer))
 
 
 def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:

@@ -354,6 +354,14 @@ class KerasTrainable(Trainable):
         logs = self.model.train_on_batch(x, y, sample_weight=w, return_dict=True)
         return float(logs["loss"])
 
+    def batch_norm_layers(self) -> list[str]:
+        # a BatchNormalization layer set trainable=False runs in inference mode (Keras 3)
+        return [
+            layer.path
+            for layer in self.model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+        ]
+
     def layer_step(self, batch: Any) -> LayerObservation | None:
         """On the torch backend with eager steps (where the live callback records layers too);
         None elsewhere."""

@@ -96,7 +96,7 @@ class Check:
     #: Ids of root-cause checks (non-finite inputs, an output that does not fit the loss, ...)
     #: whose earlier finding explains this check's findings: they then name that cause and point
     #: to its fix instead of giving advice that contradicts it. "id:key" names one finding of a
-    #: check (`class-imbalance:weights-inverted`), not all of them.
+    #: check (`class-imbalance:weights-inverted`), not all of them, and explains at any severity.
     explained_by: ClassVar[frozenset[str]] = frozenset()
     #: True for a full-pass check that reads at most the probe of large samples (more than
     #: `hashing.PROBE_ABOVE` values): it then gets `BatchObservation.probe` instead of the
@@ -254,12 +254,13 @@ _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
 def explain(finding: Finding, causes: Iterable[str], found: Iterable[Finding]) -> Finding:
-    """`finding`, told that it likely follows from the first WARNING-or-worse finding in `found`
-    of a check in `causes` (its check's `Check.explained_by`), and pointed to that fix instead of
-    its own; unchanged when there is no such finding."""
+    """`finding`, told that it likely follows from the first finding in `found` of a check in
+    `causes` (its check's `Check.explained_by`) that is a WARNING or worse, or that `causes` names
+    by "id:key" (an INFO that is a cause, not a mistake on its own: BatchNorm at a tiny batch),
+    and pointed to that fix instead of its own; unchanged when there is no such finding."""
     causes = frozenset(causes)
     cause = next(
-        (f for f in found if (f.check in causes or f"{f.check}:{f.key}" in causes) and f.severity >= Severity.WARNING),
+        (f for f in found if f"{f.check}:{f.key}" in causes or (f.check in causes and f.severity >= Severity.WARNING)),
         None,
     )
     if cause is None:

@@ -707,6 +707,12 @@ def _per_split(seen: dict[str, dict[str, dict[str, Any]]], splits: list[str], ki
     return " and ".join(f"{t} ({_SPLIT_NAMES[s]})" for t, s in zip(texts, splits))
 
 
+def _ratio_lower_bound(n_big: int, n_small: int) -> float:
+    """A conservative lower bound of the largest/smallest count ratio: the counts moved 3.5
+    standard deviations (Poisson, sqrt(n)) towards each other."""
+    return (n_big - 3.5 * math.sqrt(n_big)) / (n_small + 3.5 * math.sqrt(n_small) + 1)
+
+
 @register
 class ClassImbalance(Check):
     """The largest class of the training labels far outnumbers the smallest.
@@ -774,13 +780,17 @@ class ClassImbalance(Check):
             under this. Default 0.8: the rare class missed at least one time in five.
         alpha: and significantly below the largest class's recall at this level. Default 0.01.
         min_val: validation samples of the rare class needed to judge its recall. Default 10.
-        inverted_ratio: where the class weights the adapter saw (`RunInfo.class_weights`,
-            Keras' `class_weight=`) weight the largest class over the smallest at least as
-            many times as it outnumbers it (and it does so at least this many times), the
+        inverted_ratio: where the class weights the adapter saw (`RunInfo.class_weights`:
+            Keras' `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or
+            `NLLLoss` attribute) weight the largest class over the smallest at least as many
+            times as it outnumbers it, and it outnumbers it at least this many times, the
             weights are upside down: a WARNING (key `weights-inverted`). Every balancing scheme
             weights a class down as it grows (sklearn's "balanced", w = n / (k n_c), weights
             the smallest class over the largest exactly by the ratio); its inverse doubles the
-            imbalance in the loss. Default 2: a class at least twice another.
+            imbalance in the loss. "As many times" allows for the counts' sampling error (the
+            ratio's lower bound, counts moved 3.5 sd towards each other, as for the imbalance
+            itself: weights computed from the whole data set before the split, or stored in
+            float32, count), never below this ratio. Default 2: a class at least twice another.
     """
 
     id = "class-imbalance"
@@ -848,7 +858,10 @@ class ClassImbalance(Check):
             return
         big, small = max(counted, key=counted.get), min(counted, key=counted.get)
         ratio, favour = counted[big] / counted[small], weights[big] / weights[small]
-        if ratio < self.inverted_ratio or favour < ratio:
+        # weights computed from other counts (the whole data set before the split, float32
+        # `counts / counts.min()`) match this pass's ratio within the counts' sampling error
+        least = max(_ratio_lower_bound(counted[big], counted[small]), self.inverted_ratio)
+        if ratio < self.inverted_ratio or favour < least:
             return  # balanced, or a mild cost choice
 
         def balanced(c: int) -> float:
@@ -908,9 +921,9 @@ class ClassImbalance(Check):
         big = max(history.totals, key=history.totals.get)
         small = min(history.totals, key=history.totals.get)
         n_big, n_small = history.totals[big], history.totals[small]
-        # counts moved 3.5 sd towards each other: the smallest of several class counts is an
-        # extreme order statistic, and the verdict is revisited as the counts grow
-        conservative = (n_big - 3.5 * math.sqrt(n_big)) / (n_small + 3.5 * math.sqrt(n_small) + 1)
+        # the smallest of several class counts is an extreme order statistic, and the verdict is
+        # revisited as the counts grow
+        conservative = _ratio_lower_bound(n_big, n_small)
         if conservative < self.ratio:
             return
         severity = Severity.WARNING if conservative >= self.warn_ratio else Severity.INFO

@@ -112,6 +112,15 @@ class TrainValGap(Check):
         stopping's patience (it is evidently not stopping this run); an early stopping that watches
         another metric or keeps the last epoch's weights changes nothing.
 
+        Where the adapter saw layers that act differently in training (dropout, BatchNorm) in
+        training mode during a validation batch (`RunInfo.train_mode_at_validation`; Lightning
+        reads it once, at the first validation batch: a `validation_step` that calls `.train()`,
+        a `train()` override that ignores `mode=False`; Keras calls the model twice for
+        inference on it and names the BatchNorm layers whose statistics moved and, where the
+        outputs differ, the dropout and noise layers: a layer called with `training=True` in a
+        subclassed model's `call`), a WARNING says so once (key
+        `train-mode-validation`), and a later overfitting finding names it as its likely cause.
+
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
         later epoch costs compute and, without a checkpoint from the best epoch, quality.
@@ -195,7 +204,16 @@ class TrainValGap(Check):
     family = "generalization"
     severity = Severity.WARNING
     # validation unlike training, or a training loss weighted upside down: a gap, not overfitting
-    explained_by = frozenset({"label-shift", "class-imbalance:weights-inverted"})
+    explained_by = frozenset(
+        {
+            "label-shift",
+            "class-imbalance:weights-inverted",
+            # evaluation's running statistics are not training's batch statistics: a gap from epoch 0
+            "batch-dependence:batchnorm-small-batch",
+            # validation through dropout and batch statistics: its loss sits above training's
+            "train-val-gap:train-mode-validation",
+        }
+    )
 
     def __init__(
         self,
@@ -228,9 +246,45 @@ class TrainValGap(Check):
 
     def reset(self) -> None:
         self._fired = False
+        self._mode_told = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run, final=False)
+        told = self._train_mode_at_validation(run)
+        return told if self._fired else [*told, *self._judge(run, final=False)]
+
+    def _train_mode_at_validation(self, run: RunState) -> list[Finding]:
+        """Once: layers that act differently in training were in training mode while validation
+        ran (`RunInfo.train_mode_at_validation`), so the validation numbers are not the model's."""
+        layers = run.info.train_mode_at_validation
+        if self._mode_told or not layers:
+            return []
+        self._mode_told = True
+        named = ", ".join(f"`{name}`" for name in layers[:3])
+        if len(layers) > 3:
+            named += f" and {len(layers) - 3} more"
+        through = [
+            *(["dropout"] if any("Dropout" in name for name in layers) else []),
+            *(
+                ["the batch statistics of BatchNorm (which also learns its running statistics from them)"]
+                if any("Norm" in name for name in layers)
+                else []
+            ),
+        ] or ["layers in training mode"]
+        return [
+            self.finding(
+                f"Validation ran with {len(layers)} layer(s) in training mode ({named}): the validation outputs "
+                f"go through {' and '.join(through)}, so the validation loss and metrics are noisy and worse than "
+                "the model's, and a gap to the training loss is not overfitting.",
+                evidence={"layers": list(layers), "epoch": run.epoch},
+                hint="Do not call .train() in validation_step (Lightning puts the model in evaluation mode for "
+                "validation and back in training mode after it), do not override train() so that it ignores "
+                "mode=False, and in a Keras model's call() hand the layers its own `training` argument instead "
+                "of training=True. Monte-Carlo dropout on purpose: switch it on when predicting, not in validation.",
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="train-mode-validation",
+            )
+        ]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return () if self._fired else self._judge(run, final=True)

@@ -12,12 +12,17 @@ from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import FirstPassLabels, PassCounts
 from mlcheck.checks.data import chi2_z
 from mlcheck.findings import Finding, Severity
+from mlcheck.samples import wilson_interval
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
+    from mlcheck.samples import SplitSamples
 
 #: The most over-represented validation classes the message names.
 _SHOWN_CLASSES = 5
+#: Validation samples of a class needed to judge what it is predicted as (`class-imbalance`'s
+#: `min_val`: a rate over fewer is too coarse).
+_MIN_CLASS_SAMPLES = 10
 
 
 @register
@@ -31,8 +36,15 @@ class LabelShift(Check):
         fires when they differ far beyond sampling noise (a chi-square test of homogeneity, as
         a z score above `z`) and by a large amount (total variation distance above
         `min_distance`: at least that share of the validation labels would have to change class
-        to match training). Judged only on passes seen batch by batch from the first batch
-        without a gap, so a sample of batches from sorted data never raises it.
+        to match training). A smaller shift beyond noise fires too where its cause is plain:
+        validation classes no training label has (key `unseen-classes`, see `min_expected`).
+        Judged only on passes seen batch by batch from the first batch without a gap, so a
+        sample of batches from sorted data never raises it.
+        Where per-sample outputs are recorded (`noisy-labels` or `weak-slice` on; nothing is
+        recorded for this check alone), at the end of the run: a validation class whose samples
+        the model predicts as one other class, that class's share above `min_confusion` with 95%
+        confidence, while the model fits at least `min_train_accuracy` of its training labels
+        (key `mapping-differs`): the two splits' labels went through different mappings.
 
     Why it matters:
         A validation split that does not look like the training data measures something else:
@@ -68,6 +80,19 @@ class LabelShift(Check):
         min_samples: labels each split must have before judging. Default 50: Cochran's rule
             of expected counts of about 5 per cell for up to ten classes.
         max_classes: more distinct labels than this are not judged. Default 1000.
+        min_confusion: the `mapping-differs` test: the share of a validation class's samples
+            predicted as one other class whose Wilson lower bound (95%) must pass this. Default
+            0.5: most of the class is read as one other, beyond what confusing two similar
+            classes does to a model that generalises (it splits its errors, below half).
+        min_train_accuracy: and the training accuracy of the latest epoch must reach this.
+            Default 0.9: the model has learned its training labels, so validation's contrary
+            answers are consistent reading, not underfitting.
+        min_expected: a smaller shift (beyond sampling noise, under `min_distance`) still
+            fires, key `unseen-classes`, where a validation class has no training label
+            although training, drawn like validation, would hold at least this many of it.
+            Default 10: no label where 10 are expected has a Poisson probability of e^-10,
+            about 5e-5. A wrong label mapping applied to the training labels only (5-9 ->
+            6-9, 0) drops a class from training this way.
     """
 
     id = "label-shift"
@@ -77,7 +102,19 @@ class LabelShift(Check):
     #: the class counts of a whole pass; a sample of batches from sorted data would mislead
     consumes = frozenset({Signal.EVERY_BATCH})
 
-    def __init__(self, min_distance: float = 0.3, z: float = 5.0, min_samples: int = 50, max_classes: int = 1000):
+    def __init__(
+        self,
+        min_distance: float = 0.3,
+        z: float = 5.0,
+        min_samples: int = 50,
+        max_classes: int = 1000,
+        min_expected: float = 10.0,
+        min_confusion: float = 0.5,
+        min_train_accuracy: float = 0.9,
+    ):
+        self.min_confusion = min_confusion
+        self.min_train_accuracy = min_train_accuracy
+        self.min_expected = min_expected
         self.min_distance = min_distance
         self.z = z
         self.min_samples = min_samples
@@ -106,6 +143,53 @@ class LabelShift(Check):
         self._judged = True
         return self._judge(train, val)
 
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        samples = run.samples
+        if samples is None:
+            return ()  # per-sample outputs not recorded in this run: no confusion to read
+        return self._mapping(samples.get("train"), samples.get("val"), run)
+
+    def _mapping(self, train: SplitSamples | None, val: SplitSamples | None, run: RunState) -> Iterable[Finding]:
+        """Validation classes read as one other class by a model that fits its training labels."""
+        if train is None or val is None or not train.size or not val.size:
+            return
+        last = train.column("last_epoch")
+        latest = last == last.max()
+        train_accuracy = float(np.mean(train.column("last_pred")[latest] == train.column("labels")[latest]))
+        if train_accuracy < self.min_train_accuracy:
+            return  # the model does not fit its own labels: its validation errors say nothing of them
+        last = val.column("last_epoch")
+        latest = last == last.max()
+        labels, predicted = val.column("labels")[latest].astype(np.int64), val.column("last_pred")[latest]
+        read_as = []
+        for label in np.unique(labels):
+            answers = predicted[labels == label]
+            others, counts = np.unique(answers[answers != label], return_counts=True)
+            if len(answers) < _MIN_CLASS_SAMPLES or not len(counts):
+                continue
+            k = int(counts.max())
+            lower, _ = wilson_interval(k, len(answers))
+            if lower > self.min_confusion:
+                read_as.append((int(label), int(others[counts.argmax()]), k, len(answers)))
+        if not read_as:
+            return
+        named = ", ".join(f"class {c} as {m} ({k} of {n})" for c, m, k, n in read_as[:_SHOWN_CLASSES])
+        yield self.finding(
+            f"The model fits {train_accuracy:.0%} of its training labels but predicts the validation samples of "
+            f"{named}: the training and validation labels likely went through different mappings (a wrong "
+            "dict, an off-by-one, a LabelEncoder fitted twice), so the same number means different classes.",
+            evidence={
+                "read_as": [{"class": c, "predicted": m, "count": k, "samples": n} for c, m, k, n in read_as],
+                "train_accuracy": train_accuracy,
+                "min_confusion": self.min_confusion,
+            },
+            hint="Encode training and validation labels with one mapping, fitted once and applied to both; "
+            "print a few (input, label) pairs of each split to see which one is off.",
+            step=self._last[0],
+            epoch=run.epoch,
+            key="mapping-differs",
+        )
+
     def _judge(self, train: PassCounts, val: PassCounts) -> Iterable[Finding]:
         if not (train.contiguous and val.contiguous):
             return  # only a sample of the batches was seen: the counts may not show the split
@@ -120,7 +204,10 @@ class LabelShift(Check):
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(((table - expected) ** 2 / expected).sum())
         z = chi2_z(statistic, len(classes) - 1)
-        if distance <= self.min_distance or not z > self.z:
+        if not z > self.z:
+            return
+        if distance <= self.min_distance:
+            yield from self._unseen(train, val, classes, z)
             return
         # the classes validation over-represents most, for the message
         excess = shares[1] - shares[0]
@@ -148,4 +235,36 @@ class LabelShift(Check):
             step=step,
             epoch=epoch,
             key="label-shift",
+        )
+
+    def _unseen(self, train: PassCounts, val: PassCounts, classes: list[int], z: float) -> Iterable[Finding]:
+        """A smaller shift whose cause is plain: validation classes that no training label has,
+        although the training pass should hold `min_expected` of each."""
+        unseen = [
+            c
+            for c in classes
+            if not train.counts.get(c) and train.total * val.counts.get(c, 0) / val.total >= self.min_expected
+        ]
+        if not unseen:
+            return
+        named = ", ".join(f"{c} ({val.counts[c]} labels)" for c in unseen)
+        step, epoch = self._last
+        yield self.finding(
+            f"Validation holds class{'es' if len(unseen) > 1 else ''} {named} that none of the {train.total} "
+            "training labels has: the model never learns to answer it, and where the training labels went "
+            "through a mapping validation did not (a wrong dict, an off-by-one), the same number means "
+            "different classes in the two splits, so the validation loss rises as if the model overfitted.",
+            evidence={
+                "unseen_in_train": unseen,
+                "chi2_z": z if math.isfinite(z) else "inf",
+                "train_counts": {str(c): int(train.counts.get(c, 0)) for c in classes},
+                "val_counts": {str(c): int(val.counts.get(c, 0)) for c in classes},
+                "min_expected": self.min_expected,
+            },
+            hint="Check that training and validation labels go through the same encoding (one label "
+            "mapping or LabelEncoder, fitted once and applied to both) and that the split or a filter "
+            "did not drop the class from training.",
+            step=step,
+            epoch=epoch,
+            key="unseen-classes",
         )

@@ -138,6 +138,9 @@ class VanishingGradient(LayerCheck):
 
     id = "vanishing-gradient"
     severity = Severity.WARNING
+    #: BatchNorm over 2 samples outputs +-1 whatever its input's scale and shift: the layers
+    #: before it get almost no gradient
+    explained_by = frozenset({"batch-dependence:batchnorm-small-batch"})
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
@@ -336,6 +339,9 @@ class DeadUnits(LayerCheck):
 
     id = "dead-units"
     severity = Severity.WARNING
+    #: BatchNorm's batch statistics at a tiny batch throw the units' inputs around (`net.3` of a
+    #: digits MLP with BatchNorm1d at batch 2: half its units dead by epoch 3)
+    explained_by = frozenset({"batch-dependence:batchnorm-small-batch"})
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 

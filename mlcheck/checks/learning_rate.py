@@ -630,6 +630,7 @@ class LRTooLow(TrainCurveCheck):
             "vanishing-gradient",
             "unnormalized-input",  # inputs or regression targets far from unit scale
             "frozen-parameters",  # a layer frozen by mistake: the rest trains around it, slowly
+            "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
         }
     )
 

@@ -644,6 +644,7 @@ class LossPlateau(LossCurveCheck):
             "unnormalized-input",  # regression targets of 1e5: the loss cannot come down at a normal rate
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
             "frozen-parameters",  # a layer frozen by mistake, never trained: the rest cannot fit around it
+            "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
         }
     )
 

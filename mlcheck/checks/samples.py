@@ -155,6 +155,8 @@ class NoisyLabels(Check):
     consumes = frozenset({Signal.SAMPLE_OUTPUTS})
     #: opt-in for now: on some healthy short runs it still raises warnings (see docs/samples.md)
     default = False
+    #: validation labels contradicted class by class, by a model that fits its own: a mapping
+    explained_by = frozenset({"label-shift:mapping-differs"})
 
     def __init__(
         self,
@@ -649,6 +651,8 @@ class WeakSlice(Check):
     consumes = frozenset({Signal.SAMPLE_OUTPUTS})
     #: opt-in for now: on some healthy short runs it still raises warnings (see docs/samples.md)
     default = False
+    #: a class whose validation samples are read as another: weak, but from the labels' mapping
+    explained_by = frozenset({"label-shift:mapping-differs"})
 
     def __init__(
         self,

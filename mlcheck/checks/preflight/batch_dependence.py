@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
     kept_random_state,
@@ -19,6 +19,13 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
+    from mlcheck.trainable import Trainable
+
+#: BatchNorm's batch statistics are too noisy below this many samples per batch: Wu & He 2018,
+#: "Group Normalization" (Fig. 1; ResNet-50 on ImageNet): BN's error grows sharply as the batch
+#: falls below 8-16, and at 2 it is 10.6 points above GroupNorm's (Ioffe & Szegedy 2015 assume
+#: the batch statistics estimate the data's).
+BATCHNORM_MIN_BATCH = 8
 
 
 @register
@@ -31,6 +38,12 @@ class BatchDependence(Check):
         first and the last sample of a small batch. Every row but i's must be exactly zero; it
         fires when another row's gradient exceeds `tol` times sample i's own.
 
+        BatchNorm layers in training mode mix samples by design; they are judged apart: an
+        INFO (key `batchnorm-small-batch`) where the training batches hold fewer than
+        `batchnorm_min_batch` samples. This part also runs at the callbacks' train start, on
+        the live batch size (the mixing test is pre-flight only); `loss-plateau`,
+        `lr-too-low` and `train-val-gap` then name it as the likely cause of theirs.
+
     Why it matters:
         Samples must not mix. A `view`/`reshape` that swaps the batch and feature axes (e.g.
         `x.view(features, batch).t()`), a softmax or normalisation over `dim=0`, or a mean over
@@ -40,12 +53,21 @@ class BatchDependence(Check):
 
     How to fix:
         Use `permute`/`transpose` rather than `view` to reorder axes, keep the batch axis
-        first, and check the `dim=` of softmax, normalisation and reductions.
+        first, and check the `dim=` of softmax, normalisation and reductions. BatchNorm at
+        a tiny batch: make the batch 16 or more, or use GroupNorm / LayerNorm, or freeze the
+        BatchNorm layers (`.eval()`) when fine-tuning. Each sample is normalised by the mean
+        and variance of a handful of samples: training is noisy (a stalled loss that looks
+        like a low learning rate), and the running statistics evaluation uses differ from
+        the batch statistics training used (validation loss above training loss from the
+        first epoch, which looks like overfitting).
 
     Args:
         batch_size: samples in the batch. Default 16.
         tol: relative size of another sample's gradient that counts as mixing. Default 1e-6:
             exact zeros are expected, float32 rounding stays far below this.
+        batchnorm_min_batch: the INFO on BatchNorm layers in training mode where the first
+            training batch holds fewer samples than this. Default 8: below 8-16 samples BN's
+            error grows sharply (Wu & He 2018, "Group Normalization", Fig. 1).
 
     Example:
         # (batch, time, features) -> (time, batch, features) for nn.LSTM
@@ -60,13 +82,52 @@ class BatchDependence(Check):
     id = "batch-dependence"
     family = "pre-flight"
     severity = Severity.WARNING
+    #: at train start only the BatchNorm fact (no gradients: nothing is taken from training)
+    consumes = frozenset({Signal.PREFLIGHT, Signal.TRAIN_START})
 
-    def __init__(self, batch_size: int = SMALL_BATCH, tol: float = 1e-6):
+    def __init__(
+        self, batch_size: int = SMALL_BATCH, tol: float = 1e-6, batchnorm_min_batch: int = BATCHNORM_MIN_BATCH
+    ):
         self.batch_size, self.tol = batch_size, tol
+        self.batchnorm_min_batch = batchnorm_min_batch
         super().__init__()
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         t = ctx.trainable
+        found = self._batchnorm_small_batch(t)
+        if ctx.interface == "live":
+            return found
+        return found + self._mixing(t)
+
+    def _batchnorm_small_batch(self, t: Trainable) -> list[Finding]:
+        """BatchNorm layers in training mode, and a first training batch too small for their
+        batch statistics."""
+        layers = t.batch_norm_layers()
+        batches = t.batches("train", 1) if layers else []
+        x = t.to_numpy(batches[0])[0] if batches else None
+        if x is None or not x.ndim or len(x) >= self.batchnorm_min_batch:
+            return []  # no BatchNorm training, inputs whose batch size is unknown, or large enough
+        n = len(x)
+        named = ", ".join(f"`{name}`" for name in layers[:3]) + (
+            f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+        )
+        return [
+            self.finding(
+                f"The model trains {len(layers)} BatchNorm layer(s) ({named}) on batches of {n} sample(s): each "
+                "sample is normalised by the mean and variance of its batch, which a batch this small estimates "
+                "poorly, so training is noisy and the running statistics used at evaluation differ from the batch "
+                "statistics used in training.",
+                evidence={"batch": n, "batchnorm_layers": len(layers), "min_batch": self.batchnorm_min_batch},
+                hint=f"Train on batches of {self.batchnorm_min_batch} or more (16+ where memory allows), or use "
+                "GroupNorm/LayerNorm instead of BatchNorm (or freeze it with .eval() when fine-tuning); a plateau or a "
+                "validation loss above the training loss may then go away.",
+                severity=Severity.INFO,
+                key="batchnorm-small-batch",
+            )
+        ]
+
+    def _mixing(self, t: Trainable) -> list[Finding]:
+        """The gradient test in inference mode: another sample's input reaches sample i's output."""
         with kept_random_state(t):
             batch = small_batch(t, self.batch_size)
             if batch is None:
