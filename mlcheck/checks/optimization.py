@@ -642,6 +642,7 @@ class LossPlateau(LossCurveCheck):
             "unnormalized-input",  # regression targets of 1e5: the loss cannot come down at a normal rate
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
             "frozen-parameters",  # a layer frozen by mistake, never trained: the rest cannot fit around it
+            "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
         }
     )
 
