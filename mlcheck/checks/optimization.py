@@ -31,7 +31,7 @@ from mlcheck.checks.curve import (
 )
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
-from mlcheck.task import NONNEGATIVE_LOSSES
+from mlcheck.task import NONNEGATIVE_LOSSES, chance_loss
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -791,9 +791,7 @@ class LossPlateau(LossCurveCheck):
         level = median(c.mean[-max(3, len(c) // 10) :])
         if abs(level) <= self.zero_level:
             return []  # at numerical zero: converged
-        chance = None
-        if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
-            chance = math.log(run.info.num_classes)
+        chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
         entropy = self._prior_entropy() if run.info.task == "classification" else None
