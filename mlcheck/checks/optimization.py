@@ -648,6 +648,7 @@ class LossPlateau(LossCurveCheck):
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
             "frozen-parameters",  # a layer frozen by mistake, never trained: the rest cannot fit around it
             "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
+            "overfit-batch",  # a model that cannot fit 16 samples cannot bring the loss down on all of them
         }
     )
 
