@@ -39,7 +39,7 @@ from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.sinks.jsonl import JsonlSink
-from mlcheck.trainable import Trainable
+from mlcheck.trainable import CloneRefused, Trainable
 
 logger = logging.getLogger(__name__)
 
@@ -720,6 +720,7 @@ class LiveRun:
         refused: list[Check] = []  # stopped by the model's own loss failing on the first batch
         loss_error: list[BaseException | None] = []  # what that loss raises, asked once
         unfed: list[tuple[Check, Exception]] = []  # the model refused the batch's inputs as they come
+        uncopied: list[tuple[Check, Exception]] = []  # the adapter cannot copy the model (CloneRefused)
         try:
             for check in checks:
                 seconds = options.train_start_seconds  # a fixed net: the time is taken from training
@@ -737,16 +738,13 @@ class LiveRun:
                 except Exception as exc:
                     if options.strict:
                         raise
-                    self._train_start_failed(check, exc, trainable, loss_error, refused, unfed)
+                    self._train_start_failed(check, exc, trainable, loss_error, refused, unfed, uncopied)
                     continue
                 for finding in found:
                     if finding.step is None:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
-            if refused:
-                self._held.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
-            if unfed:
-                self._held.append(_inputs_refused(unfed, step=step, epoch=epoch))
+            self._held += _not_run(refused, loss_error, unfed, uncopied, step=step, epoch=epoch)
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -759,12 +757,18 @@ class LiveRun:
         loss_error: list[BaseException | None],
         refused: list[Check],
         unfed: list[tuple[Check, Exception]],
+        uncopied: list[tuple[Check, Exception]],
     ) -> None:
-        """Switches off a train-start check that raised: quietly, into `refused`, when the
+        """Switches off a train-start check that raised: quietly, into `uncopied`, when the
+        adapter cannot copy the model (`CloneRefused`); quietly, into `refused`, when the
         model's own loss raises the same on the first batch (asked once, into `loss_error`);
         quietly too, into `unfed`, when the error rose inside the model called on the batch's
         inputs while the training step itself runs (its `training_step` prepares them: casts,
         concatenates); else as an internal error of the check."""
+        if isinstance(exc, CloneRefused):
+            self.monitor.disable(check.id, "the model cannot be copied")
+            uncopied.append((check, exc))
+            return
         if not loss_error:
             loss_error.append(_loss_error(trainable))
         if _same_error(exc, loss_error[0]):
@@ -1087,6 +1091,41 @@ def _inputs_refused(unfed: Sequence[tuple[Check, Exception]], *, step: int | Non
         "the casting or reassembling from training_step into forward or the dataset), or check the "
         "model before training with `mlcheck sanity` and a `mlcheck_target()` that gives them "
         "ready (docs/sanity.md).",
+        step=step,
+        epoch=epoch,
+    )
+
+
+def _not_run(
+    refused: Sequence[Check],
+    loss_error: Sequence[BaseException | None],
+    unfed: Sequence[tuple[Check, Exception]],
+    uncopied: Sequence[tuple[Check, Exception]],
+    *,
+    step: int | None,
+    epoch: int | None,
+) -> list[Finding]:
+    """The INFO findings for train-start checks that could not run, one per reason."""
+    notes = []
+    if refused:
+        notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
+    if unfed:
+        notes.append(_inputs_refused(unfed, step=step, epoch=epoch))
+    if uncopied:
+        notes.append(_not_copied(uncopied, step=step, epoch=epoch))
+    return notes
+
+
+def _not_copied(uncopied: Sequence[tuple[Check, Exception]], *, step: int | None, epoch: int | None) -> Finding:
+    """The INFO finding for train-start checks that could not run because the adapter cannot copy
+    the model (`CloneRefused`: a subclassed Keras model its config does not rebuild); they only
+    ever train a copy, so the run itself is untouched and nothing is wrong with it."""
+    return _train_start_skipped(
+        [check for check, _ in uncopied],
+        f"the model could not be copied to train on the side: {uncopied[0][1]}",
+        "To run these checks, make the model rebuildable from its config: give __init__ **kwargs passed "
+        "on to super().__init__(**kwargs) and a get_config() that returns the constructor's own "
+        "arguments (Keras' guide to subclassed models), or use a Sequential or functional model.",
         step=step,
         epoch=epoch,
     )

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -248,6 +249,16 @@ def is_known_loss(name: str | None) -> bool:
 def loss_family(name: str | None) -> str | None:
     """ "multiclass", "binary", "margin", "divergence", "regression" or None (unknown)."""
     return _FAMILIES.get(name) if name is not None else None
+
+
+def chance_loss(task: str | None, num_classes: int | None, loss_name: str | None) -> float | None:
+    """ln(C), the cross-entropy of a uniform guess over C classes, for a classification run
+    whose C is known; None otherwise, and None under a loss known to be a regression loss (MSE
+    on class indices: integer targets make the run look like a classification, but its loss
+    has no chance level)."""
+    if task != "classification" or (num_classes or 0) < 2 or loss_family(loss_name) == "regression":
+        return None
+    return math.log(num_classes)
 
 
 def from_loss(loss_name: str | None, output_units: int | None = None, *, task: str | None = None) -> TaskFacts:

@@ -44,6 +44,12 @@ class LossConfig:
     task: str | None = None
 
 
+class CloneRefused(Exception):
+    """`Trainable.clone` cannot copy this model (a subclassed Keras model that its config does not
+    rebuild). The message says why and how to make the model copyable; the checks that train a
+    copy then do not run, and one INFO finding says so (no internal-error warning)."""
+
+
 class Trainable(abc.ABC):
     """A model with its loss, optimizer and data, as pre-flight checks see it."""
 
@@ -83,7 +89,7 @@ class Trainable(abc.ABC):
     @abc.abstractmethod
     def clone(self) -> Trainable:
         """An independent copy of model and optimizer (state included). Training it never
-        touches the original."""
+        touches the original. Raises `CloneRefused` when the model cannot be copied."""
 
     @abc.abstractmethod
     def forward(self, batch: Any) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from mlcheck import task as task_facts
 from mlcheck.integrations.keras import backend
-from mlcheck.trainable import LossConfig, Trainable
+from mlcheck.trainable import CloneRefused, LossConfig, Trainable
 
 if TYPE_CHECKING:
     from mlcheck.layers import LayerObservation
@@ -279,6 +279,13 @@ class KerasTrainable(Trainable):
         self.train_data = train_data
         self.val_data = val_data
         self.batch_size = batch_size
+        #: a clone's variables under the paths of the model it copies (`clone`): a subclassed
+        #: model rebuilt from its config gets new layer names, and `unused-parameters` matches
+        #: the clone's gradients with the original's optimizer by path
+        self._paths: dict[int, str] = {}
+
+    def _path(self, variable: Any) -> str:
+        return self._paths.get(id(variable), variable.path)
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -315,16 +322,18 @@ class KerasTrainable(Trainable):
             try:
                 copy = keras.models.clone_model(model, clone_function=_clone_layer)
             except Exception:  # subclassed models without a functional graph
-                copy = type(model).from_config(model.get_config())
+                copy = _from_own_config(model)
         if not copy.built:
             x, _, _ = unpack(self.batches("train", 1)[0]) if self.batches("train", 1) else (None,) * 3
             if x is None:
                 raise ValueError("cannot build a copy of an unbuilt model without training data")
             copy(x[:1], training=False)
-        if len(copy.weights) != len(model.weights):
-            raise ValueError(
-                f"the copy of {model.name} has {len(copy.weights)} weights, the model "
-                f"{len(model.weights)}; mlcheck cannot clone this model"
+        shapes = [tuple(w.shape) for w in model.weights]
+        if [tuple(w.shape) for w in copy.weights] != shapes:
+            raise CloneRefused(
+                f"{type(model).__name__}.from_config(get_config()) builds a model whose weights differ "
+                f"from this one's ({len(copy.weights)} weights against {len(shapes)}, or other shapes): "
+                "its get_config() does not return the arguments it was built with"
             )
         for mine, theirs in zip(copy.weights, model.weights):
             mine.assign(backend.own_copy(theirs.value))  # tensor to tensor: no numpy round trip
@@ -335,7 +344,9 @@ class KerasTrainable(Trainable):
             fresh.build(copy.trainable_variables)
             for mine, theirs in zip(fresh.variables, optimizer.variables):
                 mine.assign(backend.own_copy(theirs.value))
-        return KerasTrainable(copy, self.train_data, self.val_data, batch_size=self.batch_size)
+        clone = KerasTrainable(copy, self.train_data, self.val_data, batch_size=self.batch_size)
+        clone._paths = {id(mine): self._path(theirs) for mine, theirs in zip(copy.weights, model.weights)}
+        return clone
 
     def forward(self, batch: Any) -> np.ndarray:
         x, _, _ = unpack(batch)
@@ -382,7 +393,7 @@ class KerasTrainable(Trainable):
         x, y, w = unpack(batch)
         _, grads = backend.gradients(self.model, _tensors(x), _tensors(y), w)
         return {
-            v.path: None if g is None else np.array(backend.to_numpy(g))
+            self._path(v): None if g is None else np.array(backend.to_numpy(g))
             for v, g in zip(self.model.trainable_variables, grads)
         }
 
@@ -398,7 +409,7 @@ class KerasTrainable(Trainable):
         return np.array(backend.to_numpy(backend.input_gradient(first, x, index)))
 
     def parameters(self) -> dict[str, np.ndarray]:
-        return {v.path: np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}
+        return {self._path(v): np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}
 
     def optimizer_parameters(self) -> set[str] | None:
         optimizer = self.model.optimizer
@@ -448,6 +459,29 @@ class KerasTrainable(Trainable):
         _set_global_seed_generator_state(state["keras_global"])
         for variable, value in state["seeds"]:
             variable.assign(value)
+
+
+def _from_own_config(model: Any) -> Any:
+    """A subclassed model rebuilt from its config. Keras' default `get_config` records the
+    constructor's arguments and adds its own base keys (`trainable`, `dtype`), which
+    `from_config` passes back to the constructor: an `__init__` without `**kwargs` (common in
+    hand-written subclasses) refuses them. Then it is called with the keys its signature takes."""
+    import inspect
+
+    try:
+        config = model.get_config()
+    except Exception as exc:  # a constructor argument Keras cannot serialise
+        raise CloneRefused(f"{type(model).__name__}.get_config() raised {type(exc).__name__}: {exc}") from exc
+    try:
+        return type(model).from_config(config)
+    except TypeError as exc:
+        params = inspect.signature(type(model).__init__).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            try:
+                return type(model)(**{k: v for k, v in config.items() if k in params and k != "self"})
+            except Exception:  # reported as the refusal below
+                pass
+        raise CloneRefused(f"{type(model).__name__}.from_config(get_config()) raised TypeError: {exc}") from exc
 
 
 def _clone_layer(layer: Any) -> Any:

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from mlcheck.run import RunState
 
 
+#: two losses closer than this, relative, are the same float32 value: float32 resolves 1.2e-7
+#: (2^-23), and Lightning's epoch mean of one value logged at every validation batch is a few
+#: roundings off it; two losses of different batches agree this closely about once in 10^6 epochs
+_SAME_FLOAT32 = 1e-6
+
+
 @register
 class SuspiciousVal(Check):
     """The validation results are implausibly better than the training results.
@@ -30,7 +36,10 @@ class SuspiciousVal(Check):
         initial training loss; or when a validation accuracy-like metric is at least
         `near_perfect` while the same training metric trails it by more than `metric_gap`.
         Easy data, where train and validation are both near perfect, does not fire: the
-        absolute gap is then tiny.
+        absolute gap is then tiny. Key `val-is-train-loss`: the validation loss equals the
+        training loss of the epoch's last step (to 1e-6, float32 rounding) for `patience`
+        epochs in a row, not all one value: validation logs a training loss (a `self.loss`
+        that `training_step` set, logged again in `validation_step`).
 
     Why it matters:
         A model is almost never much better on data it has not trained on. A validation set
@@ -104,13 +113,51 @@ class SuspiciousVal(Check):
 
     def reset(self) -> None:
         self._fired = False
+        self._copies: list[tuple[int, float]] = []  # (epoch, value): validation loss == last step's loss
+        self._copy_fired = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        copied = [] if self._copy_fired else self._train_loss_copied(run)
         if self._fired:
-            return []
+            return copied
         found = self._losses(run) or self._metrics(run)
         self._fired = bool(found)
-        return found
+        return [*copied, *found]
+
+    def _train_loss_copied(self, run: RunState) -> list[Finding]:
+        """`val-is-train-loss`: the validation loss of `patience` epochs in a row is the training
+        loss of the epoch's last step, to float32 rounding, and not one constant value."""
+        val, train = run.val_loss, run.train_loss
+        if val.last_x is None or train.last_x is None or run.epoch is None or int(val.last_x) != run.epoch:
+            return []  # no validation this epoch, or no step losses (a curve replayed by epochs)
+        if self._copies and self._copies[-1][0] == run.epoch:
+            return []
+        v, t = val.last_value, train.last_value
+        if not (math.isfinite(v) and math.isfinite(t) and abs(v - t) <= _SAME_FLOAT32 * max(abs(v), abs(t))):
+            self._copies = []
+            return []
+        self._copies.append((run.epoch, v))
+        # a loss stuck at one value in both splits (0, or ln C of a dead model) is not a copy
+        if len(self._copies) < self.patience or len({value for _, value in self._copies}) < 2:
+            return []
+        self._copy_fired = True
+        epochs = [e for e, _ in self._copies]
+        return [
+            self.finding(
+                f"The validation loss is the training loss of the epoch's last step, to float32 rounding, in "
+                f"{len(epochs)} epochs in a row (epoch {run.epoch}: {v:.6g} and {t:.6g}): validation very likely "
+                "logs a training loss, so the validation curve says nothing about unseen data.",
+                evidence={"val_loss": sig(v), "last_step_train_loss": sig(t), "epochs": epochs},
+                hint=(
+                    "Log the loss of the validation batch itself: in Lightning's validation_step, "
+                    "`loss = F.cross_entropy(self(x), y); self.log('val_loss', loss)`, not an attribute "
+                    "that training_step set (self.loss) or a variable left from the training loop."
+                ),
+                step=run.step,
+                epoch=run.epoch,
+                key="val-is-train-loss",
+            )
+        ]
 
     def _recent(self, val: dict[int, float], train: dict[int, float]) -> list[int] | None:
         """The last `patience` epochs with both values, after the skipped ones; or None."""

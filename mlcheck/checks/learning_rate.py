@@ -27,6 +27,7 @@ from mlcheck.checks.preflight.range_test import (
     shared_range_test,
 )
 from mlcheck.findings import Finding, Severity
+from mlcheck.task import chance_loss
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -63,9 +64,7 @@ def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[floa
 def _chance_loss(run: RunState) -> float | None:
     """ln(C), the cross-entropy of a uniform guess, when the run is a classification with C
     known classes; else None."""
-    if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
-        return math.log(run.info.num_classes)
-    return None
+    return chance_loss(run.info.task, run.info.num_classes, run.info.loss)
 
 
 #: The fewest validation points `_memorising` judges (the later half of those logged).

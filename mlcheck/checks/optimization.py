@@ -31,7 +31,7 @@ from mlcheck.checks.curve import (
 )
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
-from mlcheck.task import NONNEGATIVE_LOSSES
+from mlcheck.task import NONNEGATIVE_LOSSES, chance_loss
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -558,6 +558,11 @@ class LossPlateau(LossCurveCheck):
         carry no information about its inputs (a training-loss plateau after this finding is
         the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
         (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
+        The hint follows the update/weight ratios measured: below 10^-5 (`lr-too-low`'s bound)
+        it names the learning rate, or the gradient clipping when one is set; at 10^-4 or more
+        (a usual rate) it leads with the labels, dead or frozen layers and heavy dropout; a
+        validation loss at the prior while the training loss is at the prior too is a model
+        that learned nothing at all, not necessarily labels that carry no information.
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
@@ -645,6 +650,8 @@ class LossPlateau(LossCurveCheck):
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
             "frozen-parameters",  # a layer frozen by mistake, never trained: the rest cannot fit around it
             "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
+            "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
+            "overfit-batch",  # a model that cannot fit 16 samples cannot bring the loss down on all of them
         }
     )
 
@@ -776,13 +783,35 @@ class LossPlateau(LossCurveCheck):
                 "val_samples": prior.n_val,
                 "validations": validations,
             },
-            hint=(
-                "The labels likely carry no information about the inputs: check that inputs and labels "
-                "are shuffled and split together (one permutation for both), that the label column is "
-                "the right one, and that no augmentation or transform is applied to the labels."
-            ),
+            hint=self._prior_hint(run, prior, train),
             epoch=run.epoch,
             key="val-prior",
+        )
+
+    def _prior_hint(self, run: RunState, prior: ClassPrior, train: dict[int, float]) -> str:
+        """Labels that carry no information, where the training loss got below the prior (the
+        model memorised them); else the model learned nothing at all, on its training data
+        either, and the hint leads with why it cannot learn (the updates measured, then the
+        model), labels last."""
+        labels = (
+            "check that inputs and labels are shuffled and split together (one permutation for both), "
+            "that the label column is the right one, and that no augmentation or transform is applied "
+            "to the labels."
+        )
+        last = train[max(train)] if train else None
+        if last is None or last < (1 - self.tolerance) * prior.entropy:
+            return "The labels likely carry no information about the inputs: " + labels
+        ratio = _update_level(run)
+        if ratio is not None and ratio < _STILL_LOG_RATIO:
+            return (
+                _still_hint(ratio, run.info.grad_clip)
+                + " The training loss did not beat the class prior either: the model is not learning at all."
+            )
+        return (
+            "The training loss did not beat the class prior either: the model learned nothing at all. "
+            "Check that it can fit one batch (`mlcheck sanity model.py`), its initialisation (all-zero "
+            "weights never break the symmetry between units), dropout heavy enough to drown the signal, "
+            "and the learning rate; then " + labels
         )
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
@@ -793,9 +822,7 @@ class LossPlateau(LossCurveCheck):
         level = median(c.mean[-max(3, len(c) // 10) :])
         if abs(level) <= self.zero_level:
             return []  # at numerical zero: converged
-        chance = None
-        if run.info.task == "classification" and (run.info.num_classes or 0) >= 2:
-            chance = math.log(run.info.num_classes)
+        chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
         entropy = self._prior_entropy() if run.info.task == "classification" else None
@@ -823,7 +850,15 @@ class LossPlateau(LossCurveCheck):
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
         peak = float(np.nanmax(c.mean))
-        why, hint = _plateau_reason(level, initial, fell, chance if near_chance else None, run.info.num_classes)
+        why, hint = _plateau_reason(
+            level,
+            initial,
+            fell,
+            chance if near_chance else None,
+            run.info.num_classes,
+            _update_level(run),
+            run.info.grad_clip,
+        )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
             why = (
                 f"no lower than {entropy:.4g}, the entropy of the training labels: the loss of predicting "
@@ -884,16 +919,62 @@ class LossPlateau(LossCurveCheck):
         return False
 
 
+#: log10 update/weight ratios below this: the weights hardly move (`lr-too-low`'s default
+#: `min_log_ratio`, a decade below TheDeepChecker's healthy band [-4, -1])
+_STILL_LOG_RATIO = -5.0
+#: ... and at or above this, the floor of that band: the rate is not what holds the loss up
+_MOVING_LOG_RATIO = -4.0
+
+
+def _update_level(run: RunState) -> float | None:
+    """The median log10 update/weight ratio measured so far (sampled steps), or None."""
+    series = run.update_ratio
+    if not series.finite_count:
+        return None
+    means = series.buckets(include_open=True)["mean"]
+    means = means[np.isfinite(means)]
+    return float(np.median(means)) if means.size else None
+
+
+def _still_hint(ratio: float, clip: float | None) -> str:
+    """The hint for a loss that stays put while the weights hardly move."""
+    if clip is not None:
+        return (
+            f"The weights hardly move (updates 10^{ratio:.1f} of the weights per step) and the gradients are "
+            f"clipped to {clip:.3g}: raise the clipping threshold (usual values 0.5-5) or remove it."
+        )
+    return (
+        f"The weights hardly move (updates 10^{ratio:.1f} of the weights per step; about 10^-3 is usual): "
+        "raise the learning rate (3-10x at a time)."
+    )
+
+
 def _plateau_reason(
-    level: float, initial: float, fell: float, chance: float | None, num_classes: int | None
+    level: float,
+    initial: float,
+    fell: float,
+    chance: float | None,
+    num_classes: int | None,
+    ratio: float | None = None,
+    clip: float | None = None,
 ) -> tuple[str, str]:
     """(why the level is poor, hint) for a loss-plateau finding; `chance` is set when the loss is
-    near or above the chance level ln(C)."""
+    near or above the chance level ln(C); `ratio` is the median log10 update ratio measured, and
+    `clip` the gradient clipping threshold, where known."""
     hint = (
         "Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
         "learning rate, check that labels match inputs and that no layer is frozen "
         "or dead."
     )
+    if ratio is not None and ratio < _STILL_LOG_RATIO:
+        hint = _still_hint(ratio, clip)
+    elif ratio is not None and ratio >= _MOVING_LOG_RATIO:
+        hint = (
+            f"The weights move at a usual rate (updates 10^{ratio:.1f} of the weights per step), so a learning "
+            "rate too low is unlikely: check that labels match their inputs (X and y shuffled with one "
+            "permutation), that no layer is dead or frozen, and that dropout is not so heavy that no "
+            "signal gets through (rates above 0.5). `mlcheck sanity model.py` checks the model on one batch."
+        )
     if chance is not None and level > 2 * chance:
         why = (
             f"far above the chance level ln({num_classes}) = {chance:.4g} that a "

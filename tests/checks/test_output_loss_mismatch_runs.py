@@ -228,3 +228,55 @@ def test_lightning_module_without_forward_is_checked_through_its_network(digits,
         found = lightning_fit(NoForward(softmax), x, y)
     assert keys(found) == expected
     assert "switched off" not in caplog.text  # the check ran, not failed on the missing forward
+
+
+# -- a ReLU or tanh on the logits of a from-logits loss (`bounded-logits`) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [
+        ("relu", {"bounded-logits"}),  # Dense(10, activation="relu") + from_logits=True
+        ("tanh", {"bounded-logits"}),  # confidence capped: CE >= log(1 + 9 e^-2) = 0.75
+        (None, set()),  # raw logits: right
+    ],
+)
+def test_keras_rectified_logits_into_a_from_logits_loss(digits, activation, expected):
+    x, y = digits
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(32, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation=activation)(hidden))
+    found = keras_fit(model, x, y, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert keys(found) == expected
+
+
+class RectifiedLogits(pl.LightningModule):
+    """Logits through a ReLU: a module at the end, or `F.relu` in forward (no module to name)."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        layers = [nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)]
+        self.net = nn.Sequential(*layers, nn.ReLU()) if how == "module" else nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = self.net(x)
+        return F.relu(out) if self.how == "functional" else out
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"), [("module", {"bounded-logits"}), ("functional", {"bounded-logits"}), ("none", set())]
+)
+def test_lightning_relu_on_the_logits_of_cross_entropy(digits, how, expected):
+    x, y = digits
+    found = lightning_fit(RectifiedLogits(how), x, y)
+    assert keys(found) == expected

@@ -49,7 +49,9 @@ class BatchDependence(Check):
         `x.view(features, batch).t()`), a softmax or normalisation over `dim=0`, or a mean over
         the batch inside forward make each prediction depend on whichever samples share its
         batch: the model trains on garbage and predicts differently at other batch sizes
-        (Karpathy's backprop-to-the-input test; TheDeepChecker).
+        (Karpathy's backprop-to-the-input test; TheDeepChecker). The training loss then
+        usually sits at chance, with nothing else to say why: the callbacks run this check at
+        train start too, on the first batch (two input gradients of 16 samples).
 
     How to fix:
         Use `permute`/`transpose` rather than `view` to reorder axes, keep the batch axis
@@ -82,7 +84,8 @@ class BatchDependence(Check):
     id = "batch-dependence"
     family = "pre-flight"
     severity = Severity.WARNING
-    #: at train start only the BatchNorm fact (no gradients: nothing is taken from training)
+    #: at train start too: the BatchNorm fact, and the two input gradients of 16 samples (a
+    #: reshape that mixes samples otherwise shows only as a loss stuck at chance)
     consumes = frozenset({Signal.PREFLIGHT, Signal.TRAIN_START})
 
     def __init__(
@@ -94,10 +97,7 @@ class BatchDependence(Check):
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         t = ctx.trainable
-        found = self._batchnorm_small_batch(t)
-        if ctx.interface == "live":
-            return found
-        return found + self._mixing(t)
+        return self._batchnorm_small_batch(t) + self._mixing(t, live=ctx.interface == "live")
 
     def _batchnorm_small_batch(self, t: Trainable) -> list[Finding]:
         """BatchNorm layers in training mode, and a first training batch too small for their
@@ -126,15 +126,16 @@ class BatchDependence(Check):
             )
         ]
 
-    def _mixing(self, t: Trainable) -> list[Finding]:
-        """The gradient test in inference mode: another sample's input reaches sample i's output."""
+    def _mixing(self, t: Trainable, live: bool) -> list[Finding]:
+        """The gradient test in inference mode: another sample's input reaches sample i's output.
+        Live (a run's own data), nothing is said where the test cannot apply."""
         with kept_random_state(t):
             batch = small_batch(t, self.batch_size)
             if batch is None:
-                return [skipped(self, "there is no training data")]
+                return [] if live else [skipped(self, "there is no training data")]
             x, _ = t.to_numpy(batch)
             if x is None or len(x) < 2 or x.dtype.kind != "f":
-                return [skipped(self, "it needs floating-point array inputs of 2+ samples")]
+                return [] if live else [skipped(self, "it needs floating-point array inputs of 2+ samples")]
             n = len(x)
             for i in (0, n - 1):
                 grad = np.abs(np.asarray(t.input_gradient(batch, i), dtype=np.float64))

@@ -63,6 +63,23 @@ _OUTPUT_RANGE: dict[str, tuple[float, float]] = {
 }
 
 
+#: outputs exactly 0 in at least this share are rectified: a ReLU zeroes about half of its
+#: inputs at initialisation (pre-activations symmetric about 0, He et al. 2015), while no linear
+#: layer's output is exactly 0 but by chance
+_RECTIFIED_SHARE = 0.25
+
+
+def _rectified(out: np.ndarray) -> bool:
+    """Whether outputs look ReLU'd: finite, none negative, and many exactly 0."""
+    return bool(out.size >= 8 and np.all(np.isfinite(out)) and out.min() >= 0 and np.mean(out == 0) >= _RECTIFIED_SHARE)
+
+
+def _least_log_loss(low: float, high: float, classes: int) -> float:
+    """The least cross-entropy logits bounded to [low, high] can score: the true class's at
+    `high`, every other at `low`."""
+    return math.log1p((classes - 1) * math.exp(low - high))
+
+
 @register
 class OutputLossMismatch(Check):
     """The model's output activation or width does not fit its loss and labels.
@@ -79,7 +96,12 @@ class OutputLossMismatch(Check):
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
         log-probabilities), unbounded outputs fed to a loss that expects probabilities, a
-        softmax over more than two units fed to a binary (per-unit) loss, outputs normalised
+        softmax over more than two units fed to a binary (per-unit) loss, a ReLU, softplus,
+        tanh or hardtanh on the outputs of a loss that takes logits (key `bounded-logits`: a
+        non-negative logit can never give a class a probability below 0.5 in a binary loss, nor
+        be lowered below another in a multi-class one; a bounded one caps the confidence; a
+        ReLU applied in `forward` without a module is read from the outputs: none negative,
+        a quarter or more exactly 0), outputs normalised
         over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), and a
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
         outside the range it can reach.
@@ -185,6 +207,7 @@ class OutputLossMismatch(Check):
                     key="activation-twice",
                 )
             )
+        findings += self._bounded_logits(cfg, family, act, units, out, evidence)
         if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)):
             if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
                 findings.append(
@@ -242,6 +265,45 @@ class OutputLossMismatch(Check):
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
+
+    def _bounded_logits(
+        self, cfg: LossConfig, family: str | None, act: str | None, units: int, out: np.ndarray, evidence: dict
+    ) -> list[Finding]:
+        """`bounded-logits`: a ReLU, softplus, tanh or hardtanh on the outputs of a model whose
+        loss takes logits (a sigmoid or softmax there is `activation-twice`)."""
+        if cfg.from_logits is not True or family not in ("multiclass", "binary"):
+            return []
+        seen = act
+        if act is None and _rectified(out):
+            seen = "relu"  # the outputs' values say it: a functional relu in forward names no module
+        if seen not in _OUTPUT_RANGE or seen == "sigmoid":
+            return []
+        low, high = _OUTPUT_RANGE[seen]
+        binary = family == "binary" or units == 1
+        if binary and low >= 0:
+            why = "a logit of 0 or more is a probability of at least 0.5, so no sample can be given the negative class"
+        elif low >= 0:
+            why = (
+                "a class can only be preferred by raising its output, never by lowering the others below "
+                "0, and an output stuck at 0 (a dead ReLU unit) gets no gradient at all"
+            )
+        else:
+            floor = _least_log_loss(low, high, 2 if binary else max(units, 2))
+            why = (
+                f"the probabilities the loss makes of outputs in [{low:g}, {high:g}] are never confident: "
+                f"its least value is {floor:.3g}, however well the model learns"
+            )
+        return [
+            self.finding(
+                f"The model's outputs pass through {seen}, which only reaches [{low:g}, {high:g}], but the "
+                f"loss ({cfg.loss}) takes them as logits (any real number): {why}.",
+                evidence={**evidence, "output_activation": seen, "output_range": [low, high]},
+                hint=f"Remove the final {seen}: a from-logits loss takes the raw output of the last linear "
+                "layer (Keras: Dense(units) with no activation; torch: no ReLU after the last nn.Linear).",
+                severity=Severity.WARNING,
+                key="bounded-logits",
+            )
+        ]
 
     def reset(self) -> None:
         # `class-indices`: the regression loss of a one-unit model, while its labels are pooled

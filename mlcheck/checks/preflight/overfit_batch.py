@@ -275,7 +275,9 @@ class OverfitBatch(Check):
         if not went_lower:  # the loss never rose: a rate far too low is still possible
             return (
                 f"A model that cannot memorise {_rows(n)} has a wiring bug: {wiring}"
-                "a squashing activation before the loss, or a learning rate far off."
+                "a squashing activation before the loss, weights all initialised to one value (zeros: "
+                "every unit of a layer stays the same), dropout so heavy that little signal survives "
+                "training (rates above 0.5), or a learning rate far off."
             )
         risen = [f"{r.lr:.3g}" for r in runs if _rose(r)]
         where = f"{', '.join(risen[:-1])} and {risen[-1]}" if len(risen) > 1 else f"the configured {risen[0]}"

@@ -1,0 +1,105 @@
+"""`batch-dependence` runs at train start in the callbacks, not only in `mlcheck sanity`. A
+LightningModule that flattens its 8x8 images with `x.reshape(64, -1).t()` (batch and feature
+axes swapped, then "fixed" with a transpose) mixes the samples of each batch: every row holds
+pixels of every image. The model can still memorise one fixed batch, so `overfit-batch`
+passes; the training loss sits at chance, and `loss-plateau` alone told the user to raise the
+learning rate. Now the mixing is named at step 0 and the plateau says it follows from it. The
+healthy twin (`x.reshape(len(x), -1)`) stays silent, and so does a model fed integer token ids
+(the test needs float inputs: no INFO "skipped" note in a live run)."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck import MLCheckWarning, Severity
+from mlcheck.integrations.lightning import MLCheckCallback
+
+torch.set_num_threads(1)
+
+
+class _Images(pl.LightningModule):
+    def __init__(self, mixed: bool):
+        super().__init__()
+        self.mixed = mixed
+        self.fc1, self.fc2 = nn.Linear(64, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.reshape(64, -1).t() if self.mixed else x.reshape(len(x), -1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=2e-3)
+
+
+class _Tokens(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = nn.EmbeddingBag(17, 8), nn.Linear(8, 2)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids))
+
+    def training_step(self, batch, batch_idx):
+        ids, y = batch
+        loss = F.cross_entropy(self(ids), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+
+def _fit(module, x, y, epochs):
+    pl.seed_everything(0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    cb = MLCheckCallback(log_dir=None)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        trainer.fit(module, loader)
+    return cb.findings
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_reshape_that_mixes_samples_is_named_live(mixed):
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))[:640]
+    x = torch.tensor(digits.images[order][:, None] / 16.0, dtype=torch.float32)
+    found = _fit(_Images(mixed), x, torch.tensor(digits.target[order]), epochs=6)
+    mixing = [f for f in found if f.check == "batch-dependence"]
+    if mixed:
+        (finding,) = mixing  # before: none (sanity only)
+        assert finding.severity == Severity.WARNING and finding.step == 0
+        plateau = [f for f in found if f.check == "loss-plateau"]
+        assert all(f.evidence.get("likely_cause") == "batch-dependence" for f in plateau)
+    else:
+        assert not [f for f in found if f.severity >= Severity.WARNING]
+
+
+def test_integer_inputs_leave_no_note():
+    rng = np.random.default_rng(0)
+    ids = torch.tensor(rng.integers(0, 17, size=(256, 6)))
+    found = _fit(_Tokens(), ids, torch.tensor(rng.integers(0, 2, size=256)), epochs=1)
+    assert [f for f in found if f.check == "batch-dependence"] == []
