@@ -443,13 +443,16 @@ class KerasTrainable(Trainable):
 
     def rng_state(self) -> Any:
         """Python, numpy, the backend's global generator, Keras' global seed generator and the
-        seed generators of the model's layers (dropout, noise)."""
+        seed generators of the model's layers (dropout, noise); and the moving statistics of its
+        BatchNormalization layers, which an inference call updates where the model hard-codes
+        `training=True` (the checks' calls would otherwise change the user's run)."""
+        kept = [*_seed_variables(self.model), *_moving_statistics(self.model)]
         return {
             "python": random.getstate(),
             "numpy": np.random.get_state(),
             "backend": backend.rng_state(),
             "keras_global": _global_seed_generator_state(),
-            "seeds": [(v, np.array(backend.to_numpy(v.value))) for v in _seed_variables(self.model)],
+            "seeds": [(v, np.array(backend.to_numpy(v.value))) for v in kept],
         }
 
     def set_rng_state(self, state: Any) -> None:
@@ -513,6 +516,17 @@ def _seed_variables(model: Any) -> Sequence[Any]:
     seeds included) but not in `model.weights`."""
     weights = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in weights and "seed_generator" in v.path]
+
+
+def _moving_statistics(model: Any) -> Sequence[Any]:
+    """The non-trainable variables of the model's BatchNormalization layers (moving mean and
+    variance): small, and the only weights a forward pass itself updates in Keras' own layers."""
+    return [
+        v
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for v in layer.non_trainable_variables
+    ]
 
 
 def _global_seed_generator_state() -> tuple[Any, Any]:

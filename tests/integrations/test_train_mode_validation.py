@@ -132,23 +132,22 @@ def _keras_callback(**kw):
 
 
 def test_keras_layers_hard_coded_to_training_are_named_and_training_is_unchanged(tmp_path):
-    # the train-start checks off: their inference calls of the user's model move the statistics of
-    # a BatchNorm hard-coded to training (a side effect of their own, left to their owner)
-    cb, model = _keras_fit(tmp_path, hard_coded=True, overfit_batch=False)
+    # the train-start checks on: their inference calls of the user's model moved the statistics of
+    # a BatchNorm hard-coded to training until KerasTrainable.rng_state kept them too
+    cb, model = _keras_fit(tmp_path, hard_coded=True)
     (told,) = [f for f in cb.findings if f.key == "train-mode-validation"]  # was: not noticed
     assert told.check == "train-val-gap" and told.severity == Severity.WARNING
     assert [name.split(" ")[1] for name in told.evidence["layers"]] == ["(BatchNormalization)", "(Dropout)"]
     _, alone = _keras_fit(tmp_path, hard_coded=True, watched=False)
-    # the probe's inference calls moved nothing the run goes on with: same weights, same statistics
+    # the probe's and the train-start checks' inference calls moved nothing the run goes on with:
+    # same weights, same statistics
     for mine, theirs in zip(model.variables, alone.variables):
         assert (mine.numpy() == theirs.numpy()).all(), mine.path
 
 
 def test_keras_inference_mode_stays_silent(tmp_path):
     cb, _ = _keras_fit(tmp_path, hard_coded=False)
-    # (not every WARNING: `unused-parameters` calls this subclassed model's variables unoptimised,
-    # a false alarm of its own, left to its owner)
-    assert [f for f in cb.findings if f.check == "train-val-gap"] == []
+    assert [f for f in cb.findings if f.severity >= Severity.WARNING] == [], [f.format() for f in cb.findings]
 
 
 def test_keras_probe_leaves_healthy_and_stateful_models_alone():
