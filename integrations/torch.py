@@ -518,10 +518,23 @@ class _TorchBase(Trainable):
                     group["initial_lr"] = lr
 
     def rng_state(self) -> Any:
-        return _torch_rng_state()
+        """The random generators, and the running statistics of the module's normalization layers:
+        a forward pass in training mode updates them, which the checks' calls do on a module whose
+        `train()` ignores `mode=False` (the run would otherwise go on with other statistics)."""
+        stats = [
+            (buffer, buffer.detach().clone())
+            for m in self.module.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._NormBase)
+            for buffer in m.buffers(recurse=False)
+        ]
+        return _torch_rng_state(), stats
 
     def set_rng_state(self, state: Any) -> None:
-        _set_torch_rng_state(state)
+        rng, stats = state
+        _set_torch_rng_state(rng)
+        with torch.no_grad():
+            for buffer, saved in stats:
+                buffer.copy_(saved)
 
     # -- loss configuration ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
 
 
-def _fit(tmp_path, bug: str) -> MLCheckCallback:
+def _fit(tmp_path, bug: str, *, watched: bool = True, weights: list | None = None) -> MLCheckCallback | None:
     import lightning.pytorch as pl
 
     x, y = load_digits(return_X_y=True)
@@ -60,17 +60,20 @@ def _fit(tmp_path, bug: str) -> MLCheckCallback:
             return torch.optim.Adam(self.parameters(), 1e-3)
 
     pl.seed_everything(0)
-    cb = MLCheckCallback(log_dir=str(tmp_path))
+    cb = MLCheckCallback(log_dir=str(tmp_path)) if watched else None
     trainer = pl.Trainer(
         max_epochs=2,
-        callbacks=[cb],
+        callbacks=[cb] if cb else [],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
     train = DataLoader(TensorDataset(x[:600], y[:600]), batch_size=32, shuffle=True)
-    trainer.fit(Module(), train, DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=64))
+    module = Module()
+    trainer.fit(module, train, DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=64))
+    if weights is not None:
+        weights.extend(v.detach().clone() for v in module.state_dict().values())
     return cb
 
 
@@ -81,6 +84,15 @@ def test_layers_in_training_mode_at_validation_are_named(tmp_path, bug):
     assert told.check == "train-val-gap" and told.severity == Severity.WARNING and told.epoch == 0
     assert told.evidence["layers"] == ["model.body.1 (BatchNorm1d)", "model.body.3 (Dropout)"]
     assert "dropout and the batch statistics of BatchNorm" in told.message and "validation_step" in told.hint
+
+
+def test_train_start_checks_leave_a_module_stuck_in_training_mode_as_they_found_it(tmp_path):
+    # their inference calls run in training mode on a module whose train() ignores mode=False:
+    # BatchNorm's running statistics moved, and the run went on with others than without mlcheck
+    watched, alone = [], []
+    _fit(tmp_path, "train-override", weights=watched)
+    _fit(tmp_path, "train-override", watched=False, weights=alone)
+    assert all(torch.equal(a, b) for a, b in zip(watched, alone))
 
 
 def test_evaluation_mode_at_validation_stays_silent(tmp_path):
