@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, register
-from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig, trend_drop
+from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, noise, rolling_mean, sig, trend_drop
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 
@@ -230,7 +230,7 @@ class TrainValGap(Check):
         self._fired = False
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run, final=False)
+        return () if self._fired or not epoch_judgement_due(run.val_loss) else self._judge(run, final=False)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return () if self._fired else self._judge(run, final=True)
