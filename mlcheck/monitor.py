@@ -61,7 +61,9 @@ class Monitor:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
             defaults; an id given twice is one check, the later one). Default: every check that is on
             by default.
-        suppress: check ids to silence (their hooks are not run).
+        suppress: check ids to silence (their hooks are not run); one that silences every check
+            of `checks` (or every default one) is refused (ValueError): a run without a check
+            reads as clean.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
             callbacks take it): neither. An empty string is refused (it would be the working
             directory): pass "." for that.
@@ -124,11 +126,9 @@ class Monitor:
         opt.instance("info", info, RunInfo, optional=True)
         sinks = opt.sinks("sinks", sinks)
         suppress = set(opt.check_ids("suppress", suppress))
-        self.checks: list[Check] = [
-            c
-            for c in (default_checks() if checks is None else opt.check_instances("checks", checks))
-            if c.id not in suppress
-        ]
+        self.checks: list[Check] = opt.unsuppressed(
+            default_checks() if checks is None else opt.check_instances("checks", checks), suppress
+        )
         self.suppress = suppress
         log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in the callbacks: no files
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
