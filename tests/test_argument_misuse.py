@@ -475,3 +475,11 @@ def test_a_check_built_in_python_refuses_what_its_config_table_refuses(tmp_path,
         build_checks(config=load_config(tmp_path / "pyproject.toml"))
     default = inspect.signature(cls.__init__).parameters[name].default
     assert getattr(cls(**{name: default}), name) == default  # its own default is fine
+
+
+def test_none_is_taken_where_a_check_argument_admits_it():
+    """`TrainValOverlap(probe_values=None)` (hash every value: `int | None`) is a choice, not a
+    value of another kind."""
+    assert get_check("train-val-overlap")(probe_values=None).probe_values is None
+    with pytest.raises(TypeError, match="factor must be a number"):
+        get_check("loss-divergence")(factor=None)

@@ -377,6 +377,8 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
         default = params[name].default if name in params else inspect.Parameter.empty
         if default is None or default is inspect.Parameter.empty:
             continue
+        if value is None and _takes_none(params[name]):  # `probe_values: int | None = 256`
+            continue
         if isinstance(default, bool):
             kind, ok = "true or false", isinstance(value, bool)
         elif isinstance(default, Real):
@@ -391,6 +393,13 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
             raise ValueError(f"{name} must be a number, not NaN (default {default!r})")
         if default > 0 and value < 0:
             raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")
+
+
+def _takes_none(param: inspect.Parameter) -> bool:
+    """Whether a parameter's annotation admits None (`int | None`, `Optional[int]`; annotations
+    are strings here, `from __future__ import annotations`)."""
+    annotation = param.annotation if isinstance(param.annotation, str) else repr(param.annotation)
+    return "None" in annotation or "Optional" in annotation
 
 
 def _checked_init(cls: type[Check], init: Callable[..., None]) -> Callable[..., None]:

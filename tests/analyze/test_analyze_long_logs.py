@@ -62,9 +62,10 @@ def test_bucket_rows_read_grow_slower_than_the_epochs(tmp_path, monkeypatch):
     short = _rows_read(monkeypatch, _keras_csv(tmp_path / "short.csv", 600))
     long = _rows_read(monkeypatch, _keras_csv(tmp_path / "long.csv", 2400))
     assert short[0] == long[0] == []  # healthy
-    # 4x the epochs: ~1.6x the judgements (256 + 128 log2(N / 256)) of at most 256 rows each;
-    # judging every epoch read ~4x the rows (and a judgement whose cost grew with the run, 16x)
-    assert long[1] < 2 * short[1], (short[1], long[1])
+    # 4x the epochs: ~1.6x the judgements (256 + 128 log2(N / 256)) of at most 256 rows each
+    # (1.81x the rows, with what is still read at every epoch); judging every epoch read ~3.8x
+    # the rows, and a judgement whose cost grew with the run would read ~16x
+    assert long[1] < 2.5 * short[1], (short[1], long[1])
     _judging_every_epoch(monkeypatch)
     every = _rows_read(monkeypatch, tmp_path / "long.csv")
     assert every[0] == [] and every[1] > 3 * long[1], (every[1], long[1])
