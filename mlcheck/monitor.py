@@ -367,30 +367,45 @@ class Monitor:
             period = max(primary.width, self.STEP_EVAL_EVERY)
             chunk = period - primary.finite_count % period
             j = min(n, i + chunk)
-            sl = slice(i, j)
-            vals = loss[sl] if loss is not None else None
-            if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
-                for k in range(i, j):
-                    out += self.log_step(
-                        int(given[k]),  # log_step puts it on the step axis
-                        loss=None if loss is None else float(loss[k]),
-                        lr=None if lr is None else float(lr[k]),
-                        epoch=epoch,
-                    )
-                i = j
-                continue
-            if loss is not None:
-                self.run.train_loss.extend(steps[sl], loss[sl])
-            if lr is not None:
-                self.run.lr.extend(steps[sl], lr[sl])
-            self.run.step = int(steps[j - 1])
-            if epoch is not None:
-                self.run.epoch = epoch
-            out += self._dispatch("on_step")
+            out += self._steps_chunk(slice(i, j), steps, given, loss, lr, epoch, primary)
             i = j
         if n:
             self._last_step = max(self._last_step, int(steps[-1]))
         return out
+
+    def _steps_chunk(
+        self,
+        sl: slice,
+        steps: np.ndarray,
+        given: np.ndarray,
+        loss: np.ndarray | None,
+        lr: np.ndarray | None,
+        epoch: int | None,
+        primary: Any,
+    ) -> list[Finding]:
+        """One chunk of `log_steps`, ending at an evaluation point of `primary` or at the end of
+        the block: step by step through `log_step` when it holds a non-finite value, else
+        vectorised, the step checks judging only where `log_step` would (a block ending short
+        of an evaluation point judges nothing: the replay cuts the step stream at every epoch)."""
+        vals = loss[sl] if loss is not None else None
+        if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
+            out: list[Finding] = []
+            for k in range(sl.start, sl.stop):
+                out += self.log_step(
+                    int(given[k]),  # log_step puts it on the step axis
+                    loss=None if loss is None else float(loss[k]),
+                    lr=None if lr is None else float(lr[k]),
+                    epoch=epoch,
+                )
+            return out
+        if loss is not None:
+            self.run.train_loss.extend(steps[sl], loss[sl])
+        if lr is not None:
+            self.run.lr.extend(steps[sl], lr[sl])
+        self.run.step = int(steps[sl.stop - 1])
+        if epoch is not None:
+            self.run.epoch = epoch
+        return self._dispatch("on_step") if self._eval_point(primary) else []
 
     def log_epoch(
         self,

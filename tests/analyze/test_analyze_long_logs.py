@@ -96,3 +96,32 @@ def test_findings_as_when_judged_every_epoch(tmp_path, monkeypatch, epochs, kind
     width = 2 ** int(np.ceil(np.log2(epochs / 256)))
     for (_, _, now), (_, _, then) in zip(found, before):
         assert then <= now < then + width, (found, before)
+
+
+class _CountsStepJudgements(mlcheck.Check):
+    id = "counts-step-judgements"
+
+    def reset(self) -> None:
+        self.steps: list[int] = []
+
+    def on_step(self, run):
+        self.steps.append(run.step)
+        return ()
+
+
+def test_a_replay_cut_at_every_epoch_judges_steps_where_a_live_run_does():
+    """`Monitor.log_steps` judged the step checks at the end of every block it was given, and
+    the replay hands one block per epoch: 100,000 validation points of a 1M-step log were
+    100,000 step judgements instead of the ~31,000 evaluation points a live run has (every 32
+    steps, then every bucket). Now a block ending short of an evaluation point judges nothing."""
+    steps = np.arange(3000)
+    loss = 2.0 / (1 + steps / 100) + 0.1
+    live, replay = _CountsStepJudgements(), _CountsStepJudgements()
+    one = mlcheck.Monitor(checks=[live], warn=False, default_sinks=False)
+    for s in steps.tolist():
+        one.log_step(s, loss=float(loss[s]), epoch=s // 10)
+    blocks = mlcheck.Monitor(checks=[replay], warn=False, default_sinks=False)
+    for start in range(0, 3000, 10):  # an epoch every 10 steps
+        blocks.log_steps(steps[start : start + 10], loss=loss[start : start + 10], epoch=start // 10)
+        blocks.log_epoch(start // 10, step=start + 9, val_loss=float(loss[start + 9]))
+    assert replay.steps == live.steps and 0 < len(live.steps) < 3000 // 10
