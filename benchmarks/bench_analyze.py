@@ -16,10 +16,16 @@ as Lightning logs it) every steps/N steps, in a second event file of the run: on
 the time and traced memory of `mlcheck.analyze`, so their growth in N shows (target: linear), and
 the ratio to `EventAccumulator` reading that run (target <= 0.1x at 1,000 and 10,000 points).
 
+With `--csv-epochs 10000 30000 100000 300000` it times a Keras `CSVLogger` file of that many
+epochs instead (columns epoch, accuracy, loss, lr, val_accuracy, val_loss; noisy, healthy-looking
+curves; cached): one row per length with the wall and CPU time of `mlcheck.analyze` and its
+traced memory peak (target: linear in the epochs; issue 13 item 1).
+
     .venv/bin/python benchmarks/bench_analyze.py                 # ~1 min, ~40 s of it TensorBoard
     .venv/bin/python benchmarks/bench_analyze.py --skip-reference
     .venv/bin/python benchmarks/bench_analyze.py --steps 200000
     .venv/bin/python benchmarks/bench_analyze.py --val-points 10 1000 10000   # ~3 min
+    .venv/bin/python benchmarks/bench_analyze.py --csv-epochs 10000 30000 100000 300000
 """
 
 from __future__ import annotations
@@ -100,6 +106,55 @@ def write_val_log(folder: Path, steps: int, points: int) -> Path:
     tmp.write_bytes(encode_records(payloads))
     tmp.rename(path)
     return folder
+
+
+def write_keras_csv(path: Path, epochs: int, seed: int = 0) -> Path:
+    """A Keras `CSVLogger` file of `epochs` epochs (its columns, sorted as Keras writes them):
+    losses falling to a floor with 5% noise, validation a little above training, accuracies
+    that mirror them, a cosine learning rate; cached."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    e = np.arange(epochs)
+    shape = 2.0 * np.exp(-e / (epochs / 5))
+    loss = (shape + 0.1) * (1 + 0.05 * rng.standard_normal(epochs))
+    val = (shape + 0.15) * (1 + 0.05 * rng.standard_normal(epochs))
+    acc, val_acc = np.clip(1 - loss / 2.2, 0, 1), np.clip(1 - val / 2.2, 0, 1)
+    lr = 1e-3 * 0.5 * (1 + np.cos(np.pi * e / epochs))
+    rows = ["epoch,accuracy,loss,lr,val_accuracy,val_loss"]
+    rows += [f"{i},{acc[i]:.6f},{loss[i]:.6f},{lr[i]:.8g},{val_acc[i]:.6f},{val[i]:.6f}" for i in range(epochs)]
+    tmp = path.with_suffix(".partial")
+    tmp.write_text("\n".join(rows) + "\n")
+    tmp.rename(path)
+    return path
+
+
+def csv_epochs_table(epochs: list[int]) -> list[dict]:
+    """Wall and CPU time and traced memory of `mlcheck.analyze` per length of a Keras CSV log."""
+    rows = []
+    time_analyze(write_keras_csv(CACHE / "keras-csv-100.csv", 100))  # imports out of the first row
+    for n in epochs:
+        path = write_keras_csv(CACHE / f"keras-csv-{n}.csv", n)
+        cpu = time.process_time()
+        analyze_s, findings = time_analyze(path)
+        analyze_cpu = time.process_time() - cpu
+        peak = traced_peak(path)
+        rows.append(
+            {
+                "epochs": n,
+                "analyze_s": analyze_s,
+                "analyze_cpu_s": analyze_cpu,
+                "traced_peak_mib": peak,
+                "findings": findings,
+            }
+        )
+        print(
+            f"{n:7d} epochs: analyze {analyze_s:7.2f} s ({analyze_cpu:6.2f} s CPU, {1e3 * analyze_cpu / n:.3f} ms CPU "
+            f"per epoch), traced peak {peak:6.1f} MiB   findings: {findings or 'none'}",
+            flush=True,
+        )
+    return rows
 
 
 def val_points_table(steps: int, points: list[int], reference: bool) -> list[dict]:
@@ -187,7 +242,17 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true", help="do not time EventAccumulator")
     parser.add_argument("--json-out", type=Path, help="also write the figures here")
     parser.add_argument("--val-points", type=int, nargs="+", help="only the validation-points table, for these N")
+    parser.add_argument("--csv-epochs", type=int, nargs="+", help="only the Keras CSV table, for these lengths")
     args = parser.parse_args()
+    if args.csv_epochs:
+        print(
+            f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {platform.python_version()}"
+        )
+        rows = csv_epochs_table(args.csv_epochs)
+        print(f"load average at the end {os.getloadavg()[0]:.2f} (target: linear in the epochs)")
+        if args.json_out:
+            args.json_out.write_text(json.dumps(rows, indent=2))
+        return
     if args.val_points:
         load = os.getloadavg()[0]
         print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f}, Python {platform.python_version()}")

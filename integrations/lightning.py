@@ -219,7 +219,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = opt.check_items("checks", checks)
         self.suppress = opt.id_items("suppress", suppress)
-        validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
+        keep = self.breakpoints.breakpoints.check_ids if self.breakpoints is not None else ()
+        validate(self.options, self.checks, self.suppress, keep)  # unknown ids, a bad [tool.mlcheck] raise here
         self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))
         what = "a function of the batch returning (inputs, targets)"
         self.batch_to_arrays = (

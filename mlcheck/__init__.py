@@ -5,20 +5,29 @@
     mlcheck.sanity("model.py")        # pre-flight checks; same as mlcheck.sanity.run(...)
     mlcheck.analyze("lightning_logs") # existing logs; same as mlcheck.analyze.run(...)
 
-`import mlcheck` imports numpy only: no torch, keras, lightning, rich or tensorflow.
+`import mlcheck` imports nothing until a name is used (then numpy): no torch, keras, lightning,
+rich or tensorflow.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
-from mlcheck.checks.base import Check, register
-from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
-from mlcheck.monitor import Monitor
-from mlcheck.run import RunInfo
+# The public names are imported on first use, like the packages below: `import mlcheck` itself
+# imports nothing else, so the `mlcheck` command (`mlcheck.cli`) runs its own heavy imports
+# where a Ctrl-C during them is one line and exit status 130, not a traceback.
+_LAZY_NAMES = {
+    "Check": "mlcheck.checks.base",
+    "register": "mlcheck.checks.base",
+    "Finding": "mlcheck.findings",
+    "MLCheckInternalWarning": "mlcheck.findings",
+    "MLCheckWarning": "mlcheck.findings",
+    "Severity": "mlcheck.findings",
+    "Monitor": "mlcheck.monitor",
+    "RunInfo": "mlcheck.run",
+}
 
 __all__ = [
     "Check",
@@ -42,11 +51,15 @@ __all__ = [
 _LAZY_PACKAGES = ("analyze", "sanity")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # no `typing` import: the command starts sooner
     if name in _LAZY_PACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value  # found directly from now on
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_PACKAGES))
+    return sorted(set(globals()) | set(_LAZY_PACKAGES) | set(_LAZY_NAMES))

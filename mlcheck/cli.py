@@ -11,20 +11,22 @@ import this module.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mlcheck import __version__
-from mlcheck.analyze import command as analyze_command
-from mlcheck.cli_options import add_common, discard_stdout, is_output_error, output_failed
-from mlcheck.cli_options import console as make_console
-from mlcheck.errors import BadInput
-from mlcheck.sanity import command as sanity_command
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+#: Exit status after Ctrl-C (SIGINT): 128 + 2, what a shell reports for a command it interrupted.
+EXIT_INTERRUPTED = 130
 
 
 def _cmd_checks(args: argparse.Namespace, console) -> int:
+    import json
+
     from rich.table import Table
 
     from mlcheck.checks import registry
@@ -63,6 +65,7 @@ def _cmd_explain(args: argparse.Namespace, console) -> int:
 
     from mlcheck.checks import get_check
     from mlcheck.docs import check_markdown
+    from mlcheck.errors import BadInput
 
     try:
         cls = get_check(args.id)
@@ -73,6 +76,12 @@ def _cmd_explain(args: argparse.Namespace, console) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from mlcheck.analyze import command as analyze_command
+    from mlcheck.cli_options import add_common
+    from mlcheck.sanity import command as sanity_command
+
     parser = argparse.ArgumentParser(
         prog="mlcheck",
         description="Catch broken training runs early. Exit status: 0 clean, 1 findings at or "
@@ -102,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command; returns its exit status. A Ctrl-C at any point, the imports of the first
+    half second included, is one line and EXIT_INTERRUPTED."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command's own handler (imports, parsing) or after it
+        try:
+            print("mlcheck: interrupted", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr is gone: the exit status says it
+            pass
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from mlcheck.cli_options import console as make_console
+    from mlcheck.cli_options import discard_stdout, is_output_error, output_failed
+    from mlcheck.errors import BadInput
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -122,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         err.print("mlcheck: interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:  # stdout on a full disk: a message, not a traceback and exit 1 ("findings")
         if not is_output_error(exc):
             raise

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcheck.checks.base import Check, did_you_mean, registry
+from mlcheck.checks.base import Check, check_arguments, did_you_mean, registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,52 +170,16 @@ def build_checks(
             continue
         kwargs = config.check_args.get(check_id, {})
         try:
-            _check_arg_kinds(reg[check_id], kwargs)
+            check_arguments(reg[check_id], kwargs)
             out.append(reg[check_id](**kwargs))
         except (TypeError, ValueError) as exc:
             where = f"{config.source}: [tool.mlcheck.checks.{check_id}] " if config.source else ""
             raise ConfigError(f"{where}bad arguments for check {check_id!r} {kwargs}: {exc}") from None
     if select and not out:  # a run that checks nothing would read as clean
-        raise ConfigError(
-            f"every check selected ({', '.join(select)}) is also suppressed, so none would run; "
-            "take it out of suppress (or of select)"
-        )
+        from mlcheck.options import none_left
+
+        try:
+            none_left(select, "select")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return out
-
-
-def _check_arg_kinds(cls: type[Check], kwargs: dict[str, Any]) -> None:
-    """TypeError when a value's kind differs from its default's (`factor = "x"` where the
-    default is 2.0): the check would fail on the first observation and be switched off, and
-    the run would read as clean."""
-    import inspect
-    from numbers import Real
-
-    params = inspect.signature(cls.__init__).parameters
-    for name, value in kwargs.items():
-        default = params[name].default if name in params else inspect.Parameter.empty
-        if default is None or default is inspect.Parameter.empty:
-            continue
-        if isinstance(default, bool):
-            kind, ok = "true or false", isinstance(value, bool)
-        elif isinstance(default, Real):
-            kind, ok = "a number", isinstance(value, Real) and not isinstance(value, bool)
-        else:
-            kind, ok = f"a {type(default).__name__}", isinstance(value, type(default))
-        if not ok:
-            raise TypeError(f"{name} must be {kind} (default {default!r}), got {value!r}")
-        _check_arg_range(name, value, default)
-
-
-def _check_arg_range(name: str, value: Any, default: Any) -> None:
-    """ValueError for a number no threshold can mean: NaN (every comparison with it is false,
-    so the check never fires and the run reads as clean), or a negative value where the default
-    is positive (every such default is a count, size, factor, fraction, z-score or tolerance)."""
-    import math
-    from numbers import Real
-
-    if isinstance(value, bool) or not isinstance(value, Real) or isinstance(default, bool):
-        return
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, not NaN (default {default!r})")
-    if isinstance(default, Real) and default > 0 and value < 0:
-        raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")

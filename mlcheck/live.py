@@ -242,12 +242,18 @@ def configured_checks(
     return (list(checks) if checks is not None else None), suppress, cfg.source
 
 
-def validate(options: LiveOptions, checks: Sequence[Check] | None, suppress: Iterable[str]) -> None:
+def validate(
+    options: LiveOptions, checks: Sequence[Check] | None, suppress: Iterable[str], keep: Iterable[str] = ()
+) -> None:
     """Raises now, where the user sees it, what building the run would raise at train start:
-    unknown check ids, a bad `[tool.mlcheck]` table."""
+    unknown check ids, a bad `[tool.mlcheck]` table, a `suppress` that leaves no check to run
+    (`keep`: the ids breakpoints turn on, as `LiveRun` takes them)."""
     checks, suppress, _ = configured_checks(checks, suppress, options.config)  # ids and classes checked
+    built = checks if checks is not None else default_checks()
+    keep = set(keep)
+    if not keep:  # breakpoints add the checks they need: the run checks something
+        opt.unsuppressed(built, suppress)
     if options.full_pass_checks is not None:
-        built = checks if checks is not None else default_checks()
         opt.check_ids("full_pass_checks", options.full_pass_checks, also=[c.id for c in built])
 
 

@@ -61,7 +61,9 @@ class Monitor:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
             defaults; an id given twice is one check, the later one). Default: every check that is on
             by default.
-        suppress: check ids to silence (their hooks are not run).
+        suppress: check ids to silence (their hooks are not run); one that silences every check
+            of `checks` (or every default one) is refused (ValueError): a run without a check
+            reads as clean.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
             callbacks take it): neither. An empty string is refused (it would be the working
             directory): pass "." for that.
@@ -124,11 +126,9 @@ class Monitor:
         opt.instance("info", info, RunInfo, optional=True)
         sinks = opt.sinks("sinks", sinks)
         suppress = set(opt.check_ids("suppress", suppress))
-        self.checks: list[Check] = [
-            c
-            for c in (default_checks() if checks is None else opt.check_instances("checks", checks))
-            if c.id not in suppress
-        ]
+        self.checks: list[Check] = opt.unsuppressed(
+            default_checks() if checks is None else opt.check_instances("checks", checks), suppress
+        )
         self.suppress = suppress
         log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in the callbacks: no files
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
@@ -367,30 +367,45 @@ class Monitor:
             period = max(primary.width, self.STEP_EVAL_EVERY)
             chunk = period - primary.finite_count % period
             j = min(n, i + chunk)
-            sl = slice(i, j)
-            vals = loss[sl] if loss is not None else None
-            if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
-                for k in range(i, j):
-                    out += self.log_step(
-                        int(given[k]),  # log_step puts it on the step axis
-                        loss=None if loss is None else float(loss[k]),
-                        lr=None if lr is None else float(lr[k]),
-                        epoch=epoch,
-                    )
-                i = j
-                continue
-            if loss is not None:
-                self.run.train_loss.extend(steps[sl], loss[sl])
-            if lr is not None:
-                self.run.lr.extend(steps[sl], lr[sl])
-            self.run.step = int(steps[j - 1])
-            if epoch is not None:
-                self.run.epoch = epoch
-            out += self._dispatch("on_step")
+            out += self._steps_chunk(slice(i, j), steps, given, loss, lr, epoch, primary)
             i = j
         if n:
             self._last_step = max(self._last_step, int(steps[-1]))
         return out
+
+    def _steps_chunk(
+        self,
+        sl: slice,
+        steps: np.ndarray,
+        given: np.ndarray,
+        loss: np.ndarray | None,
+        lr: np.ndarray | None,
+        epoch: int | None,
+        primary: Any,
+    ) -> list[Finding]:
+        """One chunk of `log_steps`, ending at an evaluation point of `primary` or at the end of
+        the block: step by step through `log_step` when it holds a non-finite value, else
+        vectorised, the step checks judging only where `log_step` would (a block ending short
+        of an evaluation point judges nothing: the replay cuts the step stream at every epoch)."""
+        vals = loss[sl] if loss is not None else None
+        if (vals is not None and not np.isfinite(vals).all()) or (lr is not None and not np.isfinite(lr[sl]).all()):
+            out: list[Finding] = []
+            for k in range(sl.start, sl.stop):
+                out += self.log_step(
+                    int(given[k]),  # log_step puts it on the step axis
+                    loss=None if loss is None else float(loss[k]),
+                    lr=None if lr is None else float(lr[k]),
+                    epoch=epoch,
+                )
+            return out
+        if loss is not None:
+            self.run.train_loss.extend(steps[sl], loss[sl])
+        if lr is not None:
+            self.run.lr.extend(steps[sl], lr[sl])
+        self.run.step = int(steps[sl.stop - 1])
+        if epoch is not None:
+            self.run.epoch = epoch
+        return self._dispatch("on_step") if self._eval_point(primary) else []
 
     def log_epoch(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,26 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
         hint = f" ({hint})" if hint else ""
         raise ValueError(f"{name} names unknown check ids {unknown}{hint}; available: {', '.join(known)}")
     return ids
+
+
+def unsuppressed(checks: Sequence[Any], suppress: Iterable[str], selected_by: str = "checks") -> list[Any]:
+    """`checks` less those whose id `suppress` names. ValueError when that leaves none of a
+    non-empty list: a run that checks nothing reads as clean. One rule for the Python API
+    (`Monitor`, the callbacks: `checks=`) and `[tool.mlcheck]` / `--select`
+    (`config.build_checks`: `selected_by="select"`)."""
+    quiet = set(suppress)
+    out = [c for c in checks if c.id not in quiet]
+    if checks and not out:
+        none_left([c.id for c in checks], selected_by)
+    return out
+
+
+def none_left(ids: Iterable[str], selected_by: str) -> None:
+    """Raises the ValueError of `unsuppressed`: every check of `ids` is suppressed."""
+    raise ValueError(
+        f"every check selected ({', '.join(dict.fromkeys(ids))}) is also suppressed, so none would run; "
+        f"take it out of suppress (or of {selected_by})"
+    )
 
 
 def check_items(name: str, checks: Any) -> list[Any] | None:

@@ -259,19 +259,27 @@ class Series:
 
     def _buckets(self, include_open: bool) -> dict[str, np.ndarray]:
         self._store()
-        out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         if include_open and self._n:
-            extra = {
-                "x0": self._x0,
-                "x1": self.last_x,
-                "n": self._n,
-                "mean": self._mean,
-                "m2": self._m2,
-                "min": self._min,
-                "max": self._max,
-                "last": self._last,
-            }
-            out = {k: np.append(v, extra[k]) for k, v in out.items()}
+            # the open bucket written into the slot after the closed ones (there is always one:
+            # the arrays merge when the last slot closes), so one copy per field, no np.append
+            k = self.size
+            a = self._a
+            out = {}
+            for name, value in (
+                ("x0", self._x0),
+                ("x1", self.last_x),
+                ("n", self._n),
+                ("mean", self._mean),
+                ("m2", self._m2),
+                ("min", self._min),
+                ("max", self._max),
+                ("last", self._last),
+            ):
+                arr = a[name][: k + 1].copy()
+                arr[k] = value
+                out[name] = arr
+        else:
+            out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         n = out["n"]
         out["std"] = np.sqrt(np.where(n > 1, out["m2"] / np.maximum(n - 1, 1), 0.0))
         return out

@@ -1,6 +1,8 @@
 """Arguments people get wrong, refused at the constructor with a message naming the argument,
 never mid-run: a log_dir that is a file, a lone check id or class, a suppress that is no list."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -426,3 +428,58 @@ def test_lightning_callback_refuses_a_batch_to_arrays_that_is_no_function_and_a_
     with pytest.raises(TypeError, match="timing must be True or False, got 'no'"):
         MLCheckCallback(timing="no")
     MLCheckCallback(batch_to_arrays=lambda batch: batch, timing=True)
+
+
+def test_a_suppress_that_removes_every_check_is_refused_in_python_as_in_the_config(tmp_path, monkeypatch):
+    """`[tool.mlcheck]` with every selected check suppressed was refused, while the same in
+    Python ran a monitor with no check at all, whose silence read as a clean run."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml of this repository
+    message = r"every check selected \(loss-divergence, loss-plateau\) is also suppressed, so none would run"
+    both = ["loss-divergence", "loss-plateau"]
+    for make in (Monitor, KerasCallback, LightningCallback):
+        with pytest.raises(ValueError, match=message):
+            make(checks=both, suppress=both)
+        with pytest.raises(ValueError, match="is also suppressed"):
+            make(suppress=list(mlcheck.checks.registry()))  # the defaults, all of them
+        make(checks=both, suppress=["loss-plateau"])  # one left: runs
+    assert Monitor(checks=[]).checks == []  # no check asked for is no contradiction
+
+
+@pytest.mark.parametrize(
+    ("check_id", "name", "value", "error", "message"),
+    [
+        ("loss-divergence", "factor", -3, ValueError, r"factor must be >= 0, as its default 2.0 is, got -3"),
+        ("loss-plateau", "z", float("nan"), ValueError, r"z must be a number, not NaN"),
+        ("train-val-gap", "patience", "3", TypeError, r"patience must be a number \(default 3\), got '3'"),
+        ("class-imbalance", "ratio", True, TypeError, r"ratio must be a number \(default 10.0\), got True"),
+    ],
+)
+def test_a_check_built_in_python_refuses_what_its_config_table_refuses(tmp_path, check_id, name, value, error, message):
+    """`LossDivergence(factor=-3)` was taken as given (the check then never fired), while the
+    config path refused it. One rule (`checks.base.check_arguments`) for both, naming the
+    argument, by keyword or by position."""
+    from mlcheck.config import ConfigError, build_checks, load_config
+
+    cls = get_check(check_id)
+    with pytest.raises(error, match=message):
+        cls(**{name: value})
+    if list(inspect.signature(cls.__init__).parameters)[1] == name:
+        with pytest.raises(error, match=message):
+            cls(value)
+    toml = {True: "true", "3": '"3"'}.get(value, repr(value)) if not isinstance(value, float) else "nan"
+    (tmp_path / "pyproject.toml").write_text(f"[tool.mlcheck.checks.{check_id}]\n{name} = {toml}\n")
+    with pytest.raises(ConfigError, match=message):
+        build_checks(config=load_config(tmp_path / "pyproject.toml"))
+    default = inspect.signature(cls.__init__).parameters[name].default
+    assert getattr(cls(**{name: default}), name) == default  # its own default is fine
+
+
+def test_none_is_taken_where_a_check_argument_admits_it():
+    """`TrainValOverlap(probe_values=None)` (hash every value: `int | None`) is a choice, not a
+    value of another kind."""
+    assert get_check("train-val-overlap")(probe_values=None).probe_values is None
+    with pytest.raises(TypeError, match="factor must be a number"):
+        get_check("loss-divergence")(factor=None)

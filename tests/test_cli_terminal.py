@@ -4,6 +4,7 @@ reports it), whichever way the output is written (print, rich, the table or JSON
 from its child process); stdout on a full disk: one line on stderr and exit 74; text in paths
 and messages printed as it is."""
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,34 @@ def test_a_finding_is_printed_whole_at_any_terminal_width(columns, tmp_path):
         assert "WARNING train-val-gap" in flat and finding["message"] in flat and "┃" not in table.stdout
     else:
         assert "┃ severity" in table.stdout
+
+
+def test_ctrl_c_during_the_imports_is_one_line_and_exit_130(tmp_path):
+    """SIGINT while the command is still importing (its first ~0.3 s) was a KeyboardInterrupt
+    traceback from the console script's `from mlcheck.cli import main`: `import mlcheck` imported
+    numpy and every check before `main` could catch anything. The signal is sent once numpy has
+    been imported (`-X importtime` prints each import as it ends), with mlcheck's own imports to
+    go."""
+    script = Path(sys.executable).parent / "mlcheck"  # the console script users run
+    if not script.exists():
+        pytest.skip("no `mlcheck` console script beside this Python")
+    (tmp_path / "log.csv").write_text(NAN_LOG)
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", str(script), "analyze", "log.csv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    lines = []
+    for line in proc.stderr:  # one line per import, as it ends
+        lines.append(line)
+        if line.rstrip().endswith("| numpy") or line.rstrip().split("|")[-1].strip() == "numpy":
+            proc.send_signal(signal.SIGINT)
+            break
+    else:
+        pytest.fail(f"numpy was never imported: {''.join(lines)[-2000:]}")
+    _, rest = proc.communicate(timeout=240)
+    said = [line for line in (*lines, *rest.splitlines()) if not line.startswith("import time:")]
+    assert "Traceback" not in rest
+    assert (proc.returncode, [s.strip() for s in said]) == (130, ["mlcheck: interrupted"])

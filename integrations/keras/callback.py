@@ -171,7 +171,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.nonfinite_allow = opt.module_names("nonfinite_allow", nonfinite_allow)
         self.checks = checks
         self.suppress = opt.id_items("suppress", suppress)
-        validate(self.options, self.checks, self.suppress)  # unknown ids, a bad [tool.mlcheck] raise here
+        keep = self.breakpoints.check_ids if self.breakpoints is not None else ()
+        validate(self.options, self.checks, self.suppress, keep)  # unknown ids, a bad [tool.mlcheck] raise here
         log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in Lightning: no files
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
         self.validation_data = validation_data

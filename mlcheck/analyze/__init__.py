@@ -161,6 +161,7 @@ def run(
     mapping: Mapping[str, str] | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    replay_progress: Callable[[str, int, int], None] | None = None,
 ) -> AnalyzeResult:
     """Replays the runs logged under `path` through the checks.
 
@@ -173,6 +174,8 @@ def run(
         mapping: tag or column (or glob pattern) -> role, on top of the built-in rules, e.g.
             `{"objective": "train_loss", "val_top1": "val_metric:accuracy"}`; roles: `ROLES`.
         progress: called as progress(bytes_done, bytes_total) while reading.
+        replay_progress: called as replay_progress(run_name, epochs_done, epochs_total) while
+            each run's curves go through the checks (every 256 epochs, and at its end).
 
     `select` and `suppress` also apply to the findings recorded live (`findings.jsonl`).
 
@@ -186,6 +189,9 @@ def run(
     """
     path, checks, select, suppress, mapping = _arguments(path, checks, select, suppress, mapping)
     opt.optional_function("progress", progress, "a function progress(bytes_done, bytes_total)")
+    opt.optional_function(
+        "replay_progress", replay_progress, "a function replay_progress(run_name, epochs_done, epochs_total)"
+    )
     wanted = _wanted(checks, select, suppress)
     per_sample = sample_checks(checks, select, suppress)
     checks = _select_checks(checks, select, suppress)
@@ -211,7 +217,7 @@ def run(
         each = _load(source, where, root, advance, notes, mapping)
         advance(start + size - done)
         for k, loaded in enumerate(each):  # the reader's notes are on the file: said with its first run
-            _add_run(loaded, where, notes if k == 0 else [], checks, runs, read, own, unreadable)
+            _add_run(loaded, where, notes if k == 0 else [], checks, runs, read, own, unreadable, replay_progress)
     runs += _attach_recorded(root, runs, own, [read_findings(p) for p in recorded], wanted, unreadable)
     _judge_sample_tables(tables, per_sample, root, runs, unreadable)
     for where, reason in unreadable:
@@ -232,6 +238,7 @@ def _add_run(
     read: list[Curves],
     own: list[tuple[RunLog, str]],
     unreadable: list[Skipped],
+    replay_progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Replays one loaded run through the checks and adds its result to `runs` (its curves to
     `read`), unless it is mlcheck's own files (`own`), unreadable, or a second logger's copy
@@ -253,7 +260,14 @@ def _add_run(
         return
     if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
         log.name = f"{log.name} ({log.path.name})"
-    found, errors = replay_curves(curves, checks, run_name=log.name)
+    progress = None
+    if replay_progress is not None:
+        name = log.name
+
+        def progress(done: int, total: int) -> None:
+            replay_progress(name, done, total)
+
+    found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + _short_curve(log, curves, checks)
     runs.append(result)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
                 suppress=suppress,
                 mapping=mapping,
                 progress=progress.update,
+                replay_progress=progress.replay,
             )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None
@@ -146,37 +148,75 @@ def _stderr_console():
 
 
 class _Progress:
-    """A rich progress bar on stderr while reading, only when stderr is a terminal and the
-    logs are big enough for it to matter."""
+    """A rich progress display on stderr, only when stderr is a terminal and only once the work
+    has taken `AFTER_S` seconds: the bytes read so far, and the epochs of the run being replayed
+    through the checks. Transient: it is gone when the command prints; stdout (the table or the
+    JSON) never holds any of it.
 
-    MIN_BYTES = 8 << 20
+    Args:
+        console: the stderr console it draws on.
+        enabled: whether to draw at all. Default: whether stderr is a terminal.
+        after: seconds before it first draws (tests pass 0).
+    """
 
-    def __init__(self, console: Any) -> None:
+    #: Work shorter than this shows no progress (a log read and judged in a second or two
+    #: flickers a bar for nothing).
+    AFTER_S = 2.0
+
+    def __init__(self, console: Any, enabled: bool | None = None, after: float = AFTER_S) -> None:
         self.console = console
-        self.bar = None
-        self.task = None
-        self.enabled = sys.stderr.isatty()
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.after = after
+        self.start = time.monotonic()
+        self.bar: Any = None
+        self.read_task: Any = None
+        self.replay_task: Any = None
+        self.replaying: str | None = None
 
     def __enter__(self) -> _Progress:
         return self
 
     def update(self, done: int, total: int) -> None:
-        if not self.enabled or total < self.MIN_BYTES:
+        """Reading: `done` of `total` bytes."""
+        bar = self._bar()
+        if bar is None:
             return
+        if self.read_task is None:
+            self.read_task = bar.add_task("reading logs", total=total)
+        bar.update(self.read_task, completed=done, total=total)
+
+    def replay(self, run_name: str, done: int, total: int) -> None:
+        """Replaying run `run_name`: `done` of `total` epochs through the checks."""
+        bar = self._bar()
+        if bar is None:
+            return
+        if self.replaying != run_name:
+            from rich.markup import escape
+
+            if self.replay_task is not None:
+                bar.remove_task(self.replay_task)
+            self.replay_task = bar.add_task(f"checking {escape(run_name)} (epochs)", total=total)
+            self.replaying = run_name
+        bar.update(self.replay_task, completed=done, total=total)
+
+    def _bar(self) -> Any:
+        """The progress display, started on the first call after `after` seconds; None before,
+        or when not enabled."""
         if self.bar is None:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            if not self.enabled or time.monotonic() - self.start < self.after:
+                return None
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                "reading logs",
+                TextColumn("{task.description}"),
                 BarColumn(),
-                DownloadColumn(),
+                TaskProgressColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task("read", total=total)
-        self.bar.update(self.task, completed=done)
+        return self.bar
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -379,19 +379,29 @@ def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | No
     return None
 
 
+#: Epochs replayed between two calls of `replay_curves`' progress function: a call costs less
+#: than a thousandth of what 256 epochs do, and a long log still reports many times a second.
+PROGRESS_EVERY = 256
+
+
 def replay_curves(
     curves: Curves,
     checks: Sequence[Check],
     run_name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Finding], dict[str, str]]:
     """Feeds the curves through a silent Monitor (no warnings, no files) and closes it.
+    `progress(epochs_done, epochs_total)` is called every `PROGRESS_EVERY` epochs and at the end.
     Returns (findings, {check id: error} for checks that failed and were switched off)."""
     monitor = Monitor(checks=list(checks), warn=False, default_sinks=False, info=curves.info, run_name=run_name)
     steps, loss, lr = curves.steps, curves.train_loss, curves.lr
     pos = 0
+    total = len(curves.epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a failing check is reported through monitor.errors
-        for row in curves.epochs:
+        for k, row in enumerate(curves.epochs):
+            if progress is not None and k % PROGRESS_EVERY == 0:
+                progress(k, total)
             if steps is not None and row.step is not None:
                 end = int(np.searchsorted(steps, row.step, "right"))
                 if end > pos:
@@ -409,6 +419,8 @@ def replay_curves(
             epoch = curves.epochs[-1].epoch + 1 if curves.epochs else None
             _feed(monitor, steps, loss, lr, pos, len(steps), epoch)
         monitor.close()
+    if progress is not None:
+        progress(total, total)
     return list(monitor.findings), dict(monitor.errors)
 
 

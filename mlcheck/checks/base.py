@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import inspect
 import logging
+import math
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from numbers import Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -114,6 +117,14 @@ class Check:
         batch whole, at once: for work that needs every value of some of its samples. Called on
         every such batch: keep it to a few operations on `batch.input_probe`."""
         return True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        # mlcheck's own checks refuse a threshold no value can mean when built (`check_arguments`),
+        # as `[tool.mlcheck.checks.ID]` does; a user's subclass keeps its own rules
+        if init is not None and cls.__module__.startswith("mlcheck.") and not hasattr(init, "__wrapped__"):
+            cls.__init__ = _checked_init(cls, init)  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         before = set(vars(self))
@@ -352,6 +363,66 @@ def parse_doc(text: str) -> dict[str, str]:
     if "summary" in out:  # one line, for tables and `mlcheck checks`
         out["summary"] = " ".join(out["summary"].split())
     return {k: v for k, v in out.items() if v}
+
+
+def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
+    """Refuses constructor arguments of a check that no threshold can mean, naming the argument:
+    TypeError when a value's kind differs from its default's (`factor="x"` where the default is
+    2.0: the check would fail on the first observation and be switched off, and the run would
+    read as clean); ValueError for NaN (every comparison with it is false, so the check never
+    fires) or a negative value where the default is positive (every such default is a count,
+    size, factor, fraction, z-score or tolerance). The one rule for checks built in Python and
+    from `[tool.mlcheck.checks.ID]`."""
+    params = inspect.signature(cls.__init__).parameters
+    for name, value in kwargs.items():
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if default is None or default is inspect.Parameter.empty:
+            continue
+        if value is None and _takes_none(params[name]):  # `probe_values: int | None = 256`
+            continue
+        if isinstance(default, bool):
+            kind, ok = "true or false", isinstance(value, bool)
+        elif isinstance(default, Real):
+            kind, ok = "a number", isinstance(value, Real) and not isinstance(value, bool)
+        else:
+            kind, ok = f"a {type(default).__name__}", isinstance(value, type(default))
+        if not ok:
+            raise TypeError(f"{name} must be {kind} (default {default!r}), got {value!r}")
+        if isinstance(default, bool) or not isinstance(default, Real):
+            continue
+        if math.isnan(value):
+            raise ValueError(f"{name} must be a number, not NaN (default {default!r})")
+        if default > 0 and value < 0:
+            raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")
+
+
+def _takes_none(param: inspect.Parameter) -> bool:
+    """Whether a parameter's annotation admits None (`int | None`, `Optional[int]`; annotations
+    are strings here, `from __future__ import annotations`)."""
+    annotation = param.annotation if isinstance(param.annotation, str) else repr(param.annotation)
+    return "None" in annotation or "Optional" in annotation
+
+
+def _checked_init(cls: type[Check], init: Callable[..., None]) -> Callable[..., None]:
+    """`init` preceded by `check_arguments` over the arguments it is given."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self: Check, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:  # a wrong call: `init` raises Python's own error for it
+            init(self, *args, **kwargs)
+            return
+        named = {
+            k: v
+            for k, v in list(bound.arguments.items())[1:]
+            if signature.parameters[k].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        }
+        check_arguments(cls, named)
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def register(cls: type[Check]) -> type[Check]:

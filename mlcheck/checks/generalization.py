@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, register
-from mlcheck.checks.curve import epoch_train_levels, noise, rolling_mean, sig, trend_drop
+from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, noise, rolling_mean, sig, trend_drop
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 
@@ -250,7 +250,9 @@ class TrainValGap(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         told = self._train_mode_at_validation(run)
-        return told if self._fired else [*told, *self._judge(run, final=False)]
+        if self._fired or not epoch_judgement_due(run.val_loss):
+            return told
+        return [*told, *self._judge(run, final=False)]
 
     def _train_mode_at_validation(self, run: RunState) -> list[Finding]:
         """Once: layers that act differently in training were in training mode while validation

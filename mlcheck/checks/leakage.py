@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np  # noqa: E402
 
 from mlcheck.checks.base import Check, Signal, register  # noqa: E402
-from mlcheck.checks.curve import epoch_train_levels, sig  # noqa: E402
+from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, sig  # noqa: E402
 from mlcheck.findings import Finding, Severity  # noqa: E402
 from mlcheck.metrics import higher_is_better, is_bounded_score  # noqa: E402
 
@@ -118,7 +118,7 @@ class SuspiciousVal(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         copied = [] if self._copy_fired else self._train_loss_copied(run)
-        if self._fired:
+        if self._fired or not epoch_judgement_due(run.val_loss):
             return copied
         found = self._losses(run) or self._metrics(run)
         self._fired = bool(found)

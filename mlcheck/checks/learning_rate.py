@@ -13,6 +13,7 @@ from mlcheck.checks.curve import (
     Curve,
     Throttle,
     TrainCurveCheck,
+    epoch_judgement_due,
     median,
     noise,
     rising,
@@ -715,7 +716,8 @@ class LRTooLow(TrainCurveCheck):
         ]
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        if self._fired or self._train.pick(run)[1] != "epoch":
+        series, unit = self._train.pick(run)
+        if self._fired or unit != "epoch" or not epoch_judgement_due(series):
             return ()
         return self._judge(run, final=False)
 
