@@ -237,7 +237,15 @@ def _readme_loop(tmp_path, *, zero_grad: bool, optimizer_arg: bool) -> Monitor:
         block = block.replace(", optimizer=optimizer", "")
     line = next(ln for ln in block.splitlines() if ln.strip() == "...")
     pad = line[: len(line) - len(line.lstrip())]
-    body = ["loss = loss_fn(model(x), y)", "loss.backward()", "optimizer.step()", "train_loss = val_loss = loss.item()"]
+    # the validation loss measured after the step (on the batch: this loop has no held-out data),
+    # not the training loss itself, which `suspicious-val` calls a copied curve (val-is-train-loss)
+    body = [
+        "loss = loss_fn(model(x), y)",
+        "loss.backward()",
+        "optimizer.step()",
+        "train_loss = loss.item()",
+        "val_loss = loss_fn(model(x).detach(), y).item()",
+    ]
     if zero_grad:
         body.insert(0, "optimizer.zero_grad()")
     code = block.replace(line, pad + "; ".join(body), 1).replace('log_dir="runs/exp1"', "log_dir=LOG_DIR")
