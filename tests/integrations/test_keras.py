@@ -872,8 +872,9 @@ def test_layer_statistics_and_judgement_cuts_leave_every_finding_and_event_uncha
         assert "lr-too-high" in {f["check"] for f in findings}
     else:
         assert not serious(findings)
-    assert any(t.startswith("mlcheck/layers/") for t in record["cut"][2]["train"][0])  # the layers were charted
-    assert record["cut"][3]  # and their histograms written
+    if keras.backend.backend() == "torch":  # (only torch records layers)
+        assert any(t.startswith("mlcheck/layers/") for t in record["cut"][2]["train"][0])  # the layers were charted
+        assert record["cut"][3]  # and their histograms written
     assert record["cut"] == record["before"]
 
 
