@@ -50,6 +50,16 @@ __all__ = [
 # (see mlcheck/callable_package.py).
 _LAZY_PACKAGES = ("analyze", "sanity")
 
+# the names as static tools (type checkers, IDEs) should see them; never run (`typing` is not
+# imported either: type checkers take a module-level TYPE_CHECKING = False for theirs)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mlcheck import analyze, sanity
+    from mlcheck.checks.base import Check, register
+    from mlcheck.findings import Finding, MLCheckInternalWarning, MLCheckWarning, Severity
+    from mlcheck.monitor import Monitor
+    from mlcheck.run import RunInfo
+
 
 def __getattr__(name: str) -> object:  # no `typing` import: the command starts sooner
     if name in _LAZY_PACKAGES:
@@ -62,4 +72,4 @@ def __getattr__(name: str) -> object:  # no `typing` import: the command starts 
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_PACKAGES) | set(_LAZY_NAMES))
+    return sorted((set(globals()) - {"TYPE_CHECKING"}) | set(_LAZY_PACKAGES) | set(_LAZY_NAMES))
