@@ -41,13 +41,18 @@ def before_judgement_and_layer_cuts(monkeypatch) -> None:
     judgements (issue 13, 2026-12-03 evening): `lr-schedule` judging a rate that never moved,
     each layer output's reductions through ndarray methods, the TensorBoard sink reading the
     charted statistics one `getattr` at a time, and the held losses reshaped before `item()`."""
+    import importlib.util
+
     from mlcheck.checks.learning_rate import LRSchedule
-    from mlcheck.integrations import lightning, torch_layers
     from mlcheck.sinks import tensorboard
 
     monkeypatch.setattr(LRSchedule, "on_step", _lr_schedule_on_step)
-    monkeypatch.setattr(torch_layers, "_host_stats", _host_stats)
     monkeypatch.setattr(tensorboard.TensorBoardSink, "layers", _sink_layers)
+    if importlib.util.find_spec("torch") is None:
+        return  # Keras on JAX or TensorFlow alone: the torch paths are not in the fit
+    from mlcheck.integrations import lightning, torch_layers
+
+    monkeypatch.setattr(torch_layers, "_host_stats", _host_stats)
     monkeypatch.setattr(lightning, "losses_to_floats", _losses_to_floats)
 
 
