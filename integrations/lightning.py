@@ -358,7 +358,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             info.total_steps = int(total)
         if isinstance(trainer.max_epochs, int) and trainer.max_epochs > 0:
             info.max_epochs = trainer.max_epochs
-        info.has_scheduler = bool(getattr(trainer, "lr_scheduler_configs", None))
+        # A ReduceLROnPlateau moves the rate only when its metric stalls, so a healthy run may
+        # never see it move: only schedulers that move the rate by the count of steps or epochs
+        # say "the rate must change" (plateau ones alone leave it unknown, as Keras' callback does).
+        configs = list(getattr(trainer, "lr_scheduler_configs", None) or [])
+        timed = [c for c in configs if not getattr(c, "reduce_on_plateau", False)]
+        info.has_scheduler = True if timed else (None if configs else False)
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None

@@ -272,7 +272,9 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         if epochs > 0 and epochs.is_integer() and not (getattr(args, "max_steps", -1) or -1) > 0:
             info.max_epochs = int(epochs)
         schedule = str(getattr(getattr(args, "lr_scheduler_type", ""), "value", getattr(args, "lr_scheduler_type", "")))
-        info.has_scheduler = schedule != "constant"
+        # "reduce_lr_on_plateau" moves the rate only when the metric stalls: a healthy run may
+        # never see it move, so whether the rate must change is unknown
+        info.has_scheduler = None if schedule == "reduce_lr_on_plateau" else schedule != "constant"
         info.zeroes_gradients = True  # the Trainer zeroes them after each optimizer step
         # weights loaded with `from_pretrained` (the config names where from) or a resumed run:
         # the loss starts near its floor (RunInfo.pretrained)

@@ -80,8 +80,10 @@ class RunInfo:
         num_classes: number of classes for classification, if known.
         total_steps: the number of optimizer steps the run is configured for, if known.
         max_epochs: the number of epochs the run is configured for, if known.
-        has_scheduler: True when a learning-rate schedule is configured, False when there is
-            certainly none, None when unknown.
+        has_scheduler: True when a learning-rate schedule is configured that moves the rate by
+            the count of steps or epochs, False when there is certainly none, None when unknown
+            or when the only schedule is one that moves the rate when a metric stalls
+            (ReduceLROnPlateau), which a healthy run may never see move.
         higher_is_better: overrides for metric direction, by metric name.
         loss: the loss's short name as `mlcheck.task` spells it ("cross_entropy", "bce_with_logits",
             "mse", ...), when an adapter or the log tells it: Keras from the compiled loss,

@@ -839,7 +839,8 @@ class LRSchedule(Check):
         go and has stayed there for `min_low` of the run (judged live when the run's total
         steps are known, else at the end); and, at the
         end of a run of at least `min_steps` steps with a scheduler configured, when it never
-        changed. Warmup, cosine, step decay, one-cycle and a constant rate without a
+        changed (a ReduceLROnPlateau does not count: it moves the rate only when its metric
+        stalls, which a healthy run may never do). Warmup, cosine, step decay, one-cycle and a constant rate without a
         scheduler are all fine. A rate that fell that low within the first epoch (the steps
         per epoch known from the run's total steps and epochs) gets a hint that names the usual
         cause: a schedule whose length is counted in epochs, stepped every batch.

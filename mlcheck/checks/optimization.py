@@ -538,8 +538,11 @@ class LossPlateau(LossCurveCheck):
         `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
         the first pass over the training data) within `tolerance` of the entropy of the
         training labels or above it, the loss of predicting the class prior. The first of
-        these does not count for a run from trained weights (`RunInfo.pretrained`: a Hugging Face
-        `Trainer` log), whose loss starts near its floor. A converged run
+        these does not count for a run from trained weights, whose loss starts near its floor:
+        `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
+        classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
+        and the training labels' entropy, whichever are known (weights restored with
+        `load_state_dict` leave no other trace). A converged run
         (the loss fell a lot, or approaches zero) is not a plateau, nor is one whose validation
         loss or metrics are still improving, nor a warmup in progress. During a run it judges
         after `min_progress` of the configured steps (or, when their number is unknown, after a
@@ -628,6 +631,13 @@ class LossPlateau(LossCurveCheck):
             an optimistic pick, so a smaller margin would flag runs that learn a little.
         max_classes: more distinct labels than this are not counted. Default 1000, as
             `class-imbalance`.
+        trained_start_fraction: a classification loss whose first 10 steps sit below this
+            fraction of ln(C) (or of the training labels' entropy, the loss of predicting the
+            class shares, when smaller) comes from trained weights. Default 0.5: a freshly
+            initialised classifier predicts about uniformly, so its loss starts at about ln(C)
+            (Karpathy, "A Recipe for Training Neural Networks", 2019: "verify loss @ init"),
+            at or above that entropy; half of it is no untrained network's start, and a run
+            that got there within its first 10 steps has fallen a lot anyway.
     """
 
     id = "loss-plateau"
@@ -672,7 +682,9 @@ class LossPlateau(LossCurveCheck):
         min_validations: int = 6,
         prior_z: float = 3.0,
         max_classes: int = 1000,
+        trained_start_fraction: float = 0.5,
     ) -> None:
+        self.trained_start_fraction = trained_start_fraction
         self.exploded_factor = exploded_factor
         self.min_validations = min_validations
         self.prior_z = prior_z
@@ -831,8 +843,12 @@ class LossPlateau(LossCurveCheck):
         at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
         near_chance = near_chance or at_prior
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
-        # from trained weights the loss starts near its floor: a small fall is no stall there
-        fell_little = math.isfinite(fell) and fell < min_drop and not run.info.pretrained
+        # from trained weights the loss starts near its floor: a small fall is no stall there.
+        # A start far below chance is such a start even when nothing told us (a fine-tune from
+        # weights restored with load_state_dict)
+        floors = [v for v in (chance, entropy) if v is not None and v > 0]
+        trained_start = bool(floors) and initial < self.trained_start_fraction * min(floors)
+        fell_little = math.isfinite(fell) and fell < min_drop and not (run.info.pretrained or trained_start)
         if not (near_chance or fell_little):
             return []
         w = max(3, len(c) // 2)
