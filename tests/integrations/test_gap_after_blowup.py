@@ -77,6 +77,9 @@ def test_blown_up_loss_settling_back_is_not_overfitting(tmp_path):
     checks = {f.check for f in found}
     assert checks & {"lr-too-high", "loss-divergence"}  # the fault is named
     assert "train-val-gap" not in checks  # before: "The model is overfitting" at epoch 8
+    (div,) = [f for f in found if f.check == "loss-divergence"]
+    # before: "add warmup and gradient clipping" to a run that clips already
+    assert "clipping at 0.5 that is on" in div.hint and div.evidence["grad_clip"] == 0.5
 
 
 def test_memorised_small_training_set_is_still_overfitting(tmp_path):
