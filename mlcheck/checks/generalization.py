@@ -77,8 +77,11 @@ class TrainValGap(Check):
         `z` x its measured epoch-to-epoch noise and by more than `min_rise` of the best,
         for at least `patience` epochs after the best, with a rising trend since the best
         (`trend_z`), while the training loss fell further since the best epoch
-        (`min_train_fall`; so the gap between them grew). It reports the best
-        epoch. One noisy epoch never fires (UMLAUT's rule fires on any single uptick).
+        (`min_train_fall`; so the gap between them grew) to below the run's first training loss
+        (a model no better on its training data than at the start has not memorised it: a loss
+        that blew up at a learning rate far too high and is settling back is instability, which
+        lr-too-high and loss-divergence report). It reports the best epoch. One noisy epoch
+        never fires (UMLAUT's rule fires on any single uptick).
         A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
         5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
         at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average.
@@ -433,12 +436,27 @@ class TrainValGap(Check):
         train_best, train_now = train[best_epoch], train[max(train)]
         if not train_best - train_now > self.min_train_fall * abs(train_best):
             return None  # training loss flat or rising: noise or divergence, not overfitting
+        first = self._first_train_loss(run)
+        if first is not None and train_now >= first:
+            # fell since the best epoch but not below where training started: the model has not
+            # fitted its training data, so the rise is instability (a loss that blew up and is
+            # settling back, lr 10 clipped to 0.5), not memorisation; lr-too-high and
+            # loss-divergence name it
+            return None
         # over-confidence with decisions intact is INFO, but only while the rise is modest; past
         # that it is a WARNING that still says the decisions held (`kept`, for the message)
         metric = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run, best_epoch)
         modest = recent - best <= self.info_max_rise * abs(best)
         held, kept = (metric, None) if modest else (None, metric)
         return rise_at, best_epoch, train_best, train_now, kept, held
+
+    @staticmethod
+    def _first_train_loss(run: RunState) -> float | None:
+        """The first finite training loss of the run (a step's, else an epoch's), or None."""
+        for series in (run.train_loss, run.epoch_train_loss):
+            if series.first_value is not None:
+                return float(series.first_value)
+        return None
 
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """(index of the best epoch, best, recent, noise) when the validation loss rose above its

@@ -455,6 +455,7 @@ class LossDivergence(LossCurveCheck):
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
         times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        clip = run.info.grad_clip
         return [
             self.finding(
                 f"Training loss is diverging: it climbed to {recent:.4g}{times} "
@@ -467,10 +468,11 @@ class LossDivergence(LossCurveCheck):
                     "ratio": sig(ratio),
                     "noise": sig(sigma),
                     f"high_for_{unit}s": now - int(c.x[-p]) + c.width,
+                    **({"grad_clip": clip} if clip is not None else {}),
                 },
                 hint=_zero_grad_first(
                     run,
-                    "lower the learning rate (3-10x), add warmup and gradient clipping, and look "
+                    f"lower the learning rate (3-10x), {_steadiers(clip)}, and look "
                     f"for bad batches near {unit} {int(c.x[-p])}.",
                 ),
                 step=run.step if unit == "step" else None,
@@ -478,6 +480,15 @@ class LossDivergence(LossCurveCheck):
                 key="train",
             )
         ]
+
+
+def _steadiers(clip: float | None) -> str:
+    """What to add besides a lower rate: warmup and gradient clipping, or warmup alone where the
+    run clips already (advising clipping to a run that diverged with `gradient_clip_val=0.5` on
+    tells it nothing: a clipped SGD step still moves the weights by lr x the threshold)."""
+    if clip is None:
+        return "add warmup and gradient clipping"
+    return f"add warmup (the gradient clipping at {clip:g} that is on does not hold it)"
 
 
 def _zero_grad_first(run: RunState, fix: str) -> str:
