@@ -83,6 +83,8 @@ _LOSS = {"loss", "total_loss"}
 # module computes, e.g. Eve-ning/opal-v2's `train/nll_loss`); a name of several words
 # (`recon_kl_loss`) is more often one term of a sum than the loss itself
 _QUALIFIED_LOSS = re.compile(r"^(?P<name>[a-z][a-z0-9]*)[_-]loss$")
+# a summary of a loss curve, not the curve (`best_loss` is a running minimum)
+_SUMMARY_WORDS = {"best", "min", "max", "final", "initial", "peak", "last", "prev"}
 #: a qualified loss ranks below `loss` and `total_loss` of the same role (priorities 1-2)
 QUALIFIED_PRIORITY = 3
 _VS_ITERATIONS = "_vs_iterations"
@@ -192,7 +194,7 @@ def _rules(tag: str) -> Role:
 def _qualified_loss(split: str | None, level: str | None, base: str) -> Role | None:
     """The role of a loss named by its kind (`nll_loss`), ranked below `loss`; None for other names."""
     qualified = _QUALIFIED_LOSS.match(base)
-    if not qualified or qualified["name"] in _LEVELS:
+    if not qualified or qualified["name"] in _LEVELS or qualified["name"] in _SUMMARY_WORDS:
         return None
     name = qualified["name"]
     if split == "val":

@@ -339,6 +339,7 @@ def test_a_loss_named_by_its_kind_is_the_training_loss(tmp_path):
     assert r.series.get("train_loss") == "train/nll_loss"
     assert "val_loss" not in r.series
     assert classify("val/rmse_loss").role == "val_loss"  # kept out by the run, not by the name
+    assert classify("train/best_loss").role == "ignore"  # a running minimum, not the curve
 
 
 def test_a_loss_named_alike_in_both_splits_is_read_in_both(tmp_path):
