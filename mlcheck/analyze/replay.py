@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcheck.analyze.events import Scalars
-from mlcheck.analyze.tags import Role, classify
+from mlcheck.analyze.tags import QUALIFIED_PRIORITY, Role, classify
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.monitor import Monitor
@@ -101,6 +101,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
     axes = _Axes.of(log, {tag: classify(tag, mapping) for tag in log.scalars})
     resolved = _without_summaries(log, axes.roles, {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()})
+    resolved = _qualified_losses(resolved)
 
     used: dict[str, str] = {}
     stream_tag = _pick(log, resolved, "train_loss")
@@ -201,11 +202,11 @@ class _Axes:
         """The role with its level settled, for names that do not state it."""
         if role.role == "loss":
             kind = "epoch_train_loss" if self.per_epoch(tag, role) else "train_loss"
-            return Role(kind, level=None, priority=role.priority)
+            return Role(kind, metric=role.metric, level=None, priority=role.priority)
         if role.role in ("train_metric", "val_metric") and not self.per_epoch(tag, role) and role.priority:
             return Role("ignore")
         if role.role == "train_loss" and self.by_epoch_x:
-            return Role("epoch_train_loss", priority=role.priority)
+            return Role("epoch_train_loss", metric=role.metric, priority=role.priority)
         return role
 
     def x_is_epoch(self, curve: Scalars) -> bool:
@@ -367,6 +368,8 @@ def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | No
         loss, acc = float(np.median(losses)), float(np.median(accs))
         if acc > 1 or loss <= 0:
             continue  # a percentage, or no cross-entropy
+        if loss * (1 - tolerance) > math.log(CHANCE_MAX_CLASSES):
+            continue  # above chance at any C counted (and exp() of a loss of 710+ overflows)
         best: tuple[float, int] | None = None
         low, high = math.floor(math.exp(loss * (1 - tolerance))), math.ceil(math.exp(loss * (1 + tolerance)))
         for classes in range(max(2, low), min(high, CHANCE_MAX_CLASSES) + 1):
@@ -444,6 +447,32 @@ def _without_summaries(log: RunLog, roles: Mapping[str, Role], resolved: dict[st
         t: Role("ignore") if r.role in train and roles[t].role == "loss" and len(log.scalars[t]) == 1 else r
         for t, r in resolved.items()
     }
+
+
+def _qualified_losses(resolved: dict[str, Role]) -> dict[str, Role]:
+    """`resolved`, keeping a qualified loss (`train/nll_loss`, `tags.QUALIFIED_PRIORITY`) only
+    where it cannot be misread: as the training loss where no `loss` is logged and the run names
+    one such loss (`recon_loss` beside `kl_loss` are terms of a sum, either of which may rise in a
+    healthy run), and as the validation loss where no `val_loss` is logged and it names the same
+    loss as the training loss (`val/rmse_loss` beside `train/nll_loss` is another quantity, and
+    the checks compare the two curves)."""
+    train = ("train_loss", "epoch_train_loss")
+
+    def qualified(r: Role) -> bool:
+        return r.priority == QUALIFIED_PRIORITY and r.metric is not None
+
+    plain_train = any(r.role in train and not qualified(r) for r in resolved.values())
+    plain_val = any(r.role == "val_loss" and not qualified(r) for r in resolved.values())
+    names = {r.metric for r in resolved.values() if r.role in train and qualified(r)}
+    train_name = names.pop() if len(names) == 1 and not plain_train else None
+    out = {}
+    for tag, r in resolved.items():
+        if qualified(r) and r.role in train and train_name is None:
+            r = Role("ignore")
+        elif qualified(r) and r.role == "val_loss" and (plain_val or r.metric != train_name):
+            r = Role("ignore")
+        out[tag] = r
+    return out
 
 
 def _pick(log: RunLog, roles: Mapping[str, Role], role: str, metric: str | None = None) -> str | None:

@@ -6,7 +6,10 @@ The built-in rules read a name the way the common loggers write it (see docs/ana
   `validation/` sub-run), `/val`; `test` tags are ignored;
 - a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
   `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
-- what is left: `loss` (or `total_loss`) is a loss; `lr`, `learning_rate`, `lr-<Optimizer>`
+- what is left: `loss` (or `total_loss`) is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
+  `mse_loss`), is one below them (`QUALIFIED_PRIORITY`), read only where it is the run's one
+  training loss (and a validation one only beside a training one of the same name; see
+  `mlcheck.analyze.replay`); `lr`, `learning_rate`, `lr-<Optimizer>`
   (Lightning's LearningRateMonitor) is the learning rate; `epoch` is Lightning's epoch counter;
   a name whose direction is known (accuracy, f1, mae, ...; see `mlcheck.metrics`) is a metric.
 
@@ -76,6 +79,14 @@ _SEP = "_/-."
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
 _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
 _LOSS = {"loss", "total_loss"}
+# `train/nll_loss`, `val_mse_loss`: one word before `loss` (Lightning users name the loss their
+# module computes, e.g. Eve-ning/opal-v2's `train/nll_loss`); a name of several words
+# (`recon_kl_loss`) is more often one term of a sum than the loss itself
+_QUALIFIED_LOSS = re.compile(r"^(?P<name>[a-z][a-z0-9]*)[_-]loss$")
+# a summary of a loss curve, not the curve (`best_loss` is a running minimum)
+_SUMMARY_WORDS = {"best", "min", "max", "final", "initial", "peak", "last", "prev"}
+#: a qualified loss ranks below `loss` and `total_loss` of the same role (priorities 1-2)
+QUALIFIED_PRIORITY = 3
 _VS_ITERATIONS = "_vs_iterations"
 # `Monitor`'s copies of the curves it was given (`mlcheck.sinks.curves`); where a run also has
 # the user's own tags of a role, those win
@@ -177,4 +188,21 @@ def _rules(tag: str) -> Role:
         if level == "step":
             return Role("ignore")
         return Role("val_metric" if split == "val" else "train_metric", metric=base, level=level)
-    return Role("ignore")
+    return _qualified_loss(split, level, base) or Role("ignore")
+
+
+def _qualified_loss(split: str | None, level: str | None, base: str) -> Role | None:
+    """The role of a loss named by its kind (`nll_loss`), ranked below `loss`; None for other names."""
+    qualified = _QUALIFIED_LOSS.match(base)
+    if not qualified or qualified["name"] in _LEVELS or qualified["name"] in _SUMMARY_WORDS:
+        return None
+    name = qualified["name"]
+    if split == "val":
+        if level == "step":
+            return Role("ignore")
+        return Role("val_loss", metric=name, level=level, priority=QUALIFIED_PRIORITY)
+    if level == "step":
+        return Role("train_loss", metric=name, level="step", priority=QUALIFIED_PRIORITY)
+    if level == "epoch":
+        return Role("epoch_train_loss", metric=name, level="epoch", priority=QUALIFIED_PRIORITY)
+    return Role("loss", metric=name, priority=QUALIFIED_PRIORITY)

@@ -313,3 +313,78 @@ def test_the_same_slow_fall_resumed_from_a_checkpoint_is_no_plateau(tmp_path):
     write_with_writer(tmp_path / "run", interleave({"loss": (steps + 250000, loss), "lr": (steps + 250000, lr)}))
     (r,) = mlcheck.analyze(tmp_path).runs
     assert [f for f in r.findings if f.severity.value != "info"] == []
+
+
+def _lightning_csv(path, train_tag: str, val_tag: str, train, val, steps_per_epoch: int = 50):
+    """A Lightning `CSVLogger` metrics.csv: a training row every 10 steps, a validation row at
+    each epoch's end, each in its own row with the other cells empty."""
+    rows = [f"epoch,step,{train_tag},{val_tag}"]
+    for e, (t, v) in enumerate(zip(train, val)):
+        for k in range(10, steps_per_epoch + 1, 10):
+            rows.append(f"{e},{e * steps_per_epoch + k - 1},{t * (1 + 0.1 * (1 - k / steps_per_epoch))},")
+        rows.append(f"{e},{(e + 1) * steps_per_epoch - 1},,{v}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_a_loss_named_by_its_kind_is_the_training_loss(tmp_path):
+    # Eve-ning/opal-v2@b0297e8 lightning_logs/version_0/metrics.csv: columns
+    # epoch, lr-Adam, step, train/nll_loss, val/rmse_loss; before: "no loss curve found", exit 2.
+    # The validation column is another quantity (an RMSE beside an NLL): not a validation loss
+    train, val = _overfitting(12)
+    _lightning_csv(tmp_path / "version_0" / "metrics.csv", "train/nll_loss", "val/rmse_loss", train, val)
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.series.get("train_loss") == "train/nll_loss"
+    assert "val_loss" not in r.series
+    assert classify("val/rmse_loss").role == "val_loss"  # kept out by the run, not by the name
+    assert classify("train/best_loss").role == "ignore"  # a running minimum, not the curve
+
+
+def test_a_loss_named_alike_in_both_splits_is_read_in_both(tmp_path):
+    # the same module logging self.log("train/bce_loss") and self.log("val/bce_loss")
+    train, val = _overfitting(12)
+    _lightning_csv(tmp_path / "version_0" / "metrics.csv", "train/bce_loss", "val/bce_loss", train, val)
+
+    (r,) = mlcheck.analyze(tmp_path).runs
+
+    assert r.series.get("train_loss") == "train/bce_loss"
+    assert r.series.get("val_loss") == "val/bce_loss"
+
+
+def test_terms_of_a_loss_are_not_the_loss(tmp_path):
+    # a VAE logging train/recon_loss and train/kl_loss (the KL term rises in a healthy run):
+    # neither is taken for the loss; beside a plain `loss`, a qualified one never wins
+    path = tmp_path / "metrics.csv"
+    rows = ["epoch,step,train/recon_loss,train/kl_loss"]
+    rows += [f"{e // 5},{e},{1.0 / (1 + e)},{0.01 * e}" for e in range(50)]
+    path.write_text("\n".join(rows) + "\n")
+    plain = tmp_path / "plain" / "metrics.csv"
+    train, val = _overfitting(12)
+    _lightning_csv(plain, "train_loss", "val/mse_loss", train, val)
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path)], capture_output=True, text=True, timeout=120
+    )
+    (r,) = mlcheck.analyze(plain.parent).runs
+
+    assert out.returncode == 2 and "no loss curve found" in out.stderr
+    assert r.series.get("train_loss") == "train_loss"
+    assert "val_loss" not in r.series
+
+
+def test_a_loss_in_the_thousands_beside_an_accuracy_is_read(tmp_path):
+    # DexplovateCode/WheezeDetectionAI@6d758f0 runs/ (add_scalars("Loss", {"train", "val"}) and
+    # "Acc"): a training loss of 3.7e6, then 133-2,732, accuracy 0.0; the chance-level test took
+    # exp() of the loss: "could not be read (OverflowError: math range error); please report this"
+    train = [3743668.25, 133.379, 2005.373, 187.235, 2732.31, 646.674, 1574.271, 963.764, 601.722]
+    val = [41.394, 32.41, 35.53, 36.589, 42.205, 46.33, 47.945, 48.771, 49.486]
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
+    rows += [f"{e},0.0,{t},0.0,{v}" for e, (t, v) in enumerate(zip(train, val))]
+    (tmp_path / "training_log.csv").write_text("\n".join(rows) + "\n")
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert result.unreadable == []
+    assert [r.epochs for r in result.runs] == [9]
