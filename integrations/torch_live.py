@@ -26,12 +26,12 @@ __all__ = [
     "gather",
     "loss_class_weights",
     "loss_of",
-    "train_mode_layers",
     "losses_to_floats",
     "pretrained_weights",
     "scalars",
     "tensor_to_numpy",
     "to_numpy",
+    "train_mode_layers",
 ]
 
 

@@ -276,9 +276,8 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         # never see it move, so whether the rate must change is unknown
         info.has_scheduler = None if schedule == "reduce_lr_on_plateau" else schedule != "constant"
         info.zeroes_gradients = True  # the Trainer zeroes them after each optimizer step
-        # weights loaded with `from_pretrained` (the config names where from) or a resumed run:
-        # the loss starts near its floor (RunInfo.pretrained)
-        # resumed (no mlcheck state comes back with the Trainer's checkpoint) or `from_pretrained`
+        # weights loaded with `from_pretrained` (the config names where from) or a resumed run (no
+        # mlcheck state comes back with the Trainer's checkpoint): the loss starts near its floor
         info.pretrained = bool(state.global_step) or bool(
             model is not None and self.live.guard("pretrained weights", pretrained_weights, model)
         )

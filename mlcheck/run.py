@@ -109,19 +109,21 @@ class RunInfo:
         train_mode_at_validation: the module paths of the layers that act differently in
             training (dropout, BatchNorm) found in training mode during a validation batch: a
             `validation_step` that calls `.train()`, a `train()` override that ignores
-            `mode=False`. Lightning reads it on the first validation batch of the run. Empty
-            when there are none; None when unknown.
+            `mode=False`, a Keras `call` that hands its layers `training=True`. Lightning reads
+            the layers' modes at the first validation batch of the run; Keras calls the model for
+            inference on that batch and names what moved. Empty when there are none; None when
+            unknown.
         pretrained: True when the run starts from trained weights (fine-tuning a pretrained
             model, or a run resumed from a checkpoint), whose loss starts near its floor: how
             little it fell then says nothing about a stall or a small learning rate, so the rules
             that judge the loss by its fall from the first value (`loss-plateau` away from the
             chance level, `lr-too-low`'s slow fall) stand down. `mlcheck analyze` sets it for
-            Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags):
-            the Trainer is documented and used for fine-tuning `from_pretrained` models; and
-            for a log that starts far from step 0 (a resumed run); the Lightning and Transformers
-            callbacks for a model holding a Hugging Face model whose config names a checkpoint
-            (loaded with `from_pretrained`), or a run resumed from a checkpoint that brought no
-            mlcheck state back. None when unknown.
+            Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags;
+            the Trainer is documented and used for fine-tuning `from_pretrained` models) and for
+            a log that starts far from step 0 (a resumed run). The Lightning and Transformers
+            callbacks set it for a model holding a Hugging Face model whose config names a
+            checkpoint (loaded with `from_pretrained`), or a run resumed from a checkpoint that
+            brought no mlcheck state back. None when unknown.
     """
 
     task: str | None = None
