@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin
+from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin, layer_stats
 
 __all__ = [
     "LayerRecorder",
@@ -132,7 +132,7 @@ def _unit_dims(x: torch.Tensor, channels_first: bool) -> tuple[int, ...]:
 
 def _on_host(x: torch.Tensor) -> bool:
     """True for a plain dense CPU tensor, whose values numpy reads in place."""
-    return x.device.type == "cpu" and x.layout == torch.strided and type(x) is torch.Tensor
+    return x.is_cpu and x.layout == torch.strided and type(x) is torch.Tensor  # is_cpu: no device object
 
 
 def _forward_stats(
@@ -287,6 +287,9 @@ def _to_host(parts: list[torch.Tensor]) -> list[float]:
     parts = [t for t in parts if t.numel()]
     if not parts:
         return []
+    if len(parts) == 1:  # the usual case: the fused norms alone (a one-tensor cat is a copy)
+        t = parts[0]
+        return (t if t.dtype == torch.float32 else t.float()).cpu().tolist()
     devices = {t.device for t in parts}
     if len(devices) == 1:
         return torch.cat([t if t.dtype == torch.float32 else t.float() for t in parts]).cpu().tolist()
@@ -693,46 +696,46 @@ class LayerRecorder:
         histogram: list[float] | None,
     ) -> LayerStats:
         source = self._source.get(i)
-        kwargs: dict[str, Any] = {}
+        params = layer.params
+        trainable = any(p.requires_grad for p in params)
+        ratio = None
+        if delta is not None and delta[0] > 0 and delta[1] > 0:
+            ratio = math.sqrt(delta[0] / delta[1])
+        elif delta is not None and delta[1] > 0:
+            ratio = 0.0
+        # one dict for `layer_stats` (no frozen `__init__`): the fields as `LayerStats(...)` had them
+        values: dict[str, Any] = {
+            "path": layer.path,
+            "kind": layer.kind,
+            "activation": layer.activation,
+            "order": self._order.get(i, -1),
+            "source": self.layers[source].path if source is not None else None,
+            "params": sum([p.numel() for p in params]),
+            "trainable": trainable,
+            "grad_norm": _sqrt(grad_sq),  # NaN stays NaN
+            "weight_norm": _sqrt(sum(weight_sq)) if weight_sq else None,
+            "update_ratio": ratio,
+        }
         if forward is not None:
             (nonfinite, total, squares, low, high, nonzero, sat, sat_units, dead), needs_grad = forward
             n, units = self._numel.get(i, (0, 0))
             mean = total / n if n else math.nan
             nonfinite = int(nonfinite) if n else 0
             if histogram is not None and not nonfinite and math.isfinite(histogram[0] + histogram[1]):
-                kwargs["histogram"] = (histogram[0], histogram[1], tuple(histogram[2:]))
-            kwargs |= {
-                "nonfinite": nonfinite,
-                "abs_max": high if math.isnan(low) or math.isnan(high) else max(low, high),
-                "mean": mean,
-                "std": math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan,
-                # the shares are NaN (None) where the output holds NaN or Inf: not measured
-                "zero_fraction": (n - nonzero) / n if n else math.nan,
-                "saturated_fraction": None if math.isnan(sat) or not n else sat / n,
-                "saturated_units": None if math.isnan(sat_units) or not units else sat_units / units,
-                "dead_units": None if math.isnan(dead) or not units else dead / units,
-                "input_requires_grad": needs_grad,
-            }
-            if needs_grad and layer.params and not any(p.requires_grad for p in layer.params):
-                kwargs["init_distance"] = self._init_distance(layer)
-        ratio = None
-        if delta is not None and delta[0] > 0 and delta[1] > 0:
-            ratio = math.sqrt(delta[0] / delta[1])
-        elif delta is not None and delta[1] > 0:
-            ratio = 0.0
-        return LayerStats(
-            path=layer.path,
-            kind=layer.kind,
-            activation=layer.activation,
-            order=self._order.get(i, -1),
-            source=self.layers[source].path if source is not None else None,
-            params=sum(p.numel() for p in layer.params),
-            trainable=any(p.requires_grad for p in layer.params),
-            grad_norm=_sqrt(grad_sq),  # NaN stays NaN
-            weight_norm=_sqrt(sum(weight_sq)) if weight_sq else None,
-            update_ratio=ratio,
-            **kwargs,
-        )
+                values["histogram"] = (histogram[0], histogram[1], tuple(histogram[2:]))
+            values["nonfinite"] = nonfinite
+            values["abs_max"] = high if math.isnan(low) or math.isnan(high) else max(low, high)
+            values["mean"] = mean
+            values["std"] = math.sqrt(max(squares / n - mean * mean, 0.0)) if n else math.nan
+            # the shares are NaN (None) where the output holds NaN or Inf: not measured
+            values["zero_fraction"] = (n - nonzero) / n if n else math.nan
+            values["saturated_fraction"] = None if math.isnan(sat) or not n else sat / n
+            values["saturated_units"] = None if math.isnan(sat_units) or not units else sat_units / units
+            values["dead_units"] = None if math.isnan(dead) or not units else dead / units
+            values["input_requires_grad"] = needs_grad
+            if needs_grad and params and not trainable:
+                values["init_distance"] = self._init_distance(layer)
+        return layer_stats(values)
 
 
 def _uniform_distance(weight: torch.Tensor, most: int, least: int) -> float | None:

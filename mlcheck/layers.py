@@ -9,9 +9,10 @@ ones in a ring buffer, so memory stays flat in the number of steps.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = ["LayerHistory", "LayerObservation", "LayerStats", "NonfiniteOrigin"]
@@ -94,6 +95,24 @@ class LayerStats:
         """How findings name the layer: its path and kind, and what fed an activation."""
         fed = f" after {self.source}" if self.source else ""
         return f"{self.path} ({self.kind}{fed})"
+
+
+#: every field of `LayerStats` at its default, in field order (`path` and `kind`: None, given always)
+_LAYER_STATS_DEFAULTS = {
+    f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(LayerStats)
+}
+
+
+def layer_stats(values: Mapping[str, object]) -> LayerStats:
+    """`LayerStats(**values)` (`values` names `path` and `kind`, and any other fields), built
+    without the frozen dataclass's `__init__`, which sets each of the 21 fields with a call of
+    `object.__setattr__`: most of the Python a recorder spends assembling a sampled step's
+    statistics. The same object: equal, the same fields in the same order, still frozen."""
+    stats = object.__new__(LayerStats)
+    state = stats.__dict__
+    state.update(_LAYER_STATS_DEFAULTS)
+    state.update(values)
+    return stats
 
 
 @dataclass(frozen=True)

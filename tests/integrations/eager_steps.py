@@ -1,7 +1,8 @@
 """The per-step path as it was before the cuts of issue 13, for identity tests: `Series`
 storing each closed bucket at once and `Monitor.log_step` passing every argument through its
 `opt` check (`eager_steps`); the layer statistics, the flush and `lr-schedule`'s judgement as
-they were before the cuts of the evening (`before_judgement_and_layer_cuts`)."""
+they were before the cuts of the evening (`before_judgement_and_layer_cuts`); the layer
+statistics' assembly as it was before the cuts of 2026-12-04 (`before_layer_assembly_cuts`)."""
 
 from __future__ import annotations
 
@@ -138,3 +139,37 @@ def _losses_to_floats(losses):
         return values
     read = iter(values)
     return [next(read) if isinstance(t, torch.Tensor) else float(t) for t in losses]
+
+
+def before_layer_assembly_cuts(monkeypatch) -> None:
+    """The recorder's assembly as it was before the cuts of 2026-12-04 (issue 13): each
+    `LayerStats` through the frozen dataclass's `__init__`, the host test through a device
+    object, and the fused norms concatenated (a copy) before their one host transfer."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return  # Keras on JAX or TensorFlow alone: no torch recorder in the fit
+    from mlcheck.integrations import torch_layers
+    from mlcheck.layers import LayerStats
+
+    monkeypatch.setattr(torch_layers, "layer_stats", lambda values: LayerStats(**values))
+    monkeypatch.setattr(torch_layers, "_on_host", _on_host)
+    monkeypatch.setattr(torch_layers, "_to_host", _to_host)
+
+
+def _on_host(x):
+    import torch
+
+    return x.device.type == "cpu" and x.layout == torch.strided and type(x) is torch.Tensor
+
+
+def _to_host(parts):
+    import torch
+
+    parts = [t for t in parts if t.numel()]
+    if not parts:
+        return []
+    devices = {t.device for t in parts}
+    if len(devices) == 1:
+        return torch.cat([t if t.dtype == torch.float32 else t.float() for t in parts]).cpu().tolist()
+    return torch.cat([t.float().cpu() for t in parts]).tolist()

@@ -592,3 +592,86 @@ def test_recorded_statistics_of_a_cnn_fit_are_their_definitions_exactly():
     assert len(default) == 8 and all(len(o.layers) == 7 for o in default)
     assert sum(s.histogram is not None for o in default for s in o.layers) == 8  # 4 layers x 2 steps
     assert default == strict  # every field of every layer, exactly
+
+
+def test_layer_stats_built_from_a_dict_is_the_dataclass_built_by_its_init():
+    """`layer_stats` (the recorder's constructor, without the frozen `__init__`): the same
+    object as `LayerStats(**values)`: equal, the same fields in the same order, the same hash,
+    still frozen, and `dataclasses.replace`, pickle and repr work alike."""
+    import dataclasses
+    import pickle
+
+    from mlcheck.layers import layer_stats
+
+    cases = [
+        dict(path="net.0", kind="Linear"),
+        dict(
+            path="net.1",
+            kind="Tanh",
+            activation="tanh",
+            order=1,
+            source="net.0",
+            nonfinite=0,
+            mean=0.1,
+            saturated_fraction=0.25,
+            saturated_units=0.0,
+            input_requires_grad=True,
+            histogram=(0.0, 1.0, (1.0, 2.0)),
+        ),
+        dict(
+            path="net.2",
+            kind="Linear",
+            params=650,
+            trainable=False,
+            grad_norm=math.nan,
+            weight_norm=3.0,
+            update_ratio=None,
+            init_distance=1.2,
+            zero_fraction=math.nan,
+        ),
+    ]
+    for values in cases:
+        built, init = layer_stats(values), LayerStats(**values)
+        assert list(vars(built).items()).__repr__() == list(vars(init).items()).__repr__()
+        assert repr(built) == repr(init) and hash(built) == hash(init)
+        if not any(isinstance(v, float) and math.isnan(v) for v in values.values()):
+            assert built == init
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.order = 3
+        assert repr(dataclasses.replace(built, order=7)) == repr(dataclasses.replace(init, order=7))
+        assert repr(pickle.loads(pickle.dumps(built))) == repr(init)
+
+
+@pytest.mark.parametrize("nan_input", [False, True], ids=["finite", "nan_input"])
+def test_layer_assembly_cuts_leave_every_field_unchanged(monkeypatch, nan_input):
+    """A recorder over frozen, saturating, rectifying and weighted layers (a NaN input too):
+    every field of every `LayerStats` of every sampled step is what the assembly before the cuts
+    of 2026-12-04 gave (`eager_steps.before_layer_assembly_cuts`)."""
+    from eager_steps import before_layer_assembly_cuts
+
+    record = {}
+    for name in ("cut", "before"):
+        if name == "before":
+            before_layer_assembly_cuts(monkeypatch)
+        torch.manual_seed(0)
+        frozen = nn.Linear(8, 300)
+        frozen.requires_grad_(False)
+        layers = [nn.Linear(8, 8), frozen, nn.Tanh(), nn.Linear(300, 16), nn.ReLU(), nn.Linear(16, 4), nn.Sigmoid()]
+        net = nn.Sequential(*layers)
+        opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
+        recorder = LayerRecorder(net, grad_hooks=False)
+        steps, frozen_distance = [], []
+        for step in range(4):
+            x = torch.randn(32, 8) * 3
+            if nan_input and step == 2:
+                x[0, 0] = math.nan
+            recorder.start()
+            net(x).sum().backward()
+            opt.step()
+            observation = recorder.finish(step, 0)
+            steps.append([list(vars(s).items()) for s in observation.layers])
+            frozen_distance += [s.init_distance for s in observation.layers if s.path == "1"]
+            opt.zero_grad()
+        record[name] = repr(steps)
+        assert all(d is not None for d in frozen_distance)  # the frozen layer's distance measured
+    assert record["cut"] == record["before"]

@@ -35,7 +35,7 @@ from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arrays
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eager_steps import before_judgement_and_layer_cuts, eager_steps  # noqa: E402
+from eager_steps import before_judgement_and_layer_cuts, before_layer_assembly_cuts, eager_steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
@@ -654,6 +654,53 @@ def test_layer_statistics_flush_and_judgement_cuts_leave_every_finding_and_event
     assert any(t.startswith("mlcheck/layers/") for t in record["cut"][2])  # the layers were charted
     assert record["cut"][4]  # and their histograms written
     assert record["cut"] == record["before"]
+
+
+@pytest.mark.parametrize(
+    "model_kw", [dict(lr=50.0), {}, dict(hidden=48, scheduler="cosine")], ids=["lr_x1000", "healthy", "cosine"]
+)
+def test_layer_assembly_cuts_leave_every_finding_and_event_unchanged(tmp_path, monkeypatch, model_kw):
+    """`LayerStats` built from one dict without the frozen `__init__`, the host test by
+    `is_cpu`, and the fused norms brought to the host without a one-tensor `cat`: every sampled step's
+    `LayerStats` (all fields, in order) and the findings, findings.jsonl and TensorBoard events of
+    fixed-seed fits (scalars, texts, the layers' histograms) are those of the paths before."""
+    from mlcheck.integrations.torch_layers import LayerRecorder
+
+    record = {}
+    for name in ("cut", "before"):
+        if name == "before":
+            before_layer_assembly_cuts(monkeypatch)
+        observed = []
+        finish = LayerRecorder.finish
+
+        def spy(self, *args, _finish=finish, _observed=observed, **kwargs):
+            observation = _finish(self, *args, **kwargs)
+            _observed.append([list(vars(s).items()) for s in observation.layers])
+            return observation
+
+        monkeypatch.setattr(LayerRecorder, "finish", spy)
+        cb = MLCheckCallback(overfit_batch=False, every_n_steps=5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            fit(tmp_path / name, cb, max_epochs=3, model_kw=model_kw)
+        monkeypatch.setattr(LayerRecorder, "finish", finish)
+        acc = _accumulator(cb.resolved_log_dir)
+        histograms = {
+            t: [
+                (e.step, list(e.histogram_value.bucket), e.histogram_value.min, e.histogram_value.max)
+                for e in acc.Histograms(t)
+            ]
+            for t in acc.Tags()["histograms"]
+        }
+        record[name] = (*_run_record(cb), histograms, observed)
+    findings = record["cut"][0]
+    if model_kw.get("lr"):
+        assert "lr-too-high" in {f["check"] for f in findings}
+    else:
+        assert not any(f["severity"] in ("warning", "error") for f in findings)
+    assert len(record["cut"][5]) >= 20  # sampled steps, every field of every layer compared
+    assert record["cut"][4]  # histograms written
+    assert repr(record["cut"]) == repr(record["before"])  # NaN fields compare too
 
 
 def test_a_subclass_override_of_a_skipped_hook_is_still_called(tmp_path):
