@@ -71,10 +71,10 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
 
     Whether the rows already are probabilities is read on the host (one synchronisation per
     reduction, that is per epoch). Of logits only two probabilities per row are needed, the
-    label's and the likeliest other class's: each is exp(logit - logsumexp(row)), the classes are
-    the argmax of the logits, and no softmax over every class is taken (on a CPU at a few classes
-    `torch.softmax` runs row by row: the statistics of 1,797 x 10 logits took 0.55 ms through it,
-    0.24 ms without it; one thread, docs/benchmarks.md section 2b, 2026-12-04). The probabilities
+    label's and the likeliest other class's: each from its row's log-sum-exp (`_from_logits`),
+    the classes from the logits' max, and no softmax over every class is taken (on a CPU at a
+    few classes `torch.softmax` runs row by row: the statistics of 1,797 x 10 logits took 0.55
+    ms through it, 0.24 ms without it; one thread, docs/benchmarks.md section 2b, 2026-12-04). The probabilities
     are the softmax's within float32 rounding (at most 3.6e-7 apart over 300 random draws); the
     classes are the same, a likeliest other class whose probability underflows to 0 included
     (the first class that is not the label, as the softmax's ties give it).
