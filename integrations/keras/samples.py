@@ -245,7 +245,7 @@ class KerasSampleCapture:
         try:
             y_pred = backend.concat_to_numpy([h[2] for h in held])
             y = backend.concat_to_numpy([h[1] for h in held])
-            inputs = [np.asarray(backend.to_numpy(h[0])) for h in held]
+            inputs = backend.split_to_numpy([h[0] for h in held])
             hashed = self._pass_ids(split, epoch, [h[4] for h in held], inputs)
             ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed)
         except ValueError as exc:  # batches of different layouts

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 import numpy as np
+import pytest
 
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
@@ -98,3 +99,56 @@ def test_concat_to_numpy_equals_converting_each_tensor():
     assert mixed.dtype == np.float64 and mixed.tolist() == [1.0, 1.0, 0.5]
     grad = torch.ones(2, 3, requires_grad=True) * 2
     assert not backend.held(grad).requires_grad
+
+
+def test_record14_small_input_batches_convert_once_per_block_with_the_same_samples_csv(tmp_path, monkeypatch):
+    import mlcheck.integrations.keras.backend as backend
+    from mlcheck.integrations.keras.samples import KerasSampleCapture
+
+    if backend.name() != "torch":
+        pytest.skip("other backends convert tensor by tensor, as before")
+    callers = {KerasSampleCapture._hand_over.__code__, backend.split_to_numpy.__code__}
+    converted = []
+    hand_overs = []
+    to_numpy, hand_over = backend.to_numpy, KerasSampleCapture._hand_over
+
+    def counting(value):
+        if sys._getframe(1).f_code in callers:
+            converted.append(1)
+        return to_numpy(value)
+
+    def counted_hand_over(self, key, held):
+        hand_overs.append(len(held))
+        return hand_over(self, key, held)
+
+    monkeypatch.setattr(backend, "to_numpy", counting)
+    monkeypatch.setattr(KerasSampleCapture, "_hand_over", counted_hand_over)
+    cb, weights = _fit(tmp_path / "joined")
+    # the inputs of a block of 32 x 64 batches: one conversion (one per batch before)
+    assert hand_overs and max(hand_overs) > 1 and len(converted) == len(hand_overs)
+    monkeypatch.undo()
+
+    def one_by_one(values):
+        return [np.asarray(backend.to_numpy(v)) for v in values]
+
+    monkeypatch.setattr(backend, "split_to_numpy", one_by_one)
+    reference, reference_weights = _fit(tmp_path / "batches")
+    joined, batches = (tmp_path / d / "mlcheck" / "samples.csv" for d in ("joined", "batches"))
+    assert joined.read_bytes() == batches.read_bytes()
+    assert _findings(cb) == _findings(reference)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, reference_weights))
+
+
+def test_record14_split_to_numpy_equals_converting_each_tensor():
+    torch = pytest.importorskip("torch")
+
+    import mlcheck.integrations.keras.backend as backend
+
+    small = [torch.arange(6, dtype=torch.float16).reshape(3, 2), torch.ones(1, 2, dtype=torch.float16)]
+    shapes = [torch.zeros(2, 3), torch.zeros(2, 4)]  # rows of different layouts: one by one
+    large = [torch.ones(backend.SPLIT_BELOW, 2), torch.zeros(1, 2)]  # large batches: one by one
+    for parts in (small, shapes, large):
+        arrays = backend.split_to_numpy(parts)
+        expected = [np.asarray(backend.to_numpy(p)) for p in parts]
+        assert [a.dtype for a in arrays] == [e.dtype for e in expected]
+        assert all(np.array_equal(a, e) for a, e in zip(arrays, expected))
