@@ -564,6 +564,8 @@ class _TorchBase(Trainable):
             output_activation=activation,
             output_units=units,
             task=task_facts.from_loss(name, units).task,
+            # a dropout module that produced the outputs (identity here, in inference mode)
+            output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
         )
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
