@@ -89,7 +89,8 @@ class NonfiniteLoss(Check):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "stale-gradients"})
+    #: (a dropout after the softmax output zeroes probabilities: log(0), 0/0)
+    explained_by = frozenset({"nonfinite-input", "stale-gradients", "output-loss-mismatch:output-dropout"})
 
     def __init__(self, max_names: int = 5) -> None:
         self.max_names = max_names

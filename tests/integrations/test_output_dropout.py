@@ -52,6 +52,8 @@ def test_keras_dropout_after_softmax(tmp_path, wine, after_output):
             x[:140], y[:140], validation_data=(x[140:], y[140:]), epochs=3, batch_size=16, verbose=0, callbacks=[cb]
         )
     _judge(cb.findings, after_output)
+    if after_output:  # the NaN it causes names it (before: "lower the learning rate")
+        assert [f for f in cb.findings if f.check == "nonfinite-loss"]
 
 
 class _Wine(lpt.LightningModule):
@@ -108,3 +110,5 @@ def _judge(found, after_output, activation="softmax"):
     assert finding.severity == Severity.WARNING and finding.step == 0
     assert finding.evidence["output_dropout"] == pytest.approx(0.3)
     assert finding.evidence["output_activation"] == activation
+    nonfinite = [f for f in found if f.check in ("nonfinite-loss", "nonfinite-origin")]
+    assert all(f.evidence.get("likely_cause") == "output-loss-mismatch" for f in nonfinite)
