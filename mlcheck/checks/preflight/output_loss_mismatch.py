@@ -198,14 +198,24 @@ class OutputLossMismatch(Check):
                 )
             )
         elif act in ("softmax", "sigmoid") and cfg.from_logits is True:
+            own = "softmax" if family == "multiclass" else "sigmoid"
+            twice = (
+                "so it is applied twice and gradients shrink"
+                if own == act
+                else f"so its {own} runs on outputs the {act} already squeezed into [0, 1]: the loss can never "
+                "become confident and gradients shrink"
+            )
+            alternative = (
+                "a loss that takes probabilities (from_logits=False)"
+                if t.framework == "keras"
+                else "a loss that takes probabilities (NLLLoss of their log, BCELoss)"
+            )
             findings.append(
                 self.finding(
-                    f"The model's outputs already pass through a {act}, but the loss ({loss}) applies "
-                    f"{'softmax' if family == 'multiclass' else 'sigmoid'} itself, so it is applied "
-                    "twice and gradients shrink.",
+                    f"The model's outputs already pass through a {act}, but the loss ({loss}) applies {own} itself, "
+                    f"{twice}.",
                     evidence=evidence,
-                    hint=f"Remove the final {act} from the model (keep it for inference only), or use "
-                    "a loss that takes probabilities (Keras: from_logits=False).",
+                    hint=f"Remove the final {act} from the model (keep it for inference only), or use {alternative}.",
                     severity=Severity.WARNING,
                     key="activation-twice",
                 )
