@@ -4,7 +4,9 @@ The loss at init is 256 x ln(10) and the first steps throw the weights away. Bef
 got `lr-too-high` ("lower the learning rate 10-100x") and `loss-divergence`, neither naming the
 sum; `loss-at-init`, which knows the summed loss, ran in `mlcheck sanity` only. Now it runs at
 train start too, for the summed loss alone (a batch's loss equals the sum of its halves'), and
-the curve checks name it as their likely cause. The same module with the mean loss is silent."""
+the curve checks name it as their likely cause. The same with `F.cross_entropy(...,
+reduction="sum")` called in `training_step` (no loss object: the torch adapter's loss fingerprint
+now recognises n times a mean loss). The same module with the mean loss is silent."""
 
 from __future__ import annotations
 
@@ -28,14 +30,19 @@ class _Digits(pl.LightningModule):
     def __init__(self, reduction: str):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-        self.loss_fn = nn.CrossEntropyLoss(reduction=reduction)
+        self.reduction = reduction
+        # "inline": F.cross_entropy(..., reduction="sum") in training_step, no loss object
+        self.loss_fn = None if reduction == "inline" else nn.CrossEntropyLoss(reduction=reduction)
 
     def forward(self, x):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        if self.loss_fn is None:
+            loss = nn.functional.cross_entropy(self(x), y, reduction="sum")
+        else:
+            loss = self.loss_fn(self(x), y)
         self.log("train_loss", loss)
         return loss
 
@@ -43,7 +50,7 @@ class _Digits(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
 
 
-@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("reduction", ["sum", "inline", "mean"])
 def test_summed_loss_is_named_live(reduction):
     digits = load_digits()
     order = np.random.default_rng(0).permutation(len(digits.target))[:1400]
