@@ -564,6 +564,8 @@ class _TorchBase(Trainable):
             output_activation=activation,
             output_units=units,
             task=task_facts.from_loss(name, units).task,
+            # a dropout module that produced the outputs (identity here, in inference mode)
+            output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
         )
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
@@ -595,6 +597,9 @@ class _TorchBase(Trainable):
         for name, value in candidates:
             if math.isclose(measured, value, rel_tol=1e-4, abs_tol=1e-6):
                 return name
+        summed = _summed_match(measured, candidates, out)
+        if summed is not None:
+            return summed  # loss-at-init names the sum (its halves add up)
         halves = self._halves(batch, len(out))
         if halves is None:
             return None
@@ -678,6 +683,16 @@ def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:
         and produced.data_ptr() == out.data_ptr()
         and torch.equal(produced.detach().reshape(-1), out.detach().reshape(-1))
     )
+
+
+def _summed_match(measured: float, candidates: list[tuple[str, float]], out: torch.Tensor) -> str | None:
+    """The candidate loss whose mean times the rows (or elements) of the batch is the measured
+    loss: `reduction="sum"`, inline or in a loss object."""
+    for name, value in candidates:
+        for count in sorted({len(out), out.numel()}):
+            if count > 1 and math.isclose(measured, value * count, rel_tol=1e-4, abs_tol=1e-6):
+                return name
+    return None
 
 
 def _activation(out: torch.Tensor, last: nn.Module | None) -> str | None:

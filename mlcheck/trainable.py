@@ -35,6 +35,8 @@ class LossConfig:
             "sigmoid", "linear" (none), or None when unknown.
         output_units: width of the model's output (last dimension).
         task: "classification", "regression" or None.
+        output_dropout: the rate of a dropout layer that is the model's last layer (after
+            `output_activation`), None without one.
     """
 
     loss: str | None = None
@@ -42,6 +44,7 @@ class LossConfig:
     output_activation: str | None = None
     output_units: int | None = None
     task: str | None = None
+    output_dropout: float | None = None
 
 
 class CloneRefused(Exception):

@@ -58,6 +58,7 @@ def loss_config(model: Any) -> LossConfig:
         output_activation=_output_activation(model),
         output_units=units,
         task=task_facts.from_loss(name, units).task,
+        output_dropout=_output_dropout(model),
     )
 
 
@@ -71,8 +72,27 @@ def _output_units(model: Any) -> int | None:
     return None
 
 
+def _trailing_dropout(layers: list[Any]) -> int:
+    """How many of the last layers are dropout layers (Dropout, SpatialDropout2D, AlphaDropout,
+    GaussianDropout, ...): identity at inference, so the output activation is the one before."""
+    count = 0
+    while count < len(layers) and type(layers[-1 - count]).__name__.endswith("Dropout"):
+        count += 1
+    return count
+
+
+def _output_dropout(model: Any) -> float | None:
+    """The rate of a dropout layer placed after the model's output layer, None without one."""
+    layers = list(getattr(model, "layers", None) or [])
+    if not _trailing_dropout(layers) or len(layers) < 2:
+        return None
+    rate = getattr(layers[-1], "rate", None)
+    return float(rate) if isinstance(rate, (int, float)) else None
+
+
 def _output_activation(model: Any) -> str | None:
-    layers = getattr(model, "layers", None)
+    layers = list(getattr(model, "layers", None) or [])
+    layers = layers[: len(layers) - _trailing_dropout(layers)]
     if not layers:
         return None
     last = layers[-1]

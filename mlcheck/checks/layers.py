@@ -727,7 +727,8 @@ class NonfiniteOriginCheck(Check):
     family = "layers"
     severity = Severity.ERROR
     consumes = frozenset({Signal.LAYER_STATS})
-    explained_by = frozenset({"nonfinite-input"})
+    #: a dropout after the softmax output: the NaN comes from the loss's log(0) or 0/0 after it
+    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch:output-dropout"})
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 

@@ -249,7 +249,15 @@ class LRTooHigh(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients", "unshuffled-data"})
+    explained_by = frozenset(
+        {
+            "nonfinite-input",
+            "output-loss-mismatch",
+            "stale-gradients",
+            "unshuffled-data",
+            "loss-at-init:summed",  # a loss summed over the batch: its step is batch-size times too large
+        }
+    )
 
     def __init__(
         self,

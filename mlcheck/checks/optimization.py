@@ -89,7 +89,8 @@ class NonfiniteLoss(Check):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "stale-gradients"})
+    #: (a dropout after the softmax output zeroes probabilities: log(0), 0/0)
+    explained_by = frozenset({"nonfinite-input", "stale-gradients", "output-loss-mismatch:output-dropout"})
 
     def __init__(self, max_names: int = 5) -> None:
         self.max_names = max_names
@@ -258,7 +259,15 @@ class LossDivergence(LossCurveCheck):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "stale-gradients", "unshuffled-data"})
+    explained_by = frozenset(
+        {
+            "nonfinite-input",
+            "output-loss-mismatch",
+            "stale-gradients",
+            "unshuffled-data",
+            "loss-at-init:summed",  # a loss summed over the batch: its step is batch-size times too large
+        }
+    )
 
     def __init__(
         self,
@@ -670,6 +679,7 @@ class LossPlateau(LossCurveCheck):
             "unnormalized-input",  # regression targets of 1e5: the loss cannot come down at a normal rate
             "lr-too-high",  # a rate that threw the weights away leaves the loss stuck at chance
             "frozen-parameters",  # a layer frozen by mistake, never trained: the rest cannot fit around it
+            "loss-at-init:summed",  # a summed loss's steps threw the weights away
             "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
             "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
             "overfit-batch",  # a model that cannot fit 16 samples cannot bring the loss down on all of them

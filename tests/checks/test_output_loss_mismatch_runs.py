@@ -280,3 +280,36 @@ def test_lightning_relu_on_the_logits_of_cross_entropy(digits, how, expected):
     x, y = digits
     found = lightning_fit(RectifiedLogits(how), x, y)
     assert keys(found) == expected
+
+
+# -- Lightning: a sigmoid, not a softmax, before CrossEntropyLoss (/tmp/bugs10/b06) ---------------
+
+
+class SigmoidIntoCrossEntropy(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Sigmoid())
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def test_sigmoid_before_cross_entropy_is_not_called_a_softmax_twice(digits):
+    """The finding said the loss's softmax 'is applied twice' after a sigmoid, and its fix named
+    Keras' from_logits in a torch program; now it says the softmax runs on outputs the sigmoid
+    squeezed into [0, 1], and the torch alternative."""
+    x, y = digits
+    found = lightning_fit(SigmoidIntoCrossEntropy(), x, y)
+    (f,) = [f for f in found if f.check == "output-loss-mismatch" and f.key == "activation-twice"]
+    assert "squeezed into [0, 1]" in f.message and "applied twice" not in f.message
+    assert "Keras" not in f.hint and "from_logits" not in f.hint

@@ -103,3 +103,46 @@ def test_integer_inputs_leave_no_note():
     ids = torch.tensor(rng.integers(0, 17, size=(256, 6)))
     found = _fit(_Tokens(), ids, torch.tensor(rng.integers(0, 2, size=256)), epochs=1)
     assert [f for f in found if f.check == "batch-dependence"] == []
+
+
+class _RowLSTM(pl.LightningModule):
+    """The digits' 8 rows as 8 time steps of 8 pixels, read by an LSTM (/tmp/bugs10/b02)."""
+
+    def __init__(self, batch_first: bool):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 32, batch_first=batch_first)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.reshape(-1, 8, 8))  # (batch, time, features)
+        return self.head(out[:, -1, :])
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_lstm_without_batch_first_is_named(batch_first):
+    """nn.LSTM reads (time, batch, features) unless batch_first=True: fed (batch, time,
+    features), it runs along the batch, so each sample's output reads the samples before it
+    and the first sample's reads none. The finding says so and names batch_first (before: the
+    generic hint about a view/reshape that swaps axes). With batch_first=True: silent."""
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))[:320]
+    x = torch.tensor(digits.data[order] / 16.0, dtype=torch.float32)
+    found = _fit(_RowLSTM(batch_first), x, torch.tensor(digits.target[order]), epochs=1)
+    mixing = [f for f in found if f.check == "batch-dependence"]
+    if batch_first:
+        assert not [f for f in found if f.severity >= Severity.WARNING]
+        return
+    (finding,) = mixing
+    assert finding.severity == Severity.WARNING and finding.step == 0
+    assert finding.evidence["direction"] == "earlier-samples"
+    assert finding.evidence["other_samples_involved"] == finding.evidence["batch"] - 1
+    assert "batch_first=True" in finding.hint and "RNN" in finding.message

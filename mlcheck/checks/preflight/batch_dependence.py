@@ -36,7 +36,10 @@ class BatchDependence(Check):
         In inference mode (so BatchNorm uses its running statistics and is not flagged), takes
         the gradient of sample i's outputs with respect to the whole batch of inputs, for the
         first and the last sample of a small batch. Every row but i's must be exactly zero; it
-        fires when another row's gradient exceeds `tol` times sample i's own.
+        fires when another row's gradient exceeds `tol` times sample i's own. Where the mixing
+        runs one way (the first sample reads no other, the last every sample before it), a
+        recurrence runs along the batch axis, and the finding names torch's RNNs fed
+        (batch, time, features) without `batch_first=True` (evidence `direction`).
 
         BatchNorm layers in training mode mix samples by design; they are judged apart: an
         INFO (key `batchnorm-small-batch`) where the training batches hold fewer than
@@ -137,29 +140,64 @@ class BatchDependence(Check):
             if x is None or len(x) < 2 or x.dtype.kind != "f":
                 return [] if live else [skipped(self, "it needs floating-point array inputs of 2+ samples")]
             n = len(x)
-            for i in (0, n - 1):
-                grad = np.abs(np.asarray(t.input_gradient(batch, i), dtype=np.float64))
-                grad = grad.reshape(n, -1)
-                own = float(grad[i].max())
-                if own == 0 or not math.isfinite(own):
-                    continue
-                others = np.delete(grad, i, axis=0).max(axis=1)
-                leak = float(others.max())
-                if leak > self.tol * own:
-                    mixing = int(np.sum(others > self.tol * own))
-                    return [
-                        self.finding(
-                            f"The output of sample {i} depends on the inputs of {mixing} other "
-                            f"sample(s) in its batch: samples are mixed inside the model.",
-                            evidence={
-                                "sample": i,
-                                "other_samples_involved": mixing,
-                                "own_gradient": own,
-                                "largest_other_gradient": leak,
-                                "batch": n,
-                            },
-                            hint="Look for a view/reshape that swaps batch and feature axes (use "
-                            "permute/transpose), or a softmax/normalisation/mean over dim=0.",
-                        )
-                    ]
-        return []
+            # sample i's own gradient and the largest one from each other sample, first and last
+            grads = {i: self._row_gradients(t, batch, i, n) for i in (0, n - 1)}
+        read = {i: others > self.tol * own for i, (own, others) in grads.items() if own > 0}
+        mixed = {i: others for i, others in read.items() if others.any()}
+        if not mixed:
+            return []
+        i = min(mixed)
+        own, others = grads[i]
+        evidence: dict[str, object] = {
+            "sample": i,
+            "other_samples_involved": int(mixed[i].sum()),
+            "own_gradient": own,
+            "largest_other_gradient": float(others.max()),
+            "batch": n,
+        }
+        hint = (
+            "Look for a view/reshape that swaps batch and feature axes (use "
+            "permute/transpose), or a softmax/normalisation/mean over dim=0."
+        )
+        message = (
+            f"The output of sample {i} depends on the inputs of {evidence['other_samples_involved']} other "
+            "sample(s) in its batch: samples are mixed inside the model."
+        )
+        if _one_direction(mixed, grads, n):
+            # the first sample reads no other, the last reads those before it (or the reverse):
+            # a recurrence runs along the batch axis; torch's RNNs read (time, batch, features)
+            earlier = 0 not in mixed
+            evidence["direction"] = "earlier-samples" if earlier else "later-samples"
+            clean, side = (0, "before") if earlier else (n - 1, "after")
+            message = (
+                f"The output of sample {i} depends on the inputs of all {evidence['other_samples_involved']} samples "
+                f"{side} it in its batch, and sample {clean}'s on no other: something runs along the batch axis as if "
+                "it were time, most often an RNN fed (batch, time, features) that expects (time, batch, features)."
+            )
+            hint = (
+                "Pass batch_first=True to nn.LSTM/nn.GRU/nn.RNN when the inputs are (batch, time, features) "
+                "(torch's default is batch_first=False), or transpose the inputs to (time, batch, features) with "
+                "x.transpose(0, 1); otherwise look for a cumsum/cumprod or scan over dim=0."
+            )
+        return [self.finding(message, evidence=evidence, hint=hint)]
+
+    @staticmethod
+    def _row_gradients(t: Trainable, batch: object, i: int, n: int) -> tuple[float, np.ndarray]:
+        """Sample i's largest input gradient of its own outputs, and each other sample's
+        largest one (n - 1 values); own 0 where the gradient is 0 or not finite."""
+        grad = np.abs(np.asarray(t.input_gradient(batch, i), dtype=np.float64)).reshape(n, -1)
+        own = float(grad[i].max())
+        if not math.isfinite(own):
+            own = 0.0
+        return own, np.delete(grad, i, axis=0).max(axis=1)
+
+
+def _one_direction(mixed: dict[int, np.ndarray], grads: dict[int, tuple[float, np.ndarray]], n: int) -> bool:
+    """Whether the mixing runs one way along the batch: of the first and last samples (the two
+    tested), one has a gradient of its own and reads no other sample, and the other reads every
+    sample before (or after) it. A reshape that swaps axes or a mean over the batch mixes both
+    ends alike."""
+    if len(mixed) != 1 or n < 3:
+        return False
+    clean = n - 1 if 0 in mixed else 0
+    return grads[clean][0] > 0 and all(bool(read.all()) for read in mixed.values())

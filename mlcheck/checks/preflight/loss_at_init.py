@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     ABSOLUTE_LOSSES,
     INIT_BATCHES,
@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
 
 
+#: How near the loss at init must come to batch size x the expected one for the summed-loss
+#: reading (25%: an untrained model's loss is within a few percent of ln C, see `ratio`).
+SUMMED_TOLERANCE = 0.25
+
+
 @register
 class LossAtInit(Check):
     """The loss before training is far above what an untrained model should give.
@@ -36,7 +41,11 @@ class LossAtInit(Check):
         cross-entropy over C classes, log(2) for binary cross-entropy, the mean squared target
         for mean squared error, the mean absolute target for mean absolute error. It fires when
         the mean is more than `ratio` times that, beyond `sigmas` standard errors of the
-        batch-to-batch noise. Other losses are not judged.
+        batch-to-batch noise. Other losses are not judged. The callbacks run it at train start
+        too, where it reports only a loss summed over the batch (key `summed`): about batch-size
+        times that value, and the loss of the batch equal to the sum of its two halves' losses,
+        not their mean (a learning rate tuned for a mean then throws the weights away, and
+        `lr-too-high`, `loss-divergence` and `loss-plateau` name it as the likely cause).
 
     Why it matters:
         An untrained network should be uncertain. A much higher starting loss means the
@@ -70,6 +79,9 @@ class LossAtInit(Check):
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
     explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unnormalized-input"})
+    #: at train start too, for the summed loss alone: that one is a fact the halves' losses prove,
+    #: where a high loss at init alone can have reasons a live run need not hear about
+    consumes = frozenset({Signal.PREFLIGHT, Signal.TRAIN_START})
 
     def __init__(self, ratio: float = 3.0, sigmas: float = 3.0, batches: int = 4):
         self.ratio, self.sigmas, self.batches = ratio, sigmas, batches
@@ -77,13 +89,14 @@ class LossAtInit(Check):
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         t = ctx.trainable
+        live = ctx.interface == "live"
         with kept_random_state(t):
             batches = t.batches("train", self.batches)
             if not batches:
-                return [skipped(self, "there is no training data")]
+                return [] if live else [skipped(self, "there is no training data")]
             health = health_at_init(ctx)
             if health.reason():  # wrong for any loss, known family or not
-                return [self._nonfinite(health)]
+                return [] if live else [self._nonfinite(health)]  # live: nonfinite-loss says it
             if self.batches == INIT_BATCHES:  # the same batches: reuse them
                 losses = np.array(health.losses, dtype=np.float64)
             else:
@@ -109,19 +122,30 @@ class LossAtInit(Check):
             "Use a mean-reduced loss, remove loss multipliers, normalise inputs and initialise "
             "the last layer small (its bias at the class prior or target mean)."
         )
-        if batch and batch > 1 and abs(mean / expected / batch - 1) < 0.25 and _summed(t, batches[0]):
+        summed = (
+            _summed(t, batches[0])
+            if batch and batch > 1 and abs(mean / expected / batch - 1) < SUMMED_TOLERANCE
+            else False
+        )
+        if summed is not False:
             hint = (
                 f"The loss is about batch size ({batch}) times the expected value: the loss is "
                 "likely summed over the batch (reduction='sum'); use reduction='mean'."
             )
-        return [
-            self.finding(
-                f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
-                f"an untrained model should give ({why}).",
-                evidence=evidence,
-                hint=hint,
+        if live and summed is not True:
+            return []  # live, only the summed loss the halves prove is said
+        message = (
+            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
+            f"an untrained model should give ({why})."
+        )
+        if summed is True:
+            evidence["batch"] = batch
+            message = (
+                f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} an untrained "
+                f"model should give ({why}), about the batch size ({batch}) times it, and a batch's loss is the sum "
+                "of its halves' losses: the loss is summed over the batch, so the step size grows with the batch."
             )
-        ]
+        return [self.finding(message, evidence=evidence, hint=hint, key="summed" if summed is True else "")]
 
     def _nonfinite(self, health: InitHealth) -> Finding:
         """The one finding that names why the untrained model gives non-finite numbers (the
@@ -169,13 +193,13 @@ class LossAtInit(Check):
         return None, ""
 
 
-def _summed(t: Any, batch: Any) -> bool:
+def _summed(t: Any, batch: Any) -> bool | None:
     """Whether the loss of a batch is the sum of its halves' losses rather than their mean: a
     loss near batch-size times the expected one may be a coincidence (unscaled inputs, a
-    random initialisation). True when it cannot be told (a batch too small or not rebuilt)."""
+    random initialisation). None when it cannot be told (a batch too small or not rebuilt)."""
     x, y = t.to_numpy(batch)
     if x is None or len(x) < 2:
-        return True
+        return None
     half = len(x) // 2
 
     def loss(rows: slice) -> float:
@@ -184,6 +208,6 @@ def _summed(t: Any, batch: Any) -> bool:
     try:
         with kept_random_state(t):
             whole, first, second = loss(slice(0, 2 * half)), loss(slice(0, half)), loss(slice(half, 2 * half))
-    except Exception:  # a batch layout from_numpy cannot rebuild: keep the size coincidence
-        return True
+    except Exception:  # a batch layout from_numpy cannot rebuild: the size coincidence alone
+        return None
     return abs(whole - (first + second)) < abs(whole - (first + second) / 2)

@@ -102,7 +102,10 @@ class OutputLossMismatch(Check):
         be lowered below another in a multi-class one; a bounded one caps the confidence; a
         ReLU applied in `forward` without a module is read from the outputs: none negative,
         a quarter or more exactly 0), outputs normalised
-        over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), and a
+        over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), a dropout
+        layer after a softmax or sigmoid output (key `output-dropout`: in training it zeroes
+        some probabilities and scales the rest by 1 / (1 - rate), so the loss reads none and
+        goes NaN; the output activation is read past the dropout), and a
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
         outside the range it can reach.
 
@@ -195,18 +198,29 @@ class OutputLossMismatch(Check):
                 )
             )
         elif act in ("softmax", "sigmoid") and cfg.from_logits is True:
+            own = "softmax" if family == "multiclass" else "sigmoid"
+            twice = (
+                "so it is applied twice and gradients shrink"
+                if own == act
+                else f"so its {own} runs on outputs the {act} already squeezed into [0, 1]: the loss can never "
+                "become confident and gradients shrink"
+            )
+            alternative = (
+                "a loss that takes probabilities (from_logits=False)"
+                if t.framework == "keras"
+                else "a loss that takes probabilities (NLLLoss of their log, BCELoss)"
+            )
             findings.append(
                 self.finding(
-                    f"The model's outputs already pass through a {act}, but the loss ({loss}) applies "
-                    f"{'softmax' if family == 'multiclass' else 'sigmoid'} itself, so it is applied "
-                    "twice and gradients shrink.",
+                    f"The model's outputs already pass through a {act}, but the loss ({loss}) applies {own} itself, "
+                    f"{twice}.",
                     evidence=evidence,
-                    hint=f"Remove the final {act} from the model (keep it for inference only), or use "
-                    "a loss that takes probabilities (Keras: from_logits=False).",
+                    hint=f"Remove the final {act} from the model (keep it for inference only), or use {alternative}.",
                     severity=Severity.WARNING,
                     key="activation-twice",
                 )
             )
+        findings += self._output_dropout(cfg, family, act, evidence)
         findings += self._bounded_logits(cfg, family, act, units, out, evidence)
         if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)):
             if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
@@ -265,6 +279,28 @@ class OutputLossMismatch(Check):
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
+
+    def _output_dropout(
+        self, cfg: LossConfig, family: str | None, act: str | None, evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """A dropout layer after an output activation that makes probabilities: in training it
+        zeroes some of them and scales the rest by 1 / (1 - rate), so the loss reads no
+        distribution (a zeroed true class is log(0); all zeroed, Keras' normalisation divides
+        0 by 0)."""
+        rate = cfg.output_dropout
+        if not rate or act not in ("softmax", "sigmoid") or family not in ("multiclass", "binary"):
+            return []
+        return [
+            self.finding(
+                f"The model's last layer is a dropout (rate {rate:g}) after its {act} output: in training it sets "
+                f"some of the predicted probabilities to 0 and scales the others by {1 / (1 - rate):.3g}, so the "
+                "loss reads no probabilities (a dropped true class costs log(0): infinite or NaN losses).",
+                evidence={**evidence, "output_dropout": rate},
+                hint=f"Put the Dropout before the last Dense/Linear layer, never after the {act}.",
+                severity=Severity.WARNING,
+                key="output-dropout",
+            )
+        ]
 
     def _bounded_logits(
         self, cfg: LossConfig, family: str | None, act: str | None, units: int, out: np.ndarray, evidence: dict
