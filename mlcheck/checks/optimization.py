@@ -440,9 +440,7 @@ class LossDivergence(LossCurveCheck):
         span = _CLIMB_WINDOW[unit]
         return next(b for b in itertools.count(1) if b >= 2 * self._persist(b, min(b, span)) + 2)
 
-    def _climbed(
-        self, c: Curve, p: int, unit: str, initial: float
-    ) -> tuple[float, float, int, int, float] | None:
+    def _climbed(self, c: Curve, p: int, unit: str, initial: float) -> tuple[float, float, int, int, float] | None:
         """(recent median, best, index of the best window, its width, noise) when the median of
         the last `p` buckets is above the best earlier level by more than the threshold; else
         None."""
