@@ -298,6 +298,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._accum_rows = 0  # and the rows of their batches
         self._epoch = int(trainer.current_epoch)
         self._last_backward_loss: torch.Tensor | None = None
+        self._optimizer_count = 0  # the trainer's optimizers, counted at train start
         self._global_step = int(trainer.global_step)  # after the last observed batch
         self._epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         self._automatic = bool(getattr(pl_module, "automatic_optimization", True))
@@ -385,6 +386,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 [getattr(o, "_optimizer", o) for o in trainer.optimizers],
                 self.options.every_n_steps,
             )
+        self._optimizer_count = len(getattr(trainer, "optimizers", None) or ())
         self.live.guard("early stopping", self._note_early_stopping, trainer)
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
@@ -666,9 +668,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     def _backward_loss(self) -> Any:
         """The loss on_before_backward kept, where training_step handed Lightning none; from
-        then on, Lightning calls on_before_backward at every step."""
+        then on, Lightning calls on_before_backward at every step. With two or more optimizers
+        (manual optimization), that loss is one of several objectives (RunInfo.several_objectives)."""
         if not self._backward_loss_wanted:
             self._want_backward_loss(True)
+        if self._optimizer_count >= 2:
+            self._optimizer_count = 0  # noted once per fit
+            self.live.monitor.run.info.several_objectives = True
         return self._last_backward_loss
 
     def _read_scan(self, step: int) -> tuple[Any, Any, float | None, float | None]:

@@ -124,6 +124,13 @@ class RunInfo:
             callbacks set it for a model holding a Hugging Face model whose config names a
             checkpoint (loaded with `from_pretrained`), or a run resumed from a checkpoint that
             brought no mlcheck state back. None when unknown.
+        several_objectives: True when the training loss mlcheck reads is one of several
+            optimizers' objectives: Lightning's manual optimization stepping two or more
+            optimizers, its `training_step` returning no loss (mlcheck then reads the loss of the
+            step's last `backward`). A rise or a stall of that one loss may be another
+            objective's progress (a GAN's generator loss rises as its discriminator learns), so
+            `loss-divergence` and `loss-plateau` report what they see there as INFO (a loss 100x
+            its start or below zero stays an ERROR). None when unknown or not so.
     """
 
     task: str | None = None
@@ -139,6 +146,7 @@ class RunInfo:
     class_weights: dict[int, float] | None = None
     train_mode_at_validation: tuple[str, ...] | None = None
     pretrained: bool | None = None
+    several_objectives: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -152,6 +160,7 @@ class RunInfo:
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)
+        self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()
         ):

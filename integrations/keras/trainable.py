@@ -183,6 +183,46 @@ def unpack(batch: Any) -> tuple[Any, Any, Any]:
     return batch, None, None
 
 
+class _packed_as_fit:
+    """While a step runs through `train_on_batch`, a `train_step` override of the model's class
+    gets its data packed as `fit` packs it: `train_on_batch` always hands `(x, y, sample_weight)`,
+    where `fit` hands `(x, y)` when there are no sample weights and `x` alone when there are no
+    targets either (keras.utils.pack_x_y_sample_weight), so an override written for `fit` as the Keras
+    guides write it (`x, y = data`) raised "too many values to unpack" in mlcheck's steps. The
+    override is put back as it was afterwards."""
+
+    def __init__(self, model: Any, w: Any) -> None:
+        own = getattr(type(model), "train_step", None)
+        self.model = model
+        self.active = w is None and own is not None and own is not getattr(keras.Model, "train_step", None)
+
+    def __enter__(self) -> None:
+        if not self.active:
+            return
+        self.saved = self.model.__dict__.get("train_step", _MISSING)
+        original = self.model.train_step
+
+        def train_step(*args: Any, **kwargs: Any) -> Any:
+            # the data is the last positional argument (the JAX trainer passes its state first)
+            if args and isinstance(args[-1], tuple) and len(args[-1]) == 3 and args[-1][2] is None:
+                args = (*args[:-1], keras.utils.pack_x_y_sample_weight(args[-1][0], args[-1][1]))
+            return original(*args, **kwargs)
+
+        self.model.train_step = train_step
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.active:
+            return
+        if self.saved is _MISSING:
+            if "train_step" in self.model.__dict__:
+                delattr(self.model, "train_step")
+        else:
+            self.model.train_step = self.saved
+
+
+_MISSING = object()
+
+
 def _is_array(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "__len__") and not isinstance(value, (str, bytes))
 
@@ -382,7 +422,10 @@ class KerasTrainable(Trainable):
 
     def train_step(self, batch: Any) -> float:
         x, y, w = unpack(batch)
-        logs = self.model.train_on_batch(x, y, sample_weight=w, return_dict=True)
+        with _packed_as_fit(self.model, w):
+            logs = self.model.train_on_batch(x, y, sample_weight=w, return_dict=True)
+        if "loss" not in logs:  # a train_step override may return other names
+            return self.loss(batch)
         return float(logs["loss"])
 
     def batch_norm_layers(self) -> list[str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlcheck.checks.base import Check
+from mlcheck.findings import Severity
 from mlcheck.series import Series
 
 if TYPE_CHECKING:
@@ -341,6 +342,13 @@ class LossCurveCheck(TrainCurveCheck):
         callbacks name the checks a shorter log leaves without a judgement."""
         raise NotImplementedError
 
+    #: Finding keys kept at their severity where the loss is one of several objectives
+    #: (`RunInfo.several_objectives`): what no healthy objective does.
+    OWN_FAILURES: frozenset[str] = frozenset({"negative", "runaway"})
+
+    def on_step(self, run: RunState) -> Iterable[Finding]:
+        return self._one_of_several(run, super().on_step(run))
+
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         series, unit = self._train.pick(run)
         if unit != "epoch" or not epoch_judgement_due(series):
@@ -355,4 +363,25 @@ class LossCurveCheck(TrainCurveCheck):
         curve = Curve.of(series, final=True)
         if curve is None or self._fired:
             return ()
-        return self._judge(run, curve, self._train.initial_level(series, unit, curve), unit, final)
+        return self._one_of_several(
+            run, self._judge(run, curve, self._train.initial_level(series, unit, curve), unit, final)
+        )
+
+    def _one_of_several(self, run: RunState, found: Iterable[Finding]) -> Iterable[Finding]:
+        """INFO for what the curve rules saw where the training loss is one of several
+        optimizers' objectives (`RunInfo.several_objectives`): a GAN's generator loss rises and
+        stalls as its discriminator learns, a healthy run's shape for such a loss."""
+        if not run.info.several_objectives or not found:
+            return found
+        return [
+            f
+            if f.severity <= Severity.INFO or f.key in self.OWN_FAILURES
+            else replace(
+                f,
+                severity=Severity.INFO,
+                message=f"{f.message} (this loss is one of several optimizers' objectives, whose rise or "
+                "stall may be another's progress, as a GAN's generator loss rises while its discriminator learns)",
+                evidence={**f.evidence, "several_objectives": True},
+            )
+            for f in found
+        ]

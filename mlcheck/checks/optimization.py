@@ -253,6 +253,14 @@ class LossDivergence(LossCurveCheck):
         negative_tolerance: a known non-negative loss counts as negative below -this x
             max(1, initial loss). Default 1e-4: float32 rounding of a log-sum-exp over logits
             of ~1e3 is ~1e-4 of the loss.
+        rate_raise: a climb of the step loss that follows a learning rate raised to this many
+            times its value at the loss's best (a warm restart such as
+            `CosineAnnealingWarmRestarts`, a warm-up) must last `persist_fraction` of the whole
+            configured run (`RunInfo.total_steps`), not of the steps so far. Default 2.0: SGDR
+            (Loshchilov & Hutter, 2017) restarts from near zero to the full rate, and a healthy
+            run's loss jumps 2-3x there and comes back within an epoch or two (digits, SGD 0.03,
+            T_0 of 3 epochs: 0.69 -> 2.2 -> 0.63 in 60 steps); a run that truly diverges stays
+            high and is named that much later.
     """
 
     id = "loss-divergence"
@@ -284,7 +292,9 @@ class LossDivergence(LossCurveCheck):
         spike_context: int = 5,
         runaway_factor: float = 100.0,
         negative_tolerance: float = 1e-4,
+        rate_raise: float = 2.0,
     ) -> None:
+        self.rate_raise = rate_raise
         self.factor = factor
         self.range_fraction = range_fraction
         self.z = z
@@ -439,18 +449,19 @@ class LossDivergence(LossCurveCheck):
         span = _CLIMB_WINDOW[unit]
         return next(b for b in itertools.count(1) if b >= 2 * self._persist(b, min(b, span)) + 2)
 
-    def _climb(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
-        """The loss rose far above its best and stays there (ERROR)."""
+    def _climbed(self, c: Curve, p: int, unit: str, initial: float) -> tuple[float, float, int, int, float] | None:
+        """(recent median, best, index of the best window, its width, noise) when the median of
+        the last `p` buckets is above the best earlier level by more than the threshold; else
+        None."""
         b = len(c)
-        p = self._persist(b, c.window(_CLIMB_WINDOW[unit]))
         if b < 2 * p + 2:
-            return []
+            return None
         recent = median(c.mean[-p:])
         sigma = c.noise()
         if not math.isfinite(sigma) or recent - float(np.min(c.mean[: b - p])) <= self.z * sigma:
             # the best window's median is at least the lowest value before the recent window,
             # and the threshold at least z * sigma: no climb (the usual case), judged cheaply
-            return []
+            return None
         # Epoch losses are already averages over many steps: their best is a single epoch.
         k = 1 if unit == "epoch" else p
         med = rolling_median(c.mean[: b - p], k)  # windows that end before the recent one
@@ -458,7 +469,47 @@ class LossDivergence(LossCurveCheck):
         best = float(med[i_best])
         threshold = max((self.factor - 1.0) * abs(best), self.range_fraction * max(0.0, initial - best), self.z * sigma)
         if recent - best <= threshold:
+            return None
+        return recent, best, i_best, k, sigma
+
+    def _after_rate_raised(self, run: RunState, c: Curve, i_best_end: int, p: int, unit: str) -> int | None:
+        """Buckets a climb of the step loss must persist over where the learning rate measured
+        after its best window is at least `rate_raise` x the rate at it (a warm restart, a
+        warm-up: the loss of a healthy run jumps there and comes back as the rate anneals):
+        `persist_fraction` of the configured run (`RunInfo.total_steps`), when that is more
+        than `p`; else None."""
+        total = run.info.total_steps
+        if unit != "step" or not total or run.lr.total < 2:
+            return None
+        need = math.ceil(self.persist_fraction * total / max(1, c.width))
+        if need <= p:
+            return None
+        steps, rates = run.lr.values()
+        best_step = int(c.x[i_best_end])  # the last step of the best window
+        before = rates[steps <= best_step]
+        after = rates[(steps > best_step) & np.isfinite(rates)]
+        if not len(before) or not len(after):
+            return None
+        at_best = float(before[-1])
+        if not (at_best > 0 and float(np.max(after)) >= self.rate_raise * at_best):
+            return None
+        return need
+
+    def _climb(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
+        """The loss rose far above its best and stays there (ERROR)."""
+        p = self._persist(len(c), c.window(_CLIMB_WINDOW[unit]))
+        climb = self._climbed(c, p, unit, initial)
+        if climb is None:
             return []
+        longer = self._after_rate_raised(run, c, climb[2] + climb[3] - 1, p, unit)
+        if longer is not None:
+            # the schedule raised the rate since the best (a warm restart, a warm-up): the
+            # climb must outlast `persist_fraction` of the whole configured run
+            p = longer
+            climb = self._climbed(c, p, unit, initial)
+            if climb is None:
+                return []
+        recent, best, i_best, k, sigma = climb
         self._fired = True
         best_x = int(c.x[i_best + k // 2])
         now = int(c.x[-1])

@@ -38,7 +38,8 @@ class StaleGradients(Check):
         each step) and two optimizers stepping in turn (a GAN) stay silent: a zeroing anywhere
         between an optimizer's steps shows as `.grad` None or zero.
 
-        Where that was not measured, it reads the gradient measurements the callbacks take at
+        Where that was not measured (where it was, and found the gradients zeroed, the
+        statistical reading below stands down), it reads the gradient measurements the callbacks take at
         the step after each scan (every
         `every_n_steps` steps; in a plain loop, `Monitor(optimizer=...)` takes them itself, or
         they are passed as `Monitor.log_step(grad_norm=..., grad_cosine=...)`): the norm of
@@ -129,6 +130,8 @@ class StaleGradients(Check):
         if leftover is not None:
             yield leftover
             return
+        if self._measured_zeroed(run):
+            return  # the exact signal saw the gradients zeroed: aligned, growing ones are the run's own
         steps, cosines = run.grad_cosine.values()
         _, norms = run.grad_norm.values()
         if len(norms) != len(cosines):
@@ -186,6 +189,13 @@ class StaleGradients(Check):
             severity=severity,
             key="stale",
         )
+
+    def _measured_zeroed(self, run: RunState) -> bool:
+        """The exact signal was measured and its latest window found the gradients zeroed between
+        an optimizer's steps: then no guess from their alignment overrides it (a GAN's
+        generator gradients point one way and grow for a while as its discriminator sharpens)."""
+        _, leftovers = run.leftover_grad_norm.values()
+        return len(leftovers) > 0 and not (leftovers[-self.windows :] > 0).all()
 
     def _growth(self, cosines: np.ndarray, norms: np.ndarray, k: int, min_cosine: float, pool: Any) -> float | None:
         """How many times the smallest norm the latest is, when the last `k` measurements show

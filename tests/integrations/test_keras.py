@@ -949,3 +949,46 @@ def test_missing_nonlinearity_at_train_start():
     cb = MLCheckCallback()
     fit(mlp(), cb, epochs=1)
     assert "missing-nonlinearity" not in ids(cb.findings)
+
+
+# -- a train_step override written for fit (healthy10) -------------------------------------------
+
+
+def _unpacking_model() -> keras.Model:
+    """A functional model whose class overrides `train_step` as the Keras guides write it for
+    `fit`: `x, y = data` (JAX's trainer passes its state first)."""
+    if keras.backend.backend() == "jax":
+
+        class Unpacking(keras.Model):
+            def train_step(self, state, data):
+                x, y = data
+                return super().train_step(state, (x, y))
+
+    else:
+
+        class Unpacking(keras.Model):
+            def train_step(self, data):
+                x, y = data
+                return super().train_step((x, y))
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(32, activation="relu")(inputs)
+    model = Unpacking(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_healthy10_train_step_override_unpacking_two_values_runs_the_train_start_checks(tmp_path):
+    # train_on_batch, which mlcheck's overfit-a-batch steps through, hands a train_step
+    # (x, y, None) where fit hands (x, y): the override raised "too many values to unpack" and
+    # overfit-batch was switched off with an internal warning
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    model = _unpacking_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, cb, epochs=2)
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert internal == [] and cb.monitor.disabled == set(), internal
+    assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    assert "train_step" not in model.__dict__

@@ -442,3 +442,79 @@ def test_plain_loop_leftover_gradients(zero):
     else:
         assert not monitor.findings, [f.format() for f in monitor.findings]
         assert monitor.run.leftover_grad_norm.total >= 2
+
+
+class RingGAN(pl.LightningModule):
+    """A tiny GAN on a ring of 8 Gaussians, as its tutorials write it: the discriminator steps
+    on real and detached fake samples, then the generator on the non-saturating loss; each
+    optimizer zeroes its own gradients; training_step returns nothing (the last backward, the
+    generator's, is the loss mlcheck reads). Healthy: the generator's loss climbs from ln 2 to
+    ~1.3 and stays there as the discriminator sharpens, and its gradients point one way and
+    grow for a while."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.gen = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+        leaky = nn.LeakyReLU(0.2)
+        self.disc = nn.Sequential(nn.Linear(2, 64), leaky, nn.Linear(64, 64), leaky, nn.Linear(64, 1))
+
+    def training_step(self, batch, batch_idx):
+        (real,) = batch
+        opt_g, opt_d = self.optimizers()
+        n = len(real)
+        fake = self.gen(torch.randn(n, 8))
+        bce = nn.functional.binary_cross_entropy_with_logits
+        d_loss = bce(self.disc(real), torch.ones(n, 1)) + bce(self.disc(fake.detach()), torch.zeros(n, 1))
+        opt_d.zero_grad()
+        self.manual_backward(d_loss)
+        opt_d.step()
+        g_loss = bce(self.disc(fake), torch.ones(n, 1))
+        opt_g.zero_grad()
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.log_dict({"d_loss": d_loss, "g_loss": g_loss}, on_step=True, on_epoch=True)
+
+    def configure_optimizers(self):
+        betas = (0.5, 0.999)
+        return torch.optim.Adam(self.gen.parameters(), 1e-3, betas=betas), torch.optim.Adam(
+            self.disc.parameters(), 1e-3, betas=betas
+        )
+
+
+def test_healthy10_gan_generator_loss_rising_is_no_warning(tmp_path):
+    """Found by a healthy GAN (healthy10 batch): `stale-gradients` WARNING then ERROR from the
+    generator's aligned, growing gradients although the exact signal had measured them zeroed,
+    and `loss-divergence` ERROR / `loss-plateau` WARNING on the generator's loss. The exact
+    signal now rules, and the curve rules speak INFO on a loss that is one of several
+    optimizers' objectives (RunInfo.several_objectives)."""
+    pl.seed_everything(8, verbose=False)
+    rng = np.random.default_rng(8)
+    angle = 2 * np.pi * rng.integers(0, 8, 4096) / 8
+    ring = np.stack([np.cos(angle), np.sin(angle)], 1) * 2 + 0.05 * rng.standard_normal((4096, 2))
+    data = torch.utils.data.TensorDataset(torch.tensor(ring, dtype=torch.float32))
+    cb = MLCheckCallback(log_dir=str(tmp_path / "mlcheck"))
+    trainer = pl.Trainer(
+        max_epochs=30,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[cb],
+        default_root_dir=str(tmp_path),
+    )
+    trainer.fit(RingGAN(), torch.utils.data.DataLoader(data, batch_size=128, shuffle=True))
+    serious = [f for f in cb.findings if f.severity >= Severity.WARNING]
+    assert serious == [], [f.format() for f in serious]
+    run = cb.monitor.run
+    assert run.info.several_objectives is True
+    assert run.leftover_grad_norm.total >= 3 and not run.leftover_grad_norm.values()[1].any()  # measured: clean
+    # the generator's loss did rise and stall: what the curve rules saw is still there, as INFO
+    assert {"loss-divergence", "loss-plateau"} & {f.check for f in cb.findings}
+
+
+def test_healthy10_one_optimizer_manual_loss_keeps_its_severity(tmp_path):
+    """One optimizer under manual optimization: its loss is the run's objective; the flag stays
+    unset (the run that forgets zero_grad is still named, by the exact signal, above)."""
+    cb = _fit_wine(tmp_path, WineManual("after-step-every-4"), epochs=1)
+    assert cb.monitor.run.info.several_objectives is None
