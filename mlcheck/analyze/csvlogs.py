@@ -106,10 +106,14 @@ def read_csv_runs(
         try:
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
             head = header_line + fh.read(4096)
-        except UnicodeDecodeError:
-            raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        except UnicodeDecodeError as exc:  # a CSV saved in Latin-1 or UTF-16 as much as a binary file
+            raise CSVLogError(
+                f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
+                f"{exc.object[exc.start]:#04x}: {exc.reason}); a log saved in another encoding is read once it "
+                "is saved as UTF-8"
+            ) from None
         if trainer_state.is_trainer_state(path, head):
-            fmt, scalars, columns = trainer_state.read_trainer_state(path)
+            fmt, scalars, columns = trainer_state.read_trainer_state(path, notes)
             return fmt, [CSVRun(scalars, 1, 0)], columns
         fh.seek(0)  # back to the first data row
         header_line = fh.readline(MAX_HEADER_CHARS + 1)
@@ -127,8 +131,11 @@ def read_csv_runs(
     if notes is not None:
         notes.extend(_text_cells(path, columns, text, filled))
         notes.extend(_repeated_header(path, repeats))
-    arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
-    has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
+        notes.extend(_repeated_columns(path, columns))
+    # a name the header holds twice (two logs pasted side by side) is its first column's
+    first = {c: k for k, c in reversed(list(enumerate(columns)))}
+    arrays = {c: np.frombuffer(data[k], dtype=np.float64) if len(data[k]) else np.zeros(0) for c, k in first.items()}
+    has = {c: np.frombuffer(bytes(filled[k]), dtype=np.uint8).astype(bool) for c, k in first.items()}
     lower = {c.lower(): c for c in columns}
     if "step" in lower:
         fmt = "lightning-csv"
@@ -191,6 +198,15 @@ def _repeated_header(path: Path, repeats: list[int]) -> Iterable[str]:
         yield (
             f"{path}: its header line is repeated {repeats[0]} time(s) (first: after data row {repeats[1]}; "
             "logs appended one after another?); those lines are skipped"
+        )
+
+
+def _repeated_columns(path: Path, columns: list[str]) -> Iterable[str]:
+    for name in dict.fromkeys(c for c in columns if columns.count(c) > 1):
+        where = [k + 1 for k, c in enumerate(columns) if c == name]
+        yield (
+            f"{path}: the header names {name!r} {len(where)} times (columns {', '.join(map(str, where))}): "
+            f"column {where[0]} is read as {name!r}, the others are left out"
         )
 
 
