@@ -102,6 +102,17 @@ def test_cli_version_checks_explain():
     assert out.returncode == 2 and "Unknown check id" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_analyze_help_names_every_format_readme_lists():
+    """README lists `mlcheck analyze output_dir/` for the Hugging Face Trainer; `--help` did not
+    name it (round 10 of a new user's first hour)."""
+    top = " ".join(mlcheck_cli("--help").stdout.split())
+    assert "Hugging Face trainer_state.json" in top
+    text = " ".join(mlcheck_cli("analyze", "--help").stdout.split())
+    for needle in ("TensorBoard log dir", "Keras CSVLogger", "json.dump(history.history, f)", "metrics.csv"):
+        assert needle in text
+    assert "Hugging Face Trainer's trainer_state.json (or its output_dir)" in text
+
+
 def test_pyproject_config(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.mlcheck]\nsuppress = ["class-imbalance"]\nfail-on = "warning"\n[tool.mlcheck.checks.loss-divergence]\n',
