@@ -681,6 +681,14 @@ CASES = [
         ("neither a TensorBoard event file nor a CSV", "not UTF-8: byte 0xe9", "saved as UTF-8"),
         "log.csv",
     ),
+    # a row with cells past the header's (a delimiter inside a value) was read silently
+    Case(
+        "csv-row-wider-than-header",
+        _alone(lambda t: _write(t / "log.csv", "epoch,loss,val_loss\n" + KERAS_ROWS + "8,0.2,0.25,7,9\n"), "log.csv"),
+        0,
+        ("1 data row(s) hold more cells than the header's 3 columns (first: data row 9;", "left out"),
+        "log.csv",
+    ),
     # no run readable: every reason named, not the first one and "(and 1 more)"
     Case(
         "no-run-readable-each-reason-named",
@@ -704,6 +712,11 @@ CASES = [
 # inputs that are not bad: read as they are, with nothing on stderr
 VALID = [
     ("csv-with-byte-order-mark", lambda t: _write(t / "log.csv", "\ufeffepoch,loss,val_loss\n" + KERAS_ROWS)),
+    # a line ended by a delimiter (spreadsheet exports): was "does not look like a metrics CSV"
+    (
+        "csv-lines-ended-by-a-delimiter",
+        lambda t: _write(t / "log.csv", "epoch,loss,val_loss,\n" + KERAS_ROWS.replace("\n", ",\n")),
+    ),
     ("directory-loop-beside", _beside(lambda t: _symlink(t / "sub" / "loop", ".."))),
     ("data-csv-beside", _beside(lambda t: _write(t / "data.csv", "x,y\n1,2\n"))),
     ("partial-last-record", lambda t: t / "good" / _cut(good_run(t), 9)),
