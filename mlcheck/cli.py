@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     sanity_command.add_arguments(p)
     p.set_defaults(func=sanity_command.run)
 
-    p = sub.add_parser("analyze", help="diagnose existing logs (TensorBoard, Keras/Lightning CSV)")
+    p = sub.add_parser(
+        "analyze", help="diagnose existing logs (TensorBoard, Keras/Lightning CSV, Hugging Face trainer_state.json)"
+    )
     add_common(p)
     analyze_command.add_arguments(p)
     p.set_defaults(func=analyze_command.run)

@@ -63,11 +63,13 @@ def load_config(path: Path | None = None) -> Config:
     path = path or find_pyproject()
     if path is None:
         return Config()
-    tool = _parsed(path).get("tool", {})
+    parsed = _parsed(path)
+    tool = parsed.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{path}: `tool` must be a table, got tool = {tool!r}")
     table = copy.deepcopy(tool.get("mlcheck"))  # the parsed file is shared (`_parsed`)
     if table is None:
+        _misplaced_table(path, parsed, tool)
         return Config()
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mlcheck] must be a table, got mlcheck = {table!r}")
@@ -96,6 +98,27 @@ def load_config(path: Path | None = None) -> Config:
 #: Parsed files by content: a callback reads the file twice (at construction, to refuse a bad
 #: table there, and at fit start), and parsing, not reading, is what costs.
 _PARSED: dict[str, dict[str, Any]] = {}
+
+
+def _misplaced_table(path: Path, parsed: dict[str, Any], tool: dict[str, Any]) -> None:
+    """A table meant for mlcheck under another name (`[mlcheck]`, `[tool.mlchek]`,
+    `[tool.mlcheck-train]`) was read as no configuration at all: its `suppress` and `fail-on`
+    silently did nothing. ConfigError naming the table and the one that is read."""
+    named = [f"[{key}]" for key in parsed if isinstance(parsed[key], dict) and _like_mlcheck(key)]
+    named += [f"[tool.{key}]" for key in tool if isinstance(tool[key], dict) and _like_mlcheck(key)]
+    if named:
+        raise ConfigError(
+            f"{path}: {named[0]} is not read: mlcheck's table is [tool.mlcheck] (rename it to "
+            "[tool.mlcheck], or remove it)"
+        )
+
+
+def _like_mlcheck(key: str) -> bool:
+    """`mlcheck`, `MLCheck`, `ml-check`, `mlcheck-train`, `mlchek`: a name meant for mlcheck."""
+    import difflib
+
+    squashed = key.lower().replace("-", "").replace("_", "")
+    return squashed.startswith("mlcheck") or difflib.SequenceMatcher(None, squashed, "mlcheck").ratio() >= 0.85
 
 
 def _parsed(path: Path) -> dict[str, Any]:

@@ -102,6 +102,17 @@ def test_cli_version_checks_explain():
     assert out.returncode == 2 and "Unknown check id" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_analyze_help_names_every_format_readme_lists():
+    """README lists `mlcheck analyze output_dir/` for the Hugging Face Trainer; `--help` did not
+    name it (round 10 of a new user's first hour)."""
+    top = " ".join(mlcheck_cli("--help").stdout.split())
+    assert "Hugging Face trainer_state.json" in top
+    text = " ".join(mlcheck_cli("analyze", "--help").stdout.split())
+    for needle in ("TensorBoard log dir", "Keras CSVLogger", "json.dump(history.history, f)", "metrics.csv"):
+        assert needle in text
+    assert "Hugging Face Trainer's trainer_state.json (or its output_dir)" in text
+
+
 def test_pyproject_config(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.mlcheck]\nsuppress = ["class-imbalance"]\nfail-on = "warning"\n[tool.mlcheck.checks.loss-divergence]\n',
@@ -114,6 +125,30 @@ def test_pyproject_config(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.mlcheck]\nsuppress = ["nope"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="nope"):
         load_config(tmp_path / "pyproject.toml")
+
+
+@pytest.mark.parametrize(
+    "toml,table",
+    [
+        ('[mlcheck]\nsuppress = ["nonfinite-loss"]\n', "[mlcheck]"),
+        ('[tool.mlchek]\nsuppress = ["nonfinite-loss"]\n', "[tool.mlchek]"),
+        ('[tool.mlcheck-train]\nfail-on = "warning"\n', "[tool.mlcheck-train]"),
+        ('[tool.mlflow]\ntracking = "x"\n', None),  # another tool's table: no configuration, no error
+    ],
+)
+def test_a_table_meant_for_mlcheck_under_another_name_is_refused(tmp_path, toml, table):
+    """`[mlcheck]` or a misspelt `[tool.mlchek]` in pyproject.toml was read as no configuration:
+    the `suppress` the user wrote silently did nothing (round 10 of a new user's bad input)."""
+    (tmp_path / "pyproject.toml").write_text(toml, encoding="utf-8")
+    (tmp_path / "log.csv").write_text("epoch,loss\n" + "".join(f"{e},nan\n" for e in range(3)), encoding="utf-8")
+    out = mlcheck_cli("analyze", "log.csv", cwd=tmp_path)
+    assert "Traceback" not in out.stderr
+    if table is None:
+        assert out.returncode == 1 and "nonfinite-loss" in out.stdout and "error" not in out.stderr, out.stderr
+        return
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    message = " ".join(out.stderr.split())
+    assert f"pyproject.toml: {table} is not read: mlcheck's table is [tool.mlcheck]" in message, out.stderr
 
 
 def test_custom_check_can_be_registered_and_selected():

@@ -50,7 +50,6 @@ from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
-from mlcheck.analyze.trainer_state import looks_like_trainer_state
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -745,13 +744,14 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
 
 
 def _is_metrics_csv(path: Path) -> bool:
-    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets), and
-    files named like a saved Keras History that start like one. A `*.log` file is read when its
-    header is a Keras `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
+    """In a directory scan, only CSVs with an epoch or step column are logs (not data sets),
+    files named like a saved Keras History that start like one, and every `trainer_state.json`
+    (one that cannot be read is named). A `*.log` file is read when its header is a Keras
+    `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
     `CSVLogger("training.log")`); other `.log` files are text, not metrics. OSError: the file
     cannot be read."""
-    if path.name == TRAINER_STATE:
-        return looks_like_trainer_state(path)
+    if path.name == TRAINER_STATE:  # read, so that one that cannot be is named, not passed over
+        return True
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))

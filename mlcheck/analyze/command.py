@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path",
         help="TensorBoard log dir (any depth), event file, Keras CSVLogger file, Keras History saved as "
-        "JSON or text (json.dump(history.history, f)) or Lightning metrics.csv",
+        "JSON or text (json.dump(history.history, f)), Lightning metrics.csv, or a Hugging Face "
+        "Trainer's trainer_state.json (or its output_dir)",
     )
     parser.add_argument(
         "--map",

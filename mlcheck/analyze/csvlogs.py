@@ -106,10 +106,14 @@ def read_csv_runs(
         try:
             header_line = fh.readline(MAX_HEADER_CHARS + 1)
             head = header_line + fh.read(4096)
-        except UnicodeDecodeError:
-            raise CSVLogError(f"{path} is neither a TensorBoard event file nor a CSV text file") from None
+        except UnicodeDecodeError as exc:  # a CSV saved in Latin-1 or UTF-16 as much as a binary file
+            raise CSVLogError(
+                f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
+                f"{exc.object[exc.start]:#04x}: {exc.reason}); a log saved in another encoding is read once it "
+                "is saved as UTF-8"
+            ) from None
         if trainer_state.is_trainer_state(path, head):
-            fmt, scalars, columns = trainer_state.read_trainer_state(path)
+            fmt, scalars, columns = trainer_state.read_trainer_state(path, notes)
             return fmt, [CSVRun(scalars, 1, 0)], columns
         fh.seek(0)  # back to the first data row
         header_line = fh.readline(MAX_HEADER_CHARS + 1)
@@ -119,7 +123,7 @@ def read_csv_runs(
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
-            data, filled, text, repeats = _read_cells(reader, columns)
+            data, filled, text, repeats, wide = _read_cells(reader, columns)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
@@ -127,8 +131,12 @@ def read_csv_runs(
     if notes is not None:
         notes.extend(_text_cells(path, columns, text, filled))
         notes.extend(_repeated_header(path, repeats))
-    arrays = {c: np.frombuffer(d, dtype=np.float64) if len(d) else np.zeros(0) for c, d in zip(columns, data)}
-    has = {c: np.frombuffer(bytes(f), dtype=np.uint8).astype(bool) for c, f in zip(columns, filled)}
+        notes.extend(_wide_rows(path, len(columns), wide))
+        notes.extend(_repeated_columns(path, columns))
+    # a name the header holds twice (two logs pasted side by side) is its first column's
+    first = {c: k for k, c in reversed(list(enumerate(columns)))}
+    arrays = {c: np.frombuffer(data[k], dtype=np.float64) if len(data[k]) else np.zeros(0) for c, k in first.items()}
+    has = {c: np.frombuffer(bytes(filled[k]), dtype=np.uint8).astype(bool) for c, k in first.items()}
     lower = {c.lower(): c for c in columns}
     if "step" in lower:
         fmt = "lightning-csv"
@@ -194,6 +202,24 @@ def _repeated_header(path: Path, repeats: list[int]) -> Iterable[str]:
         )
 
 
+def _wide_rows(path: Path, width: int, wide: list[int]) -> Iterable[str]:
+    if wide[0]:
+        yield (
+            f"{path}: {wide[0]} data row(s) hold more cells than the header's {width} columns (first: data row "
+            f"{wide[1]}; a delimiter inside a value, or rows of another log?); the cells past the header's are "
+            "left out"
+        )
+
+
+def _repeated_columns(path: Path, columns: list[str]) -> Iterable[str]:
+    for name in dict.fromkeys(c for c in columns if columns.count(c) > 1):
+        where = [k + 1 for k, c in enumerate(columns) if c == name]
+        yield (
+            f"{path}: the header names {name!r} {len(where)} times (columns {', '.join(map(str, where))}): "
+            f"column {where[0]} is read as {name!r}, the others are left out"
+        )
+
+
 def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     """(column names, delimiter) of a header line; CSVLogError when it is not a metrics header."""
     if len(header_line) > MAX_HEADER_CHARS:
@@ -218,6 +244,8 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         )
     delimiter = sniff_delimiter(header_line)
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
+    while len(columns) > 2 and not columns[-1]:  # a line ended by a delimiter (spreadsheet exports)
+        columns.pop()
     if len(columns) < 2 or any(not c for c in columns):
         raise CSVLogError(
             f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r}; "
@@ -241,14 +269,16 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
 
 def _read_cells(
     reader: Iterable[list[str]], columns: list[str]
-) -> tuple[list[array], list[bytearray], list[list[Any]], list[int]]:
+) -> tuple[list[array], list[bytearray], list[list[Any]], list[int], list[int]]:
     """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
     a number (or "nan"), 0 where it is empty (or Keras' `NA`) or text; per column, [how many
     cells hold text, the data row of the first, its text]; [how many lines repeat the header,
     the data row before the first]: two logs joined with `cat` are skipped there, not read as
-    rows of text in every column."""
+    rows of text in every column; [how many rows hold non-empty cells past the header's, the
+    first such data row]."""
     width = len(columns)
     repeats = [0, 0]
+    wide = [0, 0]
     data = [array("d") for _ in range(width)]
     filled = [bytearray() for _ in range(width)]
     text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
@@ -263,6 +293,10 @@ def _read_cells(
             repeats[0] += 1
             continue
         rows += 1
+        if len(row) > width and any(c.strip() for c in row[width:]):
+            if not wide[0]:
+                wide[1] = rows
+            wide[0] += 1
         for k in range(width):
             cell = row[k].strip() if k < len(row) else ""
             try:
@@ -275,7 +309,7 @@ def _read_cells(
                     if not text[k][0]:
                         text[k][1:] = rows, cell
                     text[k][0] += 1
-    return data, filled, text, repeats
+    return data, filled, text, repeats, wide
 
 
 def _counting(fh: io.TextIOBase, progress: Callable[[int], None] | None):

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: the name the Trainer saves it under
 FILE_NAME = "trainer_state.json"
@@ -26,10 +30,11 @@ FORMAT = "hf-trainer-state"
 MAX_BYTES = 256 << 20
 # the key only a trainer state's head holds (its keys are written sorted: it comes early)
 _MARK = '"log_history"'
-_HEAD_CHARS = 1 << 16
 # keys of an entry that are no curve: the axes, and the end-of-training summary's
 _NOT_CURVES = {"step", "epoch", "total_flos", "num_input_tokens_seen"}
 _SUMMARY = "train_runtime"
+# steps are whole numbers; beyond 2**53 a float no longer holds one exactly (as for CSV steps)
+_MAX_STEP = 2**53
 
 
 def is_trainer_state(path: Path, head: str) -> bool:
@@ -37,15 +42,11 @@ def is_trainer_state(path: Path, head: str) -> bool:
     return path.name == FILE_NAME or (head.lstrip().startswith("{") and _MARK in head)
 
 
-def looks_like_trainer_state(path: Path) -> bool:
-    """For a directory scan: the file's head is a trainer state's. OSError: it cannot be read."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        head = fh.read(_HEAD_CHARS)
-    return head.lstrip().startswith("{") and _MARK in head
+def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
+    """(FORMAT, scalars by tag, tags) of a trainer state; CSVLogError when it holds none.
 
-
-def read_trainer_state(path: Path) -> tuple[str, dict[str, Scalars], list[str]]:
-    """(FORMAT, scalars by tag, tags) of a trainer state; CSVLogError when it holds none."""
+    notes: if given, a line is appended when entries with values but no usable step (missing,
+    text, NaN, -1, 2.5, 1e30) were left out: the rest of the history is read."""
     if path.stat().st_size > MAX_BYTES:
         raise CSVLogError(f"{path} holds over {MAX_BYTES >> 20} MiB: not a Trainer's trainer_state.json")
     try:
@@ -55,16 +56,17 @@ def read_trainer_state(path: Path) -> tuple[str, dict[str, Scalars], list[str]]:
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise CSVLogError(f"{path} holds no `log_history` list: not a Hugging Face Trainer's trainer_state.json")
-    points: dict[str, list[tuple[int, float]]] = {}
-    for entry in history:
-        if not isinstance(entry, dict) or _SUMMARY in entry or not _is_number(entry.get("step")):
-            continue
-        step = int(entry["step"])
-        for key, value in entry.items():
-            if key in _NOT_CURVES or not _is_number(value):
-                continue
-            tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
-            points.setdefault(tag, []).append((step, float(value)))
+    points, stepless = _points(history)
+    if stepless:
+        index, step = stepless[0]
+        said = (
+            f"{len(stepless)} log_history entr{'y' if len(stepless) == 1 else 'ies'} without a step number "
+            f"(a whole number from 0 to 2**53) (first: entry {index}, step {step!r})"
+        )
+        if not points:
+            raise CSVLogError(f"{path}: no logged value can be placed: {said}")
+        if notes is not None:
+            notes.append(f"{path}: {said} left out")
     if not points:
         raise CSVLogError(f"{path}: its log_history holds no logged values (a run stopped before its first log?)")
     scalars = {}
@@ -72,6 +74,38 @@ def read_trainer_state(path: Path) -> tuple[str, dict[str, Scalars], list[str]]:
         steps, values = zip(*got)
         scalars[tag] = sorted_scalars(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
     return FORMAT, scalars, list(scalars)
+
+
+def _points(history: list) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, object]]]:
+    """(step, value) points by tag; (entry index, its step) of each entry left out for its step."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    stepless: list[tuple[int, object]] = []
+    for index, entry in enumerate(history):
+        if not isinstance(entry, dict) or _SUMMARY in entry:
+            continue
+        values = list(_curve_values(entry))
+        step = _step(entry.get("step"))
+        if step is None:
+            if values:
+                stepless.append((index, entry.get("step")))
+            continue
+        for key, value in values:
+            tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
+            points.setdefault(tag, []).append((step, value))
+    return points, stepless
+
+
+def _curve_values(entry: dict) -> Iterator[tuple[str, float]]:
+    for key, value in entry.items():
+        if key not in _NOT_CURVES and _is_number(value):
+            yield key, float(value)
+
+
+def _step(value: object) -> int | None:
+    """An entry's step as an int; None when it is none (missing, text, NaN, inf, -1, 2.5, 1e30)."""
+    if not _is_number(value) or not 0 <= value < _MAX_STEP or value != int(value):
+        return None
+    return int(value)
 
 
 def _is_number(value: object) -> bool:

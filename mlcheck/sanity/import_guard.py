@@ -76,12 +76,28 @@ class _PackageImports:
         return (self._folder / f"{top}.py").is_file() or (self._folder / top).is_dir()
 
 
+def _selector_hint(spec: str) -> str:
+    """Where `spec` is an existing file, a colon and something that is no name (`model.py:`,
+    `model.py:a:b`, `model.py:build()`), what `PATH.py:NAME` takes; else nothing."""
+    at = spec.find(":")
+    while at > 0:
+        head, tail = spec[:at], spec[at + 1 :]
+        if Path(head).is_file():
+            got = f"got {tail!r}" if tail else "the name after the colon is empty"
+            return (
+                f"; {head} exists: `{head}:NAME` picks one thing in it, NAME a Python name such as "
+                f"mlcheck_target ({got})"
+            )
+        at = spec.find(":", at + 1)
+    return ""
+
+
 def import_model_file(path: Path) -> tuple[ModuleType, ImportTime]:
     """Imports model.py as a module (not as `__main__`), guarding against training at import.
 
     Returns the module and the seconds the import took (`ImportTime`)."""
     if not path.exists():
-        raise BadInput(f"{path}: no such file")
+        raise BadInput(f"{path}: no such file{_selector_hint(str(path))}")
     if path.is_dir():
         raise BadInput(f"{path} is a directory; give the Python file that builds the model")
     if path.suffix != ".py":

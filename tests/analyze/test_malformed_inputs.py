@@ -210,6 +210,12 @@ class Case:
     unprivileged: bool = False
 
 
+# steps as a careless writer leaves them: too large for an int64, not finite, negative
+TRAINER_STATE_BAD_STEPS = json.dumps(
+    {"log_history": [{"loss": 1.0, "step": 1e30}, {"loss": 0.9, "step": float("nan")}, {"loss": 0.8, "step": -3}]}
+)
+
+
 def _beside(build: Callable[[Path], object]) -> Callable[[Path], Path]:
     def make(tmp: Path) -> Path:
         good_run(tmp)
@@ -650,6 +656,39 @@ CASES = [
         ("no scalars in its event files, only histograms (1), images (2)", "mlcheck judges scalar curves"),
         "run",
     ),
+    # round 10 (a new user's bad input): a Trainer state whose steps are no step numbers was
+    # "could not be read (OverflowError: ...); please report this"; a binary trainer_state.json in a
+    # folder was passed over ("holds no TensorBoard event files ..."); a Latin-1 CSV did not say so
+    Case(
+        "trainer-state-steps-not-numbers-beside",
+        _beside(lambda t: _write(t / "hf" / "trainer_state.json", TRAINER_STATE_BAD_STEPS)),
+        1,
+        ("skipped", "no logged value can be placed: 3 log_history entries without a step number", "1e+30"),
+        "hf/trainer_state.json",
+        beside=True,
+    ),
+    Case(
+        "trainer-state-not-utf8-in-folder",
+        _alone(lambda t: _write(t / "out" / "trainer_state.json", b"\xff\xfe{garbage")),
+        2,
+        ("not UTF-8: byte 0xff",),
+        "out/trainer_state.json",
+    ),
+    Case(
+        "csv-latin-1",
+        _alone(lambda t: _write(t / "log.csv", "époque,loss\n0,1.0\n1,0.5\n".encode("latin-1")), "log.csv"),
+        2,
+        ("neither a TensorBoard event file nor a CSV", "not UTF-8: byte 0xe9", "saved as UTF-8"),
+        "log.csv",
+    ),
+    # a row with cells past the header's (a delimiter inside a value) was read silently
+    Case(
+        "csv-row-wider-than-header",
+        _alone(lambda t: _write(t / "log.csv", "epoch,loss,val_loss\n" + KERAS_ROWS + "8,0.2,0.25,7,9\n"), "log.csv"),
+        0,
+        ("1 data row(s) hold more cells than the header's 3 columns (first: data row 9;", "left out"),
+        "log.csv",
+    ),
     # no run readable: every reason named, not the first one and "(and 1 more)"
     Case(
         "no-run-readable-each-reason-named",
@@ -673,6 +712,11 @@ CASES = [
 # inputs that are not bad: read as they are, with nothing on stderr
 VALID = [
     ("csv-with-byte-order-mark", lambda t: _write(t / "log.csv", "\ufeffepoch,loss,val_loss\n" + KERAS_ROWS)),
+    # a line ended by a delimiter (spreadsheet exports): was "does not look like a metrics CSV"
+    (
+        "csv-lines-ended-by-a-delimiter",
+        lambda t: _write(t / "log.csv", "epoch,loss,val_loss,\n" + KERAS_ROWS.replace("\n", ",\n")),
+    ),
     ("directory-loop-beside", _beside(lambda t: _symlink(t / "sub" / "loop", ".."))),
     ("data-csv-beside", _beside(lambda t: _write(t / "data.csv", "x,y\n1,2\n"))),
     ("partial-last-record", lambda t: t / "good" / _cut(good_run(t), 9)),
@@ -841,3 +885,36 @@ def test_wrong_python_arguments_name_themselves(tmp_path: Path) -> None:
     assert "loss-divergence" not in [f.check for _, f in quiet.findings]
     lone = mlcheck.analyze(tmp_path, checks="loss-divergence")  # one check, as for Monitor
     assert [f.check for _, f in lone.findings] == ["loss-divergence"]
+
+
+def test_a_trainer_state_entry_without_a_step_number_is_left_out_with_a_note(tmp_path: Path) -> None:
+    """The entries whose steps can be placed are read and judged; the others are named once."""
+    s = np.arange(1, 3001, 10)
+    loss = _diverging()["train_loss"][1][s]
+    history = [{"loss": float(v), "step": int(k)} for k, v in zip(s, loss)]
+    history[5]["step"] = 1e30
+    _write(tmp_path / "hf" / "trainer_state.json", json.dumps({"log_history": history}))
+    result = mlcheck_analyze(tmp_path / "hf", cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert ("trainer_state.json", "loss-divergence") in [(f["run"], f["check"]) for f in _findings(result)]
+    note = "1 log_history entry without a step number (a whole number from 0 to 2**53) (first: entry 5, step 1e+30)"
+    assert result.stderr.count(note) == 1, result.stderr
+    assert note in json.loads(result.stdout)["runs"][0]["notes"][0]
+
+
+def test_a_column_named_twice_is_its_first_column_with_a_note(tmp_path: Path) -> None:
+    """`loss,loss` (two logs pasted side by side): the first column is the loss (it was the last,
+    silently, so the first column's divergence was lost), and a note names both columns."""
+    rows = []
+    for e in range(30):
+        clean = 2.0 / (1 + e)
+        diverging = clean if e < 15 else 2.0 / 16 * (e - 14)
+        rows.append(f"{e},{diverging:.4f},{clean:.4f},{clean * 1.1:.4f}\n")
+    path = _write(tmp_path / "log.csv", "epoch,loss,loss,val_loss\n" + "".join(rows))
+    result = mlcheck_analyze(path, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "loss-divergence" in [f["check"] for f in _findings(result)]
+    note = f"{path}: the header names 'loss' 2 times (columns 2, 3): column 2 is read as 'loss', the others are"
+    assert result.stderr.strip() == f"mlcheck: {note} left out", result.stderr

@@ -35,6 +35,15 @@ def test_missing_file(tmp_path):
     assert_bad_input(cli(tmp_path / "nope.py"), "nope.py: no such file")
 
 
+@pytest.mark.parametrize("suffix,got", [(":", "the name after the colon is empty"), (":a:b", "got 'a'")])
+def test_a_selector_that_is_no_name_says_what_path_name_takes(fixtures, suffix, got):
+    """`model.py:` and `model.py:a:b` were "model.py:: no such file" and "model.py:a: no such
+    file" for a model.py that exists (round 10 of a new user's bad input)."""
+    path = fixtures / "bad" / "no_target.py"
+    proc = cli(f"{path}{suffix}")
+    assert_bad_input(proc, f"{path} exists: `{path}:NAME` picks one thing in it", got)
+
+
 def test_syntax_error(fixtures):
     proc = cli(fixtures / "bad" / "syntax_error.py")
     assert_bad_input(proc, "syntax error at line 3", "def build(:", "your code's traceback")
