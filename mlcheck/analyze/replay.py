@@ -117,7 +117,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         axes.last_step = int(stream.steps[-1])
 
     wanted = _epoch_curves(log, resolved, used)
-    ordered = _epoch_rows(axes, wanted)
+    ordered = _without_validate_after_fit(_epoch_rows(axes, wanted), stream)
     _fill_missing_steps(ordered, stream)
 
     lr_tag = _pick(log, resolved, "lr")
@@ -267,6 +267,24 @@ def _epoch_rows(axes: _Axes, wanted: list[tuple[str, str | None, str]]) -> list[
             else:
                 getattr(row, field_name)[name] = value
     return [rows[e] for e in sorted(rows)]
+
+
+def _without_validate_after_fit(ordered: list[EpochRow], stream: Scalars | None) -> list[EpochRow]:
+    """`ordered` less its last rows that hold validation values alone, logged in a later epoch
+    but within one step of the validation before them, while validations during the run lie
+    further apart: Lightning's `trainer.validate()` after `fit` logs its metrics at the fit's
+    final step (one past the last epoch end's) in epoch `max_epochs`, where no training ran. It
+    is an evaluation of the final weights, not a point of the run's curve."""
+    steps = [r.step for r in ordered]
+    while len(ordered) >= 4 and None not in steps:
+        last, before = ordered[-1], ordered[-2]
+        spacing = float(np.median(np.diff(steps[:-1])))
+        trained = last.train_loss is not None or last.train_metrics
+        after = stream is not None and len(stream) and int(stream.steps[-1]) > before.step + 1
+        if trained or after or last.epoch <= before.epoch or not (last.step - before.step <= 1 < spacing):
+            break
+        ordered, steps = ordered[:-1], steps[:-1]
+    return ordered
 
 
 def _fill_missing_steps(ordered: list[EpochRow], stream: Scalars | None) -> None:
