@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class Budget:
     #: the finish time (seconds after `started`) projected when the net cut in (None: no
     #: projection could be made: the check did not count its steps, or too few were measured)
     projected: float | None = None
+    #: (1-minute load average, CPU cores) when the net cut in, where the system tells them
+    load: tuple[float, int] | None = None
 
     def __post_init__(self) -> None:
         # A NaN or infinite net would never fire, and 0 would cut every check at once.
@@ -102,6 +105,7 @@ class Budget:
             if projected is not None and projected <= self.limit:
                 return False  # cheap to finish: finish
         self.cut_short, self.cut_after, self.projected = True, elapsed, projected
+        self.load = machine_load()
         return True
 
     def elapsed(self) -> float:
@@ -110,6 +114,20 @@ class Budget:
     def _taken(self) -> float:
         """Seconds the check ran: until the net cut in, else until now."""
         return self.cut_after if self.cut_after is not None else self.elapsed()
+
+    @property
+    def busy(self) -> bool:
+        """Whether the machine was busy when the net cut in: more runnable processes than CPU
+        cores (a 1-minute load average above the core count), so other work slowed each step."""
+        return self.load is not None and self.load[0] > self.load[1]
+
+    def busy_detail(self) -> str:
+        """ "; the machine was busy (load average 7.9 on 2 CPU cores): other work slowed every
+        step" when `busy`, else ""."""
+        if not self.busy:
+            return ""
+        load, cores = self.load
+        return f"; the machine was busy (load average {load:.1f} on {cores} CPU cores): other work slowed every step"
 
     def restart(self) -> Budget:
         return Budget(self.steps, self.seconds, self.max_seconds)
@@ -140,6 +158,8 @@ class Budget:
         if self.projected is not None:
             evidence["step_seconds"] = round(self.step_seconds() or 0.0, 4)
             evidence["projected_seconds"] = round(self.projected, 1)
+        if self.load is not None:
+            evidence["load_average"], evidence["cpu_count"] = round(self.load[0], 2), self.load[1]
         return evidence
 
     def more_time(self, interface: str) -> str:
@@ -148,6 +168,15 @@ class Budget:
             wanted = max(math.ceil(1.5 * self.projected), math.ceil(self.limit) + 1)
             return knob(interface, "max_seconds", wanted)
         return knob(interface, "seconds", f"{LIMIT_FACTOR * self.seconds:g}")
+
+
+def machine_load() -> tuple[float, int] | None:
+    """(1-minute load average, CPU cores), or None where the system does not tell (Windows)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    return load, os.cpu_count() or 1
 
 
 def _check_seconds(name: str, value: Any) -> None:

@@ -123,7 +123,10 @@ class RunInfo:
             a log that starts far from step 0 (a resumed run). The Lightning and Transformers
             callbacks set it for a model holding a Hugging Face model whose config names a
             checkpoint (loaded with `from_pretrained`), or a run resumed from a checkpoint that
-            brought no mlcheck state back. None when unknown.
+            brought no mlcheck state back. None when unknown. Those rules also take a
+            classification loss that starts far below chance for such a start
+            (`mlcheck.checks.class_prior.starts_trained`: weights restored with
+            `load_state_dict` leave no other trace).
         several_objectives: True when the training loss mlcheck reads is one of several
             optimizers' objectives: Lightning's manual optimization stepping two or more
             optimizers, its `training_step` returning no loss (mlcheck then reads the loss of the

@@ -483,3 +483,39 @@ def test_none_is_taken_where_a_check_argument_admits_it():
     assert get_check("train-val-overlap")(probe_values=None).probe_values is None
     with pytest.raises(TypeError, match="factor must be a number"):
         get_check("loss-divergence")(factor=None)
+
+
+def test_a_config_table_is_checked_once_per_check(tmp_path, monkeypatch):
+    """`build_checks` checked a `[tool.mlcheck.checks.ID]` table, then the check's own
+    constructor checked it again: once is enough for mlcheck's checks (their constructors do
+    it); a user's registered check, whose constructor does not, is still checked by the config."""
+    from mlcheck.checks import base
+    from mlcheck.config import ConfigError, build_checks, load_config
+
+    calls = []
+    real = base.check_arguments
+
+    def counting(cls, kwargs):
+        calls.append(cls.id)
+        return real(cls, kwargs)
+
+    monkeypatch.setattr(base, "check_arguments", counting)
+    monkeypatch.setattr("mlcheck.config.check_arguments", counting)
+    (tmp_path / "pyproject.toml").write_text("[tool.mlcheck.checks.loss-divergence]\nfactor = 5.0\n")
+    checks = build_checks(config=load_config(tmp_path / "pyproject.toml"))
+    assert next(c for c in checks if c.id == "loss-divergence").factor == 5.0
+    assert calls.count("loss-divergence") == 1, calls
+
+    class Mine(base.Check):
+        id = "my-config-checked"
+
+        def __init__(self, level: float = 1.0) -> None:
+            self.level = level
+            super().__init__()
+
+    monkeypatch.setitem(base._REGISTRY, Mine.id, Mine)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.mlcheck]\nselect = ['my-config-checked']\n[tool.mlcheck.checks.my-config-checked]\nlevel = -2.0\n"
+    )
+    with pytest.raises(ConfigError, match="level must be >= 0"):
+        build_checks(config=load_config(tmp_path / "pyproject.toml"))

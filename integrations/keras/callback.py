@@ -414,9 +414,14 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._class_weights = None
             return
         found = self._class_weights
-        for label in np.unique(labels):
-            values = np.unique(weights[labels == label])
-            if len(values) != 1 or label != int(label) or found.setdefault(int(label), float(values[0])) != values[0]:
+        # one sort for the batch: each label's least and largest weight (NaN in either: not one value)
+        classes, inverse = np.unique(labels, return_inverse=True)
+        lowest = np.full(len(classes), np.inf)
+        highest = np.full(len(classes), -np.inf)
+        np.minimum.at(lowest, inverse, weights)
+        np.maximum.at(highest, inverse, weights)
+        for label, low, high in zip(classes.tolist(), lowest.tolist(), highest.tolist()):
+            if low != high or label != int(label) or found.setdefault(int(label), low) != low:
                 self._class_weights = None
                 self.live.monitor.run.info.class_weights = None
                 return

@@ -84,7 +84,7 @@ def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
     state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds
     saved = [np.array(backend.to_numpy(v.value)) for v in state]
     seeds = KerasTrainable(model)
-    random_state = seeds.rng_state()
+    random_state = seeds.rng_state(variables=False)  # the seeds and moving statistics are in `saved`
 
     def put_back() -> None:
         for variable, value in zip(state, saved):

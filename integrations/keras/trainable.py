@@ -504,12 +504,14 @@ class KerasTrainable(Trainable):
 
     # -- random state --------------------------------------------------------------------------
 
-    def rng_state(self) -> Any:
+    def rng_state(self, variables: bool = True) -> Any:
         """Python, numpy, the backend's global generator, Keras' global seed generator and the
         seed generators of the model's layers (dropout, noise); and the moving statistics of its
         BatchNormalization layers, which an inference call updates where the model hard-codes
-        `training=True` (the checks' calls would otherwise change the user's run)."""
-        kept = [*_seed_variables(self.model), *_moving_statistics(self.model)]
+        `training=True` (the checks' calls would otherwise change the user's run). Without
+        `variables`, the last two are left to a caller that keeps every non-trainable variable
+        of the model itself (`inference_mode_layers`): one copy of them, not two."""
+        kept = [*_seed_variables(self.model), *_moving_statistics(self.model)] if variables else []
         return {
             "python": random.getstate(),
             "numpy": np.random.get_state(),

@@ -46,7 +46,7 @@ from mlcheck.analyze.events import (
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
-from mlcheck.analyze.replay import Curves, RunLog, build_curves, replay_curves
+from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, replay_curves
 from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
@@ -68,7 +68,8 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "hf-trainer-state" (Hugging
+        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
+            (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
             Face's trainer_state.json), or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
@@ -521,6 +522,11 @@ def _denser(log: RunLog) -> str:
         )
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
+    if log.format == "test-tube-csv":
+        return (
+            "Lightning 0.x's `TestTubeLogger` keeps the step in its event files only (the `tf/` folder beside "
+            "metrics.csv): analyse that folder, or log with a current Lightning and mlcheck's `MLCheckCallback`."
+        )
     return (
         "Log it more often: every step (Lightning `Trainer(log_every_n_steps=1)`, "
         "`SummaryWriter.add_scalar` at each step)."
@@ -542,7 +548,7 @@ def _event_writer(source: EventRun) -> str | None:
 
 def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str, str], notes: list[str]) -> RunResult:
     steps = None
-    if curves.steps is not None and len(curves.steps) and log.format not in ("keras-csv", "keras-history"):
+    if curves.steps is not None and len(curves.steps) and log.format not in EPOCH_ROW_FORMATS:
         steps = int(curves.steps[-1])
     return RunResult(
         name=log.name,

@@ -67,8 +67,11 @@ def read_csv_log(
     `History` dict saved as text (format "keras-history", see `mlcheck.analyze.history`).
 
     format is "lightning-csv" when there is a `step` column (x of each curve: the step; the
-    `epoch` column becomes the "epoch" curve), else "keras-csv" (x: the `epoch` column, or the
-    row number). notes: if given, a line is appended for each column that holds numbers and,
+    `epoch` column becomes the "epoch" curve), else "test-tube-csv" when there is a `created_at`
+    column and no step (Lightning 0.x's default `TestTubeLogger`: test_tube's `Experiment` stamps
+    each row it logs with `created_at` and keeps the step in its event files only), else
+    "keras-csv"; both of these last read as Keras' (x: the `epoch` column, or the row number).
+    notes: if given, a line is appended for each column that holds numbers and,
     in some rows, text that is not one ("1.#QNAN", "tensor(0.5)"): those rows are left out of
     its curve, and a loss that became NaN there would otherwise pass unseen.
 
@@ -143,7 +146,7 @@ def read_csv_runs(
         x = arrays[lower["step"]]
         skip = {lower["step"]}
     else:
-        fmt = "keras-csv"
+        fmt = "test-tube-csv" if "created_at" in lower else "keras-csv"
         rows = len(arrays[columns[0]])
         x = arrays[lower["epoch"]] if "epoch" in lower else np.arange(rows, dtype=np.float64)
         skip = {lower["epoch"]} if "epoch" in lower else set()

@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from mlcheck.analyze.events import Scalars
-from mlcheck.analyze.tags import QUALIFIED_PRIORITY, Role, classify
+from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
 from mlcheck.task import from_metric_names, loss_from_tag
+
+#: Log formats whose x is the epoch (or the row), never the step
+EPOCH_ROW_FORMATS = ("keras-csv", "keras-history", "test-tube-csv")
 
 # a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
 # logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True
@@ -40,7 +43,9 @@ class RunLog:
     Attributes:
         name: the run's name (its folder relative to the analysed path, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history" or "lightning-csv".
+        format: "tensorboard", "keras-csv", "keras-history", "test-tube-csv" (Lightning 0.x's
+            `TestTubeLogger`: one row per log call, no step, read as a Keras CSV) or
+            "lightning-csv".
         scalars: curves by tag (or CSV column); x is the step, or the epoch for Keras CSVs.
         columns: a CSV's header, all of it (some columns may hold no numbers).
         writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
@@ -99,7 +104,7 @@ class Curves:
 
 def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
-    axes = _Axes.of(log, {tag: classify(tag, mapping) for tag in log.scalars})
+    axes = _Axes.of(log, _error_losses({tag: classify(tag, mapping) for tag in log.scalars}))
     resolved = _without_summaries(log, axes.roles, {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()})
     resolved = _qualified_losses(resolved)
 
@@ -112,7 +117,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         axes.last_step = int(stream.steps[-1])
 
     wanted = _epoch_curves(log, resolved, used)
-    ordered = _epoch_rows(axes, wanted)
+    ordered = _without_validate_after_fit(_epoch_rows(axes, wanted), stream)
     _fill_missing_steps(ordered, stream)
 
     lr_tag = _pick(log, resolved, "lr")
@@ -177,7 +182,7 @@ class _Axes:
         return cls(
             log=log,
             roles=roles,
-            by_epoch_x=log.format in ("keras-csv", "keras-history"),
+            by_epoch_x=log.format in EPOCH_ROW_FORMATS,
             epoch_curve=epoch_curve,
             n_epochs=_epoch_count(log, roles, epoch_curve),
             epoch_steps=np.unique(np.concatenate(known)) if known else None,
@@ -262,6 +267,24 @@ def _epoch_rows(axes: _Axes, wanted: list[tuple[str, str | None, str]]) -> list[
             else:
                 getattr(row, field_name)[name] = value
     return [rows[e] for e in sorted(rows)]
+
+
+def _without_validate_after_fit(ordered: list[EpochRow], stream: Scalars | None) -> list[EpochRow]:
+    """`ordered` less its last rows that hold validation values alone, logged in a later epoch
+    but within one step of the validation before them, while validations during the run lie
+    further apart: Lightning's `trainer.validate()` after `fit` logs its metrics at the fit's
+    final step (one past the last epoch end's) in epoch `max_epochs`, where no training ran. It
+    is an evaluation of the final weights, not a point of the run's curve."""
+    steps = [r.step for r in ordered]
+    while len(ordered) >= 4 and None not in steps:
+        last, before = ordered[-1], ordered[-2]
+        spacing = float(np.median(np.diff(steps[:-1])))
+        trained = last.train_loss is not None or last.train_metrics
+        after = stream is not None and len(stream) and int(stream.steps[-1]) > before.step + 1
+        if trained or after or last.epoch <= before.epoch or not (last.step - before.step <= 1 < spacing):
+            break
+        ordered, steps = ordered[:-1], steps[:-1]
+    return ordered
 
 
 def _fill_missing_steps(ordered: list[EpochRow], stream: Scalars | None) -> None:
@@ -447,6 +470,23 @@ def _without_summaries(log: RunLog, roles: Mapping[str, Role], resolved: dict[st
         t: Role("ignore") if r.role in train and roles[t].role == "loss" and len(log.scalars[t]) == 1 else r
         for t, r in resolved.items()
     }
+
+
+_LOSS_ROLES = frozenset({"loss", "train_loss", "epoch_train_loss", "val_loss"})
+
+
+def _error_losses(roles: dict[str, Role]) -> dict[str, Role]:
+    """`roles`, where no tag is a loss, with the curves of one error measure that is also a
+    common training objective (`tags.ERROR_LOSSES`: `train_mse` and `val_mse`, the first of them
+    logged for training) read as the losses; a user's own mapping (priority 0) is kept."""
+    if any(r.role in _LOSS_ROLES for r in roles.values()):
+        return roles
+    candidates = {tag: error_loss_role(tag) for tag, r in roles.items() if r.priority}
+    trained = {c.metric for c in candidates.values() if c is not None and c.role != "val_loss"}
+    name = next((n for n in ERROR_LOSSES if n in trained), None)
+    if name is None:
+        return roles
+    return {tag: c if (c := candidates.get(tag)) is not None and c.metric == name else r for tag, r in roles.items()}
 
 
 def _qualified_losses(resolved: dict[str, Role]) -> dict[str, Role]:

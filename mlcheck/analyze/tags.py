@@ -191,6 +191,22 @@ def _rules(tag: str) -> Role:
     return _qualified_loss(split, level, base) or Role("ignore")
 
 
+#: Error measures that are also common training objectives, the most common first: a log whose
+#: only loss-like curves are these (`train_mse`, `val_mse`, `train_mae_epoch`) has them as its
+#: losses (`error_loss_role`)
+ERROR_LOSSES = ("mse", "rmse", "mae")
+
+
+def error_loss_role(tag: str) -> Role | None:
+    """The role of a tag that names an error measure of `ERROR_LOSSES` (`train_mse`,
+    `val_mae_epoch`) read as a loss, ranked as a qualified loss (`mse_loss`); None for other
+    names. For a log that has no loss curve otherwise: `mlcheck.analyze.replay` asks it then."""
+    split, level, base = _strip(tag.lower())
+    if split == "test" or base not in ERROR_LOSSES:
+        return None
+    return _qualified_loss(split, level, f"{base}_loss")
+
+
 def _qualified_loss(split: str | None, level: str | None, base: str) -> Role | None:
     """The role of a loss named by its kind (`nll_loss`), ranked below `loss`; None for other names."""
     qualified = _QUALIFIED_LOSS.match(base)

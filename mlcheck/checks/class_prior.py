@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlcheck.task import chance_loss
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -118,6 +120,37 @@ def label_entropy(counts: Iterable[int]) -> float:
     c = np.fromiter(counts, dtype=np.float64)
     p = c[c > 0] / c.sum()
     return float(-(p * np.log(p)).sum())
+
+
+#: A classification loss that starts below this fraction of the loss an untrained classifier
+#: starts at comes from trained weights. A freshly initialised classifier predicts about
+#: uniformly, so its loss starts at about ln(C) (Karpathy, "A Recipe for Training Neural
+#: Networks", 2019: "verify loss @ init"), at or above the entropy of the training labels; half
+#: of the smaller is no untrained network's start, and a run that got there within its first 10
+#: steps has fallen a lot anyway.
+TRAINED_START_FRACTION = 0.5
+
+
+def starts_trained(
+    run: RunState, initial: float, train_entropy: float | None = None, fraction: float = TRAINED_START_FRACTION
+) -> bool:
+    """Whether the run starts from trained weights, whose loss starts near its floor: how little
+    it fell from there says nothing about a stall or a small learning rate. The one fact behind
+    every rule that judges a loss by its fall from its first value (`loss-plateau` away from the
+    chance level, `lr-too-low`'s slow fall).
+
+    True when `RunInfo.pretrained` says so, or, since weights restored with `load_state_dict`
+    leave no other trace, for a classification run whose `initial` loss (the first 10 steps, or
+    the first epoch) sits below `fraction` x the smaller of ln(C) (C known) and `train_entropy`,
+    the entropy of the training labels (the loss of predicting the class shares), whichever are
+    known."""
+    if run.info.pretrained:
+        return True
+    if run.info.task != "classification" or not math.isfinite(initial):
+        return False
+    chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
+    floors = [v for v in (chance, train_entropy) if v is not None and v > 0]
+    return bool(floors) and initial < fraction * min(floors)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcheck.checks.base import Check, register
+from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.class_prior import TRAINED_START_FRACTION, FirstPassLabels, label_entropy, starts_trained
 from mlcheck.checks.curve import (
     Curve,
     Throttle,
@@ -32,7 +33,7 @@ from mlcheck.task import chance_loss
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
-    from mlcheck.run import RunState
+    from mlcheck.run import BatchObservation, RunState
 
 
 def _loss_window(run: RunState, x0: float, x1: float) -> tuple[float, float, float]:
@@ -558,8 +559,12 @@ class LRTooLow(TrainCurveCheck):
         fall): a training loss that falls alone is memorising its labels (shuffled or
         misaligned ones), which no rate cures. Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
-        trained weights (`RunInfo.pretrained`: a Hugging Face `Trainer` log), whose loss starts
-        near its floor and falls slowly however well the rate is set. (3) Pre-flight
+        trained weights, whose loss starts near its floor and falls slowly however well the
+        rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained`
+        model, a resumed run), or a classification loss that starts below
+        `trained_start_fraction` x the smaller of ln(C) and the entropy of the training labels
+        (counted over the first pass), whichever are known (weights restored with
+        `load_state_dict` leave no other trace), the fact `loss-plateau` uses. (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
         and a tenth of the suggestion lowers it clearly.
@@ -622,11 +627,22 @@ class LRTooLow(TrainCurveCheck):
         max_peak_log_ratio: a run whose update ratio once exceeded this log10 value did take
             large steps: tiny updates later mean blown-up or saturated weights, not a small
             rate. Default -1.0, the top of TheDeepChecker's healthy range.
+        trained_start_fraction: a classification loss whose first 10 steps sit below this
+            fraction of ln(C) (or of the training labels' entropy, when smaller) comes from
+            trained weights. Default 0.5, as `loss-plateau`: an untrained classifier starts at
+            about ln(C) (Karpathy, "A Recipe for Training Neural Networks", 2019: "verify loss
+            @ init").
     """
 
     id = "lr-too-low"
     family = "learning rate"
     severity = Severity.WARNING
+    reads_probe = True  # the labels only
+    #: the training labels' entropy (a trained start's floor) needs the counts of a whole pass
+    consumes = frozenset({Signal.EVERY_BATCH})
+    judges_batches = False  # the counts serve a verdict on the training curve: sanity skips it
+    #: more distinct labels than this are no class labels (as `class-imbalance`)
+    MAX_CLASSES = 1000
     #: root causes that, when found first, explain this check's findings (they then say so)
     explained_by = frozenset(
         {
@@ -659,7 +675,9 @@ class LRTooLow(TrainCurveCheck):
         confirm_steps: int = CONFIRM_STEPS,
         negligible_fall: float = NEGLIGIBLE_FALL,
         min_fall: float = MIN_FALL,
+        trained_start_fraction: float = TRAINED_START_FRACTION,
     ) -> None:
+        self.trained_start_fraction = trained_start_fraction
         self.suggestion_ratio, self.confirm_steps = suggestion_ratio, confirm_steps
         self.negligible_fall, self.min_fall = negligible_fall, min_fall
         self.max_chance_factor = max_chance_factor
@@ -674,6 +692,24 @@ class LRTooLow(TrainCurveCheck):
         self.recent_fraction = recent_fraction
         self.min_measurements = min_measurements
         super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self._labels = FirstPassLabels(self.MAX_CLASSES)
+        self._counted = False  # the first pass over the training data is complete
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        if not self._counted and batch.split == "train":
+            self._labels.add(batch, run)
+        return ()
+
+    def _train_entropy(self) -> float | None:
+        """The entropy of the first pass's training labels, or None before that pass is
+        complete, when only a sample of its batches was seen, or with fewer than two classes."""
+        train = self._labels.train
+        if not (self._counted and train.contiguous) or len(train.counts) < 2:
+            return None
+        return label_entropy(train.counts.values())
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
         if self._fired:
@@ -724,6 +760,9 @@ class LRTooLow(TrainCurveCheck):
         ]
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        train = self._labels.train
+        if not self._counted and train.epoch is not None and run.epoch is not None and run.epoch >= train.epoch:
+            self._counted = True
         series, unit = self._train.pick(run)
         if self._fired or unit != "epoch" or not epoch_judgement_due(series):
             return ()
@@ -748,10 +787,9 @@ class LRTooLow(TrainCurveCheck):
         peak = _peak_log_ratio(run)
         if peak is not None and peak > self.max_peak_log_ratio:
             return []  # updates were once large: weights blown up or saturated, not a small rate
-        # from trained weights (RunInfo.pretrained) a slow fall is what fine-tuning looks like
-        found = self._ratio(run, fell) or (
-            [] if run.info.pretrained else self._slow(run, c, unit, initial, level, fell, final)
-        )
+        # from trained weights a slow fall is what fine-tuning looks like
+        trained = starts_trained(run, initial, self._train_entropy(), self.trained_start_fraction)
+        found = self._ratio(run, fell) or ([] if trained else self._slow(run, c, unit, initial, level, fell, final))
         if found:
             self._fired = True
         return found

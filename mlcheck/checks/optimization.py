@@ -12,11 +12,13 @@ import numpy as np
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import (
     LOG_LOSSES,
+    TRAINED_START_FRACTION,
     ClassPrior,
     FirstPassLabels,
     is_plain_accuracy,
     label_entropy,
     prior_beaten,
+    starts_trained,
 )
 from mlcheck.checks.curve import (
     Curve,
@@ -708,7 +710,8 @@ class LossPlateau(LossCurveCheck):
             initialised classifier predicts about uniformly, so its loss starts at about ln(C)
             (Karpathy, "A Recipe for Training Neural Networks", 2019: "verify loss @ init"),
             at or above that entropy; half of it is no untrained network's start, and a run
-            that got there within its first 10 steps has fallen a lot anyway.
+            that got there within its first 10 steps has fallen a lot anyway. `lr-too-low`
+            takes the same fact with the same default.
     """
 
     id = "loss-plateau"
@@ -754,7 +757,7 @@ class LossPlateau(LossCurveCheck):
         min_validations: int = 6,
         prior_z: float = 3.0,
         max_classes: int = 1000,
-        trained_start_fraction: float = 0.5,
+        trained_start_fraction: float = TRAINED_START_FRACTION,
     ) -> None:
         self.trained_start_fraction = trained_start_fraction
         self.exploded_factor = exploded_factor
@@ -915,12 +918,12 @@ class LossPlateau(LossCurveCheck):
         at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
         near_chance = near_chance or at_prior
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
-        # from trained weights the loss starts near its floor: a small fall is no stall there.
-        # A start far below chance is such a start even when nothing told us (a fine-tune from
-        # weights restored with load_state_dict)
-        floors = [v for v in (chance, entropy) if v is not None and v > 0]
-        trained_start = bool(floors) and initial < self.trained_start_fraction * min(floors)
-        fell_little = math.isfinite(fell) and fell < min_drop and not (run.info.pretrained or trained_start)
+        # from trained weights the loss starts near its floor: a small fall is no stall there
+        fell_little = (
+            math.isfinite(fell)
+            and fell < min_drop
+            and not starts_trained(run, initial, entropy, self.trained_start_fraction)
+        )
         if not (near_chance or fell_little):
             return []
         w = max(3, len(c) // 2)

@@ -28,7 +28,7 @@ from mlcheck.checks.base import Check, explain
 from mlcheck.errors import BadInput
 from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
-from mlcheck.preflight_context import Budget, PreflightContext
+from mlcheck.preflight_context import Budget, PreflightContext, machine_load
 from mlcheck.run import RunInfo
 from mlcheck.sanity.discovery import Target, user_code
 from mlcheck.sanity.usercode import UserCodeError
@@ -321,14 +321,15 @@ def _finish(
     if budget.cut_short:
         # The verdict depends on how far the check got, i.e. on machine speed: never warn on it.
         if budget.cut_after is None:  # stopped from outside (the hard stop), not by `expired()`
-            budget.cut_after = seconds
-        detail = f"cut short by its wall-clock safety net{budget.cut_detail()}"
+            budget.cut_after, budget.load = seconds, machine_load()
+        detail = f"cut short by its wall-clock safety net{budget.cut_detail()}{budget.busy_detail()}"
+        rerun = "Rerun when the machine is less busy, or give" if budget.busy else "Give"
         kept = [f for f in found if f.severity is Severity.INFO]
         kept.append(
             check.finding(
                 f"{check.id} was {detail}; its result is inconclusive.",
                 evidence=budget.cut_evidence(),
-                hint=f"Give it more time with {budget.more_time(interface)}, or check a smaller model or batch.",
+                hint=f"{rerun} it more time with {budget.more_time(interface)}, or check a smaller model or batch.",
                 severity=Severity.INFO,
                 key="inconclusive",
             )

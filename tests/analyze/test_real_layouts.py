@@ -6,6 +6,7 @@ Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logge
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -388,3 +389,26 @@ def test_a_loss_in_the_thousands_beside_an_accuracy_is_read(tmp_path):
 
     assert result.unreadable == []
     assert [r.epochs for r in result.runs] == [9]
+
+
+def test_a_lightning_0_6_test_tube_metrics_csv_is_named_for_its_logger(tmp_path):
+    # Jhko725/Contact-Point-Detection@419b215 lightning_logs/version_0/metrics.csv: Lightning
+    # 0.6's default TestTubeLogger (test_tube's `Experiment`) writes `train_loss,epoch,created_at`,
+    # one row per log call, the step kept in its `tf/` event files only; it was announced as
+    # `keras-csv`. Read as before: x is the epoch column
+    path = tmp_path / "version_0" / "metrics.csv"
+    path.parent.mkdir()
+    train, _ = _overfitting(12)
+    rows = ["train_loss,epoch,created_at"]
+    rows += [f"{v},{e},2020-02-03 14:{8 + e:02d}:30.980366" for e, v in enumerate(train)]
+    path.write_text("\n".join(rows) + "\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(path)], capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["format"] == "test-tube-csv"
+    assert run["epochs"] == 12 and run["steps"] is None
+    assert run["series"] == {"epoch_train_loss": "train_loss"}

@@ -3,6 +3,8 @@ silently, and each bug is caught by its own check id."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -590,3 +592,27 @@ def test_class_indices_broadcast_against_a_k_unit_output(digits):
     fractions = column + np.float32(0.5)  # not whole numbers: not class indices
     with pytest.warns(UserWarning, match="target size"):
         assert run_checks(TorchTrainable(model, nn.MSELoss(), None, (X, fractions)), [OutputLossMismatch()]) == []
+
+
+def test_a_cut_names_a_busy_machine(digits, monkeypatch):
+    # the wall-clock net depends on the machine, not the model: where the load average exceeds
+    # the cores when it cuts in, the INFO says the machine was busy and to rerun when it is not
+    # (os.getloadavg is the system's number, set here; the training is real)
+    torch.manual_seed(0)
+    model = mlp()
+    t = digits_target(model, digits, optimizer=torch.optim.Adam(model.parameters()))
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.5, 9.0, 8.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    ctx = PreflightContext(t, Budget(steps=100, seconds=1e-9, max_seconds=1e-9))
+    (finding,) = OverfitBatch().preflight(ctx)
+    assert finding.severity == Severity.INFO and ctx.budget.cut_short
+    assert ctx.budget.steps_taken == 0  # past its hard limit at once: no step taken, none claimed
+    assert "budget done" not in finding.message
+    assert "the machine was busy (load average 9.5 on 2 CPU cores)" in finding.message, finding.message
+    assert finding.hint.startswith("Rerun when the machine is less busy")
+    assert finding.evidence["load_average"] == 9.5 and finding.evidence["cpu_count"] == 2
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    ctx = PreflightContext(t, Budget(steps=100, seconds=1e-9, max_seconds=1e-9))
+    (finding,) = OverfitBatch().preflight(ctx)
+    assert "busy" not in finding.message and finding.hint.startswith("Give the check more time")

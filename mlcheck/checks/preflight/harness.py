@@ -173,10 +173,14 @@ def inconclusive(check: Check, what: str, evidence: dict[str, Any], ctx: Preflig
     detail = budget.cut_detail() if budget.cut_short else ""
     if budget.cut_short:
         evidence = {**evidence, **budget.cut_evidence()}
+        if budget.steps_taken:
+            detail += f", {budget.steps_taken} of its {budget.steps}-step budget done"
+        detail += budget.busy_detail()
+    rerun = "Rerun when the machine is less busy, or give" if budget.busy else "Give"
     return check.finding(
         f"{what} was cut short by its time limit{detail}, so the result is inconclusive.",
         evidence=evidence,
-        hint=f"Give the check more time ({budget.more_time(ctx.interface)}) or a smaller model/batch; "
+        hint=f"{rerun} the check more time ({budget.more_time(ctx.interface)}) or a smaller model/batch; "
         "the step budget, not the clock, decides the verdict.",
         severity=Severity.INFO,
         key="inconclusive",
