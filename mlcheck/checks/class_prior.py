@@ -153,6 +153,32 @@ def starts_trained(
     return bool(floors) and initial < fraction * min(floors)
 
 
+#: A classifier's cross-entropy before any update sits near ln(C) (Karpathy, "verify loss @ init");
+#: twice that at the first step is no such start: the same factor as `lr-too-high`'s
+#: `chance_factor`, the level no working classifier stays above.
+OFF_CHANCE_FACTOR = 2.0
+
+
+def starts_off_chance(run: RunState, factor: float = OFF_CHANCE_FACTOR) -> float | None:
+    """The training loss at the run's first step (before any update), in multiples of ln(C),
+    when that is above `factor`; None otherwise, and None where no C or no first step is known.
+
+    A loss that starts there before any update is not the plain cross-entropy over C classes
+    that the chance level describes (distillation's KL scaled by T^2, several summed terms,
+    an auxiliary loss added), or comes from a confidently wrong initialisation (`loss-at-init`).
+    Either way no learning rate put it there, and it is on another scale than a validation
+    cross-entropy: the rules that read the training loss against ln(C) or against the
+    validation loss stand down."""
+    chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
+    first = run.train_loss.first_value
+    if chance is None or first is None or not run.train_loss.finite_count:
+        return None
+    if run.train_loss.buckets(include_open=True)["x0"][0] > 1:
+        return None  # logged from a later step (a log replayed): not the loss before any update
+    ratio = first / chance
+    return ratio if ratio > factor else None
+
+
 @dataclass(frozen=True)
 class ClassPrior:
     """The scores of predicting the training label shares for every validation sample.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np  # noqa: E402
 
 from mlcheck.checks.base import Check, Signal, register  # noqa: E402
+from mlcheck.checks.class_prior import starts_off_chance  # noqa: E402
 from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, sig  # noqa: E402
 from mlcheck.findings import Finding, Severity  # noqa: E402
 from mlcheck.metrics import higher_is_better, is_bounded_score  # noqa: E402
@@ -36,7 +37,10 @@ class SuspiciousVal(Check):
         initial training loss; or when a validation accuracy-like metric is at least
         `near_perfect` while the same training metric trails it by more than `metric_gap`.
         Easy data, where train and validation are both near perfect, does not fire: the
-        absolute gap is then tiny. Key `val-is-train-loss`: the validation loss equals the
+        absolute gap is then tiny. For a classification with C known, a training loss that
+        started above 2 x ln(C) at its first step, before any update, is not compared: it is no
+        cross-entropy over C classes (distillation's T^2-scaled KL, summed terms), so not on the
+        validation loss's scale. Key `val-is-train-loss`: the validation loss equals the
         training loss of the epoch's last step (to 1e-6, float32 rounding) for `patience`
         epochs in a row, not all one value: validation logs a training loss (a `self.loss`
         that `training_step` set, logged again in `validation_step`).
@@ -180,6 +184,8 @@ class SuspiciousVal(Check):
         initial = train[min(train)]
         if not initial > 0:
             return []
+        if starts_off_chance(run) is not None:
+            return []  # the training loss is no cross-entropy over C classes: not on the validation loss's scale
         for e in recent:
             t, v = train[e], val[e]
             if not (t > 0 and v >= 0 and v < self.max_ratio * t and t - v > self.min_gap * initial):

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.class_prior import TRAINED_START_FRACTION, FirstPassLabels, label_entropy, starts_trained
+from mlcheck.checks.class_prior import (
+    TRAINED_START_FRACTION,
+    FirstPassLabels,
+    label_entropy,
+    starts_off_chance,
+    starts_trained,
+)
 from mlcheck.checks.curve import (
     Curve,
     Throttle,
@@ -162,7 +168,9 @@ class LRTooHigh(TrainCurveCheck):
         known number of classes C: the training loss has stayed above `chance_factor` x ln(C),
         the loss of a uniform guess, without improving over the recent quarter of the run:
         the model is confidently wrong, the usual signature of a rate so high that the first
-        steps threw the weights far away. (5) Thrown off, for classification with a known C:
+        steps threw the weights far away (not judged where the loss at the first step, before any
+        update, was already that far above ln(C): no rate put it there, the loss is another
+        objective, such as distillation's T^2-scaled KL). (5) Thrown off, for classification with a known C:
         the step-level training loss rose above `thrown_factor` x its value at initialisation
         (the first logged step, before any update) and, after that peak, has sat above
         `thrown_floor` x the chance level ln(C) without coming down, over the recent quarter of
@@ -433,6 +441,8 @@ class LRTooHigh(TrainCurveCheck):
         level = median(c.mean[-w:])
         if level <= self.chance_factor * chance:
             return []
+        if starts_off_chance(run, self.chance_factor) is not None:
+            return []  # as far above ln(C) before any update: no rate put it there (another objective)
         drop, se = trend_drop(c.x[-w:], c.mean[-w:])
         if math.isfinite(drop) and drop > 3.0 * se and drop > 0.02 * abs(level):
             return []  # coming down: give it time
