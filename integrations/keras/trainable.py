@@ -6,6 +6,7 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,30 @@ def current_lr(optimizer: Any) -> float | None:
         return backend.scalar(optimizer.learning_rate)
     except Exception:
         return None
+
+
+#: Steps ahead of the current one at which `configured_lr` reads a schedule: 0 and each power
+#: of 2 up to 2^20 (a million steps, longer than the runs mlcheck watches): 22 calls, a
+#: warm-up's end found within 2x.
+_SCHEDULE_STEPS = (0, *(2**k for k in range(21)))
+
+
+def configured_lr(optimizer: Any) -> float | None:
+    """The rate the optimizer is configured to train at: a plain rate's value; for a
+    `LearningRateSchedule`, the largest it gives from the current step on (over
+    `_SCHEDULE_STEPS` ahead): a warm-up's target, a decay's current rate. As torch's schedulers
+    keep the base rate in `initial_lr`: the rate at the first step of a warm-up (1e-5 of an
+    lr-finder-like ramp) is not what the run trains at."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return current_lr(optimizer)
+    try:
+        now = int(backend.scalar(optimizer.iterations.value))
+        rates = [backend.scalar(schedule(now + step)) for step in _SCHEDULE_STEPS]
+    except Exception:  # a schedule that cannot be read at other steps: the current rate
+        return current_lr(optimizer)
+    finite = [r for r in rates if r is not None and math.isfinite(r)]
+    return max(finite) if finite else current_lr(optimizer)
 
 
 def has_schedule(optimizer: Any) -> bool:
@@ -398,7 +423,7 @@ class KerasTrainable(Trainable):
         for mine, theirs in zip(copy.weights, model.weights):
             mine.assign(backend.own_copy(theirs.value))  # tensor to tensor: no numpy round trip
         optimizer = model.optimizer
-        fresh = type(optimizer).from_config(optimizer.get_config())
+        fresh = _fresh_optimizer(optimizer)
         copy.compile(optimizer=fresh, loss=model.loss, **backend.clone_compile_options(model))
         if optimizer.built:
             fresh.build(copy.trainable_variables)
@@ -493,7 +518,7 @@ class KerasTrainable(Trainable):
         return first_layer_kind(self.model)
 
     def get_lr(self) -> float | None:
-        return current_lr(self.model.optimizer)
+        return configured_lr(self.model.optimizer)
 
     def set_lr(self, lr: float) -> None:
         optimizer = self.model.optimizer
@@ -527,6 +552,25 @@ class KerasTrainable(Trainable):
         _set_global_seed_generator_state(state["keras_global"])
         for variable, value in state["seeds"]:
             variable.assign(value)
+
+
+def _fresh_optimizer(optimizer: Any) -> Any:
+    """A new optimizer of the same class and config, without its state. A learning-rate schedule
+    (or callable) is handed over as the very object, not rebuilt from its config: a user's own
+    schedule class is often unregistered (`from_config` cannot locate it) or has no `get_config`
+    (Keras' base class raises), and a schedule is a function of the step that holds no state."""
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None or isinstance(rate, keras.Variable) or not callable(rate):
+        return type(optimizer).from_config(optimizer.get_config())
+    # get_config reads a plain rate for a moment (no tracking: object.__setattr__), so it serialises
+    # no schedule; the very object is put back before anything else runs
+    object.__setattr__(optimizer, "_learning_rate", 0.0)
+    try:
+        config = optimizer.get_config()
+    finally:
+        object.__setattr__(optimizer, "_learning_rate", rate)
+    config["learning_rate"] = rate
+    return type(optimizer).from_config(config)
 
 
 def _from_own_config(model: Any) -> Any:

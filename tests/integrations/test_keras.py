@@ -992,3 +992,38 @@ def test_healthy10_train_step_override_unpacking_two_values_runs_the_train_start
     assert internal == [] and cb.monitor.disabled == set(), internal
     assert serious(cb.findings) == [], [f.format() for f in cb.findings]
     assert "train_step" not in model.__dict__
+
+
+# -- a learning-rate schedule of the user's own (healthy11) ----------------------------------------
+
+
+class _ExpWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """An lr-finder-like exponential warm-up, written as users write one: not registered with
+    `keras.saving.register_keras_serializable`."""
+
+    def __init__(self, lo: float = 1e-5, hi: float = 2e-3, steps: int = 40):
+        self.lo, self.hi, self.steps = lo, hi, steps
+
+    def __call__(self, step):
+        f = keras.ops.minimum(keras.ops.cast(step, "float32") / self.steps, 1.0)
+        return self.lo * keras.ops.power(self.hi / self.lo, f)
+
+
+class _ExpWarmupWithConfig(_ExpWarmup):
+    def get_config(self):
+        return {"lo": self.lo, "hi": self.hi, "steps": self.steps}
+
+
+@pytest.mark.parametrize("schedule", [_ExpWarmupWithConfig, _ExpWarmup], ids=["unregistered", "no-get-config"])
+def test_healthy11_own_learning_rate_schedule_runs_the_train_start_checks(tmp_path, schedule):
+    # the copy for overfit-a-batch and unused-parameters rebuilt the optimizer from its config:
+    # "Could not locate class 'ExpWarmup'" (or NotImplementedError from get_config) switched both off
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    model = mlp(optimizer=keras.optimizers.Adam(schedule()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, cb, epochs=2)
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert internal == [] and cb.monitor.disabled == set(), internal
+    assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    assert isinstance(model.optimizer._learning_rate, schedule)  # the user's optimizer is left as it was
