@@ -184,12 +184,12 @@ class SuspiciousVal(Check):
         initial = train[min(train)]
         if not initial > 0:
             return []
-        if starts_off_chance(run) is not None:
-            return []  # the training loss is no cross-entropy over C classes: not on the validation loss's scale
         for e in recent:
             t, v = train[e], val[e]
             if not (t > 0 and v >= 0 and v < self.max_ratio * t and t - v > self.min_gap * initial):
                 return []
+        if starts_off_chance(run) is not None:
+            return []  # the training loss is no cross-entropy over C classes: not on the validation loss's scale
         e = recent[-1]
         return [
             self.finding(
