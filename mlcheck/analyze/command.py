@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlcheck.analyze.search import SKIPPED_HELP
 from mlcheck.cli_options import nonempty_path, selected_checks
 from mlcheck.errors import BadInput
 from mlcheck.findings import json_safe
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "path",
         help="TensorBoard log dir (any depth), event file, Keras CSVLogger file, Keras History saved as "
         "JSON or text (json.dump(history.history, f)), Lightning metrics.csv, or a Hugging Face "
-        "Trainer's trainer_state.json (or its output_dir)",
+        "Trainer's trainer_state.json (or its output_dir). In a folder, " + SKIPPED_HELP,
     )
     parser.add_argument(
         "--map",

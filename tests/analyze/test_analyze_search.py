@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -96,7 +97,10 @@ def test_ctrl_c_during_a_search_of_the_file_system_exits_130_at_once():
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     try:
-        first = proc.stderr.readline()  # blocks until the first line: the search's, after 2 s
+        # the first line: the search's, after 2 s (it said nothing for minutes before)
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        assert ready, "nothing on stderr within 60 s"
+        first = proc.stderr.readline()
         if proc.poll() is not None:
             pytest.skip(f"`mlcheck analyze /` ended before 2 s here: {first!r}")
         assert first.startswith("mlcheck: searching /: ") or first.startswith("mlcheck: reading logs"), first
