@@ -266,6 +266,27 @@ def _fit_tiny_lightning_model(middle, cb) -> None:
     trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
 
 
+def test_an_empty_checks_list_runs_none_and_says_so_once(tmp_path, caplog):
+    """Round 11: `checks=[]` ran no check without a word (a run that reads as clean). It means
+    "none" (a Monitor kept for its files alone is no contradiction): said once, at INFO, by
+    `Monitor` and by the callback's run; the default (`checks=None`) says nothing of it."""
+    import logging
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    said = "checks=[] names no check, so this run is watched by none"
+    with caplog.at_level(logging.INFO, logger="mlcheck"):
+        Monitor(checks=[]).close()
+        assert [r.levelno for r in caplog.records if said in r.getMessage()] == [logging.INFO]
+        caplog.clear()
+        Monitor().close()
+        cb = MLCheckCallback(checks=[], log_dir=False)
+        assert not [r for r in caplog.records if said in r.getMessage()]
+        _fit_tiny_lightning_model(__import__("torch").nn.ReLU(), cb)
+    assert [r.levelno for r in caplog.records if said in r.getMessage()] == [logging.INFO]
+    assert cb.findings == []
+
+
 def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
     """`nonfinite_allow="net.1"` allows that module (was: its characters, "n", "e", ..., "1",
     so the module was named as the NaN origin all the same), and a non-string is refused."""
