@@ -285,6 +285,8 @@ def test_an_empty_checks_list_runs_none_and_says_so_once(tmp_path, caplog):
         _fit_tiny_lightning_model(__import__("torch").nn.ReLU(), cb)
     assert [r.levelno for r in caplog.records if said in r.getMessage()] == [logging.INFO]
     assert cb.findings == []
+    # the fit's last line said "checked 2 steps, 1 epoch, 0 checks: no problems found."
+    assert "mlcheck: 2 steps, 1 epoch, 0 checks: no check ran (checks=[]), so nothing was judged." in caplog.text
 
 
 def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
