@@ -266,6 +266,19 @@ def _fit_tiny_lightning_model(middle, cb) -> None:
     trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
 
 
+def test_a_log_dir_starting_with_a_tilde_is_refused_not_made_literally(tmp_path, monkeypatch):
+    """Round 11: `Monitor(log_dir="~/runs")` made a folder named `~` in the working directory
+    (Python does not expand it), where a later `rm -rf ~` would be a disaster."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    monkeypatch.chdir(tmp_path)
+    for make in (Monitor, KerasCallback, LightningCallback):
+        with pytest.raises(ValueError, match=r"log_dir '~/runs' starts with '~', which Python does not expand"):
+            make(log_dir="~/runs")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_empty_checks_list_runs_none_and_says_so_once(tmp_path, caplog):
     """Round 11: `checks=[]` ran no check without a word (a run that reads as clean). It means
     "none" (a Monitor kept for its files alone is no contradiction): said once, at INFO, by

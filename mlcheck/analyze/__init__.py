@@ -656,6 +656,12 @@ def _discover(root: Path, listing: Listing | None = None) -> tuple[list[Source],
             return [], [], [root]
         if info == 0:
             raise BadInput(f"{root} is empty")
+        if root.suffix.lower() == ".ipynb":  # was "starts like a Keras History dict but holds no metric"
+            raise BadInput(
+                f"{root} is a Jupyter notebook: mlcheck reads the logs a run writes, not the notebook; save them "
+                "from it (json.dump(history.history, open('history.json', 'w')), a CSVLogger, TensorBoard) "
+                "or watch the fit with MLCheckCallback"
+            )
         beside = [root.parent / f / FINDINGS_FILE for f in FINDINGS_FOLDERS]
         recorded = [p for p in beside if p.exists() or p.is_symlink()]
         if is_event_file(root.name):

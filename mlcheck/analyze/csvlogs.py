@@ -112,6 +112,10 @@ def read_csv_runs(
         head = header_line + fh.read(4096)
         undecodable = _UNDECODABLE.search(head)
         if undecodable:
+            packed = _packed(path)
+            if packed:  # "saved in another encoding" misled: it is an archive to unpack
+                what, how = packed
+                raise CSVLogError(f"{path} is {what}, not a log: unpack it first ({how}) and give what it holds")
             raise CSVLogError(
                 f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
                 f"{_byte(undecodable[0]):#04x}); a log saved in another encoding is read once it is saved as UTF-8"
@@ -196,6 +200,27 @@ def _scalars(
 
 # what surrogateescape decodes a byte that is not UTF-8 to: U+DC80 to U+DCFF
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+# the first bytes of the archives logs are downloaded in: (magic, what it is, how to unpack it)
+_ARCHIVES = (
+    (b"\x1f\x8b", "gzip-compressed", "gunzip FILE, or tar -xzf FILE for a .tar.gz"),
+    (b"PK\x03\x04", "a zip archive", "unzip FILE"),
+    (b"BZh", "bzip2-compressed", "bunzip2 FILE, or tar -xjf FILE"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "unxz FILE, or tar -xJf FILE"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "unzstd FILE"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x FILE"),
+)
+
+
+def _packed(path: Path) -> tuple[str, str] | None:
+    """(what archive `path` is, how to unpack it), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    for magic, what, how in _ARCHIVES:
+        if head.startswith(magic):
+            return what, how.replace("FILE", path.name)
+    return None
 
 
 def _byte(char: str) -> int:
