@@ -532,6 +532,11 @@ def _denser(log: RunLog) -> str:
         )
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
+    if log.format == "hf-trainer-state":  # was Lightning's and SummaryWriter's advice
+        return (
+            "The Trainer logs the loss every `logging_steps` (default 500): log it more often with "
+            "`TrainingArguments(logging_steps=1)`, or add mlcheck's `MLCheckCallback` to the Trainer."
+        )
     if log.format == "test-tube-csv":
         return (
             "Lightning 0.x's `TestTubeLogger` keeps the step in its event files only (the `tf/` folder beside "
