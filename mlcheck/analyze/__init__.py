@@ -133,6 +133,9 @@ class AnalyzeResult:
 
     runs: list[RunResult]
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: hidden folders under PATH that were not searched and may hold runs (not a known tool's:
+    #: `mlcheck.analyze.search.TOOL_FOLDERS`); name one as PATH to read it
+    not_searched: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[str, Finding]]:
@@ -151,6 +154,7 @@ class AnalyzeResult:
             ],
             "runs": [r.to_dict() for r in self.runs],
             "unreadable": [{"path": p, "error": e} for p, e in self.unreadable],
+            "not_searched": list(self.not_searched),
         }
 
 
@@ -236,7 +240,8 @@ def run(
         if len(unreadable) == 1:
             raise BadInput(unreadable[0][1])
         raise BadInput(_none_read(root, unreadable))
-    return AnalyzeResult(runs, unreadable)
+    hidden = [str(p) for p in listing.hidden_beside()] if listing is not None else []
+    return AnalyzeResult(runs, unreadable, hidden)
 
 
 def _add_run(

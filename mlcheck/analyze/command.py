@@ -110,6 +110,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
         for run_result in result.runs:
             for line in run_result.info:
                 console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
+        if result.not_searched:
+            shown = ", ".join(result.not_searched[:3]) + (
+                f", and {len(result.not_searched) - 3} more" if len(result.not_searched) > 3 else ""
+            )
+            line = f"hidden folders not searched: {shown}; give one as PATH to read the runs it holds"
+            console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
     return exit_status((f for _, f in findings), fail_on)
 
 

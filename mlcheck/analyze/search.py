@@ -32,6 +32,14 @@ SKIPPED_HELP = (
     "hidden folders (.git, .venv, ...), node_modules, site-packages, __pycache__, Python environments "
     "and /proc, /sys, /dev are not searched below PATH (name one as PATH to read it)"
 )
+#: Hidden folders of version control, editors and tools, which never hold a training run: passed
+#: over without a word. Another hidden folder (`.mlcheck-demo/`, Guild's `.guild/`) is named in a
+#: note when runs were found beside it, since it may hold runs of its own.
+TOOL_FOLDERS = frozenset(
+    {".git", ".hg", ".svn", ".venv", ".tox", ".nox", ".cache", ".idea", ".vscode", ".ipynb_checkpoints",
+     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs", ".hydra", ".github", ".gitlab", ".devcontainer",
+     ".dvc", ".local", ".config", ".npm", ".cargo", ".rustup", ".conda", ".pyenv", ".ssh", ".vscode-server"}
+)  # fmt: skip
 #: How many folders a walk lists between two calls of its progress function.
 PROGRESS_EVERY = 64
 
@@ -61,6 +69,10 @@ class Listing:
 
     def found(self) -> int:
         return sum(len(v) for v in self.files.values())
+
+    def hidden_beside(self) -> list[Path]:
+        """The hidden folders not searched that are no known tool's (`TOOL_FOLDERS`)."""
+        return [p for p in self.skipped if p.name.startswith(".") and p.name not in TOOL_FOLDERS]
 
     def skipped_line(self, shown: int = 3) -> str:
         """'3 folders not searched (a/.git, b/node_modules, c/.venv)', or '' when none were."""

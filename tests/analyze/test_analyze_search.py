@@ -65,6 +65,26 @@ def test_folders_that_hold_no_logs_are_not_searched_and_named_when_nothing_is_fo
     assert [r["name"] for r in json.loads(result.stdout)["runs"]] == ["lib/training.csv"]
 
 
+def test_a_hidden_folder_no_tool_owns_is_named_when_runs_are_found_beside_it(tmp_path):
+    """`.git` and `.venv` are passed over without a word; `.mlcheck-demo/` (where mlcheck's own
+    demo writes its runs) may hold runs: a note names it, and `not_searched` in --json."""
+    root = _project(tmp_path / "proj")
+    (root / ".mlcheck-demo" / "clean").mkdir(parents=True)
+    (root / ".mlcheck-demo" / "clean" / "training.csv").write_text(CSV)
+    table = mlcheck_cli(root)
+    assert table.returncode == 0, table.stderr
+    note = f"note: hidden folders not searched: {root / '.mlcheck-demo'}; give one as PATH to read the runs it holds"
+    assert note in " ".join(table.stdout.split())
+    payload = json.loads(mlcheck_cli(root, "--json").stdout)
+    assert payload["not_searched"] == [str(root / ".mlcheck-demo")]
+    (root / ".mlcheck-demo" / "clean" / "training.csv").unlink()
+    (root / ".mlcheck-demo" / "clean").rmdir()
+    (root / ".mlcheck-demo").rmdir()
+    quiet = mlcheck_cli(root)
+    assert "hidden folders not searched" not in quiet.stdout
+    assert json.loads(mlcheck_cli(root, "--json").stdout)["not_searched"] == []
+
+
 def test_a_search_past_two_seconds_says_how_far_it_got_off_a_terminal(tmp_path):
     _project(tmp_path)
     out = io.StringIO()
