@@ -115,7 +115,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     Args:
         checks: checks to run: instances, classes or ids (an id given twice is one check, the
-            later one). Default None: every check on by default.
+            later one). Default None: every check on by default. `[]` runs none (said once, at INFO).
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None: the directory of
             the trainer's `TensorBoardLogger`; without one, of its first logger that has one (a

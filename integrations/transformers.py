@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from mlcheck import options as opt
-from mlcheck.checks.base import Check
+from mlcheck.checks.base import Check, default_checks
 from mlcheck.integrations.torch import _clone_module_and_optimizers, _first_tensor, _to_device, _TorchBase
 from mlcheck.integrations.torch_live import (
     OneBatch,
@@ -32,7 +32,6 @@ from mlcheck.integrations.torch_live import (
     to_numpy,
 )
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics
-from mlcheck.monitor import Monitor
 
 try:
     from transformers import TrainerCallback
@@ -223,8 +222,13 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         self._sample_batches = sample_batches
         self.checks = list(checks) if checks is not None else None
         self.suppress = tuple(suppress)
-        Monitor(self.checks, suppress=self.suppress, default_sinks=False)  # unknown ids raise here
-        self.log_dir = log_dir
+        # unknown ids, and a suppress that leaves none, raise here (a Monitor built for this said
+        # "checks=[] names no check" a second time)
+        opt.unsuppressed(
+            default_checks() if self.checks is None else opt.check_instances("checks", self.checks),
+            opt.check_ids("suppress", self.suppress),
+        )
+        self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))  # a file, "" or "~/..." raise here
         what = "a function of the batch returning (inputs, targets)"
         self.batch_to_arrays = (
             opt.optional_function("batch_to_arrays", batch_to_arrays, what) or default_batch_to_arrays

@@ -90,13 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("sanity", help="pre-flight checks of a model.py before a long job")
+    status = "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input, 130 interrupted."
+    p = sub.add_parser(
+        "sanity",
+        help="pre-flight checks of a model.py before a long job",
+        description="Pre-flight checks of a model.py before a long job, in seconds: PATH is imported (training "
+        'belongs under `if __name__ == "__main__":`), its model and data are found, and a few training steps '
+        f"are run on copies. {status}",
+    )
     add_common(p)
     sanity_command.add_arguments(p)
     p.set_defaults(func=sanity_command.run)
 
     p = sub.add_parser(
-        "analyze", help="diagnose existing logs (TensorBoard, Keras/Lightning CSV, Hugging Face trainer_state.json)"
+        "analyze",
+        help="diagnose existing logs (TensorBoard, Keras/Lightning CSV, Hugging Face trainer_state.json)",
+        description="Diagnose existing logs: the curves under PATH are replayed through the same checks the "
+        f"callbacks run live, and the findings recorded live (findings.jsonl) are shown beside them. {status}",
     )
     add_common(p)
     analyze_command.add_arguments(p)
@@ -106,10 +116,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the catalogue as a JSON list")
     p.set_defaults(func=_cmd_checks)
 
-    p = sub.add_parser("explain", help="print one check's documentation")
+    p = sub.add_parser(
+        "explain",
+        help="print one check's documentation",
+        description="Print one check's documentation: what it detects, why it matters, how to fix it. "
+        "`mlcheck checks` lists the ids.",
+    )
     p.add_argument("id", help="check id, e.g. loss-plateau")
     p.set_defaults(func=_cmd_explain)
     return parser
+
+
+# what to do instead when a command that takes one PATH is given several (`mlcheck analyze *.csv`)
+_ONE_PATH = {
+    "analyze": "give the folder that holds them (every log under it is a run of its own), e.g. `mlcheck analyze .`",
+    "sanity": "check one model file at a time",
+}
+
+
+def _no_extra(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """Arguments no option took: several PATHs (a shell glob) are one line saying what to do
+    instead (was argparse's "unrecognized arguments: b.csv" under the top-level usage); the
+    rest is argparse's error, as before."""
+    if not extra:
+        return
+    import argparse
+
+    from mlcheck.errors import BadInput
+
+    if args.command in _ONE_PATH and not any(e.startswith("-") for e in extra):
+        paths = [args.path, *extra]
+        shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} in all)" if len(paths) > 3 else "")
+        raise BadInput(f"mlcheck {args.command} takes one PATH, got {len(paths)}: {shown}; {_ONE_PATH[args.command]}")
+    # the command's own usage, not the top-level one
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    subcommands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,13 +172,16 @@ def _main(argv: Sequence[str] | None) -> int:
     from mlcheck.errors import BadInput
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         parser.print_help()
         return 2
     console = make_console()
     err = make_console(stderr=True)
     try:
+        _no_extra(parser, args, extra)
         status = int(args.func(args, console))
         sys.stdout.flush()  # a closed pipe is found here, not at exit with a traceback
         return status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,9 +91,36 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def nonempty_path(args: argparse.Namespace, what: str) -> None:
     """BadInput for an empty PATH (`mlcheck analyze "$LOGDIR"` with LOGDIR unset), which would
-    otherwise be read as the current directory."""
+    otherwise be read as the current directory; for a URL (`gs://bucket/logs`, which
+    TensorBoard reads, was "gs:/bucket/logs: no such file"), and for `-` (stdin), neither of
+    which is read; and for a PATH that does not exist, a hint where one helps (a quoted `~`,
+    spaces around the name)."""
     if not args.path.strip():
         raise BadInput(f"PATH is empty ({args.path!r}); give {what}")
+    if _URL.match(args.path):
+        raise BadInput(
+            f"{args.path} is a URL: mlcheck reads local files only; copy them here first (gsutil cp -r, "
+            "aws s3 cp --recursive, curl -O) and give their path"
+        )
+    if args.path == "-" and not Path("-").exists():
+        raise BadInput(f"PATH is '-': mlcheck does not read standard input; give {what}")
+    if not os.path.lexists(args.path):
+        hint = missing_path_hint(args.path)
+        if hint:
+            raise BadInput(f"{args.path}: no such file or directory; {hint}")
+
+
+# a scheme and "://" (gs://, s3://, hdfs://, https://): Path() would make "gs:/bucket" of it
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def missing_path_hint(path: str) -> str:
+    """What a PATH that does not exist probably meant, or ''."""
+    if path.startswith("~"):
+        return f"a quoted ~ is not expanded: write {os.path.expanduser(path)!r} (or leave the ~ unquoted)"
+    if path != path.strip() and os.path.lexists(path.strip()):
+        return f"the name has spaces around it: {path.strip()!r} exists"
+    return ""
 
 
 def split_ids(values: Sequence[str] | None) -> list[str]:

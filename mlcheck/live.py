@@ -945,6 +945,8 @@ class LiveRun:
         jsonl = next((s.path for s in monitor.sinks if isinstance(s, JsonlSink)), None)
         where = f"; details in {jsonl} and TensorBoard" if jsonl is not None else ""
         config = f"; configured by {self.config_source}" if self.config_source else ""
+        if not monitor.checks:  # checks=[]: "no problems found" would read as a clean bill
+            return f"mlcheck: {checked}: no check ran (checks=[]), so nothing was judged{config}."
         if not monitor.findings:
             return f"mlcheck: checked {checked}: no problems found{config}."
         counts = {s: sum(f.severity is s for f in monitor.findings) for s in Severity}

@@ -60,7 +60,7 @@ class Monitor:
     Args:
         checks: checks to run: instances, classes or check ids (a class or id is built with its
             defaults; an id given twice is one check, the later one). Default: every check that is on
-            by default.
+            by default. An empty list runs none (said once, at INFO in the `mlcheck` logger).
         suppress: check ids to silence (their hooks are not run); one that silences every check
             of `checks` (or every default one) is refused (ValueError): a run without a check
             reads as clean.
@@ -129,6 +129,11 @@ class Monitor:
         self.checks: list[Check] = opt.unsuppressed(
             default_checks() if checks is None else opt.check_instances("checks", checks), suppress
         )
+        if not self.checks:  # allowed (a run watched for its files alone), but never unsaid
+            logger.info(
+                "mlcheck: checks=[] names no check, so this run is watched by none and no finding can be raised; "
+                "checks=None (the default) runs the default checks"
+            )
         self.suppress = suppress
         log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in the callbacks: no files
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None

@@ -172,7 +172,8 @@ def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
     exist yet; a path to a file, or something that is no path, raises here rather than when
     the first event is written mid-run. An empty string raises too: `Path("")` is the working
     directory, where files would land unasked (an unset environment variable read with a ""
-    default is the usual source), while a user who meant "no files" wants False."""
+    default is the usual source), while a user who meant "no files" wants False. So does a
+    path starting with `~`, which Python does not expand (a folder named `~` appeared)."""
     if any(value is f for f in flags):
         return value
     allowed = " or ".join(repr(f) for f in flags)
@@ -182,6 +183,12 @@ def log_dir(value: Any, *, flags: tuple[Any, ...] = (None,)) -> Any:
         raise ValueError(
             f'log_dir is an empty string: give a directory path ("." for the working directory) or {allowed} '
             "(False: no files)"
+        )
+    if str(value).startswith("~"):  # Python does not expand it: a folder named "~" appeared here
+        given, meant = str(value), os.path.expanduser(value)
+        raise ValueError(
+            f"log_dir {given!r} starts with '~', which Python does not expand: it would make a folder named '~' "
+            f"in the working directory; give os.path.expanduser({given!r}) ({meant!r})"
         )
     path = Path(value)
     for parent in (path, *path.parents):

@@ -43,8 +43,8 @@ class Budget:
             Default None: `LIMIT_FACTOR` x `seconds`. Set it to `seconds` for a fixed net.
 
     Raises:
-        ValueError: `steps` is not a whole number >= 1, or `seconds` (or `max_seconds`) is not a
-            finite number > 0.
+        ValueError: `steps` is not a whole number >= 1, `seconds` (or `max_seconds`) is not a
+            finite number > 0, or `max_seconds` is below `seconds`.
     """
 
     steps: int = 100
@@ -71,11 +71,17 @@ class Budget:
         _check_seconds("seconds", self.seconds)
         if self.max_seconds is not None:
             _check_seconds("max_seconds", self.max_seconds)
+            if self.max_seconds < self.seconds:  # was raised to `seconds` without a word
+                raise ValueError(
+                    f"Budget(max_seconds={self.max_seconds:g}) is below seconds={self.seconds:g}: the hard limit "
+                    f"cannot come before the safety net; give max_seconds >= seconds, or leave it out "
+                    f"({LIMIT_FACTOR:g} x seconds)"
+                )
 
     @property
     def limit(self) -> float:
         """The hard limit in seconds: `max_seconds`, else `LIMIT_FACTOR` x `seconds` (never
-        below `seconds`)."""
+        below `seconds`: a `max_seconds` below it is refused when the budget is made)."""
         limit = self.max_seconds if self.max_seconds is not None else LIMIT_FACTOR * self.seconds
         return max(limit, self.seconds)
 

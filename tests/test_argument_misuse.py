@@ -266,6 +266,42 @@ def _fit_tiny_lightning_model(middle, cb) -> None:
     trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
 
 
+def test_a_log_dir_starting_with_a_tilde_is_refused_not_made_literally(tmp_path, monkeypatch):
+    """Round 11: `Monitor(log_dir="~/runs")` made a folder named `~` in the working directory
+    (Python does not expand it), where a later `rm -rf ~` would be a disaster."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    monkeypatch.chdir(tmp_path)
+    for make in (Monitor, KerasCallback, LightningCallback):
+        with pytest.raises(ValueError, match=r"log_dir '~/runs' starts with '~', which Python does not expand"):
+            make(log_dir="~/runs")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_checks_list_runs_none_and_says_so_once(tmp_path, caplog):
+    """Round 11: `checks=[]` ran no check without a word (a run that reads as clean). It means
+    "none" (a Monitor kept for its files alone is no contradiction): said once, at INFO, by
+    `Monitor` and by the callback's run; the default (`checks=None`) says nothing of it."""
+    import logging
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    said = "checks=[] names no check, so this run is watched by none"
+    with caplog.at_level(logging.INFO, logger="mlcheck"):
+        Monitor(checks=[]).close()
+        assert [r.levelno for r in caplog.records if said in r.getMessage()] == [logging.INFO]
+        caplog.clear()
+        Monitor().close()
+        cb = MLCheckCallback(checks=[], log_dir=False)
+        assert not [r for r in caplog.records if said in r.getMessage()]
+        _fit_tiny_lightning_model(__import__("torch").nn.ReLU(), cb)
+    assert [r.levelno for r in caplog.records if said in r.getMessage()] == [logging.INFO]
+    assert cb.findings == []
+    # the fit's last line said "checked 2 steps, 1 epoch, 0 checks: no problems found."
+    assert "mlcheck: 2 steps, 1 epoch, 0 checks: no check ran (checks=[]), so nothing was judged." in caplog.text
+
+
 def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
     """`nonfinite_allow="net.1"` allows that module (was: its characters, "n", "e", ..., "1",
     so the module was named as the NaN origin all the same), and a non-string is refused."""

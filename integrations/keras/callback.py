@@ -71,7 +71,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     Args:
         checks: checks to run: instances, classes or ids (an id given twice is one check, the
-            later one). Default None: every check that is on by default.
+            later one). Default None: every check that is on by default. `[]` runs none (said once, at INFO).
         suppress: check ids to silence (`mlcheck checks` lists them). Default: none.
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None (or False, as in Lightning) writes neither. An empty

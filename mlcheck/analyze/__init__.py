@@ -25,7 +25,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,8 @@ from mlcheck.analyze.events import (
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, replay_curves
-from mlcheck.analyze.samples import SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
+from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
+from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
 from mlcheck.callable_package import CallablePackage
@@ -132,6 +133,9 @@ class AnalyzeResult:
 
     runs: list[RunResult]
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: hidden folders under PATH that were not searched and may hold runs (not a known tool's:
+    #: `mlcheck.analyze.search.TOOL_FOLDERS`); name one as PATH to read it
+    not_searched: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[str, Finding]]:
@@ -150,6 +154,7 @@ class AnalyzeResult:
             ],
             "runs": [r.to_dict() for r in self.runs],
             "unreadable": [{"path": p, "error": e} for p, e in self.unreadable],
+            "not_searched": list(self.not_searched),
         }
 
 
@@ -162,6 +167,7 @@ def run(
     *,
     progress: Callable[[int, int], None] | None = None,
     replay_progress: Callable[[str, int, int], None] | None = None,
+    search_progress: Callable[[int, int, int], None] | None = None,
 ) -> AnalyzeResult:
     """Replays the runs logged under `path` through the checks.
 
@@ -176,6 +182,10 @@ def run(
         progress: called as progress(bytes_done, bytes_total) while reading.
         replay_progress: called as replay_progress(run_name, epochs_done, epochs_total) while
             each run's curves go through the checks (every 256 epochs, and at its end).
+        search_progress: called as search_progress(folders, files_seen, files_found) while a
+            folder is searched for logs (every 64 folders, and at its end). Below `path`,
+            hidden folders, `node_modules`, `site-packages`, `__pycache__`, Python environments
+            and `/proc`, `/sys`, `/dev` are not searched (`mlcheck.analyze.search`).
 
     `select` and `suppress` also apply to the findings recorded live (`findings.jsonl`).
 
@@ -190,6 +200,9 @@ def run(
     path, checks, select, suppress, mapping = _arguments(path, checks, select, suppress, mapping)
     opt.optional_function("progress", progress, "a function progress(bytes_done, bytes_total)")
     opt.optional_function(
+        "search_progress", search_progress, "a function search_progress(folders, files_seen, files_found)"
+    )
+    opt.optional_function(
         "replay_progress", replay_progress, "a function replay_progress(run_name, epochs_done, epochs_total)"
     )
     wanted = _wanted(checks, select, suppress)
@@ -197,8 +210,9 @@ def run(
     checks = _select_checks(checks, select, suppress)
 
     root = Path(path)
-    tables = find_tables(root) if per_sample else []
-    sources, unreadable, recorded = _discover_beside(root, tables)
+    listing = _search(root, search_progress)
+    tables = (find_tables(root) if listing is None else sorted(listing.of("table"))) if per_sample else []
+    sources, unreadable, recorded = _discover_beside(root, tables, listing)
     total = sum(size for _, _, size in sources)
     done = 0
 
@@ -226,7 +240,8 @@ def run(
         if len(unreadable) == 1:
             raise BadInput(unreadable[0][1])
         raise BadInput(_none_read(root, unreadable))
-    return AnalyzeResult(runs, unreadable)
+    hidden = [str(p) for p in listing.hidden_beside()] if listing is not None else []
+    return AnalyzeResult(runs, unreadable, hidden)
 
 
 def _add_run(
@@ -299,13 +314,13 @@ def _wanted(
     return lambda check_id: check_id not in quiet and (only is None or check_id in only)
 
 
-def _discover_beside(root: Path, tables: list[Path]) -> tuple[list, list, list]:
+def _discover_beside(root: Path, tables: list[Path], listing: Listing | None) -> tuple[list, list, list]:
     """`_discover(root)`, except that a samples.csv given as PATH, or a folder holding one and
     no curves, is no error: the table is the run."""
     if root in tables:
         return [], [], []
     try:
-        return _discover(root)
+        return _discover(root, listing)
     except BadInput:
         if not tables:
             raise
@@ -522,6 +537,11 @@ def _denser(log: RunLog) -> str:
         )
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
+    if log.format == "hf-trainer-state":  # was Lightning's and SummaryWriter's advice
+        return (
+            "The Trainer logs the loss every `logging_steps` (default 500): log it more often with "
+            "`TrainingArguments(logging_steps=1)`, or add mlcheck's `MLCheckCallback` to the Trainer."
+        )
     if log.format == "test-tube-csv":
         return (
             "Lightning 0.x's `TestTubeLogger` keeps the step in its event files only (the `tf/` folder beside "
@@ -633,10 +653,11 @@ def _inspect(path: Path) -> tuple[str, int | str]:
     return "file", st.st_size
 
 
-def _discover(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
+def _discover(root: Path, listing: Listing | None = None) -> tuple[list[Source], list[Skipped], list[Path]]:
     """The runs under `root`, the files and folders that looked like logs but could not
     be read (a run that cannot be read never hides the runs beside it), and the findings files
-    recorded live (for a file: those of its run's folder)."""
+    recorded live (for a file: those of its run's folder). `listing`: the search of `root`
+    already made, if any."""
     kind, info = _inspect(root)
     if kind == "bad":
         raise BadInput(str(info))
@@ -645,72 +666,59 @@ def _discover(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
             return [], [], [root]
         if info == 0:
             raise BadInput(f"{root} is empty")
+        if root.suffix.lower() == ".ipynb":  # was "starts like a Keras History dict but holds no metric"
+            raise BadInput(
+                f"{root} is a Jupyter notebook: mlcheck reads the logs a run writes, not the notebook; save them "
+                "from it (json.dump(history.history, open('history.json', 'w')), a CSVLogger, TensorBoard) "
+                "or watch the fit with MLCheckCallback"
+            )
         beside = [root.parent / f / FINDINGS_FILE for f in FINDINGS_FOLDERS]
         recorded = [p for p in beside if p.exists() or p.is_symlink()]
         if is_event_file(root.name):
             run = EventRun(root.parent.name or root.name, root, {"": [root]})
             return [(run, root, int(info))], [], recorded
         return [(root, root, int(info))], [], recorded
-    return _walk(root)
+    if listing is None:
+        listing = search(root, _kind)
+    return _walk(root, listing)
 
 
-def _folders(root: Path, errors: list[OSError]) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """(folder, sorted subfolder names, sorted other names), top-down, like os.walk, but without
-    recursion: os.walk's exceeds Python's recursion limit in a tree ~1,000 folders deep.
-    Symbolic links to folders are listed, not followed: no loops, no run read twice."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError as exc:
-            errors.append(exc)
-            continue
-        dirs, files = [], []
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            (dirs if is_dir else files).append(entry.name)
-        dirs.sort()
-        files.sort()
-        yield folder, dirs, files
-        stack.extend(folder / d for d in reversed(dirs) if not (folder / d).is_symlink())
+def _kind(folder: str, name: str) -> str | None:
+    """What `_walk` and `find_tables` want of a file found in a folder search (None: nothing)."""
+    if is_findings_file(name):
+        return "findings"  # read later, never blocking (FIFOs are not opened)
+    if name == TABLE.name and folder == TABLE.parent.name:
+        return "table"
+    if is_event_file(name) or name.lower().endswith((".csv", ".log")) or is_history_name(name) or name == TRAINER_STATE:
+        return "log"
+    return None
 
 
-def _walk(root: Path) -> tuple[list[Source], list[Skipped], list[Path]]:
-    errors: list[OSError] = []
+def _search(root: Path, progress: Callable[[int, int, int], None] | None) -> Listing | None:
+    """The one walk of `root` (None when it is no folder: `_discover` says why)."""
+    return search(root, _kind, progress) if root.is_dir() else None
+
+
+def _walk(root: Path, listing: Listing) -> tuple[list[Source], list[Skipped], list[Path]]:
     events: dict[Path, list[Path]] = {}
     csvs: list[Source] = []
     skipped: list[Skipped] = []
-    recorded: list[Path] = []
-    anything = False
-    for folder, dirs, files in _folders(root, errors):
-        anything = anything or bool(dirs or files)
-        for name in files:
-            if is_findings_file(name):
-                recorded.append(Path(folder) / name)  # read later, never blocking (FIFOs are not opened)
-            elif (
-                is_event_file(name)
-                or name.lower().endswith((".csv", ".log"))
-                or is_history_name(name)
-                or name == TRAINER_STATE
-            ):
-                _take(Path(folder) / name, events, csvs, skipped)
-    for exc in errors:
+    for path in listing.of("log"):
+        _take(path, events, csvs, skipped)
+    for exc in listing.errors:
         if Path(exc.filename) == root:
             raise BadInput(f"{root}: {_os_reason(exc)}")
         skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
+    recorded = listing.of("findings")
     out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + _last_states(csvs)
     if not out and not skipped and not recorded:
-        if not anything:
+        if not listing.anything:
             raise BadInput(f"{root} is an empty directory")
+        not_searched = listing.skipped_line()
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt)"
+            "(*history*.json, *history*.txt)" + (f"; {not_searched}" if not_searched else "")
         )
     return out, skipped, recorded
 

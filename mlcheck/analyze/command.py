@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlcheck.analyze.search import SKIPPED_HELP
 from mlcheck.cli_options import nonempty_path, selected_checks
 from mlcheck.errors import BadInput
 from mlcheck.findings import json_safe
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "path",
         help="TensorBoard log dir (any depth), event file, Keras CSVLogger file, Keras History saved as "
         "JSON or text (json.dump(history.history, f)), Lightning metrics.csv, or a Hugging Face "
-        "Trainer's trainer_state.json (or its output_dir)",
+        "Trainer's trainer_state.json (or its output_dir). In a folder, " + SKIPPED_HELP,
     )
     parser.add_argument(
         "--map",
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     # traceback meant for library users, which Python would otherwise print here
     logging.getLogger("mlcheck").addHandler(logging.NullHandler())
     err = _stderr_console()
-    with _Progress(err) as progress:
+    with _Progress(err, root=args.path) as progress:
         try:
             result = analyze_logs(
                 args.path,
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
                 mapping=mapping,
                 progress=progress.update,
                 replay_progress=progress.replay,
+                search_progress=progress.search,
             )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None
@@ -108,6 +110,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
         for run_result in result.runs:
             for line in run_result.info:
                 console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
+        if result.not_searched:
+            shown = ", ".join(result.not_searched[:3]) + (
+                f", and {len(result.not_searched) - 3} more" if len(result.not_searched) > 3 else ""
+            )
+            line = f"hidden folders not searched: {shown}; give one as PATH to read the runs it holds"
+            console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
     return exit_status((f for _, f in findings), fail_on)
 
 
@@ -149,56 +157,99 @@ def _stderr_console():
 
 
 class _Progress:
-    """A rich progress display on stderr, only when stderr is a terminal and only once the work
-    has taken `AFTER_S` seconds: the bytes read so far, and the epochs of the run being replayed
-    through the checks. Transient: it is gone when the command prints; stdout (the table or the
+    """Progress on stderr once the work has taken `AFTER_S` seconds: the folders and files
+    searched, the bytes read so far, and the epochs of the run being replayed through the
+    checks. On a terminal, a rich display, transient: it is gone when the command prints.
+    Elsewhere (a CI log, a redirect) a plain line, again every `PLAIN_EVERY_S` seconds while
+    the work lasts: `mlcheck analyze ~` searched silently for minutes. stdout (the table or the
     JSON) never holds any of it.
 
     Args:
         console: the stderr console it draws on.
-        enabled: whether to draw at all. Default: whether stderr is a terminal.
-        after: seconds before it first draws (tests pass 0).
+        enabled: whether to draw the rich display (else plain lines). Default: whether stderr
+            is a terminal.
+        after: seconds before it first shows (tests pass 0).
+        root: the PATH searched, as the user gave it.
     """
 
     #: Work shorter than this shows no progress (a log read and judged in a second or two
     #: flickers a bar for nothing).
     AFTER_S = 2.0
+    #: Seconds between two plain lines (a CI log keeps every one).
+    PLAIN_EVERY_S = 10.0
 
-    def __init__(self, console: Any, enabled: bool | None = None, after: float = AFTER_S) -> None:
+    def __init__(self, console: Any, enabled: bool | None = None, after: float = AFTER_S, root: str = "") -> None:
         self.console = console
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.after = after
+        self.root = root
         self.start = time.monotonic()
         self.bar: Any = None
         self.read_task: Any = None
         self.replay_task: Any = None
+        self.search_task: Any = None
         self.replaying: str | None = None
+        self.said_at: float | None = None  # when the last plain line was written
 
     def __enter__(self) -> _Progress:
         return self
 
+    def search(self, folders: int, seen: int, found: int) -> None:
+        """Searching PATH: `folders` listed, `seen` files in them, `found` of them named like logs."""
+        from rich.markup import escape
+
+        what = escape(f"searching {self.root}: {folders:,} folders, {seen:,} files, {found:,} named like logs")
+        if not self.enabled:
+            self._plain(f"{what} (Ctrl-C stops)")
+            return
+        bar = self._bar()
+        if bar is None:
+            return
+        if self.search_task is None:
+            self.search_task = bar.add_task(what, total=None)
+        bar.update(self.search_task, description=what)
+
     def update(self, done: int, total: int) -> None:
         """Reading: `done` of `total` bytes."""
+        if not self.enabled:
+            self._plain(f"reading logs: {done / max(total, 1):.0%} of {total / 2**20:,.1f} MiB")
+            return
         bar = self._bar()
         if bar is None:
             return
         if self.read_task is None:
+            if self.search_task is not None:  # the search is over
+                bar.remove_task(self.search_task)
             self.read_task = bar.add_task("reading logs", total=total)
         bar.update(self.read_task, completed=done, total=total)
 
     def replay(self, run_name: str, done: int, total: int) -> None:
         """Replaying run `run_name`: `done` of `total` epochs through the checks."""
+        from rich.markup import escape
+
+        if not self.enabled:
+            self._plain(f"checking {escape(run_name)}: epoch {done:,} of {total:,}")
+            return
         bar = self._bar()
         if bar is None:
             return
         if self.replaying != run_name:
-            from rich.markup import escape
-
             if self.replay_task is not None:
                 bar.remove_task(self.replay_task)
             self.replay_task = bar.add_task(f"checking {escape(run_name)} (epochs)", total=total)
             self.replaying = run_name
         bar.update(self.replay_task, completed=done, total=total)
+
+    def _plain(self, what: str) -> None:
+        """`what` (rich markup) as a line, when `after` seconds have passed since the start and
+        `PLAIN_EVERY_S` since the last line."""
+        now = time.monotonic()
+        if self.said_at is None and now - self.start < self.after:
+            return
+        if self.said_at is not None and now - self.said_at < self.PLAIN_EVERY_S:
+            return
+        self.console.print(f"mlcheck: {what}", highlight=False, soft_wrap=True)
+        self.said_at = now
 
     def _bar(self) -> Any:
         """The progress display, started on the first call after `after` seconds; None before,

@@ -105,16 +105,21 @@ def read_csv_runs(
     file's first epoch where a fit starts from scratch. A fall to a later epoch is a run
     resumed from a checkpoint: one run, whose repeated epochs take the later rows.
     """
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        try:
-            header_line = fh.readline(MAX_HEADER_CHARS + 1)
-            head = header_line + fh.read(4096)
-        except UnicodeDecodeError as exc:  # a CSV saved in Latin-1 or UTF-16 as much as a binary file
+    # bytes that are not UTF-8 are read as lone surrogates: in the head they refuse the file (a
+    # CSV saved in Latin-1 or UTF-16 as much as a binary file); past it they cost their cells
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        header_line = fh.readline(MAX_HEADER_CHARS + 1)
+        head = header_line + fh.read(4096)
+        undecodable = _UNDECODABLE.search(head)
+        if undecodable:
+            packed = _packed(path)
+            if packed:  # "saved in another encoding" misled: it is an archive to unpack
+                what, how = packed
+                raise CSVLogError(f"{path} is {what}, not a log: unpack it first ({how}) and give what it holds")
             raise CSVLogError(
                 f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
-                f"{exc.object[exc.start]:#04x}: {exc.reason}); a log saved in another encoding is read once it "
-                "is saved as UTF-8"
-            ) from None
+                f"{_byte(undecodable[0]):#04x}); a log saved in another encoding is read once it is saved as UTF-8"
+            )
         if trainer_state.is_trainer_state(path, head):
             fmt, scalars, columns = trainer_state.read_trainer_state(path, notes)
             return fmt, [CSVRun(scalars, 1, 0)], columns
@@ -126,12 +131,13 @@ def read_csv_runs(
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
-            data, filled, text, repeats, wide = _read_cells(reader, columns)
-        except (csv.Error, UnicodeDecodeError) as exc:
+            data, filled, text, repeats, wide, bad_bytes = _read_cells(reader, columns)
+        except csv.Error as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
     if notes is not None:
+        notes.extend(_undecodable_cells(path, bad_bytes))
         notes.extend(_text_cells(path, columns, text, filled))
         notes.extend(_repeated_header(path, repeats))
         notes.extend(_wide_rows(path, len(columns), wide))
@@ -153,6 +159,11 @@ def read_csv_runs(
     for column in ("step", "epoch"):
         if column in lower:
             _check_index(path, lower[column], arrays[lower[column]])
+            dropped = _drop_negative(path, lower[column], arrays[lower[column]], has[lower[column]], notes)
+            if dropped and np.isnan(x).all():
+                raise CSVLogError(
+                    f"{path}: every data row's {column} is negative ({dropped} rows); {column}s count from 0"
+                )
     starts = fit_starts(x) if split and fmt == "keras-csv" and "epoch" in lower else [0]
     ends = [*starts[1:], len(x)]
     runs = [CSVRun(_scalars(arrays, has, x, skip, slice(a, b)), a + 1, b) for a, b in zip(starts, ends)]
@@ -185,6 +196,45 @@ def _scalars(
             continue
         out[column] = sorted_scalars(x[present].astype(np.int64), values[rows][present])
     return out
+
+
+# what surrogateescape decodes a byte that is not UTF-8 to: U+DC80 to U+DCFF
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+# the first bytes of the archives logs are downloaded in: (magic, what it is, how to unpack it)
+_ARCHIVES = (
+    (b"\x1f\x8b", "gzip-compressed", "gunzip FILE, or tar -xzf FILE for a .tar.gz"),
+    (b"PK\x03\x04", "a zip archive", "unzip FILE"),
+    (b"BZh", "bzip2-compressed", "bunzip2 FILE, or tar -xjf FILE"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "unxz FILE, or tar -xJf FILE"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "unzstd FILE"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x FILE"),
+)
+
+
+def _packed(path: Path) -> tuple[str, str] | None:
+    """(what archive `path` is, how to unpack it), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    for magic, what, how in _ARCHIVES:
+        if head.startswith(magic):
+            return what, how.replace("FILE", path.name)
+    return None
+
+
+def _byte(char: str) -> int:
+    """The byte that surrogateescape read as `char`."""
+    return ord(char) - 0xDC00
+
+
+def _undecodable_cells(path: Path, bad_bytes: list[Any]) -> Iterable[str]:
+    count, row, column, char = bad_bytes
+    if count:
+        yield (
+            f"{path}: {count} cell(s) hold bytes that are not UTF-8 (first: data row {row}, column {column!r}, "
+            f"byte {_byte(char):#04x}); those cells are left out (save the log as UTF-8 to read them)"
+        )
 
 
 def _text_cells(path: Path, columns: list[str], text: list[list[Any]], filled: list[bytearray]) -> Iterable[str]:
@@ -257,6 +307,25 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     return columns, delimiter
 
 
+def _drop_negative(path: Path, column: str, x: np.ndarray, has: np.ndarray, notes: list[str] | None) -> int:
+    """Steps and epochs count from 0 (Keras, Lightning and the Trainer all do): a row whose
+    step or epoch is negative (a hand-made log; a `-1` for an evaluation before training) is
+    left out, with a note, rather than reported on as "epoch -2". `x` is changed in place.
+    Returns how many rows were left out."""
+    negative = np.flatnonzero(x < 0)
+    if not len(negative):
+        return 0
+    first = int(negative[0])
+    if notes is not None:
+        notes.append(
+            f"{path}: {len(negative)} data row(s) have a negative {column} (first: data row {first + 1}, "
+            f"{column} {x[first]:g}); {column}s count from 0: those rows are left out"
+        )
+    x[negative] = np.nan
+    has[negative] = False
+    return len(negative)
+
+
 def _check_index(path: Path, column: str, x: np.ndarray) -> None:
     """Steps and epochs must be finite whole-number-sized values: a cell of 1e300 or inf would
     otherwise become a nonsense integer ("9000000000000000001 epochs")."""
@@ -272,19 +341,21 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
 
 def _read_cells(
     reader: Iterable[list[str]], columns: list[str]
-) -> tuple[list[array], list[bytearray], list[list[Any]], list[int], list[int]]:
+) -> tuple[list[array], list[bytearray], list[list[Any]], list[int], list[int], list[Any]]:
     """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
     a number (or "nan"), 0 where it is empty (or Keras' `NA`) or text; per column, [how many
     cells hold text, the data row of the first, its text]; [how many lines repeat the header,
     the data row before the first]: two logs joined with `cat` are skipped there, not read as
     rows of text in every column; [how many rows hold non-empty cells past the header's, the
-    first such data row]."""
+    first such data row]; [how many cells hold bytes that are not UTF-8, the data row, column
+    and character of the first]."""
     width = len(columns)
     repeats = [0, 0]
     wide = [0, 0]
     data = [array("d") for _ in range(width)]
     filled = [bytearray() for _ in range(width)]
     text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
+    bad_bytes: list[Any] = [0, 0, "", ""]
     nan = math.nan
     rows = 0
     for row in reader:
@@ -309,10 +380,22 @@ def _read_cells(
                 data[k].append(nan)
                 filled[k].append(0)
                 if cell and cell != KERAS_EMPTY:
-                    if not text[k][0]:
-                        text[k][1:] = rows, cell
-                    text[k][0] += 1
-    return data, filled, text, repeats, wide
+                    _count_text(cell, rows, columns[k], text[k], bad_bytes)
+    return data, filled, text, repeats, wide, bad_bytes
+
+
+def _count_text(cell: str, row: int, column: str, text: list[Any], bad_bytes: list[Any]) -> None:
+    """Counts a cell that is no number: in `bad_bytes` when it holds bytes that are not UTF-8,
+    else in its column's `text` (see `_read_cells`)."""
+    undecodable = _UNDECODABLE.search(cell)
+    if undecodable:
+        if not bad_bytes[0]:
+            bad_bytes[1:] = row, column, undecodable[0]
+        bad_bytes[0] += 1
+        return
+    if not text[0]:
+        text[1:] = row, cell
+    text[0] += 1
 
 
 def _counting(fh: io.TextIOBase, progress: Callable[[int], None] | None):

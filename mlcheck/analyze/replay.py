@@ -419,6 +419,8 @@ def replay_curves(
     """Feeds the curves through a silent Monitor (no warnings, no files) and closes it.
     `progress(epochs_done, epochs_total)` is called every `PROGRESS_EVERY` epochs and at the end.
     Returns (findings, {check id: error} for checks that failed and were switched off)."""
+    if not checks:  # only per-sample checks selected (`--select noisy-labels`): nothing to replay
+        return [], {}
     monitor = Monitor(checks=list(checks), warn=False, default_sinks=False, info=curves.info, run_name=run_name)
     steps, loss, lr = curves.steps, curves.train_loss, curves.lr
     pos = 0

@@ -8,10 +8,10 @@ only) and the run's step; everything else the two checks judge is in it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from mlcheck.analyze.search import search
 from mlcheck.checks.base import Check
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
 from mlcheck.findings import Finding
@@ -40,27 +40,14 @@ def sample_checks(checks: Sequence[Check] | None, select: Iterable[str] | None, 
 
 def find_tables(root: Path) -> list[Path]:
     """The samples.csv files under `root` (or `root` itself when it is one), in their runs'
-    `mlcheck/` folders; symbolic links to folders are not followed."""
+    `mlcheck/` folders, searched as `mlcheck.analyze.search` searches for logs (symbolic links
+    to folders are not followed)."""
     if root.is_file():
         return [root] if root.name == TABLE.name else []
-    found = []
-    stack = [root]  # not os.walk: its recursion fails on trees ~1,000 folders deep
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue  # the log reader names unreadable folders
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.name == TABLE.name and folder.name == TABLE.parent.name and entry.is_file():
-                    found.append(Path(entry.path))
-            except OSError:
-                continue
-    return sorted(found)
+    if not root.is_dir():
+        return []
+    listing = search(root, lambda folder, name: "table" if (folder, name) == (TABLE.parent.name, TABLE.name) else None)
+    return sorted(listing.of("table"))
 
 
 def judge_table(path: Path, checks: Sequence[Check]) -> tuple[list[Finding], dict[str, str]]:

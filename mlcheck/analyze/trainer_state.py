@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,7 +56,9 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise CSVLogError(f"{path} holds no `log_history` list: not a Hugging Face Trainer's trainer_state.json")
-    points, stepless = _points(history)
+    points, stepless, text = _points(history)
+    if notes is not None:
+        notes.extend(_text_values(path, text))
     if stepless:
         index, step = stepless[0]
         said = (
@@ -76,13 +78,18 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
     return FORMAT, scalars, list(scalars)
 
 
-def _points(history: list) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, object]]]:
-    """(step, value) points by tag; (entry index, its step) of each entry left out for its step."""
+def _points(
+    history: list,
+) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, object]], dict[str, list[Any]]]:
+    """(step, value) points by tag; (entry index, its step) of each entry left out for its step;
+    [count, first entry index, first value] by key, of the values that are text, not numbers."""
     points: dict[str, list[tuple[int, float]]] = {}
     stepless: list[tuple[int, object]] = []
+    text: dict[str, list[Any]] = {}
     for index, entry in enumerate(history):
         if not isinstance(entry, dict) or _SUMMARY in entry:
             continue
+        _count_text(entry, index, text)
         values = list(_curve_values(entry))
         step = _step(entry.get("step"))
         if step is None:
@@ -92,7 +99,26 @@ def _points(history: list) -> tuple[dict[str, list[tuple[int, float]]], list[tup
         for key, value in values:
             tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
             points.setdefault(tag, []).append((step, value))
-    return points, stepless
+    return points, stepless, text
+
+
+def _count_text(entry: dict, index: int, text: dict[str, list[Any]]) -> None:
+    for key, value in entry.items():
+        if key not in _NOT_CURVES and isinstance(value, str):
+            if key not in text:
+                text[key] = [0, index, value]
+            text[key][0] += 1
+
+
+def _text_values(path: Path, text: dict[str, list[Any]]) -> Iterator[str]:
+    """A note per key whose values are text in some entries ("nan", "0.53", "tensor(0.5)"):
+    the Trainer logs numbers, so such an entry was written by other code, and a loss that
+    became NaN there would otherwise pass unseen."""
+    for key, (count, index, value) in text.items():
+        yield (
+            f"{path}: {key!r} holds text, not a number, in {count} log_history entr{'y' if count == 1 else 'ies'} "
+            f"(first: entry {index}, {value[:40]!r}); those values are left out of its curve"
+        )
 
 
 def _curve_values(entry: dict) -> Iterator[tuple[str, float]]:

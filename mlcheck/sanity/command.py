@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlcheck.cli_options import nonempty_path, selected_checks, split_ids
+from mlcheck.errors import BadInput
 
 # Loggers of frameworks that chat on stderr while mlcheck builds trainers and clones.
 _CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=None,
         metavar="S",
-        help="hard limit per check (default 3x --budget-seconds): past the safety net a check "
+        help="hard limit per check (default 3x --budget-seconds; not below it): past the safety net a check "
         "finishes its steps when its measured step time says it can within this",
     )
 
@@ -78,8 +79,23 @@ def run(args: argparse.Namespace, console: Any) -> int:
     from mlcheck.sanity.supervisor import supervise
 
     nonempty_path(args, "the Python file that builds the model")
+    _check_budget(args)
     selected_checks(args)  # a bad --select or [tool.mlcheck] is reported before model.py runs
     return supervise(args)
+
+
+def _check_budget(args: argparse.Namespace) -> None:
+    """A hard limit below the safety net was raised to it without a word (`Budget`)."""
+    from mlcheck.preflight_context import Budget
+
+    limit = getattr(args, "budget_max_seconds", None)
+    seconds = args.budget_seconds if args.budget_seconds is not None else Budget.seconds
+    if limit is not None and limit < seconds:
+        given = "" if args.budget_seconds is not None else " (the default)"
+        raise BadInput(
+            f"--budget-max-seconds {limit:g} is below --budget-seconds {seconds:g}{given}: the hard limit cannot "
+            "come before the safety net; raise --budget-max-seconds or lower --budget-seconds"
+        )
 
 
 def run_here(args: argparse.Namespace, console: Any) -> int:

@@ -195,3 +195,66 @@ def test_a_loss_stuck_at_chance_is_found_without_the_class_count(tmp_path):
     assert result.returncode == 0, result.stderr
     (finding,) = [f for f in _strict(result.stdout)["findings"] if f["check"] == "loss-plateau"]
     assert finding["severity"] == "warning" and "chance level ln(10)" in finding["message"]
+
+
+# -- round 11: a new user's careless command lines ----------------------------------------------
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "mlcheck", *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def test_several_paths_say_to_give_their_folder(tmp_path):
+    """`mlcheck analyze *.csv` (a shell glob) was "unrecognized arguments: b.csv" under the
+    top-level usage; an unknown option keeps argparse's error, under the command's own usage."""
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    _bad_input(
+        _cli("analyze", "a.csv", "b.csv", cwd=tmp_path),
+        "mlcheck analyze takes one PATH, got 2: a.csv, b.csv; give the folder that holds them",
+    )
+    _bad_input(_cli("sanity", "m.py", "n.py", cwd=tmp_path), "mlcheck sanity takes one PATH, got 2: m.py, n.py")
+    unknown = _cli("analyze", "a.csv", "--bogus", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("usage: mlcheck analyze ")
+    assert "mlcheck analyze: error: unrecognized arguments: --bogus" in unknown.stderr
+
+
+@pytest.mark.parametrize("command", ["analyze", "sanity"])
+def test_a_url_or_stdin_as_path_is_named(command, tmp_path):
+    """`gs://bucket/logs` (TensorBoard reads it) was "gs:/bucket/logs: no such file"; `-` was
+    "-: no such file or directory"."""
+    _bad_input(_cli(command, "gs://bucket/logs", cwd=tmp_path), "gs://bucket/logs is a URL: mlcheck reads local files")
+    _bad_input(_cli(command, "-", cwd=tmp_path), "PATH is '-': mlcheck does not read standard input")
+
+
+def test_a_missing_path_says_what_was_probably_meant(tmp_path):
+    """A quoted `~` and a name with a space after it were only "no such file or directory"."""
+    (tmp_path / "a.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    _bad_input(_cli("analyze", "~/nope/a.csv", cwd=tmp_path), "a quoted ~ is not expanded: write '")
+    _bad_input(_cli("analyze", "a.csv ", cwd=tmp_path), "the name has spaces around it: 'a.csv' exists")
+
+
+def test_an_archive_or_a_notebook_is_named_as_such(tmp_path):
+    """A .csv.gz and a .zip were "not UTF-8 ... saved in another encoding"; a notebook "starts
+    like a Keras History dict but holds no metric"."""
+    import gzip
+    import zipfile
+
+    rows = "epoch,loss\n0,1.0\n1,0.5\n"
+    with gzip.open(tmp_path / "metrics.csv.gz", "wt") as fh:
+        fh.write(rows)
+    with zipfile.ZipFile(tmp_path / "logs.zip", "w") as z:
+        z.writestr("metrics.csv", rows)
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    _bad_input(mlcheck(tmp_path / "metrics.csv.gz"), "is gzip-compressed, not a log: unpack it first (gunzip")
+    _bad_input(mlcheck(tmp_path / "logs.zip"), "is a zip archive, not a log: unpack it first (unzip logs.zip)")
+    _bad_input(mlcheck(tmp_path / "nb.ipynb"), "is a Jupyter notebook: mlcheck reads the logs a run writes")
+
+
+def test_each_command_help_says_what_it_does_and_its_exit_status():
+    for command in ("sanity", "analyze"):
+        text = " ".join(_cli(command, "--help").stdout.split())
+        assert "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input" in text, text
+    assert "`mlcheck checks` lists the ids" in " ".join(_cli("explain", "--help").stdout.split())

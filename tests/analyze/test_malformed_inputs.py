@@ -188,6 +188,20 @@ TEXT_AMONG_NUMBERS = "".join(
 )
 
 
+# 402 epochs: the first 4 KiB (where a byte that is not UTF-8 refuses the file) are clean
+LONG_KERAS_CSV = (
+    "epoch,loss,val_loss\n" + "".join(f"{e},{2.0 / (1 + e):.4f},{2.2 / (1 + e):.4f}\n" for e in range(400))
+).encode()
+# a Trainer state whose loss is text in two entries ("nan" written by a callback's own logging)
+TRAINER_STATE_TEXT_VALUES = json.dumps(
+    {
+        "log_history": [
+            {"loss": "nan" if k == 3 else ("0.5" if k == 6 else 2.0 / k), "step": 10 * k} for k in range(1, 30)
+        ]
+    }
+)
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -688,6 +702,39 @@ CASES = [
         0,
         ("1 data row(s) hold more cells than the header's 3 columns (first: data row 9;", "left out"),
         "log.csv",
+    ),
+    # round 11: a byte that is not UTF-8 past the first 4 KiB refused the whole file ("unreadable
+    # CSV ('utf-8' codec can't decode ...)"); negative epochs were read as they were (findings at
+    # "epoch -2"); a Trainer state's text values were left out without a word
+    Case(
+        "csv-not-utf8-past-the-head",
+        _alone(lambda t: _write(t / "log.csv", LONG_KERAS_CSV + b"400,0.0\xe91,0.2\n401,0.01,0.2\n"), "log.csv"),
+        0,
+        ("1 cell(s) hold bytes that are not UTF-8 (first: data row 401, column 'loss', byte 0xe9)", "left out"),
+        "log.csv",
+    ),
+    Case(
+        "csv-negative-epochs",
+        _alone(
+            lambda t: _write(t / "log.csv", "epoch,loss,val_loss\n-2,3.0,3.1\n-1,2.5,2.6\n" + KERAS_ROWS), "log.csv"
+        ),
+        0,
+        ("2 data row(s) have a negative epoch (first: data row 1, epoch -2)", "those rows are left out"),
+        "log.csv",
+    ),
+    Case(
+        "csv-every-epoch-negative",
+        _alone(lambda t: _write(t / "log.csv", "epoch,loss\n-3,1.0\n-2,0.9\n-1,0.8\n"), "log.csv"),
+        2,
+        ("every data row's epoch is negative (3 rows); epochs count from 0",),
+        "log.csv",
+    ),
+    Case(
+        "trainer-state-text-values",
+        _alone(lambda t: _write(t / "hf" / "trainer_state.json", TRAINER_STATE_TEXT_VALUES), "hf"),
+        0,
+        ("'loss' holds text, not a number, in 2 log_history entries (first: entry 2, 'nan')", "left out"),
+        "hf/trainer_state.json",
     ),
     # no run readable: every reason named, not the first one and "(and 1 more)"
     Case(

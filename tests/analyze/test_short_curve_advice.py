@@ -68,3 +68,15 @@ def test_keras_tensorboard_callback_events_still_get_update_freq(tmp_path):
     out = analyze(tmp_path / "logs")
     assert "too few for" in out and 'TensorBoard(update_freq="batch")' in out
     assert "log_every_n_steps" not in out
+
+
+def test_a_trainer_state_gets_the_trainers_own_advice(tmp_path):
+    """Round 11: a short `trainer_state.json` was told to use Lightning's `log_every_n_steps`
+    and `SummaryWriter.add_scalar`, neither of which a Trainer user has."""
+    import json
+
+    history = [{"loss": 2.0 / k, "learning_rate": 1e-4, "epoch": k / 20, "step": 10 * k} for k in range(1, 20)]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    out = analyze(tmp_path / "trainer_state.json")
+    assert "too few for" in out and "TrainingArguments(logging_steps=1)" in out
+    assert "log_every_n_steps" not in out and "SummaryWriter" not in out

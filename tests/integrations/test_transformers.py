@@ -166,3 +166,23 @@ def test_a_batch_to_arrays_that_raises_switches_batches_off_not_the_run(tmp_path
     assert trainer.state.global_step == trainer.state.max_steps  # trained to the end
     assert "batches" in cb.live.broken
     assert sum("observing batches failed (KeyError" in r.getMessage() for r in caplog.records) == 1  # once
+
+
+def test_bad_log_dir_and_an_empty_checks_list_are_handled_at_construction(tmp_path, monkeypatch, caplog):
+    """Round 11: the Trainer's callback took any `log_dir` (`"~/runs"` made a folder named `~`
+    at train start; a file failed mid-run), and `checks=[]` was said twice (a Monitor built
+    only to check the ids said it too)."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match=r"log_dir '~/runs' starts with '~', which Python does not expand"):
+        MLCheckCallback(log_dir="~/runs")
+    with pytest.raises(ValueError, match="log_dir must be a directory, but 'a_file' is a file"):
+        MLCheckCallback(log_dir="a_file")
+    with pytest.raises(ValueError, match="names unknown check ids"):
+        MLCheckCallback(checks=["nope"])
+    with caplog.at_level(logging.INFO, logger="mlcheck"):
+        MLCheckCallback(checks=[], log_dir=False)
+    assert "checks=[] names no check" not in caplog.text  # said once, when the run starts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -105,3 +105,27 @@ def test_bad_budget_options_are_rejected_at_the_argument(option, value, tmp_path
     assert proc.returncode == 2
     assert f"argument {option}: " in proc.stderr and repr(value) in proc.stderr
     assert "Traceback" not in proc.stderr and "must not even be imported" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--budget-max-seconds", "1", "--budget-seconds", "5"], "--budget-max-seconds 1 is below --budget-seconds 5:"),
+        (["--budget-max-seconds", "4"], "--budget-max-seconds 4 is below --budget-seconds 10 (the default):"),
+    ],
+)
+def test_a_hard_limit_below_the_safety_net_is_refused(options, said, tmp_path):
+    """Round 11: `--budget-max-seconds 1 --budget-seconds 5` was taken without a word (the limit
+    silently raised to the net); refused before model.py is imported, naming both."""
+    model = tmp_path / "model.py"
+    model.write_text("raise SystemExit('model.py must not even be imported')\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "sanity", str(model), *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"mlcheck: error: {said} the hard limit cannot come before the safety net"), line
+    assert "must not even be imported" not in proc.stderr

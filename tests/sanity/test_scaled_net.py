@@ -50,7 +50,12 @@ def test_slow_steps_that_are_cheap_to_finish_are_finished():
 def test_the_default_limit_is_three_times_the_net():
     assert Budget().limit == 30.0 and Budget(seconds=2).limit == 6.0
     assert Budget(seconds=5, max_seconds=60).limit == 60.0
-    assert Budget(seconds=5, max_seconds=1).limit == 5.0  # never below the net itself
+    # a limit below the net was raised to it without a word (round 11): refused, naming both
+    with pytest.raises(ValueError, match=r"Budget\(max_seconds=1\) is below seconds=5: the hard limit cannot come"):
+        Budget(seconds=5, max_seconds=1)
+    with pytest.raises(ValueError, match=r"Budget\(max_seconds=4\) is below seconds=10"):
+        Budget(max_seconds=4)  # the default net
+    assert Budget(seconds=5, max_seconds=5).limit == 5.0  # a fixed net
     with pytest.raises(ValueError, match=r"Budget\(max_seconds=\.\.\.\)"):
         Budget(max_seconds=float("nan"))
 
