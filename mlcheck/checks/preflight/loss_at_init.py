@@ -159,9 +159,8 @@ class LossAtInit(Check):
                     message + " That is harmless where the learning rate was chosen for the sum; if it was "
                     "tuned for a mean, the first steps are too large and the checks that see it will say so.",
                     evidence=evidence,
-                    hint=f"If the sum is deliberate, keep the learning rate scaled for it (SGD: divided by the batch "
-                    f"size, {batch}; Adam-type optimizers do not depend on the loss's scale); otherwise use "
-                    "reduction='mean'.",
+                    hint=f"Use reduction='mean', or, where the sum is deliberate, a learning rate chosen for it: SGD's "
+                    f"divided by the batch size ({batch}); Adam-type optimizers do not depend on the loss's scale.",
                     severity=Severity.INFO,
                     key="summed",
                 )
