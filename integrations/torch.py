@@ -566,7 +566,21 @@ class _TorchBase(Trainable):
             task=task_facts.from_loss(name, units).task,
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
+            summed_over=self._summed_over(batch, out, y, name) if isinstance(y, torch.Tensor) else None,
         )
+
+    def _summed_over(self, batch: Any, out: torch.Tensor, y: torch.Tensor, name: str | None) -> int | None:
+        """The rows (or elements) of the batch when its loss is that many times the mean of the
+        loss `name` (`_summed_count`): `reduction="sum"`, in a loss object or inline. None when
+        it is not, or the loss fails on this batch."""
+        try:
+            with _mode(self.module, False), torch.no_grad():
+                measured = float(self._loss_tensor(batch))
+        except Exception:  # the loss itself fails on this batch (e.g. labels out of range)
+            return None
+        candidates = [(n, v) for n, v in _candidate_losses(out, y) if name is None or n == name]
+        found = _summed_count(measured, candidates, out)
+        return None if found is None else found[1]
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
         """The outputs, and the last leaf module called when its output is the model's output."""
@@ -688,10 +702,17 @@ def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:
 def _summed_match(measured: float, candidates: list[tuple[str, float]], out: torch.Tensor) -> str | None:
     """The candidate loss whose mean times the rows (or elements) of the batch is the measured
     loss: `reduction="sum"`, inline or in a loss object."""
+    found = _summed_count(measured, candidates, out)
+    return None if found is None else found[0]
+
+
+def _summed_count(measured: float, candidates: list[tuple[str, float]], out: torch.Tensor) -> tuple[str, int] | None:
+    """(the candidate loss, the count) where the candidate's mean times the rows (or elements)
+    of the batch is the measured loss."""
     for name, value in candidates:
         for count in sorted({len(out), out.numel()}):
             if count > 1 and math.isclose(measured, value * count, rel_tol=1e-4, abs_tol=1e-6):
-                return name
+                return name, count
     return None
 
 

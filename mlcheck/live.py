@@ -807,14 +807,20 @@ class LiveRun:
 
     def _note_loss(self, trainable: Trainable) -> None:
         """Names the loss in `RunInfo.loss` from the train-start trainable where the adapter could
-        not: its `loss_config()` is cached by the checks that just ran (at most a forward pass
-        of the first batch otherwise), once per run."""
+        not, and the rows a summed loss adds up (`RunInfo.loss_summed_over`): its `loss_config()`
+        is cached by the checks that just ran (at most a forward pass of the first batch
+        otherwise), once per run."""
         info = self.monitor.run.info
+        try:
+            config = trainable.loss_config()
+        except Exception:  # a loss that cannot be named leaves it unknown
+            logger.debug("mlcheck: could not name the loss", exc_info=True)
+            return
         if info.loss is None:
-            try:
-                info.loss = trainable.loss_config().loss
-            except Exception:  # a loss that cannot be named leaves it unknown
-                logger.debug("mlcheck: could not name the loss", exc_info=True)
+            info.loss = config.loss
+        if info.loss_summed_over is None:
+            # the level a summed loss sits at is that many times a per-sample one (`chance_level`)
+            info.loss_summed_over = config.summed_over
 
     # -- layers (Signal.LAYER_STATS) -------------------------------------------------------------
 

@@ -134,6 +134,11 @@ class RunInfo:
             objective's progress (a GAN's generator loss rises as its discriminator learns), so
             `loss-divergence` and `loss-plateau` report what they see there as INFO (a loss 100x
             its start or below zero stays an ERROR). None when unknown or not so.
+        loss_summed_over: the rows a training loss is summed over (`reduction="sum"`), when the
+            train-start trainable found its value on the first batch to be that many times the
+            mean loss (`LossConfig.summed_over`): the loss levels the checks compare with a
+            per-sample one (the chance level ln(C), `chance_level`) are that many times it. None
+            for a mean or when unknown.
     """
 
     task: str | None = None
@@ -150,6 +155,7 @@ class RunInfo:
     train_mode_at_validation: tuple[str, ...] | None = None
     pretrained: bool | None = None
     several_objectives: bool | None = None
+    loss_summed_over: int | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -164,6 +170,7 @@ class RunInfo:
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)
         self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
+        self.loss_summed_over = opt.optional_integer("RunInfo.loss_summed_over", self.loss_summed_over, minimum=1)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()
         ):
@@ -183,6 +190,22 @@ class RunInfo:
             raise TypeError(
                 f"RunInfo.class_weights must map class labels (int) to weights (numbers), got {self.class_weights!r}"
             )
+
+    def chance_level(self) -> tuple[float, str] | None:
+        """(the training loss of a uniform guess in the loss's own units, how it was got) for a
+        classification with C known classes: ln(C), times `loss_summed_over` for a loss summed
+        over the batch's rows (a summed loss's level is that many times a per-sample one: set
+        against ln(C) alone, a well-trained model would look confidently wrong). None otherwise
+        (`mlcheck.task.chance_loss`)."""
+        from mlcheck.task import chance_loss
+
+        chance = chance_loss(self.task, self.num_classes, self.loss)
+        if chance is None:
+            return None
+        rows = self.loss_summed_over
+        if rows is not None and rows > 1:
+            return chance * rows, f"ln({self.num_classes}) x {rows} rows summed = {chance * rows:.4g}"
+        return chance, f"ln({self.num_classes}) = {chance:.4g}"
 
 
 @dataclass

@@ -37,6 +37,9 @@ class LossConfig:
         task: "classification", "regression" or None.
         output_dropout: the rate of a dropout layer that is the model's last layer (after
             `output_activation`), None without one.
+        summed_over: the rows (or elements) of the first batch when the loss on it is that many
+            times the mean of `loss` (`reduction="sum"`): a summed loss, whose value is that
+            many times a per-sample one. None when it is a mean or unknown.
     """
 
     loss: str | None = None
@@ -45,6 +48,7 @@ class LossConfig:
     output_units: int | None = None
     task: str | None = None
     output_dropout: float | None = None
+    summed_over: int | None = None
 
 
 class CloneRefused(Exception):

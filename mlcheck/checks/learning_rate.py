@@ -35,7 +35,6 @@ from mlcheck.checks.preflight.range_test import (
     shared_range_test,
 )
 from mlcheck.findings import Finding, Severity
-from mlcheck.task import chance_loss
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -71,8 +70,16 @@ def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[floa
 
 def _chance_loss(run: RunState) -> float | None:
     """ln(C), the cross-entropy of a uniform guess, when the run is a classification with C
-    known classes; else None."""
-    return chance_loss(run.info.task, run.info.num_classes, run.info.loss)
+    known classes (times the rows of a loss summed over the batch: `RunInfo.chance_level`);
+    else None."""
+    level = run.info.chance_level()
+    return None if level is None else level[0]
+
+
+def _chance_words(run: RunState) -> str:
+    """How the chance level was got, for a message: "ln(10) = 2.303"."""
+    level = run.info.chance_level()
+    return "" if level is None else level[1]
 
 
 #: The fewest validation points `_memorising` judges (the later half of those logged).
@@ -399,7 +406,7 @@ class LRTooHigh(TrainCurveCheck):
         lr = _configured_lr(run)
         peak_ratio = _peak_log_ratio(run)
         rate = f"The learning rate {lr:.3g} is far too high" if lr else "The learning rate is likely far too high"
-        where = f"{level / chance:.2f}x the chance level ln({run.info.num_classes}) = {chance:.4g}"
+        where = f"{level / chance:.2f}x the chance level {_chance_words(run)}"
         updates = (
             f"; the updates measured reached {_from_log10(peak_ratio):.2g}x the weights"
             if peak_ratio is not None and peak_ratio > self.max_log_ratio
@@ -450,7 +457,7 @@ class LRTooHigh(TrainCurveCheck):
         rate = f"the learning rate {lr:.3g} is likely far too high" if lr else "as after a learning rate far too high"
         return [
             self.finding(
-                f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {chance:.4g} that "
+                f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {_chance_words(run)} that "
                 f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
                 f"wrong, {rate}.",
                 evidence={

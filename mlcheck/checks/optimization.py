@@ -33,7 +33,7 @@ from mlcheck.checks.curve import (
 )
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
-from mlcheck.task import NONNEGATIVE_LOSSES, chance_loss
+from mlcheck.task import NONNEGATIVE_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -909,7 +909,8 @@ class LossPlateau(LossCurveCheck):
         level = median(c.mean[-max(3, len(c) // 10) :])
         if abs(level) <= self.zero_level:
             return []  # at numerical zero: converged
-        chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
+        chance_level = run.info.chance_level()  # in the loss's units: a summed loss's is larger
+        chance = None if chance_level is None else chance_level[0]
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
         entropy = self._prior_entropy() if run.info.task == "classification" else None
@@ -946,7 +947,7 @@ class LossPlateau(LossCurveCheck):
             initial,
             fell,
             chance if near_chance else None,
-            run.info.num_classes,
+            chance_level[1] if chance_level is not None else "",
             _update_level(run),
             run.info.grad_clip,
         )
@@ -1045,13 +1046,13 @@ def _plateau_reason(
     initial: float,
     fell: float,
     chance: float | None,
-    num_classes: int | None,
+    chance_words: str,
     ratio: float | None = None,
     clip: float | None = None,
 ) -> tuple[str, str]:
     """(why the level is poor, hint) for a loss-plateau finding; `chance` is set when the loss is
-    near or above the chance level ln(C); `ratio` is the median log10 update ratio measured, and
-    `clip` the gradient clipping threshold, where known."""
+    near or above the chance level ln(C) (`chance_words`: "ln(10) = 2.303"); `ratio` is the
+    median log10 update ratio measured, and `clip` the gradient clipping threshold, where known."""
     hint = (
         "Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
         "learning rate, check that labels match inputs and that no layer is frozen "
@@ -1068,15 +1069,14 @@ def _plateau_reason(
         )
     if chance is not None and level > 2 * chance:
         why = (
-            f"far above the chance level ln({num_classes}) = {chance:.4g} that a "
-            "uniform guess scores, so the model is confidently wrong"
+            f"far above the chance level {chance_words} that a uniform guess scores, so the model is confidently wrong"
         )
         hint = (
             "A loss stuck far above chance usually means the learning rate is far too "
             "high (lower it 10-100x) or the loss is scaled or fed the wrong targets."
         )
     elif chance is not None:
-        why = f"close to the chance level ln({num_classes}) = {chance:.4g}"
+        why = f"close to the chance level {chance_words}"
     else:
         why = (
             f"only {fell:.1%} below its initial {initial:.4g}"

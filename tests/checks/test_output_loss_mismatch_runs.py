@@ -313,3 +313,41 @@ def test_sigmoid_before_cross_entropy_is_not_called_a_softmax_twice(digits):
     (f,) = [f for f in found if f.check == "output-loss-mismatch" and f.key == "activation-twice"]
     assert "squeezed into [0, 1]" in f.message and "applied twice" not in f.message
     assert "Keras" not in f.hint and "from_logits" not in f.hint
+
+
+# -- Lightning: softmax outputs, the log taken in training_step before NLLLoss -----------------------
+
+
+class SoftmaxThenNLL(pl.LightningModule):
+    """An MLP whose forward returns softmax probabilities; training_step feeds `nn.NLLLoss` either
+    their log (`torch.log`: log of softmax then NLL is cross-entropy, a correct program) or the
+    probabilities themselves (the bug of /tmp/bugs10/b04)."""
+
+    def __init__(self, take_log):
+        super().__init__()
+        self.take_log = take_log
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        self.loss_fn = nn.NLLLoss()
+
+    def forward(self, x):
+        return F.softmax(self.net(x), dim=1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        p = self(x)
+        loss = self.loss_fn(torch.log(p) if self.take_log else p, y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize(("take_log", "expected"), [(True, set()), (False, {"nll-input"})])
+def test_lightning_log_of_softmax_taken_in_training_step(digits, take_log, expected):
+    """Before, both got `nll-input` ("NLLLoss expects log-probabilities, but the model outputs
+    probabilities"): the check read the declared NLLLoss and the softmax outputs, not the loss
+    the step computes. Now the loss on the first batch tells them apart."""
+    x, y = digits
+    found = lightning_fit(SoftmaxThenNLL(take_log), x, y)
+    assert keys(found) == expected

@@ -4,6 +4,11 @@ regression (scikit-learn's diabetes data, shipped with it) that overfits after a
 With an early stopping on the validation loss that keeps the best weights, the rise it stops is
 INFO; without one, or with one that watches another metric or keeps the last epoch's weights, the
 same rise is the WARNING it was, at the same epoch.
+
+The rises of these fits (7% and less, on 89 validation rows) are within the standard error of an
+MSE over 89 rows (~15%), which on its own makes a regression's modest rise INFO (`rows_z`, tested in
+test_regression_val_rise.py). They exercise the early-stopping rule, so that rule is switched off
+here (`TrainValGap(rows_z=0)`) and the default set kept otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import warnings
 import pytest
 
 from mlcheck import MLCheckWarning, Severity
+from mlcheck.checks.base import default_checks
+from mlcheck.checks.generalization import TrainValGap
 
 
 def _diabetes(seed: int, n_train: int | None = None):
@@ -24,6 +31,11 @@ def _diabetes(seed: int, n_train: int | None = None):
     y = (y - y.mean()) / y.std()
     xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, random_state=seed)
     return xt[:n_train].astype("float32"), yt[:n_train].astype("float32"), xv.astype("float32"), yv.astype("float32")
+
+
+def _checks():
+    """The default checks, `train-val-gap` without its validation-rows rule (see the docstring)."""
+    return [TrainValGap(rows_z=0.0) if c.id == "train-val-gap" else c for c in default_checks()]
 
 
 def _gap(findings):
@@ -55,7 +67,7 @@ def _keras_fit(extra: list, epochs: int = 12):
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    cb = MLCheckCallback(log_dir=None)
+    cb = MLCheckCallback(log_dir=None, checks=_checks())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         model.fit(xt, yt, validation_data=(xv, yv), epochs=epochs, batch_size=64, verbose=0, callbacks=[cb, *extra])
@@ -136,7 +148,7 @@ def _lightning_fit(tmp_path, extra: list, max_epochs: int = 14):
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
-    cb = MLCheckCallback(log_dir=False)
+    cb = MLCheckCallback(log_dir=False, checks=_checks())
     trainer = lpt.Trainer(
         max_epochs=max_epochs,
         callbacks=[cb, *extra],

@@ -6,7 +6,14 @@ sum; `loss-at-init`, which knows the summed loss, ran in `mlcheck sanity` only. 
 train start too, for the summed loss alone (a batch's loss equals the sum of its halves'), and
 the curve checks name it as their likely cause. The same with `F.cross_entropy(...,
 reduction="sum")` called in `training_step` (no loss object: the torch adapter's loss fingerprint
-now recognises n times a mean loss). The same module with the mean loss is silent."""
+now recognises n times a mean loss). The same module with the mean loss is silent.
+
+A sum is harmless where the learning rate was chosen for it (SGD's divided by the batch size: the
+same steps as the mean at 0.1; Adam, whose steps do not depend on the loss's scale). Those runs
+got the summed loss as a WARNING, and `lr-too-high` ("the training loss stays at 44.76, 19.4x the
+2.303 that a uniform guess scores": a well-trained summed loss, 0.17 a row, read against a
+per-row chance level). Now the summed loss is INFO live; the checks that see harm warn and name
+it, and their chance level counts the summed rows (`RunInfo.loss_summed_over`)."""
 
 from __future__ import annotations
 
@@ -27,12 +34,14 @@ torch.set_num_threads(1)
 
 
 class _Digits(pl.LightningModule):
-    def __init__(self, reduction: str):
+    def __init__(self, reduction: str, optimizer: str = "sgd"):
         super().__init__()
+        self.optimizer = optimizer
         self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
         self.reduction = reduction
         # "inline": F.cross_entropy(..., reduction="sum") in training_step, no loss object
         self.loss_fn = None if reduction == "inline" else nn.CrossEntropyLoss(reduction=reduction)
+        self.lr = 0.1  # tuned for the mean
 
     def forward(self, x):
         return self.net(x)
@@ -47,11 +56,12 @@ class _Digits(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        if self.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=1e-3)  # steps independent of the loss's scale
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
 
 
-@pytest.mark.parametrize("reduction", ["sum", "inline", "mean"])
-def test_summed_loss_is_named_live(reduction):
+def _digits_fit(module):
     digits = load_digits()
     order = np.random.default_rng(0).permutation(len(digits.target))[:1400]
     x = torch.tensor(digits.data[order] / 16.0, dtype=torch.float32)
@@ -69,14 +79,32 @@ def test_summed_loss_is_named_live(reduction):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
-        trainer.fit(_Digits(reduction), loader)
-    found = cb.findings
+        trainer.fit(module, loader)
+    return cb.findings
+
+
+@pytest.mark.parametrize("reduction", ["sum", "inline", "mean"])
+def test_summed_loss_is_named_live(reduction):
+    found = _digits_fit(_Digits(reduction))
     if reduction == "mean":
         assert not [f for f in found if f.severity >= Severity.WARNING]
         return
     (summed,) = [f for f in found if f.check == "loss-at-init"]  # before: none live
-    assert summed.key == "summed" and summed.severity == Severity.WARNING and summed.step == 0
+    assert summed.key == "summed" and summed.severity == Severity.INFO and summed.step == 0
     assert summed.evidence["batch"] == 256 and 200 < summed.evidence["ratio"] < 320
     assert "reduction='mean'" in summed.hint
+    # the harm the rate tuned for a mean does is what warns, naming the sum
     followers = [f for f in found if f.check in ("lr-too-high", "loss-divergence", "loss-plateau")]
     assert followers and all(f.evidence.get("likely_cause") == "loss-at-init" for f in followers)
+    assert any(f.severity >= Severity.WARNING for f in followers)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd-lr-per-row", "adam"])
+def test_deliberate_sum_with_a_rate_chosen_for_it_is_not_warned(optimizer):
+    module = _Digits("sum", optimizer="adam" if optimizer == "adam" else "sgd")
+    module.lr = 0.1 / 256  # SGD: the mean's 0.1 over the batch's 256 rows, the same steps
+    found = _digits_fit(module)
+    # before: loss-at-init (summed) and lr-too-high (44.8 or 302 read as 19x or 131x ln(10)) WARNINGs
+    assert not [f.format() for f in found if f.severity >= Severity.WARNING]
+    (summed,) = [f for f in found if f.check == "loss-at-init"]
+    assert summed.key == "summed" and summed.severity == Severity.INFO

@@ -44,8 +44,13 @@ class LossAtInit(Check):
         batch-to-batch noise. Other losses are not judged. The callbacks run it at train start
         too, where it reports only a loss summed over the batch (key `summed`): about batch-size
         times that value, and the loss of the batch equal to the sum of its two halves' losses,
-        not their mean (a learning rate tuned for a mean then throws the weights away, and
-        `lr-too-high`, `loss-divergence` and `loss-plateau` name it as the likely cause).
+        not their mean. Live, that is INFO: a sum is harmless with a learning rate chosen for it
+        (SGD's divided by the batch size, or Adam, whose steps do not depend on the loss's
+        scale; a VAE's summed reconstruction loss). A learning rate tuned for a mean throws the
+        weights away, and `lr-too-high`, `loss-divergence` and `loss-plateau`, which see that
+        harm, warn and name the sum as the likely cause (their chance levels count the summed
+        rows, `RunInfo.loss_summed_over`, so a well-trained summed loss is not read as stuck
+        far above chance).
 
     Why it matters:
         An untrained network should be uncertain. A much higher starting loss means the
@@ -145,6 +150,21 @@ class LossAtInit(Check):
                 f"model should give ({why}), about the batch size ({batch}) times it, and a batch's loss is the sum "
                 "of its halves' losses: the loss is summed over the batch, so the step size grows with the batch."
             )
+        if live and summed is True:
+            # a sum is harmless with a learning rate chosen for it (SGD's divided by the batch size, or an
+            # optimizer such as Adam whose steps ignore the loss's scale): live, the checks that see the
+            # harm (lr-too-high, loss-divergence, loss-plateau) warn and name this INFO as the cause
+            return [
+                self.finding(
+                    message + " That is harmless where the learning rate was chosen for the sum; if it was "
+                    "tuned for a mean, the first steps are too large and the checks that see it will say so.",
+                    evidence=evidence,
+                    hint=f"Use reduction='mean', or, where the sum is deliberate, a learning rate chosen for it: SGD's "
+                    f"divided by the batch size ({batch}); Adam-type optimizers do not depend on the loss's scale.",
+                    severity=Severity.INFO,
+                    key="summed",
+                )
+            ]
         return [self.finding(message, evidence=evidence, hint=hint, key="summed" if summed is True else "")]
 
     def _nonfinite(self, health: InitHealth) -> Finding:

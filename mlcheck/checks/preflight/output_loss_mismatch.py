@@ -74,6 +74,37 @@ def _rectified(out: np.ndarray) -> bool:
     return bool(out.size >= 8 and np.all(np.isfinite(out)) and out.min() >= 0 and np.mean(out == 0) >= _RECTIFIED_SHARE)
 
 
+#: how near the loss the program reports must come to the cross-entropy of the outputs for the log to
+#: count as taken between the model and `NLLLoss` (float32 sums of a batch agree to ~1e-6)
+_LOG_TAKEN_TOL = 1e-4
+
+
+def _log_taken(out: np.ndarray, y: np.ndarray | None, reported: float) -> bool:
+    """Whether the loss the program computes on the batch (`reported`) is the cross-entropy of the
+    model's outputs, not `NLLLoss` of the outputs as they are: a `training_step` that takes
+    `torch.log` of softmax outputs (or `log_softmax` of raw scores) itself before `F.nll_loss`, a
+    correct program whose model outputs probabilities. False when it cannot be told (no class
+    indices, class weights, another reduction): the outputs alone are then judged."""
+    if y is None or out.ndim != 2 or not math.isfinite(reported):
+        return False
+    labels = np.asarray(y).reshape(-1)
+    if len(labels) != len(out) or not integral(labels) or labels.min() < 0 or labels.max() >= out.shape[1]:
+        return False
+    rows = np.arange(len(out))
+    scores = out.astype(np.float64)
+    as_given = -float(np.mean(scores[rows, labels.astype(np.int64)]))
+    if math.isclose(reported, as_given, rel_tol=_LOG_TAKEN_TOL, abs_tol=1e-6):
+        return False  # NLLLoss reads the outputs as they are: the finding stands
+    if scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=_SUM_TOL):
+        with np.errstate(divide="ignore"):
+            log_p = np.log(scores)
+    else:
+        top = scores.max(axis=1, keepdims=True)
+        log_p = scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))
+    taken = -float(np.mean(log_p[rows, labels.astype(np.int64)]))
+    return math.isfinite(taken) and math.isclose(reported, taken, rel_tol=_LOG_TAKEN_TOL, abs_tol=1e-6)
+
+
 def _least_log_loss(low: float, high: float, classes: int) -> float:
     """The least cross-entropy logits bounded to [low, high] can score: the true class's at
     `high`, every other at `low`."""
@@ -95,7 +126,9 @@ class OutputLossMismatch(Check):
         WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
-        log-probabilities), unbounded outputs fed to a loss that expects probabilities, a
+        log-probabilities; not when the loss the program computes on the first batch is the
+        outputs' cross-entropy: a `training_step` that takes `torch.log` of the softmax itself
+        before `NLLLoss`, which is correct), unbounded outputs fed to a loss that expects probabilities, a
         softmax over more than two units fed to a binary (per-unit) loss, a ReLU, softplus,
         tanh or hardtanh on the outputs of a loss that takes logits (key `bounded-logits`: a
         non-negative logit can never give a class a probability below 0.5 in a binary loss, nor
@@ -222,7 +255,7 @@ class OutputLossMismatch(Check):
             )
         findings += self._output_dropout(cfg, family, act, evidence)
         findings += self._bounded_logits(cfg, family, act, units, out, evidence)
-        if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)):
+        if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)) and not _log_taken(out, ys[0], reported):
             if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
                 findings.append(
                     self.finding(
