@@ -168,11 +168,13 @@ def starts_off_chance(run: RunState, factor: float = OFF_CHANCE_FACTOR) -> float
     an auxiliary loss added), or comes from a confidently wrong initialisation (`loss-at-init`).
     Either way no learning rate put it there, and it is on another scale than a validation
     cross-entropy: the rules that read the training loss against ln(C) or against the
-    validation loss stand down."""
-    chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
+    validation loss stand down. A loss summed over the batch's rows is judged against ln(C) times
+    those rows (`RunInfo.chance_level`), its own scale."""
+    level = run.info.chance_level()
     first = run.train_loss.first_value
-    if chance is None or first is None or not run.train_loss.finite_count:
+    if level is None or first is None or not run.train_loss.finite_count:
         return None
+    chance = level[0]
     if run.train_loss.buckets(include_open=True)["x0"][0] > 1:
         return None  # logged from a later step (a log replayed): not the loss before any update
     ratio = first / chance

@@ -215,3 +215,18 @@ def test_a_training_loss_stalled_at_the_label_entropy_is_a_plateau():
 def test_a_training_loss_stalled_below_the_label_entropy_is_not():
     # a hard imbalanced task (click-through-like) learns a little beyond the shares: not poor
     assert _train_plateau(0.17) == []
+
+
+@pytest.mark.parametrize(("first_loss", "off"), [(32 * 2.4, False), (32 * 2.3026 * 3, True)])
+def test_a_summed_loss_starts_off_chance_only_against_its_own_scale(first_loss, off):
+    # a loss summed over 32 rows starts near 32 ln(10): on its own scale, not off chance (the
+    # rules reading ln(C) keep judging it); three times that scale still is off chance
+    from mlcheck.checks.class_prior import starts_off_chance
+
+    info = RunInfo(task="classification", num_classes=10, loss="cross_entropy", loss_summed_over=32)
+    monitor = Monitor([], default_sinks=False, info=info)
+    monitor.log_steps(np.arange(1, 41), loss=np.linspace(first_loss, first_loss / 4, 40))
+    ratio = starts_off_chance(monitor.run)
+    assert (ratio is not None) == off
+    if off:
+        assert ratio == pytest.approx(3.0, rel=1e-3)
