@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import logging
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ from mlcheck.layers import LayerObservation
 from mlcheck.trainable import LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
+
+logger = logging.getLogger(__name__)
 
 #: Batch size used when the data are given as arrays or a Dataset rather than a DataLoader.
 DEFAULT_BATCH_SIZE = 32
@@ -939,8 +942,9 @@ class LightningTrainable(_TorchBase):
             finally:
                 for hook in hooks:
                     hook.remove()
-        except Exception:
-            return ()  # the step needs its trainer, or more than a copy gives it: no chain
+        except Exception as exc:  # the step needs its trainer, or more than a copy gives it: no chain
+            logger.debug("training_step could not be traced on a copy: %s: %s", type(exc).__name__, exc)
+            return ()
         return _chain_of(copy_, x, calls)
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
