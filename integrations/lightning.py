@@ -20,7 +20,7 @@ import torch
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check
-from mlcheck.integrations.torch import LightningTrainable
+from mlcheck.integrations.torch import LightningTrainable, prediction_module
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -482,8 +482,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 with self.timer("overfit_batch"):
                     self._train_start_checks(trainer, pl_module, batch)
             if self.live.output_width is None:
-                # one look at the real forward pass of the first batch: the output width
-                self._hook = pl_module.register_forward_hook(self._capture_output_width)
+                # one look at the real forward pass of the first batch: the output width (of the
+                # child modules that give the prediction, for a module without forward)
+                network = self.live.guard("output width", prediction_module, pl_module, batch) or pl_module
+                self._hook = network.register_forward_hook(self._capture_output_width)
 
     def _train_start_checks(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         if not self._automatic:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import logging
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ from mlcheck.layers import LayerObservation
 from mlcheck.trainable import LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
+
+logger = logging.getLogger(__name__)
 
 #: Batch size used when the data are given as arrays or a Dataset rather than a DataLoader.
 DEFAULT_BATCH_SIZE = 32
@@ -850,8 +853,9 @@ class LightningTrainable(_TorchBase):
     """A LightningModule (from `lightning.pytorch` or `pytorch_lightning`) with its data.
 
     The loss is what `training_step(batch, 0)` returns (a tensor or a dict with "loss"); the
-    outputs are the module's call, or, for a module that defines no `forward` and keeps all its
-    parameters in one child (`self.net`), that child's call; the
+    outputs are the module's call, or, for a module that defines no `forward`, the call of the
+    one child that keeps all its parameters (`self.net`) or of the children its `training_step`
+    calls one on the output of the other (`self.head(self.encoder(x))`, traced once); the
     optimizers come from the attached trainer when there is one (their state included), else
     from `configure_optimizers()`. `self.log` / `self.log_dict` are no-ops while mlcheck calls
     `training_step`, so no trainer is needed and a live trainer's logs stay clean.
@@ -902,23 +906,67 @@ class LightningTrainable(_TorchBase):
             return self._hook_loader(self.module, split)  # the module's own *_dataloader()
         return super()._source(split)
 
-    @contextlib.contextmanager
-    def _quiet(self) -> Iterator[None]:
+    def _quiet(self) -> contextlib.AbstractContextManager[None]:
         """Makes `self.log`/`self.log_dict` no-ops on the module for the duration."""
-        d = self.module.__dict__
-        saved = {k: d[k] for k in ("log", "log_dict") if k in d}
-        d["log"] = d["log_dict"] = lambda *args, **kwargs: None
-        try:
-            yield
-        finally:
-            for k in ("log", "log_dict"):
-                if k in saved:
-                    d[k] = saved[k]
-                else:
-                    d.pop(k, None)
+        return _quiet_logging(self.module)
 
     def _outputs(self, batch: Any) -> torch.Tensor:
-        return _first_tensor(_network_of(self.module)(self._inputs(batch)))
+        return _first_tensor(self.network(batch)(self._inputs(batch)))
+
+    def network(self, batch: Any) -> nn.Module:
+        """The module whose call on the batch's inputs gives the prediction (`_network_of`); for a
+        module without `forward` whose parameters several children hold, the chain of children
+        its `training_step` calls on them, traced once on a copy (kept as child names, so that
+        clones follow it)."""
+        network = _network_of(self.module)
+        if network is not self.module or _defines_forward(type(self.module)):
+            return network
+        if getattr(self, "_chain", None) is None:
+            self._chain = self._traced_chain(batch)
+        return _Chain(self.module, self._chain) if self._chain else self.module
+
+    def call_convention(self, stage: str, batch: Any) -> str | None:
+        if stage == "forward" and getattr(self, "_chain", None) == ():
+            name = type(self.module).__name__
+            return (
+                f"{name} defines no forward(), and its training_step does more between its submodules than "
+                "call one on the output of the other (the first batch's step, traced): add a "
+                "`def forward(self, x)` that returns the prediction training_step gives its loss (for "
+                "example `return self.head(self.encoder(x))`) and call it as `self(x)` in training_step."
+            )
+        return super().call_convention(stage, batch)
+
+    def _traced_chain(self, batch: Any) -> tuple[str, ...]:
+        """The names of the module's children that `training_step` calls one on the output of
+        the other, starting from the batch's inputs (`self.net(x)`, `self.head(self.encoder(x))`),
+        where they are all of its children that hold parameters and are called; () where the
+        step does anything else between them, or raises. Run on a deep copy in training mode,
+        without gradients, with the random state put back: the run's module and results are
+        untouched."""
+        try:
+            copy_, _ = _clone_module_and_optimizers(self.module, [])
+            batch = _to_device(batch, self._device())
+            x = _split_batch(batch)[0]
+            calls: list[tuple[str, Any, Any]] = []
+            hooks = [
+                child.register_forward_hook(
+                    lambda m, args, out, name=name: calls.append((name, args[0] if args else None, out))
+                )
+                for name, child in copy_.named_children()
+                if not _is_loss_or_metric(child)
+            ]
+            try:
+                # in training mode, as Lightning calls it: a functional dropout between two
+                # children then breaks the chain, as it should (the chain would leave it out)
+                with torch.no_grad(), _rng_kept(), _quiet_logging(copy_), _mode(copy_, True):
+                    copy_.training_step(batch, 0)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+        except Exception as exc:  # the step needs its trainer, or more than a copy gives it: no chain
+            logger.debug("training_step could not be traced on a copy: %s: %s", type(exc).__name__, exc)
+            return ()
+        return _chain_of(copy_, x, calls)
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         if getattr(self.module, "automatic_optimization", True) is False:
@@ -934,6 +982,7 @@ class LightningTrainable(_TorchBase):
         other = LightningTrainable.__new__(LightningTrainable)
         _TorchBase.__init__(other, module, None, None, self.batch_size)
         other.optimizers = optimizers
+        other._chain = getattr(self, "_chain", None)  # child names: the copy's children are the same
         return other
 
     def _declared_loss(self) -> tuple[str | None, bool | None]:
@@ -945,6 +994,74 @@ class LightningTrainable(_TorchBase):
                     break
         # One loss module is the loss; none or several: tell from the loss values instead.
         return next(iter(found)) if len(found) == 1 else (None, None)
+
+
+def prediction_module(module: nn.Module, batch: Any) -> nn.Module:
+    """The module whose output is a LightningModule's prediction: the module itself, the one
+    child that holds its parameters, or the last of the children its `training_step` calls one
+    on the output of the other (`LightningTrainable.network`); the module itself where none is
+    found. A forward hook on it sees the real steps' predictions."""
+    network = LightningTrainable(module).network(batch)
+    return network.steps[-1] if isinstance(network, _Chain) else network
+
+
+class _Chain(nn.Module):
+    """The children of a module called one on the output of the other (`self.head(self.encoder(x))`),
+    as one callable network; it shares their parameters."""
+
+    def __init__(self, module: nn.Module, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(getattr(module, name) for name in names)
+
+    def forward(self, x: Any) -> Any:
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
+def _is_loss_or_metric(module: nn.Module) -> bool:
+    """A loss module or a torchmetrics metric: called on the prediction, not part of the network."""
+    return isinstance(module, nn.modules.loss._Loss) or type(module).__module__.startswith("torchmetrics")
+
+
+def _chain_of(module: nn.Module, x: Any, calls: list[tuple[str, Any, Any]]) -> tuple[str, ...]:
+    """The chain in `calls` (name, first argument, output of each child's call, in order) that
+    starts from the tensor `x` itself and takes each output on as the next call's first argument;
+    () unless it holds every child with parameters that was called."""
+    if not isinstance(x, torch.Tensor):
+        return ()
+    chain, current = [], x
+    for name, arg, out in calls:
+        if arg is current:
+            chain.append(name)
+            current = out
+    called = {name for name, _, _ in calls}
+    owners = {
+        name for name, child in module.named_children() if name in called and any(True for _ in child.parameters())
+    }
+    if not chain or not owners <= set(chain) or not isinstance(current, torch.Tensor):
+        return ()
+    return tuple(chain)
+
+
+def _holds_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+@contextlib.contextmanager
+def _quiet_logging(module: nn.Module) -> Iterator[None]:
+    """Makes `self.log`/`self.log_dict` no-ops on the module for the duration."""
+    d = module.__dict__
+    saved = {k: d[k] for k in ("log", "log_dict") if k in d}
+    d["log"] = d["log_dict"] = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        for k in ("log", "log_dict"):
+            if k in saved:
+                d[k] = saved[k]
+            else:
+                d.pop(k, None)
 
 
 def _network_of(module: nn.Module) -> nn.Module:

@@ -750,7 +750,8 @@ class LiveRun:
                     if finding.step is None:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
-            self._held += _not_run(refused, loss_error, unfed, uncopied, step=step, epoch=epoch)
+            note = trainable.call_convention("forward", None) if unfed else None
+            self._held += _not_run(refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note)
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -1092,16 +1093,20 @@ def _error_text(error: BaseException | None) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def _inputs_refused(unfed: Sequence[tuple[Check, Exception]], *, step: int | None, epoch: int | None) -> Finding:
+def _inputs_refused(
+    unfed: Sequence[tuple[Check, Exception]], *, step: int | None, epoch: int | None, note: str | None = None
+) -> Finding:
     """The INFO finding for train-start checks that could not run because the model refused
     the first batch's inputs as the loader yields them, while its training step runs (a
-    `training_step` that casts or reassembles the batch before calling the model)."""
+    `training_step` that casts or reassembles the batch before calling the model). `note`: the
+    adapter's word on how it called the model (`Trainable.call_convention`), which leads the hint."""
     return _train_start_skipped(
         [check for check, _ in unfed],
         f"the model raised {_error_text(unfed[0][1])} when given the first training batch's inputs as "
         "the loader yields them (on a copy of the model); the training step, which may prepare them "
         "first, runs",
-        "To run these checks, let the model take the batch's inputs as the loader yields them (move "
+        (f"{note} " if note else "")
+        + "To run these checks, let the model take the batch's inputs as the loader yields them (move "
         "the casting or reassembling from training_step into forward or the dataset), or check the "
         "model before training with `mlcheck sanity` and a `mlcheck_target()` that gives them "
         "ready (docs/sanity.md).",
@@ -1118,13 +1123,14 @@ def _not_run(
     *,
     step: int | None,
     epoch: int | None,
+    note: str | None = None,
 ) -> list[Finding]:
     """The INFO findings for train-start checks that could not run, one per reason."""
     notes = []
     if refused:
         notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
     if unfed:
-        notes.append(_inputs_refused(unfed, step=step, epoch=epoch))
+        notes.append(_inputs_refused(unfed, step=step, epoch=epoch, note=note))
     if uncopied:
         notes.append(_not_copied(uncopied, step=step, epoch=epoch))
     return notes

@@ -69,51 +69,99 @@ def leaf_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
     """The layers that act as in training when the model is called for inference (a layer called
-    with `training=True` hard-coded in a subclassed model's `call`): `model(x, training=False)`
-    twice, the model's state put back between the calls. BatchNorm layers whose moving statistics
-    the first call moved and layers whose seed it moved (a seeded dropout), and, where the two
-    outputs differ, the layers that draw random numbers (dropout, noise: on the torch backend an
-    unseeded dropout draws from torch's own generator and moves no state of its own). Other state
-    is put back before the second call. A model with a stateful RNN is not called (its state is
-    no variable of the model: the calls would move it for good): nothing. Each as "path (class)".
-    The model's state and every random generator are put back after, so training goes on
-    exactly as it would have."""
+    with `training=True` hard-coded in a subclassed model's `call`), each as "path (class)":
+    BatchNorm layers whose moving statistics an inference call moved, and the layers whose random
+    numbers reach the output.
+
+    `model(x, training=False)` is called, its other state put back, and called again with the
+    random generators left where the first call moved them: equal outputs mean nothing random
+    reaches the output (a layer may still draw, as Keras' LSTM draws its dropout mask at
+    inference on JAX and throws it away). Outputs that differ are traced to their layers by one
+    more call in which each layer with a seed generator runs twice on its input: the layers
+    whose two outputs differ (whether they draw from their own seed or, an unseeded dropout on
+    torch, from the backend's global generator). A model with a stateful RNN is not called (its
+    state is no variable of the model: the calls would move it for good): nothing. The model's
+    state and every random generator are put back after, so training goes on exactly as it
+    would have."""
     layers = list(leaf_layers(model))
     if any(getattr(layer, "stateful", False) for _, layer in layers):
         return ()
-    state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds
-    saved = [np.array(backend.to_numpy(v.value)) for v in state]
-    seeds = KerasTrainable(model)
-    random_state = seeds.rng_state(variables=False)  # the seeds and moving statistics are in `saved`
-
-    def put_back() -> None:
-        for variable, value in zip(state, saved):
-            variable.assign(value)
-
+    probe = _InferenceProbe(model, x)
     try:
         with backend.no_grad():
-            first = np.asarray(backend.to_numpy(keras.tree.flatten(model(x, training=False))[0]))
-            moved = {id(v) for v, before in zip(state, saved) if not np.array_equal(backend.to_numpy(v.value), before)}
-            put_back()
-            second = np.asarray(backend.to_numpy(keras.tree.flatten(model(x, training=False))[0]))
+            blamed = probe.blamed(layers)
     finally:
-        put_back()
-        seeds.set_rng_state(random_state)
+        probe.put_back()
+        probe.rng.set_rng_state(probe.random_state)
+    return tuple(f"{path} ({type(layer).__name__})" for path, layer in layers if path in blamed)
+
+
+class _InferenceProbe:
+    """The inference calls of `inference_mode_layers` and the state they move."""
+
+    def __init__(self, model: Any, x: Any) -> None:
+        self.model, self.x = model, x
+        self.state = [v for v in model.variables if not v.trainable]  # moving statistics, seeds
+        self.saved = [np.array(backend.to_numpy(v.value)) for v in self.state]
+        self.rng = KerasTrainable(model)
+        self.random_state = self.rng.rng_state(variables=False)  # seeds and statistics are in `saved`
+
+    def output(self) -> np.ndarray:
+        return np.asarray(backend.to_numpy(keras.tree.flatten(self.model(self.x, training=False))[0]))
+
+    def put_back(self, keep: set[int] | None = None) -> None:
+        for variable, value in zip(self.state, self.saved):
+            if keep is None or id(variable) not in keep:
+                variable.assign(value)
+
+    def blamed(self, layers: list[tuple[str, Any]]) -> set[str]:
+        first = self.output()
+        moved = {id(v) for v, old in zip(self.state, self.saved) if not np.array_equal(backend.to_numpy(v.value), old)}
+        blamed = {
+            path
+            for path, layer in layers
+            if isinstance(layer, keras.layers.BatchNormalization) and {id(v) for v in layer.variables} & moved
+        }
+        self.put_back(keep={id(v) for v in self.state if _is_seed(v)})  # the generators go on from there
+        if not _differs(first, self.output()):
+            return blamed
+        return blamed | self._random_layers(layers)
+
+    def _random_layers(self, layers: list[tuple[str, Any]]) -> set[str]:
+        """The layers with a seed generator whose output, for one and the same input, differs
+        between two calls: each such layer's `call` is run twice within one more model call."""
+        differing: set[str] = set()
+
+        def twice(path: str, call: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                out = call(*args, **kwargs)
+                again = call(*args, **kwargs)
+                pairs = zip(keras.tree.flatten(out), keras.tree.flatten(again))
+                if any(_differs(backend.to_numpy(a), backend.to_numpy(b)) for a, b in pairs):
+                    differing.add(path)
+                return out
+
+            return wrapper
+
+        seeded = [(path, layer) for path, layer in layers if any(_is_seed(v) for v in layer.variables)]
+        self.put_back(keep={id(v) for v in self.state if _is_seed(v)})
+        try:
+            for path, layer in seeded:
+                layer.__dict__["call"] = twice(path, layer.call)
+            self.output()
+        finally:
+            for _, layer in seeded:
+                layer.__dict__.pop("call", None)
+        return differing
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> bool:
     # float32 rounding of one computation repeated stays far inside this
-    random = not np.allclose(first, second, rtol=1e-5, atol=1e-6, equal_nan=True)
+    return not np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
 
-    def acts_in_training(layer: Any) -> bool:
-        for v in layer.variables:
-            seed = "seed_generator" in v.path
-            if (seed and (random or id(v) in moved)) or (
-                id(v) in moved and isinstance(layer, keras.layers.BatchNormalization)
-            ):
-                return True
-        return False
 
-    if not moved and not random:
-        return ()
-    return tuple(f"{path} ({type(layer).__name__})" for path, layer in layers if acts_in_training(layer))
+def _is_seed(variable: Any) -> bool:
+    return "seed_generator" in variable.path
 
 
 def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:

@@ -605,7 +605,9 @@ class LossPlateau(LossCurveCheck):
     What it does:
         (1) Fits a line to the last half of the training-loss curve (bucket means) and calls it
         a stall when the fitted decrease is not significant against the measured noise (`z`
-        standard errors) or is under `tolerance` of the loss. It fires only when the level is
+        standard errors) or is under `tolerance` of the loss, and the noise rules out a fall of
+        `max_stall_drop` of the loss (a noisy curve that may well still fall is not judged
+        yet). It fires only when the level is
         also poor: the loss fell by less than `min_drop` of its initial value, or, for a
         classification run whose number of classes C is known, it sits above
         `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
@@ -712,6 +714,11 @@ class LossPlateau(LossCurveCheck):
             at or above that entropy; half of it is no untrained network's start, and a run
             that got there within its first 10 steps has fallen a lot anyway. `lr-too-low`
             takes the same fact with the same default.
+        max_stall_drop: a stall is called only where the noise rules out a fall larger than
+            this fraction of the loss over the last half: the fitted fall plus `z` standard
+            errors stays below it. Default 0.1, `min_drop`: a fall the noise cannot tell from
+            one as large as a run that counts as learning is no evidence of a stall (a slow
+            fine-tune with batches of a few samples: each step's loss is noise).
     """
 
     id = "loss-plateau"
@@ -758,8 +765,10 @@ class LossPlateau(LossCurveCheck):
         prior_z: float = 3.0,
         max_classes: int = 1000,
         trained_start_fraction: float = TRAINED_START_FRACTION,
+        max_stall_drop: float = 0.1,
     ) -> None:
         self.trained_start_fraction = trained_start_fraction
+        self.max_stall_drop = max_stall_drop
         self.exploded_factor = exploded_factor
         self.min_validations = min_validations
         self.prior_z = prior_z
@@ -937,6 +946,8 @@ class LossPlateau(LossCurveCheck):
         moving = abs(drop) > self.z * se and abs(drop) > self.tolerance * abs(level)
         if moving:
             return []  # still improving, or rising (loss-divergence's business): not a stall
+        if drop + self.z * se > self.max_stall_drop * abs(level):
+            return []  # the noise leaves room for a real fall: too early to call it a stall
         if self._validationimproving(run):
             return []
         self._fired = True

@@ -183,3 +183,31 @@ def test_keras_probe_leaves_healthy_and_stateful_models_alone():
     before = [np.array(s) for s in keras.tree.flatten(stateful.layers[0].states)]
     assert inference_mode_layers(stateful, x) == ()  # not called: its state would move for good
     assert all((a == np.array(b)).all() for a, b in zip(before, keras.tree.flatten(stateful.layers[0].states)))
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_keras_probe_names_the_layer_whose_randomness_reaches_the_output(seed):
+    # an LSTM with dropout beside a dropout hard-coded to training: once every layer with a seed
+    # generator was named when the outputs differed (the LSTM too, on torch and JAX)
+    import keras
+    import numpy as np
+
+    from mlcheck.integrations.keras.layers import inference_mode_layers
+
+    class Net(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = keras.layers.LSTM(8, dropout=0.3)
+            self.drop = keras.layers.Dropout(0.5, seed=seed)
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x, training=None):
+            return self.out(self.drop(self.lstm(x, training=training), training=True))
+
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype("float32")
+    net = Net()
+    net.compile("adam", "mse")
+    net(x)
+    before = [keras.ops.convert_to_numpy(v.value) for v in net.variables]
+    assert [name.split(" ")[1] for name in inference_mode_layers(net, x)] == ["(Dropout)"]
+    assert all((a == keras.ops.convert_to_numpy(v.value)).all() for a, v in zip(before, net.variables))

@@ -1,0 +1,113 @@
+"""A LightningModule without `forward` whose `training_step` calls its submodules one on the
+output of the other (`self.head(self.encoder(x))`), on real Lightning fits of the digits. The
+train-start checks (overfit-batch, batch-dependence, missing-nonlinearity, output-loss-mismatch)
+once skipped with an INFO and the number of classes stayed unknown; the callback now traces the
+chain of children on a copy during the first batch and checks through it, leaving the run's
+weights as they are without mlcheck. A step that does more between its submodules still skips,
+and the INFO says what forward to add."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning.pytorch as pl
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck import Severity
+from mlcheck.integrations.lightning import MLCheckCallback
+
+torch.set_num_threads(1)
+
+STRICT = False
+TRAIN_START = {"overfit-batch", "batch-dependence", "missing-nonlinearity", "output-loss-mismatch"}
+
+
+class EncoderHead(pl.LightningModule):
+    def __init__(self, shape: str) -> None:
+        super().__init__()
+        self.shape = shape
+        self.encoder = nn.Sequential(nn.Linear(64, 64), nn.ReLU())
+        softmax = [nn.Softmax(dim=1)] if shape == "softmax" else []
+        self.head = nn.Sequential(nn.Linear(64, 10), *softmax)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def _logits(self, x):
+        hidden = self.encoder(x)
+        if self.shape == "between":
+            hidden = F.dropout(hidden, 0.1, self.training)  # a step between the two: no chain
+        return self.head(hidden)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.loss_fn(self._logits(batch[0]), batch[1])
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self.loss_fn(self._logits(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def _fit(shape: str, watched: bool = True) -> tuple[MLCheckCallback | None, list[torch.Tensor]]:
+    x, y = load_digits(return_X_y=True)
+    x, y = torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y)
+    pl.seed_everything(0)
+    cb = MLCheckCallback(log_dir=False, strict=STRICT) if watched else None
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb] if cb else [],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module = EncoderHead(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(
+            module,
+            DataLoader(TensorDataset(x[:600], y[:600]), batch_size=32, shuffle=True),
+            DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=128),
+        )
+    return cb, [v.detach().clone() for v in module.state_dict().values()]
+
+
+def test_chain_of_submodules_is_checked_and_the_run_is_unchanged():
+    cb, weights = _fit("healthy")
+    assert [f for f in cb.findings if f.severity >= Severity.WARNING] == [], [f.format() for f in cb.findings]
+    assert not [f for f in cb.findings if f.key == "skipped"], [f.format() for f in cb.findings]  # was: skipped
+    assert cb.live.monitor.run.info.num_classes == 10  # was: None
+    _, alone = _fit("healthy", watched=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights, alone))
+
+
+def test_softmax_at_the_end_of_the_chain_is_found():
+    cb, _ = _fit("softmax")
+    told = [f for f in cb.findings if f.check == "output-loss-mismatch" and f.severity >= Severity.WARNING]
+    assert [f.key for f in told] == ["activation-twice"], [f.format() for f in cb.findings]  # was: skipped
+
+
+def test_a_step_between_submodules_says_which_forward_to_add():
+    cb, _ = _fit("between")
+    (skipped,) = [f for f in cb.findings if f.key == "skipped"]
+    assert skipped.severity == Severity.INFO and skipped.check == "overfit-batch"
+    assert all(name in skipped.message for name in TRAIN_START - {"overfit-batch"})
+    # was: "let the model take the batch's inputs as the loader yields them" alone
+    assert skipped.hint.startswith("EncoderHead defines no forward()") and "def forward(self, x)" in skipped.hint
+
+
+def test_trace_runs_on_a_copy_without_the_trainer():
+    # the trace calls training_step on a copy detached from its trainer: the module's own
+    # trainer, mode and logging stay as they were
+    from mlcheck.integrations.torch import LightningTrainable
+
+    module = EncoderHead("healthy")
+    batch = (torch.rand(8, 64), torch.arange(8))
+    trainable = LightningTrainable(module, optimizer=torch.optim.SGD(module.parameters(), 0.1))
+    assert [type(s).__name__ for s in trainable.network(batch).steps] == ["Sequential", "Sequential"]
+    assert "log" not in module.__dict__ and module.training
