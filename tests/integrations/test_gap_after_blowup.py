@@ -77,9 +77,14 @@ def test_blown_up_loss_settling_back_is_not_overfitting(tmp_path):
     checks = {f.check for f in found}
     assert checks & {"lr-too-high", "loss-divergence"}  # the fault is named
     assert "train-val-gap" not in checks  # before: "The model is overfitting" at epoch 8
-    (div,) = [f for f in found if f.check == "loss-divergence"]
-    # before: "add warmup and gradient clipping" to a run that clips already
-    assert "clipping at 0.5 that is on" in div.hint and div.evidence["grad_clip"] == 0.5
+    # which of the two names it depends on the chaotic trajectory (it differs between CPUs);
+    # neither tells a run that clips already to add clipping (before: "add warmup and gradient
+    # clipping"); the divergence hint's wording is pinned in tests/checks/test_divergence_clip_hint.py
+    for f in found:
+        if f.check == "loss-divergence":
+            assert "clipping at 0.5 that is on" in f.hint and f.evidence["grad_clip"] == 0.5
+        if f.check in ("loss-divergence", "lr-too-high"):
+            assert "add warmup and gradient clipping" not in f.hint
 
 
 def test_memorised_small_training_set_is_still_overfitting(tmp_path):
