@@ -60,6 +60,9 @@ class Series:
         # a finite value other than the first was added: False for a curve that never moved (a
         # constant learning rate), which a check can rule on without reading the buckets
         self.varied = False
+        # the smallest finite value added (inf before any): the least of the buckets' `min`,
+        # which merges keep, so a check can rule out a value below some level in one read
+        self.lowest = math.inf
         self.last_x: float | None = None
         self.last_value: float = math.nan
         self._cache: tuple | None = None  # (version key, buckets()) of the last read
@@ -80,6 +83,8 @@ class Series:
             self.first_value = value
         elif value != self.first_value:
             self.varied = True
+        if value < self.lowest:
+            self.lowest = value
         n = self._n + 1
         if n == 1:
             self._x0 = x
@@ -157,6 +162,8 @@ class Series:
             if value > hi:
                 hi = value
         m = len(vals)
+        if lo < self.lowest:
+            self.lowest = lo
         self._n, self._mean, self._m2, self._min, self._max, self._last = n, mean, m2, lo, hi, vals[-1]
         self.total += m
         self.last_x, self.last_value = float(xs[i + m - 1]), vals[-1]
@@ -183,6 +190,7 @@ class Series:
         a["mean"][s] = mean
         a["m2"][s] = ((v - mean[:, None]) ** 2).sum(axis=1)
         a["min"][s] = v.min(axis=1)
+        self.lowest = min(self.lowest, float(a["min"][s].min()))
         a["max"][s] = v.max(axis=1)
         a["last"][s] = v[:, -1]
         self.size += k
@@ -348,5 +356,8 @@ class Series:
         self.first_nonfinite_x = state["first_nonfinite_x"]
         self.first_value = state.get("first_value")  # absent in checkpoints of earlier versions
         self.varied = state.get("varied", True)  # absent there too: taken as moved (judged as before)
+        # not saved: the least of the buckets' minimums, the open one's included
+        mins = [*state["arrays"]["min"], *([self._min] if self._n else [])]
+        self.lowest = float(min(mins)) if mins else math.inf
         self.last_x = state["last_x"]
         self.last_value = state["last_value"]

@@ -125,6 +125,37 @@ def test_single_value_buckets_staged_as_pairs_read_back_exactly_as_stored_at_onc
 
 
 @pytest.mark.parametrize("vectorised", [False, True])
+def test_series_lowest_is_the_least_bucket_minimum(vectorised):
+    # `lowest`: the smallest finite value added, i.e. the least `min` over the buckets (the
+    # open one included), through adds, `extend`, compactions and a restored state (it is not
+    # saved: derived from the buckets); non-finite values never count; inf before any value
+    rng = np.random.default_rng(3)
+    s = Series(16)
+    assert s.lowest == math.inf
+    if not vectorised:
+        s.add(0, math.nan)
+        s.add(1, -math.inf)
+        assert s.lowest == math.inf
+    for start in range(0, 1500, 100):
+        block = rng.normal(size=100) * 10.0 ** rng.integers(-3, 4)
+        block[rng.integers(0, 100)] = math.nan
+        xs = np.arange(start + 2, start + 102)
+        if vectorised:
+            s.extend(xs, block)
+        else:
+            for x, v in zip(xs, block):
+                s.add(int(x), float(v))
+        b = s.buckets(include_open=True)
+        assert s.lowest == float(b["min"].min()) == float(np.nanmin(block if start == 0 else b["min"]))
+        restored = Series(16)
+        restored.load_state_dict(s.state_dict())
+        assert restored.lowest == s.lowest
+        assert "lowest" not in s.state_dict()  # checkpoints as they were
+    s.add(10**6, -1e300)
+    assert s.lowest == -1e300 == float(s.buckets(include_open=True)["min"].min())
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
 def test_series_says_whether_its_finite_values_ever_moved(vectorised):
     # `varied`: a finite value other than the first was added (non-finite ones do not count);
     # it travels with the state, and a state saved without it reads as moved
