@@ -10,8 +10,13 @@ inclusive count of `part_<k>` is then every instruction the part executed (Pytho
 with its call count. A part inside another (the flush inside `on_train_batch_end`) counts in
 both: the table is a tree, not a sum.
 
-The wrapping costs a few thousand instructions a call (the ctypes callback); it is measured in
-the same process (a region of no-op calls, counted apart) and subtracted per call. The rest of
+The wrapping costs a few thousand instructions a call inside the part (the call back into
+Python); it is measured in the same process (a region of no-op calls, counted apart) and
+subtracted per call. The wrapper's cost outside the part (the Python wrapper's argument packing
+and the ctypes call: ~6-13 k instructions, more with keyword arguments) lands in the part that
+encloses it: each part counts how many wrapped calls ran inside it (positional / with keyword
+arguments), a wrapped no-op called inside a calibration part measures what one such call adds,
+and the column "wrappers out" subtracts both. The rest of
 the defaults' extra instructions (defaults minus no callback, from `bench_instructions.py`) that
 no part holds is Lightning's own dispatch of the callback's hooks.
 
@@ -89,7 +94,19 @@ PARTS = {
     ),
     "  event file writes (add_event)": ("mlcheck.sinks.tensorboard:EventFile.add_event",),
     "calibration (no-op)": (),
+    "calibration: nested positional": (),
+    "calibration: inner positional": (),
+    "calibration: nested keywords": (),
+    "calibration: inner keywords": (),
 }
+
+#: part indices of the wrapped calls in progress (innermost last), and per part the wrapped
+#: calls made inside it at any depth: without and with keyword arguments
+_ACTIVE: list[int] = []
+NESTED: list[int] = [0] * len(PARTS)
+NESTED_KW: list[int] = [0] * len(PARTS)
+#: inner no-op calls per outer calibration call
+_NESTED_CALLS = 20
 
 
 def _shim_source(n: int) -> str:
@@ -125,8 +142,9 @@ def build_shim(folder: Path) -> Path:
     return library
 
 
-def _runner(c_part):
-    """Runs fn(*args, **kwargs) inside the C function `c_part`; exceptions pass through."""
+def _runner(c_part, k: int):
+    """Runs fn(*args, **kwargs) inside the C function `c_part` (part `k`); exceptions pass
+    through. Counts the call as nested in every part in progress."""
 
     def run(fn, args, kwargs):
         def inner():
@@ -135,7 +153,14 @@ def _runner(c_part):
             except BaseException as exc:  # handed back to the caller below
                 return False, exc
 
-        ok, value = c_part(inner)
+        counts = NESTED_KW if kwargs else NESTED
+        for a in _ACTIVE:
+            counts[a] += 1
+        _ACTIVE.append(k)
+        try:
+            ok, value = c_part(inner)
+        finally:
+            _ACTIVE.pop()
         if not ok:
             raise value
         return value
@@ -143,18 +168,27 @@ def _runner(c_part):
     return run
 
 
+def _wrapped(original, run):
+    """`original` behind the wrapper `install` puts on a method."""
+
+    def wrapper(*args, __original=original, __run=run, **kwargs):
+        return __run(__original, args, kwargs)
+
+    return wrapper
+
+
 def install(lib: ctypes.CDLL) -> object:
     """Wraps every part's methods; returns the no-op calibration callable."""
     import importlib
 
-    calibration = None
+    calibration = {}
     dispatch: dict[str, object] = {}
-    for k, places in enumerate(PARTS.values()):
+    for k, (name, places) in enumerate(PARTS.items()):
         c_part = getattr(lib, f"part_{k}")
         c_part.argtypes, c_part.restype = [ctypes.py_object], ctypes.py_object
-        run = _runner(c_part)
+        run = _runner(c_part, k)
         if not places:
-            calibration = lambda run=run: run(lambda: None, (), {})  # noqa: E731
+            calibration[name] = run
         for place in places:
             module_name, _, attr = place.partition(":")
             attr, _, hook = attr.partition("@")
@@ -163,11 +197,7 @@ def install(lib: ctypes.CDLL) -> object:
             if hook:  # Monitor._dispatch, one part per hook name
                 dispatch[hook] = run
                 continue
-            original = cls.__dict__[method]
-
-            def wrapper(*args, __original=original, __run=run, **kwargs):
-                return __run(__original, args, kwargs)
-
+            wrapper = _wrapped(cls.__dict__[method], run)
             wrapper.__name__ = method
             setattr(cls, method, wrapper)
     if dispatch:
@@ -182,7 +212,31 @@ def install(lib: ctypes.CDLL) -> object:
             return run(original, (self, hook, *args), kwargs)
 
         Monitor._dispatch = _dispatch
-    return calibration
+    return _calibrations(calibration)
+
+
+def _calibrations(runs: dict[str, object]) -> list:
+    """The calibration calls: a no-op part alone, and a part that makes `_NESTED_CALLS` calls
+    of a wrapped no-op (positional; `Monitor.log_step`'s ten keyword arguments)."""
+    inner = _wrapped(lambda *args: None, runs["calibration: inner positional"])
+    inner_kw = _wrapped(lambda *args, **kwargs: None, runs["calibration: inner keywords"])
+    nested = runs["calibration: nested positional"]
+    nested_kw = runs["calibration: nested keywords"]
+    kw = dict.fromkeys(("loss", "lr", "update_ratio", "epoch", "a", "b", "c", "d", "e", "f"), 1.0)
+
+    def positional():
+        for _ in range(_NESTED_CALLS):
+            inner(1)
+
+    def keywords():
+        for _ in range(_NESTED_CALLS):
+            inner_kw(1, **kw)
+
+    return [
+        lambda: runs["calibration (no-op)"](lambda: None, (), {}),
+        lambda: nested(positional, (), {}),
+        lambda: nested_kw(keywords, (), {}),
+    ]
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -201,22 +255,28 @@ def child(args: argparse.Namespace) -> None:
     lib = ctypes.PyDLL(args.shim)  # the GIL stays held: the parts call Python
     import mlcheck.integrations.lightning  # noqa: F401  (the classes to wrap)
 
-    calibration = install(lib)
+    calibrations = install(lib)
+    nested = {}
     with tempfile.TemporaryDirectory() as root:
         _lightning_fit(args.model, 1, "defaults", os.path.join(root, "warm"))()
         for epochs in args.epochs:
             fit = _lightning_fit(args.model, epochs, "defaults", os.path.join(root, f"f{epochs}"))
             gc.collect()
+            NESTED[:], NESTED_KW[:] = [0] * len(PARTS), [0] * len(PARTS)
             lib.start()
             fit()
             lib.stop()
-        for _ in range(10):
-            calibration()  # warm
+            nested[epochs] = [NESTED[:], NESTED_KW[:]]
+        for calibration in calibrations:
+            for _ in range(10):
+                calibration()  # warm
         gc.collect()
         lib.start()
-        for _ in range(args.calibration_calls):
-            calibration()
+        for calibration in calibrations:
+            for _ in range(args.calibration_calls):
+                calibration()
         lib.stop()
+    print("NESTED " + json.dumps(nested), flush=True)
     print("done", flush=True)
 
 
@@ -274,17 +334,39 @@ def main() -> None:
         totals.append(int(re.search(rb"^totals:\s*(\d+)", dump.read_bytes(), re.M).group(1)))
         parts.append(inclusive_by_part(dump))
     names = list(PARTS)
-    calib_index = names.index("calibration (no-op)")
-    calls, cost = parts[-1].get(calib_index, (0, 0))
+    calib = [
+        names.index(n)
+        for n in (
+            "calibration (no-op)",
+            "calibration: nested positional",
+            "calibration: inner positional",
+            "calibration: nested keywords",
+            "calibration: inner keywords",
+        )
+    ]
+    calls, cost = parts[-1].get(calib[0], (0, 0))
     per_call = cost / calls if calls else 0.0
+
+    def nested_cost(outer: int, inner: int) -> float:
+        """What one wrapped call inside a part adds to it beyond the callee's own work: the
+        wrapper outside the callee's part, and the callee's in-part overhead (`per_call`)."""
+        n, c = parts[-1].get(outer, (0, 0))
+        _, c_inner = parts[-1].get(inner, (0, 0))
+        return (c - n * per_call - c_inner) / (n * _NESTED_CALLS) + per_call if n else 0.0
+
+    per_nested, per_nested_kw = nested_cost(calib[1], calib[2]), nested_cost(calib[3], calib[4])
+    counted = json.loads(re.search(r"^NESTED (.*)$", done.stdout, re.M).group(1))
     lo, hi = args.epochs[0], args.epochs[-1]
     rows = []
     for k, name in enumerate(names):
-        if k == calib_index:
+        if k in calib:
             continue
         c1, i1 = parts[0].get(k, (0, 0))
         c2, i2 = parts[len(args.epochs) - 1].get(k, (0, 0))
         net1, net2 = i1 - c1 * per_call, i2 - c2 * per_call
+        (p1, w1), (p2, w2) = ((n[0][k], n[1][k]) for n in (counted[str(lo)], counted[str(hi)]))
+        out1 = net1 - p1 * per_nested - w1 * per_nested_kw
+        out2 = net2 - p2 * per_nested - w2 * per_nested_kw
         rows.append(
             {
                 "part": name,
@@ -293,6 +375,10 @@ def main() -> None:
                 f"instructions_{lo}": round(net1),
                 f"instructions_{hi}": round(net2),
                 "per_epoch": round((net2 - net1) / (hi - lo)),
+                f"nested_calls_{hi}": p2 + w2,
+                f"wrappers_out_{lo}": round(out1),
+                f"wrappers_out_{hi}": round(out2),
+                "per_epoch_wrappers_out": round((out2 - out1) / (hi - lo)),
             }
         )
     report = {
@@ -302,22 +388,25 @@ def main() -> None:
         "epochs": args.epochs,
         "fit_totals": dict(zip(map(str, args.epochs), totals[: len(args.epochs)])),
         "wrapper_per_call": round(per_call),
+        "wrapper_per_nested_call": [round(per_nested), round(per_nested_kw)],
         "valgrind_run_s": round(time.perf_counter() - started, 1),
         "rows": rows,
     }
     print(
         f"Lightning digits {args.model}, defaults, {report['date_utc']} UTC, load {report['load_average']}: "
         f"fits {', '.join(f'{e} ep {t:,}' for e, t in report['fit_totals'].items())}; "
-        f"wrapper {per_call:,.0f} instructions a call (subtracted)"
+        f"wrapper {per_call:,.0f} instructions a call (subtracted); a wrapped call inside a part adds "
+        f"{per_nested:,.0f} to it ({per_nested_kw:,.0f} with ten keyword arguments; subtracted in 'wrappers out')"
     )
     print(
         f"{'part':<46} {'calls ' + str(lo):>9} {'calls ' + str(hi):>9} {'instr ' + str(lo):>13} "
-        f"{'instr ' + str(hi):>13} {'per epoch':>12}"
+        f"{'instr ' + str(hi):>13} {'per epoch':>12} {'nested ' + str(hi):>10} {'wrappers out':>13}"
     )
     for r in rows:
         print(
             f"{r['part']:<46} {r[f'calls_{lo}']:>9,} {r[f'calls_{hi}']:>9,} {r[f'instructions_{lo}']:>13,} "
-            f"{r[f'instructions_{hi}']:>13,} {r['per_epoch']:>12,}"
+            f"{r[f'instructions_{hi}']:>13,} {r['per_epoch']:>12,} {r[f'nested_calls_{hi}']:>10,} "
+            f"{r['per_epoch_wrappers_out']:>13,}"
         )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=1))

@@ -34,10 +34,14 @@ class Series:
         self.width = max(1, int(width))
         self._a = {name: np.zeros(capacity, dtype=np.float64) for name in _FIELDS}
         self.size = 0  # closed buckets
-        # closed buckets not yet in `_a` (the last len(_staged) of `size`), one tuple of _FIELDS
-        # each: closing a bucket is a list append, and the rows reach the arrays in one go when
-        # they are read (`_store`). Eight numpy scalar stores per closed bucket were most of a
-        # live step's cost in `Monitor.log_step`, where every step closes a bucket of width 1.
+        # closed buckets not yet in `_a` (the last len(_staged) of `size`), one tuple each:
+        # closing a bucket is a list append, and the rows reach the arrays in one go when they
+        # are read (`_store`). Eight numpy scalar stores per closed bucket were most of a live
+        # step's cost in `Monitor.log_step`, where every step closes a bucket of width 1. A
+        # tuple of _FIELDS, or (x, value) while `width` is 1: a bucket of one value holds
+        # nothing else (x0 = x1, n = 1, mean = min = max = last = value, m2 = 0), and the store
+        # then converts two numbers a bucket instead of eight. Every staged row has the current
+        # width: the width changes only in `_merge_pairs`, which stores them first.
         self._staged: list[tuple] = []
         # the open bucket
         self._n = 0
@@ -56,6 +60,9 @@ class Series:
         # a finite value other than the first was added: False for a curve that never moved (a
         # constant learning rate), which a check can rule on without reading the buckets
         self.varied = False
+        # the smallest finite value added (inf before any): the least of the buckets' `min`,
+        # which merges keep, so a check can rule out a value below some level in one read
+        self.lowest = math.inf
         self.last_x: float | None = None
         self.last_value: float = math.nan
         self._cache: tuple | None = None  # (version key, buckets()) of the last read
@@ -76,6 +83,8 @@ class Series:
             self.first_value = value
         elif value != self.first_value:
             self.varied = True
+        if value < self.lowest:
+            self.lowest = value
         n = self._n + 1
         if n == 1:
             self._x0 = x
@@ -153,6 +162,8 @@ class Series:
             if value > hi:
                 hi = value
         m = len(vals)
+        if lo < self.lowest:
+            self.lowest = lo
         self._n, self._mean, self._m2, self._min, self._max, self._last = n, mean, m2, lo, hi, vals[-1]
         self.total += m
         self.last_x, self.last_value = float(xs[i + m - 1]), vals[-1]
@@ -179,6 +190,7 @@ class Series:
         a["mean"][s] = mean
         a["m2"][s] = ((v - mean[:, None]) ** 2).sum(axis=1)
         a["min"][s] = v.min(axis=1)
+        self.lowest = min(self.lowest, float(a["min"][s].min()))
         a["max"][s] = v.max(axis=1)
         a["last"][s] = v[:, -1]
         self.size += k
@@ -189,7 +201,10 @@ class Series:
             self._compact()
 
     def _close(self, x: float) -> None:
-        self._staged.append((self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last))
+        if self.width == 1:
+            self._staged.append((x, self._last))
+        else:
+            self._staged.append((self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last))
         self.size += 1
         self._n = 0
         if self.size == self.capacity:
@@ -199,14 +214,24 @@ class Series:
         """Writes the staged buckets into the arrays (the same float64 values one scalar store
         each would write)."""
         staged = self._staged
-        if staged:
-            self._staged = []
-            # one flat float64 read of the tuples: np.array's nested-sequence discovery costs
-            # several times more for the same values
-            rows = np.fromiter(chain.from_iterable(staged), np.float64, 8 * len(staged)).reshape(-1, 8)
-            s = slice(self.size - len(staged), self.size)
-            for j, name in enumerate(_FIELDS):
-                self._a[name][s] = rows[:, j]
+        if not staged:
+            return
+        self._staged = []
+        s = slice(self.size - len(staged), self.size)
+        a = self._a
+        # one flat float64 read of the tuples: np.array's nested-sequence discovery costs
+        # several times more for the same values
+        if self.width == 1:  # (x, value) rows: see `__init__`
+            rows = np.fromiter(chain.from_iterable(staged), np.float64, 2 * len(staged)).reshape(-1, 2)
+            x, value = rows[:, 0], rows[:, 1]
+            a["x0"][s] = a["x1"][s] = x
+            a["n"][s] = 1.0
+            a["m2"][s] = 0.0
+            a["mean"][s] = a["min"][s] = a["max"][s] = a["last"][s] = value
+            return
+        rows = np.fromiter(chain.from_iterable(staged), np.float64, 8 * len(staged)).reshape(-1, 8)
+        for j, name in enumerate(_FIELDS):
+            a[name][s] = rows[:, j]
 
     def _compact(self) -> None:
         """Merges neighbouring buckets pairwise (Chan et al.'s parallel variance update)."""
@@ -281,7 +306,10 @@ class Series:
         else:
             out = {name: arr[: self.size].copy() for name, arr in self._a.items()}
         n = out["n"]
-        out["std"] = np.sqrt(np.where(n > 1, out["m2"] / np.maximum(n - 1, 1), 0.0))
+        if self.width == 1:  # one value a bucket (the open one is empty): every std is 0.0
+            out["std"] = np.zeros(len(n))
+        else:
+            out["std"] = np.sqrt(np.where(n > 1, out["m2"] / np.maximum(n - 1, 1), 0.0))
         return out
 
     @property
@@ -328,5 +356,8 @@ class Series:
         self.first_nonfinite_x = state["first_nonfinite_x"]
         self.first_value = state.get("first_value")  # absent in checkpoints of earlier versions
         self.varied = state.get("varied", True)  # absent there too: taken as moved (judged as before)
+        # not saved: the least of the buckets' minimums, the open one's included
+        mins = [*state["arrays"]["min"], *([self._min] if self._n else [])]
+        self.lowest = float(min(mins)) if mins else math.inf
         self.last_x = state["last_x"]
         self.last_value = state["last_value"]

@@ -79,6 +79,82 @@ def test_staged_buckets_read_back_exactly_as_stored_at_once():
     assert restored.state_dict() == eager.state_dict()
 
 
+def test_single_value_buckets_staged_as_pairs_read_back_exactly_as_stored_at_once():
+    # while the width is 1 (a curve shorter than `capacity`: the usual live run), a closed
+    # bucket is staged as (x, value) and its other six fields are written from them, and its
+    # standard deviation is 0.0 without the arithmetic: every read
+    # (buckets with and without the open one, x, means, state_dict, a restored state), between
+    # adds, across the first compaction and through `extend`'s open-bucket path, gives the same
+    # values, bit for bit, as storing each bucket when it closes; values of every kind a caller
+    # hands over (-0.0, ints, numpy float32 and float64 scalars, huge and tiny, non-finite)
+    rng = np.random.default_rng(2)
+    values: list = list(rng.normal(size=300) * 10.0 ** rng.integers(-150, 150, size=300))
+    values[3:9] = [-0.0, 0.0, 7, np.float32(0.1), np.float64(-2.5e-308), math.nan]
+    values[40] = math.inf
+    staged, eager = Series(64), _EagerSeries(64)
+    for i, v in enumerate(values):
+        x = i + 0.5 if i % 3 else i  # float steps (epochs of a replayed log) and ints
+        staged.add(x, v)
+        eager.add(x, v)
+        if i % 7 == 0 or i in (62, 63, 64, 65):
+            for include_open in (False, True):
+                a, b = staged.buckets(include_open), eager.buckets(include_open)
+                assert a.keys() == b.keys()
+                for k in a:
+                    assert np.array_equal(a[k], b[k], equal_nan=True), (i, k)
+                    assert np.array_equal(np.signbit(a[k]), np.signbit(b[k])), (i, k)  # -0.0 kept
+                n = a["n"]  # the standard deviations as computed before width 1 had its own path
+                std = np.sqrt(np.where(n > 1, a["m2"] / np.maximum(n - 1, 1), 0.0))
+                assert np.array_equal(a["std"], std) and np.array_equal(np.signbit(a["std"]), np.signbit(std))
+                assert a["std"].dtype == std.dtype and not a["std"].flags.writeable
+        if i % 11 == 0:
+            assert staged.state_dict() == eager.state_dict()
+            restored = Series(64)
+            restored.load_state_dict(staged.state_dict())
+            assert restored.state_dict() == eager.state_dict()
+    assert staged.width == eager.width > 1
+    fresh, fresh_eager = Series(64), _EagerSeries(64)
+    for s in (fresh, fresh_eager):
+        s.add(0, 1.0)
+        s.extend(np.arange(1, 40), np.asarray(values[:39], dtype=np.float64))
+        s.add(40, 2.0)
+    assert fresh.width == 1
+    assert fresh.state_dict() == fresh_eager.state_dict()
+    for k, v in fresh.buckets(True).items():
+        assert np.array_equal(v, fresh_eager.buckets(True)[k], equal_nan=True), k
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_series_lowest_is_the_least_bucket_minimum(vectorised):
+    # `lowest`: the smallest finite value added, i.e. the least `min` over the buckets (the
+    # open one included), through adds, `extend`, compactions and a restored state (it is not
+    # saved: derived from the buckets); non-finite values never count; inf before any value
+    rng = np.random.default_rng(3)
+    s = Series(16)
+    assert s.lowest == math.inf
+    if not vectorised:
+        s.add(0, math.nan)
+        s.add(1, -math.inf)
+        assert s.lowest == math.inf
+    for start in range(0, 1500, 100):
+        block = rng.normal(size=100) * 10.0 ** rng.integers(-3, 4)
+        block[rng.integers(0, 100)] = math.nan
+        xs = np.arange(start + 2, start + 102)
+        if vectorised:
+            s.extend(xs, block)
+        else:
+            for x, v in zip(xs, block):
+                s.add(int(x), float(v))
+        b = s.buckets(include_open=True)
+        assert s.lowest == float(b["min"].min()) == float(np.nanmin(block if start == 0 else b["min"]))
+        restored = Series(16)
+        restored.load_state_dict(s.state_dict())
+        assert restored.lowest == s.lowest
+        assert "lowest" not in s.state_dict()  # checkpoints as they were
+    s.add(10**6, -1e300)
+    assert s.lowest == -1e300 == float(s.buckets(include_open=True)["min"].min())
+
+
 @pytest.mark.parametrize("vectorised", [False, True])
 def test_series_says_whether_its_finite_values_ever_moved(vectorised):
     # `varied`: a finite value other than the first was added (non-finite ones do not count);

@@ -173,6 +173,8 @@ class SuspiciousVal(Check):
         return epochs[-self.patience :]
 
     def _losses(self, run: RunState) -> list[Finding]:
+        if run.val_loss.finite_count < self.patience:
+            return []  # fewer validated epochs than `_recent` needs (each holds a value): no curve to read
         b = run.val_loss.buckets(include_open=True)
         val = dict(zip(b["x1"].astype(np.int64).tolist(), b["mean"].tolist()))
         train = epoch_train_levels(run)
@@ -218,6 +220,8 @@ class SuspiciousVal(Check):
                 continue
             if higher_is_better(name, run.info.higher_is_better) is not True:
                 continue
+            if series.finite_count < self.patience:
+                continue  # fewer epochs than `_recent` needs, as in `_losses`
             vb = series.buckets(include_open=True)
             tb = run.train_metrics[name].buckets(include_open=True)
             val = {int(e): float(v) for e, v in zip(vb["x1"], vb["mean"])}

@@ -344,8 +344,8 @@ class LossDivergence(LossCurveCheck):
             (run.epoch_train_loss, "epoch training loss", "epoch"),
             (run.val_loss, "validation loss", "epoch"),
         ):
-            if not series.finite_count:
-                continue
+            if not series.finite_count or series.lowest >= -tol:
+                continue  # no value below zero (the usual case): no bucket to read
             b = series.buckets(include_open=True)
             below = np.flatnonzero(b["min"] < -tol)
             if not len(below):

@@ -579,6 +579,46 @@ def test_suspicious_val_near_perfect_accuracy():
     assert found and "acc" in found[0].message
 
 
+@pytest.mark.parametrize("patience,skip", [(3, 1), (1, 0), (2, 0)])
+def test_suspicious_val_reads_no_curve_before_it_holds_patience_validations(patience, skip, monkeypatch):
+    # while fewer validation losses (or scores) than `patience` were logged, no epoch can hold
+    # the `patience` validations the judgement needs: nothing is read; the finding comes at
+    # the same epoch with the same evidence, a non-finite validation loss not counted
+    from mlcheck.series import Series
+
+    check = get_check("suspicious-val")(patience=patience, skip_epochs=skip)
+    m = Monitor(checks=[check], warn=False, strict=True)
+    reads = []
+    buckets = Series.buckets
+
+    def counted(self, include_open=False):
+        reads.append(self)
+        return buckets(self, include_open)
+
+    monkeypatch.setattr(Series, "buckets", counted)
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1.2 + 1.1 * math.exp(-e),
+            "val_loss": math.nan if e == 1 else 0.05,
+            "train_metrics": {"acc": 0.6},
+            "val_metrics": {"acc": math.nan if e == 1 else 0.999},
+        }
+        for e in range(8)
+    ]
+    for row in rows:
+        before = m.run.val_loss.finite_count
+        m.log_epoch(**row)
+        if before + (row["epoch"] != 1) < patience:
+            assert reads == [], row["epoch"]
+        reads.clear()
+    m.close()
+    (f,) = [f for f in m.findings if f.check == "suspicious-val"]
+    first = [0, *range(2, 8)][skip + patience - 1]  # epoch 1's validation loss is NaN
+    assert f.epoch == first and f.evidence["epochs"] == [0, *range(2, 8)][skip : skip + patience]
+    assert f.evidence["val_loss"] == 0.05
+
+
 def test_suspicious_val_silent_on_easy_data_and_dropout():
     easy = [
         {

@@ -124,6 +124,47 @@ def test_known_nonnegative_loss_below_zero_is_an_error_at_once():
     assert "{0, 1}" in f.hint
 
 
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_below_zero_reads_no_bucket_while_every_value_stays_above_it(vectorised, monkeypatch):
+    # `_below_zero` runs at every judgement: while each curve's smallest value (`Series.lowest`)
+    # is above -tolerance it reads no bucket; the finding, once a value goes below, is the one
+    # the buckets give (its step, minimum and latest loss), and a loss that dips to -tolerance
+    # exactly, or below 0 by less than it, raises nothing
+    from mlcheck.checks.optimization import LossDivergence
+    from mlcheck.series import Series
+
+    reads = []
+    buckets = Series.buckets
+
+    def counted(self, include_open=False):
+        reads.append(self)
+        return buckets(self, include_open)
+
+    monkeypatch.setattr(Series, "buckets", counted)
+    check = LossDivergence()
+    m = Monitor(checks=[check], warn=False, info=RunInfo(loss="mse"), strict=True)
+    loss = np.concatenate([_noisy(_converging(200, l0=0.7, floor=0.2), 0.05), np.full(40, -1e-4)])
+    if vectorised:
+        m.log_steps(np.arange(240), loss=loss)
+    else:
+        for i, v in enumerate(loss):
+            m.log_step(i, loss=float(v))
+    assert m.findings == []  # -1e-4 is the tolerance itself (initial loss < 1): not below it
+    assert m.run.train_loss.lowest == -1e-4
+    reads.clear()
+    check._below_zero(m.run)
+    assert reads == []  # nothing below -tolerance: no bucket read
+    more = np.concatenate([np.full(5, -1e-4), [-0.02], np.full(60, -1e-4)])
+    if vectorised:
+        m.log_steps(np.arange(240, 240 + len(more)), loss=more)
+    else:
+        for i, v in enumerate(more, start=240):
+            m.log_step(i, loss=float(v))
+    m.close()
+    (f,) = [f for f in m.findings if f.severity >= Severity.WARNING]
+    assert f.key == "negative" and f.evidence["min_loss"] == -0.02 and f.evidence["first_step"] == 245
+
+
 def test_negative_validation_loss_of_known_loss():
     train = _noisy(_converging(10, l0=2.3, floor=0.4), 0.02)
     val = train.copy()

@@ -15,10 +15,12 @@ def eager_steps(monkeypatch) -> None:
     from mlcheck.series import Series
 
     def close(self, x):
-        self._staged.append((self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last))
+        self._store()  # nothing staged: every bucket is stored when it closes
+        row = (self._x0, x, self._n, self._mean, self._m2, self._min, self._max, self._last)
+        for name, value in zip(("x0", "x1", "n", "mean", "m2", "min", "max", "last"), row):
+            self._a[name][self.size] = value
         self.size += 1
         self._n = 0
-        self._store()
         if self.size == self.capacity:
             self._compact()
 
