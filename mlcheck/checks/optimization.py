@@ -121,13 +121,17 @@ class NonfiniteLoss(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         yield from self._series(run.epoch_train_loss, "epoch training loss", "train_loss", "epoch")
-        yield from self._series(run.val_loss, "validation loss", "val_loss", "epoch")
+        yield from self._series(run.val_loss, "validation loss", "val_loss", "epoch", train=run)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         yield from self.on_step(run)
         yield from self.on_epoch(run)
 
-    def _series(self, series: Series, what: str, key: str, unit: str, epoch: int | None = None) -> Iterable[Finding]:
+    def _series(
+        self, series: Series, what: str, key: str, unit: str, epoch: int | None = None, train: RunState | None = None
+    ) -> Iterable[Finding]:
+        """`train`: the run, for a validation series: where its training loss and weights stayed
+        finite, the NaN comes from the validation path, not from the training."""
         if not series.nonfinite or key in self._done:
             return
         self._done.add(key)
@@ -135,14 +139,21 @@ class NonfiniteLoss(Check):
         value = series.last_value
         kind = "NaN" if math.isnan(value) else (("-Inf" if value < 0 else "Inf") if math.isinf(value) else "NaN or Inf")
         where = int(x) if x is not None and float(x).is_integer() else x
+        evidence = {f"first_{unit}": where, "nonfinite_values": series.nonfinite, "finite_values": series.finite_count}
+        message, hint = f"The {what} became {kind} at {unit} {where}.", self._hint()
+        if train is not None and _training_stayed_finite(train):
+            steps, last = train.train_loss.total, train.train_loss.last_value
+            evidence.update(train_steps_finite=steps, last_train_loss=last)
+            message = (
+                f"The {what} became {kind} at {unit} {where} while the training loss stayed finite "
+                f"({steps} steps, last {last:.4g}): the weights are fine, the {kind} comes from the "
+                "validation path."
+            )
+            hint = self._validation_hint()
         yield self.finding(
-            f"The {what} became {kind} at {unit} {where}.",
-            evidence={
-                f"first_{unit}": where,
-                "nonfinite_values": series.nonfinite,
-                "finite_values": series.finite_count,
-            },
-            hint=self._hint(),
+            message,
+            evidence=evidence,
+            hint=hint,
             step=where if unit == "step" else None,
             epoch=where if unit == "epoch" else epoch,
             key=key,
@@ -155,6 +166,28 @@ class NonfiniteLoss(Check):
             "(from-logits), guard logs and divisions with an epsilon, and check the inputs "
             "for NaN."
         )
+
+    @staticmethod
+    def _validation_hint() -> str:
+        # the learning rate cannot be the cause: the same weights give a finite training loss
+        return (
+            "Look at what validation does differently from training: a statistic taken over the "
+            "batch (the standard deviation of a batch of one sample is NaN: a validation batch size "
+            "of 1 with per-batch standardisation), NaN or Inf in the validation inputs or targets, a "
+            "division by a count that is zero for some batch, a log of an output that is exactly 0. "
+            "The learning rate is not the cause."
+        )
+
+
+def _training_stayed_finite(run: RunState) -> bool:
+    """Every training loss so far (and the weights, where measured) finite, with some seen."""
+    return (
+        run.train_loss.total > 0
+        and not run.train_loss.nonfinite
+        and not run.epoch_train_loss.nonfinite
+        and "nonfinite_weights" not in run.extras
+        and "nonfinite_grads" not in run.extras
+    )
 
 
 @register
