@@ -770,6 +770,7 @@ class LossPlateau(LossCurveCheck):
             "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
             "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
             "overfit-batch",  # a model that cannot fit 16 samples cannot bring the loss down on all of them
+            "lr-schedule",  # a rate decayed to ~0 (a schedule counted in epochs, stepped per batch) stops the loss
         }
     )
 

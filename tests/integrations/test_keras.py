@@ -992,3 +992,55 @@ def test_healthy10_train_step_override_unpacking_two_values_runs_the_train_start
     assert internal == [] and cb.monitor.disabled == set(), internal
     assert serious(cb.findings) == [], [f.format() for f in cb.findings]
     assert "train_step" not in model.__dict__
+
+
+# -- new users' programs, batch 11 (/tmp/bugs11) ------------------------------------------------
+
+
+def test_newbugs11_regression_trained_with_sparse_categorical_crossentropy_is_named(tmp_path):
+    # b07: a diabetes-style regression (one linear unit, standardised real targets) compiled with
+    # a classifier's loss: the finding said "labels are not whole numbers ... pass integer class
+    # ids" and "End the model in softmax/sigmoid" (a one-unit softmax); it now names the
+    # regression and a regression loss. (The torch backend then fails inside Keras' loss on the
+    # first batch: the train-start finding comes first.)
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(
+                x[:320], y[:320], validation_data=(x[320:], y[320:]), epochs=1, batch_size=32, verbose=0, callbacks=[cb]
+            )
+        except Exception:  # torch: "Target 1 is out of bounds" inside the loss
+            pass
+    (finding,) = [f for f in cb.findings if f.key == "regression-targets"]
+    assert finding.check == "output-loss-mismatch" and finding.severity == Severity.ERROR
+    assert "regression" in finding.message and "loss='mse'" in finding.hint
+    assert finding.evidence["distinct_labels"] > 20
+    assert not [f for f in cb.findings if f.key == "labels-fractional"]
+    for f in cb.findings:
+        if f.key == "probabilities-expected":
+            assert "loss='mse'" in f.hint and "End the model in softmax" not in f.hint
+
+
+def test_newbugs11_keras_decay_steps_of_one_explains_the_plateau(tmp_path):
+    # b11: ExponentialDecay(decay_steps=1, decay_rate=0.5) meant per epoch halves the rate every
+    # batch; lr-schedule named it, but loss-plateau at the same step said "raise the learning
+    # rate (3-10x at a time)"; it now says it likely follows from lr-schedule
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=1, decay_rate=0.5)
+    model = mlp(optimizer=keras.optimizers.Adam(schedule), dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, cb, epochs=4)
+    assert "lr-schedule" in ids(cb.findings), [f.format() for f in cb.findings]
+    plateau = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
+    assert plateau, [f.format() for f in cb.findings]
+    assert all(f.evidence.get("likely_cause") == "lr-schedule" for f in plateau)
