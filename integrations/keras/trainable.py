@@ -502,6 +502,15 @@ class KerasTrainable(Trainable):
         else:  # a schedule or callable: replace it with a constant rate (on a clone)
             optimizer._learning_rate = float(lr)
 
+    def get_weight_decay(self) -> float | None:
+        value = getattr(self.model.optimizer, "weight_decay", None)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def set_weight_decay(self, value: float) -> None:
+        optimizer = self.model.optimizer
+        if getattr(optimizer, "weight_decay", None) is not None:
+            optimizer.weight_decay = value
+
     # -- random state --------------------------------------------------------------------------
 
     def rng_state(self, variables: bool = True) -> Any:

@@ -1044,3 +1044,20 @@ def test_newbugs11_keras_decay_steps_of_one_explains_the_plateau(tmp_path):
     plateau = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
     assert plateau, [f.format() for f in cb.findings]
     assert all(f.evidence.get("likely_cause") == "lr-schedule" for f in plateau)
+
+
+@pytest.mark.parametrize("weight_decay", [1.0, None])
+def test_newbugs11_keras_weight_decay_far_too_strong_is_named(tmp_path, weight_decay):
+    # the Keras twin of /tmp/bugs11/b03: the optimizer's (decoupled) weight_decay=1.0 at SGD 0.1
+    # shrinks the weights 10% a step; overfit-batch's copy without it fits the batch
+    model = mlp(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=weight_decay), dropout=0.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, cb, epochs=1)
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    if weight_decay:
+        (finding,) = found
+        assert finding.key == "weight-decay" and finding.evidence["weight_decay"] == 1.0, finding.format()
+    else:
+        assert not [f for f in found if f.severity >= Severity.WARNING], [f.format() for f in found]
