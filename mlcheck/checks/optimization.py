@@ -916,8 +916,10 @@ class LossPlateau(LossCurveCheck):
         model), labels last."""
         labels = (
             "check that inputs and labels are shuffled and split together (one permutation for both), "
-            "that the label column is the right one, and that no augmentation or transform is applied "
-            "to the labels."
+            "that the label column is the right one, that no augmentation or transform is applied "
+            "to the labels, and that every split encodes the classes alike (one LabelEncoder or class "
+            "list, fitted on the training labels and applied to each split: one fitted per split gives "
+            "the same class another id where a split lacks a class)."
         )
         last = train[max(train)] if train else None
         if last is None or last < (1 - self.tolerance) * prior.entropy:
