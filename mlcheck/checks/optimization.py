@@ -1053,18 +1053,32 @@ _STILL_LOG_RATIO = -5.0
 _MOVING_LOG_RATIO = -4.0
 
 
+#: measured steps that must all have changed no weight at all before a plateau is blamed on steps
+#: that apply nothing (the measurements are exact: an update of 0 is log10 -inf)
+_EMPTY_UPDATES = 3
+
+
 def _update_level(run: RunState) -> float | None:
-    """The median log10 update/weight ratio measured so far (sampled steps), or None."""
+    """The median log10 update/weight ratio measured so far (sampled steps), or None; -inf when
+    `_EMPTY_UPDATES` or more steps were measured and not one changed a weight."""
     series = run.update_ratio
     if not series.finite_count:
-        return None
+        empty = series.nonfinite >= _EMPTY_UPDATES and series.last_value == -math.inf
+        return -math.inf if empty else None
     means = series.buckets(include_open=True)["mean"]
     means = means[np.isfinite(means)]
     return float(np.median(means)) if means.size else None
 
 
 def _still_hint(ratio: float, clip: float | None) -> str:
-    """The hint for a loss that stays put while the weights hardly move."""
+    """The hint for a loss that stays put while the weights hardly move (`ratio` -inf: not at all)."""
+    if ratio == -math.inf:
+        return (
+            "The weights did not change at all at any step measured (update 0): the optimizer's steps "
+            "apply nothing. Look for optimizer.step() called before backward() (or zero_grad() between "
+            "backward() and step(): the step then finds no gradient), a learning rate of 0, or gradients "
+            "multiplied by 0."
+        )
     if clip is not None:
         return (
             f"The weights hardly move (updates 10^{ratio:.1f} of the weights per step) and the gradients are "
