@@ -1061,3 +1061,34 @@ def test_newbugs11_keras_weight_decay_far_too_strong_is_named(tmp_path, weight_d
         assert finding.key == "weight-decay" and finding.evidence["weight_decay"] == 1.0, finding.format()
     else:
         assert not [f for f in found if f.severity >= Severity.WARNING], [f.format() for f in found]
+
+
+def test_newbugs11_accuracy_metric_on_a_regression_does_not_hold_overfitting(tmp_path):
+    # b08: metrics=["accuracy"] on a regression is Keras' exact-match accuracy, 0.0 at every
+    # epoch; train-val-gap took it for a decision metric that "held" and made an overfitting
+    # diabetes regression (validation MSE 0.569 -> 0.611 over 6 epochs) INFO, "Validation
+    # accuracy has not dropped (best 0, recent 0)"; with metrics=["mae"] the same run warned
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=["accuracy"])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:80], y[:80], validation_data=(x[300:], y[300:]), epochs=20, batch_size=16, verbose=0, callbacks=[cb]
+        )
+    gaps = [f for f in cb.findings if f.check == "train-val-gap"]
+    assert gaps and gaps[0].severity == Severity.WARNING, [f.format() for f in gaps]
+    assert all("accuracy" not in f.message for f in gaps)
