@@ -91,7 +91,9 @@ class OutputLossMismatch(Check):
         binary-loss (sigmoid) outputs with multi-class labels or with two classes encoded other
         than 0 and 1 (a 0/255 mask, -1/1), labels with fractions (soft or smoothed labels,
         probabilities; key `labels-fractional`) fed to a loss that takes class indices (Keras'
-        `sparse_categorical_crossentropy` casts them to integers, so 0.95 trains as class 0).
+        `sparse_categorical_crossentropy` casts them to integers, so 0.95 trains as class 0;
+        through a single output unit, with labels outside [0, 1], key `regression-targets`: a
+        regression compiled with a classification loss, the fix names `loss='mse'`).
         WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
