@@ -713,6 +713,12 @@ class UnnormalizedInput(Check):
 #: (1/1000 of a typical ~0.67) with probability ~2e-13 (8 of 16 draws of |N(0, 1)| under 0.01).
 _MIN_COLUMN_ROWS = 16
 
+#: `class-imbalance`'s unnamed outputs: heads of 3+ units (a 2-unit head over one class is
+#: `one-class`'s), judged once 20 labels per output were seen (a class with the uniform share 1/C
+#: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
+_MIN_HEAD_CLASSES = 3
+_LABELS_PER_CLASS = 20
+
 #: How findings name the splits.
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
 
@@ -751,6 +757,10 @@ class ClassImbalance(Check):
         `unshuffled-data` reports that). A whole epoch of training labels (at least
         `min_samples`) that holds a single class is a WARNING of its own (key `one-class`): the
         classifier has nothing to tell apart (a filter such as `y < 1` meant as `y <= 1`).
+        Where the model has 3 or more class outputs and an epoch's training labels (20 or more
+        per output) name only some of them, an INFO (key `unnamed-outputs`) lists the classes
+        never seen: a class merged away (labels scaled to [0, 1] and cast back to int) or
+        dropped by a filter; a head wider than the data's classes on purpose is a choice.
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -849,6 +859,7 @@ class ClassImbalance(Check):
         self._judged_at = 0
         self._last: tuple[int | None, int | None] = (None, None)
         self._one_class_told = False
+        self._outputs_told = False
         self._weights_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -867,7 +878,7 @@ class ClassImbalance(Check):
         return self._judge(run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return [*self._inverted_weights(run), *self._one_class(run)]
+        return [*self._inverted_weights(run), *self._one_class(run), *self._unnamed_outputs(run)]
 
     def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights that weight
@@ -931,6 +942,35 @@ class ClassImbalance(Check):
             epoch=run.epoch,
             severity=Severity.WARNING,
             key="one-class",
+        )
+
+    def _unnamed_outputs(self, run: RunState) -> Iterable[Finding]:
+        """INFO: a whole epoch's training labels name fewer classes than the model has outputs
+        (3 or more), every label one of them: a class merged away (labels scaled to [0, 1] and
+        cast back to int) or a split without it. INFO only: a head wider than the classes of
+        this data set (a 10-unit head trained on digits 0-4 first) is a choice."""
+        history, classes = self._labels, run.info.num_classes
+        if self._outputs_told or history.overflow or classes is None or classes < _MIN_HEAD_CLASSES:
+            return ()
+        seen = sorted(history.totals)
+        if not 2 <= len(seen) < classes or seen[0] < 0 or seen[-1] >= classes:
+            return ()
+        n = history.samples
+        if n < max(self.min_samples, _LABELS_PER_CLASS * classes):
+            return ()
+        self._outputs_told = True
+        missing = [c for c in range(classes) if c not in history.totals]
+        shown = ", ".join(str(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        yield self.finding(
+            f"The model has {classes} class outputs, but the {n} training labels seen by epoch {run.epoch} name "
+            f"only {len(seen)} of them: class {shown} never appears, so its output is only ever trained to be low.",
+            evidence={"num_classes": classes, "classes_seen": seen[:20], "missing": missing[:20], "samples": n},
+            hint="If the data has those classes, look at how the labels were made: a cast to int after scaling "
+            "(0.5 becomes 0), a filter or split that dropped them, a mapping that merged two classes. A head "
+            "wider than this data's classes on purpose needs no fix.",
+            epoch=run.epoch,
+            severity=Severity.INFO,
+            key="unnamed-outputs",
         )
 
     def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:

@@ -1097,3 +1097,37 @@ def test_newbugs11_accuracy_metric_on_a_regression_does_not_hold_overfitting(tmp
     gaps = [f for f in cb.findings if f.check == "train-val-gap"]
     assert gaps and gaps[0].severity == Severity.WARNING, [f.format() for f in gaps]
     assert all("accuracy" not in f.message for f in gaps)
+
+
+@pytest.mark.parametrize("merged", [True, False])
+def test_newbugs11_labels_cast_after_scaling_leave_an_output_unnamed(tmp_path, merged):
+    # b10: wine labels scaled to [0, 1] "like the features" and cast back to int: 0.5 -> 0, so
+    # class 1 merges into 0 and the third softmax unit is never named; the run trains well on the
+    # two classes left (no finding before); now an INFO names the unnamed output. The right
+    # labels: nothing.
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    if merged:
+        y = (y / y.max()).astype(np.float32).astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((13,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:140], y[:140], validation_data=(x[140:], y[140:]), epochs=2, batch_size=16, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.key == "unnamed-outputs"]
+    if merged:
+        (finding,) = found
+        assert finding.severity == Severity.INFO and finding.evidence["missing"] == [2], finding.format()
+    else:
+        assert found == []
+    assert serious(cb.findings) == [] or merged
