@@ -134,6 +134,10 @@ class RunInfo:
             objective's progress (a GAN's generator loss rises as its discriminator learns), so
             `loss-divergence` and `loss-plateau` report what they see there as INFO (a loss 100x
             its start or below zero stays an ERROR). None when unknown or not so.
+        embedding_rows: the rows of the embedding table the inputs index directly (Keras: the
+            `input_dim` of an `Embedding` the inputs go straight into); an id at or beyond it has
+            no row (the torch backend raises "index out of range", others may read garbage).
+            None when unknown or the inputs are no ids.
     """
 
     task: str | None = None
@@ -150,6 +154,7 @@ class RunInfo:
     train_mode_at_validation: tuple[str, ...] | None = None
     pretrained: bool | None = None
     several_objectives: bool | None = None
+    embedding_rows: int | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -160,6 +165,7 @@ class RunInfo:
         self.num_classes = opt.optional_integer("RunInfo.num_classes", self.num_classes, minimum=1)
         self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
+        self.embedding_rows = opt.optional_integer("RunInfo.embedding_rows", self.embedding_rows, minimum=1)
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)

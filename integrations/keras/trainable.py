@@ -127,7 +127,20 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "has_scheduler": True if scheduled else None,
         "loss": config.loss,
         "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
+        "embedding_rows": _embedding_rows(model),
     }
+
+
+def _embedding_rows(model: Any) -> int | None:
+    """`input_dim` of the Embedding the inputs go straight into (the first layer), else None."""
+    if first_layer_kind(model) != "embedding_ids":
+        return None
+    for layer in getattr(model, "layers", []) or []:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        rows = getattr(layer, "input_dim", None)
+        return int(rows) if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0 else None
+    return None
 
 
 def _grad_clip(optimizer: Any) -> float | None:

@@ -353,6 +353,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        Integer ids fed straight to an embedding whose rows the adapter knows
+        (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
+        ERROR once when an id is negative or at or beyond those rows (key
+        `ids-beyond-embedding`: they index no row).
         One data set's scaling problem is one finding: inputs too large and columns apart are
         reported together, naming the splits and kinds of evidence seen when it is raised; a
         second split showing the same problem later only marks it (no second warning); inputs
@@ -471,7 +475,42 @@ class UnnormalizedInput(Check):
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
             yield from self._target_scale(batch, run)
+        yield from self._ids_beyond_embedding(batch, run)
         yield from self._input_scale(batch)
+
+    def _ids_beyond_embedding(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        """ERROR (key `ids-beyond-embedding`), once: integer ids fed straight to an embedding
+        (`RunInfo.embedding_rows`) at or beyond its rows, or negative: they index no row."""
+        rows, x = run.info.embedding_rows, batch.inputs
+        if "ids" in self._seen or rows is None or batch.input_kind != "embedding_ids" or x is None or not x.size:
+            return
+        if x.dtype.kind not in "iu":
+            return
+        low, high = int(x.min()), int(x.max())
+        if 0 <= low and high < rows:
+            return
+        self._seen["ids"] = {}
+        beyond = int(np.count_nonzero((x >= rows) | (x < 0)))
+        yield self.finding(
+            f"The {_SPLIT_NAMES[batch.split]} inputs are ids up to {high} (lowest {low}), but the embedding they "
+            f"index has input_dim={rows} rows (ids 0..{rows - 1}): {beyond} of the {x.size} ids in this batch have "
+            "no row (the torch backend fails with 'index out of range'; other backends may read zeros or NaN).",
+            evidence={
+                "split": batch.split,
+                "embedding_rows": rows,
+                "max_id": high,
+                "min_id": low,
+                "ids_beyond": beyond,
+                "ids_in_batch": int(x.size),
+            },
+            hint=f"Give the Embedding input_dim={high + 1} or more (the vocabulary size plus any padding or "
+            "out-of-vocabulary ids: `input_dim=len(vocab) + 1` where 0 is padding), or map the ids into "
+            "0..input_dim-1.",
+            step=batch.step,
+            epoch=batch.epoch,
+            severity=Severity.ERROR,
+            key="ids-beyond-embedding",
+        )
 
     def _target_scale(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         """Regression targets far from unit scale, pooled over the training batches seen until

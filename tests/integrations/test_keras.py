@@ -1131,3 +1131,40 @@ def test_newbugs11_labels_cast_after_scaling_leave_an_output_unnamed(tmp_path, m
     else:
         assert found == []
     assert serious(cb.findings) == [] or merged
+
+
+@pytest.mark.parametrize("input_dim", [500, 1000])
+def test_newbugs11_embedding_smaller_than_the_vocabulary_is_named(tmp_path, input_dim):
+    # b09: Embedding(input_dim=500) on ids up to 999; the torch backend fails on the first batch
+    # ("index out of range in self") and mlcheck said nothing of it (an internal error of a
+    # train-start check); now an ERROR names the largest id and the rows before the failure.
+    # input_dim=1000: silent.
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 1000, size=(256, 12))
+    y = (np.isin(x, np.arange(700, 1000)).sum(1) > 3).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(input_dim=input_dim, output_dim=8),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(
+                x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=1, batch_size=32, verbose=0, callbacks=[cb]
+            )
+        except Exception:  # torch: "index out of range in self" inside the Embedding
+            assert input_dim == 500
+    found = [f for f in cb.findings if f.key == "ids-beyond-embedding"]
+    if input_dim == 500:
+        (finding,) = found
+        assert finding.severity == Severity.ERROR and finding.evidence["embedding_rows"] == 500
+        assert finding.evidence["max_id"] >= 990 and "input_dim=" in finding.hint
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
