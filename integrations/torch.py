@@ -520,6 +520,18 @@ class _TorchBase(Trainable):
                 if "initial_lr" in group:  # what get_lr reports
                     group["initial_lr"] = lr
 
+    def get_weight_decay(self) -> float | None:
+        if not self.optimizers:
+            return None
+        value = self.optimizers[0].param_groups[0].get("weight_decay")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def set_weight_decay(self, value: float) -> None:
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                if "weight_decay" in group:
+                    group["weight_decay"] = value
+
     def rng_state(self) -> Any:
         """The random generators, and the running statistics of the module's normalization layers:
         a forward pass in training mode updates them, which the checks' calls do on a module whose

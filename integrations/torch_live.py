@@ -471,6 +471,7 @@ class ParameterScan:
         self._snapshot_params: list[torch.Tensor] = []
         self._snapshot_norm = 0.0
         self._snapshot_step: int | None = None
+        self._empty_step: int | None = None  # a scanned step whose optimizer held no gradient at all
         self._measured: dict[str, list[str]] = {}
         self._alignment = GradientAlignment() if track_gradients else None
 
@@ -483,6 +484,9 @@ class ParameterScan:
         if not params:
             return
         with_grad = [p for p in params if p.grad is not None]
+        if not with_grad:  # nothing for the step to apply (step() before backward()): an update of 0
+            self._empty_step = step
+            return
         weights = [p.detach() for p in params]
         # one norm pass over gradients and weights, and one host sync for all that it decides
         # (the same per-tensor norms, and the same weight norm, as a pass over each list)
@@ -504,11 +508,18 @@ class ParameterScan:
     @property
     def idle(self) -> bool:
         """True when `after_step` and `gradient_stats` have nothing to hand over (most steps)."""
-        return self._snapshot is None and not self._measured and not (self._alignment and self._alignment.pending)
+        return (
+            self._snapshot is None
+            and self._empty_step is None
+            and not self._measured
+            and not (self._alignment and self._alignment.pending)
+        )
 
     def after_step(self, step: int) -> tuple[float | None, dict[str, list[str]]]:
         """(update ratio of this step where it was scanned, names found non-finite before it)."""
         ratio = self._update_ratio() if self._snapshot is not None and self._snapshot_step == step else None
+        if self._empty_step == step:
+            ratio, self._empty_step = 0.0, None  # exact: an optimizer skips parameters without a gradient
         self._snapshot = None
         measured, self._measured = self._measured, {}
         return ratio, measured

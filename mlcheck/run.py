@@ -139,6 +139,10 @@ class RunInfo:
             mean loss (`LossConfig.summed_over`): the loss levels the checks compare with a
             per-sample one (the chance level ln(C), `chance_level`) are that many times it. None
             for a mean or when unknown.
+        embedding_rows: the rows of the embedding table the inputs index directly (Keras: the
+            `input_dim` of an `Embedding` the inputs go straight into); an id at or beyond it has
+            no row (the torch backend raises "index out of range", others may read garbage).
+            None when unknown or the inputs are no ids.
     """
 
     task: str | None = None
@@ -156,6 +160,7 @@ class RunInfo:
     pretrained: bool | None = None
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
+    embedding_rows: int | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -166,6 +171,7 @@ class RunInfo:
         self.num_classes = opt.optional_integer("RunInfo.num_classes", self.num_classes, minimum=1)
         self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
+        self.embedding_rows = opt.optional_integer("RunInfo.embedding_rows", self.embedding_rows, minimum=1)
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)

@@ -160,6 +160,15 @@ class Trainable(abc.ABC):
     def set_lr(self, lr: float) -> None:
         """Sets the learning rate of every parameter group (call it on a clone)."""
 
+    def get_weight_decay(self) -> float | None:
+        """The optimizer's weight decay (first parameter group), None when unknown or none."""
+        return None
+
+    def set_weight_decay(self, value: float) -> None:
+        """Sets the optimizer's weight decay (call it on a clone); where `get_weight_decay` is
+        None, nothing to set."""
+        del value  # no weight decay known here: nothing to set
+
     # -- random state --------------------------------------------------------------------------
 
     def rng_state(self) -> Any:

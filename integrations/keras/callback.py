@@ -206,6 +206,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             loss=facts["loss"],
             zeroes_gradients=True,  # each train step computes fresh gradients
             grad_clip=facts["grad_clip"],
+            embedding_rows=facts["embedding_rows"],
         )
         sinks: list[Sink] = []
         self._tensorboard = None

@@ -128,7 +128,20 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "has_scheduler": True if scheduled else None,
         "loss": config.loss,
         "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
+        "embedding_rows": _embedding_rows(model),
     }
+
+
+def _embedding_rows(model: Any) -> int | None:
+    """`input_dim` of the Embedding the inputs go straight into (the first layer), else None."""
+    if first_layer_kind(model) != "embedding_ids":
+        return None
+    for layer in getattr(model, "layers", []) or []:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        rows = getattr(layer, "input_dim", None)
+        return int(rows) if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0 else None
+    return None
 
 
 def _grad_clip(optimizer: Any) -> float | None:
@@ -526,6 +539,15 @@ class KerasTrainable(Trainable):
             optimizer.learning_rate = lr
         else:  # a schedule or callable: replace it with a constant rate (on a clone)
             optimizer._learning_rate = float(lr)
+
+    def get_weight_decay(self) -> float | None:
+        value = getattr(self.model.optimizer, "weight_decay", None)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def set_weight_decay(self, value: float) -> None:
+        optimizer = self.model.optimizer
+        if getattr(optimizer, "weight_decay", None) is not None:
+            optimizer.weight_decay = value
 
     # -- random state --------------------------------------------------------------------------
 

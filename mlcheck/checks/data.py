@@ -353,6 +353,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        Integer ids fed straight to an embedding whose rows the adapter knows
+        (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
+        ERROR once when an id is negative or at or beyond those rows (key
+        `ids-beyond-embedding`: they index no row).
         One data set's scaling problem is one finding: inputs too large and columns apart are
         reported together, naming the splits and kinds of evidence seen when it is raised; a
         second split showing the same problem later only marks it (no second warning); inputs
@@ -461,6 +465,8 @@ class UnnormalizedInput(Check):
 
     def reset(self) -> None:
         self._column_scale: dict[str, np.ndarray] = {}
+        # rows of batches smaller than `_MIN_COLUMN_ROWS`, pooled per split until there are enough
+        self._column_rows: dict[str, list[np.ndarray]] = {}
         # what each split showed of each problem: {"scale" | "tiny": {split: {kind: numbers}}}
         self._seen: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         # the training targets seen so far: [count, sum, sum of squares, minimum]; None once judged
@@ -469,7 +475,42 @@ class UnnormalizedInput(Check):
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
             yield from self._target_scale(batch, run)
+        yield from self._ids_beyond_embedding(batch, run)
         yield from self._input_scale(batch)
+
+    def _ids_beyond_embedding(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        """ERROR (key `ids-beyond-embedding`), once: integer ids fed straight to an embedding
+        (`RunInfo.embedding_rows`) at or beyond its rows, or negative: they index no row."""
+        rows, x = run.info.embedding_rows, batch.inputs
+        if "ids" in self._seen or rows is None or batch.input_kind != "embedding_ids" or x is None or not x.size:
+            return
+        if x.dtype.kind not in "iu":
+            return
+        low, high = int(x.min()), int(x.max())
+        if 0 <= low and high < rows:
+            return
+        self._seen["ids"] = {}
+        beyond = int(np.count_nonzero((x >= rows) | (x < 0)))
+        yield self.finding(
+            f"The {_SPLIT_NAMES[batch.split]} inputs are ids up to {high} (lowest {low}), but the embedding they "
+            f"index has input_dim={rows} rows (ids 0..{rows - 1}): {beyond} of the {x.size} ids in this batch have "
+            "no row (the torch backend fails with 'index out of range'; other backends may read zeros or NaN).",
+            evidence={
+                "split": batch.split,
+                "embedding_rows": rows,
+                "max_id": high,
+                "min_id": low,
+                "ids_beyond": beyond,
+                "ids_in_batch": int(x.size),
+            },
+            hint=f"Give the Embedding input_dim={high + 1} or more (the vocabulary size plus any padding or "
+            "out-of-vocabulary ids: `input_dim=len(vocab) + 1` where 0 is padding), or map the ids into "
+            "0..input_dim-1.",
+            step=batch.step,
+            epoch=batch.epoch,
+            severity=Severity.ERROR,
+            key="ids-beyond-embedding",
+        )
 
     def _target_scale(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         """Regression targets far from unit scale, pooled over the training batches seen until
@@ -565,7 +606,17 @@ class UnnormalizedInput(Check):
         self._seen.setdefault(problem, {}).setdefault(split, {})[kind] = numbers
 
     def _column_scales(self, x: np.ndarray, batch: BatchObservation) -> bool:
-        """Notes the column scales of a tabular batch; True when they are too far apart."""
+        """Notes the column scales of a tabular batch; True when they are too far apart. Batches
+        of fewer than `_MIN_COLUMN_ROWS` rows are pooled first."""
+        if len(x) < _MIN_COLUMN_ROWS:
+            pool = self._column_rows.setdefault(batch.split, [])
+            if pool and pool[0].shape[1:] != x.shape[1:]:
+                pool.clear()
+            pool.append(np.array(x, copy=True))  # the caller's buffer may be reused
+            if sum(len(rows) for rows in pool) < _MIN_COLUMN_ROWS:
+                return False
+            x = np.concatenate(pool)
+            pool.clear()
         # a column's scale is its typical magnitude, the median |x| (the largest over the
         # batches seen): neither its max nor its spread, because a standardised column that is
         # constant except for rare values sits at a small offset (-mean/std) in most rows and
@@ -623,9 +674,10 @@ class UnnormalizedInput(Check):
                 "scale.",
                 **where,
             )
+        magnitude = self._magnitude_part(seen, splits, evidence)
         parts = [
             part
-            for part in (self._magnitude_part(seen, splits, evidence), self._columns_part(seen, splits, evidence))
+            for part in (magnitude, self._columns_part(seen, splits, evidence, first=magnitude is None))
             if part is not None
         ]
         return self.finding(
@@ -666,8 +718,11 @@ class UnnormalizedInput(Check):
             return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
         return text, "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
 
-    def _columns_part(self, seen: dict, splits: list[str], evidence: dict[str, Any]) -> tuple[str, str] | None:
-        """The column-scale clause of the message and its fix; its numbers go to `evidence`."""
+    def _columns_part(
+        self, seen: dict, splits: list[str], evidence: dict[str, Any], first: bool = False
+    ) -> tuple[str, str] | None:
+        """The column-scale clause of the message and its fix; its numbers go to `evidence`.
+        `first`: the clause follows the subject directly ("Validation inputs have ...")."""
         uneven = [s for s in splits if "columns" in seen[s]]
         if not uneven:
             return None
@@ -680,7 +735,8 @@ class UnnormalizedInput(Check):
         evidence["max_scale_ratio"] = self.max_scale_ratio
         worst = max((seen[s]["columns"] for s in uneven), key=lambda columns: columns["ratio"])
         text = (
-            f"their feature columns are on wildly different scales{_only(uneven, splits)}: column "
+            f"{'have feature columns' if first else 'their feature columns are'} on wildly different "
+            f"scales{_only(uneven, splits)}: column "
             f"{worst['largest_column']} is typically {worst['largest_scale']:.4g} in magnitude, column "
             f"{worst['smallest_column']} {worst['smallest_scale']:.3g} ({worst['ratio']:.3g}x)"
         )
@@ -689,6 +745,18 @@ class UnnormalizedInput(Check):
             "or a Normalization layer adapted to the training data)"
         )
 
+
+#: Rows a column's median |x| needs to stand for its typical magnitude: the median of one row is
+#: that row's draw (a validation loader of batch size 1 showed 1.4e-4 for a standardised column,
+#: 1.1e4x below another); over 16 rows a standardised column's median |x| falls below 0.01
+#: (1/1000 of a typical ~0.67) with probability ~2e-13 (8 of 16 draws of |N(0, 1)| under 0.01).
+_MIN_COLUMN_ROWS = 16
+
+#: `class-imbalance`'s unnamed outputs: heads of 3+ units (a 2-unit head over one class is
+#: `one-class`'s), judged once 20 labels per output were seen (a class with the uniform share 1/C
+#: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
+_MIN_HEAD_CLASSES = 3
+_LABELS_PER_CLASS = 20
 
 #: How findings name the splits.
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
@@ -728,6 +796,10 @@ class ClassImbalance(Check):
         `unshuffled-data` reports that). A whole epoch of training labels (at least
         `min_samples`) that holds a single class is a WARNING of its own (key `one-class`): the
         classifier has nothing to tell apart (a filter such as `y < 1` meant as `y <= 1`).
+        Where the model has 3 or more class outputs and an epoch's training labels (20 or more
+        per output) name only some of them, an INFO (key `unnamed-outputs`) lists the classes
+        never seen: a class merged away (labels scaled to [0, 1] and cast back to int) or
+        dropped by a filter; a head wider than the data's classes on purpose is a choice.
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -826,6 +898,7 @@ class ClassImbalance(Check):
         self._judged_at = 0
         self._last: tuple[int | None, int | None] = (None, None)
         self._one_class_told = False
+        self._outputs_told = False
         self._weights_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -844,7 +917,7 @@ class ClassImbalance(Check):
         return self._judge(run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return [*self._inverted_weights(run), *self._one_class(run)]
+        return [*self._inverted_weights(run), *self._one_class(run), *self._unnamed_outputs(run)]
 
     def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights that weight
@@ -908,6 +981,35 @@ class ClassImbalance(Check):
             epoch=run.epoch,
             severity=Severity.WARNING,
             key="one-class",
+        )
+
+    def _unnamed_outputs(self, run: RunState) -> Iterable[Finding]:
+        """INFO: a whole epoch's training labels name fewer classes than the model has outputs
+        (3 or more), every label one of them: a class merged away (labels scaled to [0, 1] and
+        cast back to int) or a split without it. INFO only: a head wider than the classes of
+        this data set (a 10-unit head trained on digits 0-4 first) is a choice."""
+        history, classes = self._labels, run.info.num_classes
+        if self._outputs_told or history.overflow or classes is None or classes < _MIN_HEAD_CLASSES:
+            return ()
+        seen = sorted(history.totals)
+        if not 2 <= len(seen) < classes or seen[0] < 0 or seen[-1] >= classes:
+            return ()
+        n = history.samples
+        if n < max(self.min_samples, _LABELS_PER_CLASS * classes):
+            return ()
+        self._outputs_told = True
+        missing = [c for c in range(classes) if c not in history.totals]
+        shown = ", ".join(str(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        yield self.finding(
+            f"The model has {classes} class outputs, but the {n} training labels seen by epoch {run.epoch} name "
+            f"only {len(seen)} of them: class {shown} never appears, so its output is only ever trained to be low.",
+            evidence={"num_classes": classes, "classes_seen": seen[:20], "missing": missing[:20], "samples": n},
+            hint="If the data has those classes, look at how the labels were made: a cast to int after scaling "
+            "(0.5 becomes 0), a filter or split that dropped them, a mapping that merged two classes. A head "
+            "wider than this data's classes on purpose needs no fix.",
+            epoch=run.epoch,
+            severity=Severity.INFO,
+            key="unnamed-outputs",
         )
 
     def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:

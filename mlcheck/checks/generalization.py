@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from mlcheck.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, EarlyStop, RunState
+    from mlcheck.series import Series
 
 _NOISE_MIN_POINTS = 4  # `noise` needs 4 values for its first second differences
 _FIT_MIN_POINTS = 6  # a parabola has 3 parameters: at least 3 residual degrees of freedom
@@ -173,6 +174,9 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
+        rises through over-confidence while the decisions are as good as ever. A metric that was
+        exactly 0 at every validation (Keras' exact-match `accuracy` on a regression) says
+        nothing about the decisions and is not consulted.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -653,9 +657,7 @@ class TrainValGap(Check):
     def _metric_at_best(self, run: RunState) -> bool:
         """True when an accuracy-like validation metric is at its best at the latest epoch: the
         decisions still improve, so a rising loss is not yet evidence enough for the early test."""
-        for name, series in run.val_metrics.items():
-            if higher_is_better(name, run.info.higher_is_better) is not True:
-                continue
+        for _name, series in _decision_metrics(run):
             values = series.buckets(include_open=True)["mean"]
             if len(values) >= 2 and float(values[-1]) >= float(np.max(values[:-1])):
                 return True
@@ -668,9 +670,7 @@ class TrainValGap(Check):
         when there is none or every one fell: the confirmation the early test asks of the
         decisions."""
         k = max(1, self.early_epochs)
-        for name, series in run.val_metrics.items():
-            if higher_is_better(name, run.info.higher_is_better) is not True:
-                continue
+        for name, series in _decision_metrics(run):
             b = series.buckets(include_open=True)
             values = b["mean"]
             at_best = values[b["x1"] == best_epoch]
@@ -688,9 +688,7 @@ class TrainValGap(Check):
         None when there is none or one has worsened: its recent mean below its best stretch, or a
         steady fall since the validation loss's best epoch (`_falls_steadily`)."""
         held = None
-        for name, series in run.val_metrics.items():
-            if higher_is_better(name, run.info.higher_is_better) is not True:
-                continue
+        for name, series in _decision_metrics(run):
             b = series.buckets(include_open=True)
             values = b["mean"]
             if len(values) < 2 * self.patience:
@@ -706,3 +704,17 @@ class TrainValGap(Check):
                 return None  # still near its best, but falling epoch after epoch since the turn
             held = (name, best, recent)
         return held
+
+
+def _decision_metrics(run: RunState) -> Iterator[tuple[str, Series]]:
+    """The accuracy-like validation metrics (higher is better) that can speak for the model's
+    decisions: not one that was exactly 0 at every validation (Keras' `metrics=["accuracy"]` on a
+    regression compares real-valued outputs with the targets for equality: 0.0 at every epoch,
+    which "holds" whatever the model does)."""
+    for name, series in run.val_metrics.items():
+        if higher_is_better(name, run.info.higher_is_better) is not True:
+            continue
+        values = series.buckets(include_open=True)["mean"]
+        if len(values) and not np.any(values):
+            continue
+        yield name, series

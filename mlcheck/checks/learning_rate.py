@@ -672,6 +672,7 @@ class LRTooLow(TrainCurveCheck):
             "unnormalized-input",  # inputs or regression targets far from unit scale
             "frozen-parameters",  # a layer frozen by mistake: the rest trains around it, slowly
             "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
+            "lr-schedule",  # a schedule that decayed the rate to ~0 early: the rate set is not the one used
         }
     )
 

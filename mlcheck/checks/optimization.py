@@ -121,13 +121,17 @@ class NonfiniteLoss(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         yield from self._series(run.epoch_train_loss, "epoch training loss", "train_loss", "epoch")
-        yield from self._series(run.val_loss, "validation loss", "val_loss", "epoch")
+        yield from self._series(run.val_loss, "validation loss", "val_loss", "epoch", train=run)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         yield from self.on_step(run)
         yield from self.on_epoch(run)
 
-    def _series(self, series: Series, what: str, key: str, unit: str, epoch: int | None = None) -> Iterable[Finding]:
+    def _series(
+        self, series: Series, what: str, key: str, unit: str, epoch: int | None = None, train: RunState | None = None
+    ) -> Iterable[Finding]:
+        """`train`: the run, for a validation series: where its training loss and weights stayed
+        finite, the NaN comes from the validation path, not from the training."""
         if not series.nonfinite or key in self._done:
             return
         self._done.add(key)
@@ -135,14 +139,21 @@ class NonfiniteLoss(Check):
         value = series.last_value
         kind = "NaN" if math.isnan(value) else (("-Inf" if value < 0 else "Inf") if math.isinf(value) else "NaN or Inf")
         where = int(x) if x is not None and float(x).is_integer() else x
+        evidence = {f"first_{unit}": where, "nonfinite_values": series.nonfinite, "finite_values": series.finite_count}
+        message, hint = f"The {what} became {kind} at {unit} {where}.", self._hint()
+        if train is not None and _training_stayed_finite(train):
+            steps, last = train.train_loss.total, train.train_loss.last_value
+            evidence.update(train_steps_finite=steps, last_train_loss=last)
+            message = (
+                f"The {what} became {kind} at {unit} {where} while the training loss stayed finite "
+                f"({steps} steps, last {last:.4g}): the weights are fine, the {kind} comes from the "
+                "validation path."
+            )
+            hint = self._validation_hint()
         yield self.finding(
-            f"The {what} became {kind} at {unit} {where}.",
-            evidence={
-                f"first_{unit}": where,
-                "nonfinite_values": series.nonfinite,
-                "finite_values": series.finite_count,
-            },
-            hint=self._hint(),
+            message,
+            evidence=evidence,
+            hint=hint,
             step=where if unit == "step" else None,
             epoch=where if unit == "epoch" else epoch,
             key=key,
@@ -155,6 +166,28 @@ class NonfiniteLoss(Check):
             "(from-logits), guard logs and divisions with an epsilon, and check the inputs "
             "for NaN."
         )
+
+    @staticmethod
+    def _validation_hint() -> str:
+        # the learning rate cannot be the cause: the same weights give a finite training loss
+        return (
+            "Look at what validation does differently from training: a statistic taken over the "
+            "batch (the standard deviation of a batch of one sample is NaN: a validation batch size "
+            "of 1 with per-batch standardisation), NaN or Inf in the validation inputs or targets, a "
+            "division by a count that is zero for some batch, a log of an output that is exactly 0. "
+            "The learning rate is not the cause."
+        )
+
+
+def _training_stayed_finite(run: RunState) -> bool:
+    """Every training loss so far (and the weights, where measured) finite, with some seen."""
+    return (
+        run.train_loss.total > 0
+        and not run.train_loss.nonfinite
+        and not run.epoch_train_loss.nonfinite
+        and "nonfinite_weights" not in run.extras
+        and "nonfinite_grads" not in run.extras
+    )
 
 
 @register
@@ -744,6 +777,7 @@ class LossPlateau(LossCurveCheck):
             "batch-dependence:batchnorm-small-batch",  # BatchNorm's batch statistics at batches of 2: noise
             "batch-dependence",  # a reshape that mixes samples: each label meets another sample's inputs
             "overfit-batch",  # a model that cannot fit 16 samples cannot bring the loss down on all of them
+            "lr-schedule",  # a rate decayed to ~0 (a schedule counted in epochs, stepped per batch) stops the loss
         }
     )
 
@@ -891,8 +925,10 @@ class LossPlateau(LossCurveCheck):
         model), labels last."""
         labels = (
             "check that inputs and labels are shuffled and split together (one permutation for both), "
-            "that the label column is the right one, and that no augmentation or transform is applied "
-            "to the labels."
+            "that the label column is the right one, that no augmentation or transform is applied "
+            "to the labels, and that every split encodes the classes alike (one LabelEncoder or class "
+            "list, fitted on the training labels and applied to each split: one fitted per split gives "
+            "the same class another id where a split lacks a class)."
         )
         last = train[max(train)] if train else None
         if last is None or last < (1 - self.tolerance) * prior.entropy:
@@ -1029,18 +1065,32 @@ _STILL_LOG_RATIO = -5.0
 _MOVING_LOG_RATIO = -4.0
 
 
+#: measured steps that must all have changed no weight at all before a plateau is blamed on steps
+#: that apply nothing (the measurements are exact: an update of 0 is log10 -inf)
+_EMPTY_UPDATES = 3
+
+
 def _update_level(run: RunState) -> float | None:
-    """The median log10 update/weight ratio measured so far (sampled steps), or None."""
+    """The median log10 update/weight ratio measured so far (sampled steps), or None; -inf when
+    `_EMPTY_UPDATES` or more steps were measured and not one changed a weight."""
     series = run.update_ratio
     if not series.finite_count:
-        return None
+        empty = series.nonfinite >= _EMPTY_UPDATES and series.last_value == -math.inf
+        return -math.inf if empty else None
     means = series.buckets(include_open=True)["mean"]
     means = means[np.isfinite(means)]
     return float(np.median(means)) if means.size else None
 
 
 def _still_hint(ratio: float, clip: float | None) -> str:
-    """The hint for a loss that stays put while the weights hardly move."""
+    """The hint for a loss that stays put while the weights hardly move (`ratio` -inf: not at all)."""
+    if ratio == -math.inf:
+        return (
+            "The weights did not change at all at any step measured (update 0): the optimizer's steps "
+            "apply nothing. Look for optimizer.step() called before backward() (or zero_grad() between "
+            "backward() and step(): the step then finds no gradient), a learning rate of 0, or gradients "
+            "multiplied by 0."
+        )
     if clip is not None:
         return (
             f"The weights hardly move (updates 10^{ratio:.1f} of the weights per step) and the gradients are "

@@ -122,7 +122,9 @@ class OutputLossMismatch(Check):
         binary-loss (sigmoid) outputs with multi-class labels or with two classes encoded other
         than 0 and 1 (a 0/255 mask, -1/1), labels with fractions (soft or smoothed labels,
         probabilities; key `labels-fractional`) fed to a loss that takes class indices (Keras'
-        `sparse_categorical_crossentropy` casts them to integers, so 0.95 trains as class 0).
+        `sparse_categorical_crossentropy` casts them to integers, so 0.95 trains as class 0;
+        through a single output unit, with labels outside [0, 1], key `regression-targets`: a
+        regression compiled with a classification loss, the fix names `loss='mse'`).
         WARNING: softmax or sigmoid
         outputs fed to a loss that applies them itself (`CrossEntropyLoss`, `BCEWithLogitsLoss`,
         Keras `from_logits=True`), probabilities or raw scores fed to `NLLLoss` (it expects
@@ -285,8 +287,13 @@ class OutputLossMismatch(Check):
                         f"The loss ({loss}) expects probabilities, but the model's outputs range "
                         f"over [{out.min():.3g}, {out.max():.3g}].",
                         evidence={**evidence, "output_min": float(out.min()), "output_max": float(out.max())},
-                        hint="End the model in softmax/sigmoid, or tell the loss it gets logits "
-                        "(Keras from_logits=True; torch CrossEntropyLoss/BCEWithLogitsLoss).",
+                        hint=(
+                            "A multi-class loss over one output unit: for a regression use a regression loss "
+                            "(`loss='mse'`) with no activation; for C classes give the last layer C units."
+                            if units == 1 and family == "multiclass"
+                            else "End the model in softmax/sigmoid, or tell the loss it gets logits "
+                            "(Keras from_logits=True; torch CrossEntropyLoss/BCEWithLogitsLoss)."
+                        ),
                         severity=Severity.WARNING,
                         key="probabilities-expected",
                     )
@@ -686,7 +693,7 @@ class OutputLossMismatch(Check):
             return []
         y = np.concatenate([np.asarray(v).reshape(len(v), -1) for v in ys])
         if y.shape[1] == 1 and cfg.loss in _INDEX_LOSSES and not integral(y):
-            return self._fractional_indices(cfg.loss, y[:, 0], evidence)
+            return self._fractional_indices(cfg.loss, y[:, 0], evidence, units)
         if y.shape[1] != 1 or not integral(y):
             return []  # one-hot / soft labels / multi-label targets: nothing to range-check
         y = y[:, 0]
@@ -759,12 +766,33 @@ class OutputLossMismatch(Check):
             ]
         return []
 
-    def _fractional_indices(self, loss: str, y: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
+    def _fractional_indices(self, loss: str, y: np.ndarray, evidence: dict[str, Any], units: int) -> list[Finding]:
         """Labels with fractions (soft or smoothed labels, probabilities) fed to a loss that takes
-        class indices: Keras casts them to integers, which truncates 0.95 to class 0."""
+        class indices: Keras casts them to integers, which truncates 0.95 to class 0. Through one
+        output unit, with labels outside [0, 1], they are a regression's targets (a classifier's
+        loss copied onto a regression): the hint then names a regression loss."""
         y = y[np.isfinite(y)]
         if not len(y):
             return []  # NaN targets are `nonfinite-input`'s
+        if units == 1 and (y.min() < 0 or y.max() > 1):
+            return [
+                self.finding(
+                    f"The labels are real numbers ({len(np.unique(y))} distinct values of {len(y)} seen, "
+                    f"{y.min():.3g} to {y.max():.3g}) and the model has one linear-style output unit: a "
+                    f"regression, trained with {loss}, a classification loss that casts the targets to class "
+                    "indices (the fractions are lost) and takes a softmax over the one unit.",
+                    evidence={
+                        **evidence,
+                        "labels_seen": len(y),
+                        "distinct_labels": len(np.unique(y)),
+                        "label_min": float(y.min()),
+                        "label_max": float(y.max()),
+                    },
+                    hint="Use a regression loss: `loss='mse'` (or 'mae', 'huber'; torch MSELoss) with no activation "
+                    "on the output, and a regression metric ('mae'), not 'accuracy'.",
+                    key="regression-targets",
+                )
+            ]
         fractional = y != np.round(y)
         read_as = np.unique(np.trunc(y)).astype(np.int64)
         shown = ", ".join(f"{v:.3g}" for v in np.unique(y[fractional])[:3])

@@ -29,6 +29,10 @@ BARELY_MOVED = 0.05
 WENT_UP = 0.01
 #: how much lower each retry of a rate that sent the loss up goes: 1/10, then 1/100 of it
 RETRY_FACTOR = 10.0
+#: weight decay above this is tried away when no rate fits the batch: 0.01 is AdamW's default
+#: and the top of the usual L2 range for SGD and Adam (1e-5 to 5e-4); a healthy model fits 16
+#: samples at any of these, so only a failing run pays for the extra try
+WEIGHT_DECAY_TRIED = 0.01
 
 
 def _rows(n: int) -> str:
@@ -59,7 +63,10 @@ class OverfitBatch(Check):
         falling at the end the result is only "inconclusive" (INFO). When the configured rate
         sent the loss up (or to NaN) and 1/10 or 1/100 of it fits the batch, it warns that the
         rate is too high (key "lr-too-high"); when none fits but the configured rate sent the
-        loss up, the hint names a rate far too high before a wiring bug.
+        loss up, the hint names a rate far too high before a wiring bug. When none fits and the
+        optimizer's weight decay is above 0.01, one more copy tries the configured rate without
+        weight decay; when that one fits, the finding names the weight decay (key
+        "weight-decay").
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -207,6 +214,9 @@ class OverfitBatch(Check):
             ]
         if run.cut:
             return [inconclusive(self, "Overfitting one batch", evidence, ctx)]
+        decayed = self._weight_decay_finding(ctx, runs, evidence, n)
+        if decayed is not None:
+            return [decayed]
         if any(r.still_falling() for r in runs):
             return [
                 self.finding(
@@ -234,6 +244,46 @@ class OverfitBatch(Check):
                 hint=self._cannot_fit_hint(runs, n),
             )
         ]
+
+    def _weight_decay_finding(
+        self, ctx: PreflightContext, runs: list[FitRun], evidence: dict[str, Any], n: int
+    ) -> Finding | None:
+        """No try fitted the batch and the optimizer decays the weights strongly: one more try at
+        the configured rate with no weight decay. When that one fits, the decay is the cause
+        (weight_decay=1.0 for 1e-4: the weights shrink faster than the gradient can build them)."""
+        decay = ctx.trainable.get_weight_decay()
+        if decay is None or not decay > WEIGHT_DECAY_TRIED or any(r.achieved for r in runs):
+            return None
+        steps = self.steps or ctx.budget.steps
+
+        def without_decay() -> FitRun:
+            clone = ctx.trainable.clone()
+            clone.set_weight_decay(0.0)
+            batch = small_batch(clone, self.batch_size)
+            initial = clone.loss(batch)
+            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+
+        with kept_random_state(ctx.trainable):
+            free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
+        if not free.achieved:
+            return None
+        first = runs[0]
+        return self.finding(
+            f"The model cannot fit a single batch of {_rows(n)} with the optimizer's weight_decay={decay:g} "
+            f"(after {first.steps} steps the loss went from {first.initial:.4g} to {first.final:.4g}), but "
+            f"fits it at the same learning rate without weight decay (loss {free.final:.4g} after "
+            f"{free.steps} steps): the weight decay is far too strong.",
+            evidence={
+                **evidence,
+                "weight_decay": decay,
+                "final_loss_without_weight_decay": free.final,
+                "steps_without_weight_decay": free.steps,
+            },
+            hint=f"Lower weight_decay from {decay:g}: L2 weight decay in SGD or Adam is usually 1e-5 to 5e-4, "
+            "AdamW's decoupled weight_decay 0.01 to 0.1 (a value meant for AdamW is far too strong as L2 in "
+            "SGD or Adam).",
+            key="weight-decay",
+        )
 
     @staticmethod
     def _went_lower(runs: list[FitRun]) -> bool:
