@@ -164,7 +164,9 @@ class TrainValGap(Check):
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
         standard errors) and the rise is modest (`info_max_rise`), the finding is INFO: the loss
-        rises through over-confidence while the decisions are as good as ever.
+        rises through over-confidence while the decisions are as good as ever. A metric that was
+        exactly 0 at every validation (Keras' exact-match `accuracy` on a regression) says
+        nothing about the decisions and is not consulted.
         A regression has no such metric; its finding is INFO while the rise is modest
         (`info_max_rise`) and within `rows_z` standard errors of the validation loss over the
         rows of the validation set (counted over its first pass; for squared errors the error is
@@ -174,9 +176,6 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
-        rises through over-confidence while the decisions are as good as ever. A metric that was
-        exactly 0 at every validation (Keras' exact-match `accuracy` on a regression) says
-        nothing about the decisions and is not consulted.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
