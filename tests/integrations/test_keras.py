@@ -1123,7 +1123,13 @@ def test_newbugs11_accuracy_metric_on_a_regression_does_not_hold_overfitting(tmp
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=["accuracy"])
-    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    # the 7% rise is within the MSE's standard error over 142 validation rows (~12%), which on its
+    # own makes it INFO (`rows_z`, tests/integrations/test_regression_val_rise.py): off here, so
+    # what is tested is the accuracy rule alone
+    from mlcheck.checks.generalization import TrainValGap
+
+    checks = [TrainValGap(rows_z=0.0) if c.id == "train-val-gap" else c for c in default_checks()]
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", checks=checks)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         model.fit(
