@@ -940,6 +940,14 @@ class LightningTrainable(_TorchBase):
     def call_convention(self, stage: str, batch: Any) -> str | None:
         if stage == "forward" and getattr(self, "_chain", None) == ():
             name = type(self.module).__name__
+            raised = getattr(self, "_trace_error", None)
+            if raised:  # the step itself failed on the copy: nothing is known of what it does
+                return (
+                    f"{name} defines no forward(), and its training_step could not be traced on a copy "
+                    f"without its trainer (it raised {raised}): add a `def forward(self, x)` that returns "
+                    "the prediction training_step gives its loss (for example "
+                    "`return self.head(self.encoder(x))`) and call it as `self(x)` in training_step."
+                )
             return (
                 f"{name} defines no forward(), and its training_step does more between its submodules than "
                 "call one on the output of the other (the first batch's step, traced): add a "
@@ -977,6 +985,7 @@ class LightningTrainable(_TorchBase):
                     hook.remove()
         except Exception as exc:  # the step needs its trainer, or more than a copy gives it: no chain
             logger.debug("training_step could not be traced on a copy: %s: %s", type(exc).__name__, exc)
+            self._trace_error = f"{type(exc).__name__}: {exc}"[:200]
             return ()
         return _chain_of(copy_, x, calls)
 
@@ -995,6 +1004,7 @@ class LightningTrainable(_TorchBase):
         _TorchBase.__init__(other, module, None, None, self.batch_size)
         other.optimizers = optimizers
         other._chain = getattr(self, "_chain", None)  # child names: the copy's children are the same
+        other._trace_error = getattr(self, "_trace_error", None)
         return other
 
     def _declared_loss(self) -> tuple[str | None, bool | None]:

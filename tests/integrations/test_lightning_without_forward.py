@@ -42,6 +42,8 @@ class EncoderHead(pl.LightningModule):
         return self.head(hidden)
 
     def training_step(self, batch, batch_idx):
+        if self.shape == "trainer":
+            assert self.trainer.max_epochs  # needs its trainer: a copy without one raises
         loss = self.loss_fn(self._logits(batch[0]), batch[1])
         self.log("train_loss", loss)
         return loss
@@ -111,3 +113,13 @@ def test_trace_runs_on_a_copy_without_the_trainer():
     trainable = LightningTrainable(module, optimizer=torch.optim.SGD(module.parameters(), 0.1))
     assert [type(s).__name__ for s in trainable.network(batch).steps] == ["Sequential", "Sequential"]
     assert "log" not in module.__dict__ and module.training
+
+
+def test_a_step_that_needs_its_trainer_is_not_said_to_do_more_between_submodules():
+    # the trace's copy has no trainer, so `self.trainer` raises there: the hint says the step
+    # could not be traced (and why), not that it does more between its submodules (review12)
+    cb, _ = _fit("trainer")
+    (skipped,) = [f for f in cb.findings if f.key == "skipped"]
+    assert skipped.severity == Severity.INFO
+    assert "could not be traced" in skipped.hint and "not attached to a `Trainer`" in skipped.hint, skipped.hint
+    assert "does more between" not in skipped.hint and "def forward(self, x)" in skipped.hint
