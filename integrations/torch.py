@@ -33,7 +33,7 @@ from mlcheck import task as task_facts
 from mlcheck.integrations.torch_layers import LayerRecorder
 from mlcheck.integrations.torch_live import tensor_to_numpy
 from mlcheck.layers import LayerObservation
-from mlcheck.trainable import LossConfig, Trainable
+from mlcheck.trainable import CloneRefused, LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
 
@@ -140,6 +140,11 @@ def _first_tensor(out: Any) -> torch.Tensor:
             if isinstance(item, torch.Tensor):
                 return item
     raise TypeError(f"the model's forward returned {type(out).__name__}, not a tensor")
+
+
+#: what Lightning raises when a module's `trainer` (or `optimizers()`, `lr_schedulers()`) is read
+#: while it is attached to none (lightning/pytorch/core/module.py), as on a copy trained on the side
+_DETACHED = "is not attached to a `Trainer`"
 
 
 def _loss_value(out: Any) -> torch.Tensor:
@@ -996,7 +1001,20 @@ class LightningTrainable(_TorchBase):
                 "a trainer); wrap the network in TorchTrainable instead"
             )
         with self._quiet():
-            return _loss_value(self.module.training_step(_to_device(batch, self._device()), 0))
+            try:
+                out = self.module.training_step(_to_device(batch, self._device()), 0)
+            except RuntimeError as exc:
+                if _DETACHED not in str(exc):
+                    raise
+                name = type(self.module).__name__
+                raise CloneRefused(
+                    f"a copy of {name} trained on the side cannot run its training_step, which reads the "
+                    f"Trainer the model is attached to ({type(exc).__name__}: {exc})",
+                    hint="Nothing is wrong with the run: these checks train a copy of the model outside the "
+                    "Trainer. To run them, let training_step work without one: read what it needs from "
+                    "`self.trainer` in a hook such as `on_train_epoch_start` and keep it on the module.",
+                ) from exc
+            return _loss_value(out)
 
     def _copy(self) -> LightningTrainable:
         module, optimizers = _clone_module_and_optimizers(self.module, self.optimizers)

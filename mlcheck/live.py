@@ -1140,10 +1140,13 @@ def _not_copied(uncopied: Sequence[tuple[Check, Exception]], *, step: int | None
     """The INFO finding for train-start checks that could not run because the adapter cannot copy
     the model (`CloneRefused`: a subclassed Keras model its config does not rebuild); they only
     ever train a copy, so the run itself is untouched and nothing is wrong with it."""
+    exc = uncopied[0][1]
+    hint = getattr(exc, "hint", None)
     return _train_start_skipped(
         [check for check, _ in uncopied],
-        f"the model could not be copied to train on the side: {uncopied[0][1]}",
-        "To run these checks, make the model rebuildable from its config: give __init__ **kwargs passed "
+        f"the model could not be copied to train on the side: {exc}" if hint is None else str(exc),
+        hint
+        or "To run these checks, make the model rebuildable from its config: give __init__ **kwargs passed "
         "on to super().__init__(**kwargs) and a get_config() that returns the constructor's own "
         "arguments (Keras' guide to subclassed models), or use a Sequential or functional model.",
         step=step,

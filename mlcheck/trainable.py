@@ -53,8 +53,14 @@ class LossConfig:
 
 class CloneRefused(Exception):
     """`Trainable.clone` cannot copy this model (a subclassed Keras model that its config does not
-    rebuild). The message says why and how to make the model copyable; the checks that train a
-    copy then do not run, and one INFO finding says so (no internal-error warning)."""
+    rebuild), or a copy cannot train on the side (a Lightning `training_step` that reads the
+    Trainer the model is attached to). The message says why; `hint`, when given, how to let the
+    checks run (else the Keras advice on copyable models). The checks that train a copy then do
+    not run, and one INFO finding says so (no internal-error warning)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class Trainable(abc.ABC):
