@@ -311,6 +311,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._scan = ParameterScan(pl_module, track_gradients=not self._zeroes_gradients)
         self._leftover: LeftoverGradients | None = None  # hooked at train start, where they can go stale
         self._hook: Any = None
+        self._start_trainable: LightningTrainable | None = None  # the train-start checks' (its trace)
         self._started = False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
@@ -484,8 +485,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if self.live.output_width is None:
                 # one look at the real forward pass of the first batch: the output width (of the
                 # child modules that give the prediction, for a module without forward)
-                network = self.live.guard("output width", prediction_module, pl_module, batch) or pl_module
+                network = (
+                    self.live.guard("output width", prediction_module, pl_module, batch, self._start_trainable)
+                    or pl_module
+                )
                 self._hook = network.register_forward_hook(self._capture_output_width)
+            self._start_trainable = None  # held for its trace only: the batch and module go with it
+
+    def _make_start_trainable(self, pl_module: Any, batch: Any) -> LightningTrainable:
+        """The train-start checks' view of the module, kept: the output-width hook reuses its
+        trace of `training_step` (a module without `forward`) instead of tracing again."""
+        self._start_trainable = LightningTrainable(pl_module, train_data=OneBatch(batch))
+        return self._start_trainable
 
     def _train_start_checks(self, trainer: Any, pl_module: Any, batch: Any) -> None:
         if not self._automatic:
@@ -494,7 +505,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             )
             return
         self.live.run_train_start_checks(
-            lambda: LightningTrainable(pl_module, train_data=OneBatch(batch)),
+            lambda: self._make_start_trainable(pl_module, batch),
             step=self._logging_step(trainer),
             epoch=trainer.current_epoch,
         )

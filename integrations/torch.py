@@ -575,8 +575,10 @@ class _TorchBase(Trainable):
         units = int(out.shape[-1]) if out.ndim >= 2 else 1
         activation = _activation(out, last)
         name, from_logits = self._declared_loss()
-        if name is None and isinstance(y, torch.Tensor):
-            name = self._fingerprint(batch, out, y, activation)
+        measured = self._measured_loss(batch) if isinstance(y, torch.Tensor) else None
+        candidates = _candidate_losses(out, y) if measured is not None else []
+        if name is None and measured is not None:
+            name = self._fingerprint(batch, out, measured, candidates, activation)
             from_logits = _FROM_LOGITS.get(name) if name else None
         return LossConfig(
             loss=name,
@@ -586,21 +588,17 @@ class _TorchBase(Trainable):
             task=task_facts.from_loss(name, units).task,
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
-            summed_over=self._summed_over(batch, out, y, name) if isinstance(y, torch.Tensor) else None,
+            summed_over=_summed_over(measured, candidates, name, out),
         )
 
-    def _summed_over(self, batch: Any, out: torch.Tensor, y: torch.Tensor, name: str | None) -> int | None:
-        """The rows (or elements) of the batch when its loss is that many times the mean of the
-        loss `name` (`_summed_count`): `reduction="sum"`, in a loss object or inline. None when
-        it is not, or the loss fails on this batch."""
+    def _measured_loss(self, batch: Any) -> float | None:
+        """The model's own loss on the batch, in inference mode; None when it fails on this batch
+        (e.g. labels out of range)."""
         try:
             with _mode(self.module, False), torch.no_grad():
-                measured = float(self._loss_tensor(batch))
-        except Exception:  # the loss itself fails on this batch (e.g. labels out of range)
+                return float(self._loss_tensor(batch))
+        except Exception:
             return None
-        candidates = [(n, v) for n, v in _candidate_losses(out, y) if name is None or n == name]
-        found = _summed_count(measured, candidates, out)
-        return None if found is None else found[1]
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
         """The outputs, and the last leaf module called when its output is the model's output."""
@@ -616,18 +614,20 @@ class _TorchBase(Trainable):
             return out, calls[-1][0]
         return out, None
 
-    def _fingerprint(self, batch: Any, out: torch.Tensor, y: torch.Tensor, activation: str | None) -> str | None:
-        """Names the loss by matching its value against the common losses on this batch: exact
-        matches first, then a constant multiple (e.g. `100 * F.cross_entropy(...)`), checked on
-        both halves of the batch so a class-weighted loss does not pass for a scaled one."""
-        try:
-            with _mode(self.module, False), torch.no_grad():
-                measured = float(self._loss_tensor(batch))
-        except Exception:  # the loss itself fails on this batch (e.g. labels out of range)
-            return None
-        candidates = _candidate_losses(out, y)
+    def _fingerprint(
+        self,
+        batch: Any,
+        out: torch.Tensor,
+        measured: float,
+        candidates: list[tuple[str, float]],
+        activation: str | None,
+    ) -> str | None:
+        """Names the loss (`measured`, the model's own on this batch) by matching its value against
+        the common losses on it (`candidates`): exact matches first, then a constant multiple (e.g.
+        `100 * F.cross_entropy(...)`), checked on both halves of the batch so a class-weighted loss
+        does not pass for a scaled one."""
         if activation == "log_softmax":  # CE over log-probabilities equals NLL; call it NLL
-            candidates.sort(key=lambda c: c[0] != "nll")
+            candidates = sorted(candidates, key=lambda c: c[0] != "nll")
         for name, value in candidates:
             if math.isclose(measured, value, rel_tol=1e-4, abs_tol=1e-6):
                 return name
@@ -717,6 +717,17 @@ def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:
         and produced.data_ptr() == out.data_ptr()
         and torch.equal(produced.detach().reshape(-1), out.detach().reshape(-1))
     )
+
+
+def _summed_over(
+    measured: float | None, candidates: list[tuple[str, float]], name: str | None, out: torch.Tensor
+) -> int | None:
+    """The rows (or elements) of the batch when its loss is that many times the mean of the
+    loss `name` (any candidate when unknown): `reduction="sum"`, in a loss object or inline."""
+    if measured is None:
+        return None
+    found = _summed_count(measured, [(n, v) for n, v in candidates if name is None or n == name], out)
+    return None if found is None else found[1]
 
 
 def _summed_match(measured: float, candidates: list[tuple[str, float]], out: torch.Tensor) -> str | None:
@@ -901,6 +912,9 @@ class LightningTrainable(_TorchBase):
     ):
         super().__init__(module, train_data, val_data, batch_size, datamodule)
         self.optimizers = [optimizer] if optimizer is not None else self._find_optimizers(module)
+        # the trace of `training_step` ("chain", "error"), shared with every copy: the copies'
+        # children have the same names, so the first to need it traces for all
+        self._trace: dict[str, Any] = {}
 
     @staticmethod
     def _find_optimizers(module: nn.Module) -> list[torch.optim.Optimizer]:
@@ -938,14 +952,15 @@ class LightningTrainable(_TorchBase):
         network = _network_of(self.module)
         if network is not self.module or _defines_forward(type(self.module)):
             return network
-        if getattr(self, "_chain", None) is None:
-            self._chain = self._traced_chain(batch)
-        return _Chain(self.module, self._chain) if self._chain else self.module
+        if "chain" not in self._trace:
+            self._trace["chain"] = self._traced_chain(batch)
+        chain = self._trace["chain"]
+        return _Chain(self.module, chain) if chain else self.module
 
     def call_convention(self, stage: str, batch: Any) -> str | None:
-        if stage == "forward" and getattr(self, "_chain", None) == ():
+        if stage == "forward" and self._trace.get("chain") == ():
             name = type(self.module).__name__
-            raised = getattr(self, "_trace_error", None)
+            raised = self._trace.get("error")
             if raised:  # the step itself failed on the copy: nothing is known of what it does
                 return (
                     f"{name} defines no forward(), and its training_step could not be traced on a copy "
@@ -990,7 +1005,7 @@ class LightningTrainable(_TorchBase):
                     hook.remove()
         except Exception as exc:  # the step needs its trainer, or more than a copy gives it: no chain
             logger.debug("training_step could not be traced on a copy: %s: %s", type(exc).__name__, exc)
-            self._trace_error = f"{type(exc).__name__}: {exc}"[:200]
+            self._trace["error"] = f"{type(exc).__name__}: {exc}"[:200]
             return ()
         return _chain_of(copy_, x, calls)
 
@@ -1021,8 +1036,7 @@ class LightningTrainable(_TorchBase):
         other = LightningTrainable.__new__(LightningTrainable)
         _TorchBase.__init__(other, module, None, None, self.batch_size)
         other.optimizers = optimizers
-        other._chain = getattr(self, "_chain", None)  # child names: the copy's children are the same
-        other._trace_error = getattr(self, "_trace_error", None)
+        other._trace = self._trace  # child names: the copy's children are the same
         return other
 
     def _declared_loss(self) -> tuple[str | None, bool | None]:
@@ -1036,12 +1050,15 @@ class LightningTrainable(_TorchBase):
         return next(iter(found)) if len(found) == 1 else (None, None)
 
 
-def prediction_module(module: nn.Module, batch: Any) -> nn.Module:
+def prediction_module(module: nn.Module, batch: Any, trainable: LightningTrainable | None = None) -> nn.Module:
     """The module whose output is a LightningModule's prediction: the module itself, the one
     child that holds its parameters, or the last of the children its `training_step` calls one
     on the output of the other (`LightningTrainable.network`); the module itself where none is
-    found. A forward hook on it sees the real steps' predictions."""
-    network = LightningTrainable(module).network(batch)
+    found. A forward hook on it sees the real steps' predictions. `trainable`: one made for this
+    module already (the train-start checks'), whose trace of `training_step` is reused."""
+    if trainable is None or trainable.module is not module:
+        trainable = LightningTrainable(module)
+    network = trainable.network(batch)
     return network.steps[-1] if isinstance(network, _Chain) else network
 
 
@@ -1076,9 +1093,7 @@ def _chain_of(module: nn.Module, x: Any, calls: list[tuple[str, Any, Any]]) -> t
             chain.append(name)
             current = out
     called = {name for name, _, _ in calls}
-    owners = {
-        name for name, child in module.named_children() if name in called and any(True for _ in child.parameters())
-    }
+    owners = {name for name, child in module.named_children() if name in called and _holds_parameters(child)}
     if not chain or not owners <= set(chain) or not isinstance(current, torch.Tensor):
         return ()
     return tuple(chain)

@@ -127,3 +127,22 @@ def test_a_step_that_needs_its_trainer_is_not_said_to_do_more_between_submodules
     assert "reads the Trainer" in unused.message
     assert "could not be traced" in skipped.hint and "not attached to a `Trainer`" in skipped.hint, skipped.hint
     assert "does more between" not in skipped.hint and "def forward(self, x)" in skipped.hint
+
+
+def test_training_step_is_traced_once_per_fit(monkeypatch):
+    # the train-start checks' copies and the output-width hook share one trace (each deep copy
+    # of the module and extra training_step used to be taken again by every copy that needed
+    # the chain, and once more for the hook)
+    from mlcheck.integrations.torch import LightningTrainable
+
+    traced = []
+    real = LightningTrainable._traced_chain
+
+    def counting(self, batch):
+        traced.append(type(self.module).__name__)
+        return real(self, batch)
+
+    monkeypatch.setattr(LightningTrainable, "_traced_chain", counting)
+    cb, _ = _fit("chain")
+    assert traced == ["EncoderHead"]
+    assert cb.live.monitor.run.info.num_classes == 10
