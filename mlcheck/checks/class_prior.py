@@ -50,34 +50,54 @@ def is_plain_accuracy(name: str) -> bool:
     return bool(_ACCURACY.match(name))
 
 
-class PassCounts:
-    """Class counts of one split's first epoch, and whether its batches were seen without a gap
-    (batch indices 0, 1, 2, ... in order: a full pass, not a sample of batches)."""
+class FirstPass:
+    """One split's first epoch: which batches belong to it, and whether they were seen without a
+    gap (batch indices 0, 1, 2, ... in order: a full pass, not a sample of batches). What a
+    check counts over that pass (`PassCounts`, `train-val-gap`'s validation rows) builds on it."""
 
     def __init__(self) -> None:
         self.epoch: int | None = None
-        self.counts: dict[int, int] = {}
         self.next_index = 0
         self.contiguous = True
 
-    def add(self, batch: BatchObservation, classes: np.ndarray, counts: np.ndarray) -> None:
-        """Adds a batch's class counts (`BatchObservation.class_counts`)."""
+    def take(self, batch: BatchObservation) -> bool:
+        """Whether `batch` belongs to the first epoch (its indices then extend the pass)."""
         if self.epoch is None:
             self.epoch = batch.epoch
         if batch.epoch != self.epoch:
-            return  # the first epoch's pass only: later epochs see the same data again
+            return False  # the first epoch's pass only: later epochs see the same data again
         indices = [index for _, index, _ in batch.parts] or [batch.index]
         for index in indices:
             self.contiguous &= index == self.next_index
             self.next_index = index + 1
+        return True
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "next": self.next_index, "ok": self.contiguous}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.next_index, self.contiguous = state["epoch"], int(state["next"]), bool(state["ok"])
+
+
+class PassCounts(FirstPass):
+    """Class counts of one split's first epoch (`FirstPass`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[int, int] = {}
+
+    def add(self, batch: BatchObservation, classes: np.ndarray, counts: np.ndarray) -> None:
+        """Adds a batch's class counts (`BatchObservation.class_counts`)."""
+        if not self.take(batch):
+            return
         for v, c in zip(classes.tolist(), counts.tolist()):
             self.counts[v] = self.counts.get(v, 0) + c
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "counts": dict(self.counts), "next": self.next_index, "ok": self.contiguous}
+        return {**super().state_dict(), "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.next_index, self.contiguous = state["epoch"], state["next"], state["ok"]
+        super().load_state_dict(state)
         self.counts = {int(k): int(v) for k, v in state["counts"].items()}
 
     @property

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.class_prior import FirstPass
 from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, noise, rolling_mean, sig, trend_drop
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
@@ -47,24 +48,17 @@ class _Unresolved:
     stderr: float
 
 
-class _ValidationRows:
-    """The rows of the first pass over the validation data, and whether its batches were seen
-    without a gap (indices 0, 1, 2, ... in order: the whole set, not a sample of it)."""
+class _ValidationRows(FirstPass):
+    """The rows of the first pass over the validation data (`FirstPass`: whether its batches were
+    seen without a gap, the whole set and not a sample of it)."""
 
     def __init__(self) -> None:
-        self.epoch: int | None = None
+        super().__init__()
         self.rows = 0
-        self.next_index = 0
-        self.contiguous = True
 
     def add(self, batch: BatchObservation) -> None:
-        if self.epoch is None:
-            self.epoch = batch.epoch
-        if batch.epoch != self.epoch:
+        if not self.take(batch):
             return  # the first pass only: later epochs validate on the same rows
-        for _, index, _ in batch.parts or ((0, batch.index, None),):
-            self.contiguous &= index == self.next_index
-            self.next_index = index + 1
         held = next((a for a in (batch.targets, batch.probe, batch.inputs) if a is not None and a.ndim), None)
         if held is None:
             self.contiguous = False  # rows not countable: the count says nothing
@@ -76,11 +70,11 @@ class _ValidationRows:
         return self.rows if self.contiguous and self.rows > 0 else None
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "rows": self.rows, "next": self.next_index, "ok": self.contiguous}
+        return {**super().state_dict(), "rows": self.rows}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.rows = state["epoch"], int(state["rows"])
-        self.next_index, self.contiguous = int(state["next"]), bool(state["ok"])
+        super().load_state_dict(state)
+        self.rows = int(state["rows"])
 
 
 def _resolution(values: np.ndarray) -> float:
