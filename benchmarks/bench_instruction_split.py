@@ -93,6 +93,17 @@ PARTS = {
         "mlcheck.sinks.log:LoggingSink.mark",
     ),
     "  event file writes (add_event)": ("mlcheck.sinks.tensorboard:EventFile.add_event",),
+    # the fit's fixed parts (once a fit: their per-epoch figure is ~0, the 1-epoch fit holds them)
+    "hooks fit start, train start": (
+        "mlcheck.integrations.lightning:MLCheckCallback.on_fit_start",
+        "mlcheck.integrations.lightning:MLCheckCallback.on_train_start",
+    ),
+    "  _first_batch_start (train-start checks, width)": (
+        "mlcheck.integrations.lightning:MLCheckCallback._first_batch_start",
+    ),
+    "hook on_fit_end": ("mlcheck.integrations.lightning:MLCheckCallback.on_fit_end",),
+    "  LiveRun.close": ("mlcheck.live:LiveRun.close",),
+    "LiveRun.end_pass (hand-over of a pass)": ("mlcheck.live:LiveRun.end_pass",),
     "calibration (no-op)": (),
     "calibration: nested positional": (),
     "calibration: inner positional": (),
