@@ -373,7 +373,9 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
     fires) or a negative value where the default is positive (every such default is a count,
     size, factor, fraction, z-score or tolerance). The one rule for checks built in Python and
     from `[tool.mlcheck.checks.ID]`."""
-    params = inspect.signature(cls.__init__).parameters
+    if not kwargs:  # a check built with its defaults (every run builds ~30): nothing to check
+        return
+    params = _init_parameters(cls)
     for name, value in kwargs.items():
         default = params[name].default if name in params else inspect.Parameter.empty
         if default is None or default is inspect.Parameter.empty:
@@ -394,6 +396,19 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
             raise ValueError(f"{name} must be a number, not NaN (default {default!r})")
         if default > 0 and value < 0:
             raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")
+
+
+#: the constructor parameters of each check class's `__init__`, read once (`inspect.signature`
+#: costs tens of microseconds, and every run builds its checks anew)
+_INIT_PARAMETERS: dict[Callable[..., None], Mapping[str, inspect.Parameter]] = {}
+
+
+def _init_parameters(cls: type[Check]) -> Mapping[str, inspect.Parameter]:
+    init = cls.__init__
+    params = _INIT_PARAMETERS.get(init)
+    if params is None:
+        params = _INIT_PARAMETERS[init] = inspect.signature(init).parameters
+    return params
 
 
 def _takes_none(param: inspect.Parameter) -> bool:
