@@ -1182,9 +1182,10 @@ class UnshuffledData(Check):
         self._val: dict[int, int] = {}
         self._train_batches = 0
         self._last: tuple[int | None, int | None] = (None, None)
-        #: (training batches, validation labels) at the last judgement: the end judges again
-        #: only when either grew since (the same counts give the same verdict)
-        self._judged: tuple[int, int] | None = None
+        #: the training batches at the last judgement whose own-mix test found nothing: that test
+        #: reads the training labels alone (its draws seeded), so until more come it would find
+        #: nothing again (the end's judgement after validation batches: the validation test alone)
+        self._mix_clear_at = -1
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         labels = class_labels(batch.targets, run, self.max_classes)
@@ -1207,19 +1208,17 @@ class UnshuffledData(Check):
         return n == self.min_batches or (n > self.min_batches and n & (n - 1) == 0)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        if self._judged == self._counts():
-            return ()  # nothing came since the last judgement: its verdict stands (and is reported)
         return self._judge(run.samples.get("val") if run.samples is not None else None)
 
-    def _counts(self) -> tuple[int, int]:
-        return self._train_batches, sum(self._val.values())
-
     def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:
-        self._judged = self._counts()
         history = self._train
         if history.overflow or len(history.batches) < self.min_batches:
             return
-        found = self._against_own_mix(history)
+        found = None
+        if self._mix_clear_at != self._train_batches:
+            found = self._against_own_mix(history)
+            if found is None:
+                self._mix_clear_at = self._train_batches
         if found is None:
             found = self._against_validation(history)
         if found is not None:

@@ -39,37 +39,49 @@ def _feed(monitor, x, y, rows, split="train", start=0):
         monitor.log_batch(x[r], y[r], split=split, step=start + i, epoch=0, index=start + i)
 
 
-def test_unshuffled_end_judges_again_only_when_batches_came_since(digits):
+def test_unshuffled_end_tests_the_training_mix_again_only_when_training_batches_came_since(digits):
     x, y = digits
     batches = [np.arange(i * 32, (i + 1) * 32) for i in range(5)]  # load_digits is shuffled
-    # judged at the third batch; nothing since: the end does not simulate again
-    check = CountedUnshuffled()
-    monitor = Monitor([check], warn=False, default_sinks=False)
-    _feed(monitor, x, y, batches[:3])
-    assert check.judgements == 1
-    monitor.close()
-    assert check.judgements == 1 and monitor.findings == []
-    # a fourth training batch (not due: 4 is judged, 5 is not) or new validation labels: judged at the end
-    for extra in ("train", "val"):
+    # judged at the third batch; nothing since, or validation labels alone (as in every run
+    # that validates: its batches come after the first training judgement): the end does not
+    # simulate the training batches' mix again
+    for extra, due, at_end in ((None, 1, 1), ("val", 1, 1), ("train", 2, 2)):
         check = CountedUnshuffled()
         monitor = Monitor([check], warn=False, default_sinks=False)
         _feed(monitor, x, y, batches[:3])
-        _feed(monitor, x, y, batches[4:5], split=extra, start=3)
-        assert check.judgements == (2 if extra == "train" else 1)  # 4 batches: a power of two
+        if extra is not None:
+            _feed(monitor, x, y, batches[3:4], split=extra, start=3)  # 4 training batches: judged
+        assert check.judgements == due, extra
         monitor.close()
-        assert check.judgements == (2 if extra == "train" else 2), extra
+        assert check.judgements == at_end and monitor.findings == [], extra
+    # a fifth training batch is not due (5 is no power of two): the end judges it
+    _feed(monitor := Monitor([check := CountedUnshuffled()], warn=False, default_sinks=False), x, y, batches)
+    assert check.judgements == 2
+    monitor.close()
+    assert check.judgements == 3
 
 
-def test_unshuffled_verdict_at_the_end_is_unchanged_when_not_judged_again(digits):
+def _sorted_findings(digits, check):
     x, y = digits
     order = np.argsort(y, kind="stable")
-    batches = [order[i * 64 : (i + 1) * 64] for i in range(4)]  # sorted: one class a batch
-    check = CountedUnshuffled()
     monitor = Monitor([check], warn=False, default_sinks=False)
-    _feed(monitor, x, y, batches)  # judged at 3 and 4 batches
+    _feed(monitor, x, y, [order[i * 64 : (i + 1) * 64] for i in range(4)])  # one class a batch
+    # validation labels after the last judgement, as a validating run brings them
+    _feed(monitor, x, y, [np.arange(1500, 1532)], split="val", start=4)
     monitor.close()
-    assert check.judgements == 2
-    assert [(f.check, f.step) for f in monitor.findings] == [("unshuffled-data", 3)]
+    return monitor.findings
+
+
+def test_unshuffled_verdicts_are_those_of_a_check_that_judges_every_time(digits):
+    class EveryTime(UnshuffledData):
+        def _judge(self, val=None):
+            self._mix_clear_at = -1  # never remembered
+            return super()._judge(val)
+
+    found = _sorted_findings(digits, CountedUnshuffled())
+    assert [(f.check, f.step) for f in found] == [("unshuffled-data", 3)]
+    again = _sorted_findings(digits, EveryTime())
+    assert [(f.message, f.evidence, f.step) for f in found] == [(f.message, f.evidence, f.step) for f in again]
 
 
 def test_default_checks_read_no_signature_after_the_first_run(monkeypatch):
