@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
-from mlcheck.samples import MAX_FEATURES, sample_ids
+from mlcheck.samples import MAX_FEATURES, fill_ids, sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -662,9 +662,8 @@ class SampleCapture:
         found = kept.take(block.split, block.epoch, block.steps, rows)
         if found is None:
             return None
-        ids = np.concatenate(
-            [f if f is not None else sample_ids(to_numpy(i).reshape(n, -1)) for f, i, n in zip(found, block.ids, rows)]
-        )
+        batches = [None if f is not None else to_numpy(i).reshape(n, -1) for f, i, n in zip(found, block.ids, rows)]
+        ids = fill_ids(found, batches)
         checked, hashed = self._ends(block, rows)
         if np.array_equal(hashed, ids[checked]):
             return ids

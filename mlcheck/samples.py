@@ -45,6 +45,7 @@ __all__ = [
     "SampleStore",
     "SamplesCSVError",
     "SplitSamples",
+    "fill_ids",
     "read_samples_csv",
     "reduce_scores",
     "sample_ids",
@@ -447,6 +448,26 @@ def sample_ids(inputs: Any = None, indices: Any = None) -> np.ndarray:
     from mlcheck.checks.hashing import canonical_rows, fingerprints  # mlcheck.checks imports this module
 
     return fingerprints(canonical_rows(np.asarray(inputs)))
+
+
+def fill_ids(found: list[np.ndarray | None], batches: list[np.ndarray]) -> np.ndarray:
+    """The ids of the rows of `batches` (each (rows, ...)), in order: `found[i]` where it is
+    given (`PassFingerprints.take`), the other batches' rows hashed (`sample_ids`) in one call
+    where they share a dtype and a row width, else batch by batch. The hash is a row's own, so
+    the values are those of hashing each batch apart; after the first epoch the live core's pass
+    fingerprints one batch in 45 of the digits runs, and 44 calls cost 1 ms where one costs 0.1
+    (docs/benchmarks.md section 2b, 2026-12-04 late morning)."""
+    missing = [i for i, f in enumerate(found) if f is None]
+    if len(missing) > 1:
+        rows = [batches[i].reshape(len(batches[i]), -1) for i in missing if len(batches[i])]
+        if len(rows) == len(missing) and all(r.dtype == rows[0].dtype and r.shape[1] == rows[0].shape[1] for r in rows):
+            hashed = sample_ids(np.concatenate(rows))
+            found = list(found)
+            start = 0
+            for i, r in zip(missing, rows):
+                found[i] = hashed[start : start + len(r)]
+                start += len(r)
+    return np.concatenate([f if f is not None else sample_ids(b) for f, b in zip(found, batches)])
 
 
 class PassFingerprints:

@@ -7,13 +7,15 @@ so nothing extra runs through the model.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mlcheck.integrations.keras import backend
-from mlcheck.samples import reduce_scores, sample_ids, tabular_features
+from mlcheck.samples import fill_ids, reduce_scores, sample_ids, tabular_features
 from mlcheck.sorted_keys import find_sorted
 
 logger = logging.getLogger(__name__)
@@ -59,26 +61,38 @@ class KnownRows:
         self._ids = np.empty(0, np.uint64)  # the id of each probe, or `_SHARED`
         self._first: list[tuple[np.ndarray, np.ndarray]] = []  # the first epoch's (probes, ids)
 
-    def ids(self, batches: list[np.ndarray], epoch: int, hashed: np.ndarray | None = None) -> np.ndarray:
+    def ids(
+        self,
+        batches: list[np.ndarray],
+        epoch: int,
+        hashed: np.ndarray | Callable[[], np.ndarray | None] | None = None,
+    ) -> np.ndarray:
         """The ids of the rows of `batches` (each (rows, ...)), in order; the same values as
         `sample_ids(np.concatenate(batches))`, which `hashed` holds where they are known already
-        (the first pass's, `PassFingerprints`). Raises ValueError where the batches do not stack."""
+        (the first pass's, `PassFingerprints`): an array, or a function that gives it (or None),
+        called only where every row is hashed whole (not where the probes give the ids). Raises
+        ValueError where the batches do not stack."""
         if any(b.ndim == 0 for b in batches):
             raise ValueError("inputs without a batch axis")
         rows = [b.reshape(len(b), -1) for b in batches]
         width = rows[0].shape[1]
+
+        def whole() -> np.ndarray:
+            known = hashed() if callable(hashed) else hashed
+            return known if known is not None else sample_ids(np.concatenate(rows))
+
         if (
             not self.trusted
             or width < max(PROBE_ABOVE, 2 * PROBE_VALUES)
             or any(r.shape[1] != width or r.dtype != rows[0].dtype for r in rows)
         ):
-            return hashed if hashed is not None else sample_ids(np.concatenate(rows))
+            return whole()
         if self._first_epoch is None:
             self._first_epoch = epoch
         start = (width - PROBE_VALUES) // 2
         probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
         if epoch == self._first_epoch:  # every row hashed: the probes of the whole split are learnt
-            ids = hashed if hashed is not None else sample_ids(np.concatenate(rows))
+            ids = whole()
             self._first.append((probes, ids))  # learnt at once when the next epoch starts
             return ids
         if self._first:
@@ -246,7 +260,9 @@ class KerasSampleCapture:
             y_pred = backend.concat_to_numpy([h[2] for h in held])
             y = backend.concat_to_numpy([h[1] for h in held])
             inputs = backend.split_to_numpy([h[0] for h in held])
-            hashed = self._pass_ids(split, epoch, [h[4] for h in held], inputs)
+            # the first pass's ids are taken (and checked) only where the rows are hashed whole
+            steps = [h[4] for h in held]
+            hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
             ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
@@ -288,7 +304,7 @@ class KerasSampleCapture:
         found = kept.take(split, epoch, steps, [len(x) for x in inputs])
         if found is None:
             return None
-        ids = np.concatenate([f if f is not None else sample_ids(x) for f, x in zip(found, inputs)])
+        ids = fill_ids(found, inputs)
         ends = np.cumsum([len(x) for x in inputs])
         checked = np.concatenate([ends - [len(x) for x in inputs], ends - 1])
         rows = [x.reshape(len(x), -1) for x in inputs]
