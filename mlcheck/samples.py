@@ -276,24 +276,30 @@ class SplitSamples:
     def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, bool]:
         """The rows of `ids`, new ones appended (with their `labels`), and whether an id
         appears more than once in `ids`."""
-        rows = self.rows(ids)
-        miss = rows < 0
-        repeated = False
-        if not miss.all():  # a known id twice: its row written twice (no sort needed)
-            known = rows[~miss] if miss.any() else rows
-            stamp = np.empty(self.size, np.int32)  # only the entries written are read back
-            order = np.arange(len(known), dtype=np.int32)
-            stamp[known] = order
-            repeated = bool((stamp[known] != order).any())
-        if miss.any():
-            fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
-            repeated = repeated or len(fresh) < int(miss.sum())
-            new_rows = self._append(fresh, labels[miss][first])
-            rows[miss] = new_rows[inverse]
-            where = np.searchsorted(self._keys, fresh)
-            self._keys = np.insert(self._keys, where, fresh)
-            self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
+        at, hit = find_sorted(self._keys, ids)
+        if hit.all():  # every id known (each epoch after a split's first): no masks, no new rows
+            rows = self._rows[at].astype(np.intp)  # int32 indices would be converted by every gather
+            return rows, self._repeats(rows)
+        rows = np.full(len(ids), -1, np.int64)
+        rows[hit] = self._rows[at[hit]]
+        miss = ~hit
+        repeated = self._repeats(rows[hit]) if hit.any() else False
+        fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
+        repeated = repeated or len(fresh) < int(miss.sum())
+        new_rows = self._append(fresh, labels[miss][first])
+        rows[miss] = new_rows[inverse]
+        where = np.searchsorted(self._keys, fresh)
+        self._keys = np.insert(self._keys, where, fresh)
+        self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
         return rows, repeated
+
+    def _repeats(self, known: np.ndarray) -> bool:
+        """Whether a row appears more than once in `known` (rows of this split): each is written
+        its place in `known`, and a row written twice reads back another (no sort needed)."""
+        stamp = np.empty(self.size, np.int32)  # only the entries written are read back
+        order = np.arange(len(known), dtype=np.int32)
+        stamp[known] = order
+        return bool((stamp[known] != order).any())
 
     def _append(self, fresh: np.ndarray, labels: np.ndarray) -> np.ndarray:
         start, end = self.size, self.size + len(fresh)
