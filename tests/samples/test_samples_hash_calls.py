@@ -124,3 +124,59 @@ def test_record12_store_rows_of_known_ids():
         )
         np.add.at(seen, store.rows(ids[rows]), 1)
     assert np.array_equal(store.column("epochs"), seen)
+
+
+def _wide_keras_fit(log_dir):
+    """(callback, final weights) of a Keras fit on 600 digits scaled up to 16 x 16 (256 values a
+    row: ids read from the rows' probes), validation on 200 more."""
+    import warnings
+
+    import keras
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    x, y = grouped_fits._digits()
+    x = np.kron(x.reshape(-1, 8, 8), np.ones((2, 2), np.float32)).reshape(len(x), 256)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input(shape=(256,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    cb = MLCheckCallback(checks=grouped_fits._checks(), log_dir=log_dir, overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(
+            x[:600], y[:600], batch_size=32, validation_data=(x[600:], y[600:]), epochs=3, verbose=0, callbacks=[cb]
+        )
+    return cb, [w.copy() for w in model.get_weights()]
+
+
+def test_record12_keras_hashes_a_runs_probes_in_one_call(tmp_path, monkeypatch):
+    import mlcheck.integrations.keras.samples as keras_samples
+
+    monkeypatch.setattr(keras_samples.KerasSampleCapture, "HOLD_BATCHES", HOLD_BATCHES)  # 10 + 4 blocks an epoch
+    calls: list[int] = []  # hashing calls per run of hand-overs
+    blocks: list[int] = []
+    run = keras_samples.KerasSampleCapture._hand_over_closed
+
+    def counting_run(self, *args, **kwargs):
+        calls.append(0)
+        blocks.append(len(self._closed))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras_samples.KerasSampleCapture, "_hand_over_closed", counting_run)
+    _count_calls(monkeypatch, (keras_samples, samples), calls)
+    grouped = _wide_keras_fit(tmp_path / "grouped")
+    later = [(n, b) for n, b in zip(calls, blocks) if b >= 4][1:]  # the runs after the first epoch's
+    # each block hashed its probes and its batches' first and last rows: two calls a block before
+    # (8 and 20 a run); one each for the run now
+    assert len(later) == 2 and all(n <= 3 for n, _ in later), list(zip(calls, blocks))
+    monkeypatch.setattr(keras_samples.KerasSampleCapture, "_prepare", lambda self, closed: {})
+    reference = _wide_keras_fit(tmp_path / "one")
+    csv = [(tmp_path / d / "mlcheck" / "samples.csv").read_bytes() for d in ("grouped", "one")]
+    assert csv[0] == csv[1]
+    assert grouped_fits._findings(grouped[0]) == grouped_fits._findings(reference[0])
+    assert all(np.array_equal(a, b) for a, b in zip(grouped[1], reference[1]))
