@@ -456,12 +456,13 @@ def sample_ids(inputs: Any = None, indices: Any = None) -> np.ndarray:
     return fingerprints(canonical_rows(np.asarray(inputs)))
 
 
-def fill_ids(found: list[np.ndarray | None], batches: list[np.ndarray]) -> np.ndarray:
+def fill_ids(found: list[np.ndarray | None], batches: list[np.ndarray | None]) -> np.ndarray:
     """The ids of the rows of `batches` (each (rows, ...)), in order: `found[i]` where it is
-    given (`PassFingerprints.take`), the other batches' rows hashed (`sample_ids`) in one call
-    where they share a dtype and a row width, else batch by batch. The hash is a row's own, so
-    the values are those of hashing each batch apart; after the first epoch the live core's pass
-    fingerprints one batch in 45 of the digits runs, and 44 calls cost 1 ms where one costs 0.1
+    given (`PassFingerprints.take`; `batches[i]` is not read then and may be None), the other
+    batches' rows hashed (`sample_ids`) in one call where they share a dtype and a row width,
+    else batch by batch. The hash is a row's own, so the values are those of hashing each batch
+    apart; after the first epoch the live core's pass fingerprints one batch in 45 of the digits
+    runs, and hashing the 44 others one call each took 1.0 ms of an epoch's 3-4 ms of recording
     (docs/benchmarks.md section 2b, 2026-12-04 late morning)."""
     missing = [i for i, f in enumerate(found) if f is None]
     if len(missing) > 1:

@@ -288,30 +288,35 @@ class KerasSampleCapture:
             closed, self._closed, self._closed_values = closed[:-1], closed[-1:], closed[-1][2]
         prepared = self._prepare(closed) if len(closed) > 1 else {}
         for i, (key, held, _) in enumerate(closed):
-            self._hand_over(key, held, *prepared.get(i, (None, None, None)))
+            if i in prepared:
+                self._hand_over(key, held, *prepared[i])
+            else:
+                self._hand_over(key, held)
 
     def _prepare(self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]]) -> dict[int, tuple[Any, ...]]:
-        """The inputs (as numpy) of the closed blocks of splits seen before, and where their ids
-        come from their rows' probes (`KnownRows.probed`), those probes and their batches' first
-        and last rows hashed in one call each for all of them (`KnownRows.hash_probes`): (inputs,
-        probes, edges) by the block's place."""
+        """For the closed blocks whose ids come from their rows' probes (`KnownRows.probed`:
+        splits seen before, rows of `PROBE_ABOVE` values or more), their inputs as numpy, their
+        probes and their batches' first and last rows hashed in one call each for all of them
+        (`KnownRows.hash_probes`): (inputs, probes, edges) by the block's place. Narrower rows
+        are not converted here (their blocks' hand-overs convert them, as before)."""
+        wide = max(PROBE_ABOVE, 2 * PROBE_VALUES)
         try:
-            inputs, probed = {}, []
+            inputs = {}
             for i, (key, held, _) in enumerate(closed):
-                known = self._known.get(key[0])
-                if known is not None:
-                    inputs[i] = backend.split_to_numpy([h[0] for h in held])
-                    if known.probed(inputs[i]):
-                        probed.append(i)
-            out = {i: (batches, None, None) for i, batches in inputs.items()}
-            widths = {(inputs[i][0].dtype, inputs[i][0].size // len(inputs[i][0])) for i in probed}
-            if len(probed) > 1 and len(widths) == 1:
-                ends = [self._known[closed[i][0][0]].ends_checked(closed[i][0][1]) for i in probed]
-                for i, hashed in zip(probed, KnownRows.hash_probes([inputs[i] for i in probed], ends)):
-                    out[i] = (inputs[i], *hashed)
+                known, x = self._known.get(key[0]), held[0][0]
+                if known is None or not known.trusted or not len(x) or _size(x) < wide * len(x):
+                    continue
+                batches = backend.split_to_numpy([h[0] for h in held])
+                if known.probed(batches):
+                    inputs[i] = batches
+            widths = {(b[0].dtype, b[0].size // len(b[0])) for b in inputs.values()}
+            if len(inputs) < 2 or len(widths) != 1:
+                return {}
+            ends = [self._known[closed[i][0][0]].ends_checked(closed[i][0][1]) for i in inputs]
+            hashed = KnownRows.hash_probes(list(inputs.values()), ends)
         except Exception:  # left to each block's own hand-over, as before
             return {}
-        return out
+        return {i: (batches, *h) for (i, batches), h in zip(inputs.items(), hashed)}
 
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken."""
