@@ -112,12 +112,14 @@ def _time_parts() -> None:
         (checks.WeakSlice, "on_samples", "weak-slice"),
         (checks.NoisyLabels, "on_samples", "noisy-labels"),
         (torch_samples.SampleCapture, "flush", "flush"),
-        # Keras: each block's hand-over (also from `collect`, where a full block of a split's
-        # first epoch waits for the next one); `flush` where there is no `_hand_over` (before 2026-12-03)
-        (keras_samples.KerasSampleCapture, "_hand_over", "flush")
-        if hasattr(keras_samples.KerasSampleCapture, "_hand_over")
-        else (keras_samples.KerasSampleCapture, "flush", "flush"),
+        # Keras: each run of the closed blocks' hand-overs (also from `collect`, where a full block
+        # of a split's first epoch waits for the next one), with what it does before the blocks'
+        # own hand-overs (`_prepare`, 2026-12-04); each block's `_hand_over` before the runs
+        # (2026-12-03); `flush` before that
+        _keras_flush(keras_samples.KerasSampleCapture),
     ]
+    if hasattr(keras_samples.KerasSampleCapture, "_prepare"):  # the runs' inputs and probes (2026-12-04)
+        targets.append((keras_samples.KerasSampleCapture, "_prepare", "K prepare"))
     for owner, attr, name in targets:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else None
         if isinstance(raw, staticmethod):
@@ -126,14 +128,24 @@ def _time_parts() -> None:
             setattr(owner, attr, _part(name, getattr(owner, attr)))
 
 
+def _keras_flush(capture: type) -> tuple[type, str, str]:
+    for name in ("_hand_over_closed", "_hand_over", "flush"):
+        if hasattr(capture, name):
+            return (capture, name, "flush")
+    raise AttributeError("KerasSampleCapture has no hand-over to time")
+
+
 def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, float]:
     """ms per epoch of each part, exclusive: per step (the calls less the flushes; Keras: less the
-    blocks' hand-overs), the reduction,
-    the ids (Lightning: its hand-over less the live core's part), the flush's rest, the store, the
+    runs of the blocks' hand-overs), the reduction,
+    the ids (Lightning: its hand-over less the live core's part; Keras: `KnownRows.ids` and, since
+    2026-12-04, the runs' `_prepare`, its inputs' conversion included), the flush's rest, the store, the
     two checks and the live core's rest (`SampleOutputs`, the dispatch)."""
     p = PARTS.get
     ids = (
-        p("K ids", 0.0) if framework == "keras" else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)
+        p("K ids", 0.0) + p("K prepare", 0.0)  # its inputs' conversion included
+        if framework == "keras"
+        else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)
     )
     core = p("live core", 0.0)
     parts = {

