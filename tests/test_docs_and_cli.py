@@ -228,3 +228,28 @@ def test_custom_check_can_be_registered_and_selected():
         from mlcheck.checks.base import _REGISTRY
 
         _REGISTRY.pop("test-always-one", None)
+
+
+@pytest.mark.parametrize(
+    "argv, meant",
+    [
+        (["analyze", "log.csv", "--format", "json"], "--json"),  # another tool's spelling
+        (["analyze", "log.csv", "--jsno"], "--json"),
+        (["analyze", "log.csv", "--fail_on", "warning"], "--fail-on"),
+        (["sanity", "model.py", "--output-format=json"], "--json"),
+    ],
+)
+def test_cli12_an_unknown_option_names_the_one_meant(tmp_path, argv, meant):
+    """Was argparse's `unrecognized arguments: --format json` alone."""
+    (tmp_path / "log.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n", encoding="utf-8")
+    out = mlcheck_cli(*argv, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"unrecognized arguments: {' '.join(argv[2:])}; did you mean {meant}?" in last, out.stderr
+    assert f"mlcheck {argv[0]} --help" in last
+
+
+def test_cli12_an_unknown_option_with_no_near_miss_is_argparse_s_error(tmp_path):
+    out = mlcheck_cli("analyze", "log.csv", "--whatever", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "mlcheck analyze: error: unrecognized arguments: --whatever"
