@@ -622,7 +622,11 @@ def _no_loss(log: RunLog) -> str:
             "(a loss logged with add_scalar, self.log or tf.summary.scalar)"
         )
     if log.format == "tensorboard" and not log.scalars:
-        return f"{log.path}: no scalars in its event files (empty, or cut off before the first complete record)"
+        return (  # a run just started has the header alone: SummaryWriter writes it at once, the rest on flush
+            f"{log.path}: no scalars in its event files (empty, only the header a writer starts with, or cut off "
+            "before the first complete record); a run still training writes its scalars when its writer "
+            "flushes (every 120 s by default: call writer.flush(), or wait)"
+        )
     what = "columns" if log.format.endswith("csv") else "scalar tags"
     found = ", ".join(sorted(log.columns or log.scalars)) or "none"
     x = {"epoch", "step"}
