@@ -734,14 +734,25 @@ def _walk(
         if examine is not None and k % EXAMINE_EVERY == 0:
             examine(k, len(candidates))
         _take(path, events, csvs, skipped)
+    # then the folders of event files are sorted into runs (some files' heads read): as many
+    # steps again as there are such folders
+    total, done = len(candidates) + len(events), len(candidates)
+
+    def grouped(n: int) -> None:
+        nonlocal done
+        done += n
+        if examine is not None:
+            examine(done, total)
+
     if examine is not None:
-        examine(len(candidates), len(candidates))
+        examine(done, total)
     for exc in listing.errors:
         if Path(exc.filename) == root:
             raise BadInput(f"{root}: {_os_reason(exc)}")
         skipped.append((exc.filename, f"{exc.filename}: {_os_reason(exc)}"))
     recorded = listing.of("findings")
-    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events)] + _last_states(csvs)
+    out: list[Source] = [(run, run.path, run.size) for run in group_event_runs(root, events, grouped)]
+    out += _last_states(csvs)
     if not out and not skipped and not recorded:
         if not listing.anything:
             raise BadInput(f"{root} is an empty directory")
