@@ -20,7 +20,7 @@ import torch
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check
-from mlcheck.integrations.torch import LightningTrainable, prediction_module
+from mlcheck.integrations.torch import LightningTrainable, is_empty_batch, prediction_module
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -460,7 +460,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if not self._started:
+        if not self._started and not is_empty_batch(batch):  # an empty batch has nothing to check
             self._first_batch_start(trainer, pl_module, batch)
         if self._layers is not None:
             if self._watch_nonfinite is None:

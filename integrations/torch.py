@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
 import logging
 import math
 import random
@@ -218,6 +217,40 @@ def _rows_followed(value: Any, rows: int | None, new_rows: int) -> Any:
     return value[index]
 
 
+#: empty batches passed over at the start of a loader before the pre-flight checks give up on
+#: it: a loader that yields nothing else has no data for them
+_MAX_EMPTY_BATCHES = 16
+
+
+def _nonempty_batches(batches: Iterator[Any], n: int) -> list[Any]:
+    """Up to `n` batches of `batches` that hold samples: an empty one (a `DataLoader` whose
+    last, or first, batch has 0 rows; a step that returns None on it) gives no loss and no
+    labels to judge, and failed the train-start checks with an internal error."""
+    out: list[Any] = []
+    passed = 0
+    while len(out) < n and passed <= _MAX_EMPTY_BATCHES:
+        batch = next(batches, _END)
+        if batch is _END:
+            break
+        if is_empty_batch(batch):
+            passed += 1
+        else:
+            out.append(batch)
+    return out
+
+
+_END = object()
+
+
+def is_empty_batch(batch: Any) -> bool:
+    """Whether the batch's inputs are a tensor of 0 rows."""
+    try:
+        x = _split_batch(batch)[0]
+    except TypeError:
+        return False
+    return isinstance(x, torch.Tensor) and x.ndim >= 1 and x.shape[0] == 0
+
+
 def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
     """(inputs, targets, rebuild): rebuild(x, y) makes a batch of the same structure.
 
@@ -353,7 +386,7 @@ class _TorchBase(Trainable):
             return cached[:n]
         with _rng_kept():  # a shuffled loader draws its seed from torch's generator
             source = self._source(split)
-            fetched = [] if source is None else list(itertools.islice(iter(source), n))
+            fetched = [] if source is None else _nonempty_batches(iter(source), n)
         self._cache[split] = fetched
         if len(fetched) < n:
             self._cache[split + ":done"] = []

@@ -150,7 +150,34 @@ def _no_extra(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: 
         raise BadInput(f"mlcheck {args.command} takes one PATH, got {len(paths)}: {shown}; {_ONE_PATH[args.command]}")
     # the command's own usage, not the top-level one
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    subcommands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    command = subcommands.choices[args.command]
+    command.error(f"unrecognized arguments: {' '.join(extra)}{_option_meant(command, extra)}")
+
+
+#: options users bring from other tools, and the one meant (`--format json`: mlcheck's is `--json`)
+_OTHER_TOOLS_OPTIONS = {
+    "--format": "--json",
+    "--output-format": "--json",
+    "--output": "--json",
+    "--fail-level": "--fail-on",
+}
+
+
+def _option_meant(command: argparse.ArgumentParser, extra: list[str]) -> str:
+    """'; did you mean --json?' for the first unknown option in `extra` that is a near miss of one
+    the command takes (`--jsno`, `--suppres`) or another tool's name for it (`--format json`)."""
+    import difflib
+
+    options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
+    for item in extra:
+        if not item.startswith("--"):
+            continue
+        name = item.split("=", 1)[0].lower().replace("_", "-")
+        close = difflib.get_close_matches(name, [*options, *_OTHER_TOOLS_OPTIONS], n=1, cutoff=0.7)
+        meant = _OTHER_TOOLS_OPTIONS.get(close[0], close[0]) if close else None
+        if meant in options:
+            return f"; did you mean {meant}? (`mlcheck {command.prog.split()[-1]} --help` lists the options)"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,10 +73,7 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mlcheck] must be a table, got mlcheck = {table!r}")
-    known = {"select", "suppress", "fail-on", "checks"}
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.mlcheck]: {sorted(unknown)}; known: {sorted(known)}")
+    _unknown_keys(path, table)
     fail_on = table.get("fail-on")
     if fail_on is not None and fail_on not in FAIL_ON:
         raise ConfigError(f'{path}: [tool.mlcheck] fail-on must be "info", "warning" or "error", got {fail_on!r}')
@@ -113,6 +110,36 @@ def _misplaced_table(path: Path, parsed: dict[str, Any], tool: dict[str, Any]) -
         )
 
 
+#: The keys of [tool.mlcheck].
+KEYS = ("checks", "fail-on", "select", "suppress")
+
+
+def _unknown_keys(path: Path, table: dict[str, Any]) -> None:
+    """ConfigError naming a key [tool.mlcheck] does not have, with the one meant where it is a
+    near miss (`suppres`, `fail_on`, `check`), or the table a check's arguments belong in
+    (`[tool.mlcheck.loss-divergence]` is the key `loss-divergence` of [tool.mlcheck])."""
+    import difflib
+
+    from mlcheck.checks.base import closest_id
+
+    unknown = sorted(set(table) - set(KEYS))
+    if not unknown:
+        return
+    key = unknown[0]
+    check_id = closest_id(key, registry())
+    if isinstance(table[key], dict) and check_id is not None:
+        raise ConfigError(
+            f"{path}: [tool.mlcheck.{key}] is not read: a check's arguments go under [tool.mlcheck.checks.{check_id}]"
+        )
+    squashed = key.lower().replace("_", "-")
+    meant = (
+        squashed if squashed in KEYS else next(iter(difflib.get_close_matches(squashed, KEYS, n=1, cutoff=0.7)), None)
+    )
+    hint = f" (did you mean {meant!r}?)" if meant else ""
+    more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+    raise ConfigError(f"{path}: unknown key {key!r} in [tool.mlcheck]{hint}{more}; the keys are {', '.join(KEYS)}")
+
+
 def _like_mlcheck(key: str) -> bool:
     """`mlcheck`, `MLCheck`, `ml-check`, `mlcheck-train`, `mlchek`: a name meant for mlcheck."""
     import difflib
@@ -138,6 +165,11 @@ def _ids(path: Path, table: dict[str, Any], key: str) -> tuple[str, ...]:
     """A list of check ids under `key` (a lone string is one id, not its characters)."""
     from mlcheck.options import check_ids
 
+    if isinstance(table.get(key), dict):  # [tool.mlcheck.suppress]: its keys were read as ids
+        raise ConfigError(
+            f'{path}: [tool.mlcheck] {key} must be a list of check ids ({key} = ["class-imbalance"]), '
+            f"got a table ([tool.mlcheck.{key}])"
+        )
     try:
         return check_ids(f"{path}: [tool.mlcheck] {key}", table.get(key))
     except (TypeError, ValueError) as exc:
@@ -192,6 +224,7 @@ def build_checks(
         if check_id in suppress:
             continue
         kwargs = config.check_args.get(check_id, {})
+        _unknown_arguments(config, check_id, reg[check_id], kwargs)
         try:
             if not hasattr(reg[check_id].__init__, "__wrapped__"):
                 check_arguments(reg[check_id], kwargs)  # a user's check: mlcheck's own refuse them when built
@@ -207,3 +240,27 @@ def build_checks(
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return out
+
+
+def _unknown_arguments(config: Config, check_id: str, cls: type[Check], kwargs: dict[str, Any]) -> None:
+    """ConfigError naming an argument `[tool.mlcheck.checks.ID]` gives that the check does not
+    take, with the one meant where it is a near miss (Python's own error named `__init__`)."""
+    import difflib
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [k for k in kwargs if k not in takes]
+    if not unknown:
+        return
+    key = unknown[0]
+    meant = next(iter(difflib.get_close_matches(key.replace("-", "_"), takes, n=1, cutoff=0.7)), None)
+    hint = f" (did you mean {meant!r}?)" if meant else ""
+    where = f"{config.source}: " if config.source else ""
+    raise ConfigError(
+        f"{where}[tool.mlcheck.checks.{check_id}] {key} is not an argument of {check_id}{hint}; it takes "
+        + (", ".join(takes) if takes else "none")
+        + f" (`mlcheck explain {check_id}` says what each means)"
+    )

@@ -151,6 +151,50 @@ def test_a_table_meant_for_mlcheck_under_another_name_is_refused(tmp_path, toml,
     assert f"pyproject.toml: {table} is not read: mlcheck's table is [tool.mlcheck]" in message, out.stderr
 
 
+@pytest.mark.parametrize(
+    "toml, said",
+    [
+        # before: "unknown key(s) in [tool.mlcheck]: ['suppres']; known: [...]", no guess
+        (
+            '[tool.mlcheck]\nsuppres = ["class-imbalance"]\n',
+            "unknown key 'suppres' in [tool.mlcheck] (did you mean 'suppress'?)",
+        ),
+        ('[tool.mlcheck]\nfail_on = "warning"\n', "unknown key 'fail_on' in [tool.mlcheck] (did you mean 'fail-on'?)"),
+        # before: "unknown key(s) in [tool.mlcheck]: ['loss-divergence']"
+        (
+            "[tool.mlcheck.loss-divergence]\nfactor = 5.0\n",
+            "[tool.mlcheck.loss-divergence] is not read: a check's arguments go under "
+            "[tool.mlcheck.checks.loss-divergence]",
+        ),
+        # before: the table's keys were read as check ids ("names unknown check ids ['x']")
+        ("[tool.mlcheck.suppress]\nx = 1\n", "[tool.mlcheck] suppress must be a list of check ids"),
+        # before: "LossDivergence.__init__() got an unexpected keyword argument 'facter'"
+        (
+            "[tool.mlcheck.checks.loss-divergence]\nfacter = 5.0\n",
+            "[tool.mlcheck.checks.loss-divergence] facter is not an argument of loss-divergence "
+            "(did you mean 'factor'?); it takes factor,",
+        ),
+    ],
+)
+def test_cli12_a_misspelt_or_misplaced_key_is_named_with_the_one_meant(tmp_path, toml, said):
+    (tmp_path / "pyproject.toml").write_text(toml, encoding="utf-8")
+    (tmp_path / "log.csv").write_text(
+        "epoch,loss\n" + "".join(f"{e},{2 - e / 4}\n" for e in range(4)), encoding="utf-8"
+    )
+    out = mlcheck_cli("analyze", "log.csv", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, (out.stdout, out.stderr)
+    message = " ".join(out.stderr.split())
+    assert said in message and "pyproject.toml: " in message, out.stderr
+
+
+def test_cli12_an_integer_where_a_check_argument_defaults_to_a_float_is_taken(tmp_path):
+    """The documented coercion: `factor = 5` for a default of 2.0 is the number 5."""
+    (tmp_path / "pyproject.toml").write_text("[tool.mlcheck.checks.loss-divergence]\nfactor = 5\n", encoding="utf-8")
+    config = load_config(tmp_path / "pyproject.toml")
+    (check,) = build_checks(select=["loss-divergence"], config=config)
+    assert check.factor == 5
+
+
 def test_custom_check_can_be_registered_and_selected():
     from mlcheck import Check, Monitor, Severity, register
 
@@ -184,3 +228,28 @@ def test_custom_check_can_be_registered_and_selected():
         from mlcheck.checks.base import _REGISTRY
 
         _REGISTRY.pop("test-always-one", None)
+
+
+@pytest.mark.parametrize(
+    "argv, meant",
+    [
+        (["analyze", "log.csv", "--format", "json"], "--json"),  # another tool's spelling
+        (["analyze", "log.csv", "--jsno"], "--json"),
+        (["analyze", "log.csv", "--fail_on", "warning"], "--fail-on"),
+        (["sanity", "model.py", "--output-format=json"], "--json"),
+    ],
+)
+def test_cli12_an_unknown_option_names_the_one_meant(tmp_path, argv, meant):
+    """Was argparse's `unrecognized arguments: --format json` alone."""
+    (tmp_path / "log.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n", encoding="utf-8")
+    out = mlcheck_cli(*argv, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"unrecognized arguments: {' '.join(argv[2:])}; did you mean {meant}?" in last, out.stderr
+    assert f"mlcheck {argv[0]} --help" in last
+
+
+def test_cli12_an_unknown_option_with_no_near_miss_is_argparse_s_error(tmp_path):
+    out = mlcheck_cli("analyze", "log.csv", "--whatever", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "mlcheck analyze: error: unrecognized arguments: --whatever"

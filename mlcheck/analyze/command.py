@@ -78,6 +78,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
                 progress=progress.update,
                 replay_progress=progress.replay,
                 search_progress=progress.search,
+                examine_progress=progress.examine,
             )
         except (BadInput, ValueError) as exc:
             raise BadInput(one_line(str(exc))) from None
@@ -110,11 +111,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         for run_result in result.runs:
             for line in run_result.info:
                 console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
-        if result.not_searched:
-            shown = ", ".join(result.not_searched[:3]) + (
-                f", and {len(result.not_searched) - 3} more" if len(result.not_searched) > 3 else ""
-            )
-            line = f"hidden folders not searched: {shown}; give one as PATH to read the runs it holds"
+        for line in _not_searched_lines(result, args.path):
             console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
     return exit_status((f for _, f in findings), fail_on)
 
@@ -125,6 +122,39 @@ _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
 
 def one_line(message: str) -> str:
     return message.translate(_CONTROL)
+
+
+def _not_searched_lines(result: Any, root: str) -> list[str]:
+    """The folders below PATH that were not searched: the hidden ones no known tool owns by
+    name (they may hold runs), then a count of the others (`.cache`, `.local`, `.git`, packages,
+    environments), which were passed over without a word although a run can be written there."""
+    lines = []
+    if result.not_searched:
+        hidden = _some(result.not_searched, root)
+        lines.append(f"hidden folders not searched: {hidden}; give one as PATH to read the runs it holds")
+    others = result.other_not_searched
+    if others:
+        other = " other" if result.not_searched else ""
+        lines.append(
+            f"{len(others):,}{other} folder(s) not searched ({_some(others, root)}: tools' hidden folders, "
+            "installed packages, Python environments); give one as PATH to read the runs it holds"
+        )
+    return lines
+
+
+def _some(paths: list[str], root: str, shown: int = 3) -> str:
+    """The first `shown` of `paths`, relative to `root` where they are below it, and how many more."""
+    import os
+
+    def name(path: str) -> str:
+        try:
+            rel = os.path.relpath(path, root)
+        except ValueError:
+            return path
+        return path if rel.startswith("..") else rel
+
+    more = f", and {len(paths) - shown:,} more" if len(paths) > shown else ""
+    return ", ".join(name(p) for p in paths[:shown]) + more
 
 
 def _describe(run: Any) -> str:
@@ -188,6 +218,7 @@ class _Progress:
         self.read_task: Any = None
         self.replay_task: Any = None
         self.search_task: Any = None
+        self.examine_task: Any = None
         self.replaying: str | None = None
         self.said_at: float | None = None  # when the last plain line was written
 
@@ -209,6 +240,21 @@ class _Progress:
             self.search_task = bar.add_task(what, total=None)
         bar.update(self.search_task, description=what)
 
+    def examine(self, done: int, total: int) -> None:
+        """Telling logs from other files among those the search found: `done` of `total` (a
+        CSV's header read: a log or a data set). ~7 s for `/`, which showed nothing."""
+        what = f"examining the files named like logs: {done:,} of {total:,}"
+        if not self.enabled:
+            self._plain(what)
+            return
+        bar = self._bar()
+        if bar is None:
+            return
+        if self.examine_task is None:
+            self._drop("search_task")  # the search is over
+            self.examine_task = bar.add_task("examining the files named like logs", total=total)
+        bar.update(self.examine_task, completed=done, total=total)
+
     def update(self, done: int, total: int) -> None:
         """Reading: `done` of `total` bytes."""
         if not self.enabled:
@@ -218,8 +264,8 @@ class _Progress:
         if bar is None:
             return
         if self.read_task is None:
-            if self.search_task is not None:  # the search is over
-                bar.remove_task(self.search_task)
+            self._drop("search_task")  # the search and the examining are over
+            self._drop("examine_task")
             self.read_task = bar.add_task("reading logs", total=total)
         bar.update(self.read_task, completed=done, total=total)
 
@@ -239,6 +285,13 @@ class _Progress:
             self.replay_task = bar.add_task(f"checking {escape(run_name)} (epochs)", total=total)
             self.replaying = run_name
         bar.update(self.replay_task, completed=done, total=total)
+
+    def _drop(self, name: str) -> None:
+        """Removes the display's task held in attribute `name`, if any."""
+        task = getattr(self, name)
+        if task is not None and self.bar is not None:
+            self.bar.remove_task(task)
+        setattr(self, name, None)
 
     def _plain(self, what: str) -> None:
         """`what` (rich markup) as a line, when `after` seconds have passed since the start and

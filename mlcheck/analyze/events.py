@@ -432,12 +432,16 @@ def file_order(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
-def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun]:
-    """Runs from the event files found under `root`, by folder (oldest file first)."""
+def group_event_runs(
+    root: Path, found: dict[Path, list[Path]], done: Callable[[int], None] | None = None
+) -> list[EventRun]:
+    """Runs from the event files found under `root`, by folder (oldest file first). `done(n)`:
+    called as the folders in `found` are sorted out, `n` more each time (the heads of some
+    files are read: ~2 s for the 2,000 folders of event files under `/` here)."""
     runs: dict[Path, dict[str, list[Path]]] = {}
     keys: dict[Path, dict[str, str]] = {}
     found = {folder: sorted(files, key=file_order) for folder, files in found.items()}
-    subwriters = _scalars_subwriters(root, found)
+    subwriters = _scalars_subwriters(root, found, done or (lambda n: None))
     for folder, files in found.items():
         parent = folder.parent
         keras = (
@@ -460,7 +464,7 @@ def group_event_runs(root: Path, found: dict[Path, list[Path]]) -> list[EventRun
     return out
 
 
-def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path, str]:
+def _scalars_subwriters(root: Path, found: dict[Path, list[Path]], done: Callable[[int], None]) -> dict[Path, str]:
     """The folders that PyTorch's `SummaryWriter.add_scalars(main_tag, {key: value})` wrote, with
     the key of each: `<main_tag>_<key>/` (a "/" in main_tag written as "_") beside its writer's
     own folder, holding the one tag `main_tag`. Read as sub-runs of the writer's folder: each
@@ -473,21 +477,26 @@ def _scalars_subwriters(root: Path, found: dict[Path, list[Path]]) -> dict[Path,
         if folder != root and folder.name not in KERAS_SUBRUNS and "_" in folder.name:
             groups.setdefault((folder.parent, folder.name.split("_", 1)[0]), []).append(folder)
     out: dict[Path, str] = {}
-    for folders in groups.values():
-        if len(folders) < 2:
-            continue
+    read = [folders for folders in groups.values() if len(folders) >= 2]
+    done(len(found) - sum(len(folders) for folders in read))  # the folders whose files are not read
+    for folders in read:
         for folder in folders:
-            try:
-                tags = _head_tags(found[folder][0])
-            except (EventFileError, OSError):
-                continue
-            if len(tags) != 1:
-                continue
-            (tag,) = tags
-            stem = tag.replace("/", "_") + "_"
-            if folder.name.startswith(stem) and len(folder.name) > len(stem):
+            tag = _lone_tag(found[folder][0])
+            stem = f"{tag.replace('/', '_')}_" if tag is not None else None
+            if stem is not None and folder.name.startswith(stem) and len(folder.name) > len(stem):
                 out[folder] = folder.name[len(stem) :]
+        done(len(folders))
     return out
+
+
+def _lone_tag(path: Path) -> str | None:
+    """The one scalar tag at the head of an event file; None when it holds several, none, or
+    cannot be read."""
+    try:
+        tags = _head_tags(path)
+    except (EventFileError, OSError):
+        return None
+    return next(iter(tags)) if len(tags) == 1 else None
 
 
 # bytes read of a candidate sub-writer's first file to learn its tags: thousands of scalar

@@ -750,6 +750,13 @@ class NonfiniteOriginCheck(Check):
             f"(range {_range(origin.input_range)}; its {outputs} holds {origin.value}, its finite values "
             f"{_range(origin.output_range, 'none')}{weights})."
         )
+        if not origin.path and origin.input_range is None and origin.output_range is None:
+            # code outside modules has no ranges of its own: "(range none finite; ... its finite values
+            # none)" read as if its inputs were not finite either
+            message = (
+                f"The first {origin.value} at step {layers.step} was produced {where}, from "
+                f"{f'the finite output of {origin.previous}' if origin.previous else 'finite inputs'}."
+            )
         if origin.cause == "masked-row":  # the -inf row is the cause; its finite values come after
             message = (
                 f"The first nan at step {layers.step} was produced {where}, from a row that was -inf in every "

@@ -201,6 +201,7 @@ def _probe(target: Target, seconds: float) -> None:
     if not first:
         raise BadInput(f"{where}: the training data is empty (no batch could be read)")
     batch = first[0]
+    _refuse_empty(where, t, batch)
     with _convention_said(t, "forward", batch), user_code(f"the forward pass of {where}", dirs):
         with stage("the first forward pass", file, seconds, dirs):
             t.forward(batch)
@@ -210,6 +211,22 @@ def _probe(target: Target, seconds: float) -> None:
     with user_code(f"a training step of {where} (on a copy)", dirs):
         with stage("the first training step (on a copy)", file, seconds, dirs):
             t.clone().train_step(batch)
+
+
+def _refuse_empty(where: str, t: Any, batch: Any) -> None:
+    """BadInput for a first training batch of 0 samples, which the loss failed on with a
+    message that did not say so (Keras: 'a Tensor with 0 elements cannot be converted to
+    Scalar'). The torch adapter passes empty batches over; Keras cannot train on one."""
+    try:
+        x = t.to_numpy(batch)[0]
+    except Exception:  # a batch the adapter cannot convert: the forward pass says what is wrong
+        return
+    if x is not None and x.ndim >= 1 and len(x) == 0:
+        raise BadInput(
+            f"{where}: the first training batch holds 0 samples (inputs of shape {tuple(x.shape)}): a loss over no "
+            "sample is NaN or an error, and Keras cannot train on one; drop empty batches from the data (a "
+            "PyDataset whose __len__ counts one batch too many, a slice past the end of the arrays)"
+        )
 
 
 @contextlib.contextmanager

@@ -73,8 +73,10 @@ def test_a_hidden_folder_no_tool_owns_is_named_when_runs_are_found_beside_it(tmp
     (root / ".mlcheck-demo" / "clean" / "training.csv").write_text(CSV)
     table = mlcheck_cli(root)
     assert table.returncode == 0, table.stderr
-    note = f"note: hidden folders not searched: {root / '.mlcheck-demo'}; give one as PATH to read the runs it holds"
+    note = "note: hidden folders not searched: .mlcheck-demo; give one as PATH to read the runs it holds"
     assert note in " ".join(table.stdout.split())
+    # the others (.git, .venv, an environment, packages) are counted (round 12: passed over without a word)
+    assert "note: 6 other folder(s) not searched (.git, .venv, env, and 3 more:" in " ".join(table.stdout.split())
     payload = json.loads(mlcheck_cli(root, "--json").stdout)
     assert payload["not_searched"] == [str(root / ".mlcheck-demo")]
     (root / ".mlcheck-demo" / "clean" / "training.csv").unlink()
@@ -83,6 +85,27 @@ def test_a_hidden_folder_no_tool_owns_is_named_when_runs_are_found_beside_it(tmp
     quiet = mlcheck_cli(root)
     assert "hidden folders not searched" not in quiet.stdout
     assert json.loads(mlcheck_cli(root, "--json").stdout)["not_searched"] == []
+
+
+def test_cli12_runs_under_a_tool_folder_are_counted_when_runs_are_found_beside_it(tmp_path):
+    """A run under `.cache/` or `.local/` (a known tool's hidden folder) was passed over without a
+    word when another run was found: now a note counts the folders not searched and says how to
+    read one, and `--json` gives the count."""
+    root = tmp_path / "home"
+    for where in ("runs/a", ".cache/exp", ".local/share/exp"):
+        (root / where).mkdir(parents=True)
+        (root / where / "training.csv").write_text(CSV)
+    table = mlcheck_cli(root)
+    assert table.returncode == 0, table.stderr
+    said = " ".join(table.stdout.split())
+    assert (
+        "note: 2 folder(s) not searched (.cache, .local: tools' hidden folders, installed packages, "
+        "Python environments); give one as PATH to read the runs it holds"
+    ) in said, table.stdout
+    payload = json.loads(mlcheck_cli(root, "--json").stdout)
+    assert payload["not_searched"] == [] and payload["folders_not_searched"] == 2
+    read = mlcheck_cli(root / ".cache", "--json")  # how to include them: as PATH
+    assert [r["name"] for r in json.loads(read.stdout)["runs"]] == ["exp/training.csv"]
 
 
 def test_a_search_past_two_seconds_says_how_far_it_got_off_a_terminal(tmp_path):
@@ -134,3 +157,29 @@ def test_ctrl_c_during_a_search_of_the_file_system_exits_130_at_once():
     assert time.monotonic() - sent < 10
     assert proc.returncode == 130 and "Traceback" not in rest, rest
     assert rest.strip().splitlines()[-1] == "mlcheck: interrupted" and out == ""
+
+
+def test_cli12_examining_what_the_search_found_shows_progress(tmp_path):
+    """After the search of `/`, ~7 s passed without a word while the headers of the ~9,000 files
+    named like logs were read (a log, or a data set?): `examine_progress` reports it, drawn on a
+    terminal and a plain line elsewhere."""
+    _project(tmp_path)
+    for k in range(300):  # data sets named .csv beside the run: examined, not read
+        (tmp_path / "data" / f"d{k:03d}").mkdir(parents=True)
+        (tmp_path / "data" / f"d{k:03d}" / "table.csv").write_text("a,b\n1,2\n")
+    calls = []
+    mlcheck.analyze.run(tmp_path, examine_progress=lambda done, total: calls.append((done, total)))
+    # every 256 files, then as the folders of event files (none here) are sorted into runs
+    assert calls[:2] == [(0, 301), (256, 301)] and set(calls[2:]) == {(301, 301)}, calls
+
+    out = io.StringIO()
+    with _Progress(Console(file=out, force_terminal=True, width=120), enabled=True, after=0, root="proj") as progress:
+        mlcheck.analyze.run(
+            tmp_path, search_progress=progress.search, examine_progress=progress.examine, progress=progress.update
+        )
+    assert "examining the files named like logs" in out.getvalue() and out.getvalue().endswith("\x1b[2K")
+
+    out = io.StringIO()
+    with _Progress(Console(file=out, width=200), enabled=False, after=0, root="proj") as progress:
+        progress.examine(256, 301)
+    assert out.getvalue() == "mlcheck: examining the files named like logs: 256 of 301\n"

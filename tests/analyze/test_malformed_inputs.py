@@ -670,6 +670,20 @@ CASES = [
         ("no scalars in its event files, only histograms (1), images (2)", "mlcheck judges scalar curves"),
         "run",
     ),
+    # round 12: a run just started (the header event alone) was "empty, or cut off before the first
+    # complete record", which it is not
+    Case(
+        "event-file-header-only",
+        _alone(
+            lambda t: write_framed(
+                t / "run" / EVENTS, [event_pb2.Event(wall_time=1.7e9, file_version="brain.Event:2")]
+            ),
+            "run",
+        ),
+        2,
+        ("no scalars in its event files (empty, only the header a writer starts with", "writer.flush()"),
+        "run",
+    ),
     # round 10 (a new user's bad input): a Trainer state whose steps are no step numbers was
     # "could not be read (OverflowError: ...); please report this"; a binary trainer_state.json in a
     # folder was passed over ("holds no TensorBoard event files ..."); a Latin-1 CSV did not say so

@@ -248,3 +248,38 @@ def test_a_target_function_returning_no_dict_names_the_type(tmp_path):
         cli(tmp_path / "model.py"),
         "model.py:mlcheck_target() returned a value of type int; it must return a dict with 'model' and 'train_data'",
     )
+
+
+KERAS_EMPTY_FIRST = '''
+import os
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import keras
+import numpy as np
+
+x = np.random.default_rng(0).normal(size=(96, 8)).astype("float32")
+y = (x[:, 0] > 0).astype("int64")
+
+
+class EmptyFirst(keras.utils.PyDataset):
+    """A batch index off by one: batch 0 is the slice x[-32:0], empty."""
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return x[(i - 1) * 32 : i * 32], y[(i - 1) * 32 : i * 32]
+
+
+def mlcheck_target():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return {"model": model, "train_data": EmptyFirst()}
+'''
+
+
+def test_cli12_an_empty_first_keras_batch_is_named(tmp_path):
+    """Was 'computing the loss of ... raised RuntimeError: a Tensor with 0 elements cannot be
+    converted to Scalar' with Keras' traceback (Keras cannot train on the batch either)."""
+    (tmp_path / "model.py").write_text(KERAS_EMPTY_FIRST)
+    proc = cli(tmp_path / "model.py")
+    assert_bad_input(proc, "the first training batch holds 0 samples (inputs of shape (0, 8))", "drop empty batches")

@@ -691,7 +691,10 @@ class OutputLossMismatch(Check):
     ) -> list[Finding]:
         if family == "regression" or cfg.task == "regression" or any(y is None for y in ys):
             return []
-        y = np.concatenate([np.asarray(v).reshape(len(v), -1) for v in ys])
+        rows = [np.asarray(v) for v in ys if len(v)]  # an empty batch holds no label (it failed reshape)
+        if not rows:
+            return []
+        y = np.concatenate([v.reshape(len(v), -1) for v in rows])
         if y.shape[1] == 1 and cfg.loss in _INDEX_LOSSES and not integral(y):
             return self._fractional_indices(cfg.loss, y[:, 0], evidence, units)
         if y.shape[1] != 1 or not integral(y):
