@@ -6,6 +6,7 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -61,6 +62,16 @@ def loss_config(model: Any) -> LossConfig:
         task=task_facts.from_loss(name, units).task,
         output_dropout=_output_dropout(model),
     )
+
+
+def _reduction(model: Any) -> str | None:
+    """The `reduction` of the one compiled loss object ("sum", "sum_over_batch_size", ...); None
+    for a loss given by name or as a function (Keras averages those over the batch), or several."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    reduction = getattr(loss, "reduction", None) if isinstance(loss, keras.losses.Loss) else None
+    return reduction if isinstance(reduction, str) else None
 
 
 def _output_units(model: Any) -> int | None:
@@ -381,6 +392,7 @@ class KerasTrainable(Trainable):
         #: model rebuilt from its config gets new layer names, and `unused-parameters` matches
         #: the clone's gradients with the original's optimizer by path
         self._paths: dict[int, str] = {}
+        self._summed: tuple[int | None] | None = None  # (`_summed_over`,) once counted
 
     def _path(self, variable: Any) -> str:
         return self._paths.get(id(variable), variable.path)
@@ -524,7 +536,21 @@ class KerasTrainable(Trainable):
         return {v.path for v in variables}
 
     def loss_config(self) -> LossConfig:
-        return loss_config(self.model)
+        config = loss_config(self.model)
+        if _reduction(self.model) == "sum":
+            config = dataclasses.replace(config, summed_over=self._summed_over())
+        return config
+
+    def _summed_over(self) -> int | None:
+        """The per-sample losses a `reduction="sum"` loss adds up on the first training batch:
+        one per row, or per position of a sequence output (Keras losses reduce the last axis
+        first); None where that is one, or the batch cannot be had."""
+        if self._summed is None:
+            found = self.batches("train", 1)
+            shape = self.forward(found[0]).shape if found else ()
+            count = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+            self._summed = (count if count > 1 else None,)
+        return self._summed[0]
 
     def input_kind(self) -> str | None:
         """What the first layer does with the inputs (`first_layer_kind`)."""

@@ -1209,3 +1209,34 @@ def test_newbugs11_embedding_smaller_than_the_vocabulary_is_named(tmp_path, inpu
         assert finding.evidence["max_id"] >= 990 and "input_dim=" in finding.hint
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+def _summed_mlp(optimizer: keras.optimizers.Optimizer) -> keras.Model:
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    return mlp(optimizer=optimizer, head="linear", loss=loss, dropout=0.0, hidden=64)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd-per-row", "adam"])
+def test_chain12_deliberate_summed_loss_counts_its_rows_and_raises_no_warning(tmp_path, optimizer):
+    # reduction="sum" with a rate chosen for it (SGD at the mean's 0.1 over the batch's 32 rows,
+    # or Adam): the loss object says it sums, so the chance levels count the rows as Lightning's
+    # do. Before: summed_over None, and loss-plateau WARNED that the validation loss (a sum over
+    # each validation batch) never beat the labels' per-sample entropy
+    opt = keras.optimizers.SGD(0.1 / 32, momentum=0.9) if optimizer == "sgd-per-row" else keras.optimizers.Adam(1e-3)
+    cb = MLCheckCallback(log_dir=tmp_path)
+    fit(_summed_mlp(opt), cb, epochs=8)
+    assert cb.live.monitor.run.info.loss_summed_over == 32  # was None
+    assert not serious(cb.findings), [f.format() for f in cb.findings]
+    (summed,) = [f for f in cb.findings if f.check == "loss-at-init"]
+    assert summed.key == "summed" and summed.severity == Severity.INFO
+
+
+def test_chain12_summed_loss_with_a_rate_tuned_for_the_mean_still_warns(tmp_path):
+    # the harm is what warns, naming the sum: lr-too-high (torch: the loss thrown 500x up) or
+    # loss-plateau (jax: stuck at ln(10) x 32 rows), as on Lightning
+    cb = MLCheckCallback(log_dir=tmp_path)
+    fit(_summed_mlp(keras.optimizers.SGD(0.1, momentum=0.9)), cb, epochs=8)
+    harm = [f for f in serious(cb.findings) if f.check in ("lr-too-high", "loss-divergence", "loss-plateau")]
+    assert harm and all(f.evidence.get("likely_cause") == "loss-at-init" for f in harm), [
+        f.format() for f in cb.findings
+    ]
