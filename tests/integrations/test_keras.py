@@ -1240,3 +1240,32 @@ def test_chain12_summed_loss_with_a_rate_tuned_for_the_mean_still_warns(tmp_path
     assert harm and all(f.evidence.get("likely_cause") == "loss-at-init" for f in harm), [
         f.format() for f in cb.findings
     ]
+
+
+class _OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """fastai's one-cycle shape: linear from peak/25 up to the peak over the first 30% of the
+    steps, then a cosine down to peak/1e4."""
+
+    def __init__(self, peak: float, total: int) -> None:
+        self.peak, self.total, self.up = peak, total, int(0.3 * total)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rising = self.peak / 25 + (self.peak - self.peak / 25) * step / self.up
+        done = keras.ops.clip((step - self.up) / (self.total - self.up), 0.0, 1.0)
+        falling = self.peak / 1e4 + (self.peak - self.peak / 1e4) * 0.5 * (1 + keras.ops.cos(np.pi * done))
+        return keras.ops.where(step < self.up, rising, falling)
+
+
+@pytest.mark.parametrize("shape", ["cosine-warmup", "one-cycle"])
+def test_chain12_a_warm_up_ending_between_sampled_steps_is_read_at_its_peak(shape):
+    # the schedule is read at 0 and each power of 2 ahead; a warm-up ending at 1500 steps, then
+    # a decay over 1000, was read at 0.68x its peak (0.86x for the one-cycle over 1000 steps)
+    from mlcheck.integrations.keras.trainable import configured_lr
+
+    schedule = (
+        keras.optimizers.schedules.CosineDecay(1e-5, decay_steps=1000, warmup_target=1e-2, warmup_steps=1500)
+        if shape == "cosine-warmup"
+        else _OneCycle(1e-2, 1000)
+    )
+    assert configured_lr(keras.optimizers.Adam(schedule)) == pytest.approx(1e-2, rel=1e-3)
