@@ -406,9 +406,11 @@ def _output_weights(out: Any) -> Any:
     return keras.ops.convert_to_tensor(w, dtype=out.dtype) if units > 1 else 1.0
 
 
-def input_gradient(model: Any, x: Any, index: int) -> Any:
-    """d(weighted sum of the outputs of sample `index`)/d(x) in inference mode; see
-    `_output_weights`."""
+def input_gradient(model: Any, x: Any, index: int, pick: Callable[[Any], Any] = lambda out: out) -> Any:
+    """d(weighted sum of the outputs of sample `index`)/d(x) in inference mode, of the output
+    `pick` takes of the model's (the first of several); see `_output_weights`. On JAX through
+    `model.stateless_call`: a layer that updates its state even so (a BatchNormalization called
+    with `training=True` hard-coded) would otherwise leave a tracer in its variables."""
     backend = name()
     if backend == "torch":
         import torch
@@ -418,7 +420,7 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
             raise TypeError("the inputs are not floating point, so they have no gradient")
         xt = xt.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            out = model(xt, training=False)
+            out = pick(model(xt, training=False))
             (grad,) = torch.autograd.grad((out[index] * _output_weights(out)).sum(), xt)
         return grad
     if backend == "tensorflow":
@@ -427,14 +429,18 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
         xt = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(xt)
-            out = model(xt, training=False)
+            out = pick(model(xt, training=False))
             target = tf.reduce_sum(out[index] * _output_weights(out))
         return tape.gradient(target, xt)
     if backend == "jax":
         import jax
 
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
         def target(v: Any) -> Any:
-            out = model(v, training=False)
+            out, _ = model.stateless_call(trainable, non_trainable, v, training=False)
+            out = pick(out)
             return (out[index] * _output_weights(out)).sum()
 
         return jax.grad(target)(x)

@@ -551,12 +551,8 @@ class KerasTrainable(Trainable):
         """Of a weighted sum (weights 1..2 across the output units) of sample `index`'s
         outputs: the plain sum of a softmax output is constant, so its gradient is zero."""
         x, _, _ = unpack(batch)
-        model = self.model
-
-        def first(inputs: Any, training: bool = False) -> Any:  # a multi-output model: its first output
-            return _first_output(model(inputs, training=training))
-
-        return np.array(backend.to_numpy(backend.input_gradient(first, x, index)))
+        # a multi-output model: its first output
+        return np.array(backend.to_numpy(backend.input_gradient(self.model, x, index, pick=_first_output)))
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {self._path(v): np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}

@@ -1269,3 +1269,28 @@ def test_chain12_a_warm_up_ending_between_sampled_steps_is_read_at_its_peak(shap
         else _OneCycle(1e-2, 1000)
     )
     assert configured_lr(keras.optimizers.Adam(schedule)) == pytest.approx(1e-2, rel=1e-3)
+
+
+def test_chain12_batchnorm_hard_coded_to_training_leaves_batch_dependence_running(tmp_path):
+    # batch-dependence's input gradient called the model under jax.grad, and a BatchNormalization
+    # called with training=True hard-coded assigned its batch statistics, a tracer, to its
+    # variables: UnexpectedTracerError, the check switched off as an internal error (JAX only)
+    class HardCoded(keras.Model):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(32, activation="relu")
+            self.norm = keras.layers.BatchNormalization()
+            self.out = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, x, training=None):
+            return self.out(self.norm(self.hidden(x), training=True))
+
+    keras.utils.set_random_seed(0)
+    model = HardCoded()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, cb, epochs=1)
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert internal == []
