@@ -1191,6 +1191,7 @@ def _shell(module: nn.Module, keep_trainer: bool) -> nn.Module:
     memo: dict[int, Any] = {id(t): t for t in itertools.chain(module.parameters(), module.buffers())}
     trainer = module.__dict__.get("_trainer")
     if trainer is not None:
+        memo[id(trainer)] = trainer  # reached another way (a hook's owner): shared, never copied
         module.__dict__["_trainer"] = None  # not copied (LightningModule.__getstate__ drops it too)
     try:
         with torch.no_grad():
