@@ -913,12 +913,14 @@ class TorchTrainable(_TorchBase):
 class LightningTrainable(_TorchBase):
     """A LightningModule (from `lightning.pytorch` or `pytorch_lightning`) with its data.
 
-    The loss is what `training_step(batch, 0)` returns (a tensor or a dict with "loss"); the
-    outputs are the module's call, or, for a module that defines no `forward`, the call of the
-    one child that keeps all its parameters (`self.net`) or of the children its `training_step`
-    calls one on the output of the other (`self.head(self.encoder(x))`, traced once); the
-    optimizers come from the attached trainer when there is one (their state included), else
-    from `configure_optimizers()`. `self.log` / `self.log_dict` are no-ops while mlcheck calls
+    The loss is what `training_step(batch, 0)` returns (a tensor or a dict with "loss"), run on
+    a copy that shares the module's weights (`_shell`), so the step's own counters and lists see
+    the run's steps only; the outputs are the module's call, or, for a module that defines no
+    `forward`, the call of the children its `training_step` calls one on the output of the other
+    (`self.net(x)`, `self.head(self.encoder(x))`), after the tensor operations it applies to the
+    inputs first (`x.view(len(x), -1)`: `_StepPrefix`), traced once; the optimizers come from
+    the attached trainer when there is one (their state included), else from
+    `configure_optimizers()`. `self.log` / `self.log_dict` are no-ops while mlcheck calls
     `training_step`, so no trainer is needed and a live trainer's logs stay clean.
 
     Args:
@@ -945,9 +947,12 @@ class LightningTrainable(_TorchBase):
     ):
         super().__init__(module, train_data, val_data, batch_size, datamodule)
         self.optimizers = [optimizer] if optimizer is not None else self._find_optimizers(module)
-        # the trace of `training_step` ("chain", "error"), shared with every copy: the copies'
-        # children have the same names, so the first to need it traces for all
+        # the trace of `training_step` ("chain", "prefix", "error"), shared with every copy: the
+        # copies' children have the same names, so the first to need it traces for all
         self._trace: dict[str, Any] = {}
+        # the run's own module, not a copy: its training_step runs on a `_shell` of it, so that
+        # mlcheck's calls leave the step's own state (counters, appended outputs) as it was
+        self._live = True
 
     @staticmethod
     def _find_optimizers(module: nn.Module) -> list[torch.optim.Optimizer]:
@@ -970,25 +975,23 @@ class LightningTrainable(_TorchBase):
             return self._hook_loader(self.module, split)  # the module's own *_dataloader()
         return super()._source(split)
 
-    def _quiet(self) -> contextlib.AbstractContextManager[None]:
-        """Makes `self.log`/`self.log_dict` no-ops on the module for the duration."""
-        return _quiet_logging(self.module)
-
     def _outputs(self, batch: Any) -> torch.Tensor:
         return _first_tensor(self.network(batch)(self._inputs(batch)))
 
     def network(self, batch: Any) -> nn.Module:
-        """The module whose call on the batch's inputs gives the prediction (`_network_of`); for a
-        module without `forward` whose parameters several children hold, the chain of children
-        its `training_step` calls on them, traced once on a copy (kept as child names, so that
-        clones follow it)."""
-        network = _network_of(self.module)
-        if network is not self.module or _defines_forward(type(self.module)):
-            return network
+        """The module whose call on the batch's inputs gives the prediction: the module itself
+        when it defines `forward`; else the chain of children its `training_step` calls one on
+        the output of the other, after the tensor operations it applies to the inputs first
+        (`x.view(len(x), -1)`, `x.float() / 255`), traced once on a copy and kept as child names
+        so that clones follow it; else the one child that holds its parameters (`_network_of`)."""
+        if _defines_forward(type(self.module)):
+            return self.module
         if "chain" not in self._trace:
             self._trace["chain"] = self._traced_chain(batch)
         chain = self._trace["chain"]
-        return _Chain(self.module, chain) if chain else self.module
+        if not chain:
+            return _network_of(self.module)
+        return _Chain(self.module, chain, self._trace.get("prefix"))
 
     def call_convention(self, stage: str, batch: Any) -> str | None:
         if stage == "forward" and self._trace.get("chain") == ():
@@ -1001,6 +1004,14 @@ class LightningTrainable(_TorchBase):
                     "the prediction training_step gives its loss (for example "
                     "`return self.head(self.encoder(x))`) and call it as `self(x)` in training_step."
                 )
+            refused = self._trace.get("prefix_refused")
+            if refused:  # tensor operations on the inputs before its first submodule, not replayable
+                return (
+                    f"{name} defines no forward(), and what its training_step does to the inputs before its "
+                    f"first submodule cannot be replayed ({refused}): add a `def forward(self, x)` that returns "
+                    "the prediction training_step gives its loss (for example "
+                    "`return self.net(x.view(len(x), -1))`) and call it as `self(x)` in training_step."
+                )
             return (
                 f"{name} defines no forward(), and its training_step does more between its submodules than "
                 "call one on the output of the other (the first batch's step, traced): add a "
@@ -1011,11 +1022,12 @@ class LightningTrainable(_TorchBase):
 
     def _traced_chain(self, batch: Any) -> tuple[str, ...]:
         """The names of the module's children that `training_step` calls one on the output of
-        the other, starting from the batch's inputs (`self.net(x)`, `self.head(self.encoder(x))`),
-        where they are all of its children that hold parameters and are called; () where the
-        step does anything else between them, or raises. Run on a deep copy in training mode,
-        without gradients, with the random state put back: the run's module and results are
-        untouched."""
+        the other, starting from the batch's inputs (`self.net(x)`, `self.head(self.encoder(x))`)
+        or from what its own tensor operations made of them (`self.net(x.view(len(x), -1))`:
+        kept in `self._trace["prefix"]`, see `_StepPrefix`), where they are all of its children
+        that hold parameters and are called; () where the step does anything else between them,
+        or raises. Run on a deep copy in training mode, without gradients, with the random state
+        put back: the run's module and results are untouched."""
         try:
             copy_, _ = _clone_module_and_optimizers(self.module, [])
             batch = _to_device(batch, self._device())
@@ -1040,7 +1052,22 @@ class LightningTrainable(_TorchBase):
             logger.debug("training_step could not be traced on a copy: %s: %s", type(exc).__name__, exc)
             self._trace["error"] = f"{type(exc).__name__}: {exc}"[:200]
             return ()
-        return _chain_of(copy_, x, calls)
+        chain = _chain_of(copy_, x, calls)
+        if chain or not calls or not isinstance(calls[0][1], torch.Tensor):
+            return chain
+        # the step worked on the inputs before its first submodule: replay that on the way in
+        first_input = calls[0][1]
+        chain = _chain_of(copy_, first_input, calls)
+        if not chain or any(True for _ in self.module.parameters(recurse=False)):
+            return ()  # the module's own parameters could take part in those operations
+        del copy_
+        prefix = _StepPrefix(self.module, chain[0], batch)
+        refused = prefix.refusal(x, first_input)
+        if refused:
+            self._trace["prefix_refused"] = refused
+            return ()
+        self._trace["prefix"] = prefix
+        return chain
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         if getattr(self.module, "automatic_optimization", True) is False:
@@ -1048,9 +1075,15 @@ class LightningTrainable(_TorchBase):
                 "LightningTrainable does not support manual optimization (training_step needs "
                 "a trainer); wrap the network in TorchTrainable instead"
             )
-        with self._quiet():
+        module = self.module
+        if self._live:  # the run's own module: its counters and lists stay as the run left them
             try:
-                out = self.module.training_step(_to_device(batch, self._device()), 0)
+                module = _shell(self.module, keep_trainer=True)
+            except Exception as exc:  # something in it does not copy: step the module itself
+                logger.debug("training_step runs on the module itself: %s: %s", type(exc).__name__, exc)
+        with _quiet_logging(module):
+            try:
+                out = module.training_step(_to_device(batch, self._device()), 0)
             except RuntimeError as exc:
                 if _DETACHED not in str(exc):
                     raise
@@ -1070,6 +1103,7 @@ class LightningTrainable(_TorchBase):
         _TorchBase.__init__(other, module, None, None, self.batch_size)
         other.optimizers = optimizers
         other._trace = self._trace  # child names: the copy's children are the same
+        other._live = False
         return other
 
     def _declared_loss(self) -> tuple[str | None, bool | None]:
@@ -1097,16 +1131,110 @@ def prediction_module(module: nn.Module, batch: Any, trainable: LightningTrainab
 
 class _Chain(nn.Module):
     """The children of a module called one on the output of the other (`self.head(self.encoder(x))`),
-    as one callable network; it shares their parameters."""
+    as one callable network, after `prefix` (what `training_step` does to the inputs before the
+    first, see `_StepPrefix`); it shares their parameters."""
 
-    def __init__(self, module: nn.Module, names: tuple[str, ...]) -> None:
+    def __init__(self, module: nn.Module, names: tuple[str, ...], prefix: _StepPrefix | None = None) -> None:
         super().__init__()
         self.steps = nn.ModuleList(getattr(module, name) for name in names)
+        self.prefix = prefix
 
     def forward(self, x: Any) -> Any:
+        if self.prefix is not None:
+            x = self.prefix(x)
         for step in self.steps:
             x = step(x)
         return x
+
+
+class _Reached(Exception):
+    """Raised by `_StepPrefix`'s hook on the first submodule, carrying what it was called on."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+class _StepPrefix:
+    """What a module's `training_step` does to the inputs before its first submodule call
+    (`x.view(x.size(0), -1)`, `x.flatten(1)`, `x.float() / 255`, `torch.cat([x, extra], 1)` of a
+    batch's other element), replayed on new inputs: the step runs on a copy that shares the
+    module's parameters (`_shell`) up to that call, which a hook cuts short, so the submodules'
+    work is not done twice and the module's own state is not touched. The batch around the new
+    inputs is the traced batch's, its per-row elements cut or cycled to their rows."""
+
+    def __init__(self, module: nn.Module, first: str, batch: Any) -> None:
+        self.shell = _shell(module, keep_trainer=False)
+        self.first = first
+        self.batch = batch
+
+    def __call__(self, x: Any) -> Any:
+        x0, y0, rebuild = _split_batch(self.batch)
+        rows = len(x0) if _is_array(x0) and x0.ndim else None
+        new_rows = len(x) if _is_array(x) and x.ndim else rows
+        batch = rebuild(x, _rows_followed(y0, rows, new_rows or 0) if new_rows else y0)
+
+        def reached(module: nn.Module, args: tuple[Any, ...]) -> None:
+            raise _Reached(args[0] if args else None)
+
+        hook = getattr(self.shell, self.first).register_forward_pre_hook(reached)
+        try:
+            with _rng_kept(), _quiet_logging(self.shell), _mode(self.shell, True):
+                self.shell.training_step(batch, 0)
+        except _Reached as done:
+            return done.value
+        finally:
+            hook.remove()
+        raise RuntimeError(f"training_step did not call self.{self.first} on these inputs")
+
+    def refusal(self, x: torch.Tensor, traced: torch.Tensor) -> str | None:
+        """Why the replay cannot stand for the step (None when it can): it must give what the
+        traced step gave, twice over (random augmentation is held still by the random state each
+        call puts back; other randomness is not), and follow the rows of a part of the batch (no
+        fixed batch size in a `view`, no statistics over the batch)."""
+        try:
+            with torch.no_grad(), _rng_kept():
+                again, twice = self(x), self(x)
+                rows = len(x) // 2 if x.ndim else 0
+                part = self(x[:rows]) if rows else None
+        except Exception as exc:
+            return f"replaying them raised {type(exc).__name__}: {exc}"[:200]
+        if not (isinstance(again, torch.Tensor) and isinstance(twice, torch.Tensor)):
+            return "they do not give one tensor"
+        if not (_same(again, traced) and _same(twice, traced)):
+            return "they give other values on each call, from randomness the random state put back does not hold"
+        if part is not None and not (
+            isinstance(part, torch.Tensor)
+            and part.shape == traced[:rows].shape
+            and torch.allclose(part.float(), traced[:rows].float(), rtol=1e-5, atol=1e-6)
+        ):
+            return "on half the batch they do not give the same rows, as a fixed batch size or batch statistics do"
+        return None
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+
+
+def _shell(module: nn.Module, keep_trainer: bool) -> nn.Module:
+    """A copy of `module` that shares its parameters and buffers (and its trainer, when
+    `keep_trainer`), so it costs no memory for weights and computes with them, but has its own
+    Python state: a counter, a list `training_step` appends to (`self.training_step_outputs`),
+    a metric's running totals change on the copy, not on the run's module."""
+    memo: dict[int, Any] = {id(t): t for t in itertools.chain(module.parameters(), module.buffers())}
+    trainer = module.__dict__.get("_trainer")
+    if trainer is not None:
+        memo[id(trainer)] = trainer  # reached another way (a hook's owner): shared, never copied
+        module.__dict__["_trainer"] = None  # not copied (LightningModule.__getstate__ drops it too)
+    try:
+        with torch.no_grad():
+            shell = copy.deepcopy(module, memo)
+    finally:
+        if trainer is not None:
+            module.__dict__["_trainer"] = trainer
+    if keep_trainer and trainer is not None:
+        shell.__dict__["_trainer"] = trainer
+    return shell
 
 
 def _is_loss_or_metric(module: nn.Module) -> bool:
@@ -1116,7 +1244,8 @@ def _is_loss_or_metric(module: nn.Module) -> bool:
 
 def _chain_of(module: nn.Module, x: Any, calls: list[tuple[str, Any, Any]]) -> tuple[str, ...]:
     """The chain in `calls` (name, first argument, output of each child's call, in order) that
-    starts from the tensor `x` itself and takes each output on as the next call's first argument;
+    starts from the tensor `x` itself (the batch's inputs, or what the step made of them before
+    its first call) and takes each output on as the next call's first argument;
     () unless it holds every child with parameters that was called."""
     if not isinstance(x, torch.Tensor):
         return ()

@@ -331,6 +331,30 @@ def scalar(value: Any) -> float:
     return float(value)
 
 
+def schedule_reader(schedule: Any) -> Callable[[int], float]:
+    """A function step -> the rate a `LearningRateSchedule` gives there, for reading one at many
+    steps: on JAX the schedule compiled once with the step traced (an eager call of a schedule
+    with a new step costs ~0.1-0.3 s there, as its operations are compiled for each value), else
+    the schedule called as it is."""
+    if name() != "jax":
+        return lambda step: scalar(schedule(step))
+    import jax
+    import jax.numpy as jnp
+
+    compiled = jax.jit(lambda step: schedule(step))
+    eager: list[bool] = []  # set once tracing failed: read eagerly from then on
+
+    def read(step: int) -> float:
+        if not eager:
+            try:
+                return float(compiled(jnp.asarray(step, dtype=jnp.int32)))
+            except Exception:  # a schedule with Python control flow on the step: it cannot be traced
+                eager.append(True)
+        return scalar(schedule(step))
+
+    return read
+
+
 def last_gradients(model: Any) -> list[Any] | None:
     """The gradients the last train step left on the trainable variables (torch keeps them in
     `.grad` until the next step zeroes them); None where the backend does not keep them."""
@@ -382,9 +406,11 @@ def _output_weights(out: Any) -> Any:
     return keras.ops.convert_to_tensor(w, dtype=out.dtype) if units > 1 else 1.0
 
 
-def input_gradient(model: Any, x: Any, index: int) -> Any:
-    """d(weighted sum of the outputs of sample `index`)/d(x) in inference mode; see
-    `_output_weights`."""
+def input_gradient(model: Any, x: Any, index: int, pick: Callable[[Any], Any] = lambda out: out) -> Any:
+    """d(weighted sum of the outputs of sample `index`)/d(x) in inference mode, of the output
+    `pick` takes of the model's (the first of several); see `_output_weights`. On JAX through
+    `model.stateless_call`: a layer that updates its state even so (a BatchNormalization called
+    with `training=True` hard-coded) would otherwise leave a tracer in its variables."""
     backend = name()
     if backend == "torch":
         import torch
@@ -394,7 +420,7 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
             raise TypeError("the inputs are not floating point, so they have no gradient")
         xt = xt.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            out = model(xt, training=False)
+            out = pick(model(xt, training=False))
             (grad,) = torch.autograd.grad((out[index] * _output_weights(out)).sum(), xt)
         return grad
     if backend == "tensorflow":
@@ -403,14 +429,18 @@ def input_gradient(model: Any, x: Any, index: int) -> Any:
         xt = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(xt)
-            out = model(xt, training=False)
+            out = pick(model(xt, training=False))
             target = tf.reduce_sum(out[index] * _output_weights(out))
         return tape.gradient(target, xt)
     if backend == "jax":
         import jax
 
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
         def target(v: Any) -> Any:
-            out = model(v, training=False)
+            out, _ = model.stateless_call(trainable, non_trainable, v, training=False)
+            out = pick(out)
             return (out[index] * _output_weights(out)).sum()
 
         return jax.grad(target)(x)

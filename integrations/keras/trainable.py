@@ -6,9 +6,10 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -61,6 +62,16 @@ def loss_config(model: Any) -> LossConfig:
         task=task_facts.from_loss(name, units).task,
         output_dropout=_output_dropout(model),
     )
+
+
+def _reduction(model: Any) -> str | None:
+    """The `reduction` of the one compiled loss object ("sum", "sum_over_batch_size", ...); None
+    for a loss given by name or as a function (Keras averages those over the batch), or several."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    reduction = getattr(loss, "reduction", None) if isinstance(loss, keras.losses.Loss) else None
+    return reduction if isinstance(reduction, str) else None
 
 
 def _output_units(model: Any) -> int | None:
@@ -164,14 +175,20 @@ def current_lr(optimizer: Any) -> float | None:
 
 #: Steps ahead of the current one at which `configured_lr` reads a schedule: 0 and each power
 #: of 2 up to 2^20 (a million steps, longer than the runs mlcheck watches): 22 calls, a
-#: warm-up's end found within 2x.
+#: warm-up's end found within 2x (a cosine warming up over 1500 steps then decaying over 1000
+#: read 0.68x its peak), then narrowed down (`_REFINE_CALLS`).
 _SCHEDULE_STEPS = (0, *(2**k for k in range(21)))
+#: Calls of a ternary search for the peak between the sampled steps either side of the highest
+#: (a warm-up then a decay is unimodal there): the bracket shrinks to 2/3 each two calls, so 40
+#: narrow 2^20 steps to ~300 and a bracket of a few thousand steps to its peak within a step or two.
+_REFINE_CALLS = 40
 
 
 def configured_lr(optimizer: Any) -> float | None:
     """The rate the optimizer is configured to train at: a plain rate's value; for a
     `LearningRateSchedule`, the largest it gives from the current step on (over
-    `_SCHEDULE_STEPS` ahead): a warm-up's target, a decay's current rate. As torch's schedulers
+    `_SCHEDULE_STEPS` ahead, then searched between the two sampled steps either side of the
+    highest): a warm-up's target, a decay's current rate. As torch's schedulers
     keep the base rate in `initial_lr`: the rate at the first step of a warm-up (1e-5 of an
     lr-finder-like ramp) is not what the run trains at."""
     schedule = getattr(optimizer, "_learning_rate", None)
@@ -179,11 +196,42 @@ def configured_lr(optimizer: Any) -> float | None:
         return current_lr(optimizer)
     try:
         now = int(backend.scalar(optimizer.iterations.value))
-        rates = [backend.scalar(schedule(now + step)) for step in _SCHEDULE_STEPS]
+        rate_at = _finite_reader(backend.schedule_reader(schedule))
+        rates = [rate_at(now + step) for step in _SCHEDULE_STEPS]
+        if not any(math.isfinite(r) for r in rates):
+            return current_lr(optimizer)
+        best = max(range(len(rates)), key=rates.__getitem__)
+        lo, hi = _SCHEDULE_STEPS[max(best - 1, 0)], _SCHEDULE_STEPS[min(best + 1, len(rates) - 1)]
+        return max(rates[best], _peak_between(rate_at, now + lo, now + hi))
     except Exception:  # a schedule that cannot be read at other steps: the current rate
         return current_lr(optimizer)
-    finite = [r for r in rates if r is not None and math.isfinite(r)]
-    return max(finite) if finite else current_lr(optimizer)
+
+
+def _finite_reader(read: Callable[[int], float]) -> Callable[[int], float]:
+    """`read`, with a rate that is not finite taken as -inf (never the highest)."""
+
+    def finite(step: int) -> float:
+        rate = read(step)
+        return rate if rate is not None and math.isfinite(rate) else -math.inf
+
+    return finite
+
+
+def _peak_between(rate_at: Callable[[int], float], lo: int, hi: int) -> float:
+    """The highest rate a ternary search finds on the steps [lo, hi] (a warm-up's end between
+    two sampled steps), in at most `_REFINE_CALLS` calls; never above the schedule's own."""
+    best = -math.inf
+    for _ in range(_REFINE_CALLS // 2):
+        if hi - lo < 3:
+            break
+        a, b = lo + (hi - lo) // 3, hi - (hi - lo) // 3
+        ra, rb = rate_at(a), rate_at(b)
+        best = max(best, ra, rb)
+        if ra < rb:
+            lo = a
+        else:
+            hi = b
+    return max([best, *(rate_at(step) for step in range(lo, min(hi, lo + 3) + 1))])
 
 
 def has_schedule(optimizer: Any) -> bool:
@@ -381,6 +429,7 @@ class KerasTrainable(Trainable):
         #: model rebuilt from its config gets new layer names, and `unused-parameters` matches
         #: the clone's gradients with the original's optimizer by path
         self._paths: dict[int, str] = {}
+        self._summed: tuple[int | None] | None = None  # (`_summed_over`,) once counted
 
     def _path(self, variable: Any) -> str:
         return self._paths.get(id(variable), variable.path)
@@ -502,12 +551,8 @@ class KerasTrainable(Trainable):
         """Of a weighted sum (weights 1..2 across the output units) of sample `index`'s
         outputs: the plain sum of a softmax output is constant, so its gradient is zero."""
         x, _, _ = unpack(batch)
-        model = self.model
-
-        def first(inputs: Any, training: bool = False) -> Any:  # a multi-output model: its first output
-            return _first_output(model(inputs, training=training))
-
-        return np.array(backend.to_numpy(backend.input_gradient(first, x, index)))
+        # a multi-output model: its first output
+        return np.array(backend.to_numpy(backend.input_gradient(self.model, x, index, pick=_first_output)))
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {self._path(v): np.array(backend.to_numpy(v.value)) for v in self.model.trainable_variables}
@@ -524,7 +569,21 @@ class KerasTrainable(Trainable):
         return {v.path for v in variables}
 
     def loss_config(self) -> LossConfig:
-        return loss_config(self.model)
+        config = loss_config(self.model)
+        if _reduction(self.model) == "sum":
+            config = dataclasses.replace(config, summed_over=self._summed_over())
+        return config
+
+    def _summed_over(self) -> int | None:
+        """The per-sample losses a `reduction="sum"` loss adds up on the first training batch:
+        one per row, or per position of a sequence output (Keras losses reduce the last axis
+        first); None where that is one, or the batch cannot be had."""
+        if self._summed is None:
+            found = self.batches("train", 1)
+            shape = self.forward(found[0]).shape if found else ()
+            count = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+            self._summed = (count if count > 1 else None,)
+        return self._summed[0]
 
     def input_kind(self) -> str | None:
         """What the first layer does with the inputs (`first_layer_kind`)."""

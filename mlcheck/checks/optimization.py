@@ -646,7 +646,8 @@ class LossPlateau(LossCurveCheck):
         classification run whose number of classes C is known, it sits above
         `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
         the first pass over the training data) within `tolerance` of the entropy of the
-        training labels or above it, the loss of predicting the class prior. The first of
+        training labels or above it, the loss of predicting the class prior (both times the
+        rows of a loss summed over the batch, `RunInfo.loss_summed_over`). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
         `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
@@ -665,7 +666,9 @@ class LossPlateau(LossCurveCheck):
         the training label shares scores about as much) less what chance lets it reach on that
         many samples (z^2 / 2n, z = `prior_z`), a logged plain validation accuracy never beat
         the most frequent validation class's share by `prior_z` binomial standard errors
-        either, and the validation loss is not improving.
+        either, and the validation loss is not improving. Not for a loss summed over the
+        batch's rows (`RunInfo.loss_summed_over`): its validation loss adds up the rows of
+        each validation batch, not on the per-sample scale of the labels' entropy.
         The training loss may well be falling meanwhile: a network memorises labels that
         carry no information about its inputs (a training-loss plateau after this finding is
         the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
@@ -864,6 +867,8 @@ class LossPlateau(LossCurveCheck):
         """The validation loss never beat predicting the class prior (WARNING, once)."""
         if self._prior_judged or self._fired or run.info.loss not in LOG_LOSSES:
             return []
+        if run.info.loss_summed_over is not None and run.info.loss_summed_over > 1:
+            return []  # summed over each validation batch's rows: not on the entropy's per-sample scale
         b = run.val_loss.buckets(include_open=True)
         if int(b["n"].sum()) < self.min_validations or run.val_loss.nonfinite:
             return []  # too few validations yet; a non-finite one is nonfinite-loss's business
@@ -962,6 +967,10 @@ class LossPlateau(LossCurveCheck):
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
         entropy = self._prior_entropy() if run.info.task == "classification" else None
+        rows = run.info.loss_summed_over
+        summed = entropy is not None and rows is not None and rows > 1
+        if summed:
+            entropy *= rows  # in the loss's units, as the chance level: a summed loss's is that many times larger
         # the training loss of predicting the class prior: with imbalanced classes it sits well
         # below ln(C), and a loss stalled there learned nothing beyond the class shares
         at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
@@ -1002,8 +1011,9 @@ class LossPlateau(LossCurveCheck):
             run.info.grad_clip,
         )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
+            times = f" ({rows} rows summed)" if summed else ""
             why = (
-                f"no lower than {entropy:.4g}, the entropy of the training labels: the loss of predicting "
+                f"no lower than {entropy:.4g}, the entropy of the training labels{times}: the loss of predicting "
                 "the class shares without looking at the inputs"
             )
         if peak > self.exploded_factor * max(abs(level), abs(initial)):

@@ -1209,3 +1209,88 @@ def test_newbugs11_embedding_smaller_than_the_vocabulary_is_named(tmp_path, inpu
         assert finding.evidence["max_id"] >= 990 and "input_dim=" in finding.hint
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+def _summed_mlp(optimizer: keras.optimizers.Optimizer) -> keras.Model:
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    return mlp(optimizer=optimizer, head="linear", loss=loss, dropout=0.0, hidden=64)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd-per-row", "adam"])
+def test_chain12_deliberate_summed_loss_counts_its_rows_and_raises_no_warning(tmp_path, optimizer):
+    # reduction="sum" with a rate chosen for it (SGD at the mean's 0.1 over the batch's 32 rows,
+    # or Adam): the loss object says it sums, so the chance levels count the rows as Lightning's
+    # do. Before: summed_over None, and loss-plateau WARNED that the validation loss (a sum over
+    # each validation batch) never beat the labels' per-sample entropy
+    opt = keras.optimizers.SGD(0.1 / 32, momentum=0.9) if optimizer == "sgd-per-row" else keras.optimizers.Adam(1e-3)
+    cb = MLCheckCallback(log_dir=tmp_path)
+    fit(_summed_mlp(opt), cb, epochs=8)
+    assert cb.live.monitor.run.info.loss_summed_over == 32  # was None
+    assert not serious(cb.findings), [f.format() for f in cb.findings]
+    (summed,) = [f for f in cb.findings if f.check == "loss-at-init"]
+    assert summed.key == "summed" and summed.severity == Severity.INFO
+
+
+def test_chain12_summed_loss_with_a_rate_tuned_for_the_mean_still_warns(tmp_path):
+    # the harm is what warns, naming the sum: lr-too-high (torch: the loss thrown 500x up) or
+    # loss-plateau (jax: stuck at ln(10) x 32 rows), as on Lightning
+    cb = MLCheckCallback(log_dir=tmp_path)
+    fit(_summed_mlp(keras.optimizers.SGD(0.1, momentum=0.9)), cb, epochs=8)
+    harm = [f for f in serious(cb.findings) if f.check in ("lr-too-high", "loss-divergence", "loss-plateau")]
+    assert harm and all(f.evidence.get("likely_cause") == "loss-at-init" for f in harm), [
+        f.format() for f in cb.findings
+    ]
+
+
+class _OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """fastai's one-cycle shape: linear from peak/25 up to the peak over the first 30% of the
+    steps, then a cosine down to peak/1e4."""
+
+    def __init__(self, peak: float, total: int) -> None:
+        self.peak, self.total, self.up = peak, total, int(0.3 * total)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rising = self.peak / 25 + (self.peak - self.peak / 25) * step / self.up
+        done = keras.ops.clip((step - self.up) / (self.total - self.up), 0.0, 1.0)
+        falling = self.peak / 1e4 + (self.peak - self.peak / 1e4) * 0.5 * (1 + keras.ops.cos(np.pi * done))
+        return keras.ops.where(step < self.up, rising, falling)
+
+
+@pytest.mark.parametrize("shape", ["cosine-warmup", "one-cycle"])
+def test_chain12_a_warm_up_ending_between_sampled_steps_is_read_at_its_peak(shape):
+    # the schedule is read at 0 and each power of 2 ahead; a warm-up ending at 1500 steps, then
+    # a decay over 1000, was read at 0.68x its peak (0.86x for the one-cycle over 1000 steps)
+    from mlcheck.integrations.keras.trainable import configured_lr
+
+    schedule = (
+        keras.optimizers.schedules.CosineDecay(1e-5, decay_steps=1000, warmup_target=1e-2, warmup_steps=1500)
+        if shape == "cosine-warmup"
+        else _OneCycle(1e-2, 1000)
+    )
+    assert configured_lr(keras.optimizers.Adam(schedule)) == pytest.approx(1e-2, rel=1e-3)
+
+
+def test_chain12_batchnorm_hard_coded_to_training_leaves_batch_dependence_running(tmp_path):
+    # batch-dependence's input gradient called the model under jax.grad, and a BatchNormalization
+    # called with training=True hard-coded assigned its batch statistics, a tracer, to its
+    # variables: UnexpectedTracerError, the check switched off as an internal error (JAX only)
+    class HardCoded(keras.Model):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(32, activation="relu")
+            self.norm = keras.layers.BatchNormalization()
+            self.out = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, x, training=None):
+            return self.out(self.norm(self.hidden(x), training=True))
+
+    keras.utils.set_random_seed(0)
+    model = HardCoded()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, cb, epochs=1)
+    internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
+    assert internal == []

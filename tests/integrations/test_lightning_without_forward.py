@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
@@ -146,3 +147,114 @@ def test_training_step_is_traced_once_per_fit(monkeypatch):
     cb, _ = _fit("chain")
     assert traced == ["EncoderHead"]
     assert cb.live.monitor.run.info.num_classes == 10
+
+
+# -- tensor operations on the inputs before the first submodule (chain12) ----------------------
+
+
+class Flat(pl.LightningModule):
+    """The MNIST tutorials' shape: images in, `training_step` flattens (or scales, or joins two
+    inputs) before calling `self.net`, and no forward."""
+
+    def __init__(self, prep: str, softmax: bool = False) -> None:
+        super().__init__()
+        self.prep = prep
+        self.net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), *[nn.Softmax(dim=1)] * softmax)
+
+    def _inputs(self, batch):
+        x = batch[0]
+        if self.prep == "view":
+            return x.view(x.size(0), -1)
+        if self.prep == "flatten":
+            return x.flatten(1)
+        if self.prep == "scale":  # uint8 pixels in 0..16
+            return x.float().flatten(1) / 16
+        if self.prep == "cat":  # two inputs of 32 features each
+            return torch.cat([x, batch[1]], dim=1)
+        if self.prep == "augment":  # random noise on the training inputs: not the same on a second call
+            return x.flatten(1) + 0.05 * torch.randn_like(x.flatten(1)) * self.training
+        raise AssertionError(self.prep)
+
+    def training_step(self, batch, batch_idx):
+        loss = F.cross_entropy(self.net(self._inputs(batch)), batch[-1])
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", F.cross_entropy(self.net(self._inputs(batch)), batch[-1]))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def _digits_as(prep: str) -> TensorDataset:
+    x, y = load_digits(return_X_y=True)
+    images = torch.tensor(x / 16, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    if prep == "scale":
+        return TensorDataset(torch.tensor(x, dtype=torch.uint8).reshape(-1, 1, 8, 8), torch.tensor(y))
+    if prep == "cat":
+        flat = images.flatten(1)
+        return TensorDataset(flat[:, :32], flat[:, 32:], torch.tensor(y))
+    return TensorDataset(images, torch.tensor(y))
+
+
+def _fit_flat(prep: str, softmax: bool = False, watched: bool = True):
+    data = _digits_as(prep)
+    pl.seed_everything(0)
+    cb = MLCheckCallback(log_dir=False, strict=STRICT) if watched else None
+    trainer = pl.Trainer(
+        max_epochs=1,
+        callbacks=[cb] if cb else [],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module = Flat(prep, softmax)
+    train = torch.utils.data.Subset(data, range(600))
+    val = torch.utils.data.Subset(data, range(1400, len(data)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, DataLoader(train, batch_size=32, shuffle=True), DataLoader(val, batch_size=128))
+    return cb, [v.detach().clone() for v in module.state_dict().values()]
+
+
+@pytest.mark.parametrize("prep", ["view", "flatten", "scale", "cat"])
+def test_tensor_operations_before_the_first_submodule_are_replayed(prep):
+    # was: every train-start check skipped with an INFO (the net called on the loader's 8x8
+    # images raised a shape error)
+    cb, weights = _fit_flat(prep)
+    assert [f for f in cb.findings if f.severity >= Severity.WARNING] == [], [f.format() for f in cb.findings]
+    assert not [f for f in cb.findings if f.check == "overfit-batch"], [f.format() for f in cb.findings]
+    assert cb.live.monitor.run.info.num_classes == 10
+    if prep == "view":
+        _, alone = _fit_flat(prep, watched=False)
+        assert all(torch.equal(a, b) for a, b in zip(weights, alone))
+
+
+def test_softmax_after_a_flattening_step_is_found():
+    cb, _ = _fit_flat("view", softmax=True)
+    told = [f for f in cb.findings if f.check == "output-loss-mismatch" and f.severity >= Severity.WARNING]
+    assert [f.key for f in told] == ["activation-twice"], [f.format() for f in cb.findings]  # was: skipped
+
+
+def test_random_augmentation_before_the_first_submodule_is_held_still():
+    # each replay puts the random state back, so noise on the inputs is the same on every call
+    # of the checks' forward: it is not taken for a batch dependence or a failure to overfit
+    cb, _ = _fit_flat("augment")
+    assert [f for f in cb.findings if f.severity >= Severity.WARNING] == [], [f.format() for f in cb.findings]
+    assert not [f for f in cb.findings if f.check == "overfit-batch"], [f.format() for f in cb.findings]
+
+
+def test_a_fixed_batch_size_in_the_step_is_not_replayed():
+    from mlcheck.integrations.torch import LightningTrainable
+
+    class FixedView(Flat):
+        def _inputs(self, batch):
+            return batch[0].view(8, -1)  # right for this batch of 8 alone
+
+    module = FixedView("view")
+    batch = (torch.rand(8, 1, 8, 8), torch.arange(8))
+    trainable = LightningTrainable(module, optimizer=torch.optim.SGD(module.parameters(), 0.1))
+    assert trainable.network(batch) is module.net  # the child itself, as before: no replay
+    assert "fixed batch size" in trainable.call_convention("forward", batch)

@@ -44,13 +44,15 @@ class LossAtInit(Check):
         batch-to-batch noise. Other losses are not judged. The callbacks run it at train start
         too, where it reports only a loss summed over the batch (key `summed`): about batch-size
         times that value, and the loss of the batch equal to the sum of its two halves' losses,
-        not their mean. Live, that is INFO: a sum is harmless with a learning rate chosen for it
-        (SGD's divided by the batch size, or Adam, whose steps do not depend on the loss's
-        scale; a VAE's summed reconstruction loss). A learning rate tuned for a mean throws the
-        weights away, and `lr-too-high`, `loss-divergence` and `loss-plateau`, which see that
-        harm, warn and name the sum as the likely cause (their chance levels count the summed
-        rows, `RunInfo.loss_summed_over`, so a well-trained summed loss is not read as stuck
-        far above chance).
+        not their mean. That is INFO, live and in `mlcheck sanity` alike: a sum is harmless with
+        a learning rate chosen for it (SGD's divided by the batch size, or Adam, whose steps do
+        not depend on the loss's scale; a VAE's summed reconstruction loss). A learning rate
+        tuned for a mean throws the weights away, and the checks that see that harm warn and
+        name the sum as the likely cause: live `lr-too-high`, `loss-divergence` and
+        `loss-plateau` (their chance levels count the summed rows, `RunInfo.loss_summed_over`,
+        so a well-trained summed loss is not read as stuck far above chance), before training
+        `lr-too-high`'s range test. A loss far above the expected value that is not proven a
+        sum stays a WARNING before training.
 
     Why it matters:
         An untrained network should be uncertain. A much higher starting loss means the
@@ -139,10 +141,6 @@ class LossAtInit(Check):
             )
         if live and summed is not True:
             return []  # live, only the summed loss the halves prove is said
-        message = (
-            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
-            f"an untrained model should give ({why})."
-        )
         if summed is True:
             evidence["batch"] = batch
             message = (
@@ -150,10 +148,10 @@ class LossAtInit(Check):
                 f"model should give ({why}), about the batch size ({batch}) times it, and a batch's loss is the sum "
                 "of its halves' losses: the loss is summed over the batch, so the step size grows with the batch."
             )
-        if live and summed is True:
             # a sum is harmless with a learning rate chosen for it (SGD's divided by the batch size, or an
-            # optimizer such as Adam whose steps ignore the loss's scale): live, the checks that see the
-            # harm (lr-too-high, loss-divergence, loss-plateau) warn and name this INFO as the cause
+            # optimizer such as Adam whose steps ignore the loss's scale): the checks that see the harm
+            # (live lr-too-high, loss-divergence, loss-plateau; before training lr-too-high's range test)
+            # warn and name this INFO as the cause
             return [
                 self.finding(
                     message + " That is harmless where the learning rate was chosen for the sum; if it was "
@@ -165,7 +163,11 @@ class LossAtInit(Check):
                     key="summed",
                 )
             ]
-        return [self.finding(message, evidence=evidence, hint=hint, key="summed" if summed is True else "")]
+        message = (
+            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
+            f"an untrained model should give ({why})."
+        )
+        return [self.finding(message, evidence=evidence, hint=hint)]
 
     def _nonfinite(self, health: InitHealth) -> Finding:
         """The one finding that names why the untrained model gives non-finite numbers (the
