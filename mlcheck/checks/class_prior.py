@@ -151,8 +151,17 @@ def label_entropy(counts: Iterable[int]) -> float:
 TRAINED_START_FRACTION = 0.5
 
 
+#: Standard errors by which the first steps' mean loss must sit below the floor of an untrained
+#: classifier to show trained weights: the curve checks' `z` (3).
+TRAINED_START_Z = 3.0
+
+
 def starts_trained(
-    run: RunState, initial: float, train_entropy: float | None = None, fraction: float = TRAINED_START_FRACTION
+    run: RunState,
+    initial: float,
+    train_entropy: float | None = None,
+    fraction: float = TRAINED_START_FRACTION,
+    start: tuple[float, float] | None = None,
 ) -> bool:
     """Whether the run starts from trained weights, whose loss starts near its floor: how little
     it fell from there says nothing about a stall or a small learning rate. The one fact behind
@@ -163,14 +172,31 @@ def starts_trained(
     leave no other trace, for a classification run whose `initial` loss (the first 10 steps, or
     the first epoch) sits below `fraction` x the smaller of ln(C) (C known) and `train_entropy`,
     the entropy of the training labels (the loss of predicting the class shares), whichever are
-    known."""
+    known.
+
+    Also True where `start` (the mean loss of the first 10 steps, from the first, and its
+    standard error: `TrainCurve.start`) sits below that floor by more than `TRAINED_START_Z`
+    standard errors and 2% of the floor: a prediction that ignores the labels scores at least
+    the labels' entropy in expectation (Gibbs' inequality), whatever its weights, so only
+    weights that know the task start clearly below it (a fine-tune from weights trained
+    part-way: 0.58 x ln(4)), or a run that learned it within 10 steps, whose rate is no
+    small one. `lr-too-low` passes it; `loss-plateau`, which judges a stall after such a fast
+    start, does not."""
     if run.info.pretrained:
         return True
     if run.info.task != "classification" or not math.isfinite(initial):
         return False
     chance = chance_loss(run.info.task, run.info.num_classes, run.info.loss)
     floors = [v for v in (chance, train_entropy) if v is not None and v > 0]
-    return bool(floors) and initial < fraction * min(floors)
+    if not floors:
+        return False
+    floor = min(floors)
+    if initial < fraction * floor:
+        return True
+    if start is None or not all(math.isfinite(v) for v in start):
+        return False
+    short = floor - start[0]
+    return short > TRAINED_START_Z * start[1] and short > 0.02 * floor
 
 
 #: A classifier's cross-entropy before any update sits near ln(C) (Karpathy, "verify loss @ init");

@@ -160,6 +160,9 @@ class TrainCurve:
 
     def __init__(self) -> None:
         self.initial: float | None = None
+        #: (the mean loss of the first 10 steps, its standard error) where the step-level curve
+        #: starts at step 0 or 1, before any update (`class_prior.starts_trained`)
+        self.start: tuple[float, float] | None = None
 
     def pick(self, run: RunState) -> tuple[Series, str]:
         if run.train_loss.finite_count >= 2:
@@ -178,13 +181,18 @@ class TrainCurve:
         level = median(curve.mean[:k])
         if unit == "epoch" or (series.width == 1 and len(curve) >= _INITIAL_POINTS):
             self.initial = level
+            if unit == "step" and series.buckets()["x0"][0] <= 1:  # logged from the first step
+                first = curve.mean[:k]
+                self.start = (float(first.mean()), float(first.std(ddof=1) / math.sqrt(len(first))))
         return level
 
     def state_dict(self) -> dict:
-        return {"initial": self.initial}
+        return {"initial": self.initial, "start": self.start}
 
     def load_state_dict(self, state: dict) -> None:
         self.initial = state["initial"]
+        start = state.get("start")  # absent from checkpoints written before it was kept
+        self.start = None if start is None else (float(start[0]), float(start[1]))
 
 
 def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -> bool:

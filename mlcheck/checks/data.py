@@ -800,6 +800,11 @@ class ClassImbalance(Check):
         per output) name only some of them, an INFO (key `unnamed-outputs`) lists the classes
         never seen: a class merged away (labels scaled to [0, 1] and cast back to int) or
         dropped by a filter; a head wider than the data's classes on purpose is a choice.
+        Where the loss already weights the classes so that it counts the imbalance under
+        `ratio` (the class weights the adapter saw, `RunInfo.class_weights`: Keras'
+        `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
+        attribute; sklearn's 'balanced' weights count it 1:1), the finding stays INFO and says
+        so: the fix it would advise is in place.
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -910,11 +915,11 @@ class ClassImbalance(Check):
         self._labels.add(labels)
         self._last = (batch.step, batch.epoch)
         if self._labels.samples >= 2 * self._judged_at:  # at min_samples, then each doubling
-            return self._judge()
+            return self._judge(run)
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return self._judge(run.samples.get("val") if run.samples is not None else None)
+        return self._judge(run, run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         return [*self._inverted_weights(run), *self._one_class(run), *self._unnamed_outputs(run)]
@@ -1012,7 +1017,7 @@ class ClassImbalance(Check):
             key="unnamed-outputs",
         )
 
-    def _judge(self, val: SplitSamples | None = None) -> Iterable[Finding]:
+    def _judge(self, run: RunState, val: SplitSamples | None = None) -> Iterable[Finding]:
         history = self._labels
         n = history.samples
         self._judged_at = max(n, self.min_samples // 2)
@@ -1031,12 +1036,17 @@ class ClassImbalance(Check):
         severity = Severity.WARNING if conservative >= self.warn_ratio else Severity.INFO
         raw = n_big / n_small
         step, epoch = self._last
+        weighted = self._weighted_ratio(run, big, small, raw)
+        if weighted is not None:
+            severity = Severity.INFO  # the loss already balances it: the advice is taken
         cost = self._cost(val, small, big)
         if cost is not None and cost["hurts"]:
             severity = Severity.WARNING
         yield self.finding(
             f"Training labels are imbalanced {raw:.0f}:1: class {big} has {n_big} of the "
-            f"{n} labels seen, class {small} only {n_small}." + _cost_text(cost, small, big),
+            f"{n} labels seen, class {small} only {n_small}."
+            + _weighted_text(run, weighted, small, big)
+            + _cost_text(cost, small, big),
             evidence={
                 "ratio": raw,
                 "ratio_lower_bound": conservative,
@@ -1047,17 +1057,35 @@ class ClassImbalance(Check):
                 "classes": len(history.totals),
                 "samples": n,
                 "threshold": self.ratio,
+                **({} if weighted is None else {"weighted_ratio": weighted}),
                 **({} if cost is None else {k: v for k, v in cost.items() if k != "hurts"}),
             },
-            hint="Weight the loss by class (CrossEntropyLoss(weight=...), class_weight= in "
-            "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
-            "balanced accuracy rather than accuracy."
+            hint=(
+                "Weight the loss by class (CrossEntropyLoss(weight=...), class_weight= in "
+                "Keras) or resample (WeightedRandomSampler), and track per-class recall, F1 or "
+                "balanced accuracy rather than accuracy."
+                if weighted is None
+                else "Nothing to change in the loss; track per-class recall, F1 or balanced accuracy rather than "
+                "accuracy, which the imbalance still flatters."
+            )
             + ("" if cost is not None else " Turn on weak-slice to see whether the imbalance costs the rare class."),
             step=step,
             epoch=epoch,
             severity=severity,
             key="imbalance" if cost is None else "imbalance-cost",  # the verdict on its cost: a finding of its own
         )
+
+    def _weighted_ratio(self, run: RunState, big: int, small: int, raw: float) -> float | None:
+        """The imbalance as the loss counts it, where the class weights the adapter saw
+        (`RunInfo.class_weights`) bring it under `ratio`: the loss already balances the classes
+        (sklearn's 'balanced' weights make it 1:1), so the advice to weight it is taken. None
+        otherwise, and where the weights are unknown (a weight passed inside the step, a focal
+        loss, a sampler: a sampler balances the labels counted here)."""
+        weights = run.info.class_weights
+        if not weights or weights.get(big, 0) <= 0 or weights.get(small, 0) <= 0:
+            return None
+        weighted = raw * weights[big] / weights[small]
+        return weighted if weighted < self.ratio else None
 
     def _cost(self, val: SplitSamples | None, small: int, big: int) -> dict | None:
         """The rare and the largest class's recall in the last validation pass, and whether
@@ -1082,6 +1110,16 @@ class ClassImbalance(Check):
             "recall_gap_p": p,
             "hurts": upper < self.max_recall and p < self.alpha,
         }
+
+
+def _weighted_text(run: RunState, weighted: float | None, small: int, big: int) -> str:
+    if weighted is None:
+        return ""
+    weights = run.info.class_weights or {}
+    return (
+        f" The loss's class weights (class {small} {weights[small]:.3g}, class {big} {weights[big]:.3g}) "
+        f"count them {weighted:.1f}:1, so the rare class is not drowned out of the loss."
+    )
 
 
 def _cost_text(cost: dict | None, small: int, big: int) -> str:

@@ -581,7 +581,10 @@ class LRTooLow(TrainCurveCheck):
         model, a resumed run), or a classification loss that starts below
         `trained_start_fraction` x the smaller of ln(C) and the entropy of the training labels
         (counted over the first pass), whichever are known (weights restored with
-        `load_state_dict` leave no other trace), the fact `loss-plateau` uses. (3) Pre-flight
+        `load_state_dict` leave no other trace), the fact `loss-plateau` uses; or whose first
+        10 steps' mean loss sits below that floor by more than 3 standard errors (no prediction
+        that ignores the labels scores below their entropy: weights that start there know the
+        task, or learned it within 10 steps, at no small rate). (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
         and a tenth of the suggestion lowers it clearly.
@@ -806,7 +809,7 @@ class LRTooLow(TrainCurveCheck):
         if peak is not None and peak > self.max_peak_log_ratio:
             return []  # updates were once large: weights blown up or saturated, not a small rate
         # from trained weights a slow fall is what fine-tuning looks like
-        trained = starts_trained(run, initial, self._train_entropy(), self.trained_start_fraction)
+        trained = starts_trained(run, initial, self._train_entropy(), self.trained_start_fraction, self._train.start)
         found = self._ratio(run, fell) or ([] if trained else self._slow(run, c, unit, initial, level, fell, final))
         if found:
             self._fired = True
