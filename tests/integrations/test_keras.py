@@ -1209,3 +1209,64 @@ def test_newbugs11_embedding_smaller_than_the_vocabulary_is_named(tmp_path, inpu
         assert finding.evidence["max_id"] >= 990 and "input_dim=" in finding.hint
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "mae"])
+def test_newbugs12_accuracy_of_a_regression_is_named(tmp_path, metric):
+    # b08: wine alcohol % predicted with MSE and metrics=["accuracy"] copied from a classifier:
+    # Keras' accuracy of a one-unit output on fractional targets is 0.0 at every epoch, and
+    # nothing said so; now a WARNING (output-loss-mismatch `accuracy-on-regression`) names the
+    # metric and a regression one. metrics=["mae"]: silent.
+    from sklearn.datasets import load_wine
+
+    data = load_wine().data
+    x, y = np.delete(data, 0, axis=1), data[:, 0]
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=[metric])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:140], y[:140], validation_data=(x[140:], y[140:]), epochs=3, batch_size=16, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.key == "accuracy-on-regression"]
+    if metric == "accuracy":
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["metric_value"] == 0.0, finding.format()
+        assert "mae" in finding.hint
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_newbugs12_a_dataset_that_returns_its_first_batch_every_step_is_named(tmp_path, bug):
+    # b09: a keras.utils.PyDataset whose __getitem__ ignores idx: every step trains on the first
+    # 32 rows (1,408 rows, 32 distinct); it was an INFO (`train-repeats`); now a WARNING,
+    # key `one-batch`. The index used: silent.
+    (x, y), (xv, yv) = data()
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+
+        def __len__(self):
+            return len(x) // 32
+
+        def __getitem__(self, idx):
+            start = 0 if bug else idx * 32
+            return x[start : start + 32], y[start : start + 32]
+
+    model = mlp()
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(Batches(), validation_data=(xv, yv), epochs=2, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.key == "one-batch"]
+    if bug:
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["train_distinct"] == 32, finding.format()
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
