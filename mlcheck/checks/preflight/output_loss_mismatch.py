@@ -160,7 +160,11 @@ class OutputLossMismatch(Check):
         sample (shape (N,) or (N, 1)), and a loss whose value on the first batch is the
         squared, absolute or Huber error of every unit against the sample's index (the targets
         broadcast or expanded to N x K): each unit is trained to output the index, so the
-        argmax means nothing.
+        argmax means nothing. An accuracy logged for a regression (key
+        `accuracy-on-regression`, WARNING): a regression loss, fractional training targets and
+        a metric named accuracy (Keras' `metrics=["accuracy"]` copied from a classifier):
+        accuracy counts exact matches with a class, which a fractional target never is, so it
+        reads 0 at every epoch, and an EarlyStopping or checkpoint on it follows nothing.
 
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
