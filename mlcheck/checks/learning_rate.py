@@ -579,7 +579,9 @@ class LRTooLow(TrainCurveCheck):
         than `max_drop` in total, while a logged validation loss falls too (over the later
         half of its points, by at least a standard error and a quarter of the training loss's
         fall): a training loss that falls alone is memorising its labels (shuffled or
-        misaligned ones), which no rate cures. Judged at the end of a run, or during a run of
+        misaligned ones), which no rate cures. Where the recent median update ratio is at least
+        10^-3 (a usual rate), the hint names heavy dropout, strong weight decay and noisy
+        labels before the rate. Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
         trained weights, whose loss starts near its floor and falls slowly however well the
         rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained`
