@@ -1270,3 +1270,26 @@ def test_newbugs12_a_dataset_that_returns_its_first_batch_every_step_is_named(tm
         assert finding.severity == Severity.WARNING and finding.evidence["train_distinct"] == 32, finding.format()
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+def test_newbugs12_one_sigmoid_unit_under_categorical_crossentropy_names_the_binary_loss(tmp_path):
+    # b10: breast_cancer, Dense(1, activation="sigmoid") compiled with categorical_crossentropy:
+    # the loss is 0.0 at every step (one probability normalised to 1). The ERROR said "give the
+    # last layer 2 units, or re-encode the labels as 0..C-1" (re-encoding 0/1 changes nothing);
+    # now it says the loss is 0 and names binary_crossentropy
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((30,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(x[:256], y[:256].astype(np.float32), epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    (finding,) = [f for f in cb.findings if f.key == "labels-range"]
+    assert finding.severity == Severity.ERROR and "binary_crossentropy" in finding.hint, finding.format()
+    assert "loss is 0" in finding.message

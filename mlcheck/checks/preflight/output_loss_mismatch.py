@@ -779,6 +779,16 @@ class OutputLossMismatch(Check):
                     )
                 else:
                     beyond += " no output"
+                if units == 1 and lo == 0 and hi == 1:  # a binary task under a multi-class loss
+                    beyond += (
+                        "; a multi-class loss over one unit normalises its one probability to 1, so the loss is 0 "
+                        "at every step and nothing is learned"
+                    )
+                    hint = (
+                        "For two classes with one sigmoid unit use a binary loss: loss='binary_crossentropy' "
+                        "(torch: BCEWithLogitsLoss on the raw output); or give the last layer 2 units with "
+                        "softmax and sparse_categorical_crossentropy (torch: CrossEntropyLoss)."
+                    )
                 return [
                     self.finding(
                         f"The labels go up to {hi}, but the model has only {units} output units, so {beyond}.",
