@@ -113,6 +113,8 @@ class LabelShift(Check):
     reads_probe = True  # the labels only
     #: the class counts of a whole pass; a sample of batches from sorted data would mislead
     consumes = frozenset({Signal.EVERY_BATCH})
+    #: a loader that repeats its first batch shows only that batch's classes
+    explained_by = frozenset({"train-val-overlap:one-batch"})
 
     def __init__(
         self,

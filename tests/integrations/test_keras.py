@@ -1268,6 +1268,11 @@ def test_newbugs12_a_dataset_that_returns_its_first_batch_every_step_is_named(tm
     if bug:
         (finding,) = found
         assert finding.severity == Severity.WARNING and finding.evidence["train_distinct"] == 32, finding.format()
+        # the classes the first batch lacks (label-shift `unseen-classes`, class-imbalance) follow from it
+        follow = [f for f in cb.findings if f.check in ("label-shift", "class-imbalance")]
+        assert follow and all(f.evidence.get("likely_cause") == "train-val-overlap" for f in follow), [
+            f.format() for f in follow
+        ]
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
 
