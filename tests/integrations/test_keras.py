@@ -1298,3 +1298,36 @@ def test_newbugs12_one_sigmoid_unit_under_categorical_crossentropy_names_the_bin
     (finding,) = [f for f in cb.findings if f.key == "labels-range"]
     assert finding.severity == Severity.ERROR and "binary_crossentropy" in finding.hint, finding.format()
     assert "loss is 0" in finding.message
+
+
+@pytest.mark.parametrize("noise", [0.2, 0.0])
+def test_newbugs12_noise_added_to_the_validation_batches_is_named(tmp_path, noise):
+    # one PyDataset class adding input noise, used for validation too: train-val-overlap WARNING
+    # `val-changes` (the second validation pass's samples are not the first's, their labels in the
+    # same order). No noise: silent.
+    (x, y), (xv, yv) = data()
+
+    class Noisy(keras.utils.PyDataset):
+        def __init__(self, x, y, batch):
+            super().__init__()
+            self.x, self.y, self.batch = x, y, batch
+
+        def __len__(self):
+            return -(-len(self.x) // self.batch)
+
+        def __getitem__(self, idx):
+            part = slice(idx * self.batch, (idx + 1) * self.batch)
+            jitter = noise * np.random.default_rng().standard_normal(self.x[part].shape)
+            return (self.x[part] + jitter).astype(np.float32), self.y[part]
+
+    model = mlp()
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(Noisy(x, y, 32), validation_data=Noisy(xv, yv, 128), epochs=2, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.key == "val-changes"]
+    if noise:
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["recurring"] == 0, finding.format()
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
