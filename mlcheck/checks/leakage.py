@@ -381,7 +381,8 @@ class TrainValOverlap(Check):
             of the first epoch's samples to be distinct. Default 0.1 (each sample ten times on
             average): sampling schemes stay far above it, a bootstrap keeping 63% of the rows
             distinct and oversampling a minority to parity at `class-imbalance`'s 10:1 at
-            least half; a loading bug that repeats rows falls far below. 0 turns it off.
+            least half; a loading bug that repeats rows falls far below. 0 turns it off, and
+            the `one-batch` WARNING with it.
         min_train_rows: first-epoch training samples needed before that INFO. Default 100:
             ten distinct samples at the default share.
         min_batch_repeats: the `one-batch` WARNING needs each distinct sample seen this many
@@ -701,7 +702,10 @@ class TrainValOverlap(Check):
         share = distinct / rows
         complete = epoch is not None and epoch != first  # the first epoch's counts are final
         one_batch = (
-            self._overlap.scale == 1 and distinct == self._first_batch and rows >= self.min_batch_repeats * distinct
+            self.min_distinct_share > 0  # 0: repeats are the data's own, both findings off
+            and self._overlap.scale == 1
+            and distinct == self._first_batch
+            and rows >= self.min_batch_repeats * distinct
         )
         if (share > self.min_distinct_share and not one_batch) or not self._could_all_differ(rows):
             if complete:
@@ -751,7 +755,8 @@ class TrainValOverlap(Check):
             hint="Check how the training loader is built: a DataLoader over a list holding one batch "
             "([batch] * n), a Dataset or keras.utils.PyDataset whose __getitem__ ignores its index "
             "(x[0:bs] instead of x[idx * bs:(idx + 1) * bs]), a cached first batch. To overfit one batch "
-            "on purpose, use Trainer(overfit_batches=1).",
+            "on purpose, use Trainer(overfit_batches=1); a training set that really is this small, looped "
+            "within an epoch: TrainValOverlap(min_distinct_share=0) turns this off.",
             step=self._last[0],
             epoch=epoch,
             severity=Severity.WARNING,

@@ -73,8 +73,8 @@ class Flips(Dataset):
         return image.reshape(64), self.y[i]
 
 
-def _fit(tmp_path, model, train, val, epochs=2, **trainer) -> MLCheckCallback:
-    cb = MLCheckCallback(log_dir=str(tmp_path))
+def _fit(tmp_path, model, train, val, epochs=2, checks=None, **trainer) -> MLCheckCallback:
+    cb = MLCheckCallback(log_dir=str(tmp_path), **({"checks": checks} if checks else {}))
     t = lpt.Trainer(
         max_epochs=epochs,
         callbacks=[cb],
@@ -113,6 +113,19 @@ def test_a_loader_over_one_batch_is_named(tmp_path, digits, bug):
         assert finding.evidence["train_distinct"] == 16 and finding.evidence["train_rows"] == 144
     else:
         assert found == [] and _serious(cb) == []
+
+
+def test_one_batch_is_off_with_the_repeats_note(tmp_path, digits):
+    # a training set that really is one batch, looped within an epoch: min_distinct_share=0 turns both off
+    from mlcheck.checks.leakage import TrainValOverlap
+
+    lpt.seed_everything(0, verbose=False)
+    x, y = digits
+    first = (torch.from_numpy(x[:16]), torch.from_numpy(y[:16]))
+    train = DataLoader([first] * 9, batch_size=None)
+    val = DataLoader(TensorDataset(torch.from_numpy(x[1200:]), torch.from_numpy(y[1200:])), batch_size=128)
+    cb = _fit(tmp_path, Net(), train, val, checks=[TrainValOverlap(min_distinct_share=0)])
+    assert [f for f in cb.findings if f.check == "train-val-overlap"] == []
 
 
 def test_overfit_batches_is_not_one_batch(tmp_path, digits):
