@@ -105,6 +105,37 @@ class PassCounts(FirstPass):
         return sum(self.counts.values())
 
 
+class PassMoments(FirstPass):
+    """The count, sum and sum of squares of one split's regression targets over its first
+    epoch (`FirstPass`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n, self.total, self.squares = 0, 0.0, 0.0
+
+    def add(self, batch: BatchObservation, values: np.ndarray) -> None:
+        if not self.take(batch):
+            return
+        self.n += int(values.size)
+        self.total += float(values.sum())
+        self.squares += float(np.square(values).sum())
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self.squares / self.n - self.mean**2, 0.0))
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "n": self.n, "total": self.total, "squares": self.squares}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.n, self.total, self.squares = int(state["n"]), float(state["total"]), float(state["squares"])
+
+
 class FirstPassLabels:
     """The class counts of the first pass over the training and the validation data
     (`PassCounts` of each), as `loss-plateau` and `label-shift` both need them; a batch's labels

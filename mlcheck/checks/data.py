@@ -876,6 +876,8 @@ class ClassImbalance(Check):
     reads_probe = True  # the labels only
     #: label counts are exact over a full pass; a sample of batches misses rare classes
     consumes = frozenset({Signal.EVERY_BATCH})
+    #: a loader that repeats its first batch shows only that batch's classes
+    explained_by = frozenset({"train-val-overlap:one-batch"})
 
     def __init__(
         self,

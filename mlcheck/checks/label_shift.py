@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.class_prior import FirstPassLabels, PassCounts
+from mlcheck.checks.class_prior import FirstPass, FirstPassLabels, PassCounts, PassMoments
 from mlcheck.checks.data import chi2_z
 from mlcheck.findings import Finding, Severity
 from mlcheck.samples import wilson_interval
+from mlcheck.task import SCALE_SENSITIVE_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -40,6 +41,11 @@ class LabelShift(Check):
         validation classes no training label has (key `unseen-classes`, see `min_expected`).
         Judged only on passes seen batch by batch from the first batch without a gap, so a
         sample of batches from sorted data never raises it.
+        Regression targets (a regression loss named, or a run declared a regression): the
+        mean and standard deviation of each split's first pass are compared; validation
+        targets whose spread differs from training's by `max_target_scale` times or more, or
+        whose mean lies that many training standard deviations away, are on another scale
+        (key `target-scale`): one split standardised and the other not, or in other units.
         Where per-sample outputs are recorded (`noisy-labels` or `weak-slice` on; nothing is
         recorded for this check alone), at the end of the run: a validation class whose samples
         the model predicts as one other class, that class's share above `min_confusion` with 95%
@@ -93,6 +99,12 @@ class LabelShift(Check):
             Default 10: no label where 10 are expected has a Poisson probability of e^-10,
             about 5e-5. A wrong label mapping applied to the training labels only (5-9 ->
             6-9, 0) drops a class from training this way.
+        max_target_scale: the `target-scale` ratio of the two splits' regression target
+            spreads (or the distance of their means in training standard deviations) at which
+            they are on different scales. Default 10: an order of magnitude, as units (cm and
+            m) or a standardisation applied to one split give (a diabetes target standardised
+            for training and raw for validation: 77x, 152 standard deviations); a random or
+            time split of one quantity moves them by a few at most.
     """
 
     id = "label-shift"
@@ -101,6 +113,8 @@ class LabelShift(Check):
     reads_probe = True  # the labels only
     #: the class counts of a whole pass; a sample of batches from sorted data would mislead
     consumes = frozenset({Signal.EVERY_BATCH})
+    #: a loader that repeats its first batch shows only that batch's classes
+    explained_by = frozenset({"train-val-overlap:one-batch"})
 
     def __init__(
         self,
@@ -111,7 +125,9 @@ class LabelShift(Check):
         min_expected: float = 10.0,
         min_confusion: float = 0.5,
         min_train_accuracy: float = 0.9,
+        max_target_scale: float = 10.0,
     ):
+        self.max_target_scale = max_target_scale
         self.min_confusion = min_confusion
         self.min_train_accuracy = min_train_accuracy
         self.min_expected = min_expected
@@ -123,25 +139,75 @@ class LabelShift(Check):
 
     def reset(self) -> None:
         self._labels = FirstPassLabels(self.max_classes)
+        # regression targets of each split's first pass (two attributes: each saves itself)
+        self._train_targets, self._val_targets = PassMoments(), PassMoments()
         self._judged = False
         self._last: tuple[int | None, int | None] = (None, None)
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._judged:
             return ()
+        y = batch.targets
+        if _regression(run) and y is not None and y.size and y.dtype.kind in "fiu":
+            values = np.asarray(y, dtype=np.float64).reshape(-1)
+            moments = self._val_targets if batch.split == "val" else self._train_targets
+            moments.add(batch, values[np.isfinite(values)])
+            if batch.split == "val":
+                self._last = (batch.step, batch.epoch)
         if self._labels.add(batch, run) and batch.split == "val":
             self._last = (batch.step, batch.epoch)
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         # the first epoch's passes over both splits are complete here
-        train, val = self._labels.train, self._labels.val
-        if self._judged or train.epoch is None or val.epoch is None or run.epoch is None:
+        if self._judged or run.epoch is None:
             return ()
-        if run.epoch < max(train.epoch, val.epoch):
-            return ()
-        self._judged = True
-        return self._judge(train, val)
+        found: list[Finding] = []
+        train, val, labels = self._train_targets, self._val_targets, self._labels
+        if _pass_over(train, val, run.epoch):
+            self._judged = True
+            found += self._target_scale(train, val)
+        if _pass_over(labels.train, labels.val, run.epoch):
+            self._judged = True
+            found += self._judge(labels.train, labels.val)
+        return found
+
+    def _target_scale(self, train: PassMoments, val: PassMoments) -> Iterable[Finding]:
+        """Regression targets of the two splits on different scales (`target-scale`)."""
+        if not (train.contiguous and val.contiguous) or min(train.n, val.n) < self.min_samples:
+            return
+        spread_t, spread_v = train.std, val.std
+        if not (spread_t > 0 and spread_v > 0):
+            return  # a constant split: nothing to compare scales by
+        ratio = max(spread_v / spread_t, spread_t / spread_v)
+        distance = abs(val.mean - train.mean) / spread_t
+        if ratio < self.max_target_scale and distance < self.max_target_scale:
+            return
+        step, epoch = self._last
+        yield self.finding(
+            f"The validation targets are on another scale than the training targets: validation mean "
+            f"{val.mean:.4g}, standard deviation {spread_v:.4g}; training mean {train.mean:.4g}, standard deviation "
+            f"{spread_t:.4g} ({ratio:.0f}x the spread, the means {distance:.0f} training standard deviations apart): "
+            "one split's targets were standardised or converted and the other's not, so the validation loss "
+            "measures the wrong units.",
+            evidence={
+                "train_mean": train.mean,
+                "train_std": spread_t,
+                "val_mean": val.mean,
+                "val_std": spread_v,
+                "spread_ratio": ratio,
+                "mean_distance_in_train_std": distance,
+                "train_targets": train.n,
+                "val_targets": val.n,
+                "threshold": self.max_target_scale,
+            },
+            hint="Transform the targets of every split the same way: fit the scaler on the training targets and "
+            "apply it to training and validation alike ((y - mean) / std with the training mean and std), and "
+            "invert it before reporting errors in the original units.",
+            step=step,
+            epoch=epoch,
+            key="target-scale",
+        )
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         samples = run.samples
@@ -268,3 +334,14 @@ class LabelShift(Check):
             epoch=epoch,
             key="unseen-classes",
         )
+
+
+def _regression(run: RunState) -> bool:
+    """A run whose targets are values, not classes: a regression loss named, or declared."""
+    loss = run.info.loss
+    return loss in SCALE_SENSITIVE_LOSSES if loss is not None else run.info.task == "regression"
+
+
+def _pass_over(train: FirstPass, val: FirstPass, epoch: int) -> bool:
+    """Both splits' first passes were seen and are complete by `epoch`'s end."""
+    return train.epoch is not None and val.epoch is not None and epoch >= max(train.epoch, val.epoch)

@@ -316,7 +316,19 @@ class TrainValOverlap(Check):
         data while every curve looks normal. Tabular data with a few duplicate rows, random
         augmentation (every sample distinct) and oversampling stay far above it. Samples
         fingerprinted from a probe (larger than `probe_above`) are not counted: equal probes
-        are not equal samples.
+        are not equal samples. Where every distinct sample of that epoch was already in its
+        first batch and each came by at least `min_batch_repeats` times (a DataLoader over a
+        list holding one batch, a `__getitem__` that ignores its index), the model trains on
+        one batch over and over: a WARNING, key `one-batch` (Lightning's `overfit_batches=1`
+        runs one batch per epoch, never a repeat within it).
+
+        The validation data should come again unchanged in the next epoch. The first
+        `val_recheck_rows` validation samples of the second pass are compared with the first
+        pass: where their labels come in the same order but at most `max_val_recurring` of
+        their inputs equal a sample of the first pass, random augmentation or noise is applied
+        to the validation data (a WARNING, key `val-changes`). A shuffled validation loader
+        (labels in another order) or a validation subset drawn afresh each epoch (other
+        labels) is not judged.
         A false match needs two different samples with equal 63-bit fingerprints of every
         value: probability 2**-63 per pair, under 1e-7 for a million training and a million
         validation samples. Memory: 8 bytes per distinct sample and split, up to `capacity` per
@@ -369,9 +381,18 @@ class TrainValOverlap(Check):
             of the first epoch's samples to be distinct. Default 0.1 (each sample ten times on
             average): sampling schemes stay far above it, a bootstrap keeping 63% of the rows
             distinct and oversampling a minority to parity at `class-imbalance`'s 10:1 at
-            least half; a loading bug that repeats rows falls far below. 0 turns it off.
+            least half; a loading bug that repeats rows falls far below. 0 turns it off, and
+            the `one-batch` WARNING with it.
         min_train_rows: first-epoch training samples needed before that INFO. Default 100:
             ten distinct samples at the default share.
+        min_batch_repeats: the `one-batch` WARNING needs each distinct sample seen this many
+            times on average in the first epoch. Default 4: four steps on one batch; one batch
+            per epoch (`overfit_batches=1`, full-batch training) is never a repeat.
+        val_recheck_rows: validation samples of the second pass compared with the first.
+            Default 64. 0 turns the `val-changes` test off.
+        max_val_recurring: the share of those found in the first pass at or below which
+            validation changes between passes. Default 0.5: unchanged validation data
+            recurs entirely (100%), a random flip of half the samples leaves about half.
     """
 
     id = "train-val-overlap"
@@ -393,6 +414,9 @@ class TrainValOverlap(Check):
         probe_above: int = PROBE_ABOVE,
         min_distinct_share: float = 0.1,
         min_train_rows: int = 100,
+        min_batch_repeats: float = 4.0,
+        val_recheck_rows: int = 64,
+        max_val_recurring: float = 0.5,
     ) -> None:
         if probe_values is not None and probe_values < 1:
             raise ValueError(f"probe_values must be None or >= 1, got {probe_values}")
@@ -404,6 +428,9 @@ class TrainValOverlap(Check):
         self.capacity = capacity
         self.min_distinct_share = min_distinct_share
         self.min_train_rows = min_train_rows
+        self.min_batch_repeats = min_batch_repeats
+        self.val_recheck_rows = val_recheck_rows
+        self.max_val_recurring = max_val_recurring
         super().__init__()
 
     def reset(self) -> None:
@@ -415,6 +442,13 @@ class TrainValOverlap(Check):
         self._train_probed = False  # some of those were fingerprinted from a probe
         self._repeats_said = False  # the INFO on repeated training samples was judged
         self._first_rows: list[np.ndarray] = []  # the first epoch's first rows, see _could_all_differ
+        self._first_batch = 0  # distinct samples of the first training batch (`one-batch`)
+        self._val_epoch: object = ()  # the epoch of the first validation pass
+        # the first validation pass's first labels, in order, and the second pass's: the labels
+        # seen, the samples compared and how many of those recurred (`val-changes`); None: judged
+        self._val_labels: list[float] | None = []
+        self._val_again: list[float] = []
+        self._val_compared = [0, 0]
         self._constant = {"train": 0, "val": 0}
         self._last: tuple[int | None, int | None] = (None, None)
         self._held: list[np.ndarray] = []  # probe fingerprints not in the sets yet
@@ -425,7 +459,11 @@ class TrainValOverlap(Check):
     HOLD = 512
 
     def awaits_batches(self, split: str) -> bool:
-        return self._second.awaiting(split) > 0
+        return self._second.awaiting(split) > 0 or (split == "val" and self._val_recheck_due())
+
+    def _val_recheck_due(self) -> bool:
+        """The first validation pass left labels to compare the second pass's samples with."""
+        return bool(self._val_labels) and self._val_compared[0] < len(self._val_labels)
 
     def probe_suffices(self, batch: BatchObservation) -> bool:
         """The probe of a full-pass batch suffices unless candidates wait for a full fingerprint
@@ -471,13 +509,49 @@ class TrainValOverlap(Check):
             prints = probe_fingerprints(rows if keep is None else rows[keep], x[:1].size)
             if len(whole):
                 prints[whole] = fingerprints(x[keep[whole]])
+        if self._val_again_pass(batch, keep, prints):
+            return ()
         self._last = (batch.step, batch.epoch)
         if flat is None:
             self._hold(batch, x, keep, prints)
         else:
             self._keep_first_rows(batch, flat)
+            if batch.split == "train" and self._first_epoch == ():
+                self._first_batch = len(np.unique(prints))
             self._add(batch.split, batch.epoch, prints)
         return self._judge(final=False)
+
+    def _val_again_pass(self, batch: BatchObservation, keep: np.ndarray | None, prints: np.ndarray) -> bool:
+        """`val-changes`: keeps the first validation labels of the first pass, and compares the
+        first samples of the second pass with it. True when the batch is the second pass's and
+        nothing else waits for it (its samples are not added: they may be new ones)."""
+        if batch.split != "val" or self._val_labels is None or batch.epoch is None:
+            return False
+        if self._val_epoch == ():
+            self._val_epoch = batch.epoch
+        labels = batch.targets
+        if labels is None or len(labels) != len(batch.inputs if batch.inputs is not None else batch.probe):
+            self._val_labels = None  # no labels row by row: nothing to line the passes up by
+            return False
+        if keep is not None:
+            labels = labels[keep]
+        flat = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        # one number per label row: the value, or a one-hot or soft row weighted by position
+        values = flat @ (1.0 + np.arange(flat.shape[1]) / flat.shape[1])
+        first = batch.epoch == self._val_epoch
+        room = self.val_recheck_rows - len(self._val_labels if first else self._val_again)
+        if room <= 0:
+            return False
+        if first:
+            self._val_labels.extend(values[:room].tolist())
+            return False
+        self._val_again.extend(values[:room].tolist())
+        compared = prints[:room]
+        distinct = np.unique(compared)
+        recurring = np.isin(compared, distinct[self._overlap.sets["val"].contains(distinct)])
+        self._val_compared[0] += len(compared)
+        self._val_compared[1] += int(np.count_nonzero(recurring))
+        return not self._second.awaiting("val")
 
     #: Values of the first training rows kept to tell repeats forced by a small value space
     #: (16 possible rows of 4 binary features) from repeated rows: 1 MiB of float32.
@@ -500,6 +574,8 @@ class TrainValOverlap(Check):
         if probes is None or not batch.sample_values or len(probes) == 0 or probes.dtype.kind not in "biuf":
             return ()
         prints = probe_fingerprints(probes, batch.sample_values)
+        if self._val_again_pass(batch, None, prints):
+            return ()
         self._last = (batch.step, batch.epoch)
         self._hold(batch, None, None, prints)
         return self._judge(final=False)
@@ -562,7 +638,7 @@ class TrainValOverlap(Check):
         self._release()  # a pass is over: judged on all of it
         if run.epoch is None:
             return ()
-        return [*self._train_repeated(run.epoch), *self._judge(final=False)]
+        return [*self._train_repeated(run.epoch), *self._val_changed(run), *self._judge(final=False)]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         self._release()
@@ -578,20 +654,67 @@ class TrainValOverlap(Check):
         kinds = [len(np.unique(column)) for column in kept.T]
         return float(np.sum(np.log(np.maximum(kinds, 1)))) > math.log(rows)
 
+    def _val_changed(self, run: RunState) -> Iterable[Finding]:
+        """A WARNING, once, when the second validation pass's first samples, their labels in
+        the first pass's order, are mostly not the first pass's samples: the inputs change
+        between passes (random augmentation or noise on validation)."""
+        first, again = self._val_labels, self._val_again
+        compared, recurring = self._val_compared
+        if first is None or not compared or compared < min(len(first), self.val_recheck_rows):
+            return
+        self._val_labels = None  # judged once
+        if again != first[: len(again)] or len(set(again)) < 2:
+            return  # another order or another subset (or one label: nothing to line up by)
+        share = recurring / compared
+        if share > self.max_val_recurring:
+            return
+        yield self.finding(
+            f"The validation inputs change from one pass to the next: of the first {compared} validation samples "
+            f"of the second pass, whose labels come in the same order as in the first, only {recurring} "
+            f"({share:.0%}) equal a sample of the first pass: random "
+            "augmentation or noise is applied to the validation data, so the validation loss measures altered "
+            "samples and moves with chance from epoch to epoch.",
+            evidence={
+                "compared": compared,
+                "recurring": recurring,
+                "recurring_share": share,
+                "threshold": self.max_val_recurring,
+                "first_epoch": self._val_epoch,
+            },
+            hint="Apply random transforms to the training split only: give validation its own Dataset or "
+            "transform without the random flips, crops and noise (torchvision: a val transform of ToTensor and "
+            "Normalize alone); Keras' Random* preprocessing layers act in training only. Test-time "
+            "augmentation on purpose: TrainValOverlap(val_recheck_rows=0) turns this off.",
+            step=self._last[0],
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="val-changes",
+        )
+
     def _train_repeated(self, epoch: int | None) -> Iterable[Finding]:
         """An INFO, once, when the first training epoch (known by its number: without one, the
-        later passes would count as repeats) holds few distinct samples for its rows."""
+        later passes would count as repeats) holds few distinct samples for its rows; a WARNING
+        (`one-batch`) when they were all in its first batch."""
         rows, first = self._train_rows, self._first_epoch
         if self._repeats_said or rows < self.min_train_rows or not isinstance(first, int) or self._train_probed:
             return
         distinct = rows - self._train_repeats
         share = distinct / rows
         complete = epoch is not None and epoch != first  # the first epoch's counts are final
-        if share > self.min_distinct_share or not self._could_all_differ(rows):
+        one_batch = (
+            self.min_distinct_share > 0  # 0: repeats are the data's own, both findings off
+            and self._overlap.scale == 1
+            and distinct == self._first_batch
+            and rows >= self.min_batch_repeats * distinct
+        )
+        if (share > self.min_distinct_share and not one_batch) or not self._could_all_differ(rows):
             if complete:
                 self._repeats_said, self._first_rows = True, []  # judged: nothing to say
             return
         self._repeats_said, self._first_rows = True, []
+        if one_batch:
+            yield self._one_batch(rows, distinct, epoch)
+            return
         scale = self._overlap.scale
         yield self.finding(
             f"The first training epoch held {rows * scale} samples but only {distinct * scale} distinct ones "
@@ -613,6 +736,31 @@ class TrainValOverlap(Check):
             epoch=epoch,
             severity=Severity.INFO,
             key="train-repeats",
+        )
+
+    def _one_batch(self, rows: int, distinct: int, epoch: int | None) -> Finding:
+        """WARNING `one-batch`: every sample of the first epoch was one of its first batch's."""
+        return self.finding(
+            f"Every training batch of the first epoch repeats the samples of its first batch: {rows} samples "
+            f"went by but only {distinct} distinct ones, all in the first batch (each seen {rows / distinct:.0f} "
+            "times), so the model trains on one batch over and over and the rest of the data is never used.",
+            evidence={
+                "train_rows": rows,
+                "train_distinct": distinct,
+                "first_batch_distinct": self._first_batch,
+                "repeats_per_sample": rows / distinct,
+                "min_batch_repeats": self.min_batch_repeats,
+                "epoch": self._first_epoch,
+            },
+            hint="Check how the training loader is built: a DataLoader over a list holding one batch "
+            "([batch] * n), a Dataset or keras.utils.PyDataset whose __getitem__ ignores its index "
+            "(x[0:bs] instead of x[idx * bs:(idx + 1) * bs]), a cached first batch. To overfit one batch "
+            "on purpose, use Trainer(overfit_batches=1); a training set that really is this small, looped "
+            "within an epoch: TrainValOverlap(min_distinct_share=0) turns this off.",
+            step=self._last[0],
+            epoch=epoch,
+            severity=Severity.WARNING,
+            key="one-batch",
         )
 
     def _judge(self, final: bool) -> Iterable[Finding]:

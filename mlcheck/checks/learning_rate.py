@@ -58,6 +58,11 @@ def _from_log10(value: float) -> float:
     return 10.0**value if value < 308 else math.inf
 
 
+#: a median log10 update ratio at or above this is the usual rate (the 1e-3 rule of thumb,
+#: TheDeepChecker's band [-4, -1]): a slow fall then has another cause than the rate
+_USUAL_LOG_RATIO = -3.0
+
+
 def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[float, float, float, int] | None:
     """(median log10 update ratio, first x, last x, measurements) over the recent part of the
     run, or None when fewer than `min_points` measurements were taken."""
@@ -574,7 +579,9 @@ class LRTooLow(TrainCurveCheck):
         than `max_drop` in total, while a logged validation loss falls too (over the later
         half of its points, by at least a standard error and a quarter of the training loss's
         fall): a training loss that falls alone is memorising its labels (shuffled or
-        misaligned ones), which no rate cures. Judged at the end of a run, or during a run of
+        misaligned ones), which no rate cures. Where the recent median update ratio is at least
+        10^-3 (a usual rate), the hint names heavy dropout, strong weight decay and noisy
+        labels before the rate. Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
         trained weights, whose loss starts near its floor and falls slowly however well the
         rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained`
@@ -874,19 +881,30 @@ class LRTooLow(TrainCurveCheck):
         if _memorising(run, d2):
             return []
         length = int(c.x[-1] - c.x[0]) + c.width
+        evidence = {
+            "loss": sig(level),
+            "initial_loss": sig(initial),
+            "fraction_fallen": sig(fell),
+            "drop_first_half": sig(d1),
+            "drop_second_half": sig(d2),
+            f"{unit}s": length,
+        }
+        hint = "Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low."
+        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+        if recent is not None and recent[0] >= _USUAL_LOG_RATIO:
+            evidence["log10_update_ratio"] = sig(recent[0])
+            hint = (
+                f"The weights move at a usual rate (updates 10^{recent[0]:.1f} of the weights per step), so the "
+                "learning rate is not the likeliest cause: look for dropout so heavy that little signal gets "
+                "through (nn.Dropout(p) and keras Dropout(rate) take the share dropped, not kept: 0.9 drops "
+                "90%), strong weight decay, or noisy labels; if none applies, raise the learning rate 3-10x."
+            )
         return [
             self.finding(
                 f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
                 f"with no sign of levelling off.",
-                evidence={
-                    "loss": sig(level),
-                    "initial_loss": sig(initial),
-                    "fraction_fallen": sig(fell),
-                    "drop_first_half": sig(d1),
-                    "drop_second_half": sig(d2),
-                    f"{unit}s": length,
-                },
-                hint="Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low.",
+                evidence=evidence,
+                hint=hint,
                 step=run.step if step_unit else None,
                 epoch=run.epoch,
                 key="lr",

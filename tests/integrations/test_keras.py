@@ -1294,3 +1294,125 @@ def test_chain12_batchnorm_hard_coded_to_training_leaves_batch_dependence_runnin
         fit(model, cb, epochs=1)
     internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
     assert internal == []
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "mae"])
+def test_newbugs12_accuracy_of_a_regression_is_named(tmp_path, metric):
+    # b08: wine alcohol % predicted with MSE and metrics=["accuracy"] copied from a classifier:
+    # Keras' accuracy of a one-unit output on fractional targets is 0.0 at every epoch, and
+    # nothing said so; now a WARNING (output-loss-mismatch `accuracy-on-regression`) names the
+    # metric and a regression one. metrics=["mae"]: silent.
+    from sklearn.datasets import load_wine
+
+    data = load_wine().data
+    x, y = np.delete(data, 0, axis=1), data[:, 0]
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=[metric])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:140], y[:140], validation_data=(x[140:], y[140:]), epochs=3, batch_size=16, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.key == "accuracy-on-regression"]
+    if metric == "accuracy":
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["metric_value"] == 0.0, finding.format()
+        assert "mae" in finding.hint
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_newbugs12_a_dataset_that_returns_its_first_batch_every_step_is_named(tmp_path, bug):
+    # b09: a keras.utils.PyDataset whose __getitem__ ignores idx: every step trains on the first
+    # 32 rows (1,408 rows, 32 distinct); it was an INFO (`train-repeats`); now a WARNING,
+    # key `one-batch`. The index used: silent.
+    (x, y), (xv, yv) = data()
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+
+        def __len__(self):
+            return len(x) // 32
+
+        def __getitem__(self, idx):
+            start = 0 if bug else idx * 32
+            return x[start : start + 32], y[start : start + 32]
+
+    model = mlp()
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(Batches(), validation_data=(xv, yv), epochs=2, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.key == "one-batch"]
+    if bug:
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["train_distinct"] == 32, finding.format()
+        # the classes the first batch lacks (label-shift `unseen-classes`, class-imbalance) follow from it
+        follow = [f for f in cb.findings if f.check in ("label-shift", "class-imbalance")]
+        assert follow and all(f.evidence.get("likely_cause") == "train-val-overlap" for f in follow), [
+            f.format() for f in follow
+        ]
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+def test_newbugs12_one_sigmoid_unit_under_categorical_crossentropy_names_the_binary_loss(tmp_path):
+    # b10: breast_cancer, Dense(1, activation="sigmoid") compiled with categorical_crossentropy:
+    # the loss is 0.0 at every step (one probability normalised to 1). The ERROR said "give the
+    # last layer 2 units, or re-encode the labels as 0..C-1" (re-encoding 0/1 changes nothing);
+    # now it says the loss is 0 and names binary_crossentropy
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((30,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(x[:256], y[:256].astype(np.float32), epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    (finding,) = [f for f in cb.findings if f.key == "labels-range"]
+    assert finding.severity == Severity.ERROR and "binary_crossentropy" in finding.hint, finding.format()
+    assert "loss is 0" in finding.message
+
+
+@pytest.mark.parametrize("noise", [0.2, 0.0])
+def test_newbugs12_noise_added_to_the_validation_batches_is_named(tmp_path, noise):
+    # one PyDataset class adding input noise, used for validation too: train-val-overlap WARNING
+    # `val-changes` (the second validation pass's samples are not the first's, their labels in the
+    # same order). No noise: silent.
+    (x, y), (xv, yv) = data()
+
+    class Noisy(keras.utils.PyDataset):
+        def __init__(self, x, y, batch):
+            super().__init__()
+            self.x, self.y, self.batch = x, y, batch
+
+        def __len__(self):
+            return -(-len(self.x) // self.batch)
+
+        def __getitem__(self, idx):
+            part = slice(idx * self.batch, (idx + 1) * self.batch)
+            jitter = noise * np.random.default_rng().standard_normal(self.x[part].shape)
+            return (self.x[part] + jitter).astype(np.float32), self.y[part]
+
+    model = mlp()
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(Noisy(x, y, 32), validation_data=Noisy(xv, yv, 128), epochs=2, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.key == "val-changes"]
+    if noise:
+        (finding,) = found
+        assert finding.severity == Severity.WARNING and finding.evidence["recurring"] == 0, finding.format()
+    else:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +160,11 @@ class OutputLossMismatch(Check):
         sample (shape (N,) or (N, 1)), and a loss whose value on the first batch is the
         squared, absolute or Huber error of every unit against the sample's index (the targets
         broadcast or expanded to N x K): each unit is trained to output the index, so the
-        argmax means nothing.
+        argmax means nothing. An accuracy logged for a regression (key
+        `accuracy-on-regression`, WARNING): a regression loss, fractional training targets and
+        a metric named accuracy (Keras' `metrics=["accuracy"]` copied from a classifier):
+        accuracy counts exact matches with a class, which a fractional target never is, so it
+        reads 0 at every epoch, and an EarlyStopping or checkpoint on it follows nothing.
 
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
@@ -391,6 +396,10 @@ class OutputLossMismatch(Check):
         # what the INFO finding saw ({"classes": K, ...}), for the epochs to confirm
         self._indices: dict[str, Any] | None = None
         self._confirmed = False
+        # `accuracy-on-regression`: a fractional training target seen under a regression loss
+        # (its value, for the message), and whether the run's accuracy was judged
+        self._fraction: float | None = None
+        self._accuracy_judged = False
 
     def _class_indices(
         self,
@@ -419,6 +428,8 @@ class OutputLossMismatch(Check):
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
             return ()
+        if self._fraction is None and not self._accuracy_judged and run.info.loss in SCALE_SENSITIVE_LOSSES:
+            self._fraction = _a_fraction(batch.targets)
         return self._pool_indices(batch.targets, batch.step, batch.epoch)
 
     def _pool_indices(self, y: np.ndarray | None, step: int | None = None, epoch: int | None = None) -> list[Finding]:
@@ -475,7 +486,11 @@ class OutputLossMismatch(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         """The train-start `class-indices` finding confirmed: the run logs an accuracy, so the
-        targets are classes to the user too."""
+        targets are classes to the user too. Or an accuracy logged for a regression on
+        fractional targets (`accuracy-on-regression`)."""
+        if self._fraction is not None and not self._accuracy_judged:
+            self._accuracy_judged = True
+            return list(self._accuracy_on_regression(run, self._fraction))
         if self._indices is None or self._confirmed:
             return ()
         k = self._indices["classes"]
@@ -512,6 +527,37 @@ class OutputLossMismatch(Check):
                     )
                 ]
         return ()
+
+    def _accuracy_on_regression(self, run: RunState, fraction: float) -> Iterable[Finding]:
+        """An accuracy logged for a regression on fractional targets: it counts exact matches
+        (Keras' `accuracy` of a one-unit output: the output thresholded at 0.5 against the
+        target), which a fractional target never makes, so it reads 0 or noise."""
+        for split, table in (("val", run.val_metrics), ("train", run.train_metrics)):
+            for name, series in table.items():
+                if not _ACCURACY.search(name) or not len(series):
+                    continue
+                value = float(series.values()[1][-1])
+                yield self.finding(
+                    f"The run logs an accuracy ({_SPLIT_NAMES[split]} {name} {value:.3g} at epoch {run.epoch}) "
+                    f"for a regression: the targets are fractional numbers (e.g. {fraction:.4g}) trained with "
+                    f"{run.info.loss}, and accuracy counts exact matches with a class, which such a target never "
+                    "is, so it reads 0 or noise; an EarlyStopping or checkpoint that follows it follows nothing.",
+                    evidence={
+                        "metric": name,
+                        "split": split,
+                        "metric_value": value,
+                        "target_example": fraction,
+                        "loss": run.info.loss,
+                    },
+                    hint="Use a regression metric: metrics=['mae'] or keras.metrics.RootMeanSquaredError() "
+                    "(torchmetrics MeanAbsoluteError in Lightning), and monitor it or the validation loss. "
+                    "If the targets are classes, use integer labels with a cross-entropy loss.",
+                    epoch=run.epoch,
+                    step=run.step,
+                    severity=Severity.WARNING,
+                    key="accuracy-on-regression",
+                )
+                return
 
     def _wrong_axis(self, out: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
         """Outputs normalised over the batch axis (`softmax(dim=0)`, `log_softmax(dim=0)`): each
@@ -736,6 +782,16 @@ class OutputLossMismatch(Check):
                     )
                 else:
                     beyond += " no output"
+                if units == 1 and lo == 0 and hi == 1:  # a binary task under a multi-class loss
+                    beyond += (
+                        "; a multi-class loss over one unit normalises its one probability to 1, so the loss is 0 "
+                        "at every step and nothing is learned"
+                    )
+                    hint = (
+                        "For two classes with one sigmoid unit use a binary loss: loss='binary_crossentropy' "
+                        "(torch: BCEWithLogitsLoss on the raw output); or give the last layer 2 units with "
+                        "softmax and sparse_categorical_crossentropy (torch: CrossEntropyLoss)."
+                    )
                 return [
                     self.finding(
                         f"The labels go up to {hi}, but the model has only {units} output units, so {beyond}.",
@@ -823,6 +879,22 @@ class OutputLossMismatch(Check):
                 key="labels-fractional",
             )
         ]
+
+
+#: metric names that count exact class matches (not auc, f1, precision or recall: a user may
+#: score a thresholded regression that way on purpose)
+_ACCURACY = re.compile(r"(^|[_/.\-])acc(uracy)?($|[_/.\-])", re.IGNORECASE)
+
+
+def _a_fraction(targets: np.ndarray | None) -> float | None:
+    """A finite target of the batch that is not a whole number, or None."""
+    if targets is None or targets.dtype.kind != "f" or targets.size == 0:
+        return None
+    flat = targets.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        fractional = np.isfinite(flat) & (flat != np.round(flat))
+    hits = np.flatnonzero(fractional)
+    return float(flat[hits[0]]) if len(hits) else None
 
 
 def _about_uniform(counts: np.ndarray, n: int) -> bool:
