@@ -24,8 +24,12 @@ class WeightScan:
         self.before: Any = None
 
     def snapshot(self) -> None:
+        values = list(backend.trainable_values(self.model))
+        if not values:  # a subclassed model not built yet: no weights to compare with
+            self.before = None
+            return
         with backend.no_grad():
-            self.before = _flat(backend.trainable_values(self.model))
+            self.before = _flat(values)
 
     def measure(self) -> tuple[float | None, list[str] | None, list[str] | None]:
         """(|dW| / |W| over all trainable weights since the snapshot, paths of variables with

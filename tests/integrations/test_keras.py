@@ -1416,3 +1416,23 @@ def test_newbugs12_noise_added_to_the_validation_batches_is_named(tmp_path, nois
         assert finding.severity == Severity.WARNING and finding.evidence["recurring"] == 0, finding.format()
     else:
         assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+
+
+def test_weight_scan_before_a_subclassed_model_is_built():
+    # a snapshot taken before a subclassed model's first call held no variables: concatenating
+    # none failed (TensorFlow: InvalidArgumentError; torch: empty torch.cat), and the weight
+    # observations were switched off as an internal error for the run
+    from mlcheck.integrations.keras.scan import WeightScan
+
+    class Unbuilt(keras.Model):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.out = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.out(x)
+
+    scan = WeightScan(Unbuilt())
+    scan.snapshot()
+    assert scan.before is None
+    assert scan.measure() == (None, None, None)
