@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcheck.checks.base import Check, check_arguments, did_you_mean, registry
+from mlcheck.checks.base import Check, check_arguments, did_you_mean, init_parameters, registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -248,7 +248,7 @@ def _unknown_arguments(config: Config, check_id: str, cls: type[Check], kwargs: 
     import difflib
     import inspect
 
-    params = inspect.signature(cls.__init__).parameters
+    params = init_parameters(cls)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     takes = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]

@@ -375,7 +375,7 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
     from `[tool.mlcheck.checks.ID]`."""
     if not kwargs:  # a check built with its defaults (every run builds ~30): nothing to check
         return
-    params = _init_parameters(cls)
+    params = init_parameters(cls)
     for name, value in kwargs.items():
         default = params[name].default if name in params else inspect.Parameter.empty
         if default is None or default is inspect.Parameter.empty:
@@ -398,17 +398,15 @@ def check_arguments(cls: type[Check], kwargs: Mapping[str, Any]) -> None:
             raise ValueError(f"{name} must be >= 0, as its default {default!r} is, got {value!r}")
 
 
-#: the constructor parameters of each check class's `__init__`, read once (`inspect.signature`
-#: costs tens of microseconds, and every run builds its checks anew)
-_INIT_PARAMETERS: dict[Callable[..., None], Mapping[str, inspect.Parameter]] = {}
+def init_parameters(cls: type[Check]) -> Mapping[str, inspect.Parameter]:
+    """The parameters of the check class's `__init__`, read once a process (`inspect.signature`
+    costs tens of microseconds, and every run builds its checks anew)."""
+    return _signature_parameters(cls.__init__)
 
 
-def _init_parameters(cls: type[Check]) -> Mapping[str, inspect.Parameter]:
-    init = cls.__init__
-    params = _INIT_PARAMETERS.get(init)
-    if params is None:
-        params = _INIT_PARAMETERS[init] = inspect.signature(init).parameters
-    return params
+@functools.cache
+def _signature_parameters(init: Callable[..., None]) -> Mapping[str, inspect.Parameter]:
+    return inspect.signature(init).parameters
 
 
 def _takes_none(param: inspect.Parameter) -> bool:
