@@ -983,6 +983,17 @@ def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray
     return _lookup_fold(keys, rows[:n_fit], fit_y, rows[n_fit:], classification)
 
 
+def _cross_validated_r2(x: np.ndarray, y: np.ndarray, folds: tuple[np.ndarray, np.ndarray], max_values: int) -> float:
+    """The 2-fold held-out R^2 of predicting `y` from the one column `x` with
+    `_single_feature_predictions` (regression), as `FeatureLeakage.scores` computes it."""
+    errors = baseline = 0.0
+    for fit, test in (folds, folds[::-1]):
+        baseline += float(((y[test] - y[fit].mean()) ** 2).sum())
+        pred = _single_feature_predictions(x[fit], y[fit], x[test], False, max_values)
+        errors += float(((y[test] - (y[fit].mean() if pred is None else pred)) ** 2).sum())
+    return 1.0 - errors / baseline if baseline > 0 else 0.0
+
+
 #: Baseline errors (majority-class guesses that are wrong) a scored subsample must hold. From
 #: 260 on, a feature scoring `min_score` (0.98: errors 0.02 x baseline) has a Poisson tail under
 #: `alpha` (0.01) against an honest 0.95 feature, so the rule no longer binds at the threshold and
@@ -1009,6 +1020,10 @@ class FeatureLeakage(Check):
         (classification) or `min_r2` (regression), its errors are too few for an honest
         feature scoring `honest_score` (Poisson probability under `alpha`), and fewer than half
         the features do so (when most features are near-perfect the task is easy, not leaked).
+        A regression feature that another, honest input column predicts about as well as it
+        predicts the target (`series_factor`), and better than that column predicts the
+        target, is a lag of a series the inputs hold (a forecaster's window of past values of
+        a trending or seasonal series), not a copy of the target: it does not fire.
         Judged at `min_rows` rows, each time the rows seen double, and at the end. Each
         judgement scores a seeded subsample of the reservoir's distinct rows: `score_rows`, or
         more where the label is so imbalanced that fewer rows would not hold 300 majority-class
@@ -1066,6 +1081,14 @@ class FeatureLeakage(Check):
             Default 512.
         max_values: features with at most this many distinct values are looked up by value.
             Default 32.
+        series_factor: a regression feature that predicts the target near-perfectly is taken
+            for one more lag of a series in the inputs (a forecaster's window of past values)
+            where another input column that does not itself reach `min_r2` predicts it with at
+            most this many times its own unexplained share of the target's variance, and
+            better than it predicts the target. Default 2.0: one lag back the problem is the
+            same, so the two shares agree up to sampling noise and a change of lag (a weekly
+            series' lag-7 column: 0.012 against its neighbour's 0.019); a copy of the target
+            is predicted by an honest column no better than the target itself.
     """
 
     id = "feature-leakage"
@@ -1087,7 +1110,9 @@ class FeatureLeakage(Check):
         max_features: int = 512,
         max_values: int = 32,
         score_rows: int = 512,
+        series_factor: float = 2.0,
     ) -> None:
+        self.series_factor = series_factor
         self.min_score = min_score
         self.honest_score = honest_score
         self.alpha = alpha
@@ -1237,7 +1262,7 @@ class FeatureLeakage(Check):
                     errors[j] += float((pred != y[test]).sum())
                 else:
                     errors[j] += float(((y[test] - pred) ** 2).sum())
-        self._errors, self._rows = errors, n
+        self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
 
@@ -1254,6 +1279,31 @@ class FeatureLeakage(Check):
         if len(rows) <= want:
             return rows
         return np.sort(np.random.default_rng(2).choice(rows, size=want, replace=False))
+
+    def _series_member(self, j: int, leaky: list[int], score: float) -> bool:
+        """Whether regression feature `j`, which predicts the target near-perfectly, is one
+        more lag of a series whose other lags are inputs too (a forecaster's window of past
+        values, repeated readings of one quantity), rather than a copy of the target.
+
+        In a window of a smooth or trending series the target is the next value of the
+        inputs' own series: some input column that does not itself predict the target k
+        predicts column `j` about as well as `j` predicts the target (the same problem one
+        lag back), and better than it predicts the target (it sits nearer `j` in the series).
+        A copy of the target, however transformed, is predicted by an honest column no better
+        than the target itself is (its error is the column's error on the target plus the
+        copy's own noise), so it keeps firing. Measured with the scores' own 1-nearest-
+        neighbour predictor on the same rows and folds; `series_factor` bounds "about as
+        well"."""
+        x, y, folds = self._scored
+        target_error = 1.0 - score  # unexplained share of the target's variance
+        for k in range(x.shape[1]):
+            if k == j or k in leaky:
+                continue  # another near-perfect column could be a second copy of the target
+            to_j = _cross_validated_r2(x[:, k], x[:, j], folds, self.max_values)
+            to_y = _cross_validated_r2(x[:, k], y, folds, self.max_values)
+            if 1.0 - to_j <= self.series_factor * target_error and to_j > to_y:
+                return True
+        return False
 
     def _judge(self) -> Iterable[Finding]:
         self._judged_at = self._seen
@@ -1278,6 +1328,10 @@ class FeatureLeakage(Check):
             leaky = [j for j in leaky if _poisson_cdf(int(self._errors[j]), honest_mean) < self.alpha]
         if not leaky or 2 * len(leaky) >= len(scores):
             return
+        if not classification:
+            leaky = [j for j in leaky if not self._series_member(j, leaky, scores[j])]
+            if not leaky:
+                return  # lags of one series (an autoregressive window), not a copy of the target
         rest = np.delete(scores, leaky)
         runner_up = int(np.flatnonzero(scores == rest.max())[0]) if rest.size else None
         step, epoch = self._last
