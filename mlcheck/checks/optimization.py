@@ -645,9 +645,11 @@ class LossPlateau(LossCurveCheck):
         also poor: the loss fell by less than `min_drop` of its initial value, or, for a
         classification run whose number of classes C is known, it sits above
         `chance_fraction` x ln(C), the loss of a uniform guess, or (class counts known from
-        the first pass over the training data) within `tolerance` of the entropy of the
-        training labels or above it, the loss of predicting the class prior (both times the
-        rows of a loss summed over the batch, `RunInfo.loss_summed_over`). The first of
+        the first pass over the training data) from `tolerance` below the entropy of the
+        training labels to a quarter above it, the loss of predicting the class prior (a stall
+        higher than that is a loss weighted per class, whose input-ignoring floor is not that
+        entropy; both levels times the rows of a loss summed over the batch,
+        `RunInfo.loss_summed_over`). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
         `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
@@ -973,7 +975,9 @@ class LossPlateau(LossCurveCheck):
             entropy *= rows  # in the loss's units, as the chance level: a summed loss's is that many times larger
         # the training loss of predicting the class prior: with imbalanced classes it sits well
         # below ln(C), and a loss stalled there learned nothing beyond the class shares
-        at_prior = entropy is not None and level >= (1 - self.tolerance) * entropy
+        # (an unweighted log-loss's output bias alone takes it to the entropy, so a stall well above
+        # it is a loss weighted per class, whose input-ignoring floor is not the entropy)
+        at_prior = entropy is not None and (1 - self.tolerance) * entropy <= level <= PRIOR_CEILING * entropy
         near_chance = near_chance or at_prior
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
         # from trained weights the loss starts near its floor: a small fall is no stall there
@@ -1069,6 +1073,17 @@ class LossPlateau(LossCurveCheck):
             if higher is not None and improving(series, higher):
                 return True
         return False
+
+
+#: A training loss stalled above this multiple of the training labels' entropy is not at the class
+#: prior. A model that predicts the training class shares scores their entropy H in expectation;
+#: 1.25 H is that prior with its shares off by a factor of about 2 for a 5% class (KL 0.05 nats),
+#: which the output bias alone corrects within an epoch under an unweighted log-loss. A loss that
+#: stalls higher (and below the chance level) is weighted per class inside the step (inverse class
+#: frequencies, a `pos_weight`): an input-ignoring model scores the weighted shares' entropy there,
+#: anywhere up to ln(C), so the entropy is not its floor (healthy-programs batch 13, l6: 0.356
+#: against H 0.213 at 17:1 with inverse-frequency weights, balanced accuracy 0.81 -> 0.88).
+PRIOR_CEILING = 1.25
 
 
 #: log10 update/weight ratios below this: the weights hardly move (`lr-too-low`'s default
