@@ -61,6 +61,11 @@ def _from_log10(value: float) -> float:
 #: a median log10 update ratio at or above this is the usual rate (the 1e-3 rule of thumb,
 #: TheDeepChecker's band [-4, -1]): a slow fall then has another cause than the rate
 _USUAL_LOG_RATIO = -3.0
+#: ... and at or above this, large: a 10x raise (the top of `lr-too-low`'s "3-10x") from here takes
+#: them past 10^-1, the top of TheDeepChecker's healthy band [-4, -1], so a slow fall there is no
+#: small rate (an INFO; healthy-programs batch 13, l1b: a causal Transformer LM at the best rate of a
+#: sweep, updates 10^-1.85, the loss 17% down at 59% of a run too short for it)
+_LARGE_LOG_RATIO = -2.0
 
 
 def _recent_ratio(run: RunState, fraction: float, min_points: int) -> tuple[float, float, float, int] | None:
@@ -581,7 +586,10 @@ class LRTooLow(TrainCurveCheck):
         fall): a training loss that falls alone is memorising its labels (shuffled or
         misaligned ones), which no rate cures. Where the recent median update ratio is at least
         10^-3 (a usual rate), the hint names heavy dropout, strong weight decay and noisy
-        labels before the rate. Judged at the end of a run, or during a run of
+        labels before the rate; at 10^-2 or more (large: 10x more would pass 10^-1, the top of
+        the healthy range) the slow fall is an INFO that says the rate is not small (a run too
+        short for its model, such as a Transformer language model at a sweep's best rate).
+        Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
         trained weights, whose loss starts near its floor and falls slowly however well the
         rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained`
@@ -891,6 +899,25 @@ class LRTooLow(TrainCurveCheck):
         }
         hint = "Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low."
         recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+        if recent is not None and recent[0] >= _LARGE_LOG_RATIO:
+            # the updates are large already: the rate is not small, and the hint's raise would take
+            # them past the healthy band's top
+            evidence["log10_update_ratio"] = sig(recent[0])
+            return [
+                self.finding(
+                    f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, with no "
+                    f"sign of levelling off, while the weights move by 10^{recent[0]:.1f} of their size per step, "
+                    "10x or more the usual 10^-3: the learning rate is not small.",
+                    evidence=evidence,
+                    hint="The run is likely short for this model (attention models often fall slowly, then "
+                    "fast): train longer and compare the validation curve. A larger rate would take the updates "
+                    "past 10^-1 of the weights per step, the top of the healthy range.",
+                    step=run.step if step_unit else None,
+                    epoch=run.epoch,
+                    severity=Severity.INFO,
+                    key="lr",
+                )
+            ]
         if recent is not None and recent[0] >= _USUAL_LOG_RATIO:
             evidence["log10_update_ratio"] = sig(recent[0])
             hint = (
