@@ -53,6 +53,7 @@ from mlcheck.live import (
 )
 from mlcheck.metrics import strip_split
 from mlcheck.run import EarlyStop
+from mlcheck.spelling import keywords_checked
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         ...     print(finding.format())
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,

@@ -166,15 +166,15 @@ _OTHER_TOOLS_OPTIONS = {
 def _option_meant(command: argparse.ArgumentParser, extra: list[str]) -> str:
     """'; did you mean --json?' for the first unknown option in `extra` that is a near miss of one
     the command takes (`--jsno`, `--suppres`) or another tool's name for it (`--format json`)."""
-    import difflib
+    from mlcheck.spelling import meant as spelt
 
     options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
     for item in extra:
         if not item.startswith("--"):
             continue
         name = item.split("=", 1)[0].lower().replace("_", "-")
-        close = difflib.get_close_matches(name, [*options, *_OTHER_TOOLS_OPTIONS], n=1, cutoff=0.7)
-        meant = _OTHER_TOOLS_OPTIONS.get(close[0], close[0]) if close else None
+        close = spelt(name, [*options, *_OTHER_TOOLS_OPTIONS])
+        meant = _OTHER_TOOLS_OPTIONS.get(close, close) if close else None
         if meant in options:
             return f"; did you mean {meant}? (`mlcheck {command.prog.split()[-1]} --help` lists the options)"
     return ""

@@ -23,6 +23,7 @@ from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.samples import PassFingerprints, SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 from mlcheck.sinks.curves import CURVES_LOSS_TAG, CurveWriter
+from mlcheck.spelling import keywords_checked
 
 logger = logging.getLogger("mlcheck")
 
@@ -99,6 +100,7 @@ class Monitor:
         []
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,

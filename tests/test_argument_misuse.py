@@ -555,3 +555,33 @@ def test_a_config_table_is_checked_once_per_check(tmp_path, monkeypatch):
     )
     with pytest.raises(ConfigError, match="level must be >= 0"):
         build_checks(config=load_config(tmp_path / "pyproject.toml"))
+
+
+def test_a_misspelt_keyword_names_the_argument_meant_in_every_callback():
+    """`MLCheckCallback(supress=[...])` was Python's bare `MLCheckCallback.__init__() got an
+    unexpected keyword argument 'supress'`: no hint, no list of what the callback takes."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    makers = [MLCheckCallback, KerasCallback, Monitor]
+    try:
+        from mlcheck.integrations.transformers import MLCheckCallback as TransformersCallback
+    except ImportError:  # transformers is an optional extra
+        pass
+    else:
+        makers.append(TransformersCallback)
+    for make in makers:
+        name = make.__name__
+        with pytest.raises(
+            TypeError,
+            match=rf"^{name}\(\) got an unexpected keyword argument 'supress' "
+            r"\(did you mean 'suppress'\?\); it takes checks, suppress, log_dir",
+        ):
+            make(supress=["lr-too-high"])
+        with pytest.raises(TypeError, match=r"'logdir' \(did you mean 'log_dir'\?\)"):
+            make(logdir="runs")
+        with pytest.raises(TypeError, match=r"'every_n_step' \(did you mean 'every_n_steps'\?\)"):
+            make(every_n_step=5)
+        with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour'; it takes checks"):
+            make(colour="red")  # no near miss: no guess
+        assert "checks" in inspect.signature(make).parameters  # the signature users read is kept

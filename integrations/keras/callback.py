@@ -44,6 +44,7 @@ from mlcheck.live import (
 )
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
+from mlcheck.spelling import keywords_checked
 
 
 class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
@@ -136,6 +137,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         []
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,
