@@ -787,16 +787,20 @@ class LiveRun:
         else:
             self.monitor.switch_off(check, exc)
 
-    def skip_train_start_checks(self, reason: str, hint: str, *, step: int | None, epoch: int | None) -> None:
+    def skip_train_start_checks(
+        self, reason: str, hint: str, *, step: int | None, epoch: int | None, severity: Severity = Severity.INFO
+    ) -> None:
         """The train-start checks cannot run on this model (`reason`, and `hint`: how to check it
-        another way): one INFO finding says so, under `overfit-batch` (the check users look for
-        when it is on, else the first of them), naming the others not run. Held like their
+        another way): one finding says so, under `overfit-batch` (the check users look for
+        when it is on, else the first of them), naming the others not run. INFO unless the
+        reason is itself a mistake (an epoch of empty batches: WARNING). Held like their
         findings, so it comes after the first batch's."""
         checks = self.train_start_checks
         if not checks:
             return
         also = ", which also run at train start, did not run either"
-        self._held.append(_train_start_skipped(checks, reason, hint, step=step, epoch=epoch, also=also))
+        finding = _train_start_skipped(checks, reason, hint, step=step, epoch=epoch, also=also)
+        self._held.append(dataclasses.replace(finding, severity=severity))
 
     def release_held(self) -> None:
         """Reports the held train-start findings (after the first training batch)."""
