@@ -100,10 +100,8 @@ class LiveOptions:
             raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
         if self.slice_by is not None and not callable(self.slice_by):
             raise TypeError(f"slice_by must be a function of the batch, one key per row; got {self.slice_by!r}")
-        if isinstance(self.full_pass_checks, str):  # one id, not its characters
-            object.__setattr__(self, "full_pass_checks", (self.full_pass_checks,))
-        elif self.full_pass_checks is not None:
-            object.__setattr__(self, "full_pass_checks", tuple(self.full_pass_checks))
+        if self.full_pass_checks is not None:  # a lone string is one id, not its characters
+            object.__setattr__(self, "full_pass_checks", opt.id_items("full_pass_checks", self.full_pass_checks))
 
     #: The callbacks' public names of the options named for what they do here.
     _PUBLIC = {

@@ -585,3 +585,20 @@ def test_a_misspelt_keyword_names_the_argument_meant_in_every_callback():
         with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour'; it takes checks"):
             make(colour="red")  # no near miss: no guess
         assert "checks" in inspect.signature(make).parameters  # the signature users read is kept
+
+
+def test_cli13_full_pass_checks_and_keras_batch_size_are_named_when_wrong():
+    """`full_pass_checks=5` was Python's bare `'int' object is not iterable`; the Keras callback's
+    `batch_size=0` or `"32"` was taken."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    for callback in (MLCheckCallback, KerasCallback):
+        with pytest.raises(TypeError, match="full_pass_checks must be a list of check ids, got 5"):
+            callback(full_pass_checks=5)
+        assert callback(full_pass_checks="train-val-overlap").options.full_pass_checks == ("train-val-overlap",)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        KerasCallback(batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer, got '32'"):
+        KerasCallback(batch_size="32")
+    assert KerasCallback(batch_size=np.int64(16)).batch_size == 16
