@@ -414,6 +414,7 @@ class Monitor:
             self.run.epoch = epoch
         return self._dispatch("on_step") if self._eval_point(primary) else []
 
+    @keywords_checked
     def log_epoch(
         self,
         epoch: int,
@@ -467,6 +468,7 @@ class Monitor:
                     series.add(epoch, value)
         return deferred + self._dispatch("on_epoch")
 
+    @keywords_checked
     def log_batch(
         self,
         inputs: Any,

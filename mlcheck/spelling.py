@@ -34,10 +34,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def keywords_checked(init: F) -> F:
-    """Decorates a constructor so that a keyword it does not take (`MLCheckCallback(supress=...)`)
-    raises a TypeError naming the class, the argument, the one meant where it is a near miss, and
-    the arguments it takes: Python's own error says only `__init__() got an unexpected keyword
-    argument`. A misspelt option would otherwise be the user's first minute with mlcheck."""
+    """Decorates a constructor (or a method) so that a keyword it does not take
+    (`MLCheckCallback(supress=...)`, `monitor.log_step(0, los=...)`) raises a TypeError naming
+    the class, the argument, the one meant where it is a near miss, and the arguments it takes:
+    Python's own error says only `__init__() got an unexpected keyword argument`. A misspelt
+    option would otherwise be the user's first minute with mlcheck. The wrapper costs ~2 us a call
+    (its *args/**kwargs hand-over, measured at load 13 on 2 cores): fine once per run, epoch or
+    sampled batch, not on a per-step method (`Monitor.log_step` keeps Python's own error)."""
     params = inspect.signature(init).parameters
     takes = [
         name
@@ -50,7 +53,8 @@ def keywords_checked(init: F) -> F:
     def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
-            raise TypeError(unknown_keyword(type(self).__name__, unknown[0], takes))
+            owner = type(self).__name__ if init.__name__ == "__init__" else f"{type(self).__name__}.{init.__name__}"
+            raise TypeError(unknown_keyword(owner, unknown[0], takes))
         return init(self, *args, **kwargs)
 
     return checked  # type: ignore[return-value]

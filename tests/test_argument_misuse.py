@@ -602,3 +602,13 @@ def test_cli13_full_pass_checks_and_keras_batch_size_are_named_when_wrong():
     with pytest.raises(TypeError, match="batch_size must be an integer, got '32'"):
         KerasCallback(batch_size="32")
     assert KerasCallback(batch_size=np.int64(16)).batch_size == 16
+
+
+def test_cli13_a_misspelt_keyword_of_monitor_log_epoch_and_log_batch_names_the_one_meant():
+    """`monitor.log_epoch(0, val_los=...)` was Python's bare `unexpected keyword argument`."""
+    with Monitor(log_dir=False, warn=False) as monitor:
+        with pytest.raises(TypeError, match=r"^Monitor.log_epoch\(\) got .* 'val_los' \(did you mean 'val_loss'\?\)"):
+            monitor.log_epoch(0, val_los=1.0)
+        with pytest.raises(TypeError, match=r"^Monitor.log_batch\(\) got .* 'input' \(did you mean 'inputs'\?\)"):
+            monitor.log_batch(np.zeros((4, 2)), input=np.zeros((4, 2)))
+        monitor.log_epoch(0, train_loss=1.0, val_loss=1.1)  # the right keywords pass through
