@@ -514,10 +514,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._rank_zero:
             return
         epoch = int(trainer.current_epoch)
-        self.live.skip_train_start_checks(
+        held = (
             f"every one of the {self._empty_batches} training batches of epoch {epoch} held 0 samples (inputs of "
-            f"shape {self._empty_shape}): "
-            "no step trained, and there was no batch to check",
+            f"shape {self._empty_shape})"
+        )
+        if not self.live.train_start_checks:  # overfit_batch=False: no finding to carry it, a log line
+            logger.warning("mlcheck: %s: no step trained; %s", held, EMPTY_BATCHES_FIX)
+            return
+        self.live.skip_train_start_checks(
+            f"{held}: no step trained, and there was no batch to check",
             EMPTY_BATCHES_FIX[0].upper() + EMPTY_BATCHES_FIX[1:] + ".",
             step=self._logging_step(trainer),
             epoch=epoch,

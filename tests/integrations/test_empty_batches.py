@@ -149,3 +149,26 @@ def test_cli13_several_empty_batches_first_still_start_the_checks(tmp_path):
         MLCheckCallback._train_start_checks = original
     assert ran == [True]
     assert [f for f in cb.findings if f.severity >= Severity.WARNING] == [], [f.format() for f in cb.findings]
+
+
+def test_cli13_an_epoch_of_empty_batches_is_logged_with_the_train_start_checks_off(tmp_path, caplog):
+    """With `overfit_batch=False` there is no train-start finding to carry it: one log warning."""
+    x = torch.zeros(0, 64)
+    y = torch.zeros(0, dtype=torch.long)
+    _, val = _loaders()
+    pl.seed_everything(0)
+    cb = MLCheckCallback(log_dir=False, overfit_batch=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with caplog.at_level("WARNING", logger="mlcheck"):
+        trainer.fit(SkipsEmpty(), DataLoader([(x, y)] * 4, batch_size=None), val)
+    said = [r.getMessage() for r in caplog.records if "held 0 samples" in r.getMessage()]
+    assert len(said) == 1 and "every one of the 4 training batches of epoch 0" in said[0], said
+    assert "drop empty batches" in said[0] and cb.findings == []
