@@ -20,7 +20,14 @@ import torch
 
 from mlcheck import options as opt
 from mlcheck.checks.base import Check
-from mlcheck.integrations.torch import LightningTrainable, is_empty_batch, prediction_module
+from mlcheck.findings import Severity
+from mlcheck.integrations.torch import (
+    EMPTY_BATCHES_FIX,
+    LightningTrainable,
+    inputs_shape,
+    is_empty_batch,
+    prediction_module,
+)
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -53,6 +60,7 @@ from mlcheck.live import (
 )
 from mlcheck.metrics import strip_split
 from mlcheck.run import EarlyStop
+from mlcheck.spelling import keywords_checked
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +194,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         ...     print(finding.format())
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,
@@ -313,6 +322,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._hook: Any = None
         self._start_trainable: LightningTrainable | None = None  # the train-start checks' (its trace)
         self._started = False
+        # the empty batches before the first with samples: how many, the first's inputs' shape, said
+        self._empty_batches, self._empty_shape, self._empty_said = 0, (), False
         self._resumed = bool(getattr(trainer, "ckpt_path", None))
         self._input_kind = self._scan.input_kind
         if self._rank_zero:
@@ -460,8 +471,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if not self._started and not is_empty_batch(batch):  # an empty batch has nothing to check
-            self._first_batch_start(trainer, pl_module, batch)
+        if not self._started:
+            if is_empty_batch(batch):  # nothing to check: the train-start checks wait for one with samples
+                self._empty_batches += 1
+                self._empty_shape = self._empty_shape or inputs_shape(batch)
+            else:
+                self._first_batch_start(trainer, pl_module, batch)
         if self._layers is not None:
             if self._watch_nonfinite is None:
                 self._watch_nonfinite = self._automatic and self.live.watch_loss(pl_module.device.type == "cpu")
@@ -491,6 +506,29 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 )
                 self._hook = network.register_forward_hook(self._capture_output_width)
             self._start_trainable = None  # held for its trace only: the batch and module go with it
+
+    def _say_all_empty(self, trainer: Any) -> None:
+        """An epoch whose training batches all held 0 samples: the train-start checks had none to
+        run on and no step trained; said at the epoch's end, once (it read "no problems found")."""
+        self._empty_said = True  # a later epoch with samples still starts the checks
+        if not self._rank_zero:
+            return
+        epoch = int(trainer.current_epoch)
+        held = (
+            f"every one of the {self._empty_batches} training batches of epoch {epoch} held 0 samples (inputs of "
+            f"shape {self._empty_shape})"
+        )
+        if not self.live.train_start_checks:  # overfit_batch=False: no finding to carry it, a log line
+            logger.warning("mlcheck: %s: no step trained; %s", held, EMPTY_BATCHES_FIX)
+            return
+        self.live.skip_train_start_checks(
+            f"{held}: no step trained, and there was no batch to check",
+            EMPTY_BATCHES_FIX[0].upper() + EMPTY_BATCHES_FIX[1:] + ".",
+            step=self._logging_step(trainer),
+            epoch=epoch,
+            severity=Severity.WARNING,  # a fit on nothing: no healthy run has an epoch of empty batches
+        )
+        self.live.release_held()
 
     def _make_start_trainable(self, pl_module: Any, batch: Any) -> LightningTrainable:
         """The train-start checks' view of the module, kept: the output-width hook reuses its
@@ -620,7 +658,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if step is None:
             step = self._logging_step(trainer)
         every = self.options.every_n_steps
-        skip = self._layers is None or (step % every != 0 and (step + 1) % every != 0)
+        # until a batch with samples came, each batch's start is the train-start checks' (a run of
+        # empty first batches skipped the hook, and with it the checks, for the rest of the fit)
+        skip = self._started and (self._layers is None or (step % every != 0 and (step + 1) % every != 0))
         if skip is not self._start_skipped:
             self._start_skipped = skip
             self._skip_hook("on_train_batch_start", skip)
@@ -823,6 +863,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._active:
             return
         with self.timer("train_epoch_end"):
+            if not self._started and self._empty_batches and not self._empty_said:
+                self._say_all_empty(trainer)
             self.live.end_pass("train")
             if self._samples is not None:
                 with self.timer("samples"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import logging
 import math
@@ -227,24 +228,61 @@ def _rows_followed(value: Any, rows: int | None, new_rows: int) -> Any:
 _MAX_EMPTY_BATCHES = 16
 
 
-def _nonempty_batches(batches: Iterator[Any], n: int) -> list[Any]:
+@dataclasses.dataclass(frozen=True)
+class EmptyBatches:
+    """The empty batches `_nonempty_batches` passed over before it found none with samples."""
+
+    count: int
+    shape: tuple[int, ...]  # the first one's inputs
+    exhausted: bool  # the loader ended (True) or the search gave up (False)
+
+    def reason(self, split: str) -> str:
+        what = "training" if split == "train" else "validation"
+        if self.exhausted:
+            held = f"every one of its {self.count} {what} batches holds 0 samples (inputs of shape {self.shape}): "
+            held += "there is nothing to check or train on"
+        else:
+            held = f"its first {self.count} {what} batches hold 0 samples (inputs of shape {self.shape}), and "
+            held += "mlcheck looks no further for one to check"
+        return f"{held}; {EMPTY_BATCHES_FIX}"
+
+
+#: what to do about batches of 0 samples, wherever they are named
+EMPTY_BATCHES_FIX = (
+    "drop empty batches from the data (a Dataset or sampler that yields no row, a batch_sampler with an "
+    "empty list, a slice past the end of the arrays)"
+)
+
+
+def _nonempty_batches(batches: Iterator[Any], n: int) -> tuple[list[Any], EmptyBatches | None]:
     """Up to `n` batches of `batches` that hold samples: an empty one (a `DataLoader` whose
     last, or first, batch has 0 rows; a step that returns None on it) gives no loss and no
-    labels to judge, and failed the train-start checks with an internal error."""
+    labels to judge, and failed the train-start checks with an internal error. Also, when none
+    was found but empty ones were passed over, how many (for the user's error: "the training
+    data is empty" was untrue of 20 empty batches before the real ones)."""
     out: list[Any] = []
-    passed = 0
+    passed, shape, exhausted = 0, None, False
     while len(out) < n and passed <= _MAX_EMPTY_BATCHES:
         batch = next(batches, _END)
         if batch is _END:
+            exhausted = True
             break
         if is_empty_batch(batch):
             passed += 1
+            shape = shape or inputs_shape(batch)
         else:
             out.append(batch)
-    return out
+    empty = EmptyBatches(passed, shape, exhausted) if passed and not out and shape is not None else None
+    return out, empty
 
 
 _END = object()
+
+
+def inputs_shape(batch: Any) -> tuple[int, ...]:
+    """The shape of the batch's inputs, () where they are not a tensor."""
+    x = _split_batch(batch)[0]
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else ()
 
 
 def is_empty_batch(batch: Any) -> bool:
@@ -391,11 +429,17 @@ class _TorchBase(Trainable):
             return cached[:n]
         with _rng_kept():  # a shuffled loader draws its seed from torch's generator
             source = self._source(split)
-            fetched = [] if source is None else _nonempty_batches(iter(source), n)
+            fetched, empty = ([], None) if source is None else _nonempty_batches(iter(source), n)
         self._cache[split] = fetched
+        if empty is not None:
+            self._cache[split + ":empty"] = [empty]
         if len(fetched) < n:
             self._cache[split + ":done"] = []
         return fetched[:n]
+
+    def no_batches_reason(self, split: str = "train") -> str | None:
+        empty = self._cache.get(split + ":empty")
+        return empty[0].reason(split) if empty else None
 
     def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         x, y, _ = _split_batch(batch)

@@ -32,6 +32,7 @@ from mlcheck.integrations.torch_live import (
     to_numpy,
 )
 from mlcheck.live import BatchRoute, EpochMetrics, HookTimer, LiveCallback, LiveOptions, LiveRun, split_epoch_metrics
+from mlcheck.spelling import keywords_checked
 
 try:
     from transformers import TrainerCallback
@@ -183,6 +184,7 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         >>> [f.check for f in cb.findings]                                             # doctest: +SKIP
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,

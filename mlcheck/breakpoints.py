@@ -157,7 +157,8 @@ class Breakpoints:
         """The new findings of the named checks that name a layer."""
         out = []
         for f in findings:
-            if f.check in self.check_ids and "layer" in f.evidence:
+            # a NaN made by code outside any module names no layer, but is where to stop all the same
+            if f.check in self.check_ids and ("layer" in f.evidence or f.check == "nonfinite-origin"):
                 out.append(Trip(f.check, str(f.evidence.get("layer") or ""), f.step, f))
         return out
 

@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    status = "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input, 130 interrupted."
+    status = (
+        "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input, 74 output not written (full disk), "
+        "130 interrupted."
+    )
     p = sub.add_parser(
         "sanity",
         help="pre-flight checks of a model.py before a long job",
@@ -112,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_command.add_arguments(p)
     p.set_defaults(func=analyze_command.run)
 
-    p = sub.add_parser("checks", help="list the check catalogue")
+    p = sub.add_parser(
+        "checks",
+        help="list the check catalogue",
+        description="List the check catalogue: each check's id, family, severity, whether it is on by default "
+        "and what it detects. `mlcheck explain ID` prints one check's documentation.",
+    )
     p.add_argument("--json", action="store_true", help="print the catalogue as a JSON list")
     p.set_defaults(func=_cmd_checks)
 
@@ -166,15 +174,15 @@ _OTHER_TOOLS_OPTIONS = {
 def _option_meant(command: argparse.ArgumentParser, extra: list[str]) -> str:
     """'; did you mean --json?' for the first unknown option in `extra` that is a near miss of one
     the command takes (`--jsno`, `--suppres`) or another tool's name for it (`--format json`)."""
-    import difflib
+    from mlcheck.spelling import meant as spelt
 
     options = [o for action in command._actions for o in action.option_strings if o.startswith("--")]
     for item in extra:
         if not item.startswith("--"):
             continue
         name = item.split("=", 1)[0].lower().replace("_", "-")
-        close = difflib.get_close_matches(name, [*options, *_OTHER_TOOLS_OPTIONS], n=1, cutoff=0.7)
-        meant = _OTHER_TOOLS_OPTIONS.get(close[0], close[0]) if close else None
+        close = spelt(name, [*options, *_OTHER_TOOLS_OPTIONS])
+        meant = _OTHER_TOOLS_OPTIONS.get(close, close) if close else None
         if meant in options:
             return f"; did you mean {meant}? (`mlcheck {command.prog.split()[-1]} --help` lists the options)"
     return ""
@@ -193,12 +201,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _command_meant(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """A command that is a near miss of one (`mlcheck analyse`, British spelling as in mlcheck's
+    own messages; `Analyze`; `explian`) is refused with the one meant: argparse listed the
+    choices only."""
+    import argparse
+
+    from mlcheck.spelling import meant
+
+    given = next((a for a in argv if not a.startswith("-")), None)
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if given is None or given in subcommands.choices:
+        return
+    guess = meant(given.lower().replace("analyse", "analyze"), subcommands.choices)
+    if guess is not None:
+        choices = ", ".join(repr(c) for c in subcommands.choices)
+        parser.error(f"argument COMMAND: invalid choice: {given!r} (choose from {choices}); did you mean {guess}?")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     from mlcheck.cli_options import console as make_console
     from mlcheck.cli_options import discard_stdout, is_output_error, output_failed
     from mlcheck.errors import BadInput
 
     parser = build_parser()
+    _command_meant(parser, sys.argv[1:] if argv is None else list(argv))
     args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
         if extra:

@@ -118,9 +118,8 @@ def _unknown_keys(path: Path, table: dict[str, Any]) -> None:
     """ConfigError naming a key [tool.mlcheck] does not have, with the one meant where it is a
     near miss (`suppres`, `fail_on`, `check`), or the table a check's arguments belong in
     (`[tool.mlcheck.loss-divergence]` is the key `loss-divergence` of [tool.mlcheck])."""
-    import difflib
-
     from mlcheck.checks.base import closest_id
+    from mlcheck.spelling import meant as spelt
 
     unknown = sorted(set(table) - set(KEYS))
     if not unknown:
@@ -132,9 +131,7 @@ def _unknown_keys(path: Path, table: dict[str, Any]) -> None:
             f"{path}: [tool.mlcheck.{key}] is not read: a check's arguments go under [tool.mlcheck.checks.{check_id}]"
         )
     squashed = key.lower().replace("_", "-")
-    meant = (
-        squashed if squashed in KEYS else next(iter(difflib.get_close_matches(squashed, KEYS, n=1, cutoff=0.7)), None)
-    )
+    meant = squashed if squashed in KEYS else spelt(squashed, KEYS)
     hint = f" (did you mean {meant!r}?)" if meant else ""
     more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
     raise ConfigError(f"{path}: unknown key {key!r} in [tool.mlcheck]{hint}{more}; the keys are {', '.join(KEYS)}")
@@ -142,10 +139,10 @@ def _unknown_keys(path: Path, table: dict[str, Any]) -> None:
 
 def _like_mlcheck(key: str) -> bool:
     """`mlcheck`, `MLCheck`, `ml-check`, `mlcheck-train`, `mlchek`: a name meant for mlcheck."""
-    import difflib
+    from mlcheck.spelling import similarity
 
     squashed = key.lower().replace("-", "").replace("_", "")
-    return squashed.startswith("mlcheck") or difflib.SequenceMatcher(None, squashed, "mlcheck").ratio() >= 0.85
+    return squashed.startswith("mlcheck") or similarity(squashed, "mlcheck") >= 0.85
 
 
 def _parsed(path: Path) -> dict[str, Any]:
@@ -245,8 +242,9 @@ def build_checks(
 def _unknown_arguments(config: Config, check_id: str, cls: type[Check], kwargs: dict[str, Any]) -> None:
     """ConfigError naming an argument `[tool.mlcheck.checks.ID]` gives that the check does not
     take, with the one meant where it is a near miss (Python's own error named `__init__`)."""
-    import difflib
     import inspect
+
+    from mlcheck.spelling import meant as spelt
 
     params = init_parameters(cls)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -256,7 +254,7 @@ def _unknown_arguments(config: Config, check_id: str, cls: type[Check], kwargs: 
     if not unknown:
         return
     key = unknown[0]
-    meant = next(iter(difflib.get_close_matches(key.replace("-", "_"), takes, n=1, cutoff=0.7)), None)
+    meant = spelt(key.replace("-", "_"), takes)
     hint = f" (did you mean {meant!r}?)" if meant else ""
     where = f"{config.source}: " if config.source else ""
     raise ConfigError(

@@ -100,10 +100,8 @@ class LiveOptions:
             raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
         if self.slice_by is not None and not callable(self.slice_by):
             raise TypeError(f"slice_by must be a function of the batch, one key per row; got {self.slice_by!r}")
-        if isinstance(self.full_pass_checks, str):  # one id, not its characters
-            object.__setattr__(self, "full_pass_checks", (self.full_pass_checks,))
-        elif self.full_pass_checks is not None:
-            object.__setattr__(self, "full_pass_checks", tuple(self.full_pass_checks))
+        if self.full_pass_checks is not None:  # a lone string is one id, not its characters
+            object.__setattr__(self, "full_pass_checks", opt.id_items("full_pass_checks", self.full_pass_checks))
 
     #: The callbacks' public names of the options named for what they do here.
     _PUBLIC = {
@@ -787,16 +785,20 @@ class LiveRun:
         else:
             self.monitor.switch_off(check, exc)
 
-    def skip_train_start_checks(self, reason: str, hint: str, *, step: int | None, epoch: int | None) -> None:
+    def skip_train_start_checks(
+        self, reason: str, hint: str, *, step: int | None, epoch: int | None, severity: Severity = Severity.INFO
+    ) -> None:
         """The train-start checks cannot run on this model (`reason`, and `hint`: how to check it
-        another way): one INFO finding says so, under `overfit-batch` (the check users look for
-        when it is on, else the first of them), naming the others not run. Held like their
+        another way): one finding says so, under `overfit-batch` (the check users look for
+        when it is on, else the first of them), naming the others not run. INFO unless the
+        reason is itself a mistake (an epoch of empty batches: WARNING). Held like their
         findings, so it comes after the first batch's."""
         checks = self.train_start_checks
         if not checks:
             return
         also = ", which also run at train start, did not run either"
-        self._held.append(_train_start_skipped(checks, reason, hint, step=step, epoch=epoch, also=also))
+        finding = _train_start_skipped(checks, reason, hint, step=step, epoch=epoch, also=also)
+        self._held.append(dataclasses.replace(finding, severity=severity))
 
     def release_held(self) -> None:
         """Reports the held train-start findings (after the first training batch)."""

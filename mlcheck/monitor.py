@@ -23,6 +23,7 @@ from mlcheck.run import BatchObservation, RunInfo, RunState
 from mlcheck.samples import PassFingerprints, SampleOutputs, SampleStore
 from mlcheck.sinks import JsonlSink, LoggingSink, Sink, TensorBoardSink
 from mlcheck.sinks.curves import CURVES_LOSS_TAG, CurveWriter
+from mlcheck.spelling import keywords_checked
 
 logger = logging.getLogger("mlcheck")
 
@@ -99,6 +100,7 @@ class Monitor:
         []
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,
@@ -412,6 +414,7 @@ class Monitor:
             self.run.epoch = epoch
         return self._dispatch("on_step") if self._eval_point(primary) else []
 
+    @keywords_checked
     def log_epoch(
         self,
         epoch: int,
@@ -465,6 +468,7 @@ class Monitor:
                     series.add(epoch, value)
         return deferred + self._dispatch("on_epoch")
 
+    @keywords_checked
     def log_batch(
         self,
         inputs: Any,

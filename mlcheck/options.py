@@ -337,7 +337,7 @@ def unmatched_module_names(
     model, naming the nearest valid ones; "" when every name matches. Known only once the
     model is (at the start of the fit), so a warning there rather than an error: a typo would
     otherwise leave the argument doing nothing."""
-    import difflib
+    from mlcheck.spelling import nearest
 
     paths = [p for p in paths if p]
     prefixes = {p.rsplit(separator, k)[0] for p in paths for k in range(1, p.count(separator) + 1)}
@@ -347,7 +347,7 @@ def unmatched_module_names(
         return ""
     guesses = []
     for n in unmatched:
-        close = difflib.get_close_matches(n, sorted(valid), n=3, cutoff=0.6)
+        close = nearest(n, sorted(valid), n=3, cutoff=0.6)
         guesses.append(
             f"{n!r}: did you mean {' or '.join(repr(c) for c in close)}?" if close else f"{n!r}: no close name"
         )

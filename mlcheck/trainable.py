@@ -76,6 +76,11 @@ class Trainable(abc.ABC):
         """Up to `n` batches from the start of the training ("train") or validation ("val")
         data, in the framework's own form. Empty when there is no such data."""
 
+    def no_batches_reason(self, split: str = "train") -> str | None:
+        """Why `batches(split)` came back empty when the data is not (its batches all held 0
+        samples, say), in words for the user; None when the data yields no batch at all."""
+        return None
+
     @abc.abstractmethod
     def to_numpy(self, batch: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(inputs, targets) of a batch as numpy arrays (None where not an array)."""

@@ -555,3 +555,60 @@ def test_a_config_table_is_checked_once_per_check(tmp_path, monkeypatch):
     )
     with pytest.raises(ConfigError, match="level must be >= 0"):
         build_checks(config=load_config(tmp_path / "pyproject.toml"))
+
+
+def test_a_misspelt_keyword_names_the_argument_meant_in_every_callback():
+    """`MLCheckCallback(supress=[...])` was Python's bare `MLCheckCallback.__init__() got an
+    unexpected keyword argument 'supress'`: no hint, no list of what the callback takes."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    makers = [MLCheckCallback, KerasCallback, Monitor]
+    try:
+        from mlcheck.integrations.transformers import MLCheckCallback as TransformersCallback
+    except ImportError:  # transformers is an optional extra
+        pass
+    else:
+        makers.append(TransformersCallback)
+    for make in makers:
+        name = make.__name__
+        with pytest.raises(
+            TypeError,
+            match=rf"^{name}\(\) got an unexpected keyword argument 'supress' "
+            r"\(did you mean 'suppress'\?\); it takes checks, suppress, log_dir",
+        ):
+            make(supress=["lr-too-high"])
+        with pytest.raises(TypeError, match=r"'logdir' \(did you mean 'log_dir'\?\)"):
+            make(logdir="runs")
+        with pytest.raises(TypeError, match=r"'every_n_step' \(did you mean 'every_n_steps'\?\)"):
+            make(every_n_step=5)
+        with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour'; it takes checks"):
+            make(colour="red")  # no near miss: no guess
+        assert "checks" in inspect.signature(make).parameters  # the signature users read is kept
+
+
+def test_cli13_full_pass_checks_and_keras_batch_size_are_named_when_wrong():
+    """`full_pass_checks=5` was Python's bare `'int' object is not iterable`; the Keras callback's
+    `batch_size=0` or `"32"` was taken."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    for callback in (MLCheckCallback, KerasCallback):
+        with pytest.raises(TypeError, match="full_pass_checks must be a list of check ids, got 5"):
+            callback(full_pass_checks=5)
+        assert callback(full_pass_checks="train-val-overlap").options.full_pass_checks == ("train-val-overlap",)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        KerasCallback(batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer, got '32'"):
+        KerasCallback(batch_size="32")
+    assert KerasCallback(batch_size=np.int64(16)).batch_size == 16
+
+
+def test_cli13_a_misspelt_keyword_of_monitor_log_epoch_and_log_batch_names_the_one_meant():
+    """`monitor.log_epoch(0, val_los=...)` was Python's bare `unexpected keyword argument`."""
+    with Monitor(log_dir=False, warn=False) as monitor:
+        with pytest.raises(TypeError, match=r"^Monitor.log_epoch\(\) got .* 'val_los' \(did you mean 'val_loss'\?\)"):
+            monitor.log_epoch(0, val_los=1.0)
+        with pytest.raises(TypeError, match=r"^Monitor.log_batch\(\) got .* 'input' \(did you mean 'inputs'\?\)"):
+            monitor.log_batch(np.zeros((4, 2)), input=np.zeros((4, 2)))
+        monitor.log_epoch(0, train_loss=1.0, val_loss=1.1)  # the right keywords pass through

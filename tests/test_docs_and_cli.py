@@ -253,3 +253,27 @@ def test_cli12_an_unknown_option_with_no_near_miss_is_argparse_s_error(tmp_path)
     out = mlcheck_cli("analyze", "log.csv", "--whatever", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == "mlcheck analyze: error: unrecognized arguments: --whatever"
+
+
+@pytest.mark.parametrize(
+    "given, meant",
+    [("analyse", "analyze"), ("Analyze", "analyze"), ("explian", "explain"), ("check", "checks")],
+)
+def test_cli13_a_misspelt_command_names_the_one_meant(tmp_path, given, meant):
+    """`mlcheck analyse` (British spelling, as in mlcheck's own messages) was argparse's
+    `invalid choice: 'analyse' (choose from ...)` alone."""
+    out = mlcheck_cli(given, "log.csv", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"mlcheck: error: argument COMMAND: invalid choice: {given!r}"), out.stderr
+    assert last.endswith(f"; did you mean {meant}?"), out.stderr
+    out = mlcheck_cli("nonsense", cwd=tmp_path)  # no near miss: argparse's line as before
+    assert out.returncode == 2 and "did you mean" not in out.stderr and "invalid choice: 'nonsense'" in out.stderr
+
+
+def test_cli13_each_command_s_help_names_every_exit_status():
+    """The top-level help named 74 (output not written); `sanity --help` and `analyze --help` did not."""
+    for command in ("sanity", "analyze"):
+        out = mlcheck_cli(command, "--help")
+        assert "74 output not written" in " ".join(out.stdout.split()), out.stdout
+    assert "what it detects" in " ".join(mlcheck_cli("checks", "--help").stdout.split())

@@ -44,6 +44,7 @@ from mlcheck.live import (
 )
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import JsonlSink, Sink, TrainValTensorBoardSink
+from mlcheck.spelling import keywords_checked
 
 
 class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
@@ -136,6 +137,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         []
     """
 
+    @keywords_checked
     def __init__(
         self,
         checks: Sequence[Check] | None = None,
@@ -177,7 +179,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
         self.validation_data = validation_data
         self.train_data = train_data
-        self.batch_size = batch_size
+        # batches train_data and validation_data: refused here, not where they are first batched mid-fit
+        self.batch_size = opt.integer("batch_size", batch_size, minimum=1)
         self.live: LiveRun | None = None
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None

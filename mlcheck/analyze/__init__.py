@@ -46,7 +46,7 @@ from mlcheck.analyze.events import (
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
-from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, replay_curves
+from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, on_steps, replay_curves
 from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
@@ -295,6 +295,12 @@ def _add_run(
             replay_progress(name, done, total)
 
     found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
+    if curves.by_step:
+        found = [on_steps(f, curves.epochs) for f in found]
+        log.info.append(
+            f"{log.path} has a step column and no epoch column: its rows are read as steps, and each "
+            "validation point is named by its step"
+        )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + _short_curve(log, curves, checks)
     runs.append(result)
@@ -584,6 +590,8 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
     steps = None
     if curves.steps is not None and len(curves.steps) and log.format not in EPOCH_ROW_FORMATS:
         steps = int(curves.steps[-1])
+    if curves.by_step and curves.epochs[-1].step is not None:
+        steps = max(steps or 0, curves.epochs[-1].step)
     return RunResult(
         name=log.name,
         path=str(log.path),

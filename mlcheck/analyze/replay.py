@@ -7,7 +7,9 @@ epoch, so the checks run at the same points as they would have during training.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +88,8 @@ class Curves:
         epochs: one row per epoch, in order.
         info: facts for end-of-run checks (total steps, epochs, task).
         used: the tag used for each role, e.g. {"train_loss": "train_loss_step"}.
+        by_step: the log names no epoch (a metrics.csv with a `step` column and no `epoch`):
+            `epochs` are its validation points in order, each known by its step alone.
     """
 
     steps: np.ndarray | None
@@ -94,6 +98,7 @@ class Curves:
     epochs: list[EpochRow]
     info: RunInfo
     used: dict[str, str]
+    by_step: bool = False
 
     @property
     def has_loss(self) -> bool:
@@ -133,7 +138,10 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     info.loss = named.pop() if len(named) == 1 else None
     if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
-    return Curves(steps, loss, lr, ordered, info, used)
+    by_step = log.format == "lightning-csv" and axes.epoch_curve is None and bool(ordered)
+    if by_step:
+        info.max_epochs = None  # the rows' count is no epoch count
+    return Curves(steps, loss, lr, ordered, info, used, by_step)
 
 
 #: A log whose first step (or epoch) lies further from 0 than this many logging intervals, and
@@ -218,7 +226,8 @@ class _Axes:
         """Whether the curve's x is the epoch (0 or 1, 2, 3, ... well short of the last step)."""
         if self.by_epoch_x:
             return True
-        if self.epoch_curve is not None or len(curve) == 0:
+        # a column named `step` holds steps, 0, 1, 2, ... included (a metrics.csv without `epoch`)
+        if self.epoch_curve is not None or len(curve) == 0 or self.log.format == "lightning-csv":
             return False
         x = curve.steps
         consecutive = x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
@@ -450,6 +459,43 @@ def replay_curves(
     if progress is not None:
         progress(total, total)
     return list(monitor.findings), dict(monitor.errors)
+
+
+#: "epoch 19" and "over 3 epochs" in a finding of a run whose epochs are its validation points
+_EPOCH_WORDS = re.compile(r"\bepochs? (\d+)\b|\b(\d+) epochs\b")
+
+
+def on_steps(finding: Finding, rows: Sequence[EpochRow]) -> Finding:
+    """`finding` of a `Curves.by_step` run, told in steps: its k-th validation point was replayed
+    as "epoch k", which the log never said (a metrics.csv of 40 step rows read as "40 epochs",
+    "Keep the checkpoint from epoch 19"). "epoch k" becomes "step S" (the point's step), "N
+    epochs" "N validations", and the evidence's epochs the steps of those points."""
+    step_of = {r.epoch: r.step for r in rows if r.step is not None}
+
+    def words(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            if match[2] is not None:
+                return f"{match[2]} validation{'s' if match[2] != '1' else ''}"
+            k = int(match[1])
+            return f"step {step_of[k]}" if k in step_of else match[0]
+
+        return _EPOCH_WORDS.sub(one, text)
+
+    evidence: dict[str, object] = {}
+    for key, value in finding.evidence.items():
+        if key.startswith("epochs_"):
+            evidence["validations_" + key[len("epochs_") :]] = value
+        elif key.endswith("epoch") and isinstance(value, int) and value in step_of:
+            evidence[key[: -len("epoch")] + "step"] = step_of[value]
+        else:
+            evidence[key] = value
+    return dataclasses.replace(
+        finding,
+        epoch=None,
+        message=words(finding.message),
+        hint=words(finding.hint) if finding.hint else finding.hint,
+        evidence=evidence,
+    )
 
 
 def _feed(monitor: Monitor, steps, loss, lr, start: int, end: int, epoch: int | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 import functools
 import inspect
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from mlcheck.findings import Finding, Severity
+from mlcheck.spelling import meant
 
 if TYPE_CHECKING:
     from mlcheck.layers import LayerObservation
@@ -469,8 +469,7 @@ def closest_id(name: str, known: Iterable[str]) -> str | None:
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", str(name)).lower().replace("_", "-").replace(" ", "-")
     if words in known:
         return words
-    close = difflib.get_close_matches(words, known, n=1, cutoff=0.75)
-    return close[0] if close else None
+    return meant(words, known, cutoff=0.75)
 
 
 def did_you_mean(names: Iterable[str], known: Iterable[str]) -> str:

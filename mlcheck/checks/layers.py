@@ -771,21 +771,23 @@ class NonfiniteOriginCheck(Check):
             )
         elif origin.cause in _CAUSES:
             message = message[:-1] + "; " + _CAUSES[origin.cause] + "."
+        evidence = {
+            "layer": origin.path or None,
+            "kind": origin.kind or None,
+            "phase": origin.phase,
+            "value": origin.value,
+            "input_range": list(origin.input_range) if origin.input_range else None,
+            "output_range": list(origin.output_range) if origin.output_range else None,
+            "weight_range": list(origin.weight_range) if origin.weight_range else None,
+            "previous_layer": origin.previous,
+            "cause": origin.cause,
+            "masked_by": origin.masked_by,
+        }
         return [
             self.finding(
                 message,
-                evidence={
-                    "layer": origin.path or None,
-                    "kind": origin.kind or None,
-                    "phase": origin.phase,
-                    "value": origin.value,
-                    "input_range": list(origin.input_range) if origin.input_range else None,
-                    "output_range": list(origin.output_range) if origin.output_range else None,
-                    "weight_range": list(origin.weight_range) if origin.weight_range else None,
-                    "previous_layer": origin.previous,
-                    "cause": origin.cause,
-                    "masked_by": origin.masked_by,
-                },
+                # what is known only: the text summary printed "layer=None, kind=None, ..., cause=None"
+                evidence={k: v for k, v in evidence.items() if v is not None},
                 hint=_origin_hint(origin),
                 step=layers.step,
                 epoch=layers.epoch,

@@ -199,7 +199,8 @@ def _probe(target: Target, seconds: float) -> None:
         with stage("reading the first training batch", file, seconds, dirs):
             first = t.batches("train", 1)
     if not first:
-        raise BadInput(f"{where}: the training data is empty (no batch could be read)")
+        why = t.no_batches_reason("train")
+        raise BadInput(f"{where}: {why}" if why else f"{where}: the training data is empty (no batch could be read)")
     batch = first[0]
     _refuse_empty(where, t, batch)
     with _convention_said(t, "forward", batch), user_code(f"the forward pass of {where}", dirs):

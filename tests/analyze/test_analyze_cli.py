@@ -258,3 +258,35 @@ def test_each_command_help_says_what_it_does_and_its_exit_status():
         text = " ".join(_cli(command, "--help").stdout.split())
         assert "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input" in text, text
     assert "`mlcheck checks` lists the ids" in " ".join(_cli("explain", "--help").stdout.split())
+
+
+def _overfitting_rows(step_of):
+    """40 rows whose validation loss turns up from the 17th while the training loss falls."""
+    k = np.arange(40)
+    train = 2 * np.exp(-k / 6) + 0.05 + 0.005 * np.sin(k)
+    val = 2 * np.exp(-k / 6) + 0.1 + (np.maximum(0, k - 16) / 20) ** 2 + 0.005 * np.cos(k)
+    return [f"{step_of(i)},{t:.4f},{v:.4f}" for i, t, v in zip(k, train, val)]
+
+
+@pytest.mark.parametrize("step_of", [lambda i: 50 * i + 49, lambda i: i], ids=["every-50", "consecutive"])
+def test_cli13_a_metrics_csv_with_steps_and_no_epochs_is_read_as_steps(tmp_path, step_of):
+    """`step,train_loss,val_loss` and no `epoch` column: each row was counted as an epoch ("40
+    epochs", "(epoch 19) ... over 3 epochs", "Keep the checkpoint from epoch 19"; steps 0, 1, 2, ...
+    even became the epochs themselves, "step 22, epoch 22")."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("\n".join(["step,train_loss,val_loss", *_overfitting_rows(step_of)]) + "\n")
+    result = mlcheck(path, "--json")
+    assert result.returncode == 0, result.stderr
+    out = _strict(result.stdout)
+    (run,) = out["runs"]
+    assert run["epochs"] is None and run["steps"] == step_of(39)
+    (finding,) = out["findings"]
+    assert finding["check"] == "train-val-gap" and finding["epoch"] is None
+    best = finding["evidence"]["best_step"]
+    assert best in {step_of(i) for i in range(40)} and "best_epoch" not in finding["evidence"]
+    assert f"(step {best})" in finding["message"] and " validations while" in finding["message"]
+    assert "epoch" not in finding["message"] + finding["hint"]
+    assert f"Keep the checkpoint from step {best}" in finding["hint"]
+    assert any("no epoch column: its rows are read as steps" in line for line in run["info"])
+    text = mlcheck(path).stdout
+    assert f"(lightning-csv, to step {step_of(39)})" in text and "epochs)" not in text

@@ -29,3 +29,23 @@ def test_cli12_a_module_s_ranges_are_still_given():
         path="3", kind="Scores", phase="forward", value="-inf", input_range=(-5.9, 4.8), output_range=(-5.7, 1.6)
     )
     assert "(range [-5.9, 4.8]; its output holds -inf, its finite values [-5.7, 1.6])" in _message(origin)
+
+
+def test_cli13_the_evidence_holds_only_what_is_known():
+    """The text summary (TensorBoard's Text tab, the terminal) listed `layer | None`, `kind | None`,
+    `input_range | None`, ..., `cause | None`, `masked_by | None` for code outside any module."""
+    from mlcheck.sinks.tensorboard import finding_markdown
+
+    origin = NonfiniteOrigin(path="", kind="", phase="forward", value="inf", previous="dense_1")
+    (finding,) = NonfiniteOriginCheck().on_layers(LayerObservation(step=19, layers=(), origin=origin), RunState())
+    assert finding.evidence == {"phase": "forward", "value": "inf", "previous_layer": "dense_1"}
+    assert "None" not in finding_markdown(finding)
+    inside = NonfiniteOrigin(path="3", kind="Scores", phase="forward", value="nan", input_range=(-1.0, 2.0))
+    (finding,) = NonfiniteOriginCheck().on_layers(LayerObservation(step=4, layers=(), origin=inside), RunState())
+    assert finding.evidence == {
+        "layer": "3",
+        "kind": "Scores",
+        "phase": "forward",
+        "value": "nan",
+        "input_range": [-1.0, 2.0],
+    }

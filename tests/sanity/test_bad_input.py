@@ -283,3 +283,38 @@ def test_cli12_an_empty_first_keras_batch_is_named(tmp_path):
     (tmp_path / "model.py").write_text(KERAS_EMPTY_FIRST)
     proc = cli(tmp_path / "model.py")
     assert_bad_input(proc, "the first training batch holds 0 samples (inputs of shape (0, 8))", "drop empty batches")
+
+
+TORCH_EMPTY_BATCHES = """
+import torch
+from torch.utils.data import DataLoader
+
+EMPTY, FULL = {empty}, {full}
+
+
+def mlcheck_target():
+    from mlcheck.integrations.torch import TorchTrainable
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 4)
+    y = torch.randint(0, 2, (8,))
+    batches = [(x[:0], y[:0])] * EMPTY + [(x, y)] * FULL
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(batches, batch_size=None)
+    return TorchTrainable(model, torch.nn.CrossEntropyLoss(), optimizer, train_data=loader)
+"""
+
+
+@pytest.mark.parametrize(
+    "empty,full,needle",
+    [
+        (5, 0, "every one of its 5 training batches holds 0 samples (inputs of shape (0, 4)): there is nothing"),
+        (20, 5, "its first 17 training batches hold 0 samples (inputs of shape (0, 4)), and mlcheck looks no further"),
+    ],
+)
+def test_cli13_empty_torch_batches_are_named_not_called_no_data(tmp_path, empty, full, needle):
+    """Was 'the training data is empty (no batch could be read)': untrue of batches that were read
+    and held 0 rows, and of 20 empty batches before real ones."""
+    (tmp_path / "model.py").write_text(TORCH_EMPTY_BATCHES.format(empty=empty, full=full))
+    assert_bad_input(cli(tmp_path / "model.py"), needle, "drop empty batches from the data")
