@@ -11,9 +11,9 @@ does not grow with the number of epochs:
 
     id 8 + sorted index 12 (id, row) + label 2 + sum 4 + sum of squares 4 + epochs 2
     + correct 2 + last probability 1 (uint8) + last prediction 2 + last wrong prediction 2
-    + last epoch 2 + right in the epoch before 1 + right in the latest 1 = 43 bytes per sample
-    for the whole run, whatever its length (14.3 bytes per sample per epoch at 3 epochs, less
-    from then on; the target is 16).
+    + last epoch 2 + right in the epoch before 1 = 42 bytes per sample for the whole run,
+    whatever its length (14 bytes per sample per epoch at 3 epochs, less from then on; the
+    target is 16).
 
 Validation rows of tabular inputs (2-D, at most `MAX_FEATURES` columns) also keep their input
 values (float32, 4 bytes per column, once for the run, not per epoch: 120 bytes per validation
@@ -182,7 +182,6 @@ class SplitSamples:
         "wrong_pred": np.int16,
         "last_epoch": np.int16,
         "previous_right": np.int8,  # right in the epoch before the latest: 1, 0; -1 not seen
-        "last_right": np.int8,  # right in the latest epoch: 1, 0; -1 not seen (`add` reads it)
     }
 
     def __init__(self) -> None:
@@ -233,12 +232,8 @@ class SplitSamples:
         pred = np.asarray(out.predicted).astype(np.int16)
         right = pred == np.asarray(out.labels)
         epoch = -1 if out.epoch is None else int(out.epoch)
-        # whether the latest epoch's prediction was right, kept as it was taken: one gather, where
-        # working it out again (seen, and the latest prediction the label) took 3 gathers and
-        # 3 other numpy calls of a block's some 45 (their fixed cost, not their work, is what a
-        # fit notices; docs/benchmarks.md section 2b, 2026-12-04 afternoon)
-        self.previous_right[rows] = self.last_right[rows]
-        self.last_right[rows] = right
+        before = self.last_epoch[rows] >= 0
+        self.previous_right[rows] = np.where(before, self.last_pred[rows] == self.labels[rows], -1)
         if repeated:  # an id twice in the batch (identical rows): each occurrence counts
             np.add.at(self.sum_prob, rows, prob)
             np.add.at(self.sum_sq, rows, prob * prob)
@@ -315,7 +310,6 @@ class SplitSamples:
         self.wrong_pred[start:end] = -1
         self.last_epoch[start:end] = -1
         self.previous_right[start:end] = -1
-        self.last_right[start:end] = -1
         self.size = end
         return np.arange(start, end)
 
@@ -379,7 +373,6 @@ class SplitSamples:
             "wrong_pred": np.where(table["predicted_label"] != labels, table["predicted_label"], -1),
             "last_epoch": table["last_epoch"],
             "previous_right": table["previous_right"],
-            "last_right": np.where(table["last_epoch"] >= 0, last_pred == labels, -1),
         }
         for name, values in columns.items():
             getattr(out, name)[: out.size] = values

@@ -1,18 +1,14 @@
-"""The per-sample recording takes fewer calls for the same values (issue 15, store15): Lightning's
-reduction of logits skips the ops that would return their input and takes the label's column
-once; its five per-row statistics reach the host in two transfers (the int64 columns stacked,
-the float32 ones stacked), not one each, and integer targets are not moved at all; the store
-keeps whether each sample's latest prediction was right instead of working it out again from
-three gathered columns at every add. `samples.csv`, the findings, the TensorBoard events and the
+"""Lightning's per-sample reduction and its transfer to the host take fewer torch calls for the
+same values (issue 15, store15): the reduction of logits skips the ops that would return their
+input and takes the label's column once; its five per-row statistics reach the host in two
+transfers (the int64 columns stacked, the float32 ones stacked), not one each, and integer
+targets are not moved at all. `samples.csv`, the findings, the TensorBoard events and the
 training are those of the paths they replaced (copied here as they were on main, 8b19bb7)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from test_samples_grouped_hand_overs import HOLD_BATCHES, _keras_fit, _lightning_fit, _same_outputs
-
-import mlcheck.samples as samples
+from test_samples_grouped_hand_overs import HOLD_BATCHES, _lightning_fit, _same_outputs
 
 
 def _old_reduce_outputs(output, targets):
@@ -62,38 +58,6 @@ def _old_to_host(reduced):
 
     labels, true_prob, predicted, _, other_prob, other_class = reduced
     return tuple(to_numpy(t) for t in (labels, true_prob, predicted, other_prob, other_class))
-
-
-def _old_add(self, out):
-    """`SplitSamples.add` as it was on main (8b19bb7); `last_right`, which it did not have, is
-    written as the new `add` writes it, so that a store can go on with either."""
-    rows, repeated = self._rows_of(np.asarray(out.ids, np.uint64), np.asarray(out.labels))
-    self._last = (out, rows)
-    prob = np.clip(np.asarray(out.true_prob, np.float32), 0.0, 1.0)
-    pred = np.asarray(out.predicted).astype(np.int16)
-    right = pred == np.asarray(out.labels)
-    epoch = -1 if out.epoch is None else int(out.epoch)
-    before = self.last_epoch[rows] >= 0
-    self.previous_right[rows] = np.where(before, self.last_pred[rows] == self.labels[rows], -1)
-    if repeated:
-        np.add.at(self.sum_prob, rows, prob)
-        np.add.at(self.sum_sq, rows, prob * prob)
-        np.add.at(self.epochs, rows, 1)
-        np.add.at(self.correct, rows, right.astype(np.uint16))
-    else:
-        self.sum_prob[rows] += prob
-        self.sum_sq[rows] += prob * prob
-        self.epochs[rows] += np.uint16(1)
-        self.correct[rows] += right.astype(np.uint16)
-    self.last_prob[rows] = np.round(prob * 255).astype(np.uint8)
-    self.last_pred[rows] = pred
-    self.last_epoch[rows] = epoch
-    wrong = ~right
-    self.wrong_pred[rows[wrong]] = pred[wrong]
-    if hasattr(self, "last_right"):
-        self.last_right[rows] = right
-    if out.features is not None and not self._features_off:
-        self._keep_features(rows, out.features)
 
 
 def _torch_calls(log):
@@ -207,113 +171,5 @@ def test_store15_lightning_records_what_it_recorded_before(tmp_path, monkeypatch
     new = _lightning_fit(tmp_path / "grouped")
     monkeypatch.setattr(torch_samples, "reduce_outputs", _old_reduce_outputs)
     monkeypatch.setattr(torch_samples, "_to_host", _old_to_host)
-    monkeypatch.setattr(samples.SplitSamples, "add", _old_add)
     old = _lightning_fit(tmp_path / "one")
-    _same_outputs(tmp_path, new, old)
-
-
-def _counting_arrays(log):
-    """An ndarray subclass that logs the numpy operations on its instances (and on what they
-    give) into `log`: ufuncs (operators included), array functions, and indexing by an array."""
-
-    class Counting(np.ndarray):
-        def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-            log.append(ufunc.__name__)
-            inputs = [np.asarray(i) if isinstance(i, Counting) else i for i in inputs]
-            if "out" in kwargs:
-                kwargs["out"] = tuple(np.asarray(o) if isinstance(o, Counting) else o for o in kwargs["out"])
-            result = getattr(ufunc, method)(*inputs, **kwargs)
-            return result.view(Counting) if isinstance(result, np.ndarray) and result.ndim else result
-
-        def __array_function__(self, func, types, args, kwargs):
-            log.append(func.__name__)
-            result = super().__array_function__(func, (np.ndarray,), args, kwargs)
-            return result.view(Counting) if isinstance(result, np.ndarray) and result.ndim else result
-
-        def __getitem__(self, key):
-            if isinstance(key, np.ndarray):
-                log.append("gather")
-            return super().__getitem__(key)
-
-        def __setitem__(self, key, value):
-            if isinstance(key, np.ndarray):
-                log.append("scatter")
-            super().__setitem__(key, value)
-
-    return Counting
-
-
-def test_store15_store_add_reads_fewer_columns():
-    """An add of a block whose ids are all known (every epoch after a split's first): the store's
-    columns read and what is worked out from them, counted on the store's own arrays."""
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, 2**63, 1437, dtype=np.uint64)
-    labels = rng.integers(0, 10, 1437)
-    logs = {}
-    for name, add in (("new", samples.SplitSamples.add), ("old", _old_add)):
-        store = samples.SplitSamples()
-        add(store, samples.SampleOutputs("train", 0, ids, labels, rng.random(1437), rng.integers(0, 10, 1437)))
-        logs[name] = log = []
-        counting = _counting_arrays(log)
-        for field in store._FIELDS:
-            setattr(store, field, getattr(store, field).view(counting))
-        order = rng.permutation(1437)
-        add(store, samples.SampleOutputs("train", 1, ids[order], labels[order], rng.random(1437), labels[order]))
-    old = list(logs["old"])
-    if "last_right" in samples.SplitSamples._FIELDS:  # main's add did not write it: not its cost
-        old.remove("scatter")
-    # main gathered the latest epoch, prediction and label of each row, then compared and chose
-    # (6 calls); now one gather of whether the row was right, and one scatter to keep it
-    assert logs["new"].count("gather") <= logs["old"].count("gather") - 2, logs
-    assert not {"greater_equal", "equal", "where"} & set(logs["new"]), logs["new"]
-    assert len(logs["new"]) <= len(old) - 4, logs  # 23 -> 19 calls on the store's arrays
-
-
-def test_store15_store_add_keeps_every_value():
-    """The store's columns after many adds of shuffled, partial and repeated blocks, and a store
-    read back from its table: those of main's add (`samples.csv` and the checks read nothing
-    else)."""
-    rng = np.random.default_rng(2)
-    ids = rng.integers(0, 2**63, 300, dtype=np.uint64)
-    labels = rng.integers(0, 5, 300)
-    new, old = samples.SplitSamples(), samples.SplitSamples()
-    for epoch in range(30):
-        rows = rng.permutation(300)[: rng.integers(1, 300)]
-        if epoch % 4 == 3:
-            rows = np.concatenate([rows, rows[:7]])  # an id twice in the block
-        prob = rng.random(len(rows)).astype(np.float32)
-        prob[::13] = [1.5, -0.2, 0.5][epoch % 3]  # probabilities out of range
-        predicted = np.where(rng.random(len(rows)) < 0.7, labels[rows], rng.integers(0, 5, len(rows)))
-        out = samples.SampleOutputs("train", epoch, ids[rows], labels[rows], prob, predicted)
-        new.add(out)
-        _old_add(old, out)
-    for name in samples.SplitSamples._FIELDS:
-        assert np.array_equal(new.column(name), old.column(name)), name
-    assert (new.column("previous_right") >= 0).any() and (new.column("previous_right") == 0).any()
-    # read back from samples.csv's columns, a store goes on with the same `last_right`
-    table = {
-        "id": new.ids,
-        "given_label": new.column("labels"),
-        "predicted_label": np.where(new.column("wrong_pred") >= 0, new.column("wrong_pred"), new.column("last_pred")),
-        "confidence": new.confidence(),
-        "variability": new.variability(),
-        "correctness": new.correctness(),
-        "epochs": new.column("epochs"),
-        "last_prob": new.latest_prob(),
-        "last_predicted": new.column("last_pred"),
-        "last_epoch": new.column("last_epoch"),
-        "previous_right": new.column("previous_right"),
-    }
-    back = samples.SplitSamples.from_table({k: np.asarray(v, np.float64) for k, v in table.items()} | {"id": new.ids})
-    assert np.array_equal(back.column("last_right"), new.column("last_right"))
-
-
-def test_store15_keras_records_what_it_recorded_before(tmp_path, monkeypatch):
-    import mlcheck.integrations.keras.backend as backend
-
-    if backend.name() != "torch":  # the recording compared runs on torch (see test_samples_hash_calls)
-        pytest.skip("the Keras per-sample recording is compared on the torch backend")
-    new = _keras_fit(tmp_path / "grouped")
-    monkeypatch.setattr(samples.SplitSamples, "add", _old_add)
-    old = _keras_fit(tmp_path / "one")
     _same_outputs(tmp_path, new, old)
