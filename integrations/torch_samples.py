@@ -124,9 +124,10 @@ def _from_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     log(sum(exp(shifted)))), whose error is that of the log of the sum (a few 1e-7), where
     exp(logit - logsumexp) would carry the rounding of a logsumexp in the hundreds.
 
-    21 torch calls (27 before 2026-12-04 afternoon: the label's column is taken once, and the
-    fallback class is `torch.where`'s promotion of a bool, not a `long()` of it; each call's
-    fixed cost, not the work, is what a CPU notices at a block's size)."""
+    21 torch calls (23 before 2026-12-04 afternoon: the label's index is kept beside its column,
+    not taken back out of it, and the fallback class is `torch.where`'s promotion of a bool, not
+    a `long()` of it); with `reduce_outputs`' own, 26 for logits (35 before; docs/benchmarks.md
+    section 2b: about 2% of a digits flush's instructions, most of which are the kernels')."""
     safe = labels.clamp(0, logits.shape[1] - 1)
     column = safe[:, None]
     top, predicted = logits.max(dim=1)
