@@ -556,8 +556,8 @@ class SampleCapture:
         if isinstance(reduced, str):
             return self._stop(reduced)
         labels, true_prob, predicted, other_prob, other_class = _to_host(reduced)
-        raw = reduced[3]
-        if raw.is_floating_point() and not np.array_equal(to_numpy(raw), np.round(to_numpy(raw))):
+        raw = to_numpy(reduced[3]) if reduced[3].is_floating_point() else None  # class ids: not moved
+        if raw is not None and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
         self._hash_ends(blocks)
         start = 0

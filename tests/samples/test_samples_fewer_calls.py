@@ -7,6 +7,9 @@ training are those of the paths they replaced (copied here as they were on main,
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 from test_samples_grouped_hand_overs import HOLD_BATCHES, _lightning_fit, _same_outputs
 
@@ -173,3 +176,62 @@ def test_store15_lightning_records_what_it_recorded_before(tmp_path, monkeypatch
     monkeypatch.setattr(torch_samples, "_to_host", _old_to_host)
     old = _lightning_fit(tmp_path / "one")
     _same_outputs(tmp_path, new, old)
+
+
+def _one_output_fit(log_dir, targets):
+    """A Lightning fit of a one-output model on 600 digits, on float `targets` (one per row)."""
+    import lightning.pytorch as pl
+    import torch
+    from test_samples_grouped_hand_overs import _checks, _digits
+    from torch import nn
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    x = torch.tensor(_digits()[0][:600])
+    y = torch.tensor(targets, dtype=torch.float32)
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def forward(self, inputs):
+            return self.net(inputs)[:, 0]
+
+        def training_step(self, batch, i):
+            return nn.functional.binary_cross_entropy_with_logits(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    cb = MLCheckCallback(checks=_checks(), overfit_batch=False, log_dir=log_dir)
+    pl.seed_everything(0, verbose=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Net(), loader)
+    return cb
+
+
+def test_store15_float_targets_are_still_told_from_class_ids(tmp_path):
+    """Only floating targets are moved to the host now, to be told from class ids: whole-valued
+    ones are recorded as classes, others (regression) switch the recording off, as before."""
+    pytest.importorskip("lightning")
+    from test_samples_grouped_hand_overs import _digits
+
+    labels = (_digits()[1][:600] % 2).astype(np.float32)  # 0.0 / 1.0: classes
+    cb = _one_output_fit(tmp_path / "classes", labels)
+    assert cb._samples is not None and not cb._samples.off
+    assert cb.monitor.run.samples.get("train").column("epochs").min() == 2
+    soft = labels * 0.8 + 0.1  # 0.1 / 0.9: not class ids
+    cb = _one_output_fit(tmp_path / "soft", soft)
+    assert cb._samples.off and cb.monitor.run.samples is None
