@@ -85,12 +85,17 @@ def reduce_outputs(output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
     if output.ndim != 2 or output.shape[0] != rows:
         return f"the model's output has shape {tuple(output.shape)}, not (batch={rows}, classes)"
     with torch.no_grad():
-        out = output.detach().float()
-        y = targets.detach()
+        # each op skipped where it would return its input (a float32 output, class ids as
+        # int64 in one column, nothing that needs a gradient): the same values, fewer calls
+        # (see `_from_logits`)
+        out = output if output.dtype == torch.float32 else output.float()
+        out = out.detach() if out.requires_grad else out
+        y = targets.detach() if targets.requires_grad else targets
         if y.ndim == 2 and y.shape[1] == out.shape[1] > 1:
             y = y.argmax(dim=1)  # one-hot or soft labels
-        y = y.reshape(rows, -1)[:, 0]
-        labels = y.round().long() if y.is_floating_point() else y.long()
+        if y.ndim != 1:
+            y = y.reshape(rows, -1)[:, 0]
+        labels = y if y.dtype == torch.int64 else y.round().long() if y.is_floating_point() else y.long()
         if out.shape[1] == 1:
             p1 = out[:, 0]
             in_range = ((p1 >= 0) & (p1 <= 1)).all()
@@ -117,20 +122,41 @@ def _from_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
 
     Taken from the logits less their row's maximum, as the softmax takes them: exp(shifted -
     log(sum(exp(shifted)))), whose error is that of the log of the sum (a few 1e-7), where
-    exp(logit - logsumexp) would carry the rounding of a logsumexp in the hundreds."""
-    safe = labels.clamp(0, logits.shape[1] - 1)[:, None]
+    exp(logit - logsumexp) would carry the rounding of a logsumexp in the hundreds.
+
+    21 torch calls (23 before 2026-12-04 afternoon: the label's index is kept beside its column,
+    not taken back out of it, and the fallback class is `torch.where`'s promotion of a bool, not
+    a `long()` of it); with `reduce_outputs`' own, 26 for logits (35 before; docs/benchmarks.md
+    section 2b: about 2% of a digits flush's instructions, most of which are the kernels')."""
+    safe = labels.clamp(0, logits.shape[1] - 1)
+    column = safe[:, None]
     top, predicted = logits.max(dim=1)
     shifted = logits - top[:, None]
     norm = shifted.exp().sum(dim=1).log()
-    true_prob = torch.exp(shifted.gather(1, safe)[:, 0] - norm)
-    other_logit, other_class = shifted.scatter(1, safe, -torch.inf).max(dim=1)
+    true_prob = torch.exp(shifted.gather(1, column)[:, 0] - norm)
+    other_logit, other_class = shifted.scatter(1, column, -torch.inf).max(dim=1)
     other_prob = torch.exp(other_logit - norm)
     # where that probability underflows to 0 the softmax's others tie at 0 and its `max` gives
     # the first class that is not the label: kept, so `other_class` does not depend on the path
-    other_class = torch.where(other_prob > 0, other_class, (safe[:, 0] == 0).long())
+    # (1 where the label is class 0, else 0: the bool promotes to the int64 of `other_class`)
+    other_class = torch.where(other_prob > 0, other_class, safe == 0)
     # a row with a NaN: the softmax's row is all NaN, whose argmax is class 0
     predicted = torch.where(norm.isnan(), 0, predicted)
     return true_prob, predicted, other_prob, other_class
+
+
+def _to_host(reduced: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
+    """(labels, probability of the label, predicted class, probability of the likeliest other
+    class, that class) of `reduce_outputs` on the host in two transfers, not five: the three
+    int64 columns stacked in one tensor, the two float32 ones in another (the same values and
+    dtypes; each row of the stacks is a contiguous array). The targets as given are not moved
+    here: `flush` reads them only when they are floating point."""
+    labels, true_prob, predicted, _, other_prob, other_class = reduced
+    if labels.dtype == predicted.dtype == other_class.dtype and true_prob.dtype == other_prob.dtype:
+        classes = to_numpy(torch.stack((labels, predicted, other_class)))
+        probs = to_numpy(torch.stack((true_prob, other_prob)))
+        return classes[0], probs[0], classes[1], probs[1], classes[2]
+    return tuple(to_numpy(t) for t in (labels, true_prob, predicted, other_prob, other_class))
 
 
 class OutputCapture:
@@ -529,8 +555,9 @@ class SampleCapture:
         reduced = reduce_outputs(torch.cat(outputs), torch.cat([t for b in blocks for t in b.targets]))
         if isinstance(reduced, str):
             return self._stop(reduced)
-        labels, true_prob, predicted, raw, other_prob, other_class = (to_numpy(t) for t in reduced)
-        if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
+        labels, true_prob, predicted, other_prob, other_class = _to_host(reduced)
+        raw = to_numpy(reduced[3]) if reduced[3].is_floating_point() else None  # class ids: not moved
+        if raw is not None and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
         self._hash_ends(blocks)
         start = 0
