@@ -241,6 +241,8 @@ class KerasSampleCapture:
         self._held_values = 0
         self._known: dict[str, KnownRows] = {}  # split -> the ids of its rows, by their probes
         self._sent: collections.deque[tuple[str, Any, Any]] | None = None  # outputs sent from the steps
+        self._begun: dict[str, int] = {}  # split -> the steps begun
+        self._taken: set[str] = set()  # the splits whose outputs were seen at least once
         self._waiting: collections.deque[tuple[Any, ...]] = collections.deque()  # batches whose outputs are due
         #: the first pass's fingerprints of the same batches: ids not hashed twice
         self._pass = live.keep_pass_fingerprints()
@@ -248,10 +250,14 @@ class KerasSampleCapture:
     def begin(self, split: str, epoch: int, x: Any, y: Any, index: int | None = None) -> None:
         """The batch of the step about to run; `index`: its number in the pass, as the live
         core's batches are numbered (`PassFingerprints`)."""
+        if not self.off:
+            self._begun[split] = self._begun.get(split, 0) + 1
         if self._sent is not None:  # its outputs arrive later (`receive`): in the order the steps run
             if not self.off:
                 self._waiting.append((split, epoch, x, y, index))
                 self._pair_sent()
+                if len(self._waiting) > self.HOLD_BATCHES:  # far behind: wait once, then judge
+                    self._check_sent()
             return
         self._pending = None if self.off else (split, epoch, x, y, index)
 
@@ -288,8 +294,22 @@ class KerasSampleCapture:
             elif split != "val":
                 return self._stop("a training step's predictions arrived without its batch")
 
+    def _check_sent(self) -> None:
+        """Waits for the outputs of the steps run so far, pairs them, and stops the recording
+        where steps have sent none."""
+        if self.off:
+            return
+        backend.wait_for_host()
+        self._pair_sent()
+        if self._waiting and not self.off:
+            self._stop(
+                f"{len(self._waiting)} steps sent no predictions (a train_step or test_step of the model's own "
+                "that computes its loss without self.compute_loss(x, y, y_pred)?)"
+            )
+
     def _hold(self, pending: tuple[Any, ...], y: Any, y_pred: Any) -> None:
         split, epoch, x, _, index = pending
+        self._taken.add(split)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
         if self._held_key != (split, epoch) and self._held:
@@ -355,14 +375,14 @@ class KerasSampleCapture:
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken (once every step's outputs
         sent so far have arrived, where they are sent)."""
-        if self._sent is not None and not self.off:
-            backend.wait_for_host()
-            self._pair_sent()
-            if self._waiting and not self.off:
-                return self._stop(
-                    f"{len(self._waiting)} steps sent no predictions (a train_step or test_step of the model's "
-                    "own that does not call compute_loss?)"
-                )
+        if self._sent is not None:
+            self._check_sent()
+        unseen = [split for split in self._begun if split not in self._taken]
+        if unseen and not self.off:  # a step of the model's own that computes its loss another way
+            return self._stop(
+                f"no {' or '.join(unseen)} step called compute_loss (a train_step or test_step of the model's own "
+                "that computes its loss without self.compute_loss(x, y, y_pred)?)"
+            )
         if self._held:
             self._close()
         self._hand_over_closed()

@@ -1530,3 +1530,59 @@ def test_jax15_sample_taps_left_by_a_failed_fit_remove_themselves(tmp_path):
     fit(model, None, epochs=1)  # a later fit without the callback
     assert not _wrappers(model)
     assert (len(capture._sent or ()), len(capture._waiting), len(capture._held)) == held  # nothing sent to the dead run
+
+
+def _own_step_model() -> keras.Model:
+    """A model whose `train_step` computes its loss with `self.loss` directly, as the Keras
+    guides' "customizing fit" pages do for a loss of one's own: `compute_loss` never runs."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        class OwnStep(keras.Model):
+            def train_step(self, state, data):
+                trainable, non_trainable, optimizer_values, metrics_values = state
+                x, y = data[0], data[1]
+
+                def loss_fn(values):
+                    y_pred, non_trainable_after = self.stateless_call(values, non_trainable, x, training=True)
+                    return self.loss(y, y_pred), non_trainable_after
+
+                (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+                trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
+                return {"loss": loss}, (trainable, non_trainable, optimizer_values, metrics_values)
+
+    else:
+        import torch
+
+        class OwnStep(keras.Model):
+            def train_step(self, data):
+                x, y = data[0], data[1]
+                self.zero_grad()
+                loss = self.loss(y, self(x, training=True))
+                loss.backward()
+                grads = [v.value.grad for v in self.trainable_weights]
+                with torch.no_grad():
+                    self.optimizer.apply(grads, self.trainable_weights)
+                return {"loss": loss}
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(32, activation="relu")(inputs)
+    model = OwnStep(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy())
+    return model
+
+
+def test_jax15_a_train_step_that_never_calls_compute_loss_is_said_once(tmp_path, caplog):
+    # the recording used to end silently: no samples.csv, no noisy-labels, nothing said
+    if keras_backend.name() == "tensorflow":
+        pytest.skip("the train step above is written for the torch and JAX backends")
+    model = _own_step_model()
+    cb = MLCheckCallback(checks=_sample_checks(), log_dir=tmp_path, overfit_batch=False)
+    with warnings.catch_warnings(), caplog.at_level("INFO", logger="mlcheck"):
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, cb, epochs=2)
+    said = [r.getMessage() for r in caplog.records if "per-sample outputs are not recorded" in r.getMessage()]
+    assert len(said) == 1 and "self.compute_loss(x, y, y_pred)" in said[0], said
+    assert not (tmp_path / "mlcheck" / "samples.csv").exists()
+    assert not _wrappers(model)
