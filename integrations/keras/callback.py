@@ -341,6 +341,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._in_validation = self.live is not None and (self._wrapped is not None or self._tap is not None)
+        if self._outputs is not None:
+            self.live.guard("samples", self._outputs.tap_test)
         if self._tap is not None:
             self._tap.tap_test()
         self._val_index = 0

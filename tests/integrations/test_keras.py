@@ -1586,3 +1586,27 @@ def test_jax15_a_train_step_that_never_calls_compute_loss_is_said_once(tmp_path,
     assert len(said) == 1 and "self.compute_loss(x, y, y_pred)" in said[0], said
     assert not (tmp_path / "mlcheck" / "samples.csv").exists()
     assert not _wrappers(model)
+
+
+@pytest.mark.parametrize("compile_args", [{"steps_per_execution": 3}, {"run_eagerly": True}])
+def test_jax15_every_step_is_recorded_with_several_steps_per_call_and_eagerly(tmp_path, compile_args):
+    # JAX: several steps per call return the last step's logs only, so the predictions are sent
+    # from inside each step by a host callback instead; eagerly, the step still runs under jax.grad
+    if keras_backend.name() == "torch" and "steps_per_execution" in compile_args:
+        pytest.skip("Keras' torch backend takes steps_per_execution=1 only")
+    model = mlp(dropout=0.0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", **compile_args)
+    cb = MLCheckCallback(checks=_sample_checks(), log_dir=tmp_path, overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, cb, epochs=2)
+    assert not _wrappers(model)
+    if keras_backend.name() == "tensorflow" and not compile_args.get("run_eagerly"):
+        return  # a tf.function step: not recorded (the test above)
+    from mlcheck.samples import sample_ids
+
+    rows = _samples_csv(tmp_path)
+    (xt, _), (xv, _) = data()
+    assert sorted(int(r["id"]) for r in rows if r["split"] == "train") == sorted(set(sample_ids(xt).tolist()))
+    assert sum(r["split"] == "val" for r in rows) == len(set(sample_ids(xv).tolist()))
+    assert all(r["epochs"] == "2" for r in rows)
