@@ -92,21 +92,25 @@ class OutputTap:
         def step(*args: Any, **kwargs: Any) -> Any:
             outer, self._split, self._taken = self._split, split, None
             try:
-                logs, state = original(*args, **kwargs)
+                out = original(*args, **kwargs)
                 taken = self._taken
-                if taken is not None and isinstance(logs, dict):
-                    logs = {**logs, LOGS_KEY: taken}
-                return logs, state
+                if taken is not None and isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict):
+                    out = ({**out[0], LOGS_KEY: taken}, out[1])  # (logs, state), as Keras' JAX steps return
+                return out
             finally:
                 self._split, self._taken = outer, None
 
         return step
 
     def _metrics(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        def update_metrics_variables(metrics_variables, unscaled_loss, x, y, y_pred, sample_weight):
+        def update_metrics_variables(*args: Any, **kwargs: Any) -> Any:
+            # (metrics_variables, unscaled_loss, x, y, y_pred, sample_weight) in Keras 3.x
             if self._split is not None and self._taken is None:  # the step's first call
-                self._taken = (y, y_pred)
-            return original(metrics_variables, unscaled_loss, x, y, y_pred, sample_weight)
+                y = kwargs.get("y", args[3] if len(args) > 3 else None)
+                y_pred = kwargs.get("y_pred", args[4] if len(args) > 4 else None)
+                if y is not None and y_pred is not None:
+                    self._taken = (y, y_pred)
+            return original(*args, **kwargs)
 
         return update_metrics_variables
 
