@@ -149,6 +149,46 @@ def _attached(model: Any, state: Any) -> Iterator[None]:
             v._value = value
 
 
+def can_send_outputs(model: Any) -> bool:
+    """True where a step that `can_observe_steps` cannot show can send its `compute_loss`
+    arguments to the host from inside (`send_to_host`): JAX, jitted or not (its step is traced,
+    or differentiated, through `compute_loss`; `jax.debug.callback` works under both)."""
+    return name() == "jax"
+
+
+def outputs_unseen_reason(model: Any) -> str:
+    """Why a step's predictions are neither seen (`can_observe_steps`) nor sent
+    (`can_send_outputs`) on this backend, and what records them."""
+    backend = name()
+    if backend == "torch":
+        return "the torch Keras backend's steps are compiled (jit_compile=True); compile with jit_compile=False"
+    if backend == "tensorflow":
+        return (
+            "the TensorFlow Keras backend's steps run as a tf.function, which mlcheck does not look into; "
+            "compile with run_eagerly=True"
+        )
+    return f"mlcheck does not know how to see the steps' predictions on the {backend!r} Keras backend"
+
+
+def send_to_host(receive: Callable[..., None], *values: Any) -> None:
+    """Calls `receive(*values)` on the host with the values as concrete arrays (pytrees kept),
+    from inside a traced, jitted or differentiated JAX computation: `jax.debug.callback`, which
+    changes no value the computation returns and is called on the primal values only under
+    `jax.grad`. It may run after the step function has returned (asynchronous dispatch): call
+    `wait_for_host()` before relying on every call having arrived."""
+    import jax
+
+    jax.debug.callback(receive, *values)
+
+
+def wait_for_host() -> None:
+    """Waits until every `send_to_host` call of the steps dispatched so far has run."""
+    if name() == "jax":
+        import jax
+
+        jax.effects_barrier()
+
+
 def step_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The `data` argument of a train/test step: `step(data)` on torch and TensorFlow,
     `step(state, data)` on JAX."""

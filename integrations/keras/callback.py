@@ -21,6 +21,7 @@ from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
+from mlcheck.integrations.keras.output_tap import OutputTap
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
@@ -185,6 +186,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._tensorboard: TrainValTensorBoardSink | None = None
         self._wrapped: _StepWrapper | None = None
         self._tap: FunctionTap | None = None
+        self._outputs: OutputTap | None = None
         self._samples: KerasSampleCapture | None = None
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
@@ -254,10 +256,21 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
         elif backend.can_tap_functions(model):  # a compiled step: its batches, before it runs
+            if self._samples is not None:  # and its predictions, sent from inside it where it can
+                self.live.guard("samples", self._tap_outputs, model)
             self._tap = FunctionTap(model, self._before_train_step, self._before_test_step)
         else:
             self._observe_given_data()
         self._apply_stop()
+
+    def _tap_outputs(self, model: Any) -> None:
+        """Has the compiled step send its predictions to the sample capture (`OutputTap`), or
+        says once why they cannot be recorded on this backend."""
+        if not backend.can_send_outputs(model):
+            self._samples.unavailable(backend.outputs_unseen_reason(model))
+            return
+        self._outputs = OutputTap(model, self._samples.receive)
+        self._samples.expect_sent()
 
     def _note_early_stopping(self) -> None:
         """Tells the live core what early stopping and best-weight checkpoints `fit` runs with."""
@@ -331,6 +344,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._in_validation = self.live is not None and (self._wrapped is not None or self._tap is not None)
+        if self._outputs is not None:
+            self.live.guard("samples", self._outputs.tap_test)
         if self._tap is not None:
             self._tap.tap_test()
         self._val_index = 0
@@ -532,6 +547,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if self._tap is not None:
             self._tap.restore()
             self._tap = None
+        if self._outputs is not None:  # after the function tap, which put back the function it wrapped
+            self._outputs.restore()
+            self._outputs = None
 
 
 _ALL = 1 << 62

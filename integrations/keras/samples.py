@@ -7,6 +7,7 @@ so nothing extra runs through the model.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Callable
@@ -239,12 +240,25 @@ class KerasSampleCapture:
         self._first_epochs: dict[str, int] = {}  # split -> the first epoch it was seen in
         self._held_values = 0
         self._known: dict[str, KnownRows] = {}  # split -> the ids of its rows, by their probes
+        self._sent: collections.deque[tuple[str, Any, Any]] | None = None  # outputs sent from the steps
+        self._begun: dict[str, int] = {}  # split -> the steps begun
+        self._taken: set[str] = set()  # the splits whose outputs were seen at least once
+        self._waiting: collections.deque[tuple[Any, ...]] = collections.deque()  # batches whose outputs are due
         #: the first pass's fingerprints of the same batches: ids not hashed twice
         self._pass = live.keep_pass_fingerprints()
 
     def begin(self, split: str, epoch: int, x: Any, y: Any, index: int | None = None) -> None:
         """The batch of the step about to run; `index`: its number in the pass, as the live
         core's batches are numbered (`PassFingerprints`)."""
+        if not self.off:
+            self._begun[split] = self._begun.get(split, 0) + 1
+        if self._sent is not None:  # its outputs arrive later (`receive`): in the order the steps run
+            if not self.off:
+                self._waiting.append((split, epoch, x, y, index))
+                self._pair_sent()
+                if len(self._waiting) > self.HOLD_BATCHES:  # far behind: wait once, then judge
+                    self._check_sent()
+            return
         self._pending = None if self.off else (split, epoch, x, y, index)
 
     def collect(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -253,9 +267,49 @@ class KerasSampleCapture:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        split, epoch, x, y, index = pending
         y_pred = kwargs.get("y_pred", args[2] if len(args) > 2 else None)
-        y = kwargs.get("y", args[1] if len(args) > 1 else y)
+        y = kwargs.get("y", args[1] if len(args) > 1 else pending[3])
+        self._hold(pending, y, y_pred)
+
+    def expect_sent(self) -> None:
+        """The steps' outputs will be sent from inside the steps (`OutputTap`), to `receive`,
+        possibly later than the next step's `begin`."""
+        self._sent = collections.deque()
+
+    def receive(self, split: str, y: Any, y_pred: Any) -> None:
+        """A step's `y` and `y_pred`, sent from inside the step (any thread): kept until the
+        main thread pairs it with its batch (`_pair_sent`)."""
+        if self._sent is not None and not self.off:
+            self._sent.append((split, y, y_pred))
+
+    def _pair_sent(self) -> None:
+        """Pairs the outputs that have arrived with the batches begun, oldest first. Outputs of
+        a validation step whose batch was not begun (an `evaluate` of the user's own, from a
+        callback) are left out."""
+        sent, waiting = self._sent, self._waiting
+        while sent and not self.off:
+            split, y, y_pred = sent.popleft()
+            if waiting and waiting[0][0] == split:
+                self._hold(waiting.popleft(), y, y_pred)
+            elif split != "val":
+                return self._stop("a training step's predictions arrived without its batch")
+
+    def _check_sent(self) -> None:
+        """Waits for the outputs of the steps run so far, pairs them, and stops the recording
+        where steps have sent none."""
+        if self.off:
+            return
+        backend.wait_for_host()
+        self._pair_sent()
+        if self._waiting and not self.off:
+            self._stop(
+                f"{len(self._waiting)} steps sent no predictions (a train_step or test_step of the model's own "
+                "that computes its loss without self.compute_loss(x, y, y_pred)?)"
+            )
+
+    def _hold(self, pending: tuple[Any, ...], y: Any, y_pred: Any) -> None:
+        split, epoch, x, _, index = pending
+        self._taken.add(split)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
         if self._held_key != (split, epoch) and self._held:
@@ -319,7 +373,16 @@ class KerasSampleCapture:
         return {i: (batches, *h) for (i, batches), h in zip(inputs.items(), hashed)}
 
     def flush(self) -> None:
-        """Hands over the held blocks, in the order they were taken."""
+        """Hands over the held blocks, in the order they were taken (once every step's outputs
+        sent so far have arrived, where they are sent)."""
+        if self._sent is not None:
+            self._check_sent()
+        unseen = [split for split in self._begun if split not in self._taken]
+        if unseen and not self.off:  # a step of the model's own that computes its loss another way
+            return self._stop(
+                f"no {' or '.join(unseen)} step called compute_loss (a train_step or test_step of the model's own "
+                "that computes its loss without self.compute_loss(x, y, y_pred)?)"
+            )
         if self._held:
             self._close()
         self._hand_over_closed()
@@ -396,9 +459,16 @@ class KerasSampleCapture:
         logger.debug("mlcheck: the first pass's batches are not the recorded steps': every row is hashed")
         return None
 
+    def unavailable(self, reason: str) -> None:
+        """No step's predictions can be seen in this run: said once (INFO), and nothing recorded."""
+        self._stop(reason)
+
     def _stop(self, reason: str) -> None:
         self.off = True
         self._held, self._held_values, self._closed, self._closed_values = [], 0, [], 0
+        self._waiting.clear()
+        if self._sent is not None:
+            self._sent.clear()
         if self._pass is not None:
             self._pass = self.live.keep_pass_fingerprints(False)
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)

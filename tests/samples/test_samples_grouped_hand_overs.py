@@ -168,19 +168,19 @@ def test_keras_hands_its_blocks_over_in_runs_with_the_same_outputs(tmp_path, mon
     from mlcheck.integrations.keras.samples import KerasSampleCapture
 
     monkeypatch.setattr(KerasSampleCapture, "HOLD_BATCHES", HOLD_BATCHES)
-    steps = [0]  # steps collected so far, and at each hand-over
+    steps = [0]  # steps held so far (seen in compute_loss, or sent from the step on JAX), and at each hand-over
     at_hand_over: list[int] = []
-    collect, hand_over = KerasSampleCapture.collect, KerasSampleCapture._hand_over
+    hold, hand_over = KerasSampleCapture._hold, KerasSampleCapture._hand_over
 
-    def counting_collect(self, *args):
+    def counting_hold(self, *args):
         steps[0] += 1
-        return collect(self, *args)
+        return hold(self, *args)
 
     def counting_hand_over(self, *args):
         at_hand_over.append(steps[0])
         return hand_over(self, *args)
 
-    monkeypatch.setattr(KerasSampleCapture, "collect", counting_collect)
+    monkeypatch.setattr(KerasSampleCapture, "_hold", counting_hold)
     monkeypatch.setattr(KerasSampleCapture, "_hand_over", counting_hand_over)
     grouped = _keras_fit(tmp_path / "grouped")
     blocks = len(at_hand_over)
