@@ -1436,3 +1436,72 @@ def test_weight_scan_before_a_subclassed_model_is_built():
     scan.snapshot()
     assert scan.before is None
     assert scan.measure() == (None, None, None)
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_newbugs13_normalization_layer_never_adapted_is_named(tmp_path, adapted):
+    # b09: raw breast_cancer features (up to 2499) through a Normalization first layer whose
+    # adapt() was forgotten: it subtracts 0 and divides by 1. Before, the "rescaled" first layer
+    # kept `unnormalized-input` silent and the run got `exploding-gradient` ("initialise for the
+    # width"); now the layer's map is read (RunInfo.input_rescale) and what it hands on is judged.
+    # Adapted to the training inputs: silent.
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x.astype(np.float32)
+    norm = keras.layers.Normalization()
+    if adapted:
+        norm.adapt(x[:450])
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((30,)),
+            norm,
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:450], y[:450], validation_data=(x[450:], y[450:]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.check == "unnormalized-input"]
+    if adapted:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.key == "scale", finding.format()
+    assert "never adapted" in finding.message and "adapt(" in finding.hint
+
+
+@pytest.mark.parametrize("scaled_before", [True, False])
+def test_newbugs13_inputs_scaled_before_a_rescaling_layer_are_named(tmp_path, scaled_before):
+    # b11: pixels divided by 255 in preprocessing and again by the model's Rescaling(1/255): the
+    # network sees values under 0.004 and cannot fit a batch. Before, `overfit-batch` blamed a
+    # wiring bug; now `unnormalized-input` judges the Rescaling layer's output (tiny, "scaled
+    # twice?") and overfit-batch names it. Raw 0-255 pixels before the same layer: silent.
+    pixels = np.round(_X * 255 / 16).astype(np.float32)  # the digits as 0-255 pixels
+    x = pixels / 255 if scaled_before else pixels
+    model = mlp(first=keras.layers.Rescaling(1 / 255), optimizer=keras.optimizers.SGD(0.01))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:N_TRAIN],
+            _Y[:N_TRAIN],
+            validation_data=(x[N_TRAIN:], _Y[N_TRAIN:]),
+            epochs=1,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "unnormalized-input"]
+    if not scaled_before:
+        assert found == [], [f.format() for f in found]
+        return
+    (finding,) = found
+    assert finding.key == "tiny" and finding.severity == Severity.WARNING, finding.format()
+    assert "Rescaling" in finding.message and finding.evidence["train_p99_abs_nonzero"] < 0.005
