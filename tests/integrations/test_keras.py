@@ -1505,3 +1505,37 @@ def test_newbugs13_inputs_scaled_before_a_rescaling_layer_are_named(tmp_path, sc
     (finding,) = found
     assert finding.key == "tiny" and finding.severity == Severity.WARNING, finding.format()
     assert "Rescaling" in finding.message and finding.evidence["train_p99_abs_nonzero"] < 0.005
+
+
+@pytest.mark.parametrize("case", ["counts-accuracy", "counts-mae", "binary-accuracy"])
+def test_newbugs13_accuracy_of_a_count_regression_is_named(tmp_path, case):
+    # b03: support tickets per customer (Poisson counts 0, 1, 2, ...) predicted with MSE and
+    # metrics=["accuracy"]: Keras' accuracy of one unit thresholds the output at 0.5, so it can
+    # match only the targets 0 and 1 and reads ~0.2 whatever the fit. Before, whole-number
+    # targets were not `accuracy-on-regression`'s (fractional ones only) and nothing was said.
+    # metrics=["mae"], and 0/1 targets under MSE (a binary task, where that accuracy means
+    # something): silent.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 8)).astype(np.float32)
+    rate = np.exp(0.8 + x @ rng.normal(scale=0.4, size=8))
+    y = rng.poisson(rate).astype(np.float32)
+    if case == "binary-accuracy":
+        y = (y > np.median(y)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    metric = "mae" if case == "counts-mae" else "accuracy"
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=[metric])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:480], y[:480], validation_data=(x[480:], y[480:]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.key == "accuracy-on-regression"]
+    if case != "counts-accuracy":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
+    assert finding.evidence["metric_value"] <= finding.evidence["targets_zero_or_one"] + 0.1
+    assert finding.evidence["target_example"] >= 2 and "mae" in finding.hint
