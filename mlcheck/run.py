@@ -143,6 +143,13 @@ class RunInfo:
             `input_dim` of an `Embedding` the inputs go straight into); an id at or beyond it has
             no row (the torch backend raises "index out of range", others may read garbage).
             None when unknown or the inputs are no ids.
+        input_rescale: (scale, offset, layer) of the affine map the model's first layer applies
+            to each input value, broadcast over the last axis, where the adapter can read it
+            (Keras: a `Rescaling` layer's scale and offset; a `Normalization` layer's
+            1/sqrt(variance) and -mean/sqrt(variance), mean 0 and variance 1 when it was never
+            adapted); `layer` describes it for messages. With it, `unnormalized-input` judges the
+            values that layer hands on instead of leaving inputs marked `"rescaled"` unjudged.
+            None when unknown.
     """
 
     task: str | None = None
@@ -161,6 +168,7 @@ class RunInfo:
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
     embedding_rows: int | None = None
+    input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -184,6 +192,14 @@ class RunInfo:
                 f"RunInfo.higher_is_better must map metric names to True or False, got {self.higher_is_better!r}"
             )
         opt.optional_text("RunInfo.loss", self.loss)
+        if self.input_rescale is not None and not (
+            isinstance(self.input_rescale, tuple)
+            and len(self.input_rescale) == 3
+            and isinstance(self.input_rescale[2], str)
+        ):
+            raise TypeError(
+                f"RunInfo.input_rescale must be None or (scale, offset, layer description), got {self.input_rescale!r}"
+            )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
         if self.class_weights is not None and not (

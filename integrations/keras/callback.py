@@ -212,6 +212,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             zeroes_gradients=True,  # each train step computes fresh gradients
             grad_clip=facts["grad_clip"],
             embedding_rows=facts["embedding_rows"],
+            input_rescale=facts["input_rescale"],
         )
         sinks: list[Sink] = []
         self._tensorboard = None

@@ -140,7 +140,52 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "loss": config.loss,
         "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
         "embedding_rows": _embedding_rows(model),
+        "input_rescale": input_rescale(model),
     }
+
+
+def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(scale, offset, description) of the affine map the first layer applies to each input
+    value (`RunInfo.input_rescale`): a `Rescaling` layer's, or a `Normalization` layer's over the
+    last axis (mean 0 and variance 1 when it was never adapted: the inputs pass unchanged).
+    None for any other first layer, an inverted or not-yet-built Normalization, or values that
+    cannot be read."""
+    if first_layer_kind(model) != "rescaled":
+        return None
+    layer = next((v for v in getattr(model, "layers", []) or [] if not isinstance(v, keras.layers.InputLayer)), None)
+    try:
+        if isinstance(layer, keras.layers.Rescaling):
+            scale, offset = _f64(layer.scale), _f64(layer.offset)
+            shown = f"{float(scale.ravel()[0]):.4g}" if scale.size == 1 else "per channel"
+            return scale, offset, f"Rescaling(scale={shown}) layer '{layer.name}'"
+        if not isinstance(layer, keras.layers.Normalization) or getattr(layer, "invert", False):
+            return None
+        if tuple(getattr(layer, "axis", (-1,)) or ()) not in ((-1,),):
+            return None
+        if getattr(layer, "input_mean", None) is not None:
+            mean, variance = _f64(layer.input_mean), _f64(layer.input_variance)
+            adapted = True
+        elif getattr(layer, "built", False) and hasattr(layer, "adapt_mean"):
+            mean, variance = _f64(layer.adapt_mean), _f64(layer.adapt_variance)
+            adapted = not (np.all(mean == 0) and np.all(variance == 1))
+        else:
+            return None
+        if mean.ndim > 1 or variance.shape != mean.shape:
+            return None
+        scale = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
+        what = f"Normalization layer '{layer.name}'" + (
+            "" if adapted else ", never adapted: mean 0, variance 1, so it passes the inputs through unchanged"
+        )
+        return scale, -mean * scale, what
+    except Exception:
+        return None
+
+
+def _f64(value: Any) -> np.ndarray:
+    """A number, list, array, tensor or variable as a float64 numpy array."""
+    if isinstance(value, (int, float, list, tuple, np.ndarray, np.generic)):
+        return np.asarray(value, np.float64)
+    return np.asarray(backend.to_numpy(value), np.float64)
 
 
 def _embedding_rows(model: Any) -> int | None:
@@ -484,6 +529,7 @@ class KerasTrainable(Trainable):
             )
         for mine, theirs in zip(copy.weights, model.weights):
             mine.assign(backend.own_copy(theirs.value))  # tensor to tensor: no numpy round trip
+        _finalize_states(copy)
         optimizer = model.optimizer
         fresh = _fresh_optimizer(optimizer)
         copy.compile(optimizer=fresh, loss=model.loss, **backend.clone_compile_options(model))
@@ -675,6 +721,22 @@ def _from_own_config(model: Any) -> Any:
             except Exception:  # reported as the refusal below
                 pass
         raise CloneRefused(f"{type(model).__name__}.from_config(get_config()) raised TypeError: {exc}") from exc
+
+
+def _finalize_states(model: Any) -> None:
+    """Layers that keep constants derived from their state variables (an adapted
+    `Normalization`'s mean and variance, set by `finalize_state()` after `adapt()` or loading)
+    rebuild them from the variables just copied, as Keras does after loading weights. On torch
+    those constants share the variables' storage; on JAX and TensorFlow they stayed those of the
+    fresh layer (mean 0, variance 1), so a copy saw raw inputs and could not fit a batch."""
+    layers = model._flatten_layers(include_self=False) if hasattr(model, "_flatten_layers") else model.layers
+    for layer in layers:
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize):
+            try:
+                finalize()
+            except Exception:  # a layer's own bookkeeping: the copy is still usable without it
+                pass
 
 
 def _clone_layer(layer: Any) -> Any:

@@ -353,6 +353,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        Where the adapter knows that first layer's map (`RunInfo.input_rescale`: a Keras
+        `Rescaling` layer's scale and offset, a `Normalization` layer's mean and variance), the
+        values it hands on are judged instead: inputs divided by 255 before a `Rescaling(1/255)`
+        are tiny, raw features under a `Normalization` layer never adapted stay raw.
         Integer ids fed straight to an embedding whose rows the adapter knows
         (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
         ERROR once when an id is negative or at or beyond those rows (key
@@ -471,12 +475,14 @@ class UnnormalizedInput(Check):
         self._seen: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         # the training targets seen so far: [count, sum, sum of squares, minimum]; None once judged
         self._targets: list[float] | None = [0.0, 0.0, 0.0, math.inf]
+        # the model's first layer whose output was judged in place of the inputs (`RunInfo.input_rescale`)
+        self._rescaled_by: str | None = None
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
             yield from self._target_scale(batch, run)
         yield from self._ids_beyond_embedding(batch, run)
-        yield from self._input_scale(batch)
+        yield from self._input_scale(batch, run.info.input_rescale)
 
     def _ids_beyond_embedding(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         """ERROR (key `ids-beyond-embedding`), once: integer ids fed straight to an embedding
@@ -567,10 +573,14 @@ class UnnormalizedInput(Check):
             key="targets",
         )
 
-    def _input_scale(self, batch: BatchObservation) -> Iterable[Finding]:
-        """The inputs' magnitude and column scales (keys `scale` and `tiny`)."""
-        x = batch.inputs
-        if x is None or x.size == 0 or x.ndim == 0 or batch.input_kind in ("embedding_ids", "rescaled"):
+    def _input_scale(
+        self, batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None = None
+    ) -> Iterable[Finding]:
+        """The inputs' magnitude and column scales (keys `scale` and `tiny`). Inputs the model
+        rescales itself are judged after that map where it is known (`rescale`, from
+        `RunInfo.input_rescale`), else not at all."""
+        x = self._judged_inputs(batch, rescale)
+        if x is None:
             return
         kind = x.dtype.kind
         if kind not in "fiu" or (kind in "iu" and x.ndim <= 2):
@@ -601,6 +611,21 @@ class UnnormalizedInput(Check):
             problems.add("scale")
         for problem in sorted(problems):
             yield self._report(problem, batch)
+
+    def _judged_inputs(
+        self, batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None
+    ) -> np.ndarray | None:
+        """The values to judge: the inputs, or what the model's first layer makes of inputs
+        marked `"rescaled"` where its map is known; None when there is nothing to judge."""
+        x = batch.inputs
+        if x is None or x.size == 0 or x.ndim == 0 or batch.input_kind == "embedding_ids":
+            return None
+        if batch.input_kind != "rescaled":
+            return x
+        x = _rescaled(x, rescale)
+        if x is not None and rescale is not None:
+            self._rescaled_by = rescale[2]
+        return x
 
     def _note(self, problem: str, split: str, kind: str, **numbers: Any) -> None:
         self._seen.setdefault(problem, {}).setdefault(split, {})[kind] = numbers
@@ -667,7 +692,7 @@ class UnnormalizedInput(Check):
             return self.finding(
                 f"{subject} are tiny: the 99th percentile of their non-zero magnitudes is "
                 f"{_per_split(seen, splits, 'tiny', 'p99_abs_nonzero', '.3g')}, under "
-                f"{self.min_magnitude:g} (scaled twice?).",
+                f"{self.min_magnitude:g} (scaled twice?){self._after_layer(evidence)}.",
                 evidence=evidence,
                 hint="Check that the inputs are scaled once (e.g. not divided by 255 in "
                 "the loader and again by a Rescaling layer); standardise them to unit "
@@ -680,13 +705,24 @@ class UnnormalizedInput(Check):
             for part in (magnitude, self._columns_part(seen, splits, evidence, first=magnitude is None))
             if part is not None
         ]
+        after = self._after_layer(evidence)
+        hint = parts[0][1] + ", the same way for every split; if the model rescales its inputs itself, "
+        hint += "suppress 'unnormalized-input' for this run."
+        if self._rescaled_by is not None and "never adapted" in self._rescaled_by:
+            hint = (
+                "Adapt the Normalization layer to the training inputs before fit (norm.adapt(x_train)), "
+                "or pass mean= and variance= to it; untouched it subtracts 0 and divides by 1."
+            )
         return self.finding(
-            f"{subject} {', and '.join(text for text, _ in parts)}.",
-            evidence=evidence,
-            hint=parts[0][1] + ", the same way for every split; if the model rescales its inputs itself, "
-            "suppress 'unnormalized-input' for this run.",
-            **where,
+            f"{subject} {', and '.join(text for text, _ in parts)}{after}.", evidence=evidence, hint=hint, **where
         )
+
+    def _after_layer(self, evidence: dict[str, Any]) -> str:
+        """The clause naming the model's first layer whose output was judged, if any."""
+        if self._rescaled_by is None:
+            return ""
+        evidence["judged_after"] = self._rescaled_by
+        return f", as the model's first layer hands them on (after its {self._rescaled_by})"
 
     def _magnitude_part(self, seen: dict, splits: list[str], evidence: dict[str, Any]) -> tuple[str, str] | None:
         """The large-magnitude clause of the message and its fix; its numbers go to `evidence`."""
@@ -744,6 +780,22 @@ class UnnormalizedInput(Check):
             "Standardise each feature with training-split statistics (StandardScaler().fit(X_train), "
             "or a Normalization layer adapted to the training data)"
         )
+
+
+def _rescaled(x: np.ndarray, rescale: tuple[np.ndarray, np.ndarray, str] | None) -> np.ndarray | None:
+    """`x` mapped by the model's first layer (`RunInfo.input_rescale`: scale and offset over the
+    last axis), as float64; None when unknown or the shapes do not broadcast."""
+    if rescale is None or x.dtype.kind not in "fiu":
+        return None
+    scale, offset, _ = rescale
+    if (scale.ndim and scale.shape[-1] not in (1, x.shape[-1])) or (
+        offset.ndim and offset.shape[-1] not in (1, x.shape[-1])
+    ):
+        return None
+    try:
+        return x.astype(np.float64) * scale + offset
+    except ValueError:
+        return None
 
 
 #: Rows a column's median |x| needs to stand for its typical magnitude: the median of one row is

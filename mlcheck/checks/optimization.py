@@ -51,7 +51,11 @@ class NonfiniteLoss(Check):
     What it does:
         Watches the training loss of every step, the epoch losses, the validation loss, and the
         non-finite gradients and weights the framework adapters report, and names the first
-        step (or epoch) where a NaN or Inf appeared and in which quantity.
+        step (or epoch) where a NaN or Inf appeared and in which quantity. A non-finite
+        validation loss while every training loss stayed finite is blamed on the validation
+        path, unless the training loss had risen over 100x its first value (the weights were
+        blowing up: the message says so and keeps the learning-rate hint). A loss summed over
+        the batch (`loss-at-init`, key `summed`) is named as the likely cause.
 
     Why it matters:
         Once a weight is NaN every later step is wasted compute: the model cannot recover.
@@ -92,7 +96,10 @@ class NonfiniteLoss(Check):
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
     #: (a dropout after the softmax output zeroes probabilities: log(0), 0/0)
-    explained_by = frozenset({"nonfinite-input", "stale-gradients", "output-loss-mismatch:output-dropout"})
+    #: (a loss summed over the batch: its steps are batch-size times too large for a rate tuned for a mean)
+    explained_by = frozenset(
+        {"nonfinite-input", "stale-gradients", "output-loss-mismatch:output-dropout", "loss-at-init:summed"}
+    )
 
     def __init__(self, max_names: int = 5) -> None:
         self.max_names = max_names
@@ -141,7 +148,15 @@ class NonfiniteLoss(Check):
         where = int(x) if x is not None and float(x).is_integer() else x
         evidence = {f"first_{unit}": where, "nonfinite_values": series.nonfinite, "finite_values": series.finite_count}
         message, hint = f"The {what} became {kind} at {unit} {where}.", self._hint()
-        if train is not None and _training_stayed_finite(train):
+        grown = _training_blew_up(train) if train is not None else None
+        if grown is not None:
+            first, peak = grown
+            evidence.update(first_train_loss=first, peak_train_loss=peak)
+            message = (
+                f"The {what} became {kind} at {unit} {where}, after the training loss had grown from "
+                f"{first:.4g} to {peak:.4g} ({peak / first:.3g}x its first value): the weights were blowing up."
+            )
+        elif train is not None and _training_stayed_finite(train):
             steps, last = train.train_loss.total, train.train_loss.last_value
             evidence.update(train_steps_finite=steps, last_train_loss=last)
             message = (
@@ -177,6 +192,29 @@ class NonfiniteLoss(Check):
             "division by a count that is zero for some batch, a log of an output that is exactly 0. "
             "The learning rate is not the cause."
         )
+
+
+#: How many times its first value the training loss must have reached for a non-finite validation
+#: loss to be blamed on the training rather than the validation path: a healthy run's loss falls
+#: from its value at initialisation, and a loss 100x over it means weights on their way to overflow
+#: (a summed loss under a rate tuned for a mean reached 2e32 from 82 within 6 steps)
+BLOWN_UP_FACTOR = 100.0
+
+
+def _training_blew_up(run: RunState) -> tuple[float, float] | None:
+    """(first, peak) of a finite training loss that rose over `BLOWN_UP_FACTOR` x its first
+    value, or None."""
+    series = run.train_loss
+    first = series.first_value
+    if first is None or not math.isfinite(first) or first <= 0 or series.finite_count < 2:
+        return None
+    b = series.buckets(include_open=True)
+    if not len(b["max"]):
+        return None
+    with np.errstate(invalid="ignore"):
+        finite = b["max"][np.isfinite(b["max"])]
+    peak = float(finite.max()) if finite.size else math.nan
+    return (first, peak) if math.isfinite(peak) and peak > BLOWN_UP_FACTOR * first else None
 
 
 def _training_stayed_finite(run: RunState) -> bool:

@@ -1610,3 +1610,106 @@ def test_jax15_every_step_is_recorded_with_several_steps_per_call_and_eagerly(tm
     assert sorted(int(r["id"]) for r in rows if r["split"] == "train") == sorted(set(sample_ids(xt).tolist()))
     assert sum(r["split"] == "val" for r in rows) == len(set(sample_ids(xv).tolist()))
     assert all(r["epochs"] == "2" for r in rows)
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_newbugs13_normalization_layer_never_adapted_is_named(tmp_path, adapted):
+    # b09: raw breast_cancer features (up to 2499) through a Normalization first layer whose
+    # adapt() was forgotten: it subtracts 0 and divides by 1. Before, the "rescaled" first layer
+    # kept `unnormalized-input` silent and the run got `exploding-gradient` ("initialise for the
+    # width"); now the layer's map is read (RunInfo.input_rescale) and what it hands on is judged.
+    # Adapted to the training inputs: silent.
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x.astype(np.float32)
+    norm = keras.layers.Normalization()
+    if adapted:
+        norm.adapt(x[:450])
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((30,)),
+            norm,
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:450], y[:450], validation_data=(x[450:], y[450:]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.check == "unnormalized-input"]
+    if adapted:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.key == "scale", finding.format()
+    assert "never adapted" in finding.message and "adapt(" in finding.hint
+
+
+@pytest.mark.parametrize("scaled_before", [True, False])
+def test_newbugs13_inputs_scaled_before_a_rescaling_layer_are_named(tmp_path, scaled_before):
+    # b11: pixels divided by 255 in preprocessing and again by the model's Rescaling(1/255): the
+    # network sees values under 0.004 and cannot fit a batch. Before, `overfit-batch` blamed a
+    # wiring bug; now `unnormalized-input` judges the Rescaling layer's output (tiny, "scaled
+    # twice?") and overfit-batch names it. Raw 0-255 pixels before the same layer: silent.
+    pixels = np.round(_X * 255 / 16).astype(np.float32)  # the digits as 0-255 pixels
+    x = pixels / 255 if scaled_before else pixels
+    model = mlp(first=keras.layers.Rescaling(1 / 255), optimizer=keras.optimizers.SGD(0.01))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:N_TRAIN],
+            _Y[:N_TRAIN],
+            validation_data=(x[N_TRAIN:], _Y[N_TRAIN:]),
+            epochs=1,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "unnormalized-input"]
+    if not scaled_before:
+        assert found == [], [f.format() for f in found]
+        return
+    (finding,) = found
+    assert finding.key == "tiny" and finding.severity == Severity.WARNING, finding.format()
+    assert "Rescaling" in finding.message and finding.evidence["train_p99_abs_nonzero"] < 0.005
+
+
+@pytest.mark.parametrize("case", ["counts-accuracy", "counts-mae", "binary-accuracy"])
+def test_newbugs13_accuracy_of_a_count_regression_is_named(tmp_path, case):
+    # b03: support tickets per customer (Poisson counts 0, 1, 2, ...) predicted with MSE and
+    # metrics=["accuracy"]: Keras' accuracy of one unit thresholds the output at 0.5, so it can
+    # match only the targets 0 and 1 and reads ~0.2 whatever the fit. Before, whole-number
+    # targets were not `accuracy-on-regression`'s (fractional ones only) and nothing was said.
+    # metrics=["mae"], and 0/1 targets under MSE (a binary task, where that accuracy means
+    # something): silent.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 8)).astype(np.float32)
+    rate = np.exp(0.8 + x @ rng.normal(scale=0.4, size=8))
+    y = rng.poisson(rate).astype(np.float32)
+    if case == "binary-accuracy":
+        y = (y > np.median(y)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    metric = "mae" if case == "counts-mae" else "accuracy"
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", metrics=[metric])
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:480], y[:480], validation_data=(x[480:], y[480:]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    found = [f for f in cb.findings if f.key == "accuracy-on-regression"]
+    if case != "counts-accuracy":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
+    assert finding.evidence["metric_value"] <= finding.evidence["targets_zero_or_one"] + 0.1
+    assert finding.evidence["target_example"] >= 2 and "mae" in finding.hint

@@ -164,7 +164,12 @@ class OutputLossMismatch(Check):
         `accuracy-on-regression`, WARNING): a regression loss, fractional training targets and
         a metric named accuracy (Keras' `metrics=["accuracy"]` copied from a classifier):
         accuracy counts exact matches with a class, which a fractional target never is, so it
-        reads 0 at every epoch, and an EarlyStopping or checkpoint on it follows nothing.
+        reads 0 at every epoch, and an EarlyStopping or checkpoint on it follows nothing. The
+        same key for whole-number targets that are not only 0 and 1 (counts) under a one-unit
+        regression with a metric named exactly `accuracy` (or `acc`) that reads no more than
+        0.1 over the share of targets 0 and 1: one unit's accuracy thresholds the output at
+        0.5, so it can match only those; labels that look like class indices 0..K-1 are
+        `class-indices`' instead.
 
     Why it matters:
         These combinations run without an error yet train badly or not at all: a softmax before
@@ -400,6 +405,10 @@ class OutputLossMismatch(Check):
         # (its value, for the message), and whether the run's accuracy was judged
         self._fraction: float | None = None
         self._accuracy_judged = False
+        # ... or whole-number targets (counts): [targets seen, of them 0 or 1, a value other than
+        # 0 and 1 or NaN]; `_one_unit`: a one-unit regression (set at train start)
+        self._whole: list[float] = [0, 0, math.nan]
+        self._one_unit = False
 
     def _class_indices(
         self,
@@ -415,6 +424,7 @@ class OutputLossMismatch(Check):
         batches that follow (`on_batch`: every batch of the first pass)."""
         if cfg.loss not in SCALE_SENSITIVE_LOSSES or units != 1 or self._indices is not None:
             return []
+        self._one_unit = True  # `accuracy-on-regression` of whole numbers: Keras' accuracy of one unit
         self._index_loss, self._index_judged = cfg.loss, 0
         self._index_counts = np.zeros(_MAX_INDEX_CLASSES, dtype=np.int64)
         self._index_evidence = evidence
@@ -430,6 +440,8 @@ class OutputLossMismatch(Check):
             return ()
         if self._fraction is None and not self._accuracy_judged and run.info.loss in SCALE_SENSITIVE_LOSSES:
             self._fraction = _a_fraction(batch.targets)
+            if self._fraction is None and self._one_unit and batch.epoch in (None, 0):
+                _count_whole(self._whole, batch.targets)
         return self._pool_indices(batch.targets, batch.step, batch.epoch)
 
     def _pool_indices(self, y: np.ndarray | None, step: int | None = None, epoch: int | None = None) -> list[Finding]:
@@ -491,6 +503,9 @@ class OutputLossMismatch(Check):
         if self._fraction is not None and not self._accuracy_judged:
             self._accuracy_judged = True
             return list(self._accuracy_on_regression(run, self._fraction))
+        if self._indices is None and not self._accuracy_judged and not math.isnan(self._whole[2]):
+            self._accuracy_judged = True
+            return list(self._accuracy_on_counts(run))
         if self._indices is None or self._confirmed:
             return ()
         k = self._indices["classes"]
@@ -552,6 +567,48 @@ class OutputLossMismatch(Check):
                     hint="Use a regression metric: metrics=['mae'] or keras.metrics.RootMeanSquaredError() "
                     "(torchmetrics MeanAbsoluteError in Lightning), and monitor it or the validation loss. "
                     "If the targets are classes, use integer labels with a cross-entropy loss.",
+                    epoch=run.epoch,
+                    step=run.step,
+                    severity=Severity.WARNING,
+                    key="accuracy-on-regression",
+                )
+                return
+
+    def _accuracy_on_counts(self, run: RunState) -> Iterable[Finding]:
+        """Keras' `accuracy` (exactly that name) logged for a one-unit regression of whole numbers
+        that are not only 0 and 1 (counts): it thresholds the output at 0.5 and compares with the
+        target, so it can match targets 0 and 1 only; said where the logged value is within
+        `_COUNT_ACCURACY_SLACK` of the share of those targets (what it can reach). Class indices
+        0..K-1 under a regression loss are `class-indices`' (the run's labels looked like them)."""
+        seen, binary, example = self._whole
+        if seen < _MIN_POOLED_INDICES:
+            return
+        share = binary / seen
+        for split, table in (("val", run.val_metrics), ("train", run.train_metrics)):
+            for name, series in table.items():
+                if name.lower() not in ("acc", "accuracy") or not len(series):
+                    continue
+                value = float(series.values()[1][-1])
+                if not math.isfinite(value) or value > share + _COUNT_ACCURACY_SLACK:
+                    return
+                yield self.finding(
+                    f"The run logs an accuracy ({_SPLIT_NAMES[split]} {name} {value:.3g} at epoch {run.epoch}) "
+                    f"for a regression of whole numbers (e.g. {example:g}) trained with {run.info.loss}: the "
+                    "accuracy of one output unit thresholds it at 0.5 and compares with the target, so it can "
+                    f"match only the targets 0 and 1 ({share:.0%} of the training targets) and says nothing of "
+                    "how close the predictions are; an EarlyStopping or checkpoint that follows it follows nothing.",
+                    evidence={
+                        "metric": name,
+                        "split": split,
+                        "metric_value": value,
+                        "target_example": example,
+                        "targets_zero_or_one": share,
+                        "targets_seen": int(seen),
+                        "loss": run.info.loss,
+                    },
+                    hint="Use a regression metric: metrics=['mae'] or keras.metrics.RootMeanSquaredError(), and "
+                    "monitor it or the validation loss (for counts, loss='poisson' fits them too). If the "
+                    "targets are classes, use integer labels with a cross-entropy loss over one unit per class.",
                     epoch=run.epoch,
                     step=run.step,
                     severity=Severity.WARNING,
@@ -884,6 +941,27 @@ class OutputLossMismatch(Check):
 #: metric names that count exact class matches (not auc, f1, precision or recall: a user may
 #: score a thresholded regression that way on purpose)
 _ACCURACY = re.compile(r"(^|[_/.\-])acc(uracy)?($|[_/.\-])", re.IGNORECASE)
+
+
+#: How far over the share of targets 0 and 1 an accuracy of whole-number regression targets may
+#: read and still be the thresholded match that can only hit those (the validation split's share
+#: differs from the training split's by sampling: 0.1 is over 4 standard errors at 100 targets)
+_COUNT_ACCURACY_SLACK = 0.1
+
+
+def _count_whole(tally: list[float], targets: np.ndarray | None) -> None:
+    """Adds a batch of whole-number targets to `tally` ([seen, of them 0 or 1, a value other
+    than 0 and 1]); a batch with a non-finite or fractional target adds nothing."""
+    if targets is None or targets.size == 0 or targets.dtype.kind not in "fiu":
+        return
+    flat = targets.reshape(-1)
+    if not np.all(np.isfinite(flat)) or not np.array_equal(flat, np.round(flat)):
+        return
+    binary = (flat == 0) | (flat == 1)
+    tally[0] += flat.size
+    tally[1] += int(binary.sum())
+    if math.isnan(tally[2]) and not binary.all():
+        tally[2] = float(flat[np.flatnonzero(~binary)[0]])
 
 
 def _a_fraction(targets: np.ndarray | None) -> float | None:

@@ -108,7 +108,9 @@ class OverfitBatch(Check):
     #: the callbacks also run it at train start, on a copy of the model and the first batch
     consumes = frozenset({Signal.TRAIN_START})
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset({"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unnormalized-input"})
+    explained_by = frozenset(
+        {"nonfinite-input", "output-loss-mismatch", "unused-parameters", "unnormalized-input", "loss-at-init:summed"}
+    )
 
     def __init__(
         self,
