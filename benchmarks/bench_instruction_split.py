@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
+import inspect
 import json
 import os
 import re
@@ -43,37 +45,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_instructions import _environment, _lightning_fit  # noqa: E402
+from bench_instructions import _environment, _keras_fit, _lightning_fit  # noqa: E402
 
-#: (part name, where it lives: "module:Class.method" or a tuple of them). Parts nest: a part
-#: that calls another counts the other's instructions too.
-PARTS = {
-    "hook on_train_batch_end": ("mlcheck.integrations.lightning:MLCheckCallback.on_train_batch_end",),
-    "hook on_before_optimizer_step": ("mlcheck.integrations.lightning:MLCheckCallback.on_before_optimizer_step",),
-    "hook on_train_batch_start": ("mlcheck.integrations.lightning:MLCheckCallback.on_train_batch_start",),
-    "hook on_train_epoch_end": ("mlcheck.integrations.lightning:MLCheckCallback.on_train_epoch_end",),
-    "hook on_validation_batch_end": ("mlcheck.integrations.lightning:MLCheckCallback.on_validation_batch_end",),
+#: (part name, where it lives: "module:Class.method", "module:function" (patched in that module's
+#: namespace, where the callers look it up) or a tuple of them). Parts nest: a part that calls
+#: another counts the other's instructions too.
+_LIGHTNING = "mlcheck.integrations.lightning:MLCheckCallback."
+LIGHTNING_PARTS = {
+    "hook on_train_batch_end": (_LIGHTNING + "on_train_batch_end",),
+    "hook on_before_optimizer_step": (_LIGHTNING + "on_before_optimizer_step",),
+    "hook on_train_batch_start": (_LIGHTNING + "on_train_batch_start",),
+    "hook on_train_epoch_end": (_LIGHTNING + "on_train_epoch_end",),
+    "hook on_validation_batch_end": (_LIGHTNING + "on_validation_batch_end",),
     "hooks epoch start, validation start/end": (
-        "mlcheck.integrations.lightning:MLCheckCallback.on_train_epoch_start",
-        "mlcheck.integrations.lightning:MLCheckCallback.on_validation_start",
-        "mlcheck.integrations.lightning:MLCheckCallback.on_validation_end",
+        _LIGHTNING + "on_train_epoch_start",
+        _LIGHTNING + "on_validation_start",
+        _LIGHTNING + "on_validation_end",
     ),
-    "  _observe_step (hold the loss)": ("mlcheck.integrations.lightning:MLCheckCallback._observe_step",),
-    "  _observe_batch (route, arrays)": ("mlcheck.integrations.lightning:MLCheckCallback._observe_batch",),
-    "  _flush (losses read, steps handed over)": ("mlcheck.integrations.lightning:MLCheckCallback._flush",),
-    "    Monitor.log_step": ("mlcheck.monitor:Monitor.log_step",),
-    "      judgements on_step": ("mlcheck.monitor:Monitor._dispatch@on_step",),
-    "  Monitor.log_epoch": ("mlcheck.monitor:Monitor.log_epoch",),
-    "    judgements on_epoch": ("mlcheck.monitor:Monitor._dispatch@on_epoch",),
-    "  Monitor.log_batch (sampled batches)": ("mlcheck.monitor:Monitor.log_batch",),
-    "  Monitor.log_pass_batch (first pass)": ("mlcheck.monitor:Monitor.log_pass_batch",),
-    "  Monitor.hand_over_deferred": ("mlcheck.monitor:Monitor.hand_over_deferred",),
-    "    judgements on_batch": ("mlcheck.monitor:Monitor._dispatch@on_batch",),
+    "  _observe_step (hold the loss)": (_LIGHTNING + "_observe_step",),
+    "  _observe_batch (route, arrays)": (_LIGHTNING + "_observe_batch",),
+    "  _flush (losses read, steps handed over)": (_LIGHTNING + "_flush",),
     "  layers: recorder start": ("mlcheck.integrations.torch_layers:LayerRecorder.start",),
     "  layers: forward hook": ("mlcheck.integrations.torch_layers:LayerRecorder._on_forward",),
     "  layers: recorder finish": ("mlcheck.integrations.torch_layers:LayerRecorder.finish",),
-    "  layers: LiveRun.observe_layers": ("mlcheck.live:LiveRun.observe_layers",),
-    "    judgements on_layers": ("mlcheck.monitor:Monitor._dispatch@on_layers",),
     "  scan: before_step, gradients": (
         "mlcheck.integrations.torch_live:ParameterScan.before_step",
         "mlcheck.integrations.torch_live:ParameterScan.gradients",
@@ -82,6 +76,65 @@ PARTS = {
         "mlcheck.integrations.torch_live:ParameterScan.after_step",
         "mlcheck.integrations.torch_live:ParameterScan.gradient_stats",
     ),
+    # the fit's fixed parts (once a fit: their per-epoch figure is ~0, the 1-epoch fit holds them)
+    "hooks fit start, train start": (_LIGHTNING + "on_fit_start", _LIGHTNING + "on_train_start"),
+    "  _first_batch_start (train-start checks, width)": (_LIGHTNING + "_first_batch_start",),
+    "hook on_fit_end": (_LIGHTNING + "on_fit_end",),
+}
+_KERAS = "mlcheck.integrations.keras.callback:MLCheckCallback."
+KERAS_PARTS = {
+    "hook on_train_batch_begin": (_KERAS + "on_train_batch_begin",),
+    "hook on_train_batch_end": (_KERAS + "on_train_batch_end",),
+    "hooks epoch begin, test begin/end": (_KERAS + "on_epoch_begin", _KERAS + "on_test_begin", _KERAS + "on_test_end"),
+    "hook on_epoch_end": (_KERAS + "on_epoch_end",),
+    "  _before_train_step (the step wrapper's batch)": (_KERAS + "_before_train_step",),
+    "  _before_test_step": (_KERAS + "_before_test_step",),
+    "    _log_batch (route, arrays)": (_KERAS + "_log_batch",),
+    "  _after_train_loss (non-finite origin)": (_KERAS + "_after_train_loss",),
+    "  _batch_loss": (_KERAS + "_batch_loss",),
+    "  weights: snapshot": ("mlcheck.integrations.keras.scan:WeightScan.snapshot",),
+    "  weights: measure": ("mlcheck.integrations.keras.scan:WeightScan.measure",),
+    "  current_lr": ("mlcheck.integrations.keras.callback:current_lr",),
+    "  layers: recorder start": ("mlcheck.integrations.keras.layers:KerasLayerRecorder.start",),
+    "  layers: observe": ("mlcheck.integrations.keras.layers:KerasLayerRecorder.observe",),
+    "  layers: after_loss": ("mlcheck.integrations.keras.layers:KerasLayerRecorder.after_loss",),
+    "  samples: begin, collect": (
+        "mlcheck.integrations.keras.samples:KerasSampleCapture.begin",
+        "mlcheck.integrations.keras.samples:KerasSampleCapture.collect",
+    ),
+    "  samples: flush": ("mlcheck.integrations.keras.samples:KerasSampleCapture.flush",),
+    "  validation mode probe (inference_mode_layers)": ("mlcheck.integrations.keras.callback:inference_mode_layers",),
+    "  TrainValTensorBoardSink.epoch": ("mlcheck.sinks.tensorboard:TrainValTensorBoardSink.epoch",),
+    # the fit's fixed parts
+    "hook on_train_begin": (_KERAS + "on_train_begin",),
+    "  run_info_facts": ("mlcheck.integrations.keras.callback:run_info_facts",),
+    "  TrainValTensorBoardSink.__init__": ("mlcheck.sinks.tensorboard:TrainValTensorBoardSink.__init__",),
+    "  _note_early_stopping": (_KERAS + "_note_early_stopping",),
+    "  WeightScan.__init__": ("mlcheck.integrations.keras.scan:WeightScan.__init__",),
+    "  KerasSampleCapture.__init__": ("mlcheck.integrations.keras.samples:KerasSampleCapture.__init__",),
+    "  KerasLayerRecorder.create": ("mlcheck.integrations.keras.layers:KerasLayerRecorder.create",),
+    "  _StepWrapper.__init__ (the step wrapped)": ("mlcheck.integrations.keras.callback:_StepWrapper.__init__",),
+    "  _warn_unmatched_allow, first_layer_kind": (
+        _KERAS + "_warn_unmatched_allow",
+        "mlcheck.integrations.keras.callback:first_layer_kind",
+    ),
+    "  _train_start_checks": (_KERAS + "_train_start_checks",),
+    "hook on_train_end": (_KERAS + "on_train_end",),
+}
+#: parts in the live core, the monitor and the sinks: the same in both frameworks
+CORE_PARTS = {
+    "    Monitor.log_step": ("mlcheck.monitor:Monitor.log_step",),
+    "      judgements on_step": ("mlcheck.monitor:Monitor._dispatch@on_step",),
+    "  Monitor.log_epoch": ("mlcheck.monitor:Monitor.log_epoch",),
+    "    judgements on_epoch": ("mlcheck.monitor:Monitor._dispatch@on_epoch",),
+    "  Monitor.log_batch (sampled batches)": ("mlcheck.monitor:Monitor.log_batch",),
+    "  Monitor.log_pass_batch (first pass)": ("mlcheck.monitor:Monitor.log_pass_batch",),
+    "  Monitor.hand_over_deferred": ("mlcheck.monitor:Monitor.hand_over_deferred",),
+    "    judgements on_batch": ("mlcheck.monitor:Monitor._dispatch@on_batch",),
+    "  layers: LiveRun.observe_layers": ("mlcheck.live:LiveRun.observe_layers",),
+    "    judgements on_layers": ("mlcheck.monitor:Monitor._dispatch@on_layers",),
+    "  LiveRun.hold_step, flush_steps": ("mlcheck.live:LiveRun.hold_step", "mlcheck.live:LiveRun.flush_steps"),
+    "  LiveRun.end_epoch": ("mlcheck.live:LiveRun.end_epoch",),
     "  sinks (emit, mark, scalars, layers, flush)": (
         "mlcheck.sinks.tensorboard:TensorBoardSink.emit",
         "mlcheck.sinks.tensorboard:TensorBoardSink.mark",
@@ -93,17 +146,18 @@ PARTS = {
         "mlcheck.sinks.log:LoggingSink.mark",
     ),
     "  event file writes (add_event)": ("mlcheck.sinks.tensorboard:EventFile.add_event",),
-    # the fit's fixed parts (once a fit: their per-epoch figure is ~0, the 1-epoch fit holds them)
-    "hooks fit start, train start": (
-        "mlcheck.integrations.lightning:MLCheckCallback.on_fit_start",
-        "mlcheck.integrations.lightning:MLCheckCallback.on_train_start",
-    ),
-    "  _first_batch_start (train-start checks, width)": (
-        "mlcheck.integrations.lightning:MLCheckCallback._first_batch_start",
-    ),
-    "hook on_fit_end": ("mlcheck.integrations.lightning:MLCheckCallback.on_fit_end",),
-    "  LiveRun.close": ("mlcheck.live:LiveRun.close",),
     "LiveRun.end_pass (hand-over of a pass)": ("mlcheck.live:LiveRun.end_pass",),
+    # the fit's fixed parts
+    "LiveRun.__init__": ("mlcheck.live:LiveRun.__init__",),
+    "  configured_checks": ("mlcheck.live:configured_checks",),
+    "  Monitor.__init__": ("mlcheck.monitor:Monitor.__init__",),
+    "    default_checks (the catalogue built)": ("mlcheck.monitor:default_checks",),
+    "  LiveRun.close": ("mlcheck.live:LiveRun.close",),
+    "    Monitor.close_checks (on_end judgements)": ("mlcheck.monitor:Monitor.close_checks",),
+}
+#: each default check's own hooks, one part per check and hook (where its class overrides it)
+CHECK_HOOKS = ("__init__", "reset", "on_step", "on_epoch", "on_batch", "on_layers", "on_samples", "on_end")
+CALIBRATION_PARTS = {
     "calibration (no-op)": (),
     "calibration: nested positional": (),
     "calibration: inner positional": (),
@@ -111,11 +165,35 @@ PARTS = {
     "calibration: inner keywords": (),
 }
 
+
+def check_parts() -> dict[str, tuple[str, ...]]:
+    """One part per default check and hook its class overrides (`Check.implements`; `__init__`
+    and `reset` where the class defines them below `Check`)."""
+    from mlcheck.checks.base import Check, default_checks
+
+    out = {}
+    for check in default_checks():
+        cls = type(check)
+        for hook in CHECK_HOOKS:
+            if getattr(cls, hook) is getattr(Check, hook, None):
+                continue
+            out[f"check {check.id}: {hook}"] = (f"{cls.__module__}:{cls.__name__}.{hook}",)
+    return out
+
+
+def parts_of(framework: str) -> dict[str, tuple[str, ...]]:
+    """Every part of a fit in `framework`, in a fixed order (parent and child agree on it)."""
+    own = LIGHTNING_PARTS if framework == "lightning" else KERAS_PARTS
+    return {**own, **CORE_PARTS, **check_parts(), **CALIBRATION_PARTS}
+
+
+PARTS: dict[str, tuple[str, ...]] = {}
+
 #: part indices of the wrapped calls in progress (innermost last), and per part the wrapped
 #: calls made inside it at any depth: without and with keyword arguments
 _ACTIVE: list[int] = []
-NESTED: list[int] = [0] * len(PARTS)
-NESTED_KW: list[int] = [0] * len(PARTS)
+NESTED: list[int] = []
+NESTED_KW: list[int] = []
 #: inner no-op calls per outer calibration call
 _NESTED_CALLS = 20
 
@@ -160,7 +238,10 @@ def _runner(c_part, k: int):
     def run(fn, args, kwargs):
         def inner():
             try:
-                return True, fn(*args, **kwargs)
+                value = fn(*args, **kwargs)
+                if inspect.isgenerator(value):  # a check's findings: its body runs here, in the part
+                    value = iter(list(value))
+                return True, value
             except BaseException as exc:  # handed back to the caller below
                 return False, exc
 
@@ -180,11 +261,16 @@ def _runner(c_part, k: int):
 
 
 def _wrapped(original, run):
-    """`original` behind the wrapper `install` puts on a method."""
+    """`original` behind the wrapper `install` puts on a method (its signature kept: the checks'
+    argument validation reads `__init__`'s)."""
+
+    original = getattr(original, "_split_original", original)  # inherited from a wrapped class
 
     def wrapper(*args, __original=original, __run=run, **kwargs):
         return __run(__original, args, kwargs)
 
+    wrapper = functools.wraps(original)(wrapper)
+    wrapper._split_original = original
     return wrapper
 
 
@@ -203,14 +289,20 @@ def install(lib: ctypes.CDLL) -> object:
         for place in places:
             module_name, _, attr = place.partition(":")
             attr, _, hook = attr.partition("@")
-            cls_name, method = attr.split(".")
-            cls = getattr(importlib.import_module(module_name), cls_name)
             if hook:  # Monitor._dispatch, one part per hook name
                 dispatch[hook] = run
                 continue
-            wrapper = _wrapped(cls.__dict__[method], run)
-            wrapper.__name__ = method
-            setattr(cls, method, wrapper)
+            module = importlib.import_module(module_name)
+            if "." not in attr:  # a function, looked up in this module by its callers
+                setattr(module, attr, _wrapped(getattr(module, attr), run))
+                continue
+            cls_name, method = attr.split(".")
+            cls = getattr(module, cls_name)
+            original = inspect.getattr_static(cls, method)
+            if isinstance(original, (staticmethod, classmethod)):
+                setattr(cls, method, type(original)(_wrapped(original.__func__, run)))
+            else:  # a method defined here or inherited: this class gets its own wrapper
+                setattr(cls, method, _wrapped(getattr(cls, method), run))
     if dispatch:
         from mlcheck.monitor import Monitor
 
@@ -264,14 +356,20 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     lib = ctypes.PyDLL(args.shim)  # the GIL stays held: the parts call Python
-    import mlcheck.integrations.lightning  # noqa: F401  (the classes to wrap)
-
+    if args.framework == "lightning":
+        import mlcheck.integrations.lightning  # noqa: F401  (the classes to wrap)
+    else:
+        os.environ.setdefault("KERAS_BACKEND", "torch")  # as bench_overhead_keras
+        import mlcheck.integrations.keras.callback  # noqa: F401
+    PARTS.update(parts_of(args.framework))
+    NESTED[:], NESTED_KW[:] = [0] * len(PARTS), [0] * len(PARTS)
+    make = _lightning_fit if args.framework == "lightning" else _keras_fit
     calibrations = install(lib)
     nested = {}
     with tempfile.TemporaryDirectory() as root:
-        _lightning_fit(args.model, 1, "defaults", os.path.join(root, "warm"))()
+        make(args.model, 1, "defaults", os.path.join(root, "warm"))()
         for epochs in args.epochs:
-            fit = _lightning_fit(args.model, epochs, "defaults", os.path.join(root, f"f{epochs}"))
+            fit = make(args.model, epochs, "defaults", os.path.join(root, f"f{epochs}"))
             gc.collect()
             NESTED[:], NESTED_KW[:] = [0] * len(PARTS), [0] * len(PARTS)
             lib.start()
@@ -317,6 +415,7 @@ def inclusive_by_part(dump: Path) -> dict[int, tuple[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", default="lightning", choices=["lightning", "keras"])
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     parser.add_argument("--epochs", default="1,2")
     parser.add_argument("--calibration-calls", type=int, default=2000)
@@ -328,12 +427,14 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    PARTS.update(parts_of(args.framework))
     folder = Path(tempfile.mkdtemp(prefix="mlcheck-split-"))
     shim = build_shim(folder)
     out = folder / "cg"
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--compress-strings=no"]
     command += [f"--callgrind-out-file={out}"]
-    command += [sys.executable, __file__, "--child", f"--shim={shim}", f"--model={args.model}"]
+    command += [sys.executable, __file__, "--child", f"--shim={shim}", f"--framework={args.framework}"]
+    command += [f"--model={args.model}"]
     command += [f"--epochs={','.join(map(str, args.epochs))}", f"--calibration-calls={args.calibration_calls}"]
     started, load = time.perf_counter(), os.getloadavg()[0]
     done = subprocess.run(command, capture_output=True, text=True, env=_environment())
@@ -395,6 +496,7 @@ def main() -> None:
     report = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+        "framework": args.framework,
         "model": args.model,
         "epochs": args.epochs,
         "fit_totals": dict(zip(map(str, args.epochs), totals[: len(args.epochs)])),
@@ -404,18 +506,19 @@ def main() -> None:
         "rows": rows,
     }
     print(
-        f"Lightning digits {args.model}, defaults, {report['date_utc']} UTC, load {report['load_average']}: "
+        f"{args.framework} digits {args.model}, defaults, {report['date_utc']} UTC, load {report['load_average']}: "
         f"fits {', '.join(f'{e} ep {t:,}' for e, t in report['fit_totals'].items())}; "
         f"wrapper {per_call:,.0f} instructions a call (subtracted); a wrapped call inside a part adds "
         f"{per_nested:,.0f} to it ({per_nested_kw:,.0f} with ten keyword arguments; subtracted in 'wrappers out')"
     )
+    width = max(46, *(len(r["part"]) for r in rows))
     print(
-        f"{'part':<46} {'calls ' + str(lo):>9} {'calls ' + str(hi):>9} {'instr ' + str(lo):>13} "
+        f"{'part':<{width}} {'calls ' + str(lo):>9} {'calls ' + str(hi):>9} {'instr ' + str(lo):>13} "
         f"{'instr ' + str(hi):>13} {'per epoch':>12} {'nested ' + str(hi):>10} {'wrappers out':>13}"
     )
     for r in rows:
         print(
-            f"{r['part']:<46} {r[f'calls_{lo}']:>9,} {r[f'calls_{hi}']:>9,} {r[f'instructions_{lo}']:>13,} "
+            f"{r['part']:<{width}} {r[f'calls_{lo}']:>9,} {r[f'calls_{hi}']:>9,} {r[f'instructions_{lo}']:>13,} "
             f"{r[f'instructions_{hi}']:>13,} {r['per_epoch']:>12,} {r[f'nested_calls_{hi}']:>10,} "
             f"{r['per_epoch_wrappers_out']:>13,}"
         )

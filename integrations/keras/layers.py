@@ -86,6 +86,8 @@ def inference_mode_layers(model: Any, x: Any) -> tuple[str, ...]:
     layers = list(leaf_layers(model))
     if any(getattr(layer, "stateful", False) for _, layer in layers):
         return ()
+    if not any(_blamable(layer) for _, layer in layers):
+        return ()  # nothing the calls could name: not called (two model calls a run saved)
     probe = _InferenceProbe(model, x)
     try:
         with backend.no_grad():
@@ -162,6 +164,12 @@ def _differs(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _is_seed(variable: Any) -> bool:
     return "seed_generator" in variable.path
+
+
+def _blamable(layer: Any) -> bool:
+    """Whether `inference_mode_layers` could name the layer: a BatchNorm layer (its moving
+    statistics) or a layer with a seed generator (its random numbers); no other is named."""
+    return isinstance(layer, keras.layers.BatchNormalization) or any(_is_seed(v) for v in layer.variables)
 
 
 def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:

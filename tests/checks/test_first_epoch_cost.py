@@ -14,6 +14,8 @@ from mlcheck import Monitor
 from mlcheck.checks import base
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.data import UnshuffledData
+from mlcheck.checks.leakage import FeatureLeakage
+from mlcheck.run import BatchObservation, RunState
 
 
 class CountedUnshuffled(UnshuffledData):
@@ -103,3 +105,84 @@ def test_default_checks_read_no_signature_after_the_first_run(monkeypatch):
         UnshuffledData(min_batches="3")
     with pytest.raises(ValueError, match="z must be >= 0"):
         UnshuffledData(z=-1.0)
+
+
+def test_checks_built_with_their_defaults_bind_no_arguments(monkeypatch):
+    """A check built with no argument has none to check: its constructor does not bind the
+    (empty) arguments to its signature, ~0.1 ms a check with a dozen parameters, every run."""
+    default_checks()
+    binds = []  # the arguments bound, past `self`
+    real = inspect.Signature.bind
+
+    def counted(self, *args, **kwargs):
+        binds.append((args[1:], kwargs))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(inspect.Signature, "bind", counted)
+    checks = default_checks()
+    # the layer checks hand their `patience` on to their base class's constructor: bound there
+    assert len(checks) > 20 and [b for b in binds if b == ((), {})] == []
+    binds.clear()
+    assert UnshuffledData(min_batches=5).min_batches == 5 and binds == [((), {"min_batches": 5})]  # checked
+    with pytest.raises(TypeError, match="min_batches must be a number"):
+        UnshuffledData(min_batches="3")
+    with pytest.raises(TypeError):  # a wrong call: Python's own error, as before
+        UnshuffledData(1, 2, 3, 4, 5, 6, 7, 8, 9)
+
+
+def test_a_run_builds_and_resets_its_checks_without_seeding_a_generator(monkeypatch):
+    """Building and resetting the default checks (each run does both) seeds no numpy generator:
+    `feature-leakage` seeds its reservoir's when a row first competes for a slot."""
+    calls = []
+    real = np.random.default_rng
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np.random, "default_rng", counted)
+    monitor = Monitor(warn=False, default_sinks=False)
+    for check in monitor.checks:
+        check.reset()
+    assert calls == []
+    leak = next(c for c in monitor.checks if isinstance(c, FeatureLeakage))
+    assert "_rng" in leak.state_dict()  # still per-run state, saved as it is (None until seeded)
+
+
+def test_feature_leakage_reservoir_seeded_late_keeps_the_same_rows_and_verdict(digits):
+    """The reservoir seeded at its first competing row draws what a generator seeded at reset
+    draws (same seed, first draw at the same row): the same rows kept, the same scores, and a
+    checkpoint taken before and after the seeding resumes to the same reservoir."""
+
+    class SeededAtReset(FeatureLeakage):
+        def reset(self):
+            super().reset()
+            self._rng = np.random.default_rng(0)
+
+    x, y = digits
+    leaked = np.column_stack([x, y.astype(np.float32)])  # a copied label: an ERROR finding
+    results = []
+    for cls in (FeatureLeakage, SeededAtReset):
+        monitor = Monitor([check := cls(max_rows=400)], warn=False, default_sinks=False)
+        for i in range(0, 1792, 64):
+            monitor.log_batch(leaked[i : i + 64], y[i : i + 64], split="train", step=i // 64, epoch=0)
+        monitor.close()
+        results.append((check._x.copy(), check._y.copy(), check.scores()[0], monitor.findings))
+    (x1, y1, s1, f1), (x2, y2, s2, f2) = results
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2) and np.array_equal(s1, s2)
+    assert [(f.check, f.step, f.message, f.evidence) for f in f1] == [
+        (f.check, f.step, f.message, f.evidence) for f in f2
+    ]
+    assert [f.check for f in f1] == ["feature-leakage"]
+    # checkpoints: before any draw (no generator saved) and after (the generator's state)
+    run = RunState()
+    for rows in (300, 900):
+        first = FeatureLeakage(max_rows=400)
+        list(first.on_batch(BatchObservation(leaked[:rows], y[:rows], step=0, epoch=0), run))
+        assert (first.state_dict()["_rng"] is None) == (rows <= 400)
+        resumed = FeatureLeakage(max_rows=400)
+        resumed.load_state_dict(first.state_dict())
+        more = BatchObservation(leaked[rows : rows + 500], y[rows : rows + 500], step=1, epoch=0)
+        for check in (first, resumed):
+            list(check.on_batch(more, run))
+        assert np.array_equal(first._x, resumed._x) and np.array_equal(first._y, resumed._y), rows

@@ -185,6 +185,39 @@ def test_keras_probe_leaves_healthy_and_stateful_models_alone():
     assert all((a == np.array(b)).all() for a, b in zip(before, keras.tree.flatten(stateful.layers[0].states)))
 
 
+def test_keras_probe_calls_no_model_with_nothing_to_blame(monkeypatch):
+    """Only BatchNorm layers (moved statistics) and layers with a seed generator (random numbers
+    reaching the output) can be named: a model with neither is not called at all (two inference
+    calls of a run's fixed cost), one with either is, as before."""
+    import keras
+    import numpy as np
+
+    from mlcheck.integrations.keras import layers as keras_layers
+
+    calls = []
+    real = keras_layers._InferenceProbe.output
+
+    def counted(self):
+        calls.append(self.model.name)
+        return real(self)
+
+    monkeypatch.setattr(keras_layers._InferenceProbe, "output", counted)
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
+
+    def model(*middle):
+        net = keras.Sequential(
+            [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), *middle, keras.layers.Dense(2)]
+        )
+        net.compile("adam", "mse")
+        net(x)
+        return net
+
+    assert keras_layers.inference_mode_layers(model(), x) == () and calls == []
+    assert keras_layers.inference_mode_layers(model(keras.layers.Dropout(0.5)), x) == () and len(calls) == 2
+    calls.clear()
+    assert keras_layers.inference_mode_layers(model(keras.layers.BatchNormalization()), x) == () and calls
+
+
 @pytest.mark.parametrize("seed", [None, 3])
 def test_keras_probe_names_the_layer_whose_randomness_reaches_the_output(seed):
     # an LSTM with dropout beside a dropout hard-coded to training: once every layer with a seed
