@@ -406,8 +406,9 @@ class OutputLossMismatch(Check):
         self._fraction: float | None = None
         self._accuracy_judged = False
         # ... or whole-number targets (counts): [targets seen, of them 0 or 1, a value other than
-        # 0 and 1 or NaN]; `_one_unit`: a one-unit regression (set at train start)
-        self._whole: list[float] = [0, 0, math.nan]
+        # 0 and 1 or None: None, not NaN, so that a checkpoint's state compares equal]; `_one_unit`: a
+        # one-unit regression (set at train start)
+        self._whole: list[float | None] = [0, 0, None]
         self._one_unit = False
 
     def _class_indices(
@@ -503,7 +504,7 @@ class OutputLossMismatch(Check):
         if self._fraction is not None and not self._accuracy_judged:
             self._accuracy_judged = True
             return list(self._accuracy_on_regression(run, self._fraction))
-        if self._indices is None and not self._accuracy_judged and not math.isnan(self._whole[2]):
+        if self._indices is None and not self._accuracy_judged and self._whole[2] is not None:
             self._accuracy_judged = True
             return list(self._accuracy_on_counts(run))
         if self._indices is None or self._confirmed:
@@ -949,7 +950,7 @@ _ACCURACY = re.compile(r"(^|[_/.\-])acc(uracy)?($|[_/.\-])", re.IGNORECASE)
 _COUNT_ACCURACY_SLACK = 0.1
 
 
-def _count_whole(tally: list[float], targets: np.ndarray | None) -> None:
+def _count_whole(tally: list[float | None], targets: np.ndarray | None) -> None:
     """Adds a batch of whole-number targets to `tally` ([seen, of them 0 or 1, a value other
     than 0 and 1]); a batch with a non-finite or fractional target adds nothing."""
     if targets is None or targets.size == 0 or targets.dtype.kind not in "fiu":
@@ -960,7 +961,7 @@ def _count_whole(tally: list[float], targets: np.ndarray | None) -> None:
     binary = (flat == 0) | (flat == 1)
     tally[0] += flat.size
     tally[1] += int(binary.sum())
-    if math.isnan(tally[2]) and not binary.all():
+    if tally[2] is None and not binary.all():
         tally[2] = float(flat[np.flatnonzero(~binary)[0]])
 
 
