@@ -603,6 +603,15 @@ class _StepWrapper:
             wrapper = getattr(self, f"_make_{name}")(getattr(model, name))
             wrapper._mlcheck_wrapper = self
             setattr(model, name, wrapper)
+        # TensorFlow's `fit` makes its `train_function` from the bound `train_step` before any
+        # callback's `on_train_begin` (its `test_function` comes later, at the first validation):
+        # made again now, it calls the wrapper, and is put back by `restore()`. Without this an
+        # eager TensorFlow fit showed the callback no training batch at all (no batch checks,
+        # no per-sample outputs), only its validation.
+        self._saved_function: Any = None
+        if backend.name() == "tensorflow" and getattr(model, "train_function", None) is not None:
+            self._saved_function = model.train_function
+            model.make_train_function(force=True)
 
     def _current(self) -> bool:
         if self.active and self.model.history is self.fit_history:
@@ -659,6 +668,8 @@ class _StepWrapper:
                     delattr(self.model, name)
             else:
                 setattr(self.model, name, saved)
+        if self._saved_function is not None:
+            self.model.train_function, self._saved_function = self._saved_function, None
 
 
 _MISSING = object()
