@@ -325,8 +325,8 @@ class DeadUnits(LayerCheck):
         steps, beyond their noise), or `extreme_dead` of the layer's units are dead. A run that
         still learns around them gets an INFO: many dead units are common in trained ReLU
         layers (Adam's first steps at the default 1e-3 silence about half of a wide fan-in
-        layer's units in a standard MNIST CNN that reaches 90%+ accuracy); it becomes a WARNING
-        if the share later reaches `extreme_dead`.
+        layer's units in a standard MNIST CNN that reaches 90% accuracy); it becomes a WARNING
+        if the share later holds at `extreme_dead` or more for `patience` sampled steps.
 
     Why it matters:
         A dead ReLU outputs zero for every input, so its gradient is zero too and it never
@@ -373,6 +373,7 @@ class DeadUnits(LayerCheck):
         super().reset()
         self._alive: dict[str, int] = {}  # layer path -> last sampled step its units were alive
         self._told: dict[str, str] = {}  # layer path -> severity of the finding raised for it
+        self._extreme: dict[str, int] = {}  # layer path -> sampled steps in a row with `extreme_dead` dead
         self._initial_loss: float | None = None  # median of the first training losses
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
@@ -386,30 +387,40 @@ class DeadUnits(LayerCheck):
             if not dead:
                 self._alive[s.path] = layers.step
             length = self.streak(s.path, dead, layers.step)
+            # an extreme share must hold for `patience` sampled steps too: one odd batch never warns
+            extreme = self._extreme.get(s.path, 0) + 1 if s.dead_units >= self.extreme_dead else 0
+            self._extreme[s.path] = extreme
             told = self._told.get(s.path)
             if length < self.patience or told == Severity.WARNING.value:
                 continue
-            learned = None if s.dead_units >= self.extreme_dead else self._learned(run)
+            levels = self._levels(run)
+            learned = levels is not None and levels[2] and extreme < self.patience
             severity = Severity.INFO if learned else Severity.WARNING
             if told is None or severity > Severity(told):  # an INFO becomes a WARNING once
                 self._told[s.path] = severity.value
-                out.append(self._finding(s, layers, run, learned))
+                out.append(self._finding(s, layers, run, levels, severity))
         return out
 
-    def _learned(self, run: RunState) -> tuple[float, float] | None:
-        """(initial, recent) training-loss levels where the loss fell by `LEARNED_FALL` of its
-        initial level and beyond its noise: the network learns around its dead units."""
+    def _levels(self, run: RunState) -> tuple[float, float, bool] | None:
+        """(initial, recent training-loss level, whether it fell by `LEARNED_FALL` of the initial
+        level and beyond its noise: the network learns around its dead units); None without
+        levels to judge by (or with a loss that can go negative)."""
         initial = self._initial_loss
         _, y = run.train_loss.values()
         y = y[np.isfinite(y)][-LEVEL_POINTS:]
         if initial is None or initial <= 0 or len(y) < LEVEL_POINTS:
-            return None  # no level to judge by (or a loss that can go negative): warn as before
+            return None
         recent = median(y)
         fall = initial - recent
-        return (initial, recent) if fall >= LEARNED_FALL * initial and fall > 3 * noise(y) else None
+        return sig(initial), sig(recent), bool(fall >= LEARNED_FALL * initial and fall > 3 * noise(y))
 
     def _finding(
-        self, s: LayerStats, layers: LayerObservation, run: RunState, learned: tuple[float, float] | None
+        self,
+        s: LayerStats,
+        layers: LayerObservation,
+        run: RunState,
+        levels: tuple[float, float, bool] | None,
+        severity: Severity,
     ) -> Finding:
         since, alive = self._since[s.path], self._alive.get(s.path)
         evidence = {
@@ -425,9 +436,10 @@ class DeadUnits(LayerCheck):
             f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of the batch on every "
             f"sampled step since step {since}; they pass no signal and get no gradient."
         )
-        if learned is not None:  # the run learns around them: worth a look, no mistake to fix
-            initial, recent = learned
-            evidence |= {"train_loss_initial": sig(initial), "train_loss_recent": sig(recent)}
+        if levels is not None:
+            evidence |= {"train_loss_initial": levels[0], "train_loss_recent": levels[1]}
+        if severity is Severity.INFO and levels is not None:  # the run learns around them: no mistake to fix
+            initial, recent, _ = levels
             return self.finding(
                 f"{message[:-1]}, but the training loss still fell from {format_number(initial)} to "
                 f"{format_number(recent)}: the live units carry the task.",
@@ -441,6 +453,12 @@ class DeadUnits(LayerCheck):
                 step=layers.step,
                 epoch=layers.epoch,
                 key=s.path,
+            )
+        if levels is not None and not levels[2]:
+            initial, recent, _ = levels
+            message = (
+                f"{message[:-1]}, and the training loss is at {format_number(recent)} (from "
+                f"{format_number(initial)} at the start)."
             )
         if alive is None:  # dead from the first look: the layer started that way
             hint = (
@@ -460,6 +478,10 @@ class DeadUnits(LayerCheck):
                 f"inputs below zero for every sample, the usual sign of a learning rate too high{seen}. Lower "
                 "the learning rate (10x), add warmup or gradient clipping, or change the activation to "
                 "LeakyReLU/GELU, which keeps a gradient below zero."
+                if seen
+                else f"The units were alive at step {alive} and dead from step {since}: an update pushed their "
+                f"inputs below zero for every sample. Add normalisation before {s.path}, change the activation to "
+                "LeakyReLU/GELU (which keeps a gradient below zero), or lower the learning rate or add warmup."
             )
         return self.finding(
             message,
