@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
-from mlcheck.checks.curve import sig
+from mlcheck.checks.curve import median, noise, sig
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
@@ -40,6 +40,16 @@ MAX_FROZEN_SHARE = 0.5
 #: 1% point; fresh torch-default and glorot_uniform layers measured 0.5-1.0, the same 64x64
 #: layers after one epoch of Adam at 1e-3 on digits 14-16 (of SGD at 0.01: 5-8).
 UNTRAINED_DISTANCE = 1.63
+#: A layer with this share of its units dead is all but gone: a WARNING even while the loss
+#: falls (the planted -10 bias: 100%; AUTOTRAINER's dying ReLU: >= 70% zero gradients).
+EXTREME_DEAD = 0.9
+#: The training loss fell by this share of its initial level: the network learns around its
+#: dead units, which is then worth a look (INFO), not a mistake. A dead layer that stops the
+#: learning leaves the loss near its start (the planted dead layer: at ln 10); the standard MNIST
+#: CNN (Adam 1e-3) with 53-58% of its 64 hidden units dead fell from 2.3 to under 0.6 by then.
+LEARNED_FALL = 0.25
+#: Training-loss values whose median is a level (the initial one, the recent one).
+LEVEL_POINTS = 10
 #: Kinds users freeze on purpose inside a trained model (frozen normalisation statistics).
 NORMALISATION_KINDS = ("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
 
@@ -310,12 +320,19 @@ class DeadUnits(LayerCheck):
         convolution) that are positive on fewer than 1% of a sampled batch's values (SageMaker
         DeadRelu). It fires when more than `max_dead` of the layer's units are dead on
         `patience` consecutive sampled steps, naming the activation and the weighted layer
-        that feeds it.
+        that feeds it. It is a WARNING when the dead units hurt: the training loss has not
+        fallen by a quarter of its initial level (median of the first and of the latest 10
+        steps, beyond their noise), or `extreme_dead` of the layer's units are dead. A run that
+        still learns around them gets an INFO: many dead units are common in trained ReLU
+        layers (Adam's first steps at the default 1e-3 silence about half of a wide fan-in
+        layer's units in a standard MNIST CNN that reaches 90% accuracy); it becomes a WARNING
+        if the share later holds at `extreme_dead` or more for `patience` sampled steps.
 
     Why it matters:
         A dead ReLU outputs zero for every input, so its gradient is zero too and it never
         recovers: the layer's capacity is gone, often after one too-large step or from a bias
-        initialised far negative.
+        initialised far negative. While the loss keeps falling, the live units carry the task
+        and the cost is spare width.
 
     How to fix:
         Look at the bias and initialisation of the layer that feeds it (a large negative bias
@@ -334,6 +351,8 @@ class DeadUnits(LayerCheck):
     Args:
         max_dead: share of a layer's units that may be dead. Default 0.5 (SageMaker: > 50% of
             the layer; TheDeepChecker: > 50% of the neurons).
+        extreme_dead: share of dead units that is a WARNING even while the run learns. Default
+            0.9 (AUTOTRAINER's dying ReLU is >= 70% zero gradients; a planted -10 bias kills 100%).
         patience: consecutive sampled steps. Default 5 (TheDeepChecker).
     """
 
@@ -345,15 +364,21 @@ class DeadUnits(LayerCheck):
     #: on, although the recorder misses its cost target (docs/layers.md): nothing else names the layer
     default = True
 
-    def __init__(self, max_dead: float = 0.5, patience: int = PATIENCE) -> None:
+    def __init__(self, max_dead: float = 0.5, extreme_dead: float = EXTREME_DEAD, patience: int = PATIENCE) -> None:
         self.max_dead = max_dead
+        self.extreme_dead = extreme_dead
         super().__init__(patience)
 
     def reset(self) -> None:
         super().reset()
         self._alive: dict[str, int] = {}  # layer path -> last sampled step its units were alive
+        self._told: dict[str, str] = {}  # layer path -> severity of the finding raised for it
+        self._extreme: dict[str, int] = {}  # layer path -> sampled steps in a row with `extreme_dead` dead
+        self._initial_loss: float | None = None  # median of the first training losses
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
+        if self._initial_loss is None:
+            self._initial_loss = _initial_loss(run)
         out = []
         for s in layers:
             if s.dead_units is None or s.nonfinite:
@@ -362,11 +387,41 @@ class DeadUnits(LayerCheck):
             if not dead:
                 self._alive[s.path] = layers.step
             length = self.streak(s.path, dead, layers.step)
-            if self.due(s.path, length):
-                out.append(self._finding(s, layers, run))
+            # an extreme share must hold for `patience` sampled steps too: one odd batch never warns
+            extreme = self._extreme.get(s.path, 0) + 1 if s.dead_units >= self.extreme_dead else 0
+            self._extreme[s.path] = extreme
+            told = self._told.get(s.path)
+            if length < self.patience or told == Severity.WARNING.value:
+                continue
+            levels = self._levels(run)
+            learned = levels is not None and levels[2] and extreme < self.patience
+            severity = Severity.INFO if learned else Severity.WARNING
+            if told is None or severity > Severity(told):  # an INFO becomes a WARNING once
+                self._told[s.path] = severity.value
+                out.append(self._finding(s, layers, run, levels, severity))
         return out
 
-    def _finding(self, s: LayerStats, layers: LayerObservation, run: RunState) -> Finding:
+    def _levels(self, run: RunState) -> tuple[float, float, bool] | None:
+        """(initial, recent training-loss level, whether it fell by `LEARNED_FALL` of the initial
+        level and beyond its noise: the network learns around its dead units); None without
+        levels to judge by (or with a loss that can go negative)."""
+        initial = self._initial_loss
+        _, y = run.train_loss.values()
+        y = y[np.isfinite(y)][-LEVEL_POINTS:]
+        if initial is None or initial <= 0 or len(y) < LEVEL_POINTS:
+            return None
+        recent = median(y)
+        fall = initial - recent
+        return sig(initial), sig(recent), bool(fall >= LEARNED_FALL * initial and fall > 3 * noise(y))
+
+    def _finding(
+        self,
+        s: LayerStats,
+        layers: LayerObservation,
+        run: RunState,
+        levels: tuple[float, float, bool] | None,
+        severity: Severity,
+    ) -> Finding:
         since, alive = self._since[s.path], self._alive.get(s.path)
         evidence = {
             "layer": s.path,
@@ -377,6 +432,34 @@ class DeadUnits(LayerCheck):
             "since_step": since,
             "alive_at_step": alive,
         }
+        message = (
+            f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of the batch on every "
+            f"sampled step since step {since}; they pass no signal and get no gradient."
+        )
+        if levels is not None:
+            evidence |= {"train_loss_initial": levels[0], "train_loss_recent": levels[1]}
+        if severity is Severity.INFO and levels is not None:  # the run learns around them: no mistake to fix
+            initial, recent, _ = levels
+            return self.finding(
+                f"{message[:-1]}, but the training loss still fell from {format_number(initial)} to "
+                f"{format_number(recent)}: the live units carry the task.",
+                evidence=evidence,
+                hint=(
+                    "Nothing to fix while the run learns: many dead units are common in trained ReLU layers. If "
+                    f"the model underfits, widen {_feeder(s)}, add normalisation before {s.path} or change the "
+                    "activation to LeakyReLU/GELU, which keeps a gradient below zero."
+                ),
+                severity=Severity.INFO,
+                step=layers.step,
+                epoch=layers.epoch,
+                key=s.path,
+            )
+        if levels is not None and not levels[2]:
+            initial, recent, _ = levels
+            message = (
+                f"{message[:-1]}, and the training loss is at {format_number(recent)} (from "
+                f"{format_number(initial)} at the start)."
+            )
         if alive is None:  # dead from the first look: the layer started that way
             hint = (
                 f"Check the bias and initialisation of {_feeder(s)} (a large negative bias kills ReLUs), "
@@ -395,10 +478,13 @@ class DeadUnits(LayerCheck):
                 f"inputs below zero for every sample, the usual sign of a learning rate too high{seen}. Lower "
                 "the learning rate (10x), add warmup or gradient clipping, or change the activation to "
                 "LeakyReLU/GELU, which keeps a gradient below zero."
+                if seen
+                else f"The units were alive at step {alive} and dead from step {since}: an update pushed their "
+                f"inputs below zero for every sample. Add normalisation before {s.path}, change the activation to "
+                "LeakyReLU/GELU (which keeps a gradient below zero), or lower the learning rate or add warmup."
             )
         return self.finding(
-            f"Layer {s.name}: {s.dead_units:.0%} of its units were active on fewer than 1% of the batch on every "
-            f"sampled step since step {since}; they pass no signal and get no gradient.",
+            message,
             evidence=evidence,
             hint=hint,
             step=layers.step,
@@ -850,6 +936,16 @@ def _largest_update(run: RunState, until: int) -> float | None:
     x, log_ratio = run.update_ratio.values()
     kept = log_ratio[(x <= until) & np.isfinite(log_ratio)]
     return sig(10 ** float(kept.max())) if len(kept) else None
+
+
+def _initial_loss(run: RunState) -> float | None:
+    """The median of the first `LEVEL_POINTS` training losses, once that many are logged one a
+    bucket (None before: the first sampled steps come before the series merges buckets)."""
+    if run.train_loss.width != 1:
+        return 0.0  # merged already (a check added late): no initial level, so it warns as before
+    _, y = run.train_loss.values()
+    y = y[np.isfinite(y)]
+    return median(y[:LEVEL_POINTS]) if len(y) >= LEVEL_POINTS else None
 
 
 def _feeder(s: LayerStats) -> str:

