@@ -749,7 +749,10 @@ class LiveRun:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
             note = trainable.call_convention("forward", None) if unfed else None
-            self._held += _not_run(refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note)
+            own_step = trainable.own_training_step() if refused else None
+            self._held += _not_run(
+                refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note, own_step=own_step
+            )
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -1126,11 +1129,12 @@ def _not_run(
     step: int | None,
     epoch: int | None,
     note: str | None = None,
+    own_step: str | None = None,
 ) -> list[Finding]:
     """The INFO findings for train-start checks that could not run, one per reason."""
     notes = []
     if refused:
-        notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
+        notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch, own_step=own_step))
     if unfed:
         notes.append(_inputs_refused(unfed, step=step, epoch=epoch, note=note))
     if uncopied:
@@ -1157,11 +1161,31 @@ def _not_copied(uncopied: Sequence[tuple[Check, Exception]], *, step: int | None
 
 
 def _loss_failed(
-    refused: Sequence[Check], error: BaseException | None, *, step: int | None, epoch: int | None
+    refused: Sequence[Check],
+    error: BaseException | None,
+    *,
+    step: int | None,
+    epoch: int | None,
+    own_step: str | None = None,
 ) -> Finding:
     """The INFO finding for train-start checks that could not run because the model's loss
     raises on the first batch (labels out of range, NaN fed to a loss that refuses it): the
-    training step meets the same error, so it is no fault of mlcheck's to warn about."""
+    training step meets the same error, so it is no fault of mlcheck's to warn about. Where the
+    model trains with a step of its own (`own_step`, `Trainable.own_training_step`), that step
+    need not use the loss these checks compute (a Keras `train_step` with a loss of its own and
+    `compile()` given none): the finding says so, not that the run will fail."""
+    if own_step is not None:
+        return _train_start_skipped(
+            refused,
+            f"the model trains with its own step ({own_step}), and the compiled loss this check computes "
+            f"raised {_error_text(error)} on the first training batch (on a copy of the model)",
+            "If your train_step computes its loss itself, the run is not affected by this. To run these "
+            "checks, give compile() that loss too (model.compile(optimizer=..., loss=...)): they train "
+            "and judge a copy of the model through the compiled loss.",
+            step=step,
+            epoch=epoch,
+            also=" need that loss too and did not run either",
+        )
     return _train_start_skipped(
         refused,
         f"the model's loss raised {_error_text(error)} on the first training batch (on a copy of the "

@@ -550,8 +550,18 @@ class KerasTrainable(Trainable):
         x, y, w = unpack(batch)
         with backend.no_grad():
             y_pred = self.model(x, training=False)
+            _require_loss(self.model)
             value = self.model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w)
         return backend.scalar(value)
+
+    def own_training_step(self) -> str | None:
+        """`MyModel.train_step` where the model's class (or a base of it other than Keras' own)
+        overrides `train_step`."""
+        own = getattr(type(self.model), "train_step", None)
+        if own is None or own is getattr(keras.Model, "train_step", None):
+            return None
+        defined_by = next((c for c in type(self.model).__mro__ if "train_step" in c.__dict__), type(self.model))
+        return f"{defined_by.__name__}.train_step"
 
     def train_step(self, batch: Any) -> float:
         x, y, w = unpack(batch)
@@ -587,6 +597,7 @@ class KerasTrainable(Trainable):
 
     def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
         x, y, w = unpack(batch)
+        _require_loss(self.model)
         _, grads = backend.gradients(self.model, _tensors(x), _tensors(y), w)
         return {
             self._path(v): None if g is None else np.array(backend.to_numpy(g))
@@ -679,6 +690,20 @@ class KerasTrainable(Trainable):
         _set_global_seed_generator_state(state["keras_global"])
         for variable, value in state["seeds"]:
             variable.assign(value)
+
+
+def _require_loss(model: Any) -> None:
+    """Raises Keras' own "No loss to compute" error for a model compiled without a loss (and
+    with no regularisation losses), as `compute_loss` does on torch and TensorFlow: on JAX it
+    returns a constant 0 instead, which the train-start checks would train and judge as if it
+    were the model's loss. A class's own `compute_loss` is left to compute what it computes."""
+    if (
+        backend.name() == "jax"
+        and getattr(model, "_compile_loss", None) is None
+        and type(model).compute_loss is keras.Model.compute_loss
+        and not model.losses
+    ):
+        raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
 
 
 def _fresh_optimizer(optimizer: Any) -> Any:
