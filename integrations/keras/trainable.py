@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Sequence
+import reprlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -392,6 +393,38 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
         if len(out) >= n:
             break
     return out
+
+
+_DATA_FORMS = (
+    "arrays (x, y) or (x, y, sample_weight), x alone, a list of batches, or a dataset "
+    "(tf.data.Dataset, keras.utils.PyDataset, a torch DataLoader: any iterable of batches)"
+)
+
+
+def data_argument(name: str, data: Any) -> Any:
+    """`data` when it is a form `_batches_from` reads (or None); else a TypeError naming the
+    argument `name` (`train_data`, `validation_data`) and the forms it takes, raised where the
+    callback is built rather than where the data is first batched, mid-fit. A string, a number,
+    a dict or a set would be read as batches of characters, keys or nothing; arrays of
+    different lengths in one `(x, y)` would be sliced into batches that do not match (ValueError)."""
+    if data is None or _is_array(data):
+        return data
+    if isinstance(data, (tuple, list)):
+        if isinstance(data, tuple) and data and all(_is_array(a) or a is None for a in data):
+            rows = [len(a) for a in data if a is not None]
+            if len(set(rows)) > 1:
+                raise ValueError(f"{name}'s arrays have different lengths ({', '.join(map(str, rows))} rows)")
+            return data
+        if _nested_rows(data) is not None:
+            return data
+        bad = next((b for b in data if not (_is_array(b) or isinstance(b, (tuple, list, dict)))), _MISSING)
+        if bad is _MISSING:
+            return data  # a list (or tuple) of batches
+        raise TypeError(f"{name} must be {_DATA_FORMS}; got a {type(data).__name__} holding {reprlib.repr(bad)}")
+    if isinstance(data, (str, bytes, Mapping, set, frozenset)) or not isinstance(data, Iterable):
+        if not (hasattr(data, "__getitem__") and hasattr(data, "__len__") and hasattr(data, "num_batches")):
+            raise TypeError(f"{name} must be {_DATA_FORMS}; got {reprlib.repr(data)}")
+    return data
 
 
 def _nested_rows(data: Any) -> int | None:

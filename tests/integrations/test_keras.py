@@ -1617,6 +1617,30 @@ def test_small14_own_train_step_without_a_compiled_loss_says_the_checks_need_tha
     assert KerasTrainable(model).own_training_step() == "OwnStep.train_step"
 
 
+@pytest.mark.parametrize("argument", ["train_data", "validation_data"])
+def test_small14_train_and_validation_data_of_no_form_they_take_are_refused_at_the_constructor(argument):
+    # Was: train_data="x" accepted, then batched mid-fit as batches of characters
+    (xt, yt), _ = data()
+    for bad in ("x", 5, b"x", {"x": xt}, {1, 2}, ("x", "y"), ["x"]):
+        with pytest.raises(TypeError, match=rf"^{argument} must be arrays \(x, y\) .* a list of batches, or a dataset"):
+            MLCheckCallback(log_dir=None, **{argument: bad})
+    with pytest.raises(ValueError, match=rf"{argument}'s arrays have different lengths \(1200, 600 rows\)"):
+        MLCheckCallback(log_dir=None, **{argument: (xt, yt[:600])})
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return xt[index * 32 : (index + 1) * 32], yt[index * 32 : (index + 1) * 32]
+
+    def generator():
+        yield xt[:32], yt[:32]
+
+    for good in ((xt, yt), [xt, yt], (xt, yt, None), xt, [(xt[:32], yt[:32])], ({"a": xt}, yt), Batches(), generator()):
+        assert getattr(MLCheckCallback(log_dir=None, **{argument: good}), argument) is good
+
+
 @pytest.mark.parametrize("compile_args", [{"steps_per_execution": 3}, {"run_eagerly": True}])
 def test_jax15_every_step_is_recorded_with_several_steps_per_call_and_eagerly(tmp_path, compile_args):
     # JAX: several steps per call return the last step's logs only, so the predictions are sent
