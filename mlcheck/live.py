@@ -78,7 +78,7 @@ class LiveOptions:
     slice_by: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
-        opt.stop_on(self.stop_on)
+        object.__setattr__(self, "stop_on", opt.stop_on(self.stop_on))
         opt.integer("every_n_steps", self.every_n_steps, minimum=1)
         for name, value in (("strict", self.strict), ("warn", self.warn), ("overfit_batch", self.train_start_checks)):
             object.__setattr__(self, self._PUBLIC.get(name, name), opt.flag(name, value))
@@ -93,7 +93,7 @@ class LiveOptions:
         opt.integer("sample_batches", self.sample_batches, minimum=0)
         opt.integer("sample_every_n_batches", self.sample_every_n_batches, minimum=1)
         opt.integer("hash_epochs", self.hash_epochs, minimum=0)
-        opt.task(self.task)
+        object.__setattr__(self, "task", opt.task(self.task))
         classes_hint = " (a classifier tells two or more classes apart)"
         opt.optional_integer("num_classes", self.num_classes, minimum=2, hint=classes_hint)
         if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
@@ -231,7 +231,11 @@ def configured_checks(
         checks = opt.check_instances("checks", checks)  # ids and classes built with their defaults
     if config is False:
         return (list(checks) if checks is not None else None), suppress, None
-    cfg = load_config(None if config in (None, True) else Path(config))  # type: ignore[arg-type]
+    if config in (None, True):
+        cfg = load_config()
+    else:
+        given = f"config={os.fspath(config)!r}"  # type: ignore[arg-type]
+        cfg = load_config(Path(config), given=given, otherwise=" (None finds the nearest one, False reads none)")
     if cfg.source is None:
         return (list(checks) if checks is not None else None), suppress, None
     suppress = tuple(dict.fromkeys([*suppress, *cfg.suppress]))

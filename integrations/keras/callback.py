@@ -79,7 +79,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None (or False, as in Lightning) writes neither. An empty
             string is refused (it would be the working directory): pass "." for that.
-        stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)
+        stop_on: None (default), "error" or "warning" (any case): stop training (`model.stop_training`)
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
             scans, the learning rate, `batch_loss` events) are taken. Default 25, as `Monitor`.
