@@ -131,7 +131,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             `<default_root_dir>/lightning_logs/mlcheck`.
             False: write no files (warnings and logging only). An empty string is refused
             (it would be the working directory): pass "." for that.
-        stop_on: None (default), "error" or "warning": set `trainer.should_stop` once a finding of
+        stop_on: None (default), "error" or "warning" (any case): set `trainer.should_stop` once a finding of
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
             weight scans). Default 25: ~18 us per step averaged over 10 epochs of the digits MLP
@@ -156,7 +156,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         batch_to_arrays: function batch -> (inputs, targets) (tensors or arrays). Default:
             `default_batch_to_arrays` (first tensor = inputs, last tensor = targets).
-        task: "classification" or "regression". Default None: inferred from the targets.
+        task: "classification" or "regression" (any case). Default None: inferred from the targets.
         num_classes: number of classes. Default None: inferred from the model's output width.
         slice_by: function batch -> one key per row (a tensor or array), the slices `weak-slice`
             tests besides the classes. Default None: classes only.

@@ -153,7 +153,7 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
             TensorBoard run directory (`$TENSORBOARD_LOGGING_DIR`, `args.logging_dir` where the
             version has it, else the newest `<output_dir>/runs/*` the TensorBoard callback made),
             else `<output_dir>/runs/mlcheck`. False: no files.
-        stop_on: None (default), "error" or "warning": set `control.should_training_stop` once a
+        stop_on: None (default), "error" or "warning" (any case): set `control.should_training_stop` once a
             finding of that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics. Default 25.
         strict: re-raise exceptions from checks instead of switching the check off. Default False.
@@ -169,7 +169,7 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         full_pass_checks: ids of those checks. Default None: the checks declaring `Signal.EVERY_BATCH`.
         batch_to_arrays: function batch dict -> (inputs, targets). Default: `default_batch_to_arrays`
             (`input_ids` or the first of `INPUT_KEYS`, and `labels`).
-        task: "classification" or "regression". Default None: inferred from the labels.
+        task: "classification" or "regression" (any case). Default None: inferred from the labels.
         num_classes: number of classes. Default None: inferred from the logits' width.
         warn: raise Python warnings for WARNING and ERROR findings. Default True.
         timing: keep the wall time spent per hook in `timings`. Default False.

@@ -78,6 +78,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument(
         "--fail-on",
+        type=str.lower,  # "Warning" as "warning", as the Python API's fail_on= (Severity.parse)
         choices=["info", "warning", "error"],
         default=None,
         help="exit 1 when a finding is at or above this severity (default: error, or fail-on in [tool.mlcheck])",
@@ -137,7 +138,11 @@ def selected_checks(args: argparse.Namespace) -> tuple[list[Check], str]:
         given = " ".join(f"--select {v!r}" for v in args.select)
         raise BadInput(f"{given} names no check id; name the checks to run, or leave --select out to run the defaults")
     try:
-        config = load_config(Path(args.config) if args.config else None)
+        if args.config:
+            given = f"--config {args.config}"
+            config = load_config(Path(args.config), given=given, otherwise=" (without --config: the nearest one)")
+        else:
+            config = load_config()
         checks = build_checks(split_ids(args.select), split_ids(args.suppress), config)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None

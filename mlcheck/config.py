@@ -53,8 +53,14 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 FAIL_ON = ("info", "warning", "error")
 
 
-def load_config(path: Path | None = None) -> Config:
+def load_config(path: Path | None = None, *, given: str | None = None, otherwise: str = "") -> Config:
     """Reads [tool.mlcheck] from `path` or the nearest pyproject.toml; empty Config if none.
+
+    Args:
+        path: the file; None: the nearest pyproject.toml from the working directory.
+        given: how the user named `path` (`config='x.toml'`, `--config x.toml`): a file that is
+            missing, a directory or unreadable is refused with it, so the message names the
+            argument to change; `otherwise` says what else it takes.
 
     Raises:
         ConfigError: the file cannot be read, or a value in the table is wrong; the message is
@@ -63,7 +69,17 @@ def load_config(path: Path | None = None) -> Config:
     path = path or find_pyproject()
     if path is None:
         return Config()
-    parsed = _parsed(path)
+    if given is not None and not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"{given}: {path} {what}; give the path of a pyproject.toml with a [tool.mlcheck] table{otherwise}"
+        )
+    try:
+        parsed = _parsed(path)
+    except ConfigError as exc:
+        if given is None:
+            raise
+        raise ConfigError(f"{given}: {exc}") from None
     tool = parsed.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{path}: `tool` must be a table, got tool = {tool!r}")
@@ -75,8 +91,11 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: [tool.mlcheck] must be a table, got mlcheck = {table!r}")
     _unknown_keys(path, table)
     fail_on = table.get("fail-on")
+    fail_on = fail_on.lower() if isinstance(fail_on, str) else fail_on  # any case, as --fail-on
     if fail_on is not None and fail_on not in FAIL_ON:
-        raise ConfigError(f'{path}: [tool.mlcheck] fail-on must be "info", "warning" or "error", got {fail_on!r}')
+        raise ConfigError(
+            f'{path}: [tool.mlcheck] fail-on must be "info", "warning" or "error" (any case), got {fail_on!r}'
+        )
     select = _ids(path, table, "select")
     if "select" in table and not select:  # `select = []` read as "the defaults" ran checks the user did not expect
         raise ConfigError(

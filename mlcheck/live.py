@@ -78,7 +78,7 @@ class LiveOptions:
     slice_by: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
-        opt.stop_on(self.stop_on)
+        object.__setattr__(self, "stop_on", opt.stop_on(self.stop_on))
         opt.integer("every_n_steps", self.every_n_steps, minimum=1)
         for name, value in (("strict", self.strict), ("warn", self.warn), ("overfit_batch", self.train_start_checks)):
             object.__setattr__(self, self._PUBLIC.get(name, name), opt.flag(name, value))
@@ -93,7 +93,7 @@ class LiveOptions:
         opt.integer("sample_batches", self.sample_batches, minimum=0)
         opt.integer("sample_every_n_batches", self.sample_every_n_batches, minimum=1)
         opt.integer("hash_epochs", self.hash_epochs, minimum=0)
-        opt.task(self.task)
+        object.__setattr__(self, "task", opt.task(self.task))
         classes_hint = " (a classifier tells two or more classes apart)"
         opt.optional_integer("num_classes", self.num_classes, minimum=2, hint=classes_hint)
         if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
@@ -231,7 +231,11 @@ def configured_checks(
         checks = opt.check_instances("checks", checks)  # ids and classes built with their defaults
     if config is False:
         return (list(checks) if checks is not None else None), suppress, None
-    cfg = load_config(None if config in (None, True) else Path(config))  # type: ignore[arg-type]
+    if config in (None, True):
+        cfg = load_config()
+    else:
+        given = f"config={os.fspath(config)!r}"  # type: ignore[arg-type]
+        cfg = load_config(Path(config), given=given, otherwise=" (None finds the nearest one, False reads none)")
     if cfg.source is None:
         return (list(checks) if checks is not None else None), suppress, None
     suppress = tuple(dict.fromkeys([*suppress, *cfg.suppress]))
@@ -749,7 +753,10 @@ class LiveRun:
                         finding = dataclasses.replace(finding, step=step, epoch=epoch)
                     self._held.append(finding)
             note = trainable.call_convention("forward", None) if unfed else None
-            self._held += _not_run(refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note)
+            own_step = trainable.own_training_step() if refused else None
+            self._held += _not_run(
+                refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note, own_step=own_step
+            )
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -1126,11 +1133,12 @@ def _not_run(
     step: int | None,
     epoch: int | None,
     note: str | None = None,
+    own_step: str | None = None,
 ) -> list[Finding]:
     """The INFO findings for train-start checks that could not run, one per reason."""
     notes = []
     if refused:
-        notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch))
+        notes.append(_loss_failed(refused, loss_error[0], step=step, epoch=epoch, own_step=own_step))
     if unfed:
         notes.append(_inputs_refused(unfed, step=step, epoch=epoch, note=note))
     if uncopied:
@@ -1157,11 +1165,31 @@ def _not_copied(uncopied: Sequence[tuple[Check, Exception]], *, step: int | None
 
 
 def _loss_failed(
-    refused: Sequence[Check], error: BaseException | None, *, step: int | None, epoch: int | None
+    refused: Sequence[Check],
+    error: BaseException | None,
+    *,
+    step: int | None,
+    epoch: int | None,
+    own_step: str | None = None,
 ) -> Finding:
     """The INFO finding for train-start checks that could not run because the model's loss
     raises on the first batch (labels out of range, NaN fed to a loss that refuses it): the
-    training step meets the same error, so it is no fault of mlcheck's to warn about."""
+    training step meets the same error, so it is no fault of mlcheck's to warn about. Where the
+    model trains with a step of its own (`own_step`, `Trainable.own_training_step`), that step
+    need not use the loss these checks compute (a Keras `train_step` with a loss of its own and
+    `compile()` given none): the finding says so, not that the run will fail."""
+    if own_step is not None:
+        return _train_start_skipped(
+            refused,
+            f"the model trains with its own step ({own_step}), and the compiled loss this check computes "
+            f"raised {_error_text(error)} on the first training batch (on a copy of the model)",
+            "If your train_step computes its loss itself, the run is not affected by this. To run these "
+            "checks, give compile() that loss too (model.compile(optimizer=..., loss=...)): they train "
+            "and judge a copy of the model through the compiled loss.",
+            step=step,
+            epoch=epoch,
+            also=" need that loss too and did not run either",
+        )
     return _train_start_skipped(
         refused,
         f"the model's loss raised {_error_text(error)} on the first training batch (on a copy of the "

@@ -68,7 +68,7 @@ class Monitor:
         log_dir: where TensorBoard events and `findings.jsonl` go. Default None (or False, as the
             callbacks take it): neither. An empty string is refused (it would be the working
             directory): pass "." for that.
-        stop_on: None (default), "error" or "warning": set `should_stop` once a finding of that
+        stop_on: None (default), "error" or "warning" (any case): set `should_stop` once a finding of that
             severity or worse is raised. The callbacks then stop training.
         every_n_steps: how often adapters take the costly statistics (update ratios, batch
             samples). Default 25.
@@ -118,7 +118,7 @@ class Monitor:
         curves: bool | None = None,
         optimizer: Any = None,
     ) -> None:
-        opt.stop_on(stop_on)
+        stop_on = opt.stop_on(stop_on)
         opt.integer("every_n_steps", every_n_steps, minimum=1)
         strict = opt.flag("strict", strict)
         warn = opt.flag("warn", warn)

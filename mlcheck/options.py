@@ -16,10 +16,17 @@ STOP_ON = (None, "error", "warning")
 TASKS = (None, "classification", "regression")
 
 
+def lowered(value: Any) -> Any:
+    """A string in lower case, anything else as it is: the names of severities and tasks are
+    taken in any case ("Error", "Classification"), as `Severity.parse` takes severities."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def stop_on(value: Any) -> str | None:
-    if value not in STOP_ON:
-        raise ValueError(f"stop_on must be None, 'error' or 'warning', got {value!r}")
-    return value
+    """`value` in lower case ("Error" is "error"); None, "error" or "warning"."""
+    if lowered(value) not in STOP_ON:
+        raise ValueError(f"stop_on must be None, 'error' or 'warning' (any case), got {value!r}")
+    return lowered(value)
 
 
 def integer(name: str, value: Any, *, minimum: int, hint: str = "") -> int:
@@ -93,9 +100,10 @@ def sinks(name: str, value: Any) -> list[Any]:
 
 
 def task(value: Any) -> str | None:
-    if value not in TASKS:
-        raise ValueError(f"task must be None, 'classification' or 'regression', got {value!r}")
-    return value
+    """`value` in lower case ("Classification" is "classification"); None or one of `TASKS`."""
+    if lowered(value) not in TASKS:
+        raise ValueError(f"task must be None, 'classification' or 'regression' (any case), got {value!r}")
+    return lowered(value)
 
 
 def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = ()) -> tuple[str, ...]:

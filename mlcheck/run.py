@@ -175,7 +175,7 @@ class RunInfo:
         fail and be switched off mid-run. Integers are stored as `int`."""
         from mlcheck import options as opt
 
-        opt.task(self.task)
+        self.task = opt.task(self.task)
         self.num_classes = opt.optional_integer("RunInfo.num_classes", self.num_classes, minimum=1)
         self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)

@@ -151,6 +151,13 @@ class Trainable(abc.ABC):
         the whole batch, or a loss for every output, is told why. None: nothing to say."""
         return None
 
+    def own_training_step(self) -> str | None:
+        """The name of a training step of the model's own that replaces the framework's (a Keras
+        `train_step` override: "MyModel.train_step"); None where the model trains the framework's
+        way. `loss` and `gradients` compute the loss the framework would (Keras: the compiled
+        one), which such a step need not use: when that loss fails, the run itself may not."""
+        return None
+
     def batch_norm_layers(self) -> list[str]:
         """Paths of the layers that normalise over the batch while training (BatchNorm in
         training mode: each sample's output then depends on the statistics of its batch-mates),

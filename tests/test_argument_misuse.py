@@ -612,3 +612,45 @@ def test_cli13_a_misspelt_keyword_of_monitor_log_epoch_and_log_batch_names_the_o
         with pytest.raises(TypeError, match=r"^Monitor.log_batch\(\) got .* 'input' \(did you mean 'inputs'\?\)"):
             monitor.log_batch(np.zeros((4, 2)), input=np.zeros((4, 2)))
         monitor.log_epoch(0, train_loss=1.0, val_loss=1.1)  # the right keywords pass through
+
+
+def test_small14_task_and_stop_on_are_taken_in_any_case():
+    """`task="Classification"` and `stop_on="Error"` were refused ("task must be None,
+    'classification' or 'regression'"); they are lower-cased, as `Severity.parse` reads severities."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+    from mlcheck.run import RunInfo
+
+    for callback in (MLCheckCallback, KerasCallback):
+        options = callback(task="Classification", stop_on="Error", log_dir=False).options
+        assert (options.task, options.stop_on) == ("classification", "error")
+        options = callback(task="REGRESSION", stop_on="WARNING", log_dir=False).options
+        assert (options.task, options.stop_on) == ("regression", "warning")
+        with pytest.raises(ValueError, match=r"^task must be None, .* \(any case\), got 'classifier'$"):
+            callback(task="classifier")
+        with pytest.raises(ValueError, match=r"^stop_on must be None, 'error' or 'warning' \(any case\), got 'Info'$"):
+            callback(stop_on="Info")
+    assert RunInfo(task="Regression").task == "regression"
+    with Monitor(log_dir=False, warn=False, stop_on="Error") as monitor:
+        monitor.log_step(0, loss=float("nan"))
+        assert monitor.should_stop  # the lower-cased value is the one acted on
+
+
+def test_small14_a_config_file_that_cannot_be_read_names_the_config_argument(tmp_path):
+    """`config="nope.toml"` was "cannot read nope.toml: [Errno 2] No such file or directory",
+    which names the file but not the argument to change."""
+    import re
+
+    from mlcheck.config import ConfigError
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[tool.mlcheck\n", encoding="utf-8")
+    for callback in (MLCheckCallback, KerasCallback):
+        with pytest.raises(ConfigError, match=r"^config='nope.toml': nope.toml does not exist; .*False reads none\)$"):
+            callback(config="nope.toml")
+        with pytest.raises(ConfigError, match=rf"^config={re.escape(repr(str(tmp_path)))}: .* is a directory; "):
+            callback(config=tmp_path)
+        with pytest.raises(ConfigError, match=rf"^config={re.escape(repr(str(broken)))}: cannot read "):
+            callback(config=broken)

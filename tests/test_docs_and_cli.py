@@ -277,3 +277,23 @@ def test_cli13_each_command_s_help_names_every_exit_status():
         out = mlcheck_cli(command, "--help")
         assert "74 output not written" in " ".join(out.stdout.split()), out.stdout
     assert "what it detects" in " ".join(mlcheck_cli("checks", "--help").stdout.split())
+
+
+def test_small14_fail_on_and_map_roles_in_any_case_and_config_named(tmp_path):
+    """`--fail-on Warning`, `fail-on = "Warning"` in [tool.mlcheck] and `--map loss=Train_Loss`
+    were refused (exit 2) for their case; `--config nope.toml` named the file but not the option."""
+    (tmp_path / "clean.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n", encoding="utf-8")
+    (tmp_path / "nan.csv").write_text("epoch,objective\n0,nan\n1,nan\n2,nan\n", encoding="utf-8")
+    assert mlcheck_cli("analyze", "clean.csv", "--fail-on", "Warning", cwd=tmp_path).returncode == 0
+    out = mlcheck_cli("analyze", "nan.csv", "--fail-on", "ERROR", "--map", "objective=Train_Loss", cwd=tmp_path)
+    assert out.returncode == 1 and "nonfinite-loss" in out.stdout, out.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.mlcheck]\nfail-on = "Warning"\n', encoding="utf-8")
+    out = mlcheck_cli("analyze", "clean.csv", cwd=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert load_config(tmp_path / "pyproject.toml").fail_on == "warning"
+    out = mlcheck_cli("analyze", "clean.csv", "--config", "nope.toml", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "mlcheck: error: --config nope.toml: nope.toml does not exist; give the path of a pyproject.toml "
+        "with a [tool.mlcheck] table (without --config: the nearest one)"
+    ), out.stderr

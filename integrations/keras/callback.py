@@ -28,6 +28,7 @@ from mlcheck.integrations.keras.trainable import (
     KerasTrainable,
     batches_of,
     current_lr,
+    data_argument,
     first_layer_kind,
     run_info_facts,
     to_numpy,
@@ -78,7 +79,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         log_dir: where TensorBoard events and `findings.jsonl` go. Default "logs", like Keras'
             `TensorBoard` callback. None (or False, as in Lightning) writes neither. An empty
             string is refused (it would be the working directory): pass "." for that.
-        stop_on: None (default), "error" or "warning": stop training (`model.stop_training`)
+        stop_on: None (default), "error" or "warning" (any case): stop training (`model.stop_training`)
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
             scans, the learning rate, `batch_loss` events) are taken. Default 25, as `Monitor`.
@@ -90,9 +91,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             `mlcheck sanity`).
         overfit_seconds: wall-clock safety net for them (an INFO "inconclusive" when hit).
             Default 10 s.
-        validation_data / train_data: arrays `(x, y)`, lists of batches or datasets, used
-            for the data checks and the train-start checks only where neither the steps nor
-            the step functions can be wrapped (a Keras backend mlcheck does not know).
+        validation_data / train_data: arrays `(x, y)` or `(x, y, sample_weight)`, `x` alone,
+            lists of batches or datasets (any iterable of batches), used for the data checks
+            and the train-start checks only where neither the steps nor the step functions can
+            be wrapped (a Keras backend mlcheck does not know); anything else is refused here.
             Default None.
         batch_size: batch size for slicing `train_data`/`validation_data` arrays. Default 32,
             Keras' default.
@@ -178,9 +180,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         validate(self.options, self.checks, self.suppress, keep)  # unknown ids, a bad [tool.mlcheck] raise here
         log_dir = opt.log_dir(log_dir, flags=(None, False))  # False, as in Lightning: no files
         self.log_dir = Path(log_dir) if log_dir not in (None, False) else None
-        self.validation_data = validation_data
-        self.train_data = train_data
-        # batches train_data and validation_data: refused here, not where they are first batched mid-fit
+        # refused here, not where they are first batched mid-fit
+        self.validation_data = data_argument("validation_data", validation_data)
+        self.train_data = data_argument("train_data", train_data)
         self.batch_size = opt.integer("batch_size", batch_size, minimum=1)
         self.live: LiveRun | None = None
         self._tensorboard: TrainValTensorBoardSink | None = None

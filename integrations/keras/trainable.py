@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Sequence
+import reprlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -394,6 +395,38 @@ def _batches_from(data: Any, batch_size: int, n: int) -> list[Any]:
     return out
 
 
+_DATA_FORMS = (
+    "arrays (x, y) or (x, y, sample_weight), x alone, a list of batches, or a dataset "
+    "(tf.data.Dataset, keras.utils.PyDataset, a torch DataLoader: any iterable of batches)"
+)
+
+
+def data_argument(name: str, data: Any) -> Any:
+    """`data` when it is a form `_batches_from` reads (or None); else a TypeError naming the
+    argument `name` (`train_data`, `validation_data`) and the forms it takes, raised where the
+    callback is built rather than where the data is first batched, mid-fit. A string, a number,
+    a dict or a set would be read as batches of characters, keys or nothing; arrays of
+    different lengths in one `(x, y)` would be sliced into batches that do not match (ValueError)."""
+    if data is None or _is_array(data):
+        return data
+    if isinstance(data, (tuple, list)):
+        if isinstance(data, tuple) and data and all(_is_array(a) or a is None for a in data):
+            rows = [len(a) for a in data if a is not None]
+            if len(set(rows)) > 1:
+                raise ValueError(f"{name}'s arrays have different lengths ({', '.join(map(str, rows))} rows)")
+            return data
+        if _nested_rows(data) is not None:
+            return data
+        bad = next((b for b in data if not (_is_array(b) or isinstance(b, (tuple, list, dict)))), _MISSING)
+        if bad is _MISSING:
+            return data  # a list (or tuple) of batches
+        raise TypeError(f"{name} must be {_DATA_FORMS}; got a {type(data).__name__} holding {reprlib.repr(bad)}")
+    if isinstance(data, (str, bytes, Mapping, set, frozenset)) or not isinstance(data, Iterable):
+        if not (hasattr(data, "__getitem__") and hasattr(data, "__len__") and hasattr(data, "num_batches")):
+            raise TypeError(f"{name} must be {_DATA_FORMS}; got {reprlib.repr(data)}")
+    return data
+
+
 def _nested_rows(data: Any) -> int | None:
     """The rows of `(x, y[, w])` arrays where x is an array or a dict of arrays (a model's named
     inputs) and y or w may be a dict, list or tuple of arrays (several outputs), all with as many
@@ -550,8 +583,18 @@ class KerasTrainable(Trainable):
         x, y, w = unpack(batch)
         with backend.no_grad():
             y_pred = self.model(x, training=False)
+            _require_loss(self.model)
             value = self.model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w)
         return backend.scalar(value)
+
+    def own_training_step(self) -> str | None:
+        """`MyModel.train_step` where the model's class (or a base of it other than Keras' own)
+        overrides `train_step`."""
+        own = getattr(type(self.model), "train_step", None)
+        if own is None or own is getattr(keras.Model, "train_step", None):
+            return None
+        defined_by = next((c for c in type(self.model).__mro__ if "train_step" in c.__dict__), type(self.model))
+        return f"{defined_by.__name__}.train_step"
 
     def train_step(self, batch: Any) -> float:
         x, y, w = unpack(batch)
@@ -587,6 +630,7 @@ class KerasTrainable(Trainable):
 
     def gradients(self, batch: Any) -> dict[str, np.ndarray | None]:
         x, y, w = unpack(batch)
+        _require_loss(self.model)
         _, grads = backend.gradients(self.model, _tensors(x), _tensors(y), w)
         return {
             self._path(v): None if g is None else np.array(backend.to_numpy(g))
@@ -679,6 +723,20 @@ class KerasTrainable(Trainable):
         _set_global_seed_generator_state(state["keras_global"])
         for variable, value in state["seeds"]:
             variable.assign(value)
+
+
+def _require_loss(model: Any) -> None:
+    """Raises Keras' own "No loss to compute" error for a model compiled without a loss (and
+    with no regularisation losses), as `compute_loss` does on torch and TensorFlow: on JAX it
+    returns a constant 0 instead, which the train-start checks would train and judge as if it
+    were the model's loss. A class's own `compute_loss` is left to compute what it computes."""
+    if (
+        backend.name() == "jax"
+        and getattr(model, "_compile_loss", None) is None
+        and type(model).compute_loss is keras.Model.compute_loss
+        and not model.losses
+    ):
+        raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
 
 
 def _fresh_optimizer(optimizer: Any) -> Any:

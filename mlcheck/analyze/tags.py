@@ -97,7 +97,7 @@ _CURVES_PRIORITY = 2
 def parse_role(spec: str) -> tuple[str, str | None]:
     """ "val_metric:accuracy" -> ("val_metric", "accuracy"); checks the role name."""
     role, _, metric = spec.partition(":")
-    role = role.strip()
+    role = role.strip().lower()  # "Train_Loss" as "train_loss"; the metric NAME keeps its case
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     return role, metric.strip() or None

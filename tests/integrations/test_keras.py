@@ -1532,9 +1532,11 @@ def test_jax15_sample_taps_left_by_a_failed_fit_remove_themselves(tmp_path):
     assert (len(capture._sent or ()), len(capture._waiting), len(capture._held)) == held  # nothing sent to the dead run
 
 
-def _own_step_model() -> keras.Model:
-    """A model whose `train_step` computes its loss with `self.loss` directly, as the Keras
-    guides' "customizing fit" pages do for a loss of one's own: `compute_loss` never runs."""
+def _own_step_model(*, compile_loss: bool = True) -> keras.Model:
+    """A model whose `train_step` computes its loss by calling a loss object directly, as the Keras
+    guides' "customizing fit" pages do for a loss of one's own: `compute_loss` never runs. With
+    `compile_loss=False`, `compile()` is given no loss (the step keeps its own)."""
+    own_loss = keras.losses.SparseCategoricalCrossentropy()
     if keras.backend.backend() == "jax":
         import jax
 
@@ -1545,7 +1547,7 @@ def _own_step_model() -> keras.Model:
 
                 def loss_fn(values):
                     y_pred, non_trainable_after = self.stateless_call(values, non_trainable, x, training=True)
-                    return self.loss(y, y_pred), non_trainable_after
+                    return own_loss(y, y_pred), non_trainable_after
 
                 (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
                 trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
@@ -1558,7 +1560,7 @@ def _own_step_model() -> keras.Model:
             def train_step(self, data):
                 x, y = data[0], data[1]
                 self.zero_grad()
-                loss = self.loss(y, self(x, training=True))
+                loss = own_loss(y, self(x, training=True))
                 loss.backward()
                 grads = [v.value.grad for v in self.trainable_weights]
                 with torch.no_grad():
@@ -1569,7 +1571,7 @@ def _own_step_model() -> keras.Model:
     inputs = keras.Input((64,))
     hidden = keras.layers.Dense(32, activation="relu")(inputs)
     model = OwnStep(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=own_loss if compile_loss else None)
     return model
 
 
@@ -1586,6 +1588,57 @@ def test_jax15_a_train_step_that_never_calls_compute_loss_is_said_once(tmp_path,
     assert len(said) == 1 and "self.compute_loss(x, y, y_pred)" in said[0], said
     assert not (tmp_path / "mlcheck" / "samples.csv").exists()
     assert not _wrappers(model)
+
+
+def test_small14_own_train_step_without_a_compiled_loss_says_the_checks_need_that_loss(tmp_path):
+    # Was: "the model's loss raised ValueError: No loss to compute ... so the training step will
+    # very likely raise it too", while the fit trained fine through its own train_step (and on
+    # JAX, where compute_loss returns 0 without a loss, the checks trained and judged that 0)
+    if keras_backend.name() == "tensorflow":
+        pytest.skip("the train step above is written for the torch and JAX backends")
+    from mlcheck.integrations.keras.trainable import KerasTrainable
+
+    model = _own_step_model(compile_loss=False)
+    cb = MLCheckCallback(log_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, cb, epochs=2, val=None)  # Keras' own test_step needs a compiled loss
+    (xt, yt), _ = data()
+    assert (model.predict(xt, verbose=0).argmax(1) == yt).mean() > 0.5  # it trained (chance: 0.1)
+    assert [w for w in caught if issubclass(w.category, (MLCheckWarning, MLCheckInternalWarning))] == []
+    assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    (skipped,) = [f for f in cb.findings if f.check == "overfit-batch"]
+    assert skipped.severity is Severity.INFO
+    assert "trains with its own step (OwnStep.train_step)" in skipped.message, skipped.message
+    assert "No loss to compute" in skipped.message and "will very likely raise" not in skipped.message
+    assert "unused-parameters" in skipped.message and "loss-at-init" in skipped.message
+    assert "model.compile(optimizer=..., loss=...)" in skipped.hint
+    assert KerasTrainable(mlp()).own_training_step() is None
+    assert KerasTrainable(model).own_training_step() == "OwnStep.train_step"
+
+
+@pytest.mark.parametrize("argument", ["train_data", "validation_data"])
+def test_small14_train_and_validation_data_of_no_form_they_take_are_refused_at_the_constructor(argument):
+    # Was: train_data="x" accepted, then batched mid-fit as batches of characters
+    (xt, yt), _ = data()
+    for bad in ("x", 5, b"x", {"x": xt}, {1, 2}, ("x", "y"), ["x"]):
+        with pytest.raises(TypeError, match=rf"^{argument} must be arrays \(x, y\) .* a list of batches, or a dataset"):
+            MLCheckCallback(log_dir=None, **{argument: bad})
+    with pytest.raises(ValueError, match=rf"{argument}'s arrays have different lengths \(1200, 600 rows\)"):
+        MLCheckCallback(log_dir=None, **{argument: (xt, yt[:600])})
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return xt[index * 32 : (index + 1) * 32], yt[index * 32 : (index + 1) * 32]
+
+    def generator():
+        yield xt[:32], yt[:32]
+
+    for good in ((xt, yt), [xt, yt], (xt, yt, None), xt, [(xt[:32], yt[:32])], ({"a": xt}, yt), Batches(), generator()):
+        assert getattr(MLCheckCallback(log_dir=None, **{argument: good}), argument) is good
 
 
 @pytest.mark.parametrize("compile_args", [{"steps_per_execution": 3}, {"run_eagerly": True}])
