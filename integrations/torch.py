@@ -1221,13 +1221,13 @@ class _StepPrefix:
     def __init__(self, module: nn.Module, first: str, batch: Any) -> None:
         self.shell = _shell(module, keep_trainer=False)
         self.first = first
-        self.batch = batch
+        x0, self._y0, self._rebuild = _split_batch(batch)  # the traced batch: split once, for every call
+        self._rows = len(x0) if _is_array(x0) and x0.ndim else None
 
     def __call__(self, x: Any) -> Any:
-        x0, y0, rebuild = _split_batch(self.batch)
-        rows = len(x0) if _is_array(x0) and x0.ndim else None
+        y0, rows = self._y0, self._rows
         new_rows = len(x) if _is_array(x) and x.ndim else rows
-        batch = rebuild(x, _rows_followed(y0, rows, new_rows or 0) if new_rows else y0)
+        batch = self._rebuild(x, _rows_followed(y0, rows, new_rows or 0) if new_rows else y0)
 
         def reached(module: nn.Module, args: tuple[Any, ...]) -> None:
             raise _Reached(args[0] if args else None)

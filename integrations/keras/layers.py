@@ -145,7 +145,7 @@ class _InferenceProbe:
 
             return wrapper
 
-        seeded = [(path, layer) for path, layer in layers if any(_is_seed(v) for v in layer.variables)]
+        seeded = [(path, layer) for path, layer in layers if _seeded(layer)]
         self.put_back(keep={id(v) for v in self.state if _is_seed(v)})
         try:
             for path, layer in seeded:
@@ -166,10 +166,15 @@ def _is_seed(variable: Any) -> bool:
     return "seed_generator" in variable.path
 
 
+def _seeded(layer: Any) -> bool:
+    """Whether the layer draws random numbers from a seed generator of its own (Dropout, noise)."""
+    return any(_is_seed(v) for v in layer.variables)
+
+
 def _blamable(layer: Any) -> bool:
     """Whether `inference_mode_layers` could name the layer: a BatchNorm layer (its moving
     statistics) or a layer with a seed generator (its random numbers); no other is named."""
-    return isinstance(layer, keras.layers.BatchNormalization) or any(_is_seed(v) for v in layer.variables)
+    return isinstance(layer, keras.layers.BatchNormalization) or _seeded(layer)
 
 
 def recorded_layers(model: Any) -> list[tuple[str, Any, str | None, list[Any]]]:

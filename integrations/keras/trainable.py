@@ -315,6 +315,12 @@ def unpack(batch: Any) -> tuple[Any, Any, Any]:
     return batch, None, None
 
 
+def _overridden_train_step(model: Any) -> Any:
+    """The model class's own `train_step` (defined by it or a base other than Keras'), else None."""
+    own = getattr(type(model), "train_step", None)
+    return None if own is None or own is getattr(keras.Model, "train_step", None) else own
+
+
 class _packed_as_fit:
     """While a step runs through `train_on_batch`, a `train_step` override of the model's class
     gets its data packed as `fit` packs it: `train_on_batch` always hands `(x, y, sample_weight)`,
@@ -324,9 +330,8 @@ class _packed_as_fit:
     override is put back as it was afterwards."""
 
     def __init__(self, model: Any, w: Any) -> None:
-        own = getattr(type(model), "train_step", None)
         self.model = model
-        self.active = w is None and own is not None and own is not getattr(keras.Model, "train_step", None)
+        self.active = w is None and _overridden_train_step(model) is not None
 
     def __enter__(self) -> None:
         if not self.active:
@@ -590,8 +595,7 @@ class KerasTrainable(Trainable):
     def own_training_step(self) -> str | None:
         """`MyModel.train_step` where the model's class (or a base of it other than Keras' own)
         overrides `train_step`."""
-        own = getattr(type(self.model), "train_step", None)
-        if own is None or own is getattr(keras.Model, "train_step", None):
+        if _overridden_train_step(self.model) is None:
             return None
         defined_by = next((c for c in type(self.model).__mro__ if "train_step" in c.__dict__), type(self.model))
         return f"{defined_by.__name__}.train_step"
