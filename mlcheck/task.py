@@ -210,6 +210,14 @@ ABSOLUTE_LOSSES = frozenset({"mae", "l1", "mean_absolute_error"})
 #: Regression losses whose value and gradients grow with the targets' scale (an error of 1e5 is
 #: a loss of 1e10 or 1e5); not MAPE, MSLE or Poisson, which work on ratios, logs or rates.
 SCALE_SENSITIVE_LOSSES = SQUARED_LOSSES | ABSOLUTE_LOSSES | frozenset({"huber", "smooth_l1", "log_cosh"})
+
+
+def scale_sensitive_regression(loss: str | None, task: str | None) -> bool:
+    """Whether a run's targets are values on a scale its loss feels: a loss of
+    `SCALE_SENSITIVE_LOSSES` named, or, with no loss named, the task declared "regression"."""
+    return loss in SCALE_SENSITIVE_LOSSES if loss is not None else task == "regression"
+
+
 #: Losses that cannot be negative whatever the model outputs, as long as the targets lie in the
 #: loss's domain: a value below zero proves a bug (`loss-divergence`). Left out: "poisson" (Keras'
 #: y_pred - y log y_pred goes negative), KL divergences (negative on unnormalised inputs).

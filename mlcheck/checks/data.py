@@ -17,7 +17,7 @@ from mlcheck.checks.hashing import PROBE_ABOVE, PROBE_VALUES, probe_positions
 from mlcheck.checks.samples import worse_than_rest
 from mlcheck.findings import Finding, Severity
 from mlcheck.samples import wilson_interval
-from mlcheck.task import SCALE_SENSITIVE_LOSSES, SQUARED_LOSSES
+from mlcheck.task import SQUARED_LOSSES, scale_sensitive_regression
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -522,10 +522,10 @@ class UnnormalizedInput(Check):
         """Regression targets far from unit scale, pooled over the training batches seen until
         `min_target_samples` of them give a verdict (then no more are looked at)."""
         loss = run.info.loss
-        if loss is not None and loss not in SCALE_SENSITIVE_LOSSES:
-            return  # classification, or a loss that works on ratios, logs or rates
-        if loss is None and run.info.task != "regression":
-            return  # no loss named: only a run known to be a regression is judged
+        # classification, a loss that works on ratios, logs or rates, or no loss named and no
+        # regression declared: not judged
+        if not scale_sensitive_regression(loss, run.info.task):
+            return
         y = batch.targets
         if y.size == 0 or y.dtype.kind not in "fiu":
             return

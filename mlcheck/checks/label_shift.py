@@ -13,7 +13,7 @@ from mlcheck.checks.class_prior import FirstPass, FirstPassLabels, PassCounts, P
 from mlcheck.checks.data import chi2_z
 from mlcheck.findings import Finding, Severity
 from mlcheck.samples import wilson_interval
-from mlcheck.task import SCALE_SENSITIVE_LOSSES
+from mlcheck.task import scale_sensitive_regression
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -148,7 +148,8 @@ class LabelShift(Check):
         if self._judged:
             return ()
         y = batch.targets
-        if _regression(run) and y is not None and y.size and y.dtype.kind in "fiu":
+        regression = scale_sensitive_regression(run.info.loss, run.info.task)
+        if regression and y is not None and y.size and y.dtype.kind in "fiu":
             values = np.asarray(y, dtype=np.float64).reshape(-1)
             moments = self._val_targets if batch.split == "val" else self._train_targets
             moments.add(batch, values[np.isfinite(values)])
@@ -334,12 +335,6 @@ class LabelShift(Check):
             epoch=epoch,
             key="unseen-classes",
         )
-
-
-def _regression(run: RunState) -> bool:
-    """A run whose targets are values, not classes: a regression loss named, or declared."""
-    loss = run.info.loss
-    return loss in SCALE_SENSITIVE_LOSSES if loss is not None else run.info.task == "regression"
 
 
 def _pass_over(train: FirstPass, val: FirstPass, epoch: int) -> bool:

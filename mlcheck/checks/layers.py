@@ -9,7 +9,7 @@ sampled steps (TheDeepChecker: every 10 steps, patience 5), so one odd batch nev
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -50,6 +50,8 @@ EXTREME_DEAD = 0.9
 LEARNED_FALL = 0.25
 #: Training-loss values whose median is a level (the initial one, the recent one).
 LEVEL_POINTS = 10
+#: `DeadUnits.on_layers`' loss levels before they are read (None is a levels reading: no levels)
+_UNREAD = object()
 #: Kinds users freeze on purpose inside a trained model (frozen normalisation statistics).
 NORMALISATION_KINDS = ("BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
 
@@ -380,6 +382,7 @@ class DeadUnits(LayerCheck):
         if self._initial_loss is None:
             self._initial_loss = _initial_loss(run)
         out = []
+        levels: Any = _UNREAD  # the run's loss levels, the same for every layer: read once, when needed
         for s in layers:
             if s.dead_units is None or s.nonfinite:
                 continue  # NaN outputs are nonfinite-origin's business
@@ -393,7 +396,8 @@ class DeadUnits(LayerCheck):
             told = self._told.get(s.path)
             if length < self.patience or told == Severity.WARNING.value:
                 continue
-            levels = self._levels(run)
+            if levels is _UNREAD:
+                levels = self._levels(run)
             learned = levels is not None and levels[2] and extreme < self.patience
             severity = Severity.INFO if learned else Severity.WARNING
             if told is None or severity > Severity(told):  # an INFO becomes a WARNING once

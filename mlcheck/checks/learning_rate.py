@@ -825,13 +825,15 @@ class LRTooLow(TrainCurveCheck):
             return []  # updates were once large: weights blown up or saturated, not a small rate
         # from trained weights a slow fall is what fine-tuning looks like
         trained = starts_trained(run, initial, self._train_entropy(), self.trained_start_fraction, self._train.start)
-        found = self._ratio(run, fell) or ([] if trained else self._slow(run, c, unit, initial, level, fell, final))
+        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)  # read by both rules
+        found = self._ratio(run, fell, recent) or (
+            [] if trained else self._slow(run, c, unit, initial, level, fell, final, recent)
+        )
         if found:
             self._fired = True
         return found
 
-    def _ratio(self, run: RunState, fell: float) -> list[Finding]:
-        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+    def _ratio(self, run: RunState, fell: float, recent: tuple[float, float, float, int] | None) -> list[Finding]:
         if recent is None or recent[0] >= self.min_log_ratio:
             return []
         ratio, _, _, count = recent
@@ -867,7 +869,15 @@ class LRTooLow(TrainCurveCheck):
         ]
 
     def _slow(
-        self, run: RunState, c: Curve, unit: str, initial: float, level: float, fell: float, final: bool
+        self,
+        run: RunState,
+        c: Curve,
+        unit: str,
+        initial: float,
+        level: float,
+        fell: float,
+        final: bool,
+        recent: tuple[float, float, float, int] | None,
     ) -> list[Finding]:
         step_unit = unit == "step"
         if c.values < (self.min_steps if step_unit else self.min_epochs):
@@ -897,28 +907,28 @@ class LRTooLow(TrainCurveCheck):
             "drop_second_half": sig(d2),
             f"{unit}s": length,
         }
+        message = (
+            f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
+            f"with no sign of levelling off."
+        )
         hint = "Raise the learning rate 3-10x; check that warmup or a scheduler is not holding it low."
-        recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)
+        severity = None  # the check's own
         if recent is not None and recent[0] >= _LARGE_LOG_RATIO:
             # the updates are large already: the rate is not small, and the hint's raise would take
             # them past the healthy band's top
             evidence["log10_update_ratio"] = sig(recent[0])
-            return [
-                self.finding(
-                    f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, with no "
-                    f"sign of levelling off, while the weights move by 10^{recent[0]:.1f} of their size per step, "
-                    "10x or more the usual 10^-3: the learning rate is not small.",
-                    evidence=evidence,
-                    hint="The run is likely short for this model (attention models often fall slowly, then "
-                    "fast): train longer and compare the validation curve. A larger rate would take the updates "
-                    "past 10^-1 of the weights per step, the top of the healthy range.",
-                    step=run.step if step_unit else None,
-                    epoch=run.epoch,
-                    severity=Severity.INFO,
-                    key="lr",
-                )
-            ]
-        if recent is not None and recent[0] >= _USUAL_LOG_RATIO:
+            message = (
+                f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, with no "
+                f"sign of levelling off, while the weights move by 10^{recent[0]:.1f} of their size per step, "
+                "10x or more the usual 10^-3: the learning rate is not small."
+            )
+            hint = (
+                "The run is likely short for this model (attention models often fall slowly, then "
+                "fast): train longer and compare the validation curve. A larger rate would take the updates "
+                "past 10^-1 of the weights per step, the top of the healthy range."
+            )
+            severity = Severity.INFO
+        elif recent is not None and recent[0] >= _USUAL_LOG_RATIO:
             evidence["log10_update_ratio"] = sig(recent[0])
             hint = (
                 f"The weights move at a usual rate (updates 10^{recent[0]:.1f} of the weights per step), so the "
@@ -928,12 +938,12 @@ class LRTooLow(TrainCurveCheck):
             )
         return [
             self.finding(
-                f"The training loss falls steadily but slowly: only {fell:.1%} in {length} {unit}s, "
-                f"with no sign of levelling off.",
+                message,
                 evidence=evidence,
                 hint=hint,
                 step=run.step if step_unit else None,
                 epoch=run.epoch,
+                severity=severity,
                 key="lr",
             )
         ]

@@ -956,7 +956,7 @@ def _count_whole(tally: list[float | None], targets: np.ndarray | None) -> None:
     if targets is None or targets.size == 0 or targets.dtype.kind not in "fiu":
         return
     flat = targets.reshape(-1)
-    if not np.all(np.isfinite(flat)) or not np.array_equal(flat, np.round(flat)):
+    if not integral(flat):
         return
     binary = (flat == 0) | (flat == 1)
     tally[0] += flat.size
