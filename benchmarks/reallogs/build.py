@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
                 ids.add(run_id)
                 rows.append(_write(out, run_id, repo, path, commit, cell, run, split))
     with open(HERE / "manifest.csv", newline="") as fh:  # the raw-format runs: build_raw.py writes them
-        rows += [r for r in csv.DictReader(fh) if r["split"] == "held-out-4"]
+        rows += [r for r in csv.DictReader(fh) if r["split"] in ("held-out-4", "held-out-5")]
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
