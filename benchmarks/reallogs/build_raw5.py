@@ -174,6 +174,35 @@ SOURCES: list[tuple[str, str, str, str, tuple[str, ...]]] = [
         )
         for v in range(0, 26)
     ),
+    # Lightning CSVLogger with step and epoch columns (`train_loss_step`/`train_loss_epoch`, `lr-Adam`)
+    (
+        "prithsha/erav2-session13",
+        "0e8b3bcea5da60a389461407c57a870672599dec",
+        "logs/lightning_logs/version_0/metrics.csv",
+        "lightning-csv",
+        ("train_loss_epoch", "valid_loss", "train_acc_epoch", "valid_acc"),
+    ),
+    *(
+        (
+            "prithsha/erav2-session13",
+            "4ec899101a745fae6af95e582bc2c23957d6cda5",
+            f"logs/lightning_logs/version_{v}/metrics.csv",
+            "lightning-csv",
+            ("train_loss_epoch", "valid_loss", "train_acc_epoch", "valid_acc"),
+        )
+        for v in (1, 2, 3)
+    ),
+    # an LSTM sweep whose training loss is logged at every step (up to 60,000 rows a file)
+    *(
+        (
+            "DevilMayHide/LSTM-BADE03_Assignment",
+            "57b0132d31a8407a8a623c156cd8e1a1076a7b19",
+            f"checkpoints/lightning_logs/version_{v}/metrics.csv",
+            "lightning-csv-steps",
+            ("train_loss", "val_loss"),
+        )
+        for v in range(2, 19)
+    ),
     # Lightning TensorBoardLogger
     *(
         (
@@ -203,6 +232,48 @@ SOURCES: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     (
         "eleanorgit/socialIssuesClassifier",
         "4fb8e07a080ae0c5476eb2f813219ac0717c44c4",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "dalu-sun/whisper-small-zh",
+        "f514176f8aeaa3901677e67c230a8ceff38f1152",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "hunarbatra/CoVBERT",
+        "034a9423a875d9cd7ab76c1dd40b8665f0fd6775",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "P-Zande/nlp-team-4",
+        "a4efd7cf5d30d4092aac25174e796aecbf3aa866",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "fabiom91/ConvNeXt_AI_Competition_Platform",
+        "51b77c3cd174d309f2763079798ad56e5b6ec657",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "jubaerkhan49/bangla_stt",
+        "2a04bbe02307bb173c6fb879bf9c990c44cb4053",
+        "model/trainer_state.json",
+        "trainer-state",
+        ("loss", "eval_loss"),
+    ),
+    (
+        "protonx-mles-01-projects/sentiment-classification-optimization",
+        "5185715b829fa0c9ea331e098788685880c77dae",
         "model/trainer_state.json",
         "trainer-state",
         ("loss", "eval_loss"),
