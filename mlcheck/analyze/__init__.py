@@ -809,6 +809,8 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
 
 def _is_metrics_csv(path: Path) -> bool:
     """In a directory scan, only CSVs with an epoch or step column are logs (not data sets),
+    CSVs named like a saved History (`*history*.csv`) with a loss column (a pandas frame of
+    `history.history`: no epoch column),
     files named like a saved Keras History that start like one, and every `trainer_state.json`
     (one that cannot be read is named). A `*.log` file is read when its header is a Keras
     `CSVLogger`'s, an epoch column and a loss (Keras' own example writes
@@ -822,6 +824,8 @@ def _is_metrics_csv(path: Path) -> bool:
     header = {c.lower() for c in read_header(path)}
     if path.name.lower().endswith(".log"):
         return "epoch" in header and any("loss" in c for c in header)
+    if "history" in path.name.lower():  # `pd.DataFrame(history.history).to_csv("model_history.csv")`
+        return any("loss" in c for c in header)
     return bool(header & {"epoch", "step"})
 
 

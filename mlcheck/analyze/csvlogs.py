@@ -35,6 +35,11 @@ MAX_INDEX = 2.0**53
 # Python's logging writes) is a text log that a script named `training.log`, not a header
 _TIMESTAMPED = re.compile(r"\s*\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}")
 
+# The first column of a pandas frame saved with its index: unnamed, or `Unnamed: 0` once read
+# back and saved again; read as the epoch, or as `PANDAS_INDEX` (ignored) beside an epoch column
+_PANDAS_INDEX = re.compile(r"|Unnamed: 0")
+PANDAS_INDEX = "index"
+
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
 KERAS_EMPTY = "NA"
@@ -299,6 +304,11 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
     while len(columns) > 2 and not columns[-1]:  # a line ended by a delimiter (spreadsheet exports)
         columns.pop()
+    if len(columns) > 1 and _PANDAS_INDEX.fullmatch(columns[0]) and all(columns[1:]):
+        # `pd.DataFrame(history.history).to_csv(path)` writes the frame's index (0, 1, ...: the
+        # epoch) first, unnamed (`Unnamed: 0` once read back and saved again): the epoch, unless
+        # the frame has an epoch column of its own
+        columns[0] = PANDAS_INDEX if "epoch" in {c.lower() for c in columns[1:]} else "epoch"
     if len(columns) < 2 or any(not c for c in columns):
         raise CSVLogError(
             f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r}; "

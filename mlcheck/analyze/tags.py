@@ -64,7 +64,7 @@ class Role:
 
 _registered: dict[str, str] = {}
 
-_IGNORED = {"hp_metric", "step", "global_step", "time", "created_at", "wall_time", "epoch_time"}
+_IGNORED = {"hp_metric", "step", "global_step", "time", "created_at", "wall_time", "epoch_time", "index"}
 _SPLITS = {
     "train": "train",
     "training": "train",
@@ -75,7 +75,7 @@ _SPLITS = {
     "test": "test",
 }
 _LEVELS = {"step": "step", "batch": "step", "epoch": "epoch"}
-_SEP = "_/-."
+_SEP = "_/-. "  # a space too: `Train Loss`, `Validation Accuracy` (a history written by hand)
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
 _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
 _LOSS = {"loss", "total_loss"}

@@ -412,3 +412,89 @@ def test_a_lightning_0_6_test_tube_metrics_csv_is_named_for_its_logger(tmp_path)
     assert run["format"] == "test-tube-csv"
     assert run["epochs"] == 12 and run["steps"] is None
     assert run["series"] == {"epoch_train_loss": "train_loss"}
+
+
+def _history_rows(n: int = 20) -> list[tuple[float, float, float, float]]:
+    """Per epoch: loss, accuracy, val_loss, val_accuracy of a run that overfits from epoch 10."""
+    train, val = _overfitting(n)
+    val_accuracy = [0.7 + 0.005 * e if e <= 10 else 0.75 - 0.01 * (e - 10) for e in range(n)]
+    return [(t, 0.6 + 0.015 * e, v, va) for e, (t, v, va) in enumerate(zip(train, val, val_accuracy))]
+
+
+def test_real16_a_history_saved_by_pandas_with_its_index_is_read(tmp_path):
+    # HoaiHanVu/Sentiment_Classification@5ad472a, Raavi-Santhosh/Quora-Spam-Classification@d97924f,
+    # ravindra-pandey/Diabetic_Retinopathy@a18d7e9 (and 5 more in held-out-5) commit
+    # `pd.DataFrame(history.history).to_csv("model_history.csv")`: the frame's index is written as
+    # a first column without a name (`,loss,accuracy,val_loss,val_accuracy,lr`), which was refused
+    # ("does not look like a metrics CSV"); a file read back and saved again names it `Unnamed: 0`
+    rows = _history_rows()
+    for header in ("", "Unnamed: 0"):
+        path = tmp_path / (header or "blank") / "model_history.csv"
+        path.parent.mkdir()
+        lines = [f"{header},loss,accuracy,val_loss,val_accuracy,lr"]
+        lines += [f"{e},{t},{a},{v},{va},0.001" for e, (t, a, v, va) in enumerate(rows)]
+        path.write_text("\n".join(lines) + "\n")
+
+        (run,) = mlcheck.analyze(path).runs
+
+        assert run.format == "keras-csv"
+        assert run.series["epoch_train_loss"] == "loss" and run.series["val_loss"] == "val_loss"
+        assert run.epochs == len(rows)
+        assert "train-val-gap" in {f.check for f in run.findings if f.severity.value != "info"}
+
+
+def test_real16_a_pandas_history_beside_an_epoch_column_keeps_the_epochs(tmp_path):
+    # the index column left out where the frame has an epoch column of its own (epochs from 1)
+    rows = _history_rows(12)
+    path = tmp_path / "history.csv"
+    lines = [",epoch,loss,val_loss"] + [f"{k},{k + 1},{t},{v}" for k, (t, _, v, _) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.epochs == 12
+    assert run.series == {"epoch_train_loss": "loss", "val_loss": "val_loss"}
+
+
+def test_real16_a_pandas_history_csv_in_a_folder_is_found(tmp_path):
+    # a directory scan read CSVs with an epoch or step column only (others are data sets); a
+    # `*history*.csv` with a loss column is a saved History (panstenos/IMDB-Review-Sentiment-NLP-PyTorch
+    # @5646fc8 `model_history.csv`: `train_loss,valid_loss,train_acc,valid_acc`, no index)
+    rows = _history_rows(12)
+    (tmp_path / "model_history.csv").write_text(
+        "\n".join(["train_loss,valid_loss,train_acc,valid_acc"] + [f"{t},{v},{a},{va}" for t, a, v, va in rows]) + "\n"
+    )
+    (tmp_path / "history_of_prices.csv").write_text("date,price\n2024-01-01,3.5\n2024-01-02,3.6\n")
+    (tmp_path / "train.csv").write_text("text,label,loss_weight\nhello,1,0.5\n")
+
+    result = mlcheck.analyze(tmp_path)
+
+    assert [r.name for r in result.runs] == ["model_history.csv"]
+    assert result.runs[0].series["val_loss"] == "valid_loss"
+
+
+def test_real16_column_names_in_words_are_read():
+    # abhay22014/Facial-Expression-Detection@0b7a120 model_history.csv: `Epoch,Train Accuracy,
+    # Validation Accuracy,Train Loss,Validation Loss` (a history written by hand) was "no loss
+    # curve found"; words separated by spaces are read as by `_` and `/`
+    assert classify("Train Loss").role == "loss"
+    assert classify("Validation Loss").role == "val_loss"
+    assert (classify("Train Accuracy").role, classify("Train Accuracy").metric) == ("train_metric", "accuracy")
+    assert (classify("Validation Accuracy").role, classify("Validation Accuracy").metric) == ("val_metric", "accuracy")
+
+
+def test_real16_a_hand_written_history_with_worded_columns_is_analysed(tmp_path):
+    rows = _history_rows()
+    path = tmp_path / "model_history.csv"
+    lines = ["Epoch,Train Accuracy,Validation Accuracy,Train Loss,Validation Loss"]
+    lines += [f"{e + 1},{a},{va},{t},{v}" for e, (t, a, v, va) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(path)], capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["series"]["epoch_train_loss"] == "Train Loss" and run["series"]["val_loss"] == "Validation Loss"
+    assert run["epochs"] == len(rows)
