@@ -7,7 +7,8 @@ README.md's rules (`build.label`) before mlcheck is run on them.
 Run it after `build.py` and `build_raw.py`: it rewrites the `held-out-5` rows of `manifest.csv`
 and their `runs/<id>.csv`. The conventions are `build_raw.py`'s (one run per fit, epochs numbered
 1.. in file order, values as written, runs shorter than `build.MIN_EPOCHS` epochs left out, a
-curve repeating another's losses to 4 significant digits kept once, at most `MAX_PER_REPO` runs
+curve repeating another's losses to 4 significant digits kept once (here also one that repeats
+another's first epochs and stops earlier: the first listed is kept), at most `MAX_PER_REPO` runs
 of one repository, taken in the order listed), read without mlcheck (the `csv` module,
 tensorboard's own event loader, `json`). Formats added here:
 
@@ -329,6 +330,14 @@ def _lightning_step_epochs(text: str, columns: tuple[str, ...]) -> list[list[tup
     return [rows]
 
 
+def _same_start(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One curve repeats the other from its first epoch: a re-run with the same seed, stopped at
+    the same epoch or earlier (chandanreddy10's versions 0 and 14: 13 and 11 epochs, the same
+    losses to 4 digits)."""
+    k = min(len(a), len(b))
+    return a[:k] == b[:k]
+
+
 def _fits(gitdir: str, commit: str, path: str, fmt: str, columns: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
     if fmt == "tensorboard":
         return _event_fits(gitdir, commit, path, columns)
@@ -358,7 +367,7 @@ def main(argv: list[str]) -> int:
                 break
             # a re-run with the same seed (a sweep's versions) repeats a curve to 4 digits: kept once
             key = tuple(f"{float(r[0]):.4g} {float(r[1]):.4g}" for r in fit)
-            if len(fit) < MIN_EPOCHS or key in seen:
+            if len(fit) < MIN_EPOCHS or any(_same_start(key, other) for other in seen):
                 continue
             seen.add(key)
             run_id = _id(repo, path, k, len(fits))
