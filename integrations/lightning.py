@@ -31,6 +31,7 @@ from mlcheck.integrations.torch import (
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
+    HostCopies,
     LeftoverGradients,
     OneBatch,
     ParameterScan,
@@ -252,6 +253,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     #: callback added were that dispatch (docs/benchmarks.md, "Calls per step").
     _NO_OP_HOOKS = ("on_after_backward", "on_before_zero_grad")
 
+    #: Held steps at which losses on an accelerator are handed over even without a scan at that
+    #: step (an optimizer Lightning does not see): a bound on what is held, far beyond the usual
+    #: flush at the next sampled step.
+    _FLUSH_CAP = 256
+
     def _skip_hook(self, name: str, skip: bool) -> None:
         """Lightning skips hook `name` (set to None on the instance, which Lightning's
         `callable` test passes over) or calls it again. A subclass's own override of the hook is
@@ -297,6 +303,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         )
         # a confirming pass would gather batches on rank zero's say alone: not under DDP
         self.live.confirm_passes = self._world == 1
+        # the full pass's batches copied to the host without a sync (`HostCopies`); one process
+        self._copies = HostCopies() if self._world == 1 and self._rank_zero else None
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
@@ -365,6 +373,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._active:
             return
         self._global_step = int(trainer.global_step)  # restored from a checkpoint by now
+        # Losses on an accelerator are read back (a host sync) only at the sampled steps, where
+        # the parameter scan syncs already, not every 16 steps: no sync at the other steps.
+        self._losses_on_host = getattr(getattr(pl_module, "device", None), "type", "cpu") == "cpu"
         info = self.live.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
@@ -450,6 +461,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._leftover = None
             if self._layers is not None:
                 self._layers.abort()
+            if finished:
+                self._land_copies()
             if self._samples is not None:
                 if finished:
                     self.live.guard("samples", self._samples.flush)
@@ -700,10 +713,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             for held in batches:
                 self._held_batches.append((*held, step, self._epoch))
         ratio = nonfinite = grad_norm = grad_cosine = None
-        if self._scanned:  # the parameter scan ran at this step
+        scanned = self._scanned
+        if scanned:  # the parameter scan ran at this step
             ratio, nonfinite, grad_norm, grad_cosine = self._read_scan(step)
         leftover = self._leftover.take() if self._leftover is not None else None
-        if self.live.hold_step(
+        due = self.live.hold_step(
             step,
             losses,
             scale=scale,
@@ -715,9 +729,19 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             grad_cosine=grad_cosine,
             leftover_grads=leftover,
             rows=rows or None,
-        ):
+        )
+        if self._flush_due(due, scanned):
             self._flush(trainer)
         return step
+
+    def _flush_due(self, due: bool, scanned: bool) -> bool:
+        """Whether the held losses go to the checks now: every `LiveRun.flush_every` steps on
+        the CPU (`due`), where reading them waits for nothing; on an accelerator at a step the
+        parameter scan read (`scanned`), where the host has waited for the device already, so
+        that no other step synchronises."""
+        if self._losses_on_host:
+            return due
+        return scanned or self.live.held_steps >= self._FLUSH_CAP
 
     def _backward_loss(self) -> Any:
         """The loss on_before_backward kept, where training_step handed Lightning none; from
@@ -785,20 +809,42 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 inputs, targets = pair
             if route is not BatchRoute.SKIP and self._world > 1:
                 inputs, targets = gather(trainer.strategy, inputs), gather(trainer.strategy, targets)
-            if self._rank_zero:
-                inputs = to_numpy(inputs) if route is not BatchRoute.SKIP else None
+            if not self._rank_zero:
+                return
+            step, epoch, kind = self._logging_step(trainer), trainer.current_epoch, self._input_kind
+
+            def observe(inputs: Any, targets: Any) -> None:
                 # a module with an embedding somewhere: its integer inputs are ids
                 ids = inputs is not None and inputs.dtype.kind in "iu"
                 live.observe_batch(
                     route,
                     inputs,
-                    to_numpy(targets),
+                    targets,
                     split=split,
-                    step=self._logging_step(trainer),
-                    epoch=trainer.current_epoch,
+                    step=step,
+                    epoch=epoch,
                     index=index,
-                    input_kind=self._input_kind if ids else None,
+                    input_kind=kind if ids else None,
                 )
+
+            copies = self._copies
+            if (
+                copies is not None
+                and route in (BatchRoute.FULL_PASS, BatchRoute.CONFIRM)
+                and live.task_inferred
+                and copies.wanted(inputs, targets)
+            ):
+                copies.start((inputs, targets), observe)  # a full pass on an accelerator: no sync
+                return
+            if copies is not None:
+                copies.drain()  # those in flight first: the checks see batches in their order
+            observe(to_numpy(inputs) if route is not BatchRoute.SKIP else None, to_numpy(targets))
+
+    def _land_copies(self) -> None:
+        """The full pass's batches still being copied to the host, observed (at a pass's end)."""
+        if self._copies is not None and self._copies.pending:
+            with self.timer("batch_copies"):
+                self._copies.drain()
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -850,6 +896,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or trainer.sanity_checking:
             return
+        self._land_copies()
         self.live.end_pass("val")
         if self._rank_zero:
             metrics = scalars(trainer.callback_metrics)
@@ -865,6 +912,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         with self.timer("train_epoch_end"):
             if not self._started and self._empty_batches and not self._empty_said:
                 self._say_all_empty(trainer)
+            self._land_copies()
             self.live.end_pass("train")
             if self._samples is not None:
                 with self.timer("samples"):

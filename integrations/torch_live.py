@@ -4,9 +4,10 @@ live core (`mlcheck.live`) decides what to do with the numbers."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ logger = logging.getLogger("mlcheck")
 __all__ = [
     "GradientAlignment",
     "GradientProbe",
+    "HostCopies",
     "LeftoverGradients",
     "OneBatch",
     "ParameterScan",
@@ -42,6 +44,76 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype in (torch.bfloat16, torch.float16):
         tensor = tensor.float()
     return tensor.cpu().numpy()
+
+
+class HostCopies:
+    """Tensors copied from an accelerator to the host without waiting for them.
+
+    `start` enqueues a non-blocking copy of each tensor into page-locked host memory and
+    records an event behind them; `then` runs with the numpy arrays once the event shows the
+    copies have landed (`land`, which never waits, at a later batch), or when `drain` waits for
+    them (at the end of a pass, where the trainer itself waits for the device). A full pass
+    over a run's first epoch so costs no host synchronisation at its steps: a blocking copy of
+    every batch would make the host wait for the device's queue at each one, which on a fast
+    device costs more than the copy itself. The order of `then` calls is the order of `start`.
+    More than `depth` copies in flight: the oldest is waited for (a bound on pinned memory)."""
+
+    def __init__(
+        self, depth: int = 8, device_type: str = "cuda", event: Callable[[], Any] | None = None, pinned: bool = True
+    ) -> None:
+        self.depth, self.device_type, self.pinned = depth, device_type, pinned
+        self._event = event if event is not None else torch.cuda.Event
+        self.started = 0  # copies started over the instance's life
+        self._queue: collections.deque[tuple[Any, list[torch.Tensor | None], Callable[..., None]]] = collections.deque()
+
+    def wanted(self, *values: Any) -> bool:
+        """Whether `start` can take these: tensors (or None), all on one device of
+        `device_type`, each with a numpy form once on the host (strided, not a subclass)."""
+        if not all(v is None or (type(v) is torch.Tensor and v.layout == torch.strided) for v in values):
+            return False
+        devices = {v.device for v in values if v is not None}
+        return len(devices) == 1 and next(iter(devices)).type == self.device_type
+
+    def start(self, tensors: Sequence[torch.Tensor | None], then: Callable[..., None]) -> None:
+        """Copies `tensors` (None stays None) to the host; `then(*arrays)` later."""
+        copies: list[torch.Tensor | None] = []
+        for tensor in tensors:
+            if tensor is None:
+                copies.append(None)
+                continue
+            tensor = tensor.detach()
+            if tensor.dtype in (torch.bfloat16, torch.float16):
+                tensor = tensor.float()  # numpy has no bfloat16: converted on the device
+            host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=self.pinned)
+            host.copy_(tensor, non_blocking=True)
+            copies.append(host)
+        event = self._event()
+        event.record()
+        self.started += 1
+        self._queue.append((event, copies, then))
+        while len(self._queue) > self.depth:
+            self._run(wait=True)
+        self.land()
+
+    def land(self) -> None:
+        """Runs `then` for each copy that has landed, in order, without waiting."""
+        while self._queue and self._queue[0][0].query():
+            self._run(wait=False)
+
+    def drain(self) -> None:
+        """Waits for every copy in flight and runs its `then`."""
+        while self._queue:
+            self._run(wait=True)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _run(self, wait: bool) -> None:
+        event, copies, then = self._queue.popleft()
+        if wait:
+            event.synchronize()
+        then(*(None if c is None else c.numpy() for c in copies))
 
 
 def to_numpy(value: Any) -> np.ndarray | None:
@@ -117,15 +189,28 @@ def leading_rows(batch: Any) -> int | None:
 
 
 def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The single-number entries of a metrics mapping (tensors, ints, floats) as floats."""
-    out = {}
+    """The single-number entries of a metrics mapping (tensors, ints, floats) as floats, those
+    on an accelerator read back together (one host sync, not one per metric)."""
+    out: dict[str, float] = {}
+    held: dict[str, torch.Tensor] = {}
     for name, value in metrics.items():
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 continue
+            if not value.is_cpu:
+                held[name] = value.detach().reshape(())
+                out[name] = math.nan  # a place kept, so the order stays the mapping's
+                continue
             value = value.item()
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = float(value)
+    if held:
+        tensors = list(held.values())
+        try:  # float64 on the host: exact for every float dtype, and MPS has none
+            values = torch.stack(tensors).cpu().double().tolist()
+        except RuntimeError:  # metrics on several devices: one read each
+            values = [float(t.item()) for t in tensors]
+        out.update(zip(held, values))
     return out
 
 
@@ -217,7 +302,7 @@ def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:
         values = [float(t.item()) for t in flat]
     else:
         flat = [t.reshape(()) if t.ndim else t for t in flat]
-        values = torch.stack(flat).double().cpu().tolist()  # the one sync
+        values = torch.stack(flat).cpu().double().tolist()  # the one sync (MPS has no float64)
     if len(flat) == len(losses):
         return values
     read = iter(values)

@@ -592,6 +592,11 @@ class LiveRun:
     def holding(self) -> bool:
         return bool(self._pending)
 
+    @property
+    def held_steps(self) -> int:
+        """The steps `hold_step` holds that no flush has handed over yet."""
+        return len(self._pending)
+
     # -- the user's logger ----------------------------------------------------------------------
 
     #: points per epoch suggested where the length of the run is not known
