@@ -35,6 +35,9 @@ MAX_INDEX = 2.0**53
 # Python's logging writes) is a text log that a script named `training.log`, not a header
 _TIMESTAMPED = re.compile(r"\s*\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}")
 
+# The name of the index column that pandas' `DataFrame.to_csv` writes first: none
+PANDAS_INDEX = ""
+
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
 KERAS_EMPTY = "NA"
@@ -136,6 +139,7 @@ def read_csv_runs(
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
+    columns = _name_index(columns, filled[0])
     if notes is not None:
         notes.extend(_undecodable_cells(path, bad_bytes))
         notes.extend(_text_cells(path, columns, text, filled))
@@ -156,6 +160,7 @@ def read_csv_runs(
         rows = len(arrays[columns[0]])
         x = arrays[lower["epoch"]] if "epoch" in lower else np.arange(rows, dtype=np.float64)
         skip = {lower["epoch"]} if "epoch" in lower else set()
+    skip.add(PANDAS_INDEX)
     for column in ("step", "epoch"):
         if column in lower:
             _check_index(path, lower[column], arrays[lower[column]])
@@ -278,6 +283,8 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     if len(header_line) > MAX_HEADER_CHARS:
         raise CSVLogError(f"{path}: its first line is longer than {MAX_HEADER_CHARS} characters: not a metrics CSV")
     if not header_line.strip():
+        if path.stat().st_size > len(header_line):  # blank lines above the header: it is not empty
+            raise CSVLogError(f"{path}: its first line is blank: a metrics CSV starts with its header line")
         raise CSVLogError(f"{path} is empty: no CSV header")
     if history.is_object_repr(header_line):
         raise history.HistoryError(
@@ -299,12 +306,26 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     columns = [c.strip() for c in next(csv.reader([header_line], delimiter=delimiter))]
     while len(columns) > 2 and not columns[-1]:  # a line ended by a delimiter (spreadsheet exports)
         columns.pop()
-    if len(columns) < 2 or any(not c for c in columns):
+    if len(columns) < 2 or any(not c for c in columns[1:]):  # a first one with no name: pandas' index
         raise CSVLogError(
             f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r}; "
             "columns separated by one of , ; tab |)"
         )
     return columns, delimiter
+
+
+def _name_index(columns: list[str], index_filled: bytearray) -> list[str]:
+    """A first column with no name is the index that pandas' `DataFrame.to_csv` writes
+    (`pd.DataFrame(history.history).to_csv("history.csv")`: `,loss,val_loss`). Where the file
+    has no `epoch` or `step` column and every index cell is a number, it is the epoch (0, 1, ...
+    for a History; a `pd.concat` of two fits' histories starts again at 0, one run per fit, as
+    in a Keras CSV that two fits appended to); else it is left out (`PANDAS_INDEX`)."""
+    if columns[0] != PANDAS_INDEX:
+        return columns
+    names = {c.lower() for c in columns}
+    if "epoch" in names or "step" in names or not all(index_filled):
+        return columns
+    return ["epoch", *columns[1:]]
 
 
 def _drop_negative(path: Path, column: str, x: np.ndarray, has: np.ndarray, notes: list[str] | None) -> int:
