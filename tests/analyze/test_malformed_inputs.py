@@ -1027,3 +1027,22 @@ def test_user16_a_history_saved_with_pandas_to_csv_is_read_with_its_index_as_the
     frame.to_csv(tmp_path / "epochs.csv")
     (run,) = json.loads(mlcheck_analyze(tmp_path / "epochs.csv", cwd=tmp_path).stdout)["runs"]
     assert run["epochs"] in (34, 35) and "" not in run["series"].values()  # the epoch column, not 0-29
+
+
+def test_user16_event_points_at_a_negative_step_are_left_out_with_a_note(tmp_path: Path) -> None:
+    """A CSV's rows at a negative step are left out with a note; an event file's points were
+    judged as the start of the curve: a healthy falling loss logged with steps counted down
+    to 0 (its best at step -299) was an ERROR `loss-divergence` "best at step -299". Now they
+    are left out, as in a CSV, with a note; the points at steps 0 and on are judged."""
+    steps = np.arange(300)
+    falling = 2.0 * np.exp(-steps / 100) + 0.1
+    events = [scalar_event(-int(s), "train_loss", float(v)) for s, v in zip(steps, falling)]
+    events += [scalar_event(int(s), "train_loss", float(v)) for s, v in zip(steps, falling)]
+    path = write_framed(tmp_path / "run" / EVENTS, events)
+    result = mlcheck_analyze(path.parent, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stdout
+    assert _findings(result) == []
+    note = "run: 299 point(s) are logged at a negative step (first: 'train_loss' at step -299); steps count from 0"
+    assert note in result.stderr, result.stderr
+    assert note in json.loads(result.stdout)["runs"][0]["notes"][0]
