@@ -4,11 +4,11 @@ training set. mlcheck reports `train-val-overlap` during the first evaluation.
 
     pip install "mlcheck-train[transformers]"
     python examples/transformers_tiny.py          # ~20 s of CPU
+    tensorboard --logdir runs/transformers_tiny    # the Trainer's curves beside mlcheck's findings
+    mlcheck analyze runs/transformers_tiny         # the same findings, read back afterwards
 """
 
 from __future__ import annotations
-
-import tempfile
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from transformers import BertConfig, BertForSequenceClassification, Trainer, Tra
 from mlcheck.integrations.transformers import MLCheckCallback
 
 VOCAB, LENGTH = 100, 16
+OUTPUT_DIR = (
+    "runs/transformers_tiny"  # the Trainer writes its TensorBoard run below it (save_strategy="no": no checkpoints)
+)
 
 
 def token_data(n: int, seed: int) -> list[dict]:
@@ -44,27 +47,26 @@ def main() -> None:
     train = token_data(512, seed=0)
     val = train[:128]  # the bug: validation copied from training
     cb = MLCheckCallback()
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            per_device_train_batch_size=32,
-            num_train_epochs=2,
-            learning_rate=3e-3,
-            eval_strategy="epoch",
-            save_strategy="no",
-            report_to="tensorboard",
-            use_cpu=True,
-            disable_tqdm=True,
-        )
-        trainer = Trainer(
-            model=BertForSequenceClassification(config),
-            args=args,
-            train_dataset=train,
-            eval_dataset=val,
-            callbacks=[cb],
-        )
-        trainer.train()
-        print(f"findings (also in {cb.resolved_log_dir}/findings.jsonl and its TensorBoard events):")
+    args = TrainingArguments(
+        output_dir=OUTPUT_DIR,
+        per_device_train_batch_size=32,
+        num_train_epochs=2,
+        learning_rate=3e-3,
+        eval_strategy="epoch",
+        save_strategy="no",
+        report_to="tensorboard",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=BertForSequenceClassification(config),
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        callbacks=[cb],
+    )
+    trainer.train()
+    print(f"findings (also in {cb.resolved_log_dir}/findings.jsonl and its TensorBoard events):")
     for finding in cb.findings:
         print(" ", finding.format())
 

@@ -598,8 +598,11 @@ class _StepWrapper:
         self._saved: dict[str, Any] = {}
         for name in self._NAMES:
             stale = getattr(model.__dict__.get(name), "_mlcheck_wrapper", None)
-            if stale is not None:
+            if stale is not None and not stale.in_this_fit():
                 stale.restore()
+            # else another MLCheckCallback of this fit wrapped the step first: this wrapper goes
+            # on top of its wrapper, so that both see every batch (replacing it left that
+            # callback without a batch: no batch checks, no train-start checks)
         for name in self._NAMES:
             self._saved[name] = model.__dict__.get(name, _MISSING)
             wrapper = getattr(self, f"_make_{name}")(getattr(model, name))
@@ -615,8 +618,11 @@ class _StepWrapper:
             self._saved_function = model.train_function
             model.make_train_function(force=True)
 
+    def in_this_fit(self) -> bool:
+        return self.active and self.model.history is self.fit_history
+
     def _current(self) -> bool:
-        if self.active and self.model.history is self.fit_history:
+        if self.in_this_fit():
             return True
         self.restore()
         return False
@@ -659,19 +665,30 @@ class _StepWrapper:
         return compute_loss
 
     def restore(self) -> None:
+        """Puts back what this wrapper replaced. A wrapper with another callback's on top of it
+        (two MLCheckCallbacks in one fit) leaves the model alone: the one on top puts back, when
+        it is restored, what lies under every wrapper restored by then."""
         if not self.active:
             return
         self.active = False
+        function = self._saved_function
         for name, saved in self._saved.items():
             if getattr(self.model.__dict__.get(name), "_mlcheck_wrapper", None) is not self:
-                continue  # already replaced by someone else
+                continue  # already replaced by someone else, or wrapped by another callback
+            under = getattr(saved, "_mlcheck_wrapper", None)
+            while under is not None and not under.active:  # restored already, under this one
+                if name == "train_step" and under._saved_function is not None and function is not None:
+                    function = under._saved_function
+                saved = under._saved[name]
+                under = getattr(saved, "_mlcheck_wrapper", None)
             if saved is _MISSING:
                 if name in self.model.__dict__:
                     delattr(self.model, name)
             else:
                 setattr(self.model, name, saved)
-        if self._saved_function is not None:
-            self.model.train_function, self._saved_function = self._saved_function, None
+            if name == "train_step" and function is not None:
+                self.model.train_function = function
+                self._saved_function = None
 
 
 _MISSING = object()

@@ -35,8 +35,9 @@ class FunctionTap:
         self._saved: dict[str, Any] = {}
         for attribute in self._before:
             stale = getattr(getattr(model, attribute, None), "_mlcheck_tap", None)
-            if stale is not None:
+            if stale is not None and not stale.in_this_fit():
                 stale.restore()
+            # else another MLCheckCallback of this fit tapped it first: this tap goes on top
         self._wrap("train_function")
 
     def tap_test(self) -> None:
@@ -60,8 +61,11 @@ class FunctionTap:
         self._saved[attribute] = original
         setattr(self.model, attribute, wrapper)
 
+    def in_this_fit(self) -> bool:
+        return self.active and getattr(self.model, "history", None) is self.fit_history
+
     def _current(self) -> bool:
-        if self.active and getattr(self.model, "history", None) is self.fit_history:
+        if self.in_this_fit():
             return True
         self.restore()
         return False
@@ -72,4 +76,8 @@ class FunctionTap:
         self.active = False
         for attribute, original in self._saved.items():
             if getattr(getattr(self.model, attribute, None), "_mlcheck_tap", None) is self:
+                under = getattr(original, "_mlcheck_tap", None)
+                while under is not None and not under.active:  # another callback's, restored already
+                    original = under._saved[attribute]
+                    under = getattr(original, "_mlcheck_tap", None)
                 setattr(self.model, attribute, original)

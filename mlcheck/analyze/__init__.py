@@ -400,6 +400,7 @@ def _load(
         loaded = []
         for log in logs:
             _drop_bad_epochs(log, mapping, notes)
+            _drop_negative_steps(log, notes)
             loaded.append((log, build_curves(log, mapping)))
     except (EventFileError, CSVLogError, BadInput) as exc:
         return [str(exc)]
@@ -620,6 +621,31 @@ def _drop_bad_epochs(log: RunLog, mapping: Mapping[str, str] | None, notes: list
                 f"{curve.values[first]:g} at step {int(curve.steps[first])}); they are ignored"
             )
             log.scalars[tag] = Scalars(curve.steps[~bad], curve.values[~bad])
+
+
+def _drop_negative_steps(log: RunLog, notes: list[str]) -> None:
+    """Steps count from 0, as a CSV's do (`csvlogs._drop_negative`): an event file's points at
+    a negative step (`add_scalar("val_loss", v, -1)` for an evaluation before training) are
+    left out, with a note, rather than judged as the start of the curve ("best at step -44")."""
+    if log.format != "tensorboard":
+        return
+    dropped, first = 0, None
+    for tag, curve in list(log.scalars.items()):
+        negative = curve.steps < 0
+        if not negative.any():
+            continue
+        dropped += int(negative.sum())
+        if first is None:
+            first = (tag, int(curve.steps[np.flatnonzero(negative)[0]]))
+        if negative.all():
+            del log.scalars[tag]
+        else:
+            log.scalars[tag] = Scalars(curve.steps[~negative], curve.values[~negative])
+    if first is not None:
+        notes.append(
+            f"{log.path}: {dropped} point(s) are logged at a negative step (first: {first[0]!r} at step "
+            f"{first[1]}); steps count from 0: those points are left out"
+        )
 
 
 def _no_loss(log: RunLog) -> str:

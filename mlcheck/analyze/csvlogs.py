@@ -141,6 +141,7 @@ def read_csv_runs(
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
         raise CSVLogError(f"{path} has a header ({', '.join(columns)}) but no rows")
+    columns = _name_index(columns, filled[0])
     if notes is not None:
         notes.extend(_undecodable_cells(path, bad_bytes))
         notes.extend(_text_cells(path, columns, text, filled))
@@ -283,6 +284,8 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
     if len(header_line) > MAX_HEADER_CHARS:
         raise CSVLogError(f"{path}: its first line is longer than {MAX_HEADER_CHARS} characters: not a metrics CSV")
     if not header_line.strip():
+        if path.stat().st_size > len(header_line):  # blank lines above the header: it is not empty
+            raise CSVLogError(f"{path}: its first line is blank: a metrics CSV starts with its header line")
         raise CSVLogError(f"{path} is empty: no CSV header")
     if history.is_object_repr(header_line):
         raise history.HistoryError(
@@ -306,15 +309,29 @@ def _columns(path: Path, header_line: str) -> tuple[list[str], str]:
         columns.pop()
     if len(columns) > 1 and _PANDAS_INDEX.fullmatch(columns[0]) and all(columns[1:]):
         # `pd.DataFrame(history.history).to_csv(path)` writes the frame's index (0, 1, ...: the
-        # epoch) first, unnamed (`Unnamed: 0` once read back and saved again): the epoch, unless
-        # the frame has an epoch column of its own
-        columns[0] = PANDAS_INDEX if "epoch" in {c.lower() for c in columns[1:]} else "epoch"
+        # epoch) first, unnamed (`Unnamed: 0` once read back and saved again): `_name_index`
+        # reads it as the epoch once its cells are known
+        columns[0] = PANDAS_INDEX
     if len(columns) < 2 or any(not c for c in columns):
         raise CSVLogError(
             f"{path} does not look like a metrics CSV (header {header_line.strip()[:80]!r}; "
             "columns separated by one of , ; tab |)"
         )
     return columns, delimiter
+
+
+def _name_index(columns: list[str], index_filled: bytearray) -> list[str]:
+    """pandas' index column (`PANDAS_INDEX`, named so by `_columns`: `,loss,val_loss` from
+    `pd.DataFrame(history.history).to_csv("history.csv")`) is the epoch where the file has no
+    `epoch` or `step` column and every index cell is a number (0, 1, ... for a History; a
+    `pd.concat` of two fits' histories starts again at 0, one run per fit, as in a Keras CSV that
+    two fits appended to); else it stays `PANDAS_INDEX`, which is no metric (dates, names)."""
+    if columns[0] != PANDAS_INDEX:
+        return columns
+    names = {c.lower() for c in columns[1:]}
+    if "epoch" in names or "step" in names or not all(index_filled):
+        return columns
+    return ["epoch", *columns[1:]]
 
 
 def _drop_negative(path: Path, column: str, x: np.ndarray, has: np.ndarray, notes: list[str] | None) -> int:

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from mlcheck.errors import BadInput
-from mlcheck.sanity.usercode import Interrupted, UserCodeError, one_line, user_traceback
+from mlcheck.sanity.usercode import Interrupted, UserCodeError, accelerator_hint, one_line, user_traceback
 
 #: Importing model.py slower than this earns a note (it may be loading data or training).
 SLOW_IMPORT_SECONDS = 30.0  # a digits/MNIST model.py imports in ~5-10 s, frameworks included
@@ -141,7 +141,7 @@ def import_model_file(path: Path) -> tuple[ModuleType, ImportTime]:
         if isinstance(exc, (KeyboardInterrupt, Interrupted)):
             raise
         raise UserCodeError(
-            f"importing {path} raised {type(exc).__name__}: {one_line(exc)}",
+            f"importing {path} raised {type(exc).__name__}: {one_line(exc)}{accelerator_hint(exc)}",
             user_traceback(exc, (folder,)),
         ) from None
     seconds = time.perf_counter() - started

@@ -75,6 +75,23 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else repr(exc)
 
 
+# what torch says when code asks for a CUDA device the machine does not have (a CPU-only build,
+# no driver, no visible GPU): the messages of torch 2.x's `torch.cuda._lazy_init`
+_NO_CUDA = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available")
+
+
+def accelerator_hint(exc: BaseException) -> str:
+    """A sentence to add where the user's code asked for a CUDA GPU this machine lacks ("" else):
+    `mlcheck sanity` is often run on a laptop or CI runner for a script written for a GPU box."""
+    if not any(marker in str(exc) for marker in _NO_CUDA):
+        return ""
+    return (
+        ". This machine has no CUDA GPU: pick the device where the model and batches are made, "
+        "`device = 'cuda' if torch.cuda.is_available() else 'cpu'` and `.to(device)` instead of `.cuda()`, "
+        "so the script runs on both"
+    )
+
+
 def caller_dirs() -> tuple[str, ...]:
     """Folders of the code that called mlcheck (for tracebacks of dict targets)."""
     out = []
@@ -96,4 +113,5 @@ def user_code(what: str, user_dirs: tuple[str, ...] = ()) -> Iterator[None]:
         shown = user_traceback(exc, user_dirs)
         if "\n  File " not in shown:  # raised by mlcheck's adapter, no frame of the user's: no block
             shown = ""
-        raise UserCodeError(f"{what} raised {type(exc).__name__}: {one_line(exc)}", shown) from None
+        message = f"{what} raised {type(exc).__name__}: {one_line(exc)}{accelerator_hint(exc)}"
+        raise UserCodeError(message, shown) from None

@@ -466,6 +466,14 @@ CASES = [
     Case("config-not-toml", lambda t: _pyproject(t, "[tool.mlcheck\n"), 2, ("cannot read",), "pyproject.toml"),
     # more: empty and garbage files
     Case("empty-file", _alone(lambda t: _write(t / "log.csv", b""), "log.csv"), 2, ("is empty",), "log.csv"),
+    # blank lines above the header: it was "log.csv is empty: no CSV header"
+    Case(
+        "user16-blank-first-line",
+        _alone(lambda t: _write(t / "log.csv", "\n\nepoch,loss\n0,1.0\n1,0.9\n"), "log.csv"),
+        2,
+        ("its first line is blank",),
+        "log.csv",
+    ),
     Case("zero-length-event-file", _alone(lambda t: _write(t / EVENTS, b"")), 2, ("no scalars",), ""),
     Case(
         "zero-length-event-file-beside",
@@ -979,3 +987,62 @@ def test_a_column_named_twice_is_its_first_column_with_a_note(tmp_path: Path) ->
     assert "loss-divergence" in [f["check"] for f in _findings(result)]
     note = f"{path}: the header names 'loss' 2 times (columns 2, 3): column 2 is read as 'loss', the others are"
     assert result.stderr.strip() == f"mlcheck: {note} left out", result.stderr
+
+
+def test_user16_a_history_saved_with_pandas_to_csv_is_read_with_its_index_as_the_epoch(tmp_path: Path) -> None:
+    """`pd.DataFrame(history.history).to_csv("history.csv")` writes pandas' index as a first
+    column with no name (`,loss,val_loss`): the command refused the file ("does not look like a
+    metrics CSV") and the divergence in it went unreported. The index is the epoch; a
+    `pd.concat` of two fits' histories (the index starts again at 0) is one run per fit."""
+    import pandas as pd
+
+    epochs = np.arange(30)
+    clean = 2.0 / (1 + epochs)
+    diverging = np.where(epochs < 15, clean, 2.0 / 16 * (epochs - 14))
+    history = {"loss": diverging, "val_loss": clean * 1.1}
+    pd.DataFrame(history).to_csv(tmp_path / "history.csv")
+    assert (tmp_path / "history.csv").read_text().startswith(",loss,val_loss\n0,")
+    result = mlcheck_analyze(tmp_path / "history.csv", cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "loss-divergence" in [f["check"] for f in _findings(result)]
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["epochs"] == 30 and "loss" in run["series"].values()
+
+    healthy = {"loss": clean, "val_loss": clean * 1.1}
+    pd.concat([pd.DataFrame(healthy), pd.DataFrame(healthy)]).to_csv(tmp_path / "two.csv", sep=";")
+    result = mlcheck_analyze(tmp_path / "two.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr  # the second fit's restart is no divergence
+    runs = json.loads(result.stdout)["runs"]
+    assert [(r["name"], r["epochs"]) for r in runs] == [("two.csv (fit 1 of 2)", 30), ("two.csv (fit 2 of 2)", 30)]
+
+    # an index that is no epoch number (dates, names) is left out: the rows are the epochs
+    frame = pd.DataFrame(history, index=[f"day {k}" for k in epochs])
+    frame.to_csv(tmp_path / "named.csv")
+    result = mlcheck_analyze(tmp_path / "named.csv", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "loss-divergence" in [f["check"] for f in _findings(result)]
+    # beside an epoch column, the index is left out
+    frame = pd.DataFrame({"epoch": epochs + 5, **history})
+    frame.to_csv(tmp_path / "epochs.csv")
+    (run,) = json.loads(mlcheck_analyze(tmp_path / "epochs.csv", cwd=tmp_path).stdout)["runs"]
+    assert run["epochs"] in (34, 35) and "" not in run["series"].values()  # the epoch column, not 0-29
+
+
+def test_user16_event_points_at_a_negative_step_are_left_out_with_a_note(tmp_path: Path) -> None:
+    """A CSV's rows at a negative step are left out with a note; an event file's points were
+    judged as the start of the curve: a healthy falling loss logged with steps counted down
+    to 0 (its best at step -299) was an ERROR `loss-divergence` "best at step -299". Now they
+    are left out, as in a CSV, with a note; the points at steps 0 and on are judged."""
+    steps = np.arange(300)
+    falling = 2.0 * np.exp(-steps / 100) + 0.1
+    events = [scalar_event(-int(s), "train_loss", float(v)) for s, v in zip(steps, falling)]
+    events += [scalar_event(int(s), "train_loss", float(v)) for s, v in zip(steps, falling)]
+    path = write_framed(tmp_path / "run" / EVENTS, events)
+    result = mlcheck_analyze(path.parent, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stdout
+    assert _findings(result) == []
+    note = "run: 299 point(s) are logged at a negative step (first: 'train_loss' at step -299); steps count from 0"
+    assert note in result.stderr, result.stderr
+    assert note in json.loads(result.stdout)["runs"][0]["notes"][0]

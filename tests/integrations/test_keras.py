@@ -1766,3 +1766,32 @@ def test_newbugs13_accuracy_of_a_count_regression_is_named(tmp_path, case):
     assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
     assert finding.evidence["metric_value"] <= finding.evidence["targets_zero_or_one"] + 0.1
     assert finding.evidence["target_example"] >= 2 and "mae" in finding.hint
+
+
+def test_user16_two_callbacks_in_one_fit_both_see_every_batch(tmp_path):
+    """Two MLCheckCallbacks in one fit (the default set, and one for a few checks of its own):
+    the second replaced the first one's step wrapper (torch) or function tap (JAX), so the first
+    saw no batch: no `nonfinite-input` for NaN inputs, no train-start checks, nothing said.
+    Both now see every batch, and the model is left as it was, for a later fit as well."""
+    (xt, yt), _ = data()
+    xt = xt.copy()
+    xt[::7, 3] = np.nan  # a missing value never imputed
+    model = mlp()
+    first = MLCheckCallback(log_dir=tmp_path / "first")
+    second = MLCheckCallback(log_dir=tmp_path / "second", checks=["nonfinite-input"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(xt, yt, epochs=1, batch_size=32, verbose=0, callbacks=[first, second])
+    assert {"nonfinite-input", "nonfinite-loss"} <= {f.check for f in first.findings}
+    assert {f.check for f in second.findings} == {"nonfinite-input"}
+    for cb, name in ((first, "first"), (second, "second")):
+        lines = (tmp_path / name / "findings.jsonl").read_text().splitlines()
+        assert [json.loads(line)["check"] for line in lines] == [f.check for f in cb.findings]
+    wrapped = ("train_step", "test_step", "compute_loss", "train_function", "test_function")
+    assert [name for name in wrapped if hasattr(getattr(model, name, None), "_mlcheck_wrapper")] == []
+    assert not hasattr(getattr(model, "train_function", None), "_mlcheck_tap")
+    again = MLCheckCallback(log_dir=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(xt, yt, epochs=1, batch_size=32, verbose=0, callbacks=[again])
+    assert "nonfinite-input" in {f.check for f in again.findings}

@@ -318,3 +318,52 @@ def test_cli13_empty_torch_batches_are_named_not_called_no_data(tmp_path, empty,
     and held 0 rows, and of 20 empty batches before real ones."""
     (tmp_path / "model.py").write_text(TORCH_EMPTY_BATCHES.format(empty=empty, full=full))
     assert_bad_input(cli(tmp_path / "model.py"), needle, "drop empty batches from the data")
+
+
+GPU_SCRIPT = """
+import torch
+from torch import nn
+
+{module_level}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.f({forward_input})
+
+
+def mlcheck_target():
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    return {{"model": Net(){build}, "train_data": data, "loss": nn.CrossEntropyLoss()}}
+"""
+
+
+@pytest.mark.parametrize(
+    "where,parts",
+    [
+        ("importing", {"module_level": "model = nn.Linear(4, 2).cuda()"}),
+        ("mlcheck_target()", {"build": ".cuda()"}),
+        ("the forward pass", {"forward_input": "x.cuda()"}),
+    ],
+)
+def test_user16_a_script_written_for_a_gpu_says_how_to_run_it_on_this_cpu(tmp_path, where, parts):
+    """A script that calls `.cuda()` (at import, in `mlcheck_target()`, in `forward`) on a machine
+    without a CUDA GPU: the error was torch's "Torch not compiled with CUDA enabled" alone; it
+    now says the machine has no CUDA GPU and how to make the script run on both."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    fields = {"module_level": "", "forward_input": "x", "build": "", **parts}
+    path = tmp_path / "gpu_model.py"
+    path.write_text(GPU_SCRIPT.format(**fields))
+    assert_bad_input(
+        cli(path),
+        where,
+        "This machine has no CUDA GPU",
+        "device = 'cuda' if torch.cuda.is_available() else 'cpu'",
+    )
