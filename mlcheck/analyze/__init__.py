@@ -297,9 +297,9 @@ def _add_run(
     found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
     if curves.by_step:
         found = [on_steps(f, curves.epochs) for f in found]
+        what = "no epoch tag" if log.format == "tensorboard" else "a step column and no epoch column"
         log.info.append(
-            f"{log.path} has a step column and no epoch column: its rows are read as steps, and each "
-            "validation point is named by its step"
+            f"{log.path} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + _short_curve(log, curves, checks)

@@ -88,8 +88,9 @@ class Curves:
         epochs: one row per epoch, in order.
         info: facts for end-of-run checks (total steps, epochs, task).
         used: the tag used for each role, e.g. {"train_loss": "train_loss_step"}.
-        by_step: the log names no epoch (a metrics.csv with a `step` column and no `epoch`):
-            `epochs` are its validation points in order, each known by its step alone.
+        by_step: the log names no epoch (a metrics.csv with a `step` column and no `epoch`, an
+            event file with no epoch tag whose curves are logged at steps): `epochs` are its
+            validation points in order, each known by its step alone.
     """
 
     steps: np.ndarray | None
@@ -138,10 +139,23 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     info.loss = named.pop() if len(named) == 1 else None
     if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
-    by_step = log.format == "lightning-csv" and axes.epoch_curve is None and bool(ordered)
+    by_step = axes.epoch_curve is None and bool(ordered) and _ranked(log, axes, wanted)
     if by_step:
         info.max_epochs = None  # the rows' count is no epoch count
     return Curves(steps, loss, lr, ordered, info, used, by_step)
+
+
+def _ranked(log: RunLog, axes: _Axes, wanted: list[tuple[str, str | None, str]]) -> bool:
+    """Whether the rows' epochs are only the ranks of their steps (`_epoch_rows` without an epoch
+    curve): the k-th validation, which is epoch k only where the run validated once an epoch from
+    epoch 0. A `metrics.csv` with no `epoch` column, or an event file with no epoch tag from a
+    hand-written loop (a `SummaryWriter` loop that validates every 25 steps), says no such thing;
+    Lightning's `TensorBoardLogger` (its `hp_metric` tag) validates once an epoch by default."""
+    if log.format == "lightning-csv":
+        return True
+    if log.format != "tensorboard" or "hp_metric" in log.scalars:
+        return False
+    return any(not axes.x_is_epoch(log.scalars[t]) for _, _, t in wanted)
 
 
 #: A log whose first step (or epoch) lies further from 0 than this many logging intervals, and

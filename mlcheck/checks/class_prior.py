@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.task import chance_loss
+from mlcheck.task import chance_loss, loss_family
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -228,6 +228,54 @@ def starts_trained(
         return False
     short = floor - start[0]
     return short > TRAINED_START_Z * start[1] and short > 0.02 * floor
+
+
+def weighted_prior_loss(counts: dict[int, int], weights: dict[int, float]) -> float | None:
+    """The least training loss a prediction that ignores the inputs can reach under a log-loss
+    weighted per class (`weights`, by class label) on labels counted as `counts`: the best
+    constant prediction gives class c the weighted share s_c = n_c w_c / sum(n w), and scores the
+    entropy H(s) of those shares, times the mean weight per row where the loss is divided by the
+    rows (Keras' `class_weight=`, `sum_over_batch_size`) rather than by the weights' sum
+    (torch's `CrossEntropyLoss(weight=)`). The larger of the two is returned: a stall below it
+    learned something, under either convention. Balanced weights give ln(C) under both. None
+    where a counted class has no weight (the weights cannot be for these labels)."""
+    if not counts or any(c not in weights for c in counts):
+        return None
+    n = np.array([counts[c] for c in counts], dtype=np.float64)
+    w = np.array([float(weights[c]) for c in counts], dtype=np.float64)
+    mass = n * w
+    if not np.all(np.isfinite(mass)) or mass.sum() <= 0:
+        return None
+    shares = mass[mass > 0] / mass.sum()
+    entropy = float(-(shares * np.log(shares)).sum())
+    return entropy * max(1.0, float(mass.sum() / n.sum()))
+
+
+#: An unnamed loss whose first steps sit above this multiple of ln(C) is on another scale than
+#: a cross-entropy over the C outputs. A default-initialised classifier's cross-entropy starts
+#: within a few percent of ln(C) (Karpathy, "verify loss @ init"; `loss-at-init`: an MLP on
+#: digits starts at 2.38 against 2.30), and a loss weighted per class inside the step stalls
+#: up to `PRIOR_CEILING` (1.25) x the labels' entropy: the same margin.
+UNNAMED_SCALE_FACTOR = 1.25
+
+
+def unnamed_off_scale(run: RunState, start: tuple[float, float] | None) -> bool:
+    """Whether ln(C) (and the labels' entropy) is not the level this run's loss takes when the
+    model ignores its inputs: the adapter could name no loss of a known family (the training loss
+    is none of the common losses of the outputs and targets, nor a multiple: a contrastive
+    InfoNCE over the batch, a triplet or metric-learning loss), and `start` (the mean loss of the
+    first 10 steps, from the first, and its standard error: `TrainCurve.start`) sits above
+    `UNNAMED_SCALE_FACTOR` x ln(C) by more than `TRAINED_START_Z` standard errors. A cross-entropy
+    the adapter named keeps its chance level whatever its start (a confidently wrong
+    initialisation is `loss-at-init`'s business), and so does an unnamed loss that starts near
+    ln(C) (a hand-written or label-smoothed cross-entropy)."""
+    if loss_family(run.info.loss) is not None or start is None or not all(math.isfinite(v) for v in start):
+        return False
+    level = run.info.chance_level()
+    if level is None:
+        return False
+    excess = start[0] - UNNAMED_SCALE_FACTOR * level[0]
+    return excess > TRAINED_START_Z * start[1]
 
 
 #: A classifier's cross-entropy before any update sits near ln(C) (Karpathy, "verify loss @ init");

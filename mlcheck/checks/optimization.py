@@ -19,6 +19,8 @@ from mlcheck.checks.class_prior import (
     label_entropy,
     prior_beaten,
     starts_trained,
+    unnamed_off_scale,
+    weighted_prior_loss,
 )
 from mlcheck.checks.curve import (
     Curve,
@@ -687,7 +689,14 @@ class LossPlateau(LossCurveCheck):
         training labels to a quarter above it, the loss of predicting the class prior (a stall
         higher than that is a loss weighted per class, whose input-ignoring floor is not that
         entropy; both levels times the rows of a loss summed over the batch,
-        `RunInfo.loss_summed_over`). The first of
+        `RunInfo.loss_summed_over`). Under class weights the adapter saw
+        (`RunInfo.class_weights`: Keras' `class_weight=`, a `CrossEntropyLoss(weight=)`) that
+        entropy is the weighted shares' (ln(C) for balanced weights): the least a weighted loss
+        reaches without the inputs. A loss mlcheck cannot name (no common loss of the outputs and
+        targets, nor a multiple: InfoNCE over the batch, a triplet loss) whose first 10 steps
+        sit above 1.25 x ln(C) by 3 standard errors is not on ln(C)'s scale: neither level
+        applies, and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a
+        uniform guess after a confidently wrong start). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
         `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
@@ -994,6 +1003,24 @@ class LossPlateau(LossCurveCheck):
             "and the learning rate; then " + labels
         )
 
+    def _input_ignoring_levels(self, run: RunState, level: float) -> tuple[tuple[float, str] | None, float | None]:
+        """(the chance level and how it was got, the training labels' entropy): the levels a
+        model that ignores its inputs sits at, each None where unknown. Under class weights the
+        adapter saw (`RunInfo.class_weights`) the second is the weighted loss's own least level
+        (`weighted_prior_loss`: ln(C) for balanced weights), not the labels' entropy. An unnamed loss that
+        started far above ln(C) (InfoNCE over the batch, a triplet loss: `unnamed_off_scale`) has
+        neither, unless it stalls at ln(C) itself (within `chance_fraction`'s 10% either side): a
+        uniform guess after a confidently wrong start, whatever the loss's name. Otherwise it is
+        judged by its fall alone."""
+        if unnamed_off_scale(run, self._train.start):
+            chance = run.info.chance_level()
+            at_chance = chance is not None and abs(level - chance[0]) <= (1 - self.chance_fraction) * chance[0]
+            return (chance, None) if at_chance else (None, None)
+        entropy = self._prior_entropy() if run.info.task == "classification" else None
+        if entropy is not None and run.info.class_weights:
+            entropy = weighted_prior_loss(self._labels.train.counts, run.info.class_weights)
+        return run.info.chance_level(), entropy  # in the loss's units: a summed loss's is larger
+
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         step_unit = unit == "step"
         if self._too_early(run, c, step_unit, final):
@@ -1002,11 +1029,10 @@ class LossPlateau(LossCurveCheck):
         level = median(c.mean[-max(3, len(c) // 10) :])
         if abs(level) <= self.zero_level:
             return []  # at numerical zero: converged
-        chance_level = run.info.chance_level()  # in the loss's units: a summed loss's is larger
+        chance_level, entropy = self._input_ignoring_levels(run, level)
         chance = None if chance_level is None else chance_level[0]
         fell = (initial - level) / initial if initial > 0 else math.nan
         near_chance = chance is not None and level > self.chance_fraction * chance
-        entropy = self._prior_entropy() if run.info.task == "classification" else None
         rows = run.info.loss_summed_over
         summed = entropy is not None and rows is not None and rows > 1
         if summed:
@@ -1054,9 +1080,10 @@ class LossPlateau(LossCurveCheck):
         )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
             times = f" ({rows} rows summed)" if summed else ""
+            of = "the training labels' shares under the loss's class weights" if run.info.class_weights else ""
             why = (
-                f"no lower than {entropy:.4g}, the entropy of the training labels{times}: the loss of predicting "
-                "the class shares without looking at the inputs"
+                f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{times}: the loss of "
+                "predicting the class shares without looking at the inputs"
             )
         if peak > self.exploded_factor * max(abs(level), abs(initial)):
             why += f", after the loss exploded to {peak:.4g}"

@@ -192,6 +192,11 @@ def skipped(check: Check, reason: str, hint: str = "Nothing to fix; this check n
     return check.finding(f"Skipped: {reason}.", severity=Severity.INFO, key="skipped", hint=hint)
 
 
+#: Relative difference between two evaluations of one batch's loss at fixed weights beyond
+#: which the loss is random: float32 rounding of a batch mean stays far below (~1e-7).
+_REPEAT_TOL = 1e-4
+
+
 @dataclass
 class FitRun:
     """Training a clone on one fixed batch: eval-mode loss at checkpoints.
@@ -207,6 +212,9 @@ class FitRun:
         nonfinite: the loss became NaN or infinite.
         samples: rows of the batch trained on (None: unknown). Fewer than asked for when the
             training batches are smaller (a Keras fit with batch_size=1 hands over one row).
+        repeated: the eval-mode loss of the same batch at the same weights taken a second time
+            before training (NaN: not taken). It differs from `initial` where the training step
+            draws random numbers of its own (augmented views, sampled pairs or noise).
     """
 
     lr: float | None = None
@@ -218,6 +226,15 @@ class FitRun:
     cut: bool = False
     nonfinite: bool = False
     samples: int | None = None
+    repeated: float = math.nan
+
+    @property
+    def loss_varies(self) -> bool:
+        """The batch's loss at fixed weights changed between two evaluations (beyond float
+        rounding, `_REPEAT_TOL`): the step's loss is a random variable, whose value on one batch
+        need not reach near zero however well the model fits it."""
+        both = math.isfinite(self.initial) and math.isfinite(self.repeated)
+        return both and not math.isclose(self.initial, self.repeated, rel_tol=_REPEAT_TOL, abs_tol=1e-6)
 
     @property
     def final(self) -> float:

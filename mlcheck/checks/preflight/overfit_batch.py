@@ -60,7 +60,10 @@ class OverfitBatch(Check):
         again at 10x that rate for the full `steps` (at 1/10 when the loss blew up, rose or
         jumped; and when 1/10 stalls short of success too, a third copy at 1/100 for the full
         `steps`). It fires when every try stalls short of success; when the loss is still
-        falling at the end the result is only "inconclusive" (INFO). When the configured rate
+        falling at the end the result is only "inconclusive" (INFO), and so it is when the
+        batch's loss at the starting weights differed between two evaluations (key
+        "random-loss": a training step that draws augmented views, pairs or noise of its own, as
+        contrastive learning does, has no near-zero loss on one batch to reach). When the configured rate
         sent the loss up (or to NaN) and 1/10 or 1/100 of it fits the batch, it warns that the
         rate is too high (key "lr-too-high"); when none fits but the configured rate sent the
         loss up, the hint names a rate far too high before a wiring bug. When none fits and the
@@ -143,7 +146,9 @@ class OverfitBatch(Check):
             if lr is not None:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
-            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+            run = fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+            run.repeated = initial  # the same weights and batch as `run.initial`'s evaluation
+            return run
 
         def slow(run: FitRun) -> bool:
             """Fell steadily (never up by more than `WENT_UP` between checkpoints) or barely
@@ -216,6 +221,9 @@ class OverfitBatch(Check):
             ]
         if run.cut:
             return [inconclusive(self, "Overfitting one batch", evidence, ctx)]
+        varies = next((r for r in runs if r.loss_varies), None)
+        if varies is not None:
+            return [self._random_loss(varies, evidence, n)]
         decayed = self._weight_decay_finding(ctx, runs, evidence, n)
         if decayed is not None:
             return [decayed]
@@ -246,6 +254,21 @@ class OverfitBatch(Check):
                 hint=self._cannot_fit_hint(runs, n),
             )
         ]
+
+    def _random_loss(self, run: FitRun, evidence: dict[str, Any], n: int) -> Finding:
+        """INFO: the batch's loss at fixed weights is a random variable (augmented views or pairs
+        drawn inside the training step, as contrastive and metric learning do), so a loss that
+        does not reach near zero on one batch proves no wiring bug."""
+        return self.finding(
+            f"The loss of one batch of {_rows(n)} changed between two evaluations at the same weights "
+            f"({run.repeated:.4g}, then {run.initial:.4g}): the training step draws random numbers "
+            "(augmentation, sampled pairs or noise inside it), so whether the model can fit a batch is inconclusive.",
+            evidence={**evidence, "loss_repeated": run.repeated, "loss_again": run.initial},
+            hint="Nothing to fix if the step draws on purpose. To check the wiring, run `mlcheck sanity` "
+            "with the randomness of the step switched off (a fixed view of each sample).",
+            severity=Severity.INFO,
+            key="random-loss",
+        )
 
     def _weight_decay_finding(
         self, ctx: PreflightContext, runs: list[FitRun], evidence: dict[str, Any], n: int
