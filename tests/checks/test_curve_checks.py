@@ -303,6 +303,25 @@ def test_plateau_silent_when_validation_still_improves():
     assert "loss-plateau" not in ids(run_epochs(rows))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_plateau_silent_on_a_slow_steady_fall(seed):
+    """A loss that falls 3.5% in its first epoch, then steadily by 0.6% an epoch (beyond its
+    noise) is learning slowly, not stalled (held-out-5: a Keras run called a plateau at epoch 7
+    that fell another 7.8% by epoch 19); the same run whose fall has stopped is still a plateau."""
+    rng = np.random.default_rng(seed)
+    n_ep = 25
+    info = RunInfo(max_epochs=n_ep)  # judged during the run, from a quarter of it on
+    slow = [0.606 * (1.0 if e == 0 else 0.965 * 0.994**e) * (1 + 0.0005 * rng.standard_normal()) for e in range(n_ep)]
+    assert "loss-plateau" not in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(slow)], info))
+    stalled = [v if e < 4 else slow[3] * (1 + 0.0005 * rng.standard_normal()) for e, v in enumerate(slow)]
+    assert "loss-plateau" in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(stalled)], info))
+    # a fall beyond the noise but too slow to matter (0.05% an epoch) is still a stall
+    creeping = [
+        0.606 * (1.0 if e == 0 else 0.965 * 0.9995**e) * (1 + 0.0005 * rng.standard_normal()) for e in range(n_ep)
+    ]
+    assert "loss-plateau" in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(creeping)], info))
+
+
 def test_plateau_waits_for_warmup():
     n = 1000
     lr = np.arange(n) / n * 1e-3  # a long warmup, still ramping up
