@@ -353,6 +353,21 @@ def test_train_val_gap_reports_best_epoch():
     assert "epoch" in f.hint
 
 
+@pytest.mark.parametrize("spike", [False, True])
+def test_train_val_gap_names_the_best_epochs_own_loss_beside_the_best_level(spike):
+    """The best level the rise is measured from (a median or a stretch's mean) is not the best
+    epoch's loss: the message names both, so its numbers are true (held-out-5: "its best 1.894"
+    where that epoch's loss was 1.626)."""
+    rows = _overfitting()
+    if spike:
+        rows[12]["val_loss"] *= 0.8  # one lucky low epoch: the level and the epoch's loss differ
+    (f,) = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    at_best = next(r["val_loss"] for r in rows if r["epoch"] == f.evidence["best_epoch"])
+    assert f.evidence["val_loss_at_best_epoch"] == pytest.approx(at_best, rel=1e-3)
+    assert f"whose own loss was {at_best:.4g}" in f.message
+    assert f"best level {f.evidence['best_val_loss']:.4g}" in f.message
+
+
 def test_train_val_gap_silent_on_one_epoch_uptick():
     rows = _epoch_rows(n_ep=20, val_noise=0.0)
     rows[12]["val_loss"] *= 1.5  # one bad epoch (UMLAUT's rule fires on this)
