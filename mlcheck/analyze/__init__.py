@@ -51,6 +51,7 @@ from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_t
 from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
+from mlcheck.analyze.trainer_state import FORMAT as TRAINER_STATE_FORMAT
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -298,7 +299,10 @@ def _add_run(
     if curves.by_step:
         found = [on_steps(f, curves.epochs) for f in found]
         log.info.append(
-            f"{log.path} has a step column and no epoch column: its rows are read as steps, and each "
+            f"{log.path} is a Hugging Face Trainer state: its rows are its {len(curves.epochs)} evaluations "
+            "(the training loss as logged every `logging_steps`), each named by its step"
+            if log.format == TRAINER_STATE_FORMAT
+            else f"{log.path} has a step column and no epoch column: its rows are read as steps, and each "
             "validation point is named by its step"
         )
     result = _result(log, curves, found, errors, notes)

@@ -422,7 +422,7 @@ class TrainValGap(Check):
                 evidence={
                     "best_epoch": best_epoch,
                     "best_val_loss": sig(best),
-                    "val_loss_at_best_epoch": sig(float(val[best_at])),
+                    "val_loss_at_best": sig(float(val[best_at])),
                     "val_loss": sig(recent),
                     "train_loss_at_best": sig(train_best),
                     "train_loss": sig(train_now),

@@ -498,3 +498,29 @@ def test_real16_a_hand_written_history_with_worded_columns_is_analysed(tmp_path)
     (run,) = json.loads(done.stdout)["runs"]
     assert run["series"]["epoch_train_loss"] == "Train Loss" and run["series"]["val_loss"] == "Validation Loss"
     assert run["epochs"] == len(rows)
+
+
+def test_realfa16_a_trainer_states_rows_are_its_evaluations_named_by_step(tmp_path):
+    # jubaerkhan49/bangla_stt (held-out-5): 5 epochs, the loss logged every 25 steps, an evaluation
+    # every 50, was read as "80 epochs" (the logging points taken for epochs, the union of both
+    # curves' steps as rows) and findings named "epoch 12" for the twelfth evaluation. Its rows are
+    # its evaluations, named by their steps; the training loss is the stream logged between them.
+    steps = np.arange(25, 2001, 25)
+    train = list(zip(steps.tolist(), (0.9 * np.exp(-steps / 300) + 0.01).tolist()))
+    evals = [(int(s), float(0.3 + 0.004 * ((s - 600) / 50) ** 2 / 4)) for s in range(50, 2001, 50)]
+    _trainer_state(tmp_path / "run" / "trainer_state.json", evals, train, 2000)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (r,) = json.loads(done.stdout)["runs"]
+    assert r["epochs"] is None and r["steps"] == 2000
+    assert r["series"]["train_loss"] == "train/loss" and "epoch_train_loss" not in r["series"]
+    assert any("its 40 evaluations" in line for line in r["info"]), r["info"]
+    (gap,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "train-val-gap"]
+    assert "epoch" not in gap["message"] and "step 600" in gap["message"], gap["message"]
+    assert gap["evidence"]["best_step"] == 600

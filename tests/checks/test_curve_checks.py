@@ -363,7 +363,7 @@ def test_train_val_gap_names_the_best_epochs_own_loss_beside_the_best_level(spik
         rows[12]["val_loss"] *= 0.8  # one lucky low epoch: the level and the epoch's loss differ
     (f,) = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
     at_best = next(r["val_loss"] for r in rows if r["epoch"] == f.evidence["best_epoch"])
-    assert f.evidence["val_loss_at_best_epoch"] == pytest.approx(at_best, rel=1e-3)
+    assert f.evidence["val_loss_at_best"] == pytest.approx(at_best, rel=1e-3)
     assert f"whose own loss was {at_best:.4g}" in f.message
     assert f"best level {f.evidence['best_val_loss']:.4g}" in f.message
 
