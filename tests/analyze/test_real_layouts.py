@@ -7,6 +7,7 @@ Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logge
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -524,3 +525,37 @@ def test_realfa16_a_trainer_states_rows_are_its_evaluations_named_by_step(tmp_pa
     (gap,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "train-val-gap"]
     assert "epoch" not in gap["message"] and "step 600" in gap["message"], gap["message"]
     assert gap["evidence"]["best_step"] == 600
+
+
+def test_realfa16_llama_factory_trainer_log_is_read_as_a_trainers(tmp_path):
+    # agosalvez/tfm-lora-specialized-adapter@21662a7 results/trainer_log.jsonl: LLaMA-Factory's
+    # LogCallback writes one JSON object a line per logging step (current_steps, loss, lr, epoch,
+    # progress and times) and per evaluation (eval_loss). Was refused: "starts like a Keras
+    # History dict but holds no metric with a list of numbers".
+    lines = []
+    for s in range(10, 1001, 10):
+        progress = {"total_steps": 1000, "epoch": s / 100, "percentage": s / 10, "elapsed_time": "0:01:00"}
+        lines.append({"current_steps": s, "loss": 0.9 * math.exp(-s / 150) + 0.01, "lr": 5e-5, **progress})
+        if s % 50 == 0:
+            lines.append({"current_steps": s, "eval_loss": 0.3 + 0.001 * ((s - 300) / 50) ** 2, **progress})
+    path = tmp_path / "results" / "trainer_log.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = mlcheck.analyze(path)
+    (r,) = result.runs
+    assert r.format == "llamafactory-trainer-log"
+    assert r.series["train_loss"] == "train/loss" and r.series["val_loss"] == "eval/loss"
+    assert r.series["lr"] == "train/learning_rate"
+    (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
+    assert "step 300" in gap.message and "epoch" not in gap.message, gap.message
+
+
+def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path):
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("[1, 2]\nnot json\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "trainer_log.jsonl" in done.stderr and "Keras History" not in done.stderr, done.stderr
