@@ -51,6 +51,7 @@ from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_t
 from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
+from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -297,9 +298,13 @@ def _add_run(
     found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
     if curves.by_step:
         found = [on_steps(f, curves.epochs) for f in found]
+        evaluations = f"{len(curves.epochs)} evaluation{'s' if len(curves.epochs) != 1 else ''}"
         what = "no epoch tag" if log.format == "tensorboard" else "a step column and no epoch column"
         log.info.append(
-            f"{log.path} has {what}: its rows are read as steps, and each validation point is named by its step"
+            f"{log.path} is a Hugging Face Trainer's log: its rows are its {evaluations} "
+            "(the training loss as logged every `logging_steps`), each named by its step"
+            if log.format in TRAINER_FORMATS
+            else f"{log.path} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + _short_curve(log, curves, checks)

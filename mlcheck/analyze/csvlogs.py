@@ -125,8 +125,9 @@ def read_csv_runs(
                 f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
                 f"{_byte(undecodable[0]):#04x}); a log saved in another encoding is read once it is saved as UTF-8"
             )
-        if trainer_state.is_trainer_state(path, head):
-            fmt, scalars, columns = trainer_state.read_trainer_state(path, notes)
+        trainer = trainer_state.read_trainer(path, head, notes)
+        if trainer is not None:
+            fmt, scalars, columns = trainer
             return fmt, [CSVRun(scalars, 1, 0)], columns
         fh.seek(0)  # back to the first data row
         header_line = fh.readline(MAX_HEADER_CHARS + 1)

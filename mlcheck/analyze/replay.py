@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcheck.analyze.events import Scalars
 from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
+from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
 from mlcheck.monitor import Monitor
@@ -137,9 +138,13 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     # the loss by its tags' names ("bce_loss"), when those that name one all name the same
     named = {loss_from_tag(used.get(role)) for role in ("train_loss", "epoch_train_loss", "val_loss")} - {None}
     info.loss = named.pop() if len(named) == 1 else None
-    if log.format == "hf-trainer-state" or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
+    if log.format in TRAINER_FORMATS or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
-    by_step = axes.epoch_curve is None and bool(ordered) and _ranked(log, axes, wanted)
+    # a Trainer state's rows are its evaluations, which it may run many times an epoch (or once in
+    # several): told by their steps, not as epochs; so are the ranks of a log without epochs
+    by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(
+        ordered
+    )
     if by_step:
         info.max_epochs = None  # the rows' count is no epoch count
     return Curves(steps, loss, lr, ordered, info, used, by_step)
@@ -214,7 +219,8 @@ class _Axes:
         """Whether the curve under `tag` holds one point per epoch."""
         if self.by_epoch_x or role.level == "epoch":
             return True
-        if role.level == "step":
+        if role.level == "step" or (self.log.format in TRAINER_FORMATS and tag.startswith("train/")):
+            # a Trainer logs its training values every `logging_steps`, not once an epoch
             return False
         curve = self.log.scalars[tag]
         if self.epoch_curve is not None:

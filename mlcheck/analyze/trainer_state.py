@@ -12,6 +12,7 @@ x is the step. The summary entry is left out.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,64 @@ _SUMMARY = "train_runtime"
 _MAX_STEP = 2**53
 
 
+#: LLaMA-Factory's log of a Trainer run (`LogCallback`): one JSON object a line, per logging step
+#: (`current_steps`, `total_steps`, `loss`, `lr`, `epoch`, `percentage`, times) and per
+#: evaluation (`eval_loss`), written beside the Trainer's own trainer_state.json
+TRAINER_LOG_NAME = "trainer_log.jsonl"
+TRAINER_LOG_FORMAT = "llamafactory-trainer-log"
+#: the formats read as a Trainer's: rows are evaluations, the run a fine-tune
+FORMATS = (FORMAT, TRAINER_LOG_FORMAT)
+# LLaMA-Factory's keys that are no curve (progress and times), and its names of the Trainer's
+_TRAINER_LOG_SKIP = {"total_steps", "percentage", "elapsed_time", "remaining_time", "throughput", "total_tokens"}
+_TRAINER_LOG_KEYS = {"current_steps": "step", "lr": "learning_rate"}
+_TRAINER_LOG_MARK = re.compile(r'\s*\{[^\n]*"current_steps"\s*:')
+
+
+def read_trainer(
+    path: Path, head: str, notes: list[str] | None = None
+) -> tuple[str, dict[str, Scalars], list[str]] | None:
+    """A Trainer's log (`trainer_state.json`, LLaMA-Factory's `trainer_log.jsonl`) read, or None
+    when `head` (the file's first characters) is neither's."""
+    if is_trainer_log(path, head):
+        return read_trainer_log(path, notes)
+    if is_trainer_state(path, head):
+        return read_trainer_state(path, notes)
+    return None
+
+
+def is_trainer_log(path: Path, head: str) -> bool:
+    """LLaMA-Factory's `trainer_log.jsonl` (by name), or JSON lines whose first names `current_steps`."""
+    return path.name == TRAINER_LOG_NAME or bool(_TRAINER_LOG_MARK.match(head))
+
+
+def read_trainer_log(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
+    """(TRAINER_LOG_FORMAT, scalars by tag, tags) of LLaMA-Factory's `trainer_log.jsonl`, its
+    entries renamed as the Trainer's log_history names them (`current_steps` the step, `lr` the
+    learning rate) and read as a trainer state's; CSVLogError when no line is a JSON object."""
+    if path.stat().st_size > MAX_BYTES:
+        raise CSVLogError(f"{path} holds over {MAX_BYTES >> 20} MiB: not a LLaMA-Factory trainer_log.jsonl")
+    history: list = []
+    bad = 0
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(entry, dict):
+            history.append({_TRAINER_LOG_KEYS.get(k, k): v for k, v in entry.items() if k not in _TRAINER_LOG_SKIP})
+    if not history:
+        raise CSVLogError(
+            f"{path} holds no JSON object a line: not LLaMA-Factory's trainer_log.jsonl (one object per logging "
+            "step with current_steps and loss)"
+        )
+    if bad and notes is not None:
+        notes.append(f"{path}: {bad} line(s) that are not JSON left out")
+    return TRAINER_LOG_FORMAT, *_scalars(path, history, notes)
+
+
 def is_trainer_state(path: Path, head: str) -> bool:
     """A `trainer_state.json` (by name), or a JSON file whose head holds `log_history`."""
     return path.name == FILE_NAME or (head.lstrip().startswith("{") and _MARK in head)
@@ -56,6 +115,11 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise CSVLogError(f"{path} holds no `log_history` list: not a Hugging Face Trainer's trainer_state.json")
+    return FORMAT, *_scalars(path, history, notes)
+
+
+def _scalars(path: Path, history: list, notes: list[str] | None) -> tuple[dict[str, Scalars], list[str]]:
+    """(scalars by tag, tags) of a Trainer's log_history entries; CSVLogError when none holds a value."""
     points, stepless, text = _points(history)
     if notes is not None:
         notes.extend(_text_values(path, text))
@@ -75,7 +139,7 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
     for tag, got in points.items():
         steps, values = zip(*got)
         scalars[tag] = sorted_scalars(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
-    return FORMAT, scalars, list(scalars)
+    return scalars, list(scalars)
 
 
 def _points(

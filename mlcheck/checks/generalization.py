@@ -415,13 +415,14 @@ class TrainValGap(Check):
         return [
             self.finding(
                 ("Validation" if isinstance(held, _Unresolved) else "The model is overfitting: validation")
-                + f" loss rose from its best {best:.4g} "
-                f"(epoch {best_epoch}) to {recent:.4g} over {since} epochs while training loss fell "
+                + f" loss rose from its best level {best:.4g} (around epoch {best_epoch}, whose own loss was "
+                f"{float(val[best_at]):.4g}) to {recent:.4g} over {since} epochs while training loss fell "
                 f"from {train_best:.4g} to {train_now:.4g}." + tail,
                 severity=Severity.INFO if held is not None or guard is not None else None,
                 evidence={
                     "best_epoch": best_epoch,
                     "best_val_loss": sig(best),
+                    "val_loss_at_best": sig(float(val[best_at])),
                     "val_loss": sig(recent),
                     "train_loss_at_best": sig(train_best),
                     "train_loss": sig(train_now),

@@ -7,6 +7,7 @@ Hugging Face Trainer's one-point `train/train_loss`, and a validation loss logge
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -498,3 +499,63 @@ def test_real16_a_hand_written_history_with_worded_columns_is_analysed(tmp_path)
     (run,) = json.loads(done.stdout)["runs"]
     assert run["series"]["epoch_train_loss"] == "Train Loss" and run["series"]["val_loss"] == "Validation Loss"
     assert run["epochs"] == len(rows)
+
+
+def test_realfa16_a_trainer_states_rows_are_its_evaluations_named_by_step(tmp_path):
+    # jubaerkhan49/bangla_stt (held-out-5): 5 epochs, the loss logged every 25 steps, an evaluation
+    # every 50, was read as "80 epochs" (the logging points taken for epochs, the union of both
+    # curves' steps as rows) and findings named "epoch 12" for the twelfth evaluation. Its rows are
+    # its evaluations, named by their steps; the training loss is the stream logged between them.
+    steps = np.arange(25, 2001, 25)
+    train = list(zip(steps.tolist(), (0.9 * np.exp(-steps / 300) + 0.01).tolist()))
+    evals = [(int(s), float(0.3 + 0.004 * ((s - 600) / 50) ** 2 / 4)) for s in range(50, 2001, 50)]
+    _trainer_state(tmp_path / "run" / "trainer_state.json", evals, train, 2000)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (r,) = json.loads(done.stdout)["runs"]
+    assert r["epochs"] is None and r["steps"] == 2000
+    assert r["series"]["train_loss"] == "train/loss" and "epoch_train_loss" not in r["series"]
+    assert any("its 40 evaluations" in line for line in r["info"]), r["info"]
+    (gap,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "train-val-gap"]
+    assert "epoch" not in gap["message"] and "step 600" in gap["message"], gap["message"]
+    assert gap["evidence"]["best_step"] == 600
+
+
+def test_realfa16_llama_factory_trainer_log_is_read_as_a_trainers(tmp_path):
+    # agosalvez/tfm-lora-specialized-adapter@21662a7 results/trainer_log.jsonl: LLaMA-Factory's
+    # LogCallback writes one JSON object a line per logging step (current_steps, loss, lr, epoch,
+    # progress and times) and per evaluation (eval_loss). Was refused: "starts like a Keras
+    # History dict but holds no metric with a list of numbers".
+    lines = []
+    for s in range(10, 1001, 10):
+        progress = {"total_steps": 1000, "epoch": s / 100, "percentage": s / 10, "elapsed_time": "0:01:00"}
+        lines.append({"current_steps": s, "loss": 0.9 * math.exp(-s / 150) + 0.01, "lr": 5e-5, **progress})
+        if s % 50 == 0:
+            lines.append({"current_steps": s, "eval_loss": 0.3 + 0.001 * ((s - 300) / 50) ** 2, **progress})
+    path = tmp_path / "results" / "trainer_log.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = mlcheck.analyze(path)
+    (r,) = result.runs
+    assert r.format == "llamafactory-trainer-log"
+    assert r.series["train_loss"] == "train/loss" and r.series["val_loss"] == "eval/loss"
+    assert r.series["lr"] == "train/learning_rate"
+    (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
+    assert "step 300" in gap.message and "epoch" not in gap.message, gap.message
+
+
+def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path):
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("[1, 2]\nnot json\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "trainer_log.jsonl" in done.stderr and "Keras History" not in done.stderr, done.stderr

@@ -303,6 +303,25 @@ def test_plateau_silent_when_validation_still_improves():
     assert "loss-plateau" not in ids(run_epochs(rows))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_plateau_silent_on_a_slow_steady_fall(seed):
+    """A loss that falls 3.5% in its first epoch, then steadily by 0.6% an epoch (beyond its
+    noise) is learning slowly, not stalled (held-out-5: a Keras run called a plateau at epoch 7
+    that fell another 7.8% by epoch 19); the same run whose fall has stopped is still a plateau."""
+    rng = np.random.default_rng(seed)
+    n_ep = 25
+    info = RunInfo(max_epochs=n_ep)  # judged during the run, from a quarter of it on
+    slow = [0.606 * (1.0 if e == 0 else 0.965 * 0.994**e) * (1 + 0.0005 * rng.standard_normal()) for e in range(n_ep)]
+    assert "loss-plateau" not in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(slow)], info))
+    stalled = [v if e < 4 else slow[3] * (1 + 0.0005 * rng.standard_normal()) for e, v in enumerate(slow)]
+    assert "loss-plateau" in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(stalled)], info))
+    # a fall beyond the noise but too slow to matter (0.05% an epoch) is still a stall
+    creeping = [
+        0.606 * (1.0 if e == 0 else 0.965 * 0.9995**e) * (1 + 0.0005 * rng.standard_normal()) for e in range(n_ep)
+    ]
+    assert "loss-plateau" in ids(run_epochs([{"epoch": e, "train_loss": v} for e, v in enumerate(creeping)], info))
+
+
 def test_plateau_waits_for_warmup():
     n = 1000
     lr = np.arange(n) / n * 1e-3  # a long warmup, still ramping up
@@ -332,6 +351,21 @@ def test_train_val_gap_reports_best_epoch():
     assert abs(f.evidence["best_epoch"] - 12) <= 2
     assert f.epoch <= 20  # found within a few epochs of the turn
     assert "epoch" in f.hint
+
+
+@pytest.mark.parametrize("spike", [False, True])
+def test_train_val_gap_names_the_best_epochs_own_loss_beside_the_best_level(spike):
+    """The best level the rise is measured from (a median or a stretch's mean) is not the best
+    epoch's loss: the message names both, so its numbers are true (held-out-5: "its best 1.894"
+    where that epoch's loss was 1.626)."""
+    rows = _overfitting()
+    if spike:
+        rows[12]["val_loss"] *= 0.8  # one lucky low epoch: the level and the epoch's loss differ
+    (f,) = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    at_best = next(r["val_loss"] for r in rows if r["epoch"] == f.evidence["best_epoch"])
+    assert f.evidence["val_loss_at_best"] == pytest.approx(at_best, rel=1e-3)
+    assert f"whose own loss was {at_best:.4g}" in f.message
+    assert f"best level {f.evidence['best_val_loss']:.4g}" in f.message
 
 
 def test_train_val_gap_silent_on_one_epoch_uptick():
