@@ -524,12 +524,15 @@ class LiveRun:
             yield
         finally:
             held, self._samples_held = self._samples_held, None
-            try:
-                merged = samples.merge_outputs(held) if self.MERGE_SAMPLES else held
-            except Exception:  # columns that do not concatenate: one by one, as they came
-                merged = held
-            for outputs in merged:
-                self.monitor.log_samples(outputs)
+            self._hand_over_held(held)
+
+    def _hand_over_held(self, held: list[samples.SampleOutputs]) -> None:
+        try:
+            merged = samples.merge_outputs(held) if self.MERGE_SAMPLES else held
+        except Exception:  # columns that do not concatenate: one by one, as they came
+            merged = held
+        for outputs in merged:
+            self.monitor.log_samples(outputs)
 
     def keep_pass_fingerprints(self, keep: bool = True) -> samples.PassFingerprints | None:
         """Starts (`keep`) or stops keeping the fingerprints the full-pass checks compute of each
