@@ -1181,6 +1181,13 @@ def _tally_segments(
         names, width = names.tolist(), len(names)
         bins = bins.reshape(-1)
     cells = width * len(segments)
+    if cells > 4 * len(keys) + 1024:  # many keys (ids as slice keys?): cells mostly empty, taken one by one
+        start = 0
+        for rows in segments:
+            part = slice(start, start + rows)
+            _tally(table, kind, keys[part], wrong[part], loss[part])
+            start += rows
+        return
     cell = np.repeat(np.arange(len(segments)) * width, segments) + bins
     sizes = np.bincount(cell, minlength=cells).reshape(len(segments), width).tolist()
     errors = np.bincount(cell, weights=wrong, minlength=cells).reshape(len(segments), width).tolist()

@@ -166,3 +166,26 @@ def test_rec16_weak_slice_with_slice_keys_takes_merged_hand_overs_one_by_one():
         rows = {k: [r.tolist() for r in v] for k, v in check._key_rows["val"].items()}
         results.append((check._tallies, rows))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("keys", ["classes", "many", "strings"])
+def test_rec16_tally_of_segments_equals_tallies_one_by_one(keys):
+    """Few classes (one bincount over cells), many distinct keys (segment by segment) and keys
+    that are not small integers (np.unique): the same table, bit for bit, keys in the same order."""
+    rng = np.random.default_rng(7)
+    segments = (50, 0, 70, 30)
+    n = sum(segments)
+    values = {
+        "classes": rng.integers(0, 10, n),
+        "many": rng.integers(0, 60_000, n),
+        "strings": rng.choice(np.array(["b", "a", "c"]), n),
+    }[keys]
+    wrong, loss = rng.random(n) < 0.3, rng.exponential(1.0, n)
+    merged: dict = {}
+    _tally(merged, "slice", values, wrong, loss, segments)
+    one: dict = {}
+    start = 0
+    for rows in segments:
+        _tally(one, "slice", values[start : start + rows], wrong[start : start + rows], loss[start : start + rows])
+        start += rows
+    assert list(merged) == list(one) and merged == one
