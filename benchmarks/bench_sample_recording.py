@@ -17,6 +17,7 @@ thread. Each row is the median over `--reps` fits, after one warm-up fit per mod
     python benchmarks/bench_sample_recording.py --frameworks lightning --models mlp mnist-mlp
     python benchmarks/bench_sample_recording.py --models mlp --paired 10   # no timers: on/off pairs
     python benchmarks/bench_sample_recording.py --parts   # also ms per epoch of each part
+    python benchmarks/bench_sample_recording.py --merge-ab --parts   # merged hand-overs or not, alternated
 
 Not counted: the forward hooks' own cost inside the model's calls (Lightning; a hooked module
 leaves torch's fast call path: a few microseconds per step, `--hook-cost` measures it apart).
@@ -118,6 +119,8 @@ def _time_parts() -> None:
         # (2026-12-03); `flush` before that
         _keras_flush(keras_samples.KerasSampleCapture),
     ]
+    if hasattr(live.LiveRun, "_hand_over_held"):  # merged hand-overs, after the blocks' own (2026-12-04)
+        targets.append((live.LiveRun, "_hand_over_held", "core merged"))
     if hasattr(keras_samples.KerasSampleCapture, "_prepare"):  # the runs' inputs and probes (2026-12-04)
         targets.append((keras_samples.KerasSampleCapture, "_prepare", "K prepare"))
     for owner, attr, name in targets:
@@ -145,9 +148,11 @@ def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, flo
     ids = (
         p("K ids", 0.0) + p("K prepare", 0.0)  # its inputs' conversion included
         if framework == "keras"
-        else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)
+        else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)  # the part inside
     )
-    core = p("live core", 0.0)
+    # the live core's part inside the blocks' hand-overs, and after them where they are merged
+    inside = p("live core", 0.0)
+    core = inside + p("core merged", 0.0)
     parts = {
         "per step": spent - p("flush", 0.0),
         "reduction": p("reduction", 0.0),
@@ -273,6 +278,24 @@ def hook_cost(calls: int = 20000) -> float:
     return 1e6 * (hooked - plain)
 
 
+def _row(framework: str, model: str, epochs: int, rows: list, parts: list | None) -> dict:
+    shares = [spent / cpu for cpu, spent in rows]
+    row = {
+        "framework": framework,
+        "model": model,
+        "epochs": epochs,
+        "fit_cpu_s": round(statistics.median(c for c, _ in rows), 3),
+        "capture_ms": round(1000 * statistics.median(s for _, s in rows), 1),
+        "capture_ms_per_epoch": round(1000 * statistics.median(s for _, s in rows) / epochs, 2),
+        "share": round(statistics.median(shares), 4),
+        "shares": [round(s, 4) for s in shares],
+        "load": round(os.getloadavg()[0], 2),
+    }
+    if parts:  # the minimum of each part over the fits
+        row["parts_ms_per_epoch_min"] = {k: min(p[k] for p in parts) for k in parts[0]}
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frameworks", nargs="+", default=["lightning", "keras"], choices=["lightning", "keras"])
@@ -284,6 +307,11 @@ def main() -> int:
     parser.add_argument("--paired", type=int, default=0, help="Lightning: N pairs of fits with/without, CPU time")
     parser.add_argument("--json", help="append the rows to this JSON-lines file")
     parser.add_argument("--parts", action="store_true", help="also time each part of the capture (ms per epoch)")
+    parser.add_argument(
+        "--merge-ab",
+        action="store_true",
+        help="each rep one fit with an epoch's hand-overs merged (LiveRun.MERGE_SAMPLES) and one without, alternated",
+    )
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):
@@ -312,32 +340,38 @@ def main() -> int:
     for framework in args.frameworks:
         for model in args.models:
             epochs = args.mnist_epochs if model.startswith("mnist") else args.epochs
-            root = tempfile.mkdtemp()
-            fits[framework](model, 1, root)  # warm-up
-            rows, parts = [], []
-            for _ in range(args.reps):
-                PARTS.clear()
-                rows.append(fits[framework](model, epochs, tempfile.mkdtemp()))
-                parts.append(_parts_per_epoch(framework, rows[-1][1], epochs))
-            shares = [spent / cpu for cpu, spent in rows]
-            row = {
-                "framework": framework,
-                "model": model,
-                "epochs": epochs,
-                "fit_cpu_s": round(statistics.median(c for c, _ in rows), 3),
-                "capture_ms": round(1000 * statistics.median(s for _, s in rows), 1),
-                "capture_ms_per_epoch": round(1000 * statistics.median(s for _, s in rows) / epochs, 2),
-                "share": round(statistics.median(shares), 4),
-                "shares": [round(s, 4) for s in shares],
-                "load": round(os.getloadavg()[0], 2),
-            }
-            if args.parts:  # the minimum of each part over the fits
-                row["parts_ms_per_epoch_min"] = {k: min(p[k] for p in parts) for k in parts[0]}
-            print(json.dumps(row), flush=True)
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            for row in _measure(fits[framework], framework, model, epochs, args):
+                print(json.dumps(row), flush=True)
+                if args.json:
+                    with open(args.json, "a") as f:
+                        f.write(json.dumps(row) + "\n")
     return 0
+
+
+def _measure(fit, framework: str, model: str, epochs: int, args: argparse.Namespace) -> list[dict]:
+    """The rows of one model: one, or (`--merge-ab`) one with an epoch's hand-overs merged and
+    one without, their fits alternated."""
+    from mlcheck.live import LiveRun
+
+    fit(model, 1, tempfile.mkdtemp())  # warm-up
+    arms = (True, False) if args.merge_ab else (None,)
+    rows: dict = {arm: [] for arm in arms}
+    parts: dict = {arm: [] for arm in arms}
+    for rep in range(args.reps):
+        for arm in arms if rep % 2 == 0 else arms[::-1]:
+            if arm is not None:
+                LiveRun.MERGE_SAMPLES = arm
+            PARTS.clear()
+            rows[arm].append(fit(model, epochs, tempfile.mkdtemp()))
+            parts[arm].append(_parts_per_epoch(framework, rows[arm][-1][1], epochs))
+    LiveRun.MERGE_SAMPLES = True
+    out = []
+    for arm in arms:
+        row = _row(framework, model, epochs, rows[arm], parts[arm] if args.parts else None)
+        if arm is not None:
+            row["merged"] = arm
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

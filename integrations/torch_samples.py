@@ -561,11 +561,13 @@ class SampleCapture:
             return self._stop("the targets are not class labels (regression?)")
         self._hash_ends(blocks)
         start = 0
-        for block in blocks:
-            end = start + sum(block.rows)
-            part = slice(start, end)
-            self._hand_over(block, labels[part], true_prob[part], predicted[part], other_prob[part], other_class[part])
-            start = end
+        with self.live.handing_over():  # the blocks of a split and epoch reach the store as one
+            for block in blocks:
+                end = start + sum(block.rows)
+                part = slice(start, end)
+                columns = (labels[part], true_prob[part], predicted[part], other_prob[part], other_class[part])
+                self._hand_over(block, *columns)
+                start = end
 
     def _hand_over(
         self,

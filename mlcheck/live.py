@@ -19,7 +19,7 @@ import sys
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -365,6 +365,8 @@ class LiveRun:
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
         self._held: list[Finding] = []  # train-start findings, reported after the first batch
+        #: per-sample hand-overs held inside `handing_over()`, merged at its end
+        self._samples_held: list[samples.SampleOutputs] | None = None
         self._origin_attempts = 0
         self._synced: set[str] | None = None  # `monitor.disabled` at the last `sync`
         self.sync()
@@ -499,7 +501,38 @@ class LiveRun:
             other_prob=other_prob,
             other_class=other_class,
         )
+        if self._samples_held is not None:
+            self._samples_held.append(outputs)
+            return []
         return self.monitor.log_samples(outputs)
+
+    #: Whether `handing_over()` merges its hand-overs (False: each handed over on its own).
+    MERGE_SAMPLES = True
+
+    @contextlib.contextmanager
+    def handing_over(self) -> Iterator[None]:
+        """Holds the per-sample hand-overs (`observe_samples`) made inside it, and at its end hands
+        consecutive ones of one split and epoch to the store and the checks as one
+        (`samples.merge_outputs`): an adapter that reduces many blocks at once (an epoch's, at its
+        end) calls the store and each check once per split, not once per block; the results are
+        those of the blocks one by one (see `SampleOutputs.segments`)."""
+        if self._samples_held is not None:  # nested: the outer one hands them over
+            yield
+            return
+        self._samples_held = []
+        try:
+            yield
+        finally:
+            held, self._samples_held = self._samples_held, None
+            self._hand_over_held(held)
+
+    def _hand_over_held(self, held: list[samples.SampleOutputs]) -> None:
+        try:
+            merged = samples.merge_outputs(held) if self.MERGE_SAMPLES else held
+        except Exception:  # columns that do not concatenate: one by one, as they came
+            merged = held
+        for outputs in merged:
+            self.monitor.log_samples(outputs)
 
     def keep_pass_fingerprints(self, keep: bool = True) -> samples.PassFingerprints | None:
         """Starts (`keep`) or stops keeping the fingerprints the full-pass checks compute of each

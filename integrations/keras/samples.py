@@ -341,11 +341,12 @@ class KerasSampleCapture:
         if keep_last:
             closed, self._closed, self._closed_values = closed[:-1], closed[-1:], closed[-1][2]
         prepared = self._prepare(closed) if len(closed) > 1 else {}
-        for i, (key, held, _) in enumerate(closed):
-            if i in prepared:
-                self._hand_over(key, held, *prepared[i])
-            else:
-                self._hand_over(key, held)
+        with self.live.handing_over():  # the blocks of a split and epoch reach the store as one
+            for i, (key, held, _) in enumerate(closed):
+                if i in prepared:
+                    self._hand_over(key, held, *prepared[i])
+                else:
+                    self._hand_over(key, held)
 
     def _prepare(self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]]) -> dict[int, tuple[Any, ...]]:
         """For the closed blocks whose ids come from their rows' probes (`KnownRows.probed`:

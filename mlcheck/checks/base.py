@@ -147,6 +147,9 @@ class Check:
         return ()
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
+        """Per-sample outputs of one split and epoch, usually many batches at once (an adapter's
+        blocks of an epoch merged: `outputs.segments` gives each block's rows; a check whose
+        float sums must not depend on how the rows were grouped sums per segment)."""
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.findings import Finding, Severity
-from mlcheck.samples import SplitSamples, wilson_interval
+from mlcheck.samples import SplitSamples, segment, wilson_interval
 
 if TYPE_CHECKING:
     from mlcheck.run import RunState
@@ -685,6 +685,10 @@ class WeakSlice(Check):
         self._key_rows: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
+        if outputs.slices is not None and outputs.segments is not None:
+            for part in segment(outputs):  # the keys' rows kept per hand-over, as they came
+                self.on_samples(part, run)
+            return ()
         epoch, table = self._tallies.get(outputs.split, (None, {}))
         if epoch != outputs.epoch:
             if table:
@@ -695,7 +699,7 @@ class WeakSlice(Check):
             self._key_rows[outputs.split] = {}
         wrong = np.asarray(outputs.predicted) != np.asarray(outputs.labels)
         loss = -np.log(np.clip(np.asarray(outputs.true_prob, np.float64), 1e-7, 1.0))
-        _tally(table, "class", np.asarray(outputs.labels), wrong, loss)
+        _tally(table, "class", np.asarray(outputs.labels), wrong, loss, outputs.segments)
         if outputs.slices is not None:
             keys = np.asarray(outputs.slices)
             _tally(table, "slice", keys, wrong, loss)
@@ -1124,9 +1128,19 @@ def _against_rest(table: dict[str, list[float]]) -> dict[str, tuple[float, float
 _DENSE_KEYS = 1 << 16
 
 
-def _tally(table: dict[str, list[float]], kind: str, keys: np.ndarray, wrong: np.ndarray, loss: np.ndarray) -> None:
+def _tally(
+    table: dict[str, list[float]],
+    kind: str,
+    keys: np.ndarray,
+    wrong: np.ndarray,
+    loss: np.ndarray,
+    segments: tuple[int, ...] | None = None,
+) -> None:
     """Adds each key's rows, errors and summed loss to `table`, keys in sorted order (each bin's
-    sum taken in the rows' order, whichever way the bins are found)."""
+    sum taken in the rows' order, whichever way the bins are found); with `segments` (merged
+    hand-overs, `SampleOutputs.segments`), each one's sums added in turn (`_tally_segments`)."""
+    if segments is not None and len(segments) > 1:
+        return _tally_segments(table, kind, keys, wrong, loss, segments)
     if keys.dtype.kind in "iu" and len(keys) and keys.min() >= 0 and keys.max() < _DENSE_KEYS:
         bins = keys.astype(np.intp, copy=False)
         counts = np.bincount(bins)
@@ -1144,6 +1158,47 @@ def _tally(table: dict[str, list[float]], kind: str, keys: np.ndarray, wrong: np
         entry[0] += size
         entry[1] += err
         entry[2] += los
+
+
+def _tally_segments(
+    table: dict[str, list[float]],
+    kind: str,
+    keys: np.ndarray,
+    wrong: np.ndarray,
+    loss: np.ndarray,
+    segments: tuple[int, ...],
+) -> None:
+    """`_tally` of each segment in turn, in three `bincount`s for all of them: each (segment,
+    key) cell sums its rows in their order from 0, as a segment's own `bincount` does, and the
+    table adds the segments' sums one after the other, keys in sorted order within each, so the
+    table (its floats and its keys' order) is that of the hand-overs one by one."""
+    if keys.dtype.kind in "iu" and len(keys) and keys.min() >= 0 and keys.max() < _DENSE_KEYS:
+        bins = keys.astype(np.intp, copy=False)
+        width = int(bins.max()) + 1
+        names: Any = range(width)
+    else:
+        names, bins = np.unique(keys, return_inverse=True)
+        names, width = names.tolist(), len(names)
+        bins = bins.reshape(-1)
+    cells = width * len(segments)
+    if cells > 4 * len(keys) + 1024:  # many keys (ids as slice keys?): cells mostly empty, taken one by one
+        start = 0
+        for rows in segments:
+            part = slice(start, start + rows)
+            _tally(table, kind, keys[part], wrong[part], loss[part])
+            start += rows
+        return
+    cell = np.repeat(np.arange(len(segments)) * width, segments) + bins
+    sizes = np.bincount(cell, minlength=cells).reshape(len(segments), width).tolist()
+    errors = np.bincount(cell, weights=wrong, minlength=cells).reshape(len(segments), width).tolist()
+    losses = np.bincount(cell, weights=loss, minlength=cells).reshape(len(segments), width).tolist()
+    for size_row, error_row, loss_row in zip(sizes, errors, losses):
+        for j, size in enumerate(size_row):
+            if size:
+                entry = table.setdefault(f"{kind}={names[j]}", [0.0, 0.0, 0.0])
+                entry[0] += size
+                entry[1] += error_row[j]
+                entry[2] += loss_row[j]
 
 
 def _slice_label(name: str) -> str:
