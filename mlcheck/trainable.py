@@ -38,8 +38,10 @@ class LossConfig:
         output_dropout: the rate of a dropout layer that is the model's last layer (after
             `output_activation`), None without one.
         summed_over: the rows (or elements) of the first batch when the loss on it is that many
-            times the mean of `loss` (`reduction="sum"`): a summed loss, whose value is that
-            many times a per-sample one. None when it is a mean or unknown.
+            times the mean of `loss` (`reduction="sum"`), or, for a loss of no known name, when
+            the batch's loss is the sum of its halves' losses (`ADDITIVE_TOLERANCE`): a summed
+            loss, whose value is that many times a per-sample one. None when it is a mean or
+            unknown.
     """
 
     loss: str | None = None
@@ -49,6 +51,12 @@ class LossConfig:
     task: str | None = None
     output_dropout: float | None = None
     summed_over: int | None = None
+
+
+#: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
+#: read as a sum over the rows: a float32 sum of a few hundred terms rounds to ~1e-6 of it, a
+#: mean is half the sum (off by 50%).
+ADDITIVE_TOLERANCE = 1e-3
 
 
 class CloneRefused(Exception):

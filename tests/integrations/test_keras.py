@@ -1766,3 +1766,36 @@ def test_newbugs13_accuracy_of_a_count_regression_is_named(tmp_path, case):
     assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
     assert finding.evidence["metric_value"] <= finding.evidence["targets_zero_or_one"] + 0.1
     assert finding.evidence["target_example"] >= 2 and "mae" in finding.hint
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_newbugs16_custom_loss_that_sums_the_batch_is_named(tmp_path, reduce):
+    # batch 16 b02: a loss function of the user's own ending in keras.ops.sum (the batch's sum,
+    # where Keras' losses average), SGD 0.05 with momentum tuned for a mean: every unit of the
+    # first layer dies within 25 steps. Before, the loss had no expected value at init (a custom
+    # function), so `loss-at-init` said nothing and `dead-units` blamed a learning rate too high;
+    # now the halves' losses add up (the adapter's `summed_over`), `loss-at-init` names the sum
+    # and the checks that see the harm say they follow from it. The same function with
+    # keras.ops.mean: silent.
+    def my_loss(y_true, y_pred):
+        ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        return keras.ops.sum(ce) if reduce == "sum" else keras.ops.mean(ce)
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=my_loss, dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        epochs = 4 if reduce == "sum" else 2
+        model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "loss-at-init"]
+    if reduce == "mean":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.key == "summed" and finding.step == 0, finding.format()
+    assert finding.evidence["batch"] == 32 and "my_loss" in finding.message
+    harmed = serious(cb.findings)
+    assert harmed, [f.format() for f in cb.findings]
+    for f in harmed:
+        assert f.evidence.get("likely_cause") == "loss-at-init", f.format()
