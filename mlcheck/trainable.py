@@ -42,6 +42,9 @@ class LossConfig:
             the batch's loss is the sum of its halves' losses (`ADDITIVE_TOLERANCE`): a summed
             loss, whose value is that many times a per-sample one. None when it is a mean or
             unknown.
+        label_smoothing: the loss's `label_smoothing` where it is above 0 (Keras'
+            categorical and binary cross-entropies), else None: the targets it trains
+            towards are mixed with the uniform distribution, so its loss cannot reach 0.
     """
 
     loss: str | None = None
@@ -51,6 +54,7 @@ class LossConfig:
     task: str | None = None
     output_dropout: float | None = None
     summed_over: int | None = None
+    label_smoothing: float | None = None
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be

@@ -45,6 +45,7 @@ def loss_config(model: Any) -> LossConfig:
         loss = loss[0]
     name: str | None = None
     from_logits: bool | None = None
+    smoothing: float | None = None
     if isinstance(loss, str):
         name, from_logits = loss, False
     elif isinstance(loss, keras.losses.Loss):
@@ -54,6 +55,9 @@ def loss_config(model: Any) -> LossConfig:
             from_logits = bool(config["from_logits"])
         elif task_facts.is_known_loss(name):
             from_logits = False
+        value = config.get("label_smoothing")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+            smoothing = float(value)
     elif callable(loss):
         name = getattr(loss, "__name__", None)
         from_logits = False if task_facts.is_known_loss(name) else None
@@ -65,6 +69,7 @@ def loss_config(model: Any) -> LossConfig:
         output_units=units,
         task=task_facts.from_loss(name, units).task,
         output_dropout=_output_dropout(model),
+        label_smoothing=smoothing,
     )
 
 

@@ -1799,3 +1799,62 @@ def test_newbugs16_custom_loss_that_sums_the_batch_is_named(tmp_path, reduce):
     assert harmed, [f.format() for f in cb.findings]
     for f in harmed:
         assert f.evidence.get("likely_cause") == "loss-at-init", f.format()
+
+
+@pytest.mark.parametrize("smoothing", [0.9, 0.1])
+def test_newbugs16_label_smoothing_far_too_strong_is_named(tmp_path, smoothing):
+    # batch 16 b06: CategoricalCrossentropy(label_smoothing=0.9), meant 0.1. The smoothed targets'
+    # entropy (2.266 for 10 classes) is the least loss any model reaches, next to ln(10) = 2.303:
+    # before, `overfit-batch` read the batch it had fitted (accuracy 1) as a wiring bug (ERROR) and
+    # `loss-plateau` followed it; now success is judged above that floor and the smoothing is the
+    # finding (WARNING, key label-smoothing). label_smoothing=0.1: silent.
+    (x, y), (xv, yv) = data()
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    model = mlp(loss=loss, dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            keras.utils.to_categorical(y, 10),
+            validation_data=(xv, keras.utils.to_categorical(yv, 10)),
+            epochs=2,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    if smoothing < 0.5:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.key == "label-smoothing", finding.format()
+    assert finding.evidence["loss_floor"] == pytest.approx(2.266, abs=1e-3)
+    assert "label_smoothing=0.9" in finding.message and "0.1" in finding.hint
+
+
+@pytest.mark.parametrize("frozen", ["model", "backbone"])
+def test_newbugs16_a_model_with_no_trainable_weight_is_named(tmp_path, frozen):
+    # batch 16 b10: `model.trainable = False` written to freeze the backbone freezes the head too:
+    # the loss never moves. Before, `overfit-batch` gave its generic wiring-bug ERROR after 100
+    # steps of training; now it says at once that the model has no trainable weight. Freezing the
+    # backbone alone (the head trains on its random features): no overfit-batch finding.
+    keras.utils.set_random_seed(0)
+    (x, y), (xv, yv) = data()
+    backbone = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu")]
+    )
+    model = keras.Sequential([backbone, keras.layers.Dense(10, activation="softmax")])
+    (model if frozen == "model" else backbone).trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y, validation_data=(xv, yv), epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    if frozen == "backbone":
+        assert found == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.ERROR and finding.key == "nothing-trainable", finding.format()
+    assert "model.trainable = False" in finding.hint
