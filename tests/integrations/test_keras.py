@@ -1858,3 +1858,36 @@ def test_newbugs16_a_model_with_no_trainable_weight_is_named(tmp_path, frozen):
     (finding,) = found
     assert finding.severity == Severity.ERROR and finding.key == "nothing-trainable", finding.format()
     assert "model.trainable = False" in finding.hint
+
+
+@pytest.mark.parametrize("compounds", [True, False])
+def test_newbugs16_compounding_lr_scheduler_is_named_by_the_plateau(tmp_path, compounds):
+    # batch 16 b04: LearningRateScheduler(lambda epoch, lr: lr * 0.5) meant as a halving every few
+    # epochs halves the rate it is handed every epoch (1/32 by epoch 5). Before, `loss-plateau`
+    # fired first and, the update ratios' median being usual, blamed the labels; now its hint
+    # reads the logged rate (fallen under a tenth of its peak) and names the compounding schedule.
+    # The rate computed from the epoch (halved every 10): no plateau.
+    def schedule(epoch, lr):
+        return lr * 0.5 if compounds else 0.01 * 0.5 ** (epoch // 10)
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.01), dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=8,
+            batch_size=32,
+            verbose=0,
+            callbacks=[keras.callbacks.LearningRateScheduler(schedule), cb],
+        )
+    plateau = [f for f in cb.findings if f.check == "loss-plateau"]
+    if not compounds:
+        assert plateau == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    assert plateau, [f.format() for f in cb.findings]
+    assert "The learning rate has fallen" in plateau[0].hint and "lr * 0.5" in plateau[0].hint, plateau[0].format()
+    assert "labels" not in plateau[0].hint
