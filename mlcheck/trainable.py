@@ -45,6 +45,10 @@ class LossConfig:
         label_smoothing: the loss's `label_smoothing` where it is above 0 (Keras'
             categorical and binary cross-entropies), else None: the targets it trains
             towards are mixed with the uniform distribution, so its loss cannot reach 0.
+        class_weights: the weight of each class label (0..C-1) of a class-weighted
+            cross-entropy the adapter found by its value, where the weights are not in a loss
+            object it can read (torch: a module buffer passed as `F.cross_entropy(...,
+            weight=self.class_w)` inside the training step); None otherwise.
     """
 
     loss: str | None = None
@@ -55,6 +59,7 @@ class LossConfig:
     output_dropout: float | None = None
     summed_over: int | None = None
     label_smoothing: float | None = None
+    class_weights: tuple[float, ...] | None = None
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
