@@ -659,8 +659,12 @@ class _TorchBase(Trainable):
         name, from_logits = self._declared_loss()
         measured = self._measured_loss(batch) if isinstance(y, torch.Tensor) else None
         candidates = _candidate_losses(out, y) if measured is not None else []
+        weights = None
         if name is None and measured is not None:
             name = self._fingerprint(batch, out, measured, candidates, activation)
+            if name is None:
+                weights = self._weighted_by_buffer(batch, out, y, measured)
+                name = "cross_entropy" if weights is not None else None
             from_logits = _FROM_LOGITS.get(name) if name else None
         return LossConfig(
             loss=name,
@@ -671,7 +675,46 @@ class _TorchBase(Trainable):
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
             summed_over=_summed_over(measured, candidates, name, out),
+            class_weights=weights,
         )
+
+    def _weighted_by_buffer(self, batch: Any, out: torch.Tensor, y: Any, measured: float) -> tuple[float, ...] | None:
+        """The module buffer that the loss passes as a cross-entropy's class weights
+        (`F.cross_entropy(out, y, weight=self.class_w)` inside the step, where no loss object
+        holds them): a 1-D floating buffer of one value per output unit, outside normalisation
+        layers, with which the weighted cross-entropy is the measured loss on the batch and on
+        each of its quarters (a coincidence on one value is not taken). None where none is."""
+        if out.ndim != 2 or out.shape[1] < 2 or not isinstance(y, torch.Tensor) or y.is_floating_point():
+            return None
+        norms = {
+            id(b)
+            for m in self.module.modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase)
+            for b in m.buffers(recurse=False)
+        }
+        found = [
+            b
+            for b in self.module.buffers()
+            if id(b) not in norms and b.ndim == 1 and b.is_floating_point() and b.numel() == out.shape[1]
+        ]
+        if not found:
+            return None
+        parts = self._parts(batch, len(out)) or []
+        for buffer in found:
+            w = buffer.detach().float().to(out.device)
+            if not bool(torch.isfinite(w).all()) or not bool((w >= 0).all()) or bool((w == w[0]).all()):
+                continue  # equal weights are the plain cross-entropy, which the fingerprint names
+
+            def weighted(o: torch.Tensor, t: torch.Tensor, w: torch.Tensor = w) -> float:
+                return float(F.cross_entropy(o.float(), t.long(), weight=w))
+
+            try:
+                pairs = [(measured, weighted(out, y))] + [(loss, weighted(o, t)) for loss, o, t in parts]
+            except Exception:  # labels out of range for this buffer: not its weights
+                continue
+            if all(math.isclose(a, b, rel_tol=_MATCH_TOL, abs_tol=1e-6) for a, b in pairs):
+                return tuple(float(v) for v in w.cpu().tolist())
+        return None
 
     def _measured_loss(self, batch: Any) -> float | None:
         """The model's own loss on the batch, in inference mode; None when it fails on this batch

@@ -261,7 +261,8 @@ def loss_class_weights(module: torch.nn.Module) -> dict[int, float] | None:
     the `CrossEntropyLoss` / `NLLLoss` modules it holds (`self.loss_fn = nn.CrossEntropyLoss(
     weight=w)`), read without the user changing their code. None when it holds none with a
     weight, or when several hold different ones (which of them trains is unknown). A weight
-    passed to `F.cross_entropy(..., weight=w)` inside `training_step` is not reachable here."""
+    passed to `F.cross_entropy(..., weight=w)` inside `training_step` is not reachable here; the
+    loss fingerprint finds a module buffer so passed (`LossConfig.class_weights`)."""
     found: torch.Tensor | None = None
     for sub in module.modules():
         if not isinstance(sub, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):

@@ -855,7 +855,8 @@ class LiveRun:
 
     def _note_loss(self, trainable: Trainable) -> None:
         """Names the loss in `RunInfo.loss` from the train-start trainable where the adapter could
-        not, and the rows a summed loss adds up (`RunInfo.loss_summed_over`): its `loss_config()`
+        not, the class weights it found by the loss's value (`RunInfo.class_weights`, where none
+        were read), and the rows a summed loss adds up (`RunInfo.loss_summed_over`): its `loss_config()`
         is cached by the checks that just ran (at most a forward pass of the first batch
         otherwise), once per run."""
         info = self.monitor.run.info
@@ -869,6 +870,9 @@ class LiveRun:
         if info.loss_summed_over is None:
             # the level a summed loss sits at is that many times a per-sample one (`chance_level`)
             info.loss_summed_over = config.summed_over
+        if info.class_weights is None and config.class_weights is not None:
+            # weights the adapter found by the loss's value (a buffer passed to F.cross_entropy)
+            info.class_weights = dict(enumerate(config.class_weights))
 
     # -- layers (Signal.LAYER_STATS) -------------------------------------------------------------
 

@@ -38,8 +38,17 @@ class LossConfig:
         output_dropout: the rate of a dropout layer that is the model's last layer (after
             `output_activation`), None without one.
         summed_over: the rows (or elements) of the first batch when the loss on it is that many
-            times the mean of `loss` (`reduction="sum"`): a summed loss, whose value is that
-            many times a per-sample one. None when it is a mean or unknown.
+            times the mean of `loss` (`reduction="sum"`), or, for a loss of no known name, when
+            the batch's loss is the sum of its halves' losses (`ADDITIVE_TOLERANCE`): a summed
+            loss, whose value is that many times a per-sample one. None when it is a mean or
+            unknown.
+        label_smoothing: the loss's `label_smoothing` where it is above 0 (Keras'
+            categorical and binary cross-entropies), else None: the targets it trains
+            towards are mixed with the uniform distribution, so its loss cannot reach 0.
+        class_weights: the weight of each class label (0..C-1) of a class-weighted
+            cross-entropy the adapter found by its value, where the weights are not in a loss
+            object it can read (torch: a module buffer passed as `F.cross_entropy(...,
+            weight=self.class_w)` inside the training step); None otherwise.
     """
 
     loss: str | None = None
@@ -49,6 +58,14 @@ class LossConfig:
     task: str | None = None
     output_dropout: float | None = None
     summed_over: int | None = None
+    label_smoothing: float | None = None
+    class_weights: tuple[float, ...] | None = None
+
+
+#: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
+#: read as a sum over the rows: a float32 sum of a few hundred terms rounds to ~1e-6 of it, a
+#: mean is half the sum (off by 50%).
+ADDITIVE_TOLERANCE = 1e-3
 
 
 class CloneRefused(Exception):

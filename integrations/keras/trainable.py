@@ -7,6 +7,7 @@ Everything here uses `keras.ops`; gradients and the backend's random state come 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import random
 import reprlib
@@ -18,10 +19,12 @@ import numpy as np
 
 from mlcheck import task as task_facts
 from mlcheck.integrations.keras import backend
-from mlcheck.trainable import CloneRefused, LossConfig, Trainable
+from mlcheck.trainable import ADDITIVE_TOLERANCE, CloneRefused, LossConfig, Trainable
 
 if TYPE_CHECKING:
     from mlcheck.layers import LayerObservation
+
+logger = logging.getLogger(__name__)
 
 _SOFTMAX_LAYERS = {"Softmax": "softmax"}
 
@@ -42,6 +45,7 @@ def loss_config(model: Any) -> LossConfig:
         loss = loss[0]
     name: str | None = None
     from_logits: bool | None = None
+    smoothing: float | None = None
     if isinstance(loss, str):
         name, from_logits = loss, False
     elif isinstance(loss, keras.losses.Loss):
@@ -51,6 +55,9 @@ def loss_config(model: Any) -> LossConfig:
             from_logits = bool(config["from_logits"])
         elif task_facts.is_known_loss(name):
             from_logits = False
+        value = config.get("label_smoothing")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+            smoothing = float(value)
     elif callable(loss):
         name = getattr(loss, "__name__", None)
         from_logits = False if task_facts.is_known_loss(name) else None
@@ -62,6 +69,7 @@ def loss_config(model: Any) -> LossConfig:
         output_units=units,
         task=task_facts.from_loss(name, units).task,
         output_dropout=_output_dropout(model),
+        label_smoothing=smoothing,
     )
 
 
@@ -513,6 +521,7 @@ class KerasTrainable(Trainable):
         #: the clone's gradients with the original's optimizer by path
         self._paths: dict[int, str] = {}
         self._summed: tuple[int | None] | None = None  # (`_summed_over`,) once counted
+        self._additive: bool | None = None  # (`_adds_up`) once tried
 
     def _path(self, variable: Any) -> str:
         return self._paths.get(id(variable), variable.path)
@@ -664,9 +673,33 @@ class KerasTrainable(Trainable):
 
     def loss_config(self) -> LossConfig:
         config = loss_config(self.model)
-        if _reduction(self.model) == "sum":
+        if _reduction(self.model) == "sum" or (not task_facts.is_known_loss(config.loss) and self._adds_up()):
             config = dataclasses.replace(config, summed_over=self._summed_over())
         return config
+
+    def _adds_up(self) -> bool:
+        """Whether the loss of the first training batch is the sum of its two halves' losses, to
+        float rounding (`ADDITIVE_TOLERANCE`): a loss of no known name (a custom function
+        ending in `keras.ops.sum`) that adds its rows up where Keras' own losses average them.
+        A mean gives half that sum; a batch statistic or a regularisation term, neither."""
+        if self._additive is None:
+            self._additive = False
+            found = self.batches("train", 1)
+            x, _, _ = unpack(found[0]) if found else (None,) * 3
+            rows = _rows(x)
+            if rows is not None and rows >= 2:
+                half = rows // 2
+                try:
+                    whole, first, second = (
+                        self.loss(_sliced(found[0], a, b)) for a, b in ((0, 2 * half), (0, half), (half, 2 * half))
+                    )
+                except Exception:  # a loss that cannot take part of a batch: unknown
+                    logger.debug("mlcheck: the halves' losses could not be computed", exc_info=True)
+                else:
+                    self._additive = (
+                        first > 0 and second > 0 and abs(whole - (first + second)) <= ADDITIVE_TOLERANCE * whole
+                    )
+        return self._additive
 
     def _summed_over(self) -> int | None:
         """The per-sample losses a `reduction="sum"` loss adds up on the first training batch:

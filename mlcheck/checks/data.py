@@ -855,8 +855,9 @@ class ClassImbalance(Check):
         Where the loss already weights the classes so that it counts the imbalance under
         `ratio` (the class weights the adapter saw, `RunInfo.class_weights`: Keras'
         `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
-        attribute; sklearn's 'balanced' weights count it 1:1), the finding stays INFO and says
-        so: the fix it would advise is in place.
+        attribute, or a module buffer passed as `F.cross_entropy(..., weight=self.class_w)`,
+        found by the loss's value; sklearn's 'balanced' weights count it 1:1), the finding
+        stays INFO and says so: the fix it would advise is in place.
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -911,10 +912,11 @@ class ClassImbalance(Check):
         min_val: validation samples of the rare class needed to judge its recall. Default 10.
         inverted_ratio: where the class weights the adapter saw (`RunInfo.class_weights`:
             Keras' `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or
-            `NLLLoss` attribute) weight the largest class over the smallest at least as many
-            times as it outnumbers it, and it outnumbers it at least this many times, the
-            weights are upside down: a WARNING (key `weights-inverted`). Every balancing scheme
-            weights a class down as it grows (sklearn's "balanced", w = n / (k n_c), weights
+            `NLLLoss` attribute, or a buffer passed to `F.cross_entropy(weight=)`) weight the
+            largest class over the smallest at least as many times as it outnumbers it, and it
+            outnumbers it at least this many times, the weights are upside down: a WARNING (key
+            `weights-inverted`). Every balancing scheme weights a class down as it grows
+            (sklearn's "balanced", w = n / (k n_c), weights
             the smallest class over the largest exactly by the ratio); its inverse doubles the
             imbalance in the loss. "As many times" allows for the counts' sampling error (the
             ratio's lower bound, counts moved 3.5 sd towards each other, as for the imbalance

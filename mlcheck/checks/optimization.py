@@ -727,7 +727,11 @@ class LossPlateau(LossCurveCheck):
         (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
         The hint follows the update/weight ratios measured: below 10^-5 (`lr-too-low`'s bound)
         it names the learning rate, or the gradient clipping when one is set; at 10^-4 or more
-        (a usual rate) it leads with the labels, dead or frozen layers and heavy dropout; a
+        (a usual rate) it leads with the labels, dead or frozen layers and heavy dropout. The
+        learning rates logged come first: a rate fallen under `LR_FALLEN_FRACTION` (0.2x) of
+        its peak names the schedule (a Keras `LearningRateScheduler` whose function multiplies
+        the rate it is handed compounds), one still climbing at its highest a warm-up that never
+        ended (a warm-up in steps stepped once per epoch); a
         validation loss at the prior while the training loss is at the prior too is a model
         that learned nothing at all, not necessarily labels that carry no information.
 
@@ -993,6 +997,9 @@ class LossPlateau(LossCurveCheck):
         last = train[max(train)] if train else None
         if last is None or last < (1 - self.tolerance) * prior.entropy:
             return "The labels likely carry no information about the inputs: " + labels
+        schedule = _schedule_hint(run)
+        if schedule is not None:
+            return schedule + " The training loss did not beat the class prior either: the model is not learning."
         ratio = _update_level(run)
         if ratio is not None and ratio < _STILL_LOG_RATIO:
             return (
@@ -1085,6 +1092,7 @@ class LossPlateau(LossCurveCheck):
             chance_level[1] if chance_level is not None else "",
             _update_level(run),
             run.info.grad_clip,
+            _schedule_hint(run),
         )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
             times = f" ({rows} rows summed)" if summed else ""
@@ -1183,6 +1191,48 @@ def _update_level(run: RunState) -> float | None:
     return float(np.median(means)) if means.size else None
 
 
+#: A learning rate under this fraction of its peak when the loss stalls has cut every step fivefold or
+#: more: the schedule, not the labels or the model, is the likelier cause (a halving per epoch is
+#: at 1/8 by epoch 3, where a digits MLP under SGD 0.01 stalled on JAX; a cosine or step schedule
+#: gets there only late in the run, after the learning)
+LR_FALLEN_FRACTION = 0.2
+#: A learning rate that ends the run at this many times its first value, at its highest yet, is a
+#: warm-up still in progress (`rising`'s factor)
+LR_STILL_RISING = 1.2
+
+
+def _schedule_hint(run: RunState) -> str | None:
+    """The hint for a stall that the learning-rate schedule explains, from the rates logged: a rate
+    fallen under `LR_FALLEN_FRACTION` of its peak, or one still climbing at its highest (a warm-up
+    that never ended); None otherwise, or where no rate was logged."""
+    if run.lr.finite_count < 2:
+        return None
+    steps, rates = run.lr.values()
+    kept = np.isfinite(rates)
+    steps, rates = steps[kept], rates[kept]
+    if len(rates) < 2 or not rates.max() > 0:
+        return None
+    top = int(np.argmax(rates))
+    peak, now, first = float(rates[top]), float(rates[-1]), float(rates[0])
+    if now <= LR_FALLEN_FRACTION * peak:
+        since = int(steps[top + int(np.argmax(rates[top:] <= LR_FALLEN_FRACTION * peak))])
+        return (
+            f"The learning rate has fallen to {now:.3g}, {now / peak:.2g}x its peak of {peak:.3g} (under "
+            f"{LR_FALLEN_FRACTION:g}x since step {since}): the steps shrank before the model learned. A schedule "
+            "that multiplies the rate it is handed compounds (Keras "
+            "`LearningRateScheduler(lambda epoch, lr: lr * 0.5)` halves it every epoch): compute the rate from "
+            "the epoch (`lambda epoch: 1e-3 * 0.5 ** (epoch // 10)`), or let it decay over the whole run."
+        )
+    if first > 0 and now > LR_STILL_RISING * first and now >= peak:
+        return (
+            f"The learning rate is still climbing ({first:.3g} at the start, {now:.3g} now): a warm-up still in "
+            "progress keeps the steps small. A warm-up counted in optimizer steps but stepped once per epoch "
+            "takes that many epochs: in Lightning return `{'scheduler': s, 'interval': 'step'}` as "
+            "`lr_scheduler` (the default interval is 'epoch')."
+        )
+    return None
+
+
 def _still_hint(ratio: float, clip: float | None) -> str:
     """The hint for a loss that stays put while the weights hardly move (`ratio` -inf: not at all)."""
     if ratio == -math.inf:
@@ -1227,10 +1277,13 @@ def _plateau_reason(
     chance_words: str,
     ratio: float | None = None,
     clip: float | None = None,
+    schedule: str | None = None,
 ) -> tuple[str, str]:
     """(why the level is poor, hint) for a loss-plateau finding; `chance` is set when the loss is
     near or above the chance level ln(C) (`chance_words`: "ln(10) = 2.303"); `ratio` is the
-    median log10 update ratio measured, and `clip` the gradient clipping threshold, where known."""
+    median log10 update ratio measured, and `clip` the gradient clipping threshold, where known;
+    `schedule` the hint of a learning-rate schedule that explains the stall (`_schedule_hint`),
+    which wins over the update ratios (a median over the run, from before the rate fell)."""
     hint = (
         "Check that the model can learn at all (`mlcheck sanity model.py`); raise the "
         "learning rate, check that labels match inputs and that no layer is frozen "
@@ -1245,6 +1298,8 @@ def _plateau_reason(
             "permutation), that no layer is dead or frozen, and that dropout is not so heavy that no "
             "signal gets through (rates above 0.5). `mlcheck sanity model.py` checks the model on one batch."
         )
+    if schedule is not None:
+        hint = schedule
     if chance is not None and level > 2 * chance:
         why = (
             f"far above the chance level {chance_words} that a uniform guess scores, so the model is confidently wrong"

@@ -1795,3 +1795,128 @@ def test_user16_two_callbacks_in_one_fit_both_see_every_batch(tmp_path):
         warnings.simplefilter("ignore", MLCheckWarning)
         model.fit(xt, yt, epochs=1, batch_size=32, verbose=0, callbacks=[again])
     assert "nonfinite-input" in {f.check for f in again.findings}
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_newbugs16_custom_loss_that_sums_the_batch_is_named(tmp_path, reduce):
+    # batch 16 b02: a loss function of the user's own ending in keras.ops.sum (the batch's sum,
+    # where Keras' losses average), SGD 0.05 with momentum tuned for a mean: every unit of the
+    # first layer dies within 25 steps. Before, the loss had no expected value at init (a custom
+    # function), so `loss-at-init` said nothing and `dead-units` blamed a learning rate too high;
+    # now the halves' losses add up (the adapter's `summed_over`), `loss-at-init` names the sum
+    # and the checks that see the harm say they follow from it. The same function with
+    # keras.ops.mean: silent.
+    def my_loss(y_true, y_pred):
+        ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        return keras.ops.sum(ce) if reduce == "sum" else keras.ops.mean(ce)
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=my_loss, dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        epochs = 4 if reduce == "sum" else 2
+        model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "loss-at-init"]
+    if reduce == "mean":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.key == "summed" and finding.step == 0, finding.format()
+    assert finding.evidence["batch"] == 32 and "my_loss" in finding.message
+    harmed = serious(cb.findings)
+    assert harmed, [f.format() for f in cb.findings]
+    for f in harmed:
+        assert f.evidence.get("likely_cause") == "loss-at-init", f.format()
+
+
+@pytest.mark.parametrize("smoothing", [0.9, 0.1])
+def test_newbugs16_label_smoothing_far_too_strong_is_named(tmp_path, smoothing):
+    # batch 16 b06: CategoricalCrossentropy(label_smoothing=0.9), meant 0.1. The smoothed targets'
+    # entropy (2.266 for 10 classes) is the least loss any model reaches, next to ln(10) = 2.303:
+    # before, `overfit-batch` read the batch it had fitted (accuracy 1) as a wiring bug (ERROR) and
+    # `loss-plateau` followed it; now success is judged above that floor and the smoothing is the
+    # finding (WARNING, key label-smoothing). label_smoothing=0.1: silent.
+    (x, y), (xv, yv) = data()
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    model = mlp(loss=loss, dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            keras.utils.to_categorical(y, 10),
+            validation_data=(xv, keras.utils.to_categorical(yv, 10)),
+            epochs=2,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    if smoothing < 0.5:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.key == "label-smoothing", finding.format()
+    assert finding.evidence["loss_floor"] == pytest.approx(2.266, abs=1e-3)
+    assert "label_smoothing=0.9" in finding.message and "0.1" in finding.hint
+
+
+@pytest.mark.parametrize("frozen", ["model", "backbone"])
+def test_newbugs16_a_model_with_no_trainable_weight_is_named(tmp_path, frozen):
+    # batch 16 b10: `model.trainable = False` written to freeze the backbone freezes the head too:
+    # the loss never moves. Before, `overfit-batch` gave its generic wiring-bug ERROR after 100
+    # steps of training; now it says at once that the model has no trainable weight. Freezing the
+    # backbone alone (the head trains on its random features): no overfit-batch finding.
+    keras.utils.set_random_seed(0)
+    (x, y), (xv, yv) = data()
+    backbone = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu")]
+    )
+    model = keras.Sequential([backbone, keras.layers.Dense(10, activation="softmax")])
+    (model if frozen == "model" else backbone).trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y, validation_data=(xv, yv), epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "overfit-batch"]
+    if frozen == "backbone":
+        assert found == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.ERROR and finding.key == "nothing-trainable", finding.format()
+    assert "model.trainable = False" in finding.hint
+
+
+@pytest.mark.parametrize("compounds", [True, False])
+def test_newbugs16_compounding_lr_scheduler_is_named_by_the_plateau(tmp_path, compounds):
+    # batch 16 b04: LearningRateScheduler(lambda epoch, lr: lr * 0.5) meant as a halving every few
+    # epochs halves the rate it is handed every epoch (1/32 by epoch 5). Before, `loss-plateau`
+    # fired first and, the update ratios' median being usual, blamed the labels; now its hint
+    # reads the logged rate (fallen under a tenth of its peak) and names the compounding schedule.
+    # The rate computed from the epoch (halved every 10): no plateau.
+    def schedule(epoch, lr):
+        return lr * 0.5 if compounds else 0.01 * 0.5 ** (epoch // 10)
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.01), dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=8,
+            batch_size=32,
+            verbose=0,
+            callbacks=[keras.callbacks.LearningRateScheduler(schedule), cb],
+        )
+    plateau = [f for f in cb.findings if f.check == "loss-plateau"]
+    if not compounds:
+        assert plateau == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    assert plateau, [f.format() for f in cb.findings]
+    assert "The learning rate has fallen" in plateau[0].hint and "lr * 0.5" in plateau[0].hint, plateau[0].format()
+    assert "labels" not in plateau[0].hint

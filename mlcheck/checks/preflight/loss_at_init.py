@@ -44,11 +44,14 @@ class LossAtInit(Check):
         batch-to-batch noise. Other losses are not judged. The callbacks run it at train start
         too, where it reports only a loss summed over the batch (key `summed`): about batch-size
         times that value, and the loss of the batch equal to the sum of its two halves' losses,
-        not their mean. That is INFO, live and in `mlcheck sanity` alike: a sum is harmless with
-        a learning rate chosen for it (SGD's divided by the batch size, or Adam, whose steps do
-        not depend on the loss's scale; a VAE's summed reconstruction loss). A learning rate
-        tuned for a mean throws the weights away, and the checks that see that harm warn and
-        name the sum as the likely cause: live `lr-too-high`, `loss-divergence` and
+        not their mean. A loss function of your own has no expected value; where its batch's
+        loss is the sum of its halves' losses to float rounding (a custom Keras loss ending in
+        `keras.ops.sum`), the `summed` finding is given on that proof alone. That is INFO, live
+        and in `mlcheck sanity` alike: a sum is harmless with a learning rate chosen for it
+        (SGD's divided by the batch size, or Adam, whose steps do not depend on the loss's
+        scale; a VAE's summed reconstruction loss). A learning rate tuned for a mean throws the
+        weights away, and the checks that see that harm warn and name the sum as the likely
+        cause: live `lr-too-high`, `loss-divergence`, `dead-units` and
         `loss-plateau` (their chance levels count the summed rows, `RunInfo.loss_summed_over`,
         so a well-trained summed loss is not read as stuck far above chance), before training
         `lr-too-high`'s range test. A loss far above the expected value that is not proven a
@@ -111,7 +114,7 @@ class LossAtInit(Check):
             cfg = t.loss_config()
             expected, why = self._expected(t, cfg, batches)
             if expected is None or expected <= 0:
-                return []
+                return self._summed_unknown(t, cfg, batches[0], float(np.mean(health.losses)))
         mean = float(losses.mean())
         stderr = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
         if mean - self.sigmas * stderr <= self.ratio * expected:
@@ -152,22 +155,41 @@ class LossAtInit(Check):
             # optimizer such as Adam whose steps ignore the loss's scale): the checks that see the harm
             # (live lr-too-high, loss-divergence, loss-plateau; before training lr-too-high's range test)
             # warn and name this INFO as the cause
-            return [
-                self.finding(
-                    message + " That is harmless where the learning rate was chosen for the sum; if it was "
-                    "tuned for a mean, the first steps are too large and the checks that see it will say so.",
-                    evidence=evidence,
-                    hint=f"Use reduction='mean', or, where the sum is deliberate, a learning rate chosen for it: SGD's "
-                    f"divided by the batch size ({batch}); Adam-type optimizers do not depend on the loss's scale.",
-                    severity=Severity.INFO,
-                    key="summed",
-                )
-            ]
+            return [self._summed_finding(message, evidence, batch)]
         message = (
             f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
             f"an untrained model should give ({why})."
         )
         return [self.finding(message, evidence=evidence, hint=hint)]
+
+    def _summed_finding(self, message: str, evidence: dict[str, Any], batch: int) -> Finding:
+        """The INFO (key `summed`) for a loss proven summed over the batch's `batch` rows."""
+        return self.finding(
+            message + " That is harmless where the learning rate was chosen for the sum; if it was "
+            "tuned for a mean, the first steps are too large and the checks that see it will say so.",
+            evidence=evidence,
+            hint=f"Use reduction='mean' (in a loss function of your own: keras.ops.mean / .mean(), not sum), or, "
+            f"where the sum is deliberate, a learning rate chosen for it: SGD's divided by the batch size ({batch}); "
+            "Adam-type optimizers do not depend on the loss's scale.",
+            severity=Severity.INFO,
+            key="summed",
+        )
+
+    def _summed_unknown(self, t: Trainable, cfg: LossConfig, batch: Any, initial: float) -> list[Finding]:
+        """A loss with no expected value at init (a function of the user's own) that the adapter
+        found to add its rows up (`LossConfig.summed_over`): the halves' losses prove the sum
+        without the expected value, so the INFO of key `summed` is said all the same."""
+        rows = cfg.summed_over
+        if rows is None or rows < 2 or _summed(t, batch) is not True:
+            return []
+        named = f" ({cfg.loss})" if cfg.loss else ""
+        message = (
+            f"The loss{named} before training is {initial:.4g}, and a batch's loss is the sum of its halves' "
+            f"losses, not their mean: the loss is summed over the batch's {rows} rows, so the step size grows "
+            "with the batch."
+        )
+        evidence = {"initial_loss": initial, "batch": rows, "loss": cfg.loss}
+        return [self._summed_finding(message, evidence, rows)]
 
     def _nonfinite(self, health: InitHealth) -> Finding:
         """The one finding that names why the untrained model gives non-finite numbers (the

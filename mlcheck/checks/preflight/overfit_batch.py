@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlcheck.checks.base import Check, Signal, register
@@ -14,10 +16,12 @@ from mlcheck.checks.preflight.harness import (
     health_at_init,
     inconclusive,
     kept_random_state,
+    loss_family,
     skipped,
     small_batch,
 )
 from mlcheck.findings import Finding, Severity
+from mlcheck.trainable import LossConfig
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -33,6 +37,41 @@ RETRY_FACTOR = 10.0
 #: and the top of the usual L2 range for SGD and Adam (1e-5 to 5e-4); a healthy model fits 16
 #: samples at any of these, so only a failing run pays for the extra try
 WEIGHT_DECAY_TRIED = 0.01
+#: label_smoothing above this is a slip (0.9 typed for 0.1): more than half of every target is
+#: then the uniform distribution. Usual values are 0.05-0.2 (Szegedy et al. 2016 used 0.1;
+#: Mueller et al. 2019, "When does label smoothing help?", 0.05-0.1)
+MAX_LABEL_SMOOTHING = 0.5
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """The targets of a loss with `label_smoothing` s over C classes (C = 2 per unit for a
+    binary loss): the true class gets 1 - s + s/C, each other class s/C, and the least loss any
+    prediction can reach is their entropy, `floor`."""
+
+    value: float
+    classes: int
+    true_share: float
+    other_share: float
+    floor: float
+
+
+def smoothing(cfg: LossConfig) -> Smoothing | None:
+    """The smoothed targets of the loss `cfg` describes; None without label smoothing, or where
+    the number of classes is unknown."""
+    s = cfg.label_smoothing
+    if not s or not 0 < s <= 1:
+        return None
+    family = loss_family(cfg)
+    if family == "multiclass" and cfg.output_units is not None and cfg.output_units >= 2:
+        c = cfg.output_units
+    elif family == "binary":
+        c = 2
+    else:
+        return None
+    p, q = 1 - s + s / c, s / c
+    floor = -(p * math.log(p) + (c - 1) * q * math.log(q))
+    return Smoothing(value=s, classes=c, true_share=p, other_share=q, floor=floor)
 
 
 def _rows(n: int) -> str:
@@ -69,7 +108,12 @@ class OverfitBatch(Check):
         loss up, the hint names a rate far too high before a wiring bug. When none fits and the
         optimizer's weight decay is above 0.01, one more copy tries the configured rate without
         weight decay; when that one fits, the finding names the weight decay (key
-        "weight-decay").
+        "weight-decay"). A model with no trainable weight at all is said at once, without
+        training (key "nothing-trainable": a Keras `model.trainable = False` meant for the
+        backbone). With label smoothing (Keras' `label_smoothing=`), success is judged above the
+        least loss the smoothed targets allow (their entropy); a `label_smoothing` above
+        `MAX_LABEL_SMOOTHING` (0.5; usual values are 0.05-0.2) is a WARNING of its own (key
+        "label-smoothing"): its floor sits next to the chance level ln(C).
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -127,13 +171,22 @@ class OverfitBatch(Check):
         self.abs_tol, self.every = abs_tol, every
         super().__init__()
 
-    def goal(self, initial: float) -> Callable[[float, float | None], bool]:
+    def goal(self, initial: float, floor: float = 0.0) -> Callable[[float, float | None], bool]:
+        """Success for a try starting at `initial`, judged above the least loss the targets allow
+        (`floor`: 0, or the entropy of label-smoothed targets)."""
+
         def reached(loss: float, acc: float | None) -> bool:
-            if loss <= self.abs_tol or (initial > 0 and loss <= self.rel_tol * initial):
+            excess, start = loss - floor, initial - floor
+            if excess <= self.abs_tol or (start > 0 and excess <= self.rel_tol * start):
                 return True
-            return acc is not None and acc >= 1.0 and initial > 0 and loss <= 0.5 * initial
+            return acc is not None and acc >= 1.0 and start > 0 and excess <= 0.5 * start
 
         return reached
+
+    @staticmethod
+    def _floor(ctx: PreflightContext) -> float:
+        smoothed = smoothing(ctx.trainable.loss_config())
+        return smoothed.floor if smoothed is not None else 0.0
 
     def runs(self, ctx: PreflightContext) -> list[FitRun]:
         """The tries (one or two) at fitting one batch; shared through `ctx.memo` with
@@ -146,7 +199,7 @@ class OverfitBatch(Check):
             if lr is not None:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
-            run = fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+            run = fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
             run.repeated = initial  # the same weights and batch as `run.initial`'s evaluation
             return run
 
@@ -182,9 +235,9 @@ class OverfitBatch(Check):
             return ctx.memo(key, compute)
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
-        reason = health_at_init(ctx).reason()
-        if reason:  # no learning rate fixes it: say why this check cannot judge, nothing more
-            return [skipped(self, reason)]
+        before = self._before_training(ctx)
+        if before is not None:
+            return [before]
         runs = self.runs(ctx)
         if not runs:
             return [skipped(self, "there is no training data")]
@@ -194,18 +247,11 @@ class OverfitBatch(Check):
         shown = min((r for r in reversed(runs) if not r.nonfinite), key=lambda r: r.best, default=run)
         # the rows trained on: fewer than `batch_size` when the training batches are smaller
         n = shown.samples or self.batch_size
-        evidence: dict[str, Any] = {
-            "samples": n,
-            "steps": shown.steps,
-            "initial_loss": shown.initial,
-            "final_loss": shown.final,
-            "best_loss": shown.best,
-        }
-        if shown.accuracy is not None:
-            evidence["train_accuracy"] = shown.accuracy
-        if len(runs) > 1:
-            evidence["lrs_tried"] = [r.lr for r in runs]
-            evidence["final_loss_per_lr"] = [r.final for r in runs]
+        evidence = _evidence(shown, runs, n)
+        smoothed = smoothing(ctx.trainable.loss_config())
+        if smoothed is not None and smoothed.value > MAX_LABEL_SMOOTHING:
+            # the targets, not the wiring or the rate, hold the loss up: the one cause to name
+            return [self._smoothing_finding(smoothed, runs, evidence)]
         if any(r.achieved for r in runs):
             return self._fits_only_slower(runs, evidence)
         if all(r.nonfinite for r in runs):
@@ -270,6 +316,49 @@ class OverfitBatch(Check):
             key="random-loss",
         )
 
+    def _smoothing_finding(self, smoothed: Smoothing, runs: list[FitRun], evidence: dict[str, Any]) -> Finding:
+        """A `label_smoothing` far above its usual values: the loss's floor sits near the chance
+        level, so the loss curves cannot show learning (the accuracy still can)."""
+        c, fitted = smoothed.classes, any(r.achieved for r in runs)
+        chance = math.log(c)
+        fit = "the model still fits one batch down to that floor" if fitted else "no try got near that floor"
+        return self.finding(
+            f"The loss uses label_smoothing={smoothed.value:g}: each target gives the true class "
+            f"{smoothed.true_share:.3g} and every other class {smoothed.other_share:.3g}, so the loss cannot go "
+            f"below {smoothed.floor:.4g}, next to the {chance:.4g} (ln({c})) of a uniform guess ({fit}): the model "
+            "is trained to stay barely more confident than a guess, and the loss curves cannot show learning.",
+            evidence={
+                **evidence,
+                "label_smoothing": smoothed.value,
+                "loss_floor": smoothed.floor,
+                "true_class_target": smoothed.true_share,
+                "chance_loss": chance,
+            },
+            hint=f"Use a small label_smoothing (0.1 is usual, 0.05-0.2); {smoothed.value:g} is likely a slip for "
+            f"{1 - smoothed.value:.2g}. Values near 1 replace the labels with the uniform distribution.",
+            severity=Severity.WARNING,
+            key="label-smoothing",
+        )
+
+    def _before_training(self, ctx: PreflightContext) -> Finding | None:
+        """What is said without training a copy: why the check cannot judge (non-finite numbers at
+        init: no learning rate fixes them), or a model with no trainable weight at all (no step can
+        change it, whatever the rate: a Keras `model.trainable = False` meant for its backbone)."""
+        reason = health_at_init(ctx).reason()
+        if reason:
+            return skipped(self, reason)
+        if ctx.trainable.parameters():
+            return None
+        return self.finding(
+            "The model has no trainable weights: every parameter is frozen, so no training step can change "
+            "it and the loss stays where it starts.",
+            evidence={"trainable_parameters": 0},
+            hint="Freeze only the part meant to stay fixed and keep the head trainable: Keras "
+            "`backbone.trainable = False` (not `model.trainable = False`), then compile() again; torch "
+            "`model.backbone.requires_grad_(False)`, not the whole module. To fine-tune, freeze nothing.",
+            key="nothing-trainable",
+        )
+
     def _weight_decay_finding(
         self, ctx: PreflightContext, runs: list[FitRun], evidence: dict[str, Any], n: int
     ) -> Finding | None:
@@ -286,7 +375,7 @@ class OverfitBatch(Check):
             clone.set_weight_decay(0.0)
             batch = small_batch(clone, self.batch_size)
             initial = clone.loss(batch)
-            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial))
+            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
 
         with kept_random_state(ctx.trainable):
             free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
@@ -393,3 +482,20 @@ class OverfitBatch(Check):
                 key="lr-too-high",
             )
         ]
+
+
+def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
+    """The numbers of the try shown (the closest), and each try's rate and final loss."""
+    evidence: dict[str, Any] = {
+        "samples": n,
+        "steps": shown.steps,
+        "initial_loss": shown.initial,
+        "final_loss": shown.final,
+        "best_loss": shown.best,
+    }
+    if shown.accuracy is not None:
+        evidence["train_accuracy"] = shown.accuracy
+    if len(runs) > 1:
+        evidence["lrs_tried"] = [r.lr for r in runs]
+        evidence["final_loss_per_lr"] = [r.final for r in runs]
+    return evidence
