@@ -14,9 +14,11 @@ factor = 5.0
 from __future__ import annotations
 
 import copy
+import os
 import sys
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,9 @@ class Config:
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
-    here = (start or Path.cwd()).resolve()
+    # a POSIX working directory holds no symlink (the kernel hands back the path it resolved):
+    # `resolve()`, a look-up of every component, is needed for a start given only
+    here = Path.cwd() if start is None and os.name == "posix" else (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -74,6 +78,57 @@ def load_config(path: Path | None = None, *, given: str | None = None, otherwise
         raise ConfigError(
             f"{given}: {path} {what}; give the path of a pyproject.toml with a [tool.mlcheck] table{otherwise}"
         )
+    key = _file_key(path)
+    loaded = _LOADED.get(key) if key is not None else None
+    if loaded is None:
+        loaded = _read_config(path, given)
+        if key is not None and _settled(key):
+            if len(_LOADED) >= 8:
+                _LOADED.clear()
+            _LOADED[key] = loaded
+    return _own_copy(loaded, path)
+
+
+#: Configs read, by file (`_file_key`): a run reads the nearest pyproject.toml at construction
+#: and at fit start, every run of a process; checking the table again (the misplaced-table
+#: search compares every [tool] key with "mlcheck") cost ~0.9 M instructions a run.
+_LOADED: dict[tuple, Config] = {}
+
+#: A file modified less than this many seconds before it was read is not kept in `_LOADED`:
+#: file times advance in coarse ticks (a few ms), so an edit in the same tick, at the same
+#: size, would keep the key of the content it replaced (git's "racily clean" entries). An edit
+#: of an older file moves its time past the key's.
+SETTLED_SECONDS = 2.0
+
+
+def _own_copy(config: Config, path: Path) -> Config:
+    """The caller's copy of a Config kept in `_LOADED`, its file named as this caller named it."""
+    return replace(
+        config,
+        select=None if config.select is None else list(config.select),
+        suppress=list(config.suppress),
+        check_args=copy.deepcopy(config.check_args) if config.check_args else {},
+        source=None if config.source is None else path,
+    )
+
+
+def _file_key(path: Path) -> tuple | None:
+    """(absolute path, device, inode, size, modification and change times in ns) of `path`;
+    None where it cannot be read (the read then raises as before)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(key: tuple) -> bool:
+    """The file of `key` was last changed `SETTLED_SECONDS` or more before now (see there)."""
+    return time.time_ns() - max(key[-2:]) >= SETTLED_SECONDS * 1e9
+
+
+def _read_config(path: Path, given: str | None) -> Config:
+    """The [tool.mlcheck] table of `path` read and checked (`load_config`)."""
     try:
         parsed = _parsed(path)
     except ConfigError as exc:

@@ -446,6 +446,12 @@ class LiveRun:
                 input_kind=input_kind,
                 checks=self._confirm_checks[split] if route is BatchRoute.CONFIRM else self.full_pass_checks,
             )
+            if route is BatchRoute.CONFIRM:
+                # a confirming pass's batch reaches its checks now, not merged at the pass's end:
+                # what they await is asked again at the next batch (`route_batch`), so a check
+                # that needs the first rows of the pass (`train-val-overlap`'s 64 validation
+                # rows) is not handed the rest of it
+                found += self.monitor.hand_over_deferred()
         if split == "train" and self._held:
             self.release_held()  # the train-start findings come after the first batch's
         return found

@@ -114,9 +114,12 @@ def check_ids(name: str, ids: Iterable[str] | str | None, also: Iterable[str] = 
     if ids is None:
         return ()
     ids = id_items(name, ids)
+    if not ids:  # nothing to look up (the usual `suppress`): the registry is not copied
+        return ids
     if not all(isinstance(i, str) for i in ids):
         raise TypeError(f"{name} must be a list of check ids (strings), got {ids!r}")
-    known = list(registry()) + [i for i in also if i not in registry()]
+    registered = registry()
+    known = list(registered) + [i for i in also if i not in registered]
     unknown = sorted(set(ids) - set(known))
     if unknown:
         from mlcheck.checks.base import did_you_mean

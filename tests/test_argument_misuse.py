@@ -2,6 +2,7 @@
 never mid-run: a log_dir that is a file, a lone check id or class, a suppress that is no list."""
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -415,6 +416,42 @@ def test_config_read_twice_is_parsed_once_and_never_stale(tmp_path):
     path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-hi"]\n')  # same size, same second
     with pytest.raises(ValueError, match="lr-too-hi"):
         load_config(path)
+
+
+def test_cost16_a_settled_config_is_checked_once_per_edit(tmp_path, monkeypatch):
+    """Every run reads the nearest pyproject.toml (construction, fit start): a file last changed
+    SETTLED_SECONDS ago or more is read and checked once per (path, inode, size, times), the
+    misplaced-table search over its [tool] keys included; an edit is read afresh, a file
+    changed just now every time (its time could stay the same through a second edit)."""
+    import os
+    import time
+
+    from mlcheck import config
+    from mlcheck.live import configured_checks
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-low"]\n[tool.ruff]\nline-length = 99\n')
+    monkeypatch.chdir(tmp_path)
+    parsed = []
+    real = config._parsed
+    monkeypatch.setattr(config, "_parsed", lambda p: parsed.append(p) or real(p))
+    # written now: not settled, read at every run as before
+    for _ in range(2):
+        assert configured_checks(None, (), None) == (None, ("lr-too-low",), path)
+    assert len(parsed) == 2
+    monkeypatch.setattr(config, "SETTLED_SECONDS", 0.0, raising=False)  # as if written long ago
+    first = config.load_config()
+    first.suppress.append("loss-plateau")  # the caller's own copy
+    for _ in range(3):
+        assert configured_checks(None, ["class-imbalance"], None) == (None, ("class-imbalance", "lr-too-low"), path)
+    assert len(parsed) == 3 and config.load_config(Path("pyproject.toml")).source == Path("pyproject.toml")
+    # an edit of the same size, its time moved on: read afresh
+    path.write_text('[tool.mlcheck]\nsuppress = ["lr-too-hi"]\n[tool.ruff]\nline-length = 999\n')
+    later = time.time_ns() + 5_000_000_000
+    os.utime(path, ns=(later, later))
+    with pytest.raises(ValueError, match="lr-too-hi"):
+        configured_checks(None, (), None)
+    assert len(parsed) == 4
 
 
 @pytest.mark.parametrize(
