@@ -147,7 +147,9 @@ def test_ctrl_c_during_a_search_of_the_file_system_exits_130_at_once():
         if proc.poll() is not None:
             pytest.skip(f"`mlcheck analyze /` ended before 2 s here: {first!r}")
         # searching, reading or checking: which one comes first at 2 s depends on the machine's logs
-        assert first.startswith(("mlcheck: searching /: ", "mlcheck: reading logs", "mlcheck: checking ")), first
+        assert first.startswith(
+            ("mlcheck: searching /: ", "mlcheck: examining ", "mlcheck: reading logs", "mlcheck: checking ")
+        ), first
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
         out, rest = proc.communicate(timeout=60)
