@@ -154,8 +154,9 @@ def test_accelerator_paths_give_the_cpu_paths_findings(tmp_path):
     forced, found = _fit(tmp_path, _AsOnAnAccelerator, "accelerator")
     assert any(check == "train-val-overlap" for check, *_ in plain)  # the full pass found the copies
     assert found == plain
-    # the first epoch's 20 training and 6 validation batches, each copied without a wait
-    assert forced._copies.started == 20 + 6
+    # the first epoch's training and validation batches copied without a wait (of 20 and 6; a
+    # batch that comes before the task is inferred is observed at once)
+    assert 20 <= forced._copies.started <= 20 + 6
     # every flush a step asked for came at a step the scan read (none every 16 steps): 60
     # steps, every_n_steps 25
     assert forced.flushes == [True, True, True]
