@@ -1920,3 +1920,36 @@ def test_newbugs16_compounding_lr_scheduler_is_named_by_the_plateau(tmp_path, co
     assert plateau, [f.format() for f in cb.findings]
     assert "The learning rate has fallen" in plateau[0].hint and "lr * 0.5" in plateau[0].hint, plateau[0].format()
     assert "labels" not in plateau[0].hint
+
+
+@pytest.mark.parametrize("compounds", [True, False])
+def test_small16_compounding_lr_scheduler_is_named_by_lr_schedule(tmp_path, compounds):
+    # LearningRateScheduler(lambda epoch, lr: lr * 0.5) halves the rate it is handed every
+    # epoch: under 1e-3 of its peak by epoch 10 of 14, so `lr-schedule` says it decayed early.
+    # Before, its fix spoke of T_max / num_training_steps (a schedule too short); now it reads the
+    # rate multiplied by one factor at every epoch and names the compounding schedule. A
+    # cosine-like decay computed from the epoch that also ends early keeps the length advice.
+    def schedule(epoch, lr):
+        return lr * 0.5 if compounds else 0.01 * max(0.0, 1 - epoch / 9) + 1e-7
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.01), dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=14,
+            batch_size=64,
+            verbose=0,
+            callbacks=[keras.callbacks.LearningRateScheduler(schedule), cb],
+        )
+    (finding,) = [f for f in cb.findings if f.check == "lr-schedule"]
+    assert finding.key == "decayed", finding.format()
+    if not compounds:
+        assert "T_max" in finding.hint and "compound" not in finding.hint, finding.format()
+        return
+    assert "T_max" not in finding.hint and "num_training_steps" not in finding.hint, finding.format()
+    assert "0.5 every epoch" in finding.hint and "lr * 0.5" in finding.hint, finding.format()
