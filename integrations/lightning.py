@@ -183,7 +183,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             device's); True: also on accelerators; False: never.
         nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
             infinity a module's input already held always passes); one string is one name. A name
-            matching no module path or class name is warned about at fit start. Default: none.
+            matching no module path or class name is warned about at fit start; an empty one is refused (it
+            would match the whole model). Default: none.
 
     Example:
         >>> from lightning.pytorch import Trainer
