@@ -1953,3 +1953,25 @@ def test_small16_compounding_lr_scheduler_is_named_by_lr_schedule(tmp_path, comp
         return
     assert "T_max" not in finding.hint and "num_training_steps" not in finding.hint, finding.format()
     assert "0.5 every epoch" in finding.hint and "lr * 0.5" in finding.hint, finding.format()
+
+
+def test_small16_each_fit_is_a_run_of_its_own_as_docs_keras_md_says():
+    # docs/keras.md, "One fit is one run": a loop of one-epoch fits gives runs of one epoch each
+    # (the curve checks never see two epochs); one fit of all the epochs is one run of them all;
+    # a fit continued with initial_epoch= numbers its epochs on but is judged alone.
+    (x, y), (xv, yv) = data()
+
+    def epochs_seen(fits):
+        model, cb = mlp(), MLCheckCallback(log_dir=False)
+        seen = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            for kwargs in fits:
+                model.fit(x, y, validation_data=(xv, yv), batch_size=64, verbose=0, callbacks=[cb], **kwargs)
+                run = cb.live.monitor.run
+                seen.append((run.epoch_train_loss.total, run.epoch))
+        return seen
+
+    assert epochs_seen([{"epochs": 1}] * 3) == [(1, 0)] * 3
+    assert epochs_seen([{"epochs": 3}]) == [(3, 2)]
+    assert epochs_seen([{"epochs": 1}, {"initial_epoch": 1, "epochs": 3}]) == [(1, 0), (2, 2)]
