@@ -8,7 +8,9 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 import logging
 import math
 import os
@@ -103,6 +105,37 @@ def _callback_bases() -> tuple[type, ...]:
     return tuple(bases)
 
 
+#: the arguments `state_key` reads apart from the others (`MLCheckCallback._checks_key`)
+_CHECKS_KEY_ARGUMENTS = ("checks", "suppress", "stop_on")
+
+
+def _differing_arguments(given: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of `MLCheckCallback(...)` other than the checks, `suppress` and `stop_on`
+    that are not at their default, each as a plain value that prints the same in every process
+    (paths as strings, functions by their qualified name, any other object by its type), in the
+    signature's order: what tells two callbacks of one Trainer apart in `state_key`."""
+    found: dict[str, Any] = {}
+    for name, parameter in inspect.signature(MLCheckCallback.__init__).parameters.items():
+        if name == "self" or name in _CHECKS_KEY_ARGUMENTS or name not in given:
+            continue
+        value = _printable(given[name])
+        if value != _printable(parameter.default):
+            found[name] = value
+    return found
+
+
+def _printable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__qualname__)}"
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    return type(value).__qualname__
+
+
 class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     """Watches a Lightning training run and warns, early and specifically, when it looks wrong.
 
@@ -183,7 +216,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             device's); True: also on accelerators; False: never.
         nonfinite_allow: module paths or class names allowed to produce NaN/Inf on purpose (an
             infinity a module's input already held always passes); one string is one name. A name
-            matching no module path or class name is warned about at fit start. Default: none.
+            matching no module path or class name is warned about at fit start; an empty one is refused (it
+            would match the whole model). Default: none.
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -223,6 +257,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         breakpoints: Any = None,
     ) -> None:
         super().__init__()
+        self._key_arguments = _differing_arguments(locals())
         self.options = LiveOptions.from_arguments(locals())  # validated: a wrong value raises here
         self.breakpoints = TorchBreakpoints(breakpoints) if breakpoints is not None else None
         self.options = self.options.watching(self.breakpoints.breakpoints if self.breakpoints is not None else None)
@@ -949,13 +984,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
     @functools.cached_property
     def state_key(self) -> str:  # type: ignore[override]
-        """Lightning's default (the class name) for a callback with the default checks, so that
-        checkpoints keep resuming; the checks, `suppress` and `stop_on` join it otherwise, so
-        that differently configured callbacks can share a Trainer (Lightning refuses two
-        stateful callbacks with one key). Built once and kept in the instance's `__dict__`:
-        Lightning reads it at every hook call (six a training step), which is then a plain
-        attribute read, not a Python call (a cached property, unlike the base's property,
-        lets the instance's value win)."""
+        """Lightning's default (the class name) for a callback with every argument at its default,
+        so that checkpoints keep resuming; the checks, `suppress`, `stop_on` and every other
+        argument not at its default (`log_dir`, `every_n_steps`, ...) join it otherwise, so that
+        callbacks that differ in any of them can share a Trainer (Lightning refuses two stateful
+        callbacks with one key). Built once and kept in the instance's `__dict__`: Lightning
+        reads it at every hook call (six a training step), which is then a plain attribute read,
+        not a Python call (a cached property, unlike the base's property, lets the instance's
+        value win)."""
+        key = {**self._checks_key(), **self._key_arguments}
+        return self._generate_state_key(**key) if key else type(self).__qualname__
+
+    def _checks_key(self) -> dict[str, Any]:
         key: dict[str, Any] = {}
         if self.checks is not None:
             key["checks"] = [c if isinstance(c, str) else c.id if hasattr(c, "id") else repr(c) for c in self.checks]
@@ -963,7 +1003,26 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             key["suppress"] = sorted(self.suppress)
         if self.options.stop_on is not None:
             key["stop_on"] = self.options.stop_on
+        return key
+
+    @property
+    def _old_state_key(self) -> str:
+        """The key mlcheck gave this callback's state before other arguments joined it (the
+        checks, `suppress` and `stop_on` only): what checkpoints saved then are keyed by."""
+        key = self._checks_key()
         return self._generate_state_key(**key) if key else type(self).__qualname__
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint saved before `log_dir` and the other arguments joined `state_key` holds the
+        state under the old key: it is this callback's where no state has its key and no other
+        MLCheckCallback of the trainer has the same old key (its state could be either's)."""
+        states = checkpoint.get("callbacks") or {}
+        old = self._old_state_key
+        if self.state_key in states or old == self.state_key or not states.get(old):
+            return
+        alike = [cb for cb in trainer.callbacks if isinstance(cb, MLCheckCallback) and cb._old_state_key == old]
+        if len(alike) == 1:
+            self.load_state_dict(copy.deepcopy(states[old]))
 
     def state_dict(self) -> dict[str, Any]:
         if self.live is None:

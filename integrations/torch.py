@@ -643,6 +643,29 @@ class _TorchBase(Trainable):
     def _declared_loss(self) -> tuple[str | None, bool | None]:
         return None, None
 
+    def _loss_modules(self) -> list[nn.Module]:
+        """The loss modules the run holds (`nn.CrossEntropyLoss(...)`); none by default."""
+        return []
+
+    def _label_smoothing(self, out: torch.Tensor, y: Any, measured: float | None) -> float | None:
+        """The `label_smoothing` of the cross-entropy module the loss is
+        (`nn.CrossEntropyLoss(label_smoothing=0.1)`); None without one, where several disagree,
+        or where the step's loss on the batch is the plain cross-entropy and not the smoothed one
+        (a module held but not called). A loss that matches neither (the module's loss plus a
+        penalty) keeps the module's value."""
+        modules = [m for m in self._loss_modules() if isinstance(m, nn.CrossEntropyLoss)]
+        values = {float(m.label_smoothing) for m in modules}
+        if len(values) != 1:
+            return None
+        value = values.pop()
+        if not 0 < value <= 1:
+            return None
+        if measured is not None and isinstance(y, torch.Tensor):
+            plain, smoothed = (_module_cross_entropy(modules[0], out, y, s) for s in (0.0, value))
+            if _matches(measured, plain) and not _matches(measured, smoothed):
+                return None
+        return value
+
     def loss_config(self) -> LossConfig:
         if self._loss_config is None:
             with _rng_kept():
@@ -675,6 +698,7 @@ class _TorchBase(Trainable):
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
             summed_over=_summed_over(measured, candidates, name, out),
+            label_smoothing=self._label_smoothing(out, y, measured) if name == "cross_entropy" else None,
             class_weights=weights,
         )
 
@@ -797,6 +821,31 @@ class _TorchBase(Trainable):
             except Exception:
                 return None
         return parts
+
+
+def _module_cross_entropy(
+    module: nn.CrossEntropyLoss, out: torch.Tensor, y: torch.Tensor, smoothing: float
+) -> float | None:
+    """The cross-entropy `module` computes on (`out`, `y`) with `label_smoothing=smoothing`
+    instead of its own; None where it fails on them."""
+    try:
+        weight = module.weight.float().to(out.device) if module.weight is not None else None
+        target = y.float() if y.is_floating_point() else y.long()
+        value = F.cross_entropy(
+            out.float(),
+            target,
+            weight=weight,
+            ignore_index=module.ignore_index,
+            reduction=module.reduction,
+            label_smoothing=smoothing,
+        )
+        return float(value)
+    except Exception:
+        return None
+
+
+def _matches(measured: float, value: float | None) -> bool:
+    return value is not None and math.isclose(measured, value, rel_tol=_MATCH_TOL, abs_tol=1e-6)
 
 
 def _first_tensor_or_none(value: Any) -> torch.Tensor | None:
@@ -1003,6 +1052,9 @@ class TorchTrainable(_TorchBase):
             if isinstance(self.loss_fn, cls):
                 return name, logits
         return _LOSS_FUNCTIONS.get(self.loss_fn, (None, None))
+
+    def _loss_modules(self) -> list[nn.Module]:
+        return [self.loss_fn] if isinstance(self.loss_fn, nn.Module) else []
 
 
 # -- Lightning --------------------------------------------------------------------------------
@@ -1213,6 +1265,9 @@ class LightningTrainable(_TorchBase):
                     break
         # One loss module is the loss; none or several: tell from the loss values instead.
         return next(iter(found)) if len(found) == 1 else (None, None)
+
+    def _loss_modules(self) -> list[nn.Module]:
+        return [m for m in self.module.modules() if isinstance(m, tuple(cls for cls, _, _ in _LOSS_CLASSES))]
 
 
 def prediction_module(module: nn.Module, batch: Any, trainable: LightningTrainable | None = None) -> nn.Module:

@@ -328,15 +328,24 @@ def metrics(name: str, value: Any) -> dict[str, float]:
 
 def module_names(name: str, value: Any) -> tuple[str, ...]:
     """Module paths or class names: a list of strings, or one string (one name, not its
-    characters, which would each match a module called "0" or "1")."""
+    characters, which would each match a module called "0" or "1"). An empty or blank name is
+    refused (ValueError): "" is the root module's path and would match the whole model."""
     if isinstance(value, str):
-        return (value,)
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = (value,)
+        items: tuple[Any, ...] = (value,)
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            items = (value,)
     if not all(isinstance(i, str) for i in items):
         raise TypeError(f"{name} must be a list of module paths or class names (strings), got {value!r}")
+    blank = [i for i in items if not i.strip()]
+    if blank:
+        # "" is the root module's path: it would match the whole model, so every layer is allowed
+        raise ValueError(
+            f"{name} holds an empty module name ({blank[0]!r}), which would match the whole model: give the "
+            f"paths or class names of the modules meant (e.g. {name}=['encoder.mask']), or leave it out"
+        )
     return items
 
 

@@ -43,8 +43,9 @@ class LossConfig:
             loss, whose value is that many times a per-sample one. None when it is a mean or
             unknown.
         label_smoothing: the loss's `label_smoothing` where it is above 0 (Keras'
-            categorical and binary cross-entropies), else None: the targets it trains
-            towards are mixed with the uniform distribution, so its loss cannot reach 0.
+            categorical and binary cross-entropies, torch's `nn.CrossEntropyLoss` module), else
+            None: the targets it trains towards are mixed with the uniform distribution, so its
+            loss cannot reach 0.
         class_weights: the weight of each class label (0..C-1) of a class-weighted
             cross-entropy the adapter found by its value, where the weights are not in a loss
             object it can read (torch: a module buffer passed as `F.cross_entropy(...,

@@ -333,6 +333,20 @@ def test_lightning_nonfinite_allow_takes_a_lone_name(tmp_path):
         KerasCallback(nonfinite_allow=[nn.Linear])
 
 
+def test_small16_an_empty_nonfinite_allow_name_is_refused_by_both_callbacks():
+    """`nonfinite_allow=""` (an unset environment variable, a trailing comma split) was accepted and
+    matched the root module, so every module was allowed to make NaN/Inf and nonfinite-origin named
+    none; a blank name anywhere in the list is now refused at the constructor, naming the argument."""
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    for make in (KerasCallback, LightningCallback):
+        for allow in ("", "  ", ["net.1", ""], ("encoder/mask", " ")):
+            with pytest.raises(ValueError, match=r"nonfinite_allow holds an empty module name .*whole model"):
+                make(nonfinite_allow=allow, log_dir=False)
+        assert make(nonfinite_allow=["net.1"], log_dir=False).nonfinite_allow == ("net.1",)
+
+
 def test_a_nonfinite_allow_name_matching_no_module_is_warned_at_fit_start(tmp_path):
     """`nonfinite_allow=["net.l"]` (meant: "net.1") was accepted silently and allowed nothing:
     the mask module was named as the NaN origin all the same. At the start of the fit each

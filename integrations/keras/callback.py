@@ -117,7 +117,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         nonfinite_allow: layer names (nested: "encoder/mask") or class names allowed to produce
             NaN/Inf on purpose, for `nonfinite-origin` (an infinity a layer's input already held
             always passes); one string is one name. A name matching no layer or class name is
-            warned about at fit start. Default: none.
+            warned about at fit start; an empty one is refused (it would match the whole model). Default: none.
         nonfinite_origin: when a train step's loss is NaN/Inf, re-run its batch with hooks on
             every layer to name the layer that produced it (`nonfinite-origin`), as the Lightning
             callback's argument of that name. Each step's loss is read as it is computed, which

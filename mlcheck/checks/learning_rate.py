@@ -949,6 +949,47 @@ class LRTooLow(TrainCurveCheck):
         ]
 
 
+#: Epochs in a row whose rate is the previous epoch's times one factor below 1 that make a
+#: compounding schedule (`lambda epoch, lr: lr * 0.5`): three are already 1/8 for a halving,
+#: where a step decay drops once every many epochs
+COMPOUNDING_EPOCHS = 3
+#: how near each epoch's factor must be to the first's: a rate kept in float32 rounds to ~1e-7
+FACTOR_TOL = 1e-3
+
+
+def _compounding(run: RunState) -> tuple[float, int, int] | None:
+    """(factor, first epoch, last epoch) where the rate is one value through each epoch and each
+    epoch's is the previous one's times one factor below 1, from its peak on, over at least
+    `COMPOUNDING_EPOCHS` epochs: a schedule that multiplies the rate it is handed. The rate is
+    logged on sampled steps, so an epoch without a sample counts by the factor's power. None
+    otherwise (a rate that moves within an epoch, a factor that changes)."""
+    ends = sorted(run.epoch_step.items())
+    b = run.lr.buckets(include_open=True)
+    per_epoch: dict[int, float] = {}
+    j, previous_end = 0, -math.inf
+    for x0, x1, lo, hi in zip(b["x0"], b["x1"], b["min"], b["max"]):
+        while j < len(ends) and ends[j][1] < x1:
+            previous_end = ends[j][1]
+            j += 1
+        if j == len(ends) or x0 <= previous_end or not (lo == hi and math.isfinite(lo)):
+            continue  # after the last epoch seen, across an epoch's end, or several rates
+        if per_epoch.setdefault(ends[j][0], float(lo)) != lo:
+            return None  # the rate moved within an epoch
+    epochs = sorted(per_epoch)
+    if not epochs:
+        return None
+    top = max(range(len(epochs)), key=lambda i: per_epoch[epochs[i]])
+    kept = epochs[top:]
+    rates = [per_epoch[e] for e in kept]
+    if len(kept) < COMPOUNDING_EPOCHS + 1 or kept[-1] - kept[0] < COMPOUNDING_EPOCHS or not min(rates) > 0:
+        return None
+    factors = [(r1 / r0) ** (1 / (e1 - e0)) for e0, e1, r0, r1 in zip(kept, kept[1:], rates, rates[1:])]
+    factor = factors[0]
+    if not factor < 1 - FACTOR_TOL or any(abs(f - factor) > FACTOR_TOL * factor for f in factors):
+        return None
+    return factor, kept[0], kept[-1]
+
+
 @register
 class LRSchedule(Check):
     """The learning rate is invalid, decays to about zero long before the end, or never
@@ -965,7 +1006,10 @@ class LRSchedule(Check):
         stalls, which a healthy run may never do). Warmup, cosine, step decay, one-cycle and a constant rate without a
         scheduler are all fine. A rate that fell that low within the first epoch (the steps
         per epoch known from the run's total steps and epochs) gets a hint that names the usual
-        cause: a schedule whose length is counted in epochs, stepped every batch.
+        cause: a schedule whose length is counted in epochs, stepped every batch; one multiplied
+        by the same factor at every epoch gets a hint that names a compounding schedule (Keras
+        `LearningRateScheduler(lambda epoch, lr: lr * 0.5)`, which multiplies the rate it is
+        handed).
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -1070,6 +1114,16 @@ class LRSchedule(Check):
                 'early when it is stepped every batch (Lightning\'s "interval": "step", scheduler.step() '
                 "in the batch loop; Keras' decay_steps count optimizer steps). Step it once per epoch, or "
                 f"give its length in optimizer steps (epochs x {per_epoch})."
+            )
+        compounding = _compounding(run)
+        if compounding is not None:
+            factor, first, last = compounding
+            return (
+                f"The rate was multiplied by {factor:.3g} every epoch (epochs {first} to {last}): a per-epoch "
+                "factor compounds. A Keras `LearningRateScheduler(lambda epoch, lr: lr * 0.5)` multiplies the "
+                "rate it is handed, so it halves every epoch, not once; torch's StepLR(step_size=1) and "
+                "ExponentialLR multiply by gamma every epoch. Compute the rate from the epoch (`lambda epoch: "
+                "1e-3 * 0.5 ** (epoch // 10)`), or use a factor nearer 1."
             )
         return (
             "Make the schedule span the whole run (T_max / num_training_steps = the real number of "

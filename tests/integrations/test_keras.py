@@ -1920,3 +1920,58 @@ def test_newbugs16_compounding_lr_scheduler_is_named_by_the_plateau(tmp_path, co
     assert plateau, [f.format() for f in cb.findings]
     assert "The learning rate has fallen" in plateau[0].hint and "lr * 0.5" in plateau[0].hint, plateau[0].format()
     assert "labels" not in plateau[0].hint
+
+
+@pytest.mark.parametrize("compounds", [True, False])
+def test_small16_compounding_lr_scheduler_is_named_by_lr_schedule(tmp_path, compounds):
+    # LearningRateScheduler(lambda epoch, lr: lr * 0.5) halves the rate it is handed every
+    # epoch: under 1e-3 of its peak by epoch 10 of 14, so `lr-schedule` says it decayed early.
+    # Before, its fix spoke of T_max / num_training_steps (a schedule too short); now it reads the
+    # rate multiplied by one factor at every epoch and names the compounding schedule. A
+    # cosine-like decay computed from the epoch that also ends early keeps the length advice.
+    def schedule(epoch, lr):
+        return lr * 0.5 if compounds else 0.01 * max(0.0, 1 - epoch / 9) + 1e-7
+
+    (x, y), (xv, yv) = data()
+    model = mlp(optimizer=keras.optimizers.SGD(0.01), dropout=0.0, hidden=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=14,
+            batch_size=64,
+            verbose=0,
+            callbacks=[keras.callbacks.LearningRateScheduler(schedule), cb],
+        )
+    (finding,) = [f for f in cb.findings if f.check == "lr-schedule"]
+    assert finding.key == "decayed", finding.format()
+    if not compounds:
+        assert "T_max" in finding.hint and "compound" not in finding.hint, finding.format()
+        return
+    assert "T_max" not in finding.hint and "num_training_steps" not in finding.hint, finding.format()
+    assert "0.5 every epoch" in finding.hint and "lr * 0.5" in finding.hint, finding.format()
+
+
+def test_small16_each_fit_is_a_run_of_its_own_as_docs_keras_md_says():
+    # docs/keras.md, "One fit is one run": a loop of one-epoch fits gives runs of one epoch each
+    # (the curve checks never see two epochs); one fit of all the epochs is one run of them all;
+    # a fit continued with initial_epoch= numbers its epochs on but is judged alone.
+    (x, y), (xv, yv) = data()
+
+    def epochs_seen(fits):
+        model, cb = mlp(), MLCheckCallback(log_dir=False)
+        seen = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MLCheckWarning)
+            for kwargs in fits:
+                model.fit(x, y, validation_data=(xv, yv), batch_size=64, verbose=0, callbacks=[cb], **kwargs)
+                run = cb.live.monitor.run
+                seen.append((run.epoch_train_loss.total, run.epoch))
+        return seen
+
+    assert epochs_seen([{"epochs": 1}] * 3) == [(1, 0)] * 3
+    assert epochs_seen([{"epochs": 3}]) == [(3, 2)]
+    assert epochs_seen([{"epochs": 1}, {"initial_epoch": 1, "epochs": 3}]) == [(1, 0), (2, 2)]

@@ -1,7 +1,8 @@
 """`lr-schedule` on real Lightning fits whose rate decays to about zero far too early: a StepLR
 counted in epochs but stepped every batch (`"interval": "step"`) falls within the first epoch,
-and the hint names that; a schedule that is simply too steep, stepped per epoch, falls later and
-keeps the hint about the schedule's length."""
+and the hint names that; a schedule that is simply too steep, stepped per epoch (100x down every
+epoch), falls later and its hint names the factor it multiplies the rate by every epoch (small16:
+it spoke of the schedule's length before)."""
 
 from __future__ import annotations
 
@@ -72,4 +73,4 @@ def test_decayed_schedule_hint_names_per_batch_stepping(tmp_path, interval, step
     (f,) = [f for f in cb.findings if f.check == "lr-schedule"]
     assert f.severity is Severity.WARNING and f.key == "decayed"
     assert ("within the first epoch (15 optimizer steps)" in f.hint) is per_batch
-    assert ("Make the schedule span the whole run" in f.hint) is not per_batch
+    assert ("multiplied by 0.01 every epoch" in f.hint) is not per_batch

@@ -110,7 +110,8 @@ class OverfitBatch(Check):
         weight decay; when that one fits, the finding names the weight decay (key
         "weight-decay"). A model with no trainable weight at all is said at once, without
         training (key "nothing-trainable": a Keras `model.trainable = False` meant for the
-        backbone). With label smoothing (Keras' `label_smoothing=`), success is judged above the
+        backbone). With label smoothing (`label_smoothing=` of a Keras
+        cross-entropy or of a torch `nn.CrossEntropyLoss` the model holds), success is judged above the
         least loss the smoothed targets allow (their entropy); a `label_smoothing` above
         `MAX_LABEL_SMOOTHING` (0.5; usual values are 0.05-0.2) is a WARNING of its own (key
         "label-smoothing"): its floor sits next to the chance level ln(C).
