@@ -1013,16 +1013,27 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         return self._generate_state_key(**key) if key else type(self).__qualname__
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint saved before `log_dir` and the other arguments joined `state_key` holds the
-        state under the old key: it is this callback's where no state has its key and no other
-        MLCheckCallback of the trainer has the same old key (its state could be either's)."""
+        """Where no saved state has this callback's key: the one MLCheckCallback state of a
+        checkpoint is this callback's when it is the trainer's one MLCheckCallback (a run resumed
+        with an argument changed, `warn=False` say, whose key changed with it); else the state
+        under the old key (saved before `log_dir` and the other arguments joined `state_key`),
+        where no other MLCheckCallback of the trainer has the same old key (its state could be
+        either's). Lightning still warns that the saved key has no callback: it compares the keys
+        before this hook."""
         states = checkpoint.get("callbacks") or {}
-        old = self._old_state_key
-        if self.state_key in states or old == self.state_key or not states.get(old):
+        if self.state_key in states:
             return
-        alike = [cb for cb in trainer.callbacks if isinstance(cb, MLCheckCallback) and cb._old_state_key == old]
-        if len(alike) == 1:
-            self.load_state_dict(copy.deepcopy(states[old]))
+        ours = [cb for cb in trainer.callbacks if isinstance(cb, MLCheckCallback)]
+        name = type(self).__qualname__
+        saved = [k for k in states if isinstance(k, str) and (k == name or k.startswith(name + "{"))]
+        if len(ours) == 1 and len(saved) == 1:
+            key = saved[0]
+        else:
+            key = self._old_state_key
+            if key == self.state_key or sum(cb._old_state_key == key for cb in ours) != 1:
+                return
+        if states.get(key):
+            self.load_state_dict(copy.deepcopy(states[key]))
 
     def state_dict(self) -> dict[str, Any]:
         if self.live is None:

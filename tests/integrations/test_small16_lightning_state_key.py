@@ -93,3 +93,15 @@ def test_small16_a_checkpoint_saved_under_the_old_key_resumes(tmp_path):
     ]
     fit(tmp_path, list(pair), max_epochs=2, ckpt_path=str(old))
     assert [cb.live.monitor.run.train_loss.total for cb in pair] == [8, 8]
+
+
+def test_a_run_resumed_with_an_argument_changed_keeps_its_state(tmp_path):
+    """`warn=False` (or any argument) changed between saving and resuming changes the key: the
+    checkpoint's one MLCheckCallback state is still the trainer's one callback's."""
+    logs = tmp_path / "logs"
+    first = fit(tmp_path, [MLCheckCallback(log_dir=logs, overfit_batch=False)], max_epochs=1)
+    saved = first.checkpoint_callback.best_model_path
+    now = MLCheckCallback(log_dir=logs, overfit_batch=False, every_n_steps=5, warn=False)
+    assert now.state_key not in torch.load(saved, weights_only=False)["callbacks"]
+    fit(tmp_path, [now], max_epochs=2, ckpt_path=saved)
+    assert now.live.monitor.run.train_loss.total == 16  # epoch 0's 8 steps came with the state
