@@ -693,11 +693,19 @@ class LossPlateau(LossCurveCheck):
         `RunInfo.loss_summed_over`). Under class weights the adapter saw
         (`RunInfo.class_weights`: Keras' `class_weight=`, a `CrossEntropyLoss(weight=)`) that
         entropy is the weighted shares' (ln(C) for balanced weights): the least a weighted loss
-        reaches without the inputs. A loss mlcheck cannot name (no common loss of the outputs and
-        targets, nor a multiple: InfoNCE over the batch, a triplet loss) whose first 10 steps
-        sit above 1.25 x ln(C) by 3 standard errors is not on ln(C)'s scale: neither level
-        applies, and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a
-        uniform guess after a confidently wrong start). The first of
+        reaches without the inputs. For a mean squared error (targets counted over the first
+        pass over the training data), the level of a constant prediction is poor too: from
+        `tolerance` below the targets' variance per output (averaged over the outputs: the
+        loss of predicting their mean, the best constant) to `CONSTANT_CEILING` (2) x the
+        larger of it and the mean squared target (the loss of predicting all zeros: a dead
+        ReLU or sigmoid output), where the last epoch's mean loss is not below that band
+        either; a sample of batches rather than the whole pass widens it by `z` standard
+        errors of the variance (each sample's squared deviation averaged over its outputs).
+        A loss mlcheck cannot name (no common loss of the outputs and targets, nor a
+        multiple: InfoNCE over the batch, a triplet loss) whose first 10 steps sit above
+        1.25 x ln(C) by 3 standard errors is not on ln(C)'s scale: neither level applies,
+        and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a uniform
+        guess after a confidently wrong start). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
         `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
