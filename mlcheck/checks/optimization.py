@@ -33,9 +33,10 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
+from mlcheck.checks.regression_prior import ConstantLevels, TargetMoments
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
-from mlcheck.task import NONNEGATIVE_LOSSES
+from mlcheck.task import NONNEGATIVE_LOSSES, SQUARED_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -692,11 +693,19 @@ class LossPlateau(LossCurveCheck):
         `RunInfo.loss_summed_over`). Under class weights the adapter saw
         (`RunInfo.class_weights`: Keras' `class_weight=`, a `CrossEntropyLoss(weight=)`) that
         entropy is the weighted shares' (ln(C) for balanced weights): the least a weighted loss
-        reaches without the inputs. A loss mlcheck cannot name (no common loss of the outputs and
-        targets, nor a multiple: InfoNCE over the batch, a triplet loss) whose first 10 steps
-        sit above 1.25 x ln(C) by 3 standard errors is not on ln(C)'s scale: neither level
-        applies, and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a
-        uniform guess after a confidently wrong start). The first of
+        reaches without the inputs. For a mean squared error (targets counted over the first
+        pass over the training data), the level of a constant prediction is poor too: from
+        `tolerance` below the targets' variance per output (averaged over the outputs: the
+        loss of predicting their mean, the best constant) to `CONSTANT_CEILING` (2) x the
+        larger of it and the mean squared target (the loss of predicting all zeros: a dead
+        ReLU or sigmoid output), where the last epoch's mean loss is not below that band
+        either; a sample of batches rather than the whole pass widens it by `z` standard
+        errors of the variance (each sample's squared deviation averaged over its outputs).
+        A loss mlcheck cannot name (no common loss of the outputs and targets, nor a
+        multiple: InfoNCE over the batch, a triplet loss) whose first 10 steps sit above
+        1.25 x ln(C) by 3 standard errors is not on ln(C)'s scale: neither level applies,
+        and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a uniform
+        guess after a confidently wrong start). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
         `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
@@ -887,16 +896,21 @@ class LossPlateau(LossCurveCheck):
         self._labels = FirstPassLabels(self.max_classes)
         self._counted = False  # the first epoch's passes over both splits are complete
         self._prior_judged = False  # the validation curves were set against the class prior
+        self._targets = TargetMoments()  # a squared-error regression's training targets, first pass
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._counted:
             return ()
+        y = batch.targets
+        if run.info.loss in SQUARED_LOSSES and batch.split == "train" and y is not None and y.dtype.kind in "fiu":
+            self._targets.add(batch, y)
         self._labels.add(batch, run)
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        train = self._labels.train
-        if not self._counted and train.epoch is not None and run.epoch is not None and run.epoch >= train.epoch:
+        # the first training epoch: of the class labels counted, or of the regression targets
+        first = next((p.epoch for p in (self._labels.train, self._targets) if p.epoch is not None), None)
+        if not self._counted and first is not None and run.epoch is not None and run.epoch >= first:
             self._counted = True
         return [*super().on_epoch(run), *self._against_prior(run)]
 
@@ -1052,7 +1066,8 @@ class LossPlateau(LossCurveCheck):
         # (an unweighted log-loss's output bias alone takes it to the entropy, so a stall well above
         # it is a loss weighted per class, whose input-ignoring floor is not the entropy)
         at_prior = entropy is not None and (1 - self.tolerance) * entropy <= level <= PRIOR_CEILING * entropy
-        near_chance = near_chance or at_prior
+        constant = self._at_constant(run, level)
+        near_chance = near_chance or at_prior or constant is not None
         min_drop = self.regression_min_drop if run.info.task == "regression" else self.min_drop
         # from trained weights the loss starts near its floor: a small fall is no stall there
         fell_little = (
@@ -1101,6 +1116,7 @@ class LossPlateau(LossCurveCheck):
                 f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{times}: the loss of "
                 "predicting the class shares without looking at the inputs"
             )
+        why, hint = self._constant_reason(constant, level) if constant is not None else (why, hint)
         if peak > self.exploded_factor * max(abs(level), abs(initial)):
             why += f", after the loss exploded to {peak:.4g}"
             hint = (
@@ -1117,6 +1133,7 @@ class LossPlateau(LossCurveCheck):
                     "fraction_fallen": sig(fell),
                     "chance_loss": sig(chance) if chance else None,
                     "prior_entropy": sig(entropy) if entropy is not None else None,
+                    **self._constant_evidence(constant),
                     f"stalled_{unit}s": stalled_for,
                     "drop_in_window": sig(drop),
                     "drop_stderr": sig(se),
@@ -1128,6 +1145,76 @@ class LossPlateau(LossCurveCheck):
                 key="train",
             )
         ]
+
+    def _at_constant(self, run: RunState, level: float) -> tuple[ConstantLevels, float] | None:
+        """(the constant predictions' levels, in the loss's units; the noise margin) where a
+        squared-error loss (and the last epoch's mean loss) sits no lower than the best constant
+        prediction's (the targets' mean per output) by more than that margin, and no higher than
+        `CONSTANT_CEILING` x the larger of it and all zeros' (higher is another scale: judged by
+        its fall alone); else None.
+        The margin is `tolerance` of that level, plus `z` standard errors of it where the first
+        pass over the training targets was not seen whole: a loss measured on the same rows
+        as the level carries no sampling error against it."""
+        if run.info.loss not in SQUARED_LOSSES:
+            return None
+        levels = self._targets.levels()
+        if levels is None or levels.best <= 0:
+            return None  # too few targets counted, or constant targets: any constant fits them
+        rows = run.info.loss_summed_over or 1
+        if rows > 1:
+            levels = levels.scaled(rows)  # summed over the batch's rows: each level that many times larger
+        whole = self._counted and levels.whole_pass
+        margin = self.tolerance * levels.best + (0.0 if whole else self.z * levels.best_se)
+        # the lowest of the recent step level and the last epoch's mean loss: a step level is the
+        # median of a few buckets of a few batches each (batches of 32 on a noisy target scatter
+        # by a quarter of its variance), an epoch's mean is taken over every training row
+        epochs = epoch_train_levels(run)
+        lowest = min(level, epochs[max(epochs)]) if epochs else level
+        if lowest < levels.best - margin or level > CONSTANT_CEILING * max(levels.best, levels.zeros):
+            return None
+        return levels, margin
+
+    def _constant_reason(self, constant: tuple[ConstantLevels, float], level: float) -> tuple[str, str]:
+        """(why the level is poor, hint) for a loss stalled at a constant prediction's level."""
+        levels, _ = constant
+        which, value, _ = levels.nearest(level)
+        if which == "zeros":
+            what = (
+                f"{value:.4g}, the loss of predicting all zeros (the mean squared target; the targets' mean "
+                f"scores {levels.best:.4g})"
+            )
+        else:
+            what = (
+                f"{value:.4g}, the loss of predicting the targets' mean ({levels.target_mean:.4g} on average) for "
+                f"every sample (their variance; all zeros scores {levels.zeros:.4g})"
+            )
+        relation = "no lower than" if level >= value else "near" if level >= levels.best else "within noise of"
+        why = (
+            f"{relation} {what}, over {levels.n} training samples of "
+            f"{levels.outputs} target value{'s' if levels.outputs > 1 else ''}: the model's output ignores its inputs"
+        )
+        dead = "a ReLU or sigmoid output layer whose units died outputs 0 for every input; " if which == "zeros" else ""
+        hint = (
+            f"The model predicts about a constant: {dead}check the output layer (a linear output for targets "
+            "that can be negative or above 1), that no bottleneck or layer is dead or frozen, that inputs "
+            "and targets stay paired, and the learning rate (too high collapses the outputs, too low never "
+            "leaves them); standardise the targets. `mlcheck sanity model.py` checks that one batch can be fitted."
+        )
+        return why, hint
+
+    @staticmethod
+    def _constant_evidence(constant: tuple[ConstantLevels, float] | None) -> dict:
+        if constant is None:
+            return {}
+        levels, margin = constant
+        return {
+            "constant_mean_loss": sig(levels.best),
+            "constant_mean_stderr": sig(levels.best_se),
+            "zeros_loss": sig(levels.zeros),
+            "constant_margin": sig(margin),
+            "target_samples": levels.n,
+            "target_outputs": levels.outputs,
+        }
 
     #: the fewest buckets a plateau is judged on (its level, and a trend over the last half)
     MIN_BUCKETS = 6
@@ -1165,6 +1252,14 @@ class LossPlateau(LossCurveCheck):
 #: anywhere up to ln(C), so the entropy is not its floor (healthy-programs batch 13, l6: 0.356
 #: against H 0.213 at 17:1 with inverse-frequency weights, balanced accuracy 0.81 -> 0.88).
 PRIOR_CEILING = 1.25
+
+
+#: A squared-error loss stalled above this multiple of the larger of the best constant's and all
+#: zeros' loss is not at a constant prediction's level: a constant as far from the targets' mean
+#: as they spread (a sigmoid output stuck at 0.5 on pixels in [0, 1]) scores twice their
+#: variance, and a loss far higher is on another scale (summed over outputs, a weighted or
+#: regularised loss): it is judged by its fall alone, as before the levels were known.
+CONSTANT_CEILING = 2.0
 
 
 #: log10 update/weight ratios below this: the weights hardly move (`lr-too-low`'s default
