@@ -56,12 +56,19 @@ class HostCopies:
     over a run's first epoch so costs no host synchronisation at its steps: a blocking copy of
     every batch would make the host wait for the device's queue at each one, which on a fast
     device costs more than the copy itself. The order of `then` calls is the order of `start`.
-    More than `depth` copies in flight: the oldest is waited for (a bound on pinned memory)."""
+    More than `depth` copies, or more than `max_bytes` of them, in flight: the oldest is waited
+    for (a bound on the page-locked memory held; one batch larger than that still goes alone)."""
 
     def __init__(
-        self, depth: int = 8, device_type: str = "cuda", event: Callable[[], Any] | None = None, pinned: bool = True
+        self,
+        depth: int = 8,
+        device_type: str = "cuda",
+        event: Callable[[], Any] | None = None,
+        pinned: bool = True,
+        max_bytes: int = 256 * 2**20,
     ) -> None:
-        self.depth, self.device_type, self.pinned = depth, device_type, pinned
+        self.depth, self.device_type, self.pinned, self.max_bytes = depth, device_type, pinned, max_bytes
+        self._bytes = 0  # held by the copies in flight
         self._event = event if event is not None else torch.cuda.Event
         self.started = 0  # copies started over the instance's life
         self._queue: collections.deque[tuple[Any, list[torch.Tensor | None], Callable[..., None]]] = collections.deque()
@@ -91,7 +98,8 @@ class HostCopies:
         event.record()
         self.started += 1
         self._queue.append((event, copies, then))
-        while len(self._queue) > self.depth:
+        self._bytes += sum(c.nbytes for c in copies if c is not None)
+        while len(self._queue) > self.depth or (self._bytes > self.max_bytes and len(self._queue) > 1):
             self._run(wait=True)
         self.land()
 
@@ -111,6 +119,7 @@ class HostCopies:
 
     def _run(self, wait: bool) -> None:
         event, copies, then = self._queue.popleft()
+        self._bytes -= sum(c.nbytes for c in copies if c is not None)
         if wait:
             event.synchronize()
         then(*(None if c is None else c.numpy() for c in copies))

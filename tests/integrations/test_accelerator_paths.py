@@ -62,6 +62,16 @@ def test_host_copies_wait_for_the_oldest_beyond_their_depth():
     assert seen == [("a", None)] and copies.pending == 1  # the oldest waited for: the bound
 
 
+def test_host_copies_wait_for_the_oldest_beyond_their_bytes():
+    copies, seen = HostCopies(device_type="cpu", event=_Never, pinned=False, max_bytes=100), []
+    copies.start((torch.zeros(20), None), lambda x, y: seen.append(len(x)))  # 80 bytes
+    assert seen == []
+    copies.start((torch.zeros(10), None), lambda x, y: seen.append(len(x)))  # 120 in flight: over
+    assert seen == [20] and copies.pending == 1
+    copies.start((torch.zeros(40), None), lambda x, y: seen.append(len(x)))  # 160 bytes alone: goes
+    assert seen == [20, 10] and copies.pending == 1
+
+
 class _Never(_SlowEvent):
     def query(self) -> bool:
         return False
