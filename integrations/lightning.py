@@ -338,8 +338,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         )
         # a confirming pass would gather batches on rank zero's say alone: not under DDP
         self.live.confirm_passes = self._world == 1
-        # the full pass's batches copied to the host without a sync (`HostCopies`); one process
-        self._copies = HostCopies() if self._world == 1 and self._rank_zero else None
+        self._copies: HostCopies | None = None  # set at train start, where the module's device is known
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
@@ -411,6 +410,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # Losses on an accelerator are read back (a host sync) only at the sampled steps, where
         # the parameter scan syncs already, not every 16 steps: no sync at the other steps.
         self._losses_on_host = getattr(getattr(pl_module, "device", None), "type", "cpu") == "cpu"
+        # the full pass's batches copied to the host without a sync (`HostCopies`): a CUDA module
+        # in one process
+        cuda = getattr(getattr(pl_module, "device", None), "type", None) == "cuda"
+        self._copies = HostCopies() if cuda and self._world == 1 and self._rank_zero else None
         info = self.live.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:

@@ -122,13 +122,11 @@ class _AsOnAnAccelerator(MLCheckCallback):
         super().__init__(**kwargs)
         self.flushes: list[bool] = []
 
-    def on_fit_start(self, trainer, pl_module):
-        super().on_fit_start(trainer, pl_module)
-        self._copies = _copies()
-
     def on_train_start(self, trainer, pl_module):
         super().on_train_start(trainer, pl_module)
+        assert self._copies is None  # a CPU module: no copies without a wait to make
         self._losses_on_host = False
+        self._copies = _copies()
 
     def _flush_due(self, due, scanned):
         flush = super()._flush_due(due, scanned)
