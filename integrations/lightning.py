@@ -407,13 +407,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._active:
             return
         self._global_step = int(trainer.global_step)  # restored from a checkpoint by now
+        device = getattr(getattr(pl_module, "device", None), "type", "cpu")
         # Losses on an accelerator are read back (a host sync) only at the sampled steps, where
         # the parameter scan syncs already, not every 16 steps: no sync at the other steps.
-        self._losses_on_host = getattr(getattr(pl_module, "device", None), "type", "cpu") == "cpu"
+        self._losses_on_host = device == "cpu"
         # the full pass's batches copied to the host without a sync (`HostCopies`): a CUDA module
         # in one process
-        cuda = getattr(getattr(pl_module, "device", None), "type", None) == "cuda"
-        self._copies = HostCopies() if cuda and self._world == 1 and self._rank_zero else None
+        self._copies = HostCopies() if device == "cuda" and self._world == 1 and self._rank_zero else None
         info = self.live.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:

@@ -71,7 +71,10 @@ class HostCopies:
         self._bytes = 0  # held by the copies in flight
         self._event = event if event is not None else torch.cuda.Event
         self.started = 0  # copies started over the instance's life
-        self._queue: collections.deque[tuple[Any, list[torch.Tensor | None], Callable[..., None]]] = collections.deque()
+        #: (event, host copies, then, their bytes) of each copy in flight, oldest first
+        self._queue: collections.deque[tuple[Any, list[torch.Tensor | None], Callable[..., None], int]] = (
+            collections.deque()
+        )
 
     def wanted(self, *values: Any) -> bool:
         """Whether `start` can take these: tensors (or None), all on one device of
@@ -97,8 +100,9 @@ class HostCopies:
         event = self._event()
         event.record()
         self.started += 1
-        self._queue.append((event, copies, then))
-        self._bytes += sum(c.nbytes for c in copies if c is not None)
+        size = sum(c.nbytes for c in copies if c is not None)
+        self._queue.append((event, copies, then, size))
+        self._bytes += size
         while len(self._queue) > self.depth or (self._bytes > self.max_bytes and len(self._queue) > 1):
             self._run(wait=True)
         self.land()
@@ -118,8 +122,8 @@ class HostCopies:
         return len(self._queue)
 
     def _run(self, wait: bool) -> None:
-        event, copies, then = self._queue.popleft()
-        self._bytes -= sum(c.nbytes for c in copies if c is not None)
+        event, copies, then, size = self._queue.popleft()
+        self._bytes -= size
         if wait:
             event.synchronize()
         then(*(None if c is None else c.numpy() for c in copies))
