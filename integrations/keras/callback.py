@@ -272,7 +272,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if not backend.can_send_outputs(model):
             self._samples.unavailable(backend.outputs_unseen_reason(model))
             return
-        self._outputs = OutputTap(model, self._samples.receive)
+        self._outputs = OutputTap.attach(model, self._samples.receive)
         self._samples.expect_sent()
 
     def _note_early_stopping(self) -> None:
@@ -551,7 +551,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._tap.restore()
             self._tap = None
         if self._outputs is not None:  # after the function tap, which put back the function it wrapped
-            self._outputs.restore()
+            self._outputs.detach(self._samples.receive)
             self._outputs = None
 
 

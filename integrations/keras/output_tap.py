@@ -14,7 +14,9 @@ the `compute_loss` wrapper puts a host callback into the traced step instead
 
 Steps compiled before the wrappers were in place would not contain them, so the step functions
 are made again for this fit, and the ones Keras had are put back afterwards (a later fit, or an
-`evaluate` after `fit`, compiles its own once, without the wrappers).
+`evaluate` after `fit`, compiles its own once, without the wrappers). Two callbacks that record
+in one fit share the one tap (`OutputTap.attach`): each gets every step's outputs, and the model
+is put back when the last of them lets go.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class OutputTap:
 
     def __init__(self, model: Any, receive: Callable[[str, Any, Any], None]) -> None:
         self.model = model
-        self.receive = receive
+        self.receivers = [receive]
         self.active = True
         self.fit_history = getattr(model, "history", None)
         #: the step's outputs return with its logs; else a host callback sends them
@@ -80,6 +82,28 @@ class OutputTap:
         model.test_function = None  # made again by the fit's first `evaluate`
         self._function = {}  # attribute -> our wrapper of the step function there
         self._wrap_function("train_function", "train")
+
+    @classmethod
+    def attach(cls, model: Any, receive: Callable[[str, Any, Any], None]) -> OutputTap:
+        """The tap of this fit on `model`, with `receive` added to it (another callback of the same
+        fit made it), or a new one: a second tap would restore the first one's wrappers, and the
+        first callback would record nothing."""
+        tap = getattr(model.__dict__.get("train_step"), "_mlcheck_outputs", None)
+        if isinstance(tap, cls) and tap._saved is not None and tap._current():
+            tap.receivers.append(receive)
+            return tap
+        return cls(model, receive)
+
+    def receive(self, split: str, y: Any, y_pred: Any) -> None:
+        for receive in self.receivers:
+            receive(split, y, y_pred)
+
+    def detach(self, receive: Callable[[str, Any, Any], None]) -> None:
+        """`receive` wants no more outputs; the last one to go restores the model."""
+        if receive in self.receivers:
+            self.receivers.remove(receive)
+        if not self.receivers:
+            self.restore()
 
     def tap_test(self) -> None:
         """Wraps the test function `evaluate` has made (before `on_test_begin`), once."""

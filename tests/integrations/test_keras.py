@@ -1513,6 +1513,25 @@ def test_jax15_recording_per_sample_outputs_leaves_the_training_bitwise_identica
         assert np.array_equal(a, b)
 
 
+def test_two_recording_callbacks_in_one_fit_both_record_every_sample(tmp_path):
+    # On JAX the second callback's output tap restored the first one's wrappers: the first
+    # callback recorded nothing (no samples.csv, no noisy-labels) and said nothing. The two now
+    # share one tap, and the model is put back when the second lets go.
+    (xt, yt), (xv, yv) = data()
+    first = MLCheckCallback(checks=_sample_checks(), log_dir=tmp_path / "first", overfit_batch=False)
+    second = MLCheckCallback(checks=["noisy-labels"], log_dir=tmp_path / "second", overfit_batch=False)
+    model = mlp(dropout=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(xt, yt, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0, callbacks=[first, second])
+    assert not _wrappers(model) and "_update_metrics_variables" not in model.__dict__
+    if keras_backend.name() == "tensorflow":  # a tf.function step: not recorded (said once)
+        return
+    rows = [_samples_csv(tmp_path / name) for name in ("first", "second")]
+    assert len(rows[0]) == len(rows[1]) > len(yt)  # every training and validation row, in both
+    assert [r["predicted_label"] for r in rows[0]] == [r["predicted_label"] for r in rows[1]]
+
+
 def test_jax15_sample_taps_left_by_a_failed_fit_remove_themselves(tmp_path):
     class Explode(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
