@@ -187,14 +187,18 @@ class TrainValGap(Check):
         samples (the smallest step between its logged values) in each of those epochs (else INFO
         while the rise is modest, as below): the loss has already passed its own test, so the
         decisions only have to confirm the turn, not prove it alone.
-        Where the run logs its learning rate and the rate is now more than 1.2x its value at the
-        best epoch (a warm-up still climbing, a one-cycle peak, a warm restart), the verdict waits:
-        a validation loss that spikes while the schedule holds the rate above the one that reached
-        the best is instability at least as much as overfitting, and settles as the rate falls
-        (held-out-5 of benchmarks/reallogs: a one-cycle run, Adam up to 0.1, whose validation loss
-        went 1.6 -> 9.0 at the peak and ended at 0.66, was warned about at epoch 12). Once the rate
-        is back, a loss still above the best by the rise that test asked for is told as
-        overfitting; a run that ends with the rate still raised gets an INFO that says which.
+        Where the run logs its learning rate, the rate is now more than 1.2x its value at the best
+        epoch (a warm-up still climbing, a one-cycle peak, a warm restart) and an accuracy-like
+        validation metric fell since the best epoch below its first epoch's value (by `metric_z` x
+        its noise and two validation samples: the model lost even what its first epoch learned),
+        the verdict waits: larger steps throwing the optimizer off, not memorisation, which keeps
+        the decisions near their best for longer (held-out-5 of benchmarks/reallogs: a one-cycle run,
+        Adam up to 0.1, whose validation loss went 1.6 -> 9.0 and accuracy 0.31 -> 0.14 at the
+        peak, and which ended at 0.66 and 0.76, was warned about at epoch 12). A raised rate alone
+        holds nothing: a model that memorises during a long warm-up (training loss 0.64 -> 0.04,
+        accuracy far above its first epoch's) is overfitting. Once the rate is back, a loss still
+        above the best by the rise that test asked for is told as overfitting; a run that ends with
+        the rate still raised gets an INFO that says which.
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
@@ -444,15 +448,17 @@ class TrainValGap(Check):
             return []
         (best_at, best, recent, sigma), best_epoch, train_best, train_now, kept, held = verdicts[0]
         raised = _raised_rate(run, best_epoch)
-        if raised is not None:
-            # the rise came with a larger rate than the one that reached the best: held until the rate
-            # falls back, then confirmed only if the loss is still up by what this test asked of it
+        lost = self._metric_below_first(run, best_epoch) if raised is not None else None
+        if raised is not None and lost is not None:
+            # the rise came with a larger rate than the one that reached the best, and the decisions are
+            # worse than after the first epoch: instability; held until that passes, then confirmed only
+            # if the loss is still up by what this test asked of it
             margin = self.z * sigma if math.isfinite(sigma) else 0.0
             floor = self.min_rise if math.isfinite(sigma) else self.short_min_rise
             self._deferred = (best_epoch, best, max(margin, floor * abs(best)), sigma)
             if not final:
                 return []  # judged again each epoch: a rise that outlasts the raised rate is overfitting
-            return [self._raised_rate_finding(run, raised, best_epoch, best, recent, float(val[best_at]))]
+            return [self._raised_rate_finding(run, raised, lost, best_epoch, best, recent, float(val[best_at]))]
         since = int(epochs[-1]) - best_epoch
         guard = self._early_stop_guard(run, b, best, recent) if held is None else None
         if held is None and guard is None:
@@ -520,18 +526,45 @@ class TrainValGap(Check):
             return None
         return i, best, float(np.mean(recent)), sigma
 
+    def _metric_below_first(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
+        """(name, first value, lowest since) of an accuracy-like validation metric that fell, at some
+        epoch since the validation loss's best, below its first validation's value by more than
+        `metric_z` x its epoch noise and two validation samples (`_resolution`): the model lost even
+        what its first epoch learned, which larger steps do to an optimizer and memorisation, which
+        keeps improving the training fit, does not within a schedule's peak. None when none is
+        logged or none fell that far."""
+        for name, series in _decision_metrics(run):
+            b = series.buckets(include_open=True)
+            values = b["mean"]
+            since = values[b["x1"] >= best_epoch]
+            if len(values) < _NOISE_MIN_POINTS or not len(since):
+                continue
+            floor = float(values[0]) - max(self.metric_z * noise(values), _SAMPLES_MOVED * _resolution(values))
+            if float(np.min(since)) < floor:
+                return name, float(values[0]), float(np.min(since))
+        return None
+
     def _raised_rate_finding(
-        self, run: RunState, raised: _RaisedRate, best_epoch: int, best: float, recent: float, at_best: float
+        self,
+        run: RunState,
+        raised: _RaisedRate,
+        lost: tuple[str, float, float],
+        best_epoch: int,
+        best: float,
+        recent: float,
+        at_best: float,
     ) -> Finding:
         """INFO at the run's end when its validation loss rose from its best while the learning rate
-        stayed raised above its value at the best epoch to the last step: the rise may be the larger
-        steps' instability, which a falling rate would have settled, as much as overfitting."""
+        stayed raised above its value at the best epoch and the decisions were worse than after the
+        first epoch: the larger steps' instability, which a falling rate would have settled, as much
+        as overfitting."""
+        name, first, now = lost
         return self.finding(
             f"Validation loss rose from its best level {best:.4g} (around epoch {best_epoch}, whose own loss was "
             f"{at_best:.4g}) to {recent:.4g}, but the learning rate is {raised.now:.3g} now, "
-            f"{raised.now / raised.at_best:.3g}x its {raised.at_best:.3g} at that epoch: a rise while the schedule "
-            "holds the rate above the one that reached the best is as likely instability as overfitting, and the "
-            "run ended before the rate came back down to tell.",
+            f"{raised.now / raised.at_best:.3g}x its {raised.at_best:.3g} at that epoch, and validation {name} fell "
+            f"to {now:.4g} since, below its first epoch's {first:.4g}: larger steps throwing the model off "
+            "(instability) as much as overfitting, and the run ended before the rate came back down to tell.",
             severity=Severity.INFO,
             evidence={
                 "best_epoch": best_epoch,
@@ -540,6 +573,8 @@ class TrainValGap(Check):
                 "val_loss": sig(recent),
                 "lr_at_best": sig(raised.at_best),
                 "lr": sig(raised.now),
+                f"first_val_{name}": sig(first),
+                f"lowest_val_{name}": sig(now),
             },
             hint=(
                 f"Keep the checkpoint from epoch {best_epoch} (on the validation loss). If the validation loss "
