@@ -67,9 +67,13 @@ def per_run(rows: list[dict], split: str) -> int:
     flagging that many healthy runs (threshold chosen in-sample)."""
     loaded = {r["id"]: load(r["id"]) for r in rows}
     healthy = {
-        (kind, z): [max(evidence(*loaded[r["id"]], n, kind, z) for n in range(3, len(loaded[r["id"]][1]) + 1))
-                    for r in rows if r["label"] == "healthy"]
-        for kind in ("last1", "last2") for z in (0.0, 3.0)
+        (kind, z): [
+            max(evidence(*loaded[r["id"]], n, kind, z) for n in range(3, len(loaded[r["id"]][1]) + 1))
+            for r in rows
+            if r["label"] == "healthy"
+        ]
+        for kind in ("last1", "last2")
+        for z in (0.0, 3.0)
     }
     print(f"overfitting runs of {split}: per rule, rise by +2 / by the end (healthy runs, all splits, at or above it)")
     for r in rows:
@@ -79,15 +83,16 @@ def per_run(rows: list[dict], split: str) -> int:
         onset = int(r["onset"])
         cells = []
         for (kind, z), h in healthy.items():
-            by2 = max(evidence(t, v, n, kind, z) for n in range(3, min(len(v), onset + 2) + 1)) if len(v) >= 3 else -math.inf
+            by2 = max((evidence(t, v, n, kind, z) for n in range(3, min(len(v), onset + 2) + 1)), default=-math.inf)
             end = max(evidence(t, v, n, kind, z) for n in range(3, len(v) + 1))
-
-            def said(x: float) -> str:
-                return "none" if x == -math.inf else f"{math.expm1(x) * 100:.0f}%:{sum(y >= x for y in h)}"
-
-            cells.append(f"{kind} z>{z:g} {said(by2)} / {said(end)}")
+            cells.append(f"{kind} z>{z:g} {_said(by2, h)} / {_said(end, h)}")
         print(f"  {r['id']} (n={len(v)}, min at {onset}): " + "; ".join(cells))
     return 0
+
+
+def _said(rise: float, healthy: list[float]) -> str:
+    """A rise as a percentage and the healthy runs whose evidence reaches it; "none" for no rise."""
+    return "none" if rise == -math.inf else f"{math.expm1(rise) * 100:.0f}%:{sum(y >= rise for y in healthy)}"
 
 
 def main() -> int:
