@@ -157,8 +157,9 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
 
 
 def _fractional_epochs(curve: Scalars | None) -> Scalars | None:
-    """The Trainer's epoch against the step (`train/epoch`: 0.5, 1.0, 2.4, ...), where it never falls
-    (a resumed run's log rewritten from the checkpoint's step on keeps that); None otherwise."""
+    """The Trainer's epoch against the step (`train/epoch`: 0.5, 1.0, 2.4, ...) where it is finite
+    and never falls as the step grows (one run's count); None otherwise: an epoch that falls back
+    (two runs' entries in one history) would name the wrong one."""
     if curve is None or not len(curve) or not bool(np.all(np.isfinite(curve.values))):
         return None
     return curve if bool(np.all(np.diff(curve.values) >= 0)) else None
