@@ -589,3 +589,24 @@ def test_real17_a_trainer_states_findings_say_its_fractional_epoch(tmp_path):
     path.write_text(json.dumps(state))
     (gap,) = [f for f in mlcheck.analyze(path).runs[0].findings if f.check == "train-val-gap"]
     assert "around step 1500," in gap.message and "epoch" not in gap.message, gap.message
+
+
+def test_real17_a_trainers_tensorboard_folder_says_its_fractional_epoch_too(tmp_path):
+    # The Trainer's TensorBoard callback writes the same `epoch` as train/epoch at every logging step
+    # (and eval/epoch at each evaluation): its runs are told "step 1500 (epoch 0.6)" alike.
+    steps = np.arange(50, 10001, 50)
+    evals = np.arange(500, 10001, 500)
+    curves = {
+        "train/loss": (steps, 0.6 * np.exp(-steps / 1500) + 0.01),
+        "train/learning_rate": (steps, 5e-5 * (1 - steps / 10001)),
+        "train/epoch": (steps, steps / 2500),
+        "eval/loss": (evals, 0.2 + 0.02 * ((evals - 1500) / 500) ** 2 / 4),
+        "eval/epoch": (evals, evals / 2500),
+    }
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", interleave(curves))
+
+    (r,) = mlcheck.analyze(tmp_path / "runs").runs
+    assert r.epochs is None and r.series["val_loss"] == "eval/loss"
+    (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
+    assert "around step 1500 (epoch 0.6)" in gap.message, gap.message
+    assert gap.evidence["best_step"] == 1500 and gap.evidence["best_epoch"] == 0.6
