@@ -1,6 +1,7 @@
 """How early overfitting can be called on the labelled real runs at all, whatever the rule.
 
     .venv/bin/python benchmarks/reallogs/ceiling.py
+    .venv/bin/python benchmarks/reallogs/ceiling.py --runs held-out-5   # one line per overfitting run of a split
 
 Issue 12 asks `train-val-gap` for recall >= 0.95 at a median lag <= 2 epochs after the
 validation-loss minimum, with at most 1 in 36 healthy runs flagged. This script asks how far any
@@ -59,9 +60,46 @@ def evidence(t: np.ndarray, v: np.ndarray, n: int, kind: str, z: float) -> float
     return rise
 
 
+def per_run(rows: list[dict], split: str) -> int:
+    """One line per overfitting run of `split`: its largest evidence by +2 and by its last epoch
+    (each rule), and how many healthy runs of every split reach that much evidence anywhere: a run
+    that some healthy run out-rises under every rule is reachable by none of these rules without
+    flagging that many healthy runs (threshold chosen in-sample)."""
+    loaded = {r["id"]: load(r["id"]) for r in rows}
+    healthy = {
+        (kind, z): [
+            max(evidence(*loaded[r["id"]], n, kind, z) for n in range(3, len(loaded[r["id"]][1]) + 1))
+            for r in rows
+            if r["label"] == "healthy"
+        ]
+        for kind in ("last1", "last2")
+        for z in (0.0, 3.0)
+    }
+    print(f"overfitting runs of {split}: per rule, rise by +2 / by the end (healthy runs, all splits, at or above it)")
+    for r in rows:
+        if r["split"] != split or r["label"] != "overfitting":
+            continue
+        t, v = loaded[r["id"]]
+        onset = int(r["onset"])
+        cells = []
+        for (kind, z), h in healthy.items():
+            by2 = max((evidence(t, v, n, kind, z) for n in range(3, min(len(v), onset + 2) + 1)), default=-math.inf)
+            end = max(evidence(t, v, n, kind, z) for n in range(3, len(v) + 1))
+            cells.append(f"{kind} z>{z:g} {_said(by2, h)} / {_said(end, h)}")
+        print(f"  {r['id']} (n={len(v)}, min at {onset}): " + "; ".join(cells))
+    return 0
+
+
+def _said(rise: float, healthy: list[float]) -> str:
+    """A rise as a percentage and the healthy runs whose evidence reaches it; "none" for no rise."""
+    return "none" if rise == -math.inf else f"{math.expm1(rise) * 100:.0f}%:{sum(y >= rise for y in healthy)}"
+
+
 def main() -> int:
     with open(HERE / "manifest.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["label"] in ("overfitting", "healthy")]
+    if len(sys.argv) > 2 and sys.argv[1] == "--runs":
+        return per_run(rows, sys.argv[2])
     runs = [(r["label"], int(r["onset"]) if r["onset"] else 0, *load(r["id"])) for r in rows]
     n_over = sum(label == "overfitting" for label, *_ in runs)
     n_healthy = len(runs) - n_over

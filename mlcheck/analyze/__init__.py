@@ -297,7 +297,7 @@ def _add_run(
 
     found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
     if curves.by_step:
-        found = [on_steps(f, curves.epochs) for f in found]
+        found = [on_steps(f, curves.epochs, curves.step_epochs) for f in found]
         evaluations = f"{len(curves.epochs)} evaluation{'s' if len(curves.epochs) != 1 else ''}"
         what = "no epoch tag" if log.format == "tensorboard" else "a step column and no epoch column"
         log.info.append(

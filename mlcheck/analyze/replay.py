@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcheck.analyze.events import Scalars
 from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
+from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.checks.base import Check
 from mlcheck.findings import Finding
@@ -92,6 +93,8 @@ class Curves:
         by_step: the log names no epoch (a metrics.csv with a `step` column and no `epoch`, an
             event file with no epoch tag whose curves are logged at steps): `epochs` are its
             validation points in order, each known by its step alone.
+        step_epochs: for a `by_step` run, the fractional epoch at each logged step where the log
+            holds it (a Hugging Face Trainer's `epoch`, tag `train/epoch`), else None.
     """
 
     steps: np.ndarray | None
@@ -101,6 +104,7 @@ class Curves:
     info: RunInfo
     used: dict[str, str]
     by_step: bool = False
+    step_epochs: Scalars | None = None
 
     @property
     def has_loss(self) -> bool:
@@ -145,9 +149,20 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(
         ordered
     )
+    step_epochs = None
     if by_step:
         info.max_epochs = None  # the rows' count is no epoch count
-    return Curves(steps, loss, lr, ordered, info, used, by_step)
+        step_epochs = _fractional_epochs(log.scalars.get(TRAINER_EPOCH_TAG))
+    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs)
+
+
+def _fractional_epochs(curve: Scalars | None) -> Scalars | None:
+    """The Trainer's epoch against the step (`train/epoch`: 0.5, 1.0, 2.4, ...) where it is finite
+    and never falls as the step grows (one run's count); None otherwise: an epoch that falls back
+    (two runs' entries in one history) would name the wrong one."""
+    if curve is None or not len(curve) or not bool(np.all(np.isfinite(curve.values))):
+        return None
+    return curve if bool(np.all(np.diff(curve.values) >= 0)) else None
 
 
 def _ranked(log: RunLog, axes: _Axes, wanted: list[tuple[str, str | None, str]]) -> bool:
@@ -485,19 +500,30 @@ def replay_curves(
 _EPOCH_WORDS = re.compile(r"\bepochs? (\d+)\b|\b(\d+) epochs\b")
 
 
-def on_steps(finding: Finding, rows: Sequence[EpochRow]) -> Finding:
+def on_steps(finding: Finding, rows: Sequence[EpochRow], step_epochs: Scalars | None = None) -> Finding:
     """`finding` of a `Curves.by_step` run, told in steps: its k-th validation point was replayed
     as "epoch k", which the log never said (a metrics.csv of 40 step rows read as "40 epochs",
-    "Keep the checkpoint from epoch 19"). "epoch k" becomes "step S" (the point's step), "N
-    epochs" "N validations", and the evidence's epochs the steps of those points."""
+    "Keep the checkpoint from epoch 19"). "epoch k" becomes "step S" (the point's step), or "step S
+    (epoch 2.4)" where the log holds the fractional epoch at S (`step_epochs`: a Hugging Face
+    Trainer's), "N epochs" "N validations", and the evidence's epochs the steps of those points
+    (and, where known, their fractional epochs beside them)."""
     step_of = {r.epoch: r.step for r in rows if r.step is not None}
+
+    def epoch_at(step: int) -> float | None:
+        if step_epochs is None:
+            return None
+        k = int(np.searchsorted(step_epochs.steps, step, "right")) - 1
+        return float(step_epochs.values[k]) if k >= 0 else None
 
     def words(text: str) -> str:
         def one(match: re.Match[str]) -> str:
             if match[2] is not None:
                 return f"{match[2]} validation{'s' if match[2] != '1' else ''}"
             k = int(match[1])
-            return f"step {step_of[k]}" if k in step_of else match[0]
+            if k not in step_of:
+                return match[0]
+            epoch = epoch_at(step_of[k])
+            return f"step {step_of[k]}" + (f" (epoch {_fraction(epoch)})" if epoch is not None else "")
 
         return _EPOCH_WORDS.sub(one, text)
 
@@ -507,6 +533,9 @@ def on_steps(finding: Finding, rows: Sequence[EpochRow]) -> Finding:
             evidence["validations_" + key[len("epochs_") :]] = value
         elif key.endswith("epoch") and isinstance(value, int) and value in step_of:
             evidence[key[: -len("epoch")] + "step"] = step_of[value]
+            epoch = epoch_at(step_of[value])
+            if epoch is not None:
+                evidence[key] = round(epoch, 2)
         else:
             evidence[key] = value
     return dataclasses.replace(
@@ -516,6 +545,11 @@ def on_steps(finding: Finding, rows: Sequence[EpochRow]) -> Finding:
         hint=words(finding.hint) if finding.hint else finding.hint,
         evidence=evidence,
     )
+
+
+def _fraction(epoch: float) -> str:
+    """A Trainer's fractional epoch as it reads: 2.4, 9.99, 3 (two decimals at most)."""
+    return f"{epoch:.2f}".rstrip("0").rstrip(".")
 
 
 def _feed(monitor: Monitor, steps, loss, lr, start: int, end: int, epoch: int | None) -> None:

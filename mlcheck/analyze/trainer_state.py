@@ -6,12 +6,15 @@ one `log_history` entry per logging step (`loss`, `learning_rate`, `grad_norm`, 
 `step`), and a last summary (`train_loss`, the mean over the whole run, with `train_runtime`).
 The curves are named as the Trainer's TensorBoard callback names them (`train/loss`,
 `eval/loss`, `train/learning_rate`, `eval/accuracy`), so the tag rules read both logs alike;
-x is the step. The summary entry is left out.
+x is the step. The summary entry is left out. Each entry's fractional `epoch` (2.4: four tenths
+into the third pass over the data) is kept as the curve `train/epoch`, as the TensorBoard callback
+writes it, so that a finding named by its step can say which epoch that was.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,8 @@ MAX_BYTES = 256 << 20
 _MARK = '"log_history"'
 # keys of an entry that are no curve: the axes, and the end-of-training summary's
 _NOT_CURVES = {"step", "epoch", "total_flos", "num_input_tokens_seen"}
+#: the tag of the Trainer's fractional epoch at each logged step (its TensorBoard callback's name)
+EPOCH_TAG = "train/epoch"
 _SUMMARY = "train_runtime"
 # steps are whole numbers; beyond 2**53 a float no longer holds one exactly (as for CSV steps)
 _MAX_STEP = 2**53
@@ -163,6 +168,9 @@ def _points(
         for key, value in values:
             tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
             points.setdefault(tag, []).append((step, value))
+        epoch = entry.get("epoch")
+        if values and _is_number(epoch) and math.isfinite(epoch) and epoch >= 0:
+            points.setdefault(EPOCH_TAG, []).append((step, float(epoch)))
     return points, stepless, text
 
 

@@ -108,6 +108,39 @@ def _falls_steadily(x: np.ndarray, values: np.ndarray, since: int, z: float) -> 
     return bool(-slope > z * scatter / math.sqrt(sxx) and fall > _SAMPLES_MOVED * _resolution(values))
 
 
+#: A learning rate this many times its value at the best epoch has been raised since (a warm-up
+#: still climbing, a one-cycle peak, a warm restart): the factor `curve.rising` takes for a warm-up
+#: in progress, which the loss checks wait out
+_LR_RAISED = 1.2
+
+
+@dataclass(frozen=True)
+class _RaisedRate:
+    """The logged learning rate at the best epoch's last step (`at_best`) and now (`now`), when
+    `now` is over `_LR_RAISED` x `at_best`: a rise of the validation loss then coincides with
+    larger steps than those that reached the best, which is instability, not memorisation."""
+
+    at_best: float
+    now: float
+
+
+def _raised_rate(run: RunState, best_epoch: int) -> _RaisedRate | None:
+    """`_RaisedRate` when the run logged its learning rate and it is now over `_LR_RAISED` x its
+    value at the best epoch's last step; None otherwise (no rate logged, that step not known, a
+    constant or falling rate)."""
+    at = run.epoch_step.get(best_epoch)
+    if at is None or run.lr.finite_count < 2:
+        return None
+    steps, rates = run.lr.values()
+    kept = np.isfinite(rates)
+    steps, rates = steps[kept], rates[kept]
+    before = rates[steps <= at]
+    if not len(before):
+        return None
+    at_best, now = float(before[-1]), float(rates[-1])
+    return _RaisedRate(at_best, now) if at_best > 0 and now > _LR_RAISED * at_best else None
+
+
 def _fit_noise(values: np.ndarray) -> float:
     """Standard deviation of the residuals of `values` around a least-squares parabola: the noise
     of a curve that turns (a smooth U-shaped turn leaves almost none; a noisy plateau all of its
@@ -154,6 +187,18 @@ class TrainValGap(Check):
         samples (the smallest step between its logged values) in each of those epochs (else INFO
         while the rise is modest, as below): the loss has already passed its own test, so the
         decisions only have to confirm the turn, not prove it alone.
+        Where the run logs its learning rate, the rate is now more than 1.2x its value at the best
+        epoch (a warm-up still climbing, a one-cycle peak, a warm restart) and an accuracy-like
+        validation metric fell since the best epoch below its first epoch's value (by `metric_z` x
+        its noise and two validation samples: the model lost even what its first epoch learned),
+        the verdict waits: larger steps throwing the optimizer off, not memorisation, which keeps
+        the decisions near their best for longer (held-out-5 of benchmarks/reallogs: a one-cycle run,
+        Adam up to 0.1, whose validation loss went 1.6 -> 9.0 and accuracy 0.31 -> 0.14 at the
+        peak, and which ended at 0.66 and 0.76, was warned about at epoch 12). A raised rate alone
+        holds nothing: a model that memorises during a long warm-up (training loss 0.64 -> 0.04,
+        accuracy far above its first epoch's) is overfitting. Once the rate is back, a loss still
+        above the best by the rise that test asked for is told as overfitting; a run that ends with
+        the rate still raised gets an INFO that says which.
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
@@ -325,6 +370,9 @@ class TrainValGap(Check):
     def reset(self) -> None:
         self._fired = False
         self._mode_told = False
+        # a verdict held while the learning rate was raised above its value at the best epoch:
+        # (best epoch, best level, the rise its test required, the noise it measured)
+        self._deferred: tuple[int, float, float, float] | None = None
         self._val_rows = _ValidationRows()
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -388,16 +436,29 @@ class TrainValGap(Check):
             # noise can still be measured; the early test meanwhile catches a clean turn
             standard = None
         early = self._early_rise(val) if not self._metric_at_best(run) else None
-        if early is None and standard is None:
+        deferred = self._deferred_rise(epochs, val)
+        if early is None and standard is None and deferred is None:
             return []  # no rise (the usual case): the training levels are not needed
         train = epoch_train_levels(run)  # once, for both tests
         # the early test speaks first, unless it would say INFO where the standard one says WARNING
-        tests = ((early, True), (standard, False))
+        tests = ((early, True), (standard, False), (deferred, False))
         verdicts = [v for v in (self._verdict(run, epochs, train, rise, is_early) for rise, is_early in tests) if v]
         verdicts.sort(key=lambda v: v[-1] is not None)  # a WARNING (nothing held) before an INFO
         if not verdicts:
             return []
         (best_at, best, recent, sigma), best_epoch, train_best, train_now, kept, held = verdicts[0]
+        raised = _raised_rate(run, best_epoch)
+        lost = self._metric_below_first(run, best_epoch) if raised is not None else None
+        if raised is not None and lost is not None:
+            # the rise came with a larger rate than the one that reached the best, and the decisions are
+            # worse than after the first epoch: instability; held until that passes, then confirmed only
+            # if the loss is still up by what this test asked of it
+            margin = self.z * sigma if math.isfinite(sigma) else 0.0
+            floor = self.min_rise if math.isfinite(sigma) else self.short_min_rise
+            self._deferred = (best_epoch, best, max(margin, floor * abs(best)), sigma)
+            if not final:
+                return []  # judged again each epoch: a rise that outlasts the raised rate is overfitting
+            return [self._raised_rate_finding(run, raised, lost, best_epoch, best, recent, float(val[best_at]))]
         since = int(epochs[-1]) - best_epoch
         guard = self._early_stop_guard(run, b, best, recent) if held is None else None
         if held is None and guard is None:
@@ -442,6 +503,88 @@ class TrainValGap(Check):
                 key="overfit",
             )
         ]
+
+    def _deferred_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
+        """(index of the best epoch, best, recent, noise) of a verdict held while the learning rate
+        was raised (`_deferred`) when the validation loss is still above that best level by the rise
+        its test asked for over each of the last `patience` epochs: once the rate is back, the spike
+        it caused has passed, and what stays up is overfitting (the noise measured over the spike
+        would otherwise hide it); None when none was held, or the loss came back (a new lowest
+        epoch drops the held verdict)."""
+        if self._deferred is None:
+            return None
+        best_epoch, best, margin, sigma = self._deferred
+        where = np.flatnonzero(epochs == best_epoch)
+        if not len(where):
+            return None
+        i, p = int(where[0]), max(1, self.patience)
+        if float(np.min(val[i + 1 :], initial=math.inf)) < float(val[i]):
+            self._deferred = None  # a new best since: the spike passed and the run learned on
+            return None
+        recent = val[-p:]
+        if len(val) - i <= p or not float(np.min(recent)) > best or not float(np.mean(recent)) - best > margin:
+            return None
+        return i, best, float(np.mean(recent)), sigma
+
+    def _metric_below_first(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
+        """(name, first value, lowest since) of an accuracy-like validation metric that fell, at some
+        epoch since the validation loss's best, below its first validation's value by more than
+        `metric_z` x its epoch noise and two validation samples (`_resolution`): the model lost even
+        what its first epoch learned, which larger steps do to an optimizer and memorisation, which
+        keeps improving the training fit, does not within a schedule's peak. None when none is
+        logged or none fell that far."""
+        for name, series in _decision_metrics(run):
+            b = series.buckets(include_open=True)
+            values = b["mean"]
+            since = values[b["x1"] >= best_epoch]
+            if len(values) < _NOISE_MIN_POINTS or not len(since):
+                continue
+            floor = float(values[0]) - max(self.metric_z * noise(values), _SAMPLES_MOVED * _resolution(values))
+            if float(np.min(since)) < floor:
+                return name, float(values[0]), float(np.min(since))
+        return None
+
+    def _raised_rate_finding(
+        self,
+        run: RunState,
+        raised: _RaisedRate,
+        lost: tuple[str, float, float],
+        best_epoch: int,
+        best: float,
+        recent: float,
+        at_best: float,
+    ) -> Finding:
+        """INFO at the run's end when its validation loss rose from its best while the learning rate
+        stayed raised above its value at the best epoch and the decisions were worse than after the
+        first epoch: the larger steps' instability, which a falling rate would have settled, as much
+        as overfitting."""
+        name, first, now = lost
+        return self.finding(
+            f"Validation loss rose from its best level {best:.4g} (around epoch {best_epoch}, whose own loss was "
+            f"{at_best:.4g}) to {recent:.4g}, but the learning rate is {raised.now:.3g} now, "
+            f"{raised.now / raised.at_best:.3g}x its {raised.at_best:.3g} at that epoch, and validation {name} fell "
+            f"to {now:.4g} since, below its first epoch's {first:.4g}: larger steps throwing the model off "
+            "(instability) as much as overfitting, and the run ended before the rate came back down to tell.",
+            severity=Severity.INFO,
+            evidence={
+                "best_epoch": best_epoch,
+                "best_val_loss": sig(best),
+                "val_loss_at_best": sig(at_best),
+                "val_loss": sig(recent),
+                "lr_at_best": sig(raised.at_best),
+                "lr": sig(raised.now),
+                f"first_val_{name}": sig(first),
+                f"lowest_val_{name}": sig(now),
+            },
+            hint=(
+                f"Keep the checkpoint from epoch {best_epoch} (on the validation loss). If the validation loss "
+                "spikes whenever the rate is high, lower the schedule's peak (OneCycleLR's max_lr, the warm-up's "
+                "target rate)."
+            ),
+            step=run.step,
+            epoch=run.epoch,
+            key="overfit",
+        )
 
     @staticmethod
     def _wording(

@@ -205,22 +205,24 @@ def test_a_python_logging_file_given_by_name_is_called_a_text_log(tmp_path):
     assert "is a text log, not a metrics CSV" in done.stderr, done.stderr
 
 
-def _trainer_state(path, evals, train, last_step):
-    """A trainer_state.json as Hugging Face's Trainer writes it (keys sorted, indent 2)."""
+def _trainer_state(path, evals, train, last_step, epochs=None):
+    """A trainer_state.json as Hugging Face's Trainer writes it (keys sorted, indent 2); `epochs`
+    the run's epochs (default: one per evaluation), each entry's `epoch` its fraction of them."""
     import json
 
+    epochs = len(evals) if epochs is None else epochs
     history = [
-        {"epoch": s / last_step * len(evals), "grad_norm": 1.5, "learning_rate": 1e-5, "loss": v, "step": s}
+        {"epoch": s / last_step * epochs, "grad_norm": 1.5, "learning_rate": 1e-5, "loss": v, "step": s}
         for s, v in train
     ]
     history += [
-        {"epoch": s / last_step * len(evals), "eval_loss": v, "eval_runtime": 90.1, "eval_wer": 40.0, "step": s}
+        {"epoch": s / last_step * epochs, "eval_loss": v, "eval_runtime": 90.1, "eval_wer": 40.0, "step": s}
         for s, v in evals
     ]
     history.sort(key=lambda e: (e["step"], "eval_loss" in e))
     history.append(
         {
-            "epoch": float(len(evals)),
+            "epoch": float(epochs),
             "step": last_step,
             "total_flos": 1e18,
             "train_loss": 0.1,
@@ -229,7 +231,7 @@ def _trainer_state(path, evals, train, last_step):
             "train_steps_per_second": 1.0,
         }
     )
-    state = {"best_metric": None, "epoch": float(len(evals)), "global_step": last_step, "log_history": history}
+    state = {"best_metric": None, "epoch": float(epochs), "global_step": last_step, "log_history": history}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(state, indent=2, sort_keys=True))
 
@@ -509,7 +511,7 @@ def test_realfa16_a_trainer_states_rows_are_its_evaluations_named_by_step(tmp_pa
     steps = np.arange(25, 2001, 25)
     train = list(zip(steps.tolist(), (0.9 * np.exp(-steps / 300) + 0.01).tolist()))
     evals = [(int(s), float(0.3 + 0.004 * ((s - 600) / 50) ** 2 / 4)) for s in range(50, 2001, 50)]
-    _trainer_state(tmp_path / "run" / "trainer_state.json", evals, train, 2000)
+    _trainer_state(tmp_path / "run" / "trainer_state.json", evals, train, 2000, epochs=5)
 
     done = subprocess.run(
         [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path / "run")],
@@ -523,7 +525,7 @@ def test_realfa16_a_trainer_states_rows_are_its_evaluations_named_by_step(tmp_pa
     assert r["series"]["train_loss"] == "train/loss" and "epoch_train_loss" not in r["series"]
     assert any("its 40 evaluations" in line for line in r["info"]), r["info"]
     (gap,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "train-val-gap"]
-    assert "epoch" not in gap["message"] and "step 600" in gap["message"], gap["message"]
+    assert "epoch 12" not in gap["message"] and "step 600 (epoch 1.5)" in gap["message"], gap["message"]
     assert gap["evidence"]["best_step"] == 600
 
 
@@ -548,7 +550,7 @@ def test_realfa16_llama_factory_trainer_log_is_read_as_a_trainers(tmp_path):
     assert r.series["train_loss"] == "train/loss" and r.series["val_loss"] == "eval/loss"
     assert r.series["lr"] == "train/learning_rate"
     (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
-    assert "step 300" in gap.message and "epoch" not in gap.message, gap.message
+    assert "step 300 (epoch 3)" in gap.message, gap.message  # LLaMA-Factory logs the Trainer's epoch too
 
 
 def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path):
@@ -559,3 +561,52 @@ def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path)
     )
     assert done.returncode == 2
     assert "trainer_log.jsonl" in done.stderr and "Keras History" not in done.stderr, done.stderr
+
+
+def test_real17_a_trainer_states_findings_say_its_fractional_epoch(tmp_path):
+    # protonx-mles-01-projects/sentiment-classification-optimization (held-out-5): an evaluation every
+    # 500 steps of 2,500-step epochs; findings said "step 1500" where the Trainer's own `epoch` field
+    # said 0.6 (and "epoch 3" before the rows were read as evaluations). The Trainer's fractional epoch
+    # is read (`train/epoch`, as its TensorBoard callback names it): "step 1500 (epoch 0.6)".
+    steps = np.arange(50, 10001, 50)
+    train = list(zip(steps.tolist(), (0.6 * np.exp(-steps / 1500) + 0.01).tolist()))
+    evals = [(int(s), float(0.2 + 0.02 * ((s - 1500) / 500) ** 2 / 4)) for s in range(500, 10001, 500)]
+    path = tmp_path / "model" / "trainer_state.json"
+    _trainer_state(path, evals, train, 10000, epochs=4)
+
+    (r,) = mlcheck.analyze(path).runs
+    assert "train/epoch" not in r.series.values()  # an axis, not a curve
+    (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
+    assert "around step 1500 (epoch 0.6)" in gap.message, gap.message
+    assert "step 1500 (epoch 0.6)" in gap.hint, gap.hint
+    assert gap.evidence["best_step"] == 1500 and gap.evidence["best_epoch"] == 0.6
+    assert gap.epoch is None  # the finding's own epoch stays a whole one or none
+
+    # a state whose entries hold no epoch (written by other code) is told by step alone, as before
+    state = json.loads(path.read_text())
+    for entry in state["log_history"]:
+        entry.pop("epoch", None)
+    path.write_text(json.dumps(state))
+    (gap,) = [f for f in mlcheck.analyze(path).runs[0].findings if f.check == "train-val-gap"]
+    assert "around step 1500," in gap.message and "epoch" not in gap.message, gap.message
+
+
+def test_real17_a_trainers_tensorboard_folder_says_its_fractional_epoch_too(tmp_path):
+    # The Trainer's TensorBoard callback writes the same `epoch` as train/epoch at every logging step
+    # (and eval/epoch at each evaluation): its runs are told "step 1500 (epoch 0.6)" alike.
+    steps = np.arange(50, 10001, 50)
+    evals = np.arange(500, 10001, 500)
+    curves = {
+        "train/loss": (steps, 0.6 * np.exp(-steps / 1500) + 0.01),
+        "train/learning_rate": (steps, 5e-5 * (1 - steps / 10001)),
+        "train/epoch": (steps, steps / 2500),
+        "eval/loss": (evals, 0.2 + 0.02 * ((evals - 1500) / 500) ** 2 / 4),
+        "eval/epoch": (evals, evals / 2500),
+    }
+    write_with_writer(tmp_path / "runs" / "Mar24_22-23-40_host", interleave(curves))
+
+    (r,) = mlcheck.analyze(tmp_path / "runs").runs
+    assert r.epochs is None and r.series["val_loss"] == "eval/loss"
+    (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
+    assert "around step 1500 (epoch 0.6)" in gap.message, gap.message
+    assert gap.evidence["best_step"] == 1500 and gap.evidence["best_epoch"] == 0.6
