@@ -72,7 +72,7 @@ class RunResult:
         path: where it was read from.
         format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
-            Face's trainer_state.json), or "findings" for a folder that
+            Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -560,6 +560,11 @@ def _denser(log: RunLog) -> str:
         return (
             f"Keras' {'`CSVLogger` writes one row' if log.format == 'keras-csv' else '`History` holds one value'} "
             "per epoch: add mlcheck's `MLCheckCallback` to the fit to have every step's loss judged during training."
+        )
+    if log.format == "ultralytics-csv":
+        return (
+            "Ultralytics writes one results.csv row per epoch (the loss per step is not saved): train for more "
+            "epochs, or watch the training with a callback that sees every batch."
         )
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."

@@ -559,3 +559,93 @@ def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path)
     )
     assert done.returncode == 2
     assert "trainer_log.jsonl" in done.stderr and "Keras History" not in done.stderr, done.stderr
+
+
+# --- corpus17: formats of other training tools (issue 12; docs/benchmarks.md, held-out-6) ---
+
+
+_YOLO8 = (
+    "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
+    "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2"
+)
+_YOLO5 = (
+    "epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/precision,metrics/recall,metrics/mAP_0.5,"
+    "metrics/mAP_0.5:0.95,val/box_loss,val/obj_loss,val/cls_loss,x/lr0,x/lr1,x/lr2"
+)
+_YOLO10 = (
+    "epoch,train/box_om,train/cls_om,train/dfl_om,train/box_oo,train/cls_oo,train/dfl_oo,metrics/precision(B),"
+    "metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_om,val/cls_om,val/dfl_om,val/box_oo,"
+    "val/cls_oo,val/dfl_oo,lr/pg0,lr/pg1,lr/pg2"
+)
+
+
+def _yolo_file(path, header: str, padded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """An Ultralytics results.csv of the overfitting run (the loss split into terms of 1/2, 1/3,
+    1/6 of it, in each head for YOLOv10); YOLOv5 and early YOLOv8 pad every cell to 20
+    characters (01-Zhangsaisai/Wheat-Weed-Detection-YOLOv8@89ec33d, 1666sApple/Drowsiness-Detector
+    @59b566b, 4prince8/Object_Detection_Yolov10@0553e6d hold these layouts)."""
+    train, val = _overfitting()
+    columns = header.split(",")
+    terms = [c for c in columns if c.startswith(("train/", "val/"))]
+    shares = {"box": 0.5, "cls": 1 / 3, "obj": 1 / 6, "dfl": 1 / 6}
+    heads = 2 if "train/box_oo" in columns else 1
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val)):
+        cells = []
+        for c in columns:
+            if c == "epoch":
+                cells.append(str(e + 1))
+            elif c in terms:
+                share = shares[c.split("/")[1].split("_")[0]] / heads
+                cells.append(f"{(t if c.startswith('train/') else v) * share:.6g}")
+            elif "mAP" in c:
+                cells.append(f"{0.3 + 0.01 * min(e, 10):.5f}")
+            else:
+                cells.append("0.5")
+        lines.append(cells)
+    if padded:
+        text = "\n".join(",".join(f"{c:>20}" for c in row) for row in [columns, *lines])
+    else:
+        text = "\n".join(",".join(row) for row in [columns, *lines])
+    path.write_text(text + "\n")
+    return train, val
+
+
+def test_corpus17_an_ultralytics_results_csv_is_read_as_the_sums_of_its_loss_terms(tmp_path):
+    # Ultralytics YOLO writes runs/detect/train/results.csv: the loss as its terms
+    # (`train/box_loss`, `train/cls_loss`, `train/dfl_loss`; YOLOv5 `train/obj_loss`; YOLOv10 each
+    # term twice, `_om` and `_oo`), the same on the validation set, the mAP under `metrics/`. It
+    # was refused: "no loss curve found (columns: epoch, ..., train/box_loss, ...)"
+    for header, padded in ((_YOLO8, False), (_YOLO8, True), (_YOLO5, True), (_YOLO10, True)):
+        path = tmp_path / f"{len(header)}-{padded}" / "results.csv"
+        path.parent.mkdir()
+        train, val = _yolo_file(path, header, padded)
+
+        (run,) = mlcheck.analyze(path).runs
+
+        assert run.format == "ultralytics-csv"
+        assert run.series["epoch_train_loss"] == "train/loss" and run.series["val_loss"] == "val/loss"
+        assert run.series["val_metric:map"] == "val/mAP"
+        assert not any(role.startswith("train_metric") for role in run.series), run.series
+        assert run.epochs == len(train)
+        gap = [f for f in run.findings if f.check == "train-val-gap" and f.severity.value != "info"]
+        assert gap, run.findings
+        # the sum of the terms, to the written digits: the best level near the validation minimum
+        assert abs(gap[0].evidence["best_epoch"] - 11) <= 2, gap[0].evidence
+
+
+def test_corpus17_a_yolo_runs_folder_is_searched_and_other_csvs_keep_their_reading(tmp_path):
+    (tmp_path / "runs" / "detect" / "train").mkdir(parents=True)
+    _yolo_file(tmp_path / "runs" / "detect" / "train" / "results.csv", _YOLO8)
+    # a CSV with one `<word>_loss` per split and a `metrics/` column is no YOLO log: read as before
+    (tmp_path / "other.csv").write_text(
+        "epoch,train/box_loss,val/box_loss,metrics/accuracy\n"
+        + "\n".join(f"{e},{1 / (e + 1)},{1 / (e + 1)},0.5" for e in range(8))
+        + "\n"
+    )
+
+    result = mlcheck.analyze(tmp_path)
+
+    formats = {r.name: r.format for r in result.runs}
+    assert formats["runs/detect/train/results.csv"] == "ultralytics-csv"
+    assert formats["other.csv"] == "keras-csv"
