@@ -45,6 +45,7 @@ from mlcheck.analyze.events import (
     sorted_scalars,
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
+from mlcheck.analyze.jsonlogs import is_json_lines, is_json_lines_name
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, on_steps, replay_curves
 from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
@@ -753,7 +754,13 @@ def _kind(folder: str, name: str) -> str | None:
         return "findings"  # read later, never blocking (FIFOs are not opened)
     if name == TABLE.name and folder == TABLE.parent.name:
         return "table"
-    if is_event_file(name) or name.lower().endswith((".csv", ".log")) or is_history_name(name) or name == TRAINER_STATE:
+    if (
+        is_event_file(name)
+        or name.lower().endswith((".csv", ".log"))
+        or is_history_name(name)
+        or name == TRAINER_STATE
+        or is_json_lines_name(name)
+    ):
         return "log"
     return None
 
@@ -857,6 +864,9 @@ def _is_metrics_csv(path: Path) -> bool:
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))
+    if is_json_lines_name(path.name):  # detectron2's metrics.json, MMEngine's scalars.json, *.log.json
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return is_json_lines(path, fh.read(1 << 16))
     header = {c.lower() for c in read_header(path)}
     if path.name.lower().endswith(".log"):
         return "epoch" in header and any("loss" in c for c in header)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.analyze import history, trainer_state
+from mlcheck.analyze import history, jsonlogs, trainer_state
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
@@ -125,9 +125,9 @@ def read_csv_runs(
                 f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
                 f"{_byte(undecodable[0]):#04x}); a log saved in another encoding is read once it is saved as UTF-8"
             )
-        trainer = trainer_state.read_trainer(path, head, notes)
-        if trainer is not None:
-            fmt, scalars, columns = trainer
+        structured = _read_json_log(path, head, notes)
+        if structured is not None:
+            fmt, scalars, columns = structured
             return fmt, [CSVRun(scalars, 1, 0)], columns
         fh.seek(0)  # back to the first data row
         header_line = fh.readline(MAX_HEADER_CHARS + 1)
@@ -254,6 +254,17 @@ def _ultralytics_curves(
     if map_column is not None and map_column in scalars:
         out["val/mAP"] = scalars[map_column]
     return out
+
+
+def _read_json_log(path: Path, head: str, notes: list[str] | None) -> tuple[str, dict[str, Scalars], list[str]] | None:
+    """A log of JSON read (a Trainer's state or log, JSON lines of detectron2, MMDetection,
+    MMEngine, ...), or None when `head` (the file's first characters) is none of them."""
+    trainer = trainer_state.read_trainer(path, head, notes)
+    if trainer is not None:
+        return trainer
+    if jsonlogs.is_json_lines(path, head):
+        return jsonlogs.read_json_lines(path, notes)
+    return None
 
 
 def fit_starts(epochs: np.ndarray) -> list[int]:

@@ -649,3 +649,122 @@ def test_corpus17_a_yolo_runs_folder_is_searched_and_other_csvs_keep_their_readi
     formats = {r.name: r.format for r in result.runs}
     assert formats["runs/detect/train/results.csv"] == "ultralytics-csv"
     assert formats["other.csv"] == "keras-csv"
+
+
+def _d2_lines(n: int = 150, blow_up_at: int | None = None) -> list[str]:
+    """detectron2's metrics.json (its JSONWriter, every 20 iterations; Ghailen-Ben-Achour/
+    detectron2_detection@7715970 `output/metrics.json` holds this layout): `iteration`,
+    `total_loss` and its terms, batch statistics under `fast_rcnn/`, an evaluation's `bbox/AP`
+    in the line of its iteration; a line of its own after the last iteration."""
+    lines = []
+    for k in range(n):
+        it = 20 * k + 19
+        loss = 2.5 * math.exp(-it / 800) + 0.3 + 0.02 * math.sin(k)
+        if blow_up_at is not None and it >= blow_up_at:
+            loss *= 10 ** min(6, (it - blow_up_at) / 100 + 1)
+        entry = {"data_time": 0.005, "eta_seconds": 100.0, "fast_rcnn/cls_accuracy": 0.9, "iteration": it}
+        entry |= {"loss_box_reg": loss / 3, "loss_cls": loss / 2, "loss_rpn_cls": loss / 12, "loss_rpn_loc": loss / 12}
+        entry |= {"lr": 0.00025, "rpn/num_pos_anchors": 35.0, "time": 1.2, "total_loss": loss}
+        if (it + 1) % 500 == 0:
+            entry |= {"bbox/AP": 20 + it / 200, "bbox/AP50": 40 + it / 200, "bbox/APs": float("nan")}
+        lines.append(json.dumps(entry))
+    lines.append(json.dumps({"bbox/AP": 40.0, "bbox/AP50": 60.0, "iteration": 20 * n}))
+    return lines
+
+
+def test_corpus17_detectron2_metrics_json_is_read(tmp_path):
+    # detectron2's output/metrics.json was refused by name ("starts like a Keras History dict but
+    # holds no metric with a list of numbers") and passed over in a folder
+    healthy, exploding = tmp_path / "healthy" / "output", tmp_path / "exploding" / "output"
+    for folder, blow in ((healthy, None), (exploding, 1500)):
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("\n".join(_d2_lines(blow_up_at=blow)) + "\n")
+        (folder / "last_checkpoint").write_text("model_final.pth")
+
+    result = mlcheck.analyze(tmp_path)
+
+    runs = {r.name: r for r in result.runs}
+    assert set(runs) == {"healthy/output/metrics.json", "exploding/output/metrics.json"}
+    good, bad = runs["healthy/output/metrics.json"], runs["exploding/output/metrics.json"]
+    assert good.format == "detectron2-json" and good.steps == 20 * 150 - 1
+    assert good.series["train_loss"] == "total_loss" and good.series["lr"] == "lr"
+    assert not [f for f in good.findings if f.severity.value != "info"], good.findings
+    assert "loss-divergence" in {f.check for f in bad.findings if f.severity.value == "error"}, bad.findings
+
+
+def _mmdet2_lines(epochs: int = 30, per_epoch: int = 200, interval: int = 50) -> list[str]:
+    """MMDetection 2.x's <timestamp>.log.json (TextLoggerHook): an env_info/config line, train
+    entries every `interval` iterations with `iter` from 1 in each epoch, and, with workflow
+    [('train', 1), ('val', 1)], a val entry per epoch holding the validation loss (overfitting
+    from epoch 11 here) beside the evaluation's bbox_mAP."""
+    train, val = _overfitting(epochs)
+    lines = [json.dumps({"env_info": "sys.platform: linux\nPython: 3.8", "config": "model = dict()", "seed": 0})]
+    for e in range(1, epochs + 1):
+        for it in range(interval, per_epoch + 1, interval):
+            loss = float(train[e - 1]) * (1 + 0.01 * math.sin(it))
+            entry = {"mode": "train", "epoch": e, "iter": it, "lr": 0.02, "memory": 3000, "data_time": 0.01}
+            entry |= {"loss_cls": loss / 2, "acc": 90.0, "loss_bbox": loss / 2, "loss": loss, "time": 0.4}
+            lines.append(json.dumps(entry))
+        lines.append(json.dumps({"mode": "val", "epoch": e, "iter": 125, "lr": 0.02, "loss": float(val[e - 1])}))
+        lines.append(
+            json.dumps({"mode": "val", "epoch": e, "iter": 125, "lr": 0.02, "bbox_mAP": 0.3, "bbox_mAP_50": 0.5})
+        )
+    return lines
+
+
+def test_corpus17_mmdetection_log_json_is_read_with_its_epochs_and_validation_loss(tmp_path):
+    path = tmp_path / "work_dirs" / "faster_rcnn" / "20230101_120000.log.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(_mmdet2_lines()) + "\n")
+    (path.parent / "20230101_120000.log").write_text("2023-01-01 12:00:00,000 - mmdet - INFO - Environment info:\n")
+
+    result = mlcheck.analyze(tmp_path)
+
+    (run,) = result.runs
+    assert run.format == "mmdet-log-json"
+    assert run.series["train_loss"] == "loss" and run.series["val_loss"] == "val/loss"
+    assert run.epochs == 30 and run.steps == 30 * 200
+    gap = [f for f in run.findings if f.check == "train-val-gap" and f.severity.value != "info"]
+    assert gap, run.findings
+
+
+def test_corpus17_mmengine_scalars_json_places_validations_at_their_epochs_end(tmp_path):
+    # MMEngine's vis_data/scalars.json (duanbo320/openmmlab_camp@a44bd37): training lines with
+    # `step` (the iteration) and `epoch`; validation lines without a loss whose `step` is the epoch
+    path = tmp_path / "20230605_200941" / "vis_data" / "scalars.json"
+    path.parent.mkdir(parents=True)
+    lines = []
+    for e in range(1, 13):
+        for it in range(1, 21):
+            step = (e - 1) * 20 + it
+            loss = 1.5 * math.exp(-step / 80) + 0.3
+            lines.append(
+                json.dumps(
+                    {
+                        "lr": 0.02,
+                        "data_time": 0.01,
+                        "loss": loss,
+                        "loss_kpt": loss,
+                        "time": 0.4,
+                        "epoch": e,
+                        "iter": step,
+                        "step": step,
+                    }
+                )
+            )
+        lines.append(json.dumps({"coco/AP": 0.3 + e / 100, "PCK": 0.5, "data_time": 0.1, "time": 0.1, "step": e}))
+    path.write_text("\n".join(lines) + "\n")
+
+    (run,) = mlcheck.analyze(tmp_path).runs
+
+    assert run.format == "mmengine-json" and run.steps == 240 and run.epochs == 12
+    assert run.series["val_metric:coco_ap"] == "val/coco_AP"
+    fmt, scalars, _ = read_json_lines_for_test(path)
+    assert list(scalars["val/coco_AP"].steps) == [20 * e for e in range(1, 13)]
+    assert not [f for f in run.findings if f.severity.value != "info"], run.findings
+
+
+def read_json_lines_for_test(path):
+    from mlcheck.analyze.jsonlogs import read_json_lines
+
+    return read_json_lines(path)
