@@ -168,7 +168,9 @@ def _write(
         "label": name,
         "onset": onset if onset is not None else "",
         "split": SPLIT,
-        "notes": "validation loss not finite (inf or NaN) from its first epoch" if nan_val and not math.isfinite(v[0]) else "",
+        "notes": "validation loss not finite (inf or NaN) from its first epoch"
+        if nan_val and not math.isfinite(v[0])
+        else "",
     }
 
 
