@@ -46,6 +46,9 @@ from mlcheck.analyze.events import (
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
 from mlcheck.analyze.jsonlogs import is_json_lines, is_json_lines_name
+from mlcheck.analyze.mlflow import FOLDER as MLFLOW_FOLDER
+from mlcheck.analyze.mlflow import looks_like_metric_file, read_mlflow_run
+from mlcheck.analyze.printed import looks_printed
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, on_steps, replay_curves
 from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
@@ -73,7 +76,8 @@ class RunResult:
         path: where it was read from.
         format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
-            Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), or "findings" for a folder that
+            Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
+            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "printed-log", or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -742,6 +746,8 @@ def _discover(
         if is_event_file(root.name):
             run = EventRun(root.parent.name or root.name, root, {"": [root]})
             return [(run, root, int(info))], [], recorded
+        if root.parent.name == MLFLOW_FOLDER and not root.suffix and _is_mlflow_metric(root):
+            return [(root.parent, root.parent, int(info))], [], recorded  # the MLflow run it is one metric of
         return [(root, root, int(info))], [], recorded
     if listing is None:
         listing = search(root, _kind)
@@ -760,6 +766,7 @@ def _kind(folder: str, name: str) -> str | None:
         or is_history_name(name)
         or name == TRAINER_STATE
         or is_json_lines_name(name)
+        or (folder == MLFLOW_FOLDER and "." not in name)  # an MLflow run's metrics/<name>
     ):
         return "log"
     return None
@@ -810,8 +817,9 @@ def _walk(
         not_searched = listing.skipped_line()
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt)" + (f"; {not_searched}" if not_searched else "")
+            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
+            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json) "
+            "and no MLflow run (metrics/)" + (f"; {not_searched}" if not_searched else "")
         )
     return out, skipped, recorded
 
@@ -842,12 +850,21 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
         skipped.append((str(path), str(info)))
     elif is_event_file(path.name):
         events.setdefault(path.parent, []).append(path)
+    elif path.parent.name == MLFLOW_FOLDER and not path.suffix:
+        # an MLflow run's metric files: the run is their folder, taken once
+        if path.parent not in {c[0] for c in csvs} and _is_mlflow_metric(path):
+            csvs.append((path.parent, path.parent, int(info)))
     else:
         try:
             if _is_metrics_csv(path):
                 csvs.append((path, path, int(info)))
         except OSError as exc:
             skipped.append((str(path), f"{path}: {_os_reason(exc)}"))
+
+
+def _is_mlflow_metric(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return looks_like_metric_file(path, fh.read(256))
 
 
 def _is_metrics_csv(path: Path) -> bool:
@@ -869,7 +886,10 @@ def _is_metrics_csv(path: Path) -> bool:
             return is_json_lines(path, fh.read(1 << 16))
     header = {c.lower() for c in read_header(path)}
     if path.name.lower().endswith(".log"):
-        return "epoch" in header and any("loss" in c for c in header)
+        if "epoch" in header and any("loss" in c for c in header):
+            return True
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return looks_printed(fh.read(8192))  # nanoGPT's `iter N: loss X` lines
     if "history" in path.name.lower():  # `pd.DataFrame(history.history).to_csv("model_history.csv")`
         return any("loss" in c for c in header)
     return bool(header & {"epoch", "step"})
@@ -880,6 +900,11 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
     if isinstance(source, EventRun):
         return _event_fits(source, advance, notes)
     path = Path(source)
+    if path.is_dir():  # an MLflow run's metrics/ folder
+        fmt, scalars, columns = read_mlflow_run(path, notes)
+        run = path.parent  # mlruns/<experiment>/<run id>: named by its path below PATH, else by its id
+        name = run.relative_to(root).as_posix() if root in run.parents else run.name
+        return [RunLog(name, path, fmt, scalars, columns)]
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.analyze import history, jsonlogs, trainer_state
+from mlcheck.analyze import history, jsonlogs, printed, trainer_state
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
@@ -258,12 +258,15 @@ def _ultralytics_curves(
 
 def _read_json_log(path: Path, head: str, notes: list[str] | None) -> tuple[str, dict[str, Scalars], list[str]] | None:
     """A log of JSON read (a Trainer's state or log, JSON lines of detectron2, MMDetection,
-    MMEngine, ...), or None when `head` (the file's first characters) is none of them."""
+    MMEngine, ...) or a printed log (nanoGPT's), or None when `head` (the file's first
+    characters) is none of them."""
     trainer = trainer_state.read_trainer(path, head, notes)
     if trainer is not None:
         return trainer
     if jsonlogs.is_json_lines(path, head):
         return jsonlogs.read_json_lines(path, notes)
+    if printed.looks_printed(head):  # nanoGPT's `iter N: loss X` lines saved as text
+        return printed.read_printed(path)
     return None
 
 

@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -768,3 +769,62 @@ def read_json_lines_for_test(path):
     from mlcheck.analyze.jsonlogs import read_json_lines
 
     return read_json_lines(path)
+
+
+def _mlflow_run(run: Path, names: dict[str, list[float]]) -> None:
+    """An MLflow file store's run (`mlflow.keras.autolog()`: `loss`, `val_loss`, ... per epoch):
+    `metrics/<name>` a line per value, `<timestamp ms> <value> <step>`; `params/`, `meta.yaml`."""
+    (run / "metrics").mkdir(parents=True)
+    (run / "params").mkdir()
+    (run / "meta.yaml").write_text(f"run_id: {run.name}\nstatus: 3\n")
+    (run / "params" / "epochs").write_text("30")
+    for name, values in names.items():
+        (run / "metrics" / name).write_text(
+            "".join(f"{1700000000000 + 1000 * e} {v} {e}\n" for e, v in enumerate(values))
+        )
+
+
+def test_corpus17_an_mlflow_file_store_run_is_read(tmp_path):
+    # mlruns/<experiment>/<run id>/metrics/<name> was passed over in a folder ("holds no
+    # TensorBoard event files ... and no metrics CSV") and refused by path ("does not look like
+    # a metrics CSV (header '1700000000000 1.2 0'...)")
+    train, val = _overfitting()
+    overfit = tmp_path / "mlruns" / "1" / "3f2a"
+    _mlflow_run(overfit, {"loss": list(train), "val_loss": list(val), "accuracy": [0.5 + e / 100 for e in range(30)]})
+    healthy = tmp_path / "mlruns" / "1" / "9c1d"
+    _mlflow_run(healthy, {"loss": list(train), "val_loss": list(train * 1.1 + 0.02)})
+
+    result = mlcheck.analyze(tmp_path)
+
+    runs = {r.name: r for r in result.runs}
+    assert set(runs) == {"mlruns/1/3f2a", "mlruns/1/9c1d"}
+    assert runs["mlruns/1/3f2a"].format == "mlflow"
+    assert runs["mlruns/1/3f2a"].series["val_loss"] == "val_loss"
+    assert "train-val-gap" in {f.check for f in runs["mlruns/1/3f2a"].findings if f.severity.value != "info"}
+    assert not [f for f in runs["mlruns/1/9c1d"].findings if f.severity.value != "info"]
+    # one metric file given by path is its run
+    (one,) = mlcheck.analyze(overfit / "metrics" / "loss").runs
+    assert one.name == "3f2a" and one.epochs == 30
+
+
+def test_corpus17_a_nanogpt_printed_log_is_read(tmp_path):
+    # nanoGPT prints `iter N: loss X, time Tms, mfu M%` and, every eval_interval,
+    # `step N: train loss X, val loss Y`; saved as train.log it was "no loss curve found
+    # (columns: iter 0: loss 4.2874, mfu ..., time ...)"
+    lines = ["Overriding config with config/train_shakespeare_char.py:", "number of parameters: 10.65M"]
+    for it in range(0, 3001, 10):
+        loss = 4.2 * math.exp(-it / 700) + 1.0
+        if it >= 2000:
+            loss = float("nan") if it >= 2500 else loss * (1 + (it - 2000) / 50)
+        if it % 250 == 0:
+            lines.append(f"step {it}: train loss {loss:.4f}, val loss {loss + 0.05:.4f}")
+        lines.append(f"iter {it}: loss {loss:.4f}, time 35.21ms, mfu 12.34%")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "train.log").write_text("\n".join(lines) + "\n")
+
+    (run,) = mlcheck.analyze(tmp_path).runs
+
+    assert run.format == "printed-log" and run.steps == 3000
+    assert run.series["train_loss"] == "loss" and run.series["val_loss"] == "val_loss"
+    checks = {f.check for f in run.findings if f.severity.value == "error"}
+    assert "nonfinite-loss" in checks, run.findings
