@@ -550,6 +550,23 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
     return [f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
 
 
+#: How to log more often, for the formats whose own setting says it
+_DENSER = {
+    "ultralytics-csv": (
+        "Ultralytics writes one results.csv row per epoch (the loss per step is not saved): train for more "
+        "epochs, or watch the training with a callback that sees every batch."
+    ),
+    "detectron2-json": (
+        "detectron2's DefaultTrainer writes metrics.json every 20 iterations (`hooks.PeriodicWriter(writers, "
+        "period=20)`): a smaller period writes more points."
+    ),
+    "mmdet-log-json": "MMDetection logs every `log_config.interval` iterations (default 50): set it lower.",
+    "mmengine-json": "MMEngine logs every `default_hooks.logger.interval` iterations (default 50): set it lower.",
+    "mlflow": 'Log the loss at every step: `mlflow.log_metric("loss", loss, step=step)`.',
+    "printed-log": "nanoGPT prints the loss every `log_interval` iterations: set it lower.",
+}
+
+
 def _denser(log: RunLog) -> str:
     """How to log the training loss more often, for what wrote this log."""
     if log.writer == "keras":
@@ -566,11 +583,8 @@ def _denser(log: RunLog) -> str:
             f"Keras' {'`CSVLogger` writes one row' if log.format == 'keras-csv' else '`History` holds one value'} "
             "per epoch: add mlcheck's `MLCheckCallback` to the fit to have every step's loss judged during training."
         )
-    if log.format == "ultralytics-csv":
-        return (
-            "Ultralytics writes one results.csv row per epoch (the loss per step is not saved): train for more "
-            "epochs, or watch the training with a callback that sees every batch."
-        )
+    if log.format in _DENSER:
+        return _DENSER[log.format]
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
     if log.format == "hf-trainer-state":  # was Lightning's and SummaryWriter's advice

@@ -828,3 +828,22 @@ def test_corpus17_a_nanogpt_printed_log_is_read(tmp_path):
     assert run.series["train_loss"] == "loss" and run.series["val_loss"] == "val_loss"
     checks = {f.check for f in run.findings if f.severity.value == "error"}
     assert "nonfinite-loss" in checks, run.findings
+
+
+def test_corpus17_too_few_points_are_told_with_the_tools_own_setting(tmp_path):
+    # the note on a loss logged too rarely named Lightning's `log_every_n_steps` for every format;
+    # a YOLO results.csv of 5 epochs and a detectron2 metrics.json of 15 lines name their own
+    yolo = tmp_path / "yolo" / "results.csv"
+    yolo.parent.mkdir()
+    _yolo_file(yolo, _YOLO8)
+    yolo.write_text("\n".join(yolo.read_text().splitlines()[:6]) + "\n")
+    d2 = tmp_path / "d2" / "metrics.json"
+    d2.parent.mkdir()
+    d2.write_text("\n".join(_d2_lines(15)) + "\n")
+
+    (short_yolo,) = mlcheck.analyze(yolo).runs
+    (short_d2,) = mlcheck.analyze(d2).runs
+
+    assert any("Ultralytics writes one results.csv row per epoch" in line for line in short_yolo.info), short_yolo.info
+    assert any("PeriodicWriter" in line for line in short_d2.info), short_d2.info
+    assert not any("log_every_n_steps" in line for line in short_yolo.info + short_d2.info)
