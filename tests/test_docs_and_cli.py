@@ -111,6 +111,10 @@ def test_analyze_help_names_every_format_readme_lists():
     for needle in ("TensorBoard log dir", "Keras CSVLogger", "json.dump(history.history, f)", "metrics.csv"):
         assert needle in text
     assert "Hugging Face Trainer's trainer_state.json (or its output_dir)" in text
+    # corpus17: README lists YOLO, detectron2, MLflow and printed logs too
+    for needle in ("results.csv", "detectron2's metrics.json", "MLflow mlruns/", "iter N: loss X"):
+        assert needle in text, needle
+    assert "YOLO results.csv" in top and "MLflow" in top
 
 
 def test_pyproject_config(tmp_path):

@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/reallogs/score.py --held-out-3  # plus the NaN / plateau / divergence hunt
     .venv/bin/python benchmarks/reallogs/score.py --held-out-4  # plus the logs read in their own formats
     .venv/bin/python benchmarks/reallogs/score.py --held-out-5  # plus the fifth set (new repositories, raw formats)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-6  # plus the sixth (Ultralytics YOLO results.csv)
     .venv/bin/python benchmarks/reallogs/score.py --only held-out-3   # one split alone
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
 
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--held-out-3", action="store_true", help="score the third held-out set too (do this last)")
     p.add_argument("--held-out-4", action="store_true", help="score the raw-format logs too (do this last)")
     p.add_argument("--held-out-5", action="store_true", help="score the fifth held-out set too (do this last)")
+    p.add_argument("--held-out-6", action="store_true", help="score the sixth held-out set too (do this last)")
     p.add_argument("--only", metavar="SPLIT", help="score this split alone")
     p.add_argument("--runs", action="store_true", help="print one line per scored run (mlcheck)")
     args = p.parse_args(argv)
@@ -210,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Real runs scored (ambiguous runs left out): {counts}\n")
     print("Cells: detected/runs and median lag in epochs after the onset (overfitting: the validation-loss")
     print("minimum); healthy: runs with a WARNING/ERROR (mlcheck) or on which the rule fired.\n")
-    later = args.held_out_2 or args.held_out_3 or args.held_out_4 or args.held_out_5
+    later = args.held_out_2 or args.held_out_3 or args.held_out_4 or args.held_out_5 or args.held_out_6
     splits = (
         ["dev"]
         + ["held-out"] * (args.held_out or later)
         + ["held-out-2"] * later
-        + ["held-out-3"] * (args.held_out_3 or args.held_out_4 or args.held_out_5)
-        + ["held-out-4"] * (args.held_out_4 or args.held_out_5)
-        + ["held-out-5"] * args.held_out_5
+        + ["held-out-3"] * (args.held_out_3 or args.held_out_4 or args.held_out_5 or args.held_out_6)
+        + ["held-out-4"] * (args.held_out_4 or args.held_out_5 or args.held_out_6)
+        + ["held-out-5"] * (args.held_out_5 or args.held_out_6)
+        + ["held-out-6"] * args.held_out_6
     )
     if args.only:
         splits = [args.only]

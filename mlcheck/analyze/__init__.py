@@ -45,6 +45,10 @@ from mlcheck.analyze.events import (
     sorted_scalars,
 )
 from mlcheck.analyze.history import is_history_name, looks_like_history
+from mlcheck.analyze.jsonlogs import is_json_lines, is_json_lines_name
+from mlcheck.analyze.mlflow import FOLDER as MLFLOW_FOLDER
+from mlcheck.analyze.mlflow import looks_like_metric_file, read_mlflow_run
+from mlcheck.analyze.printed import looks_printed
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, on_steps, replay_curves
 from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
@@ -72,7 +76,8 @@ class RunResult:
         path: where it was read from.
         format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
-            Face's trainer_state.json), or "findings" for a folder that
+            Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
+            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "printed-log", or "findings" for a folder that
             holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -545,6 +550,23 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
     return [f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
 
 
+#: How to log more often, for the formats whose own setting says it
+_DENSER = {
+    "ultralytics-csv": (
+        "Ultralytics writes one results.csv row per epoch (the loss per step is not saved): train for more "
+        "epochs, or watch the training with a callback that sees every batch."
+    ),
+    "detectron2-json": (
+        "detectron2's DefaultTrainer writes metrics.json every 20 iterations (`hooks.PeriodicWriter(writers, "
+        "period=20)`): a smaller period writes more points."
+    ),
+    "mmdet-log-json": "MMDetection logs every `log_config.interval` iterations (default 50): set it lower.",
+    "mmengine-json": "MMEngine logs every `default_hooks.logger.interval` iterations (default 50): set it lower.",
+    "mlflow": 'Log the loss at every step: `mlflow.log_metric("loss", loss, step=step)`.',
+    "printed-log": "nanoGPT prints the loss every `log_interval` iterations: set it lower.",
+}
+
+
 def _denser(log: RunLog) -> str:
     """How to log the training loss more often, for what wrote this log."""
     if log.writer == "keras":
@@ -561,6 +583,8 @@ def _denser(log: RunLog) -> str:
             f"Keras' {'`CSVLogger` writes one row' if log.format == 'keras-csv' else '`History` holds one value'} "
             "per epoch: add mlcheck's `MLCheckCallback` to the fit to have every step's loss judged during training."
         )
+    if log.format in _DENSER:
+        return _DENSER[log.format]
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
     if log.format == "hf-trainer-state":  # was Lightning's and SummaryWriter's advice
@@ -736,6 +760,8 @@ def _discover(
         if is_event_file(root.name):
             run = EventRun(root.parent.name or root.name, root, {"": [root]})
             return [(run, root, int(info))], [], recorded
+        if root.parent.name == MLFLOW_FOLDER and not root.suffix and _is_mlflow_metric(root):
+            return [(root.parent, root.parent, int(info))], [], recorded  # the MLflow run it is one metric of
         return [(root, root, int(info))], [], recorded
     if listing is None:
         listing = search(root, _kind)
@@ -748,7 +774,14 @@ def _kind(folder: str, name: str) -> str | None:
         return "findings"  # read later, never blocking (FIFOs are not opened)
     if name == TABLE.name and folder == TABLE.parent.name:
         return "table"
-    if is_event_file(name) or name.lower().endswith((".csv", ".log")) or is_history_name(name) or name == TRAINER_STATE:
+    if (
+        is_event_file(name)
+        or name.lower().endswith((".csv", ".log"))
+        or is_history_name(name)
+        or name == TRAINER_STATE
+        or is_json_lines_name(name)
+        or (folder == MLFLOW_FOLDER and "." not in name)  # an MLflow run's metrics/<name>
+    ):
         return "log"
     return None
 
@@ -798,8 +831,9 @@ def _walk(
         not_searched = listing.skipped_line()
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
-            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt)" + (f"; {not_searched}" if not_searched else "")
+            "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
+            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json) "
+            "and no MLflow run (metrics/)" + (f"; {not_searched}" if not_searched else "")
         )
     return out, skipped, recorded
 
@@ -830,12 +864,21 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
         skipped.append((str(path), str(info)))
     elif is_event_file(path.name):
         events.setdefault(path.parent, []).append(path)
+    elif path.parent.name == MLFLOW_FOLDER and not path.suffix:
+        # an MLflow run's metric files: the run is their folder, taken once
+        if path.parent not in {c[0] for c in csvs} and _is_mlflow_metric(path):
+            csvs.append((path.parent, path.parent, int(info)))
     else:
         try:
             if _is_metrics_csv(path):
                 csvs.append((path, path, int(info)))
         except OSError as exc:
             skipped.append((str(path), f"{path}: {_os_reason(exc)}"))
+
+
+def _is_mlflow_metric(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return looks_like_metric_file(path, fh.read(256))
 
 
 def _is_metrics_csv(path: Path) -> bool:
@@ -852,9 +895,15 @@ def _is_metrics_csv(path: Path) -> bool:
     if is_history_name(path.name):
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))
+    if is_json_lines_name(path.name):  # detectron2's metrics.json, MMEngine's scalars.json, *.log.json
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return is_json_lines(path, fh.read(1 << 16))
     header = {c.lower() for c in read_header(path)}
     if path.name.lower().endswith(".log"):
-        return "epoch" in header and any("loss" in c for c in header)
+        if "epoch" in header and any("loss" in c for c in header):
+            return True
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return looks_printed(fh.read(8192))  # nanoGPT's `iter N: loss X` lines
     if "history" in path.name.lower():  # `pd.DataFrame(history.history).to_csv("model_history.csv")`
         return any("loss" in c for c in header)
     return bool(header & {"epoch", "step"})
@@ -865,6 +914,11 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
     if isinstance(source, EventRun):
         return _event_fits(source, advance, notes)
     path = Path(source)
+    if path.is_dir():  # an MLflow run's metrics/ folder
+        fmt, scalars, columns = read_mlflow_run(path, notes)
+        run = path.parent  # mlruns/<experiment>/<run id>: named by its path below PATH, else by its id
+        name = run.relative_to(root).as_posix() if root in run.parents else run.name
+        return [RunLog(name, path, fmt, scalars, columns)]
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():
         name = path.name if path.name != "metrics.csv" else (path.parent.name or path.name)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcheck.analyze import history, trainer_state
+from mlcheck.analyze import history, jsonlogs, printed, trainer_state
 from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
@@ -125,9 +125,9 @@ def read_csv_runs(
                 f"{path} is neither a TensorBoard event file nor a CSV text file (not UTF-8: byte "
                 f"{_byte(undecodable[0]):#04x}); a log saved in another encoding is read once it is saved as UTF-8"
             )
-        trainer = trainer_state.read_trainer(path, head, notes)
-        if trainer is not None:
-            fmt, scalars, columns = trainer
+        structured = _read_json_log(path, head, notes)
+        if structured is not None:
+            fmt, scalars, columns = structured
             return fmt, [CSVRun(scalars, 1, 0)], columns
         fh.seek(0)  # back to the first data row
         header_line = fh.readline(MAX_HEADER_CHARS + 1)
@@ -174,7 +174,100 @@ def read_csv_runs(
     starts = fit_starts(x) if split and fmt == "keras-csv" and "epoch" in lower else [0]
     ends = [*starts[1:], len(x)]
     runs = [CSVRun(_scalars(arrays, has, x, skip, slice(a, b)), a + 1, b) for a, b in zip(starts, ends)]
+    fmt, columns = _read_ultralytics(fmt, runs, columns)
     return fmt, runs, columns
+
+
+def _read_ultralytics(fmt: str, runs: list[CSVRun], columns: list[str]) -> tuple[str, list[str]]:
+    """("ultralytics-csv", columns with the curves added) when a Keras-like CSV's `columns` are
+    an Ultralytics `results.csv`'s (its loss summed from its terms in each run), else (fmt, columns)."""
+    parts = ultralytics_parts(columns) if fmt == "keras-csv" else None
+    if parts is None:
+        return fmt, columns
+    for run in runs:
+        run.scalars.update(_ultralytics_curves(run.scalars, parts))
+        for column in [c for c in run.scalars if c.startswith(("metrics/", "x/lr"))]:
+            # validation metrics, not the training ones their names would say; YOLOv5's
+            # learning rates (`x/lr0`, read as `lr`: `x/lr2` would pass for an R^2)
+            if column == "x/lr0":
+                run.scalars["lr"] = run.scalars[column]
+            del run.scalars[column]
+    return ULTRALYTICS_FORMAT, [*columns, *(c for c in ULTRALYTICS_CURVES if c in runs[0].scalars)]
+
+
+#: Ultralytics YOLO's `results.csv` (YOLOv5 and YOLOv8-11: `runs/detect/train/results.csv`): one
+#: row per epoch, the loss written as its terms (`train/box_loss`, `train/cls_loss`,
+#: `train/dfl_loss` or `train/obj_loss`, `train/seg_loss`, ...) and the same terms on the
+#: validation set (`val/box_loss`, ...), the mAP under `metrics/`. The terms are already weighted
+#: by their gains (Ultralytics multiplies each by `hyp.box`, `hyp.cls`, `hyp.dfl` before it logs
+#: them), so their sum is the loss the optimiser minimised per image: read as `train/loss` and
+#: `val/loss`; `metrics/mAP50-95(B)` (`metrics/mAP_0.5:0.95` in YOLOv5) as the validation mAP
+#: (`val/mAP`). The other `metrics/` columns (precision, recall, mAP50), measured on the
+#: validation set, are left out: read by name they would be taken for training metrics.
+ULTRALYTICS_FORMAT = "ultralytics-csv"
+ULTRALYTICS_CURVES = ("train/loss", "val/loss", "val/mAP", "lr")
+# YOLOv10 writes each term twice, for its one-to-many and one-to-one heads: `train/box_om`, `train/box_oo`
+_ULTRALYTICS_TERM = re.compile(r"^(train|val)/(([a-z0-9]+)_(?:loss|om|oo))$")
+_ULTRALYTICS_MAP = ("metrics/mAP50-95(B)", "metrics/mAP_0.5:0.95", "metrics/mAP50-95(M)", "metrics/mAP50-95(P)")
+
+
+def ultralytics_parts(columns: list[str]) -> tuple[list[str], list[str], str | None] | None:
+    """(training loss terms, validation loss terms, mAP column) of an Ultralytics `results.csv`
+    header, or None for another CSV: at least two `train/<term>_loss` columns (YOLOv10:
+    `_om`/`_oo`), a box term among them, the same terms under `val/`, a `metrics/` column, and no plain `train/loss`."""
+    terms: dict[str, list[str]] = {"train": [], "val": []}
+    for column in columns:
+        m = _ULTRALYTICS_TERM.match(column)
+        if m:
+            terms[m[1]].append(m[2])
+    train, val = terms["train"], terms["val"]
+    if (
+        len(train) < 2
+        or not any(t.startswith("box_") for t in train)
+        or sorted(train) != sorted(val)
+        or not any(c.startswith("metrics/") for c in columns)
+        or "train/loss" in columns
+    ):
+        return None
+    found = [c for c in _ULTRALYTICS_MAP if c in columns]
+    return [f"train/{t}" for t in train], [f"val/{t}" for t in val], found[0] if found else None
+
+
+def _ultralytics_curves(
+    scalars: dict[str, Scalars], parts: tuple[list[str], list[str], str | None]
+) -> dict[str, Scalars]:
+    """`train/loss` and `val/loss`, the sums of their terms at the epochs where every term was
+    written, and `val/mAP`."""
+    train, val, map_column = parts
+    out: dict[str, Scalars] = {}
+    for name, terms in (("train/loss", train), ("val/loss", val)):
+        curves = [scalars.get(t) for t in terms]
+        if any(c is None for c in curves):
+            continue
+        steps = curves[0].steps
+        for c in curves[1:]:
+            steps = np.intersect1d(steps, c.steps)
+        if not len(steps):
+            continue
+        total = sum(c.values[np.searchsorted(c.steps, steps)] for c in curves)
+        out[name] = Scalars(steps, np.asarray(total, dtype=np.float64))
+    if map_column is not None and map_column in scalars:
+        out["val/mAP"] = scalars[map_column]
+    return out
+
+
+def _read_json_log(path: Path, head: str, notes: list[str] | None) -> tuple[str, dict[str, Scalars], list[str]] | None:
+    """A log of JSON read (a Trainer's state or log, JSON lines of detectron2, MMDetection,
+    MMEngine, ...) or a printed log (nanoGPT's), or None when `head` (the file's first
+    characters) is none of them."""
+    trainer = trainer_state.read_trainer(path, head, notes)
+    if trainer is not None:
+        return trainer
+    if jsonlogs.is_json_lines(path, head):
+        return jsonlogs.read_json_lines(path, notes)
+    if printed.looks_printed(head):  # nanoGPT's `iter N: loss X` lines saved as text
+        return printed.read_printed(path)
+    return None
 
 
 def fit_starts(epochs: np.ndarray) -> list[int]:

@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -610,3 +611,290 @@ def test_real17_a_trainers_tensorboard_folder_says_its_fractional_epoch_too(tmp_
     (gap,) = [f for f in r.findings if f.check == "train-val-gap"]
     assert "around step 1500 (epoch 0.6)" in gap.message, gap.message
     assert gap.evidence["best_step"] == 1500 and gap.evidence["best_epoch"] == 0.6
+
+
+# --- corpus17: formats of other training tools (issue 12; docs/benchmarks.md, held-out-6) ---
+
+
+_YOLO8 = (
+    "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
+    "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2"
+)
+_YOLO5 = (
+    "epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/precision,metrics/recall,metrics/mAP_0.5,"
+    "metrics/mAP_0.5:0.95,val/box_loss,val/obj_loss,val/cls_loss,x/lr0,x/lr1,x/lr2"
+)
+_YOLO10 = (
+    "epoch,train/box_om,train/cls_om,train/dfl_om,train/box_oo,train/cls_oo,train/dfl_oo,metrics/precision(B),"
+    "metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_om,val/cls_om,val/dfl_om,val/box_oo,"
+    "val/cls_oo,val/dfl_oo,lr/pg0,lr/pg1,lr/pg2"
+)
+
+
+def _yolo_file(path, header: str, padded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """An Ultralytics results.csv of the overfitting run (the loss split into terms of 1/2, 1/3,
+    1/6 of it, in each head for YOLOv10); YOLOv5 and early YOLOv8 pad every cell to 20
+    characters (01-Zhangsaisai/Wheat-Weed-Detection-YOLOv8@89ec33d, 1666sApple/Drowsiness-Detector
+    @59b566b, 4prince8/Object_Detection_Yolov10@0553e6d hold these layouts)."""
+    train, val = _overfitting()
+    columns = header.split(",")
+    terms = [c for c in columns if c.startswith(("train/", "val/"))]
+    shares = {"box": 0.5, "cls": 1 / 3, "obj": 1 / 6, "dfl": 1 / 6}
+    heads = 2 if "train/box_oo" in columns else 1
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val)):
+        cells = []
+        for c in columns:
+            if c == "epoch":
+                cells.append(str(e + 1))
+            elif c in terms:
+                share = shares[c.split("/")[1].split("_")[0]] / heads
+                cells.append(f"{(t if c.startswith('train/') else v) * share:.6g}")
+            elif "mAP" in c:
+                cells.append(f"{0.3 + 0.01 * min(e, 10):.5f}")
+            else:
+                cells.append("0.5")
+        lines.append(cells)
+    if padded:
+        text = "\n".join(",".join(f"{c:>20}" for c in row) for row in [columns, *lines])
+    else:
+        text = "\n".join(",".join(row) for row in [columns, *lines])
+    path.write_text(text + "\n")
+    return train, val
+
+
+def test_corpus17_an_ultralytics_results_csv_is_read_as_the_sums_of_its_loss_terms(tmp_path):
+    # Ultralytics YOLO writes runs/detect/train/results.csv: the loss as its terms
+    # (`train/box_loss`, `train/cls_loss`, `train/dfl_loss`; YOLOv5 `train/obj_loss`; YOLOv10 each
+    # term twice, `_om` and `_oo`), the same on the validation set, the mAP under `metrics/`. It
+    # was refused: "no loss curve found (columns: epoch, ..., train/box_loss, ...)"
+    for header, padded in ((_YOLO8, False), (_YOLO8, True), (_YOLO5, True), (_YOLO10, True)):
+        path = tmp_path / f"{len(header)}-{padded}" / "results.csv"
+        path.parent.mkdir()
+        train, val = _yolo_file(path, header, padded)
+
+        (run,) = mlcheck.analyze(path).runs
+
+        assert run.format == "ultralytics-csv"
+        assert run.series["epoch_train_loss"] == "train/loss" and run.series["val_loss"] == "val/loss"
+        assert run.series["val_metric:map"] == "val/mAP"
+        assert not any(role.startswith("train_metric") for role in run.series), run.series
+        assert run.epochs == len(train)
+        gap = [f for f in run.findings if f.check == "train-val-gap" and f.severity.value != "info"]
+        assert gap, run.findings
+        # the sum of the terms, to the written digits: the best level near the validation minimum
+        assert abs(gap[0].evidence["best_epoch"] - 11) <= 2, gap[0].evidence
+
+
+def test_corpus17_a_yolo_runs_folder_is_searched_and_other_csvs_keep_their_reading(tmp_path):
+    (tmp_path / "runs" / "detect" / "train").mkdir(parents=True)
+    _yolo_file(tmp_path / "runs" / "detect" / "train" / "results.csv", _YOLO8)
+    # a CSV with one `<word>_loss` per split and a `metrics/` column is no YOLO log: read as before
+    (tmp_path / "other.csv").write_text(
+        "epoch,train/box_loss,val/box_loss,metrics/accuracy\n"
+        + "\n".join(f"{e},{1 / (e + 1)},{1 / (e + 1)},0.5" for e in range(8))
+        + "\n"
+    )
+
+    result = mlcheck.analyze(tmp_path)
+
+    formats = {r.name: r.format for r in result.runs}
+    assert formats["runs/detect/train/results.csv"] == "ultralytics-csv"
+    assert formats["other.csv"] == "keras-csv"
+
+
+def _d2_lines(n: int = 150, blow_up_at: int | None = None) -> list[str]:
+    """detectron2's metrics.json (its JSONWriter, every 20 iterations; Ghailen-Ben-Achour/
+    detectron2_detection@7715970 `output/metrics.json` holds this layout): `iteration`,
+    `total_loss` and its terms, batch statistics under `fast_rcnn/`, an evaluation's `bbox/AP`
+    in the line of its iteration; a line of its own after the last iteration."""
+    lines = []
+    for k in range(n):
+        it = 20 * k + 19
+        loss = 2.5 * math.exp(-it / 800) + 0.3 + 0.02 * math.sin(k)
+        if blow_up_at is not None and it >= blow_up_at:
+            loss *= 10 ** min(6, (it - blow_up_at) / 100 + 1)
+        entry = {"data_time": 0.005, "eta_seconds": 100.0, "fast_rcnn/cls_accuracy": 0.9, "iteration": it}
+        entry |= {"loss_box_reg": loss / 3, "loss_cls": loss / 2, "loss_rpn_cls": loss / 12, "loss_rpn_loc": loss / 12}
+        entry |= {"lr": 0.00025, "rpn/num_pos_anchors": 35.0, "time": 1.2, "total_loss": loss}
+        if (it + 1) % 500 == 0:
+            entry |= {"bbox/AP": 20 + it / 200, "bbox/AP50": 40 + it / 200, "bbox/APs": float("nan")}
+        lines.append(json.dumps(entry))
+    lines.append(json.dumps({"bbox/AP": 40.0, "bbox/AP50": 60.0, "iteration": 20 * n}))
+    return lines
+
+
+def test_corpus17_detectron2_metrics_json_is_read(tmp_path):
+    # detectron2's output/metrics.json was refused by name ("starts like a Keras History dict but
+    # holds no metric with a list of numbers") and passed over in a folder
+    healthy, exploding = tmp_path / "healthy" / "output", tmp_path / "exploding" / "output"
+    for folder, blow in ((healthy, None), (exploding, 1500)):
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("\n".join(_d2_lines(blow_up_at=blow)) + "\n")
+        (folder / "last_checkpoint").write_text("model_final.pth")
+
+    result = mlcheck.analyze(tmp_path)
+
+    runs = {r.name: r for r in result.runs}
+    assert set(runs) == {"healthy/output/metrics.json", "exploding/output/metrics.json"}
+    good, bad = runs["healthy/output/metrics.json"], runs["exploding/output/metrics.json"]
+    assert good.format == "detectron2-json" and good.steps == 20 * 150 - 1
+    assert good.series["train_loss"] == "total_loss" and good.series["lr"] == "lr"
+    assert not [f for f in good.findings if f.severity.value != "info"], good.findings
+    assert "loss-divergence" in {f.check for f in bad.findings if f.severity.value == "error"}, bad.findings
+
+
+def _mmdet2_lines(epochs: int = 30, per_epoch: int = 200, interval: int = 50) -> list[str]:
+    """MMDetection 2.x's <timestamp>.log.json (TextLoggerHook): an env_info/config line, train
+    entries every `interval` iterations with `iter` from 1 in each epoch, and, with workflow
+    [('train', 1), ('val', 1)], a val entry per epoch holding the validation loss (overfitting
+    from epoch 11 here) beside the evaluation's bbox_mAP."""
+    train, val = _overfitting(epochs)
+    lines = [json.dumps({"env_info": "sys.platform: linux\nPython: 3.8", "config": "model = dict()", "seed": 0})]
+    for e in range(1, epochs + 1):
+        for it in range(interval, per_epoch + 1, interval):
+            loss = float(train[e - 1]) * (1 + 0.01 * math.sin(it))
+            entry = {"mode": "train", "epoch": e, "iter": it, "lr": 0.02, "memory": 3000, "data_time": 0.01}
+            entry |= {"loss_cls": loss / 2, "acc": 90.0, "loss_bbox": loss / 2, "loss": loss, "time": 0.4}
+            lines.append(json.dumps(entry))
+        lines.append(json.dumps({"mode": "val", "epoch": e, "iter": 125, "lr": 0.02, "loss": float(val[e - 1])}))
+        lines.append(
+            json.dumps({"mode": "val", "epoch": e, "iter": 125, "lr": 0.02, "bbox_mAP": 0.3, "bbox_mAP_50": 0.5})
+        )
+    return lines
+
+
+def test_corpus17_mmdetection_log_json_is_read_with_its_epochs_and_validation_loss(tmp_path):
+    path = tmp_path / "work_dirs" / "faster_rcnn" / "20230101_120000.log.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(_mmdet2_lines()) + "\n")
+    (path.parent / "20230101_120000.log").write_text("2023-01-01 12:00:00,000 - mmdet - INFO - Environment info:\n")
+
+    result = mlcheck.analyze(tmp_path)
+
+    (run,) = result.runs
+    assert run.format == "mmdet-log-json"
+    assert run.series["train_loss"] == "loss" and run.series["val_loss"] == "val/loss"
+    assert run.epochs == 30 and run.steps == 30 * 200
+    gap = [f for f in run.findings if f.check == "train-val-gap" and f.severity.value != "info"]
+    assert gap, run.findings
+
+
+def test_corpus17_mmengine_scalars_json_places_validations_at_their_epochs_end(tmp_path):
+    # MMEngine's vis_data/scalars.json (duanbo320/openmmlab_camp@a44bd37): training lines with
+    # `step` (the iteration) and `epoch`; validation lines without a loss whose `step` is the epoch
+    path = tmp_path / "20230605_200941" / "vis_data" / "scalars.json"
+    path.parent.mkdir(parents=True)
+    lines = []
+    for e in range(1, 13):
+        for it in range(1, 21):
+            step = (e - 1) * 20 + it
+            loss = 1.5 * math.exp(-step / 80) + 0.3
+            lines.append(
+                json.dumps(
+                    {
+                        "lr": 0.02,
+                        "data_time": 0.01,
+                        "loss": loss,
+                        "loss_kpt": loss,
+                        "time": 0.4,
+                        "epoch": e,
+                        "iter": step,
+                        "step": step,
+                    }
+                )
+            )
+        lines.append(json.dumps({"coco/AP": 0.3 + e / 100, "PCK": 0.5, "data_time": 0.1, "time": 0.1, "step": e}))
+    path.write_text("\n".join(lines) + "\n")
+
+    (run,) = mlcheck.analyze(tmp_path).runs
+
+    assert run.format == "mmengine-json" and run.steps == 240 and run.epochs == 12
+    assert run.series["val_metric:coco_ap"] == "val/coco_AP"
+    fmt, scalars, _ = read_json_lines_for_test(path)
+    assert list(scalars["val/coco_AP"].steps) == [20 * e for e in range(1, 13)]
+    assert not [f for f in run.findings if f.severity.value != "info"], run.findings
+
+
+def read_json_lines_for_test(path):
+    from mlcheck.analyze.jsonlogs import read_json_lines
+
+    return read_json_lines(path)
+
+
+def _mlflow_run(run: Path, names: dict[str, list[float]]) -> None:
+    """An MLflow file store's run (`mlflow.keras.autolog()`: `loss`, `val_loss`, ... per epoch):
+    `metrics/<name>` a line per value, `<timestamp ms> <value> <step>`; `params/`, `meta.yaml`."""
+    (run / "metrics").mkdir(parents=True)
+    (run / "params").mkdir()
+    (run / "meta.yaml").write_text(f"run_id: {run.name}\nstatus: 3\n")
+    (run / "params" / "epochs").write_text("30")
+    for name, values in names.items():
+        (run / "metrics" / name).write_text(
+            "".join(f"{1700000000000 + 1000 * e} {v} {e}\n" for e, v in enumerate(values))
+        )
+
+
+def test_corpus17_an_mlflow_file_store_run_is_read(tmp_path):
+    # mlruns/<experiment>/<run id>/metrics/<name> was passed over in a folder ("holds no
+    # TensorBoard event files ... and no metrics CSV") and refused by path ("does not look like
+    # a metrics CSV (header '1700000000000 1.2 0'...)")
+    train, val = _overfitting()
+    overfit = tmp_path / "mlruns" / "1" / "3f2a"
+    _mlflow_run(overfit, {"loss": list(train), "val_loss": list(val), "accuracy": [0.5 + e / 100 for e in range(30)]})
+    healthy = tmp_path / "mlruns" / "1" / "9c1d"
+    _mlflow_run(healthy, {"loss": list(train), "val_loss": list(train * 1.1 + 0.02)})
+
+    result = mlcheck.analyze(tmp_path)
+
+    runs = {r.name: r for r in result.runs}
+    assert set(runs) == {"mlruns/1/3f2a", "mlruns/1/9c1d"}
+    assert runs["mlruns/1/3f2a"].format == "mlflow"
+    assert runs["mlruns/1/3f2a"].series["val_loss"] == "val_loss"
+    assert "train-val-gap" in {f.check for f in runs["mlruns/1/3f2a"].findings if f.severity.value != "info"}
+    assert not [f for f in runs["mlruns/1/9c1d"].findings if f.severity.value != "info"]
+    # one metric file given by path is its run
+    (one,) = mlcheck.analyze(overfit / "metrics" / "loss").runs
+    assert one.name == "3f2a" and one.epochs == 30
+
+
+def test_corpus17_a_nanogpt_printed_log_is_read(tmp_path):
+    # nanoGPT prints `iter N: loss X, time Tms, mfu M%` and, every eval_interval,
+    # `step N: train loss X, val loss Y`; saved as train.log it was "no loss curve found
+    # (columns: iter 0: loss 4.2874, mfu ..., time ...)"
+    lines = ["Overriding config with config/train_shakespeare_char.py:", "number of parameters: 10.65M"]
+    for it in range(0, 3001, 10):
+        loss = 4.2 * math.exp(-it / 700) + 1.0
+        if it >= 2000:
+            loss = float("nan") if it >= 2500 else loss * (1 + (it - 2000) / 50)
+        if it % 250 == 0:
+            lines.append(f"step {it}: train loss {loss:.4f}, val loss {loss + 0.05:.4f}")
+        lines.append(f"iter {it}: loss {loss:.4f}, time 35.21ms, mfu 12.34%")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "train.log").write_text("\n".join(lines) + "\n")
+
+    (run,) = mlcheck.analyze(tmp_path).runs
+
+    assert run.format == "printed-log" and run.steps == 3000
+    assert run.series["train_loss"] == "loss" and run.series["val_loss"] == "val_loss"
+    checks = {f.check for f in run.findings if f.severity.value == "error"}
+    assert "nonfinite-loss" in checks, run.findings
+
+
+def test_corpus17_too_few_points_are_told_with_the_tools_own_setting(tmp_path):
+    # the note on a loss logged too rarely named Lightning's `log_every_n_steps` for every format;
+    # a YOLO results.csv of 5 epochs and a detectron2 metrics.json of 15 lines name their own
+    yolo = tmp_path / "yolo" / "results.csv"
+    yolo.parent.mkdir()
+    _yolo_file(yolo, _YOLO8)
+    yolo.write_text("\n".join(yolo.read_text().splitlines()[:6]) + "\n")
+    d2 = tmp_path / "d2" / "metrics.json"
+    d2.parent.mkdir()
+    d2.write_text("\n".join(_d2_lines(15)) + "\n")
+
+    (short_yolo,) = mlcheck.analyze(yolo).runs
+    (short_d2,) = mlcheck.analyze(d2).runs
+
+    assert any("Ultralytics writes one results.csv row per epoch" in line for line in short_yolo.info), short_yolo.info
+    assert any("PeriodicWriter" in line for line in short_d2.info), short_d2.info
+    assert not any("log_every_n_steps" in line for line in short_yolo.info + short_d2.info)
