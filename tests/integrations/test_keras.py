@@ -2013,3 +2013,17 @@ def test_user17_two_fits_into_one_log_dir_keep_their_own_findings_in_mlcheck_ana
     assert first == set(), by_run
     live = {run["name"]: run["live_findings"] for run in report["runs"]}
     assert live[names[1]] == len(lines) and live[names[0]] == 0, live
+
+
+def test_user17_a_fit_of_zero_epochs_does_not_say_no_problems_found(tmp_path, caplog):
+    # fit(epochs=0) (an epoch count read from a config as 0) ended with "checked 0 steps, 0 epochs,
+    # 29 checks: no problems found.", a clean bill for a run nothing judged
+    with caplog.at_level("INFO", logger="mlcheck"):
+        history = fit(mlp(), MLCheckCallback(log_dir=tmp_path), epochs=0)
+        fit(mlp(), MLCheckCallback(log_dir=False), epochs=1)
+    assert history.history == {}
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert summary[0] == (
+        "mlcheck: checked 0 steps, 0 epochs, 29 checks: no training step was seen, so nothing was judged."
+    ), summary
+    assert summary[1].startswith("mlcheck: checked 38 steps, 1 epoch,") and "nothing was judged" not in summary[1]
