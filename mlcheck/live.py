@@ -1011,6 +1011,10 @@ class LiveRun:
         config = f"; configured by {self.config_source}" if self.config_source else ""
         if not monitor.checks:  # checks=[]: "no problems found" would read as a clean bill
             return f"mlcheck: {checked}: no check ran (checks=[]), so nothing was judged{config}."
+        if not monitor.findings and not run.train_loss.total and not self.passes["train"]:
+            # fit(epochs=0), Trainer(max_epochs=0), a fit stopped before its first step: "no
+            # problems found" would read as a clean bill for a run nothing judged
+            return f"mlcheck: checked {checked}: no training step was seen, so nothing was judged{config}."
         if not monitor.findings:
             return f"mlcheck: checked {checked}: no problems found{config}."
         counts = {s: sum(f.severity is s for f in monitor.findings) for s in Severity}

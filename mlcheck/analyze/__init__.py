@@ -39,6 +39,7 @@ from mlcheck.analyze.events import (
     EventFileError,
     EventRun,
     Scalars,
+    first_wall_time,
     group_event_runs,
     is_event_file,
     read_event_files,
@@ -94,6 +95,8 @@ class RunResult:
         same_curves_in: files of another format that hold the same loss curves (a second
             logger of the same fit: Lightning's `TensorBoardLogger` and `CSVLogger` together),
             analysed once, as this run.
+        started: when the fit began (Unix seconds), where one folder of event files was read
+            as several fits; None otherwise.
     """
 
     name: str
@@ -109,6 +112,7 @@ class RunResult:
     findings_file: str | None = None
     info: list[str] = field(default_factory=list)
     same_curves_in: list[str] = field(default_factory=list)
+    started: float | None = None
 
     def source(self, finding: Finding) -> str:
         """ "live" for a finding recorded during training, "analyze" for one derived now."""
@@ -466,8 +470,11 @@ def _attach_recorded(
     them). mlcheck's own event files with no run beside them and nothing recorded are unreadable,
     as before."""
     by_folder: dict[Path, RunResult] = {}
+    fits: dict[Path, list[RunResult]] = {}  # a folder read as several fits: those that say when they began
     for r in runs:
         by_folder.setdefault(_folder(r.path), r)
+        if r.started is not None:
+            fits.setdefault(_folder(r.path), []).append(r)
     own_folders = {_folder(log.path): (log, reason) for log, reason in own}
     alone: dict[Path, RunResult] = {}
     for rec in recorded:
@@ -480,11 +487,31 @@ def _attach_recorded(
                 unreadable.append((str(rec.path), rec.note))
                 continue
             target = alone[folder] = _recorded_only(root, folder, own_folders.get(folder))
+        if len(fits.get(folder, ())) > 1:
+            for run, part in _by_fit(rec, fits[folder]):
+                _merge(run, part, wanted)
+            continue
         _merge(target, rec, wanted)
     for folder, (log, reason) in own_folders.items():
         if folder not in by_folder and folder not in alone:
             unreadable.append((str(log.path), reason))
     return list(alone.values())
+
+
+def _by_fit(rec: Recorded, fits: list[RunResult]) -> list[tuple[RunResult, Recorded]]:
+    """The findings of one folder that several fits wrote into, each given to the fit that had
+    begun last when it was raised (its "time"; a line without one goes with the one before it,
+    the first fit where none does). The note on the file goes with the first fit."""
+    fits = sorted(fits, key=lambda r: r.started)
+    parts = [Recorded(rec.path) for _ in fits]
+    parts[0].note = rec.note
+    k = 0
+    for finding, when in zip(rec.findings, rec.times):
+        if when is not None:
+            k = max(0, sum(1 for r in fits if r.started <= when) - 1)
+        parts[k].findings.append(finding)
+        parts[k].times.append(when)
+    return [(run, part) for run, part in zip(fits, parts) if part.findings or part.note is not None]
 
 
 def _recorded_only(root: Path, folder: Path, own: tuple[RunLog, str] | None) -> RunResult:
@@ -632,6 +659,7 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
         epochs=curves.info.max_epochs,
         check_errors=errors,
         notes=notes,
+        started=log.started,
     )
 
 
@@ -946,9 +974,14 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
     `trainer.test()` after `fit`) continues its run."""
     others: dict[str, int] = {}
     per_prefix = {}  # prefix -> fits -> each file's scalars
+    began: dict[int, float] = {}  # id of a file's scalars -> when the file was begun
     for prefix, files in source.files.items():
         read = [read_event_files([f], progress=advance, notes=notes, others=others) for f in files]
         per_prefix[prefix] = _fit_groups(read)
+        for tags, f in zip(read, files):
+            when = first_wall_time(f)
+            if when is not None:
+                began[id(tags)] = when
     counts = {len(fits) for fits in per_prefix.values()}
     # split only where every sub-run tells the same story (Keras' train/ and validation/ pair up)
     n = counts.pop() if len(counts) == 1 else 1
@@ -963,6 +996,9 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
                 scalars[source.tag_name(prefix, tag)] = curve
         name = source.name if n == 1 else f"{source.name} (fit {k + 1} of {n})"
         logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others))
+        if n > 1:  # when the fit began: the findings it recorded live are told apart by it
+            times = [began[id(tags)] for fits in per_prefix.values() for tags in fits[k] if id(tags) in began]
+            logs[-1].started = min(times, default=None)
     if n > 1:
         logs[0].info.append(
             f"{source.path}: the steps of its event files start again from the first step {n - 1} time(s) "

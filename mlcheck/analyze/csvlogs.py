@@ -24,6 +24,9 @@ from mlcheck.analyze.events import Scalars, sorted_scalars
 from mlcheck.errors import CSVLogError
 
 DELIMITERS = ",;\t|"
+# a number written with a decimal comma (`0,2534`, `-1,5e-03`): read as one in a file whose
+# delimiter is not a comma (a spreadsheet in a German or French locale saves `;` and `0,25`)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 # a header longer than this is not a metrics CSV's: refuse it rather than read a whole file
 # with no newline into memory (and sniff its delimiter)
 MAX_HEADER_CHARS = 1 << 20
@@ -137,7 +140,7 @@ def read_csv_runs(
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:
-            data, filled, text, repeats, wide, bad_bytes = _read_cells(reader, columns)
+            data, filled, text, repeats, wide, bad_bytes, commas = _read_cells(reader, columns, delimiter != ",")
         except csv.Error as exc:
             raise CSVLogError(f"{path}: unreadable CSV ({exc})") from None
     if not len(data[0]):
@@ -149,6 +152,7 @@ def read_csv_runs(
         notes.extend(_repeated_header(path, repeats))
         notes.extend(_wide_rows(path, len(columns), wide))
         notes.extend(_repeated_columns(path, columns))
+        notes.extend(_decimal_commas(path, delimiter, commas))
     # a name the header holds twice (two logs pasted side by side) is its first column's
     first = {c: k for k, c in reversed(list(enumerate(columns)))}
     arrays = {c: np.frombuffer(data[k], dtype=np.float64) if len(data[k]) else np.zeros(0) for c, k in first.items()}
@@ -364,6 +368,15 @@ def _wide_rows(path: Path, width: int, wide: list[int]) -> Iterable[str]:
         )
 
 
+def _decimal_commas(path: Path, delimiter: str, commas: list[Any]) -> Iterable[str]:
+    if commas[0]:
+        yield (
+            f"{path}: {commas[0]} number(s) written with a decimal comma (first: data row {commas[1]}, "
+            f"{commas[2]!r}) were read with a decimal point ({delimiter!r}-separated, as a spreadsheet "
+            "in a comma-decimal locale saves it)"
+        )
+
+
 def _repeated_columns(path: Path, columns: list[str]) -> Iterable[str]:
     for name in dict.fromkeys(c for c in columns if columns.count(c) > 1):
         where = [k + 1 for k, c in enumerate(columns) if c == name]
@@ -461,15 +474,17 @@ def _check_index(path: Path, column: str, x: np.ndarray) -> None:
 
 
 def _read_cells(
-    reader: Iterable[list[str]], columns: list[str]
-) -> tuple[list[array], list[bytearray], list[list[Any]], list[int], list[int], list[Any]]:
+    reader: Iterable[list[str]], columns: list[str], decimal_comma: bool = False
+) -> tuple[list[array], list[bytearray], list[list[Any]], list[int], list[int], list[Any], list[Any]]:
     """Each column's numbers (NaN where a cell holds none); per column, 1 where the cell holds
     a number (or "nan"), 0 where it is empty (or Keras' `NA`) or text; per column, [how many
     cells hold text, the data row of the first, its text]; [how many lines repeat the header,
     the data row before the first]: two logs joined with `cat` are skipped there, not read as
     rows of text in every column; [how many rows hold non-empty cells past the header's, the
     first such data row]; [how many cells hold bytes that are not UTF-8, the data row, column
-    and character of the first]."""
+    and character of the first]; [how many numbers were written with a decimal comma, the data
+    row and cell of the first]: with `decimal_comma` (a file not separated by commas), `0,25`
+    is 0.25."""
     width = len(columns)
     repeats = [0, 0]
     wide = [0, 0]
@@ -477,6 +492,7 @@ def _read_cells(
     filled = [bytearray() for _ in range(width)]
     text: list[list[Any]] = [[0, 0, ""] for _ in range(width)]
     bad_bytes: list[Any] = [0, 0, "", ""]
+    commas: list[Any] = [0, 0, ""]
     nan = math.nan
     rows = 0
     for row in reader:
@@ -498,11 +514,18 @@ def _read_cells(
                 data[k].append(float(cell))
                 filled[k].append(1)
             except ValueError:  # empty, or text
+                if decimal_comma and _DECIMAL_COMMA.fullmatch(cell):
+                    data[k].append(float(cell.replace(",", ".")))
+                    filled[k].append(1)
+                    if not commas[0]:
+                        commas[1:] = rows, cell
+                    commas[0] += 1
+                    continue
                 data[k].append(nan)
                 filled[k].append(0)
                 if cell and cell != KERAS_EMPTY:
                     _count_text(cell, rows, columns[k], text[k], bad_bytes)
-    return data, filled, text, repeats, wide, bad_bytes
+    return data, filled, text, repeats, wide, bad_bytes, commas
 
 
 def _count_text(cell: str, row: int, column: str, text: list[Any], bad_bytes: list[Any]) -> None:

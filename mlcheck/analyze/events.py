@@ -14,8 +14,10 @@ limit) cuts the run short: it is read up to that record, and a note says where.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,20 @@ def read_event_files(
         for kind, n in collector.others.items():
             others[kind] = others.get(kind, 0) + n
     return collector.result()
+
+
+def first_wall_time(path: str | os.PathLike[str]) -> float | None:
+    """When an event file was begun: the wall time (Unix seconds) of its first event, or None
+    where the file cannot be read or its first record holds no wall time."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER + 9)
+    except OSError:
+        return None
+    if len(head) < HEADER + 9 or head[HEADER] != 0x09:  # field 1 (wall_time), a 64-bit double
+        return None
+    (when,) = struct.unpack("<d", head[HEADER + 1 : HEADER + 9])
+    return when if math.isfinite(when) and when > 0 else None
 
 
 def _read_file(

@@ -12,6 +12,7 @@ skipped, and one note per file says how many and why the first one was.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Recorded:
     path: Path
     findings: list[Finding] = field(default_factory=list)
     note: str | None = None
+    #: when each finding was raised (Unix seconds; None where its line has no "time")
+    times: list[float | None] = field(default_factory=list)
 
 
 def is_findings_file(name: str) -> bool:
@@ -53,7 +56,7 @@ def read_findings(path: str | os.PathLike[str]) -> Recorded:
             out.note = f"{path}: not a regular file; the findings recorded live there were not read"
             return out
         with open(path, "rb") as f:
-            bad, first = _read_lines(f, out.findings)
+            bad, first = _read_lines(f, out.findings, out.times)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         out.note = f"{path}: cannot be read ({reason}); the findings recorded live there are not shown"
@@ -63,7 +66,7 @@ def read_findings(path: str | os.PathLike[str]) -> Recorded:
     return out
 
 
-def _read_lines(f, findings: list[Finding]) -> tuple[int, str | None]:
+def _read_lines(f, findings: list[Finding], times: list[float | None]) -> tuple[int, str | None]:
     """Reads findings line by line into `findings`; returns (bad lines, why the first was bad)."""
     bad, first = 0, None
     number = 0
@@ -79,7 +82,7 @@ def _read_lines(f, findings: list[Finding]) -> tuple[int, str | None]:
         else:
             if not line.strip():
                 continue
-            why = _parse(line, findings)
+            why = _parse(line, findings, times)
             if why is not None and not line.endswith(b"\n"):
                 why = "cut short (the run may still be writing it)"
         if why is not None:
@@ -87,7 +90,7 @@ def _read_lines(f, findings: list[Finding]) -> tuple[int, str | None]:
             first = first or f"line {number}: {why}"
 
 
-def _parse(line: bytes, findings: list[Finding]) -> str | None:
+def _parse(line: bytes, findings: list[Finding], times: list[float | None]) -> str | None:
     """Appends the finding on `line`; returns why it is not one, or None."""
     try:
         record = json.loads(line.decode("utf-8"))
@@ -109,4 +112,7 @@ def _parse(line: bytes, findings: list[Finding]) -> str | None:
         findings.append(Finding.from_dict(record))
     except (KeyError, TypeError, ValueError) as exc:
         return f"not a finding ({type(exc).__name__}: {exc})"
+    when = record.get("time")
+    ok = isinstance(when, (int, float)) and not isinstance(when, bool) and math.isfinite(when)
+    times.append(float(when) if ok else None)
     return None

@@ -59,6 +59,8 @@ class RunLog:
             appended to, read as one run per fit).
         others: a TensorBoard log's summaries that are not scalars, counted by kind
             ("images", "hparams", ...).
+        started: when the fit began (Unix seconds: its first event file's first event), where
+            one folder of event files was read as several fits; None otherwise.
     """
 
     name: str
@@ -69,6 +71,7 @@ class RunLog:
     writer: str | None = None
     info: list[str] = field(default_factory=list)
     others: dict[str, int] = field(default_factory=dict)
+    started: float | None = None
 
 
 @dataclass

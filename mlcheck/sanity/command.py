@@ -209,15 +209,15 @@ def _progress(err: Any) -> Iterator[Any]:
         SpinnerColumn(),
         TextColumn("[bold]mlcheck sanity[/] {task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[count]}"),  # none while importing ("0/None" before)
         TimeElapsedColumn(),
         console=err,
         transient=True,
     )
-    task = bar.add_task("importing the model", total=None)
+    task = bar.add_task("importing the model", total=None, count="")
 
     def update(done: int, total: int, current: str | None) -> None:
-        bar.update(task, completed=done, total=total, description=current or "done")
+        bar.update(task, completed=done, total=total, description=current or "done", count=f"{done}/{total}")
 
     with bar:
         yield update

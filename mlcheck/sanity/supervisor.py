@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from mlcheck.errors import BadInput
 from mlcheck.sanity.watchdog import TIMEOUT_HINT, Announced
@@ -37,6 +38,13 @@ STOP_GRACE = 5.0
 POLL_SECONDS = 0.5
 #: How long a child that reported its exit status may take to end before it is ended.
 EXIT_GRACE = 10.0
+#: Off a terminal (a CI log, a redirect), a stage of the user's code that has run a quarter of
+#: its net (and PLAIN_EVERY_S at least) is said on stderr, and again as often: an import that
+#: downloads a data set showed nothing for up to its 120 s net. A quarter: 30 s for the import
+#: at the default budget, past the 5-20 s that importing torch, Lightning or Keras takes, so a
+#: healthy run's log stays quiet. On a terminal the child's progress display says it.
+PLAIN_PART = 0.25
+PLAIN_EVERY_S = 10.0
 
 
 def supervise(args: argparse.Namespace) -> int:
@@ -71,7 +79,19 @@ def _follow(child: subprocess.Popen, channel: int, display: str) -> int:
     current: Announced | None = None
     deadline: float | None = None
     pending = b""
+    plain = not _is_terminal(sys.stderr)
+    began = said = 0.0  # when the current stage began, and when it was last said
     while True:
+        if (
+            plain
+            and current is not None
+            and time.monotonic() - said >= max(PLAIN_EVERY_S, PLAIN_PART * current.seconds)
+        ):
+            said = time.monotonic()
+            _say(
+                f"mlcheck: {current.where}: {current.what} still running after {said - began:.0f} s "
+                f"(mlcheck stops it at {current.seconds:.0f} s; Ctrl-C stops it now)"
+            )
         if deadline is not None and time.monotonic() > deadline:
             assert current is not None
             raise BadInput(
@@ -90,6 +110,24 @@ def _follow(child: subprocess.Popen, channel: int, display: str) -> int:
                 return int(message["exit"])
             current = Announced(**message["stage"]) if message["stage"] else None
             deadline = time.monotonic() + current.seconds + STOP_GRACE if current else None
+            began = time.monotonic()
+            said = began  # the first line comes a quarter of its net into a stage
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
+
+
+def _say(line: str) -> None:
+    """A line on stderr; never raises (a closed or full stderr loses it, not the run)."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _ended_message(returncode: int, current: Announced | None, display: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from mlcheck import sinks
@@ -28,6 +29,9 @@ class JsonlSink(sinks.Sink):
             self._file = open(self.path, "a", encoding="utf-8")
         record = finding.to_dict()
         record["run"] = json_safe(run)
+        # when it was raised (Unix seconds): `mlcheck analyze` gives each finding to its own fit
+        # where two fits wrote into one folder (their event files say when each began)
+        record["time"] = round(time.time(), 3)
         self._file.write(json.dumps(record, allow_nan=False) + "\n")
         self._file.flush()
 

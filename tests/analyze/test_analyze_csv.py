@@ -138,3 +138,41 @@ def test_keras_na_cells_are_empty_not_text(tmp_path):
     (run,) = json.loads(result.stdout)["runs"]
     assert run["notes"] == [] and "not a number" not in result.stderr
     assert run["series"]["val_loss"] == "val_loss" and run["epochs"] == 4
+
+
+def test_user17_a_keras_log_saved_by_a_comma_decimal_spreadsheet_is_read(keras_csvs, tmp_path):
+    """A Keras CSVLogger file opened and saved again by a spreadsheet in a German or French locale
+    (Excel's "CSV UTF-8": `;` between cells, `0,2534` for 0.2534, a byte-order mark, CRLF): the
+    command said "no loss curve found (...; without numbers: loss, val_loss); name one with --map",
+    a fix that does not help. The numbers are now read, with a note, as the original file's."""
+    import json
+    import subprocess
+    import sys
+
+    original = keras_csvs[";"]
+    saved = tmp_path / "training (Excel).csv"
+    pd.read_csv(original, sep=";").to_csv(
+        saved, sep=";", decimal=",", index=False, encoding="utf-8-sig", lineterminator="\r\n"
+    )
+    assert saved.read_bytes().startswith(b"\xef\xbb\xbfepoch;") and b"0," in saved.read_bytes()
+
+    def analyze(path):
+        done = subprocess.run(
+            [sys.executable, "-m", "mlcheck", "analyze", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert "Traceback" not in done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    want, _ = analyze(original)
+    got, stderr = analyze(saved)
+    (run,) = got["runs"]
+    assert run["series"] == want["runs"][0]["series"] and run["epochs"] == want["runs"][0]["epochs"] == 4
+    assert [f["message"] for f in got["findings"]] == [f["message"] for f in want["findings"]]
+    assert "written with a decimal comma (first: data row 1" in stderr, stderr
+    assert any("decimal comma" in note for note in run["notes"]), run["notes"]
+    fmt, curves, _ = read_csv_log(saved)
+    np.testing.assert_allclose(curves["val_loss"].values, pd.read_csv(original, sep=";")["val_loss"])

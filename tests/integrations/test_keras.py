@@ -1994,3 +1994,57 @@ def test_small16_each_fit_is_a_run_of_its_own_as_docs_keras_md_says():
     assert epochs_seen([{"epochs": 1}] * 3) == [(1, 0)] * 3
     assert epochs_seen([{"epochs": 3}]) == [(3, 2)]
     assert epochs_seen([{"epochs": 1}, {"initial_epoch": 1, "epochs": 3}]) == [(1, 0), (2, 2)]
+
+
+def test_user17_two_fits_into_one_log_dir_keep_their_own_findings_in_mlcheck_analyze(tmp_path):
+    # Two fits with MLCheckCallback(log_dir=same folder): `mlcheck analyze` reads the folder as
+    # two runs (the steps start again), but gave every line of the shared findings.jsonl to the
+    # first: the second fit's NaN inputs were reported under "(fit 1 of 2)", the clean first
+    # fit's run. Each line now carries the time it was raised and goes to the fit begun before it.
+    import subprocess
+    import sys
+
+    (xt, yt), _ = data()
+    broken = xt.copy()
+    broken[::7, 3] = np.nan
+    jsonl = tmp_path / "findings.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(mlp(), MLCheckCallback(log_dir=tmp_path), epochs=2)  # healthy (an INFO, at most, under load)
+        first_fit = len(jsonl.read_text().splitlines()) if jsonl.exists() else 0
+        fit(mlp(), MLCheckCallback(log_dir=tmp_path), train=(broken, yt), epochs=2)
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert {"nonfinite-input", "nonfinite-loss"} <= {line["check"] for line in lines}
+    assert all(isinstance(line["time"], float) for line in lines)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    names = sorted(run["name"] for run in report["runs"])
+    assert len(names) == 2 and names[0].endswith("(fit 1 of 2)") and names[1].endswith("(fit 2 of 2)"), names
+    by_run = {}
+    for f in report["findings"]:
+        by_run.setdefault(f["run"], set()).add(f["check"])
+    assert {"nonfinite-input", "nonfinite-loss"} <= by_run.get(names[1], set()), by_run
+    first = {c for c in by_run.get(names[0], set()) if c.startswith("nonfinite")}
+    assert first == set(), by_run
+    live = {run["name"]: run["live_findings"] for run in report["runs"]}
+    assert live[names[0]] == first_fit and live[names[1]] == len(lines) - first_fit, (live, first_fit)
+
+
+def test_user17_a_fit_of_zero_epochs_does_not_say_no_problems_found(tmp_path, caplog):
+    # fit(epochs=0) (an epoch count read from a config as 0) ended with "checked 0 steps, 0 epochs,
+    # 29 checks: no problems found.", a clean bill for a run nothing judged
+    with caplog.at_level("INFO", logger="mlcheck"):
+        history = fit(mlp(), MLCheckCallback(log_dir=tmp_path), epochs=0)
+        fit(mlp(), MLCheckCallback(log_dir=False), epochs=1)
+    assert history.history == {}
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert summary[0] == (
+        "mlcheck: checked 0 steps, 0 epochs, 29 checks: no training step was seen, so nothing was judged."
+    ), summary
+    assert summary[1].startswith("mlcheck: checked 38 steps, 1 epoch,") and "nothing was judged" not in summary[1]

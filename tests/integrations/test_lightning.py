@@ -1270,3 +1270,13 @@ def test_a_batch_to_arrays_that_raises_switches_batches_off_not_the_run(tmp_path
     assert trainer.current_epoch == 2 and trainer.global_step > 0  # trained to the end
     assert len(calls) == 1  # switched off after the first failure
     assert "batches" in cb.live.broken
+
+
+def test_user17_max_epochs_0_does_not_say_no_problems_found(tmp_path, caplog):
+    # Trainer(max_epochs=0) ended with "checked 0 steps, 0 epochs, 29 checks: no problems found."
+    with caplog.at_level("INFO", logger="mlcheck"):
+        fit(tmp_path, MLCheckCallback(log_dir=tmp_path / "mlcheck"), max_epochs=0)
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert summary == [
+        "mlcheck: checked 0 steps, 0 epochs, 29 checks: no training step was seen, so nothing was judged."
+    ], summary
