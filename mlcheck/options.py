@@ -332,6 +332,8 @@ def module_names(name: str, value: Any) -> tuple[str, ...]:
     refused (ValueError): "" is the root module's path and would match the whole model."""
     if isinstance(value, str):
         items: tuple[Any, ...] = (value,)
+    elif isinstance(value, Mapping):  # its keys would pass silently for a list of names
+        raise TypeError(f"{name} must be a list of module paths or class names (strings), got a mapping {value!r}")
     else:
         try:
             items = tuple(value)

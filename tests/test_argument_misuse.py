@@ -347,6 +347,16 @@ def test_small16_an_empty_nonfinite_allow_name_is_refused_by_both_callbacks():
         assert make(nonfinite_allow=["net.1"], log_dir=False).nonfinite_allow == ("net.1",)
 
 
+def test_a_nonfinite_allow_mapping_is_refused_not_read_as_its_keys():
+    # a dict passed where a list of names is asked for was silently taken as its keys
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+    from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+
+    for make in (KerasCallback, LightningCallback):
+        with pytest.raises(TypeError, match=r"nonfinite_allow must be a list .* got a mapping"):
+            make(nonfinite_allow={"net.1": 1}, log_dir=False)
+
+
 def test_a_nonfinite_allow_name_matching_no_module_is_warned_at_fit_start(tmp_path):
     """`nonfinite_allow=["net.l"]` (meant: "net.1") was accepted silently and allowed nothing:
     the mask module was named as the NaN origin all the same. At the start of the fit each
