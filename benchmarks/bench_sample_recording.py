@@ -7,7 +7,7 @@ overhead benchmarks' own models (`bench_overhead_lightning.py`'s `Classifier` an
 the reduction, the ids, the store and the two checks' `on_samples`):
 
 - Lightning: `SampleCapture.arm`, `collect`, `flush`;
-- Keras: `KerasSampleCapture.begin`, `collect`, `receive` (JAX), `flush`.
+- Keras: `KerasSampleCapture.begin`, `collect`, `receive` (JAX), `flush`, `watch_loader` (torch).
 
 CPU time, not wall-clock ratios: the machine these figures come from is shared, and the same fit
 took 5-37 s there from one run to the next. The process is pinned to one CPU and torch to one
@@ -326,7 +326,11 @@ def main() -> int:
     if args.parts:
         _time_parts()  # inside the calls' timers: wrapped first
     _wrap(SampleCapture, ("arm", "collect", "flush"))
-    _wrap(KerasSampleCapture, ("begin", "collect", "receive", "flush"))  # receive: JAX, from the step function
+    # receive: JAX, from the step function; watch_loader: torch, each epoch's DataLoader (2026-12-04 evening)
+    _wrap(
+        KerasSampleCapture,
+        [n for n in ("begin", "collect", "receive", "flush", "watch_loader") if hasattr(KerasSampleCapture, n)],
+    )
     fits = {"lightning": lightning_fit, "keras": keras_fit}
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)
     if args.hook_cost:

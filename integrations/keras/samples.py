@@ -11,6 +11,7 @@ import collections
 import functools
 import logging
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -246,12 +247,41 @@ class KerasSampleCapture:
         self._waiting: collections.deque[tuple[Any, ...]] = collections.deque()  # batches whose outputs are due
         #: the first pass's fingerprints of the same batches: ids not hashed twice
         self._pass = live.keep_pass_fingerprints()
+        #: split -> the data set indices its loader yields (torch's `LoaderIndices`, `watch_loader`)
+        self._sources: dict[str, Any] = {}
+
+    def watch_loader(self, split: str, loader: Any, size: int | None = None) -> None:
+        """Takes the data set indices of `split`'s batches from `loader` (a `DataLoader` the
+        torch backend makes over `fit`'s arrays, a new one every epoch), so that a row's id is
+        read from the hash its index gave before, not found again from its probe or hashed whole
+        every epoch (`_indexed_ids`). Call it before the loader's pass starts; `size`: the number of
+        samples where `len(loader.dataset)` cannot tell it."""
+        previous = self._sources.get(split)
+        if self.off or (previous is not None and previous.loader is loader):
+            return
+        source = backend.loader_indices(loader, previous, size)  # the hashes carried over
+        if previous is not None:
+            previous.restore()
+            del self._sources[split]
+        if source is not None:
+            self._sources[split] = source
+
+    def release_loaders(self) -> None:
+        """Gives the watched loaders' samplers their own classes back."""
+        for source in self._sources.values():
+            source.restore()
+        self._sources = {}
 
     def begin(self, split: str, epoch: int, x: Any, y: Any, index: int | None = None) -> None:
         """The batch of the step about to run; `index`: its number in the pass, as the live
         core's batches are numbered (`PassFingerprints`)."""
         if not self.off:
             self._begun[split] = self._begun.get(split, 0) + 1
+        source = self._sources.get(split) if self._sources and self._sent is None else None
+        if source is not None:  # the list of indices the loader drew for this batch
+            positions = source.log.popleft() if source.log else None
+            self._pending = None if self.off else (split, epoch, x, y, index, positions)
+            return
         if self._sent is not None:  # its outputs arrive later (`receive`): in the order the steps run
             if not self.off:
                 self._waiting.append((split, epoch, x, y, index))
@@ -308,7 +338,7 @@ class KerasSampleCapture:
             )
 
     def _hold(self, pending: tuple[Any, ...], y: Any, y_pred: Any) -> None:
-        split, epoch, x, _, index = pending
+        split, epoch, x, _, index, *positions = pending
         self._taken.add(split)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
@@ -316,7 +346,7 @@ class KerasSampleCapture:
             self._close()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
-        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index))
+        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index, *positions))
         self._held_key = (split, epoch)
         self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
@@ -360,6 +390,8 @@ class KerasSampleCapture:
             for i, (key, held, _) in enumerate(closed):
                 known, x = self._known.get(key[0]), held[0][0]
                 if known is None or not known.trusted or not len(x) or _size(x) < wide * len(x):
+                    continue
+                if self._indexed(key[0], held):  # its ids come from its indices
                     continue
                 batches = backend.split_to_numpy([h[0] for h in held])
                 if known.probed(batches):
@@ -409,7 +441,9 @@ class KerasSampleCapture:
             # the first pass's ids are taken (and checked) only where the rows are hashed whole
             steps = [h[4] for h in held]
             hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
-            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
+            ids = self._indexed_ids(split, held, inputs, hashed) if self._indexed(split, held) else None
+            if ids is None:
+                ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -438,6 +472,50 @@ class KerasSampleCapture:
             slices=slices,
             features=features,
         )
+
+    def _indexed(self, split: str, held: list[tuple[Any, ...]]) -> bool:
+        """Whether the loader's indices of every batch of a block are at hand (`watch_loader`)."""
+        source = self._sources.get(split) if self._sources else None
+        return source is not None and source.trusted and all(len(h) > 5 and h[5] is not None for h in held)
+
+    def _indexed_ids(
+        self, split: str, held: list[tuple[Any, ...]], inputs: list[np.ndarray], hashed: Callable[[], Any]
+    ) -> np.ndarray | None:
+        """The rows' ids from the hashes their data set indices gave in an epoch before, after
+        the check of each batch's first and last rows (hashed whole, against the hash its index
+        gave: a collate that reorders rows, a data set that changes its rows, batches out of
+        line with the logged lists turn this off for the run); in a split's first epoch every
+        row hashed whole (the first pass's where it has them: `hashed`) and kept by index. None
+        where a batch's list does not match its rows (then `KnownRows` gives the ids, as
+        without the indices). The same values as `KnownRows.ids`: a row's content hash."""
+        source = self._sources[split]
+        if any(x.ndim == 0 for x in inputs):
+            return None
+        sizes = [len(x) for x in inputs]
+        try:
+            if any(len(h[5]) != n for h, n in zip(held, sizes)):
+                return None
+            positions = np.fromiter(chain.from_iterable(h[5] for h in held), np.int64, sum(sizes))
+        except (TypeError, ValueError, OverflowError):  # a sampler of other keys than indices
+            source.trusted = False
+            return None
+        if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
+            return None
+        if not source.known[positions].all():  # the split's first epoch: every row hashed
+            known = hashed()
+            ids = known if known is not None else sample_ids(np.concatenate([x.reshape(len(x), -1) for x in inputs]))
+            source.hashes[positions] = ids
+            source.known[positions] = True
+            return ids
+        ends = np.cumsum(sizes)
+        checked = np.concatenate([ends - sizes, ends - 1])
+        rows = [x.reshape(len(x), -1) for x in inputs]
+        edges = sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
+        if np.array_equal(edges, source.hashes[positions[checked]]):
+            return source.hashes[positions]
+        source.trusted = False  # a row changed under its index (random transforms?)
+        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: rows are found by content")
+        return None
 
     def _pass_ids(self, split: str, epoch: int, steps: list[int | None], inputs: list[np.ndarray]) -> np.ndarray | None:
         """The rows' ids from the fingerprints the live core's first pass computed of the same
@@ -472,4 +550,5 @@ class KerasSampleCapture:
             self._sent.clear()
         if self._pass is not None:
             self._pass = self.live.keep_pass_fingerprints(False)
+        self.release_loaders()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
