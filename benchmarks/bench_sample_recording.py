@@ -123,6 +123,10 @@ def _time_parts() -> None:
         targets.append((live.LiveRun, "_hand_over_held", "core merged"))
     if hasattr(keras_samples.KerasSampleCapture, "_prepare"):  # the runs' inputs and probes (2026-12-04)
         targets.append((keras_samples.KerasSampleCapture, "_prepare", "K prepare"))
+    if hasattr(
+        keras_samples.KerasSampleCapture, "_indexed_ids"
+    ):  # ids from fit's loader's indices (2026-12-04 evening)
+        targets.append((keras_samples.KerasSampleCapture, "_indexed_ids", "K indexed"))
     for owner, attr, name in targets:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else None
         if isinstance(raw, staticmethod):
@@ -142,11 +146,12 @@ def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, flo
     """ms per epoch of each part, exclusive: per step (the calls less the flushes; Keras: less the
     runs of the blocks' hand-overs), the reduction,
     the ids (Lightning: its hand-over less the live core's part; Keras: `KnownRows.ids` and, since
-    2026-12-04, the runs' `_prepare`, its inputs' conversion included), the flush's rest, the store, the
+    2026-12-04, the runs' `_prepare`, its inputs' conversion included, and `_indexed_ids`: the ids
+    from fit's loader's indices, 2026-12-04 evening), the flush's rest, the store, the
     two checks and the live core's rest (`SampleOutputs`, the dispatch)."""
     p = PARTS.get
     ids = (
-        p("K ids", 0.0) + p("K prepare", 0.0)  # its inputs' conversion included
+        p("K ids", 0.0) + p("K prepare", 0.0) + p("K indexed", 0.0)  # its inputs' conversion included
         if framework == "keras"
         else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)  # the part inside
     )

@@ -368,12 +368,31 @@ class LoaderIndices:
             source.hashes, source.known, source.trusted = previous.hashes, previous.known, previous.trusted
         return source
 
-    def restore(self) -> None:
+    def move_to(self, loader: Any, size: int) -> bool:
+        """Watches `loader` in place of the loader watched so far, whose sampler gets its class
+        back: the same log, hashes and recording class (no class made, no arrays allocated),
+        where `loader`'s batch sampler is of the same class and its data set of the same `size`
+        (Keras makes a `DataLoader` over the same arrays every epoch). False where it is not."""
+        sampler = getattr(loader, "batch_sampler", None)
+        if type(sampler) is not self.original or size != len(self.hashes):
+            return False
+        self._give_back()
+        sampler.__class__ = self.recording
+        self.loader, self.sampler = loader, sampler
+        self.log.clear()
+        if self.original is torch.utils.data.BatchSampler and getattr(sampler, "sampler", None) is not None:
+            sampler.sampler = _InFlight(self, sampler.sampler)
+        return True
+
+    def _give_back(self) -> None:
         inflight = getattr(self.sampler, "sampler", None)
         if type(inflight) is _InFlight:
             self.sampler.sampler = inflight.inner
         if type(self.sampler) is self.recording:
             self.sampler.__class__ = self.original
+
+    def restore(self) -> None:
+        self._give_back()
         self.log.clear()
         self.trusted = False
 

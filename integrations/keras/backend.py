@@ -596,4 +596,6 @@ def loader_indices(loader: Any, previous: Any = None, size: int | None = None) -
             size = len(loader.dataset)
         except Exception:  # no length: not watched
             return None
+    if isinstance(previous, LoaderIndices) and previous.move_to(loader, size):  # the next epoch's loader
+        return previous
     return LoaderIndices.watch(loader, previous, size)
