@@ -345,7 +345,8 @@ class KerasSampleCapture:
             )
 
     def _hold(self, pending: tuple[Any, ...], y: Any, y_pred: Any) -> None:
-        split, epoch, x, _, index, *positions = pending
+        split, epoch, x, _, index = pending[:5]
+        positions = pending[5] if len(pending) > 5 else None  # the loader's indices of the batch
         self._taken.add(split)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
@@ -353,7 +354,7 @@ class KerasSampleCapture:
             self._close()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
-        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index, *positions))
+        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index, positions))
         self._held_key = (split, epoch)
         self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
@@ -534,7 +535,7 @@ class KerasSampleCapture:
             self._sources.pop(split).restore()
             self._narrow.add(split)
             return False
-        return source.trusted and all(len(h) > 5 and h[5] is not None for h in held)
+        return source.trusted and all(h[5] is not None for h in held)
 
     def _positions(self, split: str, held: list[tuple[Any, ...]]) -> np.ndarray | None:
         """The data set index of each row of a block (`_indexed`), or None where a batch's list
