@@ -415,11 +415,14 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def _train_step_raised(self) -> None:
         """The training step raised: neither `on_train_batch_end` nor `on_train_end` follows, so
-        a recorded step's layer hooks come off now. Torch's is a global forward hook: left behind,
+        a recorded step's layer hooks come off now, and the watched loaders' samplers get their
+        classes back. Torch's is a global forward hook: left behind,
         it would see every later forward pass in the process (another model's, another fit's)."""
         try:
             if self._layers is not None:
                 self._layers.abort()
+            if self._samples is not None:  # a DataLoader of the user's gets its sampler's class back
+                self._samples.release_loaders()
         except Exception:  # never mask the user's exception
             pass
 

@@ -181,3 +181,38 @@ def test_rec17_rows_that_change_under_their_index_are_found_by_content(tmp_path)
     assert set(train.ids.tolist()) <= expected  # Keras reads a batch more than it trains on
     assert train.size == EPOCHS * 600  # every epoch's rows are new rows
     assert type(loader.batch_sampler) is torch.utils.data.BatchSampler  # its class given back
+
+
+def test_rec17_a_fit_that_raises_gives_its_loaders_sampler_back(tmp_path):
+    """A training step that raises in the second epoch: `on_train_end` never comes, and the
+    `DataLoader` given to `fit` gets its batch sampler's own class back all the same."""
+    import keras
+    import torch
+
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    _torch_backend_only()
+    x, y = _digits(256)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x[:600]), torch.from_numpy(y[:600])),
+        batch_size=BATCH,
+        shuffle=True,
+    )
+    calls = [0]
+
+    class FailsLater(keras.layers.Layer):
+        def call(self, inputs):
+            calls[0] += 1
+            if calls[0] > 25:  # inside the second epoch's training steps (19 a epoch)
+                raise RuntimeError("boom")
+            return inputs
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(256,)), FailsLater(), keras.layers.Dense(10)])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(checks=[*default_checks(), NoisyLabels(), WeakSlice()], log_dir=tmp_path, overfit_batch=False)
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="boom"):
+        warnings.simplefilter("ignore")
+        model.fit(loader, epochs=3, verbose=0, callbacks=[cb])
+    assert type(loader.batch_sampler) is torch.utils.data.BatchSampler
+    assert type(loader.batch_sampler.sampler) is torch.utils.data.RandomSampler
