@@ -7,7 +7,7 @@ overhead benchmarks' own models (`bench_overhead_lightning.py`'s `Classifier` an
 the reduction, the ids, the store and the two checks' `on_samples`):
 
 - Lightning: `SampleCapture.arm`, `collect`, `flush`;
-- Keras: `KerasSampleCapture.begin`, `collect`, `receive` (JAX), `flush`.
+- Keras: `KerasSampleCapture.begin`, `collect`, `receive` (JAX), `flush`, `watch_loader` (torch).
 
 CPU time, not wall-clock ratios: the machine these figures come from is shared, and the same fit
 took 5-37 s there from one run to the next. The process is pinned to one CPU and torch to one
@@ -123,6 +123,10 @@ def _time_parts() -> None:
         targets.append((live.LiveRun, "_hand_over_held", "core merged"))
     if hasattr(keras_samples.KerasSampleCapture, "_prepare"):  # the runs' inputs and probes (2026-12-04)
         targets.append((keras_samples.KerasSampleCapture, "_prepare", "K prepare"))
+    if hasattr(
+        keras_samples.KerasSampleCapture, "_indexed_ids"
+    ):  # ids from fit's loader's indices (2026-12-04 evening)
+        targets.append((keras_samples.KerasSampleCapture, "_indexed_ids", "K indexed"))
     for owner, attr, name in targets:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else None
         if isinstance(raw, staticmethod):
@@ -142,11 +146,12 @@ def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, flo
     """ms per epoch of each part, exclusive: per step (the calls less the flushes; Keras: less the
     runs of the blocks' hand-overs), the reduction,
     the ids (Lightning: its hand-over less the live core's part; Keras: `KnownRows.ids` and, since
-    2026-12-04, the runs' `_prepare`, its inputs' conversion included), the flush's rest, the store, the
+    2026-12-04, the runs' `_prepare`, its inputs' conversion included, and `_indexed_ids`: the ids
+    from fit's loader's indices, 2026-12-04 evening), the flush's rest, the store, the
     two checks and the live core's rest (`SampleOutputs`, the dispatch)."""
     p = PARTS.get
     ids = (
-        p("K ids", 0.0) + p("K prepare", 0.0)  # its inputs' conversion included
+        p("K ids", 0.0) + p("K prepare", 0.0) + p("K indexed", 0.0)  # its inputs' conversion included
         if framework == "keras"
         else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)  # the part inside
     )
@@ -326,7 +331,11 @@ def main() -> int:
     if args.parts:
         _time_parts()  # inside the calls' timers: wrapped first
     _wrap(SampleCapture, ("arm", "collect", "flush"))
-    _wrap(KerasSampleCapture, ("begin", "collect", "receive", "flush"))  # receive: JAX, from the step function
+    # receive: JAX, from the step function; watch_loader: torch, each epoch's DataLoader (2026-12-04 evening)
+    _wrap(
+        KerasSampleCapture,
+        [n for n in ("begin", "collect", "receive", "flush", "watch_loader") if hasattr(KerasSampleCapture, n)],
+    )
     fits = {"lightning": lightning_fit, "keras": keras_fit}
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)
     if args.hook_cost:

@@ -306,9 +306,9 @@ class LoaderIndices:
     as without it.
     """
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, size: int | None = None) -> None:
         sampler = loader.batch_sampler
-        size = len(loader.dataset)
+        size = len(loader.dataset) if size is None else size
         original = type(sampler)
         log: deque[list[int]] = deque()
 
@@ -348,25 +348,51 @@ class LoaderIndices:
             log.append(batch)
 
     @classmethod
-    def watch(cls, loader: Any) -> LoaderIndices | None:
+    def watch(cls, loader: Any, previous: LoaderIndices | None = None, size: int | None = None) -> LoaderIndices | None:
         """The indices of `loader`'s batches, or None where they cannot be had (no batch
-        sampler of a Python class, a data set without a length)."""
+        sampler of a Python class, a data set without a length). `previous`: the watch of a
+        loader over the same data set that this one replaces (Keras makes a `DataLoader` over
+        the same arrays every epoch): its hashes, and whether they are trusted, carry over where
+        the sizes agree (the check of each step's first and last rows still runs). `size`: the
+        data set's length where `len(loader.dataset)` cannot tell it (Keras' `ArrayDataset`)."""
         sampler = getattr(loader, "batch_sampler", None)
         if not isinstance(loader, torch.utils.data.DataLoader) or sampler is None:
             return None
         if not hasattr(type(sampler), "__dict__") or not callable(getattr(type(sampler), "__iter__", None)):
             return None
         try:
-            return cls(loader)
+            source = cls(loader, size)
         except Exception:  # no len(), a class that cannot be swapped: hashed as before
             return None
+        if previous is not None and len(previous.hashes) == len(source.hashes):
+            source.hashes, source.known, source.trusted = previous.hashes, previous.known, previous.trusted
+        return source
 
-    def restore(self) -> None:
+    def move_to(self, loader: Any, size: int) -> bool:
+        """Watches `loader` in place of the loader watched so far, whose sampler gets its class
+        back: the same log, hashes and recording class (no class made, no arrays allocated),
+        where `loader`'s batch sampler is of the same class and its data set of the same `size`
+        (Keras makes a `DataLoader` over the same arrays every epoch). False where it is not."""
+        sampler = getattr(loader, "batch_sampler", None)
+        if type(sampler) is not self.original or size != len(self.hashes):
+            return False
+        self._give_back()
+        sampler.__class__ = self.recording
+        self.loader, self.sampler = loader, sampler
+        self.log.clear()
+        if self.original is torch.utils.data.BatchSampler and getattr(sampler, "sampler", None) is not None:
+            sampler.sampler = _InFlight(self, sampler.sampler)
+        return True
+
+    def _give_back(self) -> None:
         inflight = getattr(self.sampler, "sampler", None)
         if type(inflight) is _InFlight:
             self.sampler.sampler = inflight.inner
         if type(self.sampler) is self.recording:
             self.sampler.__class__ = self.original
+
+    def restore(self) -> None:
+        self._give_back()
         self.log.clear()
         self.trusted = False
 

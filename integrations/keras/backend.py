@@ -547,3 +547,55 @@ def breakpoint_runner(breakpoints: Any, log_dir: Any) -> Any:
     from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 
     return TorchBreakpoints(breakpoints, file_format="npz", log_dir=log_dir)
+
+
+def watch_loaders(iterator: Any, on_loader: Callable[[Any, int | None], None]) -> Callable[[], None] | None:
+    """On torch, hands each `DataLoader` that a Keras `EpochIterator` makes (one an epoch, over
+    the same arrays: `ArrayDataAdapter.get_torch_dataloader`) to `on_loader` before its pass
+    starts, with the number of samples its data adapter holds (Keras' `ArrayDataset` has no
+    working `len()`); returns the function that undoes it. None elsewhere (JAX and TensorFlow
+    iterate arrays their own way) or where `iterator` makes no loaders."""
+    original = getattr(iterator, "_get_iterator", None)
+    if _NAME != "torch" or not callable(original):
+        return None
+    own = iterator.__dict__.get("_get_iterator", _MISSING)
+    size = getattr(getattr(iterator, "data_adapter", None), "_num_samples", None)
+
+    def _get_iterator() -> Any:
+        loader = original()
+        on_loader(loader, size if isinstance(size, int) else None)
+        return loader
+
+    iterator._get_iterator = _get_iterator
+
+    def undo() -> None:
+        if iterator.__dict__.get("_get_iterator") is not _get_iterator:
+            return  # replaced since: left alone
+        if own is _MISSING:
+            del iterator._get_iterator
+        else:
+            iterator._get_iterator = own
+
+    return undo
+
+
+_MISSING = object()
+
+
+def loader_indices(loader: Any, previous: Any = None, size: int | None = None) -> Any:
+    """The data set indices of `loader`'s batches as they are drawn (torch's `LoaderIndices`,
+    the Lightning adapter's), the hashes of `previous` carried over; `size`: the data set's
+    length where `len(loader.dataset)` fails. None off torch or where the loader's sampler
+    cannot be watched."""
+    if _NAME != "torch":
+        return None
+    from mlcheck.integrations.torch_samples import LoaderIndices
+
+    if size is None:
+        try:
+            size = len(loader.dataset)
+        except Exception:  # no length: not watched
+            return None
+    if isinstance(previous, LoaderIndices) and previous.move_to(loader, size):  # the next epoch's loader
+        return previous
+    return LoaderIndices.watch(loader, previous, size)

@@ -190,6 +190,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._tap: FunctionTap | None = None
         self._outputs: OutputTap | None = None
         self._samples: KerasSampleCapture | None = None
+        self._loader_watches: dict[str, tuple[Any, Callable[[], None]]] = {}  # split -> (epoch iterator, undo)
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
         self.timer = HookTimer(enabled=timing)
@@ -258,6 +259,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir, self.nonfinite_allow)
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
+            if self._samples is not None:  # the data set indices of fit's batches, where it has them
+                self.live.guard("samples", self._watch_loaders, "train", _fit_epoch_iterator())
         elif backend.can_tap_functions(model):  # a compiled step: its batches, before it runs
             if self._samples is not None:  # and its predictions, sent from inside it where it can
                 self.live.guard("samples", self._tap_outputs, model)
@@ -345,8 +348,25 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._batch_index += 1
         self._apply_stop()
 
+    def _watch_loaders(self, split: str, iterator: Any) -> None:
+        """Hands each `DataLoader` that `fit`'s epoch iterator of `split` makes to the sample
+        capture (`KerasSampleCapture.watch_loader`): on torch, fit's arrays are drawn by index
+        through one, and a row's id then comes from its index (a hash per index, kept)."""
+        samples = self._samples
+        if iterator is None or samples is None or split in self._loader_watches:
+            return
+
+        def on_loader(loader: Any, size: int | None) -> None:
+            self.live.guard("samples", samples.watch_loader, split, loader, size)
+
+        undo = backend.watch_loaders(iterator, on_loader)
+        if undo is not None:
+            self._loader_watches[split] = (iterator, undo)
+
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._in_validation = self.live is not None and (self._wrapped is not None or self._tap is not None)
+        if self._in_validation and self._wrapped is not None and self._samples is not None:
+            self.live.guard("samples", self._watch_loaders, "val", getattr(self.model, "_eval_epoch_iterator", None))
         if self._outputs is not None:
             self.live.guard("samples", self._outputs.tap_test)
         if self._tap is not None:
@@ -389,16 +409,20 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._layers.abort()
         if self._samples is not None and self.live is not None:
             self.live.guard("samples", self._samples.flush)
+            self.live.guard("samples", self._samples.release_loaders)
         if self.live is not None:
             self.live.close()
 
     def _train_step_raised(self) -> None:
         """The training step raised: neither `on_train_batch_end` nor `on_train_end` follows, so
-        a recorded step's layer hooks come off now. Torch's is a global forward hook: left behind,
+        a recorded step's layer hooks come off now, and the watched loaders' samplers get their
+        classes back. Torch's is a global forward hook: left behind,
         it would see every later forward pass in the process (another model's, another fit's)."""
         try:
             if self._layers is not None:
                 self._layers.abort()
+            if self._samples is not None:  # a DataLoader of the user's gets its sampler's class back
+                self._samples.release_loaders()
         except Exception:  # never mask the user's exception
             pass
 
@@ -544,6 +568,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _unwrap(self) -> None:
+        for _, undo in self._loader_watches.values():
+            undo()
+        self._loader_watches = {}
         if self._wrapped is not None:
             self._wrapped.restore()
             self._wrapped = None
@@ -692,6 +719,21 @@ class _StepWrapper:
 
 
 _MISSING = object()
+
+
+def _fit_epoch_iterator() -> Any:
+    """The epoch iterator of the `fit` whose `on_train_begin` is calling (its local
+    `epoch_iterator`, a few frames up the stack: Keras hands a callback no reference to it);
+    None where none is found."""
+    frame = sys._getframe(1)
+    for _ in range(8):
+        if frame is None:
+            break
+        found = frame.f_locals.get("epoch_iterator")
+        if found is not None and callable(getattr(found, "_get_iterator", None)) and hasattr(found, "data_adapter"):
+            return found
+        frame = frame.f_back
+    return None
 
 
 def _sibling_callbacks(callback: keras.callbacks.Callback) -> list[Any]:

@@ -11,6 +11,7 @@ import collections
 import functools
 import logging
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -192,6 +193,12 @@ class KnownRows:
         self._keys, self._ids = keys[starts], np.where(shared, _SHARED, firsts)
 
 
+def _rows(x: Any) -> int | None:
+    """The rows of a step's inputs (a tensor or an array of any backend), None without a batch axis."""
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else None
+
+
 def _size(x: Any) -> int:
     """The number of values of a step's inputs (a tensor or an array of any backend)."""
     size = getattr(x, "size", None)  # numpy: an int; torch: a method
@@ -246,12 +253,42 @@ class KerasSampleCapture:
         self._waiting: collections.deque[tuple[Any, ...]] = collections.deque()  # batches whose outputs are due
         #: the first pass's fingerprints of the same batches: ids not hashed twice
         self._pass = live.keep_pass_fingerprints()
+        #: split -> the data set indices its loader yields (torch's `LoaderIndices`, `watch_loader`)
+        self._sources: dict[str, Any] = {}
+        self._narrow: set[str] = set()  # splits whose rows are hashed whole: their loaders not watched
+
+    def watch_loader(self, split: str, loader: Any, size: int | None = None) -> None:
+        """Takes the data set indices of `split`'s batches from `loader` (a `DataLoader` the
+        torch backend makes over `fit`'s arrays, a new one every epoch), so that a row's id is
+        read from the hash its index gave before, not found again from its probe or hashed whole
+        every epoch (`_indexed_ids`). Call it before the loader's pass starts; `size`: the number of
+        samples where `len(loader.dataset)` cannot tell it."""
+        previous = self._sources.get(split)
+        if self.off or split in self._narrow or (previous is not None and previous.loader is loader):
+            return
+        source = backend.loader_indices(loader, previous, size)  # the hashes carried over
+        if previous is not None and source is not previous:
+            previous.restore()
+            del self._sources[split]
+        if source is not None:
+            self._sources[split] = source
+
+    def release_loaders(self) -> None:
+        """Gives the watched loaders' samplers their own classes back."""
+        for source in self._sources.values():
+            source.restore()
+        self._sources = {}
 
     def begin(self, split: str, epoch: int, x: Any, y: Any, index: int | None = None) -> None:
         """The batch of the step about to run; `index`: its number in the pass, as the live
         core's batches are numbered (`PassFingerprints`)."""
         if not self.off:
             self._begun[split] = self._begun.get(split, 0) + 1
+        source = self._sources.get(split) if self._sources and self._sent is None else None
+        if source is not None:  # the list of indices the loader drew for this batch
+            positions = source.log.popleft() if source.log else None
+            self._pending = None if self.off else (split, epoch, x, y, index, positions)
+            return
         if self._sent is not None:  # its outputs arrive later (`receive`): in the order the steps run
             if not self.off:
                 self._waiting.append((split, epoch, x, y, index))
@@ -308,7 +345,8 @@ class KerasSampleCapture:
             )
 
     def _hold(self, pending: tuple[Any, ...], y: Any, y_pred: Any) -> None:
-        split, epoch, x, _, index = pending
+        split, epoch, x, _, index = pending[:5]
+        positions = pending[5] if len(pending) > 5 else None  # the loader's indices of the batch
         self._taken.add(split)
         if y is None or y_pred is None or isinstance(y_pred, (list, tuple, dict)):
             return self._stop("the step's targets or its single output were not seen in compute_loss")
@@ -316,7 +354,7 @@ class KerasSampleCapture:
             self._close()
         slices = self.slice_by((x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
-        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index))
+        self._held.append((x, backend.held(y), backend.held(y_pred), slices, index, positions))
         self._held_key = (split, epoch)
         self._held_values += _size(x)
         if self._held_values >= self.HOLD_VALUES or len(self._held) >= self.HOLD_BATCHES:
@@ -356,22 +394,59 @@ class KerasSampleCapture:
         are not converted here (their blocks' hand-overs convert them, as before)."""
         wide = max(PROBE_ABOVE, 2 * PROBE_VALUES)
         try:
+            indexed = self._prepare_indexed(closed)
+        except Exception:  # left to each block's own hand-over, as before
+            indexed = {}
+        try:
             inputs = {}
             for i, (key, held, _) in enumerate(closed):
                 known, x = self._known.get(key[0]), held[0][0]
-                if known is None or not known.trusted or not len(x) or _size(x) < wide * len(x):
+                if i in indexed or known is None or not known.trusted or not len(x) or _size(x) < wide * len(x):
                     continue
                 batches = backend.split_to_numpy([h[0] for h in held])
                 if known.probed(batches):
                     inputs[i] = batches
             widths = {(b[0].dtype, b[0].size // len(b[0])) for b in inputs.values()}
             if len(inputs) < 2 or len(widths) != 1:
-                return {}
+                return indexed
             ends = [self._known[closed[i][0][0]].ends_checked(closed[i][0][1]) for i in inputs]
             hashed = KnownRows.hash_probes(list(inputs.values()), ends)
         except Exception:  # left to each block's own hand-over, as before
-            return {}
-        return {i: (batches, *h) for (i, batches), h in zip(inputs.items(), hashed)}
+            return indexed
+        return indexed | {i: (batches, *h) for (i, batches), h in zip(inputs.items(), hashed)}
+
+    def _prepare_indexed(
+        self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]]
+    ) -> dict[int, tuple[Any, ...]]:
+        """For the closed blocks whose ids come from their loader's indices (`_indexed`): their
+        data set indices, and where every one of them was hashed before, their inputs as numpy
+        and the hashes of their batches' first and last rows, taken in one call for all of them
+        where their rows share a dtype and a width (not one a block: each call's fixed cost ran in
+        caches the training steps had emptied, docs/benchmarks.md section 2b): (inputs, None,
+        edges, positions) by the block's place, as `_hand_over` takes them."""
+        out: dict[int, tuple[Any, ...]] = {}
+        checked: dict[int, list[np.ndarray]] = {}
+        for i, (key, held, _) in enumerate(closed):
+            positions = self._positions(key[0], held) if self._indexed(key[0], held) else None
+            if positions is None:
+                continue
+            out[i] = (None, None, None, positions)
+            if self._sources[key[0]].known[positions].all():
+                batches = backend.split_to_numpy([h[0] for h in held])
+                if all(b.ndim and len(b) for b in batches):
+                    checked[i] = batches
+        rows = {i: [b.reshape(len(b), -1) for b in batches] for i, batches in checked.items()}
+        layouts = {(r.dtype, r.shape[1]) for block in rows.values() for r in block}
+        if len(rows) < 2 or len(layouts) != 1:  # each block's own hand-over hashes its ends
+            return out | {i: (checked[i], None, None, out[i][3]) for i in checked}
+        edges = sample_ids(
+            np.stack([r for block in rows.values() for r in [*(b[0] for b in block), *(b[-1] for b in block)]])
+        )
+        at = 0
+        for i, block in rows.items():
+            out[i] = (checked[i], None, edges[at : at + 2 * len(block)], out[i][3])
+            at += 2 * len(block)
+        return out
 
     def flush(self) -> None:
         """Hands over the held blocks, in the order they were taken (once every step's outputs
@@ -395,9 +470,11 @@ class KerasSampleCapture:
         inputs: list[np.ndarray] | None = None,
         probes: np.ndarray | None = None,
         edges: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
     ) -> None:
-        """Hands one block over; `inputs`, `probes`, `edges`: its inputs as numpy and its hashes
-        where `_prepare` took them with the other closed blocks'."""
+        """Hands one block over; `inputs`, `probes`, `edges`, `positions`: its inputs as numpy,
+        its hashes and its loader's indices where `_prepare` took them with the other closed
+        blocks'."""
         if self.off:
             return
         split, epoch = key
@@ -409,7 +486,11 @@ class KerasSampleCapture:
             # the first pass's ids are taken (and checked) only where the rows are hashed whole
             steps = [h[4] for h in held]
             hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
-            ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
+            if positions is None and self._indexed(split, held):
+                positions = self._positions(split, held)
+            ids = None if positions is None else self._indexed_ids(split, positions, inputs, hashed, edges)
+            if ids is None:
+                ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
         reduced = reduce_scores(y_pred, y)
@@ -438,6 +519,76 @@ class KerasSampleCapture:
             slices=slices,
             features=features,
         )
+
+    def _indexed(self, split: str, held: list[tuple[Any, ...]]) -> bool:
+        """Whether the loader's indices of every batch of a block are at hand (`watch_loader`).
+        Rows narrower than a probe's lookup needs (`PROBE_ABOVE`) are hashed whole every epoch,
+        as without the indices, and their split's loaders are not watched from then on: on the
+        64-value digits rows the indices, the first and last rows' check and the gather cost what
+        hashing every row does (docs/benchmarks.md section 2b, 2026-12-04 evening)."""
+        source = self._sources.get(split) if self._sources else None
+        if source is None:
+            return False
+        x = held[0][0]
+        rows = _rows(x)
+        if not rows or _size(x) < max(PROBE_ABOVE, 2 * PROBE_VALUES) * rows:
+            self._sources.pop(split).restore()
+            self._narrow.add(split)
+            return False
+        return source.trusted and all(h[5] is not None for h in held)
+
+    def _positions(self, split: str, held: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """The data set index of each row of a block (`_indexed`), or None where a batch's list
+        does not match its rows or an index is out of the data set's range."""
+        source = self._sources[split]
+        try:
+            sizes = [_rows(h[0]) for h in held]
+            if any(n is None or len(h[5]) != n for h, n in zip(held, sizes)):
+                return None
+            positions = np.fromiter(chain.from_iterable(h[5] for h in held), np.int64, sum(sizes))
+        except (TypeError, ValueError, OverflowError):  # a sampler of other keys than indices
+            source.trusted = False
+            return None
+        if not len(positions) or positions.min() < 0 or positions.max() >= len(source.hashes):
+            return None
+        return positions
+
+    def _indexed_ids(
+        self,
+        split: str,
+        positions: np.ndarray,
+        inputs: list[np.ndarray],
+        hashed: Callable[[], Any],
+        edges: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """The rows' ids from the hashes their data set indices (`positions`) gave in an epoch
+        before, after the check of each batch's first and last rows (hashed whole, against the
+        hash its index gave; `edges`: those hashes where `_prepare` took them: a collate that
+        reorders rows, a data set that changes its rows, batches out of line with the logged lists
+        turn this off for the run); in a split's first epoch every row hashed whole (the first
+        pass's where it has them: `hashed`) and kept by index. None where the check fails (then
+        `KnownRows` gives the ids, as without the indices). The same values as `KnownRows.ids`: a
+        row's content hash."""
+        source = self._sources[split]
+        if any(x.ndim == 0 for x in inputs):
+            return None
+        sizes = [len(x) for x in inputs]
+        if not source.known[positions].all():  # the split's first epoch: every row hashed
+            known = hashed()
+            ids = known if known is not None else sample_ids(np.concatenate([x.reshape(len(x), -1) for x in inputs]))
+            source.hashes[positions] = ids
+            source.known[positions] = True
+            return ids
+        ends = np.cumsum(sizes)
+        checked = np.concatenate([ends - sizes, ends - 1])
+        if edges is None:
+            rows = [x.reshape(len(x), -1) for x in inputs]
+            edges = sample_ids(np.stack([r[0] for r in rows] + [r[-1] for r in rows]))
+        if np.array_equal(edges, source.hashes[positions[checked]]):
+            return source.hashes[positions]
+        source.trusted = False  # a row changed under its index (random transforms?)
+        logger.debug("mlcheck: the loader's indices no longer give the rows hashed before: rows are found by content")
+        return None
 
     def _pass_ids(self, split: str, epoch: int, steps: list[int | None], inputs: list[np.ndarray]) -> np.ndarray | None:
         """The rows' ids from the fingerprints the live core's first pass computed of the same
@@ -472,4 +623,5 @@ class KerasSampleCapture:
             self._sent.clear()
         if self._pass is not None:
             self._pass = self.live.keep_pass_fingerprints(False)
+        self.release_loaders()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)

@@ -23,6 +23,15 @@ def _torch_backend_only():
         pytest.skip("the Keras per-sample recording is measured on the torch backend")
 
 
+def _rows_by_content(monkeypatch):
+    """Keras finds the rows by their content here (`KnownRows`, the first pass's fingerprints), as
+    these tests count: on torch, `fit`'s arrays come with their loader's indices, which take its
+    place (test_samples_keras_indices.py)."""
+    import mlcheck.integrations.keras.samples as keras_samples
+
+    monkeypatch.setattr(keras_samples.KerasSampleCapture, "watch_loader", lambda self, *args: None)
+
+
 def _count_calls(monkeypatch, modules, log):
     """Counts the calls of `sample_ids` from each of `modules` that hash rows into `log` (not
     those that take the data set indices, as the live core's hand-over does)."""
@@ -39,6 +48,7 @@ def test_record12_keras_hashes_the_batches_the_pass_left_in_one_call(tmp_path, m
     import mlcheck.integrations.keras.samples as keras_samples
 
     _torch_backend_only()
+    _rows_by_content(monkeypatch)
 
     monkeypatch.setattr(keras_samples.KerasSampleCapture, "HOLD_BATCHES", 64)  # one block a split and epoch
     # past the first epochs the live core's pass looks at one training batch in 100: 6 epochs of
@@ -168,6 +178,7 @@ def test_record12_keras_hashes_a_runs_probes_in_one_call(tmp_path, monkeypatch):
     import mlcheck.integrations.keras.samples as keras_samples
 
     _torch_backend_only()
+    _rows_by_content(monkeypatch)
 
     monkeypatch.setattr(keras_samples.KerasSampleCapture, "HOLD_BATCHES", HOLD_BATCHES)  # 10 + 4 blocks an epoch
     calls: list[int] = []  # hashing calls per run of hand-overs
