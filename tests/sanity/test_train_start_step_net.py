@@ -89,7 +89,7 @@ def test_cost17_a_slow_models_phase_takes_at_most_100_of_its_steps_and_keeps_its
 
 
 def test_cost17_a_small_models_phase_below_the_floor_runs_its_whole_schedule(monkeypatch):
-    # 1 ms a step: 133 steps take 0.13 s, under the 2 s floor: the schedule is the one it was
+    # 1 ms a step: 133 steps take 0.13 s, under the 5 s floor: the schedule is the one it was
     found, steps, _ = _phase(monkeypatch, 0.001)
     assert steps == 133
     assert [(f.check, f.severity.value) for f in found] == [("overfit-batch", "error")]

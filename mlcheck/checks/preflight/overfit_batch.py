@@ -140,7 +140,7 @@ class OverfitBatch(Check):
             otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
             in under 60 steps (see the tests). In the callbacks, unless `overfit_steps` is given,
             the train-start checks together take at most the time of 100 of their own training
-            steps (never less than 2 s): a retry is shortened to the time left, never below 40
+            steps (never less than 5 s): a retry is shortened to the time left, never below 40
             steps (`RETRY_LEAST_STEPS`); where fewer fit, the retry is cut and the result is an
             INFO "inconclusive".
         rel_tol: success when the loss is below this fraction of the initial loss. Default 0.05:
