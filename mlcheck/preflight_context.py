@@ -37,12 +37,12 @@ class StepTimeNet:
     one phase (the callbacks' train-start checks): together they may take at most `steps` times
     the median seconds of the training steps measured so far (`Budget.took_step(seconds)`),
     never less than `floor` seconds, counted from the `MEASURED_STEPS`-th measured step (what
-    came before is paid once: copies, compilation; see `elapsed`). A
-    training step of a copy of the model on a small batch does no more work than one of the
-    run's own steps on its full batch (a subset of its rows, without the trainer's loop), so the
-    phase costs at most about `steps` of the run's steps on a model whose step is slow; the
-    floor keeps a small model's phase, whose steps cost less than the trainer's own loop around
-    a step, from being cut by its net (and its verdicts from hanging on the machine's speed).
+    came before is paid once: copies, compilation; see `elapsed`). A training step of a copy of
+    the model on a small batch does no more work than one of the run's own steps on its full
+    batch (a subset of its rows, without the trainer's loop), so the phase costs at most about
+    `steps` of the run's steps on a model whose step is slow; the floor keeps a small model's
+    phase, whose steps cost less than the trainer's own loop around a step, from being cut by
+    its net (and its verdicts from hanging on the machine's speed).
 
     Args:
         steps: the measured steps' time the phase may take. The callbacks: 100 (issue 13's
@@ -52,7 +52,6 @@ class StepTimeNet:
 
     steps: float
     floor: float
-    started: float = field(default_factory=lambda: time.perf_counter())  # read at call time: clocks in tests
     #: the measured training steps' seconds, sorted (the median is read at every step)
     step_times: list[float] = field(default_factory=list)
     #: the limit a try was last fitted to (`Budget.fitted_steps`); 0 before
@@ -180,9 +179,9 @@ class Budget:
     def fitted_steps(self, planned: int, least: int) -> int:
         """The steps a try that starts now may plan: `planned`, or fewer where `step_net` has
         measured its steps and `planned` would run past its limit: as many as the time left
-        allows (`FIT_SHARE` of the limit) at the phase's own cost per measured step so far (its evaluations, copies and
-        the other checks included, so it errs on the short side), never fewer than `least`.
-        Where fewer than `least` fit, `planned` (the net then cuts the try: an INFO
+        allows (`FIT_SHARE` of the limit) at the phase's own cost per measured step so far (its
+        evaluations and copies included, so it errs on the short side), never fewer than
+        `least`. Where fewer than `least` fit, `planned` (the net then cuts the try: an INFO
         "inconclusive", never a verdict from a try too short to tell)."""
         net = self.step_net
         limit = net.limit() if net is not None else None
