@@ -36,6 +36,7 @@ from mlcheck.findings import Finding, Severity
 from mlcheck.layers import LayerObservation, NonfiniteOrigin
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor, internal_notice
+from mlcheck.preflight_context import StepTimeNet
 from mlcheck.run import EarlyStop, RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.sinks.jsonl import JsonlSink
@@ -289,6 +290,19 @@ class LiveRun:
     #: fewer than this (Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
     #: in under 60 steps), never more than the pre-flight budget (`Budget.steps`, 100).
     TRAIN_START_MIN_STEPS = 60
+
+    #: The train-start checks together take at most the time of this many of their own
+    #: training steps (`StepTimeNet`; issue 13's target: overfit-a-batch at most the time of 100
+    #: of the run's own steps), unless `overfit_steps` is given: a copy's step on the first
+    #: batch's first 16 rows does no more work than the run's step on the whole batch.
+    TRAIN_START_STEP_TIMES = 100
+    #: ...never less than this: half the fixed `overfit_seconds` net (10 s) every run accepted
+    #: before. On a small model a copy's step (~1 ms for the digits MLP; a Keras eager step on
+    #: one row ~23 ms at load 8) costs no less than the run's own, so the steps' time alone would
+    #: cut the fault suite's three-try schedules (20-33 + 60-100 + 60-100 steps) on a loaded
+    #: machine and turn their verdicts into INFO; a slow model's (50 ms a step and up) net is its
+    #: steps' time.
+    TRAIN_START_FLOOR_SECONDS = 5.0
 
     def __init__(
         self,
@@ -746,6 +760,13 @@ class LiveRun:
             return Budget.steps
         return max(self.TRAIN_START_MIN_STEPS, min(Budget.steps, total // 2))
 
+    def _train_start_net(self) -> StepTimeNet | None:
+        """The train-start checks' shared net in measured step times; None where the user gave
+        `overfit_steps` (those steps run, within `overfit_seconds`)."""
+        if self.options.train_start_steps is not None:
+            return None
+        return StepTimeNet(steps=self.TRAIN_START_STEP_TIMES, floor=self.TRAIN_START_FLOOR_SECONDS)
+
     def run_train_start_checks(
         self, make_trainable: Callable[[], Trainable], *, step: int | None, epoch: int | None
     ) -> None:
@@ -773,12 +794,13 @@ class LiveRun:
         loss_error: list[BaseException | None] = []  # what that loss raises, asked once
         unfed: list[tuple[Check, Exception]] = []  # the model refused the batch's inputs as they come
         uncopied: list[tuple[Check, Exception]] = []  # the adapter cannot copy the model (CloneRefused)
+        net = self._train_start_net()
         try:
             for check in checks:
                 seconds = options.train_start_seconds  # a fixed net: the time is taken from training
                 ctx = PreflightContext(
                     trainable,
-                    budget=Budget(steps=self.train_start_steps(), seconds=seconds, max_seconds=seconds),
+                    budget=Budget(steps=self.train_start_steps(), seconds=seconds, max_seconds=seconds, step_net=net),
                     info={"source": "live"},
                     interface="live",
                 )

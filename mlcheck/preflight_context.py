@@ -6,6 +6,7 @@ overfit-a-batch all use them; `mlcheck.sanity.context` re-exports them.
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 import os
@@ -21,6 +22,80 @@ from mlcheck.trainable import Trainable
 LIMIT_FACTOR = 3.0
 #: Steps measured before a projection is trusted: the first step may compile or allocate.
 MEASURED_STEPS = 3
+#: The share of a `StepTimeNet`'s limit a fitted try plans to use (`Budget.fitted_steps`): the
+#: rest is kept for its last evaluation and for steps that slow down as the machine's load moves
+FIT_SHARE = 0.9
+#: A `StepTimeNet` cuts a check at this multiple of its limit: the steps measured on a loaded
+#: machine vary by tens of percent from one to the next (2 shared cores here), so a try fitted to
+#: `FIT_SHARE` of the limit can run past it by chance
+NET_SLACK = 1.25
+
+
+@dataclass
+class StepTimeNet:
+    """A safety net counted in the measured time of a training step, shared by the checks of
+    one phase (the callbacks' train-start checks): together they may take at most `steps` times
+    the median seconds of the training steps measured so far (`Budget.took_step(seconds)`),
+    never less than `floor` seconds, counted from the `MEASURED_STEPS`-th measured step (what
+    came before is paid once: copies, compilation; see `elapsed`). A training step of a copy of
+    the model on a small batch does no more work than one of the run's own steps on its full
+    batch (a subset of its rows, without the trainer's loop), so the phase costs at most about
+    `steps` of the run's steps on a model whose step is slow; the floor keeps a small model's
+    phase, whose steps cost less than the trainer's own loop around a step, from being cut by
+    its net (and its verdicts from hanging on the machine's speed).
+
+    Args:
+        steps: the measured steps' time the phase may take. The callbacks: 100 (issue 13's
+            target: overfit-a-batch at most the time of 100 of the run's own steps).
+        floor: seconds the phase may always take.
+    """
+
+    steps: float
+    floor: float
+    #: the measured training steps' seconds, sorted (the median is read at every step)
+    step_times: list[float] = field(default_factory=list)
+    #: the limit a try was last fitted to (`Budget.fitted_steps`); 0 before
+    granted: float = 0.0
+    #: when the `MEASURED_STEPS`-th step was measured: the phase's time counts from there
+    counting_from: float | None = None
+
+    def add(self, seconds: float) -> None:
+        bisect.insort(self.step_times, seconds)
+        if self.counting_from is None and len(self.step_times) >= MEASURED_STEPS:
+            self.counting_from = time.perf_counter()
+
+    def step_seconds(self) -> float | None:
+        """The median measured step, once `MEASURED_STEPS` are measured (the first steps of a
+        copy may compile or allocate); else None."""
+        times = self.step_times
+        if len(times) < MEASURED_STEPS:
+            return None
+        middle = len(times) // 2
+        return times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+
+    def limit(self) -> float | None:
+        """Seconds the phase may take: `steps` median steps, never below `floor`; None until
+        the steps are measured."""
+        per_step = self.step_seconds()
+        return None if per_step is None else max(self.floor, self.steps * per_step)
+
+    def elapsed(self) -> float:
+        """The phase's time from its first `MEASURED_STEPS` steps on, those counted at the
+        median: what came before them is paid once, whatever the steps cost (the copies made,
+        the other checks' forward passes, and on JAX or TensorFlow their functions and the first
+        steps' compiled: 20 s before the third step of a Keras JAX copy at load 10, whose steps
+        then took 12 ms); 0 until then."""
+        per_step = self.step_seconds()
+        if self.counting_from is None or per_step is None:
+            return 0.0
+        return time.perf_counter() - self.counting_from + MEASURED_STEPS * per_step
+
+    def over(self) -> bool:
+        """Past the limit (never below one a try was fitted to: the median moves with the load),
+        with `NET_SLACK`: a try fitted to the limit (`Budget.fitted_steps`) ends by `FIT_SHARE`
+        of it, so the net cuts only a try that could not be fitted."""
+        limit = self.limit()
+        return limit is not None and self.elapsed() > NET_SLACK * max(limit, self.granted)
 
 
 @dataclass
@@ -50,7 +125,7 @@ class Budget:
     steps: int = 100
     seconds: float = 10.0
     max_seconds: float | None = None
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=lambda: time.perf_counter())  # read at call time: clocks in tests
     #: Set when `expired()` first answers True: the check stopped early, so the runner turns
     #: its WARNING/ERROR findings into one INFO "inconclusive".
     cut_short: bool = False
@@ -63,6 +138,10 @@ class Budget:
     projected: float | None = None
     #: (1-minute load average, CPU cores) when the net cut in, where the system tells them
     load: tuple[float, int] | None = None
+    #: a net in measured step times shared with the other checks of a phase (None: none)
+    step_net: StepTimeNet | None = None
+    #: set when `step_net` cut the check (its limit in seconds, for the finding's words)
+    step_net_limit: float | None = None
 
     def __post_init__(self) -> None:
         # A NaN or infinite net would never fire, and 0 would cut every check at once.
@@ -85,20 +164,47 @@ class Budget:
         limit = self.max_seconds if self.max_seconds is not None else LIMIT_FACTOR * self.seconds
         return max(limit, self.seconds)
 
-    def took_step(self) -> None:
-        """Counts one training step (the measured step time is the time taken per step)."""
+    def took_step(self, seconds: float | None = None) -> None:
+        """Counts one training step (the measured step time is the time taken per step);
+        `seconds`, the step's own time, feeds `step_net`."""
         self.steps_taken += 1
+        if seconds is not None and self.step_net is not None:
+            self.step_net.add(seconds)
 
     def step_seconds(self) -> float | None:
         """Measured seconds per step: the time taken so far over the steps counted (setup
         included, so the projection errs on the long side); None before the first step."""
         return self._taken() / self.steps_taken if self.steps_taken else None
 
+    def fitted_steps(self, planned: int, least: int) -> int:
+        """The steps a try that starts now may plan: `planned`, or fewer where `step_net` has
+        measured its steps and `planned` would run past its limit: as many as the time left
+        allows (`FIT_SHARE` of the limit) at the phase's own cost per measured step so far (its
+        evaluations and copies included, so it errs on the short side), never fewer than
+        `least`. Where fewer than `least` fit, `planned` (the net then cuts the try: an INFO
+        "inconclusive", never a verdict from a try too short to tell)."""
+        net = self.step_net
+        limit = net.limit() if net is not None else None
+        if net is None or limit is None:
+            return planned
+        elapsed = net.elapsed()
+        left = FIT_SHARE * limit - elapsed
+        fit = int(left * len(net.step_times) / elapsed) if elapsed > 0 else planned
+        if fit < least or fit >= planned:
+            return planned
+        net.granted = max(net.granted, limit)
+        return fit
+
     def expired(self, remaining: int = 0) -> bool:
         """True when the check must stop now. `remaining`: the steps the check still plans to
         take (the one about to start included); with it the net scales with the measured step
         time (see the class docstring); without it, the net is `seconds`."""
         if self.cut_short:
+            return True
+        net = self.step_net
+        if net is not None and net.over():
+            self.cut_short, self.cut_after, self.step_net_limit = True, self.elapsed(), net.limit()
+            self.load = machine_load()
             return True
         elapsed = self.elapsed()
         if elapsed <= self.seconds:
@@ -136,12 +242,20 @@ class Budget:
         return f"; the machine was busy (load average {load:.1f} on {cores} CPU cores): other work slowed every step"
 
     def restart(self) -> Budget:
-        return Budget(self.steps, self.seconds, self.max_seconds)
+        return Budget(self.steps, self.seconds, self.max_seconds, step_net=self.step_net)
 
     def cut_detail(self) -> str:
         """Why the net cut in, with the numbers: " after 10.0 s: at 0.40 s a step (27 steps
         measured), finishing would take about 40 s in all, past its limit of 30 s"."""
         after = self._taken()
+        net = self.step_net
+        if self.step_net_limit is not None and net is not None:
+            return (
+                f" after {after:.2f} s: the train-start checks had taken {net.elapsed():.2f} s from their first "
+                f"{MEASURED_STEPS} training steps on, past the time of {net.steps:g} of those steps "
+                f"({net.step_seconds():.2g} s a step, median of {len(net.step_times)} measured; never less than "
+                f"{net.floor:g} s)"
+            )
         if self.projected is None and after > self.limit:
             return f" after {after:.1f} s (past its limit of {self.limit:g} s)"
         if self.projected is None:
@@ -164,12 +278,18 @@ class Budget:
         if self.projected is not None:
             evidence["step_seconds"] = round(self.step_seconds() or 0.0, 4)
             evidence["projected_seconds"] = round(self.projected, 1)
+        if self.step_net_limit is not None and self.step_net is not None:
+            evidence["step_net_seconds"] = round(self.step_net_limit, 3)
+            evidence["step_net_steps"] = self.step_net.steps
+            evidence["median_step_seconds"] = round(self.step_net.step_seconds() or 0.0, 5)
         if self.load is not None:
             evidence["load_average"], evidence["cpu_count"] = round(self.load[0], 2), self.load[1]
         return evidence
 
     def more_time(self, interface: str) -> str:
         """What to set, in `interface`'s words, for the check to finish next time."""
+        if self.step_net_limit is not None:  # lifted where the steps are given: the user chose them
+            return knob(interface, "steps", self.steps)
         if self.projected is not None:
             wanted = max(math.ceil(1.5 * self.projected), math.ceil(self.limit) + 1)
             return knob(interface, "max_seconds", wanted)

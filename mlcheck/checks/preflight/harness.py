@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -286,8 +287,9 @@ def fit_batch(
         if budget.expired(remaining=steps - step + 1):
             run.cut = True
             break
+        started = time.perf_counter()
         trainable.train_step(batch)
-        budget.took_step()
+        budget.took_step(time.perf_counter() - started)
         run.steps = step
         if step % every == 0 or step == steps:
             loss = trainable.loss(batch)

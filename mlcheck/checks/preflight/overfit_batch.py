@@ -33,6 +33,10 @@ BARELY_MOVED = 0.05
 WENT_UP = 0.01
 #: how much lower each retry of a rate that sent the loss up goes: 1/10, then 1/100 of it
 RETRY_FACTOR = 10.0
+#: the fewest steps a retry is given where the train-start checks' time net (`StepTimeNet`)
+#: would cut a full one: four evaluations at the default `every`, so `still_falling` compares its
+#: last quarter with the rest; where fewer fit, the net cuts the retry (INFO "inconclusive")
+RETRY_LEAST_STEPS = 40
 #: weight decay above this is tried away when no rate fits the batch: 0.01 is AdamW's default
 #: and the top of the usual L2 range for SGD and Adam (1e-5 to 5e-4); a healthy model fits 16
 #: samples at any of these, so only a failing run pays for the extra try
@@ -134,7 +138,11 @@ class OverfitBatch(Check):
             Default None: the pre-flight budget's steps (`Budget.steps`, 100 unless
             `--budget-steps`, `Budget(steps=...)` or a callback's `overfit_steps` says
             otherwise). Adam at 1e-2 or SGD+momentum at 0.1 memorise 16 digits with a small MLP
-            in under 60 steps (see the tests).
+            in under 60 steps (see the tests). In the callbacks, unless `overfit_steps` is given,
+            the train-start checks together take at most the time of 100 of their own training
+            steps (never less than 5 s): a retry is shortened to the time left, never below 40
+            steps (`RETRY_LEAST_STEPS`); where fewer fit, the retry is cut and the result is an
+            INFO "inconclusive".
         rel_tol: success when the loss is below this fraction of the initial loss. Default 0.05:
             "near zero" relative to the start, which a memorised batch reaches easily.
         abs_tol: success when the loss is below this. Default 1e-3.
@@ -224,13 +232,13 @@ class OverfitBatch(Check):
             if first.achieved or first.cut or not known_lr or known_lr <= 0:
                 return [first]
             lr = known_lr * RETRY_FACTOR if slow(first) else known_lr / RETRY_FACTOR
-            second = attempt(batch, lr, steps)
+            second = attempt(batch, lr, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS))
             if lr > known_lr or not _rose(first) or second.achieved or second.cut or second.still_falling():
                 return [first, second]
             # the configured rate sent the loss up and a tenth of it stalled: still too high
             # for a model that lost its units to the first steps (SGD at 30 and Adam at 10 on
             # digits stall at 1/10 and fit at 1/100 within 10-70 steps)
-            return [first, second, attempt(batch, lr / RETRY_FACTOR, steps)]
+            return [first, second, attempt(batch, lr / RETRY_FACTOR, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS))]
 
         with kept_random_state(ctx.trainable):
             return ctx.memo(key, compute)
@@ -376,7 +384,8 @@ class OverfitBatch(Check):
             clone.set_weight_decay(0.0)
             batch = small_batch(clone, self.batch_size)
             initial = clone.loss(batch)
-            return fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
+            fitted = ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS)
+            return fit_batch(clone, batch, fitted, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
 
         with kept_random_state(ctx.trainable):
             free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
