@@ -119,7 +119,9 @@ class RunInfo:
             that judge the loss by its fall from the first value (`loss-plateau` away from the
             chance level, `lr-too-low`'s slow fall) stand down. `mlcheck analyze` sets it for
             Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags;
-            the Trainer is documented and used for fine-tuning `from_pretrained` models) and for
+            the Trainer is documented and used for fine-tuning `from_pretrained` models), for an
+            Ultralytics YOLO `results.csv` unless the `args.yaml`/`opt.yaml` beside it says the
+            model was built from its architecture file (`yolov8n.yaml`, `--weights ''`), and for
             a log that starts far from step 0 (a resumed run). The Lightning and Transformers
             callbacks set it for a model holding a Hugging Face model whose config names a
             checkpoint (loaded with `from_pretrained`), or a run resumed from a checkpoint that

@@ -59,6 +59,8 @@ class RunLog:
             appended to, read as one run per fit).
         others: a TensorBoard log's summaries that are not scalars, counted by kind
             ("images", "hparams", ...).
+        pretrained: whether the run started from trained weights, where the files of the tool
+            that wrote it say (`RunInfo.pretrained`; Ultralytics' `args.yaml`); None elsewhere.
     """
 
     name: str
@@ -69,6 +71,7 @@ class RunLog:
     writer: str | None = None
     info: list[str] = field(default_factory=list)
     others: dict[str, int] = field(default_factory=dict)
+    pretrained: bool | None = None
 
 
 @dataclass
@@ -144,6 +147,8 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     info.loss = named.pop() if len(named) == 1 else None
     if log.format in TRAINER_FORMATS or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
+    elif log.pretrained is not None:
+        info.pretrained = log.pretrained  # as its tool's own settings say (a YOLO run's args.yaml)
     # a Trainer state's rows are its evaluations, which it may run many times an epoch (or once in
     # several): told by their steps, not as epochs; so are the ranks of a log without epochs
     by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(
