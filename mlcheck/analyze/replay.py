@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import Scalars
 from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
 from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
@@ -149,6 +150,8 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
     elif log.pretrained is not None:
         info.pretrained = log.pretrained  # as its tool's own settings say (a YOLO run's args.yaml)
+    # YOLO trains on mosaic-augmented images and validates on clean ones (RunInfo.augmented_train)
+    info.augmented_train = True if log.format == ULTRALYTICS_FORMAT else None
     # a Trainer state's rows are its evaluations, which it may run many times an epoch (or once in
     # several): told by their steps, not as epochs; so are the ranks of a log without epochs
     by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(
