@@ -23,7 +23,7 @@ from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classif
 from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.checks.base import Check
-from mlcheck.findings import Finding
+from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
 from mlcheck.task import from_metric_names, loss_from_tag
@@ -501,7 +501,34 @@ def replay_curves(
         monitor.close()
     if progress is not None:
         progress(total, total)
-    return list(monitor.findings), dict(monitor.errors)
+    return _passed_rises_demoted(list(monitor.findings)), dict(monitor.errors)
+
+
+def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
+    """The findings, with each `train-val-gap` overfitting WARNING whose rise the rest of the log
+    shows passed (the check's `overfit-passed` INFO followed it: the validation loss came back
+    below the best level it named) as an INFO that says so. A live run could not know; a log
+    read whole does, and a run that went on to learn did not overfit there."""
+    passed = {
+        p.evidence.get("told_at_epoch"): p
+        for p in findings
+        if p.check == "train-val-gap" and p.key.startswith("overfit-passed")
+    }
+    out = []
+    for f in findings:
+        back = passed.get(f.epoch) if f.check == "train-val-gap" and f.severity > Severity.INFO else None
+        if back is None or not f.key.startswith("overfit") or f.key.startswith("overfit-passed"):
+            out.append(f)
+            continue
+        out.append(
+            dataclasses.replace(
+                f,
+                severity=Severity.INFO,
+                message=f"{f.message} Later the validation loss came back below that best level (epoch "
+                f"{back.epoch}: {back.evidence.get('val_loss')}): the rise passed.",
+            )
+        )
+    return out
 
 
 #: "epoch 19" and "over 3 epochs" in a finding of a run whose epochs are its validation points

@@ -1006,3 +1006,43 @@ def test_yolofa17_a_yolo_validation_loss_far_below_training_is_info_not_a_leak(t
     assert "does not mean a leak" in told[0].message and told[0].evidence["ratio"] < 0.25
     assert [f for f in yolo_run.findings if f.severity.value != "info"] == []
     assert any(f.check == "suspicious-val" and f.severity.value == "warning" for f in keras_run.findings)
+
+
+def _yolo_long_run(overfit: bool) -> tuple[np.ndarray, ...]:
+    """(train, val, mAP, lr) of a 120-epoch YOLO run whose validation loss jumps 0.6 for six
+    epochs early (epochs 21-26, the mAP dipping with it) and falls again for 90 more, as in
+    1leo23/yolo_Battery `runs/detect/train` (200 epochs, a rise at epoch 59, its lowest at 172):
+    with `overfit`, the validation loss also climbs 0.02 an epoch from epoch 81 to the end."""
+    n = 120
+    e = np.arange(n)
+    rng = np.random.default_rng(1)
+    train = 2.0 + 4.0 * np.exp(-e / 30) + rng.normal(0, 0.02, n)
+    bump = np.where((e >= 20) & (e < 26), 0.6 * np.sin(np.pi * (e - 19) / 7), 0.0)
+    val = 2.2 + 2.8 * np.exp(-e / 35) + rng.normal(0, 0.03, n) + bump
+    if overfit:
+        val = val + np.where(e >= 80, 0.02 * (e - 80), 0.0)
+    m_ap = 0.5 - 0.4 * np.exp(-e / 20) - 0.1 * bump
+    lr = np.where(e < 3, (e + 1) / 3 * 0.01, 0.01 * (1 - e / n) + 1e-4)
+    return train, val, m_ap, lr
+
+
+def test_yolofa17_an_early_rise_that_passed_is_no_overfitting_and_a_later_one_is(tmp_path):
+    # A rise the rest of the log undoes (the validation loss back below the best it rose from, by
+    # as much as the rise had to exceed) was instability, not overfitting: analyze, which reads
+    # the whole log, says so at INFO (it was a WARNING at epoch 23 of 120); the check judges
+    # afresh from there, so a real rise later in the same run is still a WARNING.
+    for overfit in (False, True):
+        path = tmp_path / str(overfit) / "results.csv"
+        _yolo_run(path, *_yolo_long_run(overfit))
+        (run,) = mlcheck.analyze(path).runs
+        gap = [f for f in run.findings if f.check == "train-val-gap"]
+        first = [f for f in gap if f.key == "overfit"]
+        assert first and first[0].epoch < 30 and first[0].severity.value == "info", gap
+        assert "the rise passed" in first[0].message
+        assert any(f.key.startswith("overfit-passed") for f in gap), gap
+        warned = [f for f in run.findings if f.severity.value != "info"]
+        if overfit:
+            assert [f.check for f in warned] == ["train-val-gap"] and warned[0].epoch > 80, warned
+            assert warned[0].evidence["best_epoch"] > 60, warned[0].evidence
+        else:
+            assert warned == [], warned
