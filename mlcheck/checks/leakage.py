@@ -43,7 +43,9 @@ class SuspiciousVal(Check):
         validation loss's scale. Key `val-is-train-loss`: the validation loss equals the
         training loss of the epoch's last step (to 1e-6, float32 rounding) for `patience`
         epochs in a row, not all one value: validation logs a training loss (a `self.loss`
-        that `training_step` set, logged again in `validation_step`).
+        that `training_step` set, logged again in `validation_step`). Where the run is known to
+        train on inputs augmented far harder than validation's (`RunInfo.augmented_train`:
+        Ultralytics YOLO's mosaics, read from its `results.csv`), the loss gap is an INFO.
 
     Why it matters:
         A model is almost never much better on data it has not trained on. A validation set
@@ -55,9 +57,7 @@ class SuspiciousVal(Check):
         `train-val-overlap` check), that validation labels are not computed from the inputs
         or predictions, and that the validation loss is reduced like the training loss
         (mean vs sum). Strong regularisation (heavy dropout, mixup) can explain a moderate
-        gap: suppress the check then. Where the run is known to train on inputs augmented far
-        harder than validation's (`RunInfo.augmented_train`: Ultralytics YOLO's mosaics, read
-        from its `results.csv`), the loss gap is reported as INFO.
+        gap: suppress the check then.
 
     Example:
         loss_fn = nn.CrossEntropyLoss()  # the mean over a batch
