@@ -119,7 +119,9 @@ class RunInfo:
             that judge the loss by its fall from the first value (`loss-plateau` away from the
             chance level, `lr-too-low`'s slow fall) stand down. `mlcheck analyze` sets it for
             Hugging Face `Trainer` logs (`trainer_state.json`, or the Trainer's TensorBoard tags;
-            the Trainer is documented and used for fine-tuning `from_pretrained` models) and for
+            the Trainer is documented and used for fine-tuning `from_pretrained` models), for an
+            Ultralytics YOLO `results.csv` unless the `args.yaml`/`opt.yaml` beside it says the
+            model was built from its architecture file (`yolov8n.yaml`, `--weights ''`), and for
             a log that starts far from step 0 (a resumed run). The Lightning and Transformers
             callbacks set it for a model holding a Hugging Face model whose config names a
             checkpoint (loaded with `from_pretrained`), or a run resumed from a checkpoint that
@@ -127,6 +129,13 @@ class RunInfo:
             classification loss that starts far below chance for such a start
             (`mlcheck.checks.class_prior.starts_trained`: weights restored with
             `load_state_dict` leave no other trace).
+        augmented_train: True when the training loss is taken on inputs augmented far harder
+            than the validation inputs: Ultralytics YOLO trains on mosaics of 4 images with
+            scale, translation and colour jitter (mixup, copy-paste where set) and validates on
+            the clean images, so its validation loss sits well below its training loss as a
+            rule (3-5x below it in public runs). `suspicious-val` then reports a validation loss
+            far below the training loss as INFO, not as a likely leak. `mlcheck analyze` sets it
+            for YOLO's `results.csv`. None when unknown.
         several_objectives: True when the training loss mlcheck reads is one of several
             optimizers' objectives: Lightning's manual optimization stepping two or more
             optimizers, its `training_step` returning no loss (mlcheck then reads the loss of the
@@ -165,6 +174,7 @@ class RunInfo:
     class_weights: dict[int, float] | None = None
     train_mode_at_validation: tuple[str, ...] | None = None
     pretrained: bool | None = None
+    augmented_train: bool | None = None
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
     embedding_rows: int | None = None
@@ -183,6 +193,7 @@ class RunInfo:
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)
+        self.augmented_train = opt.flag("RunInfo.augmented_train", self.augmented_train, optional=True)
         self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
         self.loss_summed_over = opt.optional_integer("RunInfo.loss_summed_over", self.loss_summed_over, minimum=1)
         if not isinstance(self.higher_is_better, dict) or not all(

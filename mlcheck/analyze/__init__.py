@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from mlcheck import options as opt
-from mlcheck.analyze.csvlogs import MAX_INDEX, CSVLogError, read_csv_runs, read_header
+from mlcheck.analyze.csvlogs import (
+    MAX_INDEX,
+    ULTRALYTICS_FORMAT,
+    CSVLogError,
+    read_csv_runs,
+    read_header,
+    ultralytics_pretrained,
+)
 from mlcheck.analyze.events import (
     KERAS_SUBRUNS,
     EventFileError,
@@ -937,6 +944,11 @@ def _is_metrics_csv(path: Path) -> bool:
     return bool(header & {"epoch", "step"})
 
 
+def _starts_trained(path: Path, fmt: str) -> bool | None:
+    """Whether a CSV log's run started from trained weights, where its tool's files say so."""
+    return ultralytics_pretrained(path) if fmt == ULTRALYTICS_FORMAT else None
+
+
 def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[str]) -> list[RunLog]:
     """The runs in one source: one, but for a Keras CSV that several fits appended to."""
     if isinstance(source, EventRun):
@@ -954,7 +966,7 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
     if len(fits) == 1:
-        return [RunLog(name, path, fmt, fits[0].scalars, columns)]
+        return [RunLog(name, path, fmt, fits[0].scalars, columns, pretrained=_starts_trained(path, fmt))]
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
     logs = [RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns) for k, f in enumerate(fits, 1)]
     logs[0].info.append(

@@ -237,6 +237,55 @@ def ultralytics_parts(columns: list[str]) -> tuple[list[str], list[str], str | N
     return [f"train/{t}" for t in train], [f"val/{t}" for t in val], found[0] if found else None
 
 
+#: The run's settings Ultralytics saves beside its results.csv: `args.yaml` (YOLOv8 and later;
+#: `model:` the weights file or the architecture file it was built from, `pretrained:`) and
+#: `opt.yaml` (YOLOv5; `weights:`, empty for `--weights '' --cfg yolov5s.yaml`, from scratch)
+ULTRALYTICS_SETTINGS = ("args.yaml", "opt.yaml")
+_WEIGHTS_FILE = (".pt", ".pth", ".torchscript")
+
+
+def ultralytics_pretrained(path: Path) -> bool:
+    """Whether the YOLO run whose `results.csv` is `path` started from trained weights, as the
+    settings file beside it says: `model: yolov8n.pt` (or any weights file: a fine-tune of a
+    previous run's `best.pt`) or `pretrained: <weights file>` (`YOLO("x.yaml").load("x.pt")`) in
+    `args.yaml`, a non-empty `weights:` in YOLOv5's `opt.yaml`. A model built from an
+    architecture file (`model: yolov8n.yaml`; its `pretrained: true` then loads nothing) or
+    YOLOv5's `weights: ''` starts from random weights. True where no such file is beside it:
+    Ultralytics' documented start is COCO-pretrained weights (`YOLO("yolo11n.pt")`, YOLOv5's
+    `--weights yolov5s.pt` default), and its first loss then says nothing either way (a
+    fine-tune on a new data set starts as high as some runs from scratch)."""
+    for name in ULTRALYTICS_SETTINGS:
+        settings = _top_level_yaml(path.with_name(name))
+        if settings is None:
+            continue
+        if name == "opt.yaml":
+            return settings.get("weights", "yolov5s.pt").lower().endswith(_WEIGHTS_FILE)
+        model, start = settings.get("model", ""), settings.get("pretrained", "")
+        return model.lower().endswith(_WEIGHTS_FILE) or start.lower().endswith(_WEIGHTS_FILE)
+    return True
+
+
+def _top_level_yaml(path: Path) -> dict[str, str] | None:
+    """The `key: value` lines of a flat YAML file (Ultralytics' settings: one per line), values
+    unquoted; a key whose value is a list (`weights:` then `- x.pt`) takes its first item. None
+    where the file is missing or unreadable (no YAML parser: `import mlcheck` needs numpy only)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    out: dict[str, str] = {}
+    last = None
+    for line in lines:
+        if line.startswith("- ") and last is not None and not out[last]:
+            out[last] = line[2:].strip().strip("'\"").strip()
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key and not key[0].isspace() and key.strip() == key:
+            last = key
+            out[key] = value.split(" #")[0].strip().strip("'\"").strip()
+    return out
+
+
 def _ultralytics_curves(
     scalars: dict[str, Scalars], parts: tuple[list[str], list[str], str | None]
 ) -> dict[str, Scalars]:

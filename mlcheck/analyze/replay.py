@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import Scalars
 from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
 from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.checks.base import Check
-from mlcheck.findings import Finding
+from mlcheck.findings import Finding, Severity
 from mlcheck.monitor import Monitor
 from mlcheck.run import RunInfo
 from mlcheck.task import from_metric_names, loss_from_tag
@@ -61,6 +62,8 @@ class RunLog:
             ("images", "hparams", ...).
         started: when the fit began (Unix seconds: its first event file's first event), where
             one folder of event files was read as several fits; None otherwise.
+        pretrained: whether the run started from trained weights, where the files of the tool
+            that wrote it say (`RunInfo.pretrained`; Ultralytics' `args.yaml`); None elsewhere.
     """
 
     name: str
@@ -72,6 +75,7 @@ class RunLog:
     info: list[str] = field(default_factory=list)
     others: dict[str, int] = field(default_factory=dict)
     started: float | None = None
+    pretrained: bool | None = None
 
 
 @dataclass
@@ -147,6 +151,10 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     info.loss = named.pop() if len(named) == 1 else None
     if log.format in TRAINER_FORMATS or HF_TRAINER_TAGS <= log.scalars.keys() or _resumed(steps, ordered):
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
+    elif log.pretrained is not None:
+        info.pretrained = log.pretrained  # as its tool's own settings say (a YOLO run's args.yaml)
+    # YOLO trains on mosaic-augmented images and validates on clean ones (RunInfo.augmented_train)
+    info.augmented_train = True if log.format == ULTRALYTICS_FORMAT else None
     # a Trainer state's rows are its evaluations, which it may run many times an epoch (or once in
     # several): told by their steps, not as epochs; so are the ranks of a log without epochs
     by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(
@@ -496,7 +504,34 @@ def replay_curves(
         monitor.close()
     if progress is not None:
         progress(total, total)
-    return list(monitor.findings), dict(monitor.errors)
+    return _passed_rises_demoted(list(monitor.findings)), dict(monitor.errors)
+
+
+def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
+    """The findings, with each `train-val-gap` overfitting WARNING whose rise the rest of the log
+    shows passed (the check's `overfit-passed` INFO followed it: the validation loss came back
+    below the best level it named) as an INFO that says so. A live run could not know; a log
+    read whole does, and a run that went on to learn did not overfit there."""
+    passed = {
+        p.evidence.get("told_at_epoch"): p
+        for p in findings
+        if p.check == "train-val-gap" and p.key.startswith("overfit-passed")
+    }
+    out = []
+    for f in findings:
+        back = passed.get(f.epoch) if f.check == "train-val-gap" and f.severity > Severity.INFO else None
+        if back is None or not f.key.startswith("overfit") or f.key.startswith("overfit-passed"):
+            out.append(f)
+            continue
+        out.append(
+            dataclasses.replace(
+                f,
+                severity=Severity.INFO,
+                message=f"{f.message} Later the validation loss came back below that best level (epoch "
+                f"{back.epoch}: {back.evidence.get('val_loss')}): the rise passed.",
+            )
+        )
+    return out
 
 
 #: "epoch 19" and "over 3 epochs" in a finding of a run whose epochs are its validation points

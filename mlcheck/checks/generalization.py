@@ -199,6 +199,12 @@ class TrainValGap(Check):
         accuracy far above its first epoch's) is overfitting. Once the rate is back, a loss still
         above the best by the rise that test asked for is told as overfitting; a run that ends with
         the rate still raised gets an INFO that says which.
+        After a WARNING, a validation loss whose last `patience` epochs come back below the best
+        level it named, by as much as the rise had to exceed (`z` x the noise and `min_rise`),
+        passed its rise: the run learned on past it (YOLO's validation loss jumps for a few epochs
+        early in long runs and falls for hundreds more). An INFO says so (key `overfit-passed-N`),
+        the check judges afresh from the new best (a later rise is told again, key `overfit-N`),
+        and `mlcheck analyze`, which reads the whole log, turns that WARNING into an INFO.
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
@@ -370,6 +376,10 @@ class TrainValGap(Check):
     def reset(self) -> None:
         self._fired = False
         self._mode_told = False
+        # the best level a WARNING named, and its epoch: a validation loss that comes back below
+        # it passed its rise (`_passed`); how many rises have passed so far
+        self._told: tuple[float, int] | None = None
+        self._passes = 0
         # a verdict held while the learning rate was raised above its value at the best epoch:
         # (best epoch, best level, the rise its test required, the noise it measured)
         self._deferred: tuple[int, float, float, float] | None = None
@@ -382,9 +392,44 @@ class TrainValGap(Check):
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         told = self._train_mode_at_validation(run)
+        if self._fired and epoch_judgement_due(run.val_loss):
+            told = [*told, *self._passed(run)]
         if self._fired or not epoch_judgement_due(run.val_loss):
             return told
         return [*told, *self._judge(run, final=False)]
+
+    def _passed(self, run: RunState) -> list[Finding]:
+        """An INFO (key `overfit-passed-N`) when the mean of the last `patience` validation losses
+        is back below the best level that the last WARNING named, by as much as its rise had to
+        exceed (`z` x the noise and `min_rise`; `short_min_rise` where no noise was measured),
+        mirroring that test: the run learned on past it, so
+        that rise passed (YOLO's validation loss jumps for a few epochs early in long runs at the
+        highest rate and falls for hundreds more); the check then judges afresh from the new best
+        (a later rise is told again). `mlcheck analyze`, which sees the whole log, demotes that
+        WARNING to INFO."""
+        if self._told is None:
+            return []
+        best, epoch = self._told
+        val = run.val_loss.buckets(include_open=True)["mean"]
+        p = max(1, self.patience)
+        recent = val[-p:]
+        if len(recent) < p or not bool(np.all(np.isfinite(recent))) or not float(np.mean(recent)) < best:
+            return []
+        self._fired, self._told, self._deferred = False, None, None
+        self._passes += 1
+        return [
+            self.finding(
+                f"The validation loss came back to {float(np.mean(recent)):.4g} (mean of the last {p} epochs), below "
+                f"the best level that the overfitting finding of epoch {epoch} named by more than its rise had to "
+                f"exceed (to under {best:.4g}): that rise passed "
+                "(a spell of instability, not overfitting); a new rise from here is told again.",
+                evidence={"val_loss": sig(float(np.mean(recent))), "below": sig(best), "told_at_epoch": epoch},
+                step=run.step,
+                epoch=run.epoch,
+                severity=Severity.INFO,
+                key=f"overfit-passed-{self._passes}",
+            )
+        ]
 
     def _train_mode_at_validation(self, run: RunState) -> list[Finding]:
         """Once: layers that act differently in training were in training mode while validation
@@ -465,6 +510,13 @@ class TrainValGap(Check):
             # an INFO is judged again: it becomes a WARNING if the metric drops, or if the run goes
             # on past its early stopping's patience
             self._fired = True
+            # a rise passes when the loss comes back below the best by what the rise had to exceed
+            margin = (
+                max(self.z * sigma, self.min_rise * abs(best))
+                if math.isfinite(sigma)
+                else self.short_min_rise * abs(best)
+            )
+            self._told = (best - margin, int(run.epoch) if run.epoch is not None else -1)
         tail, evidence, hint = self._wording(run, held, guard, best_epoch)
         if kept is not None:
             name, metric_best, metric_now = kept
@@ -500,7 +552,7 @@ class TrainValGap(Check):
                 ),
                 step=run.step,
                 epoch=run.epoch,
-                key="overfit",
+                key=f"overfit-{self._passes + 1}" if self._passes else "overfit",
             )
         ]
 

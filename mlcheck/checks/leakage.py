@@ -43,7 +43,9 @@ class SuspiciousVal(Check):
         validation loss's scale. Key `val-is-train-loss`: the validation loss equals the
         training loss of the epoch's last step (to 1e-6, float32 rounding) for `patience`
         epochs in a row, not all one value: validation logs a training loss (a `self.loss`
-        that `training_step` set, logged again in `validation_step`).
+        that `training_step` set, logged again in `validation_step`). Where the run is known to
+        train on inputs augmented far harder than validation's (`RunInfo.augmented_train`:
+        Ultralytics YOLO's mosaics, read from its `results.csv`), the loss gap is an INFO.
 
     Why it matters:
         A model is almost never much better on data it has not trained on. A validation set
@@ -193,6 +195,8 @@ class SuspiciousVal(Check):
         if starts_off_chance(run) is not None:
             return []  # the training loss is no cross-entropy over C classes: not on the validation loss's scale
         e = recent[-1]
+        if run.info.augmented_train:
+            return [self._augmented(run, val[e], train[e], recent)]
         return [
             self.finding(
                 f"Validation loss {val[e]:.4g} is {val[e] / train[e]:.0%} of the training loss "
@@ -213,6 +217,25 @@ class SuspiciousVal(Check):
                 key="val",
             )
         ]
+
+    def _augmented(self, run: RunState, val: float, train: float, epochs: list[int]) -> Finding:
+        """The gap as INFO where the training inputs are augmented far harder than validation's
+        (`RunInfo.augmented_train`, YOLO's mosaics): there it is the rule, and a leak would look
+        the same, so it is worth a look, not a warning."""
+        return self.finding(
+            f"Validation loss {val:.4g} is {val / train:.0%} of the training loss {train:.4g} for "
+            f"{len(epochs)} epochs; expected where training images are augmented (YOLO's mosaics) "
+            "and validation images are clean, so this alone does not mean a leak.",
+            evidence={"val_loss": sig(val), "train_loss": sig(train), "ratio": sig(val / train), "epochs": epochs},
+            hint=(
+                "If the validation mAP is far above what the task allows, check the split for images "
+                "shared with training (train-val-overlap); otherwise nothing to do."
+            ),
+            step=run.step,
+            epoch=run.epoch,
+            severity=Severity.INFO,
+            key="val",
+        )
 
     def _metrics(self, run: RunState) -> list[Finding]:
         for name, series in run.val_metrics.items():

@@ -592,8 +592,8 @@ class LRTooLow(TrainCurveCheck):
         Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
         trained weights, whose loss starts near its floor and falls slowly however well the
-        rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained`
-        model, a resumed run), or a classification loss that starts below
+        rate is set: `RunInfo.pretrained` (a Hugging Face `Trainer` log, a YOLO run from `.pt`
+        weights, a `from_pretrained` model, a resumed run), or a classification loss that starts below
         `trained_start_fraction` x the smaller of ln(C) and the entropy of the training labels
         (counted over the first pass), whichever are known (weights restored with
         `load_state_dict` leave no other trace), the fact `loss-plateau` uses; or whose first

@@ -707,7 +707,8 @@ class LossPlateau(LossCurveCheck):
         and it is judged by its fall alone, unless it stalls within 10% of ln(C) (a uniform
         guess after a confidently wrong start). The first of
         these does not count for a run from trained weights, whose loss starts near its floor:
-        `RunInfo.pretrained` (a Hugging Face `Trainer` log, a `from_pretrained` model), or a
+        `RunInfo.pretrained` (a Hugging Face `Trainer` log, a YOLO run from `.pt` weights, a
+        `from_pretrained` model), or a
         classification loss that starts below `trained_start_fraction` x the smaller of ln(C)
         and the training labels' entropy, whichever are known (weights restored with
         `load_state_dict` leave no other trace). Below the chance level, a loss that still falls

@@ -1115,3 +1115,27 @@ def test_train_val_gap_overfitting_during_a_long_warm_up_is_told_as_without_a_ra
     with_rate = [(f.epoch, f.severity) for f in _run_with_lr(val, warm_up, acc, train) if f.check == "train-val-gap"]
     assert without and without[0][1] is Severity.WARNING
     assert with_rate == without
+
+
+@pytest.mark.parametrize("overfit", [False, True])
+def test_yolofa17_train_val_gap_says_when_a_rise_passed_and_tells_a_later_one(overfit):
+    """Live, a rise that the run later undoes cannot be known at the time: its WARNING stands, and
+    when the validation loss comes back below the best level it named (by the rise's own margin)
+    an INFO says the rise passed; the check then judges afresh, so a real rise later in the same
+    run is a second WARNING (key `overfit-2`) instead of going unsaid (it was: one finding a run)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for e in range(120):
+        bump = 0.6 * math.sin(math.pi * (e - 19) / 7) if 20 <= e < 26 else 0.0
+        val = 2.2 + 2.8 * math.exp(-e / 35) + 0.03 * rng.standard_normal() + bump
+        val += 0.02 * (e - 80) if overfit and e >= 80 else 0.0
+        train = 2.0 + 4.0 * math.exp(-e / 30) + 0.02 * rng.standard_normal()
+        rows.append({"epoch": e, "train_loss": train, "val_loss": val})
+    gap = [f for f in run_epochs(rows) if f.check == "train-val-gap"]
+    first, passed = gap[0], [f for f in gap if f.key.startswith("overfit-passed")]
+    assert first.key == "overfit" and first.severity is Severity.WARNING and first.epoch < 30, gap
+    assert passed and passed[0].severity is Severity.INFO and passed[0].evidence["told_at_epoch"] == first.epoch
+    later = [f for f in gap if f.key == "overfit-2" and f.severity is Severity.WARNING]
+    assert bool(later) == overfit, gap
+    if overfit:
+        assert later[0].epoch > 80 and later[0].evidence["best_epoch"] > 60
