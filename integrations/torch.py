@@ -76,6 +76,9 @@ _FROM_LOGITS = {name: logits for _, name, logits in _LOSS_CLASSES}
 #: Relative tolerance for a measured loss to be a common loss (or a constant multiple of it):
 #: the same float32 computation agrees to ~1e-6, so 1e-4 leaves room for the order of a sum.
 _MATCH_TOL = 1e-4
+#: Items of a module's plain list/tuple/dict attribute looked at for unregistered layers (a list
+#: of layers is short; a list of a data set's tensors is not worth walking whole).
+_MAX_HELD_ITEMS = 1000
 #: What torch's elementwise losses (mse_loss, l1_loss, smooth_l1_loss, huber_loss) warn when
 #: they broadcast outputs and targets of different shapes.
 _BROADCAST_WARNING = "different to the input size"
@@ -591,6 +594,37 @@ class _TorchBase(Trainable):
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {n: tensor_to_numpy(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def unregistered_parameters(self, batch: Any) -> dict[str, int] | None:
+        registered = {id(p) for p in self.module.parameters()}
+        held: dict[str, list[nn.Parameter]] = {}
+        for prefix, module in self.module.named_modules():
+            for attr, value in vars(module).items():
+                if isinstance(value, dict):
+                    items = list(itertools.islice(value.values(), _MAX_HELD_ITEMS))
+                elif isinstance(value, (list, tuple)):
+                    items = list(value[:_MAX_HELD_ITEMS])
+                else:
+                    continue
+                params = [
+                    p
+                    for item in items
+                    if isinstance(item, nn.Module)
+                    for p in item.parameters()
+                    if p.requires_grad and id(p) not in registered
+                ]
+                if params:
+                    held[f"{prefix}.{attr}" if prefix else attr] = params
+        if not held:
+            return {}
+        flat = [p for params in held.values() for p in params]
+        with _mode(self.module, True), _buffers_kept(self.module):
+            loss = self._loss_tensor(batch)
+            if not loss.requires_grad:
+                return {}
+            grads = iter(torch.autograd.grad(loss, flat, allow_unused=True))
+        reached = {path: sum(next(grads) is not None for _ in params) for path, params in held.items()}
+        return {path: n for path, n in reached.items() if n}
 
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:

@@ -166,6 +166,14 @@ class Trainable(abc.ABC):
         """Names of the trainable parameters the optimizer updates; None when unknown."""
         return None
 
+    def unregistered_parameters(self, batch: Any) -> dict[str, int] | None:
+        """Trainable parameters the loss reaches that the model does not register, by the
+        attribute that holds their layers (torch: layers kept in a plain Python list, tuple or
+        dict instead of `nn.ModuleList` / `nn.ModuleDict`): {attribute path: parameter tensors
+        that get a gradient}. They are in no `model.parameters()`, so no optimizer built from it
+        updates them. None where the framework registers every layer it is given (Keras)."""
+        return None
+
     def loss_config(self) -> LossConfig:
         return LossConfig()
 

@@ -214,3 +214,63 @@ def test_newbugs17_absolute_error_broadcast_while_outputs_sit_below_the_targets(
     assert "median" in finding.message and "different to the input size" in finding.evidence["framework_warning"]
     # the paired and broadcast errors are equal at init here: the value alone could not tell
     assert finding.evidence["paired_loss"] == pytest.approx(finding.evidence["loss"], rel=1e-4)
+
+
+class Blocks(pl.LightningModule):
+    """Hidden blocks kept in a plain Python list (the bug), an nn.ModuleList, or a plain list
+    holding a frozen teacher called under torch.no_grad() (on purpose: not a finding)."""
+
+    def __init__(self, holder):
+        super().__init__()
+        self.holder = holder
+        self.inp = nn.Linear(30, 32)
+        blocks = [nn.Sequential(nn.Linear(32, 32), nn.ReLU()) for _ in range(3)]
+        if holder == "list":
+            self.blocks = blocks
+        elif holder == "modulelist":
+            self.blocks = nn.ModuleList(blocks)
+        else:
+            self.blocks = []
+            self.teacher = [nn.Linear(30, 2).requires_grad_(False)]
+        self.out = nn.Linear(32, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.inp(x))
+        for block in self.blocks:
+            h = block(h)
+        return self.out(h)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        if self.holder == "teacher":
+            with torch.no_grad():
+                soft = self.teacher[0](x).softmax(-1)
+            loss = loss + 0.1 * F.cross_entropy(self(x), soft)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", F.cross_entropy(self(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+@pytest.mark.parametrize("holder", ["list", "modulelist", "teacher"])
+def test_newbugs17_layers_in_a_plain_list_are_named(tmp_path, holder):
+    from sklearn.datasets import load_breast_cancer
+
+    pl.seed_everything(0)
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x[:450].mean(0)) / x[:450].std(0)
+    train, val = loaders(x, y, 450)
+    findings = fit(Blocks(holder), train, val, tmp_path, epochs=2)
+    unused = [f for f in findings if f.check == "unused-parameters"]
+    if holder != "list":
+        assert unused == [], [f.format() for f in findings]
+        return
+    (finding,) = unused
+    assert finding.key == "unregistered" and finding.severity == Severity.WARNING, finding.format()
+    assert finding.evidence["containers"] == {"blocks": 6}, finding.format()
