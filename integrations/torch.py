@@ -22,6 +22,7 @@ import itertools
 import logging
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,6 +76,16 @@ _FROM_LOGITS = {name: logits for _, name, logits in _LOSS_CLASSES}
 #: Relative tolerance for a measured loss to be a common loss (or a constant multiple of it):
 #: the same float32 computation agrees to ~1e-6, so 1e-4 leaves room for the order of a sum.
 _MATCH_TOL = 1e-4
+#: Items of a module's plain list/tuple/dict attribute looked at for unregistered layers (a list
+#: of layers is short; a list of a data set's tensors is not worth walking whole).
+_MAX_HELD_ITEMS = 1000
+#: What torch's elementwise losses (mse_loss, l1_loss, smooth_l1_loss, huber_loss) warn when
+#: they broadcast outputs and targets of different shapes.
+_BROADCAST_WARNING = "different to the input size"
+#: An inline label smoothing is solved only where the plain and the uniform cross-entropy differ by
+#: this many match tolerances: a smoothing 0.1 away then moves each part's loss past a match
+#: (fresh outputs are near uniform: 0.009 apart at ln(10) on digits, 40 tolerances).
+_SMOOTHING_RESOLUTION = 10
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -584,6 +595,37 @@ class _TorchBase(Trainable):
     def parameters(self) -> dict[str, np.ndarray]:
         return {n: tensor_to_numpy(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
 
+    def unregistered_parameters(self, batch: Any) -> dict[str, int] | None:
+        registered = {id(p) for p in self.module.parameters()}
+        held: dict[str, list[nn.Parameter]] = {}
+        for prefix, module in self.module.named_modules():
+            for attr, value in vars(module).items():
+                if isinstance(value, dict):
+                    items = list(itertools.islice(value.values(), _MAX_HELD_ITEMS))
+                elif isinstance(value, (list, tuple)):
+                    items = list(value[:_MAX_HELD_ITEMS])
+                else:
+                    continue
+                params = [
+                    p
+                    for item in items
+                    if isinstance(item, nn.Module)
+                    for p in item.parameters()
+                    if p.requires_grad and id(p) not in registered
+                ]
+                if params:
+                    held[f"{prefix}.{attr}" if prefix else attr] = params
+        if not held:
+            return {}
+        flat = [p for params in held.values() for p in params]
+        with _mode(self.module, True), _buffers_kept(self.module):
+            loss = self._loss_tensor(batch)
+            if not loss.requires_grad:
+                return {}
+            grads = iter(torch.autograd.grad(loss, flat, allow_unused=True))
+        reached = {path: sum(next(grads) is not None for _ in params) for path, params in held.items()}
+        return {path: n for path, n in reached.items() if n}
+
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:
             return None
@@ -680,14 +722,17 @@ class _TorchBase(Trainable):
         units = int(out.shape[-1]) if out.ndim >= 2 else 1
         activation = _activation(out, last)
         name, from_logits = self._declared_loss()
-        measured = self._measured_loss(batch) if isinstance(y, torch.Tensor) else None
+        measured, broadcast_warning = self._measured_loss(batch) if isinstance(y, torch.Tensor) else (None, None)
         candidates = _candidate_losses(out, y) if measured is not None else []
-        weights = None
+        weights = inline_smoothing = None
         if name is None and measured is not None:
             name = self._fingerprint(batch, out, measured, candidates, activation)
             if name is None:
                 weights = self._weighted_by_buffer(batch, out, y, measured)
                 name = "cross_entropy" if weights is not None else None
+            if name is None:
+                inline_smoothing = self._inline_smoothing(batch, out, y, measured)
+                name = "cross_entropy" if inline_smoothing is not None else None
             from_logits = _FROM_LOGITS.get(name) if name else None
         return LossConfig(
             loss=name,
@@ -698,8 +743,15 @@ class _TorchBase(Trainable):
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
             summed_over=_summed_over(measured, candidates, name, out),
-            label_smoothing=self._label_smoothing(out, y, measured) if name == "cross_entropy" else None,
+            label_smoothing=(
+                inline_smoothing
+                if inline_smoothing is not None
+                else self._label_smoothing(out, y, measured)
+                if name == "cross_entropy"
+                else None
+            ),
             class_weights=weights,
+            broadcast_warning=broadcast_warning,
         )
 
     def _weighted_by_buffer(self, batch: Any, out: torch.Tensor, y: Any, measured: float) -> tuple[float, ...] | None:
@@ -740,14 +792,53 @@ class _TorchBase(Trainable):
                 return tuple(float(v) for v in w.cpu().tolist())
         return None
 
-    def _measured_loss(self, batch: Any) -> float | None:
-        """The model's own loss on the batch, in inference mode; None when it fails on this batch
-        (e.g. labels out of range)."""
-        try:
-            with _mode(self.module, False), torch.no_grad():
-                return float(self._loss_tensor(batch))
-        except Exception:
+    def _inline_smoothing(self, batch: Any, out: torch.Tensor, y: Any, measured: float) -> float | None:
+        """The `label_smoothing` of a cross-entropy computed inline
+        (`F.cross_entropy(out, y, label_smoothing=0.9)` in the step, where no loss module holds
+        it): the smoothed loss is (1 - s) x the cross-entropy plus s x the mean over classes of
+        -log p, so s solves that line on the batch, and is taken only where the same s gives the
+        measured loss on each quarter of the batch too (a coincidence on one value is not taken)
+        and lies in (0, 1]. None where none does."""
+        if out.ndim != 2 or out.shape[1] < 2 or not isinstance(y, torch.Tensor) or y.is_floating_point():
             return None
+
+        def solved(o: torch.Tensor, t: torch.Tensor, loss: float) -> float | None:
+            log_p = F.log_softmax(o.float(), dim=1)
+            plain = float(F.nll_loss(log_p, t.long()))
+            uniform = float(-log_p.mean(dim=1).mean())
+            if not math.isfinite(plain) or not math.isfinite(uniform):
+                return None
+            if abs(uniform - plain) <= _SMOOTHING_RESOLUTION * _MATCH_TOL * max(plain, 1.0):
+                return None  # outputs too uniform for the matches to tell one smoothing from another
+            return (loss - plain) / (uniform - plain)
+
+        try:
+            value = solved(out, y, measured)
+            parts = self._parts(batch, len(out))
+        except Exception:  # labels out of range: not a cross-entropy over these outputs
+            return None
+        if value is None or not 1e-3 < value <= 1 + _MATCH_TOL or not parts:
+            return None
+        for loss, o, t in parts:
+            try:
+                expected = float(F.cross_entropy(o.float(), t.long(), label_smoothing=min(value, 1.0)))
+            except Exception:
+                return None
+            if not _matches(loss, expected):
+                return None
+        return round(min(value, 1.0), 4)
+
+    def _measured_loss(self, batch: Any) -> tuple[float | None, str | None]:
+        """The model's own loss on the batch, in inference mode (None when it fails on this
+        batch, e.g. labels out of range), and torch's warning that the loss broadcast outputs and
+        targets of different shapes, where it raised one (`LossConfig.broadcast_warning`)."""
+        try:
+            with _mode(self.module, False), torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)  # also where the user's run already raised it
+                value = float(self._loss_tensor(batch))
+        except Exception:
+            return None, None
+        return value, next((str(w.message) for w in caught if _BROADCAST_WARNING in str(w.message)), None)
 
     def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
         """The outputs, and the last leaf module called when its output is the model's output."""

@@ -50,6 +50,12 @@ class LossConfig:
             cross-entropy the adapter found by its value, where the weights are not in a loss
             object it can read (torch: a module buffer passed as `F.cross_entropy(...,
             weight=self.class_w)` inside the training step); None otherwise.
+        broadcast_warning: the framework's own warning that the loss broadcast outputs and
+            targets of different shapes (torch's "Using a target size ... different to the input
+            size"), where computing the first batch's loss raised one; else None. An (N, 1)
+            output against (N,) targets under an absolute error scores the same paired and
+            broadcast while the untrained outputs sit below every target: the warning tells them
+            apart.
     """
 
     loss: str | None = None
@@ -61,6 +67,7 @@ class LossConfig:
     summed_over: int | None = None
     label_smoothing: float | None = None
     class_weights: tuple[float, ...] | None = None
+    broadcast_warning: str | None = None
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
@@ -157,6 +164,14 @@ class Trainable(abc.ABC):
 
     def optimizer_parameters(self) -> set[str] | None:
         """Names of the trainable parameters the optimizer updates; None when unknown."""
+        return None
+
+    def unregistered_parameters(self, batch: Any) -> dict[str, int] | None:
+        """Trainable parameters the loss reaches that the model does not register, by the
+        attribute that holds their layers (torch: layers kept in a plain Python list, tuple or
+        dict instead of `nn.ModuleList` / `nn.ModuleDict`): {attribute path: parameter tensors
+        that get a gradient}. They are in no `model.parameters()`, so no optimizer built from it
+        updates them. None where the framework registers every layer it is given (Keras)."""
         return None
 
     def loss_config(self) -> LossConfig:

@@ -33,10 +33,10 @@ from mlcheck.checks.curve import (
     sig,
     trend_drop,
 )
-from mlcheck.checks.regression_prior import ConstantLevels, TargetMoments
+from mlcheck.checks.regression_prior import ConstantLevels, KeptTargets, TargetMoments, absolute_levels, constant_error
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
-from mlcheck.task import NONNEGATIVE_LOSSES, SQUARED_LOSSES
+from mlcheck.task import ABSOLUTE_LOSSES, NONNEGATIVE_LOSSES, SQUARED_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, RunState
@@ -744,6 +744,17 @@ class LossPlateau(LossCurveCheck):
         ended (a warm-up in steps stepped once per epoch); a
         validation loss at the prior while the training loss is at the prior too is a model
         that learned nothing at all, not necessarily labels that carry no information.
+        (3) For a regression with a squared or absolute error whose targets it kept over the
+        first pass of both splits (at most 2^18 values per split), the same judgement against a
+        constant (key `val-constant`): after `min_validations` validations, the best validation
+        loss not below the loss of predicting the training targets' mean per output (median,
+        for an absolute error) for every validation sample, and not improving. No margin below
+        that level: a healthy regression of weak signal (R^2 0.1-0.2 on 100 validation rows)
+        beats it by less than a chance margin would ask. The hint names targets shuffled apart from
+        their inputs when the training loss beat the constant on the training targets (the model
+        memorised them). An absolute error's stall in (1) is set against the training targets'
+        median (their mean absolute deviation from it) and all zeros (their mean absolute value),
+        as a squared error's against their variance and E[y^2].
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
@@ -898,6 +909,9 @@ class LossPlateau(LossCurveCheck):
         self._counted = False  # the first epoch's passes over both splits are complete
         self._prior_judged = False  # the validation curves were set against the class prior
         self._targets = TargetMoments()  # a squared-error regression's training targets, first pass
+        # a regression's targets of each split, first pass, as values: an absolute error's best
+        # constant is their median; the validation curve is set against a constant's loss
+        self._kept_train, self._kept_val = KeptTargets(), KeptTargets()
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._counted:
@@ -905,18 +919,22 @@ class LossPlateau(LossCurveCheck):
         y = batch.targets
         if run.info.loss in SQUARED_LOSSES and batch.split == "train" and y is not None and y.dtype.kind in "fiu":
             self._targets.add(batch, y)
+        kept = {"train": self._kept_train, "val": self._kept_val}.get(batch.split)
+        if run.info.loss in REGRESSION_LOSSES and kept is not None and y is not None and y.dtype.kind in "fiu":
+            kept.add(batch, y)
         self._labels.add(batch, run)
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         # the first training epoch: of the class labels counted, or of the regression targets
-        first = next((p.epoch for p in (self._labels.train, self._targets) if p.epoch is not None), None)
+        passes = (self._labels.train, self._targets, self._kept_train)
+        first = next((p.epoch for p in passes if p.epoch is not None), None)
         if not self._counted and first is not None and run.epoch is not None and run.epoch >= first:
             self._counted = True
-        return [*super().on_epoch(run), *self._against_prior(run)]
+        return [*super().on_epoch(run), *self._against_prior(run), *self._against_constant(run)]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return [*super().on_end(run), *self._against_prior(run)]
+        return [*super().on_end(run), *self._against_prior(run), *self._against_constant(run)]
 
     def _class_prior(self, run: RunState) -> ClassPrior | None:
         """The class prior from the first pass's label counts; None before both passes are
@@ -958,6 +976,92 @@ class LossPlateau(LossCurveCheck):
             return []
         self._fired = True  # the same cause: a training-loss plateau later would repeat it
         return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]), int(b["n"].sum()))]
+
+    def _against_constant(self, run: RunState) -> list[Finding]:
+        """A regression's validation loss never beat predicting one constant for every validation
+        sample, by more than chance allows (WARNING, once): the counterpart of `_against_prior`."""
+        absolute = run.info.loss in ABSOLUTE_LOSSES
+        if self._prior_judged or self._fired or run.info.loss not in REGRESSION_LOSSES:
+            return []
+        if run.info.loss_summed_over is not None and run.info.loss_summed_over > 1:
+            return []  # summed over each validation batch: not on the per-sample scale of the levels
+        b = run.val_loss.buckets(include_open=True)
+        if int(b["n"].sum()) < self.min_validations or run.val_loss.nonfinite:
+            return []  # too few validations yet; a non-finite one is nonfinite-loss's business
+        train, val = self._kept_train, self._kept_val
+        if not (self._counted and train.contiguous and val.contiguous):
+            return []  # a sample of batches: the levels would be a sample's
+        yt, yv = train.values(), val.values()
+        if yt is None or yv is None or yt.shape[1] != yv.shape[1] or improving(run.val_loss, higher=False):
+            return []
+        centre = np.median if absolute else np.mean
+        optimal, _ = constant_error(yv, centre(yv, axis=0), absolute)  # the least any constant scores here
+        if optimal <= 0:
+            return []  # constant validation targets: a constant fits them
+        # the bound is the simplest input-ignoring prediction, the training targets' mean (median)
+        # for every validation sample, with no margin below it: a healthy weak regression (R^2 0.1-0.2
+        # on 100 validation rows) gets less below it than a chance margin of z^2 / n would ask
+        # (batch 17's false-alarm study), and a model that never beat it at all learned nothing that
+        # carries over
+        bound = constant_error(yv, centre(yt, axis=0), absolute)[0]
+        i_best = int(np.argmin(b["min"]))
+        best = float(b["min"][i_best])
+        self._prior_judged = True  # judged once: beaten, it learned something and the verdict stands
+        if best < bound:
+            return []
+        self._fired = True  # the same cause: a training-loss plateau later would repeat it
+        levels = {
+            "best_val_loss": best,
+            "constant_val_loss": optimal,
+            "train_constant_val_loss": bound,
+            "train_constant_train_loss": constant_error(yt, centre(yt, axis=0), absolute)[0],
+        }
+        return [self._constant_finding(run, absolute, levels, int(b["x1"][i_best]), len(yv))]
+
+    def _constant_finding(
+        self, run: RunState, absolute: bool, levels: dict[str, float], best_epoch: int, n_val: int
+    ) -> Finding:
+        """`_against_constant`'s finding; a training loss below the constant's on the training
+        targets while validation never beat one is memorisation (targets apart from their inputs)."""
+        train = epoch_train_levels(run)
+        fell = ""
+        if len(train) >= 2:
+            first, last = train[min(train)], train[max(train)]
+            if last < first:
+                fell = f", while the training loss fell from {first:.3g} to {last:.3g}"
+        what = "median" if absolute else "mean"
+        spread = "mean absolute deviation from their median" if absolute else "variance"
+        if train and train[max(train)] < levels["train_constant_train_loss"]:
+            hint = (
+                "The targets likely carry no information about the inputs the model sees (it memorised the "
+                "training targets instead): check that inputs and targets are shuffled and split together (one "
+                "permutation for both, not `np.random.shuffle(y)` alone), that the target column is the right "
+                "one, that every split's features are scaled with the training statistics, and that outputs "
+                "and targets have the same shape."
+            )
+        else:
+            hint = (
+                "The training loss did not beat a constant either: nothing the model learned carries over "
+                "from its inputs. Check that inputs and targets are shuffled and split together (one permutation "
+                "for both, not `np.random.shuffle(y)` alone) and that the target column is the right one; then "
+                "that the model can fit one batch (`mlcheck sanity model.py`), the learning rate, and a dead or "
+                "squashing output layer."
+            )
+        return self.finding(
+            f"Validation never beat predicting a constant: the best validation loss {levels['best_val_loss']:.4g} "
+            f"(epoch {best_epoch}) never got below {levels['train_constant_val_loss']:.4g}, the loss of predicting "
+            f"the training targets' {what} for every one of these {n_val} validation targets (the best constant "
+            f"for them scores {levels['constant_val_loss']:.4g}, their {spread}){fell}.",
+            evidence={
+                **{k: sig(v) for k, v in levels.items()},
+                "best_epoch": best_epoch,
+                "constant": what,
+                "val_samples": n_val,
+            },
+            hint=hint,
+            epoch=run.epoch,
+            key="val-constant",
+        )
 
     def _prior_finding(self, run: RunState, prior: ClassPrior, verdict, best_epoch: int, validations: int) -> Finding:
         train = epoch_train_levels(run)
@@ -1156,9 +1260,14 @@ class LossPlateau(LossCurveCheck):
         The margin is `tolerance` of that level, plus `z` standard errors of it where the first
         pass over the training targets was not seen whole: a loss measured on the same rows
         as the level carries no sampling error against it."""
-        if run.info.loss not in SQUARED_LOSSES:
+        if run.info.loss in ABSOLUTE_LOSSES:
+            kept = self._kept_train
+            values = kept.values()
+            levels = None if values is None else absolute_levels(values, kept.contiguous)
+        elif run.info.loss in SQUARED_LOSSES:
+            levels = self._targets.levels()
+        else:
             return None
-        levels = self._targets.levels()
         if levels is None or levels.best <= 0:
             return None  # too few targets counted, or constant targets: any constant fits them
         rows = run.info.loss_summed_over or 1
@@ -1179,10 +1288,16 @@ class LossPlateau(LossCurveCheck):
         """(why the level is poor, hint) for a loss stalled at a constant prediction's level."""
         levels, _ = constant
         which, value, _ = levels.nearest(level)
+        kind, centre = ("absolute", "median") if levels.absolute else ("squared", "mean")
         if which == "zeros":
             what = (
-                f"{value:.4g}, the loss of predicting all zeros (the mean squared target; the targets' mean "
+                f"{value:.4g}, the loss of predicting all zeros (the mean {kind} target; the targets' {centre} "
                 f"scores {levels.best:.4g})"
+            )
+        elif levels.absolute:
+            what = (
+                f"{value:.4g}, the loss of predicting the targets' median for every sample (their mean absolute "
+                f"deviation from it; the targets average {levels.target_mean:.4g}, all zeros scores {levels.zeros:.4g})"
             )
         else:
             what = (
@@ -1253,6 +1368,10 @@ class LossPlateau(LossCurveCheck):
 #: anywhere up to ln(C), so the entropy is not its floor (healthy-programs batch 13, l6: 0.356
 #: against H 0.213 at 17:1 with inverse-frequency weights, balanced accuracy 0.81 -> 0.88).
 PRIOR_CEILING = 1.25
+
+
+#: The regression losses whose constant-prediction levels are known: squared and absolute errors.
+REGRESSION_LOSSES = SQUARED_LOSSES | ABSOLUTE_LOSSES
 
 
 #: A squared-error loss stalled above this multiple of the larger of the best constant's and all

@@ -108,7 +108,7 @@ def _standard_error(total: float, squares: float, n: int) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class ConstantLevels:
-    """The mean squared error of a constant prediction on the training targets counted.
+    """The mean squared (or absolute) error of a constant prediction on the training targets counted.
 
     Attributes:
         best: that of the best constant, the targets' mean per output: their variance per output,
@@ -121,6 +121,9 @@ class ConstantLevels:
         n: samples counted.
         outputs: values per sample.
         whole_pass: the first pass was seen whole (every batch, in order), not a sample of batches.
+        absolute: the levels are mean absolute errors (an MAE loss: the best constant is the
+            targets' median per output, and `best` their mean absolute deviation from it), not
+            squared ones.
     """
 
     best: float
@@ -131,6 +134,7 @@ class ConstantLevels:
     n: int
     outputs: int
     whole_pass: bool
+    absolute: bool = False
 
     def scaled(self, factor: float) -> ConstantLevels:
         """The levels of a loss `factor` times larger (summed over that many rows)."""
@@ -148,3 +152,81 @@ class ConstantLevels:
         if abs(level - self.zeros) < abs(level - self.best):
             return "zeros", self.zeros, self.zeros_se
         return "mean", self.best, self.best_se
+
+
+#: Target values kept per split of a regression's first pass (an absolute error's best constant,
+#: the median, needs the values, not sums): 2^18 float64 values, 2 MB (also in a checkpoint); a
+#: larger first pass is not judged against a constant.
+MAX_KEPT_VALUES = 1 << 18
+
+
+class KeptTargets(FirstPass):
+    """The training or validation targets of the first epoch (`FirstPass`), kept as values
+    (at most `MAX_KEPT_VALUES`): an absolute error's best constant is the targets' median per
+    output, and its loss their mean absolute deviation from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[np.ndarray] = []
+        self.kept = 0
+        self.usable = True  # False once the targets changed width or outgrew the cap
+
+    def add(self, batch: BatchObservation, targets: np.ndarray) -> None:
+        if not self.usable or not self.take(batch):
+            return
+        y = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1) if targets.ndim else None
+        if y is None or not y.shape[1]:
+            self.usable = False
+            return
+        y = y[np.isfinite(y).all(axis=1)]
+        if self.parts and y.shape[1] != self.parts[0].shape[1] or self.kept + y.size > MAX_KEPT_VALUES:
+            self.usable, self.parts = False, []
+            return
+        self.parts.append(y)
+        self.kept += y.size
+
+    def values(self) -> np.ndarray | None:
+        """The kept targets, (samples, outputs); None where unusable or fewer than two."""
+        if not self.usable or not self.parts:
+            return None
+        y = np.concatenate(self.parts)
+        return y if len(y) >= 2 else None
+
+    def state_dict(self) -> dict:
+        y = self.values()
+        return {**super().state_dict(), "values": None if y is None else y.tolist(), "usable": self.usable}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.usable = bool(state["usable"])
+        self.parts = [] if state["values"] is None else [np.asarray(state["values"], dtype=np.float64)]
+        self.kept = sum(p.size for p in self.parts)
+
+
+def absolute_levels(train: np.ndarray, whole_pass: bool) -> ConstantLevels:
+    """The mean absolute errors of constant predictions on the training targets `train`
+    (samples, outputs): the best constant, their median per output, and all zeros."""
+    best, best_se = constant_error(train, np.median(train, axis=0), absolute=True)
+    zeros, zeros_se = constant_error(train, np.zeros(train.shape[1]), absolute=True)
+    return ConstantLevels(
+        best=best,
+        best_se=best_se,
+        zeros=zeros,
+        zeros_se=zeros_se,
+        target_mean=float(np.mean(train)),
+        n=len(train),
+        outputs=int(train.shape[1]),
+        whole_pass=whole_pass,
+        absolute=True,
+    )
+
+
+def constant_error(targets: np.ndarray, constant: np.ndarray, absolute: bool) -> tuple[float, float]:
+    """(the mean error, its standard error) of predicting `constant` (one value per output) for
+    every row of `targets`: absolute or squared, averaged over the outputs per sample first
+    (correlated outputs count once)."""
+    diff = targets - constant[None, :]
+    per_sample = (np.abs(diff) if absolute else np.square(diff)).mean(axis=1)
+    n = len(per_sample)
+    se = float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return float(per_sample.mean()), se

@@ -43,9 +43,11 @@ class LossAtInit(Check):
         the mean is more than `ratio` times that, beyond `sigmas` standard errors of the
         batch-to-batch noise. Other losses are not judged. The callbacks run it at train start
         too, where it reports only a loss summed over the batch (key `summed`): about batch-size
-        times that value, and the loss of the batch equal to the sum of its two halves' losses,
-        not their mean. A loss function of your own has no expected value; where its batch's
-        loss is the sum of its halves' losses to float rounding (a custom Keras loss ending in
+        times that value (or, for several outputs per sample, rows x outputs times it: an
+        `MSELoss(reduction="sum")` over 64 rows of 3 targets adds 192 values), and the loss of
+        the batch equal to the sum of its two halves' losses, not their mean. A loss function of
+        your own has no expected value; where its batch's loss is the sum of its halves' losses
+        to float rounding (a custom Keras loss ending in
         `keras.ops.sum`), the `summed` finding is given on that proof alone. That is INFO, live
         and in `mlcheck sanity` alike: a sum is harmless with a learning rate chosen for it
         (SGD's divided by the batch size, or Adam, whose steps do not depend on the loss's
@@ -132,30 +134,37 @@ class LossAtInit(Check):
             "Use a mean-reduced loss, remove loss multipliers, normalise inputs and initialise "
             "the last layer small (its bias at the class prior or target mean)."
         )
-        summed = (
-            _summed(t, batches[0])
-            if batch and batch > 1 and abs(mean / expected / batch - 1) < SUMMED_TOLERANCE
-            else False
+        # the values a sum adds up: the batch's rows, or every element of a multi-output batch
+        # (`MSELoss(reduction="sum")` on N x K outputs), which the adapter counted
+        counts = {batch} | ({cfg.summed_over} if cfg.summed_over else set()) if batch else set()
+        count = next((c for c in sorted(counts) if c > 1 and abs(mean / expected / c - 1) < SUMMED_TOLERANCE), None)
+        summed = _summed(t, batches[0]) if count is not None else False
+        values = (
+            f"the batch size ({batch})"
+            if count == batch
+            else f"the {count} values the batch holds ({batch} rows x {(count or 0) // max(batch or 1, 1)} outputs)"
         )
         if summed is not False:
             hint = (
-                f"The loss is about batch size ({batch}) times the expected value: the loss is "
+                f"The loss is about {values} times the expected value: the loss is "
                 "likely summed over the batch (reduction='sum'); use reduction='mean'."
             )
         if live and summed is not True:
             return []  # live, only the summed loss the halves prove is said
         if summed is True:
             evidence["batch"] = batch
+            if count != batch:
+                evidence["summed_values"] = count
             message = (
                 f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} an untrained "
-                f"model should give ({why}), about the batch size ({batch}) times it, and a batch's loss is the sum "
+                f"model should give ({why}), about {values} times it, and a batch's loss is the sum "
                 "of its halves' losses: the loss is summed over the batch, so the step size grows with the batch."
             )
             # a sum is harmless with a learning rate chosen for it (SGD's divided by the batch size, or an
             # optimizer such as Adam whose steps ignore the loss's scale): the checks that see the harm
             # (live lr-too-high, loss-divergence, loss-plateau; before training lr-too-high's range test)
             # warn and name this INFO as the cause
-            return [self._summed_finding(message, evidence, batch)]
+            return [self._summed_finding(message, evidence, count or batch)]
         message = (
             f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
             f"an untrained model should give ({why})."
@@ -163,13 +172,14 @@ class LossAtInit(Check):
         return [self.finding(message, evidence=evidence, hint=hint)]
 
     def _summed_finding(self, message: str, evidence: dict[str, Any], batch: int) -> Finding:
-        """The INFO (key `summed`) for a loss proven summed over the batch's `batch` rows."""
+        """The INFO (key `summed`) for a loss proven summed over the batch's `batch` rows (or
+        values, for a multi-output batch)."""
         return self.finding(
             message + " That is harmless where the learning rate was chosen for the sum; if it was "
             "tuned for a mean, the first steps are too large and the checks that see it will say so.",
             evidence=evidence,
             hint=f"Use reduction='mean' (in a loss function of your own: keras.ops.mean / .mean(), not sum), or, "
-            f"where the sum is deliberate, a learning rate chosen for it: SGD's divided by the batch size ({batch}); "
+            f"where the sum is deliberate, a learning rate chosen for it: SGD's divided by the {batch} values summed; "
             "Adam-type optimizers do not depend on the loss's scale.",
             severity=Severity.INFO,
             key="summed",

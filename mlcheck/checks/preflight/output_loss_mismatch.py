@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: rows of a softmax sum to 1 up to float32 rounding (~1e-6 per term); 1e-4 also holds for 1,000 classes
 _SUM_TOL = 1e-4
+#: An (N, 1) output against (N,) targets is told broadcast by its loss's value where the crossed
+#: and the paired errors differ by this much of the loss: 10x float32's rounding of a mean over a
+#: batch's N x N pairs (~1e-6), which a loss that equals one of them to its rounding settles.
+BROADCAST_RESOLUTION = 1e-5
 #: the share of the targets' variance that clipping to the output's range leaves unreachable
 #: above which `target-range` warns: 1% (an R^2 capped at 0.99; noise just past a bound stays silent)
 _UNREACHABLE_SHARE = 0.01
@@ -160,7 +164,14 @@ class OutputLossMismatch(Check):
         sample (shape (N,) or (N, 1)), and a loss whose value on the first batch is the
         squared, absolute or Huber error of every unit against the sample's index (the targets
         broadcast or expanded to N x K): each unit is trained to output the index, so the
-        argmax means nothing. An accuracy logged for a regression (key
+        argmax means nothing. A one-unit output of shape (N, 1) against targets of shape (N,)
+        (or the reverse) under an elementwise loss (key `broadcast`, ERROR): the loss broadcasts
+        them to N x N pairs and pulls every output to the targets' mean (squared error) or
+        median (absolute error). Told by the loss's value (the N x N mean, not the paired one),
+        or, where the two are equal (an absolute error of untrained outputs below every
+        target), by torch's own warning "Using a target size ... different to the input size",
+        caught while the adapter measures the first batch's loss. An accuracy logged for a
+        regression (key
         `accuracy-on-regression`, WARNING): a regression loss, fractional training targets and
         a metric named accuracy (Keras' `metrics=["accuracy"]` copied from a classifier):
         accuracy counts exact matches with a class, which a fractional target never is, so it
@@ -325,7 +336,7 @@ class OutputLossMismatch(Check):
         findings += self._wrong_axis(out, evidence)
         findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
-        findings += self._broadcast(out, ys[0], reported, evidence)
+        findings += self._broadcast(out, ys[0], reported, evidence, cfg.broadcast_warning)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
@@ -699,11 +710,19 @@ class OutputLossMismatch(Check):
         ]
 
     def _broadcast(
-        self, out: np.ndarray, y: np.ndarray | None, reported: float, evidence: dict[str, Any]
+        self,
+        out: np.ndarray,
+        y: np.ndarray | None,
+        reported: float,
+        evidence: dict[str, Any],
+        warned: str | None = None,
     ) -> list[Finding]:
         """Outputs of shape (N, 1) against targets of shape (N,) (or the reverse) in an elementwise
         loss broadcast to N x N pairs: the loss is finite but compares every output with every
-        target. Judged by the loss value itself: it equals the N x N mean, not the paired one."""
+        target. Judged by the loss value itself: it equals the N x N mean, not the paired one;
+        or, where the two are equal (an absolute error of untrained outputs below every target
+        scores mean(y) - mean(out) either way), by the framework's own warning that the loss
+        broadcast (`warned`, `LossConfig.broadcast_warning`) with the loss equal to the N x N mean."""
         if y is None or len(out) < 2 or not np.isfinite(reported):
             return []
         y = np.asarray(y, dtype=np.float64)
@@ -714,19 +733,37 @@ class OutputLossMismatch(Check):
         for name, power in (("squared", 2), ("absolute", 1)):
             paired = float(np.mean(np.abs(column[:, 0] - flat) ** power))
             crossed = float(np.mean(np.abs(column - flat[None, :]) ** power))
-            if math.isclose(reported, crossed, rel_tol=1e-3) and not math.isclose(reported, paired, rel_tol=1e-3):
+            gap = abs(crossed - paired)
+            # fresh outputs near 0 against targets of one sign score alike paired and crossed (|y|
+            # either way): then the loss is crossed where it matches it far closer than the two differ
+            exact = gap > BROADCAST_RESOLUTION * abs(crossed) and abs(reported - crossed) < 0.1 * gap
+            told = warned is not None and math.isclose(reported, crossed, rel_tol=1e-3)
+            if (
+                exact
+                or told
+                or (math.isclose(reported, crossed, rel_tol=1e-3) and not math.isclose(reported, paired, rel_tol=1e-3))
+            ):
                 n = len(flat)
+                centre = "mean" if power == 2 else "median"
+                near = (
+                    f" (alike now only because the untrained outputs sit near 0; trained so, each output is pulled to "
+                    f"the {centre} of every target, and the model predicts about a constant)"
+                    if gap < 1e-3 * abs(crossed)
+                    else ""
+                )
                 return [
                     self.finding(
                         f"The outputs have shape {tuple(out.shape)} and the targets {tuple(y.shape)}, so the "
                         f"{name}-error loss broadcasts them to {n} x {n} pairs and compares every output with "
-                        f"every target: the loss is {reported:.4g} where the paired one is {paired:.4g}.",
+                        f"every target: the loss is {reported:.6g}, the mean over all pairs ({crossed:.6g}), "
+                        f"where the paired one is {paired:.6g}{near}.",
                         evidence={
                             **evidence,
                             "output_shape": list(out.shape),
                             "target_shape": list(y.shape),
                             "loss": reported,
                             "paired_loss": paired,
+                            **({"framework_warning": warned} if warned else {}),
                         },
                         hint="Make the shapes match before the loss: `out.squeeze(-1)` or `y.view(-1, 1)` "
                         "(torch warns about it: 'Using a target size that is different to the input size').",

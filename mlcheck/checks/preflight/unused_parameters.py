@@ -25,7 +25,11 @@ class UnusedParameters(Check):
         Computes the loss gradient on one training batch and lists trainable parameters whose
         gradient is missing (they do not take part in the loss: a layer defined but never
         called, or cut off by `.detach()`/`no_grad`). Separately, lists trainable parameters
-        that are in no optimizer parameter group (when the framework tells).
+        that are in no optimizer parameter group (when the framework tells). And (torch, key
+        `unregistered`) parameters that get a gradient from the loss but that the model does
+        not register: layers kept in a plain Python list, tuple or dict attribute instead of
+        `nn.ModuleList` / `nn.ModuleDict`, which `model.parameters()`, and so the optimizer,
+        `.to(device)` and `state_dict()`, never see.
 
     Why it matters:
         Such parameters keep their initial values for the whole run: a layer that was meant to
@@ -65,9 +69,27 @@ class UnusedParameters(Check):
             batch = small_batch(t)
             if batch is None:
                 return [skipped(self, "there is no training data")]
-            grads = t.clone().gradients(batch)
+            clone = t.clone()
+            grads = clone.gradients(batch)
             in_optimizer = t.optimizer_parameters()
+            unregistered = clone.unregistered_parameters(batch)
         findings = []
+        if unregistered:
+            count = sum(unregistered.values())
+            where = ", ".join(f"`{path}` ({n})" for path, n in unregistered.items())
+            findings.append(
+                self.finding(
+                    f"{count} parameter tensors get a gradient from the loss but are not registered with the "
+                    f"model, so model.parameters() and the optimizer built from it leave them at their initial "
+                    f"values: their layers are held in plain Python containers: {where}.",
+                    evidence={"containers": dict(unregistered), "parameters": count},
+                    hint="Hold layers in nn.ModuleList / nn.ModuleDict (or nn.Sequential), not in a Python "
+                    "list, tuple or dict, so they are registered, trained, moved to the device and saved; a "
+                    "model kept there on purpose (a frozen teacher) is better called under torch.no_grad() "
+                    "with requires_grad_(False).",
+                    key="unregistered",
+                )
+            )
         no_grad = [name for name, g in grads.items() if g is None]
         if no_grad:
             findings.append(
