@@ -50,6 +50,12 @@ class LossConfig:
             cross-entropy the adapter found by its value, where the weights are not in a loss
             object it can read (torch: a module buffer passed as `F.cross_entropy(...,
             weight=self.class_w)` inside the training step); None otherwise.
+        unmatched: True when the adapter measured the loss on the first batch and its value
+            is none of the common losses of the outputs and the batch's targets (nor a constant
+            multiple, a sum over the rows or a class-weighted cross-entropy): the training step
+            computes another objective (a cross-entropy on a teacher's softened outputs, a
+            penalty added to the loss, a focal or contrastive loss). False when named or not
+            measured.
     """
 
     loss: str | None = None
@@ -61,6 +67,7 @@ class LossConfig:
     summed_over: int | None = None
     label_smoothing: float | None = None
     class_weights: tuple[float, ...] | None = None
+    unmatched: bool = False
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
