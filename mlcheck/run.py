@@ -136,7 +136,9 @@ class RunInfo:
             its start or below zero stays an ERROR). None when unknown or not so.
         plateau_scheduler: True when the only learning-rate schedule the adapter saw moves the
             rate when a metric stops improving (Lightning's `ReduceLROnPlateau`, a scheduler
-            config with `reduce_on_plateau`): a rate it cut to ~0 followed the metric's stall, so
+            config with `reduce_on_plateau`; a Keras `ReduceLROnPlateau` callback beside no
+            `LearningRateScheduler` and no schedule in the optimizer): a rate it cut to ~0
+            followed the metric's stall, so
             `lr-schedule` tells that decay as INFO. None when unknown or not so.
         loss_unmatched: True when the train-start trainable measured the training loss on the
             first batch and it is none of the common losses of the outputs and targets, nor a
