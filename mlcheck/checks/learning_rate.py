@@ -1010,8 +1010,9 @@ class LRSchedule(Check):
         by the same factor at every epoch gets a hint that names a compounding schedule (Keras
         `LearningRateScheduler(lambda epoch, lr: lr * 0.5)`, which multiplies the rate it is
         handed). Where the run's only schedule is a ReduceLROnPlateau (`RunInfo.plateau_scheduler`:
-        Lightning's scheduler config, a Keras `ReduceLROnPlateau` callback), a rate it cut to ~0 early is an INFO: it cuts only after its metric stopped
-        improving, so the run had converged by that metric and the steps left only cost time.
+        Lightning's scheduler config, a Keras `ReduceLROnPlateau` callback), a rate it cut to ~0
+        early is an INFO: it cuts only after its metric stopped improving, so the run had
+        converged by that metric and the steps left only cost time.
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
