@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import inspect
 import itertools
 import logging
 import math
@@ -549,8 +550,20 @@ class _TorchBase(Trainable):
             if loss.requires_grad:  # a wholly frozen model has nothing to step
                 loss.backward()
                 for opt in self.optimizers:
-                    opt.step()
+                    if _needs_closure(opt):
+                        opt.step(lambda: self._closure_loss(batch))
+                    else:
+                        opt.step()
         return float(loss.detach())
+
+    def _closure_loss(self, batch: Any) -> torch.Tensor:
+        """The closure an optimizer that re-evaluates the loss takes (`torch.optim.LBFGS`, as
+        Lightning hands it one): the gradients zeroed, the batch's loss and its backward."""
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss = self._loss_tensor(batch)
+        loss.backward()
+        return loss
 
     def batch_norm_layers(self) -> list[str]:
         # SyncBatchNorm normalises over every process's batch: its batch is not the one seen here
@@ -752,6 +765,7 @@ class _TorchBase(Trainable):
             ),
             class_weights=weights,
             broadcast_warning=broadcast_warning,
+            unmatched=name is None and bool(candidates),
         )
 
     def _weighted_by_buffer(self, batch: Any, out: torch.Tensor, y: Any, measured: float) -> tuple[float, ...] | None:
@@ -914,6 +928,17 @@ class _TorchBase(Trainable):
         return parts
 
 
+def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether `optimizer.step` must be given a closure that re-evaluates the loss: its `closure`
+    argument has no default (`torch.optim.LBFGS`, which evaluates the loss several times a step;
+    the other torch optimizers take one optionally)."""
+    try:
+        parameter = inspect.signature(optimizer.step).parameters.get("closure")
+    except (TypeError, ValueError):  # a step without a readable signature: called as before
+        return False
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
 def _module_cross_entropy(
     module: nn.CrossEntropyLoss, out: torch.Tensor, y: torch.Tensor, smoothing: float
 ) -> float | None:
@@ -1066,13 +1091,31 @@ def _clone_module_and_optimizers(
     trainer = module.__dict__.get("_trainer")
     if trainer is not None:
         module.__dict__["_trainer"] = None
+    memo: dict[int, Any] = {}
     try:
         with torch.no_grad():
-            new_module, new_optimizers = copy.deepcopy((module, list(optimizers)))
+            new_module, new_optimizers = copy.deepcopy((module, list(optimizers)), memo)
+            for old, new in zip(optimizers, new_optimizers):
+                _restore_attributes(old, new, memo)
     finally:
         if trainer is not None:
             module.__dict__["_trainer"] = trainer
     return new_module, new_optimizers
+
+
+def _restore_attributes(old: torch.optim.Optimizer, new: torch.optim.Optimizer, memo: dict[int, Any]) -> None:
+    """Gives the copy `new` the plain attributes of `old` that an optimizer's copy loses: its
+    `__getstate__` keeps the defaults, state and groups only, not what `__init__` set beside them
+    (`torch.optim.LBFGS`'s `_params`, without which its step raises). They are copied with the
+    copy's `memo`, so they refer to the copied parameters. Functions are left out: a scheduler's
+    wrapper of `step` holds the original optimizer."""
+    for name, value in vars(old).items():
+        if name in vars(new) or callable(value):
+            continue
+        try:
+            setattr(new, name, copy.deepcopy(value, memo))
+        except Exception:  # an attribute that cannot be copied stays off the copy, as before
+            logger.debug("mlcheck: optimizer attribute %s not copied", name, exc_info=True)
 
 
 # -- plain torch ------------------------------------------------------------------------------

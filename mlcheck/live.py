@@ -884,7 +884,8 @@ class LiveRun:
     def _note_loss(self, trainable: Trainable) -> None:
         """Names the loss in `RunInfo.loss` from the train-start trainable where the adapter could
         not, the class weights it found by the loss's value (`RunInfo.class_weights`, where none
-        were read), and the rows a summed loss adds up (`RunInfo.loss_summed_over`): its `loss_config()`
+        were read), the rows a summed loss adds up (`RunInfo.loss_summed_over`) and whether the
+        loss matched no common one (`RunInfo.loss_unmatched`): its `loss_config()`
         is cached by the checks that just ran (at most a forward pass of the first batch
         otherwise), once per run."""
         info = self.monitor.run.info
@@ -901,6 +902,9 @@ class LiveRun:
         if info.class_weights is None and config.class_weights is not None:
             # weights the adapter found by the loss's value (a buffer passed to F.cross_entropy)
             info.class_weights = dict(enumerate(config.class_weights))
+        if info.loss_unmatched is None and config.unmatched:
+            # another objective than the common losses: its level is not a validation loss's
+            info.loss_unmatched = True
 
     # -- layers (Signal.LAYER_STATS) -------------------------------------------------------------
 

@@ -143,6 +143,19 @@ class RunInfo:
             objective's progress (a GAN's generator loss rises as its discriminator learns), so
             `loss-divergence` and `loss-plateau` report what they see there as INFO (a loss 100x
             its start or below zero stays an ERROR). None when unknown or not so.
+        plateau_scheduler: True when the only learning-rate schedule the adapter saw moves the
+            rate when a metric stops improving (Lightning's `ReduceLROnPlateau`, a scheduler
+            config with `reduce_on_plateau`; a Keras `ReduceLROnPlateau` callback beside no
+            `LearningRateScheduler` and no schedule in the optimizer): a rate it cut to ~0
+            followed the metric's stall, so
+            `lr-schedule` tells that decay as INFO. None when unknown or not so.
+        loss_unmatched: True when the train-start trainable measured the training loss on the
+            first batch and it is none of the common losses of the outputs and targets, nor a
+            multiple of one (`LossConfig.unmatched`): the run trains another objective (a
+            cross-entropy on a teacher's softened outputs, a penalty added inside the step, a
+            focal loss), whose level a validation loss of the usual kind need not share
+            (`suspicious-val` then tells a validation loss far below it as INFO). None when
+            unknown or named.
         loss_summed_over: the rows a training loss is summed over (`reduction="sum"`), when the
             train-start trainable found its value on the first batch to be that many times the
             mean loss (`LossConfig.summed_over`): the loss levels the checks compare with a
@@ -177,6 +190,8 @@ class RunInfo:
     augmented_train: bool | None = None
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
+    plateau_scheduler: bool | None = None
+    loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
 
@@ -195,6 +210,8 @@ class RunInfo:
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)
         self.augmented_train = opt.flag("RunInfo.augmented_train", self.augmented_train, optional=True)
         self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
+        self.loss_unmatched = opt.flag("RunInfo.loss_unmatched", self.loss_unmatched, optional=True)
+        self.plateau_scheduler = opt.flag("RunInfo.plateau_scheduler", self.plateau_scheduler, optional=True)
         self.loss_summed_over = opt.optional_integer("RunInfo.loss_summed_over", self.loss_summed_over, minimum=1)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()

@@ -56,6 +56,12 @@ class LossConfig:
             output against (N,) targets under an absolute error scores the same paired and
             broadcast while the untrained outputs sit below every target: the warning tells them
             apart.
+        unmatched: True when the adapter measured the loss on the first batch and its value
+            is none of the common losses of the outputs and the batch's targets (nor a constant
+            multiple, a sum over the rows or a class-weighted cross-entropy): the training step
+            computes another objective (a cross-entropy on a teacher's softened outputs, a
+            penalty added to the loss, a focal or contrastive loss). False when named or not
+            measured.
     """
 
     loss: str | None = None
@@ -68,6 +74,7 @@ class LossConfig:
     label_smoothing: float | None = None
     class_weights: tuple[float, ...] | None = None
     broadcast_warning: str | None = None
+    unmatched: bool = False
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be

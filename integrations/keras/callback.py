@@ -237,6 +237,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             keep=self.breakpoints.check_ids if self.breakpoints is not None else (),
         )
         self.live.guard("early stopping", self._note_early_stopping)
+        self.live.guard("plateau scheduler", self._note_plateau_scheduler)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -297,6 +298,17 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             elif isinstance(cb, keras.callbacks.ModelCheckpoint) and cb.save_best_only and cb.mode != "max":
                 kept.append((str(cb.monitor), f"ModelCheckpoint(monitor={cb.monitor!r}, save_best_only=True)"))
         self.live.note_early_stopping(stops, kept)
+
+    def _note_plateau_scheduler(self) -> None:
+        """`RunInfo.plateau_scheduler`: the rate's only schedule is a `ReduceLROnPlateau` that `fit`
+        runs beside this callback (no `LearningRateSchedule` in the optimizer, no
+        `LearningRateScheduler` callback)."""
+        info = self.live.monitor.run.info
+        siblings = _sibling_callbacks(self)
+        plateau = any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in siblings)
+        timed = info.has_scheduler or any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings)
+        if plateau and not timed:
+            info.plateau_scheduler = True
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch

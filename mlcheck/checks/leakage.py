@@ -40,7 +40,11 @@ class SuspiciousVal(Check):
         absolute gap is then tiny. For a classification with C known, a training loss that
         started above 2 x ln(C) at its first step, before any update, is not compared: it is no
         cross-entropy over C classes (distillation's T^2-scaled KL, summed terms), so not on the
-        validation loss's scale. Key `val-is-train-loss`: the validation loss equals the
+        validation loss's scale. A training loss the adapter measured on the first batch and found
+        to be none of the common losses of the outputs and labels (`RunInfo.loss_unmatched`: a
+        cross-entropy on a teacher's softened outputs sits at their entropy, a penalty added in
+        the step stays) is another objective with a floor of its own: a validation loss far below
+        it is an INFO (key `other-objective`). Key `val-is-train-loss`: the validation loss equals the
         training loss of the epoch's last step (to 1e-6, float32 rounding) for `patience`
         epochs in a row, not all one value: validation logs a training loss (a `self.loss`
         that `training_step` set, logged again in `validation_step`). Where the run is known to
@@ -197,17 +201,38 @@ class SuspiciousVal(Check):
         e = recent[-1]
         if run.info.augmented_train:
             return [self._augmented(run, val[e], train[e], recent)]
+        evidence = {
+            "val_loss": sig(val[e]),
+            "train_loss": sig(train[e]),
+            "ratio": sig(val[e] / train[e]),
+            "initial_train_loss": sig(initial),
+            "epochs": recent,
+        }
+        if run.info.loss_unmatched:
+            # another objective (soft targets, a penalty in the step) has a floor of its own that
+            # a validation loss of the usual kind does not share: the ratio proves nothing
+            return [
+                self.finding(
+                    f"Validation loss {val[e]:.4g} is {val[e] / train[e]:.0%} of the training loss "
+                    f"{train[e]:.4g} for {len(recent)} epochs, but the training loss is none of the common "
+                    "losses of the outputs and labels (another objective, such as a cross-entropy on a "
+                    "teacher's softened outputs or a loss with a penalty added), so the two need not share a scale.",
+                    evidence={**evidence, "training_loss_unmatched": True},
+                    hint=(
+                        "Nothing to fix if the training step computes another objective on purpose. To compare "
+                        "like with like, also log the validation loss's own function on the training batches."
+                    ),
+                    severity=Severity.INFO,
+                    step=run.step,
+                    epoch=run.epoch,
+                    key="other-objective",
+                )
+            ]
         return [
             self.finding(
                 f"Validation loss {val[e]:.4g} is {val[e] / train[e]:.0%} of the training loss "
                 f"{train[e]:.4g} for {len(recent)} epochs: the validation data looks leaked or easier.",
-                evidence={
-                    "val_loss": sig(val[e]),
-                    "train_loss": sig(train[e]),
-                    "ratio": sig(val[e] / train[e]),
-                    "initial_train_loss": sig(initial),
-                    "epochs": recent,
-                },
+                evidence=evidence,
                 hint=(
                     "Check the split for duplicates (train-val-overlap), that validation labels do not "
                     "leak into inputs, and that both losses are reduced the same way (mean vs sum)."

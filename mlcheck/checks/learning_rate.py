@@ -1009,7 +1009,10 @@ class LRSchedule(Check):
         cause: a schedule whose length is counted in epochs, stepped every batch; one multiplied
         by the same factor at every epoch gets a hint that names a compounding schedule (Keras
         `LearningRateScheduler(lambda epoch, lr: lr * 0.5)`, which multiplies the rate it is
-        handed).
+        handed). Where the run's only schedule is a ReduceLROnPlateau (`RunInfo.plateau_scheduler`:
+        Lightning's scheduler config, a Keras `ReduceLROnPlateau` callback), a rate it cut to ~0
+        early is an INFO: it cuts only after its metric stopped improving, so the run had
+        converged by that metric and the steps left only cost time.
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -1100,6 +1103,28 @@ class LRSchedule(Check):
         self._done.add(key)
         step = run.step if step is None else step
         return [self.finding(message, evidence=evidence, hint=hint, step=step, epoch=run.epoch, key=key)]
+
+    def _emit_plateau_decay(self, message: str, evidence: dict, run: RunState) -> list[Finding]:
+        """INFO: a ReduceLROnPlateau (the run's only schedule) cut the rate to ~0: it does so only
+        after its metric stopped improving again and again, so the rate is no mistake of the
+        schedule's length; the steps left barely train."""
+        if "decayed" in self._done:
+            return []
+        self._done.add("decayed")
+        return [
+            self.finding(
+                f"{message}, cut there by a ReduceLROnPlateau each time its metric stopped improving: "
+                "the steps left barely move the weights.",
+                evidence={**evidence, "plateau_scheduler": True},
+                hint="Nothing to fix if the metric had converged. To save the time, stop there (EarlyStopping "
+                "on the same metric) or keep a usable rate (ReduceLROnPlateau's min_lr); a patience of only "
+                "a few epochs can also cut the rate while the metric is still improving through its noise.",
+                severity=Severity.INFO,
+                step=run.step,
+                epoch=run.epoch,
+                key="decayed",
+            )
+        ]
 
     @staticmethod
     def _decayed_hint(run: RunState, low_from_step: float) -> str:
@@ -1194,20 +1219,23 @@ class LRSchedule(Check):
                 # live only with a known end; and low for a while: warm restarts come back up
                 judged = final or (total is not None and remaining_known)
                 if judged and wasted > self.end_fraction and low_for >= self.min_low:
-                    out += self._emit(
-                        "decayed",
+                    evidence = {
+                        "lr": sig(float(c.mean[-1])),
+                        "peak_lr": sig(peak),
+                        "low_from_step": x_low,
+                        "share_of_run_left": sig(wasted),
+                        "total_steps": total,
+                    }
+                    message = (
                         f"The learning rate decayed to {c.mean[-1]:.3g}, under {self.floor:g}x its "
-                        f"peak of {peak:.3g}, at step {x_low:g} with {wasted:.0%} of the run still to go.",
-                        {
-                            "lr": sig(float(c.mean[-1])),
-                            "peak_lr": sig(peak),
-                            "low_from_step": x_low,
-                            "share_of_run_left": sig(wasted),
-                            "total_steps": total,
-                        },
-                        self._decayed_hint(run, x_low),
-                        run,
+                        f"peak of {peak:.3g}, at step {x_low:g} with {wasted:.0%} of the run still to go"
                     )
+                    if run.info.plateau_scheduler:
+                        # cut by a ReduceLROnPlateau each time its metric stalled: the run converged
+                        # by that metric, and the steps left only cost time
+                        out += self._emit_plateau_decay(message, evidence, run)
+                    else:
+                        out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low), run)
         # a scheduler that never moves
         if final and run.info.has_scheduler and c.values >= self.min_steps:
             b = lr.buckets(include_open=True)

@@ -2048,3 +2048,45 @@ def test_user17_a_fit_of_zero_epochs_does_not_say_no_problems_found(tmp_path, ca
         "mlcheck: checked 0 steps, 0 epochs, 29 checks: no training step was seen, so nothing was judged."
     ), summary
     assert summary[1].startswith("mlcheck: checked 38 steps, 1 epoch,") and "nothing was judged" not in summary[1]
+
+
+# -- healthy programs of new shapes, batch 17 (/tmp/fa17) ---------------------------------------
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "step"])
+def test_fa17_plateau_scheduler_cutting_the_rate_to_zero_is_info(tmp_path, schedule):
+    # /tmp/fa17/k9: ReduceLROnPlateau(factor=0.1, patience=2) on a diabetes regression cut the
+    # rate to 3e-9 with 32% of the run left: a WARNING lr-schedule "decayed" whose fix spoke of
+    # T_max. It cuts only after its metric stopped improving: now an INFO. A rate divided by 10
+    # every epoch by a LearningRateScheduler (the epoch count, not the metric) keeps the WARNING.
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    if schedule == "plateau":
+        scheduler = keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=1)
+    else:
+        scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 3e-3 * 0.1**epoch)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:350],
+            y[:350],
+            validation_data=(x[350:], y[350:]),
+            epochs=30,
+            batch_size=32,
+            verbose=0,
+            callbacks=[scheduler, cb],
+        )
+    decayed = [f for f in cb.findings if f.check == "lr-schedule" and f.key == "decayed"]
+    assert decayed, [f.format() for f in cb.findings]  # the rate did fall to ~0 early in both
+    if schedule == "plateau":
+        assert decayed[0].severity == Severity.INFO, decayed[0].format()  # before: WARNING
+        assert serious(cb.findings) == [], [f.format() for f in cb.findings]
+    else:
+        assert decayed[0].severity == Severity.WARNING, decayed[0].format()

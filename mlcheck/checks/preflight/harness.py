@@ -104,6 +104,41 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray | None, cfg: LossConfig) -
     return None
 
 
+def label_loss(outputs: np.ndarray, targets: np.ndarray | None, cfg: LossConfig) -> float | None:
+    """The cross-entropy of the batch's class labels under the outputs, for a loss of no known
+    name (`loss_family` None) whose outputs classify: C >= 2 outputs and integer labels 0..C-1
+    (softmax over logits, or the probabilities or log-probabilities the model gives), or one
+    output and labels in {0, 1} (sigmoid over a logit, or the probability). None otherwise.
+
+    Such a loss can have a floor far above 0 that fitting cannot pass (cross-entropy on a
+    teacher's softened outputs sits at their entropy; a penalty added to it stays), so whether a
+    model fits one batch is read from the labels themselves."""
+    if loss_family(cfg) is not None or targets is None or outputs.ndim == 0 or len(outputs) != len(targets):
+        return None
+    out = outputs.reshape(len(outputs), -1).astype(np.float64)
+    y = targets.reshape(len(targets), -1)
+    if y.shape[1] != 1 or not integral(y) or not np.all(np.isfinite(out)):
+        return None
+    y = y[:, 0].astype(np.int64)
+    rows = np.arange(len(y))
+    units, activation = out.shape[1], cfg.output_activation
+    if units >= 2 and 0 <= y.min() and y.max() < units:
+        if activation == "log_softmax":
+            log_p = out
+        elif activation == "softmax":
+            log_p = np.log(np.clip(out, 1e-12, None))
+        else:
+            shifted = out - out.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-log_p[rows, y].mean())
+    if units == 1 and set(np.unique(y)) <= {0, 1}:
+        with np.errstate(over="ignore"):
+            p = out[:, 0] if activation in ("sigmoid", "softmax") else 1 / (1 + np.exp(-out[:, 0]))
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return None
+
+
 #: Training batches `health_at_init` looks at (loss-at-init's default, so they share the work).
 INIT_BATCHES = 4
 
@@ -216,6 +251,9 @@ class FitRun:
         repeated: the eval-mode loss of the same batch at the same weights taken a second time
             before training (NaN: not taken). It differs from `initial` where the training step
             draws random numbers of its own (augmented views, sampled pairs or noise).
+        label_losses: (step, cross-entropy of the batch's labels under the outputs) at each
+            checkpoint, for a loss of no known name whose outputs classify (`label_loss`); empty
+            otherwise.
     """
 
     lr: float | None = None
@@ -228,6 +266,7 @@ class FitRun:
     nonfinite: bool = False
     samples: int | None = None
     repeated: float = math.nan
+    label_losses: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def loss_varies(self) -> bool:
@@ -273,16 +312,27 @@ def fit_batch(
     budget: Budget,
     every: int = 10,
     goal: Callable[[float, float | None], bool] | None = None,
+    label_goal: Callable[[float], Callable[[float, float | None], bool]] | None = None,
 ) -> FitRun:
     """Trains `trainable` (a clone!) on `batch` for up to `steps` steps, taking the eval-mode
-    loss every `every` steps; stops early when `goal(loss, accuracy)` is true."""
+    loss every `every` steps; stops early when `goal(loss, accuracy)` is true, or, for a loss of
+    no known name whose outputs classify, when `label_goal(first label loss)(label loss,
+    accuracy)` is (`label_loss`: the labels' cross-entropy, where the loss may have a floor of
+    its own)."""
     cfg = trainable.loss_config()
     inputs, targets = trainable.to_numpy(batch)
     rows = next((len(a) for a in (inputs, targets) if a is not None and np.ndim(a)), None)
     run = FitRun(lr=trainable.get_lr(), samples=rows)
     run.initial = trainable.loss(batch)
     run.losses.append((0, run.initial))
-    run.accuracy = accuracy(trainable.forward(batch), targets, cfg)
+    outputs = trainable.forward(batch)
+    run.accuracy = accuracy(outputs, targets, cfg)
+    labels_reached = None
+    if label_goal is not None:
+        first = label_loss(outputs, targets, cfg)
+        if first is not None:
+            run.label_losses.append((0, first))
+            labels_reached = label_goal(first)
     for step in range(1, steps + 1):
         if budget.expired(remaining=steps - step + 1):
             run.cut = True
@@ -297,8 +347,16 @@ def fit_batch(
             if not math.isfinite(loss):
                 run.nonfinite = True
                 break
-            run.accuracy = accuracy(trainable.forward(batch), targets, cfg)
+            outputs = trainable.forward(batch)
+            run.accuracy = accuracy(outputs, targets, cfg)
             if goal is not None and goal(loss, run.accuracy):
                 run.achieved = True
                 break
+            if labels_reached is not None:
+                labelled = label_loss(outputs, targets, cfg)
+                if labelled is not None:
+                    run.label_losses.append((step, labelled))
+                    if labels_reached(labelled, run.accuracy):
+                        run.achieved = True
+                        break
     return run

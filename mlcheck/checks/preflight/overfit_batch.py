@@ -118,7 +118,12 @@ class OverfitBatch(Check):
         cross-entropy or of a torch `nn.CrossEntropyLoss` the model holds), success is judged above the
         least loss the smoothed targets allow (their entropy); a `label_smoothing` above
         `MAX_LABEL_SMOOTHING` (0.5; usual values are 0.05-0.2) is a WARNING of its own (key
-        "label-smoothing"): its floor sits next to the chance level ln(C).
+        "label-smoothing"): its floor sits next to the chance level ln(C). A loss that matches
+        none of the common losses of the outputs and labels may have a floor of its own far
+        above 0 (a cross-entropy on a teacher's softened outputs sits at their entropy; a
+        penalty added in the step stays): for such a loss, where the outputs classify the batch's
+        integer labels, the try also succeeds when the labels' cross-entropy under the outputs
+        meets the same goal (the model fits the labels, whatever the loss's floor).
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -208,7 +213,8 @@ class OverfitBatch(Check):
             if lr is not None:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
-            run = fit_batch(clone, batch, steps, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
+            goal = self.goal(initial, self._floor(ctx))
+            run = fit_batch(clone, batch, steps, ctx.budget, self.every, goal, label_goal=self.goal)
             run.repeated = initial  # the same weights and batch as `run.initial`'s evaluation
             return run
 
@@ -385,7 +391,8 @@ class OverfitBatch(Check):
             batch = small_batch(clone, self.batch_size)
             initial = clone.loss(batch)
             fitted = ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS)
-            return fit_batch(clone, batch, fitted, ctx.budget, self.every, self.goal(initial, self._floor(ctx)))
+            goal = self.goal(initial, self._floor(ctx))
+            return fit_batch(clone, batch, fitted, ctx.budget, self.every, goal, label_goal=self.goal)
 
         with kept_random_state(ctx.trainable):
             free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
