@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ _SPEC = importlib.util.spec_from_file_location("reallogs_score", ROOT / "benchma
 score = importlib.util.module_from_spec(_SPEC)
 sys.modules["reallogs_score"] = score
 _SPEC.loader.exec_module(score)
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the snapshots are git repositories")
 
 
 @pytest.fixture(autouse=True)
