@@ -9,23 +9,45 @@
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6  # plus the sixth (Ultralytics YOLO results.csv)
     .venv/bin/python benchmarks/reallogs/score.py --only held-out-3   # one split alone
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-6 --raw   # mlcheck on the raw files
 
 Every run goes through `mlcheck.analyze.run(runs/<id>.csv)` (what `mlcheck analyze` does), and
 through Keras EarlyStopping(patience=3), a UMLAUT-style overfitting rule, SageMaker Debugger's
 Overfit and LossNotDecreasing rules, and Prechelt's GL5 and PQ2, re-implemented below on the
 same epoch curves. Labels, onsets and the rules are described in README.md.
+
+`--raw [MIRROR]` scores mlcheck on the file the run was read from (`repo`, `commit`, `path` of
+the manifest; MIRROR/<owner>+<name>/repo a git snapshot, as the `build_raw*.py` scripts read
+them), in its own format: `mlcheck.analyze.run` on that file, written out of the snapshot with
+the settings Ultralytics and Lightning save beside it (`args.yaml`, `opt.yaml`, `hparams.yaml`),
+so what analyze learns from the format (a YOLO run's pretrained start and augmented training, a
+Trainer state's steps, a logged learning rate) reaches the score. A finding's epoch (or step)
+is mapped to the run's epochs as the manifest numbers them: the k-th epoch of the file holding
+a validation loss is epoch k. Runs without a snapshot (every notebook printout), or whose raw
+file analyze reads as a different number of fits or epochs than the manifest, are scored from
+their copy in `runs/`, and counted. The baseline rules are scored on the copies either way.
+
+"Early hits" (a line under each table): hits more than `early_tolerance(n)` epochs before the
+labelled onset (max(3, n // 10) on an n-epoch run), for mlcheck and every rule: such a firing
+is not a detection of that symptom (the validation loss went on improving for more than the 3
+epochs README's rule 4 asks of a rise; on long runs a tenth of the run leaves room for a
+near-tie between two minima). They are counted inside the hits above, as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import math
 import statistics
+import subprocess
 import sys
+import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,8 +61,28 @@ CHECKS = {
 }
 
 
-def read_run(run_id: str) -> tuple[list[float], list[float]]:
-    with open(HERE / "runs" / f"{run_id}.csv", newline="") as fh:
+MIRROR = Path("/work/.mirror")
+# manifest formats whose raw file `mlcheck analyze` reads (the notebook printouts are not files)
+RAW_FORMATS = {
+    "keras-csv",
+    "keras-history-csv",
+    "sweep-csv",
+    "lightning-csv",
+    "tensorboard",
+    "trainer-state",
+    "ultralytics-csv",
+}
+# files the tools save beside a log, which analyze reads with it (YOLO's pretrained start)
+BESIDE = ("args.yaml", "opt.yaml", "hparams.yaml")
+
+
+def early_tolerance(epochs: int) -> int:
+    """Epochs a hit may come before the labelled onset and still count as on time."""
+    return max(3, epochs // 10)
+
+
+def read_run(run_id: str, runs_dir: Path | None = None) -> tuple[list[float], list[float]]:
+    with open((runs_dir or HERE / "runs") / f"{run_id}.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return [float(r["loss"]) for r in rows], [float(r["val_loss"]) for r in rows]
 
@@ -127,34 +169,174 @@ RULES: dict[str, Callable[[list[float], list[float]], int | None]] = {
 RULE_SYMPTOMS = {"SM LossNotDecr": {"plateau"}}
 
 
-def mlcheck_findings(run_id: str) -> list:
+def mlcheck_findings(run_id: str, runs_dir: Path | None = None) -> list:
     import mlcheck
     from mlcheck import Severity
 
-    result = mlcheck.analyze.run(str(HERE / "runs" / f"{run_id}.csv"))
+    result = mlcheck.analyze.run(str((runs_dir or HERE / "runs") / f"{run_id}.csv"))
     return [f for run in result.runs for f in run.findings if f.severity >= Severity.WARNING]
 
 
-def score(rows: list[dict]) -> dict:
-    """{detector: {label: [(detected, lag or None, run id)]}}."""
+@dataclass
+class Raw:
+    """Where `--raw` found each run's raw file, and what it scored from the copies instead."""
+
+    mirror: Path
+    folder: Path  # where the raw files are written out of the snapshots
+    read: dict[str, int] = field(default_factory=dict)  # split -> runs scored on their raw file
+    copies: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> why -> runs
+
+    def fall_back(self, split: str, why: str) -> None:
+        self.copies.setdefault(split, {}).setdefault(why, 0)
+        self.copies[split][why] += 1
+
+
+def raw_file(row: dict, mirror: Path, folder: Path) -> Path | str:
+    """The run's raw file (or event folder), written out of its snapshot under `folder` with the
+    settings files beside it; or why there is none."""
+    if row["format"] not in RAW_FORMATS:
+        return f"format {row['format']} (no file)"
+    gitdir = mirror / row["repo"].replace("/", "+") / "repo"
+    if not gitdir.is_dir():
+        return "no snapshot"
+    commit, path = row["commit"], row["path"]
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(gitdir), *args], capture_output=True, check=True).stdout
+
+    try:
+        names = git("ls-tree", "-r", "--name-only", commit, "--", path).decode().splitlines()
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        if names == [path]:  # a file: the settings saved beside it too
+            siblings = git("ls-tree", "--name-only", commit, "--", f"{parent}/" if parent else ".").decode()
+            names += [n for n in siblings.splitlines() if n.rsplit("/", 1)[-1] in BESIDE]
+        elif not names:
+            return "not in the snapshot"
+        dest = folder / row["id"]
+        for name in names:
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(git("show", f"{commit}:{name}"))
+    except subprocess.CalledProcessError:
+        return "not in the snapshot"
+    return dest / path
+
+
+@contextlib.contextmanager
+def _replayed_curves() -> Iterator[list]:
+    """The curves `mlcheck.analyze.run` replays, in the order of its runs (observed, not changed)."""
+    import mlcheck.analyze as analyze
+
+    seen: list = []
+    original = analyze.replay_curves
+
+    def replay(curves, *args, **kwargs):
+        seen.append(curves)
+        return original(curves, *args, **kwargs)
+
+    analyze.replay_curves = replay
+    try:
+        yield seen
+    finally:
+        analyze.replay_curves = original
+
+
+def _same(a: float, b: float) -> bool:
+    """One validation loss, as analyze read it and as the copy holds it (4 significant digits)."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.isnan(a) == math.isnan(b) and (math.isnan(a) or a == b)
+    return abs(a - b) <= 5e-4 * max(abs(a), abs(b)) + 1e-12
+
+
+def _aligned(points: list[float], copy: list[float]) -> list[int | None] | None:
+    """The manifest's epoch (1-based) of each validation point analyze read, found by its value in
+    the copy's validation losses, in order; None for a point the copy does not hold. None where
+    the shorter of the two is not matched whole (the raw reading and the copy's differ: then the
+    raw file is not scored). The copy can hold a point analyze leaves out (a Trainer's
+    `evaluate()` after the fit, at the last step again) and the reverse."""
+    out: list[int | None] = []
+    j = 0
+    for value in points:
+        k = j
+        while k < len(copy) and not _same(value, copy[k]):
+            k += 1
+        if k == len(copy):
+            out.append(None)
+        else:
+            out.append(k + 1)
+            j = k + 1
+    matched = sum(e is not None for e in out)
+    return out if matched == min(len(points), len(copy)) and matched else None
+
+
+def raw_findings(row: dict, source: Path, copy: list[float]) -> tuple[list[tuple[object, int | None]], str] | str:
+    """mlcheck's WARNING/ERROR findings on the raw file, each with the manifest's epoch it falls
+    at (None where the finding names neither an epoch nor a step), and the format analyze read;
+    or why the raw file cannot be scored against the manifest's epochs (`copy`: the validation
+    losses of `runs/<id>.csv`, which the raw file's are aligned with)."""
+    import mlcheck
+    from mlcheck import Severity
+
+    with _replayed_curves() as seen:
+        result = mlcheck.analyze.run(str(source))
+    fit = int(row["cell"]) if row["cell"] else 1
+    if len(seen) != len(result.runs) or fit > len(result.runs):
+        return f"{len(result.runs)} fits read"
+    run, curves = result.runs[fit - 1], seen[fit - 1]
+    points = [r for r in curves.epochs if r.val_loss is not None]
+    epochs = _aligned([r.val_loss for r in points], copy)
+    if epochs is None:
+        return f"{len(points)} validation points, not the copy's {len(copy)} epochs"
+
+    def epoch_of(finding) -> int | None:
+        # a finding falls at the first point at or after its epoch (or step), and that point at
+        # the manifest's epoch it was aligned with (or the next aligned one)
+        if finding.epoch is not None and not curves.by_step:
+            at = [k for k, r in enumerate(points) if r.epoch >= finding.epoch]
+        elif finding.step is not None:
+            at = [k for k, r in enumerate(points) if r.step is not None and r.step >= finding.step]
+        else:
+            return None
+        later = [epochs[k] for k in at if epochs[k] is not None]
+        return later[0] if later else len(copy)
+
+    found = [(f, epoch_of(f)) for f in run.findings if f.severity >= Severity.WARNING]
+    return found, run.format
+
+
+def score(rows: list[dict], raw: Raw | None = None, runs_dir: Path | None = None) -> dict:
+    """{detector: {label: [(detected, lag or None, run id, checks, epochs)]}}; `raw`: mlcheck on the
+    raw files where there are (`--raw`)."""
     out: dict = {}
     for row in rows:
         label, run_id = row["label"], row["id"]
         onset = int(row["onset"]) if row["onset"] else None
-        t, v = read_run(run_id)
-        found = mlcheck_findings(run_id)
+        t, v = read_run(run_id, runs_dir)
+        found, where = None, "copy"
+        if raw is not None:
+            source = raw_file(row, raw.mirror, raw.folder)
+            got = raw_findings(row, source, v) if isinstance(source, Path) else source
+            if isinstance(got, str):
+                raw.fall_back(row["split"], got)
+            else:
+                found, where = got[0], got[1]
+                raw.read[row["split"]] = raw.read.get(row["split"], 0) + 1
+        if found is None:
+            found = [(f, f.epoch) for f in mlcheck_findings(run_id, runs_dir)]
         if label == "healthy":
-            fired = min((f.epoch for f in found), default=None) if found else None
+            fired = min((e for _, e in found if e is not None), default=None)
             hit = bool(found)
         else:
-            mine = [f.epoch for f in found if f.check in CHECKS[label]]
-            fired, hit = (min(mine), True) if mine else (None, False)
+            mine = [e for f, e in found if f.check in CHECKS[label]]
+            hit = bool(mine)
+            fired = min((e for e in mine if e is not None), default=None)
+        checks = ",".join(sorted({f.check for f, _ in found}))
         out.setdefault("mlcheck", {}).setdefault(label, []).append(
-            (hit, _lag(fired, onset), run_id, ",".join(sorted({f.check for f in found})))
+            (hit, _lag(fired, onset), run_id, checks + (f" [{where}]" if raw is not None else ""), len(t))
         )
         for name, rule in RULES.items():
             at = rule(t, v)
-            out.setdefault(name, {}).setdefault(label, []).append((at is not None, _lag(at, onset), run_id, ""))
+            out.setdefault(name, {}).setdefault(label, []).append((at is not None, _lag(at, onset), run_id, "", len(t)))
     return out
 
 
@@ -179,7 +361,7 @@ def table(result: dict, title: str) -> str:
                 cells.append("-")
                 continue
             got = result[d][label]
-            hits = [lag for hit, lag, _, _ in got if hit]
+            hits = [lag for hit, lag, *_ in got if hit]
             lags = [lag for lag in hits if lag is not None]
             lag = f", lag {statistics.median(lags):+g}" if lags else ""
             cells.append(f"{len(hits)}/{n}{lag}")
@@ -187,7 +369,28 @@ def table(result: dict, title: str) -> str:
     n = len(result["mlcheck"].get("healthy", []))
     cells = [f"{sum(hit for hit, *_ in result[d].get('healthy', []))}/{n}" for d in detectors]
     lines.append(f"| healthy: false alarms ({n}) | " + " | ".join(cells) + " |")
+    lines += ["", early_line(result, detectors, labels)]
     return "\n".join(lines)
+
+
+def early_line(result: dict, detectors: list[str], labels: list[str]) -> str:
+    """Hits more than `early_tolerance` epochs before the onset, per detector (inside its hits)."""
+    cells = []
+    for d in detectors:
+        by_label = {}
+        for label in labels:
+            if d in RULE_SYMPTOMS and label not in RULE_SYMPTOMS[d]:
+                continue
+            early = [
+                run_id
+                for hit, lag, run_id, _, n in result[d][label]
+                if hit and lag is not None and lag < -early_tolerance(n)
+            ]
+            if early:
+                by_label[label] = len(early)
+        total = sum(by_label.values())
+        cells.append(f"{d} {total}" + (f" ({', '.join(f'{k} {v}' for k, v in by_label.items())})" if total else ""))
+    return "Early hits (more than max(3, epochs // 10) epochs before the onset): " + "; ".join(cells)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,10 +403,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--held-out-6", action="store_true", help="score the sixth held-out set too (do this last)")
     p.add_argument("--only", metavar="SPLIT", help="score this split alone")
     p.add_argument("--runs", action="store_true", help="print one line per scored run (mlcheck)")
+    p.add_argument(
+        "--raw",
+        nargs="?",
+        const=str(MIRROR),
+        metavar="MIRROR",
+        help=f"score mlcheck on each run's raw file where MIRROR/<owner>+<name>/repo holds it (default {MIRROR})",
+    )
+    p.add_argument("--manifest", default=str(HERE / "manifest.csv"), help="the manifest (runs/ beside it)")
     args = p.parse_args(argv)
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")  # findings also arrive as warnings; they are counted here
-    with open(HERE / "manifest.csv", newline="") as fh:
+    runs_dir = Path(args.manifest).parent / "runs"
+    with open(args.manifest, newline="") as fh:
         manifest = [r for r in csv.DictReader(fh) if r["label"] != "ambiguous"]
     counts: dict = {}
     for r in manifest:
@@ -224,15 +436,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.only:
         splits = [args.only]
-    for split in splits:
-        rows = [r for r in manifest if r["split"] == split]
-        result = score(rows)
-        print(table(result, f"{split} half ({len(rows)} runs)") + "\n")
-        if args.runs:
-            for label, got in sorted(result["mlcheck"].items()):
-                for hit, lag, run_id, checks in got:
-                    print(f"  {split:8} {label:11} {'HIT ' if hit else '-   '} lag {lag!s:>4}  {run_id}  {checks}")
-            print()
+    with tempfile.TemporaryDirectory(prefix="reallogs-raw-") as tmp:
+        raw = Raw(Path(args.raw), Path(tmp)) if args.raw else None
+        if raw is not None:
+            print(f"mlcheck scored on the raw files under {raw.mirror} where there are (--raw)\n")
+        for split in splits:
+            rows = [r for r in manifest if r["split"] == split]
+            result = score(rows, raw, runs_dir)
+            print(table(result, f"{split} half ({len(rows)} runs)") + "\n")
+            if raw is not None:
+                copies = raw.copies.get(split, {})
+                why = "; ".join(f"{v} {k}" for k, v in sorted(copies.items()))
+                print(
+                    f"mlcheck on raw files: {raw.read.get(split, 0)}/{len(rows)} runs; "
+                    f"from the copies in runs/: {sum(copies.values())}" + (f" ({why})" if why else "") + "\n"
+                )
+            if args.runs:
+                for label, got in sorted(result["mlcheck"].items()):
+                    for hit, lag, run_id, checks, _ in got:
+                        print(f"  {split:8} {label:11} {'HIT ' if hit else '-   '} lag {lag!s:>4}  {run_id}  {checks}")
+                print()
     return 0
 
 
