@@ -394,3 +394,16 @@ def test_metric_names_are_capped(caplog):
     assert len(monitor.run.val_metrics) == cap
     assert monitor.run.val_metrics["accuracy"].total == cap + 40  # known names still recorded
     assert caplog.text.count("later new metric names are ignored") == 1
+
+
+def test_a_batch_whose_every_target_is_nan_leaves_feature_leakage_on():
+    # found by test_monitor_streams in CI: a tabular batch whose only target is NaN left
+    # feature-leakage no rows to hash, and `reshape(0, -1)` raised: the check was switched off
+    from fuzz_streams import decode
+
+    _assert_clean(run_stream(decode([21_766_900_963], 0, False)))
+    monitor = Monitor(log_dir=False, strict=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        monitor.log_batch(inputs=np.ones((4, 2)), targets=np.full(4, np.nan), split="train", index=0)
+        monitor.log_batch(inputs=np.ones((0, 3, 2)), targets=np.ones(0), split="train", index=1)

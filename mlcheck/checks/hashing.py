@@ -41,12 +41,18 @@ class _Keys:
 _KEYS = _Keys()
 
 
+def _width(x: np.ndarray) -> int:
+    """The values a sample of `x` holds (the row length of `x` as 2-D rows), also for no samples,
+    where `reshape(0, -1)` cannot tell it."""
+    return int(np.prod(x.shape[1:], dtype=np.int64))
+
+
 def canonical_rows(samples: np.ndarray) -> np.ndarray:
     """The samples as a C-contiguous 2-D array (one row per sample) in a canonical dtype:
     floating point becomes float32, so a float64 validation pipeline still matches a float32
     training one; bool becomes uint8; other dtypes are kept."""
     x = np.asarray(samples)
-    x = x.reshape(len(x), -1) if x.ndim != 2 else x
+    x = x.reshape(len(x), _width(x)) if x.ndim != 2 else x
     if x.dtype.kind == "f" and x.dtype != np.float32:
         x = x.astype(np.float32)
     elif x.dtype.kind == "b":
@@ -117,7 +123,7 @@ def probe_rows(samples: np.ndarray, probe_values: int | None, probe_above: int =
     `probe_positions` when a row holds more than `probe_values` and `probe_above` values (else
     all of them)."""
     x = np.asarray(samples)
-    flat = x.reshape(len(x), -1)
+    flat = x.reshape(len(x), _width(x))
     width = flat.shape[1]
     if not probed(width, probe_values, probe_above):
         return flat, width
@@ -203,7 +209,7 @@ def _hash_rows(rows: np.ndarray, values: int, probe: bool) -> np.ndarray:
 def constant_rows(samples: np.ndarray) -> np.ndarray:
     """Boolean mask of samples whose values are all equal (all-zero padding, blank images)."""
     x = np.asarray(samples)
-    flat = x.reshape(len(x), -1)
+    flat = x.reshape(len(x), _width(x))
     if flat.shape[1] == 0:
         return np.ones(len(x), dtype=bool)
     return (flat == flat[:, :1]).all(axis=1)  # NaN != NaN: rows with NaN are not constant

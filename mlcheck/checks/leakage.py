@@ -1202,6 +1202,8 @@ class FeatureLeakage(Check):
             finite = np.isfinite(labels)
             if not finite.all():
                 x, labels, rows = x[finite], labels[finite], finite
+        if not len(x):
+            return ()  # no row with a finite target
         if (
             (self._task is not None and task != self._task)
             or (self._x is not None and self._x.shape[1] != x.shape[1])
