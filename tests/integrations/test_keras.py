@@ -776,7 +776,8 @@ def _keras_record(cb: MLCheckCallback, log_dir: Path) -> tuple:
             },
         )
     path = log_dir / "findings.jsonl"  # written at the first finding
-    jsonl = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    # each line's "time" (when it was raised) is a wall time: left out, as the events' wall times
+    jsonl = [_untimed(json.loads(line)) for line in path.read_text().splitlines()] if path.exists() else []
     return [f.to_dict() for f in cb.findings], jsonl, events
 
 
@@ -2090,3 +2091,7 @@ def test_fa17_plateau_scheduler_cutting_the_rate_to_zero_is_info(tmp_path, sched
         assert serious(cb.findings) == [], [f.format() for f in cb.findings]
     else:
         assert decayed[0].severity == Severity.WARNING, decayed[0].format()
+
+
+def _untimed(line: dict) -> dict:
+    return {k: v for k, v in line.items() if k != "time"}
