@@ -249,3 +249,47 @@ def test_store17_keras_store_gathers_rows_from_fits_loader_indices(tmp_path, mon
     assert [(f.check, f.severity, f.message, f.evidence) for f in cb.findings] == [
         (f.check, f.severity, f.message, f.evidence) for f in reference.findings
     ]
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_store17_weak_slice_keys_take_the_rows_the_store_found(monkeypatch, merged):
+    """`weak-slice` with `slice_by=` keys reads each hand-over's store rows from the store's add
+    (`rows_of`), per merged segment, instead of searching its ids again (main: one search per
+    hand-over or segment); the rows kept per key are the same."""
+    import mlcheck.samples as samples
+    from mlcheck.run import RunState
+    from mlcheck.samples import SampleStore
+
+    rng = np.random.default_rng(3)
+    hand_overs = [
+        SampleOutputs(
+            "val",
+            epoch,
+            rng.permutation(np.arange(i * 50, i * 50 + 50, dtype=np.uint64)),
+            rng.integers(0, 4, 50),
+            rng.random(50),
+            rng.integers(0, 4, 50),
+            slices=rng.choice(np.array(["a", "b", "c"]), 50),
+        )
+        for epoch in range(2)
+        for i in range(3)
+    ]
+    outputs = merge_outputs(hand_overs) if merged else hand_overs
+    check, run = WeakSlice(), RunState()
+    run.samples = SampleStore()
+    searches: list[int] = []
+    find = samples.find_sorted
+    for out in outputs:
+        run.samples.add(out)
+        monkeypatch.setattr(samples, "find_sorted", lambda k, q: searches.append(len(q)) or find(k, q))
+        check.on_samples(out, run)
+        monkeypatch.setattr(samples, "find_sorted", find)
+    assert not searches, searches
+    data = run.samples.get("val")
+    last = [o for o in hand_overs if o.epoch == 1]
+    expected: dict[str, list[list[int]]] = {}
+    for out in last:
+        rows = data.rows(out.ids)
+        for key in sorted(set(out.slices.tolist())):
+            expected.setdefault(f"slice={key}", []).append(rows[out.slices == key].tolist())
+    assert {k: [r.tolist() for r in v] for k, v in check._key_rows["val"].items()} == expected
