@@ -627,6 +627,10 @@ class SampleCapture:
             if positions is not None and block.source.trusted:  # kept for the epochs to come
                 block.source.hashes[positions] = ids
                 block.source.known[positions] = True
+        if positions is not None and not block.source.trusted:  # the indices no longer give the rows
+            positions = None
+        if block.indexed and ids.dtype.kind in "iu":  # the batch's own indices: the ids
+            positions = ids
         keys = None
         if self.slice_by is not None:
             keys = np.concatenate([np.asarray(to_numpy(s)).reshape(n, -1)[:, 0] for s, n in zip(block.slices, rows)])
@@ -637,6 +641,7 @@ class SampleCapture:
             other_prob, other_class = other_prob[keep], other_class[keep]
             keys = None if keys is None else keys[keep]
             features = None if features is None else features[keep]
+            positions = None if positions is None else positions[keep]
         self.live.observe_samples(
             block.split,
             block.epoch,
@@ -648,6 +653,7 @@ class SampleCapture:
             indices=ids,
             slices=keys,
             features=features,
+            positions=positions,
         )
 
     @staticmethod

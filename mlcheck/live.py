@@ -499,13 +499,16 @@ class LiveRun:
         features: np.ndarray | None = None,
         other_prob: np.ndarray | None = None,
         other_class: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
     ) -> list[Finding]:
         """Hands one batch's per-sample outputs (the true-class probability and prediction the
         adapter took from the model's own forward pass) to the checks that consume them; ids
         are the data set `indices` when the batch carries them, else content hashes of `inputs`.
         Validation rows of tabular inputs (`features`, else `inputs`) keep their values for
         `weak-slice`'s feature ranges. `other_prob` and `other_class`: the likeliest class
-        other than the label and its probability, per row (`SampleOutputs`)."""
+        other than the label and its probability, per row (`SampleOutputs`). `positions`: each
+        row's data set index where the adapter knows it besides its id (its loader's indices):
+        the store then finds a row seen before by a gather, not a search."""
         if not self.samples_active:
             return []
         values = samples.tabular_features(features if features is not None else inputs) if split == "val" else None
@@ -520,6 +523,7 @@ class LiveRun:
             features=values if values is not None and len(values) == len(labels) else None,
             other_prob=other_prob,
             other_class=other_class,
+            positions=positions,
         )
         if self._samples_held is not None:
             self._samples_held.append(outputs)

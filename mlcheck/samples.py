@@ -13,7 +13,9 @@ does not grow with the number of epochs:
     + correct 2 + last probability 1 (uint8) + last prediction 2 + last wrong prediction 2
     + last epoch 2 + right in the epoch before 1 = 42 bytes per sample for the whole run,
     whatever its length (14 bytes per sample per epoch at 3 epochs, less from then on; the
-    target is 16).
+    target is 16). Where the adapter gives each row's data set index (`SampleOutputs.positions`)
+    the split also keeps the row of each index (4 bytes per index): a known row is then found by
+    a gather, not a binary search of its id.
 
 Validation rows of tabular inputs (2-D, at most `MAX_FEATURES` columns) also keep their input
 values (float32, 4 bytes per column, once for the run, not per epoch: 120 bytes per validation
@@ -91,6 +93,10 @@ class SampleOutputs:
             the rows of each, in order; None for one hand-over. The store and the checks that
             sum floating point over a hand-over keep each one's sums apart, so their results
             are those of the hand-overs one by one.
+        positions: optional data set index of each row (int), where the adapter knows it (its
+            loader's indices): the store finds a row it has seen under the same index by a
+            gather instead of a search of its id (`SplitSamples.add`); it is a hint, never the
+            id, and changes nothing recorded.
     """
 
     split: str
@@ -104,9 +110,12 @@ class SampleOutputs:
     other_prob: np.ndarray | None = None
     other_class: np.ndarray | None = None
     segments: tuple[int, ...] | None = None
+    positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        if self.positions is not None and len(self.positions) != n:
+            raise ValueError(f"SampleOutputs.positions has {len(self.positions)} rows, ids have {n}")
         if self.segments is not None and sum(self.segments) != n:
             raise ValueError(f"SampleOutputs.segments add up to {sum(self.segments)} rows, ids have {n}")
         for name in ("labels", "true_prob", "predicted"):
@@ -128,7 +137,7 @@ def segment(out: SampleOutputs) -> Iterator[SampleOutputs]:
     if out.segments is None or len(out.segments) < 2:
         yield out
         return
-    names = ("ids", "labels", "true_prob", "predicted", "slices", "features", "other_prob", "other_class")
+    names = ("ids", "labels", "true_prob", "predicted", "slices", "features", "other_prob", "other_class", "positions")
     start = 0
     for rows in out.segments:
         part = slice(start, start + rows)
@@ -174,7 +183,7 @@ def merge_outputs(outputs: list[SampleOutputs]) -> list[SampleOutputs]:
 def _merged(run: list[SampleOutputs]) -> SampleOutputs:
     def joined(name: str) -> np.ndarray | None:
         parts = [getattr(o, name) for o in run]
-        return None if parts[0] is None else np.concatenate([np.asarray(p) for p in parts])
+        return None if any(p is None for p in parts) else np.concatenate([np.asarray(p) for p in parts])
 
     return SampleOutputs(
         split=run[0].split,
@@ -188,6 +197,7 @@ def _merged(run: list[SampleOutputs]) -> SampleOutputs:
         other_prob=joined("other_prob"),
         other_class=joined("other_class"),
         segments=tuple(len(o.ids) for o in run),
+        positions=joined("positions"),  # a hint: dropped where a hand-over has none
     )
 
 
@@ -278,11 +288,17 @@ class SplitSamples:
         # the batch added last and its rows: a check handed that batch reads its rows here
         # instead of looking its ids up again (`rows_of`)
         self._last: tuple[SampleOutputs, np.ndarray] | None = None
+        #: the row of each data set index seen (`SampleOutputs.positions`), -1 for none yet
+        self._index_rows = np.empty(0, np.int32)
+        #: hand-overs whose rows were found by a gather of their indices' rows (`_gathered`)
+        #: and by a search of their ids
+        self.gathers = 0
+        self.searches = 0
 
     @property
     def nbytes(self) -> int:
         """Bytes held, spare capacity included (arrays grow by doubling)."""
-        arrays = [self._keys, self._rows, self._ids] + [getattr(self, n) for n in self._FIELDS]
+        arrays = [self._keys, self._rows, self._ids, self._index_rows] + [getattr(self, n) for n in self._FIELDS]
         if self.features is not None:
             arrays.append(self.features)
         return sum(a.nbytes for a in arrays)
@@ -304,13 +320,17 @@ class SplitSamples:
 
     def add(self, out: SampleOutputs) -> None:
         ids = np.asarray(out.ids, np.uint64)
+        gathered = self._gathered(ids, out.positions)
         if out.segments is not None and len(out.segments) > 1:
             # merged hand-overs (`merge_outputs`): in one go where that is what adding them one by
             # one does, i.e. every id known and none twice (each row then written once, from the
             # values it had before); else one by one (new ids take rows in each one's order, and
             # an id's later occurrences read what its earlier ones wrote)
-            at, hit = find_sorted(self._keys, ids)
-            rows = self._rows[at].astype(np.intp) if hit.all() else None
+            rows = gathered
+            if rows is None:
+                self.searches += 1
+                at, hit = find_sorted(self._keys, ids)
+                rows = self._rows[at].astype(np.intp) if hit.all() else None
             if rows is None or self._repeats(rows):
                 taken = []
                 for part in segment(out):
@@ -319,9 +339,55 @@ class SplitSamples:
                 self._last = (out, np.concatenate(taken))
                 return
             self._write(out, rows, False)
+            self._keep_index_rows(out.positions, rows, gathered)
             return
-        rows, repeated = self._rows_of(ids, np.asarray(out.labels))
+        if gathered is not None:
+            rows, repeated = gathered, self._repeats(gathered)
+        else:
+            self.searches += 1
+            rows, repeated = self._rows_of(ids, np.asarray(out.labels))
         self._write(out, rows, repeated)
+        self._keep_index_rows(out.positions, rows, gathered)
+
+    #: Most data set indices kept per sample of the split (`_keep_index_rows`), or
+    #: `_INDEX_ROWS_FLOOR` in all: a data set's indices, not arbitrary integers taken for them
+    #: (4 bytes each: at most 16 bytes per sample, 256 KiB below 16k samples).
+    _INDEX_ROWS_PER_SAMPLE = 4
+    _INDEX_ROWS_FLOOR = 1 << 16
+
+    def _gathered(self, ids: np.ndarray, positions: np.ndarray | None) -> np.ndarray | None:
+        """The rows of a hand-over's ids read from the rows their data set indices (`positions`)
+        were given before: a gather, not a search of the sorted ids; the ids are compared with
+        those rows' ids, so an index that names another sample now (another data set under the
+        same loader) is looked up by its id. None where an index has no row yet or names
+        another sample's."""
+        if positions is None or not len(ids) or not len(self._index_rows) or positions.dtype.kind not in "iu":
+            return None
+        try:
+            rows = self._index_rows[positions]
+        except IndexError:  # an index past those seen
+            return None
+        if rows.min() < 0:
+            return None
+        rows = rows.astype(np.intp)  # int32 indices would be converted by every gather
+        if not np.array_equal(self._ids[rows], ids):
+            return None
+        self.gathers += 1
+        return rows
+
+    def _keep_index_rows(self, positions: np.ndarray | None, rows: np.ndarray, gathered: np.ndarray | None) -> None:
+        """Keeps the row of each data set index in `positions` (the hand-over's rows, searched):
+        the next hand-over of those indices gathers them (`_gathered`)."""
+        if positions is None or gathered is not None or not len(positions) or positions.dtype.kind not in "iu":
+            return
+        low, high = int(positions.min()), int(positions.max())
+        if low < 0 or high >= max(self._INDEX_ROWS_PER_SAMPLE * self.size, self._INDEX_ROWS_FLOOR):
+            return  # not a data set's indices: the rows stay found by their ids
+        if high >= len(self._index_rows):
+            grown = np.full(max(high + 1, 2 * len(self._index_rows)), -1, np.int32)
+            grown[: len(self._index_rows)] = self._index_rows
+            self._index_rows = grown
+        self._index_rows[positions] = rows
 
     def _write(self, out: SampleOutputs, rows: np.ndarray, repeated: bool) -> None:
         """Adds a hand-over's values at its `rows` (`repeated`: a row appears more than once)."""

@@ -490,6 +490,7 @@ class KerasSampleCapture:
                 positions = self._positions(split, held)
             ids = None if positions is None else self._indexed_ids(split, positions, inputs, hashed, edges)
             if ids is None:
+                positions = None  # the rows found by content: the store searches their ids
                 ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
         except ValueError as exc:  # batches of different layouts
             return self._stop(f"the batches do not stack ({exc})")
@@ -502,11 +503,11 @@ class KerasSampleCapture:
             slices = np.concatenate(keys)
         if split == "val" and tabular_features(inputs[0]) is not None:  # weak-slice's feature ranges
             features = np.concatenate(inputs)
-        columns = (*reduced, ids, slices, features)
+        columns = (*reduced, ids, slices, features, positions)
         keep = reduced[0] >= 0  # negative labels are an ignore index
         if not keep.all():  # else no copies: every array is the block's own
             columns = tuple(None if c is None else c[keep] for c in columns)
-        labels, true_prob, predicted, other_prob, other_class, ids, slices, features = columns
+        labels, true_prob, predicted, other_prob, other_class, ids, slices, features, positions = columns
         self.live.observe_samples(
             split,
             epoch,
@@ -518,6 +519,7 @@ class KerasSampleCapture:
             indices=ids,
             slices=slices,
             features=features,
+            positions=positions,
         )
 
     def _indexed(self, split: str, held: list[tuple[Any, ...]]) -> bool:

@@ -685,10 +685,23 @@ class WeakSlice(Check):
         self._key_rows: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def on_samples(self, outputs: SampleOutputs, run: RunState) -> Iterable[Finding]:
+        # the store rows of `slice_by` keys: those the store's add found (`rows_of`), not searched
+        # again per merged hand-over
+        data = run.samples.get(outputs.split) if outputs.slices is not None and run.samples is not None else None
+        rows = None if data is None else data.rows_of(outputs)
         if outputs.slices is not None and outputs.segments is not None:
+            start = 0
             for part in segment(outputs):  # the keys' rows kept per hand-over, as they came
-                self.on_samples(part, run)
+                end = start + len(part.ids)
+                self._count(part, None if rows is None else rows[start:end])
+                start = end
             return ()
+        self._count(outputs, rows)
+        return ()
+
+    def _count(self, outputs: SampleOutputs, rows: np.ndarray | None) -> None:
+        """Tallies one hand-over; `rows`: the store rows of its samples, where `slice_by` keys
+        come with them."""
         epoch, table = self._tallies.get(outputs.split, (None, {}))
         if epoch != outputs.epoch:
             if table:
@@ -703,14 +716,11 @@ class WeakSlice(Check):
         if outputs.slices is not None:
             keys = np.asarray(outputs.slices)
             _tally(table, "slice", keys, wrong, loss)
-            data = run.samples.get(outputs.split) if run.samples is not None else None
-            if data is not None:
-                rows = data.rows(np.asarray(outputs.ids, np.uint64))
+            if rows is not None:
                 values, inverse = np.unique(keys, return_inverse=True)
                 held = self._key_rows.setdefault(outputs.split, {})
                 for i, value in enumerate(values.tolist()):
                     held.setdefault(f"slice={value}", []).append(rows[inverse == i])
-        return ()
 
     def load_store(self, store: SampleStore) -> None:
         """Takes the passes to judge from a finished run's per-sample summaries instead of the
