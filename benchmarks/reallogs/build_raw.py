@@ -275,8 +275,22 @@ def main(argv: list[str]) -> int:
             rows.append(_write(out, run_id, repo, path, commit, fmt, k if len(fits) > 1 else "", fit))
             took = True
         per_repo[repo] = per_repo.get(repo, 0) + took
+    replace_split(rows, SPLIT)
+    return 0
+
+
+def replace_split(rows: list[dict], split: str, refuse_clashes: bool = False) -> None:
+    """Writes `rows` as the manifest's rows of `split` (the other splits' rows kept, in order)
+    and prints the count per label; `refuse_clashes`: stop (SystemExit) where a run id is
+    already another split's or is given twice."""
     with open(HERE / "manifest.csv", newline="") as fh:
-        kept = [r for r in csv.DictReader(fh) if r["split"] != SPLIT]
+        kept = [r for r in csv.DictReader(fh) if r["split"] != split]
+    if refuse_clashes:
+        ids = {r["id"] for r in kept}
+        given = [r["id"] for r in rows]
+        clash = [i for i in given if i in ids] + sorted({i for i in given if given.count(i) > 1})
+        if clash:
+            raise SystemExit(f"run ids already in the manifest: {clash}")
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
         writer.writeheader()
@@ -285,7 +299,6 @@ def main(argv: list[str]) -> int:
     for r in rows:
         counts[r["label"]] = counts.get(r["label"], 0) + 1
     print(len(rows), "runs", counts)
-    return 0
 
 
 def _write(out: Path, run_id: str, repo: str, path: str, commit: str, fmt: str, fit, fit_rows) -> dict:

@@ -34,7 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import MIN_EPOCHS  # noqa: E402
-from build_raw import _event_fits, _git, _id, _lightning_epochs, _trainer_state_rows, _write  # noqa: E402
+from build_raw import (  # noqa: E402
+    _event_fits,
+    _git,
+    _id,
+    _lightning_epochs,
+    _trainer_state_rows,
+    _write,
+    replace_split,
+)
 
 HERE = Path(__file__).resolve().parent
 SPLIT = "held-out-5"
@@ -405,20 +413,7 @@ def main(argv: list[str]) -> int:
                 row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
             rows.append(row)
             per_repo[repo] = per_repo.get(repo, 0) + 1
-    with open(HERE / "manifest.csv", newline="") as fh:
-        kept = [r for r in csv.DictReader(fh) if r["split"] != SPLIT]
-    ids = {r["id"] for r in kept}
-    clash = [r["id"] for r in rows if r["id"] in ids]
-    if clash:
-        raise SystemExit(f"run ids already in the manifest: {clash}")
-    with open(HERE / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
-        writer.writeheader()
-        writer.writerows(kept + rows)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["label"]] = counts.get(r["label"], 0) + 1
-    print(len(rows), "runs", counts)
+    replace_split(rows, SPLIT, refuse_clashes=True)
     return 0
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import MIN_EPOCHS, label  # noqa: E402
-from build_raw import _git, _id  # noqa: E402
+from build_raw import _git, _id, replace_split  # noqa: E402
 from build_raw5 import _same_start  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -194,22 +194,7 @@ def main(argv: list[str]) -> int:
         seen.append(key)
         rows.append(_write(out, _id(repo, path, 1, 1), repo, path, commit, fit))
         per_repo[repo] = per_repo.get(repo, 0) + 1
-    with open(HERE / "manifest.csv", newline="") as fh:
-        kept = [r for r in csv.DictReader(fh) if r["split"] != SPLIT]
-    ids = {r["id"] for r in kept}
-    clash = [r["id"] for r in rows if r["id"] in ids] + [
-        i for i in {r["id"] for r in rows} if sum(r["id"] == i for r in rows) > 1
-    ]
-    if clash:
-        raise SystemExit(f"run ids already in the manifest: {clash}")
-    with open(HERE / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
-        writer.writeheader()
-        writer.writerows(kept + rows)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["label"]] = counts.get(r["label"], 0) + 1
-    print(len(rows), "runs", counts)
+    replace_split(rows, SPLIT, refuse_clashes=True)
     return 0
 
 
