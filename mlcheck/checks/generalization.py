@@ -48,6 +48,15 @@ class _Unresolved:
     stderr: float
 
 
+@dataclass(frozen=True)
+class _HeldMetric:
+    """An accuracy-like validation metric that held through the rise: its name and its values as
+    the message tells them (`told`), each named a level (a mean of validations) or a point."""
+
+    name: str
+    told: str
+
+
 class _ValidationRows(FirstPass):
     """The rows of the first pass over the validation data (`FirstPass`: whether its batches were
     seen without a gap, the whole set and not a sample of it)."""
@@ -519,9 +528,8 @@ class TrainValGap(Check):
             self._told = (best - margin, int(run.epoch) if run.epoch is not None else -1)
         tail, evidence, hint = self._wording(run, held, guard, best_epoch)
         if kept is not None:
-            name, metric_best, metric_now = kept
             tail = (
-                f" Validation {name} has held (best {metric_best:.4g}, recent {metric_now:.4g}), but a rise of "
+                f" Validation {kept.name} has held ({kept.told}), but a rise of "
                 f"{100 * (recent / best - 1):.3g}% is past the {100 * self.info_max_rise:.3g}% up to which "
                 "over-confidence is harmless: the predicted probabilities are getting worse."
             )
@@ -641,7 +649,7 @@ class TrainValGap(Check):
     @staticmethod
     def _wording(
         run: RunState,
-        held: tuple[str, float, float] | _Unresolved | None,
+        held: _HeldMetric | _Unresolved | None,
         guard: tuple[EarlyStop, int, int] | None,
         best_epoch: int,
     ) -> tuple[str, dict, str | None]:
@@ -659,10 +667,9 @@ class TrainValGap(Check):
             )
             return tail, {"val_rows": held.rows, "val_loss_stderr": sig(held.stderr)}, hint
         if held is not None:
-            name, metric_best, metric_now = held
             tail = (
-                f" Validation {name} has not dropped (best {metric_best:.4g}, recent "
-                f"{metric_now:.4g}), so the model is growing over-confident rather than worse."
+                f" Validation {held.name} has not dropped ({held.told}), so the model is growing over-confident "
+                "rather than worse."
             )
             return tail, {}, None
         if guard is not None:
@@ -852,8 +859,8 @@ class TrainValGap(Check):
                 return True
         return False
 
-    def _metric_not_fallen(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
-        """(name, value at the best epoch, recent mean) of an accuracy-like validation metric that
+    def _metric_not_fallen(self, run: RunState, best_epoch: int) -> _HeldMetric | None:
+        """The accuracy-like validation metric (its value at the best epoch, its recent level) that
         has not fallen below its value at the best epoch by more than `metric_z` x its epoch noise
         and two validation samples (`_resolution`) in each of the last `early_epochs` epochs; None
         when there is none or every one fell: the confirmation the early test asks of the
@@ -863,17 +870,19 @@ class TrainValGap(Check):
             b = series.buckets(include_open=True)
             values = b["mean"]
             at_best = values[b["x1"] == best_epoch]
+            recent = _level_told("recent", values[-k:])
             if not len(at_best) or len(values) < _NOISE_MIN_POINTS:  # too little to confirm a fall
-                return name, float(np.max(values)), float(np.mean(values[-k:]))
+                top = int(np.argmax(values))
+                return _HeldMetric(name, f"best {values[top]:.4g} at epoch {int(b['x1'][top])}, {recent}")
             # and by more than a sample or two of the validation set: a converged accuracy moves by
             # that much from epoch to epoch, more than its noise from second differences may say
             floor = float(at_best[0]) - max(self.metric_z * noise(values), _SAMPLES_MOVED * _resolution(values))
             if not bool(np.all(values[-k:] < floor)):
-                return name, float(at_best[0]), float(np.mean(values[-k:]))
+                return _HeldMetric(name, f"{at_best[0]:.4g} at epoch {best_epoch}, the loss's best, {recent}")
         return None
 
-    def _metric_held(self, run: RunState, best_epoch: int) -> tuple[str, float, float] | None:
-        """(name, best, recent) of an accuracy-like validation metric that has not worsened;
+    def _metric_held(self, run: RunState, best_epoch: int) -> _HeldMetric | None:
+        """The accuracy-like validation metric (its best and recent levels, its best point) that has not worsened;
         None when there is none or one has worsened: its recent mean below its best stretch, or a
         steady fall since the validation loss's best epoch (`_falls_steadily`)."""
         held = None
@@ -891,8 +900,21 @@ class TrainValGap(Check):
                 return None  # a decision metric got worse: real overfitting
             if _falls_steadily(b["x1"], values, best_epoch, self.metric_trend_z):
                 return None  # still near its best, but falling epoch after epoch since the turn
-            held = (name, best, recent)
+            top = int(np.argmax(values))
+            held = _HeldMetric(
+                name,
+                f"best level {best:.4g} over {p} validations, {_level_told('recent', values[-p:])}; "
+                f"best point {values[top]:.4g} at epoch {int(b['x1'][top])}",
+            )
         return held
+
+
+def _level_told(which: str, values: np.ndarray) -> str:
+    """ "recent level 0.2369 over 3 validations" for a mean of several validations, "recent 0.2347"
+    for one: a level is not a value the log holds, so the message says which it gives."""
+    if len(values) == 1:
+        return f"{which} {float(values[0]):.4g}"
+    return f"{which} level {float(np.mean(values)):.4g} over {len(values)} validations"
 
 
 def _decision_metrics(run: RunState) -> Iterator[tuple[str, Series]]:
