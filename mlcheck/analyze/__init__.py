@@ -298,7 +298,7 @@ def _add_run(
     if twin is not None:  # one fit, two loggers: its findings once
         twin.same_curves_in.append(str(log.path))
         twin.info.append(
-            f"{log.path} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
+            f"{log.where} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
             "TensorBoardLogger and CSVLogger together): analysed once, as that run."
         )
         return
@@ -317,10 +317,10 @@ def _add_run(
         evaluations = f"{len(curves.epochs)} evaluation{'s' if len(curves.epochs) != 1 else ''}"
         what = "no epoch tag" if log.format == "tensorboard" else "a step column and no epoch column"
         log.info.append(
-            f"{log.path} is a Hugging Face Trainer's log: its rows are its {evaluations} "
+            f"{log.where} is a Hugging Face Trainer's log: its rows are its {evaluations} "
             "(the training loss as logged every `logging_steps`), each named by its step"
             if log.format in TRAINER_FORMATS
-            else f"{log.path} has {what}: its rows are read as steps, and each validation point is named by its step"
+            else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + _short_curve(log, curves, checks)
@@ -581,7 +581,7 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
         return []
     which = ", ".join(f"{check} (needs {n})" for check, n in short.items())
     what = f"{points} logged point(s)" if unit == "step" else f"{points} epoch(s) and no per-step values"
-    return [f"{log.path}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
+    return [f"{log.where}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
 
 
 #: How to log more often, for the formats whose own setting says it
@@ -681,7 +681,7 @@ def _drop_bad_epochs(log: RunLog, mapping: Mapping[str, str] | None, notes: list
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             notes.append(
-                f"{log.path}: {int(bad.sum())} value(s) of {tag!r} are not epoch numbers (first: "
+                f"{log.where}: {int(bad.sum())} value(s) of {tag!r} are not epoch numbers (first: "
                 f"{curve.values[first]:g} at step {int(curve.steps[first])}); they are ignored"
             )
             log.scalars[tag] = Scalars(curve.steps[~bad], curve.values[~bad])
@@ -707,7 +707,7 @@ def _drop_negative_steps(log: RunLog, notes: list[str]) -> None:
             log.scalars[tag] = Scalars(curve.steps[~negative], curve.values[~negative])
     if first is not None:
         notes.append(
-            f"{log.path}: {dropped} point(s) are logged at a negative step (first: {first[0]!r} at step "
+            f"{log.where}: {dropped} point(s) are logged at a negative step (first: {first[0]!r} at step "
             f"{first[1]}); steps count from 0: those points are left out"
         )
 
@@ -716,12 +716,12 @@ def _no_loss(log: RunLog) -> str:
     if log.format == "tensorboard" and not log.scalars and log.others:
         held = ", ".join(f"{kind} ({n})" for kind, n in sorted(log.others.items()))
         return (
-            f"{log.path}: no scalars in its event files, only {held}; mlcheck judges scalar curves "
+            f"{log.where}: no scalars in its event files, only {held}; mlcheck judges scalar curves "
             "(a loss logged with add_scalar, self.log or tf.summary.scalar)"
         )
     if log.format == "tensorboard" and not log.scalars:
         return (  # a run just started has the header alone: SummaryWriter writes it at once, the rest on flush
-            f"{log.path}: no scalars in its event files (empty, only the header a writer starts with, or cut off "
+            f"{log.where}: no scalars in its event files (empty, only the header a writer starts with, or cut off "
             "before the first complete record); a run still training writes its scalars when its writer "
             "flushes (every 120 s by default: call writer.flush(), or wait)"
         )
@@ -731,7 +731,7 @@ def _no_loss(log: RunLog) -> str:
     empty = [c for c in log.columns or () if c not in log.scalars and c.lower() not in x]
     if empty:  # e.g. a loss column of text: say so rather than look past it
         found += f"; without numbers: {', '.join(sorted(empty))}"
-    return f"{log.path}: no loss curve found ({what}: {found}); name one with --map TAG=train_loss (or val_loss)"
+    return f"{log.where}: no loss curve found ({what}: {found}); name one with --map TAG=train_loss (or val_loss)"
 
 
 # -- finding and reading sources ---------------------------------------------------------------
@@ -968,7 +968,10 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
     if len(fits) == 1:
         return [RunLog(name, path, fmt, fits[0].scalars, columns, pretrained=_starts_trained(path, fmt))]
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
-    logs = [RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns) for k, f in enumerate(fits, 1)]
+    logs = [
+        RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns, fit=f"fit {k} of {len(fits)}")
+        for k, f in enumerate(fits, 1)
+    ]
     logs[0].info.append(
         f"{path}: its epoch column restarts at data row(s) {', '.join(str(f.first_row) for f in fits[1:])} "
         f"(Keras' CSVLogger with append=True, a new fit appended to the file): read as {len(fits)} runs, "
@@ -1007,7 +1010,8 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
             for tag, curve in _merged(fits[k]).items():
                 scalars[source.tag_name(prefix, tag)] = curve
         name = source.name if n == 1 else f"{source.name} (fit {k + 1} of {n})"
-        logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others))
+        fit = None if n == 1 else f"fit {k + 1} of {n}"
+        logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others, fit=fit))
         if n > 1:  # when the fit began: the findings it recorded live are told apart by it
             times = [began[id(tags)] for fits in per_prefix.values() for tags in fits[k] if id(tags) in began]
             logs[-1].started = min(times, default=None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
-from mlcheck.analyze.events import Scalars
+from mlcheck.analyze.events import KERAS_SUBRUNS, Scalars
 from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
 from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
@@ -64,6 +64,8 @@ class RunLog:
             one folder of event files was read as several fits; None otherwise.
         pretrained: whether the run started from trained weights, where the files of the tool
             that wrote it say (`RunInfo.pretrained`; Ultralytics' `args.yaml`); None elsewhere.
+        fit: "fit 2 of 3" where one file or folder held several fits, read as one run each; None
+            otherwise.
     """
 
     name: str
@@ -76,6 +78,13 @@ class RunLog:
     others: dict[str, int] = field(default_factory=dict)
     started: float | None = None
     pretrained: bool | None = None
+    fit: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Its path as a note names it: with "(fit 2 of 3)" where one file or folder held several fits,
+        whose notes would otherwise read alike."""
+        return str(self.path) if self.fit is None else f"{self.path} ({self.fit})"
 
 
 @dataclass
@@ -277,7 +286,21 @@ class _Axes:
             return False
         x = curve.steps
         consecutive = x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
+        if consecutive and self.keras_layout:
+            # Keras' TensorBoard callback and mlcheck's Keras callback write every `epoch_*` value
+            # at its epoch's index: the loss stream's last logged step says nothing here (logged
+            # every 25 steps, a fit of 12 steps has only step 0)
+            return True
         return consecutive and (self.last_step is None or x[-1] < 0.5 * self.last_step)
+
+    @property
+    def keras_layout(self) -> bool:
+        """Event files that Keras' `TensorBoard` or mlcheck's Keras callback wrote: `train/` and
+        `validation/` sub-runs with `epoch_`-named tags."""
+        return self.log.writer in ("keras", "mlcheck") and any(
+            tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
+            for tag in self.log.scalars
+        )
 
 
 def _epoch_curves(log: RunLog, resolved: Mapping[str, Role], used: dict[str, str]) -> list[tuple[str, str | None, str]]:

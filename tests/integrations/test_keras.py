@@ -2095,3 +2095,35 @@ def test_fa17_plateau_scheduler_cutting_the_rate_to_zero_is_info(tmp_path, sched
 
 def _untimed(line: dict) -> dict:
     return {k: v for k, v in line.items() if k != "time"}
+
+
+def test_msg17_fits_shorter_than_the_loss_interval_read_as_epochs_and_notes_name_their_fit(tmp_path):
+    # Two fits of 4 steps an epoch with MLCheckCallback(log_dir=same folder): the batch loss is
+    # written every 25 steps, so each fit's stream holds only step 0, and `mlcheck analyze` took
+    # the 3-epoch train/epoch_loss (written at epochs 0, 1, 2) for steps ("to step 2", "has no
+    # epoch tag: its rows are read as steps"), each note once per fit without naming the fit.
+    import subprocess
+    import sys
+
+    (xt, yt), _ = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        for folder, fits in (("one", 1), ("two", 2)):
+            for _ in range(fits):
+                fit(mlp(), MLCheckCallback(log_dir=tmp_path / folder), train=(xt[:128], yt[:128]), epochs=3)
+    for folder, fits in (("one", 1), ("two", 2)):
+        done = subprocess.run(
+            [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path / folder)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, done.stderr
+        runs = json.loads(done.stdout)["runs"]
+        assert len(runs) == fits and all(run["epochs"] == 3 for run in runs), runs
+        notes = [line for run in runs for line in run["info"]]
+        assert not any("no epoch tag" in line for line in notes), notes
+        short = [line for line in notes if "too few for" in line]
+        assert len(short) == len(set(short)) == fits, short
+        if fits == 2:
+            assert any("(fit 1 of 2)" in line for line in short) and any("(fit 2 of 2)" in line for line in short)
