@@ -221,6 +221,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._tensorboard = None
         if self.log_dir is not None:
             self._tensorboard = TrainValTensorBoardSink(self.log_dir)
+            self._tensorboard.begin()  # before the train-start checks' findings
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
         # Keras reads each batch's loss for its own logs: steps go to the checks one by one
         checks = self.checks

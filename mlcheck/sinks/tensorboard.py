@@ -335,6 +335,12 @@ class TrainValTensorBoardSink(sinks.Sink):
         self.train = TensorBoardSink(Path(log_dir) / "train")
         self.validation = TensorBoardSink(Path(log_dir) / "validation")
 
+    def begin(self) -> None:
+        """Opens the training side's event file now, at the fit's start: its first event then
+        says when the fit began, before any finding it raises (`mlcheck analyze` gives each line
+        of a `findings.jsonl` that several fits appended to the fit begun last before it)."""
+        self.train._open()
+
     def _side(self, finding: Finding) -> TensorBoardSink:
         from mlcheck.checks.base import registry
 

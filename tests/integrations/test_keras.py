@@ -2069,7 +2069,7 @@ def test_fa17_plateau_scheduler_cutting_the_rate_to_zero_is_info(tmp_path, sched
     model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
     if schedule == "plateau":
-        scheduler = keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=1)
+        scheduler = keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=1, min_delta=0.01)
     else:
         scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 3e-3 * 0.1**epoch)
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
