@@ -656,6 +656,11 @@ def _result(log: RunLog, curves: Curves, found: list[Finding], errors: dict[str,
         steps = int(curves.steps[-1])
     if curves.by_step and curves.epochs[-1].step is not None:
         steps = max(steps or 0, curves.epochs[-1].step)
+    epochs = curves.info.max_epochs
+    if steps is not None and not curves.by_step and epochs and steps < epochs - 1:
+        # fewer steps than epochs: a stream logged too sparsely to say how far the run went (a fit
+        # shorter than its logging interval logs its step 0 only), not "to step 0"
+        steps = None
     return RunResult(
         name=log.name,
         path=str(log.path),

@@ -2121,6 +2121,8 @@ def test_msg17_fits_shorter_than_the_loss_interval_read_as_epochs_and_notes_name
         assert done.returncode == 0, done.stderr
         runs = json.loads(done.stdout)["runs"]
         assert len(runs) == fits and all(run["epochs"] == 3 for run in runs), runs
+        # the batch-loss stream holds step 0 only: how far each 12-step fit went is not told as step 0
+        assert all(run["steps"] is None for run in runs), runs
         notes = [line for run in runs for line in run["info"]]
         assert not any("no epoch tag" in line for line in notes), notes
         short = [line for line in notes if "too few for" in line]
