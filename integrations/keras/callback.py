@@ -736,14 +736,23 @@ _MISSING = object()
 
 def _fit_epoch_iterator() -> Any:
     """The epoch iterator of the `fit` whose `on_train_begin` is calling (its local
-    `epoch_iterator`, a few frames up the stack: Keras hands a callback no reference to it);
-    None where none is found."""
-    frame = sys._getframe(1)
+    `epoch_iterator`: Keras hands a callback no reference to it); None where none is found."""
+
+    def accept(found: Any) -> bool:
+        return callable(getattr(found, "_get_iterator", None)) and hasattr(found, "data_adapter")
+
+    return _caller_local("epoch_iterator", accept)
+
+
+def _caller_local(name: str, accept: Callable[[Any], bool]) -> Any:
+    """The first local `name` that `accept` takes in the frames that called the function asking
+    (up to 8 up the stack, from the hook `fit` called); None where none is."""
+    frame = sys._getframe(2)
     for _ in range(8):
         if frame is None:
             break
-        found = frame.f_locals.get("epoch_iterator")
-        if found is not None and callable(getattr(found, "_get_iterator", None)) and hasattr(found, "data_adapter"):
+        found = frame.f_locals.get(name)
+        if found is not None and accept(found):
             return found
         frame = frame.f_back
     return None
@@ -753,13 +762,10 @@ def _sibling_callbacks(callback: keras.callbacks.Callback) -> list[Any]:
     """The callbacks `fit` runs beside `callback`: Keras hands a callback no reference to them,
     so they are read from the `CallbackList` whose `on_train_begin` is calling it (a few frames
     up the stack); empty where none is found (`callback` called by hand)."""
-    frame = sys._getframe(1)
-    for _ in range(8):
-        if frame is None:
-            break
-        owner = frame.f_locals.get("self")
-        found = getattr(owner, "callbacks", None)
-        if isinstance(found, list) and any(cb is callback for cb in found):
-            return list(found)
-        frame = frame.f_back
-    return []
+
+    def accept(found: Any) -> bool:
+        callbacks = getattr(found, "callbacks", None)
+        return isinstance(callbacks, list) and any(cb is callback for cb in callbacks)
+
+    owner = _caller_local("self", accept)
+    return [] if owner is None else list(owner.callbacks)
