@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/reallogs/score.py --held-out-4  # plus the logs read in their own formats
     .venv/bin/python benchmarks/reallogs/score.py --held-out-5  # plus the fifth set (new repositories, raw formats)
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6  # plus the sixth (Ultralytics YOLO results.csv)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-7  # plus the seventh (38 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --only held-out-3   # one split alone
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6 --raw   # mlcheck on the raw files
@@ -401,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--held-out-4", action="store_true", help="score the raw-format logs too (do this last)")
     p.add_argument("--held-out-5", action="store_true", help="score the fifth held-out set too (do this last)")
     p.add_argument("--held-out-6", action="store_true", help="score the sixth held-out set too (do this last)")
+    p.add_argument("--held-out-7", action="store_true", help="score the seventh held-out set too (do this last)")
     p.add_argument("--only", metavar="SPLIT", help="score this split alone")
     p.add_argument("--runs", action="store_true", help="print one line per scored run (mlcheck)")
     p.add_argument(
@@ -424,16 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Real runs scored (ambiguous runs left out): {counts}\n")
     print("Cells: detected/runs and median lag in epochs after the onset (overfitting: the validation-loss")
     print("minimum); healthy: runs with a WARNING/ERROR (mlcheck) or on which the rule fired.\n")
-    later = args.held_out_2 or args.held_out_3 or args.held_out_4 or args.held_out_5 or args.held_out_6
-    splits = (
-        ["dev"]
-        + ["held-out"] * (args.held_out or later)
-        + ["held-out-2"] * later
-        + ["held-out-3"] * (args.held_out_3 or args.held_out_4 or args.held_out_5 or args.held_out_6)
-        + ["held-out-4"] * (args.held_out_4 or args.held_out_5 or args.held_out_6)
-        + ["held-out-5"] * (args.held_out_5 or args.held_out_6)
-        + ["held-out-6"] * args.held_out_6
-    )
+    # each --held-out-K scores split K and every split before it
+    flags = [args.held_out, args.held_out_2, args.held_out_3, args.held_out_4]
+    flags += [args.held_out_5, args.held_out_6, args.held_out_7]
+    names = ["held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6", "held-out-7"]
+    splits = ["dev"] + [name for k, name in enumerate(names) if any(flags[k:])]
     if args.only:
         splits = [args.only]
     with tempfile.TemporaryDirectory(prefix="reallogs-raw-") as tmp:

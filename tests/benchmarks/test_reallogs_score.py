@@ -181,3 +181,25 @@ def test_score17_early_hits_are_counted_beside_the_hits(tmp_path, capsys):
     assert early.split(": ", 1)[1].startswith("mlcheck 0;")
     assert _table(out, "overfitting")[3].startswith("1/1, lag -8")
     assert score.early_tolerance(30) == 3 and score.early_tolerance(150) == 15 and score.early_tolerance(8) == 3
+
+
+def test_corpus18_held_out_7_scores_the_seventh_split_after_every_earlier_one(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    (corpus / "runs").mkdir(parents=True)
+    splits = ["dev", "held-out", *(f"held-out-{k}" for k in range(2, 8))]
+    e = np.arange(12)
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(_FIELDS)
+        for k, split in enumerate(splits):
+            _copy(corpus / "runs", f"run-{k}", 1 + np.exp(-e / 4), 1.1 + np.exp(-e / 4))
+            w.writerow(
+                [f"run-{k}", "nobody/gone", "training_log.csv", "0" * 40, "", "keras-csv", 12, "healthy", "", split, ""]
+            )
+    manifest = ["--manifest", str(corpus / "manifest.csv")]
+
+    assert score.main([*manifest, "--held-out-7"]) == 0
+    titles = [x for x in capsys.readouterr().out.splitlines() if x.startswith("**")]
+    assert titles == [f"**{split} half (1 runs)**" for split in splits]
+    assert score.main([*manifest, "--held-out-6"]) == 0
+    assert "**held-out-7 half" not in capsys.readouterr().out
