@@ -277,9 +277,13 @@ def raw_findings(row: dict, source: Path, copy: list[float]) -> tuple[list[tuple
     losses of `runs/<id>.csv`, which the raw file's are aligned with)."""
     import mlcheck
     from mlcheck import Severity
+    from mlcheck.errors import BadInput
 
     with _replayed_curves() as seen:
-        result = mlcheck.analyze.run(str(source))
+        try:
+            result = mlcheck.analyze.run(str(source))
+        except BadInput:  # what `mlcheck analyze` exits 2 on: the copy is scored, and counted
+            return "analyze cannot read it"
     fit = int(row["cell"]) if row["cell"] else 1
     if len(seen) != len(result.runs) or fit > len(result.runs):
         return f"{len(result.runs)} fits read"

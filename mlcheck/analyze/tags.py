@@ -158,8 +158,21 @@ def _strip(name: str) -> tuple[str | None, str | None, str]:
     return split, level, name
 
 
+# a column named in CamelCase by a hand-written training loop (`TrainLoss`, `ValLoss`, `valLoss`):
+# each hump a capital and at least one lower-case letter or digit, so `mAP50-95(B)`, `mIoU`, `LR`
+# and names with separators are left as they are
+_CAMEL = re.compile(r"[A-Za-z][a-z0-9]+(?:[A-Z][a-z0-9]+)+")
+
+
+def _words(tag: str) -> str:
+    """`tag` in lower case, a CamelCase name split into words: `TrainLoss` -> `train_loss`."""
+    if _CAMEL.fullmatch(tag):
+        tag = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", tag)
+    return tag.lower()
+
+
 def _rules(tag: str) -> Role:
-    low = tag.lower()
+    low = _words(tag)
     if low.startswith(_CURVES) and len(low) > len(_CURVES):
         role = _rules(tag[len(_CURVES) :])
         return dataclasses.replace(role, priority=role.priority + _CURVES_PRIORITY)
@@ -201,7 +214,7 @@ def error_loss_role(tag: str) -> Role | None:
     """The role of a tag that names an error measure of `ERROR_LOSSES` (`train_mse`,
     `val_mae_epoch`) read as a loss, ranked as a qualified loss (`mse_loss`); None for other
     names. For a log that has no loss curve otherwise: `mlcheck.analyze.replay` asks it then."""
-    split, level, base = _strip(tag.lower())
+    split, level, base = _strip(_words(tag))
     if split == "test" or base not in ERROR_LOSSES:
         return None
     return _qualified_loss(split, level, f"{base}_loss")

@@ -1080,3 +1080,26 @@ def test_msg17_a_held_metrics_best_is_told_as_a_level_and_its_best_point(tmp_pat
     assert "best 0.2369" not in message, message
     assert "best level 0.2369 over 3 validations" in message, message
     assert "best point 0.2461 at step 8280" in message, message
+
+
+def test_corpus18_camelcase_columns_of_a_hand_written_log_are_read(tmp_path):
+    # a training loop writing its own per-epoch CSV in CamelCase (Dewey-Wang/HEVisum's
+    # `output_folder/fold0/training_log.csv`, Eason215xB/MTL_kary's `training_log.csv`, held-out-7):
+    # refused before, "no loss curve found (columns: Epoch, LR, TrainLoss, ValLoss, ValSpearman)"
+    train, val = _overfitting()
+    path = tmp_path / "training_log.csv"
+    path.write_text(
+        "Epoch,TrainLoss,ValLoss,ValSpearman,mIoU,LR\n"
+        + "".join(f"{e + 1},{t:.6g},{v:.6g},0.4,0.01,0.001\n" for e, (t, v) in enumerate(zip(train, val)))
+    )
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series["val_loss"] == "ValLoss" and run.series["lr"] == "LR", run.series
+    assert run.series.get("epoch_train_loss", run.series.get("loss")) == "TrainLoss", run.series
+    assert run.epochs == len(train)
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+    # a lower-case start (`valLoss`) is CamelCase too; `mAP50-95(B)`, `mIoU`, `LR` keep their reading
+    assert classify("valLoss").role == "val_loss" and classify("trainLoss").role == classify("train_loss").role
+    for name in ("mAP50-95(B)", "mIoU", "LR", "Train Loss", "val_loss"):
+        assert classify(name) == classify(name.lower()), name
