@@ -19,7 +19,14 @@ import numpy as np
 
 from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import KERAS_SUBRUNS, Scalars
-from mlcheck.analyze.tags import ERROR_LOSSES, QUALIFIED_PRIORITY, Role, classify, error_loss_role
+from mlcheck.analyze.tags import (
+    ERROR_LOSSES,
+    QUALIFIED_PRIORITY,
+    Role,
+    classify,
+    error_loss_role,
+    test_as_validation_role,
+)
 from mlcheck.analyze.trainer_state import EPOCH_TAG as TRAINER_EPOCH_TAG
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
 from mlcheck.checks.base import Check
@@ -131,7 +138,7 @@ class Curves:
 
 def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
-    axes = _Axes.of(log, _error_losses({tag: classify(tag, mapping) for tag in log.scalars}))
+    axes = _Axes.of(log, _test_as_validation(log, _error_losses({tag: classify(tag, mapping) for tag in log.scalars})))
     resolved = _without_summaries(log, axes.roles, {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()})
     resolved = _qualified_losses(resolved)
 
@@ -650,6 +657,31 @@ def _error_losses(roles: dict[str, Role]) -> dict[str, Role]:
     if name is None:
         return roles
     return {tag: c if (c := candidates.get(tag)) is not None and c.metric == name else r for tag, r in roles.items()}
+
+
+def _test_as_validation(log: RunLog, roles: dict[str, Role]) -> dict[str, Role]:
+    """`roles`, where no tag is a validation loss and a `test` loss is logged more than once, with
+    the `test` curves read as the validation curves (`tags.test_as_validation_role`): a training
+    loop that evaluates its held-out split every epoch and calls it test (`epoch,train_loss,
+    train_acc,test_loss,test_acc`). A test logged once (Lightning's `trainer.test()` after the
+    fit) stays ignored, and so does every test curve beside a validation one."""
+    if any(r.role == "val_loss" for r in roles.values()):
+        return roles
+    held = {
+        tag: role
+        for tag in roles
+        if roles[tag].role == "ignore" and roles[tag].priority and len(log.scalars[tag]) > 1
+        if (role := test_as_validation_role(tag)) is not None
+    }
+    losses = sorted(tag for tag, role in held.items() if role.role == "val_loss")
+    if not losses:
+        return roles
+    log.info.append(
+        f"{log.where} has no validation curve; its {', '.join(repr(t) for t in losses)}, logged at "
+        f"{len(log.scalars[losses[0]])} points, is read as the validation loss (a held-out split evaluated "
+        "during training; mlcheck ignores a test curve beside a validation one, or logged once)"
+    )
+    return {tag: held.get(tag, role) for tag, role in roles.items()}
 
 
 def _qualified_losses(resolved: dict[str, Role]) -> dict[str, Role]:

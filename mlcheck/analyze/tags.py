@@ -220,6 +220,21 @@ def error_loss_role(tag: str) -> Role | None:
     return _qualified_loss(split, level, f"{base}_loss")
 
 
+def test_as_validation_role(tag: str) -> Role | None:
+    """The role a `test` tag (`test_loss`, `test_acc`; ignored by the rules) has when it is read as
+    the validation curve: in a log with no validation curve whose test curve is logged every epoch
+    (a training loop that evaluates its held-out split each epoch and calls it test);
+    None for other tags."""
+    split, level, base = _strip(_words(tag))
+    if split != "test" or level == "step":
+        return None
+    if base in _LOSS:
+        return Role("val_loss", level=level, priority=1 if level else 2)
+    if higher_is_better(base) is not None and "loss" not in base:
+        return Role("val_metric", metric=base, level=level)
+    return _qualified_loss("val", level, base)
+
+
 def _qualified_loss(split: str | None, level: str | None, base: str) -> Role | None:
     """The role of a loss named by its kind (`nll_loss`), ranked below `loss`; None for other names."""
     qualified = _QUALIFIED_LOSS.match(base)

@@ -1103,3 +1103,37 @@ def test_corpus18_camelcase_columns_of_a_hand_written_log_are_read(tmp_path):
     assert classify("valLoss").role == "val_loss" and classify("trainLoss").role == classify("train_loss").role
     for name in ("mAP50-95(B)", "mIoU", "LR", "Train Loss", "val_loss"):
         assert classify(name) == classify(name.lower()), name
+
+
+def test_corpus18_a_test_curve_logged_every_epoch_is_the_validation_curve_where_there_is_none(tmp_path):
+    # a PyTorch loop that evaluates its held-out split every epoch and calls it test
+    # (1Yangone1/DSC-SE-LightNet's `training_log.csv`, held-out-7): its `test_loss` was ignored, so
+    # the run had no validation curve and `train-val-gap` could not judge it
+    train, val = _overfitting()
+    rows = "".join(f"{e + 1},{t:.6g},0.9,{v:.6g},0.8\n" for e, (t, v) in enumerate(zip(train, val)))
+    path = tmp_path / "training_log.csv"
+    path.write_text("epoch,train_loss,train_acc,test_loss,test_acc\n" + rows)
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series["val_loss"] == "test_loss" and run.series["val_metric:acc"] == "test_acc", run.series
+    assert any("'test_loss', logged at 30 points, is read as the validation loss" in i for i in run.info), run.info
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+
+    # beside a validation curve, or logged once (Lightning's `trainer.test()` after the fit), a test
+    # curve stays ignored
+    both = tmp_path / "both.csv"
+    both.write_text(
+        "epoch,train_loss,val_loss,test_loss\n"
+        + "".join(f"{e + 1},{t:.6g},{v:.6g},{v * 2:.6g}\n" for e, (t, v) in enumerate(zip(train, val)))
+    )
+    once = tmp_path / "once.csv"
+    once.write_text(
+        "epoch,train_loss,test_loss\n"
+        + "".join(f"{e + 1},{t:.6g},\n" for e, t in enumerate(train))
+        + f"{len(train)},,{val[-1]:.6g}\n"
+    )
+    (run,) = mlcheck.analyze(both).runs
+    assert run.series["val_loss"] == "val_loss" and not any("test_loss" in i for i in run.info)
+    (run,) = mlcheck.analyze(once).runs
+    assert "val_loss" not in run.series and not any("test_loss" in i for i in run.info), run.series
