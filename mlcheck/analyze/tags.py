@@ -3,7 +3,8 @@
 The built-in rules read a name the way the common loggers write it (see docs/analyze.md):
 
 - a split as prefix or suffix: `train_`, `training/`, `val_`, `valid/`, `validation/` (Keras'
-  `validation/` sub-run), `/val`; `test` tags are ignored;
+  `validation/` sub-run), `/val`; `test` tags are ignored (but see `test_as_validation_role`);
+  a CamelCase name (`TrainLoss`, `valLoss`) is split into words first;
 - a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
   `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
 - what is left: `loss` (or `total_loss`) is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
