@@ -203,3 +203,24 @@ def test_corpus18_held_out_7_scores_the_seventh_split_after_every_earlier_one(tm
     assert titles == [f"**{split} half (1 runs)**" for split in splits]
     assert score.main([*manifest, "--held-out-6"]) == 0
     assert "**held-out-7 half" not in capsys.readouterr().out
+
+
+def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted(tmp_path, capsys):
+    # held-out-7's CamelCase logs stopped the whole `--raw` run with analyze's BadInput before
+    # mlcheck read them; a file analyze refuses (here: no column it can take for a loss) is now
+    # scored from its copy, as a run without a snapshot is
+    manifest, mirror = _corpus(tmp_path)
+    commit = _commit(mirror / "acme+odd" / "repo", {"log.csv": "when,objective,holdout\n0,1.0,1.1\n1,0.9,1.0\n"})
+    train, val = _overfitting()
+    _copy(manifest.parent / "runs", "acme-odd", train, val)
+    with open(manifest, "a", newline="") as fh:
+        csv.writer(fh).writerow(
+            ["acme-odd", "acme/odd", "log.csv", commit, "", "keras-csv", 30, "overfitting", 12, "held-out-9", ""]
+        )
+
+    assert score.main(["--manifest", str(manifest), "--only", "held-out-9", "--runs", "--raw", str(mirror)]) == 0
+    out = capsys.readouterr().out
+    assert "[copy]" in next(x for x in out.splitlines() if "acme-odd" in x)
+    assert (
+        "mlcheck on raw files: 2/4 runs; from the copies in runs/: 2 (1 analyze cannot read it; 1 no snapshot)" in out
+    )
