@@ -39,6 +39,7 @@ from mlcheck.analyze.csvlogs import (
     CSVLogError,
     read_csv_runs,
     read_header,
+    ultralytics_augmented,
     ultralytics_pretrained,
 )
 from mlcheck.analyze.events import (
@@ -971,7 +972,18 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
     if len(fits) == 1:
-        return [RunLog(name, path, fmt, fits[0].scalars, columns, pretrained=_starts_trained(path, fmt))]
+        yolo = fmt == ULTRALYTICS_FORMAT
+        return [
+            RunLog(
+                name,
+                path,
+                fmt,
+                fits[0].scalars,
+                columns,
+                pretrained=_starts_trained(path, fmt),
+                augmented=ultralytics_augmented(path) if yolo else None,
+            )
+        ]
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
     logs = [
         RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns, fit=f"fit {k} of {len(fits)}")

@@ -66,6 +66,9 @@ class RunLog:
             that wrote it say (`RunInfo.pretrained`; Ultralytics' `args.yaml`); None elsewhere.
         fit: "fit 2 of 3" where one file or folder held several fits, read as one run each; None
             otherwise.
+        augmented: whether the training inputs were augmented far harder than validation's, where
+            the settings of the tool that wrote it say (`RunInfo.augmented_train`; Ultralytics'
+            `mosaic:` and `close_mosaic:`); None elsewhere.
     """
 
     name: str
@@ -79,6 +82,7 @@ class RunLog:
     started: float | None = None
     pretrained: bool | None = None
     fit: str | None = None
+    augmented: bool | None = None
 
     @property
     def where(self) -> str:
@@ -162,8 +166,10 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         info.pretrained = True  # from trained weights: the loss starts near its floor (RunInfo.pretrained)
     elif log.pretrained is not None:
         info.pretrained = log.pretrained  # as its tool's own settings say (a YOLO run's args.yaml)
-    # YOLO trains on mosaic-augmented images and validates on clean ones (RunInfo.augmented_train)
-    info.augmented_train = True if log.format == ULTRALYTICS_FORMAT else None
+    # YOLO trains on mosaic-augmented images and validates on clean ones (RunInfo.augmented_train),
+    # unless its settings turned the mosaics off (`mosaic: 0`, `close_mosaic` = `epochs`)
+    yolo = log.format == ULTRALYTICS_FORMAT
+    info.augmented_train = (log.augmented is not False) if yolo else None
     # a Trainer state's rows are its evaluations, which it may run many times an epoch (or once in
     # several): told by their steps, not as epochs; so are the ranks of a log without epochs
     by_step = (log.format in TRAINER_FORMATS or (axes.epoch_curve is None and _ranked(log, axes, wanted))) and bool(

@@ -1080,3 +1080,45 @@ def test_msg17_a_held_metrics_best_is_told_as_a_level_and_its_best_point(tmp_pat
     assert "best 0.2369" not in message, message
     assert "best level 0.2369 over 3 validations" in message, message
     assert "best point 0.2461 at step 8280" in message, message
+
+
+# --- fa18: what the YOLO settings say of the mosaics (issue 12; docs/benchmarks.md, held-out-6) ---
+
+
+def test_fa18_yolo_settings_that_turn_the_mosaics_off_make_a_low_validation_loss_a_warning_again(tmp_path):
+    # RunInfo.augmented_train stands for YOLO's 4-image mosaics. `mosaic: 0` (args.yaml, YOLOv5's
+    # hyp.yaml or the `hyp:` block of its opt.yaml) builds none, and `close_mosaic` equal to
+    # `epochs` turns them off at the first epoch (Ultralytics closes them at epoch
+    # `epochs - close_mosaic`): the training images are then no harder than validation's, and a
+    # validation loss at 22% of the training loss is told as a WARNING, as in a Keras CSV. The
+    # usual settings (`mosaic: 1.0`; `close_mosaic: 10` of 30 epochs; a `close_mosaic` above
+    # `epochs`, which matches no epoch and leaves the mosaics on) stay INFO.
+    e = np.arange(30)
+    train = 50 + 60 * np.exp(-e / 3)
+    val = 11 + np.exp(-e / 10)
+    m_ap = 0.5 - 0.4 * np.exp(-e / 5)
+    v5_opt = "weights: yolov5s.pt\nhyp:\n  lr0: 0.01\n  mosaic: {}\n  mixup: 0.0\nepochs: 30\n"
+    settings = {
+        "v8-mosaic-0": ({"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 10\nmosaic: 0.0\n"}, "warning"),
+        "v8-closed-from-the-start": (
+            {"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 30\nmosaic: 1.0\n"},
+            "warning",
+        ),
+        "v5-hyp-mosaic-0": ({"opt.yaml": v5_opt.format("1.0"), "hyp.yaml": "lr0: 0.01\nmosaic: 0\n"}, "warning"),
+        "v5-opt-mosaic-0": ({"opt.yaml": v5_opt.format("0.0")}, "warning"),
+        "v8-default": ({"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 10\nmosaic: 1.0\n"}, "info"),
+        "v8-close-past-the-end": (
+            {"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 50\nmosaic: 1.0\n"},
+            "info",
+        ),
+        "v5-default": ({"opt.yaml": v5_opt.format("1.0"), "hyp.yaml": "lr0: 0.01\nmosaic: 1.0\n"}, "info"),
+    }
+    for name, (files, expected) in settings.items():
+        path = tmp_path / name / "results.csv"
+        _yolo_run(path, train, val, m_ap, np.full(30, 0.01))
+        for file, text in files.items():
+            (path.parent / file).write_text(text)
+        (run,) = mlcheck.analyze(path).runs
+        told = [f for f in run.findings if f.check == "suspicious-val"]
+        assert told and {f.severity.value for f in told} == {expected}, (name, run.findings)
+        assert ("does not mean a leak" in told[0].message) == (expected == "info"), (name, told[0].message)
