@@ -1122,3 +1122,51 @@ def test_fa18_yolo_settings_that_turn_the_mosaics_off_make_a_low_validation_loss
         told = [f for f in run.findings if f.check == "suspicious-val"]
         assert told and {f.severity.value for f in told} == {expected}, (name, run.findings)
         assert ("does not mean a leak" in told[0].message) == (expected == "info"), (name, told[0].message)
+
+
+def _spike_then_back(end: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) of 50 epochs whose validation loss reaches its best around epoch 5, spikes 40%
+    at epochs 6-12 (a WARNING at 7) and comes back slowly, as held-out-6's APINXD/CellDetection
+    `runs/train/exp` (best level 0.863, a spike to 1.30, 0.851 over its last 3 epochs). `end`:
+    "at-best" (its last 3 validations its lowest), "above" (rising 0.008 an epoch from epoch 35:
+    overfitting at the end), "lower-before" (back below the spike's best, but a lower level at
+    epochs 30-32 than at the end: the end is no best)."""
+    n = 50
+    e = np.arange(n)
+    rng = np.random.default_rng(3)
+    train = 0.62 - 0.15 * e / n + rng.normal(0, 0.04, n)
+    val = 0.84 + 0.27 * np.exp(-e / 2.5) + rng.normal(0, np.where(e < 13, 0.012, 0.006), n)
+    val += np.where((e >= 6) & (e < 13), 0.42 * np.sin(np.pi * (e - 5) / 8), 0.0)
+    val += np.where(e >= 13, 0.08 * np.exp(-(e - 13) / 12) - 0.001 * (e - 13), 0.0)
+    val[-3:] = val[:-3].min() - np.array([0.001, 0.003, 0.002])
+    if end == "above":
+        val += np.where(e >= 35, 0.008 * (e - 35), 0.0)
+    if end == "lower-before":
+        val[30:33] = val[-3:].min() - 0.004
+    return train, val
+
+
+def test_fa18_a_rise_whose_log_ends_at_its_best_is_info_and_one_that_does_not_still_warns(tmp_path):
+    # A train-val-gap WARNING whose rise the log later undid, back below the best level it named
+    # though not by the margin `overfit-passed` asks,, stood at the end of analyze (held-out-6:
+    # APINXD/CellDetection `exp`, 1WangXT/Pipeline_Defect_Recognition `exp3`; held-out-5's
+    # prithsha version 3 in its per-epoch form). Where the log ends at its lowest level (the mean
+    # of its last 3 validations, the lowest such mean of the run), the last checkpoint is the
+    # run's best and the rise did not last: INFO. A log that ends above that level (overfitting
+    # at the end), or back below the WARNING's best but above a lower level reached before (the
+    # end is no best), still warns.
+    expected = {"at-best": "info", "above": "warning", "lower-before": "warning"}
+    for end, severity in expected.items():
+        train, val = _spike_then_back(end)
+        path = tmp_path / f"{end}.log"
+        path.write_text(
+            "epoch,loss,val_loss\n" + "".join(f"{k},{t:.6g},{v:.6g}\n" for k, (t, v) in enumerate(zip(train, val)))
+        )
+        (run,) = mlcheck.analyze(path).runs
+        gap = [f for f in run.findings if f.check == "train-val-gap" and f.key == "overfit"]
+        assert gap and gap[0].epoch == 7, (end, run.findings)
+        assert gap[0].severity.value == severity, (end, gap[0])
+        assert ("the rise did not last" in gap[0].message) == (severity == "info"), (end, gap[0].message)
+        assert [f.check for f in run.findings if f.severity.value != "info"] == (
+            [] if severity == "info" else ["train-val-gap"]
+        ), (end, run.findings)
