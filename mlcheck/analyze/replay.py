@@ -135,7 +135,8 @@ class Curves:
 
 def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curves:
     """Classifies the run's tags (see `mlcheck.analyze.tags`) and lines their curves up."""
-    axes = _Axes.of(log, _error_losses({tag: classify(tag, mapping) for tag in log.scalars}))
+    roles = _single_output_losses({tag: classify(tag, mapping) for tag in log.scalars})
+    axes = _Axes.of(log, _error_losses(roles))
     resolved = _without_summaries(log, axes.roles, {tag: axes.resolve(tag, role) for tag, role in axes.roles.items()})
     resolved = _qualified_losses(resolved)
 
@@ -695,6 +696,27 @@ def _without_summaries(log: RunLog, roles: Mapping[str, Role], resolved: dict[st
 
 
 _LOSS_ROLES = frozenset({"loss", "train_loss", "epoch_train_loss", "val_loss"})
+#: pytorch_tabular's loss of output k, `{split}_loss_{k}` (logged per epoch beside `{split}_loss`)
+_OUTPUT_LOSS = re.compile(r"^(?P<base>.*loss)_(?P<k>\d+)$")
+
+
+def _single_output_losses(roles: dict[str, Role]) -> dict[str, Role]:
+    """`roles`, with `<loss>_0` read as that loss where no `<loss>_1` is logged: pytorch_tabular
+    logs the loss of each output k as `{split}_loss_{k}` (`on_epoch=True, on_step=False`) beside
+    their sum `{split}_loss`, so with one output `train_loss_0` is the training loss per epoch
+    (RaduTuodr's forest-cover metrics.csv, held-out-4: `train_loss` every 50 steps, `train_loss_0`
+    once an epoch). Below the plain name (a lower priority), so `valid_loss` stays the validation
+    loss; a user's own mapping of the tag is kept; an output of several is one term of a sum, not
+    the loss, and stays unread."""
+    out = dict(roles)
+    for tag, role in roles.items():
+        m = _OUTPUT_LOSS.match(tag)
+        if m is None or m["k"] != "0" or role.priority == 0 or f"{m['base']}_1" in roles:
+            continue
+        base = classify(m["base"])
+        if base.role in _LOSS_ROLES:
+            out[tag] = dataclasses.replace(base, priority=base.priority + 1)
+    return out
 
 
 def _error_losses(roles: dict[str, Role]) -> dict[str, Role]:

@@ -1170,3 +1170,55 @@ def test_fa18_a_rise_whose_log_ends_at_its_best_is_info_and_one_that_does_not_st
         assert [f.check for f in run.findings if f.severity.value != "info"] == (
             [] if severity == "info" else ["train-val-gap"]
         ), (end, run.findings)
+
+
+def _lightning_metrics(
+    path: Path, epoch_loss: np.ndarray, names: tuple[str, str, str], extra: str | None = None
+) -> None:
+    """A Lightning CSVLogger metrics.csv of len(epoch_loss) epochs of 340 steps: the per-step
+    training loss `names[0]` logged every 50 steps (`log_every_n_steps=50`: 6-7 points an epoch),
+    the per-epoch one `names[1]`, the validation loss `names[2]` and `valid_accuracy` at each
+    epoch's end (0.631 throughout: a constant prediction), as RaduTuodr/NN-Classification---Forest-Cover-Type
+    `lightning_logs/version_2` (held-out-4). `extra`: one more per-epoch column, the same values."""
+    step_name, epoch_name, val_name = names
+    header = ["epoch", "step", step_name, epoch_name, val_name, "valid_accuracy"] + ([extra] if extra else [])
+    rows = []
+    rng = np.random.default_rng(5)
+    for e, level in enumerate(epoch_loss):
+        for s in range(49, 340, 50):
+            cells = {"epoch": e, "step": 340 * e + s, step_name: f"{level + rng.normal(0, 0.01):.6g}"}
+            rows.append(cells)
+        end = {"epoch": e, "step": 340 * e + 339, epoch_name: f"{level:.6g}", val_name: f"{0.82 - 0.002 * e:.6g}"}
+        end["valid_accuracy"] = "0.631"
+        if extra:
+            end[extra] = f"{level:.6g}"
+        rows.append(end)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(r.get(c, "")) for c in header) + "\n" for r in rows))
+
+
+def test_fa18_an_epoch_level_training_loss_is_judged_where_the_step_stream_is_too_short(tmp_path):
+    # A per-step training loss logged every 50 steps has 61 points in 9 epochs: too few for
+    # loss-plateau (100), which then said nothing, leaving the per-epoch column unread (Lightning's
+    # `train_loss_epoch`; pytorch_tabular's `train_loss_0`, the loss of its one output). The epoch
+    # column is long enough for every loss-curve check: it is judged, and the stalled run (the loss
+    # 0.88 -> 0.82 and flat, the accuracy constant) is a plateau. A healthy fall stays silent, and
+    # so does `train_loss_0` beside a `train_loss_1` (one term of a sum, not the loss).
+    e = np.arange(9)
+    stalled = 0.817 + 0.066 * np.exp(-2 * e)
+    falling = 0.9 * np.exp(-e / 3) + 0.05
+    layouts = {
+        "lightning": ("train_loss_step", "train_loss_epoch", "val_loss", None),
+        "tabular": ("train_loss", "train_loss_0", "valid_loss", None),
+        "tabular-two-outputs": ("train_loss", "train_loss_0", "valid_loss", "train_loss_1"),
+    }
+    for name, (step_name, epoch_name, val_name, extra) in layouts.items():
+        for shape, curve in (("stalled", stalled), ("falling", falling)):
+            path = tmp_path / name / shape / "metrics.csv"
+            _lightning_metrics(path, curve, (step_name, epoch_name, val_name), extra)
+            result = mlcheck.analyze(path)
+            (run,) = result.runs
+            plateau = [f for f in run.findings if f.check == "loss-plateau" and f.severity.value == "warning"]
+            judged = shape == "stalled" and extra is None
+            assert bool(plateau) == judged, (name, shape, run.findings)
+            assert any("judged instead" in line for line in run.info) == (extra is None), (name, shape, run.info)
