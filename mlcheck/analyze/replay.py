@@ -569,9 +569,9 @@ def _rises_ended_at_best_demoted(findings: list[Finding], curves: Curves, checks
     """The findings, with each `train-val-gap` overfitting WARNING still standing as an INFO where
     the log ends at its best: the mean of its last `patience` validation losses is the lowest such
     mean of the whole log, and below the best level the WARNING named. The rise it told did not
-    last: the run's last checkpoint is its best (README rule 5 of benchmarks/reallogs calls such
-    a run healthy), and the WARNING's hint to keep an earlier one would cost the user the run's
-    best model. Stricter than `overfit-passed` at the end of a log (no margin asked, but the
+    last: the run ends at its best level (README rule 5 of benchmarks/reallogs calls such a run
+    healthy), and the WARNING's hint to keep an earlier checkpoint points to one no better than
+    the end. Stricter than `overfit-passed` at the end of a log (no margin asked, but the
     lowest level of the run, measured as the check measures a level: a mean of `patience`
     validations). A live run could not know; a log read whole does. held-out-6's
     `apinxd-celldetectio` `exp` (a 30% spike at epochs 7-12 of 50, back to 0.851 against a best
@@ -601,7 +601,7 @@ def _rises_ended_at_best_demoted(findings: list[Finding], curves: Curves, checks
                 severity=Severity.INFO,
                 message=f"{f.message} By the end of the log the validation loss was back to {end:.4g} (mean of "
                 f"its last {p} validations), its lowest level of the run and below the best level {best:.4g} "
-                "named here: the rise did not last, and the last checkpoint is the run's best.",
+                "named here: the rise did not last, and the run ends at its best level.",
             )
         )
     return out
