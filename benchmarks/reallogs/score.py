@@ -20,7 +20,8 @@ same epoch curves. Labels, onsets and the rules are described in README.md.
 `--raw [MIRROR]` scores mlcheck on the file the run was read from (`repo`, `commit`, `path` of
 the manifest; MIRROR/<owner>+<name>/repo a git snapshot, as the `build_raw*.py` scripts read
 them), in its own format: `mlcheck.analyze.run` on that file, written out of the snapshot with
-the settings Ultralytics and Lightning save beside it (`args.yaml`, `opt.yaml`, `hparams.yaml`),
+the settings Ultralytics and Lightning save beside it (`args.yaml`, `opt.yaml` and
+YOLOv5's `hyp.yaml`, `hparams.yaml`),
 so what analyze learns from the format (a YOLO run's pretrained start and augmented training, a
 Trainer state's steps, a logged learning rate) reaches the score. A finding's epoch (or step)
 is mapped to the run's epochs as the manifest numbers them: the k-th epoch of the file holding
@@ -73,8 +74,8 @@ RAW_FORMATS = {
     "trainer-state",
     "ultralytics-csv",
 }
-# files the tools save beside a log, which analyze reads with it (YOLO's pretrained start)
-BESIDE = ("args.yaml", "opt.yaml", "hparams.yaml")
+# files the tools save beside a log, which analyze reads with it (YOLO's pretrained start, its mosaics)
+BESIDE = ("args.yaml", "opt.yaml", "hyp.yaml", "hparams.yaml")
 
 
 def early_tolerance(epochs: int) -> int:

@@ -18,6 +18,7 @@ derived from its curves (`mlcheck.analyze.recorded`).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import math
@@ -39,6 +40,7 @@ from mlcheck.analyze.csvlogs import (
     CSVLogError,
     read_csv_runs,
     read_header,
+    ultralytics_augmented,
     ultralytics_pretrained,
 )
 from mlcheck.analyze.events import (
@@ -311,6 +313,7 @@ def _add_run(
         def progress(done: int, total: int) -> None:
             replay_progress(name, done, total)
 
+    curves, switched = _epoch_loss_where_the_stream_is_short(log, curves, checks)
     found, errors = replay_curves(curves, checks, run_name=log.name, progress=progress)
     if curves.by_step:
         found = [on_steps(f, curves.epochs, curves.step_epochs) for f in found]
@@ -323,7 +326,7 @@ def _add_run(
             else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     result = _result(log, curves, found, errors, notes)
-    result.info += log.info + _short_curve(log, curves, checks)
+    result.info += log.info + switched + _short_curve(log, curves, checks)
     runs.append(result)
     read.append(curves)
 
@@ -564,6 +567,35 @@ def _same_curves(a: Curves, b: Curves) -> bool:
     if len(x[0]) + len(x[2]) < _MIN_SHARED_POINTS:
         return False
     return all(u.shape == v.shape and np.array_equal(u, v, equal_nan=True) for u, v in zip(x, y))
+
+
+def _epoch_loss_where_the_stream_is_short(
+    log: RunLog, curves: Curves, checks: Sequence[Check]
+) -> tuple[Curves, list[str]]:
+    """(curves, a note): where the per-step training loss has fewer points than a loss-curve
+    check judges while an epoch-level training loss (Lightning's `train_loss_epoch`,
+    pytorch_tabular's `train_loss_0`) has as many epochs as every loss-curve check judges, the
+    curves without the per-step loss, so the checks read the epoch column (they take the step
+    stream wherever it has two points). A `log_every_n_steps=50` stream of 61 points is too short
+    for `loss-plateau` (100), its 9 epochs are not (5; `loss-divergence` 8): the checks judge what
+    the log holds, as they would on a log of the epoch column alone. Where some check would lose
+    the judgement the stream gives it (7 epochs, `loss-divergence` needs 8), the stream is kept.
+    The learning rate stays on its steps."""
+    stream, tag = curves.train_loss, curves.used.get("epoch_train_loss")
+    if stream is None or len(stream) < 2 or tag is None:
+        return curves, []
+    epochs = sum(r.train_loss is not None for r in curves.epochs)
+    steps, per_epoch = curve_minimums(checks, "step"), curve_minimums(checks, "epoch")
+    gained = [c for c, n in steps.items() if len(stream) < n]
+    if not gained or any(epochs < n for n in per_epoch.values()):
+        return curves, []  # the stream judges all, or the epochs do not: no check may lose its judgement
+    which = ", ".join(f"{check} (needs {steps[check]})" for check in gained)
+    note = (
+        f"{log.where}: the training loss per step ({curves.used['train_loss']!r}) has {len(stream)} logged "
+        f"point(s), too few for {which}: its per-epoch column ({tag!r}, {epochs} epochs) is judged instead. "
+        f"{_denser(log)}"
+    )
+    return dataclasses.replace(curves, train_loss=None), [note]
 
 
 def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[str]:
@@ -971,7 +1003,18 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         rel = path.relative_to(root).as_posix()
         name = rel[: -len("/metrics.csv")] if rel.endswith("/metrics.csv") else rel
     if len(fits) == 1:
-        return [RunLog(name, path, fmt, fits[0].scalars, columns, pretrained=_starts_trained(path, fmt))]
+        yolo = fmt == ULTRALYTICS_FORMAT
+        return [
+            RunLog(
+                name,
+                path,
+                fmt,
+                fits[0].scalars,
+                columns,
+                pretrained=_starts_trained(path, fmt),
+                augmented=ultralytics_augmented(path) if yolo else None,
+            )
+        ]
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
     logs = [
         RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns, fit=f"fit {k} of {len(fits)}")

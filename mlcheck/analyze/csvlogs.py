@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from array import array
@@ -265,14 +266,55 @@ def ultralytics_pretrained(path: Path) -> bool:
     return True
 
 
-def _top_level_yaml(path: Path) -> dict[str, str] | None:
+def ultralytics_augmented(path: Path) -> bool:
+    """Whether the YOLO run whose `results.csv` is `path` trained on mosaics (`RunInfo.augmented_train`),
+    as the settings beside it say. Not where `mosaic: 0` (`args.yaml`; YOLOv5's `hyp.yaml`, or
+    the `hyp:` block of its `opt.yaml`): Ultralytics builds a mosaic with probability `mosaic`,
+    so 0 builds none. Nor where `close_mosaic` equals `epochs` (`args.yaml`): Ultralytics turns
+    the mosaics off at epoch `epochs - close_mosaic` (0-based), here the first; a larger
+    `close_mosaic` matches no epoch and leaves them on for the whole run. True otherwise: mosaics
+    are Ultralytics' default (`mosaic: 1.0`), with or without a settings file."""
+    args = _top_level_yaml(path.with_name("args.yaml")) or {}
+    close, epochs = _number(args.get("close_mosaic")), _number(args.get("epochs"))
+    if close is not None and close == epochs:
+        return False
+    for name, block in (("args.yaml", None), ("hyp.yaml", None), ("opt.yaml", "hyp")):
+        settings = _top_level_yaml(path.with_name(name), block)
+        mosaic = _number(settings.get("mosaic")) if settings else None
+        if mosaic is not None:
+            return mosaic > 0
+    return True
+
+
+def _number(text: str | None) -> float | None:
+    """A setting's value as a number; None where it is missing or no number."""
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _block(lines: list[str], key: str) -> list[str]:
+    """The lines indented under the top-level `key:` (a nested mapping), stripped; none if no such key."""
+    for k, line in enumerate(lines):
+        if line.split(" #")[0].rstrip() == f"{key}:":
+            inside = itertools.takewhile(lambda text: not text.strip() or text[0].isspace(), lines[k + 1 :])
+            return [text.strip() for text in inside]
+    return []
+
+
+def _top_level_yaml(path: Path, block: str | None = None) -> dict[str, str] | None:
     """The `key: value` lines of a flat YAML file (Ultralytics' settings: one per line), values
-    unquoted; a key whose value is a list (`weights:` then `- x.pt`) takes its first item. None
-    where the file is missing or unreadable (no YAML parser: `import mlcheck` needs numpy only)."""
+    unquoted; a key whose value is a list (`weights:` then `- x.pt`) takes its first item. With
+    `block`, the lines indented under that top-level key instead (YOLOv5's `opt.yaml` holds its
+    `hyp:` settings so). None where the file is missing or unreadable (no YAML parser: `import
+    mlcheck` needs numpy only)."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    if block is not None:
+        lines = _block(lines, block)
     out: dict[str, str] = {}
     last = None
     for line in lines:

@@ -213,7 +213,10 @@ class TrainValGap(Check):
         passed its rise: the run learned on past it (YOLO's validation loss jumps for a few epochs
         early in long runs and falls for hundreds more). An INFO says so (key `overfit-passed-N`),
         the check judges afresh from the new best (a later rise is told again, key `overfit-N`),
-        and `mlcheck analyze`, which reads the whole log, turns that WARNING into an INFO.
+        and `mlcheck analyze`, which reads the whole log, turns that WARNING into an INFO. So does
+        `mlcheck analyze` where the log ends at its best: the mean of its last `patience`
+        validation losses is the lowest such mean of the run and below the best level the WARNING
+        named (the rise did not last, and the run ends at its best level).
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`

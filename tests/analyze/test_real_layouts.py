@@ -1137,3 +1137,145 @@ def test_corpus18_a_test_curve_logged_every_epoch_is_the_validation_curve_where_
     assert run.series["val_loss"] == "val_loss" and not any("test_loss" in i for i in run.info)
     (run,) = mlcheck.analyze(once).runs
     assert "val_loss" not in run.series and not any("test_loss" in i for i in run.info), run.series
+
+
+# --- fa18: what the YOLO settings say of the mosaics (issue 12; docs/benchmarks.md, held-out-6) ---
+
+
+def test_fa18_yolo_settings_that_turn_the_mosaics_off_make_a_low_validation_loss_a_warning_again(tmp_path):
+    # RunInfo.augmented_train stands for YOLO's 4-image mosaics. `mosaic: 0` (args.yaml, YOLOv5's
+    # hyp.yaml or the `hyp:` block of its opt.yaml) builds none, and `close_mosaic` equal to
+    # `epochs` turns them off at the first epoch (Ultralytics closes them at epoch
+    # `epochs - close_mosaic`): the training images are then no harder than validation's, and a
+    # validation loss at 22% of the training loss is told as a WARNING, as in a Keras CSV. The
+    # usual settings (`mosaic: 1.0`; `close_mosaic: 10` of 30 epochs; a `close_mosaic` above
+    # `epochs`, which matches no epoch and leaves the mosaics on) stay INFO.
+    e = np.arange(30)
+    train = 50 + 60 * np.exp(-e / 3)
+    val = 11 + np.exp(-e / 10)
+    m_ap = 0.5 - 0.4 * np.exp(-e / 5)
+    v5_opt = "weights: yolov5s.pt\nhyp:\n  lr0: 0.01\n  mosaic: {}\n  mixup: 0.0\nepochs: 30\n"
+    settings = {
+        "v8-mosaic-0": ({"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 10\nmosaic: 0.0\n"}, "warning"),
+        "v8-closed-from-the-start": (
+            {"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 30\nmosaic: 1.0\n"},
+            "warning",
+        ),
+        "v5-hyp-mosaic-0": ({"opt.yaml": v5_opt.format("1.0"), "hyp.yaml": "lr0: 0.01\nmosaic: 0\n"}, "warning"),
+        "v5-opt-mosaic-0": ({"opt.yaml": v5_opt.format("0.0")}, "warning"),
+        "v8-default": ({"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 10\nmosaic: 1.0\n"}, "info"),
+        "v8-close-past-the-end": (
+            {"args.yaml": "model: yolov8n.pt\nepochs: 30\nclose_mosaic: 50\nmosaic: 1.0\n"},
+            "info",
+        ),
+        "v5-default": ({"opt.yaml": v5_opt.format("1.0"), "hyp.yaml": "lr0: 0.01\nmosaic: 1.0\n"}, "info"),
+    }
+    for name, (files, expected) in settings.items():
+        path = tmp_path / name / "results.csv"
+        _yolo_run(path, train, val, m_ap, np.full(30, 0.01))
+        for file, text in files.items():
+            (path.parent / file).write_text(text)
+        (run,) = mlcheck.analyze(path).runs
+        told = [f for f in run.findings if f.check == "suspicious-val"]
+        assert told and {f.severity.value for f in told} == {expected}, (name, run.findings)
+        assert ("does not mean a leak" in told[0].message) == (expected == "info"), (name, told[0].message)
+
+
+def _spike_then_back(end: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) of 50 epochs whose validation loss reaches its best around epoch 5, spikes 40%
+    at epochs 6-12 (a WARNING at 7) and comes back slowly, as held-out-6's APINXD/CellDetection
+    `runs/train/exp` (best level 0.863, a spike to 1.30, 0.851 over its last 3 epochs). `end`:
+    "at-best" (its last 3 validations its lowest), "above" (rising 0.008 an epoch from epoch 35:
+    overfitting at the end), "lower-before" (back below the spike's best, but a lower level at
+    epochs 30-32 than at the end: the end is no best)."""
+    n = 50
+    e = np.arange(n)
+    rng = np.random.default_rng(3)
+    train = 0.62 - 0.15 * e / n + rng.normal(0, 0.04, n)
+    val = 0.84 + 0.27 * np.exp(-e / 2.5) + rng.normal(0, np.where(e < 13, 0.012, 0.006), n)
+    val += np.where((e >= 6) & (e < 13), 0.42 * np.sin(np.pi * (e - 5) / 8), 0.0)
+    val += np.where(e >= 13, 0.08 * np.exp(-(e - 13) / 12) - 0.001 * (e - 13), 0.0)
+    val[-3:] = val[:-3].min() - np.array([0.001, 0.003, 0.002])
+    if end == "above":
+        val += np.where(e >= 35, 0.008 * (e - 35), 0.0)
+    if end == "lower-before":
+        val[30:33] = val[-3:].min() - 0.004
+    return train, val
+
+
+def test_fa18_a_rise_whose_log_ends_at_its_best_is_info_and_one_that_does_not_still_warns(tmp_path):
+    # A train-val-gap WARNING whose rise the log later undid, back below the best level it named
+    # though not by the margin `overfit-passed` asks,, stood at the end of analyze (held-out-6:
+    # APINXD/CellDetection `exp`, 1WangXT/Pipeline_Defect_Recognition `exp3`; held-out-5's
+    # prithsha version 3 in its per-epoch form). Where the log ends at its lowest level (the mean
+    # of its last 3 validations, the lowest such mean of the run), the last checkpoint is the
+    # run's best and the rise did not last: INFO. A log that ends above that level (overfitting
+    # at the end), or back below the WARNING's best but above a lower level reached before (the
+    # end is no best), still warns.
+    expected = {"at-best": "info", "above": "warning", "lower-before": "warning"}
+    for end, severity in expected.items():
+        train, val = _spike_then_back(end)
+        path = tmp_path / f"{end}.log"
+        path.write_text(
+            "epoch,loss,val_loss\n" + "".join(f"{k},{t:.6g},{v:.6g}\n" for k, (t, v) in enumerate(zip(train, val)))
+        )
+        (run,) = mlcheck.analyze(path).runs
+        gap = [f for f in run.findings if f.check == "train-val-gap" and f.key == "overfit"]
+        assert gap and gap[0].epoch == 7, (end, run.findings)
+        assert gap[0].severity.value == severity, (end, gap[0])
+        assert ("the rise did not last" in gap[0].message) == (severity == "info"), (end, gap[0].message)
+        assert [f.check for f in run.findings if f.severity.value != "info"] == (
+            [] if severity == "info" else ["train-val-gap"]
+        ), (end, run.findings)
+
+
+def _lightning_metrics(
+    path: Path, epoch_loss: np.ndarray, names: tuple[str, str, str], extra: str | None = None
+) -> None:
+    """A Lightning CSVLogger metrics.csv of len(epoch_loss) epochs of 340 steps: the per-step
+    training loss `names[0]` logged every 50 steps (`log_every_n_steps=50`: 6-7 points an epoch),
+    the per-epoch one `names[1]`, the validation loss `names[2]` and `valid_accuracy` at each
+    epoch's end (0.631 throughout: a constant prediction), as RaduTuodr/NN-Classification---Forest-Cover-Type
+    `lightning_logs/version_2` (held-out-4). `extra`: one more per-epoch column, the same values."""
+    step_name, epoch_name, val_name = names
+    header = ["epoch", "step", step_name, epoch_name, val_name, "valid_accuracy"] + ([extra] if extra else [])
+    rows = []
+    rng = np.random.default_rng(5)
+    for e, level in enumerate(epoch_loss):
+        for s in range(49, 340, 50):
+            cells = {"epoch": e, "step": 340 * e + s, step_name: f"{level + rng.normal(0, 0.01):.6g}"}
+            rows.append(cells)
+        end = {"epoch": e, "step": 340 * e + 339, epoch_name: f"{level:.6g}", val_name: f"{0.82 - 0.002 * e:.6g}"}
+        end["valid_accuracy"] = "0.631"
+        if extra:
+            end[extra] = f"{level:.6g}"
+        rows.append(end)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(r.get(c, "")) for c in header) + "\n" for r in rows))
+
+
+def test_fa18_an_epoch_level_training_loss_is_judged_where_the_step_stream_is_too_short(tmp_path):
+    # A per-step training loss logged every 50 steps has 61 points in 9 epochs: too few for
+    # loss-plateau (100), which then said nothing, leaving the per-epoch column unread (Lightning's
+    # `train_loss_epoch`; pytorch_tabular's `train_loss_0`, the loss of its one output). The epoch
+    # column is long enough for every loss-curve check: it is judged, and the stalled run (the loss
+    # 0.88 -> 0.82 and flat, the accuracy constant) is a plateau. A healthy fall stays silent, and
+    # so does `train_loss_0` beside a `train_loss_1` (one term of a sum, not the loss).
+    e = np.arange(9)
+    stalled = 0.817 + 0.066 * np.exp(-2 * e)
+    falling = 0.9 * np.exp(-e / 3) + 0.05
+    layouts = {
+        "lightning": ("train_loss_step", "train_loss_epoch", "val_loss", None),
+        "tabular": ("train_loss", "train_loss_0", "valid_loss", None),
+        "tabular-two-outputs": ("train_loss", "train_loss_0", "valid_loss", "train_loss_1"),
+    }
+    for name, (step_name, epoch_name, val_name, extra) in layouts.items():
+        for shape, curve in (("stalled", stalled), ("falling", falling)):
+            path = tmp_path / name / shape / "metrics.csv"
+            _lightning_metrics(path, curve, (step_name, epoch_name, val_name), extra)
+            result = mlcheck.analyze(path)
+            (run,) = result.runs
+            plateau = [f for f in run.findings if f.check == "loss-plateau" and f.severity.value == "warning"]
+            judged = shape == "stalled" and extra is None
+            assert bool(plateau) == judged, (name, shape, run.findings)
+            assert any("judged instead" in line for line in run.info) == (extra is None), (name, shape, run.info)
