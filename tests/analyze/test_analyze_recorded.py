@@ -289,3 +289,24 @@ def test_what_the_live_core_says_about_the_logging_interval(every, per_epoch, to
     live.monitor.run.info.total_steps = total
     text = live.note_logging_interval(every, per_epoch, "Trainer(log_every_n_steps={})")
     assert (text is None) if says is None else (says in text and "not affected" in text), text
+
+
+def test_user18_a_finding_appended_to_a_line_cut_short_by_a_crash_is_read(tmp_path):
+    # A run killed mid-write leaves half a line in findings.jsonl; the next fit into the same
+    # folder appends its findings right after it, so its first finding shares that line. The
+    # line is no JSON, and the whole-line reader dropped the appended finding with the broken one.
+    log_dir, _ = lightning_fit(tmp_path, nan_rows=5, log_every_n_steps=5)
+    path = log_dir / "findings.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) >= 3, lines
+    broken = lines[0][: len(lines[0]) // 2]  # no newline: the write the crash cut short
+    path.write_text(broken + "".join(lines[1:]))
+    result = mlcheck_analyze(tmp_path, "--json")
+    assert result.returncode == 1, result.stderr
+    payload = json.loads(result.stdout)
+    live = [f["message"] for f in payload["findings"] if f["source"] == "live"]
+    assert live == [json.loads(line)["message"] for line in lines[1:]]
+    (run,) = payload["runs"]
+    (note,) = run["notes"]
+    assert note.startswith(f"{path}: 1 line(s) that are not findings were skipped (first: line 1: not JSON ("), note
+    assert note.endswith("; the finding a later write appended to it was read)"), note
