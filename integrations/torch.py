@@ -1356,8 +1356,11 @@ class LightningTrainable(_TorchBase):
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         if getattr(self.module, "automatic_optimization", True) is False:
             raise NotImplementedError(
-                "LightningTrainable does not support manual optimization (training_step needs "
-                "a trainer); wrap the network in TorchTrainable instead"
+                f"{type(self.module).__name__} uses manual optimization (automatic_optimization=False): its "
+                "training_step steps the optimizers itself, which needs a Trainer, so its loss cannot be computed "
+                "here; give the script an mlcheck_target() returning the network inside the module (e.g. "
+                "module.net) with its loss and optimizer (docs/sanity.md), or in Python wrap that network in "
+                "TorchTrainable"
             )
         module = self.module
         if self._live:  # the run's own module: its counters and lists stay as the run left them

@@ -606,8 +606,19 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
     else:
         unit, tag = "epoch", curves.used.get("epoch_train_loss")
         points = sum(r.train_loss is not None for r in curves.epochs)
+        if tag is None and curves.train_loss is not None and len(curves.train_loss):  # one logged step
+            unit, tag, points = "step", curves.used["train_loss"], len(curves.train_loss)
     if tag is None:
-        return []
+        if "val_loss" not in curves.used:
+            return []
+        # a fit shorter than its logging interval (Lightning's log_every_n_steps=50 over 48
+        # optimizer steps, accumulate_grad_batches=4): "No problems found" said nothing of it
+        which = ", ".join(curve_minimums(checks, "step"))
+        return [
+            f"{log.where}: no training loss was logged (only the validation loss, {curves.used['val_loss']!r}): "
+            f"{which or 'the loss-curve checks'} had no training curve to judge, and no check compared the two. "
+            f"{_denser(log)}"
+        ]
     short = {check: n for check, n in curve_minimums(checks, unit).items() if points < n}
     if not short:
         return []

@@ -110,9 +110,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
         )
         read = ", ".join(f"{r.name} ({_describe(r)})" for r in result.runs)
         console.print(f"[dim]Read {len(result.runs)} run(s): {escape(read)}[/]", highlight=False)
-        for run_result in result.runs:
-            for line in run_result.info:
-                console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
+        for line in _info_lines(result.runs):
+            console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
         for line in _not_searched_lines(result, args.path):
             console.print(f"[dim]note: {escape(one_line(line))}[/]", highlight=False, soft_wrap=True)
     return exit_status((f for _, f in findings), fail_on)
@@ -124,6 +123,36 @@ _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
 
 def one_line(message: str) -> str:
     return message.translate(_CONTROL)
+
+
+#: Runs that must share a note before it is said once for them all.
+SHARED_NOTE_RUNS = 3
+
+
+def _info_lines(runs: list[Any]) -> list[str]:
+    """Each run's notes, in order; a note that `SHARED_NOTE_RUNS` or more runs share word for
+    word after their own path (20 versions of one program under `lightning_logs/`, each "the
+    training loss ... has 50 logged point(s): too few ...") is said once, where its first run says
+    it, naming the runs: twenty lines that differ by a version number hid the others."""
+    said: list[tuple[str, str | None]] = []  # (line, the text after the run's path, if it starts so)
+    for run in runs:
+        for line in run.info:
+            head, sep, text = line.partition(": ")
+            own = sep and (head == run.path or head.startswith(f"{run.path} (fit "))
+            said.append((line, text if own else None))
+    sharers: dict[str, list[str]] = {}
+    for line, text in said:
+        if text is not None:
+            sharers.setdefault(text, []).append(line.partition(": ")[0])
+    out: list[str] = []
+    for line, text in said:
+        heads = sharers.get(text, []) if text is not None else []
+        if len(heads) < SHARED_NOTE_RUNS:
+            out.append(line)
+        elif heads[0] == line.partition(": ")[0]:  # the first of them: said once for all
+            more = f", and {len(heads) - SHARED_NOTE_RUNS} more" if len(heads) > SHARED_NOTE_RUNS else ""
+            out.append(f"{len(heads)} runs ({', '.join(heads[:SHARED_NOTE_RUNS])}{more}): {text}")
+    return out
 
 
 def _not_searched_lines(result: Any, root: str) -> list[str]:

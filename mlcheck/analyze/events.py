@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcheck.analyze.search import natural_key
 from mlcheck.analyze.tfrecord import FOOTER, HEADER, frame, record_length
 
 CHUNK_BYTES = 4 << 20  # read size: measured fastest on a 1M-step log, and memory stays small
@@ -434,7 +435,7 @@ def find_event_runs(root: Path) -> list[EventRun]:
     `validation/` sub-runs are merged into their parent's run."""
     found: dict[Path, list[Path]] = {}
     for folder, dirs, files in os.walk(root):
-        dirs.sort()
+        dirs.sort(key=natural_key)
         events = sorted(Path(folder) / f for f in files if is_event_file(f))
         if events:
             found[Path(folder)] = events
@@ -473,7 +474,7 @@ def group_event_runs(
         else:
             runs.setdefault(folder, {})[""] = files
     out = []
-    for folder in sorted(runs):
+    for folder in sorted(runs, key=lambda f: [natural_key(part) for part in f.parts]):
         rel = folder.relative_to(root).as_posix()
         name = root.resolve().name if rel == "." else rel
         out.append(EventRun(name, folder, runs[folder], keys.get(folder, {})))

@@ -85,9 +85,29 @@ def _read_lines(f, findings: list[Finding], times: list[float | None]) -> tuple[
             why = _parse(line, findings, times)
             if why is not None and not line.endswith(b"\n"):
                 why = "cut short (the run may still be writing it)"
+            elif why is not None and why.startswith("not JSON") and _glued(line, findings, times):
+                why += "; the finding a later write appended to it was read"
         if why is not None:
             bad += 1
             first = first or f"line {number}: {why}"
+
+
+#: How many `{"` inside a line that is not JSON are tried as the start of a finding glued on
+GLUED_TRIES = 32
+
+
+def _glued(line: bytes, findings: list[Finding], times: list[float | None]) -> bool:
+    """Reads the finding at the end of `line` where a write cut short (a run killed mid-line)
+    had the next run's first finding appended to it on the same line (a resumed fit into the same
+    `log_dir`): that finding was lost with the broken one. True when one was read."""
+    start = line.find(b'{"', 1)
+    for _ in range(GLUED_TRIES):
+        if start == -1:
+            return False
+        if _parse(line[start:], findings, times) is None:
+            return True
+        start = line.find(b'{"', start + 1)
+    return False
 
 
 def _parse(line: bytes, findings: list[Finding], times: list[float | None]) -> str | None:

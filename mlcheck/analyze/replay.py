@@ -305,7 +305,22 @@ class _Axes:
             # at its epoch's index: the loss stream's last logged step says nothing here (logged
             # every 25 steps, a fit of 12 steps has only step 0)
             return True
+        if self.keras_layout and any(curve is c for c in self._keras_epoch_curves):
+            # `fit(validation_freq=2)`: the `validation/epoch_*` values at epochs 1, 3, 5, ...,
+            # each an epoch that the consecutive training `epoch_*` curves hold (was read as steps)
+            epochs = [c.steps for c in self._keras_epoch_curves if _consecutive_epochs(c.steps)]
+            if any(np.isin(x, e).all() for e in epochs) and bool(np.all(np.diff(x) > 0)):
+                return True
         return consecutive and (self.last_step is None or x[-1] < 0.5 * self.last_step)
+
+    @property
+    def _keras_epoch_curves(self) -> list[Scalars]:
+        """The `train/epoch_*` and `validation/epoch_*` curves of a Keras-layout log."""
+        return [
+            c
+            for tag, c in self.log.scalars.items()
+            if tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
+        ]
 
     @property
     def keras_layout(self) -> bool:
@@ -315,6 +330,11 @@ class _Axes:
             tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
             for tag in self.log.scalars
         )
+
+
+def _consecutive_epochs(x: np.ndarray) -> bool:
+    """Whether `x` is 0, 1, 2, ... (or 1, 2, 3, ...): an epoch index, two points at least."""
+    return len(x) >= 2 and x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
 
 
 def _epoch_curves(log: RunLog, resolved: Mapping[str, Role], used: dict[str, str]) -> list[tuple[str, str | None, str]]:

@@ -17,6 +17,7 @@ these are not (`SKIPPED_HELP` says which, for `--help` and docs/analyze.md):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,14 @@ def search(
     return listing
 
 
+def natural_key(name: str) -> tuple[list[str | int], str]:
+    """Sort key of a folder name with the numbers in it compared as numbers: Lightning's
+    `version_2` before `version_10` (the runs of `lightning_logs/` were listed 0, 1, 10, 11, ...,
+    19, 2, 3), `run_9` before `run_10`; the name itself breaks ties (`v01`, `v1`)."""
+    parts = re.split(r"(\d+)", name)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
+
+
 def _is_file_system_root(root: Path) -> bool:
     try:
         return root.resolve() == Path(root.resolve().anchor)
@@ -138,7 +147,7 @@ def _folders(root: Path, listing: Listing, top: bool) -> Iterator[tuple[Path, li
             except OSError:
                 is_dir = False
             (dirs if is_dir else files).append(entry.name)
-        dirs.sort()
+        dirs.sort(key=natural_key)
         files.sort()
         yield folder, dirs, files
         if folder != root and any(mark in files or mark in dirs for mark in ENVIRONMENT_MARKS):

@@ -203,6 +203,7 @@ def _probe(target: Target, seconds: float) -> None:
         raise BadInput(f"{where}: {why}" if why else f"{where}: the training data is empty (no batch could be read)")
     batch = first[0]
     _refuse_empty(where, t, batch)
+    _refuse_meta(where, t)
     with _convention_said(t, "forward", batch), user_code(f"the forward pass of {where}", dirs):
         with stage("the first forward pass", file, seconds, dirs):
             t.forward(batch)
@@ -227,6 +228,24 @@ def _refuse_empty(where: str, t: Any, batch: Any) -> None:
             f"{where}: the first training batch holds 0 samples (inputs of shape {tuple(x.shape)}): a loss over no "
             "sample is NaN or an error, and Keras cannot train on one; drop empty batches from the data (a "
             "PyDataset whose __len__ counts one batch too many, a slice past the end of the arrays)"
+        )
+
+
+def _refuse_meta(where: str, t: Any) -> None:
+    """BadInput for a torch model whose parameters are on the `meta` device (built under
+    `torch.device("meta")`, accelerate's `init_empty_weights()`): they hold no values, and the
+    forward pass failed with "Cannot copy out of meta tensor; no data!", naming no fix."""
+    module = getattr(t, "module", None)
+    try:
+        meta = [name for name, p in module.named_parameters() if getattr(p, "is_meta", False)]
+    except Exception:  # no torch module: nothing to refuse here
+        return
+    if meta:
+        raise BadInput(
+            f"{where}: {len(meta)} parameter(s) of the model are on the meta device (first: {meta[0]}), which "
+            "holds shapes but no values, so no pass can run; materialise the model before handing it over: "
+            "model.to_empty(device='cpu') then initialise or load its weights (load_state_dict(state, "
+            "assign=True))"
         )
 
 

@@ -290,3 +290,29 @@ def test_cli13_a_metrics_csv_with_steps_and_no_epochs_is_read_as_steps(tmp_path,
     assert any("no epoch column: its rows are read as steps" in line for line in run["info"])
     text = mlcheck(path).stdout
     assert f"(lightning-csv, to step {step_of(39)})" in text and "epochs)" not in text
+
+
+def test_user18_twenty_lightning_versions_are_listed_in_order_and_a_shared_note_said_once(lightning_tb, tmp_path):
+    # 20 versions of one program under lightning_logs/: each run was judged, but listed 0, 1, 10,
+    # 11, ..., 19, 2, 3, ... and each version said the same "too few for loss-plateau" note, 20
+    # lines that differ by their version number.
+    import shutil
+
+    logs = tmp_path / "lightning_logs"
+    for k in range(20):
+        shutil.copytree(lightning_tb, logs / f"version_{k}")
+    done = mlcheck(logs, "--json")
+    assert done.returncode in (0, 1), done.stderr
+    runs = _strict(done.stdout)["runs"]
+    assert [r["name"] for r in runs] == [f"version_{k}" for k in range(20)]
+    shared = runs[0]["info"]
+    assert shared and all(
+        r["info"] == [line.replace("version_0", f"version_{k}") for line in shared] for k, r in enumerate(runs)
+    )
+    table = mlcheck(logs)
+    notes = [line for line in table.stdout.splitlines() if line.startswith("note: ")]
+    text = shared[0].partition(": ")[2]
+    first = ", ".join(f"{logs}/version_{k}" for k in range(3))
+    assert notes == [f"note: 20 runs ({first}, and 17 more): {text}"], notes
+    read = " ".join(table.stdout.split())
+    assert read.index("version_9 (") < read.index("version_10 ("), read

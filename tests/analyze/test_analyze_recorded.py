@@ -31,9 +31,12 @@ def mlcheck_analyze(path: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def lightning_fit(folder: Path, *, logger: str = "tensorboard", nan_rows: int = 0, epochs: int = 2, **trainer_kw):
+def lightning_fit(
+    folder: Path, *, logger: str = "tensorboard", nan_rows: int = 0, epochs: int = 2, on_epoch=True, **trainer_kw
+):
     """A tiny MLP on 1,440 digits (45 batches of 32 per epoch) with `MLCheckCallback()`; `nan_rows`
-    plants NaN in the inputs. Returns (logger's log_dir, callback)."""
+    plants NaN in the inputs; `on_epoch=False` logs the training loss per step only. Returns
+    (logger's log_dir, callback)."""
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -55,7 +58,7 @@ def lightning_fit(folder: Path, *, logger: str = "tensorboard", nan_rows: int = 
 
         def training_step(self, batch, _):
             loss = torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1])
-            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            self.log("train_loss", loss, on_step=True, on_epoch=on_epoch)
             return loss
 
         def validation_step(self, batch, _):
@@ -289,3 +292,41 @@ def test_what_the_live_core_says_about_the_logging_interval(every, per_epoch, to
     live.monitor.run.info.total_steps = total
     text = live.note_logging_interval(every, per_epoch, "Trainer(log_every_n_steps={})")
     assert (text is None) if says is None else (says in text and "not affected" in text), text
+
+
+def test_user18_a_finding_appended_to_a_line_cut_short_by_a_crash_is_read(tmp_path):
+    # A run killed mid-write leaves half a line in findings.jsonl; the next fit into the same
+    # folder appends its findings right after it, so its first finding shares that line. The
+    # line is no JSON, and the whole-line reader dropped the appended finding with the broken one.
+    log_dir, _ = lightning_fit(tmp_path, nan_rows=5, log_every_n_steps=5)
+    path = log_dir / "findings.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) >= 3, lines
+    broken = lines[0][: len(lines[0]) // 2]  # no newline: the write the crash cut short
+    path.write_text(broken + "".join(lines[1:]))
+    result = mlcheck_analyze(tmp_path, "--json")
+    assert result.returncode == 1, result.stderr
+    payload = json.loads(result.stdout)
+    live = [f["message"] for f in payload["findings"] if f["source"] == "live"]
+    assert live == [json.loads(line)["message"] for line in lines[1:]]
+    (run,) = payload["runs"]
+    (note,) = run["notes"]
+    assert note.startswith(f"{path}: 1 line(s) that are not findings were skipped (first: line 1: not JSON ("), note
+    assert note.endswith("; the finding a later write appended to it was read)"), note
+
+
+def test_user18_a_run_whose_training_loss_was_never_logged_says_so(tmp_path):
+    # Trainer(accumulate_grad_batches=4): 45 batches an epoch are 12 optimizer steps, so two
+    # epochs never reach Lightning's log_every_n_steps=50 and the step-logged training loss is
+    # never written. `mlcheck analyze` said "No problems found." and nothing more: the loss-curve
+    # checks had judged nothing.
+    log_dir, _ = lightning_fit(tmp_path, on_epoch=False, accumulate_grad_batches=4)
+    result = mlcheck_analyze(tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(result.stdout)["runs"]
+    assert "train_loss" not in run["series"] and run["series"]["val_loss"] == "val_loss", run
+    assert run["info"] == [
+        f"{log_dir}: no training loss was logged (only the validation loss, 'val_loss'): "
+        "loss-divergence, loss-plateau had no training curve to judge, and no check compared the two. Log it "
+        "more often: every step (Lightning `Trainer(log_every_n_steps=1)`, `SummaryWriter.add_scalar` at each step)."
+    ], run["info"]

@@ -2129,3 +2129,27 @@ def test_msg17_fits_shorter_than_the_loss_interval_read_as_epochs_and_notes_name
         assert len(short) == len(set(short)) == fits, short
         if fits == 2:
             assert any("(fit 1 of 2)" in line for line in short) and any("(fit 2 of 2)" in line for line in short)
+
+
+def test_user18_validation_freq_is_read_by_epoch_in_mlcheck_analyze(tmp_path):
+    # fit(validation_freq=2) writes validation/epoch_loss at epochs 1, 3, 5 beside the training
+    # epoch curves at 0..5: `mlcheck analyze` read the gapped validation curve as steps ("has no
+    # epoch tag: its rows are read as steps", no epoch count), validations named by "step 3".
+    import subprocess
+    import sys
+
+    (xt, yt), _ = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(mlp(), MLCheckCallback(log_dir=tmp_path / "vf"), train=(xt[:256], yt[:256]), epochs=6, validation_freq=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "--json", str(tmp_path / "vf")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["epochs"] == 6, run
+    assert run["series"]["val_loss"] == "validation/epoch_loss", run
+    assert not any("no epoch tag" in line for line in run["info"]), run["info"]

@@ -369,3 +369,72 @@ def test_user16_a_script_written_for_a_gpu_says_how_to_run_it_on_this_cpu(tmp_pa
         "This machine has no CUDA GPU",
         "device = 'cuda' if torch.cuda.is_available() else 'cpu'",
     )
+
+
+_USER18_DATA = """
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+g = torch.Generator().manual_seed(0)
+x = torch.randn(256, 8, generator=g)
+y = (x[:, 0] > 0).long()
+train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=32, shuffle=True)
+val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
+"""
+
+
+def test_user18_a_model_on_the_meta_device_is_told_how_to_materialise_it(tmp_path):
+    # Was: "the forward pass of model.py:mlcheck_target raised NotImplementedError: Cannot copy
+    # out of meta tensor; no data!", which blames the forward pass and names no fix.
+    script = tmp_path / "model.py"
+    script.write_text(
+        _USER18_DATA
+        + """
+def mlcheck_target():
+    with torch.device("meta"):
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    return {"model": model, "train_data": train, "val_data": val, "loss": torch.nn.CrossEntropyLoss()}
+"""
+    )
+    proc = cli(script)
+    assert_bad_input(proc, "4 parameter(s) of the model are on the meta device (first: 0.weight)", "to_empty")
+    assert "Cannot copy out of meta tensor" not in proc.stderr
+
+
+def test_user18_manual_optimization_is_told_what_to_give_sanity(tmp_path):
+    # Was: "... raised NotImplementedError: LightningTrainable does not support manual optimization
+    # (training_step needs a trainer); wrap the network in TorchTrainable instead": a class the
+    # command's user has never met, and not the mlcheck_target() that docs/lightning.md names.
+    script = tmp_path / "model.py"
+    script.write_text(
+        _USER18_DATA
+        + """
+import lightning.pytorch as L
+
+
+class GanLike(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, i):
+        opt = self.optimizers()
+        loss = torch.nn.functional.cross_entropy(self(batch[0]), batch[1])
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), 1e-2)
+
+    def train_dataloader(self):
+        return train
+"""
+    )
+    proc = cli(script)
+    assert_bad_input(proc, "GanLike uses manual optimization (automatic_optimization=False)", "mlcheck_target()")
+    assert "LightningTrainable" not in proc.stderr
