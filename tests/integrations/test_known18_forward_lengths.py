@@ -1,0 +1,87 @@
+"""A module whose `forward(x, lengths)` is fed `(x, lengths, y)` batches (padded sequences with
+their lengths, batch 17's healthy l1): the train-start checks called it with the batch's first
+element alone, it raised TypeError, and the checks that call the model were skipped (live:
+loss-at-init, output-loss-mismatch and overfit-batch switched off, an INFO; `mlcheck sanity`:
+exit 2), so a real bug in such a model went unsaid. Now, where the forward's signature refuses
+the inputs alone, the checks call it with the inputs and the batch's middle elements, which
+follow the rows of the batches they build: a log-softmax over the batch axis is named, live and
+in `mlcheck sanity`, and the healthy twin (over the classes) stays silent, skipping nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from mlcheck import MLCheckWarning, Severity
+from mlcheck.integrations.lightning import MLCheckCallback
+
+torch.set_num_threads(1)
+FIXTURES = Path(__file__).parents[1] / "sanity" / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+
+from lengths_lightning import MaskedMean, loaders  # noqa: E402
+
+
+def fit(dim: int, tmp_path: Path) -> list:
+    torch.manual_seed(0)
+    train, val = loaders()
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    trainer = pl.Trainer(
+        max_epochs=3,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        trainer.fit(MaskedMean(dim), train, val)
+    return cb.findings
+
+
+def skipped_for_the_call(findings: list) -> list:
+    return [f for f in findings if "TypeError" in f.message or "lengths" in f.message]
+
+
+def test_known18_forward_x_lengths_is_checked_live(tmp_path):
+    buggy = fit(0, tmp_path / "buggy")
+    named = {f.check for f in buggy if f.severity >= Severity.WARNING}
+    assert "batch-dependence" in named or "output-loss-mismatch" in named, buggy
+    assert not skipped_for_the_call(buggy), buggy
+
+    healthy = fit(1, tmp_path / "healthy")
+    assert not [f for f in healthy if f.severity >= Severity.WARNING], healthy
+    assert not skipped_for_the_call(healthy), healthy  # was: overfit-batch INFO "missing 1 ... 'lengths'"
+
+
+def sanity(dim: int) -> tuple[int, list[dict]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "sanity", str(FIXTURES / "lengths_lightning.py"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLCHECK_LENGTHS_DIM": str(dim), "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)["findings"]
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_known18_forward_x_lengths_is_checked_by_sanity(dim):
+    _, findings = sanity(dim)
+    assert not [f for f in findings if "TypeError" in f["message"]], findings
+    warned = {f["check"] for f in findings if f["severity"] in ("warning", "error")}
+    if dim == 0:  # batch-dependence skips token ids (not floating-point inputs)
+        assert "output-loss-mismatch" in warned, findings
+    else:
+        assert not warned, findings
