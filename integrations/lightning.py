@@ -39,6 +39,7 @@ from mlcheck.integrations.torch_live import (
     ParameterScan,
     batch_arrays,
     default_batch_to_arrays,
+    eval_mode_layers,
     gather,
     leading_rows,
     loss_class_weights,
@@ -342,6 +343,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
+        # the module's own mode at a training batch's start: evaluation mode there and at its end
+        # is a training step run in evaluation mode (the layers then read once)
+        self._eval_mode_read = not self._rank_zero
+        self._eval_at_start = False
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
@@ -523,6 +528,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
+        if not self._eval_mode_read:
+            self._eval_at_start = not pl_module.training
         if not self._started:
             if is_empty_batch(batch):  # nothing to check: the train-start checks wait for one with samples
                 self._empty_batches += 1
@@ -678,6 +685,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
+        if self._eval_at_start and not self._eval_mode_read and not pl_module.training:
+            self._read_eval_mode(trainer, pl_module)
         if self._hook is not None:
             self._remove_hook()
         if self._layers is not None and self._layers.recording:
@@ -884,6 +893,17 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._copies is not None and self._copies.pending:
             with self.timer("batch_copies"):
                 self._copies.drain()
+
+    def _read_eval_mode(self, trainer: Any, pl_module: Any) -> None:
+        """Once: the module stayed in evaluation mode over a whole training step (its own
+        `self.eval()` not undone, so not Lightning's switch for validation): the layers that act
+        differently in training go to `RunInfo.eval_mode_at_training`."""
+        self._eval_mode_read = True
+        layers = self.live.guard("training mode", eval_mode_layers, pl_module)
+        if layers:
+            info = self.live.monitor.run.info
+            info.eval_mode_at_training = layers
+            info.eval_mode_since = (int(trainer.current_epoch), self._logging_step(trainer))
 
     # -- epochs --------------------------------------------------------------------------------
 
