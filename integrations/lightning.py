@@ -343,10 +343,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
-        # the module's own mode at a training batch's start: evaluation mode there and at its end
-        # is a training step run in evaluation mode (the layers then read once)
+        # the module's own mode at the end of the last training batch: evaluation mode there and
+        # at the next one's end is a training step run in evaluation mode (read at batch ends,
+        # the hook Lightning calls at every step; the layers then read once)
         self._eval_mode_read = not self._rank_zero
-        self._eval_at_start = False
+        self._eval_at_last_end = False
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
@@ -528,8 +529,6 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if not self._eval_mode_read:
-            self._eval_at_start = not pl_module.training
         if not self._started:
             if is_empty_batch(batch):  # nothing to check: the train-start checks wait for one with samples
                 self._empty_batches += 1
@@ -685,8 +684,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if self._eval_at_start and not self._eval_mode_read and not pl_module.training:
-            self._read_eval_mode(trainer, pl_module)
+        if not self._eval_mode_read:
+            self._watch_eval_mode(trainer, pl_module)
         if self._hook is not None:
             self._remove_hook()
         if self._layers is not None and self._layers.recording:
@@ -894,10 +893,14 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             with self.timer("batch_copies"):
                 self._copies.drain()
 
-    def _read_eval_mode(self, trainer: Any, pl_module: Any) -> None:
-        """Once: the module stayed in evaluation mode over a whole training step (its own
-        `self.eval()` not undone, so not Lightning's switch for validation): the layers that act
-        differently in training go to `RunInfo.eval_mode_at_training`."""
+    def _watch_eval_mode(self, trainer: Any, pl_module: Any) -> None:
+        """At a training batch's end, until read once: where the module was in evaluation mode at
+        the end of this batch and the last, so over the whole step between (its own `self.eval()`
+        not undone; Lightning's switch for validation is undone before the next batch), the
+        layers that act differently in training go to `RunInfo.eval_mode_at_training`."""
+        if pl_module.training or not self._eval_at_last_end:
+            self._eval_at_last_end = not pl_module.training
+            return
         self._eval_mode_read = True
         layers = self.live.guard("training mode", eval_mode_layers, pl_module)
         if layers:

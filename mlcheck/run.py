@@ -117,8 +117,8 @@ class RunInfo:
             (dropout, BatchNorm) found in evaluation mode at a training batch of a model that is
             itself in evaluation mode: a `self.eval()` after a manual evaluation (in
             `on_train_epoch_end`, in `training_step`) never undone by `self.train()`. Lightning
-            reads the module's `training` flag at the start and the end of each training batch
-            and the layers once it is False at both. None when unknown or not seen.
+            reads the module's `training` flag at the end of each training batch and the layers
+            once it is False at two in a row. None when unknown or not seen.
         eval_mode_since: the (epoch, step) of the first training batch that ran so.
         pretrained: True when the run starts from trained weights (fine-tuning a pretrained
             model, or a run resumed from a checkpoint), whose loss starts near its floor: how

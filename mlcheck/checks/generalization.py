@@ -249,7 +249,7 @@ class TrainValGap(Check):
         `train-mode-validation`), and a later overfitting finding names it as its likely cause.
         The mirror, a model in evaluation mode over a whole training step with dropout or
         BatchNorm layers (`RunInfo.eval_mode_at_training`; Lightning reads the module's
-        `training` flag at the start and end of each training batch: a `self.eval()` after a
+        `training` flag at the end of each training batch, two in a row: a `self.eval()` after a
         manual evaluation in `on_train_epoch_end` or `training_step`, never undone by
         `self.train()`), is a WARNING once too (key `eval-mode-training`): from then on dropout
         is off and BatchNorm frozen at its running statistics, so the model trains without its

@@ -3,8 +3,8 @@ hold-out check in `on_train_epoch_end` calls `self.eval()` and never `self.train
 epoch 1 on every training step runs with dropout passing everything through (and BatchNorm
 frozen at its running statistics). Lightning restores the mode it saw before its own
 validation, so it stays so. Before, nothing was said (validation accuracy 0.975). Now the
-callback reads the module's `training` flag at the start and the end of each training batch,
-and where both are False the layers that act differently in training, and `train-val-gap`
+callback reads the module's `training` flag at the end of each training batch, and where it
+is False at two in a row (the step between ran so) the layers that act differently in training, and `train-val-gap`
 says so once (WARNING, key `eval-mode-training`: no check id of the fixed catalogue is about
 a layer's mode at training, and `train-val-gap` already owns its mirror, `train-mode-validation`).
 Healthy twins stay silent: the same check followed by `self.train()`, and only a frozen
@@ -94,7 +94,9 @@ def test_known18_a_module_left_in_eval_mode_during_training_is_named(tmp_path):
     findings = fit("eval-left", tmp_path)
     (told,) = [f for f in findings if f.check == "train-val-gap" and f.key == "eval-mode-training"]
     assert told.severity is Severity.WARNING
-    assert told.evidence["since_epoch"] == 1 and told.evidence["layers"] == [
+    # epoch 1's first step (1200 rows in batches of 32: 38 steps an epoch) ran so; read at its end
+    assert (told.evidence["since_epoch"], told.evidence["since_step"]) == (1, 39)
+    assert told.evidence["layers"] == [
         "backbone.1 (BatchNorm1d)",
         "head.0 (Dropout)",
     ]
