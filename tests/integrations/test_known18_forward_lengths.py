@@ -30,13 +30,13 @@ sys.path.insert(0, str(FIXTURES))
 from lengths_lightning import MaskedMean, loaders  # noqa: E402
 
 
-def fit(dim: int, tmp_path: Path) -> list:
+def fit(dim: int, tmp_path: Path, weights: list | None = None, watched: bool = True) -> list:
     torch.manual_seed(0)
     train, val = loaders()
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
     trainer = pl.Trainer(
         max_epochs=3,
-        callbacks=[cb],
+        callbacks=[cb] if watched else [],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -45,7 +45,10 @@ def fit(dim: int, tmp_path: Path) -> list:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
-        trainer.fit(MaskedMean(dim), train, val)
+        module = MaskedMean(dim)
+        trainer.fit(module, train, val)
+    if weights is not None:
+        weights.extend(v.detach().clone() for v in module.state_dict().values())
     return cb.findings
 
 
@@ -59,9 +62,14 @@ def test_known18_forward_x_lengths_is_checked_live(tmp_path):
     assert "batch-dependence" in named or "output-loss-mismatch" in named, buggy
     assert not skipped_for_the_call(buggy), buggy
 
-    healthy = fit(1, tmp_path / "healthy")
+    watched: list = []
+    healthy = fit(1, tmp_path / "healthy", watched)
     assert not [f for f in healthy if f.severity >= Severity.WARNING], healthy
     assert not skipped_for_the_call(healthy), healthy  # was: overfit-batch INFO "missing 1 ... 'lengths'"
+    # the checks that now run train copies: the run itself is the same, weight for weight
+    alone: list = []
+    fit(1, tmp_path / "alone", alone, watched=False)
+    assert all(torch.equal(a, b) for a, b in zip(watched, alone, strict=True))
 
 
 def sanity(dim: int) -> tuple[int, list[dict]]:
