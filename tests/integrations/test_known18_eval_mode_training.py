@@ -107,3 +107,18 @@ def test_known18_a_module_left_in_eval_mode_during_training_is_named(tmp_path):
 def test_known18_eval_mode_undone_or_on_a_frozen_backbone_alone_is_silent(tmp_path, variant):
     findings = fit(variant, tmp_path)
     assert not [f for f in findings if f.severity >= Severity.WARNING], findings
+
+
+def test_known18_eval_mode_names_only_the_layers_that_act_differently():
+    from mlcheck.integrations.torch_live import eval_mode_layers
+
+    net = nn.Sequential(
+        nn.Linear(3, 3),
+        nn.BatchNorm1d(3, track_running_stats=False),  # the batch's statistics in both modes
+        nn.BatchNorm1d(3),
+        nn.Dropout(0.0),
+        nn.Dropout(0.2),
+    )
+    assert eval_mode_layers(net) == ()
+    net.eval()
+    assert eval_mode_layers(net) == ("2 (BatchNorm1d)", "4 (Dropout)")
