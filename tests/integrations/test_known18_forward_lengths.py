@@ -17,8 +17,10 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
@@ -93,3 +95,30 @@ def test_known18_forward_x_lengths_is_checked_by_sanity(dim):
         assert "output-loss-mismatch" in warned, findings
     else:
         assert not warned, findings
+
+
+def test_known18_a_plain_module_with_forward_x_lengths_gets_its_lengths():
+    """The plain torch path (`TorchTrainable`, as `mlcheck sanity` builds it from a target dict):
+    outputs and loss of an `(x, lengths, y)` batch, also of the smaller batches the checks cut
+    (`from_numpy` keeps a row's length with its row)."""
+    from mlcheck.integrations.torch import TorchTrainable
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(20, 8, padding_idx=0)
+            self.out = nn.Linear(8, 2)
+
+        def forward(self, x, lengths):
+            mask = (torch.arange(x.shape[1])[None] < lengths[:, None]).float()
+            return self.out((self.embed(x) * mask[..., None]).sum(1) / lengths[:, None].float())
+
+    torch.manual_seed(0)
+    train, _ = loaders()
+    t = TorchTrainable(Net(), nn.CrossEntropyLoss(), None, train)
+    (batch,) = t.batches("train", 1)
+    assert t.forward(batch).shape == (32, 2)  # raised TypeError: missing 'lengths'
+    assert np.isfinite(t.loss(batch))
+    x, y = t.to_numpy(batch)
+    small = t.from_numpy(x[:5], y[:5])
+    assert torch.equal(small[1], batch[1][:5]) and t.forward(small).shape == (5, 2)
