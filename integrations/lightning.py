@@ -39,6 +39,7 @@ from mlcheck.integrations.torch_live import (
     ParameterScan,
     batch_arrays,
     default_batch_to_arrays,
+    eval_mode_layers,
     gather,
     leading_rows,
     loss_class_weights,
@@ -342,6 +343,11 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # Per-fit translation state (reset so one instance can serve several fits).
         self._val_index = 0
         self._val_mode_read = not self._rank_zero  # the layers' modes, read at one validation batch
+        # the module's own mode at the end of the last training batch: evaluation mode there and
+        # at the next one's end is a training step run in evaluation mode (read at batch ends,
+        # the hook Lightning calls at every step; the layers then read once)
+        self._eval_mode_read = not self._rank_zero
+        self._eval_at_last_end = False
         self._val_names: set[str] = set()  # unprefixed callback_metrics logged by validation
         self._before_val: dict[str, float] = {}
         self._val_metrics: dict[str, float] = {}
@@ -678,6 +684,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
+        if not self._eval_mode_read:
+            self._watch_eval_mode(trainer, pl_module)
         if self._hook is not None:
             self._remove_hook()
         if self._layers is not None and self._layers.recording:
@@ -884,6 +892,21 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._copies is not None and self._copies.pending:
             with self.timer("batch_copies"):
                 self._copies.drain()
+
+    def _watch_eval_mode(self, trainer: Any, pl_module: Any) -> None:
+        """At a training batch's end, until read once: where the module was in evaluation mode at
+        the end of this batch and the last, so over the whole step between (its own `self.eval()`
+        not undone; Lightning's switch for validation is undone before the next batch), the
+        layers that act differently in training go to `RunInfo.eval_mode_at_training`."""
+        if pl_module.training or not self._eval_at_last_end:
+            self._eval_at_last_end = not pl_module.training
+            return
+        self._eval_mode_read = True
+        layers = self.live.guard("training mode", eval_mode_layers, pl_module)
+        if layers:
+            info = self.live.monitor.run.info
+            info.eval_mode_at_training = layers
+            info.eval_mode_since = (int(trainer.current_epoch), self._logging_step(trainer))
 
     # -- epochs --------------------------------------------------------------------------------
 

@@ -349,6 +349,40 @@ def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
     raise TypeError(f"unsupported batch type {type(batch).__name__}")
 
 
+def _batch_middle(batch: Any) -> list[Any]:
+    """The elements of a list or tuple batch between its inputs and its targets (`lengths` of
+    an `(x, lengths, y)` batch); [] for any other batch."""
+    if isinstance(batch, (list, tuple)) and len(batch) > 2:
+        return list(batch[1:-1])
+    return []
+
+
+def _model_args(model: Callable[..., Any], batch: Any) -> tuple[Any, ...]:
+    """What the checks call `model` with for `batch`: its inputs alone, or, where the model's
+    forward cannot be called with them alone (its signature refuses one argument, as calling it
+    would raise TypeError) and takes the batch's elements between inputs and targets as well,
+    the inputs and those elements: `forward(x, lengths)` fed `(x, lengths, y)` batches. Read
+    from the signature, so the model is not run once more to find out."""
+    x = _split_batch(batch)[0]
+    middle = _batch_middle(batch)
+    if not middle:
+        return (x,)
+    try:
+        signature = inspect.signature(model.forward if isinstance(model, nn.Module) else model)
+    except (TypeError, ValueError):  # a builtin or a C extension: called as before
+        return (x,)
+    try:
+        signature.bind(x)
+        return (x,)
+    except TypeError:
+        pass
+    try:
+        signature.bind(x, *middle)
+    except TypeError:
+        return (x,)  # it takes neither: calling it with the inputs alone gives the user's own error
+    return (x, *middle)
+
+
 def _to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, torch.Tensor):
         return value.to(device)
@@ -504,7 +538,7 @@ class _TorchBase(Trainable):
     # -- what subclasses provide -----------------------------------------------------------------
 
     def _outputs(self, batch: Any) -> torch.Tensor:
-        return self._prediction(self.module(self._inputs(batch)))
+        return self._prediction(self.module(*_model_args(self.module, _to_device(batch, self._device()))))
 
     def _prediction(self, out: Any) -> torch.Tensor:
         """The tensor the checks judge of what forward returned; what that was is kept for
@@ -1154,8 +1188,9 @@ class TorchTrainable(_TorchBase):
         self.optimizers = [optimizer] if optimizer is not None else []
 
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
-        x, y, _ = _split_batch(_to_device(batch, self._device()))
-        out = self._prediction(self.module(x))
+        batch = _to_device(batch, self._device())
+        y = _split_batch(batch)[1]
+        out = self._prediction(self.module(*_model_args(self.module, batch)))
         return _loss_value(self.loss_fn(out, y) if y is not None else self.loss_fn(out))
 
     def call_convention(self, stage: str, batch: Any) -> str | None:
@@ -1260,7 +1295,8 @@ class LightningTrainable(_TorchBase):
         return super()._source(split)
 
     def _outputs(self, batch: Any) -> torch.Tensor:
-        return _first_tensor(self.network(batch)(self._inputs(batch)))
+        network = self.network(batch)
+        return _first_tensor(network(*_model_args(network, _to_device(batch, self._device()))))
 
     def network(self, batch: Any) -> nn.Module:
         """The module whose call on the batch's inputs gives the prediction: the module itself

@@ -34,6 +34,7 @@ __all__ = [
     "tensor_to_numpy",
     "to_numpy",
     "train_mode_layers",
+    "eval_mode_layers",
 ]
 
 
@@ -302,6 +303,22 @@ def train_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
         and (
             (isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0)
             or isinstance(sub, torch.nn.modules.batchnorm._BatchNorm)
+        )
+    )
+
+
+def eval_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
+    """The paths of the module's layers that act differently in training and are in evaluation
+    mode now: dropout (p > 0), which then passes its inputs through, and BatchNorm with running
+    statistics, which then normalises with them and stops updating them (one without them,
+    `track_running_stats=False`, uses the batch's statistics in both modes)."""
+    return tuple(
+        f"{name or type(module).__name__} ({type(sub).__name__})"
+        for name, sub in module.named_modules()
+        if not sub.training
+        and (
+            (isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0)
+            or (isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) and sub.track_running_stats)
         )
     )
 

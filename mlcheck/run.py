@@ -113,6 +113,13 @@ class RunInfo:
             the layers' modes at the first validation batch of the run; Keras calls the model for
             inference on that batch and names what moved. Empty when there are none; None when
             unknown.
+        eval_mode_at_training: the module paths of the layers that act differently in training
+            (dropout, BatchNorm) found in evaluation mode at a training batch of a model that is
+            itself in evaluation mode: a `self.eval()` after a manual evaluation (in
+            `on_train_epoch_end`, in `training_step`) never undone by `self.train()`. Lightning
+            reads the module's `training` flag at the end of each training batch and the layers
+            once it is False at two in a row. None when unknown or not seen.
+        eval_mode_since: the (epoch, step) of the first training batch that ran so.
         pretrained: True when the run starts from trained weights (fine-tuning a pretrained
             model, or a run resumed from a checkpoint), whose loss starts near its floor: how
             little it fell then says nothing about a stall or a small learning rate, so the rules
@@ -186,6 +193,8 @@ class RunInfo:
     grad_clip: float | None = None
     class_weights: dict[int, float] | None = None
     train_mode_at_validation: tuple[str, ...] | None = None
+    eval_mode_at_training: tuple[str, ...] | None = None
+    eval_mode_since: tuple[int, int] | None = None
     pretrained: bool | None = None
     augmented_train: bool | None = None
     several_objectives: bool | None = None

@@ -250,6 +250,13 @@ class TrainValGap(Check):
         outputs differ, the dropout and noise layers: a layer called with `training=True` in a
         subclassed model's `call`), a WARNING says so once (key
         `train-mode-validation`), and a later overfitting finding names it as its likely cause.
+        The mirror, a model in evaluation mode over a whole training step with dropout or
+        BatchNorm layers (`RunInfo.eval_mode_at_training`; Lightning reads the module's
+        `training` flag at the end of each training batch, two in a row: a `self.eval()` after a
+        manual evaluation in `on_train_epoch_end` or `training_step`, never undone by
+        `self.train()`), is a WARNING once too (key `eval-mode-training`): from then on dropout
+        is off and BatchNorm frozen at its running statistics, so the model trains without its
+        regularisation; only some layers in eval mode (a frozen backbone's BatchNorm) is not it.
 
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
@@ -351,6 +358,8 @@ class TrainValGap(Check):
             "batch-dependence:batchnorm-small-batch",
             # validation through dropout and batch statistics: its loss sits above training's
             "train-val-gap:train-mode-validation",
+            # training without dropout (and with BatchNorm frozen): the regularisation is gone
+            "train-val-gap:eval-mode-training",
         }
     )
 
@@ -388,6 +397,7 @@ class TrainValGap(Check):
     def reset(self) -> None:
         self._fired = False
         self._mode_told = False
+        self._eval_told = False
         # the best level a WARNING named, and its epoch: a validation loss that comes back below
         # it passed its rise (`_passed`); how many rises have passed so far
         self._told: tuple[float, int] | None = None
@@ -403,7 +413,7 @@ class TrainValGap(Check):
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        told = self._train_mode_at_validation(run)
+        told = [*self._train_mode_at_validation(run), *self._eval_mode_at_training(run)]
         if self._fired and epoch_judgement_due(run.val_loss):
             told = [*told, *self._passed(run)]
         if self._fired or not epoch_judgement_due(run.val_loss):
@@ -477,8 +487,44 @@ class TrainValGap(Check):
             )
         ]
 
+    def _eval_mode_at_training(self, run: RunState) -> list[Finding]:
+        """Once: the model was in evaluation mode over a whole training step, with layers that act
+        differently in training (`RunInfo.eval_mode_at_training`), so it trains without them."""
+        layers = run.info.eval_mode_at_training
+        if self._eval_told or not layers:
+            return []
+        self._eval_told = True
+        named = ", ".join(f"`{name}`" for name in layers[:3])
+        if len(layers) > 3:
+            named += f" and {len(layers) - 3} more"
+        effects = [
+            *(["dropout passes every unit through (no regularisation)"] if any("Dropout" in n for n in layers) else []),
+            *(
+                ["BatchNorm normalises with its running statistics and stops updating them"]
+                if any("Norm" in n for n in layers)
+                else []
+            ),
+        ]
+        epoch, step = run.info.eval_mode_since or (run.epoch, run.step)
+        return [
+            self.finding(
+                f"Training ran in evaluation mode from epoch {epoch} (step {step}): the model was in eval mode over a "
+                f"whole training step with {len(layers)} layer(s) that act differently in training ({named}), so "
+                f"{' and '.join(effects)} for every step from there on.",
+                evidence={"layers": list(layers), "since_epoch": epoch, "since_step": step},
+                hint="Call self.train() after a manual evaluation that called self.eval() (in on_train_epoch_end, "
+                "in training_step), or evaluate in validation_step, where Lightning switches the mode and back "
+                "for you. To freeze only BatchNorm statistics on purpose, put those layers in eval mode "
+                "(`self.backbone.eval()`), not the whole module.",
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="eval-mode-training",
+            )
+        ]
+
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run, final=True)
+        told = self._eval_mode_at_training(run)  # seen in the last epoch, after its on_epoch
+        return told if self._fired else [*told, *self._judge(run, final=True)]
 
     def _judge(self, run: RunState, final: bool) -> list[Finding]:
         b = run.val_loss.buckets(include_open=True)
