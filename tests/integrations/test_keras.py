@@ -2129,3 +2129,36 @@ def test_msg17_fits_shorter_than_the_loss_interval_read_as_epochs_and_notes_name
         assert len(short) == len(set(short)) == fits, short
         if fits == 2:
             assert any("(fit 1 of 2)" in line for line in short) and any("(fit 2 of 2)" in line for line in short)
+
+
+@pytest.mark.parametrize("targets", ["multi-hot", "one-hot"])
+def test_newbugs18_multi_hot_targets_under_categorical_crossentropy_are_named(tmp_path, targets):
+    # batch 18 b10: multi-label digit attributes (even, >= 5, prime, has a loop: one to three on a
+    # row) with a softmax output and categorical_crossentropy. Before, only `overfit-batch`'s
+    # generic "wiring bug" ERROR came; now `output-loss-mismatch` names the multi-hot targets at
+    # train start (WARNING, key multi-hot) and `overfit-batch` follows from it. One-hot targets
+    # of the digit under the same loss: silent.
+    (x, d), (xv, dv) = data()
+
+    def attributes(digits):
+        if targets == "one-hot":
+            return np.eye(10, dtype=np.float32)[digits]
+        columns = [digits % 2 == 0, digits >= 5, np.isin(digits, [2, 3, 5, 7]), np.isin(digits, [0, 6, 8, 9])]
+        return np.stack(columns, 1).astype(np.float32)
+
+    y, yv = attributes(d), attributes(dv)
+    model = mlp(loss="categorical_crossentropy", units=y.shape[1], dropout=0.0, metrics=("binary_accuracy",))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "output-loss-mismatch"]
+    if targets == "one-hot":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.key == "multi-hot" and finding.severity == Severity.WARNING and finding.step == 0
+    assert finding.evidence["max_labels_per_row"] >= 2 and "binary_crossentropy" in finding.hint
+    for f in serious(cb.findings):
+        if f.check == "overfit-batch":
+            assert f.evidence.get("likely_cause") == "output-loss-mismatch", f.format()
