@@ -809,6 +809,8 @@ _MIN_COLUMN_ROWS = 16
 #: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
 _MIN_HEAD_CLASSES = 3
 _LABELS_PER_CLASS = 20
+#: a class weighed 0 is named once it has this many training labels in the first epoch
+_MIN_ZERO_WEIGHTED = 5
 
 #: How findings name the splits.
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
@@ -857,7 +859,11 @@ class ClassImbalance(Check):
         `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
         attribute, or a module buffer passed as `F.cross_entropy(..., weight=self.class_w)`,
         found by the loss's value; sklearn's 'balanced' weights count it 1:1), the finding
-        stays INFO and says so: the fix it would advise is in place.
+        stays INFO and says so: the fix it would advise is in place. A class whose weight is
+        exactly 0 while others weigh more, with 5 or more training labels in the first epoch,
+        is a WARNING of its own (key `zero-weight`): the loss never counts its rows, so the
+        model learns never to answer it (a hand-made class-weight dict lacking the class, read
+        with `.get(c, 0)`, or Keras per-row `sample_weight` 0 for every row of a class).
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -961,6 +967,7 @@ class ClassImbalance(Check):
         self._one_class_told = False
         self._outputs_told = False
         self._weights_judged = False
+        self._zeros_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
@@ -978,7 +985,47 @@ class ClassImbalance(Check):
         return self._judge(run, run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return [*self._inverted_weights(run), *self._one_class(run), *self._unnamed_outputs(run)]
+        return [
+            *self._zero_weighted(run),
+            *self._inverted_weights(run),
+            *self._one_class(run),
+            *self._unnamed_outputs(run),
+        ]
+
+    def _zero_weighted(self, run: RunState) -> Iterable[Finding]:
+        """Once, at the end of the first epoch (a full pass counted): a class whose every
+        training label weighs exactly 0 while other classes weigh more (a class-weight dict
+        that lacks it, `.get(c, 0)`): the loss never sees its rows, so the model learns never
+        to answer it. Exact zeros only: no noise to allow for."""
+        weights, history = run.info.class_weights, self._labels
+        if self._zeros_judged or not weights or history.overflow or history.samples < self.min_samples:
+            return
+        self._zeros_judged = True
+        zero = sorted(c for c, n in history.totals.items() if weights.get(c) == 0 and n >= _MIN_ZERO_WEIGHTED)
+        weighted = sum(1 for c in history.totals if (weights.get(c) or 0) > 0)
+        if not zero or weighted < 1:
+            return
+        rows = sum(history.totals[c] for c in zero)
+        named = ", ".join(str(c) for c in zero[:10]) + (" ..." if len(zero) > 10 else "")
+        some = "class" if len(zero) == 1 else "classes"
+        yield self.finding(
+            f"Every training label of {some} {named} ({rows} of {history.samples} in the first epoch) weighs 0: "
+            f"the loss never counts those rows, so the model is trained only to keep {some} {named} low and "
+            "learns never to answer it, while validation still scores it.",
+            evidence={
+                "zero_weight_classes": zero[:20],
+                "zero_weight_rows": rows,
+                "samples": history.samples,
+                "class_weights": {int(c): float(w) for c, w in sorted(weights.items())[:20]},
+            },
+            hint="Give every class a weight above 0: a class-weight dict built by hand may lack a class "
+            "(`weights.get(c, 0)`); sklearn's compute_class_weight('balanced', classes=np.unique(y), y=y) covers "
+            "them all. If the class is meant to be left out, drop its rows and its output unit instead.",
+            step=self._last[0],
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="zero-weight",
+        )
 
     def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights that weight

@@ -2162,3 +2162,39 @@ def test_newbugs18_multi_hot_targets_under_categorical_crossentropy_are_named(tm
     for f in serious(cb.findings):
         if f.check == "overfit-batch":
             assert f.evidence.get("likely_cause") == "output-loss-mismatch", f.format()
+
+
+@pytest.mark.parametrize("missing", [True, False])
+def test_newbugs18_a_class_whose_rows_all_weigh_zero_is_named(tmp_path, missing):
+    # batch 18 b07: per-row sample_weight from a hand-made class-weight dict that lacks class 3
+    # (`cw.get(c, 0.0)`): every row of class 3 weighs 0, the model never answers 3 (validation
+    # recall 0) and before no finding came. Now `class-imbalance` names it at the end of the
+    # first epoch (WARNING, key zero-weight). The same dict with class 3 in it: silent.
+    (x, y), (xv, yv) = data()
+    cw = {c: 1.0 for c in range(10) if not (missing and c == 3)}
+    cw[8] = 1.2
+    sample_weight = np.array([cw.get(int(c), 0.0) for c in y], dtype=np.float32)
+    model = mlp(dropout=0.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            sample_weight=sample_weight,
+            validation_data=(xv, yv),
+            epochs=2,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "class-imbalance" and f.key == "zero-weight"]
+    if not missing:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
+    assert finding.evidence["zero_weight_classes"] == [3] and finding.evidence["zero_weight_rows"] == int(
+        (y == 3).sum()
+    )
+    assert "compute_class_weight" in finding.hint
