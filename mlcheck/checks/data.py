@@ -353,6 +353,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        Large inputs that are all whole numbers from 0 past 255, with 50 or more distinct
+        values in the sample, are told as possibly token or category ids cast to float (a
+        tokenizer's output fed to `Dense` layers): the fix names an embedding first, as a
+        scaler would leave id 900 reading as 900x id 1 (evidence `whole_numbers`).
         Where the adapter knows that first layer's map (`RunInfo.input_rescale`: a Keras
         `Rescaling` layer's scale and offset, a `Normalization` layer's mean and variance), the
         values it hands on are judged instead: inputs divided by 255 before a `Rescaling(1/255)`
@@ -595,11 +599,14 @@ class UnnormalizedInput(Check):
         problems = set()
         magnitude = _percentile(values, 99)
         if magnitude > self.max_magnitude:
-            pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1 and (raw == np.round(raw)).all())
+            whole = bool(raw.min() >= 0 and (raw == np.round(raw)).all())
+            pixels = whole and bool(raw.max() <= 255 and raw.max() > 1)
+            # whole numbers past 8 bits, many distinct: a tokenizer's or encoder's ids fed as numbers?
+            ids = whole and raw.max() > 255 and len(np.unique(raw)) >= _MIN_DISTINCT_IDS
             before = self._seen.get("scale", {}).get(batch.split, {}).get("magnitude")
             if before is None or magnitude > before["p99_abs"]:  # the largest batch seen
                 self._note("scale", batch.split, "magnitude", p99_abs=magnitude, max_abs=float(values.max()))
-            self._note("scale", batch.split, "dtype", pixels=pixels, dtype=str(x.dtype))
+            self._note("scale", batch.split, "dtype", pixels=pixels, ids=ids, dtype=str(x.dtype))
             problems.add("scale")
         nonzero = values[np.searchsorted(values, 0.0, side="right") :]  # sorted, as `values`
         if nonzero.size:
@@ -752,6 +759,16 @@ class UnnormalizedInput(Check):
             )
         if pixels:
             return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
+        if all(seen[s]["dtype"].get("ids") for s in large):
+            top = max(seen[s]["magnitude"]["max_abs"] for s in large)
+            text += f"; they are all whole numbers from 0 up to {top:.0f}, like token or category ids"
+            evidence["whole_numbers"] = True
+            return text, (
+                "If these are token or category ids, feed them as integers to an embedding (torch "
+                f"nn.Embedding({top + 1:.0f}, dim); Keras layers.Embedding(input_dim={top + 1:.0f}, output_dim=...)) "
+                "or one-hot encode them: as numbers, id 900 reads as 900x id 1. If they are counts or measurements, "
+                "standardise them with training-split statistics (StandardScaler().fit(X_train))"
+            )
         return text, "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
 
     def _columns_part(
@@ -809,6 +826,9 @@ _MIN_COLUMN_ROWS = 16
 #: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
 _MIN_HEAD_CLASSES = 3
 _LABELS_PER_CLASS = 20
+#: `unnormalized-input`: large whole-number inputs with at least this many distinct values in the
+#: sample are told as possible ids (a few distinct large values are codes or years, not a vocabulary)
+_MIN_DISTINCT_IDS = 50
 #: a class weighed 0 is named once it has this many training labels in the first epoch
 _MIN_ZERO_WEIGHTED = 5
 

@@ -2198,3 +2198,32 @@ def test_newbugs18_a_class_whose_rows_all_weigh_zero_is_named(tmp_path, missing)
         (y == 3).sum()
     )
     assert "compute_class_weight" in finding.hint
+
+
+@pytest.mark.parametrize("inputs", ["ids", "measurements"])
+def test_newbugs18_token_ids_fed_as_floats_are_told_as_ids(tmp_path, inputs):
+    # batch 18 b02: a tokenizer's ids (1..999, 20 a row) cast to float32 and fed to Dense layers.
+    # Before, `unnormalized-input` said "far from unit scale" and advised a StandardScaler, which
+    # would leave id 900 reading as 900x id 1; now it says they are whole numbers like ids and its
+    # fix names an Embedding first. Large measurements with fractions keep the scaler's fix alone.
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 1000, (600, 20))
+    y = (np.isin(ids, np.arange(1, 200)).sum(1) >= 4).astype(np.int64)
+    x = ids.astype(np.float32) if inputs == "ids" else (ids * 1.37 + rng.normal(0, 1, ids.shape)).astype(np.float32)
+    model = mlp(input_shape=(20,), units=2, dropout=0.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", checks=["unnormalized-input"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:500], y[:500], validation_data=(x[500:], y[500:]), epochs=1, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    (finding,) = [f for f in cb.findings if f.check == "unnormalized-input"]
+    assert finding.severity == Severity.WARNING
+    if inputs == "ids":
+        assert "like token or category ids" in finding.message and finding.evidence["whole_numbers"] is True
+        assert (
+            finding.hint.startswith("If these are token or category ids") and "Embedding(input_dim=1000" in finding.hint
+        )
+    else:
+        assert "ids" not in finding.message and "whole_numbers" not in finding.evidence
+        assert finding.hint.startswith("Standardise the inputs")
