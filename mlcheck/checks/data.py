@@ -353,7 +353,7 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
-        Large inputs that are all whole numbers from 0 past 255, with 50 or more distinct
+        Large inputs that are all non-negative whole numbers past 255, with 50 or more distinct
         values in the sample, are told as possibly token or category ids cast to float (a
         tokenizer's output fed to `Dense` layers): the fix names an embedding first, as a
         scaler would leave id 900 reading as 900x id 1 (evidence `whole_numbers`).
@@ -761,7 +761,7 @@ class UnnormalizedInput(Check):
             return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
         if all(seen[s]["dtype"].get("ids") for s in large):
             top = max(seen[s]["magnitude"]["max_abs"] for s in large)
-            text += f"; they are all whole numbers from 0 up to {top:.0f}, like token or category ids"
+            text += f"; they are all non-negative whole numbers up to {top:.0f}, like token or category ids"
             evidence["whole_numbers"] = True
             return text, (
                 "If these are token or category ids, feed them as integers to an embedding (torch "
