@@ -1036,7 +1036,7 @@ class ClassImbalance(Check):
                 "zero_weight_classes": zero[:20],
                 "zero_weight_rows": rows,
                 "samples": history.samples,
-                "class_weights": {int(c): float(w) for c, w in sorted(weights.items())[:20]},
+                "class_weights": {int(c): float(f"{w:.6g}") for c, w in sorted(weights.items())[:20]},  # float32: 1.2
             },
             hint="Give every class a weight above 0: a class-weight dict built by hand may lack a class "
             "(`weights.get(c, 0)`); sklearn's compute_class_weight('balanced', classes=np.unique(y), y=y) covers "
