@@ -43,6 +43,8 @@ __all__ = [
     "locate_nonfinite",
 ]
 
+#: torch's warning at each call of a compiled module while a global module hook exists
+_COMPILE_HOOK_WARNING = r"Using `torch\.compile\(module\)` when there are global hooks on modules"
 _ACTIVATIONS = {
     "ReLU": "relu",
     "ReLU6": "relu6",
@@ -425,6 +427,8 @@ class LayerRecorder:
         self._before: list[torch.Tensor] = []
         self._last_weighted: int | None = None
         self.recording = False
+        self._compiled: bool | None = None  # the model holds a torch.compile'd module
+        self._filter: tuple | None = None  # the warnings filter `_quiet_compile_warning` added
 
     # -- one recorded step -----------------------------------------------------------------------
 
@@ -440,6 +444,10 @@ class LayerRecorder:
         # one global forward hook, not one per layer: registering and removing a module's hook
         # costs ~5 us, and a dict lookup filters the modules that are not recorded (~0.3 us)
         self._index = {id(layer.module): i for i, layer in enumerate(self.layers)}
+        if self._compiled is None:  # once: a model's modules are not compiled mid-run
+            self._compiled = any(hasattr(m, "_orig_mod") and hasattr(m, "dynamo_ctx") for m in self.model.modules())
+        if self._compiled:
+            self._quiet_compile_warning()
         self._handles.append(nn.modules.module.register_module_forward_hook(self._on_forward))
         for i, layer in enumerate(self.layers if self.grad_hooks else ()):
             for p in layer.params:
@@ -454,6 +462,23 @@ class LayerRecorder:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if self._filter is not None:
+            with contextlib.suppress(ValueError):  # the program reset the filters meanwhile
+                warnings.filters.remove(self._filter)
+            getattr(warnings, "_filters_mutated", lambda: None)()
+            self._filter = None
+
+    def _quiet_compile_warning(self) -> None:
+        """Silences torch's "Using `torch.compile(module)` when there are global hooks on modules"
+        while this recorder's own global forward hook is attached. torch warns at every call of a
+        compiled module while any global hook exists, and the warning's consequence (the hook
+        fires once more, for the `OptimizedModule` wrapper) is nothing here: the wrapper holds no
+        weights of its own, so it is not a recorded layer and its call is filtered out. Without
+        this a healthy compiled model printed the warning at each recorded step (batch 18 h01)."""
+        if self._filter is not None:
+            return
+        warnings.filterwarnings("ignore", message=_COMPILE_HOOK_WARNING, category=UserWarning)
+        self._filter = warnings.filters[0]
 
     def abort(self) -> None:
         """Drops a recording in progress."""

@@ -353,6 +353,10 @@ class UnnormalizedInput(Check):
         shape (N,) or (N, T) (token or category ids for an embedding), for batches the adapter
         marks `input_kind="embedding_ids"` or `"rescaled"` (the model rescales them itself,
         e.g. a Keras `Rescaling` layer), and for images already in [0, 1] or standardised.
+        Large inputs that are all non-negative whole numbers past 255, with 50 or more distinct
+        values in the sample, are told as possibly token or category ids cast to float (a
+        tokenizer's output fed to `Dense` layers): the fix names an embedding first, as a
+        scaler would leave id 900 reading as 900x id 1 (evidence `whole_numbers`).
         Where the adapter knows that first layer's map (`RunInfo.input_rescale`: a Keras
         `Rescaling` layer's scale and offset, a `Normalization` layer's mean and variance), the
         values it hands on are judged instead: inputs divided by 255 before a `Rescaling(1/255)`
@@ -595,11 +599,14 @@ class UnnormalizedInput(Check):
         problems = set()
         magnitude = _percentile(values, 99)
         if magnitude > self.max_magnitude:
-            pixels = bool(raw.min() >= 0 and raw.max() <= 255 and raw.max() > 1 and (raw == np.round(raw)).all())
+            whole = bool(raw.min() >= 0 and (raw == np.round(raw)).all())
+            pixels = whole and bool(raw.max() <= 255 and raw.max() > 1)
+            # whole numbers past 8 bits, many distinct: a tokenizer's or encoder's ids fed as numbers?
+            ids = whole and raw.max() > 255 and len(np.unique(raw)) >= _MIN_DISTINCT_IDS
             before = self._seen.get("scale", {}).get(batch.split, {}).get("magnitude")
             if before is None or magnitude > before["p99_abs"]:  # the largest batch seen
                 self._note("scale", batch.split, "magnitude", p99_abs=magnitude, max_abs=float(values.max()))
-            self._note("scale", batch.split, "dtype", pixels=pixels, dtype=str(x.dtype))
+            self._note("scale", batch.split, "dtype", pixels=pixels, ids=ids, dtype=str(x.dtype))
             problems.add("scale")
         nonzero = values[np.searchsorted(values, 0.0, side="right") :]  # sorted, as `values`
         if nonzero.size:
@@ -752,6 +759,16 @@ class UnnormalizedInput(Check):
             )
         if pixels:
             return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
+        if all(seen[s]["dtype"].get("ids") for s in large):
+            top = max(seen[s]["magnitude"]["max_abs"] for s in large)
+            text += f"; they are all non-negative whole numbers up to {top:.0f}, like token or category ids"
+            evidence["whole_numbers"] = True
+            return text, (
+                "If these are token or category ids, feed them as integers to an embedding (torch "
+                f"nn.Embedding({top + 1:.0f}, dim); Keras layers.Embedding(input_dim={top + 1:.0f}, output_dim=...)) "
+                "or one-hot encode them: as numbers, id 900 reads as 900x id 1. If they are counts or measurements, "
+                "standardise them with training-split statistics (StandardScaler().fit(X_train))"
+            )
         return text, "Standardise the inputs with training-split statistics (StandardScaler().fit(X_train))"
 
     def _columns_part(
@@ -809,6 +826,11 @@ _MIN_COLUMN_ROWS = 16
 #: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
 _MIN_HEAD_CLASSES = 3
 _LABELS_PER_CLASS = 20
+#: `unnormalized-input`: large whole-number inputs with at least this many distinct values in the
+#: sample are told as possible ids (a few distinct large values are codes or years, not a vocabulary)
+_MIN_DISTINCT_IDS = 50
+#: a class weighed 0 is named once it has this many training labels in the first epoch
+_MIN_ZERO_WEIGHTED = 5
 
 #: How findings name the splits.
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
@@ -857,7 +879,11 @@ class ClassImbalance(Check):
         `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
         attribute, or a module buffer passed as `F.cross_entropy(..., weight=self.class_w)`,
         found by the loss's value; sklearn's 'balanced' weights count it 1:1), the finding
-        stays INFO and says so: the fix it would advise is in place.
+        stays INFO and says so: the fix it would advise is in place. A class whose weight is
+        exactly 0 while others weigh more, with 5 or more training labels in the first epoch,
+        is a WARNING of its own (key `zero-weight`): the loss never counts its rows, so the
+        model learns never to answer it (a hand-made class-weight dict lacking the class, read
+        with `.get(c, 0)`, or Keras per-row `sample_weight` 0 for every row of a class).
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -961,6 +987,7 @@ class ClassImbalance(Check):
         self._one_class_told = False
         self._outputs_told = False
         self._weights_judged = False
+        self._zeros_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
@@ -978,7 +1005,47 @@ class ClassImbalance(Check):
         return self._judge(run, run.samples.get("val") if run.samples is not None else None)
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        return [*self._inverted_weights(run), *self._one_class(run), *self._unnamed_outputs(run)]
+        return [
+            *self._zero_weighted(run),
+            *self._inverted_weights(run),
+            *self._one_class(run),
+            *self._unnamed_outputs(run),
+        ]
+
+    def _zero_weighted(self, run: RunState) -> Iterable[Finding]:
+        """Once, at the end of the first epoch (a full pass counted): a class whose every
+        training label weighs exactly 0 while other classes weigh more (a class-weight dict
+        that lacks it, `.get(c, 0)`): the loss never sees its rows, so the model learns never
+        to answer it. Exact zeros only: no noise to allow for."""
+        weights, history = run.info.class_weights, self._labels
+        if self._zeros_judged or not weights or history.overflow or history.samples < self.min_samples:
+            return
+        self._zeros_judged = True
+        zero = sorted(c for c, n in history.totals.items() if weights.get(c) == 0 and n >= _MIN_ZERO_WEIGHTED)
+        weighted = sum(1 for c in history.totals if (weights.get(c) or 0) > 0)
+        if not zero or weighted < 1:
+            return
+        rows = sum(history.totals[c] for c in zero)
+        named = ", ".join(str(c) for c in zero[:10]) + (" ..." if len(zero) > 10 else "")
+        some = "class" if len(zero) == 1 else "classes"
+        yield self.finding(
+            f"Every training label of {some} {named} ({rows} of {history.samples} in the first epoch) weighs 0: "
+            f"the loss never counts those rows, so the model is trained only to keep {some} {named} low and "
+            "learns never to answer it, while validation still scores it.",
+            evidence={
+                "zero_weight_classes": zero[:20],
+                "zero_weight_rows": rows,
+                "samples": history.samples,
+                "class_weights": {int(c): float(f"{w:.6g}") for c, w in sorted(weights.items())[:20]},  # float32: 1.2
+            },
+            hint="Give every class a weight above 0: a class-weight dict built by hand may lack a class "
+            "(`weights.get(c, 0)`); sklearn's compute_class_weight('balanced', classes=np.unique(y), y=y) covers "
+            "them all. If the class is meant to be left out, drop its rows and its output unit instead.",
+            step=self._last[0],
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="zero-weight",
+        )
 
     def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights that weight

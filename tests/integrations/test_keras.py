@@ -2153,3 +2153,101 @@ def test_user18_validation_freq_is_read_by_epoch_in_mlcheck_analyze(tmp_path):
     assert run["epochs"] == 6, run
     assert run["series"]["val_loss"] == "validation/epoch_loss", run
     assert not any("no epoch tag" in line for line in run["info"]), run["info"]
+
+
+@pytest.mark.parametrize("targets", ["multi-hot", "one-hot"])
+def test_newbugs18_multi_hot_targets_under_categorical_crossentropy_are_named(tmp_path, targets):
+    # batch 18 b10: multi-label digit attributes (even, >= 5, prime, has a loop: one to three on a
+    # row) with a softmax output and categorical_crossentropy. Before, only `overfit-batch`'s
+    # generic "wiring bug" ERROR came; now `output-loss-mismatch` names the multi-hot targets at
+    # train start (WARNING, key multi-hot) and `overfit-batch` follows from it. One-hot targets
+    # of the digit under the same loss: silent.
+    (x, d), (xv, dv) = data()
+
+    def attributes(digits):
+        if targets == "one-hot":
+            return np.eye(10, dtype=np.float32)[digits]
+        columns = [digits % 2 == 0, digits >= 5, np.isin(digits, [2, 3, 5, 7]), np.isin(digits, [0, 6, 8, 9])]
+        return np.stack(columns, 1).astype(np.float32)
+
+    y, yv = attributes(d), attributes(dv)
+    model = mlp(loss="categorical_crossentropy", units=y.shape[1], dropout=0.0, metrics=("binary_accuracy",))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    found = [f for f in cb.findings if f.check == "output-loss-mismatch"]
+    if targets == "one-hot":
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.key == "multi-hot" and finding.severity == Severity.WARNING and finding.step == 0
+    assert finding.evidence["max_labels_per_row"] >= 2 and "binary_crossentropy" in finding.hint
+    for f in serious(cb.findings):
+        if f.check == "overfit-batch":
+            assert f.evidence.get("likely_cause") == "output-loss-mismatch", f.format()
+
+
+@pytest.mark.parametrize("missing", [True, False])
+def test_newbugs18_a_class_whose_rows_all_weigh_zero_is_named(tmp_path, missing):
+    # batch 18 b07: per-row sample_weight from a hand-made class-weight dict that lacks class 3
+    # (`cw.get(c, 0.0)`): every row of class 3 weighs 0, the model never answers 3 (validation
+    # recall 0) and before no finding came. Now `class-imbalance` names it at the end of the
+    # first epoch (WARNING, key zero-weight). The same dict with class 3 in it: silent.
+    (x, y), (xv, yv) = data()
+    cw = {c: 1.0 for c in range(10) if not (missing and c == 3)}
+    cw[8] = 1.2
+    sample_weight = np.array([cw.get(int(c), 0.0) for c in y], dtype=np.float32)
+    model = mlp(dropout=0.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x,
+            y,
+            sample_weight=sample_weight,
+            validation_data=(xv, yv),
+            epochs=2,
+            batch_size=32,
+            verbose=0,
+            callbacks=[cb],
+        )
+    found = [f for f in cb.findings if f.check == "class-imbalance" and f.key == "zero-weight"]
+    if not missing:
+        assert found == [] and serious(cb.findings) == [], [f.format() for f in cb.findings]
+        return
+    (finding,) = found
+    assert finding.severity == Severity.WARNING and finding.epoch == 0, finding.format()
+    assert finding.evidence["zero_weight_classes"] == [3] and finding.evidence["zero_weight_rows"] == int(
+        (y == 3).sum()
+    )
+    assert "compute_class_weight" in finding.hint
+
+
+@pytest.mark.parametrize("inputs", ["ids", "measurements"])
+def test_newbugs18_token_ids_fed_as_floats_are_told_as_ids(tmp_path, inputs):
+    # batch 18 b02: a tokenizer's ids (1..999, 20 a row) cast to float32 and fed to Dense layers.
+    # Before, `unnormalized-input` said "far from unit scale" and advised a StandardScaler, which
+    # would leave id 900 reading as 900x id 1; now it says they are whole numbers like ids and its
+    # fix names an Embedding first. Large measurements with fractions keep the scaler's fix alone.
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 1000, (600, 20))
+    y = (np.isin(ids, np.arange(1, 200)).sum(1) >= 4).astype(np.int64)
+    x = ids.astype(np.float32) if inputs == "ids" else (ids * 1.37 + rng.normal(0, 1, ids.shape)).astype(np.float32)
+    model = mlp(input_shape=(20,), units=2, dropout=0.0)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", checks=["unnormalized-input"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:500], y[:500], validation_data=(x[500:], y[500:]), epochs=1, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    (finding,) = [f for f in cb.findings if f.check == "unnormalized-input"]
+    assert finding.severity == Severity.WARNING
+    if inputs == "ids":
+        assert "like token or category ids" in finding.message and finding.evidence["whole_numbers"] is True
+        assert (
+            finding.hint.startswith("If these are token or category ids") and "Embedding(input_dim=1000" in finding.hint
+        )
+    else:
+        assert "ids" not in finding.message and "whole_numbers" not in finding.evidence
+        assert finding.hint.startswith("Standardise the inputs")

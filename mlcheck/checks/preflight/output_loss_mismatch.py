@@ -57,6 +57,10 @@ _MAX_POOLED_INDICES = 4096
 #: torch backend converts the target with `dtype=torch.long`); torch's own index losses refuse them
 _INDEX_LOSSES = frozenset({"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"})
 _SPLIT_NAMES = {"train": "training", "val": "validation"}
+#: multi-hot targets: at least this many rows, and this share of them with 2+ labels on (one-hot
+#: targets have none; a multi-label data set with a rarer second label still has some in 8 rows)
+_MIN_MULTI_HOT_ROWS = 8
+_MULTI_HOT_SHARE = 0.05
 #: the closed range each bounding output activation can reach (names as the adapters report them)
 _OUTPUT_RANGE: dict[str, tuple[float, float]] = {
     "relu": (0.0, math.inf),
@@ -145,7 +149,11 @@ class OutputLossMismatch(Check):
         over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), a dropout
         layer after a softmax or sigmoid output (key `output-dropout`: in training it zeroes
         some probabilities and scales the rest by 1 / (1 - rate), so the loss reads none and
-        goes NaN; the output activation is read past the dropout), and a
+        goes NaN; the output activation is read past the dropout), multi-hot targets fed to a
+        softmax cross-entropy (key `multi-hot`: 0/1 target rows of the output's width, 5% or
+        more of the first batches' rows with two or more 1s; the softmax makes the labels share
+        one unit of probability, so a sample with two labels scores at best 0.5 on each; one-hot,
+        smoothed, mixed-up or a teacher's soft targets stay silent), and a
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
         outside the range it can reach.
 
@@ -334,12 +342,53 @@ class OutputLossMismatch(Check):
                 )
             )
         findings += self._wrong_axis(out, evidence)
+        findings += self._multi_hot(cfg, family, units, ys, evidence)
         findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence, cfg.broadcast_warning)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
+
+    def _multi_hot(
+        self, cfg: LossConfig, family: str | None, units: int, ys: list[np.ndarray | None], evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """Multi-hot targets (0/1, several 1s in a row) fed to a softmax cross-entropy (key
+        `multi-hot`): the softmax makes the classes share one unit of probability, so a sample
+        with two labels can reach at best 0.5 on each, and the argmax picks one."""
+        if family != "multiclass" or cfg.loss in _INDEX_LOSSES or units < 2 or any(y is None for y in ys):
+            return []
+        rows = [np.asarray(v).reshape(len(v), -1) for v in ys if len(v)]
+        if not rows or any(v.shape[1] != units for v in rows):
+            return []
+        y = np.concatenate(rows)
+        if y.dtype.kind not in "fiub" or not np.isin(y, (0, 1)).all():
+            return []  # one-hot or soft targets (mixup, smoothing, a teacher's probabilities)
+        sums = y.sum(axis=1)
+        several = int((sums >= 2).sum())
+        if len(y) < _MIN_MULTI_HOT_ROWS or several < 2 or several < _MULTI_HOT_SHARE * len(y):
+            return []
+        return [
+            self.finding(
+                f"The targets are multi-hot: {several} of {len(y)} training rows ({several / len(y):.0%}) have 2 or "
+                f"more of the {units} labels on (mean {sums.mean():.2f} a row), but the loss ({cfg.loss or 'unknown'}) "
+                "is a softmax cross-entropy, which makes the labels share one unit of probability: a sample with "
+                "two labels can score at best 0.5 on each, and the loss cannot reach 0.",
+                evidence={
+                    **evidence,
+                    "rows": len(y),
+                    "rows_with_several_labels": several,
+                    "mean_labels_per_row": float(sums.mean()),
+                    "max_labels_per_row": int(sums.max()),
+                },
+                hint="For several labels per sample, score each label on its own: torch "
+                "BCEWithLogitsLoss on the raw outputs (predict with sigmoid > 0.5); Keras a sigmoid output "
+                "with loss='binary_crossentropy' (metrics=['binary_accuracy']). If every sample has exactly "
+                "one class, fix the targets to one 1 a row.",
+                severity=Severity.WARNING,
+                key="multi-hot",
+            )
+        ]
 
     def _output_dropout(
         self, cfg: LossConfig, family: str | None, act: str | None, evidence: dict[str, Any]
