@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import KERAS_SUBRUNS, Scalars
+from mlcheck.analyze.hindsight import contradicted_demoted
 from mlcheck.analyze.tags import (
     ERROR_LOSSES,
     QUALIFIED_PRIORITY,
@@ -534,7 +535,7 @@ def replay_curves(
         monitor.close()
     if progress is not None:
         progress(total, total)
-    return _passed_rises_demoted(list(monitor.findings)), dict(monitor.errors)
+    return contradicted_demoted(_passed_rises_demoted(list(monitor.findings)), curves), dict(monitor.errors)
 
 
 def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
