@@ -10,10 +10,12 @@ contradict keeps its severity.
   than the rate it measured, beyond the noise (the loss left a saddle or a warm-up: the rate
   was not too low).
 - `loss-plateau` on the training loss: the end of the run sits below the stalled window by
-  `PLATEAU_MIN_FALL` of its level and `Z` standard errors of the two windows' epoch-to-epoch
-  noise, and the validation loss, where logged, ends `PLATEAU_MIN_FALL` below its value at the
-  finding (the run escaped the plateau and learned; a training loss that falls while
-  validation does not is memorising, and keeps its WARNING).
+  `Z` standard errors of the two windows' epoch-to-epoch noise and by more than both
+  `PLATEAU_MIN_FALL` of its level and the share the loss fell from its start to the plateau (a
+  slow creep on at the pace that reached the plateau is the stall the finding named), and the
+  validation loss, where logged, ends `PLATEAU_MIN_FALL` below its value at the finding (the
+  run escaped the plateau and learned; a training loss that falls while validation does not
+  is memorising, and keeps its WARNING).
 - `suspicious-val` on the losses: the validation/training ratio of the last epochs is back to
   `VAL_RATIO_CLOSED` or more (a model improving fast within each epoch, its training loss the
   mean over the epoch's steps; a leaked or easier validation set keeps its ratio to the end).
@@ -158,8 +160,9 @@ def _lr_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | None:
 
 def _plateau_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | None:
     """The training loss at the run's end sits well below the stalled window's (Welch's two
-    windows, `Z`), and the validation loss, where logged, ends `PLATEAU_MIN_FALL` below its value
-    at the finding (mean of as many last epochs as the training loss's end)."""
+    windows, `Z`; more than the loss fell before the plateau), and the validation loss, where
+    logged, ends `PLATEAU_MIN_FALL` below its value at the finding (mean of as many last epochs
+    as the training loss's end)."""
     unit = _unit(f, "stalled_")
     curve = _training_curve(f, curves, unit) if unit else None
     stalled = f.evidence.get(f"stalled_{unit}s")
@@ -174,8 +177,10 @@ def _plateau_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | None
     level, end = float(window.mean()), float(tail.mean())
     se = math.sqrt(_noise(window) ** 2 / len(window) + _noise(tail) ** 2 / len(tail))
     fall = level - end
-    if not (fall > Z * se and fall > PLATEAU_MIN_FALL * abs(level)):
-        return None
+    before = f.evidence.get("fraction_fallen")
+    before = float(before) if isinstance(before, float | int) and math.isfinite(before) else 0.0
+    if not (fall > Z * se and fall > max(PLATEAU_MIN_FALL, before) * abs(level)):
+        return None  # within the noise, or a creep at the pace that reached the plateau
     val_text = ""
     if unit == "epoch":
         val = [(r.epoch, r.val_loss) for r in curves.epochs if r.val_loss is not None and math.isfinite(r.val_loss)]
