@@ -217,10 +217,10 @@ def _suspicious_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | N
         return None
     last = ratios[-1][0]
     text = (
-        f"The rest of the log contradicts it: by epoch {last} the validation loss is {ratio:.0%} of the "
-        f"training loss (median of the last {len(ratios)} epochs), the gap closed: a leaked or easier "
-        "validation set keeps its ratio; a model improving fast within each epoch, whose training loss "
-        "is the mean over the epoch's steps, does not."
+        f"The rest of the log contradicts it: by epoch {last} the validation loss is {ratio:.3g} times the "
+        f"training loss (median of the last {len(ratios)} epochs), so the gap did not last: a leaked or "
+        "easier validation set keeps its ratio; a model improving fast within each epoch, whose training "
+        "loss is the mean over the epoch's steps, does not."
     )
     return text, {"final_ratio": sig(ratio), "final_ratio_epochs": [e for e, _ in ratios]}
 
