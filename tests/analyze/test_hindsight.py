@@ -114,3 +114,40 @@ def test_hind18_the_mlcheck_command_says_so_and_exits_clean(tmp_path):
     (told,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "suspicious-val"]
     assert told["severity"] == "info" and "did not last" in told["message"], told
     assert told["evidence"]["demoted_in_hindsight"] is True, told
+
+
+def _held_accuracy_rise(train_share: float, epochs: int) -> dict[str, np.ndarray]:
+    """benoitpier/nlp_binary_classification (held-out-7), its first `epochs` of 16: the validation
+    loss lowest at epoch 6 (0.521), then 5-12% above it, validation accuracy level at 0.74-0.76
+    through the rise; the training loss falls from 0.42 at the best to `train_share` of it at
+    epoch 16 (the run's own: 0.43)."""
+    e = np.arange(1, 17)
+    val = [0.687, 0.672, 0.638, 0.586, 0.547, 0.521, 0.535, 0.538, 0.528, 0.532, 0.541, 0.546, 0.569, 0.564]
+    val = np.array([*val, 0.577, 0.586])
+    val_acc = np.array([0.566, 0.566, 0.584, 0.684, 0.744, 0.757, 0.741, 0.741, 0.756, 0.755, 0.759, 0.759])
+    val_acc = np.concatenate([val_acc, [0.762, 0.761, 0.760, 0.761]])
+    train = np.where(e <= 6, 0.68 - 0.26 * (e - 1) / 5, 0.42 * train_share ** ((e - 6) / 10))
+    acc = 0.6 + 0.35 * (e - 1) / 15
+    return {
+        "loss": train[:epochs],
+        "val_loss": val[:epochs],
+        "accuracy": acc[:epochs],
+        "val_accuracy": val_acc[:epochs],
+    }
+
+
+def test_hind18_a_held_accuracy_stops_holding_a_rise_that_lasts_while_training_halves(tmp_path):
+    # train-val-gap holds a modest validation-loss rise at INFO while the validation accuracy
+    # holds (over-confidence, not worse decisions); a rise that has lasted 8 epochs while the
+    # training loss halved is the model fitting its training set ever closer: a WARNING. At epoch
+    # 14 the training loss is 51% of its best-epoch value (INFO), at 15 it is 47% (WARNING); the
+    # twin whose training loss falls by a quarter stays INFO to the end.
+    told = {}
+    for name, share in (("halved", 0.43), ("quarter", 0.75)):
+        path = _csv(tmp_path / name / "training.log", _held_accuracy_rise(share, 16))
+        told[name] = [f for f in _findings(path, "train-val-gap") if f.key == "overfit"]
+    assert [(f.severity.value, f.epoch) for f in told["quarter"]] == [("info", 14)], told["quarter"]
+    assert "has not dropped" in told["quarter"][0].message, told["quarter"]
+    assert [(f.severity.value, f.epoch) for f in told["halved"]] == [("info", 14), ("warning", 15)], told["halved"]
+    warned = told["halved"][1]
+    assert "has held" in warned.message and "the rise has lasted 9 epochs" in warned.message, warned.message
