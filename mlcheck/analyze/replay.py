@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import KERAS_SUBRUNS, Scalars
+from mlcheck.analyze.hindsight import contradicted_demoted
 from mlcheck.analyze.tags import (
     ERROR_LOSSES,
     QUALIFIED_PRIORITY,
@@ -562,7 +563,7 @@ def replay_curves(
     if progress is not None:
         progress(total, total)
     findings = _passed_rises_demoted(list(monitor.findings))
-    return _rises_ended_at_best_demoted(findings, curves, checks), dict(monitor.errors)
+    return contradicted_demoted(_rises_ended_at_best_demoted(findings, curves, checks), curves), dict(monitor.errors)
 
 
 def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:

