@@ -161,6 +161,12 @@ def _fit_noise(values: np.ndarray) -> float:
     return math.sqrt(float(resid @ resid) / (len(values) - 3))
 
 
+def _named_layers(layers: tuple[str, ...]) -> str:
+    """The first three layer paths, quoted, and how many more."""
+    named = ", ".join(f"`{name}`" for name in layers[:3])
+    return named + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+
+
 @register
 class TrainValGap(Check):
     """Overfitting: the validation loss turned up while the training loss kept falling.
@@ -472,9 +478,7 @@ class TrainValGap(Check):
         if self._mode_told or not layers:
             return []
         self._mode_told = True
-        named = ", ".join(f"`{name}`" for name in layers[:3])
-        if len(layers) > 3:
-            named += f" and {len(layers) - 3} more"
+        named = _named_layers(layers)
         through = [
             *(["dropout"] if any("Dropout" in name for name in layers) else []),
             *(
@@ -506,9 +510,7 @@ class TrainValGap(Check):
         if self._eval_told or not layers:
             return []
         self._eval_told = True
-        named = ", ".join(f"`{name}`" for name in layers[:3])
-        if len(layers) > 3:
-            named += f" and {len(layers) - 3} more"
+        named = _named_layers(layers)
         effects = [
             *(["dropout passes every unit through (no regularisation)"] if any("Dropout" in n for n in layers) else []),
             *(
