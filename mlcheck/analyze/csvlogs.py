@@ -191,13 +191,42 @@ def _read_ultralytics(fmt: str, runs: list[CSVRun], columns: list[str]) -> tuple
         return fmt, columns
     for run in runs:
         run.scalars.update(_ultralytics_curves(run.scalars, parts))
-        for column in [c for c in run.scalars if c.startswith(("metrics/", "x/lr"))]:
-            # validation metrics, not the training ones their names would say; YOLOv5's
-            # learning rates (`x/lr0`, read as `lr`: `x/lr2` would pass for an R^2)
-            if column == "x/lr0":
-                run.scalars["lr"] = run.scalars[column]
+        rate = _ultralytics_rate(run.scalars)
+        for column in [c for c in run.scalars if c.startswith(("metrics/", "x/lr", "lr/pg"))]:
+            # validation metrics, not the training ones their names would say; the parameter
+            # groups' learning rates (`x/lr2` would pass for an R^2), one of them read as `lr`
             del run.scalars[column]
+        if rate is not None:
+            run.scalars["lr"] = rate
     return ULTRALYTICS_FORMAT, [*columns, *(c for c in ULTRALYTICS_CURVES if c in runs[0].scalars)]
+
+
+#: The learning-rate columns of a `results.csv`, one per optimizer parameter group
+#: (`optimizer.param_groups[k]["lr"]` at the epoch's end): `x/lr{k}` (YOLOv5), `lr/pg{k}` (YOLOv8 on)
+_ULTRALYTICS_RATES = ("x/lr", "lr/pg")
+
+
+def _ultralytics_rate(scalars: dict[str, Scalars]) -> Scalars | None:
+    """The weights' learning rate of a YOLO run: parameter group 1 (`x/lr1`, `lr/pg1`), else group 0.
+
+    Ultralytics gives the biases a group of their own whose rate *falls* during the warm-up, from
+    `warmup_bias_lr` (0.1) to `lr0`, while every other group's rises from 0 (`bias lr falls from
+    0.1 to lr0, all other lrs rise from 0.0 to lr0` in each trainer's warm-up), and the groups'
+    order moved between versions: YOLOv5's train.py before `smart_optimizer` (BN weights,
+    weights with decay, biases; the bias group `j == 2`), YOLOv5's `smart_optimizer` and
+    Ultralytics 8.x's `BaseTrainer.build_optimizer` (biases first, `Adam(g[2], ...)`, then
+    `add_param_group` of the weights with decay and the BN weights; `j == 0`), and the current
+    trainer (ultralytics/ultralytics@0001630: `optim.<name>(params=[weights with decay, BN
+    weights, biases])`, the bias group told by `param_group == "bias"`; with MuSGD each group
+    split in two, the first of each pair at 3x the rate). Group 0 is the biases' in most of
+    them, group 1 in none: it is the weights with decay, or the BN weights (no decay, the same
+    rate), or MuSGD's weights at the base rate. Read as group 0, a YOLO warm-up looked like a
+    rate falling from 0.1 to `lr0`."""
+    for prefix in _ULTRALYTICS_RATES:
+        for group in (1, 0):
+            if f"{prefix}{group}" in scalars:
+                return scalars[f"{prefix}{group}"]
+    return None
 
 
 #: Ultralytics YOLO's `results.csv` (YOLOv5 and YOLOv8-11: `runs/detect/train/results.csv`): one

@@ -1279,3 +1279,70 @@ def test_fa18_an_epoch_level_training_loss_is_judged_where_the_step_stream_is_to
             judged = shape == "stalled" and extra is None
             assert bool(plateau) == judged, (name, shape, run.findings)
             assert any("judged instead" in line for line in run.info) == (extra is None), (name, shape, run.info)
+
+
+# --- yolo19: YOLO's rate and a step stream logged less than once an epoch (issue 12) ---
+
+
+def _yolo_rates_file(path: Path, header: str, bias_group: int | None, weights: np.ndarray) -> np.ndarray:
+    """An Ultralytics results.csv of a 30-epoch run from scratch whose loss stalls (0.17, noise
+    0.002), the learning rate of each parameter group as Ultralytics logs it (`x/lr{k}`, `lr/pg{k}`):
+    the biases' group (`bias_group`) falls from `warmup_bias_lr` 0.1 to the schedule over the 3
+    warm-up epochs while every other group rises from 0 (`weights`: the rate after each epoch).
+    Returns the weights' rate written."""
+    columns = header.split(",")
+    rates = [c for c in columns if c.startswith(("x/lr", "lr/pg"))]
+    n = len(weights)
+    e = np.arange(n)
+    rng = np.random.default_rng(0)
+    train, val = 0.17 + rng.normal(0, 0.002, n), 0.16 + rng.normal(0, 0.002, n)
+    bias = np.where(e < 3, 0.1 + (weights - 0.1) * np.minimum((e + 1) / 3, 1), weights)
+    rows = []
+    for k in range(n):
+        cells = {"epoch": str(k), "time": str(10.0 * (k + 1))}
+        for c in columns:
+            if c.startswith(("train/", "val/")):
+                term = c.split("/")[1].split("_")[0]
+                share = {"box": 0.5, "cls": 1 / 3, "obj": 1 / 6, "dfl": 1 / 6}[term]
+                cells[c] = f"{(train[k] if c.startswith('train/') else val[k]) * share:.6g}"
+        for g, c in enumerate(rates):
+            cells[c] = f"{(bias if g == bias_group else weights)[k]:.6g}"
+        rows.append(",".join(cells.get(c, "0") for c in columns))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([",".join(columns), *rows]) + "\n")
+    (path.parent / "opt.yaml").write_text("weights: ''\ncfg: yolov5s.yaml\nepochs: 30\n")  # from scratch
+    return weights
+
+
+def test_yolo19_a_yolo_warm_up_is_read_from_the_weights_rate_not_the_biases(tmp_path):
+    # Ultralytics' bias group falls from warmup_bias_lr 0.1 during the warm-up while the weights'
+    # groups rise from 0; it is group 0 in YOLOv5's smart_optimizer and Ultralytics 8.x, group 2
+    # in YOLOv5 before it and in the current trainer; group 1 is never the biases'. Read as group
+    # 0, a stall at epoch 8 of 30 (rate 0.0074 of the schedule's 0.0093 peak) was blamed on a rate
+    # "fallen to 0.00736, 0.11x its peak of 0.07": the biases' warm-up start. Read from the
+    # weights' group, the plateau keeps its WARNING with the usual advice; a rate that did fall (a
+    # schedule that halves it every epoch) is still named, in every layout.
+    n = 30
+    e = np.arange(n)
+    linear = 0.01 * ((1 - e / n) * 0.99 + 0.01)  # lr0 0.01, lrf 0.01: Ultralytics' defaults
+    warm = np.where(e < 3, linear * (e + 1) / 3, linear)
+    halving = np.where(e < 3, warm, 0.0093 * 0.5 ** (e - 2.0))
+    layouts = {
+        "v5": (_YOLO5, 0),  # smart_optimizer: biases, weights with decay, BN weights
+        "v5-before-smart-optimizer": (_YOLO5, 2),  # BN weights, weights with decay, biases
+        "v8": (_YOLO8, 0),  # BaseTrainer.build_optimizer 8.x
+        "current": (_YOLO8, 2),  # optim.<name>(params=[weights, BN weights, biases])
+    }
+    for name, (header, bias_group) in layouts.items():
+        for schedule, weights in (("linear", warm), ("halving", halving)):
+            path = tmp_path / name / schedule / "results.csv"
+            written = _yolo_rates_file(path, header, bias_group, weights)
+            (run,) = mlcheck.analyze(path).runs
+            (plateau,) = [f for f in run.findings if f.check == "loss-plateau"]
+            assert plateau.severity.value == "warning", (name, schedule, plateau)
+            assert run.series["lr"] == "lr", (name, run.series)
+            fallen = "The learning rate has fallen to" in plateau.hint
+            assert fallen == (schedule == "halving"), (name, schedule, plateau.hint)
+            if fallen:
+                assert f"its peak of {written.max():.3g}" in plateau.hint, (name, plateau.hint)
+            assert "peak of 0.07" not in plateau.hint and "peak of 0.1" not in plateau.hint, (name, plateau.hint)
