@@ -277,6 +277,8 @@ class _Axes:
             epochs = _lookup(self.epoch_curve, curve.steps)
             if len(np.unique(epochs)) < len(epochs):
                 return False  # two points in one epoch
+            if _steps_across_epochs(curve.steps, epochs):
+                return False  # logged every n steps, fewer than once an epoch
             if self.epoch_steps is not None:
                 return bool(np.isin(curve.steps, self.epoch_steps).all())
         return self.n_epochs is not None and len(curve) <= _PER_EPOCH_MAX * self.n_epochs + 1
@@ -331,6 +333,21 @@ class _Axes:
             tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
             for tag in self.log.scalars
         )
+
+
+def _steps_across_epochs(steps: np.ndarray, epochs: np.ndarray) -> bool:
+    """Whether a curve's points, at `steps` in `epochs` (the log's own epoch column or tag beside
+    them), are a stream logged every n steps with n longer than an epoch, not one point per epoch:
+    at least 3 points, the steps evenly spaced and the epochs not (Lightning's
+    `log_every_n_steps=50` over 30-batch epochs: steps 49, 99, 149 in epochs 1, 3, 4). A value
+    logged once an epoch, or every k epochs, at the epoch's end is spaced in steps as its epochs
+    are, and a curve whose epochs skip unevenly because some epochs are missing (a crash, a value
+    not logged) has uneven steps too: both stay per epoch."""
+    if len(steps) < 3:
+        return False
+    step_gaps, epoch_gaps = np.diff(steps), np.diff(epochs)
+    even_steps = bool(np.all(step_gaps > 0)) and bool(np.all(step_gaps == step_gaps[0]))
+    return even_steps and bool(np.any(epoch_gaps != epoch_gaps[0]))
 
 
 def _consecutive_epochs(x: np.ndarray) -> bool:

@@ -1346,3 +1346,53 @@ def test_yolo19_a_yolo_warm_up_is_read_from_the_weights_rate_not_the_biases(tmp_
             if fallen:
                 assert f"its peak of {written.max():.3g}" in plateau.hint, (name, plateau.hint)
             assert "peak of 0.07" not in plateau.hint and "peak of 0.1" not in plateau.hint, (name, plateau.hint)
+
+
+def _sparse_logs(folder: Path, points: list[tuple[int, int, float]]) -> tuple[Path, Path]:
+    """A Lightning CSVLogger metrics.csv and a TensorBoardLogger event file of `train_loss` alone
+    (no validation), each point (epoch, step, value) in its own row beside Lightning's `epoch`."""
+    csv_path = folder / "csv" / "metrics.csv"
+    csv_path.parent.mkdir(parents=True)
+    csv_path.write_text("epoch,step,train_loss\n" + "".join(f"{e},{s},{v}\n" for e, s, v in points))
+    steps = np.array([s for _, s, _ in points])
+    curves = {
+        "train_loss": (steps, np.array([v for _, _, v in points])),
+        "epoch": (steps, np.array([float(e) for e, _, _ in points])),
+    }
+    write_with_writer(folder / "tb", interleave(curves))
+    return csv_path, folder / "tb"
+
+
+def test_yolo19_a_loss_logged_every_n_steps_fewer_than_once_an_epoch_is_a_step_stream(tmp_path):
+    # Trainer(limit_val_batches=0, log_every_n_steps=50) over 30-batch epochs, 6 epochs (a real
+    # fit's metrics.csv: rows at steps 49, 99, 149 in epochs 1, 3, 4): no validation curve marks
+    # the epochs' ends, and the count of points fitted the epochs, so the stream was read as an
+    # epoch curve ("has 3 epoch(s) and no per-step values", "4 epochs"). The epoch column beside
+    # the step tells them apart: evenly spaced steps whose epochs skip unevenly are a step stream.
+    # A value logged every other epoch (steps and epochs both even) and one with an epoch missing
+    # (steps and epochs skip together) stay epoch curves.
+    stream = [(1, 49, 0.372), (3, 99, 0.215), (4, 149, 0.182)]
+    every_other = [(e, 30 * (e + 1) - 1, 0.5 - 0.02 * e) for e in (1, 3, 5, 7)]
+    missing = [(e, 30 * (e + 1) - 1, 0.5 - 0.02 * e) for e in (0, 1, 2, 4, 5)]
+    for name, points, per_step in (
+        ("stream", stream, True),
+        ("every-other", every_other, False),
+        ("missing", missing, False),
+    ):
+        for path in _sparse_logs(tmp_path / name, points):
+            (run,) = mlcheck.analyze(path).runs
+            key = "train_loss" if per_step else "epoch_train_loss"
+            assert run.series.get(key) == "train_loss", (name, path, run.series)
+            if per_step:
+                assert run.epochs is None, (name, path, run.epochs)
+                assert any("has 3 logged point(s)" in line for line in run.info), (name, path, run.info)
+                assert not any("epoch(s) and no per-step values" in line for line in run.info), (name, run.info)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", str(tmp_path / "stream" / "csv" / "metrics.csv")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(lightning-csv, to step 149)" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "4 epochs" not in done.stdout + done.stderr
