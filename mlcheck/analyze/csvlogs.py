@@ -214,7 +214,7 @@ def _ultralytics_rate(scalars: dict[str, Scalars]) -> Scalars | None:
     0.1 to lr0, all other lrs rise from 0.0 to lr0` in each trainer's warm-up), and the groups'
     order moved between versions: YOLOv5's train.py before `smart_optimizer` (BN weights,
     weights with decay, biases; the bias group `j == 2`), YOLOv5's `smart_optimizer` and
-    Ultralytics 8.x's `BaseTrainer.build_optimizer` (biases first, `Adam(g[2], ...)`, then
+    earlier Ultralytics (YOLOv8 on) `BaseTrainer.build_optimizer` (biases first, `Adam(g[2], ...)`, then
     `add_param_group` of the weights with decay and the BN weights; `j == 0`), and the current
     trainer (ultralytics/ultralytics@0001630: `optim.<name>(params=[weights with decay, BN
     weights, biases])`, the bias group told by `param_group == "bias"`; with MuSGD each group

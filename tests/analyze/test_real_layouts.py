@@ -1316,7 +1316,7 @@ def _yolo_rates_file(path: Path, header: str, bias_group: int | None, weights: n
 
 def test_yolo19_a_yolo_warm_up_is_read_from_the_weights_rate_not_the_biases(tmp_path):
     # Ultralytics' bias group falls from warmup_bias_lr 0.1 during the warm-up while the weights'
-    # groups rise from 0; it is group 0 in YOLOv5's smart_optimizer and Ultralytics 8.x, group 2
+    # groups rise from 0; it is group 0 in YOLOv5's smart_optimizer and earlier Ultralytics, group 2
     # in YOLOv5 before it and in the current trainer; group 1 is never the biases'. Read as group
     # 0, a stall at epoch 8 of 30 (rate 0.0074 of the schedule's 0.0093 peak) was blamed on a rate
     # "fallen to 0.00736, 0.11x its peak of 0.07": the biases' warm-up start. Read from the
@@ -1330,7 +1330,7 @@ def test_yolo19_a_yolo_warm_up_is_read_from_the_weights_rate_not_the_biases(tmp_
     layouts = {
         "v5": (_YOLO5, 0),  # smart_optimizer: biases, weights with decay, BN weights
         "v5-before-smart-optimizer": (_YOLO5, 2),  # BN weights, weights with decay, biases
-        "v8": (_YOLO8, 0),  # BaseTrainer.build_optimizer 8.x
+        "v8": (_YOLO8, 0),  # BaseTrainer.build_optimizer before the current order
         "current": (_YOLO8, 2),  # optim.<name>(params=[weights, BN weights, biases])
     }
     for name, (header, bias_group) in layouts.items():
