@@ -158,10 +158,10 @@ def rises_while_halved(dips: int, share: float, first_only: bool, ref_next: bool
 
 
 CANDIDATES: dict[str, Callable] = {
-    "short, 1 fall, last p above min by 3 x fall/sqrt2": short_falls_noise(1, 3.0),
+    "KEPT (b) rises from the first, train 1/2 of first": rises_while_halved(0, 0.5, True),
+    "KEPT short, 1 fall, last p above min by 3 x fall/sqrt2": short_falls_noise(1, 3.0),
     "short, 2 falls, last p above min by 3 x fall/sqrt2": short_falls_noise(2, 3.0),
     "rises, any length, train 1/2 of min": rises_while_halved(0, 0.5, False),
-    "rises, first-lowest, train 1/2 of first": rises_while_halved(0, 0.5, True),
     "rises, first-lowest, train 1/2 of second": rises_while_halved(0, 0.5, True, True),
     "rises 1 dip, any length, train 1/2": rises_while_halved(1, 0.5, False),
     "rises 1 dip, first-lowest, train 1/2": rises_while_halved(1, 0.5, True),
@@ -230,7 +230,8 @@ def main(argv: list[str]) -> int:
             bmed = f"{statistics.median(both):+g}" if both else "-"
             print(
                 f"  {split:10s} overfitting {len(lags)}/{len(over)} lag {med}; new {len(new)}, earlier "
-                f"{len(earlier)}; with mlcheck {len(both)}/{len(over)} lag {bmed}; healthy {len(flagged)}/{len(healthy)}"
+                f"{len(earlier)}; with mlcheck {len(both)}/{len(over)} lag {bmed}; "
+                f"healthy {len(flagged)}/{len(healthy)}"
             )
             for x in new:
                 print(f"      new: {x}")
@@ -240,7 +241,8 @@ def main(argv: list[str]) -> int:
                 print(f"      HEALTHY FLAGGED: {x}")
             totals = [a + b for a, b in zip(totals, (len(lags), len(new), len(earlier), len(flagged), len(over)))]
         print(
-            f"  all: fires on {totals[0]}/{totals[4]} overfitting, new {totals[1]}, earlier {totals[2]}, healthy {totals[3]}"
+            f"  all: fires on {totals[0]}/{totals[4]} overfitting, new {totals[1]}, earlier {totals[2]}, "
+            f"healthy {totals[3]}"
         )
     return 0
 
