@@ -417,9 +417,12 @@ def test_train_val_gap_silent_on_short_runs_without_a_lasting_rise(val):
 def test_train_val_gap_short_rule_waits_while_the_run_can_still_measure_its_noise(max_epochs, at_epoch):
     """Three rises in a row in the first epochs of a run configured for 12 epochs are judged once
     the noise is measurable; a run that ends there (stopped early, or cut short) is judged by shape
-    at its end. A run configured for 5 epochs, or of unknown length, is judged by shape at once."""
+    at its end. A run configured for 5 epochs, or of unknown length, is judged by shape at once.
+    (The training loss falls by a third, not by half: a validation loss never better than its
+    first while the training loss halves is told at once, `test_fold19_b_...` below.)"""
     val = [0.54, 0.60, 0.64, 0.71, 0.78]
-    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(_SHORT_TRAIN, val))]
+    train = [0.30, 0.25, 0.22, 0.20, 0.18]
+    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val))]
     m = monitor(RunInfo(max_epochs=max_epochs))
     for row in rows[:4]:
         m.log_epoch(**row)
@@ -430,6 +433,111 @@ def test_train_val_gap_short_rule_waits_while_the_run_can_still_measure_its_nois
     assert f.severity is Severity.WARNING and f.evidence["best_epoch"] == 0
     assert during == ([] if max_epochs == 12 else [3])
     assert f.epoch == at_epoch
+
+
+# fold19 (issue 12): real runs the short-run rule missed because one epoch fell among the rises
+# (benchmarks/reallogs held-out-2's tensorflow-deep-learning 08 c99, held-out-5's panstenos sarcasm)
+# (training loss, validation loss, the epoch told where the run is known to be 5 epochs long and
+# where its length is unknown: c99's fifth epoch falls again, two falls, so only the known length
+# tells it, at its fourth)
+_ONE_FALL = {
+    "c99": ([0.2995, 0.1516, 0.1192, 0.1113, 0.0735], [0.5397, 0.6465, 0.6384, 0.8098, 0.7787], 3, None),
+    "sarcasm": ([0.2754, 0.1176, 0.05176, 0.03156, 0.0215], [0.1913, 0.195, 0.2774, 0.2676, 0.2853], 4, 4),
+}
+
+
+@pytest.mark.parametrize("run", sorted(_ONE_FALL))
+@pytest.mark.parametrize("max_epochs", [5, None])
+def test_fold19_a_short_run_whose_rise_one_epoch_interrupts_is_still_judged(run, max_epochs):
+    """A 5-epoch run whose validation loss rose from its first epoch with one small fall on the way:
+    each of the last 3 lies above the lowest by more than 3 x the noise that fall shows, 10% above
+    it on average. Told where the run is known to be 5 epochs long, or at its end where its length
+    is unknown; the training loss fell meanwhile."""
+    train, val, at, at_unknown = _ONE_FALL[run]
+    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val))]
+    found = [f for f in run_epochs(rows, RunInfo(max_epochs=max_epochs)) if f.check == "train-val-gap"]
+    expected = at if max_epochs else at_unknown
+    if expected is None:
+        assert found == []
+        return
+    (f,) = found
+    assert f.severity is Severity.WARNING and f.evidence["best_epoch"] == 0
+    assert f.epoch == expected
+
+
+@pytest.mark.parametrize(
+    "val",
+    [
+        [0.60, 0.45, 1.20, 0.95, 0.70, 0.52, 0.46],  # a warm-up spike of 2.7x that falls back
+        [0.50, 1.40, 0.90, 1.10, 0.80, 0.70, 0.62],  # a spike at the first step up, one jump back
+        [0.50, 0.42, 0.40, 0.41, 0.39, 0.415, 0.40],  # a noisy plateau at convergence
+        [0.50, 0.45, 0.44, 0.47, 0.45, 0.48, 0.49],  # noise around the lowest: rises as small as the fall
+    ],
+)
+def test_fold19_a_short_runs_one_fall_does_not_make_noise_a_rise(val):
+    """Healthy 7-epoch twins of the shape above: a fall allowed among the rises does not let a spike
+    that is coming back down, or a noisy level, pass for a lasting rise."""
+    train = [0.9 * 0.7**e for e in range(7)]  # training loss halves twice: only the validation decides
+    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val))]
+    assert "train-val-gap" not in ids(run_epochs(rows, RunInfo(max_epochs=7)), Severity.INFO)
+
+
+# held-out-7's dewey-wang HEVisum fold 2: an 11-epoch regression whose validation loss is lowest
+# at its first validation and never comes back, too noisy later for the stretch test
+_FOLD2_TRAIN = [105.9, 65.58, 52.54, 48.74, 47.15, 45.83, 45.18, 43.32, 42.13, 41.34, 39.91]
+_FOLD2_VAL = [58.4, 73.32, 89.42, 113.3, 70.6, 122.9, 103.0, 114.2, 86.16, 168.2, 122.0]
+
+
+@pytest.mark.parametrize("max_epochs", [11, None])
+def test_fold19_b_a_validation_loss_never_better_than_its_first_while_training_halves(max_epochs):
+    rows = [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(_FOLD2_TRAIN, _FOLD2_VAL))]
+    (f,) = [f for f in run_epochs(rows, RunInfo(max_epochs=max_epochs)) if f.check == "train-val-gap"]
+    assert f.severity is Severity.WARNING
+    assert (f.evidence["best_epoch"], f.epoch) == (0, 3)  # three rises after the first validation
+    assert f.evidence["train_loss"] / f.evidence["train_loss_at_best"] <= 0.5
+
+
+@pytest.mark.parametrize(
+    "shape", ["train-falls-a-third", "improved-before-rising", "spike-that-comes-back", "rise-5pct"]
+)
+def test_fold19_b_twins_are_not_overfitting_at_their_fourth_epoch(shape):
+    """Twins of the shape above that are not it, in a 12-epoch run: the training loss fell by a
+    third only; the validation loss improved after its first epoch before its three rises (a small
+    validation set does that by chance, tests/integrations/test_small_validation_set.py); a warm-up
+    spike of 3x that comes back, where the run logs its rate (a warm-up to 10x) and an accuracy that
+    fell below its first epoch's (without the rate the first four epochs are (b)'s shape, and told at
+    the fourth, where main said nothing: the raised rate is what tells a spike from memorisation); a
+    rise of 5% while the validation accuracy still climbs."""
+    train = [1.0 * 0.6**e for e in range(12)]
+    val = [0.50, 0.55, 0.60, 0.66, 0.52, 0.48, 0.46, 0.45, 0.44, 0.44, 0.43, 0.43]
+    acc = None
+    if shape == "train-falls-a-third":
+        train = [1.0 - 0.03 * e for e in range(12)]
+    elif shape == "improved-before-rising":
+        val = [0.60, 0.50, 0.55, 0.60, 0.66, 0.52, 0.48, 0.46, 0.45, 0.44, 0.44, 0.43]
+    elif shape == "spike-that-comes-back":
+        val = [0.50, 0.80, 1.20, 1.50, 0.90, 0.55, 0.47, 0.45, 0.44, 0.44, 0.43, 0.43]
+        acc = [0.80, 0.70, 0.55, 0.45, 0.70, 0.82, 0.85, 0.86, 0.87, 0.87, 0.88, 0.88]
+        m = monitor(RunInfo(max_epochs=12))
+        for e, v in enumerate(val):
+            steps = np.arange(e * _CYCLE_STEPS, (e + 1) * _CYCLE_STEPS)
+            lr = [0.01 + 0.03 * min(x, 3.0) * 0.7 ** max(0.0, x - 3.0) for x in (steps / _CYCLE_STEPS).tolist()]
+            m.log_steps(steps, loss=np.full(_CYCLE_STEPS, 0.6**e), lr=lr, epoch=e)
+            m.log_epoch(e, step=int(steps[-1]), train_loss=0.6**e, val_loss=v, val_metrics={"accuracy": acc[e]})
+        m.close()
+        assert "train-val-gap" not in ids(m.findings)
+        return
+    else:
+        val = [0.50, 0.51, 0.515, 0.525, 0.52, 0.52, 0.525, 0.52, 0.525, 0.525, 0.52, 0.525]
+        acc = [0.80 + 0.01 * e for e in range(12)]
+    rows = [
+        {"epoch": e, "train_loss": t, "val_loss": v, **({"val_metrics": {"accuracy": acc[e]}} if acc else {})}
+        for e, (t, v) in enumerate(zip(train, val))
+    ]
+    m = monitor(RunInfo(max_epochs=12))
+    for row in rows[:4]:  # the first four epochs of the 12, live: the shape test waits for the noise
+        m.log_epoch(**row)
+    assert [f for f in m.findings if f.check == "train-val-gap"] == []
 
 
 def test_train_val_gap_short_rule_needs_the_training_loss_to_fall():
