@@ -192,16 +192,18 @@ LAYER_CHECK_IDS = (
 )
 
 
-def fit(name: str, root, *, epochs: int = 2, callbacks=(), every_n_steps: int = 5, **kwargs):
+def fit(name: str, root, *, epochs: int = 2, callbacks=(), every_n_steps: int | None = 5, **kwargs):
     """Trains case `name` with `MLCheckCallback(every_n_steps=...)` (the layer checks are among the
-    defaults); returns (callback, module)."""
+    defaults; None: the callback's own default interval); returns (callback, module)."""
     from mlcheck.integrations.lightning import MLCheckCallback
 
     _, _, scale, image = CASES.get(name, (None, None, 1.0, False))  # cases of one test alone: plain digits
     L.seed_everything(0, verbose=False)
     module = Net(name)
     train, val = loaders(scale=scale, image=image)
-    cb = MLCheckCallback(every_n_steps=every_n_steps, overfit_batch=False, log_dir=root, **kwargs)
+    if every_n_steps is not None:
+        kwargs["every_n_steps"] = every_n_steps
+    cb = MLCheckCallback(overfit_batch=False, log_dir=root, **kwargs)
     trainer = L.Trainer(
         max_epochs=epochs,
         callbacks=[cb, *callbacks],

@@ -342,6 +342,19 @@ def test_a_fully_masked_attention_row_names_the_softmax_not_the_mask(tmp_path, i
 # -- the checks alone ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("case", ["vanishing", "dead"])
+def test_sample19_a_3_epoch_run_at_the_default_interval_still_gets_its_layer_verdict(case, tmp_path):
+    """A symptom must hold on 5 consecutive sampled steps (`PATIENCE`, TheDeepChecker's): at the
+    default interval of 25 a 114-step run (3 epochs of 38) samples steps 0, 25, 50, 75 and 100 and
+    names the layer at step 100. Sampling a short run half as often (every 50 steps below some
+    planned length, to cut its cost: issue 13 item 3, tried on branch sample19) leaves it 3
+    sampled steps and no verdict at all; this pins the default schedule on a short run."""
+    expected, layer, _, _ = faults.CASES[case]
+    cb, _ = faults.fit(case, tmp_path, epochs=3, every_n_steps=None)
+    found = [(f.check, f.key, f.step) for f in cb.findings if f.check in LAYER_IDS]
+    assert found == [(expected, layer, 100)]
+
+
 def _obs(step: int, first_rms: float) -> LayerObservation:
     first = LayerStats("a", "Linear", order=0, params=100, trainable=True, grad_norm=first_rms * 10, weight_norm=1.0)
     last = LayerStats("b", "Linear", order=1, params=100, trainable=True, grad_norm=0.1, weight_norm=1.0)
