@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,15 +75,25 @@ def contradicted_demoted(findings: Sequence[Finding], curves: Curves) -> list[Fi
             out.append(f)
             continue
         text, evidence = later
-        out.append(
-            dataclasses.replace(
-                f,
-                severity=Severity.INFO,
-                message=f"{f.message} {text}",
-                evidence={**f.evidence, **evidence, "demoted_in_hindsight": True},
-            )
-        )
+        out.append(demoted(f, text, {**evidence, "demoted_in_hindsight": True}))
     return out
+
+
+def demoted(finding: Finding, later: str, evidence: Mapping[str, object] | None = None) -> Finding:
+    """`finding` as an INFO that the rest of the log contradicts: `later` (what the log shows
+    after it, with its numbers) appended to its message, `evidence` added to its evidence, and
+    its fix told as what to do if a new run shows the same and does not recover (its advice was
+    for a run that went on as it was going; this one did not)."""
+    hint = finding.hint
+    if hint:
+        hint = f"Nothing to change for this run as logged. If a new run shows the same and does not recover: {hint}"
+    return dataclasses.replace(
+        finding,
+        severity=Severity.INFO,
+        message=f"{finding.message} {later}",
+        evidence={**finding.evidence, **(evidence or {})},
+        hint=hint,
+    )
 
 
 def epoch_train_losses(curves: Curves) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from mlcheck.analyze.csvlogs import ULTRALYTICS_FORMAT
 from mlcheck.analyze.events import KERAS_SUBRUNS, Scalars
-from mlcheck.analyze.hindsight import contradicted_demoted
+from mlcheck.analyze.hindsight import contradicted_demoted, demoted
 from mlcheck.analyze.tags import (
     ERROR_LOSSES,
     QUALIFIED_PRIORITY,
@@ -600,11 +600,10 @@ def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
             out.append(f)
             continue
         out.append(
-            dataclasses.replace(
+            demoted(
                 f,
-                severity=Severity.INFO,
-                message=f"{f.message} Later the validation loss came back below that best level (epoch "
-                f"{back.epoch}: {back.evidence.get('val_loss')}): the rise passed.",
+                f"Later the validation loss came back below that best level (epoch {back.epoch}: "
+                f"{back.evidence.get('val_loss')}): the rise passed.",
             )
         )
     return out
@@ -641,12 +640,11 @@ def _rises_ended_at_best_demoted(findings: list[Finding], curves: Curves, checks
             out.append(f)
             continue
         out.append(
-            dataclasses.replace(
+            demoted(
                 f,
-                severity=Severity.INFO,
-                message=f"{f.message} By the end of the log the validation loss was back to {end:.4g} (mean of "
-                f"its last {p} validations), its lowest level of the run and below the best level {best:.4g} "
-                "named here: the rise did not last, and the run ends at its best level.",
+                f"By the end of the log the validation loss was back to {end:.4g} (mean of its last {p} "
+                f"validations), its lowest level of the run and below the best level {best:.4g} named here: the "
+                "rise did not last, and the run ends at its best level.",
             )
         )
     return out

@@ -46,6 +46,13 @@ def test_hind18_lr_too_low_whose_loss_then_falls_fast_is_demoted(tmp_path):
     assert demoted.severity.value == "info" and demoted.epoch == told["slow"][0].epoch, demoted
     assert "the loss then fell 1" in demoted.message and "in 3 epochs" in demoted.message, demoted.message
     assert demoted.evidence["demoted_in_hindsight"] is True and demoted.evidence["later_fraction_fallen"] > 0.1
+    # its fix is told as what to do if a new run does the same and does not recover, not as an
+    # order for this run (whose loss recovered): "Raise the learning rate 3-10x" alone misled
+    slow_hint = told["slow"][0].hint
+    assert slow_hint and not slow_hint.startswith("Nothing to change"), slow_hint
+    assert demoted.hint == (
+        f"Nothing to change for this run as logged. If a new run shows the same and does not recover: {slow_hint}"
+    ), demoted.hint
 
 
 def _chance_run(train_falls: bool, val_falls: bool) -> dict[str, np.ndarray]:
