@@ -303,36 +303,30 @@ class _Axes:
             return False
         x = curve.steps
         consecutive = x[0] in (0, 1) and bool(np.all(np.diff(x) == 1))
-        if consecutive and self.keras_layout:
+        keras = self._keras_epoch_curves()
+        if consecutive and keras:
             # Keras' TensorBoard callback and mlcheck's Keras callback write every `epoch_*` value
             # at its epoch's index: the loss stream's last logged step says nothing here (logged
             # every 25 steps, a fit of 12 steps has only step 0)
             return True
-        if self.keras_layout and any(curve is c for c in self._keras_epoch_curves):
+        if any(curve is c for c in keras):
             # `fit(validation_freq=2)`: the `validation/epoch_*` values at epochs 1, 3, 5, ...,
             # each an epoch that the consecutive training `epoch_*` curves hold (was read as steps)
-            epochs = [c.steps for c in self._keras_epoch_curves if _consecutive_epochs(c.steps)]
+            epochs = [c.steps for c in keras if _consecutive_epochs(c.steps)]
             if any(np.isin(x, e).all() for e in epochs) and bool(np.all(np.diff(x) > 0)):
                 return True
         return consecutive and (self.last_step is None or x[-1] < 0.5 * self.last_step)
 
-    @property
     def _keras_epoch_curves(self) -> list[Scalars]:
-        """The `train/epoch_*` and `validation/epoch_*` curves of a Keras-layout log."""
+        """The `train/epoch_*` and `validation/epoch_*` curves of event files that Keras'
+        `TensorBoard` or mlcheck's Keras callback wrote (a Keras-layout log); [] for any other log."""
+        if self.log.writer not in ("keras", "mlcheck"):
+            return []
         return [
             c
             for tag, c in self.log.scalars.items()
             if tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
         ]
-
-    @property
-    def keras_layout(self) -> bool:
-        """Event files that Keras' `TensorBoard` or mlcheck's Keras callback wrote: `train/` and
-        `validation/` sub-runs with `epoch_`-named tags."""
-        return self.log.writer in ("keras", "mlcheck") and any(
-            tag.partition("/")[0] in KERAS_SUBRUNS and tag.partition("/")[2].startswith("epoch_")
-            for tag in self.log.scalars
-        )
 
 
 def _steps_across_epochs(steps: np.ndarray, epochs: np.ndarray) -> bool:
