@@ -1027,10 +1027,8 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
             )
         ]
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
-    logs = [
-        RunLog(f"{name} (fit {k} of {len(fits)})", path, fmt, f.scalars, columns, fit=f"fit {k} of {len(fits)}")
-        for k, f in enumerate(fits, 1)
-    ]
+    labels = [f"fit {k} of {len(fits)}" for k in range(1, len(fits) + 1)]
+    logs = [RunLog(f"{name} ({fit})", path, fmt, f.scalars, columns, fit=fit) for fit, f in zip(labels, fits)]
     logs[0].info.append(
         f"{path}: its epoch column restarts at data row(s) {', '.join(str(f.first_row) for f in fits[1:])} "
         f"(Keras' CSVLogger with append=True, a new fit appended to the file): read as {len(fits)} runs, "
@@ -1068,8 +1066,8 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
         for prefix, fits in per_prefix.items():
             for tag, curve in _merged(fits[k]).items():
                 scalars[source.tag_name(prefix, tag)] = curve
-        name = source.name if n == 1 else f"{source.name} (fit {k + 1} of {n})"
         fit = None if n == 1 else f"fit {k + 1} of {n}"
+        name = source.name if fit is None else f"{source.name} ({fit})"
         logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others, fit=fit))
         if n > 1:  # when the fit began: the findings it recorded live are told apart by it
             times = [began[id(tags)] for fits in per_prefix.values() for tags in fits[k] if id(tags) in began]
