@@ -279,6 +279,16 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def apply_override(row: dict, overrides: dict[str, tuple[str, int | None, str]]) -> None:
+    """Sets `row`'s label and onset from `overrides` where it names the row's id (a rule's misreading,
+    as `build.OVERRIDES`), and adds the reason to its notes."""
+    if row["id"] not in overrides:
+        return
+    label, onset, reason = overrides[row["id"]]
+    row["label"], row["onset"] = label, onset if onset is not None else ""
+    row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
+
+
 def replace_split(rows: list[dict], split: str, refuse_clashes: bool = False) -> None:
     """Writes `rows` as the manifest's rows of `split` (the other splits' rows kept, in order)
     and prints the count per label; `refuse_clashes`: stop (SystemExit) where a run id is

@@ -41,6 +41,7 @@ from build_raw import (  # noqa: E402
     _lightning_epochs,
     _trainer_state_rows,
     _write,
+    apply_override,
     replace_split,
 )
 
@@ -407,10 +408,7 @@ def main(argv: list[str]) -> int:
             row["split"] = SPLIT
             if fmt == "lightning-csv-steps":
                 row["notes"] = "training loss logged per step only: the mean of the epoch's logged steps"
-            if run_id in OVERRIDES:
-                label, onset, reason = OVERRIDES[run_id]
-                row["label"], row["onset"] = label, onset if onset is not None else ""
-                row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
+            apply_override(row, OVERRIDES)
             rows.append(row)
             per_repo[repo] = per_repo.get(repo, 0) + 1
     replace_split(rows, SPLIT, refuse_clashes=True)

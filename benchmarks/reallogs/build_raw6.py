@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import MIN_EPOCHS, label  # noqa: E402
-from build_raw import _git, _id, replace_split  # noqa: E402
+from build_raw import _git, _id, apply_override, replace_split  # noqa: E402
 from build_raw5 import _same_start  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -209,10 +209,7 @@ def main(argv: list[str]) -> int:
             continue
         seen.append(key)
         row = _write(out, _id(repo, path, 1, 1), repo, path, commit, fit)
-        if row["id"] in OVERRIDES:
-            label_, onset, reason = OVERRIDES[row["id"]]
-            row["label"], row["onset"] = label_, onset if onset is not None else ""
-            row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
+        apply_override(row, OVERRIDES)
         rows.append(row)
         per_repo[repo] = per_repo.get(repo, 0) + 1
     replace_split(rows, SPLIT, refuse_clashes=True)

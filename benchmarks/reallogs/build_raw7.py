@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import MIN_EPOCHS  # noqa: E402
-from build_raw import _event_fits, _git, _id, _keras_fits, _write, replace_split  # noqa: E402
+from build_raw import _event_fits, _git, _id, _keras_fits, _write, apply_override, replace_split  # noqa: E402
 from build_raw5 import _fits, _same_start, _sweep_fits  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -418,10 +418,7 @@ def main(argv: list[str]) -> int:
             row["split"] = SPLIT
             if fmt == "lightning-csv-steps":
                 row["notes"] = "training loss logged per step only: the mean of the epoch's logged steps"
-            if run_id in OVERRIDES:
-                label, onset, reason = OVERRIDES[run_id]
-                row["label"], row["onset"] = label, onset if onset is not None else ""
-                row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
+            apply_override(row, OVERRIDES)
             rows.append(row)
             per_repo[repo] = per_repo.get(repo, 0) + 1
     replace_split(rows, SPLIT, refuse_clashes=True)
