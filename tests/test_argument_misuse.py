@@ -11,6 +11,7 @@ import mlcheck
 from mlcheck import Monitor
 from mlcheck.checks.base import get_check
 from mlcheck.live import LiveOptions, LiveRun
+from tests.lightning_trainer import quiet_trainer
 
 
 @pytest.fixture
@@ -262,8 +263,7 @@ def _fit_tiny_lightning_model(middle, cb) -> None:
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
-    trainer = pl.Trainer(max_steps=2, callbacks=[cb], logger=False, enable_progress_bar=False,
-                         enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    trainer = quiet_trainer(max_steps=2, callbacks=[cb])  # fmt: skip
     trainer.fit(Model(), torch.utils.data.DataLoader(data, batch_size=8))
 
 

@@ -18,6 +18,7 @@ import torch
 from mlcheck import Check, Monitor
 from mlcheck.checks.base import Signal, registry
 from mlcheck.live import BatchRoute, LiveOptions, LiveRun, split_epoch_metrics
+from tests.lightning_trainer import quiet_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 N_ROWS = 300
@@ -80,15 +81,7 @@ def test_a_check_that_needs_every_batch_works_in_lightning_without_adapter_code(
 
     counter = RowCounter()
     cb = MLCheckCallback(checks=[counter], log_dir=False, sample_batches=1)
-    trainer = lpt.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     trainer.fit(Model(), loader(x[:240], y[:240]), loader(x[240:], y[240:]))
     assert counter.rows == {"train": 240, "val": 60}
 
@@ -201,15 +194,7 @@ def _short_validation_fit(adapter: str, checks: list, tmp_path) -> Monitor:
         )
 
     cb = MLCheckCallback(checks=checks, log_dir=False, overfit_batch=False, warn=False)
-    trainer = lpt.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb], default_root_dir=tmp_path)
     trainer.fit(Model(), loader(xt, yt, 16), loader(xv, yv, 32))
     return cb.monitor
 
@@ -304,21 +289,11 @@ def test_no_check_id_is_named_in_integrations():
 
 
 def _lightning_fit(tmp_path, module, x, y, **cb_kwargs):
-    import lightning.pytorch as lpt
-
     from mlcheck.integrations.lightning import MLCheckCallback
 
     cb = MLCheckCallback(**{"log_dir": False, "warn": False, **cb_kwargs})
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32)
-    trainer = lpt.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     trainer.fit(module, data)
     return cb.findings
 
@@ -447,14 +422,7 @@ def test_lightning_csv_logger_runs_keep_their_findings_apart(tmp_path):
         data = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32
         )
-        trainer = lpt.Trainer(
-            max_epochs=1,
-            callbacks=[cb],
-            logger=lpt.loggers.CSVLogger(tmp_path),
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
+        trainer = quiet_trainer(max_epochs=1, callbacks=[cb], logger=lpt.loggers.CSVLogger(tmp_path))
         trainer.fit(_classifier(softmax_output=False), data)
     for version in ("version_0", "version_1"):
         lines = (tmp_path / "lightning_logs" / version / "findings.jsonl").read_text().splitlines()

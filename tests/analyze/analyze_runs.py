@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.lightning_trainer import quiet_trainer
+
 
 def digits(n: int = 512, seed: int = 0):
     from sklearn.datasets import load_digits
@@ -74,13 +76,10 @@ def lightning_run(
     loggers = [log]
     if logger.startswith("both"):
         loggers.append(CSVLogger(str(log_dir), name="lightning_logs", version=log.version if "one" in logger else None))
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=epochs,
         logger=loggers,
         log_every_n_steps=2,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         accelerator="cpu",
         callbacks=[LearningRateMonitor("step")] if lr_monitor else [],
     )

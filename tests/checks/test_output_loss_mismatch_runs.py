@@ -21,6 +21,7 @@ from mlcheck import MLCheckWarning
 from mlcheck.findings import Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -151,14 +152,7 @@ def lightning_fit(module, x, y):
     pl.seed_everything(0)
     loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
     cb = LightningCallback(log_dir=None, checks=["output-loss-mismatch"])
-    trainer = pl.Trainer(
-        max_epochs=1,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(module, loader)

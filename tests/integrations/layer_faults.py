@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tests.lightning_trainer import quiet_trainer
+
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
@@ -204,14 +206,6 @@ def fit(name: str, root, *, epochs: int = 2, callbacks=(), every_n_steps: int | 
     if every_n_steps is not None:
         kwargs["every_n_steps"] = every_n_steps
     cb = MLCheckCallback(overfit_batch=False, log_dir=root, **kwargs)
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb, *callbacks],
-        default_root_dir=root,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb, *callbacks], default_root_dir=root)
     trainer.fit(module, train, val)
     return cb, module

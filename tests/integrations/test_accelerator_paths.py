@@ -16,6 +16,7 @@ from torch import nn
 
 from mlcheck.integrations.lightning import MLCheckCallback
 from mlcheck.integrations.torch_live import HostCopies
+from tests.lightning_trainer import quiet_trainer
 
 SHAPE = (3, 12, 12)
 
@@ -142,16 +143,7 @@ def _fit(tmp_path, callback_type, name):
     val = torch.utils.data.DataLoader(tensors(torch.tensor(xv), torch.tensor(yv)), batch_size=16)
     callback = callback_type(log_dir=tmp_path / name, overfit_batch=False, warn=False)
     lpt.seed_everything(0, verbose=False)
-    trainer = lpt.Trainer(
-        max_epochs=3,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[callback],
-    )
+    trainer = quiet_trainer(max_epochs=3, accelerator="cpu", num_sanity_val_steps=0, callbacks=[callback])
     trainer.fit(_Net(), train, val)
     rows = [json.loads(line) for line in (tmp_path / name / "findings.jsonl").read_text().splitlines()]
     return callback, [(r["check"], r["severity"], r["step"], r["message"]) for r in rows]

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -68,14 +69,7 @@ def _fit(module, x, y, epochs):
     pl.seed_everything(0)
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(module, loader)

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 EXPLAINED = ("loss-plateau", "lr-too-low", "train-val-gap", "vanishing-gradient", "dead-units")
 
@@ -51,14 +52,7 @@ def _fit(tmp_path, *, batch_size: int, norm: bool = True, epochs: int = 3, lr: f
 
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb])
     train = DataLoader(TensorDataset(x[:600], y[:600]), batch_size=batch_size, shuffle=True)
     trainer.fit(Module(), train, DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=64))
     return cb

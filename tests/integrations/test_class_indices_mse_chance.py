@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning
 from mlcheck.integrations.lightning import MLCheckCallback
 from mlcheck.task import chance_loss
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -56,14 +57,7 @@ def test_no_chance_level_under_mse_on_class_indices(tmp_path):
     train = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=128)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=4,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_IndexRegressor(), train, val)

@@ -17,6 +17,7 @@ from torch import nn
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 8
 
@@ -140,14 +141,7 @@ def _lightning_fit(tmp_path, permute: bool) -> LightningCallback:
 
     torch.manual_seed(0)
     cb = LightningCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="lightning")
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
 from mlcheck.integrations.keras import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -59,14 +60,7 @@ def test_lightning_loss_weights_that_balance_the_classes_keep_it_info(tmp_path, 
 
     pl.seed_everything(0)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=1,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb])
     trainer.fit(Module(), DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=64, shuffle=True))
     (found,) = _imbalance(cb.findings)
     if not weighted:

@@ -20,6 +20,7 @@ from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
 from mlcheck.integrations.keras import MLCheckCallback
 from mlcheck.integrations.torch_live import loss_class_weights
+from tests.lightning_trainer import quiet_trainer
 
 
 def _fit(tmp_path, *, epochs: int, **fit_kw) -> MLCheckCallback:
@@ -94,14 +95,7 @@ def _lightning_fit(tmp_path, weight_of, *, epochs: int = 3) -> mlcheck_lightning
 
     pl.seed_everything(0)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb])
     train = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
     trainer.fit(Module(), train, DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=64))
     return cb

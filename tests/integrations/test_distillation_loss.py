@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 T = 4.0
@@ -83,15 +84,7 @@ def test_healthy11_distillation_loss_is_not_read_against_chance(case):
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
     pl.seed_everything(13)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=6,
-        num_sanity_val_steps=0,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=6, num_sanity_val_steps=0, callbacks=[cb])
     student = _Student(teacher, lr=3e-3, distil=True) if case == "distil" else _Student(teacher, lr=1.0, distil=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)

@@ -20,6 +20,7 @@ import pytest
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.generalization import TrainValGap
+from tests.lightning_trainer import quiet_trainer
 
 
 def _diabetes(seed: int, n_train: int | None = None):
@@ -149,13 +150,10 @@ def _lightning_fit(tmp_path, extra: list, max_epochs: int = 14):
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
     cb = MLCheckCallback(log_dir=False, checks=_checks())
-    trainer = lpt.Trainer(
+    trainer = quiet_trainer(
         max_epochs=max_epochs,
         callbacks=[cb, *extra],
-        logger=False,
         enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in extra),
-        enable_progress_bar=False,
-        enable_model_summary=False,
         default_root_dir=tmp_path,
     )
     with warnings.catch_warnings():

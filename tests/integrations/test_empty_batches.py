@@ -24,6 +24,7 @@ from mlcheck.checks.preflight.output_loss_mismatch import OutputLossMismatch
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback
 from mlcheck.trainable import LossConfig
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -64,15 +65,7 @@ def test_cli12_an_empty_first_batch_waits_for_one_with_samples(tmp_path):
     train, val = _loaders()
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", MLCheckWarning)
@@ -98,15 +91,7 @@ def test_cli12_empty_label_batches_are_no_labels():
 def _fit(train, val, tmp_path, max_epochs=2):
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False)
-    trainer = pl.Trainer(
-        max_epochs=max_epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=max_epochs, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(SkipsEmpty(), train, val)
@@ -158,15 +143,7 @@ def test_cli13_an_epoch_of_empty_batches_is_logged_with_the_train_start_checks_o
     _, val = _loaders()
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False, overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with caplog.at_level("WARNING", logger="mlcheck"):
         trainer.fit(SkipsEmpty(), DataLoader([(x, y)] * 4, batch_size=None), val)
     said = [r.getMessage() for r in caplog.records if "held 0 samples" in r.getMessage()]

@@ -25,6 +25,7 @@ from mlcheck import MLCheckWarning, Severity
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback
 from mlcheck.integrations.torch import _clone_module_and_optimizers
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -59,14 +60,7 @@ def test_fa17_lbfgs_module_gets_the_train_start_checks(blind):
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=400)
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(_LogReg(blind), train, val)

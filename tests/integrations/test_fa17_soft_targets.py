@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 T = 4.0
@@ -81,15 +82,7 @@ def test_fa17_soft_target_distillation_is_no_failed_fit_nor_leak(teacher_epochs)
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=10 if teacher_epochs else 1,
-        num_sanity_val_steps=0,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=10 if teacher_epochs else 1, num_sanity_val_steps=0, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_Student(teacher), train, val)

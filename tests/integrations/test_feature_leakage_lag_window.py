@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
+from tests.lightning_trainer import quiet_trainer
 
 WINDOW = 28
 
@@ -60,14 +61,9 @@ def test_healthy13_lags_of_a_trending_series_are_not_leaks(tmp_path, holds_targe
     x, y = _windows(holds_target)
     pl.seed_everything(3)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(Forecaster(), DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True))
+    quiet_trainer(max_epochs=2, callbacks=[cb]).fit(
+        Forecaster(), DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
+    )
     leaks = [f for f in cb.findings if f.check == "feature-leakage"]
     if not holds_target:
         assert leaks == []  # was: ERROR on features 0, 7, 14 and 21 (R^2 0.985-0.987)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 class Classifier(pl.LightningModule):
@@ -40,14 +41,7 @@ class Classifier(pl.LightningModule):
 
 
 def _fit(model: pl.LightningModule, loader: DataLoader, epochs: int, callbacks=()) -> None:
-    pl.Trainer(
-        max_epochs=epochs,
-        callbacks=list(callbacks),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(model, loader)
+    quiet_trainer(max_epochs=epochs, callbacks=list(callbacks)).fit(model, loader)
 
 
 @pytest.mark.parametrize("start", ["fine-tune", "scratch-sgd-1e-4"])

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -55,16 +56,7 @@ def _fit(tmp_path, n_train, make_module, epochs, clip, batch_size, seed=5):
     train = DataLoader(TensorDataset(x[:n_train], y[:n_train]), batch_size=batch_size, shuffle=True)
     val = DataLoader(TensorDataset(x[n_train:], y[n_train:]), batch_size=200)
     cb = MLCheckCallback(log_dir=str(tmp_path), overfit_batch=False)
-    trainer = lpt.Trainer(
-        max_epochs=epochs,
-        gradient_clip_val=clip,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, gradient_clip_val=clip, callbacks=[cb], log_every_n_steps=10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         warnings.simplefilter("ignore", UserWarning)

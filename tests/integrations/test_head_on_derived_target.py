@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 class Stage(pl.LightningModule):
@@ -48,14 +49,7 @@ class Stage(pl.LightningModule):
 
 
 def _trainer(epochs: int, callbacks=()) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=epochs,
-        callbacks=list(callbacks),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    return quiet_trainer(max_epochs=epochs, callbacks=list(callbacks))
 
 
 def test_a_new_head_on_a_target_derived_in_the_step_is_not_called_a_regression(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 import mlcheck.sanity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 #: Adam at 1.5e-4 (then 1.5e-3, the check's second try) on 16 random-label samples: the loss
 #: falls from ~2.4 to ~0.8 in 60 steps and still falls by more than 10% in the last quarter.
@@ -79,15 +80,7 @@ def test_the_live_callback_names_its_constructor_argument(model_file, tmp_path, 
 
     cb = MLCheckCallback(overfit_steps=STEPS, overfit_seconds=SECONDS, log_dir=False)
     lpt.seed_everything(0, verbose=False)
-    trainer = lpt.Trainer(
-        max_epochs=1,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb], default_root_dir=str(tmp_path))
     trainer.fit(SlowLearner())
     hint = _still_falling(cb.findings)
     assert f"overfit_steps={4 * STEPS}" in hint

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -75,15 +76,7 @@ def fit(variant: str, tmp_path) -> list:
     train = DataLoader(TensorDataset(x[:1200], y[:1200]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1200:1500], y[1200:1500]), batch_size=256)
     cb = MLCheckCallback(log_dir=tmp_path / variant)
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(HoldOut(variant, (x[1500:], y[1500:])), train, val)

@@ -16,7 +16,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 FIXTURES = Path(__file__).parents[1] / "sanity" / "fixtures"
@@ -36,15 +36,7 @@ def fit(dim: int, tmp_path: Path, weights: list | None = None, watched: bool = T
     torch.manual_seed(0)
     train, val = loaders()
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb] if watched else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb] if watched else [], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         module = MaskedMean(dim)

@@ -25,6 +25,7 @@ from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
 from mlcheck.monitor import MLCheckInternalWarning
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -121,14 +122,7 @@ def test_lightning_one_based_labels(tmp_path, digits, shift):
     x, y = digits
     loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y + shift)), batch_size=32, shuffle=True)
     cb = LightningCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=1,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if shift:
@@ -204,14 +198,7 @@ def test_lightning_forward_refusing_the_raw_batch_is_one_info_not_internal_error
     loader = DataLoader(TensorDataset(pixels, torch.tensor(y)), batch_size=32, shuffle=True)
     torch.manual_seed(0)
     cb = LightningCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=1,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(_CastsInTrainingStep(), loader)

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,14 +62,7 @@ def test_newbugs11_validation_labels_from_a_second_label_encoder(tmp_path):
     train = DataLoader(tensors(scaler.transform(xtr), ytr), batch_size=16, shuffle=True)
     val = DataLoader(tensors(scaler.transform(xva), yva), batch_size=64)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=8,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=8, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(_Wine(), train, val)

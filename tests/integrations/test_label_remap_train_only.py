@@ -20,6 +20,7 @@ from mlcheck import Severity
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import WeakSlice
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 WRONG = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 7, 7: 8, 8: 9, 9: 0}
 
@@ -58,14 +59,7 @@ def _fit(tmp_path, *, train_map=None, val_drop=None, epochs: int = 8, samples: b
     pl.seed_everything(0)
     checks = [*default_checks(), WeakSlice()] if samples else None  # weak-slice records per-sample outputs
     cb = MLCheckCallback(log_dir=str(tmp_path), checks=checks)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb])
     train = DataLoader(TensorDataset(x[:1200], torch.tensor(y_train)), batch_size=32, shuffle=True)
     trainer.fit(Module(), train, DataLoader(TensorDataset(x_val, torch.tensor(y_val)), batch_size=64))
     return cb

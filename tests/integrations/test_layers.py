@@ -26,6 +26,8 @@ from mlcheck.layers import LayerObservation, LayerStats
 sys.path.insert(0, str(Path(__file__).parent))
 import layer_faults as faults  # noqa: E402
 
+from tests.lightning_trainer import quiet_trainer
+
 LAYER_IDS = {
     "vanishing-gradient",
     "exploding-gradient",
@@ -125,8 +127,7 @@ def test_an_origin_met_in_a_batch_holding_nan_says_the_data_carried_it(tmp_path,
     (y if planted == "target" else x)[32 * 3 + 5, 0] = np.nan  # batch 3 (step 3)
     data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
     cb = MLCheckCallback(overfit_batch=False, log_dir=tmp_path)
-    trainer = pl.Trainer(max_epochs=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False, callbacks=[cb])  # fmt: skip
+    trainer = quiet_trainer(max_epochs=1, default_root_dir=tmp_path, callbacks=[cb])  # fmt: skip
     pl.seed_everything(0, verbose=False)
     trainer.fit(_NanBatchNet(through_net=planted == "input"), torch.utils.data.DataLoader(data, batch_size=32))
     (data_finding,) = [f for f in cb.findings if f.check == "nonfinite-input"]
@@ -328,8 +329,7 @@ def test_a_fully_masked_attention_row_names_the_softmax_not_the_mask(tmp_path, i
     pad[29] = True  # the 6th sample of the 4th batch: nothing to attend to
     data = torch.utils.data.TensorDataset(x, pad, y)
     cb = MLCheckCallback(checks=["nonfinite-origin"], nonfinite_allow=allow, log_dir=False, overfit_batch=False)
-    trainer = pl.Trainer(max_steps=6, callbacks=[cb], logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    trainer = quiet_trainer(max_steps=6, callbacks=[cb])  # fmt: skip
     trainer.fit(PaddedClassifier(inline), torch.utils.data.DataLoader(data, batch_size=8))
     (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
     assert (origin.evidence["layer"], origin.evidence["value"], origin.step) == (named, "nan", 3)
@@ -434,8 +434,7 @@ def test_dead14_dead_units_of_a_cnn_that_learns_are_an_info_not_a_warning(tmp_pa
     train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:4000], y[:4000]), batch_size=64, shuffle=True)
     val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[4000:], y[4000:]), batch_size=256)
     cb = MLCheckCallback(log_dir=tmp_path)
-    trainer = pl.Trainer(max_epochs=3, callbacks=[cb], logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb])  # fmt: skip
     trainer.fit(CNN(), train, val)
     assert float(trainer.callback_metrics["val_acc"]) > 0.85
     (dead,) = [f for f in cb.findings if f.check == "dead-units"]

@@ -37,6 +37,8 @@ from mlcheck.integrations.lightning import MLCheckCallback, default_batch_to_arr
 sys.path.insert(0, str(Path(__file__).parent))
 from eager_steps import before_judgement_and_layer_cuts, before_layer_assembly_cuts, eager_steps  # noqa: E402
 
+from tests.lightning_trainer import quiet_trainer
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {"lightning.pytorch": lpt, "pytorch_lightning": ptl}
 
@@ -1244,15 +1246,8 @@ def test_the_epoch_training_loss_weighs_each_step_by_its_rows(tmp_path, accumula
     y = torch.cat([torch.zeros(128), torch.full((5,), 10.0)])
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(133, 3), y), batch_size=16)
     cb = MLCheckCallback(checks=[])
-    trainer = lpt.Trainer(
-        max_epochs=1,
-        default_root_dir=str(tmp_path),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        accumulate_grad_batches=accumulate,
-        callbacks=[cb],
+    trainer = quiet_trainer(
+        max_epochs=1, default_root_dir=str(tmp_path), accumulate_grad_batches=accumulate, callbacks=[cb]
     )
     trainer.fit(_RowLoss(), data)
     assert cb.live.monitor.run.epoch_train_loss.last_value == pytest.approx(50 / 133, rel=1e-6)

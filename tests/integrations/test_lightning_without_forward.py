@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,14 +62,7 @@ def _fit(shape: str, watched: bool = True) -> tuple[MLCheckCallback | None, list
     x, y = torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y)
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False, strict=STRICT) if watched else None
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb] if cb else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb] if cb else [])
     module = EncoderHead(shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -202,14 +196,7 @@ def _fit_flat(prep: str, softmax: bool = False, watched: bool = True):
     data = _digits_as(prep)
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False, strict=STRICT) if watched else None
-    trainer = pl.Trainer(
-        max_epochs=1,
-        callbacks=[cb] if cb else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[cb] if cb else [])
     module = Flat(prep, softmax)
     train = torch.utils.data.Subset(data, range(600))
     val = torch.utils.data.Subset(data, range(1400, len(data)))

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -47,14 +48,7 @@ class Clf(pl.LightningModule):
 
 
 def _fit(model, train, val, epochs, cb=None):
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb] if cb else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb] if cb else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model, train, val)

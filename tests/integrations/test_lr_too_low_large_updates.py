@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
+from tests.lightning_trainer import quiet_trainer
 
 VOCAB, LENGTH = 16, 32
 
@@ -62,15 +63,7 @@ def test_healthy13_slow_fall_with_large_updates_is_no_small_rate(tmp_path):
     table = rng.dirichlet(np.full(VOCAB, 0.2), size=(VOCAB, VOCAB))
     train = DataLoader(TensorDataset(_markov(2000, rng, table)), batch_size=32, shuffle=True)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=6,
-        gradient_clip_val=1.0,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(LanguageModel(), train)
+    quiet_trainer(max_epochs=6, gradient_clip_val=1.0, callbacks=[cb]).fit(LanguageModel(), train)
     low = [f for f in cb.findings if f.check == "lr-too-low"]
     assert [f.severity for f in low] == [Severity.INFO]  # was: WARNING "Raise the learning rate 3-10x"
     assert low[0].evidence["log10_update_ratio"] >= -2.0

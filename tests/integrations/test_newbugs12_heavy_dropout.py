@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,14 +62,7 @@ def test_heavy_dropout_is_named_before_the_learning_rate(tmp_path, p):
     train = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=7,
-        callbacks=[cb],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=7, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Net(p), train, val)

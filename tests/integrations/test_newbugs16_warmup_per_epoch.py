@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,15 +62,7 @@ def test_newbugs16_warmup_stepped_per_epoch_is_named_by_the_plateau(tmp_path, in
     train = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=6,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=6, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Digits(interval), train, val)

@@ -32,21 +32,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
 
 def fit(module, train, val, tmp_path, epochs):
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         warnings.filterwarnings("ignore", message=".*different to the input size")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -56,15 +57,7 @@ def test_newbugs18_a_compiled_model_gets_no_torch_warning_about_mlchecks_hook(tm
     train = DataLoader(TensorDataset(x[:1000], y[:1000]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1000:], y[1000:]), batch_size=256)
     cb = MLCheckCallback(log_dir=tmp_path / "logs", every_n_steps=10)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", MLCheckWarning)

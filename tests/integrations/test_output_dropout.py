@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -87,14 +88,7 @@ def test_lightning_dropout_after_softmax(wine, after_output):
     first = torch.tensor(y[:140] == 0, dtype=torch.float32).unsqueeze(1)
     loader = DataLoader(TensorDataset(torch.tensor(x[:140]), first), batch_size=16, shuffle=True)
     cb = LightningCallback(log_dir=None)
-    trainer = lpt.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_Wine(after_output), loader)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -57,14 +58,7 @@ def test_newbugs11_weight_decay_far_too_strong_is_named(tmp_path, weight_decay):
     train = DataLoader(TensorDataset(x[:140], y[:140]), batch_size=16, shuffle=True)
     val = DataLoader(TensorDataset(x[140:], y[140:]), batch_size=64)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(_Wine(weight_decay), train, val)

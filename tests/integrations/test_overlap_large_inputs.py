@@ -17,6 +17,7 @@ from mlcheck import MLCheckWarning, Severity
 from mlcheck.checks.leakage import TrainValOverlap
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 SHAPE = (3, 20, 20)  # 1,200 values: above the 1,024 hashed whole, so two stages
 
@@ -56,15 +57,7 @@ def _lightning(tmp_path, epochs: int, copied: int):
     val = loader(data(torch.tensor(xv), torch.tensor(yv)), batch_size=32)
     cb = LightningCallback(checks=[TrainValOverlap()], overfit_batch=False, log_dir=None)
     lpt.seed_everything(0, verbose=False)
-    trainer = lpt.Trainer(
-        max_epochs=epochs,
-        default_root_dir=str(tmp_path),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-    )
+    trainer = quiet_trainer(max_epochs=epochs, default_root_dir=str(tmp_path), callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         warnings.filterwarnings("ignore", message=".*(num_workers|log_every_n_steps).*")

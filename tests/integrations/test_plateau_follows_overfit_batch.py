@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,14 +62,7 @@ def test_plateau_of_a_model_that_cannot_fit_a_batch_follows_overfit_batch(zeros)
     train = DataLoader(TensorDataset(x[:133], y[:133]), batch_size=16, shuffle=True)
     val = DataLoader(TensorDataset(x[133:], y[133:]), batch_size=64)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=8,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=8, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_Wine(zeros), train, val)

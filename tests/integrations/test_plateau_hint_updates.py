@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 assert os.environ.get("KERAS_BACKEND") == "torch"  # tests/conftest.py
@@ -58,15 +59,7 @@ def test_validation_at_the_prior_with_clipped_gradients_names_the_clipping(tmp_p
     train = DataLoader(TensorDataset(x[:455], y[:455]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[455:], y[455:]), batch_size=64)
     cb = LightningCallback(log_dir=str(tmp_path), every_n_steps=5)
-    trainer = pl.Trainer(
-        max_epochs=8,
-        gradient_clip_val=clip,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=8, gradient_clip_val=clip, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_Cancer(), train, val)

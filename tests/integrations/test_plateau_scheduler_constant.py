@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -56,15 +57,7 @@ def test_plateau_scheduler_that_never_triggered_is_silent(tmp_path, plateau):
     train = DataLoader(TensorDataset(xs[:480], ys[:480]), batch_size=16, shuffle=True)
     val = DataLoader(TensorDataset(xs[1400:], ys[1400:]), batch_size=128)
     cb = MLCheckCallback(log_dir=False, checks=["lr-schedule"], overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=4,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Digits(plateau), train, val)

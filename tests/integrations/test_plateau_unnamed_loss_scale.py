@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
+from tests.lightning_trainer import quiet_trainer
 
 
 def _view(x):
@@ -82,14 +83,9 @@ def test_fa16_unnamed_loss_far_above_ln_c_at_start_is_not_judged_against_chance(
 
     pl.seed_everything(6)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=25 if contrastive else 12,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(Module(contrastive), loader(train, True, 128), loader(val, False, 360))
+    quiet_trainer(max_epochs=25 if contrastive else 12, callbacks=[cb]).fit(
+        Module(contrastive), loader(train, True, 128), loader(val, False, 360)
+    )
     assert cb.live.monitor.run.info.loss is None  # neither loss is named: no ln(C) known to be its level
     plateau = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
     if contrastive:

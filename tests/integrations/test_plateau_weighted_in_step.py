@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations import lightning as mlcheck_lightning
+from tests.lightning_trainer import quiet_trainer
 
 
 class Module(pl.LightningModule):
@@ -61,14 +62,7 @@ def test_healthy13_loss_weighted_inside_the_step_is_no_plateau_at_the_prior(tmp_
 
     pl.seed_everything(7)
     cb = mlcheck_lightning.MLCheckCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=6,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(Module(pos_weight), loader(train, True), loader(val, False))
+    quiet_trainer(max_epochs=6, callbacks=[cb]).fit(Module(pos_weight), loader(train, True), loader(val, False))
     plateau = [f for f in cb.findings if f.check == "loss-plateau" and f.severity is Severity.WARNING]
     if weighted:
         assert plateau == []  # was: "plateaued at 0.36, no lower than 0.21, the entropy of the training labels"

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 class Regressor(pl.LightningModule):
@@ -46,14 +47,7 @@ def test_regprior16_lightning_stall_at_the_targets_variance(tmp_path, case):
     model = Regressor(net, 1e-2)
     loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=12,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(model, loader)
+    quiet_trainer(max_epochs=12, callbacks=[cb]).fit(model, loader)
     plateau = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
     if case == "sine":
         assert not [f for f in cb.findings if f.severity >= Severity.WARNING], cb.findings

@@ -27,6 +27,7 @@ from mlcheck import MLCheckWarning
 from mlcheck.findings import Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -240,15 +241,7 @@ def test_class_indices_broadcast_to_a_k_unit_output_under_a_regression_loss(tmp_
     loader = DataLoader(TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y)), batch_size=32)
     pl.seed_everything(0, verbose=False)
     cb = LightningCallback(log_dir=str(tmp_path / "mlcheck"), overfit_steps=20)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=str(tmp_path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(IndexBroadcast(loss), loader)

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -65,15 +66,7 @@ def diabetes_fit(widths, train_rows, batch_size, epochs):
     train = DataLoader(TensorDataset(x[:train_rows], y[:train_rows]), batch_size=batch_size, shuffle=True)
     val = DataLoader(TensorDataset(x[train_rows:], y[train_rows:]), batch_size=128)
     cb = MLCheckCallback(log_dir=None)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=5,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb], log_every_n_steps=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Regressor(widths), train, val)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from mlcheck import Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -63,14 +64,7 @@ def _lightning(tmp_path, x, y, xv, yv, *, sampler=None, dataset=TensorDataset) -
     train = dataset(torch.from_numpy(x), torch.from_numpy(y))
     loader = DataLoader(train, batch_size=32, shuffle=sampler is None, sampler=sampler)
     cb = LightningCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb])
     val = DataLoader(TensorDataset(torch.from_numpy(xv), torch.from_numpy(yv)), batch_size=64)
     trainer.fit(Net(), loader, val)
     return cb

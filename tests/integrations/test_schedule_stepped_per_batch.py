@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -58,15 +59,7 @@ def test_decayed_schedule_hint_names_per_batch_stepping(tmp_path, interval, step
         shuffle=True,
     )
     cb = MLCheckCallback(log_dir=False, checks=["lr-schedule"], overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=4,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Digits(interval, step_size, gamma), loader)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -60,15 +61,7 @@ def test_small16_torch_label_smoothing_far_too_strong_is_named(tmp_path, smoothi
     pl.seed_everything(0)
     train, val = digits()
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Smoothed(smoothing), train, val)

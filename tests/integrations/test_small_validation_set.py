@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -63,15 +64,7 @@ def test_small_validation_set_with_early_noisy_rises_is_not_overfitting(tmp_path
     train = DataLoader(TensorDataset(x[:-40], y[:-40]), batch_size=64, shuffle=True)
     val = DataLoader(TensorDataset(x[-40:], y[-40:]), batch_size=40)
     cb = MLCheckCallback(log_dir=False, checks=["train-val-gap"], overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=12,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=12, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Digits(), train, val)
@@ -111,15 +104,7 @@ def test_a_large_rise_with_accuracy_held_says_so(tmp_path):
     train = DataLoader(TensorDataset(f32(scaler.transform(xt)), f32(yt)), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(f32(scaler.transform(xv)), f32(yv)), batch_size=256)
     cb = MLCheckCallback(log_dir=False, checks=["train-val-gap"], overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=25,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=25, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Cancer(), train, val)

@@ -20,6 +20,7 @@ from torch import nn
 
 from mlcheck import MLCheckWarning, Monitor, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,15 +150,7 @@ def test_automatic_optimization_never_claims_gradients_never_zeroed(tmp_path):
     x, y = _binary_0_255()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
     cb = MLCheckCallback(log_dir=str(tmp_path / "mlcheck"))
-    trainer = pl.Trainer(
-        max_epochs=4,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[cb], default_root_dir=str(tmp_path))
     trainer.fit(Bce255(), loader)
     assert not _stale(cb), [f.format() for f in _stale(cb)]
     assert cb.monitor.run.info.zeroes_gradients is True
@@ -376,15 +369,7 @@ def _fit_wine(tmp_path, model: pl.LightningModule, epochs: int = 3) -> MLCheckCa
     x, y = _wine()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8, shuffle=True)
     cb = MLCheckCallback(log_dir=str(tmp_path / "mlcheck"))
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb], default_root_dir=str(tmp_path))
     trainer.fit(model, loader)
     return cb
 
@@ -494,15 +479,7 @@ def test_healthy10_gan_generator_loss_rising_is_no_warning(tmp_path):
     ring = np.stack([np.cos(angle), np.sin(angle)], 1) * 2 + 0.05 * rng.standard_normal((4096, 2))
     data = torch.utils.data.TensorDataset(torch.tensor(ring, dtype=torch.float32))
     cb = MLCheckCallback(log_dir=str(tmp_path / "mlcheck"))
-    trainer = pl.Trainer(
-        max_epochs=30,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(max_epochs=30, callbacks=[cb], default_root_dir=str(tmp_path))
     trainer.fit(RingGAN(), torch.utils.data.DataLoader(data, batch_size=128, shuffle=True))
     serious = [f for f in cb.findings if f.severity >= Severity.WARNING]
     assert serious == [], [f.format() for f in serious]

@@ -18,6 +18,7 @@ from mlcheck import MLCheckWarning, Severity
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.leakage import TrainValOverlap
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -84,14 +85,7 @@ def _fit(tmp_path, train, val, epochs):
     check = CountedOverlap()
     checks = [check if c.id == check.id else c for c in default_checks()]
     cb = MLCheckCallback(log_dir=str(tmp_path), checks=checks, overfit_batch=False)
-    trainer = lpt.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Net(), train, val)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -64,14 +65,7 @@ def test_newbugs11_optimizer_step_before_backward(tmp_path, step_first):
     train = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=4,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(_Manual(step_first), train, val)

@@ -21,6 +21,7 @@ from mlcheck.integrations.keras import backend as keras_backend
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.lightning import MLCheckCallback
 from mlcheck.integrations.torch_live import ParameterScan, losses_to_floats
+from tests.lightning_trainer import quiet_trainer
 
 
 def _digits(n: int = 600) -> tuple[np.ndarray, np.ndarray]:
@@ -64,15 +65,7 @@ def test_every_step_loss_and_lr_reach_the_checks_on_a_lightning_fit(tmp_path):
     pl.seed_everything(0, verbose=False)
     module = _Recorder()
     cb = MLCheckCallback(overfit_batch=False, log_dir=False)
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-    )
+    trainer = quiet_trainer(max_epochs=3, callbacks=[cb], default_root_dir=str(tmp_path))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec).*")
         trainer.fit(module, loader)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -55,15 +56,7 @@ def test_lightning_tiny_gradient_clip_is_named(tmp_path, wine, clip):
     x, y = wine
     loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=16, shuffle=True)
     cb = LightningCallback(log_dir=str(tmp_path), every_n_steps=5, overfit_batch=False)
-    trainer = lpt.Trainer(
-        max_epochs=25,
-        gradient_clip_val=clip,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=25, gradient_clip_val=clip, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_WineNet(), loader)

@@ -26,6 +26,7 @@ from mlcheck.checks.preflight import (
 )
 from mlcheck.integrations.torch import LightningTrainable, TorchTrainable
 from mlcheck.preflight_context import Budget, PreflightContext
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -306,15 +307,7 @@ def test_lightning_trainable_inside_a_running_trainer(digits, tmp_path):
             seen["trainer_kept"] = pl_module.trainer is trainer
 
     torch.manual_seed(0)
-    trainer = pl.Trainer(
-        max_steps=2,
-        callbacks=[AtStart()],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_steps=2, callbacks=[AtStart()], default_root_dir=tmp_path)
     trainer.fit(LitNet(), datamodule=Digits(X, y))
     assert seen == {"same_optimizer": True, "findings": [], "trainer_kept": True}
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 def _fit(tmp_path, bug: str, *, watched: bool = True, weights: list | None = None) -> MLCheckCallback | None:
@@ -61,14 +62,7 @@ def _fit(tmp_path, bug: str, *, watched: bool = True, weights: list | None = Non
 
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=str(tmp_path)) if watched else None
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb] if cb else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb] if cb else [])
     train = DataLoader(TensorDataset(x[:600], y[:600]), batch_size=32, shuffle=True)
     module = Module()
     trainer.fit(module, train, DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=64))

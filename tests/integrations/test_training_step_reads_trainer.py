@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.findings import MLCheckInternalWarning
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -50,15 +51,7 @@ def test_a_training_step_that_reads_its_trainer_skips_the_copies_with_one_info(t
     x, y = torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y)
     pl.seed_everything(0)
     cb = MLCheckCallback(log_dir=False)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", MLCheckWarning)

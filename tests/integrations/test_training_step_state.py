@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -59,14 +60,7 @@ def _fit(with_forward: bool, watched: bool) -> Counting:
         x = x.reshape(-1, 1, 8, 8)
     pl.seed_everything(0)
     module = Counting(with_forward)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        callbacks=[MLCheckCallback(log_dir=False)] if watched else [],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[MLCheckCallback(log_dir=False)] if watched else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module, DataLoader(TensorDataset(x[:600], y[:600]), batch_size=32, shuffle=True))

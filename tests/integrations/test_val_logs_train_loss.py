@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Monitor, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -61,14 +62,7 @@ def test_lightning_validation_that_logs_the_training_loss(tmp_path, copied):
     train = DataLoader(TensorDataset(x[:640], y[:640]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[640:], y[640:]), batch_size=64)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=6,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=6, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(_Classifier(copied), train, val)

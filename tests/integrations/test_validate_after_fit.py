@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -54,15 +55,7 @@ def test_validate_after_fit_is_no_epoch_of_the_run(tmp_path):
     train = DataLoader(TensorDataset(xs[:512], ys[:512]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(xs[512:], ys[512:]), batch_size=64)
     model, cb = Clf(), MLCheckCallback()
-    trainer = pl.Trainer(
-        max_epochs=5,
-        callbacks=[cb],
-        logger=CSVLogger(tmp_path),
-        log_every_n_steps=4,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=5, callbacks=[cb], logger=CSVLogger(tmp_path), log_every_n_steps=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model, train, val)

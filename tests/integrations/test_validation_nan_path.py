@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Monitor, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -57,14 +58,7 @@ def _fit(tmp_path, val_batch: int, lr: float = 1e-3):
     train = DataLoader(TensorDataset(x[:448], y[:448]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[448:512], y[448:512]), batch_size=val_batch)
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(_BatchStandardised(lr), train, val)

@@ -12,6 +12,7 @@ from torch import nn
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 class MultiTask(pl.LightningModule):
@@ -57,15 +58,7 @@ def _fit(tmp_path, lr: float) -> MLCheckCallback:
     train = torch.utils.data.TensorDataset(x[:split], y[:split], ink[:split])
     val = torch.utils.data.TensorDataset(x[split:], y[split:], ink[split:])
     cb = MLCheckCallback(log_dir=str(tmp_path / f"lr{lr}"))
-    trainer = pl.Trainer(
-        max_epochs=21,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        callbacks=[cb],
-        default_root_dir=str(tmp_path),
-    )
+    trainer = quiet_trainer(max_epochs=21, callbacks=[cb], default_root_dir=str(tmp_path))
     trainer.fit(
         MultiTask(lr),
         torch.utils.data.DataLoader(train, batch_size=32, shuffle=True),

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -52,14 +53,7 @@ def test_loss_on_an_intermediate_output_is_named_not_called_overfitting(tmp_path
         TensorDataset(torch.from_numpy(a), torch.from_numpy(b)) for a, b in ((x[:1400], y[:1400]), (x[1400:], y[1400:]))
     ]
     cb = MLCheckCallback(log_dir=str(tmp_path))
-    trainer = lpt.Trainer(
-        max_epochs=8,
-        callbacks=[cb],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=8, callbacks=[cb])
     trainer.fit(Net(wrong), DataLoader(data[0], batch_size=32, shuffle=True), DataLoader(data[1], batch_size=128))
     loud = [f for f in cb.findings if f.severity >= Severity.WARNING]
     if not wrong:

@@ -13,6 +13,7 @@ import pytest
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
 from mlcheck.samples import SampleOutputs, SplitSamples, tabular_features
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 40
 COLUMN = 0  # mean radius
@@ -86,15 +87,7 @@ def _lightning(xt, yt, xv, yv, indexed: bool = False):
         return torch.utils.data.DataLoader(ds, batch_size=32, shuffle=shuffle)
 
     cb = MLCheckCallback(checks=_checks(), log_dir=False, overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(MLP(), loader(xt, yt, True), loader(xv, yv, False))

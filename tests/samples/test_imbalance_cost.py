@@ -11,6 +11,7 @@ import pytest
 
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import WeakSlice
+from tests.lightning_trainer import quiet_trainer
 
 
 def _fit(*, weighted: bool, imbalanced: bool = True, per_sample: bool = True):
@@ -57,15 +58,7 @@ def _fit(*, weighted: bool, imbalanced: bool = True, per_sample: bool = True):
     checks = [c for c in default_checks() if c.id != "label-shift"] + ([WeakSlice()] if per_sample else [])
     cb = MLCheckCallback(checks=checks, overfit_batch=False, log_dir=False)
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=10,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=10, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), loader(train, True), loader(val, False))

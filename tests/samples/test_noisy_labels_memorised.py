@@ -12,6 +12,7 @@ import pytest
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels
+from tests.lightning_trainer import quiet_trainer
 
 mlxtend = pytest.importorskip("mlxtend")
 
@@ -66,15 +67,7 @@ def _fit(check: NoisyLabels):
         return torch.utils.data.DataLoader(ds, batch_size=32, shuffle=shuffle)
 
     cb = MLCheckCallback(checks=[*default_checks(), check], log_dir=False, overfit_batch=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(MLP(), loader(xt, yt, True), loader(xv, yv, False))

@@ -12,6 +12,7 @@ import numpy as np
 
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
+from tests.lightning_trainer import quiet_trainer
 
 PER_SAMPLE = ("noisy-labels", "weak-slice")
 
@@ -68,13 +69,10 @@ def _noisy_digits_run(tmp_path):
 
     torch.manual_seed(0)
     cb = MLCheckCallback(checks=[*default_checks(), NoisyLabels(), WeakSlice()], overfit_batch=False)
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=20,
         callbacks=[cb],
         logger=TensorBoardLogger(str(tmp_path), name="runs"),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         accelerator="cpu",
         log_every_n_steps=5,
     )

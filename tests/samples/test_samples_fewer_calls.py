@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from test_samples_grouped_hand_overs import HOLD_BATCHES, _lightning_fit, _same_outputs
 
+from tests.lightning_trainer import quiet_trainer
+
 
 def _old_reduce_outputs(output, targets):
     """`reduce_outputs` as it was on main (8b19bb7)."""
@@ -207,15 +209,7 @@ def _one_output_fit(log_dir, targets):
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
     cb = MLCheckCallback(checks=_checks(), overfit_batch=False, log_dir=log_dir)
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), loader)

@@ -15,6 +15,7 @@ import pytest
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
 from mlcheck.samples import SampleOutputs, SplitSamples, merge_outputs
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 3
 
@@ -158,15 +159,7 @@ def _lightning_fit(log_dir, *, indexed_batches=False):
     kwargs = {"batch_to_arrays": lambda b: (b["x"], b["y"])} if indexed_batches else {}
     callback = MLCheckCallback(checks=checks, overfit_batch=False, log_dir=log_dir, **kwargs)
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[callback],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[callback], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), loader(x[:600], y[:600], True, 32), loader(x[600:], y[600:], False, 64))

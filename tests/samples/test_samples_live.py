@@ -11,6 +11,7 @@ import pytest
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 20
 
@@ -85,15 +86,7 @@ def _lightning(xt, yt, xv, yv, tmp_path, checks=None, slice_by=None):
     if checks is None:  # the per-sample checks are opt-in
         checks = [*default_checks(), NoisyLabels(), WeakSlice()]
     cb = MLCheckCallback(checks=checks, log_dir=tmp_path, overfit_batch=False, slice_by=slice_by)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb], accelerator="cpu")
     model = MLP()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -216,15 +209,7 @@ def test_slice_by_without_a_per_sample_check_says_it_is_not_used(tmp_path):
 
     def notices(checks):
         cb = MLCheckCallback(checks=checks, log_dir=False, overfit_batch=False, slice_by=lambda b: b[0][:, 20] > 0.5)
-        trainer = pl.Trainer(
-            max_steps=4,
-            callbacks=[cb],
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            accelerator="cpu",
-        )
+        trainer = quiet_trainer(max_steps=4, callbacks=[cb], accelerator="cpu")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             trainer.fit(MLP(), torch.utils.data.DataLoader(data, batch_size=64))

@@ -14,6 +14,7 @@ import pytest
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 4
 
@@ -79,15 +80,7 @@ def _fit(tmp_path, *, callback=True, jitter=False, workers=0, seen=None, one_loa
         checks = [*default_checks(), NoisyLabels(), WeakSlice()]
         callbacks = [MLCheckCallback(checks=checks, overfit_batch=False, log_dir=tmp_path)]
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=callbacks, accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), train, val)

@@ -16,6 +16,7 @@ from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
 from mlcheck.samples import PassFingerprints
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 3
 BATCH = 32
@@ -65,15 +66,7 @@ def _lightning_fit(log_dir):
 
     cb = MLCheckCallback(checks=_checks(), overfit_batch=False, log_dir=log_dir)
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), loader(x[:600], y[:600], True), loader(x[600:], y[600:], False))

@@ -15,6 +15,7 @@ import numpy as np
 from mlcheck.checks.base import default_checks
 from mlcheck.checks.hashing import canonical_rows, fingerprints
 from mlcheck.checks.samples import NoisyLabels, WeakSlice
+from tests.lightning_trainer import quiet_trainer
 
 EPOCHS = 3
 
@@ -64,15 +65,7 @@ def _fit(tmp_path, seen):
 
     cb = MLCheckCallback(checks=[*default_checks(), NoisyLabels(), WeakSlice()], overfit_batch=False, log_dir=tmp_path)
     pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=EPOCHS, callbacks=[cb], accelerator="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Net(), loader(x[:600], y[:600], True, 32), loader(x[600:], y[600:], False, 64))

@@ -22,6 +22,7 @@ from sklearn.datasets import load_digits
 
 from mlcheck import Finding, Severity
 from mlcheck.sinks.tensorboard import TensorBoardSink
+from tests.lightning_trainer import quiet_trainer
 
 
 def _digits(seed: int = 0):
@@ -71,14 +72,11 @@ def lightning_run(root: Path, name: str, leak: bool) -> list[Finding]:
         torch.utils.data.TensorDataset(torch.tensor(xv), torch.tensor(yv)), batch_size=256
     )
     cb = MLCheckCallback(warn=False)
-    trainer = lpt.Trainer(
+    trainer = quiet_trainer(
         max_epochs=4,
         callbacks=[cb],
         logger=lpt.loggers.TensorBoardLogger(root / "lightning", name=name),
         log_every_n_steps=5,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
     )
     trainer.fit(Digits(), train, val)
     return cb.findings

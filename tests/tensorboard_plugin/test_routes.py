@@ -16,6 +16,7 @@ from werkzeug.test import Client
 from mlcheck import Finding, Severity
 from mlcheck.sinks.tensorboard import TensorBoardSink
 from mlcheck.tensorboard_plugin.plugin import MLCheckPlugin
+from tests.lightning_trainer import quiet_trainer
 
 pytestmark = pytest.mark.xdist_group("tensorboard_plugin")
 
@@ -186,13 +187,10 @@ def test_layers_whose_output_held_nan_are_listed(tmp_path):
     x, y = load_digits(return_X_y=True)
     data = torch.utils.data.TensorDataset(torch.tensor(x[:320] / 16, dtype=torch.float32), torch.tensor(y[:320]))
     lpt.seed_everything(0, verbose=False)
-    trainer = lpt.Trainer(
+    trainer = quiet_trainer(
         max_steps=10,
         callbacks=[MLCheckCallback(warn=False, every_n_steps=1, overfit_batch=False)],
         logger=lpt.loggers.TensorBoardLogger(tmp_path, name="nan"),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
     )
     model = Net()
     trainer.fit(model, torch.utils.data.DataLoader(data, batch_size=32))
