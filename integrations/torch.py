@@ -537,8 +537,12 @@ class _TorchBase(Trainable):
 
     # -- what subclasses provide -----------------------------------------------------------------
 
+    def _call(self, module: nn.Module, batch: Any) -> Any:
+        """What `module` returns on the batch's inputs (`_model_args`), on the model's device."""
+        return module(*_model_args(module, _to_device(batch, self._device())))
+
     def _outputs(self, batch: Any) -> torch.Tensor:
-        return self._prediction(self.module(*_model_args(self.module, _to_device(batch, self._device()))))
+        return self._prediction(self._call(self.module, batch))
 
     def _prediction(self, out: Any) -> torch.Tensor:
         """The tensor the checks judge of what forward returned; what that was is kept for
@@ -1190,7 +1194,7 @@ class TorchTrainable(_TorchBase):
     def _loss_tensor(self, batch: Any) -> torch.Tensor:
         batch = _to_device(batch, self._device())
         y = _split_batch(batch)[1]
-        out = self._prediction(self.module(*_model_args(self.module, batch)))
+        out = self._prediction(self._call(self.module, batch))
         return _loss_value(self.loss_fn(out, y) if y is not None else self.loss_fn(out))
 
     def call_convention(self, stage: str, batch: Any) -> str | None:
@@ -1296,7 +1300,7 @@ class LightningTrainable(_TorchBase):
 
     def _outputs(self, batch: Any) -> torch.Tensor:
         network = self.network(batch)
-        return _first_tensor(network(*_model_args(network, _to_device(batch, self._device()))))
+        return _first_tensor(self._call(network, batch))
 
     def network(self, batch: Any) -> nn.Module:
         """The module whose call on the batch's inputs gives the prediction: the module itself
