@@ -7,7 +7,7 @@ The built-in rules read a name the way the common loggers write it (see docs/ana
   a CamelCase name (`TrainLoss`, `valLoss`) is split into words first;
 - a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
   `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
-- what is left: `loss` (or `total_loss`) is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
+- what is left: `loss` (or `total_loss`, `loss_total`) is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
   `mse_loss`), is one below them (`QUALIFIED_PRIORITY`), read only where it is the run's one
   training loss (and a validation one only beside a training one of the same name; see
   `mlcheck.analyze.replay`); `lr`, `learning_rate`, `lr-<Optimizer>`
@@ -79,7 +79,9 @@ _LEVELS = {"step": "step", "batch": "step", "epoch": "epoch"}
 _SEP = "_/-. "  # a space too: `Train Loss`, `Validation Accuracy` (a history written by hand)
 _LR = re.compile(r"^(lr|learning[_-]?rate|learningrate)([-_/].*)?$")
 _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IGNORECASE)
-_LOSS = {"loss", "total_loss"}
+# `loss_total` is `total_loss` in the other word order (a loop logging its summed objective beside
+# its terms: held-out-8's `train_loss_total`, `train_loss_ce`)
+_LOSS = {"loss", "total_loss", "loss_total"}
 # `train/nll_loss`, `val_mse_loss`: one word before `loss` (Lightning users name the loss their
 # module computes, e.g. Eve-ning/opal-v2's `train/nll_loss`); a name of several words
 # (`recon_kl_loss`) is more often one term of a sum than the loss itself

@@ -1396,3 +1396,23 @@ def test_yolo19_a_loss_logged_every_n_steps_fewer_than_once_an_epoch_is_a_step_s
     assert done.returncode == 0, done.stderr
     assert "(lightning-csv, to step 149)" in done.stdout + done.stderr, done.stdout + done.stderr
     assert "4 epochs" not in done.stdout + done.stderr
+
+
+def test_corpus20_a_total_loss_named_loss_total_is_the_training_loss(tmp_path):
+    # a training loop that logs its summed objective and one of its terms per epoch
+    # (GolfBravoSierra/Projeto-Nimbus's `training_history.csv`, held-out-8:
+    # `epoch,train_loss_total,train_loss_ce,val_loss,train_acc,val_acc`): analyze read no training
+    # loss ("only the validation loss"), so `train-val-gap` could not compare the two
+    train, val = _overfitting()
+    rows = "".join(f"{e + 1},{t:.6g},{t * 0.6:.6g},{v:.6g},0.9,0.6\n" for e, (t, v) in enumerate(zip(train, val)))
+    path = tmp_path / "training_history.csv"
+    path.write_text("epoch,train_loss_total,train_loss_ce,val_loss,train_acc,val_acc\n" + rows)
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series.get("epoch_train_loss", run.series.get("loss")) == "train_loss_total", run.series
+    assert run.series["val_loss"] == "val_loss", run.series
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+    # `loss_total` is `total_loss` in the other word order, at every split and level
+    for name in ("loss_total", "train/loss_total", "val_loss_total", "train_loss_total_epoch"):
+        assert classify(name) == classify(name.replace("loss_total", "total_loss")), name

@@ -224,3 +224,25 @@ def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted
     assert (
         "mlcheck on raw files: 2/4 runs; from the copies in runs/: 2 (1 analyze cannot read it; 1 no snapshot)" in out
     )
+
+
+def test_corpus20_held_out_8_scores_the_eighth_split_after_every_earlier_one(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    (corpus / "runs").mkdir(parents=True)
+    splits = ["dev", "held-out", *(f"held-out-{k}" for k in range(2, 9))]
+    e = np.arange(12)
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(_FIELDS)
+        for k, split in enumerate(splits):
+            _copy(corpus / "runs", f"run-{k}", 1 + np.exp(-e / 4), 1.1 + np.exp(-e / 4))
+            w.writerow(
+                [f"run-{k}", "nobody/gone", "training_log.csv", "0" * 40, "", "keras-csv", 12, "healthy", "", split, ""]
+            )
+    manifest = ["--manifest", str(corpus / "manifest.csv")]
+
+    assert score.main([*manifest, "--held-out-8"]) == 0
+    titles = [x for x in capsys.readouterr().out.splitlines() if x.startswith("**")]
+    assert titles == [f"**{split} half (1 runs)**" for split in splits]
+    assert score.main([*manifest, "--held-out-7"]) == 0
+    assert "**held-out-8 half" not in capsys.readouterr().out
