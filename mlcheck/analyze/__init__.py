@@ -325,6 +325,14 @@ def _add_run(
             if log.format in TRAINER_FORMATS
             else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
+    elif curves.validations_per_epoch_dropped:
+        # `MLCheckCallback` judges the validation metrics at each epoch's end, the last of them:
+        # the same curve here, said so that "epoch 3" is not read as the run's 13th validation
+        with_val = sum(r.val_loss is not None for r in curves.epochs)
+        log.info.append(
+            f"{log.where} holds {curves.validations} validation losses in {with_val} epochs (Lightning's "
+            "`val_check_interval` below 1, or an int): each epoch's last is judged, as MLCheckCallback does live"
+        )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + switched + _short_curve(log, curves, checks)
     runs.append(result)
