@@ -86,6 +86,10 @@ def sorted_scalars(steps: np.ndarray, values: np.ndarray) -> Scalars:
     return Scalars(steps, values)
 
 
+#: How a note names a file's partial last record (the note of a run killed while writing).
+PARTIAL_RECORD = "ends in a partial record"
+
+
 def read_event_files(
     paths: Iterable[str | os.PathLike[str]],
     progress: Callable[[int], None] | None = None,
@@ -178,7 +182,7 @@ def _read_file(
         # a partial record: what came before it is kept; said, since a run killed while writing
         # (out of memory, a pre-empted job) leaves its last values out as silently as a live one
         return (
-            f"{path}: ends in a partial record at byte {offset} ({len(leftover)} bytes: a run still being "
+            f"{path}: {PARTIAL_RECORD} at byte {offset} ({len(leftover)} bytes: a run still being "
             "written, or killed while writing); read up to it"
         )
     return None
