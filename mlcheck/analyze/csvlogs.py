@@ -47,6 +47,9 @@ PANDAS_INDEX = "index"
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
 KERAS_EMPTY = "NA"
+# What fastai's `Recorder` writes for a value an epoch did not compute (`valid_loss` and the
+# metrics of an epoch whose validation was skipped): an empty cell too
+FASTAI_EMPTY = "#na#"
 
 
 def sniff_delimiter(header: str) -> str:
@@ -667,7 +670,7 @@ def _read_cells(
                     continue
                 data[k].append(nan)
                 filled[k].append(0)
-                if cell and cell != KERAS_EMPTY:
+                if cell and cell not in (KERAS_EMPTY, FASTAI_EMPTY):
                     _count_text(cell, rows, columns[k], text[k], bad_bytes)
     return data, filled, text, repeats, wide, bad_bytes, commas
 

@@ -48,6 +48,18 @@ def test_fastai_metrics_are_validation_metrics(tmp_path):
     assert not [f for f in run.findings if f.severity.value != "info"]
 
 
+def test_fastai_na_is_an_empty_cell(tmp_path):
+    # fastai writes `#na#` where an epoch skipped validation: was a note per column ("holds text
+    # that is not a number ... '#na#'"), as for "1.#QNAN"
+    path = _fastai(tmp_path / "history.csv")
+    lines = path.read_text().splitlines()
+    cells = lines[1].split(",")
+    lines[1] = ",".join([cells[0], cells[1], "#na#", "#na#", "#na#", cells[-1]])
+    path.write_text("\n".join(lines) + "\n")
+    (run,) = mlcheck.analyze(path).runs
+    assert run.notes == [] and run.format == "fastai-csv"
+
+
 def test_fastai_with_training_metrics_keeps_its_own_names(tmp_path):
     # Recorder(train_metrics=True): train_loss, train_accuracy, valid_loss, valid_accuracy, time
     path = _fastai(tmp_path / "history.csv", header="epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,time")
