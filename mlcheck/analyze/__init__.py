@@ -89,7 +89,7 @@ class RunResult:
         format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
             Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
-            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "wandb", "printed-log", or
+            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "wandb", "wandb-history", "printed-log", or
             "findings" for a folder that holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
@@ -661,6 +661,7 @@ _DENSER = {
         "`Monitor` from a fastai `Callback`'s `after_batch`) to have every step's loss judged."
     ),
     "wandb": 'Log the loss at every step: `wandb.log({"train_loss": loss})` in the batch loop.',
+    "wandb-history": 'Log the loss at every step: `wandb.log({"train_loss": loss})` in the batch loop.',
     "printed-log": "nanoGPT prints the loss every `log_interval` iterations: set it lower.",
 }
 
@@ -937,7 +938,8 @@ def _walk(
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json) "
+            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json, "
+            "wandb-history.jsonl) "
             "and no MLflow run (metrics/) and no wandb run (run-*.wandb)"
             + (f"; {not_searched}" if not_searched else "")
         )

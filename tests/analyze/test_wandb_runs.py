@@ -150,3 +150,22 @@ def test_a_file_that_is_not_wandbs_is_bad_input(tmp_path):
         [sys.executable, "-m", "mlcheck", "analyze", str(empty)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2 and "history holds no number" in result.stderr
+
+
+def test_an_old_wandb_history_jsonl_is_read_in_a_folder(tmp_path):
+    # wandb before 0.10 wrote `wandb-history.jsonl` (one line per wandb.log call) into the run's
+    # folder: was passed over in a folder ("holds no ... JSON-lines log") and, by path, read
+    # against the line number with `_runtime` and `_timestamp` as curves
+    run = tmp_path / "wandb" / "run-20200101_000000-abc123"
+    run.mkdir(parents=True)
+    lines = []
+    for epoch in range(30):
+        train = 2.0 * math.exp(-epoch / 6) + 0.05
+        val = 1.0 + 0.8 * math.exp(-epoch / 4) + (0.03 * (epoch - 12) if epoch > 12 else 0.0)
+        entry = {"epoch": epoch, "loss": train, "val_loss": val, "_step": 2 * epoch, "_runtime": 1.0 + epoch}
+        lines.append(json.dumps({**entry, "_timestamp": 1.6e9 + epoch, "examples": {"_type": "images"}}))
+    (run / "wandb-history.jsonl").write_text("\n".join(lines) + "\n")
+    (one,) = mlcheck.analyze(tmp_path).runs
+    assert one.format == "wandb-history" and one.epochs == 30
+    assert one.series == {"epoch_train_loss": "loss", "val_loss": "val_loss"}
+    assert "train-val-gap" in {f.check for f in one.findings if f.severity.value == "warning"}
