@@ -115,6 +115,10 @@ def test_analyze_help_names_every_format_readme_lists():
     for needle in ("results.csv", "detectron2's metrics.json", "MLflow mlruns/", "iter N: loss X"):
         assert needle in text, needle
     assert "YOLO results.csv" in top and "MLflow" in top
+    # readers20: wandb runs, fastai's history.csv and timm's summary.csv
+    for needle in ("run-<id>.wandb", "fastai history.csv", "timm summary.csv"):
+        assert needle in text, needle
+    assert "wandb" in top and "fastai/timm" in top
 
 
 def test_pyproject_config(tmp_path):

@@ -45,6 +45,7 @@ from mlcheck.analyze.csvlogs import (
 )
 from mlcheck.analyze.events import (
     KERAS_SUBRUNS,
+    PARTIAL_RECORD,
     EventFileError,
     EventRun,
     Scalars,
@@ -66,6 +67,7 @@ from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
+from mlcheck.analyze.wandb import is_wandb_file, read_wandb_run
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
 from mlcheck.checks.curve import curve_minimums
@@ -87,8 +89,8 @@ class RunResult:
         format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
             Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
-            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "printed-log", or "findings" for a folder that
-            holds the findings recorded live but no loss curve.
+            "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "wandb", "wandb-history", "printed-log", or
+            "findings" for a folder that holds the findings recorded live but no loss curve.
         findings: the findings recorded live during training (`live`), then those the checks
             derived from the curves, less the checks that were recorded live (see docs/analyze.md).
         series: the tag used for each role, e.g. {"train_loss": "train_loss_step"}.
@@ -325,11 +327,22 @@ def _add_run(
             if log.format in TRAINER_FORMATS
             else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
+    elif curves.validations_per_epoch_dropped:
+        # `MLCheckCallback` judges the validation metrics at each epoch's end, the last of them:
+        # the same curve here, said so that "epoch 3" is not read as the run's 13th validation
+        with_val = sum(r.val_loss is not None for r in curves.epochs)
+        log.info.append(
+            f"{log.where} holds {curves.validations} validation losses in {with_val} epochs (Lightning's "
+            "`val_check_interval` below 1, or an int): each epoch's last is judged, as MLCheckCallback does live"
+        )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + switched + _short_curve(log, curves, checks)
     runs.append(result)
     read.append(curves)
 
+
+#: wandb's link to a project's newest run folder
+WANDB_LATEST = "latest-run"
 
 # reasons named when no run could be read: each names its path and why (the informative one is
 # often not the first: a folder of images beside a sub-run with tags of other names)
@@ -439,7 +452,10 @@ def _load(
 def _with_loss(source: Any, log: RunLog, curves: Curves, notes: list[str]) -> tuple[RunLog, Curves] | _OwnFiles | str:
     """(log, curves) when there is a loss curve to judge; else why not, or `_OwnFiles`."""
     if not curves.has_loss:
-        reason = notes[0] if notes and not log.scalars else _no_loss(log)
+        # a file cut short before any scalar says so; one that ends in a partial record after
+        # none is told by `_no_loss` (empty, only a writer's header, or cut off before the first)
+        cut = [n for n in notes if PARTIAL_RECORD not in n]
+        reason = cut[0] if cut and not log.scalars else _no_loss(log)
         return _OwnFiles(log, reason) if _own_files(source) else reason
     return log, curves
 
@@ -640,6 +656,12 @@ _DENSER = {
     "mmdet-log-json": "MMDetection logs every `log_config.interval` iterations (default 50): set it lower.",
     "mmengine-json": "MMEngine logs every `default_hooks.logger.interval` iterations (default 50): set it lower.",
     "mlflow": 'Log the loss at every step: `mlflow.log_metric("loss", loss, step=step)`.',
+    "fastai-csv": (
+        "fastai's `CSVLogger` writes one row per epoch: add a callback that sees every batch (mlcheck's "
+        "`Monitor` from a fastai `Callback`'s `after_batch`) to have every step's loss judged."
+    ),
+    "wandb": 'Log the loss at every step: `wandb.log({"train_loss": loss})` in the batch loop.',
+    "wandb-history": 'Log the loss at every step: `wandb.log({"train_loss": loss})` in the batch loop.',
     "printed-log": "nanoGPT prints the loss every `log_interval` iterations: set it lower.",
 }
 
@@ -863,6 +885,7 @@ def _kind(folder: str, name: str) -> str | None:
         or is_history_name(name)
         or name == TRAINER_STATE
         or is_json_lines_name(name)
+        or is_wandb_file(name)
         or (folder == MLFLOW_FOLDER and "." not in name)  # an MLflow run's metrics/<name>
     ):
         return "log"
@@ -915,8 +938,10 @@ def _walk(
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json) "
-            "and no MLflow run (metrics/)" + (f"; {not_searched}" if not_searched else "")
+            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json, "
+            "wandb-history.jsonl) "
+            "and no MLflow run (metrics/) and no wandb run (run-*.wandb)"
+            + (f"; {not_searched}" if not_searched else "")
         )
     return out, skipped, recorded
 
@@ -947,6 +972,11 @@ def _take(path: Path, events: dict[Path, list[Path]], csvs: list[Source], skippe
         skipped.append((str(path), str(info)))
     elif is_event_file(path.name):
         events.setdefault(path.parent, []).append(path)
+    elif is_wandb_file(path.name):
+        # `wandb/latest-run/` is a link to the newest `run-*` folder (a copy of it where a repository
+        # holds it): that run once
+        if path.parent.name != WANDB_LATEST or not list(path.parent.parent.glob(f"*/{path.name}"))[1:]:
+            csvs.append((path, path, int(info)))
     elif path.parent.name == MLFLOW_FOLDER and not path.suffix:
         # an MLflow run's metric files: the run is their folder, taken once
         if path.parent not in {c[0] for c in csvs} and _is_mlflow_metric(path):
@@ -1006,6 +1036,12 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         fmt, scalars, columns = read_mlflow_run(path, notes)
         run = path.parent  # mlruns/<experiment>/<run id>: named by its path below PATH, else by its id
         name = run.relative_to(root).as_posix() if root in run.parents else run.name
+        return [RunLog(name, path, fmt, scalars, columns)]
+    if is_wandb_file(path.name):
+        fmt, scalars, columns = read_wandb_run(path, notes)
+        advance(path.stat().st_size)
+        run = path.resolve().parent  # wandb/run-<date>_<time>-<id>: named by its path below PATH, else by its folder
+        name = run.relative_to(root.resolve()).as_posix() if root.resolve() in run.parents else run.name
         return [RunLog(name, path, fmt, scalars, columns)]
     fmt, fits, columns = read_csv_runs(path, progress=advance, notes=notes)
     if root.is_file():

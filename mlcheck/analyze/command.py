@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TensorBoard log dir (any depth), event file, Keras CSVLogger file, Keras History saved as "
         "JSON or text (json.dump(history.history, f)), Lightning metrics.csv, a Hugging Face "
         "Trainer's trainer_state.json (or its output_dir), an Ultralytics YOLO results.csv, detectron2's "
-        "metrics.json, MMDetection's *.log.json or MMEngine's scalars.json, an MLflow mlruns/ folder, or a "
+        "metrics.json, MMDetection's *.log.json or MMEngine's scalars.json, an MLflow mlruns/ folder, a wandb/ "
+        "folder or run-<id>.wandb file, a fastai history.csv, a timm summary.csv, or a "
         "nanoGPT-style printed log (iter N: loss X). In a folder, " + SKIPPED_HELP,
     )
     parser.add_argument(

@@ -47,6 +47,9 @@ PANDAS_INDEX = "index"
 # What Keras' `CSVLogger` writes for a column an epoch did not log (`val_*` in a fit without
 # validation data, which a later fit appending to the file may have): an empty cell, not text.
 KERAS_EMPTY = "NA"
+# What fastai's `Recorder` writes for a value an epoch did not compute (`valid_loss` and the
+# metrics of an epoch whose validation was skipped): an empty cell too
+FASTAI_EMPTY = "#na#"
 
 
 def sniff_delimiter(header: str) -> str:
@@ -180,7 +183,31 @@ def read_csv_runs(
     ends = [*starts[1:], len(x)]
     runs = [CSVRun(_scalars(arrays, has, x, skip, slice(a, b)), a + 1, b) for a, b in zip(starts, ends)]
     fmt, columns = _read_ultralytics(fmt, runs, columns)
+    fmt = _read_fastai(fmt, runs, columns)
     return fmt, runs, columns
+
+
+#: The format of a fastai `CSVLogger` file (`history.csv`)
+FASTAI_FORMAT = "fastai-csv"
+# fastai's `Recorder.metric_names` with validation and no training metrics (its default):
+# `epoch`, `train_loss`, `valid_loss`, the metrics, `time` (fastai v1 and v2 alike)
+_FASTAI_HEAD = ["epoch", "train_loss", "valid_loss"]
+
+
+def _read_fastai(fmt: str, runs: list[CSVRun], columns: list[str]) -> str:
+    """FASTAI_FORMAT when a Keras-like CSV's `columns` are a fastai `CSVLogger`'s (its metrics,
+    computed on the validation set, read as `valid_<name>` in each run), else fmt.
+
+    fastai names its metrics without a split (`accuracy`, `error_rate`) where only validation
+    computes them (`Recorder(train_metrics=False)`, the default), and `train_<name>`,
+    `valid_<name>` where both do; `time` (`00:23`) is no number."""
+    if fmt != "keras-csv" or [c.lower() for c in columns[:3]] != _FASTAI_HEAD or columns[-1].lower() != "time":
+        return fmt
+    for run in runs:
+        for name in columns[3:-1]:
+            if name in run.scalars and not name.lower().startswith(("train_", "valid_")):
+                run.scalars[f"valid_{name}"] = run.scalars.pop(name)
+    return FASTAI_FORMAT
 
 
 def _read_ultralytics(fmt: str, runs: list[CSVRun], columns: list[str]) -> tuple[str, list[str]]:
@@ -643,7 +670,7 @@ def _read_cells(
                     continue
                 data[k].append(nan)
                 filled[k].append(0)
-                if cell and cell != KERAS_EMPTY:
+                if cell and cell not in (KERAS_EMPTY, FASTAI_EMPTY):
                     _count_text(cell, rows, columns[k], text[k], bad_bytes)
     return data, filled, text, repeats, wide, bad_bytes, commas
 

@@ -5,7 +5,8 @@ file in chunks into one numpy array pair (steps, values) per tag. Records in the
 layout (Event{wall_time, step, summary{value{tag, simple_value}}}) are decoded vectorised, many
 thousands at a time; every other record goes through the protobuf parser (upb).
 
-A partial record at the end of a file is a run still being written: reading stops before it.
+A partial record at the end of a file is a run still being written (or killed while writing):
+reading stops before it, and a note says where.
 A record whose length fails its checksum, or whose data does not parse, is corruption
 (`EventFileError`). A record claiming more bytes than any event can hold (protobuf's 2 GiB
 limit) cuts the run short: it is read up to that record, and a note says where.
@@ -85,6 +86,10 @@ def sorted_scalars(steps: np.ndarray, values: np.ndarray) -> Scalars:
     return Scalars(steps, values)
 
 
+#: How a note names a file's partial last record (the note of a run killed while writing).
+PARTIAL_RECORD = "ends in a partial record"
+
+
 def read_event_files(
     paths: Iterable[str | os.PathLike[str]],
     progress: Callable[[int], None] | None = None,
@@ -99,7 +104,8 @@ def read_event_files(
         progress: called with the number of bytes consumed, as reading advances.
         chunk_bytes: read size.
         notes: if given, a line is appended for each file that was cut short (read up to a
-            record that claims more bytes than an event can hold), naming the file and offset.
+            record that claims more bytes than an event can hold, or up to a partial record at
+            its end), naming the file and offset.
         others: if given, counts of the summaries that are not scalars are added to it, by
             kind ("images", "histograms", "audio", or the plugin's name: "hparams", "text").
 
@@ -169,9 +175,16 @@ def _read_file(
             # the same growing buffer chunk after chunk would take time quadratic in its length
             need = HEADER + length + FOOTER - len(leftover)
             if need > left:
-                break  # the record runs past the end: a run still being written
+                leftover += b"\0" * max(left, 0)  # counted, not read: the record cannot complete
+                break  # the record runs past the end: a run still being written, or killed mid-write
             want = max(chunk_bytes, need)
-    # a non-empty leftover here is a partial record: the run is still being written
+    if leftover:
+        # a partial record: what came before it is kept; said, since a run killed while writing
+        # (out of memory, a pre-empted job) leaves its last values out as silently as a live one
+        return (
+            f"{path}: {PARTIAL_RECORD} at byte {offset} ({len(leftover)} bytes: a run still being "
+            "written, or killed while writing); read up to it"
+        )
     return None
 
 

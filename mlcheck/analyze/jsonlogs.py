@@ -18,6 +18,8 @@ MMPose, MMPretrain, MMSegmentation), and other JSON lines with a step.
   (the iteration), `loss`, `lr`, and `epoch` in an epoch-based loop; validation lines without a
   loss (`coco/bbox_mAP`, `accuracy/top1`, `mIoU`, ...) whose `step` is the epoch in an
   epoch-based loop: placed at that epoch's last training step and read under `val/`.
+- wandb's `wandb-history.jsonl` (wandb before 0.10; later versions keep the history in the run's
+  `run-<id>.wandb`, see `mlcheck.analyze.wandb`): x is `_step`; `_runtime`, `_timestamp` left out.
 - Other JSON lines: x is the first of `step`, `global_step`, `iteration`, `iter`, `epoch` that the
   line holds, else the line's number; every key a number is a curve, named as written.
 """
@@ -42,6 +44,10 @@ DETECTRON2 = "detectron2-json"
 MMDET = "mmdet-log-json"
 MMENGINE = "mmengine-json"
 GENERIC = "json-lines"
+# what wandb before 0.10 wrote into a run's folder (`wandb/run-*/wandb-history.jsonl`, later
+# `files/`), one line per `wandb.log()` call: `_step`, `_runtime`, `_timestamp` and the logged keys
+WANDB_HISTORY_NAME = "wandb-history.jsonl"
+WANDB_HISTORY = "wandb-history"
 # larger than the log of any real run (a line every 20 iterations of a million-iteration run is
 # ~50 MB); a larger file is refused before it is read
 MAX_BYTES = 512 << 20
@@ -59,7 +65,7 @@ def is_json_lines(path: Path, head: str) -> bool:
     MMEngine and MMDetection write, the first."""
     lines = [line for line in head.splitlines()[:-1] if line.strip()][:2]  # the last may be cut
     objects = [bool(_OBJECT_LINE.match(line)) and _object(line) is not None for line in lines]
-    named = path.name in (DETECTRON2_NAME, MMENGINE_NAME) or path.name.endswith(MMDET_SUFFIX)
+    named = is_json_lines_name(path.name)
     return bool(objects) and all(objects) and (len(objects) == 2 or named)
 
 
@@ -67,7 +73,7 @@ def is_json_lines_name(name: str) -> bool:
     """The names a directory search reads as JSON lines (when they are): detectron2's, MMEngine's
     and MMDetection 2.x's (LLaMA-Factory's `trainer_log.jsonl` lies beside the trainer_state.json
     it repeats: not searched)."""
-    return name in (DETECTRON2_NAME, MMENGINE_NAME) or name.endswith(MMDET_SUFFIX)
+    return name in (DETECTRON2_NAME, MMENGINE_NAME, WANDB_HISTORY_NAME) or name.endswith(MMDET_SUFFIX)
 
 
 def read_json_lines(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
@@ -86,7 +92,9 @@ def read_json_lines(path: Path, notes: list[str] | None = None) -> tuple[str, di
             entries.append(entry)
     if bad and notes is not None:
         notes.append(f"{path}: {bad} line(s) that are not a JSON object left out")
-    if any("iteration" in e for e in entries):
+    if path.name == WANDB_HISTORY_NAME:
+        fmt, points = WANDB_HISTORY, _wandb_history(entries)
+    elif any("iteration" in e for e in entries):
         fmt, points = DETECTRON2, _detectron2(entries)
     elif any(e.get("mode") in ("train", "val") for e in entries):
         fmt, points = MMDET, _mmdet(entries)
@@ -206,6 +214,19 @@ def _mmengine(entries: list[dict]) -> dict[str, list[tuple[int, float]]]:
             for key, value in entry.items():
                 if key not in _SKIP and key not in _AXES:
                     _add(points, "val/" + key.replace("/", "_"), at, value)
+    return points
+
+
+def _wandb_history(entries: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """wandb's history lines: every number against the line's `_step` (its rank where it has
+    none); wandb's own keys (`_runtime`, `_timestamp`) are no curves, a logged `epoch` is one."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for number, entry in enumerate(entries):
+        step = _step(entry.get("_step"))
+        step = number if step is None else step
+        for key, value in entry.items():
+            if not key.startswith("_"):
+                _add(points, key, step, value)
     return points
 
 

@@ -37,7 +37,7 @@ from mlcheck.run import RunInfo
 from mlcheck.task import from_metric_names, loss_from_tag
 
 #: Log formats whose x is the epoch (or the row), never the step
-EPOCH_ROW_FORMATS = ("keras-csv", "keras-history", "test-tube-csv", "ultralytics-csv")
+EPOCH_ROW_FORMATS = ("keras-csv", "keras-history", "test-tube-csv", "ultralytics-csv", "fastai-csv")
 
 # a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
 # logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True
@@ -133,6 +133,14 @@ class Curves:
     used: dict[str, str]
     by_step: bool = False
     step_epochs: Scalars | None = None
+    validations: int | None = None
+
+    @property
+    def validations_per_epoch_dropped(self) -> bool:
+        """Whether the log holds more validation losses than epochs that have one (Lightning's
+        `val_check_interval=0.25`: four an epoch), of which each epoch's last is judged."""
+        with_val = sum(r.val_loss is not None for r in self.epochs)
+        return not self.by_step and self.validations is not None and self.validations > with_val > 0
 
     @property
     def has_loss(self) -> bool:
@@ -188,7 +196,10 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     if by_step:
         info.max_epochs = None  # the rows' count is no epoch count
         step_epochs = _fractional_epochs(log.scalars.get(TRAINER_EPOCH_TAG))
-    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs)
+    validations = None
+    if axes.epoch_curve is not None and "val_loss" in used:
+        validations = int(np.isfinite(log.scalars[used["val_loss"]].values).sum())
+    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs, validations)
 
 
 def _fractional_epochs(curve: Scalars | None) -> Scalars | None:
@@ -822,11 +833,28 @@ def _qualified_losses(resolved: dict[str, Role]) -> dict[str, Role]:
 
 
 def _pick(log: RunLog, roles: Mapping[str, Role], role: str, metric: str | None = None) -> str | None:
-    """The tag for a role: the highest priority, then the most points, then the name."""
+    """The tag for a role: the highest priority, then (learning rates) the highest median rate,
+    then the most points, then the name."""
     tags = [t for t, r in roles.items() if r.role == role and (metric is None or r.metric == metric)]
     if not tags:
         return None
+    if role == "lr":
+        return min(tags, key=lambda t: (roles[t].priority, -_median_rate(log.scalars[t]), -len(log.scalars[t]), t))
     return min(tags, key=lambda t: (roles[t].priority, -len(log.scalars[t]), t))
+
+
+def _median_rate(curve: Scalars) -> float:
+    """The median of a learning-rate curve's finite values (-inf where it has none).
+
+    Of several parameter groups' rates (Lightning's `LearningRateMonitor` writes `lr-Adam/pg1`,
+    `lr-Adam/pg2`, or `lr-Adam/<group name>`, one per group), the learning-rate checks read the
+    group whose rate is highest over the run: the fastest group's updates are the ones that
+    diverge or oscillate, and a group held low or at 0 on purpose (a frozen or slowly fine-tuned
+    backbone beside a new head, discriminative rates) would read as a rate decayed to nothing.
+    A log does not say how many parameters each group holds; the median, not the maximum, so
+    that a warm-up or a single spike does not decide it."""
+    finite = curve.values[np.isfinite(curve.values)]
+    return float(np.median(finite)) if len(finite) else -math.inf
 
 
 def _epoch_count(log: RunLog, roles: Mapping[str, Role], epoch_curve: Scalars | None) -> int | None:

@@ -103,6 +103,27 @@ def test_partial_last_record_is_a_live_run(tmp_path):
         np.testing.assert_array_equal(curves["loss"].steps, np.arange(50))
 
 
+def test_partial_last_record_is_told_in_the_notes(tmp_path):
+    """A run killed while writing (out of memory, a pre-empted job) leaves a partial record at the
+    end of its event file: what came before it is kept, and the notes say where the file ends."""
+    path = write_framed(tmp_path / "events.out.tfevents.1.h", [scalar_event(s, "loss", float(s)) for s in range(50)])
+    complete = path.read_bytes()
+    record = _last_record(write_framed(tmp_path / "x" / "e", [scalar_event(50, "loss", 50.0)]).read_bytes())
+    for cut in (3, 20, len(record) - 1):  # inside the header, inside the data, one byte short
+        path.write_bytes(complete + record[:cut])
+        notes: list[str] = []
+        curves = read_event_files([path], notes=notes, chunk_bytes=64)
+        np.testing.assert_array_equal(curves["loss"].steps, np.arange(50))
+        assert notes == [
+            f"{path}: ends in a partial record at byte {len(complete)} ({cut} bytes: a run still being written, "
+            "or killed while writing); read up to it"
+        ]
+    path.write_bytes(complete)
+    notes = []
+    read_event_files([path], notes=notes)
+    assert notes == []  # a complete file: nothing to say
+
+
 def _last_record(data: bytes) -> bytes:
     """The last TFRecord of a framed byte string."""
     pos, last = 0, b""
@@ -155,9 +176,14 @@ def test_a_record_claiming_more_than_an_event_can_hold_cuts_the_run_short(tmp_pa
         f"{path}: cut short at byte {valid}: the record there claims {MAX_RECORD_BYTES + 1} bytes, more than an "
         "event can hold; read up to it, the last 5012 bytes are skipped"
     ]
-    # a record that runs past the end but could be genuine is a live run: no note
+    # a record that runs past the end but could be genuine is a live run (or one killed while
+    # writing): read up to it, with a note saying so, not the "more than an event can hold" one
     header = struct.pack("<Q", 6000)
     crc = mask(crc32c_rows(np.frombuffer(header, dtype=np.uint8)[None, :]))[0]
     path.write_bytes(path.read_bytes()[:valid] + header + struct.pack("<I", int(crc)) + b"\0" * 5000)
     notes = []
-    assert len(read_event_files([path], notes=notes)["loss"]) == 10 and notes == []
+    assert len(read_event_files([path], notes=notes)["loss"]) == 10
+    assert notes == [
+        f"{path}: ends in a partial record at byte {valid} (5012 bytes: a run still being written, or killed "
+        "while writing); read up to it"
+    ]

@@ -788,7 +788,6 @@ VALID = [
     ),
     ("directory-loop-beside", _beside(lambda t: _symlink(t / "sub" / "loop", ".."))),
     ("data-csv-beside", _beside(lambda t: _write(t / "data.csv", "x,y\n1,2\n"))),
-    ("partial-last-record", lambda t: t / "good" / _cut(good_run(t), 9)),
     ("findings-jsonl-empty", lambda t: _recorded(t, "").parent.parent),
     ("findings-jsonl-blank-lines", lambda t: _recorded(t, "\n\n" + RECORDED + "\n\n").parent.parent),
 ]
@@ -882,6 +881,18 @@ def test_odd_but_valid_input(name: str, build: Callable[[Path], Path], tmp_path:
     payload = json.loads(result.stdout)
     assert payload["runs"] and not payload["unreadable"]
     assert all(r["series"].get("train_loss") or r["series"].get("epoch_train_loss") for r in payload["runs"])
+
+
+def test_partial_last_record_is_read_up_to_and_noted(tmp_path: Path) -> None:
+    """A run killed while writing its event file: analysed as far as it goes, one line on stderr
+    naming the file (it was read with nothing said, as if the file were whole)."""
+    name = _cut(good_run(tmp_path), 9)
+    result = mlcheck_analyze(tmp_path / "good" / name, cwd=tmp_path)
+    assert result.returncode in (0, 1), result.stderr
+    assert "ends in a partial record at byte" in result.stderr and name in result.stderr
+    payload = json.loads(result.stdout)
+    (run,) = payload["runs"]
+    assert run["series"].get("train_loss") and any("partial record" in n for n in run["notes"])
 
 
 @pytest.fixture
