@@ -42,6 +42,7 @@ from mlcheck.integrations.torch_live import (
     eval_mode_layers,
     gather,
     leading_rows,
+    learning_rate,
     loss_class_weights,
     loss_of,
     losses_to_floats,
@@ -668,8 +669,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._first_optimizer = getattr(first, "_optimizer", first)
         if optimizer is not self._first_optimizer:
             return
-        groups = optimizer.param_groups
-        self._lr = float(groups[0]["lr"]) if groups else None
+        self._lr = learning_rate(optimizer)
         step = self._logging_step(trainer)
         if step % self.options.every_n_steps == 0:
             self._scanned = True

@@ -351,6 +351,18 @@ class OneBatch:
         return iter([self.batch])
 
 
+def learning_rate(optimizer: Any) -> float | None:
+    """The highest learning rate among the optimizer's parameter groups, or None without groups.
+
+    The fastest group is the one that diverges or oscillates, and a group held low on purpose
+    (a frozen backbone at 0, discriminative rates of 1e-5 under a head's 1e-3) is not the run's
+    rate: reading the first group would tell a rate decayed to nothing or far too low. `mlcheck
+    analyze` reads the same group (the rate curve with the highest median) when a log holds
+    several."""
+    groups = getattr(optimizer, "param_groups", None) or []
+    return max((float(g["lr"]) for g in groups), default=None)
+
+
 def _params(optimizer: Any) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
 

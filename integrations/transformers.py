@@ -27,6 +27,7 @@ from mlcheck.integrations.torch_live import (
     OneBatch,
     ParameterScan,
     batch_arrays,
+    learning_rate,
     losses_to_floats,
     pretrained_weights,
     to_numpy,
@@ -390,8 +391,7 @@ class MLCheckCallback(LiveCallback, TrainerCallback):
         if not self._active or not self._rank_zero:
             return
         optimizer = _unwrap(optimizer)
-        groups = optimizer.param_groups if optimizer is not None else []
-        self._lr = float(groups[0]["lr"]) if groups else None
+        self._lr = learning_rate(optimizer)
         step = int(state.global_step) + 1  # the step this update becomes
         if step % self.options.every_n_steps == 0 and optimizer is not None:
             with self.timer("before_optimizer_step"):

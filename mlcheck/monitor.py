@@ -211,7 +211,8 @@ class Monitor:
                 `MLCheckInternalWarning` says so, and mlcheck counts on from the last step
                 (findings and curves then carry its numbers, not yours).
             loss: the training loss of this step.
-            lr: the learning rate (of the first parameter group).
+            lr: the learning rate (the callbacks pass the highest of the optimizer's parameter
+                groups: a group held low on purpose is not the run's rate).
             update_ratio: |weight update| / |weights| of this step (measured every n steps).
             nonfinite_grads / nonfinite_weights: names of parameters whose gradients or values
                 hold NaN or Inf at this step (leave None where not measured).
