@@ -31,6 +31,7 @@ from mlcheck.checks.curve import (
     rising,
     rolling_median,
     sig,
+    times,
     trend_drop,
 )
 from mlcheck.checks.regression_prior import ConstantLevels, KeptTargets, TargetMoments, absolute_levels, constant_error
@@ -590,11 +591,11 @@ class LossDivergence(LossCurveCheck):
         best_x = int(c.x[i_best + k // 2])
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
-        times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        above = f", {times(ratio)}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
         clip = run.info.grad_clip
         return [
             self.finding(
-                f"Training loss is diverging: it climbed to {recent:.4g}{times} "
+                f"Training loss is diverging: it climbed to {recent:.4g}{above} "
                 f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
                 evidence={
                     "loss": sig(recent),
@@ -1215,10 +1216,10 @@ class LossPlateau(LossCurveCheck):
             _schedule_hint(run),
         )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
-            times = f" ({rows} rows summed)" if summed else ""
+            summed_rows = f" ({rows} rows summed)" if summed else ""
             of = "the training labels' shares under the loss's class weights" if run.info.class_weights else ""
             why = (
-                f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{times}: the loss of "
+                f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{summed_rows}: the loss of "
                 "predicting the class shares without looking at the inputs"
             )
         why, hint = self._constant_reason(constant, level) if constant is not None else (why, hint)

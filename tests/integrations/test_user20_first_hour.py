@@ -1,0 +1,62 @@
+"""A new user's first hour, round 20: what a user's own Lightning scripts showed.
+
+- SGD at lr=5 on the digits (inputs standardised): the loss went from 2.2 to 1e22 within an
+  epoch, and `loss-divergence` said "it climbed to 3.631e+22, 5946035237633423360.0x its best of
+  6107": the ratio printed with one decimal however large. A ratio past 1000 now reads in
+  exponent form ("5.95e+18x"), as the loss beside it does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck import Severity
+from mlcheck.integrations.lightning import MLCheckCallback
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.lr = lr
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+
+
+def _fit(module: pl.LightningModule, loader: DataLoader, tmp_path, epochs: int) -> list:
+    cb = MLCheckCallback(log_dir=str(tmp_path))
+    pl.Trainer(
+        max_epochs=epochs,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(module, loader)
+    return cb.findings
+
+
+def test_user20_a_loss_blown_up_past_1000x_its_best_reads_in_exponent_form(tmp_path):
+    pl.seed_everything(0)
+    x, y = load_digits(return_X_y=True)
+    x = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype(np.float32)
+    loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
+    findings = _fit(Classifier(lr=5.0), loader, tmp_path, epochs=1)
+    climbs = [f for f in findings if f.check == "loss-divergence" and f.severity == Severity.ERROR]
+    assert climbs, [f.format() for f in findings]
+    assert climbs[0].evidence["ratio"] >= 1000, climbs[0].format()  # the case this test is about
+    for finding in findings:
+        # no number of ten or more digits before its decimal point, in any finding's text
+        assert not re.search(r"\d{10,}", finding.message + finding.hint), finding.format()
+    assert re.search(r"\d\.\d+e\+\d+x its best", climbs[0].message), climbs[0].message
