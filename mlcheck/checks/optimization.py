@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -628,6 +629,23 @@ def _steadiers(clip: float | None) -> str:
     return f"add warmup (the gradient clipping at {clip:g} that is on does not hold it)"
 
 
+@dataclass(frozen=True)
+class TargetStart:
+    """Where a regression starts against its training targets: the loss of predicting 0 (an
+    untrained network's outputs) and the targets' centre (mean, or median for an absolute
+    loss) and standard deviation, for `loss-plateau`'s constant-level hint."""
+
+    zero_loss: float
+    centre: float
+    std: float
+
+    def short_of(self, train_loss: float, constant_loss: float) -> bool:
+        """True when the targets' centre is far from 0 (predicting 0 scores at least twice what
+        predicting the centre does: for squared error, |mean| >= their standard deviation) and
+        `train_loss` has covered less than half the way from the first to the second."""
+        return self.zero_loss >= 2.0 * constant_loss and train_loss > (self.zero_loss + constant_loss) / 2.0
+
+
 def _zero_grad_first(run: RunState, fix: str) -> str:
     """`fix` as a hint, led, where nothing rules out gradients that are never zeroed (a
     hand-written loop, a log) and no gradient was measured to tell (`stale-gradients`), by that
@@ -1017,13 +1035,25 @@ class LossPlateau(LossCurveCheck):
             "train_constant_val_loss": bound,
             "train_constant_train_loss": constant_error(yt, centre(yt, axis=0), absolute)[0],
         }
-        return [self._constant_finding(run, absolute, levels, int(b["x1"][i_best]), len(yv))]
+        # what predicting 0 scores on the training targets: where an untrained network starts
+        start = TargetStart(
+            constant_error(yt, np.zeros(yt.shape[1]), absolute)[0], float(centre(yt)), float(np.std(yt))
+        )
+        return [self._constant_finding(run, absolute, levels, int(b["x1"][i_best]), len(yv), start)]
 
     def _constant_finding(
-        self, run: RunState, absolute: bool, levels: dict[str, float], best_epoch: int, n_val: int
+        self,
+        run: RunState,
+        absolute: bool,
+        levels: dict[str, float],
+        best_epoch: int,
+        n_val: int,
+        start: TargetStart,
     ) -> Finding:
         """`_against_constant`'s finding; a training loss below the constant's on the training
-        targets while validation never beat one is memorisation (targets apart from their inputs)."""
+        targets while validation never beat one is memorisation (targets apart from their inputs);
+        one still nearer what predicting 0 scores than the constant's has not reached the targets'
+        level yet (targets far from 0, fitted by a network whose outputs start near 0)."""
         train = epoch_train_levels(run)
         fell = ""
         if len(train) >= 2:
@@ -1032,7 +1062,19 @@ class LossPlateau(LossCurveCheck):
                 fell = f", while the training loss fell from {first:.3g} to {last:.3g}"
         what = "median" if absolute else "mean"
         spread = "mean absolute deviation from their median" if absolute else "variance"
-        if train and train[max(train)] < levels["train_constant_train_loss"]:
+        constant_train = levels["train_constant_train_loss"]
+        last_train = train[max(train)] if train else math.nan
+        if start.short_of(last_train, constant_train):
+            hint = (
+                f"The training loss ({last_train:.4g}) is still nearer the {start.zero_loss:.4g} of predicting 0 "
+                f"than the {constant_train:.4g} of predicting the training targets' {what} ({start.centre:.4g}): the "
+                f"model has not yet reached the targets' level. Targets far from 0 (standard deviation "
+                f"{start.std:.4g}) are slow to reach for a network whose outputs start near 0 and move a little "
+                "each step: standardise the targets with the training split's mean and standard deviation (and "
+                "invert it for reporting), or start the output layer's bias at their mean; more epochs or a larger "
+                "learning rate also get there."
+            )
+        elif last_train < constant_train:
             hint = (
                 "The targets likely carry no information about the inputs the model sees (it memorised the "
                 "training targets instead): check that inputs and targets are shuffled and split together (one "

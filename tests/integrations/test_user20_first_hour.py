@@ -8,6 +8,14 @@
   layer and pass input_kind='rescaled'", an argument no callback takes (`MLCheckCallback(
   input_kind=...)` is a TypeError; only `Monitor.log_batch` has it). The fix now says where each
   applies: Keras reads a Rescaling first layer itself, a `Monitor` user passes it to `log_batch`.
+- A Lightning MLP on sklearn's diabetes with its targets in their own units (25-346, mean 152)
+  under MSE and Adam(1e-3): after 8 epochs the training loss was still 2.9e4, the 2.9e4 of
+  predicting 0 rather than the 6.1e3 of predicting the mean. `loss-plateau` (key `val-constant`)
+  rightly said validation never beat a constant, but its fix sent the user to inputs shuffled
+  apart from their targets and the target column. Where the training loss is still nearer the
+  loss of predicting 0 than that of predicting the targets' mean, and the mean lies at least a
+  standard deviation from 0, the fix now names the targets' level: standardise them (or start
+  the output bias at their mean). When the finding fires is unchanged.
 """
 
 from __future__ import annotations
@@ -91,3 +99,47 @@ def test_user20_raw_pixels_fix_names_no_callback_argument_that_does_not_exist(tm
     # the callback the user holds takes no input_kind: the hint names it only as log_batch's
     assert "input_kind" not in finding.hint.replace("log_batch(..., input_kind='rescaled')", ""), finding.hint
     assert "Rescaling(1/255)" in finding.hint, finding.hint
+
+
+class Regressor(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def training_step(self, batch, batch_idx):
+        loss = nn.functional.mse_loss(self.net(batch[0]), batch[1])
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", nn.functional.mse_loss(self.net(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def test_user20_regression_targets_not_yet_reached_are_told_as_their_level(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    pl.seed_everything(0)
+    x, y = load_diabetes(return_X_y=True, scaled=False)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    x = ((x - x[:350].mean(0)) / x[:350].std(0)).astype(np.float32)
+    y = y.astype(np.float32)[:, None]  # the mistake: targets left at 25-346
+    train = DataLoader(TensorDataset(torch.tensor(x[:350]), torch.tensor(y[:350])), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(torch.tensor(x[350:]), torch.tensor(y[350:])), batch_size=64)
+    cb = LightningCallback(log_dir=str(tmp_path))
+    pl.Trainer(
+        max_epochs=8,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(Regressor(), train, val)
+    (finding,) = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
+    assert finding.key == "val-constant", finding.format()
+    assert "standardise the targets" in finding.hint, finding.hint
+    assert "np.random.shuffle(y)" not in finding.hint, finding.hint
+    assert f"({float(y[:350].mean()):.4g})" in finding.hint, finding.hint  # the targets' mean, named
