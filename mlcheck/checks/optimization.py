@@ -593,11 +593,15 @@ class LossDivergence(LossCurveCheck):
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
         above = f", {times(ratio)}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        # a step curve's best is the median of a window, which can lie far above the first losses
+        # the user logged (a loss at 2.2 on step 0 that blew up from step 2 has its best 6107)
+        spans = k * c.width
+        at = f"at {unit} {best_x}" if spans == 1 else f"the median of the {spans} {unit}s around {unit} {best_x}"
         clip = run.info.grad_clip
         return [
             self.finding(
                 f"Training loss is diverging: it climbed to {recent:.4g}{above} "
-                f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
+                f"({at}) and has stayed high since {unit} {int(c.x[-p])}.",
                 evidence={
                     "loss": sig(recent),
                     "best_loss": sig(best),

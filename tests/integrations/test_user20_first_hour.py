@@ -3,7 +3,8 @@
 - SGD at lr=5 on the digits (inputs standardised): the loss went from 2.2 to 1e22 within an
   epoch, and `loss-divergence` said "it climbed to 3.631e+22, 5946035237633423360.0x its best of
   6107": the ratio printed with one decimal however large. A ratio past 1000 now reads in
-  exponent form ("5.95e+18x"), as the loss beside it does.
+  exponent form ("5.95e+18x"), as the loss beside it does. Its "best of 6107 (at step 5)", where
+  the user's curve shows 2.2 at step 0, is a window's median: the message now says so.
 - A Keras CNN on raw 0-255 MNIST pixels: `unnormalized-input`'s fix said "add a Rescaling(1/255)
   layer and pass input_kind='rescaled'", an argument no callback takes (`MLCheckCallback(
   input_kind=...)` is a TypeError; only `Monitor.log_batch` has it). The fix now says where each
@@ -72,6 +73,8 @@ def test_user20_a_loss_blown_up_past_1000x_its_best_reads_in_exponent_form(tmp_p
         # no number of ten or more digits before its decimal point, in any finding's text
         assert not re.search(r"\d{10,}", finding.message + finding.hint), finding.format()
     assert re.search(r"\d\.\d+e\+\d+x its best", climbs[0].message), climbs[0].message
+    # its best is a window's median (6107), far above the 2.2 logged at step 0: said so
+    assert "(the median of the " in climbs[0].message, climbs[0].message
 
 
 def test_user20_raw_pixels_fix_names_no_callback_argument_that_does_not_exist(tmp_path):
