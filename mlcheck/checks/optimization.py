@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.base import Check, Signal, init_parameters, register
 from mlcheck.checks.class_prior import (
     LOG_LOSSES,
     TRAINED_START_FRACTION,
@@ -299,6 +299,8 @@ class LossDivergence(LossCurveCheck):
         trainer.fit(LanguageModel(), datamodule=dm)
 
     Args:
+        Each argument named `*factor` and `rate_raise` is a multiple of a loss level or rate:
+        above 1, or refused with a ValueError naming it.
         factor: how many times its best the loss must reach. Default 2.0: TheDeepChecker's
             "2x the minimum" (Lightning's lr_find uses 4x for its stricter purpose).
         range_fraction: the fraction of the way back to the initial loss the loss must climb.
@@ -372,6 +374,24 @@ class LossDivergence(LossCurveCheck):
         negative_tolerance: float = 1e-4,
         rate_raise: float = 2.0,
     ) -> None:
+        multiples = {
+            "factor": factor,
+            "spike_factor": spike_factor,
+            "epoch_spike_factor": epoch_spike_factor,
+            "spike_initial_factor": spike_initial_factor,
+            "single_spike_factor": single_spike_factor,
+            "single_spike_initial_factor": single_spike_initial_factor,
+            "runaway_factor": runaway_factor,
+            "rate_raise": rate_raise,
+        }
+        for name, value in multiples.items():
+            # each is "this many times" a level: at or below 1 any loss at or under its level would
+            # qualify (`check_arguments` has refused NaN and values of another kind already)
+            if value <= 1:
+                default = init_parameters(type(self))[name].default
+                raise ValueError(
+                    f"{name} must be above 1 (a multiple of a loss level; default {default!r}), got {value!r}"
+                )
         self.rate_raise = rate_raise
         self.factor = factor
         self.range_fraction = range_fraction
