@@ -275,6 +275,13 @@ def sig(value: float, digits: int = 4) -> float:
         return value
 
 
+def times(ratio: float) -> str:
+    """`ratio` as a multiple in a sentence ("3.2" in "3.2x its best"): one decimal while it reads
+    as a number (below 1000), in exponent form past it, so a loss that blew up 6e18-fold does not
+    print nineteen digits ("5946035237633423360.0x")."""
+    return f"{ratio:.1f}" if abs(ratio) < 1000 else f"{ratio:.3g}"
+
+
 class Throttle:
     """Decides when a costly judgement is due: every `min_gap` values at first, then every
     1/`fraction` of the values seen, so a run of any length costs a few dozen judgements.

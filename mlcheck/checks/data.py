@@ -338,6 +338,14 @@ class NonFiniteInput(Check):
             )
 
 
+# The other fix for raw pixels: the callbacks take no `input_kind` (only `Monitor.log_batch` does),
+# and Keras' adapter reads a Rescaling first layer itself; a torch model has no such layer to read
+_RESCALING_LAYER = (
+    "make a Rescaling(1/255) layer the model's first (Keras: mlcheck reads it and judges the rescaled "
+    "values; with Monitor, pass log_batch(..., input_kind='rescaled'))"
+)
+
+
 @register
 class UnnormalizedInput(Check):
     """Inputs far from unit scale: raw 0-255 pixels, huge features, features on wildly
@@ -754,11 +762,10 @@ class UnnormalizedInput(Check):
             # and NumPy 2 keeps uint8 for a Python int operand, so "centre then divide" goes wrong
             return text, (
                 "Cast to float before any arithmetic, then divide: x.astype('float32') / 255 (on uint8 "
-                "arrays x - 128 or x * 2 wraps around modulo 256, turning bright pixels dark; or add a "
-                "Rescaling(1/255) layer and pass input_kind='rescaled')"
+                "arrays x - 128 or x * 2 wraps around modulo 256, turning bright pixels dark); or " + _RESCALING_LAYER
             )
         if pixels:
-            return text, "Divide the pixels by 255 (or add a Rescaling(1/255) layer and pass input_kind='rescaled')"
+            return text, "Divide the pixels by 255, or " + _RESCALING_LAYER
         if all(seen[s]["dtype"].get("ids") for s in large):
             top = max(seen[s]["magnitude"]["max_abs"] for s in large)
             text += f"; they are all non-negative whole numbers up to {top:.0f}, like token or category ids"

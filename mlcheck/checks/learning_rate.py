@@ -26,6 +26,7 @@ from mlcheck.checks.curve import (
     rising,
     rolling_median,
     sig,
+    times,
     trend_drop,
 )
 from mlcheck.checks.preflight.harness import health_at_init, skipped
@@ -467,7 +468,7 @@ class LRTooHigh(TrainCurveCheck):
         rate = f"the learning rate {lr:.3g} is likely far too high" if lr else "as after a learning rate far too high"
         return [
             self.finding(
-                f"The training loss stays at {level:.4g}, {level / chance:.1f}x the {_chance_words(run)} that "
+                f"The training loss stays at {level:.4g}, {times(level / chance)}x the {_chance_words(run)} that "
                 f"a uniform guess over {run.info.num_classes} classes scores: the model is confidently "
                 f"wrong, {rate}.",
                 evidence={

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.base import Check, Signal, init_parameters, register
 from mlcheck.checks.class_prior import (
     LOG_LOSSES,
     TRAINED_START_FRACTION,
@@ -31,6 +32,7 @@ from mlcheck.checks.curve import (
     rising,
     rolling_median,
     sig,
+    times,
     trend_drop,
 )
 from mlcheck.checks.regression_prior import ConstantLevels, KeptTargets, TargetMoments, absolute_levels, constant_error
@@ -297,6 +299,8 @@ class LossDivergence(LossCurveCheck):
         trainer.fit(LanguageModel(), datamodule=dm)
 
     Args:
+        Each argument named `*factor` and `rate_raise` is a multiple of a loss level or rate:
+        above 1, or refused with a ValueError naming it.
         factor: how many times its best the loss must reach. Default 2.0: TheDeepChecker's
             "2x the minimum" (Lightning's lr_find uses 4x for its stricter purpose).
         range_fraction: the fraction of the way back to the initial loss the loss must climb.
@@ -370,6 +374,24 @@ class LossDivergence(LossCurveCheck):
         negative_tolerance: float = 1e-4,
         rate_raise: float = 2.0,
     ) -> None:
+        multiples = {
+            "factor": factor,
+            "spike_factor": spike_factor,
+            "epoch_spike_factor": epoch_spike_factor,
+            "spike_initial_factor": spike_initial_factor,
+            "single_spike_factor": single_spike_factor,
+            "single_spike_initial_factor": single_spike_initial_factor,
+            "runaway_factor": runaway_factor,
+            "rate_raise": rate_raise,
+        }
+        for name, value in multiples.items():
+            # each is "this many times" a level: at or below 1 any loss at or under its level would
+            # qualify (`check_arguments` has refused NaN and values of another kind already)
+            if value <= 1:
+                default = init_parameters(type(self))[name].default
+                raise ValueError(
+                    f"{name} must be above 1 (a multiple of a loss level; default {default!r}), got {value!r}"
+                )
         self.rate_raise = rate_raise
         self.factor = factor
         self.range_fraction = range_fraction
@@ -590,12 +612,16 @@ class LossDivergence(LossCurveCheck):
         best_x = int(c.x[i_best + k // 2])
         now = int(c.x[-1])
         ratio = recent / best if best > 0 else math.inf
-        times = f", {ratio:.1f}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        above = f", {times(ratio)}x its best of {best:.4g}" if best > 0 else f" from its best of {best:.4g}"
+        # a step curve's best is the median of a window, which can lie far above the first losses
+        # the user logged (a loss at 2.2 on step 0 that blew up from step 2 has its best 6107)
+        spans = k * c.width
+        at = f"at {unit} {best_x}" if spans == 1 else f"the median of the {spans} {unit}s around {unit} {best_x}"
         clip = run.info.grad_clip
         return [
             self.finding(
-                f"Training loss is diverging: it climbed to {recent:.4g}{times} "
-                f"(at {unit} {best_x}) and has stayed high since {unit} {int(c.x[-p])}.",
+                f"Training loss is diverging: it climbed to {recent:.4g}{above} "
+                f"({at}) and has stayed high since {unit} {int(c.x[-p])}.",
                 evidence={
                     "loss": sig(recent),
                     "best_loss": sig(best),
@@ -625,6 +651,23 @@ def _steadiers(clip: float | None) -> str:
     if clip is None:
         return "add warmup and gradient clipping"
     return f"add warmup (the gradient clipping at {clip:g} that is on does not hold it)"
+
+
+@dataclass(frozen=True)
+class TargetStart:
+    """Where a regression starts against its training targets: the loss of predicting 0 (an
+    untrained network's outputs) and the targets' centre (mean, or median for an absolute
+    loss) and standard deviation, for `loss-plateau`'s constant-level hint."""
+
+    zero_loss: float
+    centre: float
+    std: float
+
+    def short_of(self, train_loss: float, constant_loss: float) -> bool:
+        """True when the targets' centre is far from 0 (predicting 0 scores at least twice what
+        predicting the centre does: for squared error, |mean| >= their standard deviation) and
+        `train_loss` has covered less than half the way from the first to the second."""
+        return self.zero_loss >= 2.0 * constant_loss and train_loss > (self.zero_loss + constant_loss) / 2.0
 
 
 def _zero_grad_first(run: RunState, fix: str) -> str:
@@ -1016,13 +1059,25 @@ class LossPlateau(LossCurveCheck):
             "train_constant_val_loss": bound,
             "train_constant_train_loss": constant_error(yt, centre(yt, axis=0), absolute)[0],
         }
-        return [self._constant_finding(run, absolute, levels, int(b["x1"][i_best]), len(yv))]
+        # what predicting 0 scores on the training targets: where an untrained network starts
+        start = TargetStart(
+            constant_error(yt, np.zeros(yt.shape[1]), absolute)[0], float(centre(yt)), float(np.std(yt))
+        )
+        return [self._constant_finding(run, absolute, levels, int(b["x1"][i_best]), len(yv), start)]
 
     def _constant_finding(
-        self, run: RunState, absolute: bool, levels: dict[str, float], best_epoch: int, n_val: int
+        self,
+        run: RunState,
+        absolute: bool,
+        levels: dict[str, float],
+        best_epoch: int,
+        n_val: int,
+        start: TargetStart,
     ) -> Finding:
         """`_against_constant`'s finding; a training loss below the constant's on the training
-        targets while validation never beat one is memorisation (targets apart from their inputs)."""
+        targets while validation never beat one is memorisation (targets apart from their inputs);
+        one still nearer what predicting 0 scores than the constant's has not reached the targets'
+        level yet (targets far from 0, fitted by a network whose outputs start near 0)."""
         train = epoch_train_levels(run)
         fell = ""
         if len(train) >= 2:
@@ -1031,7 +1086,19 @@ class LossPlateau(LossCurveCheck):
                 fell = f", while the training loss fell from {first:.3g} to {last:.3g}"
         what = "median" if absolute else "mean"
         spread = "mean absolute deviation from their median" if absolute else "variance"
-        if train and train[max(train)] < levels["train_constant_train_loss"]:
+        constant_train = levels["train_constant_train_loss"]
+        last_train = train[max(train)] if train else math.nan
+        if start.short_of(last_train, constant_train):
+            hint = (
+                f"The training loss ({last_train:.4g}) is still nearer the {start.zero_loss:.4g} of predicting 0 "
+                f"than the {constant_train:.4g} of predicting the training targets' {what} ({start.centre:.4g}): the "
+                f"model has not yet reached the targets' level. Targets far from 0 (standard deviation "
+                f"{start.std:.4g}) are slow to reach for a network whose outputs start near 0 and move a little "
+                "each step: standardise the targets with the training split's mean and standard deviation (and "
+                "invert it for reporting), or start the output layer's bias at their mean; more epochs or a larger "
+                "learning rate also get there."
+            )
+        elif last_train < constant_train:
             hint = (
                 "The targets likely carry no information about the inputs the model sees (it memorised the "
                 "training targets instead): check that inputs and targets are shuffled and split together (one "
@@ -1215,10 +1282,10 @@ class LossPlateau(LossCurveCheck):
             _schedule_hint(run),
         )
         if at_prior and not (chance is not None and level > self.chance_fraction * chance):
-            times = f" ({rows} rows summed)" if summed else ""
+            summed_rows = f" ({rows} rows summed)" if summed else ""
             of = "the training labels' shares under the loss's class weights" if run.info.class_weights else ""
             why = (
-                f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{times}: the loss of "
+                f"no lower than {entropy:.4g}, the entropy of {of or 'the training labels'}{summed_rows}: the loss of "
                 "predicting the class shares without looking at the inputs"
             )
         why, hint = self._constant_reason(constant, level) if constant is not None else (why, hint)

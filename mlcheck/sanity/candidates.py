@@ -1,5 +1,6 @@
 """Finding what to check in the user's imported model.py: `mlcheck_target()`, or the common
-shapes at module level (a LightningModule with its data, a compiled Keras model with arrays
+shapes at module level (a LightningModule with its data: a LightningDataModule, its own
+dataloaders or module-level DataLoaders; a compiled Keras model with arrays
 named like `x_train`/`y_train`, a torch module with a loss, an optimizer and a DataLoader).
 Every plausible target is listed, complete or not, so that an error can name what was found."""
 
@@ -183,7 +184,32 @@ def _lightning_data(module: ModuleType, name: str, model: Any) -> Candidate:
     cls = type(model) if model is not None else getattr(module, name, None)
     if cls is not None and _overrides(cls, "train_dataloader"):
         return Candidate(name, f"{label} with its own dataloaders", lambda: {"model": model})
-    return Candidate(name, label, dict, "no LightningDataModule and no train_dataloader()")
+    # the loaders given to `trainer.fit(model, train_loader, val_loader)`, at module level
+    train, val = _loaders({n: v for n, v in vars(module).items() if not n.startswith("_")})
+    if len(train) > 1:
+        found = ", ".join(n for n, _ in train)
+        return Candidate(
+            name,
+            label,
+            dict,
+            f"no LightningDataModule, no train_dataloader(), and several DataLoaders that could be the training "
+            f"one ({found}); name the training one train_... and the validation one val_..., or say which in "
+            "mlcheck_target()",
+        )
+    if not train:
+        return Candidate(name, label, dict, "no LightningDataModule, no train_dataloader() and no DataLoader")
+    spec = {"train_data": train[0][1], **({"val_data": val[0][1]} if len(val) == 1 else {})}
+    desc = f"{label} with DataLoader `{train[0][0]}`" + (f" and `{val[0][0]}`" if len(val) == 1 else "")
+    return Candidate(name, desc, lambda: {"model": model, **spec})
+
+
+def _loaders(g: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """The module-level DataLoaders that could be the training data, and those named as validation
+    data: one whose name holds "train" is the training one; else any not named val.../test..."""
+    loaders = [(n, v) for n, v in g.items() if is_dataloader(v)]
+    val = [(n, v) for n, v in loaders if any(s in n.lower() for s in ("val", "test"))]
+    train = [(n, v) for n, v in loaders if "train" in n.lower()] or [(n, v) for n, v in loaders if (n, v) not in val]
+    return train, val
 
 
 def _overrides(cls: Any, method: str) -> bool:
@@ -236,11 +262,7 @@ def _torch_candidate(module: ModuleType, name: str, model: Any) -> Candidate:
     losses = [(n, v) for n, v in g.items() if is_torch_loss(v)] or [
         (n, g[n]) for n in _LOSS_FUNCTION_NAMES if n in g and callable(g[n]) and not inspect.isclass(g[n])
     ]
-    loaders = [(n, v) for n, v in g.items() if is_dataloader(v)]
-    train = [(n, v) for n, v in loaders if "train" in n.lower()] or [
-        (n, v) for n, v in loaders if not any(s in n.lower() for s in ("val", "test"))
-    ]
-    val = [(n, v) for n, v in loaders if any(s in n.lower() for s in ("val", "test"))]
+    train, val = _loaders(g)
     missing = []
     if len(optimizers) != 1:
         missing.append(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.curve import times
 from mlcheck.checks.preflight.harness import (
     ABSOLUTE_LOSSES,
     INIT_BATCHES,
@@ -156,7 +157,7 @@ class LossAtInit(Check):
             if count != batch:
                 evidence["summed_values"] = count
             message = (
-                f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} an untrained "
+                f"The loss before training is {mean:.4g}, {times(mean / expected)}x the {expected:.4g} an untrained "
                 f"model should give ({why}), about {values} times it, and a batch's loss is the sum "
                 "of its halves' losses: the loss is summed over the batch, so the step size grows with the batch."
             )
@@ -166,7 +167,7 @@ class LossAtInit(Check):
             # warn and name this INFO as the cause
             return [self._summed_finding(message, evidence, count or batch)]
         message = (
-            f"The loss before training is {mean:.4g}, {mean / expected:.1f}x the {expected:.4g} "
+            f"The loss before training is {mean:.4g}, {times(mean / expected)}x the {expected:.4g} "
             f"an untrained model should give ({why})."
         )
         return [self.finding(message, evidence=evidence, hint=hint)]
