@@ -104,6 +104,14 @@ def noise(values: np.ndarray) -> float:
     return float(_MAD_TO_STD * median(np.abs(d2)) / math.sqrt(_SECOND_DIFF_VAR))
 
 
+def spread(values: np.ndarray) -> float:
+    """Robust standard deviation of `values` themselves, not of their noise: 1.4826 x their
+    median absolute deviation (a curve's descent and noise together; nan when empty), which
+    values far out, fewer than half of them, do not move."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(_MAD_TO_STD * median(np.abs(v - median(v))))
+
+
 def rolling_median(values: np.ndarray, k: int) -> np.ndarray:
     """Medians of every run of `k` consecutive values (length len(values) - k + 1)."""
     v = np.asarray(values, dtype=np.float64)
