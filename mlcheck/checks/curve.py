@@ -145,6 +145,20 @@ def trend_drop(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return -slope * span, se_slope * span
 
 
+def mann_kendall_z(y: np.ndarray) -> float:
+    """Mann-Kendall's statistic S of `y` (pairs that rise minus pairs that fall, in order) over its
+    standard error under no trend, with the continuity correction and no tie correction: a rank
+    test of a monotone rise (positive) or fall, which one wild value moves by its own pairs only,
+    where a fitted line's error grows with the swing. 0.0 for fewer than 4 values. Assumes
+    independent values (epochs, not overlapping means of them)."""
+    v = np.asarray(y, dtype=np.float64)
+    n = len(v)
+    if n < 4:
+        return 0.0
+    s = float(np.sum(np.sign(v[None, :] - v[:, None])[np.triu_indices(n, 1)]))
+    return (s - math.copysign(1.0, s) * (s != 0)) / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+
+
 def rising(series: Series, x0: float, x1: float, factor: float = 1.2) -> bool:
     """True when the learning rate logged in `series` grew by more than `factor` between x0
     and x1 (a warmup in progress): loss judgements wait for it to end."""

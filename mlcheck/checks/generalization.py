@@ -11,7 +11,15 @@ import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import FirstPass
-from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, noise, rolling_mean, sig, trend_drop
+from mlcheck.checks.curve import (
+    epoch_judgement_due,
+    epoch_train_levels,
+    mann_kendall_z,
+    noise,
+    rolling_mean,
+    sig,
+    trend_drop,
+)
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 
@@ -895,14 +903,17 @@ class TrainValGap(Check):
             sigma = max(sigma, noise(val[i:]))
         best, recent = float(earlier[i]), float(means[-1])
         came_down = float(val[0]) - best  # how far validation improved before turning
-        needed = max(self.z * sigma, self.min_rise * abs(best), self.min_rise_range * came_down)
+        # two means of p epochs each: their difference has sqrt(2 / p) x one epoch's noise
+        needed = max(self.z * sigma * math.sqrt(2.0 / p), self.min_rise * abs(best), self.min_rise_range * came_down)
         if recent - best <= needed:
             return None
         if float(np.min(val[-p:])) <= best:
             return None  # one of the recent epochs is as good as the best: not a lasting rise
         climb, se = trend_drop(epochs[i:], -val[i:])
-        if not climb > self.trend_z * se:
-            return None  # a flat, noisy stretch that happens to end high: no trend
+        if not climb > self.trend_z * se and not mann_kendall_z(val[i:]) > self.trend_z:
+            # a flat, noisy stretch that happens to end high: no trend, by a fitted line nor by
+            # ranks (a few wild epochs widen the line's error, not the ranks')
+            return None
         return i + int(np.argmin(val[i : i + p])), best, recent, sigma
 
     def _early_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:
