@@ -104,6 +104,14 @@ def noise(values: np.ndarray) -> float:
     return float(_MAD_TO_STD * median(np.abs(d2)) / math.sqrt(_SECOND_DIFF_VAR))
 
 
+def spread(values: np.ndarray) -> float:
+    """Robust standard deviation of `values` themselves, not of their noise: 1.4826 x their
+    median absolute deviation (a curve's descent and noise together; nan when empty), which
+    values far out, fewer than half of them, do not move."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(_MAD_TO_STD * median(np.abs(v - median(v))))
+
+
 def rolling_median(values: np.ndarray, k: int) -> np.ndarray:
     """Medians of every run of `k` consecutive values (length len(values) - k + 1)."""
     v = np.asarray(values, dtype=np.float64)
@@ -135,6 +143,20 @@ def trend_drop(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     se_slope = math.sqrt(float(resid @ resid) / max(1, len(x) - 2) / sxx)
     span = float(x[-1] - x[0])
     return -slope * span, se_slope * span
+
+
+def mann_kendall_z(y: np.ndarray) -> float:
+    """Mann-Kendall's statistic S of `y` (pairs that rise minus pairs that fall, in order) over its
+    standard error under no trend, with the continuity correction and no tie correction: a rank
+    test of a monotone rise (positive) or fall, which one wild value moves by its own pairs only,
+    where a fitted line's error grows with the swing. 0.0 for fewer than 4 values. Assumes
+    independent values (epochs, not overlapping means of them)."""
+    v = np.asarray(y, dtype=np.float64)
+    n = len(v)
+    if n < 4:
+        return 0.0
+    s = float(np.sum(np.sign(v[None, :] - v[:, None])[np.triu_indices(n, 1)]))
+    return (s - math.copysign(1.0, s) * (s != 0)) / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
 
 
 def rising(series: Series, x0: float, x1: float, factor: float = 1.2) -> bool:

@@ -11,7 +11,15 @@ import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import FirstPass
-from mlcheck.checks.curve import epoch_judgement_due, epoch_train_levels, noise, rolling_mean, sig, trend_drop
+from mlcheck.checks.curve import (
+    epoch_judgement_due,
+    epoch_train_levels,
+    mann_kendall_z,
+    noise,
+    rolling_mean,
+    sig,
+    trend_drop,
+)
 from mlcheck.findings import Finding, Severity
 from mlcheck.metrics import higher_is_better
 
@@ -175,9 +183,12 @@ class TrainValGap(Check):
         After each epoch, finds the best stretch of the validation loss (the lowest mean of
         `patience` consecutive epochs) and compares it with the mean of the last `patience`
         epochs. It fires when the validation loss has risen above its best by more than
-        `z` x its measured epoch-to-epoch noise and by more than `min_rise` of the best,
+        `z` x the noise of a difference of two such means (sqrt(2 / `patience`) x its measured
+        epoch-to-epoch noise) and by more than `min_rise` of the best,
         for at least `patience` epochs after the best, with a rising trend since the best
-        (`trend_z`), while the training loss fell further since the best epoch
+        (`trend_z` standard errors of a fitted line, or by ranks: Mann-Kendall's test, which a
+        few wild epochs do not drown as they widen a line's error), while the training loss fell
+        further since the best epoch
         (`min_train_fall`; so the gap between them grew) to below the run's first training loss
         (a model no better on its training data than at the start has not memorised it: a loss
         that blew up at a learning rate far too high and is settling back is instability, which
@@ -308,13 +319,16 @@ class TrainValGap(Check):
     Args:
         patience: epochs the rise must last and the width of the best and recent stretches.
             Default 3: Lightning's EarlyStopping default.
-        z: the rise must exceed z x the noise of one epoch's validation loss. Default 3.0.
+        z: the rise of the stretch test must exceed z x the noise of a difference of two means
+            of `patience` epochs (sqrt(2 / patience) x one epoch's; the early test, which compares
+            single epochs, takes one epoch's). Default 3.0.
         min_rise: the rise must exceed this fraction of the best validation loss. Default 0.05.
         min_rise_range: and this fraction of how far the validation loss fell from its first
             epoch to its best. Default 0.02: on easy data a rise from 1e-5 to 1e-4 is noise.
         trend_z: the epochs since the best must also show a rising trend, a line fit whose
-            rise exceeds this many standard errors. Default 3.0: the test is repeated every
-            epoch, so it needs a stricter level than a single test would.
+            rise exceeds this many standard errors, or Mann-Kendall's rank statistic as many.
+            Default 3.0: the test is repeated every epoch, so it needs a stricter level than a
+            single test would.
         min_train_fall: the training loss must have fallen by this fraction since the best
             epoch. Default 0.01: with a flat training loss a rising validation loss is more
             likely noise or drift than overfitting.
@@ -895,14 +909,17 @@ class TrainValGap(Check):
             sigma = max(sigma, noise(val[i:]))
         best, recent = float(earlier[i]), float(means[-1])
         came_down = float(val[0]) - best  # how far validation improved before turning
-        needed = max(self.z * sigma, self.min_rise * abs(best), self.min_rise_range * came_down)
+        # two means of p epochs each: their difference has sqrt(2 / p) x one epoch's noise
+        needed = max(self.z * sigma * math.sqrt(2.0 / p), self.min_rise * abs(best), self.min_rise_range * came_down)
         if recent - best <= needed:
             return None
         if float(np.min(val[-p:])) <= best:
             return None  # one of the recent epochs is as good as the best: not a lasting rise
         climb, se = trend_drop(epochs[i:], -val[i:])
-        if not climb > self.trend_z * se:
-            return None  # a flat, noisy stretch that happens to end high: no trend
+        if not climb > self.trend_z * se and not mann_kendall_z(val[i:]) > self.trend_z:
+            # a flat, noisy stretch that happens to end high: no trend, by a fitted line nor by
+            # ranks (a few wild epochs widen the line's error, not the ranks')
+            return None
         return i + int(np.argmin(val[i : i + p])), best, recent, sigma
 
     def _early_rise(self, val: np.ndarray) -> tuple[int, float, float, float] | None:

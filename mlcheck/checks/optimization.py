@@ -32,6 +32,7 @@ from mlcheck.checks.curve import (
     rising,
     rolling_median,
     sig,
+    spread,
     times,
     trend_drop,
 )
@@ -252,7 +253,13 @@ class LossDivergence(LossCurveCheck):
         is over `spike_factor` x the median of the buckets before it and over
         `spike_initial_factor` x the initial loss, at least `min_spikes` separate times, or
         once at `single_spike_factor` x. Warm-up bumps of 2-3x and cosine restarts stay far
-        below. (3) A loss known to be non-negative (`RunInfo.loss`: cross-entropy, BCE, NLL,
+        below. A loss that went below zero and is not known to be non-negative (a Gaussian
+        negative log-likelihood, an ELBO), whose ratio to a level near or below zero means
+        nothing, is judged by its rise instead: over the same factors x the larger of the level's
+        size (|median| of the buckets before) and the loss's own spread over the run (1.4826 x
+        the median absolute deviation of its buckets), with no bar on the initial loss (a first
+        epoch at 89.6 hid 30-300x explosions of a loss that settled at -2.7).
+        (3) A loss known to be non-negative (`RunInfo.loss`: cross-entropy, BCE, NLL,
         MSE, MAE, Huber, hinge, ...) below zero (ERROR, at its first occurrence, training or
         validation): such a loss cannot be negative unless its inputs are outside its domain.
         (4) Without a known loss (WARNING): a loss that started positive and now sits below
@@ -469,51 +476,74 @@ class LossDivergence(LossCurveCheck):
 
     def _spikes(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         """Explosions by orders of magnitude that fall back (WARNING)."""
-        k = self.spike_context
-        if len(c) < 3 or not (math.isfinite(initial) and initial > 0):
+        if len(c) < 3:
             return []
-        if float(c.mean[1:].max()) <= self.spike_initial_factor * initial:
-            return []  # no bucket after the first is high enough to count (the usual case, cheap)
-        # reference: the median of the (up to) k buckets before each one, so an explosion in the
-        # first epochs counts too (a real run went 0.76 -> 8e9 -> 1.34 at epochs 1-3)
-        early = c.mean[: min(k, len(c)) - 1].tolist()
-        head = [_median(early[:j]) for j in range(1, len(early) + 1)]
-        ref = rolling_median(c.mean[:-1], k) if len(c) > k else np.empty(0)  # ref[j]: buckets j..j+k-1
-        reference = np.concatenate((head, ref))
-        level = c.mean[1 : 1 + len(reference)]
-        k = 1  # level[j] is bucket j + 1
-        ratio = np.where(reference > 0, level / np.where(reference > 0, reference, 1.0), 0.0)
+        signed = float(np.min(c.mean)) < 0 and run.info.loss not in NONNEGATIVE_LOSSES
+        if not signed:
+            if not (math.isfinite(initial) and initial > 0):
+                return []
+            if float(c.mean[1:].max()) <= self.spike_initial_factor * initial:
+                return []  # no bucket after the first is high enough to count (the usual case, cheap)
+        elif len(c) <= self.spike_context:
+            return []  # too few buckets for the loss's spread to mean anything
+        level, reference = _spike_references(c, self.spike_context)
         factor = self.spike_factor if unit == "step" else self.epoch_spike_factor
-        high, starts = _fallen_back((ratio > factor) & (level > self.spike_initial_factor * initial))
+        if signed:
+            # a loss below zero (a Gaussian NLL, an ELBO): a ratio to a level near or below zero
+            # means nothing, so the rise is judged against the larger of the level's size and the
+            # loss's own spread over the run (1.4826 x its MAD: the descent and the noise, robust
+            # to the explosions while they are fewer than half the buckets)
+            scale = np.maximum(np.abs(reference), spread(c.mean))
+            ratio = np.where(scale > 0, (level - reference) / np.where(scale > 0, scale, 1.0), 0.0)
+            high, starts = _fallen_back(ratio > factor)
+        else:
+            ratio = np.where(reference > 0, level / np.where(reference > 0, reference, 1.0), 0.0)
+            high, starts = _fallen_back((ratio > factor) & (level > self.spike_initial_factor * initial))
         if not len(starts):
             return []
         if len(starts) < self.min_spikes:
             # one explosion: by three orders of magnitude, or to 100x where the loss started
             top = float(level[high].max())
-            if ratio[high].max() < self.single_spike_factor and top < self.single_spike_initial_factor * initial:
+            far = not signed and top >= self.single_spike_initial_factor * initial
+            if ratio[high].max() < self.single_spike_factor and not far:
                 return []
+        return [self._spiked(run, c, initial, unit, level, ratio, high, starts, signed)]
+
+    def _spiked(
+        self,
+        run: RunState,
+        c: Curve,
+        initial: float,
+        unit: str,
+        level: np.ndarray,
+        ratio: np.ndarray,
+        high: np.ndarray,
+        starts: np.ndarray,
+        signed: bool,
+    ) -> Finding:
+        """The finding for the explosions `_spikes` found (`level[j]` is bucket j + 1)."""
         peak = float(ratio[high].max())
         self._done.add("spikes")
-        first = int(c.x[k + starts[0]])
-        return [
-            self.finding(
-                f"Training loss exploded by up to {peak:.3g}x its level {len(starts)} time(s), first at "
-                f"{unit} {first}, and fell back: the optimisation is unstable.",
-                evidence={
-                    "explosions": len(starts),
-                    f"first_{unit}": first,
-                    "largest_ratio": sig(peak),
-                    "largest_loss": sig(float(level[high].max())),
-                    "initial_loss": sig(initial),
-                },
-                hint="Lower the learning rate (3-10x) and add gradient clipping; look for bad batches "
-                f"(outliers, NaN-free but huge values) near {unit} {first}.",
-                step=run.step if unit == "step" else None,
-                epoch=run.epoch,
-                severity=Severity.WARNING,
-                key="spikes",
-            )
-        ]
+        first = int(c.x[1 + starts[0]])
+        size = "the larger of its level's size and its spread" if signed else "its level"
+        return self.finding(
+            f"Training loss exploded by up to {peak:.3g}x {size} {len(starts)} time(s), first at "
+            f"{unit} {first}, and fell back: the optimisation is unstable.",
+            evidence={
+                "explosions": len(starts),
+                f"first_{unit}": first,
+                "largest_ratio": sig(peak),
+                "largest_loss": sig(float(level[high].max())),
+                "initial_loss": sig(initial),
+                **({"judged_on": "rise over max(|level|, spread): the loss goes below zero"} if signed else {}),
+            },
+            hint="Lower the learning rate (3-10x) and add gradient clipping; look for bad batches "
+            f"(outliers, NaN-free but huge values) near {unit} {first}.",
+            step=run.step if unit == "step" else None,
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="spikes",
+        )
 
     def _runaway(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         """A loss of unknown kind that started positive and fell far below zero (WARNING)."""
@@ -681,6 +711,17 @@ def _zero_grad_first(run: RunState, fix: str) -> str:
         "backward(): gradients never zeroed add up and diverge at any learning rate "
         f"(Monitor(optimizer=...) measures it). Otherwise, {fix}"
     )
+
+
+def _spike_references(c: Curve, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(level, reference): every bucket after the first, and the median of the (up to) `k`
+    buckets before it, so an explosion in the first epochs counts too (a real run went
+    0.76 -> 8e9 -> 1.34 at epochs 1-3)."""
+    early = c.mean[: min(k, len(c)) - 1].tolist()
+    head = [_median(early[:j]) for j in range(1, len(early) + 1)]
+    ref = rolling_median(c.mean[:-1], k) if len(c) > k else np.empty(0)  # ref[j]: buckets j..j+k-1
+    reference = np.concatenate((head, ref))
+    return c.mean[1 : 1 + len(reference)], reference
 
 
 def _fallen_back(high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

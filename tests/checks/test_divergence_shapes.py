@@ -99,6 +99,58 @@ def test_spikes_in_step_losses():
     assert found[0].evidence["explosions"] == 2 and 1700 < found[0].step < 1800
 
 
+def _gaussian_nll(n=24, seed=0):
+    # a Gaussian negative log-likelihood: from ~5 through zero to about -2.5, noisy by 0.15
+    rng = np.random.default_rng(seed)
+    return -2.5 + 7.5 * np.exp(-np.arange(n) / 3.0) + 0.15 * rng.standard_normal(n)
+
+
+def test_spikes_on_a_loss_that_goes_below_zero():
+    # benchmarks/reallogs held-out-8, 2jogger1 (a Gaussian-NLL composite loss): epochs 30-300x
+    # above their neighbours that fall back (21.8 -> 683 -> 195, 5.3 -> 1063, -2.7 -> 389) on a
+    # loss that goes negative; the ratio to a level near or below zero meant nothing, and no
+    # explosion reached 10x the first epoch's 89.6, so it was silent
+    train = _gaussian_nll()
+    train[9] = 300.0
+    train[17] = 700.0
+    (f,) = _epochs(train)
+    assert f.key == "spikes" and f.severity is Severity.WARNING
+    assert f.evidence["explosions"] == 2 and f.evidence["first_epoch"] == 9 and f.epoch == 18
+    assert "below zero" in f.evidence["judged_on"]
+    one = _gaussian_nll()
+    one[12] = 300.0  # once, 100x the loss's size: not "again and again"
+    assert _epochs(one) == []
+
+
+def test_the_real_run_with_spikes_on_a_negative_loss():
+    train = [89.58, 24.68, 21.76, 683.3, 195.5, 37.04, -2.247, 717.7, 5.574, 15.12, 25.51, 5.282]
+    train += [1063.0, 72.82, -2.459, -2.608, -2.632, 388.9, -2.669, -2.685, 12.24, 27.10, 5.261, -2.790]
+    (f,) = _epochs(train)
+    assert f.key == "spikes" and f.evidence["first_epoch"] == 3
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_silent_on_healthy_losses_below_zero(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    # a Gaussian NLL that crosses zero, with a warm-up bump of 2-3x its size at epoch 6
+    nll = _gaussian_nll(n, seed)
+    nll[6] = 2.5 * abs(nll[5]) + nll[5]
+    assert _epochs(nll) == []
+    # an ELBO-like loss far below zero, noisy and heavy-tailed (Student t, 3 degrees of freedom)
+    elbo = -100.0 - 40.0 * (1 - np.exp(-np.arange(n) / 8.0)) + 3.0 * rng.standard_t(3, n)
+    assert _epochs(elbo) == []
+    # a contrastive loss (negative cosine similarity, as in SimSiam) noisy near -0.9, never spiking
+    contrastive = -0.9 + 0.05 * rng.standard_t(3, n)
+    assert _epochs(contrastive) == []
+    # the same with a warm restart every 10 epochs: back up to -0.3, then down again
+    restarts = contrastive + np.where(np.arange(n) % 10 == 0, 0.6, 0.0)
+    assert _epochs(restarts) == []
+    # and a step-logged one: 2,000 noisy steps of a loss crossing zero
+    steps = -1.0 + 3.0 * np.exp(-np.arange(2000) / 300.0) + 0.2 * rng.standard_t(3, 2000)
+    assert _steps(steps) == []
+
+
 # -- runaway below zero ----------------------------------------------------------------------------
 
 
