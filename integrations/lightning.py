@@ -43,6 +43,7 @@ from mlcheck.integrations.torch_live import (
     gather,
     leading_rows,
     loss_class_weights,
+    loss_ignored_class,
     loss_of,
     losses_to_floats,
     pretrained_weights,
@@ -446,6 +447,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         )
         # the twin of Keras' `class_weight=`: the weight of a loss module the LightningModule holds
         info.class_weights = self.live.guard("class weights", loss_class_weights, pl_module)
+        info.ignored_class = self.live.guard("ignored class", loss_ignored_class, pl_module)
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(
