@@ -434,6 +434,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         timed = [c for c in configs if not getattr(c, "reduce_on_plateau", False)]
         info.has_scheduler = True if timed else (None if configs else False)
         info.plateau_scheduler = True if configs and not timed else None
+        info.plateau_monitors = tuple(
+            (str(c.monitor), str(c.scheduler.mode))
+            for c in configs
+            if getattr(c, "reduce_on_plateau", False)
+            and isinstance(c.monitor, str)
+            and getattr(c.scheduler, "mode", None) in ("min", "max")
+        )
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None

@@ -161,6 +161,10 @@ class RunInfo:
             `LearningRateScheduler` and no schedule in the optimizer): a rate it cut to ~0
             followed the metric's stall, so
             `lr-schedule` tells that decay as INFO. None when unknown or not so.
+        plateau_monitors: (metric name, mode) of each ReduceLROnPlateau the adapter saw whose
+            mode was given ("min" or "max": Lightning's `ReduceLROnPlateau(mode=...)` with its
+            config's `monitor`, Keras' callback's `monitor` and `mode`); "auto" is left out, as
+            the framework then reads the direction from the metric itself. None when unknown.
         loss_unmatched: True when the train-start trainable measured the training loss on the
             first batch and it is none of the common losses of the outputs and targets, nor a
             multiple of one (`LossConfig.unmatched`): the run trains another objective (a
@@ -206,6 +210,7 @@ class RunInfo:
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
     plateau_scheduler: bool | None = None
+    plateau_monitors: tuple[tuple[str, str], ...] | None = None
     loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None

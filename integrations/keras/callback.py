@@ -322,6 +322,11 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         timed = info.has_scheduler or any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings)
         if plateau and not timed:
             info.plateau_scheduler = True
+        info.plateau_monitors = tuple(
+            (str(cb.monitor), str(cb.mode))
+            for cb in siblings
+            if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and getattr(cb, "mode", None) in ("min", "max")
+        )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
