@@ -44,6 +44,7 @@ from mlcheck.integrations.torch_live import (
     leading_rows,
     learning_rate,
     loss_class_weights,
+    loss_ignored_class,
     loss_of,
     losses_to_floats,
     pretrained_weights,
@@ -434,6 +435,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         timed = [c for c in configs if not getattr(c, "reduce_on_plateau", False)]
         info.has_scheduler = True if timed else (None if configs else False)
         info.plateau_scheduler = True if configs and not timed else None
+        info.plateau_monitors = tuple(
+            (str(c.monitor), str(c.scheduler.mode))
+            for c in configs
+            if getattr(c, "reduce_on_plateau", False)
+            and isinstance(c.monitor, str)
+            and getattr(c.scheduler, "mode", None) in ("min", "max")
+        )
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None
@@ -447,6 +455,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         )
         # the twin of Keras' `class_weight=`: the weight of a loss module the LightningModule holds
         info.class_weights = self.live.guard("class weights", loss_class_weights, pl_module)
+        info.ignored_class = self.live.guard("ignored class", loss_ignored_class, pl_module)
         if not self._zeroes_gradients and self._rank_zero:
             # each optimizer's own steps: two stepping in turn (a GAN) are judged apart
             self._leftover = self.live.guard(

@@ -646,6 +646,9 @@ class _TorchBase(Trainable):
     def parameters(self) -> dict[str, np.ndarray]:
         return {n: tensor_to_numpy(p).copy() for n, p in self.module.named_parameters() if p.requires_grad}
 
+    def frozen_parameters(self) -> dict[str, tuple[int, ...]] | None:
+        return {n: tuple(p.shape) for n, p in self.module.named_parameters() if not p.requires_grad}
+
     def unregistered_parameters(self, batch: Any) -> dict[str, int] | None:
         registered = {id(p) for p in self.module.parameters()}
         held: dict[str, list[nn.Parameter]] = {}

@@ -27,6 +27,7 @@ __all__ = [
     "default_batch_to_arrays",
     "gather",
     "loss_class_weights",
+    "loss_ignored_class",
     "loss_of",
     "losses_to_floats",
     "pretrained_weights",
@@ -291,6 +292,20 @@ def loss_class_weights(module: torch.nn.Module) -> dict[int, float] | None:
     if found is None or not bool(torch.isfinite(found).all()):
         return None
     return {label: float(w) for label, w in enumerate(found.tolist())}
+
+
+def loss_ignored_class(module: torch.nn.Module) -> int | None:
+    """The `ignore_index` of the `CrossEntropyLoss` / `NLLLoss` modules the module holds, where it
+    is a label a class can have (>= 0; torch's default -100 is none). None when it holds none so
+    set, or when several hold different ones (which of them trains is unknown)."""
+    found: set[int] = set()
+    for sub in module.modules():
+        if isinstance(sub, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):
+            found.add(int(getattr(sub, "ignore_index", -100)))
+    if len(found) != 1:
+        return None
+    (index,) = found
+    return index if index >= 0 else None
 
 
 def train_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:

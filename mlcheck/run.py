@@ -106,6 +106,11 @@ class RunInfo:
             callback reads the weight of each class (constant within a class); Lightning reads
             the `weight` of the `CrossEntropyLoss` / `NLLLoss` module the LightningModule holds.
             None when there is none or it is unknown.
+        ignored_class: the class label the loss skips, where it is one a class can have: the
+            `ignore_index` of the `CrossEntropyLoss` / `NLLLoss` module a LightningModule holds
+            (torch's default -100 is no class, so None), Keras' `ignore_class` of a sparse
+            cross-entropy. Meant for padding; on one label per sample it drops a whole class.
+            None when there is none or it is unknown.
         train_mode_at_validation: the module paths of the layers that act differently in
             training (dropout, BatchNorm) found in training mode during a validation batch: a
             `validation_step` that calls `.train()`, a `train()` override that ignores
@@ -156,6 +161,10 @@ class RunInfo:
             `LearningRateScheduler` and no schedule in the optimizer): a rate it cut to ~0
             followed the metric's stall, so
             `lr-schedule` tells that decay as INFO. None when unknown or not so.
+        plateau_monitors: (metric name, mode) of each ReduceLROnPlateau the adapter saw whose
+            mode was given ("min" or "max": Lightning's `ReduceLROnPlateau(mode=...)` with its
+            config's `monitor`, Keras' callback's `monitor` and `mode`); "auto" is left out, as
+            the framework then reads the direction from the metric itself. None when unknown.
         loss_unmatched: True when the train-start trainable measured the training loss on the
             first batch and it is none of the common losses of the outputs and targets, nor a
             multiple of one (`LossConfig.unmatched`): the run trains another objective (a
@@ -192,6 +201,7 @@ class RunInfo:
     zeroes_gradients: bool | None = None
     grad_clip: float | None = None
     class_weights: dict[int, float] | None = None
+    ignored_class: int | None = None
     train_mode_at_validation: tuple[str, ...] | None = None
     eval_mode_at_training: tuple[str, ...] | None = None
     eval_mode_since: tuple[int, int] | None = None
@@ -200,6 +210,7 @@ class RunInfo:
     several_objectives: bool | None = None
     loss_summed_over: int | None = None
     plateau_scheduler: bool | None = None
+    plateau_monitors: tuple[tuple[str, str], ...] | None = None
     loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
@@ -239,6 +250,10 @@ class RunInfo:
             )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
+        if self.ignored_class is not None and (
+            isinstance(self.ignored_class, bool) or not isinstance(self.ignored_class, (int, np.integer))
+        ):
+            raise TypeError(f"RunInfo.ignored_class must be None or an int, got {self.ignored_class!r}")
         if self.class_weights is not None and not (
             isinstance(self.class_weights, dict)
             and all(

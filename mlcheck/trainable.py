@@ -169,6 +169,11 @@ class Trainable(abc.ABC):
     def parameters(self) -> dict[str, np.ndarray]:
         """Trainable parameters by name, as numpy copies."""
 
+    def frozen_parameters(self) -> dict[str, tuple[int, ...]] | None:
+        """Parameters the model holds that are frozen (torch `requires_grad=False`), by name, with
+        their shapes; None when unknown."""
+        return None
+
     def optimizer_parameters(self) -> set[str] | None:
         """Names of the trainable parameters the optimizer updates; None when unknown."""
         return None

@@ -239,6 +239,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         )
         self.live.guard("early stopping", self._note_early_stopping)
         self.live.guard("plateau scheduler", self._note_plateau_scheduler)
+        self.live.guard("ignored class", self._note_ignored_class)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -300,6 +301,17 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
                 kept.append((str(cb.monitor), f"ModelCheckpoint(monitor={cb.monitor!r}, save_best_only=True)"))
         self.live.note_early_stopping(stops, kept)
 
+    def _note_ignored_class(self) -> None:
+        """`RunInfo.ignored_class`: the `ignore_class` of the compiled sparse cross-entropy
+        (`SparseCategoricalCrossentropy(ignore_class=0)`), where it is a label a class can have."""
+        loss = getattr(self.model, "loss", None)
+        if isinstance(loss, (list, tuple)) and len(loss) == 1:
+            loss = loss[0]
+        config = loss.get_config() if isinstance(loss, keras.losses.Loss) else {}
+        value = config.get("ignore_class")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            self.live.monitor.run.info.ignored_class = value
+
     def _note_plateau_scheduler(self) -> None:
         """`RunInfo.plateau_scheduler`: the rate's only schedule is a `ReduceLROnPlateau` that `fit`
         runs beside this callback (no `LearningRateSchedule` in the optimizer, no
@@ -310,6 +322,11 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         timed = info.has_scheduler or any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings)
         if plateau and not timed:
             info.plateau_scheduler = True
+        info.plateau_monitors = tuple(
+            (str(cb.monitor), str(cb.mode))
+            for cb in siblings
+            if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and getattr(cb, "mode", None) in ("min", "max")
+        )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch

@@ -890,7 +890,10 @@ class ClassImbalance(Check):
         exactly 0 while others weigh more, with 5 or more training labels in the first epoch,
         is a WARNING of its own (key `zero-weight`): the loss never counts its rows, so the
         model learns never to answer it (a hand-made class-weight dict lacking the class, read
-        with `.get(c, 0)`, or Keras per-row `sample_weight` 0 for every row of a class).
+        with `.get(c, 0)`, or Keras per-row `sample_weight` 0 for every row of a class); so is a
+        class the loss skips as its `ignore_index` (torch's `CrossEntropyLoss(ignore_index=0)`,
+        Keras' `ignore_class=0`, copied from padded text onto one label per sample, where 0 is
+        a real class). Sequence labels, where the ignored value marks padding, are not judged.
 
         Whether the imbalance costs the rare class is judged at the end of the run from the
         model's own validation predictions, when the run records them (`weak-slice` or
@@ -1022,12 +1025,17 @@ class ClassImbalance(Check):
     def _zero_weighted(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): a class whose every
         training label weighs exactly 0 while other classes weigh more (a class-weight dict
-        that lacks it, `.get(c, 0)`): the loss never sees its rows, so the model learns never
-        to answer it. Exact zeros only: no noise to allow for."""
-        weights, history = run.info.class_weights, self._labels
-        if self._zeros_judged or not weights or history.overflow or history.samples < self.min_samples:
+        that lacks it, `.get(c, 0)`), or is the loss's `ignore_index` (`RunInfo.ignored_class`,
+        meant for padding, copied onto one label per sample where it is a real class): the loss
+        never sees its rows, so the model learns never to answer it. Exact: no noise to allow for."""
+        weights, history, ignored = run.info.class_weights or {}, self._labels, run.info.ignored_class
+        if self._zeros_judged or not (weights or ignored is not None) or history.overflow:
+            return
+        if history.samples < self.min_samples:
             return
         self._zeros_judged = True
+        skipped = {c: 0.0 for c in history.totals if c == ignored}
+        weights = {**{c: 1.0 for c in history.totals}, **weights, **skipped} if ignored is not None else weights
         zero = sorted(c for c, n in history.totals.items() if weights.get(c) == 0 and n >= _MIN_ZERO_WEIGHTED)
         weighted = sum(1 for c in history.totals if (weights.get(c) or 0) > 0)
         if not zero or weighted < 1:
@@ -1035,19 +1043,36 @@ class ClassImbalance(Check):
         rows = sum(history.totals[c] for c in zero)
         named = ", ".join(str(c) for c in zero[:10]) + (" ..." if len(zero) > 10 else "")
         some = "class" if len(zero) == 1 else "classes"
+        by_index = ignored in zero
+        how = (
+            f"{'is' if len(zero) == 1 else 'include'} the loss's ignore_index={ignored}"
+            if by_index
+            else ("weighs 0" if len(zero) == 1 else "weigh 0")
+        )
+        evidence = {
+            "zero_weight_classes": zero[:20],
+            "zero_weight_rows": rows,
+            "samples": history.samples,
+        }
+        if run.info.class_weights:
+            evidence["class_weights"] = {
+                int(c): float(f"{w:.6g}") for c, w in sorted(run.info.class_weights.items())[:20]
+            }  # float32: 1.2
+        if by_index:
+            evidence["ignore_index"] = ignored
         yield self.finding(
-            f"Every training label of {some} {named} ({rows} of {history.samples} in the first epoch) weighs 0: "
+            f"Every training label of {some} {named} ({rows} of {history.samples} in the first epoch) {how}: "
             f"the loss never counts those rows, so the model is trained only to keep {some} {named} low and "
             "learns never to answer it, while validation still scores it.",
-            evidence={
-                "zero_weight_classes": zero[:20],
-                "zero_weight_rows": rows,
-                "samples": history.samples,
-                "class_weights": {int(c): float(f"{w:.6g}") for c, w in sorted(weights.items())[:20]},  # float32: 1.2
-            },
-            hint="Give every class a weight above 0: a class-weight dict built by hand may lack a class "
-            "(`weights.get(c, 0)`); sklearn's compute_class_weight('balanced', classes=np.unique(y), y=y) covers "
-            "them all. If the class is meant to be left out, drop its rows and its output unit instead.",
+            evidence=evidence,
+            hint=(
+                f"ignore_index marks padding or unlabelled targets and must be a value no class uses: class {ignored} "
+                "is a real label here. Remove it (torch's default is -100) or mark the unlabelled rows with -100."
+                if by_index
+                else "Give every class a weight above 0: a class-weight dict built by hand may lack a class "
+                "(`weights.get(c, 0)`); sklearn's compute_class_weight('balanced', classes=np.unique(y), y=y) covers "
+                "them all. If the class is meant to be left out, drop its rows and its output unit instead."
+            ),
             step=self._last[0],
             epoch=run.epoch,
             severity=Severity.WARNING,

@@ -36,6 +36,7 @@ from mlcheck.checks.preflight.range_test import (
     shared_range_test,
 )
 from mlcheck.findings import Finding, Severity
+from mlcheck.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -1013,7 +1014,11 @@ class LRSchedule(Check):
         handed). Where the run's only schedule is a ReduceLROnPlateau (`RunInfo.plateau_scheduler`:
         Lightning's scheduler config, a Keras `ReduceLROnPlateau` callback), a rate it cut to ~0
         early is an INFO: it cuts only after its metric stopped improving, so the run had
-        converged by that metric and the steps left only cost time.
+        converged by that metric and the steps left only cost time. A ReduceLROnPlateau whose
+        given mode reads its metric the wrong way round (`mode="min"` on an accuracy,
+        `mode="max"` on a loss: `RunInfo.plateau_monitors`) is a WARNING at the first step (key
+        `plateau-mode`): every epoch the metric improves counts as a stall, so the rate is cut
+        after each `patience` epochs however well the run goes.
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -1084,6 +1089,10 @@ class LRSchedule(Check):
         self._throttle = Throttle(min_gap=4)
 
     def on_step(self, run: RunState) -> Iterable[Finding]:
+        if "plateau-mode" not in self._done and run.info.plateau_monitors:
+            reversed_mode = self._reversed_plateau_mode(run)
+            if reversed_mode:
+                return reversed_mode
         lr = run.lr
         if not (lr.nonfinite and "invalid" not in self._done) and not self._throttle.due(lr.total):
             return ()
@@ -1092,6 +1101,12 @@ class LRSchedule(Check):
             # zero or decaying all need it to move, and "constant" is judged at the end only
             return ()
         return self._judge(run, final=False)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        # step checks run every few steps; an epoch shorter than that still gets the mode judged
+        if "plateau-mode" not in self._done and run.info.plateau_monitors:
+            return self._reversed_plateau_mode(run)
+        return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return self._judge(run, final=True)
@@ -1104,6 +1119,34 @@ class LRSchedule(Check):
         self._done.add(key)
         step = run.step if step is None else step
         return [self.finding(message, evidence=evidence, hint=hint, step=step, epoch=run.epoch, key=key)]
+
+    def _reversed_plateau_mode(self, run: RunState) -> list[Finding]:
+        """Once: a ReduceLROnPlateau whose given mode counts the wrong direction of its metric as
+        improvement (`mode="min"` on an accuracy, `mode="max"` on a loss; the metric's direction
+        read from its name, as `mlcheck.register_metric` or `higher_is_better=` set it). Every
+        epoch the metric improves then counts as a stall, so the rate is cut after each
+        `patience` epochs however well the run goes. Exact: no noise to allow for."""
+        self._done.add("plateau-mode")
+        for metric, mode in run.info.plateau_monitors or ():
+            higher = higher_is_better(metric, run.info.higher_is_better)
+            if higher is None or mode not in ("min", "max") or (mode == "max") == higher:
+                continue
+            better, wanted = ("higher", "max") if higher else ("lower", "min")
+            counted = "fall" if mode == "min" else "rise"
+            return [
+                self.finding(
+                    f"The ReduceLROnPlateau watching {metric!r} has mode={mode!r}, so it counts a {counted} as "
+                    f"improvement, but {metric} is better {better}: each epoch the run improves counts as a stall, "
+                    "and the learning rate is cut after every `patience` epochs however well the run goes.",
+                    evidence={"monitor": metric, "mode": mode, "higher_is_better": higher},
+                    hint=f"Pass mode={wanted!r} for {metric} (or leave mode to the framework: Keras' 'auto' reads "
+                    "the metric's direction), or watch the validation loss with mode='min'.",
+                    step=run.step,
+                    epoch=run.epoch,
+                    key="plateau-mode",
+                )
+            ]
+        return []
 
     def _emit_plateau_decay(self, message: str, evidence: dict, run: RunState) -> list[Finding]:
         """INFO: a ReduceLROnPlateau (the run's only schedule) cut the rate to ~0: it does so only

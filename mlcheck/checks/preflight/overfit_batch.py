@@ -114,7 +114,10 @@ class OverfitBatch(Check):
         weight decay; when that one fits, the finding names the weight decay (key
         "weight-decay"). A model with no trainable weight at all is said at once, without
         training (key "nothing-trainable": a Keras `model.trainable = False` meant for the
-        backbone). With label smoothing (`label_smoothing=` of a Keras
+        backbone). Where it cannot fit and weight matrices are frozen (torch `requires_grad=False`)
+        while other parameters train, the hint names them first (evidence `frozen_weights`: a
+        filter such as `if "weight" in name` freezes every layer's weights, not one layer's).
+        With label smoothing (`label_smoothing=` of a Keras
         cross-entropy or of a torch `nn.CrossEntropyLoss` the model holds), success is judged above the
         least loss the smoothed targets allow (their entropy); a `label_smoothing` above
         `MAX_LABEL_SMOOTHING` (0.5; usual values are 0.05-0.2) is a WARNING of its own (key
@@ -312,9 +315,29 @@ class OverfitBatch(Check):
                 f"{shown.steps} steps the loss {moved} from {shown.initial:.4g} to {shown.final:.4g}"
                 f"{tried}.",
                 evidence=evidence,
-                hint=self._cannot_fit_hint(runs, n),
+                hint=self._frozen_weights_note(ctx, evidence) + self._cannot_fit_hint(runs, n),
             )
         ]
+
+    @staticmethod
+    def _frozen_weights_note(ctx: PreflightContext, evidence: dict[str, Any]) -> str:
+        """Where weight matrices (2 or more dimensions) are frozen (`requires_grad=False`) while other parameters of the
+        model train, the first suspect: a name filter such as `if "weight" in name` meant for one
+        layer freezes every layer's weights, and the biases left to train cannot fit a batch.
+        Only said; the finding is the same."""
+        frozen = ctx.trainable.frozen_parameters() or {}
+        matrices = [name for name, shape in frozen.items() if len(shape) >= 2]  # not a norm's scale
+        trainable = ctx.trainable.parameters()
+        if not matrices or not trainable:
+            return ""
+        evidence["frozen_weights"] = matrices[:20]
+        shown = ", ".join(matrices[:4]) + (f" and {len(matrices) - 4} more" if len(matrices) > 4 else "")
+        some = "matrix is" if len(matrices) == 1 else "matrices are"
+        return (
+            f"{len(matrices)} weight {some} frozen (requires_grad=False) while {len(trainable)} other parameter "
+            f"tensors train: {shown}. Unless they are pre-trained and fixed on purpose, unfreeze them (a filter such "
+            "as `if 'weight' in name` freezes every layer's weights, not one layer's). Otherwise: "
+        )
 
     def _random_loss(self, run: FitRun, evidence: dict[str, Any], n: int) -> Finding:
         """INFO: the batch's loss at fixed weights is a random variable (augmented views or pairs

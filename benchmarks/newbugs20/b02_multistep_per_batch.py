@@ -1,0 +1,51 @@
+"""b02 Lightning: `MultiStepLR(milestones=[30, 60], gamma=0.1)` meant as epochs, returned with
+`interval="step"` (an epoch is 44 batches): the rate is 100x lower after 60 batches."""
+
+import lightning.pytorch as pl
+import torch
+from _common import digits, quiet, report, trainer
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck.integrations.lightning import MLCheckCallback
+
+NAME = "b02_multistep_per_batch"
+
+
+class Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, i):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, i):
+        x, y = batch
+        out = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(out, y))
+        self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[30, 60], gamma=0.1)
+        # BUG: milestones are epochs, but the scheduler steps every batch
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+if __name__ == "__main__":
+    quiet()
+    pl.seed_everything(0)
+    x, y = digits()
+    x, y = torch.tensor(x), torch.tensor(y)
+    tr = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
+    va = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
+    cb = MLCheckCallback(log_dir=f"/tmp/newbugs20-logs/{NAME}")
+    trainer(NAME, cb, 8).fit(Net(), tr, va)
+    report(NAME, cb.findings)
