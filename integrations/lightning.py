@@ -170,9 +170,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
             weight scans). Default 25: ~18 us per step averaged over 10 epochs of the digits MLP
-            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost). The layer
-            statistics are taken more often on a planned run under 200 steps (down to every 10th:
-            docs/layers.md, "Sampling"), so that 5 sampled steps fit in its first half.
+            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost). At the
+            default, the layer statistics are taken more often on a planned run under 200 steps
+            (down to every 10th: docs/layers.md, "Sampling"), so that 5 sampled steps fit in its
+            first half; a value you set is kept.
         strict: re-raise exceptions from checks instead of switching the failing check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`: train a copy of the model on

@@ -53,6 +53,10 @@ _NO_NAMES: Mapping[str, Sequence[str]] = types.MappingProxyType({})
 NOT_METRICS = frozenset({"learning_rate", "lr"})
 
 
+#: `every_n_steps` by default: the callbacks' and `Monitor`'s
+DEFAULT_EVERY_N_STEPS = 25
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """The options every callback shares, validated once (a wrong value raises here, naming the
@@ -60,7 +64,7 @@ class LiveOptions:
     callbacks, which take them as keywords."""
 
     stop_on: str | None = None
-    every_n_steps: int = 25
+    every_n_steps: int = DEFAULT_EVERY_N_STEPS
     strict: bool = False
     warn: bool = True
     train_start_checks: bool = True
@@ -925,17 +929,17 @@ class LiveRun:
 
     def plan_layer_steps(self) -> int:
         """Sets and returns `layer_every`, the optimizer steps between the sampled layer steps:
-        `every_n_steps`, or fewer where the planned run (`RunInfo.total_steps`) is too short for
-        a symptom seen from its start to hold on `patience` sampled steps within its first half.
-        At the default 25 and patience 5 that holds from 200 steps on (a verdict by step 100);
-        a shorter run is sampled every total / (2 x (patience - 1)) steps, never more often than
-        every `MIN_LAYER_EVERY` (nor than `every_n_steps`, when that is smaller), so that a
-        2-epoch run of 90 steps is sampled every 11 (9 sampled steps, a verdict by step 44)
-        instead of getting 4 sampled steps and no verdict. Call it once the planned steps are
-        known; an unknown length keeps `every_n_steps`."""
+        `every_n_steps`, or fewer where `every_n_steps` is at its default and the planned run
+        (`RunInfo.total_steps`) is too short for a symptom seen from its start to hold on
+        `patience` sampled steps within its first half. At the default 25 and patience 5 that
+        holds from 200 steps on (a verdict by step 100); a shorter run is sampled every
+        total / (2 x (patience - 1)) steps, never more often than every `MIN_LAYER_EVERY`, so
+        that a 2-epoch run of 90 steps is sampled every 11 (9 sampled steps, a verdict by step
+        44) instead of getting 4 sampled steps and no verdict. Call it once the planned steps
+        are known; an unknown length, or an `every_n_steps` the user set, is kept."""
         every = self.options.every_n_steps
         total = self.monitor.run.info.total_steps
-        if total:
+        if total and every == DEFAULT_EVERY_N_STEPS:
             patience = max(
                 (getattr(c, "patience", 0) for c in self.monitor.checks if Signal.LAYER_STATS in c.signals()),
                 default=0,

@@ -83,8 +83,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
             scans, the learning rate, `batch_loss` events) are taken. Default 25, as `Monitor`.
-            The layer statistics are taken more often on a planned run (epochs x steps) under
-            200 steps, down to every 10th (docs/layers.md, "Sampling").
+            At the default, the layer statistics are taken more often on a planned run (epochs
+            x steps) under 200 steps, down to every 10th (docs/layers.md, "Sampling"); a value
+            you set is kept.
         strict: re-raise exceptions from checks instead of switching the check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`) on a copy of the model.
