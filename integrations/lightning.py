@@ -172,7 +172,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             that severity or worse is raised (the finding is logged).
         every_n_steps: optimizer steps between the costly statistics (update ratio, gradient and
             weight scans). Default 25: ~18 us per step averaged over 10 epochs of the digits MLP
-            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost).
+            of benchmarks/bench_overhead_lightning.py (CPU; docs/benchmarks.md, Cost). At the
+            default, the layer statistics are taken more often on a planned run under 200 steps
+            (down to every 10th: docs/layers.md, "Sampling"), so that 5 sampled steps fit in its
+            first half; a value you set is kept.
         strict: re-raise exceptions from checks instead of switching the failing check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`: train a copy of the model on
@@ -199,7 +202,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             tests besides the classes. Default None: classes only.
         breakpoints: conditions on layers (docs/layers.md, Breakpoints): per-layer check ids
             (`dead-units`, `nonfinite-origin`, ...), functions of a layer's statistics
-            (`mlcheck.layers.LayerStats` -> bool, checked every `every_n_steps`), or a
+            (`mlcheck.layers.LayerStats` -> bool, checked on the sampled layer steps), or a
             `mlcheck.breakpoints.Breakpoints(..., pdb=True)` to open the debugger where one trips.
             When one trips: its finding, and a snapshot of the step (the batch, the layer's input,
             output and weights) in `<log_dir>/mlcheck/snapshots/step<N>-<layer>.pt`, which
@@ -426,6 +429,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
             info.total_steps = int(total)
+            self.live.plan_layer_steps()  # a short run samples its layers more often
         if isinstance(trainer.max_epochs, int) and trainer.max_epochs > 0:
             info.max_epochs = trainer.max_epochs
         # A ReduceLROnPlateau moves the rate only when its metric stalls, so a healthy run may
@@ -550,9 +554,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._watch_nonfinite = self._automatic and self.live.watch_loss(pl_module.device.type == "cpu")
                 self._layers.keep_weights = self._watch_nonfinite
             step = self._logging_step(trainer)
-            if self.live.layer_step_due(step) or (
-                self.breakpoints is not None and step % self.options.every_n_steps == 0
-            ):
+            if self.live.layer_step_due(step) or (self.breakpoints is not None and step % self.live.layer_every == 0):
                 self._layers.start()
         if self._samples is not None:
             self._samples.arm(pl_module, "train")  # after the train-start checks copied the module
@@ -726,7 +728,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # on_train_batch_start only where it may start the layer statistics
         if step is None:
             step = self._logging_step(trainer)
-        every = self.options.every_n_steps
+        every = self.live.layer_every
         # until a batch with samples came, each batch's start is the train-start checks' (a run of
         # empty first batches skipped the hook, and with it the checks, for the rest of the fit)
         skip = self._started and (self._layers is None or (step % every != 0 and (step + 1) % every != 0))

@@ -71,8 +71,9 @@ class Breakpoints:
             "saturated-activations", "frozen-parameters", "nonfinite-origin"), or a function
             `LayerStats -> bool` (true: trip), or a mapping of names to such functions (the name
             is what the finding and the snapshot file say). A function is called for every
-            recorded layer on every sampled step (`every_n_steps`); one that raises is switched
-            off with one warning.
+            recorded layer on every sampled layer step (`every_n_steps`, or more often on a
+            short planned run: docs/layers.md, "Sampling"); one that raises is switched off
+            with one warning.
         pdb: open the debugger where a breakpoint trips (`breakpoint()`, so `PYTHONBREAKPOINT`
             chooses it; 0 switches it off). Default False.
 

@@ -53,6 +53,10 @@ _NO_NAMES: Mapping[str, Sequence[str]] = types.MappingProxyType({})
 NOT_METRICS = frozenset({"learning_rate", "lr"})
 
 
+#: `every_n_steps` by default: the callbacks' and `Monitor`'s
+DEFAULT_EVERY_N_STEPS = 25
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """The options every callback shares, validated once (a wrong value raises here, naming the
@@ -60,7 +64,7 @@ class LiveOptions:
     callbacks, which take them as keywords."""
 
     stop_on: str | None = None
-    every_n_steps: int = 25
+    every_n_steps: int = DEFAULT_EVERY_N_STEPS
     strict: bool = False
     warn: bool = True
     train_start_checks: bool = True
@@ -384,6 +388,9 @@ class LiveRun:
         self._origin_attempts = 0
         self._synced: set[str] | None = None  # `monitor.disabled` at the last `sync`
         self.sync()
+        #: optimizer steps between sampled layer steps (`plan_layer_steps`)
+        self.layer_every = options.every_n_steps
+        self.plan_layer_steps()
         if options.slice_by is not None and not self.samples_active:
             # the slices are tested by an opt-in check: without it `slice_by` is never called
             internal_notice(
@@ -914,11 +921,38 @@ class LiveRun:
 
     #: Re-runs of a batch whose loss was non-finite before giving up on locating the origin.
     ORIGIN_ATTEMPTS = 3
+    #: The layer checks' patience where no check states one (`mlcheck.checks.layers.PATIENCE`).
+    LAYER_PATIENCE = 5
+    #: The shortest interval between sampled layer steps a planned run is given:
+    #: TheDeepChecker's own (every 10 steps, patience 5), 2.5 times the default's cost a step.
+    MIN_LAYER_EVERY = 10
+
+    def plan_layer_steps(self) -> int:
+        """Sets and returns `layer_every`, the optimizer steps between the sampled layer steps:
+        `every_n_steps`, or fewer where `every_n_steps` is at its default and the planned run
+        (`RunInfo.total_steps`) is too short for a symptom seen from its start to hold on
+        `patience` sampled steps within its first half. At the default 25 and patience 5 that
+        holds from 200 steps on (a verdict by step 100); a shorter run is sampled every
+        total / (2 x (patience - 1)) steps, never more often than every `MIN_LAYER_EVERY`, so
+        that a 2-epoch run of 90 steps is sampled every 11 (9 sampled steps, a verdict by step
+        44) instead of getting 4 sampled steps and no verdict. Call it once the planned steps
+        are known; an unknown length, or an `every_n_steps` the user set, is kept."""
+        every = self.options.every_n_steps
+        total = self.monitor.run.info.total_steps
+        if total and every == DEFAULT_EVERY_N_STEPS:
+            patience = max(
+                (getattr(c, "patience", 0) for c in self.monitor.checks if Signal.LAYER_STATS in c.signals()),
+                default=0,
+            )
+            window = 2 * ((patience or self.LAYER_PATIENCE) - 1)  # intervals in a patience window, twice
+            every = min(every, max(self.MIN_LAYER_EVERY, total // window))
+        self.layer_every = every
+        return every
 
     def layer_step_due(self, step: int) -> bool:
         """True when the adapter records layer statistics on this optimizer step: every
-        `every_n_steps`, while a check consumes them."""
-        return self.layers_active and step % self.options.every_n_steps == 0
+        `layer_every` (`plan_layer_steps`), while a check consumes them."""
+        return self.layers_active and step % self.layer_every == 0
 
     def watch_loss(self, on_cpu: bool) -> bool:
         """True when the adapter checks each step's loss for NaN/Inf at once (to re-run the batch

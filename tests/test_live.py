@@ -123,6 +123,39 @@ def test_routing_follows_the_declarations():
     assert set(defaults.full_pass_checks) == declared and declared
 
 
+@pytest.mark.parametrize(
+    ("total", "every", "patience", "expected"),
+    [
+        (None, 25, 5, 25),  # length unknown: every_n_steps
+        (1000, 25, 5, 25),  # long enough: unchanged
+        (200, 25, 5, 25),  # 5 sampled steps (0-100) in the first half already
+        (199, 25, 5, 24),
+        (90, 25, 5, 11),  # a 2-epoch digits MLP: 9 sampled steps, a verdict by step 44
+        (76, 25, 5, 10),
+        (30, 25, 5, 10),  # the floor: TheDeepChecker's interval
+        (90, 5, 5, 5),  # an every_n_steps the user set is kept
+        (90, 50, 5, 50),
+        (90, 10**6, 5, 10**6),
+        (90, 25, 3, 22),  # a check's own patience sets the window: 3 sampled steps by step 44
+    ],
+)
+def test_layers20_a_short_planned_run_samples_its_layers_more_often(total, every, patience, expected):
+    """`plan_layer_steps`: a planned run too short for a symptom from its start to hold on
+    `patience` sampled steps within its first half is sampled every total // (2 x (patience - 1))
+    steps, never more often than every 10, where `every_n_steps` is at its default (an interval
+    the user set is kept); the other statistics keep `every_n_steps`."""
+    from mlcheck.checks.layers import DeadUnits
+    from mlcheck.run import RunInfo
+
+    live = LiveRun(LiveOptions(every_n_steps=every), [DeadUnits(patience=patience)], info=RunInfo(total_steps=total))
+    assert live.layer_every == expected
+    assert [s for s in range(100) if live.layer_step_due(s)] == list(range(0, 100, expected))
+    assert live.options.every_n_steps == every
+    live.monitor.run.info.total_steps = 1000  # planned later (Lightning's on_train_start)
+    assert live.plan_layer_steps() == every
+    assert [s for s in range(100) if live.layer_step_due(s)] == list(range(0, 100, every))
+
+
 class BatchLog(Check):
     """Notes each batch it is handed (a sampled check: the first batches, then one in 100).
 

@@ -83,6 +83,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             once a finding of that severity or worse is raised (the finding is logged).
         every_n_steps: how often the costly statistics (update ratio, weight and gradient
             scans, the learning rate, `batch_loss` events) are taken. Default 25, as `Monitor`.
+            At the default, the layer statistics are taken more often on a planned run (epochs
+            x steps) under 200 steps, down to every 10th (docs/layers.md, "Sampling"); a value
+            you set is kept.
         strict: re-raise exceptions from checks instead of switching the check off.
             Default False.
         overfit_batch: run the train-start checks (`overfit-batch`) on a copy of the model.
@@ -336,11 +339,16 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self.live.start_epoch()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self.live is not None and self._step % self.options.every_n_steps == 0:
+        live = self.live
+        if live is None:
+            return
+        step = self._step
+        if step % self.options.every_n_steps == 0:
             with self.timer("weights"):
-                self.live.guard("weights", self._scan.snapshot)
-            if self._layers is not None and self._layers.due(self.live, self._step):
-                self._layers.start()
+                live.guard("weights", self._scan.snapshot)
+        # the layers' own interval (`LiveRun.plan_layer_steps`): shorter on a short planned run
+        if self._layers is not None and step % live.layer_every == 0 and self._layers.due(live, step):
+            self._layers.start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         live = self.live

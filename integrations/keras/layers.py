@@ -233,7 +233,7 @@ class KerasLayerRecorder:
 
     def due(self, live: Any, step: int) -> bool:
         """Records this step: the live core samples it, or breakpoints (which need no check) are set."""
-        return live.layer_step_due(step) or (self.breakpoints is not None and step % live.options.every_n_steps == 0)
+        return live.layer_step_due(step) or (self.breakpoints is not None and step % live.layer_every == 0)
 
     def observe(self, live: Any, step: int, epoch: int | None, batch: Any) -> None:
         """After a recorded step: its statistics to the checks, then the breakpoints."""

@@ -82,6 +82,22 @@ def test_healthy_keras_model_stays_silent_and_unhooked(tmp_path):
     assert all(not v.value._post_accumulate_grad_hooks for v in model.trainable_variables)
 
 
+@pytest.mark.parametrize("dead_bias", [-20.0, 0.0])
+def test_layers20_a_2_epoch_keras_run_gets_its_layer_verdict_and_a_healthy_one_stays_silent(dead_bias, tmp_path):
+    """At the default interval of 25 a 76-step fit (2 epochs of 38) samples 4 steps, fewer than
+    the patience of 5: the dead layer was never named (before layers20). The planned epochs x
+    steps now set the layers' interval to max(10, 76 // 8) = 10: named at step 40; the healthy
+    model, sampled as often, stays silent."""
+    x, y = _data()
+    checks = [*default_checks(), *(registry()[i]() for i in LAYER_IDS)]
+    cb = MLCheckCallback(checks=checks, overfit_batch=False, log_dir=tmp_path)
+    _model(dead_bias=dead_bias).fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    found = [(f.check, f.key, f.step) for f in cb.findings if f.check in LAYER_IDS]
+    assert found == ([("dead-units", "dead_relu", 40)] if dead_bias else [])
+    assert [f.check for f in cb.findings if f.severity >= Severity.WARNING] == [c for c, _, _ in found]
+    assert cb.live.layer_every == 10 and cb.monitor.run.layers.total == 8
+
+
 def test_compiled_step_skips_the_layer_checks_with_one_notice(caplog):
     from mlcheck.integrations.keras.layers import KerasLayerRecorder
 

@@ -344,15 +344,44 @@ def test_a_fully_masked_attention_row_names_the_softmax_not_the_mask(tmp_path, i
 
 @pytest.mark.parametrize("case", ["vanishing", "dead"])
 def test_sample19_a_3_epoch_run_at_the_default_interval_still_gets_its_layer_verdict(case, tmp_path):
-    """A symptom must hold on 5 consecutive sampled steps (`PATIENCE`, TheDeepChecker's): at the
-    default interval of 25 a 114-step run (3 epochs of 38) samples steps 0, 25, 50, 75 and 100 and
-    names the layer at step 100. Sampling a short run half as often (every 50 steps below some
-    planned length, to cut its cost: issue 13 item 3, tried on branch sample19) leaves it 3
-    sampled steps and no verdict at all; this pins the default schedule on a short run."""
+    """A symptom must hold on 5 consecutive sampled steps (`PATIENCE`, TheDeepChecker's). Sampling
+    a short run half as often (every 50 steps below some planned length, to cut its cost: issue
+    13 item 3, tried on branch sample19) left a 114-step run (3 epochs of 38) 3 sampled steps and
+    no verdict at all. Since layers20 a planned run under 200 steps is sampled more often
+    (`LiveRun.plan_layer_steps`: every 114 // 8 = 14 steps), so the verdict comes at step 56 (at
+    the fixed 25 it came at step 100)."""
     expected, layer, _, _ = faults.CASES[case]
     cb, _ = faults.fit(case, tmp_path, epochs=3, every_n_steps=None)
     found = [(f.check, f.key, f.step) for f in cb.findings if f.check in LAYER_IDS]
-    assert found == [(expected, layer, 100)]
+    assert found == [(expected, layer, 56)]
+    assert cb.live.layer_every == 14
+
+
+#: the planted faults whose symptom shows on sampled steps (the NaN ones are watched every step)
+SAMPLED_FAULTS = ["vanishing", "exploding", "dead", "saturated", "frozen"]
+
+
+@pytest.mark.parametrize("case", SAMPLED_FAULTS)
+def test_layers20_a_2_epoch_run_of_76_steps_gets_its_layer_verdict(case, tmp_path):
+    """Issue 13 item 3: at a fixed interval of 25 a 76-step run (2 epochs of 38) samples steps 0,
+    25, 50 and 75, four, fewer than the patience of 5, so no planted layer fault was ever named
+    (main before layers20: no layer finding). The planned length (`estimated_stepping_batches`)
+    sets the interval to max(10, 76 // 8) = 10: the symptom, there from the start, holds on steps
+    0-40 and the layer is named at step 40, still by 5 consecutive sampled steps."""
+    expected, layer, _, _ = faults.CASES[case]
+    cb, _ = faults.fit(case, tmp_path, epochs=2, every_n_steps=None)
+    found = [(f.check, f.key, f.step, f.severity) for f in cb.findings if f.check in LAYER_IDS]
+    assert found == [(expected, layer, 40, Severity.WARNING)]
+    assert cb.monitor.run.info.total_steps == 76 and cb.live.layer_every == 10
+
+
+@pytest.mark.parametrize("case", [c for c, spec in faults.CASES.items() if spec[0] is None])
+def test_layers20_a_healthy_2_epoch_run_sampled_every_10_steps_stays_silent(case, tmp_path):
+    """The healthy models (a frozen backbone, BatchNorm, a CNN, tanh, -inf attention masks, a
+    plain MLP) at the short run's interval of 10 (TheDeepChecker's own): no WARNING or ERROR."""
+    cb, _ = faults.fit(case, tmp_path, epochs=2, every_n_steps=None)
+    assert cb.live.layer_every == 10 and cb.monitor.run.layers.total == 8
+    assert [f.format() for f in cb.findings if f.severity >= Severity.WARNING] == []
 
 
 def _obs(step: int, first_rms: float) -> LayerObservation:
