@@ -950,26 +950,33 @@ def _lookup_columns(
     return np.add.reduceat(seen, start) <= max_values
 
 
-def _value_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _value_keys(
+    x: np.ndarray, ordered: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Dense keys for the values of each column of `x` (rows x columns, all finite), shifted so
     that every (column, value) pair has its own key: (keys, one per column and row; the value of
     each key; each column's first key; each column's number of distinct values). Keys follow the
-    values' order within a column."""
-    z = x.T.copy()  # one row per column: contiguous sorts
+    values' order within a column. `ordered`: each column of `x` sorted (`np.sort(x.T, axis=1)`),
+    where the caller has it already."""
+    z = x.T.copy()  # one row per column: contiguous sorts and searches
     m, n = z.shape
-    order = np.argsort(z, axis=1)  # ties may come in any order: ranks
-    ordered = np.sort(z, axis=1)  # the same as z along `order`, without a gather
+    if ordered is None:
+        ordered = np.sort(z, axis=1)
     new = np.empty(ordered.shape, dtype=bool)
     new[:, 0] = True
     np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
-    # counted over the columns in turn, a value's rank is already its shifted key
-    shifted = np.cumsum(new, axis=None).reshape(m, n) - 1
-    start = shifted[:, 0].copy()  # first key of each column
-    width = np.diff(np.append(start, shifted[-1, -1] + 1))  # distinct values per column
-    keys = np.empty_like(shifted)
-    order += (np.arange(m) * n)[:, None]  # flat positions in `keys`
-    keys.ravel()[order.ravel()] = shifted.ravel()
-    return keys, ordered[new], start, width
+    width = new.sum(axis=1)  # distinct values per column
+    start = np.zeros(m, dtype=width.dtype)  # first key of each column
+    np.cumsum(width[:-1], out=start[1:])
+    value = ordered[new]
+    # a value's key is its column's first key plus its rank among the column's distinct values:
+    # a binary search of them per column (an argsort of every column and a scatter of the ranks
+    # cost 1.5x the instructions on 512 rows of digits' 17-level pixels; ties made the argsort
+    # slow)
+    keys = np.empty((m, n), dtype=width.dtype)
+    for j, (lo, hi) in enumerate(zip(start.tolist(), (start + width).tolist())):
+        np.add(value[lo:hi].searchsorted(z[j]), lo, out=keys[j])  # the method: no wrapper call
+    return keys, value, start, width
 
 
 def _key_columns(
@@ -1287,7 +1294,7 @@ class FeatureLeakage(Check):
         ordered = np.sort(x.T, axis=1)
         distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
         maybe = np.isfinite(x).all(axis=0) & (distinct <= self.max_values + max(map(len, folds)))
-        keys = _value_keys(x[:, maybe]) if maybe.any() else None
+        keys = _value_keys(x[:, maybe], ordered[maybe]) if maybe.any() else None
         lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
         if keys is not None:
             for (fit, _), lookup in zip((folds, folds[::-1]), lookups):
