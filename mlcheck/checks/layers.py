@@ -247,6 +247,8 @@ class ExplodingGradient(LayerCheck):
         ratio: gradient RMS relative to the output layer's above which a layer's gradient
             explodes. Default 70 (AUTOTRAINER).
         max_grad_to_weight: or its gradient norm over its weight norm above which. Default 10.
+            For a loss summed over a batch's rows (`RunInfo.loss_summed_over`), the gradient
+            norm per row: summing hands back that many times the mean's gradient by design.
         patience: consecutive sampled steps. Default 5 (TheDeepChecker).
     """
 
@@ -268,9 +270,12 @@ class ExplodingGradient(LayerCheck):
         if last is None:
             return []
         reference = last.grad_rms
+        # a loss summed over a batch's rows hands back that many times the mean's gradient, by
+        # design (its rate is chosen for it: Adam does not see the scale): judged per row
+        rows = run.info.loss_summed_over or 1
         exploded = []
         for s in weighted:
-            rms, norm, weights = s.grad_rms or 0.0, s.grad_norm or 0.0, s.weight_norm
+            rms, norm, weights = s.grad_rms or 0.0, (s.grad_norm or 0.0) / rows, s.weight_norm
             held = rms > self.ratio * reference or bool(weights and norm > self.max_grad_to_weight * weights)
             if self.streak(s.path, held, layers.step) >= self.patience:
                 exploded.append(s)
@@ -278,13 +283,14 @@ class ExplodingGradient(LayerCheck):
             return []
         first = exploded[0]
         rms = first.grad_rms or 0.0
-        to_weights = (first.grad_norm or 0.0) / (first.weight_norm or 1.0)
+        to_weights = (first.grad_norm or 0.0) / rows / (first.weight_norm or 1.0)
         # name the rule(s) that held: against itself, the output layer's RMS says nothing
         rules = []
         if first.path != last.path and rms > self.ratio * reference:
             rules.append(f"a gradient RMS of {_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s")
         if to_weights > self.max_grad_to_weight:
-            rules.append(f"a gradient norm {_fmt(to_weights)}x its weight norm")
+            per_row = f" (per row of a loss summed over {rows})" if rows > 1 else ""
+            rules.append(f"a gradient norm{per_row} {_fmt(to_weights)}x its weight norm")
         evidence_text = " and ".join(rules) or f"a gradient RMS of {_fmt(rms)}"
         return [
             self.finding(
