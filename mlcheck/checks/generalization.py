@@ -258,6 +258,14 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
+        A classification run gets the same guard where the per-sample capture is on (an opt-in
+        per-sample check such as `noisy-labels`): each validation row's loss is -log of its
+        true-class probability at the latest validation, their standard deviation / sqrt(rows),
+        scaled to the best level, is the error, and it is used only when the rows' mean matches
+        the logged validation loss within 5% (a weighted, smoothed or sampled loss is not their
+        mean). Without the capture the row count alone bounds nothing for a cross-entropy (its
+        per-row losses may all be equal, so no smallest error follows from the count), and the
+        rise is judged as before.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -390,8 +398,9 @@ class TrainValGap(Check):
             since the turn rather than its level alone: Chollet's IMDB runs (benchmarks/reallogs)
             lose 0.3-0.7 points an epoch after the turn, within the noise their climb gives the
             accuracy, and were held at INFO one epoch longer.
-        rows_z: a regression's modest rise within this many standard errors of its validation
-            loss over the validation rows is INFO. Default 1.0: the error of one validation loss;
+        rows_z: a regression's (or, with the per-sample capture on, a classification's) modest
+            rise within this many standard errors of its validation loss over the validation
+            rows is INFO. Default 1.0: the error of one validation loss;
             a difference between two epochs on the same rows has a smaller (paired) error, which
             the rows' losses alone would give, so one full error is lenient, but only up to the
             `info_max_rise` cap, past which the finding is a WARNING whatever the rows.
