@@ -258,6 +258,14 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
+        A classification run gets the same guard where the per-sample capture is on (an opt-in
+        per-sample check such as `noisy-labels`): each validation row's loss is -log of its
+        true-class probability at the latest validation, their standard deviation / sqrt(rows),
+        scaled to the best level, is the error, and it is used only when the rows' mean matches
+        the logged validation loss within 5% (a weighted, smoothed or sampled loss is not their
+        mean). Without the capture the row count alone bounds nothing for a cross-entropy (its
+        per-row losses may all be equal, so no smallest error follows from the count), and the
+        rise is judged as before.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -390,8 +398,9 @@ class TrainValGap(Check):
             since the turn rather than its level alone: Chollet's IMDB runs (benchmarks/reallogs)
             lose 0.3-0.7 points an epoch after the turn, within the noise their climb gives the
             accuracy, and were held at INFO one epoch longer.
-        rows_z: a regression's modest rise within this many standard errors of its validation
-            loss over the validation rows is INFO. Default 1.0: the error of one validation loss;
+        rows_z: a regression's (or, with the per-sample capture on, a classification's) modest
+            rise within this many standard errors of its validation loss over the validation
+            rows is INFO. Default 1.0: the error of one validation loss;
             a difference between two epochs on the same rows has a smaller (paired) error, which
             the rows' losses alone would give, so one full error is lenient, but only up to the
             `info_max_rise` cap, past which the finding is a WARNING whatever the rows.
@@ -871,7 +880,7 @@ class TrainValGap(Check):
         )
         held, kept = (metric, None) if modest and not lasting else (None, metric)
         if held is None and modest:
-            held = self._within_row_error(run, best, recent)
+            held = self._within_row_error(run, best, recent) or self._within_sample_error(run, best, recent)
         return rise_at, best_epoch, train_best, train_now, kept, held
 
     def _within_row_error(self, run: RunState, best: float, recent: float) -> _Unresolved | None:
@@ -885,6 +894,40 @@ class TrainValGap(Check):
         if spread is None or rows is None or not best > 0:
             return None
         stderr = spread * best / math.sqrt(rows)
+        return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
+
+    #: how far the mean of the recorded rows' -log p may lie from the logged validation loss of
+    #: the same epoch, as a share of it, for those rows to stand for that loss (`_within_sample_error`)
+    SAMPLE_LOSS_TOLERANCE = 0.05
+
+    def _within_sample_error(self, run: RunState, best: float, recent: float) -> _Unresolved | None:
+        """For a classification loss, from the per-sample outputs where their capture is on (an
+        opt-in per-sample check, `mlcheck.samples`): the validation rows and the standard error
+        of the best validation loss over them when the rise lies within `rows_z` of it. Each
+        row's loss is -log of its true-class probability at the latest validation; their standard
+        deviation / sqrt(rows) is that epoch's error, scaled to the best level by best / that
+        epoch's mean (the regression guard's proportional spread: smaller than the latest
+        epoch's own when the loss rose, so it errs toward a warning). Used only when every row
+        was seen at the latest validation and the rows' mean loss matches the logged validation
+        loss of that epoch within `SAMPLE_LOSS_TOLERANCE` (else the logged loss is not the rows'
+        cross-entropy: weighted, smoothed, focal, a sample of the set). None otherwise."""
+        store = run.samples.get("val") if run.samples is not None else None
+        if store is None or store.size < 2 or not best > 0:
+            return None
+        last = store.column("last_epoch")
+        if not bool(np.all(last == last[0])):
+            return None  # rows not all seen at the latest validation
+        epoch_loss = run.val_loss.buckets(include_open=True)["mean"]
+        if not len(epoch_loss) or not math.isfinite(float(epoch_loss[-1])):
+            return None
+        logged = float(epoch_loss[-1])
+        # the probability is kept to 1/255: a row at 0 is read as half a level (its loss capped)
+        losses = -np.log(np.maximum(store.latest_prob(), 0.5 / 255.0))
+        mean = float(np.mean(losses))
+        if not mean > 0 or abs(mean - logged) > self.SAMPLE_LOSS_TOLERANCE * logged:
+            return None
+        rows = int(store.size)
+        stderr = float(np.std(losses, ddof=1)) / math.sqrt(rows) * best / mean
         return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
 
     @staticmethod
