@@ -70,6 +70,15 @@ def test_user22_a_log_indexed_by_epochs_names_the_epoch_alone_a_log_with_steps_k
     first = next(f for f in run.findings if f.check == "train-val-gap")
     assert first.format().startswith("[info] train-val-gap at epoch 13: "), first.format()
 
+    # Keras' TensorBoard callback: `epoch_loss` in `train/` and `validation/`, its x the epoch
+    from analyze_logs import scalar_event, write_with_writer
+
+    events = tmp_path / "keras_tb"
+    write_with_writer(events / "train", [scalar_event(e, "epoch_loss", t) for e, (t, _) in enumerate(KERAS_RUN)])
+    write_with_writer(events / "validation", [scalar_event(e, "epoch_loss", v) for e, (_, v) in enumerate(KERAS_RUN)])
+    gap = _gap(json.loads(mlcheck_analyze(events, "--json").stdout))
+    assert [(f["step"], f["epoch"]) for f in gap] == [(None, 13), (None, 24)], gap
+
     done = mlcheck_analyze(lightning, "--json")
     assert done.returncode == 0, done.stderr
     gap = _gap(json.loads(done.stdout))
