@@ -302,7 +302,7 @@ class ExplodingGradient(LayerCheck):
                     # layer's" and "Nx its weight norm"); one key "ratio" held the first while the
                     # message could name the second
                     "grad_rms_to_reference": rms / reference,
-                    "grad_norm_to_weight_norm": to_weights if first.weight_norm else None,
+                    **({"grad_norm_to_weight_norm": to_weights} if first.weight_norm else {}),
                     "activation_abs_max": first.abs_max,
                     "since_step": self._since[first.path],
                 },
