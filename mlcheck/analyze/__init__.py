@@ -61,7 +61,15 @@ from mlcheck.analyze.mlflow import FOLDER as MLFLOW_FOLDER
 from mlcheck.analyze.mlflow import looks_like_metric_file, read_mlflow_run
 from mlcheck.analyze.printed import looks_printed
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
-from mlcheck.analyze.replay import EPOCH_ROW_FORMATS, Curves, RunLog, build_curves, on_steps, replay_curves
+from mlcheck.analyze.replay import (
+    EPOCH_ROW_FORMATS,
+    Curves,
+    RunLog,
+    build_curves,
+    on_steps,
+    passed_rises_demoted,
+    replay_curves,
+)
 from mlcheck.analyze.samples import TABLE, SamplesCSVError, find_tables, judge_table, run_folder, sample_checks
 from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
@@ -552,8 +560,10 @@ def _recorded_only(root: Path, folder: Path, own: tuple[RunLog, str] | None) -> 
 
 def _merge(run: RunResult, rec: Recorded, wanted: Callable[[str], bool]) -> None:
     """The recorded findings first; a derived finding of a check that was recorded live is
-    dropped (the live one saw every step, the model and the data)."""
-    live = [f for f in rec.findings if wanted(f.check)]
+    dropped (the live one saw every step, the model and the data). A recorded `train-val-gap`
+    WARNING that a later recorded INFO took back (the rise passed) is shown demoted to INFO, as
+    analyze shows its own (`passed_rises_demoted`): the run's whole record says so."""
+    live = passed_rises_demoted([f for f in rec.findings if wanted(f.check)])
     recorded_ids = {f.check for f in live}
     derived = [f for f in run.findings if not any(f is x for x in run.live) and f.check not in recorded_ids]
     run.live = run.live + live

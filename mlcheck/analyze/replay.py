@@ -123,6 +123,9 @@ class Curves:
             validation points in order, each known by its step alone.
         step_epochs: for a `by_step` run, the fractional epoch at each logged step where the log
             holds it (a Hugging Face Trainer's `epoch`, tag `train/epoch`), else None.
+        steps_are_epochs: the log holds no step at all (every x is the epoch: a Keras
+            `CSVLogger` file, Keras' `epoch_loss` event tags): each row's step was set to its epoch
+            for the replay, and the findings it gives name the epoch alone (their `step` None).
     """
 
     steps: np.ndarray | None
@@ -134,6 +137,7 @@ class Curves:
     by_step: bool = False
     step_epochs: Scalars | None = None
     validations: int | None = None
+    steps_are_epochs: bool = False
 
     @property
     def validations_per_epoch_dropped(self) -> bool:
@@ -166,7 +170,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
 
     wanted = _epoch_curves(log, resolved, used)
     ordered = _without_validate_after_fit(_epoch_rows(axes, wanted), stream)
-    _fill_missing_steps(ordered, stream)
+    steps_are_epochs = _fill_missing_steps(ordered, stream)
 
     lr_tag = _pick(log, resolved, "lr")
     lr_steps = lr_values = None
@@ -199,7 +203,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
     validations = None
     if axes.epoch_curve is not None and "val_loss" in used:
         validations = int(np.isfinite(log.scalars[used["val_loss"]].values).sum())
-    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs, validations)
+    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs, validations, steps_are_epochs)
 
 
 def _fractional_epochs(curve: Scalars | None) -> Scalars | None:
@@ -422,15 +426,17 @@ def _without_validate_after_fit(ordered: list[EpochRow], stream: Scalars | None)
     return ordered
 
 
-def _fill_missing_steps(ordered: list[EpochRow], stream: Scalars | None) -> None:
-    """Rows without a step: spread over the step stream, or one step per epoch."""
+def _fill_missing_steps(ordered: list[EpochRow], stream: Scalars | None) -> bool:
+    """Rows without a step: spread over the step stream, or one step per epoch. True when the
+    log holds no step at all (no stream, no row with one): every step is then its epoch."""
     if not ordered or all(r.step is not None for r in ordered):
-        return
+        return False
     if stream is None or not len(stream):
+        none = all(r.step is None for r in ordered)
         for r in ordered:
             if r.step is None:
                 r.step = r.epoch
-        return
+        return none
     first, last = int(stream.steps[0]), int(stream.steps[-1])
     e0, e1 = ordered[0].epoch, ordered[-1].epoch
     per = (last - first + 1) / (e1 - e0 + 1)
@@ -584,34 +590,62 @@ def replay_curves(
         monitor.close()
     if progress is not None:
         progress(total, total)
-    findings = _passed_rises_demoted(list(monitor.findings))
-    return contradicted_demoted(_rises_ended_at_best_demoted(findings, curves, checks), curves), dict(monitor.errors)
+    findings = passed_rises_demoted(list(monitor.findings))
+    findings = contradicted_demoted(_rises_ended_at_best_demoted(findings, curves, checks), curves)
+    if curves.steps_are_epochs:
+        # the replay's step was the epoch (`_fill_missing_steps`): "step 13, epoch 13" on a log
+        # indexed by epochs names one index twice, as if a step were known
+        findings = [dataclasses.replace(f, step=None) if f.step is not None else f for f in findings]
+    return findings, dict(monitor.errors)
 
 
-def _passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
+def passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
     """The findings, with each `train-val-gap` overfitting WARNING whose rise the rest of the log
     shows passed (the check's `overfit-passed` INFO followed it: the validation loss came back
     below the best level it named) as an INFO that says so. A live run could not know; a log
-    read whole does, and a run that went on to learn did not overfit there."""
-    passed = {
-        p.evidence.get("told_at_epoch"): p
-        for p in findings
-        if p.check == "train-val-gap" and p.key.startswith("overfit-passed")
-    }
-    out = []
-    for f in findings:
-        back = passed.get(f.epoch) if f.check == "train-val-gap" and f.severity > Severity.INFO else None
-        if back is None or not f.key.startswith("overfit") or f.key.startswith("overfit-passed"):
-            out.append(f)
+    read whole does, and a run that went on to learn did not overfit there.
+
+    Also used on the findings a run recorded live (`findings.jsonl`), which keep no key: there a
+    rise is told by its evidence (`best_val_loss` and `epochs_since_best`), the INFO by its
+    `told_at_epoch`, which names the rise's epoch, and the INFO must come after the WARNING."""
+    passed = {p.evidence.get("told_at_epoch"): p for p in findings if p.key and _rise_passed(p)}
+    out = list(findings)
+    for i, f in enumerate(findings):
+        if not _rise_told(f):
             continue
-        out.append(
-            demoted(
-                f,
-                f"Later the validation loss came back below that best level (epoch {back.epoch}: "
-                f"{back.evidence.get('val_loss')}): the rise passed.",
-            )
+        if f.key:
+            back = passed.get(f.epoch)
+        else:
+            later = (p for p in findings[i + 1 :] if not p.key and _rise_passed(p))
+            back = next((p for p in later if p.evidence.get("told_at_epoch") == f.epoch), None)
+        if back is None:
+            continue
+        out[i] = demoted(
+            f,
+            f"Later the validation loss came back below that best level (epoch {back.epoch}: "
+            f"{back.evidence.get('val_loss')}): the rise passed.",
         )
     return out
+
+
+def _rise_told(f: Finding) -> bool:
+    """A `train-val-gap` overfitting WARNING (or worse): by its key, or, read back from a
+    findings file (no key), by its evidence."""
+    if f.check != "train-val-gap" or not f.severity > Severity.INFO:
+        return False
+    if f.key:
+        return f.key.startswith("overfit") and not f.key.startswith("overfit-passed")
+    return "best_val_loss" in f.evidence and "epochs_since_best" in f.evidence
+
+
+def _rise_passed(f: Finding) -> bool:
+    """`train-val-gap`'s INFO that a rise passed: by its key, or, read back from a findings file
+    (no key), by its evidence."""
+    if f.check != "train-val-gap":
+        return False
+    if f.key:
+        return f.key.startswith("overfit-passed")
+    return f.severity == Severity.INFO and "told_at_epoch" in f.evidence and "below" in f.evidence
 
 
 def _rises_ended_at_best_demoted(findings: list[Finding], curves: Curves, checks: Sequence[Check]) -> list[Finding]:

@@ -304,7 +304,11 @@ class ExplodingGradient(LayerCheck):
                     "weight_norm": first.weight_norm,
                     "reference_layer": last.path,
                     "reference_grad_rms": reference,
-                    "ratio": rms / reference,
+                    # two ratios, each named for what it divides (the message's "Nx the output
+                    # layer's" and "Nx its weight norm"); one key "ratio" held the first while the
+                    # message could name the second
+                    "grad_rms_to_reference": rms / reference,
+                    **({"grad_norm_to_weight_norm": to_weights} if first.weight_norm else {}),
                     "activation_abs_max": first.abs_max,
                     "since_step": self._since[first.path],
                 },

@@ -417,6 +417,11 @@ def test_exploding_names_only_the_rule_that_held():
             found = [f for s in (0, 10, 20) for f in monitor.log_layers(obs(s, *args))]
         assert [f.evidence["layer"] for f in found] == [layer]
         assert said in found[0].message and unsaid not in found[0].message, found[0].message
+        # each ratio under its own name (the evidence said `ratio=0.1041` beside "45x its weight norm")
+        evidence = found[0].evidence
+        assert "ratio" not in evidence
+        assert evidence["grad_norm_to_weight_norm"] == pytest.approx(evidence["grad_norm"] / evidence["weight_norm"])
+        assert evidence["grad_rms_to_reference"] == pytest.approx(evidence["grad_rms"] / evidence["reference_grad_rms"])
 
 
 def test_dead14_dead_units_of_a_cnn_that_learns_are_an_info_not_a_warning(tmp_path):
