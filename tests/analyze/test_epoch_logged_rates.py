@@ -126,3 +126,35 @@ def test_lightnings_rate_monitor_logs_the_rate_used_so_a_last_epoch_at_0_is_stil
     assert _schedule_findings(_monitor_metrics_csv(tmp_path / "metrics.csv", 5, t_max=5)) == []
     (finding,) = _schedule_findings(_monitor_metrics_csv(tmp_path / "metrics.csv", 5, t_max=4))
     assert finding.severity.value == "warning" and "lr_logged_every" not in finding.evidence
+
+
+def test_a_keras_fit_with_a_cosine_to_0_read_back_from_mlchecks_own_events_is_silent(tmp_path):
+    # mlcheck's Keras callback writes `epoch_learning_rate` at each epoch's end, read from the
+    # schedule after the epoch's steps: the last is the rate at the run's last step, 0. The fit
+    # is silent live; read back it was a WARNING "decayed to 0 ... at step 48 with 20% of the run
+    # still to go"
+    import keras
+
+    from analyze_runs import digits
+    from mlcheck.integrations.keras import MLCheckCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits()
+    epochs, batch = 4, 32
+    steps = 384 // batch
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    schedule = keras.optimizers.schedules.CosineDecay(0.05, decay_steps=epochs * steps)  # 0 at the run's end
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    callback = MLCheckCallback(log_dir=tmp_path / "logs", every_n_steps=1)
+    model.fit(
+        x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=epochs, batch_size=batch, verbose=0,
+        callbacks=[callback],
+    )  # fmt: skip
+    assert [f for f in callback.findings if f.check == "lr-schedule"] == []
+    (tmp_path / "logs" / "findings.jsonl").unlink(missing_ok=True)  # judge the curves alone
+    (run,) = mlcheck.analyze(tmp_path / "logs").runs
+    assert run.series["lr"] == "train/epoch_learning_rate"
+    assert [f for f in run.findings if f.check == "lr-schedule"] == []
