@@ -168,7 +168,8 @@ class RunInfo:
         lr_logged_every: the steps between two learning rates of the log, where the log holds
             one rate an epoch (`mlcheck analyze` of a Keras `CSVLogger`'s `learning_rate`
             column, an `lr` column of a hand-written CSV, a rate wandb or TensorBoard got once an
-            epoch, Lightning's `LearningRateMonitor(logging_interval="epoch")`): such a rate,
+            epoch; not Lightning's `LearningRateMonitor`, which logs each rate at the start of
+            the epoch it rules): such a rate,
             written at an epoch's end, is the rate that epoch used (Keras' `LearningRateScheduler`)
             or the one set for the next (logged after `scheduler.step()`, a Keras schedule read
             after the epoch's steps), and the log does not say which; so `lr-schedule` counts a
@@ -222,9 +223,9 @@ class RunInfo:
     plateau_scheduler: bool | None = None
     plateau_monitors: tuple[tuple[str, str], ...] | None = None
     loss_unmatched: bool | None = None
-    lr_logged_every: int | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
+    lr_logged_every: int | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise

@@ -468,9 +468,9 @@ LR_MONITOR_PREFIX = "lr-"
 
 def _epoch_rate_interval(lr_steps: np.ndarray, lr_values: np.ndarray, ordered: list[EpochRow]) -> int | None:
     """The steps between two logged rates (`RunInfo.lr_logged_every`) where the log holds at most
-    one rate an epoch (a `learning_rate` column of epoch rows; Lightning's `LearningRateMonitor`
-    at each epoch's start), over two epochs or more; None for a rate logged more often, whose
-    last value is within a few steps of the rate that was used."""
+    one rate an epoch (a `learning_rate` column of epoch rows, a wandb run's rate logged once an
+    epoch), over two epochs or more; None for a rate logged more often, whose last value is
+    within a few steps of the rate that was used."""
     logged = lr_steps[np.isfinite(lr_values)]
     if len(ordered) < 2 or len(logged) < 2 or len(logged) > len(ordered) + 1:
         return None
