@@ -165,6 +165,17 @@ class RunInfo:
             mode was given ("min" or "max": Lightning's `ReduceLROnPlateau(mode=...)` with its
             config's `monitor`, Keras' callback's `monitor` and `mode`); "auto" is left out, as
             the framework then reads the direction from the metric itself. None when unknown.
+        lr_logged_every: the steps between two learning rates of the log, where the log holds
+            one rate an epoch (`mlcheck analyze` of a Keras `CSVLogger`'s `learning_rate`
+            column, an `lr` column of a hand-written CSV, a rate wandb or TensorBoard got once an
+            epoch; not Lightning's `LearningRateMonitor`, which logs each rate at the start of
+            the epoch it rules): such a rate,
+            written at an epoch's end, is the rate that epoch used (Keras' `LearningRateScheduler`)
+            or the one set for the next (logged after `scheduler.step()`, a Keras schedule read
+            after the epoch's steps), and the log does not say which; so `lr-schedule` counts a
+            rate's fall to ~0 from one such interval later (a cosine or linear schedule whose
+            last logged rate is 0 ends where it was designed to). None when the rate is known at
+            every step (the callbacks read it from the optimizer) or unknown.
         loss_unmatched: True when the train-start trainable measured the training loss on the
             first batch and it is none of the common losses of the outputs and targets, nor a
             multiple of one (`LossConfig.unmatched`): the run trains another objective (a
@@ -214,6 +225,7 @@ class RunInfo:
     loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
+    lr_logged_every: int | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -225,6 +237,7 @@ class RunInfo:
         self.total_steps = opt.optional_integer("RunInfo.total_steps", self.total_steps, minimum=0)
         self.max_epochs = opt.optional_integer("RunInfo.max_epochs", self.max_epochs, minimum=0)
         self.embedding_rows = opt.optional_integer("RunInfo.embedding_rows", self.embedding_rows, minimum=1)
+        self.lr_logged_every = opt.optional_integer("RunInfo.lr_logged_every", self.lr_logged_every, minimum=1)
         self.has_scheduler = opt.flag("RunInfo.has_scheduler", self.has_scheduler, optional=True)
         self.zeroes_gradients = opt.flag("RunInfo.zeroes_gradients", self.zeroes_gradients, optional=True)
         self.pretrained = opt.flag("RunInfo.pretrained", self.pretrained, optional=True)

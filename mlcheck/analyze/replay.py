@@ -197,6 +197,8 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         ordered
     )
     step_epochs = None
+    if lr_steps is not None and not by_step and not lr_tag.startswith(LR_MONITOR_PREFIX):
+        info.lr_logged_every = _epoch_rate_interval(lr_steps, lr_values, ordered)
     if by_step:
         info.max_epochs = None  # the rows' count is no epoch count
         step_epochs = _fractional_epochs(log.scalars.get(TRAINER_EPOCH_TAG))
@@ -462,6 +464,24 @@ def _lr_on_steps(
         dtype=np.int64,
     )
     return lr_steps, curve.values
+
+
+#: How Lightning's `LearningRateMonitor` names its rates (`lr-SGD`, `lr-Adam/pg1`): it logs each at
+#: the start of the epoch or step it rules (`on_train_epoch_start`, `on_train_batch_start`), so its
+#: last rate is one the run used, never one set for after it.
+LR_MONITOR_PREFIX = "lr-"
+
+
+def _epoch_rate_interval(lr_steps: np.ndarray, lr_values: np.ndarray, ordered: list[EpochRow]) -> int | None:
+    """The steps between two logged rates (`RunInfo.lr_logged_every`) where the log holds at most
+    one rate an epoch (a `learning_rate` column of epoch rows, a wandb run's rate logged once an
+    epoch), over two epochs or more; None for a rate logged more often, whose last value is
+    within a few steps of the rate that was used."""
+    logged = lr_steps[np.isfinite(lr_values)]
+    if len(ordered) < 2 or len(logged) < 2 or len(logged) > len(ordered) + 1:
+        return None
+    spacing = int(np.median(np.diff(logged)))
+    return spacing if spacing >= 1 else None
 
 
 def _step_stream(

@@ -1018,7 +1018,11 @@ class LRSchedule(Check):
         given mode reads its metric the wrong way round (`mode="min"` on an accuracy,
         `mode="max"` on a loss: `RunInfo.plateau_monitors`) is a WARNING at the first step (key
         `plateau-mode`): every epoch the metric improves counts as a stall, so the rate is cut
-        after each `patience` epochs however well the run goes.
+        after each `patience` epochs however well the run goes. A rate a log holds once an epoch
+        (`mlcheck analyze` of a Keras `CSVLogger`, a wandb run, an `lr` column) may be the one set
+        for the epoch after it (logged after `scheduler.step()`): its fall is counted from one
+        epoch later, so a cosine or linear schedule whose last logged rate is 0 is its designed
+        end, while one at 0 from half the run is still told.
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -1233,11 +1237,15 @@ class LRSchedule(Check):
         total = run.info.total_steps
         x_end = float(c.x[-1])
         remaining_known = total is not None and x_end < (1.0 - self.end_fraction) * total
+        # a rate a log holds once an epoch may be the one set for the epoch after it (logged after
+        # `scheduler.step()`): its fall is counted from one such interval later, so the last
+        # logged rate of a schedule that ends at 0 with the run is its designed end
+        lag = run.info.lr_logged_every or 0
         # exactly zero for a while
         zero = c.max == 0
         if zero[-1]:
             run_len = int(np.argmin(zero[::-1])) if not zero.all() else len(zero)
-            zero_steps = int(c.n[len(zero) - run_len :].sum())
+            zero_steps = int(c.n[len(zero) - run_len :].sum()) - lag
             if zero_steps >= self.min_zero_steps and (total is None or remaining_known):
                 out += self._emit(
                     "zero",
@@ -1255,7 +1263,7 @@ class LRSchedule(Check):
             low = c.max[i_peak:] < self.floor * peak
             if low[-1]:
                 first = i_peak + len(low) - (int(np.argmin(low[::-1])) if not low.all() else len(low))
-                x_low = float(c.x[first]) - c.width + 1
+                x_low = float(c.x[first]) - c.width + 1 + lag
                 start = float(c.x[0]) - c.width + 1
                 end = float(total) if total else x_end + 1
                 wasted = (end - x_low) / max(end - start, 1.0)
@@ -1266,20 +1274,22 @@ class LRSchedule(Check):
                     evidence = {
                         "lr": sig(float(c.mean[-1])),
                         "peak_lr": sig(peak),
-                        "low_from_step": x_low,
+                        "low_from_step": x_low - lag,
                         "share_of_run_left": sig(wasted),
                         "total_steps": total,
+                        # the share left counted from one logging interval later
+                        **({"lr_logged_every": lag} if lag else {}),
                     }
                     message = (
                         f"The learning rate decayed to {c.mean[-1]:.3g}, under {self.floor:g}x its "
-                        f"peak of {peak:.3g}, at step {x_low:g} with {wasted:.0%} of the run still to go"
+                        f"peak of {peak:.3g}, at step {x_low - lag:g} with {wasted:.0%} of the run still to go"
                     )
                     if run.info.plateau_scheduler:
                         # cut by a ReduceLROnPlateau each time its metric stalled: the run converged
                         # by that metric, and the steps left only cost time
                         out += self._emit_plateau_decay(message, evidence, run)
                     else:
-                        out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low), run)
+                        out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low - lag), run)
         # a scheduler that never moves
         if final and run.info.has_scheduler and c.values >= self.min_steps:
             b = lr.buckets(include_open=True)
