@@ -183,10 +183,11 @@ def test_score17_early_hits_are_counted_beside_the_hits(tmp_path, capsys):
     assert score.early_tolerance(30) == 3 and score.early_tolerance(150) == 15 and score.early_tolerance(8) == 3
 
 
-def test_corpus18_held_out_7_scores_the_seventh_split_after_every_earlier_one(tmp_path, capsys):
+@pytest.mark.parametrize("last", [7, 8])  # corpus18 added held-out-7, corpus20 held-out-8
+def test_held_out_k_scores_the_kth_split_after_every_earlier_one(tmp_path, capsys, last):
     corpus = tmp_path / "corpus"
     (corpus / "runs").mkdir(parents=True)
-    splits = ["dev", "held-out", *(f"held-out-{k}" for k in range(2, 8))]
+    splits = ["dev", "held-out", *(f"held-out-{k}" for k in range(2, last + 1))]
     e = np.arange(12)
     with open(corpus / "manifest.csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -198,11 +199,11 @@ def test_corpus18_held_out_7_scores_the_seventh_split_after_every_earlier_one(tm
             )
     manifest = ["--manifest", str(corpus / "manifest.csv")]
 
-    assert score.main([*manifest, "--held-out-7"]) == 0
+    assert score.main([*manifest, f"--held-out-{last}"]) == 0
     titles = [x for x in capsys.readouterr().out.splitlines() if x.startswith("**")]
     assert titles == [f"**{split} half (1 runs)**" for split in splits]
-    assert score.main([*manifest, "--held-out-6"]) == 0
-    assert "**held-out-7 half" not in capsys.readouterr().out
+    assert score.main([*manifest, f"--held-out-{last - 1}"]) == 0
+    assert f"**held-out-{last} half" not in capsys.readouterr().out
 
 
 def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted(tmp_path, capsys):
@@ -224,25 +225,3 @@ def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted
     assert (
         "mlcheck on raw files: 2/4 runs; from the copies in runs/: 2 (1 analyze cannot read it; 1 no snapshot)" in out
     )
-
-
-def test_corpus20_held_out_8_scores_the_eighth_split_after_every_earlier_one(tmp_path, capsys):
-    corpus = tmp_path / "corpus"
-    (corpus / "runs").mkdir(parents=True)
-    splits = ["dev", "held-out", *(f"held-out-{k}" for k in range(2, 9))]
-    e = np.arange(12)
-    with open(corpus / "manifest.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(_FIELDS)
-        for k, split in enumerate(splits):
-            _copy(corpus / "runs", f"run-{k}", 1 + np.exp(-e / 4), 1.1 + np.exp(-e / 4))
-            w.writerow(
-                [f"run-{k}", "nobody/gone", "training_log.csv", "0" * 40, "", "keras-csv", 12, "healthy", "", split, ""]
-            )
-    manifest = ["--manifest", str(corpus / "manifest.csv")]
-
-    assert score.main([*manifest, "--held-out-8"]) == 0
-    titles = [x for x in capsys.readouterr().out.splitlines() if x.startswith("**")]
-    assert titles == [f"**{split} half (1 runs)**" for split in splits]
-    assert score.main([*manifest, "--held-out-7"]) == 0
-    assert "**held-out-8 half" not in capsys.readouterr().out
