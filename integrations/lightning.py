@@ -399,6 +399,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._start_skipped = False
         self._epoch_weights: torch.Tensor | None = None  # `weight_fingerprint` at the epoch's start
         self._epoch_from: tuple[int, int] | None = None  # (training batches, global step) then
+        self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
         self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
@@ -931,6 +932,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if self._rank_zero:  # the weights before the epoch: did any step move them? (one sum per tensor)
                 self._epoch_weights = self.live.guard("weight updates", weight_fingerprint, pl_module)
                 self._epoch_from = (self.live.count["train"], int(trainer.global_step))
+                self._epoch_zero_lr = _zero_learning_rate(trainer)
             if self._samples is not None:  # before the epoch's loader starts: its indices
                 self.live.guard("samples", self._samples.watch_loader, "train", _first_loader(trainer, "train"))
 
@@ -1021,6 +1023,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             return  # nothing trainable, or the epoch's start was not seen
         if _grad_scaler(trainer) is not None:
             return  # fp16 loss scaling skips the steps of inf gradients, a whole short epoch's at first
+        if self._epoch_zero_lr or _zero_learning_rate(trainer):
+            return  # a warm-up from 0 stepped per epoch (LambdaLR(lambda e: e / 5)): `lr-schedule`'s to judge
         after = self.live.guard("weight updates", weight_fingerprint, pl_module)
         if after is None or after.shape != before.shape:
             return  # parameters added or frozen during the epoch: not comparable
@@ -1121,6 +1125,16 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _zero_learning_rate(trainer: Any) -> bool:
+    """True when a parameter group of the trainer's optimizers has a learning rate of 0."""
+    for optimizer in trainer.optimizers or ():
+        for group in getattr(optimizer, "param_groups", ()):
+            lr = group.get("lr")
+            if isinstance(lr, (int, float)) and lr == 0:
+                return True
+    return False
 
 
 def _grad_scaler(trainer: Any) -> Any:

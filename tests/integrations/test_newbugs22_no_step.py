@@ -6,7 +6,8 @@ saw no training loss (the step returns nothing) and skips `overfit-batch` under 
 optimization, so the run was silent. Now the weights' fingerprints at the epoch's start and end
 show that nothing moved: `unused-parameters` ERROR, key `no-step`, at the first epoch's end.
 Accumulation that does step (manual, and Lightning's own `accumulate_grad_batches` longer than
-the epoch, which steps at the epoch's last batch) stays silent.
+the epoch, which steps at the epoch's last batch) stays silent, and so does an epoch whose
+learning rate is 0 (a per-epoch warm-up from 0: `lr-schedule` judges the rate).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ class Automatic(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=2e-3)
 
 
+class WarmupFromZero(Automatic):
+    """A linear warm-up stepped per epoch that starts at 0: epoch 0 moves no weight, on purpose."""
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=2e-3)
+        return [opt], [torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: min(1.0, epoch / 5))]
+
+
 def _fit(tmp_path, module, **trainer_args):
     pl.seed_everything(0)
     x, y = load_digits(return_X_y=True)
@@ -103,8 +112,9 @@ def test_newbugs20_b04_manual_accumulation_that_never_steps_is_an_error(tmp_path
         (lambda: ManualAccumulation(accumulate=4), {}),
         # Lightning steps at an epoch's last batch whatever accumulate_grad_batches says
         (Automatic, {"accumulate_grad_batches": 64}),
+        (WarmupFromZero, {}),
     ],
-    ids=["manual-steps-every-4", "automatic-accumulation-longer-than-the-epoch"],
+    ids=["manual-steps-every-4", "automatic-accumulation-longer-than-the-epoch", "per-epoch-warmup-from-0"],
 )
 def test_accumulation_that_steps_stays_silent(tmp_path, module, trainer_args):
     findings = _fit(tmp_path, module(), **trainer_args)
