@@ -323,8 +323,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             if isinstance(layer, keras.layers.Conv2D):
                 try:
                     shape = tuple(layer.input.shape[1:])
-                except (AttributeError, ValueError):
-                    return  # a subclassed model's layer has no symbolic input: unknown
+                except Exception:  # a subclassed model's layer has no symbolic input: unknown
+                    return
                 if len(shape) == 3 and all(isinstance(n, int) for n in shape):
                     info = self.live.monitor.run.info
                     info.conv_input = (f"Conv2D layer '{layer.name}'", shape, str(layer.data_format))

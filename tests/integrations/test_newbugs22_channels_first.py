@@ -61,3 +61,29 @@ def test_images_in_the_layout_the_conv2d_reads_stay_silent(tmp_path, shape, data
     findings = _fit(tmp_path, shape, data_format)
     loud = [f.format() for f in findings if f.severity != Severity.INFO]
     assert not loud, loud
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(16, 3, padding="same", activation="relu")
+        self.flat = keras.layers.Flatten()
+        self.out = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.flat(self.conv(x)))
+
+
+def test_a_subclassed_model_whose_conv2d_input_is_unknown_says_nothing_of_the_layout(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = load_digits(return_X_y=True)
+    x = (x[:256] / 16.0).astype("float32").reshape(-1, 8, 8, 1)
+    model = _Subclassed()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = MLCheckCallback(log_dir=str(tmp_path / "logs"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x, y[:256], epochs=1, batch_size=64, verbose=0, callbacks=[cb])
+    assert "convolution input" not in cb.live.broken  # unknown, not failed
+    assert cb.live.monitor.run.info.conv_input is None
+    assert not [f for f in cb.findings if f.key == "channels-first"]
