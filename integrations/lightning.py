@@ -51,6 +51,7 @@ from mlcheck.integrations.torch_live import (
     scalars,
     to_numpy,
     train_mode_layers,
+    weight_fingerprint,
 )
 from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import (
@@ -396,6 +397,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._quiet_path = self._rank_zero and self._world == 1 and not self.timer.enabled
         self._scanned = False  # the parameter scan ran at this step: `after_step` reads it back
         self._start_skipped = False
+        self._epoch_weights: torch.Tensor | None = None  # `weight_fingerprint` at the epoch's start
+        self._epoch_from: tuple[int, int] | None = None  # (training batches, global step) then
+        self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
         self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
@@ -925,6 +929,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._active:
             self.live.start_epoch()
             self._epoch = int(trainer.current_epoch)
+            if self._rank_zero:  # the weights before the epoch: did any step move them? (one sum per tensor)
+                self._epoch_weights = self.live.guard("weight updates", weight_fingerprint, pl_module)
+                self._epoch_from = (self.live.count["train"], int(trainer.global_step))
+                self._epoch_zero_lr = _zero_learning_rate(trainer)
             if self._samples is not None:  # before the epoch's loader starts: its indices
                 self.live.guard("samples", self._samples.watch_loader, "train", _first_loader(trainer, "train"))
 
@@ -995,6 +1003,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 train = split_epoch_metrics(scalars(trainer.callback_metrics), self._val_names)
                 val = split_epoch_metrics(self._val_metrics, self._val_names)
                 self._val_metrics = {}
+                self._note_epoch_updates(trainer, pl_module)
                 self.live.end_epoch(
                     trainer.current_epoch,
                     step=max(self._logging_step(trainer) - 1, 0),
@@ -1005,6 +1014,28 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 disabled = trainer.strategy.broadcast(disabled, src=0)
             self.live.sync(disabled)
             self._maybe_stop(trainer, force_sync=True)
+
+    def _note_epoch_updates(self, trainer: Any, pl_module: Any) -> None:
+        """Tells the live core whether this training epoch's batches moved any trainable weight
+        (fingerprints at its start and end: one host sync an epoch)."""
+        before, self._epoch_weights = self._epoch_weights, None
+        if before is None or self._epoch_from is None:
+            return  # nothing trainable, or the epoch's start was not seen
+        if _grad_scaler(trainer) is not None:
+            return  # fp16 loss scaling skips the steps of inf gradients, a whole short epoch's at first
+        if self._epoch_zero_lr or _zero_learning_rate(trainer):
+            return  # a warm-up from 0 stepped per epoch (LambdaLR(lambda e: e / 5)): `lr-schedule`'s to judge
+        after = self.live.guard("weight updates", weight_fingerprint, pl_module)
+        if after is None or after.shape != before.shape:
+            return  # parameters added or frozen during the epoch: not comparable
+        batches, steps = self._epoch_from
+        self.live.note_epoch_updates(
+            batches=self.live.count["train"] - batches,
+            moved=not bool(torch.equal(after, before)),
+            # Lightning counts the steps of the optimizers it returned from configure_optimizers
+            optimizer_steps=int(trainer.global_step) - steps,
+            manual=not self._automatic,
+        )
 
     def _maybe_stop(self, trainer: Any, force_sync: bool = False) -> None:
         if self.options.stop_on is None:
@@ -1094,6 +1125,16 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _zero_learning_rate(trainer: Any) -> bool:
+    """True when a parameter group of the trainer's optimizers has a learning rate of 0."""
+    for optimizer in trainer.optimizers or ():
+        for group in getattr(optimizer, "param_groups", ()):
+            lr = group.get("lr")
+            if isinstance(lr, (int, float)) and lr == 0:
+                return True
+    return False
 
 
 def _grad_scaler(trainer: Any) -> Any:

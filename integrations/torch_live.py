@@ -338,6 +338,17 @@ def eval_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
     )
 
 
+def weight_fingerprint(module: torch.nn.Module) -> torch.Tensor | None:
+    """The sum of each trainable parameter tensor, stacked (on the parameters' device, no host
+    sync): taken at an epoch's start and end, two fingerprints that are equal mean no optimizer
+    step moved any trainable weight in between (an update that leaves every tensor's sum
+    bit-for-bit the same does not happen in practice). One reduction per tensor, twice an
+    epoch. None when nothing is trainable (a frozen model has nothing to move)."""
+    with torch.no_grad():
+        sums = [p.detach().float().sum() for p in module.parameters() if p.requires_grad]
+        return torch.stack([s.to(sums[0].device) for s in sums]) if sums else None
+
+
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:
     """Scalar loss tensors as floats, with one device synchronisation for all of them (losses
     already read as floats stay as they are). On the CPU, where there is nothing to wait for,

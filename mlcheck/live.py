@@ -30,6 +30,7 @@ from mlcheck import options as opt
 from mlcheck import samples, task
 from mlcheck.checks.base import Check, Signal, default_checks
 from mlcheck.checks.curve import curve_minimums
+from mlcheck.checks.preflight.unused_parameters import UNCHANGED_WEIGHTS
 from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
@@ -723,6 +724,20 @@ class LiveRun:
 
     def start_epoch(self) -> None:
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+
+    def note_epoch_updates(
+        self, *, batches: int, moved: bool, optimizer_steps: int | None = None, manual: bool | None = None
+    ) -> None:
+        """What the adapter saw of this training epoch's updates, before `end_epoch`: how many
+        training batches ran, whether any trainable weight changed (fingerprints at the epoch's
+        start and end), the optimizer steps the framework counted (None when unknown) and whether
+        the user's code steps the optimizers itself (Lightning's manual optimization). An
+        epoch of batches with no weight moved reaches `unused-parameters` (key `no-step`)."""
+        extras = self.monitor.run.extras
+        if moved or batches <= 0:
+            extras.pop(UNCHANGED_WEIGHTS, None)
+        else:
+            extras[UNCHANGED_WEIGHTS] = {"batches": batches, "optimizer_steps": optimizer_steps, "manual": manual}
 
     def epoch_train_loss(self) -> float | None:
         """The mean of this epoch's finite step losses that went through `flush_steps`, weighted

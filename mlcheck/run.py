@@ -199,6 +199,11 @@ class RunInfo:
             adapted); `layer` describes it for messages. With it, `unnormalized-input` judges the
             values that layer hands on instead of leaving inputs marked `"rescaled"` unjudged.
             None when unknown.
+        conv_input: (layer, per-sample input shape, data format) of the model's first 2-D
+            convolution, where the adapter can read it (Keras: the first `Conv2D` whose input
+            shape is known, with its `data_format`): `unnormalized-input` reads channels-first
+            images fed to a channels-last convolution from it (key `channels-first`). None when
+            unknown or when there is none.
     """
 
     task: str | None = None
@@ -226,6 +231,7 @@ class RunInfo:
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
     lr_logged_every: int | None = None
+    conv_input: tuple[str, tuple[int, ...], str] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -260,6 +266,17 @@ class RunInfo:
         ):
             raise TypeError(
                 f"RunInfo.input_rescale must be None or (scale, offset, layer description), got {self.input_rescale!r}"
+            )
+        if self.conv_input is not None and not (
+            isinstance(self.conv_input, tuple)
+            and len(self.conv_input) == 3
+            and isinstance(self.conv_input[0], str)
+            and isinstance(self.conv_input[1], tuple)
+            and self.conv_input[2] in ("channels_last", "channels_first")
+        ):
+            raise TypeError(
+                "RunInfo.conv_input must be None or (layer description, per-sample input shape, "
+                f"'channels_last' or 'channels_first'), got {self.conv_input!r}"
             )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)

@@ -243,6 +243,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live.guard("early stopping", self._note_early_stopping)
         self.live.guard("plateau scheduler", self._note_plateau_scheduler)
         self.live.guard("ignored class", self._note_ignored_class)
+        self.live.guard("convolution input", self._note_conv_input)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         self._epoch = 0
@@ -314,6 +315,20 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         value = config.get("ignore_class")
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             self.live.monitor.run.info.ignored_class = value
+
+    def _note_conv_input(self) -> None:
+        """`RunInfo.conv_input`: the first `Conv2D` of the model whose input shape is known (a
+        model built from `keras.Input`), with its `data_format`."""
+        for layer in self.model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.Conv2D):
+                try:
+                    shape = tuple(layer.input.shape[1:])
+                except Exception:  # a subclassed model's layer has no symbolic input: unknown
+                    return
+                if len(shape) == 3 and all(isinstance(n, int) for n in shape):
+                    info = self.live.monitor.run.info
+                    info.conv_input = (f"Conv2D layer '{layer.name}'", shape, str(layer.data_format))
+                return
 
     def _note_plateau_scheduler(self) -> None:
         """`RunInfo.plateau_scheduler`: the rate's only schedule is a `ReduceLROnPlateau` that `fit`

@@ -346,6 +346,11 @@ _RESCALING_LAYER = (
 )
 
 
+#: Channel counts of images: grey and RGB. An image axis of that length beside a "channel" axis
+#: as long as a spatial side is the channel axis in the wrong place.
+_IMAGE_CHANNELS = (1, 3)
+
+
 @register
 class UnnormalizedInput(Check):
     """Inputs far from unit scale: raw 0-255 pixels, huge features, features on wildly
@@ -373,6 +378,12 @@ class UnnormalizedInput(Check):
         (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
         ERROR once when an id is negative or at or beyond those rows (key
         `ids-beyond-embedding`: they index no row).
+        Images in the wrong layout for the model's first `Conv2D` (`RunInfo.conv_input`: its
+        input shape and data format, which the Keras callback reads) are a WARNING once (key
+        `channels-first`): under `channels_last`, a last axis (the channels) as long as a
+        spatial side while the first axis is 1 or 3, as `(N, 1, 28, 28)` images read as a 1x28
+        image of 28 channels; the mirror under `channels_first`. A layout is a data
+        preparation slip like a scale, and no other check reads the input's form.
         One data set's scaling problem is one finding: inputs too large and columns apart are
         reported together, naming the splits and kinds of evidence seen when it is raised; a
         second split showing the same problem later only marks it (no second warning); inputs
@@ -411,6 +422,9 @@ class UnnormalizedInput(Check):
         `TransformedTargetRegressor(transformer=StandardScaler())` does it and undoes it), or
         predict log(y) for positive, skewed targets such as prices; invert the transform
         before reporting errors in the original units.
+        Images in the wrong layout: move the channel axis where the convolution reads it
+        (`np.transpose(x, (0, 2, 3, 1))`, `x.permute(0, 2, 3, 1)`) or build the convolutions with
+        the layout the data has (`data_format="channels_first"`).
 
     Example:
         (x_train, y_train), _ = keras.datasets.mnist.load_data()  # uint8, 0-255
@@ -494,7 +508,50 @@ class UnnormalizedInput(Check):
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
             yield from self._target_scale(batch, run)
         yield from self._ids_beyond_embedding(batch, run)
+        yield from self._channels_first(batch, run)
         yield from self._input_scale(batch, run.info.input_rescale)
+
+    def _channels_first(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        """WARNING (key `channels-first`), once: the first 2-D convolution (`RunInfo.conv_input`)
+        reads its images in the other layout: channels_last, yet the last axis (its channels)
+        is as long as a spatial side while the first is 1 or 3, as an (N, 1, 28, 28) image
+        reads as a 1x28 image of 28 channels (channels_first, the mirror)."""
+        conv = run.info.conv_input
+        if "layout" in self._seen or conv is None or len(conv[1]) != 3:
+            return
+        self._seen["layout"] = {}
+        layer, shape, data_format = conv
+        if data_format == "channels_last":
+            (few, side, channels), meant = shape, (shape[1], shape[2], shape[0])
+        else:
+            (channels, side, few), meant = shape, (shape[2], shape[0], shape[1])
+        if few not in _IMAGE_CHANNELS or channels != side or channels <= max(_IMAGE_CHANNELS):
+            return  # the channel axis is not as long as a spatial side, or no image has so few rows
+        other = "channels_first" if data_format == "channels_last" else "channels_last"
+        if data_format == "channels_last":
+            seen, fix = (
+                f"a {few}x{side} image of {channels} channels",
+                "Move the channel axis last: x = np.transpose(x, (0, 2, 3, 1)) (torch: x.permute(0, 2, 3, 1); "
+                f"flat pixels: x.reshape(-1, {meant[0]}, {meant[1]}, {meant[2]})) with keras.Input({meant}), "
+                f"or build the convolutions with data_format='{other}' "
+                f"(keras.config.set_image_data_format('{other}')).",
+            )
+        else:
+            seen, fix = (
+                f"a {side}x{few} image of {channels} channels",
+                "Move the channel axis first: x = x.permute(0, 3, 1, 2) (numpy: np.transpose(x, (0, 3, 1, 2))), "
+                f"so that the convolution's in_channels is {few}.",
+            )
+        yield self.finding(
+            f"{layer} reads its inputs of shape {tuple(shape)} as {data_format}: {seen}. They look like "
+            f"{other} images ({few} channel{'s' if few > 1 else ''} of {side}x{side}) fed in the wrong layout, "
+            "which the network still trains on, worse.",
+            evidence={"layer": layer, "input_shape": list(shape), "data_format": data_format, "split": batch.split},
+            hint=fix,
+            step=batch.step,
+            epoch=batch.epoch,
+            key="channels-first",
+        )
 
     def _ids_beyond_embedding(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         """ERROR (key `ids-beyond-embedding`), once: integer ids fed straight to an embedding

@@ -3,7 +3,9 @@ optimization calls `opt.zero_grad()`, `opt.step()`, then `self.manual_backward(l
 step finds no gradient and no weight ever changes; the loss sits at ln 10. The plateau's hint was
 the generic "check that the model can learn at all ... raise the learning rate"; the update ratio
 measured at the sampled steps is exactly 0, and the hint now says the steps apply nothing and
-names step() before backward(). The same module in the right order is silent."""
+names step() before backward(). The same module in the right order is silent. Since bugs22,
+`unused-parameters` (key `no-step`) names it first, from weights that did not move in an epoch
+whose optimizer stepped, and the plateau's hint points to it."""
 
 from __future__ import annotations
 
@@ -71,8 +73,14 @@ def test_newbugs11_optimizer_step_before_backward(tmp_path, step_first):
         trainer.fit(_Manual(step_first), train, val)
     serious = [f for f in cb.findings if f.severity >= Severity.WARNING]
     if step_first:
+        # since bugs22 the weights' fingerprints name it at the first epoch's end (`unused-parameters`
+        # `no-step`), and the plateau defers to that root cause
+        (no_step,) = [f for f in serious if f.check == "unused-parameters"]
+        assert no_step.key == "no-step" and no_step.severity == Severity.ERROR, no_step.format()
+        assert "step() called before backward()" in no_step.hint, no_step.hint
+        assert no_step.evidence["optimizer_steps"] > 0, no_step.evidence
         plateau = [f for f in serious if f.check == "loss-plateau"]
         assert plateau, [f.format() for f in cb.findings]
-        assert "did not change at all" in plateau[0].hint and "step() called before backward()" in plateau[0].hint
+        assert "unused-parameters" in plateau[0].hint, plateau[0].hint
     else:
         assert serious == [], [f.format() for f in serious]

@@ -15,6 +15,32 @@ from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
+    from mlcheck.run import RunState
+
+#: `RunState.extras` key under which the live core notes a training epoch in which no trainable
+#: weight changed: {"batches": training batches that ran, "optimizer_steps": steps the
+#: framework counted, or None}.
+UNCHANGED_WEIGHTS = "unchanged_weights"
+#: Training batches an epoch must have run before weights that did not move are judged: one
+#: batch may be a deliberate warm-up or a step skipped for inf gradients under mixed precision;
+#: an optimizer that skips every one of several batches is not a skip.
+MIN_BATCHES = 4
+_MANUAL_EMPTY_STEPS = (
+    "Each opt.step() found no gradient to apply: step() called before backward() applies nothing. In "
+    "training_step, call opt.zero_grad(), then self.manual_backward(loss), then opt.step(); check also that "
+    "the optimizer holds the model's parameters and a learning rate above 0."
+)
+_MANUAL_NO_STEP = (
+    "Call opt.step() (then opt.zero_grad()) in training_step: with manual optimization "
+    "(automatic_optimization = False) nothing steps for you. To accumulate gradients over N batches, "
+    "step when (batch_idx + 1) % N == 0 or at the epoch's last batch (N must not exceed the batches in "
+    "an epoch), or drop manual optimization for Trainer(accumulate_grad_batches=N)."
+)
+_NO_STEP = (
+    "Check that training_step returns the loss (a step that returns None skips the optimizer step), "
+    "that the optimizer holds the model's parameters (build it from self.parameters()) and that its "
+    "learning rate is above 0."
+)
 
 
 @register
@@ -30,6 +56,14 @@ class UnusedParameters(Check):
         not register: layers kept in a plain Python list, tuple or dict attribute instead of
         `nn.ModuleList` / `nn.ModuleDict`, which `model.parameters()`, and so the optimizer,
         `.to(device)` and `state_dict()`, never see.
+
+        Live (Lightning), key `no-step`, ERROR: a training epoch of at least 4 batches after
+        which no trainable weight has changed (the sum of each trainable tensor, taken at the
+        epoch's start and end: one reduction per tensor and one host sync an epoch), so the
+        optimizer never stepped: manual optimization whose `opt.step()` is never reached (an
+        accumulation period longer than the epoch), every `training_step` returning None, or an
+        optimizer over no trainable parameter. Not judged under fp16 loss scaling, which skips
+        the steps of inf gradients, or when nothing is trainable.
 
     Why it matters:
         Such parameters keep their initial values for the whole run: a layer that was meant to
@@ -57,7 +91,7 @@ class UnusedParameters(Check):
     family = "pre-flight"
     severity = Severity.WARNING
     #: the callbacks also run it at train start, with the optimizer the trainer built
-    consumes = frozenset({Signal.TRAIN_START})
+    consumes = frozenset({Signal.TRAIN_START, Signal.EPOCHS})
 
     def __init__(self, show: int = 5):
         self.show = show
@@ -117,6 +151,39 @@ class UnusedParameters(Check):
                     )
                 )
         return findings
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        """Live (Lightning): a whole training epoch ran and no trainable weight changed."""
+        seen = run.extras.get(UNCHANGED_WEIGHTS)
+        if not seen or seen["batches"] < MIN_BATCHES:
+            return []  # the weights moved, or too few batches to call it
+        steps = seen.get("optimizer_steps")
+        took = "took no step" if steps == 0 else "left every trainable weight where it was"
+        if steps:
+            took = f"took {steps} steps that left every trainable weight where it was"
+        return [
+            self.finding(
+                f"No trainable weight changed in epoch {run.epoch}: {seen['batches']} training batches ran "
+                f"but the optimizer {took}, so the model cannot learn.",
+                evidence={
+                    "epoch": run.epoch,
+                    "train_batches": seen["batches"],
+                    "optimizer_steps": steps,
+                    "manual_optimization": seen.get("manual"),
+                },
+                hint=self._no_step_hint(steps, seen.get("manual")),
+                step=run.step,
+                epoch=run.epoch,
+                severity=Severity.ERROR,
+                key="no-step",
+            )
+        ]
+
+    @staticmethod
+    def _no_step_hint(steps: int | None, manual: bool | None) -> str:
+        if not manual:
+            return _NO_STEP
+        return _MANUAL_EMPTY_STEPS if steps else _MANUAL_NO_STEP
 
     def _names(self, names: list[str]) -> str:
         shown = ", ".join(names[: self.show])
