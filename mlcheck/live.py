@@ -381,6 +381,7 @@ class LiveRun:
         self._pending: list[tuple] = []
         self._rows = 1  # the weight of a step in the epoch's training loss: its batch's rows, last known
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
+        self._weights_moved = False  # an epoch's updates moved a trainable weight (`note_epoch_updates`)
         self._stop_logged = False
         self.broken: set[str] = set()  # the adapter's observations that failed (see `guard`)
         self._held: list[Finding] = []  # train-start findings, reported after the first batch
@@ -732,9 +733,14 @@ class LiveRun:
         training batches ran, whether any trainable weight changed (fingerprints at the epoch's
         start and end), the optimizer steps the framework counted (None when unknown) and whether
         the user's code steps the optimizers itself (Lightning's manual optimization). An
-        epoch of batches with no weight moved reaches `unused-parameters` (key `no-step`)."""
+        epoch of batches with no weight moved reaches `unused-parameters` (key `no-step`), but
+        only while no epoch has moved one yet: weights that moved and then stand still have
+        converged (a logistic regression whose float32 gradients are all exactly 0 once its
+        sigmoid saturates: the fault suite's clean `early_converging` at seed 1), not failed
+        to step."""
         extras = self.monitor.run.extras
-        if moved or batches <= 0:
+        self._weights_moved = self._weights_moved or moved
+        if self._weights_moved or batches <= 0:
             extras.pop(UNCHANGED_WEIGHTS, None)
         else:
             extras[UNCHANGED_WEIGHTS] = {"batches": batches, "optimizer_steps": optimizer_steps, "manual": manual}

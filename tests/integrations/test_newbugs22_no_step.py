@@ -120,3 +120,21 @@ def test_accumulation_that_steps_stays_silent(tmp_path, module, trainer_args):
     findings = _fit(tmp_path, module(), **trainer_args)
     loud = [f.format() for f in findings if f.severity != Severity.INFO]
     assert not loud, loud
+
+
+class ConvergedAfterEpoch0(Automatic):
+    """Plain SGD whose gradients are all exactly 0 from the second epoch on: the weights moved,
+    then stand still, as a logistic regression's do once its float32 sigmoid saturates (the
+    fault suite's clean `early_converging` at seed 1 got this ERROR)."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss if self.current_epoch == 0 else loss * 0.0
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+def test_weights_that_moved_then_stand_still_have_converged_not_failed_to_step(tmp_path):
+    findings = _fit(tmp_path, ConvergedAfterEpoch0())  # 2 epochs: the second moves nothing
+    assert not [f for f in findings if f.check == "unused-parameters"], [f.format() for f in findings]

@@ -59,8 +59,9 @@ class UnusedParameters(Check):
 
         Live (Lightning), key `no-step`, ERROR: a training epoch of at least 4 batches after
         which no trainable weight has changed (the sum of each trainable tensor, taken at the
-        epoch's start and end: one reduction per tensor and one host sync an epoch), so the
-        optimizer never stepped: manual optimization whose `opt.step()` is never reached (an
+        epoch's start and end: one reduction per tensor and one host sync an epoch), while no
+        earlier epoch had moved one either (weights that moved and then stand still have
+        converged), so the optimizer never stepped: manual optimization whose `opt.step()` is never reached (an
         accumulation period longer than the epoch), every `training_step` returning None, or an
         optimizer over no trainable parameter. Not judged under fp16 loss scaling, which skips
         the steps of inf gradients, or when nothing is trainable.
