@@ -339,14 +339,20 @@ def eval_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:
 
 
 def weight_fingerprint(module: torch.nn.Module) -> torch.Tensor | None:
-    """The sum of each trainable parameter tensor, stacked (on the parameters' device, no host
-    sync): taken at an epoch's start and end, two fingerprints that are equal mean no optimizer
-    step moved any trainable weight in between (an update that leaves every tensor's sum
-    bit-for-bit the same does not happen in practice). One reduction per tensor, twice an
+    """The sum and the sum of squares of each trainable parameter tensor, stacked (on the
+    parameters' device, no host sync): taken at an epoch's start and end, two fingerprints that
+    are equal mean no optimizer step moved any trainable weight in between. The sum alone is
+    not enough: a softmax cross-entropy's gradient sums to 0 over the classes, so plain SGD
+    leaves the sum of an output layer's weights (and bias) unchanged, and a logistic regression
+    has no other layer (the fault suite's clean `early_converging` at seed 2 read as never
+    stepped); the sum of squares moves with any update. Two reductions per tensor, twice an
     epoch. None when nothing is trainable (a frozen model has nothing to move)."""
     with torch.no_grad():
-        sums = [p.detach().float().sum() for p in module.parameters() if p.requires_grad]
-        return torch.stack([s.to(sums[0].device) for s in sums]) if sums else None
+        trained = [p.detach().float() for p in module.parameters() if p.requires_grad]
+        if not trained:
+            return None
+        device = trained[0].device
+        return torch.stack([torch.stack([t.sum(), (t * t).sum()]).to(device) for t in trained])
 
 
 def losses_to_floats(losses: list[torch.Tensor | float]) -> list[float]:

@@ -138,3 +138,21 @@ class ConvergedAfterEpoch0(Automatic):
 def test_weights_that_moved_then_stand_still_have_converged_not_failed_to_step(tmp_path):
     findings = _fit(tmp_path, ConvergedAfterEpoch0())  # 2 epochs: the second moves nothing
     assert not [f for f in findings if f.check == "unused-parameters"], [f.format() for f in findings]
+
+
+def test_a_softmax_regression_under_sgd_moves_its_fingerprint():
+    # a softmax cross-entropy's gradient sums to 0 over the classes: plain SGD leaves the sum of a
+    # single linear layer's weights and bias where it was, so a fingerprint of sums alone read a
+    # learning logistic regression as never stepping (clean early_converging, seed 2)
+    from mlcheck.integrations.torch_live import weight_fingerprint
+
+    torch.manual_seed(0)
+    model = nn.Linear(30, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = weight_fingerprint(model)
+    x, y = torch.randn(32, 30), torch.randint(0, 2, (32,))
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    after = weight_fingerprint(model)
+    assert not torch.equal(after, before)
+    assert torch.allclose(after[:, 0], before[:, 0], atol=1e-6)  # the sums alone barely move
