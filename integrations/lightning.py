@@ -1021,6 +1021,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         before, self._epoch_weights = self._epoch_weights, None
         if before is None or self._epoch_from is None:
             return  # nothing trainable, or the epoch's start was not seen
+        if not self._started:
+            return  # every batch so far held 0 samples: `_say_all_empty` told it, with its fix
         if _grad_scaler(trainer) is not None:
             return  # fp16 loss scaling skips the steps of inf gradients, a whole short epoch's at first
         if self._epoch_zero_lr or _zero_learning_rate(trainer):
