@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.keras import MLCheckCallback as KerasCallback
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -104,15 +105,7 @@ def test_newbugs20_lightning_plateau_default_mode_on_accuracy_is_named(tmp_path,
     train = DataLoader(TensorDataset(x[:140], y[:140]), batch_size=16, shuffle=True)
     val = DataLoader(TensorDataset(x[140:], y[140:]), batch_size=64)
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Net(mode), train, val)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import MLCheckWarning, Severity
 from mlcheck.integrations.lightning import MLCheckCallback
+from tests.lightning_trainer import quiet_trainer
 
 torch.set_num_threads(1)
 
@@ -80,16 +81,8 @@ def _fit(tmp_path, module, **trainer_args):
     x, y = torch.tensor(x[:512] / 16.0, dtype=torch.float32), torch.tensor(y[:512])
     train = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     cb = MLCheckCallback(log_dir=tmp_path / "logs")
-    trainer = pl.Trainer(
-        max_epochs=2,
-        limit_train_batches=8,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        **trainer_args,
+    trainer = quiet_trainer(
+        max_epochs=2, limit_train_batches=8, callbacks=[cb], default_root_dir=tmp_path, **trainer_args
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcheck import Severity
 from mlcheck.integrations.lightning import MLCheckCallback as LightningCallback
+from tests.lightning_trainer import quiet_trainer
 
 
 class Classifier(pl.LightningModule):
@@ -49,14 +50,7 @@ class Classifier(pl.LightningModule):
 
 def _fit(module: pl.LightningModule, loader: DataLoader, tmp_path, epochs: int) -> list:
     cb = LightningCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(module, loader)
+    quiet_trainer(max_epochs=epochs, callbacks=[cb]).fit(module, loader)
     return cb.findings
 
 
@@ -133,14 +127,7 @@ def test_user20_regression_targets_not_yet_reached_are_told_as_their_level(tmp_p
     train = DataLoader(TensorDataset(torch.tensor(x[:350]), torch.tensor(y[:350])), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(torch.tensor(x[350:]), torch.tensor(y[350:])), batch_size=64)
     cb = LightningCallback(log_dir=str(tmp_path))
-    pl.Trainer(
-        max_epochs=8,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(Regressor(), train, val)
+    quiet_trainer(max_epochs=8, callbacks=[cb]).fit(Regressor(), train, val)
     (finding,) = [f for f in cb.findings if f.check == "loss-plateau" and f.severity >= Severity.WARNING]
     assert finding.key == "val-constant", finding.format()
     assert "standardise the targets" in finding.hint, finding.hint
