@@ -80,7 +80,8 @@ class Finding:
         step: global step it refers to, or None.
         epoch: epoch it refers to, or None.
         key: identifies the problem within its check (e.g. a parameter name), so that a
-            persisting problem is reported once and then only updated. Not serialised.
+            persisting problem is reported once and then only updated. Not in `to_dict()`;
+            `findings.jsonl` writes it as `key`.
 
     `step` and `epoch` given as numpy integers, 0-d arrays or tensors, or integral floats are
     stored as Python ints; anything else that is not an integer is a TypeError or ValueError.

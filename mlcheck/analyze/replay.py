@@ -625,19 +625,16 @@ def passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
     below the best level it named) as an INFO that says so. A live run could not know; a log
     read whole does, and a run that went on to learn did not overfit there.
 
-    Also used on the findings a run recorded live (`findings.jsonl`), which keep no key: there a
-    rise is told by its evidence (`best_val_loss` and `epochs_since_best`), the INFO by its
-    `told_at_epoch`, which names the rise's epoch, and the INFO must come after the WARNING."""
-    passed = {p.evidence.get("told_at_epoch"): p for p in findings if p.key and _rise_passed(p)}
+    Also used on the findings a run recorded live (`findings.jsonl`): the INFO names the rise's
+    epoch (`told_at_epoch`) and must come after the WARNING. Both are known by their key; in a
+    file written before `findings.jsonl` kept the key, by their evidence (`best_val_loss` and
+    `epochs_since_best`; `told_at_epoch` and `below`)."""
     out = list(findings)
     for i, f in enumerate(findings):
         if not _rise_told(f):
             continue
-        if f.key:
-            back = passed.get(f.epoch)
-        else:
-            later = (p for p in findings[i + 1 :] if not p.key and _rise_passed(p))
-            back = next((p for p in later if p.evidence.get("told_at_epoch") == f.epoch), None)
+        later = (p for p in findings[i + 1 :] if _rise_passed(p))
+        back = next((p for p in later if p.evidence.get("told_at_epoch") == f.epoch), None)
         if back is None:
             continue
         out[i] = demoted(
@@ -650,7 +647,7 @@ def passed_rises_demoted(findings: list[Finding]) -> list[Finding]:
 
 def _rise_told(f: Finding) -> bool:
     """A `train-val-gap` overfitting WARNING (or worse): by its key, or, read back from a
-    findings file (no key), by its evidence."""
+    findings file written without keys, by its evidence."""
     if f.check != "train-val-gap" or not f.severity > Severity.INFO:
         return False
     if f.key:
@@ -660,7 +657,7 @@ def _rise_told(f: Finding) -> bool:
 
 def _rise_passed(f: Finding) -> bool:
     """`train-val-gap`'s INFO that a rise passed: by its key, or, read back from a findings file
-    (no key), by its evidence."""
+    written without keys, by its evidence."""
     if f.check != "train-val-gap":
         return False
     if f.key:

@@ -29,6 +29,9 @@ class JsonlSink(sinks.Sink):
             self._file = open(self.path, "a", encoding="utf-8")
         record = finding.to_dict()
         record["run"] = json_safe(run)
+        # which problem within its check (`Finding.key`): `mlcheck analyze` of the run's folder
+        # matches a recorded WARNING and the later INFO that took it back by it
+        record["key"] = json_safe(finding.key)
         # when it was raised (Unix seconds): `mlcheck analyze` gives each finding to its own fit
         # where two fits wrote into one folder (their event files say when each began)
         record["time"] = round(time.time(), 3)

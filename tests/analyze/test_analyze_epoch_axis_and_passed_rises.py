@@ -141,3 +141,25 @@ def test_user22_a_live_warning_the_run_took_back_is_shown_demoted_in_the_folder_
     reversed_ = mlcheck_analyze(tmp_path, "--json", "--fail-on", "warning")
     assert reversed_.returncode == 1, reversed_.stderr
     assert {f["severity"] for f in _gap(json.loads(reversed_.stdout))} == {"warning", "info"}
+
+
+def test_findings_jsonl_keeps_each_findings_key_and_the_folder_view_matches_on_it(tmp_path):
+    # `findings.jsonl` writes `Finding.key`, so the folder view knows the recorded WARNING and
+    # the INFO that took it back by their keys; a file written before it kept keys is still read
+    # by the evidence (the same verdict).
+    log_dir = tmp_path / "runs" / "exp1"
+    live = _watched(log_dir)
+    recorded = [json.loads(line) for line in (log_dir / "findings.jsonl").read_text().splitlines()]
+    assert [r["key"] for r in recorded] == [f.key for f in live]
+    gap_keys = [r["key"] for r in recorded if r["check"] == "train-val-gap"]
+    assert gap_keys[0].startswith("overfit") and gap_keys[1].startswith("overfit-passed"), gap_keys
+
+    def verdict():
+        done = mlcheck_analyze(tmp_path, "--json", "--fail-on", "warning")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        return [(f["severity"], f["source"], f["epoch"]) for f in _gap(json.loads(done.stdout))]
+
+    assert verdict() == [("info", "live", 13), ("info", "live", 24)]
+    old = [{k: v for k, v in r.items() if k != "key"} for r in recorded]
+    (log_dir / "findings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+    assert verdict() == [("info", "live", 13), ("info", "live", 24)]
