@@ -9,7 +9,7 @@
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6  # plus the sixth (Ultralytics YOLO results.csv)
     .venv/bin/python benchmarks/reallogs/score.py --held-out-7  # plus the seventh (38 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --held-out-8  # plus the eighth (50 more repositories' logs)
-    .venv/bin/python benchmarks/reallogs/score.py --held-out-9  # plus the ninth (40 more repositories' logs)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-9  # plus the ninth (39 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --only held-out-3   # one split alone
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6 --raw   # mlcheck on the raw files
