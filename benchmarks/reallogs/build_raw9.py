@@ -21,7 +21,11 @@ How the repositories were found: `find_files` on file names no earlier split had
 listing's order, skipping every `owner/name` named in `manifest.csv`, `sources.txt`, the
 `build_raw*.py` scripts, docs/, README.md, tests/, `git log --all`, and every repository already in
 the snapshot store (`/work/.mirror`, which other branches fill); a repository was left out where the
-snapshot store has none or it is over the 500 MiB fetch limit. A file was listed when it holds a
+snapshot store has none or it is over the 500 MiB fetch limit. Chosen by repository name, never by a
+curve: of the 193 `training_metrics.csv` repositories only those whose names suggest supervised
+training were fetched (reinforcement-learning, game and trading projects, and YOLO ones, not), and
+four of the `hparams.yaml` listing were passed over unfetched (AllenCell/aics-ml-segmentation,
+Arshya-Guru/deepmind-research, Aveouter/Open_Sence_Graph_Generation, BRUH-MAIN/DDGAN). A file was listed when it holds a
 training and a validation (or test, evaluated every epoch) loss per epoch or per evaluation, whatever
 its curves; a file without a validation loss (a training loss alone, an RL reward log, a
 hyper-parameter table, a log with 2-3 evaluations) or with fewer than 5 epochs was not. The curves
