@@ -22,8 +22,10 @@ listing's order, skipping every `owner/name` named in `manifest.csv`, `sources.t
 `build_raw*.py` scripts, docs/, README.md, tests/, `git log --all`, and every repository already in
 the snapshot store (`/work/.mirror`, which other branches fill); a repository was left out where the
 snapshot store has none or it is over the 500 MiB fetch limit. Chosen by repository name, never by a
-curve: of the 193 `training_metrics.csv` repositories only those whose names suggest supervised
-training were fetched (reinforcement-learning, game and trading projects, and YOLO ones, not), and
+curve: in every listing some were passed over unfetched by name (dashboards, trackers, architecture-
+search controllers; 12 of the 32 `loss_history.csv` repositories, for time); of the 193
+`training_metrics.csv` repositories only the first ~40 whose names suggest supervised training were
+fetched (reinforcement-learning, game and trading projects, and YOLO ones, not), and
 four of the `hparams.yaml` listing were passed over unfetched (AllenCell/aics-ml-segmentation,
 Arshya-Guru/deepmind-research, Aveouter/Open_Sence_Graph_Generation, BRUH-MAIN/DDGAN). A file was listed when it holds a
 training and a validation (or test, evaluated every epoch) loss per epoch or per evaluation, whatever
