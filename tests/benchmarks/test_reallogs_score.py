@@ -183,7 +183,7 @@ def test_score17_early_hits_are_counted_beside_the_hits(tmp_path, capsys):
     assert score.early_tolerance(30) == 3 and score.early_tolerance(150) == 15 and score.early_tolerance(8) == 3
 
 
-@pytest.mark.parametrize("last", [7, 8])  # corpus18 added held-out-7, corpus20 held-out-8
+@pytest.mark.parametrize("last", [7, 8, 9])  # corpus18 added held-out-7, corpus20 held-out-8, corpus23 held-out-9
 def test_held_out_k_scores_the_kth_split_after_every_earlier_one(tmp_path, capsys, last):
     corpus = tmp_path / "corpus"
     (corpus / "runs").mkdir(parents=True)
@@ -225,3 +225,47 @@ def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted
     assert (
         "mlcheck on raw files: 2/4 runs; from the copies in runs/: 2 (1 analyze cannot read it; 1 no snapshot)" in out
     )
+
+
+def test_corpus23_a_folder_whose_checkpoint_the_snapshot_lacks_is_read_from_its_event_files(tmp_path, capsys):
+    # held-out-9's BFlameSwift and Aquilaxc TensorBoard folders (and held-out-8's Abdul-AA one) hold a
+    # `.ckpt` that the snapshot store left out (it keeps large files listed but absent); `--raw` copied
+    # every file of the folder, failed on that one and scored the run from its copy ("not in the
+    # snapshot"); a listed file the snapshot does not hold is now skipped unless it is a log
+    from torch.utils.tensorboard import SummaryWriter
+
+    manifest, mirror = _corpus(tmp_path)
+    repo = mirror / "acme+tb" / "repo"
+    train, val = _overfitting()
+    writer = SummaryWriter(str(repo / "lightning_logs" / "version_0"))
+    for e, (t, v) in enumerate(zip(train, val)):
+        writer.add_scalar("train_loss", float(t), e)
+        writer.add_scalar("val_loss", float(v), e)
+    writer.close()
+    ckpt = repo / "lightning_logs" / "version_0" / "checkpoints" / "epoch=29.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights" * 100)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "logs"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    blob = subprocess.run(
+        [*git, "rev-parse", f"HEAD:lightning_logs/version_0/checkpoints/{ckpt.name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # listed in the tree, not held
+    _copy(manifest.parent / "runs", "acme-tb", train, val)
+    with open(manifest, "a", newline="") as fh:
+        csv.writer(fh).writerow(
+            ["acme-tb", "acme/tb", "lightning_logs/version_0", commit, "", "tensorboard", 30, "overfitting", 12]
+            + ["held-out-9", ""]
+        )
+
+    assert score.main(["--manifest", str(manifest), "--only", "held-out-9", "--runs", "--raw", str(mirror)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "acme-tb" in x)
+    assert "[copy]" not in line and "[tensorboard]" in line
+    assert "mlcheck on raw files: 3/4 runs; from the copies in runs/: 1 (1 no snapshot)" in out
