@@ -840,6 +840,23 @@ class LossPlateau(LossCurveCheck):
         memorised them). An absolute error's stall in (1) is set against the training targets'
         median (their mean absolute deviation from it) and all zeros (their mean absolute value),
         as a squared error's against their variance and E[y^2].
+        (4) A classification run still at chance in both splits (key `chance`): after
+        `chance_validations` validations and `min_steps` training steps (a log whose steps count
+        epochs: its validations alone), it fires when every validation loss so far sits no lower
+        than the level of a model that ignores its inputs less its noise margin, every logged plain
+        validation accuracy no higher than the majority share plus its margin, and the last epoch's
+        training loss no lower than `tolerance` below the training level, while the learning rate
+        is not warming up. With the labels counted over the first pass of both splits (the
+        callbacks) the levels are the class prior's: the validation labels' entropy less z^2 / 2n,
+        the majority share plus `prior_z` binomial standard errors over the n validation rows, the
+        training labels' entropy. Without them (`mlcheck analyze`: C read from a log whose loss and
+        accuracy agree on ln(C) and 1/C, accuracies in percent included) they are ln(C) less
+        `tolerance` and 1/C plus `CHANCE_ACCURACY_BAND` (a quarter) of it, from
+        `CHANCE_MIN_CLASSES` (3) classes, and a validation accuracy must be logged. The other
+        rules wait for 5-10 epochs or a quarter of the run, and the prior's verdict for
+        `min_validations`: a run configured for 40 epochs at chance is told at its third
+        validation instead of its sixth or tenth. A run that learns anything, even slowly, gets
+        below one of the levels within its first epochs (the training loss first).
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
@@ -899,6 +916,10 @@ class LossPlateau(LossCurveCheck):
             prior. Default 6: the bias alone reaches the prior within an epoch or two; a hard
             task that learns slowly is below the prior's loss by the fifth epoch, or its
             validation loss is still improving and the verdict waits.
+        chance_validations: validations before a run still at chance in both splits is told
+            (key `chance`). Default 3: the output bias alone reaches the prior within an epoch or
+            two, so a run that learns anything is below it by the third; the training loss must
+            sit at the prior too, after `min_steps` steps, so a slow start that moves is not one.
         prior_z: standard errors (of the validation loss of a model that ignores its inputs,
             and of the majority rate) by which the best validation scores must beat the class
             prior to count. Default 3.0 (three sigma, as `z`): the best of several epochs is
