@@ -1139,8 +1139,8 @@ class LossPlateau(LossCurveCheck):
         if not self._had_time_to_move(run):
             return []
         levels = self._chance_levels(run)
-        if levels is None:
-            return []
+        if levels is None or (levels.n_val is not None and validations >= self.min_validations):
+            return []  # unknown; or the prior's own verdict is due, whose hint tells memorising apart
         best_loss = float(np.min(b["min"]))
         if not (math.isfinite(best_loss) and best_loss >= levels.val_loss):
             return []
