@@ -849,8 +849,10 @@ class LossPlateau(LossCurveCheck):
         is not warming up. With the labels counted over the first pass of both splits (the
         callbacks) the levels are the class prior's: the validation labels' entropy less z^2 / 2n,
         the majority share plus `prior_z` binomial standard errors over the n validation rows, the
-        training labels' entropy. Without them (`mlcheck analyze`: C read from a log whose loss and
-        accuracy agree on ln(C) and 1/C, accuracies in percent included) they are ln(C) less
+        training labels' entropy; from `min_validations` on, the prior's own verdict (2) judges
+        instead, its hint telling memorised labels apart. Without them (`mlcheck analyze`: C read
+        from a log whose loss and accuracy agree on ln(C) and 1/C, accuracies in percent
+        included) they are ln(C) less
         `tolerance` and 1/C plus `CHANCE_ACCURACY_BAND` (a quarter) of it, from
         `CHANCE_MIN_CLASSES` (3) classes, and a validation accuracy must be logged. The other
         rules wait for 5-10 epochs or a quarter of the run, and the prior's verdict for
