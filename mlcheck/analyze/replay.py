@@ -550,8 +550,10 @@ def chance_classes(ordered: list[EpochRow], tolerance: float = 0.05) -> int | No
         if any(v is None or not math.isfinite(v) for v in accs):
             continue
         loss, acc = float(np.median(losses)), float(np.median(accs))
+        if 1.5 < acc <= 100:
+            acc /= 100.0  # logged in percent (a script's `100 * correct / total`)
         if acc > 1 or loss <= 0:
-            continue  # a percentage, or no cross-entropy
+            continue  # no share, or no cross-entropy
         if loss * (1 - tolerance) > math.log(CHANCE_MAX_CLASSES):
             continue  # above chance at any C counted (and exp() of a loss of 710+ overflows)
         best: tuple[float, int] | None = None

@@ -19,6 +19,7 @@ from mlcheck.checks.class_prior import (
     is_plain_accuracy,
     label_entropy,
     prior_beaten,
+    starts_off_chance,
     starts_trained,
     unnamed_off_scale,
     weighted_prior_loss,
@@ -839,6 +840,25 @@ class LossPlateau(LossCurveCheck):
         memorised them). An absolute error's stall in (1) is set against the training targets'
         median (their mean absolute deviation from it) and all zeros (their mean absolute value),
         as a squared error's against their variance and E[y^2].
+        (4) A classification run still at chance in both splits (key `chance`): after
+        `chance_validations` validations and `min_steps` training steps (a log whose steps count
+        epochs: its validations alone), it fires when every validation loss so far sits no lower
+        than the level of a model that ignores its inputs less its noise margin, every logged plain
+        validation accuracy no higher than the majority share plus its margin, and the last epoch's
+        training loss no lower than `tolerance` below the training level, while the learning rate
+        is not warming up. With the labels counted over the first pass of both splits (the
+        callbacks) the levels are the class prior's: the validation labels' entropy less z^2 / 2n,
+        the majority share plus `prior_z` binomial standard errors over the n validation rows, the
+        training labels' entropy; from `min_validations` on, the prior's own verdict (2) judges
+        instead, its hint telling memorised labels apart. Without them (`mlcheck analyze`: C read
+        from a log whose loss and accuracy agree on ln(C) and 1/C, accuracies in percent
+        included) they are ln(C) less
+        `tolerance` and 1/C plus `CHANCE_ACCURACY_BAND` (a quarter) of it, from
+        `CHANCE_MIN_CLASSES` (3) classes, and a validation accuracy must be logged. The other
+        rules wait for 5-10 epochs or a quarter of the run, and the prior's verdict for
+        `min_validations`: a run configured for 40 epochs at chance is told at its third
+        validation instead of its sixth or tenth. A run that learns anything, even slowly, gets
+        below one of the levels within its first epochs (the training loss first).
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
@@ -898,6 +918,10 @@ class LossPlateau(LossCurveCheck):
             prior. Default 6: the bias alone reaches the prior within an epoch or two; a hard
             task that learns slowly is below the prior's loss by the fifth epoch, or its
             validation loss is still improving and the verdict waits.
+        chance_validations: validations before a run still at chance in both splits is told
+            (key `chance`). Default 3: the output bias alone reaches the prior within an epoch or
+            two, so a run that learns anything is below it by the third; the training loss must
+            sit at the prior too, after `min_steps` steps, so a slow start that moves is not one.
         prior_z: standard errors (of the validation loss of a model that ignores its inputs,
             and of the majority rate) by which the best validation scores must beat the class
             prior to count. Default 3.0 (three sigma, as `z`): the best of several epochs is
@@ -963,6 +987,7 @@ class LossPlateau(LossCurveCheck):
         zero_level: float = 1e-4,
         exploded_factor: float = 10.0,
         min_validations: int = 6,
+        chance_validations: int = 3,
         prior_z: float = 3.0,
         max_classes: int = 1000,
         trained_start_fraction: float = TRAINED_START_FRACTION,
@@ -972,6 +997,7 @@ class LossPlateau(LossCurveCheck):
         self.max_stall_drop = max_stall_drop
         self.exploded_factor = exploded_factor
         self.min_validations = min_validations
+        self.chance_validations = chance_validations
         self.prior_z = prior_z
         self.max_classes = max_classes
         self.min_drop = min_drop
@@ -1015,7 +1041,8 @@ class LossPlateau(LossCurveCheck):
         first = next((p.epoch for p in passes if p.epoch is not None), None)
         if not self._counted and first is not None and run.epoch is not None and run.epoch >= first:
             self._counted = True
-        return [*super().on_epoch(run), *self._against_prior(run), *self._against_constant(run)]
+        early = list(self._one_of_several(run, self._still_at_chance(run)))
+        return [*early, *super().on_epoch(run), *self._against_prior(run), *self._against_constant(run)]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
         return [*super().on_end(run), *self._against_prior(run), *self._against_constant(run)]
@@ -1060,6 +1087,133 @@ class LossPlateau(LossCurveCheck):
             return []
         self._fired = True  # the same cause: a training-loss plateau later would repeat it
         return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]), int(b["n"].sum()))]
+
+    def _chance_levels(self, run: RunState) -> ChanceLevels | None:
+        """The levels a model that ignores its inputs sits at, with their noise margins: from the
+        first pass's class counts where both splits were counted whole (the validation labels'
+        entropy less z^2 / 2n, the majority share plus `prior_z` binomial standard errors), else
+        from the C classes known (ln(C) less `tolerance` of it, 1/C plus `CHANCE_ACCURACY_BAND`
+        of it: no validation row count to size a standard error by). None where neither is known,
+        or the loss is summed over the batch's rows, or not on ln(C)'s scale."""
+        if run.info.task != "classification" or (run.info.loss_summed_over or 1) > 1:
+            return None
+        if unnamed_off_scale(run, self._train.start) or starts_off_chance(run) is not None:
+            return None  # a loss on another scale than ln(C): the level says nothing
+        prior = self._class_prior(run) if run.info.loss in LOG_LOSSES else None
+        if prior is not None:
+            return ChanceLevels(
+                train_loss=(1 - self.tolerance) * prior.entropy,
+                val_loss=prior.loss_bound(self.prior_z),
+                val_accuracy=prior.majority_rate + prior.accuracy_margin(self.prior_z),
+                words=f"the class prior's {prior.entropy:.4g} (entropy of the training labels)",
+                accuracy_words=f"{prior.majority_rate:.3g}, the share of class {prior.majority_class}",
+                n_val=prior.n_val,
+            )
+        chance = run.info.chance_level()
+        classes = run.info.num_classes
+        if chance is None or not classes or (run.info.loss is not None and run.info.loss not in LOG_LOSSES):
+            return None
+        if classes < CHANCE_MIN_CLASSES:
+            return None  # two classes without row counts: a weak signal sits there too
+        return ChanceLevels(
+            train_loss=(1 - self.tolerance) * chance[0],
+            val_loss=(1 - self.tolerance) * chance[0],
+            val_accuracy=(1 + CHANCE_ACCURACY_BAND) / classes,
+            words=f"the chance level {chance[1]}",
+            accuracy_words=f"{1 / classes:.3g} (1/{classes})",
+            n_val=None,
+        )
+
+    def _still_at_chance(self, run: RunState) -> list[Finding]:
+        """Training and validation both still at chance after `chance_validations` validations and
+        `min_steps` steps (WARNING, once, key `chance`): the model learned nothing at all, neither
+        on its training data nor on new inputs. Each validation's loss not below the input-ignoring
+        level less its noise margin, each logged plain validation accuracy not above the majority
+        share plus its margin, and the last epoch's training loss not below the training level: a
+        run that learns a little from the start (the usual case, even slowly) is below one of them
+        within its first epochs."""
+        if self._fired or self._prior_judged or run.val_loss.nonfinite:
+            return []
+        b = run.val_loss.buckets(include_open=True)
+        validations = int(b["n"].sum())
+        if validations < self.chance_validations:
+            return []  # too early: the output bias alone takes an epoch or two to reach the prior
+        if not self._had_time_to_move(run):
+            return []
+        levels = self._chance_levels(run)
+        if levels is None or (levels.n_val is not None and validations >= self.min_validations):
+            return []  # unknown; or the prior's own verdict is due, whose hint tells memorising apart
+        best_loss = float(np.min(b["min"]))
+        if not (math.isfinite(best_loss) and best_loss >= levels.val_loss):
+            return []
+        best_acc = _best_val_accuracy(run)
+        if best_acc is not None and not best_acc <= levels.val_accuracy:
+            return []
+        if best_acc is None and levels.n_val is None:
+            return []  # C inferred from the log alone: its loss and accuracy must agree that it guesses
+        train = epoch_train_levels(run)
+        if not train:
+            return []
+        last_train = train[max(train)]
+        if not (math.isfinite(last_train) and last_train >= levels.train_loss):
+            return []
+        self._fired = True
+        acc = ""
+        if best_acc is not None:
+            acc = f", validation accuracy at most {best_acc:.3g} against {levels.accuracy_words}"
+        return [
+            self.finding(
+                f"Training and validation are both still at chance after {validations} validations: the best "
+                f"validation loss {best_loss:.4g} and the last epoch's training loss {last_train:.4g} sit at "
+                f"or above {levels.words}{acc}. The model has learned nothing yet.",
+                evidence={
+                    "best_val_loss": sig(best_loss),
+                    "train_loss": sig(last_train),
+                    "chance_val_loss_bound": sig(levels.val_loss),
+                    "chance_train_loss_bound": sig(levels.train_loss),
+                    "best_val_accuracy": None if best_acc is None else sig(best_acc),
+                    "chance_accuracy_bound": sig(levels.val_accuracy),
+                    "val_samples": levels.n_val,
+                    "validations": validations,
+                    "steps": run.step,
+                },
+                hint=self._chance_hint(run),
+                step=run.step,
+                epoch=run.epoch,
+                key="chance",
+            )
+        ]
+
+    def _had_time_to_move(self, run: RunState) -> bool:
+        """Whether the run took `min_steps` updates (a log whose steps count epochs cannot say: its
+        validations alone count) and its learning rate is not still warming up."""
+        steps = run.step if run.step is not None else 0
+        info = run.info
+        per_epoch = info.max_epochs is not None and info.total_steps is not None
+        per_epoch = per_epoch and info.total_steps <= info.max_epochs + 1
+        if steps < self.min_steps and not per_epoch:
+            return False  # too few updates to expect any movement
+        warming = run.lr.finite_count >= 2 and rising(run.lr, float(run.lr.buckets()["x0"][0]), float(steps))
+        return not warming  # a warm-up in progress keeps the steps small
+
+    def _chance_hint(self, run: RunState) -> str:
+        """The schedule or the updates measured where they explain a model stuck at chance; else
+        the usual causes, most likely first."""
+        schedule = _schedule_hint(run)
+        if schedule is not None:
+            return schedule
+        ratio = _update_level(run)
+        if ratio is not None and ratio < _STILL_LOG_RATIO:
+            return _still_hint(ratio, run.info.grad_clip)
+        return (
+            "Check, in this order: the learning rate (too low to move, or so high the first steps threw the "
+            "weights away: try 3-10x either way); that inputs and labels are shuffled and split together (one "
+            "permutation for both, the right label column); that the model is not frozen or detached "
+            "(requires_grad, trainable, a .detach() or torch.no_grad() in forward, every parameter in the "
+            "optimizer); and that the loss fits the output (logits into CrossEntropyLoss, not softmax; "
+            "from_logits= as the last layer gives). `mlcheck sanity model.py` tests the model can fit one "
+            "batch. Suppress with suppress=['loss-plateau'] if the run is meant to sit at chance."
+        )
 
     def _against_constant(self, run: RunState) -> list[Finding]:
         """A regression's validation loss never beat predicting one constant for every validation
@@ -1465,6 +1619,48 @@ class LossPlateau(LossCurveCheck):
             if higher is not None and improving(series, higher):
                 return True
         return False
+
+
+def _best_val_accuracy(run: RunState) -> float | None:
+    """The best plain validation accuracy logged so far, as a fraction (one logged in percent
+    read as such), or None where none is logged."""
+    accuracy = next(
+        (series for name, series in run.val_metrics.items() if is_plain_accuracy(name) and series.finite_count),
+        None,
+    )
+    if accuracy is None:
+        return None
+    best = float(np.max(accuracy.buckets(include_open=True)["max"]))
+    return best / 100.0 if best > 1.5 else best
+
+
+#: An accuracy within this share of 1/C above 1/C is at chance where no validation row count sizes
+#: a standard error (`mlcheck analyze`): a quarter of it, two binomial standard errors of a guess's
+#: accuracy on about 580 samples at ten classes; the band `analyze` reads C from (`chance_classes`).
+CHANCE_ACCURACY_BAND = 0.25
+
+
+#: The fewest classes at which ln(C) and 1/C alone (no row counts to size the noise by) say a run
+#: is at chance. At two classes a healthy weak-signal task sits there too: real Keras logs labelled
+#: healthy (benchmarks/reallogs held-out-7: 47 validation rows at their majority share for 17
+#: epochs, then 0.64; 100 rows at 0.41-0.60 while the training loss fell from ln(2) to 0.62) stay
+#: within 2% of ln(2) and within 1/C's band for their first epochs. With the rows counted (the
+#: callbacks), the class prior's margins are sized by them and two classes are judged.
+CHANCE_MIN_CLASSES = 3
+
+
+@dataclass(frozen=True)
+class ChanceLevels:
+    """What a model that ignores its inputs scores, with noise margins (`LossPlateau._chance_levels`):
+    a training loss at or above `train_loss`, validation losses at or above `val_loss` and
+    accuracies at or below `val_accuracy` are at chance."""
+
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    words: str
+    accuracy_words: str
+    n_val: int | None
 
 
 #: A training loss stalled above this multiple of the training labels' entropy is not at the class

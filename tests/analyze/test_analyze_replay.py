@@ -270,7 +270,8 @@ def test_event_file_and_metrics_csv_in_one_folder_are_two_runs(tmp_path):
         (2.64, 0.10, None),
         (0.69, 0.80, None),  # an imbalanced binary set's majority guess: not chance
         (0.30, 0.91, None),  # learning
-        (2.30, 10.0, None),  # accuracy in percent: not read
+        (2.30, 10.0, 10),  # accuracy in percent (`100 * correct / total`, nicetea17's wandb runs): read as a share
+        (2.30, 35.0, None),  # in percent, an accuracy of three classes: no agreement
     ],
 )
 def test_chance_classes_needs_the_loss_and_the_accuracy_to_agree(loss, accuracy, classes):
