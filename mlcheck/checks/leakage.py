@@ -1354,15 +1354,25 @@ class FeatureLeakage(Check):
         than the target itself is (its error is the column's error on the target plus the
         copy's own noise), so it keeps firing. Measured with the scores' own 1-nearest-
         neighbour predictor on the same rows and folds; `series_factor` bounds "about as
-        well"."""
+        well".
+
+        Column k may itself predict the target near-perfectly (the lag just before `j` in a
+        smooth series: its R^2 on the target two steps on is above `min_r2` too); then it must
+        predict `j` with at most 1/`series_factor` of the error it makes on the target. Two
+        copies of the target fail that: each predicts the other no better than it predicts the
+        target (the other copy's own noise adds to the error)."""
         x, y, folds = self._scored
         target_error = 1.0 - score  # unexplained share of the target's variance
         for k in range(x.shape[1]):
-            if k == j or k in leaky:
-                continue  # another near-perfect column could be a second copy of the target
+            if k == j:
+                continue
             to_j = _cross_validated_r2(x[:, k], x[:, j], folds, self.max_values)
+            if 1.0 - to_j > self.series_factor * target_error:
+                continue
             to_y = _cross_validated_r2(x[:, k], y, folds, self.max_values)
-            if 1.0 - to_j <= self.series_factor * target_error and to_j > to_y:
+            # a near-perfect k could be a second copy of the target: it must sit clearly nearer j
+            nearer = (1.0 - to_y) >= self.series_factor * (1.0 - to_j) if k in leaky else to_j > to_y
+            if nearer:
                 return True
         return False
 
