@@ -1078,7 +1078,10 @@ class FeatureLeakage(Check):
         A regression feature that another, honest input column predicts about as well as it
         predicts the target (`series_factor`), and better than that column predicts the
         target, is a lag of a series the inputs hold (a forecaster's window of past values of
-        a trending or seasonal series), not a copy of the target: it does not fire.
+        a trending or seasonal series), not a copy of the target: it does not fire. The column
+        that predicts it may be near-perfect itself (the lag just before it in a smooth
+        series) when it predicts it with at most 1/`series_factor` of the error it makes on
+        the target.
         Judged at `min_rows` rows, each time the rows seen double, and at the end. Each
         judgement scores a seeded subsample of the reservoir's distinct rows: `score_rows`, or
         more where the label is so imbalanced that fewer rows would not hold 300 majority-class
@@ -1138,9 +1141,10 @@ class FeatureLeakage(Check):
             Default 32.
         series_factor: a regression feature that predicts the target near-perfectly is taken
             for one more lag of a series in the inputs (a forecaster's window of past values)
-            where another input column that does not itself reach `min_r2` predicts it with at
-            most this many times its own unexplained share of the target's variance, and
-            better than it predicts the target. Default 2.0: one lag back the problem is the
+            where another input column predicts it with at most this many times its own
+            unexplained share of the target's variance, and better than it predicts the target
+            (a column that reaches `min_r2` itself: with at most 1/this of the error it makes
+            on the target). Default 2.0: one lag back the problem is the
             same, so the two shares agree up to sampling noise and a change of lag (a weekly
             series' lag-7 column: 0.012 against its neighbour's 0.019); a copy of the target
             is predicted by an honest column no better than the target itself.
