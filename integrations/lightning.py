@@ -40,6 +40,7 @@ from mlcheck.integrations.torch_live import (
     batch_arrays,
     default_batch_to_arrays,
     eval_mode_layers,
+    first_conv2d,
     gather,
     leading_rows,
     learning_rate,
@@ -374,6 +375,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._scan = ParameterScan(pl_module, track_gradients=not self._zeroes_gradients)
         self._leftover: LeftoverGradients | None = None  # hooked at train start, where they can go stale
         self._hook: Any = None
+        self._conv_hook: Any = None  # the first Conv2d's input shape, seen once (RunInfo.conv_input)
         self._start_trainable: LightningTrainable | None = None  # the train-start checks' (its trace)
         self._started = False
         # the empty batches before the first with samples: how many, the first's inputs' shape, said
@@ -400,6 +402,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._epoch_weights: torch.Tensor | None = None  # `weight_fingerprint` at the epoch's start
         self._epoch_from: tuple[int, int] | None = None  # (training batches, global step) then
         self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
+        self._first_group_rates: tuple[float, ...] | None = None  # every group's rate at the first epoch's start
         self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
@@ -519,6 +522,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self._active:
             self._active = False
             self._remove_hook()
+            self._remove_conv_hook()
             if self._leftover is not None:
                 self._leftover.close()
                 self._leftover = None
@@ -579,6 +583,12 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                     or pl_module
                 )
                 self._hook = network.register_forward_hook(self._capture_output_width)
+            if self.live.monitor.run.info.conv_input is None:
+                conv = self.live.guard("convolution input", first_conv2d, pl_module)
+                if conv is not None:
+                    self._conv_hook = conv[1].register_forward_pre_hook(
+                        functools.partial(self._capture_conv_input, conv[0])
+                    )
             self._start_trainable = None  # held for its trace only: the batch and module go with it
 
     def _say_all_empty(self, trainer: Any) -> None:
@@ -627,6 +637,20 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if isinstance(out, torch.Tensor) and out.ndim >= 1:
             self.live.output_width = int(out.shape[-1]) if out.ndim >= 2 else 1
         self._remove_hook()
+
+    def _capture_conv_input(self, name: str, module: Any, args: Any) -> None:
+        """`RunInfo.conv_input` from the first training forward pass through the first `nn.Conv2d`:
+        its per-sample input shape, read as torch reads it (channels first)."""
+        x = args[0] if isinstance(args, tuple) and args else None
+        if isinstance(x, torch.Tensor) and x.ndim == 4:
+            shape = tuple(int(n) for n in x.shape[1:])
+            self.live.monitor.run.info.conv_input = (f"nn.Conv2d '{name}'", shape, "channels_first")
+        self._remove_conv_hook()
+
+    def _remove_conv_hook(self) -> None:
+        if self._conv_hook is not None:
+            self._conv_hook.remove()
+            self._conv_hook = None
 
     def _remove_hook(self) -> None:
         if self._hook is not None:
@@ -701,8 +725,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             return
         if not self._eval_mode_read:
             self._watch_eval_mode(trainer, pl_module)
-        if self._hook is not None:
+        if self._hook is not None or self._conv_hook is not None:  # the first batch's looks
             self._remove_hook()
+            self._remove_conv_hook()
         if self._layers is not None and self._layers.recording:
             with self.timer("layer_stats"):
                 observation = self.live.guard("layers", self._layers.finish, self._logging_step(trainer), self._epoch)
@@ -933,8 +958,26 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._epoch_weights = self.live.guard("weight updates", weight_fingerprint, pl_module)
                 self._epoch_from = (self.live.count["train"], int(trainer.global_step))
                 self._epoch_zero_lr = _zero_learning_rate(trainer)
+                self.live.guard("group rates", self._note_group_rates, trainer, pl_module)
             if self._samples is not None:  # before the epoch's loader starts: its indices
                 self.live.guard("samples", self._samples.watch_loader, "train", _first_loader(trainer, "train"))
+
+    def _note_group_rates(self, trainer: Any, pl_module: Any) -> None:
+        """`RunInfo.rate_held_at_zero` and `group_rates_moved`, at each training epoch's start:
+        the modules whose group a scheduler holds at 0 now, and whether any group's rate has
+        changed since the first epoch's start."""
+        rates = _group_rates(trainer)
+        info = self.live.monitor.run.info
+        now = tuple(lr for _, lr, _ in rates)
+        if self._first_group_rates is None:
+            self._first_group_rates = now
+        elif now != self._first_group_rates:
+            info.group_rates_moved = True
+        held = {id(p) for group, lr, initial in rates if lr == 0 and initial for p in group.get("params", ())}
+        if not held and not info.rate_held_at_zero:
+            return
+        paths = {name.rpartition(".")[0] for name, p in pl_module.named_parameters() if id(p) in held}
+        info.rate_held_at_zero = tuple(sorted(paths)) or None
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if self._active and self._samples is not None:
@@ -1127,6 +1170,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _group_rates(trainer: Any) -> list[tuple[Any, float, float | None]]:
+    """(group, its learning rate now, the rate it was built with: torch's `initial_lr`, which
+    schedulers set, or None) for each parameter group of the trainer's optimizers."""
+    out = []
+    for optimizer in trainer.optimizers or ():
+        for group in getattr(optimizer, "param_groups", ()):
+            lr, initial = group.get("lr"), group.get("initial_lr")
+            if isinstance(lr, (int, float)):
+                out.append((group, float(lr), float(initial) if isinstance(initial, (int, float)) else None))
+    return out
 
 
 def _zero_learning_rate(trainer: Any) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "to_numpy",
     "train_mode_layers",
     "eval_mode_layers",
+    "first_conv2d",
 ]
 
 
@@ -306,6 +307,17 @@ def loss_ignored_class(module: torch.nn.Module) -> int | None:
         return None
     (index,) = found
     return index if index >= 0 else None
+
+
+def first_conv2d(module: torch.nn.Module) -> tuple[str, torch.nn.Conv2d] | None:
+    """The path and module of the module's first `nn.Conv2d` in registration order (which a
+    network's image input meets first in the models seen: a stem before its blocks), or None when
+    it holds none. torch's convolutions read `(N, C, H, W)` only, so this one's input shape, seen
+    once by a forward pre-hook, is what `RunInfo.conv_input` needs."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, torch.nn.Conv2d):
+            return name or type(sub).__name__, sub
+    return None
 
 
 def train_mode_layers(module: torch.nn.Module) -> tuple[str, ...]:

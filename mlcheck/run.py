@@ -201,9 +201,19 @@ class RunInfo:
             None when unknown.
         conv_input: (layer, per-sample input shape, data format) of the model's first 2-D
             convolution, where the adapter can read it (Keras: the first `Conv2D` whose input
-            shape is known, with its `data_format`): `unnormalized-input` reads channels-first
-            images fed to a channels-last convolution from it (key `channels-first`). None when
-            unknown or when there is none.
+            shape is known, with its `data_format`; Lightning: the input of the module's first
+            `nn.Conv2d` at the first training step, always `channels_first`):
+            `unnormalized-input` reads images fed in the other layout from it (key
+            `channels-first`). None when unknown or when there is none.
+        rate_held_at_zero: the module paths whose parameters sit, now, in an optimizer parameter
+            group that a scheduler holds at a learning rate of 0 (its rate 0, the rate it was
+            built with, torch's `initial_lr`, above 0): a deliberate pause such as a backbone
+            kept still while a new head warms up. `frozen-parameters` leaves them unnamed; a
+            group built with a rate of 0 is not in it. None when unknown.
+        group_rates_moved: True once a scheduler has moved the rate of some parameter group
+            between two epochs' starts, where the adapter reads every group (Lightning): the
+            rate curve judged (the highest group's) may stay flat while another group's moves,
+            so `lr-schedule` does not call that scheduler idle. None when unknown.
     """
 
     task: str | None = None
@@ -232,6 +242,8 @@ class RunInfo:
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
     lr_logged_every: int | None = None
     conv_input: tuple[str, tuple[int, ...], str] | None = None
+    rate_held_at_zero: tuple[str, ...] | None = None
+    group_rates_moved: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -251,6 +263,13 @@ class RunInfo:
         self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
         self.loss_unmatched = opt.flag("RunInfo.loss_unmatched", self.loss_unmatched, optional=True)
         self.plateau_scheduler = opt.flag("RunInfo.plateau_scheduler", self.plateau_scheduler, optional=True)
+        self.group_rates_moved = opt.flag("RunInfo.group_rates_moved", self.group_rates_moved, optional=True)
+        if self.rate_held_at_zero is not None and not (
+            isinstance(self.rate_held_at_zero, tuple) and all(isinstance(p, str) for p in self.rate_held_at_zero)
+        ):
+            raise TypeError(
+                f"RunInfo.rate_held_at_zero must be None or a tuple of module paths, got {self.rate_held_at_zero!r}"
+            )
         self.loss_summed_over = opt.optional_integer("RunInfo.loss_summed_over", self.loss_summed_over, minimum=1)
         if not isinstance(self.higher_is_better, dict) or not all(
             isinstance(k, str) and isinstance(v, (bool, np.bool_)) for k, v in self.higher_is_better.items()

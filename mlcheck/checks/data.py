@@ -379,10 +379,12 @@ class UnnormalizedInput(Check):
         ERROR once when an id is negative or at or beyond those rows (key
         `ids-beyond-embedding`: they index no row).
         Images in the wrong layout for the model's first `Conv2D` (`RunInfo.conv_input`: its
-        input shape and data format, which the Keras callback reads) are a WARNING once (key
+        input shape and data format, which the Keras callback reads, and the Lightning callback
+        from the first `nn.Conv2d`'s input at the first step) are a WARNING once (key
         `channels-first`): under `channels_last`, a last axis (the channels) as long as a
         spatial side while the first axis is 1 or 3, as `(N, 1, 28, 28)` images read as a 1x28
-        image of 28 channels; the mirror under `channels_first`. A layout is a data
+        image of 28 channels; the mirror under `channels_first` (torch), as `(N, 28, 28, 1)`
+        images into `nn.Conv2d(in_channels=28, ...)` read as a 28x1 image of 28 channels. A layout is a data
         preparation slip like a scale, and no other check reads the input's form.
         One data set's scaling problem is one finding: inputs too large and columns apart are
         reported together, naming the splits and kinds of evidence seen when it is raised; a

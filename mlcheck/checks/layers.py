@@ -599,7 +599,9 @@ class FrozenParameters(LayerCheck):
         `max_frozen_share` of the model's parameters; or (b) its parameters are trainable but
         the optimizer step leaves them exactly where they were while other layers move (a
         learning rate of 0 for its group, parameters left out of the optimizer, a gradient that
-        is always exactly zero).
+        is always exactly zero). A group that a scheduler holds at 0 for now, having been built
+        with a rate above 0 (`RunInfo.rate_held_at_zero`: a backbone paused while a new head
+        warms up, by a LambdaLR's factor of 0), is a pause on purpose and is not named.
         Before training (`mlcheck sanity`), records one training step on a copy of the model
         and names the layers that rule (a) finds (the same function, `frozen_in_gradient_path`),
         so the pre-flight and the live check agree; (b) is `unused-parameters`' business there.
@@ -659,8 +661,9 @@ class FrozenParameters(LayerCheck):
         suspects = {s.path for s in frozen_in_gradient_path(layers, self.max_frozen_share)}
         moved = any(s.update_ratio for s in weighted if s.trainable)
         out = []
+        paused = set(run.info.rate_held_at_zero or ())  # a scheduler holds their group's rate at 0 on purpose
         for s in weighted:
-            reason = self._reason(s, s.path in suspects, moved)
+            reason = None if s.path in paused else self._reason(s, s.path in suspects, moved)
             length = self.streak(s.path, reason is not None, layers.step)
             if reason is not None and self.due(s.path, length):
                 out.append(self._finding(s, reason, layers, self._since[s.path]))

@@ -1078,7 +1078,10 @@ class FeatureLeakage(Check):
         A regression feature that another, honest input column predicts about as well as it
         predicts the target (`series_factor`), and better than that column predicts the
         target, is a lag of a series the inputs hold (a forecaster's window of past values of
-        a trending or seasonal series), not a copy of the target: it does not fire.
+        a trending or seasonal series), not a copy of the target: it does not fire. The column
+        that predicts it may be near-perfect itself (the lag just before it in a smooth
+        series) when it predicts it with at most 1/`series_factor` of the error it makes on
+        the target.
         Judged at `min_rows` rows, each time the rows seen double, and at the end. Each
         judgement scores a seeded subsample of the reservoir's distinct rows: `score_rows`, or
         more where the label is so imbalanced that fewer rows would not hold 300 majority-class
@@ -1138,9 +1141,10 @@ class FeatureLeakage(Check):
             Default 32.
         series_factor: a regression feature that predicts the target near-perfectly is taken
             for one more lag of a series in the inputs (a forecaster's window of past values)
-            where another input column that does not itself reach `min_r2` predicts it with at
-            most this many times its own unexplained share of the target's variance, and
-            better than it predicts the target. Default 2.0: one lag back the problem is the
+            where another input column predicts it with at most this many times its own
+            unexplained share of the target's variance, and better than it predicts the target
+            (a column that reaches `min_r2` itself: with at most 1/this of the error it makes
+            on the target). Default 2.0: one lag back the problem is the
             same, so the two shares agree up to sampling noise and a change of lag (a weekly
             series' lag-7 column: 0.012 against its neighbour's 0.019); a copy of the target
             is predicted by an honest column no better than the target itself.
@@ -1354,15 +1358,25 @@ class FeatureLeakage(Check):
         than the target itself is (its error is the column's error on the target plus the
         copy's own noise), so it keeps firing. Measured with the scores' own 1-nearest-
         neighbour predictor on the same rows and folds; `series_factor` bounds "about as
-        well"."""
+        well".
+
+        Column k may itself predict the target near-perfectly (the lag just before `j` in a
+        smooth series: its R^2 on the target two steps on is above `min_r2` too); then it must
+        predict `j` with at most 1/`series_factor` of the error it makes on the target. Two
+        copies of the target fail that: each predicts the other no better than it predicts the
+        target (the other copy's own noise adds to the error)."""
         x, y, folds = self._scored
         target_error = 1.0 - score  # unexplained share of the target's variance
         for k in range(x.shape[1]):
-            if k == j or k in leaky:
-                continue  # another near-perfect column could be a second copy of the target
+            if k == j:
+                continue
             to_j = _cross_validated_r2(x[:, k], x[:, j], folds, self.max_values)
+            if 1.0 - to_j > self.series_factor * target_error:
+                continue
             to_y = _cross_validated_r2(x[:, k], y, folds, self.max_values)
-            if 1.0 - to_j <= self.series_factor * target_error and to_j > to_y:
+            # a near-perfect k could be a second copy of the target: it must sit clearly nearer j
+            nearer = (1.0 - to_y) >= self.series_factor * (1.0 - to_j) if k in leaky else to_j > to_y
+            if nearer:
                 return True
         return False
 

@@ -1291,7 +1291,8 @@ class LRSchedule(Check):
                     else:
                         out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low - lag), run)
         # a scheduler that never moves
-        if final and run.info.has_scheduler and c.values >= self.min_steps:
+        # (not where another parameter group's rate moved: the curve is the highest group's)
+        if final and run.info.has_scheduler and not run.info.group_rates_moved and c.values >= self.min_steps:
             b = lr.buckets(include_open=True)
             lo, hi = float(np.min(b["min"])), float(np.max(b["max"]))
             if hi > 0 and hi - lo <= 1e-9 * hi:

@@ -1,0 +1,53 @@
+"""b06 Lightning: every Linear initialised with `nn.init.constant_(w, 0.05)` (a "deterministic"
+init copied from a debugging session): all hidden units start equal and get equal gradients, so the
+two hidden layers behave like one unit each (no symmetry breaking)."""
+
+import lightning.pytorch as pl
+import torch
+from _common import digits, log_dir, quiet, report, trainer
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlcheck.integrations.lightning import MLCheckCallback
+
+NAME = "b06_constant_init"
+
+
+class Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        for m in self.net:
+            if isinstance(m, nn.Linear):
+                nn.init.constant_(m.weight, 0.05)  # BUG: no symmetry breaking
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, i):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, i):
+        x, y = batch
+        out = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(out, y))
+        self.log("val_acc", (out.argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+
+if __name__ == "__main__":
+    quiet()
+    pl.seed_everything(0)
+    x, y = digits()
+    x, y = torch.tensor(x), torch.tensor(y)
+    tr = DataLoader(TensorDataset(x[:1400], y[:1400]), batch_size=32, shuffle=True)
+    va = DataLoader(TensorDataset(x[1400:], y[1400:]), batch_size=256)
+    cb = MLCheckCallback(log_dir=log_dir(NAME))
+    trainer(NAME, cb, 8).fit(Net(), tr, va)
+    report(NAME, cb.findings)
