@@ -254,6 +254,8 @@ class FitRun:
         label_losses: (step, cross-entropy of the batch's labels under the outputs) at each
             checkpoint, for a loss of no known name whose outputs classify (`label_loss`); empty
             otherwise.
+        planned: the steps the try was meant to take before the time budget fitted it to fewer
+            (`Budget.fitted_steps`); 0: as many as it was given.
     """
 
     lr: float | None = None
@@ -265,6 +267,7 @@ class FitRun:
     cut: bool = False
     nonfinite: bool = False
     samples: int | None = None
+    planned: int = 0
     repeated: float = math.nan
     label_losses: list[tuple[int, float]] = field(default_factory=list)
 
@@ -293,10 +296,13 @@ class FitRun:
 
     def still_falling(self) -> bool:
         """True when the last quarter of the run still improved the best loss by >= 10%: the
-        run had not settled, so neither success nor failure can be told from it."""
+        run had not settled, so neither success nor failure can be told from it. A try the time
+        budget fitted to fewer steps than planned is judged over its last quarter of the planned
+        steps: the same window a full try ends with, so a slower machine (fewer steps in the
+        same time) cannot turn "still falling" into "cannot fit"."""
         if self.steps < 4 or len(self.losses) < 3:
             return False
-        cut = self.steps * 3 // 4
+        cut = self.steps * 3 // 4 if self.planned <= self.steps else max(0, self.steps - self.planned // 4)
         before = [v for s, v in self.losses if s <= cut and math.isfinite(v)]
         after = [v for s, v in self.losses if s > cut and math.isfinite(v)]
         if not before or not after:
@@ -313,6 +319,7 @@ def fit_batch(
     every: int = 10,
     goal: Callable[[float, float | None], bool] | None = None,
     label_goal: Callable[[float], Callable[[float, float | None], bool]] | None = None,
+    planned: int = 0,
 ) -> FitRun:
     """Trains `trainable` (a clone!) on `batch` for up to `steps` steps, taking the eval-mode
     loss every `every` steps; stops early when `goal(loss, accuracy)` is true, or, for a loss of
@@ -322,7 +329,7 @@ def fit_batch(
     cfg = trainable.loss_config()
     inputs, targets = trainable.to_numpy(batch)
     rows = next((len(a) for a in (inputs, targets) if a is not None and np.ndim(a)), None)
-    run = FitRun(lr=trainable.get_lr(), samples=rows)
+    run = FitRun(lr=trainable.get_lr(), samples=rows, planned=planned)
     run.initial = trainable.loss(batch)
     run.losses.append((0, run.initial))
     outputs = trainable.forward(batch)

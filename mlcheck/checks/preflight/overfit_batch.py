@@ -211,13 +211,13 @@ class OverfitBatch(Check):
         steps = self.steps or ctx.budget.steps
         key = f"overfit-batch:{self.batch_size}:{steps}:{self.rel_tol}:{self.abs_tol}:{self.every}"
 
-        def attempt(batch: Any, lr: float | None, steps: int) -> FitRun:
+        def attempt(batch: Any, lr: float | None, steps: int, planned: int = 0) -> FitRun:
             clone = ctx.trainable.clone()
             if lr is not None:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
             goal = self.goal(initial, self._floor(ctx))
-            run = fit_batch(clone, batch, steps, ctx.budget, self.every, goal, label_goal=self.goal)
+            run = fit_batch(clone, batch, steps, ctx.budget, self.every, goal, label_goal=self.goal, planned=planned)
             run.repeated = initial  # the same weights and batch as `run.initial`'s evaluation
             return run
 
@@ -241,13 +241,14 @@ class OverfitBatch(Check):
             if first.achieved or first.cut or not known_lr or known_lr <= 0:
                 return [first]
             lr = known_lr * RETRY_FACTOR if slow(first) else known_lr / RETRY_FACTOR
-            second = attempt(batch, lr, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS))
+            second = attempt(batch, lr, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS), steps)
             if lr > known_lr or not _rose(first) or second.achieved or second.cut or second.still_falling():
                 return [first, second]
             # the configured rate sent the loss up and a tenth of it stalled: still too high
             # for a model that lost its units to the first steps (SGD at 30 and Adam at 10 on
             # digits stall at 1/10 and fit at 1/100 within 10-70 steps)
-            return [first, second, attempt(batch, lr / RETRY_FACTOR, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS))]
+            retry = ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS)
+            return [first, second, attempt(batch, lr / RETRY_FACTOR, retry, steps)]
 
         with kept_random_state(ctx.trainable):
             return ctx.memo(key, compute)
@@ -415,7 +416,7 @@ class OverfitBatch(Check):
             initial = clone.loss(batch)
             fitted = ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS)
             goal = self.goal(initial, self._floor(ctx))
-            return fit_batch(clone, batch, fitted, ctx.budget, self.every, goal, label_goal=self.goal)
+            return fit_batch(clone, batch, fitted, ctx.budget, self.every, goal, label_goal=self.goal, planned=steps)
 
         with kept_random_state(ctx.trainable):
             free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
