@@ -184,3 +184,153 @@ def test_first23_float32_inputs_are_not_copied_to_float64_for_their_scale():
     assert data._sample_values(x, float32=True).dtype == np.float32
     assert data._sample_values(x).dtype == np.float64  # targets' sums stay float64
     assert data._sample_values(x.astype(np.uint8), float32=True).dtype == np.float64
+
+
+# -- feature-leakage: each fold's rows of the keys gathered once, the columns transposed once --
+
+
+def _old_lookup_fold(keys, fit, fit_y, test, classification):
+    """`_lookup_fold` as it was before first23 (its own gathers, `np.tile` of the labels)."""
+    key, value, start, width = keys
+    m, total = len(start), len(value)
+    fit_keys = key[:, fit].ravel()
+    if classification:
+        classes = int(fit_y.max()) + 1
+        counts = np.bincount(fit_keys * classes + np.tile(fit_y, m), minlength=total * classes)
+        counts = counts.reshape(total, classes)
+        seen = counts.any(axis=1)
+        per_key = counts.argmax(axis=1)
+    else:
+        n = np.bincount(fit_keys, minlength=total)
+        seen = n > 0
+        per_key = np.bincount(fit_keys, weights=np.tile(fit_y, m), minlength=total) / np.maximum(n, 1)
+    index = np.arange(total)
+    below = np.maximum.accumulate(np.where(seen, index, -1))
+    above = np.minimum.accumulate(np.where(seen, index, total)[::-1])[::-1]
+    column = np.repeat(np.arange(m), width)
+    below_ok = below >= start[column]
+    above_ok = above < (start + width)[column]
+    lower, upper = value[np.where(below_ok, below, 0)], value[np.where(above_ok, above, 0)]
+    take_below = below_ok & (~above_ok | (value - lower <= upper - value))
+    nearest = np.where(take_below, below, above)
+    return per_key[nearest][key[:, test].T]
+
+
+def _old_scores(check, distinct):
+    """`FeatureLeakage.scores` as it was before first23 (the reference the new one must match
+    bit for bit)."""
+    from mlcheck.checks import leakage
+
+    classification = check._task == "classification"
+    distinct = check._subsample(distinct, check._y[distinct] if classification else None)
+    x, y = check._x[distinct], check._y[distinct]
+    if classification:
+        y = np.unique(y, return_inverse=True)[1]
+    n = len(x)
+    order = np.random.default_rng(1).permutation(n)
+    folds = (order[: n // 2], order[n // 2 :])
+    errors = np.zeros(x.shape[1])
+    baseline = 0.0
+    ordered = np.sort(x.T, axis=1)
+    counts = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+    maybe = np.isfinite(x).all(axis=0) & (counts <= check.max_values + max(map(len, folds)))
+    keys = leakage._value_keys(x[:, maybe], ordered[maybe]) if maybe.any() else None
+    lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
+    if keys is not None:
+        for (fit, _), lookup in zip((folds, folds[::-1]), lookups):
+            lookup[maybe] = leakage._lookup_columns(keys, fit, check.max_values)
+        either = lookups[0] | lookups[1]
+        keys = leakage._key_columns(keys, either[maybe]) if either.any() else None
+    for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
+        if classification:
+            fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
+        else:
+            fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
+        baseline += fold_baseline
+        fit_x, test_x = x[fit], x[test]
+        if lookup.any():
+            pred = _old_lookup_fold(keys, fit, y[fit], test, classification)[:, lookup[either]]
+            if classification:
+                errors[lookup] += (pred != y[test][:, None]).sum(axis=0)
+            else:
+                errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
+        for j in np.flatnonzero(~lookup):
+            pred = leakage._single_feature_predictions(
+                fit_x[:, j], y[fit], test_x[:, j], classification, check.max_values
+            )
+            if pred is None:
+                errors[j] += fold_baseline
+            elif classification:
+                errors[j] += float((pred != y[test]).sum())
+            else:
+                errors[j] += float(((y[test] - pred) ** 2).sum())
+    scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
+    return scores, baseline, errors
+
+
+def _random_table(rng):
+    """Rows of every kind feature-leakage scores: few-level and continuous columns, a copied or
+    transformed label, NaN and Inf, -0.0 beside 0.0, columns past `max_values` distinct values,
+    classification with 2-12 classes or a regression target."""
+    n = int(rng.integers(40, 1500))
+    m = int(rng.integers(2, 40))
+    x = rng.normal(size=(n, m))
+    levels = rng.random(m) < 0.5
+    x[:, levels] = x[:, levels].round(int(rng.integers(0, 2)))
+    classification = rng.random() < 0.7
+    y = rng.integers(0, int(rng.integers(2, 13)), size=n) if classification else rng.normal(size=n) * 10
+    if rng.random() < 0.3:  # a leaked column
+        x[:, int(rng.integers(m))] = y * rng.choice([1.0, -2.0, 0.5]) + (
+            0 if classification else rng.normal(size=n) * 0.01
+        )
+    if rng.random() < 0.2:
+        x[rng.random(x.shape) < 0.02] = np.nan
+    if rng.random() < 0.1:
+        x[rng.random(x.shape) < 0.01] = np.inf
+    x[rng.random(x.shape) < 0.05] = -0.0
+    return x, y, classification
+
+
+def test_first23_feature_leakage_scores_are_the_old_ones_bit_for_bit():
+    """300 random tables (and digits with a copied label): the same scores, baseline and error
+    counts as before first23, to the last bit."""
+    from mlcheck.checks.leakage import FeatureLeakage
+
+    rng = np.random.default_rng(23)
+    digits_x, digits_y = load_digits(return_X_y=True)
+    tables = [(np.column_stack([digits_x / 16.0, digits_y]), digits_y, True)]
+    tables += [_random_table(rng) for _ in range(300)]
+    for x, y, classification in tables:
+        check = FeatureLeakage()
+        check._x, check._task = x.astype(np.float64), "classification" if classification else "regression"
+        check._y = y.astype(np.int64) if classification else y.astype(np.float64)
+        rows = np.arange(len(x))
+        scores, baseline = check.scores(rows)
+        want_scores, want_baseline, want_errors = _old_scores(check, rows)
+        assert baseline == want_baseline
+        assert np.array_equal(scores, want_scores, equal_nan=True) and np.array_equal(check._errors, want_errors)
+
+
+def test_first23_feature_leakage_gathers_each_folds_keys_once(monkeypatch):
+    """A judgement gathers each fold's rows of the value keys once (was three times: for the
+    columns a fold looks up, its fit and the other fold's test) and tiles no labels."""
+    from mlcheck.checks import leakage
+
+    x, y = load_digits(return_X_y=True)
+    check = leakage.FeatureLeakage()
+    check._x, check._y, check._task = np.column_stack([x / 16.0, y]), y.astype(np.int64), "classification"
+
+    def no_tile(*args, **kwargs):
+        raise AssertionError("np.tile called in a judgement")
+
+    monkeypatch.setattr(np, "tile", no_tile)
+    folds_seen = []
+    real = leakage._lookup_fold
+
+    def counted(keys, fit, fit_y, test, classification, gathered=None):
+        folds_seen.append(gathered is not None)
+        return real(keys, fit, fit_y, test, classification, gathered)
+
+    monkeypatch.setattr(leakage, "_lookup_fold", counted)
+    scores, _ = check.scores(np.arange(len(x)))
+    assert folds_seen == [True, True] and scores[64] == 1.0
