@@ -126,8 +126,14 @@ class _LabelHistory:
     def add(self, labels: np.ndarray) -> None:
         if self.overflow or labels.size == 0:
             return
-        values, counts = np.unique(labels, return_counts=True)
-        batch = {int(v): int(c) for v, c in zip(values, counts)}
+        self.add_counts(*np.unique(labels, return_counts=True))
+
+    def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """`add` of a batch's labels counted already (`BatchObservation.class_counts`: one count
+        per batch shared by the checks that count labels)."""
+        if self.overflow or not len(values):
+            return
+        batch = {int(v): int(c) for v, c in zip(values.tolist(), counts.tolist())}
         for v, c in batch.items():
             self.totals[v] = self.totals.get(v, 0) + c
         if len(self.totals) > self.max_classes:
@@ -1064,10 +1070,11 @@ class ClassImbalance(Check):
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
             return ()
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is None:
-            return ()
-        self._labels.add(labels)
+        counted = batch.class_counts(run, self.max_classes)  # shared with the other label counters
+        if counted is not None:
+            self._labels.add_counts(*counted)
+        elif class_labels(batch.targets, run, self.max_classes) is None:
+            return ()  # no class labels (counted: none left, as every label ignored, still counts here)
         self._last = (batch.step, batch.epoch)
         if self._labels.samples >= 2 * self._judged_at:  # at min_samples, then each doubling
             return self._judge(run)
@@ -1443,15 +1450,15 @@ class UnshuffledData(Check):
         self._mix_clear_at = -1
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is None or labels.size == 0:
+        counted = batch.class_counts(run, self.max_classes)  # shared with the other label counters
+        if counted is None:
             return ()
         if batch.split == "val":
             if len(self._val) <= self.max_classes:
-                for v, c in zip(*np.unique(labels, return_counts=True)):
-                    self._val[int(v)] = self._val.get(int(v), 0) + int(c)
+                for v, c in zip(*(a.tolist() for a in counted)):
+                    self._val[v] = self._val.get(v, 0) + c
             return ()  # judged with the next training batch due, and at the end
-        self._train.add(labels)
+        self._train.add_counts(*counted)
         self._train_batches += 1
         self._last = (batch.step, batch.epoch)
         return self._judge() if self._due() else ()

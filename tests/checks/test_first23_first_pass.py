@@ -334,3 +334,109 @@ def test_first23_feature_leakage_gathers_each_folds_keys_once(monkeypatch):
     monkeypatch.setattr(leakage, "_lookup_fold", counted)
     scores, _ = check.scores(np.arange(len(x)))
     assert folds_seen == [True, True] and scores[64] == 1.0
+
+
+# -- class-imbalance and unshuffled-data: a batch's labels counted once, shared --------------
+
+
+class OldImbalance(data.ClassImbalance):
+    def on_batch(self, batch, run):  # as before first23: its own labels and count
+        if batch.split != "train":
+            return ()
+        labels = data.class_labels(batch.targets, run, self.max_classes)
+        if labels is None:
+            return ()
+        self._labels.add(labels)
+        self._last = (batch.step, batch.epoch)
+        if self._labels.samples >= 2 * self._judged_at:
+            return self._judge(run)
+        return ()
+
+
+class OldUnshuffled(UnshuffledData):
+    def on_batch(self, batch, run):  # as before first23
+        labels = data.class_labels(batch.targets, run, self.max_classes)
+        if labels is None or labels.size == 0:
+            return ()
+        if batch.split == "val":
+            if len(self._val) <= self.max_classes:
+                for v, c in zip(*np.unique(labels, return_counts=True)):
+                    self._val[int(v)] = self._val.get(int(v), 0) + int(c)
+            return ()
+        self._train.add(labels)
+        self._train_batches += 1
+        self._last = (batch.step, batch.epoch)
+        return self._judge() if self._due() else ()
+
+
+def _random_targets(rng, kind, classes):
+    n = int(rng.integers(0, 70))
+    if kind == "ints":
+        return rng.integers(-1 if rng.random() < 0.3 else 0, classes, size=n)
+    if kind == "ignored":  # every label the ignore index now and then
+        return np.full(n, -100) if rng.random() < 0.3 else rng.integers(0, classes, size=n)
+    if kind == "binary":
+        return rng.integers(0, 2, size=(n, 1)).astype(np.float32)
+    if kind == "onehot":
+        return np.eye(classes, dtype=np.float32)[rng.integers(0, classes, size=n)]
+    if kind == "sorted":
+        return np.sort(rng.integers(0, classes, size=n))
+    return rng.normal(size=n).astype(np.float32)  # regression targets: no labels
+
+
+def test_first23_label_counters_share_the_batch_count_with_the_same_verdicts():
+    """class-imbalance and unshuffled-data take a batch's class counts from
+    `BatchObservation.class_counts` (counted once for every label counter) instead of counting
+    the labels again each: the same findings and state as before on 200 random label streams
+    (integer labels with ignore indices, all-ignored batches, 0/1 floats, one-hot rows, sorted
+    labels, regression targets; train and validation batches)."""
+    from mlcheck.run import RunInfo
+
+    rng = np.random.default_rng(23)
+    for _ in range(200):
+        kind = str(rng.choice(["ints", "ignored", "binary", "onehot", "sorted", "floats"]))
+        classes = int(rng.integers(2, 12))
+        task = rng.choice([None, "classification"])
+        run = RunState(RunInfo(task=task))
+        pairs = [
+            (data.ClassImbalance(min_samples=50), OldImbalance(min_samples=50)),
+            (UnshuffledData(), OldUnshuffled()),
+        ]
+        found = {id(c): [] for pair in pairs for c in pair}
+        for step in range(int(rng.integers(1, 40))):
+            split = "val" if rng.random() < 0.2 else "train"
+            batch = BatchObservation(
+                inputs=None, targets=_random_targets(rng, kind, classes), split=split, step=step, epoch=0
+            )
+            for new, old in pairs:
+                for check in (new, old):
+                    found[id(check)] += [(f.message, f.evidence, f.step) for f in check.on_batch(batch, run)]
+        for new, old in pairs:
+            for check in (new, old):
+                found[id(check)] += [(f.message, f.evidence, f.step) for f in check.on_end(run)]
+            assert found[id(new)] == found[id(old)]
+            assert new._last == old._last
+        (imbalance, old_imbalance), (unshuffled, old_unshuffled) = pairs
+        assert imbalance._labels.state_dict() == old_imbalance._labels.state_dict()
+        assert unshuffled._train.state_dict() == old_unshuffled._train.state_dict()
+        assert unshuffled._val == old_unshuffled._val
+
+
+def test_first23_a_batch_of_labels_is_counted_once_for_every_label_counter(monkeypatch):
+    """In a monitor with class-imbalance, unshuffled-data and label-shift, each batch's labels
+    go through `class_labels` once (was three times)."""
+    from mlcheck.checks.label_shift import LabelShift
+
+    calls = []
+    real = data.class_labels
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "class_labels", counted)
+    monitor = Monitor([data.ClassImbalance(), UnshuffledData(), LabelShift()], warn=False, default_sinks=False)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        monitor.log_batch(rng.normal(size=(32, 4)), rng.integers(0, 3, size=32), step=i, epoch=0, index=i)
+    assert len(calls) == 5
