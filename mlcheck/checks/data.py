@@ -126,8 +126,14 @@ class _LabelHistory:
     def add(self, labels: np.ndarray) -> None:
         if self.overflow or labels.size == 0:
             return
-        values, counts = np.unique(labels, return_counts=True)
-        batch = {int(v): int(c) for v, c in zip(values, counts)}
+        self.add_counts(*np.unique(labels, return_counts=True))
+
+    def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """`add` of a batch's labels counted already (`BatchObservation.class_counts`: one count
+        per batch shared by the checks that count labels)."""
+        if self.overflow or not len(values):
+            return
+        batch = {int(v): int(c) for v, c in zip(values.tolist(), counts.tolist())}
         for v, c in batch.items():
             self.totals[v] = self.totals.get(v, 0) + c
         if len(self.totals) > self.max_classes:
@@ -188,22 +194,27 @@ def _percentile(ordered: np.ndarray, q: float) -> float:
     pos = (n - 1) * q / 100.0
     lo = int(math.floor(pos))
     hi = min(lo + 1, n - 1)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+    # in float64 whatever the values' type: float32 values sorted give the float64 figure
+    below, above = float(ordered[lo]), float(ordered[hi])
+    return below + (above - below) * (pos - lo)
 
 
-def _sample_values(x: np.ndarray) -> np.ndarray:
+def _sample_values(x: np.ndarray, float32: bool = False) -> np.ndarray:
     """The batch as a flat float64 array of at most about `_MAX_VALUES` values (bounded cost):
     its first samples whole when one sample holds no more; else the same share of seeded
     positions of every sample (`probe_positions`: runs of a cache line), so a 3x224x224 batch
-    is judged on ~32k values from all its images, not on 150k values of its first image."""
+    is judged on ~32k values from all its images, not on 150k values of its first image.
+    `float32`: float32 values stay float32 (no float64 copy: sorts, comparisons, minima, maxima
+    and distinct counts of them are those of their float64 values; sums are not)."""
     flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
     per_sample = max(1, flat.shape[1])
+    dtype = np.float32 if float32 and x.dtype == np.float32 else np.float64
     if per_sample <= _MAX_VALUES:
         keep = max(1, _MAX_VALUES // per_sample)
-        return flat[:keep].astype(np.float64, copy=False).ravel()
+        return flat[:keep].astype(dtype, copy=False).ravel()
     rows = flat[: min(len(flat), _MAX_VALUES // _MIN_SAMPLED_VALUES)]
     positions = probe_positions(per_sample, _MAX_VALUES // len(rows))
-    return np.take(rows, positions, axis=1).astype(np.float64).ravel()
+    return np.take(rows, positions, axis=1).astype(dtype, copy=False).ravel()
 
 
 def _part(batch: BatchObservation, part: str) -> np.ndarray | None:
@@ -656,7 +667,7 @@ class UnnormalizedInput(Check):
         kind = x.dtype.kind
         if kind not in "fiu" or (kind in "iu" and x.ndim <= 2):
             return  # bool masks; integer (N,) or (N, T) inputs are ids for an embedding
-        raw = _sample_values(x)
+        raw = _sample_values(x, float32=True)  # sorted and compared only: float32 suffices
         finite = np.isfinite(raw)
         if not finite.all():
             raw = raw[finite]
@@ -1061,10 +1072,11 @@ class ClassImbalance(Check):
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if batch.split != "train":
             return ()
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is None:
-            return ()
-        self._labels.add(labels)
+        counted = batch.class_counts(run, self.max_classes)  # shared with the other label counters
+        if counted is not None:
+            self._labels.add_counts(*counted)
+        elif class_labels(batch.targets, run, self.max_classes) is None:
+            return ()  # no class labels (counted: none left, as every label ignored, still counts here)
         self._last = (batch.step, batch.epoch)
         if self._labels.samples >= 2 * self._judged_at:  # at min_samples, then each doubling
             return self._judge(run)
@@ -1440,15 +1452,15 @@ class UnshuffledData(Check):
         self._mix_clear_at = -1
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
-        labels = class_labels(batch.targets, run, self.max_classes)
-        if labels is None or labels.size == 0:
+        counted = batch.class_counts(run, self.max_classes)  # shared with the other label counters
+        if counted is None:
             return ()
         if batch.split == "val":
             if len(self._val) <= self.max_classes:
-                for v, c in zip(*np.unique(labels, return_counts=True)):
-                    self._val[int(v)] = self._val.get(int(v), 0) + int(c)
+                for v, c in zip(*(a.tolist() for a in counted)):
+                    self._val[v] = self._val.get(v, 0) + c
             return ()  # judged with the next training batch due, and at the end
-        self._train.add(labels)
+        self._train.add_counts(*counted)
         self._train_batches += 1
         self._last = (batch.step, batch.epoch)
         return self._judge() if self._due() else ()
@@ -1483,14 +1495,20 @@ class UnshuffledData(Check):
         table = table[sizes >= max(2, size // 2)]  # a short last batch is naturally less diverse
         if len(table) < self.min_batches or len(classes) < 2:
             return None
+        observed = _entropy(table)
+        mean = float(observed.mean())
+        # no batch of `size` labels over these classes holds more than log(min(size, classes))
+        # nats, so neither does the simulated mean: batches above that share of it are diverse
+        # whatever the draws, and the draws (two thirds of a first epoch's cost of this check on
+        # digits) are skipped; the margin covers the sums' rounding
+        if mean > self.max_diversity_ratio * math.log(min(size, len(classes))) * (1 + 1e-9):
+            return None
         p = np.array([history.totals[c] for c in classes], dtype=np.float64)
         p /= p.sum()
         rng = np.random.default_rng(0)
         draws = rng.multinomial(size, p, size=self.simulations)
         expected = _entropy(draws)
         mu, sd = float(expected.mean()), float(expected.std())
-        observed = _entropy(table)
-        mean = float(observed.mean())
         if mu <= 0:
             return None
         z = (mu - mean) / max(sd / math.sqrt(len(observed)), 1e-12)

@@ -939,26 +939,30 @@ def _single_feature_predictions(
 
 
 def _lookup_columns(
-    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], fit: np.ndarray, max_values: int
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fit: np.ndarray,
+    max_values: int,
+    fit_keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which columns of `_value_keys`' keys `_lookup_fold` serves when fitted on the rows `fit`:
     those with at most `max_values` distinct values among these rows (the others go through
-    `_single_feature_predictions`). Counted from the keys: no sort."""
+    `_single_feature_predictions`). Counted from the keys: no sort. `fit_keys`: `keys[0][:,
+    fit]`, where the caller has it."""
     key, value, start, _ = keys
     seen = np.zeros(len(value), dtype=np.intp)
-    seen[key[:, fit]] = 1
+    seen[key[:, fit] if fit_keys is None else fit_keys] = 1
     return np.add.reduceat(seen, start) <= max_values
 
 
 def _value_keys(
-    x: np.ndarray, ordered: np.ndarray | None = None
+    x: np.ndarray, ordered: np.ndarray | None = None, columns: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Dense keys for the values of each column of `x` (rows x columns, all finite), shifted so
     that every (column, value) pair has its own key: (keys, one per column and row; the value of
     each key; each column's first key; each column's number of distinct values). Keys follow the
     values' order within a column. `ordered`: each column of `x` sorted (`np.sort(x.T, axis=1)`),
-    where the caller has it already."""
-    z = x.T.copy()  # one row per column: contiguous sorts and searches
+    and `columns`: `x.T` C-contiguous, where the caller has them already."""
+    z = x.T.copy() if columns is None else columns  # one row per column: contiguous sorts and searches
     m, n = z.shape
     if ordered is None:
         ordered = np.sort(z, axis=1)
@@ -997,18 +1001,22 @@ def _lookup_fold(
     fit_y: np.ndarray,
     test: np.ndarray,
     classification: bool,
+    gathered: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """`_single_feature_predictions`' lookup by value for every column of `_value_keys`' keys,
     fitted on the rows `fit` and predicting the rows `test`: one bincount gives the majority
     class (or mean target) of every key, and a test value without training rows takes the
     nearest training value of its column (ties to the lower one). Returns the predictions (test
-    rows x columns)."""
+    rows x columns). `gathered`: (`keys[0][:, fit]`, `keys[0][:, test]`), where the caller has
+    them (the two folds of a judgement swap the same two)."""
     key, value, start, width = keys
     m, total = len(start), len(value)
-    fit_keys = key[:, fit].ravel()  # column j, then its rows in order
+    fit_rows, test_rows = (key[:, fit], key[:, test]) if gathered is None else gathered
+    fit_keys = fit_rows.ravel()  # column j, then its rows in order
     if classification:
         classes = int(fit_y.max()) + 1
-        counts = np.bincount(fit_keys * classes + np.tile(fit_y, m), minlength=total * classes)
+        # fit_y broadcast over the columns: the values of np.tile(fit_y, m), in the same order
+        counts = np.bincount((fit_rows * classes + fit_y).ravel(), minlength=total * classes)
         counts = counts.reshape(total, classes)
         seen = counts.any(axis=1)
         per_key = counts.argmax(axis=1)
@@ -1025,7 +1033,7 @@ def _lookup_fold(
     lower, upper = value[np.where(below_ok, below, 0)], value[np.where(above_ok, above, 0)]
     take_below = below_ok & (~above_ok | (value - lower <= upper - value))
     nearest = np.where(take_below, below, above)
-    return per_key[nearest][key[:, test].T]
+    return per_key[nearest][test_rows.T]
 
 
 def _lookup_predictions(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool) -> np.ndarray:
@@ -1292,35 +1300,21 @@ class FeatureLeakage(Check):
         folds = (order[: n // 2], order[n // 2 :])
         errors = np.zeros(x.shape[1])
         baseline = 0.0
-        # the folds split the same rows: the value keys of the columns that either fold may look
-        # up by value are computed once for both, and tell which columns each fold looks up: a
-        # finite column whose distinct values a fold's rows can bring down to `max_values`
-        ordered = np.sort(x.T, axis=1)
-        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
-        maybe = np.isfinite(x).all(axis=0) & (distinct <= self.max_values + max(map(len, folds)))
-        keys = _value_keys(x[:, maybe], ordered[maybe]) if maybe.any() else None
-        lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
-        if keys is not None:
-            for (fit, _), lookup in zip((folds, folds[::-1]), lookups):
-                lookup[maybe] = _lookup_columns(keys, fit, self.max_values)
-            either = lookups[0] | lookups[1]
-            # the other columns' keys would only cost memory in the lookups
-            keys = _key_columns(keys, either[maybe]) if either.any() else None
-        for (fit, test), lookup in zip((folds, folds[::-1]), lookups):
+        keys, lookups, either, gathered = self._lookup_keys(x, folds)
+        for (fit, test), lookup, pair in zip((folds, folds[::-1]), lookups, (gathered, gathered and gathered[::-1])):
             if classification:
                 fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
             else:
                 fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
             baseline += fold_baseline
-            fit_x, test_x = x[fit], x[test]
             if lookup.any():
-                pred = _lookup_fold(keys, fit, y[fit], test, classification)[:, lookup[either]]
+                pred = _lookup_fold(keys, fit, y[fit], test, classification, pair)[:, lookup[either]]
                 if classification:
                     errors[lookup] += (pred != y[test][:, None]).sum(axis=0)
                 else:
                     errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
             for j in np.flatnonzero(~lookup):
-                pred = _single_feature_predictions(fit_x[:, j], y[fit], test_x[:, j], classification, self.max_values)
+                pred = _single_feature_predictions(x[fit, j], y[fit], x[test, j], classification, self.max_values)
                 if pred is None:
                     errors[j] += fold_baseline  # no information: as bad as the baseline
                 elif classification:
@@ -1330,6 +1324,31 @@ class FeatureLeakage(Check):
         self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
+
+    def _lookup_keys(
+        self, x: np.ndarray, folds: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[tuple | None, list[np.ndarray], np.ndarray | None, list[np.ndarray] | None]:
+        """The folds split the same rows: the value keys (`_value_keys`) of the columns that
+        either fold may look up by value, computed once for both, and which columns each fold
+        looks up: a finite column whose distinct values a fold's rows can bring down to
+        `max_values`. Returns (keys of the columns either fold looks up, or None; each fold's
+        columns looked up; either's; the keys of each fold's rows, which the two folds swap,
+        or None)."""
+        columns = np.ascontiguousarray(x.T)  # one row per column: contiguous sorts
+        ordered = np.sort(columns, axis=1)
+        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+        maybe = np.isfinite(x).all(axis=0) & (distinct <= self.max_values + max(map(len, folds)))
+        lookups = [np.zeros(x.shape[1], dtype=bool) for _ in folds]
+        if not maybe.any():
+            return None, lookups, None, None
+        keys = _value_keys(x, ordered, columns) if maybe.all() else _value_keys(x[:, maybe], ordered[maybe])
+        gathered = [keys[0][:, rows] for rows in folds]
+        for fit_keys, lookup in zip(gathered, lookups):
+            lookup[maybe] = _lookup_columns(keys, None, self.max_values, fit_keys)
+        either = lookups[0] | lookups[1]
+        # the other columns' keys would only cost memory in the lookups
+        narrowed = _key_columns(keys, either[maybe]) if either.any() else None
+        return narrowed, lookups, either, gathered if narrowed is keys else None
 
     def _subsample(self, rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """A seeded subsample of `rows` (indices into the reservoir, in order) to score: at least
