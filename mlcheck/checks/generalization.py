@@ -258,14 +258,20 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
-        A classification run gets the same guard where the per-sample capture is on (an opt-in
-        per-sample check such as `noisy-labels`): each validation row's loss is -log of its
-        true-class probability at the latest validation, their standard deviation / sqrt(rows),
-        scaled to the best level, is the error, and it is used only when the rows' mean matches
-        the logged validation loss within 5% (a weighted, smoothed or sampled loss is not their
-        mean). Without the capture the row count alone bounds nothing for a cross-entropy (its
-        per-row losses may all be equal, so no smallest error follows from the count), and the
-        rise is judged as before.
+        A classification run gets the same guard from each validation row's -log of its
+        true-class probability at the latest validation: the callbacks sum those losses and their
+        squares over each validation pass on the device, from the outputs and targets of the
+        validation steps (`Signal.VAL_LOSSES`, `RunState.val_row_losses`; Lightning through
+        forward hooks on for the validation pass only, Keras from each test step's `compute_loss`
+        where the callback sees the steps), or the opt-in per-sample capture (`noisy-labels`)
+        keeps them. Their standard deviation / sqrt(rows), scaled to the best level, is the
+        error, used only when the rows' mean matches the logged validation loss within 5% (a
+        weighted, smoothed or sampled loss is not their mean). Where no adapter took them (no
+        targets found, outputs that are no class scores, a compiled JAX or TensorFlow step,
+        `mlcheck analyze`) the row count alone bounds nothing for a cross-entropy (its per-row
+        losses may all be equal, so no smallest error follows from the count), and the rise is
+        judged as before. Batch 20's h07 (Lightning, wine, 38 validation rows) rose 0.2356 ->
+        0.2524 (7%) while the rows' error was 0.12: INFO since, not a WARNING.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -398,7 +404,7 @@ class TrainValGap(Check):
             since the turn rather than its level alone: Chollet's IMDB runs (benchmarks/reallogs)
             lose 0.3-0.7 points an epoch after the turn, within the noise their climb gives the
             accuracy, and were held at INFO one epoch longer.
-        rows_z: a regression's (or, with the per-sample capture on, a classification's) modest
+        rows_z: a regression's (or, where the rows' -log p are known, a classification's) modest
             rise within this many standard errors of its validation loss over the validation
             rows is INFO. Default 1.0: the error of one validation loss;
             a difference between two epochs on the same rows has a smaller (paired) error, which
