@@ -958,8 +958,8 @@ class TrainValGap(Check):
         logged validation loss; None otherwise (no adapter took them: a custom loss, no targets
         found, `mlcheck analyze`)."""
         row = run.val_row_losses
-        if row is None or row.rows < 2:
-            return None
+        if row is None or row.rows < 2 or run.info.task == "regression":
+            return None  # (a regression's outputs read as class scores: their -log p mean nothing)
         epochs = run.val_loss.buckets(include_open=True)["x1"]
         if not len(epochs) or row.epoch is None or int(epochs[-1]) != row.epoch:
             return None  # of another validation than the one the loss was logged for

@@ -23,7 +23,7 @@ from tests.integrations.test_small_val_sample_error import _Net, _wine
 torch.set_num_threads(1)
 
 
-def _lightning_fit(tmp_path, make_net, train_y=None, epochs=15, **trainer_kw):
+def _lightning_fit(tmp_path, make_net, train_y=None, epochs=15, callbacks_after=(), **trainer_kw):
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -39,7 +39,7 @@ def _lightning_fit(tmp_path, make_net, train_y=None, epochs=15, **trainer_kw):
     cb = MLCheckCallback(log_dir=tmp_path / "logs")  # the defaults: no per-sample capture
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
-        quiet_trainer(max_epochs=epochs, callbacks=[cb], **trainer_kw).fit(net, tr, va)
+        quiet_trainer(max_epochs=epochs, callbacks=[cb, *callbacks_after], **trainer_kw).fit(net, tr, va)
     return [f for f in cb.findings if f.check == "train-val-gap"], cb.live.monitor
 
 
@@ -95,3 +95,25 @@ def test_valse23_keras_small_validation_set_rise_within_the_rows_error_is_info()
     assert rows is not None and rows.rows == 38 and rows.epoch == 19
     logged = float(monitor.run.val_loss.buckets(include_open=True)["mean"][-1])
     assert abs(rows.mean - logged) <= 1e-3 * logged  # Keras' clipped -log p of the softmax's rows
+
+
+def test_valse23_lightning_validation_hooks_are_off_during_training(tmp_path):
+    # the validation losses' forward hooks are on for the validation passes only: a training
+    # step runs through the module without them (no per-step cost)
+    import lightning.pytorch as pl
+
+    class Count(pl.Callback):
+        def __init__(self):
+            self.train, self.val = set(), set()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.train.add(len(pl_module._forward_hooks))
+
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            if not trainer.sanity_checking:
+                self.val.add(len(pl_module._forward_hooks))
+
+    count = Count()
+    _, monitor = _lightning_fit(tmp_path, _Net, epochs=2, callbacks_after=[count])
+    assert monitor.run.val_row_losses is not None
+    assert count.train == {0} and count.val == {1}, (count.train, count.val)
