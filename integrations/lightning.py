@@ -54,6 +54,7 @@ from mlcheck.integrations.torch_live import (
     train_mode_layers,
     weight_fingerprint,
 )
+from mlcheck.integrations.torch_row_losses import ValidationLosses
 from mlcheck.integrations.torch_samples import SampleCapture
 from mlcheck.live import (
     BatchRoute,
@@ -416,7 +417,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # the capture arms every batch; otherwise on_train_batch_start has work on the first
         # batch and, with a layer recorder, at the layer steps only
         self._start_every_step = self._samples is not None
-        self._skip_hook("on_validation_batch_start", self._samples is None)  # it arms the capture only
+        # each validation row's loss, summed (`Signal.VAL_LOSSES`): hooked for the validation
+        # passes only; one process (a rank's rows are its shard's, its logged loss may be all ranks')
+        self._val_losses: ValidationLosses | None = None
+        if self._rank_zero and self._world == 1 and self.live.val_losses_active:
+            self._val_losses = ValidationLosses(self.batch_to_arrays)
+        # it arms the captures only
+        self._skip_hook("on_validation_batch_start", self._samples is None and self._val_losses is None)
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -989,12 +996,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._val_index = 0
         if self._rank_zero:
             self._before_val = scalars(trainer.callback_metrics)
+        if self._val_losses is not None and self.live.monitor.run.info.task != "regression":
+            self.live.guard("validation losses", self._val_losses.start, pl_module, self.live.monitor.run.info.loss)
 
     def on_validation_batch_start(
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        if self._samples is not None and self._active and not trainer.sanity_checking and dataloader_idx == 0:
+        if not self._active or trainer.sanity_checking or dataloader_idx != 0:
+            return
+        if self._samples is not None:
             self._samples.arm(pl_module, "val")
+        if self._val_losses is not None:
+            self._val_losses.arm()
 
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
@@ -1010,6 +1023,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                     "validation mode", train_mode_layers, pl_module
                 )
             self._val_index += 1
+            if self._val_losses is not None:
+                self.live.guard("validation losses", self._val_losses.collect, batch)
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
             if self._samples is not None:
                 with self.timer("samples"):
@@ -1022,6 +1037,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             return
         self._land_copies()
         self.live.end_pass("val")
+        if self._val_losses is not None:
+            summed = self.live.guard("validation losses", self._val_losses.end)
+            if summed is not None:
+                self.live.observe_val_losses(int(trainer.current_epoch), *summed)
         if self._rank_zero:
             metrics = scalars(trainer.callback_metrics)
             # unprefixed names count as validation ones when validation logged them

@@ -38,7 +38,7 @@ from mlcheck.layers import LayerObservation, NonfiniteOrigin
 from mlcheck.metrics import strip_split
 from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.preflight_context import StepTimeNet
-from mlcheck.run import EarlyStop, RunInfo
+from mlcheck.run import EarlyStop, RowLosses, RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.sinks.jsonl import JsonlSink
 from mlcheck.trainable import CloneRefused, Trainable
@@ -491,6 +491,16 @@ class LiveRun:
         # the pass's merged full-pass batches reach their checks now: what they await of the
         # next pass (`Check.awaits_batches`) is known before its first batch is routed
         self.monitor.hand_over_deferred()
+
+    def observe_val_losses(self, epoch: int | None, rows: int, total: float, total_sq: float) -> None:
+        """The per-row losses of a validation pass, summed (`RunState.val_row_losses`): its rows,
+        the sum of their losses and of their squares, which the adapter reduced on the device
+        (one host transfer a pass). Read by the checks that declare `Signal.VAL_LOSSES` at the
+        epoch's end; a pass of no rows or with a non-finite sum is dropped."""
+        if not self.val_losses_active:
+            return
+        if rows > 0 and math.isfinite(total) and math.isfinite(total_sq):
+            self.monitor.run.val_row_losses = RowLosses(epoch, int(rows), float(total), float(total_sq))
 
     # -- per-sample outputs --------------------------------------------------------------------
 
@@ -1042,6 +1052,9 @@ class LiveRun:
         )
         self.samples_active = any(
             Signal.SAMPLE_OUTPUTS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
+        )
+        self.val_losses_active = any(
+            Signal.VAL_LOSSES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
         )
 
     @property

@@ -71,6 +71,39 @@ class EarlyStop:
         return None if best_at is None else (best_at, wait)
 
 
+@dataclass(frozen=True)
+class RowLosses:
+    """The loss of each row of one validation pass, summed: what the validation loss's own
+    standard error over its rows needs (`train-val-gap`'s small-validation-set guard). For a
+    classifier, each row's loss is -log of the probability the model gave the row's class,
+    computed by the adapter from the validation outputs and targets it already sees and reduced
+    on the device (`Signal.VAL_LOSSES`).
+
+    Attributes:
+        epoch: the epoch whose validation pass this is (as `Monitor.log_epoch` numbers them).
+        rows: the rows of the pass.
+        total: the sum of their losses.
+        total_sq: the sum of their squares.
+    """
+
+    epoch: int | None
+    rows: int
+    total: float
+    total_sq: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.rows if self.rows else math.nan
+
+    @property
+    def std(self) -> float:
+        """The sample standard deviation of the rows' losses (nan under 2 rows)."""
+        if self.rows < 2:
+            return math.nan
+        spread = self.total_sq - self.total * self.total / self.rows  # float32 sums: not below 0
+        return math.sqrt(max(spread, 0.0) / (self.rows - 1))
+
+
 @dataclass
 class RunInfo:
     """Facts about the run that observations alone do not give. All optional.
@@ -468,6 +501,8 @@ class RunState:
         self._metrics_full: set[str] = set()  # splits whose cap was reported
         self.layers = LayerHistory()  # recent per-layer statistics (sampled steps)
         self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
+        #: the latest validation pass's per-row losses (`RowLosses`), where an adapter took them
+        self.val_row_losses: RowLosses | None = None
         #: the run's samples.csv: where the live core writes it at the end, or the one analyze
         #: read; None where no file is written (a plain `Monitor`)
         self.samples_csv: Path | None = None

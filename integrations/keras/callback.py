@@ -22,6 +22,7 @@ from mlcheck.integrations.keras import backend
 from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
 from mlcheck.integrations.keras.output_tap import OutputTap
+from mlcheck.integrations.keras.row_losses import KerasValidationLosses, compiled_from_logits
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
@@ -193,6 +194,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._tap: FunctionTap | None = None
         self._outputs: OutputTap | None = None
         self._samples: KerasSampleCapture | None = None
+        self._val_losses: KerasValidationLosses | None = None
         self._loader_watches: dict[str, tuple[Any, Callable[[], None]]] = {}  # split -> (epoch iterator, undo)
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
@@ -264,8 +266,12 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._warn_unmatched_allow(self.nonfinite_allow, leaf_layers(model), "/")
         if self.live.layers_active or self.breakpoints is not None:
             self._layers = KerasLayerRecorder.create(model, self.breakpoints, self.log_dir, self.nonfinite_allow)
+        self._val_losses = None
         if backend.can_observe_steps(model):
             self._wrapped = _StepWrapper(self, model)
+            if self.live.val_losses_active:  # each validation row's loss, from the test steps' outputs
+                from_logits = self.live.guard("validation losses", compiled_from_logits, model)
+                self._val_losses = KerasValidationLosses(from_logits)
             if self._samples is not None:  # the data set indices of fit's batches, where it has them
                 self.live.guard("samples", self._watch_loaders, "train", _fit_epoch_iterator())
         elif backend.can_tap_functions(model):  # a compiled step: its batches, before it runs
@@ -422,6 +428,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self.live.guard("samples", self._watch_loaders, "val", getattr(self.model, "_eval_epoch_iterator", None))
         if self._outputs is not None:
             self.live.guard("samples", self._outputs.tap_test)
+        if self._in_validation and self._val_losses is not None:
+            self._val_losses.start()
         if self._tap is not None:
             self._tap.tap_test()
         self._val_index = 0
@@ -436,6 +444,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             )
         if self._in_validation:
             self.live.end_pass("val")
+        if self._in_validation and self._val_losses is not None:
+            summed = self.live.guard("validation losses", self._val_losses.end)
+            if summed is not None:
+                self.live.observe_val_losses(self._epoch, *summed)
         self._in_validation = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -736,6 +748,10 @@ class _StepWrapper:
             if self._in_train_step and value is not None:
                 self.loss = value
                 self.callback._after_train_loss(value)
+            losses = self.callback._val_losses
+            if losses is not None and not self._in_train_step and self.active and self.callback._in_validation:
+                if self.callback.live.monitor.run.info.task != "regression":
+                    self.callback.live.guard("validation losses", losses.collect, args, kwargs)
             samples = self.callback._samples
             if samples is not None and self.active:
                 with self.callback.timer("samples"):

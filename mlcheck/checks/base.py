@@ -39,6 +39,7 @@ class Signal(str, enum.Enum):
     TRAIN_START = "train_start"  # preflight on a copy of the live model at train start
     LAYER_STATS = "layer_stats"  # per-layer statistics of sampled steps (`mlcheck.layers`)
     SAMPLE_OUTPUTS = "sample_outputs"  # per-sample true-class probability and prediction
+    VAL_LOSSES = "val_losses"  # each validation pass's per-row losses, summed (`RunState.val_row_losses`)
 
 
 _HOOK_SIGNALS = {

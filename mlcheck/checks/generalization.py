@@ -258,14 +258,20 @@ class TrainValGap(Check):
         sklearn's diabetes data rose 5.2% from its best while its error over those rows was 15%;
         across 8 random splits of that data the same run's rise from its best was within 1.0
         paired standard error of the rows' loss differences each time.
-        A classification run gets the same guard where the per-sample capture is on (an opt-in
-        per-sample check such as `noisy-labels`): each validation row's loss is -log of its
-        true-class probability at the latest validation, their standard deviation / sqrt(rows),
-        scaled to the best level, is the error, and it is used only when the rows' mean matches
-        the logged validation loss within 5% (a weighted, smoothed or sampled loss is not their
-        mean). Without the capture the row count alone bounds nothing for a cross-entropy (its
-        per-row losses may all be equal, so no smallest error follows from the count), and the
-        rise is judged as before.
+        A classification run gets the same guard from each validation row's -log of its
+        true-class probability at the latest validation: the callbacks sum those losses and their
+        squares over each validation pass on the device, from the outputs and targets of the
+        validation steps (`Signal.VAL_LOSSES`, `RunState.val_row_losses`; Lightning through
+        forward hooks on for the validation pass only, Keras from each test step's `compute_loss`
+        where the callback sees the steps), or the opt-in per-sample capture (`noisy-labels`)
+        keeps them. Their standard deviation / sqrt(rows), scaled to the best level, is the
+        error, used only when the rows' mean matches the logged validation loss within 5% (a
+        weighted, smoothed or sampled loss is not their mean). Where no adapter took them (no
+        targets found, outputs that are no class scores, a compiled JAX or TensorFlow step,
+        `mlcheck analyze`) the row count alone bounds nothing for a cross-entropy (its per-row
+        losses may all be equal, so no smallest error follows from the count), and the rise is
+        judged as before. Batch 20's h07 (Lightning, wine, 38 validation rows) rose 0.2356 ->
+        0.2524 (7%) while the rows' error was 0.12: INFO since, not a WARNING.
         The finding is also INFO while the run's own early stopping will end the rise and keeps the
         weights of the best epoch: an `EarlyStopping` that monitors the validation loss and either
         restores the best weights itself (Keras' `restore_best_weights=True`) or has a checkpoint
@@ -398,7 +404,7 @@ class TrainValGap(Check):
             since the turn rather than its level alone: Chollet's IMDB runs (benchmarks/reallogs)
             lose 0.3-0.7 points an epoch after the turn, within the noise their climb gives the
             accuracy, and were held at INFO one epoch longer.
-        rows_z: a regression's (or, with the per-sample capture on, a classification's) modest
+        rows_z: a regression's (or, where the rows' -log p are known, a classification's) modest
             rise within this many standard errors of its validation loss over the validation
             rows is INFO. Default 1.0: the error of one validation loss;
             a difference between two epochs on the same rows has a smaller (paired) error, which
@@ -410,7 +416,8 @@ class TrainValGap(Check):
     family = "generalization"
     severity = Severity.WARNING
     #: a regression's validation rows are counted over the first pass (`rows_z`)
-    consumes = frozenset({Signal.EVERY_BATCH})
+    #: and each validation pass's per-row losses (`rows_z`, classification)
+    consumes = frozenset({Signal.EVERY_BATCH, Signal.VAL_LOSSES})
     reads_probe = True  # the row count only
     judges_batches = False  # the count serves a verdict on the validation curve: sanity skips it
     # validation unlike training, or a training loss weighted upside down: a gap, not overfitting
@@ -901,34 +908,62 @@ class TrainValGap(Check):
     SAMPLE_LOSS_TOLERANCE = 0.05
 
     def _within_sample_error(self, run: RunState, best: float, recent: float) -> _Unresolved | None:
-        """For a classification loss, from the per-sample outputs where their capture is on (an
-        opt-in per-sample check, `mlcheck.samples`): the validation rows and the standard error
-        of the best validation loss over them when the rise lies within `rows_z` of it. Each
-        row's loss is -log of its true-class probability at the latest validation; their standard
-        deviation / sqrt(rows) is that epoch's error, scaled to the best level by best / that
-        epoch's mean (the regression guard's proportional spread: smaller than the latest
-        epoch's own when the loss rose, so it errs toward a warning). Used only when every row
-        was seen at the latest validation and the rows' mean loss matches the logged validation
-        loss of that epoch within `SAMPLE_LOSS_TOLERANCE` (else the logged loss is not the rows'
-        cross-entropy: weighted, smoothed, focal, a sample of the set). None otherwise."""
-        store = run.samples.get("val") if run.samples is not None else None
-        if store is None or store.size < 2 or not best > 0:
+        """For a classification loss, from each validation row's -log of its true-class
+        probability: the validation rows and the standard error of the best validation loss over
+        them when the rise lies within `rows_z` of it. Two sources, the first that has them: the
+        per-sample outputs where their capture is on (an opt-in per-sample check,
+        `mlcheck.samples`; every row seen at the latest validation), else the latest validation
+        pass's per-row losses summed by the adapter (`RunState.val_row_losses`, of the epoch the
+        latest validation loss was logged at). Their standard deviation / sqrt(rows) is that
+        epoch's error, scaled to the best level by best / that epoch's mean (the regression
+        guard's proportional spread: smaller than the latest epoch's own when the loss rose, so
+        it errs toward a warning). Used only where the rows' mean loss matches the logged
+        validation loss of that epoch within `SAMPLE_LOSS_TOLERANCE` (else the logged loss is not
+        the rows' cross-entropy: weighted, smoothed, focal, a sample of the set). None otherwise."""
+        if not best > 0:
             return None
-        last = store.column("last_epoch")
-        if not bool(np.all(last == last[0])):
-            return None  # rows not all seen at the latest validation
+        spread = self._sample_spread(run)
+        if spread is None:
+            spread = self._row_loss_spread(run)
+        if spread is None:
+            return None
+        rows, mean, std = spread
         epoch_loss = run.val_loss.buckets(include_open=True)["mean"]
         if not len(epoch_loss) or not math.isfinite(float(epoch_loss[-1])):
             return None
         logged = float(epoch_loss[-1])
+        if not mean > 0 or not math.isfinite(std) or abs(mean - logged) > self.SAMPLE_LOSS_TOLERANCE * logged:
+            return None
+        stderr = std / math.sqrt(rows) * best / mean
+        return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
+
+    @staticmethod
+    def _sample_spread(run: RunState) -> tuple[int, float, float] | None:
+        """(rows, mean, standard deviation) of -log p of the validation rows in the per-sample
+        store at the latest validation; None where the store is off or not every row was seen."""
+        store = run.samples.get("val") if run.samples is not None else None
+        if store is None or store.size < 2:
+            return None
+        last = store.column("last_epoch")
+        if not bool(np.all(last == last[0])):
+            return None  # rows not all seen at the latest validation
         # the probability is kept to 1/255: a row at 0 is read as half a level (its loss capped)
         losses = -np.log(np.maximum(store.latest_prob(), 0.5 / 255.0))
-        mean = float(np.mean(losses))
-        if not mean > 0 or abs(mean - logged) > self.SAMPLE_LOSS_TOLERANCE * logged:
-            return None
-        rows = int(store.size)
-        stderr = float(np.std(losses, ddof=1)) / math.sqrt(rows) * best / mean
-        return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
+        return int(store.size), float(np.mean(losses)), float(np.std(losses, ddof=1))
+
+    @staticmethod
+    def _row_loss_spread(run: RunState) -> tuple[int, float, float] | None:
+        """(rows, mean, standard deviation) of the latest validation pass's per-row losses that
+        the adapter summed (`RunState.val_row_losses`), where they are of the epoch of the latest
+        logged validation loss; None otherwise (no adapter took them: a custom loss, no targets
+        found, `mlcheck analyze`)."""
+        row = run.val_row_losses
+        if row is None or row.rows < 2 or run.info.task == "regression":
+            return None  # (a regression's outputs read as class scores: their -log p mean nothing)
+        epochs = run.val_loss.buckets(include_open=True)["x1"]
+        if not len(epochs) or row.epoch is None or int(epochs[-1]) != row.epoch:
+            return None  # of another validation than the one the loss was logged for
+        return row.rows, row.mean, row.std
 
     @staticmethod
     def _first_train_loss(run: RunState) -> float | None:
