@@ -241,7 +241,9 @@ class TrainValGap(Check):
         and `mlcheck analyze`, which reads the whole log, turns that WARNING into an INFO. So does
         `mlcheck analyze` where the log ends at its best: the mean of its last `patience`
         validation losses is the lowest such mean of the run and below the best level the WARNING
-        named (the rise did not last, and the run ends at its best level).
+        named (the rise did not last, and the run ends at its best level), or the single lowest
+        validation loss of the run lies among its last `patience` epochs, below the best level and
+        the best epoch's own loss the WARNING named (the run ends at its best epoch).
         Runs without a validation loss are skipped. When an accuracy-like validation metric
         is logged and has not worsened (its recent mean is within `metric_tolerance` of its
         best, and it does not fall in a line since the best epoch by more than `metric_trend_z`
