@@ -35,7 +35,7 @@ from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
 from mlcheck.layers import LayerObservation, NonfiniteOrigin
-from mlcheck.metrics import strip_split
+from mlcheck.metrics import first_loader_name, strip_split
 from mlcheck.monitor import Monitor, internal_notice
 from mlcheck.preflight_context import StepTimeNet
 from mlcheck.run import EarlyStop, RowLosses, RunInfo
@@ -185,16 +185,19 @@ def split_epoch_metrics(metrics: Mapping[str, float], val_names: Iterable[str] =
     """Splits logged epoch values by name: `val_*`, `*/val` and the names in `val_names`
     (unprefixed names that validation logged) are validation; unprefixed and `train_*` names
     are training. A `_epoch` suffix is dropped; `_step` values, the learning rate and other
-    splits (`test_*`) are left out."""
+    splits (`test_*`) are left out. Of several validation loaders (`val_loss/dataloader_idx_0`,
+    `.../dataloader_idx_1`) the first one's values are taken."""
     val_names = frozenset(val_names)
     losses: dict[str, float] = {}
     sides: dict[str, dict[str, float]] = {"train": {}, "val": {}}
-    for name, value in metrics.items():
-        if name.endswith("_step"):
+    for logged, value in metrics.items():
+        name = first_loader_name(logged)  # several validation loaders: the first one's values
+        if name is None or name.endswith("_step"):
             continue
         split, base = strip_split(name)
         base = base.removesuffix("_epoch")
-        side = "val" if split == "val" or name in val_names else ("train" if split in ("train", None) else None)
+        validation = split == "val" or logged in val_names
+        side = "val" if validation else ("train" if split in ("train", None) else None)
         if side is None or base in NOT_METRICS:
             continue
         if base == "loss":

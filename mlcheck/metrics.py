@@ -61,3 +61,19 @@ def strip_split(name: str) -> tuple[str | None, str]:
         split or "", split
     )
     return split, m.group("base")
+
+
+# Lightning names a value logged in `validation_step` with several validation loaders
+# `<name>/dataloader_idx_<k>` (its `add_dataloader_idx=True` default)
+_LOADER_SUFFIX = re.compile(r"/dataloader_idx_(\d+)$")
+
+
+def first_loader_name(name: str) -> str | None:
+    """`name` without Lightning's `/dataloader_idx_0` suffix; None for another loader's value
+    (`val_loss/dataloader_idx_1`). Of several validation loaders the first is the one mlcheck
+    judges, as it is the one whose samples the callbacks record; other names are returned as
+    they are."""
+    match = _LOADER_SUFFIX.search(name)
+    if match is None:
+        return name
+    return name[: match.start()] if int(match.group(1)) == 0 else None

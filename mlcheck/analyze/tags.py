@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlcheck.metrics import higher_is_better
+from mlcheck.metrics import first_loader_name, higher_is_better
 
 #: role names a tag can be mapped to, and what each means
 ROLES = {
@@ -123,7 +123,8 @@ def classify(tag: str, mapping: Mapping[str, str] | None = None) -> Role:
                 metric = _strip(tag.lower())[2] or tag
             level = {"train_loss": "step", "epoch_train_loss": "epoch"}.get(role)
             return Role(role, metric, level, priority=0)
-    return _rules(tag)
+    name = first_loader_name(tag)  # several validation loaders: the first one's curves
+    return _rules(name) if name is not None else Role("ignore")
 
 
 def _lookup(tag: str, table: Mapping[str, str]) -> str | None:
