@@ -1023,7 +1023,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                     "validation mode", train_mode_layers, pl_module
                 )
             self._val_index += 1
-            if self._val_losses is not None:
+            if self._val_losses is not None and "batches" not in self.live.broken:
+                # it reads the targets with the same `batch_to_arrays`: one that failed on the
+                # training batches is not called again (its failure was told once)
                 self.live.guard("validation losses", self._val_losses.collect, batch)
             self._observe_batch(trainer, batch, "val", self._val_index - 1)
             if self._samples is not None:

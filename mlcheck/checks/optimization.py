@@ -27,6 +27,7 @@ from mlcheck.checks.class_prior import (
 from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
+    epoch_judgement_due,
     epoch_train_levels,
     improving,
     median,
@@ -1018,6 +1019,7 @@ class LossPlateau(LossCurveCheck):
         self._labels = FirstPassLabels(self.max_classes)
         self._counted = False  # the first epoch's passes over both splits are complete
         self._prior_judged = False  # the validation curves were set against the class prior
+        self._off_chance = False  # a validation loss or accuracy left chance: `chance` cannot fire
         self._targets = TargetMoments()  # a squared-error regression's training targets, first pass
         # a regression's targets of each split, first pass, as values: an absolute error's best
         # constant is their median; the validation curve is set against a constant's loss
@@ -1132,22 +1134,26 @@ class LossPlateau(LossCurveCheck):
         share plus its margin, and the last epoch's training loss not below the training level: a
         run that learns a little from the start (the usual case, even slowly) is below one of them
         within its first epochs."""
-        if self._fired or self._prior_judged or run.val_loss.nonfinite:
+        if not self._chance_judged_now(run):
             return []
         b = run.val_loss.buckets(include_open=True)
         validations = int(b["n"].sum())
         if validations < self.chance_validations:
             return []  # too early: the output bias alone takes an epoch or two to reach the prior
-        if not self._had_time_to_move(run):
+        if not self._had_time_to_move(run) or _schedule_hint(run) is not None:
+            # a rate the schedule took (nearly) to 0, or still warming up, explains a model at
+            # chance: `lr-schedule` tells it, and the later stall verdicts follow from it
             return []
         levels = self._chance_levels(run)
         if levels is None or (levels.n_val is not None and validations >= self.min_validations):
             return []  # unknown; or the prior's own verdict is due, whose hint tells memorising apart
         best_loss = float(np.min(b["min"]))
         if not (math.isfinite(best_loss) and best_loss >= levels.val_loss):
+            self._off_chance = math.isfinite(best_loss)  # every loss so far must sit at chance
             return []
         best_acc = _best_val_accuracy(run)
         if best_acc is not None and not best_acc <= levels.val_accuracy:
+            self._off_chance = True
             return []
         if best_acc is None and levels.n_val is None:
             return []  # C inferred from the log alone: its loss and accuracy must agree that it guesses
@@ -1184,6 +1190,17 @@ class LossPlateau(LossCurveCheck):
             )
         ]
 
+    def _chance_judged_now(self, run: RunState) -> bool:
+        """Whether `_still_at_chance` judges at this epoch: not once the run left chance or a
+        verdict was given, and as often as the other epoch-curve judgements (it reads every
+        bucket)."""
+        if self._fired or self._prior_judged or self._off_chance or run.val_loss.nonfinite:
+            return False
+        # a loss weighted per class trains towards balanced predictions: its model scores above
+        # the labels' entropy and below the majority share on validation while it learns (batch
+        # 16's k2 at 20:4:1), so neither level tells chance there
+        return not run.info.class_weights and epoch_judgement_due(run.val_loss)
+
     def _had_time_to_move(self, run: RunState) -> bool:
         """Whether the run took `min_steps` updates (a log whose steps count epochs cannot say: its
         validations alone count) and its learning rate is not still warming up."""
@@ -1197,11 +1214,9 @@ class LossPlateau(LossCurveCheck):
         return not warming  # a warm-up in progress keeps the steps small
 
     def _chance_hint(self, run: RunState) -> str:
-        """The schedule or the updates measured where they explain a model stuck at chance; else
+        """The updates measured where they explain a model stuck at chance (a schedule that does is
+        `lr-schedule`'s to tell: the rule waits); else
         the usual causes, most likely first."""
-        schedule = _schedule_hint(run)
-        if schedule is not None:
-            return schedule
         ratio = _update_level(run)
         if ratio is not None and ratio < _STILL_LOG_RATIO:
             return _still_hint(ratio, run.info.grad_clip)

@@ -522,7 +522,9 @@ def test_skipped_no_op_hooks_leave_every_finding_and_event_unchanged(tmp_path, m
         if name == "skipped":
             # manual optimization hands Lightning no loss: the loss is read before backward
             assert hooks == {"on_after_backward": False, "on_before_zero_grad": False, "on_before_backward": manual}
-            assert not callable(cb.on_validation_batch_start)  # it arms the per-sample capture only
+            # it arms the per-sample capture and the validation row losses (`train-val-gap`'s
+            # standard-error guard, on by default): skipped only where neither runs
+            assert callable(cb.on_validation_batch_start) == (cb._val_losses is not None)
         else:
             assert all(hooks.values())
         assert cb.monitor.run.train_loss.total == 3 * 38

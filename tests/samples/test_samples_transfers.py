@@ -86,7 +86,8 @@ def test_lightning_unhooks_the_submodules_once_the_modules_own_output_serves(tmp
     hooks_seen: list[tuple[str, int]] = []
     cb = _fit(tmp_path, hooks_seen)
     hooked = [step for step in hooks_seen if step[1]]
-    # the first training step and the first validation step after Lightning's sanity check
-    assert hooked == [("train", 1), ("val", 1)], hooked[:5]
+    # the first training step and the first validation step after Lightning's sanity check (two
+    # hooks there: the samples capture's and the validation row losses' for `train-val-gap`)
+    assert hooked == [("train", 1), ("val", 2)], hooked[:5]
     assert len(hooks_seen) == 2 + EPOCHS * (24 + 5)  # every step ran (2 sanity-check steps)
     assert cb.monitor.run.samples.get("train").column("epochs").min() == EPOCHS
