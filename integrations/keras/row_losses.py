@@ -2,9 +2,10 @@
 `Signal.VAL_LOSSES` (`train-val-gap`'s guard on small validation sets).
 
 The callback's step wrapper hands over the `y` and `y_pred` each test step gives its
-`compute_loss`; each row's -log of the probability of its class comes from them in one or two
-`keras.ops` calls and stays on the device (4 bytes a row); at the pass's end their sum and sum of
-squares come to the host in one transfer. Nothing extra runs through the model. Steps the
+`compute_loss`; each row's -log of the probability of its class comes from them
+(`backend.class_row_losses`: on torch a few torch calls, elsewhere `keras.ops`) and stays on the
+device (4 bytes a row); at the pass's end their sum and sum of squares come to the host in one
+transfer. Nothing extra runs through the model. Steps the
 callback does not see (a compiled JAX or TensorFlow step) give nothing: the check then judges as
 without it.
 """
@@ -15,6 +16,8 @@ from typing import Any
 
 import keras
 from keras import ops
+
+from mlcheck.integrations.keras import backend
 
 __all__ = ["KerasValidationLosses"]
 
@@ -57,9 +60,8 @@ class KerasValidationLosses:
         """(rows, sum, sum of squares) of the pass's per-row losses, in one host transfer."""
         if self.off or not self._rows:
             return None
-        losses = self._held[0] if len(self._held) == 1 else ops.concatenate(self._held)
+        total, total_sq = backend.sum_and_square_sum(self._held)
         self._held = []
-        total, total_sq = ops.convert_to_numpy(ops.stack([ops.sum(losses), ops.sum(losses * losses)])).tolist()
         return self._rows, total, total_sq
 
     def _row_losses(self, y: Any, y_pred: Any) -> Any:
@@ -84,15 +86,9 @@ class KerasValidationLosses:
                 sums = ops.max(ops.abs(ops.sum(y_pred, axis=1) - 1))
                 probs = ops.logical_and(ops.all(y_pred >= 0), sums < 1e-3)
                 self.from_logits = not bool(ops.convert_to_numpy(probs))
-        y_pred = ops.cast(y_pred, "float32")
-        if width == 1:
-            labels = ops.cast(ops.reshape(y, (-1, 1)), "float32")
-            return ops.binary_crossentropy(labels, y_pred, from_logits=self.from_logits)[:, 0]
-        if one_hot:
-            return ops.categorical_crossentropy(ops.cast(y, "float32"), y_pred, from_logits=self.from_logits)
-        # labels clamped into the classes, as the per-sample reduction does
-        labels = ops.clip(ops.cast(ops.reshape(y, (-1,)), "int32"), 0, width - 1)
-        return ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=self.from_logits)
+        # sparse labels are clamped into the classes, as the per-sample reduction does
+        kind = "binary" if width == 1 else "one_hot" if one_hot else "sparse"
+        return backend.class_row_losses(y, y_pred, self.from_logits, kind)
 
 
 def compiled_from_logits(model: keras.Model) -> bool | None:
