@@ -295,6 +295,66 @@ def ops_scan_values(weights: Any, grads: Any, before: Any) -> np.ndarray:
     return to_numpy(ops.stack(parts))
 
 
+def class_row_loss_sums(ys: list[Any], y_preds: list[Any], from_logits: bool, kind: str) -> Any:
+    """[sum, sum of squares] of -log p of each row's class over the batches, a (2,) float32
+    tensor left on the device: `y_preds` each (rows, width) scores (or (rows,) for width 1;
+    logits where `from_logits`), `ys` their targets; `kind` "binary" (width 1, 0/1 targets of
+    any shape with one value a row), "one_hot" ((rows, width) rows) or "sparse" (class indices,
+    clamped into the classes). The batches are concatenated and reduced at once. On torch the
+    torch calls that Keras' torch backend makes for `ops.binary_crossentropy` /
+    `categorical_crossentropy` / `sparse_categorical_crossentropy` (the same values), without
+    `keras.ops`' conversion layer per call (`ops_class_row_loss_sums`)."""
+    if name() == "torch":
+        import torch
+
+        if all(isinstance(t, torch.Tensor) for t in (*ys, *y_preds)):
+            with torch.no_grad():
+                y = ys[0] if len(ys) == 1 else torch.cat(ys)
+                out = (y_preds[0] if len(y_preds) == 1 else torch.cat(y_preds)).float()
+                losses = _torch_class_row_losses(torch, y, out, from_logits, kind)
+                return torch.stack((losses.sum(), losses.dot(losses)))
+    return ops_class_row_loss_sums(ys, y_preds, from_logits, kind)
+
+
+def _torch_class_row_losses(torch: Any, y: Any, out: Any, from_logits: bool, kind: str) -> Any:
+    functional = torch.nn.functional
+    eps = keras.backend.epsilon()
+    if kind == "binary":
+        out, target = out.reshape(-1), y.reshape(-1).float()
+        if from_logits:
+            return functional.binary_cross_entropy_with_logits(out, target, reduction="none")
+        return functional.binary_cross_entropy(out.clamp(eps, 1.0 - eps), target, reduction="none")
+    if kind == "one_hot":
+        if from_logits:
+            log_prob = functional.log_softmax(out, dim=1)
+        else:  # Keras normalises the rows to sum 1, clips, then logs
+            log_prob = (out / out.sum(dim=1, keepdim=True)).clamp(eps, 1.0 - eps).log()
+        return -(y.float() * log_prob).sum(dim=1)
+    labels = y.reshape(-1).long().clamp(0, out.shape[1] - 1)
+    if from_logits:
+        return functional.cross_entropy(out, labels, reduction="none")
+    # each row's own class only: Keras' normalise-clip-log of every score, then its pick, for
+    # the one score picked (elementwise, so the same values)
+    picked = out.gather(1, labels[:, None])[:, 0] / out.sum(dim=1)
+    return -picked.clamp(eps, 1.0 - eps).log()
+
+
+def ops_class_row_loss_sums(ys: list[Any], y_preds: list[Any], from_logits: bool, kind: str) -> Any:
+    """`class_row_loss_sums` in `keras.ops`, for every backend."""
+    ops = keras.ops
+    y = ys[0] if len(ys) == 1 else ops.concatenate(ys)
+    y_pred = ops.cast(y_preds[0] if len(y_preds) == 1 else ops.concatenate(y_preds), "float32")
+    if kind == "binary":
+        labels = ops.cast(ops.reshape(y, (-1, 1)), "float32")
+        losses = ops.binary_crossentropy(labels, ops.reshape(y_pred, (-1, 1)), from_logits=from_logits)[:, 0]
+    elif kind == "one_hot":
+        losses = ops.categorical_crossentropy(ops.cast(y, "float32"), y_pred, from_logits=from_logits)
+    else:
+        labels = ops.clip(ops.cast(ops.reshape(y, (-1,)), "int32"), 0, y_pred.shape[1] - 1)
+        losses = ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=from_logits)
+    return ops.stack([ops.sum(losses), ops.sum(losses * losses)])
+
+
 def to_numpy(value: Any) -> Any:
     """A tensor (or Keras variable) as a numpy array; zero-copy for CPU torch tensors, which
     `keras.ops.convert_to_numpy` copies (with a numpy 2 DeprecationWarning per call)."""
