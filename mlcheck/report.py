@@ -81,14 +81,16 @@ def render_findings(
 NARROW = 100
 
 
-def _where(f: Finding, source: str | None) -> list[str]:
+def _where(f: Finding, source: str | None, live: str = "(live)") -> list[str]:
+    """Step, epoch and, for a finding recorded during training, `live`: "(live)" on its own line
+    of the table's cell, "recorded live" inside a block's parenthesis."""
     where = []
     if f.step is not None:
         where.append(f"step {f.step}")
     if f.epoch is not None:
         where.append(f"epoch {f.epoch}")
     if source == "live":
-        where.append("(live)")
+        where.append(live)
     return where
 
 
@@ -117,7 +119,7 @@ def _render_blocks(
         head = Text()
         head.append(f.severity.value.upper(), style=_STYLE[f.severity])
         head.append(f"  {f.check}", style="bold")
-        place = [*([run] if show_run and run else []), ", ".join(_where(f, source))]
+        place = [*([run] if show_run and run else []), ", ".join(_where(f, source, "recorded live"))]
         place = [p for p in place if p]
         if place:
             head.append("  (" + "; ".join(place) + ")", style="dim")

@@ -7,6 +7,7 @@ a subprocess; the live record written by the real `Monitor`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -28,13 +29,14 @@ KERAS_RUN = [
 STEPS = 15
 
 
-def mlcheck_analyze(path: Path, *args: str) -> subprocess.CompletedProcess:
+def mlcheck_analyze(path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mlcheck", "analyze", str(path), *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
         cwd=path if path.is_dir() else path.parent,
+        env=env,
     )
 
 
@@ -163,3 +165,12 @@ def test_findings_jsonl_keeps_each_findings_key_and_the_folder_view_matches_on_i
     old = [{k: v for k, v in r.items() if k != "key"} for r in recorded]
     (log_dir / "findings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
     assert verdict() == [("info", "live", 13), ("info", "live", 24)]
+
+
+def test_a_narrow_terminal_says_recorded_live_without_nested_parentheses(tmp_path):
+    # round 23: a block's heading read "(exp1; step 24, epoch 24, (live))"
+    _watched(tmp_path / "runs" / "exp1")
+    done = mlcheck_analyze(tmp_path, env={**os.environ, "COLUMNS": "60"})
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "recorded live)" in done.stdout, done.stdout
+    assert "(live))" not in done.stdout
