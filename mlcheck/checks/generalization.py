@@ -676,7 +676,9 @@ class TrainValGap(Check):
             )
         return [
             self.finding(
-                ("Validation" if isinstance(held, _Unresolved) else "The model is overfitting: validation")
+                # an INFO a held metric or the rows' error explains opens with the rise itself:
+                # "The model is overfitting" and "rather than worse" in one finding contradict
+                ("Validation" if held is not None else "The model is overfitting: validation")
                 + f" loss rose from its best level {best:.4g} (around epoch {best_epoch}, whose own loss was "
                 f"{float(val[best_at]):.4g}) to {recent:.4g} over {since} epochs while training loss fell "
                 f"from {train_best:.4g} to {train_now:.4g}." + tail,
