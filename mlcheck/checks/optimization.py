@@ -846,20 +846,22 @@ class LossPlateau(LossCurveCheck):
         epochs: its validations alone), it fires when every validation loss so far sits no lower
         than the level of a model that ignores its inputs less its noise margin, every logged plain
         validation accuracy no higher than the majority share plus its margin, and the last epoch's
-        training loss no lower than `tolerance` below the training level, while the learning rate
-        is not warming up. With the labels counted over the first pass of both splits (the
-        callbacks) the levels are the class prior's: the validation labels' entropy less z^2 / 2n,
-        the majority share plus `prior_z` binomial standard errors over the n validation rows, the
-        training labels' entropy; from `min_validations` on, the prior's own verdict (2) judges
-        instead, its hint telling memorised labels apart. Without them (`mlcheck analyze`: C read
-        from a log whose loss and accuracy agree on ln(C) and 1/C, accuracies in percent
-        included) they are ln(C) less
-        `tolerance` and 1/C plus `CHANCE_ACCURACY_BAND` (a quarter) of it, from
-        `CHANCE_MIN_CLASSES` (3) classes, and a validation accuracy must be logged. The other
-        rules wait for 5-10 epochs or a quarter of the run, and the prior's verdict for
-        `min_validations`: a run configured for 40 epochs at chance is told at its third
-        validation instead of its sixth or tenth. A run that learns anything, even slowly, gets
-        below one of the levels within its first epochs (the training loss first).
+        training loss no lower than `tolerance` below the training level, while the learning rate is
+        not warming up nor fallen near 0 (a schedule that explains the stall is `lr-schedule`'s to
+        tell) and the loss is not weighted per class (a balanced-weight model scores above the
+        labels' entropy and below the majority share while it learns). With the labels counted over
+        the first pass of both splits (the callbacks) the levels are the class prior's: the
+        validation labels' entropy less z^2 / 2n, the majority share plus `prior_z` binomial
+        standard errors over the n validation rows, the training labels' entropy; from
+        `min_validations` on, the prior's own verdict (2) judges instead, its hint telling memorised
+        labels apart. Without them (`mlcheck analyze`: C read from a log whose loss and accuracy
+        agree on ln(C) and 1/C, accuracies in percent included) they are ln(C) less `tolerance` and
+        1/C plus `CHANCE_ACCURACY_BAND` (a quarter) of it, from `CHANCE_MIN_CLASSES` (3) classes,
+        and a validation accuracy must be logged. The other rules wait for 5-10 epochs or a quarter
+        of the run, and the prior's verdict for `min_validations`: a run configured for 40 epochs at
+        chance is told at its third validation instead of its sixth or tenth. A run that learns
+        anything, even slowly, gets below one of the levels within its first epochs (the training
+        loss first).
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not
