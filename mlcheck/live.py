@@ -1047,18 +1047,15 @@ class LiveRun:
         if self._synced == monitor.disabled:
             return  # the same checks on as at the last sync (each epoch end): the same answers
         self._synced = set(monitor.disabled)
-        self.data_active = any(
-            Signal.SAMPLED_BATCHES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
-        )
-        self.layers_active = any(
-            Signal.LAYER_STATS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
-        )
-        self.samples_active = any(
-            Signal.SAMPLE_OUTPUTS in c.signals() and c.id not in monitor.disabled for c in monitor.checks
-        )
-        self.val_losses_active = any(
-            Signal.VAL_LOSSES in c.signals() and c.id not in monitor.disabled for c in monitor.checks
-        )
+
+        def wanted(signal: Signal) -> bool:
+            """Whether a check that is on declares `signal`."""
+            return any(signal in c.signals() and c.id not in monitor.disabled for c in monitor.checks)
+
+        self.data_active = wanted(Signal.SAMPLED_BATCHES)
+        self.layers_active = wanted(Signal.LAYER_STATS)
+        self.samples_active = wanted(Signal.SAMPLE_OUTPUTS)
+        self.val_losses_active = wanted(Signal.VAL_LOSSES)
 
     @property
     def should_stop(self) -> bool:

@@ -906,8 +906,7 @@ class TrainValGap(Check):
         rows = self._val_rows.total()
         if spread is None or rows is None or not best > 0:
             return None
-        stderr = spread * best / math.sqrt(rows)
-        return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
+        return self._unresolved(rows, spread * best / math.sqrt(rows), best, recent)
 
     #: how far the mean of the recorded rows' -log p may lie from the logged validation loss of
     #: the same epoch, as a share of it, for those rows to stand for that loss (`_within_sample_error`)
@@ -940,7 +939,11 @@ class TrainValGap(Check):
         logged = float(epoch_loss[-1])
         if not mean > 0 or not math.isfinite(std) or abs(mean - logged) > self.SAMPLE_LOSS_TOLERANCE * logged:
             return None
-        stderr = std / math.sqrt(rows) * best / mean
+        return self._unresolved(rows, std / math.sqrt(rows) * best / mean, best, recent)
+
+    def _unresolved(self, rows: int, stderr: float, best: float, recent: float) -> _Unresolved | None:
+        """The rows and the best level's standard error over them when the rise lies within
+        `rows_z` of it (the two guards above); else None."""
         return _Unresolved(rows, stderr) if recent - best <= self.rows_z * stderr else None
 
     @staticmethod
