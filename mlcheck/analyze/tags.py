@@ -74,6 +74,9 @@ _SPLITS = {
     "validation": "val",
     "eval": "val",
     "test": "test",
+    # `testing_loss` beside `training_loss` (held-out-10's JonathanALevine/Capstone): the test split
+    # in the word form `training` already has; without it `testing_loss` was a qualified training loss
+    "testing": "test",
 }
 _LEVELS = {"step": "step", "batch": "step", "epoch": "epoch"}
 _SEP = "_/-. "  # a space too: `Train Loss`, `Validation Accuracy` (a history written by hand)

@@ -1456,3 +1456,24 @@ def test_fa24_a_rise_whose_log_reaches_its_single_lowest_epoch_at_the_end_is_inf
         assert gap and gap[0].epoch == 19, (name, run.findings)
         assert gap[0].severity.value == severity, (name, gap[0])
         assert ("ends at its best epoch" in gap[0].message) == (severity == "info"), (name, gap[0].message)
+
+
+# --- corpus26: `testing_` as the test split's word (issue 12; docs/benchmarks.md, held-out-10) ---
+
+
+def test_corpus26_a_testing_loss_beside_a_training_loss_is_read_as_the_validation_curve(tmp_path):
+    # held-out-10's JonathanALevine/Capstone writes `training_loss,testing_loss` (a pandas frame with
+    # its index column): `training` was the train split's word but `testing` was no split word, so
+    # `testing_loss` was read as a qualified training loss ("testing" loss) and the run had no
+    # validation curve; it is now a test curve, read as the validation loss as `test_loss` is
+    train, val = _overfitting()
+    path = tmp_path / "training_losses.csv"
+    path.write_text(
+        ",training_loss,testing_loss\n" + "".join(f"{e},{t:.6g},{v:.6g}\n" for e, (t, v) in enumerate(zip(train, val)))
+    )
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series["val_loss"] == "testing_loss" and "training_loss" in run.series.values(), run.series
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+    assert classify("testing_accuracy").role == "ignore" and classify("training_accuracy").role == "train_metric"
