@@ -22,8 +22,9 @@ this split was started; a repository was left out where the store has no snapsho
 (harshil-jana/ClarVox, heroforurth/CNN_font_and_nofont, prajwal-tech/Electro-Optical-SAR-Binary-Change-
 Detection, AKR-END/ANLP_A1, Rowninator/flashattention, mohanishlande024-png/Results) or it is over the
 500 MiB limit (rashmi-raviprasad/springboard, rounakrajsurana/deep-learning-for-recognition,
-jkuchtey/glaucoma). Passed over unfetched by name: reinforcement-learning, game, GAN, diffusion and
-trading projects of each listing, and `history.json` (its listing is mostly not training logs).
+jkuchtey/glaucoma). Passed over unfetched by name (every one named in README.md, held-out-10):
+reinforcement-learning, game, GAN, diffusion and trading projects of each listing, and some others;
+`history.json` was not used (its listing is mostly not training logs).
 Where the file is gone from the newest commit, the last commit holding it is read.
 A file was listed when it holds a training and a validation (or test, evaluated every epoch or every
 k epochs) loss; a file without a header naming them (Dhw1233/rPPG_dataset, YHWmz/CV_DA,
