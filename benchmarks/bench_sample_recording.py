@@ -18,7 +18,6 @@ thread. Each row is the median over `--reps` fits, after one warm-up fit per mod
     python benchmarks/bench_sample_recording.py --models mlp --paired 10   # no timers: on/off pairs
     python benchmarks/bench_sample_recording.py --parts   # also ms per epoch of each part
     python benchmarks/bench_sample_recording.py --merge-ab --parts   # merged hand-overs or not, alternated
-    python benchmarks/bench_sample_recording.py --known-ab --parts   # cached ids checked per run or per block
 
 Not counted: the forward hooks' own cost inside the model's calls (Lightning; a hooked module
 leaves torch's fast call path: a few microseconds per step, `--hook-cost` measures it apart).
@@ -120,8 +119,6 @@ def _time_parts() -> None:
         # (2026-12-03); `flush` before that
         _keras_flush(keras_samples.KerasSampleCapture),
     ]
-    if hasattr(torch_samples.SampleCapture, "_known_ids"):  # a flush's cached ids checked at once (rec26)
-        targets.append((torch_samples.SampleCapture, "_known_ids", "L known"))
     if hasattr(live.LiveRun, "_hand_over_held"):  # merged hand-overs, after the blocks' own (2026-12-04)
         targets.append((live.LiveRun, "_hand_over_held", "core merged"))
     if hasattr(keras_samples.KerasSampleCapture, "_prepare"):  # the runs' inputs and probes (2026-12-04)
@@ -156,7 +153,7 @@ def _parts_per_epoch(framework: str, spent: float, epochs: int) -> dict[str, flo
     ids = (
         p("K ids", 0.0) + p("K prepare", 0.0) + p("K indexed", 0.0)  # its inputs' conversion included
         if framework == "keras"
-        else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0) + p("L known", 0.0)
+        else p("L hand-over", 0.0) - p("live core", 0.0) - p("L features", 0.0)  # the part inside
     )
     # the live core's part inside the blocks' hand-overs, and after them where they are merged
     inside = p("live core", 0.0)
@@ -320,12 +317,6 @@ def main() -> int:
         action="store_true",
         help="each rep one fit with an epoch's hand-overs merged (LiveRun.MERGE_SAMPLES) and one without, alternated",
     )
-    parser.add_argument(
-        "--known-ab",
-        action="store_true",
-        help="each rep one fit whose cached ids are checked once per run of blocks (LoaderIndices.known_ids) and "
-        "one that checks them block by block (as before rec26), alternated",
-    )
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):
@@ -366,46 +357,28 @@ def main() -> int:
     return 0
 
 
-_KNOWN_IDS: dict = {}
-
-
-def _known_ids(on: bool) -> None:
-    """`--known-ab`: the runs' one check of the ids a loader's indices gave (`_known_ids`,
-    rec26) on, or off (each block checks its own: `_cached_ids`, `_indexed_ids`, as before)."""
-    from mlcheck.integrations.keras.samples import KerasSampleCapture
-    from mlcheck.integrations.torch_samples import SampleCapture
-
-    for owner, off in ((SampleCapture, lambda self, blocks: None), (KerasSampleCapture, lambda self, c, p: {})):
-        original = _KNOWN_IDS.setdefault(owner, owner.__dict__["_known_ids"])
-        owner._known_ids = original if on else off
-
-
 def _measure(fit, framework: str, model: str, epochs: int, args: argparse.Namespace) -> list[dict]:
     """The rows of one model: one, or (`--merge-ab`) one with an epoch's hand-overs merged and
     one without, their fits alternated."""
     from mlcheck.live import LiveRun
 
     fit(model, 1, tempfile.mkdtemp())  # warm-up
-    arms = (True, False) if args.merge_ab or args.known_ab else (None,)
+    arms = (True, False) if args.merge_ab else (None,)
     rows: dict = {arm: [] for arm in arms}
     parts: dict = {arm: [] for arm in arms}
     for rep in range(args.reps):
         for arm in arms if rep % 2 == 0 else arms[::-1]:
-            if arm is not None and args.known_ab:
-                _known_ids(arm)
-            elif arm is not None:
+            if arm is not None:
                 LiveRun.MERGE_SAMPLES = arm
             PARTS.clear()
             rows[arm].append(fit(model, epochs, tempfile.mkdtemp()))
             parts[arm].append(_parts_per_epoch(framework, rows[arm][-1][1], epochs))
     LiveRun.MERGE_SAMPLES = True
-    if args.known_ab:
-        _known_ids(True)
     out = []
     for arm in arms:
         row = _row(framework, model, epochs, rows[arm], parts[arm] if args.parts else None)
         if arm is not None:
-            row["known_ids" if args.known_ab else "merged"] = arm
+            row["merged"] = arm
         out.append(row)
     return out
 

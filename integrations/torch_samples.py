@@ -266,7 +266,6 @@ class _Block:
         "rows",
         "steps",
         "ends",
-        "known",
     )
 
     def __init__(self, split: str, epoch: int, indexed: bool, width: tuple[int, ...], source: Any = None) -> None:
@@ -286,9 +285,6 @@ class _Block:
         #: each step's first and last rows and their hashes (`SampleCapture._ends`), where taken
         #: with the other blocks' of a flush
         self.ends: tuple[np.ndarray, np.ndarray] | None = None
-        #: (its data set indices, the ids they gave or None) where `SampleCapture._known_ids` took
-        #: them with the other blocks' of a flush
-        self.known: tuple[np.ndarray, np.ndarray | None] | None = None
 
 
 class LoaderIndices:
@@ -399,32 +395,6 @@ class LoaderIndices:
         self._give_back()
         self.log.clear()
         self.trusted = False
-
-    def known_ids(self, positions: list[np.ndarray], ends: np.ndarray, checked: list[np.ndarray]) -> list[np.ndarray]:
-        """The ids of the leading blocks of a run whose data set indices (`positions`, one array a
-        block) were all hashed before and whose steps' first and last rows (`checked`: their
-        places in each block) hash to what their indices gave (`ends`: those hashes, the
-        blocks' one after the other): one gather, one comparison and one gather for the run, not
-        a few a block (the same values as each block's own check). Stops before the first block
-        that fails either test: that block and the ones after are left to their own hand-overs,
-        which hash a new split's rows or turn the cache off where a row changed, as before."""
-        if len(positions) == 1:
-            every = positions[0]
-        else:
-            every = np.concatenate(positions)
-        if not self.known[positions[0]].all():  # a split's first epoch: its rows are hashed
-            return []
-        sizes = np.fromiter(map(len, positions), np.int64, len(positions))
-        starts = np.cumsum(sizes) - sizes
-        known = np.logical_and.reduceat(self.known[every], starts)
-        ids = self.hashes[every]
-        offsets = np.repeat(starts, [len(c) for c in checked])
-        same = ids[np.concatenate(checked) + offsets] == ends
-        edge_sizes = np.fromiter(map(len, checked), np.int64, len(checked))
-        matched = np.logical_and.reduceat(same, np.cumsum(edge_sizes) - edge_sizes)
-        good = known & matched
-        kept = len(positions) if good.all() else int(np.argmin(good))
-        return [ids[s : s + n] for s, n in zip(starts[:kept].tolist(), sizes[:kept].tolist())]
 
 
 class _InFlight:
@@ -616,7 +586,6 @@ class SampleCapture:
         if raw is not None and not np.array_equal(raw, np.round(raw)):
             return self._stop("the targets are not class labels (regression?)")
         self._hash_ends(blocks)
-        self._known_ids(blocks)
         start = 0
         with self.live.handing_over():  # the blocks of a split and epoch reach the store as one
             for block in blocks:
@@ -638,12 +607,9 @@ class SampleCapture:
         rows = block.rows
         total = sum(rows)
         ids = positions = None
-        if block.known is not None and block.known[1] is not None:  # checked with the flush's other blocks
-            positions, ids = block.known
-        elif block.source is not None:  # hashed rows only: indexed blocks have no source
+        if block.source is not None:  # hashed rows only: indexed blocks have no source
             try:
-                taken = block.known is not None and block.source.trusted  # by `_known_ids`, trusted since
-                positions = block.known[0] if taken else self._positions(block, rows)
+                positions = self._positions(block, rows)
                 ids = None if positions is None else self._cached_ids(block, rows, positions)
             except Exception:  # never worse than hashing every row, as without the loader's indices
                 block.source.trusted, positions = False, None
@@ -781,37 +747,6 @@ class SampleCapture:
         for block, (checked, rows) in zip(todo, taken):
             block.ends = (checked, hashed[start : start + len(rows)])
             start += len(rows)
-
-    def _known_ids(self, blocks: list[_Block]) -> None:
-        """The ids of the blocks whose loader's hashes give them (`LoaderIndices.known_ids`: one
-        check for each loader's blocks of a flush, not one a block in `_cached_ids`), where
-        `_hash_ends` hashed their steps' first and last rows; kept on each block (`known`) with
-        its data set indices. The blocks from the first that fails on keep their indices only
-        and are left to their own hand-overs' check, as before."""
-        for source in dict.fromkeys(b.source for b in blocks if b.source is not None and b.ends is not None):
-            trusted, todo = source.trusted, []
-            for block in blocks:
-                if block.source is not source or block.ends is None:
-                    continue
-                positions = self._positions(block, block.rows)
-                if positions is None:
-                    break
-                todo.append((block, positions))
-            source.trusted = trusted  # a block that turns the cache off does so in its own hand-over
-            if not todo or not trusted:
-                continue
-            for block, positions in todo:
-                block.known = (positions, None)
-            try:
-                found = source.known_ids(
-                    [p for _, p in todo],
-                    np.concatenate([b.ends[1] for b, _ in todo]),
-                    [b.ends[0] for b, _ in todo],
-                )
-            except Exception:  # left to each block's own hand-over, as before
-                continue
-            for (block, positions), ids in zip(todo, found):
-                block.known = (positions, ids)
 
     def _pass_ids(self, block: _Block, rows: list[int]) -> np.ndarray | None:
         """The rows' ids from the fingerprints the live core's first pass computed of the same

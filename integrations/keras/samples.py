@@ -446,27 +446,6 @@ class KerasSampleCapture:
         for i, block in rows.items():
             out[i] = (checked[i], None, edges[at : at + 2 * len(block)], out[i][3])
             at += 2 * len(block)
-        return out | self._known_ids(closed, {i: out[i] for i in rows})
-
-    def _known_ids(
-        self, closed: list[tuple[tuple[str, int], list[tuple[Any, ...]], int]], prepared: dict[int, tuple[Any, ...]]
-    ) -> dict[int, tuple[Any, ...]]:
-        """The `prepared` blocks (inputs, None, edges, positions) with their ids added, where
-        their loader's hashes give them (`LoaderIndices.known_ids`: one check for each split's
-        blocks of the run, not one a block in `_indexed_ids`)."""
-        out = {}
-        for split in dict.fromkeys(closed[i][0][0] for i in prepared):
-            places = [i for i in prepared if closed[i][0][0] == split]
-            checked = []
-            for i in places:
-                sizes = np.fromiter((len(b) for b in prepared[i][0]), np.int64, len(prepared[i][0]))
-                ends = np.cumsum(sizes)
-                checked.append(np.concatenate([ends - sizes, ends - 1]))
-            edges = [prepared[i][2] for i in places]
-            found = self._sources[split].known_ids(
-                [prepared[i][3] for i in places], np.concatenate(edges) if len(edges) > 1 else edges[0], checked
-            )
-            out |= {i: (*prepared[i], ids) for i, ids in zip(places, found)}
         return out
 
     def flush(self) -> None:
@@ -492,11 +471,10 @@ class KerasSampleCapture:
         probes: np.ndarray | None = None,
         edges: np.ndarray | None = None,
         positions: np.ndarray | None = None,
-        known: np.ndarray | None = None,
     ) -> None:
-        """Hands one block over; `inputs`, `probes`, `edges`, `positions`, `known`: its inputs as
-        numpy, its hashes, its loader's indices and the ids they gave (checked) where `_prepare`
-        took them with the other closed blocks'."""
+        """Hands one block over; `inputs`, `probes`, `edges`, `positions`: its inputs as numpy,
+        its hashes and its loader's indices where `_prepare` took them with the other closed
+        blocks'."""
         if self.off:
             return
         split, epoch = key
@@ -510,10 +488,7 @@ class KerasSampleCapture:
             hashed = functools.partial(self._pass_ids, split, epoch, steps, inputs)
             if positions is None and self._indexed(split, held):
                 positions = self._positions(split, held)
-            if known is not None:
-                ids = known
-            else:
-                ids = None if positions is None else self._indexed_ids(split, positions, inputs, hashed, edges)
+            ids = None if positions is None else self._indexed_ids(split, positions, inputs, hashed, edges)
             if ids is None:
                 positions = None  # the rows found by content: the store searches their ids
                 ids = self._known.setdefault(split, KnownRows()).ids(inputs, epoch, hashed, probes, edges)
