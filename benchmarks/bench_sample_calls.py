@@ -79,6 +79,26 @@ class _Calls:
         cls._hand_over = wrapper
 
 
+#: Where a call's function is defined, by its file's path: the adapters, the live core and store,
+#: the checks, numpy, torch; builtins (`len`, `getattr`, list and dict methods) apart.
+_AREAS = (
+    ("/integrations/", "adapter"),
+    ("/mlcheck/checks/", "checks"),
+    ("/mlcheck/", "core"),
+    ("/numpy/", "numpy"),
+    ("/torch/", "torch"),
+)
+
+
+def _area(path: str, fn: str) -> str:
+    if path == "~":
+        return "numpy (C)" if "numpy" in fn else "torch (C)" if "torch" in fn else "builtins"
+    for part, name in _AREAS:
+        if part in path:
+            return name
+    return "other"
+
+
 def _summary(profile: cProfile.Profile, per: int, top: int) -> tuple[dict, list[str]]:
     stats = pstats.Stats(profile).stats
     total = sum(v[1] for v in stats.values())
@@ -92,6 +112,11 @@ def _summary(profile: cProfile.Profile, per: int, top: int) -> tuple[dict, list[
         "numpy_named_per": round(named("numpy") / per, 1),
         "torch_named_per": round(named("torch") / per, 1),
     }
+    areas: dict[str, int] = {}
+    for (path, _, fn), v in stats.items():
+        area = _area(path, fn)
+        areas[area] = areas.get(area, 0) + v[1]
+    row["areas_per"] = {k: round(v / per, 1) for k, v in sorted(areas.items(), key=lambda kv: -kv[1])}
     lines = [
         f"    {v[1]:7d}  {os.path.basename(path)}:{line} {fn}"
         for (path, line, fn), v in sorted(stats.items(), key=lambda kv: -kv[1][1])[:top]
@@ -139,7 +164,7 @@ def main() -> int:
             print(
                 f"{framework} {args.model} {args.epochs} epochs, {part}: {row['calls']} calls, {row['per']} a {unit} "
                 f"(numpy-named {row['numpy_named_per']}, torch-named {row['torch_named_per']}); "
-                f"{steps} steps, {blocks} blocks",
+                f"{steps} steps, {blocks} blocks; a {unit} by where the function is: {row['areas_per']}",
                 flush=True,
             )
             if lines:
