@@ -212,10 +212,7 @@ class TrainValGap(Check):
         shape test speaks at the run's end only if it ended before them (stopped early). Three
         rises in a row on a small, noisy validation set are no evidence while the noise can still
         be measured (a 12-epoch run on 40 validation samples was warned about at epoch 4 of a
-        flat, noisy validation loss), unless the decisions corroborate them: the lowest epoch is
-        not the first validation and an accuracy-like validation metric averaged over the last
-        `patience` epochs below its value at the lowest epoch (every such metric logged); then the
-        shape test speaks at once.
+        flat, noisy validation loss).
         An earlier test decides as soon as the rise is real, without waiting for the stretches to
         fill: each of the last `early_epochs` epochs above the best by more than `min_rise`
         (Prechelt's GL) and by more than `z` x the validation noise around the turn (the scatter
@@ -622,9 +619,8 @@ class TrainValGap(Check):
             standard = self._short_rise(val, self.short_max_falls if known else 0)
         else:
             # the first epochs of a longer run: three noisy rises in a row are no evidence while the
-            # noise can still be measured, unless the decisions got no better over them; the early
-            # test meanwhile catches a clean turn
-            standard = self._corroborated_short_rise(run, epochs, val)
+            # noise can still be measured; the early test meanwhile catches a clean turn
+            standard = None
         if standard is None:
             # at any length, never better than the first validation while the training loss halved
             standard = self._halved_rise(run, epochs, val)
@@ -1081,34 +1077,6 @@ class TrainValGap(Check):
         if len(down) and not float(np.min(val[-p:])) - best > self.z * float(np.max(down)) / math.sqrt(2.0):
             return None
         return i, best, recent, math.nan
-
-    def _corroborated_short_rise(
-        self, run: RunState, epochs: np.ndarray, val: np.ndarray
-    ) -> tuple[int, float, float, float] | None:
-        """The short-run shape test (`_short_rise`, every epoch since the lowest a rise) in the first
-        epochs of a run configured for more, where it otherwise waits for the noise: told when the
-        lowest epoch is not the first validation and every accuracy-like validation metric logged
-        averages over the last `patience` epochs below its value at that lowest epoch. A healthy
-        run's validation loss drifting up through noise or over-confidence in its first epochs
-        keeps its decisions improving (the small-validation-set run the shape test waits for:
-        tests/integrations/test_small_validation_set.py); three rises in a row after the lowest
-        epoch happen under noise alone 1 time in (p + 1)! = 24, and the decisions no better than
-        at that epoch on top of them. A validation loss lowest at its first validation is
-        `_halved_rise`'s (a warm-up spike has that shape), and without such a metric the test
-        waits as before. benchmarks/reallogs (all splits, 2026-12-05, branch over26): 2 real runs
-        told 1-2 epochs earlier, no healthy run and no run before its labelled minimum."""
-        rise = self._short_rise(val)
-        if rise is None or rise[0] == 0:
-            return None
-        best_epoch, p = int(epochs[rise[0]]), max(1, self.patience)
-        metrics = list(_decision_metrics(run))
-        for _name, series in metrics:
-            b = series.buckets(include_open=True)
-            at_best = b["mean"][b["x1"] == best_epoch]
-            since = b["mean"][b["x1"] > best_epoch]
-            if not len(at_best) or len(since) < p or not float(np.mean(since[-p:])) < float(at_best[0]):
-                return None  # not logged there, or the decisions held or improved: no corroboration
-        return rise if metrics else None
 
     def _halved_rise(
         self, run: RunState, epochs: np.ndarray, val: np.ndarray

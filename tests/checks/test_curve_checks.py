@@ -593,66 +593,6 @@ def test_fold19_b_twins_are_not_overfitting_at_their_fourth_epoch(shape):
     assert [f for f in m.findings if f.check == "train-val-gap"] == []
 
 
-# over26 (issue 12): real runs whose validation loss turned after epoch 1 and rose at each of 3
-# epochs while their validation accuracy fell, in runs configured for more than 8 epochs (the shape
-# test waited for the noise): held-out's Chollet 4.4 c9 (20 epochs) and held-out-3's
-# ML-with-sklearn ch. 11 c119-12 (10 epochs), their first 6 epochs as printed
-# (training loss, validation loss, validation accuracy, configured epochs)
-_CORROBORATED = {
-    "c9": (
-        [0.4594, 0.2659, 0.206, 0.1697, 0.1495, 0.1283],
-        [0.3429, 0.2873, 0.2827, 0.2921, 0.31, 0.3336],
-        [0.8812, 0.8905, 0.8879, 0.8851, 0.8812, 0.8748],
-        20,
-    ),
-    "c119-12": (
-        [0.2444, 0.1123, 0.0885, 0.0743, 0.0646, 0.0615],
-        [0.1169, 0.1018, 0.0913, 0.1024, 0.1187, 0.1231],
-        [0.9682, 0.974, 0.977, 0.9758, 0.979, 0.9758],
-        10,
-    ),
-}
-
-
-def _first_epochs(train, val, acc, max_epochs):
-    """The findings of `train-val-gap` after these epochs of a run configured for `max_epochs`."""
-    m = monitor(RunInfo(max_epochs=max_epochs))
-    for e, (t, v) in enumerate(zip(train, val)):
-        m.log_epoch(e, train_loss=t, val_loss=v, **({"val_metrics": {"accuracy": acc[e]}} if acc else {}))
-    return [f for f in m.findings if f.check == "train-val-gap"]
-
-
-@pytest.mark.parametrize("run", sorted(_CORROBORATED))
-def test_over26_three_rises_the_accuracy_corroborates_are_told_before_the_noise_is_measurable(run):
-    """Three rises after the lowest epoch (not the first), 10% up on average, while the validation
-    accuracy averaged below its value at that epoch: told at the third rise, epoch 6 of a longer
-    run, where the shape test used to wait for the stretch test's 8 epochs."""
-    train, val, acc, planned = _CORROBORATED[run]
-    (f,) = _first_epochs(train, val, acc, planned)
-    assert f.severity is Severity.WARNING
-    assert (f.evidence["best_epoch"], f.epoch) == (2, 5)
-
-
-@pytest.mark.parametrize("twin", ["accuracy-climbs", "no-accuracy", "lowest-first", "two-rises"])
-def test_over26_twins_without_the_corroboration_still_wait(twin):
-    """The same epochs without the decisions' corroboration: the accuracy still climbing
-    (over-confidence), no accuracy logged (the shape test waits for the noise, as before), the
-    lowest validation at the first epoch (a warm-up spike's shape, judged by the halved-training
-    rule), or only two rises so far."""
-    train, val, acc, planned = _CORROBORATED["c9"]
-    if twin == "accuracy-climbs":
-        acc = [0.8812, 0.8905, 0.8879, 0.8901, 0.8932, 0.8950]
-    elif twin == "no-accuracy":
-        acc = None
-    elif twin == "lowest-first":  # and the training loss down by a third, not halved
-        train = [0.4594, 0.42, 0.39, 0.36, 0.34, 0.32]
-        val = [0.2827, 0.3035, 0.3079, 0.3112, 0.3144, 0.3364]
-        acc = [0.8900, 0.8859, 0.8783, 0.8624, 0.8592, 0.8471]
-    else:
-        train, val, acc = train[:5], val[:5], acc[:5]
-    assert "train-val-gap" not in ids(_first_epochs(train, val, acc, planned))
-
-
 def test_train_val_gap_short_rule_needs_the_training_loss_to_fall():
     rows = [{"epoch": e, "train_loss": 0.3, "val_loss": v} for e, v in enumerate([0.54, 0.60, 0.64, 0.71, 0.78])]
     assert "train-val-gap" not in ids(run_epochs(rows), Severity.INFO)
