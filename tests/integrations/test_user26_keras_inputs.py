@@ -69,6 +69,7 @@ def test_user26_sanity_finds_a_keras_model_whose_x_train_is_a_dict_of_named_inpu
     assert set(skipped) == {"missing-nonlinearity", "batch-dependence"}, findings
     for message in skipped.values():
         assert "not one array (several inputs" in message and "floating-point array inputs" not in message
+        assert message.endswith("and this check perturbs one input array."), message
 
 
 def test_user26_a_live_keras_fit_on_two_named_inputs_says_why_missing_nonlinearity_did_not_run(tmp_path):
@@ -92,3 +93,4 @@ def test_user26_a_live_keras_fit_on_two_named_inputs_says_why_missing_nonlineari
     assert all(f.severity is Severity.INFO for f in cb.findings), [(f.check, f.message) for f in cb.findings]
     skipped = [f for f in cb.findings if f.check == "missing-nonlinearity"]
     assert len(skipped) == 1 and "not one array (several inputs" in skipped[0].message, skipped
+    assert skipped[0].message.endswith("of another kind), and this check perturbs one input array."), skipped

@@ -235,8 +235,10 @@ def inputs_unfit(x: np.ndarray | None, samples: int, *, floating: bool = True) -
     inputs, a list of two arrays) has no one array: "it needs floating-point array inputs"
     read as a fault in inputs that are floating-point arrays."""
     if x is None:
-        return "the model's inputs are not one array (several inputs, such as a dict of named inputs, or inputs "
-        "of another kind), and this check perturbs one input array"
+        return (
+            "the model's inputs are not one array (several inputs, such as a dict of named inputs, or inputs "
+            "of another kind), and this check perturbs one input array"
+        )
     if len(x) < samples:
         return f"it needs a batch of {samples}+ samples, and the training batch holds {len(x)}"
     if floating and x.dtype.kind != "f":
