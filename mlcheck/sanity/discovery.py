@@ -172,5 +172,5 @@ def _misspelt_target(module: ModuleType, display: str) -> str:
         return ""
     return (
         f"{display} defines {near}(), but mlcheck looks for mlcheck_target(): rename it, or choose it with "
-        f"`mlcheck sanity {display}:{near}`. "
+        f"`mlcheck sanity {display}:{near}`; "
     )
