@@ -36,7 +36,7 @@ from mlcheck import task as task_facts
 from mlcheck.integrations.torch_layers import LayerRecorder
 from mlcheck.integrations.torch_live import tensor_to_numpy
 from mlcheck.layers import LayerObservation
-from mlcheck.trainable import CloneRefused, LossConfig, Trainable
+from mlcheck.trainable import BatchUnsplit, CloneRefused, LossConfig, Trainable
 
 __all__ = ["LightningTrainable", "TorchTrainable"]
 
@@ -332,8 +332,16 @@ def _split_batch(batch: Any) -> tuple[Any, Any, Callable[[Any, Any], Any]]:
         x_key = next((k for k in _INPUT_KEYS if k in batch), None)
         y_key = next((k for k in _TARGET_KEYS if k in batch), None)
         if x_key is None:
-            raise TypeError(
-                f"cannot tell inputs from the batch keys {sorted(batch)}; name them one of {', '.join(_INPUT_KEYS)}"
+            keys = sorted(map(str, batch))
+            raise BatchUnsplit(
+                f"cannot tell inputs from the batch keys {keys}; name them one of {', '.join(_INPUT_KEYS)} "
+                f"(and the targets one of {', '.join(_TARGET_KEYS)})",
+                reason=f"the training batch is a dict whose keys ({', '.join(keys)}) name none of the inputs "
+                "mlcheck knows, and these checks call a copy of the model on the inputs alone",
+                hint=f"To run these checks, name the inputs' key one of {', '.join(_INPUT_KEYS)} and the targets' "
+                f"one of {', '.join(_TARGET_KEYS)} (a model that takes several inputs: give it one dict or "
+                "tensor under that key), or check the model before training with `mlcheck sanity` and a "
+                "`mlcheck_target()` that wraps it to take one input (docs/sanity.md).",
             )
         x_rows = len(batch[x_key]) if _is_array(batch[x_key]) and batch[x_key].ndim else None
 

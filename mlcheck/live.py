@@ -41,7 +41,7 @@ from mlcheck.preflight_context import StepTimeNet
 from mlcheck.run import EarlyStop, RowLosses, RunInfo
 from mlcheck.sinks import Sink
 from mlcheck.sinks.jsonl import JsonlSink
-from mlcheck.trainable import CloneRefused, Trainable
+from mlcheck.trainable import BatchUnsplit, CloneRefused, Trainable
 
 logger = logging.getLogger(__name__)
 
@@ -839,6 +839,7 @@ class LiveRun:
         loss_error: list[BaseException | None] = []  # what that loss raises, asked once
         unfed: list[tuple[Check, Exception]] = []  # the model refused the batch's inputs as they come
         uncopied: list[tuple[Check, Exception]] = []  # the adapter cannot copy the model (CloneRefused)
+        unsplit: list[tuple[Check, BatchUnsplit]] = []  # the batch's inputs cannot be told apart (BatchUnsplit)
         net = self._train_start_net()
         try:
             for check in checks:
@@ -857,7 +858,7 @@ class LiveRun:
                 except Exception as exc:
                     if options.strict:
                         raise
-                    self._train_start_failed(check, exc, trainable, loss_error, refused, unfed, uncopied)
+                    self._train_start_failed(check, exc, trainable, loss_error, refused, unfed, uncopied, unsplit)
                     continue
                 for finding in found:
                     if finding.step is None:
@@ -868,6 +869,18 @@ class LiveRun:
             self._held += _not_run(
                 refused, loss_error, unfed, uncopied, step=step, epoch=epoch, note=note, own_step=own_step
             )
+            if unsplit:
+                exc = unsplit[0][1]
+                self._held.append(
+                    _train_start_skipped(
+                        [check for check, _ in unsplit],
+                        f"{exc.reason} (your training_step takes the batch as it comes: the run itself is "
+                        "not affected)",
+                        exc.hint,
+                        step=step,
+                        epoch=epoch,
+                    )
+                )
             self._note_loss(trainable)  # before the random state is restored: it may run a forward pass
         finally:
             trainable.set_rng_state(saved)
@@ -881,9 +894,11 @@ class LiveRun:
         refused: list[Check],
         unfed: list[tuple[Check, Exception]],
         uncopied: list[tuple[Check, Exception]],
+        unsplit: list[tuple[Check, BatchUnsplit]],
     ) -> None:
         """Switches off a train-start check that raised: quietly, into `uncopied`, when the
-        adapter cannot copy the model (`CloneRefused`); quietly, into `refused`, when the
+        adapter cannot copy the model (`CloneRefused`); quietly, into `unsplit`, when the adapter
+        cannot tell the batch's inputs apart (`BatchUnsplit`); quietly, into `refused`, when the
         model's own loss raises the same on the first batch (asked once, into `loss_error`);
         quietly too, into `unfed`, when the error rose inside the model called on the batch's
         inputs while the training step itself runs (its `training_step` prepares them: casts,
@@ -891,6 +906,10 @@ class LiveRun:
         if isinstance(exc, CloneRefused):
             self.monitor.disable(check.id, "the model cannot be copied")
             uncopied.append((check, exc))
+            return
+        if isinstance(exc, BatchUnsplit):
+            self.monitor.disable(check.id, "the batch's inputs cannot be told apart")
+            unsplit.append((check, exc))
             return
         if not loss_error:
             loss_error.append(_loss_error(trainable))

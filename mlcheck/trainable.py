@@ -95,6 +95,20 @@ class CloneRefused(Exception):
         self.hint = hint
 
 
+class BatchUnsplit(TypeError):
+    """The adapter cannot tell a batch's inputs from its targets (a dict batch with none of the
+    input keys it knows: `{"num": ..., "other": ..., "target": ...}`). A LightningModule's own
+    `training_step` takes such a batch as it comes, so the run is fine; only the checks that call
+    the model on the inputs alone cannot run, and one INFO finding says so (no internal-error
+    warning). The message names the keys; `reason` says it in the words of that finding, `hint`
+    how to let the checks run."""
+
+    def __init__(self, message: str, *, reason: str, hint: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.hint = hint
+
+
 class Trainable(abc.ABC):
     """A model with its loss, optimizer and data, as pre-flight checks see it."""
 

@@ -69,6 +69,9 @@ _IGNORED = {"hp_metric", "step", "global_step", "time", "created_at", "wall_time
 _SPLITS = {
     "train": "train",
     "training": "train",
+    # the short forms of a loop written by hand (`loss_tr`, `trn_loss`, as in scikit-learn's `X_tr`)
+    "tr": "train",
+    "trn": "train",
     "val": "val",
     "valid": "val",
     "validation": "val",
@@ -171,11 +174,23 @@ def _strip(name: str) -> tuple[str | None, str | None, str]:
 _CAMEL = re.compile(r"[A-Za-z][a-z0-9]+(?:[A-Z][a-z0-9]+)+")
 
 
+# a column of a history written by hand: a unit or kind after a space (`Train Loss (MSE)`) and
+# an abbreviating full stop (`Val. Loss`); a suffix glued to its name (YOLO's `mAP50-95(B)`) stays
+_UNIT = re.compile(r"\s+\([^()]*\)$")
+_ABBREVIATED = re.compile(r"\.\s+")
+
+
 def _words(tag: str) -> str:
-    """`tag` in lower case, a CamelCase name split into words: `TrainLoss` -> `train_loss`."""
+    """`tag` in lower case, a CamelCase name split into words: `TrainLoss` -> `train_loss`;
+    `Val. Loss (MSE)` -> `val loss`."""
     if _CAMEL.fullmatch(tag):
         tag = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", tag)
-    return tag.lower()
+    unit = _UNIT.search(tag)
+    if unit is not None:
+        inner = unit.group(0).strip()[1:-1].strip()
+        # `Loss (train)`, `Loss (val)`: a split word in the brackets names the split, not a unit
+        tag = tag[: unit.start()] if inner.lower() not in _SPLITS else f"{inner} {tag[: unit.start()]}"
+    return _ABBREVIATED.sub(" ", tag).lower()
 
 
 def _rules(tag: str) -> Role:

@@ -119,7 +119,13 @@ def find_candidates(module: ModuleType) -> list[Candidate]:
             out.append(_keras_candidate(module, n, v))
     inner = _inner_modules(names)
     for n, v in names.items():
-        if is_torch_module(v) and not is_lightning_module(v) and not is_torch_loss(v) and id(v) not in inner:
+        if (
+            is_torch_module(v)
+            and not is_lightning_module(v)
+            and not is_keras_model(v)  # on Keras' torch backend a Keras model is a torch module too
+            and not is_torch_loss(v)
+            and id(v) not in inner
+        ):
             out.append(_torch_candidate(module, n, v))
     return out
 
@@ -248,11 +254,23 @@ def _keras_candidate(module: ModuleType, name: str, model: Any) -> Candidate:
 
 
 def _first_array(g: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
+    """The first of `names` bound to an array, or to a dict of arrays of one length (a Keras
+    model's named inputs, `x_train = {"a": xa, "b": xb}`, which `fit` and the checks take as is)."""
     for n in names:
         v = g.get(n)
-        if v is not None and hasattr(v, "shape") and hasattr(v, "__len__") and not is_torch_module(v):
+        if _is_array(v) or _is_array_dict(v):
             return n, v
     return None
+
+
+def _is_array(v: Any) -> bool:
+    return v is not None and hasattr(v, "shape") and hasattr(v, "__len__") and not is_torch_module(v)
+
+
+def _is_array_dict(v: Any) -> bool:
+    if not isinstance(v, dict) or not v or not all(_is_array(a) for a in v.values()):
+        return False
+    return len({len(a) for a in v.values()}) == 1
 
 
 def _torch_candidate(module: ModuleType, name: str, model: Any) -> Candidate:

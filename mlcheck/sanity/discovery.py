@@ -43,6 +43,7 @@ from mlcheck.sanity.import_guard import (
 from mlcheck.sanity.trainable_factory import TARGET_KEYS, make_trainable, target_dict
 from mlcheck.sanity.usercode import UserCodeError, caller_dirs, user_code, user_traceback
 from mlcheck.sanity.watchdog import import_seconds, stage
+from mlcheck.spelling import meant
 from mlcheck.trainable import Trainable
 
 # Names this module has always offered (`mlcheck.sanity.discovery.UserCodeError` is documented;
@@ -151,7 +152,25 @@ def _choose(
     candidates = find_candidates(module)
     usable = [c for c in candidates if not c.problem]
     if len(usable) != 1:
-        raise BadInput(choice_message(display, path, candidates, usable))
+        raise BadInput(_misspelt_target(module, display) + choice_message(display, path, candidates, usable))
     with user_code(f"building {usable[0].name} from {display}", user_dirs):
         chosen = usable[0].build()
     return chosen, f"{display}:{usable[0].name}"
+
+
+def _misspelt_target(module: ModuleType, display: str) -> str:
+    """The lead of the no-target error where model.py defines a near miss of `mlcheck_target`
+    (`mlcheck_targets`, `mlcheck_traget`, `mlcheck_target_`): the user meant it, and the list of
+    what discovery found would not say why their function was passed over; else ''."""
+    functions = [
+        n
+        for n, v in vars(module).items()
+        if inspect.isfunction(v) and v.__module__ == module.__name__ and n != "mlcheck_target"
+    ]
+    near = meant("mlcheck_target", functions)
+    if near is None:
+        return ""
+    return (
+        f"{display} defines {near}(), but mlcheck looks for mlcheck_target(): rename it, or choose it with "
+        f"`mlcheck sanity {display}:{near}`; "
+    )

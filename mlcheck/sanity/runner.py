@@ -34,6 +34,7 @@ from mlcheck.sanity.discovery import Target, user_code
 from mlcheck.sanity.usercode import UserCodeError
 from mlcheck.sanity.watchdog import STAGE_GRACE, Alarm, Interrupted, StageTimeout, announce, stage, stage_seconds
 from mlcheck.task import from_loss
+from mlcheck.trainable import BatchUnsplit
 
 logger = logging.getLogger("mlcheck.sanity")
 
@@ -206,7 +207,14 @@ def _probe(target: Target, seconds: float) -> None:
     _refuse_meta(where, t)
     with _convention_said(t, "forward", batch), user_code(f"the forward pass of {where}", dirs):
         with stage("the first forward pass", file, seconds, dirs):
-            t.forward(batch)
+            try:
+                t.forward(batch)
+            except BatchUnsplit as exc:  # mlcheck's own split of the batch, not the user's forward pass
+                raise BadInput(
+                    f"{where}: the pre-flight checks call the model on a batch's inputs alone, and mlcheck {exc}; "
+                    "or define mlcheck_target() returning the model wrapped to take those inputs as one argument "
+                    "(docs/sanity.md, 'What mlcheck passes your model')"
+                ) from None
     with _convention_said(t, "loss", batch), user_code(f"computing the loss of {where}", dirs):
         with stage("the first loss", file, seconds, dirs):
             t.loss(batch)

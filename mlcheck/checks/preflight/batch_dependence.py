@@ -11,6 +11,7 @@ import numpy as np
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
+    inputs_unfit,
     kept_random_state,
     skipped,
     small_batch,
@@ -137,8 +138,9 @@ class BatchDependence(Check):
             if batch is None:
                 return [] if live else [skipped(self, "there is no training data")]
             x, _ = t.to_numpy(batch)
-            if x is None or len(x) < 2 or x.dtype.kind != "f":
-                return [] if live else [skipped(self, "it needs floating-point array inputs of 2+ samples")]
+            unfit = inputs_unfit(x, 2)
+            if unfit is not None:
+                return [] if live else [skipped(self, unfit)]
             n = len(x)
             # sample i's own gradient and the largest one from each other sample, first and last
             grads = {i: self._row_gradients(t, batch, i, n) for i in (0, n - 1)}

@@ -228,6 +228,24 @@ def skipped(check: Check, reason: str, hint: str = "Nothing to fix; this check n
     return check.finding(f"Skipped: {reason}.", severity=Severity.INFO, key="skipped", hint=hint)
 
 
+def inputs_unfit(x: np.ndarray | None, samples: int, *, floating: bool = True) -> str | None:
+    """Why a batch's inputs `x` (`Trainable.to_numpy`) cannot feed a check that perturbs one input
+    array of `samples` rows or more (floating-point where `floating`), in words that name what
+    the user's inputs are; None where they can. A model of several inputs (a dict of named
+    inputs, a list of two arrays) has no one array: "it needs floating-point array inputs"
+    read as a fault in inputs that are floating-point arrays."""
+    if x is None:
+        return (
+            "the model's inputs are not one array (several inputs, such as a dict of named inputs, or inputs "
+            "of another kind), and this check perturbs one input array"
+        )
+    if len(x) < samples:
+        return f"it needs a batch of {samples}+ samples, and the training batch holds {len(x)}"
+    if floating and x.dtype.kind != "f":
+        return f"it perturbs floating-point inputs, and the inputs are {x.dtype} (ids or counts)"
+    return None
+
+
 #: Relative difference between two evaluations of one batch's loss at fixed weights beyond
 #: which the loss is random: float32 rounding of a batch mean stays far below (~1e-7).
 _REPEAT_TOL = 1e-4

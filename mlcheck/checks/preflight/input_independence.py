@@ -13,6 +13,7 @@ from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
     fit_batch,
     inconclusive,
+    inputs_unfit,
     kept_random_state,
     skipped,
     small_batch,
@@ -118,8 +119,9 @@ class InputIndependence(Check):
             if batch is None:
                 return [skipped(self, "there is no training data")]
             x, y = t.to_numpy(batch)
-            if x is None or len(x) < 2:
-                return [skipped(self, "the inputs are not arrays of two or more samples")]
+            unfit = inputs_unfit(x, 2, floating=False)
+            if unfit is not None:
+                return [skipped(self, unfit)]
             if y is not None and np.all(y == y[:1]):
                 return []  # constant targets need no input; unshuffled-data speaks to that
             flat = x.reshape(len(x), -1)

@@ -11,6 +11,7 @@ import numpy as np
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
     SMALL_BATCH,
+    inputs_unfit,
     kept_random_state,
     skipped,
     small_batch,
@@ -96,8 +97,9 @@ class MissingNonlinearity(Check):
             if batch is None:
                 return [skipped(self, "there is no training data")]
             x, y = t.to_numpy(batch)
-            if x is None or len(x) < 2 * MIN_PAIRS or x.dtype.kind != "f":
-                return [skipped(self, f"it needs floating-point array inputs of {2 * MIN_PAIRS}+ samples")]
+            unfit = inputs_unfit(x, 2 * MIN_PAIRS)
+            if unfit is not None:
+                return [skipped(self, unfit)]
             n = len(x)
             partner = (np.arange(n) + n // 2) % n
             mid = ((x.astype(np.float64) + x[partner]) / 2).astype(x.dtype)
