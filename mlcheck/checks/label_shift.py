@@ -39,6 +39,9 @@ class LabelShift(Check):
         `min_distance`: at least that share of the validation labels would have to change class
         to match training). A smaller shift beyond noise fires too where its cause is plain:
         validation classes no training label has (key `unseen-classes`, see `min_expected`).
+        A large shift where the training labels are the validation ones moved towards equal
+        class shares (over- or undersampling applied to the training split, as it should be;
+        see `max_rebalanced_ratio`) is told as INFO, key `rebalanced`.
         Judged only on passes seen batch by batch from the first batch without a gap, so a
         sample of batches from sorted data never raises it.
         Regression targets (a regression loss named, or a run declared a regression): the
@@ -105,6 +108,15 @@ class LabelShift(Check):
             m) or a standardisation applied to one split give (a diabetes target standardised
             for training and raw for validation: 77x, 152 standard deviations); a random or
             time split of one quantity moves them by a few at most.
+        max_rebalanced_ratio: a large shift is INFO, key `rebalanced`, not a WARNING, where the
+            training labels are the validation ones resampled towards balance: every class in
+            both splits, each training share between its validation share and an equal share,
+            and training's distance from equal shares (total variation) at most this times
+            validation's. Default 0.5: imbalanced-learn's samplers, which its docs say to apply
+            to the training split only, move the classes to equal shares by default
+            (`sampling_strategy="auto"`: distance 0) and to a minority at half the majority with
+            `sampling_strategy=0.5` (a 9:1 validation mix, distance 0.40, against 0.17);
+            a split of sorted data leaves a class out of validation and keeps the WARNING.
     """
 
     id = "label-shift"
@@ -126,7 +138,9 @@ class LabelShift(Check):
         min_confusion: float = 0.5,
         min_train_accuracy: float = 0.9,
         max_target_scale: float = 10.0,
+        max_rebalanced_ratio: float = 0.5,
     ):
+        self.max_rebalanced_ratio = max_rebalanced_ratio
         self.max_target_scale = max_target_scale
         self.min_confusion = min_confusion
         self.min_train_accuracy = min_train_accuracy
@@ -276,6 +290,9 @@ class LabelShift(Check):
         if distance <= self.min_distance:
             yield from self._unseen(train, val, classes, z)
             return
+        if _rebalanced(shares[0], shares[1], self.max_rebalanced_ratio):
+            yield self._rebalanced_info(train, val, classes, shares, distance, z)
+            return
         # the classes validation over-represents most, for the message
         excess = shares[1] - shares[0]
         over = sorted(classes[i] for i in np.argsort(-excess)[:_SHOWN_CLASSES] if excess[i] > 0)
@@ -302,6 +319,35 @@ class LabelShift(Check):
             step=step,
             epoch=epoch,
             key="label-shift",
+        )
+
+    def _rebalanced_info(
+        self, train: PassCounts, val: PassCounts, classes: list[int], shares: np.ndarray, distance: float, z: float
+    ) -> Finding:
+        """The shift of a training split resampled towards balance: told, as INFO."""
+        rare = classes[int(np.argmin(shares[1]))]
+        step, epoch = self._last
+        return self.finding(
+            f"The training labels are more balanced than the validation labels (class {rare}: "
+            f"{shares[0][classes.index(rare)]:.0%} of training, {shares[1][classes.index(rare)]:.0%} of "
+            f"validation; total variation distance {distance:.2f}), every class moved towards an equal "
+            "share: this looks like training data resampled on purpose (over- or undersampling), with "
+            "validation kept at the natural class mix, as it should be.",
+            evidence={
+                "total_variation_distance": distance,
+                "chi2_z": z if math.isfinite(z) else "inf",
+                "train_counts": {str(c): int(train.counts.get(c, 0)) for c in classes},
+                "val_counts": {str(c): int(val.counts.get(c, 0)) for c in classes},
+                "max_rebalanced_ratio": self.max_rebalanced_ratio,
+            },
+            hint="If the resampling is meant, nothing to do; judge the model with metrics that do not "
+            "depend on the class mix (per-class recall, AUC), as its probabilities follow the training "
+            "mix. Resample after the split, the training part only, so that no copy of a training row "
+            "reaches validation.",
+            step=step,
+            epoch=epoch,
+            severity=Severity.INFO,
+            key="rebalanced",
         )
 
     def _unseen(self, train: PassCounts, val: PassCounts, classes: list[int], z: float) -> Iterable[Finding]:
@@ -335,6 +381,20 @@ class LabelShift(Check):
             epoch=epoch,
             key="unseen-classes",
         )
+
+
+def _rebalanced(train: np.ndarray, val: np.ndarray, max_ratio: float) -> bool:
+    """Whether the training class shares are the validation ones moved towards an equal share:
+    every class in both splits, each training share between its validation share and 1/K, and
+    training at most `max_ratio` as far from the equal shares as validation (total variation)."""
+    if not (train > 0).all() or not (val > 0).all():
+        return False  # a class missing from one split is not a resampling of the same classes
+    equal = 1.0 / len(train)
+    tolerance = 0.02  # a stratified split's rounding of small classes
+    towards = (np.minimum(val, equal) - tolerance <= train) & (train <= np.maximum(val, equal) + tolerance)
+    far_train = 0.5 * float(np.abs(train - equal).sum())
+    far_val = 0.5 * float(np.abs(val - equal).sum())
+    return bool(towards.all()) and far_train <= max_ratio * far_val
 
 
 def _pass_over(train: FirstPass, val: FirstPass, epoch: int) -> bool:

@@ -55,3 +55,25 @@ def test_validation_split_of_shuffled_data_is_silent(tmp_path):
         cb = _fit(tmp_path, sort=False, epochs=3)
     assert not [f for f in cb.findings if f.check == "label-shift"]
     assert not [f for f in cb.findings if f.severity >= Severity.WARNING], [f.format() for f in cb.findings]
+
+
+def test_newbugs26_training_oversampled_after_the_split_is_info(tmp_path):
+    """Batch 26's h07: 'is it a 0' (about 1:9), split first, the training positives repeated 8x
+    (imbalanced-learn's RandomOverSampler does the same), validation at its natural mix: a
+    resampling on purpose is told as INFO `rebalanced`, not a label-shift WARNING."""
+    x, y = _digits(sort=False)
+    y = (y == 0).astype(np.float32)
+    xt, yt, xv, yv = x[:1400], y[:1400], x[1400:], y[1400:]
+    pos = np.flatnonzero(yt == 1)
+    xt, yt = np.concatenate([xt] + [xt[pos]] * 7), np.concatenate([yt] + [yt[pos]] * 7)
+    order = np.random.default_rng(0).permutation(len(xt))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    cb = MLCheckCallback(log_dir=str(tmp_path))
+    model.fit(xt[order], yt[order], validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0, callbacks=[cb])
+    shift = [f for f in cb.findings if f.check == "label-shift"]
+    assert [(f.severity, f.key) for f in shift] == [(Severity.INFO, "rebalanced")], [f.format() for f in cb.findings]
+    assert shift[0].evidence["total_variation_distance"] > 0.3
