@@ -491,9 +491,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         """Tells the live core what early stopping and best-weight checkpoints the trainer runs
         with (Lightning's `EarlyStopping` never restores weights: a `ModelCheckpoint` on the same
         metric keeps the best)."""
-        stops, kept = [], []
+        stops, kept, modes = [], [], []
         for cb in getattr(trainer, "callbacks", None) or []:
             kinds = {c.__name__ for c in type(cb).__mro__}  # either package's classes, and subclasses
+            # a checkpoint that keeps every epoch (save_top_k -1) or none keeps no "best"
+            keeps_best = "ModelCheckpoint" in kinds and getattr(cb, "save_top_k", 0) not in (0, -1)
+            watches = ({"EarlyStopping"} & kinds) | ({"ModelCheckpoint"} if keeps_best else set())
+            if (
+                watches
+                and isinstance(getattr(cb, "monitor", None), str)
+                and getattr(cb, "mode", None) in ("min", "max")
+            ):
+                modes.append((f"{min(watches)}(monitor={cb.monitor!r}, mode={cb.mode!r})", cb.monitor, cb.mode))
             if "EarlyStopping" in kinds and isinstance(getattr(cb, "monitor", None), str):
                 stops.append(
                     EarlyStop(
@@ -507,6 +516,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 if cb.save_top_k != 0 and cb.mode != "max":
                     kept.append((cb.monitor, f"ModelCheckpoint(monitor={cb.monitor!r})"))
         self.live.note_early_stopping(stops, kept)
+        self.live.monitor.run.info.stop_monitors = tuple(modes)
 
     def _note_logging_interval(self, trainer: Any) -> None:
         batches = getattr(trainer, "num_training_batches", None)

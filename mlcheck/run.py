@@ -198,6 +198,11 @@ class RunInfo:
             mode was given ("min" or "max": Lightning's `ReduceLROnPlateau(mode=...)` with its
             config's `monitor`, Keras' callback's `monitor` and `mode`); "auto" is left out, as
             the framework then reads the direction from the metric itself. None when unknown.
+        stop_monitors: (callback, metric name, mode) of each EarlyStopping and best-weights
+            ModelCheckpoint the adapter saw whose mode was given ("min" or "max"), the callback in
+            the user's words ("EarlyStopping(restore_best_weights=True)"); "auto" is left out, as
+            the framework then reads the direction from the metric. `train-val-gap` names one
+            whose mode reads its metric the wrong way round. None when unknown.
         lr_logged_every: the steps between two learning rates of the log, where the log holds
             one rate an epoch (`mlcheck analyze` of a Keras `CSVLogger`'s `learning_rate`
             column, an `lr` column of a hand-written CSV, a rate wandb or TensorBoard got once an
@@ -270,6 +275,7 @@ class RunInfo:
     loss_summed_over: int | None = None
     plateau_scheduler: bool | None = None
     plateau_monitors: tuple[tuple[str, str], ...] | None = None
+    stop_monitors: tuple[tuple[str, str, str], ...] | None = None
     loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
@@ -329,6 +335,17 @@ class RunInfo:
             raise TypeError(
                 "RunInfo.conv_input must be None or (layer description, per-sample input shape, "
                 f"'channels_last' or 'channels_first'), got {self.conv_input!r}"
+            )
+        if self.stop_monitors is not None and not (
+            isinstance(self.stop_monitors, tuple)
+            and all(
+                isinstance(m, tuple) and len(m) == 3 and all(isinstance(part, str) for part in m)
+                for m in self.stop_monitors
+            )
+        ):
+            raise TypeError(
+                "RunInfo.stop_monitors must be None or a tuple of (callback, metric name, mode) strings, "
+                f"got {self.stop_monitors!r}"
             )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)

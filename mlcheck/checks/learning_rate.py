@@ -36,7 +36,7 @@ from mlcheck.checks.preflight.range_test import (
     shared_range_test,
 )
 from mlcheck.findings import Finding, Severity
-from mlcheck.metrics import higher_is_better
+from mlcheck.metrics import higher_is_better, reversed_mode
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -1132,9 +1132,9 @@ class LRSchedule(Check):
         `patience` epochs however well the run goes. Exact: no noise to allow for."""
         self._done.add("plateau-mode")
         for metric, mode in run.info.plateau_monitors or ():
-            higher = higher_is_better(metric, run.info.higher_is_better)
-            if higher is None or mode not in ("min", "max") or (mode == "max") == higher:
+            if not reversed_mode(metric, mode, run.info.higher_is_better):
                 continue
+            higher = higher_is_better(metric, run.info.higher_is_better)
             better, wanted = ("higher", "max") if higher else ("lower", "min")
             counted = "fall" if mode == "min" else "rise"
             return [
