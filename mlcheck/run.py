@@ -248,6 +248,12 @@ class RunInfo:
             built with, torch's `initial_lr`, above 0): a deliberate pause such as a backbone
             kept still while a new head warms up. `frozen-parameters` leaves them unnamed; a
             group built with a rate of 0 is not in it. None when unknown.
+        symmetric_units: (module path, units) of each trainable layer whose output units were
+            copies of each other when training started (every row of its weight equal: a
+            constant initialisation) and still were after its first training epoch moved them:
+            the symmetry was never broken, so the layer computes one unit (Lightning reads it
+            at the first training epoch's end). `dead-units` names them (key `symmetric`).
+            None when unknown or none.
         group_rates_moved: True once a scheduler has moved the rate of some parameter group
             between two epochs' starts, where the adapter reads every group (Lightning): the
             rate curve judged (the highest group's) may stay flat while another group's moves,
@@ -283,6 +289,7 @@ class RunInfo:
     conv_input: tuple[str, tuple[int, ...], str] | None = None
     rate_held_at_zero: tuple[str, ...] | None = None
     group_rates_moved: bool | None = None
+    symmetric_units: tuple[tuple[str, int], ...] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -335,6 +342,16 @@ class RunInfo:
             raise TypeError(
                 "RunInfo.conv_input must be None or (layer description, per-sample input shape, "
                 f"'channels_last' or 'channels_first'), got {self.conv_input!r}"
+            )
+        if self.symmetric_units is not None and not (
+            isinstance(self.symmetric_units, tuple)
+            and all(
+                isinstance(u, tuple) and len(u) == 2 and isinstance(u[0], str) and isinstance(u[1], int)
+                for u in self.symmetric_units
+            )
+        ):
+            raise TypeError(
+                f"RunInfo.symmetric_units must be None or a tuple of (module path, units), got {self.symmetric_units!r}"
             )
         if self.stop_monitors is not None and not (
             isinstance(self.stop_monitors, tuple)
