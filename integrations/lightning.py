@@ -56,6 +56,7 @@ from mlcheck.integrations.torch_live import (
 )
 from mlcheck.integrations.torch_row_losses import ValidationLosses
 from mlcheck.integrations.torch_samples import SampleCapture
+from mlcheck.integrations.torch_symmetry import SymmetricUnits
 from mlcheck.live import (
     BatchRoute,
     EpochMetrics,
@@ -404,6 +405,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._epoch_from: tuple[int, int] | None = None  # (training batches, global step) then
         self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
         self._first_group_rates: tuple[float, ...] | None = None  # every group's rate at the first epoch's start
+        self._symmetric: SymmetricUnits | None = None  # layers whose rows were all equal at the start
         self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
@@ -484,6 +486,10 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             )
         self._optimizer_count = len(getattr(trainer, "optimizers", None) or ())
         self.live.guard("early stopping", self._note_early_stopping, trainer)
+        # read again at the first training epoch's end (`_note_symmetric_units`)
+        self._symmetric = (
+            self.live.guard("symmetric units", SymmetricUnits.find, pl_module) if self._rank_zero else None
+        )
         if self._rank_zero and getattr(trainer, "loggers", None):
             self.live.guard("logging interval", self._note_logging_interval, trainer)
 
@@ -491,9 +497,18 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         """Tells the live core what early stopping and best-weight checkpoints the trainer runs
         with (Lightning's `EarlyStopping` never restores weights: a `ModelCheckpoint` on the same
         metric keeps the best)."""
-        stops, kept = [], []
+        stops, kept, modes = [], [], []
         for cb in getattr(trainer, "callbacks", None) or []:
             kinds = {c.__name__ for c in type(cb).__mro__}  # either package's classes, and subclasses
+            # a checkpoint that keeps every epoch (save_top_k -1) or none keeps no "best"
+            keeps_best = "ModelCheckpoint" in kinds and getattr(cb, "save_top_k", 0) not in (0, -1)
+            watches = ({"EarlyStopping"} & kinds) | ({"ModelCheckpoint"} if keeps_best else set())
+            if (
+                watches
+                and isinstance(getattr(cb, "monitor", None), str)
+                and getattr(cb, "mode", None) in ("min", "max")
+            ):
+                modes.append((f"{min(watches)}(monitor={cb.monitor!r}, mode={cb.mode!r})", cb.monitor, cb.mode))
             if "EarlyStopping" in kinds and isinstance(getattr(cb, "monitor", None), str):
                 stops.append(
                     EarlyStop(
@@ -507,6 +522,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 if cb.save_top_k != 0 and cb.mode != "max":
                     kept.append((cb.monitor, f"ModelCheckpoint(monitor={cb.monitor!r})"))
         self.live.note_early_stopping(stops, kept)
+        self.live.monitor.run.info.stop_monitors = tuple(modes)
 
     def _note_logging_interval(self, trainer: Any) -> None:
         batches = getattr(trainer, "num_training_batches", None)
@@ -1068,6 +1084,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 val = split_epoch_metrics(self._val_metrics, self._val_names)
                 self._val_metrics = {}
                 self._note_epoch_updates(trainer, pl_module)
+                self.live.guard("symmetric units", self._note_symmetric_units)
                 self.live.end_epoch(
                     trainer.current_epoch,
                     step=max(self._logging_step(trainer) - 1, 0),
@@ -1078,6 +1095,15 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 disabled = trainer.strategy.broadcast(disabled, src=0)
             self.live.sync(disabled)
             self._maybe_stop(trainer, force_sync=True)
+
+    def _note_symmetric_units(self) -> None:
+        """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose
+        rows were all equal at the start, moved and still all equal (`SymmetricUnits`)."""
+        if self._symmetric is None:
+            return
+        still, self._symmetric = self._symmetric.confirm(), None
+        if still:
+            self.live.monitor.run.info.symmetric_units = still
 
     def _note_epoch_updates(self, trainer: Any, pl_module: Any) -> None:
         """Tells the live core whether this training epoch's batches moved any trainable weight

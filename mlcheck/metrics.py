@@ -36,6 +36,15 @@ def higher_is_better(name: str, overrides: dict[str, bool] | None = None) -> boo
     return None
 
 
+def reversed_mode(name: str, mode: str, overrides: dict[str, bool] | None = None) -> bool:
+    """True when a callback's given `mode` ("min" or "max") reads the metric `name` the wrong way
+    round: "max" on a loss-like name, "min" on an accuracy-like one (its direction as
+    `higher_is_better` reads it). False where the direction is unknown or the mode is another
+    ("auto": the framework reads the direction itself)."""
+    higher = higher_is_better(name, overrides)
+    return higher is not None and mode in ("min", "max") and (mode == "max") != higher
+
+
 def is_bounded_score(name: str) -> bool:
     """Accuracy-like metrics that live in [0, 1] (or [0, 100])."""
     return bool(re.search(r"(acc|accuracy|auc|auroc|f1|precision|recall)", strip_split(name)[1], re.I))

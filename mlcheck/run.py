@@ -198,6 +198,11 @@ class RunInfo:
             mode was given ("min" or "max": Lightning's `ReduceLROnPlateau(mode=...)` with its
             config's `monitor`, Keras' callback's `monitor` and `mode`); "auto" is left out, as
             the framework then reads the direction from the metric itself. None when unknown.
+        stop_monitors: (callback, metric name, mode) of each EarlyStopping and best-weights
+            ModelCheckpoint the adapter saw whose mode was given ("min" or "max"), the callback in
+            the user's words ("EarlyStopping(restore_best_weights=True)"); "auto" is left out, as
+            the framework then reads the direction from the metric. `train-val-gap` names one
+            whose mode reads its metric the wrong way round. None when unknown.
         lr_logged_every: the steps between two learning rates of the log, where the log holds
             one rate an epoch (`mlcheck analyze` of a Keras `CSVLogger`'s `learning_rate`
             column, an `lr` column of a hand-written CSV, a rate wandb or TensorBoard got once an
@@ -243,6 +248,12 @@ class RunInfo:
             built with, torch's `initial_lr`, above 0): a deliberate pause such as a backbone
             kept still while a new head warms up. `frozen-parameters` leaves them unnamed; a
             group built with a rate of 0 is not in it. None when unknown.
+        symmetric_units: (module path, units) of each trainable layer whose output units were
+            copies of each other when training started (every row of its weight equal: a
+            constant initialisation) and still were after its first training epoch moved them:
+            the symmetry was never broken, so the layer computes one unit (Lightning reads it
+            at the first training epoch's end). `dead-units` names them (key `symmetric`).
+            None when unknown or none.
         group_rates_moved: True once a scheduler has moved the rate of some parameter group
             between two epochs' starts, where the adapter reads every group (Lightning): the
             rate curve judged (the highest group's) may stay flat while another group's moves,
@@ -270,6 +281,7 @@ class RunInfo:
     loss_summed_over: int | None = None
     plateau_scheduler: bool | None = None
     plateau_monitors: tuple[tuple[str, str], ...] | None = None
+    stop_monitors: tuple[tuple[str, str, str], ...] | None = None
     loss_unmatched: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
@@ -277,6 +289,7 @@ class RunInfo:
     conv_input: tuple[str, tuple[int, ...], str] | None = None
     rate_held_at_zero: tuple[str, ...] | None = None
     group_rates_moved: bool | None = None
+    symmetric_units: tuple[tuple[str, int], ...] | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -329,6 +342,27 @@ class RunInfo:
             raise TypeError(
                 "RunInfo.conv_input must be None or (layer description, per-sample input shape, "
                 f"'channels_last' or 'channels_first'), got {self.conv_input!r}"
+            )
+        if self.symmetric_units is not None and not (
+            isinstance(self.symmetric_units, tuple)
+            and all(
+                isinstance(u, tuple) and len(u) == 2 and isinstance(u[0], str) and isinstance(u[1], int)
+                for u in self.symmetric_units
+            )
+        ):
+            raise TypeError(
+                f"RunInfo.symmetric_units must be None or a tuple of (module path, units), got {self.symmetric_units!r}"
+            )
+        if self.stop_monitors is not None and not (
+            isinstance(self.stop_monitors, tuple)
+            and all(
+                isinstance(m, tuple) and len(m) == 3 and all(isinstance(part, str) for part in m)
+                for m in self.stop_monitors
+            )
+        ):
+            raise TypeError(
+                "RunInfo.stop_monitors must be None or a tuple of (callback, metric name, mode) strings, "
+                f"got {self.stop_monitors!r}"
             )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)

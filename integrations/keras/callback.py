@@ -293,8 +293,12 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def _note_early_stopping(self) -> None:
         """Tells the live core what early stopping and best-weight checkpoints `fit` runs with."""
-        stops, kept = [], []
+        stops, kept, modes = [], [], []
         for cb in _sibling_callbacks(self):
+            keeps_best = isinstance(cb, keras.callbacks.ModelCheckpoint) and cb.save_best_only
+            if (isinstance(cb, keras.callbacks.EarlyStopping) or keeps_best) and cb.mode in ("min", "max"):
+                words = f"{type(cb).__name__}(monitor={cb.monitor!r}, mode={cb.mode!r})"
+                modes.append((words, str(cb.monitor), str(cb.mode)))
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 restores = bool(cb.restore_best_weights)
                 stops.append(
@@ -310,6 +314,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             elif isinstance(cb, keras.callbacks.ModelCheckpoint) and cb.save_best_only and cb.mode != "max":
                 kept.append((str(cb.monitor), f"ModelCheckpoint(monitor={cb.monitor!r}, save_best_only=True)"))
         self.live.note_early_stopping(stops, kept)
+        self.live.monitor.run.info.stop_monitors = tuple(modes)
 
     def _note_ignored_class(self) -> None:
         """`RunInfo.ignored_class`: the `ignore_class` of the compiled sparse cross-entropy

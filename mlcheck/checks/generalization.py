@@ -21,7 +21,7 @@ from mlcheck.checks.curve import (
     trend_drop,
 )
 from mlcheck.findings import Finding, Severity
-from mlcheck.metrics import higher_is_better
+from mlcheck.metrics import higher_is_better, reversed_mode
 
 if TYPE_CHECKING:
     from mlcheck.run import BatchObservation, EarlyStop, RunState
@@ -300,6 +300,13 @@ class TrainValGap(Check):
         `self.train()`), is a WARNING once too (key `eval-mode-training`): from then on dropout
         is off and BatchNorm frozen at its running statistics, so the model trains without its
         regularisation; only some layers in eval mode (a frozen backbone's BatchNorm) is not it.
+        An `EarlyStopping`, or a `ModelCheckpoint` that keeps the best weights, whose given mode
+        reads its metric the wrong way round (`mode="max"` on a loss, `mode="min"` on an
+        accuracy; `RunInfo.stop_monitors`, the direction read from the metric's name as
+        `lr-schedule`'s `plateau-mode` reads it) is a WARNING at the first epoch's end (key
+        `stop-mode`): every epoch the run improves counts as none, so the early stopping ends a
+        healthy run after `patience` epochs, and the "best" weights it restores or the
+        checkpoint keeps are those of the worst epoch. Exact: no noise to allow for.
 
     Why it matters:
         From the best epoch on, further training makes the model worse on new data; every
@@ -480,6 +487,7 @@ class TrainValGap(Check):
     def reset(self) -> None:
         self._fired = False
         self._mode_told = False
+        self._stop_mode_told = False
         self._eval_told = False
         # the best level a WARNING named, and its epoch: a validation loss that comes back below
         # it passed its rise (`_passed`); how many rises have passed so far
@@ -496,7 +504,11 @@ class TrainValGap(Check):
         return ()
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
-        told = [*self._train_mode_at_validation(run), *self._eval_mode_at_training(run)]
+        told = [
+            *self._reversed_stop_mode(run),
+            *self._train_mode_at_validation(run),
+            *self._eval_mode_at_training(run),
+        ]
         if self._fired and epoch_judgement_due(run.val_loss):
             told = [*told, *self._passed(run)]
         if self._fired or not epoch_judgement_due(run.val_loss):
@@ -533,6 +545,38 @@ class TrainValGap(Check):
                 epoch=run.epoch,
                 severity=Severity.INFO,
                 key=f"overfit-passed-{self._passes}",
+            )
+        ]
+
+    def _reversed_stop_mode(self, run: RunState) -> list[Finding]:
+        """Once: an EarlyStopping or best-weights ModelCheckpoint whose given mode counts the
+        wrong direction of its metric as improvement (`RunInfo.stop_monitors`)."""
+        if self._stop_mode_told or not run.info.stop_monitors:
+            return []
+        self._stop_mode_told = True
+        wrong = [
+            (words, metric, mode)
+            for words, metric, mode in run.info.stop_monitors
+            if reversed_mode(metric, mode, run.info.higher_is_better)
+        ]
+        if not wrong:
+            return []
+        words, metric, mode = wrong[0]
+        better, wanted = ("higher", "max") if mode == "min" else ("lower", "min")
+        counted = "fall" if mode == "min" else "rise"
+        return [
+            self.finding(
+                f"{words} counts a {counted} of {metric} as improvement, but {metric} is better {better}: "
+                "every epoch the run improves counts as none, so an early stopping ends a healthy run after "
+                "`patience` epochs, and the best weights it restores or a checkpoint keeps are the worst epoch's.",
+                evidence={"callbacks": [w for w, _, _ in wrong], "monitor": metric, "mode": mode},
+                hint=f"Pass mode={wanted!r} for {metric} (or leave mode to the framework: Keras' 'auto' reads the "
+                "metric's direction; Lightning's default is 'min'), e.g. a mode copied from an accuracy monitor "
+                "onto a loss.",
+                step=run.step,
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="stop-mode",
             )
         ]
 
@@ -602,7 +646,8 @@ class TrainValGap(Check):
         ]
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        told = self._eval_mode_at_training(run)  # seen in the last epoch, after its on_epoch
+        # seen in the last epoch, after its on_epoch (or a run with no epoch's end)
+        told = [*self._reversed_stop_mode(run), *self._eval_mode_at_training(run)]
         return told if self._fired else [*told, *self._judge(run, final=True)]
 
     def _judge(self, run: RunState, final: bool) -> list[Finding]:

@@ -339,6 +339,14 @@ class DeadUnits(LayerCheck):
         layers (Adam's first steps at the default 1e-3 silence about half of a wide fan-in
         layer's units in a standard MNIST CNN that reaches 90% accuracy); it becomes a WARNING
         if the share later holds at `extreme_dead` or more for `patience` sampled steps.
+        A trainable layer (Linear, convolution) whose output units were copies of each other
+        when training started (every row of its weight equal, within 1e-6 of its largest value:
+        a constant initialisation) and still are after the first training epoch moved them is a
+        WARNING (key `symmetric`; `RunInfo.symmetric_units`, read by the Lightning callback at
+        the start and at the first epoch's end): units that start equal get equal gradients, so
+        all but one of them are spare for good (NeuraLint's "constant initialisation" rule,
+        confirmed on the run). A zero-initialised output layer, whose rows its targets pull
+        apart at the first step, is not it.
 
     Why it matters:
         A dead ReLU outputs zero for every input, so its gradient is zero too and it never
@@ -389,6 +397,38 @@ class DeadUnits(LayerCheck):
         self._told: dict[str, str] = {}  # layer path -> severity of the finding raised for it
         self._extreme: dict[str, int] = {}  # layer path -> sampled steps in a row with `extreme_dead` dead
         self._initial_loss: float | None = None  # median of the first training losses
+        self._symmetric_told = False
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        return self._symmetric(run)
+
+    def on_end(self, run: RunState) -> Iterable[Finding]:
+        return self._symmetric(run)
+
+    def _symmetric(self, run: RunState) -> list[Finding]:
+        """Once: layers whose units are copies of each other (`RunInfo.symmetric_units`)."""
+        layers = run.info.symmetric_units
+        if self._symmetric_told or not layers:
+            return []
+        self._symmetric_told = True
+        named = ", ".join(f"'{path}' ({units} units)" for path, units in layers[:3])
+        more = f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+        return [
+            self.finding(
+                f"Every unit of {named}{more} is a copy of the others: their weights were equal when training "
+                "started and, after an epoch of training moved them, still are, so each such layer computes one "
+                "unit however wide it is (the symmetry that random initialisation breaks was never broken).",
+                evidence={"layers": [path for path, _ in layers], "units": [units for _, units in layers]},
+                hint="Do not initialise a weight to one constant (nn.init.constant_, ones_, Keras' Constant or "
+                "Ones): units that start equal get equal gradients and stay equal. Keep the framework's default "
+                "random initialisation, or nn.init.kaiming_uniform_/xavier_uniform_ (a zero-initialised output "
+                "layer is fine: its targets pull its rows apart).",
+                step=run.step,
+                epoch=run.epoch,
+                severity=Severity.WARNING,
+                key="symmetric",
+            )
+        ]
 
     def on_layers(self, layers: LayerObservation, run: RunState) -> Iterable[Finding]:
         if self._initial_loss is None:

@@ -36,7 +36,7 @@ from mlcheck.checks.preflight.range_test import (
     shared_range_test,
 )
 from mlcheck.findings import Finding, Severity
-from mlcheck.metrics import higher_is_better
+from mlcheck.metrics import higher_is_better, reversed_mode
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -959,6 +959,68 @@ COMPOUNDING_EPOCHS = 3
 FACTOR_TOL = 1e-3
 
 
+#: a cycle "touches ~0" below this share of the rate's peak and "returns" above `CYCLE_HIGH` of
+#: it: a cosine with eta_min up to a tenth of the peak counts; CyclicLR's default (base_lr 1e-3,
+#: max_lr 6e-3: 1/6) does not go that low
+CYCLE_LOW = 0.1
+CYCLE_HIGH = 0.5
+#: cycles an epoch that no schedule is designed with: Smith's cyclical rates (2017) set a
+#: half-cycle of 2-10 epochs, SGDR (Loshchilov & Hutter, 2017) restarts after 1 or 10 epochs at
+#: the least; a period counted in epochs and stepped every batch gives (batches an epoch) /
+#: (period) cycles an epoch
+CYCLES_PER_EPOCH = 2.0
+#: a schedule whose period is counted in epochs: a cosine's full cycle is 2 x T_max, T_max at
+#: most the run's epochs, so stepped per batch its cycle is at most this many x the run's epochs
+#: in steps (a single-epoch run with restarts every few thousand steps is not that)
+CYCLE_EPOCHS_FACTOR = 2
+#: returns to the peak seen before judging: three cycles, so one warm restart is never one
+CYCLE_RETURNS = 3
+#: the rate's buckets must be this many times finer than an epoch: coarser, one bucket may hold
+#: a whole cycle, and its order is lost
+CYCLE_RESOLUTION = 8
+
+
+def _steps_per_epoch(run: RunState) -> int | None:
+    """Optimizer steps an epoch: the run's total over its epochs where the adapter knows both,
+    else the first epoch's length as recorded; None before either is known."""
+    total, epochs = run.info.total_steps, run.info.max_epochs
+    if total and epochs:
+        return total // epochs or None
+    ends = sorted(run.epoch_step.items())
+    if len(ends) >= 2 and ends[1][0] == ends[0][0] + 1 and ends[1][1] is not None and ends[0][1] is not None:
+        return (ends[1][1] - ends[0][1]) or None
+    return None
+
+
+def _cycles(run: RunState) -> tuple[float, int, int] | None:
+    """(median steps between two returns of the rate to its peak, returns seen, steps an epoch)
+    where the rate fell below `CYCLE_LOW` x its peak and came back above `CYCLE_HIGH` x it at
+    least `CYCLE_RETURNS` times, at least `CYCLES_PER_EPOCH` times an epoch, each cycle no more
+    steps than `CYCLE_EPOCHS_FACTOR` x the run's epochs (a period counted in epochs); None
+    otherwise, for a run of unknown epochs, or while the rate's buckets are too coarse to tell
+    (`CYCLE_RESOLUTION`)."""
+    per_epoch, epochs = _steps_per_epoch(run), run.info.max_epochs
+    if per_epoch is None or not epochs or run.lr.width * CYCLE_RESOLUTION > per_epoch:
+        return None
+    b = run.lr.buckets(include_open=True)
+    lo, hi = b["min"], b["max"]
+    if len(hi) == 0:
+        return None
+    peak = float(np.max(hi))
+    if not (math.isfinite(peak) and peak > 0):
+        return None
+    low, high = lo < CYCLE_LOW * peak, hi > CYCLE_HIGH * peak
+    one = low != high  # a bucket that holds both is ambiguous: left out
+    state, x = high[one], b["x1"][one]
+    returns = x[1:][state[1:] & ~state[:-1]]  # low -> high
+    if len(returns) < CYCLE_RETURNS:
+        return None
+    gap = float(np.median(np.diff(returns)))
+    if not (gap * CYCLES_PER_EPOCH <= per_epoch and gap <= CYCLE_EPOCHS_FACTOR * epochs):
+        return None
+    return gap, len(returns), per_epoch
+
+
 def _compounding(run: RunState) -> tuple[float, int, int] | None:
     """(factor, first epoch, last epoch) where the rate is one value through each epoch and each
     epoch's is the previous one's times one factor below 1, from its peak on, over at least
@@ -1006,7 +1068,14 @@ class LRSchedule(Check):
         end of a run of at least `min_steps` steps with a scheduler configured, when it never
         changed (a ReduceLROnPlateau does not count: it moves the rate only when its metric
         stalls, which a healthy run may never do). Warmup, cosine, step decay, one-cycle and a constant rate without a
-        scheduler are all fine. A rate that fell that low within the first epoch (the steps
+        scheduler are all fine. A rate that falls below `CYCLE_LOW` (0.1) x its peak and comes
+        back above half of it again and again, at least 3 times and at least twice an epoch, in
+        cycles no longer in steps than twice the run's epochs (a cosine's full cycle is 2 x T_max;
+        key `cycles`, judged while the rate's record is at least 8 times finer than an epoch, with
+        the run's epochs known), is told once: a cosine or restart schedule whose period is
+        counted in epochs, stepped every batch (the shortest published cycles are one epoch:
+        SGDR's T_0, Smith's cyclical rates' half-cycle of 2-10 epochs). A rate that fell that
+        low within the first epoch (the steps
         per epoch known from the run's total steps and epochs) gets a hint that names the usual
         cause: a schedule whose length is counted in epochs, stepped every batch; one multiplied
         by the same factor at every epoch gets a hint that names a compounding schedule (Keras
@@ -1132,9 +1201,9 @@ class LRSchedule(Check):
         `patience` epochs however well the run goes. Exact: no noise to allow for."""
         self._done.add("plateau-mode")
         for metric, mode in run.info.plateau_monitors or ():
-            higher = higher_is_better(metric, run.info.higher_is_better)
-            if higher is None or mode not in ("min", "max") or (mode == "max") == higher:
+            if not reversed_mode(metric, mode, run.info.higher_is_better):
                 continue
+            higher = higher_is_better(metric, run.info.higher_is_better)
             better, wanted = ("higher", "max") if higher else ("lower", "min")
             counted = "fall" if mode == "min" else "rise"
             return [
@@ -1173,6 +1242,28 @@ class LRSchedule(Check):
                 key="decayed",
             )
         ]
+
+    def _cycles_finding(self, run: RunState) -> list[Finding]:
+        """Once: the rate swings between ~0 and its peak several times an epoch (`_cycles`); not
+        after the rate was told invalid, negative or stuck at 0."""
+        if self._done & {"cycles", "zero", "negative", "invalid"}:
+            return []
+        cycles = _cycles(run)
+        if cycles is None:
+            return []
+        gap, returns, per_epoch = cycles
+        return self._emit(
+            "cycles",
+            f"The learning rate fell to ~0 and came back to its peak {returns} times by step {run.step}, a full "
+            f"cycle every ~{gap:.0f} steps: {per_epoch / gap:.1f} cycles an epoch of {per_epoch} optimizer steps, "
+            "where schedules with restarts or cycles are designed for one cycle per epoch or longer.",
+            {"cycle_steps": sig(gap), "returns": returns, "steps_per_epoch": per_epoch},
+            "A schedule whose period is counted in epochs (CosineAnnealingLR's T_max, CosineAnnealingWarmRestarts' "
+            "T_0, CyclicLR's step_size_up) restarts every few batches when it is stepped every batch "
+            '(Lightning\'s "interval": "step", scheduler.step() in the batch loop; Keras\' CosineDecayRestarts counts '
+            f"optimizer steps). Step it once per epoch, or give its period in optimizer steps (epochs x {per_epoch}).",
+            run,
+        )
 
     @staticmethod
     def _decayed_hint(run: RunState, low_from_step: float) -> str:
@@ -1290,6 +1381,7 @@ class LRSchedule(Check):
                         out += self._emit_plateau_decay(message, evidence, run)
                     else:
                         out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low - lag), run)
+        out += self._cycles_finding(run)
         # a scheduler that never moves
         # (not where another parameter group's rate moved: the curve is the highest group's)
         if final and run.info.has_scheduler and not run.info.group_rates_moved and c.values >= self.min_steps:
