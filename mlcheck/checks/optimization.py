@@ -1480,6 +1480,9 @@ class LossPlateau(LossCurveCheck):
             return []
         if self._validationimproving(run):
             return []
+        # an error metric logged beside (`metrics=["mse"]`) that fell far says the model learns:
+        # the loss has a floor above 0 (cross-entropy on soft targets: their entropy)
+        metric_fall = None if near_chance else _error_metric_fall(run, float(xw[-1]), min_drop)
         self._fired = True
         stalled_for = int(c.x[-1] - xw[0]) + c.width
         peak = float(np.nanmax(c.mean))
@@ -1508,9 +1511,11 @@ class LossPlateau(LossCurveCheck):
                 "(lower it 10-100x, add warmup or gradient clipping); a model wrecked by one bad step "
                 "often sits at the chance level afterwards."
             )
+        held, severity, hint = _held_by_metric(metric_fall, unit, hint)
         return [
             self.finding(
-                f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s.",
+                f"Training loss has plateaued at {level:.4g}, {why}, for the last {stalled_for} {unit}s{held}.",
+                severity=severity,
                 evidence={
                     "loss": sig(level),
                     "initial_loss": sig(initial),
@@ -1636,6 +1641,48 @@ class LossPlateau(LossCurveCheck):
             if higher is not None and improving(series, higher):
                 return True
         return False
+
+
+#: Metrics that measure an error (lower is better, 0 at a perfect fit) whatever the loss: their
+#: fall says the model learns where the loss's own floor is unknown (Keras' `metrics=["mse"]`)
+ERROR_METRICS = SQUARED_LOSSES | ABSOLUTE_LOSSES | frozenset({"rmse", "root_mean_squared_error"})
+
+
+def _error_metric_fall(run: RunState, until: float, min_drop: float) -> tuple[str, float] | None:
+    """(name, fraction fallen) of an error metric (`ERROR_METRICS`, training or validation) whose
+    level by `until` (the median of its last 3 points there) sits more than `min_drop` below its
+    first point: the same fall `loss-plateau` asks of the loss, on a scale whose floor is 0.
+    None where none fell that far."""
+    best = None
+    for prefix, table in (("", run.train_metrics), ("val_", run.val_metrics)):
+        for name, series in table.items():
+            if name.lower().removeprefix("val_") not in ERROR_METRICS:
+                continue
+            b = series.buckets(include_open=True)
+            y = b["mean"][b["x1"] <= until]
+            y = y[np.isfinite(y)]
+            if len(y) < 4 or not y[0] > 0:
+                continue
+            fall = float((y[0] - median(y[-3:])) / y[0])
+            if fall > min_drop and (best is None or fall > best[1]):
+                best = (prefix + name, fall)
+    return best
+
+
+def _held_by_metric(metric_fall: tuple[str, float] | None, unit: str, hint: str) -> tuple[str, Severity | None, str]:
+    """(what to add to the message, the severity: None for the check's own, the hint) where an
+    error metric logged beside the loss fell (`_error_metric_fall`): the finding is held as INFO."""
+    if metric_fall is None:
+        return "", None, hint
+    name, fall = metric_fall
+    return (
+        f"; held as INFO: the {name} logged beside it fell {fall:.0%} over the same {unit}s, so the model is "
+        "learning and the loss has a floor above 0 (cross-entropy on soft targets stops at their entropy)",
+        Severity.INFO,
+        f"Nothing to fix if the {name} is what you watch: a cross-entropy on targets between 0 and 1 (pixel "
+        "values, soft labels) cannot fall below the targets' own entropy, so its fall measured from 0 "
+        "understates what the model learned.",
+    )
 
 
 def _best_val_accuracy(run: RunState) -> float | None:
