@@ -12,6 +12,7 @@ from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import (
     TRAINED_START_FRACTION,
     FirstPassLabels,
+    fall_above_floor,
     label_entropy,
     starts_off_chance,
     starts_trained,
@@ -816,7 +817,9 @@ class LRTooLow(TrainCurveCheck):
             return []
         initial = self._train.initial_level(series, unit, c)
         level = median(c.mean[-max(3, len(c) // 10) :])
-        fell = (initial - level) / initial if initial > 0 else math.nan
+        # measured above a binary cross-entropy's floor on soft targets (their entropy), else from 0
+        rows = run.info.loss_summed_over
+        fell = fall_above_floor(initial, level, None if rows is not None and rows > 1 else self._labels.soft_floor())
         if not (math.isfinite(fell) and fell < self.max_drop):
             return []
         chance = _chance_loss(run)

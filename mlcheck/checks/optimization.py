@@ -16,6 +16,7 @@ from mlcheck.checks.class_prior import (
     TRAINED_START_FRACTION,
     ClassPrior,
     FirstPassLabels,
+    fall_above_floor,
     is_plain_accuracy,
     label_entropy,
     prior_beaten,
@@ -1411,6 +1412,12 @@ class LossPlateau(LossCurveCheck):
             "and the learning rate; then " + labels
         )
 
+    def _soft_floor(self, run: RunState) -> float | None:
+        """A binary cross-entropy's floor on soft training targets (their entropy, from the first
+        pass: `FirstPassLabels.soft_floor`); None where unknown, or for a summed loss."""
+        rows = run.info.loss_summed_over
+        return None if rows is not None and rows > 1 else self._labels.soft_floor()
+
     def _input_ignoring_levels(self, run: RunState, level: float) -> tuple[tuple[float, str] | None, float | None]:
         """(the chance level and how it was got, the training labels' entropy): the levels a
         model that ignores its inputs sits at, each None where unknown. Under class weights the
@@ -1439,8 +1446,10 @@ class LossPlateau(LossCurveCheck):
             return []  # at numerical zero: converged
         chance_level, entropy = self._input_ignoring_levels(run, level)
         chance = None if chance_level is None else chance_level[0]
-        fell = (initial - level) / initial if initial > 0 else math.nan
-        near_chance = chance is not None and level > self.chance_fraction * chance
+        floor = self._soft_floor(run) or 0.0
+        fell = fall_above_floor(initial, level, floor)
+        # near chance within the room above the floor: soft targets' entropy may sit close to ln(2)
+        near_chance = chance is not None and level - floor > self.chance_fraction * (chance - floor)
         rows = run.info.loss_summed_over
         summed = entropy is not None and rows is not None and rows > 1
         if summed:
