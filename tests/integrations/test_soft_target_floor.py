@@ -18,7 +18,6 @@ import pytest
 from sklearn.datasets import load_digits
 
 from mlcheck import Severity
-from mlcheck.task import soft_target_entropy
 
 
 def _pixels() -> np.ndarray:
@@ -26,6 +25,8 @@ def _pixels() -> np.ndarray:
 
 
 def test_fa26_soft_target_entropy_is_the_floor_of_a_binary_cross_entropy():
+    from mlcheck.task import soft_target_entropy
+
     y = np.array([0.25, 0.5, 0.75, 1.0], dtype="float32")
     h = -(y[:3] * np.log(y[:3]) + (1 - y[:3]) * np.log(1 - y[:3]))
     assert soft_target_entropy(y) == pytest.approx(h.sum() / 4)
