@@ -605,7 +605,9 @@ class LRTooLow(TrainCurveCheck):
         task, or learned it within 10 steps, at no small rate). (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
-        and a tenth of the suggestion lowers it clearly.
+        and a tenth of the suggestion lowers it clearly. Live, a binary cross-entropy on targets
+        between 0 and 1 (pixel values, soft labels) has its fall measured above the targets' own
+        entropy, its least value: (initial - loss) / (initial - floor), as `loss-plateau` does.
 
     Why it matters:
         With too small a learning rate the model crawls: the run ends long before it

@@ -863,6 +863,13 @@ class LossPlateau(LossCurveCheck):
         chance is told at its third validation instead of its sixth or tenth. A run that learns
         anything, even slowly, gets below one of the levels within its first epochs (the training
         loss first).
+        A binary cross-entropy on targets between 0 and 1 (an autoencoder on pixel values, soft
+        labels) cannot fall below the targets' own entropy (BCE(y, p) >= H(y)): live, where the
+        first pass shows such targets, the fall is measured above that floor,
+        (initial - loss) / (initial - floor), and the chance level ln(2) within the room above
+        it. A log has no targets: there, an error metric logged beside the loss (`mse`, `mae`,
+        `mean_squared_error`, `rmse`) that fell by more than `min_drop` over the same epochs
+        holds a fall-based finding as an INFO that says so.
 
     Why it matters:
         A loss stuck near its starting value or at chance level means the model is not

@@ -127,7 +127,9 @@ class OverfitBatch(Check):
         above 0 (a cross-entropy on a teacher's softened outputs sits at their entropy; a
         penalty added in the step stays): for such a loss, where the outputs classify the batch's
         integer labels, the try also succeeds when the labels' cross-entropy under the outputs
-        meets the same goal (the model fits the labels, whatever the loss's floor).
+        meets the same goal (the model fits the labels, whatever the loss's floor). A binary
+        cross-entropy on targets between 0 and 1 (pixel values, soft labels) is judged above the
+        batch's own target entropy, its least value, as label smoothing is (the message names it).
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
