@@ -136,7 +136,7 @@ class Finding:
         if self.epoch is not None:
             where.append(f"epoch {self.epoch}")
         at = f" at {', '.join(where)}" if where else ""
-        evidence = ", ".join(f"{k}={format_number(v)}" for k, v in self.evidence.items())
+        evidence = ", ".join(f"{k}={v}" for k, v in shown_evidence(self.evidence))
         text = f"[{self.severity.value}] {self.check}{at}: {self.message}"
         if evidence:
             text += f" Evidence: {evidence}."
@@ -154,6 +154,13 @@ def _plain_index(name: str, value: Any) -> int:
     if isinstance(plain, bool) or not isinstance(plain, int):
         raise TypeError(f"Finding.{name} must be an integer or None, got {value!r}")
     return plain
+
+
+def shown_evidence(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, formatted value) of the evidence a reader is shown: entries whose value is None (a
+    level the check could not know, such as a chance loss with no class count) are left out, so
+    no `None` reaches the terminal or TensorBoard; the JSON keeps them as null."""
+    return [(k, format_number(v)) for k, v in evidence.items() if v is not None]
 
 
 def format_number(value: Any) -> str:

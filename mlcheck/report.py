@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mlcheck.findings import Finding, Severity, format_number
+from mlcheck.findings import Finding, Severity, shown_evidence
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -99,8 +99,8 @@ def _body(f: Finding) -> Any:
     from rich.text import Text
 
     body = Text(f.message)
-    if f.evidence:
-        body.append("\n" + ", ".join(f"{k}={format_number(v)}" for k, v in f.evidence.items()), style="dim")
+    if shown := shown_evidence(f.evidence):
+        body.append("\n" + ", ".join(f"{k}={v}" for k, v in shown), style="dim")
     if f.hint:
         body.append("\nFix: ", style="bold")
         body.append(f.hint)

@@ -464,6 +464,22 @@ class BatchObservation:
             self._probes[key] = counted
         return self._probes[key]
 
+    def target_entropy(self) -> tuple[float, int] | None:
+        """(sum over the target values of their binary entropy, the values' count), None where the
+        targets are not floats in [0, 1]: a binary cross-entropy's floor (`soft_target_entropy`)
+        over a pass is the first summed over the second; 0 for hard 0/1 labels. Computed once per
+        observation and shared by the checks that ask (`FirstPassLabels`)."""
+        if "target_entropy" not in self._probes:
+            from mlcheck.task import soft_target_entropy
+
+            y = self.targets
+            mean = soft_target_entropy(y) if y is not None and y.dtype.kind == "f" else None
+            hard = mean is None and y is not None and y.dtype.kind == "f" and y.size and _zero_one(y)
+            self._probes["target_entropy"] = (
+                (mean * y.size, int(y.size)) if mean is not None else (0.0, int(y.size)) if hard else None
+            )
+        return self._probes["target_entropy"]
+
     def input_fingerprints(self) -> np.ndarray:
         """`fingerprints(inputs)`: one per sample, of every value (`mlcheck.checks.hashing`);
         computed once per observation and shared by the checks that ask."""
@@ -604,3 +620,8 @@ class RunState:
         self.epoch_step = {int(k): v for k, v in state["epoch_step"].items()}
         self.step = state["step"]
         self.epoch = state["epoch"]
+
+
+def _zero_one(y: np.ndarray) -> bool:
+    """Whether every value is exactly 0 or 1 (hard binary labels: a cross-entropy floor of 0)."""
+    return bool(np.all((y == 0) | (y == 1)))

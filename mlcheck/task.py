@@ -27,6 +27,7 @@ from mlcheck.metrics import higher_is_better, is_bounded_score, register_metric
 __all__ = [
     "ABSOLUTE_LOSSES",
     "BINARY_LOSSES",
+    "soft_target_entropy",
     "MULTICLASS_LOSSES",
     "NONNEGATIVE_LOSSES",
     "REGRESSION_LOSSES",
@@ -349,3 +350,21 @@ def input_kind_of_model(layers: Iterable[str | type], *, ordered: bool) -> str |
         if input_kind_of_layer(layer) == "embedding_ids":
             return "embedding_ids"
     return None
+
+
+def soft_target_entropy(targets: np.ndarray | None) -> float | None:
+    """The least mean loss a binary cross-entropy can reach on `targets`: their mean binary
+    entropy, mean(-y ln y - (1 - y) ln(1 - y)) (Gibbs' inequality: BCE(y, p) >= H(y), equal at
+    p = y). None unless the targets are finite floats in [0, 1] of which at least one lies
+    strictly between (pixel values, soft labels, a teacher's probabilities): hard 0/1 labels have
+    floor 0, and values outside [0, 1] are not a binary cross-entropy's targets."""
+    if targets is None or targets.dtype.kind != "f" or targets.size == 0:
+        return None
+    y = np.asarray(targets, dtype=np.float64).ravel()
+    if not (np.all(np.isfinite(y)) and y.min() >= 0.0 and y.max() <= 1.0):
+        return None
+    inside = (y > 0.0) & (y < 1.0)
+    if not inside.any():
+        return None
+    y = y[inside]
+    return float(-(y * np.log(y) + (1 - y) * np.log1p(-y)).sum() / targets.size)

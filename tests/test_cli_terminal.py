@@ -152,3 +152,45 @@ def test_ctrl_c_during_the_imports_is_one_line_and_exit_130(tmp_path):
     said = [line for line in (*lines, *rest.splitlines()) if not line.startswith("import time:")]
     assert "Traceback" not in rest
     assert (proc.returncode, [s.strip() for s in said]) == (130, ["mlcheck: interrupted"])
+
+
+def test_fa26_no_none_is_printed_for_a_level_the_check_could_not_know(tmp_path):
+    """A loss stuck at 0.693 in a loss-only log (held-out-9's rosepy: no class count, so no chance
+    level): `loss-plateau` is told, and neither the terminal, the plain-text rendering nor the
+    TensorBoard text shows `None` (its evidence once read `chance_loss=None, prior_entropy=None`)."""
+    import json
+
+    from mlcheck.findings import Finding, Severity
+    from mlcheck.sinks.tensorboard import finding_markdown
+
+    losses = [0.6985, 0.6951, 0.6940, 0.6935, 0.6932, 0.6931, 0.6931, 0.6930, 0.6931, 0.6930]
+    rows = "".join(f"{k},{t:.5f},{t + 0.001:.5f}\n" for k, t in enumerate(losses))
+    (tmp_path / "log.csv").write_text("epoch,loss,val_loss\n" + rows)
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "analyze", "log.csv"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    ).stdout
+    assert "loss-plateau" in out
+    assert "None" not in out
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "mlcheck", "analyze", "log.csv", "--json"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        ).stdout
+    )
+    plateau = next(f for f in data["findings"] if f["check"] == "loss-plateau")
+    finding = Finding(
+        plateau["check"],
+        Severity(plateau["severity"]),
+        plateau["message"],
+        plateau["evidence"],
+        epoch=plateau["epoch"],
+    )
+    assert None in plateau["evidence"].values()  # the JSON keeps what the check could not know, as null
+    assert "None" not in finding.format()
+    assert "None" not in finding_markdown(finding)

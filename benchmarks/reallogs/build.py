@@ -170,7 +170,8 @@ def main(argv: list[str]) -> int:
     with open(HERE / "manifest.csv", newline="") as fh:  # the raw-format runs: build_raw.py writes them
         rows += [r for r in csv.DictReader(fh) if r["split"] in ("held-out-4", "held-out-5")]
     with open(HERE / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        # every row's columns (held-out-6's `pretrained` is empty elsewhere)
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
     counts: dict[str, int] = {}

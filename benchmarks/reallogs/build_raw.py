@@ -289,12 +289,23 @@ def apply_override(row: dict, overrides: dict[str, tuple[str, int | None, str]])
     row["notes"] = (row["notes"] + "; " if row["notes"] else "") + f"override: {reason}"
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """The manifest's columns: every row's keys in first-seen order (a column one build script
+    fills, such as held-out-6's `pretrained`, is empty in the others' rows)."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
 def replace_split(rows: list[dict], split: str, refuse_clashes: bool = False) -> None:
     """Writes `rows` as the manifest's rows of `split` (the other splits' rows kept, in order)
     and prints the count per label; `refuse_clashes`: stop (SystemExit) where a run id is
     already another split's or is given twice."""
     with open(HERE / "manifest.csv", newline="") as fh:
-        kept = [r for r in csv.DictReader(fh) if r["split"] != split]
+        old = list(csv.DictReader(fh))
+    kept = [r for r in old if r["split"] != split]
+    # the split's rows go where its old rows began (at the end for a new split), so a rebuild
+    # leaves the other splits' order, and the scorer's `--runs` lines, as they were
+    at = next((k for k, r in enumerate(old) if r["split"] == split), len(old))
+    at -= sum(1 for r in old[:at] if r["split"] == split)
     if refuse_clashes:
         ids = {r["id"] for r in kept}
         given = [r["id"] for r in rows]
@@ -302,9 +313,9 @@ def replace_split(rows: list[dict], split: str, refuse_clashes: bool = False) ->
         if clash:
             raise SystemExit(f"run ids already in the manifest: {clash}")
     with open(HERE / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(kept[0]))
+        writer = csv.DictWriter(fh, fieldnames=_columns(kept + rows))
         writer.writeheader()
-        writer.writerows(kept + rows)
+        writer.writerows(kept[:at] + rows + kept[at:])
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["label"]] = counts.get(r["label"], 0) + 1

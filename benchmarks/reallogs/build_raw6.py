@@ -22,6 +22,14 @@ one repository, in the order listed), read without mlcheck (the `csv` module). W
   nothing keeps its mAP near 0 every epoch;
 - rows whose cells are not all numbers (a merge conflict's markers committed in the file) are
   left out.
+
+The manifest's `pretrained` column (added by fa26, after the split was labelled and scored) is
+what the run's own settings file at the same commit says, read by `mlcheck.analyze`'s reader of
+the raw folder (`ultralytics_pretrained`): `true` where `opt.yaml`'s `weights:` or `args.yaml`'s
+`model:`/`pretrained:` names a weights file (COCO weights or a previous run's `best.pt`), `false`
+for a start from an architecture file or `weights: ''`, `unknown` where neither file is beside
+the `results.csv`. The copies in `runs/` keep only the curves; `score.py` passes the column as
+`RunInfo.pretrained`, as `mlcheck analyze` on the raw folder would read it. Labels do not use it.
 """
 
 from __future__ import annotations
@@ -190,6 +198,29 @@ def _write(
     }
 
 
+def settings_pretrained(git_dir: str, commit: str, path: str) -> str:
+    """`true`, `false` or `unknown`: whether the run whose `results.csv` is `path` started from
+    trained weights, as the `args.yaml` or `opt.yaml` beside it at `commit` says (module docstring)."""
+    import tempfile
+
+    from mlcheck.analyze.csvlogs import ULTRALYTICS_SETTINGS, ultralytics_pretrained
+
+    folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.csv"
+        results.write_text("")
+        found = False
+        for name in ULTRALYTICS_SETTINGS:
+            try:
+                (Path(tmp) / name).write_bytes(_git(git_dir, "show", f"{commit}:{folder}{name}"))
+                found = True
+            except subprocess.CalledProcessError:
+                continue
+        if not found:
+            return "unknown"
+        return "true" if ultralytics_pretrained(results) else "false"
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0])
     out = HERE / "runs"
@@ -209,6 +240,7 @@ def main(argv: list[str]) -> int:
             continue
         seen.append(key)
         row = _write(out, _id(repo, path, 1, 1), repo, path, commit, fit)
+        row["pretrained"] = settings_pretrained(str(root / repo.replace("/", "+") / "repo"), commit, path)
         apply_override(row, OVERRIDES)
         rows.append(row)
         per_repo[repo] = per_repo.get(repo, 0) + 1

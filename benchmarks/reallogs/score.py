@@ -32,6 +32,11 @@ a validation loss is epoch k. Runs without a snapshot (every notebook printout),
 file analyze reads as a different number of fits or epochs than the manifest, are scored from
 their copy in `runs/`, and counted. The baseline rules are scored on the copies either way.
 
+The copies keep only the curves; where the manifest's `pretrained` column says what the run's own
+settings said (held-out-6's YOLO runs, from the `args.yaml` or `opt.yaml` beside the results.csv
+at its commit: build_raw6.py), the copy is read with it as `RunInfo.pretrained`, as `mlcheck
+analyze` on the raw folder reads it. A measurement fix (2026-12-05, fa26), not a change to mlcheck.
+
 "Early hits" (a line under each table): hits more than `early_tolerance(n)` epochs before the
 labelled onset (max(3, n // 10) on an n-epoch run), for mlcheck and every rule: such a firing
 is not a detection of that symptom (the validation loss went on improving for more than the 3
@@ -174,11 +179,34 @@ RULES: dict[str, Callable[[list[float], list[float]], int | None]] = {
 RULE_SYMPTOMS = {"SM LossNotDecr": {"plateau"}}
 
 
-def mlcheck_findings(run_id: str, runs_dir: Path | None = None) -> list:
+# the manifest's `pretrained` column (held-out-6's YOLO runs: what the run's own `args.yaml` or
+# `opt.yaml` says, build_raw6.py) -> RunInfo.pretrained; empty or `unknown`: not known (None)
+PRETRAINED = {"true": True, "false": False}
+
+
+@contextlib.contextmanager
+def _starting(pretrained: bool | None) -> Iterator[None]:
+    """analyze reads the copy as if the run's settings file were beside it: the copy keeps only
+    the curves, and a YOLO run's raw folder tells a fine-tune (`RunInfo.pretrained`)."""
+    from mlcheck import analyze
+
+    if pretrained is None:
+        yield
+        return
+    original = analyze._starts_trained
+    analyze._starts_trained = lambda path, fmt: pretrained
+    try:
+        yield
+    finally:
+        analyze._starts_trained = original
+
+
+def mlcheck_findings(run_id: str, runs_dir: Path | None = None, pretrained: bool | None = None) -> list:
     import mlcheck
     from mlcheck import Severity
 
-    result = mlcheck.analyze.run(str((runs_dir or HERE / "runs") / f"{run_id}.csv"))
+    with _starting(pretrained):
+        result = mlcheck.analyze.run(str((runs_dir or HERE / "runs") / f"{run_id}.csv"))
     return [f for run in result.runs for f in run.findings if f.severity >= Severity.WARNING]
 
 
@@ -337,7 +365,8 @@ def score(rows: list[dict], raw: Raw | None = None, runs_dir: Path | None = None
                 found, where = got[0], got[1]
                 raw.read[row["split"]] = raw.read.get(row["split"], 0) + 1
         if found is None:
-            found = [(f, f.epoch) for f in mlcheck_findings(run_id, runs_dir)]
+            pretrained = PRETRAINED.get(row.get("pretrained") or "")
+            found = [(f, f.epoch) for f in mlcheck_findings(run_id, runs_dir, pretrained)]
         if label == "healthy":
             fired = min((e for _, e in found if e is not None), default=None)
             hit = bool(found)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcheck.task import chance_loss, loss_family
+from mlcheck.task import BINARY_LOSSES, chance_loss, loss_family
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -136,6 +136,13 @@ class PassMoments(FirstPass):
         self.n, self.total, self.squares = int(state["n"]), float(state["total"]), float(state["squares"])
 
 
+#: Target values whose entropy makes a binary cross-entropy's floor (`FirstPassLabels.soft_floor`):
+#: the first 1,000,000 of the training pass (40 MNIST batches of 32). The mean's standard error is
+#: then under 1e-3 of ln 2, far below `loss-plateau`'s `min_drop`; counted with callgrind at ~183
+#: instructions a value (fa26), a whole MNIST epoch's 47M values would cost ~8.6e9 once.
+SOFT_FLOOR_VALUES = 1_000_000
+
+
 class FirstPassLabels:
     """The class counts of the first pass over the training and the validation data
     (`PassCounts` of each), as `loss-plateau` and `label-shift` both need them; a batch's labels
@@ -149,21 +156,50 @@ class FirstPassLabels:
         self.max_classes = max_classes
         self.train = PassCounts()
         self.val = PassCounts()
+        # a binary cross-entropy's targets over the training pass: (sum of their entropies, values)
+        self.target_entropy = (0.0, 0)
 
     def add(self, batch: BatchObservation, run: RunState) -> bool:
-        """Counts a batch's class labels into its split's pass; False when it held none."""
+        """Counts a batch's class labels into its split's pass; False when it held none. For a
+        binary cross-entropy, also sums the training targets' entropy (`soft_floor`)."""
+        if batch.split == "train" and run.info.loss in BINARY_LOSSES and self.target_entropy[1] < SOFT_FLOOR_VALUES:
+            got = batch.target_entropy()
+            if got is not None:
+                self.target_entropy = (self.target_entropy[0] + got[0], self.target_entropy[1] + got[1])
         counted = batch.class_counts(run, self.max_classes)
         if counted is None:
             return False
         (self.val if batch.split == "val" else self.train).add(batch, *counted)
         return True
 
+    def soft_floor(self) -> float | None:
+        """The least mean loss a binary cross-entropy can reach on the training targets seen:
+        their mean binary entropy (`soft_target_entropy`: BCE(y, p) >= H(y)); None where no
+        target lay strictly between 0 and 1 (hard labels: floor 0) or none was seen."""
+        total, n = self.target_entropy
+        return total / n if n and total > 0 else None
+
     def state_dict(self) -> dict:
-        return {"train": self.train.state_dict(), "val": self.val.state_dict()}
+        return {
+            "train": self.train.state_dict(),
+            "val": self.val.state_dict(),
+            "target_entropy": list(self.target_entropy),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.train.load_state_dict(state["train"])
         self.val.load_state_dict(state["val"])
+        total, n = state.get("target_entropy", (0.0, 0))  # states saved before fa26 have none
+        self.target_entropy = (float(total), int(n))
+
+
+def fall_above_floor(initial: float, level: float, floor: float | None) -> float:
+    """How far the loss fell from `initial` to `level`, as a fraction of the fall it had room
+    for: (initial - level) / (initial - floor), `floor` the least loss the targets allow (a
+    binary cross-entropy's on soft targets: `FirstPassLabels.soft_floor`), 0 where unknown. NaN
+    where the loss started at or below its floor (nothing to measure)."""
+    base = initial - (floor or 0.0)
+    return (initial - level) / base if base > 0 else math.nan
 
 
 def label_entropy(counts: Iterable[int]) -> float:

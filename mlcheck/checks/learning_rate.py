@@ -12,6 +12,7 @@ from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import (
     TRAINED_START_FRACTION,
     FirstPassLabels,
+    fall_above_floor,
     label_entropy,
     starts_off_chance,
     starts_trained,
@@ -604,7 +605,9 @@ class LRTooLow(TrainCurveCheck):
         task, or learned it within 10 steps, at no small rate). (3) Pre-flight
         (`mlcheck sanity`): the same range test as `lr-too-high` fires when the configured rate
         is at least 1000x below the suggested one, 20 steps at it lower the loss by under 1%
-        and a tenth of the suggestion lowers it clearly.
+        and a tenth of the suggestion lowers it clearly. Live, a binary cross-entropy on targets
+        between 0 and 1 (pixel values, soft labels) has its fall measured above the targets' own
+        entropy, its least value: (initial - loss) / (initial - floor), as `loss-plateau` does.
 
     Why it matters:
         With too small a learning rate the model crawls: the run ends long before it
@@ -816,7 +819,9 @@ class LRTooLow(TrainCurveCheck):
             return []
         initial = self._train.initial_level(series, unit, c)
         level = median(c.mean[-max(3, len(c) // 10) :])
-        fell = (initial - level) / initial if initial > 0 else math.nan
+        # measured above a binary cross-entropy's floor on soft targets (their entropy), else from 0
+        rows = run.info.loss_summed_over
+        fell = fall_above_floor(initial, level, None if rows is not None and rows > 1 else self._labels.soft_floor())
         if not (math.isfinite(fell) and fell < self.max_drop):
             return []
         chance = _chance_loss(run)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlcheck import sinks
-from mlcheck.findings import Finding, format_number
+from mlcheck.findings import Finding, shown_evidence
 
 TEXT_TAG = "mlcheck/{id}/text"
 MARKER_TAG = "mlcheck/{id}"
@@ -117,9 +117,9 @@ def finding_markdown(finding: Finding, run: str | None = None) -> str:
         finding.message,
         "",
     ]
-    if finding.evidence:
+    if shown := shown_evidence(finding.evidence):
         lines += ["| evidence | value |", "|---|---|"]
-        lines += [f"| {k} | {format_number(v)} |" for k, v in finding.evidence.items()]
+        lines += [f"| {k} | {v} |" for k, v in shown]
         lines.append("")
     if finding.hint:
         lines.append(f"**How to fix:** {finding.hint}")

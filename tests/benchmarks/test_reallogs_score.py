@@ -270,3 +270,62 @@ def test_corpus23_a_folder_whose_checkpoint_the_snapshot_lacks_is_read_from_its_
     line = next(x for x in out.splitlines() if "acme-tb" in x)
     assert "[copy]" not in line and "[tensorboard]" in line
     assert "mlcheck on raw files: 3/4 runs; from the copies in runs/: 1 (1 no snapshot)" in out
+
+
+@pytest.mark.parametrize(("pretrained", "flagged"), [("true", "0/2"), ("unknown", "1/2"), ("", "1/2")])
+def test_fa26_the_manifest_pretrained_column_reaches_the_copy_as_the_raw_folder_would(
+    tmp_path, capsys, pretrained, flagged
+):
+    """A YOLO copy keeps only the curves; the manifest's `pretrained` column (what the run's own
+    args.yaml/opt.yaml said) is passed as RunInfo.pretrained in default mode: the fine-tune's copy
+    is then scored as its raw folder is (silent); unknown or absent leaves the copy as it was."""
+    manifest, _ = _corpus(tmp_path)
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["pretrained"] = pretrained if row["id"] == "acme-yolo-ft" else ""
+    with open(manifest, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[*_FIELDS, "pretrained"])
+        w.writeheader()
+        w.writerows(rows)
+    assert score.main(["--manifest", str(manifest), "--only", "held-out-9", "--runs"]) == 0
+    out = capsys.readouterr().out
+    assert _table(out, "healthy")[1] == flagged
+    # the other runs, and the analyze module's reader, as before
+    assert _table(out, "overfitting")[1].startswith("1/1, lag +")
+    from mlcheck import analyze
+
+    assert analyze._starts_trained.__module__ == "mlcheck.analyze"
+
+
+def test_fa26_build_raw6_reads_pretrained_from_the_settings_file_at_the_commit(tmp_path):
+    """true / false / unknown from the args.yaml or opt.yaml beside each results.csv at its commit."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "reallogs"))
+    import build_raw6
+
+    repo = tmp_path / "acme+yolo" / "repo"
+    commit = _commit(
+        repo,
+        {
+            "runs/detect/train/results.csv": "x\n",
+            "runs/detect/train/args.yaml": "model: runs/detect/train0/weights/best.pt\npretrained: true\n",
+            "runs/detect/scratch/results.csv": "x\n",
+            "runs/detect/scratch/args.yaml": "model: yolov8n.yaml\npretrained: true\n",
+            "runs/train/exp/results.csv": "x\n",
+            "runs/train/exp/opt.yaml": "weights: ''\nepochs: 30\n",
+            "runs/train/exp2/results.csv": "x\n",
+            "runs/train/exp2/opt.yaml": "weights: best.pt\n",
+            "runs/bare/results.csv": "x\n",
+        },
+    )
+    got = {
+        path: build_raw6.settings_pretrained(str(repo), commit, f"{path}/results.csv")
+        for path in ("runs/detect/train", "runs/detect/scratch", "runs/train/exp", "runs/train/exp2", "runs/bare")
+    }
+    assert got == {
+        "runs/detect/train": "true",
+        "runs/detect/scratch": "false",
+        "runs/train/exp": "false",
+        "runs/train/exp2": "true",
+        "runs/bare": "unknown",
+    }

@@ -288,6 +288,7 @@ class FitRun:
     planned: int = 0
     repeated: float = math.nan
     label_losses: list[tuple[int, float]] = field(default_factory=list)
+    floor: float = 0.0  # the least loss the batch's targets allow (`OverfitBatch._floor`)
 
     @property
     def loss_varies(self) -> bool:
@@ -325,8 +326,9 @@ class FitRun:
         after = [v for s, v in self.losses if s > cut and math.isfinite(v)]
         if not before or not after:
             return False
-        # 10%: mlcheck's own choice (no external anchor), meant as a clear gain, not noise
-        return min(after) < 0.9 * min(before)
+        # 10%: mlcheck's own choice (no external anchor), meant as a clear gain, not noise;
+        # measured above the loss's floor (0, or soft targets' entropy), as the goal is
+        return min(after) - self.floor < 0.9 * (min(before) - self.floor)
 
 
 def fit_batch(

@@ -21,6 +21,7 @@ from mlcheck.checks.preflight.harness import (
     small_batch,
 )
 from mlcheck.findings import Finding, Severity
+from mlcheck.task import soft_target_entropy
 from mlcheck.trainable import LossConfig
 
 if TYPE_CHECKING:
@@ -126,7 +127,9 @@ class OverfitBatch(Check):
         above 0 (a cross-entropy on a teacher's softened outputs sits at their entropy; a
         penalty added in the step stays): for such a loss, where the outputs classify the batch's
         integer labels, the try also succeeds when the labels' cross-entropy under the outputs
-        meets the same goal (the model fits the labels, whatever the loss's floor).
+        meets the same goal (the model fits the labels, whatever the loss's floor). A binary
+        cross-entropy on targets between 0 and 1 (pixel values, soft labels) is judged above the
+        batch's own target entropy, its least value, as label smoothing is (the message names it).
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -201,9 +204,19 @@ class OverfitBatch(Check):
         return reached
 
     @staticmethod
-    def _floor(ctx: PreflightContext) -> float:
-        smoothed = smoothing(ctx.trainable.loss_config())
-        return smoothed.floor if smoothed is not None else 0.0
+    def _floor(ctx: PreflightContext, batch: Any = None) -> float:
+        """The least loss the batch's targets allow: the entropy of label-smoothed targets, or,
+        for a binary cross-entropy on targets between 0 and 1 (an autoencoder on pixel values,
+        soft labels), the targets' own entropy (`soft_target_entropy`); else 0."""
+        cfg = ctx.trainable.loss_config()
+        smoothed = smoothing(cfg)
+        if smoothed is not None:
+            return smoothed.floor
+        if batch is not None and loss_family(cfg) == "binary" and not cfg.summed_over:
+            entropy = soft_target_entropy(ctx.trainable.to_numpy(batch)[1])
+            if entropy is not None:
+                return entropy
+        return 0.0
 
     def runs(self, ctx: PreflightContext) -> list[FitRun]:
         """The tries (one or two) at fitting one batch; shared through `ctx.memo` with
@@ -216,9 +229,19 @@ class OverfitBatch(Check):
             if lr is not None:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
-            goal = self.goal(initial, self._floor(ctx))
-            run = fit_batch(clone, batch, steps, ctx.budget, self.every, goal, label_goal=self.goal, planned=planned)
+            floor = self._floor(ctx, batch)
+            run = fit_batch(
+                clone,
+                batch,
+                steps,
+                ctx.budget,
+                self.every,
+                self.goal(initial, floor),
+                label_goal=self.goal,
+                planned=planned,
+            )
             run.repeated = initial  # the same weights and batch as `run.initial`'s evaluation
+            run.floor = floor
             return run
 
         def slow(run: FitRun) -> bool:
@@ -314,7 +337,7 @@ class OverfitBatch(Check):
             self.finding(
                 f"The model cannot fit a single batch of {_rows(n)}: after "
                 f"{shown.steps} steps the loss {moved} from {shown.initial:.4g} to {shown.final:.4g}"
-                f"{tried}.",
+                f"{tried}{_above_floor(shown.floor)}.",
                 evidence=evidence,
                 hint=self._frozen_weights_note(ctx, evidence) + self._cannot_fit_hint(runs, n),
             )
@@ -415,8 +438,11 @@ class OverfitBatch(Check):
             batch = small_batch(clone, self.batch_size)
             initial = clone.loss(batch)
             fitted = ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS)
-            goal = self.goal(initial, self._floor(ctx))
-            return fit_batch(clone, batch, fitted, ctx.budget, self.every, goal, label_goal=self.goal, planned=steps)
+            floor = self._floor(ctx, batch)
+            goal = self.goal(initial, floor)
+            run = fit_batch(clone, batch, fitted, ctx.budget, self.every, goal, label_goal=self.goal, planned=steps)
+            run.floor = floor
+            return run
 
         with kept_random_state(ctx.trainable):
             free = ctx.memo(f"overfit-batch:no-weight-decay:{self.batch_size}:{steps}", without_decay)
@@ -540,3 +566,11 @@ def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
         evidence["lrs_tried"] = [r.lr for r in runs]
         evidence["final_loss_per_lr"] = [r.final for r in runs]
     return evidence
+
+
+def _above_floor(floor: float) -> str:
+    """Where the batch's targets allow no loss below `floor` (soft targets' entropy), the message
+    says that the fall was judged above it."""
+    if not floor > 0:
+        return ""
+    return f", judged above {floor:.4g}, the least loss its targets allow (their entropy)"

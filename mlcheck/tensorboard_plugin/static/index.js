@@ -172,7 +172,7 @@ function renderTimeline(run) {
 }
 
 function evidenceTable(evidence) {
-  const rows = Object.entries(evidence);
+  const rows = Object.entries(evidence).filter(([, v]) => v !== null && v !== undefined);  // a level the check could not know
   if (!rows.length) return null;
   return el('table', {class: 'evidence'}, el('thead', {}, el('tr', {}, el('th', {}, 'evidence'), el('th', {}, 'value'))),
     el('tbody', {}, rows.map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', {}, v)))));
