@@ -650,17 +650,10 @@ class LiveRun:
         if not pending:
             return []
         values = to_floats([loss for entry in pending for loss in entry[2]])
-        found = self._flush_plain(pending, values) if len(pending) > 1 else None
-        if found is not None:
-            return found
         last_nonfinite = pending[-1][6]
         if rescan is not None and not all(map(math.isfinite, values)) and not any(e[6] for e in pending):
             last_nonfinite = dict(rescan())
         losses = self._step_losses(pending, values)
-        if len(pending) == 1:  # a step flushed alone (Keras: every step): `log_step` costs least
-            if last_nonfinite is not pending[0][6]:
-                pending[0] = (*pending[0][:6], last_nonfinite, *pending[0][7:])
-            return self._log_steps(pending, losses, 0, 1, plain=False)
         out: list[Finding] = []
         last = len(pending) - 1
         start = 0  # the first step of the run of plain steps being gathered
@@ -678,36 +671,6 @@ class LiveRun:
             start = n + 1
         out += self._log_steps(pending, losses, start, len(pending), plain=True)
         return out
-
-    def _flush_plain(self, pending: list[tuple], values: list[float]) -> list[Finding] | None:
-        """The usual block, column by column: one loss a step, unscaled and finite, one epoch, a
-        rate given at every step or at none, nothing else measured. Its steps go to the monitor
-        in one call; None (nothing done) for any other block."""
-        n = len(pending)
-        steps, lrs, losses, scales, ratios, epochs, names, grads, rows = zip(*pending)
-        if (
-            len(values) != n
-            or scales.count(1.0) != n
-            or ratios.count(None) != n
-            or any(names)
-            or grads.count(_NO_GRADS) != n
-            or epochs.count(epochs[0]) != n
-            or lrs.count(None) not in (0, n)
-            or not all(map(math.isfinite, values))
-            or 0.0 in values  # `sum` makes -0.0 of a loss 0.0: the general path keeps that
-        ):
-            return None
-        total, count, rows_now = self._epoch_loss_sum, self._epoch_loss_n, self._rows
-        for value, held_rows in zip(values, rows):  # the order of the general path's sums
-            if held_rows:
-                rows_now = held_rows
-            total += value * rows_now
-            count += rows_now
-        found = self.monitor.log_finite_steps(steps, values, None if lrs[0] is None else lrs, epochs[0])
-        if found is None:
-            return None
-        self._epoch_loss_sum, self._epoch_loss_n, self._rows = total, count, rows_now
-        return found
 
     def _step_losses(self, pending: list[tuple], values: list[float]) -> list[float | None]:
         """Each held step's loss (its losses summed, times its scale; None without any), and the
@@ -740,7 +703,7 @@ class LiveRun:
         each."""
         if start >= stop:
             return []
-        if plain and stop - start > 1:  # one step costs less through `log_step`
+        if plain:
             lrs = [entry[1] for entry in pending[start:stop]]
             found = self.monitor.log_finite_steps(
                 [entry[0] for entry in pending[start:stop]],

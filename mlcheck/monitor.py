@@ -979,17 +979,16 @@ def _plain_run(
     step recorded), every loss and rate finite. Tested over the whole run in a few calls."""
     if not _plain_step(steps[0], epoch, ()) or (last is not None and steps[0] < last):
         return False
-    if set(map(type, steps)) != _INT or steps[-1] >= _INT64 or not all(map(int.__le__, steps, steps[1:])):
+    if not all(type(s) is int for s in steps) or steps[-1] >= _INT64 or not all(map(int.__le__, steps, steps[1:])):
         return False
     for values in (losses, lrs):
         if values is None:
             continue
-        if len(values) != len(steps) or set(map(type, values)) != _FLOAT or not all(map(math.isfinite, values)):
+        if len(values) != len(steps) or not all(type(v) is float for v in values):
+            return False
+        if not all(map(math.isfinite, values)):
             return False
     return True
-
-
-_INT, _FLOAT = {int}, {float}
 
 
 def _layout(value: np.ndarray | None) -> tuple | None:

@@ -120,7 +120,7 @@ class Series:
             self.first_value = values[0]
         if not self.varied:
             first = self.first_value
-            self.varied = values.count(first) != n_values  # finite values: == is !='s opposite
+            self.varied = any(v != first for v in values)
         low = min(values)
         if low < self.lowest:
             self.lowest = low
