@@ -49,14 +49,6 @@ __all__ = ["BatchRoute", "EpochMetrics", "HookTimer", "LiveCallback", "LiveOptio
 
 #: A held step's non-finite parameter names when there are none (read-only: shared by them all).
 _NO_NAMES: Mapping[str, Sequence[str]] = types.MappingProxyType({})
-_NO_GRADS = (None, None, None, None)  # a held step's gradient measurements, where none was taken
-
-
-def _plain(entry: tuple, loss: float | None) -> bool:
-    """A held step `Monitor.log_finite_steps` can take: a finite loss, no update ratio, no
-    non-finite names, no gradient measurement."""
-    return loss is not None and entry[4] is None and not entry[6] and entry[7] is _NO_GRADS and math.isfinite(loss)
-
 
 #: Log names that are the optimizer's settings, not metrics of the model.
 NOT_METRICS = frozenset({"learning_rate", "lr"})
@@ -625,10 +617,7 @@ class LiveRun:
         found left over across an optimizer step, norm of the fresh one), where measured."""
         if self._held:
             self.release_held()
-        if grad_norm is None and grad_cosine is None and leftover_grads is None:
-            grads = _NO_GRADS  # the common case: nothing measured at this step
-        else:
-            grads = (grad_norm, grad_cosine, *(leftover_grads or (None, None)))
+        grads = (grad_norm, grad_cosine, *(leftover_grads or (None, None)))
         names = dict(nonfinite) if nonfinite else _NO_NAMES  # the common case: nothing non-finite
         self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads, rows))
         return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
@@ -640,12 +629,7 @@ class LiveRun:
     ) -> list[Finding]:
         """Hands the held steps to the checks. `to_floats` turns every held loss into a float in
         one go (one device sync); `rescan`, when a held loss is non-finite and no scan at a held
-        step named the culprits, names the non-finite parameters now (at the last held step).
-
-        One pass over the block: the steps' losses and the epoch's loss sums first, then each run
-        of plain steps (a finite loss, nothing else measured: most of them) goes to the monitor
-        in one call (`Monitor.log_finite_steps`), the others one `log_step` each, in step order:
-        the same series, judgements and findings as a `log_step` per step."""
+        step named the culprits, names the non-finite parameters now (at the last held step)."""
         pending, self._pending = self._pending, []
         if not pending:
             return []
@@ -653,73 +637,24 @@ class LiveRun:
         last_nonfinite = pending[-1][6]
         if rescan is not None and not all(map(math.isfinite, values)) and not any(e[6] for e in pending):
             last_nonfinite = dict(rescan())
-        losses = self._step_losses(pending, values)
         out: list[Finding] = []
-        last = len(pending) - 1
-        start = 0  # the first step of the run of plain steps being gathered
-        for n, entry in enumerate(pending):
-            if n == last and last_nonfinite is not entry[6]:
-                entry = pending[n] = (*entry[:6], last_nonfinite, *entry[7:])
-            if _plain(entry, losses[n]):
-                first = pending[start]
-                if start < n and (entry[5] != first[5] or (entry[1] is None) != (first[1] is None)):
-                    out += self._log_steps(pending, losses, start, n, plain=True)  # a new epoch
-                    start = n
-                continue
-            out += self._log_steps(pending, losses, start, n, plain=True)
-            out += self._log_steps(pending, losses, n, n + 1, plain=False)
-            start = n + 1
-        out += self._log_steps(pending, losses, start, len(pending), plain=True)
-        return out
-
-    def _step_losses(self, pending: list[tuple], values: list[float]) -> list[float | None]:
-        """Each held step's loss (its losses summed, times its scale; None without any), and the
-        epoch's weighted loss sums, in step order (the float sums `epoch_train_loss` divides)."""
-        losses: list[float | None] = []
-        total, count, rows_now = self._epoch_loss_sum, self._epoch_loss_n, self._rows
-        i = 0
-        for entry in pending:
-            k = len(entry[2])
-            if k == 1:  # `sum` of one value without the slice: (0 + value) * scale
-                value = (0 + values[i]) * entry[3]
-            else:
-                value = sum(values[i : i + k]) * entry[3] if k else None
-            i += k
-            rows = entry[8]
-            if rows:
-                rows_now = rows
-            if value is not None and math.isfinite(value):
-                total += value * rows_now
-                count += rows_now
-            losses.append(value)
-        self._epoch_loss_sum, self._epoch_loss_n, self._rows = total, count, rows_now
-        return losses
-
-    def _log_steps(
-        self, pending: list[tuple], losses: list[float | None], start: int, stop: int, *, plain: bool
-    ) -> list[Finding]:
-        """Held steps `start` to `stop` to the monitor: in one call where they are `plain` steps of
-        one epoch (`Monitor.log_finite_steps`, which may still decline them), else one `log_step`
-        each."""
-        if start >= stop:
-            return []
-        if plain:
-            lrs = [entry[1] for entry in pending[start:stop]]
-            found = self.monitor.log_finite_steps(
-                [entry[0] for entry in pending[start:stop]],
-                losses[start:stop],
-                None if lrs[0] is None else lrs,
-                pending[start][5],
-            )
-            if found is not None:
-                return found
-        out: list[Finding] = []
+        i, last = 0, len(pending) - 1
         log_step = self.monitor.log_step
-        for n in range(start, stop):
-            step, lr, _, _, ratio, epoch, nonfinite, grads, _ = pending[n]
+        for n, (step, lr, losses, scale, ratio, epoch, nonfinite, grads, rows) in enumerate(pending):
+            k = len(losses)
+            value = sum(values[i : i + k]) * scale if k else None
+            i += k
+            if rows:
+                self._rows = rows
+            if value is not None and math.isfinite(value):
+                self._epoch_loss_sum += value * self._rows
+                self._epoch_loss_n += self._rows
+            if n == last:
+                nonfinite = last_nonfinite
+            # one call per step: cheaper than the vectorised log_steps on a block this small
             out += log_step(
                 step,
-                loss=losses[n],
+                loss=value,
                 lr=lr,
                 update_ratio=ratio,
                 epoch=epoch,

@@ -279,49 +279,6 @@ class Monitor:
             out = self._flush_deferred()
         return out + self._dispatch("on_step")
 
-    def log_finite_steps(
-        self, steps: Sequence[int], losses: Sequence[float], lrs: Sequence[float] | None, epoch: int | None
-    ) -> list[Finding] | None:
-        """`log_step(step, loss=loss, lr=lr, epoch=epoch)` for each of a run of plain steps, in one
-        call: the same series (to the last bit: `Series.add_finite`), the same judgements at the
-        same steps, the same findings. The live core hands its held steps over this way, one call
-        per flush instead of one keyword call per step. Plain: int steps counting on from the
-        last one, finite float losses, finite float rates or None for all; nothing else measured.
-        Returns None, having recorded nothing, where the run is not plain or the monitor records
-        more than the series (curves, its own gradient probe) or is closed: `log_step` then."""
-        n = len(steps)
-        if (
-            not n
-            or self._closed
-            or self.curves is not None
-            or self._gradients is not None
-            or self._step_offset
-            or not _plain_run(steps, losses, lrs, epoch, self._last_step)
-        ):
-            return None
-        run = self.run
-        train_loss = run.train_loss
-        width = train_loss.width
-        if width & (width - 1):  # a width set by hand, not a power of two: see `log_step`
-            return None
-        if epoch is not None:
-            run.epoch = epoch
-        out: list[Finding] = []
-        i = 0
-        while i < n:
-            # up to the next evaluation point, as `log_steps`: no step before it is one (widths
-            # are powers of two and only grow, so every later period is a multiple of this one)
-            period = max(train_loss.width, self.STEP_EVAL_EVERY)
-            j = min(n, i + period - train_loss.finite_count % period)
-            train_loss.add_finite(steps[i:j], losses[i:j])
-            if lrs is not None:
-                run.lr.add_finite(steps[i:j], lrs[i:j])
-            run.step = self._last_step = steps[j - 1]
-            if self._eval_point(train_loss):
-                out += self._dispatch("on_step")
-            i = j
-        return out
-
     def _on_step_axis(self, step: int, epoch: int | None, method: str) -> int:
         """`step` on the run's one step axis. A training step below the last training step is a step
         counter that restarts, as a hand-written loop's `for step, batch in enumerate(loader)`
@@ -967,26 +924,6 @@ def _plain_step(step: Any, epoch: Any, numbers: tuple) -> bool:
         return False
     for value in numbers:  # a loop, not all(): a generator costs more than the tests
         if value is not None and type(value) is not float:
-            return False
-    return True
-
-
-def _plain_run(
-    steps: Sequence[int], losses: Sequence[float], lrs: Sequence[float] | None, epoch: Any, last: int | None
-) -> bool:
-    """True for a run of steps `Monitor.log_finite_steps` records as `log_step` would, one by one:
-    what `_plain_step` tests, each step at or after the one before it (and after `last`, the last
-    step recorded), every loss and rate finite. Tested over the whole run in a few calls."""
-    if not _plain_step(steps[0], epoch, ()) or (last is not None and steps[0] < last):
-        return False
-    if not all(type(s) is int for s in steps) or steps[-1] >= _INT64 or not all(map(int.__le__, steps, steps[1:])):
-        return False
-    for values in (losses, lrs):
-        if values is None:
-            continue
-        if len(values) != len(steps) or not all(type(v) is float for v in values):
-            return False
-        if not all(map(math.isfinite, values)):
             return False
     return True
 

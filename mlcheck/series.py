@@ -11,9 +11,7 @@ Non-finite values are counted, never averaged in.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from itertools import chain
-from typing import Any
 
 import numpy as np
 
@@ -107,64 +105,6 @@ class Series:
             self._close(x)
             return True
         return False
-
-    def add_finite(self, xs: Sequence[Any], values: Sequence[float]) -> None:
-        """Adds a run of finite values in order: the same state as `add` for each, to the last bit
-        (its arithmetic, value by value, where `extend` averages whole buckets with numpy), at a
-        fraction of a call per value. The live core's held steps come this way (one call per
-        flush, not per step). The caller checked that every value is finite."""
-        n_values = len(values)
-        if not n_values:
-            return
-        if self.first_value is None:
-            self.first_value = values[0]
-        if not self.varied:
-            first = self.first_value
-            self.varied = any(v != first for v in values)
-        low = min(values)
-        if low < self.lowest:
-            self.lowest = low
-        self.total += n_values
-        self.last_x, self.last_value = xs[-1], values[-1]
-        i = 0
-        while i < n_values:
-            if self.width == 1:  # each value closes its own bucket: `_close`'s (x, value) rows
-                k = min(n_values - i, self.capacity - self.size)
-                self._staged.extend(zip(xs[i : i + k], values[i : i + k]))
-                i += k
-                # the open bucket's fields as `add` leaves them (n back to 0)
-                self._x0, self._last = xs[i - 1], values[i - 1]
-                self._min = self._max = self._mean = self._last
-                self._m2 = 0.0
-                self.size += k
-                if self.size == self.capacity:
-                    self._compact()
-                continue
-            i = self._add_to_open(xs, values, i)
-
-    def _add_to_open(self, xs: Sequence[Any], values: Sequence[float], i: int) -> int:
-        """`add`'s arithmetic for finite values from `i` on, until the open bucket closes or the
-        values end; returns the index of the next value."""
-        n, mean, m2, lo, hi = self._n, self._mean, self._m2, self._min, self._max
-        stop = min(len(values), i + self.width - n)
-        if n == 0:
-            value = values[i]
-            self._x0 = xs[i]
-            n, mean, m2, lo, hi = 1, value, 0.0, value, value
-            i += 1
-        for value in values[i:stop]:
-            n += 1
-            delta = value - mean
-            mean += delta / n
-            m2 += delta * (value - mean)
-            if value < lo:
-                lo = value
-            if value > hi:
-                hi = value
-        self._n, self._mean, self._m2, self._min, self._max, self._last = n, mean, m2, lo, hi, values[stop - 1]
-        if n >= self.width:
-            self._close(xs[stop - 1])
-        return stop
 
     def extend(self, xs: np.ndarray, values: np.ndarray) -> None:
         """Adds many values at once (vectorised; same result as calling `add` for each)."""
