@@ -65,8 +65,9 @@ class SuspiciousVal(Check):
         epoch from the first, the ratio stays within a factor 2, and moves less than either curve
         does (the two fall together, one a fixed multiple of the other): two units, such as a
         training loss summed over the epoch's batches against a mean, or a mean validation loss
-        divided again by the batch size, not a leak. The ratio and the batch count (where steps
-        are logged) are in its evidence; the losses are not compared again, the metrics are.
+        divided again by the batch size, not a leak. The ratio and the training steps of an epoch
+        (where steps are logged: the batch count, without gradient accumulation) are in its
+        evidence; the losses are not compared again, the metrics are.
 
     Why it matters:
         A model is almost never much better on data it has not trained on. A validation set
@@ -223,7 +224,7 @@ class SuspiciousVal(Check):
         e = recent[-1]
         other_scale = _other_scale(train, val, e)
         if other_scale is not None:
-            return [self._other_scale_finding(run, other_scale, _batches_per_epoch(run))]
+            return [self._other_scale_finding(run, other_scale, _steps_per_epoch(run))]
         if run.info.augmented_train:
             return [self._augmented(run, val[e], train[e], recent)]
         evidence = {
@@ -268,15 +269,15 @@ class SuspiciousVal(Check):
             )
         ]
 
-    def _other_scale_finding(self, run: RunState, evidence: dict, batches: int | None) -> Finding:
+    def _other_scale_finding(self, run: RunState, evidence: dict, steps: int | None) -> Finding:
         """`other-scale`: the training loss is a near-constant multiple (10x or more) of the
         validation loss from the first epoch on: two units (a sum over batches against a mean),
         not a validation set easier than training."""
         low, high = evidence["ratio_min"], evidence["ratio_max"]
         near = ""
-        if batches is not None:
-            evidence = {**evidence, "batches_per_epoch": batches}
-            near = f", against {batches} training batches per epoch"
+        if steps is not None:
+            evidence = {**evidence, "steps_per_epoch": steps}
+            near = f", against {steps} training steps per epoch"
         return self.finding(
             f"The training loss is {low:.3g}-{high:.3g}x the validation loss in every epoch from the first "
             f"(epochs {evidence['epochs'][0]}-{evidence['epochs'][-1]}{near}) while both fall: the two losses "
@@ -390,18 +391,16 @@ def _other_scale(train: Mapping[int, float], val: Mapping[int, float], last: int
     }
 
 
-def _batches_per_epoch(run: RunState) -> int | None:
+def _steps_per_epoch(run: RunState) -> int | None:
     """The training steps of each epoch where the run's epoch ends are known and all epochs
-    but the first agree (a resumed or cut first epoch differs), or None: None too where no
-    step was logged (a log of epochs alone numbers its steps by epoch)."""
-    if not run.train_loss.finite_count:
-        return None
+    but the first agree (a resumed or cut first epoch differs), or None: None too for one step
+    an epoch (a log of epochs alone numbers its steps by epoch; a full batch sums nothing)."""
     ends = sorted(run.epoch_step.items())
     counts = {b - a for (_, a), (_, b) in zip(ends, ends[1:])}
     if len(counts) != 1:
         return None
     (count,) = counts
-    return count if count > 0 else None
+    return count if count > 1 else None
 
 
 # -- train-val-overlap, feature-leakage --------------------------------------------------------

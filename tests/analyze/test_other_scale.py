@@ -63,3 +63,29 @@ def test_analyze_tells_a_summed_training_loss_from_a_leak(tmp_path, summed):
         assert "len(train_loader)" in found["hint"]
     else:
         assert found["severity"] == "warning" and "leaked" in found["message"], found
+
+
+def test_analyze_names_the_steps_of_an_epoch_of_a_lightning_csv(tmp_path):
+    # Lightning's metrics.csv of `self.log("train_loss", loss, on_step=True, on_epoch=True,
+    # reduce_fx="sum")`: step rows hold each batch's loss (every 4th step logged), epoch rows
+    # their sum over the epoch's 12 batches, beside a mean validation loss
+    rng = np.random.default_rng(0)
+    rows, step = ["epoch,step,train_loss_step,train_loss_epoch,val_loss"], 0
+    for e in range(20):
+        losses = []
+        for b in range(BATCHES):
+            loss = (0.3 + 1.6 * math.exp(-(e + b / BATCHES) / 5)) * (1 + 0.1 * rng.standard_normal())
+            losses.append(loss)
+            if (step + 1) % 4 == 0:
+                rows.append(f"{e},{step},{loss:.6g},,")
+            step += 1
+        val = (0.3 + 1.6 * math.exp(-(e + 1) / 5)) * (1 + 0.04 * rng.standard_normal())
+        rows.append(f"{e},{step - 1},,,{val:.6g}")
+        rows.append(f"{e},{step - 1},,{sum(losses):.6g},")
+    path = tmp_path / "lightning_logs" / "version_0" / "metrics.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(rows) + "\n")
+    (found,) = _analyze(path)
+    assert found["severity"] == "info" and "different scales" in found["message"], found  # before: a leak WARNING
+    assert found["evidence"]["steps_per_epoch"] == BATCHES
+    assert f"against {BATCHES} training steps per epoch" in found["message"]

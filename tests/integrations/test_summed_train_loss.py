@@ -3,7 +3,7 @@ near-constant multiple apart from the first epoch on, which is two units, not a 
 
 - A hand-written loop feeding `Monitor` the running training loss never divided by the batch
   count (`running_loss += loss.item()`) against a mean validation loss: INFO, with the batch
-  count (the steps of each epoch).
+  count (the steps of each epoch, `steps_per_epoch`).
 - A LightningModule whose `validation_step` divides the (mean) batch loss again by the batch
   size: INFO, not the leak WARNING.
 - A LightningModule that logs its training loss with `reduce_fx="sum"`: the callback's epoch
@@ -71,7 +71,7 @@ def test_monitor_loop_with_a_running_loss_never_divided():
     assert not [f for f in monitor.findings if f.severity >= Severity.WARNING], monitor.findings  # before: a leak
     (finding,) = _told(monitor.findings)
     assert finding.key == "other-scale" and finding.severity == Severity.INFO
-    assert finding.evidence["batches_per_epoch"] == 20
+    assert finding.evidence["steps_per_epoch"] == 20
     assert 10 <= finding.evidence["ratio_min"] <= finding.evidence["ratio_max"] <= 40
     assert "len(train_loader)" in finding.hint
 
@@ -114,7 +114,7 @@ def test_lightning_losses_on_different_scales(tmp_path, fault):
     if fault == "divided":
         (finding,) = told
         assert finding.key == "other-scale" and finding.severity == Severity.INFO
-        assert finding.evidence["batches_per_epoch"] == 20
+        assert finding.evidence["steps_per_epoch"] == 20
         assert 32 <= finding.evidence["ratio_min"] <= finding.evidence["ratio_max"] <= 128  # 64 x
     else:
         assert told == []
