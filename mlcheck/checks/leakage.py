@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # -- suspicious-val ----------------------------------------------------------------------------
 import math  # noqa: E402
-from collections.abc import Iterable  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
 from typing import TYPE_CHECKING
 
 import numpy as np  # noqa: E402
@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 #: (2^-23), and Lightning's epoch mean of one value logged at every validation batch is a few
 #: roundings off it; two losses of different batches agree this closely about once in 10^6 epochs
 _SAME_FLOAT32 = 1e-6
+
+#: a training loss at least this many times the validation loss in every epoch is on another
+#: scale: an order of magnitude, beyond the 2-3x that dropout or mixup add to a training loss
+#: (`max_ratio`'s source), and below the batch count of any epoch of 10 batches or more (a
+#: `running_loss += loss.item()` never divided by it)
+_OTHER_SCALE_RATIO = 10.0
+#: and the ratio stays within this factor over every epoch: a sum over N batches against a mean
+#: is N x the per-sample ratio of the two splits, which a healthy run moves within a factor 2
+#: (qianqing26's 50 epochs, a sum over ~500 batches: 469-578x, a factor 1.23); a leak's ratio
+#: grows as the model learns the leaked validation set
+_OTHER_SCALE_BAND = math.log(2.0)
 
 
 @register
@@ -50,6 +61,13 @@ class SuspiciousVal(Check):
         that `training_step` set, logged again in `validation_step`). Where the run is known to
         train on inputs augmented far harder than validation's (`RunInfo.augmented_train`:
         Ultralytics YOLO's mosaics, read from its `results.csv`), the loss gap is an INFO.
+        Key `other-scale` (INFO): the training loss is at least 10x the validation loss in every
+        epoch from the first, the ratio stays within a factor 2, and moves less than either curve
+        does (the two fall together, one a fixed multiple of the other): two units, such as a
+        training loss summed over the epoch's batches against a mean, or a mean validation loss
+        divided again by the batch size, not a leak. The ratio and the training steps of an epoch
+        (where steps are logged: the batch count, without gradient accumulation) are in its
+        evidence; the losses are not compared again, the metrics are.
 
     Why it matters:
         A model is almost never much better on data it has not trained on. A validation set
@@ -123,6 +141,7 @@ class SuspiciousVal(Check):
 
     def reset(self) -> None:
         self._fired = False
+        self._other_scale = False  # `other-scale` said: the two losses are not compared again
         self._copies: list[tuple[int, float]] = []  # (epoch, value): validation loss == last step's loss
         self._copy_fired = False
 
@@ -130,7 +149,11 @@ class SuspiciousVal(Check):
         copied = [] if self._copy_fired else self._train_loss_copied(run)
         if self._fired or not epoch_judgement_due(run.val_loss):
             return copied
-        found = self._losses(run) or self._metrics(run)
+        found = [] if self._other_scale else self._losses(run)
+        if found and found[0].key == "other-scale":
+            self._other_scale = True  # the metrics can still tell a leak
+            return [*copied, *found]
+        found = found or self._metrics(run)
         self._fired = bool(found)
         return [*copied, *found]
 
@@ -199,6 +222,9 @@ class SuspiciousVal(Check):
         if starts_off_chance(run) is not None:
             return []  # the training loss is no cross-entropy over C classes: not on the validation loss's scale
         e = recent[-1]
+        other_scale = _other_scale(train, val, e)
+        if other_scale is not None:
+            return [self._other_scale_finding(run, other_scale, _steps_per_epoch(run))]
         if run.info.augmented_train:
             return [self._augmented(run, val[e], train[e], recent)]
         evidence = {
@@ -242,6 +268,33 @@ class SuspiciousVal(Check):
                 key="val",
             )
         ]
+
+    def _other_scale_finding(self, run: RunState, evidence: dict, steps: int | None) -> Finding:
+        """`other-scale`: the training loss is a near-constant multiple (10x or more) of the
+        validation loss from the first epoch on: two units (a sum over batches against a mean),
+        not a validation set easier than training."""
+        low, high = evidence["ratio_min"], evidence["ratio_max"]
+        near = ""
+        if steps is not None:
+            evidence = {**evidence, "steps_per_epoch": steps}
+            near = f", against {steps} training steps per epoch"
+        return self.finding(
+            f"The training loss is {low:.3g}-{high:.3g}x the validation loss in every epoch from the first "
+            f"(epochs {evidence['epochs'][0]}-{evidence['epochs'][-1]}{near}) while both fall: the two losses "
+            "are on different scales (a training loss summed over batches against a mean, or a mean divided "
+            "again by the batch size?), which says nothing about leakage, and the two curves cannot be compared.",
+            evidence=evidence,
+            hint=(
+                "Log both losses the same way, each the mean over its batches of the batch loss: divide a "
+                "running training loss by the number of batches (`running_loss / len(train_loader)`), do not "
+                "divide a mean loss again by the batch or data-set size, and in Lightning keep "
+                "`self.log`'s default reduce_fx='mean', not 'sum'."
+            ),
+            severity=Severity.INFO,
+            step=run.step,
+            epoch=run.epoch,
+            key="other-scale",
+        )
 
     def _augmented(self, run: RunState, val: float, train: float, epochs: list[int]) -> Finding:
         """The gap as INFO where the training inputs are augmented far harder than validation's
@@ -307,6 +360,47 @@ class SuspiciousVal(Check):
                 )
             ]
         return []
+
+
+def _other_scale(train: Mapping[int, float], val: Mapping[int, float], last: int) -> dict | None:
+    """The evidence that the training loss is on another scale than the validation loss, or
+    None: in every epoch up to `last` with both (from the first, none skipped), train/val is at
+    least `_OTHER_SCALE_RATIO`, its logarithm spreads by at most `_OTHER_SCALE_BAND`, and by less
+    than each curve's own logarithm moves (the two curves fall together, one a multiple of the
+    other; a validation loss flat near 0 while training falls is no multiple)."""
+    epochs = [e for e in sorted(set(val) & set(train)) if e <= last]
+    t = np.array([train[e] for e in epochs], dtype=np.float64)
+    v = np.array([val[e] for e in epochs], dtype=np.float64)
+    if not (np.isfinite(t).all() and np.isfinite(v).all() and (t > 0).all() and (v > 0).all()):
+        return None  # a zero or non-finite loss has no logarithm: no ratio to read
+    log_t, log_v = np.log(t), np.log(v)
+    log_ratio = log_t - log_v
+    spread = float(np.ptp(log_ratio))
+    if float(log_ratio.min()) < math.log(_OTHER_SCALE_RATIO) or spread > _OTHER_SCALE_BAND:
+        return None
+    if not spread < min(float(np.ptp(log_t)), float(np.ptp(log_v))):
+        return None  # the ratio moves as much as a curve does: no fixed multiple
+    ratio = np.exp(log_ratio)
+    return {
+        "train_loss": sig(float(t[-1])),
+        "val_loss": sig(float(v[-1])),
+        "ratio_min": sig(float(ratio.min())),
+        "ratio_max": sig(float(ratio.max())),
+        "log_ratio_spread": sig(spread),
+        "epochs": epochs,
+    }
+
+
+def _steps_per_epoch(run: RunState) -> int | None:
+    """The training steps of each epoch where the run's epoch ends are known and all epochs
+    but the first agree (a resumed or cut first epoch differs), or None: None too for one step
+    an epoch (a log of epochs alone numbers its steps by epoch; a full batch sums nothing)."""
+    ends = sorted(run.epoch_step.items())
+    counts = {b - a for (_, a), (_, b) in zip(ends, ends[1:])}
+    if len(counts) != 1:
+        return None
+    (count,) = counts
+    return count if count > 1 else None
 
 
 # -- train-val-overlap, feature-leakage --------------------------------------------------------
