@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from mlcheck.checks.base import Check, Signal, register
+from mlcheck.checks.class_prior import SOFT_FLOOR_VALUES
 from mlcheck.checks.curve import median, noise, sig
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
+from mlcheck.task import BINARY_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
-    from mlcheck.run import RunState
+    from mlcheck.run import BatchObservation, RunState
 
 #: Consecutive sampled steps a symptom must hold (TheDeepChecker's patience).
 PATIENCE = 5
@@ -334,7 +336,9 @@ class DeadUnits(LayerCheck):
         `patience` consecutive sampled steps, naming the activation and the weighted layer
         that feeds it. It is a WARNING when the dead units hurt: the training loss has not
         fallen by a quarter of its initial level (median of the first and of the latest 10
-        steps, beyond their noise), or `extreme_dead` of the layer's units are dead. A run that
+        steps, beyond their noise; on soft targets of a binary cross-entropy, a quarter of the
+        room above their entropy, the loss's floor: a ReLU autoencoder on pixels falls from
+        0.69 to 0.62 above a floor of 0.60), or `extreme_dead` of the layer's units are dead. A run that
         still learns around them gets an INFO: many dead units are common in trained ReLU
         layers (Adam's first steps at the default 1e-3 silence about half of a wide fan-in
         layer's units in a standard MNIST CNN that reaches 90% accuracy); it becomes a WARNING
@@ -378,6 +382,9 @@ class DeadUnits(LayerCheck):
 
     id = "dead-units"
     severity = Severity.WARNING
+    #: the sampled batches only for the soft targets' entropy (`_soft_floor`)
+    consumes = frozenset({Signal.LAYER_STATS, Signal.SAMPLED_BATCHES})
+    judges_batches = False
     #: BatchNorm's batch statistics at a tiny batch throw the units' inputs around (`net.3` of a
     #: digits MLP with BatchNorm1d at batch 2: half its units dead by epoch 3); a loss summed over
     #: the batch makes each step batch-size times larger (a digits MLP under SGD 0.05 and a summed
@@ -398,6 +405,24 @@ class DeadUnits(LayerCheck):
         self._extreme: dict[str, int] = {}  # layer path -> sampled steps in a row with `extreme_dead` dead
         self._initial_loss: float | None = None  # median of the first training losses
         self._symmetric_told = False
+        # a binary cross-entropy's training targets, first values: (sum of their entropies, values)
+        self._target_entropy = (0.0, 0)
+
+    def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
+        """Gathers the soft targets' entropy, the floor a binary cross-entropy falls to
+        (`FirstPassLabels.soft_floor`): the same probe `loss-plateau` reads, computed once."""
+        if batch.split == "train" and run.info.loss in BINARY_LOSSES and self._target_entropy[1] < SOFT_FLOOR_VALUES:
+            got = batch.target_entropy()
+            if got is not None:
+                self._target_entropy = (self._target_entropy[0] + got[0], self._target_entropy[1] + got[1])
+        return ()
+
+    def _soft_floor(self, run: RunState) -> float | None:
+        """The training targets' mean binary entropy (None: hard labels, unknown, or a loss
+        summed over the batch, whose level is not a mean)."""
+        rows = run.info.loss_summed_over
+        total, n = self._target_entropy
+        return total / n if n and total > 0 and not (rows is not None and rows > 1) else None
 
     def on_epoch(self, run: RunState) -> Iterable[Finding]:
         return self._symmetric(run)
@@ -468,7 +493,12 @@ class DeadUnits(LayerCheck):
             return None
         recent = median(y)
         fall = initial - recent
-        return sig(initial), sig(recent), bool(fall >= LEARNED_FALL * initial and fall > 3 * noise(y))
+        # on soft targets (a BCE on pixels, soft labels) the loss falls to their entropy, not 0:
+        # the fall is measured within the room above it (dead27: a digits ReLU autoencoder falls
+        # 0.69 -> 0.62 above a floor of 0.60, 80% of its room but 10% of its initial level)
+        floor = self._soft_floor(run)
+        room = initial - floor if floor is not None and floor < initial else initial
+        return sig(initial), sig(recent), bool(fall >= LEARNED_FALL * room and fall > 3 * noise(y))
 
     def _finding(
         self,
