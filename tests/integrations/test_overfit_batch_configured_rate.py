@@ -1,0 +1,55 @@
+"""`overfit-batch` calls a batch unfittable only after the configured rate had the full steps.
+
+The configured rate gets a third of the steps; when the loss fell steadily but short of the goal,
+a copy tries 10x the rate. Under Adam, 10x can kill a ReLU net's units and stall: a learning ReLU
+autoencoder on soft pixel targets (digits in [0.25, 0.75], BCE, Adam at 3e-3: the run reaches 87%
+of the room above the targets' entropy) then got the ERROR "cannot fit a single batch" from a
+third of the steps at its own rate and a stalled 10x try (dead27's find, 2026-12-05). Now the
+configured rate tries the full steps before that verdict: still falling, it is INFO inconclusive.
+The wiring faults keep their ERROR (a frozen model: its loss cannot move at any rate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from mlcheck import Severity
+from mlcheck.checks.preflight import OverfitBatch
+from mlcheck.integrations.torch import TorchTrainable
+from mlcheck.preflight_context import PreflightContext
+
+
+def _autoencoder(seed: int, frozen: bool = False) -> TorchTrainable:
+    x = torch.tensor((0.25 + 0.5 * load_digits().data / 16).astype(np.float32))
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64)
+    )
+    model = nn.Sequential(net, nn.Sigmoid())
+    if frozen:  # every weight but the output bias frozen: the outputs cannot follow the inputs
+        for name, p in model.named_parameters():
+            p.requires_grad_(name == "0.6.bias")
+    params = [p for p in model.parameters() if p.requires_grad]
+    return TorchTrainable(model, nn.BCELoss(), torch.optim.Adam(params, 3e-3), (x[:1400], x[:1400]))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_learning_relu_autoencoder_whose_10x_try_stalls_is_not_called_unfittable(seed):
+    torch.set_num_threads(1)
+    ctx = PreflightContext(_autoencoder(seed))
+    findings = list(OverfitBatch().preflight(ctx))
+    assert not [f for f in findings if f.severity >= Severity.WARNING], [f.message for f in findings]
+    runs = OverfitBatch().runs(ctx)
+    # the configured rate had the full steps (on the old code: a third of them, then the ERROR)
+    assert runs[0].lr == pytest.approx(3e-3) and runs[0].steps == 100
+    assert [f.key for f in findings] == ["inconclusive"]
+
+
+def test_a_frozen_autoencoder_still_cannot_fit_one_batch():
+    torch.set_num_threads(1)
+    findings = list(OverfitBatch().preflight(PreflightContext(_autoencoder(0, frozen=True))))
+    assert [f.severity for f in findings] == [Severity.ERROR], [f.message for f in findings]
