@@ -173,6 +173,9 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
         "embedding_rows": _embedding_rows(model),
         "input_rescale": input_rescale(model),
+        # a schedule object's peak ahead (a warm-up's target); a plain rate may be set by a
+        # callback (LearningRateScheduler) from another base, so it is not taken as the peak
+        "base_lr": configured_lr(model.optimizer) if scheduled else None,
     }
 
 
