@@ -986,11 +986,13 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self.live.guard("samples", self._samples.watch_loader, "train", _first_loader(trainer, "train"))
 
     def _note_group_rates(self, trainer: Any, pl_module: Any) -> None:
-        """`RunInfo.rate_held_at_zero` and `group_rates_moved`, at each training epoch's start:
+        """`RunInfo.rate_held_at_zero`, `group_rates_moved` and `base_lr`, at each training epoch's start:
         the modules whose group a scheduler holds at 0 now, and whether any group's rate has
         changed since the first epoch's start."""
         rates = _group_rates(trainer)
         info = self.live.monitor.run.info
+        bases = [initial if initial is not None else lr for _, lr, initial in rates]
+        info.base_lr = max(bases) if bases else None
         now = tuple(lr for _, lr, _ in rates)
         if self._first_group_rates is None:
             self._first_group_rates = now

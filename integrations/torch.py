@@ -780,7 +780,7 @@ class _TorchBase(Trainable):
         batch = _to_device(self._first_batch(), self._device())
         _, y, _ = _split_batch(batch)
         with _mode(self.module, False), torch.no_grad():
-            out, last = self._outputs_and_last_module(batch)
+            out, last, before_last = self._outputs_and_last_module(batch)
         units = int(out.shape[-1]) if out.ndim >= 2 else 1
         activation = _activation(out, last)
         name, from_logits = self._declared_loss()
@@ -804,6 +804,7 @@ class _TorchBase(Trainable):
             task=task_facts.from_loss(name, units).task,
             # a dropout module that produced the outputs (identity here, in inference mode)
             output_dropout=float(last.p) if isinstance(last, nn.modules.dropout._DropoutNd) else None,
+            output_normalisation=_output_normalisation(last, before_last),
             summed_over=_summed_over(measured, candidates, name, out),
             label_smoothing=(
                 inline_smoothing
@@ -903,8 +904,9 @@ class _TorchBase(Trainable):
             return None, None
         return value, next((str(w.message) for w in caught if _BROADCAST_WARNING in str(w.message)), None)
 
-    def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None]:
-        """The outputs, and the last leaf module called when its output is the model's output."""
+    def _outputs_and_last_module(self, batch: Any) -> tuple[torch.Tensor, nn.Module | None, nn.Module | None]:
+        """The outputs, the last leaf module called when its output is the model's output, and
+        the leaf module called before that one (None where the last is not known)."""
         calls: list[tuple[nn.Module, Any]] = []
         leaves = [m for m in self.module.modules() if not list(m.children())]
         handles = [m.register_forward_hook(lambda m, i, o: calls.append((m, o))) for m in leaves]
@@ -914,8 +916,8 @@ class _TorchBase(Trainable):
             for h in handles:
                 h.remove()
         if calls and _is_reshaped(_first_tensor_or_none(calls[-1][1]), out):
-            return out, calls[-1][0]
-        return out, None
+            return out, calls[-1][0], calls[-2][0] if len(calls) >= 2 else None
+        return out, None, None
 
     def _fingerprint(
         self,
@@ -1089,6 +1091,28 @@ def _summed_count(measured: float, candidates: list[tuple[str, float]], out: tor
         for count in sorted({len(out), out.numel()}):
             if count > 1 and math.isclose(measured, value * count, rel_tol=1e-4, abs_tol=1e-6):
                 return name, count
+    return None
+
+
+#: normalisation modules that re-centre and re-scale what they are given
+_NORMALISATION_MODULES = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
+
+
+def _output_normalisation(last: nn.Module | None, before: nn.Module | None) -> tuple[str, str] | None:
+    """(module class, activation) where the module that produced the outputs is a normalisation
+    layer called right after a Softmax or Sigmoid module (`LossConfig.output_normalisation`)."""
+    if not isinstance(last, _NORMALISATION_MODULES):
+        return None
+    if isinstance(before, nn.Softmax):
+        return type(last).__name__, "softmax"
+    if isinstance(before, nn.Sigmoid):
+        return type(last).__name__, "sigmoid"
     return None
 
 

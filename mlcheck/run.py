@@ -258,6 +258,12 @@ class RunInfo:
             between two epochs' starts, where the adapter reads every group (Lightning): the
             rate curve judged (the highest group's) may stay flat while another group's moves,
             so `lr-schedule` does not call that scheduler idle. None when unknown.
+        base_lr: the peak learning rate the optimizer is configured with, where the adapter can
+            read it (Lightning: the highest parameter group's `initial_lr`, the rate torch's
+            schedulers scale, else its `lr`, read at each training epoch's start; Keras: at train
+            start, a plain rate's value or the highest rate a `LearningRateSchedule` gives from
+            there on, a warm-up's target). `lr-schedule` compares a warm-up's rate with it (key
+            `warmup-unfinished`). None when unknown.
     """
 
     task: str | None = None
@@ -290,6 +296,7 @@ class RunInfo:
     rate_held_at_zero: tuple[str, ...] | None = None
     group_rates_moved: bool | None = None
     symmetric_units: tuple[tuple[str, int], ...] | None = None
+    base_lr: float | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -366,6 +373,7 @@ class RunInfo:
             )
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
+        self.base_lr = opt.optional_number("RunInfo.base_lr", self.base_lr)
         if self.ignored_class is not None and (
             isinstance(self.ignored_class, bool) or not isinstance(self.ignored_class, (int, np.integer))
         ):

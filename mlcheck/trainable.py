@@ -37,6 +37,10 @@ class LossConfig:
         task: "classification", "regression" or None.
         output_dropout: the rate of a dropout layer that is the model's last layer (after
             `output_activation`), None without one.
+        output_normalisation: (layer, activation) where the model's last layer (past trailing
+            dropout) is a normalisation layer (BatchNorm, LayerNorm, GroupNorm, ...) placed right
+            after a softmax or sigmoid: `layer` its class name, `activation` the one it follows.
+            None without one.
         summed_over: the rows (or elements) of the first batch when the loss on it is that many
             times the mean of `loss` (`reduction="sum"`), or, for a loss of no known name, when
             the batch's loss is the sum of its halves' losses (`ADDITIVE_TOLERANCE`): a summed
@@ -70,6 +74,7 @@ class LossConfig:
     output_units: int | None = None
     task: str | None = None
     output_dropout: float | None = None
+    output_normalisation: tuple[str, str] | None = None
     summed_over: int | None = None
     label_smoothing: float | None = None
     class_weights: tuple[float, ...] | None = None

@@ -221,6 +221,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             grad_clip=facts["grad_clip"],
             embedding_rows=facts["embedding_rows"],
             input_rescale=facts["input_rescale"],
+            base_lr=facts["base_lr"],
         )
         sinks: list[Sink] = []
         self._tensorboard = None

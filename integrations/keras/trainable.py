@@ -69,6 +69,7 @@ def loss_config(model: Any) -> LossConfig:
         output_units=units,
         task=task_facts.from_loss(name, units).task,
         output_dropout=_output_dropout(model),
+        output_normalisation=_output_normalisation(model),
         label_smoothing=smoothing,
     )
 
@@ -111,12 +112,34 @@ def _output_dropout(model: Any) -> float | None:
     return float(rate) if isinstance(rate, (int, float)) else None
 
 
+#: normalisation layers that re-centre and re-scale what they are given (Keras' preprocessing
+#: `Normalization` is an input layer's business, not this)
+_NORMALISATION_LAYERS = frozenset(
+    {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization"}
+)
+
+
+def _output_normalisation(model: Any) -> tuple[str, str] | None:
+    """(layer class, activation) where the model's last layer, past trailing dropout, is a
+    normalisation layer right after a softmax or sigmoid (`LossConfig.output_normalisation`)."""
+    layers = list(getattr(model, "layers", None) or [])
+    layers = layers[: len(layers) - _trailing_dropout(layers)]
+    if len(layers) < 2 or type(layers[-1]).__name__ not in _NORMALISATION_LAYERS:
+        return None
+    before = _layer_activation(layers[-2])
+    return (type(layers[-1]).__name__, before) if before in ("softmax", "sigmoid") else None
+
+
 def _output_activation(model: Any) -> str | None:
     layers = list(getattr(model, "layers", None) or [])
     layers = layers[: len(layers) - _trailing_dropout(layers)]
     if not layers:
         return None
-    last = layers[-1]
+    return _layer_activation(layers[-1])
+
+
+def _layer_activation(last: Any) -> str | None:
+    """The activation a layer applies last: a softmax layer's, or its `activation` argument's."""
     kind = type(last).__name__
     if kind in _SOFTMAX_LAYERS:
         return _SOFTMAX_LAYERS[kind]
@@ -150,6 +173,9 @@ def run_info_facts(model: Any) -> dict[str, Any]:
         "grad_clip": _grad_clip(getattr(model, "optimizer", None)),
         "embedding_rows": _embedding_rows(model),
         "input_rescale": input_rescale(model),
+        # a schedule object's peak ahead (a warm-up's target); a plain rate may be set by a
+        # callback (LearningRateScheduler) from another base, so it is not taken as the peak
+        "base_lr": configured_lr(model.optimizer) if scheduled else None,
     }
 
 

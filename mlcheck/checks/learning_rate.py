@@ -985,6 +985,60 @@ CYCLE_RETURNS = 3
 CYCLE_RESOLUTION = 8
 
 
+#: a warm-up is a few percent of training: Goyal et al. (2017) warm up over 5 of 90 epochs (5.6%),
+#: BERT (Devlin et al., 2019) over 10,000 of 1,000,000 steps (1%), the Transformer over 4,000 of
+#: 100,000 (4%), Hugging Face's examples at most 10%. So at the first epoch's end a rate still
+#: rising and under this share of its configured peak is a warm-up of many epochs: judged by
+#: whether its pace reaches the peak within the planned steps
+WARMUP_LOW = 0.1
+#: buckets of the rate's record needed before its pace is read (two halves of two or more)
+WARMUP_POINTS = 4
+
+
+def _unfinished_warmup(run: RunState, c: Curve, final: bool) -> dict[str, Any] | None:
+    """The numbers of a warm-up that cannot end within the run: the rate rose through the whole
+    record and sits under `WARMUP_LOW` x the configured peak (`RunInfo.base_lr`), judged from the
+    first epoch's end on (at the run's end where the steps an epoch are unknown), and at its pace
+    (read linearly and geometrically, the sooner taken) it reaches the peak only after the planned
+    steps (`RunInfo.total_steps`; a run of unknown length is judged at its end, still rising).
+    None otherwise."""
+    base, total = run.info.base_lr, run.info.total_steps
+    if not (base and math.isfinite(base) and base > 0) or len(c) < WARMUP_POINTS:
+        return None
+    per_epoch = _steps_per_epoch(run)
+    x_end = float(c.x[-1])
+    if not final and (per_epoch is None or total is None or x_end + 1 < per_epoch):
+        return None  # before the first epoch's end, or live without a planned length
+    mean = c.mean
+    now = float(mean[-1])
+    if not (now < WARMUP_LOW * base and now > mean[0]) or np.any(np.diff(mean) < -1e-9 * base):
+        return None  # not a rise through the whole record, or near the peak already
+    # the pace of the later half of the record, read two ways, the earlier end taken: a linear
+    # warm-up's is its slope; an exponential or cosine-shaped one's (OneCycleLR's first phase)
+    # its growth factor. A linear rise read geometrically reaches its end sooner than it does, so
+    # the geometric reading alone waits longer (b03 at its third judgement, not its second)
+    half = len(c) // 2
+    span = max(x_end - float(c.x[half]), 1.0)
+    late = (now - mean[half]) / span
+    if not late > 0:
+        return None  # flat lately: held, not rising
+    linear = (base - now) / late
+    geometric = math.log(base / now) / (math.log(now / float(mean[half])) / span) if mean[half] > 0 else math.inf
+    reach = x_end + min(linear, geometric)
+    if total is not None and reach <= total:
+        return None
+    if total is None and c.values < 100:
+        return None  # a short run of unknown length: too little to call a schedule
+    return {
+        "lr": sig(now),
+        "base_lr": sig(base),
+        "share_of_base": sig(now / base),
+        "reaches_base_at_step": round(reach),
+        "total_steps": total,
+        "steps_per_epoch": per_epoch,
+    }
+
+
 def _steps_per_epoch(run: RunState) -> int | None:
     """Optimizer steps an epoch: the run's total over its epochs where the adapter knows both,
     else the first epoch's length as recorded; None before either is known."""
@@ -1073,7 +1127,13 @@ class LRSchedule(Check):
         end of a run of at least `min_steps` steps with a scheduler configured, when it never
         changed (a ReduceLROnPlateau does not count: it moves the rate only when its metric
         stalls, which a healthy run may never do). Warmup, cosine, step decay, one-cycle and a constant rate without a
-        scheduler are all fine. A rate that falls below `CYCLE_LOW` (0.1) x its peak and comes
+        scheduler are all fine. A warm-up that cannot end (key `warmup-unfinished`): from the
+        first epoch's end, a rate that has risen through the whole run and is under 0.1 x the
+        rate the optimizer is configured with (Lightning: the groups' `initial_lr`; Keras: the
+        schedule's target), whose pace (read linearly and geometrically, the sooner taken) reaches
+        that rate only after the run's planned steps (a warm-up is conventionally a few percent
+        of training: Goyal et al. 2017's 5 of 90 epochs, BERT's 1%); a run of unknown length is
+        judged at its end. A rate that falls below `CYCLE_LOW` (0.1) x its peak and comes
         back above half of it again and again, at least 3 times and at least twice an epoch, in
         cycles no longer in steps than twice the run's epochs (a cosine's full cycle is 2 x T_max;
         key `cycles`, judged while the rate's record is at least 8 times finer than an epoch, with
@@ -1270,6 +1330,35 @@ class LRSchedule(Check):
             run,
         )
 
+    def _warmup_finding(self, run: RunState, c: Curve, final: bool) -> list[Finding]:
+        """Once: a warm-up whose pace cannot reach the configured rate within the run
+        (`_unfinished_warmup`); not after the rate was told invalid, negative or stuck at 0."""
+        if self._done & {"warmup-unfinished", "zero", "negative", "invalid"}:
+            return []
+        found = _unfinished_warmup(run, c, final)
+        if found is None:
+            return []
+        total, per_epoch = found["total_steps"], found["steps_per_epoch"]
+        plan = (
+            f"reaches it around step {found['reaches_base_at_step']:,} of a {total:,}-step run"
+            if total
+            else "had not reached it when the run ended"
+        )
+        epoch = f" ({per_epoch} steps an epoch)" if per_epoch else ""
+        return self._emit(
+            "warmup-unfinished",
+            f"The learning rate has risen through the whole run to step {run.step}{epoch} and is {found['lr']:.3g}, "
+            f"{found['share_of_base']:.1%} of the {found['base_lr']:.3g} the optimizer is configured with: a warm-up "
+            f"that at its pace {plan}, so the run trains at a fraction of its rate throughout.",
+            found,
+            "A warm-up is a few percent of training (Goyal et al. 2017: 5 of 90 epochs; BERT: 1%; Hugging Face's "
+            "examples up to 10%): size it from this run's steps (warmup_steps = 0.05 x "
+            "trainer.estimated_stepping_batches, or epochs x len(train_loader) x 0.05; Keras: CosineDecay's "
+            "warmup_steps against steps_per_epoch x epochs). A warm-up written for a larger data set, batch count "
+            "or run is the usual cause.",
+            run,
+        )
+
     @staticmethod
     def _decayed_hint(run: RunState, low_from_step: float) -> str:
         """How to fix a rate that decayed to ~0 early; within the first epoch, the usual cause:
@@ -1387,6 +1476,7 @@ class LRSchedule(Check):
                     else:
                         out += self._emit("decayed", message + ".", evidence, self._decayed_hint(run, x_low - lag), run)
         out += self._cycles_finding(run)
+        out += self._warmup_finding(run, c, final)
         # a scheduler that never moves
         # (not where another parameter group's rate moved: the curve is the highest group's)
         if final and run.info.has_scheduler and not run.info.group_rates_moved and c.values >= self.min_steps:

@@ -149,7 +149,11 @@ class OutputLossMismatch(Check):
         over the batch axis (`softmax(dim=0)`: each column sums to 1, not each row), a dropout
         layer after a softmax or sigmoid output (key `output-dropout`: in training it zeroes
         some probabilities and scales the rest by 1 / (1 - rate), so the loss reads none and
-        goes NaN; the output activation is read past the dropout), multi-hot targets fed to a
+        goes NaN; the output activation is read past the dropout), a normalisation layer
+        (BatchNorm, LayerNorm, GroupNorm) after a softmax or sigmoid output (key
+        `output-normalisation`: it re-centres and re-scales the probabilities, some negative,
+        rows no longer summing to 1; Keras reads the layers, torch the module called before
+        the one that produced the outputs), multi-hot targets fed to a
         softmax cross-entropy (key `multi-hot`: 0/1 target rows of the output's width, 5% or
         more of the first batches' rows with two or more 1s; the softmax makes the labels share
         one unit of probability, so a sample with two labels scores at best 0.5 on each; one-hot,
@@ -285,6 +289,7 @@ class OutputLossMismatch(Check):
                 )
             )
         findings += self._output_dropout(cfg, family, act, evidence)
+        findings += self._output_normalisation(cfg, family, evidence)
         findings += self._bounded_logits(cfg, family, act, units, out, evidence)
         if cfg.loss == "nll" and out.size and np.all(np.isfinite(out)) and not _log_taken(out, ys[0], reported):
             if act == "softmax" or (out.min() >= 0 and act != "log_softmax"):
@@ -409,6 +414,30 @@ class OutputLossMismatch(Check):
                 hint=f"Put the Dropout before the last Dense/Linear layer, never after the {act}.",
                 severity=Severity.WARNING,
                 key="output-dropout",
+            )
+        ]
+
+    def _output_normalisation(self, cfg: LossConfig, family: str | None, evidence: dict[str, Any]) -> list[Finding]:
+        """A normalisation layer after an output activation that makes probabilities (key
+        `output-normalisation`): it re-centres and re-scales them by the batch's or the row's
+        statistics, so some come out negative and the rows no longer sum to 1."""
+        # any loss but a regression's: a loss of no known name (one computed in the step) is also
+        # handed the re-scaled probabilities
+        if cfg.output_normalisation is None or family == "regression":
+            return []
+        layer, act = cfg.output_normalisation
+        broken = "rows no longer sum to 1" if act == "softmax" else "others above 1"
+        return [
+            self.finding(
+                f"The model's last layer is a {layer} after its {act} output: it re-centres and re-scales the "
+                f"predicted probabilities (some become negative, {broken}), "
+                f"so the loss ({cfg.loss or 'unknown'}) is handed no probabilities: it clips them and the model "
+                "learns through a layer that undoes its output.",
+                evidence={**evidence, "output_activation": act, "output_normalisation": layer},
+                hint=f"Remove the {layer} after the {act}: normalise the hidden layers only (a loop that adds a "
+                f"normalisation after every Dense/Linear layer must stop before the output), and keep the {act} last.",
+                severity=Severity.WARNING,
+                key="output-normalisation",
             )
         ]
 
