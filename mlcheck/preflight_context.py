@@ -195,6 +195,16 @@ class Budget:
         net.granted = max(net.granted, limit)
         return fit
 
+    def room_for(self, least: int) -> bool:
+        """True when a try of `least` steps that starts now fits in the time left: always
+        without a measured `step_net`; else as `fitted_steps` counts the time left."""
+        net = self.step_net
+        limit = net.limit() if net is not None else None
+        if net is None or limit is None:
+            return True
+        elapsed = net.elapsed()
+        return elapsed <= 0 or (FIT_SHARE * limit - elapsed) * len(net.step_times) / elapsed >= least
+
     def expired(self, remaining: int = 0) -> bool:
         """True when the check must stop now. `remaining`: the steps the check still plans to
         take (the one about to start included); with it the net scales with the measured step

@@ -102,7 +102,7 @@ class OverfitBatch(Check):
         right and the loss has at least halved. A learning rate is not a wiring bug, so when
         the configured rate has not succeeded after a third of the steps, a fresh copy tries
         again at 10x that rate for the full `steps` (when 10x stalls short of success too, the
-        configured rate tries again for the full `steps`; at 1/10 when the loss blew up, rose or
+        configured rate tries again for the full `steps`, where the time left allows; at 1/10 when the loss blew up, rose or
         jumped; and when 1/10 stalls short of success too, a third copy at 1/100 for the full
         `steps`). It fires when every try stalls short of success; when the loss is still
         falling at the end the result is only "inconclusive" (INFO), and so it is when the
@@ -266,11 +266,13 @@ class OverfitBatch(Check):
                 return [first]
             lr = known_lr * RETRY_FACTOR if slow(first) else known_lr / RETRY_FACTOR
             second = attempt(batch, lr, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS), steps)
-            if lr > known_lr and first.steps < steps and not (second.achieved or second.cut or second.still_falling()):
+            stalled = not (second.achieved or second.cut or second.still_falling())
+            if lr > known_lr and first.steps < steps and stalled and ctx.budget.room_for(RETRY_LEAST_STEPS):
                 # 10x the rate stalled too (an adaptive optimizer at 10x can kill ReLU units: a
                 # ReLU autoencoder under Adam stalls at 3e-2 and still falls at its own 3e-3 after
                 # the full steps): the configured rate gets the full steps before the batch is
-                # called unfittable
+                # called unfittable, where the time left allows a try (the train-start phase's
+                # time cap keeps the two tries' verdict)
                 full = attempt(batch, None, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS), steps)
                 return [full, second]
             if lr > known_lr or not _rose(first) or second.achieved or second.cut or second.still_falling():
