@@ -96,41 +96,40 @@ class OverfitBatch(Check):
 
     What it does:
         Trains a copy of the model, with its own optimizer and learning rate, on the first
-        `batch_size` samples of the training data for up to `steps` steps (stopping as soon as
-        it succeeds). It succeeds when the loss falls below `rel_tol` of its starting value (or
-        below `abs_tol`), or, for classification, when every sample of the batch is classified
-        right and the loss has at least halved. A learning rate is not a wiring bug, so when
-        the configured rate has not succeeded after a third of the steps, a fresh copy tries
-        again at 10x that rate for the full `steps` (when 10x stalls short of success too, the
-        configured rate tries again for the full `steps`, where the time left allows; at 1/10 when the loss blew up, rose or
+        `batch_size` samples of the training data for up to `steps` steps (stopping as soon as it
+        succeeds). It succeeds when the loss falls below `rel_tol` of its starting value (or below
+        `abs_tol`), or, for classification, when every sample of the batch is classified right and
+        the loss has at least halved. A learning rate is not a wiring bug, so when the configured
+        rate has not succeeded after a third of the steps, a fresh copy tries again at 10x that rate
+        for the full `steps` (when 10x stalls short of success too, the configured rate tries again
+        for the full `steps`, where the time left allows; at 1/10 when the loss blew up, rose or
         jumped; and when 1/10 stalls short of success too, a third copy at 1/100 for the full
-        `steps`). It fires when every try stalls short of success; when the loss is still
-        falling at the end the result is only "inconclusive" (INFO), and so it is when the
-        batch's loss at the starting weights differed between two evaluations (key
-        "random-loss": a training step that draws augmented views, pairs or noise of its own, as
-        contrastive learning does, has no near-zero loss on one batch to reach). When the configured rate
-        sent the loss up (or to NaN) and 1/10 or 1/100 of it fits the batch, it warns that the
-        rate is too high (key "lr-too-high"); when none fits but the configured rate sent the
-        loss up, the hint names a rate far too high before a wiring bug. When none fits and the
-        optimizer's weight decay is above 0.01, one more copy tries the configured rate without
-        weight decay; when that one fits, the finding names the weight decay (key
-        "weight-decay"). A model with no trainable weight at all is said at once, without
-        training (key "nothing-trainable": a Keras `model.trainable = False` meant for the
-        backbone). Where it cannot fit and weight matrices are frozen (torch `requires_grad=False`)
-        while other parameters train, the hint names them first (evidence `frozen_weights`: a
-        filter such as `if "weight" in name` freezes every layer's weights, not one layer's).
-        With label smoothing (`label_smoothing=` of a Keras
-        cross-entropy or of a torch `nn.CrossEntropyLoss` the model holds), success is judged above the
-        least loss the smoothed targets allow (their entropy); a `label_smoothing` above
+        `steps`). It fires when every try stalls short of success; when the loss is still falling at
+        the end the result is only "inconclusive" (INFO), and so it is when the batch's loss at the
+        starting weights differed between two evaluations (key "random-loss": a training step that
+        draws augmented views, pairs or noise of its own, as contrastive learning does, has no
+        near-zero loss on one batch to reach). When the configured rate sent the loss up (or to NaN)
+        and 1/10 or 1/100 of it fits the batch, it warns that the rate is too high (key
+        "lr-too-high"); when none fits but the configured rate sent the loss up, the hint names a
+        rate far too high before a wiring bug. When none fits and the optimizer's weight decay is
+        above 0.01, one more copy tries the configured rate without weight decay; when that one
+        fits, the finding names the weight decay (key "weight-decay"). A model with no trainable
+        weight at all is said at once, without training (key "nothing-trainable": a Keras
+        `model.trainable = False` meant for the backbone). Where it cannot fit and weight matrices
+        are frozen (torch `requires_grad=False`) while other parameters train, the hint names them
+        first (evidence `frozen_weights`: a filter such as `if "weight" in name` freezes every
+        layer's weights, not one layer's). With label smoothing (`label_smoothing=` of a Keras
+        cross-entropy or of a torch `nn.CrossEntropyLoss` the model holds), success is judged above
+        the least loss the smoothed targets allow (their entropy); a `label_smoothing` above
         `MAX_LABEL_SMOOTHING` (0.5; usual values are 0.05-0.2) is a WARNING of its own (key
-        "label-smoothing"): its floor sits next to the chance level ln(C). A loss that matches
-        none of the common losses of the outputs and labels may have a floor of its own far
-        above 0 (a cross-entropy on a teacher's softened outputs sits at their entropy; a
-        penalty added in the step stays): for such a loss, where the outputs classify the batch's
-        integer labels, the try also succeeds when the labels' cross-entropy under the outputs
-        meets the same goal (the model fits the labels, whatever the loss's floor). A binary
-        cross-entropy on targets between 0 and 1 (pixel values, soft labels) is judged above the
-        batch's own target entropy, its least value, as label smoothing is (the message names it).
+        "label-smoothing"): its floor sits next to the chance level ln(C). A loss that matches none
+        of the common losses of the outputs and labels may have a floor of its own far above 0 (a
+        cross-entropy on a teacher's softened outputs sits at their entropy; a penalty added in the
+        step stays): for such a loss, where the outputs classify the batch's integer labels, the try
+        also succeeds when the labels' cross-entropy under the outputs meets the same goal (the
+        model fits the labels, whatever the loss's floor). A binary cross-entropy on targets between
+        0 and 1 (pixel values, soft labels) is judged above the batch's own target entropy, its
+        least value, as label smoothing is (the message names it).
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
