@@ -995,6 +995,20 @@ WARMUP_LOW = 0.1
 WARMUP_POINTS = 4
 
 
+def _stepped_per_epoch(run: RunState, per_epoch: int) -> bool:
+    """True when the rates logged change at most once an epoch over more than one epoch of
+    steps (`per_epoch` optimizer steps each): a scheduler stepped per epoch."""
+    if per_epoch < 2:
+        return False
+    steps, rates = run.lr.values()
+    kept = np.isfinite(rates)
+    steps, rates = steps[kept], rates[kept]
+    if len(rates) < 3 or steps[-1] - steps[0] <= per_epoch:
+        return False
+    changes = int(np.count_nonzero(np.diff(rates)))
+    return 0 < changes <= (steps[-1] - steps[0]) / per_epoch + 1 and len(rates) > 2 * (changes + 1)
+
+
 def _unfinished_warmup(run: RunState, c: Curve, final: bool) -> dict[str, Any] | None:
     """The numbers of a warm-up that cannot end within the run: the rate rose through the whole
     record and sits under `WARMUP_LOW` x the configured peak (`RunInfo.base_lr`), judged from the
@@ -1345,17 +1359,27 @@ class LRSchedule(Check):
             else "had not reached it when the run ended"
         )
         epoch = f" ({per_epoch} steps an epoch)" if per_epoch else ""
+        hint = (
+            "A warm-up is a few percent of training (Goyal et al. 2017: 5 of 90 epochs; BERT: 1%; Hugging Face's "
+            "examples up to 10%): size it from this run's steps (warmup_steps = 0.05 x "
+            "trainer.estimated_stepping_batches, or epochs x len(train_loader) x 0.05; Keras: CosineDecay's "
+            "warmup_steps against steps_per_epoch x epochs). A warm-up written for a larger data set, batch count "
+            "or run is the usual cause."
+        )
+        if _stepped_per_epoch(run, per_epoch):
+            hint = (
+                "The rate is still climbing and changes only once an epoch: a warm-up counted in optimizer steps "
+                "but stepped once per epoch takes that many epochs. In Lightning return `{'scheduler': s, "
+                "'interval': 'step'}` as `lr_scheduler` (the default interval is 'epoch'); in a loop of your own, "
+                "call scheduler.step() after every optimizer step. " + hint
+            )
         return self._emit(
             "warmup-unfinished",
             f"The learning rate has risen through the whole run to step {run.step}{epoch} and is {found['lr']:.3g}, "
             f"{found['share_of_base']:.1%} of the {found['base_lr']:.3g} the optimizer is configured with: a warm-up "
             f"that at its pace {plan}, so the run trains at a fraction of its rate throughout.",
             found,
-            "A warm-up is a few percent of training (Goyal et al. 2017: 5 of 90 epochs; BERT: 1%; Hugging Face's "
-            "examples up to 10%): size it from this run's steps (warmup_steps = 0.05 x "
-            "trainer.estimated_stepping_batches, or epochs x len(train_loader) x 0.05; Keras: CosineDecay's "
-            "warmup_steps against steps_per_epoch x epochs). A warm-up written for a larger data set, batch count "
-            "or run is the usual cause.",
+            hint,
             run,
         )
 

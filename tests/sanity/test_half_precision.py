@@ -9,7 +9,18 @@ import sys
 
 def test_a_bfloat16_model_is_checked_like_a_float32_one(fixtures):
     proc = subprocess.run(
-        [sys.executable, "-m", "mlcheck", "sanity", str(fixtures / "half_precision.py"), "--json"],
+        # --fail-on warning: the bug (a softmax before cross_entropy) is the WARNING output-loss-mismatch;
+        # overfit-batch calls it inconclusive since the configured rate gets the full steps (still falling)
+        [
+            sys.executable,
+            "-m",
+            "mlcheck",
+            "sanity",
+            str(fixtures / "half_precision.py"),
+            "--json",
+            "--fail-on",
+            "warning",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

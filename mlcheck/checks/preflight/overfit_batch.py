@@ -266,7 +266,8 @@ class OverfitBatch(Check):
             lr = known_lr * RETRY_FACTOR if slow(first) else known_lr / RETRY_FACTOR
             second = attempt(batch, lr, ctx.budget.fitted_steps(steps, RETRY_LEAST_STEPS), steps)
             stalled = not (second.achieved or second.cut or second.still_falling())
-            if lr > known_lr and first.steps < steps and stalled and ctx.budget.room_for(RETRY_LEAST_STEPS):
+            settled = stalled and not first.still_falling()  # a try still falling already says "inconclusive"
+            if lr > known_lr and first.steps < steps and settled and ctx.budget.room_for(RETRY_LEAST_STEPS):
                 # 10x the rate stalled too (an adaptive optimizer at 10x can kill ReLU units: a
                 # ReLU autoencoder under Adam stalls at 3e-2 and still falls at its own 3e-3 after
                 # the full steps): the configured rate gets the full steps before the batch is
