@@ -183,27 +183,31 @@ class Budget:
         evaluations and copies included, so it errs on the short side), never fewer than
         `least`. Where fewer than `least` fit, `planned` (the net then cuts the try: an INFO
         "inconclusive", never a verdict from a try too short to tell)."""
-        net = self.step_net
-        limit = net.limit() if net is not None else None
-        if net is None or limit is None:
+        left = self._steps_left()
+        if left is None:
             return planned
-        elapsed = net.elapsed()
-        left = FIT_SHARE * limit - elapsed
-        fit = int(left * len(net.step_times) / elapsed) if elapsed > 0 else planned
+        fit = int(left)
         if fit < least or fit >= planned:
             return planned
-        net.granted = max(net.granted, limit)
+        net = self.step_net
+        net.granted = max(net.granted, net.limit())
         return fit
 
     def room_for(self, least: int) -> bool:
         """True when a try of `least` steps that starts now fits in the time left: always
         without a measured `step_net`; else as `fitted_steps` counts the time left."""
+        left = self._steps_left()
+        return left is None or left >= least
+
+    def _steps_left(self) -> float | None:
+        """The steps `FIT_SHARE` of `step_net`'s limit still allows at the phase's cost per
+        measured step so far; None where nothing bounds them (no net, its steps not measured)."""
         net = self.step_net
         limit = net.limit() if net is not None else None
         if net is None or limit is None:
-            return True
+            return None
         elapsed = net.elapsed()
-        return elapsed <= 0 or (FIT_SHARE * limit - elapsed) * len(net.step_times) / elapsed >= least
+        return (FIT_SHARE * limit - elapsed) * len(net.step_times) / elapsed if elapsed > 0 else None
 
     def expired(self, remaining: int = 0) -> bool:
         """True when the check must stop now. `remaining`: the steps the check still plans to

@@ -328,6 +328,12 @@ class Series:
         b = self.buckets(include_open=True)
         return b["x1"], b["mean"]
 
+    def finite_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """`values()` without the buckets whose mean is not finite."""
+        x, mean = self.values()
+        kept = np.isfinite(mean)
+        return x[kept], mean[kept]
+
     def state_dict(self) -> dict:
         self._store()
         return {

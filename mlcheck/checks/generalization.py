@@ -148,9 +148,7 @@ def _raised_rate(run: RunState, best_epoch: int) -> _RaisedRate | None:
     at = run.epoch_step.get(best_epoch)
     if at is None or run.lr.finite_count < 2:
         return None
-    steps, rates = run.lr.values()
-    kept = np.isfinite(rates)
-    steps, rates = steps[kept], rates[kept]
+    steps, rates = run.lr.finite_values()
     before = rates[steps <= at]
     if not len(before):
         return None

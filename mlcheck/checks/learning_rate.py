@@ -1000,9 +1000,7 @@ def _stepped_per_epoch(run: RunState, per_epoch: int) -> bool:
     steps (`per_epoch` optimizer steps each): a scheduler stepped per epoch."""
     if per_epoch < 2:
         return False
-    steps, rates = run.lr.values()
-    kept = np.isfinite(rates)
-    steps, rates = steps[kept], rates[kept]
+    steps, rates = run.lr.finite_values()
     if len(rates) < 3 or steps[-1] - steps[0] <= per_epoch:
         return False
     changes = int(np.count_nonzero(np.diff(rates)))

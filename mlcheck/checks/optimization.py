@@ -1816,9 +1816,7 @@ def _schedule_hint(run: RunState) -> str | None:
     that never ended); None otherwise, or where no rate was logged."""
     if run.lr.finite_count < 2:
         return None
-    steps, rates = run.lr.values()
-    kept = np.isfinite(rates)
-    steps, rates = steps[kept], rates[kept]
+    steps, rates = run.lr.finite_values()
     if len(rates) < 2 or not rates.max() > 0:
         return None
     top = int(np.argmax(rates))
