@@ -7,7 +7,8 @@ The built-in rules read a name the way the common loggers write it (see docs/ana
   a CamelCase name (`TrainLoss`, `valLoss`) is split into words first;
 - a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
   `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
-- what is left: `loss` (or `total_loss`, `loss_total`) is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
+- what is left: `loss` (or `total_loss`, `loss_total`; the plurals `losses`, `total_losses`)
+  is a loss; a qualified loss, `<word>_loss` (`nll_loss`,
   `mse_loss`), is one below them (`QUALIFIED_PRIORITY`), read only where it is the run's one
   training loss (and a validation one only beside a training one of the same name; see
   `mlcheck.analyze.replay`); `lr`, `learning_rate`, `lr-<Optimizer>`
