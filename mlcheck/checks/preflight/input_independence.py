@@ -122,6 +122,16 @@ class InputIndependence(Check):
             unfit = inputs_unfit(x, 2, floating=False)
             if unfit is not None:
                 return [skipped(self, unfit)]
+            if y is None and t.loss_config().target_is_input:
+                # an autoencoder's loss compares the outputs with the inputs: zeroed inputs are
+                # zeroed targets too, which any model fits (a false "learns nothing from them")
+                return [
+                    skipped(
+                        self,
+                        "the loss compares the outputs with the inputs themselves (a batch of inputs "
+                        "alone), so zeroed inputs would zero the targets too",
+                    )
+                ]
             if y is not None and np.all(y == y[:1]):
                 return []  # constant targets need no input; unshuffled-data speaks to that
             flat = x.reshape(len(x), -1)

@@ -207,13 +207,15 @@ class OverfitBatch(Check):
     def _floor(ctx: PreflightContext, batch: Any = None) -> float:
         """The least loss the batch's targets allow: the entropy of label-smoothed targets, or,
         for a binary cross-entropy on targets between 0 and 1 (an autoencoder on pixel values,
-        soft labels), the targets' own entropy (`soft_target_entropy`); else 0."""
+        soft labels), the targets' own entropy (`soft_target_entropy`), the inputs' own where the
+        loss reconstructs its inputs (`LossConfig.target_is_input`: a batch of inputs alone); else 0."""
         cfg = ctx.trainable.loss_config()
         smoothed = smoothing(cfg)
         if smoothed is not None:
             return smoothed.floor
         if batch is not None and loss_family(cfg) == "binary" and not cfg.summed_over:
-            entropy = soft_target_entropy(ctx.trainable.to_numpy(batch)[1])
+            inputs, targets = ctx.trainable.to_numpy(batch)
+            entropy = soft_target_entropy(inputs if cfg.target_is_input and targets is None else targets)
             if entropy is not None:
                 return entropy
         return 0.0
@@ -338,6 +340,8 @@ class OverfitBatch(Check):
             ]
         # "only went from 2.4 to 12" reads as a small fall: say that it rose
         moved = "rose" if shown.final > shown.initial else "only went"
+        if self._floor_unknown(ctx):
+            return [self._unknown_floor_finding(shown, moved, evidence, n)]
         tried = ""
         if len(runs) > 1:
             rates = ", ".join(f"{r.lr:.3g}" for r in runs)
@@ -352,6 +356,33 @@ class OverfitBatch(Check):
                 hint=self._frozen_weights_note(ctx, evidence) + self._cannot_fit_hint(runs, n),
             )
         ]
+
+    def _floor_unknown(self, ctx: PreflightContext) -> bool:
+        """True where the least loss the batch allows cannot be known: the batch holds no targets
+        apart from its inputs (`x` alone, `(x,)`) and its loss is none the adapter can name (not
+        a common loss of the outputs against the inputs, `LossConfig.target_is_input`): a VAE's
+        reconstruction plus KL, a likelihood or a contrastive loss sits above 0 by its own terms."""
+        cfg = ctx.trainable.loss_config()
+        if cfg.loss is not None or cfg.target_is_input:
+            return False
+        batch = small_batch(ctx.trainable, self.batch_size)
+        return batch is not None and ctx.trainable.to_numpy(batch)[1] is None
+
+    def _unknown_floor_finding(self, shown: FitRun, moved: str, evidence: dict[str, Any], n: int) -> Finding:
+        """INFO, not the ERROR: a loss whose floor is unknown may stop far above 0 on a model that
+        fits the batch."""
+        return self.finding(
+            f"The loss on one batch of {_rows(n)} {moved} from {shown.initial:.4g} to {shown.final:.4g} in "
+            f"{shown.steps} steps, but the batch holds no targets apart from its inputs and the loss is none "
+            "mlcheck can name (not a binary cross-entropy or an error of the outputs against the inputs), so "
+            "the least loss it can reach is unknown and whether the model can fit the batch is inconclusive.",
+            evidence={**evidence, "targets": "none apart from the inputs", "loss_floor": "unknown"},
+            hint="Nothing to fix if the loss has terms of its own (a VAE's KL, a likelihood, a contrastive loss). "
+            "To check the wiring, run `mlcheck sanity` with an `mlcheck_target()` whose loss is the "
+            "reconstruction alone (docs/sanity.md).",
+            severity=Severity.INFO,
+            key="unknown-floor",
+        )
 
     @staticmethod
     def _frozen_weights_note(ctx: PreflightContext, evidence: dict[str, Any]) -> str:
