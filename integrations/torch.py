@@ -558,6 +558,15 @@ class _TorchBase(Trainable):
         self._returned = _returned(out)
         return _first_tensor(out)
 
+    def batch_keys(self, batch: Any) -> str | None:
+        if not isinstance(batch, dict):
+            return None
+        x_key = next((k for k in _INPUT_KEYS if k in batch), None)
+        y_key = next((k for k in _TARGET_KEYS if k in batch), None)
+        if x_key is None:
+            return None
+        return f"inputs batch[{x_key!r}], targets " + (f"batch[{y_key!r}]" if y_key else "none")
+
     def call_convention(self, stage: str, batch: Any) -> str | None:
         inputs, _ = _batch_convention(batch)
         if stage == "forward" and inputs:

@@ -222,6 +222,11 @@ class Trainable(abc.ABC):
         the whole batch, or a loss for every output, is told why. None: nothing to say."""
         return None
 
+    def batch_keys(self, batch: Any) -> str | None:
+        """Where a dict batch's inputs and targets were read from, in words for a finding's
+        evidence (`"inputs batch['image'], targets batch['label']"`); None for any other batch."""
+        return None
+
     def own_training_step(self) -> str | None:
         """The name of a training step of the model's own that replaces the framework's (a Keras
         `train_step` override: "MyModel.train_step"); None where the model trains the framework's

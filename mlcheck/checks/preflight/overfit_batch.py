@@ -301,7 +301,8 @@ class OverfitBatch(Check):
         shown = min((r for r in reversed(runs) if not r.nonfinite), key=lambda r: r.best, default=run)
         # the rows trained on: fewer than `batch_size` when the training batches are smaller
         n = shown.samples or self.batch_size
-        evidence = _evidence(shown, runs, n)
+        first = ctx.trainable.batches("train", 1)
+        evidence = _evidence(shown, runs, n, ctx.trainable.batch_keys(first[0]) if first else None)
         smoothed = smoothing(ctx.trainable.loss_config())
         if smoothed is not None and smoothed.value > MAX_LABEL_SMOOTHING:
             # the targets, not the wiring or the rate, hold the loss up: the one cause to name
@@ -592,8 +593,9 @@ class OverfitBatch(Check):
         ]
 
 
-def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
-    """The numbers of the try shown (the closest), and each try's rate and final loss."""
+def _evidence(shown: FitRun, runs: list[FitRun], n: int, batch_keys: str | None = None) -> dict[str, Any]:
+    """The numbers of the try shown (the closest), each try's rate and final loss, and, for a dict
+    batch, which of its keys were the inputs and the targets (`Trainable.batch_keys`)."""
     evidence: dict[str, Any] = {
         "samples": n,
         "steps": shown.steps,
@@ -606,6 +608,8 @@ def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
     if len(runs) > 1:
         evidence["lrs_tried"] = [r.lr for r in runs]
         evidence["final_loss_per_lr"] = [r.final for r in runs]
+    if batch_keys:
+        evidence["batch_keys"] = batch_keys
     return evidence
 
 
