@@ -36,7 +36,9 @@ class InputIndependence(Check):
         inputs (overfit-batch's run) and one with all inputs set to zero (same targets), and
         fires when the zeroed copy does as well as the real one (the real loss not `margin`
         below it) once both have settled (neither still falling) and training did lower the
-        loss. Batches whose targets are all equal are not judged.
+        loss. Batches whose targets are all equal are not judged, nor (skipped, INFO) a batch of
+        inputs alone whose loss compares the outputs with the inputs (an autoencoder's): zeroed
+        inputs are zeroed targets there.
 
     Why it matters:
         A model trained on zeros can only learn the average target. If real inputs do no better,

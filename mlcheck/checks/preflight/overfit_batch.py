@@ -129,7 +129,10 @@ class OverfitBatch(Check):
         also succeeds when the labels' cross-entropy under the outputs meets the same goal (the
         model fits the labels, whatever the loss's floor). A binary cross-entropy on targets between
         0 and 1 (pixel values, soft labels) is judged above the batch's own target entropy, its
-        least value, as label smoothing is (the message names it).
+        least value, as label smoothing is (the message names it); so is an autoencoder's fed its
+        inputs alone (`x` or `(x,)`), whose targets are the inputs. On such a batch a loss that is
+        none of the common ones of the outputs against the inputs (a VAE's KL term, a likelihood)
+        has an unknown least value: a try that stalls is an INFO (key "unknown-floor"), not ERROR.
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
