@@ -923,7 +923,7 @@ class _TorchBase(Trainable):
         measured, _ = self._measured_loss(batch)
         if measured is None:
             return None
-        return next((name for name, value in _candidate_losses(out, x) if _matches(measured, value)), None)
+        return next((name for name, value in _candidate_losses(out.detach(), x) if _matches(measured, value)), None)
 
     def _measured_loss(self, batch: Any) -> tuple[float | None, str | None]:
         """The model's own loss on the batch, in inference mode (None when it fails on this
