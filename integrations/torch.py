@@ -558,6 +558,15 @@ class _TorchBase(Trainable):
         self._returned = _returned(out)
         return _first_tensor(out)
 
+    def batch_keys(self, batch: Any) -> str | None:
+        if not isinstance(batch, dict):
+            return None
+        x_key = next((k for k in _INPUT_KEYS if k in batch), None)
+        y_key = next((k for k in _TARGET_KEYS if k in batch), None)
+        if x_key is None:
+            return None
+        return f"inputs batch[{x_key!r}], targets " + (f"batch[{y_key!r}]" if y_key else "none")
+
     def call_convention(self, stage: str, batch: Any) -> str | None:
         inputs, _ = _batch_convention(batch)
         if stage == "forward" and inputs:
@@ -778,12 +787,23 @@ class _TorchBase(Trainable):
 
     def _detect_loss_config(self) -> LossConfig:
         batch = _to_device(self._first_batch(), self._device())
-        _, y, _ = _split_batch(batch)
+        x, y, _ = _split_batch(batch)
         with _mode(self.module, False), torch.no_grad():
             out, last, before_last = self._outputs_and_last_module(batch)
         units = int(out.shape[-1]) if out.ndim >= 2 else 1
         activation = _activation(out, last)
         name, from_logits = self._declared_loss()
+        if y is None and name is None:
+            reconstruction = self._reconstruction_loss(batch, x, out)
+            if reconstruction is not None:
+                return LossConfig(
+                    loss=reconstruction,
+                    from_logits=_FROM_LOGITS.get(reconstruction),
+                    output_activation=activation,
+                    output_units=units,
+                    task=task_facts.from_loss(reconstruction, units).task,
+                    target_is_input=True,
+                )
         measured, broadcast_warning = self._measured_loss(batch) if isinstance(y, torch.Tensor) else (None, None)
         candidates = _candidate_losses(out, y) if measured is not None else []
         weights = inline_smoothing = None
@@ -891,6 +911,19 @@ class _TorchBase(Trainable):
             if not _matches(loss, expected):
                 return None
         return round(min(value, 1.0), 4)
+
+    def _reconstruction_loss(self, batch: Any, x: Any, out: torch.Tensor) -> str | None:
+        """The common loss of the outputs against the inputs themselves that the model's own loss
+        on a batch of inputs alone (`x`, `(x,)`) equals, exactly (`_MATCH_TOL`): an autoencoder's
+        `F.binary_cross_entropy(decoder(encoder(x)), x)` or `F.mse_loss(recon, x)`; None where
+        the batch is no floating-point tensor of the outputs' size, or no such loss matches (a
+        loss with terms of its own, a VAE's KL, keeps its floor unknown)."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() != out.numel():
+            return None
+        measured, _ = self._measured_loss(batch)
+        if measured is None:
+            return None
+        return next((name for name, value in _candidate_losses(out.detach(), x) if _matches(measured, value)), None)
 
     def _measured_loss(self, batch: Any) -> tuple[float | None, str | None]:
         """The model's own loss on the batch, in inference mode (None when it fails on this

@@ -966,6 +966,10 @@ class LiveRun:
         if info.class_weights is None and config.class_weights is not None:
             # weights the adapter found by the loss's value (a buffer passed to F.cross_entropy)
             info.class_weights = dict(enumerate(config.class_weights))
+        if info.target_is_input is None and config.target_is_input:
+            # an autoencoder's batch of inputs alone: the inputs are the targets (their entropy
+            # is a binary cross-entropy's floor, `FirstPassLabels.soft_floor`)
+            info.target_is_input = True
         if info.loss_unmatched is None and config.unmatched:
             # another objective than the common losses: its level is not a validation loss's
             info.loss_unmatched = True

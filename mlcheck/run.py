@@ -221,6 +221,10 @@ class RunInfo:
             focal loss), whose level a validation loss of the usual kind need not share
             (`suspicious-val` then tells a validation loss far below it as INFO). None when
             unknown or named.
+        target_is_input: True when the train-start trainable found the loss to compare the
+            outputs with the inputs themselves, the batch holding no targets apart from them
+            (`LossConfig.target_is_input`: an autoencoder fed `x` alone or `(x,)`): a binary
+            cross-entropy's floor is then the inputs' own entropy. None when unknown.
         loss_summed_over: the rows a training loss is summed over (`reduction="sum"`), when the
             train-start trainable found its value on the first batch to be that many times the
             mean loss (`LossConfig.summed_over`): the loss levels the checks compare with a
@@ -289,6 +293,7 @@ class RunInfo:
     plateau_monitors: tuple[tuple[str, str], ...] | None = None
     stop_monitors: tuple[tuple[str, str, str], ...] | None = None
     loss_unmatched: bool | None = None
+    target_is_input: bool | None = None
     embedding_rows: int | None = None
     input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
     lr_logged_every: int | None = None
@@ -315,6 +320,7 @@ class RunInfo:
         self.augmented_train = opt.flag("RunInfo.augmented_train", self.augmented_train, optional=True)
         self.several_objectives = opt.flag("RunInfo.several_objectives", self.several_objectives, optional=True)
         self.loss_unmatched = opt.flag("RunInfo.loss_unmatched", self.loss_unmatched, optional=True)
+        self.target_is_input = opt.flag("RunInfo.target_is_input", self.target_is_input, optional=True)
         self.plateau_scheduler = opt.flag("RunInfo.plateau_scheduler", self.plateau_scheduler, optional=True)
         self.group_rates_moved = opt.flag("RunInfo.group_rates_moved", self.group_rates_moved, optional=True)
         if self.rate_held_at_zero is not None and not (
@@ -472,15 +478,19 @@ class BatchObservation:
             self._probes[key] = counted
         return self._probes[key]
 
-    def target_entropy(self) -> tuple[float, int] | None:
+    def target_entropy(self, target_is_input: bool = False) -> tuple[float, int] | None:
         """(sum over the target values of their binary entropy, the values' count), None where the
         targets are not floats in [0, 1]: a binary cross-entropy's floor (`soft_target_entropy`)
-        over a pass is the first summed over the second; 0 for hard 0/1 labels. Computed once per
-        observation and shared by the checks that ask (`FirstPassLabels`)."""
+        over a pass is the first summed over the second; 0 for hard 0/1 labels. Where
+        `target_is_input` (`RunInfo.target_is_input`: an autoencoder's batch of inputs alone), the
+        inputs (or their probe, a seeded sample of their positions) are the targets. Computed once
+        per observation and shared by the checks that ask (`FirstPassLabels`)."""
         if "target_entropy" not in self._probes:
             from mlcheck.task import soft_target_entropy
 
             y = self.targets
+            if y is None and target_is_input:
+                y = self.inputs if self.inputs is not None else self.probe
             mean = soft_target_entropy(y) if y is not None and y.dtype.kind == "f" else None
             hard = mean is None and y is not None and y.dtype.kind == "f" and y.size and _zero_one(y)
             self._probes["target_entropy"] = (

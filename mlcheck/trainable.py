@@ -66,6 +66,12 @@ class LossConfig:
             computes another objective (a cross-entropy on a teacher's softened outputs, a
             penalty added to the loss, a focal or contrastive loss). False when named or not
             measured.
+        target_is_input: True when the batch holds no targets apart from the inputs (`x` alone,
+            `(x,)`) and the loss measured on the first batch is a common loss of the outputs
+            against the inputs themselves (`loss` names it): an autoencoder's reconstruction
+            loss. Its floor is then the inputs' own (their binary entropy for a binary
+            cross-entropy, 0 for an error), and zeroed inputs zero its targets too. False
+            otherwise.
     """
 
     loss: str | None = None
@@ -80,6 +86,7 @@ class LossConfig:
     class_weights: tuple[float, ...] | None = None
     broadcast_warning: str | None = None
     unmatched: bool = False
+    target_is_input: bool = False
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be
@@ -213,6 +220,11 @@ class Trainable(abc.ABC):
         is not the batch as it comes (a dict batch's inputs alone, the first tensor of a tuple
         the model returned): said beside an error in that call, so that a model written for
         the whole batch, or a loss for every output, is told why. None: nothing to say."""
+        return None
+
+    def batch_keys(self, batch: Any) -> str | None:
+        """Where a dict batch's inputs and targets were read from, in words for a finding's
+        evidence (`"inputs batch['image'], targets batch['label']"`); None for any other batch."""
         return None
 
     def own_training_step(self) -> str | None:

@@ -163,7 +163,7 @@ class FirstPassLabels:
         """Counts a batch's class labels into its split's pass; False when it held none. For a
         binary cross-entropy, also sums the training targets' entropy (`soft_floor`)."""
         if batch.split == "train" and run.info.loss in BINARY_LOSSES and self.target_entropy[1] < SOFT_FLOOR_VALUES:
-            got = batch.target_entropy()
+            got = batch.target_entropy(run.info.target_is_input is True)
             if got is not None:
                 self.target_entropy = (self.target_entropy[0] + got[0], self.target_entropy[1] + got[1])
         counted = batch.class_counts(run, self.max_classes)

@@ -412,7 +412,7 @@ class DeadUnits(LayerCheck):
         """Gathers the soft targets' entropy, the floor a binary cross-entropy falls to
         (`FirstPassLabels.soft_floor`): the same probe `loss-plateau` reads, computed once."""
         if batch.split == "train" and run.info.loss in BINARY_LOSSES and self._target_entropy[1] < SOFT_FLOOR_VALUES:
-            got = batch.target_entropy()
+            got = batch.target_entropy(run.info.target_is_input is True)
             if got is not None:
                 self._target_entropy = (self._target_entropy[0] + got[0], self._target_entropy[1] + got[1])
         return ()

@@ -865,7 +865,8 @@ class LossPlateau(LossCurveCheck):
         loss first).
         A binary cross-entropy on targets between 0 and 1 (an autoencoder on pixel values, soft
         labels) cannot fall below the targets' own entropy (BCE(y, p) >= H(y)): live, where the
-        first pass shows such targets, the fall is measured above that floor,
+        first pass shows such targets (or, for an autoencoder fed its inputs alone, such
+        inputs: `RunInfo.target_is_input`), the fall is measured above that floor,
         (initial - loss) / (initial - floor), and the chance level ln(2) within the room above
         it. A log has no targets: there, an error metric logged beside the loss (`mse`, `mae`,
         `mean_squared_error`, `rmse`) that fell by more than `min_drop` over the same epochs

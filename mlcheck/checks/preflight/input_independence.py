@@ -36,7 +36,9 @@ class InputIndependence(Check):
         inputs (overfit-batch's run) and one with all inputs set to zero (same targets), and
         fires when the zeroed copy does as well as the real one (the real loss not `margin`
         below it) once both have settled (neither still falling) and training did lower the
-        loss. Batches whose targets are all equal are not judged.
+        loss. Batches whose targets are all equal are not judged, nor (skipped, INFO) a batch of
+        inputs alone whose loss compares the outputs with the inputs (an autoencoder's): zeroed
+        inputs are zeroed targets there.
 
     Why it matters:
         A model trained on zeros can only learn the average target. If real inputs do no better,
@@ -122,6 +124,16 @@ class InputIndependence(Check):
             unfit = inputs_unfit(x, 2, floating=False)
             if unfit is not None:
                 return [skipped(self, unfit)]
+            if y is None and t.loss_config().target_is_input:
+                # an autoencoder's loss compares the outputs with the inputs: zeroed inputs are
+                # zeroed targets too, which any model fits (a false "learns nothing from them")
+                return [
+                    skipped(
+                        self,
+                        "the loss compares the outputs with the inputs themselves (a batch of inputs "
+                        "alone), so zeroed inputs would zero the targets too",
+                    )
+                ]
             if y is not None and np.all(y == y[:1]):
                 return []  # constant targets need no input; unshuffled-data speaks to that
             flat = x.reshape(len(x), -1)

@@ -131,6 +131,9 @@ class LossAtInit(Check):
             "expected_from": why,
             "batches": len(losses),
         }
+        keys = t.batch_keys(batches[0])
+        if keys:  # a dict batch: which of its keys were the inputs and the targets
+            evidence["batch_keys"] = keys
         hint = (
             "Use a mean-reduced loss, remove loss multipliers, normalise inputs and initialise "
             "the last layer small (its bias at the class prior or target mean)."

@@ -129,7 +129,10 @@ class OverfitBatch(Check):
         also succeeds when the labels' cross-entropy under the outputs meets the same goal (the
         model fits the labels, whatever the loss's floor). A binary cross-entropy on targets between
         0 and 1 (pixel values, soft labels) is judged above the batch's own target entropy, its
-        least value, as label smoothing is (the message names it).
+        least value, as label smoothing is (the message names it); so is an autoencoder's fed its
+        inputs alone (`x` or `(x,)`), whose targets are the inputs. On such a batch a loss that is
+        none of the common ones of the outputs against the inputs (a VAE's KL term, a likelihood)
+        has an unknown least value: a try that stalls is an INFO (key "unknown-floor"), not ERROR.
 
     Why it matters:
         Any network with enough capacity can memorise 16 samples. If it cannot, something is
@@ -207,13 +210,15 @@ class OverfitBatch(Check):
     def _floor(ctx: PreflightContext, batch: Any = None) -> float:
         """The least loss the batch's targets allow: the entropy of label-smoothed targets, or,
         for a binary cross-entropy on targets between 0 and 1 (an autoencoder on pixel values,
-        soft labels), the targets' own entropy (`soft_target_entropy`); else 0."""
+        soft labels), the targets' own entropy (`soft_target_entropy`), the inputs' own where the
+        loss reconstructs its inputs (`LossConfig.target_is_input`: a batch of inputs alone); else 0."""
         cfg = ctx.trainable.loss_config()
         smoothed = smoothing(cfg)
         if smoothed is not None:
             return smoothed.floor
         if batch is not None and loss_family(cfg) == "binary" and not cfg.summed_over:
-            entropy = soft_target_entropy(ctx.trainable.to_numpy(batch)[1])
+            inputs, targets = ctx.trainable.to_numpy(batch)
+            entropy = soft_target_entropy(inputs if cfg.target_is_input and targets is None else targets)
             if entropy is not None:
                 return entropy
         return 0.0
@@ -299,7 +304,8 @@ class OverfitBatch(Check):
         shown = min((r for r in reversed(runs) if not r.nonfinite), key=lambda r: r.best, default=run)
         # the rows trained on: fewer than `batch_size` when the training batches are smaller
         n = shown.samples or self.batch_size
-        evidence = _evidence(shown, runs, n)
+        first = ctx.trainable.batches("train", 1)
+        evidence = _evidence(shown, runs, n, ctx.trainable.batch_keys(first[0]) if first else None)
         smoothed = smoothing(ctx.trainable.loss_config())
         if smoothed is not None and smoothed.value > MAX_LABEL_SMOOTHING:
             # the targets, not the wiring or the rate, hold the loss up: the one cause to name
@@ -338,6 +344,8 @@ class OverfitBatch(Check):
             ]
         # "only went from 2.4 to 12" reads as a small fall: say that it rose
         moved = "rose" if shown.final > shown.initial else "only went"
+        if self._floor_unknown(ctx):
+            return [self._unknown_floor_finding(shown, moved, evidence, n)]
         tried = ""
         if len(runs) > 1:
             rates = ", ".join(f"{r.lr:.3g}" for r in runs)
@@ -352,6 +360,33 @@ class OverfitBatch(Check):
                 hint=self._frozen_weights_note(ctx, evidence) + self._cannot_fit_hint(runs, n),
             )
         ]
+
+    def _floor_unknown(self, ctx: PreflightContext) -> bool:
+        """True where the least loss the batch allows cannot be known: the batch holds no targets
+        apart from its inputs (`x` alone, `(x,)`) and its loss is none the adapter can name (not
+        a common loss of the outputs against the inputs, `LossConfig.target_is_input`): a VAE's
+        reconstruction plus KL, a likelihood or a contrastive loss sits above 0 by its own terms."""
+        cfg = ctx.trainable.loss_config()
+        if cfg.loss is not None or cfg.target_is_input:
+            return False
+        batch = small_batch(ctx.trainable, self.batch_size)
+        return batch is not None and ctx.trainable.to_numpy(batch)[1] is None
+
+    def _unknown_floor_finding(self, shown: FitRun, moved: str, evidence: dict[str, Any], n: int) -> Finding:
+        """INFO, not the ERROR: a loss whose floor is unknown may stop far above 0 on a model that
+        fits the batch."""
+        return self.finding(
+            f"The loss on one batch of {_rows(n)} {moved} from {shown.initial:.4g} to {shown.final:.4g} in "
+            f"{shown.steps} steps, but the batch holds no targets apart from its inputs and the loss is none "
+            "mlcheck can name (not a binary cross-entropy or an error of the outputs against the inputs), so "
+            "the least loss it can reach is unknown and whether the model can fit the batch is inconclusive.",
+            evidence={**evidence, "targets": "none apart from the inputs", "loss_floor": "unknown"},
+            hint="Nothing to fix if the loss has terms of its own (a VAE's KL, a likelihood, a contrastive loss). "
+            "To check the wiring, run `mlcheck sanity` with an `mlcheck_target()` whose loss is the "
+            "reconstruction alone (docs/sanity.md).",
+            severity=Severity.INFO,
+            key="unknown-floor",
+        )
 
     @staticmethod
     def _frozen_weights_note(ctx: PreflightContext, evidence: dict[str, Any]) -> str:
@@ -561,8 +596,9 @@ class OverfitBatch(Check):
         ]
 
 
-def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
-    """The numbers of the try shown (the closest), and each try's rate and final loss."""
+def _evidence(shown: FitRun, runs: list[FitRun], n: int, batch_keys: str | None = None) -> dict[str, Any]:
+    """The numbers of the try shown (the closest), each try's rate and final loss, and, for a dict
+    batch, which of its keys were the inputs and the targets (`Trainable.batch_keys`)."""
     evidence: dict[str, Any] = {
         "samples": n,
         "steps": shown.steps,
@@ -575,6 +611,8 @@ def _evidence(shown: FitRun, runs: list[FitRun], n: int) -> dict[str, Any]:
     if len(runs) > 1:
         evidence["lrs_tried"] = [r.lr for r in runs]
         evidence["final_loss_per_lr"] = [r.final for r in runs]
+    if batch_keys:
+        evidence["batch_keys"] = batch_keys
     return evidence
 
 
