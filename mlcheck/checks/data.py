@@ -956,7 +956,10 @@ class ClassImbalance(Check):
         `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
         attribute, or a module buffer passed as `F.cross_entropy(..., weight=self.class_w)`,
         found by the loss's value; sklearn's 'balanced' weights count it 1:1), the finding
-        stays INFO and says so: the fix it would advise is in place. A class whose weight is
+        stays INFO and says so: the fix it would advise is in place. Weights upside down (the
+        largest class weighted up, key `weights-inverted`) or overshooting (a smaller class
+        counted `overcorrected_ratio` times over a larger one, key `weights-overcorrected`) are
+        WARNINGs of their own, after the first epoch. A class whose weight is
         exactly 0 while others weigh more, with 5 or more training labels in the first epoch,
         is a WARNING of its own (key `zero-weight`): the loss never counts its rows, so the
         model learns never to answer it (a hand-made class-weight dict lacking the class, read
@@ -1028,6 +1031,14 @@ class ClassImbalance(Check):
             ratio's lower bound, counts moved 3.5 sd towards each other, as for the imbalance
             itself: weights computed from the whole data set before the split, or stored in
             float32, count), never below this ratio. Default 2: a class at least twice another.
+        overcorrected_ratio: the other way round, where the class weights favour a class that
+            is smaller in the data so much that the loss counts it over a larger class at least
+            this many times (weight x count, with the counts moved 3.5 sd towards each other),
+            the weighting has made an imbalance of its own, the other way: a WARNING (key
+            `weights-overcorrected`; a weight copied from data far more skewed, `{0: 50, 1: 1}`
+            on a 1.7:1 split). Balancing schemes count every class alike (sklearn's "balanced":
+            1:1). Default 10, `ratio`'s, SageMaker Debugger's ClassImbalance threshold, here
+            for the loss's weighted counts.
     """
 
     id = "class-imbalance"
@@ -1049,8 +1060,10 @@ class ClassImbalance(Check):
         alpha: float = 0.01,
         min_val: int = 10,
         inverted_ratio: float = 2.0,
+        overcorrected_ratio: float = 10.0,
     ) -> None:
         self.inverted_ratio = inverted_ratio
+        self.overcorrected_ratio = overcorrected_ratio
         self.max_recall = max_recall
         self.alpha = alpha
         self.min_val = min_val
@@ -1067,6 +1080,7 @@ class ClassImbalance(Check):
         self._one_class_told = False
         self._outputs_told = False
         self._weights_judged = False
+        self._overcorrection_judged = False
         self._zeros_judged = False
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
@@ -1089,6 +1103,7 @@ class ClassImbalance(Check):
         return [
             *self._zero_weighted(run),
             *self._inverted_weights(run),
+            *self._overcorrected_weights(run),
             *self._one_class(run),
             *self._unnamed_outputs(run),
         ]
@@ -1192,6 +1207,57 @@ class ClassImbalance(Check):
             epoch=run.epoch,
             severity=Severity.WARNING,
             key="weights-inverted",
+        )
+
+    def _overcorrected_weights(self, run: RunState) -> Iterable[Finding]:
+        """Once, at the end of the first epoch (a full pass counted): class weights under which
+        the loss counts a class that is smaller in the data over a larger one at least
+        `overcorrected_ratio` times (weight x count, conservatively): the weighting made an
+        imbalance of its own, the other way round."""
+        weights, history = run.info.class_weights, self._labels
+        if self._overcorrection_judged or not weights or history.overflow or history.samples < self.min_samples:
+            return
+        self._overcorrection_judged = True
+        counted = {c: n for c, n in history.totals.items() if c in weights and weights[c] > 0}
+        if len(counted) < 2:
+            return
+        loudest = max(counted, key=lambda c: weights[c] * counted[c])
+        quietest = min(counted, key=lambda c: weights[c] * counted[c])
+        if counted[loudest] >= counted[quietest]:
+            return  # the loss's order is the data's: weighted down, not reversed
+        n_small, n_big = counted[loudest], counted[quietest]
+        # the smaller count moved down and the larger up by 3.5 sd (Poisson), as for the ratio itself
+        counts_low = max(n_small - 3.5 * math.sqrt(n_small), 0.0) / (n_big + 3.5 * math.sqrt(n_big) + 1)
+        favour = weights[loudest] / weights[quietest]
+        if favour * counts_low < self.overcorrected_ratio:
+            return  # balanced, or a cost choice short of a new imbalance
+        weighted = favour * n_small / n_big
+
+        def balanced(c: int) -> float:
+            return history.samples / (len(history.totals) * history.totals[c])
+
+        yield self.finding(
+            f"The class weights overshoot: class {loudest} ({n_small} labels) is weighted {weights[loudest]:g} and "
+            f"class {quietest} ({n_big}) {weights[quietest]:g}, so the loss counts class {loudest} {weighted:.0f} "
+            f"times over class {quietest}, where the data hold it {n_big / n_small:.1f} times less: the weighting "
+            f"made a {weighted:.0f}:1 imbalance the other way, and the model learns to answer class {loudest}.",
+            evidence={
+                "favoured_class": loudest,
+                "favoured_count": n_small,
+                "favoured_weight": weights[loudest],
+                "other_class": quietest,
+                "other_count": n_big,
+                "other_weight": weights[quietest],
+                "count_ratio": n_big / n_small,
+                "weighted_ratio": weighted,
+            },
+            hint=f"Weight each class by n / (k n_c), as sklearn's compute_class_weight('balanced', ...) does "
+            f"(here class {loudest} {balanced(loudest):.3g}, class {quietest} {balanced(quietest):.3g}); a weight "
+            "taken from another data set's imbalance does not fit this one.",
+            step=self._last[0],
+            epoch=run.epoch,
+            severity=Severity.WARNING,
+            key="weights-overcorrected",
         )
 
     def _one_class(self, run: RunState) -> Iterable[Finding]:
