@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +34,11 @@ _FIT_MIN_POINTS = 6  # a parabola has 3 parameters: at least 3 residual degrees 
 # fault suite's lightning/clean_early_converging (114 validation samples, 0.9 points each) was
 # warned about at seed 1 when a fall beyond the accuracy's noise alone confirmed the turn
 _SAMPLES_MOVED = 2
+# the stretch test's second, longer stretch (`_noisy_rise`): a difference of two 5-epoch means has
+# sqrt(2/5) of one epoch's noise, so the bar falls from 2.45 to 2.03 epoch noises (3 -> 3.21 z, the
+# pair's Bonferroni share); a run needs 3 such stretches (15 validations) for a best, a recent and
+# one between. 8 epochs added no hit on the real logs (benchmarks/reallogs, branch over29)
+_LONG_STRETCH = 5
 #: The spread of one validation row's loss, as a multiple of the mean loss, for residuals drawn
 #: from a normal distribution: a squared error e^2 has standard deviation sqrt(2) x its mean
 #: (chi-square with one degree of freedom), an absolute error |e| sqrt(pi/2 - 1) = 0.756 x its
@@ -193,7 +199,11 @@ class TrainValGap(Check):
         (a model no better on its training data than at the start has not memorised it: a loss
         that blew up at a learning rate far too high and is settling back is instability, which
         lr-too-high and loss-divergence report). It reports the best epoch. One noisy epoch
-        never fires (UMLAUT's rule fires on any single uptick).
+        never fires (UMLAUT's rule fires on any single uptick). In a run of 15 validations or
+        more, where the `patience`-epoch stretches say no, stretches of 5 epochs are compared
+        the same way at the z of half `z`'s one-sided tail (3.21 for 3): their means carry less
+        of each epoch's noise, so a lasting rise on a curve that swings from epoch to epoch
+        still shows.
         A run too short to measure the noise (fewer than 2 x `patience` + 2 epochs, e.g. the
         5-epoch runs common in tutorials) is judged by shape instead: a validation loss that rose
         at every one of `patience` or more epochs after its lowest, by `short_min_rise` on average
@@ -1027,8 +1037,24 @@ class TrainValGap(Check):
 
     def _noisy_rise(self, epochs: np.ndarray, val: np.ndarray) -> tuple[int, float, float, float] | None:
         """(index of the best epoch, best, recent, noise) when the validation loss rose above its
-        best stretch by more than its measured noise, lastingly and with a trend; else None."""
+        best stretch by more than its measured noise, lastingly and with a trend; else None.
+
+        Stretches of `patience` epochs first; in a run of 3 x `_LONG_STRETCH` validations or more,
+        then stretches of `_LONG_STRETCH`: their means carry less of each epoch's noise, so a
+        lasting rise that a noisy curve hides from 3-epoch means shows in 5-epoch ones. The longer
+        comparison is made at the z whose one-sided tail is half of `z`'s (3.21 for 3: 0.07%), so
+        the pair says yes under noise alone at most 1.5 x as often as the first alone (Bonferroni)."""
         p = max(1, self.patience)
+        found = self._stretch_rise(epochs, val, p, self.z)
+        if found is not None or len(val) < 3 * _LONG_STRETCH or _LONG_STRETCH <= p:
+            return found
+        z = NormalDist().inv_cdf(1.0 - NormalDist().cdf(-self.z) / 2.0)
+        return self._stretch_rise(epochs, val, _LONG_STRETCH, z)
+
+    def _stretch_rise(
+        self, epochs: np.ndarray, val: np.ndarray, p: int, z: float
+    ) -> tuple[int, float, float, float] | None:
+        """The stretch test with stretches of `p` epochs, at `z` noises."""
         sigma = noise(val)
         if not math.isfinite(sigma):
             return None
@@ -1040,7 +1066,7 @@ class TrainValGap(Check):
         best, recent = float(earlier[i]), float(means[-1])
         came_down = float(val[0]) - best  # how far validation improved before turning
         # two means of p epochs each: their difference has sqrt(2 / p) x one epoch's noise
-        needed = max(self.z * sigma * math.sqrt(2.0 / p), self.min_rise * abs(best), self.min_rise_range * came_down)
+        needed = max(z * sigma * math.sqrt(2.0 / p), self.min_rise * abs(best), self.min_rise_range * came_down)
         if recent - best <= needed:
             return None
         if float(np.min(val[-p:])) <= best + sigma * math.sqrt(2.0 / p):
