@@ -26,12 +26,15 @@ from mlcheck.integrations.keras.row_losses import KerasValidationLosses, compile
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
 from mlcheck.integrations.keras.trainable import (
+    RATE_TABLE_EPOCHS,
+    RATE_TABLE_STEPS,
     KerasTrainable,
     batches_of,
     current_lr,
     data_argument,
     first_layer_kind,
     run_info_facts,
+    scheduled_rates,
     to_numpy,
     unpack,
 )
@@ -198,6 +201,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._loader_watches: dict[str, tuple[Any, Callable[[], None]]] = {}  # split -> (epoch iterator, undo)
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
+        self._rates: Any = None  # a schedule's rate at each of the first steps (`scheduled_rates`)
+        self._rates_from = 0
         self.timer = HookTimer(enabled=timing)
 
     # -- fit events ----------------------------------------------------------------------------
@@ -249,6 +254,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live.guard("convolution input", self._note_conv_input)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
+        # a schedule's rate at every step of the first epochs (read every `every_n_steps` after)
+        table = min(steps * RATE_TABLE_EPOCHS if steps else RATE_TABLE_STEPS, RATE_TABLE_STEPS)
+        self._rates = self.live.guard("lr", scheduled_rates, optimizer, self._step, table)
+        self._rates_from = self._step
         self._epoch = 0
         self._batch_index = 0
         self._val_index = 0
@@ -389,7 +398,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             loss = self._batch_loss(logs or {})
         lr = ratio = None
         nonfinite: dict[str, list[str]] = {}
-        if step % self.options.every_n_steps == 0:
+        rates, offset = self._rates, step - self._rates_from
+        if rates is not None and 0 <= offset < len(rates):
+            lr = float(rates[offset])
+        elif step % self.options.every_n_steps == 0:
             with self.timer("lr"):
                 lr = live.guard("lr", current_lr, self.model.optimizer)
         nonfinite_loss = loss is not None and not math.isfinite(loss)
