@@ -25,6 +25,7 @@ from mlcheck.integrations.keras.output_tap import OutputTap
 from mlcheck.integrations.keras.row_losses import KerasValidationLosses, compiled_from_logits
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
+from mlcheck.integrations.keras.symmetry import KerasSymmetricUnits
 from mlcheck.integrations.keras.trainable import (
     RATE_TABLE_EPOCHS,
     RATE_TABLE_STEPS,
@@ -203,6 +204,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._train_batch: Any = None
         self._rates: Any = None  # a schedule's rate at each of the first steps (`scheduled_rates`)
         self._rates_from = 0
+        self._symmetric: KerasSymmetricUnits | None = None  # layers whose units were all equal at the start
         self.timer = HookTimer(enabled=timing)
 
     # -- fit events ----------------------------------------------------------------------------
@@ -252,6 +254,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live.guard("plateau scheduler", self._note_plateau_scheduler)
         self.live.guard("ignored class", self._note_ignored_class)
         self.live.guard("convolution input", self._note_conv_input)
+        # read again at the first training epoch's end (`_note_symmetric_units`)
+        self._symmetric = self.live.guard("symmetric units", KerasSymmetricUnits.find, model)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
         # a schedule's rate at every step of the first epochs (read every `every_n_steps` after)
@@ -367,6 +371,15 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and getattr(cb, "mode", None) in ("min", "max")
         )
 
+    def _note_symmetric_units(self) -> None:
+        """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose
+        units were all equal at the start, moved and are still all equal (`KerasSymmetricUnits`)."""
+        if self._symmetric is None:
+            return
+        still, self._symmetric = self._symmetric.confirm(), None
+        if still:
+            self.live.monitor.run.info.symmetric_units = still
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         self._batch_index = 0
@@ -478,6 +491,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         with self.timer("epoch"):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
+            live.guard("symmetric units", self._note_symmetric_units)
             live.end_epoch(
                 epoch, step=self._step - 1 if self._step else None, metrics=metrics, train_loss_from_steps=False
             )
