@@ -19,6 +19,7 @@ from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.adam_eps import adam_step_share
 from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
 from mlcheck.integrations.keras.output_tap import OutputTap
@@ -263,6 +264,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._rates = self.live.guard("lr", scheduled_rates, optimizer, self._step, table)
         self._rates_from = self._step
         self._epoch = 0
+        self._first_epoch: int | None = None  # the first epoch this fit trains (`initial_epoch`)
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
@@ -371,6 +373,14 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and getattr(cb, "mode", None) in ("min", "max")
         )
 
+    def _note_adam_eps(self) -> None:
+        """`RunInfo.adam_eps` and `adam_step_share`, once, at the first training epoch's end: the
+        optimizer's epsilon against its own running gradient size (`adam_step_share`)."""
+        found = adam_step_share(getattr(self.model, "optimizer", None))
+        if found is not None:
+            info = self.live.monitor.run.info
+            info.adam_eps, info.adam_step_share = found
+
     def _note_symmetric_units(self) -> None:
         """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose
         units were all equal at the start, moved and are still all equal (`KerasSymmetricUnits`)."""
@@ -382,6 +392,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
+        if self._first_epoch is None:
+            self._first_epoch = epoch
         self._batch_index = 0
         self._reset_loss_recovery()
         if self.live is not None:
@@ -492,6 +504,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
             live.guard("symmetric units", self._note_symmetric_units)
+            if epoch == self._first_epoch:
+                live.guard("adam eps", self._note_adam_eps)
             live.end_epoch(
                 epoch, step=self._step - 1 if self._step else None, metrics=metrics, train_loss_from_steps=False
             )
