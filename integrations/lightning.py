@@ -30,6 +30,7 @@ from mlcheck.integrations.torch import (
     is_empty_batch,
     prediction_module,
 )
+from mlcheck.integrations.torch_adam_eps import adam_step_share
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -406,6 +407,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
         self._first_group_rates: tuple[float, ...] | None = None  # every group's rate at the first epoch's start
         self._symmetric: SymmetricUnits | None = None  # layers whose rows were all equal at the start
+        self._adam_read = False  # Adam's eps against its state, read once (`_note_adam_eps`)
         self._skip_hook("on_train_batch_start", False)
         # the NaN origin: the batches of the held losses (in their order), re-run when one of
         # those losses turns out non-finite
@@ -1087,6 +1089,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._val_metrics = {}
                 self._note_epoch_updates(trainer, pl_module)
                 self.live.guard("symmetric units", self._note_symmetric_units)
+                self.live.guard("adam eps", self._note_adam_eps, trainer)
                 self.live.end_epoch(
                     trainer.current_epoch,
                     step=max(self._logging_step(trainer) - 1, 0),
@@ -1097,6 +1100,17 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 disabled = trainer.strategy.broadcast(disabled, src=0)
             self.live.sync(disabled)
             self._maybe_stop(trainer, force_sync=True)
+
+    def _note_adam_eps(self, trainer: Any) -> None:
+        """`RunInfo.adam_eps` and `adam_step_share`, once, at the first training epoch's end: the
+        first optimizer's eps against its own running gradient size (`adam_step_share`)."""
+        if self._adam_read or not trainer.optimizers:
+            return
+        self._adam_read = True
+        found = adam_step_share(getattr(trainer.optimizers[0], "_optimizer", trainer.optimizers[0]))
+        if found is not None:
+            info = self.live.monitor.run.info
+            info.adam_eps, info.adam_step_share = found
 
     def _note_symmetric_units(self) -> None:
         """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose

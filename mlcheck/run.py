@@ -255,8 +255,8 @@ class RunInfo:
         symmetric_units: (module path, units) of each trainable layer whose output units were
             copies of each other when training started (every row of its weight equal: a
             constant initialisation) and still were after its first training epoch moved them:
-            the symmetry was never broken, so the layer computes one unit (Lightning reads it
-            at the first training epoch's end). `dead-units` names them (key `symmetric`).
+            the symmetry was never broken, so the layer computes one unit (the Lightning and
+            Keras callbacks read it at the first training epoch's end). `dead-units` names them (key `symmetric`).
             None when unknown or none.
         group_rates_moved: True once a scheduler has moved the rate of some parameter group
             between two epochs' starts, where the adapter reads every group (Lightning): the
@@ -268,6 +268,15 @@ class RunInfo:
             start, a plain rate's value or the highest rate a `LearningRateSchedule` gives from
             there on, a warm-up's target). `lr-schedule` compares a warm-up's rate with it (key
             `warmup-unfinished`). None when unknown.
+        adam_eps: the largest `eps` of an Adam-family optimizer (torch's Adam, AdamW, NAdam,
+            RAdam; Keras' Adam, AdamW, Nadam), read at the first training epoch's end beside
+            `adam_step_share`. None when unknown or not an Adam.
+        adam_step_share: the median over the weights (those with a gradient so far; sampled)
+            of sqrt(v) / (sqrt(v) + eps), v Adam's running mean of squared gradients (bias-
+            corrected as each framework applies eps): the share of Adam's normalised step the
+            weights take. Near 1 at the defaults (eps 1e-8 torch, 1e-7 Keras, against gradients
+            of ~1e-4-1); an eps far above the gradients' size shrinks every step to ~lr x g /
+            eps. `lr-too-low` names it (key `eps`). None when unknown.
     """
 
     task: str | None = None
@@ -302,6 +311,8 @@ class RunInfo:
     group_rates_moved: bool | None = None
     symmetric_units: tuple[tuple[str, int], ...] | None = None
     base_lr: float | None = None
+    adam_eps: float | None = None
+    adam_step_share: float | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -380,6 +391,8 @@ class RunInfo:
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
         self.base_lr = opt.optional_number("RunInfo.base_lr", self.base_lr)
+        self.adam_eps = opt.optional_number("RunInfo.adam_eps", self.adam_eps)
+        self.adam_step_share = opt.optional_number("RunInfo.adam_step_share", self.adam_step_share)
         if self.ignored_class is not None and (
             isinstance(self.ignored_class, bool) or not isinstance(self.ignored_class, (int, np.integer))
         ):

@@ -19,19 +19,24 @@ from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
+from mlcheck.integrations.keras.adam_eps import adam_step_share
 from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
 from mlcheck.integrations.keras.output_tap import OutputTap
 from mlcheck.integrations.keras.row_losses import KerasValidationLosses, compiled_from_logits
 from mlcheck.integrations.keras.samples import KerasSampleCapture
 from mlcheck.integrations.keras.scan import WeightScan
+from mlcheck.integrations.keras.symmetry import KerasSymmetricUnits
 from mlcheck.integrations.keras.trainable import (
+    RATE_TABLE_EPOCHS,
+    RATE_TABLE_STEPS,
     KerasTrainable,
     batches_of,
     current_lr,
     data_argument,
     first_layer_kind,
     run_info_facts,
+    scheduled_rates,
     to_numpy,
     unpack,
 )
@@ -198,6 +203,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._loader_watches: dict[str, tuple[Any, Callable[[], None]]] = {}  # split -> (epoch iterator, undo)
         self._layers: KerasLayerRecorder | None = None
         self._train_batch: Any = None
+        self._rates: Any = None  # a schedule's rate at each of the first steps (`scheduled_rates`)
+        self._rates_from = 0
+        self._symmetric: KerasSymmetricUnits | None = None  # layers whose units were all equal at the start
         self.timer = HookTimer(enabled=timing)
 
     # -- fit events ----------------------------------------------------------------------------
@@ -247,9 +255,16 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self.live.guard("plateau scheduler", self._note_plateau_scheduler)
         self.live.guard("ignored class", self._note_ignored_class)
         self.live.guard("convolution input", self._note_conv_input)
+        # read again at the first training epoch's end (`_note_symmetric_units`)
+        self._symmetric = self.live.guard("symmetric units", KerasSymmetricUnits.find, model)
         optimizer = getattr(model, "optimizer", None)
         self._step = int(backend.scalar(optimizer.iterations)) if optimizer is not None else 0
+        # a schedule's rate at every step of the first epochs (read every `every_n_steps` after)
+        table = min(steps * RATE_TABLE_EPOCHS if steps else RATE_TABLE_STEPS, RATE_TABLE_STEPS)
+        self._rates = self.live.guard("lr", scheduled_rates, optimizer, self._step, table)
+        self._rates_from = self._step
         self._epoch = 0
+        self._first_epoch: int | None = None  # the first epoch this fit trains (`initial_epoch`)
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
@@ -358,8 +373,27 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             if isinstance(cb, keras.callbacks.ReduceLROnPlateau) and getattr(cb, "mode", None) in ("min", "max")
         )
 
+    def _note_adam_eps(self) -> None:
+        """`RunInfo.adam_eps` and `adam_step_share`, once, at the first training epoch's end: the
+        optimizer's epsilon against its own running gradient size (`adam_step_share`)."""
+        found = adam_step_share(getattr(self.model, "optimizer", None))
+        if found is not None:
+            info = self.live.monitor.run.info
+            info.adam_eps, info.adam_step_share = found
+
+    def _note_symmetric_units(self) -> None:
+        """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose
+        units were all equal at the start, moved and are still all equal (`KerasSymmetricUnits`)."""
+        if self._symmetric is None:
+            return
+        still, self._symmetric = self._symmetric.confirm(), None
+        if still:
+            self.live.monitor.run.info.symmetric_units = still
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
+        if self._first_epoch is None:
+            self._first_epoch = epoch
         self._batch_index = 0
         self._reset_loss_recovery()
         if self.live is not None:
@@ -389,7 +423,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             loss = self._batch_loss(logs or {})
         lr = ratio = None
         nonfinite: dict[str, list[str]] = {}
-        if step % self.options.every_n_steps == 0:
+        rates, offset = self._rates, step - self._rates_from
+        if rates is not None and 0 <= offset < len(rates):
+            lr = float(rates[offset])
+        elif step % self.options.every_n_steps == 0:
             with self.timer("lr"):
                 lr = live.guard("lr", current_lr, self.model.optimizer)
         nonfinite_loss = loss is not None and not math.isfinite(loss)
@@ -466,6 +503,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         with self.timer("epoch"):
             logs = {k: v for k, v in ((k, _number(v)) for k, v in (logs or {}).items()) if v is not None}
             metrics = split_epoch_metrics(logs)
+            live.guard("symmetric units", self._note_symmetric_units)
+            if epoch == self._first_epoch:
+                live.guard("adam eps", self._note_adam_eps)
             live.end_epoch(
                 epoch, step=self._step - 1 if self._step else None, metrics=metrics, train_loss_from_steps=False
             )

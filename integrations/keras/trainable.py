@@ -314,6 +314,42 @@ def _peak_between(rate_at: Callable[[int], float], lo: int, hi: int) -> float:
     return max([best, *(rate_at(step) for step in range(lo, min(hi, lo + 3) + 1))])
 
 
+#: Epochs from the start for which the Keras callback takes a `LearningRateSchedule`'s rate at
+#: every step (`scheduled_rates`), where it otherwise reads the rate every `every_n_steps`:
+#: `lr-schedule`'s `cycles` needs 3 returns to the peak at 2 or more cycles an epoch, so 2 epochs
+#: of single steps hold them; a read every 25 steps cannot see a cycle of 20
+RATE_TABLE_EPOCHS = 2
+#: at most this many steps in the table (32 KiB of float64): one vectorised call of the schedule,
+#: ~2-20 ms for 2,000 steps on torch (ExponentialDecay, CosineDecayRestarts)
+RATE_TABLE_STEPS = 4096
+#: a schedule that does not take a vector of steps (a warm-up's `ops.cond`, PiecewiseConstantDecay)
+#: is called once a step, 0.1-0.8 ms a call on torch: at most this many calls (<= ~0.2 s once)
+RATE_TABLE_CALLS = 256
+
+
+def scheduled_rates(optimizer: Any, start: int, count: int) -> np.ndarray | None:
+    """The rates a `LearningRateSchedule` set as the optimizer's `learning_rate` gives at the
+    steps `start` .. `start + count - 1` (the rate each of those optimizer steps trains with), as
+    float64; None for a plain rate or a callable (a `LearningRateScheduler` callback changes the
+    plain rate once an epoch at most), under gradient accumulation (the schedule then counts
+    other steps), or where the schedule cannot be read. A schedule is a pure function of the
+    step: read once at train start, it costs nothing on the per-step path."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if count < 1 or not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    if getattr(optimizer, "gradient_accumulation_steps", None):
+        return None
+    steps = np.arange(start, start + count, dtype=np.int64)
+    try:
+        rates = np.asarray(keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(steps))), np.float64)
+        if rates.shape == steps.shape:
+            return rates
+    except Exception:  # a schedule with control flow on the step: one call a step, fewer steps
+        pass
+    read = backend.schedule_reader(schedule)
+    return np.asarray([read(int(s)) for s in steps[:RATE_TABLE_CALLS]], np.float64)
+
+
 def has_schedule(optimizer: Any) -> bool:
     """True when the learning rate is a LearningRateSchedule or a callable (evaluated per step),
     False for a plain variable."""

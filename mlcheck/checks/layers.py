@@ -346,8 +346,9 @@ class DeadUnits(LayerCheck):
         A trainable layer (Linear, convolution) whose output units were copies of each other
         when training started (every row of its weight equal, within 1e-6 of its largest value:
         a constant initialisation) and still are after the first training epoch moved them is a
-        WARNING (key `symmetric`; `RunInfo.symmetric_units`, read by the Lightning callback at
-        the start and at the first epoch's end): units that start equal get equal gradients, so
+        WARNING (key `symmetric`; `RunInfo.symmetric_units`, read by the Lightning and Keras
+        callbacks at the start and at the first epoch's end; a Keras kernel's units are its
+        columns): units that start equal get equal gradients, so
         all but one of them are spare for good (NeuraLint's "constant initialisation" rule,
         confirmed on the run). A zero-initialised output layer, whose rows its targets pull
         apart at the first step, is not it.

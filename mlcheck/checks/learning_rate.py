@@ -143,6 +143,16 @@ LOW_RATIO = 1000.0
 #: norms of ~0.1-10; the clipping values Lightning's and Keras' docs show are 0.5-1.0), so
 #: negligible updates are named as the clipping's doing rather than the learning rate's.
 TINY_CLIP = 1e-2
+#: Adam's `eps` at or above this is set far from its defaults (torch 1e-8, Keras 1e-7: 1,000x
+#: Keras'), as TensorFlow's Inception recipe sets 1.0 or 0.1 with a rate raised to match; below
+#: it, a small step share means vanishing gradients, not the eps
+ADAM_EPS_LARGE = 1e-4
+#: ... and the median weight taking under this share of Adam's normalised step (eps over 9x the
+#: gradient's running RMS: steps 10x+ smaller than Adam's, ~lr x g / eps)
+ADAM_STEP_SHARE = 0.1
+#: update-ratio measurements that confirm the steps are small (the share, read at the first
+#: epoch's end, is the evidence; two are there by then at the default every 25 steps)
+ADAM_MEASUREMENTS = 2
 #: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
 NEGLIGIBLE_FALL = 0.01
 #: ...and a comparison rate must lower it by at least this fraction to count as progress.
@@ -608,6 +618,14 @@ class LRTooLow(TrainCurveCheck):
         and a tenth of the suggestion lowers it clearly. Live, a binary cross-entropy on targets
         between 0 and 1 (pixel values, soft labels) has its fall measured above the targets' own
         entropy, its least value: (initial - loss) / (initial - floor), as `loss-plateau` does.
+        (4) An Adam whose `eps` is far above its defaults (`ADAM_EPS_LARGE`, 1e-4; torch 1e-8,
+        Keras 1e-7) and far above the gradients it divides: both callbacks read the optimizer's
+        own running mean of squared gradients v at the first training epoch's end, and where the
+        median weight takes under `ADAM_STEP_SHARE` (0.1) of Adam's normalised step
+        (sqrt(v) / (sqrt(v) + eps)), the measured updates are under 10^-3 of the weights and the
+        loss has fallen less than `max_drop`, the finding names the eps (key `eps`): each step is
+        ~lr x gradient / eps. An eps of 0.1-1 with a rate raised to match (TensorFlow's Inception
+        recipe) moves the weights at a usual rate and is not named.
 
     Why it matters:
         With too small a learning rate the model crawls: the run ends long before it
@@ -833,12 +851,47 @@ class LRTooLow(TrainCurveCheck):
         # from trained weights a slow fall is what fine-tuning looks like
         trained = starts_trained(run, initial, self._train_entropy(), self.trained_start_fraction, self._train.start)
         recent = _recent_ratio(run, self.recent_fraction, self.min_measurements)  # read by both rules
-        found = self._ratio(run, fell, recent) or (
-            [] if trained else self._slow(run, c, unit, initial, level, fell, final, recent)
+        found = (
+            self._adam_eps(run, fell)
+            or self._ratio(run, fell, recent)
+            or ([] if trained else self._slow(run, c, unit, initial, level, fell, final, recent))
         )
         if found:
             self._fired = True
         return found
+
+    def _adam_eps(self, run: RunState, fell: float) -> list[Finding]:
+        """An Adam whose eps (`ADAM_EPS_LARGE` or more) leaves the median weight under
+        `ADAM_STEP_SHARE` of its normalised step, while the updates measured (`ADAM_MEASUREMENTS`
+        or more) are below the usual 10^-3 of the weights and the loss has barely fallen (the
+        caller's `max_drop`)."""
+        eps, share = run.info.adam_eps, run.info.adam_step_share
+        if eps is None or share is None or eps < ADAM_EPS_LARGE or share >= ADAM_STEP_SHARE:
+            return []
+        # the step share is the evidence: the update ratio only confirms the steps are small
+        recent = _recent_ratio(run, self.recent_fraction, ADAM_MEASUREMENTS)
+        if recent is None or recent[0] >= _USUAL_LOG_RATIO:
+            return []  # the updates are of a usual size: a rate raised to match the eps
+        return [
+            self.finding(
+                f"Adam's eps is {eps:.3g}, far above the size of the gradients it divides (their running "
+                f"RMS): the weights take only {share:.1%} of Adam's step (median), so each step is about "
+                f"lr x gradient / {eps:.3g}; the updates are 10^{recent[0]:.1f} of the weights per step and "
+                f"the loss has fallen {max(fell, 0):.1%}.",
+                evidence={
+                    "adam_eps": sig(eps),
+                    "adam_step_share": sig(share),
+                    "log10_update_ratio": sig(recent[0]),
+                    "fraction_fallen": sig(fell),
+                },
+                hint="Set eps back to its default (torch.optim.Adam eps=1e-8, keras.optimizers.Adam epsilon=1e-7): "
+                "it only keeps the division finite. An eps of 0.1-1 is used with a learning rate raised to "
+                "match (TensorFlow's Inception recipe), never at Adam's usual 1e-3.",
+                step=run.step,
+                epoch=run.epoch,
+                key="eps",
+            )
+        ]
 
     def _ratio(self, run: RunState, fell: float, recent: tuple[float, float, float, int] | None) -> list[Finding]:
         if recent is None or recent[0] >= self.min_log_ratio:

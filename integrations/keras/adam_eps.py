@@ -1,0 +1,43 @@
+"""How much of Adam's normalised step a Keras optimizer's weights take, given its `epsilon`.
+
+The Keras side of `integrations/torch_adam_eps.py`. Keras' Adam (and AdamW) adds `epsilon` to
+the uncorrected sqrt(v) (the paper's "epsilon hat"), Nadam to the bias-corrected sqrt(v_hat);
+either way a weight's step is its normalised step x sqrt(v) / (sqrt(v) + eps), read here from the
+optimizer's own `_velocities` once (at the first training epoch's end), sampled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+#: elements read from each velocity at most (an even stride through it), as torch's side
+SAMPLE_PER_TENSOR = 4096
+
+
+def adam_step_share(optimizer: Any) -> tuple[float, float] | None:
+    """(epsilon, median share of Adam's step taken) for Keras' Adam, AdamW and Nadam (a
+    `LossScaleOptimizer`'s inner one); weights with no gradient yet (v = 0) are left out. None
+    for another optimizer or before any step."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if not isinstance(optimizer, (keras.optimizers.Adam, keras.optimizers.Nadam)):
+        return None
+    eps = float(optimizer.epsilon)
+    steps = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    if steps < 1 or eps < 0:
+        return None
+    # Nadam divides by sqrt(v_hat) + eps; Adam folds the correction into its rate instead
+    correction = 1.0 - float(optimizer.beta_2) ** steps if isinstance(optimizer, keras.optimizers.Nadam) else 1.0
+    shares = []
+    for v in getattr(optimizer, "_velocities", None) or ():
+        flat = np.asarray(keras.ops.convert_to_numpy(v), np.float64).reshape(-1)
+        flat = flat[:: max(1, flat.size // SAMPLE_PER_TENSOR)]
+        rms = np.sqrt(np.maximum(flat, 0.0) / correction)
+        rms = rms[rms > 0]
+        if rms.size:
+            shares.append(rms / (rms + eps))
+    if not shares:
+        return None
+    return eps, float(np.median(np.concatenate(shares)))
