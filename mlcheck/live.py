@@ -353,6 +353,8 @@ class LiveRun:
             run_name=run_name,
             curves=curves and default_sinks and log_dir is not None,
         )
+        # the callbacks count optimizer updates: a run of one an epoch is not a log indexed by epochs
+        self.monitor.run.info.steps_are_updates = True
         if self.artefact_dir is not None:  # where close() writes it: findings can point there
             self.monitor.run.samples_csv = Path(self.artefact_dir) / samples.CSV_PATH
         if options.task is not None:

@@ -264,6 +264,11 @@ class RunInfo:
             start, a plain rate's value or the highest rate a `LearningRateSchedule` gives from
             there on, a warm-up's target). `lr-schedule` compares a warm-up's rate with it (key
             `warmup-unfinished`). None when unknown.
+        steps_are_updates: True where each step of the run is one optimizer update the adapter
+            counted (the live callbacks), so a run of one update an epoch (Lightning's
+            `limit_train_batches=0.1` on a small set, `overfit_batches=1`) is told apart from a
+            log whose x axis counts epochs, where the epochs stand for the updates. None when
+            unknown (a log read back, a hand-written loop's `Monitor`).
     """
 
     task: str | None = None
@@ -297,6 +302,7 @@ class RunInfo:
     group_rates_moved: bool | None = None
     symmetric_units: tuple[tuple[str, int], ...] | None = None
     base_lr: float | None = None
+    steps_are_updates: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -317,6 +323,7 @@ class RunInfo:
         self.loss_unmatched = opt.flag("RunInfo.loss_unmatched", self.loss_unmatched, optional=True)
         self.plateau_scheduler = opt.flag("RunInfo.plateau_scheduler", self.plateau_scheduler, optional=True)
         self.group_rates_moved = opt.flag("RunInfo.group_rates_moved", self.group_rates_moved, optional=True)
+        self.steps_are_updates = opt.flag("RunInfo.steps_are_updates", self.steps_are_updates, optional=True)
         if self.rate_held_at_zero is not None and not (
             isinstance(self.rate_held_at_zero, tuple) and all(isinstance(p, str) for p in self.rate_held_at_zero)
         ):

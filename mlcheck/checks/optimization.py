@@ -820,7 +820,9 @@ class LossPlateau(LossCurveCheck):
         each validation batch, not on the per-sample scale of the labels' entropy.
         The training loss may well be falling meanwhile: a network memorises labels that
         carry no information about its inputs (a training-loss plateau after this finding is
-        the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
+        the same cause and is not reported again). A live run (`RunInfo.steps_are_updates`) is
+        judged from `min_steps` updates on, as (4): one of an update an epoch has not learnt
+        anything after six. Needs the labels: the callbacks and `Monitor`
         (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
         The hint follows the update/weight ratios measured: below 10^-5 (`lr-too-low`'s bound)
         it names the learning rate, or the gradient clipping when one is set; at 10^-4 or more
@@ -1084,6 +1086,8 @@ class LossPlateau(LossCurveCheck):
         b = run.val_loss.buckets(include_open=True)
         if int(b["n"].sum()) < self.min_validations or run.val_loss.nonfinite:
             return []  # too few validations yet; a non-finite one is nonfinite-loss's business
+        if run.info.steps_are_updates and (run.step or 0) < self.min_steps:
+            return []  # a live run of one update an epoch (`limit_train_batches=0.1`): too few to learn yet
         prior = self._class_prior(run)
         if prior is None or improving(run.val_loss, higher=False):
             return []  # no class counts, or the validation loss is still coming down: wait
@@ -1213,11 +1217,12 @@ class LossPlateau(LossCurveCheck):
 
     def _had_time_to_move(self, run: RunState) -> bool:
         """Whether the run took `min_steps` updates (a log whose steps count epochs cannot say: its
-        validations alone count) and its learning rate is not still warming up."""
+        validations alone count; a live run of one update an epoch can, `RunInfo.steps_are_updates`)
+        and its learning rate is not still warming up."""
         steps = run.step if run.step is not None else 0
         info = run.info
         per_epoch = info.max_epochs is not None and info.total_steps is not None
-        per_epoch = per_epoch and info.total_steps <= info.max_epochs + 1
+        per_epoch = per_epoch and info.total_steps <= info.max_epochs + 1 and not info.steps_are_updates
         if steps < self.min_steps and not per_epoch:
             return False  # too few updates to expect any movement
         warming = run.lr.finite_count >= 2 and rising(run.lr, float(run.lr.buckets()["x0"][0]), float(steps))
