@@ -820,11 +820,8 @@ class LossPlateau(LossCurveCheck):
         each validation batch, not on the per-sample scale of the labels' entropy.
         The training loss may well be falling meanwhile: a network memorises labels that
         carry no information about its inputs (a training-loss plateau after this finding is
-        the same cause and is not reported again). A live run (`RunInfo.steps_are_updates`) whose
-        training loss sits at the prior too is judged from `min_steps` updates on, as (4): one of
-        an update an epoch (`limit_train_batches=0.1`) has learnt nothing after six updates.
-        Needs the labels: the callbacks and `Monitor` (`log_batch`) have them, logs replayed by
-        `mlcheck analyze` do not.
+        the same cause and is not reported again). Needs the labels: the callbacks and `Monitor`
+        (`log_batch`) have them, logs replayed by `mlcheck analyze` do not.
         The hint follows the update/weight ratios measured: below 10^-5 (`lr-too-low`'s bound)
         it names the learning rate, or the gradient clipping when one is set; at 10^-4 or more
         (a usual rate) it leads with the labels, dead or frozen layers and heavy dropout. The
@@ -1087,8 +1084,6 @@ class LossPlateau(LossCurveCheck):
         b = run.val_loss.buckets(include_open=True)
         if int(b["n"].sum()) < self.min_validations or run.val_loss.nonfinite:
             return []  # too few validations yet; a non-finite one is nonfinite-loss's business
-        if run.info.steps_are_updates and (run.step or 0) < self.min_steps and not self._train_off_chance(run):
-            return []  # a live run of few updates (`limit_train_batches=0.1`) at chance in both splits: wait, as (4)
         prior = self._class_prior(run)
         if prior is None or improving(run.val_loss, higher=False):
             return []  # no class counts, or the validation loss is still coming down: wait
@@ -1215,15 +1210,6 @@ class LossPlateau(LossCurveCheck):
         # the labels' entropy and below the majority share on validation while it learns (batch
         # 16's k2 at 20:4:1), so neither level tells chance there
         return not run.info.class_weights and epoch_judgement_due(run.val_loss)
-
-    def _train_off_chance(self, run: RunState) -> bool:
-        """Whether the last epoch's training loss is below the training level of a model that
-        ignores its inputs (it learned something, if only the labels by heart); True when unknown."""
-        levels, train = self._chance_levels(run), epoch_train_levels(run)
-        if levels is None or not train:
-            return True
-        last = train[max(train)]
-        return not (math.isfinite(last) and last >= levels.train_loss)
 
     def _had_time_to_move(self, run: RunState) -> bool:
         """Whether the run took `min_steps` updates (a log whose steps count epochs cannot say: its
