@@ -353,6 +353,8 @@ class LiveRun:
             run_name=run_name,
             curves=curves and default_sinks and log_dir is not None,
         )
+        # the callbacks count optimizer updates: a run of one an epoch is not a log indexed by epochs
+        self.monitor.run.info.steps_are_updates = True
         if self.artefact_dir is not None:  # where close() writes it: findings can point there
             self.monitor.run.samples_csv = Path(self.artefact_dir) / samples.CSV_PATH
         if options.task is not None:
@@ -374,6 +376,8 @@ class LiveRun:
         self.confirm_passes = True
         self.passes = {"train": 0, "val": 0}  # completed passes over each split
         self.count = {"train": 0, "val": 0}  # batches seen in the run, per split
+        # findings a checkpoint brought back, and the findings file they were written to then
+        self.resumed_findings, self.resumed_file = 0, None
         #: `route_batch` answers SKIP, and does nothing else, to every batch of a split counted
         #: below this: an adapter may count such a batch itself (`count[split] += 1`) instead of
         #: calling it, so that an unsampled step costs one integer compare
@@ -1126,9 +1130,14 @@ class LiveRun:
         checked = ", ".join(_count(n, what) for n, what in counted)
         if monitor.disabled:
             checked += f" ({len(monitor.disabled)} switched off: {', '.join(sorted(monitor.disabled))})"
-        # the findings file is the monitor's own, or one a callback gave it (Keras: `log_dir`)
-        jsonl = next((s.path for s in monitor.sinks if isinstance(s, JsonlSink)), None)
+        jsonl = self._findings_file()
         where = f"; details in {jsonl} and TensorBoard" if jsonl is not None else ""
+        earlier, new = self.resumed_findings, len(monitor.findings) - self.resumed_findings
+        if earlier and self.resumed_file is not None and self.resumed_file != jsonl:
+            # resumed into another folder (a new Trainer logs to a new `version_N`): the findings
+            # raised before the checkpoint are in the first fit's file, not this one
+            before = f"{_count(earlier, 'finding')} raised before the resume in {self.resumed_file}"
+            where = f"; details in {jsonl} and TensorBoard, and for the {before}" if new else f"; {before}"
         config = f"; configured by {self.config_source}" if self.config_source else ""
         if not monitor.checks:  # checks=[]: "no problems found" would read as a clean bill
             return f"mlcheck: {checked}: no check ran (checks=[]), so nothing was judged{config}."
@@ -1144,12 +1153,18 @@ class LiveRun:
         findings = _count(len(monitor.findings), "finding")
         return f"mlcheck: checked {checked}: {findings} ({found}: {ids}){where}{config}."
 
+    def _findings_file(self) -> Path | None:
+        """The findings file: the monitor's own, or one a callback gave it (Keras: `log_dir`)."""
+        return next((s.path for s in self.monitor.sinks if isinstance(s, JsonlSink)), None)
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         info = self.monitor.run.info
+        jsonl = self._findings_file()
         return {
             "monitor": self.monitor.state_dict(),
+            "findings_file": str(jsonl) if jsonl is not None else None,
             "passes": dict(self.passes),
             "count": dict(self.count),
             "info": {"task": info.task, "num_classes": info.num_classes, "output_width": self.output_width},
@@ -1160,6 +1175,9 @@ class LiveRun:
         only which checks were switched off."""
         if checks_too:
             self.monitor.load_state_dict(state["monitor"])
+            self.resumed_findings = len(self.monitor.findings)
+            saved_in = state.get("findings_file")  # None from a checkpoint of an older mlcheck
+            self.resumed_file = Path(saved_in) if saved_in else None
         self.sync(state["monitor"].get("disabled", []))
         self.passes.update(state.get("passes", {}))
         self.count.update(state.get("count", {}))

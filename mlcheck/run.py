@@ -277,6 +277,11 @@ class RunInfo:
             weights take. Near 1 at the defaults (eps 1e-8 torch, 1e-7 Keras, against gradients
             of ~1e-4-1); an eps far above the gradients' size shrinks every step to ~lr x g /
             eps. `lr-too-low` names it (key `eps`). None when unknown.
+        steps_are_updates: True where each step of the run is one optimizer update the adapter
+            counted (the live callbacks), so a run of one update an epoch (Lightning's
+            `limit_train_batches=0.1` on a small set, `overfit_batches=1`) is told apart from a
+            log whose x axis counts epochs, where the epochs stand for the updates. None when
+            unknown (a log read back, a hand-written loop's `Monitor`).
     """
 
     task: str | None = None
@@ -313,6 +318,7 @@ class RunInfo:
     base_lr: float | None = None
     adam_eps: float | None = None
     adam_step_share: float | None = None
+    steps_are_updates: bool | None = None
 
     def __post_init__(self) -> None:
         """A wrong value is refused here, naming the field: a check reading it would otherwise
@@ -334,6 +340,7 @@ class RunInfo:
         self.target_is_input = opt.flag("RunInfo.target_is_input", self.target_is_input, optional=True)
         self.plateau_scheduler = opt.flag("RunInfo.plateau_scheduler", self.plateau_scheduler, optional=True)
         self.group_rates_moved = opt.flag("RunInfo.group_rates_moved", self.group_rates_moved, optional=True)
+        self.steps_are_updates = opt.flag("RunInfo.steps_are_updates", self.steps_are_updates, optional=True)
         if self.rate_held_at_zero is not None and not (
             isinstance(self.rate_held_at_zero, tuple) and all(isinstance(p, str) for p in self.rate_held_at_zero)
         ):

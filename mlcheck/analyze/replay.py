@@ -169,7 +169,10 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         axes.last_step = int(stream.steps[-1])
 
     wanted = _epoch_curves(log, resolved, used)
-    ordered = _without_validate_after_fit(_epoch_rows(axes, wanted), stream)
+    rows = _epoch_rows(axes, wanted)
+    ordered = _without_validate_after_fit(rows, stream)
+    # `trainer.validate()` after `fit`: its loss is no validation of the run's (nor a second one in an epoch)
+    validated_after_fit = sum(r.val_loss is not None for r in rows[len(ordered) :])
     steps_are_epochs = _fill_missing_steps(ordered, stream)
 
     lr_tag = _pick(log, resolved, "lr")
@@ -204,7 +207,7 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         step_epochs = _fractional_epochs(log.scalars.get(TRAINER_EPOCH_TAG))
     validations = None
     if axes.epoch_curve is not None and "val_loss" in used:
-        validations = int(np.isfinite(log.scalars[used["val_loss"]].values).sum())
+        validations = int(np.isfinite(log.scalars[used["val_loss"]].values).sum()) - validated_after_fit
     return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs, validations, steps_are_epochs)
 
 

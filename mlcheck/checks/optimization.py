@@ -1214,11 +1214,12 @@ class LossPlateau(LossCurveCheck):
 
     def _had_time_to_move(self, run: RunState) -> bool:
         """Whether the run took `min_steps` updates (a log whose steps count epochs cannot say: its
-        validations alone count) and its learning rate is not still warming up."""
+        validations alone count; a live run of one update an epoch can, `RunInfo.steps_are_updates`)
+        and its learning rate is not still warming up."""
         steps = run.step if run.step is not None else 0
         info = run.info
         per_epoch = info.max_epochs is not None and info.total_steps is not None
-        per_epoch = per_epoch and info.total_steps <= info.max_epochs + 1
+        per_epoch = per_epoch and info.total_steps <= info.max_epochs + 1 and not info.steps_are_updates
         if steps < self.min_steps and not per_epoch:
             return False  # too few updates to expect any movement
         warming = run.lr.finite_count >= 2 and rising(run.lr, float(run.lr.buckets()["x0"][0]), float(steps))
