@@ -1375,7 +1375,7 @@ class FeatureLeakage(Check):
 
     def _grow(self, rows: int, columns: int, dtype: np.dtype) -> None:
         """Makes `_x`, `_y` and `_prints` `rows` long, their kept rows first: views of the
-        arrays in `_room`, reallocated (twice as long, at most `max_rows`) only when full."""
+        arrays in `_room`, reallocated (twice the rows, at most `max_rows`) only when full."""
         room = self._room
         labels = np.result_type(self._y.dtype, dtype)  # as concatenating them would give
         kept = (self._x, self._y, self._prints)
@@ -1385,7 +1385,9 @@ class FeatureLeakage(Check):
             or room[1].dtype != labels
             or any(a.base is not b for a, b in zip(kept, room))
         ):
-            have, capacity = len(self._x), min(self.max_rows, max(rows, 2 * len(self._x)))
+            # twice the rows now kept: a first pass's merged block (1,437 digits rows) then
+            # leaves room for the sampled batches after it (at most `max_rows`, 2,048, anyway)
+            have, capacity = len(self._x), min(self.max_rows, 2 * rows)
             room = (np.empty((capacity, columns)), np.empty(capacity, labels), np.empty(capacity, np.uint64))
             room[0][:have], room[1][:have], room[2][:have] = self._x, self._y, self._prints
             self._room = room
