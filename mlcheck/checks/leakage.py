@@ -1289,10 +1289,6 @@ class FeatureLeakage(Check):
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
         self._prints: np.ndarray | None = None  # fingerprints of the rows of `_x`
-        #: the arrays `_x`, `_y`, `_prints` are leading rows of while the reservoir fills: it
-        #: grows into them in place, doubling, instead of copying every row kept at each batch
-        #: (not saved: rebuilt from the rows on the next batch)
-        self._room: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._task: str | None = None
         self._seen = 0
         self._judged_at = 0
@@ -1355,10 +1351,11 @@ class FeatureLeakage(Check):
         self._restore_prints()
         have = len(self._x)
         room = max(0, self.max_rows - have)
+        if room:
+            self._x = np.concatenate([self._x, x[:room]])
+            self._y = np.concatenate([self._y, y[:room]])
+            self._prints = np.concatenate([self._prints, prints[:room]])
         taken = min(room, len(x))
-        if taken:
-            self._grow(have + taken, x.shape[1], y.dtype)
-            self._x[have:], self._y[have:], self._prints[have:] = x[:taken], y[:taken], prints[:taken]
         rest = len(x) - taken
         if rest:
             # row i of the rest is the (seen + i + 1)-th row: it replaces a random slot with
@@ -1372,31 +1369,6 @@ class FeatureLeakage(Check):
             self._y[slot[hit]] = y[taken:][hit]
             self._prints[slot[hit]] = prints[taken:][hit]
         self._seen += len(x)
-
-    def _grow(self, rows: int, columns: int, dtype: np.dtype) -> None:
-        """Makes `_x`, `_y` and `_prints` `rows` long, their kept rows first: views of the
-        arrays in `_room`, reallocated (twice the rows, at most `max_rows`) only when full."""
-        room = self._room
-        labels = np.result_type(self._y.dtype, dtype)  # as concatenating them would give
-        kept = (self._x, self._y, self._prints)
-        if (
-            room is None
-            or len(room[0]) < rows
-            or room[1].dtype != labels
-            or any(a.base is not b for a, b in zip(kept, room))
-        ):
-            # twice the rows now kept: a first pass's merged block (1,437 digits rows) then
-            # leaves room for the sampled batches after it (at most `max_rows`, 2,048, anyway)
-            have, capacity = len(self._x), min(self.max_rows, 2 * rows)
-            room = (np.empty((capacity, columns)), np.empty(capacity, labels), np.empty(capacity, np.uint64))
-            room[0][:have], room[1][:have], room[2][:have] = self._x, self._y, self._prints
-            self._room = room
-        self._x, self._y, self._prints = room[0][:rows], room[1][:rows], room[2][:rows]
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state.pop("_room", None)  # spare room, not state: the rows are saved in `_x`
-        return state
 
     def _restore_prints(self) -> None:
         """The reservoir's fingerprints where a checkpoint saved without them left none."""
