@@ -1,10 +1,12 @@
-"""Bug: a learning rate far too high for plain SGD -> `nonfinite-loss`, `loss-divergence`.
+"""Bug: a learning rate far too high for plain SGD -> `nonfinite-loss`, `nonfinite-origin` (ERROR).
 
     python examples/buggy_keras_diverging.py
 
-A regression of each digit's value with SGD at lr=2.0: the loss grows about tenfold per step,
-reaches Inf within the first epoch and NaN after it. With `stop_on="error"` mlcheck stops the
-fit at the first error instead of letting it burn the remaining epochs. (Overfit-a-batch is
+A regression of each digit's value with SGD at lr=2.0: the loss grows about tenfold per step and
+reaches Inf within the first epoch (step 19). mlcheck names the step (`nonfinite-loss`) and where
+the Inf was made (`nonfinite-origin`: the loss, computed after the last layer, whose own output
+was still finite), and with `stop_on="error"` it stops the fit there instead of letting it burn
+the remaining epochs. (Overfit-a-batch is
 switched off here to show the live checks: left on, it reports `overfit-batch` before the
 first step, since a copy of this model cannot fit even 16 samples at this rate.)
 """

@@ -2,9 +2,11 @@
 
     python examples/buggy_lr_too_high.py
 
-A regression on the digits' pixels with SGD at lr=5.0 where 0.05 trains well. Within a few
-dozen steps the loss, then the gradients, then the weights become Inf/NaN; mlcheck names the
-step and the parameters, and `stop_on="error"` ends the run instead of wasting the rest of it.
+A regression on the digits' pixels with SGD at lr=5.0 where 0.05 trains well. Before the first
+step, `overfit-batch` (WARNING) finds that one batch fits at a hundredth of the rate but not at
+it. Within a few dozen steps the loss becomes Inf; mlcheck names the step (`nonfinite-loss`) and
+where the Inf was made (`nonfinite-origin`: the loss, computed after the model, whose own output
+was still finite), and `stop_on="error"` ends the run instead of wasting the rest of it.
 """
 
 from __future__ import annotations

@@ -1215,7 +1215,17 @@ class LiveCallback:
     @property
     def resolved_log_dir(self) -> Path | None:
         """Where the run's TensorBoard events and findings.jsonl go (None before a run or when off)."""
-        return self.monitor.log_dir if self.monitor is not None else None
+        live = self.live
+        if live is None:
+            return None
+        if live.monitor.log_dir is not None:
+            return live.monitor.log_dir
+        # an adapter that brings its own sinks (Keras: train/ and validation/ sub-runs) gives
+        # the Monitor no log_dir; its folder is the run's artefact folder (a rank that writes
+        # nothing has no sinks: None there, as before)
+        if live.artefact_dir is None or not live.monitor.sinks:
+            return None
+        return Path(live.artefact_dir)
 
     def _warn_unmatched_allow(self, allow: Sequence[str], named: Iterable[tuple[str, Any]], separator: str) -> None:
         """At fit start: one warning for the names of `nonfinite_allow` (`allow`) that match none

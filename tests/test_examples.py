@@ -16,11 +16,11 @@ EXAMPLE = EXAMPLES / "layer_breakpoint.py"
 
 # what each example's output must hold: the check its docstring names, or a healthy run's line
 PROMISED = {
-    "buggy_keras_diverging.py": ("nonfinite-loss",),
+    "buggy_keras_diverging.py": ("nonfinite-loss", "nonfinite-origin", "stopped after 1 of 20 epochs"),
     "buggy_keras_raw_pixels.py": ("unnormalized-input",),
     "buggy_keras_unshuffled.py": ("unshuffled-data",),
     "buggy_keras_val_overlap.py": ("train-val-overlap",),
-    "buggy_lr_too_high.py": ("nonfinite-loss",),
+    "buggy_lr_too_high.py": ("overfit-batch", "nonfinite-loss", "nonfinite-origin"),
     "buggy_nan_input.py": ("nonfinite-input",),
     "buggy_unnormalized_input.py": ("unnormalized-input",),
     "buggy_val_overlap.py": ("train-val-overlap",),
