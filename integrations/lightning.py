@@ -1111,19 +1111,22 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def _note_unfrozen(self, trainer: Any) -> None:
         """At the end of each training epoch's first batch (every epoch-start hook, the module's
         and the callbacks', has run, and a step with it), while parameters frozen at train start
-        remain unseen trainable: those trainable now and in no parameter group of the trainer's
-        optimizers go to the live core (`unused-parameters`, key `unfrozen-not-in-optimizer`).
-        A loop over those parameters; over the groups' ids only where one is trainable. Each is
-        judged once, the first time it is seen trainable."""
+        remain unjudged: those trainable now and in no parameter group of the trainer's
+        optimizers, that got a gradient, go to the live core (`unused-parameters`, key
+        `unfrozen-not-in-optimizer`). A loop over those parameters; over the groups' ids only
+        where one is trainable. Each is judged once: told, or seen in a group."""
         unfrozen = [(name, p) for name, p in self._frozen_at_start if p.requires_grad]
         if not unfrozen:
             return
         grouped = {id(p) for opt in trainer.optimizers or () for g in opt.param_groups for p in g["params"]}
-        outside = [name for name, p in unfrozen if id(p) not in grouped]
-        judged = {id(p) for _, p in unfrozen}
+        # a gradient they got (no optimizer's zero_grad clears it): trainable but never given one (a
+        # teacher run under no_grad) wastes nothing, and is looked at again next epoch
+        outside = [(name, p) for name, p in unfrozen if id(p) not in grouped and p.grad is not None]
+        judged = {id(p) for _, p in unfrozen if id(p) in grouped} | {id(p) for _, p in outside}
         self._frozen_at_start = [(n, p) for n, p in self._frozen_at_start if id(p) not in judged]
         if outside:
-            self.live.note_unfrozen_outside(outside, step=self._logging_step(trainer), epoch=int(trainer.current_epoch))
+            step, epoch = self._logging_step(trainer), int(trainer.current_epoch)
+            self.live.note_unfrozen_outside([name for name, _ in outside], step=step, epoch=epoch)
 
     def _note_symmetric_units(self) -> None:
         """`RunInfo.symmetric_units`, once, at the first training epoch's end: the layers whose

@@ -5,10 +5,11 @@ A "warm-up freeze": the body is frozen (`requires_grad=False`), the optimizer is
 at a later epoch's start. From then on the body gets gradients but is in no parameter group, so
 it never moves. `unused-parameters`' train-start look (key `not-in-optimizer`) sees a frozen body
 and is right to stay silent; now the adapter looks again at each epoch's first step, while any
-parameter frozen at the start remains unseen trainable, and names those now trainable in no group
-(key `unfrozen-not-in-optimizer`). Unfreezing done right stays silent: the optimizer built over
+parameter frozen at the start remains unjudged, and names those now trainable, in no group and
+given a gradient (key `unfrozen-not-in-optimizer`). Unfreezing done right stays silent: the optimizer built over
 every parameter (frozen ones included), Lightning's `BaseFinetuning` adding the unfrozen layers to
-the optimizer, and a body frozen for the whole run.
+the optimizer, a body frozen for the whole run, and one made trainable that gets no gradient (a
+teacher run under no_grad).
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ class WarmupFreeze(pl.LightningModule):
     def configure_optimizers(self):
         params = filter(lambda p: p.requires_grad, self.parameters()) if self.filtered else self.parameters()
         return torch.optim.Adam(params, lr=1e-3)
+
+
+class TeacherUnfrozen(WarmupFreeze):
+    """The frozen part is a teacher run under no_grad: made trainable later (a stray
+    `requires_grad_(True)`), it still gets no gradient, so nothing is lost by its absence from
+    the optimizer."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.body(x)
+        return self.head(h)
 
 
 class Finetune(BaseFinetuning):
@@ -112,6 +124,7 @@ def test_body_unfrozen_outside_the_filtered_optimizer_is_named(tmp_path):
         pytest.param(lambda: WarmupFreeze(filtered=False), (), id="optimizer-over-every-parameter"),
         pytest.param(lambda: WarmupFreeze(filtered=True, unfreeze=False), (Finetune,), id="base-finetuning"),
         pytest.param(lambda: WarmupFreeze(filtered=True, unfreeze=False), (), id="frozen-for-the-whole-run"),
+        pytest.param(lambda: TeacherUnfrozen(filtered=True), (), id="unfrozen-but-given-no-gradient"),
     ],
 )
 def test_unfreezing_done_right_stays_silent(tmp_path, module, callbacks):

@@ -67,9 +67,9 @@ class UnusedParameters(Check):
         the steps of inf gradients, or when nothing is trainable.
 
         Live (Lightning, automatic optimization), key `unfrozen-not-in-optimizer`, WARNING:
-        parameters frozen at train start (`requires_grad` False), later made trainable, and in
-        no parameter group of the trainer's optimizers at the end of a training epoch's first
-        batch (after every epoch-start hook): an optimizer built over
+        parameters frozen at train start (`requires_grad` False), later made trainable, in no
+        parameter group of the trainer's optimizers and given a gradient, at the end of a
+        training epoch's first batch (after every epoch-start hook): an optimizer built over
         `filter(lambda p: p.requires_grad, model.parameters())` while a body was frozen, the
         body unfrozen later. They get gradients but nothing updates them. Judged once an epoch
         (a loop over the parameters frozen at the start, each judged once); not judged where
