@@ -403,6 +403,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._scanned = False  # the parameter scan ran at this step: `after_step` reads it back
         self._start_skipped = False
         self._epoch_weights: torch.Tensor | None = None  # `weight_fingerprint` at the epoch's start
+        # (name, parameter) frozen at train start, not yet judged (`_note_unfrozen`)
+        self._frozen_at_start: list[tuple[str, Any]] = []
         self._epoch_from: tuple[int, int] | None = None  # (training batches, global step) then
         self._epoch_zero_lr = False  # a parameter group's learning rate was 0 then
         self._first_group_rates: tuple[float, ...] | None = None  # every group's rate at the first epoch's start
@@ -487,6 +489,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self.options.every_n_steps,
             )
         self._optimizer_count = len(getattr(trainer, "optimizers", None) or ())
+        if self._rank_zero and self._automatic:
+            self._frozen_at_start = self.live.guard("unfrozen parameters", _frozen_parameters, trainer, pl_module) or []
         self.live.guard("early stopping", self._note_early_stopping, trainer)
         # read again at the first training epoch's end (`_note_symmetric_units`)
         self._symmetric = (
@@ -748,11 +752,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._active:
             return
-        if not self._eval_mode_read:
-            self._watch_eval_mode(trainer, pl_module)
-        if self._hook is not None or self._conv_hook is not None:  # the first batch's looks
-            self._remove_hook()
-            self._remove_conv_hook()
+        self._batch_end_looks(trainer, pl_module, batch_idx)
         if self._layers is not None and self._layers.recording:
             with self.timer("layer_stats"):
                 observation = self.live.guard("layers", self._layers.finish, self._logging_step(trainer), self._epoch)
@@ -1006,6 +1006,36 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         paths = {name.rpartition(".")[0] for name, p in pl_module.named_parameters() if id(p) in held}
         info.rate_held_at_zero = tuple(sorted(paths)) or None
 
+    def _batch_end_looks(self, trainer: Any, pl_module: Any, batch_idx: int) -> None:
+        """The looks taken at a few training batches' ends: integer compares at the others."""
+        if not self._eval_mode_read:
+            self._watch_eval_mode(trainer, pl_module)
+        if self._hook is not None or self._conv_hook is not None:  # the first batch's looks
+            self._remove_hook()
+            self._remove_conv_hook()
+        if batch_idx == 0 and self._frozen_at_start:  # each epoch's first step
+            self.live.guard("unfrozen parameters", self._note_unfrozen, trainer)
+
+    def _note_unfrozen(self, trainer: Any) -> None:
+        """At the end of each training epoch's first batch (every epoch-start hook, the module's
+        and the callbacks', has run, and a step with it), while parameters frozen at train start
+        remain unjudged: those trainable now and in no parameter group of the trainer's
+        optimizers, that got a gradient, go to the live core (`unused-parameters`, key
+        `unfrozen-not-in-optimizer`). A loop over those parameters; over the groups' ids only
+        where one is trainable. Each is judged once: told, or seen in a group."""
+        unfrozen = [(name, p) for name, p in self._frozen_at_start if p.requires_grad]
+        if not unfrozen:
+            return
+        grouped = {id(p) for opt in trainer.optimizers or () for g in opt.param_groups for p in g["params"]}
+        # a gradient they got (no optimizer's zero_grad clears it): trainable but never given one (a
+        # teacher run under no_grad) wastes nothing, and is looked at again next epoch
+        outside = [(name, p) for name, p in unfrozen if id(p) not in grouped and p.grad is not None]
+        judged = {id(p) for _, p in unfrozen if id(p) in grouped} | {id(p) for _, p in outside}
+        self._frozen_at_start = [(n, p) for n, p in self._frozen_at_start if id(p) not in judged]
+        if outside:
+            step, epoch = self._logging_step(trainer), int(trainer.current_epoch)
+            self.live.note_unfrozen_outside([name for name, _ in outside], step=step, epoch=epoch)
+
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if self._active and self._samples is not None:
             # in the sanity check too: the first validation pass's iterator starts before its
@@ -1245,6 +1275,21 @@ def _group_rates(trainer: Any) -> list[tuple[Any, float, float | None]]:
             if isinstance(lr, (int, float)):
                 out.append((group, float(lr), float(initial) if isinstance(initial, (int, float)) else None))
     return out
+
+
+def _frozen_parameters(trainer: Any, pl_module: Any) -> list[tuple[str, Any]]:
+    """(name, parameter) of the module's parameters frozen (`requires_grad` False) at train start,
+    where the trainer's optimizers hold the module's trainable parameters themselves (not
+    flattened copies, as FSDP or DeepSpeed may): only there is a parameter's absence from every
+    group a fact. Empty elsewhere."""
+    named = list(pl_module.named_parameters())
+    frozen = [(n, p) for n, p in named if not p.requires_grad]
+    if not frozen:
+        return []
+    grouped = {id(p) for opt in trainer.optimizers or () for g in opt.param_groups for p in g["params"]}
+    if not any(id(p) in grouped for _, p in named if p.requires_grad):
+        return []
+    return frozen
 
 
 def _zero_learning_rate(trainer: Any) -> bool:

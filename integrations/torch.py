@@ -836,6 +836,9 @@ class _TorchBase(Trainable):
             class_weights=weights,
             broadcast_warning=broadcast_warning,
             unmatched=name is None and bool(candidates),
+            class_axis_misread=_class_axis_misread(out, y, last, measured)
+            if name in ("cross_entropy", "nll")
+            else None,
         )
 
     def _weighted_by_buffer(self, batch: Any, out: torch.Tensor, y: Any, measured: float) -> tuple[float, ...] | None:
@@ -1083,6 +1086,32 @@ def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, flo
         attempt("mae", lambda: F.l1_loss(out, yf))
         attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
     return found
+
+
+def _class_axis_misread(
+    out: torch.Tensor, y: Any, last: nn.Module | None, measured: float | None
+) -> tuple[str, int] | None:
+    """(the last layer's class name, its features) where 3-D outputs (batch, positions, features)
+    come straight from a last layer that maps the last axis (`nn.Linear`, `nn.Bilinear`: its
+    output is the model's, unpermuted, and its features are the last axis) and the measured loss
+    is the cross-entropy (or NLL) over dim 1 of them with integer targets (batch, features), but
+    not the one over the last axis: the loss reads the positions as classes. None otherwise."""
+    if last is None or not isinstance(last, (nn.Linear, nn.Bilinear)) or measured is None:
+        return None
+    if out.ndim != 3 or not isinstance(y, torch.Tensor) or y.is_floating_point() or y.ndim != 2:
+        return None
+    features = int(last.out_features)
+    if out.shape[-1] != features or tuple(y.shape) != (out.shape[0], out.shape[2]) or out.shape[1] < 2:
+        return None
+    o, t = out.float(), y.long()
+    try:
+        dim1 = [float(F.cross_entropy(o, t)), float(F.nll_loss(o, t))]
+        last_axis = [float(F.cross_entropy(o.transpose(1, 2), t)), float(F.nll_loss(o.transpose(1, 2), t))]
+    except Exception:  # labels out of range for one reading: not this slip
+        return None
+    if not any(_matches(measured, v) for v in dim1) or any(_matches(measured, v) for v in last_axis):
+        return None
+    return type(last).__name__, features
 
 
 def _is_reshaped(produced: torch.Tensor | None, out: torch.Tensor) -> bool:

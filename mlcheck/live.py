@@ -30,7 +30,7 @@ from mlcheck import options as opt
 from mlcheck import samples, task
 from mlcheck.checks.base import Check, Signal, default_checks
 from mlcheck.checks.curve import curve_minimums
-from mlcheck.checks.preflight.unused_parameters import UNCHANGED_WEIGHTS
+from mlcheck.checks.preflight.unused_parameters import UNCHANGED_WEIGHTS, UnusedParameters
 from mlcheck.checks.samples import NoisyLabels
 from mlcheck.config import build_checks, load_config
 from mlcheck.findings import Finding, Severity
@@ -761,6 +761,15 @@ class LiveRun:
             extras.pop(UNCHANGED_WEIGHTS, None)
         else:
             extras[UNCHANGED_WEIGHTS] = {"batches": batches, "optimizer_steps": optimizer_steps, "manual": manual}
+
+    def note_unfrozen_outside(self, names: list[str], *, step: int | None, epoch: int | None) -> None:
+        """Parameters frozen at train start, now trainable and in no optimizer parameter group
+        (the adapter looks once an epoch): `unused-parameters` (key `unfrozen-not-in-optimizer`)
+        tells them now, where it is enabled."""
+        monitor = self.monitor
+        for check in monitor.checks:
+            if isinstance(check, UnusedParameters) and check.id not in monitor.disabled:
+                monitor.report(check.unfrozen_finding(names, step=step, epoch=epoch))
 
     def epoch_train_loss(self) -> float | None:
         """The mean of this epoch's finite step losses that went through `flush_steps`, weighted

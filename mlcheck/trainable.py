@@ -66,6 +66,13 @@ class LossConfig:
             computes another objective (a cross-entropy on a teacher's softened outputs, a
             penalty added to the loss, a focal or contrastive loss). False when named or not
             measured.
+        class_axis_misread: (the last layer's class name, its features) where the model's outputs
+            are 3-D, (batch, positions, features) straight from a last `Linear`-like layer whose
+            features lie on the last axis, and the loss measured on the first batch is the
+            cross-entropy (or NLL) that reads dim 1 as the class axis (`F.cross_entropy(logits,
+            y)` on a tagger's (batch, time, classes) logits): the positions are read as the
+            classes. Only where the cross-entropy over the last axis is not also the measured
+            loss. None otherwise.
         target_is_input: True when the batch holds no targets apart from the inputs (`x` alone,
             `(x,)`) and the loss measured on the first batch is a common loss of the outputs
             against the inputs themselves (`loss` names it): an autoencoder's reconstruction
@@ -87,6 +94,7 @@ class LossConfig:
     broadcast_warning: str | None = None
     unmatched: bool = False
     target_is_input: bool = False
+    class_axis_misread: tuple[str, int] | None = None
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be

@@ -161,6 +161,17 @@ class OutputLossMismatch(Check):
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
         outside the range it can reach.
 
+        The class axis misread (key `class-axis`, torch): 3-D logits (batch, positions,
+        classes) straight from a last `nn.Linear` (whose features are the last axis, the
+        output unpermuted) given to a cross-entropy or NLL that reads dim 1 as the classes
+        (`F.cross_entropy(logits, y)` on a tagger's outputs; with as many positions as classes
+        torch raises nothing): judged by the loss measured on the first batch, which equals the
+        cross-entropy over dim 1 and not the one over the last axis. Taggers that transpose to
+        (batch, classes, time) in forward or in the step, flatten to (batch x time, classes),
+        or end in a 1-D convolution whose channels are the classes stay silent. A last Linear
+        that maps the time axis of (batch, classes, time) features, with as many output steps
+        as classes, would read the same: not seen in any program here.
+
         Class indices under a regression loss (key `class-indices`): a one-unit output trained
         with MSE, MAE, Huber or log-cosh on targets that are the whole numbers 0..K-1 (3 <= K
         <= 50), every value present and none rarer than a quarter of the uniform share (counts
@@ -347,6 +358,7 @@ class OutputLossMismatch(Check):
                 )
             )
         findings += self._wrong_axis(out, evidence)
+        findings += self._class_axis(cfg, out, evidence)
         findings += self._multi_hot(cfg, family, units, ys, evidence)
         findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
@@ -736,6 +748,35 @@ class OutputLossMismatch(Check):
                 hint=f"Normalise over the class axis: {kind}(x, dim=-1) / dim=1 (Keras: axis=-1, the default).",
                 severity=Severity.WARNING,
                 key="wrong-axis",
+            )
+        ]
+
+    def _class_axis(self, cfg: LossConfig, out: np.ndarray, evidence: dict[str, Any]) -> list[Finding]:
+        """3-D logits (batch, positions, classes) from a last layer whose features are the last
+        axis, given to a cross-entropy that reads dim 1 as classes (key `class-axis`): the loss
+        is the one over the positions (`LossConfig.class_axis_misread`, the adapter's measure),
+        so each position's tags are never compared as classes."""
+        if cfg.class_axis_misread is None or out.ndim != 3:
+            return []
+        layer, features = cfg.class_axis_misread
+        b, positions, _ = out.shape
+        return [
+            self.finding(
+                f"The model's outputs have shape {tuple(out.shape)}, the {features} classes on the last axis (its last "
+                f"layer, {layer}, gives its features there), but the loss ({cfg.loss}) reads dim 1 as the class axis, "
+                f"so it scores the {positions} positions as the classes and the classes as positions.",
+                evidence={
+                    **evidence,
+                    "output_shape": [int(v) for v in out.shape],
+                    "last_layer": layer,
+                    "classes_on_axis": 2,
+                    "loss_reads_classes_on_axis": 1,
+                },
+                hint="Put the class axis second before the loss: F.cross_entropy(logits.transpose(1, 2), y) (or "
+                "F.cross_entropy(logits.reshape(-1, C), y.reshape(-1))); torch's cross-entropy takes (batch, "
+                "classes, ...) logits.",
+                severity=Severity.WARNING,
+                key="class-axis",
             )
         ]
 

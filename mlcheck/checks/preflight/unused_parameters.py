@@ -66,6 +66,17 @@ class UnusedParameters(Check):
         optimizer over no trainable parameter. Not judged under fp16 loss scaling, which skips
         the steps of inf gradients, or when nothing is trainable.
 
+        Live (Lightning, automatic optimization), key `unfrozen-not-in-optimizer`, WARNING:
+        parameters frozen at train start (`requires_grad` False), later made trainable, in no
+        parameter group of the trainer's optimizers and given a gradient, at the end of a
+        training epoch's first batch (after every epoch-start hook): an optimizer built over
+        `filter(lambda p: p.requires_grad, model.parameters())` while a body was frozen, the
+        body unfrozen later. They get gradients but nothing updates them. Judged once an epoch
+        (a loop over the parameters frozen at the start, each judged once); not judged where
+        the optimizers hold flattened copies of the parameters (FSDP, DeepSpeed). Parameters
+        added to a group when unfrozen (`BaseFinetuning.unfreeze_and_add_param_group`), or in
+        the optimizer from the start, stay silent.
+
     Why it matters:
         Such parameters keep their initial values for the whole run: a layer that was meant to
         learn stays random, and its compute (or memory, for optimizer-less ones) is wasted.
@@ -179,6 +190,23 @@ class UnusedParameters(Check):
                 key="no-step",
             )
         ]
+
+    def unfrozen_finding(self, names: list[str], *, step: int | None, epoch: int | None) -> Finding:
+        """Live (Lightning): `names`, frozen at train start, were made trainable while in no
+        optimizer parameter group (the adapter looks at each epoch's first step)."""
+        return self.finding(
+            f"{len(names)} parameter tensors frozen at the start were made trainable but are in no optimizer "
+            f"parameter group, so they get gradients and never change: {self._names(names)}.",
+            evidence={"parameters": list(names), "epoch": epoch},
+            hint="An optimizer built over only the parameters trainable at the time "
+            "(filter(lambda p: p.requires_grad, ...)) never sees layers unfrozen later: build it over "
+            "self.parameters() (frozen ones get no gradient and are not updated), or add them when "
+            "unfreezing (optimizer.add_param_group({'params': layer.parameters()}), or Lightning's "
+            "BaseFinetuning.unfreeze_and_add_param_group).",
+            step=step,
+            epoch=epoch,
+            key="unfrozen-not-in-optimizer",
+        )
 
     @staticmethod
     def _no_step_hint(steps: int | None, manual: bool | None) -> str:
