@@ -1165,16 +1165,29 @@ class ClassImbalance(Check):
             key="zero-weight",
         )
 
+    def _weighted_counts(self, run: RunState) -> dict[int, int] | None:
+        """The first pass's label counts of the classes given a positive class weight, once the
+        pass has counted `min_samples` labels without overflowing; None before then, or where the
+        run has no class weights (`_inverted_weights` and `_overcorrected_weights` judge them)."""
+        weights, history = run.info.class_weights, self._labels
+        if not weights or history.overflow or history.samples < self.min_samples:
+            return None
+        return {c: n for c, n in history.totals.items() if c in weights and weights[c] > 0}
+
+    def _balanced_weight(self, c: int) -> float:
+        """Class `c`'s weight by sklearn's compute_class_weight('balanced'): n / (k n_c)."""
+        history = self._labels
+        return history.samples / (len(history.totals) * history.totals[c])
+
     def _inverted_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights that weight
         the largest class over the smallest by at least their count ratio."""
-        weights, history = run.info.class_weights, self._labels
-        if self._weights_judged or not weights or history.overflow or history.samples < self.min_samples:
+        if self._weights_judged or (counted := self._weighted_counts(run)) is None:
             return
         self._weights_judged = True
-        counted = {c: n for c, n in history.totals.items() if c in weights and weights[c] > 0}
         if len(counted) < 2:
             return
+        weights = run.info.class_weights
         big, small = max(counted, key=counted.get), min(counted, key=counted.get)
         ratio, favour = counted[big] / counted[small], weights[big] / weights[small]
         # weights computed from other counts (the whole data set before the split, float32
@@ -1182,10 +1195,6 @@ class ClassImbalance(Check):
         least = max(_ratio_lower_bound(counted[big], counted[small]), self.inverted_ratio)
         if ratio < self.inverted_ratio or favour < least:
             return  # balanced, or a mild cost choice
-
-        def balanced(c: int) -> float:
-            return history.samples / (len(history.totals) * history.totals[c])
-
         yield self.finding(
             f"The class weights are upside down: class {big} ({counted[big]} labels) is weighted "
             f"{weights[big]:g} and class {small} ({counted[small]}) {weights[small]:g}, so the loss counts the "
@@ -1202,7 +1211,7 @@ class ClassImbalance(Check):
                 "weighted_ratio": ratio * favour,
             },
             hint=f"Weight the rare class up, as sklearn's compute_class_weight('balanced', ...) does (w = n / (k n_c): "
-            f"here class {big} {balanced(big):.3g}, class {small} {balanced(small):.3g}).",
+            f"here class {big} {self._balanced_weight(big):.3g}, class {small} {self._balanced_weight(small):.3g}).",
             step=self._last[0],
             epoch=run.epoch,
             severity=Severity.WARNING,
@@ -1214,13 +1223,12 @@ class ClassImbalance(Check):
         the loss counts a class that is smaller in the data over a larger one at least
         `overcorrected_ratio` times (weight x count, conservatively): the weighting made an
         imbalance of its own, the other way round."""
-        weights, history = run.info.class_weights, self._labels
-        if self._overcorrection_judged or not weights or history.overflow or history.samples < self.min_samples:
+        if self._overcorrection_judged or (counted := self._weighted_counts(run)) is None:
             return
         self._overcorrection_judged = True
-        counted = {c: n for c, n in history.totals.items() if c in weights and weights[c] > 0}
         if len(counted) < 2:
             return
+        weights = run.info.class_weights
         loudest = max(counted, key=lambda c: weights[c] * counted[c])
         quietest = min(counted, key=lambda c: weights[c] * counted[c])
         if counted[loudest] >= counted[quietest]:
@@ -1232,10 +1240,7 @@ class ClassImbalance(Check):
         if favour * counts_low < self.overcorrected_ratio:
             return  # balanced, or a cost choice short of a new imbalance
         weighted = favour * n_small / n_big
-
-        def balanced(c: int) -> float:
-            return history.samples / (len(history.totals) * history.totals[c])
-
+        fair_loud, fair_quiet = self._balanced_weight(loudest), self._balanced_weight(quietest)
         yield self.finding(
             f"The class weights overshoot: class {loudest} ({n_small} labels) is weighted {weights[loudest]:g} and "
             f"class {quietest} ({n_big}) {weights[quietest]:g}, so the loss counts class {loudest} {weighted:.0f} "
@@ -1252,7 +1257,7 @@ class ClassImbalance(Check):
                 "weighted_ratio": weighted,
             },
             hint=f"Weight each class by n / (k n_c), as sklearn's compute_class_weight('balanced', ...) does "
-            f"(here class {loudest} {balanced(loudest):.3g}, class {quietest} {balanced(quietest):.3g}); a weight "
+            f"(here class {loudest} {fair_loud:.3g}, class {quietest} {fair_quiet:.3g}); a weight "
             "taken from another data set's imbalance does not fit this one.",
             step=self._last[0],
             epoch=run.epoch,
