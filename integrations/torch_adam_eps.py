@@ -12,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: elements read from each state tensor at most (an even stride through it): the median of a
-#: few thousand is as good as the whole, and the cost stays that of a few small copies per tensor
-SAMPLE_PER_TENSOR = 4096
+from mlcheck.checks.learning_rate import adam_state_stride, adam_step_shares
 
 
 def adam_step_share(optimizer: torch.optim.Optimizer) -> tuple[float, float] | None:
@@ -36,11 +34,10 @@ def adam_step_share(optimizer: torch.optim.Optimizer) -> tuple[float, float] | N
                 if step < 1:
                     continue
                 flat = v.detach().reshape(-1)
-                flat = flat[:: max(1, flat.numel() // SAMPLE_PER_TENSOR)].float().cpu().numpy()
-                rms = np.sqrt(flat.astype(np.float64) / (1.0 - float(betas[1]) ** step))
-                rms = rms[rms > 0]
-                if rms.size:
-                    shares.append(rms / (rms + eps))
+                flat = flat[:: adam_state_stride(flat.numel())].float().cpu().numpy()
+                share = adam_step_shares(flat, eps, 1.0 - float(betas[1]) ** step)
+                if share.size:
+                    shares.append(share)
                     largest = eps if largest is None else max(largest, float(eps))
     if not shares:
         return None

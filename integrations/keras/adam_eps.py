@@ -13,8 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-#: elements read from each velocity at most (an even stride through it), as torch's side
-SAMPLE_PER_TENSOR = 4096
+from mlcheck.checks.learning_rate import adam_state_stride, adam_step_shares
 
 
 def adam_step_share(optimizer: Any) -> tuple[float, float] | None:
@@ -33,11 +32,9 @@ def adam_step_share(optimizer: Any) -> tuple[float, float] | None:
     shares = []
     for v in getattr(optimizer, "_velocities", None) or ():
         flat = np.asarray(keras.ops.convert_to_numpy(v), np.float64).reshape(-1)
-        flat = flat[:: max(1, flat.size // SAMPLE_PER_TENSOR)]
-        rms = np.sqrt(np.maximum(flat, 0.0) / correction)
-        rms = rms[rms > 0]
-        if rms.size:
-            shares.append(rms / (rms + eps))
+        share = adam_step_shares(flat[:: adam_state_stride(flat.size)], eps, correction)
+        if share.size:
+            shares.append(share)
     if not shares:
         return None
     return eps, float(np.median(np.concatenate(shares)))

@@ -95,6 +95,30 @@ def _chance_words(run: RunState) -> str:
     return "" if level is None else level[1]
 
 
+#: Elements of each Adam state tensor `adam_step_shares` reads at most (an even stride through
+#: it): the median of a few thousand is as good as the whole, and the cost stays that of a few
+#: small copies per tensor (the torch and Keras adapters' `adam_step_share`).
+ADAM_STATE_SAMPLE = 4096
+
+
+def adam_state_stride(size: int) -> int:
+    """The stride through an Adam state tensor of `size` elements that reads at most
+    `ADAM_STATE_SAMPLE` of them."""
+    return max(1, size // ADAM_STATE_SAMPLE)
+
+
+def adam_step_shares(v: np.ndarray, eps: float, correction: float = 1.0) -> np.ndarray:
+    """sqrt(v / correction) / (sqrt(v / correction) + eps) for the entries of Adam's running mean
+    of squared gradients `v` that are not 0 (weights with no gradient yet left out): the share
+    of Adam's normalised step each weight takes (Kingma & Ba, 2015: lr x m_hat / (sqrt(v_hat) +
+    eps)); `correction` is the bias correction 1 - beta2^t where the framework adds eps to the
+    corrected sqrt(v_hat), 1 where it adds it to the uncorrected sqrt(v). `lr-too-low` key `eps`
+    reads their median."""
+    rms = np.sqrt(np.maximum(np.asarray(v, np.float64), 0.0) / correction)
+    rms = rms[rms > 0]
+    return rms / (rms + eps)
+
+
 #: The fewest validation points `_memorising` judges (the later half of those logged).
 MEMORISING_POINTS = 3
 #: ...and the share of the training loss's fall the validation loss must match there.
