@@ -214,8 +214,10 @@ def main(argv: list[str]) -> int:
         rows = [r for r in csv.DictReader(fh) if r["id"] in main_said]
     curves = {r["id"]: read(r["id"]) for r in rows}
     base = [main_said[r["id"]][2] for r in rows if main_said[r["id"]][:2] == ("overfitting", "HIT")]
-    print(f"main: {len(base)} hits, median {statistics.median(base):+g}, {sum(lag <= 2 for lag in base)} at <= +2, {sum(lag <= 4 for lag in base)} at <= +4")
-    print("candidate | hits | at <= +4 | median lag | at 0..+2 | at <= +2 | earlier | new | before the minimum | healthy fired")
+    early, soon = sum(lag <= 2 for lag in base), sum(lag <= 4 for lag in base)
+    print(f"main: {len(base)} hits, median {statistics.median(base):+g}, {early} at <= +2, {soon} at <= +4")
+    print("candidate | hits | at <= +4 | median lag | at 0..+2 | at <= +2 | earlier | new | before the minimum", end="")
+    print(" | healthy fired")
     for name, rule in CANDIDATES.items():
         lags, earlier, new, before, healthy = [], 0, [], [], []
         for r in rows:
@@ -239,7 +241,8 @@ def main(argv: list[str]) -> int:
                 continue
             lags.append(best)
         print(
-            f"{name} | {len(lags)} | <= +4: {sum(lag <= 4 for lag in lags)} | {statistics.median(lags):+g} | {sum(0 <= lag <= 2 for lag in lags)} | "
+            f"{name} | {len(lags)} | {sum(lag <= 4 for lag in lags)} | {statistics.median(lags):+g} | "
+            f"{sum(0 <= lag <= 2 for lag in lags)} | "
             f"{sum(lag <= 2 for lag in lags)} | {earlier} | {len(new)} | {len(before)} | {len(healthy)}"
         )
         for what, items in (("new", new), ("before", before), ("healthy", healthy)):
