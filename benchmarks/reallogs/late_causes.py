@@ -25,7 +25,8 @@ Each hit is put in one class, the first that applies: `before the labelled minim
 (the WARNING names a best epoch more than `patience` epochs from the labelled minimum: the minimum
 the label names is not where a stretch-based detector sees the turn); `INFO first` (an accuracy hold
 or a guard told it as INFO before the WARNING); `epochs the test needs` (the prefix before the hit
-was held only by `waits: ...`: no test could speak earlier); else the blocker at the prefix before
+was held by `waits: ...`: no test could speak earlier; `8 validations` where the stretch test
+waited for its noise, else `after the lowest`); else the blocker at the prefix before
 the hit (`bar: noise`, `bar: 5% floor`, `UP guard`, `no trend`, ...). Printed: one line per hit with
 its lag, the test that fired and the blockers it met, then the classes with their lags.
 """
@@ -242,12 +243,12 @@ def classify(onset: int, fired: int, best_epoch: int | None, info: int | None, b
         return "label question"
     if info is not None and info < fired:
         return "INFO first (accuracy hold or guard)"
-    if before and all(b.startswith("waits") for b in before):
-        return "epochs the test needs"
-    if not before:
-        return "epochs the test needs"
-    last = before[-1]
-    return "epochs the test needs" if last.startswith("waits") else last
+    if not before or before[-1].startswith("waits"):
+        # no test could speak earlier: the stretch test's 8 validations, or the epochs a stretch (or
+        # the shape test's `patience` rises) needs after the lowest
+        counted = any(b.startswith("waits: ") and b.endswith("validations") for b in before)
+        return "epochs the test needs: " + ("8 validations" if counted else "after the lowest")
+    return before[-1]
 
 
 def main(argv: list[str] | None = None) -> int:

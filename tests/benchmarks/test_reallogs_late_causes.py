@@ -66,7 +66,8 @@ def test_the_classes_of_a_hit() -> None:
     assert classify(10, 12, 10, None, ["waits: few since lowest"], 3) == "at target (0 to +2)"
     assert classify(10, 20, 3, None, ["bar: noise"] * 9, 3) == "label question"
     assert classify(10, 18, 10, 15, ["bar: noise"] * 4 + ["metric hold (INFO)"] * 3, 3).startswith("INFO first")
-    assert classify(3, 6, 3, None, ["waits: 8 validations"] * 2, 3) == "epochs the test needs"
+    assert classify(3, 6, 3, None, ["waits: 8 validations"] * 2, 3) == "epochs the test needs: 8 validations"
+    assert classify(9, 12, 9, None, ["waits: few since lowest"] * 2, 3) == "epochs the test needs: after the lowest"
     assert classify(5, 11, 5, None, ["waits: few since lowest", "bar: noise", "bar: 5% floor"], 3) == "bar: 5% floor"
 
 
