@@ -31,6 +31,8 @@ The candidates (their bars' sources in `CANDIDATES`):
   accuracy in both below its value at the lowest by z x the binomial standard error of a difference
   of two accuracies on n samples (n from the metric's resolution, known where it is 1/1000 or
   coarser): a noise for the first epochs that does not come from the descent;
+- `early test ... t quantile`: the early test where its fit has 4 or 5 points (it asks 6), at the
+  Student t quantile of z's tail for the fit's residual degrees of freedom;
 - `acc-witness`: main's 3-epoch stretch test at z 2 (one-sided 2.3%) where an accuracy-like
   validation metric's last 3 epochs all lie below its value at the best stretch by its noise and two
   validation samples: two witnesses, the second independent of the loss's noise.
@@ -44,6 +46,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -159,6 +162,44 @@ def binomial_turn(z: float, gl: float = 0.05) -> Callable:
     return rule
 
 
+def early_t(min_points: int, witness: bool = False) -> Callable:
+    """`train-val-gap`'s early test (GL5 in each of the last 2 epochs, above z x the fit noise of the
+    log around a parabola from `patience` before the lowest) with the fit allowed on `min_points`
+    points (the check asks 6) and z the Student t quantile of the same one-sided tail (0.135%) for
+    the fit's n - 3 residual degrees of freedom (19.2 for 2, 8.9 for 3, 6.4 for 4)."""
+    from scipy.stats import t as student
+
+    tail = NormalDist().cdf(-_CHECK.z)
+
+    def rule(train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> bool:
+        m = int(np.argmin(val))
+        if len(val) - 1 - m < 2 or not bool(np.all(val > 0)):
+            return False
+        if metric is not None and len(metric) >= 2 and float(metric[-1]) >= float(np.nanmax(metric[:-1])):
+            return False  # the accuracy at its best: the early test is off
+        part = np.log(val[max(0, m - _P) :])
+        if len(part) < min_points:
+            return False
+        x = np.arange(len(part), dtype=np.float64)
+        resid = part - np.polyval(np.polyfit(x, part, 2), x)
+        dof = len(part) - 3
+        sigma = math.sqrt(float(resid @ resid) / dof)
+        best = float(np.median(val[max(0, m - 1) : m + 2]))
+        low = float(np.min(val[-2:]))
+        if not low > best * 1.05 or not math.log(low / best) > float(student.ppf(1.0 - tail, dof)) * sigma:
+            return False
+        return _trained(train, m) and (not witness or _fallen_k(metric, m, 2))
+
+    return rule
+
+
+def _fallen_k(metric: np.ndarray | None, best_at: int, k: int) -> bool:
+    if metric is None or len(metric) < 4 or not bool(np.all(np.isfinite(metric))):
+        return False
+    floor = float(metric[best_at]) - max(noise(metric), 2.0 * _resolution(metric))
+    return bool(np.all(metric[-k:] < floor))
+
+
 def acc_witness(z: float) -> Callable:
     def rule(train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> bool:
         if metric is None or len(val) < 2 * _P + 2 or not bool(np.all(np.isfinite(metric))):
@@ -184,6 +225,10 @@ CANDIDATES: dict[str, Callable] = {
     "acc-witness z2 (stretch test)": acc_witness(2.0),
     "binomial turn at +2, z2": binomial_turn(2.0),
     "binomial turn at +2, z3": binomial_turn(3.0),
+    "control: early test on 6+ points, t quantile": early_t(6),
+    "early test on 5+ points, t quantile": early_t(5),
+    "early test on 4+ points, t quantile": early_t(4),
+    "early test on 5+ points, t quantile + acc": early_t(5, witness=True),
 }
 
 
