@@ -5,8 +5,8 @@
 
 Issue 12 asks `train-val-gap` for recall >= 0.95 at a median lag <= 2 epochs after the
 validation-loss minimum, with at most 1 in 36 healthy runs flagged. This script asks how far any
-rule on the validation loss's rise could get there on this corpus (every split, all 106
-overfitting and 218 healthy runs scored by `score.py`), by giving such a rule every advantage:
+rule on the validation loss's rise could get there on this corpus (every split, every
+overfitting and healthy run scored by `score.py`), by giving such a rule every advantage:
 its threshold is chosen afterwards, on the very runs it is scored on.
 
 The evidence at an epoch is the rise of the validation loss above its best level (the median of
