@@ -88,8 +88,12 @@ AUTHOR_NOTES: dict[str, str] = {
 }
 
 
-def label(t: list[float], v: list[float], va: list[float] | None = None) -> tuple[str, int | None]:
-    """(label, onset epoch 1-based) by the rules of README.md; `va` is the validation accuracy, if printed."""
+def label(
+    t: list[float], v: list[float], va: list[float] | None = None, memorisation_from: int = 1
+) -> tuple[str, int | None]:
+    """(label, onset epoch 1-based) by the rules of README.md; `va` is the validation accuracy, if printed.
+    `memorisation_from`: the epoch (1-based) whose training loss rule 4b's 10% floor is measured against:
+    1 for the splits up to held-out-11, 2 from held-out-12 on ("4b, from held-out-12 on" in README.md)."""
     n = len(t)
     for k in range(n):
         if not (math.isfinite(t[k]) and math.isfinite(v[k])):
@@ -106,7 +110,7 @@ def label(t: list[float], v: list[float], va: list[float] | None = None) -> tupl
     tail = sum(v[n - min(3, after) :]) / min(3, after) if after else v[m]
     if after >= 3 and tail >= 1.10 * v[m] and t[-1] < t[m]:
         return "overfitting", m + 1
-    if after >= 3 and t[-1] < 0.1 * t[0] and v[m] >= 0.95 * v[0] and tail > v[m]:
+    if after >= 3 and t[-1] < 0.1 * t[memorisation_from - 1] and v[m] >= 0.95 * v[0] and tail > v[m]:
         return "overfitting", m + 1  # 4b: memorised, never generalised
     if t[-1] < t[0] and (after < 3 or tail <= 1.05 * v[m]):
         return "healthy", None

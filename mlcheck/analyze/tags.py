@@ -3,7 +3,8 @@
 The built-in rules read a name the way the common loggers write it (see docs/analyze.md):
 
 - a split as prefix or suffix: `train_`, `training/`, `val_`, `valid/`, `validation/` (Keras'
-  `validation/` sub-run), `/val`; `test` tags are ignored (but see `test_as_validation_role`);
+  `validation/` sub-run), `/val`, `dev_` (NLP's name for the validation split); `test` tags are
+  ignored (but see `test_as_validation_role`);
   a CamelCase name (`TrainLoss`, `valLoss`) is split into words first;
 - a level: `_step` / `batch_` (per step) and `_epoch` / `epoch_` (per epoch; Keras writes
   `epoch_loss`); without one, a curve logged about once per epoch is per epoch, else per step;
@@ -77,6 +78,10 @@ _SPLITS = {
     "valid": "val",
     "validation": "val",
     "eval": "val",
+    # the name NLP corpora give their validation split (CoNLL's `dev` file; held-out-12's tomelf/RNN-POS-Tagger-TLE
+    # logs `dev_loss` beside `train_loss`): without it `dev_loss` was a qualified training loss named `dev`,
+    # unread beside `train_loss`, and the run had no validation curve
+    "dev": "val",
     "test": "test",
     # `testing_loss` beside `training_loss` (held-out-10's JonathanALevine/Capstone): the test split
     # in the word form `training` already has; without it `testing_loss` was a qualified training loss

@@ -1497,3 +1497,27 @@ def test_corpus29_train_losses_and_test_losses_columns_are_the_loss_curves(tmp_p
     assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
     # a loss named by its kind in several words stays unread, as before (`ff_train_losses`)
     assert classify("ff_train_losses").role == "ignore" and classify("val_losses").role == "val_loss"
+
+
+# --- corpus32: `dev` as the validation split's word (issue 12; docs/benchmarks.md, held-out-12) ---
+
+
+def test_corpus32_dev_loss_beside_train_loss_is_the_validation_curve(tmp_path):
+    # held-out-12's tomelf/RNN-POS-Tagger-TLE saves a pandas frame `,dev_accuracy,dev_loss,train_accuracy,
+    # train_loss` (an unnamed index column, one row an epoch): `dev` (the name NLP corpora give their
+    # validation split, CoNLL's `dev` file) was no split word, so analyze read a training loss alone and
+    # no validation curve; `dev_loss` and `dev_accuracy` are now the validation loss and metric
+    train, val = _overfitting()
+    path = tmp_path / "training_stats.csv"
+    rows = "".join(
+        f"{k},{0.9 - v / 10:.6g},{v:.6g},{0.95 - t / 10:.6g},{t:.6g}\n" for k, (t, v) in enumerate(zip(train, val))
+    )
+    path.write_text(",dev_accuracy,dev_loss,train_accuracy,train_loss\n" + rows)
+
+    (run,) = mlcheck.analyze(path).runs
+
+    assert run.series["val_loss"] == "dev_loss" and "train_loss" in run.series.values(), run.series
+    assert any(f.check == "train-val-gap" and f.severity.value != "info" for f in run.findings), run.findings
+    assert classify("dev_accuracy").role == "val_metric" and classify("loss_dev").role == "val_loss"
+    # a word that only holds `dev` stays what it was
+    assert classify("device_loss").role == "loss" and classify("std_dev").role == "ignore"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import logging
 import shutil
 import subprocess
@@ -183,8 +184,9 @@ def test_score17_early_hits_are_counted_beside_the_hits(tmp_path, capsys):
     assert score.early_tolerance(30) == 3 and score.early_tolerance(150) == 15 and score.early_tolerance(8) == 3
 
 
-# corpus18 added held-out-7, corpus20 held-out-8, corpus23 held-out-9, corpus26 held-out-10, corpus29 held-out-11
-@pytest.mark.parametrize("last", [7, 8, 9, 10, 11])
+# corpus18 added held-out-7, corpus20 held-out-8, corpus23 held-out-9, corpus26 held-out-10, corpus29 held-out-11,
+# corpus32 held-out-12
+@pytest.mark.parametrize("last", [7, 8, 9, 10, 11, 12])
 def test_held_out_k_scores_the_kth_split_after_every_earlier_one(tmp_path, capsys, last):
     corpus = tmp_path / "corpus"
     (corpus / "runs").mkdir(parents=True)
@@ -226,6 +228,27 @@ def test_corpus18_a_raw_file_analyze_refuses_is_scored_from_its_copy_and_counted
     assert (
         "mlcheck on raw files: 2/4 runs; from the copies in runs/: 2 (1 analyze cannot read it; 1 no snapshot)" in out
     )
+
+
+def test_corpus32_a_history_saved_as_json_is_scored_on_its_raw_file(tmp_path, capsys):
+    # held-out-12 reads Keras `History` dicts saved with `json.dump(history.history)` (`training_history.json`,
+    # manifest format `keras-history-json`); `mlcheck analyze` reads that file, so `--raw` scores it there
+    # rather than from its copy
+    manifest, mirror = _corpus(tmp_path)
+    train, val = _overfitting()
+    text = json.dumps({"loss": [float(f"{x:.6g}") for x in train], "val_loss": [float(f"{x:.6g}") for x in val]})
+    commit = _commit(mirror / "acme+hist" / "repo", {"training_history.json": text})
+    _copy(manifest.parent / "runs", "acme-hist", train, val)
+    with open(manifest, "a", newline="") as fh:
+        csv.writer(fh).writerow(
+            ["acme-hist", "acme/hist", "training_history.json", commit, "", "keras-history-json", 30]
+            + ["overfitting", 12, "held-out-9", ""]
+        )
+
+    assert score.main(["--manifest", str(manifest), "--only", "held-out-9", "--runs", "--raw", str(mirror)]) == 0
+    out = capsys.readouterr().out
+    assert "[copy]" not in next(x for x in out.splitlines() if "acme-hist" in x)
+    assert "mlcheck on raw files: 3/4 runs; from the copies in runs/: 1 (1 no snapshot)" in out
 
 
 def test_corpus23_a_folder_whose_checkpoint_the_snapshot_lacks_is_read_from_its_event_files(tmp_path, capsys):
