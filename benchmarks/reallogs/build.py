@@ -175,7 +175,7 @@ def main(argv: list[str]) -> int:
         rows += [r for r in csv.DictReader(fh) if r["split"] in ("held-out-4", "held-out-5")]
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         # every row's columns (held-out-6's `pretrained` is empty elsewhere)
-        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     counts: dict[str, int] = {}

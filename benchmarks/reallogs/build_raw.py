@@ -313,7 +313,7 @@ def replace_split(rows: list[dict], split: str, refuse_clashes: bool = False) ->
         if clash:
             raise SystemExit(f"run ids already in the manifest: {clash}")
     with open(HERE / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=_columns(kept + rows))
+        writer = csv.DictWriter(fh, fieldnames=_columns(kept + rows), lineterminator="\n")
         writer.writeheader()
         writer.writerows(kept[:at] + rows + kept[at:])
     counts: dict[str, int] = {}
