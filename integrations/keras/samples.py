@@ -575,7 +575,8 @@ class KerasSampleCapture:
         if any(x.ndim == 0 for x in inputs):
             return None
         sizes = [len(x) for x in inputs]
-        if not source.known[positions].all():  # the split's first epoch: every row hashed
+        # `edges` are taken by `_prepare_indexed` only for blocks whose rows were all hashed before
+        if edges is None and not source.known[positions].all():  # the split's first epoch: every row hashed
             known = hashed()
             ids = known if known is not None else sample_ids(np.concatenate([x.reshape(len(x), -1) for x in inputs]))
             source.hashes[positions] = ids
