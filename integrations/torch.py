@@ -61,6 +61,7 @@ _LOSS_CLASSES: tuple[tuple[type, str, bool | None], ...] = (
     (nn.L1Loss, "mae", None),
     (nn.HuberLoss, "huber", None),
     (nn.SmoothL1Loss, "smooth_l1", None),
+    (nn.PoissonNLLLoss, "poisson", None),
 )
 _LOSS_FUNCTIONS: dict[Callable[..., Any], tuple[str, bool | None]] = {
     F.cross_entropy: ("cross_entropy", True),
@@ -71,6 +72,7 @@ _LOSS_FUNCTIONS: dict[Callable[..., Any], tuple[str, bool | None]] = {
     F.l1_loss: ("mae", None),
     F.huber_loss: ("huber", None),
     F.smooth_l1_loss: ("smooth_l1", None),
+    F.poisson_nll_loss: ("poisson", None),
 }
 _FROM_LOGITS = {name: logits for _, name, logits in _LOSS_CLASSES}
 

@@ -159,7 +159,11 @@ class OutputLossMismatch(Check):
         one unit of probability, so a sample with two labels scores at best 0.5 on each; one-hot,
         smoothed, mixed-up or a teacher's soft targets stay silent), and a
         regression output squashed by ReLU, softplus, sigmoid or tanh while some targets lie
-        outside the range it can reach.
+        outside the range it can reach. A Poisson loss (Keras `poisson`, torch `PoissonNLLLoss`)
+        on targets of which 1% or more are negative (key `poisson-negative-targets`): the loss is
+        a count's negative log-likelihood, with no minimum for a negative target (it falls without
+        bound as the prediction goes to 0); counts standardised like the features are the usual
+        cause.
 
         The class axis misread (key `class-axis`, torch): 3-D logits (batch, positions,
         classes) straight from a last `nn.Linear` (whose features are the last axis, the
@@ -362,6 +366,7 @@ class OutputLossMismatch(Check):
         findings += self._multi_hot(cfg, family, units, ys, evidence)
         findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
+        findings += self._poisson_negative(cfg, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence, cfg.broadcast_warning)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
@@ -825,6 +830,42 @@ class OutputLossMismatch(Check):
                 "into the output's range).",
                 severity=Severity.WARNING,
                 key="target-range",
+            )
+        ]
+
+    def _poisson_negative(
+        self, cfg: LossConfig, ys: list[np.ndarray | None], evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """A Poisson loss on targets of which `_UNREACHABLE_SHARE` or more are negative: the loss is
+        the negative log-likelihood of a count (Keras `poisson`: y_pred - y_true log y_pred; torch
+        `PoissonNLLLoss`: exp(f) - y f), which has no minimum for y < 0 (it falls without bound as
+        the prediction goes to 0), so those rows pull their predictions down for ever. Counts are
+        never negative: such targets were shifted or standardised."""
+        if cfg.loss != "poisson" or any(y is None for y in ys):
+            return []
+        y = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
+        y = y[np.isfinite(y)]
+        negative = y < 0
+        if not y.size or float(negative.mean()) < _UNREACHABLE_SHARE:
+            return []
+        share = float(negative.mean())
+        return [
+            self.finding(
+                f"The loss is Poisson, the likelihood of counts, but {share:.0%} of the training targets are "
+                f"negative (from {y.min():.3g} to {y.max():.3g}; mean {y.mean():.3g}): for a negative target the "
+                "Poisson loss has no minimum (it keeps falling as the prediction goes to 0), so those rows push "
+                "their predictions down without end and the loss can go below zero.",
+                evidence={
+                    **evidence,
+                    "target_min": float(y.min()),
+                    "target_max": float(y.max()),
+                    "target_mean": float(y.mean()),
+                    "share_negative": share,
+                },
+                hint="Train a Poisson loss on the raw counts (0, 1, 2, ...), not on counts standardised or "
+                "centred like the features; for standardised targets use a squared-error loss instead.",
+                severity=Severity.WARNING,
+                key="poisson-negative-targets",
             )
         ]
 
