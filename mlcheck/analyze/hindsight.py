@@ -8,7 +8,9 @@ contradict keeps its severity.
 
 - `lr-too-low` ("falls steadily but slowly"): the later epochs fall `LR_FASTER` times faster
   than the rate it measured, beyond the noise (the loss left a saddle or a warm-up: the rate
-  was not too low).
+  was not too low); or the loss has by the log's end fallen `MAX_DROP` of its initial level, the
+  check's own bar for real progress (a run of known length is judged from half-way: the whole log
+  is its verdict on the whole run).
 - `loss-plateau` on the training loss: the end of the run sits below the stalled window by
   `Z` standard errors of the two windows' epoch-to-epoch noise and by more than both
   `PLATEAU_MIN_FALL` of its level and the share the loss fell from its start to the plateau (a
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlcheck.checks.curve import sig, trend_drop
+from mlcheck.checks.learning_rate import MAX_DROP
 from mlcheck.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -140,7 +143,44 @@ def _unit(f: Finding, prefix: str = "") -> str | None:
 
 def _lr_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | None:
     """The loss after an `lr-too-low` finding falls `LR_FASTER` x faster than the rate it
-    measured (a least-squares trend from the finding to the end, clear of `Z` of its errors)."""
+    measured (a least-squares trend from the finding to the end, clear of `Z` of its errors), or
+    has by the log's end fallen as far as the check itself counts as real progress."""
+    return _lr_faster_later(f, curves) or _lr_fell_by_end(f, curves)
+
+
+def _lr_fell_by_end(f: Finding, curves: Curves) -> tuple[str, dict] | None:
+    """A finding made before the log's end (a run of known length is judged from half-way, so a
+    live user hears it in time) whose loss, at the end, sits `MAX_DROP` or more below its initial
+    level, measured as the check measures it (the median of the last max(3, n // 10) points,
+    over the same room to fall), after a later fall clear of `Z` of its errors: the check's own
+    verdict on the whole run is "real progress", so the run was judged before it was done."""
+    unit = _unit(f)
+    curve = _training_curve(f, curves, unit) if unit else None
+    fell, initial, at_level = (f.evidence.get(k) for k in ("fraction_fallen", "initial_loss", "loss"))
+    if curve is None or not all(isinstance(v, float | int) for v in (fell, initial, at_level)) or fell <= 0:
+        return None
+    x, y, at = curve
+    later = x >= at
+    if int(later.sum()) < MIN_LATER + 1:
+        return None
+    drop, se = trend_drop(x[later], y[later])
+    if not (math.isfinite(drop) and drop > Z * se):
+        return None
+    room = (float(initial) - float(at_level)) / float(fell)  # initial - the loss's floor
+    end = float(np.median(y[-max(3, len(y) // 10) :]))
+    fell_end = (float(initial) - end) / room
+    if not fell_end >= MAX_DROP:
+        return None
+    text = (
+        f"The rest of the log contradicts it: by {unit} {x[-1]:g} the loss had fallen {fell_end:.0%} "
+        f"({float(initial):.4g} to {end:.4g}), past the {MAX_DROP:.0%} this check counts as real progress: "
+        "the run was judged before it was done, and the rate moved it."
+    )
+    return text, {"end_fraction_fallen": sig(fell_end), f"end_{unit}": float(x[-1])}
+
+
+def _lr_faster_later(f: Finding, curves: Curves) -> tuple[str, dict] | None:
+    """The loss after the finding falls `LR_FASTER` x faster than the rate it measured."""
     unit = _unit(f)
     curve = _training_curve(f, curves, unit) if unit else None
     fell, length = f.evidence.get("fraction_fallen"), f.evidence.get(f"{unit}s")

@@ -139,6 +139,29 @@ def _memorising(run: RunState, train_drop: float) -> bool:
     return math.isfinite(drop) and drop < max(se, MEMORISING_SHARE * train_drop)
 
 
+#: A loss that fell by at least this share of its initial value is making real progress (the
+#: default of `LRTooLow.max_drop`; `mlcheck analyze`'s hindsight reads it at the log's end).
+MAX_DROP = 0.2
+
+
+def _accelerating(c: Curve, half: int, steady: float, z: float) -> bool:
+    """True when the loss's second half falls per point more than 1 / `steady` x as fast as its
+    first half (the check's "steady" factor read the other way: 2x at its default), beyond `z`
+    standard errors of the two slopes' difference. A rate too small for its task moves the
+    weights so little that the gradient, and with it the pace of the fall, stays the same
+    (Karpathy, CS231n "Babysitting the learning process": at a low rate "the improvements will
+    be linear"); a fall that speeds up that much has moved the weights into steeper ground: the
+    loss is leaving a plateau at chance or a saddle, at a rate that does move them."""
+    span1, span2 = float(c.x[half] - c.x[0]), float(c.x[-1] - c.x[half])
+    if span1 <= 0 or span2 <= 0:
+        return False
+    d1, se1 = trend_drop(c.x[: half + 1], c.mean[: half + 1])
+    d2, se2 = trend_drop(c.x[half:], c.mean[half:])
+    s1, s2 = d1 / span1, d2 / span2
+    spread = math.hypot(se1 / span1, se2 / span2)
+    return steady * s2 > s1 and s2 - s1 > z * spread
+
+
 def _configured_lr(run: RunState) -> float | None:
     """The learning rate the adapter logged last, or None when it logs none."""
     return float(run.lr.last_value) if run.lr.finite_count and run.lr.last_value > 0 else None
@@ -617,9 +640,13 @@ class LRTooLow(TrainCurveCheck):
         `clipnorm`/`global_clipnorm`/`clipvalue`), the finding names the clipping as the cause
         and its hint the threshold, not the rate. (2) The training loss
         falls significantly (`z` standard errors) and steadily (its last half falls at least
-        `steady` x as much as its first half: no sign of saturating) yet has fallen by less
-        than `max_drop` in total, while a logged validation loss falls too (over the later
-        half of its points, by at least a standard error and a quarter of the training loss's
+        `steady` x as much as its first half: no sign of saturating; and, read from the curve
+        alone with no update ratio measured, as in `mlcheck analyze`, not 1 / `steady` x faster
+        per point beyond `z` standard errors either: a fall that speeds up is a loss leaving a
+        plateau or a saddle, where a small rate's pace stays the same, CS231n's "linear"
+        improvements) yet has fallen by less than `max_drop` in total, while a logged
+        validation loss falls too (over the later half of its points, by at least a standard
+        error and a quarter of the training loss's
         fall): a training loss that falls alone is memorising its labels (shuffled or
         misaligned ones), which no rate cures. Where the recent median update ratio is at least
         10^-3 (a usual rate), the hint names heavy dropout, strong weight decay and noisy
@@ -744,7 +771,7 @@ class LRTooLow(TrainCurveCheck):
     def __init__(
         self,
         min_log_ratio: float = -5.0,
-        max_drop: float = 0.2,
+        max_drop: float = MAX_DROP,
         steady: float = 0.5,
         z: float = 3.0,
         min_steps: int = 200,
@@ -979,6 +1006,10 @@ class LRTooLow(TrainCurveCheck):
             return []
         significant = d2 > self.z * se2 and d2 > 0.02 * abs(level) and d1 > self.z * se1
         if not significant or d2 < self.steady * d1:
+            return []
+        # with no update ratio measured (a log read by `mlcheck analyze`), the curve's shape is the
+        # only witness of the steps' size: a fall that speeds up is no small rate's constant pace
+        if not run.update_ratio.finite_count and _accelerating(c, half, self.steady, self.z):
             return []
         if _memorising(run, d2):
             return []
