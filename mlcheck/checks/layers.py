@@ -19,7 +19,7 @@ from mlcheck.checks.curve import median, noise, sig
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
-from mlcheck.task import BINARY_LOSSES
+from mlcheck.task import BINARY_LOSSES, SQUARED_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -251,6 +251,8 @@ class ExplodingGradient(LayerCheck):
         max_grad_to_weight: or its gradient norm over its weight norm above which. Default 10.
             For a loss summed over a batch's rows (`RunInfo.loss_summed_over`), the gradient
             norm per row: summing hands back that many times the mean's gradient by design.
+            For a squared regression loss (MSE) above 1, per unit of its root mean square
+            error (`_residual_scale`): its gradients carry the targets' units.
         patience: consecutive sampled steps. Default 5 (TheDeepChecker).
     """
 
@@ -275,6 +277,8 @@ class ExplodingGradient(LayerCheck):
         # a loss summed over a batch's rows hands back that many times the mean's gradient, by
         # design (its rate is chosen for it: Adam does not see the scale): judged per row
         rows = run.info.loss_summed_over or 1
+        # a squared loss hands back its residual, in the targets' units: judged per unit of it
+        rows *= _residual_scale(run)
         exploded = []
         for s in weighted:
             rms, norm, weights = s.grad_rms or 0.0, (s.grad_norm or 0.0) / rows, s.weight_norm
@@ -291,7 +295,10 @@ class ExplodingGradient(LayerCheck):
         if first.path != last.path and rms > self.ratio * reference:
             rules.append(f"a gradient RMS of {_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s")
         if to_weights > self.max_grad_to_weight:
-            per_row = f" (per row of a loss summed over {rows})" if rows > 1 else ""
+            summed = run.info.loss_summed_over or 1
+            per_row = f" (per row of a loss summed over {summed})" if summed > 1 else ""
+            if rows > summed:
+                per_row += f" (per unit of the loss's root mean square error, {_fmt(rows / summed)})"
             rules.append(f"a gradient norm{per_row} {_fmt(to_weights)}x its weight norm")
         evidence_text = " and ".join(rules) or f"a gradient RMS of {_fmt(rms)}"
         return [
@@ -1026,6 +1033,25 @@ def _largest_update(run: RunState, until: int) -> float | None:
     x, log_ratio = run.update_ratio.values()
     kept = log_ratio[(x <= until) & np.isfinite(log_ratio)]
     return sig(10 ** float(kept.max())) if len(kept) else None
+
+
+def _residual_scale(run: RunState) -> float:
+    """The root mean square error a squared regression loss's gradients carry (sqrt of the
+    median of its last `LEVEL_POINTS` training losses), where it is above 1; else 1.
+
+    MSE's gradient at the output is 2 (prediction - target): on targets in the hundreds
+    (`load_diabetes`, 25-346) every layer's gradient is ~50x what the same network gets on
+    standardised targets, while the optimizer's rate is chosen for that scale (Adam does not see
+    it). A loss with no name counts as squared on a declared regression: MSE is the default of
+    regression losses; an absolute or Huber loss only judged more leniently."""
+    info = run.info
+    if not (info.loss in SQUARED_LOSSES or (info.loss is None and info.task == "regression")):
+        return 1.0
+    _, y = run.train_loss.values()
+    y = y[np.isfinite(y)][-LEVEL_POINTS:]
+    if not len(y):
+        return 1.0
+    return max(1.0, float(np.sqrt(max(median(y), 0.0))))
 
 
 def _initial_loss(run: RunState) -> float | None:
