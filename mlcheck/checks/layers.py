@@ -16,6 +16,7 @@ import numpy as np
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import SOFT_FLOOR_VALUES
 from mlcheck.checks.curve import median, noise, sig
+from mlcheck.checks.optimization import training_blew_up
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
@@ -954,6 +955,15 @@ class NonfiniteOriginCheck(Check):
             )
         elif origin.cause in _CAUSES:
             message = message[:-1] + "; " + _CAUSES[origin.cause] + "."
+        # an Inf the loss made from finite but huge outputs (a squared error of 1e20 is past
+        # float32's 3.4e38) after the training loss rose `BLOWN_UP_FACTOR` x: an overflow of values
+        # that grew, whose fix is the step size; guarding the loss's operation would hide it
+        grown = training_blew_up(run) if not origin.path and origin.cause is None and origin.value == "inf" else None
+        if grown is not None:
+            message = (
+                f"{message[:-1]}, after the training loss had grown from {grown[0]:.4g} to {grown[1]:.4g}: the "
+                "values reaching the loss had grown past the float range."
+            )
         evidence = {
             "layer": origin.path or None,
             "kind": origin.kind or None,
@@ -963,15 +973,16 @@ class NonfiniteOriginCheck(Check):
             "output_range": list(origin.output_range) if origin.output_range else None,
             "weight_range": list(origin.weight_range) if origin.weight_range else None,
             "previous_layer": origin.previous,
-            "cause": origin.cause,
+            "cause": "overflow" if grown is not None else origin.cause,
             "masked_by": origin.masked_by,
+            **({"first_train_loss": grown[0], "peak_train_loss": grown[1]} if grown is not None else {}),
         }
         return [
             self.finding(
                 message,
                 # what is known only: the text summary printed "layer=None, kind=None, ..., cause=None"
                 evidence={k: v for k, v in evidence.items() if v is not None},
-                hint=_origin_hint(origin),
+                hint=_grown_hint(origin) if grown is not None else _origin_hint(origin),
                 step=layers.step,
                 epoch=layers.epoch,
                 key=key,
@@ -988,6 +999,17 @@ _CAUSES = {
 
 def _masked_by(origin: NonfiniteOrigin) -> str:
     return f"made by layer {origin.masked_by}" if origin.masked_by else "a mask given from outside any module"
+
+
+def _grown_hint(origin: NonfiniteOrigin) -> str:
+    """The fix for an Inf made outside any module after the training loss blew up: the step size
+    first (the hint for the loss's own operation named it last, after clamps and epsilons)."""
+    after = f" after layer {origin.previous}" if origin.previous else ""
+    return (
+        "Lower the learning rate or clip gradients (gradient_clip_val=1.0 in Lightning, clipnorm=1.0 in Keras): "
+        f"the values reaching the loss{after} grew until it overflowed; standardise regression targets far from "
+        "unit scale. Clamping or an epsilon in the loss would hide the growth, not stop it."
+    )
 
 
 def _origin_hint(origin: NonfiniteOrigin) -> str:

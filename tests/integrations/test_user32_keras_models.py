@@ -59,3 +59,50 @@ def test_user32_a_two_output_model_with_loss_weights_fits_without_an_internal_wa
     assert internal == []
     assert [f for f in cb.findings if f.severity.value != "info"] == []
     assert not [w for w in caught if issubclass(w.category, MLCheckWarning)]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype("float32"), y
+
+
+def test_user32_unshuffled_data_says_its_classes_are_those_of_the_sampled_batches(tmp_path):
+    """Sorted digits with `shuffle=False`: the message said "(3 classes so far)" of a 10-class data
+    set; the classes counted are those of the batches the check sampled, and it says so."""
+    x, y = _digits()
+    order = np.argsort(y, kind="stable")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(x[order], y[order], epochs=3, batch_size=32, shuffle=False, verbose=0, callbacks=[cb])
+    (found,) = [f for f in cb.findings if f.check == "unshuffled-data"]
+    said = f"({found.evidence['classes']} classes in the {found.evidence['batches']} batches sampled so far)"
+    assert said in found.message
+
+
+def test_user32_an_overflowing_loss_leads_its_origin_hint_with_the_learning_rate(tmp_path):
+    """A regression of the digit's value under SGD at 2.0 (examples/buggy_keras_diverging.py): the
+    squared error of finite but huge outputs is Inf. `nonfinite-origin` named the code after the
+    last layer and led its hint with clamps and epsilons ("lower the learning rate if its inputs
+    had grown huge" last), though the training loss had grown 1e21x before it."""
+    x, y = _digits()
+    order = np.random.default_rng(0).permutation(len(x))  # the example's split
+    x, y = x[order], y[order].astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(2.0), "mse")
+    cb = MLCheckCallback(log_dir=tmp_path / "logs", overfit_batch=False, stop_on="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        model.fit(
+            x[:1437], y[:1437], validation_data=(x[1437:], y[1437:]), epochs=2, batch_size=32, verbose=0, callbacks=[cb]
+        )
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert origin.evidence["cause"] == "overflow"
+    assert origin.hint.startswith("Lower the learning rate")
+    assert "training loss had grown from" in origin.message
