@@ -94,6 +94,8 @@ class KerasValidationLosses:
         """(kind, shapes past the rows) of a batch whose `y_pred` is (rows, classes) scores (or
         (rows,) for one) and `y` class labels of them, `kind` as `backend.class_row_loss_sums`
         takes it; else None. The first batch of a fit with `from_logits` unknown reads it."""
+        if not hasattr(y_pred, "shape") or not hasattr(y, "shape"):
+            return None  # several outputs (a dict or list of them): the logged loss sums theirs
         shape, target_shape = tuple(y_pred.shape), tuple(y.shape)
         if len(shape) not in (1, 2) or not target_shape or target_shape[0] != shape[0] or not shape[0]:
             return None

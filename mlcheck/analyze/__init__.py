@@ -63,9 +63,11 @@ from mlcheck.analyze.printed import looks_printed
 from mlcheck.analyze.recorded import FINDINGS_FILE, FINDINGS_FOLDERS, Recorded, is_findings_file, read_findings
 from mlcheck.analyze.replay import (
     EPOCH_ROW_FORMATS,
+    HF_TRAINER_WRITER,
     Curves,
     RunLog,
     build_curves,
+    is_hf_trainer_events,
     on_steps,
     passed_rises_demoted,
     replay_curves,
@@ -309,9 +311,14 @@ def _add_run(
     twin = next((r for r, c in zip(runs, read) if r.format != log.format and _same_curves(c, curves)), None)
     if twin is not None:  # one fit, two loggers: its findings once
         twin.same_curves_in.append(str(log.path))
+        example = (
+            "the Hugging Face Trainer's trainer_state.json and its TensorBoard events"
+            if log.writer == HF_TRAINER_WRITER or log.format in TRAINER_FORMATS or twin.format in TRAINER_FORMATS
+            else "Lightning's TensorBoardLogger and CSVLogger together"
+        )
         twin.info.append(
-            f"{log.where} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. Lightning's "
-            "TensorBoardLogger and CSVLogger together): analysed once, as that run."
+            f"{log.where} holds the same loss curves as {twin.name} (two loggers of one fit, e.g. {example}): "
+            "analysed once, as that run."
         )
         return
     if any(r.name == log.name for r in runs):  # e.g. events and metrics.csv in one folder
@@ -332,7 +339,7 @@ def _add_run(
         log.info.append(
             f"{log.where} is a Hugging Face Trainer's log: its rows are its {evaluations} "
             "(the training loss as logged every `logging_steps`), each named by its step"
-            if log.format in TRAINER_FORMATS
+            if log.format in TRAINER_FORMATS or log.writer == HF_TRAINER_WRITER
             else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     elif curves.validations_per_epoch_dropped:
@@ -696,7 +703,7 @@ def _denser(log: RunLog) -> str:
         return _DENSER[log.format]
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
-    if log.format == "hf-trainer-state":  # was Lightning's and SummaryWriter's advice
+    if log.format == "hf-trainer-state" or log.writer == HF_TRAINER_WRITER:  # was Lightning's advice
         return (
             "The Trainer logs the loss every `logging_steps` (default 500): log it more often with "
             "`TrainingArguments(logging_steps=1)`, or add mlcheck's `MLCheckCallback` to the Trainer."
@@ -1112,6 +1119,8 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
         for prefix, fits in per_prefix.items():
             for tag, curve in _merged(fits[k]).items():
                 scalars[source.tag_name(prefix, tag)] = curve
+        if writer is None and is_hf_trainer_events(scalars):
+            writer = HF_TRAINER_WRITER  # its advice names `logging_steps`, not Lightning's setting
         fit = None if n == 1 else f"fit {k + 1} of {n}"
         name = source.name if fit is None else f"{source.name} ({fit})"
         logs.append(RunLog(name, source.path, "tensorboard", scalars, writer=writer, others=others, fit=fit))

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,21 @@ _PER_EPOCH_MAX = 2
 #: The tags the Hugging Face `Trainer`'s `TensorBoardCallback` writes at every logging step
 #: (`transformers.integrations.TensorBoardCallback`: the logs, rewritten with a `train/` prefix).
 HF_TRAINER_TAGS = frozenset({"train/loss", "train/learning_rate", "train/epoch"})
+#: Tags the same callback writes whether or not a logging step came (a run shorter than
+#: `logging_steps`, default 500, logs no `train/loss`): its end-of-run summary and the timings of
+#: each evaluation, beside `train/epoch`
+HF_TRAINER_SUMMARY_TAGS = frozenset(
+    {"train/train_runtime", "train/train_loss", "train/total_flos", "eval/runtime", "eval/samples_per_second"}
+)
+#: `RunLog.writer` of event files the Hugging Face Trainer wrote (`is_hf_trainer_events`)
+HF_TRAINER_WRITER = "hf-trainer"
+
+
+def is_hf_trainer_events(tags: Collection[str]) -> bool:
+    """Whether a run's scalar tags are those of the Hugging Face Trainer's `TensorBoardCallback`:
+    its logging steps' three tags, or `train/epoch` beside one of its summary or evaluation tags."""
+    keys = set(tags)
+    return HF_TRAINER_TAGS <= keys or ("train/epoch" in keys and bool(keys & HF_TRAINER_SUMMARY_TAGS))
 
 
 @dataclass
@@ -63,7 +78,8 @@ class RunLog:
         columns: a CSV's header, all of it (some columns may hold no numbers).
         writer: what wrote a TensorBoard log, where its files tell: "mlcheck" (every event
             file is mlcheck's own), "keras" (Keras' `TensorBoard` callback: other event files
-            in `train/` or `validation/` sub-runs); None otherwise.
+            in `train/` or `validation/` sub-runs), "hf-trainer" (the Hugging Face Trainer's
+            tags, `is_hf_trainer_events`); None otherwise.
         info: lines worth knowing about how it was read (a Keras CSV that several fits
             appended to, read as one run per fit).
         others: a TensorBoard log's summaries that are not scalars, counted by kind
@@ -818,7 +834,10 @@ def _without_summaries(log: RunLog, roles: Mapping[str, Role], resolved: dict[st
     summary, not an epoch (Hugging Face's Trainer logs `train/train_loss`, the mean loss of the
     whole run, once at its end, beside `train/loss` every `logging_steps`)."""
     train = ("train_loss", "epoch_train_loss")
-    if not any(r.role in train and len(log.scalars[t]) > 1 for t, r in resolved.items()):
+    # the Trainer's own `train/train_loss` is that summary even alone (a run shorter than its
+    # `logging_steps` logs no `train/loss`): one point, the whole run's mean, is no curve
+    hf_summary = log.writer == HF_TRAINER_WRITER and len(log.scalars.get("train/train_loss", ())) == 1
+    if not hf_summary and not any(r.role in train and len(log.scalars[t]) > 1 for t, r in resolved.items()):
         return resolved
     return {
         t: Role("ignore") if r.role in train and roles[t].role == "loss" and len(log.scalars[t]) == 1 else r

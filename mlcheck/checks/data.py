@@ -1590,7 +1590,8 @@ class UnshuffledData(Check):
         step, epoch = self._last
         return self.finding(
             f"Training batches hold {distinct:.1f} classes on average where random batches of "
-            f"{size} drawn from the same labels ({len(classes)} classes so far) would hold "
+            f"{size} drawn from the same labels ({len(classes)} classes in the {len(observed)} batches sampled so "
+            f"far) would hold "
             f"{expected_distinct:.1f}: the training data looks sorted or unshuffled.",
             evidence={
                 "batches": len(observed),

@@ -16,10 +16,11 @@ import numpy as np
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.class_prior import SOFT_FLOOR_VALUES
 from mlcheck.checks.curve import median, noise, sig
+from mlcheck.checks.optimization import training_blew_up
 from mlcheck.checks.preflight.harness import kept_random_state, small_batch
 from mlcheck.findings import Finding, Severity, format_number
 from mlcheck.layers import LayerObservation, LayerStats, NonfiniteOrigin
-from mlcheck.task import BINARY_LOSSES
+from mlcheck.task import BINARY_LOSSES, SQUARED_LOSSES
 
 if TYPE_CHECKING:
     from mlcheck.preflight_context import PreflightContext
@@ -251,6 +252,8 @@ class ExplodingGradient(LayerCheck):
         max_grad_to_weight: or its gradient norm over its weight norm above which. Default 10.
             For a loss summed over a batch's rows (`RunInfo.loss_summed_over`), the gradient
             norm per row: summing hands back that many times the mean's gradient by design.
+            For a squared regression loss (MSE) above 1, per unit of its root mean square
+            error (`_residual_scale`): its gradients carry the targets' units.
         patience: consecutive sampled steps. Default 5 (TheDeepChecker).
     """
 
@@ -275,6 +278,8 @@ class ExplodingGradient(LayerCheck):
         # a loss summed over a batch's rows hands back that many times the mean's gradient, by
         # design (its rate is chosen for it: Adam does not see the scale): judged per row
         rows = run.info.loss_summed_over or 1
+        # a squared loss hands back its residual, in the targets' units: judged per unit of it
+        rows *= _residual_scale(run)
         exploded = []
         for s in weighted:
             rms, norm, weights = s.grad_rms or 0.0, (s.grad_norm or 0.0) / rows, s.weight_norm
@@ -291,7 +296,10 @@ class ExplodingGradient(LayerCheck):
         if first.path != last.path and rms > self.ratio * reference:
             rules.append(f"a gradient RMS of {_fmt(rms)}, {_fmt(rms / reference)}x the output layer {last.path}'s")
         if to_weights > self.max_grad_to_weight:
-            per_row = f" (per row of a loss summed over {rows})" if rows > 1 else ""
+            summed = run.info.loss_summed_over or 1
+            per_row = f" (per row of a loss summed over {summed})" if summed > 1 else ""
+            if rows > summed:
+                per_row += f" (per unit of the loss's root mean square error, {_fmt(rows / summed)})"
             rules.append(f"a gradient norm{per_row} {_fmt(to_weights)}x its weight norm")
         evidence_text = " and ".join(rules) or f"a gradient RMS of {_fmt(rms)}"
         return [
@@ -947,6 +955,15 @@ class NonfiniteOriginCheck(Check):
             )
         elif origin.cause in _CAUSES:
             message = message[:-1] + "; " + _CAUSES[origin.cause] + "."
+        # an Inf the loss made from finite but huge outputs (a squared error of 1e20 is past
+        # float32's 3.4e38) after the training loss rose `BLOWN_UP_FACTOR` x: an overflow of values
+        # that grew, whose fix is the step size; guarding the loss's operation would hide it
+        grown = training_blew_up(run) if not origin.path and origin.cause is None and origin.value == "inf" else None
+        if grown is not None:
+            message = (
+                f"{message[:-1]}, after the training loss had grown from {grown[0]:.4g} to {grown[1]:.4g}: the "
+                "values reaching the loss had grown past the float range."
+            )
         evidence = {
             "layer": origin.path or None,
             "kind": origin.kind or None,
@@ -956,15 +973,16 @@ class NonfiniteOriginCheck(Check):
             "output_range": list(origin.output_range) if origin.output_range else None,
             "weight_range": list(origin.weight_range) if origin.weight_range else None,
             "previous_layer": origin.previous,
-            "cause": origin.cause,
+            "cause": "overflow" if grown is not None else origin.cause,
             "masked_by": origin.masked_by,
+            **({"first_train_loss": grown[0], "peak_train_loss": grown[1]} if grown is not None else {}),
         }
         return [
             self.finding(
                 message,
                 # what is known only: the text summary printed "layer=None, kind=None, ..., cause=None"
                 evidence={k: v for k, v in evidence.items() if v is not None},
-                hint=_origin_hint(origin),
+                hint=_grown_hint(origin) if grown is not None else _origin_hint(origin),
                 step=layers.step,
                 epoch=layers.epoch,
                 key=key,
@@ -981,6 +999,17 @@ _CAUSES = {
 
 def _masked_by(origin: NonfiniteOrigin) -> str:
     return f"made by layer {origin.masked_by}" if origin.masked_by else "a mask given from outside any module"
+
+
+def _grown_hint(origin: NonfiniteOrigin) -> str:
+    """The fix for an Inf made outside any module after the training loss blew up: the step size
+    first (the hint for the loss's own operation named it last, after clamps and epsilons)."""
+    after = f" after layer {origin.previous}" if origin.previous else ""
+    return (
+        "Lower the learning rate or clip gradients (gradient_clip_val=1.0 in Lightning, clipnorm=1.0 in Keras): "
+        f"the values reaching the loss{after} grew until it overflowed; standardise regression targets far from "
+        "unit scale. Clamping or an epsilon in the loss would hide the growth, not stop it."
+    )
 
 
 def _origin_hint(origin: NonfiniteOrigin) -> str:
@@ -1026,6 +1055,25 @@ def _largest_update(run: RunState, until: int) -> float | None:
     x, log_ratio = run.update_ratio.values()
     kept = log_ratio[(x <= until) & np.isfinite(log_ratio)]
     return sig(10 ** float(kept.max())) if len(kept) else None
+
+
+def _residual_scale(run: RunState) -> float:
+    """The root mean square error a squared regression loss's gradients carry (sqrt of the
+    median of its last `LEVEL_POINTS` training losses), where it is above 1; else 1.
+
+    MSE's gradient at the output is 2 (prediction - target): on targets in the hundreds
+    (`load_diabetes`, 25-346) every layer's gradient is ~50x what the same network gets on
+    standardised targets, while the optimizer's rate is chosen for that scale (Adam does not see
+    it). A loss with no name counts as squared on a declared regression: MSE is the default of
+    regression losses; an absolute or Huber loss only judged more leniently."""
+    info = run.info
+    if not (info.loss in SQUARED_LOSSES or (info.loss is None and info.task == "regression")):
+        return 1.0
+    _, y = run.train_loss.values()
+    y = y[np.isfinite(y)][-LEVEL_POINTS:]
+    if not len(y):
+        return 1.0
+    return max(1.0, float(np.sqrt(max(median(y), 0.0))))
 
 
 def _initial_loss(run: RunState) -> float | None:

@@ -157,7 +157,7 @@ class NonfiniteLoss(Check):
         where = int(x) if x is not None and float(x).is_integer() else x
         evidence = {f"first_{unit}": where, "nonfinite_values": series.nonfinite, "finite_values": series.finite_count}
         message, hint = f"The {what} became {kind} at {unit} {where}.", self._hint()
-        grown = _training_blew_up(train) if train is not None else None
+        grown = training_blew_up(train) if train is not None else None
         if grown is not None:
             first, peak = grown
             evidence.update(first_train_loss=first, peak_train_loss=peak)
@@ -210,7 +210,7 @@ class NonfiniteLoss(Check):
 BLOWN_UP_FACTOR = 100.0
 
 
-def _training_blew_up(run: RunState) -> tuple[float, float] | None:
+def training_blew_up(run: RunState) -> tuple[float, float] | None:
     """(first, peak) of a finite training loss that rose over `BLOWN_UP_FACTOR` x its first
     value, or None."""
     series = run.train_loss
