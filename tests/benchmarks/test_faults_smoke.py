@@ -57,7 +57,8 @@ def test_scoring_counts_only_listed_ids_at_warning_or_above():
     assert r["caught"] and not r["caught_strict"] and r["latency"] == 0.4
 
 
-@pytest.mark.timeout(300)
+# a guard against a hang, not a speed target: a busy 2-core machine (load 30) took over 280 s
+@pytest.mark.timeout(960)
 def test_smoke_subset_end_to_end(tmp_path):
     out = tmp_path / "faults.json"
     proc = subprocess.run(
@@ -65,7 +66,7 @@ def test_smoke_subset_end_to_end(tmp_path):
         [sys.executable, str(BENCH / "run_faults.py"), "--smoke", "--sanity", "preflight", "--json-out", str(out)],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=900,
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
