@@ -13,7 +13,11 @@ loss its value at the epoch's end; the shapes:
 - `leak`: a mean training loss and a validation loss 5x lower that falls away from it (a
   memorised validation set);
 - `easy`: a validation loss a constant 0.05-0.2 of the training loss's from the first epoch;
-- `flat`: a validation loss flat at 0.02 while training falls.
+- `flat`: a validation loss flat at 0.02 while training falls;
+- `setsS`: both losses summed over their sets, the training set S x the validation set (S 4, 6,
+  8, 12: splits of 80/20 to 92/8), the per-sample levels as `sum`'s (branch sv33);
+- `leak6`: a leak as `leak` whose validation loss starts 6-9x below training's at the first
+  epoch (branch sv33: the floor of `other-scale`, 6x, from above).
 
 Prints the count of runs told by each key ("-": none), one line per shape and noise.
 """
@@ -54,6 +58,10 @@ def _curves(shape: str, noise: float, rng: np.random.Generator) -> tuple[np.ndar
         return noisy(rng.choice([12, 20, 50, 100, 500]) * middle * gap), noisy(end)
     if shape == "leak":
         return noisy(middle), noisy(0.2 * end * np.exp(-e / rng.uniform(2, 8)))
+    if shape.startswith("sets"):
+        return noisy(int(shape[4:]) * middle * gap), noisy(end)
+    if shape == "leak6":
+        return noisy(middle), noisy(middle / rng.uniform(6, 9) * np.exp(-e / rng.uniform(2, 8)))
     if shape == "easy":
         return noisy(middle), noisy(rng.uniform(0.05, 0.2) * end)
     return noisy(middle), noisy(np.full(EPOCHS, 0.02))
@@ -62,10 +70,10 @@ def _curves(shape: str, noise: float, rng: np.random.Generator) -> tuple[np.ndar
 def main() -> None:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    for shape in ("sum", "leak", "easy", "flat"):
+    for shape in ("sum", "leak", "easy", "flat", "sets4", "sets6", "sets8", "sets12", "leak6"):
         for noise in (0.02, 0.05, 0.1):
             told = Counter(_key(*_curves(shape, noise, np.random.default_rng(seed))) for seed in range(RUNS))
-            print(f"{shape:5} noise {noise:.0%}: {dict(sorted(told.items()))}")
+            print(f"{shape:6} noise {noise:.0%}: {dict(sorted(told.items()))}")
 
 
 if __name__ == "__main__":

@@ -168,9 +168,7 @@ def read_csv_runs(
         skip = {lower["step"]}
     else:
         fmt = "test-tube-csv" if "created_at" in lower else "keras-csv"
-        rows = len(arrays[columns[0]])
-        x = arrays[lower["epoch"]] if "epoch" in lower else np.arange(rows, dtype=np.float64)
-        skip = {lower["epoch"]} if "epoch" in lower else set()
+        x, skip = _keras_axis(path, lower.get("epoch"), len(arrays[columns[0]]), arrays, has, notes)
     for column in ("step", "epoch"):
         if column in lower:
             _check_index(path, lower[column], arrays[lower[column]])
@@ -419,6 +417,50 @@ def _read_json_log(path: Path, head: str, notes: list[str] | None) -> tuple[str,
     if printed.looks_printed(head):  # nanoGPT's `iter N: loss X` lines saved as text
         return printed.read_printed(path)
     return None
+
+
+def _keras_axis(
+    path: Path,
+    epoch: str | None,
+    rows: int,
+    arrays: dict[str, np.ndarray],
+    has: dict[str, np.ndarray],
+    notes: list[str] | None,
+) -> tuple[np.ndarray, set[str]]:
+    """(x, columns that are no curve) of a Keras-like CSV: the `epoch` column, or the row number
+    where there is none; the pandas index where `epoch` repeats in rows that are each an
+    evaluation of their own (`_rows_are_evaluations`)."""
+    if epoch is None:
+        return np.arange(rows, dtype=np.float64), set()
+    if not _rows_are_evaluations(arrays[epoch], arrays.get(PANDAS_INDEX), has):
+        return arrays[epoch], {epoch}
+    # the epoch counts something coarser than the rows (a setting swept, a fit's length) and the
+    # frame's index counts each evaluation: the index is the run's axis
+    if notes is not None:
+        notes.append(
+            f"{path}: its {epoch} column repeats in rows that each hold a full evaluation, beside an "
+            "index that counts them: each row is read as an epoch"
+        )
+    return arrays[PANDAS_INDEX], {epoch, PANDAS_INDEX}
+
+
+def _rows_are_evaluations(epochs: np.ndarray, index: np.ndarray | None, has: dict[str, np.ndarray]) -> bool:
+    """Whether each row of a Keras-like CSV is an evaluation of its own although its epoch
+    column repeats: a pandas index (`PANDAS_INDEX`) counts the rows up, every cell a number;
+    the epoch column never falls (a fall is a new fit or a resume, `fit_starts`) but holds one
+    value in consecutive rows; and those rows are filled alike (each a full row, not the
+    training half and the validation half of one epoch, which the epoch joins). A
+    `pd.DataFrame(rows).to_csv()` of a loop that logs `sub_epoch` evaluations under the
+    number of epochs it was set to run (LyricLab's `training_stats.csv`) is such a file."""
+    if index is None or len(index) < 2 or np.isnan(index).any() or np.isnan(epochs).any():
+        return False
+    if not (np.all(np.diff(index) > 0) and np.all(np.diff(epochs) >= 0)):
+        return False
+    repeated = np.flatnonzero(np.diff(epochs) == 0)
+    if not len(repeated):
+        return False
+    filled = np.array([column for column in has.values()])  # columns x rows
+    return bool(np.all(filled[:, repeated] == filled[:, repeated + 1]))
 
 
 def fit_starts(epochs: np.ndarray) -> list[int]:
