@@ -28,6 +28,7 @@ from mlcheck.checks.class_prior import (
 from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
+    closing_on,
     epoch_judgement_due,
     epoch_train_levels,
     improving,
@@ -1095,6 +1096,8 @@ class LossPlateau(LossCurveCheck):
         best_acc = float(np.max(accuracy.buckets(include_open=True)["max"])) if accuracy is not None else None
         i_best = int(np.argmin(b["min"]))
         verdict = prior_beaten(prior, float(b["min"][i_best]), best_acc, self.prior_z)
+        if not verdict.beaten and closing_on(b, verdict.loss_bound, self.z):
+            return []  # still falling at a pace that beats the prior within the run's length again: wait
         self._prior_judged = True  # judged once: beaten, it learned something and the verdict stands
         if verdict.beaten:
             return []
