@@ -931,8 +931,8 @@ class LossPlateau(LossCurveCheck):
             prior. Default 6: the bias alone reaches the prior within an epoch or two; a hard
             task that learns slowly is below the prior's loss by the fifth epoch, or its
             validation loss is still improving and the verdict waits. It waits too while the
-            validation loss falls beyond its own scatter at a pace that would beat the prior by
-            `min_steps` updates or by twice the steps run so far, whichever is later: six
+            validation loss falls beyond its own scatter at a pace that would beat the prior
+            within `min_steps` updates of the first validation: six
             validations of one update each (`limit_train_batches=0.1`) are too few updates to
             expect the prior beaten.
         chance_validations: validations before a run still at chance in both splits is told
@@ -1110,12 +1110,12 @@ class LossPlateau(LossCurveCheck):
 
     def _prior_horizon(self, b: Mapping[str, np.ndarray]) -> float:
         """The step by which a validation loss still falling should beat the class prior for the
-        verdict to wait: `min_steps` updates (this check's least run length to judge a stall at
-        all), or as many steps again as the run has had, whichever is later. `min_validations`
-        validations of one update each (`limit_train_batches`) are 6 updates: too few to expect
-        the prior beaten, while its validation loss falling steadily says the run is learning."""
-        start, last = float(b["x0"][0]), float(b["x1"][-1])
-        return max(start + self.min_steps, last + (last - start))
+        verdict to wait: `min_steps` updates from the first validation (this check's least run
+        length to judge a stall at all). `min_validations` validations of one update each
+        (`limit_train_batches`) are 6 updates: too few to expect the prior beaten, while the
+        validation loss falling steadily says the run is learning. A run past `min_steps` is
+        judged as before: a slow fall there is a stall's symptom (a rate warming up per epoch)."""
+        return float(b["x0"][0]) + self.min_steps
 
     def _chance_levels(self, run: RunState) -> ChanceLevels | None:
         """The levels a model that ignores its inputs sits at, with their noise margins: from the
