@@ -230,7 +230,7 @@ def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -
 
 def closing_on(buckets: Mapping[str, np.ndarray], level: float, horizon: float, z: float = 3.0) -> bool:
     """True when an epoch-level curve (lower is better) still falls, and fast enough to reach
-    `level` by `horizon` (in the curve's x, steps): its last half's least-squares fall beats `z`
+    `level` by `horizon` (in the curve's x): its last half's least-squares fall beats `z`
     standard errors, and that pace, carried on from the last point to the horizon, covers the gap
     from the last value to `level`. A check has no expectation of its own for how fast a run of
     few updates should learn (one batch an epoch under `limit_train_batches`); the curve's own
