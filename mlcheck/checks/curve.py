@@ -228,6 +228,26 @@ def improving(series: Series, higher: bool, z: float = 3.0, tol: float = 0.02) -
     return bool(np.isfinite(drop) and drop > z * se and drop > tol * abs(median(y)))
 
 
+def closing_on(buckets: Mapping[str, np.ndarray], level: float, horizon: float, z: float = 3.0) -> bool:
+    """True when an epoch-level curve (lower is better) still falls, and fast enough to reach
+    `level` by `horizon` (in the curve's x): its last half's least-squares fall beats `z`
+    standard errors, and that pace, carried on from the last point to the horizon, covers the gap
+    from the last value to `level`. A check has no expectation of its own for how fast a run of
+    few updates should learn (one batch an epoch under `limit_train_batches`); the curve's own
+    pace is the only one, so a verdict that it never got below `level` waits while the curve
+    says it is on its way there."""
+    means = buckets["mean"]
+    if len(means) < 3 or not math.isfinite(level):
+        return False
+    half = max(3, len(means) // 2)
+    x, y = buckets["x1"][-half:], means[-half:]
+    drop, se = trend_drop(x, y)
+    if not (np.isfinite(drop) and drop > z * se and drop > 0):
+        return False  # not falling beyond its own scatter: the level it sits at is the evidence
+    pace = drop / float(x[-1] - x[0])
+    return bool(pace * max(0.0, horizon - float(x[-1])) >= float(y[-1]) - level)
+
+
 def epoch_train_levels(run: RunState) -> Mapping[int, float]:
     """Training loss per epoch: the logged epoch means, or else the mean of the step-level
     buckets that fall inside each epoch (from `run.epoch_step`). Empty when neither exists.

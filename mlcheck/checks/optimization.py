@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from mlcheck.checks.class_prior import (
 from mlcheck.checks.curve import (
     Curve,
     LossCurveCheck,
+    closing_on,
     epoch_judgement_due,
     epoch_train_levels,
     improving,
@@ -929,7 +930,11 @@ class LossPlateau(LossCurveCheck):
         min_validations: validations before judging the validation loss against the class
             prior. Default 6: the bias alone reaches the prior within an epoch or two; a hard
             task that learns slowly is below the prior's loss by the fifth epoch, or its
-            validation loss is still improving and the verdict waits.
+            validation loss is still improving and the verdict waits. It waits too while the
+            validation loss falls beyond its own scatter at a pace that would beat the prior
+            within `min_steps` updates of the first validation: six
+            validations of one update each (`limit_train_batches=0.1`) are too few updates to
+            expect the prior beaten.
         chance_validations: validations before a run still at chance in both splits is told
             (key `chance`). Default 3: the output bias alone reaches the prior within an epoch or
             two, so a run that learns anything is below it by the third; the training loss must
@@ -1095,11 +1100,28 @@ class LossPlateau(LossCurveCheck):
         best_acc = float(np.max(accuracy.buckets(include_open=True)["max"])) if accuracy is not None else None
         i_best = int(np.argmin(b["min"]))
         verdict = prior_beaten(prior, float(b["min"][i_best]), best_acc, self.prior_z)
+        if not verdict.beaten and closing_on(b, verdict.loss_bound, self._prior_horizon(b, run), self.z):
+            return []  # still falling at a pace that beats the prior within the horizon: wait
         self._prior_judged = True  # judged once: beaten, it learned something and the verdict stands
         if verdict.beaten:
             return []
         self._fired = True  # the same cause: a training-loss plateau later would repeat it
         return [self._prior_finding(run, prior, verdict, int(b["x1"][i_best]), int(b["n"].sum()))]
+
+    def _prior_horizon(self, b: Mapping[str, np.ndarray], run: RunState) -> float:
+        """The epoch (the validation curve's x) by which a validation loss still falling should
+        beat the class prior for the verdict to wait: `min_steps` updates after the first
+        validation (this check's least run length to judge a stall at all), at the run's updates
+        an epoch so far. `min_validations` validations of one update each (`limit_train_batches`)
+        are 6 updates: too few to expect the prior beaten, while the validation loss falling
+        steadily says the run is learning. A run past `min_steps` updates is judged as before: a
+        slow fall there is a stall's symptom (a rate warming up per epoch). The first validation
+        itself (no wait) where the updates an epoch are unknown."""
+        first = float(b["x0"][0])
+        if run.step is None or run.epoch is None or run.step <= 0:
+            return first
+        per_epoch = run.step / (run.epoch + 1)
+        return first + self.min_steps / per_epoch
 
     def _chance_levels(self, run: RunState) -> ChanceLevels | None:
         """The levels a model that ignores its inputs sits at, with their noise margins: from the
