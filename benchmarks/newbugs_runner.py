@@ -23,14 +23,26 @@ SERIOUS = {"warning", "error"}
 
 def run_one(here: Path, row: dict, timeout: float) -> dict:
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, f"{row['program']}.py"],
-        cwd=here,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, f"{row['program']}.py"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        # one slow program is a row of the report, not the end of the batch (fix32 lost a run)
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        return {
+            **row,
+            "rc": None,
+            "seconds": round(time.monotonic() - start, 1),
+            "crashed": True,
+            "stderr_tail": f"timed out after {timeout:g} s\n" + err[-2000:],
+            "findings": [],
+        }
     seconds = time.monotonic() - start
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FINDINGS ")), None)
     if line is None:
