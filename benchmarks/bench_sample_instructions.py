@@ -37,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_instruction_split import inclusive_by_part  # noqa: E402  (the same callgrind dump format)
+
 #: the parts of `bench_sample_recording.py --parts`, by the names it gives them
 _PART_NAMES: list[str] = []
 _CALLS = {"outer": 0, "parts": 0}
@@ -161,26 +163,6 @@ def child(args: argparse.Namespace) -> None:
     fit(args.model, args.epochs, tempfile.mkdtemp())
     lib.dump()
     print("PARTS " + json.dumps({"names": _PART_NAMES, "calls": _CALLS}), flush=True)
-
-
-def inclusive_by_part(dump: Path) -> dict[int, tuple[int, int]]:
-    """part index -> (calls, inclusive instructions), from the call lines into `mlcheck_part_<k>`."""
-    out: dict[int, list[int]] = {}
-    target: int | None = None
-    pending: int | None = None
-    for line in dump.read_text(errors="replace").splitlines():
-        if line.startswith("cfn="):
-            match = re.fullmatch(r"cfn=mlcheck_part_(\d+)", line)
-            target = int(match.group(1)) if match else None
-        elif line.startswith("calls="):
-            pending = int(line.split("=")[1].split()[0])
-        elif pending is not None and (line[:1].isdigit() or line[:1] in "+-*"):
-            if target is not None:
-                row = out.setdefault(target, [0, 0])
-                row[0] += pending
-                row[1] += int(line.split()[1])
-            pending = None
-    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def measure(framework: str, args: argparse.Namespace, folder: Path, shim: Path) -> dict:
