@@ -120,6 +120,8 @@ def from_targets(targets: np.ndarray | None, output_width: int | None = None) ->
     - integer or bool labels: classification, classes from the output width (bool: 2);
     - float labels all 0 or 1 with a one-unit output: binary classification;
     - float labels with a fraction or a non-finite value: regression;
+    - whole-number floats beyond 0/1 into a one-unit output: regression (one unit predicts a
+      number; class ids need an output unit per class);
     - whole-number floats otherwise: unknown (class ids or counts alike).
     """
     facts = TaskFacts(output_width=output_width)
@@ -144,6 +146,10 @@ def from_targets(targets: np.ndarray | None, output_width: int | None = None) ->
         if width == 1 and np.isin(values, (0.0, 1.0)).all():
             task, classes = "classification", 2
         elif not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            task = "regression"
+        elif width == 1:
+            # whole numbers beyond 0/1 into one output unit: a number predicted (diabetes
+            # progression 25-346, counts), as no classification loss takes class ids into one unit
             task = "regression"
     return replace(facts, task=task, num_classes=classes)
 

@@ -29,7 +29,8 @@ def _lightning_rule(targets, width):
             return "classification", 2
         if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
             return "regression", None
-        return None, None
+        # reg33: whole numbers beyond 0/1 into one output unit are a regression (added since)
+        return ("regression", None) if width == 1 else (None, None)
     return None, None
 
 
@@ -71,7 +72,9 @@ def test_from_targets_reproduces_the_lightning_rule(name, width):
         (np.array([0.0, 1.0]), 1, ("classification", 2)),
         (np.array([0.0, 1.0]), 2, (None, None)),  # 0/1 floats into two units: not decided
         (np.array([0.3, 1.7]), 1, ("regression", None)),
-        (np.array([1.0, 4.0]), 1, (None, None)),  # whole-number floats: ids or counts alike
+        (np.array([1.0, 4.0]), 1, ("regression", None)),  # whole numbers into one unit: a number
+        (np.array([1.0, 4.0]), 5, (None, None)),  # whole-number floats: ids or counts alike
+        (np.array([1.0, 4.0]), None, (None, None)),
         (np.eye(4)[[0, 3]], 4, ("classification", 4)),
         (np.eye(4)[[0, 3]], 5, (None, None)),  # one-hot width differs from the output
         (None, 3, (None, None)),

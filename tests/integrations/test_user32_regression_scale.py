@@ -84,3 +84,21 @@ def test_user32_keras_diabetes_targets_in_the_hundreds_are_no_exploding_gradient
         warnings.simplefilter("ignore", MLCheckWarning)
         model.fit(x, y, validation_split=0.2, epochs=8, batch_size=32, verbose=0, callbacks=[cb])
     assert _no_warnings(cb.findings) == []
+
+
+def test_reg33_lightning_diabetes_with_the_train_start_checks_off_is_no_exploding_gradient(tmp_path):
+    """reg33: with `overfit_batch=False` the loss is never named (the train-start checks read it);
+    the first batch's targets, whole numbers 25-346 into a one-unit output, tell a regression
+    (`mlcheck.task.from_targets`), and the scale follows from that."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    x, y = _diabetes()
+    torch.manual_seed(0)
+    train = DataLoader(TensorDataset(torch.tensor(x[:350]), torch.tensor(y[:350])), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(torch.tensor(x[350:]), torch.tensor(y[350:])), batch_size=64)
+    cb = MLCheckCallback(every_n_steps=5, log_dir=tmp_path, overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        quiet_trainer(max_epochs=8, callbacks=[cb], default_root_dir=tmp_path).fit(Regressor(), train, val)
+    assert cb.live.monitor.run.info.task == "regression"
+    assert _no_warnings(cb.findings) == []
