@@ -30,7 +30,7 @@ from mlcheck.integrations.torch import (
     is_empty_batch,
     prediction_module,
 )
-from mlcheck.integrations.torch_adam_eps import adam_step_share
+from mlcheck.integrations.torch_adam_eps import adam_betas, adam_step_share
 from mlcheck.integrations.torch_breakpoints import TorchBreakpoints
 from mlcheck.integrations.torch_layers import LayerRecorder, locate_nonfinite
 from mlcheck.integrations.torch_live import (
@@ -469,6 +469,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if not self._automatic and not info.has_scheduler:
             info.has_scheduler = None  # manual optimization may step schedulers we cannot see
         info.zeroes_gradients = True if self._zeroes_gradients else None
+        info.adam_betas = self.live.guard("adam betas", adam_betas, list(getattr(trainer, "optimizers", None) or ()))
         clip = getattr(trainer, "gradient_clip_val", None)  # None or 0: no clipping
         info.grad_clip = float(clip) if isinstance(clip, (int, float)) and clip > 0 else None
         # holding a `from_pretrained` model, or resumed from a checkpoint (`fit(ckpt_path=...)`)

@@ -15,6 +15,22 @@ import torch
 from mlcheck.checks.learning_rate import adam_state_stride, adam_step_shares
 
 
+def adam_betas(optimizers: list[torch.optim.Optimizer]) -> tuple[tuple[float, float], ...] | None:
+    """The (beta_1, beta_2) of each parameter group of the torch Adam, AdamW, NAdam and RAdam
+    optimizers given (a Lightning wrapper's inner one), read at train start; None where none is one."""
+    adams = (torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam, torch.optim.RAdam)
+    pairs = []
+    for optimizer in optimizers:
+        optimizer = getattr(optimizer, "_optimizer", optimizer)
+        if not isinstance(optimizer, adams):
+            continue
+        for group in optimizer.param_groups:
+            betas = group.get("betas")
+            if isinstance(betas, (tuple, list)) and len(betas) == 2:
+                pairs.append((float(betas[0]), float(betas[1])))  # a float or a 0-d tensor
+    return tuple(pairs) or None
+
+
 def adam_step_share(optimizer: torch.optim.Optimizer) -> tuple[float, float] | None:
     """(largest eps, median share of Adam's step taken) over the parameter groups with `betas`
     and `eps` whose parameters hold Adam's `exp_avg_sq` (Adam, AdamW, NAdam, RAdam); weights

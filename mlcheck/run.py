@@ -277,6 +277,9 @@ class RunInfo:
             weights take. Near 1 at the defaults (eps 1e-8 torch, 1e-7 Keras, against gradients
             of ~1e-4-1); an eps far above the gradients' size shrinks every step to ~lr x g /
             eps. `lr-too-low` names it (key `eps`). None when unknown.
+        adam_betas: the (beta_1, beta_2) pairs of the Adam-family optimizers (torch's Adam,
+            AdamW, NAdam, RAdam, one per parameter group; Keras' Adam, AdamW, Nadam), read at
+            train start. `lr-too-high` judges them (key `betas`). None when unknown or not an Adam.
         steps_are_updates: True where each step of the run is one optimizer update the adapter
             counted (the live callbacks), so a run of one update an epoch (Lightning's
             `limit_train_batches=0.1` on a small set, `overfit_batches=1`) is told apart from a
@@ -318,6 +321,7 @@ class RunInfo:
     base_lr: float | None = None
     adam_eps: float | None = None
     adam_step_share: float | None = None
+    adam_betas: tuple[tuple[float, float], ...] | None = None
     steps_are_updates: bool | None = None
 
     def __post_init__(self) -> None:
@@ -400,6 +404,15 @@ class RunInfo:
         self.base_lr = opt.optional_number("RunInfo.base_lr", self.base_lr)
         self.adam_eps = opt.optional_number("RunInfo.adam_eps", self.adam_eps)
         self.adam_step_share = opt.optional_number("RunInfo.adam_step_share", self.adam_step_share)
+        if self.adam_betas is not None and not (
+            isinstance(self.adam_betas, tuple)
+            and all(
+                isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, float) for x in b) for b in self.adam_betas
+            )
+        ):
+            raise TypeError(
+                f"RunInfo.adam_betas must be None or a tuple of (beta_1, beta_2) floats, got {self.adam_betas!r}"
+            )
         if self.ignored_class is not None and (
             isinstance(self.ignored_class, bool) or not isinstance(self.ignored_class, (int, np.integer))
         ):

@@ -19,7 +19,7 @@ from mlcheck import options as opt
 from mlcheck.breakpoints import Breakpoints
 from mlcheck.checks.base import Check
 from mlcheck.integrations.keras import backend
-from mlcheck.integrations.keras.adam_eps import adam_step_share
+from mlcheck.integrations.keras.adam_eps import adam_betas, adam_step_share
 from mlcheck.integrations.keras.function_tap import FunctionTap
 from mlcheck.integrations.keras.layers import KerasLayerRecorder, inference_mode_layers, leaf_layers
 from mlcheck.integrations.keras.output_tap import OutputTap
@@ -252,6 +252,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             keep=self.breakpoints.check_ids if self.breakpoints is not None else (),
         )
         self.live.guard("early stopping", self._note_early_stopping)
+        self.live.monitor.run.info.adam_betas = self.live.guard(
+            "adam betas", adam_betas, getattr(model, "optimizer", None)
+        )
         self.live.guard("plateau scheduler", self._note_plateau_scheduler)
         self.live.guard("ignored class", self._note_ignored_class)
         self.live.guard("convolution input", self._note_conv_input)

@@ -200,6 +200,13 @@ ADAM_STEP_SHARE = 0.1
 #: update-ratio measurements that confirm the steps are small (the share, read at the first
 #: epoch's end, is the evidence; two are there by then at the default every 25 steps)
 ADAM_MEASUREMENTS = 2
+#: Adam's convergence analysis (Kingma & Ba 2015, Theorem 4.1) assumes beta_1^2 / sqrt(beta_2)
+#: below this; the common settings sit well under it: (0.5, 0.999) 0.25, (0.9, 0.999) 0.81,
+#: (0.9, 0.95) 0.83, (0.95, 0.999) 0.90, (0.99, 0.999) 0.98
+ADAM_BETA_RATIO_MAX = 1.0
+#: ... and a beta_1 at or above beta_2 is told as swapped only from this momentum up (an average
+#: over ~100+ steps of gradients): (0, 0.99) and (0.9, 0.9) are deliberate settings
+ADAM_SWAPPED_BETA_1 = 0.99
 #: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
 NEGLIGIBLE_FALL = 0.01
 #: ...and a comparison rate must lower it by at least this fraction to count as progress.
@@ -229,7 +236,7 @@ class LRTooHigh(TrainCurveCheck):
     spikes without making progress, or it exploded at the start and sits at chance since.
 
     What it does:
-        Five signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
+        Six signals. (1) The update ratio |dW|/|W| that the adapters measure every few steps
         (log10): its median over the recent quarter of the run above `extreme_log_ratio`
         fires on its own; above `max_log_ratio` it fires when the training loss made no
         significant progress over the same steps and has fallen by less than
@@ -254,7 +261,14 @@ class LRTooHigh(TrainCurveCheck):
         at least `min_chance_values` steps: the first updates threw the
         weights so far that the model forgot everything and predicts no better than a constant
         (ReLU units dead, accuracy at chance). The finding names the configured rate when the
-        adapter logs it, and the largest update/weight ratio measured.
+        adapter logs it, and the largest update/weight ratio measured. (6) Adam's betas, read at
+        train start from torch's Adam, AdamW, NAdam and RAdam groups and Keras' Adam, AdamW and
+        Nadam (key `betas`, told at the first judgement, within 32 steps): a beta_1 of 0.99 or more
+        at or above beta_2 (the pair typed the wrong way round, `Adam(beta_1=0.999,
+        beta_2=0.9)`), beta_1^2 / sqrt(beta_2) of 1 or more (the assumption of Adam's convergence
+        analysis, Kingma & Ba 2015, Theorem 4.1), or a beta outside [0, 1). The usual settings,
+        (0.9, 0.999), (0.9, 0.95), (0.9, 0.98), (0.5, 0.999), (0.95, 0.999), (0.99, 0.999) and (0,
+        0.99), stay silent.
 
     Why it matters:
         Updates that are a sizeable share of the weights each step throw the model around
@@ -385,17 +399,68 @@ class LRTooHigh(TrainCurveCheck):
         self.max_progress = max_progress
         super().__init__()
 
+    def reset(self) -> None:
+        super().reset()
+        self._betas_judged = False
+
     def on_step(self, run: RunState) -> Iterable[Finding]:
+        betas = [] if self._betas_judged else self._adam_betas(run)
         if self._fired:
-            return ()
+            return betas
         if run.train_loss.finite_count:
             self._train.initial_level(run.train_loss, "step")
         if not self._throttle.due(run.train_loss.finite_count + run.update_ratio.finite_count):
-            return ()
-        return self._judge(run)
+            return betas
+        return betas + self._judge(run)
+
+    def on_epoch(self, run: RunState) -> Iterable[Finding]:
+        return [] if self._betas_judged else self._adam_betas(run)
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return () if self._fired else self._judge(run)
+        betas = [] if self._betas_judged else self._adam_betas(run)
+        return betas if self._fired else betas + self._judge(run)
+
+    def _adam_betas(self, run: RunState) -> list[Finding]:
+        """(6) Adam's betas, read by the adapters at train start (`RunInfo.adam_betas`), judged
+        once: a pair outside [0, 1), a beta_1 of `ADAM_SWAPPED_BETA_1` or more at or above its
+        beta_2 (typed the wrong way round), or beta_1^2 / sqrt(beta_2) at or above
+        `ADAM_BETA_RATIO_MAX` (Kingma & Ba 2015, Theorem 4.1's assumption; AMSGrad's, Reddi et
+        al. 2018, is the looser beta_1 / sqrt(beta_2) < 1). The worst pair is named."""
+        pairs = run.info.adam_betas
+        if not pairs:
+            return []  # not an Adam, or not read (a log read back)
+        self._betas_judged = True
+        told = []  # (severity order, beta_1, beta_2, ratio, why)
+        for b1, b2 in pairs:
+            ratio = b1 * b1 / math.sqrt(b2) if b2 > 0 else math.inf
+            if not (0 <= b1 < 1 and 0 <= b2 < 1):
+                told.append((math.inf, b1, b2, ratio, "outside [0, 1), where Adam's running averages do not average"))
+            elif b1 >= b2 and b1 >= ADAM_SWAPPED_BETA_1 or ratio >= ADAM_BETA_RATIO_MAX:
+                why = f"beta_1^2/sqrt(beta_2) = {ratio:.3g}" + (
+                    ", at or above the 1 Adam's convergence analysis assumes below"
+                    if ratio >= ADAM_BETA_RATIO_MAX
+                    else ", and beta_1 is at or above beta_2"
+                )
+                told.append((ratio, b1, b2, ratio, why))
+        if not told:
+            return []
+        _, b1, b2, ratio, why = max(told, key=lambda t: t[0])
+        return [
+            self.finding(
+                f"Adam's betas look swapped or out of range: beta_1={b1:.4g}, beta_2={b2:.4g}, {why}"
+                + (
+                    "."
+                    if "outside" in why
+                    else ", so the momentum averages the gradients over more steps than the scale it divides by."
+                ),
+                evidence={"beta_1": sig(b1), "beta_2": sig(b2), "beta1_sq_over_sqrt_beta2": sig(ratio)},
+                hint="beta_1 is the momentum (~0.9), beta_2 the squared-gradient average (~0.999): swapped? "
+                "torch.optim.Adam(betas=(0.9, 0.999)), keras.optimizers.Adam(beta_1=0.9, beta_2=0.999).",
+                step=run.step,
+                epoch=run.epoch,
+                key="betas",
+            )
+        ]
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         """Before training: the configured rate is past the range test's divergence point (or
