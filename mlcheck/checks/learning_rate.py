@@ -204,8 +204,8 @@ ADAM_MEASUREMENTS = 2
 #: below this; the common settings sit well under it: (0.5, 0.999) 0.25, (0.9, 0.999) 0.81,
 #: (0.9, 0.95) 0.83, (0.95, 0.999) 0.90, (0.99, 0.999) 0.98
 ADAM_BETA_RATIO_MAX = 1.0
-#: ... and a beta_1 at or above beta_2 is told as swapped only from this momentum up (an average
-#: over ~100+ steps of gradients): (0, 0.99) and (0.9, 0.9) are deliberate settings
+#: ... and a beta_1 above beta_2 is told as swapped only from this momentum up (an average over
+#: ~100+ steps of gradients): (0, 0.99), (0.9, 0.9) and (0.99, 0.99) are deliberate settings
 ADAM_SWAPPED_BETA_1 = 0.99
 #: A fall of the loss below this fraction in CONFIRM_STEPS counts as no progress...
 NEGLIGIBLE_FALL = 0.01
@@ -264,11 +264,11 @@ class LRTooHigh(TrainCurveCheck):
         adapter logs it, and the largest update/weight ratio measured. (6) Adam's betas, read at
         train start from torch's Adam, AdamW, NAdam and RAdam groups and Keras' Adam, AdamW and
         Nadam (key `betas`, told at the first judgement, within 32 steps): a beta_1 of 0.99 or more
-        at or above beta_2 (the pair typed the wrong way round, `Adam(beta_1=0.999,
-        beta_2=0.9)`), beta_1^2 / sqrt(beta_2) of 1 or more (the assumption of Adam's convergence
-        analysis, Kingma & Ba 2015, Theorem 4.1), or a beta outside [0, 1). The usual settings,
-        (0.9, 0.999), (0.9, 0.95), (0.9, 0.98), (0.5, 0.999), (0.95, 0.999), (0.99, 0.999) and (0,
-        0.99), stay silent.
+        above beta_2 (the pair typed the wrong way round, `Adam(beta_1=0.999, beta_2=0.9)`),
+        beta_1^2 / sqrt(beta_2) of 1 or more (the assumption of Adam's convergence analysis,
+        Kingma & Ba 2015, Theorem 4.1), or a beta outside [0, 1). The usual settings, (0.9,
+        0.999), (0.9, 0.95), (0.9, 0.98), (0.5, 0.999), (0.95, 0.999), (0.99, 0.999), (0.99, 0.99)
+        and (0, 0.99), stay silent.
 
     Why it matters:
         Updates that are a sizeable share of the weights each step throw the model around
@@ -422,8 +422,8 @@ class LRTooHigh(TrainCurveCheck):
 
     def _adam_betas(self, run: RunState) -> list[Finding]:
         """(6) Adam's betas, read by the adapters at train start (`RunInfo.adam_betas`), judged
-        once: a pair outside [0, 1), a beta_1 of `ADAM_SWAPPED_BETA_1` or more at or above its
-        beta_2 (typed the wrong way round), or beta_1^2 / sqrt(beta_2) at or above
+        once: a pair outside [0, 1), a beta_1 of `ADAM_SWAPPED_BETA_1` or more above its beta_2
+        (typed the wrong way round), or beta_1^2 / sqrt(beta_2) at or above
         `ADAM_BETA_RATIO_MAX` (Kingma & Ba 2015, Theorem 4.1's assumption; AMSGrad's, Reddi et
         al. 2018, is the looser beta_1 / sqrt(beta_2) < 1). The worst pair is named."""
         pairs = run.info.adam_betas
@@ -435,11 +435,11 @@ class LRTooHigh(TrainCurveCheck):
             ratio = b1 * b1 / math.sqrt(b2) if b2 > 0 else math.inf
             if not (0 <= b1 < 1 and 0 <= b2 < 1):
                 told.append((math.inf, b1, b2, ratio, "outside [0, 1), where Adam's running averages do not average"))
-            elif b1 >= b2 and b1 >= ADAM_SWAPPED_BETA_1 or ratio >= ADAM_BETA_RATIO_MAX:
+            elif b1 > b2 and b1 >= ADAM_SWAPPED_BETA_1 or ratio >= ADAM_BETA_RATIO_MAX:
                 why = f"beta_1^2/sqrt(beta_2) = {ratio:.3g}" + (
                     ", at or above the 1 Adam's convergence analysis assumes below"
                     if ratio >= ADAM_BETA_RATIO_MAX
-                    else ", and beta_1 is at or above beta_2"
+                    else ", and beta_1 is above beta_2"
                 )
                 told.append((ratio, b1, b2, ratio, why))
         if not told:
