@@ -144,10 +144,13 @@ def _memorising(run: RunState, train_drop: float) -> bool:
 MAX_DROP = 0.2
 
 
-def _accelerating(c: Curve, half: int, steady: float, z: float) -> bool:
+def _accelerating(
+    c: Curve, half: int, halves: tuple[tuple[float, float], tuple[float, float]], steady: float, z: float
+) -> bool:
     """True when the loss's second half falls per point more than 1 / `steady` x as fast as its
     first half (the check's "steady" factor read the other way: 2x at its default), beyond `z`
-    standard errors of the two slopes' difference. A rate too small for its task moves the
+    standard errors of the two slopes' difference; `halves` are the two halves' `trend_drop`
+    (fall, standard error), as the caller fitted them. A rate too small for its task moves the
     weights so little that the gradient, and with it the pace of the fall, stays the same
     (Karpathy, CS231n "Babysitting the learning process": at a low rate "the improvements will
     be linear"); a fall that speeds up that much has moved the weights into steeper ground: the
@@ -155,8 +158,7 @@ def _accelerating(c: Curve, half: int, steady: float, z: float) -> bool:
     span1, span2 = float(c.x[half] - c.x[0]), float(c.x[-1] - c.x[half])
     if span1 <= 0 or span2 <= 0:
         return False
-    d1, se1 = trend_drop(c.x[: half + 1], c.mean[: half + 1])
-    d2, se2 = trend_drop(c.x[half:], c.mean[half:])
+    (d1, se1), (d2, se2) = halves
     s1, s2 = d1 / span1, d2 / span2
     spread = math.hypot(se1 / span1, se2 / span2)
     return steady * s2 > s1 and s2 - s1 > z * spread
@@ -1074,7 +1076,7 @@ class LRTooLow(TrainCurveCheck):
             return []
         # with no update ratio measured (a log read by `mlcheck analyze`), the curve's shape is the
         # only witness of the steps' size: a fall that speeds up is no small rate's constant pace
-        if not run.update_ratio.finite_count and _accelerating(c, half, self.steady, self.z):
+        if not run.update_ratio.finite_count and _accelerating(c, half, ((d1, se1), (d2, se2)), self.steady, self.z):
             return []
         if _memorising(run, d2):
             return []
