@@ -144,60 +144,61 @@ def _unit(f: Finding, prefix: str = "") -> str | None:
 def _lr_contradicted(f: Finding, curves: Curves) -> tuple[str, dict] | None:
     """The loss after an `lr-too-low` finding falls `LR_FASTER` x faster than the rate it
     measured (a least-squares trend from the finding to the end, clear of `Z` of its errors), or
-    has by the log's end fallen as far as the check itself counts as real progress."""
-    return _lr_faster_later(f, curves) or _lr_fell_by_end(f, curves)
-
-
-def _lr_fell_by_end(f: Finding, curves: Curves) -> tuple[str, dict] | None:
-    """A finding made before the log's end (a run of known length is judged from half-way, so a
-    live user hears it in time) whose loss, at the end, sits `MAX_DROP` or more below its initial
-    level, measured as the check measures it (the median of the last max(3, n // 10) points,
-    over the same room to fall), after a later fall clear of `Z` of its errors: the check's own
-    verdict on the whole run is "real progress", so the run was judged before it was done."""
+    has by the log's end fallen as far as the check itself counts as real progress. Both read the
+    same later trend, fitted here once."""
     unit = _unit(f)
     curve = _training_curve(f, curves, unit) if unit else None
-    fell, initial, at_level = (f.evidence.get(k) for k in ("fraction_fallen", "initial_loss", "loss"))
-    if curve is None or not all(isinstance(v, float | int) for v in (fell, initial, at_level)) or fell <= 0:
+    fell = f.evidence.get("fraction_fallen")
+    if curve is None or not isinstance(fell, float | int) or fell <= 0:
         return None
     x, y, at = curve
     later = x >= at
     if int(later.sum()) < MIN_LATER + 1:
         return None
-    drop, se = trend_drop(x[later], y[later])
+    xl, yl = x[later], y[later]
+    drop, se = trend_drop(xl, yl)
     if not (math.isfinite(drop) and drop > Z * se):
+        return None  # no later fall clear of its errors: neither contradiction holds
+    return _lr_faster_later(f, unit, float(fell), at, xl, yl, drop) or _lr_fell_by_end(f, unit, float(fell), y, xl)
+
+
+def _lr_fell_by_end(f: Finding, unit: str, fell: float, y: np.ndarray, xl: np.ndarray) -> tuple[str, dict] | None:
+    """A finding made before the log's end (a run of known length is judged from half-way, so a
+    live user hears it in time) whose loss, at the end, sits `MAX_DROP` or more below its initial
+    level, measured as the check measures it (the median of the last max(3, n // 10) points of
+    the whole curve `y`, over the same room to fall), after a later fall clear of `Z` of its errors
+    (the caller's trend over `xl`): the check's own verdict on the whole run is "real progress",
+    so the run was judged before it was done."""
+    initial, at_level = f.evidence.get("initial_loss"), f.evidence.get("loss")
+    if not all(isinstance(v, float | int) for v in (initial, at_level)):
         return None
-    room = (float(initial) - float(at_level)) / float(fell)  # initial - the loss's floor
+    room = (float(initial) - float(at_level)) / fell  # initial - the loss's floor
     end = float(np.median(y[-max(3, len(y) // 10) :]))
     fell_end = (float(initial) - end) / room
     if not fell_end >= MAX_DROP:
         return None
     text = (
-        f"The rest of the log contradicts it: by {unit} {x[-1]:g} the loss had fallen {fell_end:.0%} "
+        f"The rest of the log contradicts it: by {unit} {xl[-1]:g} the loss had fallen {fell_end:.0%} "
         f"({float(initial):.4g} to {end:.4g}), past the {MAX_DROP:.0%} this check counts as real progress: "
         "the run was judged before it was done, and the rate moved it."
     )
-    return text, {"end_fraction_fallen": sig(fell_end), f"end_{unit}": float(x[-1])}
+    return text, {"end_fraction_fallen": sig(fell_end), f"end_{unit}": float(xl[-1])}
 
 
-def _lr_faster_later(f: Finding, curves: Curves) -> tuple[str, dict] | None:
-    """The loss after the finding falls `LR_FASTER` x faster than the rate it measured."""
-    unit = _unit(f)
-    curve = _training_curve(f, curves, unit) if unit else None
-    fell, length = f.evidence.get("fraction_fallen"), f.evidence.get(f"{unit}s")
-    if curve is None or not isinstance(fell, float | int) or not length or fell <= 0:
+def _lr_faster_later(
+    f: Finding, unit: str, fell: float, at: float, xl: np.ndarray, yl: np.ndarray, drop: float
+) -> tuple[str, dict] | None:
+    """The loss after the finding (from `at` on: `xl`, `yl`, its trend's fall `drop`, clear of
+    `Z` errors) falls `LR_FASTER` x faster than the rate it measured."""
+    length = f.evidence.get(f"{unit}s")
+    if not length or not (xl[0] == at):
         return None
-    x, y, at = curve
-    later = x >= at
-    if int(later.sum()) < MIN_LATER + 1 or not (x[later][0] == at):
-        return None
-    xl, yl = x[later], y[later]
-    drop, se = trend_drop(xl, yl)
     start = float(yl[0])
     span = float(xl[-1] - xl[0])
-    if not (math.isfinite(drop) and drop > Z * se and start > 0 and span > 0):
+    if not (start > 0 and span > 0):
         return None
     later_fall = drop / start
-    rate, measured = later_fall / span, float(fell) / float(length)
+    rate, measured = later_fall / span, fell / float(length)
     if rate < LR_FASTER * measured:
         return None
     text = (
