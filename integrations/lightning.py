@@ -26,6 +26,7 @@ from mlcheck.findings import Severity
 from mlcheck.integrations.torch import (
     EMPTY_BATCHES_FIX,
     LightningTrainable,
+    grouped_parameter_ids,
     inputs_shape,
     is_empty_batch,
     prediction_module,
@@ -1027,7 +1028,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         unfrozen = [(name, p) for name, p in self._frozen_at_start if p.requires_grad]
         if not unfrozen:
             return
-        grouped = {id(p) for opt in trainer.optimizers or () for g in opt.param_groups for p in g["params"]}
+        grouped = grouped_parameter_ids(trainer.optimizers)
         # a gradient they got (no optimizer's zero_grad clears it): trainable but never given one (a
         # teacher run under no_grad) wastes nothing, and is looked at again next epoch
         outside = [(name, p) for name, p in unfrozen if id(p) not in grouped and p.grad is not None]
@@ -1287,7 +1288,7 @@ def _frozen_parameters(trainer: Any, pl_module: Any) -> list[tuple[str, Any]]:
     frozen = [(n, p) for n, p in named if not p.requires_grad]
     if not frozen:
         return []
-    grouped = {id(p) for opt in trainer.optimizers or () for g in opt.param_groups for p in g["params"]}
+    grouped = grouped_parameter_ids(trainer.optimizers)
     if not any(id(p) in grouped for _, p in named if p.requires_grad):
         return []
     return frozen

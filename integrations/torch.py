@@ -702,7 +702,7 @@ class _TorchBase(Trainable):
     def optimizer_parameters(self) -> set[str] | None:
         if not self.optimizers:
             return None
-        ids = {id(p) for opt in self.optimizers for g in opt.param_groups for p in g["params"]}
+        ids = grouped_parameter_ids(self.optimizers)
         return {n for n, p in self.module.named_parameters() if id(p) in ids}
 
     def get_lr(self) -> float | None:
@@ -1088,6 +1088,11 @@ def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, flo
         attempt("mae", lambda: F.l1_loss(out, yf))
         attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
     return found
+
+
+def grouped_parameter_ids(optimizers: Any) -> set[int]:
+    """The ids of every parameter in the parameter groups of `optimizers` (None: none)."""
+    return {id(p) for opt in optimizers or () for g in opt.param_groups for p in g["params"]}
 
 
 def _class_axis_misread(
