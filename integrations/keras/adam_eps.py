@@ -16,11 +16,17 @@ import numpy as np
 from mlcheck.checks.learning_rate import adam_state_stride, adam_step_shares
 
 
+def _adam(optimizer: Any) -> Any:
+    """The Adam, AdamW or Nadam the model trains with (a `LossScaleOptimizer`'s inner one), or None."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    return optimizer if isinstance(optimizer, (keras.optimizers.Adam, keras.optimizers.Nadam)) else None
+
+
 def adam_betas(optimizer: Any) -> tuple[tuple[float, float], ...] | None:
     """((beta_1, beta_2),) for Keras' Adam, AdamW and Nadam (a `LossScaleOptimizer`'s inner
     one), read at train start; None for another optimizer or betas that are not numbers."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    if not isinstance(optimizer, (keras.optimizers.Adam, keras.optimizers.Nadam)):
+    optimizer = _adam(optimizer)
+    if optimizer is None:
         return None
     b1, b2 = getattr(optimizer, "beta_1", None), getattr(optimizer, "beta_2", None)
     if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (b1, b2)):
@@ -32,8 +38,8 @@ def adam_step_share(optimizer: Any) -> tuple[float, float] | None:
     """(epsilon, median share of Adam's step taken) for Keras' Adam, AdamW and Nadam (a
     `LossScaleOptimizer`'s inner one); weights with no gradient yet (v = 0) are left out. None
     for another optimizer or before any step."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    if not isinstance(optimizer, (keras.optimizers.Adam, keras.optimizers.Nadam)):
+    optimizer = _adam(optimizer)
+    if optimizer is None:
         return None
     eps = float(optimizer.epsilon)
     steps = int(keras.ops.convert_to_numpy(optimizer.iterations))
