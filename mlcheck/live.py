@@ -281,12 +281,6 @@ class LiveRun:
         info: facts about the run the adapter already knows.
         flush_every: steps held by `hold_step` before they reach the checks. Adapters whose
             losses live on a device hold them (one host sync per flush); 1 hands each step over.
-        host_losses: the held losses are floats already (Keras reads each batch's loss for its
-            own logs): a step the step checks would judge at once (a non-finite or missing
-            loss, a non-finite rate, non-finite parameters named) is flushed at once, and every
-            other observation hands the held steps over first (`flush_steps(list)`), so the
-            checks see the run exactly as if each step had been handed over on its own, at the
-            same steps, for a fraction of the calls.
         run_name: names the run in `findings.jsonl`.
         curves: also write the losses, learning rate and metrics it is given to `log_dir`
             (`Monitor`'s `curves`). Default False: the callbacks' frameworks have loggers that
@@ -333,7 +327,6 @@ class LiveRun:
         artefact_dir: str | os.PathLike[str] | None = None,
         curves: bool = False,
         keep: Iterable[str] = (),
-        host_losses: bool = False,
     ) -> None:
         self.options = options
         #: where larger files go (`mlcheck/samples.csv`); default: `log_dir`
@@ -392,11 +385,6 @@ class LiveRun:
         self.output_width: int | None = None
         self.task_inferred = False
         self.flush_every = flush_every
-        self.host_losses = host_losses
-        # host_losses: a step judged outside the evaluation points was held (a non-finite or
-        # missing loss): from then on the finite losses' count that places those points no
-        # longer follows the steps held, so every step is flushed, as before holding
-        self._flush_each = False
         self._pending: list[tuple] = []
         self._rows = 1  # the weight of a step in the epoch's training loss: its batch's rows, last known
         self._epoch_loss_sum, self._epoch_loss_n = 0.0, 0
@@ -470,7 +458,6 @@ class LiveRun:
     ) -> list[Finding]:
         """Hands a routed batch (numpy arrays) to its checks; the first training batch also
         settles the task."""
-        self._steps_first()
         if split == "train" and not self.task_inferred:
             self.note_targets(targets)
         found: list[Finding] = []
@@ -506,7 +493,6 @@ class LiveRun:
             infer_task(self.monitor.run.info, targets, self.output_width)
 
     def end_pass(self, split: str) -> None:
-        self._steps_first()
         self.passes[split] += 1
         self.skip_below = {"train": 0, "val": 0}  # the routes of both splits are asked again
         # the pass's merged full-pass batches reach their checks now: what they await of the
@@ -568,7 +554,6 @@ class LiveRun:
         if self._samples_held is not None:
             self._samples_held.append(outputs)
             return []
-        self._steps_first()
         return self.monitor.log_samples(outputs)
 
     #: Whether `handing_over()` merges its hand-overs (False: each handed over on its own).
@@ -596,8 +581,6 @@ class LiveRun:
             merged = samples.merge_outputs(held) if self.MERGE_SAMPLES else held
         except Exception:  # columns that do not concatenate: one by one, as they came
             merged = held
-        if merged:
-            self._steps_first()
         for outputs in merged:
             self.monitor.log_samples(outputs)
 
@@ -634,30 +617,14 @@ class LiveRun:
         where the adapter knows them: the epoch's training loss (`epoch_train_loss`) is then
         weighted by them, as Lightning's own epoch logging and Keras weigh it, so a short last
         batch counts for its rows, not as a whole batch. Returns True when a flush is due (at
-        multiples of `flush_every` steps of the whole run, and with `host_losses` at a step the
-        step checks judge at once). `leftover_grads`: (norm of the gradient
+        multiples of `flush_every` steps of the whole run). `leftover_grads`: (norm of the gradient
         found left over across an optimizer step, norm of the fresh one), where measured."""
         if self._held:
             self.release_held()
         grads = (grad_norm, grad_cosine, *(leftover_grads or (None, None)))
         names = dict(nonfinite) if nonfinite else _NO_NAMES  # the common case: nothing non-finite
         self._pending.append((step, lr, list(losses), scale, update_ratio, epoch, names, grads, rows))
-        if (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0:
-            return True
-        return self.host_losses and self._judged_at_once(losses, lr, names, leftover_grads)
-
-    def _judged_at_once(
-        self, losses: Sequence[Any], lr: float | None, names: Mapping[str, Any], leftover: tuple[float, float] | None
-    ) -> bool:
-        """host_losses: whether `Monitor.log_step` may judge this step outside the evaluation
-        points (which the flush cadence meets: `FLUSH_EVERY` divides `Monitor.STEP_EVAL_EVERY`),
-        so that it is flushed now and its findings come at this step, as unheld."""
-        if self._flush_each:
-            return True
-        if losses and all(map(math.isfinite, losses)) and (lr is None or math.isfinite(lr)) and not names:
-            return leftover is not None and leftover[0] > 0
-        self._flush_each = True
-        return True
+        return (self.monitor.run.train_loss.total + len(self._pending)) % self.flush_every == 0
 
     def flush_steps(
         self,
@@ -703,11 +670,6 @@ class LiveRun:
                 fresh_grad_norm=grads[3],
             )
         return out
-
-    def _steps_first(self) -> None:
-        """`host_losses`: the held steps reach the checks before any other observation does."""
-        if self._pending and self.host_losses:
-            self.flush_steps(list)
 
     @property
     def holding(self) -> bool:
@@ -805,7 +767,6 @@ class LiveRun:
         (the adapter looks once an epoch): `unused-parameters` (key `unfrozen-not-in-optimizer`)
         tells them now, where it is enabled."""
         monitor = self.monitor
-        self._steps_first()
         for check in monitor.checks:
             if isinstance(check, UnusedParameters) and check.id not in monitor.disabled:
                 monitor.report(check.unfrozen_finding(names, step=step, epoch=epoch))
@@ -823,7 +784,6 @@ class LiveRun:
         any (memory flat in steps; a trainer may log none for the epoch), else the logged one;
         `train_loss_from_steps=False` where the logged one is always the epoch's weighted mean
         (Keras)."""
-        self._steps_first()
         train_loss = self.epoch_train_loss() if train_loss_from_steps else None
         return self.monitor.log_epoch(
             epoch,
@@ -994,7 +954,6 @@ class LiveRun:
         """Reports the held train-start findings (after the first training batch)."""
         if not self._held:  # called on every step and batch: nothing to allocate once released
             return
-        self._steps_first()
         held, self._held = self._held, []
         for finding in held:
             self.monitor.report(finding)
@@ -1076,7 +1035,6 @@ class LiveRun:
 
     def observe_layers(self, layers: LayerObservation) -> list[Finding]:
         """Hands one sampled step's layer statistics to the checks that consume them."""
-        self._steps_first()
         return self.monitor.log_layers(layers)
 
     def observe_nonfinite_loss(
@@ -1085,7 +1043,6 @@ class LiveRun:
         """A step's loss is non-finite: `locate()` re-runs its batch on a copy of the model and
         names the module that produced it; the finding goes through the layer checks."""
         self._origin_attempts += 1
-        self._steps_first()
         origin = self.guard("nonfinite origin", locate)
         if origin is None:
             return []
@@ -1158,7 +1115,6 @@ class LiveRun:
         (on stderr when nothing configured logging)."""
         monitor = self.monitor
         try:
-            self._steps_first()
             self.release_held()
             out = monitor.close_checks()
             text = self.summary()
@@ -1213,7 +1169,6 @@ class LiveRun:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        self._steps_first()
         info = self.monitor.run.info
         jsonl = self._findings_file()
         return {

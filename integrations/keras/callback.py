@@ -237,6 +237,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._tensorboard = TrainValTensorBoardSink(self.log_dir)
             self._tensorboard.begin()  # before the train-start checks' findings
             sinks = [self._tensorboard, JsonlSink(self.log_dir / "findings.jsonl")]
+        # Keras reads each batch's loss for its own logs: steps go to the checks one by one
         checks = self.checks
         if self.breakpoints is not None:  # breakpoints turn on the checks (and recorder) they need
             checks = self.breakpoints.with_checks(configured_checks(self.checks, self.suppress, self.options.config)[0])
@@ -246,9 +247,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self.suppress,
             sinks=sinks,
             info=info,
-            # Keras reads each batch's loss for its own logs: the held losses are floats, and a
-            # step the checks judge at once, or any other observation, flushes them first
-            host_losses=True,
+            flush_every=1,
             artefact_dir=self.log_dir,
             keep=self.breakpoints.check_ids if self.breakpoints is not None else (),
         )
@@ -443,10 +442,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self._scanned_after_nonfinite |= nonfinite_loss
         self._scan.before = None
         with self.timer("checks"):
-            if live.hold_step(
+            live.hold_step(
                 step, [] if loss is None else [loss], lr=lr, update_ratio=ratio, epoch=self._epoch, nonfinite=nonfinite
-            ):
-                live.flush_steps(list)
+            )
+            live.flush_steps(list)
         if self._tensorboard is not None and step % self.options.every_n_steps == 0 and loss is not None:
             with self.timer("tensorboard"):
                 self._tensorboard.train.scalars(step, {"batch_loss": loss})
