@@ -3,16 +3,21 @@
 `bench_sample_recording.py` times the capture's calls with the thread CPU clock, which the load
 of a shared machine moves by more than the cuts being measured. Here the same fits (its
 `keras_fit` / `lightning_fit`: the overhead benchmarks' models, the default checks plus
-`NoisyLabels()` and `WeakSlice()`) run under valgrind's callgrind with instrumentation off, and
-it is switched on only inside the capture's outermost calls (the calls that benchmark times:
-Lightning `SampleCapture.arm`, `collect`, `flush`; Keras `KerasSampleCapture.begin`, `collect`,
-`flush`, `watch_loader`). The count is therefore the recording's own instructions (Python,
+`NoisyLabels()` and `WeakSlice()`) run under valgrind's callgrind. The imports and a warm-up fit
+run uninstrumented; instrumentation is switched on once before the measured fit and stays on,
+and callgrind collects only inside the capture's outermost calls (the calls that benchmark
+times: Lightning `SampleCapture.arm`, `collect`, `flush`; Keras `KerasSampleCapture.begin`,
+`collect`, `flush`, `watch_loader`), each made through the shim's `mlcheck_rec_outer`, which
+`--toggle-collect` names. (Switching instrumentation on and off around every call, as this
+benchmark first did, makes valgrind discard and re-translate its code each time: an MNIST 5k fit
+did not finish in 25-40 minutes at load 25-34.) The count is therefore the recording's own instructions (Python,
 numpy, torch), the same for every run of the same fit whatever the load. The parts of
 `bench_sample_recording.py --parts` (the reduction, the ids, the store, the two checks, ...) are
 each run inside a C function of a small shim (as in `bench_instruction_split.py`), so callgrind's
 inclusive count of that function is the part's instructions.
 
-Run (a Keras or Lightning MNIST 5k fit of 3 epochs takes a few minutes under valgrind):
+Run (the measured fit runs fully instrumented: a Keras or Lightning MNIST 5k fit of 3 epochs
+takes some minutes of CPU under valgrind):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sample_instructions.py
         [--frameworks keras lightning] [--model mnist-mlp|mlp] [--epochs 3] [--json-out PATH]
 
@@ -56,6 +61,15 @@ def _shim_source(n: int) -> str:
             f"__attribute__((noinline)) PyObject* part_{k}(PyObject* fn) "
             f"{{ PyObject* r = mlcheck_part_{k}(fn); return r; }}"
         )
+    # the capture's outermost calls: `--toggle-collect` collects only inside `mlcheck_rec_outer`,
+    # entered from `rec_outer` (the function ctypes enters is not seen as one)
+    lines.append(
+        "__attribute__((noinline)) PyObject* mlcheck_rec_outer(PyObject* fn) "
+        "{ PyObject* r = PyObject_CallNoArgs(fn); return r; }"
+    )
+    lines.append(
+        "__attribute__((noinline)) PyObject* rec_outer(PyObject* fn) { PyObject* r = mlcheck_rec_outer(fn); return r; }"
+    )
     lines.append("void start(void) { CALLGRIND_START_INSTRUMENTATION; }")
     lines.append("void stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }")
     lines.append("void zero(void) { CALLGRIND_ZERO_STATS; }")
@@ -80,6 +94,25 @@ def build_shim(folder: Path, parts: int) -> Path:
 MAX_PARTS = 24
 
 
+def _through(c_function, f, a, kw):
+    """`f(*a, **kw)` called from inside the shim's C function `c_function` (its result, or its
+    exception raised again here)."""
+    result = []
+
+    def inner():
+        try:
+            result.append((True, f(*a, **kw)))
+        except BaseException as exc:
+            result.append((False, exc))
+        return None
+
+    c_function(inner)
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
 def child(args: argparse.Namespace) -> None:
     import logging
     import warnings
@@ -96,18 +129,19 @@ def child(args: argparse.Namespace) -> None:
     depth = [0]
     on = [False]
 
-    def timed(f):  # instrumentation on inside the outermost recording call
+    outer = lib.rec_outer
+    outer.argtypes, outer.restype = [ctypes.py_object], ctypes.py_object
+
+    def timed(f):  # the outermost recording call runs inside `mlcheck_rec_outer` (collected)
         @functools.wraps(f)
         def wrapper(*a, **kw):
             if depth[0] or not on[0]:
                 return f(*a, **kw)
             depth[0] += 1
             _CALLS["outer"] += 1
-            lib.start()
             try:
-                return f(*a, **kw)
+                return _through(outer, f, a, kw)
             finally:
-                lib.stop()
                 depth[0] -= 1
 
         return wrapper
@@ -123,25 +157,12 @@ def child(args: argparse.Namespace) -> None:
         def wrapper(*a, **kw):
             if busy[0]:  # a part that calls itself counts once
                 return f(*a, **kw)
-            result = []
-
-            def inner():
-                try:
-                    result.append((True, f(*a, **kw)))
-                except BaseException as exc:
-                    result.append((False, exc))
-                return None
-
             busy[0] = True
             _CALLS["parts"] += 1
             try:
-                c_part(inner)
+                return _through(c_part, f, a, kw)
             finally:
                 busy[0] = False
-            ok, value = result[0]
-            if not ok:
-                raise value
-            return value
 
         return wrapper
 
@@ -159,6 +180,7 @@ def child(args: argparse.Namespace) -> None:
     fit(args.model, 1, tempfile.mkdtemp())  # warm-up, not counted
     on[0] = True
     _CALLS["outer"] = _CALLS["parts"] = 0
+    lib.start()  # once: the measured fit runs instrumented, collected only in `mlcheck_rec_outer`
     lib.zero()
     fit(args.model, args.epochs, tempfile.mkdtemp())
     lib.dump()
@@ -167,7 +189,8 @@ def child(args: argparse.Namespace) -> None:
 
 def measure(framework: str, args: argparse.Namespace, folder: Path, shim: Path) -> dict:
     out = folder / f"cg-{framework}"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--compress-strings=no"]
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no"]
+    command += ["--toggle-collect=mlcheck_rec_outer", "--compress-strings=no"]
     command += [f"--callgrind-out-file={out}", sys.executable, __file__, "--child", f"--shim={shim}"]
     command += [f"--framework={framework}", f"--model={args.model}", f"--epochs={args.epochs}"]
     env = dict(os.environ, OMP_NUM_THREADS="1", KERAS_BACKEND="torch", PYTHONHASHSEED="0")
