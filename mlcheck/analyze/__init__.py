@@ -96,7 +96,8 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
+        format: "tensorboard", "keras-csv", "keras-history", "json-epoch-records" (a JSON list of
+            per-epoch dicts), "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
             Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
             "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "wandb", "wandb-history", "printed-log", or

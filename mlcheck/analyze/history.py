@@ -92,9 +92,9 @@ def read_history(path: Path, notes: list[str] | None = None) -> tuple[str, dict[
     if isinstance(data, str):  # json.dump(str(history.history), f): the repr inside a JSON string
         text, data = data, None
     out = _lists(path, text, notes)
-    records = _records(path, data)
     # records where the dict's own lists hold no loss (`{"steps": [...], "epochs": [{...}]}`)
-    if records and not any("loss" in key.lower() for key in out):
+    records = None if any("loss" in key.lower() for key in out) else _records(path, data)
+    if records:
         return RECORDS_FORMAT, *_from_records(path, records)
     if not out:
         raise HistoryError(

@@ -42,6 +42,13 @@ def test_a_list_of_per_epoch_records_is_read_and_its_overfitting_found_by_the_co
     assert "Traceback" not in done.stderr
 
 
+def test_a_folder_search_reads_records_named_like_a_history(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "train_history.json").write_text(json.dumps(_records(LOSS, VAL), indent=2))
+    run = mlcheck.analyze.run(tmp_path)
+    assert [(r.name, r.format) for r in run.runs] == [("a/train_history.json", "json-epoch-records")]
+
+
 def test_records_read_as_the_history_dict_of_the_same_fit(tmp_path):
     """Epochs from 0 (the records' `epoch` from 1), the same floats; `epoch` and text are no curves."""
     records = tmp_path / "train_log.json"
