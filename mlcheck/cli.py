@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "analyze",
-        help="diagnose existing logs (TensorBoard, Keras/Lightning CSV, Hugging Face trainer_state.json, "
+        help="diagnose existing logs (TensorBoard, Keras/Lightning CSV, Keras History and per-epoch records "
+        "saved as JSON, Hugging Face trainer_state.json, "
         "YOLO results.csv, detectron2/MMDetection JSON, MLflow, wandb, fastai/timm CSV, nanoGPT-style printouts)",
         description="Diagnose existing logs: the curves under PATH are replayed through the same checks the "
         f"callbacks run live, and the findings recorded live (findings.jsonl) are shown beside them. {status}",

@@ -96,7 +96,8 @@ Formats (manifest `format`):
 - `epoch-records-json` (new): per-epoch dicts nested in a larger JSON object (`{"history": [{"epoch": 1,
   "train_loss": .., "val_loss": ..}, ...], "config": ...}`, `{"epochs": [{"train_loss_avg": .., "valid_loss":
   ..}], "steps": [...]}`, `[{"epoch": 1, "train": {"total": ..}, "val": {"total": ..}}]`): `_records`; not in
-  the scorer's `RAW_FORMATS` (mlcheck has no reader for it), so `--raw` scores these from their copies.
+  the scorer's `RAW_FORMATS` when this split was built (mlcheck had no reader for it; `--raw` scored these
+  from their copies); read by `mlcheck.analyze.history` and scored raw since round 36.
 """
 
 from __future__ import annotations

@@ -81,6 +81,8 @@ RAW_FORMATS = {
     "keras-history-csv",
     "keras-history-json",
     "trainer-log-json",
+    # per-epoch records nested in a JSON object: read since round 36 (mlcheck.analyze.history)
+    "epoch-records-json",
     "sweep-csv",
     "lightning-csv",
     "tensorboard",

@@ -96,7 +96,8 @@ class RunResult:
     Attributes:
         name: the run's name (its folder relative to PATH, or the file name).
         path: where it was read from.
-        format: "tensorboard", "keras-csv", "keras-history", "lightning-csv", "test-tube-csv"
+        format: "tensorboard", "keras-csv", "keras-history", "json-epoch-records" (a JSON list of
+            per-epoch dicts), "lightning-csv", "test-tube-csv"
             (Lightning 0.x's `TestTubeLogger` metrics.csv), "hf-trainer-state" (Hugging
             Face's trainer_state.json), "ultralytics-csv" (YOLO's results.csv), "detectron2-json",
             "mmdet-log-json", "mmengine-json", "json-lines", "mlflow", "wandb", "wandb-history", "printed-log", or
@@ -1079,6 +1080,8 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
                 augmented=ultralytics_augmented(path) if yolo else None,
             )
         ]
+    if fits[0].prefix is not None:
+        return _prefixed_fits(name, path, fmt, fits)
     # Keras' CSVLogger(append=True) over several fits: each fit is a run of its own
     labels = [f"fit {k} of {len(fits)}" for k in range(1, len(fits) + 1)]
     logs = [RunLog(f"{name} ({fit})", path, fmt, f.scalars, columns, fit=fit) for fit, f in zip(labels, fits)]
@@ -1086,6 +1089,23 @@ def _read(source: Any, root: Path, advance: Callable[[int], None], notes: list[s
         f"{path}: its epoch column restarts at data row(s) {', '.join(str(f.first_row) for f in fits[1:])} "
         f"(Keras' CSVLogger with append=True, a new fit appended to the file): read as {len(fits)} runs, "
         + ", ".join(f"fit {k} (rows {f.first_row}-{f.last_row})" for k, f in enumerate(fits, 1))
+    )
+    return logs
+
+
+def _prefixed_fits(name: str, path: Path, fmt: str, fits: list) -> list[RunLog]:
+    """One run per prefix of a History dict that holds two fits or two heads (`loss` and
+    `fine_tune_loss`, `reg_loss` and `cls_loss`, each with its `val_loss`): which is "the" run
+    the file cannot say, so each is judged as its own."""
+    labels = [f"{f.prefix}*" if f.prefix else "unprefixed" for f in fits]
+    logs = [
+        RunLog(f"{name} ({label})", path, fmt, f.scalars, list(f.scalars), fit=f"{label} curves")
+        for label, f in zip(labels, fits)
+    ]
+    logs[0].info.append(
+        f"{path}: holds {len(fits)} sets of curves, each with its own loss and val_loss ("
+        + ", ".join(f"{f.prefix or ''}loss/{f.prefix or ''}val_loss" for f in fits)
+        + "): two fits or two heads, read as one run each"
     )
     return logs
 

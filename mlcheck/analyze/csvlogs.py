@@ -102,6 +102,9 @@ class CSVRun:
     scalars: dict[str, Scalars]
     first_row: int
     last_row: int
+    #: the prefix of a History dict's curves that are this fit's or head's (`fine_tune_`), where
+    #: the dict holds several (`history.history_fits`); None otherwise
+    prefix: str | None = None
 
 
 def read_csv_runs(
@@ -140,7 +143,17 @@ def read_csv_runs(
         header_line = fh.readline(MAX_HEADER_CHARS + 1)
         if history.looks_like_history(header_line):
             fmt, scalars, columns = history.read_history(path, notes)
-            return fmt, [CSVRun(scalars, 1, max((len(c.steps) for c in scalars.values()), default=0))], columns
+            fits = history.history_fits(scalars) if split else {"": scalars}
+            runs = [
+                CSVRun(
+                    curves,
+                    1,
+                    max((len(c.steps) for c in curves.values()), default=0),
+                    prefix if len(fits) > 1 else None,
+                )
+                for prefix, curves in fits.items()
+            ]
+            return fmt, runs, columns
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:

@@ -37,7 +37,14 @@ from mlcheck.run import RunInfo
 from mlcheck.task import from_metric_names, loss_from_tag
 
 #: Log formats whose x is the epoch (or the row), never the step
-EPOCH_ROW_FORMATS = ("keras-csv", "keras-history", "test-tube-csv", "ultralytics-csv", "fastai-csv")
+EPOCH_ROW_FORMATS = (
+    "keras-csv",
+    "keras-history",
+    "json-epoch-records",
+    "test-tube-csv",
+    "ultralytics-csv",
+    "fastai-csv",
+)
 
 # a curve logged at most this many times per epoch (plus a little) counts as per-epoch: Lightning
 # logs `train_loss` once per epoch when on_epoch=True, and many times when on_step=True

@@ -102,8 +102,31 @@ def read_trainer_log(path: Path, notes: list[str] | None = None) -> tuple[str, d
 
 
 def is_trainer_state(path: Path, head: str) -> bool:
-    """A `trainer_state.json` (by name), or a JSON file whose head holds `log_history`."""
-    return path.name == FILE_NAME or (head.lstrip().startswith("{") and _MARK in head)
+    """A `trainer_state.json` (by name), a JSON file whose head holds `log_history`, or the
+    `log_history` list alone (`json.dump(trainer.state.log_history, f)`), by its first entry."""
+    return path.name == FILE_NAME or (head.lstrip().startswith("{") and _MARK in head) or is_log_history(head)
+
+
+# the keys of a Trainer's log_history entries besides `eval_<name>` and `train_<name>` (the summary)
+_ENTRY_KEYS = {"loss", "grad_norm", "learning_rate", "epoch", "step", "total_flos", "num_input_tokens_seen"}
+_FIRST_ENTRY = re.compile(r"\s*\[\s*(\{[^{}\[\]]*\})")
+
+
+def is_log_history(head: str) -> bool:
+    """A JSON list whose first entry is a Trainer's log_history entry: a `step` and an `epoch`,
+    and no key the Trainer does not write (`eval_*` and the summary's `train_*` aside), so that
+    a loop's own per-epoch records (`{"epoch": 1, "step": 90, "val_loss": ...}`) stay records."""
+    first = _FIRST_ENTRY.match(head)
+    if first is None:
+        return False
+    try:
+        entry = json.loads(first[1])
+    except ValueError:
+        return False
+    keys = set(entry) if isinstance(entry, dict) else set()
+    own = {k for k in keys if not k.startswith(("eval_", "train_"))}
+    logged = own & {"loss", "learning_rate", "grad_norm"} or any(k.startswith("eval_") for k in keys)
+    return {"step", "epoch"} <= keys and own <= _ENTRY_KEYS and bool(logged)
 
 
 def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
@@ -117,7 +140,8 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
         state = json.loads(path.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CSVLogError(f"{path}: not JSON ({exc})") from None
-    history = state.get("log_history") if isinstance(state, dict) else None
+    # the log_history list saved alone
+    history = state if isinstance(state, list) else state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise CSVLogError(f"{path} holds no `log_history` list: not a Hugging Face Trainer's trainer_state.json")
     return FORMAT, *_scalars(path, history, notes)

@@ -254,6 +254,30 @@ def test_corpus32_a_history_saved_as_json_is_scored_on_its_raw_file(tmp_path, ca
     assert "mlcheck on raw files: 3/4 runs; from the copies in runs/: 1 (1 no snapshot)" in out
 
 
+def test_reader36_nested_epoch_records_are_scored_on_their_raw_file(tmp_path, capsys):
+    # held-out-13's `epoch-records-json` runs (per-epoch dicts nested in a larger object) were scored from
+    # their copies: `mlcheck analyze` had no reader for them; it reads them now, so `--raw` scores the file
+    manifest, mirror = _corpus(tmp_path)
+    train, val = _overfitting()
+    records = [
+        {"epoch": k + 1, "train_loss": float(f"{t:.6g}"), "val_loss": float(f"{v:.6g}")}
+        for k, (t, v) in enumerate(zip(train, val))
+    ]
+    text = json.dumps({"config": {"lr": 0.001}, "history": records}, indent=2)
+    commit = _commit(mirror / "acme+recs" / "repo", {"train_history.json": text})
+    _copy(manifest.parent / "runs", "acme-recs", train, val)
+    with open(manifest, "a", newline="") as fh:
+        csv.writer(fh).writerow(
+            ["acme-recs", "acme/recs", "train_history.json", commit, "", "epoch-records-json", 30]
+            + ["overfitting", 12, "held-out-9", ""]
+        )
+
+    assert score.main(["--manifest", str(manifest), "--only", "held-out-9", "--runs", "--raw", str(mirror)]) == 0
+    out = capsys.readouterr().out
+    assert "[json-epoch-records]" in next(x for x in out.splitlines() if "acme-recs" in x)
+    assert "mlcheck on raw files: 3/4 runs; from the copies in runs/: 1 (1 no snapshot)" in out
+
+
 def test_corpus23_a_folder_whose_checkpoint_the_snapshot_lacks_is_read_from_its_event_files(tmp_path, capsys):
     # held-out-9's BFlameSwift and Aquilaxc TensorBoard folders (and held-out-8's Abdul-AA one) hold a
     # `.ckpt` that the snapshot store left out (it keeps large files listed but absent); `--raw` copied
