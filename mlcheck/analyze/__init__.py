@@ -77,6 +77,7 @@ from mlcheck.analyze.search import Listing, search
 from mlcheck.analyze.tags import ROLES, classify, parse_role, register_tag
 from mlcheck.analyze.trainer_state import FILE_NAME as TRAINER_STATE
 from mlcheck.analyze.trainer_state import FORMATS as TRAINER_FORMATS
+from mlcheck.analyze.trainer_state import is_log_history
 from mlcheck.analyze.wandb import is_wandb_file, read_wandb_run
 from mlcheck.callable_package import CallablePackage
 from mlcheck.checks.base import Check
@@ -1022,9 +1023,10 @@ def _is_metrics_csv(path: Path) -> bool:
     cannot be read."""
     if path.name == TRAINER_STATE:  # read, so that one that cannot be is named, not passed over
         return True
-    if is_history_name(path.name):
+    if is_history_name(path.name):  # a Keras History dict, or a Trainer's log_history list
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            return looks_like_history(fh.readline(4096))
+            head = fh.read(4096)
+        return looks_like_history(head.partition("\n")[0]) or is_log_history(head)
     if is_json_lines_name(path.name):  # detectron2's metrics.json, MMEngine's scalars.json, *.log.json
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return is_json_lines(path, fh.read(1 << 16))

@@ -1,5 +1,6 @@
-"""Reading a Keras `History` dict saved as text: `json.dump(history.history, f)` or
-`print(history.history)` pasted into a file.
+"""Reading a Keras `History` dict saved as text: `json.dump(history.history, f)`,
+`print(history.history)` pasted into a file, or its repr saved as a JSON string
+(`json.dump(str(history.history), f)`).
 
 Both hold one list per metric, one value per epoch: `{'loss': [0.9, 0.7], 'val_loss': [...]}`.
 Python's repr may wrap values (`np.float32(0.5)`, `tensor(0.5)`) and write `nan`/`inf`, which
@@ -8,6 +9,7 @@ JSON and `ast.literal_eval` refuse, so the lists are read with a pattern, never 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -38,8 +40,9 @@ def is_history_name(name: str) -> bool:
 
 
 def looks_like_history(first_line: str) -> bool:
-    """A History dict's text starts with `{` and a quoted key (JSON or Python's repr)."""
-    return bool(re.match(r"""\s*\{\s*(['"]|$)""", first_line))
+    """A History dict's text starts with `{` and a quoted key (JSON or Python's repr), bare or
+    inside a JSON string (`json.dump(str(history.history), f)`: `"{'loss': [...]}"`)."""
+    return bool(re.match(r"""\s*"?\{\s*(['"]|\\"|$)""", first_line))
 
 
 def is_object_repr(first_line: str) -> bool:
@@ -54,7 +57,7 @@ def read_history(path: Path, notes: list[str] | None = None) -> tuple[str, dict[
     metric with values that are not numbers (left out of its curve)."""
     if path.stat().st_size > MAX_BYTES:
         raise HistoryError(f"{path} starts like a Keras History dict but holds over {MAX_BYTES >> 20} MiB: not one")
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = _unquoted(path.read_text(encoding="utf-8-sig", errors="replace"))
     out: dict[str, Scalars] = {}
     for m in _ENTRY.finditer(text):
         key, cells = m["key"].strip(), [c.strip() for c in _CELL.findall(m["values"]) if c.strip()]
@@ -78,6 +81,17 @@ def read_history(path: Path, notes: list[str] | None = None) -> tuple[str, dict[
             "(expected {'loss': [0.9, 0.7, ...], 'val_loss': [...]})"
         )
     return "keras-history", out, list(out)
+
+
+def _unquoted(text: str) -> str:
+    """The dict's text inside a JSON string (`json.dump(str(history.history), f)`), else `text`."""
+    if not text.lstrip().startswith('"'):
+        return text
+    try:
+        inner = json.loads(text)
+    except ValueError:
+        return text
+    return inner if isinstance(inner, str) else text
 
 
 def _unwrap(cell: str) -> str:

@@ -54,6 +54,9 @@ FORMATS = (FORMAT, TRAINER_LOG_FORMAT)
 _TRAINER_LOG_SKIP = {"total_steps", "percentage", "elapsed_time", "remaining_time", "throughput", "total_tokens"}
 _TRAINER_LOG_KEYS = {"current_steps": "step", "lr": "learning_rate"}
 _TRAINER_LOG_MARK = re.compile(r'\s*\{[^\n]*"current_steps"\s*:')
+# `json.dump(trainer.state.log_history, f)`: the list alone, its first entry a logging step's or an
+# evaluation's (each holds "step" and "epoch")
+_LOG_HISTORY_MARK = re.compile(r'\s*\[\s*\{[^\[\]]*"step"\s*:')
 
 
 def read_trainer(
@@ -65,7 +68,14 @@ def read_trainer(
         return read_trainer_log(path, notes)
     if is_trainer_state(path, head):
         return read_trainer_state(path, notes)
+    if is_log_history(head):
+        return read_trainer_state(path, notes)
     return None
+
+
+def is_log_history(head: str) -> bool:
+    """A Trainer's `log_history` list saved alone (`json.dump(trainer.state.log_history, f)`)."""
+    return bool(_LOG_HISTORY_MARK.match(head))
 
 
 def is_trainer_log(path: Path, head: str) -> bool:
@@ -107,7 +117,8 @@ def is_trainer_state(path: Path, head: str) -> bool:
 
 
 def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str, dict[str, Scalars], list[str]]:
-    """(FORMAT, scalars by tag, tags) of a trainer state; CSVLogError when it holds none.
+    """(FORMAT, scalars by tag, tags) of a trainer state, or of its `log_history` list saved alone;
+    CSVLogError when it holds none.
 
     notes: if given, a line is appended when entries with values but no usable step (missing,
     text, NaN, -1, 2.5, 1e30) were left out: the rest of the history is read."""
@@ -117,7 +128,8 @@ def read_trainer_state(path: Path, notes: list[str] | None = None) -> tuple[str,
         state = json.loads(path.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CSVLogError(f"{path}: not JSON ({exc})") from None
-    history = state.get("log_history") if isinstance(state, dict) else None
+    # the list alone: `json.dump(trainer.state.log_history, f)`
+    history = state.get("log_history") if isinstance(state, dict) else state
     if not isinstance(history, list):
         raise CSVLogError(f"{path} holds no `log_history` list: not a Hugging Face Trainer's trainer_state.json")
     return FORMAT, *_scalars(path, history, notes)
