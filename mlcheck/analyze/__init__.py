@@ -315,6 +315,8 @@ def _add_run(
         example = (
             "the Hugging Face Trainer's trainer_state.json and its TensorBoard events"
             if log.writer == HF_TRAINER_WRITER or log.format in TRAINER_FORMATS or twin.format in TRAINER_FORMATS
+            else "Keras' CSVLogger and its History saved with json.dump(history.history, f)"
+            if {log.format, twin.format} <= {"keras-csv", "keras-history"}
             else "Lightning's TensorBoardLogger and CSVLogger together"
         )
         twin.info.append(

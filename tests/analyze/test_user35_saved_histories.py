@@ -94,3 +94,24 @@ def test_user35_a_keras_history_repr_saved_as_a_json_string_is_read(tmp_path):
         run = _analyze(target)
         assert run["format"] == "keras-history"
         assert run["series"]["epoch_train_loss"] == "loss" and run["series"]["val_loss"] == "val_loss"
+
+
+def test_user35_a_keras_fits_csvlogger_and_saved_history_are_named_as_keras_loggers(tmp_path):
+    """One Keras fit saved twice (its `CSVLogger` file and `json.dump(history.history, f)`) is
+    analysed once; the note named Lightning's TensorBoardLogger and CSVLogger as the example."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    history = model.fit(x, y, validation_split=0.25, epochs=4, verbose=0, callbacks=[logger])
+    with open(tmp_path / "history.json", "w") as fh:
+        json.dump(history.history, fh)
+
+    run = _analyze(tmp_path)
+    said = " ".join(run["info"])
+    assert "two loggers of one fit" in said and "Keras' CSVLogger" in said and "Lightning" not in said
