@@ -307,6 +307,8 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The L2 norms of `tensors` as one 1-D tensor (on their device): one fused operation."""
     if not tensors:
         return torch.zeros(0)
+    # a sparse gradient (`nn.Embedding(sparse=True)`): its values have its norm; sparse norms raise
+    tensors = [t if t.layout == torch.strided else t.coalesce().values() for t in tensors]
     norms = torch._foreach_norm(tensors)
     if len({n.device for n in norms}) > 1:  # a model split over devices
         norms = [n.cpu() for n in norms]

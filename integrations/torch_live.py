@@ -411,6 +411,13 @@ def _params(optimizer: Any) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
 
 
+def _grad_values(param: torch.Tensor) -> torch.Tensor:
+    """`param.grad`, or the values of a sparse one (`nn.Embedding(sparse=True)` under
+    `SparseAdam`), whose norm is the gradient's: norms of sparse tensors raise."""
+    grad = param.grad
+    return grad if grad.layout == torch.strided else grad.coalesce().values()
+
+
 class GradientAlignment:
     """The norm of a step's gradient and its cosine with the previous step's, the signal of
     gradients never zeroed (`stale-gradients`): `measure` before an optimizer step keeps a
@@ -440,7 +447,8 @@ class GradientAlignment:
     def measure(self, optimizer: Any, step: int) -> None:
         """Before an optimizer step: keeps a sample of the gradient, or, at the step after one
         that kept it, measures the gradient's norm and its cosine with the kept one."""
-        grads = [p.grad.detach() for p in _params(optimizer) if p.grad is not None]
+        # a sparse gradient's rows change every step: no cosine with the last one (dense ones only)
+        grads = [p.grad.detach() for p in _params(optimizer) if p.grad is not None and p.grad.layout == torch.strided]
         if not grads:
             self._ref = None
             return
@@ -662,7 +670,7 @@ class ParameterScan:
         weights = [p.detach() for p in params]
         # one norm pass over gradients and weights, and one host sync for all that it decides
         # (the same per-tensor norms, and the same weight norm, as a pass over each list)
-        norms = torch._foreach_norm([p.grad for p in with_grad] + weights)
+        norms = torch._foreach_norm([_grad_values(p) for p in with_grad] + weights)
         g = len(with_grad)
         w_norms = torch.stack(norms[g:])
         values = torch.stack([*norms, torch.linalg.vector_norm(w_norms)]).tolist()
@@ -725,7 +733,7 @@ class ParameterScan:
         with_grad = [p for p in params if p.grad is not None]
         if not with_grad:
             return []
-        return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
+        return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([_grad_values(p) for p in with_grad])))
 
     def _names_nonfinite(self, params: list[torch.Tensor], norms: list[float]) -> list[str]:
         """Names of the parameters whose norm (read to the host already) is NaN or Inf."""

@@ -329,6 +329,9 @@ class LiveRun:
         keep: Iterable[str] = (),
     ) -> None:
         self.options = options
+        # ranks other than zero say nothing: their summary ("checked 0 steps ... no problems
+        # found") would contradict rank zero's, the one that observed the run
+        self._speaks = default_sinks
         #: where larger files go (`mlcheck/samples.csv`); default: `log_dir`
         self.artefact_dir = artefact_dir if artefact_dir is not None else log_dir
         checks, suppress, self.config_source = configured_checks(checks, suppress, options.config)
@@ -1117,6 +1120,8 @@ class LiveRun:
         try:
             self.release_held()
             out = monitor.close_checks()
+            if not self._speaks:
+                return out
             text = self.summary()
             worst = max((f.severity for f in monitor.findings), default=None)
             level = logging.WARNING if worst is not None and worst >= Severity.WARNING else logging.INFO

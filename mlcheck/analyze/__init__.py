@@ -315,6 +315,8 @@ def _add_run(
         example = (
             "the Hugging Face Trainer's trainer_state.json and its TensorBoard events"
             if log.writer == HF_TRAINER_WRITER or log.format in TRAINER_FORMATS or twin.format in TRAINER_FORMATS
+            else "Keras' CSVLogger and its History saved with json.dump(history.history, f)"
+            if {log.format, twin.format} <= {"keras-csv", "keras-history"}
             else "Lightning's TensorBoardLogger and CSVLogger together"
         )
         twin.info.append(
@@ -1023,7 +1025,7 @@ def _is_metrics_csv(path: Path) -> bool:
     cannot be read."""
     if path.name == TRAINER_STATE:  # read, so that one that cannot be is named, not passed over
         return True
-    if is_history_name(path.name):
+    if is_history_name(path.name):  # a Keras History dict, per-epoch records or a Trainer's log_history list
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return looks_like_history(fh.readline(4096))
     if is_json_lines_name(path.name):  # detectron2's metrics.json, MMEngine's scalars.json, *.log.json

@@ -104,3 +104,7 @@ def test_ddp_spawn_rank_zero_writes_and_its_stop_reaches_every_rank(tmp_path):
     assert r0["steps"] == r1["steps"] and 12 <= r0["steps"] <= 40
     lines = (tmp_path / "logs" / "findings.jsonl").read_text().splitlines()
     assert [json.loads(line)["check"] for line in lines] == ["strategy-fire"]
+    # user35: one end-of-fit summary, rank zero's; rank one's ("checked 0 steps ... no problems
+    # found") contradicted it
+    summaries = [line for line in proc.stderr.splitlines() if "mlcheck: checked" in line]
+    assert len(summaries) == 1 and "1 finding" in summaries[0], summaries
