@@ -18,9 +18,6 @@ import numpy as np
 from mlcheck import Monitor, Severity
 from mlcheck.checks.base import get_check
 
-logging.disable(logging.WARNING)
-warnings.simplefilter("ignore")
-
 
 def run(seed, rel, n=10, acc=True, tau=2.0):
     rng = np.random.default_rng(seed)
@@ -39,9 +36,17 @@ def run(seed, rel, n=10, acc=True, tau=2.0):
     return any(f.check == "train-val-gap" and f.severity >= Severity.WARNING for f in m.findings)
 
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-for rel in (0.02, 0.05, 0.10):
-    for acc in (True, False):
-        for tau in (1.0, 2.0, 4.0):
-            k = sum(run(s, rel, acc=acc, tau=tau) for s in range(N))
-            print(f"rel {rel} acc {acc} tau {tau}: {k}/{N} warned", flush=True)
+def main() -> int:
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    for rel in (0.02, 0.05, 0.10):
+        for acc in (True, False):
+            for tau in (1.0, 2.0, 4.0):
+                k = sum(run(s, rel, acc=acc, tau=tau) for s in range(N))
+                print(f"rel {rel} acc {acc} tau {tau}: {k}/{N} warned", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
