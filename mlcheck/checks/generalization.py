@@ -39,8 +39,6 @@ _SAMPLES_MOVED = 2
 # pair's Bonferroni share); a run needs 3 such stretches (15 validations) for a best, a recent and
 # one between. 8 epochs added no hit on the real logs (benchmarks/reallogs, branch over29)
 _LONG_STRETCH = 5
-# issue 12: "short runs (8-10 epochs) must be judged too"; over35's short-run early test
-_SHORT_RUN = 10
 #: The spread of one validation row's loss, as a multiple of the mean loss, for residuals drawn
 #: from a normal distribution: a squared error e^2 has standard deviation sqrt(2) x its mean
 #: (chi-square with one degree of freedom), an absolute error |e| sqrt(pi/2 - 1) = 0.756 x its
@@ -233,15 +231,6 @@ class TrainValGap(Check):
         samples (the smallest step between its logged values) in each of those epochs (else INFO
         while the rise is modest, as below): the loss has already passed its own test, so the
         decisions only have to confirm the turn, not prove it alone.
-        In a run of `_SHORT_RUN` (10) validations or fewer (issue 12: "short runs (8-10 epochs)
-        must be judged too") the early test also asks the mean of the last `patience` epochs, each
-        above the lowest: above the best by `min_rise` and by `z` x the same noise x
-        sqrt(2 / patience) (two means of `patience` epochs, as the stretch test compares them),
-        with the training loss lower at every epoch since the lowest (a second witness); the same
-        metric condition and holds apply. Three epochs at that bar say what two at `z` alone
-        cannot when one of them dips back (held-out-3 of benchmarks/reallogs, a Keras regression:
-        validation 0.383 at epoch 4, then 0.395, 0.465, 0.641 while training fell at each epoch,
-        told at epoch 7 instead of 8).
         Where the run logs its learning rate, the rate is now more than 1.2x its value at the best
         epoch (a warm-up still climbing, a one-cycle peak, a warm restart) and an accuracy-like
         validation metric fell since the best epoch below its first epoch's value (by `metric_z` x
@@ -689,8 +678,6 @@ class TrainValGap(Check):
             # at any length, never better than the first validation while the training loss halved
             standard = self._halved_rise(run, epochs, val)
         early = self._early_rise(val) if not self._metric_at_best(run) else None
-        if early is None and len(val) <= _SHORT_RUN and not self._metric_at_best(run):
-            early = self._short_descent_rise(run, epochs, val)
         deferred = self._deferred_rise(epochs, val)
         if early is None and standard is None and deferred is None:
             return []  # no rise (the usual case): the training levels are not needed
@@ -1124,34 +1111,6 @@ class TrainValGap(Check):
         # the level now, as the other tests measure it (the mean of the last `patience` epochs),
         # so that the INFO-or-WARNING decision does not depend on which test spoke first
         return m, best, float(np.mean(val[-max(1, self.patience) :])), sigma * best
-
-    def _short_descent_rise(
-        self, run: RunState, epochs: np.ndarray, val: np.ndarray
-    ) -> tuple[int, float, float, float] | None:
-        """The early test over the last `patience` epochs of a run of `_SHORT_RUN` validations or
-        fewer: each above the lowest, their mean above the best level (the early test's) by more
-        than `min_rise` of it and by `z` x the early test's noise x sqrt(2 / patience) (a difference
-        of two means of `patience` epochs, as the stretch test measures it), and the training loss
-        lower at every epoch since the lowest (a second witness: the model fits its training set
-        ever closer while the validation loss climbs). None otherwise."""
-        p = max(1, self.patience)
-        m = int(np.argmin(val)) if len(val) else 0
-        if len(val) - 1 - m < p or not bool(np.all(np.isfinite(val))) or not bool(np.all(val > 0)):
-            return None
-        sigma = _fit_noise(np.log(val[max(0, m - p) :]))
-        if not math.isfinite(sigma):
-            return None
-        best = float(np.median(val[max(0, m - 1) : m + 2]))
-        recent = float(np.mean(val[-p:]))
-        if not float(np.min(val[-p:])) > float(val[m]) or not recent > best * (1.0 + self.min_rise):
-            return None
-        if not math.log(recent / best) > self.z * sigma * math.sqrt(2.0 / p):
-            return None
-        train = epoch_train_levels(run)
-        levels = [train.get(int(e)) for e in epochs[m:]]
-        if any(t is None for t in levels) or not bool(np.all(np.diff(np.asarray(levels, dtype=np.float64)) < 0)):
-            return None
-        return m, best, recent, sigma * best
 
     def _noise_measurable_later(self, run: RunState) -> bool:
         """True when the run is configured for enough epochs (2 x `patience` + 2) to measure the
