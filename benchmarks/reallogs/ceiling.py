@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/reallogs/ceiling.py
     .venv/bin/python benchmarks/reallogs/ceiling.py --runs held-out-5   # one line per overfitting run of a split
+    .venv/bin/python benchmarks/reallogs/ceiling.py --silent RUNS.txt   # a rule flagging no healthy run (over35)
 
 Issue 12 asks `train-val-gap` for recall >= 0.95 at a median lag <= 2 epochs after the
 validation-loss minimum, with at most 1 in 36 healthy runs flagged. This script asks how far any
@@ -95,11 +96,53 @@ def _said(rise: float, healthy: list[float]) -> str:
     return "none" if rise == -math.inf else f"{math.expm1(rise) * 100:.0f}%:{sum(y >= rise for y in healthy)}"
 
 
+def silent_ceiling(rows: list[dict], said: dict[str, str]) -> int:
+    """How many overfitting runs a rule could catch, by +2 and by the run's end, flagging no healthy
+    run that main leaves silent (its threshold just above the largest evidence any of those shows
+    at any epoch), or at most 1 in 36 of all the healthy runs: thresholds chosen in-sample, every
+    advantage to the rule. `said` maps each scored run to main's HIT or -, so main's misses are
+    counted apart."""
+    loaded = {r["id"]: load(r["id"]) for r in rows}
+    missed = {r["id"] for r in rows if r["label"] == "overfitting" and said.get(r["id"]) == "-"}
+    healthy = [r for r in rows if r["label"] == "healthy"]
+    print(f"Overfitting runs a rule on the rise could catch (main misses {len(missed)}):")
+    for kind in ("last1", "last2"):
+        for z in (0.0, 3.0):
+            seen = {
+                r["id"]: max(evidence(*loaded[r["id"]], n, kind, z) for n in range(3, len(loaded[r["id"]][1]) + 1))
+                for r in healthy
+            }
+            silent_top = max(e for i, e in seen.items() if said.get(i) != "HIT")
+            allowed = sorted(seen.values(), reverse=True)[len(healthy) // 36]  # flags at most 1 in 36
+            for name, top in (("no healthy run main leaves silent", silent_top), ("1 in 36 healthy", allowed)):
+                counts = [0, 0, 0, 0]
+                for r in rows:
+                    if r["label"] != "overfitting":
+                        continue
+                    t, v = loaded[r["id"]]
+                    onset = int(r["onset"])
+                    ends = range(3, min(len(v), onset + 2) + 1)
+                    early = max((evidence(t, v, n, kind, z) for n in ends), default=-math.inf)
+                    late = max(evidence(t, v, n, kind, z) for n in range(3, len(v) + 1))
+                    counts[0] += early > top
+                    counts[1] += late > top
+                    counts[2] += early > top and r["id"] in missed
+                    counts[3] += late > top and r["id"] in missed
+                print(
+                    f"  {kind} z>{z:g}, {name} (rise over {math.expm1(top) * 100:.0f}%): {counts[0]} by +2, "
+                    f"{counts[1]} by the end; of main's misses {counts[2]} by +2, {counts[3]} by the end"
+                )
+    return 0
+
+
 def main() -> int:
     with open(HERE / "manifest.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["label"] in ("overfitting", "healthy")]
     if len(sys.argv) > 2 and sys.argv[1] == "--runs":
         return per_run(rows, sys.argv[2])
+    if len(sys.argv) > 2 and sys.argv[1] == "--silent":  # score.py --runs output: main's misses
+        lines = (line.split() for line in Path(sys.argv[2]).read_text().splitlines() if line.startswith("  "))
+        return silent_ceiling(rows, {p[5]: p[2] for p in lines if len(p) > 5})
     runs = [(r["label"], int(r["onset"]) if r["onset"] else 0, *load(r["id"])) for r in rows]
     n_over = sum(label == "overfitting" for label, *_ in runs)
     n_healthy = len(runs) - n_over

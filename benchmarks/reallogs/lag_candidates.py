@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/reallogs/score.py --held-out ... --held-out-11 --runs > /tmp/runs.txt
     .venv/bin/python benchmarks/reallogs/lag_candidates.py /tmp/runs.txt
+    .venv/bin/python benchmarks/reallogs/lag_candidates.py /tmp/runs.txt --short   # over35's short-run rules
 
 Each labelled overfitting and healthy run's copy in runs/ (`epoch,loss,val_loss[,accuracy-like]`)
 is cut at every prefix of 4 validations or more and each candidate is asked whether it fires there;
@@ -213,6 +214,58 @@ def acc_witness(z: float) -> Callable:
     return rule
 
 
+_SHORT = 10  # issue 12's short runs: "8-10 epochs must be judged too"
+
+
+def short_descent(k: int, z: float, train_witness: bool = False) -> Callable:
+    """Over35, the short-run class: a prefix of at most `_SHORT` validations whose last `k` epochs
+    each lie above the lowest and whose mean lies above the best level (the early test's median of
+    the lowest and its neighbours) by 5% (GL5) and by `z` x the noise of that difference, the
+    noise the early test's (the log loss's scatter around a parabola from `patience` before the
+    lowest, 6 points or more) times sqrt(1/k + 1/3). z 2.33 is a one-sided 1% under normal noise.
+    `train_witness`: the training loss also fell at each epoch since the lowest (issue 12's second
+    witness: the model still fits its training set closer while validation rises)."""
+
+    def rule(train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> bool:
+        if len(val) > _SHORT or not bool(np.all(val > 0)):
+            return False
+        m = int(np.argmin(val))
+        if len(val) - 1 - m < k:
+            return False
+        sigma = _fit_noise(np.log(val[max(0, m - _P) :]))
+        if not math.isfinite(sigma) or not _trained(train, m):
+            return False
+        best = float(np.median(val[max(0, m - 1) : m + 2]))
+        recent = float(np.mean(val[-k:]))
+        if not float(np.min(val[-k:])) > float(val[m]) or not recent > 1.05 * best:
+            return False
+        if train_witness and not bool(np.all(np.diff(train[m:]) < 0)):
+            return False
+        return math.log(recent / best) > z * sigma * math.sqrt(1.0 / k + 1.0 / _P)
+
+    return rule
+
+
+def short_shape(witness: bool = False) -> Callable:
+    """Over35: the check's shape test for runs under 8 validations (`_short_rise`: 3 rises after the
+    lowest, one fall allowed when the rise stands z x clear of it, 10% on average), asked of
+    prefixes of 8 to `_SHORT` validations too, with the training loss falling at each epoch since
+    the lowest (a second witness: the model still fits its training set closer), and where
+    `witness`, the accuracy fallen as `_fallen` asks."""
+
+    def rule(train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> bool:
+        if not 2 * _P + 2 <= len(val) <= _SHORT:
+            return False
+        found = _CHECK._short_rise(val, 1)
+        if found is None or not _trained(train, found[0]):
+            return False
+        if not bool(np.all(np.diff(train[found[0] :]) < 0)):
+            return False
+        return not witness or _fallen(metric, found[0])
+
+    return rule
+
+
 CANDIDATES: dict[str, Callable] = {
     "cusum k0.5 h4 (ARL0 338)": cusum(0.5, 4.0),
     "cusum k0.5 h5 (ARL0 938)": cusum(0.5, 5.0),
@@ -229,6 +282,18 @@ CANDIDATES: dict[str, Callable] = {
     "early test on 5+ points, t quantile": early_t(5),
     "early test on 4+ points, t quantile": early_t(4),
     "early test on 5+ points, t quantile + acc": early_t(5, witness=True),
+}
+
+SHORT_CANDIDATES: dict[str, Callable] = {
+    "short (<= 10 validations): last 2, z 2.33 (1%), early-test noise": short_descent(2, 2.33),
+    "short: last 3, z 2.33 (1%)": short_descent(3, 2.33),
+    "short: last 2, z 3 (0.135%)": short_descent(2, 3.0),
+    "short: last 2, z 2.33 + acc": witnessed(short_descent(2, 2.33)),
+    "short: last 2, z 2.33, training falling each epoch since the lowest": short_descent(2, 2.33, True),
+    "short: last 2, z 3, training falling each epoch since the lowest": short_descent(2, 3.0, True),
+    "short: last 3, z 3, training falling each epoch since the lowest": short_descent(3, 3.0, True),
+    "short: the shape test on 8-10 validations, training falling each epoch": short_shape(),
+    "short: the same + acc": short_shape(witness=True),
 }
 
 
@@ -254,6 +319,8 @@ def main_lines(runs_txt: str) -> dict[str, tuple[str, str, int | None]]:
 
 
 def main(argv: list[str]) -> int:
+    candidates = SHORT_CANDIDATES if "--short" in argv else CANDIDATES
+    argv = [a for a in argv if a != "--short"]
     main_said = main_lines(argv[0])
     with open(HERE / "manifest.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["id"] in main_said]
@@ -263,7 +330,7 @@ def main(argv: list[str]) -> int:
     print(f"main: {len(base)} hits, median {statistics.median(base):+g}, {early} at <= +2, {soon} at <= +4")
     print("candidate | hits | at <= +4 | median lag | at 0..+2 | at <= +2 | earlier | new | before the minimum", end="")
     print(" | healthy fired")
-    for name, rule in CANDIDATES.items():
+    for name, rule in candidates.items():
         lags, earlier, new, before, healthy = [], 0, [], [], []
         for r in rows:
             label, said, lag = main_said[r["id"]]

@@ -49,3 +49,16 @@ def test_the_scorer_lines_are_read(tmp_path: Path) -> None:
         "  dev      healthy     -    lag None  other-run  \n"
     )
     assert cands.main_lines(str(runs)) == {"some-run": ("overfitting", "HIT", 8), "other-run": ("healthy", "-", None)}
+
+
+def test_the_short_run_rules_judge_10_validations_at_most() -> None:
+    # (over35) a clean turn at epoch 5 of a 10-epoch run, training lower at every epoch: told within
+    # the first 10 validations; the same rules never speak on a longer prefix
+    rule = cands.SHORT_CANDIDATES["short: last 3, z 3, training falling each epoch since the lowest"]
+    climb = np.array([1.0, 0.7, 0.55, 0.5, 0.48, 0.5, 0.56, 0.64, 0.72, 0.8])
+    fired = cands.first_firing(rule, _TRAIN[:10], climb, None)
+    assert fired is not None and fired <= 10
+    late = np.r_[np.full(10, 0.5) + 0.02 * np.resize([1.0, -1.0], 10), 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
+    assert cands.first_firing(rule, _TRAIN, late, None) is None
+    flat_train = np.r_[_TRAIN[:5], np.full(5, _TRAIN[4])]  # training flat after the turn: no witness
+    assert cands.first_firing(rule, flat_train, climb, None) is None
