@@ -384,7 +384,10 @@ class UnnormalizedInput(Check):
         Where the adapter knows that first layer's map (`RunInfo.input_rescale`: a Keras
         `Rescaling` layer's scale and offset, a `Normalization` layer's mean and variance), the
         values it hands on are judged instead: inputs divided by 255 before a `Rescaling(1/255)`
-        are tiny, raw features under a `Normalization` layer never adapted stay raw.
+        are tiny, raw features under a `Normalization` layer never adapted stay raw. A map with
+        one scale and offset for every column (`Normalization(axis=None)`: one mean and variance
+        over every value) leaves the columns' relative scales as they were, so their column
+        scales are judged as the inputs times that one scale (its offset moves every column alike).
         Integer ids fed straight to an embedding whose rows the adapter knows
         (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
         ERROR once when an id is negative or at or beyond those rows (key
@@ -692,7 +695,12 @@ class UnnormalizedInput(Check):
             if small < self.min_magnitude:
                 self._note("tiny", batch.split, "tiny", p99_abs_nonzero=small)
                 problems.add("tiny")
-        if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns and self._column_scales(x, batch):
+        if (
+            x.ndim == 2
+            and kind == "f"
+            and 2 <= x.shape[1] <= self.max_columns
+            and self._column_scales(_before_common_offset(batch, rescale, x), batch)
+        ):
             problems.add("scale")
         for problem in sorted(problems):
             yield self._report(problem, batch)
@@ -793,7 +801,17 @@ class UnnormalizedInput(Check):
         after = self._after_layer(evidence)
         hint = parts[0][1] + ", the same way for every split; if the model rescales its inputs itself, "
         hint += "suppress 'unnormalized-input' for this run."
-        if self._rescaled_by is not None and "never adapted" in self._rescaled_by:
+        if (
+            self._rescaled_by is not None
+            and "axis=None" in self._rescaled_by
+            and any("columns" in seen[s] for s in splits)
+        ):
+            hint = (
+                "Build the Normalization layer with one mean and variance per feature (axis=-1, the default) "
+                "and adapt it to the training inputs: axis=None computes one mean and variance over every value, "
+                "which leaves the columns' relative scales as they were."
+            )
+        elif self._rescaled_by is not None and "never adapted" in self._rescaled_by:
             hint = (
                 "Adapt the Normalization layer to the training inputs before fit (norm.adapt(x_train)), "
                 "or pass mean= and variance= to it; untouched it subtracts 0 and divides by 1."
@@ -861,7 +879,9 @@ class UnnormalizedInput(Check):
             evidence[f"{s}_column_ratio"] = columns["ratio"]
             evidence[f"{s}_largest_column"] = columns["largest_column"]
             evidence[f"{s}_smallest_column"] = columns["smallest_column"]
-        evidence["column_measure"] = "median |x|"
+        evidence["column_measure"] = "median |x|" + (
+            " x the layer's one scale" if self._rescaled_by and "axis=None" in self._rescaled_by else ""
+        )
         evidence["max_scale_ratio"] = self.max_scale_ratio
         worst = max((seen[s]["columns"] for s in uneven), key=lambda columns: columns["ratio"])
         text = (
@@ -874,6 +894,23 @@ class UnnormalizedInput(Check):
             "Standardise each feature with training-split statistics (StandardScaler().fit(X_train), "
             "or a Normalization layer adapted to the training data)"
         )
+
+
+def _before_common_offset(
+    batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None, judged: np.ndarray
+) -> np.ndarray:
+    """The values whose column scales are judged: `judged`, except under a first-layer map with
+    one scale and one offset for every column (a Keras `Normalization(axis=None)`, a scalar
+    `Rescaling`), whose offset moves every column alike and so can make columns thousands of
+    times apart in spread look alike by their median |x| (breast_cancer's area and smoothness
+    both land near (0 - mean) / std): there the inputs times the layer's one scale, whose column
+    ratios are the raw inputs' (a common map leaves them as they were)."""
+    if batch.input_kind != "rescaled" or rescale is None or batch.inputs is None:
+        return judged
+    scale, offset, _ = rescale
+    if scale.size != 1 or offset.size != 1 or batch.inputs.dtype.kind not in "fiu":
+        return judged
+    return batch.inputs.astype(np.float64) * float(scale.ravel()[0])
 
 
 def _rescaled(x: np.ndarray, rescale: tuple[np.ndarray, np.ndarray, str] | None) -> np.ndarray | None:
