@@ -1087,6 +1087,9 @@ def _candidate_losses(out: torch.Tensor, y: torch.Tensor) -> list[tuple[str, flo
         attempt("mse", lambda: F.mse_loss(out, yf))
         attempt("mae", lambda: F.l1_loss(out, yf))
         attempt("smooth_l1", lambda: F.smooth_l1_loss(out, yf))
+        # last, so a common regression loss that also matches keeps its name; `log_input=True`
+        # (torch's default: the outputs are log-rates) names the inline `F.poisson_nll_loss(out, y)`
+        attempt("poisson", lambda: F.poisson_nll_loss(out, yf))
     return found
 
 

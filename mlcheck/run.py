@@ -268,6 +268,10 @@ class RunInfo:
             start, a plain rate's value or the highest rate a `LearningRateSchedule` gives from
             there on, a warm-up's target). `lr-schedule` compares a warm-up's rate with it (key
             `warmup-unfinished`). None when unknown.
+        built_lr: the plain rate the optimizer was built with, where a callback sets the rate
+            from the first epoch on (Keras: a `LearningRateScheduler` beside the callback, read at
+            train start, before it sets its first rate). `lr-schedule` compares the first rate
+            trained at with it (key `set-far-above`). None otherwise.
         adam_eps: the largest `eps` of an Adam-family optimizer (torch's Adam, AdamW, NAdam,
             RAdam; Keras' Adam, AdamW, Nadam), read at the first training epoch's end beside
             `adam_step_share`. None when unknown or not an Adam.
@@ -319,6 +323,7 @@ class RunInfo:
     group_rates_moved: bool | None = None
     symmetric_units: tuple[tuple[str, int], ...] | None = None
     base_lr: float | None = None
+    built_lr: float | None = None
     adam_eps: float | None = None
     adam_step_share: float | None = None
     adam_betas: tuple[tuple[float, float], ...] | None = None
@@ -402,6 +407,7 @@ class RunInfo:
         opt.instance("RunInfo.early_stop", self.early_stop, EarlyStop, optional=True)
         self.grad_clip = opt.optional_number("RunInfo.grad_clip", self.grad_clip)
         self.base_lr = opt.optional_number("RunInfo.base_lr", self.base_lr)
+        self.built_lr = opt.optional_number("RunInfo.built_lr", self.built_lr)
         self.adam_eps = opt.optional_number("RunInfo.adam_eps", self.adam_eps)
         self.adam_step_share = opt.optional_number("RunInfo.adam_step_share", self.adam_step_share)
         if self.adam_betas is not None and not (

@@ -363,11 +363,16 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     def _note_plateau_scheduler(self) -> None:
         """`RunInfo.plateau_scheduler`: the rate's only schedule is a `ReduceLROnPlateau` that `fit`
         runs beside this callback (no `LearningRateSchedule` in the optimizer, no
-        `LearningRateScheduler` callback)."""
+        `LearningRateScheduler` callback); `RunInfo.built_lr`, the plain rate the optimizer was
+        built with, where a `LearningRateScheduler` will set the rate."""
         info = self.live.monitor.run.info
         siblings = _sibling_callbacks(self)
         plateau = any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in siblings)
-        timed = info.has_scheduler or any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings)
+        scheduler_callback = any(isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings)
+        timed = info.has_scheduler or scheduler_callback
+        if scheduler_callback and not info.has_scheduler:
+            # the rate the optimizer was built with, before the scheduler sets its first one
+            info.built_lr = current_lr(getattr(self.model, "optimizer", None))
         if plateau and not timed:
             info.plateau_scheduler = True
         info.plateau_monitors = tuple(

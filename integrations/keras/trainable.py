@@ -182,7 +182,8 @@ def run_info_facts(model: Any) -> dict[str, Any]:
 def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     """(scale, offset, description) of the affine map the first layer applies to each input
     value (`RunInfo.input_rescale`): a `Rescaling` layer's, or a `Normalization` layer's over the
-    last axis (mean 0 and variance 1 when it was never adapted: the inputs pass unchanged).
+    last axis (mean 0 and variance 1 when it was never adapted: the inputs pass unchanged) or,
+    with `axis=None`, its one mean and variance over every value.
     None for any other first layer, an inverted or not-yet-built Normalization, or values that
     cannot be read."""
     if first_layer_kind(model) != "rescaled":
@@ -195,7 +196,8 @@ def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
             return scale, offset, f"Rescaling(scale={shown}) layer '{layer.name}'"
         if not isinstance(layer, keras.layers.Normalization) or getattr(layer, "invert", False):
             return None
-        if tuple(getattr(layer, "axis", (-1,)) or ()) not in ((-1,),):
+        axis = tuple(getattr(layer, "axis", (-1,)) or ())
+        if axis not in ((-1,), ()):
             return None
         if getattr(layer, "input_mean", None) is not None:
             mean, variance = _f64(layer.input_mean), _f64(layer.input_variance)
@@ -205,10 +207,11 @@ def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
             adapted = not (np.all(mean == 0) and np.all(variance == 1))
         else:
             return None
-        if mean.ndim > 1 or variance.shape != mean.shape:
+        if mean.ndim > 1 or variance.shape != mean.shape or (axis == () and mean.size != 1):
             return None
         scale = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
-        what = f"Normalization layer '{layer.name}'" + (
+        # axis=None: one mean and variance over every value, so the columns keep their relative scales
+        what = f"Normalization{'(axis=None)' if axis == () else ''} layer '{layer.name}'" + (
             "" if adapted else ", never adapted: mean 0, variance 1, so it passes the inputs through unchanged"
         )
         return scale, -mean * scale, what

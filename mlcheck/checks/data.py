@@ -384,7 +384,10 @@ class UnnormalizedInput(Check):
         Where the adapter knows that first layer's map (`RunInfo.input_rescale`: a Keras
         `Rescaling` layer's scale and offset, a `Normalization` layer's mean and variance), the
         values it hands on are judged instead: inputs divided by 255 before a `Rescaling(1/255)`
-        are tiny, raw features under a `Normalization` layer never adapted stay raw.
+        are tiny, raw features under a `Normalization` layer never adapted stay raw. A map with
+        one scale and offset for every column (`Normalization(axis=None)`: one mean and variance
+        over every value) leaves the columns' relative scales as they were, so their column
+        scales are judged as the inputs times that one scale (its offset moves every column alike).
         Integer ids fed straight to an embedding whose rows the adapter knows
         (`RunInfo.embedding_rows`: the `input_dim` of a Keras `Embedding` first layer) are an
         ERROR once when an id is negative or at or beyond those rows (key
@@ -692,7 +695,12 @@ class UnnormalizedInput(Check):
             if small < self.min_magnitude:
                 self._note("tiny", batch.split, "tiny", p99_abs_nonzero=small)
                 problems.add("tiny")
-        if x.ndim == 2 and kind == "f" and 2 <= x.shape[1] <= self.max_columns and self._column_scales(x, batch):
+        if (
+            x.ndim == 2
+            and kind == "f"
+            and 2 <= x.shape[1] <= self.max_columns
+            and self._column_scales(_before_common_offset(batch, rescale, x), batch)
+        ):
             problems.add("scale")
         for problem in sorted(problems):
             yield self._report(problem, batch)
@@ -793,7 +801,17 @@ class UnnormalizedInput(Check):
         after = self._after_layer(evidence)
         hint = parts[0][1] + ", the same way for every split; if the model rescales its inputs itself, "
         hint += "suppress 'unnormalized-input' for this run."
-        if self._rescaled_by is not None and "never adapted" in self._rescaled_by:
+        if (
+            self._rescaled_by is not None
+            and "axis=None" in self._rescaled_by
+            and any("columns" in seen[s] for s in splits)
+        ):
+            hint = (
+                "Build the Normalization layer with one mean and variance per feature (axis=-1, the default) "
+                "and adapt it to the training inputs: axis=None computes one mean and variance over every value, "
+                "which leaves the columns' relative scales as they were."
+            )
+        elif self._rescaled_by is not None and "never adapted" in self._rescaled_by:
             hint = (
                 "Adapt the Normalization layer to the training inputs before fit (norm.adapt(x_train)), "
                 "or pass mean= and variance= to it; untouched it subtracts 0 and divides by 1."
@@ -861,7 +879,9 @@ class UnnormalizedInput(Check):
             evidence[f"{s}_column_ratio"] = columns["ratio"]
             evidence[f"{s}_largest_column"] = columns["largest_column"]
             evidence[f"{s}_smallest_column"] = columns["smallest_column"]
-        evidence["column_measure"] = "median |x|"
+        evidence["column_measure"] = "median |x|" + (
+            " x the layer's one scale" if self._rescaled_by and "axis=None" in self._rescaled_by else ""
+        )
         evidence["max_scale_ratio"] = self.max_scale_ratio
         worst = max((seen[s]["columns"] for s in uneven), key=lambda columns: columns["ratio"])
         text = (
@@ -874,6 +894,23 @@ class UnnormalizedInput(Check):
             "Standardise each feature with training-split statistics (StandardScaler().fit(X_train), "
             "or a Normalization layer adapted to the training data)"
         )
+
+
+def _before_common_offset(
+    batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None, judged: np.ndarray
+) -> np.ndarray:
+    """The values whose column scales are judged: `judged`, except under a first-layer map with
+    one scale and one offset for every column (a Keras `Normalization(axis=None)`, a scalar
+    `Rescaling`), whose offset moves every column alike and so can make columns thousands of
+    times apart in spread look alike by their median |x| (breast_cancer's area and smoothness
+    both land near (0 - mean) / std): there the inputs times the layer's one scale, whose column
+    ratios are the raw inputs' (a common map leaves them as they were)."""
+    if batch.input_kind != "rescaled" or rescale is None or batch.inputs is None:
+        return judged
+    scale, offset, _ = rescale
+    if scale.size != 1 or offset.size != 1 or batch.inputs.dtype.kind not in "fiu":
+        return judged
+    return batch.inputs.astype(np.float64) * float(scale.ravel()[0])
 
 
 def _rescaled(x: np.ndarray, rescale: tuple[np.ndarray, np.ndarray, str] | None) -> np.ndarray | None:
@@ -899,10 +936,22 @@ def _rescaled(x: np.ndarray, rescale: tuple[np.ndarray, np.ndarray, str] | None)
 _MIN_COLUMN_ROWS = 16
 
 #: `class-imbalance`'s unnamed outputs: heads of 3+ units (a 2-unit head over one class is
-#: `one-class`'s), judged once 20 labels per output were seen (a class with the uniform share 1/C
-#: is then missing by chance with probability (1 - 1/C)^(20 C) ~ e^-20; a rare class may be, so INFO)
+#: `one-class`'s), judged once the outputs unnamed would all be missing by chance with probability
+#: e^-20 were they classes of the uniform share 1/C (`_labels_to_miss`: 20 C labels for one output
+#: missing, (1 - 1/C)^(20 C) ~ e^-20; fewer when many are; a rare class may be, so INFO)
 _MIN_HEAD_CLASSES = 3
 _LABELS_PER_CLASS = 20
+
+
+def _labels_to_miss(missing: int, classes: int) -> int:
+    """Labels after which `missing` of `classes` outputs all unnamed is no chance: were they
+    classes of the data at the uniform share 1/C, all would be missing with probability
+    (1 - m/C)^n, under e^-`_LABELS_PER_CLASS` from n = 20 / -ln(1 - m/C). One output missing
+    needs ~20 C labels (the per-class bound); 90 of 100 (a CIFAR-100 head on digits) 9, so the
+    `min_samples` floor decides."""
+    return math.ceil(_LABELS_PER_CLASS / -math.log1p(-missing / classes)) if 0 < missing < classes else 0
+
+
 #: `unnormalized-input`: large whole-number inputs with at least this many distinct values in the
 #: sample are told as possible ids (a few distinct large values are codes or years, not a vocabulary)
 _MIN_DISTINCT_IDS = 50
@@ -947,10 +996,14 @@ class ClassImbalance(Check):
         `unshuffled-data` reports that). A whole epoch of training labels (at least
         `min_samples`) that holds a single class is a WARNING of its own (key `one-class`): the
         classifier has nothing to tell apart (a filter such as `y < 1` meant as `y <= 1`).
-        Where the model has 3 or more class outputs and an epoch's training labels (20 or more
-        per output) name only some of them, an INFO (key `unnamed-outputs`) lists the classes
-        never seen: a class merged away (labels scaled to [0, 1] and cast back to int) or
-        dropped by a filter; a head wider than the data's classes on purpose is a choice.
+        Where the model has 3 or more class outputs and an epoch's training labels name only some
+        of them, an INFO (key `unnamed-outputs`) lists the classes never seen, once so many labels
+        were seen that those outputs, were they classes of the data at the uniform share, would
+        all be missing by chance with probability e^-20 (20 labels per output for one output
+        missing; 100 labels, `min_samples`, for 90 of a 100-unit head on 10 classes): a class
+        merged away (labels scaled to [0, 1] and cast back to int) or dropped by a filter; a
+        head wider than the data's classes on purpose is a choice. Labels exactly 0..K-1 under
+        a wider head get a hint naming a head sized for another data set.
         Where the loss already weights the classes so that it counts the imbalance under
         `ratio` (the class weights the adapter saw, `RunInfo.class_weights`: Keras'
         `class_weight=`, the `weight=` of a Lightning module's `CrossEntropyLoss` or `NLLLoss`
@@ -1297,18 +1350,27 @@ class ClassImbalance(Check):
         if not 2 <= len(seen) < classes or seen[0] < 0 or seen[-1] >= classes:
             return ()
         n = history.samples
-        if n < max(self.min_samples, _LABELS_PER_CLASS * classes):
+        missing = [c for c in range(classes) if c not in history.totals]
+        if n < max(self.min_samples, _labels_to_miss(len(missing), classes)):
             return ()
         self._outputs_told = True
-        missing = [c for c in range(classes) if c not in history.totals]
         shown = ", ".join(str(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        hint = (
+            "If the data has those classes, look at how the labels were made: a cast to int after scaling "
+            "(0.5 becomes 0), a filter or split that dropped them, a mapping that merged two classes. A head "
+            "wider than this data's classes on purpose needs no fix."
+        )
+        if seen == list(range(len(seen))):  # labels 0..K-1, the outputs past them unnamed
+            hint = (
+                f"The labels are 0..{len(seen) - 1} and the outputs past them are never named: a head sized for "
+                f"another data set's {classes} classes (a num_classes copied from another script)? Give the last "
+                f"layer {len(seen)} outputs. " + hint
+            )
         yield self.finding(
             f"The model has {classes} class outputs, but the {n} training labels seen by epoch {run.epoch} name "
             f"only {len(seen)} of them: class {shown} never appears, so its output is only ever trained to be low.",
             evidence={"num_classes": classes, "classes_seen": seen[:20], "missing": missing[:20], "samples": n},
-            hint="If the data has those classes, look at how the labels were made: a cast to int after scaling "
-            "(0.5 becomes 0), a filter or split that dropped them, a mapping that merged two classes. A head "
-            "wider than this data's classes on purpose needs no fix.",
+            hint=hint,
             epoch=run.epoch,
             severity=Severity.INFO,
             key="unnamed-outputs",

@@ -1174,6 +1174,15 @@ WARMUP_LOW = 0.1
 WARMUP_POINTS = 4
 
 
+#: the first rate trained at, set by a callback (Keras' LearningRateScheduler), this many times
+#: the rate the optimizer was built with is a value on another scale, not a schedule from it: two
+#: decades, past the widest rise published schedules make from their first rate (OneCycleLR's
+#: div_factor 25; Goyal et al. 2017's warm-up from 0.1 to 3.2, 32x) and past the span of Keras'
+#: own default rates (1e-3 Adam, RMSprop, Nadam; 1e-2 SGD). A factor returned as the rate is
+#: 1.0 at the first epoch: 1000x Adam's default.
+RATE_SET_HIGH = 100.0
+
+
 def _stepped_per_epoch(run: RunState, per_epoch: int) -> bool:
     """True when the rates logged change at most once an epoch over more than one epoch of
     steps (`per_epoch` optimizer steps each): a scheduler stepped per epoch."""
@@ -1347,7 +1356,12 @@ class LRSchedule(Check):
         (`mlcheck analyze` of a Keras `CSVLogger`, a wandb run, an `lr` column) may be the one set
         for the epoch after it (logged after `scheduler.step()`): its fall is counted from one
         epoch later, so a cosine or linear schedule whose last logged rate is 0 is its designed
-        end, while one at 0 from half the run is still told.
+        end, while one at 0 from half the run is still told. A first rate, set by a scheduler
+        callback, 100x or more the plain rate the optimizer was built with (`RunInfo.built_lr`:
+        Keras, a `LearningRateScheduler` beside the callback) is a WARNING (key `set-far-above`):
+        a value on another scale, as a decay factor (1.0 at the first epoch) returned where the
+        scheduler expects the rate itself (100x: past the widest rise published schedules make
+        from their first rate, OneCycleLR's 25x and Goyal et al. 2017's 32x warm-up).
 
     Why it matters:
         Steps taken at a zero learning rate are wasted; a negative one trains the model
@@ -1422,6 +1436,10 @@ class LRSchedule(Check):
             reversed_mode = self._reversed_plateau_mode(run)
             if reversed_mode:
                 return reversed_mode
+        if "set-far-above" not in self._done and run.info.built_lr:
+            set_high = self._set_far_above(run)
+            if set_high:
+                return set_high
         lr = run.lr
         if not (lr.nonfinite and "invalid" not in self._done) and not self._throttle.due(lr.total):
             return ()
@@ -1435,10 +1453,13 @@ class LRSchedule(Check):
         # step checks run every few steps; an epoch shorter than that still gets the mode judged
         if "plateau-mode" not in self._done and run.info.plateau_monitors:
             return self._reversed_plateau_mode(run)
+        if "set-far-above" not in self._done and run.info.built_lr:
+            return self._set_far_above(run)
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        return self._judge(run, final=True)
+        early = self._set_far_above(run) if "set-far-above" not in self._done and run.info.built_lr else []
+        return early + self._judge(run, final=True)
 
     def _emit(
         self, key: str, message: str, evidence: dict, hint: str, run: RunState, step: int | None = None
@@ -1448,6 +1469,30 @@ class LRSchedule(Check):
         self._done.add(key)
         step = run.step if step is None else step
         return [self.finding(message, evidence=evidence, hint=hint, step=step, epoch=run.epoch, key=key)]
+
+    def _set_far_above(self, run: RunState) -> list[Finding]:
+        """Once, at the first step: the first rate trained at is `RATE_SET_HIGH` or more times the
+        plain rate the optimizer was built with (`RunInfo.built_lr`), set by a scheduler callback:
+        a factor returned as the rate (Keras' `LearningRateScheduler` uses its function's value as
+        the rate itself)."""
+        built, first = run.info.built_lr, run.lr.first_value
+        if first is None:
+            return []  # no rate recorded yet
+        if not (built and built > 0 and math.isfinite(first)) or first < RATE_SET_HIGH * built:
+            self._done.add("set-far-above")  # judged on the first rate only: later ones may rise from it
+            return []
+        return self._emit(
+            "set-far-above",
+            f"The learning rate was set to {first:.3g} from the first step on, {first / built:,.0f}x the {built:.3g} "
+            "the optimizer was built with: the scheduler callback's function returns a value on another scale, "
+            "as a decay factor (1.0 at the first epoch) returned where Keras' LearningRateScheduler expects the "
+            "rate itself.",
+            {"lr": sig(first), "built_lr": sig(built), "ratio": sig(first / built), "bound": RATE_SET_HIGH},
+            "Return the rate from the scheduler's function, not a factor of it: `LearningRateScheduler(lambda "
+            "epoch: 1e-3 * 0.8 ** epoch)`, or `lambda epoch, lr: lr * 0.8` to scale the rate it is handed (that "
+            "compounds every epoch).",
+            run,
+        )
 
     def _reversed_plateau_mode(self, run: RunState) -> list[Finding]:
         """Once: a ReduceLROnPlateau whose given mode counts the wrong direction of its metric as

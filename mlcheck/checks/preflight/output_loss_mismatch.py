@@ -197,7 +197,12 @@ class OutputLossMismatch(Check):
         median (absolute error). Told by the loss's value (the N x N mean, not the paired one),
         or, where the two are equal (an absolute error of untrained outputs below every
         target), by torch's own warning "Using a target size ... different to the input size",
-        caught while the adapter measures the first batch's loss. An accuracy logged for a
+        caught while the adapter measures the first batch's loss. One output per time step,
+        (N, T, 1), against one target per sequence, (N,) or (N, 1) (a Keras recurrent layer left
+        at `return_sequences=True` before `Dense(1)`), with the loss equal to the target
+        broadcast over the steps (key `broadcast`; ERROR for (N,) targets, crossed N x T x N,
+        WARNING for (N, 1), each step against its own sequence's target): steps that have not
+        yet seen what the target depends on are trained to predict it. An accuracy logged for a
         regression (key
         `accuracy-on-regression`, WARNING): a regression loss, fractional training targets and
         a metric named accuracy (Keras' `metrics=["accuracy"]` copied from a classifier):
@@ -368,6 +373,7 @@ class OutputLossMismatch(Check):
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._poisson_negative(cfg, ys, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence, cfg.broadcast_warning)
+        findings += self._time_broadcast(out, ys[0], reported, evidence)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
         findings += self._class_indices(cfg, family, units, ys, evidence, live=ctx.interface == "live")
         return findings
@@ -930,6 +936,67 @@ class OutputLossMismatch(Check):
                         key="broadcast",
                     )
                 ]
+        return []
+
+    def _time_broadcast(
+        self, out: np.ndarray, y: np.ndarray | None, reported: float, evidence: dict[str, Any]
+    ) -> list[Finding]:
+        """One output per time step, (N, T, 1) with T >= 2 (a Keras recurrent layer left at
+        `return_sequences=True` before `Dense(1)`), against one target per sequence, (N,) or
+        (N, 1), under an elementwise loss (key `broadcast`): the loss broadcasts the target over
+        the T steps, so steps that have not yet seen what the target depends on are trained to
+        predict it. Keras squeezes the output's last axis against (N, 1) targets (each step
+        against its own sequence's target: WARNING, replicating a target over the steps is also
+        done on purpose, Lipton et al. 2016) and crosses (N,) targets with every output (N x T x
+        N, as `_broadcast`: ERROR). Told by the loss's value: it equals that broadcast mean, and
+        not the error of the last step's or the steps' mean output against the targets (what a
+        sequence-to-one loss of the user's own would score)."""
+        if y is None or out.ndim != 3 or out.shape[2] != 1 or out.shape[1] < 2 or not np.isfinite(reported):
+            return []
+        y = np.asarray(y, dtype=np.float64)
+        n, steps = out.shape[0], out.shape[1]
+        if n < 2 or y.shape not in ((n,), (n, 1)) or not np.all(np.isfinite(out)) or not np.all(np.isfinite(y)):
+            return []
+        seq = out[:, :, 0].astype(np.float64)
+        target = y.reshape(n)
+        crossed = y.ndim == 1
+        for name, power in (("squared", 2), ("absolute", 1)):
+            if crossed:
+                broadcast = float(np.mean(np.abs(seq[:, :, None] - target[None, None, :]) ** power))
+            else:
+                broadcast = float(np.mean(np.abs(seq - target[:, None]) ** power))
+            sequence_to_one = [float(np.mean(np.abs(v - target) ** power)) for v in (seq[:, -1], seq.mean(1))]
+            if not math.isclose(reported, broadcast, rel_tol=1e-3):
+                continue
+            gaps = [abs(broadcast - other) for other in sequence_to_one]
+            if min(gaps) <= BROADCAST_RESOLUTION * abs(broadcast) or abs(reported - broadcast) >= 0.1 * min(gaps):
+                continue  # as alike a sequence-to-one loss: not told apart by the value
+            pairs = (
+                f"{n} x {steps} x {n} (every step's output against every sequence's target)"
+                if crossed
+                else (f"{n} x {steps} (each step's output against its sequence's one target)")
+            )
+            return [
+                self.finding(
+                    f"The outputs have shape {tuple(out.shape)}, one per time step, and the targets {tuple(y.shape)}, "
+                    f"one per sequence, so the {name}-error loss broadcasts them to {pairs}: the loss is "
+                    f"{reported:.6g}, that mean, where the last step's output scores {sequence_to_one[0]:.6g}. Steps "
+                    "that have not yet seen what the target depends on are trained to predict it.",
+                    evidence={
+                        **evidence,
+                        "output_shape": list(out.shape),
+                        "target_shape": list(y.shape),
+                        "loss": reported,
+                        "last_step_loss": sequence_to_one[0],
+                        "steps": steps,
+                    },
+                    hint="For one prediction per sequence, give the last recurrent layer return_sequences=False "
+                    "(Keras; torch: take out[:, -1]) or pool over time (GlobalAveragePooling1D) before the Dense "
+                    "head; for one target per step, give the targets a time axis of their own, shape (N, T, 1).",
+                    severity=Severity.ERROR if crossed else Severity.WARNING,
+                    key="broadcast",
+                )
+            ]
         return []
 
     def _indices_broadcast(
