@@ -8,6 +8,7 @@ what goes to which check, and the checks live in `mlcheck.checks`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -561,6 +562,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._layers.abort()
             if finished:
                 self._land_copies()
+                self.live.guard("training batches", self._note_no_batches, trainer)
             if self._samples is not None:
                 if finished:
                     self.live.guard("samples", self._samples.flush)
@@ -570,6 +572,23 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
                 self._layers.release_weights()
             self._held_batches, self._accum_batches = [], []
             self.live.close()
+
+    def _note_no_batches(self, trainer: Any) -> None:
+        """At the end of a fit that took no step because the training loader has no batch
+        (`num_training_batches` 0 while `limit_train_batches` and the epoch and step limits
+        allow some): the loader's batch_size, drop_last and dataset size to the live core."""
+        if int(trainer.global_step) != 0 or trainer.num_training_batches != 0:
+            return
+        if trainer.limit_train_batches == 0 or trainer.max_epochs == 0 or trainer.max_steps == 0:
+            return  # no training asked for
+        loader = trainer.train_dataloader
+        details: dict[str, Any] = {"batch_size": None, "drop_last": None, "samples": None}
+        if loader is not None and hasattr(loader, "dataset"):
+            details["batch_size"] = getattr(loader, "batch_size", None)
+            details["drop_last"] = getattr(loader, "drop_last", None)
+            with contextlib.suppress(TypeError):
+                details["samples"] = len(loader.dataset)
+        self.live.note_no_training_batches(details)
 
     # -- training steps ------------------------------------------------------------------------
 

@@ -774,6 +774,14 @@ class LiveRun:
             if isinstance(check, UnusedParameters) and check.id not in monitor.disabled:
                 monitor.report(check.unfrozen_finding(names, step=step, epoch=epoch))
 
+    def note_no_training_batches(self, loader: dict[str, Any]) -> None:
+        """The fit ended without a training batch, the training loader having none:
+        `unused-parameters` (key `no-batches`) tells it, where it is enabled."""
+        monitor = self.monitor
+        for check in monitor.checks:
+            if isinstance(check, UnusedParameters) and check.id not in monitor.disabled:
+                monitor.report(check.no_batches_finding(loader))
+
     def epoch_train_loss(self) -> float | None:
         """The mean of this epoch's finite step losses that went through `flush_steps`, weighted
         by their `rows` where the adapter gave them (a step without rows weighs as the last step

@@ -248,6 +248,14 @@ class Trainable(abc.ABC):
         as the model is now. Empty when there are none or the framework cannot tell."""
         return []
 
+    def refresh_batch_norm(self, batch: Any) -> bool:
+        """Sets the moving statistics of the model's training-mode BatchNorm layers to `batch`'s
+        own (one forward pass in training mode, no gradient, the layers' momentum put back), as
+        PreciseBN recomputes them (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"): call
+        it on a clone only. True where it changed any layer; False where there is none or the
+        framework does not do it (the default)."""
+        return False
+
     def layer_step(self, batch: Any) -> LayerObservation | None:
         """One training step on this instance (call it on a clone), recorded layer by layer as
         the live layer recorder records a sampled step (`mlcheck.layers`); None when the

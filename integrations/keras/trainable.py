@@ -690,6 +690,30 @@ class KerasTrainable(Trainable):
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
         ]
 
+    def refresh_batch_norm(self, batch: Any) -> bool:
+        """Keras' BatchNormalization keeps 99% of its moving statistics per step (momentum
+        0.99): after the 100 steps of a one-batch fit, 0.99^100 = 37% of them are still the
+        initial (0, 1), so an inference-mode loss scores a network the fit never ran. One pass
+        at momentum 0 sets them to the batch's own (the layers' momentum put back after)."""
+        layers = [
+            layer
+            for layer in self.model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable and layer.momentum > 0
+        ]
+        if not layers:
+            return False
+        x, _, _ = unpack(batch)
+        saved = [layer.momentum for layer in layers]
+        try:
+            for layer in layers:
+                layer.momentum = 0.0
+            with backend.no_grad():
+                self.model(x, training=True)
+        finally:
+            for layer, momentum in zip(layers, saved):
+                layer.momentum = momentum
+        return True
+
     def layer_step(self, batch: Any) -> LayerObservation | None:
         """On the torch backend with eager steps (where the live callback records layers too);
         None elsewhere."""

@@ -975,6 +975,21 @@ def _per_split(seen: dict[str, dict[str, dict[str, Any]]], splits: list[str], ki
     return " and ".join(f"{t} ({_SPLIT_NAMES[s]})" for t, s in zip(texts, splits))
 
 
+#: classes up to which `class-imbalance` compares the class weights of every pair (k^2 / 2 pairs)
+_MAX_PAIRED = 100
+
+
+def _inverse_counts_reordered(counted: dict[int, int], weights: dict[int, float]) -> bool:
+    """The weights are the classes' inverse counts (up to a common scale, each within 10%) in an
+    order other than the classes': inverse counts assigned by rank of frequency (pandas'
+    `value_counts()`), not by class id."""
+    classes = sorted(counted)
+    w = np.array([weights[c] for c in classes], float)
+    inv = np.array([1.0 / counted[c] for c in classes], float)
+    same_values = np.allclose(np.sort(w) / np.sort(w).sum(), np.sort(inv) / np.sort(inv).sum(), rtol=0.1, atol=0)
+    return bool(same_values and not np.allclose(w / w.sum(), inv / inv.sum(), rtol=0.1, atol=0))
+
+
 def _ratio_lower_bound(n_big: int, n_small: int) -> float:
     """A conservative lower bound of the largest/smallest count ratio: the counts moved 3.5
     standard deviations (Poisson, sqrt(n)) towards each other."""
@@ -1077,7 +1092,11 @@ class ClassImbalance(Check):
             `NLLLoss` attribute, or a buffer passed to `F.cross_entropy(weight=)`) weight the
             largest class over the smallest at least as many times as it outnumbers it, and it
             outnumbers it at least this many times, the weights are upside down: a WARNING (key
-            `weights-inverted`). Every balancing scheme weights a class down as it grows
+            `weights-inverted`). So is any other pair of classes so weighted (among up to 100
+            classes): weights out of class order (inverse counts in frequency order, pandas'
+            `value_counts()` without `.sort_index()`, batch 35's b02) can favour a middle class
+            over a rarer one while the extremes look balanced; the hint says so where the weights
+            are the inverse counts in another order. Every balancing scheme weights a class down as it grows
             (sklearn's "balanced", w = n / (k n_c), weights
             the smallest class over the largest exactly by the ratio); its inverse doubles the
             imbalance in the loss. "As many times" allows for the counts' sampling error (the
@@ -1241,13 +1260,20 @@ class ClassImbalance(Check):
         if len(counted) < 2:
             return
         weights = run.info.class_weights
-        big, small = max(counted, key=counted.get), min(counted, key=counted.get)
-        ratio, favour = counted[big] / counted[small], weights[big] / weights[small]
-        # weights computed from other counts (the whole data set before the split, float32
-        # `counts / counts.min()`) match this pass's ratio within the counts' sampling error
-        least = max(_ratio_lower_bound(counted[big], counted[small]), self.inverted_ratio)
-        if ratio < self.inverted_ratio or favour < least:
+        pair = self._inverted_pair(counted, weights)
+        if pair is None:
             return  # balanced, or a mild cost choice
+        big, small = pair
+        ratio, favour = counted[big] / counted[small], weights[big] / weights[small]
+        hint = (
+            f"Weight the rare class up, as sklearn's compute_class_weight('balanced', ...) does (w = n / (k n_c): "
+            f"here class {big} {self._balanced_weight(big):.3g}, class {small} {self._balanced_weight(small):.3g})."
+        )
+        if _inverse_counts_reordered(counted, weights):
+            hint += (
+                " The weights are these classes' inverse counts in another order: pandas' value_counts() is "
+                "sorted by frequency, not by class id (add .sort_index(), or use np.bincount(y))."
+            )
         yield self.finding(
             f"The class weights are upside down: class {big} ({counted[big]} labels) is weighted "
             f"{weights[big]:g} and class {small} ({counted[small]}) {weights[small]:g}, so the loss counts the "
@@ -1263,13 +1289,34 @@ class ClassImbalance(Check):
                 "ratio": ratio,
                 "weighted_ratio": ratio * favour,
             },
-            hint=f"Weight the rare class up, as sklearn's compute_class_weight('balanced', ...) does (w = n / (k n_c): "
-            f"here class {big} {self._balanced_weight(big):.3g}, class {small} {self._balanced_weight(small):.3g}).",
+            hint=hint,
             step=self._last[0],
             epoch=run.epoch,
             severity=Severity.WARNING,
             key="weights-inverted",
         )
+
+    def _inverted_pair(self, counted: dict[int, int], weights: dict[int, float]) -> tuple[int, int] | None:
+        """The (larger, smaller) pair of classes whose weights favour the larger one by at least
+        their count ratio (conservatively: the ratio's lower bound, never under
+        `inverted_ratio`): the largest and smallest classes where they are such a pair, else,
+        among up to `_MAX_PAIRED` classes, the pair the loss counts most unevenly (weights out of
+        class order, such as inverse counts in frequency order, can favour a middle class over
+        a rarer one while the extremes look balanced). None where no pair is inverted."""
+
+        def inverted(a: int, b: int) -> bool:
+            # weights computed from other counts (the whole data set before the split, float32
+            # `counts / counts.min()`) match this pass's ratio within the counts' sampling error
+            least = max(_ratio_lower_bound(counted[a], counted[b]), self.inverted_ratio)
+            return counted[a] / counted[b] >= self.inverted_ratio and weights[a] / weights[b] >= least
+
+        big, small = max(counted, key=counted.get), min(counted, key=counted.get)
+        if inverted(big, small):
+            return big, small
+        if len(counted) > _MAX_PAIRED:
+            return None
+        pairs = [(a, b) for a in counted for b in counted if counted[a] > counted[b] and inverted(a, b)]
+        return max(pairs, key=lambda p: weights[p[0]] * counted[p[0]] / (weights[p[1]] * counted[p[1]]), default=None)
 
     def _overcorrected_weights(self, run: RunState) -> Iterable[Finding]:
         """Once, at the end of the first epoch (a full pass counted): class weights under which

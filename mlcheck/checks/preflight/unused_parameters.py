@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcheck.checks.base import Check, Signal, register
 from mlcheck.checks.preflight.harness import (
@@ -65,6 +65,12 @@ class UnusedParameters(Check):
         accumulation period longer than the epoch), every `training_step` returning None, or an
         optimizer over no trainable parameter. Not judged under fp16 loss scaling, which skips
         the steps of inf gradients, or when nothing is trainable.
+
+        Live (Lightning), key `no-batches`, ERROR: a fit that ended with no training batch at
+        all because the training loader has none (Lightning's `num_training_batches` 0, not a
+        `limit_train_batches=0` the user chose): `drop_last=True` with a `batch_size` larger than
+        the dataset (batch 35's b01), or an empty dataset. Lightning then returns from `fit`
+        with one INFO log line, and validation scores the initial weights.
 
         Live (Lightning, automatic optimization), key `unfrozen-not-in-optimizer`, WARNING:
         parameters frozen at train start (`requires_grad` False), later made trainable, in no
@@ -190,6 +196,32 @@ class UnusedParameters(Check):
                 key="no-step",
             )
         ]
+
+    def no_batches_finding(self, loader: dict[str, Any]) -> Finding:
+        """Live (Lightning): the fit ended without a training batch, its training loader having
+        none (`loader`: what the adapter read of it, `batch_size`, `drop_last`, `samples`)."""
+        size, drop, n = loader.get("batch_size"), loader.get("drop_last"), loader.get("samples")
+        if drop and isinstance(size, int) and isinstance(n, int) and size > n:
+            why = (
+                f"its batch_size={size} is larger than its {n} samples and drop_last=True drops the one "
+                "incomplete batch"
+            )
+            hint = f"Use a batch_size below {n} (the dataset's size), or drop_last=False."
+        elif n == 0:
+            why, hint = "its dataset is empty", "Check the filter or split that built the training dataset."
+        else:
+            why = "it yields nothing"
+            hint = "Check the training dataset's length, the sampler and batch_size against drop_last."
+        return self.finding(
+            f"No training batch ran: the training DataLoader gives 0 batches ({why}), so fit() returned "
+            "without a single optimizer step and the model is still at its initial weights.",
+            evidence={key: value for key, value in loader.items() if value is not None},
+            hint=hint,
+            step=0,
+            epoch=0,
+            severity=Severity.ERROR,
+            key="no-batches",
+        )
 
     def unfrozen_finding(self, names: list[str], *, step: int | None, epoch: int | None) -> Finding:
         """Live (Lightning): `names`, frozen at train start, were made trainable while in no
