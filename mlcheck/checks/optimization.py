@@ -804,7 +804,10 @@ class LossPlateau(LossCurveCheck):
         so far, takes it past `min_drop` below its initial value learns slowly, not stalled
         (`lr-too-low` reports a slow fall). A converged run
         (the loss fell a lot, or approaches zero) is not a plateau, nor is one whose validation
-        loss or metrics are still improving, nor a warmup in progress. During a run it judges
+        loss or metrics are still improving, nor one away from chance whose training score (a
+        higher-is-better metric: accuracy, IoU, F1) still climbs over the window beyond its own
+        scatter (the same `z` and `tolerance` test the loss failed: the loss has a floor or an
+        offset unseen here, a Dice loss near 1), nor a warmup in progress. During a run it judges
         after `min_progress` of the configured steps (or, when their number is unknown, after a
         stall of `live_steps` steps / `live_epochs` epochs); at the end of a run it judges
         from `min_steps` steps or `min_epochs` epochs.
