@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import mlcheck
+from mlcheck.checks.optimization import LossPlateau
+from mlcheck.run import RunInfo
 
 # vivakanand's copy (benchmarks/reallogs/runs/), epochs 1-20
 VIV_LOSS = [1.00409, 0.991142, 0.977388, 0.963714, 0.954064, 0.949999, 0.945216, 0.938472, 0.934013, 0.930966]
@@ -81,3 +83,23 @@ def test_a_real_plateau_beside_a_flat_accuracy_is_still_told(tmp_path):
     cols = {"loss": RAD_LOSS, "val_loss": RAD_VAL, "accuracy": RAD_ACC, "val_accuracy": RAD_VAL_ACC}
     told = _plateau_warnings(_csv(tmp_path / "radutuodr" / "training.log", cols))
     assert len(told) == 1 and told[0].severity.value == "warning", told
+
+
+def _monitor_told(accuracy: list[float] | None) -> list[mlcheck.Finding]:
+    """The live core (`Monitor`, what the callbacks feed) given vivakanand's training epochs alone: no
+    validation, so nothing but the training score can say the model learns."""
+    info = RunInfo(max_epochs=len(VIV_LOSS))  # as the callbacks know it from the trainer
+    monitor = mlcheck.Monitor(checks=[LossPlateau()], info=info, default_sinks=False, warn=False)
+    found = []
+    for e, loss in enumerate(VIV_LOSS):
+        metrics = {"accuracy": accuracy[e]} if accuracy is not None else None
+        found += monitor.log_epoch(e, train_loss=loss, train_metrics=metrics)
+    found += monitor.close()
+    return [f for f in found if f.check == "loss-plateau" and f.severity.value != "info"]
+
+
+def test_the_live_core_shares_the_rule():
+    # main: a WARNING at the sixth epoch (index 5) with the accuracy logged too
+    assert _monitor_told(VIV_ACC) == []
+    told = _monitor_told(None)
+    assert len(told) == 1 and "only" in told[0].message, told
