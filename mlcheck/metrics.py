@@ -9,11 +9,16 @@ from __future__ import annotations
 import re
 
 _HIGHER = re.compile(
-    r"(acc|accuracy|auc|auroc|f1|fbeta|precision|recall|iou|dice|map|ap|r2|top\d*|"
+    r"(acc|accuracy|auc|auroc|f1|fbeta|precision|recall|iou|io_u|dice|jaccard|map|ap|r2|top\d*|"
     r"sensitivity|specificity|mcc|kappa|bleu|rouge)(\b|_|$)",
     re.IGNORECASE,
 )
-_LOWER = re.compile(r"(loss|error|err|mse|mae|rmse|mape|perplexity|ppl|nll|ce|entropy)(\b|_|$)", re.IGNORECASE)
+# `ce` (and `bce`, `nce`) as a word of its own: inside a word it is no loss (`dice`, `dice_coef`: the
+# Dice coefficient, higher is better; Keras' `MeanIoU` logs `mean_io_u`, segmentation_models `jaccard_coef`)
+_LOWER = re.compile(
+    r"(loss|error|err|mse|mae|rmse|mape|perplexity|ppl|nll|(?<![a-z])[bn]?ce|entropy|distance)(\b|_|$)",
+    re.IGNORECASE,
+)
 
 _overrides: dict[str, bool] = {}
 

@@ -804,7 +804,10 @@ class LossPlateau(LossCurveCheck):
         so far, takes it past `min_drop` below its initial value learns slowly, not stalled
         (`lr-too-low` reports a slow fall). A converged run
         (the loss fell a lot, or approaches zero) is not a plateau, nor is one whose validation
-        loss or metrics are still improving, nor a warmup in progress. During a run it judges
+        loss or metrics are still improving, nor one away from chance whose training score (a
+        higher-is-better metric: accuracy, IoU, F1) still climbs over the window beyond its own
+        scatter (the same `z` and `tolerance` test the loss failed: the loss has a floor or an
+        offset unseen here, a Dice loss near 1), nor a warmup in progress. During a run it judges
         after `min_progress` of the configured steps (or, when their number is unknown, after a
         stall of `live_steps` steps / `live_epochs` epochs); at the end of a run it judges
         from `min_steps` steps or `min_epochs` epochs.
@@ -1518,7 +1521,9 @@ class LossPlateau(LossCurveCheck):
             or _falls_past(c, xw, drop, se, self.z, initial, level, min_drop)
         ):
             return []
-        if self._validationimproving(run):
+        # a score still climbing says the model learns: on validation rows, or (away from chance, where the
+        # level is no evidence) on the training rows, whose loss may have a floor unseen here (a Dice loss near 1)
+        if self._validationimproving(run) or (not near_chance and self._training_score_improving(run)):
             return []
         # an error metric logged beside (`metrics=["mse"]`) that fell far says the model learns:
         # the loss has a floor above 0 (cross-entropy on soft targets: their entropy)
@@ -1672,6 +1677,18 @@ class LossPlateau(LossCurveCheck):
         if total:
             return bool(c.x[-1] < self.min_progress * total)
         return c.values < 2 * (self.live_steps if step_unit else self.live_epochs)
+
+    def _training_score_improving(self, run: RunState) -> bool:
+        """Whether a higher-is-better training metric (accuracy, IoU, F1) still climbs over its last
+        half beyond its own scatter (`improving`: `z` standard errors and `tolerance` of its level,
+        the test the loss failed): the same rows' score says the model still learns, so a loss that
+        barely moves has a floor or offset this check cannot see (a Dice or Jaccard loss near 1, a
+        loss with a large regularisation term), not a stall. Not asked near chance or the class
+        prior: there the loss's level is the evidence."""
+        for name, series in run.train_metrics.items():
+            if higher_is_better(name, run.info.higher_is_better) and improving(series, True, self.z, self.tolerance):
+                return True
+        return False
 
     def _validationimproving(self, run: RunState) -> bool:
         if improving(run.val_loss, higher=False):
