@@ -231,7 +231,13 @@ class OverfitBatch(Check):
 
         def attempt(batch: Any, lr: float | None, steps: int, planned: int = 0) -> FitRun:
             clone = ctx.trainable.clone()
-            if lr is not None:
+            # lr None: the configured rate, the one `get_lr` reports (torch: a scheduler's
+            # `initial_lr`; Keras: a schedule's rate from the current step on), not the first rate
+            # of a warm-up the optimizer holds at step 0 (a LambdaLR warm-up over 50 steps starts
+            # at 1/50 of it: the try would be labelled with one rate and train at another)
+            if lr is None:
+                lr = ctx.trainable.get_lr()
+            if lr is not None and lr > 0:
                 clone.set_lr(lr)
             initial = clone.loss(batch)
             floor = self._floor(ctx, batch)
