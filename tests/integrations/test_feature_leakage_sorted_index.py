@@ -4,7 +4,8 @@ is a monotone step function of the label, so its 1-nearest-neighbour errors sit 
 boundaries only (a fixed count, whatever the rows): scored on 512 of digits' 1,400 rows it reached
 0.96 < `min_score` 0.98 and `feature-leakage` stayed silent; on all the distinct rows it scores
 ~0.99. Controls: the same program without the index column, and with an honest feature that
-follows the label with noise (label + N(0, 0.3)), stay silent."""
+follows the label with noise (label + N(0, 0.25): 0.953 on 512 rows, within reach, so scored
+again on all 1,400: 0.948), stay silent."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mlcheck.integrations.keras import MLCheckCallback
 
 def _table(extra: str) -> tuple[np.ndarray, np.ndarray]:
     """Digits sorted by label; `extra` is "index" (the row number kept by reset_index), "noisy"
-    (an honest feature: the label plus N(0, 0.3)) or "none"; shuffled, 1,400 rows standardised."""
+    (an honest feature: the label plus N(0, 0.25)) or "none"; shuffled, 1,400 rows standardised."""
     x, y = load_digits(return_X_y=True)
     order = np.argsort(y, kind="stable")
     df = pd.DataFrame(x[order] / 16.0, columns=[f"px{i}" for i in range(64)])
@@ -28,7 +29,7 @@ def _table(extra: str) -> tuple[np.ndarray, np.ndarray]:
     if extra == "index":
         df = df.reset_index()
     elif extra == "noisy":
-        df.insert(0, "score", df["label"] + np.random.default_rng(0).normal(0, 0.3, len(df)))
+        df.insert(0, "score", df["label"] + np.random.default_rng(3).normal(0, 0.25, len(df)))
     feats = df.drop(columns=["label"]).to_numpy(np.float32)
     labels = df["label"].to_numpy()
     perm = np.random.default_rng(1).permutation(len(df))[:1400]
