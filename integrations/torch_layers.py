@@ -762,7 +762,22 @@ class LayerRecorder:
             values["input_requires_grad"] = needs_grad
             if needs_grad and params and not trainable:
                 values["init_distance"] = self._init_distance(layer)
+        module = layer.module
+        # a BatchNorm in inference mode while the model trains: read its running statistics
+        # (only then: a training-mode BatchNorm, the usual case, costs one attribute read)
+        if not getattr(module, "training", True) and isinstance(module, nn.modules.batchnorm._BatchNorm):
+            values["running_stats_at_init"] = _running_stats_at_init(module)
         return layer_stats(values)
+
+
+def _running_stats_at_init(module: nn.modules.batchnorm._BatchNorm) -> bool | None:
+    """Whether a BatchNorm's running statistics are exactly their initial values (mean 0,
+    variance 1: `reset_running_stats`), i.e. never updated; None where it keeps none."""
+    mean, var = module.running_mean, module.running_var
+    if mean is None or var is None:
+        return None
+    with torch.no_grad():
+        return bool(torch.count_nonzero(mean) == 0 and torch.all(var == 1))
 
 
 def _uniform_distance(weight: torch.Tensor, most: int, least: int) -> float | None:

@@ -59,6 +59,11 @@ class LayerStats:
             distance between the weights' magnitudes and a uniform over [0, their largest].
             Fresh uniform initialisers (torch's default, Keras' glorot_uniform) stay under
             ~1.6; trained weights lie far above (None: not measured, or under 256 weights).
+        running_stats_at_init: for a BatchNorm layer that ran in inference mode (`.eval()`)
+            during the recorded training step, so that it normalised with its running statistics
+            and did not update them: whether these are still exactly their initial values (mean
+            0, variance 1), i.e. were never updated; None for any other layer, a BatchNorm in
+            training mode, or one without running statistics.
     """
 
     path: str
@@ -82,6 +87,7 @@ class LayerStats:
     update_ratio: float | None = None
     histogram: tuple[float, float, tuple[float, ...]] | None = None
     init_distance: float | None = None
+    running_stats_at_init: bool | None = None
 
     @property
     def grad_rms(self) -> float | None:
@@ -105,7 +111,7 @@ _LAYER_STATS_DEFAULTS = {
 
 def layer_stats(values: Mapping[str, object]) -> LayerStats:
     """`LayerStats(**values)` (`values` names `path` and `kind`, and any other fields), built
-    without the frozen dataclass's `__init__`, which sets each of the 21 fields with a call of
+    without the frozen dataclass's `__init__`, which sets each of the 22 fields with a call of
     `object.__setattr__`: most of the Python a recorder spends assembling a sampled step's
     statistics. The same object: equal, the same fields in the same order, still frozen."""
     stats = object.__new__(LayerStats)

@@ -43,6 +43,9 @@ MAX_FROZEN_SHARE = 0.5
 #: 1% point; fresh torch-default and glorot_uniform layers measured 0.5-1.0, the same 64x64
 #: layers after one epoch of Adam at 1e-3 on digits 14-16 (of SGD at 0.01: 5-8).
 UNTRAINED_DISTANCE = 1.63
+#: `frozen-parameters`' key (and streak name) for BatchNorm layers in inference mode while the
+#: model trains, with running statistics never updated (`LayerStats.running_stats_at_init`).
+BATCH_NORM_EVAL = "batchnorm-eval"
 #: A layer with this share of its units dead is all but gone: a WARNING even while the loss
 #: falls (the planted -10 bias: 100%; AUTOTRAINER's dying ReLU: >= 70% zero gradients).
 EXTREME_DEAD = 0.9
@@ -692,6 +695,13 @@ class FrozenParameters(LayerCheck):
         default, Keras' glorot_uniform; `LayerStats.init_distance` under 1.63): never trained,
         it cannot be the pre-trained part of a fine-tuning, a frozen GAN discriminator or a
         perceptual-loss network, whose trained weights are far from that draw.
+        Also (key `batchnorm-eval`, torch): BatchNorm layers with trainable parameters that
+        run in inference mode (`.eval()`) during `patience` consecutive sampled training steps
+        while their running statistics are still exactly their initial mean 0 and variance 1
+        (never updated): a "freeze BatchNorm" step meant for fine-tuning, applied to a model
+        trained from scratch, so the layers normalise nothing. Fine-tuning with frozen
+        BatchNorm loads trained running statistics first (not exactly 0 and 1) and stays
+        silent. Read on sampled steps only, and only for a BatchNorm in inference mode.
 
     Why it matters:
         The layer keeps its initial (often random) weights for the whole run: the model is
@@ -746,7 +756,38 @@ class FrozenParameters(LayerCheck):
             length = self.streak(s.path, reason is not None, layers.step)
             if reason is not None and self.due(s.path, length):
                 out.append(self._finding(s, reason, layers, self._since[s.path]))
+        out.extend(self._batch_norm_eval(weighted, layers))
         return out
+
+    def _batch_norm_eval(self, weighted: list[LayerStats], layers: LayerObservation) -> list[Finding]:
+        """BatchNorm layers in inference mode (`.eval()`) during training steps whose running
+        statistics are still their initial (0, 1): a "freeze BatchNorm" step of a fine-tuning
+        recipe applied to a model trained from scratch. They normalise with mean 0 and variance
+        1, which is no normalisation at all, in training and in validation. A fine-tuning that
+        freezes BatchNorm on purpose loads trained running statistics first (never exactly 0
+        and 1), and a frozen BatchNorm of a fixed network (a random target, a frozen teacher)
+        has no trainable parameter: neither is named."""
+        stale = [s for s in weighted if s.running_stats_at_init and s.trainable and s.order >= 0]
+        length = self.streak(BATCH_NORM_EVAL, bool(stale), layers.step)
+        if not stale or not self.due(BATCH_NORM_EVAL, length):
+            return []
+        since = self._since[BATCH_NORM_EVAL]
+        paths = [s.path for s in stale]
+        return [
+            self.finding(
+                f"{len(paths)} BatchNorm layer(s) ({_listed(paths)}) run in inference mode (.eval()) while the model "
+                f"trains, and their running statistics are still their initial values (mean 0, variance 1; since "
+                f"step {since}): they normalise nothing, in training or in validation.",
+                evidence={"layers": paths, "reason": "batchnorm-eval", "since_step": since},
+                hint="Remove the .eval() on the BatchNorm layers (a 'freeze BatchNorm' step is for fine-tuning a "
+                "network whose trained weights were loaded first; Lightning's model.train() before each epoch does not "
+                "undo a hook that runs after it, such as on_train_epoch_start), or load the pretrained weights before "
+                "freezing them; if it is on purpose, suppress 'frozen-parameters'.",
+                step=layers.step,
+                epoch=layers.epoch,
+                key=BATCH_NORM_EVAL,
+            )
+        ]
 
     def preflight(self, ctx: PreflightContext) -> Iterable[Finding]:
         """Before training (`mlcheck sanity`): one recorded training step on a clone, judged by

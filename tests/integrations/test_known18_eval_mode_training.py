@@ -8,7 +8,8 @@ is False at two in a row (the step between ran so) the layers that act different
 says so once (WARNING, key `eval-mode-training`: no check id of the fixed catalogue is about
 a layer's mode at training, and `train-val-gap` already owns its mirror, `train-mode-validation`).
 Healthy twins stay silent: the same check followed by `self.train()`, and only a frozen
-backbone's BatchNorm put in eval mode on purpose (the module itself in training mode)."""
+backbone's BatchNorm put in eval mode on purpose (the module itself in training mode; its
+running statistics learned before, as a pre-trained backbone's are)."""
 
 from __future__ import annotations
 
@@ -75,11 +76,18 @@ def fit(variant: str, tmp_path) -> list:
     pl.seed_everything(0)
     train = DataLoader(TensorDataset(x[:1200], y[:1200]), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(x[1200:1500], y[1200:1500]), batch_size=256)
+    model = HoldOut(variant, (x[1500:], y[1500:]))
+    if variant == "frozen-bn":
+        # a pre-trained backbone: running statistics learned before (training-mode passes); a
+        # fresh one frozen at (0, 1) is batch 35's b04, named by `frozen-parameters` (batchnorm-eval)
+        with torch.no_grad():
+            for i in range(0, 1200, 32):
+                model.backbone(x[i : i + 32])
     cb = MLCheckCallback(log_dir=tmp_path / variant)
     trainer = quiet_trainer(max_epochs=3, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
-        trainer.fit(HoldOut(variant, (x[1500:], y[1500:])), train, val)
+        trainer.fit(model, train, val)
     return cb.findings
 
 
