@@ -1021,6 +1021,17 @@ def _nearest(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.where(left, i - 1, i)
 
 
+def _two_folds(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`feature-leakage`'s two folds of `n` rows: one seeded permutation cut in half."""
+    order = np.random.default_rng(1).permutation(n)
+    return order[: n // 2], order[n // 2 :]
+
+
+def _majority_errors(y: np.ndarray, fit: np.ndarray, test: np.ndarray) -> float:
+    """The test rows' errors of always predicting the fit rows' majority class (codes 0..C-1)."""
+    return float((y[test] != np.bincount(y[fit]).argmax()).sum())
+
+
 def _single_feature_predictions(
     fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, classification: bool, max_values: int
 ) -> np.ndarray | None:
@@ -1416,14 +1427,13 @@ class FeatureLeakage(Check):
         if classification:
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
-        order = np.random.default_rng(1).permutation(n)
-        folds = (order[: n // 2], order[n // 2 :])
+        folds = _two_folds(n)
         errors = np.zeros(x.shape[1])
         baseline = 0.0
         keys, lookups, either, gathered = self._lookup_keys(x, folds)
         for (fit, test), lookup, pair in zip((folds, folds[::-1]), lookups, (gathered, gathered and gathered[::-1])):
             if classification:
-                fold_baseline = float((y[test] != np.bincount(y[fit]).argmax()).sum())
+                fold_baseline = _majority_errors(y, fit, test)
             else:
                 fold_baseline = float(((y[test] - y[fit].mean()) ** 2).sum())
             baseline += fold_baseline
@@ -1434,13 +1444,7 @@ class FeatureLeakage(Check):
                 else:
                     errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
             for j in np.flatnonzero(~lookup):
-                pred = _single_feature_predictions(x[fit, j], y[fit], x[test, j], classification, self.max_values)
-                if pred is None:
-                    errors[j] += fold_baseline  # no information: as bad as the baseline
-                elif classification:
-                    errors[j] += float((pred != y[test]).sum())
-                else:
-                    errors[j] += float(((y[test] - pred) ** 2).sum())
+                errors[j] += self._column_errors(x[:, j], y, fit, test, classification, fold_baseline)
         self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
         return scores, baseline
@@ -1484,6 +1488,25 @@ class FeatureLeakage(Check):
             return rows
         return np.sort(np.random.default_rng(2).choice(rows, size=want, replace=False))
 
+    def _column_errors(
+        self,
+        column: np.ndarray,
+        y: np.ndarray,
+        fit: np.ndarray,
+        test: np.ndarray,
+        classification: bool,
+        fold_baseline: float,
+    ) -> float:
+        """One feature's held-out errors on a fold (`_single_feature_predictions`): wrong labels, or
+        the squared error; `fold_baseline` where the feature gives no prediction (no information:
+        as bad as the baseline)."""
+        pred = _single_feature_predictions(column[fit], y[fit], column[test], classification, self.max_values)
+        if pred is None:
+            return fold_baseline
+        if classification:
+            return float((pred != y[test]).sum())
+        return float(((y[test] - pred) ** 2).sum())
+
     def _rescore_boundary_limited(
         self, distinct: np.ndarray, scores: np.ndarray, rows: np.ndarray, baselines: np.ndarray
     ) -> None:
@@ -1505,20 +1528,16 @@ class FeatureLeakage(Check):
             return
         x, y = self._x[distinct], np.unique(self._y[distinct], return_inverse=True)[1]
         n = len(x)
-        order = np.random.default_rng(1).permutation(n)
-        folds = (order[: n // 2], order[n // 2 :])
-        baseline = sum(float((y[test] != np.bincount(y[fit]).argmax()).sum()) for fit, test in (folds, folds[::-1]))
+        folds = _two_folds(n)
+        fold_baselines = [_majority_errors(y, fit, test) for fit, test in (folds, folds[::-1])]
+        baseline = sum(fold_baselines)
         if baseline <= 0:
             return
         for j in candidates:
-            errors = 0.0
-            for fit, test in (folds, folds[::-1]):
-                pred = _single_feature_predictions(x[fit, j], y[fit], x[test, j], True, self.max_values)
-                errors += (
-                    float((y[test] != np.bincount(y[fit]).argmax()).sum())
-                    if pred is None
-                    else float((pred != y[test]).sum())
-                )
+            errors = sum(
+                self._column_errors(x[:, j], y, fit, test, True, fold_baseline)
+                for (fit, test), fold_baseline in zip((folds, folds[::-1]), fold_baselines)
+            )
             self._errors[j], scores[j], rows[j], baselines[j] = errors, 1.0 - errors / baseline, n, baseline
 
     def _series_member(self, j: int, leaky: list[int], score: float) -> bool:
