@@ -14,6 +14,7 @@
     .venv/bin/python benchmarks/reallogs/score.py --held-out-11 # plus the eleventh (39 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --held-out-12 # plus the twelfth (46 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --held-out-13 # plus the thirteenth (53 more repositories' logs)
+    .venv/bin/python benchmarks/reallogs/score.py --held-out-14 # plus the fourteenth (27 more repositories' logs)
     .venv/bin/python benchmarks/reallogs/score.py --only held-out-3   # one split alone
     .venv/bin/python benchmarks/reallogs/score.py --runs        # plus one line per run
     .venv/bin/python benchmarks/reallogs/score.py --held-out-6 --raw   # mlcheck on the raw files
@@ -459,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--held-out-11", action="store_true", help="score the eleventh held-out set too (do this last)")
     p.add_argument("--held-out-12", action="store_true", help="score the twelfth held-out set too (do this last)")
     p.add_argument("--held-out-13", action="store_true", help="score the thirteenth held-out set too (do this last)")
+    p.add_argument("--held-out-14", action="store_true", help="score the fourteenth held-out set too (do this last)")
     p.add_argument("--only", metavar="SPLIT", help="score this split alone")
     p.add_argument("--runs", action="store_true", help="print one line per scored run (mlcheck)")
     p.add_argument(
@@ -485,8 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     # each --held-out-K scores split K and every split before it
     flags = [args.held_out, args.held_out_2, args.held_out_3, args.held_out_4]
     flags += [args.held_out_5, args.held_out_6, args.held_out_7, args.held_out_8, args.held_out_9, args.held_out_10]
-    flags += [args.held_out_11, args.held_out_12, args.held_out_13]
-    names = ["held-out", *(f"held-out-{k}" for k in range(2, 14))]
+    flags += [args.held_out_11, args.held_out_12, args.held_out_13, args.held_out_14]
+    names = ["held-out", *(f"held-out-{k}" for k in range(2, 15))]
     splits = ["dev"] + [name for k, name in enumerate(names) if any(flags[k:])]
     if args.only:
         splits = [args.only]

@@ -188,8 +188,8 @@ def test_score17_early_hits_are_counted_beside_the_hits(tmp_path, capsys):
 
 
 # corpus18 added held-out-7, corpus20 held-out-8, corpus23 held-out-9, corpus26 held-out-10, corpus29 held-out-11,
-# corpus32 held-out-12, corpus35 held-out-13
-@pytest.mark.parametrize("last", [7, 8, 9, 10, 11, 12, 13])
+# corpus32 held-out-12, corpus35 held-out-13, corpus38 held-out-14
+@pytest.mark.parametrize("last", [7, 8, 9, 10, 11, 12, 13, 14])
 def test_held_out_k_scores_the_kth_split_after_every_earlier_one(tmp_path, capsys, last):
     corpus = tmp_path / "corpus"
     (corpus / "runs").mkdir(parents=True)
