@@ -550,12 +550,18 @@ def _relabel(row: dict) -> None:
     row["label"], row["onset"] = name, onset if onset is not None else ""
 
 
-def main(argv: list[str]) -> int:
-    rows = build_split(Path(argv[0]), SOURCES, SPLIT, {}, NOTES, MAX_PER_REPO, _fits12)
+def relabelled_split(root: Path, sources, split: str, overrides, notes, max_per_repo: int, reader) -> None:
+    """`build_split`'s rows relabelled with 4b as amended (`_relabel`), `overrides` applied after it, written
+    as the manifest's rows of `split` (the builders from held-out-12 on)."""
+    rows = build_split(root, sources, split, {}, notes, max_per_repo, reader)
     for row in rows:
         _relabel(row)
-        apply_override(row, OVERRIDES)
-    replace_split(rows, SPLIT, refuse_clashes=True)
+        apply_override(row, overrides)
+    replace_split(rows, split, refuse_clashes=True)
+
+
+def main(argv: list[str]) -> int:
+    relabelled_split(Path(argv[0]), SOURCES, SPLIT, OVERRIDES, NOTES, MAX_PER_REPO, _fits12)
     return 0
 
 

@@ -109,9 +109,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_raw import _git, apply_override, replace_split  # noqa: E402
-from build_raw9 import build_split  # noqa: E402
-from build_raw12 import _history_fit, _relabel, _trainer_log_json  # noqa: E402
+from build_raw import _git  # noqa: E402
+from build_raw12 import _history_fit, _trainer_log_json, relabelled_split  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPLIT = "held-out-13"
@@ -469,11 +468,7 @@ def _fits13(gitdir: str, commit: str, path: str, fmt: str, columns: tuple[str, .
 
 
 def main(argv: list[str]) -> int:
-    rows = build_split(Path(argv[0]), SOURCES, SPLIT, {}, NOTES, MAX_PER_REPO, _fits13)
-    for row in rows:
-        _relabel(row)
-        apply_override(row, OVERRIDES)
-    replace_split(rows, SPLIT, refuse_clashes=True)
+    relabelled_split(Path(argv[0]), SOURCES, SPLIT, OVERRIDES, NOTES, MAX_PER_REPO, _fits13)
     return 0
 
 

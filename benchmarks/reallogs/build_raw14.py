@@ -86,11 +86,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_raw import _git, _keras_fits, _lightning_epochs, apply_override, replace_split  # noqa: E402
+from build_raw import _git, _keras_fits, _lightning_epochs  # noqa: E402
 from build_raw5 import _lightning_step_epochs, _sweep_fits  # noqa: E402
-from build_raw9 import build_split  # noqa: E402
 from build_raw10 import _appended_fits  # noqa: E402
-from build_raw12 import _history_fit, _relabel  # noqa: E402
+from build_raw12 import _history_fit, relabelled_split  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPLIT = "held-out-14"
@@ -341,11 +340,7 @@ def _fits14(gitdir: str, commit: str, path: str, fmt: str, columns: tuple[str, .
 
 
 def main(argv: list[str]) -> int:
-    rows = build_split(Path(argv[0]), SOURCES, SPLIT, {}, NOTES, MAX_PER_REPO, _fits14)
-    for row in rows:
-        _relabel(row)
-        apply_override(row, OVERRIDES)
-    replace_split(rows, SPLIT, refuse_clashes=True)
+    relabelled_split(Path(argv[0]), SOURCES, SPLIT, OVERRIDES, NOTES, MAX_PER_REPO, _fits14)
     return 0
 
 
