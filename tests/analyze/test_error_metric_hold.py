@@ -3,7 +3,11 @@
 autoencoder, `binary_crossentropy` on pixel values, `metrics=["mse"]`, 0.5931 -> 0.5639 in 6
 epochs while its MSE fell 0.0184 -> 0.0063). In `analyze`, an error metric logged beside the loss
 that fell by more than `loss-plateau`'s `min_drop` over the same epochs holds the plateau finding
-as an INFO that says so; without such a metric, or with one that did not fall, it stays a WARNING."""
+as an INFO that says so; without such a metric, or with one that did not fall, it stays a WARNING.
+
+The validation column here is held flat within a noise of 0.0005 (fa38): c147's own validation loss
+falls at every epoch, slowing as it settles onto its floor, which `loss-plateau` now reads as a model
+that still learns (no finding at all: tests/checks/test_loss_plateau_val_still_falls.py)."""
 
 from __future__ import annotations
 
@@ -15,18 +19,19 @@ import pytest
 import mlcheck
 from mlcheck import Severity
 
-# c147-13's training and validation losses (the notebook's printout), 0-based epochs as Keras writes them
+# c147-13's training losses (the notebook's printout), 0-based epochs as Keras writes them, beside a
+# validation loss flat within its noise
 LOSSES = [
-    (0.5931, 0.596),
-    (0.5723, 0.5761),
-    (0.5674, 0.5724),
-    (0.5651, 0.572),
-    (0.5639, 0.5685),
-    (0.5631, 0.5667),
-    (0.5625, 0.5662),
-    (0.562, 0.5653),
-    (0.5617, 0.5646),
-    (0.5614, 0.5639),
+    (0.5931, 0.5705),
+    (0.5723, 0.5695),
+    (0.5674, 0.5705),
+    (0.5651, 0.5695),
+    (0.5639, 0.5705),
+    (0.5631, 0.5695),
+    (0.5625, 0.5705),
+    (0.562, 0.5695),
+    (0.5617, 0.5705),
+    (0.5614, 0.5695),
 ]
 # an MSE that fell 66% in its first epochs and then flattened (no longer "improving" over its last half)
 FELL = [0.0184, 0.0071, 0.0066, 0.0064, 0.0063, 0.0063, 0.0062, 0.0063, 0.0062, 0.0062]
