@@ -315,7 +315,8 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         stops, kept, modes = [], [], []
         for cb in _sibling_callbacks(self):
             keeps_best = isinstance(cb, keras.callbacks.ModelCheckpoint) and cb.save_best_only
-            if (isinstance(cb, keras.callbacks.EarlyStopping) or keeps_best) and cb.mode in ("min", "max"):
+            # "auto" too: `stop-on-training` reads the name; `stop-mode` leaves "auto" alone
+            if (isinstance(cb, keras.callbacks.EarlyStopping) or keeps_best) and cb.mode in ("min", "max", "auto"):
                 words = f"{type(cb).__name__}(monitor={cb.monitor!r}, mode={cb.mode!r})"
                 modes.append((words, str(cb.monitor), str(cb.mode)))
             if isinstance(cb, keras.callbacks.EarlyStopping):

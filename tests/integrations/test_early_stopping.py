@@ -107,7 +107,11 @@ def test_keras_checkpoint_of_the_best_also_protects(tmp_path):
 def test_keras_rise_stays_a_warning_without_protection(make):
     keras = pytest.importorskip("keras")
     found = _keras_fit(make(keras))
-    assert _gap(found) == [(Severity.WARNING, KERAS_STOP)]  # the epoch it always was
+    overfit = [f for f in found if f.key != "stop-on-training"]
+    assert _gap(overfit) == [(Severity.WARNING, KERAS_STOP)]  # the epoch it always was
+    # an early stopping on the training loss is named at the first validation (bugs38)
+    told = [(f.severity, f.epoch) for f in found if f.key == "stop-on-training"]
+    assert told == ([(Severity.WARNING, 0)] if make(keras) and make(keras)[0].monitor == "loss" else [])
 
 
 # -- Lightning -----------------------------------------------------------------------------------
