@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlcheck.integrations.torch_live import dense_values
 from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin, layer_stats
 
 __all__ = [
@@ -307,9 +308,7 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The L2 norms of `tensors` as one 1-D tensor (on their device): one fused operation."""
     if not tensors:
         return torch.zeros(0)
-    # a sparse gradient (`nn.Embedding(sparse=True)`): its values have its norm; sparse norms raise
-    tensors = [t if t.layout == torch.strided else t.coalesce().values() for t in tensors]
-    norms = torch._foreach_norm(tensors)
+    norms = torch._foreach_norm([dense_values(t) for t in tensors])
     if len({n.device for n in norms}) > 1:  # a model split over devices
         norms = [n.cpu() for n in norms]
     return torch.stack(norms)
