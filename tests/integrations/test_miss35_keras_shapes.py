@@ -100,3 +100,28 @@ def test_sequence_outputs_against_one_target_per_sequence(tmp_path, sequences, t
     assert finding.severity == severity, finding.format()
     assert finding.evidence["output_shape"] == [32, 12, 1] and finding.evidence["steps"] == 12
     assert "return_sequences=False" in finding.hint
+
+
+def test_review38_normalization_kind_is_read_from_the_layer_not_its_name(tmp_path):
+    """review38: `Normalization(axis=None)` and a never-adapted layer were told apart by words in
+    the layer's description, so a per-feature layer named like the other got its advice. Now
+    the adapter hands the kind over as fields (`InputRescale.over_every_value`, `.adapted`)."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x, y = x[:320].astype(np.float32), y[:320].astype(np.float32)
+    keras.utils.set_random_seed(0)
+    norm = keras.layers.Normalization(axis=-1, name="norm_axis=None")  # never adapted: raw columns pass
+    model = keras.Sequential(
+        [
+            keras.Input((30,)),
+            norm,
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    (finding,) = _serious(_fit(model, x, y, tmp_path), "unnormalized-input")
+    assert "never adapted" in finding.evidence["judged_after"], finding.format()
+    assert finding.hint.startswith("Adapt the Normalization layer"), finding.format()
+    assert "one scale" not in finding.evidence.get("column_measure", ""), finding.format()
