@@ -116,6 +116,12 @@ class RunLog:
     augmented: bool | None = None
 
     @property
+    def from_hf_trainer(self) -> bool:
+        """Whether a Hugging Face Trainer wrote it (its trainer_state.json, LLaMA-Factory's log of
+        one, or its TensorBoard tags): rows are evaluations, the loss logged every `logging_steps`."""
+        return self.format in TRAINER_FORMATS or self.writer == HF_TRAINER_WRITER
+
+    @property
     def where(self) -> str:
         """Its path as a note names it: with "(fit 2 of 3)" where one file or folder held several fits,
         whose notes would otherwise read alike."""
