@@ -353,6 +353,11 @@ def _add_run(
             f"{log.where} holds {curves.validations} validation losses in {with_val} epochs (Lightning's "
             "`val_check_interval` below 1, or an int): each epoch's last is judged, as MLCheckCallback does live"
         )
+    if curves.validated_before_fit:
+        log.info.append(
+            f"{log.where} holds a validation loss at step 0, before the fit's first training step (a "
+            "`trainer.validate()` before `fit`): the untrained model's, not judged as an epoch's"
+        )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + switched + _short_curve(log, curves, checks)
     runs.append(result)
