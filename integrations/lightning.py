@@ -371,6 +371,9 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self._global_step = int(trainer.global_step)  # after the last observed batch
         self._epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         self._automatic = bool(getattr(pl_module, "automatic_optimization", True))
+        # each step's loss looked at before its backward while the NaN origin is watched on the
+        # CPU (`_watch_loss_before_step`)
+        self._loss_before_step = False
         self._want_backward_loss(not self._automatic)
         self._first_optimizer: Any = None
         self._lr: float | None = None
@@ -611,6 +614,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             if self._watch_nonfinite is None:
                 self._watch_nonfinite = self._automatic and self.live.watch_loss(pl_module.device.type == "cpu")
                 self._layers.keep_weights = self._watch_nonfinite
+                self._watch_loss_before_step(self._watch_nonfinite and self._losses_on_host)
             step = self._logging_step(trainer)
             if self.live.layer_step_due(step) or (self.breakpoints is not None and step % self.live.layer_every == 0):
                 self._layers.start()
@@ -708,14 +712,36 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
             self._hook = None
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
-        # needed only where training_step hands Lightning no loss (manual optimization): skipped
-        # by Lightning otherwise (`_want_backward_loss`)
-        if self._backward_loss_wanted and isinstance(loss, torch.Tensor):
+        # needed where training_step hands Lightning no loss (manual optimization), and while
+        # the NaN origin is watched on the CPU: skipped by Lightning otherwise
+        if not isinstance(loss, torch.Tensor):
+            return
+        if self._backward_loss_wanted:
             self._last_backward_loss = loss.detach()
+        if self._loss_before_step:
+            try:
+                finite = math.isfinite(loss.item())  # a CPU scalar: no device to wait for
+            except (RuntimeError, ValueError):  # not one number: Lightning's backward says so
+                return
+            if not finite:
+                self._keep_weights_before_step(trainer)
+
+    def _keep_weights_before_step(self, trainer: Any) -> None:
+        """This step's loss is non-finite, before its backward: keeps the weights that produced
+        it, which the optimizer is about to step on it, for the re-run of its batch at the next
+        flush (`_locate_nonfinite`). Without them the re-run took the last sampled step's weights,
+        on which the batch's loss can be finite (an SGD run whose loss overflows within a few
+        steps: no `nonfinite-origin` at all). Once a run: the flush locates or gives up."""
+        self._watch_loss_before_step(False)
+        self._layers.keep_weights_now(self._logging_step(trainer))
+
+    def _watch_loss_before_step(self, watched: bool) -> None:
+        self._loss_before_step = watched
+        self._skip_hook("on_before_backward", not (watched or self._backward_loss_wanted))
 
     def _want_backward_loss(self, wanted: bool) -> None:
         self._backward_loss_wanted = wanted
-        self._skip_hook("on_before_backward", not wanted)
+        self._skip_hook("on_before_backward", not (wanted or self._loss_before_step))
 
     def _locate_nonfinite(self, batch: Any, batch_idx: int, step: int, epoch: int) -> None:
         """A held loss was non-finite: re-runs its batch on a copy of the module, with finite
@@ -745,6 +771,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         if self.breakpoints is not None:
             self.breakpoints.on_origin(self.live.monitor, found, capture or {}, module, batch)
         self._watch_nonfinite = self.live.watch_loss(True)
+        self._watch_loss_before_step(self._watch_nonfinite and self._losses_on_host)
         if not self._watch_nonfinite:  # located, or given up on: nothing more to keep
             self._layers.keep_weights = False
             self._layers.release_weights()

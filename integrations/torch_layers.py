@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlcheck.integrations.torch_live import dense_values
 from mlcheck.layers import RECTIFYING, SATURATING, LayerObservation, LayerStats, NonfiniteOrigin, layer_stats
 
 __all__ = [
@@ -299,17 +300,23 @@ def _to_host(parts: list[torch.Tensor]) -> list[float]:
 
 
 def _all_finite(tensors: list[torch.Tensor]) -> bool:
-    """True when every value of `tensors` is finite (one fused norm and one host sync)."""
-    return bool(torch.isfinite(_norms(tensors)).all())
+    """True when every value of `tensors` is finite (one fused norm and one host sync). The
+    largest |value| (ord=inf), not the L2 norm: a sum of squares overflows float32 from values
+    of ~1.8e19 up, so weights grown huge but finite (an SGD run on its way to an overflowing
+    loss) read as non-finite, and no finite weights were left to re-run its batch with."""
+    if not tensors:
+        return True
+    norms = torch._foreach_norm([dense_values(t) for t in tensors], ord=math.inf)
+    if len({n.device for n in norms}) > 1:  # a model split over devices
+        norms = [n.cpu() for n in norms]
+    return bool(torch.isfinite(torch.stack(norms)).all())
 
 
 def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The L2 norms of `tensors` as one 1-D tensor (on their device): one fused operation."""
     if not tensors:
         return torch.zeros(0)
-    # a sparse gradient (`nn.Embedding(sparse=True)`): its values have its norm; sparse norms raise
-    tensors = [t if t.layout == torch.strided else t.coalesce().values() for t in tensors]
-    norms = torch._foreach_norm(tensors)
+    norms = torch._foreach_norm([dense_values(t) for t in tensors])
     if len({n.device for n in norms}) > 1:  # a model split over devices
         norms = [n.cpu() for n in norms]
     return torch.stack(norms)
@@ -526,6 +533,17 @@ class LayerRecorder:
         if not params or _all_finite(params):
             return []
         return self.finite_weights or None
+
+    def keep_weights_now(self, step: int) -> None:
+        """Keeps a copy of the trainable weights as they are now, where all are finite, as those
+        `weights_for_rerun` hands out: called where a step's loss is found non-finite before the
+        optimizer steps on it, so that its batch is re-run with the weights that produced it."""
+        params = [p for layer in self.layers for p in layer.params if p.requires_grad]
+        with torch.no_grad():
+            copies = [p.detach().clone() for p in params]
+        if copies and _all_finite(copies):
+            self.finite_weights = list(zip(params, copies))
+            self.finite_step = step
 
     def release_weights(self) -> None:
         """Frees the weights kept by `keep_weights`."""

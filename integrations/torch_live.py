@@ -25,6 +25,7 @@ __all__ = [
     "OneBatch",
     "ParameterScan",
     "default_batch_to_arrays",
+    "dense_values",
     "gather",
     "loss_class_weights",
     "loss_ignored_class",
@@ -411,11 +412,11 @@ def _params(optimizer: Any) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
 
 
-def _grad_values(param: torch.Tensor) -> torch.Tensor:
-    """`param.grad`, or the values of a sparse one (`nn.Embedding(sparse=True)` under
-    `SparseAdam`), whose norm is the gradient's: norms of sparse tensors raise."""
-    grad = param.grad
-    return grad if grad.layout == torch.strided else grad.coalesce().values()
+def dense_values(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, or the values of a sparse one (the gradient of `nn.Embedding(sparse=True)`,
+    stepped by `SparseAdam`), whose norm is the tensor's: norms of sparse tensors raise. The
+    one place both the parameter scan and the layer statistics read sparse values."""
+    return tensor if tensor.layout == torch.strided else tensor.coalesce().values()
 
 
 class GradientAlignment:
@@ -670,7 +671,7 @@ class ParameterScan:
         weights = [p.detach() for p in params]
         # one norm pass over gradients and weights, and one host sync for all that it decides
         # (the same per-tensor norms, and the same weight norm, as a pass over each list)
-        norms = torch._foreach_norm([_grad_values(p) for p in with_grad] + weights)
+        norms = torch._foreach_norm([dense_values(p.grad) for p in with_grad] + weights)
         g = len(with_grad)
         w_norms = torch.stack(norms[g:])
         values = torch.stack([*norms, torch.linalg.vector_norm(w_norms)]).tolist()
@@ -733,7 +734,7 @@ class ParameterScan:
         with_grad = [p for p in params if p.grad is not None]
         if not with_grad:
             return []
-        return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([_grad_values(p) for p in with_grad])))
+        return self._nonfinite(with_grad, torch.stack(torch._foreach_norm([dense_values(p.grad) for p in with_grad])))
 
     def _names_nonfinite(self, params: list[torch.Tensor], norms: list[float]) -> list[str]:
         """Names of the parameters whose norm (read to the host already) is NaN or Inf."""

@@ -104,6 +104,28 @@ class RowLosses:
         return math.sqrt(max(spread, 0.0) / (self.rows - 1))
 
 
+@dataclass(frozen=True)
+class InputRescale:
+    """The affine map a model's first layer applies to each input value, broadcast over the
+    last axis (`RunInfo.input_rescale`): `x * scale + offset`.
+
+    Attributes:
+        scale: the factor, one value or one per feature (last axis).
+        offset: the term added after it, the same shape rules.
+        layer: the layer in the user's words, for messages ("Normalization layer 'norm'").
+        over_every_value: True for one mean and variance computed over every value (Keras'
+            `Normalization(axis=None)`), which leaves the columns' relative scales as they were.
+        adapted: False for a `Normalization` never adapted (mean 0, variance 1: the inputs pass
+            through unchanged).
+    """
+
+    scale: np.ndarray
+    offset: np.ndarray
+    layer: str
+    over_every_value: bool = False
+    adapted: bool = True
+
+
 @dataclass
 class RunInfo:
     """Facts about the run that observations alone do not give. All optional.
@@ -234,8 +256,8 @@ class RunInfo:
             `input_dim` of an `Embedding` the inputs go straight into); an id at or beyond it has
             no row (the torch backend raises "index out of range", others may read garbage).
             None when unknown or the inputs are no ids.
-        input_rescale: (scale, offset, layer) of the affine map the model's first layer applies
-            to each input value, broadcast over the last axis, where the adapter can read it
+        input_rescale: the affine map the model's first layer applies to each input value
+            (`InputRescale`; a (scale, offset, layer) tuple is read as one), where the adapter can read it
             (Keras: a `Rescaling` layer's scale and offset; a `Normalization` layer's
             1/sqrt(variance) and -mean/sqrt(variance), mean 0 and variance 1 when it was never
             adapted); `layer` describes it for messages. With it, `unnormalized-input` judges the
@@ -316,7 +338,7 @@ class RunInfo:
     loss_unmatched: bool | None = None
     target_is_input: bool | None = None
     embedding_rows: int | None = None
-    input_rescale: tuple[np.ndarray, np.ndarray, str] | None = None
+    input_rescale: InputRescale | None = None
     lr_logged_every: int | None = None
     conv_input: tuple[str, tuple[int, ...], str] | None = None
     rate_held_at_zero: tuple[str, ...] | None = None
@@ -364,13 +386,14 @@ class RunInfo:
                 f"RunInfo.higher_is_better must map metric names to True or False, got {self.higher_is_better!r}"
             )
         opt.optional_text("RunInfo.loss", self.loss)
+        if isinstance(self.input_rescale, tuple) and len(self.input_rescale) == 3:
+            self.input_rescale = InputRescale(*self.input_rescale)
         if self.input_rescale is not None and not (
-            isinstance(self.input_rescale, tuple)
-            and len(self.input_rescale) == 3
-            and isinstance(self.input_rescale[2], str)
+            isinstance(self.input_rescale, InputRescale) and isinstance(self.input_rescale.layer, str)
         ):
             raise TypeError(
-                f"RunInfo.input_rescale must be None or (scale, offset, layer description), got {self.input_rescale!r}"
+                "RunInfo.input_rescale must be None, an InputRescale or (scale, offset, layer description), "
+                f"got {self.input_rescale!r}"
             )
         if self.conv_input is not None and not (
             isinstance(self.conv_input, tuple)

@@ -207,6 +207,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._rates_from = 0
         self._symmetric: KerasSymmetricUnits | None = None  # layers whose units were all equal at the start
         self.timer = HookTimer(enabled=timing)
+        # (model, the epoch after its last) of this callback's last fit: a later `fit` of the same
+        # model continues its epochs, as its steps (the optimizer's iterations) continue
+        self._last_fit: tuple[Any, int] | None = None
+        self._epoch_offset = 0
 
     # -- fit events ----------------------------------------------------------------------------
 
@@ -268,6 +272,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         self._rates_from = self._step
         self._epoch = 0
         self._first_epoch: int | None = None  # the first epoch this fit trains (`initial_epoch`)
+        last = self._last_fit
+        self._resume_at = last[1] if last is not None and last[0] is model else None
+        self._epoch_offset = 0
         self._batch_index = 0
         self._val_index = 0
         self._in_validation = False
@@ -400,6 +407,9 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
             self.live.monitor.run.info.symmetric_units = still
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._first_epoch is None:
+            self._epoch_offset = self._continued_epochs(epoch)
+        epoch += self._epoch_offset
         self._epoch = epoch
         if self._first_epoch is None:
             self._first_epoch = epoch
@@ -502,10 +512,21 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
                 self.live.observe_val_losses(self._epoch, *summed)
         self._in_validation = False
 
+    def _continued_epochs(self, epoch: int) -> int:
+        """What this fit adds to Keras' epoch numbers: where the callback's last fit trained the
+        same model up to epoch E and this one starts below E + 1 (a second `fit` without
+        `initial_epoch`), E + 1 - its first epoch, so that TensorBoard's epoch curves and the
+        findings continue instead of drawing over the first fit's; else 0."""
+        if self._resume_at is None or epoch >= self._resume_at:
+            return 0
+        return self._resume_at - epoch
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         live = self.live
         if live is None:
             return
+        epoch += self._epoch_offset
+        self._last_fit = (self.model, epoch + 1)
         if self._samples is not None:
             with self.timer("samples"):
                 live.guard("samples", self._samples.flush)
@@ -551,7 +572,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
     def _before_train_step(self, data: Any) -> None:
         """Called by the wrapped train step with the batch it is about to train on."""
         x, y, w = unpack(data)
-        if w is not None and self._class_weights is not None and self._epoch == 0:
+        if w is not None and self._class_weights is not None and self._epoch == self._first_epoch:
             self.live.guard("class weights", self._note_class_weights, y, w)
         self._batch_size = _leading_dim(x)
         self._train_batch = data  # a breakpoint's snapshot holds it

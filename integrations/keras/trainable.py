@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcheck import task as task_facts
 from mlcheck.integrations.keras import backend
+from mlcheck.run import InputRescale
 from mlcheck.trainable import ADDITIVE_TOLERANCE, CloneRefused, LossConfig, Trainable
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def run_info_facts(model: Any) -> dict[str, Any]:
     }
 
 
-def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
+def input_rescale(model: Any) -> InputRescale | None:
     """(scale, offset, description) of the affine map the first layer applies to each input
     value (`RunInfo.input_rescale`): a `Rescaling` layer's, or a `Normalization` layer's over the
     last axis (mean 0 and variance 1 when it was never adapted: the inputs pass unchanged) or,
@@ -193,7 +194,7 @@ def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
         if isinstance(layer, keras.layers.Rescaling):
             scale, offset = _f64(layer.scale), _f64(layer.offset)
             shown = f"{float(scale.ravel()[0]):.4g}" if scale.size == 1 else "per channel"
-            return scale, offset, f"Rescaling(scale={shown}) layer '{layer.name}'"
+            return InputRescale(scale, offset, f"Rescaling(scale={shown}) layer '{layer.name}'")
         if not isinstance(layer, keras.layers.Normalization) or getattr(layer, "invert", False):
             return None
         axis = tuple(getattr(layer, "axis", (-1,)) or ())
@@ -214,7 +215,7 @@ def input_rescale(model: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
         what = f"Normalization{'(axis=None)' if axis == () else ''} layer '{layer.name}'" + (
             "" if adapted else ", never adapted: mean 0, variance 1, so it passes the inputs through unchanged"
         )
-        return scale, -mean * scale, what
+        return InputRescale(scale, -mean * scale, what, over_every_value=axis == (), adapted=adapted)
     except Exception:
         return None
 

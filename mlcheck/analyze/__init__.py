@@ -314,7 +314,7 @@ def _add_run(
         twin.same_curves_in.append(str(log.path))
         example = (
             "the Hugging Face Trainer's trainer_state.json and its TensorBoard events"
-            if log.writer == HF_TRAINER_WRITER or log.format in TRAINER_FORMATS or twin.format in TRAINER_FORMATS
+            if log.from_hf_trainer or twin.format in TRAINER_FORMATS
             else "Keras' CSVLogger and its History saved with json.dump(history.history, f)"
             if {log.format, twin.format} <= {"keras-csv", "keras-history"}
             else "Lightning's TensorBoardLogger and CSVLogger together"
@@ -342,7 +342,7 @@ def _add_run(
         log.info.append(
             f"{log.where} is a Hugging Face Trainer's log: its rows are its {evaluations} "
             "(the training loss as logged every `logging_steps`), each named by its step"
-            if log.format in TRAINER_FORMATS or log.writer == HF_TRAINER_WRITER
+            if log.from_hf_trainer
             else f"{log.where} has {what}: its rows are read as steps, and each validation point is named by its step"
         )
     elif curves.validations_per_epoch_dropped:
@@ -352,6 +352,11 @@ def _add_run(
         log.info.append(
             f"{log.where} holds {curves.validations} validation losses in {with_val} epochs (Lightning's "
             "`val_check_interval` below 1, or an int): each epoch's last is judged, as MLCheckCallback does live"
+        )
+    if curves.validated_before_fit:
+        log.info.append(
+            f"{log.where} holds a validation loss at step 0, before the fit's first training step (a "
+            "`trainer.validate()` before `fit`): the untrained model's, not judged as an epoch's"
         )
     result = _result(log, curves, found, errors, notes)
     result.info += log.info + switched + _short_curve(log, curves, checks)
@@ -706,7 +711,7 @@ def _denser(log: RunLog) -> str:
         return _DENSER[log.format]
     if log.format == "lightning-csv":
         return "Log it more often: `Trainer(log_every_n_steps=1)` and `self.log(..., on_step=True)`."
-    if log.format == "hf-trainer-state" or log.writer == HF_TRAINER_WRITER:  # was Lightning's advice
+    if log.from_hf_trainer:  # was Lightning's advice
         return (
             "The Trainer logs the loss every `logging_steps` (default 500): log it more often with "
             "`TrainingArguments(logging_steps=1)`, or add mlcheck's `MLCheckCallback` to the Trainer."

@@ -116,6 +116,12 @@ class RunLog:
     augmented: bool | None = None
 
     @property
+    def from_hf_trainer(self) -> bool:
+        """Whether a Hugging Face Trainer wrote it (its trainer_state.json, LLaMA-Factory's log of
+        one, or its TensorBoard tags): rows are evaluations, the loss logged every `logging_steps`."""
+        return self.format in TRAINER_FORMATS or self.writer == HF_TRAINER_WRITER
+
+    @property
     def where(self) -> str:
         """Its path as a note names it: with "(fit 2 of 3)" where one file or folder held several fits,
         whose notes would otherwise read alike."""
@@ -161,6 +167,8 @@ class Curves:
     step_epochs: Scalars | None = None
     validations: int | None = None
     steps_are_epochs: bool = False
+    #: validation losses logged at step 0 before the fit trained (`trainer.validate()` before `fit`)
+    validated_before_fit: int = 0
 
     @property
     def validations_per_epoch_dropped(self) -> bool:
@@ -229,9 +237,29 @@ def build_curves(log: RunLog, mapping: Mapping[str, str] | None = None) -> Curve
         info.max_epochs = None  # the rows' count is no epoch count
         step_epochs = _fractional_epochs(log.scalars.get(TRAINER_EPOCH_TAG))
     validations = None
+    validated_before_fit = 0
     if axes.epoch_curve is not None and "val_loss" in used:
-        validations = int(np.isfinite(log.scalars[used["val_loss"]].values).sum()) - validated_after_fit
-    return Curves(steps, loss, lr, ordered, info, used, by_step, step_epochs, validations, steps_are_epochs)
+        val = log.scalars[used["val_loss"]]
+        finite = np.isfinite(val.values)
+        validations = int(finite.sum()) - validated_after_fit
+        # `trainer.validate()` before `fit`: a loss at step 0, of the untrained model, beside the
+        # epochs' own (a fit validates after a training step; one more than the epochs hold)
+        if validations > sum(r.val_loss is not None for r in ordered) and axes.last_step:
+            validated_before_fit = int((finite & (val.steps == 0)).sum())
+            validations -= validated_before_fit
+    return Curves(
+        steps,
+        loss,
+        lr,
+        ordered,
+        info,
+        used,
+        by_step,
+        step_epochs,
+        validations,
+        steps_are_epochs,
+        validated_before_fit,
+    )
 
 
 def _fractional_epochs(curve: Scalars | None) -> Scalars | None:

@@ -28,6 +28,18 @@ if TYPE_CHECKING:
 _MAD_TO_STD = 1.4826
 _SECOND_DIFF_VAR = 6.0
 
+#: root causes that make a run's steps too large or its loss erratic, explaining `loss-divergence`
+#: and `lr-too-high` when found first (`Check.explained_by`: those findings then say so)
+UNSTABLE_STEP_CAUSES = frozenset(
+    {
+        "nonfinite-input",
+        "output-loss-mismatch",
+        "stale-gradients",
+        "unshuffled-data",
+        "loss-at-init:summed",  # a loss summed over the batch: its step is batch-size times too large
+    }
+)
+
 
 @dataclass(frozen=True)
 class Curve:

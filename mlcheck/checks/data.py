@@ -20,7 +20,7 @@ from mlcheck.samples import wilson_interval
 from mlcheck.task import SQUARED_LOSSES, scale_sensitive_regression
 
 if TYPE_CHECKING:
-    from mlcheck.run import BatchObservation, RunState
+    from mlcheck.run import BatchObservation, InputRescale, RunState
     from mlcheck.samples import SplitSamples
 
 # Batches larger than this many values are judged on their first samples only: bounded cost
@@ -518,7 +518,7 @@ class UnnormalizedInput(Check):
         # the training targets seen so far: [count, sum, sum of squares, minimum]; None once judged
         self._targets: list[float] | None = [0.0, 0.0, 0.0, math.inf]
         # the model's first layer whose output was judged in place of the inputs (`RunInfo.input_rescale`)
-        self._rescaled_by: str | None = None
+        self._rescaled_by: InputRescale | None = None
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         if self._targets is not None and batch.split == "train" and batch.targets is not None:
@@ -658,9 +658,7 @@ class UnnormalizedInput(Check):
             key="targets",
         )
 
-    def _input_scale(
-        self, batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None = None
-    ) -> Iterable[Finding]:
+    def _input_scale(self, batch: BatchObservation, rescale: InputRescale | None = None) -> Iterable[Finding]:
         """The inputs' magnitude and column scales (keys `scale` and `tiny`). Inputs the model
         rescales itself are judged after that map where it is known (`rescale`, from
         `RunInfo.input_rescale`), else not at all."""
@@ -705,9 +703,7 @@ class UnnormalizedInput(Check):
         for problem in sorted(problems):
             yield self._report(problem, batch)
 
-    def _judged_inputs(
-        self, batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None
-    ) -> np.ndarray | None:
+    def _judged_inputs(self, batch: BatchObservation, rescale: InputRescale | None) -> np.ndarray | None:
         """The values to judge: the inputs, or what the model's first layer makes of inputs
         marked `"rescaled"` where its map is known; None when there is nothing to judge."""
         x = batch.inputs
@@ -717,7 +713,7 @@ class UnnormalizedInput(Check):
             return x
         x = _rescaled(x, rescale)
         if x is not None and rescale is not None:
-            self._rescaled_by = rescale[2]
+            self._rescaled_by = rescale
         return x
 
     def _note(self, problem: str, split: str, kind: str, **numbers: Any) -> None:
@@ -803,7 +799,7 @@ class UnnormalizedInput(Check):
         hint += "suppress 'unnormalized-input' for this run."
         if (
             self._rescaled_by is not None
-            and "axis=None" in self._rescaled_by
+            and self._rescaled_by.over_every_value
             and any("columns" in seen[s] for s in splits)
         ):
             hint = (
@@ -811,7 +807,7 @@ class UnnormalizedInput(Check):
                 "and adapt it to the training inputs: axis=None computes one mean and variance over every value, "
                 "which leaves the columns' relative scales as they were."
             )
-        elif self._rescaled_by is not None and "never adapted" in self._rescaled_by:
+        elif self._rescaled_by is not None and not self._rescaled_by.adapted:
             hint = (
                 "Adapt the Normalization layer to the training inputs before fit (norm.adapt(x_train)), "
                 "or pass mean= and variance= to it; untouched it subtracts 0 and divides by 1."
@@ -824,8 +820,8 @@ class UnnormalizedInput(Check):
         """The clause naming the model's first layer whose output was judged, if any."""
         if self._rescaled_by is None:
             return ""
-        evidence["judged_after"] = self._rescaled_by
-        return f", as the model's first layer hands them on (after its {self._rescaled_by})"
+        evidence["judged_after"] = self._rescaled_by.layer
+        return f", as the model's first layer hands them on (after its {self._rescaled_by.layer})"
 
     def _magnitude_part(self, seen: dict, splits: list[str], evidence: dict[str, Any]) -> tuple[str, str] | None:
         """The large-magnitude clause of the message and its fix; its numbers go to `evidence`."""
@@ -880,7 +876,7 @@ class UnnormalizedInput(Check):
             evidence[f"{s}_largest_column"] = columns["largest_column"]
             evidence[f"{s}_smallest_column"] = columns["smallest_column"]
         evidence["column_measure"] = "median |x|" + (
-            " x the layer's one scale" if self._rescaled_by and "axis=None" in self._rescaled_by else ""
+            " x the layer's one scale" if self._rescaled_by and self._rescaled_by.over_every_value else ""
         )
         evidence["max_scale_ratio"] = self.max_scale_ratio
         worst = max((seen[s]["columns"] for s in uneven), key=lambda columns: columns["ratio"])
@@ -896,9 +892,7 @@ class UnnormalizedInput(Check):
         )
 
 
-def _before_common_offset(
-    batch: BatchObservation, rescale: tuple[np.ndarray, np.ndarray, str] | None, judged: np.ndarray
-) -> np.ndarray:
+def _before_common_offset(batch: BatchObservation, rescale: InputRescale | None, judged: np.ndarray) -> np.ndarray:
     """The values whose column scales are judged: `judged`, except under a first-layer map with
     one scale and one offset for every column (a Keras `Normalization(axis=None)`, a scalar
     `Rescaling`), whose offset moves every column alike and so can make columns thousands of
@@ -907,18 +901,18 @@ def _before_common_offset(
     ratios are the raw inputs' (a common map leaves them as they were)."""
     if batch.input_kind != "rescaled" or rescale is None or batch.inputs is None:
         return judged
-    scale, offset, _ = rescale
+    scale, offset = rescale.scale, rescale.offset
     if scale.size != 1 or offset.size != 1 or batch.inputs.dtype.kind not in "fiu":
         return judged
     return batch.inputs.astype(np.float64) * float(scale.ravel()[0])
 
 
-def _rescaled(x: np.ndarray, rescale: tuple[np.ndarray, np.ndarray, str] | None) -> np.ndarray | None:
+def _rescaled(x: np.ndarray, rescale: InputRescale | None) -> np.ndarray | None:
     """`x` mapped by the model's first layer (`RunInfo.input_rescale`: scale and offset over the
     last axis), as float64; None when unknown or the shapes do not broadcast."""
     if rescale is None or x.dtype.kind not in "fiu":
         return None
-    scale, offset, _ = rescale
+    scale, offset = rescale.scale, rescale.offset
     if (scale.ndim and scale.shape[-1] not in (1, x.shape[-1])) or (
         offset.ndim and offset.shape[-1] not in (1, x.shape[-1])
     ):

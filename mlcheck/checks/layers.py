@@ -499,8 +499,7 @@ class DeadUnits(LayerCheck):
         level and beyond its noise: the network learns around its dead units); None without
         levels to judge by (or with a loss that can go negative)."""
         initial = self._initial_loss
-        _, y = run.train_loss.values()
-        y = y[np.isfinite(y)][-LEVEL_POINTS:]
+        y = _recent_losses(run)
         if initial is None or initial <= 0 or len(y) < LEVEL_POINTS:
             return None
         recent = median(y)
@@ -1110,8 +1109,7 @@ def _residual_scale(run: RunState) -> float:
     info = run.info
     if not (info.loss in SQUARED_LOSSES or (info.loss is None and info.task == "regression")):
         return 1.0
-    _, y = run.train_loss.values()
-    y = y[np.isfinite(y)][-LEVEL_POINTS:]
+    y = _recent_losses(run)
     if not len(y):
         return 1.0
     return max(1.0, float(np.sqrt(max(median(y), 0.0))))
@@ -1122,9 +1120,19 @@ def _initial_loss(run: RunState) -> float | None:
     bucket (None before: the first sampled steps come before the series merges buckets)."""
     if run.train_loss.width != 1:
         return 0.0  # merged already (a check added late): no initial level, so it warns as before
-    _, y = run.train_loss.values()
-    y = y[np.isfinite(y)]
+    y = _finite_losses(run)
     return median(y[:LEVEL_POINTS]) if len(y) >= LEVEL_POINTS else None
+
+
+def _finite_losses(run: RunState) -> np.ndarray:
+    """The run's finite training losses, in order (a NaN or Inf step says nothing of a level)."""
+    _, y = run.train_loss.values()
+    return y[np.isfinite(y)]
+
+
+def _recent_losses(run: RunState) -> np.ndarray:
+    """The last `LEVEL_POINTS` finite training losses: the run's recent level."""
+    return _finite_losses(run)[-LEVEL_POINTS:]
 
 
 def _feeder(s: LayerStats) -> str:

@@ -18,6 +18,7 @@ from mlcheck.checks.class_prior import (
     starts_trained,
 )
 from mlcheck.checks.curve import (
+    UNSTABLE_STEP_CAUSES,
     Curve,
     Throttle,
     TrainCurveCheck,
@@ -351,15 +352,7 @@ class LRTooHigh(TrainCurveCheck):
     family = "learning rate"
     severity = Severity.WARNING
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset(
-        {
-            "nonfinite-input",
-            "output-loss-mismatch",
-            "stale-gradients",
-            "unshuffled-data",
-            "loss-at-init:summed",  # a loss summed over the batch: its step is batch-size times too large
-        }
-    )
+    explained_by = UNSTABLE_STEP_CAUSES
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from mlcheck.checks.class_prior import (
     weighted_prior_loss,
 )
 from mlcheck.checks.curve import (
+    UNSTABLE_STEP_CAUSES,
     Curve,
     LossCurveCheck,
     closing_on,
@@ -358,15 +359,7 @@ class LossDivergence(LossCurveCheck):
     family = "optimization"
     severity = Severity.ERROR
     #: root causes that, when found first, explain this check's findings (they then say so)
-    explained_by = frozenset(
-        {
-            "nonfinite-input",
-            "output-loss-mismatch",
-            "stale-gradients",
-            "unshuffled-data",
-            "loss-at-init:summed",  # a loss summed over the batch: its step is batch-size times too large
-        }
-    )
+    explained_by = UNSTABLE_STEP_CAUSES
 
     def __init__(
         self,

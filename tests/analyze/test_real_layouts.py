@@ -554,6 +554,22 @@ def test_realfa16_llama_factory_trainer_log_is_read_as_a_trainers(tmp_path):
     assert "step 300 (epoch 3)" in gap.message, gap.message  # LLaMA-Factory logs the Trainer's epoch too
 
 
+def test_review38_a_short_llama_factory_log_is_advised_as_a_trainers(tmp_path):
+    # review38: the advice for a short training curve asked whether the log was a Trainer's with a
+    # predicate of its own (trainer_state.json or the Trainer's TensorBoard tags), so LLaMA-Factory's
+    # log of a Trainer run got Lightning's `log_every_n_steps`; one predicate (`RunLog.from_hf_trainer`)
+    lines = [
+        {"current_steps": s, "loss": 0.9 * math.exp(-s / 150) + 0.01, "epoch": s / 100} for s in range(10, 201, 10)
+    ]
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    (r,) = mlcheck.analyze(path).runs
+    assert r.format == "llamafactory-trainer-log"
+    (short,) = [line for line in r.info if "too few for" in line]
+    assert "logging_steps" in short and "log_every_n_steps" not in short, short
+
+
 def test_realfa16_a_jsonl_of_no_objects_named_as_a_trainer_log_says_so(tmp_path):
     path = tmp_path / "trainer_log.jsonl"
     path.write_text("[1, 2]\nnot json\n")

@@ -115,3 +115,52 @@ def test_user35_a_keras_fits_csvlogger_and_saved_history_are_named_as_keras_logg
     run = _analyze(tmp_path)
     said = " ".join(run["info"])
     assert "two loggers of one fit" in said and "Keras' CSVLogger" in said and "Lightning" not in said
+
+
+def test_review38_a_validate_before_fit_is_named_as_such(tmp_path):
+    """user35: `trainer.validate(model)` before `fit` logs one more validation loss, at step 0; the
+    note called the four losses of three epochs "Lightning's `val_check_interval` below 1, or an
+    int". Now it names the validation before the fit; a fit validating twice an epoch keeps its note."""
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from tests.lightning_trainer import quiet_trainer
+
+    class Net(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def training_step(self, batch, _):
+            loss = nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), 1e-2)
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
+    for root, interval, before in ((tmp_path / "before", 1.0, True), (tmp_path / "twice", 0.5, False)):
+        trainer = quiet_trainer(
+            max_epochs=3,
+            default_root_dir=root,
+            logger=pl.loggers.TensorBoardLogger(root),
+            log_every_n_steps=2,
+            val_check_interval=interval,
+        )
+        model = Net()
+        if before:
+            trainer.validate(model, val, verbose=False)
+        trainer.fit(model, train, val)
+        notes = " ".join(_analyze(root / "lightning_logs")["info"])
+        assert ("before the fit's first training step" in notes) is before, notes
+        assert ("val_check_interval" in notes) is not before, notes

@@ -761,6 +761,31 @@ class _EveryBatchRouted(_CountingRoutes):
         super()._before_train_step(data)
 
 
+def test_review38_a_second_fit_of_the_model_continues_its_epochs(tmp_path):
+    # user35: a second `fit` of one model with one callback wrote its epoch curves at epochs 0..
+    # again, over the first fit's (its steps, the optimizer's iterations, went on). Now its epochs
+    # continue, as `initial_epoch` would make them; a fit of another model starts at 0.
+    log_dir = tmp_path / "logs"
+    cb = MLCheckCallback(log_dir=log_dir, overfit_batch=False)
+    model = mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, cb, epochs=2)
+        fit(model, cb, epochs=2)
+        assert cb.live.monitor.run.epoch == 3
+        fit(model, cb, epochs=8, initial_epoch=4)  # the user's own numbering stands
+    train, val = _accumulate(log_dir / "train"), _accumulate(log_dir / "validation")
+    assert [e.step for e in train.Scalars("epoch_loss")] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert [e.step for e in val.Scalars("epoch_loss")] == [0, 1, 2, 3, 4, 5, 6, 7]
+    other = MLCheckCallback(log_dir=tmp_path / "other", overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        fit(model, other, epochs=1)  # another callback: its own run, from 0
+        fit(mlp(seed=1), cb, epochs=1)  # another model: a new run
+    assert [e.step for e in _accumulate(tmp_path / "other" / "train").Scalars("epoch_loss")] == [0]
+    assert cb.live.monitor.run.epoch == 0
+
+
 def _keras_record(cb: MLCheckCallback, log_dir: Path) -> tuple:
     """The findings, findings.jsonl and the TensorBoard events of both splits (tags, steps,
     values; wall times and the run's folder apart)."""
@@ -1978,7 +2003,8 @@ def test_small16_compounding_lr_scheduler_is_named_by_lr_schedule(tmp_path, comp
 def test_small16_each_fit_is_a_run_of_its_own_as_docs_keras_md_says():
     # docs/keras.md, "One fit is one run": a loop of one-epoch fits gives runs of one epoch each
     # (the curve checks never see two epochs); one fit of all the epochs is one run of them all;
-    # a fit continued with initial_epoch= numbers its epochs on but is judged alone.
+    # a fit continued with initial_epoch= numbers its epochs on but is judged alone; so does a
+    # fit of the same model and callback without it (review38: its epochs go on, not from 0).
     (x, y), (xv, yv) = data()
 
     def epochs_seen(fits):
@@ -1992,7 +2018,7 @@ def test_small16_each_fit_is_a_run_of_its_own_as_docs_keras_md_says():
                 seen.append((run.epoch_train_loss.total, run.epoch))
         return seen
 
-    assert epochs_seen([{"epochs": 1}] * 3) == [(1, 0)] * 3
+    assert epochs_seen([{"epochs": 1}] * 3) == [(1, 0), (1, 1), (1, 2)]
     assert epochs_seen([{"epochs": 3}]) == [(3, 2)]
     assert epochs_seen([{"epochs": 1}, {"initial_epoch": 1, "epochs": 3}]) == [(1, 0), (2, 2)]
 

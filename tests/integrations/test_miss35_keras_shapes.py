@@ -33,15 +33,16 @@ def _serious(findings, check):
     return [f for f in findings if f.check == check and f.severity >= Severity.WARNING]
 
 
-@pytest.mark.parametrize("axis", [None, -1])
-def test_normalization_axis_none_leaves_columns_apart(tmp_path, axis):
+def _breast_cancer_fit(tmp_path, norm, *, adapt: bool):
+    """The findings of one epoch of a small classifier on raw breast_cancer columns (1e4-fold
+    apart in scale) behind `norm`, adapted to them or not."""
     from sklearn.datasets import load_breast_cancer
 
     x, y = load_breast_cancer(return_X_y=True)
     x, y = x[:320].astype(np.float32), y[:320].astype(np.float32)
     keras.utils.set_random_seed(0)
-    norm = keras.layers.Normalization(axis=axis)
-    norm.adapt(x)
+    if adapt:
+        norm.adapt(x)
     model = keras.Sequential(
         [
             keras.Input((30,)),
@@ -51,7 +52,12 @@ def test_normalization_axis_none_leaves_columns_apart(tmp_path, axis):
         ]
     )
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-    findings = _fit(model, x, y, tmp_path)
+    return _fit(model, x, y, tmp_path)
+
+
+@pytest.mark.parametrize("axis", [None, -1])
+def test_normalization_axis_none_leaves_columns_apart(tmp_path, axis):
+    findings = _breast_cancer_fit(tmp_path, keras.layers.Normalization(axis=axis), adapt=True)
     found = _serious(findings, "unnormalized-input")
     if axis == -1:  # one mean and variance per feature: standardised columns
         assert found == [], [f.format() for f in findings]
@@ -100,3 +106,14 @@ def test_sequence_outputs_against_one_target_per_sequence(tmp_path, sequences, t
     assert finding.severity == severity, finding.format()
     assert finding.evidence["output_shape"] == [32, 12, 1] and finding.evidence["steps"] == 12
     assert "return_sequences=False" in finding.hint
+
+
+def test_review38_normalization_kind_is_read_from_the_layer_not_its_name(tmp_path):
+    """review38: `Normalization(axis=None)` and a never-adapted layer were told apart by words in
+    the layer's description, so a per-feature layer named like the other got its advice. Now
+    the adapter hands the kind over as fields (`InputRescale.over_every_value`, `.adapted`)."""
+    norm = keras.layers.Normalization(axis=-1, name="norm_axis=None")  # never adapted: raw columns pass
+    (finding,) = _serious(_breast_cancer_fit(tmp_path, norm, adapt=False), "unnormalized-input")
+    assert "never adapted" in finding.evidence["judged_after"], finding.format()
+    assert finding.hint.startswith("Adapt the Normalization layer"), finding.format()
+    assert "one scale" not in finding.evidence.get("column_measure", ""), finding.format()

@@ -102,3 +102,34 @@ def test_reg33_lightning_diabetes_with_the_train_start_checks_off_is_no_explodin
         quiet_trainer(max_epochs=8, callbacks=[cb], default_root_dir=tmp_path).fit(Regressor(), train, val)
     assert cb.live.monitor.run.info.task == "regression"
     assert _no_warnings(cb.findings) == []
+
+
+class DeepRegressor(Regressor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), 0.5)
+
+
+def test_review38_lightning_sgd_whose_loss_overflows_gets_its_nonfinite_origin(tmp_path):
+    """user35/reg33's leftover: raw diabetes targets under SGD 0.5 grow the weights to ~5e31 in
+    four steps and the loss overflows to Inf. The held losses are read every 16 steps, after the
+    optimizer stepped on the Inf, and the re-run took a sampled step's weights (its loss finite
+    there), while the weights of the Inf step read as non-finite (their L2 norm overflows): no
+    `nonfinite-origin`. Now the loss is looked at before its backward on the CPU, the weights
+    that produced it are kept, and finiteness is read from the largest |weight|."""
+    from mlcheck.integrations.lightning import MLCheckCallback
+
+    x, y = _diabetes()
+    torch.manual_seed(0)
+    train = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32, shuffle=True)
+    cb = MLCheckCallback(log_dir=tmp_path, overfit_batch=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        quiet_trainer(max_epochs=1, callbacks=[cb], default_root_dir=tmp_path).fit(DeepRegressor(), train)
+    (loss,) = [f for f in cb.findings if f.check == "nonfinite-loss" and "training loss" in f.message]
+    (origin,) = [f for f in cb.findings if f.check == "nonfinite-origin"]
+    assert origin.step == loss.step, (origin.format(), loss.format())
+    assert origin.evidence["cause"] == "overflow", origin.format()  # the weights grew: lower the rate
