@@ -20,6 +20,16 @@ _SHIFT32 = np.uint64(32)
 _HIGH32 = np.uint64(0xFFFFFFFF00000000)
 # Rows are hashed in blocks of at most this many 32-bit words, bounding the uint64 temporary.
 _BLOCK_WORDS = 1 << 21
+#: Rows of at most this many 32-bit words are widened to uint64 before the product, in blocks of
+#: `_WIDEN_BLOCK_WORDS` (256 KiB of uint64, cache-sized): einsum's product of two uint64 operands
+#: then runs without the casting buffer it needs for uint32 words times uint64 keys, whose cost
+#: per row is the larger the shorter the row. The same integers modulo 2**64 either way (no
+#: fingerprint changes). Measured per call (docs/benchmarks.md section 2b, rec38; min of repeated
+#: timings): 1,437 rows of 64 words 108 -> 81 us, 384 probes of 32 words 25 -> 16 us, 2,000 rows
+#: of 128 words 223 -> 202 us; at 256 words and wider the widened copy costs what it saves or more
+#: (784 words: 212 -> 233 us), so wider rows keep the mixed-dtype product.
+_WIDEN_WORDS = 128
+_WIDEN_BLOCK_WORDS = 1 << 15
 
 
 class _Keys:
@@ -194,12 +204,15 @@ def _hash_rows(rows: np.ndarray, values: int, probe: bool) -> np.ndarray:
             raw = np.concatenate([raw, np.zeros((n, pad), dtype=np.uint8)], axis=1)
         words = raw.view(np.uint32)
     keys, tail = _row_keys(words.shape[1], nbytes)
-    block = max(1, _BLOCK_WORDS // max(words.shape[1], 1))
+    widen = words.shape[1] <= _WIDEN_WORDS
+    block = max(1, (_WIDEN_BLOCK_WORDS if widen else _BLOCK_WORDS) // max(words.shape[1], 1))
     parts = []
     for start in range(0, n, block):
-        # (rows, 2), wrapping modulo 2**64; the words are widened to uint64 as einsum reads them
-        # (no widened copy of the block: a third less time than astype and a matrix product)
-        h = np.einsum("ij,kj->ik", words[start : start + block], keys)
+        # (rows, 2), wrapping modulo 2**64; wide rows' words are widened to uint64 as einsum
+        # reads them (no widened copy of the block: a third less time than astype and a matrix
+        # product), narrow rows' in a cache-sized copy first (`_WIDEN_WORDS`)
+        part = words[start : start + block]
+        h = np.einsum("ij,kj->ik", part.astype(np.uint64) if widen else part, keys)
         h += tail
         parts.append((h[:, 0] & _HIGH32) | (h[:, 1] >> _SHIFT32))
     out = parts[0] if len(parts) == 1 else np.concatenate(parts)
