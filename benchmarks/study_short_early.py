@@ -1,11 +1,12 @@
 """False alarms of `train-val-gap` on seeded healthy 10-epoch runs (issue 12, branch over35).
 
-    .venv/bin/python benchmarks/study_short_early.py [SEEDS]
+    .venv/bin/python benchmarks/study_short_early.py [SEEDS] [EPOCHS]
 
 Each run falls fast to a plateau (time constant 1, 2 or 4 epochs) with 2%, 5% or 10% normal noise
 per epoch on the validation loss, its training loss lower at every epoch, with and without an
 accuracy-like metric; printed: how many of SEEDS (default 500) runs got a WARNING. The short-run
-early test built in 9fe54c1 (`TrainValGap._short_descent_rise`, reverted) left them as main's.
+early test built in 9fe54c1 (`TrainValGap._short_descent_rise`, reverted) left them as main's;
+over38 restored it for runs of up to 15 validations (EPOCHS, default 10: the runs' length).
 """
 
 import logging
@@ -40,10 +41,11 @@ def main() -> int:
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     for rel in (0.02, 0.05, 0.10):
         for acc in (True, False):
             for tau in (1.0, 2.0, 4.0):
-                k = sum(run(s, rel, acc=acc, tau=tau) for s in range(N))
+                k = sum(run(s, rel, n=epochs, acc=acc, tau=tau) for s in range(N))
                 print(f"rel {rel} acc {acc} tau {tau}: {k}/{N} warned", flush=True)
     return 0
 

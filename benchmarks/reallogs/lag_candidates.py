@@ -217,17 +217,18 @@ def acc_witness(z: float) -> Callable:
 _SHORT = 10  # issue 12's short runs: "8-10 epochs must be judged too"
 
 
-def short_descent(k: int, z: float, train_witness: bool = False) -> Callable:
+def short_descent(k: int, z: float, train_witness: bool = False, max_len: float = _SHORT) -> Callable:
     """Over35, the short-run class: a prefix of at most `_SHORT` validations whose last `k` epochs
     each lie above the lowest and whose mean lies above the best level (the early test's median of
     the lowest and its neighbours) by 5% (GL5) and by `z` x the noise of that difference, the
     noise the early test's (the log loss's scatter around a parabola from `patience` before the
     lowest, 6 points or more) times sqrt(1/k + 1/3). z 2.33 is a one-sided 1% under normal noise.
     `train_witness`: the training loss also fell at each epoch since the lowest (issue 12's second
-    witness: the model still fits its training set closer while validation rises)."""
+    witness: the model still fits its training set closer while validation rises). `max_len`: the
+    longest prefix it is asked of (over38's `--long` asks it of longer runs too)."""
 
     def rule(train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> bool:
-        if len(val) > _SHORT or not bool(np.all(val > 0)):
+        if len(val) > max_len or not bool(np.all(val > 0)):
             return False
         m = int(np.argmin(val))
         if len(val) - 1 - m < k:
@@ -296,6 +297,13 @@ SHORT_CANDIDATES: dict[str, Callable] = {
     "short: the same + acc": short_shape(witness=True),
 }
 
+# over38: the short-run early test (kept in the check for runs of 10 validations or fewer) asked of
+# longer prefixes too: does its two-witness bar stay silent on healthy runs past 10 validations?
+LONG_CANDIDATES: dict[str, Callable] = {
+    f"last 3, z 3, training falling each epoch, prefixes <= {n}": short_descent(3, 3.0, True, n)
+    for n in (10, 12, 15, 20, 30, math.inf)
+}
+
 
 def first_firing(rule: Callable, train: np.ndarray, val: np.ndarray, metric: np.ndarray | None) -> int | None:
     """The 1-based epoch of the first prefix (4 validations or more) the rule fires on, or None."""
@@ -319,8 +327,8 @@ def main_lines(runs_txt: str) -> dict[str, tuple[str, str, int | None]]:
 
 
 def main(argv: list[str]) -> int:
-    candidates = SHORT_CANDIDATES if "--short" in argv else CANDIDATES
-    argv = [a for a in argv if a != "--short"]
+    candidates = SHORT_CANDIDATES if "--short" in argv else LONG_CANDIDATES if "--long" in argv else CANDIDATES
+    argv = [a for a in argv if a not in ("--short", "--long")]
     main_said = main_lines(argv[0])
     with open(HERE / "manifest.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["id"] in main_said]

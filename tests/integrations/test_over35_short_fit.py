@@ -1,7 +1,9 @@
 """`train-val-gap` on real 10-epoch Lightning fits (issue 12, branch over35: "short runs (8-10
 epochs) must be judged too"): a digits MLP memorising half-wrong labels on 200 samples is told
 as overfitting by its 9th epoch (no later than before the short-run early test); the same MLP on
-1,200 clean samples stays silent."""
+1,200 clean samples stays silent. Branch over38 (the short-run early test kept, in runs of up to 10
+validations): a 12-epoch fit memorising half-wrong labels told an epoch earlier, worded as what a
+short run knows; a clean 15-epoch fit silent."""
 
 from __future__ import annotations
 
@@ -47,8 +49,8 @@ class Digits(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def _fit(tmp_path, wrong: float, n_train: int, lr: float) -> list:
-    """10 epochs on `n_train` digits, a share `wrong` of their labels drawn at random; validation on
+def _fit(tmp_path, wrong: float, n_train: int, lr: float, epochs: int = 10) -> list:
+    """`epochs` epochs on `n_train` digits, a share `wrong` of their labels drawn at random; validation on
     500 other digits with their true labels. The `train-val-gap` findings."""
     pl.seed_everything(0)
     x, y = load_digits(return_X_y=True)
@@ -62,7 +64,7 @@ def _fit(tmp_path, wrong: float, n_train: int, lr: float) -> list:
     train = DataLoader(TensorDataset(torch.tensor(xt), torch.tensor(yt)), batch_size=32, shuffle=True)
     val = DataLoader(TensorDataset(torch.tensor(x[-500:]), torch.tensor(y[-500:])), batch_size=500)
     cb = MLCheckCallback(log_dir=False, checks=["train-val-gap"], overfit_batch=False)
-    trainer = quiet_trainer(max_epochs=10, callbacks=[cb], default_root_dir=tmp_path)
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=[cb], default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLCheckWarning)
         trainer.fit(Digits(lr), train, val)
@@ -77,3 +79,15 @@ def test_a_short_fit_memorising_wrong_labels_is_told(tmp_path):
 
 def test_a_short_clean_fit_stays_silent(tmp_path):
     assert [f.format() for f in _fit(tmp_path, 0.0, 1200, 1e-3) if f.severity >= Severity.WARNING] == []
+
+
+def test_a_12_epoch_fit_memorising_wrong_labels_is_told_at_epoch_9(tmp_path):
+    # main: epoch 10 (best 6); the mean of the last three epochs clears the short test's bar at 9
+    warned = [f for f in _fit(tmp_path, 0.5, 200, 3e-3, epochs=12) if f.severity >= Severity.WARNING]
+    assert warned and warned[0].epoch == 9, [f.format() for f in warned]
+    assert warned[0].message.startswith("The model may be overfitting"), warned[0].message
+    assert "may still come back" in warned[0].message and warned[0].evidence["validations"] == 10
+
+
+def test_a_15_epoch_clean_fit_stays_silent(tmp_path):
+    assert [f.format() for f in _fit(tmp_path, 0.0, 1200, 1e-3, epochs=15) if f.severity >= Severity.WARNING] == []
