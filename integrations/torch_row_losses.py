@@ -5,17 +5,21 @@ device, for `Signal.VAL_LOSSES` (`train-val-gap`'s guard on small validation set
 only (on at its start, off at its end: no training step passes through them). Each validation
 batch's output and targets give each row's -log of the probability of its class, in one or two
 torch calls, kept on the device (4 bytes a row); at the pass's end their sum and sum of squares
-come to the host in one transfer. Nothing extra runs through the model.
+come to the host in one transfer, and, for a pass of at most `RowLosses.PAIRED_MAX_ROWS` rows,
+each row's loss and class in a second (what pairs the rows of two epochs). Nothing extra runs
+through the model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional
 
 from mlcheck.integrations.torch_samples import OutputCapture
+from mlcheck.run import RowLosses
 
 __all__ = ["ValidationLosses"]
 
@@ -30,7 +34,8 @@ _FOLD_BATCHES = 256
 class ValidationLosses:
     """-log p of each validation row's class, from the module's validation outputs: `start` at
     the pass's start, `arm` before each batch, `collect` after it, `end` at the pass's end
-    returns (rows, sum, sum of squares) or None (no class scores seen for class labels).
+    returns (rows, sum, sum of squares, each row's loss, each row's class; the last two None
+    past `RowLosses.PAIRED_MAX_ROWS` rows) or None (no class scores seen for class labels).
 
     Whether the outputs are logits or probabilities is read from the loss (`loss`, the live
     core's `RunInfo.loss`) where it is known, else once, from the first batch's values (one host
@@ -50,6 +55,7 @@ class ValidationLosses:
         self._held: list[torch.Tensor] = []
         self._sums: torch.Tensor | None = None
         self._rows = 0
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # each batch's rows, while few
 
     def start(self, module: torch.nn.Module, loss: str | None) -> None:
         """Hooks `module` for one validation pass; `loss`: `RunInfo.loss`."""
@@ -60,7 +66,7 @@ class ValidationLosses:
         self.capture = OutputCapture(module)
         if self._root_served:
             self.capture.watch_children(False)
-        self._held, self._sums, self._rows = [], None, 0
+        self._held, self._sums, self._rows, self._kept = [], None, 0, []
 
     def arm(self) -> None:
         if self.capture is not None:
@@ -79,17 +85,19 @@ class ValidationLosses:
         if capture.took_root and not self._root_served:
             self._root_served = True
             capture.watch_children(False)
-        losses = None if output is None else self._row_losses(output, targets)
-        if losses is None:
+        row = None if output is None else self._row_losses(output, targets)
+        if row is None:
             return self._stop()
+        losses, labels = row
         self._held.append(losses)
         self._rows += int(losses.shape[0])
+        self._kept = self._kept + [(losses, labels)] if self._rows <= RowLosses.PAIRED_MAX_ROWS else []
         if len(self._held) >= _FOLD_BATCHES:
             self._fold()
 
-    def end(self) -> tuple[int, float, float] | None:
-        """(rows, sum, sum of squares) of the pass's per-row losses, in one host transfer; the
-        hooks come off."""
+    def end(self) -> tuple[int, float, float, np.ndarray | None, np.ndarray | None] | None:
+        """(rows, sum, sum of squares, each row's loss, each row's class) of the pass, in one host
+        transfer, and a second for the rows themselves where they are few; the hooks come off."""
         if self.capture is not None:
             self.capture.remove()
             self.capture = None
@@ -97,7 +105,11 @@ class ValidationLosses:
             return None
         self._fold()
         total, total_sq = self._sums.tolist()
-        return self._rows, total, total_sq
+        losses = labels = None
+        if self._kept:
+            losses = torch.cat([k[0] for k in self._kept]).cpu().numpy()
+            labels = torch.cat([k[1] for k in self._kept]).cpu().numpy()
+        return self._rows, total, total_sq, losses, labels
 
     def _fold(self) -> None:
         if not self._held:
@@ -113,11 +125,12 @@ class ValidationLosses:
         if self.capture is not None:
             self.capture.remove()
             self.capture = None
-        self._held, self._sums, self._rows = [], None, 0
+        self._held, self._sums, self._rows, self._kept = [], None, 0, []
 
-    def _row_losses(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
-        """-log p of each row's class, (rows,) float32 on the output's device; None where the
-        output is no (rows, classes) scores or the targets no class labels of them."""
+    def _row_losses(self, output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(-log p of each row's class, (rows,) float32, and that class, (rows,) int64), on the
+        output's device; None where the output is no (rows, classes) scores or the targets no
+        class labels of them."""
         out = output[:, None] if output.ndim == 1 else output
         rows = targets.shape[0]
         if out.ndim != 2 or out.shape[0] != rows or not out.is_floating_point() or not rows:
@@ -142,11 +155,13 @@ class ValidationLosses:
             if width == 1:
                 target = y.float()
                 if self._probabilities:
-                    return functional.binary_cross_entropy(out[:, 0].clamp(0.0, 1.0), target, reduction="none")
-                return functional.binary_cross_entropy_with_logits(out[:, 0], target, reduction="none")
+                    loss = functional.binary_cross_entropy(out[:, 0].clamp(0.0, 1.0), target, reduction="none")
+                else:
+                    loss = functional.binary_cross_entropy_with_logits(out[:, 0], target, reduction="none")
+                return loss, y.long()
             # labels clamped into the classes, as the per-sample reduction does: an index outside
             # them (a pad's -100) must not fault the device; its row's loss then moves the mean
             labels = y.long().clamp(0, width - 1)
             if self._probabilities:
-                return functional.nll_loss(out.clamp_min(1e-7).log(), labels, reduction="none")
-            return functional.cross_entropy(out, labels, reduction="none")
+                return functional.nll_loss(out.clamp_min(1e-7).log(), labels, reduction="none"), labels
+            return functional.cross_entropy(out, labels, reduction="none"), labels

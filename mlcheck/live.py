@@ -502,15 +502,35 @@ class LiveRun:
         # next pass (`Check.awaits_batches`) is known before its first batch is routed
         self.monitor.hand_over_deferred()
 
-    def observe_val_losses(self, epoch: int | None, rows: int, total: float, total_sq: float) -> None:
+    def observe_val_losses(
+        self,
+        epoch: int | None,
+        rows: int,
+        total: float,
+        total_sq: float,
+        losses: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> None:
         """The per-row losses of a validation pass, summed (`RunState.val_row_losses`): its rows,
         the sum of their losses and of their squares, which the adapter reduced on the device
-        (one host transfer a pass). Read by the checks that declare `Signal.VAL_LOSSES` at the
-        epoch's end; a pass of no rows or with a non-finite sum is dropped."""
+        (one host transfer a pass), and, for a pass of at most `RowLosses.PAIRED_MAX_ROWS` rows,
+        each row's loss and class where the adapter gave them (`RunState.val_rows_by_epoch`).
+        Read by the checks that declare `Signal.VAL_LOSSES` at the epoch's end; a pass of no
+        rows or with a non-finite sum is dropped."""
         if not self.val_losses_active:
             return
         if rows > 0 and math.isfinite(total) and math.isfinite(total_sq):
-            self.monitor.run.val_row_losses = RowLosses(epoch, int(rows), float(total), float(total_sq))
+            kept = losses is not None and labels is not None and len(losses) == len(labels) == rows
+            kept = kept and rows <= RowLosses.PAIRED_MAX_ROWS
+            row = RowLosses(
+                epoch, int(rows), float(total), float(total_sq), *((losses, labels) if kept else (None, None))
+            )
+            run = self.monitor.run
+            run.val_row_losses = row
+            if kept and epoch is not None:
+                run.val_rows_by_epoch[int(epoch)] = row
+                while len(run.val_rows_by_epoch) > run.VAL_ROW_EPOCHS:
+                    del run.val_rows_by_epoch[min(run.val_rows_by_epoch)]
 
     # -- per-sample outputs --------------------------------------------------------------------
 

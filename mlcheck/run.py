@@ -84,12 +84,22 @@ class RowLosses:
         rows: the rows of the pass.
         total: the sum of their losses.
         total_sq: the sum of their squares.
+        losses: each row's loss, in the pass's order, where the pass had at most
+            `PAIRED_MAX_ROWS` rows (what a paired error between two epochs needs); else None.
+        labels: each row's class, in the same order (two passes pair their rows only where
+            these are equal: an unshuffled validation set); else None.
     """
+
+    #: the largest validation pass whose rows' own losses are kept, per epoch (4 bytes a row and
+    #: 8 for its label): the sets small enough for one row to move their mean
+    PAIRED_MAX_ROWS = 1024
 
     epoch: int | None
     rows: int
     total: float
     total_sq: float
+    losses: np.ndarray | None = field(default=None, compare=False, repr=False)
+    labels: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def mean(self) -> float:
@@ -607,6 +617,9 @@ class RunState:
     #: Metric series kept per split (~16 KB each); later new names are ignored, with one log
     #: record. Far above the few dozen metrics a real run logs.
     MAX_METRICS = 256
+    #: epochs whose validation rows' own losses are kept (`val_rows_by_epoch`): at most
+    #: `RowLosses.PAIRED_MAX_ROWS` rows each, so no more than 12 MB
+    VAL_ROW_EPOCHS = 1000
 
     def __init__(self, info: RunInfo | None = None, capacity: int = 256) -> None:
         self.info = info or RunInfo()
@@ -633,6 +646,9 @@ class RunState:
         self.samples: SampleStore | None = None  # per-sample outputs (`Monitor.log_samples`)
         #: the latest validation pass's per-row losses (`RowLosses`), where an adapter took them
         self.val_row_losses: RowLosses | None = None
+        #: the passes whose rows' own losses were kept (`RowLosses.losses`), by epoch, the
+        #: latest `VAL_ROW_EPOCHS`: what pairs the best epoch's rows with the latest's
+        self.val_rows_by_epoch: dict[int, RowLosses] = {}
         #: the run's samples.csv: where the live core writes it at the end, or the one analyze
         #: read; None where no file is written (a plain `Monitor`)
         self.samples_csv: Path | None = None

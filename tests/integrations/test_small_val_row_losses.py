@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 
 import keras
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -121,3 +122,56 @@ def test_valse23_lightning_validation_hooks_are_off_during_training(tmp_path):
     _, monitor = _lightning_fit(tmp_path, _Net, epochs=2, callbacks_after=[count])
     assert monitor.run.val_row_losses is not None
     assert count.train == {0} and count.val == {1}, (count.train, count.val)
+
+
+class _OneCycleNet(_Net):
+    """Batch 35's h03: an MLP under OneCycleLR(max_lr=1e-2) stepped per batch, SGD momentum 0.9."""
+
+    def __init__(self, steps_per_epoch: int, epochs: int):
+        pl.LightningModule.__init__(self)  # not _Net's layers: the seeded draws are h03's own
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(13, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)
+        )
+        self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=1e-3, momentum=0.9)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=1e-2, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def test_miss38_h03_rise_past_the_cap_but_within_the_rows_error_is_info(tmp_path):
+    # batch 35's h03 (healthy): on the same 38 rows the validation loss rose past `info_max_rise`
+    # (15% of the best) while the rise was within its own paired error over the rows (0.8 of
+    # it: one row's -log p carried 87% of the rise): a WARNING before
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlcheck.integrations.lightning import MLCheckCallback
+    from tests.lightning_trainer import quiet_trainer
+
+    pl.seed_everything(0)
+    x, y = _wine()
+    tr = DataLoader(TensorDataset(x[:140], y[:140]), batch_size=16, shuffle=True)
+    va = DataLoader(TensorDataset(x[140:], y[140:]), batch_size=64)
+    cb = MLCheckCallback(log_dir=tmp_path / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MLCheckWarning)
+        quiet_trainer(max_epochs=30, callbacks=[cb]).fit(_OneCycleNet(len(tr), 30), tr, va)
+    gap = [f for f in cb.findings if f.check == "train-val-gap"]
+    assert all(f.severity is Severity.INFO for f in gap), [(f.severity, f.message) for f in gap]
+    assert gap and all(f.evidence["val_rows"] == 38 for f in gap), [f.evidence for f in gap]
+    # the case: the validation loss went on past the cap (h03: 0.2914 -> 0.369 by epoch 29, 27%), still
+    # within the rows' error, and the INFO stands (one finding per key: no WARNING follows it)
+    check = next(c for c in cb.live.monitor.checks if c.id == "train-val-gap")
+    b = cb.live.monitor.run.val_loss.buckets(include_open=True)
+    after = b["mean"][b["x1"] >= gap[0].evidence["best_epoch"]]
+    best, stderr = gap[0].evidence["best_val_loss"], gap[0].evidence["val_loss_stderr"]
+    assert (1 + check.info_max_rise) * best < float(max(after)) < best + stderr, (best, stderr, list(after))
+    # past the cap the rise's own error holds it: each row's loss at the best epoch and at the
+    # last, paired (h03: one row carries most of the rise)
+    run = cb.live.monitor.run
+    assert len(run.val_rows_by_epoch) == 30 and run.val_rows_by_epoch[29].rows == 38
+    paired = check._within_paired_error(run, gap[0].evidence["best_epoch"], best, float(after[-1]))
+    assert paired is not None and paired.paired and float(after[-1]) - best <= paired.stderr, paired
