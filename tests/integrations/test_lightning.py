@@ -520,8 +520,10 @@ def test_skipped_no_op_hooks_leave_every_finding_and_event_unchanged(tmp_path, m
             h: callable(getattr(cb, h)) for h in ("on_after_backward", "on_before_zero_grad", "on_before_backward")
         }
         if name == "skipped":
-            # manual optimization hands Lightning no loss: the loss is read before backward
-            assert hooks == {"on_after_backward": False, "on_before_zero_grad": False, "on_before_backward": manual}
+            # manual optimization hands Lightning no loss: the loss is read before backward; on
+            # the CPU it is also read there while the NaN origin is watched (review38)
+            before = manual or cb._loss_before_step
+            assert hooks == {"on_after_backward": False, "on_before_zero_grad": False, "on_before_backward": before}
             # it arms the per-sample capture and the validation row losses (`train-val-gap`'s
             # standard-error guard, on by default): skipped only where neither runs
             assert callable(cb.on_validation_batch_start) == (cb._val_losses is not None)
