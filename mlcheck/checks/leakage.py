@@ -5,6 +5,7 @@ from __future__ import annotations
 # -- suspicious-val ----------------------------------------------------------------------------
 import math  # noqa: E402
 from collections.abc import Iterable, Mapping  # noqa: E402
+from statistics import NormalDist  # noqa: E402
 from typing import TYPE_CHECKING
 
 import numpy as np  # noqa: E402
@@ -1189,6 +1190,14 @@ def _cross_validated_r2(x: np.ndarray, y: np.ndarray, folds: tuple[np.ndarray, n
 #: a subsample gives the verdict of all rows up to the sampling error of the score itself; an exact
 #: copy of the label needs 92 (exp(-0.05 x 92) = 0.01). 300 leaves a margin.
 SCORE_BASELINE_ERRORS = 300
+#: a classification column is no longer scored once even the fewest held-out errors its count
+#: allows, kept fixed while the rows grow to `max_rows`, would hold its score below `min_score`:
+#: the count's one-sided lower bound at 1e-6 (the square-root transform of a Poisson count has a
+#: standard deviation of 1/2, Anscombe 1948; `(sqrt(e) - z/2)^2` stays under the exact chi-square
+#: bound for every count from 1 to 20,000, checked against scipy), and the 2-fold baseline is at
+#: most the rows scored. An honest feature's errors grow with the rows; a fixed count is the
+#: boundary-limited case `_rescore_boundary_limited` models, the fewest a growing sample leaves
+_RETIRE_Z = NormalDist().inv_cdf(1.0 - 1e-6)
 
 
 @register
@@ -1225,7 +1234,11 @@ class FeatureLeakage(Check):
         distinct rows kept is scored again on all of them: an id that follows a sorted label
         errs only at the class boundaries (about one error per boundary and fold, whatever the
         rows), so its score rises with the rows (digits' row number: 0.96 on 512 rows, 0.99 on
-        1,400), while an honest feature's does not.
+        1,400), while an honest feature's does not. A classification feature is no longer scored
+        once its held-out errors, lowered to their one-sided 1e-6 Poisson bound and kept fixed
+        while the rows grow to `max_rows`, would still leave it under `min_score` (the 2-fold
+        baseline is at most the rows scored): with the defaults, more than ~78 errors. When no
+        feature is left, the check keeps no more rows (an honest digits run: judged once).
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -1334,11 +1347,16 @@ class FeatureLeakage(Check):
         #: most runs' checks are built and reset without one (seeding costs ~0.1 ms)
         self._rng: np.random.Generator | None = None
         self._last: tuple[int | None, int | None] = (None, None)
+        #: classification columns still scored (`_retire`; None: all) and each column's last score
+        self._live: np.ndarray | None = None
+        self._last_scores: np.ndarray | None = None
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         x, y = batch.inputs, batch.targets
         if batch.split != "train" or x is None or y is None or x.ndim != 2 or len(x) == 0:
             return ()
+        if self._all_retired():
+            return ()  # no column can reach `min_score` on any rows kept: nothing left to judge
         if x.dtype.kind not in "fiub" or not 2 <= x.shape[1] <= self.max_features or len(y) != len(x):
             return ()
         labels = class_labels(y, run)
@@ -1372,9 +1390,13 @@ class FeatureLeakage(Check):
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        if self._x is None or self._seen == self._judged_at:
+        if self._x is None or self._seen == self._judged_at or self._all_retired():
             return ()
         return self._judge()
+
+    def _all_retired(self) -> bool:
+        """Every column retired (`_retire`): no judgement could fire any more."""
+        return self._live is not None and not self._live.any()
 
     def _add(self, x: np.ndarray, y: np.ndarray, prints: np.ndarray | None = None) -> None:
         """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`, with their
@@ -1423,7 +1445,8 @@ class FeatureLeakage(Check):
             distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
         classification = self._task == "classification"
         distinct = self._subsample(distinct, self._y[distinct] if classification else None)
-        x, y = self._x[distinct], self._y[distinct]
+        live = None if self._live is None or self._live.all() else np.flatnonzero(self._live)
+        x, y = self._x[distinct] if live is None else self._x[np.ix_(distinct, live)], self._y[distinct]
         if classification:
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
@@ -1445,8 +1468,12 @@ class FeatureLeakage(Check):
                     errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
             for j in np.flatnonzero(~lookup):
                 errors[j] += self._column_errors(x[:, j], y, fit, test, classification, fold_baseline)
-        self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
+        if live is not None:  # a retired column: no errors, its last score (far below `min_score`)
+            errors_live, scores_live = errors, scores
+            errors, scores = np.full(len(self._live), np.nan), self._last_scores.copy()
+            errors[live], scores[live] = errors_live, scores_live
+        self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         return scores, baseline
 
     def _lookup_keys(
@@ -1540,6 +1567,19 @@ class FeatureLeakage(Check):
             )
             self._errors[j], scores[j], rows[j], baselines[j] = errors, 1.0 - errors / baseline, n, baseline
 
+    def _retire(self, scores: np.ndarray) -> None:
+        """Stops scoring the classification columns that no later judgement could find
+        near-perfect: a later judgement scores at most `max_rows` rows, so its 2-fold baseline is
+        at most `max_rows` errors, and a column's held-out errors are taken to stay at least the
+        count just measured (an honest feature's grow with the rows; one that errs only at class
+        boundaries keeps a fixed count), lowered to its one-sided 1e-6 Poisson bound
+        (`_RETIRE_Z`). Where even that count leaves the score under `min_score` at `max_rows`
+        rows, the column is retired; its last score stays in `scores` (a runner-up's evidence).
+        A copied or near-copied label (errors under ~78 with the defaults) is never retired."""
+        low = np.maximum(np.sqrt(self._errors) - _RETIRE_Z / 2, 0.0) ** 2  # NaN: retired before
+        self._live = ~(low > (1.0 - self.min_score) * self.max_rows) & ~np.isnan(self._errors)
+        self._last_scores = scores.copy()
+
     def _series_member(self, j: int, leaky: list[int], score: float) -> bool:
         """Whether regression feature `j`, which predicts the target near-perfectly, is one
         more lag of a series whose other lags are inputs too (a forecaster's window of past
@@ -1595,6 +1635,7 @@ class FeatureLeakage(Check):
         baselines = np.full(len(scores), baseline)
         if classification:
             self._rescore_boundary_limited(np.sort(first), scores, rows, baselines)
+            self._retire(scores)
         threshold = self.min_score if classification else self.min_r2
         leaky = [int(j) for j in np.flatnonzero(scores >= threshold)]
         if classification:
