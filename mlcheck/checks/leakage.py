@@ -1198,6 +1198,12 @@ SCORE_BASELINE_ERRORS = 300
 #: most the rows scored. An honest feature's errors grow with the rows; a fixed count is the
 #: boundary-limited case `_rescore_boundary_limited` models, the fewest a growing sample leaves
 _RETIRE_Z = NormalDist().inv_cdf(1.0 - 1e-6)
+#: a judgement of more distinct rows than twice this first scores every classification column on
+#: a seeded subsample of this many rows and retires those the bound above rules out (`_screen`);
+#: the rest are scored as before, bit for bit (each column's errors depend on its own values and
+#: the rows alone). A quarter of `score_rows`: an honest digits pixel errs on ~100 of 128 rows,
+#: far past the ~78 that retire it, while a copy of the label errs on none
+_SCREEN_ROWS = 128
 
 
 @register
@@ -1237,8 +1243,11 @@ class FeatureLeakage(Check):
         1,400), while an honest feature's does not. A classification feature is no longer scored
         once its held-out errors, lowered to their one-sided 1e-6 Poisson bound and kept fixed
         while the rows grow to `max_rows`, would still leave it under `min_score` (the 2-fold
-        baseline is at most the rows scored): with the defaults, more than ~78 errors. When no
-        feature is left, the check keeps no more rows (an honest digits run: judged once).
+        baseline is at most the rows scored): with the defaults, more than ~78 errors. A
+        judgement of more than 256 distinct rows of labels the majority class would get wrong
+        on ~78 of 128 rows (3 or more classes) first scores every feature on 128 of them and
+        retires so; the features left are scored as before. When no feature is left, the check
+        keeps no more rows (an honest digits run: judged once, on its 128-row screen).
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -1434,17 +1443,18 @@ class FeatureLeakage(Check):
         if self._prints is None or len(self._prints) != len(self._x):
             self._prints = fingerprints(self._x) if len(self._x) else np.empty(0, dtype=np.uint64)
 
-    def scores(self, distinct: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    def scores(self, distinct: np.ndarray | None = None, screen: bool = False) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
         error count of always predicting the majority class (classification) or the squared
         error of predicting the mean (regression). For reports and tests. `distinct`: the
-        reservoir's distinct rows (indices, in order), when the caller has them already."""
+        reservoir's distinct rows (indices, in order), when the caller has them already. `screen`:
+        on `_SCREEN_ROWS` of them (`_screen`)."""
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
         if distinct is None:
             distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
         classification = self._task == "classification"
-        distinct = self._subsample(distinct, self._y[distinct] if classification else None)
+        distinct = self._subsample(distinct, self._y[distinct] if classification else None, screen)
         live = None if self._live is None or self._live.all() else np.flatnonzero(self._live)
         x, y = self._x[distinct] if live is None else self._x[np.ix_(distinct, live)], self._y[distinct]
         if classification:
@@ -1501,13 +1511,14 @@ class FeatureLeakage(Check):
         narrowed = _key_columns(keys, either[maybe]) if either.any() else None
         return narrowed, lookups, either, gathered if narrowed is keys else None
 
-    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None, screen: bool = False) -> np.ndarray:
         """A seeded subsample of `rows` (indices into the reservoir, in order) to score: at least
         `score_rows` rows, and for classification enough that always guessing the majority class
         would be wrong on `SCORE_BASELINE_ERRORS` of them, so that the Poisson rule does not bind
-        at `min_score` (see the class docstring); all of them when there are fewer."""
-        want = self.score_rows
-        if labels is not None and len(labels):
+        at `min_score` (see the class docstring); all of them when there are fewer. `screen`:
+        `_SCREEN_ROWS` rows, which retiring needs no more than (`_retire` is one-sided)."""
+        want = _SCREEN_ROWS if screen else self.score_rows
+        if labels is not None and len(labels) and not screen:
             wrong = 1.0 - np.unique(labels, return_counts=True)[1].max() / len(labels)
             if wrong > 0:
                 want = max(want, math.ceil(SCORE_BASELINE_ERRORS / wrong))
@@ -1567,6 +1578,20 @@ class FeatureLeakage(Check):
             )
             self._errors[j], scores[j], rows[j], baselines[j] = errors, 1.0 - errors / baseline, n, baseline
 
+    def _screened_out(self, distinct: np.ndarray) -> bool:
+        """Retires, before a judgement of `distinct` rows, the classification columns that
+        `_SCREEN_ROWS` of them already rule out (`_retire`), so that the judgement scores the
+        rest only: a column's errors on the screen's rows are the count `_retire` takes to stay
+        at least as large on more rows (an honest feature's grow with them). True when no
+        column is left to score."""
+        if self._task == "classification" and len(distinct) > 2 * _SCREEN_ROWS:
+            # a column errs at most where the majority class would, give or take: the screen
+            # retires nothing unless that reaches the fewest errors `_retire` retires
+            wrong = 1.0 - np.unique(self._y[distinct], return_counts=True)[1].max() / len(distinct)
+            if wrong * _SCREEN_ROWS > (math.sqrt((1.0 - self.min_score) * self.max_rows) + _RETIRE_Z / 2) ** 2:
+                self._retire(self.scores(distinct, screen=True)[0])
+        return self._all_retired()
+
     def _retire(self, scores: np.ndarray) -> None:
         """Stops scoring the classification columns that no later judgement could find
         near-perfect: a later judgement scores at most `max_rows` rows, so its 2-fold baseline is
@@ -1624,7 +1649,7 @@ class FeatureLeakage(Check):
         if self._judged_prints is not None and np.array_equal(prints, self._judged_prints):
             return  # the rows since are copies of rows judged already (a later epoch's sample)
         self._judged_prints = prints
-        if len(first) < self.min_rows:
+        if len(first) < self.min_rows or self._screened_out(np.sort(first)):
             return  # distinct rows count: a small data set seen for many epochs stays small
         scores, baseline = self.scores(np.sort(first))
         if baseline <= 0:
