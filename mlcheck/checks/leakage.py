@@ -5,6 +5,7 @@ from __future__ import annotations
 # -- suspicious-val ----------------------------------------------------------------------------
 import math  # noqa: E402
 from collections.abc import Iterable, Mapping  # noqa: E402
+from statistics import NormalDist  # noqa: E402
 from typing import TYPE_CHECKING
 
 import numpy as np  # noqa: E402
@@ -1189,6 +1190,20 @@ def _cross_validated_r2(x: np.ndarray, y: np.ndarray, folds: tuple[np.ndarray, n
 #: a subsample gives the verdict of all rows up to the sampling error of the score itself; an exact
 #: copy of the label needs 92 (exp(-0.05 x 92) = 0.01). 300 leaves a margin.
 SCORE_BASELINE_ERRORS = 300
+#: a classification column is no longer scored once even the fewest held-out errors its count
+#: allows, kept fixed while the rows grow to `max_rows`, would hold its score below `min_score`:
+#: the count's one-sided lower bound at 1e-6 (the square-root transform of a Poisson count has a
+#: standard deviation of 1/2, Anscombe 1948; `(sqrt(e) - z/2)^2` stays under the exact chi-square
+#: bound for every count from 1 to 20,000, checked against scipy), and the 2-fold baseline is at
+#: most the rows scored. An honest feature's errors grow with the rows; a fixed count is the
+#: boundary-limited case `_rescore_boundary_limited` models, the fewest a growing sample leaves
+_RETIRE_Z = NormalDist().inv_cdf(1.0 - 1e-6)
+#: a judgement of more distinct rows than twice this first scores every classification column on
+#: a seeded subsample of this many rows and retires those the bound above rules out (`_screen`);
+#: the rest are scored as before, bit for bit (each column's errors depend on its own values and
+#: the rows alone). A quarter of `score_rows`: an honest digits pixel errs on ~100 of 128 rows,
+#: far past the ~78 that retire it, while a copy of the label errs on none
+_SCREEN_ROWS = 128
 
 
 @register
@@ -1225,7 +1240,14 @@ class FeatureLeakage(Check):
         distinct rows kept is scored again on all of them: an id that follows a sorted label
         errs only at the class boundaries (about one error per boundary and fold, whatever the
         rows), so its score rises with the rows (digits' row number: 0.96 on 512 rows, 0.99 on
-        1,400), while an honest feature's does not.
+        1,400), while an honest feature's does not. A classification feature is no longer scored
+        once its held-out errors, lowered to their one-sided 1e-6 Poisson bound and kept fixed
+        while the rows grow to `max_rows`, would still leave it under `min_score` (the 2-fold
+        baseline is at most the rows scored): with the defaults, more than ~78 errors. A
+        judgement of more than 256 distinct rows of labels the majority class would get wrong
+        on ~78 of 128 rows (3 or more classes) first scores every feature on 128 of them and
+        retires so; the features left are scored as before. When no feature is left, the check
+        keeps no more rows (an honest digits run: judged once, on its 128-row screen).
 
     Why it matters:
         A copy of the label, an id that follows a sorted label, or a value recorded after the
@@ -1334,11 +1356,16 @@ class FeatureLeakage(Check):
         #: most runs' checks are built and reset without one (seeding costs ~0.1 ms)
         self._rng: np.random.Generator | None = None
         self._last: tuple[int | None, int | None] = (None, None)
+        #: classification columns still scored (`_retire`; None: all) and each column's last score
+        self._live: np.ndarray | None = None
+        self._last_scores: np.ndarray | None = None
 
     def on_batch(self, batch: BatchObservation, run: RunState) -> Iterable[Finding]:
         x, y = batch.inputs, batch.targets
         if batch.split != "train" or x is None or y is None or x.ndim != 2 or len(x) == 0:
             return ()
+        if self._all_retired():
+            return ()  # no column can reach `min_score` on any rows kept: nothing left to judge
         if x.dtype.kind not in "fiub" or not 2 <= x.shape[1] <= self.max_features or len(y) != len(x):
             return ()
         labels = class_labels(y, run)
@@ -1372,9 +1399,13 @@ class FeatureLeakage(Check):
         return ()
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
-        if self._x is None or self._seen == self._judged_at:
+        if self._x is None or self._seen == self._judged_at or self._all_retired():
             return ()
         return self._judge()
+
+    def _all_retired(self) -> bool:
+        """Every column retired (`_retire`): no judgement could fire any more."""
+        return self._live is not None and not self._live.any()
 
     def _add(self, x: np.ndarray, y: np.ndarray, prints: np.ndarray | None = None) -> None:
         """Reservoir sampling (algorithm R) of rows, bounded by `max_rows`, with their
@@ -1412,18 +1443,20 @@ class FeatureLeakage(Check):
         if self._prints is None or len(self._prints) != len(self._x):
             self._prints = fingerprints(self._x) if len(self._x) else np.empty(0, dtype=np.uint64)
 
-    def scores(self, distinct: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    def scores(self, distinct: np.ndarray | None = None, screen: bool = False) -> tuple[np.ndarray, float]:
         """Per-feature 2-fold cross-validated scores of the reservoir, and the baseline: the
         error count of always predicting the majority class (classification) or the squared
         error of predicting the mean (regression). For reports and tests. `distinct`: the
-        reservoir's distinct rows (indices, in order), when the caller has them already."""
+        reservoir's distinct rows (indices, in order), when the caller has them already. `screen`:
+        on `_SCREEN_ROWS` of them (`_screen`)."""
         # rows seen again in later epochs would sit in both folds and let the 1-nearest-neighbour
         # predictor memorise them: score distinct rows only
         if distinct is None:
             distinct = np.sort(np.unique(fingerprints(self._x), return_index=True)[1])
         classification = self._task == "classification"
-        distinct = self._subsample(distinct, self._y[distinct] if classification else None)
-        x, y = self._x[distinct], self._y[distinct]
+        distinct = self._subsample(distinct, self._y[distinct] if classification else None, screen)
+        live = None if self._live is None or self._live.all() else np.flatnonzero(self._live)
+        x, y = self._x[distinct] if live is None else self._x[np.ix_(distinct, live)], self._y[distinct]
         if classification:
             y = np.unique(y, return_inverse=True)[1]
         n = len(x)
@@ -1445,8 +1478,12 @@ class FeatureLeakage(Check):
                     errors[lookup] += ((y[test][:, None] - pred) ** 2).sum(axis=0)
             for j in np.flatnonzero(~lookup):
                 errors[j] += self._column_errors(x[:, j], y, fit, test, classification, fold_baseline)
-        self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         scores = 1.0 - errors / baseline if baseline > 0 else np.zeros(x.shape[1])
+        if live is not None:  # a retired column: no errors, its last score (far below `min_score`)
+            errors_live, scores_live = errors, scores
+            errors, scores = np.full(len(self._live), np.nan), self._last_scores.copy()
+            errors[live], scores[live] = errors_live, scores_live
+        self._errors, self._rows, self._scored = errors, n, (x, y, folds)
         return scores, baseline
 
     def _lookup_keys(
@@ -1474,13 +1511,14 @@ class FeatureLeakage(Check):
         narrowed = _key_columns(keys, either[maybe]) if either.any() else None
         return narrowed, lookups, either, gathered if narrowed is keys else None
 
-    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    def _subsample(self, rows: np.ndarray, labels: np.ndarray | None, screen: bool = False) -> np.ndarray:
         """A seeded subsample of `rows` (indices into the reservoir, in order) to score: at least
         `score_rows` rows, and for classification enough that always guessing the majority class
         would be wrong on `SCORE_BASELINE_ERRORS` of them, so that the Poisson rule does not bind
-        at `min_score` (see the class docstring); all of them when there are fewer."""
-        want = self.score_rows
-        if labels is not None and len(labels):
+        at `min_score` (see the class docstring); all of them when there are fewer. `screen`:
+        `_SCREEN_ROWS` rows, which retiring needs no more than (`_retire` is one-sided)."""
+        want = _SCREEN_ROWS if screen else self.score_rows
+        if labels is not None and len(labels) and not screen:
             wrong = 1.0 - np.unique(labels, return_counts=True)[1].max() / len(labels)
             if wrong > 0:
                 want = max(want, math.ceil(SCORE_BASELINE_ERRORS / wrong))
@@ -1540,6 +1578,33 @@ class FeatureLeakage(Check):
             )
             self._errors[j], scores[j], rows[j], baselines[j] = errors, 1.0 - errors / baseline, n, baseline
 
+    def _screened_out(self, distinct: np.ndarray) -> bool:
+        """Retires, before a judgement of `distinct` rows, the classification columns that
+        `_SCREEN_ROWS` of them already rule out (`_retire`), so that the judgement scores the
+        rest only: a column's errors on the screen's rows are the count `_retire` takes to stay
+        at least as large on more rows (an honest feature's grow with them). True when no
+        column is left to score."""
+        if self._task == "classification" and len(distinct) > 2 * _SCREEN_ROWS:
+            # a column errs at most where the majority class would, give or take: the screen
+            # retires nothing unless that reaches the fewest errors `_retire` retires
+            wrong = 1.0 - np.unique(self._y[distinct], return_counts=True)[1].max() / len(distinct)
+            if wrong * _SCREEN_ROWS > (math.sqrt((1.0 - self.min_score) * self.max_rows) + _RETIRE_Z / 2) ** 2:
+                self._retire(self.scores(distinct, screen=True)[0])
+        return self._all_retired()
+
+    def _retire(self, scores: np.ndarray) -> None:
+        """Stops scoring the classification columns that no later judgement could find
+        near-perfect: a later judgement scores at most `max_rows` rows, so its 2-fold baseline is
+        at most `max_rows` errors, and a column's held-out errors are taken to stay at least the
+        count just measured (an honest feature's grow with the rows; one that errs only at class
+        boundaries keeps a fixed count), lowered to its one-sided 1e-6 Poisson bound
+        (`_RETIRE_Z`). Where even that count leaves the score under `min_score` at `max_rows`
+        rows, the column is retired; its last score stays in `scores` (a runner-up's evidence).
+        A copied or near-copied label (errors under ~78 with the defaults) is never retired."""
+        low = np.maximum(np.sqrt(self._errors) - _RETIRE_Z / 2, 0.0) ** 2  # NaN: retired before
+        self._live = ~(low > (1.0 - self.min_score) * self.max_rows) & ~np.isnan(self._errors)
+        self._last_scores = scores.copy()
+
     def _series_member(self, j: int, leaky: list[int], score: float) -> bool:
         """Whether regression feature `j`, which predicts the target near-perfectly, is one
         more lag of a series whose other lags are inputs too (a forecaster's window of past
@@ -1584,7 +1649,7 @@ class FeatureLeakage(Check):
         if self._judged_prints is not None and np.array_equal(prints, self._judged_prints):
             return  # the rows since are copies of rows judged already (a later epoch's sample)
         self._judged_prints = prints
-        if len(first) < self.min_rows:
+        if len(first) < self.min_rows or self._screened_out(np.sort(first)):
             return  # distinct rows count: a small data set seen for many epochs stays small
         scores, baseline = self.scores(np.sort(first))
         if baseline <= 0:
@@ -1595,6 +1660,7 @@ class FeatureLeakage(Check):
         baselines = np.full(len(scores), baseline)
         if classification:
             self._rescore_boundary_limited(np.sort(first), scores, rows, baselines)
+            self._retire(scores)
         threshold = self.min_score if classification else self.min_r2
         leaky = [int(j) for j in np.flatnonzero(scores >= threshold)]
         if classification:

@@ -287,23 +287,25 @@ def test_feature_leakage_scores_a_bounded_subsample_with_the_same_verdict(digits
 
 def test_feature_leakage_does_not_rejudge_the_same_distinct_rows(digits):
     X, y, _, _ = digits
+    leaked = X.copy()
+    leaked[:, 20] = y  # a column that stays scored (`_retire` drops the honest pixels)
 
     class Counting(FeatureLeakage):
         judged = 0
 
-        def scores(self, *args):
-            Counting.judged += 1
-            return super().scores(*args)
+        def scores(self, distinct=None, screen=False):
+            Counting.judged += not screen  # the judgements, not their screens (`_screened_out`)
+            return super().scores(distinct, screen)
 
     monitor = Monitor([Counting()], warn=False, default_sinks=False)
-    monitor.log_batch(X, y, split="train", step=0, epoch=0, index=0)  # the first pass, merged
+    monitor.log_batch(leaked, y, split="train", step=0, epoch=0, index=0)  # the first pass, merged
     assert Counting.judged == 1
-    monitor.log_batch(X[:32], y[:32], split="train", step=50, epoch=1, index=0)  # a later sample
+    monitor.log_batch(leaked[:32], y[:32], split="train", step=50, epoch=1, index=0)  # a later sample
     monitor.close()  # the rows since are copies: the verdict on all of them stands
-    assert Counting.judged == 1 and monitor.findings == []
+    assert Counting.judged == 1 and [f.key for f in monitor.findings] == ["feature-20"]
     monitor = Monitor([Counting()], warn=False, default_sinks=False)
-    monitor.log_batch(X[:1000], y[:1000], split="train", step=0, epoch=0, index=0)
-    monitor.log_batch(X[1000:1100], y[1000:1100], split="train", step=1, epoch=0, index=1)
+    monitor.log_batch(leaked[:1000], y[:1000], split="train", step=0, epoch=0, index=0)
+    monitor.log_batch(leaked[1000:1100], y[1000:1100], split="train", step=1, epoch=0, index=1)
     monitor.close()  # new rows: judged again at the end
     assert Counting.judged == 3
 
