@@ -966,8 +966,8 @@ def _walk(
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json, "
-            "wandb-history.jsonl) "
+            "(*history*.json, *history*.txt, *loss*.json) and no JSON-lines log (metrics.json, scalars.json, "
+            "*.log.json, wandb-history.jsonl) "
             "and no MLflow run (metrics/) and no wandb run (run-*.wandb)"
             + (f"; {not_searched}" if not_searched else "")
         )
