@@ -55,7 +55,7 @@ from mlcheck.analyze.events import (
     read_event_files,
     sorted_scalars,
 )
-from mlcheck.analyze.history import is_history_name, looks_like_history
+from mlcheck.analyze.history import holds_lists, is_history_name, looks_like_history
 from mlcheck.analyze.jsonlogs import is_json_lines, is_json_lines_name
 from mlcheck.analyze.mlflow import FOLDER as MLFLOW_FOLDER
 from mlcheck.analyze.mlflow import looks_like_metric_file, read_mlflow_run
@@ -665,6 +665,9 @@ def _short_curve(log: RunLog, curves: Curves, checks: Sequence[Check]) -> list[s
         return []
     which = ", ".join(f"{check} (needs {n})" for check, n in short.items())
     what = f"{points} logged point(s)" if unit == "step" else f"{points} epoch(s) and no per-step values"
+    if unit == "epoch" and points >= 3 and "loss-divergence" in short:
+        # `LossDivergence._short_climb`: what a short epoch log still gets judged on
+        which += " (loss-divergence judged only on whether the last epoch undid the training)"
     return [f"{log.where}: the training loss ({tag!r}) has {what}: too few for {which} to judge it. {_denser(log)}"]
 
 
@@ -963,8 +966,8 @@ def _walk(
         raise BadInput(
             f"{root} holds no TensorBoard event files (*tfevents*) and no metrics CSV "
             "(Keras CSVLogger *.csv or *.log, Lightning metrics.csv, YOLO results.csv) and no saved Keras History "
-            "(*history*.json, *history*.txt) and no JSON-lines log (metrics.json, scalars.json, *.log.json, "
-            "wandb-history.jsonl) "
+            "(*history*.json, *history*.txt, *loss*.json) and no JSON-lines log (metrics.json, scalars.json, "
+            "*.log.json, wandb-history.jsonl) "
             "and no MLflow run (metrics/) and no wandb run (run-*.wandb)"
             + (f"; {not_searched}" if not_searched else "")
         )
@@ -1032,7 +1035,10 @@ def _is_metrics_csv(path: Path) -> bool:
         return True
     if is_history_name(path.name):  # a Keras History dict, per-epoch records or a Trainer's log_history list
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            return looks_like_history(fh.readline(4096))
+            if not looks_like_history(fh.readline(4096)):
+                return False
+            # a `*loss*.json` is a log where it holds lists (not a loss's settings)
+            return "history" in path.name.lower() or (fh.seek(0) == 0 and holds_lists(fh.read(1 << 16)))
     if is_json_lines_name(path.name):  # detectron2's metrics.json, MMEngine's scalars.json, *.log.json
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             return is_json_lines(path, fh.read(1 << 16))

