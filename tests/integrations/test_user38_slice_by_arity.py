@@ -6,8 +6,11 @@ the callback took it, the first recorded batch raised `TypeError: <lambda>() mis
 positional argument: 'y'` inside the sample capture, which was switched off with an internal
 warning: `weak-slice`, the one check the user had turned on, then judged nothing, and the fit
 ended "no problems found". Now the callback refuses such a function when it is built, naming
-the argument and how it is called; a one-argument function still runs a real fit with
-`weak-slice` and no internal warning."""
+the argument and how it is called. Keras also handed the function backend tensors (torch
+tensors on the torch backend, though `fit` was given numpy arrays), so a numpy-minded key
+`(x[:, 0] > 0).astype(int)` raised `AttributeError` at the first batch, with the same result;
+now it gets numpy arrays on every backend, and a real fit runs `weak-slice` with no internal
+warning."""
 
 from __future__ import annotations
 
@@ -50,9 +53,11 @@ def test_user38_a_one_argument_slice_by_runs_weak_slice_in_a_real_keras_fit(tmp_
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    cb = KerasCallback(log_dir=tmp_path, checks=[*default_checks(), WeakSlice()], slice_by=lambda xy: xy[0][:, 0] > 0)
+    cb = KerasCallback(
+        log_dir=tmp_path, checks=[*default_checks(), WeakSlice()], slice_by=lambda xy: (xy[0][:, 0] > 0).astype(int)
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=3, callbacks=[cb], verbose=0)
     internal = [str(w.message) for w in caught if issubclass(w.category, MLCheckInternalWarning)]
-    assert internal == []
+    assert internal == []  # before: AttributeError: 'Tensor' object has no attribute 'astype', recording off
