@@ -282,7 +282,7 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         self.log_dir = opt.log_dir(log_dir, flags=(None, True, False))
         what = "a function of the batch returning (inputs, targets)"
         self.batch_to_arrays = (
-            opt.optional_function("batch_to_arrays", batch_to_arrays, what) or default_batch_to_arrays
+            opt.optional_function("batch_to_arrays", batch_to_arrays, what, arguments=1) or default_batch_to_arrays
         )
         self.timer = HookTimer(enabled=timing)
         self.live: LiveRun | None = None

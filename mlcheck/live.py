@@ -58,6 +58,10 @@ NOT_METRICS = frozenset({"learning_rate", "lr"})
 DEFAULT_EVERY_N_STEPS = 25
 
 
+#: What `slice_by=` is, as its errors say: each callback calls it with one argument.
+_SLICE_BY = "a function of one batch (Lightning: the batch; Keras: the tuple (x, y)), one key per row"
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """The options every callback shares, validated once (a wrong value raises here, naming the
@@ -104,8 +108,7 @@ class LiveOptions:
         opt.optional_integer("num_classes", self.num_classes, minimum=2, hint=classes_hint)
         if not isinstance(self.config, (str, os.PathLike, bool, type(None))):
             raise TypeError(f"config must be a path to a pyproject.toml, True/None or False, got {self.config!r}")
-        if self.slice_by is not None and not callable(self.slice_by):
-            raise TypeError(f"slice_by must be a function of the batch, one key per row; got {self.slice_by!r}")
+        opt.optional_function("slice_by", self.slice_by, _SLICE_BY, arguments=1)
         if self.full_pass_checks is not None:  # a lone string is one id, not its characters
             object.__setattr__(self, "full_pass_checks", opt.id_items("full_pass_checks", self.full_pass_checks))
 

@@ -3,6 +3,7 @@ per argument, raised where the user passes it."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -61,10 +62,25 @@ def seconds(name: str, value: Any) -> float:
     return float(value)
 
 
-def optional_function(name: str, value: Any, what: str) -> Any:
-    """`value` when it is callable or None: a non-function would fail at the first batch."""
+def optional_function(name: str, value: Any, what: str, *, arguments: int | None = None) -> Any:
+    """`value` when it is callable or None: a non-function would fail at the first batch. With
+    `arguments`, it must also accept that many positional arguments (how mlcheck calls it): a
+    Keras `slice_by=lambda x, y: ...` would otherwise fail at the first recorded batch, switch
+    the check off mid-run and leave `weak-slice` silent."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be {what}, got {value!r}")
+    if value is not None and arguments is not None:
+        try:
+            signature = inspect.signature(value)
+        except (TypeError, ValueError):  # a builtin or C function without a signature: not checked
+            return value
+        try:
+            signature.bind(*([None] * arguments))
+        except TypeError as error:
+            called = "one argument" if arguments == 1 else f"{arguments} arguments"
+            raise TypeError(
+                f"{name} must be {what}: it is called with {called}, which {value!r} cannot take ({error})"
+            ) from None
     return value
 
 

@@ -116,8 +116,10 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         full_pass_checks: ids of the checks that see every batch of those passes. Default None:
             the checks that declare `Signal.EVERY_BATCH` (`mlcheck checks` lists them).
         task / num_classes: override what is inferred from the loss and the output width.
-        slice_by: function of a batch `(x, y)` -> one key per row, the slices `weak-slice` tests
-            besides the classes. Default None: classes only.
+        slice_by: function of one argument, the batch's tuple `(x, y)` (numpy arrays on every
+            backend) -> one key per row, the slices `weak-slice` tests
+            besides the classes; one that cannot take one argument is refused. Default None:
+            classes only.
         breakpoints: conditions on layers, as for the Lightning callback (docs/layers.md,
             Breakpoints): per-layer check ids or functions of a layer's statistics, or a
             `mlcheck.breakpoints.Breakpoints(..., pdb=True)`. A tripped one writes

@@ -352,7 +352,7 @@ class KerasSampleCapture:
             return self._stop("the step's targets or its single output were not seen in compute_loss")
         if self._held_key != (split, epoch) and self._held:
             self._close()
-        slices = self.slice_by((x, y)) if self.slice_by is not None else None
+        slices = self.slice_by(_host_batch(x, y)) if self.slice_by is not None else None
         # references only: the conversions to numpy run once per block, at `flush()`
         self._held.append((x, backend.held(y), backend.held(y_pred), slices, index, positions))
         self._held_key = (split, epoch)
@@ -628,3 +628,13 @@ class KerasSampleCapture:
             self._pass = self.live.keep_pass_fingerprints(False)
         self.release_loaders()
         logger.info("mlcheck: per-sample outputs are not recorded (noisy-labels, weak-slice are off): %s", reason)
+
+
+def _host_batch(x: Any, y: Any) -> tuple[Any, Any]:
+    """The batch `slice_by=` is called with: `(x, y)` as numpy arrays (each array of a nested
+    input), whatever the backend, as the user gave `fit` them; a backend tensor would make a
+    numpy-minded key such as `x[:, 0].astype(int)` raise on torch and TensorFlow and switch the
+    recording off mid-fit. Zero-copy for CPU torch tensors (`backend.to_numpy`)."""
+    import keras
+
+    return keras.tree.map_structure(backend.to_numpy, x), backend.to_numpy(y)

@@ -1135,7 +1135,7 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
     began: dict[int, float] = {}  # id of a file's scalars -> when the file was begun
     for prefix, files in source.files.items():
         read = [read_event_files([f], progress=advance, notes=notes, others=others) for f in files]
-        per_prefix[prefix] = _fit_groups(read)
+        per_prefix[prefix] = _fit_groups(read, files)
         for tags, f in zip(read, files):
             when = first_wall_time(f)
             if when is not None:
@@ -1169,24 +1169,58 @@ def _event_fits(source: EventRun, advance: Callable[[int], None], notes: list[st
     return logs
 
 
-def _fit_groups(read: list[dict[str, Scalars]]) -> list[list[dict[str, Scalars]]]:
+def _fit_groups(read: list[dict[str, Scalars]], files: list[Path] | None = None) -> list[list[dict[str, Scalars]]]:
     """Files' scalars (in order) grouped by fit: a file whose losses start at or before the
     first fit's first step, while the fit before it went past that step, starts a new fit.
     Files without a loss (Keras' graph, Lightning's `hp_metric`, written at step 0 into every
-    file, a test's scalars) join the fit they follow."""
+    file, a test's scalars) join the fit they follow, and so does the file of a second writer
+    of the same process (`files`' names): Keras' own `TensorBoard(log_dir="logs")` beside
+    mlcheck's callback at its default `log_dir="logs"` writes its epochs from 0 into the
+    folder mlcheck's file of the same fit is in, which is one fit, not two."""
     fits: list[list[dict[str, Scalars]]] = [[]]
+    writers: list[tuple[str, str] | None] = []  # the current fit's files' (process, writer)
     start = last = None
-    for tags in read:
+    for tags, path in zip(read, files if files is not None else [None] * len(read)):
+        writer = _file_writer(path)
         steps = [c.steps for t, c in tags.items() if len(c) and classify(t).role in _LOSS_ROLES]
         if steps:
             lo, hi = min(int(s[0]) for s in steps), max(int(s[-1]) for s in steps)
             if start is None:
                 start = lo
-            elif lo <= start < last:
+            elif lo <= start < last and not _second_writer(writer, writers):
                 fits.append([])
+                writers = []
             last = hi if fits[-1] == [] or last is None else max(last, hi)
         fits[-1].append(tags)
+        writers.append(writer)
     return fits
+
+
+def _file_writer(path: Path | None) -> tuple[str, str] | None:
+    """An event file's (process, writer) from its name, `events.out.tfevents.<time>.<host>.<pid>.
+    <counter>[.<suffix>]` as TensorFlow, torch, tensorboardX and mlcheck name them: process is
+    `<host>.<pid>`, writer the suffix (`v2` for TensorFlow's, `mlcheck` for mlcheck's, empty
+    for torch's). None for another name."""
+    prefix = "events.out.tfevents."
+    if path is None or not path.name.startswith(prefix):
+        return None
+    parts = path.name[len(prefix) :].split(".")
+    counters = [i for i, part in enumerate(parts) if i >= 3 and part.isdigit()]
+    if not counters:
+        return None
+    i = counters[-1]
+    return ".".join(parts[1:i]), ".".join(parts[i + 1 :])
+
+
+def _second_writer(writer: tuple[str, str] | None, writers: list[tuple[str, str] | None]) -> bool:
+    """`writer`'s file is another writer's beside the current fit's: the fit holds a file of the
+    same process by another writer and none by this one (two fits of one process by one writer
+    are still two fits)."""
+    if writer is None:
+        return False
+    process, kind = writer
+    same = [w for w in writers if w is not None and w[0] == process]
+    return any(w[1] != kind for w in same) and not any(w[1] == kind for w in same)
 
 
 _LOSS_ROLES = ("loss", "train_loss", "epoch_train_loss", "val_loss")

@@ -107,11 +107,15 @@ class PassCounts(FirstPass):
 
 class PassMoments(FirstPass):
     """The count, sum and sum of squares of one split's regression targets over its first
-    epoch (`FirstPass`)."""
+    epoch (`FirstPass`), their range, and whether they came in ascending or descending order
+    (`label-shift`'s `target-sorted`: a split of data sorted by its target)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.n, self.total, self.squares = 0, 0.0, 0.0
+        self.low, self.high = math.inf, -math.inf
+        self.rising = self.falling = True  # every value so far >= (<=) the one before, in pass order
+        self._previous: float | None = None
 
     def add(self, batch: BatchObservation, values: np.ndarray) -> None:
         if not self.take(batch):
@@ -119,6 +123,13 @@ class PassMoments(FirstPass):
         self.n += int(values.size)
         self.total += float(values.sum())
         self.squares += float(np.square(values).sum())
+        if values.size:
+            self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
+            if self.rising or self.falling:
+                steps = np.diff(values if self._previous is None else np.concatenate(([self._previous], values)))
+                self.rising = self.rising and bool(np.all(steps >= 0))
+                self.falling = self.falling and bool(np.all(steps <= 0))
+            self._previous = float(values[-1])
 
     @property
     def mean(self) -> float:
@@ -129,11 +140,15 @@ class PassMoments(FirstPass):
         return math.sqrt(max(self.squares / self.n - self.mean**2, 0.0))
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "n": self.n, "total": self.total, "squares": self.squares}
+        order = {"low": self.low, "high": self.high, "rising": self.rising, "falling": self.falling}
+        return {**super().state_dict(), "n": self.n, "total": self.total, "squares": self.squares, **order}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.n, self.total, self.squares = int(state["n"]), float(state["total"]), float(state["squares"])
+        # a state saved before the range was kept: unknown order, so `target-sorted` stays silent
+        self.low, self.high = float(state.get("low", math.inf)), float(state.get("high", -math.inf))
+        self.rising, self.falling = bool(state.get("rising", False)), bool(state.get("falling", False))
 
 
 #: Target values whose entropy makes a binary cross-entropy's floor (`FirstPassLabels.soft_floor`):

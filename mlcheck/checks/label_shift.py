@@ -49,6 +49,14 @@ class LabelShift(Check):
         targets whose spread differs from training's by `max_target_scale` times or more, or
         whose mean lies that many training standard deviations away, are on another scale
         (key `target-scale`): one split standardised and the other not, or in other units.
+        Every validation target beyond every training target (all above its maximum or all
+        below its minimum) while the validation targets also came in sorted order (key
+        `target-sorted`): the rows were sorted by their target and split by position, as
+        `fit(validation_split=0.2)` on sorted data does. Under a split at random the
+        validation targets would all land beyond the training range with probability
+        1 / C(n_train + n_val, n_val) and in sorted order with 1 / n_val! (below 1e-29 and
+        1e-64 with `min_samples`, 50, in each split): no threshold is tuned; either one alone
+        (a time split of a trending quantity is beyond the range, not sorted) is not judged.
         Where per-sample outputs are recorded (`noisy-labels` or `weak-slice` on; nothing is
         recorded for this check alone), at the end of the run: a validation class whose samples
         the model predicts as one other class, that class's share above `min_confusion` with 95%
@@ -182,6 +190,8 @@ class LabelShift(Check):
         if _pass_over(train, val, run.epoch):
             self._judged = True
             found += self._target_scale(train, val)
+            if not found:  # targets on another scale are beyond the training range too: one finding
+                found += self._target_sorted(train, val)
         if _pass_over(labels.train, labels.val, run.epoch):
             self._judged = True
             found += self._judge(labels.train, labels.val)
@@ -222,6 +232,43 @@ class LabelShift(Check):
             step=step,
             epoch=epoch,
             key="target-scale",
+        )
+
+    def _target_sorted(self, train: PassMoments, val: PassMoments) -> Iterable[Finding]:
+        """Validation targets all beyond the training range, in sorted order (`target-sorted`):
+        data sorted by its target, then split by position (Keras' `validation_split`)."""
+        if not (train.contiguous and val.contiguous) or min(train.n, val.n) < self.min_samples:
+            return
+        if not (train.high > train.low and val.high > val.low):
+            return  # a constant split: no order or range to read
+        above, below = val.low >= train.high and val.rising, val.high <= train.low and val.falling
+        if not (above or below):
+            return
+        side, order = ("above", "ascending") if above else ("below", "descending")
+        step, epoch = self._last
+        yield self.finding(
+            f"Every validation target lies {side} every training target (validation {val.low:.4g} to "
+            f"{val.high:.4g}, training {train.low:.4g} to {train.high:.4g}) and the validation targets come "
+            f"in {order} order: the rows were sorted by their target before the split, so the model is "
+            "judged only on values it never trained on and the validation loss says nothing of how it "
+            "generalises.",
+            evidence={
+                "train_min": train.low,
+                "train_max": train.high,
+                "val_min": val.low,
+                "val_max": val.high,
+                "val_order": order,
+                "train_targets": train.n,
+                "val_targets": val.n,
+                "min_samples": self.min_samples,
+            },
+            hint="Shuffle the rows before splitting (train_test_split(x, y, test_size=0.2) shuffles; with "
+            "fit(validation_split=...) permute x and y together first: Keras takes the last rows unshuffled). "
+            "If this is a time split of a quantity that only grows, the model must extrapolate: predict its "
+            "change from the last value instead of its level.",
+            step=step,
+            epoch=epoch,
+            key="target-sorted",
         )
 
     def on_end(self, run: RunState) -> Iterable[Finding]:
