@@ -54,6 +54,8 @@ _LIGHTNING = "mlcheck.integrations.lightning:MLCheckCallback."
 LIGHTNING_PARTS = {
     "hook on_train_batch_end": (_LIGHTNING + "on_train_batch_end",),
     "hook on_before_optimizer_step": (_LIGHTNING + "on_before_optimizer_step",),
+    # called at every step while the NaN origin is watched on the CPU (review38), else skipped
+    "hook on_before_backward": (_LIGHTNING + "on_before_backward",),
     "hook on_train_batch_start": (_LIGHTNING + "on_train_batch_start",),
     "hook on_train_epoch_end": (_LIGHTNING + "on_train_epoch_end",),
     "hook on_validation_batch_end": (_LIGHTNING + "on_validation_batch_end",),

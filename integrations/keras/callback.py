@@ -616,20 +616,22 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
                 return
         self.live.monitor.run.info.class_weights = dict(found)
 
-    def _after_train_loss(self, loss: Any) -> None:
+    def _after_train_loss(self, loss: Any) -> float | None:
         """Called by the wrapped `compute_loss` of a train step, before its backward pass: the
-        layer recorder's NaN watch names the layer behind a non-finite loss (`nonfinite-origin`)."""
-        if self._layers is not None:
-            with self.timer("nonfinite_origin"):
-                self.live.guard(
-                    "nonfinite origin",
-                    self._layers.after_loss,
-                    self.live,
-                    self._step,
-                    self._epoch,
-                    loss,
-                    self._train_batch,
-                )
+        layer recorder's NaN watch names the layer behind a non-finite loss (`nonfinite-origin`).
+        Returns the loss as a float where the watch read it (`KerasLayers.after_loss`), else None."""
+        if self._layers is None:
+            return None
+        with self.timer("nonfinite_origin"):
+            return self.live.guard(
+                "nonfinite origin",
+                self._layers.after_loss,
+                self.live,
+                self._step,
+                self._epoch,
+                loss,
+                self._train_batch,
+            )
 
     def _before_test_step(self, data: Any) -> None:
         if not self._in_validation:
@@ -691,7 +693,7 @@ class MLCheckCallback(LiveCallback, keras.callbacks.Callback):
         if wrapped is not None and wrapped.loss is not None:
             value = wrapped.loss
             wrapped.loss = None
-            return backend.scalar(value)
+            return value if type(value) is float else backend.scalar(value)
         mean = _number(logs.get("loss"))
         if mean is None:
             return None
@@ -824,8 +826,9 @@ class _StepWrapper:
         def compute_loss(*args: Any, **kwargs: Any) -> Any:
             value = original(*args, **kwargs)
             if self._in_train_step and value is not None:
-                self.loss = value
-                self.callback._after_train_loss(value)
+                read = self.callback._after_train_loss(value)
+                # the float the NaN watch read, where it read the loss: `_batch_loss` reads no more
+                self.loss = value if read is None else read
             losses = self.callback._val_losses
             if losses is not None and not self._in_train_step and self.active and self.callback._in_validation:
                 if self.callback.live.monitor.run.info.task != "regression":

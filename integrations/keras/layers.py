@@ -244,28 +244,31 @@ class KerasLayerRecorder:
         if self.breakpoints is not None:
             self.breakpoints.on_layers(live.monitor, observation, found, self._recorder, batch)
 
-    def after_loss(self, live: Any, step: int, epoch: int | None, loss: Any, batch: Any) -> None:
+    def after_loss(self, live: Any, step: int, epoch: int | None, loss: Any, batch: Any) -> float | None:
         """Inside a train step, right after its loss was computed (before backward and the
         optimizer step, so the weights are still those that produced it): where the NaN watch
         is on (`LiveRun.watch_loss`: on the CPU by default), names the layer that produced a
         NaN/Inf loss (`nonfinite-origin`); for a finite loss, the step's first gradient is
         checked as it lands in the backward pass (a NaN born there reaches it), before the
-        optimizer step."""
+        optimizer step. Returns the loss as the float it read, where it read a one-element loss
+        (the callback's step loss then takes it: one read a step, not two), else None."""
         if self._watch is False or loss is None:
-            return
+            return None
         from mlcheck.integrations.keras import torch_origin  # a recorder exists on torch only
 
-        value, on_cpu = torch_origin.loss_value(loss)
+        value, on_cpu, whole = torch_origin.loss_value(loss)
+        read = value if whole else None
         if self._watch is None:
             self._watch = live.watch_loss(on_cpu)
             if not self._watch:
-                return
+                return read
         if math.isfinite(value):
             self._pending = (live, step, epoch, batch)
             if self._sentinel is None:
                 self._sentinel = torch_origin.watch_gradient(self._model, self._gradient_nonfinite)
-            return
+            return read
         self._locate(live, step, epoch, batch)
+        return read
 
     def _gradient_nonfinite(self) -> None:
         """The watched gradient of this step is NaN/Inf (called inside the backward pass)."""

@@ -30,11 +30,14 @@ __all__ = ["locate_nonfinite", "loss_value", "watch_gradient"]
 _PLAIN = (bool, int, float)
 
 
-def loss_value(loss: Any) -> tuple[float, bool]:
-    """(the loss as a float, whether it lives on the CPU, where reading it costs no sync)."""
+def loss_value(loss: Any) -> tuple[float, bool, bool]:
+    """(the loss as a float, whether it lives on the CPU, where reading it costs no sync, whether
+    that float is the loss itself: one element, read as `backend.scalar` reads it, not a sum)."""
     tensor = loss.detach()
     on_cpu = tensor.device.type == "cpu"
-    return float(tensor.sum().item()) if tensor.numel() != 1 else float(tensor.item()), on_cpu
+    if tensor.numel() != 1:
+        return float(tensor.sum().item()), on_cpu, False
+    return tensor.item(), on_cpu, True
 
 
 def watch_gradient(model: Any, on_nonfinite: Callable[[], None]) -> Any:
