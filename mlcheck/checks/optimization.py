@@ -358,7 +358,11 @@ class LossDivergence(LossCurveCheck):
             (Loshchilov & Hutter, 2017) restarts from near zero to the full rate, and a healthy
             run's loss jumps 2-3x there and comes back within an epoch or two (digits, SGD 0.03,
             T_0 of 3 epochs: 0.69 -> 2.2 -> 0.63 in 60 steps); a run that truly diverges stays
-            high and is named that much later.
+            high and is named that much later. Such a climb must also go `1 - range_fraction`
+            of the way back to the initial loss (most of the training undone): after a rate
+            raised 15x (0.002 -> 0.03 at a second restart) a healthy run's loss jumped 10x from
+            its best (0.106 -> 1.01) and stayed up some 50 steps, a third of the way back to its
+            initial 2.78; a restart that kills the run sends it back to chance (2.8).
     """
 
     id = "loss-divergence"
@@ -605,12 +609,16 @@ class LossDivergence(LossCurveCheck):
             return None
         return recent, best, i_best, k, sigma
 
-    def _after_rate_raised(self, run: RunState, c: Curve, i_best_end: int, p: int, unit: str) -> int | None:
+    def _after_rate_raised(self, run: RunState, c: Curve, i_best: int, p: int, unit: str) -> int | None:
         """Buckets a climb of the step loss must persist over where the learning rate measured
-        after its best window is at least `rate_raise` x the rate at it (a warm restart, a
-        warm-up: the loss of a healthy run jumps there and comes back as the rate anneals):
-        `persist_fraction` of the configured run (`RunInfo.total_steps`), when that is more
-        than `p`; else None."""
+        after the start of its best window is at least `rate_raise` x the rate there (a warm
+        restart, a warm-up: the loss of a healthy run jumps there and comes back as the rate
+        anneals): `persist_fraction` of the configured run (`RunInfo.total_steps`), when that is
+        more than `p`; else None. The window's start, not its end: a restart inside the best
+        window (its losses the lowest of the cycle that ends there) is still a restart; judged
+        from the window's end, the raised rate read as the rate at the best and the restart's jump
+        as a divergence (a healthy `CosineAnnealingWarmRestarts` fit, 0.002 -> 0.03 at step 396
+        inside a best window of steps 376-399)."""
         total = run.info.total_steps
         if unit != "step" or not total or run.lr.total < 2:
             return None
@@ -618,7 +626,7 @@ class LossDivergence(LossCurveCheck):
         if need <= p:
             return None
         steps, rates = run.lr.values()
-        best_step = int(c.x[i_best_end])  # the last step of the best window
+        best_step = int(c.x[i_best])  # the first step of the best window
         before = rates[steps <= best_step]
         after = rates[(steps > best_step) & np.isfinite(rates)]
         if not len(before) or not len(after):
@@ -677,13 +685,20 @@ class LossDivergence(LossCurveCheck):
         climb = self._climbed(c, p, unit, initial)
         if climb is None:
             return []
-        longer = self._after_rate_raised(run, c, climb[2] + climb[3] - 1, p, unit)
+        longer = self._after_rate_raised(run, c, climb[2], p, unit)
         if longer is not None:
             # the schedule raised the rate since the best (a warm restart, a warm-up): the
             # climb must outlast `persist_fraction` of the whole configured run
             p = longer
             climb = self._climbed(c, p, unit, initial)
             if climb is None:
+                return []
+            if climb[0] - climb[1] < (1.0 - self.range_fraction) * (initial - climb[1]):
+                # and undo most of the training (1 - `range_fraction` of the way back to the
+                # initial loss): a healthy run keeps what it learned through a restart, its jump
+                # a share of the way back (healthy10's SGD 0.03 restart 0.002 -> 0.03: 0.106 ->
+                # 1.01 of an initial 2.78, 34%, for 50 steps); a restart that kills the run sends
+                # it back to chance (SGD 0.1: 2.8)
                 return []
         recent, best, i_best, k, sigma = climb
         self._fired = True
