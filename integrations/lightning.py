@@ -450,6 +450,8 @@ class MLCheckCallback(LiveCallback, *_callback_bases()):  # type: ignore[misc]
         # the full pass's batches copied to the host without a sync (`HostCopies`): a CUDA module
         # in one process
         self._copies = HostCopies() if device == "cuda" and self._world == 1 and self._rank_zero else None
+        if getattr(trainer, "fast_dev_run", False):  # 1 batch (or n) a split: the summary says what it left unjudged
+            self.live.cut_short_by = f"fast_dev_run={trainer.fast_dev_run!r}"
         info = self.live.monitor.run.info
         total = getattr(trainer, "estimated_stepping_batches", None)
         if isinstance(total, (int, float)) and math.isfinite(total) and total > 0:

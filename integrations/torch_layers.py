@@ -329,9 +329,11 @@ def _sqrt(value: float | None) -> float | None:
 class RecordedLayer:
     """A recorded module: its path, kind, activation and own parameters (by name). By default
     read from a torch module; other frameworks whose layers are torch modules (Keras on its
-    torch backend) pass them explicitly."""
+    torch backend) pass them explicitly, and `running_stats` too: the (mean, variance) tensors
+    of a BatchNorm layer that is not a torch `_BatchNorm` (Keras' moving statistics), read
+    after each recorded step for `LayerStats.running_stats_at_init`."""
 
-    __slots__ = ("activation", "kind", "module", "names", "params", "path")
+    __slots__ = ("activation", "kind", "module", "names", "params", "path", "running_stats")
 
     def __init__(
         self,
@@ -341,9 +343,11 @@ class RecordedLayer:
         kind: str | None = None,
         activation: str | None = None,
         params: list[tuple[str, torch.Tensor]] | None = None,
+        running_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         self.path = path
         self.module = module
+        self.running_stats = running_stats
         self.kind = kind or type(module).__name__
         self.activation = activation if kind is not None else activation_of(module)
         named = list(module.named_parameters(recurse=False)) if params is None else params
@@ -426,6 +430,7 @@ class LayerRecorder:
         self._forward: dict[int, tuple[torch.Tensor, bool]] = {}
         self._hist: dict[int, torch.Tensor] = {}  # histograms of this recorded step, if taken
         self._init_distances: dict[str, float | None] = {}  # of each frozen layer, measured once
+        self._stats_moved: set[int] = set()  # layers whose `running_stats` left (0, 1): never back
         self._histograms = False
         self._recorded = 0  # recorded steps so far
         self._order: dict[int, int] = {}
@@ -781,11 +786,25 @@ class LayerRecorder:
             if needs_grad and params and not trainable:
                 values["init_distance"] = self._init_distance(layer)
         module = layer.module
+        if layer.running_stats is not None:
+            values["running_stats_at_init"] = self._given_stats_at_init(i, layer.running_stats)
         # a BatchNorm in inference mode while the model trains: read its running statistics
         # (only then: a training-mode BatchNorm, the usual case, costs one attribute read)
-        if not getattr(module, "training", True) and isinstance(module, nn.modules.batchnorm._BatchNorm):
+        elif not getattr(module, "training", True) and isinstance(module, nn.modules.batchnorm._BatchNorm):
             values["running_stats_at_init"] = _running_stats_at_init(module)
         return layer_stats(values)
+
+    def _given_stats_at_init(self, i: int, stats: tuple[torch.Tensor, torch.Tensor]) -> bool:
+        """Whether a layer's given (mean, variance) are still exactly (0, 1) after a training
+        step. A layer has no torch `training` flag to say its mode (Keras passes `training` as
+        a call argument), but statistics updated by a training-mode pass leave (0, 1) at the
+        first step (momentum < 1) and never return exactly: once they have, not read again."""
+        if i in self._stats_moved:
+            return False
+        at_init = _at_init(*stats)
+        if not at_init:
+            self._stats_moved.add(i)
+        return at_init
 
 
 def _running_stats_at_init(module: nn.modules.batchnorm._BatchNorm) -> bool | None:
@@ -794,6 +813,11 @@ def _running_stats_at_init(module: nn.modules.batchnorm._BatchNorm) -> bool | No
     mean, var = module.running_mean, module.running_var
     if mean is None or var is None:
         return None
+    return _at_init(mean, var)
+
+
+def _at_init(mean: torch.Tensor, var: torch.Tensor) -> bool:
+    """Mean exactly 0 and variance exactly 1 everywhere: BatchNorm's initial statistics."""
     with torch.no_grad():
         return bool(torch.count_nonzero(mean) == 0 and torch.all(var == 1))
 

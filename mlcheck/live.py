@@ -405,6 +405,8 @@ class LiveRun:
         self.sync()
         #: optimizer steps between sampled layer steps (`plan_layer_steps`)
         self.layer_every = options.every_n_steps
+        #: what cut the run short, where the adapter knows ("fast_dev_run=True"), for the summary
+        self.cut_short_by: str | None = None
         self.plan_layer_steps()
         if options.slice_by is not None and not self.samples_active:
             # the slices are tested by an opt-in check: without it `slice_by` is never called
@@ -1191,12 +1193,41 @@ class LiveRun:
             # problems found" would read as a clean bill for a run nothing judged
             return f"mlcheck: checked {checked}: no training step was seen, so nothing was judged{config}."
         if not monitor.findings:
-            return f"mlcheck: checked {checked}: no problems found{config}."
+            return f"mlcheck: checked {checked}: no problems found{self._too_short()}{config}."
         counts = {s: sum(f.severity is s for f in monitor.findings) for s in Severity}
         found = ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items(), key=lambda x: -x[0].rank) if n)
         ids = ", ".join(dict.fromkeys(f.check for f in monitor.findings))
         findings = _count(len(monitor.findings), "finding")
         return f"mlcheck: checked {checked}: {findings} ({found}: {ids}){where}{config}."
+
+    def _too_short(self) -> str:
+        """For a clean run shorter than some checks need before they can judge at all (a
+        `fast_dev_run`, a fit of a few batches): which checks, and what each needs, read from
+        their own settings: `min_steps`; a layer check's `patience` sampled steps (at
+        `layer_every`); another check's `patience` epochs. "" when every check could judge."""
+        steps, epochs = self.monitor.run.train_loss.total, self.passes["train"]
+        needs: dict[str, list[str]] = {}
+        for check in self.monitor.checks:
+            least, patience = getattr(check, "min_steps", None), getattr(check, "patience", None)
+            need = None
+            if isinstance(least, int) and least > steps:
+                need = _count(least, "step")
+            elif isinstance(patience, int) and Signal.LAYER_STATS in check.signals():
+                least = (patience - 1) * self.layer_every + 1
+                need = f"{patience} sampled steps ({least} at every {self.layer_every})" if least > steps else None
+            elif isinstance(patience, int) and patience > epochs:
+                need = _count(patience, "epoch")
+            if need is not None:
+                needs.setdefault(need, []).append(check.id)
+        if not needs:
+            return ""
+        short = sum(len(ids) for ids in needs.values())
+        listed = "; ".join(f"{', '.join(ids)} {need}" for need, ids in needs.items())
+        cut = f" ({self.cut_short_by})" if self.cut_short_by else ""
+        return (
+            f", but this run{cut} was too short for {short} of the {len(self.monitor.checks)} checks to judge "
+            f"anything ({listed}): train longer for their verdict"
+        )
 
     def _findings_file(self) -> Path | None:
         """The findings file: the monitor's own, or one a callback gave it (Keras: `log_dir`)."""

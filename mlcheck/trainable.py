@@ -79,6 +79,13 @@ class LossConfig:
             loss. Its floor is then the inputs' own (their binary entropy for a binary
             cross-entropy, 0 for an error), and zeroed inputs zero its targets too. False
             otherwise.
+        swapped_arguments: (the built-in loss, its value, its value in the right order) where a
+            loss of the user's own equals, sample by sample on the first training batch, that
+            built-in loss with its two arguments swapped (Keras' `categorical_crossentropy(y_pred,
+            y_true)`: the outputs read as the labels, the labels as the prediction), and not the
+            built-in in the right order: a custom loss written `def loss(y_pred, y_true)`. The
+            values are the batch's means. None otherwise (Keras only: torch's inline losses are
+            not called by the adapter).
     """
 
     loss: str | None = None
@@ -95,6 +102,7 @@ class LossConfig:
     unmatched: bool = False
     target_is_input: bool = False
     class_axis_misread: tuple[str, int] | None = None
+    swapped_arguments: tuple[str, float, float] | None = None
 
 
 #: How near a batch's loss must come to the sum of its two halves' losses, relative to it, to be

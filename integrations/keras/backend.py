@@ -602,10 +602,20 @@ def layer_recorder(
             kind=type(layer).__name__,
             activation=activation,
             params=[(v.name, v.value) for v in weights],
+            running_stats=_moving_statistics(layer),
         )
         for path, layer, activation, weights in layers
     ]
     return LayerRecorder(model, layers=recorded, channels_last=True, keep_tensors=keep_tensors, grad_hooks=False)
+
+
+def _moving_statistics(layer: Any) -> tuple[Any, Any] | None:
+    """A BatchNormalization layer's (moving mean, moving variance) tensors, updated in place by
+    Keras (`assign` copies into them), for `LayerStats.running_stats_at_init`; None for other
+    layers and for momentum 1 (statistics that never move, in training mode too)."""
+    if not isinstance(layer, keras.layers.BatchNormalization) or not layer.built or layer.momentum >= 1:
+        return None
+    return layer.moving_mean.value, layer.moving_variance.value
 
 
 def breakpoint_runner(breakpoints: Any, log_dir: Any) -> Any:

@@ -75,6 +75,40 @@ def loss_config(model: Any) -> LossConfig:
     )
 
 
+#: Keras' built-in losses whose value changes when their two arguments are swapped, by name
+#: (the squared, absolute, Huber and log-cosh errors and the cosine similarity are symmetric)
+_ORDERED_LOSSES = (
+    ("categorical_crossentropy", keras.losses.categorical_crossentropy),
+    ("binary_crossentropy", keras.losses.binary_crossentropy),
+    ("kl_divergence", keras.losses.kl_divergence),
+    ("poisson", keras.losses.poisson),
+    ("mean_absolute_percentage_error", keras.losses.mean_absolute_percentage_error),
+    ("hinge", keras.losses.hinge),
+    ("squared_hinge", keras.losses.squared_hinge),
+    ("categorical_hinge", keras.losses.categorical_hinge),
+)
+#: float32 rounding of one computation done twice in another order stays far inside this
+_SAME_LOSS_RTOL = 1e-5
+#: the two orders of a built-in must differ by more than this share for its order to tell
+_ORDER_MATTERS = 1e-2
+
+
+def _same(a: np.ndarray, b: np.ndarray, rtol: float = _SAME_LOSS_RTOL) -> bool:
+    return bool(np.allclose(a, b, rtol=rtol, atol=1e-6))
+
+
+def _own_loss(model: Any) -> Callable[[Any, Any], Any] | None:
+    """The compiled loss where it is the user's own (a function or `Loss` subclass defined outside
+    Keras); None for a built-in, a name, several losses or none."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    if isinstance(loss, str) or not callable(loss):
+        return None
+    module = getattr(loss if not isinstance(loss, keras.losses.Loss) else type(loss), "__module__", "") or ""
+    return None if module.split(".")[0] == "keras" else loss
+
+
 def _reduction(model: Any) -> str | None:
     """The `reduction` of the one compiled loss object ("sum", "sum_over_batch_size", ...); None
     for a loss given by name or as a function (Keras averages those over the batch), or several."""
@@ -765,7 +799,44 @@ class KerasTrainable(Trainable):
         config = loss_config(self.model)
         if _reduction(self.model) == "sum" or (not task_facts.is_known_loss(config.loss) and self._adds_up()):
             config = dataclasses.replace(config, summed_over=self._summed_over())
+        own = _own_loss(self.model)
+        if own is not None:
+            config = dataclasses.replace(config, swapped_arguments=self._swapped_arguments(own))
         return config
+
+    def _swapped_arguments(self, loss: Callable[[Any, Any], Any]) -> tuple[str, float, float] | None:
+        """`LossConfig.swapped_arguments`: the user's loss called as Keras calls it,
+        `loss(y_true, y_pred)`, on the first training batch (outputs of an inference pass), beside
+        each built-in loss whose value changes with the order of its arguments, in both orders;
+        the one it equals only swapped, sample by sample (or as a mean, for a loss that reduces
+        the batch itself). Once, at train start: nothing at the steps."""
+        found = self.batches("train", 1)
+        if not found:
+            return None
+        x, y, _ = unpack(found[0])
+        if y is None or isinstance(y, (list, tuple, dict)):
+            return None  # several outputs or none: not judged
+        with backend.no_grad():
+            y_pred = self.model(x, training=False)
+            if isinstance(y_pred, (list, tuple, dict)):
+                return None
+            y_true = keras.ops.convert_to_tensor(y, dtype=y_pred.dtype)
+            if tuple(y_true.shape) != tuple(y_pred.shape):
+                return None  # swapping needs two arrays of one shape (class indices cannot be swapped)
+            try:
+                own = np.asarray(backend.to_numpy(loss(y_true, y_pred)), dtype=np.float64)
+            except Exception:  # a loss that raises on its own inputs: the fit will say so
+                return None
+            for name, builtin in _ORDERED_LOSSES:
+                right = np.asarray(backend.to_numpy(builtin(y_true, y_pred)), dtype=np.float64)
+                swapped = np.asarray(backend.to_numpy(builtin(y_pred, y_true)), dtype=np.float64)
+                if own.size == 1:  # reduced by the user's own function: compared as means
+                    right, swapped = right.mean(keepdims=True), swapped.mean(keepdims=True)
+                if own.shape != swapped.shape or not np.all(np.isfinite(swapped)):
+                    continue
+                if _same(own, swapped) and not _same(own, right, _ORDER_MATTERS):
+                    return name, float(own.mean()), float(right.mean())
+        return None
 
     def _adds_up(self) -> bool:
         """Whether the loss of the first training batch is the sum of its two halves' losses, to

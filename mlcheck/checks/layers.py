@@ -46,6 +46,18 @@ UNTRAINED_DISTANCE = 1.63
 #: `frozen-parameters`' key (and streak name) for BatchNorm layers in inference mode while the
 #: model trains, with running statistics never updated (`LayerStats.running_stats_at_init`).
 BATCH_NORM_EVAL = "batchnorm-eval"
+#: (how the mode was set, how to undo it) in `batchnorm-eval`'s finding: Keras' layer class is
+#: `BatchNormalization`, torch's `BatchNorm1d`/`2d`/`3d` and `SyncBatchNorm`
+_BATCH_NORM_KERAS = (
+    "Keras: trainable=False on the layer or a model holding it, or called with training=False",
+    "Let the BatchNormalization layers train: drop trainable=False on them (or on the model that holds them) "
+    "and training=False in the call",
+)
+_BATCH_NORM_TORCH = (
+    ".eval() on them",
+    "Remove the .eval() on the BatchNorm layers (Lightning's model.train() before each epoch does not undo a hook "
+    "that runs after it, such as on_train_epoch_start)",
+)
 #: A layer with this share of its units dead is all but gone: a WARNING even while the loss
 #: falls (the planted -10 bias: 100%; AUTOTRAINER's dying ReLU: >= 70% zero gradients).
 EXTREME_DEAD = 0.9
@@ -694,13 +706,17 @@ class FrozenParameters(LayerCheck):
         default, Keras' glorot_uniform; `LayerStats.init_distance` under 1.63): never trained,
         it cannot be the pre-trained part of a fine-tuning, a frozen GAN discriminator or a
         perceptual-loss network, whose trained weights are far from that draw.
-        Also (key `batchnorm-eval`, torch): BatchNorm layers with trainable parameters that
-        run in inference mode (`.eval()`) during `patience` consecutive sampled training steps
-        while their running statistics are still exactly their initial mean 0 and variance 1
-        (never updated): a "freeze BatchNorm" step meant for fine-tuning, applied to a model
-        trained from scratch, so the layers normalise nothing. Fine-tuning with frozen
-        BatchNorm loads trained running statistics first (not exactly 0 and 1) and stays
-        silent. Read on sampled steps only, and only for a BatchNorm in inference mode.
+        Also (key `batchnorm-eval`): BatchNorm layers that run in inference mode during
+        `patience` consecutive sampled training steps while their running statistics are still
+        exactly their initial mean 0 and variance 1 (never updated), and that either have
+        trainable parameters or run after trainable layers (the gradient flows through them):
+        a "freeze BatchNorm" step meant for fine-tuning (torch `.eval()`, Keras
+        `trainable=False` or `training=False`), applied to a model trained from scratch, so the
+        layers normalise nothing. Fine-tuning with frozen BatchNorm loads trained running
+        statistics first (not exactly 0 and 1) and stays silent, as does a frozen network fed
+        the inputs (a random target, a frozen teacher). Read on sampled steps only: torch reads
+        a BatchNorm in inference mode; Keras reads each BatchNormalization's moving statistics
+        after the step until they have moved (a training-mode pass moves them at once).
 
     Why it matters:
         The layer keeps its initial (often random) weights for the whole run: the model is
@@ -765,23 +781,27 @@ class FrozenParameters(LayerCheck):
         1, which is no normalisation at all, in training and in validation. A fine-tuning that
         freezes BatchNorm on purpose loads trained running statistics first (never exactly 0
         and 1), and a frozen BatchNorm of a fixed network (a random target, a frozen teacher)
-        has no trainable parameter: neither is named."""
-        stale = [s for s in weighted if s.running_stats_at_init and s.trainable and s.order >= 0]
+        is fed the inputs, with no trainable layer before it: neither is named. A BatchNorm with
+        no trainable parameter of its own after trainable layers (Keras' `trainable=False`
+        freezes the scale and offset too) is named: it sits inside the network that learns."""
+        stale = [
+            s for s in weighted if s.running_stats_at_init and (s.trainable or s.input_requires_grad) and s.order >= 0
+        ]
         length = self.streak(BATCH_NORM_EVAL, bool(stale), layers.step)
         if not stale or not self.due(BATCH_NORM_EVAL, length):
             return []
         since = self._since[BATCH_NORM_EVAL]
         paths = [s.path for s in stale]
+        mode, undo = _BATCH_NORM_KERAS if all(s.kind == "BatchNormalization" for s in stale) else _BATCH_NORM_TORCH
         return [
             self.finding(
-                f"{len(paths)} BatchNorm layer(s) ({_listed(paths)}) run in inference mode (.eval()) while the model "
-                f"trains, and their running statistics are still their initial values (mean 0, variance 1; since "
+                f"{len(paths)} BatchNorm layer(s) ({_listed(paths)}) run in inference mode while the model trains "
+                f"({mode}), and their running statistics are still their initial values (mean 0, variance 1; since "
                 f"step {since}): they normalise nothing, in training or in validation.",
                 evidence={"layers": paths, "reason": "batchnorm-eval", "since_step": since},
-                hint="Remove the .eval() on the BatchNorm layers (a 'freeze BatchNorm' step is for fine-tuning a "
-                "network whose trained weights were loaded first; Lightning's model.train() before each epoch does not "
-                "undo a hook that runs after it, such as on_train_epoch_start), or load the pretrained weights before "
-                "freezing them; if it is on purpose, suppress 'frozen-parameters'.",
+                hint=f"{undo} (a 'freeze BatchNorm' step is for fine-tuning a network whose trained weights were "
+                "loaded first), or load the pretrained weights before freezing them; if it is on purpose, suppress "
+                "'frozen-parameters'.",
                 step=layers.step,
                 epoch=layers.epoch,
                 key=BATCH_NORM_EVAL,

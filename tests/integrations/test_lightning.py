@@ -1282,5 +1282,17 @@ def test_user17_max_epochs_0_does_not_say_no_problems_found(tmp_path, caplog):
     ], summary
 
 
+def test_fast_dev_run_says_which_checks_it_left_unjudged(tmp_path, caplog):
+    # Trainer(fast_dev_run=True) ended "checked 1 step, 1 epoch, 29 checks: no problems found.",
+    # which reads as a clean bill for a run most checks could not judge
+    with caplog.at_level("INFO", logger="mlcheck"):
+        fit(tmp_path, MLCheckCallback(log_dir=tmp_path / "mlcheck"), fast_dev_run=True)
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlcheck: checked")]
+    assert summary.startswith("mlcheck: checked 1 step, 1 epoch, 29 checks: no problems found, but this run ")
+    assert "(fast_dev_run=True) was too short for " in summary and "train longer for their verdict" in summary
+    for needs in ("loss-plateau, lr-schedule 100 steps", "lr-too-high 400 steps", "train-val-gap", "dead-units"):
+        assert needs in summary, summary
+
+
 def _untimed(line: dict) -> dict:
     return {k: v for k, v in line.items() if k != "time"}

@@ -163,7 +163,13 @@ class OutputLossMismatch(Check):
         on targets of which 1% or more are negative (key `poisson-negative-targets`): the loss is
         a count's negative log-likelihood, with no minimum for a negative target (it falls without
         bound as the prediction goes to 0); counts standardised like the features are the usual
-        cause.
+        cause. A loss of the user's own (Keras) that equals a built-in loss with its two
+        arguments swapped (key `arguments-swapped`, WARNING): `def loss(y_pred, y_true)` around
+        `categorical_crossentropy`, where Keras passes `y_true` first, so the labels are scored
+        as the prediction. Told exactly, once at train start: the custom loss and each built-in
+        whose value depends on the order (cross-entropies, KL divergence, Poisson, percentage
+        error, hinges) are computed on the first batch in both orders, and the custom loss
+        equals the swapped one sample by sample and not the right one.
 
         The class axis misread (key `class-axis`, torch): 3-D logits (batch, positions,
         classes) straight from a last `nn.Linear` (whose features are the last axis, the
@@ -372,6 +378,7 @@ class OutputLossMismatch(Check):
         findings += self._labels(cfg, family, units, act, ys, evidence, loss_failed=math.isnan(reported))
         findings += self._target_range(cfg, family, act, ys, evidence)
         findings += self._poisson_negative(cfg, ys, evidence)
+        findings += self._swapped_arguments(cfg, evidence)
         findings += self._broadcast(out, ys[0], reported, evidence, cfg.broadcast_warning)
         findings += self._time_broadcast(out, ys[0], reported, evidence)
         findings += self._indices_broadcast(out, ys[0], reported, evidence)
@@ -872,6 +879,30 @@ class OutputLossMismatch(Check):
                 "centred like the features; for standardised targets use a squared-error loss instead.",
                 severity=Severity.WARNING,
                 key="poisson-negative-targets",
+            )
+        ]
+
+    def _swapped_arguments(self, cfg: LossConfig, evidence: dict[str, Any]) -> list[Finding]:
+        """A loss of the user's own that is, sample by sample on the first batch, a built-in loss
+        with its arguments swapped (`LossConfig.swapped_arguments`): Keras calls a loss as
+        `loss(y_true, y_pred)`, so a function written `def loss(y_pred, y_true)` hands the labels
+        on as the prediction. An exact identity of values, not a threshold."""
+        if cfg.swapped_arguments is None:
+            return []
+        builtin, value, right = cfg.swapped_arguments
+        own = cfg.loss or "the custom loss"
+        return [
+            self.finding(
+                f"The loss function '{own}' computes {builtin}(y_pred, y_true), its two arguments swapped: on the "
+                f"first batch it equals Keras' {builtin} with the model's outputs read as the labels and the labels "
+                f"as the prediction, sample by sample ({value:.4g}; in the right order {right:.4g}), so the model "
+                "is trained towards another objective.",
+                evidence={**evidence, "builtin": builtin, "loss_value": value, "right_order_value": right},
+                hint=f"Keras calls a loss as loss(y_true, y_pred): define it as def {own}(y_true, y_pred) and pass "
+                f"them on in that order ({builtin}(y_true, y_pred)); if the reversed order is meant (a reverse "
+                "cross-entropy), suppress 'output-loss-mismatch'.",
+                severity=Severity.WARNING,
+                key="arguments-swapped",
             )
         ]
 
