@@ -1232,7 +1232,10 @@ def test_fa18_a_rise_whose_log_ends_at_its_best_is_info_and_one_that_does_not_st
     # run's best and the rise did not last: INFO. A log that ends above that level (overfitting
     # at the end), or back below the WARNING's best but above a lower level reached before (the
     # end is no best), still warns.
-    expected = {"at-best": "info", "above": "warning", "lower-before": "warning"}
+    # over39: the spike's WARNING is an INFO in all three (the loss came back below the best level it
+    # named: "the rise passed"); "above"'s rise at the end is told again (`overfit-2`), and
+    # "lower-before" ends 0.004 over a lower level it reached before, which is no rise
+    expected = {"at-best": "info", "above": "info", "lower-before": "info"}
     for end, severity in expected.items():
         train, val = _spike_then_back(end)
         path = tmp_path / f"{end}.log"
@@ -1243,9 +1246,12 @@ def test_fa18_a_rise_whose_log_ends_at_its_best_is_info_and_one_that_does_not_st
         gap = [f for f in run.findings if f.check == "train-val-gap" and f.key == "overfit"]
         assert gap and gap[0].epoch == 7, (end, run.findings)
         assert gap[0].severity.value == severity, (end, gap[0])
-        assert ("the rise did not last" in gap[0].message) == (severity == "info"), (end, gap[0].message)
+        told = "the rise did not last" in gap[0].message or "the rise passed" in gap[0].message
+        assert told, (end, gap[0].message)
+        again = [f.epoch for f in run.findings if f.key == "overfit-2" and f.severity.value == "warning"]
+        assert bool(again) == (end == "above") and all(e > 35 for e in again), (end, run.findings)
         assert [f.check for f in run.findings if f.severity.value != "info"] == (
-            [] if severity == "info" else ["train-val-gap"]
+            ["train-val-gap"] if end == "above" else []
         ), (end, run.findings)
 
 
@@ -1475,7 +1481,9 @@ def test_fa24_a_rise_whose_log_reaches_its_single_lowest_epoch_at_the_end_is_inf
         gap = [f for f in run.findings if f.check == "train-val-gap" and f.key == "overfit"]
         assert gap and gap[0].epoch == 19, (name, run.findings)
         assert gap[0].severity.value == severity, (name, gap[0])
-        assert ("ends at its best epoch" in gap[0].message) == (severity == "info"), (name, gap[0].message)
+        # over39: the check's own "rise passed" (back to the best level's mean) may tell it first
+        told = "ends at its best epoch" in gap[0].message or "the rise passed" in gap[0].message
+        assert told == (severity == "info"), (name, gap[0].message)
 
 
 # --- corpus26: `testing_` as the test split's word (issue 12; docs/benchmarks.md, held-out-10) ---
